@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages that building, running, testing and
+# benchmarking need. Does nothing when they are all there already.
+set -euo pipefail
+packages=(
+  build-essential pkg-config
+  librdkafka-dev libmicrohttpd-dev libcurl4-openssl-dev
+  libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev
+  check libsubunit-dev libjansson-dev libjwt-dev libssl-dev
+  kcat wrk nginx-light sqlite3 curl docker-compose
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

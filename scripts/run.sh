@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Starts the whole stack in the foreground: devbroker (unless
+# KAFKA_BOOTSTRAP names a real cluster), the sandboxes and every service.
+# Ctrl-C stops everything cleanly. Logs: var/log/<program>.log.
+set -euo pipefail
+BUILD=${BUILD:-build/release}
+BIN=$BUILD/bin
+export MILLOM_DATA_DIR=${MILLOM_DATA_DIR:-var/data}
+export MILLOM_BROKER_FILE=${MILLOM_BROKER_FILE:-var/broker.bootstrap}
+export MILLOM_TENANTS=${MILLOM_TENANTS:-config/tenants.sandbox.json}
+LOG_DIR=${MILLOM_LOG_DIR:-var/log}
+mkdir -p "$MILLOM_DATA_DIR" "$LOG_DIR"
+
+pids=()
+names=()
+stop_all() {
+  trap - INT TERM EXIT
+  echo
+  echo "stopping..."
+  # Services first, so they can commit offsets and flush; the broker last.
+  local first=0
+  [ "${names[0]:-}" = devbroker ] && first=1
+  for ((i=${#pids[@]}-1; i>=first; i--)); do kill -TERM "${pids[$i]}" 2>/dev/null || true; done
+  for ((i=${#pids[@]}-1; i>=first; i--)); do wait "${pids[$i]}" 2>/dev/null || true; done
+  if [ "$first" = 1 ]; then kill -TERM "${pids[0]}" 2>/dev/null || true; wait "${pids[0]}" 2>/dev/null || true; fi
+  echo "stopped."
+}
+trap stop_all INT TERM EXIT
+
+start() { # name [env...]
+  local name=$1; shift
+  env "$@" "$BIN/$name" >>"$LOG_DIR/$name.log" 2>&1 &
+  pids+=($!)
+  names+=("$name")
+}
+
+wait_http() { # port name
+  for _ in $(seq 1 100); do
+    curl -fsS "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "$2 did not become ready on port $1; see $LOG_DIR/$2.log" >&2
+  return 1
+}
+
+if [ -z "${KAFKA_BOOTSTRAP:-}" ]; then
+  rm -f "$MILLOM_BROKER_FILE"
+  start devbroker
+  for _ in $(seq 1 100); do [ -s "$MILLOM_BROKER_FILE" ] && break; sleep 0.1; done
+  [ -s "$MILLOM_BROKER_FILE" ] || { echo "devbroker did not start; see $LOG_DIR/devbroker.log" >&2; exit 1; }
+  echo "devbroker:           $(cat "$MILLOM_BROKER_FILE")  (Kafka protocol, in memory)"
+else
+  echo "kafka:               $KAFKA_BOOTSTRAP"
+fi
+
+start mno-sandbox
+[ -x "$BIN/sp-sandbox" ] && start sp-sandbox
+start offer-resolver
+start purchase-executor
+start notifier
+start settlement-reporter
+start api-edge
+
+wait_http "${MILLOM_MNO_PORT:-9090}" mno-sandbox
+wait_http "${MILLOM_RESOLVER_PORT:-9101}" offer-resolver
+wait_http "${MILLOM_EXECUTOR_PORT:-9102}" purchase-executor
+wait_http "${MILLOM_NOTIFIER_PORT:-9103}" notifier
+wait_http "${MILLOM_SETTLEMENT_PORT:-9104}" settlement-reporter
+wait_http "${MILLOM_EDGE_PORT:-8080}" api-edge
+
+EDGE="http://localhost:${MILLOM_EDGE_PORT:-8080}"
+cat <<MSG
+
+Millom is running (SANDBOX PROFILE: authentication is DISABLED).
+  api-edge             $EDGE  (/healthz /readyz /metrics)
+  mno-sandbox          http://localhost:${MILLOM_MNO_PORT:-9090}
+  offer-resolver       http://localhost:${MILLOM_RESOLVER_PORT:-9101}/metrics
+  purchase-executor    http://localhost:${MILLOM_EXECUTOR_PORT:-9102}/metrics
+  notifier             http://localhost:${MILLOM_NOTIFIER_PORT:-9103}/metrics
+  settlement-reporter  http://localhost:${MILLOM_SETTLEMENT_PORT:-9104}/metrics
+  data: $MILLOM_DATA_DIR   logs: $LOG_DIR
+
+Try:
+  curl $EDGE/std/testserviceprovider/tp/924542610003/upsellOffer
+
+Ctrl-C stops everything.
+MSG
+
+# Wait until a program exits or Ctrl-C; either way stop_all runs.
+wait -n "${pids[@]}" || true
+for i in "${!pids[@]}"; do
+  kill -0 "${pids[$i]}" 2>/dev/null || echo "${names[$i]} exited; see $LOG_DIR/${names[$i]}.log" >&2
+done

@@ -1,0 +1,73 @@
+/* api-edge: the HTTP front door. It validates requests, puts them on Kafka
+ * and answers from the replies, holding no thread per waiting request.
+ *
+ * Settings: MILLOM_EDGE_PORT (8080), MILLOM_EDGE_THREADS (2),
+ * MILLOM_REPLY_PARTITION (0; distinct per instance),
+ * MILLOM_QUERY_DEADLINE_MS (3000), MILLOM_TENANTS, KAFKA_BOOTSTRAP. */
+#include "edge.h"
+#include "shared/http_client.h"
+#include "shared/log.h"
+#include "shared/service.h"
+
+#include <time.h>
+
+static int edge_ready(void *app) {
+    api_edge *e = app;
+    return e->rpc && rpc_client_ready(e->rpc);
+}
+
+int main(void) {
+    service_init("api-edge");
+    char err[512];
+    api_edge e = {0};
+    http_server *server = NULL;
+    int code = 1;
+
+    e.query_deadline_ms = (int)cfg_long("MILLOM_QUERY_DEADLINE_MS", 3000);
+    e.tenants = tenants_load_default(err, sizeof err);
+    if (!e.tenants) {
+        log_error("tenants: %s", err);
+        return 1;
+    }
+    e.producer = kafka_producer_new("api-edge", err, sizeof err);
+    if (!e.producer) {
+        log_error("kafka producer: %s", err);
+        goto out;
+    }
+    e.rpc = rpc_client_new(e.producer, (int32_t)cfg_long("MILLOM_REPLY_PARTITION", 0), err,
+                           sizeof err);
+    if (!e.rpc || rpc_client_start(e.rpc) != 0) {
+        log_error("reply reader: %s", e.rpc ? "cannot start" : err);
+        goto out;
+    }
+    http_server_opts opts = {
+        .port = (int)cfg_long("MILLOM_EDGE_PORT", 8080),
+        .threads = (int)cfg_long("MILLOM_EDGE_THREADS", 2),
+        .handler = edge_route,
+        .ready = edge_ready,
+        .app = &e,
+    };
+    server = http_server_start(&opts, err, sizeof err);
+    if (!server) {
+        log_error("http: %s", err);
+        goto out;
+    }
+    if (cfg_long("MILLOM_AUTH_DISABLED", 1))
+        log_warn("SANDBOX PROFILE: authentication is DISABLED; every caller is trusted");
+    log_info("api-edge ready on port %d", http_server_port(server));
+    service_wait_for_stop();
+    log_info("api-edge stopping");
+    code = 0;
+out:
+    /* Answer every waiting request (503) before the server goes away. */
+    rpc_client_free(e.rpc);
+    e.rpc = NULL;
+    if (server) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL); /* let resumed connections send their answer */
+        http_server_stop(server);
+    }
+    kafka_producer_free(e.producer);
+    tenants_free(e.tenants);
+    return code;
+}

@@ -1,0 +1,57 @@
+/* The way back: a Reply from millom.replies becomes the HTTP response of
+ * the suspended request that asked for it. */
+#include "edge.h"
+#include "shared/errors.h"
+#include "shared/log.h"
+#include "shared/metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void edge_relay_reply(void *arg, const Millom__V1__Reply *reply) {
+    http_request *req = arg;
+    if (!reply) {
+        static metric *timeouts; /* only the rpc reader thread runs this */
+        if (!timeouts)
+            timeouts = metric_counter("millom_edge_deadline_exceeded_total",
+                                      "requests answered 503 because no reply came in time", NULL);
+        metric_add(timeouts, 1);
+        http_respond_error(req, CAUSE_SERVICE_UNAVAILABLE,
+                           "the service did not answer in time; retry later");
+        return;
+    }
+    char retry[16];
+    snprintf(retry, sizeof retry, "%d", reply->retry_after_s);
+    int status = reply->http_status >= 100 && reply->http_status < 600 ? reply->http_status : 500;
+    http_respond_with_header(req, status,
+                             reply->content_type && *reply->content_type ? reply->content_type
+                                                                         : "application/json",
+                             (const char *)reply->body.data, reply->body.len,
+                             reply->retry_after_s > 0 ? "Retry-After" : NULL, retry);
+}
+
+void edge_send_request(api_edge *e, http_request *req, const char *topic, const char *key,
+                       int deadline_ms, size_t (*pack)(const void *msg, uint8_t *out),
+                       size_t (*packed_size)(const void *msg), void *msg,
+                       Millom__V1__RequestMeta *meta) {
+    if (rpc_call_begin(e->rpc, deadline_ms, edge_relay_reply, req, meta) != 0) {
+        http_respond_error(req, CAUSE_SERVICE_UNAVAILABLE, "too many requests in flight");
+        return;
+    }
+    /* Deferred before producing: the reply may beat us back here. */
+    http_defer(req);
+    size_t len = packed_size(msg);
+    uint8_t *buf = malloc(len ? len : 1);
+    int rc = buf ? 0 : -1;
+    if (buf) {
+        pack(msg, buf);
+        rc = kafka_produce(e->producer, topic, -1, key, strlen(key), buf, len, NULL, 0);
+        free(buf);
+    }
+    if (rc != 0) {
+        rpc_call_cancel(e->rpc, meta->correlation_id);
+        log_warn("cannot produce to %s", topic);
+        http_respond_error(req, CAUSE_SERVICE_UNAVAILABLE, "message bus unavailable; retry later");
+    }
+}

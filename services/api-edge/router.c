@@ -1,0 +1,15 @@
+/* Which code answers which path. */
+#include "edge.h"
+#include "shared/errors.h"
+
+#include <string.h>
+
+void edge_route(void *app, http_request *req) {
+    api_edge *e = app;
+    const char *path = http_path(req);
+    if (strncmp(path, "/std/", 5) == 0) {
+        routes_std(e, req);
+        return;
+    }
+    http_respond_error(req, CAUSE_NOT_FOUND, "no such path: %s", path);
+}

@@ -1,0 +1,182 @@
+/* devbroker's mock cluster and bootstrap file: see devbroker.h. */
+#include "devbroker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "shared/log.h"
+
+struct devbroker {
+    rd_kafka_t *rk;
+    rd_kafka_mock_cluster_t *mc;
+};
+
+/* Topics with a <topic>.dlq twin: everything a Millom service consumes. */
+static const char *const consumed_topics[] = {
+    "millom.queries",          "millom.purchase.commands", "millom.activation.callbacks",
+    "millom.purchase.events",  "millom.consents",          "millom.subscriber.events",
+    "millom.offer.impressions", NULL,
+};
+/* Topics without one. millom.replies is created separately. */
+static const char *const plain_topics[] = {
+    "millom.settlement.records",
+    "millom.settlement.reports",
+    "millom.notifications.dlq",
+    NULL,
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...) {
+    if (!err || errlen == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+    (void)rk;
+    /* "No bootstrap.servers configured": true, and irrelevant for a handle
+     * that only hosts the mock cluster. */
+    if (strcmp(fac, "CONFWARN") == 0) return;
+    log_level l = level <= 3 ? LOG_ERROR : level == 4 ? LOG_WARN : level <= 6 ? LOG_INFO : LOG_DEBUG;
+    log_write(l, NULL, "rdkafka %s: %s", fac, buf);
+}
+
+static int create_topic(devbroker *b, const char *topic, int partitions, int rf, char *err,
+                        size_t errlen) {
+    rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(b->mc, topic, partitions, rf);
+    if (e) {
+        set_err(err, errlen, "create topic %s: %s", topic, rd_kafka_err2str(e));
+        return -1;
+    }
+    log_debug("devbroker: topic %s (%d partitions)", topic, partitions);
+    return 0;
+}
+
+devbroker *devbroker_new(int brokers, int partitions, int reply_partitions, char *err,
+                         size_t errlen) {
+    devbroker *b = calloc(1, sizeof *b);
+    if (!b) {
+        set_err(err, errlen, "out of memory");
+        return NULL;
+    }
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "client.id", "devbroker", NULL, 0);
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    char e[512];
+    /* The handle only hosts the mock cluster; it never connects anywhere. */
+    b->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e);
+    if (!b->rk) {
+        set_err(err, errlen, "rd_kafka_new: %s", e);
+        rd_kafka_conf_destroy(conf);
+        free(b);
+        return NULL;
+    }
+    b->mc = rd_kafka_mock_cluster_new(b->rk, brokers);
+    if (!b->mc) {
+        set_err(err, errlen, "could not start the mock cluster (see rdkafka logs)");
+        rd_kafka_destroy(b->rk);
+        free(b);
+        return NULL;
+    }
+    int rf = brokers < 3 ? brokers : 3;
+    char dlq[256];
+    if (create_topic(b, "millom.replies", reply_partitions, rf, err, errlen)) goto fail;
+    for (const char *const *t = consumed_topics; *t; t++) {
+        snprintf(dlq, sizeof dlq, "%s.dlq", *t);
+        if (create_topic(b, *t, partitions, rf, err, errlen) ||
+            create_topic(b, dlq, partitions, rf, err, errlen))
+            goto fail;
+    }
+    for (const char *const *t = plain_topics; *t; t++)
+        if (create_topic(b, *t, partitions, rf, err, errlen)) goto fail;
+    return b;
+fail:
+    devbroker_free(b);
+    return NULL;
+}
+
+const char *devbroker_bootstraps(const devbroker *b) {
+    return rd_kafka_mock_cluster_bootstraps(b->mc);
+}
+
+void devbroker_free(devbroker *b) {
+    if (!b) return;
+    rd_kafka_mock_cluster_destroy(b->mc);
+    rd_kafka_destroy(b->rk);
+    free(b);
+}
+
+/* mkdir -p of the directory part of `path`. */
+static int make_parent_dirs(const char *path) {
+    char dir[4096];
+    if (strlen(path) >= sizeof dir) return -1;
+    strcpy(dir, path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir) return 0;
+    *slash = '\0';
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(dir, 0755) && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    if (mkdir(dir, 0755) && errno != EEXIST) return -1;
+    return 0;
+}
+
+int devbroker_write_file(const char *path, const char *bootstrap, char *err, size_t errlen) {
+    if (make_parent_dirs(path)) {
+        set_err(err, errlen, "create the directory of %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        set_err(err, errlen, "open %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    char line[1024];
+    int n = snprintf(line, sizeof line, "%s\n", bootstrap);
+    if (n < 0 || (size_t)n >= sizeof line || write(fd, line, (size_t)n) != n || fsync(fd)) {
+        set_err(err, errlen, "write %s: %s", tmp, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        return -1;
+    }
+    close(fd);
+    if (rename(tmp, path)) {
+        set_err(err, errlen, "rename %s to %s: %s", tmp, path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+void devbroker_remove_file(const char *path, const char *bootstrap) {
+    char buf[1024];
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+        buf[--n] = '\0';
+    if (strcmp(buf, bootstrap) != 0) {
+        log_info("devbroker: %s now names another broker (%s); leaving it", path, buf);
+        return;
+    }
+    if (unlink(path) && errno != ENOENT) log_warn("devbroker: remove %s: %s", path, strerror(errno));
+}

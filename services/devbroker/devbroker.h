@@ -1,0 +1,28 @@
+/* devbroker's mock cluster: Millom's topics on librdkafka's in-memory
+ * Kafka-protocol cluster, and the bootstrap file that points to it. */
+#ifndef MILLOM_DEVBROKER_H
+#define MILLOM_DEVBROKER_H
+
+#include <stddef.h>
+
+#define DEVBROKER_DEFAULT_FILE "var/broker.bootstrap"
+
+typedef struct devbroker devbroker;
+
+/* Starts `brokers` mock brokers on 127.0.0.1 (ephemeral ports) and creates
+ * every millom.* topic (and its .dlq) with `partitions` partitions, and
+ * millom.replies with `reply_partitions`. */
+devbroker *devbroker_new(int brokers, int partitions, int reply_partitions, char *err,
+                         size_t errlen);
+/* "127.0.0.1:port[,...]", valid until devbroker_free. */
+const char *devbroker_bootstraps(const devbroker *b);
+void devbroker_free(devbroker *b);
+
+/* Writes `bootstrap` and a newline to `path` atomically (temp file and
+ * rename), creating missing directories. */
+int devbroker_write_file(const char *path, const char *bootstrap, char *err, size_t errlen);
+/* Removes `path` if it still names `bootstrap` (another devbroker may have
+ * replaced it since). */
+void devbroker_remove_file(const char *path, const char *bootstrap);
+
+#endif

@@ -1,0 +1,80 @@
+/* mno-sandbox: a simulated operator backend for operator "tp" (Telenor
+ * Pakistan, MCCMNC 41006, PKR). See README.md in this folder.
+ *
+ *   MILLOM_MNO_PORT      listen port (default 9090; 0 = any free port)
+ *   MILLOM_MNO_THREADS   HTTP polling threads (default 2)
+ *   MILLOM_MNO_DELAY_MS  initial delay before each backend answer (default 0)
+ *   MILLOM_BIND          listen address (default 127.0.0.1)
+ *   MILLOM_DATA_DIR      where mno-sandbox.db lives (default var/data) */
+#include "mno_sandbox.h"
+
+#include "shared/config.h"
+#include "shared/log.h"
+#include "shared/service.h"
+
+#include <stdio.h>
+#include <time.h>
+
+static int ready(void *ctx) {
+    mno_app *app = ctx;
+    return app->store != NULL;
+}
+
+int main(void) {
+    service_init("mno-sandbox");
+    long port = cfg_long("MILLOM_MNO_PORT", 9090);
+    long threads = cfg_long("MILLOM_MNO_THREADS", 2);
+    long delay = cfg_long("MILLOM_MNO_DELAY_MS", 0);
+    if (port < 0 || port > 65535 || threads < 1 || threads > 256 || delay < 0) {
+        log_error("bad configuration: MILLOM_MNO_PORT=%ld MILLOM_MNO_THREADS=%ld MILLOM_MNO_DELAY_MS=%ld",
+                  port, threads, delay);
+        return 2;
+    }
+
+    char err[256];
+    mno_app app = {0};
+    /* One reader per polling thread, plus spares for other callers. */
+    app.store = mno_store_open((size_t)threads + 2, err, sizeof err);
+    if (!app.store) {
+        log_error("cannot open the store: %s", err);
+        return 1;
+    }
+    mno_behaviour_cfg initial = {.delay_ms = delay};
+    app.behaviour = mno_behaviour_new(&initial);
+    if (!app.behaviour) {
+        mno_store_close(app.store);
+        return 1;
+    }
+
+    http_server_opts opts = {
+        .port = (int)port,
+        .threads = (int)threads,
+        .handler = mno_handle,
+        .ready = ready,
+        .app = &app,
+    };
+    http_server *server = http_server_start(&opts, err, sizeof err);
+    if (!server) {
+        log_error("cannot start the HTTP server: %s", err);
+        mno_behaviour_free(app.behaviour);
+        mno_store_close(app.store);
+        return 1;
+    }
+    log_info("mno-sandbox (operator %s) listening on port %d, %ld threads, delay %ld ms",
+             MNO_OPERATOR, http_server_port(server), threads, delay);
+
+    service_wait_for_stop();
+    log_info("stopping");
+    /* Answer delayed and hung requests first: http_server_stop needs that. */
+    if (mno_behaviour_shutdown(app.behaviour) > 0) {
+        /* http_server_stop does not wait for resumed connections to write
+         * their answers; give them a moment. */
+        struct timespec grace = {0, 200 * 1000 * 1000};
+        nanosleep(&grace, NULL);
+    }
+    http_server_stop(server);
+    mno_behaviour_free(app.behaviour);
+    mno_store_close(app.store);
+    log_info("stopped");
+    return 0;
+}

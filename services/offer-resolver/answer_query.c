@@ -1,0 +1,161 @@
+/* Answering one query on a worker thread: find the backend answer (cache
+ * or backend call), map it to the standard API, reply on millom.replies. */
+#include "resolver.h"
+#include "backend_client.h"
+#include "mapping_backend.h"
+#include "shared/crypto.h"
+#include "shared/errors.h"
+#include "shared/log.h"
+#include "shared/metrics.h"
+#include "shared/offer_context.h"
+#include "shared/rpc.h"
+#include "shared/service.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Leave the backend this much less than the caller's deadline, so the
+ * answer can still travel back before api-edge gives up. */
+#define DEADLINE_MARGIN_MS 50
+
+static void reply_json(resolver *r, const Millom__V1__Query *q, int status, json_t *body) {
+    char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(body);
+    if (!text) return;
+    if (rpc_reply(r->producer, q->meta, status, "application/json", text, strlen(text), 0) != 0)
+        log_warn("cannot produce a reply");
+    free(text);
+}
+
+static void reply_error(resolver *r, const Millom__V1__Query *q, const char *cause,
+                        const char *msg) {
+    char *text = error_document_text(cause, msg);
+    if (!text) return;
+    if (rpc_reply(r->producer, q->meta, error_status(cause), "application/json", text,
+                  strlen(text), error_retry_after(cause)) != 0)
+        log_warn("cannot produce a reply");
+    free(text);
+}
+
+/* Calls the backend; on success returns the parsed body, else replies the
+ * mapped error and returns NULL. *raw gets the body text for caching. */
+static json_t *call_backend(resolver *r, http_client *hc, const Millom__V1__Query *q,
+                            const tenant_operator *op, const char *lang, const char *resource,
+                            char **raw) {
+    long remaining = (long)(q->meta->deadline_ms - now_ms()) - DEADLINE_MARGIN_MS;
+    if (remaining <= 0) return NULL; /* api-edge has answered 503 already */
+    char trans_id[37];
+    if (q->trans_id && *q->trans_id)
+        snprintf(trans_id, sizeof trans_id, "%s", q->trans_id);
+    else
+        crypto_uuid(trans_id);
+    backend_request br = {
+        .op = op,
+        .resource = resource,
+        .customer_id = q->subscriber->subscriber_id,
+        .customer_id_type =
+            q->subscriber->key_type == MILLOM__V1__KEY_TYPE__KEY_TYPE_OPET ? "OPET" : "MSISDN",
+        .channel_id = q->client_name && *q->client_name ? q->client_name : r->channel_id,
+        .service_provider = q->service_provider,
+        .lang = lang,
+        .trans_id = trans_id,
+        .dealer_code = q->dealer_code,
+        .timeout_ms = remaining < r->backend_timeout_ms ? remaining : r->backend_timeout_ms,
+    };
+    http_result res;
+    int64_t t0 = mono_ms();
+    backend_get(hc, &br, &res);
+    metric_observe_ms(r->backend_latency, (double)(mono_ms() - t0));
+    json_t *body = NULL;
+    if (res.status == 200) {
+        body = json_loadb(res.body, res.body_len, 0, NULL);
+        if (body) {
+            *raw = res.body;
+            res.body = NULL;
+        }
+    }
+    if (!body) {
+        json_t *err_body =
+            res.body_len ? json_loadb(res.body, res.body_len, 0, NULL) : NULL;
+        char msg[256];
+        const char *cause;
+        if (res.status == 200) {
+            cause = CAUSE_SERVICE_UNAVAILABLE;
+            snprintf(msg, sizeof msg, "the operator backend sent malformed JSON");
+        } else {
+            cause = map_backend_error(res.status, err_body, msg, sizeof msg);
+        }
+        if (res.status == 0 || res.status >= 500)
+            log_warn("backend %s %s: status %ld %s", op->id, resource, res.status, res.error);
+        json_decref(err_body);
+        reply_error(r, q, cause, msg);
+    }
+    http_result_free(&res);
+    return body;
+}
+
+void resolver_answer(resolver *r, void *http_client_state, Millom__V1__Query *q) {
+    http_client *hc = http_client_state;
+    if (rpc_expired(q->meta)) goto done;
+    const tenant_operator *op = tenants_operator(r->tenants, q->subscriber->operator_);
+    if (!op) {
+        reply_error(r, q, CAUSE_BAD_REQUEST, "unknown operator");
+        goto done;
+    }
+    const char *lang = tenant_operator_language(op, q->language);
+    int64_t now = now_ms();
+    mapping_ctx m = {
+        .op = op,
+        .service_provider = q->service_provider,
+        .subscriber = q->subscriber->subscriber_id,
+        .language = lang,
+        .now_ms = now,
+        .valid_until_ms = now + r->cache_ttl_ms,
+        .plan_type = q->plan_type && *q->plan_type ? q->plan_type : NULL,
+        .offer_context_key = offer_context_key(),
+        .offer_ttl_ms = r->offer_ttl_ms,
+    };
+    char warn[256] = "";
+    json_t *answer = NULL;
+    if (q->kind == MILLOM__V1__QUERY_KIND__QUERY_KIND_UPSELL_OFFER) {
+        char *raw = NULL;
+        json_t *offers = call_backend(r, hc, q, op, lang, "offers", &raw);
+        free(raw);
+        if (!offers) goto done;
+        answer = map_upsell_offer(&m, offers, warn, sizeof warn);
+        json_decref(offers);
+    } else {
+        int64_t fetched = 0;
+        char *raw = q->no_cache ? NULL
+                                : balance_cache_get(r, op->id, m.subscriber, lang, now, &fetched);
+        json_t *balance = NULL;
+        if (raw) {
+            metric_add(r->cache_hits, 1);
+            balance = json_loads(raw, 0, NULL);
+            m.valid_until_ms = fetched + r->cache_ttl_ms;
+        } else {
+            metric_add(r->cache_misses, 1);
+            balance = call_backend(r, hc, q, op, lang, "balance", &raw);
+            if (!balance) goto done;
+            balance_cache_put(r, op->id, m.subscriber, lang, raw, now);
+        }
+        free(raw);
+        if (!balance) {
+            reply_error(r, q, CAUSE_UNSPECIFIED, "cache entry unreadable");
+            goto done;
+        }
+        answer = q->kind == MILLOM__V1__QUERY_KIND__QUERY_KIND_ACCOUNT_INFO
+                     ? map_account_info(&m, balance, warn, sizeof warn)
+                     : map_balance(&m, balance, warn, sizeof warn);
+        json_decref(balance);
+    }
+    if (!answer) {
+        log_warn("backend answer of %s unusable: %s", op->id, warn);
+        reply_error(r, q, CAUSE_SERVICE_UNAVAILABLE, "the operator backend sent an unusable answer");
+        goto done;
+    }
+    if (warn[0]) log_warn("%s", warn);
+    reply_json(r, q, 200, answer);
+done:
+    millom__v1__query__free_unpacked(q, NULL);
+}

@@ -1,0 +1,91 @@
+/* The balance cache: the operator backend's /balance answer per
+ * (operator, subscriber, language), kept for cache_ttl_ms. Both accountInfo
+ * and balance are mapped from it, so one backend call serves both. */
+#include "resolver.h"
+#include "shared/log.h"
+#include "shared/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const migrations[] = {
+    "CREATE TABLE balance_cache ("
+    "  operator TEXT NOT NULL, subscriber TEXT NOT NULL, lang TEXT NOT NULL,"
+    "  body TEXT NOT NULL, fetched_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (operator, subscriber, lang)) WITHOUT ROWID;"
+    "CREATE INDEX balance_cache_expiry ON balance_cache (expires_ms);",
+};
+
+int balance_cache_open(resolver *r, char *err, size_t errlen) {
+    r->db = store_open("offer-resolver", migrations, sizeof migrations / sizeof migrations[0],
+                       err, errlen);
+    if (!r->db) return -1;
+    /* A cache: losing the last writes in an OS crash costs one backend call. */
+    store_exec(r->db, "PRAGMA synchronous=OFF");
+    store_exec(r->db, "DELETE FROM balance_cache");
+    return 0;
+}
+
+char *balance_cache_get(resolver *r, const char *op, const char *subscriber, const char *lang,
+                        int64_t now, int64_t *fetched_ms) {
+    char *body = NULL;
+    pthread_mutex_lock(&r->db_lock);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v3(r->db,
+                           "SELECT body, fetched_ms FROM balance_cache WHERE operator=?1 AND "
+                           "subscriber=?2 AND lang=?3 AND expires_ms>?4",
+                           -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, op, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, subscriber, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, lang, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, now);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            body = strdup((const char *)sqlite3_column_text(st, 0));
+            *fetched_ms = sqlite3_column_int64(st, 1);
+        }
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&r->db_lock);
+    return body;
+}
+
+void balance_cache_put(resolver *r, const char *op, const char *subscriber, const char *lang,
+                       const char *body, int64_t fetched_ms) {
+    pthread_mutex_lock(&r->db_lock);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(r->db,
+                           "INSERT OR REPLACE INTO balance_cache VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, op, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, subscriber, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, lang, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, body, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, fetched_ms);
+        sqlite3_bind_int64(st, 6, fetched_ms + r->cache_ttl_ms);
+        if (sqlite3_step(st) != SQLITE_DONE) log_warn("cache put: %s", sqlite3_errmsg(r->db));
+        sqlite3_finalize(st);
+    }
+    /* Expired rows go now and then, not on every write. */
+    if (rand() % 256 == 0) {
+        if (sqlite3_prepare_v2(r->db, "DELETE FROM balance_cache WHERE expires_ms<=?1", -1, &st,
+                               NULL) == SQLITE_OK) {
+            sqlite3_bind_int64(st, 1, fetched_ms);
+            sqlite3_step(st);
+            sqlite3_finalize(st);
+        }
+    }
+    pthread_mutex_unlock(&r->db_lock);
+}
+
+void balance_cache_invalidate(resolver *r, const char *op, const char *subscriber) {
+    pthread_mutex_lock(&r->db_lock);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(r->db, "DELETE FROM balance_cache WHERE operator=?1 AND subscriber=?2",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, op, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, subscriber, -1, SQLITE_STATIC);
+        sqlite3_step(st);
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&r->db_lock);
+}

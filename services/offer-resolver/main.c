@@ -1,0 +1,92 @@
+/* offer-resolver: wiring. Settings: MILLOM_RESOLVER_PORT (admin, 9101),
+ * MILLOM_RESOLVER_WORKERS (16), MILLOM_CACHE_TTL_S (30),
+ * MILLOM_BACKEND_TIMEOUT_MS (2000), MILLOM_OFFER_TTL_S (900),
+ * MILLOM_CHANNEL_ID ("App"), MILLOM_TENANTS. */
+#include "resolver.h"
+#include "shared/http_client.h"
+#include "shared/log.h"
+#include "shared/runner.h"
+#include "shared/store.h"
+
+#include <stdlib.h>
+
+static void *worker_init(void *arg) {
+    (void)arg;
+    return http_client_new();
+}
+
+static void worker_free(void *state) { http_client_free(state); }
+
+static void worker_run(void *arg, void *state, void *job) { resolver_answer(arg, state, job); }
+
+static void worker_drop(void *arg, void *job) {
+    (void)arg;
+    millom__v1__query__free_unpacked(job, NULL);
+}
+
+resolver *resolver_new(kafka_producer *producer, char *err, size_t errlen) {
+    resolver *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    pthread_mutex_init(&r->db_lock, NULL);
+    r->producer = producer;
+    r->cache_ttl_ms = cfg_long("MILLOM_CACHE_TTL_S", 30) * 1000;
+    r->backend_timeout_ms = cfg_long("MILLOM_BACKEND_TIMEOUT_MS", 2000);
+    r->offer_ttl_ms = cfg_long("MILLOM_OFFER_TTL_S", 900) * 1000;
+    r->channel_id = cfg_str("MILLOM_CHANNEL_ID", "App");
+    r->cache_hits = metric_counter("millom_cache_hits_total", "balance cache hits", NULL);
+    r->cache_misses = metric_counter("millom_cache_misses_total", "balance cache misses", NULL);
+    r->backend_latency = metric_histogram("millom_backend_request_seconds",
+                                          "operator backend call latency", NULL);
+    r->tenants = tenants_load_default(err, errlen);
+    if (!r->tenants || balance_cache_open(r, err, errlen) != 0) goto fail;
+    work_queue_opts wq = {
+        .threads = (int)cfg_long("MILLOM_RESOLVER_WORKERS", 16),
+        .capacity = 4096,
+        .worker_init = worker_init,
+        .worker_free = worker_free,
+        .run = worker_run,
+        .drop = worker_drop,
+        .arg = r,
+    };
+    r->workers = work_queue_new(&wq);
+    if (!r->workers) {
+        snprintf(err, errlen, "cannot start workers");
+        goto fail;
+    }
+    return r;
+fail:
+    resolver_free(r);
+    return NULL;
+}
+
+void resolver_free(resolver *r) {
+    if (!r) return;
+    work_queue_free(r->workers);
+    store_close(r->db);
+    tenants_free(r->tenants);
+    pthread_mutex_destroy(&r->db_lock);
+    free(r);
+}
+
+static void *setup(runner *run) {
+    char err[512];
+    resolver *r = resolver_new(runner_producer(run), err, sizeof err);
+    if (!r) log_error("offer-resolver: %s", err);
+    return r;
+}
+
+static void teardown(void *state) { resolver_free(state); }
+
+int main(void) {
+    static const char *const topics[] = {"millom.queries", NULL};
+    runner_opts opts = {
+        .name = "offer-resolver",
+        .admin_port_env = "MILLOM_RESOLVER_PORT",
+        .admin_port = 9101,
+        .topics = topics,
+        .handler = resolver_on_query,
+        .setup = setup,
+        .teardown = teardown,
+    };
+    return runner_main(&opts);
+}

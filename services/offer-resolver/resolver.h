@@ -1,0 +1,48 @@
+/* offer-resolver: answers balance, accountInfo and upsellOffer queries
+ * from millom.queries by asking the operator's backend (through a short
+ * cache) and mapping its answer to the standard API. */
+#ifndef OFFER_RESOLVER_RESOLVER_H
+#define OFFER_RESOLVER_RESOLVER_H
+
+#include <sqlite3.h>
+#include <pthread.h>
+#include "shared/config.h"
+#include "shared/kafka.h"
+#include "shared/metrics.h"
+#include "shared/work_queue.h"
+#include "millom/v1/query.pb-c.h"
+
+typedef struct {
+    tenants *tenants;
+    kafka_producer *producer;
+    work_queue *workers;
+    sqlite3 *db;                  /* the balance cache */
+    pthread_mutex_t db_lock;      /* one connection, shared by the workers */
+    long cache_ttl_ms;            /* MILLOM_CACHE_TTL_S, default 30 */
+    long backend_timeout_ms;      /* MILLOM_BACKEND_TIMEOUT_MS, default 2000 */
+    long offer_ttl_ms;            /* MILLOM_OFFER_TTL_S, default 900 */
+    const char *channel_id;       /* MILLOM_CHANNEL_ID, default "App" */
+    metric *cache_hits, *cache_misses, *backend_latency;
+} resolver;
+
+resolver *resolver_new(kafka_producer *producer, char *err, size_t errlen);
+void resolver_free(resolver *r);
+
+/* Kafka handler for millom.queries: decodes and queues the query. */
+kafka_verdict resolver_on_query(void *arg, const rd_kafka_message_t *msg, char *err,
+                                size_t errlen);
+
+/* Worker side (answer_query.c): answers one query; owns q. */
+void resolver_answer(resolver *r, void *http_client, Millom__V1__Query *q);
+
+/* balance_cache.c: cached backend /balance bodies. */
+int balance_cache_open(resolver *r, char *err, size_t errlen);
+/* Returns a malloc'd body and its fetch time if a live entry exists. */
+char *balance_cache_get(resolver *r, const char *op, const char *subscriber, const char *lang,
+                        int64_t now, int64_t *fetched_ms);
+void balance_cache_put(resolver *r, const char *op, const char *subscriber, const char *lang,
+                       const char *body, int64_t fetched_ms);
+/* Forgets every cached entry of a subscriber (after a purchase). */
+void balance_cache_invalidate(resolver *r, const char *op, const char *subscriber);
+
+#endif

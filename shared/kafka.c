@@ -1,0 +1,667 @@
+/* Kafka on librdkafka: see kafka.h. */
+#include "shared/kafka.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "shared/log.h"
+#include "shared/metrics.h"
+#include "shared/service.h"
+
+#define DEFAULT_BROKER_FILE "var/broker.bootstrap"
+#define BOOTSTRAP_WAIT_MS 10000
+#define QUEUE_FULL_RETRY_MS 1000
+#define RETRY_BACKOFF_MIN_MS 100
+#define RETRY_BACKOFF_MAX_MS 5000
+
+/* ---------------------------------------------------------------- helpers */
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...) {
+    if (!err || errlen == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+    }
+}
+
+static double mono_ms_f(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* A non-negative integer from the environment, or `def`. */
+static long env_long(const char *name, long def) {
+    const char *v = getenv(name);
+    if (!v || !*v) return def;
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || *end || n < 0) {
+        log_warn("ignoring %s=%s: not a non-negative integer", name, v);
+        return def;
+    }
+    return n;
+}
+
+static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
+                    size_t errlen) {
+    char e[256];
+    if (rd_kafka_conf_set(conf, name, value, e, sizeof e) != RD_KAFKA_CONF_OK) {
+        set_err(err, errlen, "kafka config %s=%s: %s", name, value, e);
+        return -1;
+    }
+    return 0;
+}
+
+static int conf_set_long(rd_kafka_conf_t *conf, const char *name, long value, char *err,
+                         size_t errlen) {
+    char v[32];
+    snprintf(v, sizeof v, "%ld", value);
+    return conf_set(conf, name, v, err, errlen);
+}
+
+/* ---------------------------------------------------------------- metrics */
+
+static metric *m_produced, *m_produce_errors, *m_handler_seconds;
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+
+static void metrics_init(void) {
+    m_produced = metric_counter("millom_kafka_produced_total",
+                                "Messages the broker acknowledged.", NULL);
+    m_produce_errors = metric_counter("millom_kafka_produce_errors_total",
+                                      "Messages that could not be produced.", NULL);
+    m_handler_seconds = metric_histogram("millom_kafka_handler_seconds",
+                                         "Time spent in Kafka message handlers.", NULL);
+}
+
+static metric *topic_counter(const char *name, const char *help, const char *topic) {
+    char labels[320];
+    snprintf(labels, sizeof labels, "topic=\"%s\"", topic);
+    return metric_counter(name, help, labels);
+}
+
+#define CONSUMED_NAME "millom_kafka_consumed_total"
+#define CONSUMED_HELP "Messages handed to a consumer's handler."
+#define DLQ_NAME "millom_kafka_dlq_total"
+#define DLQ_HELP "Messages sent to a dead-letter topic, by source topic."
+
+/* -------------------------------------------------------------- bootstrap */
+
+static char *trim(char *s) {
+    while (*s && isspace((unsigned char)*s)) s++;
+    size_t n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1])) s[--n] = '\0';
+    return s;
+}
+
+/* The trimmed contents of a small file, or NULL if absent or empty. */
+static char *read_trimmed(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *t = trim(buf);
+    return *t ? strdup(t) : NULL;
+}
+
+char *kafka_bootstrap(char *err, size_t errlen) {
+    const char *env = getenv("KAFKA_BOOTSTRAP");
+    if (env && *env) {
+        char *copy = strdup(env);
+        char *t = trim(copy);
+        if (*t) {
+            memmove(copy, t, strlen(t) + 1);
+            return copy;
+        }
+        free(copy);
+    }
+    const char *path = getenv("MILLOM_BROKER_FILE");
+    if (!path || !*path) path = DEFAULT_BROKER_FILE;
+    double deadline = mono_ms_f() + BOOTSTRAP_WAIT_MS;
+    int logged = 0;
+    for (;;) {
+        char *b = read_trimmed(path);
+        if (b) return b;
+        if (mono_ms_f() >= deadline) break;
+        if (!logged) {
+            log_info("waiting for %s (is devbroker running? or set KAFKA_BOOTSTRAP)", path);
+            logged = 1;
+        }
+        sleep_ms(100);
+    }
+    set_err(err, errlen,
+            "no Kafka bootstrap: KAFKA_BOOTSTRAP is unset and %s did not appear within %d s",
+            path, BOOTSTRAP_WAIT_MS / 1000);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ common conf */
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+    log_level l;
+    if (level <= 3)
+        l = LOG_ERROR;
+    else if (level == 4)
+        l = LOG_WARN;
+    else if (level <= 6)
+        l = LOG_INFO;
+    else
+        l = LOG_DEBUG;
+    log_write(l, NULL, "rdkafka %s %s: %s", rk ? rd_kafka_name(rk) : "-", fac, buf);
+}
+
+/* consumer: also set consumer-only properties (a producer warns about them). */
+static int conf_common(rd_kafka_conf_t *conf, const char *client_id, int consumer, char *err,
+                       size_t errlen) {
+    char *bootstrap = kafka_bootstrap(err, errlen);
+    if (!bootstrap) return -1;
+    int rc = conf_set(conf, "bootstrap.servers", bootstrap, err, errlen);
+    free(bootstrap);
+    if (rc) return -1;
+    if (client_id && *client_id && conf_set(conf, "client.id", client_id, err, errlen))
+        return -1;
+    if (conf_set(conf, "socket.nagle.disable", "true", err, errlen)) return -1;
+    if (consumer &&
+        conf_set_long(conf, "fetch.wait.max.ms", env_long("MILLOM_KAFKA_FETCH_WAIT_MS", 2), err,
+                      errlen))
+        return -1;
+    const char *debug = getenv("MILLOM_KAFKA_DEBUG");  /* e.g. "cgrp,fetch" */
+    if (debug && *debug && conf_set(conf, "debug", debug, err, errlen)) return -1;
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    return 0;
+}
+
+int kafka_conf_common(rd_kafka_conf_t *conf, const char *client_id, char *err, size_t errlen) {
+    return conf_common(conf, client_id, 1, err, errlen);
+}
+
+/* --------------------------------------------------------------- producer */
+
+struct kafka_producer {
+    rd_kafka_t *rk;
+    pthread_t thread;
+    atomic_int stop;
+    atomic_long failures;
+};
+
+struct delivery {
+    kafka_delivery_fn fn;
+    void *arg;
+};
+
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    (void)rk;
+    kafka_producer *p = opaque;
+    if (m->err) {
+        atomic_fetch_add(&p->failures, 1);
+        metric_add(m_produce_errors, 1);
+        log_warn("kafka delivery to %s [%d] failed: %s",
+                 m->rkt ? rd_kafka_topic_name(m->rkt) : "?", (int)m->partition,
+                 rd_kafka_err2str(m->err));
+    } else {
+        metric_add(m_produced, 1);
+    }
+    struct delivery *d = m->_private;
+    if (d) {
+        d->fn(d->arg, m->err);
+        free(d);
+    }
+}
+
+static void *producer_thread(void *arg) {
+    kafka_producer *p = arg;
+    while (!atomic_load(&p->stop)) rd_kafka_poll(p->rk, 100);
+    return NULL;
+}
+
+kafka_producer *kafka_producer_new(const char *client_id, char *err, size_t errlen) {
+    pthread_once(&metrics_once, metrics_init);
+    kafka_producer *p = calloc(1, sizeof *p);
+    if (!p) {
+        set_err(err, errlen, "out of memory");
+        return NULL;
+    }
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (conf_common(conf, client_id, 0, err, errlen) ||
+        conf_set(conf, "enable.idempotence", "true", err, errlen) ||
+        conf_set(conf, "acks", "all", err, errlen) ||
+        conf_set_long(conf, "linger.ms", env_long("MILLOM_KAFKA_LINGER_MS", 0), err, errlen)) {
+        rd_kafka_conf_destroy(conf);
+        free(p);
+        return NULL;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
+    rd_kafka_conf_set_opaque(conf, p);
+    char e[512];
+    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e);
+    if (!p->rk) {
+        set_err(err, errlen, "kafka producer: %s", e);
+        rd_kafka_conf_destroy(conf);
+        free(p);
+        return NULL;
+    }
+    int rc = pthread_create(&p->thread, NULL, producer_thread, p);
+    if (rc) {
+        set_err(err, errlen, "kafka producer thread: %s", strerror(rc));
+        rd_kafka_destroy(p->rk);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* Produces with a headers object (owned here until librdkafka takes it). */
+static int produce_raw(kafka_producer *p, const char *topic, int32_t partition, const void *key,
+                       size_t key_len, const void *value, size_t value_len,
+                       rd_kafka_headers_t *hdrs, void *opaque) {
+    double deadline = mono_ms_f() + QUEUE_FULL_RETRY_MS;
+    for (;;) {
+        rd_kafka_resp_err_t e;
+        if (hdrs) {
+            e = rd_kafka_producev(
+                p->rk, RD_KAFKA_V_TOPIC(topic),
+                RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, key_len),
+                RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_HEADERS(hdrs),
+                RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+        } else {
+            e = rd_kafka_producev(
+                p->rk, RD_KAFKA_V_TOPIC(topic),
+                RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, key_len),
+                RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_OPAQUE(opaque),
+                RD_KAFKA_V_END);
+        }
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return 0;  /* headers now owned by the message */
+        if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && mono_ms_f() < deadline) {
+            /* The producer thread serves delivery reports; give it a moment. */
+            sleep_ms(5);
+            continue;
+        }
+        if (hdrs) rd_kafka_headers_destroy(hdrs);
+        atomic_fetch_add(&p->failures, 1);
+        metric_add(m_produce_errors, 1);
+        log_warn("kafka produce to %s failed: %s", topic, rd_kafka_err2str(e));
+        return -1;
+    }
+}
+
+int kafka_produce(kafka_producer *p, const char *topic, int32_t partition, const void *key,
+                  size_t key_len, const void *value, size_t value_len,
+                  const kafka_header *headers, size_t n_headers) {
+    rd_kafka_headers_t *hdrs = NULL;
+    if (n_headers > 0) {
+        hdrs = rd_kafka_headers_new(n_headers);
+        for (size_t i = 0; i < n_headers; i++)
+            rd_kafka_header_add(hdrs, headers[i].name, -1, headers[i].value,
+                                headers[i].value ? -1 : 0);
+    }
+    return produce_raw(p, topic, partition, key, key_len, value, value_len, hdrs, NULL);
+}
+
+int kafka_produce_cb(kafka_producer *p, const char *topic, int32_t partition, const void *key,
+                     size_t key_len, const void *value, size_t value_len,
+                     kafka_delivery_fn on_delivery, void *arg) {
+    struct delivery *d = NULL;
+    if (on_delivery) {
+        d = malloc(sizeof *d);
+        if (!d) return -1;
+        d->fn = on_delivery;
+        d->arg = arg;
+    }
+    int rc = produce_raw(p, topic, partition, key, key_len, value, value_len, NULL, d);
+    if (rc) free(d);
+    return rc;
+}
+
+int kafka_producer_flush(kafka_producer *p, int timeout_ms) {
+    return rd_kafka_flush(p->rk, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : -1;
+}
+
+rd_kafka_t *kafka_producer_handle(kafka_producer *p) { return p->rk; }
+
+void kafka_producer_free(kafka_producer *p) {
+    if (!p) return;
+    if (rd_kafka_flush(p->rk, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        log_warn("kafka producer: %d message(s) not delivered after 10 s, dropping them",
+                 rd_kafka_outq_len(p->rk));
+        /* Purged messages get a delivery report with an error, so every
+         * on_delivery callback still runs exactly once. */
+        rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(p->rk, 1000);
+    }
+    atomic_store(&p->stop, 1);
+    pthread_join(p->thread, NULL);
+    rd_kafka_poll(p->rk, 0);
+    rd_kafka_destroy(p->rk);
+    free(p);
+}
+
+/* ------------------------------------------------------------ dead letter */
+
+static int dead_letter(kafka_producer *p, const rd_kafka_message_t *msg, const char *error,
+                       metric *counter) {
+    const char *topic = rd_kafka_topic_name(msg->rkt);
+    char dlq[512], part[16], off[32];
+    snprintf(dlq, sizeof dlq, "%s.dlq", topic);
+    snprintf(part, sizeof part, "%d", (int)msg->partition);
+    snprintf(off, sizeof off, "%lld", (long long)msg->offset);
+    if (!error || !*error) error = "unspecified";
+
+    rd_kafka_headers_t *orig = NULL, *hdrs;
+    if (rd_kafka_message_headers(msg, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR && orig)
+        hdrs = rd_kafka_headers_copy(orig);
+    else
+        hdrs = rd_kafka_headers_new(4);
+    rd_kafka_header_add(hdrs, "error", -1, error, -1);
+    rd_kafka_header_add(hdrs, "source.topic", -1, topic, -1);
+    rd_kafka_header_add(hdrs, "source.partition", -1, part, -1);
+    rd_kafka_header_add(hdrs, "source.offset", -1, off, -1);
+
+    int rc = produce_raw(p, dlq, RD_KAFKA_PARTITION_UA, msg->key, msg->key_len, msg->payload,
+                         msg->len, hdrs, NULL);
+    if (rc == 0) {
+        metric_add(counter, 1);
+        log_warn("dead-lettered %s [%d] @%lld to %s: %s", topic, (int)msg->partition,
+                 (long long)msg->offset, dlq, error);
+    }
+    return rc;
+}
+
+int kafka_dead_letter(kafka_producer *p, const rd_kafka_message_t *msg, const char *error) {
+    pthread_once(&metrics_once, metrics_init);
+    return dead_letter(p, msg, error,
+                       topic_counter(DLQ_NAME, DLQ_HELP, rd_kafka_topic_name(msg->rkt)));
+}
+
+/* --------------------------------------------------------------- consumer */
+
+struct topic_metrics {
+    char *topic;
+    metric *consumed;
+    metric *dlq;
+};
+
+struct kafka_consumer {
+    rd_kafka_t *rk;
+    kafka_handler_fn handler;
+    void *handler_arg;
+    kafka_producer *dlq;
+    int poll_timeout_ms;
+    struct topic_metrics *tm;
+    size_t n_topics;
+    atomic_int stop;
+    atomic_int ready;
+    pthread_t thread;
+    int has_thread;
+};
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
+    kafka_consumer *c = opaque;
+    int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        log_info("kafka consumer %s: assigned %d partition(s)", rd_kafka_name(rk), parts->cnt);
+        if (cooperative) {
+            rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, parts);
+            if (e) {
+                log_error("kafka incremental assign: %s", rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+            }
+        } else {
+            rd_kafka_resp_err_t e = rd_kafka_assign(rk, parts);
+            if (e) log_error("kafka assign: %s", rd_kafka_err2str(e));
+        }
+        atomic_store(&c->ready, 1);
+    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        log_info("kafka consumer %s: revoked %d partition(s)", rd_kafka_name(rk), parts->cnt);
+        if (cooperative) {
+            rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
+            if (e) rd_kafka_error_destroy(e);
+        } else {
+            rd_kafka_assign(rk, NULL);
+        }
+    } else {
+        log_error("kafka rebalance error: %s", rd_kafka_err2str(err));
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                             rd_kafka_topic_partition_list_t *offsets, void *opaque) {
+    (void)opaque;
+    (void)offsets;
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        log_warn("kafka consumer %s: offset commit failed: %s", rd_kafka_name(rk),
+                 rd_kafka_err2str(err));
+}
+
+static void consumer_destroy_fields(kafka_consumer *c) {
+    for (size_t i = 0; i < c->n_topics; i++) free(c->tm[i].topic);
+    free(c->tm);
+    free(c);
+}
+
+kafka_consumer *kafka_consumer_new(const kafka_consumer_opts *o, char *err, size_t errlen) {
+    pthread_once(&metrics_once, metrics_init);
+    if (!o || !o->group_id || !*o->group_id || !o->topics || !o->topics[0] || !o->handler) {
+        set_err(err, errlen, "kafka consumer: group_id, topics and handler are required");
+        return NULL;
+    }
+    if (!o->dlq) {
+        set_err(err, errlen, "kafka consumer: a dead-letter producer is required");
+        return NULL;
+    }
+    kafka_consumer *c = calloc(1, sizeof *c);
+    if (!c) {
+        set_err(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->handler = o->handler;
+    c->handler_arg = o->handler_arg;
+    c->dlq = o->dlq;
+    c->poll_timeout_ms = o->poll_timeout_ms > 0 ? o->poll_timeout_ms : 100;
+    while (o->topics[c->n_topics]) c->n_topics++;
+    c->tm = calloc(c->n_topics, sizeof *c->tm);
+    if (!c->tm) {
+        free(c);
+        set_err(err, errlen, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < c->n_topics; i++) {
+        c->tm[i].topic = strdup(o->topics[i]);
+        c->tm[i].consumed = topic_counter(CONSUMED_NAME, CONSUMED_HELP, o->topics[i]);
+        c->tm[i].dlq = topic_counter(DLQ_NAME, DLQ_HELP, o->topics[i]);
+    }
+
+    const char *reset = getenv("MILLOM_KAFKA_OFFSET_RESET");
+    if (!reset || !*reset) reset = "earliest";
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (kafka_conf_common(conf, o->client_id ? o->client_id : o->group_id, err, errlen) ||
+        conf_set(conf, "group.id", o->group_id, err, errlen) ||
+        conf_set(conf, "enable.auto.commit", "false", err, errlen) ||
+        conf_set(conf, "enable.auto.offset.store", "false", err, errlen) ||
+        conf_set(conf, "auto.offset.reset", reset, err, errlen) ||
+        conf_set(conf, "enable.partition.eof", "false", err, errlen)) {
+        rd_kafka_conf_destroy(conf);
+        consumer_destroy_fields(c);
+        return NULL;
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_offset_commit_cb(conf, offset_commit_cb);
+    rd_kafka_conf_set_opaque(conf, c);
+    char e[512];
+    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
+    if (!c->rk) {
+        set_err(err, errlen, "kafka consumer: %s", e);
+        rd_kafka_conf_destroy(conf);
+        consumer_destroy_fields(c);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(c->rk);
+    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new((int)c->n_topics);
+    for (size_t i = 0; i < c->n_topics; i++)
+        rd_kafka_topic_partition_list_add(subs, o->topics[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t se = rd_kafka_subscribe(c->rk, subs);
+    rd_kafka_topic_partition_list_destroy(subs);
+    if (se) {
+        set_err(err, errlen, "kafka subscribe: %s", rd_kafka_err2str(se));
+        rd_kafka_destroy(c->rk);
+        consumer_destroy_fields(c);
+        return NULL;
+    }
+    return c;
+}
+
+static struct topic_metrics *metrics_for(kafka_consumer *c, const char *topic) {
+    for (size_t i = 0; i < c->n_topics; i++)
+        if (strcmp(c->tm[i].topic, topic) == 0) return &c->tm[i];
+    return NULL;
+}
+
+static void commit(kafka_consumer *c, const rd_kafka_message_t *m) {
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
+        m->offset + 1;
+    /* Stored too, so the synchronous commit on close covers it. */
+    rd_kafka_offsets_store(c->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_resp_err_t e = rd_kafka_commit_message(c->rk, m, 1);
+    if (e) log_warn("kafka commit: %s", rd_kafka_err2str(e));
+}
+
+static void seek_back(kafka_consumer *c, const rd_kafka_message_t *m) {
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
+        m->offset;
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(c->rk, l, 5000);
+    if (e) {
+        log_warn("kafka seek %s [%d] to %lld: %s", rd_kafka_topic_name(m->rkt),
+                 (int)m->partition, (long long)m->offset, rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    } else if (l->elems[0].err) {
+        log_warn("kafka seek %s [%d] to %lld: %s", rd_kafka_topic_name(m->rkt),
+                 (int)m->partition, (long long)m->offset, rd_kafka_err2str(l->elems[0].err));
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static int should_stop(const kafka_consumer *c) {
+    return atomic_load(&c->stop) || service_stopping();
+}
+
+/* Sleeps `ms`, waking early when asked to stop. */
+static void backoff_sleep(kafka_consumer *c, long ms) {
+    while (ms > 0 && !should_stop(c)) {
+        long step = ms < 50 ? ms : 50;
+        sleep_ms(step);
+        ms -= step;
+    }
+}
+
+int kafka_consumer_run(kafka_consumer *c) {
+    long backoff = RETRY_BACKOFF_MIN_MS;
+    while (!should_stop(c)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, c->poll_timeout_ms);
+        if (!m) continue;
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                log_warn("kafka consumer %s: %s", rd_kafka_name(c->rk),
+                         rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        const char *topic = rd_kafka_topic_name(m->rkt);
+        struct topic_metrics *tm = metrics_for(c, topic);
+        if (tm) metric_add(tm->consumed, 1);
+
+        char err[512] = "";
+        double t0 = mono_ms_f();
+        kafka_verdict v = c->handler(c->handler_arg, m, err, sizeof err);
+        metric_observe_ms(m_handler_seconds, mono_ms_f() - t0);
+
+        int retry = 0;
+        if (v == KAFKA_DONE) {
+            commit(c, m);
+        } else if (v == KAFKA_DEAD_LETTER) {
+            const char *why = err[0] ? err : "handler rejected the message";
+            metric *counter = tm ? tm->dlq : topic_counter(DLQ_NAME, DLQ_HELP, topic);
+            if (dead_letter(c->dlq, m, why, counter) == 0) {
+                commit(c, m);
+            } else {
+                log_warn("kafka consumer: dead-lettering %s [%d] @%lld failed, will retry",
+                         topic, (int)m->partition, (long long)m->offset);
+                retry = 1;
+            }
+        } else {
+            retry = 1;
+        }
+        if (retry) {
+            log_info("kafka consumer: retrying %s [%d] @%lld in %ld ms%s%s", topic,
+                     (int)m->partition, (long long)m->offset, backoff, err[0] ? ": " : "", err);
+            seek_back(c, m);
+            backoff_sleep(c, backoff);
+            backoff = backoff * 2 > RETRY_BACKOFF_MAX_MS ? RETRY_BACKOFF_MAX_MS : backoff * 2;
+        } else {
+            backoff = RETRY_BACKOFF_MIN_MS;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    return 0;
+}
+
+static void *consumer_thread(void *arg) {
+    kafka_consumer_run(arg);
+    return NULL;
+}
+
+int kafka_consumer_start(kafka_consumer *c) {
+    if (c->has_thread) return -1;
+    int rc = pthread_create(&c->thread, NULL, consumer_thread, c);
+    if (rc) {
+        log_error("kafka consumer thread: %s", strerror(rc));
+        return -1;
+    }
+    c->has_thread = 1;
+    return 0;
+}
+
+void kafka_consumer_stop(kafka_consumer *c) {
+    if (c) atomic_store(&c->stop, 1);
+}
+
+int kafka_consumer_ready(const kafka_consumer *c) { return c && atomic_load(&c->ready); }
+
+void kafka_consumer_free(kafka_consumer *c) {
+    if (!c) return;
+    kafka_consumer_stop(c);
+    if (c->has_thread) pthread_join(c->thread, NULL);
+    /* Synchronously commit what the handlers finished (async commits may
+     * still be in flight). Nothing new is the common case. */
+    rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, NULL, 0);
+    if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        log_warn("kafka consumer %s: final commit: %s", rd_kafka_name(c->rk),
+                 rd_kafka_err2str(e));
+    e = rd_kafka_consumer_close(c->rk);
+    if (e) log_warn("kafka consumer close: %s", rd_kafka_err2str(e));
+    rd_kafka_destroy(c->rk);
+    consumer_destroy_fields(c);
+}

@@ -1,0 +1,49 @@
+/* Request/reply over Kafka.
+ *
+ * The caller (api-edge) registers a pending call, which fills a RequestMeta
+ * (correlation id, its reply partition, deadline), packs that meta into the
+ * request message and produces it. A reader thread consumes the caller's
+ * own partition of millom.replies (static assignment, no group) and hands
+ * each Reply to the matching pending call; calls past their deadline get a
+ * timeout instead. Responders answer with rpc_reply(). */
+#ifndef MILLOM_RPC_H
+#define MILLOM_RPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "shared/kafka.h"
+#include "millom/v1/common.pb-c.h"
+
+#define RPC_REPLY_TOPIC "millom.replies"
+
+typedef struct rpc_client rpc_client;
+
+/* Called exactly once per call, from the reader thread: reply is the
+ * decoded Reply, or NULL when the deadline passed (or on shutdown). */
+typedef void (*rpc_reply_fn)(void *arg, const Millom__V1__Reply *reply);
+
+/* Reads partition `reply_partition` of millom.replies from its end. */
+rpc_client *rpc_client_new(kafka_producer *producer, int32_t reply_partition,
+                           char *err, size_t errlen);
+/* Starts the reader thread; returns once the partition is assigned. */
+int rpc_client_start(rpc_client *c);
+int rpc_client_ready(const rpc_client *c);
+
+/* Registers a call. Fills meta (correlation_id points into the call and
+ * stays valid until the callback ran). Returns 0 or -1 when full. */
+int rpc_call_begin(rpc_client *c, int timeout_ms, rpc_reply_fn fn, void *arg,
+                   Millom__V1__RequestMeta *meta);
+/* Cancels a registered call whose request could not be produced; the
+ * callback is not called. */
+void rpc_call_cancel(rpc_client *c, const char *correlation_id);
+size_t rpc_pending_count(rpc_client *c);
+/* Fails every pending call (callback with NULL), stops and frees. */
+void rpc_client_free(rpc_client *c);
+
+/* Responder side: true if the request's deadline has passed. */
+int rpc_expired(const Millom__V1__RequestMeta *meta);
+/* Produces a Reply to the requester's partition. */
+int rpc_reply(kafka_producer *p, const Millom__V1__RequestMeta *meta, int http_status,
+              const char *content_type, const char *body, size_t body_len, int retry_after_s);
+
+#endif

@@ -1,0 +1,105 @@
+/* See runner.h. */
+#include "shared/runner.h"
+#include "shared/config.h"
+#include "shared/http_client.h"
+#include "shared/http_server.h"
+#include "shared/log.h"
+#include "shared/service.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct runner {
+    const runner_opts *opts;
+    kafka_producer *producer;
+    kafka_consumer *consumer;
+    void *state;
+};
+
+kafka_producer *runner_producer(runner *r) { return r->producer; }
+
+static int runner_ready(void *arg) {
+    runner *r = arg;
+    return r->consumer && kafka_consumer_ready(r->consumer);
+}
+
+static void no_routes(void *app, http_request *req) {
+    (void)app;
+    http_respond_error(req, "NOT_FOUND", "no such path: %s", http_path(req));
+}
+
+int runner_main(const runner_opts *opts) {
+    service_init(opts->name);
+    http_client_global_init();
+    runner r = {.opts = opts};
+    char err[512];
+    int code = 1;
+    http_server *admin = NULL;
+
+    r.producer = kafka_producer_new(opts->name, err, sizeof err);
+    if (!r.producer) {
+        log_error("kafka producer: %s", err);
+        return 1;
+    }
+    if (opts->setup && !(r.state = opts->setup(&r))) goto out;
+
+    kafka_consumer_opts copts = {
+        .group_id = opts->name,
+        .client_id = opts->name,
+        .topics = opts->topics,
+        .handler = opts->handler,
+        .handler_arg = r.state,
+        .dlq = r.producer,
+    };
+    r.consumer = kafka_consumer_new(&copts, err, sizeof err);
+    if (!r.consumer) {
+        log_error("kafka consumer: %s", err);
+        goto out;
+    }
+    http_server_opts hopts = {
+        .port = (int)cfg_long(opts->admin_port_env, opts->admin_port),
+        .threads = 1,
+        .handler = no_routes,
+        .ready = runner_ready,
+        .app = &r,
+    };
+    admin = http_server_start(&hopts, err, sizeof err);
+    if (!admin) {
+        log_error("admin port: %s", err);
+        goto out;
+    }
+    if (kafka_consumer_start(r.consumer) != 0) {
+        log_error("cannot start the consumer thread");
+        goto out;
+    }
+    log_info("%s started", opts->name);
+    service_wait_for_stop();
+    log_info("%s stopping", opts->name);
+    code = 0;
+out:
+    kafka_consumer_free(r.consumer); /* stops, commits, closes */
+    if (opts->teardown && r.state) opts->teardown(r.state);
+    http_server_stop(admin);
+    kafka_producer_free(r.producer); /* flushes */
+    return code;
+}
+
+kafka_verdict runner_decode_only(void *arg, const rd_kafka_message_t *msg, char *err,
+                                 size_t errlen) {
+    const runner_topic_type *types = arg;
+    const char *topic = rd_kafka_topic_name(msg->rkt);
+    for (; types->topic; types++) {
+        if (strcmp(types->topic, topic) != 0) continue;
+        ProtobufCMessage *m =
+            protobuf_c_message_unpack(types->type, NULL, msg->len, msg->payload);
+        if (!m) {
+            snprintf(err, errlen, "not a %s", types->type->name);
+            return KAFKA_DEAD_LETTER;
+        }
+        protobuf_c_message_free_unpacked(m, NULL);
+        return KAFKA_DONE;
+    }
+    snprintf(err, errlen, "no message type known for topic %s", topic);
+    return KAFKA_DEAD_LETTER;
+}

@@ -1,0 +1,24 @@
+/* Process life cycle shared by every program: signals and shutdown. */
+#ifndef MILLOM_SERVICE_H
+#define MILLOM_SERVICE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Sets up logging for `name` and SIGINT/SIGTERM handling; ignores SIGPIPE. */
+void service_init(const char *name);
+/* True once SIGINT or SIGTERM arrived (or service_request_stop was called). */
+bool service_stopping(void);
+void service_request_stop(void);
+/* Sleeps until a stop is requested. */
+void service_wait_for_stop(void);
+
+/* Wall clock, Unix epoch milliseconds. */
+int64_t now_ms(void);
+/* Monotonic clock, milliseconds. */
+int64_t mono_ms(void);
+
+/* Where a service keeps its files: MILLOM_DATA_DIR, default "var/data". */
+const char *service_data_dir(void);
+
+#endif

@@ -1,0 +1,104 @@
+/* SQLite state with migrations. WAL with synchronous=NORMAL: a commit is
+ * durable against a process crash (what a service restart needs); an OS
+ * crash can lose the last transactions, never corrupt the file. */
+#include "shared/store.h"
+#include "shared/log.h"
+#include "shared/service.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int mkdir_p(const char *dir) {
+    char path[512];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(path, 0755) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) return -1;
+    return 0;
+}
+
+int store_exec(sqlite3 *db, const char *sql) {
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        log_error("sqlite: %s (in: %.80s)", msg ? msg : sqlite3_errstr(rc), sql);
+        sqlite3_free(msg);
+    }
+    return rc;
+}
+
+int store_begin(sqlite3 *db) { return store_exec(db, "BEGIN IMMEDIATE"); }
+int store_commit(sqlite3 *db) { return store_exec(db, "COMMIT"); }
+void store_rollback(sqlite3 *db) { sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL); }
+
+static int user_version(sqlite3 *db) {
+    sqlite3_stmt *st;
+    int v = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) return -1;
+    if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+sqlite3 *store_open_path(const char *path, const char *const *migrations, size_t n_migrations,
+                         char *err, size_t errlen) {
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "open %s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    if (store_exec(db, "PRAGMA journal_mode=WAL") != SQLITE_OK ||
+        store_exec(db, "PRAGMA synchronous=NORMAL") != SQLITE_OK ||
+        store_exec(db, "PRAGMA foreign_keys=ON") != SQLITE_OK) {
+        snprintf(err, errlen, "configure %s: %s", path, sqlite3_errmsg(db));
+        sqlite3_close(db);
+        return NULL;
+    }
+    int version = user_version(db);
+    if (version < 0 || (size_t)version > n_migrations) {
+        snprintf(err, errlen, "%s has schema version %d, this build knows %zu", path, version,
+                 n_migrations);
+        sqlite3_close(db);
+        return NULL;
+    }
+    for (size_t i = (size_t)version; i < n_migrations; i++) {
+        char bump[64];
+        snprintf(bump, sizeof bump, "PRAGMA user_version=%zu", i + 1);
+        if (store_begin(db) != SQLITE_OK || store_exec(db, migrations[i]) != SQLITE_OK ||
+            store_exec(db, bump) != SQLITE_OK || store_commit(db) != SQLITE_OK) {
+            snprintf(err, errlen, "migration %zu of %s failed: %s", i + 1, path, sqlite3_errmsg(db));
+            store_rollback(db);
+            sqlite3_close(db);
+            return NULL;
+        }
+        log_info("store %s migrated to version %zu", path, i + 1);
+    }
+    return db;
+}
+
+sqlite3 *store_open(const char *name, const char *const *migrations, size_t n_migrations,
+                    char *err, size_t errlen) {
+    const char *dir = service_data_dir();
+    if (mkdir_p(dir) != 0) {
+        snprintf(err, errlen, "cannot create data dir %s: %s", dir, strerror(errno));
+        return NULL;
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s.db", dir, name);
+    return store_open_path(path, migrations, n_migrations, err, errlen);
+}
+
+void store_close(sqlite3 *db) {
+    if (db) sqlite3_close_v2(db);
+}

@@ -1,0 +1,26 @@
+/* SQLite state of a service: one file per service under the data dir, WAL
+ * mode, a busy timeout, and numbered migrations tracked in user_version. */
+#ifndef MILLOM_STORE_H
+#define MILLOM_STORE_H
+
+#include <stddef.h>
+#include <sqlite3.h>
+
+/* Opens (creating if needed) <data_dir>/<name>.db and applies the
+ * migrations past the file's user_version, each in its own transaction.
+ * migrations[i] brings the schema to version i+1. NULL on error. */
+sqlite3 *store_open(const char *name, const char *const *migrations, size_t n_migrations,
+                    char *err, size_t errlen);
+/* Same with an explicit path (":memory:" works). */
+sqlite3 *store_open_path(const char *path, const char *const *migrations, size_t n_migrations,
+                         char *err, size_t errlen);
+void store_close(sqlite3 *db);
+
+/* Runs SQL without results; logs and returns the SQLite code on error. */
+int store_exec(sqlite3 *db, const char *sql);
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. */
+int store_begin(sqlite3 *db);
+int store_commit(sqlite3 *db);
+void store_rollback(sqlite3 *db);
+
+#endif

@@ -1,0 +1,304 @@
+/* See stack.h. Programs run from $BUILD/bin (default build/release) with
+ * their stdout/stderr in <dir>/<name>.log. */
+#include "stack.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static const char *bin_dir(char *buf, size_t len) {
+    const char *build = getenv("BUILD");
+    snprintf(buf, len, "%s/bin", build && *build ? build : "build/release");
+    return buf;
+}
+
+static void put_env(const char *kv) {
+    char *copy = strdup(kv);
+    char *eq = copy ? strchr(copy, '=') : NULL;
+    if (eq) {
+        *eq = '\0';
+        setenv(copy, eq + 1, 1);
+    }
+    free(copy);
+}
+
+static const char *const *stack_env;
+
+pid_t stack_spawn(test_stack *s, const char *name, const char *const *env) {
+    if (s->n == STACK_MAX_PROCS) return -1;
+    char bins[256], path[512], log[512];
+    snprintf(path, sizeof path, "%s/%s", bin_dir(bins, sizeof bins), name);
+    snprintf(log, sizeof log, "%s/%s.log", s->dir, name);
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        FILE *f = freopen(log, "a", stderr);
+        if (f) dup2(fileno(stderr), 1);
+        char port[16];
+        setenv("MILLOM_DATA_DIR", s->dir, 1);
+        setenv("MILLOM_BROKER_FILE", s->broker_file, 1);
+        setenv("MILLOM_TENANTS", s->tenants_file, 1);
+        snprintf(port, sizeof port, "%d", s->edge_port);
+        setenv("MILLOM_EDGE_PORT", port, 1);
+        snprintf(port, sizeof port, "%d", s->mno_port);
+        setenv("MILLOM_MNO_PORT", port, 1);
+        snprintf(port, sizeof port, "%d", s->resolver_port);
+        setenv("MILLOM_RESOLVER_PORT", port, 1);
+        snprintf(port, sizeof port, "%d", s->executor_port);
+        setenv("MILLOM_EXECUTOR_PORT", port, 1);
+        snprintf(port, sizeof port, "%d", s->notifier_port);
+        setenv("MILLOM_NOTIFIER_PORT", port, 1);
+        snprintf(port, sizeof port, "%d", s->settlement_port);
+        setenv("MILLOM_SETTLEMENT_PORT", port, 1);
+        for (size_t i = 0; stack_env && stack_env[i]; i++) put_env(stack_env[i]);
+        for (size_t i = 0; env && env[i]; i++) put_env(env[i]);
+        execl(path, name, (char *)NULL);
+        fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
+        _exit(127);
+    }
+    s->pids[s->n] = pid;
+    snprintf(s->names[s->n], sizeof s->names[0], "%s", name);
+    s->n++;
+    return pid;
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *u) {
+    (void)p;
+    (void)u;
+    return size * n;
+}
+
+int stack_wait_ready(int port, int timeout_ms) {
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/readyz", port);
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 500L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    int rc = -1;
+    for (int waited = 0; waited < timeout_ms; waited += 50) {
+        long status = 0;
+        if (curl_easy_perform(c) == CURLE_OK) {
+            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+            if (status == 200) {
+                rc = 0;
+                break;
+            }
+        }
+        sleep_ms(50);
+    }
+    curl_easy_cleanup(c);
+    return rc;
+}
+
+/* The sandbox tenants, pointed at this stack's sandbox ports. */
+static int write_tenants(test_stack *s) {
+    json_error_t jerr;
+    json_t *t = json_load_file("config/tenants.sandbox.json", 0, &jerr);
+    if (!t) {
+        fprintf(stderr, "config/tenants.sandbox.json: %s\n", jerr.text);
+        return -1;
+    }
+    char url[128];
+    size_t i;
+    json_t *v;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", s->mno_port);
+    json_array_foreach(json_object_get(t, "operators"), i, v)
+        json_object_set_new(v, "backendUrl", json_string(url));
+    json_array_foreach(json_object_get(t, "serviceProviders"), i, v) {
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/notifications", s->sp_port);
+        json_object_set_new(v, "notificationUrl", json_string(url));
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/callbacks", s->sp_port);
+        json_object_set_new(v, "callbackUrl", json_string(url));
+    }
+    snprintf(s->tenants_file, sizeof s->tenants_file, "%s/tenants.json", s->dir);
+    int rc = json_dump_file(t, s->tenants_file, JSON_INDENT(2));
+    json_decref(t);
+    return rc;
+}
+
+int stack_start(test_stack *s, int base_port, const char *const *env) {
+    memset(s, 0, sizeof *s);
+    stack_env = env;
+    snprintf(s->dir, sizeof s->dir, "/tmp/millom-test-XXXXXX");
+    if (!mkdtemp(s->dir)) return -1;
+    snprintf(s->broker_file, sizeof s->broker_file, "%s/broker.bootstrap", s->dir);
+    s->edge_port = base_port;
+    s->mno_port = base_port + 1;
+    s->resolver_port = base_port + 2;
+    s->executor_port = base_port + 3;
+    s->notifier_port = base_port + 4;
+    s->settlement_port = base_port + 5;
+    s->sp_port = base_port + 6;
+    if (write_tenants(s) != 0) return -1;
+    /* The test's own Kafka clients find the broker the same way. */
+    setenv("MILLOM_BROKER_FILE", s->broker_file, 1);
+
+    if (stack_spawn(s, "devbroker", NULL) < 0) return -1;
+    for (int i = 0; i < 200; i++) {
+        FILE *f = fopen(s->broker_file, "r");
+        if (f) {
+            int ok = fgets(s->bootstrap, sizeof s->bootstrap, f) != NULL;
+            fclose(f);
+            if (ok) break;
+        }
+        sleep_ms(50);
+    }
+    s->bootstrap[strcspn(s->bootstrap, "\r\n")] = '\0';
+    if (!s->bootstrap[0]) {
+        fprintf(stderr, "devbroker did not write %s\n", s->broker_file);
+        return -1;
+    }
+    const char *programs[] = {"mno-sandbox", "offer-resolver", "purchase-executor", "notifier",
+                              "settlement-reporter", "api-edge"};
+    int ports[] = {s->mno_port, s->resolver_port, s->executor_port, s->notifier_port,
+                   s->settlement_port, s->edge_port};
+    for (size_t i = 0; i < sizeof programs / sizeof programs[0]; i++)
+        if (stack_spawn(s, programs[i], NULL) < 0) return -1;
+    for (size_t i = 0; i < sizeof programs / sizeof programs[0]; i++) {
+        if (stack_wait_ready(ports[i], 30000) != 0) {
+            fprintf(stderr, "%s not ready on port %d (logs in %s)\n", programs[i], ports[i],
+                    s->dir);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void print_log(const test_stack *s, const char *name) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s.log", s->dir, name);
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    fprintf(stderr, "---- %s ----\n", path);
+    char line[2048];
+    while (fgets(line, sizeof line, f)) fputs(line, stderr);
+    fclose(f);
+}
+
+static int stop_pid(pid_t pid) {
+    kill(pid, SIGTERM);
+    int status = 0;
+    for (int i = 0; i < 200; i++) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid) return status;
+        sleep_ms(50);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return status;
+}
+
+int stack_stop_one(test_stack *s, const char *name) {
+    for (int i = 0; i < s->n; i++) {
+        if (s->pids[i] <= 0 || strcmp(s->names[i], name) != 0) continue;
+        int status = stop_pid(s->pids[i]);
+        s->pids[i] = 0;
+        return status;
+    }
+    return -1;
+}
+
+void stack_stop(test_stack *s) {
+    int bad = 0;
+    for (int i = s->n - 1; i >= 0; i--) {
+        if (s->pids[i] <= 0) continue;
+        int status = stop_pid(s->pids[i]);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            fprintf(stderr, "%s exited badly (status 0x%x)\n", s->names[i], status);
+            print_log(s, s->names[i]);
+            bad = 1;
+        }
+        s->pids[i] = 0;
+    }
+    if (!bad && !getenv("MILLOM_KEEP_TEST_DIR")) {
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
+        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", s->dir);
+    }
+}
+
+typedef struct {
+    char *buf;
+    size_t len;
+} grow_buf;
+
+static size_t collect(char *p, size_t size, size_t n, void *u) {
+    grow_buf *b = u;
+    char *g = realloc(b->buf, b->len + size * n + 1);
+    if (!g) return 0;
+    memcpy(g + b->len, p, size * n);
+    b->buf = g;
+    b->len += size * n;
+    b->buf[b->len] = '\0';
+    return size * n;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *u) {
+    test_response *r = u;
+    size_t len = size * n;
+    if (len > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
+        size_t v = 12;
+        while (v < len && p[v] == ' ') v++;
+        size_t m = 0;
+        while (v < len && p[v] != '\r' && p[v] != '\n' && m < sizeof r->retry_after - 1)
+            r->retry_after[m++] = p[v++];
+        r->retry_after[m] = '\0';
+    }
+    return len;
+}
+
+int test_http(const char *method, const char *url, const char *const *headers,
+              const char *body, test_response *out) {
+    memset(out, 0, sizeof *out);
+    CURL *c = curl_easy_init();
+    struct curl_slist *list = NULL;
+    for (size_t i = 0; headers && headers[i]; i++) list = curl_slist_append(list, headers[i]);
+    if (body) list = curl_slist_append(list, "Content-Type: application/json");
+    grow_buf b = {0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 20000L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
+    if (body) curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    CURLcode rc = curl_easy_perform(c);
+    if (rc == CURLE_OK) {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+        curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &out->seconds);
+    }
+    out->body = b.buf ? b.buf : strdup("");
+    out->len = b.len;
+    curl_slist_free_all(list);
+    curl_easy_cleanup(c);
+    return rc == CURLE_OK ? 0 : -1;
+}
+
+void test_response_free(test_response *r) {
+    free(r->body);
+    r->body = NULL;
+}
+
+json_t *test_get_json(const char *url, const char *const *headers, long *status) {
+    test_response r;
+    test_http("GET", url, headers, NULL, &r);
+    if (status) *status = r.status;
+    json_t *j = json_loads(r.body, 0, NULL);
+    test_response_free(&r);
+    return j;
+}

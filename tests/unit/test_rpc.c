@@ -1,0 +1,445 @@
+/* shared/kafka.c and shared/rpc.c against an in-process librdkafka mock
+ * cluster: group consumption with commits, dead-lettering, request/reply,
+ * timeouts and reply-partition isolation. Works with CK_FORK=no. */
+#include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "millom/v1/query.pb-c.h"
+#include "shared/kafka.h"
+#include "shared/log.h"
+#include "shared/rpc.h"
+#include "shared/service.h"
+
+#define EVENTS "test.events"
+#define EVENTS_DLQ "test.events.dlq"
+#define REQUESTS "test.requests"
+
+/* ------------------------------------------------------------- fixture */
+
+static rd_kafka_t *mock_rk;
+static rd_kafka_mock_cluster_t *mock;
+static kafka_producer *producer;
+static int group_seq;
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Polls `cond` every 5 ms for up to timeout_ms; returns its last value. */
+#define WAIT_UNTIL(cond, timeout_ms)                                              \
+    ({                                                                            \
+        int64_t until_ = mono_ms() + (timeout_ms);                                \
+        while (!(cond) && mono_ms() < until_) sleep_ms(5);                        \
+        (cond);                                                                   \
+    })
+
+static void group_name(char *buf, size_t len, const char *what) {
+    snprintf(buf, len, "test-%s-%ld-%d", what, (long)getpid(), ++group_seq);
+}
+
+static void setup(void) {
+    setenv("MILLOM_LOG_LEVEL", getenv("TEST_LOG_LEVEL") ? getenv("TEST_LOG_LEVEL") : "error", 1);
+    log_init("test_rpc");
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "log_level", "3", NULL, 0);
+    if (getenv("TEST_MOCK_DEBUG")) rd_kafka_conf_set(conf, "debug", "mock", NULL, 0);
+    mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    ck_assert_msg(mock_rk != NULL, "rd_kafka_new: %s", err);
+    mock = rd_kafka_mock_cluster_new(mock_rk, 1);
+    ck_assert_ptr_nonnull(mock);
+    ck_assert_int_eq(rd_kafka_mock_topic_create(mock, RPC_REPLY_TOPIC, 8, 1), 0);
+    ck_assert_int_eq(rd_kafka_mock_topic_create(mock, EVENTS, 2, 1), 0);
+    ck_assert_int_eq(rd_kafka_mock_topic_create(mock, EVENTS_DLQ, 1, 1), 0);
+    ck_assert_int_eq(rd_kafka_mock_topic_create(mock, REQUESTS, 2, 1), 0);
+    setenv("KAFKA_BOOTSTRAP", rd_kafka_mock_cluster_bootstraps(mock), 1);
+    producer = kafka_producer_new("test-producer", err, sizeof err);
+    ck_assert_msg(producer != NULL, "producer: %s", err);
+}
+
+static void teardown(void) {
+    kafka_producer_free(producer);
+    producer = NULL;
+    rd_kafka_mock_cluster_destroy(mock);
+    rd_kafka_destroy(mock_rk);
+    mock = NULL;
+    mock_rk = NULL;
+}
+
+static kafka_consumer *consumer(const char *group, const char *topic, kafka_handler_fn fn,
+                                void *arg) {
+    const char *topics[] = {topic, NULL};
+    kafka_consumer_opts o = {
+        .group_id = group,
+        .client_id = group,
+        .topics = topics,
+        .handler = fn,
+        .handler_arg = arg,
+        .dlq = producer,
+        .poll_timeout_ms = 20,
+    };
+    char err[512];
+    kafka_consumer *c = kafka_consumer_new(&o, err, sizeof err);
+    ck_assert_msg(c != NULL, "consumer: %s", err);
+    ck_assert_int_eq(kafka_consumer_start(c), 0);
+    return c;
+}
+
+static void produce_str(const char *topic, const char *key, const char *value) {
+    ck_assert_int_eq(kafka_produce(producer, topic, -1, key, strlen(key), value, strlen(value),
+                                   NULL, 0),
+                     0);
+}
+
+/* ---------------------------------------------- recorded consumption */
+
+#define MAX_SEEN 64
+
+typedef struct {
+    pthread_mutex_t mu;
+    char values[MAX_SEEN][64];
+    char errors[MAX_SEEN][128];       /* "error" header, if any */
+    char source_topic[MAX_SEEN][64];  /* "source.topic" header, if any */
+    atomic_int n;
+    const char *reject;               /* value to dead-letter */
+} seen_t;
+
+static void seen_init(seen_t *s, const char *reject) {
+    memset(s, 0, sizeof *s);
+    pthread_mutex_init(&s->mu, NULL);
+    s->reject = reject;
+}
+
+static void header_str(const rd_kafka_message_t *m, const char *name, char *out, size_t len) {
+    rd_kafka_headers_t *h = NULL;
+    const void *v = NULL;
+    size_t vlen = 0;
+    out[0] = '\0';
+    if (rd_kafka_message_headers(m, &h) || !h) return;
+    if (rd_kafka_header_get_last(h, name, &v, &vlen) || !v) return;
+    snprintf(out, len, "%.*s", (int)vlen, (const char *)v);
+}
+
+static kafka_verdict record(void *arg, const rd_kafka_message_t *m, char *err, size_t errlen) {
+    seen_t *s = arg;
+    char value[64];
+    snprintf(value, sizeof value, "%.*s", (int)m->len, (const char *)m->payload);
+    if (s->reject && strcmp(value, s->reject) == 0) {
+        snprintf(err, errlen, "cannot decode %s", value);
+        return KAFKA_DEAD_LETTER;
+    }
+    pthread_mutex_lock(&s->mu);
+    int i = atomic_load(&s->n);
+    if (i < MAX_SEEN) {
+        strcpy(s->values[i], value);
+        header_str(m, "error", s->errors[i], sizeof s->errors[i]);
+        header_str(m, "source.topic", s->source_topic[i], sizeof s->source_topic[i]);
+        atomic_store(&s->n, i + 1);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return KAFKA_DONE;
+}
+
+static int seen_has(seen_t *s, const char *value) {
+    int found = 0;
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < atomic_load(&s->n); i++)
+        if (strcmp(s->values[i], value) == 0) found++;
+    pthread_mutex_unlock(&s->mu);
+    return found;
+}
+
+/* (a) everything produced is consumed once; a restarted member of the same
+ * group starts after what was committed. */
+START_TEST(test_consume_commit_restart) {
+    enum { N = 20 };
+    char group[64], v[32], k[32];
+    group_name(group, sizeof group, "commit");
+    for (int i = 0; i < N; i++) {
+        snprintf(k, sizeof k, "key%d", i % 5);
+        snprintf(v, sizeof v, "m%d", i);
+        produce_str(EVENTS, k, v);
+    }
+    ck_assert_int_eq(kafka_producer_flush(producer, 5000), 0);
+
+    seen_t s;
+    seen_init(&s, NULL);
+    kafka_consumer *c = consumer(group, EVENTS, record, &s);
+    ck_assert_msg(WAIT_UNTIL(atomic_load(&s.n) >= N, 10000), "consumed %d of %d",
+                  atomic_load(&s.n), N);
+    ck_assert(kafka_consumer_ready(c));
+    for (int i = 0; i < N; i++) {
+        snprintf(v, sizeof v, "m%d", i);
+        ck_assert_int_eq(seen_has(&s, v), 1);
+    }
+    kafka_consumer_free(c);
+
+    /* Same group again: only what was produced after the commits shows up. */
+    seen_t s2;
+    seen_init(&s2, NULL);
+    produce_str(EVENTS, "key0", "marker");
+    c = consumer(group, EVENTS, record, &s2);
+    ck_assert_msg(WAIT_UNTIL(seen_has(&s2, "marker"), 10000), "marker not consumed");
+    sleep_ms(100);
+    ck_assert_int_eq(atomic_load(&s2.n), 1);
+    kafka_consumer_free(c);
+}
+END_TEST
+
+/* (b) a rejected message lands on <topic>.dlq with its error, and the
+ * partition keeps flowing. */
+START_TEST(test_dead_letter) {
+    char group[64], dlq_group[64];
+    group_name(group, sizeof group, "dlq");
+    group_name(dlq_group, sizeof dlq_group, "dlqread");
+    /* One key, so one partition, so this order. */
+    produce_str(EVENTS, "k", "ok1");
+    produce_str(EVENTS, "k", "bad");
+    produce_str(EVENTS, "k", "ok2");
+
+    seen_t s;
+    seen_init(&s, "bad");
+    kafka_consumer *c = consumer(group, EVENTS, record, &s);
+    ck_assert_msg(WAIT_UNTIL(seen_has(&s, "ok2"), 10000), "consumer stopped at the bad message");
+    ck_assert_int_eq(seen_has(&s, "ok1"), 1);
+    ck_assert_int_eq(seen_has(&s, "bad"), 0);
+
+    seen_t d;
+    seen_init(&d, NULL);
+    kafka_consumer *dc = consumer(dlq_group, EVENTS_DLQ, record, &d);
+    ck_assert_msg(WAIT_UNTIL(atomic_load(&d.n) >= 1, 10000), "nothing on %s", EVENTS_DLQ);
+    sleep_ms(100);
+    ck_assert_int_eq(atomic_load(&d.n), 1);
+    ck_assert_str_eq(d.values[0], "bad");
+    ck_assert_str_eq(d.errors[0], "cannot decode bad");
+    ck_assert_str_eq(d.source_topic[0], EVENTS);
+    kafka_consumer_free(dc);
+    kafka_consumer_free(c);
+}
+END_TEST
+
+/* ------------------------------------------------------------- rpc */
+
+/* A responder: decodes a Query and echoes what it learned in the body. */
+static atomic_int responded;
+
+static kafka_verdict respond(void *arg, const rd_kafka_message_t *m, char *err, size_t errlen) {
+    (void)arg;
+    Millom__V1__Query *q = millom__v1__query__unpack(NULL, m->len, m->payload);
+    if (!q || !q->meta) {
+        if (q) millom__v1__query__free_unpacked(q, NULL);
+        snprintf(err, errlen, "not a Query");
+        return KAFKA_DEAD_LETTER;
+    }
+    if (!rpc_expired(q->meta)) {
+        char body[256];
+        int n = snprintf(body, sizeof body, "{\"sp\":\"%s\",\"kind\":%d,\"partition\":%d,\"id\":\"%s\"}",
+                         q->service_provider, (int)q->kind, (int)q->meta->reply_partition,
+                         q->meta->correlation_id);
+        rpc_reply(producer, q->meta, 200, "application/json", body, (size_t)n, 0);
+        atomic_fetch_add(&responded, 1);
+    }
+    millom__v1__query__free_unpacked(q, NULL);
+    return KAFKA_DONE;
+}
+
+typedef struct {
+    atomic_int done;
+    int got_reply;
+    int status;
+    int retry_after;
+    char content_type[64];
+    char body[512];
+    char id[40];
+    int64_t at;  /* mono_ms() of the callback */
+} result_t;
+
+static void on_reply(void *arg, const Millom__V1__Reply *r) {
+    result_t *res = arg;
+    res->at = mono_ms();
+    if (r) {
+        res->got_reply = 1;
+        res->status = r->http_status;
+        res->retry_after = r->retry_after_s;
+        snprintf(res->content_type, sizeof res->content_type, "%s", r->content_type);
+        snprintf(res->body, sizeof res->body, "%.*s", (int)r->body.len, (const char *)r->body.data);
+        snprintf(res->id, sizeof res->id, "%s", r->correlation_id);
+    }
+    atomic_store(&res->done, 1);
+}
+
+static rpc_client *client(int32_t partition) {
+    char err[512];
+    rpc_client *c = rpc_client_new(producer, partition, err, sizeof err);
+    ck_assert_msg(c != NULL, "rpc client: %s", err);
+    ck_assert_int_eq(rpc_client_start(c), 0);
+    ck_assert(rpc_client_ready(c));
+    return c;
+}
+
+/* Registers a call and produces a Query carrying its meta. */
+static void send_query(rpc_client *c, int timeout_ms, result_t *res, const char *sp) {
+    Millom__V1__RequestMeta meta;
+    ck_assert_int_eq(rpc_call_begin(c, timeout_ms, on_reply, res, &meta), 0);
+    snprintf(res->id, sizeof res->id, "%s", meta.correlation_id);
+    Millom__V1__Query q = MILLOM__V1__QUERY__INIT;
+    q.meta = &meta;
+    q.kind = MILLOM__V1__QUERY_KIND__QUERY_KIND_BALANCE;
+    q.service_provider = (char *)sp;
+    uint8_t buf[512];
+    size_t len = millom__v1__query__get_packed_size(&q);
+    ck_assert_uint_le(len, sizeof buf);
+    millom__v1__query__pack(&q, buf);
+    if (kafka_produce(producer, REQUESTS, -1, meta.correlation_id, strlen(meta.correlation_id),
+                      buf, len, NULL, 0) != 0) {
+        rpc_call_cancel(c, meta.correlation_id);
+        ck_abort_msg("produce failed");
+    }
+}
+
+/* (c) request, responder, reply to the caller's partition. */
+START_TEST(test_rpc_round_trip) {
+    char group[64];
+    group_name(group, sizeof group, "responder");
+    atomic_store(&responded, 0);
+    kafka_consumer *resp = consumer(group, REQUESTS, respond, NULL);
+    rpc_client *c = client(3);
+
+    result_t res = {0};
+    send_query(c, 8000, &res, "acme");
+    ck_assert_int_eq(rpc_pending_count(c), 1);
+    ck_assert_msg(WAIT_UNTIL(atomic_load(&res.done), 10000), "no callback");
+    ck_assert_int_eq(res.got_reply, 1);
+    ck_assert_int_eq(res.status, 200);
+    ck_assert_str_eq(res.content_type, "application/json");
+    char want[256];
+    snprintf(want, sizeof want, "{\"sp\":\"acme\",\"kind\":2,\"partition\":3,\"id\":\"%s\"}", res.id);
+    ck_assert_str_eq(res.body, want);
+    ck_assert_int_eq(rpc_pending_count(c), 0);
+
+    /* A second call on a warm path. */
+    result_t res2 = {0};
+    send_query(c, 8000, &res2, "beta");
+    ck_assert_msg(WAIT_UNTIL(atomic_load(&res2.done), 10000), "no second callback");
+    ck_assert_int_eq(res2.got_reply, 1);
+    ck_assert_ptr_nonnull(strstr(res2.body, "\"sp\":\"beta\""));
+
+    rpc_client_free(c);
+    kafka_consumer_free(resp);
+}
+END_TEST
+
+/* (d) no responder: the callback gets NULL once the deadline passed. */
+START_TEST(test_rpc_timeout) {
+    rpc_client *c = client(0);
+    result_t res = {0};
+    int64_t begun = mono_ms();
+    send_query(c, 300, &res, "nobody");
+    ck_assert_msg(WAIT_UNTIL(atomic_load(&res.done), 5000), "timeout never reported");
+    ck_assert_int_eq(res.got_reply, 0);
+    ck_assert_int_ge(res.at - begun, 300);
+    ck_assert_int_eq(rpc_pending_count(c), 0);
+
+    /* Pending calls at shutdown are failed too, exactly once. */
+    result_t late = {0};
+    Millom__V1__RequestMeta meta;
+    ck_assert_int_eq(rpc_call_begin(c, 60000, on_reply, &late, &meta), 0);
+    ck_assert_int_eq(meta.reply_partition, 0);
+    ck_assert_int_eq(rpc_pending_count(c), 1);
+    /* A cancelled call is never called back. */
+    result_t cancelled = {0};
+    ck_assert_int_eq(rpc_call_begin(c, 100, on_reply, &cancelled, &meta), 0);
+    rpc_call_cancel(c, meta.correlation_id);
+    ck_assert_int_eq(rpc_pending_count(c), 1);
+    rpc_client_free(c);
+    ck_assert_int_eq(atomic_load(&late.done), 1);
+    ck_assert_int_eq(late.got_reply, 0);
+    ck_assert_int_eq(atomic_load(&cancelled.done), 0);
+}
+END_TEST
+
+/* (e) two callers on different partitions each get only their replies. */
+START_TEST(test_rpc_partitions_isolated) {
+    enum { PER = 4 };
+    char group[64];
+    group_name(group, sizeof group, "responder");
+    atomic_store(&responded, 0);
+    kafka_consumer *resp = consumer(group, REQUESTS, respond, NULL);
+    rpc_client *a = client(1), *b = client(5);
+
+    result_t ra[PER], rb[PER];
+    memset(ra, 0, sizeof ra);
+    memset(rb, 0, sizeof rb);
+    for (int i = 0; i < PER; i++) {
+        send_query(a, 8000, &ra[i], "a");
+        send_query(b, 8000, &rb[i], "b");
+    }
+    for (int i = 0; i < PER; i++) {
+        ck_assert_msg(WAIT_UNTIL(atomic_load(&ra[i].done), 10000), "a[%d] not answered", i);
+        ck_assert_msg(WAIT_UNTIL(atomic_load(&rb[i].done), 10000), "b[%d] not answered", i);
+    }
+    for (int i = 0; i < PER; i++) {
+        ck_assert_int_eq(ra[i].got_reply, 1);
+        ck_assert_int_eq(rb[i].got_reply, 1);
+        ck_assert_ptr_nonnull(strstr(ra[i].body, "\"sp\":\"a\",\"kind\":2,\"partition\":1,"));
+        ck_assert_ptr_nonnull(strstr(rb[i].body, "\"sp\":\"b\",\"kind\":2,\"partition\":5,"));
+    }
+    ck_assert_int_eq(rpc_pending_count(a), 0);
+    ck_assert_int_eq(rpc_pending_count(b), 0);
+
+    /* Partition isolation at the wire: a reply produced to partition 5 with
+     * a pending id of a never reaches a, and b ignores it. */
+    Millom__V1__RequestMeta meta = MILLOM__V1__REQUEST_META__INIT;
+    result_t pending_a = {0};
+    ck_assert_int_eq(rpc_call_begin(a, 1000, on_reply, &pending_a, &meta), 0);
+    meta.reply_partition = 5;  /* misrouted on purpose */
+    ck_assert_int_eq(rpc_reply(producer, &meta, 200, "text/plain", "x", 1, 0), 0);
+    ck_assert_msg(WAIT_UNTIL(atomic_load(&pending_a.done), 5000), "no timeout for a");
+    ck_assert_int_eq(pending_a.got_reply, 0);
+
+    rpc_client_free(a);
+    rpc_client_free(b);
+    kafka_consumer_free(resp);
+}
+END_TEST
+
+/* rpc_expired and rpc_reply's argument checks. */
+START_TEST(test_rpc_expired) {
+    Millom__V1__RequestMeta meta = MILLOM__V1__REQUEST_META__INIT;
+    ck_assert_int_eq(rpc_expired(&meta), 0);  /* no deadline */
+    meta.deadline_ms = now_ms() - 1;
+    ck_assert_int_eq(rpc_expired(&meta), 1);
+    meta.deadline_ms = now_ms() + 10000;
+    ck_assert_int_eq(rpc_expired(&meta), 0);
+    ck_assert_int_eq(rpc_reply(producer, &meta, 200, "", "", 0, 0), -1);  /* no id */
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("rpc");
+    TCase *tc = tcase_create("kafka");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_consume_commit_restart);
+    tcase_add_test(tc, test_dead_letter);
+    tcase_add_test(tc, test_rpc_round_trip);
+    tcase_add_test(tc, test_rpc_timeout);
+    tcase_add_test(tc, test_rpc_partitions_isolated);
+    tcase_add_test(tc, test_rpc_expired);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
