@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 enum req_state { REQ_NEW, REQ_DEFERRED, REQ_ANSWERED };
 
@@ -303,12 +305,12 @@ http_server *http_server_start(const http_server_opts *opts, char *err, size_t e
     s->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
             MHD_USE_ERROR_LOG,
-        (uint16_t)opts->port, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR, &addr,
+        (uint16_t)opts->port, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error,
+        NULL, MHD_OPTION_SOCK_ADDR, &addr,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg_long("MILLOM_HTTP_MAX_CONNECTIONS", 4096),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg_long("MILLOM_HTTP_IDLE_TIMEOUT_S", 60),
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
-        MHD_OPTION_END);
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
     if (!s->daemon) {
         snprintf(err, errlen, "cannot listen on %s:%d", bind, opts->port);
         free(s);
@@ -328,6 +330,13 @@ int http_server_port(const http_server *s) { return s->port; }
 
 void http_server_stop(http_server *s) {
     if (!s) return;
+    /* Stop accepting, then give answered requests up to 2 s to go out. */
+    MHD_socket listen_fd = MHD_quiesce_daemon(s->daemon);
+    if (listen_fd != MHD_INVALID_SOCKET) close(listen_fd);
+    for (int i = 0; i < 200 && metric_value(s->in_flight) > 0; i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
     MHD_stop_daemon(s->daemon);
     free(s);
 }

@@ -492,6 +492,13 @@ kafka_consumer *kafka_consumer_new(const kafka_consumer_opts *o, char *err, size
         c->tm[i].dlq = topic_counter(DLQ_NAME, DLQ_HELP, o->topics[i]);
     }
 
+    /* librdkafka's default is 45 s. devbroker's mock group coordinator
+     * (2.0.2) holds a group that its last member left in "Joining" for
+     * session.timeout.ms - 1 s, so a restarted service would wait that long
+     * for its partitions; 10 s keeps restarts quick and is valid on real
+     * Kafka (group.min.session.timeout.ms is 6 s there). */
+    long session_ms = env_long("MILLOM_KAFKA_SESSION_TIMEOUT_MS", 10000);
+    if (session_ms < 1) session_ms = 10000;
     const char *reset = getenv("MILLOM_KAFKA_OFFSET_RESET");
     if (!reset || !*reset) reset = "earliest";
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -500,7 +507,10 @@ kafka_consumer *kafka_consumer_new(const kafka_consumer_opts *o, char *err, size
         conf_set(conf, "enable.auto.commit", "false", err, errlen) ||
         conf_set(conf, "enable.auto.offset.store", "false", err, errlen) ||
         conf_set(conf, "auto.offset.reset", reset, err, errlen) ||
-        conf_set(conf, "enable.partition.eof", "false", err, errlen)) {
+        conf_set(conf, "enable.partition.eof", "false", err, errlen) ||
+        conf_set_long(conf, "session.timeout.ms", session_ms, err, errlen) ||
+        conf_set_long(conf, "heartbeat.interval.ms", session_ms / 3 > 0 ? session_ms / 3 : 1,
+                      err, errlen)) {
         rd_kafka_conf_destroy(conf);
         consumer_destroy_fields(c);
         return NULL;

@@ -414,7 +414,7 @@ int main(void) {
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
-    stack_stop(&stack);
+    int bad_exit = stack_stop(&stack);
     curl_global_cleanup();
-    return failed ? 1 : 0;
+    return failed || bad_exit ? 1 : 0;
 }

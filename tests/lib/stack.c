@@ -211,7 +211,7 @@ int stack_stop_one(test_stack *s, const char *name) {
     return -1;
 }
 
-void stack_stop(test_stack *s) {
+int stack_stop(test_stack *s) {
     int bad = 0;
     for (int i = s->n - 1; i >= 0; i--) {
         if (s->pids[i] <= 0) continue;
@@ -228,6 +228,7 @@ void stack_stop(test_stack *s) {
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
         if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", s->dir);
     }
+    return bad;
 }
 
 typedef struct {

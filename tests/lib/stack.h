@@ -34,8 +34,8 @@ pid_t stack_spawn(test_stack *s, const char *name, const char *const *env);
 int stack_stop_one(test_stack *s, const char *name);
 /* Stops everything (SIGTERM, then SIGKILL after 10 s) and removes the dir
  * unless MILLOM_KEEP_TEST_DIR is set. Prints the logs of programs that
- * exited badly. */
-void stack_stop(test_stack *s);
+ * exited badly; returns non-zero if any did (a crash, a sanitizer report). */
+int stack_stop(test_stack *s);
 /* Waits for GET /readyz on the port to answer 200. 0 when ready. */
 int stack_wait_ready(int port, int timeout_ms);
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "services/mno-sandbox/mno_sandbox.h"
+#include "shared/log.h"
 #include "shared/money.h"
 #include "shared/service.h"
 
@@ -573,6 +574,8 @@ static Suite *suite(void) {
 }
 
 int main(void) {
+    setenv("MILLOM_LOG_LEVEL", "warn", 0);
+    log_init("test_mno_sandbox_store");
     SRunner *sr = srunner_create(suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

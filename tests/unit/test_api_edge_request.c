@@ -1,0 +1,145 @@
+/* api-edge's request parsing and validation, rule by rule. */
+#include "services/api-edge/request_std.h"
+#include "shared/errors.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static tenants *t;
+
+static void load_tenants(void) {
+    char err[256];
+    t = tenants_load("config/tenants.sandbox.json", err, sizeof err);
+    ck_assert_msg(t != NULL, "%s", err);
+}
+
+static void unload_tenants(void) { tenants_free(t); }
+
+START_TEST(paths_parse) {
+    std_path p;
+    ck_assert_int_eq(std_path_parse("/std/sp/tp/924542610003/balance", &p), 0);
+    ck_assert_str_eq(p.provider, "sp");
+    ck_assert_str_eq(p.op, "tp");
+    ck_assert_str_eq(p.subscriber, "924542610003");
+    ck_assert_int_eq(p.action, STD_BALANCE);
+    ck_assert_int_eq(std_path_parse("/std/sp/924542610003/upsellOffer", &p), 0);
+    ck_assert_str_eq(p.op, "");
+    ck_assert_int_eq(p.action, STD_UPSELL_OFFER);
+    ck_assert_int_eq(std_path_parse("/std/sp/924542610003/register", &p), 0);
+    ck_assert_int_eq(p.action, STD_REGISTER);
+    /* register has no operator form */
+    ck_assert_int_eq(std_path_parse("/std/sp/tp/924542610003/register", &p), -1);
+    ck_assert_int_eq(std_path_parse("/std/sp/tp/924542610003/balance/x", &p), -1);
+    ck_assert_int_eq(std_path_parse("/std/sp/balance", &p), -1);
+    ck_assert_int_eq(std_path_parse("/std/sp//924542610003/balance", &p), -1);
+    ck_assert_int_eq(std_path_parse("/std/sp/tp/924542610003/Balance", &p), -1);
+    ck_assert_int_eq(std_path_parse("/other/sp/tp/1/balance", &p), -1);
+    char longp[600];
+    memset(longp, 'a', sizeof longp);
+    memcpy(longp, "/std/", 5);
+    strcpy(longp + 500, "/tp/1/balance");
+    ck_assert_int_eq(std_path_parse(longp, &p), -1);
+}
+END_TEST
+
+START_TEST(languages) {
+    char out[16];
+    std_primary_language("ur-PK,en;q=0.5", out, sizeof out);
+    ck_assert_str_eq(out, "ur");
+    std_primary_language("EN", out, sizeof out);
+    ck_assert_str_eq(out, "en");
+    std_primary_language("*", out, sizeof out);
+    ck_assert_str_eq(out, "");
+    std_primary_language("english", out, sizeof out);
+    ck_assert_str_eq(out, "");
+    std_primary_language(NULL, out, sizeof out);
+    ck_assert_str_eq(out, "");
+}
+END_TEST
+
+typedef struct {
+    const char *path;
+    std_inputs in;
+    const char *cause; /* NULL: valid */
+} case_t;
+
+START_TEST(validation_table) {
+    const case_t cases[] = {
+        {"/std/testserviceprovider/tp/924542610003/balance", {0}, NULL},
+        {"/std/testserviceprovider/924542610003/balance", {0}, NULL},
+        {"/std/testserviceprovider/+924542610003/balance", {0}, NULL},
+        {"/std/nobody/tp/924542610003/balance", {0}, CAUSE_NOT_ALLOWED},
+        {"/std/testserviceprovider/zz/924542610003/balance", {0}, CAUSE_BAD_REQUEST},
+        {"/std/testserviceprovider/tp/92454261000x/balance", {0}, CAUSE_INVALID_NUMBER},
+        {"/std/testserviceprovider/tp/4791234567/balance", {0}, CAUSE_INVALID_NUMBER},
+        {"/std/testserviceprovider/4791234567/balance", {0}, CAUSE_INVALID_NUMBER},
+        {"/std/testserviceprovider/tp/924542610003/balance", {.key_type = "EMAIL"},
+         CAUSE_BAD_REQUEST},
+        {"/std/testserviceprovider/tp/924542610003/balance", {.key_type = "msisdn"},
+         CAUSE_BAD_REQUEST},
+        {"/std/testserviceprovider/tp/OPET-1/balance", {.key_type = "OPET"}, NULL},
+        {"/std/testserviceprovider/OPET-1/balance", {.key_type = "OPET"}, CAUSE_BAD_REQUEST},
+        {"/std/testserviceprovider/abc,99999/balance", {.key_type = "CPID"}, CAUSE_BAD_CPID},
+        {"/std/testserviceprovider/tp/924542610003/upsellOffer", {.plan_type = "principal"},
+         NULL},
+        {"/std/testserviceprovider/tp/924542610003/upsellOffer", {.plan_type = "Principal"},
+         CAUSE_BAD_REQUEST},
+        {"/std/testserviceprovider/tp/924542610003/upsellOffer", {.dealer_code = ""},
+         CAUSE_BAD_REQUEST},
+        {"/std/testserviceprovider/tp/924542610003/upsellOffer", {.client_name = "a b"},
+         CAUSE_BAD_REQUEST},
+        {"/std/testserviceprovider/tp/924542610003/upsellOffer", {.client_name = "MSA"}, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        std_path p;
+        ck_assert_int_eq(std_path_parse(cases[i].path, &p), 0);
+        std_request r;
+        char msg[256] = "";
+        const char *cause = std_validate(t, &p, &cases[i].in, &r, msg, sizeof msg);
+        if (cases[i].cause) {
+            ck_assert_msg(cause && strcmp(cause, cases[i].cause) == 0, "case %zu: got %s want %s",
+                          i, cause ? cause : "valid", cases[i].cause);
+            ck_assert_msg(msg[0], "case %zu: no message", i);
+        } else {
+            ck_assert_msg(cause == NULL, "case %zu: %s (%s)", i, cause, msg);
+            ck_assert_str_eq(r.op->id, "tp");
+        }
+    }
+}
+END_TEST
+
+START_TEST(validated_values) {
+    std_path p;
+    std_request r;
+    char msg[256];
+    ck_assert_int_eq(std_path_parse("/std/testserviceprovider/00924542610003/balance", &p), 0);
+    std_inputs in = {.accept_language = "ur", .cache_control = "max-age=0, No-Cache"};
+    ck_assert_ptr_null(std_validate(t, &p, &in, &r, msg, sizeof msg));
+    ck_assert_str_eq(r.subscriber, "924542610003");
+    ck_assert_str_eq(r.language, "ur");
+    ck_assert(r.no_cache);
+    in.accept_language = "de-DE";
+    in.cache_control = NULL;
+    ck_assert_ptr_null(std_validate(t, &p, &in, &r, msg, sizeof msg));
+    ck_assert_str_eq(r.language, "en");
+    ck_assert(!r.no_cache);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("api-edge request");
+    TCase *tc = tcase_create("std");
+    tcase_add_unchecked_fixture(tc, load_tenants, unload_tenants);
+    tcase_add_test(tc, paths_parse);
+    tcase_add_test(tc, languages);
+    tcase_add_test(tc, validation_table);
+    tcase_add_test(tc, validated_values);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
