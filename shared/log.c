@@ -18,15 +18,21 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *level_names[] = {"debug", "info", "warn", "error"};
 
-void log_init(const char *service) {
-    log_service = service;
+static pthread_once_t level_once = PTHREAD_ONCE_INIT;
+
+static void read_level(void) {
     const char *lvl = getenv("MILLOM_LOG_LEVEL");
-    if (!lvl) return;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; lvl && i < 4; i++)
         if (strcasecmp(lvl, level_names[i]) == 0) log_min = (log_level)i;
 }
 
+void log_init(const char *service) {
+    log_service = service;
+    pthread_once(&level_once, read_level);
+}
+
 void log_write(log_level level, const char *correlation_id, const char *fmt, ...) {
+    pthread_once(&level_once, read_level); /* for programs that never call log_init */
     if (level < log_min) return;
     char msg[1024];
     va_list ap;
