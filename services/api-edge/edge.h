@@ -13,6 +13,7 @@ typedef struct {
     kafka_producer *producer;
     rpc_client *rpc;
     int query_deadline_ms;   /* MILLOM_QUERY_DEADLINE_MS, default 3000 */
+    int purchase_deadline_ms;  /* MILLOM_PURCHASE_DEADLINE_MS, default 8000 */
 } api_edge;
 
 /* Entry point for every HTTP request (router.c). */
@@ -25,12 +26,29 @@ void routes_std(api_edge *e, http_request *req);
  * deadline passed first (relay.c). `arg` is the http_request. */
 void edge_relay_reply(void *arg, const Millom__V1__Reply *reply);
 
-/* Registers an rpc call for req, defers it, and produces `payload` to
- * topic with key. On failure answers 503 itself. */
+/* How to serialize one protobuf message type. */
+typedef struct {
+    size_t (*packed_size)(const void *msg);
+    size_t (*pack)(const void *msg, uint8_t *out);
+} edge_codec;
+
+/* Registers an rpc call, defers req, and produces msg (whose RequestMeta
+ * is `meta`, filled here) to topic with key. The answer reaches on_reply
+ * (edge_relay_reply for a plain relay, with arg = req). On failure answers
+ * 503 itself. */
 void edge_send_request(api_edge *e, http_request *req, const char *topic, const char *key,
-                       int deadline_ms,
-                       size_t (*pack)(const void *msg, uint8_t *out),
-                       size_t (*packed_size)(const void *msg),
-                       void *msg, Millom__V1__RequestMeta *meta);
+                       int deadline_ms, const edge_codec *codec, void *msg,
+                       Millom__V1__RequestMeta *meta, rpc_reply_fn on_reply, void *arg);
+
+/* Serializers of the request messages api-edge sends (relay.c). */
+extern const edge_codec edge_query_codec, edge_purchase_codec, edge_callback_codec,
+    edge_lookup_codec;
+
+/* /std/{sp}[/{op}]/{sub}/purchasePlan (routes_purchase.c). */
+void routes_purchase(api_edge *e, http_request *req, const void *std_path);
+/* Operators' activation callbacks (routes_callbacks.c). */
+void routes_callbacks(api_edge *e, http_request *req);
+/* /mgmt/{operator}/... (routes_mgmt.c). */
+void routes_mgmt(api_edge *e, http_request *req);
 
 #endif

@@ -3,7 +3,8 @@
  *
  * Settings: MILLOM_EDGE_PORT (8080), MILLOM_EDGE_THREADS (2),
  * MILLOM_REPLY_PARTITION (0; distinct per instance),
- * MILLOM_QUERY_DEADLINE_MS (3000), MILLOM_TENANTS, KAFKA_BOOTSTRAP. */
+ * MILLOM_QUERY_DEADLINE_MS (3000), MILLOM_PURCHASE_DEADLINE_MS (8000),
+ * MILLOM_TENANTS, KAFKA_BOOTSTRAP. */
 #include "edge.h"
 #include "shared/http_client.h"
 #include "shared/log.h"
@@ -24,6 +25,7 @@ int main(void) {
     int code = 1;
 
     e.query_deadline_ms = (int)cfg_long("MILLOM_QUERY_DEADLINE_MS", 3000);
+    e.purchase_deadline_ms = (int)cfg_long("MILLOM_PURCHASE_DEADLINE_MS", 8000);
     e.tenants = tenants_load_default(err, sizeof err);
     if (!e.tenants) {
         log_error("tenants: %s", err);

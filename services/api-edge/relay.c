@@ -4,6 +4,8 @@
 #include "shared/errors.h"
 #include "shared/log.h"
 #include "shared/metrics.h"
+#include "millom/v1/purchase.pb-c.h"
+#include "millom/v1/query.pb-c.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,20 +34,19 @@ void edge_relay_reply(void *arg, const Millom__V1__Reply *reply) {
 }
 
 void edge_send_request(api_edge *e, http_request *req, const char *topic, const char *key,
-                       int deadline_ms, size_t (*pack)(const void *msg, uint8_t *out),
-                       size_t (*packed_size)(const void *msg), void *msg,
-                       Millom__V1__RequestMeta *meta) {
-    if (rpc_call_begin(e->rpc, deadline_ms, edge_relay_reply, req, meta) != 0) {
+                       int deadline_ms, const edge_codec *codec, void *msg,
+                       Millom__V1__RequestMeta *meta, rpc_reply_fn on_reply, void *arg) {
+    if (rpc_call_begin(e->rpc, deadline_ms, on_reply, arg, meta) != 0) {
         http_respond_error(req, CAUSE_SERVICE_UNAVAILABLE, "too many requests in flight");
         return;
     }
     /* Deferred before producing: the reply may beat us back here. */
     http_defer(req);
-    size_t len = packed_size(msg);
+    size_t len = codec->packed_size(msg);
     uint8_t *buf = malloc(len ? len : 1);
     int rc = buf ? 0 : -1;
     if (buf) {
-        pack(msg, buf);
+        codec->pack(msg, buf);
         rc = kafka_produce(e->producer, topic, -1, key, strlen(key), buf, len, NULL, 0);
         free(buf);
     }
@@ -55,3 +56,15 @@ void edge_send_request(api_edge *e, http_request *req, const char *topic, const 
         http_respond_error(req, CAUSE_SERVICE_UNAVAILABLE, "message bus unavailable; retry later");
     }
 }
+
+/* protobuf-c's generated pack functions take their own message type; these
+ * adapters let one edge_send_request serve every request message. */
+#define CODEC(name, type)                                                              \
+    static size_t name##_size(const void *m) { return type##__get_packed_size(m); }   \
+    static size_t name##_pack(const void *m, uint8_t *out) { return type##__pack(m, out); } \
+    const edge_codec edge_##name##_codec = {name##_size, name##_pack};
+
+CODEC(query, millom__v1__query)
+CODEC(purchase, millom__v1__purchase_command)
+CODEC(callback, millom__v1__activation_callback)
+CODEC(lookup, millom__v1__purchase_lookup)

@@ -7,9 +7,13 @@
 void edge_route(void *app, http_request *req) {
     api_edge *e = app;
     const char *path = http_path(req);
-    if (strncmp(path, "/std/", 5) == 0) {
+    if (strncmp(path, "/std/", 5) == 0)
         routes_std(e, req);
-        return;
-    }
-    http_respond_error(req, CAUSE_NOT_FOUND, "no such path: %s", path);
+    else if (strncmp(path, "/activationCallback/", 20) == 0 ||
+             strncmp(path, "/callback/v1/", 13) == 0)
+        routes_callbacks(e, req);
+    else if (strncmp(path, "/mgmt/", 6) == 0)
+        routes_mgmt(e, req);
+    else
+        http_respond_error(req, CAUSE_NOT_FOUND, "no such path: %s", path);
 }

@@ -16,11 +16,6 @@ static Millom__V1__QueryKind query_kind(std_action a) {
     }
 }
 
-static size_t pack_query(const void *m, uint8_t *out) {
-    return millom__v1__query__pack(m, out);
-}
-static size_t query_size(const void *m) { return millom__v1__query__get_packed_size(m); }
-
 static void send_query(api_edge *e, http_request *req, const std_request *r) {
     Millom__V1__RequestMeta meta = MILLOM__V1__REQUEST_META__INIT;
     Millom__V1__SubscriberRef sub = MILLOM__V1__SUBSCRIBER_REF__INIT;
@@ -37,8 +32,8 @@ static void send_query(api_edge *e, http_request *req, const std_request *r) {
     q.dealer_code = (char *)r->dealer_code;
     q.client_name = (char *)r->client_name;
     q.no_cache = r->no_cache;
-    edge_send_request(e, req, "millom.queries", r->subscriber, e->query_deadline_ms, pack_query,
-                      query_size, &q, &meta);
+    edge_send_request(e, req, "millom.queries", r->subscriber, e->query_deadline_ms,
+                      &edge_query_codec, &q, &meta, edge_relay_reply, req);
 }
 
 void routes_std(api_edge *e, http_request *req) {
@@ -53,6 +48,10 @@ void routes_std(api_edge *e, http_request *req) {
     if (strcmp(http_method(req), want) != 0) {
         http_respond_error(req, CAUSE_METHOD_NOT_ALLOWED, "%s takes %s",
                            std_action_name(path.action), want);
+        return;
+    }
+    if (path.action == STD_PURCHASE_PLAN) {
+        routes_purchase(e, req, &path);
         return;
     }
     if (!is_read) {

@@ -78,13 +78,13 @@ static void *setup(runner *run) {
 static void teardown(void *state) { resolver_free(state); }
 
 int main(void) {
-    static const char *const topics[] = {"millom.queries", NULL};
+    static const char *const topics[] = {"millom.queries", "millom.purchase.events", NULL};
     runner_opts opts = {
         .name = "offer-resolver",
         .admin_port_env = "MILLOM_RESOLVER_PORT",
         .admin_port = 9101,
         .topics = topics,
-        .handler = resolver_on_query,
+        .handler = resolver_on_message,
         .setup = setup,
         .teardown = teardown,
     };

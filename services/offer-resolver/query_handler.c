@@ -3,20 +3,56 @@
  *
  * Queries are committed when queued, not when answered. A query lost in a
  * crash is at worst a 503 the SP retries; it changes no state, and every
- * query dies at its deadline anyway. */
+ * query dies at its deadline anyway.
+ *
+ * Cache invalidation arrives two ways: an INVALIDATE query that
+ * purchase-executor sends keyed by the subscriber before it answers a
+ * completed purchase (same partition as the subscriber's later queries, so
+ * ordered before them: a balance read right after a purchase is fresh),
+ * and the purchase events themselves. */
 #include "resolver.h"
 #include "shared/errors.h"
 #include "shared/rpc.h"
+#include "millom/v1/purchase.pb-c.h"
 
 #include <string.h>
 
-kafka_verdict resolver_on_query(void *arg, const rd_kafka_message_t *msg, char *err,
-                                size_t errlen) {
+/* A purchase changed the subscriber's balance: forget what we cached.
+ * Runs in the consumer thread, so every query behind it on the partition
+ * sees the cache without the entry. */
+static kafka_verdict invalidate(resolver *r, const char *op, const char *subscriber) {
+    if (op && subscriber && *subscriber) balance_cache_invalidate(r, op, subscriber);
+    return KAFKA_DONE;
+}
+
+static kafka_verdict on_purchase_event(resolver *r, const rd_kafka_message_t *msg, char *err,
+                                       size_t errlen) {
+    Millom__V1__PurchaseEvent *ev = millom__v1__purchase_event__unpack(NULL, msg->len, msg->payload);
+    if (!ev) {
+        snprintf(err, errlen, "not a millom.v1.PurchaseEvent");
+        return KAFKA_DEAD_LETTER;
+    }
+    if (ev->state == MILLOM__V1__PURCHASE_STATE__PURCHASE_STATE_COMPLETED)
+        invalidate(r, ev->operator_, ev->msisdn);
+    millom__v1__purchase_event__free_unpacked(ev, NULL);
+    return KAFKA_DONE;
+}
+
+kafka_verdict resolver_on_message(void *arg, const rd_kafka_message_t *msg, char *err,
+                                  size_t errlen) {
     resolver *r = arg;
+    if (strcmp(rd_kafka_topic_name(msg->rkt), "millom.purchase.events") == 0)
+        return on_purchase_event(r, msg, err, errlen);
     Millom__V1__Query *q = millom__v1__query__unpack(NULL, msg->len, msg->payload);
     if (!q) {
         snprintf(err, errlen, "not a millom.v1.Query");
         return KAFKA_DEAD_LETTER;
+    }
+    if (q->kind == MILLOM__V1__QUERY_KIND__QUERY_KIND_INVALIDATE) {
+        kafka_verdict v = invalidate(r, q->subscriber ? q->subscriber->operator_ : NULL,
+                                     q->subscriber ? q->subscriber->subscriber_id : NULL);
+        millom__v1__query__free_unpacked(q, NULL);
+        return v;
     }
     if (!q->meta || !q->meta->correlation_id || !*q->meta->correlation_id || !q->subscriber ||
         !q->subscriber->subscriber_id || !*q->subscriber->subscriber_id ||

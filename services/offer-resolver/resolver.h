@@ -28,9 +28,10 @@ typedef struct {
 resolver *resolver_new(kafka_producer *producer, char *err, size_t errlen);
 void resolver_free(resolver *r);
 
-/* Kafka handler for millom.queries: decodes and queues the query. */
-kafka_verdict resolver_on_query(void *arg, const rd_kafka_message_t *msg, char *err,
-                                size_t errlen);
+/* Kafka handler for millom.queries (queues each query for a worker, or
+ * applies an INVALIDATE at once) and millom.purchase.events (invalidates). */
+kafka_verdict resolver_on_message(void *arg, const rd_kafka_message_t *msg, char *err,
+                                  size_t errlen);
 
 /* Worker side (answer_query.c): answers one query; owns q. */
 void resolver_answer(resolver *r, void *http_client, Millom__V1__Query *q);

@@ -1,4 +1,5 @@
 /* api-edge's request parsing and validation, rule by rule. */
+#include "services/api-edge/request_purchase.h"
 #include "services/api-edge/request_std.h"
 #include "shared/errors.h"
 
@@ -128,6 +129,78 @@ START_TEST(validated_values) {
 }
 END_TEST
 
+static int activation_ok(const char *body, activation_request *a) {
+    char msg[256];
+    return activation_request_parse(body, strlen(body), a, msg, sizeof msg) == 0;
+}
+
+static void activation_bad(const char *body, const char *field) {
+    activation_request a;
+    char msg[256] = "";
+    ck_assert_msg(activation_request_parse(body, strlen(body), &a, msg, sizeof msg) != 0,
+                  "accepted: %s", body);
+    ck_assert_msg(strstr(msg, field) != NULL, "message '%s' does not name '%s'", msg, field);
+}
+
+START_TEST(activation_requests) {
+    activation_request a;
+    ck_assert(activation_ok("{\"transid\":\"abc-123.45_x\",\"planid\":\"tp-1\"}", &a));
+    ck_assert_str_eq(a.transid, "abc-123.45_x");
+    ck_assert_str_eq(a.planid, "tp-1");
+    ck_assert(!a.loan);
+    ck_assert_str_eq(a.offercontext, "");
+    ck_assert(activation_ok("{\"transid\":\"0123456789\",\"planid\":\"p\","
+                            "\"offercontext\":\"x.y\",\"fundSource\":\"LOAN\"}", &a));
+    ck_assert(a.loan);
+    ck_assert_str_eq(a.offercontext, "x.y");
+    activation_bad("not json", "JSON");
+    activation_bad("[1,2]", "object");
+    activation_bad("{\"planid\":\"p\"}", "transid");
+    activation_bad("{\"transid\":\"short\",\"planid\":\"p\"}", "transid");
+    activation_bad("{\"transid\":\"has space 12345\",\"planid\":\"p\"}", "transid");
+    activation_bad("{\"transid\":1234567890,\"planid\":\"p\"}", "transid");
+    activation_bad("{\"transid\":\"0123456789\"}", "planid");
+    activation_bad("{\"transid\":\"0123456789\",\"planid\":7}", "planid");
+    activation_bad("{\"transid\":\"0123456789\",\"planid\":\"p\",\"fundSource\":\"CARD\"}",
+                   "fundSource");
+    activation_bad("{\"transid\":\"0123456789\",\"planid\":\"p\",\"offercontext\":{}}",
+                   "offercontext");
+    activation_bad("{\"transid\":\"0123456789\",\"transid\":\"0123456789\",\"planid\":\"p\"}",
+                   "JSON");
+}
+END_TEST
+
+START_TEST(callback_bodies) {
+    activation_callback cb;
+    char msg[256];
+    const char *ok = "{\"transId\":\"t-0123456789\",\"activationStatus\":{\"status\":\"OK\"}}";
+    ck_assert_int_eq(callback_backend_parse(ok, strlen(ok), &cb, msg, sizeof msg), 0);
+    ck_assert(cb.ok);
+    ck_assert_str_eq(cb.trans_id, "t-0123456789");
+    const char *fail = "{\"transId\":\"t-1\",\"activationStatus\":{\"status\":\"FAIL\","
+                       "\"errorMessage\":{\"errorType\":\"INSUFFICIENT_FUNDS\",\"message\":\"no\"}}}";
+    ck_assert_int_eq(callback_backend_parse(fail, strlen(fail), &cb, msg, sizeof msg), 0);
+    ck_assert(!cb.ok);
+    ck_assert_str_eq(cb.error_type, "INSUFFICIENT_FUNDS");
+    const char *bad_status = "{\"transId\":\"t\",\"activationStatus\":{\"status\":\"MAYBE\"}}";
+    ck_assert_int_ne(callback_backend_parse(bad_status, strlen(bad_status), &cb, msg, sizeof msg), 0);
+    ck_assert_ptr_nonnull(strstr(msg, "status"));
+    const char *fail_no_type = "{\"transId\":\"t\",\"activationStatus\":{\"status\":\"FAIL\"}}";
+    ck_assert_int_ne(callback_backend_parse(fail_no_type, strlen(fail_no_type), &cb, msg, sizeof msg), 0);
+    const char *m_ok = "{\"transactionId\":\"t-0123456789\",\"appId\":\"sp\",\"message\":\"done\"}";
+    ck_assert_int_eq(callback_millom_parse(m_ok, strlen(m_ok), &cb, msg, sizeof msg), 0);
+    ck_assert(cb.ok);
+    ck_assert_str_eq(cb.service_provider, "sp");
+    const char *m_fail = "{\"transactionId\":\"t\",\"appId\":\"sp\",\"errorType\":\"FAILURE_IN_BU\",\"dryRun\":true}";
+    ck_assert_int_eq(callback_millom_parse(m_fail, strlen(m_fail), &cb, msg, sizeof msg), 0);
+    ck_assert(!cb.ok);
+    ck_assert(cb.dry_run);
+    const char *m_noapp = "{\"transactionId\":\"t\"}";
+    ck_assert_int_ne(callback_millom_parse(m_noapp, strlen(m_noapp), &cb, msg, sizeof msg), 0);
+    ck_assert_ptr_nonnull(strstr(msg, "appId"));
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("api-edge request");
     TCase *tc = tcase_create("std");
@@ -136,6 +209,8 @@ int main(void) {
     tcase_add_test(tc, languages);
     tcase_add_test(tc, validation_table);
     tcase_add_test(tc, validated_values);
+    tcase_add_test(tc, activation_requests);
+    tcase_add_test(tc, callback_bodies);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

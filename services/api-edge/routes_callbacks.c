@@ -1,0 +1,112 @@
+/* Operators report the outcome of an asynchronous activation here, in
+ * either of the two documented shapes:
+ *   POST /activationCallback/{operator}          (backend-integration spec)
+ *   POST /callback/v1/{operator}/?idValue&idType (millom-callback.yaml)
+ * api-edge validates and publishes an ActivationCallback; purchase-executor
+ * answers 200, 404 (unknown transaction) or 409 (already completed).
+ * Errors use the operator APIs' own shape {errorType, message}. */
+#include "edge.h"
+#include "request_purchase.h"
+#include "shared/service.h"
+#include "millom/v1/purchase.pb-c.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void respond_operator_error(http_request *req, int status, const char *error_type,
+                                   const char *message) {
+    json_t *body = json_pack("{s:s, s:s}", "errorType", error_type, "message", message);
+    if (status == 503) {
+        char *text = json_dumps(body, JSON_COMPACT);
+        json_decref(body);
+        http_respond_with_header(req, 503, "application/json", text ? text : "{}",
+                                 text ? strlen(text) : 2, "Retry-After", "1");
+        free(text);
+        return;
+    }
+    http_respond_json(req, status, body);
+}
+
+static void on_callback_reply(void *arg, const Millom__V1__Reply *reply) {
+    http_request *req = arg;
+    if (!reply) {
+        /* Published but not yet confirmed: it will be applied; a retry by
+         * the operator gets 200 or 409. */
+        respond_operator_error(req, 503, "TIMEOUT", "callback queued but not yet confirmed");
+        return;
+    }
+    edge_relay_reply(req, reply);
+}
+
+/* Splits "/prefix/{operator}[/]" and checks the operator. */
+static const tenant_operator *path_operator(api_edge *e, const char *path, const char *prefix,
+                                            char *name, size_t namelen) {
+    const char *p = path + strlen(prefix);
+    size_t n = strcspn(p, "/");
+    if (n == 0 || n >= namelen || (p[n] && strcmp(p + n, "/") != 0)) return NULL;
+    memcpy(name, p, n);
+    name[n] = '\0';
+    return tenants_operator(e->tenants, name);
+}
+
+void routes_callbacks(api_edge *e, http_request *req) {
+    const char *path = http_path(req);
+    int millom_style = strncmp(path, "/callback/v1/", 13) == 0;
+    char op_name[33] = "";
+    const tenant_operator *op =
+        path_operator(e, path, millom_style ? "/callback/v1/" : "/activationCallback/", op_name,
+                      sizeof op_name);
+    if (!op) {
+        respond_operator_error(req, 404, "BAD_REQUEST", "unknown operator or path");
+        return;
+    }
+    if (strcmp(http_method(req), "POST") != 0) {
+        respond_operator_error(req, 405, "BAD_REQUEST", "callbacks take POST");
+        return;
+    }
+    size_t len;
+    const char *body = http_body(req, &len);
+    activation_callback cb;
+    char msg[256];
+    int rc;
+    if (millom_style) {
+        const char *id_value = http_query(req, "idValue");
+        const char *id_type = http_query(req, "idType");
+        if (!id_value || !*id_value) {
+            respond_operator_error(req, 400, "BAD_REQUEST", "idValue is required");
+            return;
+        }
+        if (!id_type || (strcmp(id_type, "OPET") != 0 && strcmp(id_type, "MSISDN") != 0 &&
+                         strcmp(id_type, "CPID") != 0)) {
+            respond_operator_error(req, 400, "BAD_REQUEST",
+                                   "idType must be one of OPET, MSISDN, CPID");
+            return;
+        }
+        rc = callback_millom_parse(body, len, &cb, msg, sizeof msg);
+    } else {
+        rc = callback_backend_parse(body, len, &cb, msg, sizeof msg);
+    }
+    if (rc != 0) {
+        respond_operator_error(req, 400, "PARSING_ERROR", msg);
+        return;
+    }
+    if (cb.dry_run) {
+        http_respond_json(req, 200, json_pack("{s:s, s:s}", "status", "OK", "message",
+                                              "dry run: not processed"));
+        return;
+    }
+    Millom__V1__RequestMeta meta = MILLOM__V1__REQUEST_META__INIT;
+    Millom__V1__ActivationCallback msg_cb = MILLOM__V1__ACTIVATION_CALLBACK__INIT;
+    msg_cb.meta = &meta;
+    msg_cb.operator_ = (char *)op->id;
+    msg_cb.trans_id = cb.trans_id;
+    msg_cb.ok = cb.ok;
+    msg_cb.error_type = cb.error_type;
+    msg_cb.message = cb.message;
+    msg_cb.offer_id = cb.offer_id;
+    msg_cb.service_provider = cb.service_provider;
+    msg_cb.received_at_ms = now_ms();
+    edge_send_request(e, req, "millom.activation.callbacks", cb.trans_id, e->query_deadline_ms,
+                      &edge_callback_codec, &msg_cb, &meta, on_callback_reply, req);
+}

@@ -1,0 +1,95 @@
+/* The management API for operators (the upstream "TBA" look-ups):
+ *   GET /mgmt/{operator}/purchases/{transid}
+ *   GET /mgmt/{operator}/purchases?subscriberId=&from=&to=&serviceProvider=
+ * answered by purchase-executor over Kafka. Scope (secure profile):
+ * "millom.mgmt.read" on a token bound to that operator. */
+#include "edge.h"
+#include "request_purchase.h"
+#include "shared/errors.h"
+#include "shared/msisdn.h"
+#include "millom/v1/purchase.pb-c.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* "2026-11-28", "2026-11-28T17:00:00Z" or epoch milliseconds; -1 if none
+ * of these. A bare date means its start (from) or its end (to). */
+static int64_t parse_time(const char *s, int end_of_day) {
+    struct tm tm = {0};
+    const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (rest && (strcmp(rest, "Z") == 0 || strcmp(rest, "+00:00") == 0 || *rest == '\0'))
+        return (int64_t)timegm(&tm) * 1000;
+    memset(&tm, 0, sizeof tm);
+    rest = strptime(s, "%Y-%m-%d", &tm);
+    if (rest && *rest == '\0')
+        return (int64_t)timegm(&tm) * 1000 + (end_of_day ? 86400000 - 1 : 0);
+    char *end;
+    long long ms = strtoll(s, &end, 10);
+    if (*s && *end == '\0' && ms >= 0) return ms;
+    return -1;
+}
+
+void routes_mgmt(api_edge *e, http_request *req) {
+    char op_name[33], rest[160];
+    const char *path = http_path(req);
+    if (sscanf(path, "/mgmt/%32[^/]/%159s", op_name, rest) != 2 ||
+        strncmp(rest, "purchases", 9) != 0) {
+        http_respond_error(req, CAUSE_NOT_FOUND, "no such path: %s", path);
+        return;
+    }
+    const tenant_operator *op = tenants_operator(e->tenants, op_name);
+    if (!op) {
+        http_respond_error(req, CAUSE_NOT_FOUND, "unknown operator '%s'", op_name);
+        return;
+    }
+    if (strcmp(http_method(req), "GET") != 0) {
+        http_respond_error(req, CAUSE_METHOD_NOT_ALLOWED, "look-ups take GET");
+        return;
+    }
+    Millom__V1__RequestMeta meta = MILLOM__V1__REQUEST_META__INIT;
+    Millom__V1__PurchaseLookup l = MILLOM__V1__PURCHASE_LOOKUP__INIT;
+    l.meta = &meta;
+    l.operator_ = (char *)op->id;
+    char msisdn[16];
+    const char *key;
+    if (rest[9] == '/') { /* purchases/{transid} */
+        const char *transid = rest + 10;
+        if (!transid_valid(transid)) {
+            http_respond_error(req, CAUSE_BAD_REQUEST, "transid is not a valid transaction id");
+            return;
+        }
+        l.transid = (char *)transid;
+        key = transid;
+    } else if (rest[9] == '\0') {
+        const char *sub = http_query(req, "subscriberId");
+        if (!sub || !msisdn_normalize(sub, msisdn, sizeof msisdn)) {
+            http_respond_error(req, CAUSE_BAD_REQUEST,
+                               "subscriberId (an E.164 MSISDN) is required");
+            return;
+        }
+        const char *from = http_query(req, "from"), *to = http_query(req, "to");
+        l.from_ms = from ? parse_time(from, 0) : 0;
+        l.to_ms = to ? parse_time(to, 1) : 0;
+        if (l.from_ms < 0 || l.to_ms < 0) {
+            http_respond_error(req, CAUSE_BAD_REQUEST,
+                               "from and to must be dates (YYYY-MM-DD), RFC 3339 UTC times or "
+                               "epoch milliseconds");
+            return;
+        }
+        const char *sp = http_query(req, "serviceProvider");
+        if (sp && !tenants_provider(e->tenants, sp)) {
+            http_respond_error(req, CAUSE_BAD_REQUEST, "unknown serviceProvider");
+            return;
+        }
+        l.service_provider = (char *)(sp ? sp : "");
+        l.msisdn = msisdn;
+        key = msisdn;
+    } else {
+        http_respond_error(req, CAUSE_NOT_FOUND, "no such path: %s", path);
+        return;
+    }
+    edge_send_request(e, req, "millom.purchase.lookups", key, e->query_deadline_ms,
+                      &edge_lookup_codec, &l, &meta, edge_relay_reply, req);
+}

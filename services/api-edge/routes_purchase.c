@@ -1,0 +1,87 @@
+/* POST /std/{serviceProvider}[/{operator}]/{subscriberId}/purchasePlan.
+ * api-edge validates and hands the purchase to purchase-executor as a
+ * command. A command is never dropped: when the executor has not answered
+ * by the deadline, the SP gets 202 "processing" and learns the outcome by
+ * callback or look-up. */
+#include "edge.h"
+#include "request_purchase.h"
+#include "request_std.h"
+#include "shared/errors.h"
+#include "millom/v1/purchase.pb-c.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    http_request *req;
+    char transid[129];
+    bool loan;
+} purchase_wait;
+
+/* 202 with an ActivationResponse: accepted, outcome not known yet. */
+static void respond_processing(const purchase_wait *w) {
+    json_t *body = json_pack("{s:s, s:s, s:s}", "transid", w->transid, "status", "processing",
+                             "fundSource", w->loan ? "LOAN" : "WALLET");
+    http_respond_json(w->req, 202, body);
+}
+
+static void on_purchase_reply(void *arg, const Millom__V1__Reply *reply) {
+    purchase_wait *w = arg;
+    if (!reply)
+        respond_processing(w);
+    else
+        edge_relay_reply(w->req, reply);
+}
+
+void routes_purchase(api_edge *e, http_request *req, const void *std_path_arg) {
+    const std_path *path = std_path_arg;
+    std_inputs in = {
+        .key_type = http_query(req, "key_type"),
+        .client_name = http_query(req, "clientName"),
+        .accept_language = http_header(req, "Accept-Language"),
+    };
+    std_request r;
+    char msg[256];
+    const char *cause = std_validate(e->tenants, path, &in, &r, msg, sizeof msg);
+    if (cause) {
+        http_respond_error(req, cause, "%s", msg);
+        return;
+    }
+    size_t len;
+    const char *body = http_body(req, &len);
+    activation_request a;
+    if (activation_request_parse(body, len, &a, msg, sizeof msg) != 0) {
+        http_respond_error(req, CAUSE_BAD_REQUEST, "%s", msg);
+        return;
+    }
+
+    purchase_wait *w = calloc(1, sizeof *w);
+    if (!w) {
+        http_respond_error(req, CAUSE_UNSPECIFIED, "out of memory");
+        return;
+    }
+    w->req = req;
+    memcpy(w->transid, a.transid, sizeof w->transid);
+    w->loan = a.loan;
+    http_set_user(req, w, free);
+
+    Millom__V1__RequestMeta meta = MILLOM__V1__REQUEST_META__INIT;
+    Millom__V1__SubscriberRef sub = MILLOM__V1__SUBSCRIBER_REF__INIT;
+    sub.operator_ = (char *)r.op->id;
+    sub.key_type = r.key_type;
+    sub.subscriber_id = r.subscriber;
+    Millom__V1__PurchaseCommand cmd = MILLOM__V1__PURCHASE_COMMAND__INIT;
+    cmd.meta = &meta;
+    cmd.service_provider = (char *)r.provider->id;
+    cmd.subscriber = &sub;
+    cmd.transid = a.transid;
+    cmd.plan_id = a.planid;
+    cmd.offer_context = a.offercontext;
+    cmd.fund_source = a.loan ? MILLOM__V1__FUND_SOURCE__FUND_SOURCE_LOAN
+                             : MILLOM__V1__FUND_SOURCE__FUND_SOURCE_WALLET;
+    cmd.language = r.language;
+    cmd.client_name = r.client_name;
+    cmd.channel = "api";
+    edge_send_request(e, req, "millom.purchase.commands", r.subscriber, e->purchase_deadline_ms,
+                      &edge_purchase_codec, &cmd, &meta, on_purchase_reply, w);
+}
