@@ -201,6 +201,18 @@ static int stop_pid(pid_t pid) {
     return status;
 }
 
+int stack_kill(test_stack *s, const char *name, int sig) {
+    for (int i = 0; i < s->n; i++) {
+        if (s->pids[i] <= 0 || strcmp(s->names[i], name) != 0) continue;
+        kill(s->pids[i], sig);
+        int status = 0;
+        waitpid(s->pids[i], &status, 0);
+        s->pids[i] = 0;
+        return status;
+    }
+    return -1;
+}
+
 int stack_stop_one(test_stack *s, const char *name) {
     for (int i = 0; i < s->n; i++) {
         if (s->pids[i] <= 0 || strcmp(s->names[i], name) != 0) continue;
@@ -298,6 +310,15 @@ void test_response_free(test_response *r) {
 json_t *test_get_json(const char *url, const char *const *headers, long *status) {
     test_response r;
     test_http("GET", url, headers, NULL, &r);
+    if (status) *status = r.status;
+    json_t *j = json_loads(r.body, 0, NULL);
+    test_response_free(&r);
+    return j;
+}
+
+json_t *test_post_json(const char *url, const char *body, long *status) {
+    test_response r;
+    test_http("POST", url, NULL, body, &r);
     if (status) *status = r.status;
     json_t *j = json_loads(r.body, 0, NULL);
     test_response_free(&r);

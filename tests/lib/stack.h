@@ -30,6 +30,8 @@ typedef struct {
 int stack_start(test_stack *s, int base_port, const char *const *env);
 /* Starts one program (name of a binary in $BUILD/bin) with the stack's env. */
 pid_t stack_spawn(test_stack *s, const char *name, const char *const *env);
+/* Sends sig (SIGKILL for a crash) to a program and reaps it. */
+int stack_kill(test_stack *s, const char *name, int sig);
 /* Sends SIGTERM to a program and waits; returns its exit status. */
 int stack_stop_one(test_stack *s, const char *name);
 /* Stops everything (SIGTERM, then SIGKILL after 10 s) and removes the dir
@@ -53,5 +55,7 @@ int test_http(const char *method, const char *url, const char *const *headers,
 void test_response_free(test_response *r);
 /* GET and parse JSON; NULL if the body is not JSON. */
 json_t *test_get_json(const char *url, const char *const *headers, long *status);
+/* POST a JSON body and parse the JSON answer; NULL if not JSON. */
+json_t *test_post_json(const char *url, const char *body, long *status);
 
 #endif

@@ -1,0 +1,347 @@
+#!/usr/bin/env bash
+# Measures Millom's read path with wrk and compares it with nginx proxying to
+# the same operator backend (mno-sandbox). Run through `make bench`.
+#
+# Starts its own stack (devbroker, mno-sandbox, the five services) and an
+# nginx on ports of its own, so it never disturbs a `make run` on the default
+# ports, and stops all of it on exit. Prints one table; writes the same
+# results to var/bench/latest.json. The raw wrk outputs and the logs stay in
+# a temp dir, which is kept when anything went wrong.
+#
+# Settings (environment):
+#   BUILD               build tree with bin/ (default build/release)
+#   BENCH_RUNS          runs per scenario; the table shows medians (3)
+#   BENCH_SECONDS       duration of one wrk run (15)
+#   BENCH_CONNECTIONS   wrk connections (50)
+#   BENCH_THREADS       wrk threads (2)
+#   BENCH_NGINX_WORKERS nginx worker_processes for the baseline (auto)
+#   BENCH_KEEP_DIR=1    keep the temp dir even when everything went well
+# Any other MILLOM_* variable set by the caller (e.g. MILLOM_EDGE_THREADS)
+# reaches the services unchanged and is recorded in the results, so tuning
+# experiments need no script change.
+#
+# Exit status: 0 when all scenarios ran without errors (targets missed are
+# reported, not failed), 1 when the stack could not start or a program died,
+# 3 when a scenario got non-2xx answers or socket errors.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build/release}
+BIN=$BUILD/bin
+RUNS=${BENCH_RUNS:-3}
+SECONDS_PER_RUN=${BENCH_SECONDS:-15}
+CONNECTIONS=${BENCH_CONNECTIONS:-50}
+THREADS=${BENCH_THREADS:-2}
+# nginx gets one worker per core ("auto"), because Millom may use every core
+# too: api-edge has 2 HTTP threads, offer-resolver 16 workers, and each
+# program is its own process. A single worker would cap the baseline at one
+# core and flatter Millom's ratios. Both sides call the same mno-sandbox.
+NGINX_WORKERS=${BENCH_NGINX_WORKERS:-auto}
+RESULTS_JSON=var/bench/latest.json
+
+# Ports away from the `make run` defaults (8080, 9090, 9101-9104).
+EDGE_PORT=28080
+NGINX_PORT=28081
+MNO_PORT=29090
+RESOLVER_PORT=29101
+EXECUTOR_PORT=29102
+NOTIFIER_PORT=29103
+SETTLEMENT_PORT=29104
+
+MSISDN=924542610003
+SP=testserviceprovider
+EDGE_URL=http://127.0.0.1:$EDGE_PORT/std/$SP/tp/$MSISDN
+BACKEND_QUERY="customerIdType=MSISDN&channelId=App&serviceProviderId=$SP&lang=en"
+NGINX_URL=http://127.0.0.1:$NGINX_PORT
+
+# The services started, in start order; stop_everything walks it backwards.
+PROGRAMS=(devbroker mno-sandbox offer-resolver purchase-executor notifier
+          settlement-reporter api-edge)
+declare -A PID=()
+NGINX_PID=
+WORK=
+FAILED=1   # cleared only when the whole bench went through
+
+log() { echo "bench: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+check_prerequisites() {
+  local p
+  for p in "${PROGRAMS[@]}"; do
+    [ -x "$BIN/$p" ] || die "$BIN/$p is missing; run 'make build' first"
+  done
+  for p in wrk nginx curl python3; do
+    command -v "$p" >/dev/null || die "$p is not installed (make deps)"
+  done
+  for p in "$RUNS" "$SECONDS_PER_RUN" "$CONNECTIONS" "$THREADS"; do
+    [[ $p =~ ^[1-9][0-9]*$ ]] || die "bad setting '$p': want a positive integer"
+  done
+  [[ $NGINX_WORKERS =~ ^([1-9][0-9]*|auto)$ ]] ||
+    die "bad BENCH_NGINX_WORKERS '$NGINX_WORKERS': want a positive integer or auto"
+  # A port already taken would make us measure somebody else's process.
+  for p in $EDGE_PORT $NGINX_PORT $MNO_PORT $RESOLVER_PORT $EXECUTOR_PORT \
+           $NOTIFIER_PORT $SETTLEMENT_PORT; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      die "port $p is already in use; is another bench running?"
+    fi
+  done
+}
+
+make_work_dir() {
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/millom-bench.XXXXXX")
+  mkdir -p "$WORK/data" "$WORK/log" "$WORK/wrk" "$WORK/nginx-tmp"
+  # Workers of an nginx started as root run as nobody and must reach their
+  # (never used) temp paths without an error.
+  chmod 755 "$WORK"
+  chmod 777 "$WORK/nginx-tmp"
+  : >"$WORK/manifest.tsv"
+}
+
+# The sandbox tenants file points tp at mno-sandbox on 9090; the bench's
+# mno-sandbox listens elsewhere, so every operator gets a copy with our port.
+write_tenants_file() {
+  python3 - config/tenants.sandbox.json "$WORK/tenants.json" "http://127.0.0.1:$MNO_PORT" <<'PY'
+import json, sys
+src, dst, url = sys.argv[1:]
+with open(src) as f:
+    t = json.load(f)
+for op in t["operators"]:
+    op["backendUrl"] = url
+with open(dst, "w") as f:
+    json.dump(t, f, indent=2)
+PY
+}
+
+export_service_environment() {
+  # The bench always runs its own devbroker, never a cluster named by the
+  # caller's environment.
+  unset KAFKA_BOOTSTRAP
+  export MILLOM_DATA_DIR=$WORK/data
+  export MILLOM_BROKER_FILE=$WORK/broker.bootstrap
+  export MILLOM_TENANTS=$WORK/tenants.json
+  export MILLOM_LOG_LEVEL=warn
+  export MILLOM_EDGE_PORT=$EDGE_PORT
+  export MILLOM_MNO_PORT=$MNO_PORT
+  export MILLOM_RESOLVER_PORT=$RESOLVER_PORT
+  export MILLOM_EXECUTOR_PORT=$EXECUTOR_PORT
+  export MILLOM_NOTIFIER_PORT=$NOTIFIER_PORT
+  export MILLOM_SETTLEMENT_PORT=$SETTLEMENT_PORT
+}
+
+# Programs run in a session of their own (setsid), so a Ctrl-C in the
+# terminal reaches only this script and wrk; stop_everything then stops them
+# in order instead of all of them racing the broker. setsid execs in place
+# (we are no process group leader), so $! is the program's own pid.
+start_program() { # name
+  setsid "$BIN/$1" >>"$WORK/log/$1.log" 2>&1 &
+  PID[$1]=$!
+}
+
+wait_ready() { # port name
+  local _
+  for _ in $(seq 1 150); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$1/readyz" 2>/dev/null && return 0
+    kill -0 "${PID[$2]}" 2>/dev/null || die "$2 exited during start-up; see $WORK/log/$2.log"
+    sleep 0.1
+  done
+  die "$2 did not become ready on port $1 in 15 s; see $WORK/log/$2.log"
+}
+
+start_stack() {
+  local _
+  start_program devbroker
+  for _ in $(seq 1 100); do [ -s "$MILLOM_BROKER_FILE" ] && break; sleep 0.1; done
+  [ -s "$MILLOM_BROKER_FILE" ] || die "devbroker did not start; see $WORK/log/devbroker.log"
+  local p
+  for p in "${PROGRAMS[@]:1}"; do start_program "$p"; done
+  wait_ready $MNO_PORT mno-sandbox
+  wait_ready $RESOLVER_PORT offer-resolver
+  wait_ready $EXECUTOR_PORT purchase-executor
+  wait_ready $NOTIFIER_PORT notifier
+  wait_ready $SETTLEMENT_PORT settlement-reporter
+  wait_ready $EDGE_PORT api-edge
+}
+
+start_nginx() {
+  sed -e "s|@PREFIX@|$WORK|g" -e "s|@MNO_PORT@|$MNO_PORT|g" \
+      -e "s|@NGINX_PORT@|$NGINX_PORT|g" -e "s|@NGINX_WORKERS@|$NGINX_WORKERS|g" \
+      bench/nginx.conf.template >"$WORK/nginx.conf"
+  # -e: nginx opens its error log before reading the config; keep that one
+  # in the temp dir too instead of /var/log/nginx.
+  setsid nginx -c "$WORK/nginx.conf" -p "$WORK" -e "$WORK/nginx-error.log" -g 'daemon off;' \
+    >>"$WORK/log/nginx.log" 2>&1 &
+  NGINX_PID=$!
+  local _
+  for _ in $(seq 1 50); do
+    curl -fsS -o /dev/null "$NGINX_URL/balance/$MSISDN?$BACKEND_QUERY" 2>/dev/null && return 0
+    kill -0 "$NGINX_PID" 2>/dev/null || die "nginx exited; see $WORK/nginx-error.log"
+    sleep 0.1
+  done
+  die "nginx did not answer on port $NGINX_PORT; see $WORK/nginx-error.log"
+}
+
+# TERM, then up to 10 s for a clean exit before KILL: a program that hangs
+# on shutdown is reported instead of hanging the bench.
+stop_pid() { # pid name
+  local pid=$1 _
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    sleep 0.1
+  done
+  log "$2 (pid $pid) ignored SIGTERM for 10 s; killing it"
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  FAILED=1
+}
+
+stop_everything() {
+  trap - EXIT INT TERM
+  [ -n "$NGINX_PID" ] && stop_pid "$NGINX_PID" nginx
+  # Services first, newest first, so they can commit offsets and flush while
+  # the broker is still there; devbroker last.
+  local i name
+  for ((i = ${#PROGRAMS[@]} - 1; i >= 0; i--)); do
+    name=${PROGRAMS[$i]}
+    [ -n "${PID[$name]:-}" ] && stop_pid "${PID[$name]}" "$name"
+  done
+  if [ -z "$WORK" ]; then
+    :
+  elif [ "$FAILED" = 0 ] && [ "${BENCH_KEEP_DIR:-0}" != 1 ]; then
+    rm -rf "$WORK"
+  else
+    log "kept the logs and raw wrk outputs in $WORK"
+  fi
+}
+
+# Every program must still be alive after a run: a crash under load would
+# otherwise show up only as mysterious socket errors.
+check_alive() {
+  local name dead=0
+  for name in "${PROGRAMS[@]}"; do
+    if ! kill -0 "${PID[$name]}" 2>/dev/null; then
+      log "$name (pid ${PID[$name]}) died; last lines of $WORK/log/$name.log:"
+      tail -n 20 "$WORK/log/$name.log" >&2 || true
+      dead=1
+    fi
+  done
+  kill -0 "$NGINX_PID" 2>/dev/null || { log "nginx died; see $WORK/nginx-error.log"; dead=1; }
+  [ "$dead" = 0 ] || die "a program died during the bench"
+}
+
+# Fails loudly when a scenario's URL does not answer 200 before the load
+# starts; for the cache-hit scenario this request is also the warm-up that
+# fills the cache.
+expect_200() { # url [curl args...]
+  local url=$1 code
+  shift
+  code=$(curl -sS -o "$WORK/last-answer.json" -w '%{http_code}' "$@" "$url") || code=000
+  [ "$code" = 200 ] || die "$url answered $code before the load: $(head -c 300 "$WORK/last-answer.json" 2>/dev/null)"
+}
+
+run_wrk() { # id label run url [header]
+  local id=$1 label=$2 run=$3 url=$4 header=${5:-}
+  local out=$WORK/wrk/$id.$run.txt
+  local args=(-t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency)
+  [ -n "$header" ] && args+=(-H "$header")
+  log "run $run/$RUNS: $label"
+  if ! wrk "${args[@]}" "$url" >"$out" 2>&1; then
+    log "wrk failed for $label; output: $(cat "$out")"
+  fi
+  printf '%s\t%s\t%s\t%s\n' "$id" "$label" "$url" "$out" >>"$WORK/manifest.tsv"
+  check_alive
+}
+
+run_scenarios() { # run
+  local run=$1
+  local balance=$EDGE_URL/balance
+  local upsell=$EDGE_URL/upsellOffer
+  local nginx_balance="$NGINX_URL/balance/$MSISDN?$BACKEND_QUERY"
+  local nginx_offers="$NGINX_URL/offers/$MSISDN?$BACKEND_QUERY"
+
+  expect_200 "$balance" -H 'Cache-Control: no-cache'
+  run_wrk balance_miss "/balance cache miss" "$run" "$balance" 'Cache-Control: no-cache'
+  expect_200 "$balance"
+  run_wrk balance_hit "/balance cache hit" "$run" "$balance"
+  expect_200 "$upsell"
+  run_wrk upsell "upsellOffer (backend call)" "$run" "$upsell"
+  expect_200 "$nginx_balance"
+  run_wrk nginx_balance "nginx -> mno /balance" "$run" "$nginx_balance"
+  expect_200 "$nginx_offers"
+  run_wrk nginx_offers "nginx -> mno /offers" "$run" "$nginx_offers"
+}
+
+# VmRSS of every program after the load, in kB (one line per program: name,
+# pid, kB, whether Millom's 30 MB limit applies). nginx is listed for
+# reference, master and workers added up.
+rss_kb() { # pid...
+  local p
+  for p in "$@"; do awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || true; done |
+    awk '{s += $1; n++} END {print n ? s : "-"}'
+}
+
+record_rss() {
+  local name
+  for name in "${PROGRAMS[@]}"; do
+    printf '%s\t%s\t%s\tmillom\n' "$name" "${PID[$name]}" "$(rss_kb "${PID[$name]}")"
+  done >"$WORK/rss.tsv"
+  # shellcheck disable=SC2046  # one word per worker pid
+  printf '%s\t%s\t%s\treference\n' "nginx (master+workers)" "$NGINX_PID" \
+    "$(rss_kb "$NGINX_PID" $(pgrep -P "$NGINX_PID" || true))" >>"$WORK/rss.tsv"
+}
+
+write_settings() {
+  python3 - "$WORK/settings.json" <<PY
+import json, os, subprocess, sys
+def git(*a):
+    try:
+        return subprocess.run(["git", *a], capture_output=True, text=True, check=True).stdout.strip()
+    except Exception:
+        return None
+inherited = {k: v for k, v in os.environ.items()
+             if k.startswith("MILLOM_") and k not in (
+                 "MILLOM_DATA_DIR", "MILLOM_BROKER_FILE", "MILLOM_TENANTS", "MILLOM_LOG_LEVEL",
+                 "MILLOM_EDGE_PORT", "MILLOM_MNO_PORT", "MILLOM_RESOLVER_PORT",
+                 "MILLOM_EXECUTOR_PORT", "MILLOM_NOTIFIER_PORT", "MILLOM_SETTLEMENT_PORT")}
+json.dump({
+    "runs": $RUNS, "seconds": $SECONDS_PER_RUN, "connections": $CONNECTIONS,
+    "threads": $THREADS, "nginx_workers": "$NGINX_WORKERS", "build": "$BUILD",
+    "cpus": os.cpu_count(), "git_commit": git("rev-parse", "HEAD"),
+    "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+    "millom_env_overrides": inherited, "work_dir": "$WORK",
+}, open(sys.argv[1], "w"), indent=2)
+PY
+}
+
+main() {
+  check_prerequisites
+  trap stop_everything EXIT
+  trap 'exit 130' INT TERM
+  make_work_dir
+  write_tenants_file
+  export_service_environment
+  log "temp dir $WORK; $RUNS run(s) x ${SECONDS_PER_RUN}s per scenario, wrk -t$THREADS -c$CONNECTIONS"
+  env | grep '^MILLOM_' | grep -vE '^MILLOM_(DATA_DIR|BROKER_FILE|TENANTS|LOG_LEVEL|[A-Z]+_PORT)=' |
+    sed 's/^/bench: setting from the environment: /' >&2 || true
+  start_stack
+  start_nginx
+  # Runs are interleaved (all scenarios, then again) so that a slow spell on
+  # a shared machine spreads over every scenario instead of skewing one.
+  local run
+  for ((run = 1; run <= RUNS; run++)); do run_scenarios "$run"; done
+  record_rss
+  write_settings
+  mkdir -p "$(dirname "$RESULTS_JSON")"
+  local status=0
+  python3 bench/report.py "$WORK/manifest.tsv" "$WORK/rss.tsv" "$WORK/settings.json" \
+    "$RESULTS_JSON" || status=$?
+  echo
+  echo "results: $RESULTS_JSON"
+  if [ "$status" != 0 ]; then
+    log "some scenarios are invalid (errors under load); look at $WORK/log and $WORK/wrk"
+    exit "$status"
+  fi
+  FAILED=0
+}
+
+main "$@"
