@@ -200,6 +200,9 @@ struct kafka_producer {
     pthread_t thread;
     atomic_int stop;
     atomic_long failures;
+    pthread_mutex_t mu;       /* guards topics */
+    rd_kafka_topic_t **topics;  /* topics whose metadata was fetched */
+    size_t n_topics, cap_topics;
 };
 
 struct delivery {
@@ -258,9 +261,11 @@ kafka_producer *kafka_producer_new(const char *client_id, char *err, size_t errl
         free(p);
         return NULL;
     }
+    pthread_mutex_init(&p->mu, NULL);
     int rc = pthread_create(&p->thread, NULL, producer_thread, p);
     if (rc) {
         set_err(err, errlen, "kafka producer thread: %s", strerror(rc));
+        pthread_mutex_destroy(&p->mu);
         rd_kafka_destroy(p->rk);
         free(p);
         return NULL;
@@ -268,10 +273,43 @@ kafka_producer *kafka_producer_new(const char *client_id, char *err, size_t errl
     return p;
 }
 
+/* librdkafka 2.0.2 asks for the metadata of a topic that rd_kafka_producev
+ * meets for the first time only on its next 1 s timer tick, so the first
+ * message to each topic waited up to a second. rd_kafka_topic_new() starts
+ * that query at once (without blocking), so create a handle per topic on
+ * first use and keep it for the producer's lifetime. */
+static void warm_topic(kafka_producer *p, const char *topic) {
+    pthread_mutex_lock(&p->mu);
+    for (size_t i = 0; i < p->n_topics; i++) {
+        if (strcmp(rd_kafka_topic_name(p->topics[i]), topic) == 0) {
+            pthread_mutex_unlock(&p->mu);
+            return;
+        }
+    }
+    if (p->n_topics == p->cap_topics) {
+        size_t cap = p->cap_topics ? p->cap_topics * 2 : 16;
+        rd_kafka_topic_t **t = realloc(p->topics, cap * sizeof *t);
+        if (!t) {
+            pthread_mutex_unlock(&p->mu);
+            return;
+        }
+        p->topics = t;
+        p->cap_topics = cap;
+    }
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, topic, NULL);
+    if (!rkt) {
+        pthread_mutex_unlock(&p->mu);
+        return;
+    }
+    p->topics[p->n_topics++] = rkt;
+    pthread_mutex_unlock(&p->mu);
+}
+
 /* Produces with a headers object (owned here until librdkafka takes it). */
 static int produce_raw(kafka_producer *p, const char *topic, int32_t partition, const void *key,
                        size_t key_len, const void *value, size_t value_len,
                        rd_kafka_headers_t *hdrs, void *opaque) {
+    warm_topic(p, topic);
     double deadline = mono_ms_f() + QUEUE_FULL_RETRY_MS;
     for (;;) {
         rd_kafka_resp_err_t e;
@@ -351,6 +389,9 @@ void kafka_producer_free(kafka_producer *p) {
     atomic_store(&p->stop, 1);
     pthread_join(p->thread, NULL);
     rd_kafka_poll(p->rk, 0);
+    for (size_t i = 0; i < p->n_topics; i++) rd_kafka_topic_destroy(p->topics[i]);
+    free(p->topics);
+    pthread_mutex_destroy(&p->mu);
     rd_kafka_destroy(p->rk);
     free(p);
 }

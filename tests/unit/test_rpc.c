@@ -16,19 +16,20 @@
 #include "millom/v1/query.pb-c.h"
 #include "shared/kafka.h"
 #include "shared/log.h"
+#include "shared/metrics.h"
 #include "shared/rpc.h"
 #include "shared/service.h"
 
-#define EVENTS "test.events"
-#define EVENTS_DLQ "test.events.dlq"
-#define REQUESTS "test.requests"
-
 /* ------------------------------------------------------------- fixture */
 
+/* One mock cluster per process (destroying one costs up to a second), and
+ * fresh topics per test so tests never see each other's messages. In fork
+ * mode each test's child process makes its own cluster. */
 static rd_kafka_t *mock_rk;
 static rd_kafka_mock_cluster_t *mock;
 static kafka_producer *producer;
-static int group_seq;
+static int group_seq, topic_seq;
+static char events_topic[64], dlq_topic[64], requests_topic[64];
 
 static void sleep_ms(long ms) {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -51,21 +52,28 @@ static void setup(void) {
     setenv("MILLOM_LOG_LEVEL", getenv("TEST_LOG_LEVEL") ? getenv("TEST_LOG_LEVEL") : "error", 1);
     log_init("test_rpc");
     /* The mock coordinator keeps a group its last member left in "Joining"
-     * for session.timeout.ms - 1 s: keep restarts in test (a) short. */
+     * for session.timeout.ms - 1 s, and holds a first JoinGroup for 3 s
+     * (so the session timeout must exceed that): keep restarts short. */
     setenv("MILLOM_KAFKA_SESSION_TIMEOUT_MS", "4000", 1);
     char err[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "log_level", "3", NULL, 0);
-    if (getenv("TEST_MOCK_DEBUG")) rd_kafka_conf_set(conf, "debug", "mock", NULL, 0);
-    mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-    ck_assert_msg(mock_rk != NULL, "rd_kafka_new: %s", err);
-    mock = rd_kafka_mock_cluster_new(mock_rk, 1);
-    ck_assert_ptr_nonnull(mock);
-    ck_assert_int_eq(rd_kafka_mock_topic_create(mock, RPC_REPLY_TOPIC, 8, 1), 0);
-    ck_assert_int_eq(rd_kafka_mock_topic_create(mock, EVENTS, 2, 1), 0);
-    ck_assert_int_eq(rd_kafka_mock_topic_create(mock, EVENTS_DLQ, 1, 1), 0);
-    ck_assert_int_eq(rd_kafka_mock_topic_create(mock, REQUESTS, 2, 1), 0);
-    setenv("KAFKA_BOOTSTRAP", rd_kafka_mock_cluster_bootstraps(mock), 1);
+    if (!mock) {
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        rd_kafka_conf_set(conf, "log_level", "3", NULL, 0);
+        if (getenv("TEST_MOCK_DEBUG")) rd_kafka_conf_set(conf, "debug", "mock", NULL, 0);
+        mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+        ck_assert_msg(mock_rk != NULL, "rd_kafka_new: %s", err);
+        mock = rd_kafka_mock_cluster_new(mock_rk, 1);
+        ck_assert_ptr_nonnull(mock);
+        ck_assert_int_eq(rd_kafka_mock_topic_create(mock, RPC_REPLY_TOPIC, 8, 1), 0);
+        setenv("KAFKA_BOOTSTRAP", rd_kafka_mock_cluster_bootstraps(mock), 1);
+    }
+    topic_seq++;
+    snprintf(events_topic, sizeof events_topic, "test.events.%d", topic_seq);
+    snprintf(dlq_topic, sizeof dlq_topic, "test.events.%d.dlq", topic_seq);
+    snprintf(requests_topic, sizeof requests_topic, "test.requests.%d", topic_seq);
+    ck_assert_int_eq(rd_kafka_mock_topic_create(mock, events_topic, 2, 1), 0);
+    ck_assert_int_eq(rd_kafka_mock_topic_create(mock, dlq_topic, 1, 1), 0);
+    ck_assert_int_eq(rd_kafka_mock_topic_create(mock, requests_topic, 2, 1), 0);
     producer = kafka_producer_new("test-producer", err, sizeof err);
     ck_assert_msg(producer != NULL, "producer: %s", err);
 }
@@ -73,6 +81,10 @@ static void setup(void) {
 static void teardown(void) {
     kafka_producer_free(producer);
     producer = NULL;
+}
+
+static void destroy_cluster(void) {
+    if (!mock) return;
     rd_kafka_mock_cluster_destroy(mock);
     rd_kafka_destroy(mock_rk);
     mock = NULL;
@@ -115,12 +127,15 @@ typedef struct {
     char source_topic[MAX_SEEN][64];  /* "source.topic" header, if any */
     atomic_int n;
     const char *reject;               /* value to dead-letter */
+    const char *flaky;                /* value to retry once */
+    atomic_int flaky_attempts;
 } seen_t;
 
-static void seen_init(seen_t *s, const char *reject) {
+static void seen_init(seen_t *s, const char *reject, const char *flaky) {
     memset(s, 0, sizeof *s);
     pthread_mutex_init(&s->mu, NULL);
     s->reject = reject;
+    s->flaky = flaky;
 }
 
 static void header_str(const rd_kafka_message_t *m, const char *name, char *out, size_t len) {
@@ -141,6 +156,8 @@ static kafka_verdict record(void *arg, const rd_kafka_message_t *m, char *err, s
         snprintf(err, errlen, "cannot decode %s", value);
         return KAFKA_DEAD_LETTER;
     }
+    if (s->flaky && strcmp(value, s->flaky) == 0 && atomic_fetch_add(&s->flaky_attempts, 1) == 0)
+        return KAFKA_RETRY;
     pthread_mutex_lock(&s->mu);
     int i = atomic_load(&s->n);
     if (i < MAX_SEEN) {
@@ -171,13 +188,13 @@ START_TEST(test_consume_commit_restart) {
     for (int i = 0; i < N; i++) {
         snprintf(k, sizeof k, "key%d", i % 5);
         snprintf(v, sizeof v, "m%d", i);
-        produce_str(EVENTS, k, v);
+        produce_str(events_topic, k, v);
     }
     ck_assert_int_eq(kafka_producer_flush(producer, 5000), 0);
 
     seen_t s;
-    seen_init(&s, NULL);
-    kafka_consumer *c = consumer(group, EVENTS, record, &s);
+    seen_init(&s, NULL, NULL);
+    kafka_consumer *c = consumer(group, events_topic, record, &s);
     ck_assert_msg(WAIT_UNTIL(atomic_load(&s.n) >= N, 10000), "consumed %d of %d",
                   atomic_load(&s.n), N);
     ck_assert(kafka_consumer_ready(c));
@@ -189,9 +206,9 @@ START_TEST(test_consume_commit_restart) {
 
     /* Same group again: only what was produced after the commits shows up. */
     seen_t s2;
-    seen_init(&s2, NULL);
-    produce_str(EVENTS, "key0", "marker");
-    c = consumer(group, EVENTS, record, &s2);
+    seen_init(&s2, NULL, NULL);
+    produce_str(events_topic, "key0", "marker");
+    c = consumer(group, events_topic, record, &s2);
     ck_assert_msg(WAIT_UNTIL(seen_has(&s2, "marker"), 10000), "marker not consumed");
     sleep_ms(100);
     ck_assert_int_eq(atomic_load(&s2.n), 1);
@@ -200,32 +217,41 @@ START_TEST(test_consume_commit_restart) {
 END_TEST
 
 /* (b) a rejected message lands on <topic>.dlq with its error, and the
- * partition keeps flowing. */
+ * partition keeps flowing; a message whose handler asks for a retry is
+ * redelivered, in order. */
 START_TEST(test_dead_letter) {
     char group[64], dlq_group[64];
     group_name(group, sizeof group, "dlq");
     group_name(dlq_group, sizeof dlq_group, "dlqread");
     /* One key, so one partition, so this order. */
-    produce_str(EVENTS, "k", "ok1");
-    produce_str(EVENTS, "k", "bad");
-    produce_str(EVENTS, "k", "ok2");
+    produce_str(events_topic, "k", "ok1");
+    produce_str(events_topic, "k", "flaky");
+    produce_str(events_topic, "k", "bad");
+    produce_str(events_topic, "k", "ok2");
 
     /* Both groups join at once (each first join costs the mock 3 s). */
     seen_t s, d;
-    seen_init(&s, "bad");
-    seen_init(&d, NULL);
-    kafka_consumer *c = consumer(group, EVENTS, record, &s);
-    kafka_consumer *dc = consumer(dlq_group, EVENTS_DLQ, record, &d);
+    seen_init(&s, "bad", "flaky");
+    seen_init(&d, NULL, NULL);
+    kafka_consumer *c = consumer(group, events_topic, record, &s);
+    kafka_consumer *dc = consumer(dlq_group, dlq_topic, record, &d);
     ck_assert_msg(WAIT_UNTIL(seen_has(&s, "ok2"), 10000), "consumer stopped at the bad message");
-    ck_assert_int_eq(seen_has(&s, "ok1"), 1);
-    ck_assert_int_eq(seen_has(&s, "bad"), 0);
+    ck_assert_int_eq(atomic_load(&s.n), 3);
+    ck_assert_str_eq(s.values[0], "ok1");
+    ck_assert_str_eq(s.values[1], "flaky");
+    ck_assert_str_eq(s.values[2], "ok2");
+    ck_assert_int_eq(atomic_load(&s.flaky_attempts), 2);
 
-    ck_assert_msg(WAIT_UNTIL(atomic_load(&d.n) >= 1, 10000), "nothing on %s", EVENTS_DLQ);
+    ck_assert_msg(WAIT_UNTIL(atomic_load(&d.n) >= 1, 10000), "nothing on %s", dlq_topic);
     sleep_ms(100);
     ck_assert_int_eq(atomic_load(&d.n), 1);
     ck_assert_str_eq(d.values[0], "bad");
     ck_assert_str_eq(d.errors[0], "cannot decode bad");
-    ck_assert_str_eq(d.source_topic[0], EVENTS);
+    ck_assert_str_eq(d.source_topic[0], events_topic);
+    char labels[128];
+    snprintf(labels, sizeof labels, "topic=\"%s\"", events_topic);
+    ck_assert_int_eq(metric_value(metric_counter("millom_kafka_dlq_total", "", labels)), 1);
+    ck_assert_int_eq(metric_value(metric_counter("millom_kafka_consumed_total", "", labels)), 5);
     kafka_consumer_free(dc);
     kafka_consumer_free(c);
 }
@@ -234,7 +260,6 @@ END_TEST
 /* ------------------------------------------------------------- rpc */
 
 /* A responder: decodes a Query and echoes what it learned in the body. */
-static atomic_int responded;
 
 static kafka_verdict respond(void *arg, const rd_kafka_message_t *m, char *err, size_t errlen) {
     (void)arg;
@@ -250,10 +275,57 @@ static kafka_verdict respond(void *arg, const rd_kafka_message_t *m, char *err, 
                          q->service_provider, (int)q->kind, (int)q->meta->reply_partition,
                          q->meta->correlation_id);
         rpc_reply(producer, q->meta, 200, "application/json", body, (size_t)n, 0);
-        atomic_fetch_add(&responded, 1);
     }
     millom__v1__query__free_unpacked(q, NULL);
     return KAFKA_DONE;
+}
+
+/* A responder thread on a plain consumer assigned to every partition of
+ * the request topic (no group: a group's first join costs the mock 3 s). */
+typedef struct {
+    rd_kafka_t *rk;
+    pthread_t thread;
+    atomic_int stop;
+} responder_t;
+
+static void *responder_loop(void *arg) {
+    responder_t *r = arg;
+    while (!atomic_load(&r->stop)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(r->rk, 20);
+        if (!m) continue;
+        if (!m->err) {
+            char err[128];
+            respond(NULL, m, err, sizeof err);
+        }
+        rd_kafka_message_destroy(m);
+    }
+    return NULL;
+}
+
+static void responder_start(responder_t *r) {
+    char err[512], group[64];
+    memset(r, 0, sizeof *r);
+    group_name(group, sizeof group, "responder");
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    ck_assert_int_eq(kafka_conf_common(conf, "responder", err, sizeof err), 0);
+    rd_kafka_conf_set(conf, "group.id", group, NULL, 0);
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
+    r->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+    ck_assert_msg(r->rk != NULL, "responder: %s", err);
+    rd_kafka_poll_set_consumer(r->rk);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_topic_partition_list_add(l, requests_topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_topic_partition_list_add(l, requests_topic, 1)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    ck_assert_int_eq(rd_kafka_assign(r->rk, l), 0);
+    rd_kafka_topic_partition_list_destroy(l);
+    ck_assert_int_eq(pthread_create(&r->thread, NULL, responder_loop, r), 0);
+}
+
+static void responder_stop(responder_t *r) {
+    atomic_store(&r->stop, 1);
+    pthread_join(r->thread, NULL);
+    rd_kafka_consumer_close(r->rk);
+    rd_kafka_destroy(r->rk);
 }
 
 typedef struct {
@@ -303,7 +375,7 @@ static void send_query(rpc_client *c, int timeout_ms, result_t *res, const char 
     size_t len = millom__v1__query__get_packed_size(&q);
     ck_assert_uint_le(len, sizeof buf);
     millom__v1__query__pack(&q, buf);
-    if (kafka_produce(producer, REQUESTS, -1, meta.correlation_id, strlen(meta.correlation_id),
+    if (kafka_produce(producer, requests_topic, -1, meta.correlation_id, strlen(meta.correlation_id),
                       buf, len, NULL, 0) != 0) {
         rpc_call_cancel(c, meta.correlation_id);
         ck_abort_msg("produce failed");
@@ -312,10 +384,8 @@ static void send_query(rpc_client *c, int timeout_ms, result_t *res, const char 
 
 /* (c) request, responder, reply to the caller's partition. */
 START_TEST(test_rpc_round_trip) {
-    char group[64];
-    group_name(group, sizeof group, "responder");
-    atomic_store(&responded, 0);
-    kafka_consumer *resp = consumer(group, REQUESTS, respond, NULL);
+    responder_t resp;
+    responder_start(&resp);
     rpc_client *c = client(3);
 
     result_t res = {0};
@@ -338,7 +408,7 @@ START_TEST(test_rpc_round_trip) {
     ck_assert_ptr_nonnull(strstr(res2.body, "\"sp\":\"beta\""));
 
     rpc_client_free(c);
-    kafka_consumer_free(resp);
+    responder_stop(&resp);
 }
 END_TEST
 
@@ -374,10 +444,8 @@ END_TEST
 /* (e) two callers on different partitions each get only their replies. */
 START_TEST(test_rpc_partitions_isolated) {
     enum { PER = 4 };
-    char group[64];
-    group_name(group, sizeof group, "responder");
-    atomic_store(&responded, 0);
-    kafka_consumer *resp = consumer(group, REQUESTS, respond, NULL);
+    responder_t resp;
+    responder_start(&resp);
     rpc_client *a = client(1), *b = client(5);
 
     result_t ra[PER], rb[PER];
@@ -404,7 +472,7 @@ START_TEST(test_rpc_partitions_isolated) {
      * a pending id of a never reaches a, and b ignores it. */
     Millom__V1__RequestMeta meta = MILLOM__V1__REQUEST_META__INIT;
     result_t pending_a = {0};
-    ck_assert_int_eq(rpc_call_begin(a, 1000, on_reply, &pending_a, &meta), 0);
+    ck_assert_int_eq(rpc_call_begin(a, 500, on_reply, &pending_a, &meta), 0);
     meta.reply_partition = 5;  /* misrouted on purpose */
     ck_assert_int_eq(rpc_reply(producer, &meta, 200, "text/plain", "x", 1, 0), 0);
     ck_assert_msg(WAIT_UNTIL(atomic_load(&pending_a.done), 5000), "no timeout for a");
@@ -412,7 +480,7 @@ START_TEST(test_rpc_partitions_isolated) {
 
     rpc_client_free(a);
     rpc_client_free(b);
-    kafka_consumer_free(resp);
+    responder_stop(&resp);
 }
 END_TEST
 
@@ -441,8 +509,9 @@ int main(void) {
     tcase_add_test(tc, test_rpc_expired);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
+    srunner_run_all(sr, CK_ENV);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
+    destroy_cluster();  /* CK_FORK=no: the cluster lived in this process */
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
