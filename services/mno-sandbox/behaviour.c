@@ -1,5 +1,7 @@
 /* Simulated operator behaviour: delay, failure and hang, set by tests
- * through /admin/behaviour, plus counters of backend calls.
+ * through /admin/behaviour, plus counters of backend calls. The same
+ * setting carries the activation knobs (repeatAnswer, callbackDelayMs,
+ * callbackStyle, callbackFail), which routes_backend.c reads.
  *
  * A delayed answer never holds a server thread: the handler computes its
  * answer at once, defers the connection (http_defer) and queues the answer
@@ -32,7 +34,7 @@ struct mno_behaviour {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     mno_behaviour_cfg cur, initial;
-    atomic_int plain; /* cur is "answer normally at once": lock-free fast path */
+    atomic_int plain; /* cur is all-default: lock-free fast path */
 
     pending *heap; /* min-heap on (due_ms, seq) */
     size_t n_heap, cap_heap;
@@ -43,11 +45,14 @@ struct mno_behaviour {
     bool stopping;
     bool thread_started;
     pthread_t thread;
-    atomic_long calls[2];
+    atomic_long calls[MNO_CALL_COUNT];
 };
 
+/* Everything default, so mno_behaviour_get may answer all zeros. */
 static bool cfg_plain(const mno_behaviour_cfg *c) {
-    return c->delay_ms <= 0 && c->fail_status == 0 && !c->hang;
+    return c->delay_ms <= 0 && c->fail_status == 0 && !c->hang &&
+           c->repeat_answer == MNO_REPEAT_ORIGINAL && !c->callback_delay_set &&
+           c->callback_style == MNO_CALLBACK_BACKEND && !c->callback_fail;
 }
 
 static bool before(const pending *a, const pending *b) {
@@ -226,15 +231,19 @@ void mno_behaviour_set(mno_behaviour *b, const mno_behaviour_cfg *cfg) {
     atomic_store_explicit(&b->plain, cfg_plain(cfg), memory_order_release);
     if (!cfg->hang && b->n_hung) release_hung(b);
     pthread_mutex_unlock(&b->lock);
-    log_info("behaviour: delayMs=%ld failStatus=%d failErrorType=%s hang=%s", cfg->delay_ms,
-             cfg->fail_status, cfg->fail_error_type[0] ? cfg->fail_error_type : "-",
-             cfg->hang ? "true" : "false");
+    log_info("behaviour: delayMs=%ld failStatus=%d failErrorType=%s hang=%s repeatAnswer=%s"
+             " callbackDelayMs=%ld callbackStyle=%s callbackFail=%s",
+             cfg->delay_ms, cfg->fail_status, cfg->fail_error_type[0] ? cfg->fail_error_type : "-",
+             cfg->hang ? "true" : "false",
+             cfg->repeat_answer == MNO_REPEAT_ALREADY_EXECUTED ? "ALREADY_EXECUTED" : "ORIGINAL",
+             cfg->callback_delay_set ? cfg->callback_delay_ms : -1L,
+             cfg->callback_style == MNO_CALLBACK_MILLOM ? "millom" : "backend",
+             cfg->callback_fail ? "true" : "false");
 }
 
 void mno_behaviour_reset(mno_behaviour *b) {
     mno_behaviour_set(b, &b->initial);
-    atomic_store(&b->calls[MNO_CALL_BALANCE], 0);
-    atomic_store(&b->calls[MNO_CALL_OFFERS], 0);
+    for (int i = 0; i < MNO_CALL_COUNT; i++) atomic_store(&b->calls[i], 0);
 }
 
 const char *mno_behaviour_error_type(const mno_behaviour_cfg *cfg) {

@@ -5,10 +5,19 @@
  *   MILLOM_MNO_THREADS   HTTP polling threads (default 2)
  *   MILLOM_MNO_DELAY_MS  initial delay before each backend answer (default 0)
  *   MILLOM_BIND          listen address (default 127.0.0.1)
- *   MILLOM_DATA_DIR      where mno-sandbox.db lives (default var/data) */
+ *   MILLOM_DATA_DIR      where mno-sandbox.db lives (default var/data)
+ * Async activations (activation_worker.c):
+ *   MILLOM_MNO_CALLBACK_DELAY_MS    PENDING -> completed (default 500)
+ *   MILLOM_MNO_CALLBACK_URL         backend-style callback target without a
+ *                                   callbackUrl (default http://127.0.0.1:8080/activationCallback/tp)
+ *   MILLOM_MNO_MILLOM_URL           base of millom-style callbacks (default http://127.0.0.1:8080)
+ *   MILLOM_MNO_CALLBACK_ATTEMPTS    POSTs per callback (default 5)
+ *   MILLOM_MNO_CALLBACK_BACKOFF_MS  first retry delay, doubling (default 200)
+ *   MILLOM_MNO_CALLBACK_TIMEOUT_MS  per POST (default 2000) */
 #include "mno_sandbox.h"
 
 #include "shared/config.h"
+#include "shared/http_client.h"
 #include "shared/log.h"
 #include "shared/service.h"
 
@@ -30,6 +39,17 @@ int main(void) {
                   port, threads, delay);
         return 2;
     }
+    mno_callback_cfg callbacks;
+    mno_callback_cfg_from_env(&callbacks);
+    if (callbacks.delay_ms < 0 || callbacks.delay_ms > 600000 || callbacks.max_attempts < 1 ||
+        callbacks.max_attempts > 100 || callbacks.backoff_ms < 0 || callbacks.timeout_ms < 1) {
+        log_error("bad configuration: MILLOM_MNO_CALLBACK_DELAY_MS=%ld MILLOM_MNO_CALLBACK_ATTEMPTS=%d"
+                  " MILLOM_MNO_CALLBACK_BACKOFF_MS=%ld MILLOM_MNO_CALLBACK_TIMEOUT_MS=%ld",
+                  callbacks.delay_ms, callbacks.max_attempts, callbacks.backoff_ms,
+                  callbacks.timeout_ms);
+        return 2;
+    }
+    http_client_global_init();
 
     char err[256];
     mno_app app = {0};
@@ -45,6 +65,12 @@ int main(void) {
         mno_store_close(app.store);
         return 1;
     }
+    app.activations = mno_activations_new(app.store, &callbacks);
+    if (!app.activations) {
+        mno_behaviour_free(app.behaviour);
+        mno_store_close(app.store);
+        return 1;
+    }
 
     http_server_opts opts = {
         .port = (int)port,
@@ -56,12 +82,15 @@ int main(void) {
     http_server *server = http_server_start(&opts, err, sizeof err);
     if (!server) {
         log_error("cannot start the HTTP server: %s", err);
+        mno_activations_free(app.activations);
         mno_behaviour_free(app.behaviour);
         mno_store_close(app.store);
         return 1;
     }
-    log_info("mno-sandbox (operator %s) listening on port %d, %ld threads, delay %ld ms",
-             MNO_OPERATOR, http_server_port(server), threads, delay);
+    log_info("mno-sandbox (operator %s) listening on port %d, %ld threads, delay %ld ms;"
+             " async activations complete after %ld ms, callbacks to %s (millom style: %s)",
+             MNO_OPERATOR, http_server_port(server), threads, delay, callbacks.delay_ms,
+             callbacks.callback_url, callbacks.millom_url);
 
     service_wait_for_stop();
     log_info("stopping");
@@ -73,6 +102,7 @@ int main(void) {
         nanosleep(&grace, NULL);
     }
     http_server_stop(server);
+    mno_activations_free(app.activations);
     mno_behaviour_free(app.behaviour);
     mno_store_close(app.store);
     log_info("stopped");

@@ -1,20 +1,27 @@
 /* mno-sandbox: a simulated operator backend (Telenor Pakistan, "tp") that
  * serves the backend-integration API (millom-backend-integration.yaml:
- * GET /balance/{customerId}, GET /offers/{customerId}) from seeded
- * subscribers in its own SQLite file, plus /admin/ endpoints with which
- * tests make it slow, failing or hanging.
+ * GET /balance/{customerId}, GET /offers/{customerId},
+ * POST /activate/{customerId}) from seeded subscribers in its own SQLite
+ * file, plus /admin/ endpoints with which tests make it slow, failing or
+ * hanging, inspect activations and reseed it.
  *
  * Layers, each in its own file:
- *   seed_data.c         schema and seeded subscribers (migrations)
- *   store_subscribers.c read-only look-ups and the accountStatus/offersInfo
- *                       JSON (no HTTP, callable from unit tests)
- *   backend_request.c   query parameter validation (no HTTP)
- *   behaviour.c         simulated delay/failure/hang, call counters, and
- *                       the timer thread that answers deferred requests
- *   routes_backend.c    HTTP glue for /balance and /offers
- *   routes_admin.c      HTTP glue for /admin/
- *   router.c            path dispatch
- *   main.c              configuration, signals, start and stop */
+ *   seed_data.c          schema and seeded subscribers (migrations)
+ *   store_subscribers.c  look-ups and the accountStatus/offersInfo JSON
+ *                        (no HTTP, callable from unit tests)
+ *   store_activations.c  the activation transaction, async completion,
+ *                        activation listing and reseeding (the writer)
+ *   store_internal.h     what those two share
+ *   backend_request.c    query parameter validation (no HTTP)
+ *   activate_request.c   /activate body validation (no HTTP)
+ *   activation_worker.c  background thread: completes PENDING activations
+ *                        and POSTs their callbacks (with retries)
+ *   behaviour.c          simulated delay/failure/hang, call counters, and
+ *                        the timer thread that answers deferred requests
+ *   routes_backend.c     HTTP glue for /balance, /offers and /activate
+ *   routes_admin.c       HTTP glue for /admin/
+ *   router.c             path dispatch
+ *   main.c               configuration, signals, start and stop */
 #ifndef MILLOM_MNO_SANDBOX_H
 #define MILLOM_MNO_SANDBOX_H
 
@@ -35,6 +42,9 @@
 
 extern const char *const mno_migrations[];
 extern const size_t mno_migration_count;
+/* The seed data alone (for POST /admin/reseed), in order. */
+extern const char *const mno_seeds[];
+extern const size_t mno_seed_count;
 
 /* ---- store_subscribers.c ---- */
 
@@ -43,7 +53,11 @@ typedef struct mno_store mno_store;
 /* Opens <MILLOM_DATA_DIR>/mno-sandbox.db (migrating and seeding it) plus
  * `readers` read-only connections, each with its own prepared statements
  * and lock. A thread keeps using the same reader, so with at least as many
- * readers as threads no lock is ever contended. NULL with err on failure. */
+ * readers as threads no lock is ever contended. Writes (activations,
+ * reseeding) go through the one writable connection under its own mutex,
+ * each in a BEGIN IMMEDIATE transaction; a read that takes more than one
+ * statement runs in one read transaction, so it sees a write whole or not
+ * at all. NULL with err on failure. */
 mno_store *mno_store_open(size_t readers, char *err, size_t errlen);
 /* Same with an explicit file path (not ":memory:": readers need a file). */
 mno_store *mno_store_open_path(const char *path, size_t readers, char *err, size_t errlen);
@@ -90,7 +104,7 @@ char *mno_json_text(const json_t *body, size_t *len);
 
 typedef const char *(*mno_param_fn)(void *ctx, const char *name);
 
-typedef enum { MNO_CALL_BALANCE = 0, MNO_CALL_OFFERS } mno_call;
+typedef enum { MNO_CALL_BALANCE = 0, MNO_CALL_OFFERS, MNO_CALL_ACTIVATE, MNO_CALL_COUNT } mno_call;
 
 /* Validates the query parameters of a balance or offers call (read through
  * get). Returns 0 and fills rq (pointing into the parameter strings), or -1
@@ -98,13 +112,54 @@ typedef enum { MNO_CALL_BALANCE = 0, MNO_CALL_OFFERS } mno_call;
 int mno_parse_request(mno_call call, const char *customer_id, mno_param_fn get, void *ctx,
                       mno_request *rq, char *msg, size_t msglen);
 
+/* ---- activate_request.c ---- */
+
+/* A validated POST /activate/{customerId} (strings copied, NUL-terminated). */
+typedef struct {
+    char customer_id[65];      /* as in the path; a leading '+' is ignored */
+    mno_id_type id_type;       /* query parameter customerIdType */
+    char channel_id[65];
+    char service_provider[65];
+    char offer_id[65];
+    char trans_id[129];        /* 10..128 of [A-Za-z0-9._:-] */
+    char callback_url[513];    /* "" = none (then the configured default) */
+    char fund_source[8];       /* "WALLET", "LOAN" or "" = the offer's own */
+} mno_activate_request;
+
+/* Validates customerIdType (through get) and the JSON body. Returns 0, or
+ * -1 with *error_type "PARSING_ERROR" (body is not JSON) or "BAD_REQUEST"
+ * (a field missing, of the wrong type or with a bad value; msg names it). */
+int mno_parse_activate(const char *customer_id, mno_param_fn get, void *ctx, const char *body,
+                       size_t len, mno_activate_request *rq, const char **error_type, char *msg,
+                       size_t msglen);
+
 /* ---- behaviour.c ---- */
 
+/* How a repeated transId is answered. */
+typedef enum {
+    MNO_REPEAT_ORIGINAL = 0,      /* the original outcome again */
+    MNO_REPEAT_ALREADY_EXECUTED,  /* 409 PURCHASE_ALREADY_EXECUTED (completed OK) or
+                                     409 PURCHASE_IN_PROGRESS (still PENDING) */
+} mno_repeat_answer;
+
+/* Where and in which shape async completions are reported. */
+typedef enum {
+    MNO_CALLBACK_BACKEND = 0,     /* POST activationCallback body to the callbackUrl */
+    MNO_CALLBACK_MILLOM,          /* POST millom-callback.yaml body to <millom>/callback/v1/tp/ */
+} mno_callback_style;
+
+/* All-zero is the normal behaviour. */
 typedef struct {
     long delay_ms;            /* wait before answering */
     int fail_status;          /* 0 = answer normally; else this status ... */
     char fail_error_type[32]; /* ... with this errorType ("" = by status) */
     bool hang;                /* never answer (until hang is lifted) */
+    /* activations */
+    mno_repeat_answer repeat_answer;
+    bool callback_delay_set;  /* false: the configured default delay */
+    long callback_delay_ms;   /* PENDING -> completed after this long */
+    mno_callback_style callback_style;
+    bool callback_fail;       /* async completions FAIL (and refund) */
 } mno_behaviour_cfg;
 
 typedef struct mno_behaviour mno_behaviour;
@@ -137,15 +192,93 @@ long mno_behaviour_pending(mno_behaviour *b);
 void mno_behaviour_answer(mno_behaviour *b, const mno_behaviour_cfg *cfg, http_request *req,
                           int status, char *body, size_t len);
 
+/* ---- store_activations.c ---- */
+
+/* Runs one activation in one SQLite transaction (see README.md): resolves
+ * the subscriber (404/403 as for reads), answers a known transId from its
+ * stored outcome (409 CONFLICT for another customer or offer; `repeat`
+ * decides the rest), else checks the offer (catalogue, fund source) and the
+ * funds, charges the wallet or the loan, adds the plan (or records PENDING
+ * for an async offer) and records the activation, whatever its outcome.
+ * *new_pending is set when a new PENDING activation was recorded: the
+ * caller schedules its completion. */
+mno_reply mno_activate(mno_store *s, const mno_activate_request *rq, mno_repeat_answer repeat,
+                       int64_t now_ms, bool *new_pending);
+
+/* What an async completion reports. */
+typedef struct {
+    char trans_id[129];
+    char customer[32];
+    char channel_id[65];
+    char service_provider[65];
+    char offer_id[65];
+    char callback_url[513];   /* "" = none given */
+    bool ok;
+    char error_type[32];      /* on failure */
+    char error_message[128];
+    char confirmation_code[32];
+} mno_completion;
+
+/* Completes a PENDING activation: OK (plan added, confirmation code) or,
+ * with fail, FAIL with INTERNAL_ERROR and the charge refunded. 1 done (out
+ * filled), 0 no PENDING activation with that transId, -1 store error. */
+int mno_activation_complete(mno_store *s, const char *trans_id, bool fail, int64_t now_ms,
+                            mno_completion *out);
+/* Counts a callback POST for the activation and records its HTTP status
+ * (0: no answer). */
+int mno_activation_callback_result(mno_store *s, const char *trans_id, long http_status);
+/* Calls fn for every PENDING activation (oldest first). */
+int mno_activations_each_pending(mno_store *s, void (*fn)(void *ctx, const char *trans_id),
+                                 void *ctx);
+/* {"activations": [...], "count": n} (all, or the one with trans_id). */
+json_t *mno_activations_json(mno_store *s, const char *trans_id);
+/* Back to the seeded subscribers, balances, plans and offers; deletes
+ * every activation. Returns how many activations were deleted, -1 on error. */
+long mno_store_reseed(mno_store *s);
+
+/* ---- activation_worker.c ---- */
+
+typedef struct {
+    const char *callback_url;  /* backend-style default target (MILLOM_MNO_CALLBACK_URL) */
+    const char *millom_url;    /* base of millom-style callbacks (MILLOM_MNO_MILLOM_URL) */
+    long delay_ms;             /* PENDING -> completed (MILLOM_MNO_CALLBACK_DELAY_MS) */
+    int max_attempts;          /* callback POSTs per completion (>= 1) */
+    long backoff_ms;           /* wait before the 2nd attempt, doubling after */
+    long timeout_ms;           /* per POST */
+} mno_callback_cfg;
+
+/* Fills cfg with the defaults (500 ms, 5 attempts, 200 ms, 2000 ms, the
+ * default URLs) overridden by the MILLOM_MNO_CALLBACK_* environment. */
+void mno_callback_cfg_from_env(mno_callback_cfg *cfg);
+
+typedef struct mno_activations mno_activations;
+
+/* Starts the worker thread (copying cfg) and schedules the completion of
+ * every activation left PENDING in the store (default delay, backend
+ * style). Call http_client_global_init() first. */
+mno_activations *mno_activations_new(mno_store *s, const mno_callback_cfg *cfg);
+/* Stops the thread (a POST in flight finishes first) and drops what is queued. */
+void mno_activations_free(mno_activations *a);
+/* Completes trans_id after delay_ms (< 0: the configured default), then
+ * reports it in `style`; fail makes the completion FAIL. */
+void mno_activations_schedule(mno_activations *a, const char *trans_id, long delay_ms,
+                              mno_callback_style style, bool fail);
+/* Drops everything queued (after a reseed). */
+void mno_activations_cancel_all(mno_activations *a);
+/* Completions and callback deliveries queued or running. */
+long mno_activations_queued(mno_activations *a);
+
 /* ---- routes ---- */
 
 typedef struct {
     mno_store *store;
     mno_behaviour *behaviour;
+    mno_activations *activations; /* NULL: PENDING activations are not completed */
 } mno_app;
 
 /* The http_server handler: dispatches to the backend and admin routes. */
 void mno_handle(void *app, http_request *req);
+/* GET /balance, GET /offers, POST /activate. */
 void mno_route_backend(mno_app *app, http_request *req, mno_call call, const char *customer_id);
 void mno_route_admin(mno_app *app, http_request *req, const char *sub_path);
 

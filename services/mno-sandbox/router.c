@@ -17,8 +17,9 @@ static void backend(mno_app *app, http_request *req, mno_call call, const char *
         mno_respond_error(req, 404, "BAD_REQUEST", "no such path");
         return;
     }
-    if (strcmp(http_method(req), "GET") != 0) {
-        mno_method_not_allowed(req, "GET");
+    const char *method = call == MNO_CALL_ACTIVATE ? "POST" : "GET";
+    if (strcmp(http_method(req), method) != 0) {
+        mno_method_not_allowed(req, method);
         return;
     }
     mno_route_backend(app, req, call, customer_id);
@@ -33,6 +34,8 @@ void mno_handle(void *ctx, http_request *req) {
         backend(app, req, MNO_CALL_BALANCE, path + 9);
     } else if (strncmp(path, "/offers/", 8) == 0) {
         backend(app, req, MNO_CALL_OFFERS, path + 8);
+    } else if (strncmp(path, "/activate/", 10) == 0) {
+        backend(app, req, MNO_CALL_ACTIVATE, path + 10);
     } else if (strncmp(path, "/admin/", 7) == 0) {
         mno_route_admin(app, req, path + 7);
     } else {

@@ -1,18 +1,32 @@
 /* Admin endpoints for tests, on the same port as the backend API:
  *
- *   POST /admin/behaviour {"delayMs": N, "failStatus": S, "failErrorType": T, "hang": B}
+ *   POST /admin/behaviour {"delayMs": N, "failStatus": S, "failErrorType": T, "hang": B,
+ *                          "repeatAnswer": R, "callbackDelayMs": D,
+ *                          "callbackStyle": C, "callbackFail": F}
  *        Replaces the behaviour of every later backend call; absent fields
  *        mean normal (so {} is the same as no delay, no failure, no hang).
  *        delayMs 0..600000; failStatus 0 (none) or 400..599, answered with
  *        {"errorType": T} (T defaults from the status: 503 CONGESTED, 504
  *        TIMEOUT, 500 INTERNAL_ERROR, ...); hang true holds answers until
- *        hang is lifted. Answers the new behaviour.
+ *        hang is lifted. Activations: repeatAnswer "ORIGINAL" (default) or
+ *        "ALREADY_EXECUTED"; callbackDelayMs 0..600000 (default
+ *        MILLOM_MNO_CALLBACK_DELAY_MS); callbackStyle "backend" (default) or
+ *        "millom"; callbackFail true makes async completions FAIL. Answers
+ *        the new behaviour.
  *   GET  /admin/behaviour   the current behaviour.
  *   POST /admin/reset       back to the start-up behaviour (MILLOM_MNO_DELAY_MS),
- *                           counters to zero, hung requests answered.
- *   GET  /admin/stats       {"balance": n, "offers": n, "pending": n}: backend
- *                           calls received since start or reset, and answers
- *                           now waiting for a delay or a hang.
+ *                           counters to zero, hung requests answered. Keeps
+ *                           activations, balances and plans.
+ *   POST /admin/reseed      seeded subscribers, balances, plans and offers
+ *                           restored, every activation deleted, queued
+ *                           completions and callbacks dropped.
+ *   GET  /admin/stats       {"balance": n, "offers": n, "activate": n,
+ *                           "pending": n, "asyncQueued": n}: backend calls
+ *                           received since start or reset, answers now
+ *                           waiting for a delay or a hang, and async
+ *                           completions and callback deliveries queued.
+ *   GET  /admin/activations[?transId=X]
+ *                           {"activations": [...], "count": n}
  * These answer at once, whatever the behaviour. */
 #include "mno_sandbox.h"
 
@@ -45,6 +59,13 @@ static json_t *behaviour_json(const mno_behaviour_cfg *c) {
     json_object_set_new(o, "failStatus", json_integer(c->fail_status));
     if (c->fail_status) json_object_set_new(o, "failErrorType", json_string(mno_behaviour_error_type(c)));
     json_object_set_new(o, "hang", json_boolean(c->hang));
+    json_object_set_new(o, "repeatAnswer", json_string(c->repeat_answer == MNO_REPEAT_ALREADY_EXECUTED
+                                                           ? "ALREADY_EXECUTED"
+                                                           : "ORIGINAL"));
+    if (c->callback_delay_set) json_object_set_new(o, "callbackDelayMs", json_integer(c->callback_delay_ms));
+    json_object_set_new(o, "callbackStyle",
+                        json_string(c->callback_style == MNO_CALLBACK_MILLOM ? "millom" : "backend"));
+    json_object_set_new(o, "callbackFail", json_boolean(c->callback_fail));
     return o;
 }
 
@@ -96,8 +117,47 @@ static int parse_behaviour(const char *body, size_t len, mno_behaviour_cfg *out,
                 break;
             }
             out->hang = json_is_true(v);
+        } else if (strcmp(key, "repeatAnswer") == 0) {
+            const char *t = json_string_value(v);
+            if (t && strcmp(t, "ORIGINAL") == 0) {
+                out->repeat_answer = MNO_REPEAT_ORIGINAL;
+            } else if (t && strcmp(t, "ALREADY_EXECUTED") == 0) {
+                out->repeat_answer = MNO_REPEAT_ALREADY_EXECUTED;
+            } else {
+                snprintf(msg, msglen, "repeatAnswer must be ORIGINAL or ALREADY_EXECUTED");
+                rc = -1;
+                break;
+            }
+        } else if (strcmp(key, "callbackDelayMs") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 600000) {
+                snprintf(msg, msglen, "callbackDelayMs must be an integer from 0 to 600000");
+                rc = -1;
+                break;
+            }
+            out->callback_delay_set = true;
+            out->callback_delay_ms = (long)json_integer_value(v);
+        } else if (strcmp(key, "callbackStyle") == 0) {
+            const char *t = json_string_value(v);
+            if (t && strcmp(t, "backend") == 0) {
+                out->callback_style = MNO_CALLBACK_BACKEND;
+            } else if (t && strcmp(t, "millom") == 0) {
+                out->callback_style = MNO_CALLBACK_MILLOM;
+            } else {
+                snprintf(msg, msglen, "callbackStyle must be backend or millom");
+                rc = -1;
+                break;
+            }
+        } else if (strcmp(key, "callbackFail") == 0) {
+            if (!json_is_boolean(v)) {
+                snprintf(msg, msglen, "callbackFail must be true or false");
+                rc = -1;
+                break;
+            }
+            out->callback_fail = json_is_true(v);
         } else {
-            snprintf(msg, msglen, "unknown field %.40s (delayMs, failStatus, failErrorType, hang)", key);
+            snprintf(msg, msglen,
+                     "unknown field %.40s (delayMs, failStatus, failErrorType, hang, repeatAnswer,"
+                     " callbackDelayMs, callbackStyle, callbackFail)", key);
             rc = -1;
             break;
         }
@@ -147,7 +207,37 @@ void mno_route_admin(mno_app *app, http_request *req, const char *sub) {
         json_t *o = json_object();
         json_object_set_new(o, "balance", json_integer(mno_behaviour_calls(app->behaviour, MNO_CALL_BALANCE)));
         json_object_set_new(o, "offers", json_integer(mno_behaviour_calls(app->behaviour, MNO_CALL_OFFERS)));
+        json_object_set_new(o, "activate", json_integer(mno_behaviour_calls(app->behaviour, MNO_CALL_ACTIVATE)));
         json_object_set_new(o, "pending", json_integer(mno_behaviour_pending(app->behaviour)));
+        json_object_set_new(o, "asyncQueued",
+                            json_integer(app->activations ? mno_activations_queued(app->activations) : 0));
+        respond_json(req, 200, o);
+    } else if (strcmp(sub, "activations") == 0) {
+        if (!get) {
+            mno_method_not_allowed(req, "GET");
+            return;
+        }
+        const char *trans_id = http_query(req, "transId");
+        json_t *o = mno_activations_json(app->store, trans_id && *trans_id ? trans_id : NULL);
+        if (!o) {
+            mno_respond_error(req, 500, "INTERNAL_ERROR", "activations listing failed");
+            return;
+        }
+        respond_json(req, 200, o);
+    } else if (strcmp(sub, "reseed") == 0) {
+        if (!post) {
+            mno_method_not_allowed(req, "POST");
+            return;
+        }
+        if (app->activations) mno_activations_cancel_all(app->activations);
+        long deleted = mno_store_reseed(app->store);
+        if (deleted < 0) {
+            mno_respond_error(req, 500, "INTERNAL_ERROR", "reseed failed");
+            return;
+        }
+        json_t *o = json_object();
+        json_object_set_new(o, "reseeded", json_true());
+        json_object_set_new(o, "activationsDeleted", json_integer(deleted));
         respond_json(req, 200, o);
     } else {
         mno_respond_error(req, 404, "BAD_REQUEST", "no such admin path");

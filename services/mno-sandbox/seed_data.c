@@ -151,5 +151,62 @@ static const char seed_v2[] =
     "  ('924542610006', 2, 'tp-data-daily-3gb'),\n"
     "  ('924542610006', 3, 'tp-voice-weekly');\n";
 
-const char *const mno_migrations[] = {schema_v1, seed_v2};
+/* Activations (POST /activate): the writable part of the sandbox.
+ *
+ * subscribed_plans.expires_at_s: absolute expiry (Unix seconds) of a plan
+ * bought through /activate; NULL for seeded plans, whose expiry stays
+ * relative (expires_in_s).
+ * offers.async: 1 = activation answers PENDING and completes later (a
+ * background thread, then a callback), like an operator that provisions
+ * asynchronously.
+ * activations: one row per transId (the idempotency key), whatever the
+ * outcome, so a repeat answers what the first call answered. */
+#define SCHEMA_V3 \
+    "ALTER TABLE subscribed_plans ADD COLUMN expires_at_s INTEGER;\n" \
+    "ALTER TABLE offers ADD COLUMN async INTEGER NOT NULL DEFAULT 0 CHECK (async IN (0, 1));\n" \
+    "CREATE TABLE activations (\n" \
+    "  trans_id          TEXT PRIMARY KEY,\n" \
+    "  customer          TEXT NOT NULL,            -- the subscriber's MSISDN (also for OPET calls)\n" \
+    "  channel_id        TEXT NOT NULL,\n" \
+    "  service_provider  TEXT NOT NULL,\n" \
+    "  offer_id          TEXT NOT NULL,            -- as requested (may be unknown: INVALID_PRODUCT)\n" \
+    "  fund_source       TEXT CHECK (fund_source IN ('WALLET','LOAN')),\n" \
+    "  amount_minor      INTEGER NOT NULL DEFAULT 0,\n" \
+    "  status            TEXT NOT NULL CHECK (status IN ('OK','PENDING','FAIL')),\n" \
+    "  http_status       INTEGER NOT NULL,         -- what /activate answered; a repeat answers it again\n" \
+    "  error_type        TEXT,\n" \
+    "  error_message     TEXT,\n" \
+    "  confirmation_code TEXT,\n" \
+    "  debits            INTEGER NOT NULL DEFAULT 0 CHECK (debits IN (0, 1)),\n" \
+    "  refunds           INTEGER NOT NULL DEFAULT 0 CHECK (refunds IN (0, 1)),\n" \
+    "  created_ms        INTEGER NOT NULL,\n" \
+    "  completed_ms      INTEGER,\n" \
+    "  callback_url      TEXT,\n" \
+    "  callback_attempts INTEGER NOT NULL DEFAULT 0,\n" \
+    "  callback_status   INTEGER                   -- last callback POST's HTTP status, 0 = no answer\n" \
+    ");\n" \
+    "CREATE INDEX activations_created ON activations (created_ms);\n"
+
+/* The async offer: a weekly bundle provisioned asynchronously (PENDING,
+ * then a callback), PKR 250.00 from the wallet. */
+#define SEED_V3 \
+    "INSERT INTO offers (offer_id, offer_type, fund_source, unit, quota, app_type, overusage_policy, speed_limit, duration_s, cost_minor, recurrence, async) VALUES\n" \
+    "  ('tp-data-weekly-async',  'Data',   'WALLET', 'BYTES',   5368709120, 'GENERIC',          'THROTTLED',      512,  604800,  25000, 'WEEKLY', 1);\n" \
+    "\n" \
+    "INSERT INTO offer_texts (offer_id, lang, name, description, short_description) VALUES\n" \
+    "  ('tp-data-weekly-async', 'en', 'Weekly Data Bundle',  '5 GB of internet for 7 days, activated within a minute',  '5 GB, 7 days'),\n" \
+    "  ('tp-data-weekly-async', 'ur', 'ہفتہ وار ڈیٹا بنڈل',   '7 دن کے لیے 5 جی بی انٹرنیٹ، ایک منٹ میں فعال',          '5 جی بی، 7 دن');\n" \
+    "\n" \
+    "INSERT INTO subscriber_offers (msisdn, position, offer_id) VALUES\n" \
+    "  ('924542610003', 7, 'tp-data-weekly-async'),\n" \
+    "  ('924542610006', 4, 'tp-data-weekly-async');\n"
+
+static const char migration_v3[] = SCHEMA_V3 SEED_V3;
+static const char seed_v3[] = SEED_V3;
+
+const char *const mno_migrations[] = {schema_v1, seed_v2, migration_v3};
 const size_t mno_migration_count = sizeof mno_migrations / sizeof mno_migrations[0];
+
+/* POST /admin/reseed empties the tables and runs these again. */
+const char *const mno_seeds[] = {seed_v2, seed_v3};
+const size_t mno_seed_count = sizeof mno_seeds / sizeof mno_seeds[0];

@@ -2,15 +2,23 @@
  * offersInfo, errorResponse).
  *
  * The hot path never writes: the file is opened once with store_open (which
- * migrates and seeds it) and then read through a pool of connections with
+ * migrates and seeds it, and stays open as the one writer, see
+ * store_activations.c) and then read through a pool of connections with
  * PRAGMA query_only, each with its statements prepared once. A thread picks
  * its reader once (thread-local index) and keeps it, so with as many readers
- * as server threads the per-reader locks are never contended.
+ * as server threads the per-reader locks are never contended. The balance,
+ * which takes two statements (subscriber, plans), runs them in one read
+ * transaction: with WAL, it sees an activation's debit and its plan
+ * together or neither.
+ *
+ * Plans bought through /activate carry an absolute expiry (expires_at_s)
+ * and disappear from the balance once expired; seeded plans expire
+ * relative to the current hour (expires_in_s).
  *
  * Non-spec extension: accountStatus carries "loanBalance" {currency, value}
  * when the subscriber has an outstanding loan (loan_minor > 0). The backend
  * spec has no such field; offer-resolver maps it to a "loan" balance. */
-#include "mno_sandbox.h"
+#include "store_internal.h"
 
 #include "shared/log.h"
 #include "shared/store.h"
@@ -22,22 +30,27 @@
 #include <string.h>
 #include <time.h>
 
-enum { Q_SUB_MSISDN, Q_SUB_OPET, Q_PLANS, Q_OFFERS, Q_COUNT };
+enum { Q_SUB_MSISDN, Q_SUB_OPET, Q_PLANS, Q_OFFERS, Q_BEGIN, Q_END, Q_COUNT };
+
+#define SUBSCRIBER_COLUMNS \
+    "SELECT subscription_type, price_plan, balance_minor, loan_minor, subscriber_state, status, msisdn" \
+    " FROM subscribers"
+const char mno_sql_subscriber_by_msisdn[] = SUBSCRIBER_COLUMNS " WHERE msisdn = ?1";
+const char mno_sql_subscriber_by_opet[] = SUBSCRIBER_COLUMNS " WHERE opet = ?1";
 
 static const char *const queries[Q_COUNT] = {
-    [Q_SUB_MSISDN] =
-        "SELECT subscription_type, price_plan, balance_minor, loan_minor, subscriber_state, status, msisdn"
-        " FROM subscribers WHERE msisdn = ?1",
-    [Q_SUB_OPET] =
-        "SELECT subscription_type, price_plan, balance_minor, loan_minor, subscriber_state, status, msisdn"
-        " FROM subscribers WHERE opet = ?1",
+    [Q_SUB_MSISDN] = mno_sql_subscriber_by_msisdn,
+    [Q_SUB_OPET] = mno_sql_subscriber_by_opet,
+    /* ?3: the base of relative expiries, ?4: now (both Unix seconds). */
     [Q_PLANS] =
-        "SELECT p.plan_id, coalesce(tl.name, te.name, p.plan_id), p.expires_in_s, p.app_type, p.unit,"
+        "SELECT p.plan_id, coalesce(tl.name, te.name, p.plan_id),"
+        "       coalesce(p.expires_at_s, ?3 + p.expires_in_s), p.app_type, p.unit,"
         "       p.quota, p.remaining, p.overusage_policy, p.speed_limit, p.recurrence_days"
         " FROM subscribed_plans p"
         " LEFT JOIN plan_texts te ON te.plan_id = p.plan_id AND te.lang = 'en'"
         " LEFT JOIN plan_texts tl ON tl.plan_id = p.plan_id AND tl.lang = ?2"
-        " WHERE p.msisdn = ?1 ORDER BY p.position",
+        " WHERE p.msisdn = ?1 AND (p.expires_at_s IS NULL OR p.expires_at_s > ?4)"
+        " ORDER BY p.position",
     [Q_OFFERS] =
         "SELECT o.offer_id, coalesce(tl.name, te.name), coalesce(tl.description, te.description),"
         "       coalesce(tl.short_description, te.short_description), o.fund_source, o.unit, o.quota,"
@@ -50,19 +63,15 @@ static const char *const queries[Q_COUNT] = {
         "   AND (?3 IS NULL OR o.offer_type = ?3 COLLATE NOCASE)"
         "   AND (?4 IS NULL OR o.cost_minor <= ?4)"
         " ORDER BY so.position LIMIT ?5",
+    [Q_BEGIN] = "BEGIN",
+    [Q_END] = "COMMIT",
 };
 
-typedef struct {
+typedef struct mno_reader {
     pthread_mutex_t lock;
     sqlite3 *db;
     sqlite3_stmt *st[Q_COUNT];
 } reader;
-
-struct mno_store {
-    sqlite3 *owner; /* the migrating connection, kept open for the file's life */
-    reader *readers;
-    size_t n_readers;
-};
 
 static atomic_uint next_thread_slot;
 static _Thread_local unsigned thread_slot_plus1;
@@ -98,13 +107,15 @@ mno_store *mno_store_open_path(const char *path, size_t readers, char *err, size
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    s->owner = path ? store_open_path(path, mno_migrations, mno_migration_count, err, errlen)
+    pthread_mutex_init(&s->wlock, NULL);
+    s->writer = path ? store_open_path(path, mno_migrations, mno_migration_count, err, errlen)
                     : store_open("mno-sandbox", mno_migrations, mno_migration_count, err, errlen);
-    if (!s->owner) {
+    if (!s->writer) {
+        pthread_mutex_destroy(&s->wlock);
         free(s);
         return NULL;
     }
-    const char *file = sqlite3_db_filename(s->owner, "main");
+    const char *file = sqlite3_db_filename(s->writer, "main");
     if (!file || !*file) {
         snprintf(err, errlen, "mno-sandbox needs a database file, not an in-memory database");
         mno_store_close(s);
@@ -135,7 +146,9 @@ void mno_store_close(mno_store *s) {
     if (!s) return;
     for (size_t i = 0; i < s->n_readers; i++) reader_close(&s->readers[i]);
     free(s->readers);
-    store_close(s->owner);
+    for (int i = 0; i < MNO_WRITER_STMTS; i++) sqlite3_finalize(s->wst[i]);
+    store_close(s->writer);
+    pthread_mutex_destroy(&s->wlock);
     free(s);
 }
 
@@ -164,7 +177,7 @@ json_t *mno_error_json(const char *error_type, const char *message) {
     return o;
 }
 
-static mno_reply reply_error(int status, const char *type, const char *message) {
+mno_reply mno_reply_error(int status, const char *type, const char *message) {
     return (mno_reply){status, mno_error_json(type, message)};
 }
 
@@ -177,7 +190,7 @@ char *mno_json_text(const json_t *body, size_t *len) {
 /* {currency, value} with value a JSON number. Printed with 15 significant
  * digits, any amount of up to 13 integer digits comes out exactly (52075
  * is 520.75). */
-static json_t *money_json(int64_t minor) {
+json_t *mno_money_json(int64_t minor) {
     double div = 1;
     for (int i = 0; i < MNO_CURRENCY_SCALE; i++) div *= 10;
     json_t *o = json_object();
@@ -199,92 +212,90 @@ static json_t *app_types_json(const char *csv) {
     return a;
 }
 
-static void iso8601_utc(int64_t epoch_s, char *buf, size_t len) {
+void mno_iso8601_utc(int64_t epoch_s, char *buf, size_t len) {
     time_t t = (time_t)epoch_s;
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static const char *col_text(sqlite3_stmt *st, int i) {
+const char *mno_col_text(sqlite3_stmt *st, int i) {
     const unsigned char *t = sqlite3_column_text(st, i);
     return t ? (const char *)t : "";
 }
 
 static void set_text(json_t *o, const char *key, sqlite3_stmt *st, int col) {
-    json_object_set_new(o, key, json_string(col_text(st, col)));
+    json_object_set_new(o, key, json_string(mno_col_text(st, col)));
 }
 
 /* ---- look-ups ---- */
 
-typedef struct {
-    char msisdn[32];
-    char subscription_type[16];
-    char price_plan[64];
-    int64_t balance_minor;
-    int64_t loan_minor;
-    char state[16];
-    char status[16];
-} subscriber;
-
 /* 1 found, 0 unknown, -1 SQLite error. */
-static int find_subscriber(reader *r, const mno_request *rq, subscriber *out) {
-    const char *id = rq->customer_id;
-    if (rq->id_type == MNO_ID_MSISDN && id[0] == '+') id++;
-    sqlite3_stmt *st = stmt_begin(r, rq->id_type == MNO_ID_OPET ? Q_SUB_OPET : Q_SUB_MSISDN);
+static int find_subscriber(sqlite3 *db, sqlite3_stmt *st, const char *id, mno_id_type id_type,
+                           mno_subscriber *out) {
+    if (id_type == MNO_ID_MSISDN && id[0] == '+') id++;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) return 0;
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(st);
+        return 0;
+    }
     if (rc != SQLITE_ROW) {
-        log_error("subscriber look-up: %s", sqlite3_errmsg(r->db));
+        log_error("subscriber look-up: %s", sqlite3_errmsg(db));
+        sqlite3_reset(st);
         return -1;
     }
-    snprintf(out->subscription_type, sizeof out->subscription_type, "%s", col_text(st, 0));
-    snprintf(out->price_plan, sizeof out->price_plan, "%s", col_text(st, 1));
+    snprintf(out->subscription_type, sizeof out->subscription_type, "%s", mno_col_text(st, 0));
+    snprintf(out->price_plan, sizeof out->price_plan, "%s", mno_col_text(st, 1));
     out->balance_minor = sqlite3_column_int64(st, 2);
     out->loan_minor = sqlite3_column_int64(st, 3);
-    snprintf(out->state, sizeof out->state, "%s", col_text(st, 4));
-    snprintf(out->status, sizeof out->status, "%s", col_text(st, 5));
-    snprintf(out->msisdn, sizeof out->msisdn, "%s", col_text(st, 6));
+    snprintf(out->state, sizeof out->state, "%s", mno_col_text(st, 4));
+    snprintf(out->status, sizeof out->status, "%s", mno_col_text(st, 5));
+    snprintf(out->msisdn, sizeof out->msisdn, "%s", mno_col_text(st, 6));
     sqlite3_reset(st);
     return 1;
 }
 
-/* Looks the subscriber up and turns unknown/barred/roaming into the error
- * reply. Returns 1 when the subscriber may be served. */
-static int admit(reader *r, const mno_request *rq, subscriber *sub, mno_reply *err) {
-    int found = find_subscriber(r, rq, sub);
+int mno_admit(sqlite3 *db, sqlite3_stmt *st, const char *customer_id, mno_id_type id_type,
+              mno_subscriber *sub, mno_reply *err) {
+    int found = find_subscriber(db, st, customer_id, id_type, sub);
     if (found < 0) {
-        *err = reply_error(500, "INTERNAL_ERROR", "subscriber look-up failed");
+        *err = mno_reply_error(500, "INTERNAL_ERROR", "subscriber look-up failed");
         return 0;
     }
     if (found == 0) {
-        *err = reply_error(404, "UNKNOWN_SUBSCRIBER_ID",
-                           rq->id_type == MNO_ID_OPET ? "unknown OPET customer id"
+        *err = mno_reply_error(404, "UNKNOWN_SUBSCRIBER_ID",
+                               id_type == MNO_ID_OPET ? "unknown OPET customer id"
                                                       : "unknown subscriber");
         return 0;
     }
     if (strcmp(sub->status, "BARRED") == 0) {
-        *err = reply_error(403, "USER_BARRED", "subscriber is barred");
+        *err = mno_reply_error(403, "USER_BARRED", "subscriber is barred");
         return 0;
     }
     if (strcmp(sub->status, "ROAMING") == 0) {
         /* The spec has no roaming errorType; Millom maps FORBIDDEN to USER_ROAMING. */
-        *err = reply_error(403, "FORBIDDEN", "subscriber is roaming");
+        *err = mno_reply_error(403, "FORBIDDEN", "subscriber is roaming");
         return 0;
     }
     return 1;
 }
 
-static json_t *plan_json(sqlite3_stmt *st, int64_t base_s) {
+/* Looks the subscriber up on reader r. Returns 1 when it may be served. */
+static int admit(reader *r, const mno_request *rq, mno_subscriber *sub, mno_reply *err) {
+    sqlite3_stmt *st = stmt_begin(r, rq->id_type == MNO_ID_OPET ? Q_SUB_OPET : Q_SUB_MSISDN);
+    return mno_admit(r->db, st, rq->customer_id, rq->id_type, sub, err);
+}
+
+static json_t *plan_json(sqlite3_stmt *st) {
     json_t *p = json_object();
     char when[32];
-    iso8601_utc(base_s + sqlite3_column_int64(st, 2), when, sizeof when);
+    mno_iso8601_utc(sqlite3_column_int64(st, 2), when, sizeof when);
     set_text(p, "planId", st, 0);
     set_text(p, "planName", st, 1);
     json_object_set_new(p, "expirationTime", json_string(when));
-    json_object_set_new(p, "appType", app_types_json(col_text(st, 3)));
-    bool minutes = strcmp(col_text(st, 4), "MINUTES") == 0;
+    json_object_set_new(p, "appType", app_types_json(mno_col_text(st, 3)));
+    bool minutes = strcmp(mno_col_text(st, 4), "MINUTES") == 0;
     json_t *bal = json_object();
     json_object_set_new(bal, minutes ? "quotaMinutes" : "quotaBytes",
                         json_integer(sqlite3_column_int64(st, 5)));
@@ -303,11 +314,29 @@ static json_t *plan_json(sqlite3_stmt *st, int64_t base_s) {
     return p;
 }
 
+/* BEGIN / COMMIT of a read transaction on r; 0 or -1 (logged). */
+static int read_txn(reader *r, int q) {
+    sqlite3_stmt *st = stmt_begin(r, q);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        log_error("read transaction %s: %s", q == Q_BEGIN ? "begin" : "end", sqlite3_errmsg(r->db));
+        if (!sqlite3_get_autocommit(r->db)) sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    return 0;
+}
+
 mno_reply mno_balance(mno_store *s, const mno_request *rq, int64_t now_ms) {
     reader *r = reader_acquire(s);
-    subscriber sub;
+    if (read_txn(r, Q_BEGIN) != 0) {
+        reader_release(r);
+        return mno_reply_error(500, "INTERNAL_ERROR", "subscriber look-up failed");
+    }
+    mno_subscriber sub;
     mno_reply out;
     if (!admit(r, rq, &sub, &out)) {
+        read_txn(r, Q_END);
         reader_release(r);
         return out;
     }
@@ -317,21 +346,24 @@ mno_reply mno_balance(mno_store *s, const mno_request *rq, int64_t now_ms) {
     sqlite3_bind_text(st, 2, rq->lang, -1, SQLITE_STATIC);
     int64_t now_s = now_ms / 1000;
     int64_t base_s = now_s - now_s % 3600; /* stable within the hour */
+    sqlite3_bind_int64(st, 3, base_s);
+    sqlite3_bind_int64(st, 4, now_s);
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) json_array_append_new(plans, plan_json(st, base_s));
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) json_array_append_new(plans, plan_json(st));
     if (rc != SQLITE_DONE) log_error("plans look-up: %s", sqlite3_errmsg(r->db));
     sqlite3_reset(st);
+    if (read_txn(r, Q_END) != 0) rc = SQLITE_ERROR;
     reader_release(r);
     if (rc != SQLITE_DONE) {
         json_decref(plans);
-        return reply_error(500, "INTERNAL_ERROR", "plans look-up failed");
+        return mno_reply_error(500, "INTERNAL_ERROR", "plans look-up failed");
     }
 
     json_t *o = json_object();
     json_object_set_new(o, "subscriptionType", json_string(sub.subscription_type));
     json_object_set_new(o, "pricePlan", json_string(sub.price_plan));
-    json_object_set_new(o, "monetaryBalance", money_json(sub.balance_minor));
-    if (sub.loan_minor > 0) json_object_set_new(o, "loanBalance", money_json(sub.loan_minor));
+    json_object_set_new(o, "monetaryBalance", mno_money_json(sub.balance_minor));
+    if (sub.loan_minor > 0) json_object_set_new(o, "loanBalance", mno_money_json(sub.loan_minor));
     json_object_set_new(o, "subscribedPlans", plans);
     return (mno_reply){200, o};
 }
@@ -344,15 +376,15 @@ static json_t *offer_json(sqlite3_stmt *st) {
     set_text(o, "shortDescription", st, 3);
     set_text(o, "fundSource", st, 4);
     json_t *quota = json_object();
-    json_object_set_new(quota, strcmp(col_text(st, 5), "MINUTES") == 0 ? "quotaMinutes" : "quotaBytes",
+    json_object_set_new(quota, strcmp(mno_col_text(st, 5), "MINUTES") == 0 ? "quotaMinutes" : "quotaBytes",
                         json_integer(sqlite3_column_int64(st, 6)));
     json_object_set_new(o, "quota", quota);
-    json_object_set_new(o, "appType", app_types_json(col_text(st, 7)));
+    json_object_set_new(o, "appType", app_types_json(mno_col_text(st, 7)));
     set_text(o, "overusagePolicy", st, 8);
     if (sqlite3_column_type(st, 9) != SQLITE_NULL)
         json_object_set_new(o, "speedLimit", json_integer(sqlite3_column_int64(st, 9)));
     json_object_set_new(o, "duration", json_integer(sqlite3_column_int64(st, 10)));
-    json_object_set_new(o, "cost", money_json(sqlite3_column_int64(st, 11)));
+    json_object_set_new(o, "cost", mno_money_json(sqlite3_column_int64(st, 11)));
     if (sqlite3_column_type(st, 12) != SQLITE_NULL) {
         json_t *rec = json_object();
         set_text(rec, "frequency", st, 12);
@@ -365,7 +397,7 @@ static atomic_uint upstream_seq;
 
 mno_reply mno_offers(mno_store *s, const mno_request *rq, int64_t now_ms) {
     reader *r = reader_acquire(s);
-    subscriber sub;
+    mno_subscriber sub;
     mno_reply out;
     if (!admit(r, rq, &sub, &out)) {
         reader_release(r);
@@ -385,7 +417,7 @@ mno_reply mno_offers(mno_store *s, const mno_request *rq, int64_t now_ms) {
     reader_release(r);
     if (rc != SQLITE_DONE) {
         json_decref(offers);
-        return reply_error(500, "INTERNAL_ERROR", "offers look-up failed");
+        return mno_reply_error(500, "INTERNAL_ERROR", "offers look-up failed");
     }
 
     char upstream[48];

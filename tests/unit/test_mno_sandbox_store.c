@@ -300,11 +300,11 @@ START_TEST(offers_good_to_go) {
     json_t *b = r.body;
     ck_assert_str_eq(str(b, "subscriberState"), "GOOD_TO_GO");
     ck_assert_str_eq(offer_ids(b), "tp-data-daily-3gb,tp-social-daily,tp-video-hour,tp-music-daily,"
-                                   "tp-voice-weekly,tp-data-monthly-10gb");
+                                   "tp-voice-weekly,tp-data-monthly-10gb,tp-data-weekly-async");
     ck_assert_str_ne(str(b, "upstreamTransId"), "");
 
     json_t *arr = json_object_get(b, "offers");
-    static const int64_t costs[] = {16000, 6000, 1550, 2500, 12000, 100000};
+    static const int64_t costs[] = {16000, 6000, 1550, 2500, 12000, 100000, 25000};
     bool generic = false, app_specific = false;
     size_t i;
     json_t *o;
@@ -366,13 +366,14 @@ START_TEST(offers_states) {
 
     r = offers(POSTPAID, NULL);
     ck_assert_str_eq(str(r.body, "subscriberState"), "GOOD_TO_GO");
-    ck_assert_str_eq(offer_ids(r.body), "tp-data-monthly-10gb,tp-data-daily-3gb,tp-voice-weekly");
+    ck_assert_str_eq(offer_ids(r.body),
+                     "tp-data-monthly-10gb,tp-data-daily-3gb,tp-voice-weekly,tp-data-weekly-async");
     json_decref(r.body);
 
     /* The OPET token reaches the same offers. */
     r = call(MNO_CALL_OFFERS, OPET, "OPET", NULL);
     ck_assert_int_eq(r.status, 200);
-    ck_assert_uint_eq(json_array_size(json_object_get(r.body, "offers")), 6);
+    ck_assert_uint_eq(json_array_size(json_object_get(r.body, "offers")), 7);
     json_decref(r.body);
 }
 END_TEST
@@ -385,7 +386,7 @@ static void assert_offers(const char *const *extra, const char *ids) {
 }
 
 START_TEST(offers_max_price) {
-    /* Costs: 160.00, 60.00, 15.50, 25.00, 120.00, 1000.00; the limit is inclusive. */
+    /* Costs: 160.00, 60.00, 15.50, 25.00, 120.00, 1000.00, 250.00; the limit is inclusive. */
     assert_offers((const char *const[]){"maxPrice", "60", NULL},
                   "tp-social-daily,tp-video-hour,tp-music-daily");
     assert_offers((const char *const[]){"maxPrice", "60.00", NULL},
@@ -396,7 +397,7 @@ START_TEST(offers_max_price) {
     assert_offers((const char *const[]){"maxPrice", "0", NULL}, "");
     assert_offers((const char *const[]){"maxPrice", "100000", NULL},
                   "tp-data-daily-3gb,tp-social-daily,tp-video-hour,tp-music-daily,"
-                  "tp-voice-weekly,tp-data-monthly-10gb");
+                  "tp-voice-weekly,tp-data-monthly-10gb,tp-data-weekly-async");
 }
 END_TEST
 
@@ -406,7 +407,7 @@ START_TEST(offers_number_of_offers) {
                   "tp-data-daily-3gb,tp-social-daily");
     assert_offers((const char *const[]){"numberofOffers", "50", NULL},
                   "tp-data-daily-3gb,tp-social-daily,tp-video-hour,tp-music-daily,"
-                  "tp-voice-weekly,tp-data-monthly-10gb");
+                  "tp-voice-weekly,tp-data-monthly-10gb,tp-data-weekly-async");
     /* The count applies after the other filters. */
     assert_offers((const char *const[]){"maxPrice", "60.00", "numberofOffers", "2", NULL},
                   "tp-social-daily,tp-video-hour");
@@ -417,7 +418,7 @@ START_TEST(offers_offer_type) {
     assert_offers((const char *const[]){"offerType", "Social", NULL}, "tp-social-daily");
     assert_offers((const char *const[]){"offerType", "SOCIAL", NULL}, "tp-social-daily");
     assert_offers((const char *const[]){"offerType", "data", NULL},
-                  "tp-data-daily-3gb,tp-data-monthly-10gb");
+                  "tp-data-daily-3gb,tp-data-monthly-10gb,tp-data-weekly-async");
     assert_offers((const char *const[]){"offerType", "Video", NULL}, "tp-video-hour");
     assert_offers((const char *const[]){"offerType", "Music", NULL}, "tp-music-daily");
     assert_offers((const char *const[]){"offerType", "Voice", NULL}, "tp-voice-weekly");
@@ -425,7 +426,7 @@ START_TEST(offers_offer_type) {
     assert_offers((const char *const[]){"offerType", "Roaming", NULL}, "");
     assert_offers((const char *const[]){"offerType", "all", NULL},
                   "tp-data-daily-3gb,tp-social-daily,tp-video-hour,tp-music-daily,"
-                  "tp-voice-weekly,tp-data-monthly-10gb");
+                  "tp-voice-weekly,tp-data-monthly-10gb,tp-data-weekly-async");
     assert_offers((const char *const[]){"offerType", "Data", "maxPrice", "200", NULL},
                   "tp-data-daily-3gb");
 }
@@ -519,7 +520,7 @@ START_TEST(store_reopens_without_reseeding) {
     store = mno_store_open(1, err, sizeof err);
     ck_assert_msg(store != NULL, "reopen: %s", err);
     mno_reply r = offers(GOOD, NULL);
-    ck_assert_uint_eq(json_array_size(json_object_get(r.body, "offers")), 6);
+    ck_assert_uint_eq(json_array_size(json_object_get(r.body, "offers")), 7);
     json_decref(r.body);
 }
 END_TEST
