@@ -1,31 +1,51 @@
-/* purchase-executor: owns purchases (state machine, idempotency, outbox).
- * For now it joins its consumer group, checks what arrives and serves
- * health and metrics; purchasing comes with the purchases work.
- * Settings: MILLOM_EXECUTOR_PORT (admin, 9102). */
+/* purchase-executor: wiring. Consumes millom.purchase.commands,
+ * millom.activation.callbacks and millom.purchase.lookups; produces
+ * millom.replies, millom.purchase.events (outbox) and millom.queries
+ * (INVALIDATE). See executor.h for the state machine.
+ *
+ * Settings: MILLOM_EXECUTOR_PORT (admin, 9102), MILLOM_PURCHASE_TIMER_S
+ * (60; 0 disables), MILLOM_ACTIVATE_TIMEOUT_MS (5000),
+ * MILLOM_ACTIVATE_MAX_ATTEMPTS (20), MILLOM_BACKEND_TIMEOUT_MS (2000, GET
+ * /offers), MILLOM_INVALIDATE_TIMEOUT_MS (1000), MILLOM_CALLBACK_BASE_URL
+ * (http://127.0.0.1:8080), MILLOM_CHANNEL_ID ("App"), MILLOM_OFFER_CONTEXT_KEY,
+ * MILLOM_OUTBOX_STOP_WAIT_MS (10000), MILLOM_TENANTS, MILLOM_DATA_DIR. */
+#include "executor.h"
+#include "shared/log.h"
 #include "shared/runner.h"
-#include "millom/v1/purchase.pb-c.h"
+#include "shared/service.h"
 
-static const runner_topic_type types[] = {
-    {"millom.purchase.commands", &millom__v1__purchase_command__descriptor},
-    {"millom.activation.callbacks", &millom__v1__activation_callback__descriptor},
-    {NULL, NULL},
-};
+#include <stdio.h>
 
 static void *setup(runner *r) {
-    (void)r;
-    return (void *)types;
+    char err[512];
+    executor_config cfg;
+    executor_config_load(&cfg);
+    tenants *t = tenants_load_default(err, sizeof err);
+    if (!t) {
+        log_error("purchase-executor: tenants: %s", err);
+        return NULL;
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/purchase-executor.db", service_data_dir());
+    executor *ex = executor_new(&cfg, t, runner_producer(r), path, err, sizeof err);
+    if (!ex) log_error("purchase-executor: %s", err);
+    return ex;
 }
 
+/* After the consumer stopped and committed; before the producer flushes:
+ * the retry thread first, then the relay's last pass. */
+static void teardown(void *state) { executor_free(state); }
+
 int main(void) {
-    static const char *const topics[] = {"millom.purchase.commands", "millom.activation.callbacks",
-                                         NULL};
+    static const char *const topics[] = {TOPIC_COMMANDS, TOPIC_CALLBACKS, TOPIC_LOOKUPS, NULL};
     runner_opts opts = {
         .name = "purchase-executor",
         .admin_port_env = "MILLOM_EXECUTOR_PORT",
         .admin_port = 9102,
         .topics = topics,
-        .handler = runner_decode_only,
+        .handler = executor_handle,
         .setup = setup,
+        .teardown = teardown,
     };
     return runner_main(&opts);
 }

@@ -1,0 +1,270 @@
+/* Calls to the operator's backend-integration API
+ * (millom-backend-integration.yaml): POST /activate/{customerId} and, for
+ * purchases without an offerContext, GET /offers/{customerId} for the
+ * plan's price. Parsing is pure and tested on its own.
+ *
+ * activateResponse: activationStatus is an object {status OK|FAIL|PENDING,
+ * errorMessage {errorType, message}} per the schema; the spec's own example
+ * sends a bare string ("activationStatus": "OK"), so both are accepted.
+ * Errors come as errorResponse {errorType, message} with a 4xx/5xx status.
+ * An answer is classified (see activation_kind):
+ *   - 2xx OK -> completed (confirmationCode kept), PENDING -> pending;
+ *   - PURCHASE_ALREADY_EXECUTED, with any status -> already (completed);
+ *   - TIMEOUT, INTERNAL_ERROR, a 5xx or 408 without a known errorType, a
+ *     2xx without a readable status, a lost connection or a read timeout
+ *     -> unknown (the operator may have executed it: retry, same transId);
+ *   - CONGESTED, 429, no connection at all -> not executed (retry);
+ *   - any other errorType, a 2xx FAIL, another 4xx -> failed. */
+#include "executor.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#include "shared/crypto.h"
+#include "shared/errors.h"
+#include "shared/money.h"
+
+const char *activation_kind_name(activation_kind k) {
+    switch (k) {
+    case ACT_COMPLETED: return "completed";
+    case ACT_PENDING: return "pending";
+    case ACT_ALREADY: return "already-executed";
+    case ACT_FAILED: return "failed";
+    case ACT_UNKNOWN: return "unknown";
+    case ACT_NOT_EXECUTED: return "not-executed";
+    }
+    return "?";
+}
+
+static const char *str_field(const json_t *o, const char *name) {
+    const json_t *v = json_is_object(o) ? json_object_get(o, name) : NULL;
+    return json_is_string(v) && json_string_length(v) > 0 ? json_string_value(v) : NULL;
+}
+
+static int is_backend_error_type(const char *t) {
+    static const char *const TYPES[] = {
+        "TIMEOUT", "PARSING_ERROR", "INTERNAL_ERROR", "UNKNOWN_SUBSCRIBER_ID", "INVALID_PRODUCT",
+        "USER_BARRED", "CONGESTED", "PURCHASE_IN_PROGRESS", "PURCHASE_ALREADY_EXECUTED",
+        "NOT_IMPLEMENTED", "INSUFFICIENT_FUNDS", "BAD_REQUEST", "CONFLICT", "FORBIDDEN",
+        "INVALID_TRANSID"};
+    for (size_t i = 0; t && i < sizeof TYPES / sizeof TYPES[0]; i++)
+        if (strcasecmp(t, TYPES[i]) == 0) return 1;
+    return 0;
+}
+
+/* An error answer (or a 2xx FAIL when is_fail). */
+static activation_kind classify_error(const char *error_type, long status, int is_fail) {
+    if (is_backend_error_type(error_type)) {
+        if (strcasecmp(error_type, "PURCHASE_ALREADY_EXECUTED") == 0) return ACT_ALREADY;
+        if (strcasecmp(error_type, "TIMEOUT") == 0 || strcasecmp(error_type, "INTERNAL_ERROR") == 0)
+            return ACT_UNKNOWN;
+        if (strcasecmp(error_type, "CONGESTED") == 0) return ACT_NOT_EXECUTED;
+        return ACT_FAILED;
+    }
+    if (is_fail) return ACT_FAILED;
+    if (status == 429) return ACT_NOT_EXECUTED;
+    if (status >= 500 || status == 408) return ACT_UNKNOWN;
+    return ACT_FAILED;
+}
+
+void activation_parse(long status, const char *body, size_t len, int connected,
+                      activation_result *out) {
+    memset(out, 0, sizeof *out);
+    out->http_status = status;
+    if (status == 0) {
+        out->kind = connected ? ACT_UNKNOWN : ACT_NOT_EXECUTED;
+        return;
+    }
+    json_t *j = body && len ? json_loadb(body, len, 0, NULL) : NULL;
+    const json_t *as = json_is_object(j) ? json_object_get(j, "activationStatus") : NULL;
+    const json_t *em = json_is_object(as) ? json_object_get(as, "errorMessage") : NULL;
+    if (!json_is_object(em)) em = json_is_object(j) ? json_object_get(j, "errorMessage") : NULL;
+
+    const char *error_type = str_field(j, "errorType");
+    if (!error_type) error_type = str_field(em, "errorType");
+    const char *message = str_field(j, "message");
+    if (!message) message = str_field(em, "message");
+    if (!message) message = str_field(as, "message");
+    const char *code = str_field(j, "confirmationCode");
+
+    copy_text(out->error_type, sizeof out->error_type, error_type);
+    outcome_mask_digits(message, out->message, sizeof out->message);
+    copy_text(out->confirmation_code, sizeof out->confirmation_code, code);
+
+    if (status >= 200 && status < 300) {
+        const char *st = json_is_string(as) ? json_string_value(as) : str_field(as, "status");
+        if (st && strcasecmp(st, "OK") == 0)
+            out->kind = ACT_COMPLETED;
+        else if (st && strcasecmp(st, "PENDING") == 0)
+            out->kind = ACT_PENDING;
+        else if (st && strcasecmp(st, "FAIL") == 0)
+            out->kind = classify_error(error_type, status, 1);
+        else if (error_type)
+            out->kind = classify_error(error_type, status, 0);
+        else {
+            /* Something answered 2xx but we cannot tell what happened. */
+            out->kind = ACT_UNKNOWN;
+            snprintf(out->detail, sizeof out->detail, "HTTP %ld without a readable activationStatus",
+                     status);
+        }
+    } else {
+        out->kind = classify_error(error_type, status, 0);
+        snprintf(out->detail, sizeof out->detail, "HTTP %ld%s%s", status,
+                 error_type ? " " : "", error_type ? out->error_type : "");
+    }
+    json_decref(j);
+}
+
+char *activation_body(const purchase *p, const char *channel_id, const char *callback_url) {
+    json_t *o = json_object();
+    if (!o) return NULL;
+    json_object_set_new(o, "channelId",
+                        json_string(p->client_name[0] ? p->client_name : channel_id));
+    json_object_set_new(o, "serviceProviderId", json_string(p->service_provider));
+    json_object_set_new(o, "offerId", json_string(p->plan_id));
+    json_object_set_new(o, "transId", json_string(p->transid));
+    if (callback_url && *callback_url)
+        json_object_set_new(o, "callbackUrl", json_string(callback_url));
+    json_object_set_new(o, "fundSource", json_string(p->fund_source[0] ? p->fund_source : "WALLET"));
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    return text;
+}
+
+static const char *id_type(const purchase *p) {
+    return strcmp(p->key_type, "OPET") == 0 ? "OPET" : "MSISDN";
+}
+
+int activation_url(const tenant_operator *op, const purchase *p, char *url, size_t urllen) {
+    char *id = http_escape(p->subscriber);
+    if (!id) return -1;
+    int n = snprintf(url, urllen, "%s/activate/%s?customerIdType=%s", op->backend_url, id,
+                     id_type(p));
+    free(id);
+    return n < 0 || (size_t)n >= urllen ? -1 : 0;
+}
+
+/* No connection was ever made, so nothing reached the operator. */
+static int never_connected(const char *curl_error) {
+    static const CURLcode CODES[] = {CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST,
+                                     CURLE_COULDNT_RESOLVE_PROXY, CURLE_URL_MALFORMAT,
+                                     CURLE_UNSUPPORTED_PROTOCOL};
+    for (size_t i = 0; i < sizeof CODES / sizeof CODES[0]; i++)
+        if (strcmp(curl_error, curl_easy_strerror(CODES[i])) == 0) return 1;
+    return 0;
+}
+
+void activation_call(http_client *hc, const activation_target *t, const purchase *p,
+                     activation_result *out) {
+    char url[2048];
+    char *body = activation_body(p, t->channel_id, t->callback_url);
+    if (!body || activation_url(t->op, p, url, sizeof url) != 0) {
+        free(body);
+        memset(out, 0, sizeof *out);
+        out->kind = ACT_NOT_EXECUTED;
+        snprintf(out->detail, sizeof out->detail, "cannot build the activation request");
+        return;
+    }
+    const char *const headers[] = {"Accept: application/json", NULL};
+    http_result res;
+    http_post(hc, url, headers, "application/json", body, strlen(body), t->timeout_ms, &res);
+    free(body);
+    int connected = res.status != 0 || !never_connected(res.error);
+    activation_parse(res.status, res.body, res.body_len, connected, out);
+    if (res.status == 0)
+        snprintf(out->detail, sizeof out->detail, "no answer: %.140s",
+                 res.error[0] ? res.error : "?");
+    http_result_free(&res);
+}
+
+/* ------------------------------------------------------------ offers */
+
+int offers_find_price(const json_t *body, const char *plan_id, int scale,
+                      const char *default_currency, int64_t *price_minor, char *currency,
+                      size_t curlen) {
+    const json_t *offers = json_is_object(body) ? json_object_get(body, "offers") : NULL;
+    if (!json_is_array(offers)) return -1;
+    size_t i;
+    const json_t *o;
+    json_array_foreach(offers, i, o) {
+        const char *id = str_field(o, "id");
+        if (!id || strcmp(id, plan_id) != 0) continue;
+        const json_t *cost = json_object_get(o, "cost");
+        const json_t *value = json_is_object(cost) ? json_object_get(cost, "value") : NULL;
+        int64_t minor;
+        int rc = -1;
+        if (json_is_number(value))
+            rc = money_from_json(value, scale, &minor);
+        else if (json_is_string(value))
+            rc = money_parse(json_string_value(value), scale, &minor);
+        if (rc != 0 || minor < 0) return -1;
+        const char *cur = str_field(cost, "currency");
+        if (!cur) cur = default_currency;
+        if (!cur || !*cur || strlen(cur) >= curlen) return -1;
+        *price_minor = minor;
+        snprintf(currency, curlen, "%s", cur);
+        return 1;
+    }
+    return 0;
+}
+
+offer_price_result offer_price(http_client *hc, const tenant_operator *op, const purchase *p,
+                               const char *channel_id, long timeout_ms, int64_t *price_minor,
+                               char *currency, size_t curlen, const char **cause, char *msg,
+                               size_t msglen) {
+    char trans_id[37];
+    crypto_uuid(trans_id);
+    const char *names[] = {"customerIdType", "channelId", "serviceProviderId", "lang", "transId"};
+    const char *values[] = {id_type(p), p->client_name[0] ? p->client_name : channel_id,
+                            p->service_provider, p->language, trans_id};
+    char url[2048];
+    char *id = http_escape(p->subscriber);
+    int n = snprintf(url, sizeof url, "%s/offers/%s", op->backend_url, id ? id : "");
+    free(id);
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && n > 0 && (size_t)n < sizeof url; i++) {
+        if (!values[i] || !*values[i]) continue;
+        char *v = http_escape(values[i]);
+        n += snprintf(url + n, sizeof url - (size_t)n, "%c%s=%s", i ? '&' : '?', names[i],
+                      v ? v : "");
+        free(v);
+    }
+    if (n < 0 || (size_t)n >= sizeof url) {
+        *cause = CAUSE_BAD_REQUEST;
+        snprintf(msg, msglen, "subscriber id too long");
+        return OFFER_BACKEND_ERROR;
+    }
+    const char *const headers[] = {"Accept: application/json", NULL};
+    http_result res;
+    http_get(hc, url, headers, timeout_ms, &res);
+    json_t *j = res.body_len ? json_loadb(res.body, res.body_len, 0, NULL) : NULL;
+    offer_price_result out;
+    if (res.status == 200 && j) {
+        int found = offers_find_price(j, p->plan_id, op->currency_scale, op->currency,
+                                      price_minor, currency, curlen);
+        if (found > 0) {
+            out = OFFER_PRICE_OK;
+        } else if (found == 0) {
+            out = OFFER_NOT_OFFERED;
+        } else {
+            *cause = CAUSE_SERVICE_UNAVAILABLE;
+            snprintf(msg, msglen, "the operator backend sent an unusable offer list");
+            out = OFFER_BACKEND_ERROR;
+        }
+    } else {
+        const char *fallback = NULL;
+        const char *et = res.status == 200 ? NULL : str_field(j, "errorType");
+        *cause = res.status == 200 ? CAUSE_SERVICE_UNAVAILABLE
+                                   : outcome_cause(et, res.status, &fallback);
+        const char *m = str_field(j, "message");
+        outcome_mask_digits(m ? m : fallback ? fallback : "the operator backend sent malformed JSON",
+                            msg, msglen);
+        out = OFFER_BACKEND_ERROR;
+    }
+    json_decref(j);
+    http_result_free(&res);
+    return out;
+}

@@ -1,0 +1,353 @@
+/* purchase-executor: owns purchases. It takes purchase commands from
+ * api-edge (idempotent per service provider and transid), activates them
+ * at the operator's backend (POST /activate), applies the operators'
+ * asynchronous callbacks, answers the management look-ups, and publishes a
+ * PurchaseEvent after every state change through the outbox.
+ *
+ * State machine (column `state`):
+ *
+ *   (new command) ──insert──> activating ──200 OK / PURCHASE_ALREADY_EXECUTED──> completed
+ *                                 │  ^   ──200 PENDING──> pending ──callback ok──> completed
+ *                                 │  │                        └────callback fail──> failed
+ *                                 │  └── outcome unknown (no answer, timeout, 5xx,
+ *                                 │      TIMEOUT/CONGESTED/INTERNAL_ERROR): stays
+ *                                 │      activating, re-sent with the same transId by
+ *                                 │      the retry thread (backoff 0.5 s .. 30 s)
+ *                                 ├── definite error (errorType mapped) ──> failed
+ *                                 └── callback ok / fail ──> completed / failed
+ *
+ * `received` exists in the schema (and counts for the purchase timer) but
+ * this version inserts straight into `activating`: the row and its
+ * ACTIVATING event commit before the operator is called.
+ *
+ * Threads: the Kafka consumer thread handles commands, callbacks and
+ * look-ups in order with its own SQLite connection and HTTP client; the
+ * retry thread has its own connection and client; the outbox relay has its
+ * own connection. Writes race only through SQLite (BEGIN IMMEDIATE) and
+ * every outcome is applied with a compare-and-set on (state, attempts), so
+ * whichever of the consumer, the retry thread or a callback comes second
+ * sees the first one's result instead of overwriting it. */
+#ifndef PURCHASE_EXECUTOR_EXECUTOR_H
+#define PURCHASE_EXECUTOR_EXECUTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sqlite3.h>
+#include <jansson.h>
+
+#include "shared/config.h"
+#include "shared/http_client.h"
+#include "shared/kafka.h"
+#include "shared/metrics.h"
+#include "shared/outbox.h"
+#include "millom/v1/common.pb-c.h"
+#include "millom/v1/purchase.pb-c.h"
+
+#define TOPIC_COMMANDS "millom.purchase.commands"
+#define TOPIC_CALLBACKS "millom.activation.callbacks"
+#define TOPIC_LOOKUPS "millom.purchase.lookups"
+#define TOPIC_EVENTS "millom.purchase.events"
+#define TOPIC_QUERIES "millom.queries"
+
+/* ------------------------------------------------------------ purchases */
+
+typedef enum {
+    PS_RECEIVED = 0,
+    PS_ACTIVATING,
+    PS_PENDING,
+    PS_COMPLETED,
+    PS_FAILED,
+} purchase_state;
+
+#define PS_MASK(s) (1u << (s))
+#define PS_FINAL(s) ((s) == PS_COMPLETED || (s) == PS_FAILED)
+
+const char *purchase_state_name(purchase_state s);  /* "activating" */
+int purchase_state_parse(const char *name);         /* -1 if unknown */
+Millom__V1__PurchaseState purchase_state_proto(purchase_state s);
+
+/* One row of `purchases`. Text fields are NUL-terminated; longer input is
+ * refused before it gets here (commands) or cut at a UTF-8 boundary
+ * (operator texts). */
+typedef struct {
+    char service_provider[65];
+    char transid[129];
+    char fingerprint[65];         /* SHA-256 hex of the canonical request */
+    char op[33];                  /* operator id */
+    char subscriber[257];         /* MSISDN digits or OPET token */
+    char key_type[8];             /* "MSISDN" | "OPET" */
+    char plan_id[129];
+    int64_t price_minor;
+    char currency[8];
+    char fund_source[8];          /* "WALLET" | "LOAN" */
+    purchase_state state;
+    char confirmation_code[257];
+    char error_type[65];          /* backend errorType of a failure */
+    char message[513];            /* operator's message, digits masked */
+    int http_status;              /* the answer given, once final */
+    char *response_body;          /* malloc'd; NULL until final */
+    int attempts;                 /* activation calls made (or started) */
+    int maybe_executed;           /* some call may have reached the operator
+                                     (stored as 1 while a call runs) */
+    int64_t next_attempt_ms;      /* when the retry thread may call again */
+    int64_t created_ms, updated_ms, completed_ms;
+    char channel[33];
+    char language[17];
+    char client_name[65];         /* channelId sent to the backend, "" = default */
+} purchase;
+
+void purchase_clear(purchase *p);  /* frees response_body */
+/* Copies src into dst (dst's old body freed). 0, or -1 out of memory. */
+int purchase_copy(purchase *dst, const purchase *src);
+/* Sets response_body to a copy of body. */
+int purchase_set_body(purchase *p, const char *body);
+
+/* Copies text into a buffer, cutting at a UTF-8 character boundary. */
+void copy_text(char *dst, size_t dstlen, const char *src);
+
+/* ------------------------------------------------- purchase_store.c (SQL) */
+
+/* Opens (creating and migrating) the store; every thread opens its own. */
+sqlite3 *purchase_store_open(const char *path, char *err, size_t errlen);
+
+/* SHA-256 hex of operator, key type, subscriber, plan, offerContext and
+ * fund source: the "same body" test of the idempotency rule. */
+void purchase_fingerprint(const char *op, const char *key_type, const char *subscriber,
+                          const char *plan_id, const char *offer_context,
+                          const char *fund_source, char out[65]);
+
+/* 1 found (out filled, caller clears), 0 none, -1 database error. */
+int purchase_get(sqlite3 *db, const char *sp, const char *transid, purchase *out);
+
+typedef enum {
+    CREATE_OK = 0,
+    CREATE_EXISTS,        /* (sp, transid) exists: *existing filled */
+    CREATE_TRANSID_TAKEN, /* another SP used this transid at this operator */
+    CREATE_TIMER,         /* same plan bought recently: *other_created_ms */
+    CREATE_BUSY,          /* database locked: retry the message */
+    CREATE_ERROR,
+} create_result;
+
+/* In one BEGIN IMMEDIATE transaction: the idempotency and transid checks,
+ * the purchase timer (timer_ms > 0), the insert of p (state activating,
+ * attempts 0) and its ACTIVATING event in the outbox. */
+create_result purchase_create(sqlite3 *db, const purchase *p, int64_t timer_ms,
+                              purchase *existing, int64_t *other_created_ms);
+
+/* The purchase timer's query alone: 1 when a purchase of the same
+ * (operator, subscriber, plan) other than (sp, transid), in state
+ * received/activating/pending/completed, was created after since_ms (its created_ms in *created); 0 none; -1 error. */
+int purchase_timer_hit(sqlite3 *db, const purchase *p, int64_t since_ms, int64_t *created);
+
+/* Writes next's mutable fields (state, confirmation code, error, message,
+ * answer, attempts, maybe_executed, next attempt, times) if the stored
+ * row's state is in expect_states and (expect_attempts < 0 or) its
+ * attempts equal expect_attempts; adds the PurchaseEvent when the state
+ * changed. One transaction. Returns 1 applied, 0 the row had moved on
+ * (*current filled with it, may be NULL), -1 error (SQLITE_BUSY included). */
+int purchase_update(sqlite3 *db, const purchase *next, unsigned expect_states,
+                    int expect_attempts, purchase *current);
+
+/* Retry thread: takes the activating purchase due first (next_attempt_ms
+ * <= now), counts the attempt and leases it until lease_until_ms, in one
+ * transaction. It also stores maybe_executed = 1 for the time of the call
+ * (should the process die during it, nobody knows whether the operator
+ * executed it), while *out keeps the value from before, which the
+ * outcome builds on. 1 claimed (*out), 0 none due, -1 error. */
+int purchase_claim_due(sqlite3 *db, int64_t now, int64_t lease_until_ms, purchase *out);
+/* Makes every activating purchase due now (start-up). Returns the count
+ * or -1. */
+int purchase_resume_all(sqlite3 *db);
+/* Earliest next_attempt_ms of an activating purchase, or INT64_MAX. */
+int64_t purchase_next_due_ms(sqlite3 *db);
+/* Activating purchases with attempts >= max_attempts, or -1. */
+long purchase_count_stuck(sqlite3 *db, long max_attempts);
+
+/* Look-ups: calls each() for every matching purchase (at most `limit`,
+ * ordered by created time). Returns the number of rows, or -1. */
+typedef void (*purchase_each_fn)(void *arg, const purchase *p);
+int purchase_find_transid(sqlite3 *db, const char *op, const char *transid, const char *sp,
+                          int limit, purchase_each_fn each, void *arg);
+int purchase_find_subscriber(sqlite3 *db, const char *op, const char *subscriber,
+                             const char *sp, int64_t from_ms, int64_t to_ms, int limit,
+                             purchase_each_fn each, void *arg);
+
+/* The PurchaseEvent of a row (every field filled), packed; caller frees. */
+uint8_t *purchase_event_pack(const purchase *p, int64_t occurred_ms, size_t *len);
+
+/* --------------------------------- activation_client.c (backend calls) */
+
+typedef enum {
+    ACT_COMPLETED = 0,  /* 200 status OK */
+    ACT_PENDING,        /* 200 status PENDING: a callback decides */
+    ACT_ALREADY,        /* PURCHASE_ALREADY_EXECUTED: done before, completed */
+    ACT_FAILED,         /* a definite refusal: error_type says why */
+    ACT_UNKNOWN,        /* no usable answer; the operator may have executed it */
+    ACT_NOT_EXECUTED,   /* no answer, but certainly not executed (no
+                           connection, or refused as CONGESTED / 429) */
+} activation_kind;
+
+typedef struct {
+    activation_kind kind;
+    long http_status;             /* 0: no HTTP answer */
+    char error_type[65];
+    char message[513];            /* operator's message, digits masked */
+    char confirmation_code[257];
+    char detail[160];             /* for logs: curl error, malformed body */
+} activation_result;
+
+const char *activation_kind_name(activation_kind k);
+
+/* Classifies an answer of POST /activate. Pure. status 0 = no answer;
+ * connected tells a refused connection (0) from a lost one (1). */
+void activation_parse(long status, const char *body, size_t len, int connected,
+                      activation_result *out);
+
+typedef struct {
+    const tenant_operator *op;
+    const char *channel_id;       /* client name or the default "App" */
+    const char *callback_url;
+    long timeout_ms;
+} activation_target;
+
+/* The JSON body of POST /activate for p. Caller frees. */
+char *activation_body(const purchase *p, const char *channel_id, const char *callback_url);
+/* {backendUrl}/activate/{customerId}?customerIdType=MSISDN|OPET. -1 if too long. */
+int activation_url(const tenant_operator *op, const purchase *p, char *url, size_t urllen);
+/* Calls POST /activate and classifies the answer. */
+void activation_call(http_client *hc, const activation_target *t, const purchase *p,
+                     activation_result *out);
+
+typedef enum {
+    OFFER_PRICE_OK = 0,
+    OFFER_NOT_OFFERED,   /* 400 planid is not offered to this subscriber */
+    OFFER_BACKEND_ERROR, /* cause + msg say what to answer */
+} offer_price_result;
+
+/* Finds plan_id in a backend offersInfo body: 1 found (price, currency),
+ * 0 not offered, -1 malformed. Pure. */
+int offers_find_price(const json_t *offers, const char *plan_id, int scale,
+                      const char *default_currency, int64_t *price_minor, char *currency,
+                      size_t curlen);
+/* GET /offers/{customerId} for p's subscriber and price of p's plan. */
+offer_price_result offer_price(http_client *hc, const tenant_operator *op, const purchase *p,
+                               const char *channel_id, long timeout_ms, int64_t *price_minor,
+                               char *currency, size_t curlen, const char **cause, char *msg,
+                               size_t msglen);
+
+/* ----------------------- purchase_outcome.c (causes, answers, decisions) */
+
+/* ErrorDocument cause for a backend errorType (NULL/unknown: the HTTP
+ * status decides as in offer-resolver: 0/5xx/408/429 SERVICE_UNAVAILABLE,
+ * bare 404 INVALID_NUMBER, else ERROR_CAUSE_UNSPECIFIED). *fallback gets
+ * a message for when the operator sent none. */
+const char *outcome_cause(const char *error_type, long http_status, const char **fallback);
+/* Replaces runs of 7+ digits (subscriber numbers) as offer-resolver does. */
+void outcome_mask_digits(const char *text, char *out, size_t outlen);
+
+/* The answers (compact JSON, malloc'd). */
+char *response_completed(const purchase *p);   /* 200 ActivationResponse */
+char *response_processing(const purchase *p);  /* 202 ActivationResponse */
+char *response_error(const char *cause, const char *message);  /* ErrorDocument */
+/* Callback answers {"status", "message"}. */
+char *response_callback(const char *status, const char *message);
+
+/* The next row after one activation call. p is the row as claimed
+ * (state activating, attempts counting this call); *next is written.
+ * rnd jitters the backoff. Returns 0, or -1 out of memory. Pure. */
+int outcome_after_activation(const purchase *p, const activation_result *r, long max_attempts,
+                             int64_t now, uint32_t rnd, purchase *next);
+/* The next row after an operator callback (p activating or pending). */
+int outcome_after_callback(const purchase *p, int ok, const char *error_type,
+                           const char *message, int64_t now, purchase *next);
+/* Backoff before attempt n+1 after n calls: 0.5 s doubling to 30 s, with
+ * jitter into [d/2, d]. */
+int64_t retry_backoff_ms(int attempts, uint32_t rnd);
+
+/* -------------------------------------------------- the service (executor.c) */
+
+typedef struct {
+    long timer_s;                 /* MILLOM_PURCHASE_TIMER_S, 60; 0 disables */
+    long activate_timeout_ms;     /* MILLOM_ACTIVATE_TIMEOUT_MS, 5000 */
+    long backend_timeout_ms;      /* MILLOM_BACKEND_TIMEOUT_MS, 2000 (GET /offers) */
+    long max_attempts;            /* MILLOM_ACTIVATE_MAX_ATTEMPTS, 20 */
+    long invalidate_timeout_ms;   /* MILLOM_INVALIDATE_TIMEOUT_MS, 1000 */
+    char callback_base[256];      /* MILLOM_CALLBACK_BASE_URL, http://127.0.0.1:8080 */
+    char channel_id[65];          /* MILLOM_CHANNEL_ID, "App" */
+} executor_config;
+
+typedef struct retry_worker retry_worker;
+
+typedef struct {
+    metric *completed, *failed, *pending, *processing, *conflict, *rejected;
+    metric *activation_seconds;   /* backend POST /activate latency */
+    metric *stuck;                /* gauge: millom_purchases_stuck */
+    metric *callbacks;
+} executor_metrics;
+
+typedef struct executor {
+    executor_config cfg;
+    tenants *tenants;
+    kafka_producer *producer;
+    char db_path[512];
+    sqlite3 *db;                  /* the consumer thread's connection */
+    http_client *http;            /* the consumer thread's client */
+    outbox_relay *relay;
+    retry_worker *retry;
+    executor_metrics m;
+} executor;
+
+/* Reads the configuration from the environment. */
+void executor_config_load(executor_config *cfg);
+/* Opens the store at db_path (migrating it), starts the outbox relay and
+ * the retry thread (which resumes every activating purchase at once).
+ * Takes ownership of t. NULL with a message on error. */
+executor *executor_new(const executor_config *cfg, tenants *t, kafka_producer *producer,
+                       const char *db_path, char *err, size_t errlen);
+/* Stops the retry thread, then the relay; closes; frees. */
+void executor_free(executor *ex);
+
+/* The Kafka handler: dispatches by topic. */
+kafka_verdict executor_handle(void *arg, const rd_kafka_message_t *msg, char *err,
+                              size_t errlen);
+
+/* Handlers (one per topic), also callable with a raw payload. */
+kafka_verdict executor_on_command(executor *ex, const void *payload, size_t len, char *err,
+                                  size_t errlen);
+kafka_verdict executor_on_callback(executor *ex, const void *payload, size_t len, char *err,
+                                   size_t errlen);
+kafka_verdict executor_on_lookup(executor *ex, const void *payload, size_t len, char *err,
+                                 size_t errlen);
+
+/* After a committed state change: wakes the relay, counts the outcome, and
+ * for a completed purchase produces the INVALIDATE query and waits for its
+ * delivery (so offer-resolver drops the cached balance before the SP can
+ * ask again). Call before replying. */
+void executor_after_change(executor *ex, const purchase *before, const purchase *after);
+/* Produces Reply(status, body) when meta asks for one and has not expired. */
+void executor_reply(executor *ex, const Millom__V1__RequestMeta *meta, int status,
+                    const char *body);
+
+/* One activation call for a claimed purchase (p: activating, attempts
+ * already counting this call) and the application of its outcome. On
+ * return *after holds the row as stored (the outcome, or whatever another
+ * actor stored first). Returns 0, or -1 when the outcome could not be
+ * stored (the row stays activating and the retry thread calls again). */
+int executor_activate(executor *ex, http_client *hc, sqlite3 *db, const purchase *p,
+                      int expect_attempts, purchase *after);
+
+/* When a call started now may be retried by the retry thread: the call's
+ * timeout plus a grace period (the row's lease while a call runs). */
+int64_t executor_lease_until(const executor *ex, int64_t now);
+
+/* retry_worker.c */
+retry_worker *retry_worker_start(executor *ex, char *err, size_t errlen);
+void retry_worker_wake(retry_worker *w);
+void retry_worker_stop(retry_worker *w);
+
+/* lookups.c: a purchase as the management API shows it. */
+json_t *purchase_to_json(const purchase *p, int currency_scale);
+/* ms since the epoch -> "2026-11-28T17:30:00.123Z". */
+void rfc3339_ms(int64_t ms, char *buf, size_t buflen);
+
+#endif

@@ -1,0 +1,154 @@
+/* millom.purchase.lookups: the management API's purchase look-ups for an
+ * operator, answered as JSON on millom.replies.
+ *   by transid (+ operator, optional serviceProvider):
+ *     one purchase -> 200 {purchase}; none -> 404 ErrorDocument NOT_FOUND
+ *     "no such purchase". Should several providers' purchases match (the
+ *     store refuses a second provider's transid at the same operator, so
+ *     only rows from before that rule could), -> 200 {"purchases":[...]}.
+ *   by msisdn (+ optional from/to on the creation time, inclusive, 0 =
+ *     open; optional serviceProvider) -> 200 {"purchases":[...]}, oldest
+ *     first, at most 1000.
+ * A purchase: {"transid","serviceProvider","operator","subscriberId",
+ * "planId","price":"160.00","currency","fundSource","state",
+ * "confirmationCode","errorType","createdAt","updatedAt","completedAt",
+ * "attempts"}; price at the operator's currency scale; times RFC 3339 UTC
+ * with milliseconds; confirmationCode, errorType and completedAt only when
+ * set. The MSISDN is shown in full: the management API is scoped to the
+ * subscriber's own operator. */
+#include "executor.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "shared/errors.h"
+#include "shared/money.h"
+#include "shared/rpc.h"
+
+#define LOOKUP_MAX 1000
+
+void rfc3339_ms(int64_t ms, char *buf, size_t buflen) {
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char base[32];
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, buflen, "%s.%03dZ", base, (int)(ms % 1000));
+}
+
+static json_t *time_json(int64_t ms) {
+    char buf[40];
+    rfc3339_ms(ms, buf, sizeof buf);
+    return json_string(buf);
+}
+
+/* json_string() refuses bytes that are not UTF-8; stored texts came from
+ * validated JSON or protobuf, but never fail a look-up over it. */
+static json_t *text(const char *s) {
+    json_t *j = json_string(s);
+    return j ? j : json_string("?");
+}
+
+json_t *purchase_to_json(const purchase *p, int currency_scale) {
+    json_t *o = json_object();
+    if (!o) return NULL;
+    char price[48];
+    if (money_format(p->price_minor, currency_scale, price, sizeof price) < 0)
+        snprintf(price, sizeof price, "%lld", (long long)p->price_minor);
+    json_object_set_new(o, "transid", text(p->transid));
+    json_object_set_new(o, "serviceProvider", text(p->service_provider));
+    json_object_set_new(o, "operator", text(p->op));
+    json_object_set_new(o, "subscriberId", text(p->subscriber));
+    json_object_set_new(o, "planId", text(p->plan_id));
+    json_object_set_new(o, "price", json_string(price));
+    json_object_set_new(o, "currency", text(p->currency));
+    json_object_set_new(o, "fundSource", text(p->fund_source));
+    json_object_set_new(o, "state", json_string(purchase_state_name(p->state)));
+    if (p->confirmation_code[0])
+        json_object_set_new(o, "confirmationCode", text(p->confirmation_code));
+    if (p->error_type[0]) json_object_set_new(o, "errorType", text(p->error_type));
+    json_object_set_new(o, "createdAt", time_json(p->created_ms));
+    json_object_set_new(o, "updatedAt", time_json(p->updated_ms));
+    if (p->completed_ms) json_object_set_new(o, "completedAt", time_json(p->completed_ms));
+    json_object_set_new(o, "attempts", json_integer(p->attempts));
+    return o;
+}
+
+typedef struct {
+    executor *ex;
+    json_t *list;
+} collect;
+
+static void collect_one(void *arg, const purchase *p) {
+    collect *c = arg;
+    const tenant_operator *op = tenants_operator(c->ex->tenants, p->op);
+    json_t *j = purchase_to_json(p, op ? op->currency_scale : 2);
+    if (j) json_array_append_new(c->list, j);
+}
+
+static void reply_json(executor *ex, const Millom__V1__RequestMeta *meta, int status,
+                       json_t *body) {
+    char *textbody = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(body);
+    if (!textbody) {
+        char *e = error_document_text(CAUSE_UNSPECIFIED, "out of memory");
+        executor_reply(ex, meta, 500, e);
+        free(e);
+        return;
+    }
+    executor_reply(ex, meta, status, textbody);
+    free(textbody);
+}
+
+static void reply_error(executor *ex, const Millom__V1__RequestMeta *meta, const char *cause,
+                        const char *message) {
+    char *body = error_document_text(cause, message);
+    executor_reply(ex, meta, error_status(cause), body);
+    free(body);
+}
+
+kafka_verdict executor_on_lookup(executor *ex, const void *payload, size_t len, char *err,
+                                 size_t errlen) {
+    Millom__V1__PurchaseLookup *l =
+        millom__v1__purchase_lookup__unpack(NULL, len, (const uint8_t *)payload);
+    if (!l) {
+        snprintf(err, errlen, "not a millom.v1.PurchaseLookup");
+        return KAFKA_DEAD_LETTER;
+    }
+    const Millom__V1__RequestMeta *meta = l->meta;
+    if (!meta || !meta->correlation_id || !*meta->correlation_id || rpc_expired(meta))
+        goto out; /* nobody waits for the answer */
+    if (!l->operator_ || !*l->operator_) {
+        reply_error(ex, meta, CAUSE_BAD_REQUEST, "operator is required");
+        goto out;
+    }
+    const char *sp = l->service_provider && *l->service_provider ? l->service_provider : NULL;
+    collect c = {ex, json_array()};
+    if (!c.list) goto out;
+    int n;
+    if (l->transid && *l->transid) {
+        n = purchase_find_transid(ex->db, l->operator_, l->transid, sp, LOOKUP_MAX, collect_one,
+                                  &c);
+        if (n == 0) {
+            reply_error(ex, meta, CAUSE_NOT_FOUND, "no such purchase");
+        } else if (n == 1) {
+            json_t *one = json_incref(json_array_get(c.list, 0));
+            reply_json(ex, meta, 200, one);
+        } else if (n > 1) {
+            reply_json(ex, meta, 200, json_pack("{s:O}", "purchases", c.list));
+        }
+    } else if (l->msisdn && *l->msisdn) {
+        n = purchase_find_subscriber(ex->db, l->operator_, l->msisdn, sp, l->from_ms, l->to_ms,
+                                     LOOKUP_MAX, collect_one, &c);
+        if (n >= 0) reply_json(ex, meta, 200, json_pack("{s:O}", "purchases", c.list));
+    } else {
+        n = 0;
+        reply_error(ex, meta, CAUSE_BAD_REQUEST, "transid or msisdn is required");
+    }
+    if (n < 0) reply_error(ex, meta, CAUSE_SERVICE_UNAVAILABLE, "purchase store unavailable");
+    json_decref(c.list);
+out:
+    millom__v1__purchase_lookup__free_unpacked(l, NULL);
+    return KAFKA_DONE;
+}

@@ -1,0 +1,271 @@
+/* millom.purchase.commands: one PurchaseCommand from api-edge.
+ *
+ * 1. A known (service provider, transid) is answered from the store and
+ *    never activated again here: a different body (fingerprint) is 409
+ *    PURCHASE_CONFLICT; a final purchase gets its original answer byte for
+ *    byte (same confirmationCode); one still activating or pending gets
+ *    202 processing.
+ * 2. A new one is checked: the operator and provider must be configured
+ *    (and the provider allowed to use the operator); the price comes from
+ *    the offerContext when there is one, else from the operator's current
+ *    offers (GET /offers). A price signed by Millom in the offerContext is
+ *    the price the SP showed the subscriber, so it is the price recorded
+ *    for the purchase and the one settlement uses, even if the operator's
+ *    list price moved meanwhile.
+ * 3. In one BEGIN IMMEDIATE transaction: the idempotency check again, the
+ *    transid-reuse check, the purchase timer, the insert (activating) and
+ *    its ACTIVATING event. Commands of one subscriber share a partition
+ *    (key = MSISDN) and are handled in order by one consumer, and the
+ *    checks and the insert share a write transaction, so two purchases
+ *    cannot both pass the timer or both activate one transid.
+ * 4. Only after that commit is the operator called (POST /activate); the
+ *    outcome, its event and the stored answer commit together, then (for
+ *    a completed purchase) the cache invalidation is delivered, then the
+ *    SP is answered, then the offset is committed (KAFKA_DONE).
+ *
+ * A crash anywhere leaves a state the restart finishes: before the insert
+ * the command is redelivered and starts afresh; after it the row is
+ * activating, the redelivered command answers 202, and the retry thread
+ * resumes the activation with the same transId. */
+#include "executor.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shared/errors.h"
+#include "shared/log.h"
+#include "shared/offer_context.h"
+#include "shared/service.h"
+
+static void reply_error(executor *ex, const Millom__V1__RequestMeta *meta, const char *cause,
+                        const char *message) {
+    char *body = response_error(cause, message);
+    executor_reply(ex, meta, error_status(cause), body);
+    free(body);
+}
+
+static void reply_processing(executor *ex, const Millom__V1__RequestMeta *meta,
+                             const purchase *p) {
+    char *body = response_processing(p);
+    executor_reply(ex, meta, 202, body);
+    free(body);
+    metric_add(ex->m.processing, 1);
+}
+
+/* The answer for a purchase as stored: final -> the original answer. */
+static void reply_stored(executor *ex, const Millom__V1__RequestMeta *meta, const purchase *p) {
+    if (PS_FINAL(p->state) && p->http_status && p->response_body) {
+        executor_reply(ex, meta, p->http_status, p->response_body);
+        return;
+    }
+    if (PS_FINAL(p->state)) { /* never stored without an answer; be safe */
+        char *body = p->state == PS_COMPLETED ? response_completed(p)
+                                              : response_error(CAUSE_UNSPECIFIED, p->message);
+        executor_reply(ex, meta, p->state == PS_COMPLETED ? 200 : 500, body);
+        free(body);
+        return;
+    }
+    reply_processing(ex, meta, p);
+}
+
+/* A repeat of (sp, transid): rule 1. */
+static void answer_existing(executor *ex, const Millom__V1__RequestMeta *meta,
+                            const purchase *request, const purchase *existing) {
+    if (strcmp(request->fingerprint, existing->fingerprint) != 0) {
+        metric_add(ex->m.conflict, 1);
+        reply_error(ex, meta, CAUSE_PURCHASE_CONFLICT,
+                    "transid was already used for a different purchase request");
+        return;
+    }
+    reply_stored(ex, meta, existing);
+}
+
+static const char *fund_source_name(Millom__V1__FundSource f) {
+    return f == MILLOM__V1__FUND_SOURCE__FUND_SOURCE_LOAN ? "LOAN" : "WALLET";
+}
+
+static int fits(const char *s, size_t size) { return s && strlen(s) < size; }
+static int present(const char *s) { return s && *s; }
+
+/* Fills the request part of p from the command. NULL, or why the command
+ * is malformed (api-edge validated it, so this is a producer bug). */
+static const char *request_from_command(const Millom__V1__PurchaseCommand *c, purchase *p) {
+    const Millom__V1__SubscriberRef *s = c->subscriber;
+    if (!present(c->service_provider) || !fits(c->service_provider, sizeof p->service_provider))
+        return "service_provider missing or too long";
+    if (!present(c->transid) || !fits(c->transid, sizeof p->transid))
+        return "transid missing or too long";
+    if (!present(c->plan_id) || !fits(c->plan_id, sizeof p->plan_id))
+        return "plan_id missing or too long";
+    if (!s || !present(s->subscriber_id) || !fits(s->subscriber_id, sizeof p->subscriber))
+        return "subscriber missing or too long";
+    if (!present(s->operator_) || !fits(s->operator_, sizeof p->op))
+        return "subscriber.operator missing or too long";
+    if (c->client_name && !fits(c->client_name, sizeof p->client_name))
+        return "client_name too long";
+    memset(p, 0, sizeof *p);
+    copy_text(p->service_provider, sizeof p->service_provider, c->service_provider);
+    copy_text(p->transid, sizeof p->transid, c->transid);
+    copy_text(p->plan_id, sizeof p->plan_id, c->plan_id);
+    copy_text(p->subscriber, sizeof p->subscriber, s->subscriber_id);
+    copy_text(p->op, sizeof p->op, s->operator_);
+    copy_text(p->key_type, sizeof p->key_type,
+              s->key_type == MILLOM__V1__KEY_TYPE__KEY_TYPE_OPET    ? "OPET"
+              : s->key_type == MILLOM__V1__KEY_TYPE__KEY_TYPE_CPID ? "CPID"
+                                                                    : "MSISDN");
+    copy_text(p->fund_source, sizeof p->fund_source, fund_source_name(c->fund_source));
+    copy_text(p->client_name, sizeof p->client_name, c->client_name);
+    copy_text(p->channel, sizeof p->channel, present(c->channel) ? c->channel : "api");
+    copy_text(p->language, sizeof p->language, c->language);
+    purchase_fingerprint(p->op, p->key_type, p->subscriber, p->plan_id, c->offer_context,
+                         p->fund_source, p->fingerprint);
+    return NULL;
+}
+
+/* The price from a signed offerContext. NULL, or the 400 message. */
+static const char *price_from_offer_context(const char *token, const purchase *p, int64_t now,
+                                            int64_t *price, char *currency, size_t curlen) {
+    offer_context oc;
+    int rc = offer_context_verify(token, offer_context_key(), now, &oc);
+    if (rc == -2) return "offercontext expired";
+    if (rc != 0) return "offercontext is not valid";
+    if (strcmp(oc.plan_id, p->plan_id) != 0) return "offercontext was issued for another planid";
+    if (strcmp(oc.subscriber, p->subscriber) != 0)
+        return "offercontext was issued for another subscriber";
+    if (strcmp(oc.provider, p->service_provider) != 0)
+        return "offercontext was issued for another service provider";
+    if (strcmp(oc.op, p->op) != 0) return "offercontext was issued for another operator";
+    if (oc.price_minor < 0 || !fits(oc.currency, curlen) || !oc.currency[0])
+        return "offercontext is not valid";
+    *price = oc.price_minor;
+    copy_text(currency, curlen, oc.currency);
+    return NULL;
+}
+
+kafka_verdict executor_on_command(executor *ex, const void *payload, size_t len, char *err,
+                                  size_t errlen) {
+    Millom__V1__PurchaseCommand *c =
+        millom__v1__purchase_command__unpack(NULL, len, (const uint8_t *)payload);
+    if (!c) {
+        snprintf(err, errlen, "not a millom.v1.PurchaseCommand");
+        return KAFKA_DEAD_LETTER;
+    }
+    const Millom__V1__RequestMeta *meta = c->meta;
+    kafka_verdict verdict = KAFKA_DONE;
+    purchase p = {0}, existing = {0}, after = {0};
+    const char *bad = request_from_command(c, &p);
+    if (bad) {
+        reply_error(ex, meta, CAUSE_BAD_REQUEST, bad);
+        snprintf(err, errlen, "invalid PurchaseCommand: %s", bad);
+        verdict = KAFKA_DEAD_LETTER;
+        goto out;
+    }
+
+    /* 1. A repeat. */
+    int found = purchase_get(ex->db, p.service_provider, p.transid, &existing);
+    if (found < 0) {
+        snprintf(err, errlen, "store unavailable");
+        verdict = KAFKA_RETRY;
+        goto out;
+    }
+    if (found) {
+        answer_existing(ex, meta, &p, &existing);
+        goto out;
+    }
+
+    /* 2. A new purchase: who, and at what price. */
+    if (strcmp(p.key_type, "CPID") == 0) {
+        metric_add(ex->m.rejected, 1);
+        reply_error(ex, meta, CAUSE_BAD_CPID, "CPID keys must be resolved before purchasing");
+        goto out;
+    }
+    const tenant_operator *op = tenants_operator(ex->tenants, p.op);
+    const tenant_provider *sp = tenants_provider(ex->tenants, p.service_provider);
+    if (!op || !sp || !tenants_provider_uses(sp, p.op)) {
+        metric_add(ex->m.rejected, 1);
+        reply_error(ex, meta, CAUSE_BAD_REQUEST,
+                    !op   ? "unknown operator"
+                    : !sp ? "unknown service provider"
+                          : "the service provider may not use this operator");
+        goto out;
+    }
+    int64_t now = now_ms();
+    if (present(c->offer_context)) {
+        const char *why = price_from_offer_context(c->offer_context, &p, now, &p.price_minor,
+                                                   p.currency, sizeof p.currency);
+        if (why) {
+            metric_add(ex->m.rejected, 1);
+            reply_error(ex, meta, CAUSE_BAD_REQUEST, why);
+            goto out;
+        }
+    } else {
+        const char *cause = CAUSE_UNSPECIFIED;
+        char msg[256];
+        offer_price_result pr =
+            offer_price(ex->http, op, &p, ex->cfg.channel_id, ex->cfg.backend_timeout_ms,
+                        &p.price_minor, p.currency, sizeof p.currency, &cause, msg, sizeof msg);
+        if (pr == OFFER_NOT_OFFERED) {
+            metric_add(ex->m.rejected, 1);
+            reply_error(ex, meta, CAUSE_BAD_REQUEST, "planid is not offered to this subscriber");
+            goto out;
+        }
+        if (pr != OFFER_PRICE_OK) {
+            metric_add(ex->m.rejected, 1);
+            reply_error(ex, meta, cause, msg);
+            goto out;
+        }
+        now = now_ms();
+    }
+
+    /* 3. Checks and insert, one transaction; committed before the call. */
+    p.state = PS_ACTIVATING;
+    p.attempts = 0;
+    /* Stored while the first call runs: if the process dies during it,
+     * the retry thread must not assume the operator never saw it. */
+    p.maybe_executed = 1;
+    p.created_ms = p.updated_ms = now;
+    p.next_attempt_ms = executor_lease_until(ex, now);
+    int64_t other_created = 0;
+    int64_t timer_ms = ex->cfg.timer_s * 1000;
+    switch (purchase_create(ex->db, &p, timer_ms, &existing, &other_created)) {
+    case CREATE_OK:
+        break;
+    case CREATE_EXISTS:
+        answer_existing(ex, meta, &p, &existing);
+        goto out;
+    case CREATE_TRANSID_TAKEN:
+        metric_add(ex->m.conflict, 1);
+        reply_error(ex, meta, CAUSE_PURCHASE_CONFLICT,
+                    "transid is already used by another purchase at this operator");
+        goto out;
+    case CREATE_TIMER: {
+        char msg[128];
+        snprintf(msg, sizeof msg, "the same plan was bought less than %ld s ago",
+                 ex->cfg.timer_s);
+        metric_add(ex->m.conflict, 1);
+        reply_error(ex, meta, CAUSE_PURCHASE_CONFLICT, msg);
+        goto out;
+    }
+    case CREATE_BUSY:
+    case CREATE_ERROR:
+        snprintf(err, errlen, "store busy or failing; the command is retried");
+        verdict = KAFKA_RETRY;
+        goto out;
+    }
+    outbox_relay_notify(ex->relay);
+
+    /* 4. The operator; then the answer. */
+    purchase call = p; /* no response body yet: a plain copy is fine */
+    call.attempts = 1;
+    call.maybe_executed = 0; /* no earlier call */
+    executor_activate(ex, ex->http, ex->db, &call, 0, &after);
+    reply_stored(ex, meta, &after);
+
+out:
+    purchase_clear(&p);
+    purchase_clear(&existing);
+    purchase_clear(&after);
+    millom__v1__purchase_command__free_unpacked(c, NULL);
+    return verdict;
+}

@@ -1,0 +1,276 @@
+/* What an operator's answer means for a purchase: the ErrorDocument cause
+ * of a backend errorType, the answers the SP gets, and the next row after
+ * an activation call or a callback. Pure functions: no I/O, no clock.
+ *
+ * Causes (backend errorType -> ErrorDocument): INSUFFICIENT_FUNDS -> 402
+ * INSUFFICIENT_FUNDS; INVALID_PRODUCT, BAD_REQUEST, PARSING_ERROR,
+ * INVALID_TRANSID -> 400 BAD_REQUEST; USER_BARRED, NOT_IMPLEMENTED -> 403
+ * NOT_ALLOWED; FORBIDDEN -> 403 USER_ROAMING (the backend enum has no
+ * roaming value; offer-resolver decides the same); UNKNOWN_SUBSCRIBER_ID
+ * -> 404 INVALID_NUMBER; CONFLICT, PURCHASE_IN_PROGRESS -> 409
+ * PURCHASE_CONFLICT; TIMEOUT, CONGESTED, INTERNAL_ERROR -> 503
+ * SERVICE_UNAVAILABLE (only a callback can fail a purchase with those: an
+ * activation answer with them is an unknown outcome and is retried).
+ * PURCHASE_ALREADY_EXECUTED is never a failure: the operator did it.
+ *
+ * Retrying and giving up. An unknown outcome (no answer, a timeout, a
+ * 5xx, TIMEOUT, INTERNAL_ERROR) may mean the operator executed the
+ * purchase and charged the subscriber. Marking it failed would make the SP
+ * retry under a new transid and charge twice, and would drop the sale from
+ * settlement; so it is never failed on a timer. It is re-sent with the
+ * SAME transId (the operator de-duplicates on it) until a definite answer
+ * comes: OK, PENDING, PURCHASE_ALREADY_EXECUTED or a definite refusal.
+ * After MILLOM_ACTIVATE_MAX_ATTEMPTS calls the purchase is failed
+ * (503 SERVICE_UNAVAILABLE) only if NO call may have executed it: every
+ * call was refused before the operator processed it (connection refused,
+ * 429, CONGESTED). Looking at the last answer alone is not enough: an
+ * earlier call that timed out may have gone through while later ones hit
+ * a refusing front door. Otherwise it keeps being retried at the maximum
+ * backoff and counts in millom_purchases_stuck, for a human to look at.
+ *
+ * A call interrupted by a crash counts as one that may have executed: the
+ * row carries maybe_executed = 1 while any call runs (purchase_store.c).
+ *
+ * PURCHASE_IN_PROGRESS after a call that may have reached the operator is
+ * most likely about our own earlier call still running, so it is treated
+ * as unknown (retry), not as a conflict. */
+#include "executor.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shared/errors.h"
+
+#define BACKOFF_MIN_MS 500
+#define BACKOFF_MAX_MS 30000
+
+static const struct {
+    const char *error_type;
+    const char *cause;
+    const char *message;
+} CAUSES[] = {
+    {"INSUFFICIENT_FUNDS", CAUSE_INSUFFICIENT_FUNDS, "insufficient funds"},
+    {"INVALID_PRODUCT", CAUSE_BAD_REQUEST, "the operator does not offer this plan"},
+    {"BAD_REQUEST", CAUSE_BAD_REQUEST, "the operator rejected the request"},
+    {"PARSING_ERROR", CAUSE_BAD_REQUEST, "the operator could not parse the request"},
+    {"INVALID_TRANSID", CAUSE_BAD_REQUEST, "the operator refused the transaction id"},
+    {"USER_BARRED", CAUSE_NOT_ALLOWED, "subscriber is barred by the operator"},
+    {"NOT_IMPLEMENTED", CAUSE_NOT_ALLOWED, "operation not supported by the operator"},
+    {"FORBIDDEN", CAUSE_USER_ROAMING, "subscriber is roaming"},
+    {"UNKNOWN_SUBSCRIBER_ID", CAUSE_INVALID_NUMBER, "subscriber is unknown to the operator"},
+    {"CONFLICT", CAUSE_PURCHASE_CONFLICT, "conflicts with the current subscription"},
+    {"PURCHASE_IN_PROGRESS", CAUSE_PURCHASE_CONFLICT, "a purchase is already in progress"},
+    {"PURCHASE_ALREADY_EXECUTED", CAUSE_PURCHASE_CONFLICT, "purchase already executed"},
+    {"TIMEOUT", CAUSE_SERVICE_UNAVAILABLE, "operator backend timed out"},
+    {"CONGESTED", CAUSE_SERVICE_UNAVAILABLE, "operator backend is congested"},
+    {"INTERNAL_ERROR", CAUSE_SERVICE_UNAVAILABLE, "operator backend internal error"},
+};
+
+const char *outcome_cause(const char *error_type, long http_status, const char **fallback) {
+    const char *dummy;
+    if (!fallback) fallback = &dummy;
+    for (size_t i = 0; error_type && i < sizeof CAUSES / sizeof CAUSES[0]; i++) {
+        if (strcasecmp(error_type, CAUSES[i].error_type) == 0) {
+            *fallback = CAUSES[i].message;
+            return CAUSES[i].cause;
+        }
+    }
+    if (http_status == 0 || http_status >= 500 || http_status == 408 || http_status == 429) {
+        *fallback = "the operator backend is unavailable";
+        return CAUSE_SERVICE_UNAVAILABLE;
+    }
+    if (http_status == 404 && !(error_type && *error_type)) {
+        *fallback = "subscriber is unknown to the operator";
+        return CAUSE_INVALID_NUMBER;
+    }
+    *fallback = "the operator refused the purchase";
+    return CAUSE_UNSPECIFIED;
+}
+
+void outcome_mask_digits(const char *text, char *out, size_t outlen) {
+    if (!out || outlen == 0) return;
+    size_t o = 0;
+    const char *p = text ? text : "";
+    while (*p && o + 1 < outlen) {
+        if (isdigit((unsigned char)*p)) {
+            size_t n = 0;
+            while (isdigit((unsigned char)p[n])) n++;
+            /* 7+ digits may be a subscriber number: keep 4+4 of 12 or
+             * more, 2+2 of shorter runs (as offer-resolver does). */
+            size_t keep = n >= 12 ? 4 : 2;
+            for (size_t k = 0; k < n && o + 1 < outlen; k++)
+                out[o++] = (n < 7 || k < keep || k >= n - keep) ? p[k] : '*';
+            p += n;
+            continue;
+        }
+        unsigned char c = (unsigned char)*p++;
+        out[o++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+    }
+    /* Do not end inside a UTF-8 character. */
+    if (*p) {
+        size_t cut = o;
+        while (cut > 0 && ((unsigned char)out[cut - 1] & 0xC0) == 0x80) cut--;
+        if (cut > 0 && ((unsigned char)out[cut - 1] & 0xC0) == 0xC0) o = cut - 1;
+    }
+    out[o] = '\0';
+}
+
+/* ------------------------------------------------------------ answers */
+
+/* A JSON string even for bytes that are not UTF-8 (they become '?'). */
+static json_t *jstr(const char *s) {
+    json_t *j = json_string(s ? s : "");
+    if (j) return j;
+    char *copy = strdup(s);
+    if (!copy) return NULL;
+    for (char *c = copy; *c; c++)
+        if ((unsigned char)*c >= 0x80) *c = '?';
+    j = json_string(copy);
+    free(copy);
+    return j;
+}
+
+static char *dump(json_t *o) {
+    if (!o) return NULL;
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    return text;
+}
+
+static const char *fund_source_or_default(const purchase *p) {
+    return p->fund_source[0] ? p->fund_source : "WALLET";
+}
+
+char *response_completed(const purchase *p) {
+    json_t *o = json_object();
+    if (!o) return NULL;
+    json_object_set_new(o, "transid", jstr(p->transid));
+    json_object_set_new(o, "status", json_string("completed"));
+    json_object_set_new(o, "fundSource", json_string(fund_source_or_default(p)));
+    if (p->message[0]) json_object_set_new(o, "transactionMessage", jstr(p->message));
+    if (p->confirmation_code[0])
+        json_object_set_new(o, "confirmationCode", jstr(p->confirmation_code));
+    return dump(o);
+}
+
+char *response_processing(const purchase *p) {
+    json_t *o = json_object();
+    if (!o) return NULL;
+    json_object_set_new(o, "transid", jstr(p->transid));
+    json_object_set_new(o, "status", json_string("processing"));
+    json_object_set_new(o, "fundSource", json_string(fund_source_or_default(p)));
+    return dump(o);
+}
+
+char *response_error(const char *cause, const char *message) {
+    return error_document_text(cause, message);
+}
+
+char *response_callback(const char *status, const char *message) {
+    json_t *o = json_object();
+    if (!o) return NULL;
+    json_object_set_new(o, "status", json_string(status));
+    json_object_set_new(o, "message", jstr(message));
+    return dump(o);
+}
+
+/* ------------------------------------------------------------ decisions */
+
+int64_t retry_backoff_ms(int attempts, uint32_t rnd) {
+    int64_t d = BACKOFF_MIN_MS;
+    for (int i = 1; i < attempts && d < BACKOFF_MAX_MS; i++) d *= 2;
+    if (d > BACKOFF_MAX_MS) d = BACKOFF_MAX_MS;
+    int64_t half = d / 2;
+    return half + (int64_t)(rnd % (uint32_t)(half + 1));
+}
+
+static int become_completed(purchase *next, const char *code, const char *message, int64_t now) {
+    next->state = PS_COMPLETED;
+    if (code && *code) copy_text(next->confirmation_code, sizeof next->confirmation_code, code);
+    copy_text(next->message, sizeof next->message, message);
+    next->error_type[0] = '\0';
+    next->completed_ms = now;
+    next->next_attempt_ms = 0;
+    next->http_status = 200;
+    char *body = response_completed(next);
+    if (!body) return -1;
+    free(next->response_body);
+    next->response_body = body;
+    return 0;
+}
+
+static int become_failed(purchase *next, const char *error_type, const char *cause,
+                         const char *message, int64_t now) {
+    next->state = PS_FAILED;
+    copy_text(next->error_type, sizeof next->error_type, error_type);
+    copy_text(next->message, sizeof next->message, message);
+    next->completed_ms = now;
+    next->next_attempt_ms = 0;
+    next->http_status = error_status(cause);
+    char *body = response_error(cause, next->message);
+    if (!body) return -1;
+    free(next->response_body);
+    next->response_body = body;
+    return 0;
+}
+
+int outcome_after_activation(const purchase *p, const activation_result *r, long max_attempts,
+                             int64_t now, uint32_t rnd, purchase *next) {
+    if (purchase_copy(next, p) != 0) return -1;
+    next->updated_ms = now;
+    activation_kind kind = r->kind;
+    if (kind == ACT_FAILED && p->maybe_executed &&
+        strcasecmp(r->error_type, "PURCHASE_IN_PROGRESS") == 0)
+        kind = ACT_UNKNOWN;
+    const char *fallback = NULL, *cause;
+    char msg[600];
+    switch (kind) {
+    case ACT_COMPLETED:
+    case ACT_ALREADY:
+        return become_completed(next, r->confirmation_code, r->message, now);
+    case ACT_PENDING:
+        next->state = PS_PENDING;
+        next->error_type[0] = '\0';
+        copy_text(next->message, sizeof next->message, r->message);
+        next->next_attempt_ms = 0;
+        return 0;
+    case ACT_FAILED:
+        cause = outcome_cause(r->error_type, r->http_status, &fallback);
+        return become_failed(next, r->error_type, cause, r->message[0] ? r->message : fallback,
+                             now);
+    case ACT_UNKNOWN:
+    case ACT_NOT_EXECUTED:
+        break;
+    }
+    /* Outcome unknown, or refused before processing: stays activating. */
+    if (kind == ACT_UNKNOWN) next->maybe_executed = 1;
+    copy_text(next->error_type, sizeof next->error_type, r->error_type);
+    copy_text(next->message, sizeof next->message, r->message[0] ? r->message : r->detail);
+    if (kind == ACT_NOT_EXECUTED && !next->maybe_executed && max_attempts > 0 &&
+        next->attempts >= max_attempts) {
+        snprintf(msg, sizeof msg, "the operator backend could not be reached (%d attempts)",
+                 next->attempts);
+        return become_failed(next, r->error_type, CAUSE_SERVICE_UNAVAILABLE, msg, now);
+    }
+    /* Past max attempts (stuck): every 15-30 s from now on. */
+    int n = max_attempts > 0 && next->attempts >= max_attempts ? 1 << 20 : next->attempts;
+    next->next_attempt_ms = now + retry_backoff_ms(n, rnd);
+    return 0;
+}
+
+int outcome_after_callback(const purchase *p, int ok, const char *error_type,
+                           const char *message, int64_t now, purchase *next) {
+    if (purchase_copy(next, p) != 0) return -1;
+    next->updated_ms = now;
+    char masked[sizeof next->message];
+    outcome_mask_digits(message, masked, sizeof masked);
+    if (ok || (error_type && strcasecmp(error_type, "PURCHASE_ALREADY_EXECUTED") == 0))
+        return become_completed(next, NULL, masked, now);
+    const char *fallback = NULL;
+    /* A callback is the operator's final word: an unknown errorType is a
+     * failure of unspecified cause (status 200: not a transport error). */
+    const char *cause = outcome_cause(error_type, 200, &fallback);
+    return become_failed(next, error_type, cause, masked[0] ? masked : fallback, now);
+}

@@ -1,0 +1,618 @@
+/* The purchases table: every SQL statement of purchase-executor. Each
+ * state change and its PurchaseEvent (outbox) commit in one transaction;
+ * the checks that decide whether a purchase may start (idempotency,
+ * transid reuse, purchase timer) run in the same BEGIN IMMEDIATE
+ * transaction as its insert, so two commands cannot both pass them. */
+#include "executor.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "shared/log.h"
+#include "shared/outbox.h"
+#include "shared/store.h"
+
+static const char PURCHASES_SQL[] =
+    "CREATE TABLE purchases ("
+    " service_provider TEXT NOT NULL,"
+    " transid TEXT NOT NULL,"
+    " fingerprint TEXT NOT NULL,"
+    " operator TEXT NOT NULL,"
+    " subscriber TEXT NOT NULL,"
+    " key_type TEXT NOT NULL,"
+    " plan_id TEXT NOT NULL,"
+    " price_minor INTEGER NOT NULL,"
+    " currency TEXT NOT NULL,"
+    " fund_source TEXT NOT NULL,"
+    " state TEXT NOT NULL"
+    "   CHECK (state IN ('received','activating','pending','completed','failed')),"
+    " confirmation_code TEXT,"
+    " error_type TEXT,"
+    " message TEXT,"
+    " http_status INTEGER,"
+    " response_body TEXT,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " maybe_executed INTEGER NOT NULL DEFAULT 0,"
+    " next_attempt_ms INTEGER,"
+    " created_ms INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL,"
+    " completed_ms INTEGER,"
+    " channel TEXT,"
+    " language TEXT,"
+    " client_name TEXT,"
+    " PRIMARY KEY (service_provider, transid));"
+    /* The purchase timer and subscriber look-ups. */
+    "CREATE INDEX purchases_timer ON purchases (operator, subscriber, plan_id, created_ms);"
+    /* Callbacks and transid look-ups. Unique: the operator de-duplicates
+     * activations by transId alone, so two providers must not share one
+     * at the same operator (purchase_create refuses the second). */
+    "CREATE UNIQUE INDEX purchases_operator_transid ON purchases (operator, transid);"
+    /* The retry thread's due query. */
+    "CREATE INDEX purchases_due ON purchases (state, next_attempt_ms);";
+
+/* Migration 1: purchases; 2: the outbox. Append, never edit. */
+sqlite3 *purchase_store_open(const char *path, char *err, size_t errlen) {
+    const char *const migrations[] = {PURCHASES_SQL, outbox_migration_sql};
+    return store_open_path(path, migrations, sizeof migrations / sizeof migrations[0], err,
+                           errlen);
+}
+
+/* ------------------------------------------------------------- helpers */
+
+static const char *const STATE_NAMES[] = {"received", "activating", "pending", "completed",
+                                          "failed"};
+
+const char *purchase_state_name(purchase_state s) {
+    return (unsigned)s < sizeof STATE_NAMES / sizeof STATE_NAMES[0] ? STATE_NAMES[s] : "unknown";
+}
+
+int purchase_state_parse(const char *name) {
+    for (size_t i = 0; name && i < sizeof STATE_NAMES / sizeof STATE_NAMES[0]; i++)
+        if (strcmp(STATE_NAMES[i], name) == 0) return (int)i;
+    return -1;
+}
+
+Millom__V1__PurchaseState purchase_state_proto(purchase_state s) {
+    switch (s) {
+    case PS_RECEIVED: return MILLOM__V1__PURCHASE_STATE__PURCHASE_STATE_RECEIVED;
+    case PS_ACTIVATING: return MILLOM__V1__PURCHASE_STATE__PURCHASE_STATE_ACTIVATING;
+    case PS_PENDING: return MILLOM__V1__PURCHASE_STATE__PURCHASE_STATE_PENDING;
+    case PS_COMPLETED: return MILLOM__V1__PURCHASE_STATE__PURCHASE_STATE_COMPLETED;
+    case PS_FAILED: return MILLOM__V1__PURCHASE_STATE__PURCHASE_STATE_FAILED;
+    }
+    return MILLOM__V1__PURCHASE_STATE__PURCHASE_STATE_UNSPECIFIED;
+}
+
+void copy_text(char *dst, size_t dstlen, const char *src) {
+    if (!dst || dstlen == 0) return;
+    if (!src) src = "";
+    size_t n = strlen(src);
+    if (n >= dstlen) {
+        n = dstlen - 1;
+        /* Do not keep the first bytes of a character cut in two. */
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80) n--;
+    }
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+void purchase_clear(purchase *p) {
+    if (!p) return;
+    free(p->response_body);
+    p->response_body = NULL;
+}
+
+int purchase_set_body(purchase *p, const char *body) {
+    char *copy = body ? strdup(body) : NULL;
+    if (body && !copy) return -1;
+    free(p->response_body);
+    p->response_body = copy;
+    return 0;
+}
+
+int purchase_copy(purchase *dst, const purchase *src) {
+    if (dst == src) return 0;
+    char *body = src->response_body ? strdup(src->response_body) : NULL;
+    if (src->response_body && !body) return -1;
+    free(dst->response_body);
+    *dst = *src;
+    dst->response_body = body;
+    return 0;
+}
+
+void purchase_fingerprint(const char *op, const char *key_type, const char *subscriber,
+                          const char *plan_id, const char *offer_context,
+                          const char *fund_source, char out[65]) {
+    /* Length-prefixed fields, so no two requests share a canonical form. */
+    const char *fields[] = {op, key_type, subscriber, plan_id, offer_context, fund_source};
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    out[0] = '\0';
+    if (!ctx) return;
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    EVP_DigestUpdate(ctx, "millom.purchase.v1\n", 19);
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        const char *f = fields[i] ? fields[i] : "";
+        char len[24];
+        int n = snprintf(len, sizeof len, "%zu:", strlen(f));
+        EVP_DigestUpdate(ctx, len, (size_t)n);
+        EVP_DigestUpdate(ctx, f, strlen(f));
+        EVP_DigestUpdate(ctx, "\n", 1);
+    }
+    EVP_DigestFinal_ex(ctx, md, &mdlen);
+    EVP_MD_CTX_free(ctx);
+    static const char hex[] = "0123456789abcdef";
+    for (unsigned i = 0; i < mdlen && i < 32; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[2 * (mdlen < 32 ? mdlen : 32)] = '\0';
+}
+
+/* ----------------------------------------------------------- rows */
+
+#define COLUMNS                                                                            \
+    "service_provider, transid, fingerprint, operator, subscriber, key_type, plan_id,"     \
+    " price_minor, currency, fund_source, state, confirmation_code, error_type, message,"  \
+    " http_status, response_body, attempts, maybe_executed, next_attempt_ms, created_ms,"  \
+    " updated_ms, completed_ms, channel, language, client_name"
+
+static const char *col_text(sqlite3_stmt *st, int i) {
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? (const char *)t : "";
+}
+
+/* Fills p from a row selected with COLUMNS. -1 out of memory. */
+static int read_row(sqlite3_stmt *st, purchase *p) {
+    purchase_clear(p);
+    memset(p, 0, sizeof *p);
+    copy_text(p->service_provider, sizeof p->service_provider, col_text(st, 0));
+    copy_text(p->transid, sizeof p->transid, col_text(st, 1));
+    copy_text(p->fingerprint, sizeof p->fingerprint, col_text(st, 2));
+    copy_text(p->op, sizeof p->op, col_text(st, 3));
+    copy_text(p->subscriber, sizeof p->subscriber, col_text(st, 4));
+    copy_text(p->key_type, sizeof p->key_type, col_text(st, 5));
+    copy_text(p->plan_id, sizeof p->plan_id, col_text(st, 6));
+    p->price_minor = sqlite3_column_int64(st, 7);
+    copy_text(p->currency, sizeof p->currency, col_text(st, 8));
+    copy_text(p->fund_source, sizeof p->fund_source, col_text(st, 9));
+    int s = purchase_state_parse(col_text(st, 10));
+    p->state = s < 0 ? PS_RECEIVED : (purchase_state)s;
+    copy_text(p->confirmation_code, sizeof p->confirmation_code, col_text(st, 11));
+    copy_text(p->error_type, sizeof p->error_type, col_text(st, 12));
+    copy_text(p->message, sizeof p->message, col_text(st, 13));
+    p->http_status = sqlite3_column_int(st, 14);
+    if (sqlite3_column_type(st, 15) != SQLITE_NULL) {
+        const void *b = sqlite3_column_text(st, 15);
+        int n = sqlite3_column_bytes(st, 15);
+        p->response_body = malloc((size_t)n + 1);
+        if (!p->response_body) return -1;
+        memcpy(p->response_body, b ? b : "", (size_t)n);
+        p->response_body[n] = '\0';
+    }
+    p->attempts = sqlite3_column_int(st, 16);
+    p->maybe_executed = sqlite3_column_int(st, 17);
+    p->next_attempt_ms = sqlite3_column_int64(st, 18);
+    p->created_ms = sqlite3_column_int64(st, 19);
+    p->updated_ms = sqlite3_column_int64(st, 20);
+    p->completed_ms = sqlite3_column_int64(st, 21);
+    copy_text(p->channel, sizeof p->channel, col_text(st, 22));
+    copy_text(p->language, sizeof p->language, col_text(st, 23));
+    copy_text(p->client_name, sizeof p->client_name, col_text(st, 24));
+    return 0;
+}
+
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s) {
+    if (s && *s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void bind_int64_or_null(sqlite3_stmt *st, int i, int64_t v) {
+    if (v)
+        sqlite3_bind_int64(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st) {
+    int rc = sqlite3_prepare_v2(db, sql, -1, st, NULL);
+    if (rc != SQLITE_OK) log_error("sqlite prepare: %s (in: %.60s)", sqlite3_errmsg(db), sql);
+    return rc;
+}
+
+static int is_busy(int rc) {
+    rc &= 0xff;
+    return rc == SQLITE_BUSY || rc == SQLITE_LOCKED;
+}
+
+int purchase_get(sqlite3 *db, const char *sp, const char *transid, purchase *out) {
+    sqlite3_stmt *st;
+    if (prepare(db,
+                "SELECT " COLUMNS " FROM purchases WHERE service_provider = ? AND transid = ?",
+                &st) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, sp, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, transid, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), found;
+    if (rc == SQLITE_ROW)
+        found = read_row(st, out) == 0 ? 1 : -1;
+    else if (rc == SQLITE_DONE)
+        found = 0;
+    else {
+        log_warn("sqlite purchase_get: %s", sqlite3_errmsg(db));
+        found = -1;
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
+/* ---------------------------------------------------------- events */
+
+static Millom__V1__FundSource fund_source_proto(const char *s) {
+    return s && strcmp(s, "LOAN") == 0 ? MILLOM__V1__FUND_SOURCE__FUND_SOURCE_LOAN
+                                       : MILLOM__V1__FUND_SOURCE__FUND_SOURCE_WALLET;
+}
+
+uint8_t *purchase_event_pack(const purchase *p, int64_t occurred_ms, size_t *len) {
+    Millom__V1__PurchaseEvent ev = MILLOM__V1__PURCHASE_EVENT__INIT;
+    ev.transid = (char *)p->transid;
+    ev.service_provider = (char *)p->service_provider;
+    ev.operator_ = (char *)p->op;
+    ev.msisdn = (char *)p->subscriber;
+    ev.plan_id = (char *)p->plan_id;
+    ev.price_minor = p->price_minor;
+    ev.currency = (char *)p->currency;
+    ev.fund_source = fund_source_proto(p->fund_source);
+    ev.state = purchase_state_proto(p->state);
+    ev.confirmation_code = (char *)p->confirmation_code;
+    ev.error_type = (char *)p->error_type;
+    ev.message = (char *)p->message;
+    ev.occurred_at_ms = occurred_ms;
+    ev.channel = (char *)p->channel;
+    ev.created_at_ms = p->created_ms;
+    ev.attempts = p->attempts;
+    size_t n = millom__v1__purchase_event__get_packed_size(&ev);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf) return NULL;
+    millom__v1__purchase_event__pack(&ev, buf);
+    *len = n;
+    return buf;
+}
+
+static int add_event(sqlite3 *db, const purchase *p, int64_t occurred_ms) {
+    size_t len = 0;
+    uint8_t *buf = purchase_event_pack(p, occurred_ms, &len);
+    if (!buf) return SQLITE_NOMEM;
+    int rc = outbox_add(db, TOPIC_EVENTS, p->subscriber, strlen(p->subscriber), buf, len);
+    free(buf);
+    return rc;
+}
+
+/* ---------------------------------------------------------- create */
+
+int purchase_timer_hit(sqlite3 *db, const purchase *p, int64_t since_ms, int64_t *created) {
+    sqlite3_stmt *st;
+    if (prepare(db,
+                "SELECT created_ms FROM purchases"
+                " WHERE operator = ? AND subscriber = ? AND plan_id = ? AND created_ms > ?"
+                " AND state IN ('received','activating','pending','completed')"
+                " AND NOT (service_provider = ? AND transid = ?)"
+                " ORDER BY created_ms DESC LIMIT 1",
+                &st) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, p->op, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, p->subscriber, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, p->plan_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, since_ms);
+    sqlite3_bind_text(st, 5, p->service_provider, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, p->transid, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), hit;
+    if (rc == SQLITE_ROW) {
+        if (created) *created = sqlite3_column_int64(st, 0);
+        hit = 1;
+    } else {
+        hit = rc == SQLITE_DONE ? 0 : -1;
+    }
+    sqlite3_finalize(st);
+    return hit;
+}
+
+/* 1 when another provider holds (operator, transid), 0 no, -1 error. */
+static int transid_taken(sqlite3 *db, const purchase *p) {
+    sqlite3_stmt *st;
+    if (prepare(db,
+                "SELECT 1 FROM purchases WHERE operator = ? AND transid = ?"
+                " AND service_provider <> ?",
+                &st) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, p->op, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, p->transid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, p->service_provider, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int insert_row(sqlite3 *db, const purchase *p) {
+    sqlite3_stmt *st;
+    int rc = prepare(db,
+                     "INSERT INTO purchases (" COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                     " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     &st);
+    if (rc != SQLITE_OK) return rc;
+    sqlite3_bind_text(st, 1, p->service_provider, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, p->transid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, p->fingerprint, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, p->op, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, p->subscriber, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, p->key_type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, p->plan_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 8, p->price_minor);
+    sqlite3_bind_text(st, 9, p->currency, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, p->fund_source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 11, purchase_state_name(p->state), -1, SQLITE_STATIC);
+    bind_text_or_null(st, 12, p->confirmation_code);
+    bind_text_or_null(st, 13, p->error_type);
+    bind_text_or_null(st, 14, p->message);
+    bind_int64_or_null(st, 15, p->http_status);
+    bind_text_or_null(st, 16, p->response_body);
+    sqlite3_bind_int(st, 17, p->attempts);
+    sqlite3_bind_int(st, 18, p->maybe_executed);
+    sqlite3_bind_int64(st, 19, p->next_attempt_ms);
+    sqlite3_bind_int64(st, 20, p->created_ms);
+    sqlite3_bind_int64(st, 21, p->updated_ms);
+    bind_int64_or_null(st, 22, p->completed_ms);
+    bind_text_or_null(st, 23, p->channel);
+    bind_text_or_null(st, 24, p->language);
+    bind_text_or_null(st, 25, p->client_name);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) log_warn("sqlite insert purchase: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+create_result purchase_create(sqlite3 *db, const purchase *p, int64_t timer_ms,
+                              purchase *existing, int64_t *other_created_ms) {
+    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        log_warn("purchase_create: BEGIN: %s", sqlite3_errmsg(db));
+        return is_busy(rc) ? CREATE_BUSY : CREATE_ERROR;
+    }
+    create_result res = CREATE_ERROR;
+    int found = purchase_get(db, p->service_provider, p->transid, existing);
+    if (found < 0) goto rollback;
+    if (found) {
+        res = CREATE_EXISTS;
+        goto rollback;
+    }
+    int taken = transid_taken(db, p);
+    if (taken < 0) goto rollback;
+    if (taken) {
+        res = CREATE_TRANSID_TAKEN;
+        goto rollback;
+    }
+    if (timer_ms > 0) {
+        int hit = purchase_timer_hit(db, p, p->created_ms - timer_ms, other_created_ms);
+        if (hit < 0) goto rollback;
+        if (hit) {
+            res = CREATE_TIMER;
+            goto rollback;
+        }
+    }
+    rc = insert_row(db, p);
+    if (rc == SQLITE_OK) rc = add_event(db, p, p->created_ms);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (rc == SQLITE_OK) return CREATE_OK;
+    log_warn("purchase_create: %s", sqlite3_errmsg(db));
+    res = is_busy(rc) ? CREATE_BUSY : CREATE_ERROR;
+rollback:
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return res;
+}
+
+/* ---------------------------------------------------------- update */
+
+int purchase_update(sqlite3 *db, const purchase *next, unsigned expect_states,
+                    int expect_attempts, purchase *current) {
+    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        log_warn("purchase_update: BEGIN: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    purchase cur = {0};
+    int result = -1;
+    int found = purchase_get(db, next->service_provider, next->transid, &cur);
+    if (found <= 0) {
+        if (found == 0) log_warn("purchase_update: no purchase %s", next->transid);
+        goto rollback;
+    }
+    if (!(expect_states & PS_MASK(cur.state)) ||
+        (expect_attempts >= 0 && cur.attempts != expect_attempts)) {
+        result = 0;
+        if (current && purchase_copy(current, &cur) != 0) result = -1;
+        goto rollback;
+    }
+    sqlite3_stmt *st;
+    rc = prepare(db,
+                 "UPDATE purchases SET state = ?, confirmation_code = ?, error_type = ?,"
+                 " message = ?, http_status = ?, response_body = ?, attempts = ?,"
+                 " maybe_executed = ?, next_attempt_ms = ?, updated_ms = ?, completed_ms = ?"
+                 " WHERE service_provider = ? AND transid = ?",
+                 &st);
+    if (rc != SQLITE_OK) goto rollback;
+    sqlite3_bind_text(st, 1, purchase_state_name(next->state), -1, SQLITE_STATIC);
+    bind_text_or_null(st, 2, next->confirmation_code);
+    bind_text_or_null(st, 3, next->error_type);
+    bind_text_or_null(st, 4, next->message);
+    bind_int64_or_null(st, 5, next->http_status);
+    bind_text_or_null(st, 6, next->response_body);
+    sqlite3_bind_int(st, 7, next->attempts);
+    sqlite3_bind_int(st, 8, next->maybe_executed);
+    if (next->state == PS_ACTIVATING)
+        sqlite3_bind_int64(st, 9, next->next_attempt_ms);
+    else
+        sqlite3_bind_null(st, 9);
+    sqlite3_bind_int64(st, 10, next->updated_ms);
+    bind_int64_or_null(st, 11, next->completed_ms);
+    sqlite3_bind_text(st, 12, next->service_provider, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 13, next->transid, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) goto rollback;
+    rc = SQLITE_OK;
+    if (next->state != cur.state) rc = add_event(db, next, next->updated_ms);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (rc == SQLITE_OK) {
+        purchase_clear(&cur);
+        return 1;
+    }
+rollback:
+    if (result < 0) log_warn("purchase_update %s: %s", next->transid, sqlite3_errmsg(db));
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    purchase_clear(&cur);
+    return result;
+}
+
+/* ---------------------------------------------------------- retries */
+
+int purchase_claim_due(sqlite3 *db, int64_t now, int64_t lease_until_ms, purchase *out) {
+    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) return -1;
+    sqlite3_stmt *st;
+    int result = -1;
+    if (prepare(db,
+                "SELECT " COLUMNS " FROM purchases WHERE state = 'activating'"
+                " AND next_attempt_ms <= ? ORDER BY next_attempt_ms LIMIT 1",
+                &st) != SQLITE_OK)
+        goto rollback;
+    sqlite3_bind_int64(st, 1, now);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) result = read_row(st, out) == 0 ? 1 : -1;
+    else result = rc == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(st);
+    if (result != 1) goto rollback;
+    if (prepare(db,
+                "UPDATE purchases SET attempts = attempts + 1, next_attempt_ms = ?,"
+                " updated_ms = ?, maybe_executed = 1"
+                " WHERE service_provider = ? AND transid = ?",
+                &st) != SQLITE_OK) {
+        result = -1;
+        goto rollback;
+    }
+    sqlite3_bind_int64(st, 1, lease_until_ms);
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_text(st, 3, out->service_provider, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, out->transid, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE || sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        result = -1;
+        goto rollback;
+    }
+    out->attempts++;
+    out->next_attempt_ms = lease_until_ms;
+    out->updated_ms = now;
+    return 1;
+rollback:
+    if (result < 0) log_warn("purchase_claim_due: %s", sqlite3_errmsg(db));
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return result;
+}
+
+int purchase_resume_all(sqlite3 *db) {
+    int rc = sqlite3_exec(
+        db, "UPDATE purchases SET next_attempt_ms = 0 WHERE state = 'activating'", NULL, NULL,
+        NULL);
+    if (rc != SQLITE_OK) {
+        log_warn("purchase_resume_all: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    return sqlite3_changes(db);
+}
+
+static int64_t scalar_int64(sqlite3 *db, const char *sql, int64_t bind, int64_t fallback) {
+    sqlite3_stmt *st;
+    if (prepare(db, sql, &st) != SQLITE_OK) return fallback;
+    if (sqlite3_bind_parameter_count(st) > 0) sqlite3_bind_int64(st, 1, bind);
+    int64_t v = fallback;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+int64_t purchase_next_due_ms(sqlite3 *db) {
+    return scalar_int64(db,
+                        "SELECT min(next_attempt_ms) FROM purchases WHERE state = 'activating'",
+                        0, INT64_MAX);
+}
+
+long purchase_count_stuck(sqlite3 *db, long max_attempts) {
+    return (long)scalar_int64(
+        db, "SELECT count(*) FROM purchases WHERE state = 'activating' AND attempts >= ?",
+        max_attempts, -1);
+}
+
+/* ---------------------------------------------------------- look-ups */
+
+static int each_row(sqlite3 *db, sqlite3_stmt *st, purchase_each_fn each, void *arg) {
+    int n = 0, rc;
+    purchase p = {0};
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (read_row(st, &p) != 0) {
+            n = -1;
+            break;
+        }
+        each(arg, &p);
+        n++;
+    }
+    if (n >= 0 && rc != SQLITE_DONE) {
+        log_warn("sqlite look-up: %s", sqlite3_errmsg(db));
+        n = -1;
+    }
+    purchase_clear(&p);
+    sqlite3_finalize(st);
+    return n;
+}
+
+int purchase_find_transid(sqlite3 *db, const char *op, const char *transid, const char *sp,
+                          int limit, purchase_each_fn each, void *arg) {
+    sqlite3_stmt *st;
+    if (prepare(db,
+                "SELECT " COLUMNS " FROM purchases WHERE operator = ?1 AND transid = ?2"
+                " AND (?3 IS NULL OR service_provider = ?3)"
+                " ORDER BY created_ms, service_provider LIMIT ?4",
+                &st) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, op, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, transid, -1, SQLITE_STATIC);
+    bind_text_or_null(st, 3, sp);
+    sqlite3_bind_int(st, 4, limit);
+    return each_row(db, st, each, arg);
+}
+
+int purchase_find_subscriber(sqlite3 *db, const char *op, const char *subscriber,
+                             const char *sp, int64_t from_ms, int64_t to_ms, int limit,
+                             purchase_each_fn each, void *arg) {
+    sqlite3_stmt *st;
+    if (prepare(db,
+                "SELECT " COLUMNS " FROM purchases WHERE operator = ?1 AND subscriber = ?2"
+                " AND (?3 IS NULL OR service_provider = ?3)"
+                " AND (?4 = 0 OR created_ms >= ?4) AND (?5 = 0 OR created_ms <= ?5)"
+                " ORDER BY created_ms, rowid LIMIT ?6",
+                &st) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, op, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, subscriber, -1, SQLITE_STATIC);
+    bind_text_or_null(st, 3, sp);
+    sqlite3_bind_int64(st, 4, from_ms);
+    sqlite3_bind_int64(st, 5, to_ms);
+    sqlite3_bind_int(st, 6, limit);
+    return each_row(db, st, each, arg);
+}

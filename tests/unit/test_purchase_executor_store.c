@@ -1,0 +1,436 @@
+/* purchase-executor's store on a real SQLite file: fingerprints, the
+ * checks and insert of a new purchase (idempotency, transid reuse, the
+ * purchase timer window), compare-and-set state transitions with their
+ * outbox events, the retry thread's claims, and the look-up JSON. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "services/purchase-executor/executor.h"
+#include "shared/store.h"
+
+static char dir[64], path[128];
+static sqlite3 *db;
+
+static void setup(void) {
+    setenv("MILLOM_LOG_LEVEL", "error", 1);
+    snprintf(dir, sizeof dir, "/tmp/millom-pe-store-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/purchase-executor.db", dir);
+    char err[256];
+    db = purchase_store_open(path, err, sizeof err);
+    ck_assert_msg(db != NULL, "%s", err);
+}
+
+static void teardown(void) {
+    store_close(db);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static long scalar(const char *sql) {
+    sqlite3_stmt *st;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    long v = -1;
+    if (sqlite3_step(st) == SQLITE_ROW) v = (long)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static purchase make(const char *sp, const char *transid, const char *plan, int64_t created) {
+    purchase p;
+    memset(&p, 0, sizeof p);
+    strcpy(p.service_provider, sp);
+    strcpy(p.transid, transid);
+    strcpy(p.op, "tp");
+    strcpy(p.subscriber, "924542610003");
+    strcpy(p.key_type, "MSISDN");
+    strcpy(p.plan_id, plan);
+    p.price_minor = 16000;
+    strcpy(p.currency, "PKR");
+    strcpy(p.fund_source, "WALLET");
+    strcpy(p.channel, "api");
+    strcpy(p.language, "en");
+    p.state = PS_ACTIVATING;
+    p.created_ms = p.updated_ms = created;
+    p.next_attempt_ms = created + 7000;
+    purchase_fingerprint(p.op, p.key_type, p.subscriber, p.plan_id, "", p.fund_source,
+                         p.fingerprint);
+    return p;
+}
+
+/* The last outbox event, decoded. Caller frees. */
+static Millom__V1__PurchaseEvent *last_event(char *key, size_t keylen) {
+    sqlite3_stmt *st;
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "SELECT topic, key, payload FROM outbox ORDER BY id DESC "
+                                        "LIMIT 1",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), TOPIC_EVENTS);
+    snprintf(key, keylen, "%.*s", sqlite3_column_bytes(st, 1),
+             (const char *)sqlite3_column_blob(st, 1));
+    Millom__V1__PurchaseEvent *ev = millom__v1__purchase_event__unpack(
+        NULL, (size_t)sqlite3_column_bytes(st, 2), sqlite3_column_blob(st, 2));
+    sqlite3_finalize(st);
+    ck_assert_ptr_nonnull(ev);
+    return ev;
+}
+
+START_TEST(fingerprints_tell_bodies_apart) {
+    char a[65], b[65];
+    purchase_fingerprint("tp", "MSISDN", "924542610003", "plan1234", "", "WALLET", a);
+    ck_assert_int_eq(strlen(a), 64);
+    purchase_fingerprint("tp", "MSISDN", "924542610003", "plan1234", "", "WALLET", b);
+    ck_assert_str_eq(a, b);
+    purchase_fingerprint("tp", "MSISDN", "924542610003", "plan1234", "", "LOAN", b);
+    ck_assert_str_ne(a, b);
+    purchase_fingerprint("tp", "MSISDN", "924542610003", "plan1235", "", "WALLET", b);
+    ck_assert_str_ne(a, b);
+    purchase_fingerprint("tp", "MSISDN", "924542610003", "plan1234", "ctx", "WALLET", b);
+    ck_assert_str_ne(a, b);
+    purchase_fingerprint("tp", "OPET", "924542610003", "plan1234", "", "WALLET", b);
+    ck_assert_str_ne(a, b);
+    /* Field boundaries matter: "ab"+"c" is not "a"+"bc". */
+    purchase_fingerprint("tp", "MSISDN", "92454261000", "3plan1234", "", "WALLET", b);
+    ck_assert_str_ne(a, b);
+    purchase_fingerprint("tp", "MSISDN", "924542610003", "plan1234", NULL, "WALLET", b);
+    ck_assert_str_eq(a, b); /* absent offerContext == empty */
+}
+END_TEST
+
+START_TEST(create_inserts_with_its_event) {
+    purchase p = make("sp1", "tx-0000000001", "plan1234", 100000), existing = {0};
+    int64_t other = 0;
+    ck_assert_int_eq(purchase_create(db, &p, 60000, &existing, &other), CREATE_OK);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM purchases"), 1);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM outbox"), 1);
+    char key[64];
+    Millom__V1__PurchaseEvent *ev = last_event(key, sizeof key);
+    ck_assert_str_eq(key, "924542610003");
+    ck_assert_str_eq(ev->transid, "tx-0000000001");
+    ck_assert_str_eq(ev->service_provider, "sp1");
+    ck_assert_str_eq(ev->operator_, "tp");
+    ck_assert_str_eq(ev->msisdn, "924542610003");
+    ck_assert_str_eq(ev->plan_id, "plan1234");
+    ck_assert_int_eq(ev->price_minor, 16000);
+    ck_assert_str_eq(ev->currency, "PKR");
+    ck_assert_int_eq(ev->fund_source, MILLOM__V1__FUND_SOURCE__FUND_SOURCE_WALLET);
+    ck_assert_int_eq(ev->state, MILLOM__V1__PURCHASE_STATE__PURCHASE_STATE_ACTIVATING);
+    ck_assert_int_eq(ev->occurred_at_ms, 100000);
+    ck_assert_int_eq(ev->created_at_ms, 100000);
+    ck_assert_str_eq(ev->channel, "api");
+    ck_assert_int_eq(ev->attempts, 0);
+    millom__v1__purchase_event__free_unpacked(ev, NULL);
+
+    purchase got = {0};
+    ck_assert_int_eq(purchase_get(db, "sp1", "tx-0000000001", &got), 1);
+    ck_assert_int_eq(got.state, PS_ACTIVATING);
+    ck_assert_str_eq(got.fingerprint, p.fingerprint);
+    ck_assert_int_eq(got.next_attempt_ms, 107000);
+    ck_assert_str_eq(got.language, "en");
+    ck_assert_ptr_null(got.response_body);
+    ck_assert_int_eq(purchase_get(db, "sp2", "tx-0000000001", &got), 0);
+
+    /* Idempotency: the same key again is EXISTS, with the stored row. */
+    purchase again = make("sp1", "tx-0000000001", "plan9999", 200000);
+    ck_assert_int_eq(purchase_create(db, &again, 60000, &existing, &other), CREATE_EXISTS);
+    ck_assert_str_eq(existing.plan_id, "plan1234");
+    /* Another provider's same transid at the same operator is refused. */
+    purchase foreign = make("sp2", "tx-0000000001", "plan9999", 200000);
+    ck_assert_int_eq(purchase_create(db, &foreign, 60000, &existing, &other),
+                     CREATE_TRANSID_TAKEN);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM purchases"), 1);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM outbox"), 1);
+    purchase_clear(&got);
+    purchase_clear(&existing);
+}
+END_TEST
+
+START_TEST(purchase_timer_window) {
+    purchase a = make("sp1", "tx-a000000001", "plan1234", 100000), existing = {0};
+    int64_t other = 0;
+    ck_assert_int_eq(purchase_create(db, &a, 60000, &existing, &other), CREATE_OK);
+
+    /* Same plan, other transid, 59.999 s later: refused. */
+    purchase b = make("sp1", "tx-b000000001", "plan1234", 159999);
+    ck_assert_int_eq(purchase_create(db, &b, 60000, &existing, &other), CREATE_TIMER);
+    ck_assert_int_eq(other, 100000);
+    /* Another provider buying it for the same subscriber too. */
+    purchase b2 = make("sp2", "tx-b200000001", "plan1234", 150000);
+    ck_assert_int_eq(purchase_create(db, &b2, 60000, &existing, &other), CREATE_TIMER);
+    /* Exactly 60 s later: allowed. */
+    purchase c = make("sp1", "tx-c000000001", "plan1234", 160000);
+    ck_assert_int_eq(purchase_timer_hit(db, &c, 160000 - 60000, &other), 0);
+    /* Another plan, another subscriber: allowed. */
+    purchase d = make("sp1", "tx-d000000001", "plan1235", 110000);
+    ck_assert_int_eq(purchase_create(db, &d, 60000, &existing, &other), CREATE_OK);
+    purchase e = make("sp1", "tx-e000000001", "plan1234", 110000);
+    strcpy(e.subscriber, "924542610001");
+    ck_assert_int_eq(purchase_create(db, &e, 60000, &existing, &other), CREATE_OK);
+    /* Timer 0 disables it. */
+    purchase f = make("sp1", "tx-f000000001", "plan1234", 120000);
+    ck_assert_int_eq(purchase_create(db, &f, 0, &existing, &other), CREATE_OK);
+
+    /* Failed purchases do not count; the others in every live state do. */
+    ck_assert_int_eq(store_exec(db, "UPDATE purchases SET state = 'failed' WHERE plan_id = 'plan1234'"
+                                    " AND subscriber = '924542610003'"),
+                     SQLITE_OK);
+    purchase g = make("sp1", "tx-g000000001", "plan1234", 130000);
+    ck_assert_int_eq(purchase_timer_hit(db, &g, 130000 - 60000, &other), 0);
+    const char *states[] = {"received", "activating", "pending", "completed"};
+    for (size_t i = 0; i < 4; i++) {
+        char sql[160];
+        snprintf(sql, sizeof sql,
+                 "UPDATE purchases SET state = '%s' WHERE transid = 'tx-a000000001'", states[i]);
+        ck_assert_int_eq(store_exec(db, sql), SQLITE_OK);
+        ck_assert_int_eq(purchase_timer_hit(db, &g, 130000 - 60000, &other), 1);
+    }
+    /* A purchase never conflicts with itself. */
+    ck_assert_int_eq(purchase_timer_hit(db, &a, 100000 - 60000, &other), 0);
+    purchase_clear(&existing);
+}
+END_TEST
+
+START_TEST(transitions_are_compare_and_set) {
+    purchase p = make("sp1", "tx-0000000001", "plan1234", 100000), existing = {0}, cur = {0};
+    int64_t other;
+    ck_assert_int_eq(purchase_create(db, &p, 60000, &existing, &other), CREATE_OK);
+
+    /* The first call's outcome: activating(attempts 0) -> pending. */
+    purchase next = p;
+    next.attempts = 1;
+    next.state = PS_PENDING;
+    next.updated_ms = 101000;
+    ck_assert_int_eq(purchase_update(db, &next, PS_MASK(PS_ACTIVATING), 0, &cur), 1);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM outbox"), 2);
+    char key[64];
+    Millom__V1__PurchaseEvent *ev = last_event(key, sizeof key);
+    ck_assert_int_eq(ev->state, MILLOM__V1__PURCHASE_STATE__PURCHASE_STATE_PENDING);
+    ck_assert_int_eq(ev->attempts, 1);
+    ck_assert_int_eq(ev->occurred_at_ms, 101000);
+    millom__v1__purchase_event__free_unpacked(ev, NULL);
+    ck_assert_int_eq(scalar("SELECT next_attempt_ms IS NULL FROM purchases"), 1);
+
+    /* A stale writer expecting activating loses, and sees the row. */
+    purchase stale = p;
+    stale.attempts = 1;
+    stale.state = PS_FAILED;
+    ck_assert_int_eq(purchase_update(db, &stale, PS_MASK(PS_ACTIVATING), 0, &cur), 0);
+    ck_assert_int_eq(cur.state, PS_PENDING);
+
+    /* A callback completes it: event, stored answer. */
+    purchase done = {0};
+    ck_assert_int_eq(outcome_after_callback(&cur, 1, "", "", 102000, &done), 0);
+    ck_assert_int_eq(purchase_update(db, &done, PS_MASK(PS_ACTIVATING) | PS_MASK(PS_PENDING), -1,
+                                     NULL),
+                     1);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM outbox"), 3);
+    purchase got = {0};
+    ck_assert_int_eq(purchase_get(db, "sp1", "tx-0000000001", &got), 1);
+    ck_assert_int_eq(got.state, PS_COMPLETED);
+    ck_assert_int_eq(got.http_status, 200);
+    ck_assert_str_eq(got.response_body, done.response_body);
+    ck_assert_int_eq(got.completed_ms, 102000);
+    /* Final states do not move again. */
+    ck_assert_int_eq(purchase_update(db, &stale, PS_MASK(PS_ACTIVATING) | PS_MASK(PS_PENDING), -1,
+                                     NULL),
+                     0);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM outbox"), 3);
+
+    /* An update that keeps the state (a retry) adds no event. */
+    purchase q = make("sp1", "tx-0000000002", "plan1235", 100000);
+    ck_assert_int_eq(purchase_create(db, &q, 60000, &existing, &other), CREATE_OK);
+    purchase retry = q;
+    retry.attempts = 1;
+    retry.maybe_executed = 1;
+    retry.next_attempt_ms = 100500;
+    ck_assert_int_eq(purchase_update(db, &retry, PS_MASK(PS_ACTIVATING), 0, NULL), 1);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM outbox"), 4); /* only q's ACTIVATING */
+    ck_assert_int_eq(scalar("SELECT next_attempt_ms FROM purchases WHERE transid = "
+                            "'tx-0000000002'"),
+                     100500);
+    /* Unknown purchase: an error. */
+    purchase ghost = make("sp1", "tx-ghost00001", "x", 1);
+    ck_assert_int_eq(purchase_update(db, &ghost, PS_MASK(PS_ACTIVATING), -1, NULL), -1);
+    purchase_clear(&got);
+    purchase_clear(&done);
+    purchase_clear(&cur);
+    purchase_clear(&existing);
+}
+END_TEST
+
+START_TEST(retry_claims_due_purchases) {
+    purchase a = make("sp1", "tx-a000000001", "plan1", 100000), existing = {0}, c = {0};
+    purchase b = make("sp1", "tx-b000000001", "plan2", 100000);
+    int64_t other;
+    a.next_attempt_ms = 105000;
+    b.next_attempt_ms = 103000;
+    ck_assert_int_eq(purchase_create(db, &a, 0, &existing, &other), CREATE_OK);
+    ck_assert_int_eq(purchase_create(db, &b, 0, &existing, &other), CREATE_OK);
+    ck_assert_int_eq(purchase_next_due_ms(db), 103000);
+    ck_assert_int_eq(purchase_claim_due(db, 102999, 200000, &c), 0);
+    ck_assert_int_eq(purchase_claim_due(db, 104000, 110000, &c), 1);
+    ck_assert_str_eq(c.transid, "tx-b000000001"); /* earliest first */
+    ck_assert_int_eq(c.attempts, 1);
+    ck_assert_int_eq(c.next_attempt_ms, 110000);
+    ck_assert_int_eq(scalar("SELECT attempts FROM purchases WHERE transid = 'tx-b000000001'"), 1);
+    /* While the call runs the row says it may have executed; the claimed
+     * copy keeps what was known before. */
+    ck_assert_int_eq(c.maybe_executed, 0);
+    ck_assert_int_eq(scalar("SELECT maybe_executed FROM purchases WHERE transid = "
+                            "'tx-b000000001'"),
+                     1);
+    /* Leased: not claimed again before the lease ends. */
+    ck_assert_int_eq(purchase_claim_due(db, 104000, 110000, &c), 0);
+    ck_assert_int_eq(purchase_next_due_ms(db), 105000);
+    /* Start-up makes every activating purchase due now. */
+    ck_assert_int_eq(purchase_resume_all(db), 2);
+    ck_assert_int_eq(purchase_claim_due(db, 1, 110000, &c), 1);
+    ck_assert_int_eq(purchase_claim_due(db, 1, 110000, &c), 1);
+    ck_assert_int_eq(purchase_claim_due(db, 1, 110000, &c), 0);
+    ck_assert_int_eq(purchase_count_stuck(db, 2), 1);
+    ck_assert_int_eq(purchase_count_stuck(db, 1), 2);
+    /* Only activating ones are retried or counted. */
+    ck_assert_int_eq(store_exec(db, "UPDATE purchases SET state = 'pending', next_attempt_ms = 0"),
+                     SQLITE_OK);
+    ck_assert_int_eq(purchase_claim_due(db, 999999, 1, &c), 0);
+    ck_assert_int_eq(purchase_count_stuck(db, 1), 0);
+    ck_assert(purchase_next_due_ms(db) == INT64_MAX);
+    purchase_clear(&c);
+    purchase_clear(&existing);
+}
+END_TEST
+
+typedef struct {
+    char transids[8][32];
+    int n;
+} seen;
+
+static void remember(void *arg, const purchase *p) {
+    seen *s = arg;
+    if (s->n < 8) snprintf(s->transids[s->n++], 32, "%.31s", p->transid);
+}
+
+START_TEST(lookups_filter_and_order) {
+    purchase existing = {0};
+    int64_t other;
+    const struct {
+        const char *sp, *tx, *plan;
+        int64_t at;
+    } rows[] = {
+        {"sp1", "tx-3000000000", "p1", 300000},
+        {"sp1", "tx-1000000000", "p2", 100000},
+        {"sp2", "tx-2000000000", "p3", 200000},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        purchase p = make(rows[i].sp, rows[i].tx, rows[i].plan, rows[i].at);
+        ck_assert_int_eq(purchase_create(db, &p, 0, &existing, &other), CREATE_OK);
+    }
+    purchase o = make("sp1", "tx-4000000000", "p1", 150000);
+    strcpy(o.subscriber, "924542610001");
+    ck_assert_int_eq(purchase_create(db, &o, 0, &existing, &other), CREATE_OK);
+
+    seen s = {0};
+    ck_assert_int_eq(purchase_find_subscriber(db, "tp", "924542610003", NULL, 0, 0, 1000,
+                                              remember, &s),
+                     3);
+    ck_assert_str_eq(s.transids[0], "tx-1000000000"); /* oldest first */
+    ck_assert_str_eq(s.transids[1], "tx-2000000000");
+    ck_assert_str_eq(s.transids[2], "tx-3000000000");
+    memset(&s, 0, sizeof s);
+    ck_assert_int_eq(purchase_find_subscriber(db, "tp", "924542610003", NULL, 200000, 300000, 1000,
+                                              remember, &s),
+                     2); /* inclusive */
+    memset(&s, 0, sizeof s);
+    ck_assert_int_eq(purchase_find_subscriber(db, "tp", "924542610003", "sp1", 0, 250000, 1000,
+                                              remember, &s),
+                     1);
+    ck_assert_str_eq(s.transids[0], "tx-1000000000");
+    memset(&s, 0, sizeof s);
+    ck_assert_int_eq(purchase_find_subscriber(db, "tp", "924542610003", NULL, 0, 0, 2, remember,
+                                              &s),
+                     2); /* limit */
+    ck_assert_int_eq(purchase_find_subscriber(db, "xx", "924542610003", NULL, 0, 0, 10, remember,
+                                              &s),
+                     0);
+    memset(&s, 0, sizeof s);
+    ck_assert_int_eq(purchase_find_transid(db, "tp", "tx-2000000000", NULL, 10, remember, &s), 1);
+    ck_assert_int_eq(purchase_find_transid(db, "tp", "tx-2000000000", "sp1", 10, remember, &s), 0);
+    ck_assert_int_eq(purchase_find_transid(db, "other", "tx-2000000000", NULL, 10, remember, &s),
+                     0);
+    purchase_clear(&existing);
+}
+END_TEST
+
+START_TEST(lookup_json) {
+    purchase p = make("testserviceprovider", "tx-0000000001", "plan1234", 1795888509123LL);
+    p.state = PS_COMPLETED;
+    strcpy(p.confirmation_code, "CONF-9");
+    p.updated_ms = 1795888510000LL;
+    p.completed_ms = 1795888510000LL;
+    p.attempts = 2;
+    json_t *j = purchase_to_json(&p, 2);
+    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    ck_assert_str_eq(s, "{\"transid\":\"tx-0000000001\",\"serviceProvider\":\"testserviceprovider\","
+                        "\"operator\":\"tp\",\"subscriberId\":\"924542610003\",\"planId\":"
+                        "\"plan1234\",\"price\":\"160.00\",\"currency\":\"PKR\",\"fundSource\":"
+                        "\"WALLET\",\"state\":\"completed\",\"confirmationCode\":\"CONF-9\","
+                        "\"createdAt\":\"2026-11-28T17:55:09.123Z\",\"updatedAt\":"
+                        "\"2026-11-28T17:55:10.000Z\",\"completedAt\":\"2026-11-28T17:55:10.000Z\","
+                        "\"attempts\":2}");
+    free(s);
+    json_decref(j);
+    p.state = PS_FAILED;
+    p.confirmation_code[0] = '\0';
+    strcpy(p.error_type, "INSUFFICIENT_FUNDS");
+    p.completed_ms = 0;
+    p.price_minor = 1550;
+    j = purchase_to_json(&p, 2);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "price")), "15.50");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "state")), "failed");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "errorType")), "INSUFFICIENT_FUNDS");
+    ck_assert_ptr_null(json_object_get(j, "confirmationCode"));
+    ck_assert_ptr_null(json_object_get(j, "completedAt"));
+    json_decref(j);
+    j = purchase_to_json(&p, 0);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "price")), "1550");
+    json_decref(j);
+}
+END_TEST
+
+START_TEST(reopening_keeps_the_schema) {
+    store_close(db);
+    char err[256];
+    db = purchase_store_open(path, err, sizeof err);
+    ck_assert_msg(db != NULL, "%s", err);
+    ck_assert_int_eq(scalar("PRAGMA user_version"), 2);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN "
+                            "('purchases_timer', 'purchases_operator_transid', 'purchases_due')"),
+                     3);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("purchase_executor_store");
+    TCase *tc = tcase_create("store");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, fingerprints_tell_bodies_apart);
+    tcase_add_test(tc, create_inserts_with_its_event);
+    tcase_add_test(tc, purchase_timer_window);
+    tcase_add_test(tc, transitions_are_compare_and_set);
+    tcase_add_test(tc, retry_claims_due_purchases);
+    tcase_add_test(tc, lookups_filter_and_order);
+    tcase_add_test(tc, lookup_json);
+    tcase_add_test(tc, reopening_keeps_the_schema);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
