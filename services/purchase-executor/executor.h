@@ -221,6 +221,8 @@ void activation_call(http_client *hc, const activation_target *t, const purchase
 typedef enum {
     OFFER_PRICE_OK = 0,
     OFFER_NOT_OFFERED,   /* 400 planid is not offered to this subscriber */
+    OFFER_NEED_TOPUP,    /* 402: not offered, and the operator says the
+                            subscriber must top up (subscriberState NEED_TOPUP) */
     OFFER_BACKEND_ERROR, /* cause + msg say what to answer */
 } offer_price_result;
 

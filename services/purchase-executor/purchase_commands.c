@@ -205,6 +205,12 @@ kafka_verdict executor_on_command(executor *ex, const void *payload, size_t len,
         offer_price_result pr =
             offer_price(ex->http, op, &p, ex->cfg.channel_id, ex->cfg.backend_timeout_ms,
                         &p.price_minor, p.currency, sizeof p.currency, &cause, msg, sizeof msg);
+        if (pr == OFFER_NEED_TOPUP) {
+            metric_add(ex->m.rejected, 1);
+            reply_error(ex, meta, CAUSE_INSUFFICIENT_FUNDS,
+                        "the subscriber has to top up before buying a plan");
+            goto out;
+        }
         if (pr == OFFER_NOT_OFFERED) {
             metric_add(ex->m.rejected, 1);
             reply_error(ex, meta, CAUSE_BAD_REQUEST, "planid is not offered to this subscriber");

@@ -219,7 +219,9 @@ START_TEST(concurrent_duplicates_activate_once) {
             ck_assert_str_eq(racers[i].code, code);
         }
     }
-    ck_assert_str_eq(wait_final_state(tid), "completed");
+    char *state = wait_final_state(tid);
+    ck_assert_str_eq(state, "completed");
+    free(state);
     ck_assert_int_eq(debits(tid), 1);
 }
 END_TEST
