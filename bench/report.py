@@ -37,6 +37,7 @@ RATIOS = [
     ("balance_miss", "nginx_balance", "millom balance-miss / nginx balance"),
     ("upsell", "nginx_offers", "millom upsellOffer / nginx offers"),
     ("balance_hit", "nginx_balance", "millom balance-hit / nginx balance"),
+    ("purchase", "nginx_activate", "millom purchasePlan / nginx activate"),
 ]
 
 RSS_LIMIT_MB = 30.0

@@ -51,6 +51,9 @@ SETTLEMENT_PORT=29104
 MSISDN=924542610003
 SP=testserviceprovider
 EDGE_URL=http://127.0.0.1:$EDGE_PORT/std/$SP/tp/$MSISDN
+# Purchases use a subscriber who buys on loan, so no wallet runs dry.
+PURCHASE_MSISDN=924542610002
+PURCHASE_URL=http://127.0.0.1:$EDGE_PORT/std/$SP/tp/$PURCHASE_MSISDN/purchasePlan
 BACKEND_QUERY="customerIdType=MSISDN&channelId=App&serviceProviderId=$SP&lang=en"
 NGINX_URL=http://127.0.0.1:$NGINX_PORT
 
@@ -126,6 +129,7 @@ export_service_environment() {
   export MILLOM_EXECUTOR_PORT=$EXECUTOR_PORT
   export MILLOM_NOTIFIER_PORT=$NOTIFIER_PORT
   export MILLOM_SETTLEMENT_PORT=$SETTLEMENT_PORT
+  export MILLOM_PURCHASE_TIMER_S=0
 }
 
 # Programs run in a session of their own (setsid), so a Ctrl-C in the
@@ -239,11 +243,12 @@ expect_200() { # url [curl args...]
   [ "$code" = 200 ] || die "$url answered $code before the load: $(head -c 300 "$WORK/last-answer.json" 2>/dev/null)"
 }
 
-run_wrk() { # id label run url [header]
-  local id=$1 label=$2 run=$3 url=$4 header=${5:-}
+run_wrk() { # id label run url [header] [lua script]
+  local id=$1 label=$2 run=$3 url=$4 header=${5:-} script=${6:-}
   local out=$WORK/wrk/$id.$run.txt
   local args=(-t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency)
   [ -n "$header" ] && args+=(-H "$header")
+  [ -n "$script" ] && args+=(-s "$script")
   log "run $run/$RUNS: $label"
   if ! wrk "${args[@]}" "$url" >"$out" 2>&1; then
     log "wrk failed for $label; output: $(cat "$out")"
@@ -269,6 +274,16 @@ run_scenarios() { # run
   run_wrk nginx_balance "nginx -> mno /balance" "$run" "$nginx_balance"
   expect_200 "$nginx_offers"
   run_wrk nginx_offers "nginx -> mno /offers" "$run" "$nginx_offers"
+  # Purchases: distinct transids, a sync plan bought on loan (no funds run
+  # out), the purchase timer off. The baseline posts the operator's own
+  # /activate through nginx with distinct transIds.
+  local ctx
+  ctx=$(curl -sS "http://127.0.0.1:$EDGE_PORT/std/$SP/tp/$PURCHASE_MSISDN/upsellOffer" |
+    python3 -c 'import json,sys; print(next(o["offerContext"] for o in json.load(sys.stdin)["offers"] if o["planId"] == "tp-loan-social-200mb"))')
+  BENCH_OFFER_CONTEXT=$ctx BENCH_BODY=millom run_wrk purchase "purchasePlan (sync, distinct transids)" "$run" \
+    "$PURCHASE_URL" "" "$PWD/bench/purchase.lua"
+  BENCH_BODY=backend run_wrk nginx_activate "nginx -> mno /activate" "$run" \
+    "$NGINX_URL/activate/$PURCHASE_MSISDN?customerIdType=MSISDN" "" "$PWD/bench/purchase.lua"
 }
 
 # VmRSS of every program after the load, in kB (one line per program: name,
