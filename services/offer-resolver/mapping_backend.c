@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "shared/backend_errors.h"
 #include "shared/errors.h"
 #include "shared/money.h"
 #include "shared/offer_context.h"
@@ -848,50 +849,8 @@ json_t *map_upsell_offer(const mapping_ctx *m, const json_t *body, char *err, si
 
 void mapping_mask_digits(const char *text, char *out, size_t outlen)
 {
-    if (!out || outlen == 0)
-        return;
-    size_t o = 0;
-    const char *p = text ? text : "";
-    while (*p && o + 1 < outlen) {
-        if (isdigit((unsigned char)*p)) {
-            size_t n = 0;
-            while (isdigit((unsigned char)p[n]))
-                n++;
-            /* 7+ digits may be a subscriber number: keep 4+4 of 12 or more
-             * (like log_mask_msisdn), 2+2 of shorter runs. */
-            size_t keep = n >= 12 ? 4 : 2;
-            for (size_t k = 0; k < n && o + 1 < outlen; k++)
-                out[o++] = (n < 7 || k < keep || k >= n - keep) ? p[k] : '*';
-            p += n;
-            continue;
-        }
-        unsigned char c = (unsigned char)*p++;
-        out[o++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
-    }
-    out[o] = '\0';
+    backend_mask_digits(text, out, outlen);
 }
-
-static const struct {
-    const char *error_type;
-    const char *cause;
-    const char *message;
-} ERROR_TYPES[] = {
-    {"UNKNOWN_SUBSCRIBER_ID", CAUSE_INVALID_NUMBER, "subscriber is unknown to the operator"},
-    {"FORBIDDEN", CAUSE_USER_ROAMING, "subscriber is roaming"},
-    {"USER_BARRED", CAUSE_NOT_ALLOWED, "subscriber is barred by the operator"},
-    {"NOT_IMPLEMENTED", CAUSE_NOT_ALLOWED, "operation not supported by the operator"},
-    {"INSUFFICIENT_FUNDS", CAUSE_INSUFFICIENT_FUNDS, "insufficient funds"},
-    {"PURCHASE_IN_PROGRESS", CAUSE_PURCHASE_CONFLICT, "a purchase is already in progress"},
-    {"CONFLICT", CAUSE_PURCHASE_CONFLICT, "conflicts with the current subscription"},
-    {"PURCHASE_ALREADY_EXECUTED", CAUSE_PURCHASE_CONFLICT, "purchase already executed"},
-    {"TIMEOUT", CAUSE_SERVICE_UNAVAILABLE, "operator backend timed out"},
-    {"CONGESTED", CAUSE_SERVICE_UNAVAILABLE, "operator backend is congested"},
-    {"INTERNAL_ERROR", CAUSE_SERVICE_UNAVAILABLE, "operator backend internal error"},
-    {"BAD_REQUEST", CAUSE_BAD_REQUEST, "operator backend rejected the request"},
-    {"PARSING_ERROR", CAUSE_BAD_REQUEST, "operator backend could not parse the request"},
-    {"INVALID_PRODUCT", CAUSE_BAD_REQUEST, "unknown plan"},
-    {"INVALID_TRANSID", CAUSE_BAD_REQUEST, "invalid transaction id"},
-};
 
 const char *map_backend_error(long http_status, const json_t *body, char *msg, size_t msglen)
 {
@@ -905,33 +864,12 @@ const char *map_backend_error(long http_status, const json_t *body, char *msg, s
             backend_msg = json_string_value(mm);
     }
 
-    const char *cause = NULL, *fallback = NULL;
-    char status_msg[96];
-    for (size_t i = 0; error_type && i < sizeof ERROR_TYPES / sizeof ERROR_TYPES[0]; i++) {
-        if (strcasecmp(error_type, ERROR_TYPES[i].error_type) == 0) {
-            cause = ERROR_TYPES[i].cause;
-            fallback = ERROR_TYPES[i].message;
-            break;
-        }
-    }
-    if (!cause) {
-        if (http_status == 0) {
-            cause = CAUSE_SERVICE_UNAVAILABLE;
-            fallback = "operator backend did not answer";
-        } else if (http_status >= 500 || http_status == 408 || http_status == 429) {
-            cause = CAUSE_SERVICE_UNAVAILABLE;
-            snprintf(status_msg, sizeof status_msg, "operator backend unavailable (HTTP %ld)",
-                     http_status);
-            fallback = status_msg;
-        } else if (http_status == 404 && !error_type) {
-            cause = CAUSE_INVALID_NUMBER;
-            fallback = "subscriber is unknown to the operator";
-        } else {
-            cause = CAUSE_UNSPECIFIED;
-            snprintf(status_msg, sizeof status_msg, "operator backend error (HTTP %ld)",
-                     http_status);
-            fallback = status_msg;
-        }
+    const char *fallback = NULL;
+    const char *cause = backend_error_cause(error_type, http_status, &fallback);
+    char with_status[128];
+    if (!backend_msg && http_status != 0) {
+        snprintf(with_status, sizeof with_status, "%s (HTTP %ld)", fallback, http_status);
+        fallback = with_status;
     }
     if (msg && msglen > 0)
         mapping_mask_digits(backend_msg ? backend_msg : fallback, msg, msglen);

@@ -41,80 +41,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/backend_errors.h"
 #include "shared/errors.h"
 
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
 
-static const struct {
-    const char *error_type;
-    const char *cause;
-    const char *message;
-} CAUSES[] = {
-    {"INSUFFICIENT_FUNDS", CAUSE_INSUFFICIENT_FUNDS, "insufficient funds"},
-    {"INVALID_PRODUCT", CAUSE_BAD_REQUEST, "the operator does not offer this plan"},
-    {"BAD_REQUEST", CAUSE_BAD_REQUEST, "the operator rejected the request"},
-    {"PARSING_ERROR", CAUSE_BAD_REQUEST, "the operator could not parse the request"},
-    {"INVALID_TRANSID", CAUSE_BAD_REQUEST, "the operator refused the transaction id"},
-    {"USER_BARRED", CAUSE_NOT_ALLOWED, "subscriber is barred by the operator"},
-    {"NOT_IMPLEMENTED", CAUSE_NOT_ALLOWED, "operation not supported by the operator"},
-    {"FORBIDDEN", CAUSE_USER_ROAMING, "subscriber is roaming"},
-    {"UNKNOWN_SUBSCRIBER_ID", CAUSE_INVALID_NUMBER, "subscriber is unknown to the operator"},
-    {"CONFLICT", CAUSE_PURCHASE_CONFLICT, "conflicts with the current subscription"},
-    {"PURCHASE_IN_PROGRESS", CAUSE_PURCHASE_CONFLICT, "a purchase is already in progress"},
-    {"PURCHASE_ALREADY_EXECUTED", CAUSE_PURCHASE_CONFLICT, "purchase already executed"},
-    {"TIMEOUT", CAUSE_SERVICE_UNAVAILABLE, "operator backend timed out"},
-    {"CONGESTED", CAUSE_SERVICE_UNAVAILABLE, "operator backend is congested"},
-    {"INTERNAL_ERROR", CAUSE_SERVICE_UNAVAILABLE, "operator backend internal error"},
-};
-
 const char *outcome_cause(const char *error_type, long http_status, const char **fallback) {
-    const char *dummy;
-    if (!fallback) fallback = &dummy;
-    for (size_t i = 0; error_type && i < sizeof CAUSES / sizeof CAUSES[0]; i++) {
-        if (strcasecmp(error_type, CAUSES[i].error_type) == 0) {
-            *fallback = CAUSES[i].message;
-            return CAUSES[i].cause;
-        }
-    }
-    if (http_status == 0 || http_status >= 500 || http_status == 408 || http_status == 429) {
-        *fallback = "the operator backend is unavailable";
-        return CAUSE_SERVICE_UNAVAILABLE;
-    }
-    if (http_status == 404 && !(error_type && *error_type)) {
-        *fallback = "subscriber is unknown to the operator";
-        return CAUSE_INVALID_NUMBER;
-    }
-    *fallback = "the operator refused the purchase";
-    return CAUSE_UNSPECIFIED;
+    return backend_error_cause(error_type, http_status, fallback);
 }
 
 void outcome_mask_digits(const char *text, char *out, size_t outlen) {
-    if (!out || outlen == 0) return;
-    size_t o = 0;
-    const char *p = text ? text : "";
-    while (*p && o + 1 < outlen) {
-        if (isdigit((unsigned char)*p)) {
-            size_t n = 0;
-            while (isdigit((unsigned char)p[n])) n++;
-            /* 7+ digits may be a subscriber number: keep 4+4 of 12 or
-             * more, 2+2 of shorter runs (as offer-resolver does). */
-            size_t keep = n >= 12 ? 4 : 2;
-            for (size_t k = 0; k < n && o + 1 < outlen; k++)
-                out[o++] = (n < 7 || k < keep || k >= n - keep) ? p[k] : '*';
-            p += n;
-            continue;
-        }
-        unsigned char c = (unsigned char)*p++;
-        out[o++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
-    }
-    /* Do not end inside a UTF-8 character. */
-    if (*p) {
-        size_t cut = o;
-        while (cut > 0 && ((unsigned char)out[cut - 1] & 0xC0) == 0x80) cut--;
-        if (cut > 0 && ((unsigned char)out[cut - 1] & 0xC0) == 0xC0) o = cut - 1;
-    }
-    out[o] = '\0';
+    backend_mask_digits(text, out, outlen);
 }
 
 /* ------------------------------------------------------------ answers */
