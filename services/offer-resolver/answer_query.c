@@ -1,7 +1,7 @@
 /* Answering one query on a worker thread: find the backend answer (cache
  * or backend call), map it to the standard API, reply on millom.replies. */
 #include "resolver.h"
-#include "backend_client.h"
+#include "shared/backend_client.h"
 #include "mapping_backend.h"
 #include "shared/crypto.h"
 #include "shared/errors.h"

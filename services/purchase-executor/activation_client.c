@@ -16,6 +16,7 @@
  *   - CONGESTED, 429, no connection at all -> not executed (retry);
  *   - any other errorType, a 2xx FAIL, another 4xx -> failed. */
 #include "executor.h"
+#include "shared/backend_client.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,28 +219,19 @@ offer_price_result offer_price(http_client *hc, const tenant_operator *op, const
                                size_t msglen) {
     char trans_id[37];
     crypto_uuid(trans_id);
-    const char *names[] = {"customerIdType", "channelId", "serviceProviderId", "lang", "transId"};
-    const char *values[] = {id_type(p), p->client_name[0] ? p->client_name : channel_id,
-                            p->service_provider, p->language, trans_id};
-    char url[2048];
-    char *id = http_escape(p->subscriber);
-    int n = snprintf(url, sizeof url, "%s/offers/%s", op->backend_url, id ? id : "");
-    free(id);
-    for (size_t i = 0; i < sizeof names / sizeof names[0] && n > 0 && (size_t)n < sizeof url; i++) {
-        if (!values[i] || !*values[i]) continue;
-        char *v = http_escape(values[i]);
-        n += snprintf(url + n, sizeof url - (size_t)n, "%c%s=%s", i ? '&' : '?', names[i],
-                      v ? v : "");
-        free(v);
-    }
-    if (n < 0 || (size_t)n >= sizeof url) {
-        *cause = CAUSE_BAD_REQUEST;
-        snprintf(msg, msglen, "subscriber id too long");
-        return OFFER_BACKEND_ERROR;
-    }
-    const char *const headers[] = {"Accept: application/json", NULL};
+    backend_request br = {
+        .op = op,
+        .resource = "offers",
+        .customer_id = p->subscriber,
+        .customer_id_type = id_type(p),
+        .channel_id = p->client_name[0] ? p->client_name : channel_id,
+        .service_provider = p->service_provider,
+        .lang = p->language,
+        .trans_id = trans_id,
+        .timeout_ms = timeout_ms,
+    };
     http_result res;
-    http_get(hc, url, headers, timeout_ms, &res);
+    backend_get(hc, &br, &res);
     json_t *j = res.body_len ? json_loadb(res.body, res.body_len, 0, NULL) : NULL;
     offer_price_result out;
     if (res.status == 200 && j) {

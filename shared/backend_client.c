@@ -1,6 +1,6 @@
 /* See backend_client.h. Every value is percent-encoded; the subscriber id
  * is never logged in full. */
-#include "backend_client.h"
+#include "shared/backend_client.h"
 
 #include <stdio.h>
 #include <stdlib.h>

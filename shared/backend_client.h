@@ -1,7 +1,7 @@
 /* Calls to an operator's backend-integration API
  * (millom-backend-integration.yaml): GET /balance and GET /offers. */
-#ifndef OFFER_RESOLVER_BACKEND_CLIENT_H
-#define OFFER_RESOLVER_BACKEND_CLIENT_H
+#ifndef MILLOM_BACKEND_CLIENT_H
+#define MILLOM_BACKEND_CLIENT_H
 
 #include "shared/config.h"
 #include "shared/http_client.h"
