@@ -35,5 +35,5 @@ done
 
 echo
 [ $failed -gt 0 ] && echo "failed: ${failures[*]}"
-echo "test programs: $passed passed, $failed failed"
+echo "programs: $passed passed, $failed failed"
 [ $failed -eq 0 ]
