@@ -301,13 +301,15 @@ http_server *http_server_start(const http_server_opts *opts, char *err, size_t e
         free(s);
         return NULL;
     }
+    /* MHD wants no pool for one thread (it warns about a pool of 1). */
     unsigned threads = opts->threads > 0 ? (unsigned)opts->threads : 2;
+    unsigned pool = threads > 1 ? threads : 0;
     s->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
             MHD_USE_ERROR_LOG,
         (uint16_t)opts->port, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error,
         NULL, MHD_OPTION_SOCK_ADDR, &addr,
-        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg_long("MILLOM_HTTP_MAX_CONNECTIONS", 4096),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg_long("MILLOM_HTTP_IDLE_TIMEOUT_S", 60),
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
