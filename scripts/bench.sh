@@ -356,6 +356,11 @@ main() {
     log "some scenarios are invalid (errors under load); look at $WORK/log and $WORK/wrk"
     exit "$status"
   fi
+  # Settlement throughput (issue 7) on its own devbroker and port; its
+  # failure is reported without failing the read-path results above.
+  if [ -x scripts/bench_settlement.sh ]; then
+    BUILD=$BUILD scripts/bench_settlement.sh || log "settlement bench failed (exit $?)"
+  fi
   FAILED=0
 }
 

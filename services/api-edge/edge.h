@@ -42,7 +42,8 @@ void edge_send_request(api_edge *e, http_request *req, const char *topic, const 
 
 /* Serializers of the request messages api-edge sends (relay.c). */
 extern const edge_codec edge_query_codec, edge_purchase_codec, edge_callback_codec,
-    edge_lookup_codec;
+    edge_lookup_codec, edge_consent_codec, edge_cpid_registration_codec,
+    edge_consent_query_codec;
 
 /* /std/{sp}[/{op}]/{sub}/purchasePlan (routes_purchase.c). */
 void routes_purchase(api_edge *e, http_request *req, const void *std_path);
@@ -50,5 +51,34 @@ void routes_purchase(api_edge *e, http_request *req, const void *std_path);
 void routes_callbacks(api_edge *e, http_request *req);
 /* /mgmt/{operator}/... (routes_mgmt.c). */
 void routes_mgmt(api_edge *e, http_request *req);
+int routes_settlement(api_edge *e, http_request *req); /* 1 if it answered (routes_settlement.c) */
+
+/* GET /cpid?app= and POST /{sp}/{op}/registerCpid?app= (routes_cpid.c). */
+int routes_cpid_match(const char *path);
+void routes_cpid(api_edge *e, http_request *req);
+/* 1 if the textual IPv4/IPv6 address is inside the CIDR ("10.0.0.0/8",
+ * "::1/128", or a bare address); IPv4-mapped IPv6 peers count as IPv4. */
+int edge_ip_in_cidr(const char *ip, const char *cidr);
+/* The operator whose "cpidClientCidrs" contain ip, or NULL. */
+const tenant_operator *edge_cpid_operator_for_ip(const tenants *t, const char *ip);
+/* The trusted header carrying the MSISDN: "msisdnHeader", default X-MSISDN. */
+const char *edge_msisdn_header(const tenant_operator *op);
+
+/* POST /std/{sp}/{subscriberId}/register (routes_register.c). */
+void routes_register(api_edge *e, http_request *req, const void *std_path);
+#define REGISTER_MAX_TYPES 9
+typedef struct {
+    char transaction_id[129];
+    char types[REGISTER_MAX_TYPES][32]; /* NotificationType values, no duplicates */
+    size_t n_types;
+} register_body;
+/* Parses {transactionId, types[]}; -1 with msg naming the field. */
+int register_body_parse(const char *body, size_t len, register_body *out, char *msg,
+                        size_t msglen);
+
+/* GET /mgmt/{operator}/consents?subscriberId=[&serviceProvider=]
+ * (routes_consents.c). */
+int routes_consents_match(const char *path);
+void routes_consents(api_edge *e, http_request *req);
 
 #endif

@@ -90,8 +90,9 @@ static int printable_token(const char *s, size_t max) {
         return cause;                         \
     } while (0)
 
-const char *std_validate(const tenants *t, const std_path *path, const std_inputs *in,
-                         std_request *out, char *msg, size_t msglen) {
+const char *std_validate(const tenants *t, const cpid_config *cpid, int64_t now_ms,
+                         const std_path *path, const std_inputs *in, std_request *out,
+                         char *msg, size_t msglen) {
     memset(out, 0, sizeof *out);
     out->path = *path;
 
@@ -145,10 +146,25 @@ const char *std_validate(const tenants *t, const std_path *path, const std_input
             FAIL(CAUSE_BAD_REQUEST, "subscriberId is not a valid OPET token");
         strcpy(out->subscriber, path->subscriber);
         break;
-    default:
-        /* CPIDs are decrypted by the CPID work (issue 5); until then they
-         * are refused rather than passed on undecoded. */
-        FAIL(CAUSE_BAD_CPID, "CPID keys are not supported by this deployment yet");
+    default: {
+        cpid_info info;
+        cpid_status st = cpid_decode(cpid, path->subscriber, now_ms, &info);
+        if (st != CPID_OK && st != CPID_EXPIRED)
+            FAIL(CAUSE_BAD_CPID, "subscriberId: %s", cpid_status_text(st));
+        /* Another provider's CPID is refused before anything else is said
+         * about it, expired or not. */
+        if (strcmp(info.provider, out->provider->id) != 0)
+            FAIL(CAUSE_NOT_ALLOWED, "subscriberId: this CPID was not issued to serviceProvider '%s'",
+                 out->provider->id);
+        if (st == CPID_EXPIRED) FAIL(CAUSE_BAD_CPID, "subscriberId: %s", cpid_status_text(st));
+        if (strcmp(info.mccmnc, out->op->mccmnc) != 0 ||
+            strncmp(info.msisdn, out->op->country_code, strlen(out->op->country_code)) != 0)
+            FAIL(CAUSE_BAD_CPID, "subscriberId: the CPID is not one of operator '%s'", out->op->id);
+        strcpy(out->subscriber, info.msisdn);
+        out->key_type = MILLOM__V1__KEY_TYPE__KEY_TYPE_MSISDN;
+        out->from_cpid = true;
+        break;
+    }
     }
 
     if (in->plan_type && *in->plan_type) {

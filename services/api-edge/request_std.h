@@ -6,7 +6,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "shared/config.h"
+#include "shared/cpid.h"
 #include "millom/v1/common.pb-c.h"
 
 typedef enum {
@@ -42,8 +44,12 @@ typedef struct {
     std_path path;
     const tenant_operator *op;
     const tenant_provider *provider;
+    /* MSISDN or OPET. A valid CPID is decoded here: key_type becomes
+     * MSISDN and subscriber the MSISDN, so everything downstream works on
+     * the MSISDN; from_cpid remembers how the SP named the subscriber. */
     Millom__V1__KeyType key_type;
-    char subscriber[257];  /* normalized MSISDN, or the OPET/CPID as given */
+    char subscriber[257];  /* normalized MSISDN, or the OPET token as given */
+    bool from_cpid;
     char language[16];     /* resolved against the operator's languages */
     char plan_type[16];
     char dealer_code[65];
@@ -53,9 +59,14 @@ typedef struct {
 
 /* Validates a parsed path and its inputs against the tenants. Returns NULL
  * when valid (out is filled), else an ErrorDocument cause with a message
- * naming the offending field in msg. */
-const char *std_validate(const tenants *t, const std_path *path, const std_inputs *in,
-                         std_request *out, char *msg, size_t msglen);
+ * naming the offending field in msg. CPIDs (key_type=CPID) are decoded
+ * with `cpid` at `now_ms` (epoch ms; injectable for tests): undecodable,
+ * tampered, expired, or of another operator -> BAD_CPID (410); issued to
+ * another service provider -> NOT_ALLOWED (403), saying nothing about
+ * whose it is. */
+const char *std_validate(const tenants *t, const cpid_config *cpid, int64_t now_ms,
+                         const std_path *path, const std_inputs *in, std_request *out,
+                         char *msg, size_t msglen);
 
 /* The primary ISO-639-1 subtag of the first range of an Accept-Language
  * header, lowercased ("ur-PK,en;q=0.5" -> "ur"); "" if none usable. */

@@ -7,6 +7,7 @@
 #include "request_purchase.h"
 #include "request_std.h"
 #include "shared/errors.h"
+#include "shared/service.h"
 #include "millom/v1/purchase.pb-c.h"
 
 #include <stdlib.h>
@@ -42,7 +43,8 @@ void routes_purchase(api_edge *e, http_request *req, const void *std_path_arg) {
     };
     std_request r;
     char msg[256];
-    const char *cause = std_validate(e->tenants, path, &in, &r, msg, sizeof msg);
+    const char *cause = std_validate(e->tenants, cpid_config_default(), now_ms(), path, &in,
+                                     &r, msg, sizeof msg);
     if (cause) {
         http_respond_error(req, cause, "%s", msg);
         return;

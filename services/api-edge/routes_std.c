@@ -3,6 +3,7 @@
 #include "edge.h"
 #include "request_std.h"
 #include "shared/errors.h"
+#include "shared/service.h"
 #include "millom/v1/query.pb-c.h"
 
 #include <string.h>
@@ -54,9 +55,8 @@ void routes_std(api_edge *e, http_request *req) {
         routes_purchase(e, req, &path);
         return;
     }
-    if (!is_read) {
-        http_respond_error(req, CAUSE_NOT_FOUND, "%s is not available in this deployment yet",
-                           std_action_name(path.action));
+    if (path.action == STD_REGISTER) {
+        routes_register(e, req, &path);
         return;
     }
     std_inputs in = {
@@ -69,7 +69,8 @@ void routes_std(api_edge *e, http_request *req) {
     };
     std_request r;
     char msg[256];
-    const char *cause = std_validate(e->tenants, &path, &in, &r, msg, sizeof msg);
+    const char *cause = std_validate(e->tenants, cpid_config_default(), now_ms(), &path, &in, &r,
+                                     msg, sizeof msg);
     if (cause) {
         http_respond_error(req, cause, "%s", msg);
         return;

@@ -24,7 +24,8 @@ struct devbroker {
 static const char *const consumed_topics[] = {
     "millom.queries",          "millom.purchase.commands", "millom.activation.callbacks",
     "millom.purchase.events",  "millom.consents",          "millom.subscriber.events",
-    "millom.offer.impressions", "millom.purchase.lookups", NULL,
+    "millom.offer.impressions", "millom.purchase.lookups", "millom.settlement.queries",
+    "millom.cpid.registrations", "millom.consent.queries", NULL,
 };
 /* Topics without one. millom.replies is created separately. */
 static const char *const plain_topics[] = {

@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* impressions.c: the OfferImpression of an upsellOffer answer. */
+void impression_publish(resolver *r, const Millom__V1__Query *q, const json_t *answer);
+
 /* Leave the backend this much less than the caller's deadline, so the
  * answer can still travel back before api-edge gives up. */
 #define DEADLINE_MARGIN_MS 50
@@ -155,6 +158,9 @@ void resolver_answer(resolver *r, void *http_client_state, Millom__V1__Query *q)
         goto done;
     }
     if (warn[0]) log_warn("%s", warn);
+    /* Queued before reply_json frees the answer; producing does not block. */
+    if (q->kind == MILLOM__V1__QUERY_KIND__QUERY_KIND_UPSELL_OFFER)
+        impression_publish(r, q, answer);
     reply_json(r, q, 200, answer);
 done:
     millom__v1__query__free_unpacked(q, NULL);

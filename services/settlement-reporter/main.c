@@ -1,32 +1,37 @@
-/* settlement-reporter: settles completed purchases and aggregates them.
- * For now it joins its consumer group, checks what arrives and serves
- * health and metrics; settlement comes with the settlement work.
- * Settings: MILLOM_SETTLEMENT_PORT (admin, 9104). */
+/* settlement-reporter: wiring. Settles completed purchases from
+ * millom.purchase.events (see settlement.h), records offer impressions,
+ * answers millom.settlement.queries, publishes millom.settlement.records
+ * and millom.settlement.reports through its outbox.
+ *
+ * Settings: MILLOM_SETTLEMENT_PORT (admin, 9104),
+ * MILLOM_SUBSCRIBER_HASH_KEY (key of the subscriber hash; a sandbox
+ * default), MILLOM_SETTLEMENT_CLOSE_GRACE_S (3600: a day closes this long
+ * after its end at the latest), MILLOM_SETTLEMENT_CLOSE_CHECK_MS (60000:
+ * how often the timer looks), MILLOM_TENANTS (revenueShares per operator),
+ * MILLOM_DATA_DIR, MILLOM_OUTBOX_STOP_WAIT_MS. */
+#include "settlement.h"
+#include "shared/log.h"
 #include "shared/runner.h"
-#include "millom/v1/purchase.pb-c.h"
-#include "millom/v1/settlement.pb-c.h"
-
-static const runner_topic_type types[] = {
-    {"millom.purchase.events", &millom__v1__purchase_event__descriptor},
-    {"millom.offer.impressions", &millom__v1__offer_impression__descriptor},
-    {NULL, NULL},
-};
 
 static void *setup(runner *r) {
-    (void)r;
-    return (void *)types;
+    char err[512];
+    settlement *s = settlement_new(runner_producer(r), err, sizeof err);
+    if (!s) log_error("settlement-reporter: %s", err);
+    return s;
 }
 
+static void teardown(void *state) { settlement_free(state); }
+
 int main(void) {
-    static const char *const topics[] = {"millom.purchase.events", "millom.offer.impressions",
-                                         NULL};
+    static const char *const topics[] = {TOPIC_PURCHASE_EVENTS, TOPIC_IMPRESSIONS, NULL};
     runner_opts opts = {
         .name = "settlement-reporter",
         .admin_port_env = "MILLOM_SETTLEMENT_PORT",
         .admin_port = 9104,
         .topics = topics,
-        .handler = runner_decode_only,
+        .handler = settlement_handle,
         .setup = setup,
+        .teardown = teardown,
     };
     return runner_main(&opts);
 }

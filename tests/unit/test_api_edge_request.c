@@ -9,9 +9,12 @@
 #include <string.h>
 
 static tenants *t;
+static cpid_config cpid_cfg;
+#define NOW_MS 1800000000000LL /* validation's injected clock */
 
 static void load_tenants(void) {
     char err[256];
+    ck_assert_int_eq(cpid_config_init(&cpid_cfg, NULL, 0), 0);
     t = tenants_load("config/tenants.sandbox.json", err, sizeof err);
     ck_assert_msg(t != NULL, "%s", err);
 }
@@ -98,7 +101,8 @@ START_TEST(validation_table) {
         ck_assert_int_eq(std_path_parse(cases[i].path, &p), 0);
         std_request r;
         char msg[256] = "";
-        const char *cause = std_validate(t, &p, &cases[i].in, &r, msg, sizeof msg);
+        const char *cause = std_validate(t, &cpid_cfg, NOW_MS, &p, &cases[i].in, &r, msg,
+                                         sizeof msg);
         if (cases[i].cause) {
             ck_assert_msg(cause && strcmp(cause, cases[i].cause) == 0, "case %zu: got %s want %s",
                           i, cause ? cause : "valid", cases[i].cause);
@@ -117,13 +121,13 @@ START_TEST(validated_values) {
     char msg[256];
     ck_assert_int_eq(std_path_parse("/std/testserviceprovider/00924542610003/balance", &p), 0);
     std_inputs in = {.accept_language = "ur", .cache_control = "max-age=0, No-Cache"};
-    ck_assert_ptr_null(std_validate(t, &p, &in, &r, msg, sizeof msg));
+    ck_assert_ptr_null(std_validate(t, &cpid_cfg, NOW_MS, &p, &in, &r, msg, sizeof msg));
     ck_assert_str_eq(r.subscriber, "924542610003");
     ck_assert_str_eq(r.language, "ur");
     ck_assert(r.no_cache);
     in.accept_language = "de-DE";
     in.cache_control = NULL;
-    ck_assert_ptr_null(std_validate(t, &p, &in, &r, msg, sizeof msg));
+    ck_assert_ptr_null(std_validate(t, &cpid_cfg, NOW_MS, &p, &in, &r, msg, sizeof msg));
     ck_assert_str_eq(r.language, "en");
     ck_assert(!r.no_cache);
 }

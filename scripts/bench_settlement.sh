@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Settlement throughput (issue 7): how fast settlement-reporter turns a
+# backlog of PurchaseEvents into SettlementRecords, next to how fast kcat
+# merely reads the same events (the floor any consumer pays on this broker).
+#
+#   1. a fresh devbroker; `millomctl purchases generate` produces N
+#      COMPLETED PurchaseEvents to millom.purchase.events (varied amounts,
+#      plans, providers, subscribers; one UTC day);
+#   2. baseline: kcat consumes all N from the beginning (-e: stop at the end);
+#   3. settlement-reporter (alone, fresh database) starts on the backlog; the
+#      clock runs from its /readyz (partitions assigned) until its counter
+#      millom_settlement_records_total reaches N (settled: committed in
+#      SQLite with aggregates and outbox rows), and until the outbox is
+#      empty (every record and report published to Kafka).
+# Prints events/s of both and the ratio; writes var/bench/settlement.json.
+#
+# Settings: BUILD (build/release), BENCH_SETTLEMENT_EVENTS (100000),
+# BENCH_SETTLEMENT_PORT (29204), BENCH_KEEP_DIR=1 keeps the temp dir.
+# Any MILLOM_* variable reaches settlement-reporter unchanged.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build/release}
+BIN=$BUILD/bin
+N=${BENCH_SETTLEMENT_EVENTS:-100000}
+PORT=${BENCH_SETTLEMENT_PORT:-29204}
+RESULTS_JSON=var/bench/settlement.json
+WORK=
+BROKER_PID=
+REPORTER_PID=
+OK=0
+
+log() { echo "bench-settlement: $*" >&2; }
+die() { log "$*"; exit 1; }
+now() { date +%s.%N; }
+
+cleanup() {
+  local pid
+  for pid in $REPORTER_PID $BROKER_PID; do
+    kill -TERM "$pid" 2>/dev/null || continue
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  if [ -n "$WORK" ] && [ "$OK" = 1 ] && [ "${BENCH_KEEP_DIR:-0}" != 1 ]; then
+    rm -rf "$WORK"
+  elif [ -n "$WORK" ]; then
+    log "kept logs in $WORK"
+  fi
+}
+
+metric() { # name -> value or 0
+  curl -fsS "http://127.0.0.1:$PORT/metrics" 2>/dev/null |
+    awk -v n="$1" '$1 == n {print $2; found=1} END {if (!found) print 0}'
+}
+
+main() {
+  for p in devbroker settlement-reporter millomctl; do
+    [ -x "$BIN/$p" ] || die "$BIN/$p is missing; run 'make build' first"
+  done
+  for p in kcat curl python3; do command -v "$p" >/dev/null || die "$p is not installed (make deps)"; done
+  [[ $N =~ ^[1-9][0-9]*$ ]] || die "bad BENCH_SETTLEMENT_EVENTS '$N'"
+  if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then die "port $PORT is in use"; fi
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/millom-bench-settlement.XXXXXX")
+  unset KAFKA_BOOTSTRAP
+  export MILLOM_DATA_DIR=$WORK/data MILLOM_BROKER_FILE=$WORK/broker.bootstrap
+  export MILLOM_LOG_LEVEL=warn MILLOM_SETTLEMENT_PORT=$PORT
+  mkdir -p "$MILLOM_DATA_DIR"
+
+  setsid "$BIN/devbroker" >>"$WORK/devbroker.log" 2>&1 &
+  BROKER_PID=$!
+  for _ in $(seq 1 100); do [ -s "$MILLOM_BROKER_FILE" ] && break; sleep 0.1; done
+  [ -s "$MILLOM_BROKER_FILE" ] || die "devbroker did not start; see $WORK/devbroker.log"
+  local boot
+  boot=$(cat "$MILLOM_BROKER_FILE")
+
+  log "producing $N purchase events"
+  local t0 t1
+  t0=$(now)
+  "$BIN/millomctl" purchases generate --count "$N" --prefix "bench-$$" 2>>"$WORK/millomctl.log" ||
+    die "producing failed; see $WORK/millomctl.log"
+  t1=$(now)
+  local produce_s
+  produce_s=$(python3 -c "print($t1 - $t0)")
+
+  log "baseline: kcat consumes the $N events"
+  t0=$(now)
+  local got
+  got=$(kcat -C -b "$boot" -t millom.purchase.events -o beginning -e -q -f '.\n' 2>>"$WORK/kcat.log" | wc -l)
+  t1=$(now)
+  [ "$got" -ge "$N" ] || die "kcat read $got of $N events; see $WORK/kcat.log"
+  local kcat_s
+  kcat_s=$(python3 -c "print($t1 - $t0)")
+
+  log "settlement-reporter settles the $N events"
+  setsid "$BIN/settlement-reporter" >>"$WORK/settlement-reporter.log" 2>&1 &
+  REPORTER_PID=$!
+  for _ in $(seq 1 600); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$PORT/readyz" 2>/dev/null && break
+    kill -0 "$REPORTER_PID" 2>/dev/null || die "settlement-reporter exited; see $WORK/settlement-reporter.log"
+    sleep 0.05
+  done
+  t0=$(now)
+  local settled=0 settled_at= published_at= deadline=$((SECONDS + 600))
+  while [ $SECONDS -lt $deadline ]; do
+    kill -0 "$REPORTER_PID" 2>/dev/null || die "settlement-reporter died; see $WORK/settlement-reporter.log"
+    settled=$(metric millom_settlement_records_total)
+    if [ -z "$settled_at" ] && [ "$settled" -ge "$N" ]; then settled_at=$(now); fi
+    if [ -n "$settled_at" ] && [ "$(metric millom_outbox_depth)" = 0 ]; then
+      published_at=$(now)
+      break
+    fi
+    sleep 0.1
+  done
+  [ -n "$published_at" ] || die "only $settled of $N settled in 600 s; see $WORK"
+
+  mkdir -p "$(dirname "$RESULTS_JSON")"
+  python3 - "$N" "$produce_s" "$kcat_s" "$t0" "$settled_at" "$published_at" "$RESULTS_JSON" <<'PY'
+import json, sys
+n, produce_s, kcat_s, t0, settled_at, published_at, out = sys.argv[1:]
+n = int(n); produce_s = float(produce_s); kcat_s = float(kcat_s)
+settle_s = float(settled_at) - float(t0); publish_s = float(published_at) - float(t0)
+r = {
+    "events": n,
+    "produce_events_per_s": round(n / produce_s),
+    "kcat_consume_events_per_s": round(n / kcat_s),
+    "settled_records_per_s": round(n / settle_s),
+    "published_records_per_s": round(n / publish_s),
+    "ratio_settled_vs_kcat": round((n / settle_s) / (n / kcat_s), 3),
+    "ratio_published_vs_kcat": round((n / publish_s) / (n / kcat_s), 3),
+}
+json.dump(r, open(out, "w"), indent=2)
+print()
+print(f"settlement throughput, {n} PurchaseEvents (fresh devbroker, settlement-reporter alone)")
+print(f"  {'kcat consume (baseline)':38s} {r['kcat_consume_events_per_s']:>10} events/s  ({kcat_s:.2f} s)")
+print(f"  {'settlement-reporter: settled (SQLite)':38s} {r['settled_records_per_s']:>10} records/s ({settle_s:.2f} s)  ratio {r['ratio_settled_vs_kcat']}")
+print(f"  {'settlement-reporter: published (Kafka)':38s} {r['published_records_per_s']:>10} records/s ({publish_s:.2f} s)  ratio {r['ratio_published_vs_kcat']}")
+print(f"  (producing the events: {r['produce_events_per_s']} events/s)")
+print(f"results: {out}")
+PY
+  OK=1
+}
+
+main "$@"

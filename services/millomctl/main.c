@@ -1,0 +1,79 @@
+/* millomctl: command-line entry; see millomctl.h for the commands. */
+#include "millomctl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "shared/log.h"
+#include "shared/service.h"
+
+static int usage(void) {
+    fprintf(stderr,
+            "usage: millomctl settlements tail [--format csv|json] [--from-beginning]\n"
+            "                                  [--max N] [--idle-exit-ms MS]\n"
+            "       millomctl reports tail     (same options)\n"
+            "       millomctl purchases generate --count N [--day YYYY-MM-DD] [--prefix P]\n");
+    return 2;
+}
+
+static int parse_long(const char *s, long *out) {
+    char *end;
+    long v = s ? strtol(s, &end, 10) : -1;
+    if (!s || !*s || *end || v < 0) return -1;
+    *out = v;
+    return 0;
+}
+
+static int tail_main(const char *topic, int argc, char **argv) {
+    tail_opts o = {.topic = topic, .format = OUT_CSV};
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--from-beginning") == 0) {
+            o.from_beginning = 1;
+        } else if (strcmp(a, "--format") == 0 && v) {
+            if (strcmp(v, "csv") == 0)
+                o.format = OUT_CSV;
+            else if (strcmp(v, "json") == 0)
+                o.format = OUT_JSON;
+            else
+                return usage();
+            i++;
+        } else if (strcmp(a, "--max") == 0 && parse_long(v, &o.max) == 0) {
+            i++;
+        } else if (strcmp(a, "--idle-exit-ms") == 0 && parse_long(v, &o.idle_exit_ms) == 0) {
+            i++;
+        } else {
+            return usage();
+        }
+    }
+    return tail_run(&o);
+}
+
+static int generate_main(int argc, char **argv) {
+    generate_opts o = {0};
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--count") == 0 && parse_long(v, &o.count) == 0)
+            i++;
+        else if (strcmp(a, "--day") == 0 && v)
+            o.day = argv[++i];
+        else if (strcmp(a, "--prefix") == 0 && v)
+            o.prefix = argv[++i];
+        else
+            return usage();
+    }
+    return o.count > 0 ? generate_run(&o) : usage();
+}
+
+int main(int argc, char **argv) {
+    /* Logs (warnings of librdkafka) go to stderr; rows to stdout. */
+    if (!getenv("MILLOM_LOG_LEVEL")) setenv("MILLOM_LOG_LEVEL", "warn", 1);
+    service_init("millomctl");
+    if (argc >= 3 && strcmp(argv[1], "settlements") == 0 && strcmp(argv[2], "tail") == 0)
+        return tail_main("millom.settlement.records", argc - 3, argv + 3);
+    if (argc >= 3 && strcmp(argv[1], "reports") == 0 && strcmp(argv[2], "tail") == 0)
+        return tail_main("millom.settlement.reports", argc - 3, argv + 3);
+    if (argc >= 3 && strcmp(argv[1], "purchases") == 0 && strcmp(argv[2], "generate") == 0)
+        return generate_main(argc - 3, argv + 3);
+    return usage();
+}

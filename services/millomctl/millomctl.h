@@ -1,0 +1,55 @@
+/* millomctl: a small command-line tool for analysts and operators.
+ *
+ *   millomctl settlements tail [--format csv|json] [--from-beginning]
+ *                              [--max N] [--idle-exit-ms MS]
+ *       prints millom.settlement.records as CSV rows or JSON lines
+ *   millomctl reports tail     (same options)
+ *       prints millom.settlement.reports (the daily aggregates)
+ *   millomctl purchases generate --count N [--day YYYY-MM-DD] [--prefix P]
+ *       produces N synthetic COMPLETED PurchaseEvents (benchmarks, demos)
+ *
+ * The broker is found like every Millom program: KAFKA_BOOTSTRAP, else
+ * the file devbroker writes (MILLOM_BROKER_FILE, var/broker.bootstrap). */
+#ifndef MILLOMCTL_H
+#define MILLOMCTL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "millom/v1/settlement.pb-c.h"
+
+typedef enum { OUT_CSV = 0, OUT_JSON } out_format;
+
+/* format.c: one message as text. Headers only for CSV. */
+void print_record_header(FILE *out, out_format f);
+void print_record(FILE *out, out_format f, const Millom__V1__SettlementRecord *r);
+void print_report_header(FILE *out, out_format f);
+/* CSV: one row per plan of the report (the report's columns repeated). */
+void print_report(FILE *out, out_format f, const Millom__V1__SettlementReport *r);
+/* RFC 4180 field: quoted when it holds a comma, quote, CR or LF. */
+void csv_write_field(FILE *out, const char *s);
+/* Minor units at a scale as a decimal string ("160.50"). */
+void decimal_text(int64_t minor, int scale, char out[48]);
+
+typedef struct {
+    const char *topic;
+    out_format format;
+    int from_beginning;
+    long max;           /* stop after this many messages; 0 = no limit */
+    long idle_exit_ms;  /* stop after this long without a message; 0 = never */
+} tail_opts;
+
+/* tail.c: consumes and prints until SIGINT/SIGTERM or a limit. Exit code. */
+int tail_run(const tail_opts *o);
+
+typedef struct {
+    long count;
+    const char *day;     /* YYYY-MM-DD of occurred_at, NULL = now */
+    const char *prefix;  /* transid prefix */
+} generate_opts;
+
+/* generate.c: produces synthetic COMPLETED purchase events. Exit code. */
+int generate_run(const generate_opts *o);
+
+#endif

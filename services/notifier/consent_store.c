@@ -1,0 +1,168 @@
+/* Consents and CPID registrations in notifier.db: see notifier.h. */
+#include "notifier.h"
+#include "shared/log.h"
+#include "shared/store.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const migrations[] = {
+    "CREATE TABLE consents ("
+    "  provider TEXT NOT NULL, msisdn TEXT NOT NULL, operator TEXT NOT NULL,"
+    "  types TEXT NOT NULL,"          /* JSON array of NotificationType; [] = revoked */
+    "  language TEXT NOT NULL, transaction_id TEXT NOT NULL,"
+    "  updated_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (provider, msisdn)) WITHOUT ROWID;"
+    "CREATE INDEX consents_by_msisdn ON consents (msisdn);"
+    "CREATE TABLE cpid_registrations ("
+    "  provider TEXT NOT NULL, msisdn TEXT NOT NULL, operator TEXT NOT NULL,"
+    "  cpid TEXT NOT NULL, expires_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (provider, msisdn)) WITHOUT ROWID;"
+    "CREATE INDEX cpid_registrations_by_msisdn ON cpid_registrations (msisdn);",
+};
+
+int notifier_open(notifier *n, const char *path, char *err, size_t errlen) {
+    size_t count = sizeof migrations / sizeof migrations[0];
+    n->db = path ? store_open_path(path, migrations, count, err, errlen)
+                 : store_open("notifier", migrations, count, err, errlen);
+    return n->db ? 0 : -1;
+}
+
+void notifier_close(notifier *n) {
+    store_close(n->db);
+    n->db = NULL;
+}
+
+int consent_put(notifier *n, const char *provider, const char *op, const char *msisdn,
+                const char *types_json, const char *language, const char *transaction_id,
+                int64_t occurred_ms) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(n->db,
+                           "INSERT INTO consents VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                           "ON CONFLICT (provider, msisdn) DO UPDATE SET "
+                           "operator=excluded.operator, types=excluded.types, "
+                           "language=excluded.language, transaction_id=excluded.transaction_id, "
+                           "updated_ms=excluded.updated_ms "
+                           "WHERE excluded.updated_ms >= consents.updated_ms",
+                           -1, &st, NULL) != SQLITE_OK) {
+        log_warn("consent_put: %s", sqlite3_errmsg(n->db));
+        return -1;
+    }
+    sqlite3_bind_text(st, 1, provider, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, msisdn, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, op, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, types_json, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, language, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, transaction_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 7, occurred_ms);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    if (rc) log_warn("consent_put: %s", sqlite3_errmsg(n->db));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int cpid_registration_put(notifier *n, const char *provider, const char *op,
+                          const char *msisdn, const char *cpid, int64_t expires_ms,
+                          int64_t occurred_ms) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(n->db,
+                           "INSERT INTO cpid_registrations VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+                           "ON CONFLICT (provider, msisdn) DO UPDATE SET "
+                           "operator=excluded.operator, cpid=excluded.cpid, "
+                           "expires_ms=excluded.expires_ms, updated_ms=excluded.updated_ms "
+                           "WHERE excluded.updated_ms >= cpid_registrations.updated_ms",
+                           -1, &st, NULL) != SQLITE_OK) {
+        log_warn("cpid_registration_put: %s", sqlite3_errmsg(n->db));
+        return -1;
+    }
+    sqlite3_bind_text(st, 1, provider, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, msisdn, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, op, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, cpid, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, expires_ms);
+    sqlite3_bind_int64(st, 6, occurred_ms);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    if (rc) log_warn("cpid_registration_put: %s", sqlite3_errmsg(n->db));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static json_t *time_json(int64_t ms) {
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char base[32], buf[40];
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, sizeof buf, "%s.%03dZ", base, (int)(ms % 1000));
+    return json_string(buf);
+}
+
+static json_t *text(const unsigned char *s) {
+    json_t *j = json_string(s ? (const char *)s : "");
+    return j ? j : json_string("?");
+}
+
+json_t *consents_lookup(notifier *n, const char *op, const char *msisdn, const char *provider) {
+    if (!provider) provider = "";
+    json_t *consents = json_array(), *cpids = json_array();
+    sqlite3_stmt *st = NULL;
+    int ok = sqlite3_prepare_v2(n->db,
+                                "SELECT provider, types, language, transaction_id, updated_ms "
+                                "FROM consents WHERE msisdn=?1 AND operator=?2 AND "
+                                "(?3='' OR provider=?3) ORDER BY provider",
+                                -1, &st, NULL) == SQLITE_OK;
+    if (ok) {
+        sqlite3_bind_text(st, 1, msisdn, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, op, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, provider, -1, SQLITE_STATIC);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            json_t *types = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
+            if (!json_is_array(types)) {
+                json_decref(types);
+                types = json_array();
+            }
+            json_t *c = json_object();
+            json_object_set_new(c, "serviceProvider", text(sqlite3_column_text(st, 0)));
+            json_object_set_new(c, "active", json_boolean(json_array_size(types) > 0));
+            json_object_set_new(c, "types", types);
+            json_object_set_new(c, "language", text(sqlite3_column_text(st, 2)));
+            json_object_set_new(c, "transactionId", text(sqlite3_column_text(st, 3)));
+            json_object_set_new(c, "updatedAt", time_json(sqlite3_column_int64(st, 4)));
+            json_array_append_new(consents, c);
+        }
+        ok = rc == SQLITE_DONE;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (ok)
+        ok = sqlite3_prepare_v2(n->db,
+                                "SELECT provider, expires_ms, updated_ms FROM cpid_registrations "
+                                "WHERE msisdn=?1 AND operator=?2 AND (?3='' OR provider=?3) "
+                                "ORDER BY provider",
+                                -1, &st, NULL) == SQLITE_OK;
+    if (ok) {
+        sqlite3_bind_text(st, 1, msisdn, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, op, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, provider, -1, SQLITE_STATIC);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            json_t *c = json_object();
+            json_object_set_new(c, "serviceProvider", text(sqlite3_column_text(st, 0)));
+            json_object_set_new(c, "registeredAt", time_json(sqlite3_column_int64(st, 2)));
+            json_object_set_new(c, "expiresAt", time_json(sqlite3_column_int64(st, 1)));
+            json_array_append_new(cpids, c);
+        }
+        ok = rc == SQLITE_DONE;
+    }
+    sqlite3_finalize(st);
+    if (!ok) {
+        log_warn("consents_lookup: %s", sqlite3_errmsg(n->db));
+        json_decref(consents);
+        json_decref(cpids);
+        return NULL;
+    }
+    return json_pack("{s:s, s:s, s:o, s:o}", "operator", op, "subscriberId", msisdn, "consents",
+                     consents, "cpidRegistrations", cpids);
+}

@@ -1,0 +1,60 @@
+/* The data feedback loop (issue 7): after a successful upsellOffer answer,
+ * one OfferImpression says which plans a provider was shown for a
+ * subscriber, so settlement-reporter can compare offers shown with
+ * purchases made. Keyed by operator like the other settlement topics.
+ *
+ * The subscriber is a keyed hash, never the MSISDN: hex HMAC-SHA256 of
+ * the subscriber id under MILLOM_SUBSCRIBER_HASH_KEY, the same function
+ * and key as settlement-reporter's records, so the two can be joined.
+ * Best effort: the SP's answer never waits for or fails on it. */
+#include "resolver.h"
+#include "shared/crypto.h"
+#include "shared/log.h"
+#include "shared/service.h"
+#include "millom/v1/settlement.pb-c.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TOPIC_IMPRESSIONS "millom.offer.impressions"
+#define SANDBOX_HASH_KEY "millom-sandbox-subscriber-hash-key"
+#define MAX_PLANS 64
+
+static void subscriber_hash(const char *subscriber, char out[65]) {
+    const char *key = cfg_str("MILLOM_SUBSCRIBER_HASH_KEY", SANDBOX_HASH_KEY);
+    unsigned char mac[CRYPTO_SHA256_LEN];
+    out[0] = '\0';
+    if (crypto_hmac_sha256(key, strlen(key), subscriber, strlen(subscriber), mac) != 0) return;
+    for (int i = 0; i < CRYPTO_SHA256_LEN; i++) snprintf(out + 2 * i, 3, "%02x", mac[i]);
+}
+
+void impression_publish(resolver *r, const Millom__V1__Query *q, const json_t *answer) {
+    char *plans[MAX_PLANS];
+    size_t n = 0, i;
+    json_t *offer;
+    json_array_foreach(json_object_get(answer, "offers"), i, offer) {
+        const char *id = json_string_value(json_object_get(offer, "planId"));
+        if (id && n < MAX_PLANS) plans[n++] = (char *)id;
+    }
+    if (n == 0) return; /* nothing was shown (e.g. NEED_TOPUP) */
+    char hash[65], id[37];
+    subscriber_hash(q->subscriber->subscriber_id, hash);
+    crypto_uuid(id);
+    Millom__V1__OfferImpression im = MILLOM__V1__OFFER_IMPRESSION__INIT;
+    im.operator_ = q->subscriber->operator_;
+    im.service_provider = q->service_provider;
+    im.subscriber_hash = hash;
+    im.plan_ids = plans;
+    im.n_plan_ids = n;
+    im.shown_at_ms = now_ms();
+    im.impression_id = id;
+    size_t len = millom__v1__offer_impression__get_packed_size(&im);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf) return;
+    millom__v1__offer_impression__pack(&im, buf);
+    if (kafka_produce(r->producer, TOPIC_IMPRESSIONS, -1, im.operator_, strlen(im.operator_),
+                      buf, len, NULL, 0) != 0)
+        log_warn("cannot produce an offer impression");
+    free(buf);
+}

@@ -1,0 +1,225 @@
+/* The settlement database: settled purchases, daily aggregates with their
+ * per-plan totals, offer impressions, and the outbox, in one SQLite file
+ * so a purchase, its aggregates and its outgoing messages commit together.
+ *
+ * De-duplication: `records` has the primary key (operator, transid) and a
+ * purchase is counted only when its row was inserted. transid is unique
+ * per operator (purchase-executor refuses a second provider's transid at
+ * the same operator), so the outbox's re-sends, a consumer restarted from
+ * an earlier offset or a purchase's COMPLETED event published twice all
+ * land on the existing row and change nothing. */
+#include "settlement.h"
+#include "stmt_cache.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shared/log.h"
+#include "shared/money.h"
+#include "shared/store.h"
+
+static const char *const migrations[] = {
+    /* 1: settled purchases */
+    "CREATE TABLE records ("
+    " operator TEXT NOT NULL, transid TEXT NOT NULL,"
+    " service_provider TEXT NOT NULL, plan_id TEXT NOT NULL, subscriber_hash TEXT NOT NULL,"
+    " amount_minor INTEGER NOT NULL, currency TEXT NOT NULL, currency_scale INTEGER NOT NULL,"
+    " fund_source INTEGER NOT NULL, completed_at_ms INTEGER NOT NULL, day TEXT NOT NULL,"
+    " operator_share INTEGER NOT NULL, provider_share INTEGER NOT NULL,"
+    " millom_share INTEGER NOT NULL, settled_at_ms INTEGER NOT NULL,"
+    " late INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (operator, transid)) WITHOUT ROWID;"
+    "CREATE INDEX records_completed ON records (operator, completed_at_ms);",
+    /* 2: daily aggregates per (day, operator, provider, currency) and plan */
+    "CREATE TABLE daily ("
+    " day TEXT NOT NULL, operator TEXT NOT NULL, service_provider TEXT NOT NULL,"
+    " currency TEXT NOT NULL, currency_scale INTEGER NOT NULL,"
+    " count INTEGER NOT NULL, gross INTEGER NOT NULL, operator_share INTEGER NOT NULL,"
+    " provider_share INTEGER NOT NULL, millom_share INTEGER NOT NULL,"
+    " closed INTEGER NOT NULL DEFAULT 0, closed_at_ms INTEGER NOT NULL DEFAULT 0,"
+    " late_count INTEGER NOT NULL DEFAULT 0, updated_at_ms INTEGER NOT NULL,"
+    " PRIMARY KEY (day, operator, service_provider, currency)) WITHOUT ROWID;"
+    "CREATE INDEX daily_open ON daily (closed, day);"
+    "CREATE TABLE daily_plans ("
+    " day TEXT NOT NULL, operator TEXT NOT NULL, service_provider TEXT NOT NULL,"
+    " currency TEXT NOT NULL, plan_id TEXT NOT NULL,"
+    " count INTEGER NOT NULL, gross INTEGER NOT NULL, operator_share INTEGER NOT NULL,"
+    " provider_share INTEGER NOT NULL, millom_share INTEGER NOT NULL,"
+    " PRIMARY KEY (day, operator, service_provider, currency, plan_id)) WITHOUT ROWID;"
+    "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    /* 3: offer impressions (one row per impression, one per plan shown) */
+    "CREATE TABLE impressions ("
+    " impression_id TEXT PRIMARY KEY, operator TEXT NOT NULL,"
+    " service_provider TEXT NOT NULL, subscriber_hash TEXT NOT NULL,"
+    " shown_at_ms INTEGER NOT NULL);"
+    "CREATE INDEX impressions_shown ON impressions (operator, shown_at_ms);"
+    "CREATE TABLE impression_plans ("
+    " impression_id TEXT NOT NULL, plan_id TEXT NOT NULL,"
+    " PRIMARY KEY (impression_id, plan_id)) WITHOUT ROWID;",
+    /* 4: the outbox, and an index to find an unsent report by key */
+    NULL, /* outbox_migration_sql, filled in settle_store_open */
+    "CREATE INDEX outbox_topic_key ON outbox (topic, key);",
+};
+
+sqlite3 *settle_store_open(const char *path, char *err, size_t errlen) {
+    const char *m[sizeof migrations / sizeof migrations[0]];
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
+        m[i] = migrations[i] ? migrations[i] : outbox_migration_sql;
+    return store_open_path(path, m, sizeof m / sizeof m[0], err, errlen);
+}
+
+static int insert_record(sqlite3 *db, const settled_record *r, int late) {
+    static const char sql[] =
+        "INSERT OR IGNORE INTO records (operator, transid, service_provider, plan_id,"
+        " subscriber_hash, amount_minor, currency, currency_scale, fund_source,"
+        " completed_at_ms, day, operator_share, provider_share, millom_share,"
+        " settled_at_ms, late) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    sqlite3_stmt *st = stmt_get(db, sql);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, r->op, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, r->transid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, r->service_provider, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, r->plan_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, r->subscriber_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, r->amount_minor);
+    sqlite3_bind_text(st, 7, r->currency, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 8, r->currency_scale);
+    sqlite3_bind_int(st, 9, r->fund_source);
+    sqlite3_bind_int64(st, 10, r->completed_at_ms);
+    sqlite3_bind_text(st, 11, r->day, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 12, r->split.operator_minor);
+    sqlite3_bind_int64(st, 13, r->split.provider_minor);
+    sqlite3_bind_int64(st, 14, r->split.millom_minor);
+    sqlite3_bind_int64(st, 15, r->settled_at_ms);
+    sqlite3_bind_int(st, 16, late);
+    int rc = sqlite3_step(st);
+    stmt_done(db, st);
+    if (rc != SQLITE_DONE) return -1;
+    return sqlite3_changes(db) == 1 ? 1 : 0;
+}
+
+/* 1 when the aggregate of key exists and is closed, 0 otherwise, -1 error. */
+static int aggregate_closed(sqlite3 *db, const report_key *k) {
+    static const char sql[] = "SELECT closed FROM daily WHERE day = ? AND operator = ?"
+                              " AND service_provider = ? AND currency = ?";
+    sqlite3_stmt *st = stmt_get(db, sql);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, k->day, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, k->op, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, k->service_provider, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, k->currency, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), closed = 0;
+    if (rc == SQLITE_ROW) closed = sqlite3_column_int(st, 0);
+    stmt_done(db, st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? closed : -1;
+}
+
+static int add_to_daily(sqlite3 *db, const settled_record *r, int late) {
+    static const char sql[] =
+        "INSERT INTO daily (day, operator, service_provider, currency, currency_scale, count,"
+        " gross, operator_share, provider_share, millom_share, closed, closed_at_ms,"
+        " late_count, updated_at_ms) VALUES (?1,?2,?3,?4,?5,1,?6,?7,?8,?9,?10,"
+        " CASE WHEN ?10 THEN ?11 ELSE 0 END,?10,?11)"
+        " ON CONFLICT DO UPDATE SET count = count + 1, gross = gross + excluded.gross,"
+        " operator_share = operator_share + excluded.operator_share,"
+        " provider_share = provider_share + excluded.provider_share,"
+        " millom_share = millom_share + excluded.millom_share,"
+        " closed = max(closed, excluded.closed),"
+        " closed_at_ms = CASE WHEN closed_at_ms = 0 THEN excluded.closed_at_ms"
+        "  ELSE closed_at_ms END,"
+        " late_count = late_count + excluded.late_count,"
+        " updated_at_ms = excluded.updated_at_ms";
+    sqlite3_stmt *st = stmt_get(db, sql);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, r->day, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, r->op, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, r->service_provider, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, r->currency, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 5, r->currency_scale);
+    sqlite3_bind_int64(st, 6, r->amount_minor);
+    sqlite3_bind_int64(st, 7, r->split.operator_minor);
+    sqlite3_bind_int64(st, 8, r->split.provider_minor);
+    sqlite3_bind_int64(st, 9, r->split.millom_minor);
+    sqlite3_bind_int(st, 10, late);
+    sqlite3_bind_int64(st, 11, r->settled_at_ms);
+    int rc = sqlite3_step(st);
+    stmt_done(db, st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int add_to_plan(sqlite3 *db, const settled_record *r) {
+    static const char sql[] =
+        "INSERT INTO daily_plans (day, operator, service_provider, currency, plan_id, count,"
+        " gross, operator_share, provider_share, millom_share)"
+        " VALUES (?,?,?,?,?,1,?,?,?,?)"
+        " ON CONFLICT DO UPDATE SET count = count + 1, gross = gross + excluded.gross,"
+        " operator_share = operator_share + excluded.operator_share,"
+        " provider_share = provider_share + excluded.provider_share,"
+        " millom_share = millom_share + excluded.millom_share";
+    sqlite3_stmt *st = stmt_get(db, sql);
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, r->day, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, r->op, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, r->service_provider, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, r->currency, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, r->plan_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, r->amount_minor);
+    sqlite3_bind_int64(st, 7, r->split.operator_minor);
+    sqlite3_bind_int64(st, 8, r->split.provider_minor);
+    sqlite3_bind_int64(st, 9, r->split.millom_minor);
+    int rc = sqlite3_step(st);
+    stmt_done(db, st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int record_to_outbox(sqlite3 *db, const settled_record *r) {
+    char amount[48];
+    Millom__V1__SettlementRecord m = MILLOM__V1__SETTLEMENT_RECORD__INIT;
+    if (money_format(r->amount_minor, r->currency_scale, amount, sizeof amount) < 0)
+        snprintf(amount, sizeof amount, "%lld", (long long)r->amount_minor);
+    m.transid = (char *)r->transid;
+    m.operator_ = (char *)r->op;
+    m.service_provider = (char *)r->service_provider;
+    m.plan_id = (char *)r->plan_id;
+    m.subscriber_hash = (char *)r->subscriber_hash;
+    m.amount_minor = r->amount_minor;
+    m.amount = amount;
+    m.currency = (char *)r->currency;
+    m.fund_source = (Millom__V1__FundSource)r->fund_source;
+    m.completed_at_ms = r->completed_at_ms;
+    m.operator_share_minor = r->split.operator_minor;
+    m.provider_share_minor = r->split.provider_minor;
+    m.millom_share_minor = r->split.millom_minor;
+    m.currency_scale = r->currency_scale;
+    m.day = (char *)r->day;
+    m.settled_at_ms = r->settled_at_ms;
+    size_t len = millom__v1__settlement_record__get_packed_size(&m);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf) return -1;
+    millom__v1__settlement_record__pack(&m, buf);
+    int rc = outbox_add(db, TOPIC_RECORDS, r->op, strlen(r->op), buf, len);
+    free(buf);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+settle_result settle_apply(sqlite3 *db, const settled_record *rec) {
+    report_key k;
+    snprintf(k.day, sizeof k.day, "%s", rec->day);
+    snprintf(k.op, sizeof k.op, "%s", rec->op);
+    snprintf(k.service_provider, sizeof k.service_provider, "%s", rec->service_provider);
+    snprintf(k.currency, sizeof k.currency, "%s", rec->currency);
+    char wm[11];
+    int closed = aggregate_closed(db, &k);
+    if (closed < 0 || watermark_get(db, wm) != 0) return SETTLE_ERROR;
+    /* Late: its day closed already, or the stream has moved past it. */
+    int late = closed || (wm[0] && strcmp(rec->day, wm) < 0);
+    int inserted = insert_record(db, rec, late);
+    if (inserted < 0) return SETTLE_ERROR;
+    if (inserted == 0) return SETTLE_DUPLICATE;
+    if (add_to_daily(db, rec, late) || add_to_plan(db, rec) ||
+        watermark_advance(db, rec->day, rec->settled_at_ms) < 0 ||
+        record_to_outbox(db, rec) || report_publish(db, &k))
+        return SETTLE_ERROR;
+    return SETTLE_NEW;
+}
