@@ -42,8 +42,8 @@ void edge_send_request(api_edge *e, http_request *req, const char *topic, const 
 
 /* Serializers of the request messages api-edge sends (relay.c). */
 extern const edge_codec edge_query_codec, edge_purchase_codec, edge_callback_codec,
-    edge_lookup_codec, edge_consent_codec, edge_cpid_registration_codec,
-    edge_consent_query_codec;
+    edge_lookup_codec, edge_settlement_query_codec, edge_consent_codec,
+    edge_cpid_registration_codec, edge_consent_query_codec;
 
 /* /std/{sp}[/{op}]/{sub}/purchasePlan (routes_purchase.c). */
 void routes_purchase(api_edge *e, http_request *req, const void *std_path);
@@ -51,6 +51,10 @@ void routes_purchase(api_edge *e, http_request *req, const void *std_path);
 void routes_callbacks(api_edge *e, http_request *req);
 /* /mgmt/{operator}/... (routes_mgmt.c). */
 void routes_mgmt(api_edge *e, http_request *req);
+/* A management API time bound: "2026-11-28", "2026-11-28T17:00:00Z" or
+ * epoch milliseconds; -1 if none of these. A bare date means its start
+ * (from) or, with end_of_day, its last millisecond (to). */
+int64_t mgmt_parse_time(const char *s, int end_of_day);
 int routes_settlement(api_edge *e, http_request *req); /* 1 if it answered (routes_settlement.c) */
 
 /* GET /cpid?app= and POST /{sp}/{op}/registerCpid?app= (routes_cpid.c). */

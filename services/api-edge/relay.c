@@ -6,6 +6,7 @@
 #include "shared/metrics.h"
 #include "millom/v1/purchase.pb-c.h"
 #include "millom/v1/query.pb-c.h"
+#include "millom/v1/settlement.pb-c.h"
 #include "millom/v1/subscriber.pb-c.h"
 
 #include <stdio.h>
@@ -69,6 +70,7 @@ CODEC(query, millom__v1__query)
 CODEC(purchase, millom__v1__purchase_command)
 CODEC(callback, millom__v1__activation_callback)
 CODEC(lookup, millom__v1__purchase_lookup)
+CODEC(settlement_query, millom__v1__settlement_query)
 CODEC(consent, millom__v1__consent_change)
 CODEC(cpid_registration, millom__v1__cpid_registration)
 CODEC(consent_query, millom__v1__consent_query)

@@ -14,9 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-/* "2026-11-28", "2026-11-28T17:00:00Z" or epoch milliseconds; -1 if none
- * of these. A bare date means its start (from) or its end (to). */
-static int64_t parse_time(const char *s, int end_of_day) {
+int64_t mgmt_parse_time(const char *s, int end_of_day) {
     struct tm tm = {0};
     const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
     if (rest && (strcmp(rest, "Z") == 0 || strcmp(rest, "+00:00") == 0 || *rest == '\0'))
@@ -70,8 +68,8 @@ void routes_mgmt(api_edge *e, http_request *req) {
             return;
         }
         const char *from = http_query(req, "from"), *to = http_query(req, "to");
-        l.from_ms = from ? parse_time(from, 0) : 0;
-        l.to_ms = to ? parse_time(to, 1) : 0;
+        l.from_ms = from ? mgmt_parse_time(from, 0) : 0;
+        l.to_ms = to ? mgmt_parse_time(to, 1) : 0;
         if (l.from_ms < 0 || l.to_ms < 0) {
             http_respond_error(req, CAUSE_BAD_REQUEST,
                                "from and to must be dates (YYYY-MM-DD), RFC 3339 UTC times or "

@@ -14,29 +14,6 @@
 #include <string.h>
 #include <time.h>
 
-static size_t query_size(const void *m) { return millom__v1__settlement_query__get_packed_size(m); }
-static size_t query_pack(const void *m, uint8_t *out) {
-    return millom__v1__settlement_query__pack(m, out);
-}
-static const edge_codec settlement_query_codec = {query_size, query_pack};
-
-/* The same rules as routes_mgmt.c's parse_time (kept private there): a
- * bare date means its start (from) or its end (to); -1 if malformed. */
-static int64_t parse_time(const char *s, int end_of_day) {
-    struct tm tm = {0};
-    const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (rest && (strcmp(rest, "Z") == 0 || strcmp(rest, "+00:00") == 0 || *rest == '\0'))
-        return (int64_t)timegm(&tm) * 1000;
-    memset(&tm, 0, sizeof tm);
-    rest = strptime(s, "%Y-%m-%d", &tm);
-    if (rest && *rest == '\0')
-        return (int64_t)timegm(&tm) * 1000 + (end_of_day ? 86400000 - 1 : 0);
-    char *end;
-    long long ms = strtoll(s, &end, 10);
-    if (*s && *end == '\0' && ms >= 0) return ms;
-    return -1;
-}
-
 int routes_settlement(api_edge *e, http_request *req) {
     char op_name[33], what[40];
     const char *path = http_path(req);
@@ -60,7 +37,7 @@ int routes_settlement(api_edge *e, http_request *req) {
         return 1;
     }
     const char *from = http_query(req, "from"), *to = http_query(req, "to");
-    int64_t from_ms = from ? parse_time(from, 0) : 0, to_ms = to ? parse_time(to, 1) : 0;
+    int64_t from_ms = from ? mgmt_parse_time(from, 0) : 0, to_ms = to ? mgmt_parse_time(to, 1) : 0;
     if (from_ms < 0 || to_ms < 0) {
         http_respond_error(req, CAUSE_BAD_REQUEST,
                            "from and to must be dates (YYYY-MM-DD), RFC 3339 UTC times or "
@@ -91,6 +68,6 @@ int routes_settlement(api_edge *e, http_request *req) {
     q.service_provider = (char *)(sp ? sp : "");
     q.format = (char *)(format ? format : "json");
     edge_send_request(e, req, "millom.settlement.queries", op->id, e->query_deadline_ms,
-                      &settlement_query_codec, &q, &meta, edge_relay_reply, req);
+                      &edge_settlement_query_codec, &q, &meta, edge_relay_reply, req);
     return 1;
 }
