@@ -25,7 +25,8 @@ stop_all() {
   if [ "$first" = 1 ]; then kill -TERM "${pids[0]}" 2>/dev/null || true; wait "${pids[0]}" 2>/dev/null || true; fi
   echo "stopped."
 }
-trap stop_all INT TERM EXIT
+trap "stop_all; exit 0" INT TERM
+trap stop_all EXIT
 
 start() { # name [env...]
   local name=$1; shift
