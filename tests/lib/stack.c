@@ -62,6 +62,8 @@ pid_t stack_spawn(test_stack *s, const char *name, const char *const *env) {
         setenv("MILLOM_NOTIFIER_PORT", port, 1);
         snprintf(port, sizeof port, "%d", s->settlement_port);
         setenv("MILLOM_SETTLEMENT_PORT", port, 1);
+        snprintf(port, sizeof port, "%d", s->sp_port);
+        setenv("MILLOM_SP_PORT", port, 1);
         for (size_t i = 0; stack_env && stack_env[i]; i++) put_env(stack_env[i]);
         for (size_t i = 0; env && env[i]; i++) put_env(env[i]);
         execl(path, name, (char *)NULL);
@@ -161,9 +163,9 @@ int stack_start(test_stack *s, int base_port, const char *const *env) {
         fprintf(stderr, "devbroker did not write %s\n", s->broker_file);
         return -1;
     }
-    const char *programs[] = {"mno-sandbox", "offer-resolver", "purchase-executor", "notifier",
-                              "settlement-reporter", "api-edge"};
-    int ports[] = {s->mno_port, s->resolver_port, s->executor_port, s->notifier_port,
+    const char *programs[] = {"mno-sandbox", "sp-sandbox", "offer-resolver", "purchase-executor",
+                              "notifier", "settlement-reporter", "api-edge"};
+    int ports[] = {s->mno_port, s->sp_port, s->resolver_port, s->executor_port, s->notifier_port,
                    s->settlement_port, s->edge_port};
     for (size_t i = 0; i < sizeof programs / sizeof programs[0]; i++)
         if (stack_spawn(s, programs[i], NULL) < 0) return -1;

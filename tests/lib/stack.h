@@ -1,4 +1,4 @@
-/* Test harness: starts the real programs (devbroker, mno-sandbox, the
+/* Test harness: starts the real programs (devbroker, the sandboxes, the
  * services) on loopback with their own ports and a temporary data
  * directory, waits until each is ready, and stops them. Plus a small HTTP
  * helper on libcurl for the tests' requests. */
@@ -23,7 +23,7 @@ typedef struct {
     int n;
 } test_stack;
 
-/* Starts devbroker + mno-sandbox + all five services. `env` is a
+/* Starts devbroker + mno-sandbox + sp-sandbox + all five services. `env` is a
  * NULL-terminated list of extra "NAME=value" settings for every program.
  * Ports are base_port + 0 (api-edge), +1 (mno), +2..+5 (admin ports),
  * +6 (sp-sandbox). */

@@ -1,0 +1,74 @@
+/* sp-sandbox: a simulated service provider that receives rich
+ * notifications and purchase callbacks. See README.md in this folder.
+ *
+ *   MILLOM_SP_PORT      listen port (default 9091; 0 = any free port)
+ *   MILLOM_SP_THREADS   HTTP polling threads (default 2)
+ *   MILLOM_BIND         listen address (default 127.0.0.1)
+ *   MILLOM_DATA_DIR     where sp-sandbox.db lives (default var/data) */
+#include "sp_sandbox.h"
+
+#include "shared/config.h"
+#include "shared/log.h"
+#include "shared/service.h"
+
+#include <time.h>
+
+static int ready(void *ctx) {
+    sp_app *app = ctx;
+    return app->store != NULL;
+}
+
+int main(void) {
+    service_init("sp-sandbox");
+    long port = cfg_long("MILLOM_SP_PORT", 9091);
+    long threads = cfg_long("MILLOM_SP_THREADS", 2);
+    if (port < 0 || port > 65535 || threads < 1 || threads > 256) {
+        log_error("bad configuration: MILLOM_SP_PORT=%ld MILLOM_SP_THREADS=%ld", port, threads);
+        return 2;
+    }
+
+    char err[256];
+    sp_app app = {0};
+    app.store = sp_store_open(err, sizeof err);
+    if (!app.store) {
+        log_error("cannot open the store: %s", err);
+        return 1;
+    }
+    app.behaviour = sp_behaviour_new();
+    if (!app.behaviour) {
+        sp_store_close(app.store);
+        return 1;
+    }
+
+    http_server_opts opts = {
+        .port = (int)port,
+        .threads = (int)threads,
+        .handler = sp_handle,
+        .ready = ready,
+        .app = &app,
+    };
+    http_server *server = http_server_start(&opts, err, sizeof err);
+    if (!server) {
+        log_error("cannot start the HTTP server: %s", err);
+        sp_behaviour_free(app.behaviour);
+        sp_store_close(app.store);
+        return 1;
+    }
+    log_info("sp-sandbox listening on port %d, %ld threads: POST /notifications, POST /callbacks",
+             http_server_port(server), threads);
+
+    service_wait_for_stop();
+    log_info("stopping");
+    /* Answer delayed and hung requests first: http_server_stop needs that. */
+    if (sp_behaviour_shutdown(app.behaviour) > 0) {
+        /* http_server_stop does not wait for resumed connections to write
+         * their answers; give them a moment. */
+        struct timespec grace = {0, 200 * 1000 * 1000};
+        nanosleep(&grace, NULL);
+    }
+    http_server_stop(server);
+    sp_behaviour_free(app.behaviour);
+    sp_store_close(app.store);
+    log_info("stopped");
+    return 0;
+}

@@ -1,0 +1,99 @@
+/* POST /notifications (rich notifications) and POST /callbacks (purchase
+ * callbacks): the body must be a JSON object, else 400. Every request is
+ * recorded with the answer it got, a refused one with the reason, before
+ * the answer goes out (now, or later when a delay or hang is set). */
+#include "sp_sandbox.h"
+
+#include "shared/metrics.h"
+#include "shared/service.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static metric *received[2][2]; /* [kind][answered 2xx] */
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+
+static void register_metrics(void) {
+    for (int k = 0; k < 2; k++)
+        for (int ok = 0; ok < 2; ok++) {
+            char labels[64];
+            snprintf(labels, sizeof labels, "kind=\"%s\",answer=\"%s\"",
+                     sp_kind_name((sp_kind)k), ok ? "ok" : "error");
+            received[k][ok] = metric_counter("sp_sandbox_received_total",
+                                             "Requests received by the simulated provider", labels);
+        }
+}
+
+static void count(sp_kind kind, int status) {
+    pthread_once(&metrics_once, register_metrics);
+    metric_add(received[kind][status >= 200 && status < 300], 1);
+}
+
+static char *dump(json_t *o, size_t *len) {
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    *len = text ? strlen(text) : 0;
+    return text;
+}
+
+static char *error_body(const char *message, size_t *len) {
+    json_t *o = json_object();
+    json_object_set_new(o, "error", json_string(message));
+    return dump(o, len);
+}
+
+void sp_route_receive(sp_app *app, http_request *req, sp_kind kind) {
+    if (strcmp(http_method(req), "POST") != 0) {
+        sp_method_not_allowed(req, "POST");
+        return;
+    }
+    size_t len = 0;
+    const char *body = http_body(req, &len);
+    char error[200] = "";
+    json_error_t jerr;
+    json_t *j = json_loadb(body ? body : "", len, 0, &jerr);
+    if (!j)
+        snprintf(error, sizeof error, "body is not JSON: %s (line %d, column %d)", jerr.text,
+                 jerr.line, jerr.column);
+    else if (!json_is_object(j))
+        snprintf(error, sizeof error, "body must be a JSON object");
+
+    sp_behaviour_cfg applied;
+    int status = sp_behaviour_decide(app->behaviour, error[0] ? 400 : 200, &applied);
+    sp_received r = {
+        .kind = kind,
+        .received_at_ms = now_ms(),
+        .content_type = http_header(req, "Content-Type"),
+        .has_authorization = http_header(req, "Authorization") != NULL,
+        .body = body,
+        .body_len = len,
+        .error = error[0] ? error : NULL,
+        .transaction_id = json_string_value(json_object_get(j, "transactionId")),
+        .status = status,
+    };
+    int64_t id = sp_store_record(app->store, &r);
+    json_decref(j);
+    if (id < 0) {
+        sp_respond_error(req, 500, "cannot record the request");
+        return;
+    }
+    count(kind, status);
+
+    size_t out_len;
+    char *out;
+    if (status >= 200 && status < 300) {
+        json_t *o = json_object();
+        json_object_set_new(o, "id", json_integer(id));
+        json_object_set_new(o, "kind", json_string(sp_kind_name(kind)));
+        out = dump(o, &out_len);
+    } else {
+        out = error_body(status == 400 && error[0] ? error : "simulated failure", &out_len);
+    }
+    if (!out) {
+        sp_respond_error(req, 500, "cannot serialize the answer");
+        return;
+    }
+    sp_behaviour_answer(app->behaviour, &applied, req, status, out, out_len);
+}

@@ -1,0 +1,107 @@
+/* sp-sandbox: a simulated service provider. It receives Millom's rich
+ * notifications (POST /notifications) and purchase callbacks
+ * (POST /callbacks), records every request in its own SQLite file, lists
+ * them for tests (GET /admin/received) and can be told to fail, answer
+ * late or hang (POST /admin/behaviour). See README.md in this folder.
+ *
+ * Layers, each in its own file:
+ *   store_received.c   schema, recording, listing and clearing (no HTTP)
+ *   behaviour.c        simulated failure/delay/hang and the timer thread
+ *                      that answers deferred requests
+ *   routes_receive.c   HTTP glue for /notifications and /callbacks
+ *   routes_admin.c     HTTP glue for /admin/
+ *   router.c           path dispatch
+ *   main.c             configuration, signals, start and stop */
+#ifndef MILLOM_SP_SANDBOX_H
+#define MILLOM_SP_SANDBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "shared/http_server.h"
+
+typedef enum { SP_KIND_NOTIFICATION = 0, SP_KIND_CALLBACK } sp_kind;
+const char *sp_kind_name(sp_kind k);
+/* -1 when the name is neither "notification" nor "callback". */
+int sp_kind_parse(const char *name);
+
+/* ---- store_received.c ---- */
+
+typedef struct sp_store sp_store;
+
+/* Opens <MILLOM_DATA_DIR>/sp-sandbox.db (migrating it). One connection
+ * under a mutex: the sandbox's load is small. NULL with err on failure. */
+sp_store *sp_store_open(char *err, size_t errlen);
+/* Same with an explicit path (":memory:" works). */
+sp_store *sp_store_open_path(const char *path, char *err, size_t errlen);
+void sp_store_close(sp_store *s);
+
+typedef struct {
+    sp_kind kind;
+    int64_t received_at_ms;     /* Unix epoch ms */
+    const char *content_type;   /* NULL when absent */
+    bool has_authorization;
+    const char *body;           /* as received, may be NULL when empty */
+    size_t body_len;
+    const char *error;          /* why the body was refused, NULL if valid */
+    const char *transaction_id; /* the body's transactionId, NULL if none */
+    int status;                 /* the answer given (or planned, if deferred) */
+} sp_received;
+
+/* Records one request; its id (> 0), or -1 on error. */
+int64_t sp_store_record(sp_store *s, const sp_received *r);
+/* {"received": [...], "count": n}: requests with id > since, oldest first,
+ * of one kind (kind < 0: all), at most limit (<= 0: all). NULL on error. */
+json_t *sp_store_list(sp_store *s, int kind, int64_t since, long limit);
+/* Deletes every record (ids keep growing); the number deleted, -1 on error. */
+long sp_store_clear(sp_store *s);
+
+/* ---- behaviour.c ---- */
+
+typedef struct {
+    int fail_status; /* 0 = answer normally, else 400..599 */
+    long fail_count; /* failures left before answering normally; 0 = always */
+    long delay_ms;   /* every answer waits this long */
+    bool hang;       /* answers wait until hang is lifted or the stop */
+} sp_behaviour_cfg;
+
+typedef struct sp_behaviour sp_behaviour;
+
+sp_behaviour *sp_behaviour_new(void);
+/* Stops the timer thread and answers what waits (hung ones with 503);
+ * returns how many were answered. Call before http_server_stop. */
+size_t sp_behaviour_shutdown(sp_behaviour *b);
+void sp_behaviour_free(sp_behaviour *b);
+void sp_behaviour_get(sp_behaviour *b, sp_behaviour_cfg *out);
+/* Replaces the behaviour; lifting hang sends the hung answers now. */
+void sp_behaviour_set(sp_behaviour *b, const sp_behaviour_cfg *cfg);
+/* Back to normal, hung answers sent. */
+void sp_behaviour_reset(sp_behaviour *b);
+/* Decides the answer status for one incoming request (consuming one of
+ * failCount) and snapshots the delay and hang to apply. `normal` is the
+ * status the request deserves when no failure is simulated. */
+int sp_behaviour_decide(sp_behaviour *b, int normal, sp_behaviour_cfg *applied);
+/* Answers now, or later per `applied` (delay, hang) without holding a
+ * server thread. Takes ownership of body (malloc'd). */
+void sp_behaviour_answer(sp_behaviour *b, const sp_behaviour_cfg *applied, http_request *req,
+                         int status, char *body, size_t len);
+/* Answers waiting for a delay or a hang. */
+long sp_behaviour_pending(sp_behaviour *b);
+
+/* ---- routes ---- */
+
+typedef struct {
+    sp_store *store;
+    sp_behaviour *behaviour;
+} sp_app;
+
+void sp_handle(void *app, http_request *req);
+void sp_route_receive(sp_app *app, http_request *req, sp_kind kind);
+void sp_route_admin(sp_app *app, http_request *req, const char *sub);
+void sp_method_not_allowed(http_request *req, const char *allow);
+/* {"error": message} with the status. */
+void sp_respond_error(http_request *req, int status, const char *message);
+
+#endif
