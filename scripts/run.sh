@@ -8,6 +8,15 @@ BIN=$BUILD/bin
 export MILLOM_DATA_DIR=${MILLOM_DATA_DIR:-var/data}
 export MILLOM_BROKER_FILE=${MILLOM_BROKER_FILE:-var/broker.bootstrap}
 export MILLOM_TENANTS=${MILLOM_TENANTS:-config/tenants.sandbox.json}
+# PROFILE=sandbox (default): no authentication, like Millom's public Sandbox.
+# PROFILE=secure: OAuth 2.0 client credentials on every API call, with the
+# demo clients of the tenants file (README "Security (secure profile)").
+PROFILE=${PROFILE:-sandbox}
+case "$PROFILE" in
+  sandbox) export MILLOM_AUTH_DISABLED=1 ;;
+  secure) export MILLOM_AUTH_DISABLED=0 ;;
+  *) echo "unknown PROFILE=$PROFILE (sandbox or secure)" >&2; exit 2 ;;
+esac
 LOG_DIR=${MILLOM_LOG_DIR:-var/log}
 mkdir -p "$MILLOM_DATA_DIR" "$LOG_DIR"
 
@@ -63,6 +72,7 @@ start settlement-reporter
 start api-edge
 
 wait_http "${MILLOM_MNO_PORT:-9090}" mno-sandbox
+[ -x "$BIN/sp-sandbox" ] && wait_http "${MILLOM_SP_PORT:-9091}" sp-sandbox
 wait_http "${MILLOM_RESOLVER_PORT:-9101}" offer-resolver
 wait_http "${MILLOM_EXECUTOR_PORT:-9102}" purchase-executor
 wait_http "${MILLOM_NOTIFIER_PORT:-9103}" notifier
@@ -70,11 +80,17 @@ wait_http "${MILLOM_SETTLEMENT_PORT:-9104}" settlement-reporter
 wait_http "${MILLOM_EDGE_PORT:-8080}" api-edge
 
 EDGE="http://localhost:${MILLOM_EDGE_PORT:-8080}"
+if [ "$PROFILE" = secure ]; then
+  RUNNING="Millom is running (SECURE PROFILE: OAuth 2.0 bearer tokens required)."
+else
+  RUNNING="Millom is running (SANDBOX PROFILE: authentication is DISABLED)."
+fi
 cat <<MSG
 
-Millom is running (SANDBOX PROFILE: authentication is DISABLED).
+$RUNNING
   api-edge             $EDGE  (/healthz /readyz /metrics)
   mno-sandbox          http://localhost:${MILLOM_MNO_PORT:-9090}
+  sp-sandbox           http://localhost:${MILLOM_SP_PORT:-9091}  (/admin/received)
   offer-resolver       http://localhost:${MILLOM_RESOLVER_PORT:-9101}/metrics
   purchase-executor    http://localhost:${MILLOM_EXECUTOR_PORT:-9102}/metrics
   notifier             http://localhost:${MILLOM_NOTIFIER_PORT:-9103}/metrics
@@ -86,6 +102,19 @@ Try:
 
 Ctrl-C stops everything.
 MSG
+if [ "$PROFILE" = secure ]; then
+  cat <<MSG
+
+Demo OAuth clients (demo secrets, never for production; tokens live ${MILLOM_TOKEN_TTL_S:-300} s):
+  sp-demo     testserviceprovider  sp-demo-secret (rotation: sp-demo-secret-2)
+  other-demo  otherprovider        other-demo-secret
+  tp-demo     operator tp          tp-demo-secret
+Get a token and use it:
+  TOKEN=\$(curl -s -u sp-demo:sp-demo-secret -d grant_type=client_credentials \\
+          $EDGE/oauth/v1/token | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+  curl -H "Authorization: Bearer \$TOKEN" $EDGE/std/testserviceprovider/tp/924542610003/balance
+MSG
+fi
 
 # Wait until a program exits or Ctrl-C; either way stop_all runs.
 wait -n "${pids[@]}" || true

@@ -166,6 +166,8 @@ bool tenants_provider_uses(const tenant_provider *p, const char *operator_id) {
     return false;
 }
 
+json_t *tenants_json(const tenants *t) { return t->root; }
+
 size_t tenants_operator_count(const tenants *t) { return t->n_ops; }
 
 const tenant_operator *tenants_operator_at(const tenants *t, size_t i) {

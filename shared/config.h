@@ -37,6 +37,9 @@ tenants *tenants_load(const char *path, char *err, size_t errlen);
 /* Loads the file named by MILLOM_TENANTS (or the sandbox default). */
 tenants *tenants_load_default(char *err, size_t errlen);
 void tenants_free(tenants *t);
+/* The whole tenants document (for top-level arrays such as "clients");
+ * owned by t. */
+json_t *tenants_json(const tenants *t);
 
 const tenant_operator *tenants_operator(const tenants *t, const char *id);
 /* The operator whose country code prefixes the MSISDN (longest match). */

@@ -14,10 +14,17 @@ typedef struct {
     rpc_client *rpc;
     int query_deadline_ms;   /* MILLOM_QUERY_DEADLINE_MS, default 3000 */
     int purchase_deadline_ms;  /* MILLOM_PURCHASE_DEADLINE_MS, default 8000 */
+    struct edge_auth *auth;  /* OAuth clients, JWT key, rate limits (auth.h) */
 } api_edge;
 
 /* Entry point for every HTTP request (router.c). */
 void edge_route(void *app, http_request *req);
+
+/* Authentication and authorization before dispatch (auth.c): 1 if it
+ * answered (401, 403, 429, or the token endpoint itself), 0 to go on. */
+int edge_auth_request(api_edge *e, http_request *req);
+/* POST /oauth/v1/token (routes_oauth.c). */
+void routes_oauth_token(api_edge *e, http_request *req);
 
 /* /std/... (routes_std.c). */
 void routes_std(api_edge *e, http_request *req);

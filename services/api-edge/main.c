@@ -4,8 +4,10 @@
  * Settings: MILLOM_EDGE_PORT (8080), MILLOM_EDGE_THREADS (2),
  * MILLOM_REPLY_PARTITION (0; distinct per instance),
  * MILLOM_QUERY_DEADLINE_MS (3000), MILLOM_PURCHASE_DEADLINE_MS (8000),
- * MILLOM_TENANTS, KAFKA_BOOTSTRAP. */
+ * MILLOM_TENANTS, KAFKA_BOOTSTRAP; auth: MILLOM_AUTH_DISABLED (1), MILLOM_JWT_KEY,
+ * MILLOM_TOKEN_TTL_S (300). */
 #include "edge.h"
+#include "auth.h"
 #include "shared/http_client.h"
 #include "shared/log.h"
 #include "shared/service.h"
@@ -31,6 +33,12 @@ int main(void) {
         log_error("tenants: %s", err);
         return 1;
     }
+    e.auth = edge_auth_new(e.tenants, err, sizeof err);
+    if (!e.auth) {
+        log_error("auth: %s", err);
+        tenants_free(e.tenants);
+        return 1;
+    }
     e.producer = kafka_producer_new("api-edge", err, sizeof err);
     if (!e.producer) {
         log_error("kafka producer: %s", err);
@@ -54,8 +62,11 @@ int main(void) {
         log_error("http: %s", err);
         goto out;
     }
-    if (cfg_long("MILLOM_AUTH_DISABLED", 1))
+    if (!e.auth->enabled)
         log_warn("SANDBOX PROFILE: authentication is DISABLED; every caller is trusted");
+    else
+        log_info("auth enabled: %zu OAuth clients, tokens for %lds", e.auth->clients.n,
+                 e.auth->ttl_s);
     log_info("api-edge ready on port %d", http_server_port(server));
     service_wait_for_stop();
     log_info("api-edge stopping");
@@ -70,6 +81,7 @@ out:
         http_server_stop(server);
     }
     kafka_producer_free(e.producer);
+    edge_auth_free(e.auth);
     tenants_free(e.tenants);
     return code;
 }

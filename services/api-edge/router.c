@@ -6,6 +6,7 @@
 
 void edge_route(void *app, http_request *req) {
     api_edge *e = app;
+    if (edge_auth_request(e, req)) return; /* token endpoint, 401/403/429 (auth.c) */
     const char *path = http_path(req);
     if (strncmp(path, "/std/", 5) == 0)
         routes_std(e, req);

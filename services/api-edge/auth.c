@@ -1,0 +1,413 @@
+/* Authentication and authorization of api-edge's requests: JWT bearer
+ * tokens, credentials parsing, per-client token buckets, the route →
+ * scope/binding table and the middleware router.c calls. See auth.h. */
+#include "auth.h"
+#include "edge.h"
+#include "request_std.h"
+#include "shared/errors.h"
+#include "shared/log.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <jwt.h>
+#include <math.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* ---- tokens ---- */
+
+char *auth_token_issue(const auth_client *c, const char *scope, const unsigned char *key,
+                       size_t key_len, long now, long ttl_s) {
+    jwt_t *j = NULL;
+    char *out = NULL;
+    if (!c || !scope || !key || key_len == 0 || jwt_new(&j) != 0) return NULL;
+    if (jwt_add_grant(j, "iss", AUTH_ISSUER) == 0 && jwt_add_grant(j, "sub", c->id) == 0 &&
+        jwt_add_grant(j, "scope", scope) == 0 &&
+        (c->provider ? jwt_add_grant(j, "sp", c->provider) : jwt_add_grant(j, "op", c->op)) ==
+            0 &&
+        jwt_add_grant_int(j, "iat", now) == 0 && jwt_add_grant_int(j, "exp", now + ttl_s) == 0 &&
+        jwt_set_alg(j, JWT_ALG_HS256, key, (int)key_len) == 0)
+        out = jwt_encode_str(j);
+    jwt_free(j);
+    return out;
+}
+
+static int copy_grant(jwt_t *j, const char *name, char *out, size_t outlen, int required) {
+    const char *v = jwt_get_grant(j, name);
+    out[0] = '\0';
+    if (!v) return required ? -1 : 0;
+    if (strlen(v) >= outlen) return -1;
+    memcpy(out, v, strlen(v) + 1);
+    return 0;
+}
+
+int auth_token_verify(const char *token, const unsigned char *key, size_t key_len, long now,
+                      auth_claims *out, char *msg, size_t msglen) {
+    memset(out, 0, sizeof *out);
+    if (!token || !token[0] || strlen(token) > 4096 || !key || key_len == 0) {
+        snprintf(msg, msglen, "malformed token");
+        return -1;
+    }
+    jwt_t *j = NULL;
+    if (jwt_decode(&j, token, key, (int)key_len) != 0 || !j) {
+        snprintf(msg, msglen, "malformed token or bad signature");
+        return -1;
+    }
+    int rc = -1;
+    const char *iss = jwt_get_grant(j, "iss");
+    if (jwt_get_alg(j) != JWT_ALG_HS256) {
+        snprintf(msg, msglen, "token algorithm not accepted");
+        goto out;
+    }
+    if (!iss || strcmp(iss, AUTH_ISSUER) != 0) {
+        snprintf(msg, msglen, "token issuer not accepted");
+        goto out;
+    }
+    errno = 0;
+    out->exp = jwt_get_grant_int(j, "exp");
+    if (errno != 0 || out->exp <= 0) {
+        snprintf(msg, msglen, "token without expiry");
+        goto out;
+    }
+    if (out->exp <= now) {
+        snprintf(msg, msglen, "token expired");
+        goto out;
+    }
+    errno = 0;
+    out->iat = jwt_get_grant_int(j, "iat");
+    if (errno != 0) out->iat = 0;
+    if (copy_grant(j, "sub", out->sub, sizeof out->sub, 1) != 0 ||
+        copy_grant(j, "scope", out->scope, sizeof out->scope, 0) != 0 ||
+        copy_grant(j, "sp", out->sp, sizeof out->sp, 0) != 0 ||
+        copy_grant(j, "op", out->op, sizeof out->op, 0) != 0 || !out->sub[0] ||
+        (out->sp[0] != '\0') == (out->op[0] != '\0')) {
+        snprintf(msg, msglen, "token claims malformed");
+        goto out;
+    }
+    rc = 0;
+out:
+    jwt_free(j);
+    return rc;
+}
+
+/* ---- credentials ---- */
+
+/* curl_easy_unescape of s[0..n) with '+' meaning space (form encoding).
+ * -1 if it holds a NUL or does not fit. */
+static int form_decode(const char *s, size_t n, char *out, size_t outlen) {
+    char *copy = malloc(n + 1);
+    if (!copy) return -1;
+    memcpy(copy, s, n);
+    copy[n] = '\0';
+    for (size_t i = 0; i < n; i++)
+        if (copy[i] == '+') copy[i] = ' ';
+    int len = 0;
+    char *dec = curl_easy_unescape(NULL, copy, (int)n, &len);
+    free(copy);
+    if (!dec) return -1;
+    int rc = -1;
+    if (len >= 0 && (size_t)len < outlen && strlen(dec) == (size_t)len) {
+        memcpy(out, dec, (size_t)len + 1);
+        rc = 0;
+    }
+    curl_free(dec);
+    return rc;
+}
+
+int auth_parse_basic(const char *header, char *id, size_t idlen, char *secret, size_t secretlen) {
+    if (!header || strncasecmp(header, "Basic ", 6) != 0) return -1;
+    const char *b64 = header + 6;
+    while (*b64 == ' ') b64++;
+    size_t n = strlen(b64);
+    while (n > 0 && b64[n - 1] == ' ') n--;
+    if (n == 0 || n % 4 != 0 || n > 1024) return -1;
+    unsigned char raw[800];
+    int len = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)n);
+    if (len < 0) return -1;
+    if (b64[n - 1] == '=') len--;
+    if (b64[n - 2] == '=') len--;
+    if (len <= 0) return -1;
+    const unsigned char *colon = memchr(raw, ':', (size_t)len);
+    if (!colon || memchr(raw, '\0', (size_t)len)) return -1;
+    size_t id_n = (size_t)(colon - raw);
+    if (id_n == 0) return -1;
+    if (form_decode((const char *)raw, id_n, id, idlen) != 0 ||
+        form_decode((const char *)colon + 1, (size_t)len - id_n - 1, secret, secretlen) != 0)
+        return -1;
+    return id[0] ? 0 : -1;
+}
+
+int auth_form_get(const char *body, size_t len, const char *name, char *out, size_t outlen) {
+    int found = 0;
+    size_t i = 0;
+    while (body && i < len) {
+        size_t start = i;
+        while (i < len && body[i] != '&') i++;
+        size_t end = i++; /* pair is body[start..end) */
+        if (end == start) continue;
+        const char *eq = memchr(body + start, '=', end - start);
+        size_t key_end = eq ? (size_t)(eq - body) : end;
+        char key[64];
+        if (form_decode(body + start, key_end - start, key, sizeof key) != 0) continue;
+        if (strcmp(key, name) != 0) continue;
+        if (found) return -1; /* RFC 6749 §3.2: no parameter twice */
+        found = 1;
+        if (!eq) {
+            if (outlen) out[0] = '\0';
+        } else if (form_decode(eq + 1, end - key_end - 1, out, outlen) != 0) {
+            return -1;
+        }
+    }
+    return found;
+}
+
+/* ---- rate limits ---- */
+
+typedef struct {
+    char key[129];
+    double tokens, last;
+} bucket;
+
+struct auth_limiter {
+    pthread_mutex_t mu;
+    auth_clock_fn clock;
+    bucket *b;
+    size_t n, cap;
+};
+
+auth_limiter *auth_limiter_new(auth_clock_fn clock) {
+    auth_limiter *l = calloc(1, sizeof *l);
+    if (!l) return NULL;
+    pthread_mutex_init(&l->mu, NULL);
+    l->clock = clock;
+    return l;
+}
+
+void auth_limiter_free(auth_limiter *l) {
+    if (!l) return;
+    pthread_mutex_destroy(&l->mu);
+    free(l->b);
+    free(l);
+}
+
+int auth_limiter_take(auth_limiter *l, const char *key, double per_second, double burst,
+                      int *retry_after) {
+    if (per_second <= 0) per_second = 1e-9;
+    if (burst < 1) burst = 1;
+    pthread_mutex_lock(&l->mu);
+    double now = l->clock();
+    bucket *b = NULL;
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->b[i].key, key) == 0) b = &l->b[i];
+    if (!b) {
+        if (l->n == l->cap) {
+            size_t cap = l->cap ? l->cap * 2 : 16;
+            bucket *nb = realloc(l->b, cap * sizeof *nb);
+            if (!nb) {
+                pthread_mutex_unlock(&l->mu);
+                return 1; /* out of memory: do not refuse */
+            }
+            l->b = nb;
+            l->cap = cap;
+        }
+        b = &l->b[l->n++];
+        snprintf(b->key, sizeof b->key, "%s", key);
+        b->tokens = burst;
+        b->last = now;
+    }
+    if (now > b->last) {
+        b->tokens += (now - b->last) * per_second;
+        b->last = now;
+    }
+    if (b->tokens > burst) b->tokens = burst;
+    int ok = b->tokens >= 1.0 - 1e-9; /* float dust must not refuse */
+    if (ok) {
+        b->tokens -= 1.0;
+    } else if (retry_after) {
+        double wait = ceil((1.0 - b->tokens) / per_second - 1e-9);
+        *retry_after = wait < 1 ? 1 : wait > 86400 ? 86400 : (int)wait;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return ok;
+}
+
+static double mono_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- routes ---- */
+
+/* Copies the path segment at p into out; "?" (no tenant has it) when it is
+ * empty or too long, so a binding can never be skipped. */
+static void segment(const char *p, char *out, size_t outlen) {
+    size_t n = strcspn(p, "/");
+    if (n == 0 || n >= outlen) n = 0;
+    if (n == 0) {
+        snprintf(out, outlen, "?");
+        return;
+    }
+    memcpy(out, p, n);
+    out[n] = '\0';
+}
+
+void auth_route_need(const char *method, const char *path, auth_need *out) {
+    (void)method;
+    memset(out, 0, sizeof *out);
+    out->kind = AUTH_TOKEN;
+    if (strcmp(path, "/oauth/v1/token") == 0 || strcmp(path, "/cpid") == 0 ||
+        strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
+        strcmp(path, "/metrics") == 0) {
+        out->kind = AUTH_OPEN;
+        return;
+    }
+    if (strncmp(path, "/std/", 5) == 0) {
+        std_path sp;
+        if (std_path_parse(path, &sp) != 0) {
+            /* not a route (404 later), but still only for a valid token */
+            segment(path + 5, out->sp, sizeof out->sp);
+            return;
+        }
+        const char *scope = "cco.dd.data-plan.gen.inquire";
+        if (sp.action == STD_PURCHASE_PLAN) scope = "cco.dd.data-plan.gen.activate";
+        else if (sp.action == STD_REGISTER) scope = "cco.dd.data-plan.gen.register";
+        snprintf(out->scope, sizeof out->scope, "%s", scope);
+        snprintf(out->sp, sizeof out->sp, "%s", sp.provider[0] ? sp.provider : "?");
+        return;
+    }
+    if (strncmp(path, "/mgmt/", 6) == 0) {
+        snprintf(out->scope, sizeof out->scope, "millom.mgmt.read");
+        segment(path + 6, out->op, sizeof out->op);
+        return;
+    }
+    if (strncmp(path, "/activationCallback/", 20) == 0 || strncmp(path, "/callback/v1/", 13) == 0) {
+        snprintf(out->scope, sizeof out->scope, "cco.dd.data-plan.inquire");
+        segment(path + (path[1] == 'a' ? 20 : 13), out->op, sizeof out->op);
+        return;
+    }
+    if (strncmp(path, "/notify/", 8) == 0) {
+        segment(path + 8, out->op, sizeof out->op);
+        snprintf(out->scope, sizeof out->scope, "cco.dd.notify.%s.single", out->op);
+        return;
+    }
+    char sp[65], op[33];
+    int n = 0;
+    if (sscanf(path, "/%64[^/]/%32[^/]/registerCpid%n", sp, op, &n) == 2 && n > 0 &&
+        path[n] == '\0') {
+        snprintf(out->scope, sizeof out->scope, "cco.dd.data-plan.gen.register");
+        snprintf(out->sp, sizeof out->sp, "%s", sp);
+        return;
+    }
+    /* anything else: a valid token, then the router's 404 */
+}
+
+/* ---- state and middleware ---- */
+
+struct edge_auth *edge_auth_new(const tenants *t, char *err, size_t errlen) {
+    struct edge_auth *a = calloc(1, sizeof *a);
+    if (!a) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    a->enabled = cfg_long("MILLOM_AUTH_DISABLED", 1) == 0;
+    const char *key = cfg_str("MILLOM_JWT_KEY", AUTH_SANDBOX_JWT_KEY);
+    a->key_len = strlen(key);
+    if (a->key_len == 0 || a->key_len > sizeof a->key) {
+        snprintf(err, errlen, "MILLOM_JWT_KEY must have 1 to %zu bytes", sizeof a->key);
+        free(a);
+        return NULL;
+    }
+    memcpy(a->key, key, a->key_len);
+    a->ttl_s = cfg_long("MILLOM_TOKEN_TTL_S", 300);
+    if (a->ttl_s < 1 || a->ttl_s > 86400) a->ttl_s = 300;
+    if (auth_clients_load(&a->clients, t, err, errlen) != 0) {
+        free(a);
+        return NULL;
+    }
+    a->limiter = auth_limiter_new(mono_seconds);
+    if (!a->limiter) {
+        auth_clients_free(&a->clients);
+        free(a);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (a->enabled && strcmp(key, AUTH_SANDBOX_JWT_KEY) == 0)
+        log_warn("auth enabled with the sandbox JWT key; set MILLOM_JWT_KEY outside demos");
+    return a;
+}
+
+void edge_auth_free(struct edge_auth *a) {
+    if (!a) return;
+    auth_clients_free(&a->clients);
+    auth_limiter_free(a->limiter);
+    free(a);
+}
+
+static void respond_401(http_request *req, int token_given, const char *msg) {
+    char *body = error_document_text(CAUSE_UNAUTHORIZED, msg);
+    http_respond_with_header(req, 401, "application/json", body ? body : "",
+                             body ? strlen(body) : 0, "WWW-Authenticate",
+                             token_given ? "Bearer realm=\"millom\", error=\"invalid_token\""
+                                         : "Bearer realm=\"millom\"");
+    free(body);
+}
+
+int edge_auth_request(api_edge *e, http_request *req) {
+    const char *path = http_path(req);
+    if (strcmp(path, "/oauth/v1/token") == 0) {
+        routes_oauth_token(e, req);
+        return 1;
+    }
+    struct edge_auth *a = e->auth;
+    if (!a || !a->enabled) return 0;
+    auth_need need;
+    auth_route_need(http_method(req), path, &need);
+    if (need.kind == AUTH_OPEN) return 0;
+
+    const char *authz = http_header(req, "Authorization");
+    if (!authz || strncasecmp(authz, "Bearer ", 7) != 0) {
+        respond_401(req, 0, "a bearer token is required (POST /oauth/v1/token)");
+        return 1;
+    }
+    const char *token = authz + 7;
+    while (*token == ' ') token++;
+    auth_claims c;
+    char msg[128];
+    if (auth_token_verify(token, a->key, a->key_len, (long)time(NULL), &c, msg, sizeof msg) != 0) {
+        respond_401(req, 1, msg);
+        return 1;
+    }
+    const auth_client *client = auth_clients_find(&a->clients, c.sub);
+    if (!client || !client->enabled ||
+        strcmp(client->provider ? client->provider : "", c.sp) != 0 ||
+        strcmp(client->op ? client->op : "", c.op) != 0) {
+        respond_401(req, 1, "client unknown or disabled");
+        return 1;
+    }
+    int retry = 1;
+    if (!auth_limiter_take(a->limiter, client->id, client->per_second, client->burst, &retry)) {
+        char *body = error_document_text(CAUSE_TOO_MANY_REQUESTS, "rate limit of this client");
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", retry);
+        http_respond_with_header(req, 429, "application/json", body ? body : "",
+                                 body ? strlen(body) : 0, "Retry-After", ra);
+        free(body);
+        return 1;
+    }
+    if (need.scope[0] &&
+        (!auth_scope_list_has(c.scope, need.scope) || !auth_client_has_scope(client, need.scope))) {
+        http_respond_error(req, CAUSE_NOT_ALLOWED, "the token lacks scope %s", need.scope);
+        return 1;
+    }
+    if ((need.sp[0] && strcmp(need.sp, c.sp) != 0) || (need.op[0] && strcmp(need.op, c.op) != 0)) {
+        http_respond_error(req, CAUSE_NOT_ALLOWED, "the token is not valid for this %s",
+                           need.sp[0] ? "serviceProvider" : "operator");
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,114 @@
+/* OAuth 2.0 for api-edge: the clients of the tenants file (auth_clients.c),
+ * JWT bearer tokens (HS256, libjwt), client credentials parsing, per-client
+ * token buckets and the route → scope/binding table (auth.c). Everything
+ * here but edge_auth_request is pure or clock-injected, so it is
+ * unit-tested directly. */
+#ifndef API_EDGE_AUTH_H
+#define API_EDGE_AUTH_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include "shared/config.h"
+
+#define AUTH_MAX_SECRETS 2
+#define AUTH_MAX_SCOPES 16
+#define AUTH_ISSUER "millom"
+#define AUTH_SANDBOX_JWT_KEY "millom-sandbox-jwt-key-not-for-production"
+
+/* One OAuth client ("clients" in the tenants file). Strings are borrowed
+ * from the tenants JSON. */
+typedef struct {
+    const char *id;
+    const char *provider;  /* serviceProvider it belongs to, or NULL */
+    const char *op;        /* operator it belongs to, or NULL */
+    const char *secret_hashes[AUTH_MAX_SECRETS];
+    size_t n_secrets;
+    const char *scopes[AUTH_MAX_SCOPES];
+    size_t n_scopes;
+    bool enabled;
+    double per_second, burst;
+} auth_client;
+
+typedef struct {
+    auth_client *items;
+    size_t n;
+} auth_clients;
+
+/* Loads tenants_json(t)'s "clients" (absent means none). -1 with err. */
+int auth_clients_load(auth_clients *out, const tenants *t, char *err, size_t errlen);
+void auth_clients_free(auth_clients *c);
+const auth_client *auth_clients_find(const auth_clients *c, const char *id);
+/* 1 if secret matches one of the client's hashes ("sha256:<hex>" or
+ * "pbkdf2-sha256:<iter>:<salt-hex>:<hash-hex>"); constant-time compare,
+ * every hash checked. */
+int auth_client_check_secret(const auth_client *c, const char *secret);
+int auth_secret_matches(const char *stored, const char *secret);
+int auth_client_has_scope(const auth_client *c, const char *scope);
+/* Resolves a requested scope string (space-separated; NULL or blank: all
+ * of the client's) into out as a space-separated list. -1 if any scope is
+ * not the client's or the result does not fit. */
+int auth_scope_resolve(const auth_client *c, const char *requested, char *out, size_t outlen);
+/* 1 if the space-separated list contains scope. */
+int auth_scope_list_has(const char *list, const char *scope);
+
+/* Tokens. now is epoch seconds. */
+typedef struct {
+    char sub[129];
+    char scope[1024];
+    char sp[65];
+    char op[33];
+    long iat, exp;
+} auth_claims;
+
+/* Issues a JWT for the client; NULL on failure. Caller frees (free()). */
+char *auth_token_issue(const auth_client *c, const char *scope, const unsigned char *key,
+                       size_t key_len, long now, long ttl_s);
+/* 0 and the claims if the token is HS256 under key, iss "millom", not
+ * expired at now; -1 otherwise with a reason in msg. */
+int auth_token_verify(const char *token, const unsigned char *key, size_t key_len, long now,
+                      auth_claims *out, char *msg, size_t msglen);
+
+/* Client credentials. HTTP Basic: "Basic base64(id:secret)", each part
+ * form-urlencoded (RFC 6749 §2.3.1). 0 on success. */
+int auth_parse_basic(const char *header, char *id, size_t idlen, char *secret, size_t secretlen);
+/* The decoded value of name in an application/x-www-form-urlencoded body.
+ * 1 found, 0 absent, -1 malformed, too long or repeated. */
+int auth_form_get(const char *body, size_t len, const char *name, char *out, size_t outlen);
+
+/* Token buckets per key, mutex-protected; the clock (seconds, monotonic)
+ * is injectable. */
+typedef double (*auth_clock_fn)(void);
+typedef struct auth_limiter auth_limiter;
+auth_limiter *auth_limiter_new(auth_clock_fn clock);
+void auth_limiter_free(auth_limiter *l);
+/* 1 if a request is allowed now; 0 otherwise with *retry_after the whole
+ * seconds until a token is available (at least 1). */
+int auth_limiter_take(auth_limiter *l, const char *key, double per_second, double burst,
+                      int *retry_after);
+
+/* What a route needs. */
+typedef enum { AUTH_OPEN, AUTH_TOKEN } auth_need_kind;
+typedef struct {
+    auth_need_kind kind;
+    char scope[96];       /* "" when any valid token will do */
+    char sp[65];          /* the token's sp must equal this, when set */
+    char op[33];          /* the token's op must equal this, when set */
+} auth_need;
+void auth_route_need(const char *method, const char *path, auth_need *out);
+
+/* The state api-edge keeps (edge.h's api_edge.auth). */
+struct edge_auth {
+    bool enabled;              /* MILLOM_AUTH_DISABLED=0 */
+    auth_clients clients;
+    unsigned char key[256];
+    size_t key_len;
+    long ttl_s;
+    auth_limiter *limiter;
+};
+/* Reads MILLOM_AUTH_DISABLED, MILLOM_JWT_KEY, MILLOM_TOKEN_TTL_S and the
+ * clients. NULL with err. */
+struct edge_auth *edge_auth_new(const tenants *t, char *err, size_t errlen);
+void edge_auth_free(struct edge_auth *a);
+
+#endif

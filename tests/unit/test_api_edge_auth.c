@@ -1,0 +1,360 @@
+/* api-edge OAuth: client loading and secrets, scope subsets, JWT issue and
+ * verification (expired, other key, malformed, alg none), Basic and form
+ * credentials, the route table, and token buckets on an injected clock. */
+#include "services/api-edge/auth.h"
+#include "services/api-edge/edge.h"
+
+#include <check.h>
+#include <jwt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KEY ((const unsigned char *)"unit test key")
+#define KEYLEN 13
+#define NOW 1800000000L
+
+static tenants *t;
+static auth_clients clients;
+
+static void setup(void) {
+    char err[256];
+    t = tenants_load("config/tenants.sandbox.json", err, sizeof err);
+    ck_assert_msg(t != NULL, "%s", err);
+    ck_assert_msg(auth_clients_load(&clients, t, err, sizeof err) == 0, "%s", err);
+}
+
+static void teardown(void) {
+    auth_clients_free(&clients);
+    tenants_free(t);
+}
+
+static const auth_client *client(const char *id) {
+    const auth_client *c = auth_clients_find(&clients, id);
+    ck_assert_msg(c != NULL, "no client %s", id);
+    return c;
+}
+
+START_TEST(sandbox_clients_load) {
+    const auth_client *sp = client("sp-demo");
+    ck_assert_str_eq(sp->provider, "testserviceprovider");
+    ck_assert_ptr_null(sp->op);
+    ck_assert_int_eq(sp->n_secrets, 2);
+    ck_assert(sp->enabled);
+    ck_assert(sp->per_second == 50 && sp->burst == 100);
+    const auth_client *tp = client("tp-demo");
+    ck_assert_str_eq(tp->op, "tp");
+    ck_assert(auth_client_has_scope(tp, "millom.mgmt.read"));
+    ck_assert(!client("sp-disabled")->enabled);
+    ck_assert(client("other-demo")->per_second == 50); /* default */
+    ck_assert_ptr_null(auth_clients_find(&clients, "nobody"));
+}
+END_TEST
+
+START_TEST(secrets_both_rotation_hashes_and_formats) {
+    ck_assert(auth_client_check_secret(client("sp-demo"), "sp-demo-secret"));
+    ck_assert(auth_client_check_secret(client("sp-demo"), "sp-demo-secret-2"));
+    ck_assert(!auth_client_check_secret(client("sp-demo"), "sp-demo-secret-3"));
+    ck_assert(!auth_client_check_secret(client("sp-demo"), ""));
+    ck_assert(!auth_client_check_secret(client("sp-demo"), "other-demo-secret"));
+    ck_assert(auth_client_check_secret(client("other-demo"), "other-demo-secret"));
+    ck_assert(auth_client_check_secret(client("other-demo"), "other-demo-secret-2")); /* sha256: */
+    /* sha256 of "abc" */
+    ck_assert(auth_secret_matches(
+        "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "abc"));
+    ck_assert(!auth_secret_matches(
+        "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "abd"));
+    ck_assert(!auth_secret_matches("sha256:zz", "abc"));
+    ck_assert(!auth_secret_matches("plain:abc", "abc"));
+    ck_assert(!auth_secret_matches("pbkdf2-sha256:10:00:00", "abc")); /* too few iterations */
+}
+END_TEST
+
+START_TEST(bad_client_entries_are_refused) {
+    static const char *bad[] = {
+        "[{\"serviceProvider\":\"testserviceprovider\",\"secretHashes\":[\"sha256:" \
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\"],\"scopes\":[]}]",
+        "[{\"id\":\"x\",\"serviceProvider\":\"nosuch\",\"secretHashes\":[\"sha256:" \
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\"],\"scopes\":[]}]",
+        "[{\"id\":\"x\",\"serviceProvider\":\"testserviceprovider\",\"operator\":\"tp\"," \
+        "\"secretHashes\":[\"sha256:" \
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\"],\"scopes\":[]}]",
+        "[{\"id\":\"x\",\"operator\":\"tp\",\"secretHashes\":[\"a\",\"b\",\"c\"],\"scopes\":[]}]",
+        "[{\"id\":\"x\",\"operator\":\"tp\",\"secretHashes\":[\"plain:x\"],\"scopes\":[]}]",
+        "[{\"id\":\"x\",\"operator\":\"tp\",\"secretHashes\":[\"sha256:" \
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\"],\"scopes\":[]," \
+        "\"rateLimit\":{\"perSecond\":0}}]",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *arr = json_loads(bad[i], 0, NULL);
+        ck_assert_ptr_nonnull(arr);
+        json_t *root = tenants_json(t);
+        json_t *saved = json_incref(json_object_get(root, "clients"));
+        json_object_set_new(root, "clients", arr);
+        auth_clients c;
+        char err[256] = "";
+        ck_assert_msg(auth_clients_load(&c, t, err, sizeof err) != 0, "bad[%zu] loaded", i);
+        ck_assert_msg(strstr(err, "clients[0]") != NULL, "%s", err);
+        json_object_set_new(root, "clients", saved);
+    }
+}
+END_TEST
+
+START_TEST(scope_subset_rules) {
+    const auth_client *sp = client("sp-demo");
+    char out[1024];
+    ck_assert_int_eq(auth_scope_resolve(sp, NULL, out, sizeof out), 0);
+    ck_assert_str_eq(out, "cco.dd.data-plan.gen.inquire cco.dd.data-plan.gen.activate "
+                          "cco.dd.data-plan.gen.register cco.dd.data-plan.gen.webview");
+    ck_assert_int_eq(auth_scope_resolve(sp, "  ", out, sizeof out), 0);
+    ck_assert(auth_scope_list_has(out, "cco.dd.data-plan.gen.webview"));
+    ck_assert_int_eq(auth_scope_resolve(sp, "cco.dd.data-plan.gen.inquire", out, sizeof out), 0);
+    ck_assert_str_eq(out, "cco.dd.data-plan.gen.inquire");
+    ck_assert_int_eq(auth_scope_resolve(sp,
+                                        " cco.dd.data-plan.gen.activate  "
+                                        "cco.dd.data-plan.gen.inquire cco.dd.data-plan.gen.activate",
+                                        out, sizeof out),
+                     0);
+    ck_assert_str_eq(out, "cco.dd.data-plan.gen.activate cco.dd.data-plan.gen.inquire");
+    ck_assert_int_eq(auth_scope_resolve(sp, "millom.mgmt.read", out, sizeof out), -1);
+    ck_assert_int_eq(
+        auth_scope_resolve(sp, "cco.dd.data-plan.gen.inquire millom.mgmt.read", out, sizeof out),
+        -1);
+    ck_assert_int_eq(auth_scope_resolve(sp, "cco.dd.data-plan.gen", out, sizeof out), -1);
+    ck_assert_int_eq(auth_scope_resolve(client("tp-demo"), "millom.mgmt.read", out, sizeof out), 0);
+    ck_assert(!auth_scope_list_has("cco.dd.data-plan.gen.inquirex", "cco.dd.data-plan.gen.inquire"));
+    ck_assert(!auth_scope_list_has("", "a"));
+    ck_assert(auth_scope_list_has("b a", "a"));
+}
+END_TEST
+
+START_TEST(tokens_issue_and_verify) {
+    char *tok = auth_token_issue(client("sp-demo"), "cco.dd.data-plan.gen.inquire", KEY, KEYLEN,
+                                 NOW, 300);
+    ck_assert_ptr_nonnull(tok);
+    auth_claims c;
+    char msg[128];
+    ck_assert_int_eq(auth_token_verify(tok, KEY, KEYLEN, NOW + 10, &c, msg, sizeof msg), 0);
+    ck_assert_str_eq(c.sub, "sp-demo");
+    ck_assert_str_eq(c.sp, "testserviceprovider");
+    ck_assert_str_eq(c.op, "");
+    ck_assert_str_eq(c.scope, "cco.dd.data-plan.gen.inquire");
+    ck_assert_int_eq(c.iat, NOW);
+    ck_assert_int_eq(c.exp, NOW + 300);
+    /* expired: at exp and after */
+    ck_assert_int_eq(auth_token_verify(tok, KEY, KEYLEN, NOW + 300, &c, msg, sizeof msg), -1);
+    ck_assert_str_eq(msg, "token expired");
+    /* another key */
+    ck_assert_int_eq(auth_token_verify(tok, (const unsigned char *)"other key", 9, NOW, &c, msg,
+                                       sizeof msg),
+                     -1);
+    /* tampered payload */
+    char *dot = strchr(tok, '.');
+    dot[3] = dot[3] == 'A' ? 'B' : 'A';
+    ck_assert_int_eq(auth_token_verify(tok, KEY, KEYLEN, NOW, &c, msg, sizeof msg), -1);
+    free(tok);
+    /* malformed */
+    ck_assert_int_eq(auth_token_verify("", KEY, KEYLEN, NOW, &c, msg, sizeof msg), -1);
+    ck_assert_int_eq(auth_token_verify("abc", KEY, KEYLEN, NOW, &c, msg, sizeof msg), -1);
+    ck_assert_int_eq(auth_token_verify("a.b.c", KEY, KEYLEN, NOW, &c, msg, sizeof msg), -1);
+    ck_assert_int_eq(auth_token_verify(NULL, KEY, KEYLEN, NOW, &c, msg, sizeof msg), -1);
+    /* operator token */
+    tok = auth_token_issue(client("tp-demo"), "millom.mgmt.read", KEY, KEYLEN, NOW, 60);
+    ck_assert_int_eq(auth_token_verify(tok, KEY, KEYLEN, NOW, &c, msg, sizeof msg), 0);
+    ck_assert_str_eq(c.op, "tp");
+    ck_assert_str_eq(c.sp, "");
+    free(tok);
+}
+END_TEST
+
+/* A token built with libjwt directly: alg, issuer and claims under test control. */
+static char *raw_token(jwt_alg_t alg, const char *iss, long exp, int with_sp) {
+    jwt_t *j;
+    ck_assert_int_eq(jwt_new(&j), 0);
+    if (iss) jwt_add_grant(j, "iss", iss);
+    jwt_add_grant(j, "sub", "sp-demo");
+    jwt_add_grant(j, "scope", "cco.dd.data-plan.gen.inquire");
+    if (with_sp) jwt_add_grant(j, "sp", "testserviceprovider");
+    if (exp) jwt_add_grant_int(j, "exp", exp);
+    if (alg == JWT_ALG_NONE)
+        jwt_set_alg(j, JWT_ALG_NONE, NULL, 0);
+    else
+        jwt_set_alg(j, alg, KEY, KEYLEN);
+    char *s = jwt_encode_str(j);
+    jwt_free(j);
+    ck_assert_ptr_nonnull(s);
+    return s;
+}
+
+START_TEST(tokens_other_algs_issuers_and_claims_are_refused) {
+    auth_claims c;
+    char msg[128];
+    struct {
+        jwt_alg_t alg;
+        const char *iss;
+        long exp;
+        int with_sp;
+        int ok;
+    } cases[] = {
+        {JWT_ALG_HS256, "millom", NOW + 60, 1, 0},
+        {JWT_ALG_HS256, "millom", NOW - 1, 1, -1}, /* expired */
+        {JWT_ALG_HS512, "millom", NOW + 60, 1, -1},
+        {JWT_ALG_NONE, "millom", NOW + 60, 1, -1},
+        {JWT_ALG_HS256, "someone", NOW + 60, 1, -1},
+        {JWT_ALG_HS256, NULL, NOW + 60, 1, -1},
+        {JWT_ALG_HS256, "millom", 0, 1, -1},        /* no exp */
+        {JWT_ALG_HS256, "millom", NOW + 60, 0, -1}, /* neither sp nor op */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *tok = raw_token(cases[i].alg, cases[i].iss, cases[i].exp, cases[i].with_sp);
+        ck_assert_msg(auth_token_verify(tok, KEY, KEYLEN, NOW, &c, msg, sizeof msg) == cases[i].ok,
+                      "case %zu", i);
+        free(tok);
+    }
+}
+END_TEST
+
+START_TEST(basic_credentials) {
+    char id[129], secret[256];
+    /* "sp-demo:sp-demo-secret" */
+    ck_assert_int_eq(auth_parse_basic("Basic c3AtZGVtbzpzcC1kZW1vLXNlY3JldA==", id, sizeof id,
+                                      secret, sizeof secret),
+                     0);
+    ck_assert_str_eq(id, "sp-demo");
+    ck_assert_str_eq(secret, "sp-demo-secret");
+    /* "a%3Ab:x:y" → id "a:b", secret "x:y" (parts are form-urlencoded) */
+    ck_assert_int_eq(auth_parse_basic("basic YSUzQWI6eDp5", id, sizeof id, secret, sizeof secret),
+                     0);
+    ck_assert_str_eq(id, "a:b");
+    ck_assert_str_eq(secret, "x:y");
+    /* "id:" → empty secret is still parsed (and fails the check later) */
+    ck_assert_int_eq(auth_parse_basic("Basic aWQ6", id, sizeof id, secret, sizeof secret), 0);
+    ck_assert_str_eq(secret, "");
+    ck_assert_int_eq(auth_parse_basic("Basic bm9jb2xvbg==", id, sizeof id, secret, sizeof secret),
+                     -1); /* "nocolon" */
+    ck_assert_int_eq(auth_parse_basic("Basic Ond4", id, sizeof id, secret, sizeof secret),
+                     -1); /* ":wx" no id */
+    ck_assert_int_eq(auth_parse_basic("Basic !!!!", id, sizeof id, secret, sizeof secret), -1);
+    ck_assert_int_eq(auth_parse_basic("Basic abc", id, sizeof id, secret, sizeof secret), -1);
+    ck_assert_int_eq(auth_parse_basic("Basic ", id, sizeof id, secret, sizeof secret), -1);
+    ck_assert_int_eq(auth_parse_basic("Bearer abcd", id, sizeof id, secret, sizeof secret), -1);
+    ck_assert_int_eq(auth_parse_basic(NULL, id, sizeof id, secret, sizeof secret), -1);
+}
+END_TEST
+
+static int form(const char *body, const char *name, char *out, size_t outlen) {
+    return auth_form_get(body, strlen(body), name, out, outlen);
+}
+
+START_TEST(form_parameters) {
+    char v[64];
+    const char *b = "grant_type=client_credentials&scope=a+b%20c&client_secret=x%26y%3Dz&e=";
+    ck_assert_int_eq(form(b, "grant_type", v, sizeof v), 1);
+    ck_assert_str_eq(v, "client_credentials");
+    ck_assert_int_eq(form(b, "scope", v, sizeof v), 1);
+    ck_assert_str_eq(v, "a b c");
+    ck_assert_int_eq(form(b, "client_secret", v, sizeof v), 1);
+    ck_assert_str_eq(v, "x&y=z");
+    ck_assert_int_eq(form(b, "e", v, sizeof v), 1);
+    ck_assert_str_eq(v, "");
+    ck_assert_int_eq(form(b, "client_id", v, sizeof v), 0);
+    ck_assert_int_eq(form("a=1&&b=%2B2&", "b", v, sizeof v), 1);
+    ck_assert_str_eq(v, "+2");
+    ck_assert_int_eq(form("a=1&a=2", "a", v, sizeof v), -1);       /* repeated */
+    ck_assert_int_eq(form("a=x%00y", "a", v, sizeof v), -1);       /* NUL */
+    ck_assert_int_eq(form("a=0123456789", "a", v, 5), -1);         /* too long */
+    ck_assert_int_eq(form("", "a", v, sizeof v), 0);
+    ck_assert_int_eq(form("grant%5Ftype=x", "grant_type", v, sizeof v), 1); /* encoded name */
+}
+END_TEST
+
+static double fake_now;
+static double fake_clock(void) { return fake_now; }
+
+START_TEST(buckets_refill_on_an_injected_clock) {
+    fake_now = 1000.0;
+    auth_limiter *l = auth_limiter_new(fake_clock);
+    int retry = 0;
+    /* burst 3 at 2/s: three at once, the fourth waits */
+    for (int i = 0; i < 3; i++) ck_assert(auth_limiter_take(l, "c1", 2, 3, &retry));
+    ck_assert(!auth_limiter_take(l, "c1", 2, 3, &retry));
+    ck_assert_int_eq(retry, 1);
+    /* another client has its own bucket */
+    ck_assert(auth_limiter_take(l, "c2", 2, 3, &retry));
+    fake_now += 0.5; /* one token back */
+    ck_assert(auth_limiter_take(l, "c1", 2, 3, &retry));
+    ck_assert(!auth_limiter_take(l, "c1", 2, 3, &retry));
+    fake_now += 100; /* refills to the burst, not beyond */
+    for (int i = 0; i < 3; i++) ck_assert(auth_limiter_take(l, "c1", 2, 3, &retry));
+    ck_assert(!auth_limiter_take(l, "c1", 2, 3, &retry));
+    /* slow bucket: Retry-After is the whole seconds to the next token */
+    ck_assert(auth_limiter_take(l, "slow", 0.1, 1, &retry));
+    ck_assert(!auth_limiter_take(l, "slow", 0.1, 1, &retry));
+    ck_assert_int_eq(retry, 10);
+    fake_now += 4;
+    ck_assert(!auth_limiter_take(l, "slow", 0.1, 1, &retry));
+    ck_assert_int_eq(retry, 6);
+    fake_now += 6;
+    ck_assert(auth_limiter_take(l, "slow", 0.1, 1, &retry));
+    /* a clock going backwards never adds tokens */
+    fake_now -= 50;
+    ck_assert(!auth_limiter_take(l, "slow", 0.1, 1, &retry));
+    auth_limiter_free(l);
+}
+END_TEST
+
+static void need(const char *method, const char *path, auth_need_kind kind, const char *scope,
+                 const char *sp, const char *op) {
+    auth_need n;
+    auth_route_need(method, path, &n);
+    ck_assert_msg(n.kind == kind, "%s kind", path);
+    ck_assert_msg(strcmp(n.scope, scope) == 0, "%s scope %s", path, n.scope);
+    ck_assert_msg(strcmp(n.sp, sp) == 0, "%s sp %s", path, n.sp);
+    ck_assert_msg(strcmp(n.op, op) == 0, "%s op %s", path, n.op);
+}
+
+START_TEST(route_table) {
+    const char *inq = "cco.dd.data-plan.gen.inquire";
+    need("POST", "/oauth/v1/token", AUTH_OPEN, "", "", "");
+    need("GET", "/cpid", AUTH_OPEN, "", "", "");
+    need("GET", "/healthz", AUTH_OPEN, "", "", "");
+    need("GET", "/std/sp1/tp/924542610003/balance", AUTH_TOKEN, inq, "sp1", "");
+    need("GET", "/std/sp1/924542610003/accountInfo", AUTH_TOKEN, inq, "sp1", "");
+    need("GET", "/std/sp1/tp/924542610003/upsellOffer", AUTH_TOKEN, inq, "sp1", "");
+    need("POST", "/std/sp1/tp/924542610003/purchasePlan", AUTH_TOKEN,
+         "cco.dd.data-plan.gen.activate", "sp1", "");
+    need("POST", "/std/sp1/924542610003/register", AUTH_TOKEN, "cco.dd.data-plan.gen.register",
+         "sp1", "");
+    need("GET", "/std/sp1/nothing", AUTH_TOKEN, "", "sp1", "");
+    need("POST", "/sp1/tp/registerCpid", AUTH_TOKEN, "cco.dd.data-plan.gen.register", "sp1", "");
+    need("GET", "/mgmt/tp/purchases/x", AUTH_TOKEN, "millom.mgmt.read", "", "tp");
+    need("GET", "/mgmt/tp/consents", AUTH_TOKEN, "millom.mgmt.read", "", "tp");
+    need("GET", "/mgmt//purchases", AUTH_TOKEN, "millom.mgmt.read", "", "?");
+    need("POST", "/activationCallback/tp", AUTH_TOKEN, "cco.dd.data-plan.inquire", "", "tp");
+    need("POST", "/callback/v1/tp/x", AUTH_TOKEN, "cco.dd.data-plan.inquire", "", "tp");
+    need("POST", "/notify/tp/x", AUTH_TOKEN, "cco.dd.notify.tp.single", "", "tp");
+    need("GET", "/whatever", AUTH_TOKEN, "", "", "");
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("api-edge auth");
+    TCase *tc = tcase_create("auth");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, sandbox_clients_load);
+    tcase_add_test(tc, secrets_both_rotation_hashes_and_formats);
+    tcase_add_test(tc, bad_client_entries_are_refused);
+    tcase_add_test(tc, scope_subset_rules);
+    tcase_add_test(tc, tokens_issue_and_verify);
+    tcase_add_test(tc, tokens_other_algs_issuers_and_claims_are_refused);
+    tcase_add_test(tc, basic_credentials);
+    tcase_add_test(tc, form_parameters);
+    tcase_add_test(tc, buckets_refill_on_an_injected_clock);
+    tcase_add_test(tc, route_table);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
