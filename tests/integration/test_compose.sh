@@ -73,5 +73,20 @@ for d in services/*/; do
 done
 check "every program under services/ has a compose service" "${#missing[@]}" "${missing[*]}"
 
+# The compose tenants are the sandbox tenants with container addresses:
+# the same operators, providers and clients, so both profiles behave alike.
+diff_ids=$(python3 - <<'PY'
+import json
+a = json.load(open("config/tenants.sandbox.json"))
+b = json.load(open("docker/tenants.compose.json"))
+for key in ("operators", "serviceProviders", "clients"):
+    ids_a = sorted(x["id"] for x in a.get(key, []))
+    ids_b = sorted(x["id"] for x in b.get(key, []))
+    if ids_a != ids_b:
+        print(f"{key}: sandbox {ids_a} vs compose {ids_b}")
+PY
+)
+check "docker/tenants.compose.json has the sandbox's tenants and clients" "$([ -z "$diff_ids" ]; echo $?)" "$diff_ids"
+
 echo "compose: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
