@@ -5,6 +5,7 @@
 #   make run     start the whole stack on this machine (sandbox profile)
 #   make test    unit + integration tests, built with ASan and UBSan
 #   make bench   wrk benchmarks against the stack and an nginx baseline
+#   make fuzz    libFuzzer (clang) on api-edge's parsing, FUZZ_SECONDS (60)
 #   make clean   remove build/ and var/
 
 SAN ?= 0
@@ -56,7 +57,7 @@ INTEG_BINS:= $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(INTEG_SRC))
 TESTLIB_SRC := $(wildcard tests/lib/*.c)
 TESTLIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TESTLIB_SRC))
 
-.PHONY: all deps build run test unit integration bench clean
+.PHONY: all deps build run test unit integration bench fuzz clean
 .SECONDARY:
 
 all: build
@@ -97,6 +98,46 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory build
 	@BUILD=build/release scripts/bench.sh
+
+# libFuzzer on api-edge's request parsing and validation (tests/fuzz/).
+# Built with clang only (its own objects in build/fuzz/obj; `make test`
+# never needs clang). New corpus entries go to build/fuzz/corpus, not to
+# the repository's seeds; a crash input lands in build/fuzz/artifacts and
+# fails the target.
+FUZZ_SECONDS ?= 60
+FUZZ_DIR     := build/fuzz
+FUZZ_CC      ?= clang
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -g -O1 $(FUZZ_SAN) -I. -I$(FUZZ_DIR)/gen
+FUZZ_PROTO_C := $(patsubst schemas/%.proto,$(FUZZ_DIR)/gen/%.pb-c.c,$(PROTOS))
+FUZZ_PROTO_H := $(FUZZ_PROTO_C:.c=.h)
+FUZZ_SRC     := $(filter-out services/api-edge/main.c,$(wildcard services/api-edge/*.c)) $(SHARED_SRC)
+FUZZ_OBJ     := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_SRC)) \
+                $(patsubst $(FUZZ_DIR)/gen/%.c,$(FUZZ_DIR)/obj/gen/%.o,$(FUZZ_PROTO_C))
+
+fuzz:
+	@FUZZ=1 scripts/deps.sh
+	@$(MAKE) --no-print-directory $(FUZZ_DIR)/fuzz_api_edge
+	@mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/artifacts
+	cp -n tests/fuzz/seeds/* $(FUZZ_DIR)/corpus/
+	$(FUZZ_DIR)/fuzz_api_edge -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	  -artifact_prefix=$(FUZZ_DIR)/artifacts/ -print_final_stats=1 \
+	  $(FUZZ_DIR)/corpus/ tests/fuzz/seeds/
+
+$(FUZZ_DIR)/gen/%.pb-c.c $(FUZZ_DIR)/gen/%.pb-c.h: schemas/%.proto
+	@mkdir -p $(FUZZ_DIR)/gen
+	protoc-c --proto_path=schemas --c_out=$(FUZZ_DIR)/gen $<
+
+$(FUZZ_DIR)/obj/%.o: %.c $(FUZZ_PROTO_H)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+$(FUZZ_DIR)/obj/gen/%.pb-c.o: $(FUZZ_DIR)/gen/%.pb-c.c $(FUZZ_PROTO_H)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -Wno-unused-parameter -c -o $@ $<
+
+$(FUZZ_DIR)/fuzz_api_edge: tests/fuzz/fuzz_api_edge.c $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
 
 clean:
 	rm -rf build var

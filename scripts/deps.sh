@@ -9,6 +9,11 @@ packages=(
   check libsubunit-dev libjansson-dev libjwt-dev libssl-dev
   kcat wrk nginx-light sqlite3 curl docker-compose
 )
+# make fuzz (FUZZ=1) also needs clang and its libFuzzer/sanitizer runtimes;
+# make test does not.
+if [ "${FUZZ:-0}" = 1 ]; then
+  packages+=(clang libclang-rt-14-dev)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

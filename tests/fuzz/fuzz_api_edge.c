@@ -1,0 +1,257 @@
+/* libFuzzer target for api-edge's request parsing and JSON validation
+ * (`make fuzz`; input format in tests/fuzz/README.md).
+ *
+ * The first byte selects the parser, the rest is its data. Every parser
+ * here is pure: no I/O, no Kafka, no HTTP server. Fields that a request
+ * carries besides its body (path, headers, query values) are taken from
+ * '\n'-separated lines of the data. Everything allocated per input is
+ * freed, so the leak checker stays on. */
+#include "services/api-edge/auth.h"
+#include "services/api-edge/edge.h"
+#include "services/api-edge/request_purchase.h"
+#include "services/api-edge/request_std.h"
+#include "shared/cpid.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Validation's clock, fixed so runs are reproducible (the unit tests'
+ * NOW_MS; seeds with a CPID are issued just before it). */
+#define FUZZ_NOW_MS 1800000000000LL
+
+static tenants *g_tenants;
+static cpid_config g_cpid;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    (void)argc;
+    (void)argv;
+    char err[512];
+    const char *path = getenv("MILLOM_TENANTS");
+    g_tenants = tenants_load(path && *path ? path : "config/tenants.sandbox.json", err, sizeof err);
+    if (!g_tenants) {
+        fprintf(stderr, "fuzz_api_edge: tenants: %s (run from the repository root)\n", err);
+        abort();
+    }
+    /* As api-edge gets it from cpid_config_default() without MILLOM_CPID_KEY. */
+    if (cpid_config_init(&g_cpid, NULL, 0) != 0) abort();
+    return 0;
+}
+
+/* Splits data into at most max '\n'-separated fields, each a malloc'ed
+ * NUL-terminated copy (an embedded NUL just ends the C string early).
+ * Fields beyond the data are NULL (an absent header); the last field takes
+ * the rest. Returns how many fields are present. */
+static size_t split_lines(const uint8_t *d, size_t n, char **out, size_t max) {
+    size_t k = 0, start = 0;
+    for (size_t f = 0; f < max; f++) out[f] = NULL;
+    while (k < max) {
+        size_t end = start;
+        if (k < max - 1)
+            while (end < n && d[end] != '\n') end++;
+        else
+            end = n;
+        out[k] = malloc(end - start + 1);
+        if (!out[k]) abort();
+        memcpy(out[k], d + start, end - start);
+        out[k][end - start] = '\0';
+        k++;
+        if (end >= n) break;
+        start = end + 1; /* past the '\n' */
+    }
+    return k;
+}
+
+static void free_lines(char **f, size_t n) {
+    for (size_t i = 0; i < n; i++) free(f[i]);
+}
+
+static char *cstr(const uint8_t *d, size_t n) {
+    char *s = malloc(n + 1);
+    if (!s) abort();
+    memcpy(s, d, n);
+    s[n] = '\0';
+    return s;
+}
+
+static void fuzz_path(const uint8_t *d, size_t n) {
+    char *s = cstr(d, n);
+    std_path p;
+    if (std_path_parse(s, &p) == 0) {
+        if (!memchr(p.provider, '\0', sizeof p.provider) || !memchr(p.op, '\0', sizeof p.op) ||
+            !memchr(p.subscriber, '\0', sizeof p.subscriber) || !p.provider[0] ||
+            !p.subscriber[0])
+            abort();
+        (void)std_action_name(p.action);
+    }
+    free(s);
+}
+
+/* Lines: path, key_type, planType, Accept-Language, Cache-Control,
+ * dealerCode, clientName. */
+static void fuzz_validate(const uint8_t *d, size_t n) {
+    char *f[7];
+    size_t k = split_lines(d, n, f, 7);
+    std_path p;
+    if (f[0] && std_path_parse(f[0], &p) == 0) {
+        std_inputs in = {
+            .key_type = f[1],
+            .plan_type = f[2],
+            .accept_language = f[3],
+            .cache_control = f[4],
+            .dealer_code = f[5],
+            .client_name = f[6],
+        };
+        std_request r;
+        char msg[256];
+        msg[0] = '\0';
+        const char *cause =
+            std_validate(g_tenants, &g_cpid, FUZZ_NOW_MS, &p, &in, &r, msg, sizeof msg);
+        if (!cause) {
+            if (!r.op || !r.provider || !memchr(r.subscriber, '\0', sizeof r.subscriber) ||
+                !memchr(r.language, '\0', sizeof r.language))
+                abort();
+        } else if (!memchr(msg, '\0', sizeof msg)) {
+            abort();
+        }
+    }
+    free_lines(f, k);
+}
+
+static void check_cb(const activation_callback *cb) {
+    if (!memchr(cb->trans_id, '\0', sizeof cb->trans_id) ||
+        !memchr(cb->error_type, '\0', sizeof cb->error_type) ||
+        !memchr(cb->message, '\0', sizeof cb->message) ||
+        !memchr(cb->offer_id, '\0', sizeof cb->offer_id) ||
+        !memchr(cb->service_provider, '\0', sizeof cb->service_provider))
+        abort();
+}
+
+static void fuzz_body(char sel, const uint8_t *d, size_t n) {
+    /* An exact-size heap copy without a terminator: ASan catches any read
+     * past len. */
+    char *body = malloc(n ? n : 1);
+    if (!body) abort();
+    if (n) memcpy(body, d, n);
+    char msg[256];
+    switch (sel) {
+    case 'A': {
+        activation_request a;
+        if (activation_request_parse(body, n, &a, msg, sizeof msg) == 0 &&
+            (!transid_valid(a.transid) || !memchr(a.planid, '\0', sizeof a.planid) ||
+             !memchr(a.offercontext, '\0', sizeof a.offercontext)))
+            abort();
+        break;
+    }
+    case 'B': {
+        activation_callback cb;
+        if (callback_backend_parse(body, n, &cb, msg, sizeof msg) == 0) check_cb(&cb);
+        break;
+    }
+    case 'M': {
+        activation_callback cb;
+        if (callback_millom_parse(body, n, &cb, msg, sizeof msg) == 0) check_cb(&cb);
+        break;
+    }
+    case 'R': {
+        register_body rb;
+        if (register_body_parse(body, n, &rb, msg, sizeof msg) == 0 &&
+            rb.n_types > REGISTER_MAX_TYPES)
+            abort();
+        break;
+    }
+    case 'F': {
+        /* The token endpoint's form body; the names it reads. */
+        static const char *const names[] = {"grant_type", "client_id", "client_secret", "scope"};
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+            char out[256];
+            int rc = auth_form_get(body, n, names[i], out, sizeof out);
+            if (rc == 1 && !memchr(out, '\0', sizeof out)) abort();
+            char tiny[4];
+            (void)auth_form_get(body, n, names[i], tiny, sizeof tiny);
+        }
+        break;
+    }
+    }
+    free(body);
+}
+
+static void fuzz_language(const uint8_t *d, size_t n) {
+    char *s = cstr(d, n);
+    char out[16];
+    std_primary_language(s, out, sizeof out);
+    if (!memchr(out, '\0', sizeof out)) abort();
+    char small[3];
+    std_primary_language(s, small, sizeof small);
+    if (!memchr(small, '\0', sizeof small)) abort();
+    std_primary_language(NULL, out, sizeof out);
+    free(s);
+}
+
+static void fuzz_transid(const uint8_t *d, size_t n) {
+    char *s = cstr(d, n);
+    (void)transid_valid(s);
+    free(s);
+}
+
+static void fuzz_basic(const uint8_t *d, size_t n) {
+    char *s = cstr(d, n);
+    char id[129], secret[257];
+    if (auth_parse_basic(s, id, sizeof id, secret, sizeof secret) == 0 &&
+        (!id[0] || !memchr(secret, '\0', sizeof secret)))
+        abort();
+    free(s);
+}
+
+/* Lines: method, path (the route -> scope/binding table). */
+static void fuzz_route_need(const uint8_t *d, size_t n) {
+    char *f[2];
+    size_t k = split_lines(d, n, f, 2);
+    if (k == 2) {
+        auth_need need;
+        auth_route_need(f[0], f[1], &need);
+        (void)routes_cpid_match(f[1]);
+        (void)routes_consents_match(f[1]);
+    }
+    free_lines(f, k);
+}
+
+/* Lines: a management API time, an IP, a CIDR. */
+static void fuzz_query_values(const uint8_t *d, size_t n) {
+    char *f[3];
+    size_t k = split_lines(d, n, f, 3);
+    if (f[0]) {
+        (void)mgmt_parse_time(f[0], 0);
+        (void)mgmt_parse_time(f[0], 1);
+    }
+    if (f[1] && f[2]) (void)edge_ip_in_cidr(f[1], f[2]);
+    free_lines(f, k);
+}
+
+/* The selector byte: one of these letters, or any other byte taken modulo
+ * the table (so mutations of the selector stay useful). */
+static const char selectors[] = "PVABMRLTFHNQ";
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size < 1) return 0;
+    const char *hit = data[0] ? strchr(selectors, data[0]) : NULL;
+    char sel = hit ? *hit : selectors[data[0] % (sizeof selectors - 1)];
+    const uint8_t *d = data + 1;
+    size_t n = size - 1;
+    switch (sel) {
+    case 'P': fuzz_path(d, n); break;
+    case 'V': fuzz_validate(d, n); break;
+    case 'A':
+    case 'B':
+    case 'M':
+    case 'R':
+    case 'F': fuzz_body(sel, d, n); break;
+    case 'L': fuzz_language(d, n); break;
+    case 'T': fuzz_transid(d, n); break;
+    case 'H': fuzz_basic(d, n); break;
+    case 'N': fuzz_route_need(d, n); break;
+    case 'Q': fuzz_query_values(d, n); break;
+    }
+    return 0;
+}
