@@ -170,9 +170,32 @@ void activation_call(http_client *hc, const activation_target *t, const purchase
         snprintf(out->detail, sizeof out->detail, "cannot build the activation request");
         return;
     }
-    const char *const headers[] = {"Accept: application/json", NULL};
+    /* backendAuth: a bearer token; on a 401 (refused before anything was
+     * executed) one retry with a fresh token. */
+    char auth[BACKEND_AUTH_HEADER_MAX];
+    int a = backend_auth_header(t->op, hc, auth, sizeof auth);
+    if (a < 0) {
+        free(body);
+        memset(out, 0, sizeof *out);
+        out->kind = ACT_NOT_EXECUTED;
+        snprintf(out->detail, sizeof out->detail, "backend auth: %.130s", auth);
+        return;
+    }
+    const char *const headers[] = {"Accept: application/json", a ? auth : NULL, NULL};
     http_result res;
     http_post(hc, url, headers, "application/json", body, strlen(body), t->timeout_ms, &res);
+    if (a && res.status == 401) {
+        backend_auth_rejected(t->op, auth);
+        http_result_free(&res);
+        if (backend_auth_header(t->op, hc, auth, sizeof auth) < 0) {
+            free(body);
+            memset(out, 0, sizeof *out);
+            out->kind = ACT_NOT_EXECUTED;
+            snprintf(out->detail, sizeof out->detail, "backend auth: %.130s", auth);
+            return;
+        }
+        http_post(hc, url, headers, "application/json", body, strlen(body), t->timeout_ms, &res);
+    }
     free(body);
     int connected = res.status != 0 || !never_connected(res.error);
     activation_parse(res.status, res.body, res.body_len, connected, out);
