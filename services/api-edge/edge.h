@@ -7,6 +7,8 @@
 #include "shared/http_server.h"
 #include "shared/kafka.h"
 #include "shared/rpc.h"
+#include "request_purchase.h"
+#include "request_std.h"
 
 typedef struct {
     tenants *tenants;
@@ -50,10 +52,22 @@ void edge_send_request(api_edge *e, http_request *req, const char *topic, const 
 /* Serializers of the request messages api-edge sends (relay.c). */
 extern const edge_codec edge_query_codec, edge_purchase_codec, edge_callback_codec,
     edge_lookup_codec, edge_settlement_query_codec, edge_consent_codec,
-    edge_cpid_registration_codec, edge_consent_query_codec;
+    edge_cpid_registration_codec, edge_consent_query_codec, edge_subscriber_event_codec;
 
 /* /std/{sp}[/{op}]/{sub}/purchasePlan (routes_purchase.c). */
 void routes_purchase(api_edge *e, http_request *req, const void *std_path);
+/* Sends a validated purchase as a PurchaseCommand on `channel` ("api",
+ * "rnf") and relays the executor's answer (202 "processing" past the
+ * deadline). Shared by /std/.../purchasePlan and the signed links. */
+void routes_purchase_send(api_edge *e, http_request *req, const std_request *r,
+                          const activation_request *a, const char *channel);
+/* Sends a validated read (r->path.action) as a Query to offer-resolver;
+ * the Reply reaches on_reply(arg) (routes_std.c). */
+void routes_std_send_query(api_edge *e, http_request *req, const std_request *r,
+                           rpc_reply_fn on_reply, void *arg);
+/* GET /rnf/{serviceProvider}/{operator}/{cpid}/{offers|ping|purchasePlan|shop},
+ * authorized by a signed link (routes_rnf.c). */
+void routes_rnf(api_edge *e, http_request *req);
 /* Operators' activation callbacks (routes_callbacks.c). */
 void routes_callbacks(api_edge *e, http_request *req);
 /* /mgmt/{operator}/... (routes_mgmt.c). */
@@ -91,5 +105,21 @@ int register_body_parse(const char *body, size_t len, register_body *out, char *
  * (routes_consents.c). */
 int routes_consents_match(const char *path);
 void routes_consents(api_edge *e, http_request *req);
+
+/* POST /notify/{operator}/v1/single (routes_notify.c). */
+int routes_notify_match(const char *path);
+void routes_notify(api_edge *e, http_request *req);
+typedef struct {
+    char transaction_id[129];
+    char type[32];       /* NotificationType */
+    char plan_id[129];   /* planDetails.planId, "" if absent */
+    int64_t expiry_ms;   /* planDetails.expiry, 0 if absent */
+    char language[16];   /* messages[0].language, "" if absent */
+} notify_body;
+/* Parses and validates a NotifyRequest; -1 with msg naming the field. */
+int notify_body_parse(const char *body, size_t len, notify_body *out, char *msg,
+                      size_t msglen);
+/* RFC 3339 date-time to epoch ms; -1 if not one. */
+int64_t notify_parse_time(const char *s);
 
 #endif

@@ -57,33 +57,38 @@ void routes_purchase(api_edge *e, http_request *req, const void *std_path_arg) {
         return;
     }
 
+    routes_purchase_send(e, req, &r, &a, "api");
+}
+
+void routes_purchase_send(api_edge *e, http_request *req, const std_request *rq,
+                          const activation_request *a, const char *channel) {
     purchase_wait *w = calloc(1, sizeof *w);
     if (!w) {
         http_respond_error(req, CAUSE_UNSPECIFIED, "out of memory");
         return;
     }
     w->req = req;
-    memcpy(w->transid, a.transid, sizeof w->transid);
-    w->loan = a.loan;
+    memcpy(w->transid, a->transid, sizeof w->transid);
+    w->loan = a->loan;
     http_set_user(req, w, free);
 
     Millom__V1__RequestMeta meta = MILLOM__V1__REQUEST_META__INIT;
     Millom__V1__SubscriberRef sub = MILLOM__V1__SUBSCRIBER_REF__INIT;
-    sub.operator_ = (char *)r.op->id;
-    sub.key_type = r.key_type;
-    sub.subscriber_id = r.subscriber;
+    sub.operator_ = (char *)rq->op->id;
+    sub.key_type = rq->key_type;
+    sub.subscriber_id = (char *)rq->subscriber;
     Millom__V1__PurchaseCommand cmd = MILLOM__V1__PURCHASE_COMMAND__INIT;
     cmd.meta = &meta;
-    cmd.service_provider = (char *)r.provider->id;
+    cmd.service_provider = (char *)rq->provider->id;
     cmd.subscriber = &sub;
-    cmd.transid = a.transid;
-    cmd.plan_id = a.planid;
-    cmd.offer_context = a.offercontext;
-    cmd.fund_source = a.loan ? MILLOM__V1__FUND_SOURCE__FUND_SOURCE_LOAN
-                             : MILLOM__V1__FUND_SOURCE__FUND_SOURCE_WALLET;
-    cmd.language = r.language;
-    cmd.client_name = r.client_name;
-    cmd.channel = "api";
-    edge_send_request(e, req, "millom.purchase.commands", r.subscriber, e->purchase_deadline_ms,
+    cmd.transid = (char *)a->transid;
+    cmd.plan_id = (char *)a->planid;
+    cmd.offer_context = (char *)a->offercontext;
+    cmd.fund_source = a->loan ? MILLOM__V1__FUND_SOURCE__FUND_SOURCE_LOAN
+                              : MILLOM__V1__FUND_SOURCE__FUND_SOURCE_WALLET;
+    cmd.language = (char *)rq->language;
+    cmd.client_name = (char *)rq->client_name;
+    cmd.channel = (char *)channel;
+    edge_send_request(e, req, "millom.purchase.commands", rq->subscriber, e->purchase_deadline_ms,
                       &edge_purchase_codec, &cmd, &meta, on_purchase_reply, w);
 }

@@ -17,7 +17,8 @@ static Millom__V1__QueryKind query_kind(std_action a) {
     }
 }
 
-static void send_query(api_edge *e, http_request *req, const std_request *r) {
+void routes_std_send_query(api_edge *e, http_request *req, const std_request *r,
+                           rpc_reply_fn on_reply, void *arg) {
     Millom__V1__RequestMeta meta = MILLOM__V1__REQUEST_META__INIT;
     Millom__V1__SubscriberRef sub = MILLOM__V1__SUBSCRIBER_REF__INIT;
     sub.operator_ = (char *)r->op->id;
@@ -34,7 +35,7 @@ static void send_query(api_edge *e, http_request *req, const std_request *r) {
     q.client_name = (char *)r->client_name;
     q.no_cache = r->no_cache;
     edge_send_request(e, req, "millom.queries", r->subscriber, e->query_deadline_ms,
-                      &edge_query_codec, &q, &meta, edge_relay_reply, req);
+                      &edge_query_codec, &q, &meta, on_reply, arg);
 }
 
 void routes_std(api_edge *e, http_request *req) {
@@ -75,5 +76,5 @@ void routes_std(api_edge *e, http_request *req) {
         http_respond_error(req, cause, "%s", msg);
         return;
     }
-    send_query(e, req, &r);
+    routes_std_send_query(e, req, &r, edge_relay_reply, req);
 }

@@ -1,7 +1,7 @@
 /* notifier's consumer: consents (millom.consents), CPID registrations
  * (millom.cpid.registrations) and the management read
- * (millom.consent.queries); subscriber and purchase events are only
- * checked to decode until the notifications work. Requests that carry a
+ * (millom.consent.queries); subscriber and purchase events go to
+ * notify_events.c. Requests that carry a
  * RequestMeta are answered on millom.replies after the SQLite write:
  * 200 with no body for changes, JSON for the read. A change is applied
  * even when its deadline passed (the SP may retry; applying is
@@ -127,12 +127,6 @@ static kafka_verdict on_consent_query(notifier *n, const rd_kafka_message_t *msg
     return v;
 }
 
-static const runner_topic_type decode_only[] = {
-    {"millom.subscriber.events", &millom__v1__subscriber_event__descriptor},
-    {"millom.purchase.events", &millom__v1__purchase_event__descriptor},
-    {NULL, NULL},
-};
-
 kafka_verdict notifier_on_message(void *arg, const rd_kafka_message_t *msg, char *err,
                                   size_t errlen) {
     notifier *n = arg;
@@ -141,5 +135,10 @@ kafka_verdict notifier_on_message(void *arg, const rd_kafka_message_t *msg, char
     if (strcmp(topic, "millom.cpid.registrations") == 0)
         return on_cpid_registration(n, msg, err, errlen);
     if (strcmp(topic, "millom.consent.queries") == 0) return on_consent_query(n, msg, err, errlen);
-    return runner_decode_only((void *)decode_only, msg, err, errlen);
+    if (strcmp(topic, "millom.subscriber.events") == 0)
+        return notify_on_subscriber_event(n, msg, err, errlen);
+    if (strcmp(topic, "millom.purchase.events") == 0)
+        return notify_on_purchase_event(n, msg, err, errlen);
+    snprintf(err, errlen, "notifier does not read topic %s", topic);
+    return KAFKA_DEAD_LETTER;
 }

@@ -1,32 +1,63 @@
 /* Consents and CPID registrations in notifier.db: see notifier.h. */
 #include "notifier.h"
 #include "shared/log.h"
+#include "shared/outbox.h"
+#include "shared/service.h"
 #include "shared/store.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-static const char *const migrations[] = {
-    "CREATE TABLE consents ("
-    "  provider TEXT NOT NULL, msisdn TEXT NOT NULL, operator TEXT NOT NULL,"
-    "  types TEXT NOT NULL,"          /* JSON array of NotificationType; [] = revoked */
-    "  language TEXT NOT NULL, transaction_id TEXT NOT NULL,"
-    "  updated_ms INTEGER NOT NULL,"
-    "  PRIMARY KEY (provider, msisdn)) WITHOUT ROWID;"
-    "CREATE INDEX consents_by_msisdn ON consents (msisdn);"
-    "CREATE TABLE cpid_registrations ("
-    "  provider TEXT NOT NULL, msisdn TEXT NOT NULL, operator TEXT NOT NULL,"
-    "  cpid TEXT NOT NULL, expires_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
-    "  PRIMARY KEY (provider, msisdn)) WITHOUT ROWID;"
-    "CREATE INDEX cpid_registrations_by_msisdn ON cpid_registrations (msisdn);",
-};
+/* Migration 1: consents and CPID registrations; 2: the outbox
+ * (millom.notifications.dlq); 3: notifications (de-duplication, quota
+ * usage, the delivery queue). Append, never edit. */
+#define CONSENTS_SQL \
+    "CREATE TABLE consents (" \
+    "  provider TEXT NOT NULL, msisdn TEXT NOT NULL, operator TEXT NOT NULL," \
+    "  types TEXT NOT NULL,"          /* JSON array of NotificationType; [] = revoked */ \
+    "  language TEXT NOT NULL, transaction_id TEXT NOT NULL," \
+    "  updated_ms INTEGER NOT NULL," \
+    "  PRIMARY KEY (provider, msisdn)) WITHOUT ROWID;" \
+    "CREATE INDEX consents_by_msisdn ON consents (msisdn);" \
+    "CREATE TABLE cpid_registrations (" \
+    "  provider TEXT NOT NULL, msisdn TEXT NOT NULL, operator TEXT NOT NULL," \
+    "  cpid TEXT NOT NULL, expires_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL," \
+    "  PRIMARY KEY (provider, msisdn)) WITHOUT ROWID;" \
+    "CREATE INDEX cpid_registrations_by_msisdn ON cpid_registrations (msisdn);"
+
+#define NOTIFICATIONS_SQL \
+    "CREATE TABLE notify_dedup ("                                                         \
+    "  operator TEXT NOT NULL, transaction_id TEXT NOT NULL, correlation_id TEXT NOT NULL," \
+    "  msisdn TEXT NOT NULL, created_ms INTEGER NOT NULL,"                                 \
+    "  PRIMARY KEY (operator, transaction_id)) WITHOUT ROWID;"                             \
+    "CREATE TABLE notify_usage ("                                                          \
+    "  msisdn TEXT NOT NULL, provider TEXT NOT NULL, type TEXT NOT NULL,"                  \
+    "  sent_ms INTEGER NOT NULL);"                                                         \
+    "CREATE INDEX notify_usage_by_key ON notify_usage (msisdn, provider, type, sent_ms);"  \
+    "CREATE TABLE deliveries ("                                                            \
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"                                              \
+    "  kind TEXT NOT NULL, provider TEXT NOT NULL, url TEXT NOT NULL, body TEXT NOT NULL," \
+    "  dedup_key TEXT UNIQUE,"  /* callbacks: provider:transid:state */                   \
+    "  state TEXT NOT NULL DEFAULT 'pending'," /* pending, delivered, dead */              \
+    "  attempts INTEGER NOT NULL DEFAULT 0, next_ms INTEGER NOT NULL,"                     \
+    "  first_attempt_ms INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',"  \
+    "  created_ms INTEGER NOT NULL);"                                                      \
+    "CREATE INDEX deliveries_due ON deliveries (state, next_ms);"
+
+sqlite3 *notifier_store_open(const char *path, char *err, size_t errlen) {
+    const char *const migrations[] = {CONSENTS_SQL, outbox_migration_sql, NOTIFICATIONS_SQL};
+    size_t count = sizeof migrations / sizeof migrations[0];
+    return path ? store_open_path(path, migrations, count, err, errlen)
+                : store_open("notifier", migrations, count, err, errlen);
+}
 
 int notifier_open(notifier *n, const char *path, char *err, size_t errlen) {
-    size_t count = sizeof migrations / sizeof migrations[0];
-    n->db = path ? store_open_path(path, migrations, count, err, errlen)
-                 : store_open("notifier", migrations, count, err, errlen);
-    return n->db ? 0 : -1;
+    n->db = notifier_store_open(path, err, errlen);
+    if (!n->db) return -1;
+    snprintf(n->db_path, sizeof n->db_path, "%s", path ? path : "");
+    if (!path) snprintf(n->db_path, sizeof n->db_path, "%s/notifier.db", service_data_dir());
+    return 0;
 }
 
 void notifier_close(notifier *n) {

@@ -1,9 +1,13 @@
 /* notifier: consents, quotas and webhook deliveries to providers.
- * Today it owns consents and CPID registrations (notifier.db) and answers
- * the management read of them; subscriber and purchase events are checked
- * to decode, notifications come with the notifications work.
- * Settings: MILLOM_NOTIFIER_PORT (admin, 9103), MILLOM_DATA_DIR. */
+ * It owns consents and CPID registrations (notifier.db) and answers the
+ * management read of them; subscriber events become queued rich
+ * notifications (notify_events.c), final purchase events queued purchase
+ * callbacks, and the delivery worker sends them (delivery_worker.c).
+ * Settings: MILLOM_NOTIFIER_PORT (admin, 9103), MILLOM_DATA_DIR,
+ * MILLOM_TENANTS, MILLOM_NOTIFY_QUOTA (3), MILLOM_NOTIFY_QUOTA_WINDOW_S
+ * (86400), and the delivery settings in delivery_worker.c. */
 #include "notifier.h"
+#include "shared/config.h"
 #include "shared/log.h"
 #include "shared/runner.h"
 
@@ -14,8 +18,27 @@ static void *setup(runner *r) {
     char err[256];
     if (!n) return NULL;
     n->producer = runner_producer(r);
+    n->quota = cfg_long("MILLOM_NOTIFY_QUOTA", 3);
+    n->quota_window_ms = cfg_long("MILLOM_NOTIFY_QUOTA_WINDOW_S", 86400) * 1000;
+    n->tenants = tenants_load_default(err, sizeof err);
+    if (!n->tenants) {
+        log_error("tenants: %s", err);
+        free(n);
+        return NULL;
+    }
     if (notifier_open(n, NULL, err, sizeof err) != 0) {
         log_error("notifier store: %s", err);
+        tenants_free(n->tenants);
+        free(n);
+        return NULL;
+    }
+    n->outbox = outbox_relay_start(n->db_path, n->producer);
+    n->worker = n->outbox ? delivery_worker_start(n, err, sizeof err) : NULL;
+    if (!n->worker) {
+        log_error("delivery worker: %s", n->outbox ? err : "cannot start the outbox relay");
+        outbox_relay_stop(n->outbox);
+        notifier_close(n);
+        tenants_free(n->tenants);
         free(n);
         return NULL;
     }
@@ -24,7 +47,10 @@ static void *setup(runner *r) {
 
 static void teardown(void *state) {
     notifier *n = state;
+    delivery_worker_stop(n->worker);
+    outbox_relay_stop(n->outbox);
     notifier_close(n);
+    tenants_free(n->tenants);
     free(n);
 }
 

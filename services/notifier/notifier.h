@@ -1,5 +1,7 @@
-/* notifier's state: consents and CPID registrations in its own SQLite
- * (notifier.db), written only from the consumer thread. */
+/* notifier's state: consents, CPID registrations, notification
+ * de-duplication and quota usage, and the durable delivery queue in its own
+ * SQLite (notifier.db). The consumer thread writes consents and queues
+ * deliveries; the delivery worker (own connection) sends them. */
 #ifndef NOTIFIER_NOTIFIER_H
 #define NOTIFIER_NOTIFIER_H
 
@@ -7,12 +9,25 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
+#include "shared/config.h"
 #include "shared/kafka.h"
+#include "shared/outbox.h"
+
+typedef struct delivery_worker delivery_worker;
 
 typedef struct {
     sqlite3 *db;
+    char db_path[512];
     kafka_producer *producer;
+    tenants *tenants;           /* providers' notificationUrl, callbackUrl */
+    outbox_relay *outbox;       /* millom.notifications.dlq */
+    delivery_worker *worker;
+    long quota;                 /* MILLOM_NOTIFY_QUOTA, default 3 */
+    int64_t quota_window_ms;    /* MILLOM_NOTIFY_QUOTA_WINDOW_S, default 86400 */
 } notifier;
+
+/* Opens notifier.db (path NULL: in the data dir) with every migration. */
+sqlite3 *notifier_store_open(const char *path, char *err, size_t errlen);
 
 /* Opens the store (path NULL: notifier.db in the data dir). 0 or -1. */
 int notifier_open(notifier *n, const char *path, char *err, size_t errlen);
@@ -32,6 +47,22 @@ int cpid_registration_put(notifier *n, const char *provider, const char *op,
 /* The management read's answer body (see routes_consents.c in api-edge);
  * provider NULL or "" for all. NULL on a store error. */
 json_t *consents_lookup(notifier *n, const char *op, const char *msisdn, const char *provider);
+
+/* millom.subscriber.events (notify_events.c): the verdict for one event
+ * and, when accepted, one queued delivery per consenting provider. */
+kafka_verdict notify_on_subscriber_event(notifier *n, const rd_kafka_message_t *msg, char *err,
+                                         size_t errlen);
+/* millom.purchase.events: a final purchase queues one callback to its
+ * provider, once per (provider, transid, state). */
+kafka_verdict notify_on_purchase_event(notifier *n, const rd_kafka_message_t *msg, char *err,
+                                       size_t errlen);
+
+/* The delivery worker thread (delivery_worker.c): POSTs due deliveries,
+ * retries with exponential backoff and jitter, dead-letters to
+ * millom.notifications.dlq through the outbox. */
+delivery_worker *delivery_worker_start(notifier *n, char *err, size_t errlen);
+void delivery_worker_wake(delivery_worker *w);
+void delivery_worker_stop(delivery_worker *w);
 
 /* The consumer's handler (dispatch by topic). arg: notifier. */
 kafka_verdict notifier_on_message(void *arg, const rd_kafka_message_t *msg, char *err,

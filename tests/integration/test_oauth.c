@@ -300,6 +300,8 @@ static const endpoint endpoints[] = {
      "millom.mgmt.read", "cco.dd.notify.tp.single", 200},
     {"activationCallback", "POST", "/activationCallback/tp", "{}", 1, "cco.dd.data-plan.inquire",
      "millom.mgmt.read", 400},
+    {"notify", "POST", "/notify/tp/v1/single?idValue=923001110009&idType=MSISDN", "{}", 1,
+     "cco.dd.notify.tp.single", "millom.mgmt.read", 400},
 };
 
 static void expect(const endpoint *ep, const char *what, const char *authz, long status,

@@ -318,6 +318,9 @@ START_TEST(route_table) {
     need("POST", "/oauth/v1/token", AUTH_OPEN, "", "", "");
     need("GET", "/cpid", AUTH_OPEN, "", "", "");
     need("GET", "/healthz", AUTH_OPEN, "", "", "");
+    /* signed links carry their own credential (routes_rnf.c) */
+    need("GET", "/rnf/sp1/tp/abc,41001/offers", AUTH_OPEN, "", "", "");
+    need("GET", "/rnf/sp1/tp/abc,41001/purchasePlan", AUTH_OPEN, "", "", "");
     need("GET", "/std/sp1/tp/924542610003/balance", AUTH_TOKEN, inq, "sp1", "");
     need("GET", "/std/sp1/924542610003/accountInfo", AUTH_TOKEN, inq, "sp1", "");
     need("GET", "/std/sp1/tp/924542610003/upsellOffer", AUTH_TOKEN, inq, "sp1", "");

@@ -1,0 +1,281 @@
+/* POST /notify/{operator}/v1/single?idValue&idType[&override]
+ * (millom-notify.yaml): an operator reports a subscriber event. The query
+ * and the NotifyRequest body are validated here field by field (400 with
+ * the field named); the subscriber is resolved to an MSISDN (a CPID is
+ * decoded; an undecodable, expired or foreign-operator CPID, or an OPET
+ * the flow cannot use, is 409 with the spec's ErrorResponse); a number not
+ * of this operator is 404. The event goes to millom.subscriber.events
+ * (key: MSISDN) as a SubscriberEvent with RequestMeta, and notifier's
+ * verdict (202, 403 NO_CONSENT, 404, 409, 429 QUOTA_EXCEEDED) is relayed. */
+#include "edge.h"
+#include "shared/cpid.h"
+#include "shared/errors.h"
+#include "shared/msisdn.h"
+#include "shared/service.h"
+#include "millom/v1/subscriber.pb-c.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const notification_types[] = {
+    "low-data",      "out-of-data",  "pay-as-you-go",        "pack-near-consumption",
+    "pack-consumed", "pack-expired", "pack-near-expiry",     "low-monetary-balance",
+    "monetary-reload", NULL,
+};
+static const char *const subscription_types[] = {"prepaid", "postpaid", NULL};
+static const char *const over_usage_policies[] = {"throttled", "pay-as-you-go", "blocked", NULL};
+
+static int in_list(const char *const *list, const char *s) {
+    for (; s && *list; list++)
+        if (strcmp(*list, s) == 0) return 1;
+    return 0;
+}
+
+int routes_notify_match(const char *path) { return strncmp(path, "/notify/", 8) == 0; }
+
+/* The spec's ErrorResponse {errorType, description}. */
+static void respond_notify_error(http_request *req, int status, const char *type,
+                                 const char *description) {
+    http_respond_json(req, status,
+                      json_pack("{s:s, s:s}", "errorType", type, "description", description));
+}
+
+/* A number as the spec's `type: number`, also accepted as a decimal string
+ * (the spec's own examples quote them). */
+static int numeric(const json_t *v) {
+    if (json_is_number(v)) return 1;
+    const char *s = json_string_value(v);
+    if (!s || !*s) return 0;
+    char *end;
+    strtod(s, &end);
+    return *end == '\0';
+}
+
+/* RFC 3339 date-time to epoch ms; -1 if not one. */
+int64_t notify_parse_time(const char *s) {
+    struct tm tm = {0};
+    int y, mo, d, h, mi, sec, n = 0;
+    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
+        n != 19)
+        return -1;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return -1;
+    const char *p = s + n;
+    int64_t frac = 0;
+    if (*p == '.') {
+        int digits = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+            if (digits < 3) frac = frac * 10 + (*p - '0');
+        if (digits == 0) return -1;
+        for (; digits < 3; digits++) frac *= 10;
+    }
+    long offset_s = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int oh, om, k = 0;
+        if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &k) != 2 || k != 5) return -1;
+        offset_s = (oh * 3600L + om * 60L) * (*p == '-' ? -1 : 1);
+        p += 6;
+    } else {
+        return -1;
+    }
+    if (*p) return -1;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    time_t t = timegm(&tm);
+    return ((int64_t)t - offset_s) * 1000 + frac;
+}
+
+#define BAD(...)                              \
+    do {                                      \
+        snprintf(msg, msglen, __VA_ARGS__);   \
+        goto out;                             \
+    } while (0)
+
+static int multilingual(json_t *arr, const char *text_field) {
+    if (!json_is_array(arr)) return 0;
+    size_t i;
+    json_t *m;
+    json_array_foreach(arr, i, m) {
+        if (!json_is_object(m)) return 0;
+        json_t *l = json_object_get(m, "language"), *t = json_object_get(m, text_field);
+        if ((l && !json_is_string(l)) || (t && !json_is_string(t))) return 0;
+    }
+    return 1;
+}
+
+int notify_body_parse(const char *body, size_t len, notify_body *out, char *msg,
+                      size_t msglen) {
+    memset(out, 0, sizeof *out);
+    json_error_t jerr;
+    json_t *j = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
+    int rc = -1;
+    if (!j) {
+        snprintf(msg, msglen, "body is not valid JSON: %s", jerr.text);
+        return -1;
+    }
+    if (!json_is_object(j)) BAD("body must be a JSON object");
+    const char *tid = json_string_value(json_object_get(j, "transactionId"));
+    size_t tlen = tid ? strlen(tid) : 0;
+    int printable = tlen >= 3 && tlen <= 128;
+    for (size_t i = 0; printable && i < tlen; i++)
+        if ((unsigned char)tid[i] < 0x20 || (unsigned char)tid[i] == 0x7f) printable = 0;
+    if (!printable) BAD("transactionId must be a string of 3 to 128 characters");
+    memcpy(out->transaction_id, tid, tlen + 1);
+    const char *type = json_string_value(json_object_get(j, "type"));
+    if (!in_list(notification_types, type)) BAD("type must be a NotificationType");
+    snprintf(out->type, sizeof out->type, "%s", type);
+    json_t *v = json_object_get(j, "messages");
+    if (v && !multilingual(v, "message"))
+        BAD("messages must be an array of {language, message} strings");
+    if (v && json_array_size(v) > 0) {
+        const char *l = json_string_value(json_object_get(json_array_get(v, 0), "language"));
+        if (l) snprintf(out->language, sizeof out->language, "%.15s", l);
+    }
+    out->expiry_ms = 0;
+    v = json_object_get(j, "planDetails");
+    if (v) {
+        if (!json_is_object(v)) BAD("planDetails must be an object");
+        const char *plan = json_string_value(json_object_get(v, "planId"));
+        if (!plan || !*plan || strlen(plan) >= sizeof out->plan_id)
+            BAD("planDetails.planId must be a string of 1 to %zu characters",
+                sizeof out->plan_id - 1);
+        snprintf(out->plan_id, sizeof out->plan_id, "%s", plan);
+        json_t *n = json_object_get(v, "balance");
+        if (n && !numeric(n)) BAD("planDetails.balance must be a number");
+        n = json_object_get(v, "quota");
+        if (n && !numeric(n)) BAD("planDetails.quota must be a number");
+        n = json_object_get(v, "planName");
+        if (n && !multilingual(n, "name"))
+            BAD("planDetails.planName must be an array of {language, name} strings");
+        n = json_object_get(v, "expiry");
+        if (n) {
+            out->expiry_ms = notify_parse_time(json_string_value(n));
+            if (out->expiry_ms < 0) BAD("planDetails.expiry must be an RFC 3339 date-time");
+        }
+    }
+    v = json_object_get(j, "subscriptionType");
+    if (v && !in_list(subscription_types, json_string_value(v)))
+        BAD("subscriptionType must be one of prepaid, postpaid");
+    v = json_object_get(j, "overUsagePolicy");
+    if (v && !in_list(over_usage_policies, json_string_value(v)))
+        BAD("overUsagePolicy must be one of throttled, pay-as-you-go, blocked");
+    v = json_object_get(j, "monetaryBalance");
+    if (v) {
+        if (!json_is_object(v)) BAD("monetaryBalance must be an object");
+        json_t *n = json_object_get(v, "totalBalance");
+        if (n && !numeric(n)) BAD("monetaryBalance.totalBalance must be a number");
+        n = json_object_get(v, "deltaBalance");
+        if (n && !numeric(n)) BAD("monetaryBalance.deltaBalance must be a number");
+        n = json_object_get(v, "currency");
+        if (n && !json_is_string(n)) BAD("monetaryBalance.currency must be a string");
+        n = json_object_get(v, "currencyCode");
+        if (n && !json_is_string(n)) BAD("monetaryBalance.currencyCode must be a string");
+    }
+    rc = 0;
+out:
+    json_decref(j);
+    return rc;
+}
+
+void routes_notify(api_edge *e, http_request *req) {
+    const char *path = http_path(req);
+    char op_id[33];
+    int n = 0;
+    if (sscanf(path, "/notify/%32[^/]/v1/single%n", op_id, &n) != 1 || n == 0 || path[n]) {
+        http_respond_error(req, CAUSE_NOT_FOUND, "no such path: %s", path);
+        return;
+    }
+    if (strcmp(http_method(req), "POST") != 0) {
+        http_respond_error(req, CAUSE_METHOD_NOT_ALLOWED, "use POST");
+        return;
+    }
+    const tenant_operator *op = tenants_operator(e->tenants, op_id);
+    if (!op) {
+        http_respond_error(req, CAUSE_BAD_REQUEST, "unknown operator '%s'", op_id);
+        return;
+    }
+    const char *id_value = http_query(req, "idValue"), *id_type = http_query(req, "idType"),
+               *override = http_query(req, "override");
+    if (!id_value || !*id_value) {
+        http_respond_error(req, CAUSE_BAD_REQUEST, "idValue is required");
+        return;
+    }
+    if (!id_type || (strcmp(id_type, "MSISDN") && strcmp(id_type, "CPID") &&
+                     strcmp(id_type, "OPET"))) {
+        http_respond_error(req, CAUSE_BAD_REQUEST, "idType must be one of MSISDN, CPID, OPET");
+        return;
+    }
+    int skip_quota = 0;
+    if (override) {
+        if (strcmp(override, "true") == 0) skip_quota = 1;
+        else if (strcmp(override, "false") != 0) {
+            http_respond_error(req, CAUSE_BAD_REQUEST, "override must be true or false");
+            return;
+        }
+    }
+    size_t len;
+    const char *body = http_body(req, &len);
+    notify_body b;
+    char msg[256];
+    if (notify_body_parse(body, len, &b, msg, sizeof msg) != 0) {
+        http_respond_error(req, CAUSE_BAD_REQUEST, "%s", msg);
+        return;
+    }
+    char msisdn[16];
+    if (strcmp(id_type, "OPET") == 0) {
+        respond_notify_error(req, 409, "NO_CPID",
+                             "this flow does not support idType OPET; use MSISDN or CPID");
+        return;
+    } else if (strcmp(id_type, "CPID") == 0) {
+        cpid_info info;
+        cpid_status st = cpid_decode(cpid_config_default(), id_value, now_ms(), &info);
+        if (st != CPID_OK) {
+            snprintf(msg, sizeof msg, "idValue: %s", cpid_status_text(st));
+            respond_notify_error(req, 409, "NO_CPID", msg);
+            return;
+        }
+        if (strcmp(info.mccmnc, op->mccmnc) != 0 ||
+            strncmp(info.msisdn, op->country_code, strlen(op->country_code)) != 0) {
+            snprintf(msg, sizeof msg, "idValue: the CPID is not one of operator '%s'", op->id);
+            respond_notify_error(req, 409, "NO_CPID", msg);
+            return;
+        }
+        snprintf(msisdn, sizeof msisdn, "%s", info.msisdn);
+    } else {
+        if (!msisdn_normalize(id_value, msisdn, sizeof msisdn)) {
+            http_respond_error(req, CAUSE_BAD_REQUEST, "idValue is not an E.164 MSISDN");
+            return;
+        }
+        if (strncmp(msisdn, op->country_code, strlen(op->country_code)) != 0) {
+            snprintf(msg, sizeof msg, "idValue is not a number of operator '%s'", op->id);
+            respond_notify_error(req, 404, "NO_CPID", msg);
+            return;
+        }
+    }
+
+    Millom__V1__RequestMeta meta = MILLOM__V1__REQUEST_META__INIT;
+    Millom__V1__SubscriberRef sub = MILLOM__V1__SUBSCRIBER_REF__INIT;
+    sub.operator_ = (char *)op->id;
+    sub.key_type = MILLOM__V1__KEY_TYPE__KEY_TYPE_MSISDN;
+    sub.subscriber_id = msisdn;
+    Millom__V1__SubscriberEvent ev = MILLOM__V1__SUBSCRIBER_EVENT__INIT;
+    ev.meta = &meta;
+    ev.operator_ = (char *)op->id;
+    ev.subscriber = &sub;
+    ev.type = b.type;
+    ev.transaction_id = b.transaction_id;
+    ev.override = skip_quota;
+    ev.plan_id = b.plan_id;
+    ev.expiry_time_ms = b.expiry_ms;
+    ev.occurred_at_ms = now_ms();
+    ev.language = b.language;
+    edge_send_request(e, req, "millom.subscriber.events", msisdn, e->query_deadline_ms,
+                      &edge_subscriber_event_codec, &ev, &meta, edge_relay_reply, req);
+}

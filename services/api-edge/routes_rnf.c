@@ -1,0 +1,322 @@
+/* The rich-notification links (rich-notification-api.yaml), answered on
+ * api-edge without an OAuth token: the signed link is the credential
+ * (shared/signed_link.h).
+ *
+ *   GET /rnf/{serviceProvider}/{operator}/{cpid}/offers        upsellOffer JSON
+ *   GET /rnf/{serviceProvider}/{operator}/{cpid}/ping          {"status":"ok"}
+ *   GET /rnf/{serviceProvider}/{operator}/{cpid}/purchasePlan  ?planId&transactionId[&fundSource]
+ *   GET /rnf/{serviceProvider}/{operator}/{cpid}/shop          an HTML page of the offers
+ *
+ * A tampered, malformed or expired link is 401 UNAUTHORIZED. Past the
+ * link, the CPID is checked like the standard API's key_type=CPID (of
+ * another provider: 403 NOT_ALLOWED; bad or expired: 410 BAD_CPID) and
+ * the request takes the standard API's code path (routes_std.c,
+ * routes_purchase.c; purchases on channel "rnf").
+ *
+ * The shop renders offer-resolver's upsellOffer answer as HTML in the
+ * reply callback: no JavaScript, one signed purchasePlan link per offer
+ * (SHOP_PURCHASE_TTL_S, a fresh transactionId each time the page is
+ * rendered, so reloading the page never buys twice by accident and a
+ * double tap on one button is the same transaction). */
+#include "edge.h"
+#include "shared/errors.h"
+#include "shared/log.h"
+#include "shared/service.h"
+#include "shared/signed_link.h"
+#include "shared/crypto.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SHOP_PURCHASE_TTL_S 900
+
+typedef enum { RNF_OFFERS, RNF_PING, RNF_PURCHASE, RNF_SHOP } rnf_action;
+
+typedef struct {
+    char provider[65];
+    char op[33];
+    char cpid[CPID_MAX_LEN + 1];
+    rnf_action action;
+} rnf_path;
+
+/* Copies one segment at *p (advancing past it and its '/'). -1 if empty
+ * or too long. */
+static int take_segment(const char **p, char *out, size_t outlen) {
+    size_t n = strcspn(*p, "/");
+    if (n == 0 || n >= outlen) return -1;
+    memcpy(out, *p, n);
+    out[n] = '\0';
+    *p += n;
+    if (**p == '/') (*p)++;
+    return 0;
+}
+
+static int rnf_path_parse(const char *path, rnf_path *out) {
+    memset(out, 0, sizeof *out);
+    if (strncmp(path, "/rnf/", 5) != 0) return -1;
+    const char *p = path + 5;
+    char action[16];
+    if (take_segment(&p, out->provider, sizeof out->provider) != 0 ||
+        take_segment(&p, out->op, sizeof out->op) != 0 ||
+        take_segment(&p, out->cpid, sizeof out->cpid) != 0 ||
+        take_segment(&p, action, sizeof action) != 0 || *p != '\0' || path[strlen(path) - 1] == '/')
+        return -1;
+    if (strcmp(action, "offers") == 0) out->action = RNF_OFFERS;
+    else if (strcmp(action, "ping") == 0) out->action = RNF_PING;
+    else if (strcmp(action, "purchasePlan") == 0) out->action = RNF_PURCHASE;
+    else if (strcmp(action, "shop") == 0) out->action = RNF_SHOP;
+    else return -1;
+    return 0;
+}
+
+static const char *query_of(void *ctx, const char *name) { return http_query(ctx, name); }
+
+static const char *const PURCHASE_PARAMS[] = {"planId", "transactionId", "fundSource", NULL};
+
+/* Checks the CPID and the provider like key_type=CPID on the standard API.
+ * 0 with r filled, or -1 after answering. */
+static int validate(api_edge *e, http_request *req, const rnf_path *p, std_action action,
+                    std_request *r) {
+    std_path sp;
+    memset(&sp, 0, sizeof sp);
+    memcpy(sp.provider, p->provider, sizeof sp.provider);
+    memcpy(sp.op, p->op, sizeof sp.op);
+    snprintf(sp.subscriber, sizeof sp.subscriber, "%s", p->cpid);
+    sp.action = action;
+    std_inputs in = {
+        .key_type = "CPID",
+        .accept_language = http_header(req, "Accept-Language"),
+    };
+    char msg[256];
+    const char *cause =
+        std_validate(e->tenants, cpid_config_default(), now_ms(), &sp, &in, r, msg, sizeof msg);
+    if (cause) {
+        http_respond_error(req, cause, "%s", msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the shop page ---- */
+
+typedef struct {
+    http_request *req;
+    rnf_path path;
+} shop_wait;
+
+static void html_text(FILE *f, const char *s) {
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '&': fputs("&amp;", f); break;
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '"': fputs("&quot;", f); break;
+        case '\'': fputs("&#39;", f); break;
+        default: fputc(*s, f);
+        }
+    }
+}
+
+/* The first text of a [{language, text}] list. */
+static const char *first_text(const json_t *list) {
+    return json_string_value(json_object_get(json_array_get(list, 0), "text"));
+}
+
+static void quota_text(FILE *f, const json_t *quotas) {
+    size_t i;
+    json_t *q;
+    int any = 0;
+    json_array_foreach(quotas, i, q) {
+        const char *unit = json_string_value(json_object_get(q, "unit"));
+        json_int_t v = json_integer_value(json_object_get(q, "quota"));
+        if (any) fputs(" + ", f);
+        any = 1;
+        if (unit && strcmp(unit, "bytes") == 0) {
+            /* binary units, as operators count them: 3000 MB, 1 GB */
+            const json_int_t mib = 1024 * 1024, gib = 1024 * mib;
+            if (v >= gib && v % gib == 0) fprintf(f, "%" JSON_INTEGER_FORMAT " GB", v / gib);
+            else if (v >= mib) fprintf(f, "%.0f MB", (double)v / (double)mib);
+            else fprintf(f, "%.0f KB", (double)v / 1024.0);
+        } else {
+            fprintf(f, "%" JSON_INTEGER_FORMAT " ", v);
+            html_text(f, unit ? unit : "");
+        }
+    }
+    if (!any) fputs("&ndash;", f);
+}
+
+static const char SHOP_HEAD[] =
+    "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+    "<title>Offers</title><style>"
+    "body{font-family:system-ui,sans-serif;font-size:18px;line-height:1.4;margin:0;"
+    "padding:16px;background:#f4f5f7;color:#111}"
+    "h1{font-size:24px;margin:0 0 16px}"
+    ".offer{background:#fff;border-radius:12px;padding:16px;margin:0 0 16px;"
+    "box-shadow:0 1px 3px rgba(0,0,0,.15)}"
+    ".name{font-size:20px;font-weight:600;margin:0 0 4px}"
+    ".quota{color:#444}.price{font-size:22px;font-weight:700;margin:8px 0}"
+    "a.buy{display:block;text-align:center;padding:16px;border-radius:10px;background:#0a58ca;"
+    "color:#fff;text-decoration:none;font-size:20px;font-weight:600}"
+    "</style></head><body>\n";
+
+/* The page for an upsellOffer answer; NULL on failure. Caller frees. */
+static char *render_shop(const rnf_path *p, const json_t *answer, size_t *len) {
+    char *buf = NULL;
+    FILE *f = open_memstream(&buf, len);
+    if (!f) return NULL;
+    fputs(SHOP_HEAD, f);
+    fputs("<h1>Offers</h1>\n", f);
+    char path[512];
+    snprintf(path, sizeof path, "/rnf/%s/%s/%s/purchasePlan", p->provider, p->op, p->cpid);
+    size_t i;
+    json_t *o;
+    int n = 0, failed = 0;
+    json_array_foreach(json_object_get(answer, "offers"), i, o) {
+        const char *plan = json_string_value(json_object_get(o, "planId"));
+        if (!plan) continue;
+        const char *name = first_text(json_object_get(o, "planName"));
+        const char *desc = first_text(json_object_get(o, "planDescription"));
+        const char *cost = json_string_value(json_object_get(o, "cost"));
+        const char *cur = json_string_value(json_object_get(o, "costCurrency"));
+        char uuid[37], tid[48];
+        crypto_uuid(uuid);
+        snprintf(tid, sizeof tid, "rnf-%s", uuid);
+        signed_link_param params[] = {{"planId", plan}, {"transactionId", tid}};
+        char *link = signed_link_make("", path, params, 2, SHOP_PURCHASE_TTL_S, now_ms());
+        if (!link) {
+            failed = 1;
+            break;
+        }
+        fputs("<div class=\"offer\"><p class=\"name\">", f);
+        html_text(f, name ? name : plan);
+        fputs("</p>", f);
+        if (desc) {
+            fputs("<p>", f);
+            html_text(f, desc);
+            fputs("</p>", f);
+        }
+        fputs("<p class=\"quota\">", f);
+        quota_text(f, json_object_get(o, "quota"));
+        fputs("</p><p class=\"price\">", f);
+        html_text(f, cost ? cost : "");
+        fputs(" ", f);
+        html_text(f, cur ? cur : "");
+        fputs("</p><a class=\"buy\" rel=\"nofollow\" href=\"", f);
+        html_text(f, link);
+        fputs("\">Buy ", f);
+        html_text(f, name ? name : plan);
+        fputs("</a></div>\n", f);
+        free(link);
+        n++;
+    }
+    if (n == 0 && !failed) fputs("<p>No offers right now.</p>\n", f);
+    fputs("</body></html>\n", f);
+    if (fclose(f) != 0 || failed) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static void on_shop_reply(void *arg, const Millom__V1__Reply *reply) {
+    shop_wait *w = arg;
+    http_request *req = w->req;
+    if (!reply || reply->http_status != 200) {
+        edge_relay_reply(req, reply); /* 503 past the deadline, or the error as is */
+        return;
+    }
+    json_t *answer = json_loadb((const char *)reply->body.data, reply->body.len, 0, NULL);
+    size_t len = 0;
+    char *page = answer ? render_shop(&w->path, answer, &len) : NULL;
+    json_decref(answer);
+    if (!page) {
+        log_warn("rnf shop: cannot render the offers");
+        http_respond_error(req, CAUSE_UNSPECIFIED, "cannot render the offers");
+        return;
+    }
+    http_respond_with_header(req, 200, "text/html; charset=utf-8", page, len, "Cache-Control",
+                             "no-store");
+    free(page);
+}
+
+/* ---- the routes ---- */
+
+static void purchase(api_edge *e, http_request *req, const rnf_path *p) {
+    std_request r;
+    if (validate(e, req, p, STD_PURCHASE_PLAN, &r) != 0) return;
+    const char *plan = http_query(req, "planId");
+    const char *tid = http_query(req, "transactionId");
+    const char *fund = http_query(req, "fundSource");
+    activation_request a;
+    memset(&a, 0, sizeof a);
+    if (!plan || !plan[0] || strlen(plan) >= sizeof a.planid) {
+        http_respond_error(req, CAUSE_BAD_REQUEST, "planId is required (1 to 128 characters)");
+        return;
+    }
+    if (!tid || !transid_valid(tid)) {
+        http_respond_error(req, CAUSE_BAD_REQUEST,
+                           "transactionId must have 10 to 128 letters, digits, '-', '.', '_'");
+        return;
+    }
+    if (fund && strcmp(fund, "WALLET") != 0 && strcmp(fund, "LOAN") != 0) {
+        http_respond_error(req, CAUSE_BAD_REQUEST, "fundSource must be one of WALLET, LOAN");
+        return;
+    }
+    memcpy(a.planid, plan, strlen(plan) + 1);
+    memcpy(a.transid, tid, strlen(tid) + 1);
+    a.loan = fund && strcmp(fund, "LOAN") == 0;
+    routes_purchase_send(e, req, &r, &a, "rnf");
+}
+
+void routes_rnf(api_edge *e, http_request *req) {
+    rnf_path p;
+    if (rnf_path_parse(http_path(req), &p) != 0) {
+        http_respond_error(req, CAUSE_NOT_FOUND, "no such path: %s", http_path(req));
+        return;
+    }
+    if (strcmp(http_method(req), "GET") != 0) {
+        http_respond_error(req, CAUSE_METHOD_NOT_ALLOWED, "signed links take GET");
+        return;
+    }
+    int rc = signed_link_verify(http_path(req), query_of, req,
+                                p.action == RNF_PURCHASE ? PURCHASE_PARAMS : NULL, now_ms());
+    if (rc == SIGNED_LINK_EXPIRED) {
+        http_respond_error(req, CAUSE_UNAUTHORIZED, "the link has expired");
+        return;
+    }
+    if (rc != SIGNED_LINK_OK) {
+        http_respond_error(req, CAUSE_UNAUTHORIZED,
+                           "the link is not valid (uuid, expirySeconds, signature)");
+        return;
+    }
+    switch (p.action) {
+    case RNF_PING:
+        http_respond(req, 200, "application/json", "{\"status\":\"ok\"}", 15);
+        return;
+    case RNF_PURCHASE:
+        purchase(e, req, &p);
+        return;
+    case RNF_OFFERS:
+    case RNF_SHOP: {
+        std_request r;
+        if (validate(e, req, &p, STD_UPSELL_OFFER, &r) != 0) return;
+        if (p.action == RNF_OFFERS) {
+            routes_std_send_query(e, req, &r, edge_relay_reply, req);
+            return;
+        }
+        shop_wait *w = calloc(1, sizeof *w);
+        if (!w) {
+            http_respond_error(req, CAUSE_UNSPECIFIED, "out of memory");
+            return;
+        }
+        w->req = req;
+        w->path = p;
+        http_set_user(req, w, free);
+        routes_std_send_query(e, req, &r, on_shop_reply, w);
+        return;
+    }
+    }
+}

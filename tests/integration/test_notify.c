@@ -1,0 +1,434 @@
+/* Notifications end to end: the Notification API on api-edge and events
+ * produced straight to millom.subscriber.events reach sp-sandbox through
+ * notifier's delivery queue; each verdict (400, 403, 404, 409, 429,
+ * duplicate), quota and override; retries after 5xx, no retry after 400;
+ * a purchase's final state gives exactly one callback.
+ *
+ * Everything is polled with a bound; nothing measures wall-clock time.
+ * MILLOM_NOTIFY_BACKOFF_MS=50 keeps retries short. */
+#include "tests/lib/stack.h"
+#include "shared/cpid.h"
+#include "shared/kafka.h"
+#include "millom/v1/purchase.pb-c.h"
+#include "millom/v1/subscriber.pb-c.h"
+
+#include <check.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BASE_PORT 18680
+#define SP "testserviceprovider"
+
+static test_stack stack;
+static char edge[64], sp[64], notifier_admin[64];
+static kafka_producer *producer;
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static const char *new_tid(char *buf, size_t len, const char *tag) {
+    static int seq;
+    snprintf(buf, len, "notify-%s-%ld-%d", tag, (long)getpid(), ++seq);
+    return buf;
+}
+
+static void do_register(const char *provider, const char *msisdn, const char *types) {
+    char url[256], body[256], tid[64];
+    snprintf(url, sizeof url, "%s/std/%s/%s/register", edge, provider, msisdn);
+    snprintf(body, sizeof body, "{\"transactionId\":\"%s\",\"types\":%s}",
+             new_tid(tid, sizeof tid, "consent"), types);
+    test_response r;
+    test_http("POST", url, NULL, body, &r);
+    ck_assert_int_eq(r.status, 200);
+    test_response_free(&r);
+}
+
+/* POST /notify/tp/v1/single; returns the status, *out the parsed body
+ * (NULL if none or not JSON) when out is given. */
+static long notify_as(const char *id_type, const char *id, const char *tid, const char *type,
+                      const char *extra_query, json_t **out) {
+    char url[768], body[512];
+    char *esc = curl_easy_escape(NULL, id, 0);
+    snprintf(url, sizeof url, "%s/notify/tp/v1/single?idValue=%s&idType=%s%s", edge, esc,
+             id_type, extra_query ? extra_query : "");
+    curl_free(esc);
+    snprintf(body, sizeof body,
+             "{\"transactionId\":\"%s\",\"type\":\"%s\",\"messages\":[{\"language\":\"en\","
+             "\"message\":\"almost out\"}],\"planDetails\":{\"planId\":\"p1\",\"balance\":10,"
+             "\"quota\":\"2000\",\"expiry\":\"2019-02-28T23:59:59.723+05:00\"}}",
+             tid, type);
+    test_response r;
+    test_http("POST", url, NULL, body, &r);
+    long status = r.status;
+    if (out) *out = r.body && r.len ? json_loads(r.body, 0, NULL) : NULL;
+    test_response_free(&r);
+    return status;
+}
+
+static long notify(const char *msisdn, const char *tid, const char *type, const char *extra,
+                   json_t **out) {
+    return notify_as("MSISDN", msisdn, tid, type, extra, out);
+}
+
+static const char *error_type(json_t *j) {
+    return json_string_value(json_object_get(j, "errorType"));
+}
+
+/* Records at sp-sandbox of a kind whose transactionId is tid; with
+ * status_ok only those answered 200. The first matching body into *first. */
+static int received(const char *kind, const char *tid, int status_ok, json_t **first) {
+    char url[256];
+    snprintf(url, sizeof url, "%s/admin/received?kind=%s&limit=10000", sp, kind);
+    long status = 0;
+    json_t *j = test_get_json(url, NULL, &status);
+    ck_assert_int_eq(status, 200);
+    int n = 0;
+    size_t i;
+    json_t *rec;
+    json_array_foreach(json_object_get(j, "received"), i, rec) {
+        const char *t = json_string_value(json_object_get(rec, "transactionId"));
+        if (!t || strcmp(t, tid) != 0) continue;
+        if (status_ok && json_integer_value(json_object_get(rec, "status")) != 200) continue;
+        if (n++ == 0 && first) *first = json_incref(json_object_get(rec, "body"));
+    }
+    json_decref(j);
+    return n;
+}
+
+/* Polls (up to ~20 s) until at least `want` records match. */
+static int wait_received(const char *kind, const char *tid, int status_ok, int want) {
+    int n = 0;
+    for (int i = 0; i < 400 && (n = received(kind, tid, status_ok, NULL)) < want; i++)
+        sleep_ms(50);
+    return n;
+}
+
+static long notifier_metric(const char *name) {
+    char url[128];
+    snprintf(url, sizeof url, "%s/metrics", notifier_admin);
+    test_response r;
+    test_http("GET", url, NULL, NULL, &r);
+    long v = -1;
+    const char *p = r.body;
+    size_t len = strlen(name);
+    while (p && (p = strstr(p, name)) != NULL) {
+        if ((p == r.body || p[-1] == '\n') && p[len] == ' ') {
+            v = strtol(p + len + 1, NULL, 10);
+            break;
+        }
+        p += len;
+    }
+    test_response_free(&r);
+    return v;
+}
+
+static void set_behaviour(const char *json) {
+    char url[128];
+    snprintf(url, sizeof url, "%s/admin/behaviour", sp);
+    test_response r;
+    test_http("POST", url, NULL, json, &r);
+    ck_assert_int_eq(r.status, 200);
+    test_response_free(&r);
+}
+
+START_TEST(consent_then_notify_reaches_the_provider) {
+    const char *sub = "923001110001";
+    do_register(SP, sub, "[\"out-of-data\",\"low-data\"]");
+    do_register("otherprovider", sub, "[\"low-data\"]");
+    char tid[64];
+    new_tid(tid, sizeof tid, "ok");
+    json_t *j = NULL;
+    ck_assert_int_eq(notify(sub, tid, "out-of-data", NULL, &j), 202);
+    json_decref(j);
+    ck_assert_int_eq(wait_received("notification", tid, 1, 1), 1);
+    json_t *body = NULL;
+    received("notification", tid, 1, &body);
+    ck_assert_str_eq(json_string_value(json_object_get(body, "eventType")), "out-of-data");
+    ck_assert_str_eq(json_string_value(json_object_get(body, "transactionId")), tid);
+    ck_assert(json_is_array(json_object_get(body, "offers")));
+    /* The CPID names this subscriber and the consenting provider only. */
+    cpid_info info;
+    ck_assert_int_eq(cpid_decode(cpid_config_default(),
+                                 json_string_value(json_object_get(body, "cpid")),
+                                 (int64_t)time(NULL) * 1000, &info),
+                     CPID_OK);
+    ck_assert_str_eq(info.msisdn, sub);
+    ck_assert_str_eq(info.provider, SP);
+    json_decref(body);
+
+    /* low-data: both providers consented, two deliveries. */
+    new_tid(tid, sizeof tid, "both");
+    ck_assert_int_eq(notify(sub, tid, "low-data", NULL, NULL), 202);
+    ck_assert_int_eq(wait_received("notification", tid, 1, 2), 2);
+
+    /* The same subscriber named by a CPID. */
+    char cpid[CPID_MAX_LEN];
+    ck_assert_int_eq(cpid_issue(cpid_config_default(), sub, SP, "41006",
+                                (int64_t)time(NULL) * 1000, cpid, sizeof cpid),
+                     0);
+    new_tid(tid, sizeof tid, "cpid");
+    ck_assert_int_eq(notify_as("CPID", cpid, tid, "out-of-data", NULL, NULL), 202);
+    ck_assert_int_eq(wait_received("notification", tid, 1, 1), 1);
+}
+END_TEST
+
+START_TEST(verdicts) {
+    const char *sub = "923001110002";
+    do_register(SP, sub, "[\"low-data\"]");
+    char tid[64];
+    json_t *j = NULL;
+    ck_assert_int_eq(notify(sub, new_tid(tid, sizeof tid, "nc"), "out-of-data", NULL, &j), 403);
+    ck_assert_str_eq(error_type(j), "NO_CONSENT");
+    json_decref(j);
+    ck_assert_int_eq(notify("923009999999", new_tid(tid, sizeof tid, "unknown"), "low-data", NULL,
+                            &j),
+                     404);
+    ck_assert_ptr_nonnull(error_type(j));
+    json_decref(j);
+    ck_assert_int_eq(notify("4712345678", new_tid(tid, sizeof tid, "foreign"), "low-data", NULL,
+                            NULL),
+                     404);
+    ck_assert_int_eq(notify_as("CPID", "garbage,41006", new_tid(tid, sizeof tid, "badcpid"),
+                               "low-data", NULL, &j),
+                     409);
+    ck_assert_str_eq(error_type(j), "NO_CPID");
+    json_decref(j);
+    ck_assert_int_eq(notify_as("OPET", "tok", new_tid(tid, sizeof tid, "opet"), "low-data", NULL,
+                               NULL),
+                     409);
+    /* Validation. */
+    ck_assert_int_eq(notify(sub, new_tid(tid, sizeof tid, "bt"), "no-such-type", NULL, NULL), 400);
+    ck_assert_int_eq(notify(sub, "ab", "low-data", NULL, NULL), 400);
+    ck_assert_int_eq(notify_as("IMSI", sub, new_tid(tid, sizeof tid, "it"), "low-data", NULL,
+                               NULL),
+                     400);
+    ck_assert_int_eq(notify(sub, new_tid(tid, sizeof tid, "ov"), "low-data", "&override=maybe",
+                            NULL),
+                     400);
+    char url[256];
+    snprintf(url, sizeof url, "%s/notify/tp/v1/single?idValue=%s&idType=MSISDN", edge, sub);
+    test_response r;
+    test_http("POST", url, NULL, "{\"transactionId\":\"abc\",\"type\":\"low-data\","
+                                 "\"planDetails\":{\"balance\":1}}", &r);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_ptr_nonnull(strstr(r.body, "planDetails.planId"));
+    test_response_free(&r);
+    test_http("POST", url, NULL, "{\"transactionId\":\"abc\",\"type\":\"low-data\","
+                                 "\"subscriptionType\":\"weekly\"}", &r);
+    ck_assert_int_eq(r.status, 400);
+    test_response_free(&r);
+
+    /* Duplicate transactionId. */
+    new_tid(tid, sizeof tid, "dup");
+    ck_assert_int_eq(notify(sub, tid, "low-data", NULL, NULL), 202);
+    ck_assert_int_eq(notify(sub, tid, "low-data", NULL, &j), 409);
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(j, "description")),
+                                 "duplicate"));
+    json_decref(j);
+    ck_assert_int_eq(wait_received("notification", tid, 1, 1), 1);
+}
+END_TEST
+
+START_TEST(quota_then_override) {
+    const char *sub = "923001110003";
+    do_register(SP, sub, "[\"pack-expired\"]");
+    char tid[64];
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(notify(sub, new_tid(tid, sizeof tid, "q"), "pack-expired", NULL, NULL),
+                         202);
+    json_t *j = NULL;
+    ck_assert_int_eq(notify(sub, new_tid(tid, sizeof tid, "q4"), "pack-expired", NULL, &j), 429);
+    ck_assert_str_eq(error_type(j), "QUOTA_EXCEEDED");
+    json_decref(j);
+    /* The refused transactionId was not recorded: with override it goes. */
+    ck_assert_int_eq(notify(sub, tid, "pack-expired", "&override=true", NULL), 202);
+    ck_assert_int_eq(wait_received("notification", tid, 1, 1), 1);
+    ck_assert_int_eq(notify(sub, new_tid(tid, sizeof tid, "q6"), "pack-expired",
+                            "&override=false", NULL),
+                     429);
+}
+END_TEST
+
+static void produce_event(const char *msisdn, const char *tid, const char *type) {
+    Millom__V1__SubscriberRef s = MILLOM__V1__SUBSCRIBER_REF__INIT;
+    s.operator_ = "tp";
+    s.key_type = MILLOM__V1__KEY_TYPE__KEY_TYPE_MSISDN;
+    s.subscriber_id = (char *)msisdn;
+    Millom__V1__SubscriberEvent ev = MILLOM__V1__SUBSCRIBER_EVENT__INIT;
+    ev.operator_ = "tp";
+    ev.subscriber = &s;
+    ev.type = (char *)type;
+    ev.transaction_id = (char *)tid;
+    uint8_t buf[512];
+    ck_assert_uint_le(millom__v1__subscriber_event__get_packed_size(&ev), sizeof buf);
+    size_t len = millom__v1__subscriber_event__pack(&ev, buf);
+    ck_assert_int_eq(kafka_produce(producer, "millom.subscriber.events", -1, msisdn,
+                                   strlen(msisdn), buf, len, NULL, 0),
+                     0);
+    kafka_producer_flush(producer, 5000);
+}
+
+START_TEST(event_from_kafka_is_delivered) {
+    const char *sub = "923001110004";
+    do_register(SP, sub, "[\"monetary-reload\"]");
+    char tid[64], tid2[64];
+    produce_event(sub, new_tid(tid, sizeof tid, "kafka"), "monetary-reload");
+    ck_assert_int_eq(wait_received("notification", tid, 1, 1), 1);
+    /* Not consented: nothing is sent (checked after a later event of the
+     * same subscriber, same partition, was delivered). */
+    produce_event(sub, new_tid(tid2, sizeof tid2, "kafka-nc"), "low-data");
+    produce_event(sub, tid, "monetary-reload"); /* a duplicate, also dropped */
+    produce_event(sub, new_tid(tid, sizeof tid, "kafka2"), "monetary-reload");
+    ck_assert_int_eq(wait_received("notification", tid, 1, 1), 1);
+    ck_assert_int_eq(received("notification", tid2, 0, NULL), 0);
+}
+END_TEST
+
+START_TEST(retried_after_5xx) {
+    const char *sub = "923001110005";
+    do_register(SP, sub, "[\"pack-consumed\"]");
+    set_behaviour("{\"failStatus\":503,\"failCount\":2}");
+    long retried = notifier_metric("millom_notifications_retried_total");
+    char tid[64];
+    ck_assert_int_eq(notify(sub, new_tid(tid, sizeof tid, "retry"), "pack-consumed", NULL, NULL),
+                     202);
+    ck_assert_int_eq(wait_received("notification", tid, 1, 1), 1);
+    ck_assert_int_eq(received("notification", tid, 0, NULL), 3);
+    ck_assert_int_ge(notifier_metric("millom_notifications_retried_total"), retried + 2);
+    set_behaviour("{}");
+}
+END_TEST
+
+START_TEST(not_retried_after_400) {
+    const char *sub = "923001110006";
+    do_register(SP, sub, "[\"pack-near-expiry\"]");
+    long dead = notifier_metric("millom_notifications_dead_lettered_total");
+    set_behaviour("{\"failStatus\":400,\"failCount\":1}");
+    char tid[64];
+    ck_assert_int_eq(notify(sub, new_tid(tid, sizeof tid, "400"), "pack-near-expiry", NULL, NULL),
+                     202);
+    long now_dead = dead;
+    for (int i = 0; i < 400 && (now_dead = notifier_metric(
+                                    "millom_notifications_dead_lettered_total")) <= dead;
+         i++)
+        sleep_ms(50);
+    ck_assert_int_gt(now_dead, dead);
+    ck_assert_int_eq(received("notification", tid, 0, NULL), 1);
+    ck_assert_int_eq(received("notification", tid, 1, NULL), 0);
+    set_behaviour("{}");
+}
+END_TEST
+
+/* The offerContext upsellOffer gives for a plan. Caller frees. */
+static char *offer_context(const char *msisdn, const char *plan) {
+    char url[256];
+    snprintf(url, sizeof url, "%s/std/" SP "/tp/%s/upsellOffer", edge, msisdn);
+    long status = 0;
+    json_t *j = test_get_json(url, NULL, &status);
+    ck_assert_int_eq(status, 200);
+    char *ctx = NULL;
+    size_t i;
+    json_t *o;
+    json_array_foreach(json_object_get(j, "offers"), i, o) {
+        if (strcmp(json_string_value(json_object_get(o, "planId")), plan) == 0)
+            ctx = strdup(json_string_value(json_object_get(o, "offerContext")));
+    }
+    json_decref(j);
+    ck_assert_msg(ctx != NULL, "plan %s not offered to %s", plan, msisdn);
+    return ctx;
+}
+
+static void produce_purchase_event(const char *msisdn, const char *transid) {
+    Millom__V1__PurchaseEvent ev = MILLOM__V1__PURCHASE_EVENT__INIT;
+    ev.transid = (char *)transid;
+    ev.service_provider = SP;
+    ev.operator_ = "tp";
+    ev.msisdn = (char *)msisdn;
+    ev.plan_id = "tp-social-daily";
+    ev.state = MILLOM__V1__PURCHASE_STATE__PURCHASE_STATE_COMPLETED;
+    uint8_t buf[512];
+    size_t len = millom__v1__purchase_event__pack(&ev, buf);
+    ck_assert_int_eq(kafka_produce(producer, "millom.purchase.events", -1, msisdn,
+                                   strlen(msisdn), buf, len, NULL, 0),
+                     0);
+    kafka_producer_flush(producer, 5000);
+}
+
+START_TEST(purchase_gives_one_callback) {
+    const char *sub = "924542610003";
+    char *ctx = offer_context(sub, "tp-social-daily");
+    char tid[64], url[256];
+    new_tid(tid, sizeof tid, "buy");
+    snprintf(url, sizeof url, "%s/std/" SP "/tp/%s/purchasePlan", edge, sub);
+    json_t *body = json_pack("{s:s, s:s, s:s}", "transid", tid, "planid", "tp-social-daily",
+                             "offercontext", ctx);
+    char *text = json_dumps(body, JSON_COMPACT);
+    long status = 0;
+    json_t *j = test_post_json(url, text, &status);
+    free(text);
+    json_decref(body);
+    free(ctx);
+    ck_assert_int_eq(status, 200);
+    json_decref(j);
+    ck_assert_int_eq(wait_received("callback", tid, 1, 1), 1);
+    json_t *cb = NULL;
+    received("callback", tid, 1, &cb);
+    ck_assert_str_eq(json_string_value(json_object_get(cb, "appId")), SP);
+    json_decref(cb);
+    /* A redelivered event sends nothing again: once a later event of the
+     * same subscriber (same partition) got its callback, the duplicate was
+     * handled too. */
+    produce_purchase_event(sub, tid);
+    char tid2[64];
+    produce_purchase_event(sub, new_tid(tid2, sizeof tid2, "marker"));
+    ck_assert_int_eq(wait_received("callback", tid2, 1, 1), 1);
+    ck_assert_int_eq(received("callback", tid, 0, NULL), 1);
+}
+END_TEST
+
+int main(void) {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const char *env[] = {"MILLOM_NOTIFY_BACKOFF_MS=50", "MILLOM_NOTIFY_BACKOFF_MAX_MS=200",
+                         "MILLOM_PURCHASE_TIMER_S=0", NULL};
+    if (stack_start(&stack, BASE_PORT, env) != 0) {
+        fprintf(stderr, "stack did not start\n");
+        stack_stop(&stack);
+        return 1;
+    }
+    snprintf(edge, sizeof edge, "http://127.0.0.1:%d", stack.edge_port);
+    snprintf(sp, sizeof sp, "http://127.0.0.1:%d", stack.sp_port);
+    snprintf(notifier_admin, sizeof notifier_admin, "http://127.0.0.1:%d", stack.notifier_port);
+    char err[256];
+    producer = kafka_producer_new("test-notify", err, sizeof err);
+    if (!producer) {
+        fprintf(stderr, "producer: %s\n", err);
+        stack_stop(&stack);
+        return 1;
+    }
+    Suite *s = suite_create("notify");
+    TCase *tc = tcase_create("stack");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, consent_then_notify_reaches_the_provider);
+    tcase_add_test(tc, verdicts);
+    tcase_add_test(tc, quota_then_override);
+    tcase_add_test(tc, event_from_kafka_is_delivered);
+    tcase_add_test(tc, retried_after_5xx);
+    tcase_add_test(tc, not_retried_after_400);
+    tcase_add_test(tc, purchase_gives_one_callback);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    kafka_producer_free(producer);
+    int bad_exit = stack_stop(&stack);
+    curl_global_cleanup();
+    return failed || bad_exit ? 1 : 0;
+}
