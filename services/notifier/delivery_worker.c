@@ -117,7 +117,17 @@ static void dead_letter(delivery_worker *w, const row *r, int attempts, int64_t 
              r->kind, r->provider, attempts, error);
 }
 
-static void deliver(delivery_worker *w, const row *r) {
+static void deliver(delivery_worker *w, row *r) {
+    /* A rich notification gets its offers and signed links now, so they
+     * are fresh at each attempt (rich_notification.c); the dead letter
+     * records what was sent last. */
+    if (strcmp(r->kind, "notification") == 0) {
+        char *sent = rich_notification_body(w->n, r->provider, r->body);
+        if (sent) {
+            free(r->body);
+            r->body = sent;
+        }
+    }
     char idh[64];
     snprintf(idh, sizeof idh, "X-Millom-Delivery-Id: %lld", (long long)r->id);
     const char *headers[] = {idh, NULL};

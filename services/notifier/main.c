@@ -5,12 +5,19 @@
  * callbacks, and the delivery worker sends them (delivery_worker.c).
  * Settings: MILLOM_NOTIFIER_PORT (admin, 9103), MILLOM_DATA_DIR,
  * MILLOM_TENANTS, MILLOM_NOTIFY_QUOTA (3), MILLOM_NOTIFY_QUOTA_WINDOW_S
- * (86400), and the delivery settings in delivery_worker.c. */
+ * (86400), the delivery settings in delivery_worker.c and the rich
+ * notification settings in rich_notification.c: MILLOM_REPLY_PARTITION
+ * (notifier's own partition of millom.replies for its offers calls,
+ * default 7: api-edge uses 0, every instance needs its own),
+ * MILLOM_NOTIFY_OFFERS_TIMEOUT_MS (2000), MILLOM_PUBLIC_URL
+ * (http://127.0.0.1:8080), MILLOM_LINK_TTL_S (86400). */
 #include "notifier.h"
 #include "shared/config.h"
 #include "shared/log.h"
+#include "shared/rpc.h"
 #include "shared/runner.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 static void *setup(runner *r) {
@@ -20,15 +27,31 @@ static void *setup(runner *r) {
     n->producer = runner_producer(r);
     n->quota = cfg_long("MILLOM_NOTIFY_QUOTA", 3);
     n->quota_window_ms = cfg_long("MILLOM_NOTIFY_QUOTA_WINDOW_S", 86400) * 1000;
+    n->offers_timeout_ms = cfg_long("MILLOM_NOTIFY_OFFERS_TIMEOUT_MS", 2000);
+    if (n->offers_timeout_ms < 1) n->offers_timeout_ms = 1;
+    n->link_ttl_s = cfg_long("MILLOM_LINK_TTL_S", 86400);
+    snprintf(n->public_url, sizeof n->public_url, "%s",
+             cfg_str("MILLOM_PUBLIC_URL", "http://127.0.0.1:8080"));
+    /* Its own partition of millom.replies: 7 by default, never api-edge's 0. */
+    n->rpc = rpc_client_new(n->producer, (int32_t)cfg_long("MILLOM_REPLY_PARTITION", 7), err,
+                            sizeof err);
+    if (!n->rpc || rpc_client_start(n->rpc) != 0) {
+        log_error("rpc client: %s", n->rpc ? "cannot read millom.replies" : err);
+        rpc_client_free(n->rpc);
+        free(n);
+        return NULL;
+    }
     n->tenants = tenants_load_default(err, sizeof err);
     if (!n->tenants) {
         log_error("tenants: %s", err);
+        rpc_client_free(n->rpc);
         free(n);
         return NULL;
     }
     if (notifier_open(n, NULL, err, sizeof err) != 0) {
         log_error("notifier store: %s", err);
         tenants_free(n->tenants);
+        rpc_client_free(n->rpc);
         free(n);
         return NULL;
     }
@@ -39,6 +62,7 @@ static void *setup(runner *r) {
         outbox_relay_stop(n->outbox);
         notifier_close(n);
         tenants_free(n->tenants);
+        rpc_client_free(n->rpc);
         free(n);
         return NULL;
     }
@@ -47,8 +71,9 @@ static void *setup(runner *r) {
 
 static void teardown(void *state) {
     notifier *n = state;
-    delivery_worker_stop(n->worker);
+    delivery_worker_stop(n->worker); /* before the rpc client it calls through */
     outbox_relay_stop(n->outbox);
+    rpc_client_free(n->rpc);
     notifier_close(n);
     tenants_free(n->tenants);
     free(n);

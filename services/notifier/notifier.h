@@ -14,6 +14,7 @@
 #include "shared/outbox.h"
 
 typedef struct delivery_worker delivery_worker;
+typedef struct rpc_client rpc_client;
 
 typedef struct {
     sqlite3 *db;
@@ -24,6 +25,10 @@ typedef struct {
     delivery_worker *worker;
     long quota;                 /* MILLOM_NOTIFY_QUOTA, default 3 */
     int64_t quota_window_ms;    /* MILLOM_NOTIFY_QUOTA_WINDOW_S, default 86400 */
+    rpc_client *rpc;            /* offers from offer-resolver: MILLOM_REPLY_PARTITION (7) */
+    long offers_timeout_ms;     /* MILLOM_NOTIFY_OFFERS_TIMEOUT_MS, default 2000 */
+    char public_url[256];       /* MILLOM_PUBLIC_URL, base of the signed links */
+    long link_ttl_s;            /* MILLOM_LINK_TTL_S, default 86400 */
 } notifier;
 
 /* Opens notifier.db (path NULL: in the data dir) with every migration. */
@@ -56,6 +61,13 @@ kafka_verdict notify_on_subscriber_event(notifier *n, const rd_kafka_message_t *
  * provider, once per (provider, transid, state). */
 kafka_verdict notify_on_purchase_event(notifier *n, const rd_kafka_message_t *msg, char *err,
                                        size_t errlen);
+
+/* The body sent for a queued rich notification (rich_notification.c):
+ * the stored body with fresh offers from offer-resolver (or [] after a
+ * timeout or an error) and the signed refresh, ping and shop links, minus
+ * its private "_millom" part. NULL when the stored body has no "_millom"
+ * part (send it as stored). Blocks up to offers_timeout_ms. Caller frees. */
+char *rich_notification_body(notifier *n, const char *provider, const char *stored);
 
 /* The delivery worker thread (delivery_worker.c): POSTs due deliveries,
  * retries with exponential backoff and jitter, dead-letters to

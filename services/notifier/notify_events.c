@@ -19,11 +19,11 @@
  *     inserted into the delivery queue in the same SQLite transaction as
  *     the de-duplication record and the quota usage -> 202.
  *
- * The notification body today: {eventType, transactionId, cpid, offers}.
- * The CPID is a fresh one issued for that provider.
- * TODO(notifications): fetch offers from offer-resolver over Kafka
- * (millom.queries) instead of the empty list, and add the signed refresh,
- * ping and shop links once api-edge serves /rnf/... (issue 6, items 2, 3). */
+ * The queued notification body: {eventType, transactionId, cpid, offers: [],
+ * "_millom": {operator, msisdn, language}}, the CPID a fresh one issued for
+ * that provider. The delivery worker fills the offers (from offer-resolver)
+ * and the signed refresh, ping and shop links at delivery time, and drops
+ * the private "_millom" part (rich_notification.c). */
 #include "notifier.h"
 #include "shared/cpid.h"
 #include "shared/log.h"
@@ -192,7 +192,7 @@ static int decide(notifier *n, const Millom__V1__SubscriberEvent *ev, const tena
     }
 
     if (sqlite3_prepare_v2(db,
-                           "SELECT provider FROM consents WHERE msisdn=?1 AND operator=?2 AND "
+                           "SELECT provider, language FROM consents WHERE msisdn=?1 AND operator=?2 AND "
                            "EXISTS (SELECT 1 FROM json_each(consents.types) WHERE value=?3) "
                            "ORDER BY provider",
                            -1, &st, NULL) != SQLITE_OK)
@@ -203,6 +203,7 @@ static int decide(notifier *n, const Millom__V1__SubscriberEvent *ev, const tena
     int consenting = 0, failed = 0;
     while (!failed && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *provider = (const char *)sqlite3_column_text(st, 0);
+        const char *language = (const char *)sqlite3_column_text(st, 1);
         const char *url = provider_url(n->tenants, provider, op->id, "notificationUrl");
         if (!url) {
             log_warn("provider %s consented but has no notificationUrl for %s", provider, op->id);
@@ -226,10 +227,11 @@ static int decide(notifier *n, const Millom__V1__SubscriberEvent *ev, const tena
             failed = 1;
             break;
         }
-        /* TODO(notifications): offers from offer-resolver; refresh, ping
-         * and shop signed links (see the top of this file). */
-        json_t *j = json_pack("{s:s, s:s, s:s, s:[]}", "eventType", type, "transactionId", tid,
-                              "cpid", cpid, "offers");
+        /* offers, refresh, ping, shop: added at delivery time. */
+        json_t *j = json_pack("{s:s, s:s, s:s, s:[], s:{s:s, s:s, s:s}}", "eventType", type,
+                              "transactionId", tid, "cpid", cpid, "offers", "_millom",
+                              "operator", op->id, "msisdn", msisdn, "language",
+                              language ? language : "");
         char *body = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         json_decref(j);
         if (!body || queue_delivery(db, "notification", provider, url, body, NULL, now) != 0 ||

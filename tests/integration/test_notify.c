@@ -2,7 +2,8 @@
  * produced straight to millom.subscriber.events reach sp-sandbox through
  * notifier's delivery queue; each verdict (400, 403, 404, 409, 429,
  * duplicate), quota and override; retries after 5xx, no retry after 400;
- * a purchase's final state gives exactly one callback.
+ * a purchase's final state gives exactly one callback; a notification
+ * carries offers and signed refresh/ping/shop links that work.
  *
  * Everything is polled with a bound; nothing measures wall-clock time.
  * MILLOM_NOTIFY_BACKOFF_MS=50 keeps retries short. */
@@ -175,6 +176,71 @@ START_TEST(consent_then_notify_reaches_the_provider) {
     new_tid(tid, sizeof tid, "cpid");
     ck_assert_int_eq(notify_as("CPID", cpid, tid, "out-of-data", NULL, NULL), 202);
     ck_assert_int_eq(wait_received("notification", tid, 1, 1), 1);
+}
+END_TEST
+
+/* GET url; the status, and the Content-Type into ctype. */
+static long get_with_type(const char *url, char *ctype, size_t ctlen) {
+    CURL *c = curl_easy_init();
+    ck_assert_ptr_nonnull(c);
+    FILE *sink = fopen("/dev/null", "w");
+    ck_assert_ptr_nonnull(sink);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, sink);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+    long status = 0;
+    char *ct = NULL;
+    if (curl_easy_perform(c) == CURLE_OK) {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+    }
+    snprintf(ctype, ctlen, "%s", ct ? ct : "");
+    curl_easy_cleanup(c);
+    fclose(sink);
+    return status;
+}
+
+/* The notification carries offer-resolver's offers and signed links that
+ * work on api-edge (MILLOM_PUBLIC_URL points at the test's api-edge). */
+START_TEST(notification_has_offers_and_working_links) {
+    const char *sub = "924542610003"; /* has offers in mno-sandbox */
+    do_register(SP, sub, "[\"low-monetary-balance\"]");
+    char tid[64];
+    new_tid(tid, sizeof tid, "offers");
+    ck_assert_int_eq(notify(sub, tid, "low-monetary-balance", NULL, NULL), 202);
+    ck_assert_int_eq(wait_received("notification", tid, 1, 1), 1);
+    json_t *body = NULL;
+    received("notification", tid, 1, &body);
+    ck_assert_ptr_null(json_object_get(body, "_millom"));
+    json_t *offers = json_object_get(body, "offers");
+    ck_assert(json_is_array(offers));
+    ck_assert_int_gt(json_array_size(offers), 0);
+    ck_assert_ptr_nonnull(json_string_value(json_object_get(json_array_get(offers, 0), "planId")));
+    const char *refresh = json_string_value(json_object_get(body, "refresh"));
+    const char *ping = json_string_value(json_object_get(body, "ping"));
+    const char *shop = json_string_value(json_object_get(body, "shop"));
+    ck_assert_ptr_nonnull(refresh);
+    ck_assert_ptr_nonnull(ping);
+    ck_assert_ptr_nonnull(shop);
+    ck_assert_int_eq(strncmp(refresh, edge, strlen(edge)), 0);
+    ck_assert_ptr_nonnull(strstr(refresh, "/offers?"));
+    ck_assert_ptr_nonnull(strstr(ping, "/ping?"));
+    ck_assert_ptr_nonnull(strstr(shop, "/shop?"));
+    ck_assert_ptr_nonnull(strstr(refresh, "signature="));
+
+    long status = 0;
+    json_t *j = test_get_json(refresh, NULL, &status);
+    ck_assert_int_eq(status, 200);
+    ck_assert_int_gt(json_array_size(json_object_get(j, "offers")), 0);
+    json_decref(j);
+    test_response r;
+    test_http("GET", ping, NULL, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    test_response_free(&r);
+    char ctype[128];
+    ck_assert_int_eq(get_with_type(shop, ctype, sizeof ctype), 200);
+    ck_assert_msg(strncmp(ctype, "text/html", 9) == 0, "shop Content-Type %s", ctype);
+    json_decref(body);
 }
 END_TEST
 
@@ -394,8 +460,11 @@ END_TEST
 
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    /* The signed links in notifications point at this stack's api-edge. */
+    char public_url[64];
+    snprintf(public_url, sizeof public_url, "MILLOM_PUBLIC_URL=http://127.0.0.1:%d", BASE_PORT);
     const char *env[] = {"MILLOM_NOTIFY_BACKOFF_MS=50", "MILLOM_NOTIFY_BACKOFF_MAX_MS=200",
-                         "MILLOM_PURCHASE_TIMER_S=0", NULL};
+                         "MILLOM_PURCHASE_TIMER_S=0", public_url, NULL};
     if (stack_start(&stack, BASE_PORT, env) != 0) {
         fprintf(stderr, "stack did not start\n");
         stack_stop(&stack);
@@ -415,6 +484,7 @@ int main(void) {
     TCase *tc = tcase_create("stack");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, consent_then_notify_reaches_the_provider);
+    tcase_add_test(tc, notification_has_offers_and_working_links);
     tcase_add_test(tc, verdicts);
     tcase_add_test(tc, quota_then_override);
     tcase_add_test(tc, event_from_kafka_is_delivered);

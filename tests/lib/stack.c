@@ -2,7 +2,10 @@
  * their stdout/stderr in <dir>/<name>.log. */
 #include "stack.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -131,6 +134,23 @@ static int write_tenants(test_stack *s) {
     return rc;
 }
 
+/* 0 if nothing listens on 127.0.0.1:port. A port already taken (another
+ * test stack, a `make run`) would let the readiness checks talk to the
+ * wrong programs, so the stack refuses to start instead. */
+static int port_free(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int rc = bind(fd, (struct sockaddr *)&a, sizeof a);
+    close(fd);
+    return rc == 0 ? 0 : -1;
+}
+
 int stack_start(test_stack *s, int base_port, const char *const *env) {
     memset(s, 0, sizeof *s);
     stack_env = env;
@@ -144,6 +164,12 @@ int stack_start(test_stack *s, int base_port, const char *const *env) {
     s->notifier_port = base_port + 4;
     s->settlement_port = base_port + 5;
     s->sp_port = base_port + 6;
+    for (int p = base_port; p <= base_port + 6; p++) {
+        if (port_free(p) != 0) {
+            fprintf(stderr, "port %d is in use: another test stack or `make run`?\n", p);
+            return -1;
+        }
+    }
     if (write_tenants(s) != 0) return -1;
     /* The test's own Kafka clients find the broker the same way. */
     setenv("MILLOM_BROKER_FILE", s->broker_file, 1);
