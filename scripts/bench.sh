@@ -361,6 +361,11 @@ main() {
   if [ -x scripts/bench_settlement.sh ]; then
     BUILD=$BUILD scripts/bench_settlement.sh || log "settlement bench failed (exit $?)"
   fi
+  # Notification throughput (issue 6) on a stack of its own (ports 29300+);
+  # reported like the settlement bench, without failing the results above.
+  if [ -x scripts/bench_notify.sh ]; then
+    BUILD=$BUILD scripts/bench_notify.sh || log "notification bench failed (exit $?)"
+  fi
   FAILED=0
 }
 

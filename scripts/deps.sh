@@ -14,6 +14,12 @@ packages=(
 if [ "${FUZZ:-0}" = 1 ]; then
   packages+=(clang libclang-rt-14-dev)
 fi
+# The headless browser test of the shop page (tests/integration/
+# test_shop_browser.sh, which calls BROWSER=1 scripts/deps.sh) needs
+# Debian's chromium; nothing else does.
+if [ "${BROWSER:-0}" = 1 ]; then
+  packages+=(chromium fonts-dejavu-core)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -12,7 +12,10 @@ static int usage(void) {
             "usage: millomctl settlements tail [--format csv|json] [--from-beginning]\n"
             "                                  [--max N] [--idle-exit-ms MS]\n"
             "       millomctl reports tail     (same options)\n"
-            "       millomctl purchases generate --count N [--day YYYY-MM-DD] [--prefix P]\n");
+            "       millomctl purchases generate --count N [--day YYYY-MM-DD] [--prefix P]\n"
+            "       millomctl events generate --count N --msisdn M [--msisdn M2]... [--type T]\n"
+            "                                 [--operator OP] [--prefix P] [--times FILE]\n"
+            "       millomctl link --path /rnf/... [--base URL] [--ttl S] [--param k=v]...\n");
     return 2;
 }
 
@@ -65,6 +68,50 @@ static int generate_main(int argc, char **argv) {
     return o.count > 0 ? generate_run(&o) : usage();
 }
 
+static int events_main(int argc, char **argv) {
+    events_opts o = {.type = "low-data", .op = "tp"};
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--count") == 0 && parse_long(v, &o.count) == 0)
+            i++;
+        else if (strcmp(a, "--msisdn") == 0 && v && o.n_msisdns < MILLOMCTL_MAX_LIST)
+            o.msisdns[o.n_msisdns++] = argv[++i];
+        else if (strcmp(a, "--type") == 0 && v)
+            o.type = argv[++i];
+        else if (strcmp(a, "--operator") == 0 && v)
+            o.op = argv[++i];
+        else if (strcmp(a, "--prefix") == 0 && v)
+            o.prefix = argv[++i];
+        else if (strcmp(a, "--times") == 0 && v)
+            o.times_file = argv[++i];
+        else
+            return usage();
+    }
+    return o.count > 0 && o.n_msisdns > 0 ? events_run(&o) : usage();
+}
+
+static int link_main(int argc, char **argv) {
+    link_opts o = {.ttl_s = 600};
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        char *end;
+        if (strcmp(a, "--path") == 0 && v) {
+            o.path = argv[++i];
+        } else if (strcmp(a, "--base") == 0 && v) {
+            o.base = argv[++i];
+        } else if (strcmp(a, "--ttl") == 0 && v) {
+            o.ttl_s = strtol(v, &end, 10); /* <= 0: an expired link, for tests */
+            if (!*v || *end) return usage();
+            i++;
+        } else if (strcmp(a, "--param") == 0 && v && o.n_params < MILLOMCTL_MAX_LIST) {
+            o.params[o.n_params++] = argv[++i];
+        } else {
+            return usage();
+        }
+    }
+    return o.path ? link_run(&o) : usage();
+}
+
 int main(int argc, char **argv) {
     /* Logs (warnings of librdkafka) go to stderr; rows to stdout. */
     if (!getenv("MILLOM_LOG_LEVEL")) setenv("MILLOM_LOG_LEVEL", "warn", 1);
@@ -75,5 +122,8 @@ int main(int argc, char **argv) {
         return tail_main("millom.settlement.reports", argc - 3, argv + 3);
     if (argc >= 3 && strcmp(argv[1], "purchases") == 0 && strcmp(argv[2], "generate") == 0)
         return generate_main(argc - 3, argv + 3);
+    if (argc >= 3 && strcmp(argv[1], "events") == 0 && strcmp(argv[2], "generate") == 0)
+        return events_main(argc - 3, argv + 3);
+    if (argc >= 2 && strcmp(argv[1], "link") == 0) return link_main(argc - 2, argv + 2);
     return usage();
 }

@@ -7,6 +7,11 @@
  *       prints millom.settlement.reports (the daily aggregates)
  *   millomctl purchases generate --count N [--day YYYY-MM-DD] [--prefix P]
  *       produces N synthetic COMPLETED PurchaseEvents (benchmarks, demos)
+ *   millomctl events generate --count N --msisdn M [--msisdn M2]... [--type T]
+ *                             [--operator OP] [--prefix P] [--times FILE]
+ *       produces N SubscriberEvents on millom.subscriber.events (bench)
+ *   millomctl link --path /rnf/... [--base URL] [--ttl S] [--param k=v]...
+ *       prints a signed link (shared/signed_link.h, key MILLOM_LINK_KEY)
  *
  * The broker is found like every Millom program: KAFKA_BOOTSTRAP, else
  * the file devbroker writes (MILLOM_BROKER_FILE, var/broker.bootstrap). */
@@ -51,5 +56,31 @@ typedef struct {
 
 /* generate.c: produces synthetic COMPLETED purchase events. Exit code. */
 int generate_run(const generate_opts *o);
+
+#define MILLOMCTL_MAX_LIST 64
+
+typedef struct {
+    long count;
+    const char *msisdns[MILLOMCTL_MAX_LIST];
+    size_t n_msisdns;
+    const char *type;       /* default low-data */
+    const char *op;         /* default tp */
+    const char *prefix;     /* transactionId prefix */
+    const char *times_file; /* "<transactionId>\t<produce ms>" lines, or NULL */
+} events_opts;
+
+/* events.c: produces synthetic SubscriberEvents. Exit code. */
+int events_run(const events_opts *o);
+
+typedef struct {
+    const char *path;
+    const char *base;  /* "" by default: a path-absolute link */
+    long ttl_s;
+    const char *params[MILLOMCTL_MAX_LIST]; /* "name=value" */
+    size_t n_params;
+} link_opts;
+
+/* link.c: prints one signed link. Exit code. */
+int link_run(const link_opts *o);
 
 #endif

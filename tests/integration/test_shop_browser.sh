@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# The shop page (issue 6) in a real headless browser, Debian's chromium:
+# a signed shop link lists the offers with purchase links, and following
+# one of those links in the browser buys the offer (the purchase exists in
+# /mgmt afterwards). A phone-sized screenshot goes into the temp dir, never
+# into the repository.
+#
+# Starts its own stack on ports 18980..18986 (like the C tests' stack.c),
+# with its own data dir, broker file and tenants copy, and stops it on
+# exit: services first, devbroker last. Installs chromium through
+# `BROWSER=1 scripts/deps.sh` when it is missing; if that fails the test
+# FAILS (it never skips). Run by scripts/test.sh; BUILD names the build tree
+# (build/san there), MILLOM_KEEP_TEST_DIR=1 keeps the temp dir.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build/release}
+BIN=$BUILD/bin
+BASE=18980
+EDGE_PORT=$BASE
+MNO_PORT=$((BASE + 1))
+RESOLVER_PORT=$((BASE + 2))
+EXECUTOR_PORT=$((BASE + 3))
+NOTIFIER_PORT=$((BASE + 4))
+SETTLEMENT_PORT=$((BASE + 5))
+SP_PORT=$((BASE + 6))
+EDGE=http://127.0.0.1:$EDGE_PORT
+SP=testserviceprovider
+MSISDN=924542610003
+
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); echo "ok: $*"; }
+bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
+summary() { echo "shop browser: $passed passed, $failed failed"; }
+
+WORK=$(mktemp -d /tmp/millom-shop-browser.XXXXXX)
+PROGRAMS=(devbroker mno-sandbox sp-sandbox offer-resolver purchase-executor notifier
+          settlement-reporter api-edge)
+declare -A PID=()
+
+stop_all() {
+  local i name pid _
+  # Services first, newest first; devbroker last.
+  for ((i = ${#PROGRAMS[@]} - 1; i >= 0; i--)); do
+    name=${PROGRAMS[$i]}
+    pid=${PID[$name]:-}
+    [ -n "$pid" ] || continue
+    kill -TERM "$pid" 2>/dev/null || continue
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "$name ignored SIGTERM; killing it" >&2
+      kill -KILL "$pid" 2>/dev/null
+    fi
+    wait "$pid" 2>/dev/null
+    local rc=$?
+    # 66: a sanitizer report (scripts/test.sh's ASAN_OPTIONS exitcode)
+    if [ "$rc" = 66 ]; then bad "$name exited with a sanitizer report (see $WORK/$name.log)"; fi
+  done
+}
+
+finish() {
+  local rc=$?
+  trap - EXIT
+  stop_all
+  summary
+  if [ "$failed" = 0 ] && [ "${MILLOM_KEEP_TEST_DIR:-0}" != 1 ]; then
+    rm -rf "$WORK"
+  else
+    echo "logs, pages and screenshot kept in $WORK" >&2
+  fi
+  [ "$failed" = 0 ] && [ "$rc" = 0 ] && exit 0
+  exit 1
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+die() { bad "$*"; exit 1; }
+
+# ---- chromium ----
+if ! command -v chromium >/dev/null; then
+  echo "chromium is missing; installing it (BROWSER=1 scripts/deps.sh)"
+  BROWSER=1 scripts/deps.sh || die "could not install chromium (BROWSER=1 scripts/deps.sh failed)"
+fi
+command -v chromium >/dev/null || die "chromium is not installed and could not be installed"
+ok "chromium: $(chromium --version 2>/dev/null | head -1)"
+
+browser() { # extra chromium args...; the user data dir is fresh each time
+  local profile
+  profile=$(mktemp -d "$WORK/profile.XXXXXX")
+  timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync \
+    --disable-dev-shm-usage --user-data-dir="$profile" "$@" 2>>"$WORK/chromium.log"
+}
+
+# ---- the stack ----
+for p in $(seq $BASE $((BASE + 6))); do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+    die "port $p is in use: another test stack or \`make run\`?"
+  fi
+done
+for p in "${PROGRAMS[@]}"; do [ -x "$BIN/$p" ] || die "$BIN/$p is missing; run make build"; done
+[ -x "$BIN/millomctl" ] || die "$BIN/millomctl is missing; run make build"
+
+python3 - config/tenants.sandbox.json "$WORK/tenants.json" "$MNO_PORT" "$SP_PORT" <<'PY' ||
+import json, sys
+src, dst, mno, sp = sys.argv[1:]
+with open(src) as f:
+    t = json.load(f)
+for op in t["operators"]:
+    op["backendUrl"] = "http://127.0.0.1:%s" % mno
+for p in t["serviceProviders"]:
+    p["notificationUrl"] = "http://127.0.0.1:%s/notifications" % sp
+    p["callbackUrl"] = "http://127.0.0.1:%s/callbacks" % sp
+with open(dst, "w") as f:
+    json.dump(t, f, indent=2)
+PY
+  die "cannot write the tenants copy"
+
+unset KAFKA_BOOTSTRAP MILLOM_LINK_KEY  # own devbroker; the sandbox link key, like the stack
+export MILLOM_DATA_DIR=$WORK/data MILLOM_BROKER_FILE=$WORK/broker.bootstrap
+export MILLOM_TENANTS=$WORK/tenants.json MILLOM_AUTH_DISABLED=1
+export MILLOM_LOG_LEVEL=${MILLOM_LOG_LEVEL:-warn}
+export MILLOM_EDGE_PORT=$EDGE_PORT MILLOM_MNO_PORT=$MNO_PORT MILLOM_RESOLVER_PORT=$RESOLVER_PORT
+export MILLOM_EXECUTOR_PORT=$EXECUTOR_PORT MILLOM_NOTIFIER_PORT=$NOTIFIER_PORT
+export MILLOM_SETTLEMENT_PORT=$SETTLEMENT_PORT MILLOM_SP_PORT=$SP_PORT
+mkdir -p "$MILLOM_DATA_DIR"
+
+start() { setsid "$BIN/$1" >>"$WORK/$1.log" 2>&1 & PID[$1]=$!; }
+wait_ready() { # port name
+  local _
+  for _ in $(seq 1 300); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$1/readyz" 2>/dev/null && return 0
+    kill -0 "${PID[$2]}" 2>/dev/null || die "$2 exited during start-up; see $WORK/$2.log"
+    sleep 0.1
+  done
+  die "$2 not ready on port $1 in 30 s; see $WORK/$2.log"
+}
+
+start devbroker
+for _ in $(seq 1 200); do [ -s "$MILLOM_BROKER_FILE" ] && break; sleep 0.05; done
+[ -s "$MILLOM_BROKER_FILE" ] || die "devbroker did not write $MILLOM_BROKER_FILE"
+for p in "${PROGRAMS[@]:1}"; do start "$p"; done
+wait_ready $MNO_PORT mno-sandbox
+wait_ready $SP_PORT sp-sandbox
+wait_ready $RESOLVER_PORT offer-resolver
+wait_ready $EXECUTOR_PORT purchase-executor
+wait_ready $NOTIFIER_PORT notifier
+wait_ready $SETTLEMENT_PORT settlement-reporter
+wait_ready $EDGE_PORT api-edge
+ok "stack ready on $BASE..$((BASE + 6))"
+
+# ---- a CPID and a signed shop link ----
+CPID=$(curl -fsS -H "X-MSISDN: $MSISDN" "$EDGE/cpid?app=$SP" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["cpid"])') || die "GET /cpid failed"
+[ -n "$CPID" ] || die "no CPID"
+ok "CPID for $MSISDN"
+SHOP_URL=$("$BIN/millomctl" link --base "$EDGE" --path "/rnf/$SP/tp/$CPID/shop" --ttl 600) ||
+  die "millomctl link failed"
+OFFERS_URL=$("$BIN/millomctl" link --base "$EDGE" --path "/rnf/$SP/tp/$CPID/offers" --ttl 600) ||
+  die "millomctl link failed"
+# The offer names the shop must show, from the signed offers link.
+curl -fsS "$OFFERS_URL" >"$WORK/offers.json" || die "offers link failed: $OFFERS_URL"
+mapfile -t NAMES < <(python3 -c '
+import json, sys
+for o in json.load(open(sys.argv[1]))["offers"]:
+    print(o["planName"][0]["text"])' "$WORK/offers.json")
+[ ${#NAMES[@]} -gt 0 ] || die "the offers link lists no offers"
+
+# ---- the shop in the browser ----
+browser --dump-dom "$SHOP_URL" >"$WORK/shop.html"
+if grep -q "<h1>Offers</h1>" "$WORK/shop.html"; then ok "shop page rendered by chromium"; else
+  die "chromium did not render the shop page (see $WORK/shop.html, $WORK/chromium.log)"; fi
+python3 - "$WORK/shop.html" "$WORK/shop.names" <<'PY'
+import html, re, sys
+page = open(sys.argv[1]).read()
+# The text of each offer's name paragraph, as the browser's DOM holds it.
+names = [html.unescape(n) for n in re.findall(r'<p class="name">(.*?)</p>', page)]
+open(sys.argv[2], "w").write("\n".join(names) + "\n")
+PY
+missing=0
+for n in "${NAMES[@]}"; do
+  grep -qxF "$n" "$WORK/shop.names" || { bad "shop lacks offer '$n'"; missing=1; }
+done
+[ "$missing" = 0 ] && ok "shop lists all ${#NAMES[@]} offers (${NAMES[*]})"
+grep -q "Daily Social Pack" "$WORK/shop.names" && ok "shop lists Daily Social Pack" ||
+  bad "shop lacks Daily Social Pack"
+grep -qi "<script" "$WORK/shop.html" && bad "shop page has a script" || ok "shop page has no script"
+mapfile -t LINKS < <(python3 - "$WORK/shop.html" <<'PY'
+import html, re, sys
+for href in re.findall(r'<a class="buy"[^>]*href="([^"]*)"', open(sys.argv[1]).read()):
+    print(html.unescape(href))
+PY
+)
+if [ ${#LINKS[@]} = ${#NAMES[@]} ] && [[ ${LINKS[0]} == /rnf/$SP/tp/*/purchasePlan\?* ]]; then
+  ok "one purchase link per offer (${#LINKS[@]})"
+else
+  die "purchase links: want ${#NAMES[@]} /purchasePlan links, got ${#LINKS[@]}: ${LINKS[*]:-none}"
+fi
+
+# Phone-sized screenshot, into the temp dir only.
+(cd "$WORK" && browser --screenshot="$WORK/shop.png" --window-size=412,915 "$SHOP_URL" >/dev/null)
+if [ -s "$WORK/shop.png" ] && [ "$(head -c 8 "$WORK/shop.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]; then
+  ok "phone screenshot ($(stat -c %s "$WORK/shop.png") bytes PNG, 412x915) in the temp dir"
+else
+  bad "no screenshot (see $WORK/chromium.log)"
+fi
+
+# ---- buying through the browser ----
+BUY=${LINKS[0]}
+TRANSID=$(python3 -c 'import sys, urllib.parse as u; print(u.parse_qs(u.urlsplit(sys.argv[1]).query)["transactionId"][0])' "$BUY")
+browser --dump-dom "$EDGE$BUY" >"$WORK/buy.html"
+if grep -qiE "completed|processing" "$WORK/buy.html"; then
+  ok "purchase through the browser answered: $(grep -oiE '"state":"[A-Za-z_]+"|completed|processing' "$WORK/buy.html" | head -1)"
+else
+  bad "purchase answer says neither completed nor processing: $(head -c 400 "$WORK/buy.html")"
+fi
+state=
+for _ in $(seq 1 50); do
+  code=$(curl -sS -o "$WORK/mgmt.json" -w '%{http_code}' "$EDGE/mgmt/tp/purchases/$TRANSID") || code=000
+  if [ "$code" = 200 ]; then
+    state=$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j.get("state") or j.get("status") or "?")' "$WORK/mgmt.json" 2>/dev/null)
+    break
+  fi
+  sleep 0.1
+done
+if [ -n "$state" ]; then ok "purchase $TRANSID exists in /mgmt (state $state)"; else
+  bad "purchase $TRANSID not found in /mgmt: $code $(head -c 300 "$WORK/mgmt.json" 2>/dev/null)"; fi
+
+# Every program is still alive.
+for p in "${PROGRAMS[@]}"; do
+  kill -0 "${PID[$p]}" 2>/dev/null || bad "$p died during the test; see $WORK/$p.log"
+done
