@@ -24,11 +24,6 @@
 static test_stack stack;
 static char edge[64], edge2[64];
 
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static size_t collect(char *p, size_t size, size_t n, void *u) {
     test_response *r = u;
     char *g = realloc(r->body, r->len + size * n + 1);
@@ -193,7 +188,7 @@ START_TEST(cpids_expire) {
     /* Bounded wait: valid for 2 s from issuance. */
     long got = 0;
     for (int i = 0; i < 40 && got != 410; i++) {
-        sleep_ms(200);
+        test_sleep_ms(200);
         got = std_get(edge, SP, a, "balance", &j);
         if (got == 410) ck_assert_str_eq(cause_of(j), "BAD_CPID");
         json_decref(j);

@@ -28,11 +28,6 @@ static test_stack stack;
 static char edge[64], sp[64], notifier_admin[64];
 static kafka_producer *producer;
 
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static const char *new_tid(char *buf, size_t len, const char *tag) {
     static int seq;
     snprintf(buf, len, "notify-%s-%ld-%d", tag, (long)getpid(), ++seq);
@@ -106,27 +101,8 @@ static int received(const char *kind, const char *tid, int status_ok, json_t **f
 static int wait_received(const char *kind, const char *tid, int status_ok, int want) {
     int n = 0;
     for (int i = 0; i < 400 && (n = received(kind, tid, status_ok, NULL)) < want; i++)
-        sleep_ms(50);
+        test_sleep_ms(50);
     return n;
-}
-
-static long notifier_metric(const char *name) {
-    char url[128];
-    snprintf(url, sizeof url, "%s/metrics", notifier_admin);
-    test_response r;
-    test_http("GET", url, NULL, NULL, &r);
-    long v = -1;
-    const char *p = r.body;
-    size_t len = strlen(name);
-    while (p && (p = strstr(p, name)) != NULL) {
-        if ((p == r.body || p[-1] == '\n') && p[len] == ' ') {
-            v = strtol(p + len + 1, NULL, 10);
-            break;
-        }
-        p += len;
-    }
-    test_response_free(&r);
-    return v;
 }
 
 static void set_behaviour(const char *json) {
@@ -360,13 +336,13 @@ START_TEST(retried_after_5xx) {
     const char *sub = "923001110005";
     do_register(SP, sub, "[\"pack-consumed\"]");
     set_behaviour("{\"failStatus\":503,\"failCount\":2}");
-    long retried = notifier_metric("millom_notifications_retried_total");
+    long retried = test_metric(notifier_admin, "millom_notifications_retried_total");
     char tid[64];
     ck_assert_int_eq(notify(sub, new_tid(tid, sizeof tid, "retry"), "pack-consumed", NULL, NULL),
                      202);
     ck_assert_int_eq(wait_received("notification", tid, 1, 1), 1);
     ck_assert_int_eq(received("notification", tid, 0, NULL), 3);
-    ck_assert_int_ge(notifier_metric("millom_notifications_retried_total"), retried + 2);
+    ck_assert_int_ge(test_metric(notifier_admin, "millom_notifications_retried_total"), retried + 2);
     set_behaviour("{}");
 }
 END_TEST
@@ -374,16 +350,16 @@ END_TEST
 START_TEST(not_retried_after_400) {
     const char *sub = "923001110006";
     do_register(SP, sub, "[\"pack-near-expiry\"]");
-    long dead = notifier_metric("millom_notifications_dead_lettered_total");
+    long dead = test_metric(notifier_admin, "millom_notifications_dead_lettered_total");
     set_behaviour("{\"failStatus\":400,\"failCount\":1}");
     char tid[64];
     ck_assert_int_eq(notify(sub, new_tid(tid, sizeof tid, "400"), "pack-near-expiry", NULL, NULL),
                      202);
     long now_dead = dead;
-    for (int i = 0; i < 400 && (now_dead = notifier_metric(
+    for (int i = 0; i < 400 && (now_dead = test_metric(notifier_admin, 
                                     "millom_notifications_dead_lettered_total")) <= dead;
          i++)
-        sleep_ms(50);
+        test_sleep_ms(50);
     ck_assert_int_gt(now_dead, dead);
     ck_assert_int_eq(received("notification", tid, 0, NULL), 1);
     ck_assert_int_eq(received("notification", tid, 1, NULL), 0);

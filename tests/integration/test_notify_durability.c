@@ -35,11 +35,6 @@ static char tids[EVENTS][64];
 static char prefix[48];
 static int delivered_ok[EVENTS]; /* 200 answers per transactionId */
 
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -80,25 +75,6 @@ static long sp_admin_post(const char *path) {
     long cleared = (long)json_integer_value(json_object_get(j, "cleared"));
     json_decref(j);
     return cleared;
-}
-
-static long notifier_metric(const char *name) {
-    char url[128];
-    snprintf(url, sizeof url, "%s/metrics", notifier_admin);
-    test_response r;
-    test_http("GET", url, NULL, NULL, &r);
-    long v = -1;
-    const char *p = r.body;
-    size_t len = strlen(name);
-    while (p && (p = strstr(p, name)) != NULL) {
-        if ((p == r.body || p[-1] == '\n') && p[len] == ' ') {
-            v = strtol(p + len + 1, NULL, 10);
-            break;
-        }
-        p += len;
-    }
-    test_response_free(&r);
-    return v;
 }
 
 static void produce_event(int k) {
@@ -175,15 +151,15 @@ START_TEST(outage_and_kill_lose_nothing) {
     /* Kill as soon as about half of the first batch is queued (the gauge is
      * refreshed per batch of the worker, so it may be more). */
     long depth = 0;
-    for (int i = 0; i < 3000 && (depth = notifier_metric("millom_delivery_queue_depth")) <
+    for (int i = 0; i < 3000 && (depth = test_metric(notifier_admin, "millom_delivery_queue_depth")) <
                                      EVENTS / 4;
          i++)
-        sleep_ms(10);
+        test_sleep_ms(10);
     int st = stack_kill(&stack, "notifier", SIGKILL);
     ck_assert(WIFSIGNALED(st));
     fprintf(stderr, "durability: killed notifier -9 with queue depth %ld (%.1f s)\n", depth,
             now_s() - t0);
-    sleep_ms(200);
+    test_sleep_ms(200);
     ck_assert_int_gt(stack_spawn(&stack, "notifier", NULL), 0);
     ck_assert_int_eq(stack_wait_ready(stack.notifier_port, 60000), 0);
 
@@ -191,12 +167,12 @@ START_TEST(outage_and_kill_lose_nothing) {
     ck_assert_int_eq(kafka_producer_flush(producer, 10000), 0);
     /* Let the outage cover (nearly) all of them: wait until all are queued
      * (bounded), then bring sp-sandbox back. */
-    for (int i = 0; i < 600 && (depth = notifier_metric("millom_delivery_queue_depth")) < EVENTS;
+    for (int i = 0; i < 600 && (depth = test_metric(notifier_admin, "millom_delivery_queue_depth")) < EVENTS;
          i++)
-        sleep_ms(50);
+        test_sleep_ms(50);
     fprintf(stderr, "durability: queue depth %ld before sp-sandbox comes back (%.1f s)\n", depth,
             now_s() - t0);
-    long dead_before = notifier_metric("millom_notifications_dead_lettered_total");
+    long dead_before = test_metric(notifier_admin, "millom_notifications_dead_lettered_total");
 
     /* Nothing was answered 200 during the outage: drop those records. */
     long failed_attempts = sp_admin_post("/admin/clear");
@@ -207,11 +183,11 @@ START_TEST(outage_and_kill_lose_nothing) {
     for (int i = 0; i < 1200; i++) {
         scan_received(&since, &raw_ok, &other);
         if (distinct_delivered() == EVENTS) break;
-        sleep_ms(100);
+        test_sleep_ms(100);
     }
     /* Let the queue drain (bounded), then count once more for late copies. */
-    for (int i = 0; i < 200 && notifier_metric("millom_delivery_queue_depth") > 0; i++)
-        sleep_ms(50);
+    for (int i = 0; i < 200 && test_metric(notifier_admin, "millom_delivery_queue_depth") > 0; i++)
+        test_sleep_ms(50);
     scan_received(&since, &raw_ok, &other);
     int distinct = distinct_delivered();
     long dups = raw_ok - distinct;
@@ -224,7 +200,7 @@ START_TEST(outage_and_kill_lose_nothing) {
             "during the outage %ld, dead-lettered %ld/%ld; %.1f s after sp-sandbox came back, "
             "%.1f s total\n",
             EVENTS, distinct, raw_ok, dups, max_copies, other, failed_attempts, dead_before,
-            notifier_metric("millom_notifications_dead_lettered_total"), now_s() - t_back,
+            test_metric(notifier_admin, "millom_notifications_dead_lettered_total"), now_s() - t_back,
             now_s() - t0);
     for (int k = 0; k < EVENTS; k++)
         ck_assert_msg(delivered_ok[k] > 0, "%s was never delivered (%d of %d were)", tids[k],

@@ -30,11 +30,6 @@ static char transids[TOTAL][64];
 static long statuses[TOTAL];
 static atomic_int done;
 
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static void *buyer(void *arg) {
     int t = (int)(long)arg;
     char url[256];
@@ -48,7 +43,7 @@ static void *buyer(void *arg) {
         json_t *j = test_post_json(url, body, &statuses[k]);
         json_decref(j);
         atomic_fetch_add(&done, 1);
-        sleep_ms(20);
+        test_sleep_ms(20);
     }
     return NULL;
 }
@@ -64,7 +59,7 @@ static void mno_behaviour(const char *body) {
 static void crash_and_restart(void) {
     int st = stack_kill(&stack, "purchase-executor", SIGKILL);
     ck_assert(WIFSIGNALED(st));
-    sleep_ms(200);
+    test_sleep_ms(200);
     ck_assert_int_gt(stack_spawn(&stack, "purchase-executor", NULL), 0);
     ck_assert_int_eq(stack_wait_ready(stack.executor_port, 60000), 0);
 }
@@ -83,7 +78,7 @@ static int final_state(const char *transid, char *state, size_t len) {
             return 0;
         }
         json_decref(j);
-        sleep_ms(100);
+        test_sleep_ms(100);
     }
     return -1;
 }
@@ -166,12 +161,12 @@ START_TEST(kill_executor_while_buying) {
     for (long t = 0; t < THREADS; t++) pthread_create(&th[t], NULL, buyer, (void *)t);
 
     /* First crash: between requests, early on. */
-    while (atomic_load(&done) < TOTAL / 4) sleep_ms(10);
+    while (atomic_load(&done) < TOTAL / 4) test_sleep_ms(10);
     crash_and_restart();
     /* Second crash: with a slow operator, so activations are in flight. */
-    while (atomic_load(&done) < TOTAL / 2) sleep_ms(10);
+    while (atomic_load(&done) < TOTAL / 2) test_sleep_ms(10);
     mno_behaviour("{\"delayMs\": 300}");
-    sleep_ms(400);
+    test_sleep_ms(400);
     crash_and_restart();
     mno_behaviour("{}");
     for (int t = 0; t < THREADS; t++) pthread_join(th[t], NULL);

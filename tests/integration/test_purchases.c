@@ -19,11 +19,6 @@ static char edge[64], mno[64];
 
 #define SP "testserviceprovider"
 
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* A transid unique to this run. */
 static const char *new_transid(char *buf, size_t len, const char *tag) {
     static int seq;
@@ -99,7 +94,7 @@ static char *wait_final_state(const char *transid) {
             return copy;
         }
         json_decref(j);
-        sleep_ms(100);
+        test_sleep_ms(100);
     }
     return strdup("(not final)");
 }

@@ -21,11 +21,6 @@
 static test_stack stack;
 static char edge[64];
 
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static int64_t wall_ms(void) {
     struct timeval tv;
     gettimeofday(&tv, NULL);
@@ -188,7 +183,7 @@ START_TEST(purchase_through_a_signed_link) {
         if (status == 200 && state && strcmp(state, "completed") == 0) break;
         json_decref(j);
         j = NULL;
-        sleep_ms(100);
+        test_sleep_ms(100);
     }
     ck_assert_ptr_nonnull(j);
     ck_assert_str_eq(json_string_value(json_object_get(j, "planId")), "tp-music-daily");

@@ -31,11 +31,6 @@
 static test_stack stack;
 static char edge[64], admin[64], run_tag[32];
 
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* ------------------------------------------------------------ helpers */
 
 static json_t *get_json(const char *path, long *status) {
@@ -71,27 +66,6 @@ static char *get_text(const char *path, long *status, char *ctype, size_t ctlen)
     curl_easy_cleanup(c);
     fclose(mem);
     return buf;
-}
-
-/* A counter from settlement-reporter's /metrics, or -1. */
-static long metric(const char *name) {
-    char url[128];
-    snprintf(url, sizeof url, "%s/metrics", admin);
-    test_response r;
-    if (test_http("GET", url, NULL, NULL, &r) != 0) {
-        test_response_free(&r);
-        return -1;
-    }
-    long v = -1;
-    char *line = r.body;
-    size_t nl = strlen(name);
-    while (line && *line) {
-        if (strncmp(line, name, nl) == 0 && line[nl] == ' ') v = strtol(line + nl + 1, NULL, 10);
-        line = strchr(line, '\n');
-        if (line) line++;
-    }
-    test_response_free(&r);
-    return v;
 }
 
 static int64_t minor_of(const char *decimal) {
@@ -149,7 +123,7 @@ static json_t *wait_day_count(const char *day, const char *sp, long count) {
             return copy;
         }
         json_decref(doc);
-        sleep_ms(100);
+        test_sleep_ms(100);
     }
     ck_abort_msg("%s/%s never reached %ld purchases", day, sp, count);
     return NULL;
@@ -211,7 +185,7 @@ static int64_t final_price(const char *tid) {
             return p;
         }
         json_decref(j);
-        sleep_ms(100);
+        test_sleep_ms(100);
     }
     ck_abort_msg("%s never completed", tid);
     return 0;
@@ -238,7 +212,7 @@ START_TEST(real_purchases_are_settled_once) {
     check_shares_sum(d);
     ck_assert_int_eq(json_array_size(json_object_get(d, "plans")), 2);
     json_decref(d);
-    sleep_ms(500); /* nothing more arrives for them */
+    test_sleep_ms(500); /* nothing more arrives for them */
     d = wait_day_count(today, SP, 2);
     json_decref(d);
 }
@@ -471,7 +445,7 @@ static long replay_purchase_events(void) {
 }
 
 START_TEST(redelivery_after_restart_does_not_double_count) {
-    ck_assert_int_gt(metric("millom_settlement_records_total"), 0);
+    ck_assert_int_gt(test_metric(admin, "millom_settlement_records_total"), 0);
     ck_assert_int_eq(stack_stop_one(&stack, "settlement-reporter"), 0);
     long replayed = replay_purchase_events();
     /* 2 real (one COMPLETED event each, maybe more: at least once), the
@@ -482,11 +456,11 @@ START_TEST(redelivery_after_restart_does_not_double_count) {
     /* Wait until the replayed completed events went through. */
     long dups = 0;
     for (int64_t until = mono_ms() + 30000; dups < replayed && mono_ms() < until;) {
-        dups = metric("millom_settlement_duplicates_total");
-        sleep_ms(100);
+        dups = test_metric(admin, "millom_settlement_duplicates_total");
+        test_sleep_ms(100);
     }
     ck_assert_int_ge(dups, replayed);
-    ck_assert_int_eq(metric("millom_settlement_records_total"), 0);
+    ck_assert_int_eq(test_metric(admin, "millom_settlement_records_total"), 0);
     json_t *d = wait_day_count(OLD_DAY, OTHER, (long)N_AWKWARD);
     json_decref(d);
     d = wait_day_count(today, SP, 2);
@@ -513,7 +487,7 @@ START_TEST(offer_performance_counts_impressions_and_purchases) {
                 json_integer_value(json_object_get(r, "impressions")) >= 1)
                 row = r;
         }
-        if (!row) sleep_ms(100);
+        if (!row) test_sleep_ms(100);
     }
     ck_assert_ptr_nonnull(row);
     ck_assert_int_eq(json_integer_value(json_object_get(row, "purchases")), 1);

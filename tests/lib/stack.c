@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static void sleep_ms(int ms) {
+void test_sleep_ms(int ms) {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
@@ -102,7 +102,7 @@ int stack_wait_ready(int port, int timeout_ms) {
                 break;
             }
         }
-        sleep_ms(50);
+        test_sleep_ms(50);
     }
     curl_easy_cleanup(c);
     return rc;
@@ -182,7 +182,7 @@ int stack_start(test_stack *s, int base_port, const char *const *env) {
             fclose(f);
             if (ok) break;
         }
-        sleep_ms(50);
+        test_sleep_ms(50);
     }
     s->bootstrap[strcspn(s->bootstrap, "\r\n")] = '\0';
     if (!s->bootstrap[0]) {
@@ -222,7 +222,7 @@ static int stop_pid(pid_t pid) {
     for (int i = 0; i < 200; i++) {
         pid_t r = waitpid(pid, &status, WNOHANG);
         if (r == pid) return status;
-        sleep_ms(50);
+        test_sleep_ms(50);
     }
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
@@ -351,4 +351,23 @@ json_t *test_post_json(const char *url, const char *body, long *status) {
     json_t *j = json_loads(r.body, 0, NULL);
     test_response_free(&r);
     return j;
+}
+
+long test_metric(const char *base_url, const char *name) {
+    char url[256];
+    snprintf(url, sizeof url, "%s/metrics", base_url);
+    test_response r;
+    long v = -1;
+    if (test_http("GET", url, NULL, NULL, &r) == 0) {
+        size_t len = strlen(name);
+        for (const char *line = r.body; line && *line; line = strchr(line, '\n')) {
+            if (*line == '\n') line++;
+            if (strncmp(line, name, len) == 0 && line[len] == ' ') {
+                v = strtol(line + len + 1, NULL, 10);
+                break;
+            }
+        }
+    }
+    test_response_free(&r);
+    return v;
 }

@@ -55,6 +55,11 @@ int test_http(const char *method, const char *url, const char *const *headers,
 void test_response_free(test_response *r);
 /* GET and parse JSON; NULL if the body is not JSON. */
 json_t *test_get_json(const char *url, const char *const *headers, long *status);
+/* Sleeps ms milliseconds (for bounded polling loops, never for timing). */
+void test_sleep_ms(int ms);
+/* The value of the unlabelled series `name` on base_url + "/metrics"
+ * (e.g. "http://127.0.0.1:18684"), or -1 when absent or unreachable. */
+long test_metric(const char *base_url, const char *name);
 /* POST a JSON body and parse the JSON answer; NULL if not JSON. */
 json_t *test_post_json(const char *url, const char *body, long *status);
 
