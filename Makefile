@@ -89,7 +89,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(TESTLIB_OBJ) $(BINS) $(LI
 
 run: deps
 	@$(MAKE) --no-print-directory build
-	@BUILD=$(BUILD) PROFILE=$(PROFILE) scripts/run.sh
+	@BUILD=$(BUILD) PROFILE=$(PROFILE) INSTANCES=$(INSTANCES) scripts/run.sh
 
 test: deps
 	@$(MAKE) --no-print-directory SAN=1 build

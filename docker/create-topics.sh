@@ -75,5 +75,10 @@ topic millom.settlement.records "$PARTITIONS" cleanup.policy=delete "retention.m
 topic millom.settlement.reports "$PARTITIONS" cleanup.policy=compact min.compaction.lag.ms=60000 \
   segment.ms=$DAY
 topic millom.notifications.dlq "$PARTITIONS" cleanup.policy=delete "retention.ms=$DLQ_RETENTION_MS"
+# State-store changelogs (README "Scaling out"): the latest row per key, kept
+# forever, with exactly as many partitions as the topics whose state they
+# carry (a row lives in the partition of the message that created it).
+topic millom.purchase.changelog "$PARTITIONS" cleanup.policy=compact min.compaction.lag.ms=60000 segment.ms=$DAY
+topic millom.notifier.changelog "$PARTITIONS" cleanup.policy=compact min.compaction.lag.ms=60000 segment.ms=$DAY
 
 echo "done: $created topics"

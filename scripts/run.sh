@@ -2,6 +2,8 @@
 # Starts the whole stack in the foreground: devbroker (unless
 # KAFKA_BOOTSTRAP names a real cluster), the sandboxes and every service.
 # Ctrl-C stops everything cleanly. Logs: var/log/<program>.log.
+# INSTANCES=2 also starts a second offer-resolver, purchase-executor,
+# notifier and api-edge (own data dir, port, log and reply partition).
 set -euo pipefail
 BUILD=${BUILD:-build/release}
 BIN=$BUILD/bin
@@ -17,8 +19,22 @@ case "$PROFILE" in
   secure) export MILLOM_AUTH_DISABLED=0 ;;
   *) echo "unknown PROFILE=$PROFILE (sandbox or secure)" >&2; exit 2 ;;
 esac
+INSTANCES=${INSTANCES:-1}
+case "$INSTANCES" in
+  1|2) ;;
+  *) echo "unsupported INSTANCES=$INSTANCES (1 or 2)" >&2; exit 2 ;;
+esac
+# Second instances: own admin/HTTP port, data dir ($MILLOM_DATA_DIR/2, the
+# SQLite file is named after the service), log (<program>-2.log) and reply
+# partition of millom.replies (each reply reader needs its own).
+RESOLVER2_PORT=${MILLOM_RESOLVER2_PORT:-9111}
+EXECUTOR2_PORT=${MILLOM_EXECUTOR2_PORT:-9112}
+NOTIFIER2_PORT=${MILLOM_NOTIFIER2_PORT:-9113}
+EDGE2_PORT=${MILLOM_EDGE2_PORT:-8081}
+DATA2=$MILLOM_DATA_DIR/2
 LOG_DIR=${MILLOM_LOG_DIR:-var/log}
 mkdir -p "$MILLOM_DATA_DIR" "$LOG_DIR"
+[ "$INSTANCES" = 2 ] && mkdir -p "$DATA2"
 
 pids=()
 names=()
@@ -42,6 +58,13 @@ start() { # name [env...]
   env "$@" "$BIN/$name" >>"$LOG_DIR/$name.log" 2>&1 &
   pids+=($!)
   names+=("$name")
+}
+
+start_second() { # name [env...]: instance 2 of a program, log <name>-2.log
+  local name=$1; shift
+  env MILLOM_DATA_DIR="$DATA2" "$@" "$BIN/$name" >>"$LOG_DIR/$name-2.log" 2>&1 &
+  pids+=($!)
+  names+=("$name-2")
 }
 
 wait_http() { # port name
@@ -70,6 +93,12 @@ start purchase-executor
 start notifier
 start settlement-reporter
 start api-edge
+if [ "$INSTANCES" = 2 ]; then
+  start_second offer-resolver MILLOM_RESOLVER_PORT="$RESOLVER2_PORT"
+  start_second purchase-executor MILLOM_EXECUTOR_PORT="$EXECUTOR2_PORT"
+  start_second notifier MILLOM_NOTIFIER_PORT="$NOTIFIER2_PORT" MILLOM_REPLY_PARTITION=6
+  start_second api-edge MILLOM_EDGE_PORT="$EDGE2_PORT" MILLOM_REPLY_PARTITION=1
+fi
 
 wait_http "${MILLOM_MNO_PORT:-9090}" mno-sandbox
 [ -x "$BIN/sp-sandbox" ] && wait_http "${MILLOM_SP_PORT:-9091}" sp-sandbox
@@ -78,6 +107,12 @@ wait_http "${MILLOM_EXECUTOR_PORT:-9102}" purchase-executor
 wait_http "${MILLOM_NOTIFIER_PORT:-9103}" notifier
 wait_http "${MILLOM_SETTLEMENT_PORT:-9104}" settlement-reporter
 wait_http "${MILLOM_EDGE_PORT:-8080}" api-edge
+if [ "$INSTANCES" = 2 ]; then
+  wait_http "$RESOLVER2_PORT" offer-resolver-2
+  wait_http "$EXECUTOR2_PORT" purchase-executor-2
+  wait_http "$NOTIFIER2_PORT" notifier-2
+  wait_http "$EDGE2_PORT" api-edge-2
+fi
 
 EDGE="http://localhost:${MILLOM_EDGE_PORT:-8080}"
 if [ "$PROFILE" = secure ]; then
@@ -95,6 +130,17 @@ $RUNNING
   purchase-executor    http://localhost:${MILLOM_EXECUTOR_PORT:-9102}/metrics
   notifier             http://localhost:${MILLOM_NOTIFIER_PORT:-9103}/metrics
   settlement-reporter  http://localhost:${MILLOM_SETTLEMENT_PORT:-9104}/metrics
+MSG
+if [ "$INSTANCES" = 2 ]; then
+  cat <<MSG
+  api-edge #2          http://localhost:$EDGE2_PORT  (reply partition 1)
+  offer-resolver #2    http://localhost:$RESOLVER2_PORT/metrics
+  purchase-executor #2 http://localhost:$EXECUTOR2_PORT/metrics
+  notifier #2          http://localhost:$NOTIFIER2_PORT/metrics  (reply partition 6)
+  data #2: $DATA2   logs #2: $LOG_DIR/<program>-2.log
+MSG
+fi
+cat <<MSG
   data: $MILLOM_DATA_DIR   logs: $LOG_DIR
 
 Try:

@@ -1,5 +1,6 @@
 /* Kafka on librdkafka: see kafka.h. */
 #include "shared/kafka.h"
+#include "shared/kafka_lag.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -78,7 +79,7 @@ static int conf_set_long(rd_kafka_conf_t *conf, const char *name, long value, ch
 
 /* ---------------------------------------------------------------- metrics */
 
-static metric *m_produced, *m_produce_errors, *m_handler_seconds;
+static metric *m_produced, *m_produce_errors, *m_produce_seconds, *m_handler_seconds;
 static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
 
 static void metrics_init(void) {
@@ -86,6 +87,9 @@ static void metrics_init(void) {
                                 "Messages the broker acknowledged.", NULL);
     m_produce_errors = metric_counter("millom_kafka_produce_errors_total",
                                       "Messages that could not be produced.", NULL);
+    m_produce_seconds = metric_histogram(
+        "millom_kafka_produce_seconds",
+        "Time from enqueueing a message to the broker's acknowledgement.", NULL);
     m_handler_seconds = metric_histogram("millom_kafka_handler_seconds",
                                          "Time spent in Kafka message handlers.", NULL);
 }
@@ -179,6 +183,11 @@ static int conf_common(rd_kafka_conf_t *conf, const char *client_id, int consume
     if (client_id && *client_id && conf_set(conf, "client.id", client_id, err, errlen))
         return -1;
     if (conf_set(conf, "socket.nagle.disable", "true", err, errlen)) return -1;
+    /* Keys map to partitions as in the Java client (murmur2), so events an
+     * operator publishes with any Kafka client land on the same partition
+     * number as Millom's own messages about that subscriber, and the
+     * consumer that owns the subscriber's state sees all of them. */
+    if (!consumer && conf_set(conf, "partitioner", "murmur2_random", err, errlen)) return -1;
     if (consumer &&
         conf_set_long(conf, "fetch.wait.max.ms", env_long("MILLOM_KAFKA_FETCH_WAIT_MS", 2), err,
                       errlen))
@@ -221,6 +230,11 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
                  rd_kafka_err2str(m->err));
     } else {
         metric_add(m_produced, 1);
+        /* librdkafka stamps every message when produce() enqueues it, so
+         * every produce path (with or without a callback, dead letters
+         * too) is measured without a per-message allocation here. */
+        int64_t us = rd_kafka_message_latency(m);
+        if (us >= 0) metric_observe_ms(m_produce_seconds, (double)us / 1000.0);
     }
     struct delivery *d = m->_private;
     if (d) {
@@ -449,6 +463,9 @@ struct kafka_consumer {
     rd_kafka_t *rk;
     kafka_handler_fn handler;
     void *handler_arg;
+    void (*on_assign)(void *arg, const rd_kafka_topic_partition_list_t *parts);
+    void (*on_revoke)(void *arg, const rd_kafka_topic_partition_list_t *parts);
+    int (*before_commit)(void *arg);
     kafka_producer *dlq;
     int poll_timeout_ms;
     struct topic_metrics *tm;
@@ -460,6 +477,7 @@ struct kafka_consumer {
     int uncommitted;          /* offsets stored since the last commit */
     int64_t last_commit_ms;
     long commit_interval_ms;  /* MILLOM_KAFKA_COMMIT_INTERVAL_MS */
+    double last_lag_ms;       /* last kafka_lag_sample (mono_ms_f) */
 };
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -468,6 +486,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         log_info("kafka consumer %s: assigned %d partition(s)", rd_kafka_name(rk), parts->cnt);
+        if (c->on_assign) c->on_assign(c->handler_arg, parts);
         if (cooperative) {
             rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, parts);
             if (e) {
@@ -484,7 +503,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         /* What was handled must be committed before another member takes
          * the partitions over. The callback runs in the polling thread, so
          * no handler is running now. */
-        if (c->uncommitted) {
+        if (c->on_revoke) c->on_revoke(c->handler_arg, parts);
+        if (c->uncommitted && (!c->before_commit || c->before_commit(c->handler_arg) == 0)) {
             rd_kafka_commit(rk, NULL, 0);
             c->uncommitted = 0;
         }
@@ -532,6 +552,9 @@ kafka_consumer *kafka_consumer_new(const kafka_consumer_opts *o, char *err, size
     }
     c->handler = o->handler;
     c->handler_arg = o->handler_arg;
+    c->on_assign = o->on_assign;
+    c->on_revoke = o->on_revoke;
+    c->before_commit = o->before_commit;
     c->dlq = o->dlq;
     c->poll_timeout_ms = o->poll_timeout_ms > 0 ? o->poll_timeout_ms : 100;
     while (o->topics[c->n_topics]) c->n_topics++;
@@ -625,6 +648,7 @@ static void commit_stored(kafka_consumer *c, int force) {
     if (!c->uncommitted) return;
     double now = mono_ms_f();
     if (!force && now - (double)c->last_commit_ms < (double)c->commit_interval_ms) return;
+    if (c->before_commit && c->before_commit(c->handler_arg) != 0) return; /* next round */
     rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, NULL, 1);
     if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET) log_warn("kafka commit: %s", rd_kafka_err2str(e));
     c->uncommitted = 0;
@@ -665,6 +689,11 @@ int kafka_consumer_run(kafka_consumer *c) {
     while (!should_stop(c)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, c->poll_timeout_ms);
         commit_stored(c, 0);
+        double now_ms = mono_ms_f();
+        if (now_ms - c->last_lag_ms >= 1000.0) {  /* lag gauges, once a second */
+            c->last_lag_ms = now_ms;
+            kafka_lag_sample(c->rk);
+        }
         if (!m) continue;
         if (m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -740,6 +769,9 @@ void kafka_consumer_free(kafka_consumer *c) {
     if (c->has_thread) pthread_join(c->thread, NULL);
     /* Synchronously commit what the handlers finished (async commits may
      * still be in flight). Nothing new is the common case. */
+    if (c->before_commit && c->before_commit(c->handler_arg) != 0)
+        log_warn("kafka consumer %s: committing although before_commit refused",
+                 rd_kafka_name(c->rk));
     rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, NULL, 0);
     if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
         log_warn("kafka consumer %s: final commit: %s", rd_kafka_name(c->rk),

@@ -62,6 +62,15 @@ typedef struct {
     void *handler_arg;
     kafka_producer *dlq;         /* producer for <topic>.dlq (required) */
     int poll_timeout_ms;         /* default 100 */
+    /* Optional hooks, called with handler_arg in the polling thread (so
+     * never while the handler runs). on_assign runs before the partitions
+     * are assigned, so before any of their messages is handled; on_revoke
+     * after the last one was handled and before the offsets are committed.
+     * before_commit runs before stored offsets are committed: non-zero
+     * postpones the commit (e.g. until changelog records are delivered). */
+    void (*on_assign)(void *arg, const rd_kafka_topic_partition_list_t *parts);
+    void (*on_revoke)(void *arg, const rd_kafka_topic_partition_list_t *parts);
+    int (*before_commit)(void *arg);
 } kafka_consumer_opts;
 
 kafka_consumer *kafka_consumer_new(const kafka_consumer_opts *opts, char *err, size_t errlen);

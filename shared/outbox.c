@@ -111,6 +111,7 @@ static void on_delivery(void *arg, rd_kafka_resp_err_t err) {
 struct outbox_relay {
     sqlite3 *db;
     kafka_producer *producer;
+    int has_partition;        /* the table has kafka_partition */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -170,8 +171,13 @@ static void update_depth(outbox_relay *r) {
 static int produce_batch(outbox_relay *r, outbox_batch *b, int *queue_failed) {
     sqlite3_stmt *st;
     *queue_failed = 0;
-    if (sqlite3_prepare_v2(r->db, "SELECT id, topic, key, payload FROM outbox ORDER BY id LIMIT ?",
-                           -1, &st, NULL) != SQLITE_OK) {
+    /* kafka_partition exists where changelog_migration_sql ran: changelog
+     * records go to the partition their row belongs to. */
+    const char *sql = r->has_partition
+                          ? "SELECT id, topic, key, payload, kafka_partition FROM outbox "
+                            "ORDER BY id LIMIT ?"
+                          : "SELECT id, topic, key, payload, -1 FROM outbox ORDER BY id LIMIT ?";
+    if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK) {
         log_error("outbox relay: %s", sqlite3_errmsg(r->db));
         return -1;
     }
@@ -187,12 +193,16 @@ static int produce_batch(outbox_relay *r, outbox_batch *b, int *queue_failed) {
         const void *key = sqlite3_column_blob(st, 2);
         size_t klen = (size_t)sqlite3_column_bytes(st, 2);
         const void *payload = sqlite3_column_blob(st, 3);
+        /* SQLite hands out NULL for a zero-length blob too; only an SQL
+         * NULL (a changelog tombstone) is produced as a null value. */
+        if (!payload && sqlite3_column_type(st, 3) != SQLITE_NULL) payload = "";
         size_t plen = (size_t)sqlite3_column_bytes(st, 3);
+        int32_t partition = (int32_t)sqlite3_column_int(st, 4);
         pthread_mutex_lock(&b->mu);
         b->pending++;
         b->n++;
         pthread_mutex_unlock(&b->mu);
-        if (!topic || kafka_produce_cb(r->producer, topic, -1, klen ? key : NULL, klen,
+        if (!topic || kafka_produce_cb(r->producer, topic, partition, klen ? key : NULL, klen,
                                        payload, plen, on_delivery, s) != 0) {
             pthread_mutex_lock(&b->mu);
             b->pending--;
@@ -324,6 +334,11 @@ outbox_relay *outbox_relay_start(const char *db_path, kafka_producer *p) {
         return NULL;
     }
     sqlite3_finalize(st);
+    if (sqlite3_prepare_v2(r->db, "SELECT kafka_partition FROM outbox LIMIT 0", -1, &st, NULL) ==
+        SQLITE_OK) {
+        r->has_partition = 1;
+        sqlite3_finalize(st);
+    }
     r->depth_gauge = metric_gauge("millom_outbox_depth", "Events waiting in the outbox.", NULL);
     r->relayed =
         metric_counter("millom_outbox_relayed_total", "Outbox events delivered to Kafka.", NULL);
@@ -347,6 +362,39 @@ void outbox_relay_notify(outbox_relay *r) {
     r->notified = 1;
     pthread_cond_signal(&r->cv);
     pthread_mutex_unlock(&r->mu);
+}
+
+int outbox_flush(outbox_relay *r, sqlite3 *db, int timeout_ms) {
+    if (!r) return 0;
+    sqlite3_int64 target = 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT coalesce(max(id), 0) FROM outbox", -1, &st, NULL) !=
+        SQLITE_OK)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW) target = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (target == 0) return 0;
+    if (sqlite3_prepare_v2(db, "SELECT EXISTS (SELECT 1 FROM outbox WHERE id <= ?)", -1, &st,
+                           NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, target);
+    outbox_relay_notify(r);
+    int64_t give_up = mono_ms() + timeout_ms;
+    int rc = -1;
+    for (;;) {
+        int waiting = 1;
+        if (sqlite3_step(st) == SQLITE_ROW) waiting = sqlite3_column_int(st, 0);
+        sqlite3_reset(st);
+        if (!waiting) {
+            rc = 0;
+            break;
+        }
+        if (mono_ms() >= give_up) break;
+        struct timespec ts = {0, 2 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    sqlite3_finalize(st);
+    return rc;
 }
 
 long outbox_relay_depth(const outbox_relay *r) { return r ? atomic_load(&r->depth) : 0; }

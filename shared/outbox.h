@@ -43,6 +43,12 @@ typedef struct outbox_relay outbox_relay;
 outbox_relay *outbox_relay_start(const char *db_path, kafka_producer *p);
 /* Wakes the relay at once (call after committing rows). NULL is a no-op. */
 void outbox_relay_notify(outbox_relay *r);
+/* Waits until every row in the outbox at the time of the call (read on
+ * the caller's connection db) was delivered, waking the relay first. Used
+ * before committing consumer offsets, and when giving up partitions, so
+ * changelog records are in Kafka before anyone relies on them. 0, or -1
+ * on timeout. A NULL relay is flushed. */
+int outbox_flush(outbox_relay *r, sqlite3 *db, int timeout_ms);
 /* Rows waiting in the table at the relay's last look (also exported as
  * the gauge millom_outbox_depth). */
 long outbox_relay_depth(const outbox_relay *r);

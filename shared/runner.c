@@ -5,6 +5,7 @@
 #include "shared/http_server.h"
 #include "shared/log.h"
 #include "shared/service.h"
+#include "shared/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,7 @@ kafka_producer *runner_producer(runner *r) { return r->producer; }
 
 static int runner_ready(void *arg) {
     runner *r = arg;
-    return r->consumer && kafka_consumer_ready(r->consumer);
+    return r->consumer && kafka_consumer_ready(r->consumer) && store_ready();
 }
 
 static void no_routes(void *app, http_request *req) {
@@ -51,6 +52,9 @@ int runner_main(const runner_opts *opts) {
         .handler = opts->handler,
         .handler_arg = r.state,
         .dlq = r.producer,
+        .on_assign = opts->on_assign,
+        .on_revoke = opts->on_revoke,
+        .before_commit = opts->before_commit,
     };
     r.consumer = kafka_consumer_new(&copts, err, sizeof err);
     if (!r.consumer) {

@@ -20,6 +20,10 @@ typedef struct {
      * returns the handler's argument, or NULL to abort start-up. */
     void *(*setup)(runner *r);
     void (*teardown)(void *state);
+    /* Optional consumer hooks (kafka_consumer_opts), called with the state. */
+    void (*on_assign)(void *state, const rd_kafka_topic_partition_list_t *parts);
+    void (*on_revoke)(void *state, const rd_kafka_topic_partition_list_t *parts);
+    int (*before_commit)(void *state);
 } runner_opts;
 
 /* Runs the service until a stop signal. Returns the process exit code. */

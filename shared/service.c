@@ -6,7 +6,9 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,7 +52,18 @@ int64_t mono_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* "{hostname}" in MILLOM_DATA_DIR becomes this host's name, so replicas
+ * that share one volume (docker compose --scale) keep their SQLite files
+ * apart: state that follows its partition must be one instance's own. */
 const char *service_data_dir(void) {
+    static _Thread_local char data_dir[1024];
     const char *d = getenv("MILLOM_DATA_DIR");
-    return d && *d ? d : "var/data";
+    if (!d || !*d) d = "var/data";
+    const char *at = strstr(d, "{hostname}");
+    if (!at) return d;
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) != 0 || !*host) snprintf(host, sizeof host, "localhost");
+    snprintf(data_dir, sizeof data_dir, "%.*s%s%s", (int)(at - d), d, host,
+             at + strlen("{hostname}"));
+    return data_dir;
 }

@@ -6,9 +6,79 @@
 #include "shared/service.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+/* Files opened by this process, for store_ready(). Kept for the process's
+ * lifetime (a handful of paths). */
+static pthread_mutex_t opened_mu = PTHREAD_MUTEX_INITIALIZER;
+static char **opened;
+static size_t n_opened, cap_opened;
+
+static void remember_path(const char *path) {
+    if (!path || !*path || strcmp(path, ":memory:") == 0) return;
+    pthread_mutex_lock(&opened_mu);
+    for (size_t i = 0; i < n_opened; i++) {
+        if (strcmp(opened[i], path) == 0) {
+            pthread_mutex_unlock(&opened_mu);
+            return;
+        }
+    }
+    if (n_opened == cap_opened) {
+        size_t cap = cap_opened ? cap_opened * 2 : 4;
+        char **p = realloc(opened, cap * sizeof *p);
+        if (!p) {
+            pthread_mutex_unlock(&opened_mu);
+            return;
+        }
+        opened = p;
+        cap_opened = cap;
+    }
+    char *copy = strdup(path);
+    if (copy) opened[n_opened++] = copy;
+    pthread_mutex_unlock(&opened_mu);
+}
+
+static int path_ready(const char *path) {
+    sqlite3 *db = NULL;
+    int ok = 0;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) ==
+        SQLITE_OK) {
+        sqlite3_busy_timeout(db, 1000);
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL) ==
+                SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
+            ok = 1;
+        sqlite3_finalize(st);
+    }
+    if (!ok)
+        log_warn("store %s not ready: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
+    sqlite3_close(db);
+    return ok;
+}
+
+int store_ready(void) {
+    /* Copy the list so a slow check never holds up a store_open. */
+    pthread_mutex_lock(&opened_mu);
+    size_t n = n_opened;
+    char **paths = n ? calloc(n, sizeof *paths) : NULL;
+    if (n && !paths) {
+        pthread_mutex_unlock(&opened_mu);
+        return 0;
+    }
+    int ok = 1;
+    for (size_t i = 0; i < n; i++)
+        if (!(paths[i] = strdup(opened[i]))) ok = 0;
+    pthread_mutex_unlock(&opened_mu);
+    for (size_t i = 0; i < n && ok; i++) ok = path_ready(paths[i]);
+    for (size_t i = 0; i < n; i++) free(paths[i]);
+    free(paths);
+    return ok;
+}
 
 static int mkdir_p(const char *dir) {
     char path[512];
@@ -84,6 +154,7 @@ sqlite3 *store_open_path(const char *path, const char *const *migrations, size_t
         }
         log_info("store %s migrated to version %zu", path, i + 1);
     }
+    remember_path(path);
     return db;
 }
 

@@ -16,6 +16,13 @@ sqlite3 *store_open_path(const char *path, const char *const *migrations, size_t
                          char *err, size_t errlen);
 void store_close(sqlite3 *db);
 
+/* For /readyz: 1 when every file this process opened with store_open or
+ * store_open_path (":memory:" aside, closed ones included) can be opened
+ * again now and answers a trivial query, on a fresh read-only connection;
+ * 0 otherwise (file gone, unreadable, corrupt, disk error). 1 when the
+ * process opened no file. One open and one query per file. */
+int store_ready(void);
+
 /* Runs SQL without results; logs and returns the SQLite code on error. */
 int store_exec(sqlite3 *db, const char *sql);
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. */

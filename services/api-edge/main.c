@@ -11,12 +11,13 @@
 #include "shared/http_client.h"
 #include "shared/log.h"
 #include "shared/service.h"
+#include "shared/store.h"
 
 #include <time.h>
 
 static int edge_ready(void *app) {
     api_edge *e = app;
-    return e->rpc && rpc_client_ready(e->rpc);
+    return e->rpc && rpc_client_ready(e->rpc) && store_ready();
 }
 
 int main(void) {

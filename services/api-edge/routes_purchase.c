@@ -89,6 +89,9 @@ void routes_purchase_send(api_edge *e, http_request *req, const std_request *rq,
     cmd.language = (char *)rq->language;
     cmd.client_name = (char *)rq->client_name;
     cmd.channel = (char *)channel;
-    edge_send_request(e, req, "millom.purchase.commands", rq->subscriber, e->purchase_deadline_ms,
+    /* Keyed by transid like the operator's callbacks and look-ups by
+     * transid, so every message about one purchase reaches the
+     * purchase-executor instance that owns it (its partition). */
+    edge_send_request(e, req, "millom.purchase.commands", a->transid, e->purchase_deadline_ms,
                       &edge_purchase_codec, &cmd, &meta, on_purchase_reply, w);
 }

@@ -32,6 +32,10 @@ static const char *const plain_topics[] = {
     "millom.settlement.records",
     "millom.settlement.reports",
     "millom.notifications.dlq",
+    /* State-store changelogs (shared/changelog.h): compacted on real Kafka,
+     * with as many partitions as the topics whose state they carry. */
+    "millom.purchase.changelog",
+    "millom.notifier.changelog",
     NULL,
 };
 

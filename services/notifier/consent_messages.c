@@ -127,9 +127,49 @@ static kafka_verdict on_consent_query(notifier *n, const rd_kafka_message_t *msg
     return v;
 }
 
+static kafka_verdict dispatch(notifier *n, const rd_kafka_message_t *msg, char *err,
+                              size_t errlen);
+
 kafka_verdict notifier_on_message(void *arg, const rd_kafka_message_t *msg, char *err,
                                   size_t errlen) {
     notifier *n = arg;
+    changelog_set_partition(msg->partition); /* rows written now belong to it */
+    kafka_verdict v = dispatch(n, msg, err, errlen);
+    changelog_set_partition(-1);
+    return v;
+}
+
+/* How long an assignment waits for the follower to restore a partition
+ * (MILLOM_CHANGELOG_RESTORE_TIMEOUT_MS, 60 s); past it, logged. */
+static int restore_timeout_ms(void) {
+    const char *v = getenv("MILLOM_CHANGELOG_RESTORE_TIMEOUT_MS");
+    long ms = v && *v ? strtol(v, NULL, 10) : 60000;
+    return ms > 0 ? (int)ms : 60000;
+}
+
+void notifier_on_assign(void *arg, const rd_kafka_topic_partition_list_t *parts) {
+    notifier *n = arg;
+    changelog_follower_catch_up_all(n->follower, parts, NOTIFIER_HOME_TOPIC, restore_timeout_ms());
+    changelog_own(n->db, parts, NOTIFIER_HOME_TOPIC, 1);
+    delivery_worker_wake(n->worker); /* the previous owner's queue is ours now */
+}
+
+void notifier_on_revoke(void *arg, const rd_kafka_topic_partition_list_t *parts) {
+    notifier *n = arg;
+    changelog_own(n->db, parts, NOTIFIER_HOME_TOPIC, 0);
+    if (delivery_worker_quiesce(n->worker, 10000) != 0)
+        log_warn("revoke: a webhook delivery is still running; the next owner may repeat it");
+    if (outbox_flush(n->outbox, n->db, 10000) != 0)
+        log_warn("revoke: changelog not fully delivered within 10 s");
+}
+
+int notifier_before_commit(void *arg) {
+    notifier *n = arg;
+    return outbox_flush(n->outbox, n->db, 5000);
+}
+
+static kafka_verdict dispatch(notifier *n, const rd_kafka_message_t *msg, char *err,
+                              size_t errlen) {
     const char *topic = rd_kafka_topic_name(msg->rkt);
     if (strcmp(topic, "millom.consents") == 0) return on_consent(n, msg, err, errlen);
     if (strcmp(topic, "millom.cpid.registrations") == 0)

@@ -45,11 +45,48 @@
     "  created_ms INTEGER NOT NULL);"                                                      \
     "CREATE INDEX deliveries_due ON deliveries (state, next_ms);"
 
+/* 4: the changelog tables; 5: rows follow their partition
+ * (shared/changelog.h) — every table gets its version and partition, and
+ * the two tables keyed locally by a rowid get a uid to be known by
+ * elsewhere. */
+#define CL_COLUMNS(t) \
+    "ALTER TABLE " t " ADD COLUMN cl_version INTEGER NOT NULL DEFAULT 0;" \
+    "ALTER TABLE " t " ADD COLUMN cl_partition INTEGER NOT NULL DEFAULT -1;"
+#define NOTIFIER_CHANGELOG_SQL \
+    CL_COLUMNS("consents") CL_COLUMNS("cpid_registrations") CL_COLUMNS("notify_dedup") \
+    CL_COLUMNS("notify_usage") CL_COLUMNS("deliveries") \
+    "ALTER TABLE notify_usage ADD COLUMN uid TEXT;" \
+    "CREATE UNIQUE INDEX notify_usage_uid ON notify_usage (uid);" \
+    "ALTER TABLE deliveries ADD COLUMN uid TEXT;" \
+    "CREATE UNIQUE INDEX deliveries_uid ON deliveries (uid);"
+
+static const char *const provider_msisdn[] = {"provider", "msisdn", NULL};
+static const char *const dedup_keys[] = {"operator", "transaction_id", NULL};
+static const char *const local_id[] = {"id", NULL};
+static const changelog_table notifier_tables[] = {
+    {.table = "consents", .key_columns = provider_msisdn},
+    {.table = "cpid_registrations", .key_columns = provider_msisdn},
+    {.table = "notify_dedup", .key_columns = dedup_keys},
+    {.table = "notify_usage", .uid_column = "uid"},
+    {.table = "deliveries", .uid_column = "uid", .local_columns = local_id},
+};
+const changelog_spec notifier_changelog = {
+    .topic = NOTIFIER_CHANGELOG_TOPIC,
+    .tables = notifier_tables,
+    .n_tables = sizeof notifier_tables / sizeof notifier_tables[0],
+};
+
 sqlite3 *notifier_store_open(const char *path, char *err, size_t errlen) {
-    const char *const migrations[] = {CONSENTS_SQL, outbox_migration_sql, NOTIFICATIONS_SQL};
+    const char *const migrations[] = {CONSENTS_SQL, outbox_migration_sql, NOTIFICATIONS_SQL,
+                                      changelog_migration_sql, NOTIFIER_CHANGELOG_SQL};
     size_t count = sizeof migrations / sizeof migrations[0];
-    return path ? store_open_path(path, migrations, count, err, errlen)
-                : store_open("notifier", migrations, count, err, errlen);
+    sqlite3 *db = path ? store_open_path(path, migrations, count, err, errlen)
+                       : store_open("notifier", migrations, count, err, errlen);
+    if (db && changelog_capture(db, &notifier_changelog, err, errlen) != 0) {
+        store_close(db);
+        return NULL;
+    }
+    return db;
 }
 
 int notifier_open(notifier *n, const char *path, char *err, size_t errlen) {
@@ -70,7 +107,8 @@ int consent_put(notifier *n, const char *provider, const char *op, const char *m
                 int64_t occurred_ms) {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(n->db,
-                           "INSERT INTO consents VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                           "INSERT INTO consents (provider, msisdn, operator, types, language, "
+                           "transaction_id, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
                            "ON CONFLICT (provider, msisdn) DO UPDATE SET "
                            "operator=excluded.operator, types=excluded.types, "
                            "language=excluded.language, transaction_id=excluded.transaction_id, "
@@ -98,7 +136,8 @@ int cpid_registration_put(notifier *n, const char *provider, const char *op,
                           int64_t occurred_ms) {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(n->db,
-                           "INSERT INTO cpid_registrations VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+                           "INSERT INTO cpid_registrations (provider, msisdn, operator, cpid, "
+                           "expires_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
                            "ON CONFLICT (provider, msisdn) DO UPDATE SET "
                            "operator=excluded.operator, cpid=excluded.cpid, "
                            "expires_ms=excluded.expires_ms, updated_ms=excluded.updated_ms "

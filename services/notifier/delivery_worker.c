@@ -24,6 +24,7 @@
 #include "millom/v1/notification.pb-c.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,8 @@ struct delivery_worker {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stop, woken;
+    atomic_int epoch;             /* bumped when partitions are revoked */
+    atomic_int busy;              /* inside run_batch */
     long max_attempts, backoff_ms, backoff_max_ms, timeout_ms;
     unsigned seed;
     metric *delivered, *retried, *dead, *depth;
@@ -166,10 +169,12 @@ static int run_batch(delivery_worker *w) {
     sqlite3_stmt *st;
     row rows[BATCH];
     int n = 0;
+    int epoch = atomic_load(&w->epoch);
+    /* Only deliveries of partitions this instance owns (shared/changelog.h). */
     if (sqlite3_prepare_v2(w->db,
                            "SELECT id, kind, provider, url, body, attempts, first_attempt_ms "
-                           "FROM deliveries WHERE state='pending' AND next_ms<=?1 "
-                           "ORDER BY next_ms, id LIMIT ?2",
+                           "FROM deliveries WHERE state='pending' AND next_ms<=?1 AND "
+                           CHANGELOG_OWNED_SQL("cl_partition") " ORDER BY next_ms, id LIMIT ?2",
                            -1, &st, NULL) != SQLITE_OK)
         return 0;
     sqlite3_bind_int64(st, 1, now_ms());
@@ -189,6 +194,8 @@ static int run_batch(delivery_worker *w) {
         pthread_mutex_lock(&w->mu);
         int stop = w->stop;
         pthread_mutex_unlock(&w->mu);
+        /* After a revoke the rest of the batch may belong to another owner. */
+        if (atomic_load(&w->epoch) != epoch) stop = 1;
         if (!stop && rows[i].kind && rows[i].provider && rows[i].url && rows[i].body)
             deliver(w, &rows[i]);
         free(rows[i].kind);
@@ -201,8 +208,10 @@ static int run_batch(delivery_worker *w) {
 
 static void refresh_depth(delivery_worker *w) {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(w->db, "SELECT count(*) FROM deliveries WHERE state='pending'", -1,
-                           &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(w->db,
+                           "SELECT count(*) FROM deliveries WHERE state='pending' AND "
+                           CHANGELOG_OWNED_SQL("cl_partition"),
+                           -1, &st, NULL) != SQLITE_OK)
         return;
     if (sqlite3_step(st) == SQLITE_ROW) metric_set(w->depth, sqlite3_column_int64(st, 0));
     sqlite3_finalize(st);
@@ -211,7 +220,9 @@ static void refresh_depth(delivery_worker *w) {
 static void *loop(void *arg) {
     delivery_worker *w = arg;
     for (;;) {
+        atomic_store(&w->busy, 1);
         int n = run_batch(w);
+        atomic_store(&w->busy, 0);
         refresh_depth(w);
         pthread_mutex_lock(&w->mu);
         if (!w->stop && n < BATCH && !w->woken) {
@@ -284,6 +295,17 @@ void delivery_worker_wake(delivery_worker *w) {
     w->woken = 1;
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
+}
+
+int delivery_worker_quiesce(delivery_worker *w, int timeout_ms) {
+    if (!w) return 0;
+    atomic_fetch_add(&w->epoch, 1);
+    for (int waited = 0; atomic_load(&w->busy); waited += 5) {
+        if (waited >= timeout_ms) return -1;
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
 }
 
 void delivery_worker_stop(delivery_worker *w) {

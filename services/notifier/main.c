@@ -55,11 +55,17 @@ static void *setup(runner *r) {
         free(n);
         return NULL;
     }
-    n->outbox = outbox_relay_start(n->db_path, n->producer);
+    /* Ownership comes with the assignment; the follower runs before the
+     * consumer so that an assignment can wait for it to restore. */
+    n->follower = changelog_disown_all(n->db) == 0
+                      ? changelog_follower_start(n->db_path, &notifier_changelog, err, sizeof err)
+                      : NULL;
+    n->outbox = n->follower ? outbox_relay_start(n->db_path, n->producer) : NULL;
     n->worker = n->outbox ? delivery_worker_start(n, err, sizeof err) : NULL;
     if (!n->worker) {
-        log_error("delivery worker: %s", n->outbox ? err : "cannot start the outbox relay");
+        log_error("notifier: %s", n->follower && !n->outbox ? "cannot start the outbox relay" : err);
         outbox_relay_stop(n->outbox);
+        changelog_follower_stop(n->follower);
         notifier_close(n);
         tenants_free(n->tenants);
         rpc_client_free(n->rpc);
@@ -73,6 +79,7 @@ static void teardown(void *state) {
     notifier *n = state;
     delivery_worker_stop(n->worker); /* before the rpc client it calls through */
     outbox_relay_stop(n->outbox);
+    changelog_follower_stop(n->follower);
     rpc_client_free(n->rpc);
     notifier_close(n);
     tenants_free(n->tenants);
@@ -91,6 +98,9 @@ int main(void) {
         .handler = notifier_on_message,
         .setup = setup,
         .teardown = teardown,
+        .on_assign = notifier_on_assign,
+        .on_revoke = notifier_on_revoke,
+        .before_commit = notifier_before_commit,
     };
     return runner_main(&opts);
 }

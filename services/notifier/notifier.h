@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
+#include "shared/changelog.h"
 #include "shared/config.h"
 #include "shared/kafka.h"
 #include "shared/outbox.h"
@@ -23,6 +24,7 @@ typedef struct {
     tenants *tenants;           /* providers' notificationUrl, callbackUrl */
     outbox_relay *outbox;       /* millom.notifications.dlq */
     delivery_worker *worker;
+    changelog_follower *follower; /* other instances' changes, restores */
     long quota;                 /* MILLOM_NOTIFY_QUOTA, default 3 */
     int64_t quota_window_ms;    /* MILLOM_NOTIFY_QUOTA_WINDOW_S, default 86400 */
     rpc_client *rpc;            /* offers from offer-resolver: MILLOM_REPLY_PARTITION (7) */
@@ -31,7 +33,16 @@ typedef struct {
     long link_ttl_s;            /* MILLOM_LINK_TTL_S, default 86400 */
 } notifier;
 
-/* Opens notifier.db (path NULL: in the data dir) with every migration. */
+/* The notifier's changelog (shared/changelog.h). Every topic it consumes
+ * is keyed by the subscriber's MSISDN, so a subscriber's consents, quota
+ * usage, de-duplication records and deliveries share one partition number
+ * (that of millom.subscriber.events, NOTIFIER_HOME_TOPIC, for ownership). */
+#define NOTIFIER_CHANGELOG_TOPIC "millom.notifier.changelog"
+#define NOTIFIER_HOME_TOPIC "millom.subscriber.events"
+extern const changelog_spec notifier_changelog;
+
+/* Opens notifier.db (path NULL: in the data dir) with every migration;
+ * the connection captures its changes into the changelog. */
 sqlite3 *notifier_store_open(const char *path, char *err, size_t errlen);
 
 /* Opens the store (path NULL: notifier.db in the data dir). 0 or -1. */
@@ -74,7 +85,16 @@ char *rich_notification_body(notifier *n, const char *provider, const char *stor
  * millom.notifications.dlq through the outbox. */
 delivery_worker *delivery_worker_start(notifier *n, char *err, size_t errlen);
 void delivery_worker_wake(delivery_worker *w);
+/* Makes the worker drop the rest of the batch it is sending (partitions
+ * were revoked) and waits up to timeout_ms for it to be idle. 0 or -1. */
+int delivery_worker_quiesce(delivery_worker *w, int timeout_ms);
 void delivery_worker_stop(delivery_worker *w);
+
+/* Consumer hooks (kafka_consumer_opts): restore and own assigned
+ * partitions, hand revoked ones over, commit after the changelog. */
+void notifier_on_assign(void *arg, const rd_kafka_topic_partition_list_t *parts);
+void notifier_on_revoke(void *arg, const rd_kafka_topic_partition_list_t *parts);
+int notifier_before_commit(void *arg);
 
 /* The consumer's handler (dispatch by topic). arg: notifier. */
 kafka_verdict notifier_on_message(void *arg, const rd_kafka_message_t *msg, char *err,

@@ -256,7 +256,8 @@ static int decide(notifier *n, const Millom__V1__SubscriberEvent *ev, const tena
         store_rollback(db);
         return 0;
     }
-    if (exec_bind(db, "INSERT INTO notify_dedup VALUES (?1, ?2, ?3, ?4, ?5)", op->id, tid,
+    if (exec_bind(db, "INSERT INTO notify_dedup (operator, transaction_id, correlation_id, "
+                      "msisdn, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)", op->id, tid,
                   correlation, msisdn, now) != 0 ||
         store_commit(db) != SQLITE_OK)
         goto fail;

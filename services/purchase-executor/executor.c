@@ -97,6 +97,15 @@ executor *executor_new(const executor_config *cfg, tenants *t, kafka_producer *p
         snprintf(err, errlen, "cannot create an HTTP client");
         goto fail;
     }
+    /* Ownership comes with the next assignment; until then nobody's rows
+     * are retried here. The follower starts before the consumer, so an
+     * assignment can wait for it to restore. */
+    if (changelog_disown_all(ex->db) != 0) {
+        snprintf(err, errlen, "cannot reset partition ownership");
+        goto fail;
+    }
+    ex->follower = changelog_follower_start(db_path, &purchase_changelog, err, errlen);
+    if (!ex->follower) goto fail;
     ex->relay = outbox_relay_start(db_path, producer);
     if (!ex->relay) {
         snprintf(err, errlen, "cannot start the outbox relay");
@@ -117,6 +126,7 @@ void executor_free(executor *ex) {
     if (!ex) return;
     retry_worker_stop(ex->retry);   /* may finish one backend call first */
     outbox_relay_stop(ex->relay);   /* last pass while the producer still runs */
+    changelog_follower_stop(ex->follower);
     http_client_free(ex->http);
     store_close(ex->db);
     tenants_free(ex->tenants);
@@ -127,14 +137,55 @@ kafka_verdict executor_handle(void *arg, const rd_kafka_message_t *msg, char *er
                               size_t errlen) {
     executor *ex = arg;
     const char *topic = rd_kafka_topic_name(msg->rkt);
-    if (strcmp(topic, TOPIC_COMMANDS) == 0)
-        return executor_on_command(ex, msg->payload, msg->len, err, errlen);
+    if (strcmp(topic, TOPIC_COMMANDS) == 0) {
+        changelog_set_partition(msg->partition); /* the new row's partition */
+        kafka_verdict v = executor_on_command(ex, msg->payload, msg->len, err, errlen);
+        changelog_set_partition(-1);
+        return v;
+    }
     if (strcmp(topic, TOPIC_CALLBACKS) == 0)
         return executor_on_callback(ex, msg->payload, msg->len, err, errlen);
     if (strcmp(topic, TOPIC_LOOKUPS) == 0)
         return executor_on_lookup(ex, msg->payload, msg->len, err, errlen);
     snprintf(err, errlen, "purchase-executor does not handle topic %s", topic);
     return KAFKA_DEAD_LETTER;
+}
+
+/* How long an assignment waits for the follower to restore a partition
+ * (MILLOM_CHANGELOG_RESTORE_TIMEOUT_MS). Past it the partition is handled
+ * anyway, logged as an error: the operator's de-duplication by transId
+ * still keeps a purchase from being activated twice. */
+static int restore_timeout_ms(void) {
+    const char *v = getenv("MILLOM_CHANGELOG_RESTORE_TIMEOUT_MS");
+    long ms = v && *v ? strtol(v, NULL, 10) : 60000;
+    return ms > 0 ? (int)ms : 60000;
+}
+
+void executor_on_assign(void *arg, const rd_kafka_topic_partition_list_t *parts) {
+    executor *ex = arg;
+    changelog_follower_catch_up_all(ex->follower, parts, TOPIC_COMMANDS, restore_timeout_ms());
+    changelog_own(ex->db, parts, TOPIC_COMMANDS, 1);
+    /* Purchases the previous owner left activating are re-sent now, with
+     * the same transId. */
+    int resumed = purchase_resume_owned(ex->db);
+    if (resumed > 0) log_info("resuming %d purchase(s) left activating (same transId)", resumed);
+    retry_worker_wake(ex->retry);
+}
+
+void executor_on_revoke(void *arg, const rd_kafka_topic_partition_list_t *parts) {
+    executor *ex = arg;
+    changelog_own(ex->db, parts, TOPIC_COMMANDS, 0);
+    /* An activation call in flight finishes and stores its outcome before
+     * the changelog is flushed for the next owner. */
+    if (retry_worker_quiesce(ex->retry, (int)ex->cfg.activate_timeout_ms + 1000) != 0)
+        log_warn("revoke: an activation call is still running; the next owner re-sends it");
+    if (outbox_flush(ex->relay, ex->db, 10000) != 0)
+        log_warn("revoke: changelog not fully delivered within 10 s");
+}
+
+int executor_before_commit(void *arg) {
+    executor *ex = arg;
+    return outbox_flush(ex->relay, ex->db, 5000);
 }
 
 void executor_reply(executor *ex, const Millom__V1__RequestMeta *meta, int status,

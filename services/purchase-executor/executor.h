@@ -35,6 +35,7 @@
 #include <sqlite3.h>
 #include <jansson.h>
 
+#include "shared/changelog.h"
 #include "shared/config.h"
 #include "shared/http_client.h"
 #include "shared/kafka.h"
@@ -48,6 +49,7 @@
 #define TOPIC_LOOKUPS "millom.purchase.lookups"
 #define TOPIC_EVENTS "millom.purchase.events"
 #define TOPIC_QUERIES "millom.queries"
+#define TOPIC_CHANGELOG "millom.purchase.changelog"
 
 /* ------------------------------------------------------------ purchases */
 
@@ -107,7 +109,14 @@ void copy_text(char *dst, size_t dstlen, const char *src);
 
 /* ------------------------------------------------- purchase_store.c (SQL) */
 
-/* Opens (creating and migrating) the store; every thread opens its own. */
+/* The purchases' changelog (see shared/changelog.h): rows follow the
+ * partition of millom.purchase.commands they arrived on. Commands,
+ * callbacks and look-ups by transid are all keyed by transid, so one
+ * purchase's messages share a partition number on the three topics. */
+extern const changelog_spec purchase_changelog;
+
+/* Opens (creating and migrating) the store; every thread opens its own.
+ * Every connection captures its changes into the changelog (outbox). */
 sqlite3 *purchase_store_open(const char *path, char *err, size_t errlen);
 
 /* SHA-256 hex of operator, key type, subscriber, plan, offerContext and
@@ -155,10 +164,10 @@ int purchase_update(sqlite3 *db, const purchase *next, unsigned expect_states,
  * executed it), while *out keeps the value from before, which the
  * outcome builds on. 1 claimed (*out), 0 none due, -1 error. */
 int purchase_claim_due(sqlite3 *db, int64_t now, int64_t lease_until_ms, purchase *out);
-/* Makes every activating purchase due now (start-up). Returns the count
- * or -1. */
-int purchase_resume_all(sqlite3 *db);
-/* Earliest next_attempt_ms of an activating purchase, or INT64_MAX. */
+/* Makes every activating purchase of an owned partition due now (when
+ * partitions were assigned). Returns the count or -1. */
+int purchase_resume_owned(sqlite3 *db);
+/* Earliest next_attempt_ms of an activating purchase (owned partitions), or INT64_MAX. */
 int64_t purchase_next_due_ms(sqlite3 *db);
 /* Activating purchases with attempts >= max_attempts, or -1. */
 long purchase_count_stuck(sqlite3 *db, long max_attempts);
@@ -296,6 +305,7 @@ typedef struct executor {
     http_client *http;            /* the consumer thread's client */
     outbox_relay *relay;
     retry_worker *retry;
+    changelog_follower *follower; /* other instances' changes, restores */
     executor_metrics m;
 } executor;
 
@@ -308,6 +318,14 @@ executor *executor_new(const executor_config *cfg, tenants *t, kafka_producer *p
                        const char *db_path, char *err, size_t errlen);
 /* Stops the retry thread, then the relay; closes; frees. */
 void executor_free(executor *ex);
+
+/* Consumer hooks (see kafka_consumer_opts): restore and own newly
+ * assigned partitions; hand revoked ones over (stop retrying them, deliver
+ * their changelog records); commit offsets only after the changelog
+ * records of the handled messages were delivered. */
+void executor_on_assign(void *arg, const rd_kafka_topic_partition_list_t *parts);
+void executor_on_revoke(void *arg, const rd_kafka_topic_partition_list_t *parts);
+int executor_before_commit(void *arg);
 
 /* The Kafka handler: dispatches by topic. */
 kafka_verdict executor_handle(void *arg, const rd_kafka_message_t *msg, char *err,
@@ -345,6 +363,9 @@ int64_t executor_lease_until(const executor *ex, int64_t now);
 /* retry_worker.c */
 retry_worker *retry_worker_start(executor *ex, char *err, size_t errlen);
 void retry_worker_wake(retry_worker *w);
+/* Waits (up to timeout_ms) until the retry thread is not inside an
+ * activation call. 0, or -1 on timeout. */
+int retry_worker_quiesce(retry_worker *w, int timeout_ms);
 void retry_worker_stop(retry_worker *w);
 
 /* lookups.c: a purchase as the management API shows it. */

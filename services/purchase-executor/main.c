@@ -46,6 +46,9 @@ int main(void) {
         .handler = executor_handle,
         .setup = setup,
         .teardown = teardown,
+        .on_assign = executor_on_assign,
+        .on_revoke = executor_on_revoke,
+        .before_commit = executor_before_commit,
     };
     return runner_main(&opts);
 }

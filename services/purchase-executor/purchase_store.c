@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 
 #include "shared/log.h"
+#include "shared/changelog.h"
 #include "shared/outbox.h"
 #include "shared/store.h"
 
@@ -53,11 +54,33 @@ static const char PURCHASES_SQL[] =
     /* The retry thread's due query. */
     "CREATE INDEX purchases_due ON purchases (state, next_attempt_ms);";
 
-/* Migration 1: purchases; 2: the outbox. Append, never edit. */
+/* Rows follow their partition (shared/changelog.h): the partition of the
+ * command that created the row, and the version of its last change. */
+static const char PURCHASES_CHANGELOG_SQL[] =
+    "ALTER TABLE purchases ADD COLUMN cl_version INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE purchases ADD COLUMN cl_partition INTEGER NOT NULL DEFAULT -1;";
+
+static const char *const purchase_keys[] = {"service_provider", "transid", NULL};
+static const changelog_table purchase_tables[] = {{.table = "purchases", .key_columns = purchase_keys}};
+const changelog_spec purchase_changelog = {
+    .topic = TOPIC_CHANGELOG,
+    .tables = purchase_tables,
+    .n_tables = sizeof purchase_tables / sizeof purchase_tables[0],
+};
+
+/* Migration 1: purchases; 2: the outbox; 3: changelog tables; 4: the
+ * purchases' changelog columns. Append, never edit. Every connection
+ * captures its changes for the changelog. */
 sqlite3 *purchase_store_open(const char *path, char *err, size_t errlen) {
-    const char *const migrations[] = {PURCHASES_SQL, outbox_migration_sql};
-    return store_open_path(path, migrations, sizeof migrations / sizeof migrations[0], err,
-                           errlen);
+    const char *const migrations[] = {PURCHASES_SQL, outbox_migration_sql,
+                                      changelog_migration_sql, PURCHASES_CHANGELOG_SQL};
+    sqlite3 *db = store_open_path(path, migrations, sizeof migrations / sizeof migrations[0], err,
+                                  errlen);
+    if (db && changelog_capture(db, &purchase_changelog, err, errlen) != 0) {
+        store_close(db);
+        return NULL;
+    }
+    return db;
 }
 
 /* ------------------------------------------------------------- helpers */
@@ -488,7 +511,8 @@ int purchase_claim_due(sqlite3 *db, int64_t now, int64_t lease_until_ms, purchas
     int result = -1;
     if (prepare(db,
                 "SELECT " COLUMNS " FROM purchases WHERE state = 'activating'"
-                " AND next_attempt_ms <= ? ORDER BY next_attempt_ms LIMIT 1",
+                " AND next_attempt_ms <= ? AND " CHANGELOG_OWNED_SQL("cl_partition")
+                " ORDER BY next_attempt_ms LIMIT 1",
                 &st) != SQLITE_OK)
         goto rollback;
     sqlite3_bind_int64(st, 1, now);
@@ -525,12 +549,13 @@ rollback:
     return result;
 }
 
-int purchase_resume_all(sqlite3 *db) {
-    int rc = sqlite3_exec(
-        db, "UPDATE purchases SET next_attempt_ms = 0 WHERE state = 'activating'", NULL, NULL,
-        NULL);
+int purchase_resume_owned(sqlite3 *db) {
+    int rc = sqlite3_exec(db,
+                          "UPDATE purchases SET next_attempt_ms = 0 WHERE state = 'activating'"
+                          " AND next_attempt_ms > 0 AND " CHANGELOG_OWNED_SQL("cl_partition"),
+                          NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
-        log_warn("purchase_resume_all: %s", sqlite3_errmsg(db));
+        log_warn("purchase_resume_owned: %s", sqlite3_errmsg(db));
         return -1;
     }
     return sqlite3_changes(db);
@@ -549,13 +574,16 @@ static int64_t scalar_int64(sqlite3 *db, const char *sql, int64_t bind, int64_t 
 
 int64_t purchase_next_due_ms(sqlite3 *db) {
     return scalar_int64(db,
-                        "SELECT min(next_attempt_ms) FROM purchases WHERE state = 'activating'",
+                        "SELECT min(next_attempt_ms) FROM purchases WHERE state = 'activating'"
+                        " AND " CHANGELOG_OWNED_SQL("cl_partition"),
                         0, INT64_MAX);
 }
 
 long purchase_count_stuck(sqlite3 *db, long max_attempts) {
     return (long)scalar_int64(
-        db, "SELECT count(*) FROM purchases WHERE state = 'activating' AND attempts >= ?",
+        db,
+        "SELECT count(*) FROM purchases WHERE state = 'activating' AND attempts >= ? AND "
+        CHANGELOG_OWNED_SQL("cl_partition"),
         max_attempts, -1);
 }
 

@@ -40,6 +40,7 @@ struct retry_worker {
     pthread_cond_t cv;
     int woken;
     atomic_int stop;
+    atomic_int busy;              /* inside a claim and its activation call */
 };
 
 static void wait_ms(retry_worker *w, long ms) {
@@ -65,13 +66,16 @@ static void *retry_thread(void *arg) {
     purchase p = {0}, after = {0};
     while (!atomic_load(&w->stop)) {
         int64_t now = now_ms();
+        atomic_store(&w->busy, 1);
         int claimed = purchase_claim_due(w->db, now, executor_lease_until(ex, now), &p);
         if (claimed == 1) {
             log_info("retrying activation of %s/%s (attempt %d)", p.service_provider, p.transid,
                      p.attempts);
             executor_activate(ex, w->http, w->db, &p, p.attempts, &after);
+            atomic_store(&w->busy, 0);
             continue;
         }
+        atomic_store(&w->busy, 0);
         if (claimed < 0) {
             wait_ms(w, ERROR_PAUSE_MS);
             continue;
@@ -105,9 +109,6 @@ retry_worker *retry_worker_start(executor *ex, char *err, size_t errlen) {
         free(w);
         return NULL;
     }
-    int resumed = purchase_resume_all(w->db);
-    if (resumed > 0)
-        log_info("resuming %d purchase(s) left activating (same transId)", resumed);
     pthread_mutex_init(&w->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -133,6 +134,16 @@ void retry_worker_wake(retry_worker *w) {
     w->woken = 1;
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
+}
+
+int retry_worker_quiesce(retry_worker *w, int timeout_ms) {
+    if (!w) return 0;
+    for (int waited = 0; atomic_load(&w->busy); waited += 5) {
+        if (waited >= timeout_ms) return -1;
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
 }
 
 void retry_worker_stop(retry_worker *w) {

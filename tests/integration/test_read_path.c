@@ -367,6 +367,17 @@ START_TEST(health_and_metrics) {
     ck_assert_int_eq(r.status, 200);
     ck_assert_ptr_nonnull(strstr(r.body, "millom_http_requests_total"));
     test_response_free(&r);
+    /* offer-resolver answered queries above: its consumer reports lag per
+     * assigned partition (sampled once a second) and its replies were
+     * timed to the broker's acknowledgement. */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", stack.resolver_port);
+    ck_assert_int_eq(test_http("GET", url, NULL, NULL, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "\nmillom_kafka_consumer_lag{topic=\"millom.queries\""));
+    ck_assert_ptr_nonnull(strstr(r.body, "\nmillom_kafka_assigned_partitions "));
+    ck_assert_ptr_nonnull(strstr(r.body, "\nmillom_kafka_produce_seconds_bucket{le="));
+    ck_assert_ptr_null(strstr(r.body, "\nmillom_kafka_produce_seconds_count 0\n"));
+    test_response_free(&r);
     int ports[] = {stack.resolver_port, stack.executor_port, stack.notifier_port,
                    stack.settlement_port};
     for (size_t i = 0; i < 4; i++) {

@@ -40,9 +40,14 @@ static void put_env(const char *kv) {
 static const char *const *stack_env;
 
 pid_t stack_spawn(test_stack *s, const char *name, const char *const *env) {
+    return stack_spawn_as(s, name, name, env);
+}
+
+pid_t stack_spawn_as(test_stack *s, const char *program, const char *name,
+                     const char *const *env) {
     if (s->n == STACK_MAX_PROCS) return -1;
     char bins[256], path[512], log[512];
-    snprintf(path, sizeof path, "%s/%s", bin_dir(bins, sizeof bins), name);
+    snprintf(path, sizeof path, "%s/%s", bin_dir(bins, sizeof bins), program);
     snprintf(log, sizeof log, "%s/%s.log", s->dir, name);
     pid_t pid = fork();
     if (pid < 0) return -1;
@@ -69,7 +74,7 @@ pid_t stack_spawn(test_stack *s, const char *name, const char *const *env) {
         setenv("MILLOM_SP_PORT", port, 1);
         for (size_t i = 0; stack_env && stack_env[i]; i++) put_env(stack_env[i]);
         for (size_t i = 0; env && env[i]; i++) put_env(env[i]);
-        execl(path, name, (char *)NULL);
+        execl(path, program, (char *)NULL);
         fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
         _exit(127);
     }

@@ -30,6 +30,11 @@ typedef struct {
 int stack_start(test_stack *s, int base_port, const char *const *env);
 /* Starts one program (name of a binary in $BUILD/bin) with the stack's env. */
 pid_t stack_spawn(test_stack *s, const char *name, const char *const *env);
+/* Starts another instance of a program under its own name (for
+ * stack_kill, stack_stop_one and its log file <name>.log); env should
+ * give it its own ports and MILLOM_DATA_DIR. */
+pid_t stack_spawn_as(test_stack *s, const char *program, const char *name,
+                     const char *const *env);
 /* Sends sig (SIGKILL for a crash) to a program and reaps it. */
 int stack_kill(test_stack *s, const char *name, int sig);
 /* Sends SIGTERM to a program and waits; returns its exit status. */

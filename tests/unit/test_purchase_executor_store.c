@@ -10,6 +10,7 @@
 
 #include "services/purchase-executor/executor.h"
 #include "shared/store.h"
+#include "millom/v1/changelog.pb-c.h"
 
 static char dir[64], path[128];
 static sqlite3 *db;
@@ -30,6 +31,9 @@ static void teardown(void) {
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     ck_assert_int_eq(system(cmd), 0);
 }
+
+/* Purchase events in the outbox (changelog records are counted apart). */
+#define EVENTS_IN_OUTBOX "SELECT count(*) FROM outbox WHERE topic = '" TOPIC_EVENTS "'"
 
 static long scalar(const char *sql) {
     sqlite3_stmt *st;
@@ -66,7 +70,7 @@ static purchase make(const char *sp, const char *transid, const char *plan, int6
 static Millom__V1__PurchaseEvent *last_event(char *key, size_t keylen) {
     sqlite3_stmt *st;
     ck_assert_int_eq(sqlite3_prepare_v2(db,
-                                        "SELECT topic, key, payload FROM outbox ORDER BY id DESC "
+                                        "SELECT topic, key, payload FROM outbox WHERE topic = '" TOPIC_EVENTS "' ORDER BY id DESC "
                                         "LIMIT 1",
                                         -1, &st, NULL),
                      SQLITE_OK);
@@ -108,7 +112,7 @@ START_TEST(create_inserts_with_its_event) {
     int64_t other = 0;
     ck_assert_int_eq(purchase_create(db, &p, 60000, &existing, &other), CREATE_OK);
     ck_assert_int_eq(scalar("SELECT count(*) FROM purchases"), 1);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM outbox"), 1);
+    ck_assert_int_eq(scalar(EVENTS_IN_OUTBOX), 1);
     char key[64];
     Millom__V1__PurchaseEvent *ev = last_event(key, sizeof key);
     ck_assert_str_eq(key, "924542610003");
@@ -145,7 +149,7 @@ START_TEST(create_inserts_with_its_event) {
     ck_assert_int_eq(purchase_create(db, &foreign, 60000, &existing, &other),
                      CREATE_TRANSID_TAKEN);
     ck_assert_int_eq(scalar("SELECT count(*) FROM purchases"), 1);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM outbox"), 1);
+    ck_assert_int_eq(scalar(EVENTS_IN_OUTBOX), 1);
     purchase_clear(&got);
     purchase_clear(&existing);
 }
@@ -207,7 +211,7 @@ START_TEST(transitions_are_compare_and_set) {
     next.state = PS_PENDING;
     next.updated_ms = 101000;
     ck_assert_int_eq(purchase_update(db, &next, PS_MASK(PS_ACTIVATING), 0, &cur), 1);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM outbox"), 2);
+    ck_assert_int_eq(scalar(EVENTS_IN_OUTBOX), 2);
     char key[64];
     Millom__V1__PurchaseEvent *ev = last_event(key, sizeof key);
     ck_assert_int_eq(ev->state, MILLOM__V1__PURCHASE_STATE__PURCHASE_STATE_PENDING);
@@ -229,7 +233,7 @@ START_TEST(transitions_are_compare_and_set) {
     ck_assert_int_eq(purchase_update(db, &done, PS_MASK(PS_ACTIVATING) | PS_MASK(PS_PENDING), -1,
                                      NULL),
                      1);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM outbox"), 3);
+    ck_assert_int_eq(scalar(EVENTS_IN_OUTBOX), 3);
     purchase got = {0};
     ck_assert_int_eq(purchase_get(db, "sp1", "tx-0000000001", &got), 1);
     ck_assert_int_eq(got.state, PS_COMPLETED);
@@ -240,7 +244,7 @@ START_TEST(transitions_are_compare_and_set) {
     ck_assert_int_eq(purchase_update(db, &stale, PS_MASK(PS_ACTIVATING) | PS_MASK(PS_PENDING), -1,
                                      NULL),
                      0);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM outbox"), 3);
+    ck_assert_int_eq(scalar(EVENTS_IN_OUTBOX), 3);
 
     /* An update that keeps the state (a retry) adds no event. */
     purchase q = make("sp1", "tx-0000000002", "plan1235", 100000);
@@ -250,7 +254,7 @@ START_TEST(transitions_are_compare_and_set) {
     retry.maybe_executed = 1;
     retry.next_attempt_ms = 100500;
     ck_assert_int_eq(purchase_update(db, &retry, PS_MASK(PS_ACTIVATING), 0, NULL), 1);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM outbox"), 4); /* only q's ACTIVATING */
+    ck_assert_int_eq(scalar(EVENTS_IN_OUTBOX), 4); /* only q's ACTIVATING */
     ck_assert_int_eq(scalar("SELECT next_attempt_ms FROM purchases WHERE transid = "
                             "'tx-0000000002'"),
                      100500);
@@ -288,8 +292,8 @@ START_TEST(retry_claims_due_purchases) {
     /* Leased: not claimed again before the lease ends. */
     ck_assert_int_eq(purchase_claim_due(db, 104000, 110000, &c), 0);
     ck_assert_int_eq(purchase_next_due_ms(db), 105000);
-    /* Start-up makes every activating purchase due now. */
-    ck_assert_int_eq(purchase_resume_all(db), 2);
+    /* An assignment makes every activating purchase it owns due now. */
+    ck_assert_int_eq(purchase_resume_owned(db), 2);
     ck_assert_int_eq(purchase_claim_due(db, 1, 110000, &c), 1);
     ck_assert_int_eq(purchase_claim_due(db, 1, 110000, &c), 1);
     ck_assert_int_eq(purchase_claim_due(db, 1, 110000, &c), 0);
@@ -301,6 +305,72 @@ START_TEST(retry_claims_due_purchases) {
     ck_assert_int_eq(purchase_claim_due(db, 999999, 1, &c), 0);
     ck_assert_int_eq(purchase_count_stuck(db, 1), 0);
     ck_assert(purchase_next_due_ms(db) == INT64_MAX);
+    purchase_clear(&c);
+    purchase_clear(&existing);
+}
+END_TEST
+
+/* Every change of a purchase also goes to the changelog, in the same
+ * transaction: the whole row, with a version that grows, to the partition
+ * the row belongs to; rows of partitions this instance does not own are
+ * left to their owner's retry thread. */
+START_TEST(changes_go_to_the_changelog_and_follow_ownership) {
+    purchase a = make("sp1", "tx-cl00000001", "plan1", 100000), existing = {0}, c = {0};
+    int64_t other;
+    changelog_set_partition(3);
+    ck_assert_int_eq(purchase_create(db, &a, 0, &existing, &other), CREATE_OK);
+    changelog_set_partition(-1);
+    ck_assert_int_eq(scalar("SELECT cl_partition FROM purchases"), 3);
+    long v1 = scalar("SELECT cl_version FROM purchases");
+    ck_assert_int_gt(v1, 0);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM outbox WHERE topic = '" TOPIC_CHANGELOG
+                            "' AND kafka_partition = 3"),
+                     1);
+    /* The record decodes to the row as stored. */
+    sqlite3_stmt *st;
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "SELECT key, payload FROM outbox WHERE topic = '"
+                                        TOPIC_CHANGELOG "' ORDER BY id DESC LIMIT 1",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    Millom__V1__ChangelogKey *key = millom__v1__changelog_key__unpack(
+        NULL, (size_t)sqlite3_column_bytes(st, 0), sqlite3_column_blob(st, 0));
+    Millom__V1__ChangelogRecord *rec = millom__v1__changelog_record__unpack(
+        NULL, (size_t)sqlite3_column_bytes(st, 1), sqlite3_column_blob(st, 1));
+    sqlite3_finalize(st);
+    ck_assert_ptr_nonnull(key);
+    ck_assert_ptr_nonnull(rec);
+    ck_assert_str_eq(key->table, "purchases");
+    ck_assert_int_eq(key->n_values, 2);
+    ck_assert_str_eq(key->values[0]->text, "sp1");
+    ck_assert_str_eq(key->values[1]->text, "tx-cl00000001");
+    ck_assert_int_eq(rec->version, v1);
+    int found_state = 0;
+    for (size_t i = 0; i < rec->n_columns; i++)
+        if (strcmp(rec->columns[i]->name, "state") == 0) {
+            ck_assert_str_eq(rec->columns[i]->value->text, "activating");
+            found_state = 1;
+        }
+    ck_assert(found_state);
+    millom__v1__changelog_key__free_unpacked(key, NULL);
+    millom__v1__changelog_record__free_unpacked(rec, NULL);
+
+    /* Not owned: not claimed, not due, not resumed. */
+    ck_assert_int_eq(purchase_claim_due(db, INT64_MAX / 2, 200000, &c), 0);
+    ck_assert(purchase_next_due_ms(db) == INT64_MAX);
+    /* Owned: claimed; the claim is a change with a higher version. */
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_topic_partition_list_add(parts, TOPIC_COMMANDS, 3);
+    rd_kafka_topic_partition_list_add(parts, TOPIC_CALLBACKS, 5); /* other topics do not count */
+    ck_assert_int_eq(changelog_own(db, parts, TOPIC_COMMANDS, 1), 0);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM changelog_owned"), 1);
+    ck_assert_int_eq(purchase_claim_due(db, INT64_MAX / 2, 200000, &c), 1);
+    ck_assert_int_gt(scalar("SELECT cl_version FROM purchases"), v1);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM outbox WHERE topic = '" TOPIC_CHANGELOG "'"), 2);
+    ck_assert_int_eq(changelog_own(db, parts, TOPIC_COMMANDS, 0), 0);
+    ck_assert_int_eq(purchase_resume_owned(db), 0);
+    rd_kafka_topic_partition_list_destroy(parts);
     purchase_clear(&c);
     purchase_clear(&existing);
 }
@@ -408,7 +478,7 @@ START_TEST(reopening_keeps_the_schema) {
     char err[256];
     db = purchase_store_open(path, err, sizeof err);
     ck_assert_msg(db != NULL, "%s", err);
-    ck_assert_int_eq(scalar("PRAGMA user_version"), 2);
+    ck_assert_int_eq(scalar("PRAGMA user_version"), 4);
     ck_assert_int_eq(scalar("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN "
                             "('purchases_timer', 'purchases_operator_transid', 'purchases_due')"),
                      3);
@@ -424,6 +494,7 @@ int main(void) {
     tcase_add_test(tc, purchase_timer_window);
     tcase_add_test(tc, transitions_are_compare_and_set);
     tcase_add_test(tc, retry_claims_due_purchases);
+    tcase_add_test(tc, changes_go_to_the_changelog_and_follow_ownership);
     tcase_add_test(tc, lookups_filter_and_order);
     tcase_add_test(tc, lookup_json);
     tcase_add_test(tc, reopening_keeps_the_schema);
