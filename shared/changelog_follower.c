@@ -267,7 +267,12 @@ static void apply_batch(changelog_follower *f, rd_kafka_message_t *m) {
             next[m->partition] = m->offset + 1;
             n++;
         } else if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            log_warn("changelog follower: %s", rd_kafka_message_errstr(m));
+            /* librdkafka retries by itself; say so at most every 10 s. */
+            static _Thread_local int64_t last_warn;
+            if (mono_ms() - last_warn > 10000) {
+                log_warn("changelog follower: %s", rd_kafka_message_errstr(m));
+                last_warn = mono_ms();
+            }
         }
         rd_kafka_message_destroy(m);
         m = rd_kafka_consumer_poll(f->rk, 0);
