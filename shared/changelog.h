@@ -35,7 +35,8 @@
  * number of every topic); each tracked table has the columns
  * `cl_version INTEGER NOT NULL DEFAULT 0` and
  * `cl_partition INTEGER NOT NULL DEFAULT -1`, and its key columns carry a
- * PRIMARY KEY or UNIQUE constraint; the database includes
+ * PRIMARY KEY or UNIQUE constraint and never change once written (an
+ * UPDATE of a key would leave the old key's record in the changelog); the database includes
  * changelog_migration_sql after the outbox migration. */
 #ifndef MILLOM_CHANGELOG_H
 #define MILLOM_CHANGELOG_H

@@ -259,13 +259,16 @@ static void build_triggers(sbuf *b, const char *topic, const changelog_table *t,
 
     sb_add(b, "CREATE TEMP TRIGGER IF NOT EXISTS \"changelog_ins_%s\" AFTER INSERT ON main.\"%s\" "
               "BEGIN ", T, T);
+    /* One UPDATE that also changes cl_version: a separate one (say, for
+     * the uid) would fire the update trigger and emit an extra record. */
+    char uid_set[160] = "";
     if (t->uid_column)
-        sb_add(b, "UPDATE \"%s\" SET \"%s\" = lower(hex(randomblob(16))) WHERE %s AND \"%s\" IS NULL; ",
-               T, t->uid_column, match_new, t->uid_column);
+        snprintf(uid_set, sizeof uid_set, "\"%s\" = coalesce(\"%s\", lower(hex(randomblob(16)))), ",
+                 t->uid_column, t->uid_column);
     sb_add(b,
-           "UPDATE \"%s\" SET cl_version = changelog_version(), cl_partition = CASE WHEN "
+           "UPDATE \"%s\" SET %scl_version = changelog_version(), cl_partition = CASE WHEN "
            "cl_partition < 0 THEN changelog_partition() ELSE cl_partition END WHERE %s; %s END;",
-           T, match_new, emit.s);
+           T, uid_set, match_new, emit.s);
     /* The version bump inside the triggers changes cl_version, so the
      * update trigger does not fire for it (WHEN). */
     sb_add(b, "CREATE TEMP TRIGGER IF NOT EXISTS \"changelog_upd_%s\" AFTER UPDATE ON main.\"%s\" "

@@ -440,6 +440,9 @@ changelog_follower *changelog_follower_start(const char *db_path, const changelo
          * group never forms. */
         rd_kafka_conf_set(conf, "group.id", "millom-changelog-follower", e, sizeof e) ||
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", e, sizeof e) ||
+        /* A stored position that compaction or retention has passed must
+         * restart from the oldest record, never skip to the end. */
+        rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", e, sizeof e) ||
         rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", e, sizeof e) ||
         rd_kafka_conf_set(conf, "enable.partition.eof", "false", e, sizeof e)) {
         if (!*err) snprintf(err, errlen, "changelog follower: %s", e);
