@@ -94,6 +94,11 @@ changelog_follower *changelog_follower_start(const char *db_path, const changelo
 /* Waits until the follower applied `partition` up to the high watermark
  * it has now. 0, or -1 on timeout or error (logged). */
 int changelog_follower_catch_up(changelog_follower *f, int32_t partition, int timeout_ms);
+/* How long an assignment waits for a partition to be restored:
+ * MILLOM_CHANGELOG_RESTORE_TIMEOUT_MS, 60 s. Past it the partition is
+ * handled anyway (logged as an error); the operator's de-duplication by
+ * transId still keeps a purchase from being activated twice. */
+int changelog_restore_timeout_ms(void);
 /* Catches up every partition of `topic` in parts (the consumer's
  * on_assign). Returns the number that failed. */
 int changelog_follower_catch_up_all(changelog_follower *f,

@@ -550,6 +550,12 @@ int changelog_follower_catch_up(changelog_follower *f, int32_t partition, int ti
     return rc;
 }
 
+int changelog_restore_timeout_ms(void) {
+    const char *v = getenv("MILLOM_CHANGELOG_RESTORE_TIMEOUT_MS");
+    long ms = v && *v ? strtol(v, NULL, 10) : 60000;
+    return ms > 0 && ms < 86400000 ? (int)ms : 60000;
+}
+
 int changelog_follower_catch_up_all(changelog_follower *f,
                                     const rd_kafka_topic_partition_list_t *parts,
                                     const char *topic, int timeout_ms) {

@@ -139,17 +139,10 @@ kafka_verdict notifier_on_message(void *arg, const rd_kafka_message_t *msg, char
     return v;
 }
 
-/* How long an assignment waits for the follower to restore a partition
- * (MILLOM_CHANGELOG_RESTORE_TIMEOUT_MS, 60 s); past it, logged. */
-static int restore_timeout_ms(void) {
-    const char *v = getenv("MILLOM_CHANGELOG_RESTORE_TIMEOUT_MS");
-    long ms = v && *v ? strtol(v, NULL, 10) : 60000;
-    return ms > 0 ? (int)ms : 60000;
-}
-
 void notifier_on_assign(void *arg, const rd_kafka_topic_partition_list_t *parts) {
     notifier *n = arg;
-    changelog_follower_catch_up_all(n->follower, parts, NOTIFIER_HOME_TOPIC, restore_timeout_ms());
+    changelog_follower_catch_up_all(n->follower, parts, NOTIFIER_HOME_TOPIC,
+                                    changelog_restore_timeout_ms());
     changelog_own(n->db, parts, NOTIFIER_HOME_TOPIC, 1);
     delivery_worker_wake(n->worker); /* the previous owner's queue is ours now */
 }

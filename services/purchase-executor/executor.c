@@ -151,19 +151,10 @@ kafka_verdict executor_handle(void *arg, const rd_kafka_message_t *msg, char *er
     return KAFKA_DEAD_LETTER;
 }
 
-/* How long an assignment waits for the follower to restore a partition
- * (MILLOM_CHANGELOG_RESTORE_TIMEOUT_MS). Past it the partition is handled
- * anyway, logged as an error: the operator's de-duplication by transId
- * still keeps a purchase from being activated twice. */
-static int restore_timeout_ms(void) {
-    const char *v = getenv("MILLOM_CHANGELOG_RESTORE_TIMEOUT_MS");
-    long ms = v && *v ? strtol(v, NULL, 10) : 60000;
-    return ms > 0 ? (int)ms : 60000;
-}
-
 void executor_on_assign(void *arg, const rd_kafka_topic_partition_list_t *parts) {
     executor *ex = arg;
-    changelog_follower_catch_up_all(ex->follower, parts, TOPIC_COMMANDS, restore_timeout_ms());
+    changelog_follower_catch_up_all(ex->follower, parts, TOPIC_COMMANDS,
+                                    changelog_restore_timeout_ms());
     changelog_own(ex->db, parts, TOPIC_COMMANDS, 1);
     /* Purchases the previous owner left activating are re-sent now, with
      * the same transId. */

@@ -5,9 +5,10 @@
  * connection and HTTP client: SQLite transactions are per connection, so
  * it never shares one with the consumer thread.
  *
- * At start every activating purchase is made due at once: a purchase left
- * activating by a crash (or a stop during its call) is resumed before new
- * ones. Each attempt is claimed in a transaction that counts it and leases
+ * When partitions are assigned (executor_on_assign), their activating
+ * purchases are made due at once: a purchase left activating by a crash,
+ * a stop during its call or the previous owner of the partition is
+ * resumed before new ones. Only purchases of owned partitions are claimed. Each attempt is claimed in a transaction that counts it and leases
  * the row for the call's timeout plus a grace period, so a crash mid-call
  * still counts the attempt and the row comes back due afterwards; the
  * outcome is stored only if nobody (a callback) decided meanwhile.
