@@ -21,7 +21,7 @@
  * instance thus holds a copy of all rows (reads such as look-ups and the
  * purchase timer see other partitions' rows too), while only the owner of
  * a partition changes that partition's rows. On assignment, the consumer
- * waits in changelog_follower_catch_up() until the follower has applied
+ * waits in changelog_take_over() until the follower has applied
  * the partition up to its high watermark, which includes everything the
  * previous owner flushed when its partitions were revoked.
  *
@@ -75,6 +75,12 @@ extern const char *const changelog_migration_sql;
  * connection. 0, or -1 with a message. */
 int changelog_capture(sqlite3 *db, const changelog_spec *spec, char *err, size_t errlen);
 
+/* The replicated columns of a tracked table (all but its local ones), in
+ * schema order, as both halves of the module see them: the count, or -1;
+ * *out is malloc'd, freed with changelog_columns_free. */
+int changelog_table_columns(sqlite3 *db, const changelog_table *t, char ***out);
+void changelog_columns_free(char **cols, int n);
+
 /* The partition rows inserted by this thread belong to (the partition of
  * the message being handled); -1 when not handling a message. */
 void changelog_set_partition(int32_t partition);
@@ -94,16 +100,14 @@ changelog_follower *changelog_follower_start(const char *db_path, const changelo
 /* Waits until the follower applied `partition` up to the high watermark
  * it has now. 0, or -1 on timeout or error (logged). */
 int changelog_follower_catch_up(changelog_follower *f, int32_t partition, int timeout_ms);
-/* How long an assignment waits for a partition to be restored:
- * MILLOM_CHANGELOG_RESTORE_TIMEOUT_MS, 60 s. Past it the partition is
- * handled anyway (logged as an error); the operator's de-duplication by
- * transId still keeps a purchase from being activated twice. */
-int changelog_restore_timeout_ms(void);
-/* Catches up every partition of `topic` in parts (the consumer's
- * on_assign). Returns the number that failed. */
-int changelog_follower_catch_up_all(changelog_follower *f,
-                                    const rd_kafka_topic_partition_list_t *parts,
-                                    const char *topic, int timeout_ms);
+/* The consumer's on_assign: restores every partition of `topic` in parts,
+ * then records them as owned (db: the consumer's connection). Each may
+ * take up to MILLOM_CHANGELOG_RESTORE_TIMEOUT_MS (60 s); past it the
+ * partition is handled anyway, logged as an error — the operator's
+ * de-duplication by transId still keeps a purchase from being activated
+ * twice. Returns the number not restored in time. */
+int changelog_take_over(changelog_follower *f, sqlite3 *db,
+                        const rd_kafka_topic_partition_list_t *parts, const char *topic);
 void changelog_follower_stop(changelog_follower *f);
 
 /* For tests: the next version the clock would give (no side effect other

@@ -98,6 +98,18 @@ static void value_from_sql(Millom__V1__ChangelogValue *v, sqlite3_value *s) {
     }
 }
 
+/* Makes the packed message the function's BLOB result. */
+static void result_packed(sqlite3_context *ctx, const ProtobufCMessage *m) {
+    size_t len = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    protobuf_c_message_pack(m, buf);
+    sqlite3_result_blob(ctx, buf, (int)len, free);
+}
+
 /* changelog_key(table, key values...) -> packed ChangelogKey */
 static void fn_key(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     if (argc < 2) {
@@ -121,14 +133,7 @@ static void fn_key(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     key.table = (char *)sqlite3_value_text(argv[0]);
     key.n_values = n;
     key.values = ptrs;
-    size_t len = millom__v1__changelog_key__get_packed_size(&key);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (buf) {
-        millom__v1__changelog_key__pack(&key, buf);
-        sqlite3_result_blob(ctx, buf, (int)len, free);
-    } else {
-        sqlite3_result_error_nomem(ctx);
-    }
+    result_packed(ctx, &key.base);
     free(vals);
     free(ptrs);
 }
@@ -162,14 +167,7 @@ static void fn_row(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     rec.version = sqlite3_value_int64(argv[1]);
     rec.n_columns = n;
     rec.columns = ptrs;
-    size_t len = millom__v1__changelog_record__get_packed_size(&rec);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (buf) {
-        millom__v1__changelog_record__pack(&rec, buf);
-        sqlite3_result_blob(ctx, buf, (int)len, free);
-    } else {
-        sqlite3_result_error_nomem(ctx);
-    }
+    result_packed(ctx, &rec.base);
     free(cols);
     free(vals);
     free(ptrs);
@@ -284,9 +282,7 @@ static void build_triggers(sbuf *b, const char *topic, const changelog_table *t,
     free(emit.s);
 }
 
-/* The replicated columns of a table (all but local ones), in schema order.
- * Returns the count, or -1; *out is malloc'd (free each and the array). */
-static int table_columns(sqlite3 *db, const changelog_table *t, char ***out) {
+int changelog_table_columns(sqlite3 *db, const changelog_table *t, char ***out) {
     char sql[256];
     snprintf(sql, sizeof sql, "SELECT name FROM pragma_table_info('%s')", t->table);
     sqlite3_stmt *st;
@@ -310,6 +306,11 @@ static int table_columns(sqlite3 *db, const changelog_table *t, char ***out) {
     return n;
 }
 
+void changelog_columns_free(char **cols, int n) {
+    for (int i = 0; i < n; i++) free(cols[i]);
+    free(cols);
+}
+
 int changelog_capture(sqlite3 *db, const changelog_spec *spec, char *err, size_t errlen) {
     int flags = SQLITE_UTF8;
     if (sqlite3_create_function(db, "changelog_version", 0, flags, NULL, fn_version, NULL, NULL) ||
@@ -326,7 +327,7 @@ int changelog_capture(sqlite3 *db, const changelog_spec *spec, char *err, size_t
     for (size_t i = 0; i < spec->n_tables; i++) {
         const changelog_table *t = &spec->tables[i];
         char **cols = NULL;
-        int n = table_columns(db, t, &cols);
+        int n = changelog_table_columns(db, t, &cols);
         int has_version = 0, has_partition = 0;
         for (int c = 0; c < n; c++) {
             has_version |= strcmp(cols[c], "cl_version") == 0;
@@ -335,8 +336,7 @@ int changelog_capture(sqlite3 *db, const changelog_spec *spec, char *err, size_t
         sbuf b = {0};
         if (n > 0 && has_version && has_partition)
             build_triggers(&b, spec->topic, t, cols, (size_t)n);
-        for (int c = 0; c < n; c++) free(cols[c]);
-        free(cols);
+        changelog_columns_free(cols, n);
         if (n <= 0 || !has_version || !has_partition || b.failed || !b.s) {
             snprintf(err, errlen, "changelog: table %s missing or without cl_version/cl_partition",
                      t->table);

@@ -326,8 +326,7 @@ static void *follower_thread(void *arg) {
 static void tables_free(changelog_follower *f) {
     for (size_t i = 0; f->tables && i < f->spec->n_tables; i++) {
         table_state *t = &f->tables[i];
-        for (int c = 0; c < t->n_columns; c++) free(t->columns[c]);
-        free(t->columns);
+        changelog_columns_free(t->columns, t->n_columns);
         free(t->upsert_sig);
         sqlite3_finalize(t->upsert);
         sqlite3_finalize(t->remove);
@@ -357,23 +356,9 @@ static int load_tables(changelog_follower *f, char *err, size_t errlen) {
         t->spec = &f->spec->tables[i];
         t->uid_key[0] = t->spec->uid_column;
         t->keys = t->spec->uid_column ? t->uid_key : t->spec->key_columns;
-        char sql[256];
-        snprintf(sql, sizeof sql, "SELECT name FROM pragma_table_info('%s')", t->spec->table);
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(f->db, sql, -1, &st, NULL) != SQLITE_OK) return -1;
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            const char *name = (const char *)sqlite3_column_text(st, 0);
-            int local = 0;
-            for (const char *const *l = t->spec->local_columns; l && *l; l++)
-                local |= name && strcmp(*l, name) == 0;
-            if (!name || local) continue;
-            char **c = realloc(t->columns, (size_t)(t->n_columns + 1) * sizeof *c);
-            if (!c) break;
-            t->columns = c;
-            if ((t->columns[t->n_columns] = strdup(name))) t->n_columns++;
-        }
-        sqlite3_finalize(st);
-        if (t->n_columns == 0) {
+        t->n_columns = changelog_table_columns(f->db, t->spec, &t->columns);
+        if (t->n_columns <= 0) {
+            t->n_columns = 0;
             snprintf(err, errlen, "changelog follower: no table %s", t->spec->table);
             return -1;
         }
@@ -550,20 +535,20 @@ int changelog_follower_catch_up(changelog_follower *f, int32_t partition, int ti
     return rc;
 }
 
-int changelog_restore_timeout_ms(void) {
+static int restore_timeout_ms(void) {
     const char *v = getenv("MILLOM_CHANGELOG_RESTORE_TIMEOUT_MS");
     long ms = v && *v ? strtol(v, NULL, 10) : 60000;
     return ms > 0 && ms < 86400000 ? (int)ms : 60000;
 }
 
-int changelog_follower_catch_up_all(changelog_follower *f,
-                                    const rd_kafka_topic_partition_list_t *parts,
-                                    const char *topic, int timeout_ms) {
-    int failed = 0;
+int changelog_take_over(changelog_follower *f, sqlite3 *db,
+                        const rd_kafka_topic_partition_list_t *parts, const char *topic) {
+    int failed = 0, timeout_ms = restore_timeout_ms();
     for (int i = 0; i < parts->cnt; i++)
         if (strcmp(parts->elems[i].topic, topic) == 0 &&
             changelog_follower_catch_up(f, parts->elems[i].partition, timeout_ms) != 0)
             failed++;
+    changelog_own(db, parts, topic, 1);
     return failed;
 }
 

@@ -141,9 +141,7 @@ kafka_verdict notifier_on_message(void *arg, const rd_kafka_message_t *msg, char
 
 void notifier_on_assign(void *arg, const rd_kafka_topic_partition_list_t *parts) {
     notifier *n = arg;
-    changelog_follower_catch_up_all(n->follower, parts, NOTIFIER_HOME_TOPIC,
-                                    changelog_restore_timeout_ms());
-    changelog_own(n->db, parts, NOTIFIER_HOME_TOPIC, 1);
+    changelog_take_over(n->follower, n->db, parts, NOTIFIER_HOME_TOPIC);
     delivery_worker_wake(n->worker); /* the previous owner's queue is ours now */
 }
 

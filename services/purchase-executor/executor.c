@@ -153,9 +153,7 @@ kafka_verdict executor_handle(void *arg, const rd_kafka_message_t *msg, char *er
 
 void executor_on_assign(void *arg, const rd_kafka_topic_partition_list_t *parts) {
     executor *ex = arg;
-    changelog_follower_catch_up_all(ex->follower, parts, TOPIC_COMMANDS,
-                                    changelog_restore_timeout_ms());
-    changelog_own(ex->db, parts, TOPIC_COMMANDS, 1);
+    changelog_take_over(ex->follower, ex->db, parts, TOPIC_COMMANDS);
     /* Purchases the previous owner left activating are re-sent now, with
      * the same transId. */
     int resumed = purchase_resume_owned(ex->db);
