@@ -21,14 +21,12 @@
 #include "shared/metrics.h"
 #include "shared/service.h"
 #include "shared/store.h"
+#include "shared/worker.h"
 #include "millom/v1/notification.pb-c.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define BATCH 32
 
@@ -36,12 +34,7 @@ struct delivery_worker {
     notifier *n;
     sqlite3 *db;
     http_client *http;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int stop, woken;
-    atomic_int epoch;             /* bumped when partitions are revoked */
-    atomic_int busy;              /* inside run_batch */
+    worker *thread;
     long max_attempts, backoff_ms, backoff_max_ms, timeout_ms;
     unsigned seed;
     metric *delivered, *retried, *dead, *depth;
@@ -169,7 +162,7 @@ static int run_batch(delivery_worker *w) {
     sqlite3_stmt *st;
     row rows[BATCH];
     int n = 0;
-    int epoch = atomic_load(&w->epoch);
+    int epoch = worker_epoch(w->thread);
     /* Only deliveries of partitions this instance owns (shared/changelog.h). */
     if (sqlite3_prepare_v2(w->db,
                            "SELECT id, kind, provider, url, body, attempts, first_attempt_ms "
@@ -191,11 +184,8 @@ static int run_batch(delivery_worker *w) {
     }
     sqlite3_finalize(st);
     for (int i = 0; i < n; i++) {
-        pthread_mutex_lock(&w->mu);
-        int stop = w->stop;
-        pthread_mutex_unlock(&w->mu);
         /* After a revoke the rest of the batch may belong to another owner. */
-        if (atomic_load(&w->epoch) != epoch) stop = 1;
+        int stop = worker_stopping(w->thread) || worker_epoch(w->thread) != epoch;
         if (!stop && rows[i].kind && rows[i].provider && rows[i].url && rows[i].body)
             deliver(w, &rows[i]);
         free(rows[i].kind);
@@ -217,30 +207,20 @@ static void refresh_depth(delivery_worker *w) {
     sqlite3_finalize(st);
 }
 
-static void *loop(void *arg) {
+/* One batch; the next at once when it was full, else after 100 ms (or a
+ * wake-up). */
+static long delivery_round(void *arg, worker *thread) {
+    (void)thread;
     delivery_worker *w = arg;
-    for (;;) {
-        atomic_store(&w->busy, 1);
-        int n = run_batch(w);
-        atomic_store(&w->busy, 0);
-        refresh_depth(w);
-        pthread_mutex_lock(&w->mu);
-        if (!w->stop && n < BATCH && !w->woken) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 100 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&w->cv, &w->mu, &ts);
-        }
-        w->woken = 0;
-        int stop = w->stop;
-        pthread_mutex_unlock(&w->mu);
-        if (stop) break;
-    }
-    return NULL;
+    int n = run_batch(w);
+    refresh_depth(w);
+    return n < BATCH ? 100 : 0;
+}
+
+static void delivery_worker_free(delivery_worker *w) {
+    store_close(w->db);
+    http_client_free(w->http);
+    free(w);
 }
 
 delivery_worker *delivery_worker_start(notifier *n, char *err, size_t errlen) {
@@ -268,56 +248,24 @@ delivery_worker *delivery_worker_start(notifier *n, char *err, size_t errlen) {
     w->depth = metric_gauge("millom_delivery_queue_depth", "deliveries waiting to be sent", NULL);
     w->db = notifier_store_open(n->db_path, err, errlen);
     w->http = http_client_new();
-    if (!w->db || !w->http) {
-        if (w->db && !w->http) snprintf(err, errlen, "cannot create an HTTP client");
-        store_close(w->db);
-        http_client_free(w->http);
-        free(w);
-        return NULL;
-    }
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, NULL);
-    if (pthread_create(&w->thread, NULL, loop, w) != 0) {
-        snprintf(err, errlen, "cannot start the delivery thread");
-        pthread_mutex_destroy(&w->mu);
-        pthread_cond_destroy(&w->cv);
-        store_close(w->db);
-        http_client_free(w->http);
-        free(w);
+    if (w->db && !w->http) snprintf(err, errlen, "cannot create an HTTP client");
+    if (!w->db || !w->http || !(w->thread = worker_start(delivery_round, w, err, errlen))) {
+        delivery_worker_free(w);
         return NULL;
     }
     return w;
 }
 
 void delivery_worker_wake(delivery_worker *w) {
-    if (!w) return;
-    pthread_mutex_lock(&w->mu);
-    w->woken = 1;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
+    if (w) worker_wake(w->thread);
 }
 
 int delivery_worker_quiesce(delivery_worker *w, int timeout_ms) {
-    if (!w) return 0;
-    atomic_fetch_add(&w->epoch, 1);
-    for (int waited = 0; atomic_load(&w->busy); waited += 5) {
-        if (waited >= timeout_ms) return -1;
-        struct timespec ts = {0, 5 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    return 0;
+    return w ? worker_quiesce(w->thread, timeout_ms) : 0;
 }
 
 void delivery_worker_stop(delivery_worker *w) {
     if (!w) return;
-    pthread_mutex_lock(&w->mu);
-    w->stop = 1;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-    pthread_join(w->thread, NULL);
-    pthread_mutex_destroy(&w->mu);
-    pthread_cond_destroy(&w->cv);
-    store_close(w->db);
-    http_client_free(w->http);
-    free(w);
+    worker_stop(w->thread);
+    delivery_worker_free(w);
 }
