@@ -115,6 +115,22 @@ static int aggregate_closed(sqlite3 *db, const report_key *k) {
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? closed : -1;
 }
 
+/* The aggregates' key (day, operator, provider, currency) as ?1..?4. */
+static void bind_day_key(sqlite3_stmt *st, const settled_record *r) {
+    sqlite3_bind_text(st, 1, r->day, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, r->op, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, r->service_provider, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, r->currency, -1, SQLITE_STATIC);
+}
+
+/* Gross and the three shares as parameters first..first+3. */
+static void bind_amounts(sqlite3_stmt *st, int first, const settled_record *r) {
+    sqlite3_bind_int64(st, first, r->amount_minor);
+    sqlite3_bind_int64(st, first + 1, r->split.operator_minor);
+    sqlite3_bind_int64(st, first + 2, r->split.provider_minor);
+    sqlite3_bind_int64(st, first + 3, r->split.millom_minor);
+}
+
 static int add_to_daily(sqlite3 *db, const settled_record *r, int late) {
     static const char sql[] =
         "INSERT INTO daily (day, operator, service_provider, currency, currency_scale, count,"
@@ -132,15 +148,9 @@ static int add_to_daily(sqlite3 *db, const settled_record *r, int late) {
         " updated_at_ms = excluded.updated_at_ms";
     sqlite3_stmt *st = stmt_get(db, sql);
     if (!st) return -1;
-    sqlite3_bind_text(st, 1, r->day, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, r->op, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, r->service_provider, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, r->currency, -1, SQLITE_STATIC);
+    bind_day_key(st, r);
     sqlite3_bind_int(st, 5, r->currency_scale);
-    sqlite3_bind_int64(st, 6, r->amount_minor);
-    sqlite3_bind_int64(st, 7, r->split.operator_minor);
-    sqlite3_bind_int64(st, 8, r->split.provider_minor);
-    sqlite3_bind_int64(st, 9, r->split.millom_minor);
+    bind_amounts(st, 6, r);
     sqlite3_bind_int(st, 10, late);
     sqlite3_bind_int64(st, 11, r->settled_at_ms);
     int rc = sqlite3_step(st);
@@ -159,15 +169,9 @@ static int add_to_plan(sqlite3 *db, const settled_record *r) {
         " millom_share = millom_share + excluded.millom_share";
     sqlite3_stmt *st = stmt_get(db, sql);
     if (!st) return -1;
-    sqlite3_bind_text(st, 1, r->day, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, r->op, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, r->service_provider, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, r->currency, -1, SQLITE_STATIC);
+    bind_day_key(st, r);
     sqlite3_bind_text(st, 5, r->plan_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, r->amount_minor);
-    sqlite3_bind_int64(st, 7, r->split.operator_minor);
-    sqlite3_bind_int64(st, 8, r->split.provider_minor);
-    sqlite3_bind_int64(st, 9, r->split.millom_minor);
+    bind_amounts(st, 6, r);
     int rc = sqlite3_step(st);
     stmt_done(db, st);
     return rc == SQLITE_DONE ? 0 : -1;
