@@ -35,14 +35,10 @@ static const char *new_tid(char *buf, size_t len, const char *tag) {
 }
 
 static void do_register(const char *provider, const char *msisdn, const char *types) {
-    char url[256], body[256], tid[64];
-    snprintf(url, sizeof url, "%s/std/%s/%s/register", edge, provider, msisdn);
-    snprintf(body, sizeof body, "{\"transactionId\":\"%s\",\"types\":%s}",
-             new_tid(tid, sizeof tid, "consent"), types);
-    test_response r;
-    test_http("POST", url, NULL, body, &r);
-    ck_assert_int_eq(r.status, 200);
-    test_response_free(&r);
+    char tid[64];
+    ck_assert_int_eq(test_register_consent(edge, provider, msisdn,
+                                           new_tid(tid, sizeof tid, "consent"), types),
+                     200);
 }
 
 /* POST /notify/tp/v1/single; returns the status, *out the parsed body
@@ -79,21 +75,9 @@ static const char *error_type(json_t *j) {
 /* Records at sp-sandbox of a kind whose transactionId is tid; with
  * status_ok only those answered 200. The first matching body into *first. */
 static int received(const char *kind, const char *tid, int status_ok, json_t **first) {
-    char url[256];
-    snprintf(url, sizeof url, "%s/admin/received?kind=%s&limit=10000", sp, kind);
     long status = 0;
-    json_t *j = test_get_json(url, NULL, &status);
+    int n = test_sp_received_count(sp, kind, tid, status_ok, first, &status);
     ck_assert_int_eq(status, 200);
-    int n = 0;
-    size_t i;
-    json_t *rec;
-    json_array_foreach(json_object_get(j, "received"), i, rec) {
-        const char *t = json_string_value(json_object_get(rec, "transactionId"));
-        if (!t || strcmp(t, tid) != 0) continue;
-        if (status_ok && json_integer_value(json_object_get(rec, "status")) != 200) continue;
-        if (n++ == 0 && first) *first = json_incref(json_object_get(rec, "body"));
-    }
-    json_decref(j);
     return n;
 }
 

@@ -47,14 +47,10 @@ static const char *subscriber(int i, char *buf, size_t len) {
 }
 
 static void do_register(const char *msisdn) {
-    char url[256], body[256];
-    snprintf(url, sizeof url, "%s/std/" SP "/%s/register", edge, msisdn);
-    snprintf(body, sizeof body, "{\"transactionId\":\"%s-consent-%s\",\"types\":[\"" TYPE "\"]}",
-             prefix, msisdn);
-    test_response r;
-    test_http("POST", url, NULL, body, &r);
-    ck_assert_msg(r.status == 200, "register %s: %ld", msisdn, r.status);
-    test_response_free(&r);
+    char tid[128];
+    snprintf(tid, sizeof tid, "%s-consent-%s", prefix, msisdn);
+    long status = test_register_consent(edge, SP, msisdn, tid, "[\"" TYPE "\"]");
+    ck_assert_msg(status == 200, "register %s: %ld", msisdn, status);
 }
 
 static void set_behaviour(const char *json) {
@@ -101,11 +97,8 @@ static void produce_event(int k) {
  * answers per transactionId of this test and the other answers in *other. */
 static void scan_received(long *since, long *raw_ok, long *other) {
     for (;;) {
-        char url[256];
-        snprintf(url, sizeof url, "%s/admin/received?kind=notification&since=%ld&limit=1000", sp,
-                 *since);
         long status = 0;
-        json_t *j = test_get_json(url, NULL, &status);
+        json_t *j = test_sp_received(sp, "notification", *since, 1000, &status);
         ck_assert_int_eq(status, 200);
         json_t *list = json_object_get(j, "received");
         size_t n = json_array_size(list), i;

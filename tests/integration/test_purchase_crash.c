@@ -83,19 +83,11 @@ static int final_state(const char *transid, char *state, size_t len) {
     return -1;
 }
 
+/* Debits net of refunds at mno-sandbox for a transId. */
 static long debits(const char *transid) {
-    char url[256];
-    snprintf(url, sizeof url, "%s/admin/activations?transId=%s", mno, transid);
-    long status = 0;
-    json_t *j = test_get_json(url, NULL, &status);
-    long n = 0;
-    size_t i;
-    json_t *a;
-    json_array_foreach(json_object_get(j, "activations"), i, a)
-        n += (long)json_integer_value(json_object_get(a, "debits")) -
-             (long)json_integer_value(json_object_get(a, "refunds"));
-    json_decref(j);
-    return n;
+    long d = 0, r = 0;
+    test_mno_activations(mno, transid, &d, &r);
+    return d - r;
 }
 
 /* Reads millom.purchase.events from the start: which transids have a

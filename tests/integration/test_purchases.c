@@ -61,17 +61,8 @@ static json_t *purchase(const char *msisdn, const char *transid, const char *pla
 
 /* How many times mno-sandbox debited for a transId (0 or 1 if correct). */
 static long debits(const char *transid) {
-    char url[256];
-    snprintf(url, sizeof url, "%s/admin/activations?transId=%s", mno, transid);
-    long status = 0;
-    json_t *j = test_get_json(url, NULL, &status);
-    ck_assert_int_eq(status, 200);
     long n = 0;
-    size_t i;
-    json_t *a;
-    json_array_foreach(json_object_get(j, "activations"), i, a)
-        n += (long)json_integer_value(json_object_get(a, "debits"));
-    json_decref(j);
+    ck_assert_int_eq(test_mno_activations(mno, transid, &n, NULL), 200);
     return n;
 }
 

@@ -51,34 +51,8 @@ static char data2[300];
 
 /* ------------------------------------------------------------ helpers */
 
-/* Sum of every series of `name` (any labels) whose label text contains
- * `label` (NULL: all) on base + "/metrics"; -1 when unreachable. */
-static long metric_sum(const char *base, const char *name, const char *label) {
-    char url[128];
-    snprintf(url, sizeof url, "%s/metrics", base);
-    test_response r;
-    if (test_http("GET", url, NULL, NULL, &r) != 0 || r.status != 200) {
-        test_response_free(&r);
-        return -1;
-    }
-    long sum = 0;
-    size_t nl = strlen(name);
-    for (char *line = r.body; line && *line;) {
-        char *end = strchr(line, '\n');
-        if (end) *end = '\0';
-        if (strncmp(line, name, nl) == 0 && (line[nl] == '{' || line[nl] == ' ') &&
-            (!label || strstr(line, label))) {
-            const char *v = strrchr(line, ' ');
-            if (v) sum += atol(v + 1);
-        }
-        line = end ? end + 1 : NULL;
-    }
-    test_response_free(&r);
-    return sum;
-}
-
 static long assigned(const char *base) {
-    return metric_sum(base, "millom_kafka_assigned_partitions", NULL);
+    return test_metric_sum(base, "millom_kafka_assigned_partitions", NULL);
 }
 
 /* Polls until cond holds, up to ms. */
@@ -129,19 +103,12 @@ static int final_state(int i, char *state, size_t len) {
     return -1;
 }
 
+/* Debits net of refunds at mno-sandbox for purchase i. */
 static long debits(int i) {
-    char url[256], tid[32];
-    snprintf(url, sizeof url, "%s/admin/activations?transId=%s", mno, transid(i, tid, sizeof tid));
-    long status = 0;
-    json_t *j = test_get_json(url, NULL, &status);
-    long n = 0;
-    size_t k;
-    json_t *a;
-    json_array_foreach(json_object_get(j, "activations"), k, a)
-        n += (long)json_integer_value(json_object_get(a, "debits")) -
-             (long)json_integer_value(json_object_get(a, "refunds"));
-    json_decref(j);
-    return n;
+    char tid[32];
+    long d = 0, r = 0;
+    test_mno_activations(mno, transid(i, tid, sizeof tid), &d, &r);
+    return d - r;
 }
 
 /* POST /activate calls the operator has seen. */
@@ -161,14 +128,9 @@ static const char *subscriber(int i, char *buf, size_t len) {
 }
 
 static void do_register(const char *msisdn) {
-    char url[256];
-    snprintf(url, sizeof url, "%s/std/" SP "/%s/register", edge[0], msisdn);
-    test_response r;
-    test_http("POST", url, NULL,
-              "{\"transactionId\":\"scale-consent\",\"types\":[\"low-data\",\"out-of-data\"]}",
-              &r);
-    ck_assert_msg(r.status == 200, "register %s: %ld", msisdn, r.status);
-    test_response_free(&r);
+    long status = test_register_consent(edge[0], SP, msisdn, "scale-consent",
+                                        "[\"low-data\",\"out-of-data\"]");
+    ck_assert_msg(status == 200, "register %s: %ld", msisdn, status);
 }
 
 /* POST /notify/tp/v1/single through api-edge #edge_i; the status. */
@@ -190,20 +152,7 @@ static long notify(int edge_i, const char *msisdn, const char *tid) {
 
 /* Notifications sp-sandbox answered 200 for transactionId tid. */
 static int delivered(const char *tid) {
-    char url[256];
-    snprintf(url, sizeof url, "%s/admin/received?kind=notification&limit=10000", sp);
-    long status = 0;
-    json_t *j = test_get_json(url, NULL, &status);
-    int n = 0;
-    size_t i;
-    json_t *rec;
-    json_array_foreach(json_object_get(j, "received"), i, rec) {
-        const char *t = json_string_value(json_object_get(rec, "transactionId"));
-        if (t && !strcmp(t, tid) && json_integer_value(json_object_get(rec, "status")) == 200)
-            n++;
-    }
-    json_decref(j);
-    return n;
+    return test_sp_received_count(sp, "notification", tid, 1, NULL, NULL);
 }
 
 static void sp_behaviour(const char *json) {
@@ -288,8 +237,8 @@ START_TEST(state_follows_its_partition) {
         ck_assert_str_eq(state, "completed");
     }
     const char *cmds = "topic=\"millom.purchase.commands\"";
-    long handled0 = metric_sum(executor[0], "millom_kafka_consumed_total", cmds);
-    long handled1 = metric_sum(executor[1], "millom_kafka_consumed_total", cmds);
+    long handled0 = test_metric_sum(executor[0], "millom_kafka_consumed_total", cmds);
+    long handled1 = test_metric_sum(executor[1], "millom_kafka_consumed_total", cmds);
     ck_assert_msg(handled0 > 0 && handled1 > 0 && handled0 + handled1 == N_BEFORE,
                   "commands handled: %ld + %ld", handled0, handled1);
 
@@ -303,8 +252,8 @@ START_TEST(state_follows_its_partition) {
         snprintf(tid, sizeof tid, "scale-first-%d", i);
         ck_assert_msg(WAIT_FOR(delivered(tid) >= 1, 20000), "%s not delivered", tid);
     }
-    long sent0 = metric_sum(notifier[0], "millom_notifications_delivered_total", NULL);
-    long sent1 = metric_sum(notifier[1], "millom_notifications_delivered_total", NULL);
+    long sent0 = test_metric_sum(notifier[0], "millom_notifications_delivered_total", NULL);
+    long sent1 = test_metric_sum(notifier[1], "millom_notifications_delivered_total", NULL);
     ck_assert_msg(sent0 > 0 && sent1 > 0, "delivered: %ld + %ld", sent0, sent1);
 
     /* 2. State to carry over: every subscriber uses up its quota (3; the
@@ -325,9 +274,9 @@ START_TEST(state_follows_its_partition) {
         do_register(msisdn);
         ck_assert_int_eq(notify(i % 2, msisdn, pending_tid(i, tid, sizeof tid)), 202);
     }
-    ck_assert(WAIT_FOR(metric_sum(notifier[0], "millom_notifications_retried_total", NULL) +
-                               metric_sum(notifier[1], "millom_notifications_retried_total",
-                                          NULL) >=
+    ck_assert(WAIT_FOR(test_metric_sum(notifier[0], "millom_notifications_retried_total", NULL) +
+                               test_metric_sum(notifier[1], "millom_notifications_retried_total",
+                                               NULL) >=
                            N_PENDING,
                        20000));
 
@@ -397,7 +346,7 @@ START_TEST(state_follows_its_partition) {
     ck_assert_msg(WAIT_FOR(shared_by_two(executor[0], executor[1], 3), 60000),
                   "executors hold %ld + %ld partitions", assigned(executor[0]),
                   assigned(executor[1]));
-    long before = metric_sum(executor[1], "millom_kafka_consumed_total", cmds);
+    long before = test_metric_sum(executor[1], "millom_kafka_consumed_total", cmds);
     calls = activate_calls();
     for (int i = 0; i < N_BEFORE + N_DURING; i++) {
         ck_assert_int_eq(buy(i, PLAN, state, sizeof state, NULL, 0), 200);
@@ -405,7 +354,7 @@ START_TEST(state_follows_its_partition) {
         ck_assert_int_eq(debits(i), 1);
     }
     ck_assert_int_eq(activate_calls(), calls);
-    ck_assert_int_gt(metric_sum(executor[1], "millom_kafka_consumed_total", cmds), before);
+    ck_assert_int_gt(test_metric_sum(executor[1], "millom_kafka_consumed_total", cmds), before);
 }
 END_TEST
 

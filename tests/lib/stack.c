@@ -376,3 +376,86 @@ long test_metric(const char *base_url, const char *name) {
     test_response_free(&r);
     return v;
 }
+
+long test_metric_sum(const char *base_url, const char *name, const char *label_substring) {
+    char url[256];
+    snprintf(url, sizeof url, "%s/metrics", base_url);
+    test_response r;
+    if (test_http("GET", url, NULL, NULL, &r) != 0 || r.status != 200) {
+        test_response_free(&r);
+        return -1;
+    }
+    long sum = 0;
+    size_t nl = strlen(name);
+    for (char *line = r.body; line && *line;) {
+        char *end = strchr(line, '\n');
+        if (end) *end = '\0';
+        if (strncmp(line, name, nl) == 0 && (line[nl] == '{' || line[nl] == ' ') &&
+            (!label_substring || strstr(line, label_substring))) {
+            const char *v = strrchr(line, ' ');
+            if (v) sum += atol(v + 1);
+        }
+        line = end ? end + 1 : NULL;
+    }
+    test_response_free(&r);
+    return sum;
+}
+
+long test_mno_activations(const char *mno_base, const char *transid, long *debits,
+                          long *refunds) {
+    char url[256];
+    snprintf(url, sizeof url, "%s/admin/activations?transId=%s", mno_base, transid);
+    long status = 0;
+    json_t *j = test_get_json(url, NULL, &status);
+    long d = 0, r = 0;
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(j, "activations"), i, a) {
+        d += (long)json_integer_value(json_object_get(a, "debits"));
+        r += (long)json_integer_value(json_object_get(a, "refunds"));
+    }
+    json_decref(j);
+    if (debits) *debits = d;
+    if (refunds) *refunds = r;
+    return status;
+}
+
+long test_register_consent(const char *edge_base, const char *sp, const char *msisdn,
+                           const char *transaction_id, const char *types_json) {
+    char url[256], body[512];
+    snprintf(url, sizeof url, "%s/std/%s/%s/register", edge_base, sp, msisdn);
+    snprintf(body, sizeof body, "{\"transactionId\":\"%s\",\"types\":%s}", transaction_id,
+             types_json);
+    test_response r;
+    test_http("POST", url, NULL, body, &r);
+    long status = r.status;
+    test_response_free(&r);
+    return status;
+}
+
+json_t *test_sp_received(const char *sp_base, const char *kind, long since, int limit,
+                         long *status) {
+    char url[256];
+    if (since < 0)
+        snprintf(url, sizeof url, "%s/admin/received?kind=%s&limit=%d", sp_base, kind, limit);
+    else
+        snprintf(url, sizeof url, "%s/admin/received?kind=%s&since=%ld&limit=%d", sp_base, kind,
+                 since, limit);
+    return test_get_json(url, NULL, status);
+}
+
+int test_sp_received_count(const char *sp_base, const char *kind, const char *tid,
+                           int status_ok, json_t **first, long *status) {
+    json_t *j = test_sp_received(sp_base, kind, -1, 10000, status);
+    int n = 0;
+    size_t i;
+    json_t *rec;
+    json_array_foreach(json_object_get(j, "received"), i, rec) {
+        const char *t = json_string_value(json_object_get(rec, "transactionId"));
+        if (!t || strcmp(t, tid) != 0) continue;
+        if (status_ok && json_integer_value(json_object_get(rec, "status")) != 200) continue;
+        if (n++ == 0 && first) *first = json_incref(json_object_get(rec, "body"));
+    }
+    json_decref(j);
+    return n;
+}

@@ -65,7 +65,34 @@ void test_sleep_ms(int ms);
 /* The value of the unlabelled series `name` on base_url + "/metrics"
  * (e.g. "http://127.0.0.1:18684"), or -1 when absent or unreachable. */
 long test_metric(const char *base_url, const char *name);
+/* The sum over every series of `name` (any labels) whose line contains
+ * label_substring (NULL: all series) on base_url + "/metrics"; 0 when none,
+ * -1 when unreachable or not answered 200. */
+long test_metric_sum(const char *base_url, const char *name, const char *label_substring);
 /* POST a JSON body and parse the JSON answer; NULL if not JSON. */
 json_t *test_post_json(const char *url, const char *body, long *status);
+
+/* Requests to the sandboxes and api-edge that several tests make. */
+
+/* mno-sandbox's activations of a transId (GET mno_base +
+ * "/admin/activations?transId="): the sums of their "debits" and "refunds"
+ * into *debits and *refunds (each may be NULL); returns the HTTP status. */
+long test_mno_activations(const char *mno_base, const char *transid, long *debits,
+                          long *refunds);
+/* Consent: POST edge_base + "/std/{sp}/{msisdn}/register" with the body
+ * {"transactionId":"<transaction_id>","types":<types_json>}; the status. */
+long test_register_consent(const char *edge_base, const char *sp, const char *msisdn,
+                           const char *transaction_id, const char *types_json);
+/* GET sp_base + "/admin/received?kind=<kind>[&since=<since>]&limit=<limit>"
+ * (since < 0: none); the parsed answer (records in its "received" array,
+ * caller decrefs) or NULL, *status the HTTP status when given. */
+json_t *test_sp_received(const char *sp_base, const char *kind, long since, int limit,
+                         long *status);
+/* How many of sp-sandbox's records of `kind` (up to 10000) have
+ * transactionId tid, with status_ok only those answered 200; the first
+ * match's "body" into *first (caller decrefs) when first is given, the
+ * listing's HTTP status into *status when given. */
+int test_sp_received_count(const char *sp_base, const char *kind, const char *tid,
+                           int status_ok, json_t **first, long *status);
 
 #endif

@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 
 #include "millom/v1/query.pb-c.h"
 #include "services/purchase-executor/executor.h"
@@ -25,12 +24,12 @@
 #include "shared/offer_context.h"
 #include "shared/rpc.h"
 #include "shared/service.h"
+#include "tests/lib/mock_cluster.h"
 
 #define MSISDN "924542610003"
 #define SP "testserviceprovider"
 
-static rd_kafka_t *mock_rk;
-static rd_kafka_mock_cluster_t *mock;
+static test_mock_cluster *mock;
 static kafka_producer *producer;
 static http_server *backend;
 static char dir[64], db_path[128], tenants_path[128];
@@ -192,17 +191,11 @@ static void setup(void) {
      * otherwise restore the previous tests' purchases into this one. */
     {
         http_client_global_init();
-        rd_kafka_conf_t *conf = rd_kafka_conf_new();
-        rd_kafka_conf_set(conf, "log_level", "3", NULL, 0);
-        mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-        ck_assert_msg(mock_rk != NULL, "rd_kafka_new: %s", err);
-        mock = rd_kafka_mock_cluster_new(mock_rk, 1);
-        ck_assert_ptr_nonnull(mock);
+        mock = test_mock_cluster_start(1);
         const char *topics[] = {RPC_REPLY_TOPIC, TOPIC_EVENTS, TOPIC_QUERIES, TOPIC_COMMANDS,
                                 TOPIC_CALLBACKS, TOPIC_LOOKUPS, TOPIC_CHANGELOG};
         for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++)
-            ck_assert_int_eq(rd_kafka_mock_topic_create(mock, topics[i], 1, 1), 0);
-        setenv("KAFKA_BOOTSTRAP", rd_kafka_mock_cluster_bootstraps(mock), 1);
+            ck_assert_int_eq(test_mock_topic(mock, topics[i], 1), 0);
     }
     producer = kafka_producer_new("test-flow", err, sizeof err);
     ck_assert_msg(producer != NULL, "%s", err);
@@ -244,8 +237,7 @@ static void teardown(void) {
     close_reader(queries);
     http_server_stop(backend);
     kafka_producer_free(producer);
-    rd_kafka_mock_cluster_destroy(mock);
-    rd_kafka_destroy(mock_rk);
+    test_mock_cluster_stop(mock);
     mock = NULL;
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

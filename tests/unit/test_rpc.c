@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 
 #include "millom/v1/query.pb-c.h"
 #include "shared/kafka.h"
@@ -19,14 +18,14 @@
 #include "shared/metrics.h"
 #include "shared/rpc.h"
 #include "shared/service.h"
+#include "tests/lib/mock_cluster.h"
 
 /* ------------------------------------------------------------- fixture */
 
 /* One mock cluster per process (destroying one costs up to a second), and
  * fresh topics per test so tests never see each other's messages. In fork
  * mode each test's child process makes its own cluster. */
-static rd_kafka_t *mock_rk;
-static rd_kafka_mock_cluster_t *mock;
+static test_mock_cluster *mock;
 static kafka_producer *producer;
 static int group_seq, topic_seq;
 static char events_topic[64], dlq_topic[64], requests_topic[64];
@@ -57,23 +56,16 @@ static void setup(void) {
     setenv("MILLOM_KAFKA_SESSION_TIMEOUT_MS", "4000", 1);
     char err[512];
     if (!mock) {
-        rd_kafka_conf_t *conf = rd_kafka_conf_new();
-        rd_kafka_conf_set(conf, "log_level", "3", NULL, 0);
-        if (getenv("TEST_MOCK_DEBUG")) rd_kafka_conf_set(conf, "debug", "mock", NULL, 0);
-        mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-        ck_assert_msg(mock_rk != NULL, "rd_kafka_new: %s", err);
-        mock = rd_kafka_mock_cluster_new(mock_rk, 1);
-        ck_assert_ptr_nonnull(mock);
-        ck_assert_int_eq(rd_kafka_mock_topic_create(mock, RPC_REPLY_TOPIC, 8, 1), 0);
-        setenv("KAFKA_BOOTSTRAP", rd_kafka_mock_cluster_bootstraps(mock), 1);
+        mock = test_mock_cluster_start(1);
+        ck_assert_int_eq(test_mock_topic(mock, RPC_REPLY_TOPIC, 8), 0);
     }
     topic_seq++;
     snprintf(events_topic, sizeof events_topic, "test.events.%d", topic_seq);
     snprintf(dlq_topic, sizeof dlq_topic, "test.events.%d.dlq", topic_seq);
     snprintf(requests_topic, sizeof requests_topic, "test.requests.%d", topic_seq);
-    ck_assert_int_eq(rd_kafka_mock_topic_create(mock, events_topic, 2, 1), 0);
-    ck_assert_int_eq(rd_kafka_mock_topic_create(mock, dlq_topic, 1, 1), 0);
-    ck_assert_int_eq(rd_kafka_mock_topic_create(mock, requests_topic, 2, 1), 0);
+    ck_assert_int_eq(test_mock_topic(mock, events_topic, 2), 0);
+    ck_assert_int_eq(test_mock_topic(mock, dlq_topic, 1), 0);
+    ck_assert_int_eq(test_mock_topic(mock, requests_topic, 2), 0);
     producer = kafka_producer_new("test-producer", err, sizeof err);
     ck_assert_msg(producer != NULL, "producer: %s", err);
 }
@@ -84,11 +76,8 @@ static void teardown(void) {
 }
 
 static void destroy_cluster(void) {
-    if (!mock) return;
-    rd_kafka_mock_cluster_destroy(mock);
-    rd_kafka_destroy(mock_rk);
+    test_mock_cluster_stop(mock);
     mock = NULL;
-    mock_rk = NULL;
 }
 
 static kafka_consumer *consumer(const char *group, const char *topic, kafka_handler_fn fn,

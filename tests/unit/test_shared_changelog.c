@@ -20,7 +20,6 @@
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 
 #include "millom/v1/changelog.pb-c.h"
 #include "shared/changelog.h"
@@ -30,12 +29,12 @@
 #include "shared/outbox.h"
 #include "shared/service.h"
 #include "shared/store.h"
+#include "tests/lib/mock_cluster.h"
 
 #define N_PARTS 4
 #define WAIT_MS 10000
 
-static rd_kafka_t *mock_rk;
-static rd_kafka_mock_cluster_t *mock;
+static test_mock_cluster *mock;
 static char dir[64], path_a[128], path_b[128], topic[64];
 static int topic_seq;
 static sqlite3 *db_a, *db_b; /* db_a captures; db_b is a plain connection */
@@ -69,17 +68,9 @@ static void setup(void) {
     setenv("MILLOM_LOG_LEVEL", getenv("TEST_LOG_LEVEL") ? getenv("TEST_LOG_LEVEL") : "error", 1);
     log_init("test_shared_changelog");
     char err[512];
-    if (!mock) {
-        rd_kafka_conf_t *conf = rd_kafka_conf_new();
-        rd_kafka_conf_set(conf, "log_level", "3", NULL, 0);
-        mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-        ck_assert_msg(mock_rk != NULL, "rd_kafka_new: %s", err);
-        mock = rd_kafka_mock_cluster_new(mock_rk, 1);
-        ck_assert_ptr_nonnull(mock);
-        setenv("KAFKA_BOOTSTRAP", rd_kafka_mock_cluster_bootstraps(mock), 1);
-    }
+    if (!mock) mock = test_mock_cluster_start(1);
     snprintf(topic, sizeof topic, "test.changelog.%d", ++topic_seq);
-    ck_assert_int_eq(rd_kafka_mock_topic_create(mock, topic, N_PARTS, 1), 0);
+    ck_assert_int_eq(test_mock_topic(mock, topic, N_PARTS), 0);
 
     snprintf(dir, sizeof dir, "/tmp/millom-changelog-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -563,9 +554,6 @@ int main(void) {
     srunner_run_all(sr, CK_ENV);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
-    if (mock) {
-        rd_kafka_mock_cluster_destroy(mock);
-        rd_kafka_destroy(mock_rk);
-    }
+    test_mock_cluster_stop(mock);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -12,16 +12,15 @@
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 
 #include "shared/kafka.h"
 #include "shared/kafka_lag.h"
 #include "shared/log.h"
 #include "shared/metrics.h"
 #include "shared/service.h"
+#include "tests/lib/mock_cluster.h"
 
-static rd_kafka_t *mock_rk;
-static rd_kafka_mock_cluster_t *mock;
+static test_mock_cluster *mock;
 static kafka_producer *producer;
 
 static void sleep_ms(long ms) {
@@ -55,15 +54,7 @@ static void setup(void) {
     log_init("test_shared_kafka_lag");
     setenv("MILLOM_KAFKA_SESSION_TIMEOUT_MS", "4000", 1);
     char err[512];
-    if (!mock) {
-        rd_kafka_conf_t *conf = rd_kafka_conf_new();
-        rd_kafka_conf_set(conf, "log_level", "3", NULL, 0);
-        mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-        ck_assert_msg(mock_rk != NULL, "rd_kafka_new: %s", err);
-        mock = rd_kafka_mock_cluster_new(mock_rk, 1);
-        ck_assert_ptr_nonnull(mock);
-        setenv("KAFKA_BOOTSTRAP", rd_kafka_mock_cluster_bootstraps(mock), 1);
-    }
+    if (!mock) mock = test_mock_cluster_start(1);
     producer = kafka_producer_new("test-lag-producer", err, sizeof err);
     ck_assert_msg(producer != NULL, "producer: %s", err);
 }
@@ -115,7 +106,7 @@ static long sample_until(rd_kafka_t *rk, const char *topic, int partition, long 
 START_TEST(test_lag_follows_position) {
     enum { N = 10 };
     const char *topic = "lag.test.plain";
-    ck_assert_int_eq(rd_kafka_mock_topic_create(mock, topic, 2, 1), 0);
+    ck_assert_int_eq(test_mock_topic(mock, topic, 2), 0);
 
     long produce_before = metric_value(metric_histogram("millom_kafka_produce_seconds", "", NULL));
     produce_n(topic, 0, N);
@@ -202,8 +193,8 @@ static kafka_verdict stuck_at_m3(void *arg, const rd_kafka_message_t *m, char *e
 START_TEST(test_consumer_run_samples) {
     enum { N = 10 };
     const char *topic = "lag.test.run";
-    ck_assert_int_eq(rd_kafka_mock_topic_create(mock, topic, 1, 1), 0);
-    ck_assert_int_eq(rd_kafka_mock_topic_create(mock, "lag.test.run.dlq", 1, 1), 0);
+    ck_assert_int_eq(test_mock_topic(mock, topic, 1), 0);
+    ck_assert_int_eq(test_mock_topic(mock, "lag.test.run.dlq", 1), 0);
     produce_n(topic, 0, N);
 
     atomic_int handled = 0;
@@ -237,11 +228,8 @@ START_TEST(test_consumer_run_samples) {
 END_TEST
 
 static void destroy_cluster(void) {
-    if (!mock) return;
-    rd_kafka_mock_cluster_destroy(mock);
-    rd_kafka_destroy(mock_rk);
+    test_mock_cluster_stop(mock);
     mock = NULL;
-    mock_rk = NULL;
 }
 
 int main(void) {

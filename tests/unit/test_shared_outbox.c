@@ -11,16 +11,15 @@
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 
 #include "shared/kafka.h"
 #include "shared/log.h"
 #include "shared/outbox.h"
 #include "shared/service.h"
 #include "shared/store.h"
+#include "tests/lib/mock_cluster.h"
 
-static rd_kafka_t *mock_rk;
-static rd_kafka_mock_cluster_t *mock;
+static test_mock_cluster *mock;
 static kafka_producer *producer;
 static sqlite3 *db;
 static char dir[64], db_path[128], topic[64];
@@ -44,17 +43,9 @@ static void setup(void) {
     setenv("MILLOM_LOG_LEVEL", getenv("TEST_LOG_LEVEL") ? getenv("TEST_LOG_LEVEL") : "error", 1);
     log_init("test_shared_outbox");
     char err[512];
-    if (!mock) {
-        rd_kafka_conf_t *conf = rd_kafka_conf_new();
-        rd_kafka_conf_set(conf, "log_level", "3", NULL, 0);
-        mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-        ck_assert_msg(mock_rk != NULL, "rd_kafka_new: %s", err);
-        mock = rd_kafka_mock_cluster_new(mock_rk, 1);
-        ck_assert_ptr_nonnull(mock);
-        setenv("KAFKA_BOOTSTRAP", rd_kafka_mock_cluster_bootstraps(mock), 1);
-    }
+    if (!mock) mock = test_mock_cluster_start(1);
     snprintf(topic, sizeof topic, "test.outbox.%d", ++topic_seq);
-    ck_assert_int_eq(rd_kafka_mock_topic_create(mock, topic, 1, 1), 0);
+    ck_assert_int_eq(test_mock_topic(mock, topic, 1), 0);
     producer = kafka_producer_new("test-outbox", err, sizeof err);
     ck_assert_msg(producer != NULL, "producer: %s", err);
 
@@ -70,7 +61,7 @@ static void teardown(void) {
     store_close(db);
     kafka_producer_free(producer);
     producer = NULL;
-    rd_kafka_mock_broker_set_rtt(mock, 1, 0);
+    rd_kafka_mock_broker_set_rtt(mock->mock, 1, 0);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     ck_assert_int_eq(system(cmd), 0);
@@ -198,7 +189,7 @@ START_TEST(rows_are_deleted_only_after_delivery) {
     ck_assert(WAIT_UNTIL(outbox_rows() == 0, 5000));
 
     /* Slow acknowledgements: the row stays while its delivery is pending. */
-    rd_kafka_mock_broker_set_rtt(mock, 1, 1500);
+    rd_kafka_mock_broker_set_rtt(mock->mock, 1, 1500);
     ck_assert_int_eq(store_begin(db), SQLITE_OK);
     add_event("k", "slow");
     ck_assert_int_eq(store_commit(db), SQLITE_OK);
@@ -206,7 +197,7 @@ START_TEST(rows_are_deleted_only_after_delivery) {
     sleep_ms(600);
     ck_assert_int_eq(outbox_rows(), 1);
     ck_assert(WAIT_UNTIL(outbox_rows() == 0, 10000));
-    rd_kafka_mock_broker_set_rtt(mock, 1, 0);
+    rd_kafka_mock_broker_set_rtt(mock->mock, 1, 0);
     ck_assert_int_eq(read_values(rk, got, 1, 10000), 1);
     ck_assert_str_eq(got[0], "k=slow");
     outbox_relay_stop(r);
@@ -229,7 +220,7 @@ START_TEST(unconfirmed_rows_go_out_again_after_restart) {
 
     /* Produced, but the relay stops before the acknowledgement: like a
      * crash between produce and delete, the row survives. */
-    rd_kafka_mock_broker_set_rtt(mock, 1, 2000);
+    rd_kafka_mock_broker_set_rtt(mock->mock, 1, 2000);
     ck_assert_int_eq(store_begin(db), SQLITE_OK);
     add_event("k", "unconfirmed");
     ck_assert_int_eq(store_commit(db), SQLITE_OK);
@@ -238,7 +229,7 @@ START_TEST(unconfirmed_rows_go_out_again_after_restart) {
     outbox_relay_stop(r);
     unsetenv("MILLOM_OUTBOX_STOP_WAIT_MS");
     ck_assert_int_eq(outbox_rows(), 1);
-    rd_kafka_mock_broker_set_rtt(mock, 1, 0);
+    rd_kafka_mock_broker_set_rtt(mock->mock, 1, 0);
 
     /* The next relay sends it again: at least once, never lost. */
     r = outbox_relay_start(db_path, producer);
@@ -286,9 +277,6 @@ int main(void) {
     srunner_run_all(sr, CK_ENV);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
-    if (mock) {
-        rd_kafka_mock_cluster_destroy(mock);
-        rd_kafka_destroy(mock_rk);
-    }
+    test_mock_cluster_stop(mock);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
