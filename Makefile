@@ -4,6 +4,7 @@
 #   make build   build everything into build/release (SAN=1: build/san)
 #   make run     start the whole stack on this machine (sandbox profile)
 #   make test    unit + integration tests, built with ASan and UBSan
+#                (SAN=thread: with ThreadSanitizer, in build/tsan)
 #   make bench   wrk benchmarks against the stack and an nginx baseline
 #   make fuzz    libFuzzer (clang) on api-edge's parsing, FUZZ_SECONDS (60)
 #   make clean   remove build/ and var/
@@ -13,10 +14,18 @@ ifeq ($(SAN),1)
   BUILD := build/san
   SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   OPT := -O1
+else ifeq ($(SAN),thread)
+  BUILD := build/tsan
+  SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
+  OPT := -O1
 else
   BUILD := build/release
   SANFLAGS :=
   OPT := -O2
+endif
+# BUILD_DIR=... puts a build tree elsewhere (two builds side by side).
+ifdef BUILD_DIR
+  BUILD := $(BUILD_DIR)
 endif
 
 CC      ?= cc
@@ -91,9 +100,13 @@ run: deps
 	@$(MAKE) --no-print-directory build
 	@BUILD=$(BUILD) PROFILE=$(PROFILE) INSTANCES=$(INSTANCES) scripts/run.sh
 
+# `make test` builds with ASan+UBSan; `make test SAN=thread` with
+# ThreadSanitizer (build/tsan, suppressions in tests/tsan.supp).
+TEST_SAN   := $(if $(filter thread,$(SAN)),thread,1)
+TEST_BUILD := $(if $(filter thread,$(SAN)),build/tsan,build/san)
 test: deps
-	@$(MAKE) --no-print-directory SAN=1 build
-	@BUILD=build/san scripts/test.sh
+	@$(MAKE) --no-print-directory SAN=$(TEST_SAN) build
+	@BUILD=$(TEST_BUILD) scripts/test.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory build

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test binary: unit tests first, then the integration tests that
-# start the real programs on loopback. Built with ASan+UBSan by `make test`;
-# a sanitizer report in any program fails the run.
+# start the real programs on loopback. Built with ASan+UBSan by `make test`
+# (BUILD=build/san) or with ThreadSanitizer by `make test SAN=thread`
+# (BUILD=build/tsan); a sanitizer report in any program fails the run: a
+# test binary fails, and a service exits 66, which the test stack reports.
 set -uo pipefail
 BUILD=${BUILD:-build/san}
 export BUILD
@@ -9,6 +11,10 @@ export CK_FORK=no
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=66}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0}
+# halt_on_error=0: a service goes on after a report (so the test sees the
+# rest of its behaviour) and exits 66 at the end; second_deadlock_stack
+# names both stacks of a lock-order report.
+export TSAN_OPTIONS=${TSAN_OPTIONS:-suppressions=$PWD/tests/tsan.supp:halt_on_error=0:exitcode=66:second_deadlock_stack=1:print_suppressions=0}
 export MILLOM_LOG_LEVEL=${MILLOM_LOG_LEVEL:-warn}
 
 passed=0

@@ -157,12 +157,14 @@ static void deliver(delivery_worker *w, row *r) {
     http_result_free(&res);
 }
 
-/* Sends the due deliveries; returns how many it took (BATCH: maybe more). */
-static int run_batch(delivery_worker *w) {
+/* Sends the due deliveries; returns how many it took (BATCH: maybe more).
+ * thread is the round's own handle: w->thread is stored by the starting
+ * thread only after worker_start() returned, so a round never reads it. */
+static int run_batch(delivery_worker *w, worker *thread) {
     sqlite3_stmt *st;
     row rows[BATCH];
     int n = 0;
-    int epoch = worker_epoch(w->thread);
+    int epoch = worker_epoch(thread);
     /* Only deliveries of partitions this instance owns (shared/changelog.h). */
     if (sqlite3_prepare_v2(w->db,
                            "SELECT id, kind, provider, url, body, attempts, first_attempt_ms "
@@ -185,7 +187,7 @@ static int run_batch(delivery_worker *w) {
     sqlite3_finalize(st);
     for (int i = 0; i < n; i++) {
         /* After a revoke the rest of the batch may belong to another owner. */
-        int stop = worker_stopping(w->thread) || worker_epoch(w->thread) != epoch;
+        int stop = worker_stopping(thread) || worker_epoch(thread) != epoch;
         if (!stop && rows[i].kind && rows[i].provider && rows[i].url && rows[i].body)
             deliver(w, &rows[i]);
         free(rows[i].kind);
@@ -210,9 +212,8 @@ static void refresh_depth(delivery_worker *w) {
 /* One batch; the next at once when it was full, else after 100 ms (or a
  * wake-up). */
 static long delivery_round(void *arg, worker *thread) {
-    (void)thread;
     delivery_worker *w = arg;
-    int n = run_batch(w);
+    int n = run_batch(w, thread);
     refresh_depth(w);
     return n < BATCH ? 100 : 0;
 }
