@@ -67,7 +67,8 @@ static void crash_and_restart(void) {
 /* The final state of a purchase via the look-up API, polled (bounded). */
 static int final_state(const char *transid, char *state, size_t len) {
     char url[256];
-    snprintf(url, sizeof url, "%s/mgmt/tp/purchases/%s", edge, transid);
+    if (snprintf(url, sizeof url, "%s/mgmt/tp/purchases/%s", edge, transid) >= (int)sizeof url)
+        return -1;
     for (int i = 0; i < 600; i++) {
         long status = 0;
         json_t *j = test_get_json(url, NULL, &status);
