@@ -169,19 +169,3 @@ int devbroker_write_file(const char *path, const char *bootstrap, char *err, siz
     }
     return 0;
 }
-
-void devbroker_remove_file(const char *path, const char *bootstrap) {
-    char buf[1024];
-    FILE *f = fopen(path, "r");
-    if (!f) return;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
-        buf[--n] = '\0';
-    if (strcmp(buf, bootstrap) != 0) {
-        log_info("devbroker: %s now names another broker (%s); leaving it", path, buf);
-        return;
-    }
-    if (unlink(path) && errno != ENOENT) log_warn("devbroker: remove %s: %s", path, strerror(errno));
-}

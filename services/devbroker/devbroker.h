@@ -21,8 +21,13 @@ void devbroker_free(devbroker *b);
 /* Writes `bootstrap` and a newline to `path` atomically (temp file and
  * rename), creating missing directories. */
 int devbroker_write_file(const char *path, const char *bootstrap, char *err, size_t errlen);
-/* Removes `path` if it still names `bootstrap` (another devbroker may have
- * replaced it since). */
-void devbroker_remove_file(const char *path, const char *bootstrap);
+
+/* Fixed ports (fixed_port.c): the next `n` loopback listeners the mock
+ * cluster opens (one per broker, in order) get these ports instead of
+ * ephemeral ones, when they are free. Call before devbroker_new. */
+void devbroker_plan_ports(const int *ports, size_t n);
+/* The ports named by a bootstrap file an earlier devbroker wrote
+ * ("127.0.0.1:p1,127.0.0.1:p2..."), at most `max`; 0 when none. */
+size_t devbroker_ports_from_file(const char *path, int *ports, size_t max);
 
 #endif

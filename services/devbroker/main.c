@@ -10,9 +10,18 @@
  *   MILLOM_TOPIC_PARTITIONS   partitions per topic (default 4)
  *   MILLOM_REPLY_PARTITIONS   partitions of millom.replies (default 8, min 8)
  *
- * The mock cluster of librdkafka 2.0.2 has no API to choose its listening
- * port: each broker binds 127.0.0.1 on an ephemeral port, which is why the
- * address goes through a file. Data lives in memory only. */
+ *   MILLOM_BROKER_PORT        port of the first broker (the others take the
+ *                             next ones); unset: the ports named by an
+ *                             existing MILLOM_BROKER_FILE, else ephemeral
+ *
+ * Restarts: services read the bootstrap file once, at start, and keep
+ * reconnecting to that address. So a devbroker started again (after a
+ * crash or a stop) listens on the same port(s): MILLOM_BROKER_PORT, or
+ * those its predecessor wrote to the file, which is therefore left in place
+ * on stop. Only when that port is taken does it fall back to a new one.
+ * Data lives in memory only: a restarted devbroker has empty topics and no
+ * committed offsets (the services start the new topics from the beginning;
+ * see README "Restarting devbroker"). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,12 +52,20 @@ int main(void) {
     int brokers = (int)env_int("MILLOM_BROKER_COUNT", 1, 1);
     int partitions = (int)env_int("MILLOM_TOPIC_PARTITIONS", 4, 1);
     int reply_partitions = (int)env_int("MILLOM_REPLY_PARTITIONS", 8, 8);
-    if (getenv("MILLOM_BROKER_PORT"))
-        log_warn("MILLOM_BROKER_PORT is not supported: librdkafka 2.0.2's mock cluster "
-                 "always listens on an ephemeral port; read %s instead", path);
+    int ports[32];
+    size_t n_ports = 0;
+    long first_port = env_int("MILLOM_BROKER_PORT", 0, 0);
+    if (first_port > 0 && first_port + brokers - 1 <= 65535) {
+        for (int i = 0; i < brokers && i < 32; i++) ports[n_ports++] = (int)first_port + i;
+    } else {
+        n_ports = devbroker_ports_from_file(path, ports, 32);
+        if (n_ports) log_info("devbroker: reusing the port(s) named by %s", path);
+    }
+    devbroker_plan_ports(ports, n_ports);
 
     char err[512];
     devbroker *b = devbroker_new(brokers, partitions, reply_partitions, err, sizeof err);
+    devbroker_plan_ports(NULL, 0); /* later binds (none expected) are left alone */
     if (!b) {
         log_error("devbroker: %s", err);
         return 1;
@@ -67,8 +84,9 @@ int main(void) {
 
     service_wait_for_stop();
 
+    /* The file stays: it names the port(s) the next devbroker reuses, so
+     * services still running reconnect to it. */
     log_info("devbroker: stopping");
-    devbroker_remove_file(path, bootstrap);
     devbroker_free(b);
     return 0;
 }
