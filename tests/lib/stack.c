@@ -459,3 +459,91 @@ int test_sp_received_count(const char *sp_base, const char *kind, const char *ti
     json_decref(j);
     return n;
 }
+
+/* ---- Whole-stack restart (tests/integration/test_restart.c) ---- */
+
+/* The standard stack's programs in start order (as stack_start starts
+ * them after devbroker), and the port each answers /readyz on. */
+static const char *const restart_programs[] = {"mno-sandbox",       "sp-sandbox",
+                                               "offer-resolver",    "purchase-executor",
+                                               "notifier",          "settlement-reporter",
+                                               "api-edge"};
+#define RESTART_PROGRAMS (sizeof restart_programs / sizeof restart_programs[0])
+
+static int restart_port(const test_stack *s, size_t i) {
+    const int ports[RESTART_PROGRAMS] = {s->mno_port,      s->sp_port,       s->resolver_port,
+                                         s->executor_port, s->notifier_port, s->settlement_port,
+                                         s->edge_port};
+    return ports[i];
+}
+
+/* Drops the slots of programs already stopped (pid 0), so repeated
+ * restarts never run out of the STACK_MAX_PROCS slots. */
+static void compact_slots(test_stack *s) {
+    int kept = 0;
+    for (int i = 0; i < s->n; i++) {
+        if (s->pids[i] <= 0) continue;
+        if (kept != i) {
+            s->pids[kept] = s->pids[i];
+            memcpy(s->names[kept], s->names[i], sizeof s->names[0]);
+        }
+        kept++;
+    }
+    s->n = kept;
+}
+
+int stack_restart_all(test_stack *s, int sig, int timeout_ms) {
+    int problems = 0;
+    /* Stop in reverse start order: api-edge first, the sandboxes last. */
+    for (size_t k = RESTART_PROGRAMS; k-- > 0;) {
+        const char *name = restart_programs[k];
+        int status;
+        if (sig == SIGTERM) {
+            status = stack_stop_one(s, name);
+            if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                fprintf(stderr, "restart: %s did not stop cleanly on SIGTERM (status 0x%x)\n",
+                        name, status);
+                print_log(s, name);
+                problems++;
+            }
+        } else {
+            status = stack_kill(s, name, sig);
+            if (status == -1) {
+                fprintf(stderr, "restart: %s was not running\n", name);
+                problems++;
+            }
+        }
+    }
+    compact_slots(s);
+    for (size_t k = 0; k < RESTART_PROGRAMS; k++) {
+        if (stack_spawn(s, restart_programs[k], NULL) < 0) {
+            fprintf(stderr, "restart: cannot start %s\n", restart_programs[k]);
+            problems++;
+        }
+    }
+    for (size_t k = 0; k < RESTART_PROGRAMS; k++) {
+        if (stack_wait_ready(restart_port(s, k), timeout_ms) != 0) {
+            fprintf(stderr, "restart: %s not ready on port %d after the restart (logs in %s)\n",
+                    restart_programs[k], restart_port(s, k), s->dir);
+            print_log(s, restart_programs[k]);
+            problems++;
+        }
+    }
+    return problems;
+}
+
+/* ---- stack_respawn_in_place (test_kafka_faults, test_storage_faults) ---- */
+
+pid_t stack_respawn_in_place(test_stack *s, const char *name, const char *const *env) {
+    int slot = -1;
+    for (int i = 0; i < s->n; i++)
+        if (s->pids[i] <= 0 && strcmp(s->names[i], name) == 0) slot = i;
+    if (slot < 0) return -1;
+    /* stack_spawn appends; move the new process back into the old slot. */
+    int n = s->n;
+    pid_t pid = stack_spawn(s, name, env);
+    if (pid < 0) return -1;
+    s->n = n;
+    s->pids[slot] = pid;
+    return pid;
+}

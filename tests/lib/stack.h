@@ -95,4 +95,21 @@ json_t *test_sp_received(const char *sp_base, const char *kind, long since, int 
 int test_sp_received_count(const char *sp_base, const char *kind, const char *tid,
                            int status_ok, json_t **first, long *status);
 
+/* ---- Whole-stack restart (tests/integration/test_restart.c) ---- */
+
+/* Stops every program of the standard stack but devbroker (api-edge first,
+ * the sandboxes last) with sig: SIGTERM waits for each to exit (SIGKILL
+ * after 10 s) and counts an exit status other than 0 as a problem (its log
+ * is printed); SIGKILL kills and reaps. Then starts them again on the same
+ * data directory, ports and env (stack_start's), and waits until each
+ * answers /readyz (timeout_ms each). 0 when every program stopped as
+ * expected and became ready again; otherwise the number of problems. Extra
+ * instances started with stack_spawn_as are left alone. */
+int stack_restart_all(test_stack *s, int sig, int timeout_ms);
+
+/* Starts a program stopped or killed before (stack_kill, stack_stop_one)
+ * again in its old place, so stack_stop stops it in its old order (e.g.
+ * devbroker after the services). The stack's env plus `env`. */
+pid_t stack_respawn_in_place(test_stack *s, const char *name, const char *const *env);
+
 #endif
