@@ -1,6 +1,9 @@
 /* The management API for operators (the upstream "TBA" look-ups):
  *   GET /mgmt/{operator}/purchases/{transid}
  *   GET /mgmt/{operator}/purchases?subscriberId=&from=&to=&serviceProvider=
+ *   GET /mgmt/{operator}/purchases?overdue=true[&serviceProvider=]
+ *       purchases still not final MILLOM_PENDING_MAX_AGE_S (purchase-
+ *       executor's setting) after their creation, for a human to act on
  * answered by purchase-executor over Kafka. Scope (secure profile):
  * "millom.mgmt.read" on a token bound to that operator. */
 #include "edge.h"
@@ -60,6 +63,25 @@ void routes_mgmt(api_edge *e, http_request *req) {
         }
         l.transid = (char *)transid;
         key = transid;
+    } else if (rest[9] == '\0' && http_query(req, "overdue")) {
+        const char *overdue = http_query(req, "overdue");
+        if (strcmp(overdue, "true") != 0) {
+            http_respond_error(req, CAUSE_BAD_REQUEST, "overdue must be true");
+            return;
+        }
+        if (http_query(req, "subscriberId") || http_query(req, "from") || http_query(req, "to")) {
+            http_respond_error(req, CAUSE_BAD_REQUEST,
+                               "overdue does not combine with subscriberId, from or to");
+            return;
+        }
+        const char *sp = http_query(req, "serviceProvider");
+        if (sp && !tenants_provider(e->tenants, sp)) {
+            http_respond_error(req, CAUSE_BAD_REQUEST, "unknown serviceProvider");
+            return;
+        }
+        l.service_provider = (char *)(sp ? sp : "");
+        l.overdue = 1;
+        key = op->id; /* any instance holds every purchase */
     } else if (rest[9] == '\0') {
         const char *sub = http_query(req, "subscriberId");
         if (!sub || !msisdn_normalize(sub, msisdn, sizeof msisdn)) {

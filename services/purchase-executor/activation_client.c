@@ -14,7 +14,9 @@
  *     2xx without a readable status, a lost connection or a read timeout
  *     -> unknown (the operator may have executed it: retry, same transId);
  *   - CONGESTED, 429, no connection at all -> not executed (retry);
- *   - any other errorType, a 2xx FAIL, another 4xx -> failed. */
+ *   - any other errorType, a 2xx FAIL, another 4xx -> failed.
+ * A 2xx FAIL is also flagged (status_fail): re-checking a pending purchase
+ * takes it as the operator's stored outcome whatever its errorType. */
 #include "executor.h"
 #include "shared/backend_client.h"
 
@@ -102,8 +104,10 @@ void activation_parse(long status, const char *body, size_t len, int connected,
             out->kind = ACT_COMPLETED;
         else if (st && strcasecmp(st, "PENDING") == 0)
             out->kind = ACT_PENDING;
-        else if (st && strcasecmp(st, "FAIL") == 0)
+        else if (st && strcasecmp(st, "FAIL") == 0) {
             out->kind = classify_error(error_type, status, 1);
+            out->status_fail = 1;
+        }
         else if (error_type)
             out->kind = classify_error(error_type, status, 0);
         else {

@@ -35,6 +35,17 @@ void executor_config_load(executor_config *cfg) {
     size_t n = strlen(cfg->callback_base);
     while (n > 0 && cfg->callback_base[n - 1] == '/') cfg->callback_base[--n] = '\0';
     copy_text(cfg->channel_id, sizeof cfg->channel_id, cfg_str("MILLOM_CHANNEL_ID", "App"));
+    /* Pending purchases: how long a callback may take before the operator
+     * is asked again, the longest wait between re-checks, and when a
+     * purchase that is still not final needs a human (overdue). */
+    long recheck_s = cfg_long("MILLOM_PENDING_RECHECK_S", 60);
+    long recheck_max_s = cfg_long("MILLOM_PENDING_RECHECK_MAX_S", 600);
+    if (recheck_s <= 0) recheck_s = 60;
+    if (recheck_max_s < recheck_s) recheck_max_s = recheck_s;
+    cfg->recheck.first_ms = (int64_t)recheck_s * 1000;
+    cfg->recheck.max_ms = (int64_t)recheck_max_s * 1000;
+    cfg->pending_max_age_s = cfg_long("MILLOM_PENDING_MAX_AGE_S", 3600);
+    if (cfg->pending_max_age_s <= 0) cfg->pending_max_age_s = 3600;
 }
 
 static int mkdir_parents(const char *file_path) {
@@ -69,6 +80,14 @@ static void metrics_init(executor_metrics *m) {
                             "Activating purchases past MILLOM_ACTIVATE_MAX_ATTEMPTS whose outcome "
                             "is still unknown (retried at the maximum backoff).",
                             NULL);
+    m->overdue = metric_gauge("millom_purchases_overdue",
+                              "Purchases not final MILLOM_PENDING_MAX_AGE_S after their creation "
+                              "(management look-up: GET /mgmt/{operator}/purchases?overdue=true).",
+                              NULL);
+    m->rechecks = metric_counter("millom_pending_rechecks_total",
+                                 "Re-checks of pending purchases (POST /activate, same transId) "
+                                 "for want of a callback.",
+                                 NULL);
     m->callbacks = metric_counter("millom_activation_callbacks_total",
                                   "Operator activation callbacks applied.", NULL);
 }
@@ -114,8 +133,11 @@ executor *executor_new(const executor_config *cfg, tenants *t, kafka_producer *p
     ex->retry = retry_worker_start(ex, err, errlen);
     if (!ex->retry) goto fail;
     log_info("purchase-executor: timer %ld s, activate timeout %ld ms, max attempts %ld, "
-             "callbacks to %s/activationCallback/{operator}",
-             cfg->timer_s, cfg->activate_timeout_ms, cfg->max_attempts, cfg->callback_base);
+             "callbacks to %s/activationCallback/{operator}; pending re-checked after %lld s "
+             "(at most %lld s apart), overdue after %ld s",
+             cfg->timer_s, cfg->activate_timeout_ms, cfg->max_attempts, cfg->callback_base,
+             (long long)(cfg->recheck.first_ms / 1000), (long long)(cfg->recheck.max_ms / 1000),
+             cfg->pending_max_age_s);
     return ex;
 fail:
     executor_free(ex);
@@ -337,16 +359,30 @@ int executor_activate(executor *ex, http_client *hc, sqlite3 *db, const purchase
     uint32_t rnd = 0;
     crypto_random(&rnd, sizeof rnd);
     purchase next = {0};
-    if (outcome_after_activation(p, &r, ex->cfg.max_attempts, now_ms(), rnd, &next) != 0) {
+    int recheck = p->state == PS_PENDING;
+    int built = recheck ? outcome_after_recheck(p, &r, &ex->cfg.recheck, now_ms(), rnd, &next)
+                        : outcome_after_activation(p, &r, ex->cfg.max_attempts, &ex->cfg.recheck,
+                                                   now_ms(), rnd, &next);
+    if (built != 0) {
         purchase_clear(&next);
         purchase_copy(after, p);
         return -1;
     }
-    int rc = purchase_update(db, &next, PS_MASK(PS_ACTIVATING), expect_attempts, after);
+    if (recheck) {
+        metric_add(ex->m.rechecks, 1);
+        if (next.state == PS_PENDING)
+            log_info("re-check of pending %s/%s: %s%s%s; next in %lld ms", p->service_provider,
+                     p->transid, activation_kind_name(r.kind), r.error_type[0] ? " " : "",
+                     r.error_type, (long long)(next.next_attempt_ms - next.updated_ms));
+    }
+    /* Compare-and-set: the row must still be as claimed (a callback may
+     * have decided meanwhile). */
+    int rc = purchase_update(db, &next, PS_MASK(p->state), expect_attempts, after);
     if (rc == 1) {
         executor_after_change(ex, p, &next);
         /* The retry thread may be sleeping towards the lease's end. */
-        if (next.state == PS_ACTIVATING) retry_worker_wake(ex->retry);
+        if (next.state == PS_ACTIVATING || next.state == PS_PENDING)
+            retry_worker_wake(ex->retry);
         if (next.state == PS_ACTIVATING && next.attempts == ex->cfg.max_attempts)
             log_warn("purchase %s/%s: %d attempts without a definite answer; it stays "
                      "activating and is retried at most 30 s apart (millom_purchases_stuck)",

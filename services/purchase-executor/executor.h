@@ -8,13 +8,35 @@
  *
  *   (new command) ──insert──> activating ──200 OK / PURCHASE_ALREADY_EXECUTED──> completed
  *                                 │  ^   ──200 PENDING──> pending ──callback ok──> completed
- *                                 │  │                        └────callback fail──> failed
+ *                                 │  │                      │ └────callback fail──> failed
+ *                                 │  │                      └── re-check (no callback within
+ *                                 │  │                          MILLOM_PENDING_RECHECK_S): see below
  *                                 │  └── outcome unknown (no answer, timeout, 5xx,
  *                                 │      TIMEOUT/CONGESTED/INTERNAL_ERROR): stays
  *                                 │      activating, re-sent with the same transId by
  *                                 │      the retry thread (backoff 0.5 s .. 30 s)
  *                                 ├── definite error (errorType mapped) ──> failed
  *                                 └── callback ok / fail ──> completed / failed
+ *
+ * Pending re-checks. An operator that answered PENDING promises a
+ * callback; should it never come (lost, refused, the operator's bug), the
+ * purchase would stay pending forever. So a pending row carries a due time
+ * (next_attempt_ms) too: MILLOM_PENDING_RECHECK_S after it became pending,
+ * then doubling (with jitter) up to MILLOM_PENDING_RECHECK_MAX_S. When due,
+ * the retry thread claims it exactly as it claims an activating retry (one
+ * transaction: attempts + 1, leased for the call's timeout plus a grace
+ * period, so a crash mid-call re-checks again after the lease) and re-sends
+ * POST /activate with the SAME transId. The operator de-duplicates on it
+ * and answers its stored outcome, so nothing is activated twice. The answer
+ * decides (outcome_after_recheck): OK or PURCHASE_ALREADY_EXECUTED ->
+ * completed; a FAIL activationStatus or a definite errorType -> failed;
+ * PENDING, PURCHASE_IN_PROGRESS, CONFLICT and every unknown outcome (no
+ * answer, timeout, 5xx, TIMEOUT/CONGESTED/INTERNAL_ERROR errors) -> stays
+ * pending until the next re-check. A callback arriving meanwhile wins by
+ * the same compare-and-set (state, attempts) as for activating rows.
+ * Purchases not final MILLOM_PENDING_MAX_AGE_S after their creation are
+ * "overdue": counted in the gauge millom_purchases_overdue (rows of owned
+ * partitions) and listed by the management look-up (overdue = true).
  *
  * `received` exists in the schema (and counts for the purchase timer) but
  * this version inserts straight into `activating`: the row and its
@@ -91,7 +113,10 @@ typedef struct {
     int attempts;                 /* activation calls made (or started) */
     int maybe_executed;           /* some call may have reached the operator
                                      (stored as 1 while a call runs) */
-    int64_t next_attempt_ms;      /* when the retry thread may call again */
+    int64_t next_attempt_ms;      /* when the retry thread may call again
+                                     (activating: retry; pending: re-check) */
+    int rechecks;                 /* re-checks of a pending purchase that
+                                     left it pending (the backoff's exponent) */
     int64_t created_ms, updated_ms, completed_ms;
     char channel[33];
     char language[17];
@@ -157,9 +182,9 @@ int purchase_timer_hit(sqlite3 *db, const purchase *p, int64_t since_ms, int64_t
 int purchase_update(sqlite3 *db, const purchase *next, unsigned expect_states,
                     int expect_attempts, purchase *current);
 
-/* Retry thread: takes the activating purchase due first (next_attempt_ms
- * <= now), counts the attempt and leases it until lease_until_ms, in one
- * transaction. It also stores maybe_executed = 1 for the time of the call
+/* Retry thread: takes the activating or pending purchase due first
+ * (next_attempt_ms <= now), counts the attempt and leases it until
+ * lease_until_ms, in one transaction. It also stores maybe_executed = 1 for the time of the call
  * (should the process die during it, nobody knows whether the operator
  * executed it), while *out keeps the value from before, which the
  * outcome builds on. 1 claimed (*out), 0 none due, -1 error. */
@@ -167,10 +192,14 @@ int purchase_claim_due(sqlite3 *db, int64_t now, int64_t lease_until_ms, purchas
 /* Makes every activating purchase of an owned partition due now (when
  * partitions were assigned). Returns the count or -1. */
 int purchase_resume_owned(sqlite3 *db);
-/* Earliest next_attempt_ms of an activating purchase (owned partitions), or INT64_MAX. */
+/* Earliest next_attempt_ms of an activating or pending purchase (owned
+ * partitions), or INT64_MAX. */
 int64_t purchase_next_due_ms(sqlite3 *db);
 /* Activating purchases with attempts >= max_attempts, or -1. */
 long purchase_count_stuck(sqlite3 *db, long max_attempts);
+/* Purchases of owned partitions not final and created before
+ * created_before_ms (overdue), or -1. */
+long purchase_count_overdue(sqlite3 *db, int64_t created_before_ms);
 
 /* Look-ups: calls each() for every matching purchase (at most `limit`,
  * ordered by created time). Returns the number of rows, or -1. */
@@ -180,6 +209,12 @@ int purchase_find_transid(sqlite3 *db, const char *op, const char *transid, cons
 int purchase_find_subscriber(sqlite3 *db, const char *op, const char *subscriber,
                              const char *sp, int64_t from_ms, int64_t to_ms, int limit,
                              purchase_each_fn each, void *arg);
+/* The operator's purchases (every partition: each instance holds a copy of
+ * all rows) not final and created before created_before_ms, oldest first,
+ * optionally of one provider (sp NULL: all). */
+int purchase_find_overdue(sqlite3 *db, const char *op, const char *sp,
+                          int64_t created_before_ms, int limit, purchase_each_fn each,
+                          void *arg);
 
 /* The PurchaseEvent of a row (every field filled), packed; caller frees. */
 uint8_t *purchase_event_pack(const purchase *p, int64_t occurred_ms, size_t *len);
@@ -203,6 +238,8 @@ typedef struct {
     char message[513];            /* operator's message, digits masked */
     char confirmation_code[257];
     char detail[160];             /* for logs: curl error, malformed body */
+    int status_fail;              /* a 2xx answer whose activationStatus is
+                                     FAIL: the operator's stored outcome */
 } activation_result;
 
 const char *activation_kind_name(activation_kind k);
@@ -263,11 +300,30 @@ char *response_error(const char *cause, const char *message);  /* ErrorDocument 
 /* Callback answers {"status", "message"}. */
 char *response_callback(const char *status, const char *message);
 
+/* When the retry thread re-checks a pending purchase (how long to wait
+ * for a callback, and at most between re-checks). */
+typedef struct {
+    int64_t first_ms;             /* MILLOM_PENDING_RECHECK_S */
+    int64_t max_ms;               /* MILLOM_PENDING_RECHECK_MAX_S */
+} recheck_policy;
+
 /* The next row after one activation call. p is the row as claimed
  * (state activating, attempts counting this call); *next is written.
- * rnd jitters the backoff. Returns 0, or -1 out of memory. Pure. */
+ * rnd jitters the backoff; a PENDING answer schedules the first re-check
+ * pol->first_ms from now (pol NULL: none). Returns 0, or -1 out of
+ * memory. Pure. */
 int outcome_after_activation(const purchase *p, const activation_result *r, long max_attempts,
-                             int64_t now, uint32_t rnd, purchase *next);
+                             const recheck_policy *pol, int64_t now, uint32_t rnd,
+                             purchase *next);
+/* The next row after a re-check of a pending purchase (p pending, attempts
+ * counting this call): completed, failed, or still pending with the next
+ * re-check scheduled (rechecks + 1). See the head comment. Pure. */
+int outcome_after_recheck(const purchase *p, const activation_result *r,
+                          const recheck_policy *pol, int64_t now, uint32_t rnd, purchase *next);
+/* Delay before the next re-check after `rechecks` re-checks that found the
+ * purchase still pending: first_ms, then doubling to max_ms, jittered into
+ * [d/2, d] but never below first_ms. */
+int64_t recheck_delay_ms(const recheck_policy *pol, int rechecks, uint32_t rnd);
 /* The next row after an operator callback (p activating or pending). */
 int outcome_after_callback(const purchase *p, int ok, const char *error_type,
                            const char *message, int64_t now, purchase *next);
@@ -285,6 +341,9 @@ typedef struct {
     long invalidate_timeout_ms;   /* MILLOM_INVALIDATE_TIMEOUT_MS, 1000 */
     char callback_base[256];      /* MILLOM_CALLBACK_BASE_URL, http://127.0.0.1:8080 */
     char channel_id[65];          /* MILLOM_CHANNEL_ID, "App" */
+    recheck_policy recheck;       /* MILLOM_PENDING_RECHECK_S (60),
+                                     MILLOM_PENDING_RECHECK_MAX_S (600) */
+    long pending_max_age_s;       /* MILLOM_PENDING_MAX_AGE_S, 3600: overdue after */
 } executor_config;
 
 typedef struct retry_worker retry_worker;
@@ -293,6 +352,8 @@ typedef struct {
     metric *completed, *failed, *pending, *processing, *conflict, *rejected;
     metric *activation_seconds;   /* backend POST /activate latency */
     metric *stuck;                /* gauge: millom_purchases_stuck */
+    metric *overdue;              /* gauge: millom_purchases_overdue */
+    metric *rechecks;             /* counter: millom_pending_rechecks_total */
     metric *callbacks;
 } executor_metrics;
 
@@ -348,8 +409,11 @@ void executor_after_change(executor *ex, const purchase *before, const purchase 
 void executor_reply(executor *ex, const Millom__V1__RequestMeta *meta, int status,
                     const char *body);
 
-/* One activation call for a claimed purchase (p: activating, attempts
- * already counting this call) and the application of its outcome. On
+/* One activation call for a claimed purchase (p: activating, or pending
+ * for a re-check; attempts already counting this call) and the
+ * application of its outcome (outcome_after_activation or, for a pending
+ * row, outcome_after_recheck), compare-and-set on p's state and
+ * expect_attempts. On
  * return *after holds the row as stored (the outcome, or whatever another
  * actor stored first). Returns 0, or -1 when the outcome could not be
  * stored (the row stays activating and the retry thread calls again). */

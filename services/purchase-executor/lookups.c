@@ -8,12 +8,19 @@
  *   by msisdn (+ optional from/to on the creation time, inclusive, 0 =
  *     open; optional serviceProvider) -> 200 {"purchases":[...]}, oldest
  *     first, at most 1000.
+ *   overdue (+ optional serviceProvider): the operator's purchases still
+ *     not final (received, activating, pending) MILLOM_PENDING_MAX_AGE_S
+ *     after their creation, for a human to act on -> 200
+ *     {"overdueAfterSeconds": N, "purchases":[...]}, oldest first, at most
+ *     1000. Every instance holds a copy of all rows (changelog), so any
+ *     instance can answer.
  * A purchase: {"transid","serviceProvider","operator","subscriberId",
  * "planId","price":"160.00","currency","fundSource","state",
  * "confirmationCode","errorType","createdAt","updatedAt","completedAt",
- * "attempts"}; price at the operator's currency scale; times RFC 3339 UTC
- * with milliseconds; confirmationCode, errorType and completedAt only when
- * set. The MSISDN is shown in full: the management API is scoped to the
+ * "attempts","nextCheckAt"}; price at the operator's currency scale; times
+ * RFC 3339 UTC with milliseconds; confirmationCode, errorType and
+ * completedAt only when set; nextCheckAt (when the operator is asked again:
+ * an activation retry or a pending re-check) only while not final. The MSISDN is shown in full: the management API is scoped to the
  * subscriber's own operator. */
 #include "executor.h"
 
@@ -25,6 +32,7 @@
 #include "shared/errors.h"
 #include "shared/money.h"
 #include "shared/rpc.h"
+#include "shared/service.h"
 
 #define LOOKUP_MAX 1000
 
@@ -72,6 +80,8 @@ json_t *purchase_to_json(const purchase *p, int currency_scale) {
     json_object_set_new(o, "updatedAt", time_json(p->updated_ms));
     if (p->completed_ms) json_object_set_new(o, "completedAt", time_json(p->completed_ms));
     json_object_set_new(o, "attempts", json_integer(p->attempts));
+    if (!PS_FINAL(p->state) && p->next_attempt_ms > 0)
+        json_object_set_new(o, "nextCheckAt", time_json(p->next_attempt_ms));
     return o;
 }
 
@@ -138,13 +148,21 @@ kafka_verdict executor_on_lookup(executor *ex, const void *payload, size_t len, 
         } else if (n > 1) {
             reply_json(ex, meta, 200, json_pack("{s:O}", "purchases", c.list));
         }
+    } else if (l->overdue) {
+        int64_t max_age_ms = (int64_t)ex->cfg.pending_max_age_s * 1000;
+        n = purchase_find_overdue(ex->db, l->operator_, sp, now_ms() - max_age_ms, LOOKUP_MAX,
+                                  collect_one, &c);
+        if (n >= 0)
+            reply_json(ex, meta, 200,
+                       json_pack("{s:I, s:O}", "overdueAfterSeconds",
+                                 (json_int_t)ex->cfg.pending_max_age_s, "purchases", c.list));
     } else if (l->msisdn && *l->msisdn) {
         n = purchase_find_subscriber(ex->db, l->operator_, l->msisdn, sp, l->from_ms, l->to_ms,
                                      LOOKUP_MAX, collect_one, &c);
         if (n >= 0) reply_json(ex, meta, 200, json_pack("{s:O}", "purchases", c.list));
     } else {
         n = 0;
-        reply_error(ex, meta, CAUSE_BAD_REQUEST, "transid or msisdn is required");
+        reply_error(ex, meta, CAUSE_BAD_REQUEST, "transid, msisdn or overdue is required");
     }
     if (n < 0) reply_error(ex, meta, CAUSE_SERVICE_UNAVAILABLE, "purchase store unavailable");
     json_decref(c.list);

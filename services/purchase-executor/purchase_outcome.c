@@ -155,7 +155,8 @@ static int become_failed(purchase *next, const char *error_type, const char *cau
 }
 
 int outcome_after_activation(const purchase *p, const activation_result *r, long max_attempts,
-                             int64_t now, uint32_t rnd, purchase *next) {
+                             const recheck_policy *pol, int64_t now, uint32_t rnd,
+                             purchase *next) {
     if (purchase_copy(next, p) != 0) return -1;
     next->updated_ms = now;
     activation_kind kind = r->kind;
@@ -172,7 +173,8 @@ int outcome_after_activation(const purchase *p, const activation_result *r, long
         next->state = PS_PENDING;
         next->error_type[0] = '\0';
         copy_text(next->message, sizeof next->message, r->message);
-        next->next_attempt_ms = 0;
+        next->rechecks = 0;
+        next->next_attempt_ms = pol ? now + recheck_delay_ms(pol, 0, rnd) : 0;
         return 0;
     case ACT_FAILED:
         cause = outcome_cause(r->error_type, r->http_status, &fallback);
@@ -195,6 +197,53 @@ int outcome_after_activation(const purchase *p, const activation_result *r, long
     /* Past max attempts (stuck): every 15-30 s from now on. */
     int n = max_attempts > 0 && next->attempts >= max_attempts ? 1 << 20 : next->attempts;
     next->next_attempt_ms = now + retry_backoff_ms(n, rnd);
+    return 0;
+}
+
+int64_t recheck_delay_ms(const recheck_policy *pol, int rechecks, uint32_t rnd) {
+    int64_t first = pol->first_ms > 0 ? pol->first_ms : 1;
+    int64_t max = pol->max_ms > first ? pol->max_ms : first;
+    int64_t d = first;
+    for (int i = 0; i < rechecks && d < max; i++) d *= 2;
+    if (d > max) d = max;
+    int64_t half = d / 2;
+    int64_t delay = half + (int64_t)(rnd % (uint32_t)(half + 1));
+    return delay < first ? first : delay;
+}
+
+/* Re-checking a pending purchase: the operator already accepted this
+ * transId and promised a callback, so its answer to the same request is its
+ * stored outcome. Only a final word ends the wait: OK or
+ * PURCHASE_ALREADY_EXECUTED (completed), a FAIL activationStatus whatever
+ * its errorType (as a callback's), or a definite errorType other than
+ * PURCHASE_IN_PROGRESS and CONFLICT (failed). CONFLICT would mean the
+ * operator knows this transId for another request, which cannot be ours: a
+ * case for a human (it stays pending and becomes overdue), not a reason
+ * to fail a purchase the subscriber may have paid for. Everything else
+ * (PENDING, no answer, TIMEOUT, 5xx, CONGESTED) waits for the next
+ * re-check, later each time. */
+int outcome_after_recheck(const purchase *p, const activation_result *r,
+                          const recheck_policy *pol, int64_t now, uint32_t rnd, purchase *next) {
+    if (purchase_copy(next, p) != 0) return -1;
+    next->updated_ms = now;
+    if (r->kind == ACT_COMPLETED || r->kind == ACT_ALREADY)
+        return become_completed(next, r->confirmation_code, r->message, now);
+    const char *fallback = NULL;
+    if (r->status_fail) {
+        const char *cause = outcome_cause(r->error_type, 200, &fallback);
+        return become_failed(next, r->error_type, cause, r->message[0] ? r->message : fallback,
+                             now);
+    }
+    if (r->kind == ACT_FAILED && strcasecmp(r->error_type, "PURCHASE_IN_PROGRESS") != 0 &&
+        strcasecmp(r->error_type, "CONFLICT") != 0) {
+        const char *cause = outcome_cause(r->error_type, r->http_status, &fallback);
+        return become_failed(next, r->error_type, cause, r->message[0] ? r->message : fallback,
+                             now);
+    }
+    /* Still pending (or no telling): the row keeps its state and texts. */
+    next->state = PS_PENDING;
+    next->rechecks = p->rechecks + 1;
+    next->next_attempt_ms = now + recheck_delay_ms(pol, next->rechecks, rnd);
     return 0;
 }
 

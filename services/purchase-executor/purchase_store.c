@@ -60,6 +60,15 @@ static const char PURCHASES_CHANGELOG_SQL[] =
     "ALTER TABLE purchases ADD COLUMN cl_version INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE purchases ADD COLUMN cl_partition INTEGER NOT NULL DEFAULT -1;";
 
+/* Pending purchases are re-checked (executor.h): their due time lives in
+ * next_attempt_ms like an activating retry's, and `rechecks` counts the
+ * re-checks that found them still pending (the backoff). Rows left pending
+ * by an older version have no due time: they are re-checked at once. */
+static const char PURCHASES_RECHECK_SQL[] =
+    "ALTER TABLE purchases ADD COLUMN rechecks INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE purchases SET next_attempt_ms = 0"
+    " WHERE state = 'pending' AND next_attempt_ms IS NULL;";
+
 static const char *const purchase_keys[] = {"service_provider", "transid", NULL};
 static const changelog_table purchase_tables[] = {{.table = "purchases", .key_columns = purchase_keys}};
 const changelog_spec purchase_changelog = {
@@ -69,11 +78,12 @@ const changelog_spec purchase_changelog = {
 };
 
 /* Migration 1: purchases; 2: the outbox; 3: changelog tables; 4: the
- * purchases' changelog columns. Append, never edit. Every connection
+ * purchases' changelog columns; 5: pending re-checks. Append, never edit. Every connection
  * captures its changes for the changelog. */
 sqlite3 *purchase_store_open(const char *path, char *err, size_t errlen) {
     const char *const migrations[] = {PURCHASES_SQL, outbox_migration_sql,
-                                      changelog_migration_sql, PURCHASES_CHANGELOG_SQL};
+                                      changelog_migration_sql, PURCHASES_CHANGELOG_SQL,
+                                      PURCHASES_RECHECK_SQL};
     sqlite3 *db = store_open_path(path, migrations, sizeof migrations / sizeof migrations[0], err,
                                   errlen);
     if (db && changelog_capture(db, &purchase_changelog, err, errlen) != 0) {
@@ -182,7 +192,7 @@ void purchase_fingerprint(const char *op, const char *key_type, const char *subs
     "service_provider, transid, fingerprint, operator, subscriber, key_type, plan_id,"     \
     " price_minor, currency, fund_source, state, confirmation_code, error_type, message,"  \
     " http_status, response_body, attempts, maybe_executed, next_attempt_ms, created_ms,"  \
-    " updated_ms, completed_ms, channel, language, client_name"
+    " updated_ms, completed_ms, channel, language, client_name, rechecks"
 
 static const char *col_text(sqlite3_stmt *st, int i) {
     const unsigned char *t = sqlite3_column_text(st, i);
@@ -226,6 +236,7 @@ static int read_row(sqlite3_stmt *st, purchase *p) {
     copy_text(p->channel, sizeof p->channel, col_text(st, 22));
     copy_text(p->language, sizeof p->language, col_text(st, 23));
     copy_text(p->client_name, sizeof p->client_name, col_text(st, 24));
+    p->rechecks = sqlite3_column_int(st, 25);
     return 0;
 }
 
@@ -366,7 +377,7 @@ static int insert_row(sqlite3 *db, const purchase *p) {
     sqlite3_stmt *st;
     int rc = prepare(db,
                      "INSERT INTO purchases (" COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                     " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      &st);
     if (rc != SQLITE_OK) return rc;
     sqlite3_bind_text(st, 1, p->service_provider, -1, SQLITE_STATIC);
@@ -394,6 +405,7 @@ static int insert_row(sqlite3 *db, const purchase *p) {
     bind_text_or_null(st, 23, p->channel);
     bind_text_or_null(st, 24, p->language);
     bind_text_or_null(st, 25, p->client_name);
+    sqlite3_bind_int(st, 26, p->rechecks);
     rc = sqlite3_step(st);
     if (rc != SQLITE_DONE) log_warn("sqlite insert purchase: %s", sqlite3_errmsg(db));
     sqlite3_finalize(st);
@@ -465,8 +477,8 @@ int purchase_update(sqlite3 *db, const purchase *next, unsigned expect_states,
     rc = prepare(db,
                  "UPDATE purchases SET state = ?, confirmation_code = ?, error_type = ?,"
                  " message = ?, http_status = ?, response_body = ?, attempts = ?,"
-                 " maybe_executed = ?, next_attempt_ms = ?, updated_ms = ?, completed_ms = ?"
-                 " WHERE service_provider = ? AND transid = ?",
+                 " maybe_executed = ?, next_attempt_ms = ?, updated_ms = ?, completed_ms = ?,"
+                 " rechecks = ? WHERE service_provider = ? AND transid = ?",
                  &st);
     if (rc != SQLITE_OK) goto rollback;
     sqlite3_bind_text(st, 1, purchase_state_name(next->state), -1, SQLITE_STATIC);
@@ -477,14 +489,16 @@ int purchase_update(sqlite3 *db, const purchase *next, unsigned expect_states,
     bind_text_or_null(st, 6, next->response_body);
     sqlite3_bind_int(st, 7, next->attempts);
     sqlite3_bind_int(st, 8, next->maybe_executed);
-    if (next->state == PS_ACTIVATING)
+    /* Only rows the retry thread still calls about have a due time. */
+    if (next->state == PS_ACTIVATING || next->state == PS_PENDING)
         sqlite3_bind_int64(st, 9, next->next_attempt_ms);
     else
         sqlite3_bind_null(st, 9);
     sqlite3_bind_int64(st, 10, next->updated_ms);
     bind_int64_or_null(st, 11, next->completed_ms);
-    sqlite3_bind_text(st, 12, next->service_provider, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 13, next->transid, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 12, next->rechecks);
+    sqlite3_bind_text(st, 13, next->service_provider, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 14, next->transid, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) goto rollback;
@@ -510,7 +524,7 @@ int purchase_claim_due(sqlite3 *db, int64_t now, int64_t lease_until_ms, purchas
     sqlite3_stmt *st;
     int result = -1;
     if (prepare(db,
-                "SELECT " COLUMNS " FROM purchases WHERE state = 'activating'"
+                "SELECT " COLUMNS " FROM purchases WHERE state IN ('activating', 'pending')"
                 " AND next_attempt_ms <= ? AND " CHANGELOG_OWNED_SQL("cl_partition")
                 " ORDER BY next_attempt_ms LIMIT 1",
                 &st) != SQLITE_OK)
@@ -574,7 +588,8 @@ static int64_t scalar_int64(sqlite3 *db, const char *sql, int64_t bind, int64_t 
 
 int64_t purchase_next_due_ms(sqlite3 *db) {
     return scalar_int64(db,
-                        "SELECT min(next_attempt_ms) FROM purchases WHERE state = 'activating'"
+                        "SELECT min(next_attempt_ms) FROM purchases"
+                        " WHERE state IN ('activating', 'pending')"
                         " AND " CHANGELOG_OWNED_SQL("cl_partition"),
                         0, INT64_MAX);
 }
@@ -585,6 +600,14 @@ long purchase_count_stuck(sqlite3 *db, long max_attempts) {
         "SELECT count(*) FROM purchases WHERE state = 'activating' AND attempts >= ? AND "
         CHANGELOG_OWNED_SQL("cl_partition"),
         max_attempts, -1);
+}
+
+long purchase_count_overdue(sqlite3 *db, int64_t created_before_ms) {
+    return (long)scalar_int64(
+        db,
+        "SELECT count(*) FROM purchases WHERE state IN ('received', 'activating', 'pending')"
+        " AND created_ms < ? AND " CHANGELOG_OWNED_SQL("cl_partition"),
+        created_before_ms, -1);
 }
 
 /* ---------------------------------------------------------- look-ups */
@@ -642,5 +665,23 @@ int purchase_find_subscriber(sqlite3 *db, const char *op, const char *subscriber
     sqlite3_bind_int64(st, 4, from_ms);
     sqlite3_bind_int64(st, 5, to_ms);
     sqlite3_bind_int(st, 6, limit);
+    return each_row(db, st, each, arg);
+}
+
+int purchase_find_overdue(sqlite3 *db, const char *op, const char *sp,
+                          int64_t created_before_ms, int limit, purchase_each_fn each,
+                          void *arg) {
+    sqlite3_stmt *st;
+    if (prepare(db,
+                "SELECT " COLUMNS " FROM purchases WHERE operator = ?1"
+                " AND state IN ('received', 'activating', 'pending') AND created_ms < ?2"
+                " AND (?3 IS NULL OR service_provider = ?3)"
+                " ORDER BY created_ms, rowid LIMIT ?4",
+                &st) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, op, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, created_before_ms);
+    bind_text_or_null(st, 3, sp);
+    sqlite3_bind_int(st, 4, limit);
     return each_row(db, st, each, arg);
 }

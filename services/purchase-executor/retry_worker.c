@@ -1,7 +1,10 @@
 /* The retry thread: re-sends activating purchases whose outcome is not
  * known yet (no answer, timeout, 5xx, TIMEOUT/CONGESTED/INTERNAL_ERROR),
  * with the SAME transId, until the operator gives a definite answer (see
- * purchase_outcome.c for when it gives up). It has its own SQLite
+ * purchase_outcome.c for when it gives up), and re-checks pending
+ * purchases whose callback did not come in time the same way (executor.h).
+ * Between claims it refreshes the gauges millom_purchases_stuck and
+ * millom_purchases_overdue. It has its own SQLite
  * connection and HTTP client: SQLite transactions are per connection, so
  * it never shares one with the consumer thread.
  *
@@ -46,14 +49,22 @@ static long retry_round(void *arg, worker *thread) {
     int64_t now = now_ms();
     int claimed = purchase_claim_due(w->db, now, executor_lease_until(ex, now), &w->p);
     if (claimed == 1) {
-        log_info("retrying activation of %s/%s (attempt %d)", w->p.service_provider,
-                 w->p.transid, w->p.attempts);
+        if (w->p.state == PS_PENDING)
+            log_info("no callback for pending %s/%s: asking the operator again (same transId, "
+                     "re-check %d)",
+                     w->p.service_provider, w->p.transid, w->p.rechecks + 1);
+        else
+            log_info("retrying activation of %s/%s (attempt %d)", w->p.service_provider,
+                     w->p.transid, w->p.attempts);
         executor_activate(ex, w->http, w->db, &w->p, w->p.attempts, &w->after);
         return 0;
     }
     if (claimed < 0) return ERROR_PAUSE_MS;
     long stuck = purchase_count_stuck(w->db, ex->cfg.max_attempts);
     if (stuck >= 0) metric_set(ex->m.stuck, stuck);
+    long overdue =
+        purchase_count_overdue(w->db, now_ms() - (int64_t)ex->cfg.pending_max_age_s * 1000);
+    if (overdue >= 0) metric_set(ex->m.overdue, overdue);
     int64_t due = purchase_next_due_ms(w->db);
     int64_t wait = due == INT64_MAX ? IDLE_MAX_WAIT_MS : due - now_ms();
     if (wait < 1) wait = 1;

@@ -203,7 +203,7 @@ START_TEST(completed_and_pending_and_failed_rows) {
     parse(200, "{\"activationStatus\":{\"status\":\"OK\"},\"confirmationCode\":\"C1\","
                "\"message\":\"done\"}",
           &r);
-    ck_assert_int_eq(outcome_after_activation(&p, &r, 20, 5000, 0, &next), 0);
+    ck_assert_int_eq(outcome_after_activation(&p, &r, 20, NULL, 5000, 0, &next), 0);
     ck_assert_int_eq(next.state, PS_COMPLETED);
     ck_assert_str_eq(next.confirmation_code, "C1");
     ck_assert_int_eq(next.http_status, 200);
@@ -214,13 +214,13 @@ START_TEST(completed_and_pending_and_failed_rows) {
                      "\"WALLET\",\"transactionMessage\":\"done\",\"confirmationCode\":\"C1\"}");
 
     parse(200, "{\"activationStatus\":{\"status\":\"PENDING\"}}", &r);
-    ck_assert_int_eq(outcome_after_activation(&p, &r, 20, 5000, 0, &next), 0);
+    ck_assert_int_eq(outcome_after_activation(&p, &r, 20, NULL, 5000, 0, &next), 0);
     ck_assert_int_eq(next.state, PS_PENDING);
     ck_assert_ptr_null(next.response_body);
     ck_assert_int_eq(next.http_status, 0);
 
     parse(402, "{\"errorType\":\"INSUFFICIENT_FUNDS\"}", &r);
-    ck_assert_int_eq(outcome_after_activation(&p, &r, 20, 5000, 0, &next), 0);
+    ck_assert_int_eq(outcome_after_activation(&p, &r, 20, NULL, 5000, 0, &next), 0);
     ck_assert_int_eq(next.state, PS_FAILED);
     ck_assert_str_eq(next.error_type, "INSUFFICIENT_FUNDS");
     ck_assert_int_eq(next.http_status, 402);
@@ -230,12 +230,12 @@ START_TEST(completed_and_pending_and_failed_rows) {
     /* Already executed keeps a code it had, takes one it is given. */
     strcpy(p.confirmation_code, "OLD");
     parse(409, "{\"errorType\":\"PURCHASE_ALREADY_EXECUTED\"}", &r);
-    ck_assert_int_eq(outcome_after_activation(&p, &r, 20, 5000, 0, &next), 0);
+    ck_assert_int_eq(outcome_after_activation(&p, &r, 20, NULL, 5000, 0, &next), 0);
     ck_assert_int_eq(next.state, PS_COMPLETED);
     ck_assert_str_eq(next.confirmation_code, "OLD");
     ck_assert_str_eq(next.error_type, "");
     parse(409, "{\"errorType\":\"PURCHASE_ALREADY_EXECUTED\",\"confirmationCode\":\"NEW\"}", &r);
-    ck_assert_int_eq(outcome_after_activation(&p, &r, 20, 5000, 0, &next), 0);
+    ck_assert_int_eq(outcome_after_activation(&p, &r, 20, NULL, 5000, 0, &next), 0);
     ck_assert_str_eq(next.confirmation_code, "NEW");
     purchase_clear(&next);
 }
@@ -245,7 +245,7 @@ START_TEST(unknown_outcomes_are_retried_and_never_failed_blindly) {
     purchase p = base(), next = {0};
     activation_result r;
     parse(504, "{\"errorType\":\"TIMEOUT\"}", &r);
-    ck_assert_int_eq(outcome_after_activation(&p, &r, 20, 10000, 0, &next), 0);
+    ck_assert_int_eq(outcome_after_activation(&p, &r, 20, NULL, 10000, 0, &next), 0);
     ck_assert_int_eq(next.state, PS_ACTIVATING);
     ck_assert_int_eq(next.maybe_executed, 1);
     ck_assert_int_eq(next.next_attempt_ms, 10000 + 250); /* 0.5 s with rnd 0: half */
@@ -255,24 +255,24 @@ START_TEST(unknown_outcomes_are_retried_and_never_failed_blindly) {
     p.attempts = 25;
     p.maybe_executed = 1;
     activation_parse(0, NULL, 0, 0, &r); /* refused now */
-    ck_assert_int_eq(outcome_after_activation(&p, &r, 20, 10000, 0, &next), 0);
+    ck_assert_int_eq(outcome_after_activation(&p, &r, 20, NULL, 10000, 0, &next), 0);
     ck_assert_int_eq(next.state, PS_ACTIVATING);
     ck_assert_int_eq(next.next_attempt_ms, 10000 + 15000);
     /* ... at the maximum backoff even when max attempts is small. */
     p.attempts = 3;
-    ck_assert_int_eq(outcome_after_activation(&p, &r, 3, 10000, 0, &next), 0);
+    ck_assert_int_eq(outcome_after_activation(&p, &r, 3, NULL, 10000, 0, &next), 0);
     ck_assert_int_eq(next.next_attempt_ms, 10000 + 15000);
-    ck_assert_int_eq(outcome_after_activation(&p, &r, 4, 10000, 0, &next), 0);
+    ck_assert_int_eq(outcome_after_activation(&p, &r, 4, NULL, 10000, 0, &next), 0);
     ck_assert_int_eq(next.next_attempt_ms, 10000 + 1000);
 
     /* Every call refused before processing: failed at max attempts. */
     p.attempts = 19;
     p.maybe_executed = 0;
     parse(503, "{\"errorType\":\"CONGESTED\"}", &r);
-    ck_assert_int_eq(outcome_after_activation(&p, &r, 20, 10000, 0, &next), 0);
+    ck_assert_int_eq(outcome_after_activation(&p, &r, 20, NULL, 10000, 0, &next), 0);
     ck_assert_int_eq(next.state, PS_ACTIVATING);
     p.attempts = 20;
-    ck_assert_int_eq(outcome_after_activation(&p, &r, 20, 10000, 0, &next), 0);
+    ck_assert_int_eq(outcome_after_activation(&p, &r, 20, NULL, 10000, 0, &next), 0);
     ck_assert_int_eq(next.state, PS_FAILED);
     ck_assert_int_eq(next.http_status, 503);
     ck_assert_ptr_nonnull(strstr(next.response_body, "SERVICE_UNAVAILABLE"));
@@ -282,12 +282,12 @@ START_TEST(unknown_outcomes_are_retried_and_never_failed_blindly) {
     p.attempts = 1;
     p.maybe_executed = 0;
     parse(409, "{\"errorType\":\"PURCHASE_IN_PROGRESS\"}", &r);
-    ck_assert_int_eq(outcome_after_activation(&p, &r, 20, 10000, 0, &next), 0);
+    ck_assert_int_eq(outcome_after_activation(&p, &r, 20, NULL, 10000, 0, &next), 0);
     ck_assert_int_eq(next.state, PS_FAILED);
     ck_assert_int_eq(next.http_status, 409);
     p.attempts = 2;
     p.maybe_executed = 1;
-    ck_assert_int_eq(outcome_after_activation(&p, &r, 20, 10000, 0, &next), 0);
+    ck_assert_int_eq(outcome_after_activation(&p, &r, 20, NULL, 10000, 0, &next), 0);
     ck_assert_int_eq(next.state, PS_ACTIVATING);
     purchase_clear(&next);
 }
@@ -308,6 +308,112 @@ START_TEST(backoff_doubles_to_thirty_seconds_with_jitter) {
         int64_t d = retry_backoff_ms(4, rnd);
         ck_assert(d >= 2000 && d <= 4000);
     }
+}
+END_TEST
+
+/* A PENDING answer schedules the first re-check MILLOM_PENDING_RECHECK_S
+ * later; the delay then doubles (jittered, never below the first) to the
+ * cap. */
+START_TEST(pending_schedules_rechecks_with_backoff) {
+    recheck_policy pol = {.first_ms = 60000, .max_ms = 600000};
+    purchase p = base(), next = {0};
+    activation_result r;
+    parse(200, "{\"activationStatus\":{\"status\":\"PENDING\"}}", &r);
+    ck_assert_int_eq(outcome_after_activation(&p, &r, 20, &pol, 5000, 12345, &next), 0);
+    ck_assert_int_eq(next.state, PS_PENDING);
+    ck_assert_int_eq(next.next_attempt_ms, 5000 + 60000); /* exactly, no jitter */
+    ck_assert_int_eq(next.rechecks, 0);
+    ck_assert_int_eq(recheck_delay_ms(&pol, 0, 0), 60000);
+    ck_assert_int_eq(recheck_delay_ms(&pol, 1, 0), 60000);          /* [60, 120] s */
+    ck_assert_int_eq(recheck_delay_ms(&pol, 1, 60000), 120000);
+    ck_assert_int_eq(recheck_delay_ms(&pol, 3, 0), 240000);         /* [240, 480] s */
+    ck_assert_int_eq(recheck_delay_ms(&pol, 4, 0), 300000);         /* 960 s capped to 600 */
+    ck_assert_int_eq(recheck_delay_ms(&pol, 1000, 0xffffffffu) <= 600000, 1);
+    for (uint32_t rnd = 0; rnd < 100000; rnd += 997) {
+        int64_t d = recheck_delay_ms(&pol, 2, rnd);
+        ck_assert(d >= 120000 && d <= 240000);
+    }
+    recheck_policy tiny = {.first_ms = 1000, .max_ms = 500}; /* max below first: first */
+    ck_assert_int_eq(recheck_delay_ms(&tiny, 5, 0xffffffffu), 1000);
+    purchase_clear(&next);
+}
+END_TEST
+
+/* The operator's answer to a re-check of a pending purchase: its stored
+ * outcome ends the wait; anything else waits for the next re-check. */
+START_TEST(recheck_answers_decide_pending_purchases) {
+    recheck_policy pol = {.first_ms = 1000, .max_ms = 8000};
+    purchase p = base(), next = {0};
+    p.state = PS_PENDING;
+    p.attempts = 2;
+    p.rechecks = 1;
+    strcpy(p.message, "in progress");
+    activation_result r;
+
+    /* OK with the code: completed. */
+    parse(200, "{\"activationStatus\":{\"status\":\"OK\"},\"confirmationCode\":\"tp-1\"}", &r);
+    ck_assert_int_eq(outcome_after_recheck(&p, &r, &pol, 9000, 0, &next), 0);
+    ck_assert_int_eq(next.state, PS_COMPLETED);
+    ck_assert_str_eq(next.confirmation_code, "tp-1");
+    ck_assert_int_eq(next.http_status, 200);
+    ck_assert_int_eq(next.completed_ms, 9000);
+    ck_assert_int_eq(next.next_attempt_ms, 0);
+    /* ALREADY_EXECUTED (409): completed. */
+    parse(409, "{\"errorType\":\"PURCHASE_ALREADY_EXECUTED\"}", &r);
+    ck_assert_int_eq(outcome_after_recheck(&p, &r, &pol, 9000, 0, &next), 0);
+    ck_assert_int_eq(next.state, PS_COMPLETED);
+    /* A FAIL activationStatus is final whatever its errorType (the same
+     * INTERNAL_ERROR as an activation answer would be retried). */
+    parse(200,
+          "{\"activationStatus\":{\"status\":\"FAIL\",\"errorMessage\":{\"errorType\":"
+          "\"INTERNAL_ERROR\",\"message\":\"provisioning failed\"}}}",
+          &r);
+    ck_assert_int_eq(r.kind, ACT_UNKNOWN);
+    ck_assert_int_eq(r.status_fail, 1);
+    ck_assert_int_eq(outcome_after_recheck(&p, &r, &pol, 9000, 0, &next), 0);
+    ck_assert_int_eq(next.state, PS_FAILED);
+    ck_assert_str_eq(next.error_type, "INTERNAL_ERROR");
+    ck_assert_int_eq(next.http_status, 503);
+    ck_assert_str_eq(next.message, "provisioning failed");
+    /* A definite errorType: failed. */
+    parse(402, "{\"errorType\":\"INSUFFICIENT_FUNDS\"}", &r);
+    ck_assert_int_eq(outcome_after_recheck(&p, &r, &pol, 9000, 0, &next), 0);
+    ck_assert_int_eq(next.state, PS_FAILED);
+    ck_assert_int_eq(next.http_status, 402);
+
+    /* Still pending, in progress, a conflict, or no telling: stays pending,
+     * texts kept, the next re-check later (rechecks 2: [2, 4] s). */
+    static const struct {
+        long status;
+        const char *body;
+    } WAIT[] = {
+        {200, "{\"activationStatus\":{\"status\":\"PENDING\"}}"},
+        {409, "{\"errorType\":\"PURCHASE_IN_PROGRESS\"}"},
+        {409, "{\"errorType\":\"CONFLICT\"}"},
+        {504, "{\"errorType\":\"TIMEOUT\"}"},
+        {500, "{\"errorType\":\"INTERNAL_ERROR\"}"},
+        {503, "{\"errorType\":\"CONGESTED\"}"},
+        {502, "bad gateway"},
+        {429, ""},
+        {0, NULL},
+    };
+    for (size_t i = 0; i < sizeof WAIT / sizeof WAIT[0]; i++) {
+        parse(WAIT[i].status, WAIT[i].body, &r);
+        ck_assert_int_eq(outcome_after_recheck(&p, &r, &pol, 9000, 0, &next), 0);
+        ck_assert_msg(next.state == PS_PENDING, "answer %zu: state %s", i,
+                      purchase_state_name(next.state));
+        ck_assert_int_eq(next.rechecks, 2);
+        ck_assert_int_eq(next.next_attempt_ms, 9000 + 2000);
+        ck_assert_int_eq(next.updated_ms, 9000);
+        ck_assert_str_eq(next.message, "in progress");
+        ck_assert_str_eq(next.error_type, "");
+        ck_assert_ptr_null(next.response_body);
+    }
+    /* A lost connection (no status, connected) too. */
+    activation_parse(0, NULL, 0, 0, &r);
+    ck_assert_int_eq(outcome_after_recheck(&p, &r, &pol, 9000, 0, &next), 0);
+    ck_assert_int_eq(next.state, PS_PENDING);
+    purchase_clear(&next);
 }
 END_TEST
 
@@ -401,6 +507,8 @@ int main(void) {
     tcase_add_test(tc, unknown_outcomes_are_retried_and_never_failed_blindly);
     tcase_add_test(tc, backoff_doubles_to_thirty_seconds_with_jitter);
     tcase_add_test(tc, callbacks_complete_or_fail);
+    tcase_add_test(tc, pending_schedules_rechecks_with_backoff);
+    tcase_add_test(tc, recheck_answers_decide_pending_purchases);
     tcase_add_test(tc, offers_give_the_plan_price);
     tcase_add_test(tc, texts_are_cut_and_masked_safely);
     tcase_add_test(tc, state_names_round_trip);

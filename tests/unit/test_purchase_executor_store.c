@@ -210,6 +210,7 @@ START_TEST(transitions_are_compare_and_set) {
     next.attempts = 1;
     next.state = PS_PENDING;
     next.updated_ms = 101000;
+    next.next_attempt_ms = 161000; /* its first re-check */
     ck_assert_int_eq(purchase_update(db, &next, PS_MASK(PS_ACTIVATING), 0, &cur), 1);
     ck_assert_int_eq(scalar(EVENTS_IN_OUTBOX), 2);
     char key[64];
@@ -218,7 +219,7 @@ START_TEST(transitions_are_compare_and_set) {
     ck_assert_int_eq(ev->attempts, 1);
     ck_assert_int_eq(ev->occurred_at_ms, 101000);
     millom__v1__purchase_event__free_unpacked(ev, NULL);
-    ck_assert_int_eq(scalar("SELECT next_attempt_ms IS NULL FROM purchases"), 1);
+    ck_assert_int_eq(scalar("SELECT next_attempt_ms FROM purchases"), 161000);
 
     /* A stale writer expecting activating loses, and sees the row. */
     purchase stale = p;
@@ -240,6 +241,7 @@ START_TEST(transitions_are_compare_and_set) {
     ck_assert_int_eq(got.http_status, 200);
     ck_assert_str_eq(got.response_body, done.response_body);
     ck_assert_int_eq(got.completed_ms, 102000);
+    ck_assert_int_eq(scalar("SELECT next_attempt_ms IS NULL FROM purchases"), 1);
     /* Final states do not move again. */
     ck_assert_int_eq(purchase_update(db, &stale, PS_MASK(PS_ACTIVATING) | PS_MASK(PS_PENDING), -1,
                                      NULL),
@@ -299,8 +301,9 @@ START_TEST(retry_claims_due_purchases) {
     ck_assert_int_eq(purchase_claim_due(db, 1, 110000, &c), 0);
     ck_assert_int_eq(purchase_count_stuck(db, 2), 1);
     ck_assert_int_eq(purchase_count_stuck(db, 1), 2);
-    /* Only activating ones are retried or counted. */
-    ck_assert_int_eq(store_exec(db, "UPDATE purchases SET state = 'pending', next_attempt_ms = 0"),
+    /* Only activating ones count as stuck; final ones are never claimed. */
+    ck_assert_int_eq(store_exec(db, "UPDATE purchases SET state = 'completed',"
+                                    " next_attempt_ms = NULL"),
                      SQLITE_OK);
     ck_assert_int_eq(purchase_claim_due(db, 999999, 1, &c), 0);
     ck_assert_int_eq(purchase_count_stuck(db, 1), 0);
@@ -437,6 +440,111 @@ START_TEST(lookups_filter_and_order) {
 }
 END_TEST
 
+static void parse_answer(long status, const char *body, activation_result *r) {
+    activation_parse(status, body, strlen(body), 1, r);
+}
+
+/* A pending purchase is claimed for its re-check when due, like an
+ * activating retry (attempt counted, leased); the re-check's outcome is a
+ * compare-and-set on (pending, attempts), so a callback that came first
+ * wins and the re-check's answer is dropped. */
+START_TEST(pending_rechecks_are_claimed_and_lose_to_callbacks) {
+    purchase p = make("sp1", "tx-pend000001", "plan1", 100000), existing = {0}, c = {0};
+    purchase cur = {0}, next = {0};
+    int64_t other;
+    ck_assert_int_eq(purchase_create(db, &p, 0, &existing, &other), CREATE_OK);
+    purchase pend = p;
+    pend.attempts = 1;
+    pend.state = PS_PENDING;
+    pend.updated_ms = 101000;
+    pend.next_attempt_ms = 161000;
+    ck_assert_int_eq(purchase_update(db, &pend, PS_MASK(PS_ACTIVATING), 0, NULL), 1);
+    ck_assert_int_eq(purchase_next_due_ms(db), 161000);
+    ck_assert_int_eq(purchase_claim_due(db, 160999, 170000, &c), 0);
+    /* An assignment resumes activating rows only: pending keep their time. */
+    ck_assert_int_eq(purchase_resume_owned(db), 0);
+    ck_assert_int_eq(purchase_claim_due(db, 161000, 170000, &c), 1);
+    ck_assert_int_eq(c.state, PS_PENDING);
+    ck_assert_int_eq(c.attempts, 2);
+    ck_assert_int_eq(purchase_claim_due(db, 165000, 170000, &c), 0); /* leased */
+
+    /* Still pending: stored with the next re-check, no event. */
+    long events = scalar(EVENTS_IN_OUTBOX);
+    activation_result r;
+    parse_answer(200, "{\"activationStatus\":{\"status\":\"PENDING\"}}", &r);
+    recheck_policy pol = {.first_ms = 60000, .max_ms = 600000};
+    ck_assert_int_eq(outcome_after_recheck(&c, &r, &pol, 162000, 0, &next), 0);
+    ck_assert_int_eq(purchase_update(db, &next, PS_MASK(PS_PENDING), c.attempts, &cur), 1);
+    ck_assert_int_eq(scalar(EVENTS_IN_OUTBOX), events);
+    ck_assert_int_eq(scalar("SELECT rechecks FROM purchases WHERE transid = 'tx-pend000001'"), 1);
+    ck_assert_int_eq(scalar("SELECT next_attempt_ms FROM purchases WHERE transid = "
+                            "'tx-pend000001'"),
+                     next.next_attempt_ms);
+    ck_assert_int_ge(next.next_attempt_ms, 162000 + 60000);
+
+    /* The next re-check is claimed; a callback completes it meanwhile. */
+    ck_assert_int_eq(purchase_claim_due(db, next.next_attempt_ms, 999999999, &c), 1);
+    purchase done = {0};
+    ck_assert_int_eq(outcome_after_callback(&c, 1, "", "", 300000, &done), 0);
+    ck_assert_int_eq(purchase_update(db, &done, PS_MASK(PS_ACTIVATING) | PS_MASK(PS_PENDING), -1,
+                                     NULL),
+                     1);
+    /* The re-check's answer (say the FAIL of another story) comes second: dropped. */
+    parse_answer(200,
+                 "{\"activationStatus\":{\"status\":\"FAIL\",\"errorMessage\":"
+                 "{\"errorType\":\"INTERNAL_ERROR\"}}}",
+                 &r);
+    ck_assert_int_eq(outcome_after_recheck(&c, &r, &pol, 301000, 0, &next), 0);
+    ck_assert_int_eq(next.state, PS_FAILED);
+    ck_assert_int_eq(purchase_update(db, &next, PS_MASK(PS_PENDING), c.attempts, &cur), 0);
+    ck_assert_int_eq(cur.state, PS_COMPLETED);
+    ck_assert_int_eq(scalar(EVENTS_IN_OUTBOX), events + 1);
+    ck_assert(purchase_next_due_ms(db) == INT64_MAX);
+    purchase_clear(&c);
+    purchase_clear(&cur);
+    purchase_clear(&next);
+    purchase_clear(&done);
+    purchase_clear(&existing);
+}
+END_TEST
+
+static void count_row(void *arg, const purchase *p) {
+    (void)p;
+    (*(int *)arg)++;
+}
+
+/* Overdue: not final and created before the cut-off; counted for owned
+ * partitions, listed per operator (and provider) from every partition. */
+START_TEST(overdue_purchases_are_counted_and_listed) {
+    purchase a = make("sp1", "tx-over000001", "plan1", 100000), existing = {0};
+    purchase b = make("sp2", "tx-over000002", "plan2", 200000);
+    purchase d = make("sp1", "tx-over000003", "plan3", 100000);
+    int64_t other;
+    ck_assert_int_eq(purchase_create(db, &a, 0, &existing, &other), CREATE_OK);
+    ck_assert_int_eq(purchase_create(db, &b, 0, &existing, &other), CREATE_OK);
+    ck_assert_int_eq(purchase_create(db, &d, 0, &existing, &other), CREATE_OK);
+    ck_assert_int_eq(store_exec(db, "UPDATE purchases SET state = 'pending'"
+                                    " WHERE transid = 'tx-over000002'"),
+                     SQLITE_OK);
+    ck_assert_int_eq(store_exec(db, "UPDATE purchases SET state = 'completed'"
+                                    " WHERE transid = 'tx-over000003'"),
+                     SQLITE_OK);
+    ck_assert_int_eq(purchase_count_overdue(db, 100000), 0);
+    ck_assert_int_eq(purchase_count_overdue(db, 100001), 1);
+    ck_assert_int_eq(purchase_count_overdue(db, 300000), 2);
+    int n = 0;
+    ck_assert_int_eq(purchase_find_overdue(db, "tp", NULL, 300000, 10, count_row, &n), 2);
+    ck_assert_int_eq(purchase_find_overdue(db, "tp", "sp2", 300000, 10, count_row, &n), 1);
+    ck_assert_int_eq(purchase_find_overdue(db, "other", NULL, 300000, 10, count_row, &n), 0);
+    ck_assert_int_eq(purchase_find_overdue(db, "tp", NULL, 150000, 10, count_row, &n), 1);
+    /* Another instance's partition: listed, not counted here. */
+    ck_assert_int_eq(store_exec(db, "UPDATE purchases SET cl_partition = 7"), SQLITE_OK);
+    ck_assert_int_eq(purchase_count_overdue(db, 300000), 0);
+    ck_assert_int_eq(purchase_find_overdue(db, "tp", NULL, 300000, 10, count_row, &n), 2);
+    purchase_clear(&existing);
+}
+END_TEST
+
 START_TEST(lookup_json) {
     purchase p = make("testserviceprovider", "tx-0000000001", "plan1234", 1795888509123LL);
     p.state = PS_COMPLETED;
@@ -478,7 +586,7 @@ START_TEST(reopening_keeps_the_schema) {
     char err[256];
     db = purchase_store_open(path, err, sizeof err);
     ck_assert_msg(db != NULL, "%s", err);
-    ck_assert_int_eq(scalar("PRAGMA user_version"), 4);
+    ck_assert_int_eq(scalar("PRAGMA user_version"), 5);
     ck_assert_int_eq(scalar("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN "
                             "('purchases_timer', 'purchases_operator_transid', 'purchases_due')"),
                      3);
@@ -496,6 +604,8 @@ int main(void) {
     tcase_add_test(tc, retry_claims_due_purchases);
     tcase_add_test(tc, changes_go_to_the_changelog_and_follow_ownership);
     tcase_add_test(tc, lookups_filter_and_order);
+    tcase_add_test(tc, pending_rechecks_are_claimed_and_lose_to_callbacks);
+    tcase_add_test(tc, overdue_purchases_are_counted_and_listed);
     tcase_add_test(tc, lookup_json);
     tcase_add_test(tc, reopening_keeps_the_schema);
     suite_add_tcase(s, tc);
