@@ -7,6 +7,7 @@
 #                (SAN=thread: with ThreadSanitizer, in build/tsan)
 #   make bench   wrk benchmarks against the stack and an nginx baseline
 #   make fuzz    libFuzzer (clang) on api-edge's parsing, FUZZ_SECONDS (60)
+#   make chaos   kill services at random under load, then check nothing was lost (CHAOS_SECONDS, 120)
 #   make clean   remove build/ and var/
 
 SAN ?= 0
@@ -66,7 +67,7 @@ INTEG_BINS:= $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(INTEG_SRC))
 TESTLIB_SRC := $(wildcard tests/lib/*.c)
 TESTLIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TESTLIB_SRC))
 
-.PHONY: all deps build run test unit integration bench fuzz clean
+.PHONY: all deps build run test unit integration bench fuzz chaos clean
 .SECONDARY:
 
 all: build
@@ -111,6 +112,13 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory build
 	@BUILD=build/release scripts/bench.sh
+
+# Chaos: a stack of its own (ports 19680..19686, var/chaos) under mixed
+# load while random services are killed with SIGKILL and restarted; then a
+# table of checks (scripts/chaos.sh). CHAOS_SECONDS (120).
+chaos: deps
+	@$(MAKE) --no-print-directory build
+	@BUILD=$(BUILD) scripts/chaos.sh
 
 # libFuzzer on api-edge's request parsing and validation (tests/fuzz/).
 # Built with clang only (its own objects in build/fuzz/obj; `make test`
