@@ -72,6 +72,7 @@ void sp_route_receive(sp_app *app, http_request *req, sp_kind kind) {
         .error = error[0] ? error : NULL,
         .transaction_id = json_string_value(json_object_get(j, "transactionId")),
         .status = status,
+        .delivery_id = http_header(req, "X-Millom-Delivery-Id"),
     };
     int64_t id = sp_store_record(app->store, &r);
     json_decref(j);

@@ -48,6 +48,7 @@ typedef struct {
     const char *error;          /* why the body was refused, NULL if valid */
     const char *transaction_id; /* the body's transactionId, NULL if none */
     int status;                 /* the answer given (or planned, if deferred) */
+    const char *delivery_id;    /* the X-Millom-Delivery-Id header, NULL if absent */
 } sp_received;
 
 /* Records one request; its id (> 0), or -1 on error. */

@@ -23,6 +23,8 @@ static const char *const migrations[] = {
     " transaction_id TEXT,"
     " status INTEGER NOT NULL);"
     "CREATE INDEX received_kind ON received(kind, id);",
+    /* The notifier's X-Millom-Delivery-Id header: a resend carries the same. */
+    "ALTER TABLE received ADD COLUMN delivery_id TEXT;",
 };
 
 struct sp_store {
@@ -70,7 +72,7 @@ void sp_store_close(sp_store *s) {
 int64_t sp_store_record(sp_store *s, const sp_received *r) {
     static const char sql[] =
         "INSERT INTO received(kind, received_at_ms, content_type, has_authorization, body, error,"
-        " transaction_id, status) VALUES (?,?,?,?,?,?,?,?)";
+        " transaction_id, status, delivery_id) VALUES (?,?,?,?,?,?,?,?,?)";
     int64_t id = -1;
     pthread_mutex_lock(&s->lock);
     sqlite3_stmt *st = NULL;
@@ -83,6 +85,7 @@ int64_t sp_store_record(sp_store *s, const sp_received *r) {
         if (r->error) sqlite3_bind_text(st, 6, r->error, -1, SQLITE_TRANSIENT);
         if (r->transaction_id) sqlite3_bind_text(st, 7, r->transaction_id, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int(st, 8, r->status);
+        if (r->delivery_id) sqlite3_bind_text(st, 9, r->delivery_id, -1, SQLITE_TRANSIENT);
         if (sqlite3_step(st) == SQLITE_DONE) id = sqlite3_last_insert_rowid(s->db);
     }
     if (id < 0) log_error("sp-sandbox: cannot record a request: %s", sqlite3_errmsg(s->db));
@@ -129,13 +132,15 @@ static json_t *row_json(sqlite3_stmt *st) {
     if (sqlite3_column_type(st, 7) != SQLITE_NULL)
         json_object_set_new(o, "transactionId", json_string((const char *)sqlite3_column_text(st, 7)));
     json_object_set_new(o, "status", json_integer(sqlite3_column_int(st, 8)));
+    if (sqlite3_column_type(st, 9) != SQLITE_NULL)
+        json_object_set_new(o, "deliveryId", json_string((const char *)sqlite3_column_text(st, 9)));
     return o;
 }
 
 json_t *sp_store_list(sp_store *s, int kind, int64_t since, long limit) {
     static const char sql[] =
         "SELECT id, kind, received_at_ms, content_type, has_authorization, body, error,"
-        " transaction_id, status FROM received"
+        " transaction_id, status, delivery_id FROM received"
         " WHERE id > ?1 AND (?2 IS NULL OR kind = ?2) ORDER BY id LIMIT ?3";
     json_t *list = json_array();
     int rc = SQLITE_ERROR;
