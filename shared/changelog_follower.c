@@ -43,6 +43,10 @@ struct changelog_follower {
     pthread_cond_t cv;
     pthread_t thread;
     atomic_int stop;
+    /* Set by a catch-up that found a position past the end of the topic;
+     * the follower thread checks every partition and clears it (under mu,
+     * with a broadcast). */
+    atomic_int check_past_end;
     metric *m_applied, *m_stale, *m_failed, *m_catch_up;
 };
 
@@ -312,9 +316,39 @@ static void apply_batch(changelog_follower *f, rd_kafka_message_t *m) {
     free(next);
 }
 
+/* A position past the end of its partition means the topic was created
+ * anew and is shorter than what was applied (devbroker keeps topics in
+ * memory: after its restart every changelog is empty). Such a partition
+ * restarts from the beginning of the new topic; its records are versioned,
+ * so applying them over the local rows changes only what is newer. Runs in
+ * the follower thread, so no batch is under way. */
+static void restart_partitions_past_end(changelog_follower *f) {
+    int moved = 0;
+    for (int p = 0; p < f->n_parts; p++) {
+        int64_t lo = 0, hi = 0;
+        if (rd_kafka_query_watermark_offsets(f->rk, f->spec->topic, p, &lo, &hi, 5000)) continue;
+        pthread_mutex_lock(&f->mu);
+        if (f->applied[p] > hi) {
+            log_warn("changelog %s [%d]: position %lld is past the end of the topic (%lld), "
+                     "which was created anew (devbroker restarted?); reading it from the "
+                     "beginning",
+                     f->spec->topic, p, (long long)f->applied[p], (long long)hi);
+            f->applied[p] = lo;
+            moved = 1;
+        }
+        pthread_mutex_unlock(&f->mu);
+    }
+    if (moved) reassign(f);
+    pthread_mutex_lock(&f->mu);
+    atomic_store(&f->check_past_end, 0);
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+}
+
 static void *follower_thread(void *arg) {
     changelog_follower *f = arg;
     while (!atomic_load(&f->stop) && !service_stopping()) {
+        if (atomic_load(&f->check_past_end)) restart_partitions_past_end(f);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(f->rk, 100);
         if (m) apply_batch(f, m);
     }
@@ -507,7 +541,11 @@ int changelog_follower_catch_up(changelog_follower *f, int32_t partition, int ti
     }
     int rc = 0;
     pthread_mutex_lock(&f->mu);
-    while (f->applied[partition] < hi) {
+    /* Past the end: either records written since the watermark query, or
+     * a topic created anew; the follower thread tells which (and then
+     * restarts the partition from its beginning). */
+    if (f->applied[partition] > hi) atomic_store(&f->check_past_end, 1);
+    while (f->applied[partition] < hi || atomic_load(&f->check_past_end)) {
         int64_t left = t0 + timeout_ms - mono_ms();
         if (left <= 0) {
             rc = -1;

@@ -81,6 +81,7 @@ static int conf_set_long(rd_kafka_conf_t *conf, const char *name, long value, ch
 
 static metric *m_produced, *m_produce_errors, *m_produce_seconds, *m_handler_seconds;
 static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+static void health_init(void); /* broker health, below */
 
 static void metrics_init(void) {
     m_produced = metric_counter("millom_kafka_produced_total",
@@ -92,6 +93,7 @@ static void metrics_init(void) {
         "Time from enqueueing a message to the broker's acknowledgement.", NULL);
     m_handler_seconds = metric_histogram("millom_kafka_handler_seconds",
                                          "Time spent in Kafka message handlers.", NULL);
+    health_init();
 }
 
 static metric *topic_counter(const char *name, const char *help, const char *topic) {
@@ -104,6 +106,96 @@ static metric *topic_counter(const char *name, const char *help, const char *top
 #define CONSUMED_HELP "Messages handed to a consumer's handler."
 #define DLQ_NAME "millom_kafka_dlq_total"
 #define DLQ_HELP "Messages sent to a dead-letter topic, by source topic."
+
+/* ---------------------------------------------------------- broker health
+ *
+ * Process-wide, for /readyz (kafka_healthy). librdkafka reports through
+ * error_cb when every broker it knows became unreachable
+ * (_ALL_BROKERS_DOWN) and when an idempotent producer hit a fatal error
+ * (_FATAL); it reports nothing when a broker comes back, so a producer's
+ * thread asks for metadata once a second while brokers are down and the
+ * first answer ends the outage. A short outage (a broker restarting) keeps
+ * the process ready; one longer than MILLOM_KAFKA_DOWN_READY_S (default 10)
+ * makes it not ready, logged once when it starts and once when it ends. A
+ * fatal error is permanent: logged once, not ready, and the process is
+ * asked to stop (exit status 1, see kafka_fatal_error_seen) so its
+ * supervisor (compose's restart policy) starts a fresh one. */
+
+static atomic_llong brokers_down_since;  /* mono_ms of the outage's start; 0: up */
+static atomic_int outage_reported;       /* the outage's "not ready" was logged */
+static atomic_int fatal_seen;
+static long down_ready_ms = 10000;       /* MILLOM_KAFKA_DOWN_READY_S */
+static metric *m_broker_up;
+
+static void health_init(void) {
+    down_ready_ms = env_long("MILLOM_KAFKA_DOWN_READY_S", 10) * 1000;
+    m_broker_up = metric_gauge("millom_kafka_broker_up",
+                               "1 while a Kafka broker is reachable, 0 while none is.", NULL);
+    metric_set(m_broker_up, 1);
+}
+
+int kafka_fatal_error_seen(void) { return atomic_load(&fatal_seen); }
+
+int kafka_healthy(void) {
+    pthread_once(&metrics_once, metrics_init); /* down_ready_ms */
+    if (atomic_load(&fatal_seen)) return 0;
+    long long since = atomic_load(&brokers_down_since);
+    return since == 0 || mono_ms() - since < down_ready_ms;
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+    (void)opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char why[512];
+        rd_kafka_resp_err_t cause = rd_kafka_fatal_error(rk, why, sizeof why);
+        if (atomic_exchange(&fatal_seen, 1) == 0) {
+            log_error("kafka %s: fatal error %s: %s; not ready, stopping (exit status 1) to "
+                      "be restarted",
+                      rd_kafka_name(rk), rd_kafka_err2name(cause), why);
+            metric_set(m_broker_up, 0);
+            service_request_stop();
+        }
+        return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        long long up = 0;
+        if (atomic_compare_exchange_strong(&brokers_down_since, &up, (long long)mono_ms())) {
+            metric_set(m_broker_up, 0);
+            log_warn("kafka %s: no broker reachable (%s); not ready if none is back within "
+                     "%ld s",
+                     rd_kafka_name(rk), reason, down_ready_ms / 1000);
+        }
+        return;
+    }
+    /* Connection failures are also logged by log_cb ("FAIL"); others here. */
+    if (err == RD_KAFKA_RESP_ERR__TRANSPORT)
+        log_debug("kafka %s: %s", rd_kafka_name(rk), reason);
+    else
+        log_warn("kafka %s: %s: %s", rd_kafka_name(rk), rd_kafka_err2name(err), reason);
+}
+
+/* Called by a producer's thread between polls: logs an outage that lasted
+ * past the readiness limit, and ends one when a broker answers. */
+static void health_check(rd_kafka_t *rk, double *last_probe_ms) {
+    long long since = atomic_load(&brokers_down_since);
+    if (since == 0) return;
+    long long down_ms = (long long)mono_ms() - since;
+    if (down_ms >= down_ready_ms && atomic_exchange(&outage_reported, 1) == 0)
+        log_error("kafka: no broker reachable for %lld s: not ready", down_ms / 1000);
+    double now = mono_ms_f();
+    if (now - *last_probe_ms < 1000.0) return;
+    *last_probe_ms = now;
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(rk, 0, NULL, &md, 1000) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+    rd_kafka_metadata_destroy(md);
+    if (!atomic_compare_exchange_strong(&brokers_down_since, &since, 0)) return;
+    metric_set(m_broker_up, 1);
+    down_ms = (long long)mono_ms() - since;
+    if (atomic_exchange(&outage_reported, 0))
+        log_info("kafka: a broker is reachable again after %lld s: ready", down_ms / 1000);
+    else
+        log_info("kafka: a broker is reachable again after %lld ms", down_ms);
+}
 
 /* -------------------------------------------------------------- bootstrap */
 
@@ -195,6 +287,8 @@ static int conf_common(rd_kafka_conf_t *conf, const char *client_id, int consume
     const char *debug = getenv("MILLOM_KAFKA_DEBUG");  /* e.g. "cgrp,fetch" */
     if (debug && *debug && conf_set(conf, "debug", debug, err, errlen)) return -1;
     rd_kafka_conf_set_log_cb(conf, log_cb);
+    pthread_once(&metrics_once, metrics_init); /* error_cb's metric and limit */
+    rd_kafka_conf_set_error_cb(conf, error_cb);
     return 0;
 }
 
@@ -245,7 +339,11 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 
 static void *producer_thread(void *arg) {
     kafka_producer *p = arg;
-    while (!atomic_load(&p->stop)) rd_kafka_poll(p->rk, 100);
+    double last_probe_ms = 0;
+    while (!atomic_load(&p->stop)) {
+        rd_kafka_poll(p->rk, 100);
+        health_check(p->rk, &last_probe_ms);
+    }
     return NULL;
 }
 

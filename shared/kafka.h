@@ -85,6 +85,15 @@ int kafka_consumer_ready(const kafka_consumer *c);
 /* Stops, joins the thread if any, commits, closes and frees. */
 void kafka_consumer_free(kafka_consumer *c);
 
+/* Broker health, process-wide (every producer and consumer made here
+ * reports to it): 0 after a fatal error (idempotent producer) or while no
+ * broker was reachable for longer than MILLOM_KAFKA_DOWN_READY_S (default
+ * 10 s); 1 otherwise. For /readyz. Gauge millom_kafka_broker_up. */
+int kafka_healthy(void);
+/* 1 once a client hit a fatal error. The error also requested a stop
+ * (service_request_stop); the program then exits with status 1. */
+int kafka_fatal_error_seen(void);
+
 /* Sends a raw copy of msg to <topic>.dlq with an "error" header. */
 int kafka_dead_letter(kafka_producer *p, const rd_kafka_message_t *msg, const char *error);
 

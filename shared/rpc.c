@@ -159,7 +159,12 @@ rpc_client *rpc_client_new(kafka_producer *producer, int32_t reply_partition, ch
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0) != RD_KAFKA_CONF_OK ||
         rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", NULL, 0) !=
             RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "enable.partition.eof", "false", NULL, 0) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_set(conf, "enable.partition.eof", "false", NULL, 0) != RD_KAFKA_CONF_OK ||
+        /* Past the end of the partition (a restarted devbroker starts with
+         * empty topics): read the new partition from its beginning, as
+         * replies for this instance may already be there; "latest" would
+         * skip them and their requests would time out. */
+        rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", NULL, 0) != RD_KAFKA_CONF_OK) {
         if (err && !err[0]) set_err(err, errlen, "rpc: kafka config rejected");
         rd_kafka_conf_destroy(conf);
         pthread_mutex_destroy(&c->mu);

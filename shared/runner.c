@@ -22,7 +22,8 @@ kafka_producer *runner_producer(runner *r) { return r->producer; }
 
 static int runner_ready(void *arg) {
     runner *r = arg;
-    return r->consumer && kafka_consumer_ready(r->consumer) && store_ready();
+    return r->consumer && kafka_consumer_ready(r->consumer) && kafka_healthy() &&
+           store_ready();
 }
 
 static void no_routes(void *app, http_request *req) {
@@ -80,7 +81,9 @@ int runner_main(const runner_opts *opts) {
     log_info("%s started", opts->name);
     service_wait_for_stop();
     log_info("%s stopping", opts->name);
-    code = 0;
+    /* A fatal Kafka error asked for this stop: exit 1 so a supervisor
+     * restarts the service with a fresh producer. */
+    code = kafka_fatal_error_seen() ? 1 : 0;
 out:
     kafka_consumer_free(r.consumer); /* stops, commits, closes */
     if (opts->teardown && r.state) opts->teardown(r.state);

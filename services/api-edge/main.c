@@ -17,7 +17,7 @@
 
 static int edge_ready(void *app) {
     api_edge *e = app;
-    return e->rpc && rpc_client_ready(e->rpc) && store_ready();
+    return e->rpc && rpc_client_ready(e->rpc) && kafka_healthy() && store_ready();
 }
 
 int main(void) {
@@ -71,7 +71,7 @@ int main(void) {
     log_info("api-edge ready on port %d", http_server_port(server));
     service_wait_for_stop();
     log_info("api-edge stopping");
-    code = 0;
+    code = kafka_fatal_error_seen() ? 1 : 0; /* exit 1: be restarted */
 out:
     /* Answer every waiting request (503) before the server goes away. */
     rpc_client_free(e.rpc);

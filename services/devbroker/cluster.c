@@ -95,6 +95,11 @@ devbroker *devbroker_new(int brokers, int partitions, int reply_partitions, char
         free(b);
         return NULL;
     }
+    /* The brokers refuse connections until every topic exists: a client
+     * that knew this address (devbroker restarted on the same port) would
+     * otherwise ask for a topic first, the mock cluster would create it
+     * with its default partition count, and the creation below would fail. */
+    for (int id = 1; id <= brokers; id++) rd_kafka_mock_broker_set_down(b->mc, id);
     int rf = brokers < 3 ? brokers : 3;
     char dlq[256];
     if (create_topic(b, "millom.replies", reply_partitions, rf, err, errlen)) goto fail;
@@ -106,6 +111,7 @@ devbroker *devbroker_new(int brokers, int partitions, int reply_partitions, char
     }
     for (const char *const *t = plain_topics; *t; t++)
         if (create_topic(b, *t, partitions, rf, err, errlen)) goto fail;
+    for (int id = 1; id <= brokers; id++) rd_kafka_mock_broker_set_up(b->mc, id);
     return b;
 fail:
     devbroker_free(b);
