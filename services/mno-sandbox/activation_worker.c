@@ -16,6 +16,10 @@
  *     millom-callback.yaml's body {transactionId, appId, message} plus, on
  *     failure, errorType FAILURE_IN_BU and errorCode "500".
  *
+ * With MILLOM_MNO_OAUTH_CLIENT_SECRET set, every POST carries a bearer
+ * token of the operator's client (callback_auth.c); a 401 drops the token
+ * and the POST is made once more at once with a new one.
+ *
  * A POST answered 2xx, 404 or 409 (the callback spec: unknown or already
  * completed transaction) is done; any other status or no answer is retried
  * after backoff_ms, doubling, up to max_attempts POSTs. Every attempt is
@@ -73,6 +77,7 @@ void mno_callback_cfg_from_env(mno_callback_cfg *cfg) {
     cfg->max_attempts = (int)cfg_long("MILLOM_MNO_CALLBACK_ATTEMPTS", 5);
     cfg->backoff_ms = cfg_long("MILLOM_MNO_CALLBACK_BACKOFF_MS", 200);
     cfg->timeout_ms = cfg_long("MILLOM_MNO_CALLBACK_TIMEOUT_MS", 2000);
+    mno_callback_auth_from_env(&cfg->auth);
 }
 
 static void task_free(task *t) {
@@ -179,12 +184,35 @@ static void complete(mno_activations *a, task *t) {
     enqueue(a, t);
 }
 
+/* One POST of the callback, with a bearer token when configured. A 401
+ * means the token is no longer good (expired early, key rotated): it is
+ * dropped and the POST made once more at once with a fresh one. Returns
+ * the HTTP status (0: no answer, or no token to be had). */
+static long post_callback(mno_activations *a, http_client *client, const task *t) {
+    char auth[4096];
+    long status = 0;
+    for (int round = 0; round < 2; round++) {
+        int authed = mno_callback_auth_header(&a->cfg.auth, client, t->url, auth, sizeof auth);
+        if (authed < 0) {
+            log_warn("activation %s: no token for the callback: %s", t->trans_id, auth);
+            return 0;
+        }
+        const char *headers[] = {authed ? auth : NULL, NULL};
+        http_result r = {0};
+        http_post(client, t->url, headers, "application/json", t->body, strlen(t->body),
+                  a->cfg.timeout_ms, &r);
+        status = r.status;
+        http_result_free(&r);
+        if (status != 401 || !authed) break;
+        mno_callback_auth_rejected(&a->cfg.auth, t->url, auth);
+        if (round == 0) log_info("activation %s: callback token refused; fetching a new one",
+                                 t->trans_id);
+    }
+    return status;
+}
+
 static void deliver(mno_activations *a, http_client *client, task *t) {
-    http_result r = {0};
-    http_post(client, t->url, NULL, "application/json", t->body, strlen(t->body),
-              a->cfg.timeout_ms, &r);
-    long status = r.status;
-    http_result_free(&r);
+    long status = post_callback(a, client, t);
     t->attempts++;
     mno_activation_callback_result(a->store, t->trans_id, status);
     if ((status >= 200 && status < 300) || status == 404 || status == 409) {

@@ -13,7 +13,12 @@
  *   MILLOM_MNO_MILLOM_URL           base of millom-style callbacks (default http://127.0.0.1:8080)
  *   MILLOM_MNO_CALLBACK_ATTEMPTS    POSTs per callback (default 5)
  *   MILLOM_MNO_CALLBACK_BACKOFF_MS  first retry delay, doubling (default 200)
- *   MILLOM_MNO_CALLBACK_TIMEOUT_MS  per POST (default 2000) */
+ *   MILLOM_MNO_CALLBACK_TIMEOUT_MS  per POST (default 2000)
+ * Callback authentication (callback_auth.c), for Millom's secure profile:
+ *   MILLOM_MNO_OAUTH_CLIENT_SECRET  operator client's secret (unset: no token)
+ *   MILLOM_MNO_OAUTH_CLIENT_ID      default: the tenants file's tp client, else tp-demo
+ *   MILLOM_MNO_OAUTH_TOKEN_URL      default: <callback URL's origin>/oauth/v1/token
+ *   MILLOM_MNO_OAUTH_SCOPE          default cco.dd.data-plan.inquire */
 #include "mno_sandbox.h"
 
 #include "shared/config.h"
@@ -91,6 +96,13 @@ int main(void) {
              " async activations complete after %ld ms, callbacks to %s (millom style: %s)",
              MNO_OPERATOR, http_server_port(server), threads, delay, callbacks.delay_ms,
              callbacks.callback_url, callbacks.millom_url);
+    if (callbacks.auth.client_secret[0])
+        log_info("callbacks carry OAuth 2.0 bearer tokens of client %s (token URL %s)",
+                 callbacks.auth.client_id,
+                 callbacks.auth.token_url[0] ? callbacks.auth.token_url
+                                             : "<callback origin>/oauth/v1/token");
+    else
+        log_info("callbacks go without a token (MILLOM_MNO_OAUTH_CLIENT_SECRET is not set)");
 
     service_wait_for_stop();
     log_info("stopping");

@@ -16,6 +16,7 @@
  *   activate_request.c   /activate body validation (no HTTP)
  *   activation_worker.c  background thread: completes PENDING activations
  *                        and POSTs their callbacks (with retries)
+ *   callback_auth.c      OAuth 2.0 client credentials for those callbacks
  *   behaviour.c          simulated delay/failure/hang, call counters, and
  *                        the timer thread that answers deferred requests
  *   routes_backend.c     HTTP glue for /balance, /offers and /activate
@@ -31,6 +32,7 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "shared/http_client.h"
 #include "shared/http_server.h"
 
 /* The one operator this sandbox simulates. */
@@ -236,6 +238,35 @@ json_t *mno_activations_json(mno_store *s, const char *trans_id);
  * every activation. Returns how many activations were deleted, -1 on error. */
 long mno_store_reseed(mno_store *s);
 
+/* ---- callback_auth.c ---- */
+
+/* OAuth 2.0 client credentials for the callbacks (Millom's secure profile
+ * requires a bearer token of the operator's client). */
+typedef struct {
+    char client_id[129];       /* MILLOM_MNO_OAUTH_CLIENT_ID (default: the tenants
+                                  file's client of operator tp, else tp-demo) */
+    char client_secret[257];   /* MILLOM_MNO_OAUTH_CLIENT_SECRET; "" = no token */
+    char token_url[513];       /* MILLOM_MNO_OAUTH_TOKEN_URL; "" = derived from
+                                  each callback URL (mno_token_url_for) */
+    char scope[129];           /* MILLOM_MNO_OAUTH_SCOPE, cco.dd.data-plan.inquire */
+} mno_callback_auth;
+
+/* Reads the MILLOM_MNO_OAUTH_* settings (the tenants file only for the
+ * default client id, and only when a secret is set). */
+void mno_callback_auth_from_env(mno_callback_auth *a);
+/* "<scheme>://<host>[:<port>]/oauth/v1/token" for a callback URL (parsed
+ * with curl's URL API). 0, or -1 when it is not a URL or does not fit. */
+int mno_token_url_for(const char *callback_url, char *out, size_t len);
+/* Fills hdr with "Authorization: Bearer <token>" for a callback to
+ * callback_url (fetching or reusing the cached token): 1. 0 with hdr ""
+ * when no secret is configured (no token). -1 with a message in hdr when
+ * no token could be had. */
+int mno_callback_auth_header(const mno_callback_auth *a, http_client *hc,
+                             const char *callback_url, char *hdr, size_t len);
+/* A callback sent with hdr was answered 401: drop that token. */
+void mno_callback_auth_rejected(const mno_callback_auth *a, const char *callback_url,
+                                const char *hdr);
+
 /* ---- activation_worker.c ---- */
 
 typedef struct {
@@ -245,6 +276,7 @@ typedef struct {
     int max_attempts;          /* callback POSTs per completion (>= 1) */
     long backoff_ms;           /* wait before the 2nd attempt, doubling after */
     long timeout_ms;           /* per POST */
+    mno_callback_auth auth;    /* bearer tokens (callback_auth.c) */
 } mno_callback_cfg;
 
 /* Fills cfg with the defaults (500 ms, 5 attempts, 200 ms, 2000 ms, the
