@@ -86,7 +86,13 @@ else
   echo "kafka:               $KAFKA_BOOTSTRAP"
 fi
 
-start mno-sandbox
+if [ "$PROFILE" = secure ]; then
+  # Its activation callbacks need a token too: client credentials of the
+  # operator's demo client (tp-demo in the tenants file).
+  start mno-sandbox MILLOM_MNO_OAUTH_CLIENT_SECRET="${MILLOM_MNO_OAUTH_CLIENT_SECRET:-tp-demo-secret}"
+else
+  start mno-sandbox
+fi
 [ -x "$BIN/sp-sandbox" ] && start sp-sandbox
 start offer-resolver
 start purchase-executor

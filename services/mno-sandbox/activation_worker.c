@@ -184,18 +184,21 @@ static void complete(mno_activations *a, task *t) {
     enqueue(a, t);
 }
 
-/* One POST of the callback, with a bearer token when configured. A 401
- * means the token is no longer good (expired early, key rotated): it is
- * dropped and the POST made once more at once with a fresh one. Returns
- * the HTTP status (0: no answer, or no token to be had). */
+/* One POST of the callback, with a bearer token when configured (without
+ * one when none can be had). A 401 means the token is no longer good
+ * (expired early, key rotated): it is dropped and the POST made once more
+ * at once with a fresh one. Returns the HTTP status (0: no answer). */
 static long post_callback(mno_activations *a, http_client *client, const task *t) {
     char auth[4096];
     long status = 0;
     for (int round = 0; round < 2; round++) {
         int authed = mno_callback_auth_header(&a->cfg.auth, client, t->url, auth, sizeof auth);
         if (authed < 0) {
-            log_warn("activation %s: no token for the callback: %s", t->trans_id, auth);
-            return 0;
+            /* A Millom without authentication still takes it; a secure
+             * one answers 401 and the attempt is retried later. */
+            log_warn("activation %s: no token for the callback (%s); posting without one",
+                     t->trans_id, auth);
+            authed = 0;
         }
         const char *headers[] = {authed ? auth : NULL, NULL};
         http_result r = {0};
