@@ -22,6 +22,7 @@
 #define BATCH_MAX 500
 #define IDLE_WAKE_MS 100
 #define FAILURE_PAUSE_MS 500
+#define FAILURE_PAUSE_MAX_MS 10000 /* after repeated failures (a full disk) */
 #define STOP_WAIT_MS 10000 /* MILLOM_OUTBOX_STOP_WAIT_MS */
 
 const char *const outbox_migration_sql =
@@ -119,6 +120,7 @@ struct outbox_relay {
     atomic_int stop;
     atomic_long depth;
     long stop_wait_ms;
+    int delete_failures;      /* consecutive settle_batch delete failures */
     metric *depth_gauge;
     metric *relayed;
 };
@@ -246,7 +248,8 @@ static int await_batch(outbox_relay *r, outbox_batch *b) {
     return 0;
 }
 
-/* Deletes the delivered rows of b. Returns how many failed delivery. */
+/* Deletes the delivered rows of b. Returns how many failed delivery, or
+ * (at least 1) when the rows could not be deleted (a full disk). */
 static int settle_batch(outbox_relay *r, outbox_batch *b) {
     int failed = 0, delivered = 0;
     sqlite3_stmt *st = NULL;
@@ -268,13 +271,19 @@ static int settle_batch(outbox_relay *r, outbox_batch *b) {
     if (rc == SQLITE_OK) rc = sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         /* Delivered but not deleted: they go out once more (consumers
-         * de-duplicate). Never lost. */
-        log_warn("outbox relay: cannot delete %d delivered event(s): %s", delivered,
-                 sqlite3_errmsg(r->db));
+         * de-duplicate). Never lost. Counted as a failure, so the relay
+         * pauses (longer each time) instead of resending them every round
+         * while the disk stays full; logged once per streak. */
+        if (r->delete_failures++ == 0)
+            log_warn("outbox relay: cannot delete %d delivered event(s): %s; they go out "
+                     "again after a pause",
+                     delivered, sqlite3_errmsg(r->db));
         sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
-    } else {
-        metric_add(r->relayed, delivered);
+        return failed + 1;
     }
+    if (r->delete_failures) log_info("outbox relay: deleting delivered events works again");
+    r->delete_failures = 0;
+    metric_add(r->relayed, delivered);
     return failed;
 }
 
@@ -305,7 +314,10 @@ static void *relay_thread(void *arg) {
         int rc = relay_pass(r);
         update_depth(r);
         if (rc < 0 || stopping) break;
-        relay_wait(r, rc > 0 ? FAILURE_PAUSE_MS : IDLE_WAKE_MS);
+        long pause = FAILURE_PAUSE_MS;
+        for (int i = 1; i < r->delete_failures && pause < FAILURE_PAUSE_MAX_MS; i++) pause *= 2;
+        if (pause > FAILURE_PAUSE_MAX_MS) pause = FAILURE_PAUSE_MAX_MS;
+        relay_wait(r, rc > 0 ? pause : IDLE_WAKE_MS);
     }
     return NULL;
 }

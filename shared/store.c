@@ -6,11 +6,14 @@
 #include "shared/service.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Files opened by this process, for store_ready(). Kept for the process's
  * lifetime (a handful of paths). */
@@ -61,6 +64,79 @@ static int path_ready(const char *path) {
     return ok;
 }
 
+/* ------------------------------------------------------ write errors
+ *
+ * A full disk, an I/O error or a lock held too long fails a handler's
+ * transaction; the handler leaves its message uncommitted (KAFKA_RETRY)
+ * and it is retried with backoff. Meanwhile /readyz should say the
+ * service cannot do its work, and say so until the disk can take writes
+ * again. SQLite reports every failed statement to its global error log
+ * (SQLITE_CONFIG_LOG), so one callback sees the errors of every statement
+ * of the process without each caller reporting them; store_exec reports
+ * too (BEGIN IMMEDIATE's SQLITE_BUSY is not logged by SQLite). */
+
+static atomic_llong last_write_error_ms; /* mono_ms of the last one; 0: none */
+static atomic_int write_errors_logged;   /* this episode was logged */
+
+static int is_storage_error(int rc) {
+    int primary = rc & 0xff;
+    return primary == SQLITE_FULL || primary == SQLITE_IOERR || primary == SQLITE_BUSY ||
+           primary == SQLITE_READONLY;
+}
+
+static long error_ready_ms(void) {
+    const char *v = getenv("MILLOM_STORE_ERROR_READY_S");
+    long s = v && *v ? strtol(v, NULL, 10) : 10;
+    return (s >= 0 && s < 86400 ? s : 10) * 1000;
+}
+
+void store_note_error(int rc, const char *what) {
+    if (!is_storage_error(rc)) return;
+    atomic_store(&last_write_error_ms, (long long)mono_ms());
+    if (atomic_exchange(&write_errors_logged, 1) == 0)
+        log_error("store: %s (%s): not ready until the disk takes writes again",
+                  sqlite3_errstr(rc), what && *what ? what : "sqlite");
+}
+
+static void sqlite_error_log(void *arg, int rc, const char *msg) {
+    (void)arg;
+    store_note_error(rc, msg);
+}
+
+/* Installs the error log callback; SQLite accepts it only before its first
+ * use in the process (else SQLITE_MISUSE: store_exec still reports). */
+static void install_error_log(void) {
+    if (sqlite3_config(SQLITE_CONFIG_LOG, sqlite_error_log, NULL) != SQLITE_OK)
+        log_debug("store: SQLite was initialised already; its error log is not watched");
+}
+static pthread_once_t error_log_once = PTHREAD_ONCE_INIT;
+
+/* 0 when a 4 KiB file can be written and synced in dir, else the errno
+ * (EROFS, ENOSPC, EACCES...). */
+static int probe_dir(const char *dir) {
+    char probe[600];
+    snprintf(probe, sizeof probe, "%s/.store-probe-%ld", dir, (long)getpid());
+    int fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return errno;
+    static const char zeros[4096];
+    int e = 0;
+    if (write(fd, zeros, sizeof zeros) != (ssize_t)sizeof zeros)
+        e = errno ? errno : ENOSPC;
+    else if (fsync(fd) != 0)
+        e = errno;
+    close(fd);
+    unlink(probe);
+    return e;
+}
+
+/* 1 when the directory of the file `path` takes a small write. */
+static int dir_takes_writes(const char *path) {
+    char dir[512];
+    const char *slash = strrchr(path, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+    return probe_dir(dir) == 0;
+}
+
 int store_ready(void) {
     /* Copy the list so a slow check never holds up a store_open. */
     pthread_mutex_lock(&opened_mu);
@@ -75,6 +151,23 @@ int store_ready(void) {
         if (!(paths[i] = strdup(opened[i]))) ok = 0;
     pthread_mutex_unlock(&opened_mu);
     for (size_t i = 0; i < n && ok; i++) ok = path_ready(paths[i]);
+    /* After a write error: not ready while the directories refuse a small
+     * write (errors are then noted again), nor until no error came for
+     * MILLOM_STORE_ERROR_READY_S (default 10, longer than the consumer's
+     * retry backoff, so a retried message that fails again keeps it so). */
+    long long last = atomic_load(&last_write_error_ms);
+    if (ok && last != 0) {
+        for (size_t i = 0; i < n && ok; i++)
+            if (!dir_takes_writes(paths[i])) {
+                store_note_error(SQLITE_FULL, "the data directory refuses writes");
+                ok = 0;
+            }
+        last = atomic_load(&last_write_error_ms);
+        if (ok && (long long)mono_ms() - last < error_ready_ms()) ok = 0;
+        if (ok && atomic_compare_exchange_strong(&last_write_error_ms, &last, 0) &&
+            atomic_exchange(&write_errors_logged, 0))
+            log_info("store: writes succeed again: ready");
+    }
     for (size_t i = 0; i < n; i++) free(paths[i]);
     free(paths);
     return ok;
@@ -97,6 +190,7 @@ int store_exec(sqlite3 *db, const char *sql) {
     char *msg = NULL;
     int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
+        store_note_error(rc, sql);
         log_error("sqlite: %s (in: %.80s)", msg ? msg : sqlite3_errstr(rc), sql);
         sqlite3_free(msg);
     }
@@ -118,6 +212,19 @@ static int user_version(sqlite3 *db) {
 
 sqlite3 *store_open_path(const char *path, const char *const *migrations, size_t n_migrations,
                          char *err, size_t errlen) {
+    pthread_once(&error_log_once, install_error_log);
+    /* A read-only or full data directory: say so in one line before SQLite
+     * fails on it with a vaguer message ("unable to open database file"). */
+    if (strcmp(path, ":memory:") != 0 && strncmp(path, "file:", 5) != 0) {
+        char dir[512];
+        const char *slash = strrchr(path, '/');
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+        int e = probe_dir(*dir ? dir : "/");
+        if (e) {
+            snprintf(err, errlen, "data dir %s cannot be written: %s", dir, strerror(e));
+            return NULL;
+        }
+    }
     sqlite3 *db = NULL;
     int rc = sqlite3_open_v2(path, &db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
@@ -165,6 +272,7 @@ sqlite3 *store_open(const char *name, const char *const *migrations, size_t n_mi
         snprintf(err, errlen, "cannot create data dir %s: %s", dir, strerror(errno));
         return NULL;
     }
+
     char path[512];
     snprintf(path, sizeof path, "%s/%s.db", dir, name);
     return store_open_path(path, migrations, n_migrations, err, errlen);

@@ -23,6 +23,14 @@ void store_close(sqlite3 *db);
  * process opened no file. One open and one query per file. */
 int store_ready(void);
 
+/* Readiness also fails after a storage error (SQLITE_FULL, _IOERR, _BUSY,
+ * _READONLY from any statement of the process, seen through SQLite's error
+ * log, or reported with store_note_error): while a small write in the data
+ * directory fails, and until no such error came for
+ * MILLOM_STORE_ERROR_READY_S (default 10) seconds. The first error of an
+ * episode is logged once, and the recovery once. */
+void store_note_error(int rc, const char *what);
+
 /* Runs SQL without results; logs and returns the SQLite code on error. */
 int store_exec(sqlite3 *db, const char *sql);
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. */
