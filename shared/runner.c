@@ -82,9 +82,10 @@ int runner_main(const runner_opts *opts) {
     log_info("%s stopping", opts->name);
     code = 0;
 out:
+    /* The admin port goes first: its /readyz reads the consumer. */
+    http_server_stop(admin);
     kafka_consumer_free(r.consumer); /* stops, commits, closes */
     if (opts->teardown && r.state) opts->teardown(r.state);
-    http_server_stop(admin);
     kafka_producer_free(r.producer); /* flushes */
     return code;
 }
