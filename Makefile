@@ -33,6 +33,12 @@ CC      ?= cc
 CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) $(SANFLAGS) -I. -I$(BUILD)/gen
 LDFLAGS := $(SANFLAGS)
 LIBS    := -lrdkafka -lmicrohttpd -lcurl -lprotobuf-c -lsqlite3 -ljansson -ljwt -lcrypto -lpthread -lm
+# ThreadSanitizer build: every program also links C11 threads over the
+# intercepted pthread calls (why: tests/sanitizer/tsan_c11_threads.c).
+ifeq ($(SAN),thread)
+  TSAN_SHIM := $(BUILD)/obj/tests/sanitizer/tsan_c11_threads.o
+  LIBS := $(TSAN_SHIM) $(LIBS)
+endif
 
 PROTOS      := $(wildcard schemas/millom/v1/*.proto)
 PROTO_C     := $(patsubst schemas/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
@@ -87,7 +93,7 @@ $(BUILD)/obj/%.o: %.c $(PROTO_H)
 $(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c $(PROTO_H)
 	$(CC) $(CFLAGS) -Wno-unused-parameter -c -o $@ $<
 
-$(LIBMILLOM): $(SHARED_OBJ)
+$(LIBMILLOM): $(SHARED_OBJ) | $(TSAN_SHIM)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTLIB_OBJ) $(BINS) $(LIBMILLOM)

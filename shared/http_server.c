@@ -16,6 +16,7 @@
 #include "shared/service.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -103,20 +104,26 @@ void http_respond_with_header(http_request *r, int status, const char *content_t
     if (!resp) return; /* out of memory: MHD closes the connection */
     if (content_type) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     if (header) MHD_add_response_header(resp, header, value);
+    /* Once the connection is resumed, MHD's thread may send the answer
+     * and free r (on_completed) at any moment: r is not touched after
+     * the unlock, and the resume comes after it. Until the resume the
+     * connection stays suspended, so r lives. */
     pthread_mutex_lock(&r->lock);
     if (r->response) { /* answered twice: keep the first */
+        log_warn("request %s %s answered twice", r->method, r->path);
         pthread_mutex_unlock(&r->lock);
         MHD_destroy_response(resp);
-        log_warn("request %s %s answered twice", r->method, r->path);
         return;
     }
     r->response = resp;
     r->status = (unsigned)status;
+    struct MHD_Connection *resume = NULL;
     if (r->suspended) {
         r->suspended = 0;
-        MHD_resume_connection(r->conn);
+        resume = r->conn;
     }
     pthread_mutex_unlock(&r->lock);
+    if (resume) MHD_resume_connection(resume);
 }
 
 void http_respond(http_request *r, int status, const char *content_type, const char *body,
@@ -287,43 +294,66 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap) {
     log_warn("http: %s", msg);
 }
 
+/* Binds and listens on host:port; the port actually bound in *bound (port
+ * 0 picks a free one). The socket, or -1 with a message. */
+static int listen_socket(const char *host, int port, int *bound, char *err, size_t errlen) {
+    struct sockaddr_in addr = {0};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
+        snprintf(err, errlen, "bad bind address %s", host);
+        return -1;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int on = 1;
+    socklen_t len = sizeof addr;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+        bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, 1024) != 0 ||
+        getsockname(fd, (struct sockaddr *)&addr, &len) != 0) {
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port, strerror(errno));
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    *bound = ntohs(addr.sin_port);
+    return fd;
+}
+
 http_server *http_server_start(const http_server_opts *opts, char *err, size_t errlen) {
     http_server *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->opts = *opts;
     s->max_body = (size_t)cfg_long("MILLOM_HTTP_MAX_BODY", 64 * 1024);
     const char *bind = opts->bind_addr ? opts->bind_addr : cfg_str("MILLOM_BIND", "127.0.0.1");
-    struct sockaddr_in addr = {0};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons((uint16_t)opts->port);
-    if (inet_pton(AF_INET, bind, &addr.sin_addr) != 1) {
-        snprintf(err, errlen, "bad bind address %s", bind);
+    /* Everything the request threads read (port, metrics) is set before
+     * MHD starts them: the socket is bound here first so that the port
+     * (opts->port 0: any free one) is known for the metrics' labels. */
+    int fd = listen_socket(bind, opts->port, &s->port, err, errlen);
+    if (fd < 0) {
         free(s);
         return NULL;
     }
+    char labels[32];
+    snprintf(labels, sizeof labels, "port=\"%d\"", s->port);
+    s->latency = metric_histogram("millom_http_request_seconds", "HTTP request latency", labels);
+    s->in_flight = metric_gauge("millom_http_in_flight", "HTTP requests being served", labels);
     /* MHD wants no pool for one thread (it warns about a pool of 1). */
     unsigned threads = opts->threads > 0 ? (unsigned)opts->threads : 2;
     unsigned pool = threads > 1 ? threads : 0;
     s->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
             MHD_USE_ERROR_LOG,
-        (uint16_t)opts->port, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error,
-        NULL, MHD_OPTION_SOCK_ADDR, &addr,
+        (uint16_t)s->port, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error,
+        NULL, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg_long("MILLOM_HTTP_MAX_CONNECTIONS", 4096),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg_long("MILLOM_HTTP_IDLE_TIMEOUT_S", 60),
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
+        MHD_OPTION_END);
     if (!s->daemon) {
-        snprintf(err, errlen, "cannot listen on %s:%d", bind, opts->port);
+        snprintf(err, errlen, "cannot serve HTTP on %s:%d", bind, s->port);
+        close(fd);
         free(s);
         return NULL;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = di ? di->port : opts->port;
-    char labels[32];
-    snprintf(labels, sizeof labels, "port=\"%d\"", s->port);
-    s->latency = metric_histogram("millom_http_request_seconds", "HTTP request latency", labels);
-    s->in_flight = metric_gauge("millom_http_in_flight", "HTTP requests being served", labels);
     log_info("http listening on %s:%d", bind, s->port);
     return s;
 }

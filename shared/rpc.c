@@ -43,6 +43,7 @@ struct rpc_client {
     int has_thread;
     atomic_int stop;
     atomic_int ready;
+    atomic_int closed;       /* rpc_client_close ran */
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -335,9 +336,9 @@ size_t rpc_pending_count(rpc_client *c) {
     return n;
 }
 
-void rpc_client_free(rpc_client *c) {
-    if (!c) return;
-    atomic_store(&c->stop, 1);
+void rpc_client_close(rpc_client *c) {
+    if (!c || atomic_exchange(&c->closed, 1)) return;
+    atomic_store(&c->stop, 1); /* rpc_call_begin refuses from now on */
     if (c->has_thread) pthread_join(c->thread, NULL);
     atomic_store(&c->ready, 0);
 
@@ -351,7 +352,11 @@ void rpc_client_free(rpc_client *c) {
     }
     pthread_mutex_unlock(&c->mu);
     complete(all, NULL);
+}
 
+void rpc_client_free(rpc_client *c) {
+    if (!c) return;
+    rpc_client_close(c);
     rd_kafka_consumer_close(c->rk);
     rd_kafka_destroy(c->rk);
     pthread_mutex_destroy(&c->mu);

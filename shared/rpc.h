@@ -37,7 +37,11 @@ int rpc_call_begin(rpc_client *c, int timeout_ms, rpc_reply_fn fn, void *arg,
  * callback is not called. */
 void rpc_call_cancel(rpc_client *c, const char *correlation_id);
 size_t rpc_pending_count(rpc_client *c);
-/* Fails every pending call (callback with NULL), stops and frees. */
+/* Stops the reader and fails every pending call (callback with NULL);
+ * rpc_call_begin refuses from then on, so threads that may still call it
+ * (HTTP handlers) can run until they are stopped; then rpc_client_free. */
+void rpc_client_close(rpc_client *c);
+/* Closes (if not yet), then frees. */
 void rpc_client_free(rpc_client *c);
 
 /* Responder side: true if the request's deadline has passed. */

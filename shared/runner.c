@@ -85,9 +85,10 @@ int runner_main(const runner_opts *opts) {
      * restarts the service with a fresh producer. */
     code = kafka_fatal_error_seen() ? 1 : 0;
 out:
+    /* The admin port goes first: its /readyz reads the consumer. */
+    http_server_stop(admin);
     kafka_consumer_free(r.consumer); /* stops, commits, closes */
     if (opts->teardown && r.state) opts->teardown(r.state);
-    http_server_stop(admin);
     kafka_producer_free(r.producer); /* flushes */
     return code;
 }

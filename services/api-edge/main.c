@@ -73,14 +73,16 @@ int main(void) {
     log_info("api-edge stopping");
     code = kafka_fatal_error_seen() ? 1 : 0; /* exit 1: be restarted */
 out:
-    /* Answer every waiting request (503) before the server goes away. */
-    rpc_client_free(e.rpc);
-    e.rpc = NULL;
+    /* Answer every waiting request (503) before the server goes away;
+     * requests still arriving get 503 from rpc_call_begin. The client is
+     * freed only once no HTTP thread can reach it. */
+    rpc_client_close(e.rpc);
     if (server) {
         struct timespec ts = {0, 100 * 1000 * 1000};
         nanosleep(&ts, NULL); /* let resumed connections send their answer */
         http_server_stop(server);
     }
+    rpc_client_free(e.rpc);
     kafka_producer_free(e.producer);
     edge_auth_free(e.auth);
     tenants_free(e.tenants);

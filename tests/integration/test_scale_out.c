@@ -286,10 +286,10 @@ START_TEST(state_follows_its_partition) {
     ck_assert_int_eq(pthread_create(&t, NULL, buyer, &job), 0);
     test_sleep_ms(200);
     int st = stack_stop_one(&stack, "purchase-executor-2");
+    int st2 = stack_stop_one(&stack, "notifier-2");
+    pthread_join(t, NULL); /* before any assertion can leave this function */
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "purchase-executor-2 status 0x%x", st);
-    st = stack_stop_one(&stack, "notifier-2");
-    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "notifier-2 status 0x%x", st);
-    pthread_join(t, NULL);
+    ck_assert_msg(WIFEXITED(st2) && WEXITSTATUS(st2) == 0, "notifier-2 status 0x%x", st2);
     ck_assert_msg(WAIT_FOR(assigned(executor[0]) == 3 * PARTITIONS, 60000),
                   "executor #1 holds %ld partitions", assigned(executor[0]));
     ck_assert_msg(WAIT_FOR(assigned(notifier[0]) == 5 * PARTITIONS, 60000),

@@ -446,10 +446,12 @@ START_TEST(completed_purchase_is_idempotent) {
     ck_assert_int_eq(atomic_load(&be.offers), 1);
     ck_assert_int_eq(atomic_load(&be.activates), 1);
     /* The activation request. */
+    pthread_mutex_lock(&be.mu); /* written by the backend's HTTP thread */
     ck_assert_str_eq(be.last_body,
                      "{\"channelId\":\"App\",\"serviceProviderId\":\"" SP "\",\"offerId\":"
                      "\"plan1234\",\"transId\":\"tx-flow-000001\",\"callbackUrl\":"
                      "\"http://edge.example/activationCallback/tp\",\"fundSource\":\"WALLET\"}");
+    pthread_mutex_unlock(&be.mu);
     /* The invalidation was delivered before the reply was produced. */
     ck_assert_int_eq(read_invalidations(300), 1);
 
@@ -620,7 +622,9 @@ START_TEST(unknown_outcome_is_retried_with_the_same_transid) {
     ck_assert_str_eq(ev[0], "tx-retry-00001:2:16000:");
     ck_assert_str_eq(ev[1], "tx-retry-00001:4:16000:CONF-2");
     ck_assert_int_eq(read_invalidations(300), 1);
+    pthread_mutex_lock(&be.mu); /* written by the backend's HTTP thread */
     for (int i = 0; i < 3; i++) ck_assert_str_eq(be.transids[i], "tx-retry-00001");
+    pthread_mutex_unlock(&be.mu);
     sleep_ms(200);
     ck_assert_int_eq(atomic_load(&be.activates), 3);
     ck_assert_int_eq(send_command("tx-retry-00001", "plan1234", NULL, 0, &r), KAFKA_DONE);
@@ -660,7 +664,9 @@ START_TEST(restart_resumes_activating_purchases) {
     ck_assert_int_eq(r.status, 200);
     ck_assert_str_eq(r.body, "{\"transid\":\"tx-resume-0001\",\"status\":\"completed\","
                              "\"fundSource\":\"WALLET\"}");
+    pthread_mutex_lock(&be.mu);
     for (int i = 0; i < 3; i++) ck_assert_str_eq(be.transids[i], "tx-resume-0001");
+    pthread_mutex_unlock(&be.mu);
 }
 END_TEST
 

@@ -324,7 +324,8 @@ typedef struct {
     int retry_after;
     char content_type[64];
     char body[512];
-    char id[40];
+    char id[40];        /* the call's correlation id (send_query) */
+    char reply_id[40];  /* the reply's, written by the reader thread */
     int64_t at;  /* mono_ms() of the callback */
 } result_t;
 
@@ -337,7 +338,7 @@ static void on_reply(void *arg, const Millom__V1__Reply *r) {
         res->retry_after = r->retry_after_s;
         snprintf(res->content_type, sizeof res->content_type, "%s", r->content_type);
         snprintf(res->body, sizeof res->body, "%.*s", (int)r->body.len, (const char *)r->body.data);
-        snprintf(res->id, sizeof res->id, "%s", r->correlation_id);
+        snprintf(res->reply_id, sizeof res->reply_id, "%s", r->correlation_id);
     }
     atomic_store(&res->done, 1);
 }
@@ -384,6 +385,7 @@ START_TEST(test_rpc_round_trip) {
     ck_assert_int_eq(res.got_reply, 1);
     ck_assert_int_eq(res.status, 200);
     ck_assert_str_eq(res.content_type, "application/json");
+    ck_assert_str_eq(res.reply_id, res.id);
     char want[256];
     snprintf(want, sizeof want, "{\"sp\":\"acme\",\"kind\":2,\"partition\":3,\"id\":\"%s\"}", res.id);
     ck_assert_str_eq(res.body, want);
