@@ -134,7 +134,9 @@ start_stack() {
   export_env
   write_tenants
   start_program devbroker
-  for _ in $(seq 1 100); do [ -s "$MILLOM_BROKER_FILE" ] && break; sleep 0.1; done
+  # devbroker needs 3 to 6 s to create its topics (up to 1 s each on the
+  # mock cluster's poll); 60 s is the bound, not an expectation.
+  for _ in $(seq 1 600); do [ -s "$MILLOM_BROKER_FILE" ] && break; sleep 0.1; done
   [ -s "$MILLOM_BROKER_FILE" ] || { log "devbroker did not start"; exit 1; }
   local p
   for p in mno-sandbox sp-sandbox offer-resolver purchase-executor notifier \

@@ -68,7 +68,7 @@ start_second() { # name [env...]: instance 2 of a program, log <name>-2.log
 }
 
 wait_http() { # port name
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 300); do
     curl -fsS "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return 0
     sleep 0.1
   done
@@ -79,7 +79,9 @@ wait_http() { # port name
 if [ -z "${KAFKA_BOOTSTRAP:-}" ]; then
   rm -f "$MILLOM_BROKER_FILE"
   start devbroker
-  for _ in $(seq 1 100); do [ -s "$MILLOM_BROKER_FILE" ] && break; sleep 0.1; done
+  # devbroker needs 3 to 6 s to create its topics (up to 1 s each on the
+  # mock cluster's poll); 60 s is the bound, not an expectation.
+  for _ in $(seq 1 600); do [ -s "$MILLOM_BROKER_FILE" ] && break; sleep 0.1; done
   [ -s "$MILLOM_BROKER_FILE" ] || { echo "devbroker did not start; see $LOG_DIR/devbroker.log" >&2; exit 1; }
   echo "devbroker:           $(cat "$MILLOM_BROKER_FILE")  (Kafka protocol, in memory)"
 else
