@@ -45,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -268,10 +269,51 @@ static int is_health_probe(const http_request *r) {
            (strcmp(r->path, "/healthz") == 0 || strcmp(r->path, "/readyz") == 0);
 }
 
+/* Counts of the headers that decide a request's framing. */
+typedef struct {
+    int content_length, transfer_encoding, host;
+    const char *first_length;
+    int lengths_differ;
+} framing_headers;
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value) {
+    (void)kind;
+    framing_headers *f = cls;
+    if (strcasecmp(key, "Content-Length") == 0) {
+        if (f->content_length++ == 0) f->first_length = value;
+        else if (strcmp(f->first_length ? f->first_length : "", value ? value : "") != 0)
+            f->lengths_differ = 1;
+    } else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        f->transfer_encoding++;
+    } else if (strcasecmp(key, "Host") == 0) {
+        f->host++;
+    }
+    return MHD_YES;
+}
+
+/* Why a request's framing is refused, or NULL. libmicrohttpd serves a
+ * request with two different Content-Lengths (it takes the first) and one
+ * with Content-Length and Transfer-Encoding (it takes chunked); a proxy in
+ * front may have framed it the other way (request smuggling), so both are
+ * refused (RFC 9112 6.1, 6.3), as is an HTTP/1.1 request without exactly
+ * one Host (RFC 9112 3.2), which libmicrohttpd also lets through. */
+static const char *framing_problem(struct MHD_Connection *conn, const char *version) {
+    framing_headers f = {0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
+    if (f.content_length && f.transfer_encoding)
+        return "Content-Length and Transfer-Encoding together";
+    if (f.lengths_differ) return "conflicting Content-Length headers";
+    if (f.transfer_encoding > 1) return "more than one Transfer-Encoding header";
+    if (f.host > 1) return "more than one Host header";
+    if (f.host == 0 && version && strcmp(version, "HTTP/1.0") != 0)
+        return "an HTTP/1.1 request needs a Host header";
+    return NULL;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version,
                                  const char *upload_data, size_t *upload_size, void **con_cls) {
-    (void)version;
     http_server *s = cls;
     http_request *r = *con_cls;
     if (!r) {
@@ -286,7 +328,20 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         fill_client_ip(r);
         *con_cls = r;
         metric_add(s->in_flight, 1);
-        return MHD_YES;
+        const char *bad = framing_problem(conn, version);
+        if (!bad) return MHD_YES;
+        /* Answered before the body is read; the connection closes. */
+        track_waiting(s, conn, 0);
+        char *text = error_document_text(CAUSE_BAD_REQUEST, bad);
+        http_respond_with_header(r, 400, "application/json", text ? text : "{}",
+                                 text ? strlen(text) : 2, "Connection", "close");
+        free(text);
+        r->state = REQ_ANSWERED;
+        struct MHD_Response *resp = r->response;
+        r->response = NULL; /* no other thread has r yet */
+        enum MHD_Result ret = MHD_queue_response(conn, r->status, resp);
+        MHD_destroy_response(resp);
+        return ret;
     }
     if (*upload_size) {
         if (!r->body_too_large) {
