@@ -5,12 +5,15 @@
  * and request framing that libmicrohttpd would serve but shared/
  * http_server.c refuses (conflicting Content-Length, Content-Length with
  * Transfer-Encoding, no or two Hosts: 400 and the connection closed, so a
- * smuggled second request is never read). */
+ * smuggled second request is never read). Also the Notification API's
+ * override=true, capped per operator and subscriber
+ * (MILLOM_NOTIFY_OVERRIDE_MAX=2 here, with a quota of 1). */
 #include "tests/lib/raw_http.h"
 #include "tests/lib/stack.h"
 
 #include <check.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,8 +158,40 @@ START_TEST(ambiguous_framing_is_refused_and_closed) {
 }
 END_TEST
 
+/* POST /notify/tp/v1/single for msisdn; the status. */
+static long notify(const char *msisdn, const char *tid, const char *extra_query) {
+    char url[512], body[256];
+    snprintf(url, sizeof url,
+             "http://127.0.0.1:%d/notify/tp/v1/single?idValue=%s&idType=MSISDN%s", port, msisdn,
+             extra_query);
+    snprintf(body, sizeof body, "{\"transactionId\":\"%s\",\"type\":\"pack-expired\"}", tid);
+    test_response r;
+    test_http("POST", url, NULL, body, &r);
+    long status = r.status;
+    test_response_free(&r);
+    return status;
+}
+
+START_TEST(override_is_capped_per_subscriber) {
+    const char *sub = "923001119001";
+    char edge[64], tid[64];
+    snprintf(edge, sizeof edge, "http://127.0.0.1:%d", port);
+    snprintf(tid, sizeof tid, "strict-consent-%ld", (long)getpid());
+    ck_assert_int_eq(test_register_consent(edge, SP, sub, tid, "[\"pack-expired\"]"), 200);
+    int seq = 0;
+#define NEXT_TID (snprintf(tid, sizeof tid, "strict-ov-%ld-%d", (long)getpid(), ++seq), tid)
+    ck_assert_int_eq(notify(sub, NEXT_TID, ""), 202);                /* the quota of 1 */
+    ck_assert_int_eq(notify(sub, NEXT_TID, ""), 429);                /* quota exceeded */
+    ck_assert_int_eq(notify(sub, NEXT_TID, "&override=true"), 202);  /* override 1 */
+    ck_assert_int_eq(notify(sub, NEXT_TID, "&override=true"), 202);  /* override 2 */
+    ck_assert_int_eq(notify(sub, NEXT_TID, "&override=true"), 429);  /* capped: quota applies */
+    ck_assert_int_eq(notify(sub, NEXT_TID, "&override=true"), 429);
+#undef NEXT_TID
+}
+END_TEST
+
 int main(void) {
-    const char *env[] = {NULL};
+    const char *env[] = {"MILLOM_NOTIFY_QUOTA=1", "MILLOM_NOTIFY_OVERRIDE_MAX=2", NULL};
     if (stack_start(&stack, BASE_PORT, env) != 0) {
         fprintf(stderr, "stack did not start\n");
         stack_stop(&stack);
@@ -170,6 +205,7 @@ int main(void) {
     tcase_add_test(tc, nul_and_trailing_bytes_are_refused);
     tcase_add_test(tc, host_allow_list);
     tcase_add_test(tc, ambiguous_framing_is_refused_and_closed);
+    tcase_add_test(tc, override_is_capped_per_subscriber);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);
