@@ -343,6 +343,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         MHD_destroy_response(resp);
         return ret;
     }
+    if (r->state == REQ_ANSWERED) {
+        /* Only a request answered at its first call (framing above) gets
+         * here, should libmicrohttpd still offer its body: close. */
+        return MHD_NO;
+    }
     if (*upload_size) {
         if (!r->body_too_large) {
             if (r->body_len + *upload_size > s->max_body) {
