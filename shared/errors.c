@@ -24,6 +24,8 @@ static const struct {
     {CAUSE_PAYLOAD_TOO_LARGE, 413, 0},
     {CAUSE_NOT_FOUND, 404, 0},
     {CAUSE_METHOD_NOT_ALLOWED, 405, 0},
+    {CAUSE_UNSUPPORTED_MEDIA_TYPE, 415, 0},
+    {CAUSE_MISDIRECTED_REQUEST, 421, 0},
 };
 
 static int find_cause(const char *cause)

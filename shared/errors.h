@@ -20,6 +20,10 @@
 #define CAUSE_PAYLOAD_TOO_LARGE "PAYLOAD_TOO_LARGE"
 #define CAUSE_NOT_FOUND "NOT_FOUND"
 #define CAUSE_METHOD_NOT_ALLOWED "METHOD_NOT_ALLOWED"
+/* A body that is not application/json where JSON is expected (415). */
+#define CAUSE_UNSUPPORTED_MEDIA_TYPE "UNSUPPORTED_MEDIA_TYPE"
+/* A Host this server does not answer for (421, RFC 9110 15.5.20). */
+#define CAUSE_MISDIRECTED_REQUEST "MISDIRECTED_REQUEST"
 
 /* HTTP status for a cause (500 for unknown causes). */
 int error_status(const char *cause);

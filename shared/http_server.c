@@ -7,7 +7,27 @@
  * answer comes later from another thread through http_respond(), which
  * resumes the connection; MHD then calls on_access() again and the stored
  * response is queued. A per-request mutex orders "suspend" before
- * "resume", whichever thread gets there first. */
+ * "resume", whichever thread gets there first.
+ *
+ * Limits on connections (issue 16, item 4):
+ *  - a whole request (headers and body) must arrive within
+ *    MILLOM_HTTP_HEADER_TIMEOUT_S (10) of the connection's start or of the
+ *    previous answer on it. MHD's own timeout is an idle timeout, which a
+ *    client sending one byte a second never reaches; so every connection
+ *    is tracked from MHD's connection-started notification to its closed
+ *    notification, and a watchdog thread shuts down (shutdown(2)) the
+ *    socket of one whose request is late; MHD then sees the end of the
+ *    stream and closes it. The closed notification comes before MHD
+ *    closes the socket and takes the same lock, so the watchdog never
+ *    touches a descriptor that was reused.
+ *  - MHD_OPTION_PER_IP_CONNECTION_LIMIT: MILLOM_HTTP_MAX_CONNECTIONS_PER_IP
+ *    (256) per client address; MHD closes the ones above it at accept.
+ *  - MHD_OPTION_CONNECTION_LIMIT: MILLOM_HTTP_MAX_CONNECTIONS (4096) in
+ *    all, of which the last MILLOM_HTTP_HEALTH_RESERVE (16) are kept for
+ *    GET /healthz and /readyz: above the soft cap (the limit minus the
+ *    reserve) any other request is answered 503 with Connection: close,
+ *    and connections still waiting for their request get 1 s instead of
+ *    the full timeout, so the slots free up for the probes. */
 #include "shared/http_server.h"
 #include "shared/errors.h"
 #include "shared/log.h"
@@ -25,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,8 +71,31 @@ struct http_request {
     int64_t started_ms;
 };
 
+/* One open connection, from MHD's STARTED to its CLOSED notification
+ * (its socket context). waiting_since_ms: when it started waiting for a
+ * request, 0 while a request is being handled or answered. */
+typedef struct conn_track {
+    struct conn_track *prev, *next;
+    int fd;
+    int64_t waiting_since_ms;
+    int shut;
+} conn_track;
+
 struct http_server {
     struct MHD_Daemon *daemon;
+    /* Connection tracking: the list and count under conns_lock; the
+     * watchdog waits on conns_cond and ends when stopping is set. */
+    pthread_mutex_t conns_lock;
+    pthread_cond_t conns_cond;
+    conn_track *conns;
+    unsigned n_conns;
+    int stopping;
+    pthread_t watchdog;
+    int watchdog_started;
+    int64_t request_timeout_ms;
+    unsigned max_conns, soft_cap;
+    metric *timed_out;
+    metric *shed;
     http_server_opts opts;
     size_t max_body;
     int port;
@@ -195,10 +239,81 @@ static void fill_client_ip(http_request *r) {
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->ip, sizeof r->ip);
 }
 
+/* The tracked connection of conn (NULL if MHD has none). */
+static conn_track *track_of(struct MHD_Connection *conn) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* Marks conn as waiting for a request from now (since_ms) or, with 0, as
+ * busy with one. */
+static void track_waiting(http_server *s, struct MHD_Connection *conn, int64_t since_ms) {
+    conn_track *t = track_of(conn);
+    if (!t) return;
+    pthread_mutex_lock(&s->conns_lock);
+    t->waiting_since_ms = since_ms;
+    pthread_mutex_unlock(&s->conns_lock);
+}
+
+/* 1 when the server is above its soft cap (only health probes served). */
+static int over_soft_cap(http_server *s) {
+    pthread_mutex_lock(&s->conns_lock);
+    int over = s->n_conns > s->soft_cap;
+    pthread_mutex_unlock(&s->conns_lock);
+    return over;
+}
+
+static int is_health_probe(const http_request *r) {
+    return strcmp(r->method, "GET") == 0 &&
+           (strcmp(r->path, "/healthz") == 0 || strcmp(r->path, "/readyz") == 0);
+}
+
+/* Counts of the headers that decide a request's framing. */
+typedef struct {
+    int content_length, transfer_encoding, host;
+    const char *first_length;
+    int lengths_differ;
+} framing_headers;
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value) {
+    (void)kind;
+    framing_headers *f = cls;
+    if (strcasecmp(key, "Content-Length") == 0) {
+        if (f->content_length++ == 0) f->first_length = value;
+        else if (strcmp(f->first_length ? f->first_length : "", value ? value : "") != 0)
+            f->lengths_differ = 1;
+    } else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        f->transfer_encoding++;
+    } else if (strcasecmp(key, "Host") == 0) {
+        f->host++;
+    }
+    return MHD_YES;
+}
+
+/* Why a request's framing is refused, or NULL. libmicrohttpd serves a
+ * request with two different Content-Lengths (it takes the first) and one
+ * with Content-Length and Transfer-Encoding (it takes chunked); a proxy in
+ * front may have framed it the other way (request smuggling), so both are
+ * refused (RFC 9112 6.1, 6.3), as is an HTTP/1.1 request without exactly
+ * one Host (RFC 9112 3.2), which libmicrohttpd also lets through. */
+static const char *framing_problem(struct MHD_Connection *conn, const char *version) {
+    framing_headers f = {0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
+    if (f.content_length && f.transfer_encoding)
+        return "Content-Length and Transfer-Encoding together";
+    if (f.lengths_differ) return "conflicting Content-Length headers";
+    if (f.transfer_encoding > 1) return "more than one Transfer-Encoding header";
+    if (f.host > 1) return "more than one Host header";
+    if (f.host == 0 && version && strcmp(version, "HTTP/1.0") != 0)
+        return "an HTTP/1.1 request needs a Host header";
+    return NULL;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version,
                                  const char *upload_data, size_t *upload_size, void **con_cls) {
-    (void)version;
     http_server *s = cls;
     http_request *r = *con_cls;
     if (!r) {
@@ -213,7 +328,25 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         fill_client_ip(r);
         *con_cls = r;
         metric_add(s->in_flight, 1);
-        return MHD_YES;
+        const char *bad = framing_problem(conn, version);
+        if (!bad) return MHD_YES;
+        /* Answered before the body is read; the connection closes. */
+        track_waiting(s, conn, 0);
+        char *text = error_document_text(CAUSE_BAD_REQUEST, bad);
+        http_respond_with_header(r, 400, "application/json", text ? text : "{}",
+                                 text ? strlen(text) : 2, "Connection", "close");
+        free(text);
+        r->state = REQ_ANSWERED;
+        struct MHD_Response *resp = r->response;
+        r->response = NULL; /* no other thread has r yet */
+        enum MHD_Result ret = MHD_queue_response(conn, r->status, resp);
+        MHD_destroy_response(resp);
+        return ret;
+    }
+    if (r->state == REQ_ANSWERED) {
+        /* Only a request answered at its first call (framing above) gets
+         * here, should libmicrohttpd still offer its body: close. */
+        return MHD_NO;
     }
     if (*upload_size) {
         if (!r->body_too_large) {
@@ -235,7 +368,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return MHD_YES;
     }
     if (r->state == REQ_NEW) {
-        if (r->body_too_large)
+        track_waiting(s, conn, 0); /* the whole request is in */
+        if (!is_health_probe(r) && over_soft_cap(s)) {
+            metric_add(s->shed, 1);
+            static const char busy[] = "{\"errorMessage\":\"too many connections\","
+                                       "\"cause\":\"" CAUSE_SERVICE_UNAVAILABLE "\"}";
+            http_respond_with_header(r, 503, "application/json", busy, sizeof busy - 1,
+                                     "Connection", "close");
+        } else if (r->body_too_large)
             http_respond_error(r, CAUSE_PAYLOAD_TOO_LARGE, "request body exceeds %zu bytes",
                                s->max_body);
         else if (!serve_builtin(s, r))
@@ -267,9 +407,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
-    (void)conn;
     (void)toe;
     http_server *s = cls;
+    /* The next request on a kept-alive connection has its own deadline. */
+    track_waiting(s, conn, mono_ms());
     http_request *r = *con_cls;
     if (!r) return;
     if (r->status) {
@@ -285,12 +426,91 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+/* MHD_OPTION_NOTIFY_CONNECTION: tracks connections from start to close. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+    http_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        conn_track *t = calloc(1, sizeof *t);
+        if (!t || !ci) { /* untracked: no deadline, but still counted by MHD */
+            free(t);
+            return;
+        }
+        t->fd = ci->connect_fd;
+        t->waiting_since_ms = mono_ms();
+        pthread_mutex_lock(&s->conns_lock);
+        t->next = s->conns;
+        if (s->conns) s->conns->prev = t;
+        s->conns = t;
+        s->n_conns++;
+        pthread_mutex_unlock(&s->conns_lock);
+        *socket_context = t;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        conn_track *t = *socket_context;
+        if (!t) return;
+        pthread_mutex_lock(&s->conns_lock);
+        if (t->prev) t->prev->next = t->next;
+        else s->conns = t->next;
+        if (t->next) t->next->prev = t->prev;
+        s->n_conns--;
+        pthread_mutex_unlock(&s->conns_lock);
+        free(t);
+        *socket_context = NULL;
+    }
+}
+
+/* Shuts down the sockets of connections whose request is late: after the
+ * request timeout, or after 1 s while the server is above its soft cap. */
+static void *watchdog_main(void *arg) {
+    http_server *s = arg;
+    pthread_mutex_lock(&s->conns_lock);
+    while (!s->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += 200 * 1000 * 1000;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->conns_cond, &s->conns_lock, &until);
+        if (s->stopping) break;
+        int64_t now = mono_ms();
+        int64_t limit = s->request_timeout_ms;
+        if (s->n_conns > s->soft_cap && limit > 1000) limit = 1000;
+        for (conn_track *t = s->conns; t; t = t->next) {
+            if (t->shut || !t->waiting_since_ms || now - t->waiting_since_ms < limit) continue;
+            shutdown(t->fd, SHUT_RDWR);
+            t->shut = 1;
+            metric_add(s->timed_out, 1);
+        }
+    }
+    pthread_mutex_unlock(&s->conns_lock);
+    return NULL;
+}
+
+/* MHD's messages as warnings. Those about connection limits and closed
+ * connections come once per connection, so a flood would flood the log:
+ * at most one a second is logged, with the number left out since. */
 static void on_mhd_error(void *cls, const char *fmt, va_list ap) {
     (void)cls;
+    static _Atomic int64_t limit_logged_ms;
+    static atomic_long limit_suppressed;
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = '\0';
+    if (strstr(msg, "limit") || strstr(msg, "closed")) {
+        int64_t now = mono_ms(), last = atomic_load(&limit_logged_ms);
+        if (now - last < 1000 || !atomic_compare_exchange_strong(&limit_logged_ms, &last, now)) {
+            atomic_fetch_add(&limit_suppressed, 1);
+            return;
+        }
+        long left_out = atomic_exchange(&limit_suppressed, 0);
+        log_warn("http: %s (%ld more such messages in the last second left out)", msg, left_out);
+        return;
+    }
     log_warn("http: %s", msg);
 }
 
@@ -318,6 +538,13 @@ static int listen_socket(const char *host, int port, int *bound, char *err, size
     return fd;
 }
 
+/* Frees a server whose daemon and watchdog are gone. */
+static void server_free(http_server *s) {
+    pthread_cond_destroy(&s->conns_cond);
+    pthread_mutex_destroy(&s->conns_lock);
+    free(s);
+}
+
 http_server *http_server_start(const http_server_opts *opts, char *err, size_t errlen) {
     http_server *s = calloc(1, sizeof *s);
     if (!s) return NULL;
@@ -336,6 +563,28 @@ http_server *http_server_start(const http_server_opts *opts, char *err, size_t e
     snprintf(labels, sizeof labels, "port=\"%d\"", s->port);
     s->latency = metric_histogram("millom_http_request_seconds", "HTTP request latency", labels);
     s->in_flight = metric_gauge("millom_http_in_flight", "HTTP requests being served", labels);
+    s->timed_out = metric_counter("millom_http_request_timeouts_total",
+                                  "connections closed because their request came too slowly",
+                                  labels);
+    s->shed = metric_counter("millom_http_shed_total",
+                             "requests answered 503 above the connection soft cap", labels);
+    long max_conns = cfg_long("MILLOM_HTTP_MAX_CONNECTIONS", 4096);
+    long reserve = cfg_long("MILLOM_HTTP_HEALTH_RESERVE", 16);
+    long per_ip = cfg_long("MILLOM_HTTP_MAX_CONNECTIONS_PER_IP", 256);
+    long timeout_s = cfg_long("MILLOM_HTTP_HEADER_TIMEOUT_S", 10);
+    if (max_conns < 2) max_conns = 2;
+    if (reserve < 1 || reserve >= max_conns) reserve = max_conns / 2;
+    if (per_ip < 0) per_ip = 0; /* 0: no per-address limit */
+    if (timeout_s < 1) timeout_s = 1;
+    s->max_conns = (unsigned)max_conns;
+    s->soft_cap = (unsigned)(max_conns - reserve);
+    s->request_timeout_ms = timeout_s * 1000;
+    pthread_mutex_init(&s->conns_lock, NULL);
+    pthread_condattr_t cattr;
+    pthread_condattr_init(&cattr);
+    pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->conns_cond, &cattr);
+    pthread_condattr_destroy(&cattr);
     /* MHD wants no pool for one thread (it warns about a pool of 1). */
     unsigned threads = opts->threads > 0 ? (unsigned)opts->threads : 2;
     unsigned pool = threads > 1 ? threads : 0;
@@ -345,15 +594,23 @@ http_server *http_server_start(const http_server_opts *opts, char *err, size_t e
         (uint16_t)s->port, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error,
         NULL, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg_long("MILLOM_HTTP_MAX_CONNECTIONS", 4096),
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_CONNECTION_LIMIT, s->max_conns,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg_long("MILLOM_HTTP_IDLE_TIMEOUT_S", 60),
         MHD_OPTION_END);
     if (!s->daemon) {
         snprintf(err, errlen, "cannot serve HTTP on %s:%d", bind, s->port);
         close(fd);
-        free(s);
+        server_free(s);
         return NULL;
     }
+    if (pthread_create(&s->watchdog, NULL, watchdog_main, s) != 0) {
+        snprintf(err, errlen, "cannot start the HTTP connection watchdog");
+        http_server_stop(s);
+        return NULL;
+    }
+    s->watchdog_started = 1;
     log_info("http listening on %s:%d", bind, s->port);
     return s;
 }
@@ -369,6 +626,13 @@ void http_server_stop(http_server *s) {
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    MHD_stop_daemon(s->daemon);
-    free(s);
+    MHD_stop_daemon(s->daemon); /* every connection's CLOSED has run */
+    if (s->watchdog_started) {
+        pthread_mutex_lock(&s->conns_lock);
+        s->stopping = 1;
+        pthread_cond_signal(&s->conns_cond);
+        pthread_mutex_unlock(&s->conns_lock);
+        pthread_join(s->watchdog, NULL);
+    }
+    server_free(s);
 }

@@ -77,9 +77,27 @@ int auth_token_verify(const char *token, const unsigned char *key, size_t key_le
         snprintf(msg, msglen, "token expired");
         goto out;
     }
+    /* iat and nbf are optional; present, they must be numbers and not in
+     * the future (a token minted ahead of time stays usable for longer
+     * than its issuer meant). */
+    if (jwt_get_grant(j, "iat") || jwt_get_grant(j, "nbf")) {
+        snprintf(msg, msglen, "token iat/nbf must be numbers");
+        goto out;
+    }
     errno = 0;
     out->iat = jwt_get_grant_int(j, "iat");
     if (errno != 0) out->iat = 0;
+    errno = 0;
+    out->nbf = jwt_get_grant_int(j, "nbf");
+    if (errno != 0) out->nbf = 0;
+    if (out->iat > now + AUTH_CLOCK_LEEWAY_S) {
+        snprintf(msg, msglen, "token issued in the future");
+        goto out;
+    }
+    if (out->nbf > now + AUTH_CLOCK_LEEWAY_S) {
+        snprintf(msg, msglen, "token not valid yet");
+        goto out;
+    }
     if (copy_grant(j, "sub", out->sub, sizeof out->sub, 1) != 0 ||
         copy_grant(j, "scope", out->scope, sizeof out->scope, 0) != 0 ||
         copy_grant(j, "sp", out->sp, sizeof out->sp, 0) != 0 ||
@@ -92,6 +110,16 @@ int auth_token_verify(const char *token, const unsigned char *key, size_t key_le
 out:
     jwt_free(j);
     return rc;
+}
+
+int auth_token_lifetime_ok(const auth_claims *c, long now, long max_ttl_s, char *msg,
+                           size_t msglen) {
+    long from = c->iat > 0 ? c->iat : now;
+    if (c->exp - from > max_ttl_s + AUTH_CLOCK_LEEWAY_S) {
+        snprintf(msg, msglen, "token lifetime longer than %lds", max_ttl_s);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- credentials ---- */
@@ -379,7 +407,9 @@ int edge_auth_request(api_edge *e, http_request *req) {
     while (*token == ' ') token++;
     auth_claims c;
     char msg[128];
-    if (auth_token_verify(token, a->key, a->key_len, (long)time(NULL), &c, msg, sizeof msg) != 0) {
+    long now = (long)time(NULL);
+    if (auth_token_verify(token, a->key, a->key_len, now, &c, msg, sizeof msg) != 0 ||
+        auth_token_lifetime_ok(&c, now, a->ttl_s, msg, sizeof msg) != 0) {
         respond_401(req, 1, msg);
         return 1;
     }

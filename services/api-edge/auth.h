@@ -58,16 +58,28 @@ typedef struct {
     char scope[1024];
     char sp[65];
     char op[33];
-    long iat, exp;
+    long iat, exp;  /* iat 0 when the token has none */
+    long nbf;       /* 0 when the token has none */
 } auth_claims;
+
+/* Clock skew tolerated between token issuers and this server, seconds. */
+#define AUTH_CLOCK_LEEWAY_S 60
 
 /* Issues a JWT for the client; NULL on failure. Caller frees (free()). */
 char *auth_token_issue(const auth_client *c, const char *scope, const unsigned char *key,
                        size_t key_len, long now, long ttl_s);
 /* 0 and the claims if the token is HS256 under key, iss "millom", not
- * expired at now; -1 otherwise with a reason in msg. */
+ * expired at now, and neither iat nor nbf (when present) later than now +
+ * AUTH_CLOCK_LEEWAY_S; -1 otherwise with a reason in msg. */
 int auth_token_verify(const char *token, const unsigned char *key, size_t key_len, long now,
                       auth_claims *out, char *msg, size_t msglen);
+
+/* 0 if the verified token lives no longer than this server issues tokens
+ * for: exp - iat <= max_ttl_s + AUTH_CLOCK_LEEWAY_S (without iat: exp -
+ * now). -1 with a reason in msg otherwise (a token minted elsewhere, or
+ * with a leaked key, for years). */
+int auth_token_lifetime_ok(const auth_claims *c, long now, long max_ttl_s, char *msg,
+                           size_t msglen);
 
 /* Client credentials. HTTP Basic: "Basic base64(id:secret)", each part
  * form-urlencoded (RFC 6749 §2.3.1). 0 on success. */

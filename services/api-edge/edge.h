@@ -17,6 +17,7 @@ typedef struct {
     int query_deadline_ms;   /* MILLOM_QUERY_DEADLINE_MS, default 3000 */
     int purchase_deadline_ms;  /* MILLOM_PURCHASE_DEADLINE_MS, default 8000 */
     struct edge_auth *auth;  /* OAuth clients, JWT key, rate limits (auth.h) */
+    const char *allowed_hosts; /* MILLOM_ALLOWED_HOSTS (request_http.h) */
 } api_edge;
 
 /* Entry point for every HTTP request (router.c). */

@@ -5,9 +5,11 @@
  * MILLOM_REPLY_PARTITION (0; distinct per instance),
  * MILLOM_QUERY_DEADLINE_MS (3000), MILLOM_PURCHASE_DEADLINE_MS (8000),
  * MILLOM_TENANTS, KAFKA_BOOTSTRAP; auth: MILLOM_AUTH_DISABLED (1), MILLOM_JWT_KEY,
- * MILLOM_TOKEN_TTL_S (300). */
+ * MILLOM_TOKEN_TTL_S (300); MILLOM_ALLOWED_HOSTS (localhost,127.0.0.1,[::1]: the
+ * Host names answered, request_http.h). */
 #include "edge.h"
 #include "auth.h"
+#include "request_http.h"
 #include "shared/http_client.h"
 #include "shared/log.h"
 #include "shared/service.h"
@@ -29,6 +31,8 @@ int main(void) {
 
     e.query_deadline_ms = (int)cfg_long("MILLOM_QUERY_DEADLINE_MS", 3000);
     e.purchase_deadline_ms = (int)cfg_long("MILLOM_PURCHASE_DEADLINE_MS", 8000);
+    e.allowed_hosts = cfg_str("MILLOM_ALLOWED_HOSTS", EDGE_DEFAULT_ALLOWED_HOSTS);
+    if (!*e.allowed_hosts) e.allowed_hosts = EDGE_DEFAULT_ALLOWED_HOSTS;
     e.tenants = tenants_load_default(err, sizeof err);
     if (!e.tenants) {
         log_error("tenants: %s", err);

@@ -60,6 +60,13 @@
     "ALTER TABLE deliveries ADD COLUMN uid TEXT;" \
     "CREATE UNIQUE INDEX deliveries_uid ON deliveries (uid);"
 
+/* 6: which accepted notifications used override=true, to cap them per
+ * operator and subscriber (MILLOM_NOTIFY_OVERRIDE_MAX). */
+#define NOTIFY_OVERRIDE_SQL \
+    "ALTER TABLE notify_dedup ADD COLUMN override INTEGER NOT NULL DEFAULT 0;" \
+    "CREATE INDEX notify_dedup_overrides ON notify_dedup (msisdn, operator, created_ms) " \
+    "WHERE override=1;"
+
 static const char *const provider_msisdn[] = {"provider", "msisdn", NULL};
 static const char *const dedup_keys[] = {"operator", "transaction_id", NULL};
 static const char *const local_id[] = {"id", NULL};
@@ -78,7 +85,8 @@ const changelog_spec notifier_changelog = {
 
 sqlite3 *notifier_store_open(const char *path, char *err, size_t errlen) {
     const char *const migrations[] = {CONSENTS_SQL, outbox_migration_sql, NOTIFICATIONS_SQL,
-                                      changelog_migration_sql, NOTIFIER_CHANGELOG_SQL};
+                                      changelog_migration_sql, NOTIFIER_CHANGELOG_SQL,
+                                      NOTIFY_OVERRIDE_SQL};
     size_t count = sizeof migrations / sizeof migrations[0];
     sqlite3 *db = path ? store_open_path(path, migrations, count, err, errlen)
                        : store_open("notifier", migrations, count, err, errlen);

@@ -27,6 +27,7 @@ static void *setup(runner *r) {
     n->producer = runner_producer(r);
     n->quota = cfg_long("MILLOM_NOTIFY_QUOTA", 3);
     n->quota_window_ms = cfg_long("MILLOM_NOTIFY_QUOTA_WINDOW_S", 86400) * 1000;
+    n->override_max = cfg_long("MILLOM_NOTIFY_OVERRIDE_MAX", 2);
     n->offers_timeout_ms = cfg_long("MILLOM_NOTIFY_OFFERS_TIMEOUT_MS", 2000);
     if (n->offers_timeout_ms < 1) n->offers_timeout_ms = 1;
     n->link_ttl_s = cfg_long("MILLOM_LINK_TTL_S", 86400);

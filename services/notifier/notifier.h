@@ -27,6 +27,8 @@ typedef struct {
     changelog_follower *follower; /* other instances' changes, restores */
     long quota;                 /* MILLOM_NOTIFY_QUOTA, default 3 */
     int64_t quota_window_ms;    /* MILLOM_NOTIFY_QUOTA_WINDOW_S, default 86400 */
+    long override_max;          /* MILLOM_NOTIFY_OVERRIDE_MAX, default 2: override=true
+                                 * honoured per operator and subscriber per window */
     rpc_client *rpc;            /* offers from offer-resolver: MILLOM_REPLY_PARTITION (7) */
     long offers_timeout_ms;     /* MILLOM_NOTIFY_OFFERS_TIMEOUT_MS, default 2000 */
     char public_url[256];       /* MILLOM_PUBLIC_URL, base of the signed links */

@@ -14,7 +14,9 @@
  *   - every consenting provider already got MILLOM_NOTIFY_QUOTA (3)
  *     notifications of this type for the subscriber within
  *     MILLOM_NOTIFY_QUOTA_WINDOW_S (86400) -> 429 QUOTA_EXCEEDED
- *     (override=true skips the quota);
+ *     (override=true skips the quota, at most MILLOM_NOTIFY_OVERRIDE_MAX (2)
+ *     times per operator and subscriber within the window; past that the
+ *     override is ignored and the quota applies);
  *   - otherwise one delivery per consenting provider under its quota is
  *     inserted into the delivery queue in the same SQLite transaction as
  *     the de-duplication record and the quota usage -> 202.
@@ -191,6 +193,20 @@ static int decide(notifier *n, const Millom__V1__SubscriberEvent *ev, const tena
         return 0;
     }
 
+    int skip_quota = ev->override;
+    if (skip_quota) {
+        int64_t overrides = count_one(db,
+                                      "SELECT count(*) FROM notify_dedup WHERE msisdn=?1 AND "
+                                      "operator=?2 AND override=1 AND created_ms>?4",
+                                      msisdn, op->id, NULL, now - n->quota_window_ms);
+        if (overrides < 0) goto fail;
+        if (overrides >= n->override_max) {
+            log_info("operator %s: override=true ignored, %ld overrides already used for this "
+                     "subscriber in the window", op->id, n->override_max);
+            skip_quota = 0;
+        }
+    }
+
     if (sqlite3_prepare_v2(db,
                            "SELECT provider, language FROM consents WHERE msisdn=?1 AND operator=?2 AND "
                            "EXISTS (SELECT 1 FROM json_each(consents.types) WHERE value=?3) "
@@ -210,7 +226,7 @@ static int decide(notifier *n, const Millom__V1__SubscriberEvent *ev, const tena
             continue;
         }
         consenting++;
-        if (!ev->override) {
+        if (!skip_quota) {
             int64_t used = count_one(db,
                                      "SELECT count(*) FROM notify_usage WHERE msisdn=?1 AND "
                                      "provider=?2 AND type=?3 AND sent_ms>?4",
@@ -256,9 +272,13 @@ static int decide(notifier *n, const Millom__V1__SubscriberEvent *ev, const tena
         store_rollback(db);
         return 0;
     }
-    if (exec_bind(db, "INSERT INTO notify_dedup (operator, transaction_id, correlation_id, "
-                      "msisdn, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)", op->id, tid,
-                  correlation, msisdn, now) != 0 ||
+    if (exec_bind(db,
+                  skip_quota ? "INSERT INTO notify_dedup (operator, transaction_id, "
+                               "correlation_id, msisdn, created_ms, override) "
+                               "VALUES (?1, ?2, ?3, ?4, ?5, 1)"
+                             : "INSERT INTO notify_dedup (operator, transaction_id, "
+                               "correlation_id, msisdn, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                  op->id, tid, correlation, msisdn, now) != 0 ||
         store_commit(db) != SQLITE_OK)
         goto fail;
     VERDICT(v, 202, NULL, "queued for %d provider(s)", *queued);

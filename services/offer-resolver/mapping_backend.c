@@ -1,6 +1,7 @@
 /* Operator backend JSON -> standard API JSON. See mapping_backend.h for the
  * mapping choices. Pure: no I/O. */
 #include "services/offer-resolver/mapping_backend.h"
+#include "shared/log.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -867,11 +868,19 @@ const char *map_backend_error(long http_status, const json_t *body, char *msg, s
     const char *fallback = NULL;
     const char *cause = backend_error_cause(error_type, http_status, &fallback);
     char with_status[128];
-    if (!backend_msg && http_status != 0) {
+    if (!error_type && http_status != 0) {
         snprintf(with_status, sizeof with_status, "%s (HTTP %ld)", fallback, http_status);
         fallback = with_status;
     }
+    /* The operator's own text is logged (digits masked), never passed on:
+     * a provider gets Millom's fixed message for the cause. */
+    if (backend_msg) {
+        char masked[256];
+        mapping_mask_digits(backend_msg, masked, sizeof masked);
+        log_info("operator backend error %s (HTTP %ld): %s", error_type ? error_type : "-",
+                 http_status, masked);
+    }
     if (msg && msglen > 0)
-        mapping_mask_digits(backend_msg ? backend_msg : fallback, msg, msglen);
+        mapping_mask_digits(fallback, msg, msglen);
     return cause;
 }

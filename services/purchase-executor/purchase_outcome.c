@@ -43,6 +43,7 @@
 
 #include "shared/backend_errors.h"
 #include "shared/errors.h"
+#include "shared/log.h"
 
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
@@ -139,8 +140,14 @@ static int become_completed(purchase *next, const char *code, const char *messag
     return 0;
 }
 
+/* message is what the provider is told (Millom's fixed text for the
+ * cause, or Millom's own words); the operator's text, when there is one,
+ * is only logged (issue 16: an operator's wording is not passed on). */
 static int become_failed(purchase *next, const char *error_type, const char *cause,
-                         const char *message, int64_t now) {
+                         const char *message, const char *operator_text, int64_t now) {
+    if (operator_text && *operator_text)
+        log_info("purchase %s failed, operator %s said (%s): %s", next->transid, next->op,
+                 error_type && *error_type ? error_type : "-", operator_text);
     next->state = PS_FAILED;
     copy_text(next->error_type, sizeof next->error_type, error_type);
     copy_text(next->message, sizeof next->message, message);
@@ -178,8 +185,7 @@ int outcome_after_activation(const purchase *p, const activation_result *r, long
         return 0;
     case ACT_FAILED:
         cause = outcome_cause(r->error_type, r->http_status, &fallback);
-        return become_failed(next, r->error_type, cause, r->message[0] ? r->message : fallback,
-                             now);
+        return become_failed(next, r->error_type, cause, fallback, r->message, now);
     case ACT_UNKNOWN:
     case ACT_NOT_EXECUTED:
         break;
@@ -192,7 +198,7 @@ int outcome_after_activation(const purchase *p, const activation_result *r, long
         next->attempts >= max_attempts) {
         snprintf(msg, sizeof msg, "the operator backend could not be reached (%d attempts)",
                  next->attempts);
-        return become_failed(next, r->error_type, CAUSE_SERVICE_UNAVAILABLE, msg, now);
+        return become_failed(next, r->error_type, CAUSE_SERVICE_UNAVAILABLE, msg, NULL, now);
     }
     /* Past max attempts (stuck): every 15-30 s from now on. */
     int n = max_attempts > 0 && next->attempts >= max_attempts ? 1 << 20 : next->attempts;
@@ -231,14 +237,12 @@ int outcome_after_recheck(const purchase *p, const activation_result *r,
     const char *fallback = NULL;
     if (r->status_fail) {
         const char *cause = outcome_cause(r->error_type, 200, &fallback);
-        return become_failed(next, r->error_type, cause, r->message[0] ? r->message : fallback,
-                             now);
+        return become_failed(next, r->error_type, cause, fallback, r->message, now);
     }
     if (r->kind == ACT_FAILED && strcasecmp(r->error_type, "PURCHASE_IN_PROGRESS") != 0 &&
         strcasecmp(r->error_type, "CONFLICT") != 0) {
         const char *cause = outcome_cause(r->error_type, r->http_status, &fallback);
-        return become_failed(next, r->error_type, cause, r->message[0] ? r->message : fallback,
-                             now);
+        return become_failed(next, r->error_type, cause, fallback, r->message, now);
     }
     /* Still pending (or no telling): the row keeps its state and texts. */
     next->state = PS_PENDING;
@@ -259,5 +263,5 @@ int outcome_after_callback(const purchase *p, int ok, const char *error_type,
     /* A callback is the operator's final word: an unknown errorType is a
      * failure of unspecified cause (status 200: not a transport error). */
     const char *cause = outcome_cause(error_type, 200, &fallback);
-    return become_failed(next, error_type, cause, masked[0] ? masked : fallback, now);
+    return become_failed(next, error_type, cause, fallback, masked, now);
 }

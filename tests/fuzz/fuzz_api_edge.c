@@ -8,6 +8,7 @@
  * freed, so the leak checker stays on. */
 #include "services/api-edge/auth.h"
 #include "services/api-edge/edge.h"
+#include "services/api-edge/request_http.h"
 #include "services/api-edge/request_purchase.h"
 #include "services/api-edge/request_std.h"
 #include "shared/cpid.h"
@@ -229,9 +230,33 @@ static void fuzz_query_values(const uint8_t *d, size_t n) {
     free_lines(f, k);
 }
 
+/* Strict HTTP (request_http.h). Lines: an allow-list, a Host value, a
+ * Content-Type value, a method, a path; the rest is a body (exact size). */
+static void fuzz_strict(const uint8_t *d, size_t n) {
+    char *f[5];
+    size_t k = split_lines(d, n, f, 5);
+    size_t used = 0;
+    for (size_t i = 0; i < k && i < 4; i++) used += strlen(f[i]) + 1;
+    if (f[0] && f[1]) {
+        (void)edge_host_allowed(f[0], f[1]);
+        (void)edge_host_allowed(EDGE_DEFAULT_ALLOWED_HOSTS, f[1]);
+    }
+    if (f[2]) (void)edge_content_type_is_json(f[2]);
+    if (f[3] && f[4]) (void)edge_body_must_be_json(f[3], f[4]);
+    size_t body_n = used < n ? n - used : 0;
+    char *body = malloc(body_n ? body_n : 1);
+    if (!body) abort();
+    memcpy(body, d + n - body_n, body_n);
+    char msg[128];
+    const char *cause = edge_json_body_check(f[2], body, body_n, msg, sizeof msg);
+    if (cause && !memchr(msg, '\0', sizeof msg)) abort();
+    free(body);
+    free_lines(f, k);
+}
+
 /* The selector byte: one of these letters, or any other byte taken modulo
  * the table (so mutations of the selector stay useful). */
-static const char selectors[] = "PVABMRLTFHNQ";
+static const char selectors[] = "PVABMRLTFHNQS";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
@@ -252,6 +277,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 'H': fuzz_basic(d, n); break;
     case 'N': fuzz_route_need(d, n); break;
     case 'Q': fuzz_query_values(d, n); break;
+    case 'S': fuzz_strict(d, n); break;
     }
     return 0;
 }

@@ -1,5 +1,6 @@
 /* api-edge OAuth: client loading and secrets, scope subsets, JWT issue and
- * verification (expired, other key, malformed, alg none), Basic and form
+ * verification (expired, other key, malformed, alg none, iat/nbf in the
+ * future, lifetimes longer than configured), Basic and form
  * credentials, the route table, and token buckets on an injected clock. */
 #include "services/api-edge/auth.h"
 #include "services/api-edge/edge.h"
@@ -214,6 +215,60 @@ START_TEST(tokens_other_algs_issuers_and_claims_are_refused) {
 }
 END_TEST
 
+/* A valid HS256 token whose iat, nbf and exp are under test control (0:
+ * left out); string_iat puts iat in as a string. */
+static char *timed_token(long iat, long nbf, long exp, int string_iat) {
+    jwt_t *j;
+    ck_assert_int_eq(jwt_new(&j), 0);
+    jwt_add_grant(j, "iss", "millom");
+    jwt_add_grant(j, "sub", "sp-demo");
+    jwt_add_grant(j, "sp", "testserviceprovider");
+    if (string_iat) jwt_add_grant(j, "iat", "1800000000");
+    else if (iat) jwt_add_grant_int(j, "iat", iat);
+    if (nbf) jwt_add_grant_int(j, "nbf", nbf);
+    jwt_add_grant_int(j, "exp", exp);
+    jwt_set_alg(j, JWT_ALG_HS256, KEY, KEYLEN);
+    char *s = jwt_encode_str(j);
+    jwt_free(j);
+    ck_assert_ptr_nonnull(s);
+    return s;
+}
+
+START_TEST(tokens_from_the_future_or_living_too_long_are_refused) {
+    const long ttl = 300, leeway = AUTH_CLOCK_LEEWAY_S;
+    struct {
+        long iat, nbf, exp;
+        int string_iat;
+        int verify_ok, lifetime_ok;
+    } cases[] = {
+        {NOW, 0, NOW + ttl, 0, 0, 0},                          /* as issued */
+        {NOW + leeway, NOW + leeway, NOW + ttl, 0, 0, 0},       /* skew within the leeway */
+        {NOW + leeway + 1, 0, NOW + 2 * ttl, 0, -1, 0},         /* iat in the future */
+        {NOW, NOW + leeway + 1, NOW + ttl, 0, -1, 0},           /* nbf in the future */
+        {0, NOW + 3600, NOW + 7200, 0, -1, 0},                  /* nbf far ahead, no iat */
+        {0, 0, NOW, 1, -1, 0},                                  /* iat as a string */
+        {NOW, 0, NOW + ttl + leeway, 0, 0, 0},                  /* at the lifetime bound */
+        {NOW, 0, NOW + ttl + leeway + 1, 0, 0, -1},             /* a little longer */
+        {NOW - 60, 0, 4102444800L, 0, 0, -1},                   /* exp in 2100 */
+        {0, 0, 4102444800L, 0, 0, -1},                          /* exp in 2100, no iat */
+        {0, 0, NOW + ttl, 0, 0, 0},                             /* no iat, short */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *tok = timed_token(cases[i].iat, cases[i].nbf, cases[i].exp + (i == 5 ? 60 : 0),
+                                cases[i].string_iat);
+        auth_claims c;
+        char msg[128] = "";
+        int v = auth_token_verify(tok, KEY, KEYLEN, NOW, &c, msg, sizeof msg);
+        ck_assert_msg(v == cases[i].verify_ok, "case %zu: verify %d (%s)", i, v, msg);
+        if (v == 0) {
+            int l = auth_token_lifetime_ok(&c, NOW, ttl, msg, sizeof msg);
+            ck_assert_msg(l == cases[i].lifetime_ok, "case %zu: lifetime %d (%s)", i, l, msg);
+        }
+        free(tok);
+    }
+}
+END_TEST
+
 START_TEST(basic_credentials) {
     char id[129], secret[256];
     /* "sp-demo:sp-demo-secret" */
@@ -350,6 +405,7 @@ int main(void) {
     tcase_add_test(tc, scope_subset_rules);
     tcase_add_test(tc, tokens_issue_and_verify);
     tcase_add_test(tc, tokens_other_algs_issuers_and_claims_are_refused);
+    tcase_add_test(tc, tokens_from_the_future_or_living_too_long_are_refused);
     tcase_add_test(tc, basic_credentials);
     tcase_add_test(tc, form_parameters);
     tcase_add_test(tc, buckets_refill_on_an_injected_clock);

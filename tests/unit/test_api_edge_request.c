@@ -1,4 +1,5 @@
 /* api-edge's request parsing and validation, rule by rule. */
+#include "services/api-edge/request_http.h"
 #include "services/api-edge/request_purchase.h"
 #include "services/api-edge/request_std.h"
 #include "shared/errors.h"
@@ -205,6 +206,103 @@ START_TEST(callback_bodies) {
 }
 END_TEST
 
+/* Bytes after the JSON value, with or without a NUL before them, are
+ * refused by the parser itself (jansson's end-of-input check). */
+START_TEST(trailing_bytes_and_nul_are_refused) {
+    activation_request a;
+    char msg[256];
+    const char ok[] = "{\"transid\":\"0123456789\",\"planid\":\"p\"}";
+    ck_assert_int_eq(activation_request_parse(ok, strlen(ok), &a, msg, sizeof msg), 0);
+    const char *tails[] = {" x", "{}", "\n]", ","};
+    for (size_t i = 0; i < sizeof tails / sizeof tails[0]; i++) {
+        char body[128];
+        int n = snprintf(body, sizeof body, "%s%s", ok, tails[i]);
+        ck_assert_msg(activation_request_parse(body, (size_t)n, &a, msg, sizeof msg) == -1,
+                      "tail %zu accepted", i);
+    }
+    /* A NUL then more bytes: the length, not the NUL, ends the body. */
+    char body[128];
+    size_t n = strlen(ok);
+    memcpy(body, ok, n);
+    memcpy(body + n, "\0{\"x\":1}", 8);
+    ck_assert_int_eq(activation_request_parse(body, n + 8, &a, msg, sizeof msg), -1);
+    ck_assert_int_eq(activation_request_parse(body, n + 1, &a, msg, sizeof msg), -1);
+    /* The router's check refuses any NUL before a parser runs. */
+    ck_assert_str_eq(edge_json_body_check("application/json", body, n + 8, msg, sizeof msg),
+                     CAUSE_BAD_REQUEST);
+    ck_assert_ptr_null(edge_json_body_check("application/json", ok, strlen(ok), msg, sizeof msg));
+}
+END_TEST
+
+START_TEST(json_content_types) {
+    const char *good[] = {"application/json", "Application/JSON", " application/json ",
+                          "application/json; charset=utf-8", "application/json;charset=\"UTF-8\"",
+                          "application/json; foo=bar"};
+    const char *bad[] = {NULL, "", "text/plain", "application/x-www-form-urlencoded",
+                         "multipart/form-data; boundary=x", "application/jsonx",
+                         "application/json+x", "text/json", "application/json; charset=latin1",
+                         "application/json, text/plain"};
+    char msg[128];
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        ck_assert_msg(edge_content_type_is_json(good[i]), "%s", good[i]);
+        ck_assert_ptr_null(edge_json_body_check(good[i], "{}", 2, msg, sizeof msg));
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(!edge_content_type_is_json(bad[i]), "%s", bad[i] ? bad[i] : "(null)");
+        ck_assert_str_eq(edge_json_body_check(bad[i], "{}", 2, msg, sizeof msg),
+                         CAUSE_UNSUPPORTED_MEDIA_TYPE);
+    }
+    ck_assert_int_eq(error_status(CAUSE_UNSUPPORTED_MEDIA_TYPE), 415);
+    /* Which requests must carry JSON. */
+    ck_assert(edge_body_must_be_json("POST", "/std/sp/123/purchasePlan"));
+    ck_assert(edge_body_must_be_json("POST", "/notify/tp/v1/single"));
+    ck_assert(edge_body_must_be_json("PUT", "/anything"));
+    ck_assert(!edge_body_must_be_json("GET", "/std/sp/123/balance"));
+    ck_assert(!edge_body_must_be_json("POST", "/oauth/v1/token"));
+    ck_assert(!edge_body_must_be_json("POST", "/rnf/sp/tp/cpid/shop"));
+}
+END_TEST
+
+START_TEST(host_allow_list) {
+    const char *def = EDGE_DEFAULT_ALLOWED_HOSTS;
+    struct {
+        const char *list, *host;
+        int ok;
+    } cases[] = {
+        {def, "localhost", 1},
+        {def, "localhost:8080", 1},
+        {def, "LOCALHOST:1", 1},
+        {def, "localhost.:8080", 1},
+        {def, "127.0.0.1:18080", 1},
+        {def, "[::1]:8080", 1},
+        {def, "[::1]", 1},
+        {def, "evil.example", 0},
+        {def, "evil.example:8080", 0},
+        {def, "localhost.evil.example", 0},
+        {def, "127.0.0.2:8080", 0},
+        {def, "localhost:", 0},
+        {def, "localhost:80a", 0},
+        {def, "localhost:123456", 0},
+        {def, "[::1", 0},
+        {def, "local host", 0},
+        {def, "", 0},
+        {def, NULL, 0},
+        {"api.example.com:443, edge", "api.example.com:443", 1},
+        {"api.example.com:443, edge", "api.example.com", 0},
+        {"api.example.com:443, edge", "api.example.com:8443", 0},
+        {"api.example.com:443, edge", "edge:8080", 1},
+        {"api.example.com:443, edge", "localhost", 0},
+        {"*", "anything.example:1", 1},
+        {"", "localhost", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        ck_assert_msg(edge_host_allowed(cases[i].list, cases[i].host) == cases[i].ok,
+                      "case %zu: %s in %s", i, cases[i].host ? cases[i].host : "(null)",
+                      cases[i].list);
+    ck_assert_int_eq(error_status(CAUSE_MISDIRECTED_REQUEST), 421);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("api-edge request");
     TCase *tc = tcase_create("std");
@@ -215,6 +313,9 @@ int main(void) {
     tcase_add_test(tc, validated_values);
     tcase_add_test(tc, activation_requests);
     tcase_add_test(tc, callback_bodies);
+    tcase_add_test(tc, trailing_bytes_and_nul_are_refused);
+    tcase_add_test(tc, json_content_types);
+    tcase_add_test(tc, host_allow_list);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -593,7 +593,7 @@ START_TEST(definite_failure_is_final) {
     ck_assert_int_eq(send_command("tx-fail-000001", "plan1234", NULL, 0, &r), KAFKA_DONE);
     ck_assert_int_eq(r.status, 402);
     ck_assert_str_eq(r.body,
-                     "{\"errorMessage\":\"not enough balance\",\"cause\":\"INSUFFICIENT_FUNDS\"}");
+                     "{\"errorMessage\":\"insufficient funds\",\"cause\":\"INSUFFICIENT_FUNDS\"}");
     ck_assert_int_eq(send_command("tx-fail-000001", "plan1234", NULL, 0, &again), KAFKA_DONE);
     ck_assert_int_eq(again.status, 402);
     ck_assert_str_eq(again.body, r.body);

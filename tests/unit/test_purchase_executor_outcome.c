@@ -374,7 +374,7 @@ START_TEST(recheck_answers_decide_pending_purchases) {
     ck_assert_int_eq(next.state, PS_FAILED);
     ck_assert_str_eq(next.error_type, "INTERNAL_ERROR");
     ck_assert_int_eq(next.http_status, 503);
-    ck_assert_str_eq(next.message, "provisioning failed");
+    ck_assert_str_eq(next.message, "operator backend internal error"); /* not the operator's words */
     /* A definite errorType: failed. */
     parse(402, "{\"errorType\":\"INSUFFICIENT_FUNDS\"}", &r);
     ck_assert_int_eq(outcome_after_recheck(&p, &r, &pol, 9000, 0, &next), 0);
