@@ -35,6 +35,8 @@ static const struct {
 const char *const keys_names[] = {"MILLOM_JWT_KEY", "MILLOM_CPID_KEY", "MILLOM_LINK_KEY",
                                   "MILLOM_OFFER_CONTEXT_KEY", "MILLOM_SUBSCRIBER_HASH_KEY",
                                   NULL};
+_Static_assert(sizeof keys_names / sizeof keys_names[0] == N_KEYS + 1,
+               "keys_names lists every key of key_table");
 
 static int key_index(const char *name) {
     for (size_t i = 0; name && i < N_KEYS; i++)

@@ -56,7 +56,9 @@ int keys_resolve(const char *name, keys_profile profile, const char *dir, char *
 
 /* Resolves every key for this process's profile, once (thread-safe);
  * warns once when sandbox defaults are in use. 0, or -1 after logging the
- * reason (service_init then exits with status 1). */
+ * reason. Every service calls it first thing (runner_main, api-edge's
+ * main) and stops with exit status 1 on -1; programs that hold no key
+ * (devbroker, the sandboxes) never touch the key dir. */
 int keys_init(void);
 /* The key text of `name` (one of keys_names) after keys_init; a failed
  * keys_init ends the process (exit 1): no key is ever guessed. */

@@ -1,7 +1,6 @@
 /* Process life cycle: a stop flag set by SIGINT/SIGTERM that every loop
  * checks, and the clocks everything uses. */
 #include "shared/service.h"
-#include "shared/keys.h"
 #include "shared/log.h"
 
 #include <errno.h>
@@ -28,8 +27,6 @@ void service_init(const char *name) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    /* Keys first: a program never runs on a guessed key (shared/keys.h). */
-    if (keys_init() != 0) exit(1);
 }
 
 bool service_stopping(void) { return atomic_load(&stop_requested) != 0; }
