@@ -13,10 +13,14 @@ export MILLOM_TENANTS=${MILLOM_TENANTS:-config/tenants.sandbox.json}
 # PROFILE=sandbox (default): no authentication, like Millom's public Sandbox.
 # PROFILE=secure: OAuth 2.0 client credentials on every API call, with the
 # demo clients of the tenants file (README "Security (secure profile)").
+# Keys (shared/keys.h): the sandbox uses its public defaults; secure makes
+# random keys on first start in MILLOM_KEY_DIR, shared by every program
+# (second instances included: their data dir differs, their keys must not).
 PROFILE=${PROFILE:-sandbox}
+export MILLOM_KEY_DIR=${MILLOM_KEY_DIR:-$MILLOM_DATA_DIR/keys}
 case "$PROFILE" in
-  sandbox) export MILLOM_AUTH_DISABLED=1 ;;
-  secure) export MILLOM_AUTH_DISABLED=0 ;;
+  sandbox) export MILLOM_AUTH_DISABLED=1 MILLOM_PROFILE=sandbox ;;
+  secure) export MILLOM_AUTH_DISABLED=0 MILLOM_PROFILE=secure ;;
   *) echo "unknown PROFILE=$PROFILE (sandbox or secure)" >&2; exit 2 ;;
 esac
 INSTANCES=${INSTANCES:-1}
@@ -167,6 +171,8 @@ Get a token and use it:
   TOKEN=\$(curl -s -u sp-demo:sp-demo-secret -d grant_type=client_credentials \\
           $EDGE/oauth/v1/token | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
   curl -H "Authorization: Bearer \$TOKEN" $EDGE/std/testserviceprovider/tp/924542610003/balance
+Keys (JWT, CPID, links, offerContext, subscriber hash): random, made on first
+start in $MILLOM_KEY_DIR (mode 0600) unless set in the environment.
 MSG
 fi
 

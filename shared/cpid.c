@@ -1,7 +1,8 @@
-/* CPIDs: see cpid.h. AES-256-GCM through OpenSSL EVP. */
+/* CPIDs: see cpid.h. AES-256-GCM through crypto_aead_* (shared/crypto.h). */
 #include "shared/cpid.h"
 #include "shared/config.h"
 #include "shared/crypto.h"
+#include "shared/keys.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -9,12 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-#include <openssl/sha.h>
+#include <openssl/crypto.h>
 
 #define CPID_VERSION 1
-#define IV_LEN 12
-#define TAG_LEN 16
+#define IV_LEN CRYPTO_AEAD_IV_LEN
+#define TAG_LEN CRYPTO_AEAD_TAG_LEN
 #define AAD_PREFIX "millom-cpid-v1,"
 /* version + issued-at + ttl + msisdn length */
 #define HEADER_LEN (1 + 8 + 4 + 1)
@@ -23,27 +23,10 @@
  * between api-edge instances). */
 #define FUTURE_SKEW_MS 300000
 
-static int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    c = (char)tolower((unsigned char)c);
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-}
-
 int cpid_config_init(cpid_config *c, const char *key_text, long ttl_s) {
     memset(c, 0, sizeof *c);
     if (!key_text) key_text = CPID_SANDBOX_KEY;
-    size_t n = strlen(key_text);
-    if (n == 0) return -1;
-    int hex = n == 64;
-    for (size_t i = 0; hex && i < n; i++) hex = hex_value(key_text[i]) >= 0;
-    if (hex) {
-        for (size_t i = 0; i < 32; i++)
-            c->key[i] = (unsigned char)(hex_value(key_text[2 * i]) << 4 |
-                                        hex_value(key_text[2 * i + 1]));
-    } else {
-        SHA256((const unsigned char *)key_text, n, c->key);
-    }
+    if (crypto_aead_key_from_text(key_text, c->key) != 0) return -1;
     c->ttl_s = ttl_s > 0 ? ttl_s : CPID_DEFAULT_TTL_S;
     return 0;
 }
@@ -52,9 +35,9 @@ static cpid_config default_config;
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 
 static void load_default(void) {
-    if (cpid_config_init(&default_config, cfg_str("MILLOM_CPID_KEY", NULL),
-                         cfg_long("MILLOM_CPID_TTL_S", CPID_DEFAULT_TTL_S)) != 0)
-        cpid_config_init(&default_config, NULL, CPID_DEFAULT_TTL_S);
+    /* The key per profile (shared/keys.h); never empty. */
+    cpid_config_init(&default_config, keys_get("MILLOM_CPID_KEY"),
+                     cfg_long("MILLOM_CPID_TTL_S", CPID_DEFAULT_TTL_S));
 }
 
 const cpid_config *cpid_config_default(void) {
@@ -80,36 +63,10 @@ static int mccmnc_ok(const char *s) {
     return 1;
 }
 
-/* AES-256-GCM in one direction. For decryption `tag` is checked; for
- * encryption it is written. Returns the output length or -1. */
-static int gcm(int encrypt, const unsigned char key[32], const unsigned char *iv,
-               const char *mccmnc, const unsigned char *in, int in_len, unsigned char *out,
-               unsigned char *tag) {
-    char aad[32];
-    int aad_len = snprintf(aad, sizeof aad, AAD_PREFIX "%s", mccmnc);
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    int len = 0, total = -1;
-    if (!ctx) return -1;
-    if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, encrypt) != 1 ||
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, IV_LEN, NULL) != 1 ||
-        EVP_CipherInit_ex(ctx, NULL, NULL, key, iv, encrypt) != 1 ||
-        EVP_CipherUpdate(ctx, NULL, &len, (const unsigned char *)aad, aad_len) != 1 ||
-        EVP_CipherUpdate(ctx, out, &len, in, in_len) != 1)
-        goto out;
-    total = len;
-    if (!encrypt && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, tag) != 1) {
-        total = -1;
-        goto out;
-    }
-    if (EVP_CipherFinal_ex(ctx, out + total, &len) != 1) { /* tag mismatch when decrypting */
-        total = -1;
-        goto out;
-    }
-    total += len;
-    if (encrypt && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_LEN, tag) != 1) total = -1;
-out:
-    EVP_CIPHER_CTX_free(ctx);
-    return total;
+/* The associated data: binds a CPID to its operator suffix. */
+static size_t cpid_aad(const char *mccmnc, char aad[32]) {
+    int n = snprintf(aad, 32, AAD_PREFIX "%s", mccmnc);
+    return n > 0 && n < 32 ? (size_t)n : 0;
 }
 
 int cpid_issue(const cpid_config *c, const char *msisdn, const char *provider,
@@ -128,11 +85,11 @@ int cpid_issue(const cpid_config *c, const char *msisdn, const char *provider,
     int plain_len = (int)(HEADER_LEN + mlen + plen);
 
     unsigned char blob[IV_LEN + MAX_PLAIN + TAG_LEN];
-    if (crypto_random(blob, IV_LEN) != 0) return -1;
-    int n = gcm(1, c->key, blob, mccmnc, plain, plain_len, blob + IV_LEN,
-                blob + IV_LEN + plain_len);
+    char aad[32];
+    size_t aad_len = cpid_aad(mccmnc, aad);
+    int n = crypto_aead_seal(c->key, aad, aad_len, plain, (size_t)plain_len, blob);
     OPENSSL_cleanse(plain, sizeof plain);
-    if (n != plain_len) return -1;
+    if (n != IV_LEN + plain_len + TAG_LEN) return -1;
     char *body = crypto_b64url_encode(blob, (size_t)(IV_LEN + plain_len + TAG_LEN));
     if (!body) return -1;
     int w = snprintf(out, outlen, "%s,%s", body, mccmnc);
@@ -169,7 +126,9 @@ cpid_status cpid_decode(const cpid_config *c, const char *cpid, int64_t now_ms, 
     }
     int clen = (int)(len - IV_LEN - TAG_LEN);
     unsigned char plain[MAX_PLAIN];
-    int n = gcm(0, c->key, blob, comma + 1, blob + IV_LEN, clen, plain, blob + IV_LEN + clen);
+    char aad[32];
+    size_t aad_len = cpid_aad(comma + 1, aad);
+    int n = crypto_aead_open(c->key, aad, aad_len, blob, len, plain);
     free(blob);
     if (n != clen) return CPID_TAMPERED;
     size_t mlen = plain[13];

@@ -24,8 +24,8 @@
  * caller checks it against the provider asking (another's is useless).
  *
  * Key: MILLOM_CPID_KEY, 64 hex digits (the raw 32-byte key) or any other
- * text (a passphrase, hashed with SHA-256); a sandbox passphrase by
- * default. TTL: MILLOM_CPID_TTL_S (default 2592000, 30 days). */
+ * text (a passphrase, hashed with SHA-256), per profile through
+ * shared/keys.h (a sandbox passphrase in the sandbox profile). TTL: MILLOM_CPID_TTL_S (default 2592000, 30 days). */
 #ifndef MILLOM_CPID_H
 #define MILLOM_CPID_H
 

@@ -182,3 +182,96 @@ int crypto_equal(const void *a, const void *b, size_t len)
         return 0;
     return CRYPTO_memcmp(a, b, len) == 0;
 }
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int crypto_aead_key_from_text(const char *text, unsigned char key[CRYPTO_AEAD_KEY_LEN])
+{
+    size_t n = text != NULL ? strlen(text) : 0;
+    if (n == 0)
+        return -1;
+    int hex = n == 2 * CRYPTO_AEAD_KEY_LEN;
+    for (size_t i = 0; hex && i < n; i++)
+        hex = hex_digit(text[i]) >= 0;
+    if (hex) {
+        for (size_t i = 0; i < CRYPTO_AEAD_KEY_LEN; i++)
+            key[i] = (unsigned char)(hex_digit(text[2 * i]) << 4 | hex_digit(text[2 * i + 1]));
+        return 0;
+    }
+    return EVP_Digest(text, n, key, NULL, EVP_sha256(), NULL) == 1 ? 0 : -1;
+}
+
+/* One AES-256-GCM pass. Encrypting writes `tag`; decrypting checks it.
+ * Returns the output length or -1. */
+static int aead_pass(int encrypt, const unsigned char *key, const unsigned char *iv,
+                     const void *aad, size_t aad_len, const unsigned char *in, size_t in_len,
+                     unsigned char *out, unsigned char *tag)
+{
+    if (in_len > INT_MAX / 2 || aad_len > INT_MAX / 2)
+        return -1;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int len = 0, total = -1;
+    if (ctx == NULL)
+        return -1;
+    if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, encrypt) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, CRYPTO_AEAD_IV_LEN, NULL) != 1 ||
+        EVP_CipherInit_ex(ctx, NULL, NULL, key, iv, encrypt) != 1 ||
+        (aad_len > 0 &&
+         EVP_CipherUpdate(ctx, NULL, &len, (const unsigned char *)aad, (int)aad_len) != 1) ||
+        EVP_CipherUpdate(ctx, out, &len, in, (int)in_len) != 1)
+        goto out;
+    total = len;
+    if (!encrypt &&
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, CRYPTO_AEAD_TAG_LEN, tag) != 1) {
+        total = -1;
+        goto out;
+    }
+    if (EVP_CipherFinal_ex(ctx, out + total, &len) != 1) { /* tag mismatch when decrypting */
+        total = -1;
+        goto out;
+    }
+    total += len;
+    if (encrypt && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, CRYPTO_AEAD_TAG_LEN, tag) != 1)
+        total = -1;
+out:
+    EVP_CIPHER_CTX_free(ctx);
+    return total;
+}
+
+int crypto_aead_seal(const unsigned char key[CRYPTO_AEAD_KEY_LEN], const void *aad,
+                     size_t aad_len, const void *in, size_t in_len, unsigned char *out)
+{
+    if (crypto_random(out, CRYPTO_AEAD_IV_LEN) != 0)
+        return -1;
+    int n = aead_pass(1, key, out, aad, aad_len, in, in_len, out + CRYPTO_AEAD_IV_LEN,
+                      out + CRYPTO_AEAD_IV_LEN + in_len);
+    if (n < 0 || (size_t)n != in_len)
+        return -1;
+    return (int)(in_len + CRYPTO_AEAD_OVERHEAD);
+}
+
+int crypto_aead_open(const unsigned char key[CRYPTO_AEAD_KEY_LEN], const void *aad,
+                     size_t aad_len, const unsigned char *in, size_t in_len, unsigned char *out)
+{
+    if (in == NULL || in_len < CRYPTO_AEAD_OVERHEAD)
+        return -1;
+    size_t clen = in_len - CRYPTO_AEAD_OVERHEAD;
+    /* EVP wants a tag buffer it may write; copy it out of the const input. */
+    unsigned char tag[CRYPTO_AEAD_TAG_LEN];
+    memcpy(tag, in + CRYPTO_AEAD_IV_LEN + clen, sizeof tag);
+    int n = aead_pass(0, key, in, aad, aad_len, in + CRYPTO_AEAD_IV_LEN, clen, out, tag);
+    if (n < 0 || (size_t)n != clen) {
+        OPENSSL_cleanse(out, clen);
+        return -1;
+    }
+    return n;
+}

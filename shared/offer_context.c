@@ -1,44 +1,38 @@
 /* offerContext tokens: see offer_context.h.
  *
- * Claims: {"p":plan,"s":subscriber,"sp":provider,"o":operator,
- *          "a":price_minor,"c":currency,"e":expires_at_ms}
- * Token:  b64url(claims) "." b64url(HMAC-SHA256(key, b64url(claims)))
+ * Claims (the plaintext): {"p":plan,"s":subscriber,"sp":provider,
+ *          "o":operator,"a":price_minor,"c":currency,"e":expires_at_ms}
+ * Token:  b64url( IV || AES-256-GCM(key, claims, aad) || tag )
  *
- * The signature is checked (in constant time) before the claims are even
- * decoded, so nothing of an unsigned payload reaches the JSON parser. */
+ * The tag is checked before the claims are decoded, so nothing of a forged
+ * payload reaches the JSON parser; the ciphertext hides every claim. */
 #include "shared/offer_context.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "shared/crypto.h"
+#include "shared/keys.h"
 
-#define DEFAULT_KEY "sandbox-offer-context-key-change-me"
+#define AAD "millom-offer-context-v1"
 /* Far above any token offer_context_sign() produces (~3 KiB worst case). */
 #define MAX_TOKEN_LEN 16384
 
 const char *offer_context_key(void)
 {
-    const char *key = getenv("MILLOM_OFFER_CONTEXT_KEY");
-    return key != NULL && key[0] != '\0' ? key : DEFAULT_KEY;
+    return keys_get("MILLOM_OFFER_CONTEXT_KEY");
 }
 
 /* The field's text, or NULL when it is not NUL-terminated inside the array. */
 #define FIELD(ctx, f) (memchr((ctx)->f, '\0', sizeof (ctx)->f) != NULL ? (ctx)->f : NULL)
 
-static char *b64url_hmac(const char *key, const char *payload)
-{
-    unsigned char mac[CRYPTO_SHA256_LEN];
-    if (crypto_hmac_sha256(key, strlen(key), payload, strlen(payload), mac) != 0)
-        return NULL;
-    return crypto_b64url_encode(mac, sizeof mac);
-}
-
 char *offer_context_sign(const offer_context *ctx, const char *key)
 {
-    if (ctx == NULL || key == NULL)
+    unsigned char aead_key[CRYPTO_AEAD_KEY_LEN];
+    if (ctx == NULL || key == NULL || crypto_aead_key_from_text(key, aead_key) != 0)
         return NULL;
     const char *plan = FIELD(ctx, plan_id);
     const char *subscriber = FIELD(ctx, subscriber);
@@ -59,24 +53,17 @@ char *offer_context_sign(const offer_context *ctx, const char *key)
     if (json == NULL)
         return NULL;
 
-    char *payload = crypto_b64url_encode(json, strlen(json));
+    size_t json_len = strlen(json);
+    char *token = NULL;
+    unsigned char *blob = malloc(json_len + CRYPTO_AEAD_OVERHEAD);
+    if (blob != NULL &&
+        crypto_aead_seal(aead_key, AAD, strlen(AAD), json, json_len, blob) ==
+            (int)(json_len + CRYPTO_AEAD_OVERHEAD))
+        token = crypto_b64url_encode(blob, json_len + CRYPTO_AEAD_OVERHEAD);
+    OPENSSL_cleanse(json, json_len);
+    OPENSSL_cleanse(aead_key, sizeof aead_key);
     free(json);
-    if (payload == NULL)
-        return NULL;
-    char *sig = b64url_hmac(key, payload);
-    if (sig == NULL) {
-        free(payload);
-        return NULL;
-    }
-    size_t plen = strlen(payload), slen = strlen(sig);
-    char *token = malloc(plen + 1 + slen + 1);
-    if (token != NULL) {
-        memcpy(token, payload, plen);
-        token[plen] = '.';
-        memcpy(token + plen + 1, sig, slen + 1);
-    }
-    free(payload);
-    free(sig);
+    free(blob);
     return token;
 }
 
@@ -107,44 +94,31 @@ static int take_integer(json_t *claims, const char *name, int64_t *dst)
  * token is expired from now_ms == expires_at_ms on. */
 int offer_context_verify(const char *token, const char *key, int64_t now_ms, offer_context *out)
 {
-    if (token == NULL || key == NULL)
+    unsigned char aead_key[CRYPTO_AEAD_KEY_LEN];
+    if (token == NULL || key == NULL || crypto_aead_key_from_text(key, aead_key) != 0)
         return -1;
     size_t token_len = strnlen(token, MAX_TOKEN_LEN + 1);
     if (token_len == 0 || token_len > MAX_TOKEN_LEN)
         return -1;
-    const char *dot = strchr(token, '.');
-    if (dot == NULL || dot == token || strchr(dot + 1, '.') != NULL || dot[1] == '\0')
-        return -1;
 
-    size_t plen = (size_t)(dot - token);
-    char *payload = malloc(plen + 1);
-    if (payload == NULL)
-        return -1;
-    memcpy(payload, token, plen);
-    payload[plen] = '\0';
-
-    /* Signature first, in constant time. The strict decoder accepts one
-     * encoding per byte string, so the token cannot be re-encoded. */
+    /* The strict decoder accepts one encoding per byte string, so the
+     * token cannot be re-encoded; the tag is checked before any parsing. */
     int rc = -1;
-    unsigned char expected[CRYPTO_SHA256_LEN];
-    size_t sig_len = 0;
-    unsigned char *sig = crypto_b64url_decode(dot + 1, &sig_len);
+    size_t blob_len = 0, json_len = 0;
+    unsigned char *blob = crypto_b64url_decode(token, &blob_len);
     unsigned char *json = NULL;
-    size_t json_len = 0;
     json_t *claims = NULL;
     offer_context c;
     memset(&c, 0, sizeof c);
-    if (sig == NULL || sig_len != CRYPTO_SHA256_LEN)
+    if (blob == NULL || blob_len <= CRYPTO_AEAD_OVERHEAD)
         goto done;
-    if (crypto_hmac_sha256(key, strlen(key), payload, plen, expected) != 0)
-        goto done;
-    if (!crypto_equal(sig, expected, CRYPTO_SHA256_LEN))
+    json_len = blob_len - CRYPTO_AEAD_OVERHEAD;
+    json = malloc(json_len);
+    if (json == NULL ||
+        crypto_aead_open(aead_key, AAD, strlen(AAD), blob, blob_len, json) != (int)json_len)
         goto done;
 
-    /* Signed by us: now the claims. */
-    json = crypto_b64url_decode(payload, &json_len);
-    if (json == NULL)
-        goto done;
+    /* Sealed by us: now the claims. */
     claims = json_loadb((const char *)json, json_len, JSON_REJECT_DUPLICATES, NULL);
     if (!json_is_object(claims))
         goto done;
@@ -162,8 +136,10 @@ int offer_context_verify(const char *token, const char *key, int64_t now_ms, off
         *out = c;
 done:
     json_decref(claims);
+    if (json != NULL)
+        OPENSSL_cleanse(json, json_len);
     free(json);
-    free(sig);
-    free(payload);
+    free(blob);
+    OPENSSL_cleanse(aead_key, sizeof aead_key);
     return rc;
 }

@@ -3,6 +3,7 @@
 #include "shared/config.h"
 #include "shared/http_client.h"
 #include "shared/http_server.h"
+#include "shared/keys.h"
 #include "shared/log.h"
 #include "shared/service.h"
 #include "shared/store.h"
@@ -33,6 +34,9 @@ static void no_routes(void *app, http_request *req) {
 
 int runner_main(const runner_opts *opts) {
     service_init(opts->name);
+    /* Keys before anything else: a service never runs on a guessed key
+     * (shared/keys.h; in production a missing key stops it here). */
+    if (keys_init() != 0) return 1;
     http_client_global_init();
     runner r = {.opts = opts};
     char err[512];

@@ -2,6 +2,7 @@
 #include "signed_link.h"
 #include "config.h"
 #include "crypto.h"
+#include "keys.h"
 
 #include <curl/curl.h>
 #include <inttypes.h>
@@ -196,8 +197,7 @@ int signed_link_verify_key(const void *key, size_t key_len, const char *path,
 static const char *link_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static void read_key(void) {
-    link_key = cfg_str("MILLOM_LINK_KEY", SIGNED_LINK_SANDBOX_KEY);
-    if (!link_key || !link_key[0]) link_key = SIGNED_LINK_SANDBOX_KEY;
+    link_key = keys_get("MILLOM_LINK_KEY"); /* per profile: shared/keys.h */
 }
 
 char *signed_link_make(const char *base_url, const char *path, const signed_link_param *params,

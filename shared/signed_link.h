@@ -21,7 +21,8 @@
  * (present or absent alike: adding or removing one breaks the signature);
  * any other query parameter is ignored by the endpoint anyway.
  *
- * Key: MILLOM_LINK_KEY (any text), a sandbox key by default. Read once. */
+ * Key: MILLOM_LINK_KEY (any text) through shared/keys.h (per profile).
+ * Read once. */
 #ifndef MILLOM_SIGNED_LINK_H
 #define MILLOM_SIGNED_LINK_H
 

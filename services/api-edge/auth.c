@@ -5,6 +5,7 @@
 #include "edge.h"
 #include "request_std.h"
 #include "shared/errors.h"
+#include "shared/keys.h"
 #include "shared/log.h"
 
 #include <curl/curl.h>
@@ -344,7 +345,7 @@ struct edge_auth *edge_auth_new(const tenants *t, char *err, size_t errlen) {
         return NULL;
     }
     a->enabled = cfg_long("MILLOM_AUTH_DISABLED", 1) == 0;
-    const char *key = cfg_str("MILLOM_JWT_KEY", AUTH_SANDBOX_JWT_KEY);
+    const char *key = keys_get("MILLOM_JWT_KEY"); /* per profile: shared/keys.h */
     a->key_len = strlen(key);
     if (a->key_len == 0 || a->key_len > sizeof a->key) {
         snprintf(err, errlen, "MILLOM_JWT_KEY must have 1 to %zu bytes", sizeof a->key);

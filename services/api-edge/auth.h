@@ -118,7 +118,7 @@ struct edge_auth {
     long ttl_s;
     auth_limiter *limiter;
 };
-/* Reads MILLOM_AUTH_DISABLED, MILLOM_JWT_KEY, MILLOM_TOKEN_TTL_S and the
+/* Reads MILLOM_AUTH_DISABLED, MILLOM_JWT_KEY (through shared/keys.h), MILLOM_TOKEN_TTL_S and the
  * clients. NULL with err. */
 struct edge_auth *edge_auth_new(const tenants *t, char *err, size_t errlen);
 void edge_auth_free(struct edge_auth *a);

@@ -11,6 +11,7 @@
 #include "auth.h"
 #include "request_http.h"
 #include "shared/http_client.h"
+#include "shared/keys.h"
 #include "shared/log.h"
 #include "shared/service.h"
 #include "shared/store.h"
@@ -24,6 +25,7 @@ static int edge_ready(void *app) {
 
 int main(void) {
     service_init("api-edge");
+    if (keys_init() != 0) return 1; /* shared/keys.h: no guessed key, ever */
     char err[512];
     api_edge e = {0};
     http_server *server = NULL;

@@ -4,7 +4,8 @@
  *   millomctl link --path /rnf/{sp}/{op}/{cpid}/{offers|ping|shop|purchasePlan}
  *                  [--base http://host:port] [--ttl SECONDS] [--param name=value]...
  *
- * The key is MILLOM_LINK_KEY (the sandbox key by default), like api-edge's. */
+ * The key is MILLOM_LINK_KEY as shared/keys.h resolves it for the profile
+ * (in the secure profile: the stack's key file in MILLOM_KEY_DIR), like api-edge's. */
 #include "millomctl.h"
 
 #include <stdlib.h>

@@ -9,6 +9,7 @@
  * Best effort: the SP's answer never waits for or fails on it. */
 #include "resolver.h"
 #include "shared/crypto.h"
+#include "shared/keys.h"
 #include "shared/log.h"
 #include "shared/service.h"
 #include "millom/v1/settlement.pb-c.h"
@@ -18,11 +19,10 @@
 #include <string.h>
 
 #define TOPIC_IMPRESSIONS "millom.offer.impressions"
-#define SANDBOX_HASH_KEY "millom-sandbox-subscriber-hash-key"
 #define MAX_PLANS 64
 
 static void subscriber_hash(const char *subscriber, char out[65]) {
-    const char *key = cfg_str("MILLOM_SUBSCRIBER_HASH_KEY", SANDBOX_HASH_KEY);
+    const char *key = keys_get("MILLOM_SUBSCRIBER_HASH_KEY"); /* shared/keys.h */
     unsigned char mac[CRYPTO_SHA256_LEN];
     out[0] = '\0';
     if (crypto_hmac_sha256(key, strlen(key), subscriber, strlen(subscriber), mac) != 0) return;

@@ -4,8 +4,8 @@
  * and millom.settlement.reports through its outbox.
  *
  * Settings: MILLOM_SETTLEMENT_PORT (admin, 9104),
- * MILLOM_SUBSCRIBER_HASH_KEY (key of the subscriber hash; a sandbox
- * default), MILLOM_SETTLEMENT_CLOSE_GRACE_S (3600: a day closes this long
+ * MILLOM_SUBSCRIBER_HASH_KEY (key of the subscriber hash, per profile:
+ * shared/keys.h), MILLOM_SETTLEMENT_CLOSE_GRACE_S (3600: a day closes this long
  * after its end at the latest), MILLOM_SETTLEMENT_CLOSE_CHECK_MS (60000:
  * how often the timer looks), MILLOM_TENANTS (revenueShares per operator),
  * MILLOM_DATA_DIR, MILLOM_OUTBOX_STOP_WAIT_MS. */

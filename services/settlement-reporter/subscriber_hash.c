@@ -4,7 +4,7 @@
  * the key can test a guessed number against it (a plain SHA-256 of a
  * 12-digit MSISDN is brute-forced in seconds).
  *
- * Key: MILLOM_SUBSCRIBER_HASH_KEY, with a sandbox default. offer-resolver
+ * Key: MILLOM_SUBSCRIBER_HASH_KEY through shared/keys.h (per profile). offer-resolver
  * (impressions.c) computes the same hash with the same key. */
 #include "settlement.h"
 
@@ -12,11 +12,10 @@
 #include <string.h>
 
 #include "shared/crypto.h"
-
-#define SANDBOX_KEY "millom-sandbox-subscriber-hash-key"
+#include "shared/keys.h"
 
 void subscriber_hash(const char *subscriber, char out[65]) {
-    const char *key = cfg_str("MILLOM_SUBSCRIBER_HASH_KEY", SANDBOX_KEY);
+    const char *key = keys_get("MILLOM_SUBSCRIBER_HASH_KEY"); /* shared/keys.h */
     unsigned char mac[CRYPTO_SHA256_LEN];
     if (!subscriber) subscriber = "";
     if (crypto_hmac_sha256(key, strlen(key), subscriber, strlen(subscriber), mac) != 0) {

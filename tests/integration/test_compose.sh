@@ -4,7 +4,8 @@
 #   2. docker/create-topics.sh creates every topic devbroker creates
 #      (services/devbroker/cluster.c), with a .dlq twin for consumed topics;
 #   3. every program under services/ (but devbroker and millomctl, which are
-#      no deployed services) has a compose service and a Dockerfile target.
+#      no deployed services) has a compose service and a Dockerfile target;
+#   4. every service gets every key and MILLOM_PROFILE=production.
 # Run from the repository root (scripts/test.sh does).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -87,6 +88,20 @@ for key in ("operators", "serviceProviders", "clients"):
 PY
 )
 check "docker/tenants.compose.json has the sandbox's tenants and clients" "$([ -z "$diff_ids" ]; echo $?)" "$diff_ids"
+
+# 4. Keys: every service runs with MILLOM_PROFILE=production by default and
+#    gets every key (shared/keys.c) from the environment, so none is ever a
+#    sandbox default and a missing one stops it (named in its log).
+config=$(docker-compose -f compose.yaml config 2>/dev/null)
+missing=()
+key_names=$(grep -oE '"MILLOM_[A-Z_]+_KEY"' shared/keys.c | tr -d '"' | sort -u)
+[ -n "$key_names" ] || missing+=("(could not read the key names of shared/keys.c)")
+for s in offer-resolver purchase-executor notifier settlement-reporter api-edge mno-sandbox; do
+  block=$(awk -v s="  $s:" '$0 == s {on=1; next} on && /^  [a-z0-9-]+:$/ {on=0} on' <<<"$config")
+  grep -q "MILLOM_PROFILE: production" <<<"$block" || missing+=("$s: MILLOM_PROFILE")
+  for k in $key_names; do grep -q "$k:" <<<"$block" || missing+=("$s: $k"); done
+done
+check "every service gets every key and the production profile" "${#missing[@]}" "${missing[*]}"
 
 echo "compose: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -15,7 +15,9 @@
 #include <time.h>
 
 #define BASE_PORT 18580
-#define SANDBOX_KEY "millom-sandbox-jwt-key-not-for-production"
+/* The stack's JWT key, set in its environment so the test can mint tokens
+ * (the secure profile has no known default: shared/keys.h). */
+#define STACK_JWT_KEY "test-oauth-jwt-key"
 #define SP "testserviceprovider"
 #define FORM "Content-Type: application/x-www-form-urlencoded"
 
@@ -336,7 +338,7 @@ START_TEST(matrix_over_every_endpoint_family) {
         expect(ep, "malformed token", "Bearer not.a.jwt", 401, "UNAUTHORIZED", invalid);
         expect(ep, "empty bearer", "Bearer ", 401, "UNAUTHORIZED", NULL);
 
-        char *t = mint(SANDBOX_KEY, id, sp, op, ep->scope, -60);
+        char *t = mint(STACK_JWT_KEY, id, sp, op, ep->scope, -60);
         char *a = bearer(t);
         expect(ep, "expired token", a, 401, "UNAUTHORIZED", invalid);
         free(t), free(a);
@@ -360,7 +362,7 @@ START_TEST(matrix_over_every_endpoint_family) {
         if (ep->operator_side) {
             /* an operator token whose claims name another operator (the
              * key is right, but the client is tp's): refused */
-            t = mint(SANDBOX_KEY, "tp-demo", NULL, "xx", ep->scope, 300);
+            t = mint(STACK_JWT_KEY, "tp-demo", NULL, "xx", ep->scope, 300);
             a = bearer(t);
             expect(ep, "token naming another operator", a, 401, "UNAUTHORIZED", invalid);
             free(t), free(a);
@@ -380,7 +382,7 @@ START_TEST(matrix_over_every_endpoint_family) {
 END_TEST
 
 START_TEST(disabled_client_live_token_is_refused) {
-    char *t = mint(SANDBOX_KEY, "sp-disabled", SP, NULL, "cco.dd.data-plan.gen.inquire", 300);
+    char *t = mint(STACK_JWT_KEY, "sp-disabled", SP, NULL, "cco.dd.data-plan.gen.inquire", 300);
     char *a = bearer(t);
     resp r;
     request("GET", "/std/" SP "/tp/924542610003/balance", a, NULL, NULL, &r);
@@ -389,7 +391,7 @@ START_TEST(disabled_client_live_token_is_refused) {
     resp_free(&r);
     free(t), free(a);
     /* a client nobody configured */
-    t = mint(SANDBOX_KEY, "ghost", SP, NULL, "cco.dd.data-plan.gen.inquire", 300);
+    t = mint(STACK_JWT_KEY, "ghost", SP, NULL, "cco.dd.data-plan.gen.inquire", 300);
     a = bearer(t);
     request("GET", "/std/" SP "/tp/924542610003/balance", a, NULL, NULL, &r);
     ck_assert_int_eq(r.status, 401);
@@ -442,7 +444,7 @@ END_TEST
 
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    const char *env[] = {"MILLOM_AUTH_DISABLED=0", NULL};
+    const char *env[] = {"MILLOM_AUTH_DISABLED=0", "MILLOM_JWT_KEY=" STACK_JWT_KEY, NULL};
     if (stack_start(&stack, BASE_PORT, env) != 0) {
         fprintf(stderr, "stack did not start\n");
         stack_stop(&stack);

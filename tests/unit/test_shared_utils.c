@@ -17,6 +17,7 @@
 #include "shared/metrics.h"
 #include "shared/money.h"
 #include "shared/msisdn.h"
+#include "shared/keys.h"
 #include "shared/offer_context.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
@@ -534,18 +535,24 @@ static void assert_context_eq(const offer_context *a, const offer_context *b)
     ck_assert(a->expires_at_ms == b->expires_at_ms);
 }
 
-/* A correctly signed token over arbitrary claims text. */
+/* A correctly sealed token over arbitrary claims text (the layout of
+ * offer_context.c: b64url(IV || AES-256-GCM(claims) || tag), its AAD). */
+static char *seal_raw_aad(const char *claims_json, const char *key, const char *aad)
+{
+    unsigned char k[CRYPTO_AEAD_KEY_LEN];
+    ck_assert_int_eq(crypto_aead_key_from_text(key, k), 0);
+    size_t n = strlen(claims_json);
+    unsigned char *blob = malloc(n + CRYPTO_AEAD_OVERHEAD);
+    ck_assert_int_eq(crypto_aead_seal(k, aad, strlen(aad), claims_json, n, blob),
+                     (int)(n + CRYPTO_AEAD_OVERHEAD));
+    char *token = crypto_b64url_encode(blob, n + CRYPTO_AEAD_OVERHEAD);
+    free(blob);
+    return token;
+}
+
 static char *sign_raw(const char *claims_json, const char *key)
 {
-    char *payload = crypto_b64url_encode(claims_json, strlen(claims_json));
-    unsigned char mac[CRYPTO_SHA256_LEN];
-    ck_assert_int_eq(crypto_hmac_sha256(key, strlen(key), payload, strlen(payload), mac), 0);
-    char *sig = crypto_b64url_encode(mac, sizeof mac);
-    char *token = malloc(strlen(payload) + strlen(sig) + 2);
-    sprintf(token, "%s.%s", payload, sig);
-    free(payload);
-    free(sig);
-    return token;
+    return seal_raw_aad(claims_json, key, "millom-offer-context-v1");
 }
 
 START_TEST(test_offer_context_round_trip)
@@ -553,8 +560,10 @@ START_TEST(test_offer_context_round_trip)
     offer_context c = sample_context();
     char *token = offer_context_sign(&c, KEY);
     ck_assert_ptr_nonnull(token);
-    ck_assert_ptr_nonnull(strchr(token, '.'));
-    ck_assert_ptr_null(strchr(strchr(token, '.') + 1, '.'));
+    /* One base64url run: no separator, no padding. */
+    ck_assert_uint_eq(strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                    "0123456789-_"),
+                      strlen(token));
 
     offer_context out;
     memset(&out, 0, sizeof out);
@@ -562,26 +571,48 @@ START_TEST(test_offer_context_round_trip)
     assert_context_eq(&c, &out);
     ck_assert_int_eq(offer_context_verify(token, KEY, NOW, NULL), 0);
 
-    /* The payload is the claims JSON, as documented. */
-    size_t plen = (size_t)(strchr(token, '.') - token);
-    char payload[1024];
-    memcpy(payload, token, plen);
-    payload[plen] = '\0';
-    size_t jlen = 0;
-    unsigned char *json = crypto_b64url_decode(payload, &jlen);
-    ck_assert_ptr_nonnull(json);
-    json_t *claims = json_loadb((const char *)json, jlen, 0, NULL);
-    ck_assert_ptr_nonnull(claims);
-    ck_assert_str_eq(json_string_value(json_object_get(claims, "p")), "plan-5gb-30d");
-    ck_assert_str_eq(json_string_value(json_object_get(claims, "s")), "924542610003");
-    ck_assert_str_eq(json_string_value(json_object_get(claims, "sp")), "acme-sp");
-    ck_assert_str_eq(json_string_value(json_object_get(claims, "o")), "jazz");
-    ck_assert_int_eq(json_integer_value(json_object_get(claims, "a")), 16050);
-    ck_assert_str_eq(json_string_value(json_object_get(claims, "c")), "PKR");
-    ck_assert_int_eq(json_integer_value(json_object_get(claims, "e")), NOW + 60000);
-    ck_assert_int_eq(json_object_size(claims), 7);
-    json_decref(claims);
-    free(json);
+    /* Opaque: neither the token nor its decoding shows any claim. */
+    size_t blen = 0;
+    unsigned char *blob = crypto_b64url_decode(token, &blen);
+    ck_assert_ptr_nonnull(blob);
+    const char *secrets[] = {"924542610003", "4542610003", "plan-5gb-30d", "acme-sp", "16050",
+                             "\"s\"", "{"};
+    for (size_t i = 0; i < N_ELEMS(secrets); i++) {
+        ck_assert_msg(strstr(token, secrets[i]) == NULL, "token shows %s", secrets[i]);
+        ck_assert_msg(memmem(blob, blen, secrets[i], strlen(secrets[i])) == NULL,
+                      "decoded token shows %s", secrets[i]);
+    }
+    free(blob);
+
+    /* Compact: the claims plus IV and tag, base64url. */
+    ck_assert_uint_lt(strlen(token), 200);
+    /* A fresh IV each time: the same offer gives a different token. */
+    char *again = offer_context_sign(&c, KEY);
+    ck_assert_str_ne(token, again);
+    ck_assert_int_eq(offer_context_verify(again, KEY, NOW, NULL), 0);
+    free(again);
+    free(token);
+}
+END_TEST
+
+START_TEST(test_offer_context_foreign_provider)
+{
+    /* The provider is sealed in: purchase-executor compares it with the
+     * provider asking, and no provider can rewrite it. */
+    offer_context c = sample_context();
+    char *token = offer_context_sign(&c, KEY);
+    offer_context out;
+    ck_assert_int_eq(offer_context_verify(token, KEY, NOW, &out), 0);
+    ck_assert_str_eq(out.provider, "acme-sp");
+    ck_assert_str_ne(out.provider, "other-sp");
+    /* A token another provider forges for itself under a guessed key. */
+    offer_context mine = c;
+    strcpy(mine.provider, "other-sp");
+    mine.price_minor = 1;
+    char *forged = offer_context_sign(&mine, "sandbox-offer-context-key-change-me");
+    ck_assert_int_eq(offer_context_verify(forged, KEY, NOW, &out), -1);
+    ck_assert_str_eq(out.provider, "acme-sp"); /* untouched on -1 */
+    free(forged);
     free(token);
 }
 END_TEST
@@ -632,7 +663,6 @@ START_TEST(test_offer_context_tampered)
     char *token = offer_context_sign(&c, KEY);
     ck_assert_ptr_nonnull(token);
     size_t n = strlen(token);
-    size_t dot = (size_t)(strchr(token, '.') - token);
     offer_context out = sample_context();
     strcpy(out.plan_id, "untouched");
 
@@ -644,28 +674,45 @@ START_TEST(test_offer_context_tampered)
         ck_assert_msg(rc == -1, "changed char %zu: rc %d", i, rc);
         free(t);
     }
+    /* Every single-bit flip of the sealed bytes too. */
+    size_t blen = 0;
+    unsigned char *blob = crypto_b64url_decode(token, &blen);
+    for (size_t i = 0; i < blen * 8; i += 7) {
+        blob[i / 8] ^= (unsigned char)(1u << (i % 8));
+        char *t = crypto_b64url_encode(blob, blen);
+        ck_assert_int_eq(offer_context_verify(t, KEY, NOW, &out), -1);
+        free(t);
+        blob[i / 8] ^= (unsigned char)(1u << (i % 8));
+    }
+    free(blob);
     ck_assert_str_eq(out.plan_id, "untouched");
 
-    /* A different price signed with a different key is foreign. */
+    /* A different price sealed with a different key is foreign. */
     offer_context cheaper = c;
     cheaper.price_minor = 1;
     char *other = offer_context_sign(&cheaper, "attacker-key");
     ck_assert_int_eq(offer_context_verify(other, KEY, NOW, &out), -1);
-    /* Its payload with our signature is tampered. */
-    char *mixed = malloc(strlen(other) + n + 2);
-    memcpy(mixed, other, (size_t)(strchr(other, '.') - other));
-    strcpy(mixed + (strchr(other, '.') - other), token + dot);
-    ck_assert_int_eq(offer_context_verify(mixed, KEY, NOW, &out), -1);
-    free(mixed);
     free(other);
+    /* Sealed with our key for another use (another AAD) is refused. */
+    char *cross = seal_raw_aad("{\"p\":\"a\",\"s\":\"1\",\"sp\":\"x\",\"o\":\"j\",\"a\":1,"
+                               "\"c\":\"PKR\",\"e\":9999999999999}",
+                               KEY, "millom-cpid-v1,41006");
+    ck_assert_int_eq(offer_context_verify(cross, KEY, NOW, &out), -1);
+    free(cross);
 
-    /* Truncated signature, appended data, wrong key. */
+    /* Truncated, appended data, the old signed form, wrong key. */
     char *t = strdup(token);
     t[n - 1] = '\0';
+    ck_assert_int_eq(offer_context_verify(t, KEY, NOW, &out), -1);
+    t[n - 4] = '\0';
     ck_assert_int_eq(offer_context_verify(t, KEY, NOW, &out), -1);
     free(t);
     t = malloc(n + 3);
     sprintf(t, "%sAA", token);
+    ck_assert_int_eq(offer_context_verify(t, KEY, NOW, &out), -1);
+    free(t);
+    t = malloc(n + 3);
+    sprintf(t, "%s.A", token);
     ck_assert_int_eq(offer_context_verify(t, KEY, NOW, &out), -1);
     free(t);
     ck_assert_int_eq(offer_context_verify(token, "wrong-key", NOW, &out), -1);
@@ -764,29 +811,20 @@ END_TEST
 
 START_TEST(test_offer_context_key)
 {
-    const char *saved = getenv("MILLOM_OFFER_CONTEXT_KEY");
-    char *copy = saved != NULL ? strdup(saved) : NULL;
+    /* The unit tests run in the sandbox profile: the key comes from
+     * shared/keys.h, which gives the sandbox default unless the variable is
+     * set. Both forms of key text work: a passphrase and 64 hex digits. */
+    const char *env = getenv("MILLOM_OFFER_CONTEXT_KEY");
+    ck_assert_str_eq(offer_context_key(), env && *env ? env : "sandbox-offer-context-key-change-me");
+    ck_assert_str_eq(offer_context_key(), keys_get("MILLOM_OFFER_CONTEXT_KEY"));
 
-    unsetenv("MILLOM_OFFER_CONTEXT_KEY");
-    ck_assert_str_eq(offer_context_key(), "sandbox-offer-context-key-change-me");
-    setenv("MILLOM_OFFER_CONTEXT_KEY", "", 1);
-    ck_assert_str_eq(offer_context_key(), "sandbox-offer-context-key-change-me");
-    setenv("MILLOM_OFFER_CONTEXT_KEY", "from-env", 1);
-    ck_assert_str_eq(offer_context_key(), "from-env");
-
+    const char *hex = "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF";
     offer_context c = sample_context();
-    char *token = offer_context_sign(&c, offer_context_key());
-    ck_assert_int_eq(offer_context_verify(token, "from-env", NOW, NULL), 0);
+    char *token = offer_context_sign(&c, hex);
+    ck_assert_int_eq(offer_context_verify(token, hex, NOW, NULL), 0);
     ck_assert_int_eq(offer_context_verify(token, "sandbox-offer-context-key-change-me", NOW, NULL),
                      -1);
     free(token);
-
-    if (copy != NULL) {
-        setenv("MILLOM_OFFER_CONTEXT_KEY", copy, 1);
-        free(copy);
-    } else {
-        unsetenv("MILLOM_OFFER_CONTEXT_KEY");
-    }
 }
 END_TEST
 
@@ -1167,6 +1205,7 @@ static Suite *shared_utils_suite(void)
 
     tc = tcase_create("offer_context");
     tcase_add_test(tc, test_offer_context_round_trip);
+    tcase_add_test(tc, test_offer_context_foreign_provider);
     tcase_add_test(tc, test_offer_context_max_fields);
     tcase_add_test(tc, test_offer_context_sign_rejects);
     tcase_add_test(tc, test_offer_context_tampered);
