@@ -462,12 +462,5 @@ int main(void) {
     tcase_add_test(tc, open_paths_stay_open);
     tcase_add_test(tc, rate_limit_per_client);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    int bad_exit = stack_stop(&stack);
-    curl_global_cleanup();
-    return failed || bad_exit ? 1 : 0;
+    return stack_run_suite(&stack, s);
 }

@@ -233,12 +233,5 @@ int main(void) {
     tcase_add_test(tc, pending_purchase_fails_by_recheck_when_the_operator_failed_it);
     tcase_add_test(tc, purchases_pending_too_long_are_listed_and_counted);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    int bad_exit = stack_stop(&stack);
-    curl_global_cleanup();
-    return failed || bad_exit ? 1 : 0;
+    return stack_run_suite(&stack, s);
 }

@@ -3,6 +3,7 @@
 #include "stack.h"
 
 #include <arpa/inet.h>
+#include <check.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -278,6 +279,17 @@ int stack_stop(test_stack *s) {
         if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", s->dir);
     }
     return bad;
+}
+
+int stack_run_suite(test_stack *s, Suite *suite) {
+    SRunner *sr = srunner_create(suite);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    int bad_exit = stack_stop(s);
+    curl_global_cleanup();
+    return failed || bad_exit ? 1 : 0;
 }
 
 typedef struct {

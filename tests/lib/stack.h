@@ -43,6 +43,12 @@ int stack_stop_one(test_stack *s, const char *name);
  * unless MILLOM_KEEP_TEST_DIR is set. Prints the logs of programs that
  * exited badly; returns non-zero if any did (a crash, a sanitizer report). */
 int stack_stop(test_stack *s);
+
+/* The end of an integration test's main(): runs suite (check, no fork)
+ * against the started stack, stops the stack, cleans up curl, and returns
+ * the exit status: 1 if a test failed or a program exited badly. */
+typedef struct Suite Suite;
+int stack_run_suite(test_stack *s, Suite *suite);
 /* Waits for GET /readyz on the port to answer 200. 0 when ready. */
 int stack_wait_ready(int port, int timeout_ms);
 
