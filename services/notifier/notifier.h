@@ -13,6 +13,7 @@
 #include "shared/config.h"
 #include "shared/kafka.h"
 #include "shared/outbox.h"
+#include "millom/v1/subscriber.pb-c.h"
 
 typedef struct delivery_worker delivery_worker;
 typedef struct rpc_client rpc_client;
@@ -68,6 +69,18 @@ json_t *consents_lookup(notifier *n, const char *op, const char *msisdn, const c
 
 /* millom.subscriber.events (notify_events.c): the verdict for one event
  * and, when accepted, one queued delivery per consenting provider. */
+typedef struct {
+    int status;             /* 202, or the Notification API's error status */
+    const char *error_type; /* the spec's ErrorResponse.errorType; NULL for 202 and 400 */
+    char description[200];
+} notify_verdict;
+/* The rules of notify_events.c for one decoded event: fills v and queues
+ * *queued deliveries (in one transaction with the de-duplication record and
+ * the quota usage). 0, or -1 on a store error (nothing written; retry). */
+int notify_decide(notifier *n, const Millom__V1__SubscriberEvent *ev, notify_verdict *v,
+                  int *queued);
+/* notify_decide, then the answer on millom.replies when the event came
+ * through api-edge (meta), or a log line when it came from the operator. */
 kafka_verdict notify_on_subscriber_event(notifier *n, const rd_kafka_message_t *msg, char *err,
                                          size_t errlen);
 /* millom.purchase.events: a final purchase queues one callback to its

@@ -53,13 +53,7 @@ static int known_type(const char *s) {
     return 0;
 }
 
-typedef struct {
-    int status;
-    const char *error_type; /* the spec's ErrorResponse.errorType; NULL for 202 */
-    char description[200];
-} verdict;
-
-static void answer(notifier *n, const Millom__V1__SubscriberEvent *ev, const verdict *v) {
+static void answer(notifier *n, const Millom__V1__SubscriberEvent *ev, const notify_verdict *v) {
     const Millom__V1__RequestMeta *meta = ev->meta;
     if (!meta || !meta->correlation_id || !*meta->correlation_id) {
         log_info("subscriber event %s (%s): %d %s", ev->transaction_id ? ev->transaction_id : "",
@@ -150,7 +144,7 @@ static int exec_bind(sqlite3 *db, const char *sql, const char *a, const char *b,
 /* The store part of the rules, inside one transaction. 0 with the
  * verdict set, or -1 on a store error (rolled back; retry). */
 static int decide(notifier *n, const Millom__V1__SubscriberEvent *ev, const tenant_operator *op,
-                  const char *msisdn, verdict *v, int *queued) {
+                  const char *msisdn, notify_verdict *v, int *queued) {
     sqlite3 *db = n->db;
     const char *tid = ev->transaction_id, *type = ev->type;
     const char *correlation =
@@ -291,16 +285,10 @@ fail:
     return -1;
 }
 
-kafka_verdict notify_on_subscriber_event(notifier *n, const rd_kafka_message_t *msg, char *err,
-                                         size_t errlen) {
-    Millom__V1__SubscriberEvent *ev =
-        millom__v1__subscriber_event__unpack(NULL, msg->len, msg->payload);
-    if (!ev) {
-        snprintf(err, errlen, "not a millom.v1.SubscriberEvent");
-        return KAFKA_DEAD_LETTER;
-    }
-    kafka_verdict kv = KAFKA_DONE;
-    verdict v = {0};
+int notify_decide(notifier *n, const Millom__V1__SubscriberEvent *ev, notify_verdict *v,
+                  int *queued) {
+    memset(v, 0, sizeof *v);
+    *queued = 0;
     const Millom__V1__SubscriberRef *sub = ev->subscriber;
     const char *op_id = ev->operator_ && *ev->operator_ ? ev->operator_
                         : sub && sub->operator_    ? sub->operator_
@@ -309,37 +297,53 @@ kafka_verdict notify_on_subscriber_event(notifier *n, const rd_kafka_message_t *
     size_t tlen = ev->transaction_id ? strlen(ev->transaction_id) : 0;
     char msisdn[16] = "";
     if (!op || !sub || !sub->subscriber_id || !known_type(ev->type) || tlen < 3 || tlen > 128) {
-        VERDICT(&v, 400, NULL,
+        VERDICT(v, 400, NULL,
                 "a SubscriberEvent needs a known operator, a subscriber, a NotificationType "
                 "and a transaction id of 3 to 128 characters");
-        snprintf(err, errlen, "%s", v.description);
-        kv = KAFKA_DEAD_LETTER;
-    } else if (sub->key_type == MILLOM__V1__KEY_TYPE__KEY_TYPE_CPID) {
+        return 0;
+    }
+    if (sub->key_type == MILLOM__V1__KEY_TYPE__KEY_TYPE_CPID) {
         cpid_info info;
         cpid_status st = cpid_decode(cpid_config_default(), sub->subscriber_id, now_ms(), &info);
-        if (st != CPID_OK || strcmp(info.mccmnc, op->mccmnc) != 0)
-            VERDICT(&v, 409, "NO_CPID", "subscriber: %s",
+        if (st != CPID_OK || strcmp(info.mccmnc, op->mccmnc) != 0) {
+            VERDICT(v, 409, "NO_CPID", "subscriber: %s",
                     st != CPID_OK ? cpid_status_text(st) : "not a CPID of this operator");
-        else
-            snprintf(msisdn, sizeof msisdn, "%s", info.msisdn);
+            return 0;
+        }
+        snprintf(msisdn, sizeof msisdn, "%s", info.msisdn);
     } else if (sub->key_type != MILLOM__V1__KEY_TYPE__KEY_TYPE_MSISDN) {
-        VERDICT(&v, 409, "NO_CPID", "this flow does not support this type of user id");
+        VERDICT(v, 409, "NO_CPID", "this flow does not support this type of user id");
+        return 0;
     } else if (!msisdn_normalize(sub->subscriber_id, msisdn, sizeof msisdn) ||
                strncmp(msisdn, op->country_code, strlen(op->country_code)) != 0) {
-        VERDICT(&v, 404, "NO_CPID", "the subscriber is not a number of operator %s", op->id);
-        msisdn[0] = '\0';
+        VERDICT(v, 404, "NO_CPID", "the subscriber is not a number of operator %s", op->id);
+        return 0;
     }
+    return decide(n, ev, op, msisdn, v, queued);
+}
+
+kafka_verdict notify_on_subscriber_event(notifier *n, const rd_kafka_message_t *msg, char *err,
+                                         size_t errlen) {
+    Millom__V1__SubscriberEvent *ev =
+        millom__v1__subscriber_event__unpack(NULL, msg->len, msg->payload);
+    if (!ev) {
+        snprintf(err, errlen, "not a millom.v1.SubscriberEvent");
+        return KAFKA_DEAD_LETTER;
+    }
+    notify_verdict v;
     int queued = 0;
-    if (v.status == 0 && msisdn[0]) {
-        if (decide(n, ev, op, msisdn, &v, &queued) != 0) {
-            millom__v1__subscriber_event__free_unpacked(ev, NULL);
-            return KAFKA_RETRY; /* the store failed: try again, answer then */
-        }
-        if (queued) delivery_worker_wake(n->worker);
+    if (notify_decide(n, ev, &v, &queued) != 0) {
+        millom__v1__subscriber_event__free_unpacked(ev, NULL);
+        return KAFKA_RETRY; /* the store failed: try again, answer then */
     }
+    if (queued) delivery_worker_wake(n->worker);
     answer(n, ev, &v);
     millom__v1__subscriber_event__free_unpacked(ev, NULL);
-    return kv;
+    if (v.status == 400) { /* malformed: nothing to retry, keep it in the DLQ */
+        snprintf(err, errlen, "%s", v.description);
+        return KAFKA_DEAD_LETTER;
+    }
+    return KAFKA_DONE;
 }
 
 kafka_verdict notify_on_purchase_event(notifier *n, const rd_kafka_message_t *msg, char *err,
