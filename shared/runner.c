@@ -96,22 +96,3 @@ out:
     kafka_producer_free(r.producer); /* flushes */
     return code;
 }
-
-kafka_verdict runner_decode_only(void *arg, const rd_kafka_message_t *msg, char *err,
-                                 size_t errlen) {
-    const runner_topic_type *types = arg;
-    const char *topic = rd_kafka_topic_name(msg->rkt);
-    for (; types->topic; types++) {
-        if (strcmp(types->topic, topic) != 0) continue;
-        ProtobufCMessage *m =
-            protobuf_c_message_unpack(types->type, NULL, msg->len, msg->payload);
-        if (!m) {
-            snprintf(err, errlen, "not a %s", types->type->name);
-            return KAFKA_DEAD_LETTER;
-        }
-        protobuf_c_message_free_unpacked(m, NULL);
-        return KAFKA_DONE;
-    }
-    snprintf(err, errlen, "no message type known for topic %s", topic);
-    return KAFKA_DEAD_LETTER;
-}

@@ -31,17 +31,4 @@ int runner_main(const runner_opts *opts);
 
 kafka_producer *runner_producer(runner *r);
 
-
-
-/* For services whose processing comes in later work: a handler that only
- * checks each message decodes as its topic's protobuf type (anything else
- * goes to the DLQ) and commits it. arg: a runner_topic_type array ending
- * with a NULL topic. */
-#include <protobuf-c/protobuf-c.h>
-typedef struct {
-    const char *topic;
-    const ProtobufCMessageDescriptor *type;
-} runner_topic_type;
-kafka_verdict runner_decode_only(void *arg, const rd_kafka_message_t *msg, char *err,
-                                 size_t errlen);
 #endif
