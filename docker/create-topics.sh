@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Creates Millom's Kafka topics on a real cluster: the same topics devbroker
-# creates (services/devbroker/cluster.c), with partitions, replication and
-# retention. Idempotent: an existing topic is kept (its partition count is
-# never changed, since that would move keys) and its configs are set again.
+# Creates Millom's Kafka topics on a real cluster: the topics of
+# shared/topics.h (which devbroker creates from the same table; the lists
+# below are checked against it by tests/unit/test_shared_topics.c), with
+# partitions, replication and retention. Idempotent: an existing topic is
+# kept (its partition count is never changed, since that would move keys)
+# and its configs are set again.
 # Run by the one-shot `create-topics` job of compose.yaml inside the
 # apache/kafka image; also usable against any cluster:
 #   KAFKA_BOOTSTRAP=broker:9092 KAFKA_BIN=/opt/kafka/bin docker/create-topics.sh

@@ -1,5 +1,6 @@
 /* Kafka on librdkafka: see kafka.h. */
 #include "shared/kafka.h"
+#include "shared/topics.h"
 #include "shared/kafka_lag.h"
 
 #include <ctype.h>
@@ -518,7 +519,7 @@ static int dead_letter(kafka_producer *p, const rd_kafka_message_t *msg, const c
                        metric *counter) {
     const char *topic = rd_kafka_topic_name(msg->rkt);
     char dlq[512], part[16], off[32];
-    snprintf(dlq, sizeof dlq, "%s.dlq", topic);
+    snprintf(dlq, sizeof dlq, "%s" TOPIC_DLQ_SUFFIX, topic);
     snprintf(part, sizeof part, "%d", (int)msg->partition);
     snprintf(off, sizeof off, "%lld", (long long)msg->offset);
     if (!error || !*error) error = "unspecified";

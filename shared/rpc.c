@@ -1,5 +1,6 @@
 /* Request/reply over Kafka: see rpc.h. */
 #include "shared/rpc.h"
+#include "shared/topics.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -257,18 +258,18 @@ int rpc_client_start(rpc_client *c) {
     if (c->has_thread) return -1;
     int64_t lo = 0, hi = 0;
     rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
-        c->rk, RPC_REPLY_TOPIC, c->partition, &lo, &hi, RPC_WATERMARK_TIMEOUT_MS);
+        c->rk, TOPIC_REPLIES, c->partition, &lo, &hi, RPC_WATERMARK_TIMEOUT_MS);
     if (e) {
-        log_error("rpc: cannot read the end of %s [%d]: %s", RPC_REPLY_TOPIC, (int)c->partition,
+        log_error("rpc: cannot read the end of %s [%d]: %s", TOPIC_REPLIES, (int)c->partition,
                   rd_kafka_err2str(e));
         return -1;
     }
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, RPC_REPLY_TOPIC, c->partition)->offset = hi;
+    rd_kafka_topic_partition_list_add(l, TOPIC_REPLIES, c->partition)->offset = hi;
     e = rd_kafka_assign(c->rk, l);
     rd_kafka_topic_partition_list_destroy(l);
     if (e) {
-        log_error("rpc: assign %s [%d]: %s", RPC_REPLY_TOPIC, (int)c->partition,
+        log_error("rpc: assign %s [%d]: %s", TOPIC_REPLIES, (int)c->partition,
                   rd_kafka_err2str(e));
         return -1;
     }
@@ -280,7 +281,7 @@ int rpc_client_start(rpc_client *c) {
     }
     c->has_thread = 1;
     atomic_store(&c->ready, 1);
-    log_info("rpc: reading replies from %s [%d] at offset %lld", RPC_REPLY_TOPIC,
+    log_info("rpc: reading replies from %s [%d] at offset %lld", TOPIC_REPLIES,
              (int)c->partition, (long long)hi);
     return 0;
 }
@@ -390,7 +391,7 @@ int rpc_reply(kafka_producer *p, const Millom__V1__RequestMeta *meta, int http_s
     if (!buf) return -1;
     millom__v1__reply__pack(&reply, buf);
     const char *topic =
-        meta->reply_topic && meta->reply_topic[0] ? meta->reply_topic : RPC_REPLY_TOPIC;
+        meta->reply_topic && meta->reply_topic[0] ? meta->reply_topic : TOPIC_REPLIES;
     int rc = kafka_produce(p, topic, meta->reply_partition, meta->correlation_id,
                            strlen(meta->correlation_id), buf, len, NULL, 0);
     if (buf != stackbuf) free(buf);

@@ -12,9 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "shared/kafka.h"
+#include "shared/topics.h"
 #include "millom/v1/common.pb-c.h"
 
-#define RPC_REPLY_TOPIC "millom.replies"
 
 typedef struct rpc_client rpc_client;
 

@@ -6,6 +6,7 @@
  * answers 200, 404 (unknown transaction) or 409 (already completed).
  * Errors use the operator APIs' own shape {errorType, message}. */
 #include "edge.h"
+#include "shared/topics.h"
 #include "request_purchase.h"
 #include "shared/service.h"
 #include "millom/v1/purchase.pb-c.h"
@@ -107,6 +108,6 @@ void routes_callbacks(api_edge *e, http_request *req) {
     msg_cb.offer_id = cb.offer_id;
     msg_cb.service_provider = cb.service_provider;
     msg_cb.received_at_ms = now_ms();
-    edge_send_request(e, req, "millom.activation.callbacks", cb.trans_id, e->query_deadline_ms,
+    edge_send_request(e, req, TOPIC_ACTIVATION_CALLBACKS, cb.trans_id, e->query_deadline_ms,
                       &edge_callback_codec, &msg_cb, &meta, on_callback_reply, req);
 }

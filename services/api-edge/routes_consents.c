@@ -9,6 +9,7 @@
  * Scoped like the other management endpoints (an operator sees its own
  * subscribers only). */
 #include "edge.h"
+#include "shared/topics.h"
 #include "shared/errors.h"
 #include "shared/msisdn.h"
 #include "millom/v1/subscriber.pb-c.h"
@@ -56,6 +57,6 @@ void routes_consents(api_edge *e, http_request *req) {
     q.operator_ = (char *)op->id;
     q.msisdn = msisdn;
     q.service_provider = (char *)(sp ? sp : "");
-    edge_send_request(e, req, "millom.consent.queries", msisdn, e->query_deadline_ms,
+    edge_send_request(e, req, TOPIC_CONSENT_QUERIES, msisdn, e->query_deadline_ms,
                       &edge_consent_query_codec, &q, &meta, edge_relay_reply, req);
 }

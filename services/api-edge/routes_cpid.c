@@ -25,6 +25,7 @@
  *     NOT_ALLOWED for another provider's). notifier stores it and answers
  *     200 with no body. */
 #include "edge.h"
+#include "shared/topics.h"
 #include "request_std.h"
 #include "shared/cpid.h"
 #include "shared/errors.h"
@@ -223,7 +224,7 @@ static void get_cpid(api_edge *e, http_request *req) {
     q.service_provider = (char *)sp->id;
     q.subscriber = &sub;
     q.language = (char *)op->default_language;
-    edge_send_request(e, req, "millom.queries", w->msisdn, e->query_deadline_ms,
+    edge_send_request(e, req, TOPIC_QUERIES, w->msisdn, e->query_deadline_ms,
                       &edge_query_codec, &q, &meta, on_subscriber_checked, w);
 }
 
@@ -287,7 +288,7 @@ static void register_cpid(api_edge *e, http_request *req) {
     reg.cpid = path.subscriber;
     reg.expires_at_ms = info.expires_ms;
     reg.occurred_at_ms = now;
-    edge_send_request(e, req, "millom.cpid.registrations", r.subscriber, e->query_deadline_ms,
+    edge_send_request(e, req, TOPIC_CPID_REGISTRATIONS, r.subscriber, e->query_deadline_ms,
                       &edge_cpid_registration_codec, &reg, &meta, edge_relay_reply, req);
 }
 

@@ -7,6 +7,7 @@
  * answered by purchase-executor over Kafka. Scope (secure profile):
  * "millom.mgmt.read" on a token bound to that operator. */
 #include "edge.h"
+#include "shared/topics.h"
 #include "request_purchase.h"
 #include "shared/errors.h"
 #include "shared/msisdn.h"
@@ -110,6 +111,6 @@ void routes_mgmt(api_edge *e, http_request *req) {
         http_respond_error(req, CAUSE_NOT_FOUND, "no such path: %s", path);
         return;
     }
-    edge_send_request(e, req, "millom.purchase.lookups", key, e->query_deadline_ms,
+    edge_send_request(e, req, TOPIC_PURCHASE_LOOKUPS, key, e->query_deadline_ms,
                       &edge_lookup_codec, &l, &meta, edge_relay_reply, req);
 }

@@ -8,6 +8,7 @@
  * (key: MSISDN) as a SubscriberEvent with RequestMeta, and notifier's
  * verdict (202, 403 NO_CONSENT, 404, 409, 429 QUOTA_EXCEEDED) is relayed. */
 #include "edge.h"
+#include "shared/topics.h"
 #include "shared/cpid.h"
 #include "shared/errors.h"
 #include "shared/msisdn.h"
@@ -276,6 +277,6 @@ void routes_notify(api_edge *e, http_request *req) {
     ev.expiry_time_ms = b.expiry_ms;
     ev.occurred_at_ms = now_ms();
     ev.language = b.language;
-    edge_send_request(e, req, "millom.subscriber.events", msisdn, e->query_deadline_ms,
+    edge_send_request(e, req, TOPIC_SUBSCRIBER_EVENTS, msisdn, e->query_deadline_ms,
                       &edge_subscriber_event_codec, &ev, &meta, edge_relay_reply, req);
 }

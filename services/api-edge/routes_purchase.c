@@ -4,6 +4,7 @@
  * by the deadline, the SP gets 202 "processing" and learns the outcome by
  * callback or look-up. */
 #include "edge.h"
+#include "shared/topics.h"
 #include "request_purchase.h"
 #include "request_std.h"
 #include "shared/errors.h"
@@ -92,6 +93,6 @@ void routes_purchase_send(api_edge *e, http_request *req, const std_request *rq,
     /* Keyed by transid like the operator's callbacks and look-ups by
      * transid, so every message about one purchase reaches the
      * purchase-executor instance that owns it (its partition). */
-    edge_send_request(e, req, "millom.purchase.commands", a->transid, e->purchase_deadline_ms,
+    edge_send_request(e, req, TOPIC_PURCHASE_COMMANDS, a->transid, e->purchase_deadline_ms,
                       &edge_purchase_codec, &cmd, &meta, on_purchase_reply, w);
 }

@@ -7,6 +7,7 @@
  * std_validate). api-edge publishes a ConsentChange on millom.consents;
  * notifier records it and answers 200 with no body, which is relayed. */
 #include "edge.h"
+#include "shared/topics.h"
 #include "request_std.h"
 #include "shared/errors.h"
 #include "shared/service.h"
@@ -121,6 +122,6 @@ void routes_register(api_edge *e, http_request *req, const void *std_path_arg) {
     c.types = types;
     c.language = r.language;
     c.occurred_at_ms = now_ms();
-    edge_send_request(e, req, "millom.consents", r.subscriber, e->query_deadline_ms,
+    edge_send_request(e, req, TOPIC_CONSENTS, r.subscriber, e->query_deadline_ms,
                       &edge_consent_codec, &c, &meta, edge_relay_reply, req);
 }

@@ -6,6 +6,7 @@
  * routes_mgmt.c; both optional. Scope (secure profile): as the other
  * /mgmt routes. */
 #include "edge.h"
+#include "shared/topics.h"
 #include "shared/errors.h"
 #include "millom/v1/settlement.pb-c.h"
 
@@ -67,7 +68,7 @@ int routes_settlement(api_edge *e, http_request *req) {
     q.to_ms = to_ms;
     q.service_provider = (char *)(sp ? sp : "");
     q.format = (char *)(format ? format : "json");
-    edge_send_request(e, req, "millom.settlement.queries", op->id, e->query_deadline_ms,
+    edge_send_request(e, req, TOPIC_SETTLEMENT_QUERIES, op->id, e->query_deadline_ms,
                       &edge_settlement_query_codec, &q, &meta, edge_relay_reply, req);
     return 1;
 }

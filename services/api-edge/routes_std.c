@@ -1,6 +1,7 @@
 /* The standard API's read endpoints: accountInfo, balance, upsellOffer.
  * api-edge only validates; offer-resolver answers over Kafka. */
 #include "edge.h"
+#include "shared/topics.h"
 #include "request_std.h"
 #include "shared/errors.h"
 #include "shared/service.h"
@@ -34,7 +35,7 @@ void routes_std_send_query(api_edge *e, http_request *req, const std_request *r,
     q.dealer_code = (char *)r->dealer_code;
     q.client_name = (char *)r->client_name;
     q.no_cache = r->no_cache;
-    edge_send_request(e, req, "millom.queries", r->subscriber, e->query_deadline_ms,
+    edge_send_request(e, req, TOPIC_QUERIES, r->subscriber, e->query_deadline_ms,
                       &edge_query_codec, &q, &meta, on_reply, arg);
 }
 

@@ -1,5 +1,6 @@
 /* devbroker's mock cluster and bootstrap file: see devbroker.h. */
 #include "devbroker.h"
+#include "shared/topics.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,25 +19,6 @@
 struct devbroker {
     rd_kafka_t *rk;
     rd_kafka_mock_cluster_t *mc;
-};
-
-/* Topics with a <topic>.dlq twin: everything a Millom service consumes. */
-static const char *const consumed_topics[] = {
-    "millom.queries",          "millom.purchase.commands", "millom.activation.callbacks",
-    "millom.purchase.events",  "millom.consents",          "millom.subscriber.events",
-    "millom.offer.impressions", "millom.purchase.lookups", "millom.settlement.queries",
-    "millom.cpid.registrations", "millom.consent.queries", NULL,
-};
-/* Topics without one. millom.replies is created separately. */
-static const char *const plain_topics[] = {
-    "millom.settlement.records",
-    "millom.settlement.reports",
-    "millom.notifications.dlq",
-    /* State-store changelogs (shared/changelog.h): compacted on real Kafka,
-     * with as many partitions as the topics whose state they carry. */
-    "millom.purchase.changelog",
-    "millom.notifier.changelog",
-    NULL,
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -102,15 +84,13 @@ devbroker *devbroker_new(int brokers, int partitions, int reply_partitions, char
     for (int id = 1; id <= brokers; id++) rd_kafka_mock_broker_set_down(b->mc, id);
     int rf = brokers < 3 ? brokers : 3;
     char dlq[256];
-    if (create_topic(b, "millom.replies", reply_partitions, rf, err, errlen)) goto fail;
-    for (const char *const *t = consumed_topics; *t; t++) {
-        snprintf(dlq, sizeof dlq, "%s.dlq", *t);
-        if (create_topic(b, *t, partitions, rf, err, errlen) ||
-            create_topic(b, dlq, partitions, rf, err, errlen))
-            goto fail;
+    for (const millom_topic *t = millom_topics; t->name; t++) {
+        int parts = t->kind == TOPIC_KIND_REPLIES ? reply_partitions : partitions;
+        if (create_topic(b, t->name, parts, rf, err, errlen)) goto fail;
+        if (t->kind != TOPIC_KIND_CONSUMED) continue;
+        snprintf(dlq, sizeof dlq, "%s" TOPIC_DLQ_SUFFIX, t->name);
+        if (create_topic(b, dlq, partitions, rf, err, errlen)) goto fail;
     }
-    for (const char *const *t = plain_topics; *t; t++)
-        if (create_topic(b, *t, partitions, rf, err, errlen)) goto fail;
     for (int id = 1; id <= brokers; id++) rd_kafka_mock_broker_set_up(b->mc, id);
     return b;
 fail:

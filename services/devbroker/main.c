@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "devbroker.h"
+#include "shared/topics.h"
 #include "shared/log.h"
 #include "shared/service.h"
 
@@ -80,7 +81,7 @@ int main(void) {
     fflush(stdout);
     log_info("devbroker: %d broker(s) at %s (written to %s); topics have %d partitions, "
              "%s has %d",
-             brokers, bootstrap, path, partitions, "millom.replies", reply_partitions);
+             brokers, bootstrap, path, partitions, TOPIC_REPLIES, reply_partitions);
 
     service_wait_for_stop();
 

@@ -10,6 +10,7 @@
  * written there, so a consumer can measure end-to-end delay even where the
  * delivered body carries no timestamp. */
 #include "millomctl.h"
+#include "shared/topics.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +64,7 @@ int events_run(const events_opts *o) {
         ev.occurred_at_ms = at;
         len = millom__v1__subscriber_event__pack(&ev, buf);
         /* A full local queue is back-pressure: wait for deliveries. */
-        while (kafka_produce(p, "millom.subscriber.events", -1, msisdn, strlen(msisdn), buf, len,
+        while (kafka_produce(p, TOPIC_SUBSCRIBER_EVENTS, -1, msisdn, strlen(msisdn), buf, len,
                              NULL, 0) != 0) {
             if (service_stopping()) break;
             usleep(1000);

@@ -4,6 +4,7 @@
  * production cluster. Prices vary (1.00 .. 999.99) so rounding of the
  * shares is exercised; plans, providers and subscribers rotate. */
 #include "millomctl.h"
+#include "shared/topics.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,7 @@ int generate_run(const generate_opts *o) {
         if (len > sizeof buf) continue;
         millom__v1__purchase_event__pack(&ev, buf);
         /* A full local queue is back-pressure: wait for deliveries. */
-        while (kafka_produce(p, "millom.purchase.events", -1, msisdn, strlen(msisdn), buf, len,
+        while (kafka_produce(p, TOPIC_PURCHASE_EVENTS, -1, msisdn, strlen(msisdn), buf, len,
                              NULL, 0) != 0) {
             if (service_stopping()) break;
             usleep(1000);

@@ -1,5 +1,6 @@
 /* millomctl: command-line entry; see millomctl.h for the commands. */
 #include "millomctl.h"
+#include "shared/topics.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -117,9 +118,9 @@ int main(int argc, char **argv) {
     if (!getenv("MILLOM_LOG_LEVEL")) setenv("MILLOM_LOG_LEVEL", "warn", 1);
     service_init("millomctl");
     if (argc >= 3 && strcmp(argv[1], "settlements") == 0 && strcmp(argv[2], "tail") == 0)
-        return tail_main("millom.settlement.records", argc - 3, argv + 3);
+        return tail_main(TOPIC_SETTLEMENT_RECORDS, argc - 3, argv + 3);
     if (argc >= 3 && strcmp(argv[1], "reports") == 0 && strcmp(argv[2], "tail") == 0)
-        return tail_main("millom.settlement.reports", argc - 3, argv + 3);
+        return tail_main(TOPIC_SETTLEMENT_REPORTS, argc - 3, argv + 3);
     if (argc >= 3 && strcmp(argv[1], "purchases") == 0 && strcmp(argv[2], "generate") == 0)
         return generate_main(argc - 3, argv + 3);
     if (argc >= 3 && strcmp(argv[1], "events") == 0 && strcmp(argv[2], "generate") == 0)

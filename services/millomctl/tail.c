@@ -3,6 +3,7 @@
  * takes partitions or offsets away from anyone; --from-beginning starts
  * at the earliest retained message, otherwise only new ones are shown. */
 #include "millomctl.h"
+#include "shared/topics.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,7 @@
 #include "shared/service.h"
 
 static void print_one(const tail_opts *o, const rd_kafka_message_t *m) {
-    if (strcmp(o->topic, "millom.settlement.records") == 0) {
+    if (strcmp(o->topic, TOPIC_SETTLEMENT_RECORDS) == 0) {
         Millom__V1__SettlementRecord *r =
             millom__v1__settlement_record__unpack(NULL, m->len, m->payload);
         if (!r) goto bad;
@@ -63,7 +64,7 @@ int tail_run(const tail_opts *o) {
         rd_kafka_destroy(rk);
         return 1;
     }
-    if (strcmp(o->topic, "millom.settlement.records") == 0)
+    if (strcmp(o->topic, TOPIC_SETTLEMENT_RECORDS) == 0)
         print_record_header(stdout, o->format);
     else
         print_report_header(stdout, o->format);

@@ -7,6 +7,7 @@
  * even when its deadline passed (the SP may retry; applying is
  * idempotent); only the reply is skipped then. */
 #include "notifier.h"
+#include "shared/topics.h"
 #include "shared/errors.h"
 #include "shared/log.h"
 #include "shared/rpc.h"
@@ -162,13 +163,13 @@ int notifier_before_commit(void *arg) {
 static kafka_verdict dispatch(notifier *n, const rd_kafka_message_t *msg, char *err,
                               size_t errlen) {
     const char *topic = rd_kafka_topic_name(msg->rkt);
-    if (strcmp(topic, "millom.consents") == 0) return on_consent(n, msg, err, errlen);
-    if (strcmp(topic, "millom.cpid.registrations") == 0)
+    if (strcmp(topic, TOPIC_CONSENTS) == 0) return on_consent(n, msg, err, errlen);
+    if (strcmp(topic, TOPIC_CPID_REGISTRATIONS) == 0)
         return on_cpid_registration(n, msg, err, errlen);
-    if (strcmp(topic, "millom.consent.queries") == 0) return on_consent_query(n, msg, err, errlen);
-    if (strcmp(topic, "millom.subscriber.events") == 0)
+    if (strcmp(topic, TOPIC_CONSENT_QUERIES) == 0) return on_consent_query(n, msg, err, errlen);
+    if (strcmp(topic, TOPIC_SUBSCRIBER_EVENTS) == 0)
         return notify_on_subscriber_event(n, msg, err, errlen);
-    if (strcmp(topic, "millom.purchase.events") == 0)
+    if (strcmp(topic, TOPIC_PURCHASE_EVENTS) == 0)
         return notify_on_purchase_event(n, msg, err, errlen);
     snprintf(err, errlen, "notifier does not read topic %s", topic);
     return KAFKA_DEAD_LETTER;

@@ -1,5 +1,6 @@
 /* Consents and CPID registrations in notifier.db: see notifier.h. */
 #include "notifier.h"
+#include "shared/topics.h"
 #include "shared/log.h"
 #include "shared/outbox.h"
 #include "shared/service.h"
@@ -78,7 +79,7 @@ static const changelog_table notifier_tables[] = {
     {.table = "deliveries", .uid_column = "uid", .local_columns = local_id},
 };
 const changelog_spec notifier_changelog = {
-    .topic = NOTIFIER_CHANGELOG_TOPIC,
+    .topic = TOPIC_NOTIFIER_CHANGELOG,
     .tables = notifier_tables,
     .n_tables = sizeof notifier_tables / sizeof notifier_tables[0],
 };

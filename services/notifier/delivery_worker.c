@@ -15,6 +15,7 @@
  * sends it again; each POST carries X-Millom-Delivery-Id for providers to
  * de-duplicate. HTTP timeout: MILLOM_NOTIFY_TIMEOUT_MS (5000). */
 #include "notifier.h"
+#include "shared/topics.h"
 #include "shared/config.h"
 #include "shared/http_client.h"
 #include "shared/log.h"
@@ -97,7 +98,7 @@ static void dead_letter(delivery_worker *w, const row *r, int attempts, int64_t 
     millom__v1__notification_dead_letter__pack(&d, buf);
     int ok = store_begin(w->db) == SQLITE_OK &&
              update(w, r, "dead", attempts, now, first_ms, error) == 0 &&
-             outbox_add(w->db, "millom.notifications.dlq", r->provider, strlen(r->provider), buf,
+             outbox_add(w->db, TOPIC_NOTIFICATIONS_DLQ, r->provider, strlen(r->provider), buf,
                         len) == SQLITE_OK &&
              store_commit(w->db) == SQLITE_OK;
     free(buf);

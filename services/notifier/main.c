@@ -12,6 +12,7 @@
  * MILLOM_NOTIFY_OFFERS_TIMEOUT_MS (2000), MILLOM_PUBLIC_URL
  * (http://127.0.0.1:8080), MILLOM_LINK_TTL_S (86400). */
 #include "notifier.h"
+#include "shared/topics.h"
 #include "shared/config.h"
 #include "shared/log.h"
 #include "shared/rpc.h"
@@ -88,9 +89,9 @@ static void teardown(void *state) {
 }
 
 int main(void) {
-    static const char *const topics[] = {"millom.subscriber.events", "millom.consents",
-                                         "millom.purchase.events", "millom.cpid.registrations",
-                                         "millom.consent.queries", NULL};
+    static const char *const topics[] = {TOPIC_SUBSCRIBER_EVENTS, TOPIC_CONSENTS,
+                                         TOPIC_PURCHASE_EVENTS, TOPIC_CPID_REGISTRATIONS,
+                                         TOPIC_CONSENT_QUERIES, NULL};
     runner_opts opts = {
         .name = "notifier",
         .admin_port_env = "MILLOM_NOTIFIER_PORT",

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <jansson.h>
 #include "shared/changelog.h"
+#include "shared/topics.h"
 #include "shared/config.h"
 #include "shared/kafka.h"
 #include "shared/outbox.h"
@@ -40,8 +41,7 @@ typedef struct {
  * is keyed by the subscriber's MSISDN, so a subscriber's consents, quota
  * usage, de-duplication records and deliveries share one partition number
  * (that of millom.subscriber.events, NOTIFIER_HOME_TOPIC, for ownership). */
-#define NOTIFIER_CHANGELOG_TOPIC "millom.notifier.changelog"
-#define NOTIFIER_HOME_TOPIC "millom.subscriber.events"
+#define NOTIFIER_HOME_TOPIC TOPIC_SUBSCRIBER_EVENTS
 extern const changelog_spec notifier_changelog;
 
 /* Opens notifier.db (path NULL: in the data dir) with every migration;

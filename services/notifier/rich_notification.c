@@ -17,6 +17,7 @@
  *     (http://127.0.0.1:8080), valid MILLOM_LINK_TTL_S (86400) seconds,
  *     for the CPID issued to that provider at queue time. */
 #include "notifier.h"
+#include "shared/topics.h"
 #include "shared/log.h"
 #include "shared/rpc.h"
 #include "shared/service.h"
@@ -106,7 +107,7 @@ static json_t *fetch_offers(notifier *n, const char *provider, const char *op,
     int rc = -1;
     if (buf) {
         millom__v1__query__pack(&q, buf);
-        rc = kafka_produce(n->producer, "millom.queries", -1, msisdn, strlen(msisdn), buf, len,
+        rc = kafka_produce(n->producer, TOPIC_QUERIES, -1, msisdn, strlen(msisdn), buf, len,
                            NULL, 0);
         free(buf);
     }

@@ -8,6 +8,7 @@
  * and key as settlement-reporter's records, so the two can be joined.
  * Best effort: the SP's answer never waits for or fails on it. */
 #include "resolver.h"
+#include "shared/topics.h"
 #include "shared/crypto.h"
 #include "shared/keys.h"
 #include "shared/log.h"
@@ -18,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TOPIC_IMPRESSIONS "millom.offer.impressions"
 #define MAX_PLANS 64
 
 static void subscriber_hash(const char *subscriber, char out[65]) {
@@ -53,7 +53,7 @@ void impression_publish(resolver *r, const Millom__V1__Query *q, const json_t *a
     uint8_t *buf = malloc(len ? len : 1);
     if (!buf) return;
     millom__v1__offer_impression__pack(&im, buf);
-    if (kafka_produce(r->producer, TOPIC_IMPRESSIONS, -1, im.operator_, strlen(im.operator_),
+    if (kafka_produce(r->producer, TOPIC_OFFER_IMPRESSIONS, -1, im.operator_, strlen(im.operator_),
                       buf, len, NULL, 0) != 0)
         log_warn("cannot produce an offer impression");
     free(buf);

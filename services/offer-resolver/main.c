@@ -3,6 +3,7 @@
  * MILLOM_BACKEND_TIMEOUT_MS (2000), MILLOM_OFFER_TTL_S (900),
  * MILLOM_CHANNEL_ID ("App"), MILLOM_TENANTS. */
 #include "resolver.h"
+#include "shared/topics.h"
 #include "shared/http_client.h"
 #include "shared/log.h"
 #include "shared/runner.h"
@@ -78,7 +79,7 @@ static void *setup(runner *run) {
 static void teardown(void *state) { resolver_free(state); }
 
 int main(void) {
-    static const char *const topics[] = {"millom.queries", "millom.purchase.events", NULL};
+    static const char *const topics[] = {TOPIC_QUERIES, TOPIC_PURCHASE_EVENTS, NULL};
     runner_opts opts = {
         .name = "offer-resolver",
         .admin_port_env = "MILLOM_RESOLVER_PORT",

@@ -11,6 +11,7 @@
  * ordered before them: a balance read right after a purchase is fresh),
  * and the purchase events themselves. */
 #include "resolver.h"
+#include "shared/topics.h"
 #include "shared/errors.h"
 #include "shared/rpc.h"
 #include "millom/v1/purchase.pb-c.h"
@@ -41,7 +42,7 @@ static kafka_verdict on_purchase_event(resolver *r, const rd_kafka_message_t *ms
 kafka_verdict resolver_on_message(void *arg, const rd_kafka_message_t *msg, char *err,
                                   size_t errlen) {
     resolver *r = arg;
-    if (strcmp(rd_kafka_topic_name(msg->rkt), "millom.purchase.events") == 0)
+    if (strcmp(rd_kafka_topic_name(msg->rkt), TOPIC_PURCHASE_EVENTS) == 0)
         return on_purchase_event(r, msg, err, errlen);
     Millom__V1__Query *q = millom__v1__query__unpack(NULL, msg->len, msg->payload);
     if (!q) {

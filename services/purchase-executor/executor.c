@@ -2,6 +2,7 @@
  * thread share: configuration, start/stop, the dispatch by topic, replies,
  * one activation attempt, and what follows a committed state change. */
 #include "executor.h"
+#include "shared/topics.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -159,15 +160,15 @@ kafka_verdict executor_handle(void *arg, const rd_kafka_message_t *msg, char *er
                               size_t errlen) {
     executor *ex = arg;
     const char *topic = rd_kafka_topic_name(msg->rkt);
-    if (strcmp(topic, TOPIC_COMMANDS) == 0) {
+    if (strcmp(topic, TOPIC_PURCHASE_COMMANDS) == 0) {
         changelog_set_partition(msg->partition); /* the new row's partition */
         kafka_verdict v = executor_on_command(ex, msg->payload, msg->len, err, errlen);
         changelog_set_partition(-1);
         return v;
     }
-    if (strcmp(topic, TOPIC_CALLBACKS) == 0)
+    if (strcmp(topic, TOPIC_ACTIVATION_CALLBACKS) == 0)
         return executor_on_callback(ex, msg->payload, msg->len, err, errlen);
-    if (strcmp(topic, TOPIC_LOOKUPS) == 0)
+    if (strcmp(topic, TOPIC_PURCHASE_LOOKUPS) == 0)
         return executor_on_lookup(ex, msg->payload, msg->len, err, errlen);
     snprintf(err, errlen, "purchase-executor does not handle topic %s", topic);
     return KAFKA_DEAD_LETTER;
@@ -175,7 +176,7 @@ kafka_verdict executor_handle(void *arg, const rd_kafka_message_t *msg, char *er
 
 void executor_on_assign(void *arg, const rd_kafka_topic_partition_list_t *parts) {
     executor *ex = arg;
-    changelog_take_over(ex->follower, ex->db, parts, TOPIC_COMMANDS);
+    changelog_take_over(ex->follower, ex->db, parts, TOPIC_PURCHASE_COMMANDS);
     /* Purchases the previous owner left activating are re-sent now, with
      * the same transId. */
     int resumed = purchase_resume_owned(ex->db);
@@ -185,7 +186,7 @@ void executor_on_assign(void *arg, const rd_kafka_topic_partition_list_t *parts)
 
 void executor_on_revoke(void *arg, const rd_kafka_topic_partition_list_t *parts) {
     executor *ex = arg;
-    changelog_own(ex->db, parts, TOPIC_COMMANDS, 0);
+    changelog_own(ex->db, parts, TOPIC_PURCHASE_COMMANDS, 0);
     /* An activation call in flight finishes and stores its outcome before
      * the changelog is flushed for the next owner. */
     if (retry_worker_quiesce(ex->retry, (int)ex->cfg.activate_timeout_ms + 1000) != 0)

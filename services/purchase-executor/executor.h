@@ -58,6 +58,7 @@
 #include <jansson.h>
 
 #include "shared/changelog.h"
+#include "shared/topics.h"
 #include "shared/config.h"
 #include "shared/http_client.h"
 #include "shared/kafka.h"
@@ -66,12 +67,6 @@
 #include "millom/v1/common.pb-c.h"
 #include "millom/v1/purchase.pb-c.h"
 
-#define TOPIC_COMMANDS "millom.purchase.commands"
-#define TOPIC_CALLBACKS "millom.activation.callbacks"
-#define TOPIC_LOOKUPS "millom.purchase.lookups"
-#define TOPIC_EVENTS "millom.purchase.events"
-#define TOPIC_QUERIES "millom.queries"
-#define TOPIC_CHANGELOG "millom.purchase.changelog"
 
 /* ------------------------------------------------------------ purchases */
 

@@ -10,6 +10,7 @@
  * (http://127.0.0.1:8080), MILLOM_CHANNEL_ID ("App"), MILLOM_OFFER_CONTEXT_KEY,
  * MILLOM_OUTBOX_STOP_WAIT_MS (10000), MILLOM_TENANTS, MILLOM_DATA_DIR. */
 #include "executor.h"
+#include "shared/topics.h"
 #include "shared/log.h"
 #include "shared/runner.h"
 #include "shared/service.h"
@@ -37,7 +38,7 @@ static void *setup(runner *r) {
 static void teardown(void *state) { executor_free(state); }
 
 int main(void) {
-    static const char *const topics[] = {TOPIC_COMMANDS, TOPIC_CALLBACKS, TOPIC_LOOKUPS, NULL};
+    static const char *const topics[] = {TOPIC_PURCHASE_COMMANDS, TOPIC_ACTIVATION_CALLBACKS, TOPIC_PURCHASE_LOOKUPS, NULL};
     runner_opts opts = {
         .name = "purchase-executor",
         .admin_port_env = "MILLOM_EXECUTOR_PORT",

@@ -4,6 +4,7 @@
  * transid reuse, purchase timer) run in the same BEGIN IMMEDIATE
  * transaction as its insert, so two commands cannot both pass them. */
 #include "executor.h"
+#include "shared/topics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,7 +73,7 @@ static const char PURCHASES_RECHECK_SQL[] =
 static const char *const purchase_keys[] = {"service_provider", "transid", NULL};
 static const changelog_table purchase_tables[] = {{.table = "purchases", .key_columns = purchase_keys}};
 const changelog_spec purchase_changelog = {
-    .topic = TOPIC_CHANGELOG,
+    .topic = TOPIC_PURCHASE_CHANGELOG,
     .tables = purchase_tables,
     .n_tables = sizeof purchase_tables / sizeof purchase_tables[0],
 };
@@ -323,7 +324,7 @@ static int add_event(sqlite3 *db, const purchase *p, int64_t occurred_ms) {
     size_t len = 0;
     uint8_t *buf = purchase_event_pack(p, occurred_ms, &len);
     if (!buf) return SQLITE_NOMEM;
-    int rc = outbox_add(db, TOPIC_EVENTS, p->subscriber, strlen(p->subscriber), buf, len);
+    int rc = outbox_add(db, TOPIC_PURCHASE_EVENTS, p->subscriber, strlen(p->subscriber), buf, len);
     free(buf);
     return rc;
 }

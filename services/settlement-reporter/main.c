@@ -10,6 +10,7 @@
  * how often the timer looks), MILLOM_TENANTS (revenueShares per operator),
  * MILLOM_DATA_DIR, MILLOM_OUTBOX_STOP_WAIT_MS. */
 #include "settlement.h"
+#include "shared/topics.h"
 #include "shared/log.h"
 #include "shared/runner.h"
 
@@ -23,7 +24,7 @@ static void *setup(runner *r) {
 static void teardown(void *state) { settlement_free(state); }
 
 int main(void) {
-    static const char *const topics[] = {TOPIC_PURCHASE_EVENTS, TOPIC_IMPRESSIONS, NULL};
+    static const char *const topics[] = {TOPIC_PURCHASE_EVENTS, TOPIC_OFFER_IMPRESSIONS, NULL};
     runner_opts opts = {
         .name = "settlement-reporter",
         .admin_port_env = "MILLOM_SETTLEMENT_PORT",

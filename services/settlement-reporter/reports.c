@@ -2,6 +2,7 @@
  * to the compacted topic millom.settlement.reports under the key
  * day|operator|provider|currency after every change. */
 #include "settlement.h"
+#include "shared/topics.h"
 #include "stmt_cache.h"
 
 #include <stdio.h>
@@ -128,12 +129,12 @@ int report_publish(sqlite3 *db, const report_key *k) {
         millom__v1__settlement_report__pack(&r, buf);
         /* An unsent older report of this key is superseded (see header);
          * one already in flight is unaffected and goes out first. */
-        sqlite3_bind_text(st, 1, TOPIC_REPORTS, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 1, TOPIC_SETTLEMENT_REPORTS, -1, SQLITE_STATIC);
         sqlite3_bind_blob(st, 2, key, klen, SQLITE_STATIC);
         int step = sqlite3_step(st);
         stmt_done(db, st);
         if (step == SQLITE_DONE &&
-            outbox_add(db, TOPIC_REPORTS, key, (size_t)klen, buf, len) == SQLITE_OK)
+            outbox_add(db, TOPIC_SETTLEMENT_REPORTS, key, (size_t)klen, buf, len) == SQLITE_OK)
             rc = 0;
     }
     if (rc) log_error("cannot queue the report %s", key);

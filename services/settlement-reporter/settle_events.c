@@ -5,6 +5,7 @@
  * transid, negative price, an operator without revenue shares) goes to
  * the DLQ with the reason; a database error is retried, never skipped. */
 #include "settlement.h"
+#include "shared/topics.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -109,7 +110,7 @@ kafka_verdict settlement_handle(void *arg, const rd_kafka_message_t *msg, char *
     const char *topic = rd_kafka_topic_name(msg->rkt);
     if (strcmp(topic, TOPIC_PURCHASE_EVENTS) == 0)
         return settlement_on_event(s, msg->payload, msg->len, err, errlen);
-    if (strcmp(topic, TOPIC_IMPRESSIONS) == 0)
+    if (strcmp(topic, TOPIC_OFFER_IMPRESSIONS) == 0)
         return settlement_on_impression(s, msg->payload, msg->len, err, errlen);
     snprintf(err, errlen, "settlement-reporter does not consume %s", topic);
     return KAFKA_DEAD_LETTER;

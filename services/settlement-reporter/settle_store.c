@@ -9,6 +9,7 @@
  * an earlier offset or a purchase's COMPLETED event published twice all
  * land on the existing row and change nothing. */
 #include "settlement.h"
+#include "shared/topics.h"
 #include "stmt_cache.h"
 
 #include <stdio.h>
@@ -202,7 +203,7 @@ static int record_to_outbox(sqlite3 *db, const settled_record *r) {
     uint8_t *buf = malloc(len ? len : 1);
     if (!buf) return -1;
     millom__v1__settlement_record__pack(&m, buf);
-    int rc = outbox_add(db, TOPIC_RECORDS, r->op, strlen(r->op), buf, len);
+    int rc = outbox_add(db, TOPIC_SETTLEMENT_RECORDS, r->op, strlen(r->op), buf, len);
     free(buf);
     return rc == SQLITE_OK ? 0 : -1;
 }

@@ -2,6 +2,7 @@
  * connection per thread that uses it), the outbox relay, the day-close
  * timer and the query consumer. Settings are read here; see main.c. */
 #include "settlement.h"
+#include "shared/topics.h"
 #include "stmt_cache.h"
 
 #include <errno.h>

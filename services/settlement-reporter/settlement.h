@@ -33,17 +33,13 @@
 #include <sqlite3.h>
 
 #include "shared/config.h"
+#include "shared/topics.h"
 #include "shared/kafka.h"
 #include "shared/metrics.h"
 #include "shared/outbox.h"
 #include "millom/v1/purchase.pb-c.h"
 #include "millom/v1/settlement.pb-c.h"
 
-#define TOPIC_PURCHASE_EVENTS "millom.purchase.events"
-#define TOPIC_IMPRESSIONS "millom.offer.impressions"
-#define TOPIC_SETTLEMENT_QUERIES "millom.settlement.queries"
-#define TOPIC_RECORDS "millom.settlement.records"
-#define TOPIC_REPORTS "millom.settlement.reports"
 
 /* ------------------------------------------------------------ shares.c */
 

@@ -18,6 +18,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "millom/v1/query.pb-c.h"
+#include "shared/topics.h"
 #include "services/purchase-executor/executor.h"
 #include "shared/http_server.h"
 #include "shared/log.h"
@@ -174,7 +175,7 @@ static void start_executor(void) {
  * restore it from the changelog, own it, resume its activating purchases. */
 static void assign_partition_0(void) {
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(parts, TOPIC_COMMANDS, 0);
+    rd_kafka_topic_partition_list_add(parts, TOPIC_PURCHASE_COMMANDS, 0);
     executor_on_assign(ex, parts);
     rd_kafka_topic_partition_list_destroy(parts);
 }
@@ -192,8 +193,8 @@ static void setup(void) {
     {
         http_client_global_init();
         mock = test_mock_cluster_start(1);
-        const char *topics[] = {RPC_REPLY_TOPIC, TOPIC_EVENTS, TOPIC_QUERIES, TOPIC_COMMANDS,
-                                TOPIC_CALLBACKS, TOPIC_LOOKUPS, TOPIC_CHANGELOG};
+        const char *topics[] = {TOPIC_REPLIES, TOPIC_PURCHASE_EVENTS, TOPIC_QUERIES, TOPIC_PURCHASE_COMMANDS,
+                                TOPIC_ACTIVATION_CALLBACKS, TOPIC_PURCHASE_LOOKUPS, TOPIC_PURCHASE_CHANGELOG};
         for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++)
             ck_assert_int_eq(test_mock_topic(mock, topics[i], 1), 0);
     }
@@ -223,8 +224,8 @@ static void setup(void) {
             "{\"id\":\"otherprovider\",\"name\":\"O\",\"operators\":[\"tp\"]}]}",
             http_server_port(backend));
     fclose(f);
-    replies = reader(RPC_REPLY_TOPIC);
-    events = reader(TOPIC_EVENTS);
+    replies = reader(TOPIC_REPLIES);
+    events = reader(TOPIC_PURCHASE_EVENTS);
     queries = reader(TOPIC_QUERIES);
     start_executor();
 }
@@ -733,7 +734,7 @@ END_TEST
 
 /* Through a real group consumer: executor_handle dispatches by topic. */
 START_TEST(dispatch_through_a_consumer) {
-    const char *topics[] = {TOPIC_COMMANDS, TOPIC_CALLBACKS, TOPIC_LOOKUPS, NULL};
+    const char *topics[] = {TOPIC_PURCHASE_COMMANDS, TOPIC_ACTIVATION_CALLBACKS, TOPIC_PURCHASE_LOOKUPS, NULL};
     char group[64], err[512];
     snprintf(group, sizeof group, "pe-flow-%ld", (long)getpid());
     kafka_consumer_opts o = {
@@ -764,7 +765,7 @@ START_TEST(dispatch_through_a_consumer) {
     cmd.plan_id = "plan1234";
     uint8_t buf[1024];
     size_t len = millom__v1__purchase_command__pack(&cmd, buf);
-    ck_assert_int_eq(kafka_produce(producer, TOPIC_COMMANDS, -1, MSISDN, strlen(MSISDN), buf, len,
+    ck_assert_int_eq(kafka_produce(producer, TOPIC_PURCHASE_COMMANDS, -1, MSISDN, strlen(MSISDN), buf, len,
                                    NULL, 0),
                      0);
     int got = 0;

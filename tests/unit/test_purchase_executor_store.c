@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "services/purchase-executor/executor.h"
+#include "shared/topics.h"
 #include "shared/store.h"
 #include "millom/v1/changelog.pb-c.h"
 
@@ -33,7 +34,7 @@ static void teardown(void) {
 }
 
 /* Purchase events in the outbox (changelog records are counted apart). */
-#define EVENTS_IN_OUTBOX "SELECT count(*) FROM outbox WHERE topic = '" TOPIC_EVENTS "'"
+#define EVENTS_IN_OUTBOX "SELECT count(*) FROM outbox WHERE topic = '" TOPIC_PURCHASE_EVENTS "'"
 
 static long scalar(const char *sql) {
     sqlite3_stmt *st;
@@ -70,12 +71,12 @@ static purchase make(const char *sp, const char *transid, const char *plan, int6
 static Millom__V1__PurchaseEvent *last_event(char *key, size_t keylen) {
     sqlite3_stmt *st;
     ck_assert_int_eq(sqlite3_prepare_v2(db,
-                                        "SELECT topic, key, payload FROM outbox WHERE topic = '" TOPIC_EVENTS "' ORDER BY id DESC "
+                                        "SELECT topic, key, payload FROM outbox WHERE topic = '" TOPIC_PURCHASE_EVENTS "' ORDER BY id DESC "
                                         "LIMIT 1",
                                         -1, &st, NULL),
                      SQLITE_OK);
     ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
-    ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), TOPIC_EVENTS);
+    ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), TOPIC_PURCHASE_EVENTS);
     snprintf(key, keylen, "%.*s", sqlite3_column_bytes(st, 1),
              (const char *)sqlite3_column_blob(st, 1));
     Millom__V1__PurchaseEvent *ev = millom__v1__purchase_event__unpack(
@@ -326,14 +327,14 @@ START_TEST(changes_go_to_the_changelog_and_follow_ownership) {
     ck_assert_int_eq(scalar("SELECT cl_partition FROM purchases"), 3);
     long v1 = scalar("SELECT cl_version FROM purchases");
     ck_assert_int_gt(v1, 0);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM outbox WHERE topic = '" TOPIC_CHANGELOG
+    ck_assert_int_eq(scalar("SELECT count(*) FROM outbox WHERE topic = '" TOPIC_PURCHASE_CHANGELOG
                             "' AND kafka_partition = 3"),
                      1);
     /* The record decodes to the row as stored. */
     sqlite3_stmt *st;
     ck_assert_int_eq(sqlite3_prepare_v2(db,
                                         "SELECT key, payload FROM outbox WHERE topic = '"
-                                        TOPIC_CHANGELOG "' ORDER BY id DESC LIMIT 1",
+                                        TOPIC_PURCHASE_CHANGELOG "' ORDER BY id DESC LIMIT 1",
                                         -1, &st, NULL),
                      SQLITE_OK);
     ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
@@ -364,14 +365,14 @@ START_TEST(changes_go_to_the_changelog_and_follow_ownership) {
     ck_assert(purchase_next_due_ms(db) == INT64_MAX);
     /* Owned: claimed; the claim is a change with a higher version. */
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(2);
-    rd_kafka_topic_partition_list_add(parts, TOPIC_COMMANDS, 3);
-    rd_kafka_topic_partition_list_add(parts, TOPIC_CALLBACKS, 5); /* other topics do not count */
-    ck_assert_int_eq(changelog_own(db, parts, TOPIC_COMMANDS, 1), 0);
+    rd_kafka_topic_partition_list_add(parts, TOPIC_PURCHASE_COMMANDS, 3);
+    rd_kafka_topic_partition_list_add(parts, TOPIC_ACTIVATION_CALLBACKS, 5); /* other topics do not count */
+    ck_assert_int_eq(changelog_own(db, parts, TOPIC_PURCHASE_COMMANDS, 1), 0);
     ck_assert_int_eq(scalar("SELECT count(*) FROM changelog_owned"), 1);
     ck_assert_int_eq(purchase_claim_due(db, INT64_MAX / 2, 200000, &c), 1);
     ck_assert_int_gt(scalar("SELECT cl_version FROM purchases"), v1);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM outbox WHERE topic = '" TOPIC_CHANGELOG "'"), 2);
-    ck_assert_int_eq(changelog_own(db, parts, TOPIC_COMMANDS, 0), 0);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM outbox WHERE topic = '" TOPIC_PURCHASE_CHANGELOG "'"), 2);
+    ck_assert_int_eq(changelog_own(db, parts, TOPIC_PURCHASE_COMMANDS, 0), 0);
     ck_assert_int_eq(purchase_resume_owned(db), 0);
     rd_kafka_topic_partition_list_destroy(parts);
     purchase_clear(&c);

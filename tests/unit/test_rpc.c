@@ -13,6 +13,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "millom/v1/query.pb-c.h"
+#include "shared/topics.h"
 #include "shared/kafka.h"
 #include "shared/log.h"
 #include "shared/metrics.h"
@@ -57,7 +58,7 @@ static void setup(void) {
     char err[512];
     if (!mock) {
         mock = test_mock_cluster_start(1);
-        ck_assert_int_eq(test_mock_topic(mock, RPC_REPLY_TOPIC, 8), 0);
+        ck_assert_int_eq(test_mock_topic(mock, TOPIC_REPLIES, 8), 0);
     }
     topic_seq++;
     snprintf(events_topic, sizeof events_topic, "test.events.%d", topic_seq);
