@@ -4,15 +4,15 @@
  * purchases made. Keyed by operator like the other settlement topics.
  *
  * The subscriber is a keyed hash, never the MSISDN: hex HMAC-SHA256 of
- * the subscriber id under MILLOM_SUBSCRIBER_HASH_KEY, the same function
- * and key as settlement-reporter's records, so the two can be joined.
+ * the subscriber id (shared/subscriber_hash.h), the same function as
+ * settlement-reporter's records, so the two can be joined.
  * Best effort: the SP's answer never waits for or fails on it. */
 #include "resolver.h"
 #include "shared/topics.h"
 #include "shared/crypto.h"
-#include "shared/keys.h"
 #include "shared/log.h"
 #include "shared/service.h"
+#include "shared/subscriber_hash.h"
 #include "millom/v1/settlement.pb-c.h"
 
 #include <stdio.h>
@@ -20,14 +20,6 @@
 #include <string.h>
 
 #define MAX_PLANS 64
-
-static void subscriber_hash(const char *subscriber, char out[65]) {
-    const char *key = keys_get("MILLOM_SUBSCRIBER_HASH_KEY"); /* shared/keys.h */
-    unsigned char mac[CRYPTO_SHA256_LEN];
-    out[0] = '\0';
-    if (crypto_hmac_sha256(key, strlen(key), subscriber, strlen(subscriber), mac) != 0) return;
-    for (int i = 0; i < CRYPTO_SHA256_LEN; i++) snprintf(out + 2 * i, 3, "%02x", mac[i]);
-}
 
 void impression_publish(resolver *r, const Millom__V1__Query *q, const json_t *answer) {
     char *plans[MAX_PLANS];

@@ -13,6 +13,7 @@
 #include "shared/log.h"
 #include "shared/service.h"
 #include "shared/store.h"
+#include "shared/subscriber_hash.h"
 
 static int copy_field(char *dst, size_t len, const char *src, const char *name, int required,
                       char *err, size_t errlen) {

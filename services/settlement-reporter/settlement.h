@@ -58,13 +58,6 @@ int shares_from_tenant(const tenant_operator *op, revenue_shares *out, char *err
 /* Splits gross (>= 0) by the documented rule; parts sum to gross. */
 void shares_split(int64_t gross_minor, const revenue_shares *s, share_split *out);
 
-/* --------------------------------------------------- subscriber_hash.c */
-
-/* Hex HMAC-SHA256 of the subscriber id under MILLOM_SUBSCRIBER_HASH_KEY
- * (a sandbox default). offer-resolver computes the same, so impressions
- * and records of one subscriber can be joined without the MSISDN. */
-void subscriber_hash(const char *subscriber, char out[65]);
-
 /* ----------------------------------------------------------- days.c */
 
 /* ms since the epoch -> "YYYY-MM-DD" (UTC). */

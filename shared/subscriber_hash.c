@@ -4,9 +4,8 @@
  * the key can test a guessed number against it (a plain SHA-256 of a
  * 12-digit MSISDN is brute-forced in seconds).
  *
- * Key: MILLOM_SUBSCRIBER_HASH_KEY through shared/keys.h (per profile). offer-resolver
- * (impressions.c) computes the same hash with the same key. */
-#include "settlement.h"
+ * Key: MILLOM_SUBSCRIBER_HASH_KEY through shared/keys.h (per profile). */
+#include "shared/subscriber_hash.h"
 
 #include <stdio.h>
 #include <string.h>
