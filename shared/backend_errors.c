@@ -27,6 +27,12 @@ static const struct {
     {"INVALID_TRANSID", CAUSE_BAD_REQUEST, "the operator refused the transaction id"},
 };
 
+int backend_error_type_known(const char *error_type) {
+    for (size_t i = 0; error_type && i < sizeof ERROR_TYPES / sizeof ERROR_TYPES[0]; i++)
+        if (strcasecmp(error_type, ERROR_TYPES[i].error_type) == 0) return 1;
+    return 0;
+}
+
 const char *backend_error_cause(const char *error_type, long http_status, const char **message) {
     const char *unused;
     if (!message) message = &unused;

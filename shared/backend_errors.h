@@ -18,6 +18,10 @@
  * USER_BARRED) roaming is the reason an operator forbids a sale. */
 const char *backend_error_cause(const char *error_type, long http_status, const char **message);
 
+/* 1 if error_type is one of the backend spec's errorType values (ignoring
+ * case), else 0 (NULL included). The one list of them: the table above. */
+int backend_error_type_known(const char *error_type);
+
 /* Copies text with runs of 7+ digits masked (they may be an MSISDN): 12+
  * digits keep 4 at each end ("9245****0003"), shorter runs keep 2; control
  * characters become spaces; a cut never splits a UTF-8 character. Always

@@ -19,6 +19,7 @@
  * takes it as the operator's stored outcome whatever its errorType. */
 #include "executor.h"
 #include "shared/backend_client.h"
+#include "shared/backend_errors.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,20 +49,9 @@ static const char *str_field(const json_t *o, const char *name) {
     return json_is_string(v) && json_string_length(v) > 0 ? json_string_value(v) : NULL;
 }
 
-static int is_backend_error_type(const char *t) {
-    static const char *const TYPES[] = {
-        "TIMEOUT", "PARSING_ERROR", "INTERNAL_ERROR", "UNKNOWN_SUBSCRIBER_ID", "INVALID_PRODUCT",
-        "USER_BARRED", "CONGESTED", "PURCHASE_IN_PROGRESS", "PURCHASE_ALREADY_EXECUTED",
-        "NOT_IMPLEMENTED", "INSUFFICIENT_FUNDS", "BAD_REQUEST", "CONFLICT", "FORBIDDEN",
-        "INVALID_TRANSID"};
-    for (size_t i = 0; t && i < sizeof TYPES / sizeof TYPES[0]; i++)
-        if (strcasecmp(t, TYPES[i]) == 0) return 1;
-    return 0;
-}
-
 /* An error answer (or a 2xx FAIL when is_fail). */
 static activation_kind classify_error(const char *error_type, long status, int is_fail) {
-    if (is_backend_error_type(error_type)) {
+    if (backend_error_type_known(error_type)) {
         if (strcasecmp(error_type, "PURCHASE_ALREADY_EXECUTED") == 0) return ACT_ALREADY;
         if (strcasecmp(error_type, "TIMEOUT") == 0 || strcasecmp(error_type, "INTERNAL_ERROR") == 0)
             return ACT_UNKNOWN;
