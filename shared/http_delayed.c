@@ -1,6 +1,7 @@
 /* Deferred HTTP answers: a min-heap on due time, a hung list, one timer
  * thread. See http_delayed.h. */
 #include "shared/http_delayed.h"
+#include "shared/clock.h"
 
 #include "shared/service.h"
 
@@ -114,14 +115,7 @@ static void *timer_main(void *arg) {
         int64_t now = mono_ms();
         if (d->heap[0].due_ms > now) {
             struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            int64_t wait = d->heap[0].due_ms - now;
-            ts.tv_sec += wait / 1000;
-            ts.tv_nsec += (wait % 1000) * 1000000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
+            clock_deadline_in(&ts, (long)(d->heap[0].due_ms - now));
             pthread_cond_timedwait(&d->wake, &d->lock, &ts);
             continue;
         }

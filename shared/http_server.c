@@ -29,6 +29,7 @@
  *    and connections still waiting for their request get 1 s instead of
  *    the full timeout, so the slots free up for the probes. */
 #include "shared/http_server.h"
+#include "shared/clock.h"
 #include "shared/errors.h"
 #include "shared/log.h"
 #include "shared/metrics.h"
@@ -468,12 +469,7 @@ static void *watchdog_main(void *arg) {
     pthread_mutex_lock(&s->conns_lock);
     while (!s->stopping) {
         struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += 200 * 1000 * 1000;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        clock_deadline_in(&until, 200);
         pthread_cond_timedwait(&s->conns_cond, &s->conns_lock, &until);
         if (s->stopping) break;
         int64_t now = mono_ms();

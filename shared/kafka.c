@@ -1,5 +1,7 @@
 /* Kafka on librdkafka: see kafka.h. */
 #include "shared/kafka.h"
+#include "shared/clock.h"
+#include "shared/text.h"
 #include "shared/topics.h"
 #include "shared/kafka_lag.h"
 
@@ -25,22 +27,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static void sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
-    }
-}
-
 static double mono_ms_f(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -65,7 +51,7 @@ static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, 
                     size_t errlen) {
     char e[256];
     if (rd_kafka_conf_set(conf, name, value, e, sizeof e) != RD_KAFKA_CONF_OK) {
-        set_err(err, errlen, "kafka config %s=%s: %s", name, value, e);
+        text_printf(err, errlen, "kafka config %s=%s: %s", name, value, e);
         return -1;
     }
     return 0;
@@ -242,9 +228,9 @@ char *kafka_bootstrap(char *err, size_t errlen) {
             log_info("waiting for %s (is devbroker running? or set KAFKA_BOOTSTRAP)", path);
             logged = 1;
         }
-        sleep_ms(100);
+        clock_sleep_ms(100);
     }
-    set_err(err, errlen,
+    text_printf(err, errlen,
             "no Kafka bootstrap: KAFKA_BOOTSTRAP is unset and %s did not appear within %d s",
             path, BOOTSTRAP_WAIT_MS / 1000);
     return NULL;
@@ -352,7 +338,7 @@ kafka_producer *kafka_producer_new(const char *client_id, char *err, size_t errl
     pthread_once(&metrics_once, metrics_init);
     kafka_producer *p = calloc(1, sizeof *p);
     if (!p) {
-        set_err(err, errlen, "out of memory");
+        text_printf(err, errlen, "out of memory");
         return NULL;
     }
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -373,7 +359,7 @@ kafka_producer *kafka_producer_new(const char *client_id, char *err, size_t errl
     char e[512];
     p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e);
     if (!p->rk) {
-        set_err(err, errlen, "kafka producer: %s", e);
+        text_printf(err, errlen, "kafka producer: %s", e);
         rd_kafka_conf_destroy(conf);
         free(p);
         return NULL;
@@ -381,7 +367,7 @@ kafka_producer *kafka_producer_new(const char *client_id, char *err, size_t errl
     pthread_mutex_init(&p->mu, NULL);
     int rc = pthread_create(&p->thread, NULL, producer_thread, p);
     if (rc) {
-        set_err(err, errlen, "kafka producer thread: %s", strerror(rc));
+        text_printf(err, errlen, "kafka producer thread: %s", strerror(rc));
         pthread_mutex_destroy(&p->mu);
         rd_kafka_destroy(p->rk);
         free(p);
@@ -448,7 +434,7 @@ static int produce_raw(kafka_producer *p, const char *topic, int32_t partition, 
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return 0;  /* headers now owned by the message */
         if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && mono_ms_f() < deadline) {
             /* The producer thread serves delivery reports; give it a moment. */
-            sleep_ms(5);
+            clock_sleep_ms(5);
             continue;
         }
         if (hdrs) rd_kafka_headers_destroy(hdrs);
@@ -637,16 +623,16 @@ static void consumer_destroy_fields(kafka_consumer *c) {
 kafka_consumer *kafka_consumer_new(const kafka_consumer_opts *o, char *err, size_t errlen) {
     pthread_once(&metrics_once, metrics_init);
     if (!o || !o->group_id || !*o->group_id || !o->topics || !o->topics[0] || !o->handler) {
-        set_err(err, errlen, "kafka consumer: group_id, topics and handler are required");
+        text_printf(err, errlen, "kafka consumer: group_id, topics and handler are required");
         return NULL;
     }
     if (!o->dlq) {
-        set_err(err, errlen, "kafka consumer: a dead-letter producer is required");
+        text_printf(err, errlen, "kafka consumer: a dead-letter producer is required");
         return NULL;
     }
     kafka_consumer *c = calloc(1, sizeof *c);
     if (!c) {
-        set_err(err, errlen, "out of memory");
+        text_printf(err, errlen, "out of memory");
         return NULL;
     }
     c->handler = o->handler;
@@ -660,7 +646,7 @@ kafka_consumer *kafka_consumer_new(const kafka_consumer_opts *o, char *err, size
     c->tm = calloc(c->n_topics, sizeof *c->tm);
     if (!c->tm) {
         free(c);
-        set_err(err, errlen, "out of memory");
+        text_printf(err, errlen, "out of memory");
         return NULL;
     }
     for (size_t i = 0; i < c->n_topics; i++) {
@@ -700,7 +686,7 @@ kafka_consumer *kafka_consumer_new(const kafka_consumer_opts *o, char *err, size
     char e[512];
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
     if (!c->rk) {
-        set_err(err, errlen, "kafka consumer: %s", e);
+        text_printf(err, errlen, "kafka consumer: %s", e);
         rd_kafka_conf_destroy(conf);
         consumer_destroy_fields(c);
         return NULL;
@@ -712,7 +698,7 @@ kafka_consumer *kafka_consumer_new(const kafka_consumer_opts *o, char *err, size
     rd_kafka_resp_err_t se = rd_kafka_subscribe(c->rk, subs);
     rd_kafka_topic_partition_list_destroy(subs);
     if (se) {
-        set_err(err, errlen, "kafka subscribe: %s", rd_kafka_err2str(se));
+        text_printf(err, errlen, "kafka subscribe: %s", rd_kafka_err2str(se));
         rd_kafka_destroy(c->rk);
         consumer_destroy_fields(c);
         return NULL;
@@ -778,7 +764,7 @@ static int should_stop(const kafka_consumer *c) {
 static void backoff_sleep(kafka_consumer *c, long ms) {
     while (ms > 0 && !should_stop(c)) {
         long step = ms < 50 ? ms : 50;
-        sleep_ms(step);
+        clock_sleep_ms(step);
         ms -= step;
     }
 }

@@ -6,6 +6,7 @@
  * the last delivery callback instead (kafka_producer_free purges, so every
  * callback does run). */
 #include "shared/outbox.h"
+#include "shared/clock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -125,16 +126,6 @@ struct outbox_relay {
     metric *relayed;
 };
 
-static void deadline_after(struct timespec *ts, long ms) {
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 static void cond_init_monotonic(pthread_cond_t *cv) {
     pthread_condattr_t a;
     pthread_condattr_init(&a);
@@ -146,7 +137,7 @@ static void cond_init_monotonic(pthread_cond_t *cv) {
 /* Waits until notified, stopped or `ms` passed. */
 static void relay_wait(outbox_relay *r, long ms) {
     struct timespec ts;
-    deadline_after(&ts, ms);
+    clock_deadline_in(&ts, ms);
     pthread_mutex_lock(&r->mu);
     while (!r->notified && !atomic_load(&r->stop)) {
         if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) == ETIMEDOUT) break;
@@ -241,7 +232,7 @@ static int await_batch(outbox_relay *r, outbox_batch *b) {
             }
         }
         struct timespec ts;
-        deadline_after(&ts, 100);
+        clock_deadline_in(&ts, 100);
         pthread_cond_timedwait(&b->cv, &b->mu, &ts);
     }
     pthread_mutex_unlock(&b->mu);

@@ -1,5 +1,6 @@
 /* Request/reply over Kafka: see rpc.h. */
 #include "shared/rpc.h"
+#include "shared/text.h"
 #include "shared/topics.h"
 
 #include <errno.h>
@@ -46,16 +47,6 @@ struct rpc_client {
     atomic_int ready;
     atomic_int closed;       /* rpc_client_close ran */
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static long env_long(const char *name, long def, long min) {
     const char *v = getenv(name);
@@ -129,12 +120,12 @@ static void unlink_call(rpc_client *c, rpc_call *call) {
 rpc_client *rpc_client_new(kafka_producer *producer, int32_t reply_partition, char *err,
                            size_t errlen) {
     if (reply_partition < 0) {
-        set_err(err, errlen, "rpc: reply partition must be >= 0");
+        text_printf(err, errlen, "rpc: reply partition must be >= 0");
         return NULL;
     }
     rpc_client *c = calloc(1, sizeof *c);
     if (!c) {
-        set_err(err, errlen, "out of memory");
+        text_printf(err, errlen, "out of memory");
         return NULL;
     }
     c->producer = producer;
@@ -144,7 +135,7 @@ rpc_client *rpc_client_new(kafka_producer *producer, int32_t reply_partition, ch
     c->buckets = calloc(RPC_BUCKETS, sizeof *c->buckets);
     c->heap = calloc(c->max_pending, sizeof *c->heap);
     if (!c->buckets || !c->heap) {
-        set_err(err, errlen, "out of memory");
+        text_printf(err, errlen, "out of memory");
         goto fail;
     }
     pthread_mutex_init(&c->mu, NULL);
@@ -167,7 +158,7 @@ rpc_client *rpc_client_new(kafka_producer *producer, int32_t reply_partition, ch
          * replies for this instance may already be there; "latest" would
          * skip them and their requests would time out. */
         rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", NULL, 0) != RD_KAFKA_CONF_OK) {
-        if (err && !err[0]) set_err(err, errlen, "rpc: kafka config rejected");
+        if (err && !err[0]) text_printf(err, errlen, "rpc: kafka config rejected");
         rd_kafka_conf_destroy(conf);
         pthread_mutex_destroy(&c->mu);
         goto fail;
@@ -175,7 +166,7 @@ rpc_client *rpc_client_new(kafka_producer *producer, int32_t reply_partition, ch
     char e[512];
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
     if (!c->rk) {
-        set_err(err, errlen, "rpc consumer: %s", e);
+        text_printf(err, errlen, "rpc consumer: %s", e);
         rd_kafka_conf_destroy(conf);
         pthread_mutex_destroy(&c->mu);
         goto fail;

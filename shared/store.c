@@ -2,6 +2,7 @@
  * durable against a process crash (what a service restart needs); an OS
  * crash can lose the last transactions, never corrupt the file. */
 #include "shared/store.h"
+#include "shared/files.h"
 #include "shared/log.h"
 #include "shared/service.h"
 
@@ -173,19 +174,6 @@ int store_ready(void) {
     return ok;
 }
 
-static int mkdir_p(const char *dir) {
-    char path[512];
-    snprintf(path, sizeof path, "%s", dir);
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(path, 0755) != 0 && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    if (mkdir(path, 0755) != 0 && errno != EEXIST) return -1;
-    return 0;
-}
-
 int store_exec(sqlite3 *db, const char *sql) {
     char *msg = NULL;
     int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
@@ -268,7 +256,7 @@ sqlite3 *store_open_path(const char *path, const char *const *migrations, size_t
 sqlite3 *store_open(const char *name, const char *const *migrations, size_t n_migrations,
                     char *err, size_t errlen) {
     const char *dir = service_data_dir();
-    if (mkdir_p(dir) != 0) {
+    if (files_mkdir_p(dir) != 0) {
         snprintf(err, errlen, "cannot create data dir %s: %s", dir, strerror(errno));
         return NULL;
     }

@@ -1,5 +1,6 @@
 /* See worker.h. */
 #include "shared/worker.h"
+#include "shared/clock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -23,13 +24,7 @@ struct worker {
 
 static void sleep_ms(worker *w, long ms) {
     struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    clock_deadline_in(&until, ms);
     pthread_mutex_lock(&w->mu);
     while (!w->woken && !atomic_load(&w->stop))
         if (pthread_cond_timedwait(&w->cv, &w->mu, &until) == ETIMEDOUT) break;

@@ -1,6 +1,8 @@
 /* devbroker's mock cluster and bootstrap file: see devbroker.h. */
 #include "devbroker.h"
 #include "shared/topics.h"
+#include "shared/text.h"
+#include "shared/files.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,16 +23,6 @@ struct devbroker {
     rd_kafka_mock_cluster_t *mc;
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
     (void)rk;
     /* "No bootstrap.servers configured": true, and irrelevant for a handle
@@ -44,7 +36,7 @@ static int create_topic(devbroker *b, const char *topic, int partitions, int rf,
                         size_t errlen) {
     rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(b->mc, topic, partitions, rf);
     if (e) {
-        set_err(err, errlen, "create topic %s: %s", topic, rd_kafka_err2str(e));
+        text_printf(err, errlen, "create topic %s: %s", topic, rd_kafka_err2str(e));
         return -1;
     }
     log_debug("devbroker: topic %s (%d partitions)", topic, partitions);
@@ -55,7 +47,7 @@ devbroker *devbroker_new(int brokers, int partitions, int reply_partitions, char
                          size_t errlen) {
     devbroker *b = calloc(1, sizeof *b);
     if (!b) {
-        set_err(err, errlen, "out of memory");
+        text_printf(err, errlen, "out of memory");
         return NULL;
     }
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -65,14 +57,14 @@ devbroker *devbroker_new(int brokers, int partitions, int reply_partitions, char
     /* The handle only hosts the mock cluster; it never connects anywhere. */
     b->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e);
     if (!b->rk) {
-        set_err(err, errlen, "rd_kafka_new: %s", e);
+        text_printf(err, errlen, "rd_kafka_new: %s", e);
         rd_kafka_conf_destroy(conf);
         free(b);
         return NULL;
     }
     b->mc = rd_kafka_mock_cluster_new(b->rk, brokers);
     if (!b->mc) {
-        set_err(err, errlen, "could not start the mock cluster (see rdkafka logs)");
+        text_printf(err, errlen, "could not start the mock cluster (see rdkafka logs)");
         rd_kafka_destroy(b->rk);
         free(b);
         return NULL;
@@ -109,47 +101,29 @@ void devbroker_free(devbroker *b) {
     free(b);
 }
 
-/* mkdir -p of the directory part of `path`. */
-static int make_parent_dirs(const char *path) {
-    char dir[4096];
-    if (strlen(path) >= sizeof dir) return -1;
-    strcpy(dir, path);
-    char *slash = strrchr(dir, '/');
-    if (!slash || slash == dir) return 0;
-    *slash = '\0';
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(dir, 0755) && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    if (mkdir(dir, 0755) && errno != EEXIST) return -1;
-    return 0;
-}
-
 int devbroker_write_file(const char *path, const char *bootstrap, char *err, size_t errlen) {
-    if (make_parent_dirs(path)) {
-        set_err(err, errlen, "create the directory of %s: %s", path, strerror(errno));
+    if (files_mkdir_parents(path)) {
+        text_printf(err, errlen, "create the directory of %s: %s", path, strerror(errno));
         return -1;
     }
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
-        set_err(err, errlen, "open %s: %s", tmp, strerror(errno));
+        text_printf(err, errlen, "open %s: %s", tmp, strerror(errno));
         return -1;
     }
     char line[1024];
     int n = snprintf(line, sizeof line, "%s\n", bootstrap);
     if (n < 0 || (size_t)n >= sizeof line || write(fd, line, (size_t)n) != n || fsync(fd)) {
-        set_err(err, errlen, "write %s: %s", tmp, strerror(errno));
+        text_printf(err, errlen, "write %s: %s", tmp, strerror(errno));
         close(fd);
         unlink(tmp);
         return -1;
     }
     close(fd);
     if (rename(tmp, path)) {
-        set_err(err, errlen, "rename %s to %s: %s", tmp, path, strerror(errno));
+        text_printf(err, errlen, "rename %s to %s: %s", tmp, path, strerror(errno));
         unlink(tmp);
         return -1;
     }

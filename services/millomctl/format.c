@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "shared/money.h"
+#include "shared/clock.h"
 
 void decimal_text(int64_t minor, int scale, char out[48]) {
     if (money_format(minor, scale, out, 48) < 0) snprintf(out, 48, "%" PRId64, minor);
@@ -34,12 +35,7 @@ static void time_text(int64_t ms, char out[32]) {
         out[0] = '\0';
         return;
     }
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    char base[24];
-    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, 32, "%s.%03dZ", base, (int)(ms % 1000));
+    clock_rfc3339_ms(ms, out, 32);
 }
 
 /* Fields separated by commas, the row ended by CRLF. */

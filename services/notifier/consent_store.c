@@ -1,6 +1,7 @@
 /* Consents and CPID registrations in notifier.db: see notifier.h. */
 #include "notifier.h"
 #include "shared/topics.h"
+#include "shared/clock.h"
 #include "shared/log.h"
 #include "shared/outbox.h"
 #include "shared/service.h"
@@ -168,12 +169,8 @@ int cpid_registration_put(notifier *n, const char *provider, const char *op,
 }
 
 static json_t *time_json(int64_t ms) {
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    char base[32], buf[40];
-    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, sizeof buf, "%s.%03dZ", base, (int)(ms % 1000));
+    char buf[CLOCK_RFC3339_LEN];
+    clock_rfc3339_ms(ms, buf, sizeof buf);
     return json_string(buf);
 }
 

@@ -18,6 +18,7 @@
  *     for the CPID issued to that provider at queue time. */
 #include "notifier.h"
 #include "shared/topics.h"
+#include "shared/clock.h"
 #include "shared/log.h"
 #include "shared/rpc.h"
 #include "shared/service.h"
@@ -121,14 +122,7 @@ static json_t *fetch_offers(notifier *n, const char *provider, const char *op,
     /* The rpc client answers every call by its deadline (NULL reply); the
      * extra second only guards against a stalled reader thread. */
     struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    long wait_ms = n->offers_timeout_ms + 1000;
-    until.tv_sec += wait_ms / 1000;
-    until.tv_nsec += (wait_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    clock_deadline_in(&until, n->offers_timeout_ms + 1000);
     pthread_mutex_lock(&c->mu);
     while (!c->done)
         if (pthread_cond_timedwait(&c->cv, &c->mu, &until) == ETIMEDOUT) break;

@@ -2,6 +2,7 @@
  * mapping choices. Pure: no I/O. */
 #include "services/offer-resolver/mapping_backend.h"
 #include "shared/log.h"
+#include "shared/text.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -20,18 +21,6 @@
 #include "shared/offer_context.h"
 
 /* ---------------------------------------------------------------- helpers */
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void clear_err(char *err, size_t errlen)
 {
@@ -61,7 +50,7 @@ static void report_drops(const drops *d, const char *what, char *err, size_t err
     if (d->count == 0)
         clear_err(err, errlen);
     else
-        set_err(err, errlen, "dropped %d malformed %s(s); first: %s", d->count, what, d->first);
+        text_printf(err, errlen, "dropped %d malformed %s(s); first: %s", d->count, what, d->first);
 }
 
 /* A non-empty string without embedded NULs. */
@@ -323,11 +312,11 @@ static int account_type(const json_t *body, const char **out)
 static bool ctx_ok(const mapping_ctx *m, const json_t *body, char *err, size_t errlen)
 {
     if (!m || !m->op) {
-        set_err(err, errlen, "mapping context without operator");
+        text_printf(err, errlen, "mapping context without operator");
         return false;
     }
     if (!json_is_object(body)) {
-        set_err(err, errlen, "backend body is not a JSON object");
+        text_printf(err, errlen, "backend body is not a JSON object");
         return false;
     }
     return true;
@@ -338,17 +327,17 @@ static int account_basics(const mapping_ctx *m, const json_t *body, const char *
                           int64_t *main_minor, const char **currency, char *err, size_t errlen)
 {
     if (account_type(body, acct) != 0) {
-        set_err(err, errlen, "subscriptionType: unknown value");
+        text_printf(err, errlen, "subscriptionType: unknown value");
         return -1;
     }
     const char *why = NULL;
     const json_t *mb = json_object_get(body, "monetaryBalance");
     if (!mb) {
-        set_err(err, errlen, "monetaryBalance: missing");
+        text_printf(err, errlen, "monetaryBalance: missing");
         return -1;
     }
     if (money_object(mb, scale_of(m), main_minor, currency, &why) != 0) {
-        set_err(err, errlen, "monetaryBalance: %s", why);
+        text_printf(err, errlen, "monetaryBalance: %s", why);
         return -1;
     }
     return 0;
@@ -389,7 +378,7 @@ json_t *map_account_info(const mapping_ctx *m, const json_t *body, char *err, si
         int64_t loan_minor;
         const char *loan_cur, *why = NULL;
         if (money_object(loan, scale, &loan_minor, &loan_cur, &why) != 0) {
-            set_err(err, errlen, "loanBalance: %s", why);
+            text_printf(err, errlen, "loanBalance: %s", why);
             json_decref(main_bal);
             json_decref(balances);
             json_decref(out);
@@ -411,7 +400,7 @@ json_t *map_account_info(const mapping_ctx *m, const json_t *body, char *err, si
     json_decref(balances);
     if (!ok) {
         json_decref(out);
-        set_err(err, errlen, "out of memory mapping accountInfo");
+        text_printf(err, errlen, "out of memory mapping accountInfo");
         return NULL;
     }
     clear_err(err, errlen);
@@ -569,12 +558,12 @@ json_t *map_balance(const mapping_ctx *m, const json_t *body, char *err, size_t 
         return NULL;
     const json_t *price_plan = json_object_get(body, "pricePlan");
     if (price_plan && !json_is_null(price_plan) && !json_is_string(price_plan)) {
-        set_err(err, errlen, "pricePlan: not a string");
+        text_printf(err, errlen, "pricePlan: not a string");
         return NULL;
     }
     const json_t *plans = json_object_get(body, "subscribedPlans");
     if (plans && !json_is_null(plans) && !json_is_array(plans)) {
-        set_err(err, errlen, "subscribedPlans: not an array");
+        text_printf(err, errlen, "subscribedPlans: not an array");
         return NULL;
     }
 
@@ -583,7 +572,7 @@ json_t *map_balance(const mapping_ctx *m, const json_t *body, char *err, size_t 
     if (!out || !active) {
         json_decref(out);
         json_decref(active);
-        set_err(err, errlen, "out of memory mapping balance");
+        text_printf(err, errlen, "out of memory mapping balance");
         return NULL;
     }
     drops d = {0};
@@ -792,7 +781,7 @@ json_t *map_upsell_offer(const mapping_ctx *m, const json_t *body, char *err, si
         else if (strcmp(m->plan_type, "supplementary") == 0)
             want_kind = 1;
         else {
-            set_err(err, errlen, "planType: unknown value");
+            text_printf(err, errlen, "planType: unknown value");
             return NULL;
         }
     }
@@ -800,7 +789,7 @@ json_t *map_upsell_offer(const mapping_ctx *m, const json_t *body, char *err, si
         !m->service_provider ||
         strlen(m->service_provider) >= sizeof(((offer_context *)0)->provider) || !m->op->id ||
         strlen(m->op->id) >= sizeof(((offer_context *)0)->op)) {
-        set_err(err, errlen, "mapping context: subscriber, provider or operator missing or too long");
+        text_printf(err, errlen, "mapping context: subscriber, provider or operator missing or too long");
         return NULL;
     }
 
@@ -810,12 +799,12 @@ json_t *map_upsell_offer(const mapping_ctx *m, const json_t *body, char *err, si
     for (size_t i = 0; st && SUBSCRIBER_STATES[i]; i++)
         known = known || strcmp(st, SUBSCRIBER_STATES[i]) == 0;
     if (!known) {
-        set_err(err, errlen, "subscriberState: %s", st ? "unknown value" : "missing");
+        text_printf(err, errlen, "subscriberState: %s", st ? "unknown value" : "missing");
         return NULL;
     }
     const json_t *offers = json_object_get(body, "offers");
     if (!json_is_array(offers)) {
-        set_err(err, errlen, "offers: %s", offers ? "not an array" : "missing");
+        text_printf(err, errlen, "offers: %s", offers ? "not an array" : "missing");
         return NULL;
     }
 
@@ -829,7 +818,7 @@ json_t *map_upsell_offer(const mapping_ctx *m, const json_t *body, char *err, si
         json_t *mapped = offer(m, o, want_kind, &skip, &fatal, &why);
         if (fatal) {
             json_decref(out_offers);
-            set_err(err, errlen, "offers[%zu]: %s", i, why);
+            text_printf(err, errlen, "offers[%zu]: %s", i, why);
             return NULL;
         }
         if (mapped)
@@ -839,7 +828,7 @@ json_t *map_upsell_offer(const mapping_ctx *m, const json_t *body, char *err, si
     }
     json_t *out = json_pack("{s:s, s:o}", "subscriberState", st, "offers", out_offers);
     if (!out) {
-        set_err(err, errlen, "out of memory mapping upsellOffer");
+        text_printf(err, errlen, "out of memory mapping upsellOffer");
         return NULL;
     }
     report_drops(&d, "offer", err, errlen);

@@ -3,6 +3,8 @@
  * one activation attempt, and what follows a committed state change. */
 #include "executor.h"
 #include "shared/topics.h"
+#include "shared/clock.h"
+#include "shared/files.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -49,21 +51,6 @@ void executor_config_load(executor_config *cfg) {
     if (cfg->pending_max_age_s <= 0) cfg->pending_max_age_s = 3600;
 }
 
-static int mkdir_parents(const char *file_path) {
-    char dir[512];
-    copy_text(dir, sizeof dir, file_path);
-    char *slash = strrchr(dir, '/');
-    if (!slash || slash == dir) return 0;
-    *slash = '\0';
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    return mkdir(dir, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 static void metrics_init(executor_metrics *m) {
 #define OUTCOME(name)                                                                     \
     metric_counter("millom_purchases_total",                                               \
@@ -106,7 +93,7 @@ executor *executor_new(const executor_config *cfg, tenants *t, kafka_producer *p
     ex->producer = producer;
     copy_text(ex->db_path, sizeof ex->db_path, db_path);
     metrics_init(&ex->m);
-    if (mkdir_parents(db_path) != 0) {
+    if (files_mkdir_parents(db_path) != 0) {
         snprintf(err, errlen, "cannot create the directory of %s: %s", db_path, strerror(errno));
         goto fail;
     }
@@ -287,14 +274,7 @@ static void invalidate_subscriber(executor *ex, const purchase *p) {
         return;
     }
     struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    long ms = ex->cfg.invalidate_timeout_ms;
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    clock_deadline_in(&until, ex->cfg.invalidate_timeout_ms);
     pthread_mutex_lock(&w->mu);
     while (!w->done) {
         if (pthread_cond_timedwait(&w->cv, &w->mu, &until) == ETIMEDOUT) break;
@@ -304,7 +284,8 @@ static void invalidate_subscriber(executor *ex, const purchase *p) {
     pthread_mutex_unlock(&w->mu);
     delivery_wait_release(w);
     if (!done)
-        log_warn("invalidate %s: not delivered within %ld ms; answering anyway", p->transid, ms);
+        log_warn("invalidate %s: not delivered within %ld ms; answering anyway", p->transid,
+                 ex->cfg.invalidate_timeout_ms);
     else if (err)
         log_warn("invalidate %s: delivery failed: %s", p->transid, rd_kafka_err2str(err));
 }

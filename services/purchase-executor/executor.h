@@ -429,7 +429,5 @@ void retry_worker_stop(retry_worker *w);
 
 /* lookups.c: a purchase as the management API shows it. */
 json_t *purchase_to_json(const purchase *p, int currency_scale);
-/* ms since the epoch -> "2026-11-28T17:30:00.123Z". */
-void rfc3339_ms(int64_t ms, char *buf, size_t buflen);
 
 #endif

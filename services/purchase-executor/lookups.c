@@ -30,24 +30,16 @@
 #include <time.h>
 
 #include "shared/errors.h"
+#include "shared/clock.h"
 #include "shared/money.h"
 #include "shared/rpc.h"
 #include "shared/service.h"
 
 #define LOOKUP_MAX 1000
 
-void rfc3339_ms(int64_t ms, char *buf, size_t buflen) {
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    char base[32];
-    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, buflen, "%s.%03dZ", base, (int)(ms % 1000));
-}
-
 static json_t *time_json(int64_t ms) {
     char buf[40];
-    rfc3339_ms(ms, buf, sizeof buf);
+    clock_rfc3339_ms(ms, buf, sizeof buf);
     return json_string(buf);
 }
 

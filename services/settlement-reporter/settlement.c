@@ -3,6 +3,7 @@
  * timer and the query consumer. Settings are read here; see main.c. */
 #include "settlement.h"
 #include "shared/topics.h"
+#include "shared/files.h"
 #include "stmt_cache.h"
 
 #include <errno.h>
@@ -41,19 +42,6 @@ static void check_shares(const tenants *t) {
 
 /* The database is opened by path (several connections, and tests use
  * their own), so the data dir is created here rather than by store_open. */
-static int make_dirs(const char *dir) {
-    char path[512];
-    snprintf(path, sizeof path, "%s", dir);
-    for (char *p = path + 1;; p++) {
-        if (*p != '/' && *p != '\0') continue;
-        char c = *p;
-        *p = '\0';
-        if (mkdir(path, 0755) != 0 && errno != EEXIST) return -1;
-        if (c == '\0') return 0;
-        *p = c;
-    }
-}
-
 settlement *settlement_new(kafka_producer *producer, char *err, size_t errlen) {
     settlement *s = calloc(1, sizeof *s);
     if (!s) {
@@ -65,7 +53,7 @@ settlement *settlement_new(kafka_producer *producer, char *err, size_t errlen) {
     snprintf(s->db_path, sizeof s->db_path, "%s/settlement-reporter.db", service_data_dir());
     if (!(s->tenants = tenants_load_default(err, errlen))) goto fail;
     check_shares(s->tenants);
-    if (make_dirs(service_data_dir()) != 0) {
+    if (files_mkdir_p(service_data_dir()) != 0) {
         snprintf(err, errlen, "cannot create %s", service_data_dir());
         goto fail;
     }

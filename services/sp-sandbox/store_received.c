@@ -3,6 +3,7 @@
 #include "sp_sandbox.h"
 
 #include "shared/log.h"
+#include "shared/clock.h"
 #include "shared/store.h"
 
 #include <pthread.h>
@@ -95,12 +96,8 @@ int64_t sp_store_record(sp_store *s, const sp_received *r) {
 }
 
 static json_t *iso_time(int64_t ms) {
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    char buf[40];
-    size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, sizeof buf - n, ".%03dZ", (int)(ms % 1000));
+    char buf[CLOCK_RFC3339_LEN];
+    clock_rfc3339_ms(ms, buf, sizeof buf);
     return json_string(buf);
 }
 

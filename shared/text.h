@@ -1,0 +1,17 @@
+/* Small text helpers every module needs (the shared helper layer, like
+ * curl's curlx: text.h, clock.h, files.h). */
+#ifndef SHARED_TEXT_H
+#define SHARED_TEXT_H
+
+#include <stddef.h>
+
+/* snprintf into buf that does nothing when buf is NULL or len is 0: how
+ * every function here fills its caller's `char *err, size_t errlen`. */
+void text_printf(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Copies src (NULL counts as "") into dst, cut to dstlen - 1 bytes and
+ * always NUL-terminated (dstlen > 0). */
+void text_copy(char *dst, size_t dstlen, const char *src);
+
+#endif
