@@ -37,6 +37,14 @@ typedef void (*kafka_delivery_fn)(void *arg, rd_kafka_resp_err_t err);
 int kafka_produce_cb(kafka_producer *p, const char *topic, int32_t partition,
                      const void *key, size_t key_len, const void *value, size_t value_len,
                      kafka_delivery_fn on_delivery, void *arg);
+/* Produces and waits up to timeout_ms for the delivery report (kafka_wait.c):
+ * DELIVERED; TIMED_OUT (the message may still be delivered later); or FAILED
+ * (not produced, or the broker gave up: *err, when not NULL, says why). */
+typedef enum { KAFKA_WAIT_DELIVERED, KAFKA_WAIT_TIMED_OUT, KAFKA_WAIT_FAILED } kafka_wait_result;
+kafka_wait_result kafka_produce_wait(kafka_producer *p, const char *topic, int32_t partition,
+                                     const void *key, size_t key_len, const void *value,
+                                     size_t value_len, long timeout_ms,
+                                     rd_kafka_resp_err_t *err);
 int kafka_producer_flush(kafka_producer *p, int timeout_ms);
 rd_kafka_t *kafka_producer_handle(kafka_producer *p);
 /* Flushes (up to 10 s) and frees. */

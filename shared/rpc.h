@@ -33,6 +33,16 @@ int rpc_client_ready(const rpc_client *c);
  * stays valid until the callback ran). Returns 0 or -1 when full. */
 int rpc_call_begin(rpc_client *c, int timeout_ms, rpc_reply_fn fn, void *arg,
                    Millom__V1__RequestMeta *meta);
+/* A whole call on the calling thread (rpc_wait.c): registers it (filling
+ * meta, which request must point to), packs request, produces it to topic
+ * keyed by key, and waits for the reply or the deadline. 0 with *status
+ * the reply's HTTP status (0: no answer in time) and *body its body (NUL-
+ * terminated, malloc'ed, the caller frees; NULL without a reply), or -1
+ * when it could not be sent (why in err). Never from a thread that must
+ * not block (HTTP handlers): use rpc_call_begin there. */
+int rpc_call_wait(rpc_client *rpc, kafka_producer *producer, const char *topic, const char *key,
+                  ProtobufCMessage *request, Millom__V1__RequestMeta *meta, int timeout_ms,
+                  int *status, char **body, char *err, size_t errlen);
 /* Cancels a registered call whose request could not be produced; the
  * callback is not called. */
 void rpc_call_cancel(rpc_client *c, const char *correlation_id);

@@ -18,54 +18,15 @@
  *     for the CPID issued to that provider at queue time. */
 #include "notifier.h"
 #include "shared/topics.h"
-#include "shared/clock.h"
 #include "shared/log.h"
 #include "shared/rpc.h"
 #include "shared/service.h"
 #include "shared/signed_link.h"
 #include "millom/v1/query.pb-c.h"
 
-#include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-/* One offers call. Owned by the waiter unless it gave up waiting first
- * (abandoned): then the rpc callback, which always runs once, frees it. */
-typedef struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int done, abandoned;
-    int status; /* 0: no reply (deadline passed, shutdown) */
-    char *body;
-} offers_call;
-
-static void offers_call_free(offers_call *c) {
-    pthread_mutex_destroy(&c->mu);
-    pthread_cond_destroy(&c->cv);
-    free(c->body);
-    free(c);
-}
-
-static void on_offers(void *arg, const Millom__V1__Reply *reply) {
-    offers_call *c = arg;
-    pthread_mutex_lock(&c->mu);
-    if (reply) {
-        c->status = reply->http_status;
-        c->body = malloc(reply->body.len + 1);
-        if (c->body) {
-            if (reply->body.len) memcpy(c->body, reply->body.data, reply->body.len);
-            c->body[reply->body.len] = '\0';
-        }
-    }
-    c->done = 1;
-    int abandoned = c->abandoned;
-    pthread_cond_signal(&c->cv);
-    pthread_mutex_unlock(&c->mu);
-    if (abandoned) offers_call_free(c);
-}
 
 /* The subscriber's upsellOffer offers, or NULL (why in err). */
 static json_t *fetch_offers(notifier *n, const char *provider, const char *op,
@@ -75,18 +36,6 @@ static json_t *fetch_offers(notifier *n, const char *provider, const char *op,
         snprintf(err, errlen, "no rpc client");
         return NULL;
     }
-    offers_call *c = calloc(1, sizeof *c);
-    if (!c) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_mutex_init(&c->mu, NULL);
-    pthread_cond_init(&c->cv, &ca);
-    pthread_condattr_destroy(&ca);
-
     Millom__V1__RequestMeta meta = MILLOM__V1__REQUEST_META__INIT;
     Millom__V1__SubscriberRef sub = MILLOM__V1__SUBSCRIBER_REF__INIT;
     sub.operator_ = (char *)op;
@@ -98,50 +47,19 @@ static json_t *fetch_offers(notifier *n, const char *provider, const char *op,
     q.service_provider = (char *)provider;
     q.subscriber = &sub;
     q.language = (char *)(language ? language : "");
-    if (rpc_call_begin(n->rpc, (int)n->offers_timeout_ms, on_offers, c, &meta) != 0) {
-        snprintf(err, errlen, "too many calls in flight");
-        offers_call_free(c);
+    int status;
+    char *answer;
+    if (rpc_call_wait(n->rpc, n->producer, TOPIC_QUERIES, msisdn, &q.base, &meta,
+                      (int)n->offers_timeout_ms, &status, &answer, err, errlen) != 0)
         return NULL;
-    }
-    size_t len = millom__v1__query__get_packed_size(&q);
-    uint8_t *buf = malloc(len ? len : 1);
-    int rc = -1;
-    if (buf) {
-        millom__v1__query__pack(&q, buf);
-        rc = kafka_produce(n->producer, TOPIC_QUERIES, -1, msisdn, strlen(msisdn), buf, len,
-                           NULL, 0);
-        free(buf);
-    }
-    if (rc != 0) {
-        rpc_call_cancel(n->rpc, meta.correlation_id); /* the callback will not run */
-        snprintf(err, errlen, "cannot produce to millom.queries");
-        offers_call_free(c);
-        return NULL;
-    }
-
-    /* The rpc client answers every call by its deadline (NULL reply); the
-     * extra second only guards against a stalled reader thread. */
-    struct timespec until;
-    clock_deadline_in(&until, n->offers_timeout_ms + 1000);
-    pthread_mutex_lock(&c->mu);
-    while (!c->done)
-        if (pthread_cond_timedwait(&c->cv, &c->mu, &until) == ETIMEDOUT) break;
-    if (!c->done) {
-        c->abandoned = 1; /* on_offers frees it when it finally runs */
-        pthread_mutex_unlock(&c->mu);
-        snprintf(err, errlen, "no answer within %ld ms", n->offers_timeout_ms);
-        return NULL;
-    }
-    pthread_mutex_unlock(&c->mu);
-
     json_t *offers = NULL;
-    if (c->status == 0) {
+    if (status == 0) {
         snprintf(err, errlen, "no answer within %ld ms", n->offers_timeout_ms);
-    } else if (c->status != 200) {
-        snprintf(err, errlen, "offer-resolver answered %d: %.200s", c->status,
-                 c->body ? c->body : "");
+    } else if (status != 200) {
+        snprintf(err, errlen, "offer-resolver answered %d: %.200s", status,
+                 answer ? answer : "");
     } else {
-        json_t *j = c->body ? json_loads(c->body, 0, NULL) : NULL;
+        json_t *j = answer ? json_loads(answer, 0, NULL) : NULL;
         offers = json_incref(json_object_get(j, "offers"));
         json_decref(j);
         if (!json_is_array(offers)) {
@@ -150,7 +68,7 @@ static json_t *fetch_offers(notifier *n, const char *provider, const char *op,
             snprintf(err, errlen, "the upsellOffer answer has no offers array");
         }
     }
-    offers_call_free(c);
+    free(answer);
     return offers;
 }
 

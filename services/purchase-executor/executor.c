@@ -3,16 +3,13 @@
  * one activation attempt, and what follows a committed state change. */
 #include "executor.h"
 #include "shared/topics.h"
-#include "shared/clock.h"
 #include "shared/files.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "shared/crypto.h"
 #include "shared/log.h"
@@ -200,35 +197,6 @@ void executor_reply(executor *ex, const Millom__V1__RequestMeta *meta, int statu
 
 /* ------------------------------------------------------ invalidation */
 
-/* Shared by the waiter and the delivery callback; the last one frees. */
-typedef struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int done, refs;
-    rd_kafka_resp_err_t err;
-} delivery_wait;
-
-static void delivery_wait_release(delivery_wait *w) {
-    pthread_mutex_lock(&w->mu);
-    int last = --w->refs == 0;
-    pthread_mutex_unlock(&w->mu);
-    if (last) {
-        pthread_cond_destroy(&w->cv);
-        pthread_mutex_destroy(&w->mu);
-        free(w);
-    }
-}
-
-static void on_invalidate_delivered(void *arg, rd_kafka_resp_err_t err) {
-    delivery_wait *w = arg;
-    pthread_mutex_lock(&w->mu);
-    w->done = 1;
-    w->err = err;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-    delivery_wait_release(w);
-}
-
 static Millom__V1__KeyType key_type_proto(const char *s) {
     return strcmp(s, "OPET") == 0 ? MILLOM__V1__KEY_TYPE__KEY_TYPE_OPET
                                   : MILLOM__V1__KEY_TYPE__KEY_TYPE_MSISDN;
@@ -249,45 +217,22 @@ static void invalidate_subscriber(executor *ex, const purchase *p) {
     q.trans_id = (char *)p->transid;
     size_t len = millom__v1__query__get_packed_size(&q);
     uint8_t *buf = malloc(len ? len : 1);
-    delivery_wait *w = calloc(1, sizeof *w);
-    if (!buf || !w) {
-        free(buf);
-        free(w);
+    if (!buf) {
         log_warn("invalidate %s: out of memory", p->transid);
         return;
     }
     millom__v1__query__pack(&q, buf);
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    w->refs = 2;
-    int rc = kafka_produce_cb(ex->producer, TOPIC_QUERIES, -1, p->subscriber,
-                              strlen(p->subscriber), buf, len, on_invalidate_delivered, w);
+    rd_kafka_resp_err_t err;
+    kafka_wait_result r =
+        kafka_produce_wait(ex->producer, TOPIC_QUERIES, -1, p->subscriber,
+                           strlen(p->subscriber), buf, len, ex->cfg.invalidate_timeout_ms, &err);
     free(buf);
-    if (rc != 0) {
-        w->refs = 1;
-        delivery_wait_release(w);
-        log_warn("invalidate %s: cannot produce to %s", p->transid, TOPIC_QUERIES);
-        return;
-    }
-    struct timespec until;
-    clock_deadline_in(&until, ex->cfg.invalidate_timeout_ms);
-    pthread_mutex_lock(&w->mu);
-    while (!w->done) {
-        if (pthread_cond_timedwait(&w->cv, &w->mu, &until) == ETIMEDOUT) break;
-    }
-    int done = w->done;
-    rd_kafka_resp_err_t err = w->err;
-    pthread_mutex_unlock(&w->mu);
-    delivery_wait_release(w);
-    if (!done)
+    if (r == KAFKA_WAIT_TIMED_OUT)
         log_warn("invalidate %s: not delivered within %ld ms; answering anyway", p->transid,
                  ex->cfg.invalidate_timeout_ms);
-    else if (err)
-        log_warn("invalidate %s: delivery failed: %s", p->transid, rd_kafka_err2str(err));
+    else if (r == KAFKA_WAIT_FAILED)
+        log_warn("invalidate %s: not delivered to %s: %s", p->transid, TOPIC_QUERIES,
+                 err ? rd_kafka_err2str(err) : "cannot produce");
 }
 
 void executor_after_change(executor *ex, const purchase *before, const purchase *after) {
