@@ -443,6 +443,13 @@ int kafka_conf_security(rd_kafka_conf_t *conf, char *err, size_t errlen) {
         else
             log_info("kafka: security.protocol=%s%s", proto,
                      ssl && env_nonempty("KAFKA_SSL_CERTIFICATE_LOCATION") ? " (mTLS)" : "");
+        const char *profile = getenv("MILLOM_PROFILE");
+        if (!sasl && !env_nonempty("KAFKA_SSL_CERTIFICATE_LOCATION") && profile &&
+            strcmp(profile, "production") == 0)
+            log_warn("kafka: unauthenticated connections (KAFKA_SECURITY_PROTOCOL=%s) in the "
+                     "production profile: whoever reaches the broker can write commands and "
+                     "read subscribers' events; set KAFKA_SECURITY_PROTOCOL=sasl_ssl",
+                     proto);
     }
     return 0;
 }

@@ -4,7 +4,11 @@
  * refused with a message naming the variable, the password (inline or from
  * KAFKA_SASL_PASSWORD_FILE) is applied but appears in no message and no
  * log line, and librdkafka (Debian's 2.0.2, built with SASL and SSL)
- * creates a SCRAM-SHA-512 client from the result. Works with CK_FORK=no:
+ * creates a SCRAM-SHA-512 client from the result. A producer made by
+ * kafka_producer_new really authenticates: against librdkafka's mock
+ * cluster (devbroker's broker, which has no SASL: 2.0.2's mock answers
+ * ApiVersions without SaslHandshake) a SASL producer gets no metadata,
+ * where the same producer without SASL gets it. Works with CK_FORK=no:
  * every test clears the variables it sets. */
 #include <check.h>
 #include <fcntl.h>
@@ -16,6 +20,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "shared/kafka.h"
+#include "tests/lib/mock_cluster.h"
 
 #define SECRET "s3cret-Pa55word-never-logged"
 
@@ -260,6 +265,37 @@ START_TEST(password_never_logged) {
 }
 END_TEST
 
+/* 0 when a producer made with the current environment gets the cluster's
+ * metadata within 3 s, else librdkafka's error. */
+static rd_kafka_resp_err_t producer_metadata(void) {
+    char err[256];
+    kafka_producer *p = kafka_producer_new("security-test", err, sizeof err);
+    ck_assert_msg(p != NULL, "kafka_producer_new: %s", err);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(kafka_producer_handle(p), 1, NULL, &md, 3000);
+    if (md) rd_kafka_metadata_destroy(md);
+    kafka_producer_free(p);
+    return e;
+}
+
+START_TEST(sasl_producer_really_authenticates) {
+    clear_env();
+    test_mock_cluster *mock = test_mock_cluster_start(1);
+    ck_assert_int_eq(test_mock_topic(mock, "millom.security.test", 1), 0);
+    ck_assert_int_eq(producer_metadata(), RD_KAFKA_RESP_ERR_NO_ERROR);
+    setenv("KAFKA_SECURITY_PROTOCOL", "sasl_plaintext", 1);
+    setenv("KAFKA_SASL_MECHANISM", "PLAIN", 1);
+    setenv("KAFKA_SASL_USERNAME", "u", 1);
+    setenv("KAFKA_SASL_PASSWORD", SECRET, 1);
+    rd_kafka_resp_err_t e = producer_metadata();
+    ck_assert_msg(e != RD_KAFKA_RESP_ERR_NO_ERROR,
+                  "a SASL producer got metadata from a broker without SASL");
+    clear_env();
+    test_mock_cluster_stop(mock);
+    unsetenv("KAFKA_BOOTSTRAP");
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("shared_kafka_security");
     TCase *tc = tcase_create("env");
@@ -271,6 +307,8 @@ int main(void) {
     tcase_add_test(tc, settings_the_protocol_ignores_are_refused);
     tcase_add_test(tc, tls_files);
     tcase_add_test(tc, password_never_logged);
+    tcase_add_test(tc, sasl_producer_really_authenticates);
+    tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
