@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Millom's Kafka principals (SCRAM-SHA-512 users), sourced by
 # docker/kafka-start.sh (users created when the storage is formatted) and
 # docker/kafka-acls.sh (passwords set again, so a changed one applies, and

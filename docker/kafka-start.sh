@@ -18,7 +18,7 @@
 # Passwords come from MILLOM_KAFKA_<PRINCIPAL>_PASSWORD; a missing or weak
 # one stops the container with its name.
 set -euo pipefail
-. /millom/kafka-principals.sh
+. "$(dirname "$0")/kafka-principals.sh"
 
 BIN=${KAFKA_BIN:-/opt/kafka/bin}
 : "${CLUSTER_ID:?CLUSTER_ID is required}"
@@ -30,7 +30,7 @@ for p in $MILLOM_KAFKA_PRINCIPALS; do
 done
 
 umask 077
-dir=/tmp/millom-kafka
+dir=${MILLOM_KAFKA_CONFIG_DIR:-/tmp/millom-kafka}  # the healthcheck reads admin.properties here
 mkdir -p "$dir"
 props=$dir/server.properties
 cat >"$props" <<PROPS

@@ -277,5 +277,39 @@ for k in auth acl gateway; do
   check "$name" "$([ -z "$detail" ]; echo $?)" "$detail"
 done
 
+# 5e. docker/kafka-start.sh, dry run with stand-ins for Kafka's tools: the
+#     broker's properties have SASL on every listener and the authorizer,
+#     every principal gets a SCRAM user at format time, nothing prints a
+#     password, and a missing password stops it with the variable's name.
+tmp=$(mktemp -d)
+mkdir -p "$tmp/bin"
+printf '#!/bin/sh\necho "$0 $*" >> "%s/calls"\n' "$tmp" > "$tmp/bin/kafka-storage.sh"
+cp "$tmp/bin/kafka-storage.sh" "$tmp/bin/kafka-server-start.sh"
+chmod +x "$tmp/bin/"*.sh
+missing=()
+out=$(CLUSTER_ID=test KAFKA_BIN="$tmp/bin" MILLOM_KAFKA_CONFIG_DIR="$tmp/cfg" \
+  bash docker/kafka-start.sh 2>&1) || missing+=("kafka-start.sh failed: $out")
+props=$(cat "$tmp/cfg/server.properties" 2>/dev/null)
+calls=$(cat "$tmp/calls" 2>/dev/null)
+grep -q '^listener.security.protocol.map=INTERNAL:SASL_PLAINTEXT,HOST:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT$' <<<"$props" ||
+  missing+=("a listener without SASL")
+grep -q '^listeners=.*CONTROLLER://localhost:9093' <<<"$props" || missing+=("controller not on loopback")
+grep -q '^allow.everyone.if.no.acl.found=false$' <<<"$props" || missing+=("allow.everyone.if.no.acl.found")
+for p in $principals; do
+  grep -q -- "--add-scram SCRAM-SHA-512=\[name=$p,password=" <<<"$calls" || missing+=("no SCRAM user $p")
+done
+grep -q 'kafka-server-start.sh .*/server.properties' <<<"$calls" || missing+=("the server is not started")
+for v in $kafka_password_vars; do
+  grep -qF -- "${!v}" <<<"$out" && missing+=("kafka-start.sh printed $v")
+done
+[ "$(stat -c %a "$tmp/cfg/server.properties" 2>/dev/null)" = 600 ] || missing+=("server.properties is not 0600")
+out=$(env -u MILLOM_KAFKA_NOTIFIER_PASSWORD CLUSTER_ID=test KAFKA_BIN="$tmp/bin" \
+  MILLOM_KAFKA_CONFIG_DIR="$tmp/cfg2" bash docker/kafka-start.sh 2>&1) &&
+  missing+=("kafka-start.sh starts without MILLOM_KAFKA_NOTIFIER_PASSWORD")
+grep -q MILLOM_KAFKA_NOTIFIER_PASSWORD <<<"$out" || missing+=("the refusal does not name the variable")
+rm -rf "$tmp"
+check "kafka-start.sh: SASL listeners, authorizer, a SCRAM user per principal, passwords required" \
+  "${#missing[@]}" "${missing[*]}"
+
 echo "compose: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
