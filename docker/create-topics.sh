@@ -39,7 +39,12 @@ consumed_topics=(
 # Request/reply traffic that nobody needs once its deadline has passed.
 short_lived="millom.queries millom.purchase.lookups millom.settlement.queries millom.consent.queries"
 
-kt() { "$BIN/kafka-topics.sh" --bootstrap-server "$BOOTSTRAP" "$@"; }
+# KAFKA_COMMAND_CONFIG: client properties (authentication) for the tools;
+# compose's init job (kafka-init.sh) sets it to the super user admin's.
+auth=()
+[ -n "${KAFKA_COMMAND_CONFIG:-}" ] && auth=(--command-config "$KAFKA_COMMAND_CONFIG")
+
+kt() { "$BIN/kafka-topics.sh" --bootstrap-server "$BOOTSTRAP" "${auth[@]}" "$@"; }
 
 echo "waiting for Kafka at $BOOTSTRAP"
 for i in $(seq 1 60); do
@@ -58,7 +63,7 @@ topic() { # name partitions config...
   # Re-apply the configs so that a changed retention reaches existing topics.
   local joined
   joined=$(IFS=,; echo "${cfgs[*]}")
-  "$BIN/kafka-configs.sh" --bootstrap-server "$BOOTSTRAP" --alter \
+  "$BIN/kafka-configs.sh" --bootstrap-server "$BOOTSTRAP" "${auth[@]}" --alter \
      --entity-type topics --entity-name "$name" --add-config "$joined" >/dev/null
   echo "  $name  partitions=$parts rf=$RF $joined"
   created=$((created + 1))

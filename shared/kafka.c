@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "shared/log.h"
@@ -251,6 +252,195 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
     log_write(l, NULL, "rdkafka %s %s: %s", rk ? rd_kafka_name(rk) : "-", fac, buf);
 }
 
+/* --------------------------------------------------------------- security
+ *
+ * librdkafka's security settings from the environment, for every client
+ * (kafka.h, kafka_conf_security). A bad or inconsistent combination is an
+ * error that names the variable, so a service never falls back to an
+ * unauthenticated connection it was not meant to make. The password is
+ * never part of a message or a log line. */
+
+static const char *env_nonempty(const char *name) {
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
+/* The password from KAFKA_SASL_PASSWORD or the file KAFKA_SASL_PASSWORD_FILE
+ * (docker secrets; one trailing newline ignored), into out. */
+static int sasl_password(char *out, size_t outlen, char *err, size_t errlen) {
+    const char *inline_pw = env_nonempty("KAFKA_SASL_PASSWORD");
+    const char *file = env_nonempty("KAFKA_SASL_PASSWORD_FILE");
+    if (inline_pw && file) {
+        set_err(err, errlen, "KAFKA_SASL_PASSWORD and KAFKA_SASL_PASSWORD_FILE are both set: "
+                             "set one");
+        return -1;
+    }
+    if (!inline_pw && !file) {
+        set_err(err, errlen, "KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE) is required "
+                             "with KAFKA_SECURITY_PROTOCOL=sasl_*");
+        return -1;
+    }
+    if (inline_pw) {
+        if (strlen(inline_pw) >= outlen) {
+            set_err(err, errlen, "KAFKA_SASL_PASSWORD is longer than %zu bytes", outlen - 1);
+            return -1;
+        }
+        memcpy(out, inline_pw, strlen(inline_pw) + 1);
+        return 0;
+    }
+    FILE *f = fopen(file, "r");
+    if (!f) {
+        set_err(err, errlen, "KAFKA_SASL_PASSWORD_FILE=%s: %s", file, strerror(errno));
+        return -1;
+    }
+    size_t n = fread(out, 1, outlen - 1, f);
+    int more = fgetc(f) != EOF;
+    fclose(f);
+    out[n] = '\0';
+    if (more) {
+        set_err(err, errlen, "KAFKA_SASL_PASSWORD_FILE=%s: longer than %zu bytes", file,
+                outlen - 1);
+        return -1;
+    }
+    if (n > 0 && out[n - 1] == '\n') out[--n] = '\0';
+    if (n > 0 && out[n - 1] == '\r') out[--n] = '\0';
+    if (n == 0 || strlen(out) != n) {
+        set_err(err, errlen, "KAFKA_SASL_PASSWORD_FILE=%s: empty or not text", file);
+        return -1;
+    }
+    return 0;
+}
+
+/* A readable file named by `var`, set as librdkafka's `prop`. */
+static int conf_file(rd_kafka_conf_t *conf, const char *var, const char *prop, char *err,
+                     size_t errlen) {
+    const char *path = env_nonempty(var);
+    if (!path) return 0;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        set_err(err, errlen, "%s=%s: %s", var, path, strerror(errno));
+        return -1;
+    }
+    fclose(f);
+    char e[256];
+    if (rd_kafka_conf_set(conf, prop, path, e, sizeof e) != RD_KAFKA_CONF_OK) {
+        set_err(err, errlen, "%s=%s: %s", var, path, e);
+        return -1;
+    }
+    return 0;
+}
+
+static atomic_int security_logged;
+
+int kafka_conf_security(rd_kafka_conf_t *conf, char *err, size_t errlen) {
+    static const char *const protocols[] = {"plaintext", "ssl", "sasl_plaintext", "sasl_ssl"};
+    static const char *const mechanisms[] = {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"};
+    const char *proto_env = env_nonempty("KAFKA_SECURITY_PROTOCOL");
+    const char *proto = "plaintext";
+    if (proto_env) {
+        proto = NULL;
+        for (size_t i = 0; i < sizeof protocols / sizeof *protocols; i++)
+            if (strcasecmp(proto_env, protocols[i]) == 0) proto = protocols[i];
+        if (!proto) {
+            set_err(err, errlen,
+                    "KAFKA_SECURITY_PROTOCOL=%s: not one of plaintext, ssl, sasl_plaintext, "
+                    "sasl_ssl",
+                    proto_env);
+            return -1;
+        }
+    }
+    int sasl = strncmp(proto, "sasl_", 5) == 0;
+    int ssl = strcmp(proto, "ssl") == 0 || strcmp(proto, "sasl_ssl") == 0;
+    /* A setting the protocol would ignore is a mistake, not a default. */
+    static const char *const sasl_vars[] = {"KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME",
+                                            "KAFKA_SASL_PASSWORD", "KAFKA_SASL_PASSWORD_FILE"};
+    static const char *const ssl_vars[] = {"KAFKA_SSL_CA_LOCATION",
+                                           "KAFKA_SSL_CERTIFICATE_LOCATION",
+                                           "KAFKA_SSL_KEY_LOCATION"};
+    for (size_t i = 0; !sasl && i < sizeof sasl_vars / sizeof *sasl_vars; i++)
+        if (env_nonempty(sasl_vars[i])) {
+            set_err(err, errlen, "%s is set but KAFKA_SECURITY_PROTOCOL=%s uses no SASL",
+                    sasl_vars[i], proto);
+            return -1;
+        }
+    for (size_t i = 0; !ssl && i < sizeof ssl_vars / sizeof *ssl_vars; i++)
+        if (env_nonempty(ssl_vars[i])) {
+            set_err(err, errlen, "%s is set but KAFKA_SECURITY_PROTOCOL=%s uses no TLS",
+                    ssl_vars[i], proto);
+            return -1;
+        }
+    if (conf_set(conf, "security.protocol", proto, err, errlen)) return -1;
+
+    const char *mech = NULL, *user = NULL;
+    if (sasl) {
+        const char *mech_env = env_nonempty("KAFKA_SASL_MECHANISM");
+        if (!mech_env) {
+            set_err(err, errlen, "KAFKA_SASL_MECHANISM is required with "
+                                 "KAFKA_SECURITY_PROTOCOL=%s (SCRAM-SHA-512, SCRAM-SHA-256 "
+                                 "or PLAIN)",
+                    proto);
+            return -1;
+        }
+        for (size_t i = 0; i < sizeof mechanisms / sizeof *mechanisms; i++)
+            if (strcasecmp(mech_env, mechanisms[i]) == 0) mech = mechanisms[i];
+        if (!mech) {
+            set_err(err, errlen,
+                    "KAFKA_SASL_MECHANISM=%s: not one of SCRAM-SHA-512, SCRAM-SHA-256, PLAIN",
+                    mech_env);
+            return -1;
+        }
+        user = env_nonempty("KAFKA_SASL_USERNAME");
+        if (!user) {
+            set_err(err, errlen, "KAFKA_SASL_USERNAME is required with "
+                                 "KAFKA_SECURITY_PROTOCOL=%s",
+                    proto);
+            return -1;
+        }
+        char pw[1024];
+        if (sasl_password(pw, sizeof pw, err, errlen)) return -1;
+        char e[256];
+        int bad = rd_kafka_conf_set(conf, "sasl.password", pw, e, sizeof e) != RD_KAFKA_CONF_OK;
+        explicit_bzero(pw, sizeof pw);
+        if (bad) {
+            set_err(err, errlen, "KAFKA_SASL_PASSWORD: refused by librdkafka: %s", e);
+            return -1;
+        }
+        if (conf_set(conf, "sasl.mechanisms", mech, err, errlen) ||
+            conf_set(conf, "sasl.username", user, err, errlen))
+            return -1;
+    }
+    if (ssl) {
+        int cert = env_nonempty("KAFKA_SSL_CERTIFICATE_LOCATION") != NULL;
+        int key = env_nonempty("KAFKA_SSL_KEY_LOCATION") != NULL;
+        if (cert != key) {
+            set_err(err, errlen, "%s is set without %s (mTLS needs both)",
+                    cert ? "KAFKA_SSL_CERTIFICATE_LOCATION" : "KAFKA_SSL_KEY_LOCATION",
+                    cert ? "KAFKA_SSL_KEY_LOCATION" : "KAFKA_SSL_CERTIFICATE_LOCATION");
+            return -1;
+        }
+        if (conf_file(conf, "KAFKA_SSL_CA_LOCATION", "ssl.ca.location", err, errlen) ||
+            conf_file(conf, "KAFKA_SSL_CERTIFICATE_LOCATION", "ssl.certificate.location", err,
+                      errlen) ||
+            conf_file(conf, "KAFKA_SSL_KEY_LOCATION", "ssl.key.location", err, errlen))
+            return -1;
+    }
+    if (atomic_exchange(&security_logged, 1) == 0) {
+        if (sasl)
+            log_info("kafka: security.protocol=%s, SASL %s as %s", proto, mech, user);
+        else
+            log_info("kafka: security.protocol=%s%s", proto,
+                     ssl && env_nonempty("KAFKA_SSL_CERTIFICATE_LOCATION") ? " (mTLS)" : "");
+        const char *profile = getenv("MILLOM_PROFILE");
+        if (!sasl && !env_nonempty("KAFKA_SSL_CERTIFICATE_LOCATION") && profile &&
+            strcmp(profile, "production") == 0)
+            log_warn("kafka: unauthenticated connections (KAFKA_SECURITY_PROTOCOL=%s) in the "
+                     "production profile: whoever reaches the broker can write commands and "
+                     "read subscribers' events; set KAFKA_SECURITY_PROTOCOL=sasl_ssl",
+                     proto);
+    }
+    return 0;
+}
+
 /* consumer: also set consumer-only properties (a producer warns about them). */
 static int conf_common(rd_kafka_conf_t *conf, const char *client_id, int consumer, char *err,
                        size_t errlen) {
@@ -259,6 +449,7 @@ static int conf_common(rd_kafka_conf_t *conf, const char *client_id, int consume
     int rc = conf_set(conf, "bootstrap.servers", bootstrap, err, errlen);
     free(bootstrap);
     if (rc) return -1;
+    if (kafka_conf_security(conf, err, errlen)) return -1;
     if (client_id && *client_id && conf_set(conf, "client.id", client_id, err, errlen))
         return -1;
     if (conf_set(conf, "socket.nagle.disable", "true", err, errlen)) return -1;

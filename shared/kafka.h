@@ -14,7 +14,18 @@
 /* The bootstrap list, or NULL with a message. Caller frees. */
 char *kafka_bootstrap(char *err, size_t errlen);
 
-/* Applies MILLOM_KAFKA_* latency settings and the bootstrap to a conf. */
+/* Applies librdkafka's security settings from the environment:
+ * KAFKA_SECURITY_PROTOCOL (plaintext (default), ssl, sasl_plaintext,
+ * sasl_ssl), KAFKA_SASL_MECHANISM (SCRAM-SHA-512, SCRAM-SHA-256, PLAIN),
+ * KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE,
+ * KAFKA_SSL_CA_LOCATION, KAFKA_SSL_CERTIFICATE_LOCATION and
+ * KAFKA_SSL_KEY_LOCATION (mTLS). -1 with a message naming the variable for
+ * a bad value or a setting the protocol would ignore; never logs the
+ * password. Part of kafka_conf_common, so of every client made here. */
+int kafka_conf_security(rd_kafka_conf_t *conf, char *err, size_t errlen);
+
+/* Applies MILLOM_KAFKA_* latency settings, the bootstrap and the security
+ * settings (kafka_conf_security) to a conf. */
 int kafka_conf_common(rd_kafka_conf_t *conf, const char *client_id, char *err, size_t errlen);
 
 typedef struct kafka_producer kafka_producer;
