@@ -48,6 +48,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define LIFETIME_SKEW_S 30
+
 static const char *const RNF_HEADERS[] = {
     "X-Frame-Options", "DENY",
     "Content-Security-Policy",
@@ -446,9 +448,11 @@ void routes_rnf(api_edge *e, http_request *req) {
         return;
     }
     /* Authentic: expirySeconds is 1 to 18 digits. A link that can buy may
-     * not live longer than its setting, however it was minted. */
+     * not live longer than its setting, however it was minted (give or
+     * take LIFETIME_SKEW_S between the minting and this host's clocks). */
     long max_s = max_lifetime_s(p.action);
-    if (max_s && strtoll(get(ctx, "expirySeconds"), NULL, 10) - now / 1000 > max_s) {
+    if (max_s &&
+        strtoll(get(ctx, "expirySeconds"), NULL, 10) - now / 1000 > max_s + LIFETIME_SKEW_S) {
         http_respond_error(req, CAUSE_UNAUTHORIZED,
                            "the link lives longer than %ld s, the most allowed for it", max_s);
         return;
