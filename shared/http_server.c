@@ -68,6 +68,7 @@ struct http_request {
     unsigned status;
     void *user;
     void (*user_free)(void *);
+    const char *const *extra_headers; /* http_set_response_headers */
     char ip[INET6_ADDRSTRLEN];
     int64_t started_ms;
 };
@@ -141,6 +142,10 @@ void http_set_user(http_request *r, void *user, void (*free_fn)(void *)) {
 
 void *http_user(const http_request *r) { return r->user; }
 
+void http_set_response_headers(http_request *r, const char *const *pairs) {
+    r->extra_headers = pairs;
+}
+
 void http_respond_with_header(http_request *r, int status, const char *content_type,
                               const char *body, size_t body_len, const char *header,
                               const char *value) {
@@ -149,6 +154,8 @@ void http_respond_with_header(http_request *r, int status, const char *content_t
     if (!resp) return; /* out of memory: MHD closes the connection */
     if (content_type) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     if (header) MHD_add_response_header(resp, header, value);
+    for (const char *const *h = r->extra_headers; h && h[0] && h[1]; h += 2)
+        MHD_add_response_header(resp, h[0], h[1]);
     /* Once the connection is resumed, MHD's thread may send the answer
      * and free r (on_completed) at any moment: r is not touched after
      * the unlock, and the resume comes after it. Until the resume the

@@ -58,6 +58,11 @@ void http_respond_json(http_request *r, int status, json_t *body);
 void http_respond_error(http_request *r, const char *cause, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Headers added to whatever answer the request gets (any http_respond*,
+ * errors included): "name", "value", ..., NULL. The list must outlive the
+ * request (a static array). */
+void http_set_response_headers(http_request *r, const char *const *pairs);
+
 /* Suspends the connection until http_respond*() is called. */
 void http_defer(http_request *r);
 

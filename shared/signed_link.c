@@ -56,6 +56,21 @@ static void sb_escaped(sbuf *b, const char *s) {
     curl_free(e);
 }
 
+/* The path, each segment percent-encoded ('/' kept). */
+static void sb_path(sbuf *b, const char *path) {
+    const char *p = path;
+    while (*p) {
+        sb_add(b, "/", 1);
+        p++;
+        size_t n = strcspn(p, "/");
+        char *seg = strndup(p, n);
+        if (!seg) b->failed = 1;
+        else if (n) sb_escaped(b, seg);
+        free(seg);
+        p += n;
+    }
+}
+
 static int reserved(const char *name) {
     return strcmp(name, "uuid") == 0 || strcmp(name, "expirySeconds") == 0 ||
            strcmp(name, "signature") == 0;
@@ -114,18 +129,7 @@ char *signed_link_make_key(const void *key, size_t key_len, const char *base_url
 
     sbuf b = {0};
     sb_str(&b, base_url ? base_url : "");
-    /* the path, each segment percent-encoded ('/' kept) */
-    const char *p = path;
-    while (*p) {
-        sb_add(&b, "/", 1);
-        p++;
-        size_t n = strcspn(p, "/");
-        char *seg = strndup(p, n);
-        if (!seg) b.failed = 1;
-        else if (n) sb_escaped(&b, seg);
-        free(seg);
-        p += n;
-    }
+    sb_path(&b, path);
     sb_str(&b, "?uuid=");
     sb_str(&b, uuid);
     sb_str(&b, "&expirySeconds=");
@@ -205,6 +209,31 @@ char *signed_link_make(const char *base_url, const char *path, const signed_link
     pthread_once(&key_once, read_key);
     return signed_link_make_key(link_key, strlen(link_key), base_url, path, params, n_params,
                                 ttl_s, now_ms);
+}
+
+int signed_link_make_form(const char *path, const signed_link_param *params, size_t n_params,
+                          long ttl_s, int64_t now_ms, signed_link_form *out) {
+    pthread_once(&key_once, read_key);
+    memset(out, 0, sizeof *out);
+    signed_link_param sorted[SIGNED_LINK_MAX_PARAMS];
+    if (!path || path[0] != '/' || sorted_params(params, n_params, sorted) != 0) return -1;
+    crypto_uuid(out->uuid);
+    snprintf(out->expiry, sizeof out->expiry, "%" PRId64, now_ms / 1000 + (int64_t)ttl_s);
+    char *sig = sign(link_key, strlen(link_key), path, out->uuid, out->expiry, sorted, n_params);
+    if (!sig || strlen(sig) >= sizeof out->signature) {
+        free(sig);
+        return -1;
+    }
+    memcpy(out->signature, sig, strlen(sig) + 1);
+    free(sig);
+    sbuf b = {0};
+    sb_path(&b, path);
+    if (b.failed || !b.p) {
+        free(b.p);
+        return -1;
+    }
+    out->action = b.p;
+    return 0;
 }
 
 int signed_link_verify(const char *path, signed_link_query_fn get, void *ctx,

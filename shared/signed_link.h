@@ -46,6 +46,19 @@ typedef struct {
 char *signed_link_make(const char *base_url, const char *path, const signed_link_param *params,
                        size_t n_params, long ttl_s, int64_t now_ms);
 
+/* The same link's parts for an HTML form (a POST carrying them as fields
+ * instead of the query): action is the percent-encoded path (caller
+ * frees), uuid, expirySeconds and signature the values the link's query
+ * would carry. 0, or -1 on bad input (as signed_link_make). */
+typedef struct {
+    char *action;
+    char uuid[37];
+    char expiry[32];
+    char signature[64];
+} signed_link_form;
+int signed_link_make_form(const char *path, const signed_link_param *params, size_t n_params,
+                          long ttl_s, int64_t now_ms, signed_link_form *out);
+
 /* How the verifier reads the request's query parameters (NULL: absent). */
 typedef const char *(*signed_link_query_fn)(void *ctx, const char *name);
 

@@ -8,6 +8,7 @@
  * MILLOM_TOKEN_TTL_S (300); MILLOM_ALLOWED_HOSTS (localhost,127.0.0.1,[::1]: the
  * Host names answered, request_http.h). */
 #include "edge.h"
+#include "rnf_limits.h"
 #include "auth.h"
 #include "request_http.h"
 #include "shared/http_client.h"
@@ -26,6 +27,7 @@ static int edge_ready(void *app) {
 int main(void) {
     service_init("api-edge");
     if (keys_init() != 0) return 1; /* shared/keys.h: no guessed key, ever */
+    rnf_limits_init();               /* the signed links' limits (rnf_limits.h) */
     char err[512];
     api_edge e = {0};
     http_server *server = NULL;

@@ -5,6 +5,9 @@
  *   GET /rnf/{serviceProvider}/{operator}/{cpid}/offers        upsellOffer JSON
  *   GET /rnf/{serviceProvider}/{operator}/{cpid}/ping          {"status":"ok"}
  *   GET /rnf/{serviceProvider}/{operator}/{cpid}/purchasePlan  ?planId&transactionId[&fundSource]
+ *   POST the same purchasePlan path, the shop's form: the same fields
+ *        (and uuid, expirySeconds, signature) as
+ *        application/x-www-form-urlencoded, nothing in the query
  *   GET /rnf/{serviceProvider}/{operator}/{cpid}/shop          an HTML page of the offers
  *
  * A tampered, malformed or expired link is 401 UNAUTHORIZED. Past the
@@ -14,23 +17,49 @@
  * routes_purchase.c; purchases on channel "rnf").
  *
  * The shop renders offer-resolver's upsellOffer answer as HTML in the
- * reply callback: no JavaScript, one signed purchasePlan link per offer
- * (SHOP_PURCHASE_TTL_S, a fresh transactionId each time the page is
+ * reply callback: no JavaScript, one <form method="post"> per offer whose
+ * hidden fields are a signed purchasePlan link's parameters (lifetime
+ * MILLOM_LINK_PURCHASE_TTL_S, a fresh transactionId each time the page is
  * rendered, so reloading the page never buys twice by accident and a
- * double tap on one button is the same transaction). */
+ * double tap on one button is the same transaction). The signed,
+ * short-lived, single-transaction fields are the credential, not a
+ * cookie: a cross-site form cannot forge them, so the POST is no CSRF
+ * door; it must be Content-Type application/x-www-form-urlencoded (415).
+ *
+ * Limits (rnf_limits.h, per api-edge instance): requests per link and per
+ * subscriber (429 with Retry-After), new purchases per subscriber per
+ * hour (429), and a longest lifetime for links that can buy (shop and
+ * purchasePlan links living longer are 401). Every answer under /rnf/
+ * carries RNF_HEADERS: no framing, a CSP that allows only the page's
+ * inline style and forms to this origin, no sniffing, no referrer, no
+ * caching. */
 #include "edge.h"
 #include "shared/errors.h"
 #include "shared/log.h"
 #include "shared/service.h"
 #include "shared/signed_link.h"
 #include "shared/crypto.h"
+#include "auth.h"
+#include "rnf_limits.h"
 
 #include <inttypes.h>
+#include <strings.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SHOP_PURCHASE_TTL_S 900
+#define LIFETIME_SKEW_S 30
+
+static const char *const RNF_HEADERS[] = {
+    "X-Frame-Options", "DENY",
+    "Content-Security-Policy",
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options", "nosniff",
+    "Referrer-Policy", "no-referrer",
+    "Cache-Control", "no-store",
+    NULL,
+};
 
 typedef enum { RNF_OFFERS, RNF_PING, RNF_PURCHASE, RNF_SHOP } rnf_action;
 
@@ -75,10 +104,56 @@ static const char *query_of(void *ctx, const char *name) { return http_query(ctx
 
 static const char *const PURCHASE_PARAMS[] = {"planId", "transactionId", "fundSource", NULL};
 
+/* The shop's form POST: its fields read with auth_form_get (auth.c). A
+ * field given twice makes the form bad (400). */
+static const char *const FORM_FIELDS[] = {"planId",        "transactionId", "fundSource",
+                                          "uuid",          "expirySeconds", "signature"};
+#define N_FORM_FIELDS (sizeof FORM_FIELDS / sizeof FORM_FIELDS[0])
+
+typedef struct {
+    const char *body;
+    size_t len;
+    char values[N_FORM_FIELDS][257];
+    int bad;
+} form_fields;
+
+static const char *form_of(void *ctx, const char *name) {
+    form_fields *f = ctx;
+    for (size_t i = 0; i < N_FORM_FIELDS; i++) {
+        if (strcmp(name, FORM_FIELDS[i]) != 0) continue;
+        int rc = auth_form_get(f->body, f->len, name, f->values[i], sizeof f->values[i]);
+        if (rc < 0) f->bad = 1;
+        return rc == 1 ? f->values[i] : NULL;
+    }
+    return NULL;
+}
+
+static int is_form(const char *content_type) {
+    static const char form[] = "application/x-www-form-urlencoded";
+    if (!content_type || strncasecmp(content_type, form, sizeof form - 1) != 0) return 0;
+    char next = content_type[sizeof form - 1];
+    return next == '\0' || next == ';' || next == ' ';
+}
+
+/* 429 TOO_MANY_REQUESTS (errors.h's ErrorDocument) with its own Retry-After. */
+static void respond_limited(http_request *req, int retry_s, const char *msg) {
+    char *text = error_document_text(CAUSE_TOO_MANY_REQUESTS, msg);
+    char retry[16];
+    snprintf(retry, sizeof retry, "%d", retry_s);
+    http_respond_with_header(req, error_status(CAUSE_TOO_MANY_REQUESTS), "application/json",
+                             text ? text : "{}", text ? strlen(text) : 2, "Retry-After", retry);
+    free(text);
+}
+
+/* "provider|operator|subscriber": the key of a subscriber's limits. */
+static void subscriber_key(const rnf_path *p, const std_request *r, char *out, size_t outlen) {
+    snprintf(out, outlen, "%s|%s|%s", p->provider, p->op, r->subscriber);
+}
+
 /* Checks the CPID and the provider like key_type=CPID on the standard API.
  * 0 with r filled, or -1 after answering. */
-static int validate(api_edge *e, http_request *req, const rnf_path *p, std_action action,
-                    std_request *r) {
+static int validate_cpid(api_edge *e, http_request *req, const rnf_path *p, std_action action,
+                         std_request *r) {
     std_path sp;
     memset(&sp, 0, sizeof sp);
     memcpy(sp.provider, p->provider, sizeof sp.provider);
@@ -94,6 +169,20 @@ static int validate(api_edge *e, http_request *req, const rnf_path *p, std_actio
         std_validate(e->tenants, cpid_config_default(), now_ms(), &sp, &in, r, msg, sizeof msg);
     if (cause) {
         http_respond_error(req, cause, "%s", msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* validate_cpid, then the subscriber's request rate. */
+static int validate(api_edge *e, http_request *req, const rnf_path *p, std_action action,
+                    std_request *r) {
+    if (validate_cpid(e, req, p, action, r) != 0) return -1;
+    char key[512];
+    subscriber_key(p, r, key, sizeof key);
+    int retry = rnf_limit_subscriber(key, now_ms());
+    if (retry) {
+        respond_limited(req, retry, "too many requests for this subscriber's links; retry later");
         return -1;
     }
     return 0;
@@ -158,8 +247,10 @@ static const char SHOP_HEAD[] =
     "box-shadow:0 1px 3px rgba(0,0,0,.15)}"
     ".name{font-size:20px;font-weight:600;margin:0 0 4px}"
     ".quota{color:#444}.price{font-size:22px;font-weight:700;margin:8px 0}"
-    "a.buy{display:block;text-align:center;padding:16px;border-radius:10px;background:#0a58ca;"
-    "color:#fff;text-decoration:none;font-size:20px;font-weight:600}"
+    "form{margin:0}"
+    "button.buy{display:block;width:100%;text-align:center;padding:16px;border:0;"
+    "border-radius:10px;background:#0a58ca;color:#fff;font:inherit;font-size:20px;"
+    "font-weight:600;cursor:pointer}"
     "</style></head><body>\n";
 
 /* The page for an upsellOffer answer; NULL on failure. Caller frees. */
@@ -185,8 +276,9 @@ static char *render_shop(const rnf_path *p, const json_t *answer, size_t *len) {
         crypto_uuid(uuid);
         snprintf(tid, sizeof tid, "rnf-%s", uuid);
         signed_link_param params[] = {{"planId", plan}, {"transactionId", tid}};
-        char *link = signed_link_make("", path, params, 2, SHOP_PURCHASE_TTL_S, now_ms());
-        if (!link) {
+        signed_link_form form;
+        if (signed_link_make_form(path, params, 2, rnf_limits_settings()->purchase_ttl_s,
+                                  now_ms(), &form) != 0) {
             failed = 1;
             break;
         }
@@ -204,12 +296,25 @@ static char *render_shop(const rnf_path *p, const json_t *answer, size_t *len) {
         html_text(f, cost ? cost : "");
         fputs(" ", f);
         html_text(f, cur ? cur : "");
-        fputs("</p><a class=\"buy\" rel=\"nofollow\" href=\"", f);
-        html_text(f, link);
-        fputs("\">Buy ", f);
+        fputs("</p><form method=\"post\" action=\"", f);
+        html_text(f, form.action);
+        fputs("\">", f);
+        const char *fields[][2] = {{"planId", plan},
+                                   {"transactionId", tid},
+                                   {"uuid", form.uuid},
+                                   {"expirySeconds", form.expiry},
+                                   {"signature", form.signature}};
+        for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
+            fputs("<input type=\"hidden\" name=\"", f);
+            html_text(f, fields[k][0]);
+            fputs("\" value=\"", f);
+            html_text(f, fields[k][1]);
+            fputs("\">", f);
+        }
+        fputs("<button class=\"buy\" type=\"submit\">Buy ", f);
         html_text(f, name ? name : plan);
-        fputs("</a></div>\n", f);
-        free(link);
+        fputs("</button></form></div>\n", f);
+        free(form.action);
         n++;
     }
     if (n == 0 && !failed) fputs("<p>No offers right now.</p>\n", f);
@@ -237,19 +342,21 @@ static void on_shop_reply(void *arg, const Millom__V1__Reply *reply) {
         http_respond_error(req, CAUSE_UNSPECIFIED, "cannot render the offers");
         return;
     }
-    http_respond_with_header(req, 200, "text/html; charset=utf-8", page, len, "Cache-Control",
-                             "no-store");
+    http_respond(req, 200, "text/html; charset=utf-8", page, len); /* RNF_HEADERS too */
     free(page);
 }
 
 /* ---- the routes ---- */
 
-static void purchase(api_edge *e, http_request *req, const rnf_path *p) {
+/* get/ctx read the purchase's parameters: the query of a GET link, the
+ * fields of the shop's form POST. */
+static void purchase(api_edge *e, http_request *req, const rnf_path *p, signed_link_query_fn get,
+                     void *ctx) {
     std_request r;
     if (validate(e, req, p, STD_PURCHASE_PLAN, &r) != 0) return;
-    const char *plan = http_query(req, "planId");
-    const char *tid = http_query(req, "transactionId");
-    const char *fund = http_query(req, "fundSource");
+    const char *plan = get(ctx, "planId");
+    const char *tid = get(ctx, "transactionId");
+    const char *fund = get(ctx, "fundSource");
     activation_request a;
     memset(&a, 0, sizeof a);
     if (!plan || !plan[0] || strlen(plan) >= sizeof a.planid) {
@@ -265,24 +372,72 @@ static void purchase(api_edge *e, http_request *req, const rnf_path *p) {
         http_respond_error(req, CAUSE_BAD_REQUEST, "fundSource must be one of WALLET, LOAN");
         return;
     }
+    char key[512];
+    subscriber_key(p, &r, key, sizeof key);
+    int retry = rnf_purchase_admit(key, tid, now_ms());
+    if (retry) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "at most %ld purchases an hour through links for this subscriber; retry later",
+                 rnf_limits_settings()->purchases_per_hour);
+        respond_limited(req, retry, msg);
+        return;
+    }
     memcpy(a.planid, plan, strlen(plan) + 1);
     memcpy(a.transid, tid, strlen(tid) + 1);
     a.loan = fund && strcmp(fund, "LOAN") == 0;
     routes_purchase_send(e, req, &r, &a, "rnf");
 }
 
+/* The longest lifetime a link to this action may have, 0 for no limit
+ * (read-only links: offers, ping). */
+static long max_lifetime_s(rnf_action a) {
+    const rnf_settings *s = rnf_limits_settings();
+    if (a == RNF_PURCHASE) return s->purchase_ttl_s;
+    if (a == RNF_SHOP) return s->shop_ttl_s;
+    return 0;
+}
+
 void routes_rnf(api_edge *e, http_request *req) {
+    http_set_response_headers(req, RNF_HEADERS);
     rnf_path p;
     if (rnf_path_parse(http_path(req), &p) != 0) {
         http_respond_error(req, CAUSE_NOT_FOUND, "no such path: %s", http_path(req));
         return;
     }
-    if (strcmp(http_method(req), "GET") != 0) {
-        http_respond_error(req, CAUSE_METHOD_NOT_ALLOWED, "signed links take GET");
+    /* GET everywhere; POST only for the shop's purchase form. */
+    int post = strcmp(http_method(req), "POST") == 0;
+    if (!(strcmp(http_method(req), "GET") == 0 || (post && p.action == RNF_PURCHASE))) {
+        http_respond_error(req, CAUSE_METHOD_NOT_ALLOWED,
+                           "signed links take GET (and POST for purchasePlan)");
         return;
     }
-    int rc = signed_link_verify(http_path(req), query_of, req,
-                                p.action == RNF_PURCHASE ? PURCHASE_PARAMS : NULL, now_ms());
+    form_fields fields, *form = NULL; /* read synchronously, before any reply */
+    signed_link_query_fn get = query_of;
+    void *ctx = req;
+    if (post) {
+        if (!is_form(http_header(req, "Content-Type"))) {
+            http_respond_error(req, CAUSE_UNSUPPORTED_MEDIA_TYPE,
+                               "the body must be Content-Type: application/x-www-form-urlencoded");
+            return;
+        }
+        memset(&fields, 0, sizeof fields);
+        form = &fields;
+        form->body = http_body(req, &form->len);
+        if (memchr(form->body, '\0', form->len)) {
+            http_respond_error(req, CAUSE_BAD_REQUEST, "the body contains a NUL byte");
+            return;
+        }
+        get = form_of;
+        ctx = form;
+    }
+    int64_t now = now_ms();
+    int rc = signed_link_verify(http_path(req), get, ctx,
+                                p.action == RNF_PURCHASE ? PURCHASE_PARAMS : NULL, now);
+    if (form && form->bad) {
+        http_respond_error(req, CAUSE_BAD_REQUEST, "a form field is given twice or too long");
+        return;
+    }
     if (rc == SIGNED_LINK_EXPIRED) {
         http_respond_error(req, CAUSE_UNAUTHORIZED, "the link has expired");
         return;
@@ -292,12 +447,27 @@ void routes_rnf(api_edge *e, http_request *req) {
                            "the link is not valid (uuid, expirySeconds, signature)");
         return;
     }
+    /* Authentic: expirySeconds is 1 to 18 digits. A link that can buy may
+     * not live longer than its setting, however it was minted (give or
+     * take LIFETIME_SKEW_S between the minting and this host's clocks). */
+    long max_s = max_lifetime_s(p.action);
+    if (max_s &&
+        strtoll(get(ctx, "expirySeconds"), NULL, 10) - now / 1000 > max_s + LIFETIME_SKEW_S) {
+        http_respond_error(req, CAUSE_UNAUTHORIZED,
+                           "the link lives longer than %ld s, the most allowed for it", max_s);
+        return;
+    }
+    int retry = rnf_limit_link(get(ctx, "signature"), now);
+    if (retry) {
+        respond_limited(req, retry, "too many requests on this link; retry later");
+        return;
+    }
     switch (p.action) {
     case RNF_PING:
         http_respond(req, 200, "application/json", "{\"status\":\"ok\"}", 15);
         return;
     case RNF_PURCHASE:
-        purchase(e, req, &p);
+        purchase(e, req, &p, get, ctx);
         return;
     case RNF_OFFERS:
     case RNF_SHOP: {

@@ -32,6 +32,8 @@ static void *setup(runner *r) {
     n->offers_timeout_ms = cfg_long("MILLOM_NOTIFY_OFFERS_TIMEOUT_MS", 2000);
     if (n->offers_timeout_ms < 1) n->offers_timeout_ms = 1;
     n->link_ttl_s = cfg_long("MILLOM_LINK_TTL_S", 86400);
+    n->shop_link_ttl_s = cfg_long("MILLOM_LINK_SHOP_TTL_S", 3600);
+    if (n->shop_link_ttl_s > n->link_ttl_s) n->shop_link_ttl_s = n->link_ttl_s;
     snprintf(n->public_url, sizeof n->public_url, "%s",
              cfg_str("MILLOM_PUBLIC_URL", "http://127.0.0.1:8080"));
     /* Its own partition of millom.replies: 7 by default, never api-edge's 0. */

@@ -34,7 +34,9 @@ typedef struct {
     rpc_client *rpc;            /* offers from offer-resolver: MILLOM_REPLY_PARTITION (7) */
     long offers_timeout_ms;     /* MILLOM_NOTIFY_OFFERS_TIMEOUT_MS, default 2000 */
     char public_url[256];       /* MILLOM_PUBLIC_URL, base of the signed links */
-    long link_ttl_s;            /* MILLOM_LINK_TTL_S, default 86400 */
+    long link_ttl_s;            /* MILLOM_LINK_TTL_S, default 86400: offers, ping */
+    long shop_link_ttl_s;       /* MILLOM_LINK_SHOP_TTL_S, default 3600: the shop link
+                                 * (it can buy; api-edge refuses longer ones) */
 } notifier;
 
 /* The notifier's changelog (shared/changelog.h). Every topic it consumes

@@ -14,8 +14,9 @@
  *     standard API's Offer shape already) are the body's offers.
  *   - refresh, ping, shop: signed links (shared/signed_link.h) to
  *     /rnf/{sp}/{op}/{cpid}/offers, /ping and /shop on MILLOM_PUBLIC_URL
- *     (http://127.0.0.1:8080), valid MILLOM_LINK_TTL_S (86400) seconds,
- *     for the CPID issued to that provider at queue time. */
+ *     (http://127.0.0.1:8080), valid MILLOM_LINK_TTL_S (86400) seconds
+ *     (the shop link, which can buy: MILLOM_LINK_SHOP_TTL_S, 3600, at most
+ *     the former), for the CPID issued to that provider at queue time. */
 #include "notifier.h"
 #include "shared/topics.h"
 #include "shared/log.h"
@@ -77,7 +78,8 @@ static int set_link(notifier *n, json_t *body, const char *field, const char *pr
     char path[512];
     int w = snprintf(path, sizeof path, "/rnf/%s/%s/%s/%s", provider, op, cpid, action);
     if (w < 0 || (size_t)w >= sizeof path) return -1;
-    char *link = signed_link_make(n->public_url, path, NULL, 0, n->link_ttl_s, now);
+    long ttl_s = strcmp(action, "shop") == 0 ? n->shop_link_ttl_s : n->link_ttl_s;
+    char *link = signed_link_make(n->public_url, path, NULL, 0, ttl_s, now);
     if (!link) return -1;
     json_object_set_new(body, field, json_string(link));
     free(link);

@@ -121,10 +121,33 @@ void resolver_answer(resolver *r, void *http_client_state, Millom__V1__Query *q)
     char warn[256] = "";
     json_t *answer = NULL;
     if (q->kind == MILLOM__V1__QUERY_KIND__QUERY_KIND_UPSELL_OFFER) {
-        char *raw = NULL;
-        json_t *offers = call_backend(r, hc, q, op, lang, "offers", &raw);
+        /* Cached like the balance: every part of the backend call that
+         * can change its answer is in the key (see call_backend). */
+        char key[512];
+        snprintf(key, sizeof key, "%s\x1f%s\x1f%s\x1f%s\x1f%d", lang,
+                 q->service_provider ? q->service_provider : "",
+                 q->client_name && *q->client_name ? q->client_name : r->channel_id,
+                 q->dealer_code ? q->dealer_code : "", (int)q->subscriber->key_type);
+        int64_t fetched = 0;
+        char *raw = q->no_cache
+                        ? NULL
+                        : offers_cache_get(r, op->id, m.subscriber, key, now, &fetched);
+        json_t *offers = NULL;
+        if (raw) {
+            metric_add(r->offers_hits, 1);
+            offers = json_loads(raw, 0, NULL);
+            m.valid_until_ms = fetched + r->cache_ttl_ms;
+        } else {
+            metric_add(r->offers_misses, 1);
+            offers = call_backend(r, hc, q, op, lang, "offers", &raw);
+            if (!offers) goto done;
+            offers_cache_put(r, op->id, m.subscriber, key, raw, now);
+        }
         free(raw);
-        if (!offers) goto done;
+        if (!offers) {
+            reply_error(r, q, CAUSE_UNSPECIFIED, "cache entry unreadable");
+            goto done;
+        }
         answer = map_upsell_offer(&m, offers, warn, sizeof warn);
         json_decref(offers);
     } else {

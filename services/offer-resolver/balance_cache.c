@@ -14,6 +14,12 @@ static const char *const migrations[] = {
     "  body TEXT NOT NULL, fetched_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (operator, subscriber, lang)) WITHOUT ROWID;"
     "CREATE INDEX balance_cache_expiry ON balance_cache (expires_ms);",
+    /* offers_cache.c: the backend's /offers bodies */
+    "CREATE TABLE offers_cache ("
+    "  operator TEXT NOT NULL, subscriber TEXT NOT NULL, k TEXT NOT NULL,"
+    "  body TEXT NOT NULL, fetched_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (operator, subscriber, k)) WITHOUT ROWID;"
+    "CREATE INDEX offers_cache_expiry ON offers_cache (expires_ms);",
 };
 
 int balance_cache_open(resolver *r, char *err, size_t errlen) {
@@ -23,6 +29,7 @@ int balance_cache_open(resolver *r, char *err, size_t errlen) {
     /* A cache: losing the last writes in an OS crash costs one backend call. */
     store_exec(r->db, "PRAGMA synchronous=OFF");
     store_exec(r->db, "DELETE FROM balance_cache");
+    store_exec(r->db, "DELETE FROM offers_cache");
     return 0;
 }
 
@@ -81,6 +88,14 @@ void balance_cache_invalidate(resolver *r, const char *op, const char *subscribe
     pthread_mutex_lock(&r->db_lock);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(r->db, "DELETE FROM balance_cache WHERE operator=?1 AND subscriber=?2",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, op, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, subscriber, -1, SQLITE_STATIC);
+        sqlite3_step(st);
+        sqlite3_finalize(st);
+    }
+    /* the offers may change with the purchase too (offers_cache.c) */
+    if (sqlite3_prepare_v2(r->db, "DELETE FROM offers_cache WHERE operator=?1 AND subscriber=?2",
                            -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_text(st, 1, op, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, subscriber, -1, SQLITE_STATIC);

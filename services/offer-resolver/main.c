@@ -36,6 +36,10 @@ resolver *resolver_new(kafka_producer *producer, char *err, size_t errlen) {
     r->channel_id = cfg_str("MILLOM_CHANNEL_ID", "App");
     r->cache_hits = metric_counter("millom_cache_hits_total", "balance cache hits", NULL);
     r->cache_misses = metric_counter("millom_cache_misses_total", "balance cache misses", NULL);
+    r->offers_hits =
+        metric_counter("millom_offers_cache_hits_total", "offers cache hits", NULL);
+    r->offers_misses =
+        metric_counter("millom_offers_cache_misses_total", "offers cache misses", NULL);
     r->backend_latency = metric_histogram("millom_backend_request_seconds",
                                           "operator backend call latency", NULL);
     r->tenants = tenants_load_default(err, errlen);

@@ -16,13 +16,14 @@ typedef struct {
     tenants *tenants;
     kafka_producer *producer;
     work_queue *workers;
-    sqlite3 *db;                  /* the balance cache */
+    sqlite3 *db;                  /* the balance and offers caches */
     pthread_mutex_t db_lock;      /* one connection, shared by the workers */
     long cache_ttl_ms;            /* MILLOM_CACHE_TTL_S, default 30 */
     long backend_timeout_ms;      /* MILLOM_BACKEND_TIMEOUT_MS, default 2000 */
     long offer_ttl_ms;            /* MILLOM_OFFER_TTL_S, default 900 */
     const char *channel_id;       /* MILLOM_CHANNEL_ID, default "App" */
     metric *cache_hits, *cache_misses, *backend_latency;
+    metric *offers_hits, *offers_misses; /* the offers cache */
 } resolver;
 
 resolver *resolver_new(kafka_producer *producer, char *err, size_t errlen);
@@ -43,7 +44,14 @@ char *balance_cache_get(resolver *r, const char *op, const char *subscriber, con
                         int64_t now, int64_t *fetched_ms);
 void balance_cache_put(resolver *r, const char *op, const char *subscriber, const char *lang,
                        const char *body, int64_t fetched_ms);
-/* Forgets every cached entry of a subscriber (after a purchase). */
+/* Forgets every cached entry of a subscriber, offers too (after a purchase). */
 void balance_cache_invalidate(resolver *r, const char *op, const char *subscriber);
+
+/* offers_cache.c: cached backend /offers bodies; key: the rest of what the
+ * backend call carries (language, provider, channel, dealer code). */
+char *offers_cache_get(resolver *r, const char *op, const char *subscriber, const char *key,
+                       int64_t now, int64_t *fetched_ms);
+void offers_cache_put(resolver *r, const char *op, const char *subscriber, const char *key,
+                      const char *body, int64_t fetched_ms);
 
 #endif

@@ -163,8 +163,12 @@ static void fuzz_body(char sel, const uint8_t *d, size_t n) {
         break;
     }
     case 'F': {
-        /* The token endpoint's form body; the names it reads. */
-        static const char *const names[] = {"grant_type", "client_id", "client_secret", "scope"};
+        /* The token endpoint's form body and the shop's purchase form
+         * (routes_rnf.c); the names they read. */
+        static const char *const names[] = {"grant_type", "client_id",     "client_secret",
+                                            "scope",      "planId",        "transactionId",
+                                            "fundSource", "uuid",          "expirySeconds",
+                                            "signature"};
         for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
             char out[256];
             int rc = auth_form_get(body, n, names[i], out, sizeof out);

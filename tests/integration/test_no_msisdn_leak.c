@@ -12,6 +12,7 @@
  * number is found too, as the old offerContext was). */
 #include "shared/cpid.h"
 #include "shared/crypto.h"
+#include "tests/lib/shop_form.h"
 #include "tests/lib/stack.h"
 
 #include <check.h>
@@ -112,8 +113,12 @@ static void provider_request(const char *what, const char *method, const char *u
     CURL *c = curl_easy_init();
     ck_assert_ptr_nonnull(c);
     struct curl_slist *list = NULL;
-    for (size_t i = 0; headers && headers[i]; i++) list = curl_slist_append(list, headers[i]);
-    if (body) list = curl_slist_append(list, "Content-Type: application/json");
+    int typed = 0; /* a form's own Content-Type replaces JSON's */
+    for (size_t i = 0; headers && headers[i]; i++) {
+        list = curl_slist_append(list, headers[i]);
+        if (strncmp(headers[i], "Content-Type:", 13) == 0) typed = 1;
+    }
+    if (body && !typed) list = curl_slist_append(list, "Content-Type: application/json");
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
@@ -171,26 +176,6 @@ static int wait_received(const char *kind, const char *tid, json_t **first) {
         test_sleep_ms(50);
     }
     return 0;
-}
-
-/* The href of the shop's first purchase link, &amp; decoded, as a full URL. */
-static void first_buy_link(const char *html, char *out, size_t outlen) {
-    const char *href = strstr(html, "href=\"/rnf/" SP "/");
-    ck_assert_ptr_nonnull(href);
-    href += 6;
-    const char *end = strchr(href, '"');
-    ck_assert_ptr_nonnull(end);
-    size_t n = (size_t)snprintf(out, outlen, "%s", edge);
-    for (const char *s = href; s < end && n + 1 < outlen;) {
-        if (strncmp(s, "&amp;", 5) == 0) {
-            out[n++] = '&';
-            s += 5;
-        } else {
-            out[n++] = *s++;
-        }
-    }
-    out[n] = '\0';
-    ck_assert_ptr_nonnull(strstr(out, "/purchasePlan?"));
 }
 
 START_TEST(the_cpid_flow_never_shows_the_msisdn) {
@@ -272,13 +257,16 @@ START_TEST(the_cpid_flow_never_shows_the_msisdn) {
     answer_free(&a);
     provider_request("rnf shop", "GET", shop, NULL, NULL, &a);
     ck_assert_int_eq(a.status, 200);
-    char buy[2048];
-    first_buy_link(a.body, buy, sizeof buy);
+    char *buy = NULL, *form = NULL;
+    ck_assert_int_eq(test_shop_form(a.body, 0, edge, &buy, &form, NULL, 0), 0);
     answer_free(&a);
     json_decref(webhook);
 
-    /* 6. A purchase through the shop's link. */
-    provider_request("rnf purchase", "GET", buy, NULL, NULL, &a);
+    /* 6. A purchase through the shop's form. */
+    const char *const ft[] = {TEST_FORM_TYPE, NULL};
+    provider_request("rnf purchase", "POST", buy, ft, form, &a);
+    free(buy);
+    free(form);
     ck_assert_msg(a.status == 200 || a.status == 202, "shop purchase: %ld %s", a.status,
                   a.body ? a.body : "");
     j = answer_json(&a);

@@ -3,6 +3,7 @@
  * stack runs with the sandbox link key, as this process does), tampered
  * and expired links refused, another provider's CPID refused. */
 #include "shared/signed_link.h"
+#include "tests/lib/shop_form.h"
 #include "tests/lib/stack.h"
 
 #include <check.h>
@@ -223,27 +224,13 @@ START_TEST(shop_page_lists_offers_and_buys) {
         ck_assert_msg(strstr(r.body, name) != NULL, "shop lacks %s", name);
     }
     json_decref(offers);
-    /* follow the first purchase link (href, with &amp; in HTML) */
-    char *href = strstr(r.body, "href=\"/rnf/" SP "/tp/");
-    ck_assert_ptr_nonnull(href);
-    href += 6;
-    char *end = strchr(href, '"');
-    ck_assert_ptr_nonnull(end);
-    *end = '\0';
-    ck_assert_ptr_nonnull(strstr(href, "/purchasePlan?"));
-    char buy[2048];
-    size_t n = 0;
-    for (const char *s = href; *s && n + 1 < sizeof buy;) {
-        if (strncmp(s, "&amp;", 5) == 0) {
-            buy[n++] = '&';
-            s += 5;
-        } else {
-            buy[n++] = *s++;
-        }
-    }
-    buy[n] = '\0';
-    char full[2200];
-    snprintf(full, sizeof full, "%s%s", edge, buy);
+    /* one purchase form per offer, no purchase link to follow */
+    ck_assert_int_gt(test_shop_form_count(r.body), 0);
+    ck_assert_ptr_null(strstr(r.body, "<a "));
+    ck_assert_ptr_null(strstr(r.body, "purchasePlan?"));
+    char *buy = NULL, *form = NULL;
+    ck_assert_int_eq(test_shop_form(r.body, 0, edge, &buy, &form, NULL, 0), 0);
+    ck_assert_ptr_nonnull(strstr(buy, "/purchasePlan"));
     test_response_free(&r);
     /* a tampered shop link: 401 */
     char *bad = strdup(url);
@@ -255,13 +242,16 @@ START_TEST(shop_page_lists_offers_and_buys) {
     free(bad);
     free(url);
     free(cpid);
-    /* The first offer's purchase link buys it. */
+    /* The first offer's form, posted, buys it. */
+    const char *const ft[] = {TEST_FORM_TYPE, NULL};
     memset(&r, 0, sizeof r);
-    ck_assert_int_eq(test_http("GET", full, NULL, NULL, &r), 0);
+    ck_assert_int_eq(test_http("POST", buy, ft, form, &r), 0);
     ck_assert_msg(r.status == 200 || r.status == 202, "purchase from the shop: %ld %s", r.status,
                   r.body ? r.body : "");
     ck_assert_ptr_nonnull(strstr(r.body, "\"transid\":\"rnf-"));
     test_response_free(&r);
+    free(buy);
+    free(form);
 }
 END_TEST
 

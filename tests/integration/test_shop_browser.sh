@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The shop page (issue 6) in a real headless browser, Debian's chromium:
-# a signed shop link lists the offers with purchase links, and following
-# one of those links in the browser buys the offer (the purchase exists in
-# /mgmt afterwards). A phone-sized screenshot goes into the temp dir, never
-# into the repository.
+# a signed shop link lists the offers, one <form method="post"> per offer
+# and no purchase link (issue 16 item 5), and clicking a "Buy" button in
+# the browser (shop_click.py, a mouse click over the DevTools pipe) submits
+# the form and buys the offer (the purchase exists in /mgmt afterwards). A
+# phone-sized screenshot goes into the temp dir, never into the repository.
 #
-# Starts its own stack on ports 18980..18986 (like the C tests' stack.c),
+# Starts its own stack on ports 18980..18986 (SHOP_BROWSER_BASE_PORT moves
+# them; like the C tests' stack.c),
 # with its own data dir, broker file and tenants copy, and stops it on
 # exit: services first, devbroker last. Installs chromium through
 # `BROWSER=1 scripts/deps.sh` when it is missing; if that fails the test
@@ -15,7 +17,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build/release}
 BIN=$BUILD/bin
-BASE=18980
+BASE=${SHOP_BROWSER_BASE_PORT:-18980}
 EDGE_PORT=$BASE
 MNO_PORT=$((BASE + 1))
 RESOLVER_PORT=$((BASE + 2))
@@ -185,17 +187,19 @@ done
 grep -q "Daily Social Pack" "$WORK/shop.names" && ok "shop lists Daily Social Pack" ||
   bad "shop lacks Daily Social Pack"
 grep -qi "<script" "$WORK/shop.html" && bad "shop page has a script" || ok "shop page has no script"
-mapfile -t LINKS < <(python3 - "$WORK/shop.html" <<'PY'
+mapfile -t FORMS < <(python3 - "$WORK/shop.html" <<'PY'
 import html, re, sys
-for href in re.findall(r'<a class="buy"[^>]*href="([^"]*)"', open(sys.argv[1]).read()):
-    print(html.unescape(href))
+for action in re.findall(r'<form method="post" action="([^"]*)"', open(sys.argv[1]).read()):
+    print(html.unescape(action))
 PY
 )
-if [ ${#LINKS[@]} = ${#NAMES[@]} ] && [[ ${LINKS[0]} == /rnf/$SP/tp/*/purchasePlan\?* ]]; then
-  ok "one purchase link per offer (${#LINKS[@]})"
+if [ ${#FORMS[@]} = ${#NAMES[@]} ] && [[ ${FORMS[0]} == /rnf/$SP/tp/*/purchasePlan ]]; then
+  ok "one purchase form (POST) per offer (${#FORMS[@]})"
 else
-  die "purchase links: want ${#NAMES[@]} /purchasePlan links, got ${#LINKS[@]}: ${LINKS[*]:-none}"
+  die "purchase forms: want ${#NAMES[@]} POST forms to /purchasePlan, got ${#FORMS[@]}: ${FORMS[*]:-none}"
 fi
+grep -q 'purchasePlan?' "$WORK/shop.html" && bad "shop page still has a purchase link" ||
+  ok "shop page has no purchase link"
 
 # Phone-sized screenshot, into the temp dir only.
 (cd "$WORK" && browser --screenshot="$WORK/shop.png" --window-size=412,915 "$SHOP_URL" >/dev/null)
@@ -205,10 +209,23 @@ else
   bad "no screenshot (see $WORK/chromium.log)"
 fi
 
-# ---- buying through the browser ----
-BUY=${LINKS[0]}
-TRANSID=$(python3 -c 'import sys, urllib.parse as u; print(u.parse_qs(u.urlsplit(sys.argv[1]).query)["transactionId"][0])' "$BUY")
-browser --dump-dom "$EDGE$BUY" >"$WORK/buy.html"
+# ---- buying through the browser: click the first "Buy" ----
+CLICK_PROFILE=$(mktemp -d "$WORK/profile.XXXXXX")
+timeout 90 python3 tests/integration/shop_click.py "$SHOP_URL" "$CLICK_PROFILE" \
+  "$WORK/chromium.log" >"$WORK/click.json" 2>>"$WORK/chromium.log" ||
+  die "clicking Buy in chromium failed (see $WORK/click.json, $WORK/chromium.log)"
+read -r METHOD POSTED_URL TRANSID < <(python3 -c '
+import json, sys, urllib.parse as u
+c = json.load(open(sys.argv[1]))
+tid = u.parse_qs(c.get("postData", "")).get("transactionId", ["-"])[0]
+print(c.get("method", "-"), c.get("url", "-"), tid)' "$WORK/click.json")
+if [ "$METHOD" = POST ] && [[ $POSTED_URL == "$EDGE/rnf/$SP/tp/"*/purchasePlan ]]; then
+  ok "clicking Buy submitted the form: POST $POSTED_URL (transactionId $TRANSID)"
+else
+  die "clicking Buy did not POST the form: $(head -c 400 "$WORK/click.json")"
+fi
+python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("text",""))' \
+  "$WORK/click.json" >"$WORK/buy.html"
 if grep -qiE "completed|processing" "$WORK/buy.html"; then
   ok "purchase through the browser answered: $(grep -oiE '"state":"[A-Za-z_]+"|completed|processing' "$WORK/buy.html" | head -1)"
 else

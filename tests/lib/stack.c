@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -327,8 +328,12 @@ int test_http(const char *method, const char *url, const char *const *headers,
     memset(out, 0, sizeof *out);
     CURL *c = curl_easy_init();
     struct curl_slist *list = NULL;
-    for (size_t i = 0; headers && headers[i]; i++) list = curl_slist_append(list, headers[i]);
-    if (body) list = curl_slist_append(list, "Content-Type: application/json");
+    int typed = 0; /* the caller's own Content-Type (a form) replaces JSON's */
+    for (size_t i = 0; headers && headers[i]; i++) {
+        list = curl_slist_append(list, headers[i]);
+        if (strncasecmp(headers[i], "Content-Type:", 13) == 0) typed = 1;
+    }
+    if (body && !typed) list = curl_slist_append(list, "Content-Type: application/json");
     grow_buf b = {0};
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);

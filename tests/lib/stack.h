@@ -60,7 +60,8 @@ typedef struct {
     double seconds;
 } test_response;
 
-/* One request. headers: NULL-terminated "Name: value" list, may be NULL. */
+/* One request. headers: NULL-terminated "Name: value" list, may be NULL.
+ * A body goes as application/json unless headers give a Content-Type. */
 int test_http(const char *method, const char *url, const char *const *headers,
               const char *body, test_response *out);
 void test_response_free(test_response *r);

@@ -202,6 +202,32 @@ START_TEST(missing_or_malformed_parameters) {
 }
 END_TEST
 
+/* The same link as form fields (the shop's POST): they verify like the
+ * query of signed_link_make's URL, and tampering or expiry still shows. */
+START_TEST(form_fields_verify_like_a_link) {
+    signed_link_param p[] = {{"transactionId", "rnf-tx-0001"}, {"planId", "tp-music daily&x=1"}};
+    signed_link_form f;
+    ck_assert_int_eq(signed_link_make_form(PATH, p, 2, 600, T0, &f), 0);
+    ck_assert_str_eq(f.action, "/rnf/testserviceprovider/tp/abc-_DEF%2C41001/purchasePlan");
+    query q = {0};
+    set(&q, "planId", "tp-music daily&x=1");
+    set(&q, "transactionId", "rnf-tx-0001");
+    set(&q, "uuid", f.uuid);
+    set(&q, "expirySeconds", f.expiry);
+    set(&q, "signature", f.signature);
+    ck_assert_int_eq(signed_link_verify(PATH, get, &q, NAMES, T0), SIGNED_LINK_OK);
+    ck_assert_int_eq(signed_link_verify(PATH, get, &q, NAMES, T0 + 601000), SIGNED_LINK_EXPIRED);
+    set(&q, "transactionId", "rnf-tx-0002");
+    ck_assert_int_eq(signed_link_verify(PATH, get, &q, NAMES, T0), SIGNED_LINK_BAD);
+    free(f.action);
+    /* bad input as signed_link_make */
+    signed_link_param bad[] = {{"signature", "x"}};
+    ck_assert_int_eq(signed_link_make_form(PATH, bad, 1, 60, T0, &f), -1);
+    ck_assert_ptr_null(f.action);
+    ck_assert_int_eq(signed_link_make_form("rnf/x", NULL, 0, 60, T0, &f), -1);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("signed_link");
     TCase *tc = tcase_create("core");
@@ -209,6 +235,7 @@ int main(void) {
     tcase_add_test(tc, tampering_is_refused);
     tcase_add_test(tc, expiry_uses_the_clock);
     tcase_add_test(tc, missing_or_malformed_parameters);
+    tcase_add_test(tc, form_fields_verify_like_a_link);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
