@@ -271,18 +271,18 @@ static int sasl_password(char *out, size_t outlen, char *err, size_t errlen) {
     const char *inline_pw = env_nonempty("KAFKA_SASL_PASSWORD");
     const char *file = env_nonempty("KAFKA_SASL_PASSWORD_FILE");
     if (inline_pw && file) {
-        set_err(err, errlen, "KAFKA_SASL_PASSWORD and KAFKA_SASL_PASSWORD_FILE are both set: "
+        text_printf(err, errlen, "KAFKA_SASL_PASSWORD and KAFKA_SASL_PASSWORD_FILE are both set: "
                              "set one");
         return -1;
     }
     if (!inline_pw && !file) {
-        set_err(err, errlen, "KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE) is required "
+        text_printf(err, errlen, "KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE) is required "
                              "with KAFKA_SECURITY_PROTOCOL=sasl_*");
         return -1;
     }
     if (inline_pw) {
         if (strlen(inline_pw) >= outlen) {
-            set_err(err, errlen, "KAFKA_SASL_PASSWORD is longer than %zu bytes", outlen - 1);
+            text_printf(err, errlen, "KAFKA_SASL_PASSWORD is longer than %zu bytes", outlen - 1);
             return -1;
         }
         memcpy(out, inline_pw, strlen(inline_pw) + 1);
@@ -290,7 +290,7 @@ static int sasl_password(char *out, size_t outlen, char *err, size_t errlen) {
     }
     FILE *f = fopen(file, "r");
     if (!f) {
-        set_err(err, errlen, "KAFKA_SASL_PASSWORD_FILE=%s: %s", file, strerror(errno));
+        text_printf(err, errlen, "KAFKA_SASL_PASSWORD_FILE=%s: %s", file, strerror(errno));
         return -1;
     }
     size_t n = fread(out, 1, outlen - 1, f);
@@ -298,14 +298,14 @@ static int sasl_password(char *out, size_t outlen, char *err, size_t errlen) {
     fclose(f);
     out[n] = '\0';
     if (more) {
-        set_err(err, errlen, "KAFKA_SASL_PASSWORD_FILE=%s: longer than %zu bytes", file,
+        text_printf(err, errlen, "KAFKA_SASL_PASSWORD_FILE=%s: longer than %zu bytes", file,
                 outlen - 1);
         return -1;
     }
     if (n > 0 && out[n - 1] == '\n') out[--n] = '\0';
     if (n > 0 && out[n - 1] == '\r') out[--n] = '\0';
     if (n == 0 || strlen(out) != n) {
-        set_err(err, errlen, "KAFKA_SASL_PASSWORD_FILE=%s: empty or not text", file);
+        text_printf(err, errlen, "KAFKA_SASL_PASSWORD_FILE=%s: empty or not text", file);
         return -1;
     }
     return 0;
@@ -318,13 +318,13 @@ static int conf_file(rd_kafka_conf_t *conf, const char *var, const char *prop, c
     if (!path) return 0;
     FILE *f = fopen(path, "r");
     if (!f) {
-        set_err(err, errlen, "%s=%s: %s", var, path, strerror(errno));
+        text_printf(err, errlen, "%s=%s: %s", var, path, strerror(errno));
         return -1;
     }
     fclose(f);
     char e[256];
     if (rd_kafka_conf_set(conf, prop, path, e, sizeof e) != RD_KAFKA_CONF_OK) {
-        set_err(err, errlen, "%s=%s: %s", var, path, e);
+        text_printf(err, errlen, "%s=%s: %s", var, path, e);
         return -1;
     }
     return 0;
@@ -342,7 +342,7 @@ int kafka_conf_security(rd_kafka_conf_t *conf, char *err, size_t errlen) {
         for (size_t i = 0; i < sizeof protocols / sizeof *protocols; i++)
             if (strcasecmp(proto_env, protocols[i]) == 0) proto = protocols[i];
         if (!proto) {
-            set_err(err, errlen,
+            text_printf(err, errlen,
                     "KAFKA_SECURITY_PROTOCOL=%s: not one of plaintext, ssl, sasl_plaintext, "
                     "sasl_ssl",
                     proto_env);
@@ -359,13 +359,13 @@ int kafka_conf_security(rd_kafka_conf_t *conf, char *err, size_t errlen) {
                                            "KAFKA_SSL_KEY_LOCATION"};
     for (size_t i = 0; !sasl && i < sizeof sasl_vars / sizeof *sasl_vars; i++)
         if (env_nonempty(sasl_vars[i])) {
-            set_err(err, errlen, "%s is set but KAFKA_SECURITY_PROTOCOL=%s uses no SASL",
+            text_printf(err, errlen, "%s is set but KAFKA_SECURITY_PROTOCOL=%s uses no SASL",
                     sasl_vars[i], proto);
             return -1;
         }
     for (size_t i = 0; !ssl && i < sizeof ssl_vars / sizeof *ssl_vars; i++)
         if (env_nonempty(ssl_vars[i])) {
-            set_err(err, errlen, "%s is set but KAFKA_SECURITY_PROTOCOL=%s uses no TLS",
+            text_printf(err, errlen, "%s is set but KAFKA_SECURITY_PROTOCOL=%s uses no TLS",
                     ssl_vars[i], proto);
             return -1;
         }
@@ -375,7 +375,7 @@ int kafka_conf_security(rd_kafka_conf_t *conf, char *err, size_t errlen) {
     if (sasl) {
         const char *mech_env = env_nonempty("KAFKA_SASL_MECHANISM");
         if (!mech_env) {
-            set_err(err, errlen, "KAFKA_SASL_MECHANISM is required with "
+            text_printf(err, errlen, "KAFKA_SASL_MECHANISM is required with "
                                  "KAFKA_SECURITY_PROTOCOL=%s (SCRAM-SHA-512, SCRAM-SHA-256 "
                                  "or PLAIN)",
                     proto);
@@ -384,14 +384,14 @@ int kafka_conf_security(rd_kafka_conf_t *conf, char *err, size_t errlen) {
         for (size_t i = 0; i < sizeof mechanisms / sizeof *mechanisms; i++)
             if (strcasecmp(mech_env, mechanisms[i]) == 0) mech = mechanisms[i];
         if (!mech) {
-            set_err(err, errlen,
+            text_printf(err, errlen,
                     "KAFKA_SASL_MECHANISM=%s: not one of SCRAM-SHA-512, SCRAM-SHA-256, PLAIN",
                     mech_env);
             return -1;
         }
         user = env_nonempty("KAFKA_SASL_USERNAME");
         if (!user) {
-            set_err(err, errlen, "KAFKA_SASL_USERNAME is required with "
+            text_printf(err, errlen, "KAFKA_SASL_USERNAME is required with "
                                  "KAFKA_SECURITY_PROTOCOL=%s",
                     proto);
             return -1;
@@ -402,7 +402,7 @@ int kafka_conf_security(rd_kafka_conf_t *conf, char *err, size_t errlen) {
         int bad = rd_kafka_conf_set(conf, "sasl.password", pw, e, sizeof e) != RD_KAFKA_CONF_OK;
         explicit_bzero(pw, sizeof pw);
         if (bad) {
-            set_err(err, errlen, "KAFKA_SASL_PASSWORD: refused by librdkafka: %s", e);
+            text_printf(err, errlen, "KAFKA_SASL_PASSWORD: refused by librdkafka: %s", e);
             return -1;
         }
         if (conf_set(conf, "sasl.mechanisms", mech, err, errlen) ||
@@ -413,7 +413,7 @@ int kafka_conf_security(rd_kafka_conf_t *conf, char *err, size_t errlen) {
         int cert = env_nonempty("KAFKA_SSL_CERTIFICATE_LOCATION") != NULL;
         int key = env_nonempty("KAFKA_SSL_KEY_LOCATION") != NULL;
         if (cert != key) {
-            set_err(err, errlen, "%s is set without %s (mTLS needs both)",
+            text_printf(err, errlen, "%s is set without %s (mTLS needs both)",
                     cert ? "KAFKA_SSL_CERTIFICATE_LOCATION" : "KAFKA_SSL_KEY_LOCATION",
                     cert ? "KAFKA_SSL_KEY_LOCATION" : "KAFKA_SSL_CERTIFICATE_LOCATION");
             return -1;
