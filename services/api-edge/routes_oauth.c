@@ -229,15 +229,15 @@ void routes_oauth_token(api_edge *e, http_request *req) {
     int sc = auth_form_get(body, len, "scope", scope_req, sizeof scope_req);
     if (g < 0 || fi < 0 || fs < 0 || sc < 0) {
         oauth_error(req, 400, "invalid_request", "a parameter is repeated, malformed or too long");
-        return;
+        goto out;
     }
     if (g == 0) {
         oauth_error(req, 400, "invalid_request", "grant_type is missing");
-        return;
+        goto out;
     }
     if (strcmp(grant, "client_credentials") != 0) {
         oauth_error(req, 400, "unsupported_grant_type", "only client_credentials is supported");
-        return;
+        goto out;
     }
     const char *authz = http_header(req, "Authorization");
     const char *id, *secret;
@@ -245,11 +245,11 @@ void routes_oauth_token(api_edge *e, http_request *req) {
         if (auth_parse_basic(authz, basic_id, sizeof basic_id, basic_secret,
                              sizeof basic_secret) != 0) {
             oauth_error(req, 401, "invalid_client", "malformed Basic credentials");
-            return;
+            goto out;
         }
         if (fs == 1 || (fi == 1 && strcmp(form_id, basic_id) != 0)) {
             oauth_error(req, 400, "invalid_request", "use one way of client authentication");
-            return;
+            goto out;
         }
         id = basic_id;
         secret = basic_secret;
@@ -258,7 +258,7 @@ void routes_oauth_token(api_edge *e, http_request *req) {
         secret = form_secret;
     } else {
         oauth_error(req, 401, "invalid_client", "client credentials are required");
-        return;
+        goto out;
     }
     int retry = 1;
     token_decision d = token_limits_check(a->token_limits, http_client_ip(req), id, mono_now(),
@@ -287,7 +287,7 @@ void routes_oauth_token(api_edge *e, http_request *req) {
         oauth_error_retry(req, 503, "temporarily_unavailable",
                           "too many client secrets being checked; retry later", 1);
     }
-out:
+out: /* the secret's copies on this stack are wiped on every way out */
     OPENSSL_cleanse(form_secret, sizeof form_secret);
     OPENSSL_cleanse(basic_secret, sizeof basic_secret);
 }
