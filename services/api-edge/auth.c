@@ -4,6 +4,7 @@
 #include "auth.h"
 #include "edge.h"
 #include "request_std.h"
+#include "token_limits.h"
 #include "shared/errors.h"
 #include "shared/keys.h"
 #include "shared/log.h"
@@ -359,11 +360,22 @@ struct edge_auth *edge_auth_new(const tenants *t, char *err, size_t errlen) {
         free(a);
         return NULL;
     }
-    a->limiter = auth_limiter_new(mono_seconds);
-    if (!a->limiter) {
+    token_limits_cfg tcfg;
+    if (token_limits_cfg_from_env(&tcfg, err, errlen) != 0) {
         auth_clients_free(&a->clients);
         free(a);
+        return NULL;
+    }
+    a->limiter = auth_limiter_new(mono_seconds);
+    a->token_limits = token_limits_new(&tcfg);
+    if (!a->limiter || !a->token_limits) {
         snprintf(err, errlen, "out of memory");
+        edge_auth_free(a);
+        return NULL;
+    }
+    a->oauth_pool = oauth_pool_new(a, tcfg.hash_threads, tcfg.hash_queue, err, errlen);
+    if (!a->oauth_pool) {
+        edge_auth_free(a);
         return NULL;
     }
     if (a->enabled && strcmp(key, AUTH_SANDBOX_JWT_KEY) == 0)
@@ -371,8 +383,14 @@ struct edge_auth *edge_auth_new(const tenants *t, char *err, size_t errlen) {
     return a;
 }
 
+void edge_auth_close(struct edge_auth *a) {
+    if (a) oauth_pool_close(a->oauth_pool);
+}
+
 void edge_auth_free(struct edge_auth *a) {
     if (!a) return;
+    oauth_pool_free(a->oauth_pool); /* first: its threads use the rest */
+    token_limits_free(a->token_limits);
     auth_clients_free(&a->clients);
     auth_limiter_free(a->limiter);
     free(a);

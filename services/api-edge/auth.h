@@ -33,6 +33,10 @@ typedef struct {
 typedef struct {
     auth_client *items;
     size_t n;
+    /* The costliest check: the most hashes any client has, and the most
+     * PBKDF2 work (iterations x 32-byte blocks) of any one hash. */
+    size_t max_secrets;
+    long max_cost;
 } auth_clients;
 
 /* Loads tenants_json(t)'s "clients" (absent means none). -1 with err. */
@@ -44,6 +48,21 @@ const auth_client *auth_clients_find(const auth_clients *c, const char *id);
  * every hash checked. */
 int auth_client_check_secret(const auth_client *c, const char *secret);
 int auth_secret_matches(const char *stored, const char *secret);
+/* Work done by a secret check: hash slots computed, and PBKDF2 work
+ * (iterations x blocks) in all, real and dummy. */
+typedef struct {
+    long hashes;
+    long iterations;
+} auth_hash_work;
+/* auth_client_check_secret at a cost that does not depend on the client:
+ * c may be NULL (an unknown id; the answer is then 0). Every call computes
+ * cs->max_secrets hash slots, each padded with dummy PBKDF2 work (the same
+ * secret, a fixed salt) up to cs->max_cost; so a known id with one hash,
+ * one with two (rotation) and an unknown id cost the same, and the answer
+ * time tells nothing about which ids exist. Adds the work to *work (may
+ * be NULL). Every hash is checked, each compare constant-time. */
+int auth_check_secret_equal_cost(const auth_clients *cs, const auth_client *c,
+                                 const char *secret, auth_hash_work *work);
 int auth_client_has_scope(const auth_client *c, const char *scope);
 /* Resolves a requested scope string (space-separated; NULL or blank: all
  * of the client's) into out as a space-separated list. -1 if any scope is
@@ -117,10 +136,23 @@ struct edge_auth {
     size_t key_len;
     long ttl_s;
     auth_limiter *limiter;
+    struct token_limits *token_limits; /* POST /oauth/v1/token (token_limits.h) */
+    struct oauth_pool *oauth_pool;     /* its secret checks (routes_oauth.c) */
 };
-/* Reads MILLOM_AUTH_DISABLED, MILLOM_JWT_KEY (through shared/keys.h), MILLOM_TOKEN_TTL_S and the
- * clients. NULL with err. */
+/* Reads MILLOM_AUTH_DISABLED, MILLOM_JWT_KEY (through shared/keys.h), MILLOM_TOKEN_TTL_S, the
+ * MILLOM_TOKEN_* limits (token_limits.h) and the clients, and starts the
+ * hashing threads. NULL with err (naming a bad setting). */
 struct edge_auth *edge_auth_new(const tenants *t, char *err, size_t errlen);
+/* Before the HTTP server stops: lets running secret checks finish and
+ * answers the waiting ones 503; later token requests get 503 at once. */
+void edge_auth_close(struct edge_auth *a);
 void edge_auth_free(struct edge_auth *a);
+
+/* The token endpoint's hashing pool (routes_oauth.c): cfg's hash_threads
+ * threads and a queue of hash_queue. NULL with err. */
+struct oauth_pool *oauth_pool_new(struct edge_auth *a, long threads, long queue, char *err,
+                                  size_t errlen);
+void oauth_pool_close(struct oauth_pool *p);
+void oauth_pool_free(struct oauth_pool *p);
 
 #endif

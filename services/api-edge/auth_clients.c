@@ -60,7 +60,22 @@ static int parse_hash(const char *stored, int *kind, long *iter, unsigned char *
     return -1;
 }
 
-int auth_secret_matches(const char *stored, const char *secret) {
+/* PBKDF2-HMAC-SHA256 work of a stored hash: iterations times the 32-byte
+ * blocks derived (each block runs every iteration); 0 for sha256 and for
+ * a malformed hash. */
+static long hash_cost(const char *stored) {
+    int kind = 0;
+    long iter = 0;
+    unsigned char salt[64], want[64];
+    size_t salt_len = 0, want_len = 0;
+    if (!stored || parse_hash(stored, &kind, &iter, salt, &salt_len, want, &want_len) != 0 ||
+        kind != 2)
+        return 0;
+    return iter * (long)((want_len + 31) / 32);
+}
+
+/* auth_secret_matches, adding the PBKDF2 work done to *work. */
+static int secret_matches(const char *stored, const char *secret, long *work) {
     int kind = 0;
     long iter = 0;
     unsigned char salt[64], want[64], got[64];
@@ -71,11 +86,45 @@ int auth_secret_matches(const char *stored, const char *secret) {
     if (kind == 1) {
         unsigned int n = 0;
         if (!EVP_Digest(secret, strlen(secret), got, &n, EVP_sha256(), NULL) || n != 32) return 0;
-    } else if (!PKCS5_PBKDF2_HMAC(secret, (int)strlen(secret), salt, (int)salt_len, (int)iter,
-                                  EVP_sha256(), (int)want_len, got)) {
-        return 0;
+    } else {
+        *work += iter * (long)((want_len + 31) / 32);
+        if (!PKCS5_PBKDF2_HMAC(secret, (int)strlen(secret), salt, (int)salt_len, (int)iter,
+                               EVP_sha256(), (int)want_len, got))
+            return 0;
     }
-    return CRYPTO_memcmp(got, want, want_len) == 0;
+    int ok = CRYPTO_memcmp(got, want, want_len) == 0;
+    OPENSSL_cleanse(got, sizeof got);
+    return ok;
+}
+
+int auth_secret_matches(const char *stored, const char *secret) {
+    long work = 0;
+    return secret_matches(stored, secret, &work);
+}
+
+int auth_check_secret_equal_cost(const auth_clients *cs, const auth_client *c,
+                                 const char *secret, auth_hash_work *work) {
+    static const unsigned char dummy_salt[16] = {0};
+    if (!secret) secret = "";
+    int ok = 0;
+    size_t slots = cs->max_secrets ? cs->max_secrets : 1;
+    for (size_t i = 0; i < slots; i++) {
+        long done = 0;
+        if (c && i < c->n_secrets) ok |= secret_matches(c->secret_hashes[i], secret, &done);
+        long pad = cs->max_cost - done;
+        if (pad > 0) { /* the same secret, so its length costs the same too */
+            unsigned char out[32];
+            if (PKCS5_PBKDF2_HMAC(secret, (int)strlen(secret), dummy_salt, sizeof dummy_salt,
+                                  (int)pad, EVP_sha256(), sizeof out, out))
+                done += pad;
+            OPENSSL_cleanse(out, sizeof out);
+        }
+        if (work) {
+            work->hashes++;
+            work->iterations += done;
+        }
+    }
+    return c ? ok : 0;
 }
 
 int auth_client_check_secret(const auth_client *c, const char *secret) {
@@ -218,6 +267,12 @@ int auth_clients_load(auth_clients *out, const tenants *t, char *err, size_t err
                 return -1;
             }
         out->n++;
+        auth_client *c = &out->items[i];
+        if (c->n_secrets > out->max_secrets) out->max_secrets = c->n_secrets;
+        for (size_t k = 0; k < c->n_secrets; k++) {
+            long cost = hash_cost(c->secret_hashes[k]);
+            if (cost > out->max_cost) out->max_cost = cost;
+        }
     }
     return 0;
 }

@@ -5,7 +5,8 @@
  * MILLOM_REPLY_PARTITION (0; distinct per instance),
  * MILLOM_QUERY_DEADLINE_MS (3000), MILLOM_PURCHASE_DEADLINE_MS (8000),
  * MILLOM_TENANTS, KAFKA_BOOTSTRAP; auth: MILLOM_AUTH_DISABLED (1), MILLOM_JWT_KEY,
- * MILLOM_TOKEN_TTL_S (300); MILLOM_ALLOWED_HOSTS (localhost,127.0.0.1,[::1]: the
+ * MILLOM_TOKEN_TTL_S (300), MILLOM_TOKEN_* (token endpoint limits, token_limits.h);
+ * MILLOM_ALLOWED_HOSTS (localhost,127.0.0.1,[::1]: the
  * Host names answered, request_http.h). */
 #include "edge.h"
 #include "rnf_limits.h"
@@ -85,6 +86,7 @@ out:
      * requests still arriving get 503 from rpc_call_begin. The client is
      * freed only once no HTTP thread can reach it. */
     rpc_client_close(e.rpc);
+    edge_auth_close(e.auth); /* token requests waiting for a secret check: 503 */
     if (server) {
         struct timespec ts = {0, 100 * 1000 * 1000};
         nanosleep(&ts, NULL); /* let resumed connections send their answer */
