@@ -36,3 +36,11 @@ void clock_sleep_ms(long ms) {
     while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
     }
 }
+
+void clock_cond_init(pthread_cond_t *cv) {
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &attr);
+    pthread_condattr_destroy(&attr);
+}

@@ -4,6 +4,7 @@
 #ifndef SHARED_CLOCK_H
 #define SHARED_CLOCK_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -17,6 +18,11 @@ void clock_rfc3339_ms(int64_t ms, char *buf, size_t buflen);
  * pthread_cond_timedwait on a condition variable made with
  * pthread_condattr_setclock(CLOCK_MONOTONIC). */
 void clock_deadline_in(struct timespec *ts, long ms);
+
+/* pthread_cond_init of a condition variable whose timed waits use
+ * CLOCK_MONOTONIC (so clock_deadline_in applies, and a changed wall clock
+ * does not stretch a wait). */
+void clock_cond_init(pthread_cond_t *cv);
 
 /* Sleeps ms milliseconds (a signal does not end it early). */
 void clock_sleep_ms(long ms);

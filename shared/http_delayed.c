@@ -132,11 +132,7 @@ http_delayed *http_delayed_new(void) {
     http_delayed *d = calloc(1, sizeof *d);
     if (!d) return NULL;
     pthread_mutex_init(&d->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&d->wake, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&d->wake);
     if (pthread_create(&d->thread, NULL, timer_main, d) != 0) {
         http_delayed_free(d);
         return NULL;

@@ -583,11 +583,7 @@ http_server *http_server_start(const http_server_opts *opts, char *err, size_t e
     s->soft_cap = (unsigned)(max_conns - reserve);
     s->request_timeout_ms = timeout_s * 1000;
     pthread_mutex_init(&s->conns_lock, NULL);
-    pthread_condattr_t cattr;
-    pthread_condattr_init(&cattr);
-    pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->conns_cond, &cattr);
-    pthread_condattr_destroy(&cattr);
+    clock_cond_init(&s->conns_cond);
     /* MHD wants no pool for one thread (it warns about a pool of 1). */
     unsigned threads = opts->threads > 0 ? (unsigned)opts->threads : 2;
     unsigned pool = threads > 1 ? threads : 0;

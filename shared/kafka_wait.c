@@ -46,11 +46,7 @@ kafka_wait_result kafka_produce_wait(kafka_producer *p, const char *topic, int32
     delivery_wait *w = calloc(1, sizeof *w);
     if (!w) return KAFKA_WAIT_FAILED;
     pthread_mutex_init(&w->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&w->cv);
     w->refs = 2; /* the waiter and the delivery callback */
     if (kafka_produce_cb(p, topic, partition, key, key_len, value, value_len, on_delivered,
                          w) != 0) {

@@ -126,14 +126,6 @@ struct outbox_relay {
     metric *relayed;
 };
 
-static void cond_init_monotonic(pthread_cond_t *cv) {
-    pthread_condattr_t a;
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(cv, &a);
-    pthread_condattr_destroy(&a);
-}
-
 /* Waits until notified, stopped or `ms` passed. */
 static void relay_wait(outbox_relay *r, long ms) {
     struct timespec ts;
@@ -346,7 +338,7 @@ outbox_relay *outbox_relay_start(const char *db_path, kafka_producer *p) {
     r->relayed =
         metric_counter("millom_outbox_relayed_total", "Outbox events delivered to Kafka.", NULL);
     pthread_mutex_init(&r->mu, NULL);
-    cond_init_monotonic(&r->cv);
+    clock_cond_init(&r->cv);
     rc = pthread_create(&r->thread, NULL, relay_thread, r);
     if (rc) {
         log_error("outbox relay thread: %s", strerror(rc));

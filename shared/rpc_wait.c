@@ -56,12 +56,8 @@ int rpc_call_wait(rpc_client *rpc, kafka_producer *producer, const char *topic, 
         text_printf(err, errlen, "out of memory");
         return -1;
     }
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&c->mu, NULL);
-    pthread_cond_init(&c->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&c->cv);
     if (rpc_call_begin(rpc, timeout_ms, on_reply, c, meta) != 0) {
         text_printf(err, errlen, "too many calls in flight");
         sync_call_free(c);

@@ -52,11 +52,7 @@ worker *worker_start(worker_round_fn round, void *arg, char *err, size_t errlen)
     w->round = round;
     w->arg = arg;
     pthread_mutex_init(&w->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&w->cv);
     int rc = pthread_create(&w->thread, NULL, run, w);
     if (rc) {
         snprintf(err, errlen, "worker thread: %s", strerror(rc));

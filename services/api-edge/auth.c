@@ -346,6 +346,14 @@ struct edge_auth *edge_auth_new(const tenants *t, char *err, size_t errlen) {
         return NULL;
     }
     a->enabled = cfg_long("MILLOM_AUTH_DISABLED", 1) == 0;
+    if (!a->enabled && keys_profile_from_env() == KEYS_PROFILE_PRODUCTION) {
+        /* An open API with production keys is never what anyone meant. */
+        snprintf(err, errlen,
+                 "MILLOM_AUTH_DISABLED=1 (no authentication) is refused in the production "
+                 "profile; set MILLOM_AUTH_DISABLED=0, or MILLOM_PROFILE=sandbox for a demo");
+        free(a);
+        return NULL;
+    }
     const char *key = keys_get("MILLOM_JWT_KEY"); /* per profile: shared/keys.h */
     a->key_len = strlen(key);
     if (a->key_len == 0 || a->key_len > sizeof a->key) {

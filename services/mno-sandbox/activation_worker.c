@@ -31,6 +31,7 @@
 #include "mno_sandbox.h"
 
 #include "shared/config.h"
+#include "shared/clock.h"
 #include "shared/http_client.h"
 #include "shared/log.h"
 #include "shared/service.h"
@@ -297,11 +298,7 @@ mno_activations *mno_activations_new(mno_store *s, const mno_callback_cfg *cfg) 
     a->cfg.callback_url = a->callback_url;
     a->cfg.millom_url = a->millom_url;
     pthread_mutex_init(&a->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&a->wake, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&a->wake);
     if (!a->callback_url || !a->millom_url ||
         pthread_create(&a->thread, NULL, worker_main, a) != 0) {
         log_error("mno-sandbox: cannot start the activation worker");

@@ -97,6 +97,32 @@ static json_t *call_backend(resolver *r, http_client *hc, const Millom__V1__Quer
     return body;
 }
 
+/* The backend's /offers (upsell) or /balance answer for q, from the cache
+ * (key: see backend_cache.c) unless q says no-cache, else from the backend
+ * and then cached; m->valid_until_ms follows the entry's age. NULL when the
+ * query was answered with an error already. */
+static json_t *cached_backend_call(resolver *r, http_client *hc, const Millom__V1__Query *q,
+                                   const tenant_operator *op, const char *lang, int upsell,
+                                   const char *key, mapping_ctx *m) {
+    backend_cache_kind kind = upsell ? BACKEND_CACHE_OFFERS : BACKEND_CACHE_BALANCE;
+    int64_t fetched = 0, now = m->now_ms;
+    char *raw = q->no_cache ? NULL
+                            : backend_cache_get(r, kind, op->id, m->subscriber, key, now, &fetched);
+    json_t *j;
+    if (raw) {
+        metric_add(upsell ? r->offers_hits : r->cache_hits, 1);
+        j = json_loads(raw, 0, NULL);
+        m->valid_until_ms = fetched + r->cache_ttl_ms;
+        if (!j) reply_error(r, q, CAUSE_UNSPECIFIED, "cache entry unreadable");
+    } else {
+        metric_add(upsell ? r->offers_misses : r->cache_misses, 1);
+        j = call_backend(r, hc, q, op, lang, upsell ? "offers" : "balance", &raw);
+        if (j) backend_cache_put(r, kind, op->id, m->subscriber, key, raw, now);
+    }
+    free(raw);
+    return j;
+}
+
 void resolver_answer(resolver *r, void *http_client_state, Millom__V1__Query *q) {
     http_client *hc = http_client_state;
     if (rpc_expired(q->meta)) goto done;
@@ -120,61 +146,24 @@ void resolver_answer(resolver *r, void *http_client_state, Millom__V1__Query *q)
     };
     char warn[256] = "";
     json_t *answer = NULL;
-    if (q->kind == MILLOM__V1__QUERY_KIND__QUERY_KIND_UPSELL_OFFER) {
-        /* Cached like the balance: every part of the backend call that
-         * can change its answer is in the key (see call_backend). */
-        char key[512];
+    int upsell = q->kind == MILLOM__V1__QUERY_KIND__QUERY_KIND_UPSELL_OFFER;
+    char key[512];
+    if (upsell) /* every part of the backend call that can change its answer */
         snprintf(key, sizeof key, "%s\x1f%s\x1f%s\x1f%s\x1f%d", lang,
                  q->service_provider ? q->service_provider : "",
                  q->client_name && *q->client_name ? q->client_name : r->channel_id,
                  q->dealer_code ? q->dealer_code : "", (int)q->subscriber->key_type);
-        int64_t fetched = 0;
-        char *raw = q->no_cache
-                        ? NULL
-                        : offers_cache_get(r, op->id, m.subscriber, key, now, &fetched);
-        json_t *offers = NULL;
-        if (raw) {
-            metric_add(r->offers_hits, 1);
-            offers = json_loads(raw, 0, NULL);
-            m.valid_until_ms = fetched + r->cache_ttl_ms;
-        } else {
-            metric_add(r->offers_misses, 1);
-            offers = call_backend(r, hc, q, op, lang, "offers", &raw);
-            if (!offers) goto done;
-            offers_cache_put(r, op->id, m.subscriber, key, raw, now);
-        }
-        free(raw);
-        if (!offers) {
-            reply_error(r, q, CAUSE_UNSPECIFIED, "cache entry unreadable");
-            goto done;
-        }
-        answer = map_upsell_offer(&m, offers, warn, sizeof warn);
-        json_decref(offers);
-    } else {
-        int64_t fetched = 0;
-        char *raw = q->no_cache ? NULL
-                                : balance_cache_get(r, op->id, m.subscriber, lang, now, &fetched);
-        json_t *balance = NULL;
-        if (raw) {
-            metric_add(r->cache_hits, 1);
-            balance = json_loads(raw, 0, NULL);
-            m.valid_until_ms = fetched + r->cache_ttl_ms;
-        } else {
-            metric_add(r->cache_misses, 1);
-            balance = call_backend(r, hc, q, op, lang, "balance", &raw);
-            if (!balance) goto done;
-            balance_cache_put(r, op->id, m.subscriber, lang, raw, now);
-        }
-        free(raw);
-        if (!balance) {
-            reply_error(r, q, CAUSE_UNSPECIFIED, "cache entry unreadable");
-            goto done;
-        }
-        answer = q->kind == MILLOM__V1__QUERY_KIND__QUERY_KIND_ACCOUNT_INFO
-                     ? map_account_info(&m, balance, warn, sizeof warn)
-                     : map_balance(&m, balance, warn, sizeof warn);
-        json_decref(balance);
-    }
+    else
+        snprintf(key, sizeof key, "%s", lang);
+    json_t *backend = cached_backend_call(r, hc, q, op, lang, upsell, key, &m);
+    if (!backend) goto done;
+    if (upsell)
+        answer = map_upsell_offer(&m, backend, warn, sizeof warn);
+    else if (q->kind == MILLOM__V1__QUERY_KIND__QUERY_KIND_ACCOUNT_INFO)
+        answer = map_account_info(&m, backend, warn, sizeof warn);
+    else
+        answer = map_balance(&m, backend, warn, sizeof warn);
+    json_decref(backend);
     if (!answer) {
         log_warn("backend answer of %s unusable: %s", op->id, warn);
         reply_error(r, q, CAUSE_SERVICE_UNAVAILABLE, "the operator backend sent an unusable answer");

@@ -43,7 +43,7 @@ resolver *resolver_new(kafka_producer *producer, char *err, size_t errlen) {
     r->backend_latency = metric_histogram("millom_backend_request_seconds",
                                           "operator backend call latency", NULL);
     r->tenants = tenants_load_default(err, errlen);
-    if (!r->tenants || balance_cache_open(r, err, errlen) != 0) goto fail;
+    if (!r->tenants || backend_cache_open(r, err, errlen) != 0) goto fail;
     work_queue_opts wq = {
         .threads = (int)cfg_long("MILLOM_RESOLVER_WORKERS", 16),
         .capacity = 4096,

@@ -22,7 +22,7 @@
  * Runs in the consumer thread, so every query behind it on the partition
  * sees the cache without the entry. */
 static kafka_verdict invalidate(resolver *r, const char *op, const char *subscriber) {
-    if (op && subscriber && *subscriber) balance_cache_invalidate(r, op, subscriber);
+    if (op && subscriber && *subscriber) backend_cache_forget(r, op, subscriber);
     return KAFKA_DONE;
 }
 

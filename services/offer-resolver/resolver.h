@@ -37,21 +37,19 @@ kafka_verdict resolver_on_message(void *arg, const rd_kafka_message_t *msg, char
 /* Worker side (answer_query.c): answers one query; owns q. */
 void resolver_answer(resolver *r, void *http_client, Millom__V1__Query *q);
 
-/* balance_cache.c: cached backend /balance bodies. */
-int balance_cache_open(resolver *r, char *err, size_t errlen);
-/* Returns a malloc'd body and its fetch time if a live entry exists. */
-char *balance_cache_get(resolver *r, const char *op, const char *subscriber, const char *lang,
-                        int64_t now, int64_t *fetched_ms);
-void balance_cache_put(resolver *r, const char *op, const char *subscriber, const char *lang,
-                       const char *body, int64_t fetched_ms);
-/* Forgets every cached entry of a subscriber, offers too (after a purchase). */
-void balance_cache_invalidate(resolver *r, const char *op, const char *subscriber);
-
-/* offers_cache.c: cached backend /offers bodies; key: the rest of what the
+/* backend_cache.c: the backend's /balance and /offers bodies, cached. The
+ * key of a balance is the language; of offers, the rest of what the
  * backend call carries (language, provider, channel, dealer code). */
-char *offers_cache_get(resolver *r, const char *op, const char *subscriber, const char *key,
-                       int64_t now, int64_t *fetched_ms);
-void offers_cache_put(resolver *r, const char *op, const char *subscriber, const char *key,
-                      const char *body, int64_t fetched_ms);
+typedef enum { BACKEND_CACHE_BALANCE, BACKEND_CACHE_OFFERS } backend_cache_kind;
+int backend_cache_open(resolver *r, char *err, size_t errlen);
+/* Returns a malloc'd body and its fetch time if a live entry exists. */
+char *backend_cache_get(resolver *r, backend_cache_kind kind, const char *op,
+                        const char *subscriber, const char *key, int64_t now,
+                        int64_t *fetched_ms);
+void backend_cache_put(resolver *r, backend_cache_kind kind, const char *op,
+                       const char *subscriber, const char *key, const char *body,
+                       int64_t fetched_ms);
+/* Forgets every cached entry of a subscriber (after a purchase). */
+void backend_cache_forget(resolver *r, const char *op, const char *subscriber);
 
 #endif

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Checks the deployment files without a Docker engine:
 #   1. `docker-compose config` accepts compose.yaml;
-#   2. docker/create-topics.sh creates every topic devbroker creates
-#      (services/devbroker/cluster.c), with a .dlq twin for consumed topics;
+#   2. (the topics of docker/create-topics.sh: tests/unit/test_shared_topics.c);
 #   3. every program under services/ (but devbroker and millomctl, which are
 #      no deployed services) has a compose service and a Dockerfile target;
 #   4. every service gets every key and MILLOM_PROFILE=production;
@@ -49,30 +48,8 @@ rc=$?
 [ -n "$out" ] && echo "$out"
 check "docker-compose config accepts compose.yaml" "$rc"
 
-# 2. Topics. cluster.c lists consumed_topics (each with a .dlq twin),
-#    plain_topics, and millom.replies.
-topics_of() { # array name in cluster.c
-  awk -v a="$1" '$0 ~ a"\\[\\] = \\{" {on=1; next} on && /};/ {on=0} on' \
-    services/devbroker/cluster.c | grep -oE '"millom\.[a-z.]+"' | tr -d '"'
-}
-consumed=$(topics_of consumed_topics)
-plain=$(topics_of plain_topics)
-# The consumed_topics=( ... ) block of create-topics.sh.
-script_consumed=$(awk '/^consumed_topics=\(/ {on=1; next} on && /^\)/ {on=0} on {print $1}' \
-  docker/create-topics.sh)
-missing=()
-[ -n "$consumed" ] && [ -n "$plain" ] || missing+=("(could not read the topic lists of cluster.c)")
-for t in $consumed; do
-  grep -qx "$t" <<<"$script_consumed" || missing+=("$t (with .dlq)")
-done
-for t in $plain millom.replies; do
-  grep -qE "(^|[[:space:]])$(sed 's/\./\\./g' <<<"$t")([[:space:]]|$)" docker/create-topics.sh ||
-    missing+=("$t")
-done
-grep -q 'millom.settlement.reports.*cleanup.policy=compact' docker/create-topics.sh ||
-  missing+=("millom.settlement.reports is not compacted")
-check "create-topics.sh creates every devbroker topic ($(wc -w <<<"$consumed $plain") + replies)" \
-  "${#missing[@]}" "${missing[*]}"
+# 2. Topics: docker/create-topics.sh against the registry (shared/topics.h,
+#    which devbroker creates from) is checked by tests/unit/test_shared_topics.c.
 
 # 3. Services: one compose service and one Dockerfile target per program.
 services=$(docker-compose -f compose.yaml config --services 2>/dev/null)
@@ -222,9 +199,14 @@ for p, lines in acls.items():
         m = re.search(r"--topic (\S+)", a)
         if m and m.group(1) not in known:
             problems["acl"].append(f"{p}: {m.group(1)} is not created by create-topics.sh")
+# The programs name topics by the macros of shared/topics.h.
+topic_names = dict(re.findall(r'#define (TOPIC_[A-Z_]+)\s+"(millom\.[a-z.]+)"', open("shared/topics.h").read()))
+if len(topic_names) < 15:
+    problems["acl"].append("cannot read the topic names of shared/topics.h")
 for prog in ("api-edge", "offer-resolver", "purchase-executor", "notifier", "settlement-reporter"):
     code = "".join(open(f).read() for f in glob.glob(f"services/{prog}/*.[ch]"))
     named = set(re.findall(r'"(millom\.[a-z.]+)"', code)) - {"millom.mgmt.read"}
+    named |= {topic_names[m] for m in re.findall(r"\bTOPIC_[A-Z_]+\b", code) if m in topic_names}
     granted = {a.split()[-1] for a in acls.get(prog, []) if "--topic" in a}
     for t in sorted(named - granted):
         problems["acl"].append(f"{prog} uses {t} but has no ACL for it")

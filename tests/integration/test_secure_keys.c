@@ -332,6 +332,24 @@ START_TEST(production_refuses_a_missing_key) {
 }
 END_TEST
 
+/* Every key set, but no authentication asked for: an open API with
+ * production keys is refused, and the log says which setting. */
+START_TEST(production_refuses_an_open_api) {
+    char log[8192];
+    const char *was = getenv("MILLOM_AUTH_DISABLED");
+    char saved[16];
+    snprintf(saved, sizeof saved, "%s", was ? was : "");
+    setenv("MILLOM_AUTH_DISABLED", "1", 1); /* the child inherits it */
+    int rc = run_production("api-edge", "", log, sizeof log);
+    if (was)
+        setenv("MILLOM_AUTH_DISABLED", saved, 1);
+    else
+        unsetenv("MILLOM_AUTH_DISABLED");
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(strstr(log, "MILLOM_AUTH_DISABLED=1") != NULL, "log: %s", log);
+}
+END_TEST
+
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     /* No key from this environment reaches the stack. */
@@ -356,6 +374,7 @@ int main(void) {
     tcase_add_test(tc, a_sandbox_link_is_refused);
     tcase_add_test(tc, a_sandbox_offer_context_is_refused);
     tcase_add_test(tc, production_refuses_a_missing_key);
+    tcase_add_test(tc, production_refuses_an_open_api);
     suite_add_tcase(s, tc);
     return stack_run_suite(&stack, s);
 }
