@@ -337,6 +337,13 @@ int purchase_get(sqlite3 *db, const char *sp, const char *transid, purchase *out
 
 /* ---------------------------------------------------------- events */
 
+/* p's operator transId: its own, or derived when the caller left it empty. */
+static const char *op_transid_of(const purchase *p, char buf[37]) {
+    if (p->op_transid[0]) return p->op_transid;
+    purchase_operator_transid(p->service_provider, p->transid, buf);
+    return buf;
+}
+
 static Millom__V1__FundSource fund_source_proto(const char *s) {
     return s && strcmp(s, "LOAN") == 0 ? MILLOM__V1__FUND_SOURCE__FUND_SOURCE_LOAN
                                        : MILLOM__V1__FUND_SOURCE__FUND_SOURCE_WALLET;
@@ -360,6 +367,8 @@ uint8_t *purchase_event_pack(const purchase *p, int64_t occurred_ms, size_t *len
     ev.channel = (char *)p->channel;
     ev.created_at_ms = p->created_ms;
     ev.attempts = p->attempts;
+    char derived[37];
+    ev.operator_trans_id = (char *)op_transid_of(p, derived);
     size_t n = millom__v1__purchase_event__get_packed_size(&ev);
     uint8_t *buf = malloc(n ? n : 1);
     if (!buf) return NULL;
@@ -418,13 +427,6 @@ static int op_transid_taken(sqlite3 *db, const char *op, const char *op_transid)
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
-}
-
-/* p's operator transId: its own, or derived when the caller left it empty. */
-static const char *op_transid_of(const purchase *p, char buf[37]) {
-    if (p->op_transid[0]) return p->op_transid;
-    purchase_operator_transid(p->service_provider, p->transid, buf);
-    return buf;
 }
 
 static int insert_row(sqlite3 *db, const purchase *p) {

@@ -130,6 +130,8 @@ START_TEST(create_inserts_with_its_event) {
     ck_assert_int_eq(ev->occurred_at_ms, 100000);
     ck_assert_int_eq(ev->created_at_ms, 100000);
     ck_assert_str_eq(ev->channel, "api");
+    ck_assert_str_eq(ev->transid, "tx-0000000001");
+    ck_assert_str_eq(ev->operator_trans_id, "2044455a-dac6-89e9-9a7f-0a08d358e287");
     ck_assert_int_eq(ev->attempts, 0);
     millom__v1__purchase_event__free_unpacked(ev, NULL);
 
