@@ -3,11 +3,16 @@
  *   POST /activationCallback/{operator}          (backend-integration spec)
  *   POST /callback/v1/{operator}/?idValue&idType (millom-callback.yaml)
  * api-edge validates and publishes an ActivationCallback; purchase-executor
- * answers 200, 404 (unknown transaction) or 409 (already completed).
+ * answers 200, 404 (unknown transaction, or not the subscriber idValue
+ * names) or 409 (already completed). idValue is passed on as the
+ * purchase store holds subscribers: an MSISDN normalized, a CPID decoded
+ * to its MSISDN, an OPET as it is.
  * Errors use the operator APIs' own shape {errorType, message}. */
 #include "edge.h"
 #include "shared/topics.h"
 #include "request_purchase.h"
+#include "shared/cpid.h"
+#include "shared/msisdn.h"
 #include "shared/service.h"
 #include "millom/v1/purchase.pb-c.h"
 
@@ -70,6 +75,8 @@ void routes_callbacks(api_edge *e, http_request *req) {
     const char *body = http_body(req, &len);
     activation_callback cb;
     char msg[256];
+    char subscriber[257] = "";
+    const char *sub_type = NULL;
     int rc;
     if (millom_style) {
         const char *id_value = http_query(req, "idValue");
@@ -83,6 +90,23 @@ void routes_callbacks(api_edge *e, http_request *req) {
             respond_operator_error(req, 400, "BAD_REQUEST",
                                    "idType must be one of OPET, MSISDN, CPID");
             return;
+        }
+        sub_type = id_type;
+        if (strcmp(id_type, "MSISDN") == 0) {
+            if (!msisdn_normalize(id_value, subscriber, sizeof subscriber))
+                snprintf(subscriber, sizeof subscriber, "%.256s", id_value);
+        } else if (strcmp(id_type, "CPID") == 0) {
+            cpid_info info;
+            cpid_status cs = cpid_decode(cpid_config_default(), id_value, now_ms(), &info);
+            /* An expired CPID still names its subscriber (authenticated). */
+            if (cs == CPID_OK || cs == CPID_EXPIRED) {
+                snprintf(subscriber, sizeof subscriber, "%s", info.msisdn);
+                sub_type = "MSISDN";
+            } else {
+                snprintf(subscriber, sizeof subscriber, "%.256s", id_value);
+            }
+        } else {
+            snprintf(subscriber, sizeof subscriber, "%.256s", id_value);
         }
         rc = callback_millom_parse(body, len, &cb, msg, sizeof msg);
     } else {
@@ -108,6 +132,8 @@ void routes_callbacks(api_edge *e, http_request *req) {
     msg_cb.offer_id = cb.offer_id;
     msg_cb.service_provider = cb.service_provider;
     msg_cb.received_at_ms = now_ms();
+    msg_cb.id_value = subscriber;
+    msg_cb.id_type = (char *)(sub_type ? sub_type : "");
     edge_send_request(e, req, TOPIC_ACTIVATION_CALLBACKS, cb.trans_id, e->query_deadline_ms,
                       &edge_callback_codec, &msg_cb, &meta, on_callback_reply, req);
 }

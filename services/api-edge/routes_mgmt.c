@@ -1,5 +1,6 @@
 /* The management API for operators (the upstream "TBA" look-ups):
- *   GET /mgmt/{operator}/purchases/{transid}
+ *   GET /mgmt/{operator}/purchases/{transid}[?serviceProvider=]
+ *       transid: the operator's transId or a provider's transid
  *   GET /mgmt/{operator}/purchases?subscriberId=&from=&to=&serviceProvider=
  *   GET /mgmt/{operator}/purchases?overdue=true[&serviceProvider=]
  *       purchases still not final MILLOM_PENDING_MAX_AGE_S (purchase-
@@ -62,6 +63,12 @@ void routes_mgmt(api_edge *e, http_request *req) {
             http_respond_error(req, CAUSE_BAD_REQUEST, "transid is not a valid transaction id");
             return;
         }
+        const char *sp = http_query(req, "serviceProvider");
+        if (sp && !tenants_provider(e->tenants, sp)) {
+            http_respond_error(req, CAUSE_BAD_REQUEST, "unknown serviceProvider");
+            return;
+        }
+        l.service_provider = (char *)(sp ? sp : "");
         l.transid = (char *)transid;
         key = transid;
     } else if (rest[9] == '\0' && http_query(req, "overdue")) {

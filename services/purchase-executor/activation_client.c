@@ -121,7 +121,9 @@ char *activation_body(const purchase *p, const char *channel_id, const char *cal
                         json_string(p->client_name[0] ? p->client_name : channel_id));
     json_object_set_new(o, "serviceProviderId", json_string(p->service_provider));
     json_object_set_new(o, "offerId", json_string(p->plan_id));
-    json_object_set_new(o, "transId", json_string(p->transid));
+    /* The operator's transId, namespaced per provider (purchase_store.c). */
+    json_object_set_new(o, "transId",
+                        json_string(p->op_transid[0] ? p->op_transid : p->transid));
     if (callback_url && *callback_url)
         json_object_set_new(o, "callbackUrl", json_string(callback_url));
     json_object_set_new(o, "fundSource", json_string(p->fund_source[0] ? p->fund_source : "WALLET"));

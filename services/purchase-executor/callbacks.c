@@ -1,7 +1,11 @@
 /* millom.activation.callbacks: an operator's asynchronous activation
- * result, relayed by api-edge. Found by (operator, transId), and the
- * service provider when the callback names one:
- *   none                          -> 404 {"status":"FAIL","message":"unknown transaction"}
+ * result, relayed by api-edge. Found by (operator, transId) - the transId
+ * the operator was sent (op_transid), never a provider's transid - and the
+ * service provider when the callback names one. A callback naming a
+ * subscriber (idValue/idType) must name the purchase's: otherwise it is
+ * answered exactly as an unknown transaction (the operator learns nothing
+ * about the purchase) and the purchase is left as it is:
+ *   none, or another subscriber   -> 404 {"status":"FAIL","message":"unknown transaction"}
  *   already completed or failed   -> 409 {"status":"FAIL","message":"transaction already completed"}
  *   activating or pending         -> completed (ok, or PURCHASE_ALREADY_EXECUTED) or
  *                                    failed (errorType mapped), with its event;
@@ -25,14 +29,11 @@ static void reply_callback(executor *ex, const Millom__V1__RequestMeta *meta, in
     free(body);
 }
 
-typedef struct {
-    purchase first;
-    int n;
-} found_rows;
-
-static void keep_first(void *arg, const purchase *p) {
-    found_rows *f = arg;
-    if (f->n++ == 0) purchase_copy(&f->first, p);
+int callback_subscriber_matches(const purchase *p, const char *id_type, const char *id_value) {
+    if (!id_type || !*id_type) return 1; /* the backend spec's callback names none */
+    if (!id_value || strcmp(id_type, p->key_type) != 0) return 0;
+    if (strcmp(id_type, "MSISDN") != 0 && strcmp(id_type, "OPET") != 0) return 0;
+    return strcmp(id_value, p->subscriber) == 0;
 }
 
 kafka_verdict executor_on_callback(executor *ex, const void *payload, size_t len, char *err,
@@ -45,8 +46,7 @@ kafka_verdict executor_on_callback(executor *ex, const void *payload, size_t len
     }
     const Millom__V1__RequestMeta *meta = cb->meta;
     kafka_verdict verdict = KAFKA_DONE;
-    found_rows f = {0};
-    purchase next = {0}, current = {0};
+    purchase found = {0}, next = {0}, current = {0};
     if (!cb->operator_ || !*cb->operator_ || !cb->trans_id || !*cb->trans_id) {
         reply_callback(ex, meta, 400, "FAIL", "operator and transId are required");
         snprintf(err, errlen, "ActivationCallback without operator or trans_id");
@@ -54,7 +54,7 @@ kafka_verdict executor_on_callback(executor *ex, const void *payload, size_t len
         goto out;
     }
     const char *sp = cb->service_provider && *cb->service_provider ? cb->service_provider : NULL;
-    int n = purchase_find_transid(ex->db, cb->operator_, cb->trans_id, sp, 2, keep_first, &f);
+    int n = purchase_get_operator_transid(ex->db, cb->operator_, cb->trans_id, sp, &found);
     if (n < 0) {
         snprintf(err, errlen, "store unavailable");
         verdict = KAFKA_RETRY;
@@ -64,8 +64,16 @@ kafka_verdict executor_on_callback(executor *ex, const void *payload, size_t len
         reply_callback(ex, meta, 404, "FAIL", "unknown transaction");
         goto out;
     }
-    /* (operator, transid) is unique (purchase_store.c), so n == 1. */
-    purchase *p = &f.first;
+    purchase *p = &found;
+    if (!callback_subscriber_matches(p, cb->id_type, cb->id_value)) {
+        char got[32], want[32];
+        log_warn("callback for operator transId %s refused: %s %s is not the purchase's"
+                 " subscriber (%s %s)",
+                 cb->trans_id, cb->id_type, log_mask_msisdn(cb->id_value, got, sizeof got),
+                 p->key_type, log_mask_msisdn(p->subscriber, want, sizeof want));
+        reply_callback(ex, meta, 404, "FAIL", "unknown transaction");
+        goto out;
+    }
     if (PS_FINAL(p->state)) {
         reply_callback(ex, meta, 409, "FAIL", "transaction already completed");
         goto out;
@@ -94,7 +102,7 @@ kafka_verdict executor_on_callback(executor *ex, const void *payload, size_t len
     executor_after_change(ex, p, &next);
     reply_callback(ex, meta, 200, "OK", "Callback received by Millom");
 out:
-    purchase_clear(&f.first);
+    purchase_clear(&found);
     purchase_clear(&next);
     purchase_clear(&current);
     millom__v1__activation_callback__free_unpacked(cb, NULL);

@@ -90,7 +90,10 @@ Millom__V1__PurchaseState purchase_state_proto(purchase_state s);
  * (operator texts). */
 typedef struct {
     char service_provider[65];
-    char transid[129];
+    char transid[129];            /* the provider's transid */
+    char op_transid[129];         /* the transId sent to the operator: derived
+                                     per provider (purchase_operator_transid);
+                                     rows from before it hold the transid */
     char fingerprint[65];         /* SHA-256 hex of the canonical request */
     char op[33];                  /* operator id */
     char subscriber[257];         /* MSISDN digits or OPET token */
@@ -145,19 +148,27 @@ void purchase_fingerprint(const char *op, const char *key_type, const char *subs
                           const char *plan_id, const char *offer_context,
                           const char *fund_source, char out[65]);
 
+/* The transId Millom sends to the operator for the provider's transid:
+ * SHA-256 of (sp, transid), length-prefixed and domain-separated, shaped
+ * as an RFC 4122 UUID (version 8 - RFC 9562 - and variant 10, lower-case).
+ * Deterministic, so every instance and every retry derives the same one;
+ * different providers' equal transids get different transIds. Pure. */
+void purchase_operator_transid(const char *sp, const char *transid, char out[37]);
+
 /* 1 found (out filled, caller clears), 0 none, -1 database error. */
 int purchase_get(sqlite3 *db, const char *sp, const char *transid, purchase *out);
 
 typedef enum {
     CREATE_OK = 0,
     CREATE_EXISTS,        /* (sp, transid) exists: *existing filled */
-    CREATE_TRANSID_TAKEN, /* another SP used this transid at this operator */
+    CREATE_TRANSID_TAKEN, /* the derived operator transId is already stored
+                             (only an old row could hold it) */
     CREATE_TIMER,         /* same plan bought recently: *other_created_ms */
     CREATE_BUSY,          /* database locked: retry the message */
     CREATE_ERROR,
 } create_result;
 
-/* In one BEGIN IMMEDIATE transaction: the idempotency and transid checks,
+/* In one BEGIN IMMEDIATE transaction: the idempotency check,
  * the purchase timer (timer_ms > 0), the insert of p (state activating,
  * attempts 0) and its ACTIVATING event in the outbox. */
 create_result purchase_create(sqlite3 *db, const purchase *p, int64_t timer_ms,
@@ -199,8 +210,14 @@ long purchase_count_overdue(sqlite3 *db, int64_t created_before_ms);
 /* Look-ups: calls each() for every matching purchase (at most `limit`,
  * ordered by created time). Returns the number of rows, or -1. */
 typedef void (*purchase_each_fn)(void *arg, const purchase *p);
+/* Management look-up: purchases whose operator transId or provider
+ * transid is `transid`. */
 int purchase_find_transid(sqlite3 *db, const char *op, const char *transid, const char *sp,
                           int limit, purchase_each_fn each, void *arg);
+/* Callbacks: the purchase the operator knows as (op, op_transid), of
+ * provider sp when not NULL. 1 found (out filled), 0 none, -1 error. */
+int purchase_get_operator_transid(sqlite3 *db, const char *op, const char *op_transid,
+                                  const char *sp, purchase *out);
 int purchase_find_subscriber(sqlite3 *db, const char *op, const char *subscriber,
                              const char *sp, int64_t from_ms, int64_t to_ms, int limit,
                              purchase_each_fn each, void *arg);
@@ -292,6 +309,9 @@ void outcome_mask_digits(const char *text, char *out, size_t outlen);
 char *response_completed(const purchase *p);   /* 200 ActivationResponse */
 char *response_processing(const purchase *p);  /* 202 ActivationResponse */
 char *response_error(const char *cause, const char *message);  /* ErrorDocument */
+/* The purchase timer's 409 message: one constant text, whether the
+ * earlier purchase was the asking provider's or another's. */
+const char *purchase_timer_message(void);
 /* Callback answers {"status", "message"}. */
 char *response_callback(const char *status, const char *message);
 
@@ -392,6 +412,10 @@ kafka_verdict executor_on_command(executor *ex, const void *payload, size_t len,
                                   size_t errlen);
 kafka_verdict executor_on_callback(executor *ex, const void *payload, size_t len, char *err,
                                    size_t errlen);
+/* callbacks.c: 1 when a callback naming (id_type, id_value) - as api-edge
+ * passes them: MSISDN normalized, CPID decoded - may apply to p (also when
+ * it names no subscriber at all), else 0. Pure. */
+int callback_subscriber_matches(const purchase *p, const char *id_type, const char *id_value);
 kafka_verdict executor_on_lookup(executor *ex, const void *payload, size_t len, char *err,
                                  size_t errlen);
 

@@ -1,10 +1,10 @@
 /* millom.purchase.lookups: the management API's purchase look-ups for an
  * operator, answered as JSON on millom.replies.
- *   by transid (+ operator, optional serviceProvider):
+ *   by transid (+ operator, optional serviceProvider): the operator's
+ *     transId (what the operator was sent) or a provider's transid:
  *     one purchase -> 200 {purchase}; none -> 404 ErrorDocument NOT_FOUND
- *     "no such purchase". Should several providers' purchases match (the
- *     store refuses a second provider's transid at the same operator, so
- *     only rows from before that rule could), -> 200 {"purchases":[...]}.
+ *     "no such purchase". Should several purchases match (providers may
+ *     share a transid) -> 200 {"purchases":[...]}.
  *   by msisdn (+ optional from/to on the creation time, inclusive, 0 =
  *     open; optional serviceProvider) -> 200 {"purchases":[...]}, oldest
  *     first, at most 1000.
@@ -14,7 +14,7 @@
  *     {"overdueAfterSeconds": N, "purchases":[...]}, oldest first, at most
  *     1000. Every instance holds a copy of all rows (changelog), so any
  *     instance can answer.
- * A purchase: {"transid","serviceProvider","operator","subscriberId",
+ * A purchase: {"transid","operatorTransId","serviceProvider","operator","subscriberId",
  * "planId","price":"160.00","currency","fundSource","state",
  * "confirmationCode","errorType","createdAt","updatedAt","completedAt",
  * "attempts","nextCheckAt"}; price at the operator's currency scale; times
@@ -57,6 +57,7 @@ json_t *purchase_to_json(const purchase *p, int currency_scale) {
     if (money_format(p->price_minor, currency_scale, price, sizeof price) < 0)
         snprintf(price, sizeof price, "%lld", (long long)p->price_minor);
     json_object_set_new(o, "transid", text(p->transid));
+    json_object_set_new(o, "operatorTransId", text(p->op_transid));
     json_object_set_new(o, "serviceProvider", text(p->service_provider));
     json_object_set_new(o, "operator", text(p->op));
     json_object_set_new(o, "subscriberId", text(p->subscriber));

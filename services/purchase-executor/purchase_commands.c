@@ -13,8 +13,14 @@
  *    for the purchase and the one settlement uses, even if the operator's
  *    list price moved meanwhile.
  * 3. In one BEGIN IMMEDIATE transaction: the idempotency check again, the
- *    transid-reuse check, the purchase timer, the insert (activating) and
- *    its ACTIVATING event. Commands of one subscriber share a partition
+ *    purchase timer, the insert (activating) and its ACTIVATING event.
+ *    The operator gets a transId derived from (provider, transid)
+ *    (purchase_operator_transid), stored with the row: providers' transids
+ *    never collide at the operator, and a provider learns nothing about
+ *    another's. The purchase timer applies to the subscriber and plan
+ *    whoever bought (the Sandbox doc's timer is Millom's, not a
+ *    provider's); its 409 says the same whether the earlier purchase was
+ *    this provider's or another's. Commands of one subscriber share a partition
  *    (key = MSISDN) and are handled in order by one consumer, and the
  *    checks and the insert share a write transaction, so two purchases
  *    cannot both pass the timer or both activate one transid.
@@ -107,6 +113,7 @@ static const char *request_from_command(const Millom__V1__PurchaseCommand *c, pu
     memset(p, 0, sizeof *p);
     copy_text(p->service_provider, sizeof p->service_provider, c->service_provider);
     copy_text(p->transid, sizeof p->transid, c->transid);
+    purchase_operator_transid(p->service_provider, p->transid, p->op_transid);
     copy_text(p->plan_id, sizeof p->plan_id, c->plan_id);
     copy_text(p->subscriber, sizeof p->subscriber, s->subscriber_id);
     copy_text(p->op, sizeof p->op, s->operator_);
@@ -241,18 +248,17 @@ kafka_verdict executor_on_command(executor *ex, const void *payload, size_t len,
         answer_existing(ex, meta, &p, &existing);
         goto out;
     case CREATE_TRANSID_TAKEN:
+        /* A derived transId equal to a pre-upgrade row's transid: not
+         * reachable by chance; answered like any reused transid. */
         metric_add(ex->m.conflict, 1);
         reply_error(ex, meta, CAUSE_PURCHASE_CONFLICT,
-                    "transid is already used by another purchase at this operator");
+                    "transid was already used for a different purchase request");
         goto out;
-    case CREATE_TIMER: {
-        char msg[128];
-        snprintf(msg, sizeof msg, "the same plan was bought less than %ld s ago",
-                 ex->cfg.timer_s);
+    case CREATE_TIMER:
+        /* One text whoever made the earlier purchase. */
         metric_add(ex->m.conflict, 1);
-        reply_error(ex, meta, CAUSE_PURCHASE_CONFLICT, msg);
+        reply_error(ex, meta, CAUSE_PURCHASE_CONFLICT, purchase_timer_message());
         goto out;
-    }
     case CREATE_BUSY:
     case CREATE_ERROR:
         snprintf(err, errlen, "store busy or failing; the command is retried");

@@ -103,6 +103,10 @@ char *response_processing(const purchase *p) {
     return dump(o);
 }
 
+const char *purchase_timer_message(void) {
+    return "this plan cannot be bought again for this subscriber yet; try again later";
+}
+
 char *response_error(const char *cause, const char *message) {
     return error_document_text(cause, message);
 }

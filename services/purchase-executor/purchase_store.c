@@ -1,7 +1,7 @@
 /* The purchases table: every SQL statement of purchase-executor. Each
  * state change and its PurchaseEvent (outbox) commit in one transaction;
  * the checks that decide whether a purchase may start (idempotency,
- * transid reuse, purchase timer) run in the same BEGIN IMMEDIATE
+ * purchase timer) run in the same BEGIN IMMEDIATE
  * transaction as its insert, so two commands cannot both pass them. */
 #include "executor.h"
 #include "shared/topics.h"
@@ -70,6 +70,19 @@ static const char PURCHASES_RECHECK_SQL[] =
     "UPDATE purchases SET next_attempt_ms = 0"
     " WHERE state = 'pending' AND next_attempt_ms IS NULL;";
 
+/* The transId sent to the operator is namespaced per provider
+ * (purchase_operator_transid), so two providers may use the same transid
+ * at one operator: the operator's de-duplication key is op_transid, unique
+ * per operator, and callbacks find their purchase by it. Rows stored
+ * before keep the transId they were sent with (the provider's transid), so
+ * a purchase in flight at the upgrade resumes with the same one. */
+static const char PURCHASES_OP_TRANSID_SQL[] =
+    "ALTER TABLE purchases ADD COLUMN op_transid TEXT;"
+    "UPDATE purchases SET op_transid = transid WHERE op_transid IS NULL;"
+    "DROP INDEX purchases_operator_transid;"
+    "CREATE UNIQUE INDEX purchases_operator_op_transid ON purchases (operator, op_transid);"
+    "CREATE INDEX purchases_operator_transid ON purchases (operator, transid);";
+
 static const char *const purchase_keys[] = {"service_provider", "transid", NULL};
 static const changelog_table purchase_tables[] = {{.table = "purchases", .key_columns = purchase_keys}};
 const changelog_spec purchase_changelog = {
@@ -79,12 +92,13 @@ const changelog_spec purchase_changelog = {
 };
 
 /* Migration 1: purchases; 2: the outbox; 3: changelog tables; 4: the
- * purchases' changelog columns; 5: pending re-checks. Append, never edit. Every connection
- * captures its changes for the changelog. */
+ * purchases' changelog columns; 5: pending re-checks; 6: operator transIds.
+ * Append, never edit. Every connection captures its changes for the
+ * changelog. */
 sqlite3 *purchase_store_open(const char *path, char *err, size_t errlen) {
     const char *const migrations[] = {PURCHASES_SQL, outbox_migration_sql,
                                       changelog_migration_sql, PURCHASES_CHANGELOG_SQL,
-                                      PURCHASES_RECHECK_SQL};
+                                      PURCHASES_RECHECK_SQL, PURCHASES_OP_TRANSID_SQL};
     sqlite3 *db = store_open_path(path, migrations, sizeof migrations / sizeof migrations[0], err,
                                   errlen);
     if (db && changelog_capture(db, &purchase_changelog, err, errlen) != 0) {
@@ -187,13 +201,44 @@ void purchase_fingerprint(const char *op, const char *key_type, const char *subs
     out[2 * (mdlen < 32 ? mdlen : 32)] = '\0';
 }
 
+void purchase_operator_transid(const char *sp, const char *transid, char out[37]) {
+    const char *fields[] = {sp, transid};
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    out[0] = '\0';
+    if (!ctx) return;
+    int ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+             EVP_DigestUpdate(ctx, "millom.operator-transid.v1\n", 27);
+    for (size_t i = 0; ok && i < sizeof fields / sizeof fields[0]; i++) {
+        const char *f = fields[i] ? fields[i] : "";
+        char len[24];
+        int n = snprintf(len, sizeof len, "%zu:", strlen(f));
+        ok = EVP_DigestUpdate(ctx, len, (size_t)n) && EVP_DigestUpdate(ctx, f, strlen(f)) &&
+             EVP_DigestUpdate(ctx, "\n", 1);
+    }
+    ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) && mdlen >= 16;
+    EVP_MD_CTX_free(ctx);
+    if (!ok) return;
+    md[6] = (unsigned char)((md[6] & 0x0f) | 0x80); /* version 8 */
+    md[8] = (unsigned char)((md[8] & 0x3f) | 0x80); /* variant 10 */
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (unsigned i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) out[o++] = '-';
+        out[o++] = hex[md[i] >> 4];
+        out[o++] = hex[md[i] & 15];
+    }
+    out[o] = '\0';
+}
+
 /* ----------------------------------------------------------- rows */
 
 #define COLUMNS                                                                            \
     "service_provider, transid, fingerprint, operator, subscriber, key_type, plan_id,"     \
     " price_minor, currency, fund_source, state, confirmation_code, error_type, message,"  \
     " http_status, response_body, attempts, maybe_executed, next_attempt_ms, created_ms,"  \
-    " updated_ms, completed_ms, channel, language, client_name, rechecks"
+    " updated_ms, completed_ms, channel, language, client_name, rechecks, op_transid"
 
 static const char *col_text(sqlite3_stmt *st, int i) {
     const unsigned char *t = sqlite3_column_text(st, i);
@@ -238,6 +283,10 @@ static int read_row(sqlite3_stmt *st, purchase *p) {
     copy_text(p->language, sizeof p->language, col_text(st, 23));
     copy_text(p->client_name, sizeof p->client_name, col_text(st, 24));
     p->rechecks = sqlite3_column_int(st, 25);
+    /* NULL only in a row replicated from an instance older than migration
+     * 6, which sent the provider's transid. */
+    copy_text(p->op_transid, sizeof p->op_transid,
+              sqlite3_column_type(st, 26) == SQLITE_NULL ? p->transid : col_text(st, 26));
     return 0;
 }
 
@@ -289,6 +338,13 @@ int purchase_get(sqlite3 *db, const char *sp, const char *transid, purchase *out
 
 /* ---------------------------------------------------------- events */
 
+/* p's operator transId: its own, or derived when the caller left it empty. */
+static const char *op_transid_of(const purchase *p, char buf[37]) {
+    if (p->op_transid[0]) return p->op_transid;
+    purchase_operator_transid(p->service_provider, p->transid, buf);
+    return buf;
+}
+
 static Millom__V1__FundSource fund_source_proto(const char *s) {
     return s && strcmp(s, "LOAN") == 0 ? MILLOM__V1__FUND_SOURCE__FUND_SOURCE_LOAN
                                        : MILLOM__V1__FUND_SOURCE__FUND_SOURCE_WALLET;
@@ -312,6 +368,8 @@ uint8_t *purchase_event_pack(const purchase *p, int64_t occurred_ms, size_t *len
     ev.channel = (char *)p->channel;
     ev.created_at_ms = p->created_ms;
     ev.attempts = p->attempts;
+    char derived[37];
+    ev.operator_trans_id = (char *)op_transid_of(p, derived);
     size_t n = millom__v1__purchase_event__get_packed_size(&ev);
     uint8_t *buf = malloc(n ? n : 1);
     if (!buf) return NULL;
@@ -358,17 +416,15 @@ int purchase_timer_hit(sqlite3 *db, const purchase *p, int64_t since_ms, int64_t
     return hit;
 }
 
-/* 1 when another provider holds (operator, transid), 0 no, -1 error. */
-static int transid_taken(sqlite3 *db, const purchase *p) {
+/* 1 when (operator, op_transid) is already stored, 0 no, -1 error. With
+ * derived transIds only a row from before them could hold one. */
+static int op_transid_taken(sqlite3 *db, const char *op, const char *op_transid) {
     sqlite3_stmt *st;
-    if (prepare(db,
-                "SELECT 1 FROM purchases WHERE operator = ? AND transid = ?"
-                " AND service_provider <> ?",
-                &st) != SQLITE_OK)
+    if (prepare(db, "SELECT 1 FROM purchases WHERE operator = ? AND op_transid = ?", &st) !=
+        SQLITE_OK)
         return -1;
-    sqlite3_bind_text(st, 1, p->op, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, p->transid, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, p->service_provider, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, op, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, op_transid, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
@@ -378,7 +434,7 @@ static int insert_row(sqlite3 *db, const purchase *p) {
     sqlite3_stmt *st;
     int rc = prepare(db,
                      "INSERT INTO purchases (" COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                     " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      &st);
     if (rc != SQLITE_OK) return rc;
     sqlite3_bind_text(st, 1, p->service_provider, -1, SQLITE_STATIC);
@@ -407,6 +463,8 @@ static int insert_row(sqlite3 *db, const purchase *p) {
     bind_text_or_null(st, 24, p->language);
     bind_text_or_null(st, 25, p->client_name);
     sqlite3_bind_int(st, 26, p->rechecks);
+    char derived[37];
+    sqlite3_bind_text(st, 27, op_transid_of(p, derived), -1, SQLITE_TRANSIENT);
     rc = sqlite3_step(st);
     if (rc != SQLITE_DONE) log_warn("sqlite insert purchase: %s", sqlite3_errmsg(db));
     sqlite3_finalize(st);
@@ -427,7 +485,8 @@ create_result purchase_create(sqlite3 *db, const purchase *p, int64_t timer_ms,
         res = CREATE_EXISTS;
         goto rollback;
     }
-    int taken = transid_taken(db, p);
+    char derived[37];
+    int taken = op_transid_taken(db, p->op, op_transid_of(p, derived));
     if (taken < 0) goto rollback;
     if (taken) {
         res = CREATE_TRANSID_TAKEN;
@@ -637,7 +696,8 @@ int purchase_find_transid(sqlite3 *db, const char *op, const char *transid, cons
                           int limit, purchase_each_fn each, void *arg) {
     sqlite3_stmt *st;
     if (prepare(db,
-                "SELECT " COLUMNS " FROM purchases WHERE operator = ?1 AND transid = ?2"
+                "SELECT " COLUMNS " FROM purchases WHERE operator = ?1"
+                " AND (op_transid = ?2 OR transid = ?2)"
                 " AND (?3 IS NULL OR service_provider = ?3)"
                 " ORDER BY created_ms, service_provider LIMIT ?4",
                 &st) != SQLITE_OK)
@@ -647,6 +707,30 @@ int purchase_find_transid(sqlite3 *db, const char *op, const char *transid, cons
     bind_text_or_null(st, 3, sp);
     sqlite3_bind_int(st, 4, limit);
     return each_row(db, st, each, arg);
+}
+
+int purchase_get_operator_transid(sqlite3 *db, const char *op, const char *op_transid,
+                                  const char *sp, purchase *out) {
+    sqlite3_stmt *st;
+    if (prepare(db,
+                "SELECT " COLUMNS " FROM purchases WHERE operator = ?1 AND op_transid = ?2"
+                " AND (?3 IS NULL OR service_provider = ?3)",
+                &st) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, op, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, op_transid, -1, SQLITE_STATIC);
+    bind_text_or_null(st, 3, sp);
+    int rc = sqlite3_step(st), found;
+    if (rc == SQLITE_ROW)
+        found = read_row(st, out) == 0 ? 1 : -1;
+    else if (rc == SQLITE_DONE)
+        found = 0;
+    else {
+        log_warn("sqlite purchase_get_operator_transid: %s", sqlite3_errmsg(db));
+        found = -1;
+    }
+    sqlite3_finalize(st);
+    return found;
 }
 
 int purchase_find_subscriber(sqlite3 *db, const char *op, const char *subscriber,

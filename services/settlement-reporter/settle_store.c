@@ -2,10 +2,11 @@
  * per-plan totals, offer impressions, and the outbox, in one SQLite file
  * so a purchase, its aggregates and its outgoing messages commit together.
  *
- * De-duplication: `records` has the primary key (operator, transid) and a
- * purchase is counted only when its row was inserted. transid is unique
- * per operator (purchase-executor refuses a second provider's transid at
- * the same operator), so the outbox's re-sends, a consumer restarted from
+ * De-duplication: `records` has the primary key (operator,
+ * service_provider, transid) and a purchase is counted only when its row
+ * was inserted. A transid is unique per provider (two providers may use
+ * the same one at an operator: purchase-executor sends the operator a
+ * transId derived per provider), so the outbox's re-sends, a consumer restarted from
  * an earlier offset or a purchase's COMPLETED event published twice all
  * land on the existing row and change nothing. */
 #include "settlement.h"
@@ -61,6 +62,26 @@ static const char *const migrations[] = {
     /* 4: the outbox, and an index to find an unsent report by key */
     NULL, /* outbox_migration_sql, filled in settle_store_open */
     "CREATE INDEX outbox_topic_key ON outbox (topic, key);",
+    /* 5: records keyed per provider (migration 1 keyed them by (operator,
+     * transid), which counted only one of two providers' equal transids) */
+    "CREATE TABLE records_v5 ("
+    " operator TEXT NOT NULL, transid TEXT NOT NULL,"
+    " service_provider TEXT NOT NULL, plan_id TEXT NOT NULL, subscriber_hash TEXT NOT NULL,"
+    " amount_minor INTEGER NOT NULL, currency TEXT NOT NULL, currency_scale INTEGER NOT NULL,"
+    " fund_source INTEGER NOT NULL, completed_at_ms INTEGER NOT NULL, day TEXT NOT NULL,"
+    " operator_share INTEGER NOT NULL, provider_share INTEGER NOT NULL,"
+    " millom_share INTEGER NOT NULL, settled_at_ms INTEGER NOT NULL,"
+    " late INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (operator, service_provider, transid)) WITHOUT ROWID;"
+    "INSERT INTO records_v5 (operator, transid, service_provider, plan_id, subscriber_hash,"
+    " amount_minor, currency, currency_scale, fund_source, completed_at_ms, day,"
+    " operator_share, provider_share, millom_share, settled_at_ms, late)"
+    " SELECT operator, transid, service_provider, plan_id, subscriber_hash, amount_minor,"
+    " currency, currency_scale, fund_source, completed_at_ms, day, operator_share,"
+    " provider_share, millom_share, settled_at_ms, late FROM records;"
+    "DROP TABLE records;"
+    "ALTER TABLE records_v5 RENAME TO records;"
+    "CREATE INDEX records_completed ON records (operator, completed_at_ms);",
 };
 
 sqlite3 *settle_store_open(const char *path, char *err, size_t errlen) {

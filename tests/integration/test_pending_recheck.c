@@ -80,8 +80,9 @@ static json_t *wait_final(const char *transid) {
 
 /* mno-sandbox's one activation of a transId; caller decrefs. */
 static json_t *mno_activation(const char *transid) {
-    char url[256];
-    snprintf(url, sizeof url, "%s/admin/activations?transId=%s", mno, transid);
+    char url[256], op_tid[37];
+    test_operator_transid(SP, transid, op_tid); /* what the operator was sent */
+    snprintf(url, sizeof url, "%s/admin/activations?transId=%s", mno, op_tid);
     long status = 0;
     json_t *j = test_get_json(url, NULL, &status);
     ck_assert_int_eq(status, 200);

@@ -280,17 +280,19 @@ START_TEST(async_purchase_completes_by_callback) {
     ck_assert_str_eq(state, "completed");
     free(state);
     ck_assert_int_eq(debits(tid), 1);
-    /* The operator calling back again: already completed. */
-    char url[256], body[256];
+    /* The operator calling back again (with the transId it was sent):
+     * already completed. */
+    char url[256], body[256], op_tid[37];
+    test_operator_transid(SP, tid, op_tid);
     snprintf(url, sizeof url, "%s/activationCallback/tp", edge);
     snprintf(body, sizeof body,
-             "{\"transId\":\"%s\",\"activationStatus\":{\"status\":\"OK\"}}", tid);
+             "{\"transId\":\"%s\",\"activationStatus\":{\"status\":\"OK\"}}", op_tid);
     j = test_post_json(url, body, &status);
     ck_assert_int_eq(status, 409);
     json_decref(j);
     /* The other callback style, for the same transaction: also 409. */
     snprintf(url, sizeof url, "%s/callback/v1/tp/?idValue=924542610006&idType=MSISDN", edge);
-    snprintf(body, sizeof body, "{\"transactionId\":\"%s\",\"appId\":\"" SP "\"}", tid);
+    snprintf(body, sizeof body, "{\"transactionId\":\"%s\",\"appId\":\"" SP "\"}", op_tid);
     j = test_post_json(url, body, &status);
     ck_assert_int_eq(status, 409);
     json_decref(j);

@@ -102,7 +102,9 @@ START_TEST(async_purchase_completes_by_authenticated_callback) {
     json_decref(p);
 
     /* By the operator's callback (answered 200), not by a re-check. */
-    snprintf(url, sizeof url, "%s/admin/activations?transId=%s", mno, tid);
+    char op_tid[37];
+    test_operator_transid(SP, tid, op_tid); /* what the operator was sent */
+    snprintf(url, sizeof url, "%s/admin/activations?transId=%s", mno, op_tid);
     long status = 0;
     json_t *acts = test_get_json(url, NULL, &status);
     ck_assert_int_eq(status, 200);
@@ -116,7 +118,7 @@ START_TEST(async_purchase_completes_by_authenticated_callback) {
     /* A callback without a token is still refused. */
     snprintf(url, sizeof url, "%s/activationCallback/tp", edge);
     snprintf(body, sizeof body, "{\"transId\":\"%s\",\"activationStatus\":{\"status\":\"OK\"}}",
-             tid);
+             op_tid);
     test_http("POST", url, NULL, body, &r);
     ck_assert_int_eq(r.status, 401);
     test_response_free(&r);

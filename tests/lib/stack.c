@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <curl/curl.h>
+#include <openssl/evp.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <errno.h>
@@ -422,10 +423,42 @@ long test_metric_sum(const char *base_url, const char *name, const char *label_s
     return sum;
 }
 
+void test_operator_transid(const char *sp, const char *transid, char out[37]) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    ck_assert_ptr_nonnull(ctx);
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    const char *prefix = "millom.operator-transid.v1\n";
+    EVP_DigestUpdate(ctx, prefix, strlen(prefix));
+    const char *fields[] = {sp, transid};
+    for (int i = 0; i < 2; i++) {
+        char head[32];
+        int n = snprintf(head, sizeof head, "%zu:", strlen(fields[i]));
+        EVP_DigestUpdate(ctx, head, (size_t)n);
+        EVP_DigestUpdate(ctx, fields[i], strlen(fields[i]));
+        EVP_DigestUpdate(ctx, "\n", 1);
+    }
+    EVP_DigestFinal_ex(ctx, md, &mdlen);
+    EVP_MD_CTX_free(ctx);
+    md[6] = (unsigned char)((md[6] & 0x0f) | 0x80);
+    md[8] = (unsigned char)((md[8] & 0x3f) | 0x80);
+    snprintf(out, 37,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", md[0],
+             md[1], md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9], md[10], md[11],
+             md[12], md[13], md[14], md[15]);
+}
+
 long test_mno_activations(const char *mno_base, const char *transid, long *debits,
                           long *refunds) {
-    char url[256];
-    snprintf(url, sizeof url, "%s/admin/activations?transId=%s", mno_base, transid);
+    return test_mno_activations_of(mno_base, "testserviceprovider", transid, debits, refunds);
+}
+
+long test_mno_activations_of(const char *mno_base, const char *sp, const char *transid,
+                             long *debits, long *refunds) {
+    char url[256], op_tid[37];
+    test_operator_transid(sp, transid, op_tid);
+    snprintf(url, sizeof url, "%s/admin/activations?transId=%s", mno_base, op_tid);
     long status = 0;
     json_t *j = test_get_json(url, NULL, &status);
     long d = 0, r = 0;

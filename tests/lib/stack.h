@@ -81,11 +81,20 @@ json_t *test_post_json(const char *url, const char *body, long *status);
 
 /* Requests to the sandboxes and api-edge that several tests make. */
 
-/* mno-sandbox's activations of a transId (GET mno_base +
+/* The transId Millom sends the operator for provider sp's transid
+ * (purchase-executor's purchase_operator_transid, computed here on its
+ * own): SHA-256 of "millom.operator-transid.v1\n" and the length-prefixed
+ * fields "<len>:sp\n<len>:transid\n", first 16 bytes as a version-8 UUID. */
+void test_operator_transid(const char *sp, const char *transid, char out[37]);
+/* mno-sandbox's activations of the sandbox provider's (testserviceprovider)
+ * transid, asked by the operator transId Millom sent for it (GET mno_base +
  * "/admin/activations?transId="): the sums of their "debits" and "refunds"
  * into *debits and *refunds (each may be NULL); returns the HTTP status. */
 long test_mno_activations(const char *mno_base, const char *transid, long *debits,
                           long *refunds);
+/* The same for provider sp's transid. */
+long test_mno_activations_of(const char *mno_base, const char *sp, const char *transid,
+                             long *debits, long *refunds);
 /* Consent: POST edge_base + "/std/{sp}/{msisdn}/register" with the body
  * {"transactionId":"<transaction_id>","types":<types_json>}; the status. */
 long test_register_consent(const char *edge_base, const char *sp, const char *msisdn,

@@ -255,6 +255,9 @@ typedef struct {
 
 /* Sends a command through executor_on_command with a fresh correlation id
  * and returns its reply. */
+/* The provider send_command() sends as. */
+static const char *cmd_sp = SP;
+
 static kafka_verdict send_command(const char *transid, const char *plan, const char *offer_ctx,
                                   int loan, reply_t *out) {
     char corr[64];
@@ -268,7 +271,7 @@ static kafka_verdict send_command(const char *transid, const char *plan, const c
     sub.subscriber_id = MSISDN;
     Millom__V1__PurchaseCommand c = MILLOM__V1__PURCHASE_COMMAND__INIT;
     c.meta = &meta;
-    c.service_provider = SP;
+    c.service_provider = (char *)cmd_sp;
     c.subscriber = &sub;
     c.transid = (char *)transid;
     c.plan_id = (char *)plan;
@@ -305,8 +308,20 @@ static kafka_verdict send_command(const char *transid, const char *plan, const c
     return v;
 }
 
-static kafka_verdict send_callback(const char *transid, int ok, const char *error_type,
-                                   reply_t *out) {
+/* The transId the operator was sent for SP's transid. */
+static const char *op_tid(const char *transid) {
+    static char buf[4][37];
+    static int i;
+    char *out = buf[i++ % 4];
+    purchase_operator_transid(SP, transid, out);
+    return out;
+}
+
+/* A callback as api-edge relays it: the operator's transId, and the
+ * subscriber named (id_type NULL: the backend spec's callback, none). */
+static kafka_verdict send_callback_as(const char *op_transid, const char *id_type,
+                                      const char *id_value, int ok, const char *error_type,
+                                      reply_t *out) {
     char corr[64];
     snprintf(corr, sizeof corr, "cb-%d", ++seq);
     Millom__V1__RequestMeta meta = MILLOM__V1__REQUEST_META__INIT;
@@ -315,7 +330,9 @@ static kafka_verdict send_callback(const char *transid, int ok, const char *erro
     Millom__V1__ActivationCallback cb = MILLOM__V1__ACTIVATION_CALLBACK__INIT;
     cb.meta = &meta;
     cb.operator_ = "tp";
-    cb.trans_id = (char *)transid;
+    cb.trans_id = (char *)op_transid;
+    cb.id_type = (char *)(id_type ? id_type : "");
+    cb.id_value = (char *)(id_value ? id_value : "");
     cb.ok = ok;
     cb.error_type = (char *)(error_type ? error_type : "");
     uint8_t buf[1024];
@@ -342,6 +359,12 @@ static kafka_verdict send_callback(const char *transid, int ok, const char *erro
     }
     ck_abort_msg("no reply for %s", corr);
     return v;
+}
+
+/* The operator's callback for SP's transid. */
+static kafka_verdict send_callback(const char *transid, int ok, const char *error_type,
+                                   reply_t *out) {
+    return send_callback_as(op_tid(transid), NULL, NULL, ok, error_type, out);
 }
 
 static void send_lookup(const char *transid, const char *msisdn, reply_t *out) {
@@ -447,12 +470,17 @@ START_TEST(completed_purchase_is_idempotent) {
     ck_assert_int_eq(atomic_load(&be.offers), 1);
     ck_assert_int_eq(atomic_load(&be.activates), 1);
     /* The activation request. */
+    char want[512];
+    snprintf(want, sizeof want,
+             "{\"channelId\":\"App\",\"serviceProviderId\":\"" SP "\",\"offerId\":"
+             "\"plan1234\",\"transId\":\"%s\",\"callbackUrl\":"
+             "\"http://edge.example/activationCallback/tp\",\"fundSource\":\"WALLET\"}",
+             op_tid("tx-flow-000001"));
     pthread_mutex_lock(&be.mu); /* written by the backend's HTTP thread */
-    ck_assert_str_eq(be.last_body,
-                     "{\"channelId\":\"App\",\"serviceProviderId\":\"" SP "\",\"offerId\":"
-                     "\"plan1234\",\"transId\":\"tx-flow-000001\",\"callbackUrl\":"
-                     "\"http://edge.example/activationCallback/tp\",\"fundSource\":\"WALLET\"}");
+    char got[sizeof be.last_body];
+    snprintf(got, sizeof got, "%s", be.last_body);
     pthread_mutex_unlock(&be.mu);
+    ck_assert_str_eq(got, want);
     /* The invalidation was delivered before the reply was produced. */
     ck_assert_int_eq(read_invalidations(300), 1);
 
@@ -470,8 +498,19 @@ START_TEST(completed_purchase_is_idempotent) {
     /* The same plan again under another transid: the purchase timer. */
     ck_assert_int_eq(send_command("tx-flow-000002", "plan1234", NULL, 0, &again), KAFKA_DONE);
     ck_assert_int_eq(again.status, 409);
-    ck_assert_str_eq(again.body, "{\"errorMessage\":\"the same plan was bought less than 60 s "
-                                 "ago\",\"cause\":\"PURCHASE_CONFLICT\"}");
+    const char *timer_409 = "{\"errorMessage\":\"this plan cannot be bought again for this "
+                            "subscriber yet; try again later\",\"cause\":\"PURCHASE_CONFLICT\"}";
+    ck_assert_str_eq(again.body, timer_409);
+    /* Another provider, even with the same transid: the same rule, the
+     * same words (nothing says whose the earlier purchase was). */
+    cmd_sp = "otherprovider";
+    ck_assert_int_eq(send_command("tx-flow-000003", "plan1234", NULL, 0, &again), KAFKA_DONE);
+    ck_assert_int_eq(again.status, 409);
+    ck_assert_str_eq(again.body, timer_409);
+    ck_assert_int_eq(send_command("tx-flow-000001", "plan1234", NULL, 0, &again), KAFKA_DONE);
+    cmd_sp = SP;
+    ck_assert_int_eq(again.status, 409);
+    ck_assert_str_eq(again.body, timer_409);
     ck_assert_int_eq(atomic_load(&be.activates), 1);
 
     /* Events, in order: ACTIVATING then COMPLETED, with the price. */
@@ -554,7 +593,24 @@ START_TEST(pending_then_callback) {
     ck_assert_int_eq(r.status, 202);
     ck_assert_int_eq(atomic_load(&be.activates), 1);
 
-    ck_assert_int_eq(send_callback("tx-pend-000001", 1, NULL, &cb), KAFKA_DONE);
+    /* The provider's transid is not what the operator knows: unknown. */
+    ck_assert_int_eq(send_callback_as("tx-pend-000001", NULL, NULL, 1, NULL, &cb), KAFKA_DONE);
+    ck_assert_int_eq(cb.status, 404);
+    /* Another subscriber named, or the right one with another idType:
+     * answered as an unknown transaction, the purchase left pending. */
+    ck_assert_int_eq(send_callback_as(op_tid("tx-pend-000001"), "MSISDN", "924542610099", 1,
+                                      NULL, &cb),
+                     KAFKA_DONE);
+    ck_assert_int_eq(cb.status, 404);
+    ck_assert_str_eq(cb.body, "{\"status\":\"FAIL\",\"message\":\"unknown transaction\"}");
+    ck_assert_int_eq(send_callback_as(op_tid("tx-pend-000001"), "OPET", MSISDN, 1, NULL, &cb),
+                     KAFKA_DONE);
+    ck_assert_int_eq(cb.status, 404);
+    ck_assert_int_eq(send_command("tx-pend-000001", "plan1234", NULL, 1, &r), KAFKA_DONE);
+    ck_assert_int_eq(r.status, 202);
+    /* The right subscriber: applied. */
+    ck_assert_int_eq(send_callback_as(op_tid("tx-pend-000001"), "MSISDN", MSISDN, 1, NULL, &cb),
+                     KAFKA_DONE);
     ck_assert_int_eq(cb.status, 200);
     ck_assert_str_eq(cb.body, "{\"status\":\"OK\",\"message\":\"Callback received by Millom\"}");
     ck_assert_int_eq(read_invalidations(300), 1);
@@ -624,7 +680,7 @@ START_TEST(unknown_outcome_is_retried_with_the_same_transid) {
     ck_assert_str_eq(ev[1], "tx-retry-00001:4:16000:CONF-2");
     ck_assert_int_eq(read_invalidations(300), 1);
     pthread_mutex_lock(&be.mu); /* written by the backend's HTTP thread */
-    for (int i = 0; i < 3; i++) ck_assert_str_eq(be.transids[i], "tx-retry-00001");
+    for (int i = 0; i < 3; i++) ck_assert_str_eq(be.transids[i], op_tid("tx-retry-00001"));
     pthread_mutex_unlock(&be.mu);
     sleep_ms(200);
     ck_assert_int_eq(atomic_load(&be.activates), 3);
@@ -666,7 +722,7 @@ START_TEST(restart_resumes_activating_purchases) {
     ck_assert_str_eq(r.body, "{\"transid\":\"tx-resume-0001\",\"status\":\"completed\","
                              "\"fundSource\":\"WALLET\"}");
     pthread_mutex_lock(&be.mu);
-    for (int i = 0; i < 3; i++) ck_assert_str_eq(be.transids[i], "tx-resume-0001");
+    for (int i = 0; i < 3; i++) ck_assert_str_eq(be.transids[i], op_tid("tx-resume-0001"));
     pthread_mutex_unlock(&be.mu);
 }
 END_TEST

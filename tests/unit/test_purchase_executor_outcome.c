@@ -179,6 +179,12 @@ START_TEST(activation_request_shape) {
                            "\"callbackUrl\":\"http://127.0.0.1:8080/activationCallback/tp\","
                            "\"fundSource\":\"WALLET\"}");
     free(body);
+    /* The operator gets the derived transId when the row has one. */
+    purchase_operator_transid(p.service_provider, p.transid, p.op_transid);
+    body = activation_body(&p, "App", NULL);
+    ck_assert_ptr_nonnull(strstr(body, "\"transId\":\"b1384f79-70c5-8081-8b5c-cbcbfacbd855\""));
+    ck_assert_ptr_null(strstr(body, "tx-0000000001"));
+    free(body);
     strcpy(p.client_name, "CRMS");
     body = activation_body(&p, "App", NULL);
     ck_assert_ptr_nonnull(strstr(body, "\"channelId\":\"CRMS\""));
@@ -496,6 +502,71 @@ START_TEST(state_names_round_trip) {
 }
 END_TEST
 
+START_TEST(operator_transids_are_stable_and_per_provider) {
+    char a[37], b[37], c[37], d[37];
+    /* Fixed: the same on every instance, every restart, every retry. */
+    purchase_operator_transid("testserviceprovider", "tx-0000000001", a);
+    ck_assert_str_eq(a, "b1384f79-70c5-8081-8b5c-cbcbfacbd855");
+    purchase_operator_transid("testserviceprovider", "tx-0000000001", b);
+    ck_assert_str_eq(a, b);
+    /* Another provider's same transid, or another transid: different. */
+    purchase_operator_transid("sp1", "tx-0000000001", a);
+    purchase_operator_transid("sp2", "tx-0000000001", b);
+    purchase_operator_transid("sp1", "tx-0000000002", c);
+    ck_assert_str_ne(a, b);
+    ck_assert_str_ne(a, c);
+    ck_assert_str_eq(a, "2044455a-dac6-89e9-9a7f-0a08d358e287");
+    ck_assert_str_eq(b, "01352186-41c2-8c09-a08e-ff8861b2b2b7");
+    /* Fields are length-prefixed: moving the boundary changes the id. */
+    purchase_operator_transid("ab", "c-00000000", c);
+    purchase_operator_transid("a", "bc-00000000", d);
+    ck_assert_str_ne(c, d);
+    /* RFC 4122 layout: 8-4-4-4-12 lower-case hex, version 8, variant 10;
+     * the backend spec's transId (>= 10 of letters, digits, dashes). */
+    const char *ids[] = {a, b, c, d};
+    for (size_t k = 0; k < 4; k++) {
+        const char *id = ids[k];
+        ck_assert_uint_eq(strlen(id), 36);
+        for (int i = 0; i < 36; i++) {
+            if (i == 8 || i == 13 || i == 18 || i == 23)
+                ck_assert_int_eq(id[i], '-');
+            else
+                ck_assert_ptr_nonnull(strchr("0123456789abcdef", id[i]));
+        }
+        ck_assert_int_eq(id[14], '8');
+        ck_assert_ptr_nonnull(strchr("89ab", id[19]));
+    }
+}
+END_TEST
+
+START_TEST(callbacks_must_name_the_purchase_subscriber) {
+    purchase p = base();
+    ck_assert_int_eq(callback_subscriber_matches(&p, "MSISDN", "924542610003"), 1);
+    ck_assert_int_eq(callback_subscriber_matches(&p, "MSISDN", "924542610004"), 0);
+    ck_assert_int_eq(callback_subscriber_matches(&p, "OPET", "924542610003"), 0);
+    ck_assert_int_eq(callback_subscriber_matches(&p, "CPID", "924542610003"), 0);
+    ck_assert_int_eq(callback_subscriber_matches(&p, "MSISDN", ""), 0);
+    ck_assert_int_eq(callback_subscriber_matches(&p, "MSISDN", NULL), 0);
+    /* The backend spec's callback names no subscriber. */
+    ck_assert_int_eq(callback_subscriber_matches(&p, "", ""), 1);
+    ck_assert_int_eq(callback_subscriber_matches(&p, NULL, NULL), 1);
+    strcpy(p.key_type, "OPET");
+    strcpy(p.subscriber, "opet-token-1");
+    ck_assert_int_eq(callback_subscriber_matches(&p, "OPET", "opet-token-1"), 1);
+    ck_assert_int_eq(callback_subscriber_matches(&p, "MSISDN", "opet-token-1"), 0);
+    ck_assert_int_eq(callback_subscriber_matches(&p, "OPET", "opet-token-2"), 0);
+}
+END_TEST
+
+START_TEST(timer_message_names_nobody) {
+    const char *m = purchase_timer_message();
+    ck_assert_ptr_nonnull(m);
+    ck_assert_ptr_null(strstr(m, "provider"));
+    ck_assert_ptr_null(strstr(m, "transid"));
+    ck_assert_ptr_null(strstr(m, "ago"));
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("purchase_executor_outcome");
     TCase *tc = tcase_create("outcome");
@@ -512,6 +583,9 @@ int main(void) {
     tcase_add_test(tc, offers_give_the_plan_price);
     tcase_add_test(tc, texts_are_cut_and_masked_safely);
     tcase_add_test(tc, state_names_round_trip);
+    tcase_add_test(tc, operator_transids_are_stable_and_per_provider);
+    tcase_add_test(tc, callbacks_must_name_the_purchase_subscriber);
+    tcase_add_test(tc, timer_message_names_nobody);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "services/purchase-executor/executor.h"
+#include "shared/changelog.h"
+#include "shared/outbox.h"
 #include "shared/topics.h"
 #include "shared/store.h"
 #include "millom/v1/changelog.pb-c.h"
@@ -129,6 +131,8 @@ START_TEST(create_inserts_with_its_event) {
     ck_assert_int_eq(ev->occurred_at_ms, 100000);
     ck_assert_int_eq(ev->created_at_ms, 100000);
     ck_assert_str_eq(ev->channel, "api");
+    ck_assert_str_eq(ev->transid, "tx-0000000001");
+    ck_assert_str_eq(ev->operator_trans_id, "2044455a-dac6-89e9-9a7f-0a08d358e287");
     ck_assert_int_eq(ev->attempts, 0);
     millom__v1__purchase_event__free_unpacked(ev, NULL);
 
@@ -145,12 +149,31 @@ START_TEST(create_inserts_with_its_event) {
     purchase again = make("sp1", "tx-0000000001", "plan9999", 200000);
     ck_assert_int_eq(purchase_create(db, &again, 60000, &existing, &other), CREATE_EXISTS);
     ck_assert_str_eq(existing.plan_id, "plan1234");
-    /* Another provider's same transid at the same operator is refused. */
+    /* Another provider's same transid at the same operator is a purchase
+     * of its own, with its own operator transId. */
+    ck_assert_str_eq(got.op_transid, "2044455a-dac6-89e9-9a7f-0a08d358e287");
     purchase foreign = make("sp2", "tx-0000000001", "plan9999", 200000);
-    ck_assert_int_eq(purchase_create(db, &foreign, 60000, &existing, &other),
+    ck_assert_int_eq(purchase_create(db, &foreign, 60000, &existing, &other), CREATE_OK);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM purchases"), 2);
+    ck_assert_int_eq(scalar(EVENTS_IN_OUTBOX), 2);
+    ck_assert_int_eq(purchase_get(db, "sp2", "tx-0000000001", &got), 1);
+    ck_assert_str_eq(got.op_transid, "01352186-41c2-8c09-a08e-ff8861b2b2b7");
+    ck_assert_int_eq(purchase_get_operator_transid(db, "tp", "01352186-41c2-8c09-a08e-ff8861b2b2b7",
+                                                   NULL, &got),
+                     1);
+    ck_assert_str_eq(got.service_provider, "sp2");
+    ck_assert_int_eq(purchase_get_operator_transid(db, "tp", "01352186-41c2-8c09-a08e-ff8861b2b2b7",
+                                                   "sp1", &got),
+                     0);
+    /* Callbacks know the operator transId only, not a provider's transid. */
+    ck_assert_int_eq(purchase_get_operator_transid(db, "tp", "tx-0000000001", NULL, &got), 0);
+    /* An operator transId already stored (only a pre-upgrade row could
+     * hold one) is refused. */
+    purchase clash = make("sp3", "tx-0000000009", "plan9999", 300000);
+    strcpy(clash.op_transid, "01352186-41c2-8c09-a08e-ff8861b2b2b7");
+    ck_assert_int_eq(purchase_create(db, &clash, 60000, &existing, &other),
                      CREATE_TRANSID_TAKEN);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM purchases"), 1);
-    ck_assert_int_eq(scalar(EVENTS_IN_OUTBOX), 1);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM purchases"), 2);
     purchase_clear(&got);
     purchase_clear(&existing);
 }
@@ -434,6 +457,12 @@ START_TEST(lookups_filter_and_order) {
                      0);
     memset(&s, 0, sizeof s);
     ck_assert_int_eq(purchase_find_transid(db, "tp", "tx-2000000000", NULL, 10, remember, &s), 1);
+    /* The operator's transId finds it too. */
+    char op_tid[37];
+    purchase_operator_transid("sp2", "tx-2000000000", op_tid);
+    memset(&s, 0, sizeof s);
+    ck_assert_int_eq(purchase_find_transid(db, "tp", op_tid, NULL, 10, remember, &s), 1);
+    ck_assert_str_eq(s.transids[0], "tx-2000000000");
     ck_assert_int_eq(purchase_find_transid(db, "tp", "tx-2000000000", "sp1", 10, remember, &s), 0);
     ck_assert_int_eq(purchase_find_transid(db, "other", "tx-2000000000", NULL, 10, remember, &s),
                      0);
@@ -553,9 +582,12 @@ START_TEST(lookup_json) {
     p.updated_ms = 1795888510000LL;
     p.completed_ms = 1795888510000LL;
     p.attempts = 2;
+    purchase_operator_transid(p.service_provider, p.transid, p.op_transid);
     json_t *j = purchase_to_json(&p, 2);
     char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    ck_assert_str_eq(s, "{\"transid\":\"tx-0000000001\",\"serviceProvider\":\"testserviceprovider\","
+    ck_assert_str_eq(s, "{\"transid\":\"tx-0000000001\",\"operatorTransId\":"
+                        "\"b1384f79-70c5-8081-8b5c-cbcbfacbd855\","
+                        "\"serviceProvider\":\"testserviceprovider\","
                         "\"operator\":\"tp\",\"subscriberId\":\"924542610003\",\"planId\":"
                         "\"plan1234\",\"price\":\"160.00\",\"currency\":\"PKR\",\"fundSource\":"
                         "\"WALLET\",\"state\":\"completed\",\"confirmationCode\":\"CONF-9\","
@@ -587,10 +619,106 @@ START_TEST(reopening_keeps_the_schema) {
     char err[256];
     db = purchase_store_open(path, err, sizeof err);
     ck_assert_msg(db != NULL, "%s", err);
-    ck_assert_int_eq(scalar("PRAGMA user_version"), 5);
+    ck_assert_int_eq(scalar("PRAGMA user_version"), 6);
     ck_assert_int_eq(scalar("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN "
-                            "('purchases_timer', 'purchases_operator_transid', 'purchases_due')"),
-                     3);
+                            "('purchases_timer', 'purchases_operator_transid', 'purchases_due',"
+                            " 'purchases_operator_op_transid')"),
+                     4);
+}
+END_TEST
+
+/* The schema of version 5 (migrations 1, 4 and 5 of purchase_store.c as
+ * they were; 2 and 3 are shared), to build a store from before operator
+ * transIds. */
+static const char V5_PURCHASES_SQL[] =
+    "CREATE TABLE purchases ("
+    " service_provider TEXT NOT NULL,"
+    " transid TEXT NOT NULL,"
+    " fingerprint TEXT NOT NULL,"
+    " operator TEXT NOT NULL,"
+    " subscriber TEXT NOT NULL,"
+    " key_type TEXT NOT NULL,"
+    " plan_id TEXT NOT NULL,"
+    " price_minor INTEGER NOT NULL,"
+    " currency TEXT NOT NULL,"
+    " fund_source TEXT NOT NULL,"
+    " state TEXT NOT NULL"
+    "   CHECK (state IN ('received','activating','pending','completed','failed')),"
+    " confirmation_code TEXT,"
+    " error_type TEXT,"
+    " message TEXT,"
+    " http_status INTEGER,"
+    " response_body TEXT,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " maybe_executed INTEGER NOT NULL DEFAULT 0,"
+    " next_attempt_ms INTEGER,"
+    " created_ms INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL,"
+    " completed_ms INTEGER,"
+    " channel TEXT,"
+    " language TEXT,"
+    " client_name TEXT,"
+    " PRIMARY KEY (service_provider, transid));"
+    /* The purchase timer and subscriber look-ups. */
+    "CREATE INDEX purchases_timer ON purchases (operator, subscriber, plan_id, created_ms);"
+    /* Callbacks and transid look-ups. Unique: the operator de-duplicates
+     * activations by transId alone, so two providers must not share one
+     * at the same operator (purchase_create refuses the second). */
+    "CREATE UNIQUE INDEX purchases_operator_transid ON purchases (operator, transid);"
+    /* The retry thread's due query. */
+    "CREATE INDEX purchases_due ON purchases (state, next_attempt_ms);";
+static const char V5_CHANGELOG_SQL[] =
+    "ALTER TABLE purchases ADD COLUMN cl_version INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE purchases ADD COLUMN cl_partition INTEGER NOT NULL DEFAULT -1;";
+static const char V5_RECHECK_SQL[] =
+    "ALTER TABLE purchases ADD COLUMN rechecks INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE purchases SET next_attempt_ms = 0"
+    " WHERE state = 'pending' AND next_attempt_ms IS NULL;";
+
+START_TEST(rows_from_before_keep_their_transid) {
+    store_close(db);
+    char cmd[512], err[256];
+    snprintf(cmd, sizeof cmd, "rm -f '%s' '%s-wal' '%s-shm'", path, path, path);
+    ck_assert_int_eq(system(cmd), 0);
+    const char *const v5[] = {V5_PURCHASES_SQL, outbox_migration_sql, changelog_migration_sql,
+                              V5_CHANGELOG_SQL, V5_RECHECK_SQL};
+    db = store_open_path(path, v5, 5, err, sizeof err);
+    ck_assert_msg(db != NULL, "%s", err);
+    /* In flight at the upgrade: sent to the operator as "old-0000000001". */
+    ck_assert_int_eq(
+        sqlite3_exec(db,
+                     "INSERT INTO purchases (service_provider, transid, fingerprint, operator,"
+                     " subscriber, key_type, plan_id, price_minor, currency, fund_source, state,"
+                     " attempts, maybe_executed, next_attempt_ms, created_ms, updated_ms)"
+                     " VALUES ('sp1', 'old-0000000001', 'fp', 'tp', '924542610003', 'MSISDN',"
+                     " 'plan1', 100, 'PKR', 'WALLET', 'activating', 1, 1, 0, 1000, 1000)",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    store_close(db);
+
+    db = purchase_store_open(path, err, sizeof err);
+    ck_assert_msg(db != NULL, "%s", err);
+    ck_assert_int_eq(scalar("PRAGMA user_version"), 6);
+    purchase got = {0}, existing = {0};
+    ck_assert_int_eq(purchase_get(db, "sp1", "old-0000000001", &got), 1);
+    ck_assert_str_eq(got.op_transid, "old-0000000001");
+    /* The resumed activation re-sends the transId it was sent with. */
+    ck_assert_int_eq(purchase_claim_due(db, 5000, 9000, &got), 1);
+    ck_assert_str_eq(got.transid, "old-0000000001");
+    char *body = activation_body(&got, "App", NULL);
+    ck_assert_ptr_nonnull(strstr(body, "\"transId\":\"old-0000000001\""));
+    free(body);
+    /* Its callback finds it by that transId. */
+    ck_assert_int_eq(purchase_get_operator_transid(db, "tp", "old-0000000001", NULL, &got), 1);
+    ck_assert_str_eq(got.service_provider, "sp1");
+    /* Another provider may now use the same transid. */
+    int64_t other = 0;
+    purchase b = make("sp2", "old-0000000001", "plan1", 2000);
+    ck_assert_int_eq(purchase_create(db, &b, 0, &existing, &other), CREATE_OK);
+    ck_assert_int_eq(purchase_get(db, "sp2", "old-0000000001", &got), 1);
+    ck_assert_str_ne(got.op_transid, "old-0000000001");
+    purchase_clear(&got);
+    purchase_clear(&existing);
 }
 END_TEST
 
@@ -609,6 +737,7 @@ int main(void) {
     tcase_add_test(tc, overdue_purchases_are_counted_and_listed);
     tcase_add_test(tc, lookup_json);
     tcase_add_test(tc, reopening_keeps_the_schema);
+    tcase_add_test(tc, rows_from_before_keep_their_transid);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);

@@ -95,6 +95,21 @@ START_TEST(settles_once_per_transid) {
 }
 END_TEST
 
+START_TEST(providers_may_share_a_transid) {
+    /* Transids are per provider: another provider's t1 is another purchase. */
+    settled_record a = rec("t1", "sp1", "p1", 6001, DAY1 + 1000);
+    settled_record b = rec("t1", "sp2", "p1", 5000, DAY1 + 2000);
+    ck_assert_int_eq(apply(&a), SETTLE_NEW);
+    ck_assert_int_eq(apply(&b), SETTLE_NEW);
+    ck_assert_int_eq(apply(&b), SETTLE_DUPLICATE);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM records"), 2);
+    Millom__V1__SettlementReport r = load("2026-11-28", "sp2");
+    ck_assert_int_eq(r.count, 1);
+    ck_assert_int_eq(r.gross_minor, 5000);
+    report_clear(&r);
+}
+END_TEST
+
 START_TEST(aggregates_match_records_and_plans) {
     int64_t gross = 0;
     for (int i = 0; i < 50; i++) {
@@ -287,6 +302,7 @@ int main(void) {
     TCase *tc = tcase_create("store");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, settles_once_per_transid);
+    tcase_add_test(tc, providers_may_share_a_transid);
     tcase_add_test(tc, aggregates_match_records_and_plans);
     tcase_add_test(tc, later_day_closes_earlier_and_late_event_lands_on_its_day);
     tcase_add_test(tc, timer_closes_days_past_grace);
