@@ -110,6 +110,7 @@ static metric *topic_counter(const char *name, const char *help, const char *top
  * supervisor (compose's restart policy) starts a fresh one. */
 
 static atomic_llong brokers_down_since;  /* mono_ms of the outage's start; 0: up */
+static atomic_llong brokers_back_at;     /* mono_ms the last outage ended; 0: none yet */
 static atomic_int outage_reported;       /* the outage's "not ready" was logged */
 static atomic_int fatal_seen;
 static long down_ready_ms = 10000;       /* MILLOM_KAFKA_DOWN_READY_S */
@@ -177,6 +178,7 @@ static void health_check(rd_kafka_t *rk, double *last_probe_ms) {
     if (rd_kafka_metadata(rk, 0, NULL, &md, 1000) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
     rd_kafka_metadata_destroy(md);
     if (!atomic_compare_exchange_strong(&brokers_down_since, &since, 0)) return;
+    atomic_store(&brokers_back_at, (long long)mono_ms());
     metric_set(m_broker_up, 1);
     down_ms = (long long)mono_ms() - since;
     if (atomic_exchange(&outage_reported, 0))
@@ -747,7 +749,9 @@ struct kafka_consumer {
     struct topic_metrics *tm;
     size_t n_topics;
     atomic_int stop;
-    atomic_int ready;
+    atomic_int ready;         /* holds an assignment (kafka_consumer_ready) */
+    atomic_llong assigned_at; /* mono_ms of the last assignment */
+    long session_ms;          /* MILLOM_KAFKA_SESSION_TIMEOUT_MS */
     pthread_t thread;
     int has_thread;
     int uncommitted;          /* offsets stored since the last commit */
@@ -773,9 +777,14 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rd_kafka_resp_err_t e = rd_kafka_assign(rk, parts);
             if (e) log_error("kafka assign: %s", rd_kafka_err2str(e));
         }
+        atomic_store(&c->assigned_at, (long long)mono_ms());
         atomic_store(&c->ready, 1);
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         log_info("kafka consumer %s: revoked %d partition(s)", rd_kafka_name(rk), parts->cnt);
+        /* Eager rebalancing takes every partition away until the next
+         * assignment, and a lost assignment (session timed out) is gone:
+         * not ready until assigned again. */
+        if (!cooperative || rd_kafka_assignment_lost(rk)) atomic_store(&c->ready, 0);
         /* What was handled must be committed before another member takes
          * the partitions over. The callback runs in the polling thread, so
          * no handler is running now. */
@@ -855,6 +864,7 @@ kafka_consumer *kafka_consumer_new(const kafka_consumer_opts *o, char *err, size
     if (c->commit_interval_ms < 0) c->commit_interval_ms = 100;
     long session_ms = env_long("MILLOM_KAFKA_SESSION_TIMEOUT_MS", 10000);
     if (session_ms < 1) session_ms = 10000;
+    c->session_ms = session_ms;
     const char *reset = getenv("MILLOM_KAFKA_OFFSET_RESET");
     if (!reset || !*reset) reset = "earliest";
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -1037,7 +1047,18 @@ void kafka_consumer_stop(kafka_consumer *c) {
     if (c) atomic_store(&c->stop, 1);
 }
 
-int kafka_consumer_ready(const kafka_consumer *c) { return c && atomic_load(&c->ready); }
+int kafka_consumer_ready(const kafka_consumer *c) {
+    if (!c || !atomic_load(&c->ready)) return 0;
+    /* After a broker outage the assignment held from before is confirmed
+     * only by a new one (the group was rebuilt: a restarted broker, or a
+     * session that timed out) or by a whole session timeout passing
+     * without it being lost (the membership survived). Until then a
+     * consumer that still believes in its old partitions is not ready:
+     * requests sent to it would wait out the rebalance. */
+    long long back = atomic_load(&brokers_back_at);
+    return back == 0 || atomic_load(&c->assigned_at) >= back ||
+           (long long)mono_ms() - back >= c->session_ms;
+}
 
 void kafka_consumer_free(kafka_consumer *c) {
     if (!c) return;

@@ -99,7 +99,10 @@ int kafka_consumer_run(kafka_consumer *c);
 /* Starts kafka_consumer_run on a new thread. */
 int kafka_consumer_start(kafka_consumer *c);
 void kafka_consumer_stop(kafka_consumer *c);
-/* True once the group assigned partitions (or the consumer polled fine). */
+/* True while the group has assigned this consumer its partitions: false
+ * before the first assignment, from an eager revoke or a lost assignment
+ * until the next one, and after a broker outage until the assignment is
+ * confirmed (a new one, or a session timeout without losing it). */
 int kafka_consumer_ready(const kafka_consumer *c);
 /* Stops, joins the thread if any, commits, closes and frees. */
 void kafka_consumer_free(kafka_consumer *c);
