@@ -10,8 +10,9 @@
 void text_printf(char *buf, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Copies src (NULL counts as "") into dst, cut to dstlen - 1 bytes and
- * always NUL-terminated (dstlen > 0). */
+/* Copies src (NULL counts as "") into dst, cut to at most dstlen - 1
+ * bytes and always NUL-terminated (dstlen > 0). A cut never splits a
+ * UTF-8 character: the bytes of one cut in two are dropped. */
 void text_copy(char *dst, size_t dstlen, const char *src);
 
 #endif

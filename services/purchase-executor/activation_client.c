@@ -17,7 +17,7 @@
  *   - any other errorType, a 2xx FAIL, another 4xx -> failed.
  * A 2xx FAIL is also flagged (status_fail): re-checking a pending purchase
  * takes it as the operator's stored outcome whatever its errorType. */
-#include "executor.h"
+#include "activation_client.h"
 #include "shared/backend_client.h"
 #include "shared/backend_errors.h"
 
@@ -31,18 +31,7 @@
 #include "shared/crypto.h"
 #include "shared/errors.h"
 #include "shared/money.h"
-
-const char *activation_kind_name(activation_kind k) {
-    switch (k) {
-    case ACT_COMPLETED: return "completed";
-    case ACT_PENDING: return "pending";
-    case ACT_ALREADY: return "already-executed";
-    case ACT_FAILED: return "failed";
-    case ACT_UNKNOWN: return "unknown";
-    case ACT_NOT_EXECUTED: return "not-executed";
-    }
-    return "?";
-}
+#include "shared/text.h"
 
 static const char *str_field(const json_t *o, const char *name) {
     const json_t *v = json_is_object(o) ? json_object_get(o, name) : NULL;
@@ -84,9 +73,9 @@ void activation_parse(long status, const char *body, size_t len, int connected,
     if (!message) message = str_field(as, "message");
     const char *code = str_field(j, "confirmationCode");
 
-    copy_text(out->error_type, sizeof out->error_type, error_type);
+    text_copy(out->error_type, sizeof out->error_type, error_type);
     outcome_mask_digits(message, out->message, sizeof out->message);
-    copy_text(out->confirmation_code, sizeof out->confirmation_code, code);
+    text_copy(out->confirmation_code, sizeof out->confirmation_code, code);
 
     if (status >= 200 && status < 300) {
         const char *st = json_is_string(as) ? json_string_value(as) : str_field(as, "status");

@@ -13,7 +13,7 @@
  * The bodies are the operator API's callbackResponse; api-edge relays them
  * as they are. A callback without meta (nobody waits) is applied the same
  * way. A completion also invalidates offer-resolver's cache first. */
-#include "executor.h"
+#include "handlers.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,10 +22,10 @@
 #include "shared/log.h"
 #include "shared/service.h"
 
-static void reply_callback(executor *ex, const Millom__V1__RequestMeta *meta, int status,
+static void reply_callback(purchase_flow *f, const Millom__V1__RequestMeta *meta, int status,
                            const char *result, const char *message) {
     char *body = response_callback(result, message);
-    executor_reply(ex, meta, status, body);
+    flow_reply(f, meta, status, body);
     free(body);
 }
 
@@ -36,8 +36,8 @@ int callback_subscriber_matches(const purchase *p, const char *id_type, const ch
     return strcmp(id_value, p->subscriber) == 0;
 }
 
-kafka_verdict executor_on_callback(executor *ex, const void *payload, size_t len, char *err,
-                                   size_t errlen) {
+kafka_verdict handle_callback(purchase_flow *f, const void *payload, size_t len, char *err,
+                              size_t errlen) {
     Millom__V1__ActivationCallback *cb =
         millom__v1__activation_callback__unpack(NULL, len, (const uint8_t *)payload);
     if (!cb) {
@@ -48,20 +48,20 @@ kafka_verdict executor_on_callback(executor *ex, const void *payload, size_t len
     kafka_verdict verdict = KAFKA_DONE;
     purchase found = {0}, next = {0}, current = {0};
     if (!cb->operator_ || !*cb->operator_ || !cb->trans_id || !*cb->trans_id) {
-        reply_callback(ex, meta, 400, "FAIL", "operator and transId are required");
+        reply_callback(f, meta, 400, "FAIL", "operator and transId are required");
         snprintf(err, errlen, "ActivationCallback without operator or trans_id");
         verdict = KAFKA_DEAD_LETTER;
         goto out;
     }
     const char *sp = cb->service_provider && *cb->service_provider ? cb->service_provider : NULL;
-    int n = purchase_get_operator_transid(ex->db, cb->operator_, cb->trans_id, sp, &found);
+    int n = purchase_get_operator_transid(f->db, cb->operator_, cb->trans_id, sp, &found);
     if (n < 0) {
         snprintf(err, errlen, "store unavailable");
         verdict = KAFKA_RETRY;
         goto out;
     }
     if (n == 0) {
-        reply_callback(ex, meta, 404, "FAIL", "unknown transaction");
+        reply_callback(f, meta, 404, "FAIL", "unknown transaction");
         goto out;
     }
     purchase *p = &found;
@@ -71,11 +71,11 @@ kafka_verdict executor_on_callback(executor *ex, const void *payload, size_t len
                  " subscriber (%s %s)",
                  cb->trans_id, cb->id_type, log_mask_msisdn(cb->id_value, got, sizeof got),
                  p->key_type, log_mask_msisdn(p->subscriber, want, sizeof want));
-        reply_callback(ex, meta, 404, "FAIL", "unknown transaction");
+        reply_callback(f, meta, 404, "FAIL", "unknown transaction");
         goto out;
     }
     if (PS_FINAL(p->state)) {
-        reply_callback(ex, meta, 409, "FAIL", "transaction already completed");
+        reply_callback(f, meta, 409, "FAIL", "transaction already completed");
         goto out;
     }
     if (cb->offer_id && *cb->offer_id && strcmp(cb->offer_id, p->plan_id) != 0)
@@ -86,7 +86,7 @@ kafka_verdict executor_on_callback(executor *ex, const void *payload, size_t len
         verdict = KAFKA_RETRY;
         goto out;
     }
-    int rc = purchase_update(ex->db, &next,
+    int rc = purchase_update(f->db, &next,
                              PS_MASK(PS_RECEIVED) | PS_MASK(PS_ACTIVATING) | PS_MASK(PS_PENDING),
                              -1, &current);
     if (rc < 0) {
@@ -95,12 +95,12 @@ kafka_verdict executor_on_callback(executor *ex, const void *payload, size_t len
         goto out;
     }
     if (rc == 0) { /* decided meanwhile (the retry thread) */
-        reply_callback(ex, meta, 409, "FAIL", "transaction already completed");
+        reply_callback(f, meta, 409, "FAIL", "transaction already completed");
         goto out;
     }
-    metric_add(ex->m.callbacks, 1);
-    executor_after_change(ex, p, &next);
-    reply_callback(ex, meta, 200, "OK", "Callback received by Millom");
+    metric_add(f->m.callbacks, 1);
+    flow_after_change(f, p, &next);
+    reply_callback(f, meta, 200, "OK", "Callback received by Millom");
 out:
     purchase_clear(&found);
     purchase_clear(&next);

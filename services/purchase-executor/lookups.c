@@ -22,7 +22,7 @@
  * completedAt only when set; nextCheckAt (when the operator is asked again:
  * an activation retry or a pending re-check) only while not final. The MSISDN is shown in full: the management API is scoped to the
  * subscriber's own operator. */
-#include "executor.h"
+#include "handlers.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,40 +79,40 @@ json_t *purchase_to_json(const purchase *p, int currency_scale) {
 }
 
 typedef struct {
-    executor *ex;
+    purchase_flow *f;
     json_t *list;
 } collect;
 
 static void collect_one(void *arg, const purchase *p) {
     collect *c = arg;
-    const tenant_operator *op = tenants_operator(c->ex->tenants, p->op);
+    const tenant_operator *op = tenants_operator(c->f->tenants, p->op);
     json_t *j = purchase_to_json(p, op ? op->currency_scale : 2);
     if (j) json_array_append_new(c->list, j);
 }
 
-static void reply_json(executor *ex, const Millom__V1__RequestMeta *meta, int status,
+static void reply_json(purchase_flow *f, const Millom__V1__RequestMeta *meta, int status,
                        json_t *body) {
     char *textbody = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(body);
     if (!textbody) {
         char *e = error_document_text(CAUSE_UNSPECIFIED, "out of memory");
-        executor_reply(ex, meta, 500, e);
+        flow_reply(f, meta, 500, e);
         free(e);
         return;
     }
-    executor_reply(ex, meta, status, textbody);
+    flow_reply(f, meta, status, textbody);
     free(textbody);
 }
 
-static void reply_error(executor *ex, const Millom__V1__RequestMeta *meta, const char *cause,
+static void reply_error(purchase_flow *f, const Millom__V1__RequestMeta *meta, const char *cause,
                         const char *message) {
     char *body = error_document_text(cause, message);
-    executor_reply(ex, meta, error_status(cause), body);
+    flow_reply(f, meta, error_status(cause), body);
     free(body);
 }
 
-kafka_verdict executor_on_lookup(executor *ex, const void *payload, size_t len, char *err,
-                                 size_t errlen) {
+kafka_verdict handle_lookup(purchase_flow *f, const void *payload, size_t len, char *err,
+                            size_t errlen) {
     Millom__V1__PurchaseLookup *l =
         millom__v1__purchase_lookup__unpack(NULL, len, (const uint8_t *)payload);
     if (!l) {
@@ -123,41 +123,41 @@ kafka_verdict executor_on_lookup(executor *ex, const void *payload, size_t len, 
     if (!meta || !meta->correlation_id || !*meta->correlation_id || rpc_expired(meta))
         goto out; /* nobody waits for the answer */
     if (!l->operator_ || !*l->operator_) {
-        reply_error(ex, meta, CAUSE_BAD_REQUEST, "operator is required");
+        reply_error(f, meta, CAUSE_BAD_REQUEST, "operator is required");
         goto out;
     }
     const char *sp = l->service_provider && *l->service_provider ? l->service_provider : NULL;
-    collect c = {ex, json_array()};
+    collect c = {f, json_array()};
     if (!c.list) goto out;
     int n;
     if (l->transid && *l->transid) {
-        n = purchase_find_transid(ex->db, l->operator_, l->transid, sp, LOOKUP_MAX, collect_one,
+        n = purchase_find_transid(f->db, l->operator_, l->transid, sp, LOOKUP_MAX, collect_one,
                                   &c);
         if (n == 0) {
-            reply_error(ex, meta, CAUSE_NOT_FOUND, "no such purchase");
+            reply_error(f, meta, CAUSE_NOT_FOUND, "no such purchase");
         } else if (n == 1) {
             json_t *one = json_incref(json_array_get(c.list, 0));
-            reply_json(ex, meta, 200, one);
+            reply_json(f, meta, 200, one);
         } else if (n > 1) {
-            reply_json(ex, meta, 200, json_pack("{s:O}", "purchases", c.list));
+            reply_json(f, meta, 200, json_pack("{s:O}", "purchases", c.list));
         }
     } else if (l->overdue) {
-        int64_t max_age_ms = (int64_t)ex->cfg.pending_max_age_s * 1000;
-        n = purchase_find_overdue(ex->db, l->operator_, sp, now_ms() - max_age_ms, LOOKUP_MAX,
+        int64_t max_age_ms = (int64_t)f->cfg.pending_max_age_s * 1000;
+        n = purchase_find_overdue(f->db, l->operator_, sp, now_ms() - max_age_ms, LOOKUP_MAX,
                                   collect_one, &c);
         if (n >= 0)
-            reply_json(ex, meta, 200,
+            reply_json(f, meta, 200,
                        json_pack("{s:I, s:O}", "overdueAfterSeconds",
-                                 (json_int_t)ex->cfg.pending_max_age_s, "purchases", c.list));
+                                 (json_int_t)f->cfg.pending_max_age_s, "purchases", c.list));
     } else if (l->msisdn && *l->msisdn) {
-        n = purchase_find_subscriber(ex->db, l->operator_, l->msisdn, sp, l->from_ms, l->to_ms,
+        n = purchase_find_subscriber(f->db, l->operator_, l->msisdn, sp, l->from_ms, l->to_ms,
                                      LOOKUP_MAX, collect_one, &c);
-        if (n >= 0) reply_json(ex, meta, 200, json_pack("{s:O}", "purchases", c.list));
+        if (n >= 0) reply_json(f, meta, 200, json_pack("{s:O}", "purchases", c.list));
     } else {
         n = 0;
-        reply_error(ex, meta, CAUSE_BAD_REQUEST, "transid, msisdn or overdue is required");
+        reply_error(f, meta, CAUSE_BAD_REQUEST, "transid, msisdn or overdue is required");
     }
-    if (n < 0) reply_error(ex, meta, CAUSE_SERVICE_UNAVAILABLE, "purchase store unavailable");
+    if (n < 0) reply_error(f, meta, CAUSE_SERVICE_UNAVAILABLE, "purchase store unavailable");
     json_decref(c.list);
 out:
     millom__v1__purchase_lookup__free_unpacked(l, NULL);

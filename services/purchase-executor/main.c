@@ -1,7 +1,7 @@
 /* purchase-executor: wiring. Consumes millom.purchase.commands,
  * millom.activation.callbacks and millom.purchase.lookups; produces
  * millom.replies, millom.purchase.events (outbox) and millom.queries
- * (INVALIDATE). See executor.h for the state machine.
+ * (INVALIDATE). See purchase.h for the state machine and executor.h for the layers.
  *
  * Settings: MILLOM_EXECUTOR_PORT (admin, 9102), MILLOM_PURCHASE_TIMER_S
  * (60; 0 disables), MILLOM_ACTIVATE_TIMEOUT_MS (5000),

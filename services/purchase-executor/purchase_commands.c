@@ -33,7 +33,7 @@
  * the command is redelivered and starts afresh; after it the row is
  * activating, the redelivered command answers 202, and the retry thread
  * resumes the activation with the same transId. */
-#include "executor.h"
+#include "handlers.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,48 +43,49 @@
 #include "shared/log.h"
 #include "shared/offer_context.h"
 #include "shared/service.h"
+#include "shared/text.h"
 
-static void reply_error(executor *ex, const Millom__V1__RequestMeta *meta, const char *cause,
+static void reply_error(purchase_flow *f, const Millom__V1__RequestMeta *meta, const char *cause,
                         const char *message) {
     char *body = response_error(cause, message);
-    executor_reply(ex, meta, error_status(cause), body);
+    flow_reply(f, meta, error_status(cause), body);
     free(body);
 }
 
-static void reply_processing(executor *ex, const Millom__V1__RequestMeta *meta,
+static void reply_processing(purchase_flow *f, const Millom__V1__RequestMeta *meta,
                              const purchase *p) {
     char *body = response_processing(p);
-    executor_reply(ex, meta, 202, body);
+    flow_reply(f, meta, 202, body);
     free(body);
-    metric_add(ex->m.processing, 1);
+    metric_add(f->m.processing, 1);
 }
 
 /* The answer for a purchase as stored: final -> the original answer. */
-static void reply_stored(executor *ex, const Millom__V1__RequestMeta *meta, const purchase *p) {
+static void reply_stored(purchase_flow *f, const Millom__V1__RequestMeta *meta, const purchase *p) {
     if (PS_FINAL(p->state) && p->http_status && p->response_body) {
-        executor_reply(ex, meta, p->http_status, p->response_body);
+        flow_reply(f, meta, p->http_status, p->response_body);
         return;
     }
     if (PS_FINAL(p->state)) { /* never stored without an answer; be safe */
         char *body = p->state == PS_COMPLETED ? response_completed(p)
                                               : response_error(CAUSE_UNSPECIFIED, p->message);
-        executor_reply(ex, meta, p->state == PS_COMPLETED ? 200 : 500, body);
+        flow_reply(f, meta, p->state == PS_COMPLETED ? 200 : 500, body);
         free(body);
         return;
     }
-    reply_processing(ex, meta, p);
+    reply_processing(f, meta, p);
 }
 
 /* A repeat of (sp, transid): rule 1. */
-static void answer_existing(executor *ex, const Millom__V1__RequestMeta *meta,
+static void answer_existing(purchase_flow *f, const Millom__V1__RequestMeta *meta,
                             const purchase *request, const purchase *existing) {
     if (strcmp(request->fingerprint, existing->fingerprint) != 0) {
-        metric_add(ex->m.conflict, 1);
-        reply_error(ex, meta, CAUSE_PURCHASE_CONFLICT,
+        metric_add(f->m.conflict, 1);
+        reply_error(f, meta, CAUSE_PURCHASE_CONFLICT,
                     "transid was already used for a different purchase request");
         return;
     }
-    reply_stored(ex, meta, existing);
+    reply_stored(f, meta, existing);
 }
 
 static const char *fund_source_name(Millom__V1__FundSource f) {
@@ -111,20 +112,20 @@ static const char *request_from_command(const Millom__V1__PurchaseCommand *c, pu
     if (c->client_name && !fits(c->client_name, sizeof p->client_name))
         return "client_name too long";
     memset(p, 0, sizeof *p);
-    copy_text(p->service_provider, sizeof p->service_provider, c->service_provider);
-    copy_text(p->transid, sizeof p->transid, c->transid);
+    text_copy(p->service_provider, sizeof p->service_provider, c->service_provider);
+    text_copy(p->transid, sizeof p->transid, c->transid);
     purchase_operator_transid(p->service_provider, p->transid, p->op_transid);
-    copy_text(p->plan_id, sizeof p->plan_id, c->plan_id);
-    copy_text(p->subscriber, sizeof p->subscriber, s->subscriber_id);
-    copy_text(p->op, sizeof p->op, s->operator_);
-    copy_text(p->key_type, sizeof p->key_type,
+    text_copy(p->plan_id, sizeof p->plan_id, c->plan_id);
+    text_copy(p->subscriber, sizeof p->subscriber, s->subscriber_id);
+    text_copy(p->op, sizeof p->op, s->operator_);
+    text_copy(p->key_type, sizeof p->key_type,
               s->key_type == MILLOM__V1__KEY_TYPE__KEY_TYPE_OPET    ? "OPET"
               : s->key_type == MILLOM__V1__KEY_TYPE__KEY_TYPE_CPID ? "CPID"
                                                                     : "MSISDN");
-    copy_text(p->fund_source, sizeof p->fund_source, fund_source_name(c->fund_source));
-    copy_text(p->client_name, sizeof p->client_name, c->client_name);
-    copy_text(p->channel, sizeof p->channel, present(c->channel) ? c->channel : "api");
-    copy_text(p->language, sizeof p->language, c->language);
+    text_copy(p->fund_source, sizeof p->fund_source, fund_source_name(c->fund_source));
+    text_copy(p->client_name, sizeof p->client_name, c->client_name);
+    text_copy(p->channel, sizeof p->channel, present(c->channel) ? c->channel : "api");
+    text_copy(p->language, sizeof p->language, c->language);
     purchase_fingerprint(p->op, p->key_type, p->subscriber, p->plan_id, c->offer_context,
                          p->fund_source, p->fingerprint);
     return NULL;
@@ -146,12 +147,12 @@ static const char *price_from_offer_context(const char *token, const purchase *p
     if (oc.price_minor < 0 || !fits(oc.currency, curlen) || !oc.currency[0])
         return "offercontext is not valid";
     *price = oc.price_minor;
-    copy_text(currency, curlen, oc.currency);
+    text_copy(currency, curlen, oc.currency);
     return NULL;
 }
 
-kafka_verdict executor_on_command(executor *ex, const void *payload, size_t len, char *err,
-                                  size_t errlen) {
+kafka_verdict handle_command(purchase_flow *f, const void *payload, size_t len, char *err,
+                             size_t errlen) {
     Millom__V1__PurchaseCommand *c =
         millom__v1__purchase_command__unpack(NULL, len, (const uint8_t *)payload);
     if (!c) {
@@ -163,35 +164,35 @@ kafka_verdict executor_on_command(executor *ex, const void *payload, size_t len,
     purchase p = {0}, existing = {0}, after = {0};
     const char *bad = request_from_command(c, &p);
     if (bad) {
-        reply_error(ex, meta, CAUSE_BAD_REQUEST, bad);
+        reply_error(f, meta, CAUSE_BAD_REQUEST, bad);
         snprintf(err, errlen, "invalid PurchaseCommand: %s", bad);
         verdict = KAFKA_DEAD_LETTER;
         goto out;
     }
 
     /* 1. A repeat. */
-    int found = purchase_get(ex->db, p.service_provider, p.transid, &existing);
+    int found = purchase_get(f->db, p.service_provider, p.transid, &existing);
     if (found < 0) {
         snprintf(err, errlen, "store unavailable");
         verdict = KAFKA_RETRY;
         goto out;
     }
     if (found) {
-        answer_existing(ex, meta, &p, &existing);
+        answer_existing(f, meta, &p, &existing);
         goto out;
     }
 
     /* 2. A new purchase: who, and at what price. */
     if (strcmp(p.key_type, "CPID") == 0) {
-        metric_add(ex->m.rejected, 1);
-        reply_error(ex, meta, CAUSE_BAD_CPID, "CPID keys must be resolved before purchasing");
+        metric_add(f->m.rejected, 1);
+        reply_error(f, meta, CAUSE_BAD_CPID, "CPID keys must be resolved before purchasing");
         goto out;
     }
-    const tenant_operator *op = tenants_operator(ex->tenants, p.op);
-    const tenant_provider *sp = tenants_provider(ex->tenants, p.service_provider);
+    const tenant_operator *op = tenants_operator(f->tenants, p.op);
+    const tenant_provider *sp = tenants_provider(f->tenants, p.service_provider);
     if (!op || !sp || !tenants_provider_uses(sp, p.op)) {
-        metric_add(ex->m.rejected, 1);
-        reply_error(ex, meta, CAUSE_BAD_REQUEST,
+        metric_add(f->m.rejected, 1);
+        reply_error(f, meta, CAUSE_BAD_REQUEST,
                     !op   ? "unknown operator"
                     : !sp ? "unknown service provider"
                           : "the service provider may not use this operator");
@@ -202,30 +203,30 @@ kafka_verdict executor_on_command(executor *ex, const void *payload, size_t len,
         const char *why = price_from_offer_context(c->offer_context, &p, now, &p.price_minor,
                                                    p.currency, sizeof p.currency);
         if (why) {
-            metric_add(ex->m.rejected, 1);
-            reply_error(ex, meta, CAUSE_BAD_REQUEST, why);
+            metric_add(f->m.rejected, 1);
+            reply_error(f, meta, CAUSE_BAD_REQUEST, why);
             goto out;
         }
     } else {
         const char *cause = CAUSE_UNSPECIFIED;
         char msg[256];
         offer_price_result pr =
-            offer_price(ex->http, op, &p, ex->cfg.channel_id, ex->cfg.backend_timeout_ms,
+            offer_price(f->http, op, &p, f->cfg.channel_id, f->cfg.backend_timeout_ms,
                         &p.price_minor, p.currency, sizeof p.currency, &cause, msg, sizeof msg);
         if (pr == OFFER_NEED_TOPUP) {
-            metric_add(ex->m.rejected, 1);
-            reply_error(ex, meta, CAUSE_INSUFFICIENT_FUNDS,
+            metric_add(f->m.rejected, 1);
+            reply_error(f, meta, CAUSE_INSUFFICIENT_FUNDS,
                         "the subscriber has to top up before buying a plan");
             goto out;
         }
         if (pr == OFFER_NOT_OFFERED) {
-            metric_add(ex->m.rejected, 1);
-            reply_error(ex, meta, CAUSE_BAD_REQUEST, "planid is not offered to this subscriber");
+            metric_add(f->m.rejected, 1);
+            reply_error(f, meta, CAUSE_BAD_REQUEST, "planid is not offered to this subscriber");
             goto out;
         }
         if (pr != OFFER_PRICE_OK) {
-            metric_add(ex->m.rejected, 1);
-            reply_error(ex, meta, cause, msg);
+            metric_add(f->m.rejected, 1);
+            reply_error(f, meta, cause, msg);
             goto out;
         }
         now = now_ms();
@@ -238,26 +239,26 @@ kafka_verdict executor_on_command(executor *ex, const void *payload, size_t len,
      * the retry thread must not assume the operator never saw it. */
     p.maybe_executed = 1;
     p.created_ms = p.updated_ms = now;
-    p.next_attempt_ms = executor_lease_until(ex, now);
+    p.next_attempt_ms = flow_lease_until(f, now);
     int64_t other_created = 0;
-    int64_t timer_ms = ex->cfg.timer_s * 1000;
-    switch (purchase_create(ex->db, &p, timer_ms, &existing, &other_created)) {
+    int64_t timer_ms = f->cfg.timer_s * 1000;
+    switch (purchase_create(f->db, &p, timer_ms, &existing, &other_created)) {
     case CREATE_OK:
         break;
     case CREATE_EXISTS:
-        answer_existing(ex, meta, &p, &existing);
+        answer_existing(f, meta, &p, &existing);
         goto out;
     case CREATE_TRANSID_TAKEN:
         /* A derived transId equal to a pre-upgrade row's transid: not
          * reachable by chance; answered like any reused transid. */
-        metric_add(ex->m.conflict, 1);
-        reply_error(ex, meta, CAUSE_PURCHASE_CONFLICT,
+        metric_add(f->m.conflict, 1);
+        reply_error(f, meta, CAUSE_PURCHASE_CONFLICT,
                     "transid was already used for a different purchase request");
         goto out;
     case CREATE_TIMER:
         /* One text whoever made the earlier purchase. */
-        metric_add(ex->m.conflict, 1);
-        reply_error(ex, meta, CAUSE_PURCHASE_CONFLICT, purchase_timer_message());
+        metric_add(f->m.conflict, 1);
+        reply_error(f, meta, CAUSE_PURCHASE_CONFLICT, purchase_timer_message());
         goto out;
     case CREATE_BUSY:
     case CREATE_ERROR:
@@ -265,14 +266,14 @@ kafka_verdict executor_on_command(executor *ex, const void *payload, size_t len,
         verdict = KAFKA_RETRY;
         goto out;
     }
-    outbox_relay_notify(ex->relay);
+    outbox_relay_notify(f->relay);
 
     /* 4. The operator; then the answer. */
     purchase call = p; /* no response body yet: a plain copy is fine */
     call.attempts = 1;
     call.maybe_executed = 0; /* no earlier call */
-    executor_activate(ex, ex->http, ex->db, &call, 0, &after);
-    reply_stored(ex, meta, &after);
+    flow_activate(f, f->http, f->db, &call, 0, &after);
+    reply_stored(f, meta, &after);
 
 out:
     purchase_clear(&p);

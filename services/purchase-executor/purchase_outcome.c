@@ -34,7 +34,7 @@
  * PURCHASE_IN_PROGRESS after a call that may have reached the operator is
  * most likely about our own earlier call still running, so it is treated
  * as unknown (retry), not as a conflict. */
-#include "executor.h"
+#include "purchase_outcome.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -44,6 +44,19 @@
 #include "shared/backend_errors.h"
 #include "shared/errors.h"
 #include "shared/log.h"
+#include "shared/text.h"
+
+const char *activation_kind_name(activation_kind k) {
+    switch (k) {
+    case ACT_COMPLETED: return "completed";
+    case ACT_PENDING: return "pending";
+    case ACT_ALREADY: return "already-executed";
+    case ACT_FAILED: return "failed";
+    case ACT_UNKNOWN: return "unknown";
+    case ACT_NOT_EXECUTED: return "not-executed";
+    }
+    return "?";
+}
 
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
@@ -131,8 +144,8 @@ int64_t retry_backoff_ms(int attempts, uint32_t rnd) {
 
 static int become_completed(purchase *next, const char *code, const char *message, int64_t now) {
     next->state = PS_COMPLETED;
-    if (code && *code) copy_text(next->confirmation_code, sizeof next->confirmation_code, code);
-    copy_text(next->message, sizeof next->message, message);
+    if (code && *code) text_copy(next->confirmation_code, sizeof next->confirmation_code, code);
+    text_copy(next->message, sizeof next->message, message);
     next->error_type[0] = '\0';
     next->completed_ms = now;
     next->next_attempt_ms = 0;
@@ -153,8 +166,8 @@ static int become_failed(purchase *next, const char *error_type, const char *cau
         log_info("purchase %s failed, operator %s said (%s): %s", next->transid, next->op,
                  error_type && *error_type ? error_type : "-", operator_text);
     next->state = PS_FAILED;
-    copy_text(next->error_type, sizeof next->error_type, error_type);
-    copy_text(next->message, sizeof next->message, message);
+    text_copy(next->error_type, sizeof next->error_type, error_type);
+    text_copy(next->message, sizeof next->message, message);
     next->completed_ms = now;
     next->next_attempt_ms = 0;
     next->http_status = error_status(cause);
@@ -183,7 +196,7 @@ int outcome_after_activation(const purchase *p, const activation_result *r, long
     case ACT_PENDING:
         next->state = PS_PENDING;
         next->error_type[0] = '\0';
-        copy_text(next->message, sizeof next->message, r->message);
+        text_copy(next->message, sizeof next->message, r->message);
         next->rechecks = 0;
         next->next_attempt_ms = pol ? now + recheck_delay_ms(pol, 0, rnd) : 0;
         return 0;
@@ -196,8 +209,8 @@ int outcome_after_activation(const purchase *p, const activation_result *r, long
     }
     /* Outcome unknown, or refused before processing: stays activating. */
     if (kind == ACT_UNKNOWN) next->maybe_executed = 1;
-    copy_text(next->error_type, sizeof next->error_type, r->error_type);
-    copy_text(next->message, sizeof next->message, r->message[0] ? r->message : r->detail);
+    text_copy(next->error_type, sizeof next->error_type, r->error_type);
+    text_copy(next->message, sizeof next->message, r->message[0] ? r->message : r->detail);
     if (kind == ACT_NOT_EXECUTED && !next->maybe_executed && max_attempts > 0 &&
         next->attempts >= max_attempts) {
         snprintf(msg, sizeof msg, "the operator backend could not be reached (%d attempts)",

@@ -3,7 +3,7 @@
  * the checks that decide whether a purchase may start (idempotency,
  * purchase timer) run in the same BEGIN IMMEDIATE
  * transaction as its insert, so two commands cannot both pass them. */
-#include "executor.h"
+#include "purchase.h"
 #include "shared/topics.h"
 
 #include <stdio.h>
@@ -16,6 +16,7 @@
 #include "shared/changelog.h"
 #include "shared/outbox.h"
 #include "shared/store.h"
+#include "shared/text.h"
 
 static const char PURCHASES_SQL[] =
     "CREATE TABLE purchases ("
@@ -134,31 +135,10 @@ Millom__V1__PurchaseState purchase_state_proto(purchase_state s) {
     return MILLOM__V1__PURCHASE_STATE__PURCHASE_STATE_UNSPECIFIED;
 }
 
-void copy_text(char *dst, size_t dstlen, const char *src) {
-    if (!dst || dstlen == 0) return;
-    if (!src) src = "";
-    size_t n = strlen(src);
-    if (n >= dstlen) {
-        n = dstlen - 1;
-        /* Do not keep the first bytes of a character cut in two. */
-        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80) n--;
-    }
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-}
-
 void purchase_clear(purchase *p) {
     if (!p) return;
     free(p->response_body);
     p->response_body = NULL;
-}
-
-int purchase_set_body(purchase *p, const char *body) {
-    char *copy = body ? strdup(body) : NULL;
-    if (body && !copy) return -1;
-    free(p->response_body);
-    p->response_body = copy;
-    return 0;
 }
 
 int purchase_copy(purchase *dst, const purchase *src) {
@@ -249,21 +229,21 @@ static const char *col_text(sqlite3_stmt *st, int i) {
 static int read_row(sqlite3_stmt *st, purchase *p) {
     purchase_clear(p);
     memset(p, 0, sizeof *p);
-    copy_text(p->service_provider, sizeof p->service_provider, col_text(st, 0));
-    copy_text(p->transid, sizeof p->transid, col_text(st, 1));
-    copy_text(p->fingerprint, sizeof p->fingerprint, col_text(st, 2));
-    copy_text(p->op, sizeof p->op, col_text(st, 3));
-    copy_text(p->subscriber, sizeof p->subscriber, col_text(st, 4));
-    copy_text(p->key_type, sizeof p->key_type, col_text(st, 5));
-    copy_text(p->plan_id, sizeof p->plan_id, col_text(st, 6));
+    text_copy(p->service_provider, sizeof p->service_provider, col_text(st, 0));
+    text_copy(p->transid, sizeof p->transid, col_text(st, 1));
+    text_copy(p->fingerprint, sizeof p->fingerprint, col_text(st, 2));
+    text_copy(p->op, sizeof p->op, col_text(st, 3));
+    text_copy(p->subscriber, sizeof p->subscriber, col_text(st, 4));
+    text_copy(p->key_type, sizeof p->key_type, col_text(st, 5));
+    text_copy(p->plan_id, sizeof p->plan_id, col_text(st, 6));
     p->price_minor = sqlite3_column_int64(st, 7);
-    copy_text(p->currency, sizeof p->currency, col_text(st, 8));
-    copy_text(p->fund_source, sizeof p->fund_source, col_text(st, 9));
+    text_copy(p->currency, sizeof p->currency, col_text(st, 8));
+    text_copy(p->fund_source, sizeof p->fund_source, col_text(st, 9));
     int s = purchase_state_parse(col_text(st, 10));
     p->state = s < 0 ? PS_RECEIVED : (purchase_state)s;
-    copy_text(p->confirmation_code, sizeof p->confirmation_code, col_text(st, 11));
-    copy_text(p->error_type, sizeof p->error_type, col_text(st, 12));
-    copy_text(p->message, sizeof p->message, col_text(st, 13));
+    text_copy(p->confirmation_code, sizeof p->confirmation_code, col_text(st, 11));
+    text_copy(p->error_type, sizeof p->error_type, col_text(st, 12));
+    text_copy(p->message, sizeof p->message, col_text(st, 13));
     p->http_status = sqlite3_column_int(st, 14);
     if (sqlite3_column_type(st, 15) != SQLITE_NULL) {
         const void *b = sqlite3_column_text(st, 15);
@@ -279,13 +259,13 @@ static int read_row(sqlite3_stmt *st, purchase *p) {
     p->created_ms = sqlite3_column_int64(st, 19);
     p->updated_ms = sqlite3_column_int64(st, 20);
     p->completed_ms = sqlite3_column_int64(st, 21);
-    copy_text(p->channel, sizeof p->channel, col_text(st, 22));
-    copy_text(p->language, sizeof p->language, col_text(st, 23));
-    copy_text(p->client_name, sizeof p->client_name, col_text(st, 24));
+    text_copy(p->channel, sizeof p->channel, col_text(st, 22));
+    text_copy(p->language, sizeof p->language, col_text(st, 23));
+    text_copy(p->client_name, sizeof p->client_name, col_text(st, 24));
     p->rechecks = sqlite3_column_int(st, 25);
     /* NULL only in a row replicated from an instance older than migration
      * 6, which sent the provider's transid. */
-    copy_text(p->op_transid, sizeof p->op_transid,
+    text_copy(p->op_transid, sizeof p->op_transid,
               sqlite3_column_type(st, 26) == SQLITE_NULL ? p->transid : col_text(st, 26));
     return 0;
 }

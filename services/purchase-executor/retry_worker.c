@@ -2,7 +2,7 @@
  * known yet (no answer, timeout, 5xx, TIMEOUT/CONGESTED/INTERNAL_ERROR),
  * with the SAME transId, until the operator gives a definite answer (see
  * purchase_outcome.c for when it gives up), and re-checks pending
- * purchases whose callback did not come in time the same way (executor.h).
+ * purchases whose callback did not come in time the same way (purchase.h).
  * Between claims it refreshes the gauges millom_purchases_stuck and
  * millom_purchases_overdue. It has its own SQLite
  * connection and HTTP client: SQLite transactions are per connection, so
@@ -19,7 +19,7 @@
  * Purchases are retried one at a time. A long operator outage therefore
  * drains slowly (one timeout per purchase), which is the gentle thing to
  * do to a backend that is struggling. */
-#include "executor.h"
+#include "handlers.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +33,7 @@
 #define ERROR_PAUSE_MS 500
 
 struct retry_worker {
-    executor *ex;
+    purchase_flow *f;
     sqlite3 *db;
     http_client *http;
     purchase p, after;            /* the round's rows, reused */
@@ -45,9 +45,9 @@ struct retry_worker {
 static long retry_round(void *arg, worker *thread) {
     (void)thread;
     retry_worker *w = arg;
-    executor *ex = w->ex;
+    purchase_flow *f = w->f;
     int64_t now = now_ms();
-    int claimed = purchase_claim_due(w->db, now, executor_lease_until(ex, now), &w->p);
+    int claimed = purchase_claim_due(w->db, now, flow_lease_until(f, now), &w->p);
     if (claimed == 1) {
         if (w->p.state == PS_PENDING)
             log_info("no callback for pending %s/%s: asking the operator again (same transId, "
@@ -56,15 +56,15 @@ static long retry_round(void *arg, worker *thread) {
         else
             log_info("retrying activation of %s/%s (attempt %d)", w->p.service_provider,
                      w->p.transid, w->p.attempts);
-        executor_activate(ex, w->http, w->db, &w->p, w->p.attempts, &w->after);
+        flow_activate(f, w->http, w->db, &w->p, w->p.attempts, &w->after);
         return 0;
     }
     if (claimed < 0) return ERROR_PAUSE_MS;
-    long stuck = purchase_count_stuck(w->db, ex->cfg.max_attempts);
-    if (stuck >= 0) metric_set(ex->m.stuck, stuck);
+    long stuck = purchase_count_stuck(w->db, f->cfg.max_attempts);
+    if (stuck >= 0) metric_set(f->m.stuck, stuck);
     long overdue =
-        purchase_count_overdue(w->db, now_ms() - (int64_t)ex->cfg.pending_max_age_s * 1000);
-    if (overdue >= 0) metric_set(ex->m.overdue, overdue);
+        purchase_count_overdue(w->db, now_ms() - (int64_t)f->cfg.pending_max_age_s * 1000);
+    if (overdue >= 0) metric_set(f->m.overdue, overdue);
     int64_t due = purchase_next_due_ms(w->db);
     int64_t wait = due == INT64_MAX ? IDLE_MAX_WAIT_MS : due - now_ms();
     if (wait < 1) wait = 1;
@@ -80,14 +80,14 @@ static void retry_worker_free(retry_worker *w) {
     free(w);
 }
 
-retry_worker *retry_worker_start(executor *ex, char *err, size_t errlen) {
+retry_worker *retry_worker_start(purchase_flow *f, char *err, size_t errlen) {
     retry_worker *w = calloc(1, sizeof *w);
     if (!w) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    w->ex = ex;
-    w->db = purchase_store_open(ex->db_path, err, errlen);
+    w->f = f;
+    w->db = purchase_store_open(f->db_path, err, errlen);
     w->http = http_client_new();
     if (w->db && !w->http) snprintf(err, errlen, "cannot create an HTTP client");
     if (!w->db || !w->http || !(w->thread = worker_start(retry_round, w, err, errlen))) {

@@ -253,7 +253,7 @@ typedef struct {
     int retry_after;
 } reply_t;
 
-/* Sends a command through executor_on_command with a fresh correlation id
+/* Sends a command through handle_command with a fresh correlation id
  * and returns its reply. */
 /* The provider send_command() sends as. */
 static const char *cmd_sp = SP;
@@ -283,7 +283,7 @@ static kafka_verdict send_command(const char *transid, const char *plan, const c
     uint8_t buf[8192];
     size_t len = millom__v1__purchase_command__pack(&c, buf);
     char err[256] = "";
-    kafka_verdict v = executor_on_command(ex, buf, len, err, sizeof err);
+    kafka_verdict v = handle_command(&ex->flow, buf, len, err, sizeof err);
     if (!out) return v;
     memset(out, 0, sizeof *out);
     int64_t until = mono_ms() + 5000;
@@ -338,7 +338,7 @@ static kafka_verdict send_callback_as(const char *op_transid, const char *id_typ
     uint8_t buf[1024];
     size_t len = millom__v1__activation_callback__pack(&cb, buf);
     char err[256] = "";
-    kafka_verdict v = executor_on_callback(ex, buf, len, err, sizeof err);
+    kafka_verdict v = handle_callback(&ex->flow, buf, len, err, sizeof err);
     memset(out, 0, sizeof *out);
     int64_t until = mono_ms() + 5000;
     while (mono_ms() < until) {
@@ -381,7 +381,7 @@ static void send_lookup(const char *transid, const char *msisdn, reply_t *out) {
     uint8_t buf[1024];
     size_t len = millom__v1__purchase_lookup__pack(&l, buf);
     char err[256] = "";
-    ck_assert_int_eq(executor_on_lookup(ex, buf, len, err, sizeof err), KAFKA_DONE);
+    ck_assert_int_eq(handle_lookup(&ex->flow, buf, len, err, sizeof err), KAFKA_DONE);
     memset(out, 0, sizeof *out);
     int64_t until = mono_ms() + 5000;
     while (mono_ms() < until) {
@@ -519,7 +519,7 @@ START_TEST(completed_purchase_is_idempotent) {
     ck_assert_str_eq(ev[0], "tx-flow-000001:2:16000:");
     ck_assert_str_eq(ev[1], "tx-flow-000001:4:16000:CONF-0");
     ck_assert_int_eq(read_events(ev, 1, 300), 0);
-    ck_assert(WAIT_UNTIL(outbox_relay_depth(ex->relay) == 0, 2000));
+    ck_assert(WAIT_UNTIL(outbox_relay_depth(ex->flow.relay) == 0, 2000));
 
     /* Look-ups. */
     reply_t l;
@@ -753,7 +753,7 @@ START_TEST(giving_up_only_when_nothing_can_have_executed) {
     backend_set(3, mixed);
     ck_assert_int_eq(send_command("tx-stuck-00001", "plan1235", NULL, 0, &r), KAFKA_DONE);
     ck_assert_int_eq(r.status, 202);
-    ck_assert(WAIT_UNTIL(metric_value(ex->m.stuck) == 1, 8000));
+    ck_assert(WAIT_UNTIL(metric_value(ex->flow.m.stuck) == 1, 8000));
     ck_assert_int_eq(send_command("tx-stuck-00001", "plan1235", NULL, 0, &r), KAFKA_DONE);
     ck_assert_int_eq(r.status, 202);
     /* Stuck ones wait 15-30 s between calls; the assignment after a
@@ -764,7 +764,7 @@ START_TEST(giving_up_only_when_nothing_can_have_executed) {
     executor_free(ex);
     start_executor();
     assign_partition_0();
-    ck_assert(WAIT_UNTIL(metric_value(ex->m.stuck) == 0, 5000));
+    ck_assert(WAIT_UNTIL(metric_value(ex->flow.m.stuck) == 0, 5000));
     ck_assert_int_eq(send_command("tx-stuck-00001", "plan1235", NULL, 0, &r), KAFKA_DONE);
     ck_assert_int_eq(r.status, 200);
     unsetenv("MILLOM_ACTIVATE_MAX_ATTEMPTS");
@@ -773,12 +773,12 @@ END_TEST
 
 START_TEST(malformed_messages_go_to_the_dlq_verdict) {
     char err[256] = "";
-    ck_assert_int_eq(executor_on_command(ex, "\xff\xff\xff", 3, err, sizeof err),
+    ck_assert_int_eq(handle_command(&ex->flow, "\xff\xff\xff", 3, err, sizeof err),
                      KAFKA_DEAD_LETTER);
     ck_assert_str_eq(err, "not a millom.v1.PurchaseCommand");
-    ck_assert_int_eq(executor_on_callback(ex, "\xff\xff\xff", 3, err, sizeof err),
+    ck_assert_int_eq(handle_callback(&ex->flow, "\xff\xff\xff", 3, err, sizeof err),
                      KAFKA_DEAD_LETTER);
-    ck_assert_int_eq(executor_on_lookup(ex, "\xff\xff\xff", 3, err, sizeof err),
+    ck_assert_int_eq(handle_lookup(&ex->flow, "\xff\xff\xff", 3, err, sizeof err),
                      KAFKA_DEAD_LETTER);
     /* Decodes, but lacks what a purchase needs: 400 to the caller, DLQ. */
     reply_t r;

@@ -6,8 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "services/purchase-executor/executor.h"
+#include "services/purchase-executor/activation_client.h"
+#include "services/purchase-executor/handlers.h"
+#include "services/purchase-executor/purchase_outcome.h"
 #include "shared/errors.h"
+#include "shared/text.h"
 
 static purchase base(void) {
     purchase p;
@@ -475,11 +478,11 @@ END_TEST
 
 START_TEST(texts_are_cut_and_masked_safely) {
     char out[8];
-    copy_text(out, sizeof out, "abcdefghij");
+    text_copy(out, sizeof out, "abcdefghij");
     ck_assert_str_eq(out, "abcdefg");
-    copy_text(out, sizeof out, "abcdef\xc3\xa9"); /* é would be cut in two */
+    text_copy(out, sizeof out, "abcdef\xc3\xa9"); /* é would be cut in two */
     ck_assert_str_eq(out, "abcdef");
-    copy_text(out, sizeof out, NULL);
+    text_copy(out, sizeof out, NULL);
     ck_assert_str_eq(out, "");
     char m[64];
     outcome_mask_digits("call 924542610003 or 1234567, code 123456", m, sizeof m);

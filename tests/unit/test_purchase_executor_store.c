@@ -8,7 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "services/purchase-executor/executor.h"
+#include "services/purchase-executor/handlers.h"
+#include "services/purchase-executor/purchase.h"
 #include "shared/changelog.h"
 #include "shared/outbox.h"
 #include "shared/topics.h"

@@ -23,6 +23,8 @@ START_TEST(text_helpers) {
     ck_assert_str_eq(buf, "0123456");
     text_copy(buf, sizeof buf, NULL);
     ck_assert_str_eq(buf, "");
+    text_copy(buf, sizeof buf, "abcdef\xc3\xa9"); /* never half a character */
+    ck_assert_str_eq(buf, "abcdef");
 }
 END_TEST
 

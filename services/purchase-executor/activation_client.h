@@ -1,0 +1,55 @@
+/* activation_client.c: the calls to the operator's backend (POST /activate,
+ * GET /offers for a price), and the pure parsing of their answers into the
+ * classification of purchase_outcome.h. See activation_client.c. */
+#ifndef PURCHASE_EXECUTOR_ACTIVATION_CLIENT_H
+#define PURCHASE_EXECUTOR_ACTIVATION_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "purchase.h"
+#include "purchase_outcome.h"
+#include "shared/config.h"
+#include "shared/http_client.h"
+
+/* Classifies an answer of POST /activate. Pure. status 0 = no answer;
+ * connected tells a refused connection (0) from a lost one (1). */
+void activation_parse(long status, const char *body, size_t len, int connected,
+                      activation_result *out);
+
+typedef struct {
+    const tenant_operator *op;
+    const char *channel_id;       /* client name or the default "App" */
+    const char *callback_url;
+    long timeout_ms;
+} activation_target;
+
+/* The JSON body of POST /activate for p. Caller frees. */
+char *activation_body(const purchase *p, const char *channel_id, const char *callback_url);
+/* {backendUrl}/activate/{customerId}?customerIdType=MSISDN|OPET. -1 if too long. */
+int activation_url(const tenant_operator *op, const purchase *p, char *url, size_t urllen);
+/* Calls POST /activate and classifies the answer. */
+void activation_call(http_client *hc, const activation_target *t, const purchase *p,
+                     activation_result *out);
+
+typedef enum {
+    OFFER_PRICE_OK = 0,
+    OFFER_NOT_OFFERED,   /* 400 planid is not offered to this subscriber */
+    OFFER_NEED_TOPUP,    /* 402: not offered, and the operator says the
+                            subscriber must top up (subscriberState NEED_TOPUP) */
+    OFFER_BACKEND_ERROR, /* cause + msg say what to answer */
+} offer_price_result;
+
+/* Finds plan_id in a backend offersInfo body: 1 found (price, currency),
+ * 0 not offered, -1 malformed. Pure. */
+int offers_find_price(const json_t *offers, const char *plan_id, int scale,
+                      const char *default_currency, int64_t *price_minor, char *currency,
+                      size_t curlen);
+/* GET /offers/{customerId} for p's subscriber and price of p's plan. */
+offer_price_result offer_price(http_client *hc, const tenant_operator *op, const purchase *p,
+                               const char *channel_id, long timeout_ms, int64_t *price_minor,
+                               char *currency, size_t curlen, const char **cause, char *msg,
+                               size_t msglen);
+
+#endif

@@ -1,0 +1,42 @@
+/* purchase-executor's handlers: one a topic, called by the executor's
+ * dispatch (executor_handle) on the consumer thread, and the retry thread.
+ * They act on the shared state of purchase_flow.h and call down only (flow,
+ * activation client, outcomes, store), never back into the executor. */
+#ifndef PURCHASE_EXECUTOR_HANDLERS_H
+#define PURCHASE_EXECUTOR_HANDLERS_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+#include "purchase.h"
+#include "purchase_flow.h"
+#include "shared/kafka.h"
+
+/* purchase_commands.c: millom.purchase.commands (a PurchaseCommand). */
+kafka_verdict handle_command(purchase_flow *f, const void *payload, size_t len, char *err,
+                             size_t errlen);
+
+/* callbacks.c: millom.activation.callbacks (an ActivationCallback). */
+kafka_verdict handle_callback(purchase_flow *f, const void *payload, size_t len, char *err,
+                              size_t errlen);
+/* 1 when a callback naming (id_type, id_value) - as api-edge passes them:
+ * MSISDN normalized, CPID decoded - may apply to p (also when it names no
+ * subscriber at all), else 0. Pure. */
+int callback_subscriber_matches(const purchase *p, const char *id_type, const char *id_value);
+
+/* lookups.c: millom.purchase.lookups (a PurchaseLookup). */
+kafka_verdict handle_lookup(purchase_flow *f, const void *payload, size_t len, char *err,
+                            size_t errlen);
+/* A purchase as the management API shows it. */
+json_t *purchase_to_json(const purchase *p, int currency_scale);
+
+/* retry_worker.c: the retry thread, with its own connection and client. */
+typedef struct retry_worker retry_worker;
+retry_worker *retry_worker_start(purchase_flow *f, char *err, size_t errlen);
+void retry_worker_wake(retry_worker *w);
+/* Waits (up to timeout_ms) until the retry thread is not inside an
+ * activation call. 0, or -1 on timeout. */
+int retry_worker_quiesce(retry_worker *w, int timeout_ms);
+void retry_worker_stop(retry_worker *w);
+
+#endif

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The include graph of every program's folder and of shared/ has no circle
+# (file by file; purchase-executor also header and source together), and
+# purchase-executor keeps its layers: every include goes to the same layer
+# or a lower one (main -> executor -> handlers -> flow -> client/outcome ->
+# store). First checks that the checker itself catches a circle and an
+# upward include.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+check=scripts/include_graph.py
+fail=0
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+printf '#include "b.h"\n' >"$tmp/a.h"
+printf '#include "a.h"\n' >"$tmp/b.h"
+if python3 "$check" "$tmp" 2>/dev/null; then
+  echo "FAIL: the checker missed a circle a.h -> b.h -> a.h"
+  fail=1
+fi
+rm -f "$tmp"/*
+printf '#include "top.h"\n' >"$tmp/low.c"
+printf '\n' >"$tmp/top.h"
+printf '\n' >"$tmp/low.h"
+if python3 "$check" --layers "top.h | low.h low.c" "$tmp" 2>/dev/null; then
+  echo "FAIL: the checker missed an include of a higher layer"
+  fail=1
+fi
+
+for d in services/*/ shared/; do
+  python3 "$check" "$d" || fail=1
+done
+python3 "$check" --modules services/purchase-executor || fail=1
+python3 "$check" --layers "main.c
+  | executor.h executor.c
+  | handlers.h purchase_commands.c callbacks.c lookups.c retry_worker.c
+  | purchase_flow.h purchase_flow.c
+  | executor_config.h
+  | activation_client.h activation_client.c
+  | purchase_outcome.h purchase_outcome.c
+  | purchase.h purchase_store.c" services/purchase-executor || fail=1
+
+[ $fail -eq 0 ] && echo "include graph: no circle, purchase-executor's layers hold"
+exit $fail
