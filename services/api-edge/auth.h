@@ -128,8 +128,9 @@ typedef struct {
 } auth_need;
 /* What the request's row of the route table (routes.h) needs: its kind,
  * its scope with the path's parameters filled in, and the path's tenant
- * the token must belong to. Depends on the path only (a 405 needs what
- * its path needs; an unknown path what its area's catch-all row says). */
+ * the token must belong to. A 405 needs what the first row of its path
+ * needs; an unknown path what its area's catch-all row says ("?" for a
+ * tenant segment that is empty or too long: no token belongs to it). */
 struct edge_match;
 void auth_need_of(const struct edge_match *m, auth_need *out);
 /* auth_need_of the row edge_route_find gives for method and path. */

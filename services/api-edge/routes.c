@@ -97,14 +97,11 @@ static const struct {
     {"transid", offsetof(edge_params, transid), sizeof(((edge_params *)0)->transid)},
 };
 
-/* The field of the parameter named name[0..n), or NULL. */
-static char *param_field(edge_params *p, const char *name, size_t n, size_t *size) {
+/* The index in params of the parameter named name[0..n), or -1. */
+static int param_index(const char *name, size_t n) {
     for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
-        if (strlen(params[i].name) == n && memcmp(params[i].name, name, n) == 0) {
-            *size = params[i].size;
-            return (char *)p + params[i].offset;
-        }
-    return NULL;
+        if (strlen(params[i].name) == n && memcmp(params[i].name, name, n) == 0) return (int)i;
+    return -1;
 }
 
 int edge_pattern_match(const char *pattern, unsigned flags, int lenient, const char *path,
@@ -117,9 +114,10 @@ int edge_pattern_match(const char *pattern, unsigned flags, int lenient, const c
         size_t qn = strcspn(q, "/"), pn = strcspn(p, "/");
         if (qn == 2 && q[0] == '*' && q[1] == '*' && q[2] == '\0') return 1;
         if (qn >= 2 && q[0] == '{' && q[qn - 1] == '}') {
-            size_t size;
-            char *field = param_field(out, q + 1, qn - 2, &size);
-            if (!field) return 0;
+            int k = param_index(q + 1, qn - 2);
+            if (k < 0) return 0;
+            char *field = (char *)out + params[k].offset;
+            size_t size = params[k].size;
             if (pn > 0 && pn < size) {
                 memcpy(field, p, pn);
                 field[pn] = '\0';
@@ -222,10 +220,9 @@ void edge_match_scope(const edge_match *m, char *out, size_t outlen) {
     out[0] = '\0';
     while (*s && used + 1 < outlen) {
         const char *close = s[0] == '{' ? strchr(s, '}') : NULL;
-        size_t size;
-        edge_params copy = m->params;
-        char *v = close ? param_field(&copy, s + 1, (size_t)(close - s - 1), &size) : NULL;
-        if (v) {
+        int k = close ? param_index(s + 1, (size_t)(close - s - 1)) : -1;
+        if (k >= 0) {
+            const char *v = (const char *)&m->params + params[k].offset;
             used += (size_t)snprintf(out + used, outlen - used, "%s", v);
             if (used >= outlen) used = outlen - 1;
             s = close + 1;
