@@ -1,9 +1,10 @@
 /* Authentication and authorization of api-edge's requests: JWT bearer
- * tokens, credentials parsing, per-client token buckets, the route →
- * scope/binding table and the middleware router.c calls. See auth.h. */
+ * tokens, credentials parsing, per-client token buckets, what a row of
+ * the route table (routes.c) needs and the middleware router.c calls.
+ * See auth.h. */
 #include "auth.h"
 #include "edge.h"
-#include "request_std.h"
+#include "routes.h"
 #include "token_limits.h"
 #include "shared/errors.h"
 #include "shared/keys.h"
@@ -273,68 +274,26 @@ static double mono_seconds(void) {
 
 /* ---- routes ---- */
 
-/* Copies the path segment at p into out; "?" (no tenant has it) when it is
- * empty or too long, so a binding can never be skipped. */
-static void segment(const char *p, char *out, size_t outlen) {
-    size_t n = strcspn(p, "/");
-    if (n == 0 || n >= outlen) n = 0;
-    if (n == 0) {
-        snprintf(out, outlen, "?");
+void auth_need_of(const edge_match *m, auth_need *out) {
+    memset(out, 0, sizeof *out);
+    const edge_route_row *r = m->route;
+    if (r->auth != EDGE_AUTH_TOKEN) {
+        out->kind = AUTH_OPEN; /* public, or its own credential (signed link, IP ranges) */
         return;
     }
-    memcpy(out, p, n);
-    out[n] = '\0';
+    out->kind = AUTH_TOKEN;
+    edge_match_scope(m, out->scope, sizeof out->scope);
+    /* A parameter is never empty here; "?" (no tenant has it) if it were. */
+    if (r->bind == EDGE_BIND_PROVIDER)
+        snprintf(out->sp, sizeof out->sp, "%s", m->params.provider[0] ? m->params.provider : "?");
+    else if (r->bind == EDGE_BIND_OPERATOR)
+        snprintf(out->op, sizeof out->op, "%s", m->params.op[0] ? m->params.op : "?");
 }
 
 void auth_route_need(const char *method, const char *path, auth_need *out) {
-    (void)method;
-    memset(out, 0, sizeof *out);
-    out->kind = AUTH_TOKEN;
-    if (strcmp(path, "/oauth/v1/token") == 0 || strcmp(path, "/cpid") == 0 ||
-        strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
-        strcmp(path, "/metrics") == 0 ||
-        strncmp(path, "/rnf/", 5) == 0) { /* signed links: the link is the credential */
-        out->kind = AUTH_OPEN;
-        return;
-    }
-    if (strncmp(path, "/std/", 5) == 0) {
-        std_path sp;
-        if (std_path_parse(path, &sp) != 0) {
-            /* not a route (404 later), but still only for a valid token */
-            segment(path + 5, out->sp, sizeof out->sp);
-            return;
-        }
-        const char *scope = "cco.dd.data-plan.gen.inquire";
-        if (sp.action == STD_PURCHASE_PLAN) scope = "cco.dd.data-plan.gen.activate";
-        else if (sp.action == STD_REGISTER) scope = "cco.dd.data-plan.gen.register";
-        snprintf(out->scope, sizeof out->scope, "%s", scope);
-        snprintf(out->sp, sizeof out->sp, "%s", sp.provider[0] ? sp.provider : "?");
-        return;
-    }
-    if (strncmp(path, "/mgmt/", 6) == 0) {
-        snprintf(out->scope, sizeof out->scope, "millom.mgmt.read");
-        segment(path + 6, out->op, sizeof out->op);
-        return;
-    }
-    if (strncmp(path, "/activationCallback/", 20) == 0 || strncmp(path, "/callback/v1/", 13) == 0) {
-        snprintf(out->scope, sizeof out->scope, "cco.dd.data-plan.inquire");
-        segment(path + (path[1] == 'a' ? 20 : 13), out->op, sizeof out->op);
-        return;
-    }
-    if (strncmp(path, "/notify/", 8) == 0) {
-        segment(path + 8, out->op, sizeof out->op);
-        snprintf(out->scope, sizeof out->scope, "cco.dd.notify.%s.single", out->op);
-        return;
-    }
-    char sp[65], op[33];
-    int n = 0;
-    if (sscanf(path, "/%64[^/]/%32[^/]/registerCpid%n", sp, op, &n) == 2 && n > 0 &&
-        path[n] == '\0') {
-        snprintf(out->scope, sizeof out->scope, "cco.dd.data-plan.gen.register");
-        snprintf(out->sp, sizeof out->sp, "%s", sp);
-        return;
-    }
-    /* anything else: a valid token, then the router's 404 */
+    edge_match m;
+    edge_route_find(method, path, &m);
+    auth_need_of(&m, out);
 }
 
 /* ---- state and middleware ---- */
@@ -413,16 +372,11 @@ static void respond_401(http_request *req, int token_given, const char *msg) {
     free(body);
 }
 
-int edge_auth_request(api_edge *e, http_request *req) {
-    const char *path = http_path(req);
-    if (strcmp(path, "/oauth/v1/token") == 0) {
-        routes_oauth_token(e, req);
-        return 1;
-    }
+int edge_auth_request(api_edge *e, http_request *req, const edge_match *m) {
     struct edge_auth *a = e->auth;
     if (!a || !a->enabled) return 0;
     auth_need need;
-    auth_route_need(http_method(req), path, &need);
+    auth_need_of(m, &need);
     if (need.kind == AUTH_OPEN) return 0;
 
     const char *authz = http_header(req, "Authorization");

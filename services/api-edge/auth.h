@@ -1,6 +1,6 @@
 /* OAuth 2.0 for api-edge: the clients of the tenants file (auth_clients.c),
  * JWT bearer tokens (HS256, libjwt), client credentials parsing, per-client
- * token buckets and the route → scope/binding table (auth.c). Everything
+ * token buckets and what a route of the route table needs (auth.c). Everything
  * here but edge_auth_request is pure or clock-injected, so it is
  * unit-tested directly. */
 #ifndef API_EDGE_AUTH_H
@@ -126,6 +126,14 @@ typedef struct {
     char sp[65];          /* the token's sp must equal this, when set */
     char op[33];          /* the token's op must equal this, when set */
 } auth_need;
+/* What the request's row of the route table (routes.h) needs: its kind,
+ * its scope with the path's parameters filled in, and the path's tenant
+ * the token must belong to. A 405 needs what the first row of its path
+ * needs; an unknown path what its area's catch-all row says ("?" for a
+ * tenant segment that is empty or too long: no token belongs to it). */
+struct edge_match;
+void auth_need_of(const struct edge_match *m, auth_need *out);
+/* auth_need_of the row edge_route_find gives for method and path. */
 void auth_route_need(const char *method, const char *path, auth_need *out);
 
 /* The state api-edge keeps (edge.h's api_edge.auth). */

@@ -9,8 +9,9 @@
 #include "shared/rpc.h"
 #include "request_purchase.h"
 #include "request_std.h"
+#include "routes.h"
 
-typedef struct {
+typedef struct api_edge {
     tenants *tenants;
     kafka_producer *producer;
     rpc_client *rpc;
@@ -20,17 +21,22 @@ typedef struct {
     const char *allowed_hosts; /* MILLOM_ALLOWED_HOSTS (request_http.h) */
 } api_edge;
 
-/* Entry point for every HTTP request (router.c). */
+/* Entry point for every HTTP request (router.c): every endpoint is a row
+ * of the route table (routes.c); the handlers below get their row and
+ * parameters in m. */
 void edge_route(void *app, http_request *req);
 
-/* Authentication and authorization before dispatch (auth.c): 1 if it
- * answered (401, 403, 429, or the token endpoint itself), 0 to go on. */
-int edge_auth_request(api_edge *e, http_request *req);
+/* Authentication and authorization of the request's row before dispatch
+ * (auth.c): 1 if it answered (401, 403, 429), 0 to go on. */
+int edge_auth_request(api_edge *e, http_request *req, const edge_match *m);
 /* POST /oauth/v1/token (routes_oauth.c). */
-void routes_oauth_token(api_edge *e, http_request *req);
+void routes_oauth_token(api_edge *e, http_request *req, const edge_match *m);
 
-/* /std/... (routes_std.c). */
-void routes_std(api_edge *e, http_request *req);
+/* GET /std/{serviceProvider}[/{operator}]/{subscriberId}/{accountInfo,
+ * balance,upsellOffer} (routes_std.c). */
+void routes_std(api_edge *e, http_request *req, const edge_match *m);
+/* The standard API's path of a /std row: its parameters and action. */
+void edge_std_path(const edge_match *m, std_path *out);
 
 /* Relays the responder's Reply to a deferred request, or 503 when the
  * deadline passed first (relay.c). `arg` is the http_request. */
@@ -56,7 +62,7 @@ extern const edge_codec edge_query_codec, edge_purchase_codec, edge_callback_cod
     edge_cpid_registration_codec, edge_consent_query_codec, edge_subscriber_event_codec;
 
 /* /std/{sp}[/{op}]/{sub}/purchasePlan (routes_purchase.c). */
-void routes_purchase(api_edge *e, http_request *req, const void *std_path);
+void routes_purchase(api_edge *e, http_request *req, const edge_match *m);
 /* Sends a validated purchase as a PurchaseCommand on `channel` ("api",
  * "rnf") and relays the executor's answer (202 "processing" past the
  * deadline). Shared by /std/.../purchasePlan and the signed links. */
@@ -67,21 +73,29 @@ void routes_purchase_send(api_edge *e, http_request *req, const std_request *r,
 void routes_std_send_query(api_edge *e, http_request *req, const std_request *r,
                            rpc_reply_fn on_reply, void *arg);
 /* GET /rnf/{serviceProvider}/{operator}/{cpid}/{offers|ping|purchasePlan|shop},
- * authorized by a signed link (routes_rnf.c). */
-void routes_rnf(api_edge *e, http_request *req);
-/* Operators' activation callbacks (routes_callbacks.c). */
-void routes_callbacks(api_edge *e, http_request *req);
-/* /mgmt/{operator}/... (routes_mgmt.c). */
-void routes_mgmt(api_edge *e, http_request *req);
+ * authorized by a signed link (routes_rnf.c); the row's action: */
+typedef enum { RNF_OFFERS, RNF_PING, RNF_PURCHASE, RNF_SHOP } rnf_action;
+void routes_rnf(api_edge *e, http_request *req, const edge_match *m);
+/* The headers of every answer under /rnf/ (routes_rnf.c): name, value, ..., NULL. */
+extern const char *const edge_rnf_headers[];
+/* Operators' activation callbacks (routes_callbacks.c); the row's action: */
+enum { CALLBACK_BACKEND, CALLBACK_MILLOM };
+void routes_callbacks(api_edge *e, http_request *req, const edge_match *m);
+/* GET /mgmt/{operator}/purchases?... and /mgmt/{operator}/purchases/{transid}
+ * (routes_mgmt.c). */
+void routes_mgmt_purchases(api_edge *e, http_request *req, const edge_match *m);
+void routes_mgmt_purchase(api_edge *e, http_request *req, const edge_match *m);
 /* A management API time bound: "2026-11-28", "2026-11-28T17:00:00Z" or
  * epoch milliseconds; -1 if none of these. A bare date means its start
  * (from) or, with end_of_day, its last millisecond (to). */
 int64_t mgmt_parse_time(const char *s, int end_of_day);
-int routes_settlement(api_edge *e, http_request *req); /* 1 if it answered (routes_settlement.c) */
+/* GET /mgmt/{operator}/settlements and offer-performance; the row's action
+ * is the SettlementQueryKind (routes_settlement.c). */
+void routes_settlement(api_edge *e, http_request *req, const edge_match *m);
 
 /* GET /cpid?app= and POST /{sp}/{op}/registerCpid?app= (routes_cpid.c). */
-int routes_cpid_match(const char *path);
-void routes_cpid(api_edge *e, http_request *req);
+void routes_cpid_get(api_edge *e, http_request *req, const edge_match *m);
+void routes_cpid_register(api_edge *e, http_request *req, const edge_match *m);
 /* 1 if the textual IPv4/IPv6 address is inside the CIDR ("10.0.0.0/8",
  * "::1/128", or a bare address); IPv4-mapped IPv6 peers count as IPv4. */
 int edge_ip_in_cidr(const char *ip, const char *cidr);
@@ -91,7 +105,7 @@ const tenant_operator *edge_cpid_operator_for_ip(const tenants *t, const char *i
 const char *edge_msisdn_header(const tenant_operator *op);
 
 /* POST /std/{sp}/{subscriberId}/register (routes_register.c). */
-void routes_register(api_edge *e, http_request *req, const void *std_path);
+void routes_register(api_edge *e, http_request *req, const edge_match *m);
 #define REGISTER_MAX_TYPES 9
 typedef struct {
     char transaction_id[129];
@@ -104,12 +118,10 @@ int register_body_parse(const char *body, size_t len, register_body *out, char *
 
 /* GET /mgmt/{operator}/consents?subscriberId=[&serviceProvider=]
  * (routes_consents.c). */
-int routes_consents_match(const char *path);
-void routes_consents(api_edge *e, http_request *req);
+void routes_consents(api_edge *e, http_request *req, const edge_match *m);
 
 /* POST /notify/{operator}/v1/single (routes_notify.c). */
-int routes_notify_match(const char *path);
-void routes_notify(api_edge *e, http_request *req);
+void routes_notify(api_edge *e, http_request *req, const edge_match *m);
 typedef struct {
     char transaction_id[129];
     char type[32];       /* NotificationType */

@@ -1,5 +1,6 @@
 /* See request_http.h. */
 #include "request_http.h"
+#include "routes.h"
 #include "shared/errors.h"
 
 #include <ctype.h>
@@ -97,8 +98,7 @@ const char *edge_json_body_check(const char *content_type, const char *body, siz
 }
 
 int edge_body_must_be_json(const char *method, const char *path) {
-    if (strcmp(method, "POST") != 0 && strcmp(method, "PUT") != 0 &&
-        strcmp(method, "PATCH") != 0)
-        return 0;
-    return strcmp(path, "/oauth/v1/token") != 0 && strncmp(path, "/rnf/", 5) != 0;
+    edge_match m;
+    edge_route_find(method, path, &m);
+    return edge_match_body_is_json(method, &m);
 }

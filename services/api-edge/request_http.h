@@ -31,7 +31,8 @@ const char *edge_json_body_check(const char *content_type, const char *body, siz
 
 /* 1 if a request with this method and path carries a JSON body when it
  * has one: every POST, PUT and PATCH but the token endpoint (a form,
- * RFC 6749) and the signed-link pages under /rnf/ (browser forms). */
+ * RFC 6749) and the signed-link pages under /rnf/ (browser forms): the
+ * rows of the route table (routes.h) flagged EDGE_ROUTE_FORM_BODY. */
 int edge_body_must_be_json(const char *method, const char *path);
 
 #endif

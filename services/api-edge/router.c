@@ -1,11 +1,45 @@
-/* Which code answers which path, after the strict-HTTP checks
- * (request_http.h): the Host first (421; DNS rebinding), then
- * authentication, then a JSON body's Content-Type and bytes (415, 400). */
+/* Which code answers which path: the request's row of the route table
+ * (routes.c), found once. Then, in this order: the Host (421; DNS
+ * rebinding, request_http.h), the row's authentication (auth.c: 401, 403,
+ * 429), a JSON body's Content-Type and bytes (415, 400), and the row's
+ * answer: 404 for an unknown path, 405 with Allow for a method the path
+ * does not take, else its handler. */
 #include "edge.h"
 #include "request_http.h"
 #include "shared/errors.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* 404 or 405 in the row's error shape: an ErrorDocument, or the operator
+ * APIs' {errorType, message}. */
+static void respond_no_route(http_request *req, const edge_match *m) {
+    const char *path = http_path(req);
+    int op_style = (m->route->flags & EDGE_ROUTE_OPERATOR_ERRORS) != 0;
+    char msg[512];
+    char *text = NULL;
+    if (m->status == 405) {
+        snprintf(msg, sizeof msg, "%s takes %s", m->route->pattern, m->allow);
+        if (op_style) {
+            json_t *j = json_pack("{s:s, s:s}", "errorType", "BAD_REQUEST", "message", msg);
+            text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+            json_decref(j);
+        } else {
+            text = error_document_text(CAUSE_METHOD_NOT_ALLOWED, msg);
+        }
+        http_respond_with_header(req, 405, "application/json", text ? text : "{}",
+                                 text ? strlen(text) : 2, "Allow", m->allow);
+        free(text);
+        return;
+    }
+    if (op_style) {
+        http_respond_json(req, 404, json_pack("{s:s, s:s}", "errorType", "BAD_REQUEST", "message",
+                                              "unknown operator or path"));
+        return;
+    }
+    http_respond_error(req, CAUSE_NOT_FOUND, "no such path: %s", path);
+}
 
 void edge_route(void *app, http_request *req) {
     api_edge *e = app;
@@ -20,9 +54,10 @@ void edge_route(void *app, http_request *req) {
         http_respond_error(req, CAUSE_MISDIRECTED_REQUEST, "this server does not answer for that Host");
         return;
     }
-    if (edge_auth_request(e, req)) return; /* token endpoint, 401/403/429 (auth.c) */
-    const char *path = http_path(req);
-    if (edge_body_must_be_json(http_method(req), path)) {
+    edge_match m;
+    edge_route_find(http_method(req), http_path(req), &m);
+    if (edge_auth_request(e, req, &m)) return; /* 401/403/429 (auth.c) */
+    if (edge_match_body_is_json(http_method(req), &m)) {
         size_t len;
         const char *body = http_body(req, &len);
         char msg[128];
@@ -33,18 +68,11 @@ void edge_route(void *app, http_request *req) {
             return;
         }
     }
-    if (strncmp(path, "/std/", 5) == 0)
-        routes_std(e, req);
-    else if (strncmp(path, "/activationCallback/", 20) == 0 ||
-             strncmp(path, "/callback/v1/", 13) == 0)
-        routes_callbacks(e, req);
-    else if (strncmp(path, "/rnf/", 5) == 0) routes_rnf(e, req); /* signed links (routes_rnf.c) */
-    else if (routes_cpid_match(path)) routes_cpid(e, req); /* /cpid, /{sp}/{op}/registerCpid */
-    else if (routes_consents_match(path)) routes_consents(e, req); /* /mgmt/{op}/consents */
-    else if (routes_notify_match(path)) routes_notify(e, req); /* /notify/{op}/v1/single */
-    else if (routes_settlement(e, req)) return; /* /mgmt/{op}/settlements, offer-performance */
-    else if (strncmp(path, "/mgmt/", 6) == 0)
-        routes_mgmt(e, req);
-    else
-        http_respond_error(req, CAUSE_NOT_FOUND, "no such path: %s", path);
+    if (m.route->headers) http_set_response_headers(req, m.route->headers);
+    if (m.status != 0 || !m.route->handler) {
+        if (m.status == 0) m.status = 404; /* a row answered before routing (GET /healthz) */
+        respond_no_route(req, &m);
+        return;
+    }
+    m.route->handler(e, req, &m);
 }

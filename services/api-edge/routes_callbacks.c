@@ -45,30 +45,11 @@ static void on_callback_reply(void *arg, const Millom__V1__Reply *reply) {
     edge_relay_reply(req, reply);
 }
 
-/* Splits "/prefix/{operator}[/]" and checks the operator. */
-static const tenant_operator *path_operator(api_edge *e, const char *path, const char *prefix,
-                                            char *name, size_t namelen) {
-    const char *p = path + strlen(prefix);
-    size_t n = strcspn(p, "/");
-    if (n == 0 || n >= namelen || (p[n] && strcmp(p + n, "/") != 0)) return NULL;
-    memcpy(name, p, n);
-    name[n] = '\0';
-    return tenants_operator(e->tenants, name);
-}
-
-void routes_callbacks(api_edge *e, http_request *req) {
-    const char *path = http_path(req);
-    int millom_style = strncmp(path, "/callback/v1/", 13) == 0;
-    char op_name[33] = "";
-    const tenant_operator *op =
-        path_operator(e, path, millom_style ? "/callback/v1/" : "/activationCallback/", op_name,
-                      sizeof op_name);
+void routes_callbacks(api_edge *e, http_request *req, const edge_match *m) {
+    int millom_style = m->route->action == CALLBACK_MILLOM;
+    const tenant_operator *op = tenants_operator(e->tenants, m->params.op);
     if (!op) {
         respond_operator_error(req, 404, "BAD_REQUEST", "unknown operator or path");
-        return;
-    }
-    if (strcmp(http_method(req), "POST") != 0) {
-        respond_operator_error(req, 405, "BAD_REQUEST", "callbacks take POST");
         return;
     }
     size_t len;

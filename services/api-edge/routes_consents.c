@@ -17,25 +17,10 @@
 #include <stdio.h>
 #include <string.h>
 
-int routes_consents_match(const char *path) {
-    char op[33];
-    int n = 0;
-    return sscanf(path, "/mgmt/%32[^/]/consents%n", op, &n) == 1 && n > 0 && path[n] == '\0';
-}
-
-void routes_consents(api_edge *e, http_request *req) {
-    char op_name[33];
-    if (sscanf(http_path(req), "/mgmt/%32[^/]/consents", op_name) != 1) {
-        http_respond_error(req, CAUSE_NOT_FOUND, "no such path: %s", http_path(req));
-        return;
-    }
-    const tenant_operator *op = tenants_operator(e->tenants, op_name);
+void routes_consents(api_edge *e, http_request *req, const edge_match *m) {
+    const tenant_operator *op = tenants_operator(e->tenants, m->params.op);
     if (!op) {
-        http_respond_error(req, CAUSE_NOT_FOUND, "unknown operator '%s'", op_name);
-        return;
-    }
-    if (strcmp(http_method(req), "GET") != 0) {
-        http_respond_error(req, CAUSE_METHOD_NOT_ALLOWED, "look-ups take GET");
+        http_respond_error(req, CAUSE_NOT_FOUND, "unknown operator '%s'", m->params.op);
         return;
     }
     const char *sub = http_query(req, "subscriberId");

@@ -41,15 +41,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int routes_cpid_match(const char *path) {
-    if (strcmp(path, "/cpid") == 0) return 1;
-    /* /{sp}/{op}/registerCpid: three non-empty segments. */
-    char sp[65], op[33];
-    int n = 0;
-    return sscanf(path, "/%64[^/]/%32[^/]/registerCpid%n", sp, op, &n) == 2 && n > 0 &&
-           path[n] == '\0';
-}
-
 /* Errors of the CPID spec (its causes are not all in errors.h). */
 static void cpid_error(http_request *req, int status, const char *cause, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -170,11 +161,8 @@ static void on_subscriber_checked(void *arg, const Millom__V1__Reply *reply) {
                                              (json_int_t)c->ttl_s));
 }
 
-static void get_cpid(api_edge *e, http_request *req) {
-    if (strcmp(http_method(req), "GET") != 0) {
-        http_respond_error(req, CAUSE_METHOD_NOT_ALLOWED, "/cpid takes GET");
-        return;
-    }
+void routes_cpid_get(api_edge *e, http_request *req, const edge_match *m) {
+    (void)m;
     const char *app = http_query(req, "app");
     if (!app || !*app) {
         cpid_error(req, 400, CAUSE_BAD_REQUEST, "query parameter app is required");
@@ -228,18 +216,10 @@ static void get_cpid(api_edge *e, http_request *req) {
                       &edge_query_codec, &q, &meta, on_subscriber_checked, w);
 }
 
-static void register_cpid(api_edge *e, http_request *req) {
+void routes_cpid_register(api_edge *e, http_request *req, const edge_match *m) {
     std_path path = {.action = STD_REGISTER};
-    const char *p = http_path(req);
-    int n = 0;
-    if (sscanf(p, "/%64[^/]/%32[^/]/registerCpid%n", path.provider, path.op, &n) != 2) {
-        http_respond_error(req, CAUSE_NOT_FOUND, "no such path: %s", p);
-        return;
-    }
-    if (strcmp(http_method(req), "POST") != 0) {
-        http_respond_error(req, CAUSE_METHOD_NOT_ALLOWED, "registerCpid takes POST");
-        return;
-    }
+    memcpy(path.provider, m->params.provider, sizeof path.provider);
+    memcpy(path.op, m->params.op, sizeof path.op);
     const char *app = http_query(req, "app");
     if (!app || strcmp(app, path.provider) != 0) {
         http_respond_error(req, CAUSE_BAD_REQUEST,
@@ -290,11 +270,4 @@ static void register_cpid(api_edge *e, http_request *req) {
     reg.occurred_at_ms = now;
     edge_send_request(e, req, TOPIC_CPID_REGISTRATIONS, r.subscriber, e->query_deadline_ms,
                       &edge_cpid_registration_codec, &reg, &meta, edge_relay_reply, req);
-}
-
-void routes_cpid(api_edge *e, http_request *req) {
-    if (strcmp(http_path(req), "/cpid") == 0)
-        get_cpid(e, req);
-    else
-        register_cpid(e, req);
 }

@@ -34,44 +34,52 @@ int64_t mgmt_parse_time(const char *s, int end_of_day) {
     return -1;
 }
 
-void routes_mgmt(api_edge *e, http_request *req) {
-    char op_name[33], rest[160];
-    const char *path = http_path(req);
-    if (sscanf(path, "/mgmt/%32[^/]/%159s", op_name, rest) != 2 ||
-        strncmp(rest, "purchases", 9) != 0) {
-        http_respond_error(req, CAUSE_NOT_FOUND, "no such path: %s", path);
+/* The row's operator, or NULL after answering 404. */
+static const tenant_operator *path_operator(api_edge *e, http_request *req, const edge_match *m) {
+    const tenant_operator *op = tenants_operator(e->tenants, m->params.op);
+    if (!op) http_respond_error(req, CAUSE_NOT_FOUND, "unknown operator '%s'", m->params.op);
+    return op;
+}
+
+/* The optional serviceProvider filter into l; -1 after answering 400. */
+static int provider_filter(api_edge *e, http_request *req, Millom__V1__PurchaseLookup *l) {
+    const char *sp = http_query(req, "serviceProvider");
+    if (sp && !tenants_provider(e->tenants, sp)) {
+        http_respond_error(req, CAUSE_BAD_REQUEST, "unknown serviceProvider");
+        return -1;
+    }
+    l->service_provider = (char *)(sp ? sp : "");
+    return 0;
+}
+
+void routes_mgmt_purchase(api_edge *e, http_request *req, const edge_match *m) {
+    const tenant_operator *op = path_operator(e, req, m);
+    if (!op) return;
+    Millom__V1__RequestMeta meta = MILLOM__V1__REQUEST_META__INIT;
+    Millom__V1__PurchaseLookup l = MILLOM__V1__PURCHASE_LOOKUP__INIT;
+    l.meta = &meta;
+    l.operator_ = (char *)op->id;
+    const char *transid = m->params.transid;
+    if (!transid_valid(transid)) {
+        http_respond_error(req, CAUSE_BAD_REQUEST, "transid is not a valid transaction id");
         return;
     }
-    const tenant_operator *op = tenants_operator(e->tenants, op_name);
-    if (!op) {
-        http_respond_error(req, CAUSE_NOT_FOUND, "unknown operator '%s'", op_name);
-        return;
-    }
-    if (strcmp(http_method(req), "GET") != 0) {
-        http_respond_error(req, CAUSE_METHOD_NOT_ALLOWED, "look-ups take GET");
-        return;
-    }
+    if (provider_filter(e, req, &l) != 0) return;
+    l.transid = (char *)transid;
+    edge_send_request(e, req, TOPIC_PURCHASE_LOOKUPS, transid, e->query_deadline_ms,
+                      &edge_lookup_codec, &l, &meta, edge_relay_reply, req);
+}
+
+void routes_mgmt_purchases(api_edge *e, http_request *req, const edge_match *m) {
+    const tenant_operator *op = path_operator(e, req, m);
+    if (!op) return;
     Millom__V1__RequestMeta meta = MILLOM__V1__REQUEST_META__INIT;
     Millom__V1__PurchaseLookup l = MILLOM__V1__PURCHASE_LOOKUP__INIT;
     l.meta = &meta;
     l.operator_ = (char *)op->id;
     char msisdn[16];
     const char *key;
-    if (rest[9] == '/') { /* purchases/{transid} */
-        const char *transid = rest + 10;
-        if (!transid_valid(transid)) {
-            http_respond_error(req, CAUSE_BAD_REQUEST, "transid is not a valid transaction id");
-            return;
-        }
-        const char *sp = http_query(req, "serviceProvider");
-        if (sp && !tenants_provider(e->tenants, sp)) {
-            http_respond_error(req, CAUSE_BAD_REQUEST, "unknown serviceProvider");
-            return;
-        }
-        l.service_provider = (char *)(sp ? sp : "");
-        l.transid = (char *)transid;
-        key = transid;
-    } else if (rest[9] == '\0' && http_query(req, "overdue")) {
+    if (http_query(req, "overdue")) {
         const char *overdue = http_query(req, "overdue");
         if (strcmp(overdue, "true") != 0) {
             http_respond_error(req, CAUSE_BAD_REQUEST, "overdue must be true");
@@ -82,15 +90,10 @@ void routes_mgmt(api_edge *e, http_request *req) {
                                "overdue does not combine with subscriberId, from or to");
             return;
         }
-        const char *sp = http_query(req, "serviceProvider");
-        if (sp && !tenants_provider(e->tenants, sp)) {
-            http_respond_error(req, CAUSE_BAD_REQUEST, "unknown serviceProvider");
-            return;
-        }
-        l.service_provider = (char *)(sp ? sp : "");
+        if (provider_filter(e, req, &l) != 0) return;
         l.overdue = 1;
         key = op->id; /* any instance holds every purchase */
-    } else if (rest[9] == '\0') {
+    } else {
         const char *sub = http_query(req, "subscriberId");
         if (!sub || !msisdn_normalize(sub, msisdn, sizeof msisdn)) {
             http_respond_error(req, CAUSE_BAD_REQUEST,
@@ -106,17 +109,9 @@ void routes_mgmt(api_edge *e, http_request *req) {
                                "epoch milliseconds");
             return;
         }
-        const char *sp = http_query(req, "serviceProvider");
-        if (sp && !tenants_provider(e->tenants, sp)) {
-            http_respond_error(req, CAUSE_BAD_REQUEST, "unknown serviceProvider");
-            return;
-        }
-        l.service_provider = (char *)(sp ? sp : "");
+        if (provider_filter(e, req, &l) != 0) return;
         l.msisdn = msisdn;
         key = msisdn;
-    } else {
-        http_respond_error(req, CAUSE_NOT_FOUND, "no such path: %s", path);
-        return;
     }
     edge_send_request(e, req, TOPIC_PURCHASE_LOOKUPS, key, e->query_deadline_ms,
                       &edge_lookup_codec, &l, &meta, edge_relay_reply, req);

@@ -34,8 +34,6 @@ static int in_list(const char *const *list, const char *s) {
     return 0;
 }
 
-int routes_notify_match(const char *path) { return strncmp(path, "/notify/", 8) == 0; }
-
 /* The spec's ErrorResponse {errorType, description}. */
 static void respond_notify_error(http_request *req, int status, const char *type,
                                  const char *description) {
@@ -185,21 +183,10 @@ out:
     return rc;
 }
 
-void routes_notify(api_edge *e, http_request *req) {
-    const char *path = http_path(req);
-    char op_id[33];
-    int n = 0;
-    if (sscanf(path, "/notify/%32[^/]/v1/single%n", op_id, &n) != 1 || n == 0 || path[n]) {
-        http_respond_error(req, CAUSE_NOT_FOUND, "no such path: %s", path);
-        return;
-    }
-    if (strcmp(http_method(req), "POST") != 0) {
-        http_respond_error(req, CAUSE_METHOD_NOT_ALLOWED, "use POST");
-        return;
-    }
-    const tenant_operator *op = tenants_operator(e->tenants, op_id);
+void routes_notify(api_edge *e, http_request *req, const edge_match *m) {
+    const tenant_operator *op = tenants_operator(e->tenants, m->params.op);
     if (!op) {
-        http_respond_error(req, CAUSE_BAD_REQUEST, "unknown operator '%s'", op_id);
+        http_respond_error(req, CAUSE_BAD_REQUEST, "unknown operator '%s'", m->params.op);
         return;
     }
     const char *id_value = http_query(req, "idValue"), *id_type = http_query(req, "idType"),

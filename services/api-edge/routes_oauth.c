@@ -203,11 +203,8 @@ void oauth_pool_free(struct oauth_pool *p) {
 
 /* ---- the endpoint ---- */
 
-void routes_oauth_token(api_edge *e, http_request *req) {
-    if (strcmp(http_method(req), "POST") != 0) {
-        http_respond_error(req, CAUSE_METHOD_NOT_ALLOWED, "/oauth/v1/token takes POST");
-        return;
-    }
+void routes_oauth_token(api_edge *e, http_request *req, const edge_match *m) {
+    (void)m; /* POST only: the route table */
     struct edge_auth *a = e->auth;
     if (!a) {
         oauth_error(req, 500, "server_error", "authentication is not configured");

@@ -35,8 +35,10 @@ static void on_purchase_reply(void *arg, const Millom__V1__Reply *reply) {
         edge_relay_reply(w->req, reply);
 }
 
-void routes_purchase(api_edge *e, http_request *req, const void *std_path_arg) {
-    const std_path *path = std_path_arg;
+void routes_purchase(api_edge *e, http_request *req, const edge_match *m) {
+    std_path sp;
+    edge_std_path(m, &sp);
+    const std_path *path = &sp;
     std_inputs in = {
         .key_type = http_query(req, "key_type"),
         .client_name = http_query(req, "clientName"),

@@ -78,8 +78,10 @@ out:
     return rc;
 }
 
-void routes_register(api_edge *e, http_request *req, const void *std_path_arg) {
-    const std_path *path = std_path_arg;
+void routes_register(api_edge *e, http_request *req, const edge_match *m) {
+    std_path sp;
+    edge_std_path(m, &sp);
+    const std_path *path = &sp;
     std_inputs in = {
         .key_type = http_query(req, "key_type"),
         .accept_language = http_header(req, "language"),

@@ -30,7 +30,7 @@
  * subscriber (429 with Retry-After), new purchases per subscriber per
  * hour (429), and a longest lifetime for links that can buy (shop and
  * purchasePlan links living longer are 401). Every answer under /rnf/
- * carries RNF_HEADERS: no framing, a CSP that allows only the page's
+ * carries edge_rnf_headers: no framing, a CSP that allows only the page's
  * inline style and forms to this origin, no sniffing, no referrer, no
  * caching. */
 #include "edge.h"
@@ -50,7 +50,7 @@
 
 #define LIFETIME_SKEW_S 30
 
-static const char *const RNF_HEADERS[] = {
+const char *const edge_rnf_headers[] = {
     "X-Frame-Options", "DENY",
     "Content-Security-Policy",
     "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
@@ -61,8 +61,6 @@ static const char *const RNF_HEADERS[] = {
     NULL,
 };
 
-typedef enum { RNF_OFFERS, RNF_PING, RNF_PURCHASE, RNF_SHOP } rnf_action;
-
 typedef struct {
     char provider[65];
     char op[33];
@@ -70,34 +68,13 @@ typedef struct {
     rnf_action action;
 } rnf_path;
 
-/* Copies one segment at *p (advancing past it and its '/'). -1 if empty
- * or too long. */
-static int take_segment(const char **p, char *out, size_t outlen) {
-    size_t n = strcspn(*p, "/");
-    if (n == 0 || n >= outlen) return -1;
-    memcpy(out, *p, n);
-    out[n] = '\0';
-    *p += n;
-    if (**p == '/') (*p)++;
-    return 0;
-}
-
-static int rnf_path_parse(const char *path, rnf_path *out) {
+/* The row's parameters and action. */
+static void rnf_path_of(const edge_match *m, rnf_path *out) {
     memset(out, 0, sizeof *out);
-    if (strncmp(path, "/rnf/", 5) != 0) return -1;
-    const char *p = path + 5;
-    char action[16];
-    if (take_segment(&p, out->provider, sizeof out->provider) != 0 ||
-        take_segment(&p, out->op, sizeof out->op) != 0 ||
-        take_segment(&p, out->cpid, sizeof out->cpid) != 0 ||
-        take_segment(&p, action, sizeof action) != 0 || *p != '\0' || path[strlen(path) - 1] == '/')
-        return -1;
-    if (strcmp(action, "offers") == 0) out->action = RNF_OFFERS;
-    else if (strcmp(action, "ping") == 0) out->action = RNF_PING;
-    else if (strcmp(action, "purchasePlan") == 0) out->action = RNF_PURCHASE;
-    else if (strcmp(action, "shop") == 0) out->action = RNF_SHOP;
-    else return -1;
-    return 0;
+    memcpy(out->provider, m->params.provider, sizeof out->provider);
+    memcpy(out->op, m->params.op, sizeof out->op);
+    memcpy(out->cpid, m->params.cpid, sizeof out->cpid);
+    out->action = (rnf_action)m->route->action;
 }
 
 static const char *query_of(void *ctx, const char *name) { return http_query(ctx, name); }
@@ -342,7 +319,7 @@ static void on_shop_reply(void *arg, const Millom__V1__Reply *reply) {
         http_respond_error(req, CAUSE_UNSPECIFIED, "cannot render the offers");
         return;
     }
-    http_respond(req, 200, "text/html; charset=utf-8", page, len); /* RNF_HEADERS too */
+    http_respond(req, 200, "text/html; charset=utf-8", page, len); /* edge_rnf_headers too */
     free(page);
 }
 
@@ -398,20 +375,12 @@ static long max_lifetime_s(rnf_action a) {
     return 0;
 }
 
-void routes_rnf(api_edge *e, http_request *req) {
-    http_set_response_headers(req, RNF_HEADERS);
+void routes_rnf(api_edge *e, http_request *req, const edge_match *m) {
+    /* edge_rnf_headers are set by the router (the row's headers). */
     rnf_path p;
-    if (rnf_path_parse(http_path(req), &p) != 0) {
-        http_respond_error(req, CAUSE_NOT_FOUND, "no such path: %s", http_path(req));
-        return;
-    }
-    /* GET everywhere; POST only for the shop's purchase form. */
+    rnf_path_of(m, &p);
+    /* GET everywhere; POST only for the shop's purchase form (the row's methods). */
     int post = strcmp(http_method(req), "POST") == 0;
-    if (!(strcmp(http_method(req), "GET") == 0 || (post && p.action == RNF_PURCHASE))) {
-        http_respond_error(req, CAUSE_METHOD_NOT_ALLOWED,
-                           "signed links take GET (and POST for purchasePlan)");
-        return;
-    }
     form_fields fields, *form = NULL; /* read synchronously, before any reply */
     signed_link_query_fn get = query_of;
     void *ctx = req;

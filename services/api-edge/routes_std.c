@@ -39,28 +39,17 @@ void routes_std_send_query(api_edge *e, http_request *req, const std_request *r,
                       &edge_query_codec, &q, &meta, on_reply, arg);
 }
 
-void routes_std(api_edge *e, http_request *req) {
+void edge_std_path(const edge_match *m, std_path *out) {
+    memset(out, 0, sizeof *out);
+    memcpy(out->provider, m->params.provider, sizeof out->provider);
+    memcpy(out->op, m->params.op, sizeof out->op);
+    memcpy(out->subscriber, m->params.subscriber, sizeof out->subscriber);
+    out->action = (std_action)m->route->action;
+}
+
+void routes_std(api_edge *e, http_request *req, const edge_match *m) {
     std_path path;
-    if (std_path_parse(http_path(req), &path) != 0) {
-        http_respond_error(req, CAUSE_NOT_FOUND, "no such path: %s", http_path(req));
-        return;
-    }
-    int is_read = path.action == STD_ACCOUNT_INFO || path.action == STD_BALANCE ||
-                  path.action == STD_UPSELL_OFFER;
-    const char *want = is_read ? "GET" : "POST";
-    if (strcmp(http_method(req), want) != 0) {
-        http_respond_error(req, CAUSE_METHOD_NOT_ALLOWED, "%s takes %s",
-                           std_action_name(path.action), want);
-        return;
-    }
-    if (path.action == STD_PURCHASE_PLAN) {
-        routes_purchase(e, req, &path);
-        return;
-    }
-    if (path.action == STD_REGISTER) {
-        routes_register(e, req, &path);
-        return;
-    }
+    edge_std_path(m, &path);
     std_inputs in = {
         .key_type = http_query(req, "key_type"),
         .plan_type = path.action == STD_UPSELL_OFFER ? http_query(req, "planType") : NULL,

@@ -216,8 +216,12 @@ static void fuzz_route_need(const uint8_t *d, size_t n) {
     if (k == 2) {
         auth_need need;
         auth_route_need(f[0], f[1], &need);
-        (void)routes_cpid_match(f[1]);
-        (void)routes_consents_match(f[1]);
+        edge_match m;
+        edge_route_find(f[0], f[1], &m);
+        if (!m.route || (m.status != 0 && m.status != 404 && m.status != 405) ||
+            !memchr(m.params.provider, '\0', sizeof m.params.provider) ||
+            !memchr(m.params.cpid, '\0', sizeof m.params.cpid))
+            abort();
     }
     free_lines(f, k);
 }

@@ -127,17 +127,25 @@ START_TEST(cidr_matching) {
 }
 END_TEST
 
+/* The handler of the route table's row for method and path, NULL for a
+ * 404 or 405. */
+static edge_handler handler_of(const char *method, const char *path) {
+    edge_match m;
+    edge_route_find(method, path, &m);
+    return m.status == 0 ? m.route->handler : NULL;
+}
+
 START_TEST(route_matching) {
-    ck_assert(routes_cpid_match("/cpid"));
-    ck_assert(routes_cpid_match("/testserviceprovider/tp/registerCpid"));
-    ck_assert(!routes_cpid_match("/cpid/x"));
-    ck_assert(!routes_cpid_match("/testserviceprovider/tp/registerCpid/x"));
-    ck_assert(!routes_cpid_match("/testserviceprovider/registerCpid"));
-    ck_assert(!routes_cpid_match("//tp/registerCpid"));
-    ck_assert(routes_consents_match("/mgmt/tp/consents"));
-    ck_assert(!routes_consents_match("/mgmt/tp/consents/x"));
-    ck_assert(!routes_consents_match("/mgmt/tp/purchases"));
-    ck_assert(!routes_consents_match("/mgmt//consents"));
+    ck_assert(handler_of("GET", "/cpid") == routes_cpid_get);
+    ck_assert(handler_of("POST", "/testserviceprovider/tp/registerCpid") == routes_cpid_register);
+    ck_assert(handler_of("GET", "/cpid/x") == NULL);
+    ck_assert(handler_of("POST", "/testserviceprovider/tp/registerCpid/x") == NULL);
+    ck_assert(handler_of("POST", "/testserviceprovider/registerCpid") == NULL);
+    ck_assert(handler_of("POST", "//tp/registerCpid") == NULL);
+    ck_assert(handler_of("GET", "/mgmt/tp/consents") == routes_consents);
+    ck_assert(handler_of("GET", "/mgmt/tp/consents/x") == NULL);
+    ck_assert(handler_of("GET", "/mgmt/tp/purchases") != routes_consents);
+    ck_assert(handler_of("GET", "/mgmt//consents") == NULL);
 }
 END_TEST
 
