@@ -1,4 +1,5 @@
 /* See runner.h. */
+#include "shared/settings.h"
 #include "shared/runner.h"
 #include "shared/config.h"
 #include "shared/http_client.h"
@@ -67,7 +68,7 @@ int runner_main(const runner_opts *opts) {
         goto out;
     }
     http_server_opts hopts = {
-        .port = (int)cfg_long(opts->admin_port_env, opts->admin_port),
+        .port = (int)setting_long(opts->admin_port_env, opts->admin_port, 0, 65535),
         .threads = 1,
         .handler = no_routes,
         .ready = runner_ready,
