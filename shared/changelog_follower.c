@@ -431,7 +431,7 @@ changelog_follower *changelog_follower_start(const char *db_path, const changelo
         return NULL;
     }
     f->spec = spec;
-    settings set = SETTINGS_INIT;
+    settings_reader set = SETTINGS_INIT;
     f->restore_timeout_ms =
         (int)settings_ms(&set, "MILLOM_CHANGELOG_RESTORE_TIMEOUT_MS", 60000, 1, 86399999);
     if (!settings_ok(&set)) free(f);

@@ -554,7 +554,7 @@ http_server *http_server_start(const http_server_opts *opts, char *err, size_t e
     s->opts = *opts;
     /* The listener's settings, read here at its start (a bad value exits 1
      * naming the variable). */
-    settings set = SETTINGS_INIT;
+    settings_reader set = SETTINGS_INIT;
     s->max_body = (size_t)settings_long(&set, "MILLOM_HTTP_MAX_BODY", 64 * 1024, 1, 1L << 30);
     const char *bind_env = settings_str(&set, "MILLOM_BIND", "127.0.0.1");
     long max_conns = settings_long(&set, "MILLOM_HTTP_MAX_CONNECTIONS", 4096, 2, 1000000);

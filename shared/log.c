@@ -25,7 +25,7 @@ static pthread_once_t level_once = PTHREAD_ONCE_INIT;
  * the log is not ready yet). */
 static void read_level(void) {
     static const char *const names[] = {"debug", "info", "warn", "error", NULL};
-    settings s = SETTINGS_INIT;
+    settings_reader s = SETTINGS_INIT;
     log_min = (log_level)settings_enum(&s, "MILLOM_LOG_LEVEL", names, LOG_INFO);
     if (!settings_ok(&s)) {
         fprintf(stderr, "bad setting: %s\n", settings_error(&s));

@@ -78,7 +78,7 @@ oauth_token_source *oauth_source_get(const char *token_url, const char *client_i
         pthread_mutex_unlock(&registry_mu);
         return s;
     }
-    settings set = SETTINGS_INIT;
+    settings_reader set = SETTINGS_INIT;
     long timeout_ms = settings_ms(&set, "MILLOM_OAUTH_TIMEOUT_MS", 3000, 1, 600000);
     long margin_s = settings_seconds(&set, "MILLOM_OAUTH_REFRESH_MARGIN_S", 30, 0, 86400);
     if (!settings_ok(&set)) pthread_mutex_unlock(&registry_mu);

@@ -310,7 +310,7 @@ outbox_relay *outbox_relay_start(const char *db_path, kafka_producer *p) {
     outbox_relay *r = calloc(1, sizeof *r);
     if (!r) return NULL;
     r->producer = p;
-    settings set = SETTINGS_INIT;
+    settings_reader set = SETTINGS_INIT;
     r->stop_wait_ms = settings_ms(&set, "MILLOM_OUTBOX_STOP_WAIT_MS", STOP_WAIT_MS, 0, 3600000);
     if (!settings_ok(&set)) free(r);
     settings_exit_on_error(&set);

@@ -121,7 +121,7 @@ rpc_client *rpc_client_new(kafka_producer *producer, int32_t reply_partition, ch
     }
     c->producer = producer;
     c->partition = reply_partition;
-    settings set = SETTINGS_INIT;
+    settings_reader set = SETTINGS_INIT;
     c->poll_ms = (int)settings_ms(&set, "MILLOM_RPC_POLL_MS", RPC_DEFAULT_POLL_MS, 1, 60000);
     c->max_pending =
         (size_t)settings_long(&set, "MILLOM_RPC_MAX_PENDING", RPC_DEFAULT_MAX_PENDING, 1, 1L << 24);

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-void settings_fail(settings *s, const char *fmt, ...) {
+void settings_fail(settings_reader *s, const char *fmt, ...) {
     if (s->err[0]) return; /* keep the first */
     va_list ap;
     va_start(ap, fmt);
@@ -20,11 +20,11 @@ void settings_fail(settings *s, const char *fmt, ...) {
     va_end(ap);
 }
 
-bool settings_ok(const settings *s) { return s->err[0] == '\0'; }
+bool settings_ok(const settings_reader *s) { return s->err[0] == '\0'; }
 
-const char *settings_error(const settings *s) { return s->err; }
+const char *settings_error(const settings_reader *s) { return s->err; }
 
-void settings_exit_on_error(const settings *s) {
+void settings_exit_on_error(const settings_reader *s) {
     if (settings_ok(s)) return;
     log_error("bad setting: %s", s->err);
     exit(1);
@@ -35,7 +35,7 @@ static const char *value(const char *name) {
     return v && *v ? v : NULL;
 }
 
-static long whole(settings *s, const char *name, long def, long min, long max, const char *what) {
+static long whole(settings_reader *s, const char *name, long def, long min, long max, const char *what) {
     const char *v = value(name);
     if (!v) return def;
     char *end;
@@ -48,19 +48,19 @@ static long whole(settings *s, const char *name, long def, long min, long max, c
     return n;
 }
 
-long settings_long(settings *s, const char *name, long def, long min, long max) {
+long settings_long(settings_reader *s, const char *name, long def, long min, long max) {
     return whole(s, name, def, min, max, "a whole number");
 }
 
-long settings_ms(settings *s, const char *name, long def, long min, long max) {
+long settings_ms(settings_reader *s, const char *name, long def, long min, long max) {
     return whole(s, name, def, min, max, "a whole number of milliseconds");
 }
 
-long settings_seconds(settings *s, const char *name, long def, long min, long max) {
+long settings_seconds(settings_reader *s, const char *name, long def, long min, long max) {
     return whole(s, name, def, min, max, "a whole number of seconds");
 }
 
-double settings_number(settings *s, const char *name, double def, double min, double max) {
+double settings_number(settings_reader *s, const char *name, double def, double min, double max) {
     const char *v = value(name);
     if (!v) return def;
     char *end;
@@ -73,7 +73,7 @@ double settings_number(settings *s, const char *name, double def, double min, do
     return d;
 }
 
-bool settings_bool(settings *s, const char *name, bool def) {
+bool settings_bool(settings_reader *s, const char *name, bool def) {
     const char *v = value(name);
     if (!v) return def;
     static const char *const yes[] = {"1", "true", "yes", "on"};
@@ -86,13 +86,13 @@ bool settings_bool(settings *s, const char *name, bool def) {
     return def;
 }
 
-const char *settings_str(settings *s, const char *name, const char *def) {
+const char *settings_str(settings_reader *s, const char *name, const char *def) {
     (void)s;
     const char *v = value(name);
     return v ? v : def;
 }
 
-int settings_enum(settings *s, const char *name, const char *const *choices, int def) {
+int settings_enum(settings_reader *s, const char *name, const char *const *choices, int def) {
     const char *v = value(name);
     if (!v) return def;
     char list[256] = "";
@@ -106,7 +106,7 @@ int settings_enum(settings *s, const char *name, const char *const *choices, int
     return def;
 }
 
-const char *settings_url(settings *s, const char *name, const char *def) {
+const char *settings_url(settings_reader *s, const char *name, const char *def) {
     const char *v = value(name);
     if (!v) return def;
     const char *host = NULL;
@@ -121,26 +121,26 @@ const char *settings_url(settings *s, const char *name, const char *def) {
 }
 
 long setting_long(const char *name, long def, long min, long max) {
-    settings s = SETTINGS_INIT;
+    settings_reader s = SETTINGS_INIT;
     long v = settings_long(&s, name, def, min, max);
     settings_exit_on_error(&s);
     return v;
 }
 
 const char *setting_str(const char *name, const char *def) {
-    settings s = SETTINGS_INIT;
+    settings_reader s = SETTINGS_INIT;
     return settings_str(&s, name, def);
 }
 
 bool setting_bool(const char *name, bool def) {
-    settings s = SETTINGS_INIT;
+    settings_reader s = SETTINGS_INIT;
     bool v = settings_bool(&s, name, def);
     settings_exit_on_error(&s);
     return v;
 }
 
 int setting_enum(const char *name, const char *const *choices, int def) {
-    settings s = SETTINGS_INIT;
+    settings_reader s = SETTINGS_INIT;
     int v = settings_enum(&s, name, choices, def);
     settings_exit_on_error(&s);
     return v;

@@ -13,7 +13,7 @@
 
 START_TEST(missing_and_empty_give_default) {
     unsetenv(V);
-    settings s = SETTINGS_INIT;
+    settings_reader s = SETTINGS_INIT;
     ck_assert_int_eq(settings_long(&s, V, 7, 1, 10), 7);
     ck_assert(settings_bool(&s, V, true));
     ck_assert_str_eq(settings_str(&s, V, "d"), "d");
@@ -28,7 +28,7 @@ START_TEST(missing_and_empty_give_default) {
 END_TEST
 
 START_TEST(long_in_range) {
-    settings s = SETTINGS_INIT;
+    settings_reader s = SETTINGS_INIT;
     setenv(V, "100000", 1);
     ck_assert_int_eq(settings_long(&s, V, 5, 1, 100000), 100000);
     setenv(V, "1", 1);
@@ -42,14 +42,14 @@ END_TEST
 START_TEST(long_bad_values) {
     const char *bad[] = {"lots", "12x", "0", "100001", "1.5", " ", "99999999999999999999999"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        settings s = SETTINGS_INIT;
+        settings_reader s = SETTINGS_INIT;
         setenv(V, bad[i], 1);
         ck_assert_int_eq(settings_long(&s, V, 5, 1, 100000), 5);
         ck_assert(!settings_ok(&s));
         ck_assert_ptr_nonnull(strstr(settings_error(&s), V " must be a whole number from 1 to 100000"));
         ck_assert_ptr_nonnull(strstr(settings_error(&s), bad[i]) ? settings_error(&s) : NULL);
     }
-    settings s = SETTINGS_INIT;
+    settings_reader s = SETTINGS_INIT;
     setenv(V, "lots", 1);
     settings_long(&s, V, 5, 1, 100000);
     ck_assert_str_eq(settings_error(&s),
@@ -58,7 +58,7 @@ START_TEST(long_bad_values) {
 END_TEST
 
 START_TEST(first_error_is_kept) {
-    settings s = SETTINGS_INIT;
+    settings_reader s = SETTINGS_INIT;
     setenv(V, "x", 1);
     setenv("MILLOM_TEST_SETTING_2", "y", 1);
     settings_ms(&s, V, 1, 0, 10);
@@ -70,7 +70,7 @@ START_TEST(first_error_is_kept) {
 END_TEST
 
 START_TEST(units_in_message) {
-    settings s = SETTINGS_INIT;
+    settings_reader s = SETTINGS_INIT;
     setenv(V, "-1", 1);
     settings_seconds(&s, V, 1, 0, 10);
     ck_assert_str_eq(settings_error(&s),
@@ -79,7 +79,7 @@ START_TEST(units_in_message) {
 END_TEST
 
 START_TEST(numbers) {
-    settings s = SETTINGS_INIT;
+    settings_reader s = SETTINGS_INIT;
     setenv(V, "0.5", 1);
     ck_assert(settings_number(&s, V, 2, 0.001, 1e6) == 0.5);
     ck_assert(settings_ok(&s));
@@ -91,7 +91,7 @@ END_TEST
 
 START_TEST(bools) {
     const char *yes[] = {"1", "true", "YES", "on"}, *no[] = {"0", "False", "no", "OFF"};
-    settings s = SETTINGS_INIT;
+    settings_reader s = SETTINGS_INIT;
     for (int i = 0; i < 4; i++) {
         setenv(V, yes[i], 1);
         ck_assert(settings_bool(&s, V, false));
@@ -108,7 +108,7 @@ END_TEST
 
 START_TEST(enums) {
     static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
-    settings s = SETTINGS_INIT;
+    settings_reader s = SETTINGS_INIT;
     setenv(V, "warn", 1);
     ck_assert_int_eq(settings_enum(&s, V, levels, 1), 2);
     ck_assert(settings_ok(&s));
@@ -119,13 +119,13 @@ START_TEST(enums) {
 END_TEST
 
 START_TEST(urls) {
-    settings s = SETTINGS_INIT;
+    settings_reader s = SETTINGS_INIT;
     setenv(V, "https://millom.example:8443/x", 1);
     ck_assert_str_eq(settings_url(&s, V, NULL), "https://millom.example:8443/x");
     ck_assert(settings_ok(&s));
     const char *bad[] = {"millom.example", "ftp://x", "http://", "http:///x", "http://a b"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        settings t = SETTINGS_INIT;
+        settings_reader t = SETTINGS_INIT;
         setenv(V, bad[i], 1);
         ck_assert_ptr_null(settings_url(&t, V, NULL));
         ck_assert_ptr_nonnull(strstr(settings_error(&t), V " must be an http:// or https:// URL"));
@@ -134,7 +134,7 @@ START_TEST(urls) {
 END_TEST
 
 START_TEST(own_checks) {
-    settings s = SETTINGS_INIT;
+    settings_reader s = SETTINGS_INIT;
     settings_fail(&s, "%s must not be below %s", "A", "B");
     settings_fail(&s, "second");
     ck_assert_str_eq(settings_error(&s), "A must not be below B");
@@ -159,7 +159,7 @@ START_TEST(exit_on_error_exits_1) {
 END_TEST
 
 START_TEST(exit_on_error_is_quiet_when_ok) {
-    settings s = SETTINGS_INIT;
+    settings_reader s = SETTINGS_INIT;
     settings_exit_on_error(&s);
     unsetenv(V);
     ck_assert_int_eq(setting_long(V, 5, 1, 10), 5);
