@@ -67,7 +67,9 @@ static void kset_read(void) {
     settings_exit_on_error(&s);
 }
 
-static void kset_load(void) { pthread_once(&kset_once, kset_read); }
+void kafka_settings_load(void) { pthread_once(&kset_once, kset_read); }
+
+static void kset_load(void) { kafka_settings_load(); }
 
 static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
                     size_t errlen) {

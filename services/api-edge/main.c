@@ -39,6 +39,8 @@ static void read_settings(api_edge *e, edge_settings *cfg) {
     cfg->port = (int)settings_long(&s, "MILLOM_EDGE_PORT", 8080, 0, 65535);
     cfg->threads = (int)settings_long(&s, "MILLOM_EDGE_THREADS", 2, 1, 1024);
     settings_exit_on_error(&s);
+    kafka_settings_load();        /* the shared modules' settings too, before */
+    http_server_settings_check(); /* connecting anywhere */
 }
 
 static int edge_ready(void *app) {
