@@ -243,8 +243,8 @@ int oauth_authorization(oauth_token_source *s, http_client *hc, char *header, si
     char *token = NULL;
     int64_t lifetime = 0;
     char err[200] = "out of memory";
-    int rc = secret ? fetch_token(hc, s->timeout_ms, s->url, s->client_id, secret, s->scope, &token, &lifetime,
-                                  err, sizeof err)
+    int rc = secret ? fetch_token(hc, s->timeout_ms, s->url, s->client_id, secret, s->scope,
+                                  &token, &lifetime, err, sizeof err)
                     : -1;
     if (secret) OPENSSL_cleanse(secret, strlen(secret));
     free(secret);

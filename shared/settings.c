@@ -35,7 +35,8 @@ static const char *value(const char *name) {
     return v && *v ? v : NULL;
 }
 
-static long whole(settings_reader *s, const char *name, long def, long min, long max, const char *what) {
+static long whole(settings_reader *s, const char *name, long def, long min, long max,
+                  const char *what) {
     const char *v = value(name);
     if (!v) return def;
     char *end;

@@ -234,7 +234,7 @@ delivery_worker *delivery_worker_start(notifier *n, char *err, size_t errlen) {
     }
     w->n = n;
     settings_reader s = SETTINGS_INIT; /* shared/settings.h, at the start */
-    w->max_attempts = settings_long(&s, "MILLOM_NOTIFY_MAX_ATTEMPTS", 8, 1, 1000);
+    w->max_attempts = settings_long(&s, "MILLOM_NOTIFY_MAX_ATTEMPTS", 8, 1, 1000000);
     w->backoff_ms = settings_ms(&s, "MILLOM_NOTIFY_BACKOFF_MS", 1000, 1, 86400000);
     w->backoff_max_ms = settings_ms(&s, "MILLOM_NOTIFY_BACKOFF_MAX_MS", 600000, 1, 86400000);
     w->timeout_ms = settings_ms(&s, "MILLOM_NOTIFY_TIMEOUT_MS", 5000, 1, 600000);
