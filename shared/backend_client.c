@@ -1,5 +1,6 @@
 /* See backend_client.h. Every value is percent-encoded; the subscriber id
  * is never logged in full. */
+#include "shared/settings.h"
 #include "shared/backend_client.h"
 #include "shared/oauth_client.h"
 
@@ -19,7 +20,7 @@ static oauth_token_source *auth_source(const tenant_operator *op, int *configure
     const char *secret = json_string_value(json_object_get(a, "clientSecret"));
     const char *env = json_string_value(json_object_get(a, "clientSecretEnv"));
     const char *scope = json_string_value(json_object_get(a, "scope"));
-    if (!secret && env && *env) secret = getenv(env);
+    if (!secret && env && *env) secret = setting_str(env, NULL);
     if (!json_is_object(a) || !url || !*url || !id || !*id) {
         snprintf(err, errlen, "operator %s: backendAuth needs tokenUrl and clientId", op->id);
         return NULL;

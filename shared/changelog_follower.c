@@ -2,6 +2,7 @@
  * consumes every partition of a changelog topic without a consumer group
  * and applies each record to the local SQLite copy, newest version wins,
  * together with its position, one transaction per batch. */
+#include "shared/settings.h"
 #include "shared/changelog.h"
 #include "shared/kafka.h"
 #include "shared/log.h"
@@ -32,6 +33,7 @@ typedef struct {
 } table_state;
 
 struct changelog_follower {
+    int restore_timeout_ms;       /* MILLOM_CHANGELOG_RESTORE_TIMEOUT_MS, read at the start */
     const changelog_spec *spec;
     sqlite3 *db;
     rd_kafka_t *rk;
@@ -429,6 +431,11 @@ changelog_follower *changelog_follower_start(const char *db_path, const changelo
         return NULL;
     }
     f->spec = spec;
+    settings_reader set = SETTINGS_INIT;
+    f->restore_timeout_ms =
+        (int)settings_ms(&set, "MILLOM_CHANGELOG_RESTORE_TIMEOUT_MS", 60000, 1, 86399999);
+    if (!settings_ok(&set)) free(f);
+    settings_exit_on_error(&set);
     pthread_mutex_init(&f->mu, NULL);
     pthread_cond_init(&f->cv, NULL);
     if (sqlite3_open_v2(db_path, &f->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) !=
@@ -573,15 +580,10 @@ int changelog_follower_catch_up(changelog_follower *f, int32_t partition, int ti
     return rc;
 }
 
-static int restore_timeout_ms(void) {
-    const char *v = getenv("MILLOM_CHANGELOG_RESTORE_TIMEOUT_MS");
-    long ms = v && *v ? strtol(v, NULL, 10) : 60000;
-    return ms > 0 && ms < 86400000 ? (int)ms : 60000;
-}
 
 int changelog_take_over(changelog_follower *f, sqlite3 *db,
                         const rd_kafka_topic_partition_list_t *parts, const char *topic) {
-    int failed = 0, timeout_ms = restore_timeout_ms();
+    int failed = 0, timeout_ms = f->restore_timeout_ms;
     for (int i = 0; i < parts->cnt; i++)
         if (strcmp(parts->elems[i].topic, topic) == 0 &&
             changelog_follower_catch_up(f, parts->elems[i].partition, timeout_ms) != 0)

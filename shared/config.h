@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <jansson.h>
 
+/* Old readers, for code not yet moved: use shared/settings.h, which checks
+ * ranges. cfg_long exits 1 on a value that is no whole number. */
 const char *cfg_str(const char *name, const char *fallback);
 long cfg_long(const char *name, long fallback);
 

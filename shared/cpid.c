@@ -1,4 +1,5 @@
 /* CPIDs: see cpid.h. AES-256-GCM through crypto_aead_* (shared/crypto.h). */
+#include "shared/settings.h"
 #include "shared/cpid.h"
 #include "shared/config.h"
 #include "shared/crypto.h"
@@ -37,7 +38,7 @@ static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 static void load_default(void) {
     /* The key per profile (shared/keys.h); never empty. */
     cpid_config_init(&default_config, keys_get("MILLOM_CPID_KEY"),
-                     cfg_long("MILLOM_CPID_TTL_S", CPID_DEFAULT_TTL_S));
+                     setting_long("MILLOM_CPID_TTL_S", CPID_DEFAULT_TTL_S, 1, 100L * 365 * 86400));
 }
 
 const cpid_config *cpid_config_default(void) {

@@ -33,7 +33,7 @@
 #include "shared/errors.h"
 #include "shared/log.h"
 #include "shared/metrics.h"
-#include "shared/config.h"
+#include "shared/settings.h"
 #include "shared/service.h"
 
 #include <arpa/inet.h>
@@ -548,12 +548,49 @@ static void server_free(http_server *s) {
     free(s);
 }
 
+typedef struct {
+    size_t max_body;
+    const char *bind;
+    long max_conns, reserve, per_ip, timeout_s, idle_s;
+} http_settings;
+
+static void read_http_settings(http_settings *h, settings_reader *set) {
+    h->max_body = (size_t)settings_long(set, "MILLOM_HTTP_MAX_BODY", 64 * 1024, 1, 1L << 30);
+    h->bind = settings_str(set, "MILLOM_BIND", "127.0.0.1");
+    h->max_conns = settings_long(set, "MILLOM_HTTP_MAX_CONNECTIONS", 4096, 2, 1000000);
+    h->reserve = settings_long(set, "MILLOM_HTTP_HEALTH_RESERVE", 16, 1, 1000000);
+    h->per_ip = settings_long(set, "MILLOM_HTTP_MAX_CONNECTIONS_PER_IP", 256, 0, 1000000);
+    h->timeout_s = settings_seconds(set, "MILLOM_HTTP_HEADER_TIMEOUT_S", 10, 1, 3600);
+    h->idle_s = settings_seconds(set, "MILLOM_HTTP_IDLE_TIMEOUT_S", 60, 0, 86400);
+    if (settings_ok(set) && h->reserve >= h->max_conns)
+        settings_fail(set, "MILLOM_HTTP_HEALTH_RESERVE (%ld) must be below "
+                      "MILLOM_HTTP_MAX_CONNECTIONS (%ld)", h->reserve, h->max_conns);
+}
+
+void http_server_settings_check(void) {
+    http_settings hs;
+    settings_reader set = SETTINGS_INIT;
+    read_http_settings(&hs, &set);
+    settings_exit_on_error(&set);
+}
+
 http_server *http_server_start(const http_server_opts *opts, char *err, size_t errlen) {
     http_server *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->opts = *opts;
-    s->max_body = (size_t)cfg_long("MILLOM_HTTP_MAX_BODY", 64 * 1024);
-    const char *bind = opts->bind_addr ? opts->bind_addr : cfg_str("MILLOM_BIND", "127.0.0.1");
+    /* The listener's settings, read here at its start (a bad value exits 1
+     * naming the variable; programs check them earlier still with
+     * http_server_settings_check). */
+    http_settings hs;
+    settings_reader set = SETTINGS_INIT;
+    read_http_settings(&hs, &set);
+    if (!settings_ok(&set)) free(s);
+    settings_exit_on_error(&set);
+    s->max_body = hs.max_body;
+    long max_conns = hs.max_conns, reserve = hs.reserve, per_ip = hs.per_ip;
+    long timeout_s = hs.timeout_s, idle_s = hs.idle_s;
+    const char *bind_env = hs.bind;
+    const char *bind = opts->bind_addr ? opts->bind_addr : bind_env;
     /* Everything the request threads read (port, metrics) is set before
      * MHD starts them: the socket is bound here first so that the port
      * (opts->port 0: any free one) is known for the metrics' labels. */
@@ -571,14 +608,7 @@ http_server *http_server_start(const http_server_opts *opts, char *err, size_t e
                                   labels);
     s->shed = metric_counter("millom_http_shed_total",
                              "requests answered 503 above the connection soft cap", labels);
-    long max_conns = cfg_long("MILLOM_HTTP_MAX_CONNECTIONS", 4096);
-    long reserve = cfg_long("MILLOM_HTTP_HEALTH_RESERVE", 16);
-    long per_ip = cfg_long("MILLOM_HTTP_MAX_CONNECTIONS_PER_IP", 256);
-    long timeout_s = cfg_long("MILLOM_HTTP_HEADER_TIMEOUT_S", 10);
-    if (max_conns < 2) max_conns = 2;
-    if (reserve < 1 || reserve >= max_conns) reserve = max_conns / 2;
-    if (per_ip < 0) per_ip = 0; /* 0: no per-address limit */
-    if (timeout_s < 1) timeout_s = 1;
+    /* per_ip 0: no per-address limit */
     s->max_conns = (unsigned)max_conns;
     s->soft_cap = (unsigned)(max_conns - reserve);
     s->request_timeout_ms = timeout_s * 1000;
@@ -596,7 +626,7 @@ http_server *http_server_start(const http_server_opts *opts, char *err, size_t e
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_CONNECTION_LIMIT, s->max_conns,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)per_ip,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg_long("MILLOM_HTTP_IDLE_TIMEOUT_S", 60),
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)idle_s,
         MHD_OPTION_END);
     if (!s->daemon) {
         snprintf(err, errlen, "cannot serve HTTP on %s:%d", bind, s->port);

@@ -29,6 +29,11 @@ typedef struct {
     void *app;
 } http_server_opts;
 
+/* Reads the listeners' settings (MILLOM_HTTP_*, MILLOM_BIND) through
+ * shared/settings.h and exits 1 on a bad one: for a program's start, before
+ * it connects anywhere. */
+void http_server_settings_check(void);
+
 http_server *http_server_start(const http_server_opts *opts, char *err, size_t errlen);
 /* Stops accepting, waits for deferred requests to be answered (they must
  * be answered by their owner first), and frees. */

@@ -1,5 +1,6 @@
 /* Kafka on librdkafka: see kafka.h. */
 #include "shared/kafka.h"
+#include "shared/settings.h"
 #include "shared/clock.h"
 #include "shared/text.h"
 #include "shared/topics.h"
@@ -34,19 +35,41 @@ static double mono_ms_f(void) {
     return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
-/* A non-negative integer from the environment, or `def`. */
-static long env_long(const char *name, long def) {
-    const char *v = getenv(name);
-    if (!v || !*v) return def;
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    if (errno || *end || n < 0) {
-        log_warn("ignoring %s=%s: not a non-negative integer", name, v);
-        return def;
-    }
-    return n;
+/* The Kafka settings of every client, read once through shared/settings.h
+ * when the first client (or the health metric) starts: a bad value exits 1
+ * with a message that names the variable. */
+static struct {
+    long down_ready_s;       /* MILLOM_KAFKA_DOWN_READY_S */
+    long fetch_wait_ms;      /* MILLOM_KAFKA_FETCH_WAIT_MS */
+    long linger_ms;          /* MILLOM_KAFKA_LINGER_MS */
+    long commit_interval_ms; /* MILLOM_KAFKA_COMMIT_INTERVAL_MS */
+    long session_timeout_ms; /* MILLOM_KAFKA_SESSION_TIMEOUT_MS */
+    const char *offset_reset; /* MILLOM_KAFKA_OFFSET_RESET */
+    const char *debug;       /* MILLOM_KAFKA_DEBUG, e.g. "cgrp,fetch" */
+    const char *broker_file; /* MILLOM_BROKER_FILE */
+    const char *profile;     /* MILLOM_PROFILE */
+} kset;
+static pthread_once_t kset_once = PTHREAD_ONCE_INIT;
+
+static void kset_read(void) {
+    static const char *const resets[] = {"earliest", "latest", NULL};
+    settings_reader s = SETTINGS_INIT;
+    kset.down_ready_s = settings_seconds(&s, "MILLOM_KAFKA_DOWN_READY_S", 10, 0, 86400);
+    kset.fetch_wait_ms = settings_ms(&s, "MILLOM_KAFKA_FETCH_WAIT_MS", 2, 0, 300000);
+    kset.linger_ms = settings_ms(&s, "MILLOM_KAFKA_LINGER_MS", 1, 0, 900000);
+    kset.commit_interval_ms = settings_ms(&s, "MILLOM_KAFKA_COMMIT_INTERVAL_MS", 100, 0, 3600000);
+    kset.session_timeout_ms =
+        settings_ms(&s, "MILLOM_KAFKA_SESSION_TIMEOUT_MS", 10000, 1, 3600000);
+    kset.offset_reset = resets[settings_enum(&s, "MILLOM_KAFKA_OFFSET_RESET", resets, 0)];
+    kset.debug = settings_str(&s, "MILLOM_KAFKA_DEBUG", NULL);
+    kset.broker_file = settings_str(&s, "MILLOM_BROKER_FILE", DEFAULT_BROKER_FILE);
+    kset.profile = settings_str(&s, "MILLOM_PROFILE", NULL);
+    settings_exit_on_error(&s);
 }
+
+void kafka_settings_load(void) { pthread_once(&kset_once, kset_read); }
+
+static void kset_load(void) { kafka_settings_load(); }
 
 static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
                     size_t errlen) {
@@ -117,7 +140,8 @@ static long down_ready_ms = 10000;       /* MILLOM_KAFKA_DOWN_READY_S */
 static metric *m_broker_up;
 
 static void health_init(void) {
-    down_ready_ms = env_long("MILLOM_KAFKA_DOWN_READY_S", 10) * 1000;
+    kset_load();
+    down_ready_ms = kset.down_ready_s * 1000;
     m_broker_up = metric_gauge("millom_kafka_broker_up",
                                "1 while a Kafka broker is reachable, 0 while none is.", NULL);
     metric_set(m_broker_up, 1);
@@ -209,7 +233,8 @@ static char *read_trimmed(const char *path) {
 }
 
 char *kafka_bootstrap(char *err, size_t errlen) {
-    const char *env = getenv("KAFKA_BOOTSTRAP");
+    kset_load();
+    const char *env = setting_str("KAFKA_BOOTSTRAP", NULL);
     if (env && *env) {
         char *copy = strdup(env);
         char *t = trim(copy);
@@ -219,8 +244,7 @@ char *kafka_bootstrap(char *err, size_t errlen) {
         }
         free(copy);
     }
-    const char *path = getenv("MILLOM_BROKER_FILE");
-    if (!path || !*path) path = DEFAULT_BROKER_FILE;
+    const char *path = kset.broker_file;
     double deadline = mono_ms_f() + BOOTSTRAP_WAIT_MS;
     int logged = 0;
     for (;;) {
@@ -262,10 +286,7 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
  * unauthenticated connection it was not meant to make. The password is
  * never part of a message or a log line. */
 
-static const char *env_nonempty(const char *name) {
-    const char *v = getenv(name);
-    return v && *v ? v : NULL;
-}
+static const char *env_nonempty(const char *name) { return setting_str(name, NULL); }
 
 /* The password from KAFKA_SASL_PASSWORD or the file KAFKA_SASL_PASSWORD_FILE
  * (docker secrets; one trailing newline ignored), into out. */
@@ -432,7 +453,8 @@ int kafka_conf_security(rd_kafka_conf_t *conf, char *err, size_t errlen) {
         else
             log_info("kafka: security.protocol=%s%s", proto,
                      ssl && env_nonempty("KAFKA_SSL_CERTIFICATE_LOCATION") ? " (mTLS)" : "");
-        const char *profile = getenv("MILLOM_PROFILE");
+        kset_load();
+        const char *profile = kset.profile;
         if (!sasl && !env_nonempty("KAFKA_SSL_CERTIFICATE_LOCATION") && profile &&
             strcmp(profile, "production") == 0)
             log_warn("kafka: unauthenticated connections (KAFKA_SECURITY_PROTOCOL=%s) in the "
@@ -461,10 +483,10 @@ static int conf_common(rd_kafka_conf_t *conf, const char *client_id, int consume
      * consumer that owns the subscriber's state sees all of them. */
     if (!consumer && conf_set(conf, "partitioner", "murmur2_random", err, errlen)) return -1;
     if (consumer &&
-        conf_set_long(conf, "fetch.wait.max.ms", env_long("MILLOM_KAFKA_FETCH_WAIT_MS", 2), err,
+        conf_set_long(conf, "fetch.wait.max.ms", kset.fetch_wait_ms, err,
                       errlen))
         return -1;
-    const char *debug = getenv("MILLOM_KAFKA_DEBUG");  /* e.g. "cgrp,fetch" */
+    const char *debug = kset.debug;
     if (debug && *debug && conf_set(conf, "debug", debug, err, errlen)) return -1;
     rd_kafka_conf_set_log_cb(conf, log_cb);
     pthread_once(&metrics_once, metrics_init); /* error_cb's metric and limit */
@@ -542,7 +564,7 @@ kafka_producer *kafka_producer_new(const char *client_id, char *err, size_t errl
          * broker, so sending every message alone caps throughput at a few
          * thousand per second; waiting 1 ms to batch quadrupled the read
          * path's req/s on devbroker and cut its p50 from ~45 to ~8 ms. */
-        conf_set_long(conf, "linger.ms", env_long("MILLOM_KAFKA_LINGER_MS", 1), err, errlen)) {
+        conf_set_long(conf, "linger.ms", kset.linger_ms, err, errlen)) {
         rd_kafka_conf_destroy(conf);
         free(p);
         return NULL;
@@ -860,13 +882,11 @@ kafka_consumer *kafka_consumer_new(const kafka_consumer_opts *o, char *err, size
      * session.timeout.ms - 1 s, so a restarted service would wait that long
      * for its partitions; 10 s keeps restarts quick and is valid on real
      * Kafka (group.min.session.timeout.ms is 6 s there). */
-    c->commit_interval_ms = env_long("MILLOM_KAFKA_COMMIT_INTERVAL_MS", 100);
-    if (c->commit_interval_ms < 0) c->commit_interval_ms = 100;
-    long session_ms = env_long("MILLOM_KAFKA_SESSION_TIMEOUT_MS", 10000);
-    if (session_ms < 1) session_ms = 10000;
+    kset_load();
+    c->commit_interval_ms = kset.commit_interval_ms;
+    long session_ms = kset.session_timeout_ms;
     c->session_ms = session_ms;
-    const char *reset = getenv("MILLOM_KAFKA_OFFSET_RESET");
-    if (!reset || !*reset) reset = "earliest";
+    const char *reset = kset.offset_reset;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (kafka_conf_common(conf, o->client_id ? o->client_id : o->group_id, err, errlen) ||
         conf_set(conf, "group.id", o->group_id, err, errlen) ||

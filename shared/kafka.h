@@ -119,4 +119,9 @@ int kafka_fatal_error_seen(void);
 /* Sends a raw copy of msg to <topic>.dlq with an "error" header. */
 int kafka_dead_letter(kafka_producer *p, const rd_kafka_message_t *msg, const char *error);
 
+/* Reads the Kafka settings of every client (MILLOM_KAFKA_*, MILLOM_BROKER_FILE)
+ * once through shared/settings.h; a bad one exits 1. The first client does
+ * it too; a program calls it at its start to fail before connecting. */
+void kafka_settings_load(void);
+
 #endif

@@ -1,4 +1,5 @@
 /* Secret keys per profile: see keys.h. */
+#include "shared/settings.h"
 #include "shared/keys.h"
 
 #include <errno.h>
@@ -50,15 +51,15 @@ const char *keys_sandbox_default(const char *name) {
 }
 
 keys_profile keys_profile_from_env(void) {
-    const char *p = getenv("MILLOM_PROFILE");
+    const char *p = setting_str("MILLOM_PROFILE", NULL);
     if (p && *p) {
         if (strcmp(p, "sandbox") == 0) return KEYS_PROFILE_SANDBOX;
         if (strcmp(p, "secure") == 0) return KEYS_PROFILE_SECURE;
         if (strcmp(p, "production") == 0) return KEYS_PROFILE_PRODUCTION;
         return KEYS_PROFILE_UNKNOWN;
     }
-    const char *a = getenv("MILLOM_AUTH_DISABLED");
-    return a && strcmp(a, "0") == 0 ? KEYS_PROFILE_SECURE : KEYS_PROFILE_SANDBOX;
+    return setting_bool("MILLOM_AUTH_DISABLED", true) ? KEYS_PROFILE_SANDBOX
+                                                      : KEYS_PROFILE_SECURE;
 }
 
 const char *keys_profile_name(keys_profile p) {
@@ -72,7 +73,7 @@ const char *keys_profile_name(keys_profile p) {
 }
 
 const char *keys_dir(char *buf, size_t len) {
-    const char *d = getenv("MILLOM_KEY_DIR");
+    const char *d = setting_str("MILLOM_KEY_DIR", NULL);
     if (d && *d)
         snprintf(buf, len, "%s", d);
     else
@@ -151,7 +152,7 @@ int keys_resolve(const char *name, keys_profile profile, const char *dir, char *
         snprintf(err, errlen, "MILLOM_PROFILE must be sandbox, secure or production");
         return -1;
     }
-    const char *env = getenv(name);
+    const char *env = setting_str(name, NULL);
     if (env && *env) {
         if (profile != KEYS_PROFILE_SANDBOX && strcmp(env, key_table[i].sandbox) == 0) {
             snprintf(err, errlen, "%s is the public sandbox default; set a secret key (%s profile)",

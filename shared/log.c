@@ -1,6 +1,7 @@
 /* JSON-lines logging. Each line is built with jansson (so messages are
  * escaped correctly) and written with one fwrite under a lock, so lines
  * from different threads never interleave. */
+#include "shared/settings.h"
 #include "shared/log.h"
 
 #include <jansson.h>
@@ -20,10 +21,16 @@ static const char *level_names[] = {"debug", "info", "warn", "error"};
 
 static pthread_once_t level_once = PTHREAD_ONCE_INIT;
 
+/* Through shared/settings.h; a bad level exits 1 (on stderr directly:
+ * the log is not ready yet). */
 static void read_level(void) {
-    const char *lvl = getenv("MILLOM_LOG_LEVEL");
-    for (int i = 0; lvl && i < 4; i++)
-        if (strcasecmp(lvl, level_names[i]) == 0) log_min = (log_level)i;
+    static const char *const names[] = {"debug", "info", "warn", "error", NULL};
+    settings_reader s = SETTINGS_INIT;
+    log_min = (log_level)settings_enum(&s, "MILLOM_LOG_LEVEL", names, LOG_INFO);
+    if (!settings_ok(&s)) {
+        fprintf(stderr, "bad setting: %s\n", settings_error(&s));
+        exit(1);
+    }
 }
 
 void log_init(const char *service) {

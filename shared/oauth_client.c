@@ -2,6 +2,7 @@
  * each source has its own mutex and condition variable, and no lock is
  * held during HTTP. A fetch in flight is marked by `fetching`; callers that
  * find one wait for `generation` to move on and take that fetch's outcome. */
+#include "shared/settings.h"
 #include "shared/oauth_client.h"
 
 #include <pthread.h>
@@ -25,6 +26,8 @@
 
 struct oauth_token_source {
     char *url, *client_id, *scope; /* immutable after creation */
+    long timeout_ms;      /* MILLOM_OAUTH_TIMEOUT_MS, read at creation */
+    int64_t margin_ms;    /* MILLOM_OAUTH_REFRESH_MARGIN_S, read at creation */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     char *secret;         /* under mu */
@@ -75,8 +78,15 @@ oauth_token_source *oauth_source_get(const char *token_url, const char *client_i
         pthread_mutex_unlock(&registry_mu);
         return s;
     }
+    settings_reader set = SETTINGS_INIT;
+    long timeout_ms = settings_ms(&set, "MILLOM_OAUTH_TIMEOUT_MS", 3000, 1, 600000);
+    long margin_s = settings_seconds(&set, "MILLOM_OAUTH_REFRESH_MARGIN_S", 30, 0, 86400);
+    if (!settings_ok(&set)) pthread_mutex_unlock(&registry_mu);
+    settings_exit_on_error(&set);
     s = calloc(1, sizeof *s);
     if (s) {
+        s->timeout_ms = timeout_ms;
+        s->margin_ms = (int64_t)margin_s * 1000;
         s->url = strdup(token_url);
         s->client_id = strdup(client_id);
         s->scope = strdup(scope);
@@ -127,7 +137,7 @@ static char *basic_header(const char *id, const char *secret) {
 }
 
 /* One token request. On success *token (caller frees) and *lifetime_ms. */
-static int fetch_token(http_client *hc, const char *url, const char *client_id,
+static int fetch_token(http_client *hc, long timeout_ms, const char *url, const char *client_id,
                        const char *secret, const char *scope, char **token,
                        int64_t *lifetime_ms, char *err, size_t errlen) {
     *token = NULL;
@@ -152,7 +162,7 @@ static int fetch_token(http_client *hc, const char *url, const char *client_id,
     const char *const headers[] = {"Accept: application/json", auth, NULL};
     http_result res;
     http_post(hc, url, headers, "application/x-www-form-urlencoded", body, (size_t)n,
-              cfg_long("MILLOM_OAUTH_TIMEOUT_MS", 3000), &res);
+              timeout_ms, &res);
     OPENSSL_cleanse(auth, strlen(auth));
     free(auth);
 
@@ -233,14 +243,13 @@ int oauth_authorization(oauth_token_source *s, http_client *hc, char *header, si
     char *token = NULL;
     int64_t lifetime = 0;
     char err[200] = "out of memory";
-    int rc = secret ? fetch_token(hc, s->url, s->client_id, secret, s->scope, &token, &lifetime,
-                                  err, sizeof err)
+    int rc = secret ? fetch_token(hc, s->timeout_ms, s->url, s->client_id, secret, s->scope,
+                                  &token, &lifetime, err, sizeof err)
                     : -1;
     if (secret) OPENSSL_cleanse(secret, strlen(secret));
     free(secret);
 
-    int64_t margin = cfg_long("MILLOM_OAUTH_REFRESH_MARGIN_S", 30) * 1000;
-    if (margin < 0) margin = 0;
+    int64_t margin = s->margin_ms;
     if (margin > lifetime / 10) margin = lifetime / 10;
 
     int fetched = rc == 0;

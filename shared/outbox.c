@@ -5,6 +5,7 @@
  * reports (broker gone), the relay frees itself and the batch is freed by
  * the last delivery callback instead (kafka_producer_free purges, so every
  * callback does run). */
+#include "shared/settings.h"
 #include "shared/outbox.h"
 #include "shared/clock.h"
 
@@ -309,9 +310,10 @@ outbox_relay *outbox_relay_start(const char *db_path, kafka_producer *p) {
     outbox_relay *r = calloc(1, sizeof *r);
     if (!r) return NULL;
     r->producer = p;
-    const char *wait = getenv("MILLOM_OUTBOX_STOP_WAIT_MS");
-    r->stop_wait_ms = wait && *wait ? strtol(wait, NULL, 10) : STOP_WAIT_MS;
-    if (r->stop_wait_ms < 0) r->stop_wait_ms = STOP_WAIT_MS;
+    settings_reader set = SETTINGS_INIT;
+    r->stop_wait_ms = settings_ms(&set, "MILLOM_OUTBOX_STOP_WAIT_MS", STOP_WAIT_MS, 0, 3600000);
+    if (!settings_ok(&set)) free(r);
+    settings_exit_on_error(&set);
     int rc = sqlite3_open_v2(db_path, &r->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL);
     if (rc != SQLITE_OK) {
         log_error("outbox relay: open %s: %s", db_path,

@@ -1,4 +1,5 @@
 /* Request/reply over Kafka: see rpc.h. */
+#include "shared/settings.h"
 #include "shared/rpc.h"
 #include "shared/text.h"
 #include "shared/topics.h"
@@ -47,16 +48,6 @@ struct rpc_client {
     atomic_int ready;
     atomic_int closed;       /* rpc_client_close ran */
 };
-
-static long env_long(const char *name, long def, long min) {
-    const char *v = getenv(name);
-    if (!v || !*v) return def;
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    if (errno || *end || n < min) return def;
-    return n;
-}
 
 /* ------------------------------------------------------ table and heap */
 
@@ -130,8 +121,12 @@ rpc_client *rpc_client_new(kafka_producer *producer, int32_t reply_partition, ch
     }
     c->producer = producer;
     c->partition = reply_partition;
-    c->poll_ms = (int)env_long("MILLOM_RPC_POLL_MS", RPC_DEFAULT_POLL_MS, 1);
-    c->max_pending = (size_t)env_long("MILLOM_RPC_MAX_PENDING", RPC_DEFAULT_MAX_PENDING, 1);
+    settings_reader set = SETTINGS_INIT;
+    c->poll_ms = (int)settings_ms(&set, "MILLOM_RPC_POLL_MS", RPC_DEFAULT_POLL_MS, 1, 60000);
+    c->max_pending =
+        (size_t)settings_long(&set, "MILLOM_RPC_MAX_PENDING", RPC_DEFAULT_MAX_PENDING, 1, 1L << 24);
+    if (!settings_ok(&set)) free(c);
+    settings_exit_on_error(&set);
     c->buckets = calloc(RPC_BUCKETS, sizeof *c->buckets);
     c->heap = calloc(c->max_pending, sizeof *c->heap);
     if (!c->buckets || !c->heap) {

@@ -1,4 +1,5 @@
 /* See runner.h. */
+#include "shared/settings.h"
 #include "shared/runner.h"
 #include "shared/config.h"
 #include "shared/http_client.h"
@@ -37,6 +38,10 @@ int runner_main(const runner_opts *opts) {
     /* Keys before anything else: a service never runs on a guessed key
      * (shared/keys.h; in production a missing key stops it here). */
     if (keys_init() != 0) return 1;
+    /* Every shared setting before connecting anywhere: a bad one exits 1. */
+    kafka_settings_load();
+    http_server_settings_check();
+    int admin_port = (int)setting_long(opts->admin_port_env, opts->admin_port, 0, 65535);
     http_client_global_init();
     runner r = {.opts = opts};
     char err[512];
@@ -67,7 +72,7 @@ int runner_main(const runner_opts *opts) {
         goto out;
     }
     http_server_opts hopts = {
-        .port = (int)cfg_long(opts->admin_port_env, opts->admin_port),
+        .port = admin_port,
         .threads = 1,
         .handler = no_routes,
         .ready = runner_ready,

@@ -1,5 +1,6 @@
 /* Process life cycle: a stop flag set by SIGINT/SIGTERM that every loop
  * checks, and the clocks everything uses. */
+#include "shared/settings.h"
 #include "shared/service.h"
 #include "shared/log.h"
 
@@ -57,8 +58,7 @@ int64_t mono_ms(void) {
  * apart: state that follows its partition must be one instance's own. */
 const char *service_data_dir(void) {
     static _Thread_local char data_dir[1024];
-    const char *d = getenv("MILLOM_DATA_DIR");
-    if (!d || !*d) d = "var/data";
+    const char *d = setting_str("MILLOM_DATA_DIR", "var/data");
     const char *at = strstr(d, "{hostname}");
     if (!at) return d;
     char host[256] = "";

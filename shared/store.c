@@ -1,6 +1,7 @@
 /* SQLite state with migrations. WAL with synchronous=NORMAL: a commit is
  * durable against a process crash (what a service restart needs); an OS
  * crash can lose the last transactions, never corrupt the file. */
+#include "shared/settings.h"
 #include "shared/store.h"
 #include "shared/files.h"
 #include "shared/log.h"
@@ -85,10 +86,17 @@ static int is_storage_error(int rc) {
            primary == SQLITE_READONLY;
 }
 
+/* MILLOM_STORE_ERROR_READY_S, read when the first store opens. */
+static long error_ready_ms_value = 10000;
+static pthread_once_t error_ready_once = PTHREAD_ONCE_INIT;
+
+static void read_error_ready(void) {
+    error_ready_ms_value = setting_long("MILLOM_STORE_ERROR_READY_S", 10, 0, 86399) * 1000;
+}
+
 static long error_ready_ms(void) {
-    const char *v = getenv("MILLOM_STORE_ERROR_READY_S");
-    long s = v && *v ? strtol(v, NULL, 10) : 10;
-    return (s >= 0 && s < 86400 ? s : 10) * 1000;
+    pthread_once(&error_ready_once, read_error_ready);
+    return error_ready_ms_value;
 }
 
 void store_note_error(int rc, const char *what) {
@@ -201,6 +209,7 @@ static int user_version(sqlite3 *db) {
 sqlite3 *store_open_path(const char *path, const char *const *migrations, size_t n_migrations,
                          char *err, size_t errlen) {
     pthread_once(&error_log_once, install_error_log);
+    pthread_once(&error_ready_once, read_error_ready);
     /* A read-only or full data directory: say so in one line before SQLite
      * fails on it with a vaguer message ("unable to open database file"). */
     if (strcmp(path, ":memory:") != 0 && strncmp(path, "file:", 5) != 0) {

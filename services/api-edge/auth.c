@@ -6,6 +6,7 @@
 #include "edge.h"
 #include "routes.h"
 #include "token_limits.h"
+#include "shared/settings.h"
 #include "shared/errors.h"
 #include "shared/keys.h"
 #include "shared/log.h"
@@ -304,7 +305,14 @@ struct edge_auth *edge_auth_new(const tenants *t, char *err, size_t errlen) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    a->enabled = cfg_long("MILLOM_AUTH_DISABLED", 1) == 0;
+    settings_reader s = SETTINGS_INIT;
+    a->enabled = !settings_bool(&s, "MILLOM_AUTH_DISABLED", true);
+    a->ttl_s = settings_seconds(&s, "MILLOM_TOKEN_TTL_S", 300, 1, 86400);
+    if (!settings_ok(&s)) {
+        snprintf(err, errlen, "%s", settings_error(&s));
+        free(a);
+        return NULL;
+    }
     if (!a->enabled && keys_profile_from_env() == KEYS_PROFILE_PRODUCTION) {
         /* An open API with production keys is never what anyone meant. */
         snprintf(err, errlen,
@@ -321,8 +329,6 @@ struct edge_auth *edge_auth_new(const tenants *t, char *err, size_t errlen) {
         return NULL;
     }
     memcpy(a->key, key, a->key_len);
-    a->ttl_s = cfg_long("MILLOM_TOKEN_TTL_S", 300);
-    if (a->ttl_s < 1 || a->ttl_s > 86400) a->ttl_s = 300;
     if (auth_clients_load(&a->clients, t, err, errlen) != 0) {
         free(a);
         return NULL;

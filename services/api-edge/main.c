@@ -12,6 +12,7 @@
 #include "rnf_limits.h"
 #include "auth.h"
 #include "request_http.h"
+#include "shared/settings.h"
 #include "shared/http_client.h"
 #include "shared/keys.h"
 #include "shared/log.h"
@@ -20,6 +21,28 @@
 
 #include <time.h>
 
+/* api-edge's own settings, read once at the start. */
+typedef struct {
+    int port, threads;
+    int32_t reply_partition;
+} edge_settings;
+
+/* Everything api-edge reads from the environment besides what the shared
+ * modules read at their own start; a bad value exits 1 naming it. */
+static void read_settings(api_edge *e, edge_settings *cfg) {
+    settings_reader s = SETTINGS_INIT;
+    e->query_deadline_ms = (int)settings_ms(&s, "MILLOM_QUERY_DEADLINE_MS", 3000, 1, 600000);
+    e->purchase_deadline_ms =
+        (int)settings_ms(&s, "MILLOM_PURCHASE_DEADLINE_MS", 8000, 1, 600000);
+    e->allowed_hosts = settings_str(&s, "MILLOM_ALLOWED_HOSTS", EDGE_DEFAULT_ALLOWED_HOSTS);
+    cfg->reply_partition = (int32_t)settings_long(&s, "MILLOM_REPLY_PARTITION", 0, 0, 100000);
+    cfg->port = (int)settings_long(&s, "MILLOM_EDGE_PORT", 8080, 0, 65535);
+    cfg->threads = (int)settings_long(&s, "MILLOM_EDGE_THREADS", 2, 1, 1024);
+    settings_exit_on_error(&s);
+    kafka_settings_load();        /* the shared modules' settings too, before */
+    http_server_settings_check(); /* connecting anywhere */
+}
+
 static int edge_ready(void *app) {
     api_edge *e = app;
     return e->rpc && rpc_client_ready(e->rpc) && kafka_healthy() && store_ready();
@@ -27,17 +50,16 @@ static int edge_ready(void *app) {
 
 int main(void) {
     service_init("api-edge");
-    if (keys_init() != 0) return 1; /* shared/keys.h: no guessed key, ever */
-    rnf_limits_init();               /* the signed links' limits (rnf_limits.h) */
     char err[512];
     api_edge e = {0};
+    edge_settings cfg;
+    read_settings(&e, &cfg);
+    if (keys_init() != 0) return 1; /* shared/keys.h: no guessed key, ever */
+    rnf_limits_init();               /* the signed links' limits (rnf_limits.h) */
+    cpid_config_default();           /* reads MILLOM_CPID_TTL_S now, not at a request */
     http_server *server = NULL;
     int code = 1;
 
-    e.query_deadline_ms = (int)cfg_long("MILLOM_QUERY_DEADLINE_MS", 3000);
-    e.purchase_deadline_ms = (int)cfg_long("MILLOM_PURCHASE_DEADLINE_MS", 8000);
-    e.allowed_hosts = cfg_str("MILLOM_ALLOWED_HOSTS", EDGE_DEFAULT_ALLOWED_HOSTS);
-    if (!*e.allowed_hosts) e.allowed_hosts = EDGE_DEFAULT_ALLOWED_HOSTS;
     e.tenants = tenants_load_default(err, sizeof err);
     if (!e.tenants) {
         log_error("tenants: %s", err);
@@ -54,15 +76,15 @@ int main(void) {
         log_error("kafka producer: %s", err);
         goto out;
     }
-    e.rpc = rpc_client_new(e.producer, (int32_t)cfg_long("MILLOM_REPLY_PARTITION", 0), err,
+    e.rpc = rpc_client_new(e.producer, cfg.reply_partition, err,
                            sizeof err);
     if (!e.rpc || rpc_client_start(e.rpc) != 0) {
         log_error("reply reader: %s", e.rpc ? "cannot start" : err);
         goto out;
     }
     http_server_opts opts = {
-        .port = (int)cfg_long("MILLOM_EDGE_PORT", 8080),
-        .threads = (int)cfg_long("MILLOM_EDGE_THREADS", 2),
+        .port = cfg.port,
+        .threads = cfg.threads,
         .handler = edge_route,
         .ready = edge_ready,
         .app = &e,

@@ -1,5 +1,6 @@
 /* Limits on the rich-notification links: see rnf_limits.h. */
 #include "rnf_limits.h"
+#include "shared/settings.h"
 #include "shared/config.h"
 #include "shared/crypto.h"
 #include "shared/log.h"
@@ -35,23 +36,18 @@ static buyer *buyers;
 static bought *log_of; /* max_keys * purchases_per_hour */
 static unsigned char hash_key[32];
 
-static long setting(const char *name, long fallback, long min, long max) {
-    long v = cfg_long(name, fallback);
-    if (v < min || v > max) {
-        log_warn("%s=%ld is out of range (%ld to %ld): using %ld", name, v, min, max, fallback);
-        v = fallback;
-    }
-    return v;
-}
-
+/* Through shared/settings.h, once (rnf_limits_init at api-edge's start): a
+ * bad value exits 1 with a message naming the variable and its range. */
 static void read_settings(void) {
-    settings.per_link_per_min = setting("MILLOM_LINK_RATE_PER_LINK", 20, 1, 100000);
-    settings.per_cpid_per_min = setting("MILLOM_LINK_RATE_PER_CPID", 60, 1, 100000);
+    settings_reader r = SETTINGS_INIT;
+    settings.per_link_per_min = settings_long(&r, "MILLOM_LINK_RATE_PER_LINK", 20, 1, 100000);
+    settings.per_cpid_per_min = settings_long(&r, "MILLOM_LINK_RATE_PER_CPID", 60, 1, 100000);
     settings.purchases_per_hour =
-        setting("MILLOM_LINK_PURCHASES_PER_HOUR", 5, 1, MAX_PURCHASES_PER_HOUR);
-    settings.max_keys = setting("MILLOM_LINK_LIMIT_KEYS", 16384, 16, 1L << 22);
-    settings.purchase_ttl_s = setting("MILLOM_LINK_PURCHASE_TTL_S", 600, 1, 86400);
-    settings.shop_ttl_s = setting("MILLOM_LINK_SHOP_TTL_S", 3600, 1, 7 * 86400);
+        settings_long(&r, "MILLOM_LINK_PURCHASES_PER_HOUR", 5, 1, MAX_PURCHASES_PER_HOUR);
+    settings.max_keys = settings_long(&r, "MILLOM_LINK_LIMIT_KEYS", 16384, 16, 1L << 22);
+    settings.purchase_ttl_s = settings_seconds(&r, "MILLOM_LINK_PURCHASE_TTL_S", 600, 1, 86400);
+    settings.shop_ttl_s = settings_seconds(&r, "MILLOM_LINK_SHOP_TTL_S", 3600, 1, 7 * 86400);
+    settings_exit_on_error(&r);
     size_t keys = (size_t)settings.max_keys;
     per_link = rate_limit_new((double)settings.per_link_per_min / 60.0,
                               (double)settings.per_link_per_min, keys);

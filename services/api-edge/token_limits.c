@@ -1,6 +1,7 @@
 /* See token_limits.h. One mutex over a fixed table; every operation looks
  * at no more than three sets of 8 entries. */
 #include "token_limits.h"
+#include "shared/settings.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,46 +29,39 @@ void token_limits_cfg_default(token_limits_cfg *c) {
     };
 }
 
-/* The number in name, if set, into *out; -1 with err naming it when it is
- * not a number from min to max (a whole one when integral). */
-static int env_number(const char *name, double min, double max, int integral, double *out,
-                      char *err, size_t errlen) {
-    const char *v = getenv(name);
-    if (!v || !*v) return 0;
-    char *end;
-    errno = 0;
-    double d = strtod(v, &end);
-    if (errno != 0 || end == v || *end != '\0' || !isfinite(d) || d < min || d > max ||
-        (integral && d != floor(d))) {
-        snprintf(err, errlen, "%s must be %s from %g to %g, not \"%.40s\"", name,
-                 integral ? "a whole number" : "a number", min, max, v);
-        return -1;
-    }
-    *out = d;
-    return 0;
+/* Through shared/settings.h: the number in name, if set, into *out; -1
+ * with err naming the variable and its range when it is bad. */
+static int env_number(const char *name, double min, double max, double *out, char *err,
+                      size_t errlen) {
+    settings_reader s = SETTINGS_INIT;
+    *out = settings_number(&s, name, *out, min, max);
+    if (settings_ok(&s)) return 0;
+    snprintf(err, errlen, "%s", settings_error(&s));
+    return -1;
 }
 
 static int env_long(const char *name, long min, long max, long *out, char *err, size_t errlen) {
-    double d = (double)*out;
-    if (env_number(name, (double)min, (double)max, 1, &d, err, errlen) != 0) return -1;
-    *out = (long)d;
-    return 0;
+    settings_reader s = SETTINGS_INIT;
+    *out = settings_long(&s, name, *out, min, max);
+    if (settings_ok(&s)) return 0;
+    snprintf(err, errlen, "%s", settings_error(&s));
+    return -1;
 }
 
 int token_limits_cfg_from_env(token_limits_cfg *c, char *err, size_t errlen) {
     token_limits_cfg_default(c);
-    if (env_number("MILLOM_TOKEN_RATE_PER_IP", 0.001, 1e6, 0, &c->rate_ip, err, errlen) ||
-        env_number("MILLOM_TOKEN_BURST_PER_IP", 1, 1e6, 0, &c->burst_ip, err, errlen) ||
-        env_number("MILLOM_TOKEN_RATE_PER_CLIENT", 0.001, 1e6, 0, &c->rate_client, err,
+    if (env_number("MILLOM_TOKEN_RATE_PER_IP", 0.001, 1e6, &c->rate_ip, err, errlen) ||
+        env_number("MILLOM_TOKEN_BURST_PER_IP", 1, 1e6, &c->burst_ip, err, errlen) ||
+        env_number("MILLOM_TOKEN_RATE_PER_CLIENT", 0.001, 1e6, &c->rate_client, err,
                    errlen) ||
-        env_number("MILLOM_TOKEN_BURST_PER_CLIENT", 1, 1e6, 0, &c->burst_client, err, errlen) ||
+        env_number("MILLOM_TOKEN_BURST_PER_CLIENT", 1, 1e6, &c->burst_client, err, errlen) ||
         env_long("MILLOM_TOKEN_FAIL_FREE_PER_IP", 0, 1000000, &c->fail_free_ip, err, errlen) ||
         env_long("MILLOM_TOKEN_FAIL_FREE_PER_CLIENT", 0, 1000000, &c->fail_free_client, err,
                  errlen) ||
-        env_number("MILLOM_TOKEN_FAIL_LOCK_S", 0.001, 86400, 0, &c->lock_s, err, errlen) ||
-        env_number("MILLOM_TOKEN_FAIL_LOCK_MAX_S", 0.001, 86400, 0, &c->lock_max_s, err,
+        env_number("MILLOM_TOKEN_FAIL_LOCK_S", 0.001, 86400, &c->lock_s, err, errlen) ||
+        env_number("MILLOM_TOKEN_FAIL_LOCK_MAX_S", 0.001, 86400, &c->lock_max_s, err,
                    errlen) ||
-        env_number("MILLOM_TOKEN_FAIL_FORGET_S", 1, 7 * 86400, 0, &c->forget_s, err, errlen) ||
+        env_number("MILLOM_TOKEN_FAIL_FORGET_S", 1, 7 * 86400, &c->forget_s, err, errlen) ||
         env_long("MILLOM_TOKEN_TRACKED", 64, 1L << 22, &c->tracked, err, errlen) ||
         env_long("MILLOM_TOKEN_HASH_THREADS", 1, 64, &c->hash_threads, err, errlen) ||
         env_long("MILLOM_TOKEN_HASH_QUEUE", 1, 100000, &c->hash_queue, err, errlen))

@@ -28,34 +28,25 @@
 #include <string.h>
 
 #include "devbroker.h"
+#include "shared/settings.h"
 #include "shared/topics.h"
 #include "shared/log.h"
 #include "shared/service.h"
 
-static long env_int(const char *name, long def, long min) {
-    const char *v = getenv(name);
-    if (!v || !*v) return def;
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    if (errno || *end || n < min) {
-        log_warn("ignoring %s=%s (want an integer >= %ld)", name, v, min);
-        return def;
-    }
-    return n;
-}
-
 int main(void) {
     service_init("devbroker");
 
-    const char *path = getenv("MILLOM_BROKER_FILE");
-    if (!path || !*path) path = DEVBROKER_DEFAULT_FILE;
-    int brokers = (int)env_int("MILLOM_BROKER_COUNT", 1, 1);
-    int partitions = (int)env_int("MILLOM_TOPIC_PARTITIONS", 4, 1);
-    int reply_partitions = (int)env_int("MILLOM_REPLY_PARTITIONS", 8, 8);
+    /* The settings, once, through shared/settings.h: a bad value exits 1
+     * with a message naming the variable and its range. */
+    settings_reader s = SETTINGS_INIT;
+    const char *path = settings_str(&s, "MILLOM_BROKER_FILE", DEVBROKER_DEFAULT_FILE);
+    int brokers = (int)settings_long(&s, "MILLOM_BROKER_COUNT", 1, 1, 32);
+    int partitions = (int)settings_long(&s, "MILLOM_TOPIC_PARTITIONS", 4, 1, 1024);
+    int reply_partitions = (int)settings_long(&s, "MILLOM_REPLY_PARTITIONS", 8, 8, 1024);
+    long first_port = settings_long(&s, "MILLOM_BROKER_PORT", 0, 0, 65535);
+    settings_exit_on_error(&s);
     int ports[32];
     size_t n_ports = 0;
-    long first_port = env_int("MILLOM_BROKER_PORT", 0, 0);
     if (first_port > 0 && first_port + brokers - 1 <= 65535) {
         for (int i = 0; i < brokers && i < 32; i++) ports[n_ports++] = (int)first_port + i;
     } else {

@@ -1,5 +1,6 @@
 /* millomctl: command-line entry; see millomctl.h for the commands. */
 #include "millomctl.h"
+#include "shared/settings.h"
 #include "shared/topics.h"
 
 #include <stdlib.h>
@@ -115,7 +116,7 @@ static int link_main(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     /* Logs (warnings of librdkafka) go to stderr; rows to stdout. */
-    if (!getenv("MILLOM_LOG_LEVEL")) setenv("MILLOM_LOG_LEVEL", "warn", 1);
+    if (!setting_str("MILLOM_LOG_LEVEL", NULL)) setenv("MILLOM_LOG_LEVEL", "warn", 1);
     service_init("millomctl");
     if (argc >= 3 && strcmp(argv[1], "settlements") == 0 && strcmp(argv[2], "tail") == 0)
         return tail_main(TOPIC_SETTLEMENT_RECORDS, argc - 3, argv + 3);

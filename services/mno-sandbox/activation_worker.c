@@ -30,6 +30,7 @@
  * previous run are not. */
 #include "mno_sandbox.h"
 
+#include "shared/settings.h"
 #include "shared/config.h"
 #include "shared/clock.h"
 #include "shared/http_client.h"
@@ -71,13 +72,18 @@ struct mno_activations {
     pthread_t thread;
 };
 
+/* Through shared/settings.h, at the start: a bad value exits 1 with a
+ * message naming the variable and its range. */
 void mno_callback_cfg_from_env(mno_callback_cfg *cfg) {
-    cfg->callback_url = cfg_str("MILLOM_MNO_CALLBACK_URL", "http://127.0.0.1:8080/activationCallback/tp");
-    cfg->millom_url = cfg_str("MILLOM_MNO_MILLOM_URL", "http://127.0.0.1:8080");
-    cfg->delay_ms = cfg_long("MILLOM_MNO_CALLBACK_DELAY_MS", 500);
-    cfg->max_attempts = (int)cfg_long("MILLOM_MNO_CALLBACK_ATTEMPTS", 5);
-    cfg->backoff_ms = cfg_long("MILLOM_MNO_CALLBACK_BACKOFF_MS", 200);
-    cfg->timeout_ms = cfg_long("MILLOM_MNO_CALLBACK_TIMEOUT_MS", 2000);
+    settings_reader s = SETTINGS_INIT;
+    cfg->callback_url = settings_url(&s, "MILLOM_MNO_CALLBACK_URL",
+                                     "http://127.0.0.1:8080/activationCallback/tp");
+    cfg->millom_url = settings_url(&s, "MILLOM_MNO_MILLOM_URL", "http://127.0.0.1:8080");
+    cfg->delay_ms = settings_ms(&s, "MILLOM_MNO_CALLBACK_DELAY_MS", 500, 0, 600000);
+    cfg->max_attempts = (int)settings_long(&s, "MILLOM_MNO_CALLBACK_ATTEMPTS", 5, 1, 100);
+    cfg->backoff_ms = settings_ms(&s, "MILLOM_MNO_CALLBACK_BACKOFF_MS", 200, 0, 600000);
+    cfg->timeout_ms = settings_ms(&s, "MILLOM_MNO_CALLBACK_TIMEOUT_MS", 2000, 1, 600000);
+    settings_exit_on_error(&s);
     mno_callback_auth_from_env(&cfg->auth);
 }
 

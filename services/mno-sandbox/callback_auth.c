@@ -19,6 +19,7 @@
  * POST fetches a fresh one. Secrets and tokens are never logged. */
 #include "mno_sandbox.h"
 
+#include "shared/settings.h"
 #include "shared/config.h"
 #include "shared/log.h"
 #include "shared/oauth_client.h"
@@ -56,11 +57,15 @@ static void tenants_operator_client(char *out, size_t len) {
 
 void mno_callback_auth_from_env(mno_callback_auth *a) {
     memset(a, 0, sizeof *a);
+    settings_reader s = SETTINGS_INIT; /* shared/settings.h; a bad value exits 1 */
     snprintf(a->client_secret, sizeof a->client_secret, "%s",
-             cfg_str("MILLOM_MNO_OAUTH_CLIENT_SECRET", ""));
-    snprintf(a->token_url, sizeof a->token_url, "%s", cfg_str("MILLOM_MNO_OAUTH_TOKEN_URL", ""));
-    snprintf(a->scope, sizeof a->scope, "%s", cfg_str("MILLOM_MNO_OAUTH_SCOPE", DEFAULT_SCOPE));
-    const char *id = cfg_str("MILLOM_MNO_OAUTH_CLIENT_ID", NULL);
+             settings_str(&s, "MILLOM_MNO_OAUTH_CLIENT_SECRET", ""));
+    snprintf(a->token_url, sizeof a->token_url, "%s",
+             settings_url(&s, "MILLOM_MNO_OAUTH_TOKEN_URL", ""));
+    snprintf(a->scope, sizeof a->scope, "%s",
+             settings_str(&s, "MILLOM_MNO_OAUTH_SCOPE", DEFAULT_SCOPE));
+    const char *id = settings_str(&s, "MILLOM_MNO_OAUTH_CLIENT_ID", NULL);
+    settings_exit_on_error(&s);
     if (id)
         snprintf(a->client_id, sizeof a->client_id, "%s", id);
     else if (a->client_secret[0])

@@ -21,6 +21,7 @@
  *   MILLOM_MNO_OAUTH_SCOPE          default cco.dd.data-plan.inquire */
 #include "mno_sandbox.h"
 
+#include "shared/settings.h"
 #include "shared/config.h"
 #include "shared/http_client.h"
 #include "shared/log.h"
@@ -36,24 +37,15 @@ static int ready(void *ctx) {
 
 int main(void) {
     service_init("mno-sandbox");
-    long port = cfg_long("MILLOM_MNO_PORT", 9090);
-    long threads = cfg_long("MILLOM_MNO_THREADS", 2);
-    long delay = cfg_long("MILLOM_MNO_DELAY_MS", 0);
-    if (port < 0 || port > 65535 || threads < 1 || threads > 256 || delay < 0) {
-        log_error("bad configuration: MILLOM_MNO_PORT=%ld MILLOM_MNO_THREADS=%ld MILLOM_MNO_DELAY_MS=%ld",
-                  port, threads, delay);
-        return 2;
-    }
+    /* The settings, once, through shared/settings.h: a bad value exits 1
+     * with a message naming the variable and its range. */
+    settings_reader s = SETTINGS_INIT;
+    long port = settings_long(&s, "MILLOM_MNO_PORT", 9090, 0, 65535);
+    long threads = settings_long(&s, "MILLOM_MNO_THREADS", 2, 1, 256);
+    long delay = settings_ms(&s, "MILLOM_MNO_DELAY_MS", 0, 0, 600000);
+    settings_exit_on_error(&s);
     mno_callback_cfg callbacks;
     mno_callback_cfg_from_env(&callbacks);
-    if (callbacks.delay_ms < 0 || callbacks.delay_ms > 600000 || callbacks.max_attempts < 1 ||
-        callbacks.max_attempts > 100 || callbacks.backoff_ms < 0 || callbacks.timeout_ms < 1) {
-        log_error("bad configuration: MILLOM_MNO_CALLBACK_DELAY_MS=%ld MILLOM_MNO_CALLBACK_ATTEMPTS=%d"
-                  " MILLOM_MNO_CALLBACK_BACKOFF_MS=%ld MILLOM_MNO_CALLBACK_TIMEOUT_MS=%ld",
-                  callbacks.delay_ms, callbacks.max_attempts, callbacks.backoff_ms,
-                  callbacks.timeout_ms);
-        return 2;
-    }
     http_client_global_init();
 
     char err[256];

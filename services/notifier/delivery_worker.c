@@ -15,6 +15,7 @@
  * sends it again; each POST carries X-Millom-Delivery-Id for providers to
  * de-duplicate. HTTP timeout: MILLOM_NOTIFY_TIMEOUT_MS (5000). */
 #include "notifier.h"
+#include "shared/settings.h"
 #include "shared/topics.h"
 #include "shared/config.h"
 #include "shared/http_client.h"
@@ -232,12 +233,16 @@ delivery_worker *delivery_worker_start(notifier *n, char *err, size_t errlen) {
         return NULL;
     }
     w->n = n;
-    w->max_attempts = cfg_long("MILLOM_NOTIFY_MAX_ATTEMPTS", 8);
-    w->backoff_ms = cfg_long("MILLOM_NOTIFY_BACKOFF_MS", 1000);
-    w->backoff_max_ms = cfg_long("MILLOM_NOTIFY_BACKOFF_MAX_MS", 600000);
-    w->timeout_ms = cfg_long("MILLOM_NOTIFY_TIMEOUT_MS", 5000);
-    if (w->max_attempts < 1) w->max_attempts = 1;
-    if (w->backoff_ms < 1) w->backoff_ms = 1;
+    settings_reader s = SETTINGS_INIT; /* shared/settings.h, at the start */
+    w->max_attempts = settings_long(&s, "MILLOM_NOTIFY_MAX_ATTEMPTS", 8, 1, 1000000);
+    w->backoff_ms = settings_ms(&s, "MILLOM_NOTIFY_BACKOFF_MS", 1000, 1, 86400000);
+    w->backoff_max_ms = settings_ms(&s, "MILLOM_NOTIFY_BACKOFF_MAX_MS", 600000, 1, 86400000);
+    w->timeout_ms = settings_ms(&s, "MILLOM_NOTIFY_TIMEOUT_MS", 5000, 1, 600000);
+    if (!settings_ok(&s)) {
+        snprintf(err, errlen, "%s", settings_error(&s));
+        free(w);
+        return NULL;
+    }
     if (w->backoff_max_ms < w->backoff_ms) w->backoff_max_ms = w->backoff_ms;
     w->seed = (unsigned)now_ms() ^ (unsigned)(uintptr_t)w;
     w->delivered = metric_counter("millom_notifications_delivered_total",

@@ -12,6 +12,7 @@
  * MILLOM_NOTIFY_OFFERS_TIMEOUT_MS (2000), MILLOM_PUBLIC_URL
  * (http://127.0.0.1:8080), MILLOM_LINK_TTL_S (86400). */
 #include "notifier.h"
+#include "shared/settings.h"
 #include "shared/topics.h"
 #include "shared/config.h"
 #include "shared/log.h"
@@ -26,19 +27,24 @@ static void *setup(runner *r) {
     char err[256];
     if (!n) return NULL;
     n->producer = runner_producer(r);
-    n->quota = cfg_long("MILLOM_NOTIFY_QUOTA", 3);
-    n->quota_window_ms = cfg_long("MILLOM_NOTIFY_QUOTA_WINDOW_S", 86400) * 1000;
-    n->override_max = cfg_long("MILLOM_NOTIFY_OVERRIDE_MAX", 2);
-    n->offers_timeout_ms = cfg_long("MILLOM_NOTIFY_OFFERS_TIMEOUT_MS", 2000);
-    if (n->offers_timeout_ms < 1) n->offers_timeout_ms = 1;
-    n->link_ttl_s = cfg_long("MILLOM_LINK_TTL_S", 86400);
-    n->shop_link_ttl_s = cfg_long("MILLOM_LINK_SHOP_TTL_S", 3600);
+    /* The settings, once, through shared/settings.h: a bad value exits 1
+     * with a message naming the variable and its range. */
+    settings_reader s = SETTINGS_INIT;
+    n->quota = settings_long(&s, "MILLOM_NOTIFY_QUOTA", 3, 0, 1000000);
+    n->quota_window_ms =
+        settings_seconds(&s, "MILLOM_NOTIFY_QUOTA_WINDOW_S", 86400, 1, 365 * 86400) * 1000;
+    n->override_max = settings_long(&s, "MILLOM_NOTIFY_OVERRIDE_MAX", 2, 0, 1000000);
+    n->offers_timeout_ms = settings_ms(&s, "MILLOM_NOTIFY_OFFERS_TIMEOUT_MS", 2000, 1, 600000);
+    n->link_ttl_s = settings_seconds(&s, "MILLOM_LINK_TTL_S", 86400, 1, 365 * 86400);
+    n->shop_link_ttl_s = settings_seconds(&s, "MILLOM_LINK_SHOP_TTL_S", 3600, 1, 7 * 86400);
     if (n->shop_link_ttl_s > n->link_ttl_s) n->shop_link_ttl_s = n->link_ttl_s;
     snprintf(n->public_url, sizeof n->public_url, "%s",
-             cfg_str("MILLOM_PUBLIC_URL", "http://127.0.0.1:8080"));
+             settings_url(&s, "MILLOM_PUBLIC_URL", "http://127.0.0.1:8080"));
     /* Its own partition of millom.replies: 7 by default, never api-edge's 0. */
-    n->rpc = rpc_client_new(n->producer, (int32_t)cfg_long("MILLOM_REPLY_PARTITION", 7), err,
-                            sizeof err);
+    int32_t reply_partition = (int32_t)settings_long(&s, "MILLOM_REPLY_PARTITION", 7, 0, 100000);
+    if (!settings_ok(&s)) free(n);
+    settings_exit_on_error(&s);
+    n->rpc = rpc_client_new(n->producer, reply_partition, err, sizeof err);
     if (!n->rpc || rpc_client_start(n->rpc) != 0) {
         log_error("rpc client: %s", n->rpc ? "cannot read millom.replies" : err);
         rpc_client_free(n->rpc);

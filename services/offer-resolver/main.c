@@ -3,6 +3,7 @@
  * MILLOM_BACKEND_TIMEOUT_MS (2000), MILLOM_OFFER_TTL_S (900),
  * MILLOM_CHANNEL_ID ("App"), MILLOM_TENANTS. */
 #include "resolver.h"
+#include "shared/settings.h"
 #include "shared/topics.h"
 #include "shared/http_client.h"
 #include "shared/log.h"
@@ -30,10 +31,18 @@ resolver *resolver_new(kafka_producer *producer, char *err, size_t errlen) {
     if (!r) return NULL;
     pthread_mutex_init(&r->db_lock, NULL);
     r->producer = producer;
-    r->cache_ttl_ms = cfg_long("MILLOM_CACHE_TTL_S", 30) * 1000;
-    r->backend_timeout_ms = cfg_long("MILLOM_BACKEND_TIMEOUT_MS", 2000);
-    r->offer_ttl_ms = cfg_long("MILLOM_OFFER_TTL_S", 900) * 1000;
-    r->channel_id = cfg_str("MILLOM_CHANNEL_ID", "App");
+    /* The settings, through shared/settings.h (a bad value: an error naming
+     * the variable, and the program exits 1). */
+    settings_reader s = SETTINGS_INIT;
+    r->cache_ttl_ms = settings_seconds(&s, "MILLOM_CACHE_TTL_S", 30, 0, 86400) * 1000;
+    r->backend_timeout_ms = settings_ms(&s, "MILLOM_BACKEND_TIMEOUT_MS", 2000, 1, 600000);
+    r->offer_ttl_ms = settings_seconds(&s, "MILLOM_OFFER_TTL_S", 900, 1, 7 * 86400) * 1000;
+    r->channel_id = settings_str(&s, "MILLOM_CHANNEL_ID", "App");
+    int workers = (int)settings_long(&s, "MILLOM_RESOLVER_WORKERS", 16, 1, 1024);
+    if (!settings_ok(&s)) {
+        snprintf(err, errlen, "%s", settings_error(&s));
+        goto fail;
+    }
     r->cache_hits = metric_counter("millom_cache_hits_total", "balance cache hits", NULL);
     r->cache_misses = metric_counter("millom_cache_misses_total", "balance cache misses", NULL);
     r->offers_hits =
@@ -45,7 +54,7 @@ resolver *resolver_new(kafka_producer *producer, char *err, size_t errlen) {
     r->tenants = tenants_load_default(err, errlen);
     if (!r->tenants || backend_cache_open(r, err, errlen) != 0) goto fail;
     work_queue_opts wq = {
-        .threads = (int)cfg_long("MILLOM_RESOLVER_WORKERS", 16),
+        .threads = workers,
         .capacity = 4096,
         .worker_init = worker_init,
         .worker_free = worker_free,

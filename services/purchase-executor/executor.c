@@ -11,38 +11,38 @@
 #include "shared/files.h"
 #include "shared/log.h"
 #include "shared/service.h"
+#include "shared/settings.h"
 #include "shared/store.h"
 #include "shared/text.h"
 #include "shared/topics.h"
 
+/* Through shared/settings.h, once at the start: a bad value exits 1 with a
+ * message naming the variable and its range. */
 void executor_config_load(executor_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
-    cfg->timer_s = cfg_long("MILLOM_PURCHASE_TIMER_S", 60);
-    cfg->activate_timeout_ms = cfg_long("MILLOM_ACTIVATE_TIMEOUT_MS", 5000);
-    cfg->backend_timeout_ms = cfg_long("MILLOM_BACKEND_TIMEOUT_MS", 2000);
-    cfg->max_attempts = cfg_long("MILLOM_ACTIVATE_MAX_ATTEMPTS", 20);
-    cfg->invalidate_timeout_ms = cfg_long("MILLOM_INVALIDATE_TIMEOUT_MS", 1000);
-    if (cfg->timer_s < 0) cfg->timer_s = 0;
-    if (cfg->activate_timeout_ms <= 0) cfg->activate_timeout_ms = 5000;
-    if (cfg->backend_timeout_ms <= 0) cfg->backend_timeout_ms = 2000;
-    if (cfg->max_attempts <= 0) cfg->max_attempts = 20;
-    if (cfg->invalidate_timeout_ms < 0) cfg->invalidate_timeout_ms = 0;
+    settings_reader s = SETTINGS_INIT;
+    cfg->timer_s = settings_seconds(&s, "MILLOM_PURCHASE_TIMER_S", 60, 0, 86400); /* 0: off */
+    cfg->activate_timeout_ms = settings_ms(&s, "MILLOM_ACTIVATE_TIMEOUT_MS", 5000, 1, 600000);
+    cfg->backend_timeout_ms = settings_ms(&s, "MILLOM_BACKEND_TIMEOUT_MS", 2000, 1, 600000);
+    cfg->max_attempts = settings_long(&s, "MILLOM_ACTIVATE_MAX_ATTEMPTS", 20, 1, 100000);
+    cfg->invalidate_timeout_ms = settings_ms(&s, "MILLOM_INVALIDATE_TIMEOUT_MS", 1000, 0, 600000);
     text_copy(cfg->callback_base, sizeof cfg->callback_base,
-              cfg_str("MILLOM_CALLBACK_BASE_URL", "http://127.0.0.1:8080"));
+              settings_url(&s, "MILLOM_CALLBACK_BASE_URL", "http://127.0.0.1:8080"));
     size_t n = strlen(cfg->callback_base);
     while (n > 0 && cfg->callback_base[n - 1] == '/') cfg->callback_base[--n] = '\0';
-    text_copy(cfg->channel_id, sizeof cfg->channel_id, cfg_str("MILLOM_CHANNEL_ID", "App"));
+    text_copy(cfg->channel_id, sizeof cfg->channel_id,
+              settings_str(&s, "MILLOM_CHANNEL_ID", "App"));
     /* Pending purchases: how long a callback may take before the operator
-     * is asked again, the longest wait between re-checks, and when a
-     * purchase that is still not final needs a human (overdue). */
-    long recheck_s = cfg_long("MILLOM_PENDING_RECHECK_S", 60);
-    long recheck_max_s = cfg_long("MILLOM_PENDING_RECHECK_MAX_S", 600);
-    if (recheck_s <= 0) recheck_s = 60;
+     * is asked again, the longest wait between re-checks (never below the
+     * first), and when a purchase that is still not final needs a human
+     * (overdue). */
+    long recheck_s = settings_seconds(&s, "MILLOM_PENDING_RECHECK_S", 60, 1, 7 * 86400);
+    long recheck_max_s = settings_seconds(&s, "MILLOM_PENDING_RECHECK_MAX_S", 600, 1, 7 * 86400);
     if (recheck_max_s < recheck_s) recheck_max_s = recheck_s;
     cfg->recheck.first_ms = (int64_t)recheck_s * 1000;
     cfg->recheck.max_ms = (int64_t)recheck_max_s * 1000;
-    cfg->pending_max_age_s = cfg_long("MILLOM_PENDING_MAX_AGE_S", 3600);
-    if (cfg->pending_max_age_s <= 0) cfg->pending_max_age_s = 3600;
+    cfg->pending_max_age_s = settings_seconds(&s, "MILLOM_PENDING_MAX_AGE_S", 3600, 1, 365 * 86400);
+    settings_exit_on_error(&s);
 }
 
 /* The flow's hook: an outcome made a purchase due sooner than the retry

@@ -2,6 +2,7 @@
  * connection per thread that uses it), the outbox relay, the day-close
  * timer and the query consumer. Settings are read here; see main.c. */
 #include "settlement.h"
+#include "shared/settings.h"
 #include "shared/topics.h"
 #include "shared/files.h"
 #include "stmt_cache.h"
@@ -63,8 +64,14 @@ settlement *settlement_new(kafka_producer *producer, char *err, size_t errlen) {
         snprintf(err, errlen, "cannot start the outbox relay");
         goto fail;
     }
-    int64_t grace_ms = cfg_long("MILLOM_SETTLEMENT_CLOSE_GRACE_S", 3600) * 1000;
-    long check_ms = cfg_long("MILLOM_SETTLEMENT_CLOSE_CHECK_MS", 60000);
+    settings_reader set = SETTINGS_INIT; /* shared/settings.h */
+    int64_t grace_ms =
+        settings_seconds(&set, "MILLOM_SETTLEMENT_CLOSE_GRACE_S", 3600, 0, 7 * 86400) * 1000;
+    long check_ms = settings_ms(&set, "MILLOM_SETTLEMENT_CLOSE_CHECK_MS", 60000, 1, 86400000);
+    if (!settings_ok(&set)) {
+        snprintf(err, errlen, "%s", settings_error(&set));
+        goto fail;
+    }
     if (!(s->closer = day_closer_start(s->db_path, grace_ms, check_ms, s->relay, err, errlen)))
         goto fail;
     static const char *const topics[] = {TOPIC_SETTLEMENT_QUERIES, NULL};

@@ -7,6 +7,7 @@
  *   MILLOM_DATA_DIR     where sp-sandbox.db lives (default var/data) */
 #include "sp_sandbox.h"
 
+#include "shared/settings.h"
 #include "shared/config.h"
 #include "shared/log.h"
 #include "shared/service.h"
@@ -20,12 +21,10 @@ static int ready(void *ctx) {
 
 int main(void) {
     service_init("sp-sandbox");
-    long port = cfg_long("MILLOM_SP_PORT", 9091);
-    long threads = cfg_long("MILLOM_SP_THREADS", 2);
-    if (port < 0 || port > 65535 || threads < 1 || threads > 256) {
-        log_error("bad configuration: MILLOM_SP_PORT=%ld MILLOM_SP_THREADS=%ld", port, threads);
-        return 2;
-    }
+    settings_reader s = SETTINGS_INIT; /* shared/settings.h; a bad value exits 1 */
+    long port = settings_long(&s, "MILLOM_SP_PORT", 9091, 0, 65535);
+    long threads = settings_long(&s, "MILLOM_SP_THREADS", 2, 1, 256);
+    settings_exit_on_error(&s);
 
     char err[256];
     sp_app app = {0};

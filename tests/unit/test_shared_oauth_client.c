@@ -219,8 +219,11 @@ START_TEST(concurrent_first_fetch_issues_once) {
 END_TEST
 
 START_TEST(refresh_before_expiry_issues_once_more) {
-    /* expires_in 100 s: margin = min(30 s, 10 s) = 10 s, so refresh at 90 s. */
+    /* The margin is read when the source is made (here 10 s). expires_in
+     * 100 s: margin = min(10 s, 100 s / 10) = 10 s, so refresh at 90 s. */
+    setenv("MILLOM_OAUTH_REFRESH_MARGIN_S", "10", 1);
     oauth_token_source *s = source();
+    unsetenv("MILLOM_OAUTH_REFRESH_MARGIN_S");
     caller c[THREADS];
     run_concurrently(s, NULL, c);
     assert_all_got(c, "Authorization: Bearer t1");
@@ -236,19 +239,18 @@ START_TEST(refresh_before_expiry_issues_once_more) {
     assert_all_got(c, "Authorization: Bearer t2");
     ck_assert_int_eq(issued(), 2);
 
-    /* A long lifetime: the configured margin (here 5 s) is the smaller one. */
-    setenv("MILLOM_OAUTH_REFRESH_MARGIN_S", "5", 1);
+    /* A long lifetime: the configured margin (10 s) is the smaller one. */
     pthread_mutex_lock(&fake.mu);
     fake.expires_in = 1000;
     pthread_mutex_unlock(&fake.mu);
     atomic_store(&fake_now, 1000000 + 180000); /* t2 due (90 s + 90 s) */
     ck_assert_int_eq(oauth_authorization(s, hc, h, sizeof h), 0);
     ck_assert_str_eq(h, "Authorization: Bearer t3");
-    atomic_store(&fake_now, 1000000 + 180000 + 994999);
+    atomic_store(&fake_now, 1000000 + 180000 + 989999);
     ck_assert_int_eq(oauth_authorization(s, hc, h, sizeof h), 0);
     ck_assert_str_eq(h, "Authorization: Bearer t3");
     ck_assert_int_eq(issued(), 3);
-    atomic_store(&fake_now, 1000000 + 180000 + 995000);
+    atomic_store(&fake_now, 1000000 + 180000 + 990000);
     run_concurrently(s, NULL, c);
     assert_all_got(c, "Authorization: Bearer t4");
     ck_assert_int_eq(issued(), 4);
