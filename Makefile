@@ -8,6 +8,8 @@
 #   make bench   wrk benchmarks against the stack and an nginx baseline
 #   make fuzz    libFuzzer (clang) on api-edge's parsing, FUZZ_SECONDS (60)
 #   make chaos   kill services at random under load, then check nothing was lost (CHAOS_SECONDS, 120)
+#   make lint    clang-format check (.clang-format) and a -Wshadow build of every C file
+#   make format  apply .clang-format to every C file
 #   make clean   remove build/ and var/
 
 SAN ?= 0
@@ -30,7 +32,7 @@ ifdef BUILD_DIR
 endif
 
 CC      ?= cc
-CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) $(SANFLAGS) -I. -I$(BUILD)/gen
+CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) $(SANFLAGS) -I. -I$(BUILD)/gen $(EXTRA_CFLAGS)
 LDFLAGS := $(SANFLAGS)
 LIBS    := -lrdkafka -lmicrohttpd -lcurl -lprotobuf-c -lsqlite3 -ljansson -ljwt -lcrypto -lpthread -lm
 # ThreadSanitizer build: every program also links C11 threads over the
@@ -73,7 +75,7 @@ INTEG_BINS:= $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(INTEG_SRC))
 TESTLIB_SRC := $(wildcard tests/lib/*.c)
 TESTLIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TESTLIB_SRC))
 
-.PHONY: all deps build run test unit integration bench fuzz chaos clean
+.PHONY: all deps build run test unit integration bench fuzz chaos lint format clean
 .SECONDARY:
 
 all: build
@@ -165,6 +167,15 @@ $(FUZZ_DIR)/obj/gen/%.pb-c.o: $(FUZZ_DIR)/gen/%.pb-c.c $(FUZZ_PROTO_H)
 
 $(FUZZ_DIR)/fuzz_api_edge: tests/fuzz/fuzz_api_edge.c $(FUZZ_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
+# Every C file git knows of (generated code lives in build/ and is not).
+C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+
+lint: deps
+	@scripts/lint.sh
+
+format:
+	clang-format -i $(C_FILES)
 
 clean:
 	rm -rf build var
