@@ -45,7 +45,7 @@ endif
 PROTOS      := $(wildcard schemas/millom/v1/*.proto)
 PROTO_C     := $(patsubst schemas/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
 PROTO_H     := $(PROTO_C:.c=.h)
-SHARED_SRC  := $(wildcard shared/*.c)
+SHARED_SRC  := $(wildcard shared/*/*.c)
 SHARED_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(SHARED_SRC)) $(PROTO_C:.c=.o)
 LIBMILLOM   := $(BUILD)/libmillom.a
 

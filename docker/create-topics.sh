@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates Millom's Kafka topics on a real cluster: the topics of
-# shared/topics.h (which devbroker creates from the same table; the lists
+# shared/plumbing/topics.h (which devbroker creates from the same table; the lists
 # below are checked against it by tests/unit/test_shared_topics.c), with
 # partitions, replication and retention. Idempotent: an existing topic is
 # kept (its partition count is never changed, since that would move keys)

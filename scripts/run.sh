@@ -13,7 +13,7 @@ export MILLOM_TENANTS=${MILLOM_TENANTS:-config/tenants.sandbox.json}
 # PROFILE=sandbox (default): no authentication, like Millom's public Sandbox.
 # PROFILE=secure: OAuth 2.0 client credentials on every API call, with the
 # demo clients of the tenants file (README "Security (secure profile)").
-# Keys (shared/keys.h): the sandbox uses its public defaults; secure makes
+# Keys (shared/contracts/keys.h): the sandbox uses its public defaults; secure makes
 # random keys on first start in MILLOM_KEY_DIR, shared by every program
 # (second instances included: their data dir differs, their keys must not).
 PROFILE=${PROFILE:-sandbox}

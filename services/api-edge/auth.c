@@ -6,10 +6,10 @@
 #include "edge.h"
 #include "routes.h"
 #include "token_limits.h"
-#include "shared/settings.h"
-#include "shared/errors.h"
-#include "shared/keys.h"
-#include "shared/log.h"
+#include "shared/plumbing/settings.h"
+#include "shared/plumbing/errors.h"
+#include "shared/contracts/keys.h"
+#include "shared/plumbing/log.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -321,7 +321,7 @@ struct edge_auth *edge_auth_new(const tenants *t, char *err, size_t errlen) {
         free(a);
         return NULL;
     }
-    const char *key = keys_get("MILLOM_JWT_KEY"); /* per profile: shared/keys.h */
+    const char *key = keys_get("MILLOM_JWT_KEY"); /* per profile: shared/contracts/keys.h */
     a->key_len = strlen(key);
     if (a->key_len == 0 || a->key_len > sizeof a->key) {
         snprintf(err, errlen, "MILLOM_JWT_KEY must have 1 to %zu bytes", sizeof a->key);

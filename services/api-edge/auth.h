@@ -9,7 +9,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include "shared/config.h"
+#include "shared/contracts/config.h"
 
 #define AUTH_MAX_SECRETS 2
 #define AUTH_MAX_SCOPES 16
@@ -147,7 +147,7 @@ struct edge_auth {
     struct token_limits *token_limits; /* POST /oauth/v1/token (token_limits.h) */
     struct oauth_pool *oauth_pool;     /* its secret checks (routes_oauth.c) */
 };
-/* Reads MILLOM_AUTH_DISABLED, MILLOM_JWT_KEY (through shared/keys.h), MILLOM_TOKEN_TTL_S, the
+/* Reads MILLOM_AUTH_DISABLED, MILLOM_JWT_KEY (through shared/contracts/keys.h), MILLOM_TOKEN_TTL_S, the
  * MILLOM_TOKEN_* limits (token_limits.h) and the clients, and starts the
  * hashing threads. NULL with err (naming a bad setting). */
 struct edge_auth *edge_auth_new(const tenants *t, char *err, size_t errlen);

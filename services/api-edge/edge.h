@@ -3,10 +3,10 @@
 #ifndef API_EDGE_EDGE_H
 #define API_EDGE_EDGE_H
 
-#include "shared/config.h"
-#include "shared/http_server.h"
-#include "shared/kafka.h"
-#include "shared/rpc.h"
+#include "shared/contracts/config.h"
+#include "shared/plumbing/http_server.h"
+#include "shared/plumbing/kafka.h"
+#include "shared/patterns/rpc.h"
 #include "request_purchase.h"
 #include "request_std.h"
 #include "routes.h"

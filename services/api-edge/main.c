@@ -12,12 +12,12 @@
 #include "rnf_limits.h"
 #include "auth.h"
 #include "request_http.h"
-#include "shared/settings.h"
-#include "shared/http_client.h"
-#include "shared/keys.h"
-#include "shared/log.h"
-#include "shared/service.h"
-#include "shared/store.h"
+#include "shared/plumbing/settings.h"
+#include "shared/plumbing/http_client.h"
+#include "shared/contracts/keys.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/service.h"
+#include "shared/plumbing/store.h"
 
 #include <time.h>
 
@@ -54,7 +54,7 @@ int main(void) {
     api_edge e = {0};
     edge_settings cfg;
     read_settings(&e, &cfg);
-    if (keys_init() != 0) return 1; /* shared/keys.h: no guessed key, ever */
+    if (keys_init() != 0) return 1; /* shared/contracts/keys.h: no guessed key, ever */
     rnf_limits_init();               /* the signed links' limits (rnf_limits.h) */
     cpid_config_default();           /* reads MILLOM_CPID_TTL_S now, not at a request */
     http_server *server = NULL;

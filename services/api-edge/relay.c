@@ -1,9 +1,9 @@
 /* The way back: a Reply from millom.replies becomes the HTTP response of
  * the suspended request that asked for it. */
 #include "edge.h"
-#include "shared/errors.h"
-#include "shared/log.h"
-#include "shared/metrics.h"
+#include "shared/plumbing/errors.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/metrics.h"
 #include "millom/v1/purchase.pb-c.h"
 #include "millom/v1/query.pb-c.h"
 #include "millom/v1/settlement.pb-c.h"

@@ -1,7 +1,7 @@
 /* See request_http.h. */
 #include "request_http.h"
 #include "routes.h"
-#include "shared/errors.h"
+#include "shared/plumbing/errors.h"
 
 #include <ctype.h>
 #include <stdio.h>

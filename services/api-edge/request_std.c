@@ -2,8 +2,8 @@
  * with several problems gets: provider, key type, operator, the provider's
  * right to use the operator, the subscriber id, then the optional inputs. */
 #include "request_std.h"
-#include "shared/errors.h"
-#include "shared/msisdn.h"
+#include "shared/plumbing/errors.h"
+#include "shared/contracts/msisdn.h"
 
 #include <ctype.h>
 #include <stdio.h>

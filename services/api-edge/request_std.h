@@ -7,8 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "shared/config.h"
-#include "shared/cpid.h"
+#include "shared/contracts/config.h"
+#include "shared/contracts/cpid.h"
 #include "millom/v1/common.pb-c.h"
 
 typedef enum {

@@ -1,10 +1,10 @@
 /* Limits on the rich-notification links: see rnf_limits.h. */
 #include "rnf_limits.h"
-#include "shared/settings.h"
-#include "shared/config.h"
-#include "shared/crypto.h"
-#include "shared/log.h"
-#include "shared/rate_limit.h"
+#include "shared/plumbing/settings.h"
+#include "shared/contracts/config.h"
+#include "shared/plumbing/crypto.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/rate_limit.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -36,7 +36,7 @@ static buyer *buyers;
 static bought *log_of; /* max_keys * purchases_per_hour */
 static unsigned char hash_key[32];
 
-/* Through shared/settings.h, once (rnf_limits_init at api-edge's start): a
+/* Through shared/plumbing/settings.h, once (rnf_limits_init at api-edge's start): a
  * bad value exits 1 with a message naming the variable and its range. */
 static void read_settings(void) {
     settings_reader r = SETTINGS_INIT;

@@ -6,7 +6,7 @@
  * does not take, else its handler. */
 #include "edge.h"
 #include "request_http.h"
-#include "shared/errors.h"
+#include "shared/plumbing/errors.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -89,7 +89,7 @@ const size_t edge_routes_count = sizeof edge_routes / sizeof edge_routes[0];
 static const struct {
     const char *name;
     size_t offset, size;
-} params[] = {
+} param_fields[] = {
     {"serviceProvider", offsetof(edge_params, provider), sizeof(((edge_params *)0)->provider)},
     {"operator", offsetof(edge_params, op), sizeof(((edge_params *)0)->op)},
     {"subscriberId", offsetof(edge_params, subscriber), sizeof(((edge_params *)0)->subscriber)},
@@ -97,10 +97,10 @@ static const struct {
     {"transid", offsetof(edge_params, transid), sizeof(((edge_params *)0)->transid)},
 };
 
-/* The index in params of the parameter named name[0..n), or -1. */
+/* The index in param_fields of the parameter named name[0..n), or -1. */
 static int param_index(const char *name, size_t n) {
-    for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
-        if (strlen(params[i].name) == n && memcmp(params[i].name, name, n) == 0) return (int)i;
+    for (size_t i = 0; i < sizeof param_fields / sizeof param_fields[0]; i++)
+        if (strlen(param_fields[i].name) == n && memcmp(param_fields[i].name, name, n) == 0) return (int)i;
     return -1;
 }
 
@@ -116,8 +116,8 @@ int edge_pattern_match(const char *pattern, unsigned flags, int lenient, const c
         if (qn >= 2 && q[0] == '{' && q[qn - 1] == '}') {
             int k = param_index(q + 1, qn - 2);
             if (k < 0) return 0;
-            char *field = (char *)out + params[k].offset;
-            size_t size = params[k].size;
+            char *field = (char *)out + param_fields[k].offset;
+            size_t size = param_fields[k].size;
             if (pn > 0 && pn < size) {
                 memcpy(field, p, pn);
                 field[pn] = '\0';
@@ -222,7 +222,7 @@ void edge_match_scope(const edge_match *m, char *out, size_t outlen) {
         const char *close = s[0] == '{' ? strchr(s, '}') : NULL;
         int k = close ? param_index(s + 1, (size_t)(close - s - 1)) : -1;
         if (k >= 0) {
-            const char *v = (const char *)&m->params + params[k].offset;
+            const char *v = (const char *)&m->params + param_fields[k].offset;
             used += (size_t)snprintf(out + used, outlen - used, "%s", v);
             if (used >= outlen) used = outlen - 1;
             s = close + 1;

@@ -17,8 +17,8 @@
 #define API_EDGE_ROUTES_H
 
 #include <stddef.h>
-#include "shared/cpid.h"
-#include "shared/http_server.h"
+#include "shared/contracts/cpid.h"
+#include "shared/plumbing/http_server.h"
 
 /* A route's parameters, extracted by the router ("" when the pattern has
  * none of that name). */
@@ -57,7 +57,7 @@ typedef void (*edge_handler)(struct api_edge *e, http_request *req, const edge_m
 struct edge_route_row {
     const char *methods;   /* "GET", "GET POST"; NULL: an area's catch-all (any method, 404) */
     const char *pattern;
-    edge_handler handler;  /* NULL: answered before routing (shared/http_server.c) or 404 */
+    edge_handler handler;  /* NULL: answered before routing (shared/plumbing/http_server.c) or 404 */
     int action;            /* told to the handler: std_action, rnf_action, ... */
     edge_auth_kind auth;
     const char *scope;     /* EDGE_AUTH_TOKEN: the scope needed ("{operator}" is replaced),

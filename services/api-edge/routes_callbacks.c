@@ -9,11 +9,11 @@
  * to its MSISDN, an OPET as it is.
  * Errors use the operator APIs' own shape {errorType, message}. */
 #include "edge.h"
-#include "shared/topics.h"
+#include "shared/plumbing/topics.h"
 #include "request_purchase.h"
-#include "shared/cpid.h"
-#include "shared/msisdn.h"
-#include "shared/service.h"
+#include "shared/contracts/cpid.h"
+#include "shared/contracts/msisdn.h"
+#include "shared/plumbing/service.h"
 #include "millom/v1/purchase.pb-c.h"
 
 #include <stdio.h>

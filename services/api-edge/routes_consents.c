@@ -9,9 +9,9 @@
  * Scoped like the other management endpoints (an operator sees its own
  * subscribers only). */
 #include "edge.h"
-#include "shared/topics.h"
-#include "shared/errors.h"
-#include "shared/msisdn.h"
+#include "shared/plumbing/topics.h"
+#include "shared/plumbing/errors.h"
+#include "shared/contracts/msisdn.h"
 #include "millom/v1/subscriber.pb-c.h"
 
 #include <stdio.h>

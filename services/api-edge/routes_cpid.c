@@ -25,13 +25,13 @@
  *     NOT_ALLOWED for another provider's). notifier stores it and answers
  *     200 with no body. */
 #include "edge.h"
-#include "shared/topics.h"
+#include "shared/plumbing/topics.h"
 #include "request_std.h"
-#include "shared/cpid.h"
-#include "shared/errors.h"
-#include "shared/log.h"
-#include "shared/msisdn.h"
-#include "shared/service.h"
+#include "shared/contracts/cpid.h"
+#include "shared/plumbing/errors.h"
+#include "shared/plumbing/log.h"
+#include "shared/contracts/msisdn.h"
+#include "shared/plumbing/service.h"
 #include "millom/v1/query.pb-c.h"
 #include "millom/v1/subscriber.pb-c.h"
 

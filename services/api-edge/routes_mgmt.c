@@ -8,10 +8,10 @@
  * answered by purchase-executor over Kafka. Scope (secure profile):
  * "millom.mgmt.read" on a token bound to that operator. */
 #include "edge.h"
-#include "shared/topics.h"
+#include "shared/plumbing/topics.h"
 #include "request_purchase.h"
-#include "shared/errors.h"
-#include "shared/msisdn.h"
+#include "shared/plumbing/errors.h"
+#include "shared/contracts/msisdn.h"
 #include "millom/v1/purchase.pb-c.h"
 
 #include <stdio.h>

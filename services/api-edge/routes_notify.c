@@ -8,11 +8,11 @@
  * (key: MSISDN) as a SubscriberEvent with RequestMeta, and notifier's
  * verdict (202, 403 NO_CONSENT, 404, 409, 429 QUOTA_EXCEEDED) is relayed. */
 #include "edge.h"
-#include "shared/topics.h"
-#include "shared/cpid.h"
-#include "shared/errors.h"
-#include "shared/msisdn.h"
-#include "shared/service.h"
+#include "shared/plumbing/topics.h"
+#include "shared/contracts/cpid.h"
+#include "shared/plumbing/errors.h"
+#include "shared/contracts/msisdn.h"
+#include "shared/plumbing/service.h"
 #include "millom/v1/subscriber.pb-c.h"
 
 #include <stdio.h>

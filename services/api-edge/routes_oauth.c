@@ -15,10 +15,10 @@
 #include "auth.h"
 #include "edge.h"
 #include "token_limits.h"
-#include "shared/errors.h"
-#include "shared/log.h"
-#include "shared/metrics.h"
-#include "shared/work_queue.h"
+#include "shared/plumbing/errors.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/metrics.h"
+#include "shared/plumbing/work_queue.h"
 
 #include <openssl/crypto.h>
 #include <pthread.h>

@@ -4,11 +4,11 @@
  * by the deadline, the SP gets 202 "processing" and learns the outcome by
  * callback or look-up. */
 #include "edge.h"
-#include "shared/topics.h"
+#include "shared/plumbing/topics.h"
 #include "request_purchase.h"
 #include "request_std.h"
-#include "shared/errors.h"
-#include "shared/service.h"
+#include "shared/plumbing/errors.h"
+#include "shared/plumbing/service.h"
 #include "millom/v1/purchase.pb-c.h"
 
 #include <stdlib.h>

@@ -7,10 +7,10 @@
  * std_validate). api-edge publishes a ConsentChange on millom.consents;
  * notifier records it and answers 200 with no body, which is relayed. */
 #include "edge.h"
-#include "shared/topics.h"
+#include "shared/plumbing/topics.h"
 #include "request_std.h"
-#include "shared/errors.h"
-#include "shared/service.h"
+#include "shared/plumbing/errors.h"
+#include "shared/plumbing/service.h"
 #include "millom/v1/subscriber.pb-c.h"
 
 #include <stdio.h>

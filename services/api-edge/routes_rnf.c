@@ -1,6 +1,6 @@
 /* The rich-notification links (rich-notification-api.yaml), answered on
  * api-edge without an OAuth token: the signed link is the credential
- * (shared/signed_link.h).
+ * (shared/contracts/signed_link.h).
  *
  *   GET /rnf/{serviceProvider}/{operator}/{cpid}/offers        upsellOffer JSON
  *   GET /rnf/{serviceProvider}/{operator}/{cpid}/ping          {"status":"ok"}
@@ -34,11 +34,11 @@
  * inline style and forms to this origin, no sniffing, no referrer, no
  * caching. */
 #include "edge.h"
-#include "shared/errors.h"
-#include "shared/log.h"
-#include "shared/service.h"
-#include "shared/signed_link.h"
-#include "shared/crypto.h"
+#include "shared/plumbing/errors.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/service.h"
+#include "shared/contracts/signed_link.h"
+#include "shared/plumbing/crypto.h"
 #include "auth.h"
 #include "rnf_limits.h"
 

@@ -6,8 +6,8 @@
  * routes_mgmt.c; both optional. Scope (secure profile): as the other
  * /mgmt routes. */
 #include "edge.h"
-#include "shared/topics.h"
-#include "shared/errors.h"
+#include "shared/plumbing/topics.h"
+#include "shared/plumbing/errors.h"
 #include "millom/v1/settlement.pb-c.h"
 
 #include <stdio.h>

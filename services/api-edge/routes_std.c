@@ -1,10 +1,10 @@
 /* The standard API's read endpoints: accountInfo, balance, upsellOffer.
  * api-edge only validates; offer-resolver answers over Kafka. */
 #include "edge.h"
-#include "shared/topics.h"
+#include "shared/plumbing/topics.h"
 #include "request_std.h"
-#include "shared/errors.h"
-#include "shared/service.h"
+#include "shared/plumbing/errors.h"
+#include "shared/plumbing/service.h"
 #include "millom/v1/query.pb-c.h"
 
 #include <string.h>

@@ -1,7 +1,7 @@
 /* See token_limits.h. One mutex over a fixed table; every operation looks
  * at no more than three sets of 8 entries. */
 #include "token_limits.h"
-#include "shared/settings.h"
+#include "shared/plumbing/settings.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,7 +29,7 @@ void token_limits_cfg_default(token_limits_cfg *c) {
     };
 }
 
-/* Through shared/settings.h: the number in name, if set, into *out; -1
+/* Through shared/plumbing/settings.h: the number in name, if set, into *out; -1
  * with err naming the variable and its range when it is bad. */
 static int env_number(const char *name, double min, double max, double *out, char *err,
                       size_t errlen) {

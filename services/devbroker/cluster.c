@@ -1,8 +1,8 @@
 /* devbroker's mock cluster and bootstrap file: see devbroker.h. */
 #include "devbroker.h"
-#include "shared/topics.h"
-#include "shared/text.h"
-#include "shared/files.h"
+#include "shared/plumbing/topics.h"
+#include "shared/plumbing/text.h"
+#include "shared/plumbing/files.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,7 +16,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
-#include "shared/log.h"
+#include "shared/plumbing/log.h"
 
 struct devbroker {
     rd_kafka_t *rk;

@@ -23,7 +23,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "shared/log.h"
+#include "shared/plumbing/log.h"
 
 #define MAX_PLANNED_PORTS 32
 

@@ -28,15 +28,15 @@
 #include <string.h>
 
 #include "devbroker.h"
-#include "shared/settings.h"
-#include "shared/topics.h"
-#include "shared/log.h"
-#include "shared/service.h"
+#include "shared/plumbing/settings.h"
+#include "shared/plumbing/topics.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/service.h"
 
 int main(void) {
     service_init("devbroker");
 
-    /* The settings, once, through shared/settings.h: a bad value exits 1
+    /* The settings, once, through shared/plumbing/settings.h: a bad value exits 1
      * with a message naming the variable and its range. */
     settings_reader s = SETTINGS_INIT;
     const char *path = settings_str(&s, "MILLOM_BROKER_FILE", DEVBROKER_DEFAULT_FILE);

@@ -10,14 +10,14 @@
  * written there, so a consumer can measure end-to-end delay even where the
  * delivered body carries no timestamp. */
 #include "millomctl.h"
-#include "shared/topics.h"
+#include "shared/plumbing/topics.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "shared/kafka.h"
-#include "shared/service.h"
+#include "shared/plumbing/kafka.h"
+#include "shared/plumbing/service.h"
 #include "millom/v1/subscriber.pb-c.h"
 
 int events_run(const events_opts *o) {

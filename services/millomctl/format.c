@@ -9,8 +9,8 @@
 #include <time.h>
 #include <jansson.h>
 
-#include "shared/money.h"
-#include "shared/clock.h"
+#include "shared/contracts/money.h"
+#include "shared/plumbing/clock.h"
 
 void decimal_text(int64_t minor, int scale, char out[48]) {
     if (money_format(minor, scale, out, 48) < 0) snprintf(out, 48, "%" PRId64, minor);

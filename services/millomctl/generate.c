@@ -4,15 +4,15 @@
  * production cluster. Prices vary (1.00 .. 999.99) so rounding of the
  * shares is exercised; plans, providers and subscribers rotate. */
 #include "millomctl.h"
-#include "shared/topics.h"
+#include "shared/plumbing/topics.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "shared/kafka.h"
-#include "shared/service.h"
+#include "shared/plumbing/kafka.h"
+#include "shared/plumbing/service.h"
 #include "millom/v1/purchase.pb-c.h"
 
 static const char *const plans[] = {"tp-social-daily", "tp-data-daily-3gb", "tp-video-hour",

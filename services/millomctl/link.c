@@ -1,18 +1,18 @@
-/* `link`: prints a signed link (shared/signed_link.h) for tests, demos and
+/* `link`: prints a signed link (shared/contracts/signed_link.h) for tests, demos and
  * support: the same URL notifier would put into a rich notification.
  *
  *   millomctl link --path /rnf/{sp}/{op}/{cpid}/{offers|ping|shop|purchasePlan}
  *                  [--base http://host:port] [--ttl SECONDS] [--param name=value]...
  *
- * The key is MILLOM_LINK_KEY as shared/keys.h resolves it for the profile
+ * The key is MILLOM_LINK_KEY as shared/contracts/keys.h resolves it for the profile
  * (in the secure profile: the stack's key file in MILLOM_KEY_DIR), like api-edge's. */
 #include "millomctl.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "shared/service.h"
-#include "shared/signed_link.h"
+#include "shared/plumbing/service.h"
+#include "shared/contracts/signed_link.h"
 
 int link_run(const link_opts *o) {
     signed_link_param params[SIGNED_LINK_MAX_PARAMS];

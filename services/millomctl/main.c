@@ -1,13 +1,13 @@
 /* millomctl: command-line entry; see millomctl.h for the commands. */
 #include "millomctl.h"
-#include "shared/settings.h"
-#include "shared/topics.h"
+#include "shared/plumbing/settings.h"
+#include "shared/plumbing/topics.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "shared/log.h"
-#include "shared/service.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/service.h"
 
 static int usage(void) {
     fprintf(stderr,

@@ -3,15 +3,15 @@
  * takes partitions or offsets away from anyone; --from-beginning starts
  * at the earliest retained message, otherwise only new ones are shown. */
 #include "millomctl.h"
-#include "shared/topics.h"
+#include "shared/plumbing/topics.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "shared/crypto.h"
-#include "shared/kafka.h"
-#include "shared/log.h"
-#include "shared/service.h"
+#include "shared/plumbing/crypto.h"
+#include "shared/plumbing/kafka.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/service.h"
 
 static void print_one(const tail_opts *o, const rd_kafka_message_t *m) {
     if (strcmp(o->topic, TOPIC_SETTLEMENT_RECORDS) == 0) {

@@ -30,12 +30,12 @@
  * previous run are not. */
 #include "mno_sandbox.h"
 
-#include "shared/settings.h"
-#include "shared/config.h"
-#include "shared/clock.h"
-#include "shared/http_client.h"
-#include "shared/log.h"
-#include "shared/service.h"
+#include "shared/plumbing/settings.h"
+#include "shared/contracts/config.h"
+#include "shared/plumbing/clock.h"
+#include "shared/plumbing/http_client.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/service.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -72,7 +72,7 @@ struct mno_activations {
     pthread_t thread;
 };
 
-/* Through shared/settings.h, at the start: a bad value exits 1 with a
+/* Through shared/plumbing/settings.h, at the start: a bad value exits 1 with a
  * message naming the variable and its range. */
 void mno_callback_cfg_from_env(mno_callback_cfg *cfg) {
     settings_reader s = SETTINGS_INIT;

@@ -9,7 +9,7 @@
  * compared in minor units) and numberofOffers (a positive integer). */
 #include "mno_sandbox.h"
 
-#include "shared/money.h"
+#include "shared/contracts/money.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -13,16 +13,16 @@
  *   MILLOM_MNO_OAUTH_SCOPE          default "cco.dd.data-plan.inquire" (the
  *                                   callbacks' scope)
  *
- * Tokens come from shared/oauth_client.h: one process-wide source per
+ * Tokens come from shared/patterns/oauth_client.h: one process-wide source per
  * (token URL, client, scope) that caches the token until shortly before it
  * expires; a 401 answer drops it (mno_callback_auth_rejected) so the next
  * POST fetches a fresh one. Secrets and tokens are never logged. */
 #include "mno_sandbox.h"
 
-#include "shared/settings.h"
-#include "shared/config.h"
-#include "shared/log.h"
-#include "shared/oauth_client.h"
+#include "shared/plumbing/settings.h"
+#include "shared/contracts/config.h"
+#include "shared/plumbing/log.h"
+#include "shared/patterns/oauth_client.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -57,7 +57,7 @@ static void tenants_operator_client(char *out, size_t len) {
 
 void mno_callback_auth_from_env(mno_callback_auth *a) {
     memset(a, 0, sizeof *a);
-    settings_reader s = SETTINGS_INIT; /* shared/settings.h; a bad value exits 1 */
+    settings_reader s = SETTINGS_INIT; /* shared/plumbing/settings.h; a bad value exits 1 */
     snprintf(a->client_secret, sizeof a->client_secret, "%s",
              settings_str(&s, "MILLOM_MNO_OAUTH_CLIENT_SECRET", ""));
     snprintf(a->token_url, sizeof a->token_url, "%s",

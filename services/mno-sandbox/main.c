@@ -21,11 +21,11 @@
  *   MILLOM_MNO_OAUTH_SCOPE          default cco.dd.data-plan.inquire */
 #include "mno_sandbox.h"
 
-#include "shared/settings.h"
-#include "shared/config.h"
-#include "shared/http_client.h"
-#include "shared/log.h"
-#include "shared/service.h"
+#include "shared/plumbing/settings.h"
+#include "shared/contracts/config.h"
+#include "shared/plumbing/http_client.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/service.h"
 
 #include <stdio.h>
 #include <time.h>
@@ -37,7 +37,7 @@ static int ready(void *ctx) {
 
 int main(void) {
     service_init("mno-sandbox");
-    /* The settings, once, through shared/settings.h: a bad value exits 1
+    /* The settings, once, through shared/plumbing/settings.h: a bad value exits 1
      * with a message naming the variable and its range. */
     settings_reader s = SETTINGS_INIT;
     long port = settings_long(&s, "MILLOM_MNO_PORT", 9090, 0, 65535);

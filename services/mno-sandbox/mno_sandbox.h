@@ -32,8 +32,8 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
-#include "shared/http_client.h"
-#include "shared/http_server.h"
+#include "shared/plumbing/http_client.h"
+#include "shared/plumbing/http_server.h"
 
 /* The one operator this sandbox simulates. */
 #define MNO_OPERATOR "tp"

@@ -10,8 +10,8 @@
  * GET /admin/stats. */
 #include "mno_sandbox.h"
 
-#include "shared/metrics.h"
-#include "shared/service.h"
+#include "shared/plumbing/metrics.h"
+#include "shared/plumbing/service.h"
 
 #include <pthread.h>
 #include <stdlib.h>

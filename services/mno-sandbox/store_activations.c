@@ -32,8 +32,8 @@
  * gave it back. */
 #include "store_internal.h"
 
-#include "shared/crypto.h"
-#include "shared/log.h"
+#include "shared/plumbing/crypto.h"
+#include "shared/plumbing/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>

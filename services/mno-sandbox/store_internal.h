@@ -5,7 +5,7 @@
 
 #include "mno_sandbox.h"
 
-#include "shared/store.h"
+#include "shared/plumbing/store.h"
 
 #include <pthread.h>
 

@@ -20,8 +20,8 @@
  * spec has no such field; offer-resolver maps it to a "loan" balance. */
 #include "store_internal.h"
 
-#include "shared/log.h"
-#include "shared/store.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/store.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -7,11 +7,11 @@
  * even when its deadline passed (the SP may retry; applying is
  * idempotent); only the reply is skipped then. */
 #include "notifier.h"
-#include "shared/topics.h"
-#include "shared/errors.h"
-#include "shared/log.h"
-#include "shared/rpc.h"
-#include "shared/runner.h"
+#include "shared/plumbing/topics.h"
+#include "shared/plumbing/errors.h"
+#include "shared/plumbing/log.h"
+#include "shared/patterns/rpc.h"
+#include "shared/patterns/runner.h"
 #include "millom/v1/purchase.pb-c.h"
 #include "millom/v1/subscriber.pb-c.h"
 

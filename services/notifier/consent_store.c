@@ -1,11 +1,11 @@
 /* Consents and CPID registrations in notifier.db: see notifier.h. */
 #include "notifier.h"
-#include "shared/topics.h"
-#include "shared/clock.h"
-#include "shared/log.h"
-#include "shared/outbox.h"
-#include "shared/service.h"
-#include "shared/store.h"
+#include "shared/plumbing/topics.h"
+#include "shared/plumbing/clock.h"
+#include "shared/plumbing/log.h"
+#include "shared/patterns/outbox.h"
+#include "shared/plumbing/service.h"
+#include "shared/plumbing/store.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -48,7 +48,7 @@
     "CREATE INDEX deliveries_due ON deliveries (state, next_ms);"
 
 /* 4: the changelog tables; 5: rows follow their partition
- * (shared/changelog.h) — every table gets its version and partition, and
+ * (shared/patterns/changelog.h) — every table gets its version and partition, and
  * the two tables keyed locally by a rowid get a uid to be known by
  * elsewhere. */
 #define CL_COLUMNS(t) \

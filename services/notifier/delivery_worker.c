@@ -15,15 +15,15 @@
  * sends it again; each POST carries X-Millom-Delivery-Id for providers to
  * de-duplicate. HTTP timeout: MILLOM_NOTIFY_TIMEOUT_MS (5000). */
 #include "notifier.h"
-#include "shared/settings.h"
-#include "shared/topics.h"
-#include "shared/config.h"
-#include "shared/http_client.h"
-#include "shared/log.h"
-#include "shared/metrics.h"
-#include "shared/service.h"
-#include "shared/store.h"
-#include "shared/worker.h"
+#include "shared/plumbing/settings.h"
+#include "shared/plumbing/topics.h"
+#include "shared/contracts/config.h"
+#include "shared/plumbing/http_client.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/metrics.h"
+#include "shared/plumbing/service.h"
+#include "shared/plumbing/store.h"
+#include "shared/plumbing/worker.h"
 #include "millom/v1/notification.pb-c.h"
 
 #include <stdio.h>
@@ -167,7 +167,7 @@ static int run_batch(delivery_worker *w, worker *thread) {
     row rows[BATCH];
     int n = 0;
     int epoch = worker_epoch(thread);
-    /* Only deliveries of partitions this instance owns (shared/changelog.h). */
+    /* Only deliveries of partitions this instance owns (shared/patterns/changelog.h). */
     if (sqlite3_prepare_v2(w->db,
                            "SELECT id, kind, provider, url, body, attempts, first_attempt_ms "
                            "FROM deliveries WHERE state='pending' AND next_ms<=?1 AND "
@@ -233,7 +233,7 @@ delivery_worker *delivery_worker_start(notifier *n, char *err, size_t errlen) {
         return NULL;
     }
     w->n = n;
-    settings_reader s = SETTINGS_INIT; /* shared/settings.h, at the start */
+    settings_reader s = SETTINGS_INIT; /* shared/plumbing/settings.h, at the start */
     w->max_attempts = settings_long(&s, "MILLOM_NOTIFY_MAX_ATTEMPTS", 8, 1, 1000000);
     w->backoff_ms = settings_ms(&s, "MILLOM_NOTIFY_BACKOFF_MS", 1000, 1, 86400000);
     w->backoff_max_ms = settings_ms(&s, "MILLOM_NOTIFY_BACKOFF_MAX_MS", 600000, 1, 86400000);

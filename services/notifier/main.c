@@ -12,12 +12,12 @@
  * MILLOM_NOTIFY_OFFERS_TIMEOUT_MS (2000), MILLOM_PUBLIC_URL
  * (http://127.0.0.1:8080), MILLOM_LINK_TTL_S (86400). */
 #include "notifier.h"
-#include "shared/settings.h"
-#include "shared/topics.h"
-#include "shared/config.h"
-#include "shared/log.h"
-#include "shared/rpc.h"
-#include "shared/runner.h"
+#include "shared/plumbing/settings.h"
+#include "shared/plumbing/topics.h"
+#include "shared/contracts/config.h"
+#include "shared/plumbing/log.h"
+#include "shared/patterns/rpc.h"
+#include "shared/patterns/runner.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +27,7 @@ static void *setup(runner *r) {
     char err[256];
     if (!n) return NULL;
     n->producer = runner_producer(r);
-    /* The settings, once, through shared/settings.h: a bad value exits 1
+    /* The settings, once, through shared/plumbing/settings.h: a bad value exits 1
      * with a message naming the variable and its range. */
     settings_reader s = SETTINGS_INIT;
     n->quota = settings_long(&s, "MILLOM_NOTIFY_QUOTA", 3, 0, 1000000);

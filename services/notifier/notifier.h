@@ -9,11 +9,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
-#include "shared/changelog.h"
-#include "shared/topics.h"
-#include "shared/config.h"
-#include "shared/kafka.h"
-#include "shared/outbox.h"
+#include "shared/patterns/changelog.h"
+#include "shared/plumbing/topics.h"
+#include "shared/contracts/config.h"
+#include "shared/plumbing/kafka.h"
+#include "shared/patterns/outbox.h"
 #include "millom/v1/subscriber.pb-c.h"
 
 typedef struct delivery_worker delivery_worker;
@@ -39,7 +39,7 @@ typedef struct {
                                  * (it can buy; api-edge refuses longer ones) */
 } notifier;
 
-/* The notifier's changelog (shared/changelog.h). Every topic it consumes
+/* The notifier's changelog (shared/patterns/changelog.h). Every topic it consumes
  * is keyed by the subscriber's MSISDN, so a subscriber's consents, quota
  * usage, de-duplication records and deliveries share one partition number
  * (that of millom.subscriber.events, NOTIFIER_HOME_TOPIC, for ownership). */

@@ -27,13 +27,13 @@
  * and the signed refresh, ping and shop links at delivery time, and drops
  * the private "_millom" part (rich_notification.c). */
 #include "notifier.h"
-#include "shared/cpid.h"
-#include "shared/log.h"
-#include "shared/msisdn.h"
-#include "shared/errors.h"
-#include "shared/rpc.h"
-#include "shared/service.h"
-#include "shared/store.h"
+#include "shared/contracts/cpid.h"
+#include "shared/plumbing/log.h"
+#include "shared/contracts/msisdn.h"
+#include "shared/plumbing/errors.h"
+#include "shared/patterns/rpc.h"
+#include "shared/plumbing/service.h"
+#include "shared/plumbing/store.h"
 #include "millom/v1/purchase.pb-c.h"
 #include "millom/v1/subscriber.pb-c.h"
 

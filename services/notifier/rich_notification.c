@@ -12,17 +12,17 @@
  *     worker waits on a condition variable, bounded by
  *     MILLOM_NOTIFY_OFFERS_TIMEOUT_MS (2000). The answer's "offers" (the
  *     standard API's Offer shape already) are the body's offers.
- *   - refresh, ping, shop: signed links (shared/signed_link.h) to
+ *   - refresh, ping, shop: signed links (shared/contracts/signed_link.h) to
  *     /rnf/{sp}/{op}/{cpid}/offers, /ping and /shop on MILLOM_PUBLIC_URL
  *     (http://127.0.0.1:8080), valid MILLOM_LINK_TTL_S (86400) seconds
  *     (the shop link, which can buy: MILLOM_LINK_SHOP_TTL_S, 3600, at most
  *     the former), for the CPID issued to that provider at queue time. */
 #include "notifier.h"
-#include "shared/topics.h"
-#include "shared/log.h"
-#include "shared/rpc.h"
-#include "shared/service.h"
-#include "shared/signed_link.h"
+#include "shared/plumbing/topics.h"
+#include "shared/plumbing/log.h"
+#include "shared/patterns/rpc.h"
+#include "shared/plumbing/service.h"
+#include "shared/contracts/signed_link.h"
 #include "millom/v1/query.pb-c.h"
 
 #include <stdio.h>

@@ -1,15 +1,15 @@
 /* Answering one query on a worker thread: find the backend answer (cache
  * or backend call), map it to the standard API, reply on millom.replies. */
 #include "resolver.h"
-#include "shared/backend_client.h"
+#include "shared/patterns/backend_client.h"
 #include "mapping_backend.h"
-#include "shared/crypto.h"
-#include "shared/errors.h"
-#include "shared/log.h"
-#include "shared/metrics.h"
-#include "shared/offer_context.h"
-#include "shared/rpc.h"
-#include "shared/service.h"
+#include "shared/plumbing/crypto.h"
+#include "shared/plumbing/errors.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/metrics.h"
+#include "shared/contracts/offer_context.h"
+#include "shared/patterns/rpc.h"
+#include "shared/plumbing/service.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -10,8 +10,8 @@
  * all of them; offerContexts are still minted fresh from the cached body on
  * every answer. A purchase forgets the subscriber's entries. */
 #include "resolver.h"
-#include "shared/log.h"
-#include "shared/store.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/store.h"
 
 #include <stdlib.h>
 #include <string.h>

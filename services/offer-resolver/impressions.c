@@ -4,15 +4,15 @@
  * purchases made. Keyed by operator like the other settlement topics.
  *
  * The subscriber is a keyed hash, never the MSISDN: hex HMAC-SHA256 of
- * the subscriber id (shared/subscriber_hash.h), the same function as
+ * the subscriber id (shared/contracts/subscriber_hash.h), the same function as
  * settlement-reporter's records, so the two can be joined.
  * Best effort: the SP's answer never waits for or fails on it. */
 #include "resolver.h"
-#include "shared/topics.h"
-#include "shared/crypto.h"
-#include "shared/log.h"
-#include "shared/service.h"
-#include "shared/subscriber_hash.h"
+#include "shared/plumbing/topics.h"
+#include "shared/plumbing/crypto.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/service.h"
+#include "shared/contracts/subscriber_hash.h"
 #include "millom/v1/settlement.pb-c.h"
 
 #include <stdio.h>

@@ -3,12 +3,12 @@
  * MILLOM_BACKEND_TIMEOUT_MS (2000), MILLOM_OFFER_TTL_S (900),
  * MILLOM_CHANNEL_ID ("App"), MILLOM_TENANTS. */
 #include "resolver.h"
-#include "shared/settings.h"
-#include "shared/topics.h"
-#include "shared/http_client.h"
-#include "shared/log.h"
-#include "shared/runner.h"
-#include "shared/store.h"
+#include "shared/plumbing/settings.h"
+#include "shared/plumbing/topics.h"
+#include "shared/plumbing/http_client.h"
+#include "shared/plumbing/log.h"
+#include "shared/patterns/runner.h"
+#include "shared/plumbing/store.h"
 
 #include <stdlib.h>
 
@@ -31,7 +31,7 @@ resolver *resolver_new(kafka_producer *producer, char *err, size_t errlen) {
     if (!r) return NULL;
     pthread_mutex_init(&r->db_lock, NULL);
     r->producer = producer;
-    /* The settings, through shared/settings.h (a bad value: an error naming
+    /* The settings, through shared/plumbing/settings.h (a bad value: an error naming
      * the variable, and the program exits 1). */
     settings_reader s = SETTINGS_INIT;
     r->cache_ttl_ms = settings_seconds(&s, "MILLOM_CACHE_TTL_S", 30, 0, 86400) * 1000;

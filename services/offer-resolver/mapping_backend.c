@@ -1,8 +1,8 @@
 /* Operator backend JSON -> standard API JSON. See mapping_backend.h for the
  * mapping choices. Pure: no I/O. */
 #include "services/offer-resolver/mapping_backend.h"
-#include "shared/log.h"
-#include "shared/text.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/text.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -15,10 +15,10 @@
 #include <strings.h>
 #include <time.h>
 
-#include "shared/backend_errors.h"
-#include "shared/errors.h"
-#include "shared/money.h"
-#include "shared/offer_context.h"
+#include "shared/contracts/backend_errors.h"
+#include "shared/plumbing/errors.h"
+#include "shared/contracts/money.h"
+#include "shared/contracts/offer_context.h"
 
 /* ---------------------------------------------------------------- helpers */
 

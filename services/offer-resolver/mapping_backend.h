@@ -82,7 +82,7 @@
 #include <stdint.h>
 #include <jansson.h>
 
-#include "shared/config.h"
+#include "shared/contracts/config.h"
 
 typedef struct {
     const tenant_operator *op;
@@ -109,7 +109,7 @@ json_t *map_upsell_offer(const mapping_ctx *m, const json_t *backend_offers, cha
 
 /* Maps a backend error answer (HTTP status + errorResponse body, body may be
  * NULL or not JSON) to an ErrorDocument cause (one of the CAUSE_* constants
- * of shared/errors.h, a static string) and a human readable message in msg
+ * of shared/plumbing/errors.h, a static string) and a human readable message in msg
  * (the backend's message if present, with MSISDN-like digit runs masked).
  * status 0 = no answer (timeout/connection error). */
 const char *map_backend_error(long http_status, const json_t *body, char *msg, size_t msglen);

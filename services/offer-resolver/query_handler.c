@@ -11,9 +11,9 @@
  * ordered before them: a balance read right after a purchase is fresh),
  * and the purchase events themselves. */
 #include "resolver.h"
-#include "shared/topics.h"
-#include "shared/errors.h"
-#include "shared/rpc.h"
+#include "shared/plumbing/topics.h"
+#include "shared/plumbing/errors.h"
+#include "shared/patterns/rpc.h"
 #include "millom/v1/purchase.pb-c.h"
 
 #include <string.h>

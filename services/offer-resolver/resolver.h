@@ -6,10 +6,10 @@
 
 #include <sqlite3.h>
 #include <pthread.h>
-#include "shared/config.h"
-#include "shared/kafka.h"
-#include "shared/metrics.h"
-#include "shared/work_queue.h"
+#include "shared/contracts/config.h"
+#include "shared/plumbing/kafka.h"
+#include "shared/plumbing/metrics.h"
+#include "shared/plumbing/work_queue.h"
 #include "millom/v1/query.pb-c.h"
 
 typedef struct {

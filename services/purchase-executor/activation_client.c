@@ -18,8 +18,8 @@
  * A 2xx FAIL is also flagged (status_fail): re-checking a pending purchase
  * takes it as the operator's stored outcome whatever its errorType. */
 #include "activation_client.h"
-#include "shared/backend_client.h"
-#include "shared/backend_errors.h"
+#include "shared/patterns/backend_client.h"
+#include "shared/contracts/backend_errors.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,10 +28,10 @@
 
 #include <curl/curl.h>
 
-#include "shared/crypto.h"
-#include "shared/errors.h"
-#include "shared/money.h"
-#include "shared/text.h"
+#include "shared/plumbing/crypto.h"
+#include "shared/plumbing/errors.h"
+#include "shared/contracts/money.h"
+#include "shared/plumbing/text.h"
 
 static const char *str_field(const json_t *o, const char *name) {
     const json_t *v = json_is_object(o) ? json_object_get(o, name) : NULL;

@@ -10,8 +10,8 @@
 
 #include "purchase.h"
 #include "purchase_outcome.h"
-#include "shared/config.h"
-#include "shared/http_client.h"
+#include "shared/contracts/config.h"
+#include "shared/plumbing/http_client.h"
 
 /* Classifies an answer of POST /activate. Pure. status 0 = no answer;
  * connected tells a refused connection (0) from a lost one (1). */

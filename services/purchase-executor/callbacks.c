@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shared/log.h"
-#include "shared/service.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/service.h"
 
 static void reply_callback(purchase_flow *f, const Millom__V1__RequestMeta *meta, int status,
                            const char *result, const char *message) {

@@ -8,15 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shared/files.h"
-#include "shared/log.h"
-#include "shared/service.h"
-#include "shared/settings.h"
-#include "shared/store.h"
-#include "shared/text.h"
-#include "shared/topics.h"
+#include "shared/plumbing/files.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/service.h"
+#include "shared/plumbing/settings.h"
+#include "shared/plumbing/store.h"
+#include "shared/plumbing/text.h"
+#include "shared/plumbing/topics.h"
 
-/* Through shared/settings.h, once at the start: a bad value exits 1 with a
+/* Through shared/plumbing/settings.h, once at the start: a bad value exits 1 with a
  * message naming the variable and its range. */
 void executor_config_load(executor_config *cfg) {
     memset(cfg, 0, sizeof *cfg);

@@ -25,9 +25,9 @@
 #include "executor_config.h"
 #include "handlers.h"
 #include "purchase_flow.h"
-#include "shared/changelog.h"
-#include "shared/config.h"
-#include "shared/kafka.h"
+#include "shared/patterns/changelog.h"
+#include "shared/contracts/config.h"
+#include "shared/plumbing/kafka.h"
 
 typedef struct executor {
     purchase_flow flow;           /* what the handlers share (cfg, tenants,

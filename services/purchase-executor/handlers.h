@@ -10,7 +10,7 @@
 
 #include "purchase.h"
 #include "purchase_flow.h"
-#include "shared/kafka.h"
+#include "shared/plumbing/kafka.h"
 
 /* purchase_commands.c: millom.purchase.commands (a PurchaseCommand). */
 kafka_verdict handle_command(purchase_flow *f, const void *payload, size_t len, char *err,

@@ -29,11 +29,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "shared/errors.h"
-#include "shared/clock.h"
-#include "shared/money.h"
-#include "shared/rpc.h"
-#include "shared/service.h"
+#include "shared/plumbing/errors.h"
+#include "shared/plumbing/clock.h"
+#include "shared/contracts/money.h"
+#include "shared/patterns/rpc.h"
+#include "shared/plumbing/service.h"
 
 #define LOOKUP_MAX 1000
 

@@ -10,10 +10,10 @@
  * (http://127.0.0.1:8080), MILLOM_CHANNEL_ID ("App"), MILLOM_OFFER_CONTEXT_KEY,
  * MILLOM_OUTBOX_STOP_WAIT_MS (10000), MILLOM_TENANTS, MILLOM_DATA_DIR. */
 #include "executor.h"
-#include "shared/topics.h"
-#include "shared/log.h"
-#include "shared/runner.h"
-#include "shared/service.h"
+#include "shared/plumbing/topics.h"
+#include "shared/plumbing/log.h"
+#include "shared/patterns/runner.h"
+#include "shared/plumbing/service.h"
 
 #include <stdio.h>
 

@@ -60,7 +60,7 @@
 #include <stdint.h>
 #include <sqlite3.h>
 
-#include "shared/changelog.h"
+#include "shared/patterns/changelog.h"
 #include "millom/v1/purchase.pb-c.h"
 
 /* ------------------------------------------------------------ purchases */
@@ -121,7 +121,7 @@ void purchase_clear(purchase *p);  /* frees response_body */
 int purchase_copy(purchase *dst, const purchase *src);
 /* ------------------------------------------------- purchase_store.c (SQL) */
 
-/* The purchases' changelog (see shared/changelog.h): rows follow the
+/* The purchases' changelog (see shared/patterns/changelog.h): rows follow the
  * partition of millom.purchase.commands they arrived on. Commands,
  * callbacks and look-ups by transid are all keyed by transid, so one
  * purchase's messages share a partition number on the three topics. */

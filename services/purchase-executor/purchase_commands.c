@@ -39,11 +39,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shared/errors.h"
-#include "shared/log.h"
-#include "shared/offer_context.h"
-#include "shared/service.h"
-#include "shared/text.h"
+#include "shared/plumbing/errors.h"
+#include "shared/plumbing/log.h"
+#include "shared/contracts/offer_context.h"
+#include "shared/plumbing/service.h"
+#include "shared/plumbing/text.h"
 
 static void reply_error(purchase_flow *f, const Millom__V1__RequestMeta *meta, const char *cause,
                         const char *message) {

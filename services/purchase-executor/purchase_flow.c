@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shared/crypto.h"
-#include "shared/log.h"
-#include "shared/rpc.h"
-#include "shared/service.h"
-#include "shared/topics.h"
+#include "shared/plumbing/crypto.h"
+#include "shared/plumbing/log.h"
+#include "shared/patterns/rpc.h"
+#include "shared/plumbing/service.h"
+#include "shared/plumbing/topics.h"
 #include "millom/v1/query.pb-c.h"
 
 void flow_metrics_init(flow_metrics *m) {

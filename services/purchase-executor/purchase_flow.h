@@ -20,11 +20,11 @@
 #include "executor_config.h"
 #include "purchase.h"
 #include "purchase_outcome.h"
-#include "shared/config.h"
-#include "shared/http_client.h"
-#include "shared/kafka.h"
-#include "shared/metrics.h"
-#include "shared/outbox.h"
+#include "shared/contracts/config.h"
+#include "shared/plumbing/http_client.h"
+#include "shared/plumbing/kafka.h"
+#include "shared/plumbing/metrics.h"
+#include "shared/patterns/outbox.h"
 #include "millom/v1/common.pb-c.h"
 
 typedef struct {

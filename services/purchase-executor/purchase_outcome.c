@@ -41,10 +41,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shared/backend_errors.h"
-#include "shared/errors.h"
-#include "shared/log.h"
-#include "shared/text.h"
+#include "shared/contracts/backend_errors.h"
+#include "shared/plumbing/errors.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/text.h"
 
 const char *activation_kind_name(activation_kind k) {
     switch (k) {

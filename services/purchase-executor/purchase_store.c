@@ -4,7 +4,7 @@
  * purchase timer) run in the same BEGIN IMMEDIATE
  * transaction as its insert, so two commands cannot both pass them. */
 #include "purchase.h"
-#include "shared/topics.h"
+#include "shared/plumbing/topics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,11 +12,11 @@
 
 #include <openssl/evp.h>
 
-#include "shared/log.h"
-#include "shared/changelog.h"
-#include "shared/outbox.h"
-#include "shared/store.h"
-#include "shared/text.h"
+#include "shared/plumbing/log.h"
+#include "shared/patterns/changelog.h"
+#include "shared/patterns/outbox.h"
+#include "shared/plumbing/store.h"
+#include "shared/plumbing/text.h"
 
 static const char PURCHASES_SQL[] =
     "CREATE TABLE purchases ("
@@ -56,7 +56,7 @@ static const char PURCHASES_SQL[] =
     /* The retry thread's due query. */
     "CREATE INDEX purchases_due ON purchases (state, next_attempt_ms);";
 
-/* Rows follow their partition (shared/changelog.h): the partition of the
+/* Rows follow their partition (shared/patterns/changelog.h): the partition of the
  * command that created the row, and the version of its last change. */
 static const char PURCHASES_CHANGELOG_SQL[] =
     "ALTER TABLE purchases ADD COLUMN cl_version INTEGER NOT NULL DEFAULT 0;"

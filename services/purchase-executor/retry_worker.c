@@ -24,10 +24,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "shared/log.h"
-#include "shared/service.h"
-#include "shared/store.h"
-#include "shared/worker.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/service.h"
+#include "shared/plumbing/store.h"
+#include "shared/plumbing/worker.h"
 
 #define IDLE_MAX_WAIT_MS 1000
 #define ERROR_PAUSE_MS 500

@@ -21,9 +21,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "shared/log.h"
-#include "shared/service.h"
-#include "shared/store.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/service.h"
+#include "shared/plumbing/store.h"
 
 int watermark_get(sqlite3 *db, char out[11]) {
     static const char sql[] = "SELECT value FROM meta WHERE name = 'watermark_day'";

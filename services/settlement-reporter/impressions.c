@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "shared/service.h"
-#include "shared/store.h"
+#include "shared/plumbing/service.h"
+#include "shared/plumbing/store.h"
 
 static int store_impression(sqlite3 *db, const Millom__V1__OfferImpression *im) {
     static const char sql[] =

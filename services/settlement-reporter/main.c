@@ -5,14 +5,14 @@
  *
  * Settings: MILLOM_SETTLEMENT_PORT (admin, 9104),
  * MILLOM_SUBSCRIBER_HASH_KEY (key of the subscriber hash, per profile:
- * shared/keys.h), MILLOM_SETTLEMENT_CLOSE_GRACE_S (3600: a day closes this long
+ * shared/contracts/keys.h), MILLOM_SETTLEMENT_CLOSE_GRACE_S (3600: a day closes this long
  * after its end at the latest), MILLOM_SETTLEMENT_CLOSE_CHECK_MS (60000:
  * how often the timer looks), MILLOM_TENANTS (revenueShares per operator),
  * MILLOM_DATA_DIR, MILLOM_OUTBOX_STOP_WAIT_MS. */
 #include "settlement.h"
-#include "shared/topics.h"
-#include "shared/log.h"
-#include "shared/runner.h"
+#include "shared/plumbing/topics.h"
+#include "shared/plumbing/log.h"
+#include "shared/patterns/runner.h"
 
 static void *setup(runner *r) {
     char err[512];

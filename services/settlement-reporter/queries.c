@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shared/errors.h"
-#include "shared/log.h"
-#include "shared/rpc.h"
+#include "shared/plumbing/errors.h"
+#include "shared/plumbing/log.h"
+#include "shared/patterns/rpc.h"
 
 /* A Reply must fit one Kafka message (1 MB by default). */
 #define MAX_ANSWER 900000

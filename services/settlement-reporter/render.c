@@ -24,7 +24,7 @@
 #include <string.h>
 #include <jansson.h>
 
-#include "shared/money.h"
+#include "shared/contracts/money.h"
 
 #define SETTLEMENTS_HEADER                                                                \
     "day,operator,serviceProvider,currency,planId,count,gross,operatorShare,providerShare," \

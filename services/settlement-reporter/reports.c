@@ -2,14 +2,14 @@
  * to the compacted topic millom.settlement.reports under the key
  * day|operator|provider|currency after every change. */
 #include "settlement.h"
-#include "shared/topics.h"
+#include "shared/plumbing/topics.h"
 #include "stmt_cache.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "shared/log.h"
+#include "shared/plumbing/log.h"
 
 static char *dup_col(sqlite3_stmt *st, int i) {
     const unsigned char *t = sqlite3_column_text(st, i);

@@ -5,15 +5,15 @@
  * transid, negative price, an operator without revenue shares) goes to
  * the DLQ with the reason; a database error is retried, never skipped. */
 #include "settlement.h"
-#include "shared/topics.h"
+#include "shared/plumbing/topics.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "shared/log.h"
-#include "shared/service.h"
-#include "shared/store.h"
-#include "shared/subscriber_hash.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/service.h"
+#include "shared/plumbing/store.h"
+#include "shared/contracts/subscriber_hash.h"
 
 static int copy_field(char *dst, size_t len, const char *src, const char *name, int required,
                       char *err, size_t errlen) {

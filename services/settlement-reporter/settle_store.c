@@ -10,16 +10,16 @@
  * an earlier offset or a purchase's COMPLETED event published twice all
  * land on the existing row and change nothing. */
 #include "settlement.h"
-#include "shared/topics.h"
+#include "shared/plumbing/topics.h"
 #include "stmt_cache.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "shared/log.h"
-#include "shared/money.h"
-#include "shared/store.h"
+#include "shared/plumbing/log.h"
+#include "shared/contracts/money.h"
+#include "shared/plumbing/store.h"
 
 static const char *const migrations[] = {
     /* 1: settled purchases */

@@ -2,9 +2,9 @@
  * connection per thread that uses it), the outbox relay, the day-close
  * timer and the query consumer. Settings are read here; see main.c. */
 #include "settlement.h"
-#include "shared/settings.h"
-#include "shared/topics.h"
-#include "shared/files.h"
+#include "shared/plumbing/settings.h"
+#include "shared/plumbing/topics.h"
+#include "shared/plumbing/files.h"
 #include "stmt_cache.h"
 
 #include <errno.h>
@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shared/log.h"
-#include "shared/service.h"
-#include "shared/store.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/service.h"
+#include "shared/plumbing/store.h"
 
 static void metrics_init(settlement *s) {
     s->settled = metric_counter("millom_settlement_records_total",
@@ -64,7 +64,7 @@ settlement *settlement_new(kafka_producer *producer, char *err, size_t errlen) {
         snprintf(err, errlen, "cannot start the outbox relay");
         goto fail;
     }
-    settings_reader set = SETTINGS_INIT; /* shared/settings.h */
+    settings_reader set = SETTINGS_INIT; /* shared/plumbing/settings.h */
     int64_t grace_ms =
         settings_seconds(&set, "MILLOM_SETTLEMENT_CLOSE_GRACE_S", 3600, 0, 7 * 86400) * 1000;
     long check_ms = settings_ms(&set, "MILLOM_SETTLEMENT_CLOSE_CHECK_MS", 60000, 1, 86400000);

@@ -32,11 +32,11 @@
 #include <stdint.h>
 #include <sqlite3.h>
 
-#include "shared/config.h"
-#include "shared/topics.h"
-#include "shared/kafka.h"
-#include "shared/metrics.h"
-#include "shared/outbox.h"
+#include "shared/contracts/config.h"
+#include "shared/plumbing/topics.h"
+#include "shared/plumbing/kafka.h"
+#include "shared/plumbing/metrics.h"
+#include "shared/patterns/outbox.h"
 #include "millom/v1/purchase.pb-c.h"
 #include "millom/v1/settlement.pb-c.h"
 

@@ -9,7 +9,7 @@
 #include <pthread.h>
 #include <stddef.h>
 
-#include "shared/log.h"
+#include "shared/plumbing/log.h"
 
 #define CACHE_MAX 96
 

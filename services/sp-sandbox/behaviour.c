@@ -8,8 +8,8 @@
  * lifted; at shutdown a hung request gets 503. */
 #include "sp_sandbox.h"
 
-#include "shared/http_delayed.h"
-#include "shared/log.h"
+#include "shared/plumbing/http_delayed.h"
+#include "shared/plumbing/log.h"
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -7,10 +7,10 @@
  *   MILLOM_DATA_DIR     where sp-sandbox.db lives (default var/data) */
 #include "sp_sandbox.h"
 
-#include "shared/settings.h"
-#include "shared/config.h"
-#include "shared/log.h"
-#include "shared/service.h"
+#include "shared/plumbing/settings.h"
+#include "shared/contracts/config.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/service.h"
 
 #include <time.h>
 
@@ -21,7 +21,7 @@ static int ready(void *ctx) {
 
 int main(void) {
     service_init("sp-sandbox");
-    settings_reader s = SETTINGS_INIT; /* shared/settings.h; a bad value exits 1 */
+    settings_reader s = SETTINGS_INIT; /* shared/plumbing/settings.h; a bad value exits 1 */
     long port = settings_long(&s, "MILLOM_SP_PORT", 9091, 0, 65535);
     long threads = settings_long(&s, "MILLOM_SP_THREADS", 2, 1, 256);
     settings_exit_on_error(&s);

@@ -4,8 +4,8 @@
  * the answer goes out (now, or later when a delay or hang is set). */
 #include "sp_sandbox.h"
 
-#include "shared/metrics.h"
-#include "shared/service.h"
+#include "shared/plumbing/metrics.h"
+#include "shared/plumbing/service.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <jansson.h>
 
-#include "shared/http_server.h"
+#include "shared/plumbing/http_server.h"
 
 typedef enum { SP_KIND_NOTIFICATION = 0, SP_KIND_CALLBACK } sp_kind;
 const char *sp_kind_name(sp_kind k);

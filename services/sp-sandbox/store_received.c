@@ -2,9 +2,9 @@
  * Bodies are kept as received (a refused body too, with the reason). */
 #include "sp_sandbox.h"
 
-#include "shared/log.h"
-#include "shared/clock.h"
-#include "shared/store.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/clock.h"
+#include "shared/plumbing/store.h"
 
 #include <pthread.h>
 #include <stdio.h>

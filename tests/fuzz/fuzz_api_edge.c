@@ -11,7 +11,7 @@
 #include "services/api-edge/request_http.h"
 #include "services/api-edge/request_purchase.h"
 #include "services/api-edge/request_std.h"
-#include "shared/cpid.h"
+#include "shared/contracts/cpid.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -48,7 +48,7 @@ rc=$?
 [ -n "$out" ] && echo "$out"
 check "docker-compose config accepts compose.yaml" "$rc"
 
-# 2. Topics: docker/create-topics.sh against the registry (shared/topics.h,
+# 2. Topics: docker/create-topics.sh against the registry (shared/plumbing/topics.h,
 #    which devbroker creates from) is checked by tests/unit/test_shared_topics.c.
 
 # 3. Services: one compose service and one Dockerfile target per program.
@@ -78,12 +78,12 @@ PY
 check "docker/tenants.compose.json has the sandbox's tenants and clients" "$([ -z "$diff_ids" ]; echo $?)" "$diff_ids"
 
 # 4. Keys: every service runs with MILLOM_PROFILE=production by default and
-#    gets every key (shared/keys.c) from the environment, so none is ever a
+#    gets every key (shared/contracts/keys.c) from the environment, so none is ever a
 #    sandbox default and a missing one stops it (named in its log).
 config=$(docker-compose -f compose.yaml config 2>/dev/null)
 missing=()
-key_names=$(grep -oE '"MILLOM_[A-Z_]+_KEY"' shared/keys.c | tr -d '"' | sort -u)
-[ -n "$key_names" ] || missing+=("(could not read the key names of shared/keys.c)")
+key_names=$(grep -oE '"MILLOM_[A-Z_]+_KEY"' shared/contracts/keys.c | tr -d '"' | sort -u)
+[ -n "$key_names" ] || missing+=("(could not read the key names of shared/contracts/keys.c)")
 for s in offer-resolver purchase-executor notifier settlement-reporter api-edge mno-sandbox; do
   block=$(awk -v s="  $s:" '$0 == s {on=1; next} on && /^  [a-z0-9-]+:$/ {on=0} on' <<<"$config")
   grep -q "MILLOM_PROFILE: production" <<<"$block" || missing+=("$s: MILLOM_PROFILE")
@@ -199,10 +199,10 @@ for p, lines in acls.items():
         m = re.search(r"--topic (\S+)", a)
         if m and m.group(1) not in known:
             problems["acl"].append(f"{p}: {m.group(1)} is not created by create-topics.sh")
-# The programs name topics by the macros of shared/topics.h.
-topic_names = dict(re.findall(r'#define (TOPIC_[A-Z_]+)\s+"(millom\.[a-z.]+)"', open("shared/topics.h").read()))
+# The programs name topics by the macros of shared/plumbing/topics.h.
+topic_names = dict(re.findall(r'#define (TOPIC_[A-Z_]+)\s+"(millom\.[a-z.]+)"', open("shared/plumbing/topics.h").read()))
 if len(topic_names) < 15:
-    problems["acl"].append("cannot read the topic names of shared/topics.h")
+    problems["acl"].append("cannot read the topic names of shared/plumbing/topics.h")
 for prog in ("api-edge", "offer-resolver", "purchase-executor", "notifier", "settlement-reporter"):
     code = "".join(open(f).read() for f in glob.glob(f"services/{prog}/*.[ch]"))
     named = set(re.findall(r'"(millom\.[a-z.]+)"', code)) - {"millom.mgmt.read"}

@@ -27,7 +27,7 @@ if python3 "$check" --layers "top.h | low.h low.c" "$tmp" 2>/dev/null; then
   fail=1
 fi
 
-for d in services/*/ shared/; do
+for d in services/*/ shared/*/; do
   python3 "$check" "$d" || fail=1
 done
 python3 "$check" --modules services/purchase-executor || fail=1
@@ -40,5 +40,27 @@ python3 "$check" --layers "main.c
   | purchase_outcome.h purchase_outcome.c
   | purchase.h purchase_store.c" services/purchase-executor || fail=1
 
-[ $fail -eq 0 ] && echo "include graph: no circle, purchase-executor's layers hold"
+# shared/'s layers: plumbing <- contracts <- patterns. A file may include
+# its own layer and the ones below, never one above.
+upward() { # root: lists every include of a higher layer under root/shared
+  local root=$1
+  grep -Hn -e '#include "shared/contracts/' -e '#include "shared/patterns/' \
+    "$root"/shared/plumbing/*.[ch] 2>/dev/null
+  grep -Hn -e '#include "shared/patterns/' "$root"/shared/contracts/*.[ch] 2>/dev/null
+}
+bad=$(upward .)
+if [ -n "$bad" ]; then
+  echo "FAIL: an include goes up shared/'s layers (plumbing <- contracts <- patterns):"
+  echo "$bad"
+  fail=1
+fi
+# ...and the check above does catch one.
+mkdir -p "$tmp/shared/plumbing"
+printf '#include "shared/patterns/rpc.h"\n' >"$tmp/shared/plumbing/x.c"
+if [ -z "$(upward "$tmp")" ]; then
+  echo "FAIL: the shared/ layer check cannot see an upward include"
+  fail=1
+fi
+
+[ $fail -eq 0 ] && echo "include graph: no circle, purchase-executor's and shared/'s layers hold"
 exit $fail

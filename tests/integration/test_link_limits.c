@@ -11,7 +11,7 @@
  *     is 401; a form POST that is not a form is 415;
  *   - purchases beyond the hourly cap are 429 with Retry-After.
  * Each case uses its own subscriber, so their limits do not meet. */
-#include "shared/signed_link.h"
+#include "shared/contracts/signed_link.h"
 #include "tests/lib/shop_form.h"
 #include "tests/lib/stack.h"
 

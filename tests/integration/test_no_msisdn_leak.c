@@ -10,8 +10,8 @@
  * number (international and national form), as text and inside every
  * base64 / base64url run (so a readable token that merely encodes the
  * number is found too, as the old offerContext was). */
-#include "shared/cpid.h"
-#include "shared/crypto.h"
+#include "shared/contracts/cpid.h"
+#include "shared/plumbing/crypto.h"
 #include "tests/lib/shop_form.h"
 #include "tests/lib/stack.h"
 

@@ -8,8 +8,8 @@
  * Everything is polled with a bound; nothing measures wall-clock time.
  * MILLOM_NOTIFY_BACKOFF_MS=50 keeps retries short. */
 #include "tests/lib/stack.h"
-#include "shared/cpid.h"
-#include "shared/kafka.h"
+#include "shared/contracts/cpid.h"
+#include "shared/plumbing/kafka.h"
 #include "millom/v1/purchase.pb-c.h"
 #include "millom/v1/subscriber.pb-c.h"
 

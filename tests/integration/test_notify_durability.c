@@ -9,7 +9,7 @@
  * Everything is polled with a bound; nothing measures wall-clock time (the
  * elapsed time is printed for information only). */
 #include "tests/lib/stack.h"
-#include "shared/kafka.h"
+#include "shared/plumbing/kafka.h"
 #include "millom/v1/subscriber.pb-c.h"
 
 #include <check.h>

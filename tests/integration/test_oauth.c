@@ -16,7 +16,7 @@
 
 #define BASE_PORT 18580
 /* The stack's JWT key, set in its environment so the test can mint tokens
- * (the secure profile has no known default: shared/keys.h). */
+ * (the secure profile has no known default: shared/contracts/keys.h). */
 #define STACK_JWT_KEY "test-oauth-jwt-key"
 #define SP "testserviceprovider"
 #define FORM "Content-Type: application/x-www-form-urlencoded"

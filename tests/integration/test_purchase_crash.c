@@ -6,7 +6,7 @@
  * millom.purchase.events must hold a COMPLETED event for every completed
  * purchase and none for the others. */
 #include "tests/lib/stack.h"
-#include "shared/kafka.h"
+#include "shared/plumbing/kafka.h"
 #include "millom/v1/purchase.pb-c.h"
 
 #include <check.h>

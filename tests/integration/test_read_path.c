@@ -2,7 +2,7 @@
  * devbroker, offer-resolver calling mno-sandbox over HTTP, and back.
  * One stack serves every test in this file. */
 #include "tests/lib/stack.h"
-#include "shared/kafka.h"
+#include "shared/plumbing/kafka.h"
 #include "millom/v1/query.pb-c.h"
 
 #include <check.h>

@@ -2,7 +2,7 @@
  * the shop page on api-edge with links made here by signed_link_make (the
  * stack runs with the sandbox link key, as this process does), tampered
  * and expired links refused, another provider's CPID refused. */
-#include "shared/signed_link.h"
+#include "shared/contracts/signed_link.h"
 #include "tests/lib/shop_form.h"
 #include "tests/lib/stack.h"
 

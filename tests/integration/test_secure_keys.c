@@ -1,4 +1,4 @@
-/* No known key in the secure profile (shared/keys.h), end to end.
+/* No known key in the secure profile (shared/contracts/keys.h), end to end.
  *
  * A stack with MILLOM_AUTH_DISABLED=0 and no key in its environment makes
  * its own random keys on first start (<data dir>/keys, mode 0600, shared
@@ -8,10 +8,10 @@
  * offerContext, and a link signed with the stack's key file, work. Last, a
  * program started with MILLOM_PROFILE=production and a key missing exits
  * with status 1 and names the key. */
-#include "shared/cpid.h"
-#include "shared/keys.h"
-#include "shared/offer_context.h"
-#include "shared/signed_link.h"
+#include "shared/contracts/cpid.h"
+#include "shared/contracts/keys.h"
+#include "shared/contracts/offer_context.h"
+#include "shared/contracts/signed_link.h"
 #include "tests/lib/stack.h"
 
 #include <check.h>

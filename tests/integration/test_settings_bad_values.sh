@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A program given a bad setting exits 1 at its start with one message that
-# names the variable and what it accepts (shared/settings.h), instead of
+# names the variable and what it accepts (shared/plumbing/settings.h), instead of
 # running on a default. Each program is started with one bad value; Kafka
 # points at a closed loopback port in this test's range (BASE_PORT 20780),
 # so nothing here needs a broker.

@@ -4,7 +4,7 @@
 #   code:   string literals "MILLOM_..." / "KAFKA_..." in services/ and
 #           shared/ (settings_*/setting_* calls, the remaining getenv calls,
 #           names handed to shared modules such as admin_port_env or the
-#           key names of shared/keys.c);
+#           key names of shared/contracts/keys.c);
 #   README: the first column of every table row (| `MILLOM_X`, `MILLOM_Y` | ...).
 # Compose-only variables (set in compose.yaml / docker/ for the containers,
 # read by no Millom program) are listed in COMPOSE_ONLY below.

@@ -17,8 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "shared/kafka.h"
-#include "shared/service.h"
+#include "shared/plumbing/kafka.h"
+#include "shared/plumbing/service.h"
 #include "millom/v1/purchase.pb-c.h"
 #include "millom/v1/settlement.pb-c.h"
 

@@ -25,8 +25,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "shared/kafka.h"
-#include "shared/service.h"
+#include "shared/plumbing/kafka.h"
+#include "shared/plumbing/service.h"
 #include "millom/v1/purchase.pb-c.h"
 
 #define BASE_PORT 19480

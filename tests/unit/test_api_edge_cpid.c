@@ -2,7 +2,7 @@
  * the client IP ranges of header enrichment, the register body. */
 #include "services/api-edge/edge.h"
 #include "services/api-edge/request_std.h"
-#include "shared/errors.h"
+#include "shared/plumbing/errors.h"
 
 #include <check.h>
 #include <stdio.h>

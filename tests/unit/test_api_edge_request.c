@@ -2,7 +2,7 @@
 #include "services/api-edge/request_http.h"
 #include "services/api-edge/request_purchase.h"
 #include "services/api-edge/request_std.h"
-#include "shared/errors.h"
+#include "shared/plumbing/errors.h"
 
 #include <check.h>
 #include <stdio.h>

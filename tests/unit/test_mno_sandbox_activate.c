@@ -1,6 +1,6 @@
 /* services/mno-sandbox activations: POST /activate over HTTP (the real
- * handler on shared/http_server.c, an ephemeral port), the async worker
- * posting callbacks to a small test server (shared/http_server.c on another
+ * handler on shared/plumbing/http_server.c, an ephemeral port), the async worker
+ * posting callbacks to a small test server (shared/plumbing/http_server.c on another
  * ephemeral port), and the store directly for consistency under
  * concurrency. Works with CK_FORK=no. */
 #include <check.h>
@@ -16,11 +16,11 @@
 #include <unistd.h>
 
 #include "services/mno-sandbox/mno_sandbox.h"
-#include "shared/http_client.h"
-#include "shared/http_server.h"
-#include "shared/log.h"
-#include "shared/money.h"
-#include "shared/service.h"
+#include "shared/plumbing/http_client.h"
+#include "shared/plumbing/http_server.h"
+#include "shared/plumbing/log.h"
+#include "shared/contracts/money.h"
+#include "shared/plumbing/service.h"
 
 #define GOOD "924542610003"
 #define TOPUP "924542610000"

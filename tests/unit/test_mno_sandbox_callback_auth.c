@@ -1,7 +1,7 @@
 /* mno-sandbox's callback authentication (callback_auth.c): the token URL
  * derived from a callback URL, the settings and the default client id from
  * the tenants file, and the real worker posting async-activation callbacks
- * to a small fake Millom (shared/http_server.c on an ephemeral port) that
+ * to a small fake Millom (shared/plumbing/http_server.c on an ephemeral port) that
  * issues tokens at /oauth/v1/token and refuses callbacks without a good
  * one: a token is fetched once and reused, a 401 drops it and the POST is
  * made once more at once with a new token, and without a secret callbacks
@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "services/mno-sandbox/mno_sandbox.h"
-#include "shared/http_client.h"
-#include "shared/http_server.h"
+#include "shared/plumbing/http_client.h"
+#include "shared/plumbing/http_server.h"
 
 #define GOOD "924542610006" /* 2500.00 PKR: enough for three 250.00 async buys */
 #define ASYNC_OFFER "tp-data-weekly-async"

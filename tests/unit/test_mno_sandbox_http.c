@@ -1,5 +1,5 @@
-/* services/mno-sandbox over HTTP: the real handler on shared/http_server.c
- * on an ephemeral port, called with shared/http_client.c. Backend routes
+/* services/mno-sandbox over HTTP: the real handler on shared/plumbing/http_server.c
+ * on an ephemeral port, called with shared/plumbing/http_client.c. Backend routes
  * (balance, offers, 400, 403, 404, 405) and the admin API (stats, delay,
  * failure, hang, shutdown with hung requests). Works with CK_FORK=no. */
 #include <check.h>
@@ -14,11 +14,11 @@
 #include <unistd.h>
 
 #include "services/mno-sandbox/mno_sandbox.h"
-#include "shared/http_client.h"
-#include "shared/http_server.h"
-#include "shared/log.h"
-#include "shared/money.h"
-#include "shared/service.h"
+#include "shared/plumbing/http_client.h"
+#include "shared/plumbing/http_server.h"
+#include "shared/plumbing/log.h"
+#include "shared/contracts/money.h"
+#include "shared/plumbing/service.h"
 
 #define Q "customerIdType=MSISDN&channelId=App&serviceProviderId=testserviceprovider&transId=t-0001-abcdef"
 

@@ -14,9 +14,9 @@
 #include <unistd.h>
 
 #include "services/mno-sandbox/mno_sandbox.h"
-#include "shared/log.h"
-#include "shared/money.h"
-#include "shared/service.h"
+#include "shared/plumbing/log.h"
+#include "shared/contracts/money.h"
+#include "shared/plumbing/service.h"
 
 #define GOOD "924542610003"
 #define TOPUP "924542610000"

@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include "services/notifier/notifier.h"
-#include "shared/cpid.h"
-#include "shared/log.h"
-#include "shared/service.h"
+#include "shared/contracts/cpid.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/service.h"
 #include "millom/v1/purchase.pb-c.h"
 
 #define MSISDN "924542610003"

@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "services/offer-resolver/mapping_backend.h"
-#include "shared/errors.h"
-#include "shared/offer_context.h"
+#include "shared/plumbing/errors.h"
+#include "shared/contracts/offer_context.h"
 
 #define KEY "unit-test-offer-context-key"
 #define NOW_MS INT64_C(1795880000000)

@@ -18,13 +18,13 @@
 #include <librdkafka/rdkafka.h>
 
 #include "millom/v1/query.pb-c.h"
-#include "shared/topics.h"
+#include "shared/plumbing/topics.h"
 #include "services/purchase-executor/executor.h"
-#include "shared/http_server.h"
-#include "shared/log.h"
-#include "shared/offer_context.h"
-#include "shared/rpc.h"
-#include "shared/service.h"
+#include "shared/plumbing/http_server.h"
+#include "shared/plumbing/log.h"
+#include "shared/contracts/offer_context.h"
+#include "shared/patterns/rpc.h"
+#include "shared/plumbing/service.h"
 #include "tests/lib/mock_cluster.h"
 
 #define MSISDN "924542610003"

@@ -9,8 +9,8 @@
 #include "services/purchase-executor/activation_client.h"
 #include "services/purchase-executor/handlers.h"
 #include "services/purchase-executor/purchase_outcome.h"
-#include "shared/errors.h"
-#include "shared/text.h"
+#include "shared/plumbing/errors.h"
+#include "shared/plumbing/text.h"
 
 static purchase base(void) {
     purchase p;

@@ -10,10 +10,10 @@
 
 #include "services/purchase-executor/handlers.h"
 #include "services/purchase-executor/purchase.h"
-#include "shared/changelog.h"
-#include "shared/outbox.h"
-#include "shared/topics.h"
-#include "shared/store.h"
+#include "shared/patterns/changelog.h"
+#include "shared/patterns/outbox.h"
+#include "shared/plumbing/topics.h"
+#include "shared/plumbing/store.h"
 #include "millom/v1/changelog.pb-c.h"
 
 static char dir[64], path[128];

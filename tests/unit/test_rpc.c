@@ -1,4 +1,4 @@
-/* shared/kafka.c and shared/rpc.c against an in-process librdkafka mock
+/* shared/plumbing/kafka.c and shared/patterns/rpc.c against an in-process librdkafka mock
  * cluster: group consumption with commits, dead-lettering, request/reply,
  * timeouts and reply-partition isolation. Works with CK_FORK=no. */
 #include <check.h>
@@ -13,12 +13,12 @@
 #include <librdkafka/rdkafka.h>
 
 #include "millom/v1/query.pb-c.h"
-#include "shared/topics.h"
-#include "shared/kafka.h"
-#include "shared/log.h"
-#include "shared/metrics.h"
-#include "shared/rpc.h"
-#include "shared/service.h"
+#include "shared/plumbing/topics.h"
+#include "shared/plumbing/kafka.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/metrics.h"
+#include "shared/patterns/rpc.h"
+#include "shared/plumbing/service.h"
 #include "tests/lib/mock_cluster.h"
 
 /* ------------------------------------------------------------- fixture */

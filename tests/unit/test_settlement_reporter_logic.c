@@ -8,7 +8,7 @@
 
 #include "services/settlement-reporter/csv.h"
 #include "services/settlement-reporter/settlement.h"
-#include "shared/subscriber_hash.h"
+#include "shared/contracts/subscriber_hash.h"
 
 static const revenue_shares sandbox = {70, 20, 10};
 

@@ -10,8 +10,8 @@
 
 #include "services/settlement-reporter/settlement.h"
 #include "services/settlement-reporter/stmt_cache.h"
-#include "shared/store.h"
-#include "shared/subscriber_hash.h"
+#include "shared/plumbing/store.h"
+#include "shared/contracts/subscriber_hash.h"
 
 #define DAY1 1795824000000LL /* 2026-11-28T00:00:00Z */
 #define DAY_MS 86400000LL

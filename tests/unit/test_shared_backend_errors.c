@@ -1,4 +1,4 @@
-/* The operator backend's errorTypes seen from Millom (shared/backend_errors.c):
+/* The operator backend's errorTypes seen from Millom (shared/contracts/backend_errors.c):
  * the cause each one becomes, the status-only fallbacks, the list of known
  * types, and masking of digit runs in operator texts. */
 #include <check.h>
@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shared/backend_errors.h"
-#include "shared/errors.h"
+#include "shared/contracts/backend_errors.h"
+#include "shared/plumbing/errors.h"
 
 static const struct {
     const char *error_type;

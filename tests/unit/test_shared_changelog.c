@@ -1,4 +1,4 @@
-/* shared/changelog_capture.c and shared/changelog_follower.c against an
+/* shared/patterns/changelog_capture.c and shared/patterns/changelog_follower.c against an
  * in-process librdkafka mock cluster and real SQLite files:
  *  1. capture: triggers stamp rows (cl_version, cl_partition) and add one
  *     ChangelogRecord per change to the outbox (tombstones for deletes,
@@ -22,13 +22,13 @@
 #include <librdkafka/rdkafka.h>
 
 #include "millom/v1/changelog.pb-c.h"
-#include "shared/changelog.h"
-#include "shared/kafka.h"
-#include "shared/log.h"
-#include "shared/metrics.h"
-#include "shared/outbox.h"
-#include "shared/service.h"
-#include "shared/store.h"
+#include "shared/patterns/changelog.h"
+#include "shared/plumbing/kafka.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/metrics.h"
+#include "shared/patterns/outbox.h"
+#include "shared/plumbing/service.h"
+#include "shared/plumbing/store.h"
 #include "tests/lib/mock_cluster.h"
 
 #define N_PARTS 4

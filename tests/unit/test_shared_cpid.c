@@ -1,5 +1,5 @@
 /* CPIDs: issue, decode, expiry (injected clock), tampering, keys. */
-#include "shared/cpid.h"
+#include "shared/contracts/cpid.h"
 
 #include <check.h>
 #include <stdio.h>

@@ -1,11 +1,11 @@
-/* Unit tests of crypto helpers: HMAC vectors, base64url, UUIDs, random bytes and constant-time compare (shared/crypto.c). Runs with and without CK_FORK. */
+/* Unit tests of crypto helpers: HMAC vectors, base64url, UUIDs, random bytes and constant-time compare (shared/plumbing/crypto.c). Runs with and without CK_FORK. */
 #include <check.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "shared/crypto.h"
+#include "shared/plumbing/crypto.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 

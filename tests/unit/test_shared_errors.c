@@ -1,4 +1,4 @@
-/* Unit tests of the ErrorDocument table: causes, statuses and bodies (shared/errors.c). Runs with and without CK_FORK. */
+/* Unit tests of the ErrorDocument table: causes, statuses and bodies (shared/plumbing/errors.c). Runs with and without CK_FORK. */
 #include <check.h>
 #include <jansson.h>
 #include <stdint.h>
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shared/errors.h"
+#include "shared/plumbing/errors.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 

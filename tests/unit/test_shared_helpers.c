@@ -7,10 +7,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "shared/clock.h"
-#include "shared/files.h"
-#include "shared/service.h"
-#include "shared/text.h"
+#include "shared/plumbing/clock.h"
+#include "shared/plumbing/files.h"
+#include "shared/plumbing/service.h"
+#include "shared/plumbing/text.h"
 
 START_TEST(text_helpers) {
     char buf[8];

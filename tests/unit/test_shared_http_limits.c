@@ -1,4 +1,4 @@
-/* shared/http_server.c's connection limits (issue 16, item 4), on a real
+/* shared/plumbing/http_server.c's connection limits (issue 16, item 4), on a real
  * server on an ephemeral loopback port, driven over raw sockets:
  *  - a bounded slowloris (three sockets sending a header byte every
  *    300 ms) is closed by the request timeout while other clients and the
@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "shared/http_server.h"
+#include "shared/plumbing/http_server.h"
 #include "tests/lib/raw_http.h"
 
 #define MAX_HELD 64

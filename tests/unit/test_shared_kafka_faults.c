@@ -1,4 +1,4 @@
-/* shared/kafka.c's broker health against an in-process librdkafka mock
+/* shared/plumbing/kafka.c's broker health against an in-process librdkafka mock
  * cluster: a producer whose only broker goes down makes kafka_healthy() 0
  * (MILLOM_KAFKA_DOWN_READY_S=0 here, so at once) and the gauge
  * millom_kafka_broker_up 0; the broker back up makes both 1 again. A fatal
@@ -15,9 +15,9 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "shared/kafka.h"
-#include "shared/metrics.h"
-#include "shared/service.h"
+#include "shared/plumbing/kafka.h"
+#include "shared/plumbing/metrics.h"
+#include "shared/plumbing/service.h"
 #include "tests/lib/mock_cluster.h"
 
 static void sleep_ms(long ms) {

@@ -1,4 +1,4 @@
-/* shared/kafka_lag.c against an in-process librdkafka mock cluster: the
+/* shared/plumbing/kafka_lag.c against an in-process librdkafka mock cluster: the
  * lag gauge is the high watermark minus the consumer's position, per
  * assigned partition, read from the /metrics text; revoked partitions read
  * 0; kafka_consumer_run samples it by itself; produce latency is observed
@@ -13,11 +13,11 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "shared/kafka.h"
-#include "shared/kafka_lag.h"
-#include "shared/log.h"
-#include "shared/metrics.h"
-#include "shared/service.h"
+#include "shared/plumbing/kafka.h"
+#include "shared/plumbing/kafka_lag.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/metrics.h"
+#include "shared/plumbing/service.h"
 #include "tests/lib/mock_cluster.h"
 
 static test_mock_cluster *mock;

@@ -1,4 +1,4 @@
-/* shared/kafka.c's security settings (kafka_conf_security, part of every
+/* shared/plumbing/kafka.c's security settings (kafka_conf_security, part of every
  * client's kafka_conf_common): the KAFKA_* environment variables reach
  * librdkafka's conf, bad values and settings the protocol would ignore are
  * refused with a message naming the variable, the password (inline or from
@@ -19,7 +19,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "shared/kafka.h"
+#include "shared/plumbing/kafka.h"
 #include "tests/lib/mock_cluster.h"
 
 #define SECRET "s3cret-Pa55word-never-logged"

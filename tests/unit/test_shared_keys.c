@@ -1,9 +1,9 @@
-/* The key loader (shared/keys.h): sandbox defaults with one warning, the
+/* The key loader (shared/contracts/keys.h): sandbox defaults with one warning, the
  * secure profile's generated key files (mode 0600, reused, one key when
  * loaders race), production refusing a missing key and naming it, and no
  * sandbox default accepted outside the sandbox. Real files in a temporary
  * directory. */
-#include "shared/keys.h"
+#include "shared/contracts/keys.h"
 
 #include <check.h>
 #include <dirent.h>

@@ -1,4 +1,4 @@
-/* Unit tests of the metrics registry: counters, gauges, label groups, histograms, concurrent updates (shared/metrics.c). The registry is process-wide, so every test uses its own metric names. Runs with and without CK_FORK. */
+/* Unit tests of the metrics registry: counters, gauges, label groups, histograms, concurrent updates (shared/plumbing/metrics.c). The registry is process-wide, so every test uses its own metric names. Runs with and without CK_FORK. */
 #include <check.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shared/metrics.h"
+#include "shared/plumbing/metrics.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 

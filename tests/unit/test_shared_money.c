@@ -1,4 +1,4 @@
-/* Unit tests of money amounts: parsing, formatting and JSON numbers (shared/money.c). Runs with and without CK_FORK. */
+/* Unit tests of money amounts: parsing, formatting and JSON numbers (shared/contracts/money.c). Runs with and without CK_FORK. */
 #include <check.h>
 #include <jansson.h>
 #include <math.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shared/money.h"
+#include "shared/contracts/money.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 

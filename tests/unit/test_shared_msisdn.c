@@ -1,11 +1,11 @@
-/* Unit tests of MSISDN normalisation (shared/msisdn.c). Runs with and without CK_FORK. */
+/* Unit tests of MSISDN normalisation (shared/contracts/msisdn.c). Runs with and without CK_FORK. */
 #include <check.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "shared/msisdn.h"
+#include "shared/contracts/msisdn.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -1,6 +1,6 @@
-/* shared/oauth_client.c and the backendAuth wiring of shared/backend_client.c
+/* shared/patterns/oauth_client.c and the backendAuth wiring of shared/patterns/backend_client.c
  * against an in-process fake token server and a fake operator backend (one
- * shared/http_server.c on an ephemeral port). The token server checks the
+ * shared/plumbing/http_server.c on an ephemeral port). The token server checks the
  * Basic credentials and the form body, counts issues and hands out "t1",
  * "t2", ... with a configurable expires_in; the backend answers 401 unless
  * the bearer token is current. The oauth clock is injected, so nothing
@@ -16,11 +16,11 @@
 
 #include <openssl/evp.h>
 
-#include "shared/backend_client.h"
-#include "shared/http_client.h"
-#include "shared/http_server.h"
-#include "shared/log.h"
-#include "shared/oauth_client.h"
+#include "shared/patterns/backend_client.h"
+#include "shared/plumbing/http_client.h"
+#include "shared/plumbing/http_server.h"
+#include "shared/plumbing/log.h"
+#include "shared/patterns/oauth_client.h"
 
 #define THREADS 16
 

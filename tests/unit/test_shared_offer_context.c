@@ -1,4 +1,4 @@
-/* Unit tests of offerContexts: sealing, opening, tampering, expiry and keys (shared/offer_context.c). Runs with and without CK_FORK. */
+/* Unit tests of offerContexts: sealing, opening, tampering, expiry and keys (shared/contracts/offer_context.c). Runs with and without CK_FORK. */
 #include <check.h>
 #include <jansson.h>
 #include <stdint.h>
@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shared/crypto.h"
-#include "shared/keys.h"
-#include "shared/offer_context.h"
+#include "shared/plumbing/crypto.h"
+#include "shared/contracts/keys.h"
+#include "shared/contracts/offer_context.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -320,7 +320,7 @@ END_TEST
 START_TEST(test_offer_context_key)
 {
     /* The unit tests run in the sandbox profile: the key comes from
-     * shared/keys.h, which gives the sandbox default unless the variable is
+     * shared/contracts/keys.h, which gives the sandbox default unless the variable is
      * set. Both forms of key text work: a passphrase and 64 hex digits. */
     const char *env = getenv("MILLOM_OFFER_CONTEXT_KEY");
     ck_assert_str_eq(offer_context_key(), env && *env ? env : "sandbox-offer-context-key-change-me");

@@ -1,4 +1,4 @@
-/* shared/outbox.c against an in-process librdkafka mock cluster and a real
+/* shared/patterns/outbox.c against an in-process librdkafka mock cluster and a real
  * SQLite file: a rolled-back outbox_add publishes nothing; committed rows
  * are relayed in id order and deleted only once the broker acknowledged
  * them; rows whose delivery was not confirmed at stop go out again with
@@ -12,11 +12,11 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "shared/kafka.h"
-#include "shared/log.h"
-#include "shared/outbox.h"
-#include "shared/service.h"
-#include "shared/store.h"
+#include "shared/plumbing/kafka.h"
+#include "shared/plumbing/log.h"
+#include "shared/patterns/outbox.h"
+#include "shared/plumbing/service.h"
+#include "shared/plumbing/store.h"
 #include "tests/lib/mock_cluster.h"
 
 static test_mock_cluster *mock;

@@ -1,7 +1,7 @@
-/* shared/rate_limit.h: a bucket per key (burst, refill, Retry-After), keys
+/* shared/plumbing/rate_limit.h: a bucket per key (burst, refill, Retry-After), keys
  * apart, a bounded table that forgets the key used longest ago, and many
  * threads on one table. Time is injected: no sleeping. */
-#include "shared/rate_limit.h"
+#include "shared/plumbing/rate_limit.h"
 
 #include <check.h>
 #include <pthread.h>

@@ -1,6 +1,6 @@
-/* shared/settings.h: defaults for missing or empty variables, and a bad
+/* shared/plumbing/settings.h: defaults for missing or empty variables, and a bad
  * value is an error that names the variable and what it accepts. */
-#include "shared/settings.h"
+#include "shared/plumbing/settings.h"
 
 #include <check.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* Signed links: good links, tampering (path, parameter, signature),
  * expiry with an injected clock, missing and malformed parameters. */
-#include "shared/signed_link.h"
+#include "shared/contracts/signed_link.h"
 
 #include <check.h>
 #include <curl/curl.h>

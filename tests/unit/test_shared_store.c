@@ -1,7 +1,7 @@
-/* shared/store.c: migrations run once, in order, each atomically; the file
+/* shared/plumbing/store.c: migrations run once, in order, each atomically; the file
  * is in WAL mode; a newer file than the code knows is refused. Real SQLite
  * files in a temporary directory. */
-#include "shared/store.h"
+#include "shared/plumbing/store.h"
 
 #include <check.h>
 #include <stdio.h>

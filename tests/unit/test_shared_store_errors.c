@@ -1,4 +1,4 @@
-/* shared/store.c write errors and readiness: a storage error (SQLITE_FULL,
+/* shared/plumbing/store.c write errors and readiness: a storage error (SQLITE_FULL,
  * _IOERR, _BUSY, _READONLY) makes store_ready() 0 until none came for
  * MILLOM_STORE_ERROR_READY_S (1 s here); other errors (a constraint) do
  * not count; store_exec reports its own errors. (The full-disk path
@@ -6,7 +6,7 @@
  * for real in tests/integration/test_storage_faults.c, on tmpfs.) The
  * tests share this process's store state, so they run in order. Waits are
  * bounded polls. */
-#include "shared/store.h"
+#include "shared/plumbing/store.h"
 
 #include <check.h>
 #include <stdio.h>

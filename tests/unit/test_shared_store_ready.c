@@ -1,11 +1,11 @@
-/* shared/store.c store_ready(): ready with no store, ready while every
+/* shared/plumbing/store.c store_ready(): ready with no store, ready while every
  * opened file answers, not ready once one of them cannot be opened. Works
  * as root (no chmod): the file is deleted, replaced by a directory or by
  * garbage, or its directory removed. The tests run in order in this one
  * process (store_ready sees every file the process ever opened), all in
  * one temporary data directory. */
-#include "shared/log.h"
-#include "shared/store.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/store.h"
 
 #include <check.h>
 #include <stdio.h>

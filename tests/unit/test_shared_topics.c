@@ -1,4 +1,4 @@
-/* The topic registry (shared/topics.h) against docker/create-topics.sh,
+/* The topic registry (shared/plumbing/topics.h) against docker/create-topics.sh,
  * which creates the topics on a real cluster and cannot include the
  * header: the same consumed topics (each with a DLQ twin), the same
  * short-lived ones, a `topic` line for every other one, compaction where
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shared/topics.h"
+#include "shared/plumbing/topics.h"
 
 static char *script;
 

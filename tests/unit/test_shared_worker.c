@@ -1,4 +1,4 @@
-/* shared/worker.c: rounds run until stopped, worker_wake ends a long sleep,
+/* shared/plumbing/worker.c: rounds run until stopped, worker_wake ends a long sleep,
  * worker_quiesce bumps the epoch and waits for a running round, and a
  * stop ends a sleep. Polls are bounded; nothing measures wall-clock time. */
 #include <check.h>
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "shared/worker.h"
+#include "shared/plumbing/worker.h"
 
 static atomic_int rounds, hold, in_round;
 

@@ -1,6 +1,6 @@
-/* services/sp-sandbox over HTTP: the real handler on shared/http_server.c
+/* services/sp-sandbox over HTTP: the real handler on shared/plumbing/http_server.c
  * (one polling thread, so a blocked thread would show) on an ephemeral
- * port, called with shared/http_client.c. Receiving and listing, failure
+ * port, called with shared/plumbing/http_client.c. Receiving and listing, failure
  * for N requests then recovery, malformed bodies, delay and hang without
  * blocking the server, admin validation. Works with CK_FORK=no. */
 #include <check.h>
@@ -12,10 +12,10 @@
 #include <unistd.h>
 
 #include "services/sp-sandbox/sp_sandbox.h"
-#include "shared/http_client.h"
-#include "shared/http_server.h"
-#include "shared/log.h"
-#include "shared/service.h"
+#include "shared/plumbing/http_client.h"
+#include "shared/plumbing/http_server.h"
+#include "shared/plumbing/log.h"
+#include "shared/plumbing/service.h"
 
 static char dir[256];
 static sp_app app;

@@ -1,0 +1,179 @@
+/* Environment settings and the tenants file. The tenants JSON stays loaded
+ * and the structs point into it, so nothing is copied twice. */
+#include "shared/contracts/config.h"
+#include "shared/plumbing/settings.h"
+
+#include <limits.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Kept for code not yet moved to shared/plumbing/settings.h; both go through it, so
+ * a bad number exits 1 naming the variable instead of falling back. */
+const char *cfg_str(const char *name, const char *fallback) { return setting_str(name, fallback); }
+
+long cfg_long(const char *name, long fallback) {
+    return setting_long(name, fallback, LONG_MIN, LONG_MAX);
+}
+
+struct tenants {
+    json_t *root;
+    tenant_operator *ops;
+    size_t n_ops;
+    tenant_provider *sps;
+    size_t n_sps;
+};
+
+/* A NULL-terminated array of the strings in a JSON array (borrowed). */
+static const char **string_list(json_t *arr, const char *what, char *err, size_t errlen) {
+    size_t n = json_is_array(arr) ? json_array_size(arr) : 0;
+    const char **out = calloc(n + 1, sizeof *out);
+    if (!out) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        out[i] = json_string_value(json_array_get(arr, i));
+        if (!out[i]) {
+            snprintf(err, errlen, "%s[%zu] must be a string", what, i);
+            free(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+static const char *req_str(json_t *obj, const char *key, const char *where, char *err,
+                           size_t errlen) {
+    const char *v = json_string_value(json_object_get(obj, key));
+    if (!v || !*v) snprintf(err, errlen, "%s: \"%s\" must be a non-empty string", where, key);
+    return v && *v ? v : NULL;
+}
+
+static int load_operator(tenant_operator *op, json_t *j, size_t i, char *err, size_t errlen) {
+    char where[64];
+    snprintf(where, sizeof where, "operators[%zu]", i);
+    op->json = j;
+    if (!(op->id = req_str(j, "id", where, err, errlen)) ||
+        !(op->mccmnc = req_str(j, "mccmnc", where, err, errlen)) ||
+        !(op->country_code = req_str(j, "countryCode", where, err, errlen)) ||
+        !(op->currency = req_str(j, "currency", where, err, errlen)) ||
+        !(op->backend_url = req_str(j, "backendUrl", where, err, errlen)))
+        return -1;
+    op->name = json_string_value(json_object_get(j, "name"));
+    if (!op->name) op->name = op->id;
+    json_t *scale = json_object_get(j, "currencyScale");
+    op->currency_scale = scale ? (int)json_integer_value(scale) : 2;
+    if (op->currency_scale < 0 || op->currency_scale > 6) {
+        snprintf(err, errlen, "%s: currencyScale must be 0..6", where);
+        return -1;
+    }
+    op->default_language = json_string_value(json_object_get(j, "defaultLanguage"));
+    if (!op->default_language) op->default_language = "en";
+    op->languages = string_list(json_object_get(j, "languages"), "languages", err, errlen);
+    return op->languages ? 0 : -1;
+}
+
+static int load_provider(tenant_provider *sp, json_t *j, size_t i, char *err, size_t errlen) {
+    char where[64];
+    snprintf(where, sizeof where, "serviceProviders[%zu]", i);
+    sp->json = j;
+    if (!(sp->id = req_str(j, "id", where, err, errlen))) return -1;
+    sp->name = json_string_value(json_object_get(j, "name"));
+    if (!sp->name) sp->name = sp->id;
+    sp->operators = string_list(json_object_get(j, "operators"), "operators", err, errlen);
+    return sp->operators ? 0 : -1;
+}
+
+tenants *tenants_load(const char *path, char *err, size_t errlen) {
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    if (!root) {
+        snprintf(err, errlen, "%s:%d: %s", path, jerr.line, jerr.text);
+        return NULL;
+    }
+    tenants *t = calloc(1, sizeof *t);
+    json_t *ops = json_object_get(root, "operators");
+    json_t *sps = json_object_get(root, "serviceProviders");
+    if (!t || !json_is_array(ops) || !json_is_array(sps)) {
+        snprintf(err, errlen, "%s: needs arrays \"operators\" and \"serviceProviders\"", path);
+        free(t);
+        json_decref(root);
+        return NULL;
+    }
+    t->root = root;
+    t->ops = calloc(json_array_size(ops) + 1, sizeof *t->ops);
+    t->sps = calloc(json_array_size(sps) + 1, sizeof *t->sps);
+    if (!t->ops || !t->sps) goto fail;
+    for (size_t i = 0; i < json_array_size(ops); i++, t->n_ops++)
+        if (load_operator(&t->ops[i], json_array_get(ops, i), i, err, errlen) != 0) goto fail;
+    for (size_t i = 0; i < json_array_size(sps); i++, t->n_sps++)
+        if (load_provider(&t->sps[i], json_array_get(sps, i), i, err, errlen) != 0) goto fail;
+    return t;
+fail:
+    tenants_free(t);
+    return NULL;
+}
+
+tenants *tenants_load_default(char *err, size_t errlen) {
+    return tenants_load(setting_str("MILLOM_TENANTS", "config/tenants.sandbox.json"), err, errlen);
+}
+
+void tenants_free(tenants *t) {
+    if (!t) return;
+    for (size_t i = 0; t->ops && i <= t->n_ops; i++) free((void *)t->ops[i].languages);
+    for (size_t i = 0; t->sps && i <= t->n_sps; i++) free((void *)t->sps[i].operators);
+    free(t->ops);
+    free(t->sps);
+    json_decref(t->root);
+    free(t);
+}
+
+const tenant_operator *tenants_operator(const tenants *t, const char *id) {
+    for (size_t i = 0; id && i < t->n_ops; i++)
+        if (strcmp(t->ops[i].id, id) == 0) return &t->ops[i];
+    return NULL;
+}
+
+const tenant_operator *tenants_operator_for_msisdn(const tenants *t, const char *msisdn) {
+    const tenant_operator *best = NULL;
+    size_t best_len = 0;
+    for (size_t i = 0; msisdn && i < t->n_ops; i++) {
+        size_t n = strlen(t->ops[i].country_code);
+        if (n > best_len && strncmp(msisdn, t->ops[i].country_code, n) == 0) {
+            best = &t->ops[i];
+            best_len = n;
+        }
+    }
+    return best;
+}
+
+const tenant_operator *tenants_operator_by_mccmnc(const tenants *t, const char *mccmnc) {
+    for (size_t i = 0; mccmnc && i < t->n_ops; i++)
+        if (strcmp(t->ops[i].mccmnc, mccmnc) == 0) return &t->ops[i];
+    return NULL;
+}
+
+const tenant_provider *tenants_provider(const tenants *t, const char *id) {
+    for (size_t i = 0; id && i < t->n_sps; i++)
+        if (strcmp(t->sps[i].id, id) == 0) return &t->sps[i];
+    return NULL;
+}
+
+bool tenants_provider_uses(const tenant_provider *p, const char *operator_id) {
+    for (size_t i = 0; p->operators[i]; i++)
+        if (strcmp(p->operators[i], operator_id) == 0) return true;
+    return false;
+}
+
+json_t *tenants_json(const tenants *t) { return t->root; }
+
+size_t tenants_operator_count(const tenants *t) { return t->n_ops; }
+
+const tenant_operator *tenants_operator_at(const tenants *t, size_t i) {
+    return i < t->n_ops ? &t->ops[i] : NULL;
+}
+
+const char *tenant_operator_language(const tenant_operator *op, const char *wanted) {
+    for (size_t i = 0; wanted && op->languages[i]; i++)
+        if (strcmp(op->languages[i], wanted) == 0) return op->languages[i];
+    return op->default_language;
+}

@@ -1,0 +1,59 @@
+/* Configuration: MILLOM_* environment variables and the tenants file
+ * (MILLOM_TENANTS, default config/tenants.sandbox.json). Read-only input. */
+#ifndef MILLOM_CONFIG_H
+#define MILLOM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <jansson.h>
+
+/* Old readers, for code not yet moved: use shared/plumbing/settings.h, which checks
+ * ranges. cfg_long exits 1 on a value that is no whole number. */
+const char *cfg_str(const char *name, const char *fallback);
+long cfg_long(const char *name, long fallback);
+
+typedef struct {
+    const char *id;               /* path segment, e.g. "tp" */
+    const char *name;             /* "Telenor Pakistan" */
+    const char *mccmnc;           /* "41006" */
+    const char *country_code;     /* "92" */
+    const char *currency;         /* "PKR" */
+    int currency_scale;           /* digits after the decimal point */
+    const char *backend_url;      /* base URL of the operator backend API */
+    const char *default_language;
+    const char *const *languages; /* NULL-terminated */
+    json_t *json;                 /* the whole entry, for later fields */
+} tenant_operator;
+
+typedef struct {
+    const char *id;               /* serviceProvider path segment */
+    const char *name;
+    const char *const *operators; /* NULL-terminated; operators it may use */
+    json_t *json;
+} tenant_provider;
+
+typedef struct tenants tenants;
+
+/* Loads and validates the tenants file; NULL with a message in err. */
+tenants *tenants_load(const char *path, char *err, size_t errlen);
+/* Loads the file named by MILLOM_TENANTS (or the sandbox default). */
+tenants *tenants_load_default(char *err, size_t errlen);
+void tenants_free(tenants *t);
+/* The whole tenants document (for top-level arrays such as "clients");
+ * owned by t. */
+json_t *tenants_json(const tenants *t);
+
+const tenant_operator *tenants_operator(const tenants *t, const char *id);
+/* The operator whose country code prefixes the MSISDN (longest match). */
+const tenant_operator *tenants_operator_for_msisdn(const tenants *t, const char *msisdn);
+const tenant_operator *tenants_operator_by_mccmnc(const tenants *t, const char *mccmnc);
+const tenant_provider *tenants_provider(const tenants *t, const char *id);
+bool tenants_provider_uses(const tenant_provider *p, const char *operator_id);
+size_t tenants_operator_count(const tenants *t);
+const tenant_operator *tenants_operator_at(const tenants *t, size_t i);
+
+/* The language to use for an operator: `wanted` if the operator supports
+ * it, otherwise its default language. */
+const char *tenant_operator_language(const tenant_operator *op, const char *wanted);
+
+#endif

@@ -1,0 +1,99 @@
+/* See backend_client.h. Every value is percent-encoded; the subscriber id
+ * is never logged in full. */
+#include "shared/plumbing/settings.h"
+#include "shared/patterns/backend_client.h"
+#include "shared/patterns/oauth_client.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The token source of the operator's backendAuth; NULL with *configured 0
+ * when there is none, NULL with a message in err when it is unusable. */
+static oauth_token_source *auth_source(const tenant_operator *op, int *configured, char *err,
+                                       size_t errlen) {
+    json_t *a = op && op->json ? json_object_get(op->json, "backendAuth") : NULL;
+    *configured = a != NULL && !json_is_null(a);
+    if (!*configured) return NULL;
+    const char *url = json_string_value(json_object_get(a, "tokenUrl"));
+    const char *id = json_string_value(json_object_get(a, "clientId"));
+    const char *secret = json_string_value(json_object_get(a, "clientSecret"));
+    const char *env = json_string_value(json_object_get(a, "clientSecretEnv"));
+    const char *scope = json_string_value(json_object_get(a, "scope"));
+    if (!secret && env && *env) secret = setting_str(env, NULL);
+    if (!json_is_object(a) || !url || !*url || !id || !*id) {
+        snprintf(err, errlen, "operator %s: backendAuth needs tokenUrl and clientId", op->id);
+        return NULL;
+    }
+    if (!secret || !*secret) {
+        snprintf(err, errlen, "operator %s: backendAuth has no client secret%s%s", op->id,
+                 env ? " in $" : "", env ? env : "");
+        return NULL;
+    }
+    oauth_token_source *s = oauth_source_get(url, id, secret, scope);
+    if (!s) snprintf(err, errlen, "operator %s: cannot create the token source", op->id);
+    return s;
+}
+
+int backend_auth_header(const tenant_operator *op, http_client *hc, char *hdr, size_t len) {
+    int configured;
+    oauth_token_source *s = auth_source(op, &configured, hdr, len);
+    if (!configured) {
+        if (len) hdr[0] = '\0';
+        return 0;
+    }
+    if (!s) return -1;
+    return oauth_authorization(s, hc, hdr, len) == 0 ? 1 : -1;
+}
+
+void backend_auth_rejected(const tenant_operator *op, const char *hdr) {
+    int configured;
+    char err[256];
+    oauth_token_source *s = auth_source(op, &configured, err, sizeof err);
+    if (s && hdr && *hdr) oauth_invalidate(s, hdr);
+}
+
+static int auth_failed(const tenant_operator *op, const char *msg, http_result *out) {
+    memset(out, 0, sizeof *out);
+    snprintf(out->error, sizeof out->error, "operator %s backend auth: %.200s", op->id, msg);
+    return -1;
+}
+
+int backend_get(http_client *c, const backend_request *req, http_result *out) {
+    const char *names[] = {"customerIdType", "channelId", "serviceProviderId", "lang", "transId",
+                           "dealerCode"};
+    const char *values[] = {req->customer_id_type, req->channel_id, req->service_provider,
+                            req->lang, req->trans_id, req->dealer_code};
+    char *id = http_escape(req->customer_id);
+    char url[2048];
+    int n = snprintf(url, sizeof url, "%s/%s/%s", req->op->backend_url, req->resource,
+                     id ? id : "");
+    free(id);
+    char sep = '?';
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && n > 0 && (size_t)n < sizeof url; i++) {
+        if (!values[i] || !*values[i]) continue;
+        char *v = http_escape(values[i]);
+        n += snprintf(url + n, sizeof url - (size_t)n, "%c%s=%s", sep, names[i], v ? v : "");
+        free(v);
+        sep = '&';
+    }
+    if (n < 0 || (size_t)n >= sizeof url) {
+        memset(out, 0, sizeof *out);
+        snprintf(out->error, sizeof out->error, "backend URL too long");
+        return -1;
+    }
+    char auth[BACKEND_AUTH_HEADER_MAX];
+    int a = backend_auth_header(req->op, c, auth, sizeof auth);
+    if (a < 0) return auth_failed(req->op, auth, out);
+    const char *const headers[] = {"Accept: application/json", a ? auth : NULL, NULL};
+    int rc = http_get(c, url, headers, req->timeout_ms, out);
+    if (a && out->status == 401) {
+        /* The token may have been revoked or rotated: once more with a fresh one. */
+        backend_auth_rejected(req->op, auth);
+        http_result_free(out);
+        if (backend_auth_header(req->op, c, auth, sizeof auth) < 0)
+            return auth_failed(req->op, auth, out);
+        rc = http_get(c, url, headers, req->timeout_ms, out);
+    }
+    return rc;
+}

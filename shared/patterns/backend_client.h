@@ -1,0 +1,40 @@
+/* Calls to an operator's backend-integration API
+ * (millom-backend-integration.yaml): GET /balance and GET /offers. */
+#ifndef MILLOM_BACKEND_CLIENT_H
+#define MILLOM_BACKEND_CLIENT_H
+
+#include "shared/contracts/config.h"
+#include "shared/plumbing/http_client.h"
+
+typedef struct {
+    const tenant_operator *op;
+    const char *resource;          /* "balance" or "offers" */
+    const char *customer_id;
+    const char *customer_id_type;  /* "MSISDN" or "OPET" */
+    const char *channel_id;
+    const char *service_provider;
+    const char *lang;
+    const char *trans_id;
+    const char *dealer_code;       /* optional extension parameter */
+    long timeout_ms;
+} backend_request;
+
+/* Builds the URL and performs the GET. Returns http_get's result. With
+ * backendAuth it sends a bearer token and, on a 401, drops the token and
+ * retries once with a fresh one; when no token can be had, -1 with
+ * status 0 and the reason in out->error (nothing was sent). */
+int backend_get(http_client *c, const backend_request *req, http_result *out);
+
+/* Outbound OAuth for the operator's backend: the operator entry's optional
+ * "backendAuth": {"tokenUrl", "clientId", "clientSecret" or
+ * "clientSecretEnv" (name of an environment variable holding it), "scope"}
+ * (shared/patterns/oauth_client.h). 0 with hdr "" without backendAuth; 1 with hdr
+ * "Authorization: Bearer ..."; -1 with a message (no secret) in hdr. */
+int backend_auth_header(const tenant_operator *op, http_client *hc, char *hdr, size_t len);
+/* After a 401 to a request sent with hdr: drops that token (if still
+ * current), so the next backend_auth_header fetches a fresh one. */
+void backend_auth_rejected(const tenant_operator *op, const char *hdr);
+/* Room for an Authorization header with a JWT. */
+#define BACKEND_AUTH_HEADER_MAX 4096
+
+#endif

@@ -1,0 +1,122 @@
+/* HTTP client on libcurl. One easy handle per http_client keeps its
+ * connection cache, so repeated calls to one backend reuse connections. */
+#include "shared/plumbing/http_client.h"
+
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct http_client {
+    CURL *curl;
+};
+
+void http_client_global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+http_client *http_client_new(void) {
+    http_client *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->curl = curl_easy_init();
+    if (!c->curl) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void http_client_free(http_client *c) {
+    if (!c) return;
+    curl_easy_cleanup(c->curl);
+    free(c);
+}
+
+void http_result_free(http_result *r) {
+    free(r->body);
+    r->body = NULL;
+    r->body_len = 0;
+}
+
+/* Bodies above this are cut off: nothing Millom talks to sends more. */
+#define MAX_RESPONSE (4u << 20)
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata) {
+    http_result *r = userdata;
+    size_t n = size * nmemb;
+    if (r->body_len + n > MAX_RESPONSE) return 0;
+    char *grown = realloc(r->body, r->body_len + n + 1);
+    if (!grown) return 0;
+    memcpy(grown + r->body_len, ptr, n);
+    r->body = grown;
+    r->body_len += n;
+    r->body[r->body_len] = '\0';
+    return n;
+}
+
+static int perform(http_client *c, const char *url, struct curl_slist *headers, long timeout_ms,
+                   http_result *out) {
+    memset(out, 0, sizeof *out);
+    CURL *h = c->curl;
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 1);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 1);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    CURLcode rc = curl_easy_perform(h);
+    if (rc != CURLE_OK) {
+        out->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+        snprintf(out->error, sizeof out->error, "%s", curl_easy_strerror(rc));
+        out->status = 0;
+        return -1;
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
+    if (!out->body) {
+        out->body = calloc(1, 1);
+        if (!out->body) return -1;
+    }
+    return 0;
+}
+
+static struct curl_slist *header_list(const char *const *headers, const char *content_type) {
+    struct curl_slist *list = NULL;
+    for (size_t i = 0; headers && headers[i] && i < 8; i++) list = curl_slist_append(list, headers[i]);
+    if (content_type) {
+        char ct[128];
+        snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
+        list = curl_slist_append(list, ct);
+    }
+    /* curl sends "Expect: 100-continue" for larger POSTs; one round trip less without it. */
+    return curl_slist_append(list, "Expect:");
+}
+
+int http_get(http_client *c, const char *url, const char *const *headers, long timeout_ms,
+             http_result *out) {
+    struct curl_slist *list = header_list(headers, NULL);
+    curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
+    int rc = perform(c, url, list, timeout_ms, out);
+    curl_slist_free_all(list);
+    return rc;
+}
+
+int http_post(http_client *c, const char *url, const char *const *headers,
+              const char *content_type, const char *body, size_t body_len, long timeout_ms,
+              http_result *out) {
+    struct curl_slist *list = header_list(headers, content_type);
+    curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
+    curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)body_len);
+    int rc = perform(c, url, list, timeout_ms, out);
+    curl_slist_free_all(list);
+    curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, NULL);
+    return rc;
+}
+
+char *http_escape(const char *s) {
+    char *e = curl_easy_escape(NULL, s, 0);
+    if (!e) return NULL;
+    char *copy = strdup(e);
+    curl_free(e);
+    return copy;
+}

@@ -1,0 +1,127 @@
+/* Kafka on librdkafka: an idempotent producer and a group consumer that
+ * commits only after its handler succeeded and sends undecodable messages
+ * to "<topic>.dlq" with the error in an "error" header.
+ *
+ * Bootstrap servers come from KAFKA_BOOTSTRAP, else from the file
+ * var/broker.bootstrap that devbroker writes (MILLOM_BROKER_FILE). */
+#ifndef MILLOM_KAFKA_H
+#define MILLOM_KAFKA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <librdkafka/rdkafka.h>
+
+/* The bootstrap list, or NULL with a message. Caller frees. */
+char *kafka_bootstrap(char *err, size_t errlen);
+
+/* Applies librdkafka's security settings from the environment:
+ * KAFKA_SECURITY_PROTOCOL (plaintext (default), ssl, sasl_plaintext,
+ * sasl_ssl), KAFKA_SASL_MECHANISM (SCRAM-SHA-512, SCRAM-SHA-256, PLAIN),
+ * KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE,
+ * KAFKA_SSL_CA_LOCATION, KAFKA_SSL_CERTIFICATE_LOCATION and
+ * KAFKA_SSL_KEY_LOCATION (mTLS). -1 with a message naming the variable for
+ * a bad value or a setting the protocol would ignore; never logs the
+ * password. Part of kafka_conf_common, so of every client made here. */
+int kafka_conf_security(rd_kafka_conf_t *conf, char *err, size_t errlen);
+
+/* Applies MILLOM_KAFKA_* latency settings, the bootstrap and the security
+ * settings (kafka_conf_security) to a conf. */
+int kafka_conf_common(rd_kafka_conf_t *conf, const char *client_id, char *err, size_t errlen);
+
+typedef struct kafka_producer kafka_producer;
+
+typedef struct {
+    const char *name;
+    const char *value;
+} kafka_header;
+
+/* Idempotent producer with a background thread serving delivery reports. */
+kafka_producer *kafka_producer_new(const char *client_id, char *err, size_t errlen);
+/* Queues one message (copied). partition -1 lets the key choose.
+ * Returns 0, or -1 when the local queue is full or the topic is unknown. */
+int kafka_produce(kafka_producer *p, const char *topic, int32_t partition,
+                  const void *key, size_t key_len, const void *value, size_t value_len,
+                  const kafka_header *headers, size_t n_headers);
+/* Like kafka_produce, but calls on_delivery(arg, err) from the producer's
+ * thread once the broker acknowledged (err == 0) or gave up. */
+typedef void (*kafka_delivery_fn)(void *arg, rd_kafka_resp_err_t err);
+int kafka_produce_cb(kafka_producer *p, const char *topic, int32_t partition,
+                     const void *key, size_t key_len, const void *value, size_t value_len,
+                     kafka_delivery_fn on_delivery, void *arg);
+/* Produces and waits up to timeout_ms for the delivery report (kafka_wait.c):
+ * DELIVERED; TIMED_OUT (the message may still be delivered later); or FAILED
+ * (not produced, or the broker gave up: *err, when not NULL, says why). */
+typedef enum { KAFKA_WAIT_DELIVERED, KAFKA_WAIT_TIMED_OUT, KAFKA_WAIT_FAILED } kafka_wait_result;
+kafka_wait_result kafka_produce_wait(kafka_producer *p, const char *topic, int32_t partition,
+                                     const void *key, size_t key_len, const void *value,
+                                     size_t value_len, long timeout_ms,
+                                     rd_kafka_resp_err_t *err);
+int kafka_producer_flush(kafka_producer *p, int timeout_ms);
+rd_kafka_t *kafka_producer_handle(kafka_producer *p);
+/* Flushes (up to 10 s) and frees. */
+void kafka_producer_free(kafka_producer *p);
+
+typedef enum {
+    KAFKA_DONE = 0,     /* processed; commit the offset */
+    KAFKA_DEAD_LETTER,  /* cannot be processed; send to <topic>.dlq, commit */
+    KAFKA_RETRY,        /* transient failure; do not commit, retry later */
+} kafka_verdict;
+
+/* Called for every message. On KAFKA_DEAD_LETTER, `err` says why. */
+typedef kafka_verdict (*kafka_handler_fn)(void *arg, const rd_kafka_message_t *msg,
+                                          char *err, size_t errlen);
+
+typedef struct kafka_consumer kafka_consumer;
+
+typedef struct {
+    const char *group_id;
+    const char *client_id;
+    const char *const *topics;   /* NULL-terminated */
+    kafka_handler_fn handler;
+    void *handler_arg;
+    kafka_producer *dlq;         /* producer for <topic>.dlq (required) */
+    int poll_timeout_ms;         /* default 100 */
+    /* Optional hooks, called with handler_arg in the polling thread (so
+     * never while the handler runs). on_assign runs before the partitions
+     * are assigned, so before any of their messages is handled; on_revoke
+     * after the last one was handled and before the offsets are committed.
+     * before_commit runs before stored offsets are committed: non-zero
+     * postpones the commit (e.g. until changelog records are delivered). */
+    void (*on_assign)(void *arg, const rd_kafka_topic_partition_list_t *parts);
+    void (*on_revoke)(void *arg, const rd_kafka_topic_partition_list_t *parts);
+    int (*before_commit)(void *arg);
+} kafka_consumer_opts;
+
+kafka_consumer *kafka_consumer_new(const kafka_consumer_opts *opts, char *err, size_t errlen);
+/* Polls and dispatches until service_stopping() or kafka_consumer_stop().
+ * Runs in the calling thread. Returns 0 on a clean stop. */
+int kafka_consumer_run(kafka_consumer *c);
+/* Starts kafka_consumer_run on a new thread. */
+int kafka_consumer_start(kafka_consumer *c);
+void kafka_consumer_stop(kafka_consumer *c);
+/* True while the group has assigned this consumer its partitions: false
+ * before the first assignment, from an eager revoke or a lost assignment
+ * until the next one, and after a broker outage until the assignment is
+ * confirmed (a new one, or a session timeout without losing it). */
+int kafka_consumer_ready(const kafka_consumer *c);
+/* Stops, joins the thread if any, commits, closes and frees. */
+void kafka_consumer_free(kafka_consumer *c);
+
+/* Broker health, process-wide (every producer and consumer made here
+ * reports to it): 0 after a fatal error (idempotent producer) or while no
+ * broker was reachable for longer than MILLOM_KAFKA_DOWN_READY_S (default
+ * 10 s); 1 otherwise. For /readyz. Gauge millom_kafka_broker_up. */
+int kafka_healthy(void);
+/* 1 once a client hit a fatal error. The error also requested a stop
+ * (service_request_stop); the program then exits with status 1. */
+int kafka_fatal_error_seen(void);
+
+/* Sends a raw copy of msg to <topic>.dlq with an "error" header. */
+int kafka_dead_letter(kafka_producer *p, const rd_kafka_message_t *msg, const char *error);
+
+/* Reads the Kafka settings of every client (MILLOM_KAFKA_*, MILLOM_BROKER_FILE)
+ * once through shared/plumbing/settings.h; a bad one exits 1. The first client does
+ * it too; a program calls it at its start to fail before connecting. */
+void kafka_settings_load(void);
+
+#endif

@@ -1,0 +1,69 @@
+/* Process life cycle: a stop flag set by SIGINT/SIGTERM that every loop
+ * checks, and the clocks everything uses. */
+#include "shared/plumbing/settings.h"
+#include "shared/plumbing/service.h"
+#include "shared/plumbing/log.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static atomic_int stop_requested;
+
+static void on_signal(int sig) {
+    (void)sig;
+    atomic_store(&stop_requested, 1);
+}
+
+void service_init(const char *name) {
+    log_init(name);
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+bool service_stopping(void) { return atomic_load(&stop_requested) != 0; }
+
+void service_request_stop(void) { atomic_store(&stop_requested, 1); }
+
+void service_wait_for_stop(void) {
+    while (!service_stopping()) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* "{hostname}" in MILLOM_DATA_DIR becomes this host's name, so replicas
+ * that share one volume (docker compose --scale) keep their SQLite files
+ * apart: state that follows its partition must be one instance's own. */
+const char *service_data_dir(void) {
+    static _Thread_local char data_dir[1024];
+    const char *d = setting_str("MILLOM_DATA_DIR", "var/data");
+    const char *at = strstr(d, "{hostname}");
+    if (!at) return d;
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) != 0 || !*host) snprintf(host, sizeof host, "localhost");
+    snprintf(data_dir, sizeof data_dir, "%.*s%s%s", (int)(at - d), d, host,
+             at + strlen("{hostname}"));
+    return data_dir;
+}
