@@ -31,8 +31,7 @@ char *auth_token_issue(const auth_client *c, const char *scope, const unsigned c
     if (!c || !scope || !key || key_len == 0 || jwt_new(&j) != 0) return NULL;
     if (jwt_add_grant(j, "iss", AUTH_ISSUER) == 0 && jwt_add_grant(j, "sub", c->id) == 0 &&
         jwt_add_grant(j, "scope", scope) == 0 &&
-        (c->provider ? jwt_add_grant(j, "sp", c->provider) : jwt_add_grant(j, "op", c->op)) ==
-            0 &&
+        (c->provider ? jwt_add_grant(j, "sp", c->provider) : jwt_add_grant(j, "op", c->op)) == 0 &&
         jwt_add_grant_int(j, "iat", now) == 0 && jwt_add_grant_int(j, "exp", now + ttl_s) == 0 &&
         jwt_set_alg(j, JWT_ALG_HS256, key, (int)key_len) == 0)
         out = jwt_encode_str(j);

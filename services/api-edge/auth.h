@@ -20,8 +20,8 @@
  * from the tenants JSON. */
 typedef struct {
     const char *id;
-    const char *provider;  /* serviceProvider it belongs to, or NULL */
-    const char *op;        /* operator it belongs to, or NULL */
+    const char *provider; /* serviceProvider it belongs to, or NULL */
+    const char *op;       /* operator it belongs to, or NULL */
     const char *secret_hashes[AUTH_MAX_SECRETS];
     size_t n_secrets;
     const char *scopes[AUTH_MAX_SCOPES];
@@ -61,8 +61,8 @@ typedef struct {
  * one with two (rotation) and an unknown id cost the same, and the answer
  * time tells nothing about which ids exist. Adds the work to *work (may
  * be NULL). Every hash is checked, each compare constant-time. */
-int auth_check_secret_equal_cost(const auth_clients *cs, const auth_client *c,
-                                 const char *secret, auth_hash_work *work);
+int auth_check_secret_equal_cost(const auth_clients *cs, const auth_client *c, const char *secret,
+                                 auth_hash_work *work);
 int auth_client_has_scope(const auth_client *c, const char *scope);
 /* Resolves a requested scope string (space-separated; NULL or blank: all
  * of the client's) into out as a space-separated list. -1 if any scope is
@@ -77,8 +77,8 @@ typedef struct {
     char scope[1024];
     char sp[65];
     char op[33];
-    long iat, exp;  /* iat 0 when the token has none */
-    long nbf;       /* 0 when the token has none */
+    long iat, exp; /* iat 0 when the token has none */
+    long nbf;      /* 0 when the token has none */
 } auth_claims;
 
 /* Clock skew tolerated between token issuers and this server, seconds. */
@@ -122,9 +122,9 @@ int auth_limiter_take(auth_limiter *l, const char *key, double per_second, doubl
 typedef enum { AUTH_OPEN, AUTH_TOKEN } auth_need_kind;
 typedef struct {
     auth_need_kind kind;
-    char scope[96];       /* "" when any valid token will do */
-    char sp[65];          /* the token's sp must equal this, when set */
-    char op[33];          /* the token's op must equal this, when set */
+    char scope[96]; /* "" when any valid token will do */
+    char sp[65];    /* the token's sp must equal this, when set */
+    char op[33];    /* the token's op must equal this, when set */
 } auth_need;
 /* What the request's row of the route table (routes.h) needs: its kind,
  * its scope with the path's parameters filled in, and the path's tenant
@@ -138,7 +138,7 @@ void auth_route_need(const char *method, const char *path, auth_need *out);
 
 /* The state api-edge keeps (edge.h's api_edge.auth). */
 struct edge_auth {
-    bool enabled;              /* MILLOM_AUTH_DISABLED=0 */
+    bool enabled; /* MILLOM_AUTH_DISABLED=0 */
     auth_clients clients;
     unsigned char key[256];
     size_t key_len;

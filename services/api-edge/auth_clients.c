@@ -21,10 +21,14 @@ static int hex_decode(const char *hex, size_t hexlen, unsigned char *out, size_t
         for (int k = 0; k < 2; k++) {
             char c = hex[2 * i + (size_t)k];
             unsigned d;
-            if (c >= '0' && c <= '9') d = (unsigned)(c - '0');
-            else if (c >= 'a' && c <= 'f') d = (unsigned)(c - 'a' + 10);
-            else if (c >= 'A' && c <= 'F') d = (unsigned)(c - 'A' + 10);
-            else return -1;
+            if (c >= '0' && c <= '9')
+                d = (unsigned)(c - '0');
+            else if (c >= 'a' && c <= 'f')
+                d = (unsigned)(c - 'a' + 10);
+            else if (c >= 'A' && c <= 'F')
+                d = (unsigned)(c - 'A' + 10);
+            else
+                return -1;
             v = v * 16 + d;
         }
         out[i] = (unsigned char)v;
@@ -38,8 +42,7 @@ static int parse_hash(const char *stored, int *kind, long *iter, unsigned char *
                       size_t *salt_len, unsigned char *hash, size_t *hash_len) {
     if (strncmp(stored, "sha256:", 7) == 0) {
         *kind = 1;
-        if (hex_decode(stored + 7, strlen(stored + 7), hash, 32, hash_len) != 0 ||
-            *hash_len != 32)
+        if (hex_decode(stored + 7, strlen(stored + 7), hash, 32, hash_len) != 0 || *hash_len != 32)
             return -1;
         return 0;
     }
@@ -102,8 +105,8 @@ int auth_secret_matches(const char *stored, const char *secret) {
     return secret_matches(stored, secret, &work);
 }
 
-int auth_check_secret_equal_cost(const auth_clients *cs, const auth_client *c,
-                                 const char *secret, auth_hash_work *work) {
+int auth_check_secret_equal_cost(const auth_clients *cs, const auth_client *c, const char *secret,
+                                 auth_hash_work *work) {
     static const unsigned char dummy_salt[16] = {0};
     if (!secret) secret = "";
     int ok = 0;
@@ -129,7 +132,8 @@ int auth_check_secret_equal_cost(const auth_clients *cs, const auth_client *c,
 
 int auth_client_check_secret(const auth_client *c, const char *secret) {
     int ok = 0;
-    for (size_t i = 0; i < c->n_secrets; i++) ok |= auth_secret_matches(c->secret_hashes[i], secret);
+    for (size_t i = 0; i < c->n_secrets; i++)
+        ok |= auth_secret_matches(c->secret_hashes[i], secret);
     return ok;
 }
 

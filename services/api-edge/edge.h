@@ -15,9 +15,9 @@ typedef struct api_edge {
     tenants *tenants;
     kafka_producer *producer;
     rpc_client *rpc;
-    int query_deadline_ms;   /* MILLOM_QUERY_DEADLINE_MS, default 3000 */
+    int query_deadline_ms;     /* MILLOM_QUERY_DEADLINE_MS, default 3000 */
     int purchase_deadline_ms;  /* MILLOM_PURCHASE_DEADLINE_MS, default 8000 */
-    struct edge_auth *auth;  /* OAuth clients, JWT key, rate limits (auth.h) */
+    struct edge_auth *auth;    /* OAuth clients, JWT key, rate limits (auth.h) */
     const char *allowed_hosts; /* MILLOM_ALLOWED_HOSTS (request_http.h) */
 } api_edge;
 
@@ -113,8 +113,7 @@ typedef struct {
     size_t n_types;
 } register_body;
 /* Parses {transactionId, types[]}; -1 with msg naming the field. */
-int register_body_parse(const char *body, size_t len, register_body *out, char *msg,
-                        size_t msglen);
+int register_body_parse(const char *body, size_t len, register_body *out, char *msg, size_t msglen);
 
 /* GET /mgmt/{operator}/consents?subscriberId=[&serviceProvider=]
  * (routes_consents.c). */
@@ -124,14 +123,13 @@ void routes_consents(api_edge *e, http_request *req, const edge_match *m);
 void routes_notify(api_edge *e, http_request *req, const edge_match *m);
 typedef struct {
     char transaction_id[129];
-    char type[32];       /* NotificationType */
-    char plan_id[129];   /* planDetails.planId, "" if absent */
-    int64_t expiry_ms;   /* planDetails.expiry, 0 if absent */
-    char language[16];   /* messages[0].language, "" if absent */
+    char type[32];     /* NotificationType */
+    char plan_id[129]; /* planDetails.planId, "" if absent */
+    int64_t expiry_ms; /* planDetails.expiry, 0 if absent */
+    char language[16]; /* messages[0].language, "" if absent */
 } notify_body;
 /* Parses and validates a NotifyRequest; -1 with msg naming the field. */
-int notify_body_parse(const char *body, size_t len, notify_body *out, char *msg,
-                      size_t msglen);
+int notify_body_parse(const char *body, size_t len, notify_body *out, char *msg, size_t msglen);
 /* RFC 3339 date-time to epoch ms; -1 if not one. */
 int64_t notify_parse_time(const char *s);
 

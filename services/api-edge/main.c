@@ -32,8 +32,7 @@ typedef struct {
 static void read_settings(api_edge *e, edge_settings *cfg) {
     settings_reader s = SETTINGS_INIT;
     e->query_deadline_ms = (int)settings_ms(&s, "MILLOM_QUERY_DEADLINE_MS", 3000, 1, 600000);
-    e->purchase_deadline_ms =
-        (int)settings_ms(&s, "MILLOM_PURCHASE_DEADLINE_MS", 8000, 1, 600000);
+    e->purchase_deadline_ms = (int)settings_ms(&s, "MILLOM_PURCHASE_DEADLINE_MS", 8000, 1, 600000);
     e->allowed_hosts = settings_str(&s, "MILLOM_ALLOWED_HOSTS", EDGE_DEFAULT_ALLOWED_HOSTS);
     cfg->reply_partition = (int32_t)settings_long(&s, "MILLOM_REPLY_PARTITION", 0, 0, 100000);
     cfg->port = (int)settings_long(&s, "MILLOM_EDGE_PORT", 8080, 0, 65535);
@@ -55,8 +54,8 @@ int main(void) {
     edge_settings cfg;
     read_settings(&e, &cfg);
     if (keys_init() != 0) return 1; /* shared/contracts/keys.h: no guessed key, ever */
-    rnf_limits_init();               /* the signed links' limits (rnf_limits.h) */
-    cpid_config_default();           /* reads MILLOM_CPID_TTL_S now, not at a request */
+    rnf_limits_init();              /* the signed links' limits (rnf_limits.h) */
+    cpid_config_default();          /* reads MILLOM_CPID_TTL_S now, not at a request */
     http_server *server = NULL;
     int code = 1;
 
@@ -76,8 +75,7 @@ int main(void) {
         log_error("kafka producer: %s", err);
         goto out;
     }
-    e.rpc = rpc_client_new(e.producer, cfg.reply_partition, err,
-                           sizeof err);
+    e.rpc = rpc_client_new(e.producer, cfg.reply_partition, err, sizeof err);
     if (!e.rpc || rpc_client_start(e.rpc) != 0) {
         log_error("reply reader: %s", e.rpc ? "cannot start" : err);
         goto out;

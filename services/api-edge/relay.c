@@ -61,8 +61,8 @@ void edge_send_request(api_edge *e, http_request *req, const char *topic, const 
 
 /* protobuf-c's generated pack functions take their own message type; these
  * adapters let one edge_send_request serve every request message. */
-#define CODEC(name, type)                                                              \
-    static size_t name##_size(const void *m) { return type##__get_packed_size(m); }   \
+#define CODEC(name, type)                                                                   \
+    static size_t name##_size(const void *m) { return type##__get_packed_size(m); }         \
     static size_t name##_pack(const void *m, uint8_t *out) { return type##__pack(m, out); } \
     const edge_codec edge_##name##_codec = {name##_size, name##_pack};
 

@@ -26,8 +26,7 @@ static int split_host(const char *s, size_t n, char *name, size_t namelen, char 
     if (name_n == 0 || name_n >= namelen) return -1;
     for (size_t i = 0; i < name_n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (!isalnum(c) && c != '-' && c != '.' && c != '_' && c != '[' && c != ']' &&
-            c != ':')
+        if (!isalnum(c) && c != '-' && c != '.' && c != '_' && c != '[' && c != ']' && c != ':')
             return -1;
     }
     memcpy(name, s, name_n);
@@ -47,8 +46,8 @@ static int split_host(const char *s, size_t n, char *name, size_t namelen, char 
 
 int edge_host_allowed(const char *allow_list, const char *host) {
     char name[256], port[8];
-    if (!host || !allow_list || split_host(host, strlen(host), name, sizeof name, port,
-                                           sizeof port) != 0)
+    if (!host || !allow_list ||
+        split_host(host, strlen(host), name, sizeof name, port, sizeof port) != 0)
         return 0;
     const char *p = allow_list;
     while (*p) {
@@ -84,8 +83,8 @@ int edge_content_type_is_json(const char *ct) {
            (cs[5] == '\0' || cs[5] == '"' || cs[5] == ';' || cs[5] == ' ');
 }
 
-const char *edge_json_body_check(const char *content_type, const char *body, size_t len,
-                                 char *msg, size_t msglen) {
+const char *edge_json_body_check(const char *content_type, const char *body, size_t len, char *msg,
+                                 size_t msglen) {
     if (!edge_content_type_is_json(content_type)) {
         snprintf(msg, msglen, "the body must be Content-Type: application/json");
         return CAUSE_UNSUPPORTED_MEDIA_TYPE;

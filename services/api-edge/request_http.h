@@ -26,8 +26,8 @@ int edge_content_type_is_json(const char *content_type);
  * UNSUPPORTED_MEDIA_TYPE when content_type is not JSON's, BAD_REQUEST when
  * the body holds a NUL byte. (Bytes after the JSON value are refused by
  * the parsers: jansson's json_loadb checks for the end of input.) */
-const char *edge_json_body_check(const char *content_type, const char *body, size_t len,
-                                 char *msg, size_t msglen);
+const char *edge_json_body_check(const char *content_type, const char *body, size_t len, char *msg,
+                                 size_t msglen);
 
 /* 1 if a request with this method and path carries a JSON body when it
  * has one: every POST, PUT and PATCH but the token endpoint (a form,

@@ -84,8 +84,8 @@ int activation_request_parse(const char *body, size_t len, activation_request *o
             goto out;
         }
     }
-    if (opt_string(j, "offercontext", out->offercontext, sizeof out->offercontext, msg,
-                   msglen) != 0)
+    if (opt_string(j, "offercontext", out->offercontext, sizeof out->offercontext, msg, msglen) !=
+        0)
         goto out;
     if (opt_string(j, "fundSource", fund, sizeof fund, msg, msglen) != 0) {
         snprintf(msg, msglen, "fundSource must be one of WALLET, LOAN");
@@ -110,8 +110,8 @@ int callback_backend_parse(const char *body, size_t len, activation_callback *ou
     int rc = -1;
     char status[16], channel[65];
     if (req_string(j, "transId", out->trans_id, sizeof out->trans_id, msg, msglen) != 0 ||
-        opt_string(j, "serviceProviderId", out->service_provider, sizeof out->service_provider,
-                   msg, msglen) != 0 ||
+        opt_string(j, "serviceProviderId", out->service_provider, sizeof out->service_provider, msg,
+                   msglen) != 0 ||
         opt_string(j, "offerId", out->offer_id, sizeof out->offer_id, msg, msglen) != 0 ||
         opt_string(j, "channelId", channel, sizeof channel, msg, msglen) != 0)
         goto out;
@@ -158,8 +158,8 @@ int callback_millom_parse(const char *body, size_t len, activation_callback *out
     int rc = -1;
     char code[65], redirect[1025];
     if (req_string(j, "transactionId", out->trans_id, sizeof out->trans_id, msg, msglen) != 0 ||
-        req_string(j, "appId", out->service_provider, sizeof out->service_provider, msg,
-                   msglen) != 0 ||
+        req_string(j, "appId", out->service_provider, sizeof out->service_provider, msg, msglen) !=
+            0 ||
         opt_string(j, "message", out->message, sizeof out->message, msg, msglen) != 0 ||
         opt_string(j, "errorType", out->error_type, sizeof out->error_type, msg, msglen) != 0 ||
         opt_string(j, "errorCode", code, sizeof code, msg, msglen) != 0 ||

@@ -11,8 +11,8 @@
 typedef struct {
     char transid[129];
     char planid[129];
-    char offercontext[4097];  /* "" when absent */
-    bool loan;                /* fundSource LOAN (default WALLET) */
+    char offercontext[4097]; /* "" when absent */
+    bool loan;               /* fundSource LOAN (default WALLET) */
 } activation_request;
 
 /* 0 when valid; -1 with a message naming the field. */

@@ -84,15 +84,15 @@ static int printable_token(const char *s, size_t max) {
     return 1;
 }
 
-#define FAIL(cause, ...)                      \
-    do {                                      \
-        snprintf(msg, msglen, __VA_ARGS__);   \
-        return cause;                         \
+#define FAIL(cause, ...)                    \
+    do {                                    \
+        snprintf(msg, msglen, __VA_ARGS__); \
+        return cause;                       \
     } while (0)
 
 const char *std_validate(const tenants *t, const cpid_config *cpid, int64_t now_ms,
-                         const std_path *path, const std_inputs *in, std_request *out,
-                         char *msg, size_t msglen) {
+                         const std_path *path, const std_inputs *in, std_request *out, char *msg,
+                         size_t msglen) {
     memset(out, 0, sizeof *out);
     out->path = *path;
 
@@ -154,7 +154,8 @@ const char *std_validate(const tenants *t, const cpid_config *cpid, int64_t now_
         /* Another provider's CPID is refused before anything else is said
          * about it, expired or not. */
         if (strcmp(info.provider, out->provider->id) != 0)
-            FAIL(CAUSE_NOT_ALLOWED, "subscriberId: this CPID was not issued to serviceProvider '%s'",
+            FAIL(CAUSE_NOT_ALLOWED,
+                 "subscriberId: this CPID was not issued to serviceProvider '%s'",
                  out->provider->id);
         if (st == CPID_EXPIRED) FAIL(CAUSE_BAD_CPID, "subscriberId: %s", cpid_status_text(st));
         if (strcmp(info.mccmnc, out->op->mccmnc) != 0 ||

@@ -48,9 +48,9 @@ typedef struct {
      * MSISDN and subscriber the MSISDN, so everything downstream works on
      * the MSISDN; from_cpid remembers how the SP named the subscriber. */
     Millom__V1__KeyType key_type;
-    char subscriber[257];  /* normalized MSISDN, or the OPET token as given */
+    char subscriber[257]; /* normalized MSISDN, or the OPET token as given */
     bool from_cpid;
-    char language[16];     /* resolved against the operator's languages */
+    char language[16]; /* resolved against the operator's languages */
     char plan_type[16];
     char dealer_code[65];
     char client_name[65];
@@ -65,8 +65,8 @@ typedef struct {
  * another service provider -> NOT_ALLOWED (403), saying nothing about
  * whose it is. */
 const char *std_validate(const tenants *t, const cpid_config *cpid, int64_t now_ms,
-                         const std_path *path, const std_inputs *in, std_request *out,
-                         char *msg, size_t msglen);
+                         const std_path *path, const std_inputs *in, std_request *out, char *msg,
+                         size_t msglen);
 
 /* The primary ISO-639-1 subtag of the first range of an Accept-Language
  * header, lowercased ("ur-PK,en;q=0.5" -> "ur"); "" if none usable. */

@@ -34,8 +34,9 @@ static void respond_no_route(http_request *req, const edge_match *m) {
         return;
     }
     if (op_style) {
-        http_respond_json(req, 404, json_pack("{s:s, s:s}", "errorType", "BAD_REQUEST", "message",
-                                              "unknown operator or path"));
+        http_respond_json(req, 404,
+                          json_pack("{s:s, s:s}", "errorType", "BAD_REQUEST", "message",
+                                    "unknown operator or path"));
         return;
     }
     http_respond_error(req, CAUSE_NOT_FOUND, "no such path: %s", path);
@@ -51,7 +52,8 @@ void edge_route(void *app, http_request *req) {
     if (!edge_host_allowed(e->allowed_hosts ? e->allowed_hosts : EDGE_DEFAULT_ALLOWED_HOSTS,
                            host)) {
         /* RFC 9110 15.5.20: this server does not answer for that name. */
-        http_respond_error(req, CAUSE_MISDIRECTED_REQUEST, "this server does not answer for that Host");
+        http_respond_error(req, CAUSE_MISDIRECTED_REQUEST,
+                           "this server does not answer for that Host");
         return;
     }
     edge_match m;

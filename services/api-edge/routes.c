@@ -100,7 +100,8 @@ static const struct {
 /* The index in param_fields of the parameter named name[0..n), or -1. */
 static int param_index(const char *name, size_t n) {
     for (size_t i = 0; i < sizeof param_fields / sizeof param_fields[0]; i++)
-        if (strlen(param_fields[i].name) == n && memcmp(param_fields[i].name, name, n) == 0) return (int)i;
+        if (strlen(param_fields[i].name) == n && memcmp(param_fields[i].name, name, n) == 0)
+            return (int)i;
     return -1;
 }
 
@@ -133,7 +134,7 @@ int edge_pattern_match(const char *pattern, unsigned flags, int lenient, const c
         p += pn;
         if (*q == '\0')
             return *p == '\0' || ((flags & EDGE_ROUTE_TRAILING_SLASH) && strcmp(p, "/") == 0);
-        q++; /* past the pattern's '/' */
+        q++;                                         /* past the pattern's '/' */
         if (*p == '\0') return strcmp(q, "**") == 0; /* "/std/sp" is in the std area (rest "**") */
         p++;
     }

@@ -23,27 +23,27 @@
 /* A route's parameters, extracted by the router ("" when the pattern has
  * none of that name). */
 typedef struct {
-    char provider[65];             /* {serviceProvider} */
-    char op[33];                   /* {operator} */
-    char subscriber[257];          /* {subscriberId}: MSISDN, CPID or OPET */
-    char cpid[CPID_MAX_LEN + 1];   /* {cpid} */
-    char transid[129];             /* {transid} */
+    char provider[65];           /* {serviceProvider} */
+    char op[33];                 /* {operator} */
+    char subscriber[257];        /* {subscriberId}: MSISDN, CPID or OPET */
+    char cpid[CPID_MAX_LEN + 1]; /* {cpid} */
+    char transid[129];           /* {transid} */
 } edge_params;
 
 /* Who may call a route. */
 typedef enum {
-    EDGE_AUTH_TOKEN,          /* an OAuth bearer token (auth.c) with `scope`, bound by `bind` */
-    EDGE_AUTH_NONE,           /* public: /oauth/v1/token, health and metrics */
-    EDGE_AUTH_SIGNED_LINK,    /* the link is the credential (routes_rnf.c) */
-    EDGE_AUTH_OPERATOR_CIDR,  /* the caller's IP picks the operator (routes_cpid.c) */
+    EDGE_AUTH_TOKEN,         /* an OAuth bearer token (auth.c) with `scope`, bound by `bind` */
+    EDGE_AUTH_NONE,          /* public: /oauth/v1/token, health and metrics */
+    EDGE_AUTH_SIGNED_LINK,   /* the link is the credential (routes_rnf.c) */
+    EDGE_AUTH_OPERATOR_CIDR, /* the caller's IP picks the operator (routes_cpid.c) */
 } edge_auth_kind;
 
 /* Which tenant the token must belong to: the path's. */
 typedef enum { EDGE_BIND_NONE, EDGE_BIND_PROVIDER, EDGE_BIND_OPERATOR } edge_bind;
 
 enum {
-    EDGE_ROUTE_TRAILING_SLASH = 1, /* one trailing '/' is also accepted */
-    EDGE_ROUTE_FORM_BODY = 2,      /* the body is a form, not JSON (no JSON check) */
+    EDGE_ROUTE_TRAILING_SLASH = 1,  /* one trailing '/' is also accepted */
+    EDGE_ROUTE_FORM_BODY = 2,       /* the body is a form, not JSON (no JSON check) */
     EDGE_ROUTE_OPERATOR_ERRORS = 4, /* 404/405 as the operator APIs' {errorType, message} */
 };
 
@@ -55,22 +55,22 @@ typedef struct edge_match edge_match;
 typedef void (*edge_handler)(struct api_edge *e, http_request *req, const edge_match *m);
 
 struct edge_route_row {
-    const char *methods;   /* "GET", "GET POST"; NULL: an area's catch-all (any method, 404) */
+    const char *methods; /* "GET", "GET POST"; NULL: an area's catch-all (any method, 404) */
     const char *pattern;
-    edge_handler handler;  /* NULL: answered before routing (shared/plumbing/http_server.c) or 404 */
-    int action;            /* told to the handler: std_action, rnf_action, ... */
+    edge_handler handler; /* NULL: answered before routing (shared/plumbing/http_server.c) or 404 */
+    int action;           /* told to the handler: std_action, rnf_action, ... */
     edge_auth_kind auth;
-    const char *scope;     /* EDGE_AUTH_TOKEN: the scope needed ("{operator}" is replaced),
+    const char *scope; /* EDGE_AUTH_TOKEN: the scope needed ("{operator}" is replaced),
                             * NULL for any valid token (catch-alls) */
     edge_bind bind;
-    unsigned flags;        /* EDGE_ROUTE_* */
+    unsigned flags;             /* EDGE_ROUTE_* */
     const char *const *headers; /* response headers on every answer of the row, or NULL */
 };
 
 struct edge_match {
     const edge_route_row *route; /* never NULL after edge_route_find */
-    int status;              /* 0: route answers; 404: unknown path; 405: method not allowed */
-    char allow[64];          /* 405: the methods the path takes, "GET, POST" */
+    int status;                  /* 0: route answers; 404: unknown path; 405: method not allowed */
+    char allow[64];              /* 405: the methods the path takes, "GET, POST" */
     edge_params params;
 };
 

@@ -98,8 +98,8 @@ void routes_callbacks(api_edge *e, http_request *req, const edge_match *m) {
         return;
     }
     if (cb.dry_run) {
-        http_respond_json(req, 200, json_pack("{s:s, s:s}", "status", "OK", "message",
-                                              "dry run: not processed"));
+        http_respond_json(
+            req, 200, json_pack("{s:s, s:s}", "status", "OK", "message", "dry run: not processed"));
         return;
     }
     Millom__V1__RequestMeta meta = MILLOM__V1__REQUEST_META__INIT;

@@ -157,8 +157,8 @@ static void on_subscriber_checked(void *arg, const Millom__V1__Reply *reply) {
         cpid_error(w->req, 500, "INTERNAL_ERROR", "could not issue a CPID");
         return;
     }
-    http_respond_json(w->req, 200, json_pack("{s:s, s:I}", "cpid", cpid, "ttlSeconds",
-                                             (json_int_t)c->ttl_s));
+    http_respond_json(w->req, 200,
+                      json_pack("{s:s, s:I}", "cpid", cpid, "ttlSeconds", (json_int_t)c->ttl_s));
 }
 
 void routes_cpid_get(api_edge *e, http_request *req, const edge_match *m) {
@@ -212,8 +212,8 @@ void routes_cpid_get(api_edge *e, http_request *req, const edge_match *m) {
     q.service_provider = (char *)sp->id;
     q.subscriber = &sub;
     q.language = (char *)op->default_language;
-    edge_send_request(e, req, TOPIC_QUERIES, w->msisdn, e->query_deadline_ms,
-                      &edge_query_codec, &q, &meta, on_subscriber_checked, w);
+    edge_send_request(e, req, TOPIC_QUERIES, w->msisdn, e->query_deadline_ms, &edge_query_codec, &q,
+                      &meta, on_subscriber_checked, w);
 }
 
 void routes_cpid_register(api_edge *e, http_request *req, const edge_match *m) {

@@ -26,8 +26,7 @@ int64_t mgmt_parse_time(const char *s, int end_of_day) {
         return (int64_t)timegm(&tm) * 1000;
     memset(&tm, 0, sizeof tm);
     rest = strptime(s, "%Y-%m-%d", &tm);
-    if (rest && *rest == '\0')
-        return (int64_t)timegm(&tm) * 1000 + (end_of_day ? 86400000 - 1 : 0);
+    if (rest && *rest == '\0') return (int64_t)timegm(&tm) * 1000 + (end_of_day ? 86400000 - 1 : 0);
     char *end;
     long long ms = strtoll(s, &end, 10);
     if (*s && *end == '\0' && ms >= 0) return ms;
@@ -113,6 +112,6 @@ void routes_mgmt_purchases(api_edge *e, http_request *req, const edge_match *m) 
         l.msisdn = msisdn;
         key = msisdn;
     }
-    edge_send_request(e, req, TOPIC_PURCHASE_LOOKUPS, key, e->query_deadline_ms,
-                      &edge_lookup_codec, &l, &meta, edge_relay_reply, req);
+    edge_send_request(e, req, TOPIC_PURCHASE_LOOKUPS, key, e->query_deadline_ms, &edge_lookup_codec,
+                      &l, &meta, edge_relay_reply, req);
 }

@@ -21,8 +21,8 @@
 #include <time.h>
 
 static const char *const notification_types[] = {
-    "low-data",      "out-of-data",  "pay-as-you-go",        "pack-near-consumption",
-    "pack-consumed", "pack-expired", "pack-near-expiry",     "low-monetary-balance",
+    "low-data",        "out-of-data",  "pay-as-you-go",    "pack-near-consumption",
+    "pack-consumed",   "pack-expired", "pack-near-expiry", "low-monetary-balance",
     "monetary-reload", NULL,
 };
 static const char *const subscription_types[] = {"prepaid", "postpaid", NULL};
@@ -91,10 +91,10 @@ int64_t notify_parse_time(const char *s) {
     return ((int64_t)t - offset_s) * 1000 + frac;
 }
 
-#define BAD(...)                              \
-    do {                                      \
-        snprintf(msg, msglen, __VA_ARGS__);   \
-        goto out;                             \
+#define BAD(...)                            \
+    do {                                    \
+        snprintf(msg, msglen, __VA_ARGS__); \
+        goto out;                           \
     } while (0)
 
 static int multilingual(json_t *arr, const char *text_field) {
@@ -109,8 +109,7 @@ static int multilingual(json_t *arr, const char *text_field) {
     return 1;
 }
 
-int notify_body_parse(const char *body, size_t len, notify_body *out, char *msg,
-                      size_t msglen) {
+int notify_body_parse(const char *body, size_t len, notify_body *out, char *msg, size_t msglen) {
     memset(out, 0, sizeof *out);
     json_error_t jerr;
     json_t *j = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
@@ -195,14 +194,15 @@ void routes_notify(api_edge *e, http_request *req, const edge_match *m) {
         http_respond_error(req, CAUSE_BAD_REQUEST, "idValue is required");
         return;
     }
-    if (!id_type || (strcmp(id_type, "MSISDN") && strcmp(id_type, "CPID") &&
-                     strcmp(id_type, "OPET"))) {
+    if (!id_type ||
+        (strcmp(id_type, "MSISDN") && strcmp(id_type, "CPID") && strcmp(id_type, "OPET"))) {
         http_respond_error(req, CAUSE_BAD_REQUEST, "idType must be one of MSISDN, CPID, OPET");
         return;
     }
     int skip_quota = 0;
     if (override) {
-        if (strcmp(override, "true") == 0) skip_quota = 1;
+        if (strcmp(override, "true") == 0)
+            skip_quota = 1;
         else if (strcmp(override, "false") != 0) {
             http_respond_error(req, CAUSE_BAD_REQUEST, "override must be true or false");
             return;

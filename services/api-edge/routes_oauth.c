@@ -30,8 +30,8 @@
 
 /* An error as RFC 6749 §5.2 has it; retry_after > 0 adds Retry-After
  * (429, 503). */
-static void oauth_error_retry(http_request *req, int status, const char *error,
-                              const char *desc, int retry_after) {
+static void oauth_error_retry(http_request *req, int status, const char *error, const char *desc,
+                              int retry_after) {
     json_t *j = json_pack("{s:s, s:s}", "error", error, "error_description", desc);
     char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
@@ -239,8 +239,8 @@ void routes_oauth_token(api_edge *e, http_request *req, const edge_match *m) {
     const char *authz = http_header(req, "Authorization");
     const char *id, *secret;
     if (authz) {
-        if (auth_parse_basic(authz, basic_id, sizeof basic_id, basic_secret,
-                             sizeof basic_secret) != 0) {
+        if (auth_parse_basic(authz, basic_id, sizeof basic_id, basic_secret, sizeof basic_secret) !=
+            0) {
             oauth_error(req, 401, "invalid_client", "malformed Basic credentials");
             goto out;
         }
@@ -258,8 +258,8 @@ void routes_oauth_token(api_edge *e, http_request *req, const edge_match *m) {
         goto out;
     }
     int retry = 1;
-    token_decision d = token_limits_check(a->token_limits, http_client_ip(req), id, mono_now(),
-                                          &retry);
+    token_decision d =
+        token_limits_check(a->token_limits, http_client_ip(req), id, mono_now(), &retry);
     if (d != TOKEN_ALLOW) {
         metric_add(m_limited, 1);
         oauth_error_retry(req, 429, "slow_down", token_decision_text(d), retry);

@@ -51,13 +51,17 @@
 #define LIFETIME_SKEW_S 30
 
 const char *const edge_rnf_headers[] = {
-    "X-Frame-Options", "DENY",
+    "X-Frame-Options",
+    "DENY",
     "Content-Security-Policy",
     "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'",
-    "X-Content-Type-Options", "nosniff",
-    "Referrer-Policy", "no-referrer",
-    "Cache-Control", "no-store",
+    "X-Content-Type-Options",
+    "nosniff",
+    "Referrer-Policy",
+    "no-referrer",
+    "Cache-Control",
+    "no-store",
     NULL,
 };
 
@@ -83,8 +87,8 @@ static const char *const PURCHASE_PARAMS[] = {"planId", "transactionId", "fundSo
 
 /* The shop's form POST: its fields read with auth_form_get (auth.c). A
  * field given twice makes the form bad (400). */
-static const char *const FORM_FIELDS[] = {"planId",        "transactionId", "fundSource",
-                                          "uuid",          "expirySeconds", "signature"};
+static const char *const FORM_FIELDS[] = {"planId", "transactionId", "fundSource",
+                                          "uuid",   "expirySeconds", "signature"};
 #define N_FORM_FIELDS (sizeof FORM_FIELDS / sizeof FORM_FIELDS[0])
 
 typedef struct {
@@ -202,9 +206,12 @@ static void quota_text(FILE *f, const json_t *quotas) {
         if (unit && strcmp(unit, "bytes") == 0) {
             /* binary units, as operators count them: 3000 MB, 1 GB */
             const json_int_t mib = 1024 * 1024, gib = 1024 * mib;
-            if (v >= gib && v % gib == 0) fprintf(f, "%" JSON_INTEGER_FORMAT " GB", v / gib);
-            else if (v >= mib) fprintf(f, "%.0f MB", (double)v / (double)mib);
-            else fprintf(f, "%.0f KB", (double)v / 1024.0);
+            if (v >= gib && v % gib == 0)
+                fprintf(f, "%" JSON_INTEGER_FORMAT " GB", v / gib);
+            else if (v >= mib)
+                fprintf(f, "%.0f MB", (double)v / (double)mib);
+            else
+                fprintf(f, "%.0f KB", (double)v / 1024.0);
         } else {
             fprintf(f, "%" JSON_INTEGER_FORMAT " ", v);
             html_text(f, unit ? unit : "");
@@ -254,8 +261,8 @@ static char *render_shop(const rnf_path *p, const json_t *answer, size_t *len) {
         snprintf(tid, sizeof tid, "rnf-%s", uuid);
         signed_link_param params[] = {{"planId", plan}, {"transactionId", tid}};
         signed_link_form form;
-        if (signed_link_make_form(path, params, 2, rnf_limits_settings()->purchase_ttl_s,
-                                  now_ms(), &form) != 0) {
+        if (signed_link_make_form(path, params, 2, rnf_limits_settings()->purchase_ttl_s, now_ms(),
+                                  &form) != 0) {
             failed = 1;
             break;
         }
@@ -432,12 +439,8 @@ void routes_rnf(api_edge *e, http_request *req, const edge_match *m) {
         return;
     }
     switch (p.action) {
-    case RNF_PING:
-        http_respond(req, 200, "application/json", "{\"status\":\"ok\"}", 15);
-        return;
-    case RNF_PURCHASE:
-        purchase(e, req, &p, get, ctx);
-        return;
+    case RNF_PING: http_respond(req, 200, "application/json", "{\"status\":\"ok\"}", 15); return;
+    case RNF_PURCHASE: purchase(e, req, &p, get, ctx); return;
     case RNF_OFFERS:
     case RNF_SHOP: {
         std_request r;

@@ -35,8 +35,8 @@ void routes_std_send_query(api_edge *e, http_request *req, const std_request *r,
     q.dealer_code = (char *)r->dealer_code;
     q.client_name = (char *)r->client_name;
     q.no_cache = r->no_cache;
-    edge_send_request(e, req, TOPIC_QUERIES, r->subscriber, e->query_deadline_ms,
-                      &edge_query_codec, &q, &meta, on_reply, arg);
+    edge_send_request(e, req, TOPIC_QUERIES, r->subscriber, e->query_deadline_ms, &edge_query_codec,
+                      &q, &meta, on_reply, arg);
 }
 
 void edge_std_path(const edge_match *m, std_path *out) {
@@ -60,8 +60,8 @@ void routes_std(api_edge *e, http_request *req, const edge_match *m) {
     };
     std_request r;
     char msg[256];
-    const char *cause = std_validate(e->tenants, cpid_config_default(), now_ms(), &path, &in, &r,
-                                     msg, sizeof msg);
+    const char *cause =
+        std_validate(e->tenants, cpid_config_default(), now_ms(), &path, &in, &r, msg, sizeof msg);
     if (cause) {
         http_respond_error(req, cause, "%s", msg);
         return;

@@ -20,12 +20,18 @@
 
 void token_limits_cfg_default(token_limits_cfg *c) {
     *c = (token_limits_cfg){
-        .rate_ip = 10, .burst_ip = 40,
-        .rate_client = 5, .burst_client = 20,
-        .fail_free_ip = 20, .fail_free_client = 5,
-        .lock_s = 1, .lock_max_s = 900, .forget_s = 3600,
+        .rate_ip = 10,
+        .burst_ip = 40,
+        .rate_client = 5,
+        .burst_client = 20,
+        .fail_free_ip = 20,
+        .fail_free_client = 5,
+        .lock_s = 1,
+        .lock_max_s = 900,
+        .forget_s = 3600,
         .tracked = 8192,
-        .hash_threads = 1, .hash_queue = 32,
+        .hash_threads = 1,
+        .hash_queue = 32,
     };
 }
 
@@ -52,22 +58,21 @@ int token_limits_cfg_from_env(token_limits_cfg *c, char *err, size_t errlen) {
     token_limits_cfg_default(c);
     if (env_number("MILLOM_TOKEN_RATE_PER_IP", 0.001, 1e6, &c->rate_ip, err, errlen) ||
         env_number("MILLOM_TOKEN_BURST_PER_IP", 1, 1e6, &c->burst_ip, err, errlen) ||
-        env_number("MILLOM_TOKEN_RATE_PER_CLIENT", 0.001, 1e6, &c->rate_client, err,
-                   errlen) ||
+        env_number("MILLOM_TOKEN_RATE_PER_CLIENT", 0.001, 1e6, &c->rate_client, err, errlen) ||
         env_number("MILLOM_TOKEN_BURST_PER_CLIENT", 1, 1e6, &c->burst_client, err, errlen) ||
         env_long("MILLOM_TOKEN_FAIL_FREE_PER_IP", 0, 1000000, &c->fail_free_ip, err, errlen) ||
         env_long("MILLOM_TOKEN_FAIL_FREE_PER_CLIENT", 0, 1000000, &c->fail_free_client, err,
                  errlen) ||
         env_number("MILLOM_TOKEN_FAIL_LOCK_S", 0.001, 86400, &c->lock_s, err, errlen) ||
-        env_number("MILLOM_TOKEN_FAIL_LOCK_MAX_S", 0.001, 86400, &c->lock_max_s, err,
-                   errlen) ||
+        env_number("MILLOM_TOKEN_FAIL_LOCK_MAX_S", 0.001, 86400, &c->lock_max_s, err, errlen) ||
         env_number("MILLOM_TOKEN_FAIL_FORGET_S", 1, 7 * 86400, &c->forget_s, err, errlen) ||
         env_long("MILLOM_TOKEN_TRACKED", 64, 1L << 22, &c->tracked, err, errlen) ||
         env_long("MILLOM_TOKEN_HASH_THREADS", 1, 64, &c->hash_threads, err, errlen) ||
         env_long("MILLOM_TOKEN_HASH_QUEUE", 1, 100000, &c->hash_queue, err, errlen))
         return -1;
     if (c->lock_max_s < c->lock_s) {
-        snprintf(err, errlen, "MILLOM_TOKEN_FAIL_LOCK_MAX_S (%g) is below MILLOM_TOKEN_FAIL_LOCK_S (%g)",
+        snprintf(err, errlen,
+                 "MILLOM_TOKEN_FAIL_LOCK_MAX_S (%g) is below MILLOM_TOKEN_FAIL_LOCK_S (%g)",
                  c->lock_max_s, c->lock_s);
         return -1;
     }
@@ -127,8 +132,8 @@ static int idle(const token_limits *l, const entry *e, double now) {
 static size_t set_of(const token_limits *l, const char *key) {
     unsigned char md[32];
     unsigned int n = 0;
-    if (!HMAC(EVP_sha256(), l->hkey, (int)sizeof l->hkey, (const unsigned char *)key,
-              strlen(key), md, &n))
+    if (!HMAC(EVP_sha256(), l->hkey, (int)sizeof l->hkey, (const unsigned char *)key, strlen(key),
+              md, &n))
         return 0; /* never seen in practice; one set is still correct */
     uint64_t h = 0;
     memcpy(&h, md, sizeof h);
@@ -293,7 +298,8 @@ const char *token_decision_text(token_decision d) {
     case TOKEN_ALLOW: return "allowed";
     case TOKEN_REFUSE_IP_LOCKED: return "too many failed client secrets from this address";
     case TOKEN_REFUSE_IP_RATE: return "too many token requests from this address";
-    case TOKEN_REFUSE_CLIENT_LOCKED: return "too many failed secrets for this client from this address";
+    case TOKEN_REFUSE_CLIENT_LOCKED:
+        return "too many failed secrets for this client from this address";
     case TOKEN_REFUSE_CLIENT_RATE: return "too many token requests for this client";
     }
     return "refused";

@@ -28,7 +28,10 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
     /* "No bootstrap.servers configured": true, and irrelevant for a handle
      * that only hosts the mock cluster. */
     if (strcmp(fac, "CONFWARN") == 0) return;
-    log_level l = level <= 3 ? LOG_ERROR : level == 4 ? LOG_WARN : level <= 6 ? LOG_INFO : LOG_DEBUG;
+    log_level l = level <= 3   ? LOG_ERROR
+                  : level == 4 ? LOG_WARN
+                  : level <= 6 ? LOG_INFO
+                               : LOG_DEBUG;
     log_write(l, NULL, "rdkafka %s: %s", fac, buf);
 }
 

@@ -64,8 +64,8 @@ int bind(int fd, const struct sockaddr *addr, socklen_t len) {
             int one = 1;
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
             if (resolved_bind(fd, (const struct sockaddr *)&fixed, sizeof fixed) == 0) return 0;
-            log_warn("devbroker: cannot listen on 127.0.0.1:%d (%s); using an ephemeral port",
-                     port, strerror(errno));
+            log_warn("devbroker: cannot listen on 127.0.0.1:%d (%s); using an ephemeral port", port,
+                     strerror(errno));
         }
     }
     return resolved_bind(fd, addr, len);

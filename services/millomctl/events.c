@@ -64,8 +64,8 @@ int events_run(const events_opts *o) {
         ev.occurred_at_ms = at;
         len = millom__v1__subscriber_event__pack(&ev, buf);
         /* A full local queue is back-pressure: wait for deliveries. */
-        while (kafka_produce(p, TOPIC_SUBSCRIBER_EVENTS, -1, msisdn, strlen(msisdn), buf, len,
-                             NULL, 0) != 0) {
+        while (kafka_produce(p, TOPIC_SUBSCRIBER_EVENTS, -1, msisdn, strlen(msisdn), buf, len, NULL,
+                             0) != 0) {
             if (service_stopping()) break;
             usleep(1000);
         }

@@ -62,11 +62,10 @@ static const char *fund_name(Millom__V1__FundSource f) {
 }
 
 void print_record_header(FILE *out, out_format f) {
-    static const char *const h[] = {"transid",       "operator",      "serviceProvider",
-                                    "planId",        "subscriberHash", "amount",
-                                    "currency",      "fundSource",    "completedAt",
-                                    "day",           "operatorShare", "providerShare",
-                                    "millomShare"};
+    static const char *const h[] = {
+        "transid",       "operator",      "serviceProvider", "planId",      "subscriberHash",
+        "amount",        "currency",      "fundSource",      "completedAt", "day",
+        "operatorShare", "providerShare", "millomShare"};
     if (f == OUT_CSV) csv_row(out, h, sizeof h / sizeof h[0]);
 }
 
@@ -83,9 +82,19 @@ void print_record(FILE *out, out_format f, const Millom__V1__SettlementRecord *r
     decimal_text(r->millom_share_minor, scale, ms);
     time_text(r->completed_at_ms, at);
     if (f == OUT_CSV) {
-        const char *row[] = {r->transid, r->operator_, r->service_provider, r->plan_id,
-                             r->subscriber_hash, amount, r->currency, fund_name(r->fund_source),
-                             at, r->day, os, ps, ms};
+        const char *row[] = {r->transid,
+                             r->operator_,
+                             r->service_provider,
+                             r->plan_id,
+                             r->subscriber_hash,
+                             amount,
+                             r->currency,
+                             fund_name(r->fund_source),
+                             at,
+                             r->day,
+                             os,
+                             ps,
+                             ms};
         csv_row(out, row, sizeof row / sizeof row[0]);
         return;
     }
@@ -94,16 +103,14 @@ void print_record(FILE *out, out_format f, const Millom__V1__SettlementRecord *r
                              r->service_provider, "planId", r->plan_id, "subscriberHash",
                              r->subscriber_hash, "amount", amount, "currency", r->currency,
                              "fundSource", fund_name(r->fund_source), "completedAt", at, "day",
-                             r->day, "operatorShare", os, "providerShare", ps, "millomShare",
-                             ms));
+                             r->day, "operatorShare", os, "providerShare", ps, "millomShare", ms));
 }
 
 void print_report_header(FILE *out, out_format f) {
-    static const char *const h[] = {"day",         "operator",      "serviceProvider",
-                                    "currency",    "planId",        "count",
-                                    "gross",       "operatorShare", "providerShare",
-                                    "millomShare", "closed",        "lateCount",
-                                    "updatedAt"};
+    static const char *const h[] = {
+        "day",    "operator",  "serviceProvider", "currency",      "planId",
+        "count",  "gross",     "operatorShare",   "providerShare", "millomShare",
+        "closed", "lateCount", "updatedAt"};
     if (f == OUT_CSV) csv_row(out, h, sizeof h / sizeof h[0]);
 }
 
@@ -120,9 +127,19 @@ void print_report(FILE *out, out_format f, const Millom__V1__SettlementReport *r
             decimal_text(p->operator_share_minor, scale, os);
             decimal_text(p->provider_share_minor, scale, ps);
             decimal_text(p->millom_share_minor, scale, ms);
-            const char *row[] = {r->day, r->operator_, r->service_provider, r->currency,
-                                 p->plan_id, count, g, os, ps, ms,
-                                 r->closed ? "true" : "false", late, at};
+            const char *row[] = {r->day,
+                                 r->operator_,
+                                 r->service_provider,
+                                 r->currency,
+                                 p->plan_id,
+                                 count,
+                                 g,
+                                 os,
+                                 ps,
+                                 ms,
+                                 r->closed ? "true" : "false",
+                                 late,
+                                 at};
             csv_row(out, row, sizeof row / sizeof row[0]);
         }
         return;
@@ -138,11 +155,10 @@ void print_report(FILE *out, out_format f, const Millom__V1__SettlementReport *r
     decimal_text(r->operator_share_minor, scale, os);
     decimal_text(r->provider_share_minor, scale, ps);
     decimal_text(r->millom_share_minor, scale, ms);
-    json_line(out, json_pack("{s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:b,s:I,s:s,s:o}", "day",
-                             r->day, "operator", r->operator_, "serviceProvider",
-                             r->service_provider, "currency", r->currency, "count",
-                             (json_int_t)r->count, "gross", g, "operatorShare", os,
-                             "providerShare", ps, "millomShare", ms, "closed", (int)r->closed,
-                             "lateCount", (json_int_t)r->late_count, "updatedAt", at, "plans",
-                             plans));
+    json_line(out, json_pack("{s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:b,s:I,s:s,s:o}", "day", r->day,
+                             "operator", r->operator_, "serviceProvider", r->service_provider,
+                             "currency", r->currency, "count", (json_int_t)r->count, "gross", g,
+                             "operatorShare", os, "providerShare", ps, "millomShare", ms, "closed",
+                             (int)r->closed, "lateCount", (json_int_t)r->late_count, "updatedAt",
+                             at, "plans", plans));
 }

@@ -65,8 +65,8 @@ int generate_run(const generate_opts *o) {
         if (len > sizeof buf) continue;
         millom__v1__purchase_event__pack(&ev, buf);
         /* A full local queue is back-pressure: wait for deliveries. */
-        while (kafka_produce(p, TOPIC_PURCHASE_EVENTS, -1, msisdn, strlen(msisdn), buf, len,
-                             NULL, 0) != 0) {
+        while (kafka_produce(p, TOPIC_PURCHASE_EVENTS, -1, msisdn, strlen(msisdn), buf, len, NULL,
+                             0) != 0) {
             if (service_stopping()) break;
             usleep(1000);
         }

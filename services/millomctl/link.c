@@ -37,8 +37,8 @@ int link_run(const link_opts *o) {
         n++;
     }
     if (rc == 0) {
-        char *url = signed_link_make(o->base ? o->base : "", o->path, params, n, o->ttl_s,
-                                     now_ms());
+        char *url =
+            signed_link_make(o->base ? o->base : "", o->path, params, n, o->ttl_s, now_ms());
         if (!url) {
             fprintf(stderr, "millomctl: cannot sign that link (path must start with '/'; "
                             "no uuid/expirySeconds/signature or duplicate parameters)\n");

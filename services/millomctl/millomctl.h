@@ -41,8 +41,8 @@ typedef struct {
     const char *topic;
     out_format format;
     int from_beginning;
-    long max;           /* stop after this many messages; 0 = no limit */
-    long idle_exit_ms;  /* stop after this long without a message; 0 = never */
+    long max;          /* stop after this many messages; 0 = no limit */
+    long idle_exit_ms; /* stop after this long without a message; 0 = never */
 } tail_opts;
 
 /* tail.c: consumes and prints until SIGINT/SIGTERM or a limit. Exit code. */
@@ -50,8 +50,8 @@ int tail_run(const tail_opts *o);
 
 typedef struct {
     long count;
-    const char *day;     /* YYYY-MM-DD of occurred_at, NULL = now */
-    const char *prefix;  /* transid prefix */
+    const char *day;    /* YYYY-MM-DD of occurred_at, NULL = now */
+    const char *prefix; /* transid prefix */
 } generate_opts;
 
 /* generate.c: produces synthetic COMPLETED purchase events. Exit code. */
@@ -74,7 +74,7 @@ int events_run(const events_opts *o);
 
 typedef struct {
     const char *path;
-    const char *base;  /* "" by default: a path-absolute link */
+    const char *base; /* "" by default: a path-absolute link */
     long ttl_s;
     const char *params[MILLOMCTL_MAX_LIST]; /* "name=value" */
     size_t n_params;

@@ -42,8 +42,8 @@ int tail_run(const tail_opts *o) {
     if (kafka_conf_common(conf, "millomctl", err, sizeof err) ||
         rd_kafka_conf_set(conf, "group.id", group, err, sizeof err) ||
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err) ||
-        rd_kafka_conf_set(conf, "auto.offset.reset", o->from_beginning ? "earliest" : "latest",
-                          err, sizeof err)) {
+        rd_kafka_conf_set(conf, "auto.offset.reset", o->from_beginning ? "earliest" : "latest", err,
+                          sizeof err)) {
         fprintf(stderr, "millomctl: %s\n", err);
         rd_kafka_conf_destroy(conf);
         return 1;

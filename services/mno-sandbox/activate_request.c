@@ -33,7 +33,8 @@ static int string_field(json_t *body, const char *key, bool required, size_t min
     }
     size_t n = json_string_length(v);
     if (n < (min ? min : 1) || n >= cap) {
-        snprintf(msg, msglen, "field %s must be %zu to %zu characters", key, min ? min : 1, cap - 1);
+        snprintf(msg, msglen, "field %s must be %zu to %zu characters", key, min ? min : 1,
+                 cap - 1);
         return -1;
     }
     const char *text = json_string_value(v);

@@ -76,8 +76,8 @@ struct mno_activations {
  * message naming the variable and its range. */
 void mno_callback_cfg_from_env(mno_callback_cfg *cfg) {
     settings_reader s = SETTINGS_INIT;
-    cfg->callback_url = settings_url(&s, "MILLOM_MNO_CALLBACK_URL",
-                                     "http://127.0.0.1:8080/activationCallback/tp");
+    cfg->callback_url =
+        settings_url(&s, "MILLOM_MNO_CALLBACK_URL", "http://127.0.0.1:8080/activationCallback/tp");
     cfg->millom_url = settings_url(&s, "MILLOM_MNO_MILLOM_URL", "http://127.0.0.1:8080");
     cfg->delay_ms = settings_ms(&s, "MILLOM_MNO_CALLBACK_DELAY_MS", 500, 0, 600000);
     cfg->max_attempts = (int)settings_long(&s, "MILLOM_MNO_CALLBACK_ATTEMPTS", 5, 1, 100);
@@ -131,7 +131,8 @@ static void backend_callback(const mno_activations *a, const mno_completion *c, 
     json_object_set_new(o, "offerId", json_string(c->offer_id));
     json_t *st = json_object();
     json_object_set_new(st, "status", json_string(c->ok ? "OK" : "FAIL"));
-    if (!c->ok) json_object_set_new(st, "errorMessage", mno_error_json(c->error_type, c->error_message));
+    if (!c->ok)
+        json_object_set_new(st, "errorMessage", mno_error_json(c->error_type, c->error_message));
     json_object_set_new(o, "activationStatus", st);
     if (c->ok) json_object_set_new(o, "confirmationCode", json_string(c->confirmation_code));
     t->body = dump(o);
@@ -215,8 +216,8 @@ static long post_callback(mno_activations *a, http_client *client, const task *t
         http_result_free(&r);
         if (status != 401 || !authed) break;
         mno_callback_auth_rejected(&a->cfg.auth, t->url, auth);
-        if (round == 0) log_info("activation %s: callback token refused; fetching a new one",
-                                 t->trans_id);
+        if (round == 0)
+            log_info("activation %s: callback token refused; fetching a new one", t->trans_id);
     }
     return status;
 }

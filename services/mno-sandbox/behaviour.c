@@ -20,7 +20,7 @@
 struct mno_behaviour {
     pthread_mutex_t lock;
     mno_behaviour_cfg cur, initial;
-    atomic_int plain; /* cur is all-default: lock-free fast path */
+    atomic_int plain;      /* cur is all-default: lock-free fast path */
     http_delayed *delayed; /* its hang follows cur.hang, set under lock */
     atomic_long calls[MNO_CALL_COUNT];
 };
@@ -104,9 +104,11 @@ const char *mno_behaviour_error_type(const mno_behaviour_cfg *cfg) {
     case 402: return "INSUFFICIENT_FUNDS";
     case 403: return "FORBIDDEN";
     case 404: return "UNKNOWN_SUBSCRIBER_ID";
-    case 408: case 504: return "TIMEOUT";
+    case 408:
+    case 504: return "TIMEOUT";
     case 409: return "CONFLICT";
-    case 429: case 503: return "CONGESTED";
+    case 429:
+    case 503: return "CONGESTED";
     case 501: return "NOT_IMPLEMENTED";
     default: return "INTERNAL_ERROR";
     }

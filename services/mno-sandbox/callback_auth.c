@@ -107,14 +107,14 @@ static oauth_token_source *source_for(const mno_callback_auth *a, const char *ca
         }
         token_url = derived;
     }
-    oauth_token_source *s = oauth_source_get(token_url, a->client_id, a->client_secret,
-                                             a->scope[0] ? a->scope : NULL);
+    oauth_token_source *s =
+        oauth_source_get(token_url, a->client_id, a->client_secret, a->scope[0] ? a->scope : NULL);
     if (!s) snprintf(err, errlen, "cannot create the token source for %s", token_url);
     return s;
 }
 
-int mno_callback_auth_header(const mno_callback_auth *a, http_client *hc,
-                             const char *callback_url, char *hdr, size_t len) {
+int mno_callback_auth_header(const mno_callback_auth *a, http_client *hc, const char *callback_url,
+                             char *hdr, size_t len) {
     if (!a->client_secret[0]) {
         if (len) hdr[0] = '\0';
         return 0;
@@ -127,7 +127,7 @@ int mno_callback_auth_header(const mno_callback_auth *a, http_client *hc,
 void mno_callback_auth_rejected(const mno_callback_auth *a, const char *callback_url,
                                 const char *hdr) {
     char err[256];
-    oauth_token_source *s = a->client_secret[0] ? source_for(a, callback_url, err, sizeof err)
-                                                : NULL;
+    oauth_token_source *s =
+        a->client_secret[0] ? source_for(a, callback_url, err, sizeof err) : NULL;
     if (s && hdr && *hdr) oauth_invalidate(s, hdr);
 }

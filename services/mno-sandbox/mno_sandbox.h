@@ -69,16 +69,16 @@ typedef enum { MNO_ID_MSISDN = 0, MNO_ID_OPET } mno_id_type;
 
 /* A validated backend request (see backend_request.c). */
 typedef struct {
-    const char *customer_id;  /* as in the path; a leading '+' is ignored */
+    const char *customer_id; /* as in the path; a leading '+' is ignored */
     mno_id_type id_type;
-    char lang[4];             /* lang's primary subtag, lowercased ("ur" for
+    char lang[4];         /* lang's primary subtag, lowercased ("ur" for
                                  "ur-PK"); "en" when absent or odd. Texts in
                                  a language without a row are English. */
-    const char *trans_id;     /* NULL when absent */
+    const char *trans_id; /* NULL when absent */
     /* offers only */
-    const char *offer_type;   /* NULL = no filter (absent or "All") */
-    int64_t max_price_minor;  /* -1 = no limit; offers costing <= this */
-    long max_offers;          /* -1 = all */
+    const char *offer_type;  /* NULL = no filter (absent or "All") */
+    int64_t max_price_minor; /* -1 = no limit; offers costing <= this */
+    long max_offers;         /* -1 = all */
 } mno_request;
 
 /* A complete answer: HTTP status and JSON body (caller owns body). */
@@ -118,14 +118,14 @@ int mno_parse_request(mno_call call, const char *customer_id, mno_param_fn get, 
 
 /* A validated POST /activate/{customerId} (strings copied, NUL-terminated). */
 typedef struct {
-    char customer_id[65];      /* as in the path; a leading '+' is ignored */
-    mno_id_type id_type;       /* query parameter customerIdType */
+    char customer_id[65]; /* as in the path; a leading '+' is ignored */
+    mno_id_type id_type;  /* query parameter customerIdType */
     char channel_id[65];
     char service_provider[65];
     char offer_id[65];
-    char trans_id[129];        /* 10..128 of [A-Za-z0-9._:-] */
-    char callback_url[513];    /* "" = none (then the configured default) */
-    char fund_source[8];       /* "WALLET", "LOAN" or "" = the offer's own */
+    char trans_id[129];     /* 10..128 of [A-Za-z0-9._:-] */
+    char callback_url[513]; /* "" = none (then the configured default) */
+    char fund_source[8];    /* "WALLET", "LOAN" or "" = the offer's own */
 } mno_activate_request;
 
 /* Validates customerIdType (through get) and the JSON body. Returns 0, or
@@ -139,15 +139,15 @@ int mno_parse_activate(const char *customer_id, mno_param_fn get, void *ctx, con
 
 /* How a repeated transId is answered. */
 typedef enum {
-    MNO_REPEAT_ORIGINAL = 0,      /* the original outcome again */
-    MNO_REPEAT_ALREADY_EXECUTED,  /* 409 PURCHASE_ALREADY_EXECUTED (completed OK) or
+    MNO_REPEAT_ORIGINAL = 0,     /* the original outcome again */
+    MNO_REPEAT_ALREADY_EXECUTED, /* 409 PURCHASE_ALREADY_EXECUTED (completed OK) or
                                      409 PURCHASE_IN_PROGRESS (still PENDING) */
 } mno_repeat_answer;
 
 /* Where and in which shape async completions are reported. */
 typedef enum {
-    MNO_CALLBACK_BACKEND = 0,     /* POST activationCallback body to the callbackUrl */
-    MNO_CALLBACK_MILLOM,          /* POST millom-callback.yaml body to <millom>/callback/v1/tp/ */
+    MNO_CALLBACK_BACKEND = 0, /* POST activationCallback body to the callbackUrl */
+    MNO_CALLBACK_MILLOM,      /* POST millom-callback.yaml body to <millom>/callback/v1/tp/ */
 } mno_callback_style;
 
 /* All-zero is the normal behaviour. */
@@ -158,10 +158,10 @@ typedef struct {
     bool hang;                /* never answer (until hang is lifted) */
     /* activations */
     mno_repeat_answer repeat_answer;
-    bool callback_delay_set;  /* false: the configured default delay */
-    long callback_delay_ms;   /* PENDING -> completed after this long */
+    bool callback_delay_set; /* false: the configured default delay */
+    long callback_delay_ms;  /* PENDING -> completed after this long */
     mno_callback_style callback_style;
-    bool callback_fail;       /* async completions FAIL (and refund) */
+    bool callback_fail; /* async completions FAIL (and refund) */
 } mno_behaviour_cfg;
 
 typedef struct mno_behaviour mno_behaviour;
@@ -214,9 +214,9 @@ typedef struct {
     char channel_id[65];
     char service_provider[65];
     char offer_id[65];
-    char callback_url[513];   /* "" = none given */
+    char callback_url[513]; /* "" = none given */
     bool ok;
-    char error_type[32];      /* on failure */
+    char error_type[32]; /* on failure */
     char error_message[128];
     char confirmation_code[32];
 } mno_completion;
@@ -243,12 +243,12 @@ long mno_store_reseed(mno_store *s);
 /* OAuth 2.0 client credentials for the callbacks (Millom's secure profile
  * requires a bearer token of the operator's client). */
 typedef struct {
-    char client_id[129];       /* MILLOM_MNO_OAUTH_CLIENT_ID (default: the tenants
+    char client_id[129];     /* MILLOM_MNO_OAUTH_CLIENT_ID (default: the tenants
                                   file's client of operator tp, else tp-demo) */
-    char client_secret[257];   /* MILLOM_MNO_OAUTH_CLIENT_SECRET; "" = no token */
-    char token_url[513];       /* MILLOM_MNO_OAUTH_TOKEN_URL; "" = derived from
+    char client_secret[257]; /* MILLOM_MNO_OAUTH_CLIENT_SECRET; "" = no token */
+    char token_url[513];     /* MILLOM_MNO_OAUTH_TOKEN_URL; "" = derived from
                                   each callback URL (mno_token_url_for) */
-    char scope[129];           /* MILLOM_MNO_OAUTH_SCOPE, cco.dd.data-plan.inquire */
+    char scope[129];         /* MILLOM_MNO_OAUTH_SCOPE, cco.dd.data-plan.inquire */
 } mno_callback_auth;
 
 /* Reads the MILLOM_MNO_OAUTH_* settings (the tenants file only for the
@@ -261,8 +261,8 @@ int mno_token_url_for(const char *callback_url, char *out, size_t len);
  * callback_url (fetching or reusing the cached token): 1. 0 with hdr ""
  * when no secret is configured (no token). -1 with a message in hdr when
  * no token could be had. */
-int mno_callback_auth_header(const mno_callback_auth *a, http_client *hc,
-                             const char *callback_url, char *hdr, size_t len);
+int mno_callback_auth_header(const mno_callback_auth *a, http_client *hc, const char *callback_url,
+                             char *hdr, size_t len);
 /* A callback sent with hdr was answered 401: drop that token. */
 void mno_callback_auth_rejected(const mno_callback_auth *a, const char *callback_url,
                                 const char *hdr);
@@ -270,13 +270,13 @@ void mno_callback_auth_rejected(const mno_callback_auth *a, const char *callback
 /* ---- activation_worker.c ---- */
 
 typedef struct {
-    const char *callback_url;  /* backend-style default target (MILLOM_MNO_CALLBACK_URL) */
-    const char *millom_url;    /* base of millom-style callbacks (MILLOM_MNO_MILLOM_URL) */
-    long delay_ms;             /* PENDING -> completed (MILLOM_MNO_CALLBACK_DELAY_MS) */
-    int max_attempts;          /* callback POSTs per completion (>= 1) */
-    long backoff_ms;           /* wait before the 2nd attempt, doubling after */
-    long timeout_ms;           /* per POST */
-    mno_callback_auth auth;    /* bearer tokens (callback_auth.c) */
+    const char *callback_url; /* backend-style default target (MILLOM_MNO_CALLBACK_URL) */
+    const char *millom_url;   /* base of millom-style callbacks (MILLOM_MNO_MILLOM_URL) */
+    long delay_ms;            /* PENDING -> completed (MILLOM_MNO_CALLBACK_DELAY_MS) */
+    int max_attempts;         /* callback POSTs per completion (>= 1) */
+    long backoff_ms;          /* wait before the 2nd attempt, doubling after */
+    long timeout_ms;          /* per POST */
+    mno_callback_auth auth;   /* bearer tokens (callback_auth.c) */
 } mno_callback_cfg;
 
 /* Fills cfg with the defaults (500 ms, 5 attempts, 200 ms, 2000 ms, the
@@ -317,7 +317,6 @@ void mno_route_admin(mno_app *app, http_request *req, const char *sub_path);
 /* 405 with an Allow header. */
 void mno_method_not_allowed(http_request *req, const char *allow);
 /* Answers at once with an errorResponse. */
-void mno_respond_error(http_request *req, int status, const char *error_type,
-                       const char *message);
+void mno_respond_error(http_request *req, int status, const char *error_type, const char *message);
 
 #endif

@@ -7,8 +7,7 @@
 #include <string.h>
 
 void mno_method_not_allowed(http_request *req, const char *allow) {
-    static const char body[] =
-        "{\"errorType\":\"BAD_REQUEST\",\"message\":\"method not allowed\"}";
+    static const char body[] = "{\"errorType\":\"BAD_REQUEST\",\"message\":\"method not allowed\"}";
     http_respond_with_header(req, 405, "application/json", body, sizeof body - 1, "Allow", allow);
 }
 

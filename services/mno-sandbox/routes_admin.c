@@ -35,9 +35,20 @@
 #include <string.h>
 
 static const char *const error_types[] = {
-    "TIMEOUT", "PARSING_ERROR", "INTERNAL_ERROR", "UNKNOWN_SUBSCRIBER_ID", "INVALID_PRODUCT",
-    "USER_BARRED", "CONGESTED", "PURCHASE_IN_PROGRESS", "PURCHASE_ALREADY_EXECUTED",
-    "NOT_IMPLEMENTED", "INSUFFICIENT_FUNDS", "BAD_REQUEST", "CONFLICT", "FORBIDDEN",
+    "TIMEOUT",
+    "PARSING_ERROR",
+    "INTERNAL_ERROR",
+    "UNKNOWN_SUBSCRIBER_ID",
+    "INVALID_PRODUCT",
+    "USER_BARRED",
+    "CONGESTED",
+    "PURCHASE_IN_PROGRESS",
+    "PURCHASE_ALREADY_EXECUTED",
+    "NOT_IMPLEMENTED",
+    "INSUFFICIENT_FUNDS",
+    "BAD_REQUEST",
+    "CONFLICT",
+    "FORBIDDEN",
     "INVALID_TRANSID",
 };
 
@@ -57,14 +68,18 @@ static json_t *behaviour_json(const mno_behaviour_cfg *c) {
     json_t *o = json_object();
     json_object_set_new(o, "delayMs", json_integer(c->delay_ms));
     json_object_set_new(o, "failStatus", json_integer(c->fail_status));
-    if (c->fail_status) json_object_set_new(o, "failErrorType", json_string(mno_behaviour_error_type(c)));
+    if (c->fail_status)
+        json_object_set_new(o, "failErrorType", json_string(mno_behaviour_error_type(c)));
     json_object_set_new(o, "hang", json_boolean(c->hang));
-    json_object_set_new(o, "repeatAnswer", json_string(c->repeat_answer == MNO_REPEAT_ALREADY_EXECUTED
-                                                           ? "ALREADY_EXECUTED"
-                                                           : "ORIGINAL"));
-    if (c->callback_delay_set) json_object_set_new(o, "callbackDelayMs", json_integer(c->callback_delay_ms));
-    json_object_set_new(o, "callbackStyle",
-                        json_string(c->callback_style == MNO_CALLBACK_MILLOM ? "millom" : "backend"));
+    json_object_set_new(o, "repeatAnswer",
+                        json_string(c->repeat_answer == MNO_REPEAT_ALREADY_EXECUTED
+                                        ? "ALREADY_EXECUTED"
+                                        : "ORIGINAL"));
+    if (c->callback_delay_set)
+        json_object_set_new(o, "callbackDelayMs", json_integer(c->callback_delay_ms));
+    json_object_set_new(
+        o, "callbackStyle",
+        json_string(c->callback_style == MNO_CALLBACK_MILLOM ? "millom" : "backend"));
     json_object_set_new(o, "callbackFail", json_boolean(c->callback_fail));
     return o;
 }
@@ -76,7 +91,8 @@ static int parse_behaviour(const char *body, size_t len, mno_behaviour_cfg *out,
     json_error_t jerr;
     json_t *j = json_loadb(body ? body : "", len, 0, &jerr);
     if (!j || !json_is_object(j)) {
-        snprintf(msg, msglen, "body must be a JSON object%s%.80s", j ? "" : ": ", j ? "" : jerr.text);
+        snprintf(msg, msglen, "body must be a JSON object%s%.80s", j ? "" : ": ",
+                 j ? "" : jerr.text);
         json_decref(j);
         return -1;
     }
@@ -85,7 +101,8 @@ static int parse_behaviour(const char *body, size_t len, mno_behaviour_cfg *out,
     int rc = 0;
     json_object_foreach(j, key, v) {
         if (strcmp(key, "delayMs") == 0) {
-            if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 600000) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+                json_integer_value(v) > 600000) {
                 snprintf(msg, msglen, "delayMs must be an integer from 0 to 600000");
                 rc = -1;
                 break;
@@ -105,7 +122,8 @@ static int parse_behaviour(const char *body, size_t len, mno_behaviour_cfg *out,
             for (size_t i = 0; t && i < sizeof error_types / sizeof *error_types; i++)
                 known = known || strcmp(t, error_types[i]) == 0;
             if (!known) {
-                snprintf(msg, msglen, "failErrorType must be an errorType of the backend API, e.g. CONGESTED");
+                snprintf(msg, msglen,
+                         "failErrorType must be an errorType of the backend API, e.g. CONGESTED");
                 rc = -1;
                 break;
             }
@@ -129,7 +147,8 @@ static int parse_behaviour(const char *body, size_t len, mno_behaviour_cfg *out,
                 break;
             }
         } else if (strcmp(key, "callbackDelayMs") == 0) {
-            if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 600000) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+                json_integer_value(v) > 600000) {
                 snprintf(msg, msglen, "callbackDelayMs must be an integer from 0 to 600000");
                 rc = -1;
                 break;
@@ -157,7 +176,8 @@ static int parse_behaviour(const char *body, size_t len, mno_behaviour_cfg *out,
         } else {
             snprintf(msg, msglen,
                      "unknown field %.40s (delayMs, failStatus, failErrorType, hang, repeatAnswer,"
-                     " callbackDelayMs, callbackStyle, callbackFail)", key);
+                     " callbackDelayMs, callbackStyle, callbackFail)",
+                     key);
             rc = -1;
             break;
         }
@@ -205,12 +225,16 @@ void mno_route_admin(mno_app *app, http_request *req, const char *sub) {
             return;
         }
         json_t *o = json_object();
-        json_object_set_new(o, "balance", json_integer(mno_behaviour_calls(app->behaviour, MNO_CALL_BALANCE)));
-        json_object_set_new(o, "offers", json_integer(mno_behaviour_calls(app->behaviour, MNO_CALL_OFFERS)));
-        json_object_set_new(o, "activate", json_integer(mno_behaviour_calls(app->behaviour, MNO_CALL_ACTIVATE)));
+        json_object_set_new(o, "balance",
+                            json_integer(mno_behaviour_calls(app->behaviour, MNO_CALL_BALANCE)));
+        json_object_set_new(o, "offers",
+                            json_integer(mno_behaviour_calls(app->behaviour, MNO_CALL_OFFERS)));
+        json_object_set_new(o, "activate",
+                            json_integer(mno_behaviour_calls(app->behaviour, MNO_CALL_ACTIVATE)));
         json_object_set_new(o, "pending", json_integer(mno_behaviour_pending(app->behaviour)));
-        json_object_set_new(o, "asyncQueued",
-                            json_integer(app->activations ? mno_activations_queued(app->activations) : 0));
+        json_object_set_new(
+            o, "asyncQueued",
+            json_integer(app->activations ? mno_activations_queued(app->activations) : 0));
         respond_json(req, 200, o);
     } else if (strcmp(sub, "activations") == 0) {
         if (!get) {

@@ -29,8 +29,7 @@ static void metrics_register(void) {
         "mno_sandbox_backend_calls_total", "Backend API calls received", "route=\"activate\"");
 }
 
-void mno_respond_error(http_request *req, int status, const char *error_type,
-                       const char *message) {
+void mno_respond_error(http_request *req, int status, const char *error_type, const char *message) {
     json_t *body = mno_error_json(error_type, message);
     size_t len;
     char *text = mno_json_text(body, &len);
@@ -81,7 +80,8 @@ void mno_route_backend(mno_app *app, http_request *req, mno_call call, const cha
         char msg[160];
         if (call == MNO_CALL_ACTIVATE) {
             reply = activate(app, req, &cfg, customer_id);
-        } else if (mno_parse_request(call, customer_id, query_param, req, &rq, msg, sizeof msg) != 0) {
+        } else if (mno_parse_request(call, customer_id, query_param, req, &rq, msg, sizeof msg) !=
+                   0) {
             reply.status = 400;
             reply.body = mno_error_json("BAD_REQUEST", msg);
         } else if (call == MNO_CALL_BALANCE) {

@@ -15,11 +15,13 @@ static const char schema_v1[] =
     "CREATE TABLE subscribers (\n"
     "  msisdn            TEXT PRIMARY KEY,          -- E.164 digits, no '+'\n"
     "  opet              TEXT UNIQUE,               -- operator token for customerIdType=OPET\n"
-    "  subscription_type TEXT NOT NULL CHECK (subscription_type IN ('UNSPECIFIED','PREPAID','POSTPAID')),\n"
+    "  subscription_type TEXT NOT NULL CHECK (subscription_type IN "
+    "('UNSPECIFIED','PREPAID','POSTPAID')),\n"
     "  price_plan        TEXT NOT NULL,\n"
     "  balance_minor     INTEGER NOT NULL,          -- monetaryBalance, PKR minor units\n"
     "  loan_minor        INTEGER NOT NULL DEFAULT 0, -- outstanding loan (loanBalance), 0 = none\n"
-    "  subscriber_state  TEXT NOT NULL CHECK (subscriber_state IN ('GOOD_TO_GO','NEED_OFFERS','NEED_LOANS','NEED_TOPUP')),\n"
+    "  subscriber_state  TEXT NOT NULL CHECK (subscriber_state IN "
+    "('GOOD_TO_GO','NEED_OFFERS','NEED_LOANS','NEED_TOPUP')),\n"
     "  status            TEXT NOT NULL CHECK (status IN ('ACTIVE','BARRED','ROAMING'))\n"
     ");\n"
     "CREATE TABLE plan_texts (\n"
@@ -37,19 +39,22 @@ static const char schema_v1[] =
     "  unit             TEXT NOT NULL CHECK (unit IN ('BYTES','MINUTES')),\n"
     "  quota            INTEGER NOT NULL,\n"
     "  remaining        INTEGER NOT NULL,\n"
-    "  overusage_policy TEXT NOT NULL CHECK (overusage_policy IN ('THROTTLED','BLOCKED','PAY_AS_YOU_GO')),\n"
+    "  overusage_policy TEXT NOT NULL CHECK (overusage_policy IN "
+    "('THROTTLED','BLOCKED','PAY_AS_YOU_GO')),\n"
     "  speed_limit      INTEGER,                   -- kbps, NULL = none\n"
     "  recurrence_days  INTEGER,                   -- renewal period, NULL = one-off\n"
     "  PRIMARY KEY (msisdn, position)\n"
     ");\n"
     "CREATE TABLE offers (\n"
     "  offer_id         TEXT PRIMARY KEY,\n"
-    "  offer_type       TEXT NOT NULL,             -- Data, Voice, SMS, Social, Video, Music (offerType filter)\n"
+    "  offer_type       TEXT NOT NULL,             -- Data, Voice, SMS, Social, Video, Music "
+    "(offerType filter)\n"
     "  fund_source      TEXT NOT NULL CHECK (fund_source IN ('WALLET','LOAN')),\n"
     "  unit             TEXT NOT NULL CHECK (unit IN ('BYTES','MINUTES')),\n"
     "  quota            INTEGER NOT NULL,\n"
     "  app_type         TEXT NOT NULL,\n"
-    "  overusage_policy TEXT NOT NULL CHECK (overusage_policy IN ('THROTTLED','BLOCKED','PAY_AS_YOU_GO')),\n"
+    "  overusage_policy TEXT NOT NULL CHECK (overusage_policy IN "
+    "('THROTTLED','BLOCKED','PAY_AS_YOU_GO')),\n"
     "  speed_limit      INTEGER,\n"
     "  duration_s       INTEGER NOT NULL,\n"
     "  cost_minor       INTEGER NOT NULL CHECK (cost_minor >= 0),\n"
@@ -72,14 +77,22 @@ static const char schema_v1[] =
 
 /* Sizes used below: 3145728000 B = 3000 MiB, 1073741824 B = 1 GiB. */
 static const char seed_v2[] =
-    "INSERT INTO subscribers (msisdn, opet, subscription_type, price_plan, balance_minor, loan_minor, subscriber_state, status) VALUES\n"
-    "  ('924542610003', 'OPET-tp-0003', 'PREPAID',  'djuice',              52075,    0, 'GOOD_TO_GO',  'ACTIVE'),\n"
-    "  ('924542610000', NULL,           'PREPAID',  'djuice',                  0, 5000, 'NEED_TOPUP',  'ACTIVE'),\n"
-    "  ('924542610001', NULL,           'PREPAID',  'Talkshawk',           30000,    0, 'NEED_OFFERS', 'ACTIVE'),\n"
-    "  ('924542610002', NULL,           'PREPAID',  'djuice',                  0,    0, 'NEED_LOANS',  'ACTIVE'),\n"
-    "  ('924542610004', NULL,           'PREPAID',  'djuice',              10000,    0, 'GOOD_TO_GO',  'ROAMING'),\n"
-    "  ('924542610005', NULL,           'PREPAID',  'djuice',                  0,    0, 'NEED_TOPUP',  'BARRED'),\n"
-    "  ('924542610006', NULL,           'POSTPAID', 'Postpaid Smart 1000', 250000,    0, 'GOOD_TO_GO',  'ACTIVE');\n"
+    "INSERT INTO subscribers (msisdn, opet, subscription_type, price_plan, balance_minor, "
+    "loan_minor, subscriber_state, status) VALUES\n"
+    "  ('924542610003', 'OPET-tp-0003', 'PREPAID',  'djuice',              52075,    0, "
+    "'GOOD_TO_GO',  'ACTIVE'),\n"
+    "  ('924542610000', NULL,           'PREPAID',  'djuice',                  0, 5000, "
+    "'NEED_TOPUP',  'ACTIVE'),\n"
+    "  ('924542610001', NULL,           'PREPAID',  'Talkshawk',           30000,    0, "
+    "'NEED_OFFERS', 'ACTIVE'),\n"
+    "  ('924542610002', NULL,           'PREPAID',  'djuice',                  0,    0, "
+    "'NEED_LOANS',  'ACTIVE'),\n"
+    "  ('924542610004', NULL,           'PREPAID',  'djuice',              10000,    0, "
+    "'GOOD_TO_GO',  'ROAMING'),\n"
+    "  ('924542610005', NULL,           'PREPAID',  'djuice',                  0,    0, "
+    "'NEED_TOPUP',  'BARRED'),\n"
+    "  ('924542610006', NULL,           'POSTPAID', 'Postpaid Smart 1000', 250000,    0, "
+    "'GOOD_TO_GO',  'ACTIVE');\n"
     "\n"
     "INSERT INTO plan_texts (plan_id, lang, name) VALUES\n"
     "  ('tp-plan-3g-weekly',      'en', '3G Weekly Bundle'),\n"
@@ -95,44 +108,79 @@ static const char seed_v2[] =
     "  ('tp-plan-postpaid-voice', 'en', 'Smart 1000 Minutes'),\n"
     "  ('tp-plan-postpaid-voice', 'ur', 'سمارٹ 1000 منٹ');\n"
     "\n"
-    "INSERT INTO subscribed_plans (msisdn, position, plan_id, expires_in_s, app_type, unit, quota, remaining, overusage_policy, speed_limit, recurrence_days) VALUES\n"
-    "  ('924542610003', 1, 'tp-plan-3g-weekly',      432000, 'GENERIC',          'BYTES',   3000000000,  2500000000,  'THROTTLED',     384,  7),\n"
-    "  ('924542610003', 2, 'tp-plan-social-daily',    72000, 'SOCIAL,MESSAGING', 'BYTES',   1073741824,   734003200,  'PAY_AS_YOU_GO', 384,  1),\n"
-    "  ('924542610003', 3, 'tp-plan-minutes-weekly', 259200, 'GENERIC',          'MINUTES',        300,         238,  'BLOCKED',       NULL, 7),\n"
-    "  ('924542610000', 1, 'tp-plan-3g-daily',        36000, 'GENERIC',          'BYTES',   3145728000,           0,  'BLOCKED',       384,  NULL),\n"
-    "  ('924542610001', 1, 'tp-plan-3g-daily',        36000, 'GENERIC',          'BYTES',   3145728000,    10485760,  'THROTTLED',     384,  1),\n"
-    "  ('924542610002', 1, 'tp-plan-social-daily',    18000, 'SOCIAL,MESSAGING', 'BYTES',   1073741824,     5242880,  'BLOCKED',       384,  NULL),\n"
-    "  ('924542610004', 1, 'tp-plan-3g-weekly',      518400, 'GENERIC',          'BYTES',   3000000000,  3000000000,  'THROTTLED',     384,  7),\n"
-    "  ('924542610006', 1, 'tp-plan-postpaid-data', 1555200, 'GENERIC',          'BYTES',  21474836480, 15032385536,  'THROTTLED',    1024, 30),\n"
-    "  ('924542610006', 2, 'tp-plan-postpaid-voice',1555200, 'GENERIC',          'MINUTES',       1000,         870,  'PAY_AS_YOU_GO', NULL, 30);\n"
+    "INSERT INTO subscribed_plans (msisdn, position, plan_id, expires_in_s, app_type, unit, quota, "
+    "remaining, overusage_policy, speed_limit, recurrence_days) VALUES\n"
+    "  ('924542610003', 1, 'tp-plan-3g-weekly',      432000, 'GENERIC',          'BYTES',   "
+    "3000000000,  2500000000,  'THROTTLED',     384,  7),\n"
+    "  ('924542610003', 2, 'tp-plan-social-daily',    72000, 'SOCIAL,MESSAGING', 'BYTES',   "
+    "1073741824,   734003200,  'PAY_AS_YOU_GO', 384,  1),\n"
+    "  ('924542610003', 3, 'tp-plan-minutes-weekly', 259200, 'GENERIC',          'MINUTES',        "
+    "300,         238,  'BLOCKED',       NULL, 7),\n"
+    "  ('924542610000', 1, 'tp-plan-3g-daily',        36000, 'GENERIC',          'BYTES',   "
+    "3145728000,           0,  'BLOCKED',       384,  NULL),\n"
+    "  ('924542610001', 1, 'tp-plan-3g-daily',        36000, 'GENERIC',          'BYTES',   "
+    "3145728000,    10485760,  'THROTTLED',     384,  1),\n"
+    "  ('924542610002', 1, 'tp-plan-social-daily',    18000, 'SOCIAL,MESSAGING', 'BYTES',   "
+    "1073741824,     5242880,  'BLOCKED',       384,  NULL),\n"
+    "  ('924542610004', 1, 'tp-plan-3g-weekly',      518400, 'GENERIC',          'BYTES',   "
+    "3000000000,  3000000000,  'THROTTLED',     384,  7),\n"
+    "  ('924542610006', 1, 'tp-plan-postpaid-data', 1555200, 'GENERIC',          'BYTES',  "
+    "21474836480, 15032385536,  'THROTTLED',    1024, 30),\n"
+    "  ('924542610006', 2, 'tp-plan-postpaid-voice',1555200, 'GENERIC',          'MINUTES',       "
+    "1000,         870,  'PAY_AS_YOU_GO', NULL, 30);\n"
     "\n"
-    "INSERT INTO offers (offer_id, offer_type, fund_source, unit, quota, app_type, overusage_policy, speed_limit, duration_s, cost_minor, recurrence) VALUES\n"
-    "  ('tp-data-daily-3gb',     'Data',   'WALLET', 'BYTES',   3145728000, 'GENERIC',          'THROTTLED',      384,   86400,  16000, 'DAILY'),\n"
-    "  ('tp-social-daily',       'Social', 'WALLET', 'BYTES',   1073741824, 'SOCIAL,MESSAGING', 'PAY_AS_YOU_GO',  384,   86400,   6000, 'DAILY'),\n"
-    "  ('tp-video-hour',         'Video',  'WALLET', 'BYTES',   2147483648, 'VIDEO',            'BLOCKED',       2048,    3600,   1550, NULL),\n"
-    "  ('tp-music-daily',        'Music',  'WALLET', 'BYTES',    524288000, 'MUSIC',            'THROTTLED',      256,   86400,   2500, 'DAILY'),\n"
-    "  ('tp-voice-weekly',       'Voice',  'WALLET', 'MINUTES',        300, 'GENERIC',          'BLOCKED',       NULL,  604800,  12000, 'WEEKLY'),\n"
-    "  ('tp-data-monthly-10gb',  'Data',   'WALLET', 'BYTES',  10737418240, 'GENERIC',          'THROTTLED',      512, 2592000, 100000, 'MONTHLY'),\n"
-    "  ('tp-loan-data-500mb',    'Data',   'LOAN',   'BYTES',    524288000, 'GENERIC',          'BLOCKED',        384,   86400,   2000, NULL),\n"
-    "  ('tp-loan-social-200mb',  'Social', 'LOAN',   'BYTES',    209715200, 'SOCIAL',           'BLOCKED',        256,   86400,   1000, NULL);\n"
+    "INSERT INTO offers (offer_id, offer_type, fund_source, unit, quota, app_type, "
+    "overusage_policy, speed_limit, duration_s, cost_minor, recurrence) VALUES\n"
+    "  ('tp-data-daily-3gb',     'Data',   'WALLET', 'BYTES',   3145728000, 'GENERIC',          "
+    "'THROTTLED',      384,   86400,  16000, 'DAILY'),\n"
+    "  ('tp-social-daily',       'Social', 'WALLET', 'BYTES',   1073741824, 'SOCIAL,MESSAGING', "
+    "'PAY_AS_YOU_GO',  384,   86400,   6000, 'DAILY'),\n"
+    "  ('tp-video-hour',         'Video',  'WALLET', 'BYTES',   2147483648, 'VIDEO',            "
+    "'BLOCKED',       2048,    3600,   1550, NULL),\n"
+    "  ('tp-music-daily',        'Music',  'WALLET', 'BYTES',    524288000, 'MUSIC',            "
+    "'THROTTLED',      256,   86400,   2500, 'DAILY'),\n"
+    "  ('tp-voice-weekly',       'Voice',  'WALLET', 'MINUTES',        300, 'GENERIC',          "
+    "'BLOCKED',       NULL,  604800,  12000, 'WEEKLY'),\n"
+    "  ('tp-data-monthly-10gb',  'Data',   'WALLET', 'BYTES',  10737418240, 'GENERIC',          "
+    "'THROTTLED',      512, 2592000, 100000, 'MONTHLY'),\n"
+    "  ('tp-loan-data-500mb',    'Data',   'LOAN',   'BYTES',    524288000, 'GENERIC',          "
+    "'BLOCKED',        384,   86400,   2000, NULL),\n"
+    "  ('tp-loan-social-200mb',  'Social', 'LOAN',   'BYTES',    209715200, 'SOCIAL',           "
+    "'BLOCKED',        256,   86400,   1000, NULL);\n"
     "\n"
     "INSERT INTO offer_texts (offer_id, lang, name, description, short_description) VALUES\n"
-    "  ('tp-data-daily-3gb',    'en', '3G Daily Bundle',     '3000 MB of internet for 24 hours',                         '3000 MB, 1 day'),\n"
-    "  ('tp-data-daily-3gb',    'ur', 'تھری جی روزانہ بنڈل', '24 گھنٹوں کے لیے 3000 ایم بی انٹرنیٹ',                     '3000 ایم بی، 1 دن'),\n"
-    "  ('tp-social-daily',      'en', 'Daily Social Pack',   '1 GB for WhatsApp, Facebook and Instagram for 24 hours',    '1 GB social, 1 day'),\n"
-    "  ('tp-social-daily',      'ur', 'روزانہ سوشل پیک',     '24 گھنٹوں کے لیے واٹس ایپ، فیس بک اور انسٹاگرام کے لیے 1 جی بی', '1 جی بی سوشل، 1 دن'),\n"
-    "  ('tp-video-hour',        'en', 'Video Hour',          '2 GB for video streaming for one hour',                     '2 GB video, 1 hour'),\n"
-    "  ('tp-video-hour',        'ur', 'ویڈیو گھنٹہ',          'ایک گھنٹے کے لیے ویڈیو اسٹریمنگ کے لیے 2 جی بی',             '2 جی بی ویڈیو، 1 گھنٹہ'),\n"
-    "  ('tp-music-daily',       'en', 'Music Day Pass',      '500 MB for music streaming for 24 hours',                   '500 MB music, 1 day'),\n"
-    "  ('tp-music-daily',       'ur', 'میوزک ڈے پاس',        '24 گھنٹوں کے لیے میوزک اسٹریمنگ کے لیے 500 ایم بی',          '500 ایم بی میوزک، 1 دن'),\n"
-    "  ('tp-voice-weekly',      'en', 'Weekly Minutes',      '300 on-net minutes for 7 days',                             '300 min, 7 days'),\n"
-    "  ('tp-voice-weekly',      'ur', 'ہفتہ وار منٹ',         '7 دن کے لیے 300 آن نیٹ منٹ',                                '300 منٹ، 7 دن'),\n"
-    "  ('tp-data-monthly-10gb', 'en', 'Monthly Mega Bundle', '10 GB of internet for 30 days',                             '10 GB, 30 days'),\n"
-    "  ('tp-data-monthly-10gb', 'ur', 'ماہانہ میگا بنڈل',     '30 دن کے لیے 10 جی بی انٹرنیٹ',                              '10 جی بی، 30 دن'),\n"
-    "  ('tp-loan-data-500mb',   'en', 'Emergency Data Loan', '500 MB now, paid back from your next top-up',               '500 MB loan, 1 day'),\n"
-    "  ('tp-loan-data-500mb',   'ur', 'ہنگامی ڈیٹا قرض',      'ابھی 500 ایم بی، اگلے ری چارج سے ادائیگی',                    '500 ایم بی قرض، 1 دن'),\n"
-    "  ('tp-loan-social-200mb', 'en', 'Social Loan Pack',    '200 MB for social apps now, paid back from your next top-up', '200 MB social loan, 1 day'),\n"
-    "  ('tp-loan-social-200mb', 'ur', 'سوشل قرض پیک',         'ابھی سوشل ایپس کے لیے 200 ایم بی، اگلے ری چارج سے ادائیگی',    '200 ایم بی سوشل قرض، 1 دن');\n"
+    "  ('tp-data-daily-3gb',    'en', '3G Daily Bundle',     '3000 MB of internet for 24 hours',   "
+    "                      '3000 MB, 1 day'),\n"
+    "  ('tp-data-daily-3gb',    'ur', 'تھری جی روزانہ بنڈل', '24 گھنٹوں کے لیے 3000 ایم بی "
+    "انٹرنیٹ',                     '3000 ایم بی، 1 دن'),\n"
+    "  ('tp-social-daily',      'en', 'Daily Social Pack',   '1 GB for WhatsApp, Facebook and "
+    "Instagram for 24 hours',    '1 GB social, 1 day'),\n"
+    "  ('tp-social-daily',      'ur', 'روزانہ سوشل پیک',     '24 گھنٹوں کے لیے واٹس ایپ، فیس بک "
+    "اور انسٹاگرام کے لیے 1 جی بی', '1 جی بی سوشل، 1 دن'),\n"
+    "  ('tp-video-hour',        'en', 'Video Hour',          '2 GB for video streaming for one "
+    "hour',                     '2 GB video, 1 hour'),\n"
+    "  ('tp-video-hour',        'ur', 'ویڈیو گھنٹہ',          'ایک گھنٹے کے لیے ویڈیو اسٹریمنگ کے "
+    "لیے 2 جی بی',             '2 جی بی ویڈیو، 1 گھنٹہ'),\n"
+    "  ('tp-music-daily',       'en', 'Music Day Pass',      '500 MB for music streaming for 24 "
+    "hours',                   '500 MB music, 1 day'),\n"
+    "  ('tp-music-daily',       'ur', 'میوزک ڈے پاس',        '24 گھنٹوں کے لیے میوزک اسٹریمنگ کے "
+    "لیے 500 ایم بی',          '500 ایم بی میوزک، 1 دن'),\n"
+    "  ('tp-voice-weekly',      'en', 'Weekly Minutes',      '300 on-net minutes for 7 days',      "
+    "                       '300 min, 7 days'),\n"
+    "  ('tp-voice-weekly',      'ur', 'ہفتہ وار منٹ',         '7 دن کے لیے 300 آن نیٹ منٹ',        "
+    "                        '300 منٹ، 7 دن'),\n"
+    "  ('tp-data-monthly-10gb', 'en', 'Monthly Mega Bundle', '10 GB of internet for 30 days',      "
+    "                       '10 GB, 30 days'),\n"
+    "  ('tp-data-monthly-10gb', 'ur', 'ماہانہ میگا بنڈل',     '30 دن کے لیے 10 جی بی انٹرنیٹ',     "
+    "                         '10 جی بی، 30 دن'),\n"
+    "  ('tp-loan-data-500mb',   'en', 'Emergency Data Loan', '500 MB now, paid back from your next "
+    "top-up',               '500 MB loan, 1 day'),\n"
+    "  ('tp-loan-data-500mb',   'ur', 'ہنگامی ڈیٹا قرض',      'ابھی 500 ایم بی، اگلے ری چارج سے "
+    "ادائیگی',                    '500 ایم بی قرض، 1 دن'),\n"
+    "  ('tp-loan-social-200mb', 'en', 'Social Loan Pack',    '200 MB for social apps now, paid "
+    "back from your next top-up', '200 MB social loan, 1 day'),\n"
+    "  ('tp-loan-social-200mb', 'ur', 'سوشل قرض پیک',         'ابھی سوشل ایپس کے لیے 200 ایم بی، "
+    "اگلے ری چارج سے ادائیگی',    '200 ایم بی سوشل قرض، 1 دن');\n"
     "\n"
     "INSERT INTO subscriber_offers (msisdn, position, offer_id) VALUES\n"
     "  ('924542610003', 1, 'tp-data-daily-3gb'),\n"
@@ -161,44 +209,52 @@ static const char seed_v2[] =
  * asynchronously.
  * activations: one row per transId (the idempotency key), whatever the
  * outcome, so a repeat answers what the first call answered. */
-#define SCHEMA_V3 \
-    "ALTER TABLE subscribed_plans ADD COLUMN expires_at_s INTEGER;\n" \
-    "ALTER TABLE offers ADD COLUMN async INTEGER NOT NULL DEFAULT 0 CHECK (async IN (0, 1));\n" \
-    "CREATE TABLE activations (\n" \
-    "  trans_id          TEXT PRIMARY KEY,\n" \
-    "  customer          TEXT NOT NULL,            -- the subscriber's MSISDN (also for OPET calls)\n" \
-    "  channel_id        TEXT NOT NULL,\n" \
-    "  service_provider  TEXT NOT NULL,\n" \
-    "  offer_id          TEXT NOT NULL,            -- as requested (may be unknown: INVALID_PRODUCT)\n" \
-    "  fund_source       TEXT CHECK (fund_source IN ('WALLET','LOAN')),\n" \
-    "  amount_minor      INTEGER NOT NULL DEFAULT 0,\n" \
-    "  status            TEXT NOT NULL CHECK (status IN ('OK','PENDING','FAIL')),\n" \
-    "  http_status       INTEGER NOT NULL,         -- what /activate answered; a repeat answers it again\n" \
-    "  error_type        TEXT,\n" \
-    "  error_message     TEXT,\n" \
-    "  confirmation_code TEXT,\n" \
-    "  debits            INTEGER NOT NULL DEFAULT 0 CHECK (debits IN (0, 1)),\n" \
-    "  refunds           INTEGER NOT NULL DEFAULT 0 CHECK (refunds IN (0, 1)),\n" \
-    "  created_ms        INTEGER NOT NULL,\n" \
-    "  completed_ms      INTEGER,\n" \
-    "  callback_url      TEXT,\n" \
-    "  callback_attempts INTEGER NOT NULL DEFAULT 0,\n" \
-    "  callback_status   INTEGER                   -- last callback POST's HTTP status, 0 = no answer\n" \
-    ");\n" \
+#define SCHEMA_V3                                                                                 \
+    "ALTER TABLE subscribed_plans ADD COLUMN expires_at_s INTEGER;\n"                             \
+    "ALTER TABLE offers ADD COLUMN async INTEGER NOT NULL DEFAULT 0 CHECK (async IN (0, 1));\n"   \
+    "CREATE TABLE activations (\n"                                                                \
+    "  trans_id          TEXT PRIMARY KEY,\n"                                                     \
+    "  customer          TEXT NOT NULL,            -- the subscriber's MSISDN (also for OPET "    \
+    "calls)\n"                                                                                    \
+    "  channel_id        TEXT NOT NULL,\n"                                                        \
+    "  service_provider  TEXT NOT NULL,\n"                                                        \
+    "  offer_id          TEXT NOT NULL,            -- as requested (may be unknown: "             \
+    "INVALID_PRODUCT)\n"                                                                          \
+    "  fund_source       TEXT CHECK (fund_source IN ('WALLET','LOAN')),\n"                        \
+    "  amount_minor      INTEGER NOT NULL DEFAULT 0,\n"                                           \
+    "  status            TEXT NOT NULL CHECK (status IN ('OK','PENDING','FAIL')),\n"              \
+    "  http_status       INTEGER NOT NULL,         -- what /activate answered; a repeat answers " \
+    "it again\n"                                                                                  \
+    "  error_type        TEXT,\n"                                                                 \
+    "  error_message     TEXT,\n"                                                                 \
+    "  confirmation_code TEXT,\n"                                                                 \
+    "  debits            INTEGER NOT NULL DEFAULT 0 CHECK (debits IN (0, 1)),\n"                  \
+    "  refunds           INTEGER NOT NULL DEFAULT 0 CHECK (refunds IN (0, 1)),\n"                 \
+    "  created_ms        INTEGER NOT NULL,\n"                                                     \
+    "  completed_ms      INTEGER,\n"                                                              \
+    "  callback_url      TEXT,\n"                                                                 \
+    "  callback_attempts INTEGER NOT NULL DEFAULT 0,\n"                                           \
+    "  callback_status   INTEGER                   -- last callback POST's HTTP status, 0 = no "  \
+    "answer\n"                                                                                    \
+    ");\n"                                                                                        \
     "CREATE INDEX activations_created ON activations (created_ms);\n"
 
 /* The async offer: a weekly bundle provisioned asynchronously (PENDING,
  * then a callback), PKR 250.00 from the wallet. */
-#define SEED_V3 \
-    "INSERT INTO offers (offer_id, offer_type, fund_source, unit, quota, app_type, overusage_policy, speed_limit, duration_s, cost_minor, recurrence, async) VALUES\n" \
-    "  ('tp-data-weekly-async',  'Data',   'WALLET', 'BYTES',   5368709120, 'GENERIC',          'THROTTLED',      512,  604800,  25000, 'WEEKLY', 1);\n" \
-    "\n" \
-    "INSERT INTO offer_texts (offer_id, lang, name, description, short_description) VALUES\n" \
-    "  ('tp-data-weekly-async', 'en', 'Weekly Data Bundle',  '5 GB of internet for 7 days, activated within a minute',  '5 GB, 7 days'),\n" \
-    "  ('tp-data-weekly-async', 'ur', 'ہفتہ وار ڈیٹا بنڈل',   '7 دن کے لیے 5 جی بی انٹرنیٹ، ایک منٹ میں فعال',          '5 جی بی، 7 دن');\n" \
-    "\n" \
-    "INSERT INTO subscriber_offers (msisdn, position, offer_id) VALUES\n" \
-    "  ('924542610003', 7, 'tp-data-weekly-async'),\n" \
+#define SEED_V3                                                                                                                        \
+    "INSERT INTO offers (offer_id, offer_type, fund_source, unit, quota, app_type, "                                                   \
+    "overusage_policy, speed_limit, duration_s, cost_minor, recurrence, async) VALUES\n"                                               \
+    "  ('tp-data-weekly-async',  'Data',   'WALLET', 'BYTES',   5368709120, 'GENERIC',          "                                      \
+    "'THROTTLED',      512,  604800,  25000, 'WEEKLY', 1);\n"                                                                          \
+    "\n"                                                                                                                               \
+    "INSERT INTO offer_texts (offer_id, lang, name, description, short_description) VALUES\n"                                          \
+    "  ('tp-data-weekly-async', 'en', 'Weekly Data Bundle',  '5 GB of internet for 7 days, "                                           \
+    "activated within a minute',  '5 GB, 7 days'),\n"                                                                                  \
+    "  ('tp-data-weekly-async', 'ur', 'ہفتہ وار ڈیٹا بنڈل',   '7 دن کے لیے 5 جی بی انٹرنیٹ، ایک " \
+    "منٹ میں فعال',          '5 جی بی، 7 دن');\n"                                                                     \
+    "\n"                                                                                                                               \
+    "INSERT INTO subscriber_offers (msisdn, position, offer_id) VALUES\n"                                                              \
+    "  ('924542610003', 7, 'tp-data-weekly-async'),\n"                                                                                 \
     "  ('924542610006', 4, 'tp-data-weekly-async');\n"
 
 static const char migration_v3[] = SCHEMA_V3 SEED_V3;

@@ -60,10 +60,10 @@ enum {
     W_LIST_ONE,
 };
 
-#define ACTIVATION_COLUMNS                                                                       \
-    "SELECT trans_id, customer, channel_id, service_provider, offer_id, fund_source,"            \
-    " amount_minor, status, http_status, error_type, error_message, confirmation_code, debits,"  \
-    " refunds, created_ms, completed_ms, callback_url, callback_attempts, callback_status"       \
+#define ACTIVATION_COLUMNS                                                                      \
+    "SELECT trans_id, customer, channel_id, service_provider, offer_id, fund_source,"           \
+    " amount_minor, status, http_status, error_type, error_message, confirmation_code, debits," \
+    " refunds, created_ms, completed_ms, callback_url, callback_attempts, callback_status"      \
     " FROM activations"
 
 static const char sql_find[] = ACTIVATION_COLUMNS " WHERE trans_id = ?1";
@@ -76,9 +76,8 @@ static const char sql_insert[] =
     " fund_source, amount_minor, status, http_status, error_type, error_message,"
     " confirmation_code, debits, created_ms, completed_ms, callback_url)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
-static const char sql_debit[] =
-    "UPDATE subscribers SET balance_minor = balance_minor - ?2"
-    " WHERE msisdn = ?1 AND balance_minor >= ?2";
+static const char sql_debit[] = "UPDATE subscribers SET balance_minor = balance_minor - ?2"
+                                " WHERE msisdn = ?1 AND balance_minor >= ?2";
 static const char sql_loan[] =
     "UPDATE subscribers SET loan_minor = loan_minor + ?2 WHERE msisdn = ?1";
 static const char sql_plan_texts[] =
@@ -111,9 +110,8 @@ static const char sql_each_pending[] =
 
 sqlite3_stmt *mno_writer_stmt(mno_store *s, int id, const char *sql) {
     if (id < 0 || id >= MNO_WRITER_STMTS) return NULL;
-    if (!s->wst[id] &&
-        sqlite3_prepare_v3(s->writer, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->wst[id], NULL) !=
-            SQLITE_OK) {
+    if (!s->wst[id] && sqlite3_prepare_v3(s->writer, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                          &s->wst[id], NULL) != SQLITE_OK) {
         log_error("prepare (%.60s): %s", sql, sqlite3_errmsg(s->writer));
         s->wst[id] = NULL;
         return NULL;
@@ -216,9 +214,9 @@ static mno_reply reply_for(const activation *a) {
     json_t *st = json_object();
     json_object_set_new(st, "status", json_string(a->status));
     if (strcmp(a->status, "FAIL") == 0)
-        json_object_set_new(st, "errorMessage",
-                            mno_error_json(a->error_type,
-                                           a->error_message[0] ? a->error_message : NULL));
+        json_object_set_new(
+            st, "errorMessage",
+            mno_error_json(a->error_type, a->error_message[0] ? a->error_message : NULL));
     json_object_set_new(o, "activationStatus", st);
     if (a->completed_ms > 0) {
         char when[32];
@@ -308,7 +306,8 @@ static int execute(mno_store *s, const mno_subscriber *sub, const mno_activate_r
         log_error("offer look-up: %s", sqlite3_errmsg(s->writer));
         return -1;
     }
-    snprintf(a->fund_source, sizeof a->fund_source, "%s", rq->fund_source[0] ? rq->fund_source : offer_fund);
+    snprintf(a->fund_source, sizeof a->fund_source, "%s",
+             rq->fund_source[0] ? rq->fund_source : offer_fund);
     if (rc == SQLITE_DONE) {
         refuse(a, 400, "INVALID_PRODUCT", "unknown offerId %.64s", rq->offer_id);
         return 0;
@@ -381,7 +380,8 @@ mno_reply mno_activate(mno_store *s, const mno_activate_request *rq, mno_repeat_
             return mno_reply_error(409, "PURCHASE_ALREADY_EXECUTED",
                                    "this transId was already executed");
         if (repeat == MNO_REPEAT_ALREADY_EXECUTED && strcmp(a.status, "PENDING") == 0)
-            return mno_reply_error(409, "PURCHASE_IN_PROGRESS", "this transId is still in progress");
+            return mno_reply_error(409, "PURCHASE_IN_PROGRESS",
+                                   "this transId is still in progress");
         return reply_for(&a);
     }
 
@@ -489,7 +489,7 @@ int mno_activation_callback_result(mno_store *s, const char *trans_id, long http
 int mno_activations_each_pending(mno_store *s, void (*fn)(void *ctx, const char *trans_id),
                                  void *ctx) {
     /* Collected first: fn may take the writer lock. */
-    char (*ids)[129] = NULL;
+    char(*ids)[129] = NULL;
     size_t n = 0, cap = 0;
     int rc;
     pthread_mutex_lock(&s->wlock);
@@ -526,19 +526,22 @@ static json_t *activation_json(const activation *a) {
     json_object_set_new(o, "status", json_string(a->status));
     json_object_set_new(o, "httpStatus", json_integer(a->http_status));
     if (a->error_type[0]) json_object_set_new(o, "errorType", json_string(a->error_type));
-    json_object_set_new(o, "fundSource", a->fund_source[0] ? json_string(a->fund_source) : json_null());
+    json_object_set_new(o, "fundSource",
+                        a->fund_source[0] ? json_string(a->fund_source) : json_null());
     json_object_set_new(o, "amount", mno_money_json(a->amount_minor));
     json_object_set_new(o, "amountMinor", json_integer(a->amount_minor));
     json_object_set_new(o, "debits", json_integer(a->debits));
     json_object_set_new(o, "refunds", json_integer(a->refunds));
     json_object_set_new(o, "confirmationCode",
                         a->confirmation_code[0] ? json_string(a->confirmation_code) : json_null());
-    json_object_set_new(o, "callbackUrl", a->callback_url[0] ? json_string(a->callback_url) : json_null());
+    json_object_set_new(o, "callbackUrl",
+                        a->callback_url[0] ? json_string(a->callback_url) : json_null());
     json_object_set_new(o, "callbackAttempts", json_integer(a->callback_attempts));
     json_object_set_new(o, "callbackStatus",
                         a->callback_status >= 0 ? json_integer(a->callback_status) : json_null());
     json_object_set_new(o, "createdMs", json_integer(a->created_ms));
-    json_object_set_new(o, "completedMs", a->completed_ms > 0 ? json_integer(a->completed_ms) : json_null());
+    json_object_set_new(o, "completedMs",
+                        a->completed_ms > 0 ? json_integer(a->completed_ms) : json_null());
     return o;
 }
 

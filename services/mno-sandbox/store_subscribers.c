@@ -32,8 +32,9 @@
 
 enum { Q_SUB_MSISDN, Q_SUB_OPET, Q_PLANS, Q_OFFERS, Q_BEGIN, Q_END, Q_COUNT };
 
-#define SUBSCRIBER_COLUMNS \
-    "SELECT subscription_type, price_plan, balance_minor, loan_minor, subscriber_state, status, msisdn" \
+#define SUBSCRIBER_COLUMNS                                                                        \
+    "SELECT subscription_type, price_plan, balance_minor, loan_minor, subscriber_state, status, " \
+    "msisdn"                                                                                      \
     " FROM subscribers"
 const char mno_sql_subscriber_by_msisdn[] = SUBSCRIBER_COLUMNS " WHERE msisdn = ?1";
 const char mno_sql_subscriber_by_opet[] = SUBSCRIBER_COLUMNS " WHERE opet = ?1";
@@ -42,19 +43,20 @@ static const char *const queries[Q_COUNT] = {
     [Q_SUB_MSISDN] = mno_sql_subscriber_by_msisdn,
     [Q_SUB_OPET] = mno_sql_subscriber_by_opet,
     /* ?3: the base of relative expiries, ?4: now (both Unix seconds). */
-    [Q_PLANS] =
-        "SELECT p.plan_id, coalesce(tl.name, te.name, p.plan_id),"
-        "       coalesce(p.expires_at_s, ?3 + p.expires_in_s), p.app_type, p.unit,"
-        "       p.quota, p.remaining, p.overusage_policy, p.speed_limit, p.recurrence_days"
-        " FROM subscribed_plans p"
-        " LEFT JOIN plan_texts te ON te.plan_id = p.plan_id AND te.lang = 'en'"
-        " LEFT JOIN plan_texts tl ON tl.plan_id = p.plan_id AND tl.lang = ?2"
-        " WHERE p.msisdn = ?1 AND (p.expires_at_s IS NULL OR p.expires_at_s > ?4)"
-        " ORDER BY p.position",
+    [Q_PLANS] = "SELECT p.plan_id, coalesce(tl.name, te.name, p.plan_id),"
+                "       coalesce(p.expires_at_s, ?3 + p.expires_in_s), p.app_type, p.unit,"
+                "       p.quota, p.remaining, p.overusage_policy, p.speed_limit, p.recurrence_days"
+                " FROM subscribed_plans p"
+                " LEFT JOIN plan_texts te ON te.plan_id = p.plan_id AND te.lang = 'en'"
+                " LEFT JOIN plan_texts tl ON tl.plan_id = p.plan_id AND tl.lang = ?2"
+                " WHERE p.msisdn = ?1 AND (p.expires_at_s IS NULL OR p.expires_at_s > ?4)"
+                " ORDER BY p.position",
     [Q_OFFERS] =
         "SELECT o.offer_id, coalesce(tl.name, te.name), coalesce(tl.description, te.description),"
-        "       coalesce(tl.short_description, te.short_description), o.fund_source, o.unit, o.quota,"
-        "       o.app_type, o.overusage_policy, o.speed_limit, o.duration_s, o.cost_minor, o.recurrence"
+        "       coalesce(tl.short_description, te.short_description), o.fund_source, o.unit, "
+        "o.quota,"
+        "       o.app_type, o.overusage_policy, o.speed_limit, o.duration_s, o.cost_minor, "
+        "o.recurrence"
         " FROM subscriber_offers so"
         " JOIN offers o ON o.offer_id = so.offer_id"
         " JOIN offer_texts te ON te.offer_id = o.offer_id AND te.lang = 'en'"
@@ -109,7 +111,7 @@ mno_store *mno_store_open_path(const char *path, size_t readers, char *err, size
     }
     pthread_mutex_init(&s->wlock, NULL);
     s->writer = path ? store_open_path(path, mno_migrations, mno_migration_count, err, errlen)
-                    : store_open("mno-sandbox", mno_migrations, mno_migration_count, err, errlen);
+                     : store_open("mno-sandbox", mno_migrations, mno_migration_count, err, errlen);
     if (!s->writer) {
         pthread_mutex_destroy(&s->wlock);
         free(s);
@@ -376,7 +378,8 @@ static json_t *offer_json(sqlite3_stmt *st) {
     set_text(o, "shortDescription", st, 3);
     set_text(o, "fundSource", st, 4);
     json_t *quota = json_object();
-    json_object_set_new(quota, strcmp(mno_col_text(st, 5), "MINUTES") == 0 ? "quotaMinutes" : "quotaBytes",
+    json_object_set_new(quota,
+                        strcmp(mno_col_text(st, 5), "MINUTES") == 0 ? "quotaMinutes" : "quotaBytes",
                         json_integer(sqlite3_column_int64(st, 6)));
     json_object_set_new(o, "quota", quota);
     json_object_set_new(o, "appType", app_types_json(mno_col_text(st, 7)));

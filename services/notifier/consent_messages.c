@@ -19,12 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void reply(notifier *n, const Millom__V1__RequestMeta *meta, int status,
-                  const char *body) {
+static void reply(notifier *n, const Millom__V1__RequestMeta *meta, int status, const char *body) {
     if (!meta || !meta->correlation_id || !*meta->correlation_id || rpc_expired(meta)) return;
     if (!body) body = "";
-    if (rpc_reply(n->producer, meta, status, *body ? "application/json" : "", body,
-                  strlen(body), status == 503 ? 1 : 0) != 0)
+    if (rpc_reply(n->producer, meta, status, *body ? "application/json" : "", body, strlen(body),
+                  status == 503 ? 1 : 0) != 0)
         log_warn("cannot produce the reply for %s", meta->correlation_id);
 }
 
@@ -42,8 +41,7 @@ static int has_subscriber(const Millom__V1__SubscriberRef *s) {
 
 static kafka_verdict on_consent(notifier *n, const rd_kafka_message_t *msg, char *err,
                                 size_t errlen) {
-    Millom__V1__ConsentChange *c =
-        millom__v1__consent_change__unpack(NULL, msg->len, msg->payload);
+    Millom__V1__ConsentChange *c = millom__v1__consent_change__unpack(NULL, msg->len, msg->payload);
     if (!c) {
         snprintf(err, errlen, "not a millom.v1.ConsentChange");
         return KAFKA_DEAD_LETTER;
@@ -62,8 +60,7 @@ static kafka_verdict on_consent(notifier *n, const rd_kafka_message_t *msg, char
     int rc = types_text ? consent_put(n, c->service_provider, c->subscriber->operator_,
                                       c->subscriber->subscriber_id, types_text,
                                       c->language && *c->language ? c->language : "en",
-                                      c->transaction_id ? c->transaction_id : "",
-                                      c->occurred_at_ms)
+                                      c->transaction_id ? c->transaction_id : "", c->occurred_at_ms)
                         : -1;
     free(types_text);
     if (rc != 0) {
@@ -128,8 +125,7 @@ static kafka_verdict on_consent_query(notifier *n, const rd_kafka_message_t *msg
     return v;
 }
 
-static kafka_verdict dispatch(notifier *n, const rd_kafka_message_t *msg, char *err,
-                              size_t errlen);
+static kafka_verdict dispatch(notifier *n, const rd_kafka_message_t *msg, char *err, size_t errlen);
 
 kafka_verdict notifier_on_message(void *arg, const rd_kafka_message_t *msg, char *err,
                                   size_t errlen) {

@@ -14,58 +14,63 @@
 /* Migration 1: consents and CPID registrations; 2: the outbox
  * (millom.notifications.dlq); 3: notifications (de-duplication, quota
  * usage, the delivery queue). Append, never edit. */
-#define CONSENTS_SQL \
-    "CREATE TABLE consents (" \
-    "  provider TEXT NOT NULL, msisdn TEXT NOT NULL, operator TEXT NOT NULL," \
-    "  types TEXT NOT NULL,"          /* JSON array of NotificationType; [] = revoked */ \
-    "  language TEXT NOT NULL, transaction_id TEXT NOT NULL," \
-    "  updated_ms INTEGER NOT NULL," \
-    "  PRIMARY KEY (provider, msisdn)) WITHOUT ROWID;" \
-    "CREATE INDEX consents_by_msisdn ON consents (msisdn);" \
-    "CREATE TABLE cpid_registrations (" \
-    "  provider TEXT NOT NULL, msisdn TEXT NOT NULL, operator TEXT NOT NULL," \
+#define CONSENTS_SQL                                                                  \
+    "CREATE TABLE consents ("                                                         \
+    "  provider TEXT NOT NULL, msisdn TEXT NOT NULL, operator TEXT NOT NULL,"         \
+    "  types TEXT NOT NULL," /* JSON array of NotificationType; [] = revoked */       \
+    "  language TEXT NOT NULL, transaction_id TEXT NOT NULL,"                         \
+    "  updated_ms INTEGER NOT NULL,"                                                  \
+    "  PRIMARY KEY (provider, msisdn)) WITHOUT ROWID;"                                \
+    "CREATE INDEX consents_by_msisdn ON consents (msisdn);"                           \
+    "CREATE TABLE cpid_registrations ("                                               \
+    "  provider TEXT NOT NULL, msisdn TEXT NOT NULL, operator TEXT NOT NULL,"         \
     "  cpid TEXT NOT NULL, expires_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL," \
-    "  PRIMARY KEY (provider, msisdn)) WITHOUT ROWID;" \
+    "  PRIMARY KEY (provider, msisdn)) WITHOUT ROWID;"                                \
     "CREATE INDEX cpid_registrations_by_msisdn ON cpid_registrations (msisdn);"
 
-#define NOTIFICATIONS_SQL \
-    "CREATE TABLE notify_dedup ("                                                         \
+#define NOTIFICATIONS_SQL                                                                   \
+    "CREATE TABLE notify_dedup ("                                                           \
     "  operator TEXT NOT NULL, transaction_id TEXT NOT NULL, correlation_id TEXT NOT NULL," \
-    "  msisdn TEXT NOT NULL, created_ms INTEGER NOT NULL,"                                 \
-    "  PRIMARY KEY (operator, transaction_id)) WITHOUT ROWID;"                             \
-    "CREATE TABLE notify_usage ("                                                          \
-    "  msisdn TEXT NOT NULL, provider TEXT NOT NULL, type TEXT NOT NULL,"                  \
-    "  sent_ms INTEGER NOT NULL);"                                                         \
-    "CREATE INDEX notify_usage_by_key ON notify_usage (msisdn, provider, type, sent_ms);"  \
-    "CREATE TABLE deliveries ("                                                            \
-    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"                                              \
-    "  kind TEXT NOT NULL, provider TEXT NOT NULL, url TEXT NOT NULL, body TEXT NOT NULL," \
-    "  dedup_key TEXT UNIQUE,"  /* callbacks: provider:transid:state */                   \
-    "  state TEXT NOT NULL DEFAULT 'pending'," /* pending, delivered, dead */              \
-    "  attempts INTEGER NOT NULL DEFAULT 0, next_ms INTEGER NOT NULL,"                     \
-    "  first_attempt_ms INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',"  \
-    "  created_ms INTEGER NOT NULL);"                                                      \
+    "  msisdn TEXT NOT NULL, created_ms INTEGER NOT NULL,"                                  \
+    "  PRIMARY KEY (operator, transaction_id)) WITHOUT ROWID;"                              \
+    "CREATE TABLE notify_usage ("                                                           \
+    "  msisdn TEXT NOT NULL, provider TEXT NOT NULL, type TEXT NOT NULL,"                   \
+    "  sent_ms INTEGER NOT NULL);"                                                          \
+    "CREATE INDEX notify_usage_by_key ON notify_usage (msisdn, provider, type, sent_ms);"   \
+    "CREATE TABLE deliveries ("                                                             \
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"                                               \
+    "  kind TEXT NOT NULL, provider TEXT NOT NULL, url TEXT NOT NULL, body TEXT NOT NULL,"  \
+    "  dedup_key TEXT UNIQUE,"                 /* callbacks: provider:transid:state */      \
+    "  state TEXT NOT NULL DEFAULT 'pending'," /* pending, delivered, dead */               \
+    "  attempts INTEGER NOT NULL DEFAULT 0, next_ms INTEGER NOT NULL,"                      \
+    "  first_attempt_ms INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',"   \
+    "  created_ms INTEGER NOT NULL);"                                                       \
     "CREATE INDEX deliveries_due ON deliveries (state, next_ms);"
 
 /* 4: the changelog tables; 5: rows follow their partition
  * (shared/patterns/changelog.h) — every table gets its version and partition, and
  * the two tables keyed locally by a rowid get a uid to be known by
  * elsewhere. */
-#define CL_COLUMNS(t) \
+#define CL_COLUMNS(t)                                                     \
     "ALTER TABLE " t " ADD COLUMN cl_version INTEGER NOT NULL DEFAULT 0;" \
     "ALTER TABLE " t " ADD COLUMN cl_partition INTEGER NOT NULL DEFAULT -1;"
-#define NOTIFIER_CHANGELOG_SQL \
-    CL_COLUMNS("consents") CL_COLUMNS("cpid_registrations") CL_COLUMNS("notify_dedup") \
-    CL_COLUMNS("notify_usage") CL_COLUMNS("deliveries") \
-    "ALTER TABLE notify_usage ADD COLUMN uid TEXT;" \
-    "CREATE UNIQUE INDEX notify_usage_uid ON notify_usage (uid);" \
-    "ALTER TABLE deliveries ADD COLUMN uid TEXT;" \
+/* clang-format off */
+#define NOTIFIER_CHANGELOG_SQL                                                   \
+    CL_COLUMNS("consents")                                                       \
+    CL_COLUMNS("cpid_registrations")                                             \
+    CL_COLUMNS("notify_dedup")                                                   \
+    CL_COLUMNS("notify_usage")                                                   \
+    CL_COLUMNS("deliveries")                                                     \
+    "ALTER TABLE notify_usage ADD COLUMN uid TEXT;"                              \
+    "CREATE UNIQUE INDEX notify_usage_uid ON notify_usage (uid);"                \
+    "ALTER TABLE deliveries ADD COLUMN uid TEXT;"                                \
     "CREATE UNIQUE INDEX deliveries_uid ON deliveries (uid);"
+/* clang-format on */
 
 /* 6: which accepted notifications used override=true, to cap them per
  * operator and subscriber (MILLOM_NOTIFY_OVERRIDE_MAX). */
-#define NOTIFY_OVERRIDE_SQL \
-    "ALTER TABLE notify_dedup ADD COLUMN override INTEGER NOT NULL DEFAULT 0;" \
+#define NOTIFY_OVERRIDE_SQL                                                               \
+    "ALTER TABLE notify_dedup ADD COLUMN override INTEGER NOT NULL DEFAULT 0;"            \
     "CREATE INDEX notify_dedup_overrides ON notify_dedup (msisdn, operator, created_ms) " \
     "WHERE override=1;"
 
@@ -86,9 +91,9 @@ const changelog_spec notifier_changelog = {
 };
 
 sqlite3 *notifier_store_open(const char *path, char *err, size_t errlen) {
-    const char *const migrations[] = {CONSENTS_SQL, outbox_migration_sql, NOTIFICATIONS_SQL,
-                                      changelog_migration_sql, NOTIFIER_CHANGELOG_SQL,
-                                      NOTIFY_OVERRIDE_SQL};
+    const char *const migrations[] = {CONSENTS_SQL,           outbox_migration_sql,
+                                      NOTIFICATIONS_SQL,      changelog_migration_sql,
+                                      NOTIFIER_CHANGELOG_SQL, NOTIFY_OVERRIDE_SQL};
     size_t count = sizeof migrations / sizeof migrations[0];
     sqlite3 *db = path ? store_open_path(path, migrations, count, err, errlen)
                        : store_open("notifier", migrations, count, err, errlen);
@@ -141,9 +146,8 @@ int consent_put(notifier *n, const char *provider, const char *op, const char *m
     return rc;
 }
 
-int cpid_registration_put(notifier *n, const char *provider, const char *op,
-                          const char *msisdn, const char *cpid, int64_t expires_ms,
-                          int64_t occurred_ms) {
+int cpid_registration_put(notifier *n, const char *provider, const char *op, const char *msisdn,
+                          const char *cpid, int64_t expires_ms, int64_t occurred_ms) {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(n->db,
                            "INSERT INTO cpid_registrations (provider, msisdn, operator, cpid, "

@@ -104,8 +104,7 @@ static void dead_letter(delivery_worker *w, const row *r, int attempts, int64_t 
              store_commit(w->db) == SQLITE_OK;
     free(buf);
     if (!ok) {
-        log_warn("cannot dead-letter delivery %lld: %s", (long long)r->id,
-                 sqlite3_errmsg(w->db));
+        log_warn("cannot dead-letter delivery %lld: %s", (long long)r->id, sqlite3_errmsg(w->db));
         store_rollback(w->db);
         return;
     }
@@ -131,8 +130,8 @@ static void deliver(delivery_worker *w, row *r) {
     const char *headers[] = {idh, NULL};
     http_result res;
     memset(&res, 0, sizeof res);
-    http_post(w->http, r->url, headers, "application/json", r->body, strlen(r->body),
-              w->timeout_ms, &res);
+    http_post(w->http, r->url, headers, "application/json", r->body, strlen(r->body), w->timeout_ms,
+              &res);
     int64_t now = now_ms();
     int attempts = r->attempts + 1;
     int64_t first_ms = r->first_ms ? r->first_ms : now;
@@ -147,12 +146,12 @@ static void deliver(delivery_worker *w, row *r) {
             snprintf(error, sizeof error, "HTTP %ld", res.status);
         else
             snprintf(error, sizeof error, "%s", res.timed_out ? "timed out" : res.error);
-        int permanent = res.status >= 400 && res.status < 500 && res.status != 408 &&
-                        res.status != 429;
+        int permanent =
+            res.status >= 400 && res.status < 500 && res.status != 408 && res.status != 429;
         if (permanent || attempts >= w->max_attempts) {
             dead_letter(w, r, attempts, first_ms, now, error);
-        } else if (update(w, r, "pending", attempts, now + backoff(w, attempts), first_ms,
-                          error) == 0) {
+        } else if (update(w, r, "pending", attempts, now + backoff(w, attempts), first_ms, error) ==
+                   0) {
             metric_add(w->retried, 1);
         }
     }
@@ -168,11 +167,12 @@ static int run_batch(delivery_worker *w, worker *thread) {
     int n = 0;
     int epoch = worker_epoch(thread);
     /* Only deliveries of partitions this instance owns (shared/patterns/changelog.h). */
-    if (sqlite3_prepare_v2(w->db,
-                           "SELECT id, kind, provider, url, body, attempts, first_attempt_ms "
-                           "FROM deliveries WHERE state='pending' AND next_ms<=?1 AND "
-                           CHANGELOG_OWNED_SQL("cl_partition") " ORDER BY next_ms, id LIMIT ?2",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            w->db,
+            "SELECT id, kind, provider, url, body, attempts, first_attempt_ms "
+            "FROM deliveries WHERE state='pending' AND next_ms<=?1 AND " CHANGELOG_OWNED_SQL(
+                "cl_partition") " ORDER BY next_ms, id LIMIT ?2",
+            -1, &st, NULL) != SQLITE_OK)
         return 0;
     sqlite3_bind_int64(st, 1, now_ms());
     sqlite3_bind_int(st, 2, BATCH);
@@ -202,10 +202,11 @@ static int run_batch(delivery_worker *w, worker *thread) {
 
 static void refresh_depth(delivery_worker *w) {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(w->db,
-                           "SELECT count(*) FROM deliveries WHERE state='pending' AND "
-                           CHANGELOG_OWNED_SQL("cl_partition"),
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            w->db,
+            "SELECT count(*) FROM deliveries WHERE state='pending' AND " CHANGELOG_OWNED_SQL(
+                "cl_partition"),
+            -1, &st, NULL) != SQLITE_OK)
         return;
     if (sqlite3_step(st) == SQLITE_ROW) metric_set(w->depth, sqlite3_column_int64(st, 0));
     sqlite3_finalize(st);
@@ -249,9 +250,9 @@ delivery_worker *delivery_worker_start(notifier *n, char *err, size_t errlen) {
                                   "webhook deliveries (notifications, callbacks) accepted", NULL);
     w->retried = metric_counter("millom_notifications_retried_total",
                                 "webhook deliveries scheduled again after a failure", NULL);
-    w->dead = metric_counter("millom_notifications_dead_lettered_total",
-                             "webhook deliveries given up and sent to millom.notifications.dlq",
-                             NULL);
+    w->dead =
+        metric_counter("millom_notifications_dead_lettered_total",
+                       "webhook deliveries given up and sent to millom.notifications.dlq", NULL);
     w->depth = metric_gauge("millom_delivery_queue_depth", "deliveries waiting to be sent", NULL);
     w->db = notifier_store_open(n->db_path, err, errlen);
     w->http = http_client_new();

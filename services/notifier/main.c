@@ -73,7 +73,8 @@ static void *setup(runner *r) {
     n->outbox = n->follower ? outbox_relay_start(n->db_path, n->producer) : NULL;
     n->worker = n->outbox ? delivery_worker_start(n, err, sizeof err) : NULL;
     if (!n->worker) {
-        log_error("notifier: %s", n->follower && !n->outbox ? "cannot start the outbox relay" : err);
+        log_error("notifier: %s",
+                  n->follower && !n->outbox ? "cannot start the outbox relay" : err);
         outbox_relay_stop(n->outbox);
         changelog_follower_stop(n->follower);
         notifier_close(n);
@@ -98,8 +99,8 @@ static void teardown(void *state) {
 
 int main(void) {
     static const char *const topics[] = {TOPIC_SUBSCRIBER_EVENTS, TOPIC_CONSENTS,
-                                         TOPIC_PURCHASE_EVENTS, TOPIC_CPID_REGISTRATIONS,
-                                         TOPIC_CONSENT_QUERIES, NULL};
+                                         TOPIC_PURCHASE_EVENTS,   TOPIC_CPID_REGISTRATIONS,
+                                         TOPIC_CONSENT_QUERIES,   NULL};
     runner_opts opts = {
         .name = "notifier",
         .admin_port_env = "MILLOM_NOTIFIER_PORT",

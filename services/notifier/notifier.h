@@ -23,19 +23,19 @@ typedef struct {
     sqlite3 *db;
     char db_path[512];
     kafka_producer *producer;
-    tenants *tenants;           /* providers' notificationUrl, callbackUrl */
-    outbox_relay *outbox;       /* millom.notifications.dlq */
+    tenants *tenants;     /* providers' notificationUrl, callbackUrl */
+    outbox_relay *outbox; /* millom.notifications.dlq */
     delivery_worker *worker;
     changelog_follower *follower; /* other instances' changes, restores */
-    long quota;                 /* MILLOM_NOTIFY_QUOTA, default 3 */
-    int64_t quota_window_ms;    /* MILLOM_NOTIFY_QUOTA_WINDOW_S, default 86400 */
-    long override_max;          /* MILLOM_NOTIFY_OVERRIDE_MAX, default 2: override=true
+    long quota;                   /* MILLOM_NOTIFY_QUOTA, default 3 */
+    int64_t quota_window_ms;      /* MILLOM_NOTIFY_QUOTA_WINDOW_S, default 86400 */
+    long override_max;            /* MILLOM_NOTIFY_OVERRIDE_MAX, default 2: override=true
                                  * honoured per operator and subscriber per window */
-    rpc_client *rpc;            /* offers from offer-resolver: MILLOM_REPLY_PARTITION (7) */
-    long offers_timeout_ms;     /* MILLOM_NOTIFY_OFFERS_TIMEOUT_MS, default 2000 */
-    char public_url[256];       /* MILLOM_PUBLIC_URL, base of the signed links */
-    long link_ttl_s;            /* MILLOM_LINK_TTL_S, default 86400: offers, ping */
-    long shop_link_ttl_s;       /* MILLOM_LINK_SHOP_TTL_S, default 3600: the shop link
+    rpc_client *rpc;              /* offers from offer-resolver: MILLOM_REPLY_PARTITION (7) */
+    long offers_timeout_ms;       /* MILLOM_NOTIFY_OFFERS_TIMEOUT_MS, default 2000 */
+    char public_url[256];         /* MILLOM_PUBLIC_URL, base of the signed links */
+    long link_ttl_s;              /* MILLOM_LINK_TTL_S, default 86400: offers, ping */
+    long shop_link_ttl_s;         /* MILLOM_LINK_SHOP_TTL_S, default 3600: the shop link
                                  * (it can buy; api-edge refuses longer ones) */
 } notifier;
 
@@ -62,9 +62,8 @@ int consent_put(notifier *n, const char *provider, const char *op, const char *m
                 const char *types_json, const char *language, const char *transaction_id,
                 int64_t occurred_ms);
 /* The subscriber's latest CPID for a provider (same ordering rule). */
-int cpid_registration_put(notifier *n, const char *provider, const char *op,
-                          const char *msisdn, const char *cpid, int64_t expires_ms,
-                          int64_t occurred_ms);
+int cpid_registration_put(notifier *n, const char *provider, const char *op, const char *msisdn,
+                          const char *cpid, int64_t expires_ms, int64_t occurred_ms);
 /* The management read's answer body (see routes_consents.c in api-edge);
  * provider NULL or "" for all. NULL on a store error. */
 json_t *consents_lookup(notifier *n, const char *op, const char *msisdn, const char *provider);

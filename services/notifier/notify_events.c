@@ -42,8 +42,8 @@
 #include <string.h>
 
 static const char *const notification_types[] = {
-    "low-data",      "out-of-data",  "pay-as-you-go",    "pack-near-consumption",
-    "pack-consumed", "pack-expired", "pack-near-expiry", "low-monetary-balance",
+    "low-data",        "out-of-data",  "pay-as-you-go",    "pack-near-consumption",
+    "pack-consumed",   "pack-expired", "pack-near-expiry", "low-monetary-balance",
     "monetary-reload", NULL,
 };
 
@@ -65,8 +65,8 @@ static void answer(notifier *n, const Millom__V1__SubscriberEvent *ev, const not
     if (v->status == 400) {
         body = error_document_text(CAUSE_BAD_REQUEST, v->description);
     } else if (v->error_type) {
-        json_t *j = json_pack("{s:s, s:s}", "errorType", v->error_type, "description",
-                              v->description);
+        json_t *j =
+            json_pack("{s:s, s:s}", "errorType", v->error_type, "description", v->description);
         body = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         json_decref(j);
     }
@@ -76,11 +76,11 @@ static void answer(notifier *n, const Millom__V1__SubscriberEvent *ev, const not
     free(body);
 }
 
-#define VERDICT(v, st, type, ...)                                         \
-    do {                                                                  \
-        (v)->status = (st);                                               \
-        (v)->error_type = (type);                                         \
-        snprintf((v)->description, sizeof (v)->description, __VA_ARGS__); \
+#define VERDICT(v, st, type, ...)                                        \
+    do {                                                                 \
+        (v)->status = (st);                                              \
+        (v)->error_type = (type);                                        \
+        snprintf((v)->description, sizeof(v)->description, __VA_ARGS__); \
     } while (0)
 
 static const char *provider_url(const tenants *t, const char *provider, const char *op,
@@ -91,8 +91,8 @@ static const char *provider_url(const tenants *t, const char *provider, const ch
     return url && *url ? url : NULL;
 }
 
-static int64_t count_one(sqlite3 *db, const char *sql, const char *a, const char *b,
-                         const char *c, int64_t d) {
+static int64_t count_one(sqlite3 *db, const char *sql, const char *a, const char *b, const char *c,
+                         int64_t d) {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return -1;
     sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
@@ -147,8 +147,7 @@ static int decide(notifier *n, const Millom__V1__SubscriberEvent *ev, const tena
                   const char *msisdn, notify_verdict *v, int *queued) {
     sqlite3 *db = n->db;
     const char *tid = ev->transaction_id, *type = ev->type;
-    const char *correlation =
-        ev->meta && ev->meta->correlation_id ? ev->meta->correlation_id : "";
+    const char *correlation = ev->meta && ev->meta->correlation_id ? ev->meta->correlation_id : "";
     int64_t now = now_ms();
     *queued = 0;
     if (store_begin(db) != SQLITE_OK) return -1;
@@ -196,16 +195,18 @@ static int decide(notifier *n, const Millom__V1__SubscriberEvent *ev, const tena
         if (overrides < 0) goto fail;
         if (overrides >= n->override_max) {
             log_info("operator %s: override=true ignored, %ld overrides already used for this "
-                     "subscriber in the window", op->id, n->override_max);
+                     "subscriber in the window",
+                     op->id, n->override_max);
             skip_quota = 0;
         }
     }
 
-    if (sqlite3_prepare_v2(db,
-                           "SELECT provider, language FROM consents WHERE msisdn=?1 AND operator=?2 AND "
-                           "EXISTS (SELECT 1 FROM json_each(consents.types) WHERE value=?3) "
-                           "ORDER BY provider",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            db,
+            "SELECT provider, language FROM consents WHERE msisdn=?1 AND operator=?2 AND "
+            "EXISTS (SELECT 1 FROM json_each(consents.types) WHERE value=?3) "
+            "ORDER BY provider",
+            -1, &st, NULL) != SQLITE_OK)
         goto fail;
     sqlite3_bind_text(st, 1, msisdn, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, op->id, -1, SQLITE_STATIC);
@@ -239,14 +240,14 @@ static int decide(notifier *n, const Millom__V1__SubscriberEvent *ev, const tena
         }
         /* offers, refresh, ping, shop: added at delivery time. */
         json_t *j = json_pack("{s:s, s:s, s:s, s:[], s:{s:s, s:s, s:s}}", "eventType", type,
-                              "transactionId", tid, "cpid", cpid, "offers", "_millom",
-                              "operator", op->id, "msisdn", msisdn, "language",
-                              language ? language : "");
+                              "transactionId", tid, "cpid", cpid, "offers", "_millom", "operator",
+                              op->id, "msisdn", msisdn, "language", language ? language : "");
         char *body = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         json_decref(j);
         if (!body || queue_delivery(db, "notification", provider, url, body, NULL, now) != 0 ||
-            exec_bind(db, "INSERT INTO notify_usage (msisdn, provider, type, sent_ms) "
-                          "VALUES (?1, ?2, ?3, ?5)",
+            exec_bind(db,
+                      "INSERT INTO notify_usage (msisdn, provider, type, sent_ms) "
+                      "VALUES (?1, ?2, ?3, ?5)",
                       msisdn, provider, type, NULL, now) != 0)
             failed = 1;
         free(body);
@@ -291,8 +292,8 @@ int notify_decide(notifier *n, const Millom__V1__SubscriberEvent *ev, notify_ver
     *queued = 0;
     const Millom__V1__SubscriberRef *sub = ev->subscriber;
     const char *op_id = ev->operator_ && *ev->operator_ ? ev->operator_
-                        : sub && sub->operator_    ? sub->operator_
-                                                   : "";
+                        : sub && sub->operator_         ? sub->operator_
+                                                        : "";
     const tenant_operator *op = tenants_operator(n->tenants, op_id);
     size_t tlen = ev->transaction_id ? strlen(ev->transaction_id) : 0;
     char msisdn[16] = "";

@@ -30,9 +30,8 @@
 #include <string.h>
 
 /* The subscriber's upsellOffer offers, or NULL (why in err). */
-static json_t *fetch_offers(notifier *n, const char *provider, const char *op,
-                            const char *msisdn, const char *language, char *err,
-                            size_t errlen) {
+static json_t *fetch_offers(notifier *n, const char *provider, const char *op, const char *msisdn,
+                            const char *language, char *err, size_t errlen) {
     if (!n->rpc) {
         snprintf(err, errlen, "no rpc client");
         return NULL;
@@ -57,8 +56,7 @@ static json_t *fetch_offers(notifier *n, const char *provider, const char *op,
     if (status == 0) {
         snprintf(err, errlen, "no answer within %ld ms", n->offers_timeout_ms);
     } else if (status != 200) {
-        snprintf(err, errlen, "offer-resolver answered %d: %.200s", status,
-                 answer ? answer : "");
+        snprintf(err, errlen, "offer-resolver answered %d: %.200s", status, answer ? answer : "");
     } else {
         json_t *j = answer ? json_loads(answer, 0, NULL) : NULL;
         offers = json_incref(json_object_get(j, "offers"));

@@ -34,8 +34,8 @@ static void reply_error(resolver *r, const Millom__V1__Query *q, const char *cau
                         const char *msg) {
     char *text = error_document_text(cause, msg);
     if (!text) return;
-    if (rpc_reply(r->producer, q->meta, error_status(cause), "application/json", text,
-                  strlen(text), error_retry_after(cause)) != 0)
+    if (rpc_reply(r->producer, q->meta, error_status(cause), "application/json", text, strlen(text),
+                  error_retry_after(cause)) != 0)
         log_warn("cannot produce a reply");
     free(text);
 }
@@ -78,8 +78,7 @@ static json_t *call_backend(resolver *r, http_client *hc, const Millom__V1__Quer
         }
     }
     if (!body) {
-        json_t *err_body =
-            res.body_len ? json_loadb(res.body, res.body_len, 0, NULL) : NULL;
+        json_t *err_body = res.body_len ? json_loadb(res.body, res.body_len, 0, NULL) : NULL;
         char msg[256];
         const char *cause;
         if (res.status == 200) {
@@ -106,8 +105,8 @@ static json_t *cached_backend_call(resolver *r, http_client *hc, const Millom__V
                                    const char *key, mapping_ctx *m) {
     backend_cache_kind kind = upsell ? BACKEND_CACHE_OFFERS : BACKEND_CACHE_BALANCE;
     int64_t fetched = 0, now = m->now_ms;
-    char *raw = q->no_cache ? NULL
-                            : backend_cache_get(r, kind, op->id, m->subscriber, key, now, &fetched);
+    char *raw =
+        q->no_cache ? NULL : backend_cache_get(r, kind, op->id, m->subscriber, key, now, &fetched);
     json_t *j;
     if (raw) {
         metric_add(upsell ? r->offers_hits : r->cache_hits, 1);
@@ -166,7 +165,8 @@ void resolver_answer(resolver *r, void *http_client_state, Millom__V1__Query *q)
     json_decref(backend);
     if (!answer) {
         log_warn("backend answer of %s unusable: %s", op->id, warn);
-        reply_error(r, q, CAUSE_SERVICE_UNAVAILABLE, "the operator backend sent an unusable answer");
+        reply_error(r, q, CAUSE_SERVICE_UNAVAILABLE,
+                    "the operator backend sent an unusable answer");
         goto done;
     }
     if (warn[0]) log_warn("%s", warn);

@@ -31,8 +31,8 @@ static const char *const migrations[] = {
 };
 
 int backend_cache_open(resolver *r, char *err, size_t errlen) {
-    r->db = store_open("offer-resolver", migrations, sizeof migrations / sizeof migrations[0],
-                       err, errlen);
+    r->db = store_open("offer-resolver", migrations, sizeof migrations / sizeof migrations[0], err,
+                       errlen);
     if (!r->db) return -1;
     /* A cache: losing the last writes in an OS crash costs one backend call. */
     store_exec(r->db, "PRAGMA synchronous=OFF");
@@ -48,25 +48,26 @@ typedef struct {
 } cache_table;
 
 static const cache_table tables[] = {
-    [BACKEND_CACHE_BALANCE] = {
-        "SELECT body, fetched_ms FROM balance_cache WHERE operator=?1 AND subscriber=?2 AND "
-        "lang=?3 AND expires_ms>?4",
-        "INSERT OR REPLACE INTO balance_cache VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        "DELETE FROM balance_cache WHERE expires_ms<=?1",
-        "DELETE FROM balance_cache WHERE operator=?1 AND subscriber=?2",
-    },
-    [BACKEND_CACHE_OFFERS] = {
-        "SELECT body, fetched_ms FROM offers_cache WHERE operator=?1 AND subscriber=?2 AND "
-        "k=?3 AND expires_ms>?4",
-        "INSERT OR REPLACE INTO offers_cache VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        "DELETE FROM offers_cache WHERE expires_ms<=?1",
-        "DELETE FROM offers_cache WHERE operator=?1 AND subscriber=?2",
-    },
+    [BACKEND_CACHE_BALANCE] =
+        {
+            "SELECT body, fetched_ms FROM balance_cache WHERE operator=?1 AND subscriber=?2 AND "
+            "lang=?3 AND expires_ms>?4",
+            "INSERT OR REPLACE INTO balance_cache VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "DELETE FROM balance_cache WHERE expires_ms<=?1",
+            "DELETE FROM balance_cache WHERE operator=?1 AND subscriber=?2",
+        },
+    [BACKEND_CACHE_OFFERS] =
+        {
+            "SELECT body, fetched_ms FROM offers_cache WHERE operator=?1 AND subscriber=?2 AND "
+            "k=?3 AND expires_ms>?4",
+            "INSERT OR REPLACE INTO offers_cache VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "DELETE FROM offers_cache WHERE expires_ms<=?1",
+            "DELETE FROM offers_cache WHERE operator=?1 AND subscriber=?2",
+        },
 };
 
 char *backend_cache_get(resolver *r, backend_cache_kind kind, const char *op,
-                        const char *subscriber, const char *key, int64_t now,
-                        int64_t *fetched_ms) {
+                        const char *subscriber, const char *key, int64_t now, int64_t *fetched_ms) {
     char *body = NULL;
     pthread_mutex_lock(&r->db_lock);
     sqlite3_stmt *st;
@@ -86,9 +87,8 @@ char *backend_cache_get(resolver *r, backend_cache_kind kind, const char *op,
     return body;
 }
 
-void backend_cache_put(resolver *r, backend_cache_kind kind, const char *op,
-                       const char *subscriber, const char *key, const char *body,
-                       int64_t fetched_ms) {
+void backend_cache_put(resolver *r, backend_cache_kind kind, const char *op, const char *subscriber,
+                       const char *key, const char *body, int64_t fetched_ms) {
     pthread_mutex_lock(&r->db_lock);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(r->db, tables[kind].insert_sql, -1, &st, NULL) == SQLITE_OK) {

@@ -45,12 +45,11 @@ resolver *resolver_new(kafka_producer *producer, char *err, size_t errlen) {
     }
     r->cache_hits = metric_counter("millom_cache_hits_total", "balance cache hits", NULL);
     r->cache_misses = metric_counter("millom_cache_misses_total", "balance cache misses", NULL);
-    r->offers_hits =
-        metric_counter("millom_offers_cache_hits_total", "offers cache hits", NULL);
+    r->offers_hits = metric_counter("millom_offers_cache_hits_total", "offers cache hits", NULL);
     r->offers_misses =
         metric_counter("millom_offers_cache_misses_total", "offers cache misses", NULL);
-    r->backend_latency = metric_histogram("millom_backend_request_seconds",
-                                          "operator backend call latency", NULL);
+    r->backend_latency =
+        metric_histogram("millom_backend_request_seconds", "operator backend call latency", NULL);
     r->tenants = tenants_load_default(err, errlen);
     if (!r->tenants || backend_cache_open(r, err, errlen) != 0) goto fail;
     work_queue_opts wq = {

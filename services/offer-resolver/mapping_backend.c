@@ -22,10 +22,8 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static void clear_err(char *err, size_t errlen)
-{
-    if (err && errlen > 0)
-        err[0] = '\0';
+static void clear_err(char *err, size_t errlen) {
+    if (err && errlen > 0) err[0] = '\0';
 }
 
 /* Counts dropped items and remembers the first reason. */
@@ -35,8 +33,7 @@ typedef struct {
 } drops;
 
 static void drop(drops *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void drop(drops *d, const char *fmt, ...)
-{
+static void drop(drops *d, const char *fmt, ...) {
     if (d->count++ == 0) {
         va_list ap;
         va_start(ap, fmt);
@@ -45,8 +42,7 @@ static void drop(drops *d, const char *fmt, ...)
     }
 }
 
-static void report_drops(const drops *d, const char *what, char *err, size_t errlen)
-{
+static void report_drops(const drops *d, const char *what, char *err, size_t errlen) {
     if (d->count == 0)
         clear_err(err, errlen);
     else
@@ -54,30 +50,24 @@ static void report_drops(const drops *d, const char *what, char *err, size_t err
 }
 
 /* A non-empty string without embedded NULs. */
-static bool nonempty_string(const json_t *v)
-{
+static bool nonempty_string(const json_t *v) {
     return json_is_string(v) && json_string_length(v) > 0 &&
            strlen(json_string_value(v)) == json_string_length(v);
 }
 
-static const char *language_of(const mapping_ctx *m)
-{
-    if (m->language && m->language[0])
-        return m->language;
-    if (m->op->default_language && m->op->default_language[0])
-        return m->op->default_language;
+static const char *language_of(const mapping_ctx *m) {
+    if (m->language && m->language[0]) return m->language;
+    if (m->op->default_language && m->op->default_language[0]) return m->op->default_language;
     return "en";
 }
 
-static int scale_of(const mapping_ctx *m)
-{
+static int scale_of(const mapping_ctx *m) {
     int s = m->op->currency_scale;
     return s < 0 ? 0 : s;
 }
 
 /* [{"language": lang, "text": text}] */
-static json_t *multilingual(const char *lang, const char *text)
-{
+static json_t *multilingual(const char *lang, const char *text) {
     json_t *item = json_pack("{s:s, s:s}", "language", lang, "text", text);
     json_t *arr = json_array();
     if (!item || !arr || json_array_append_new(arr, item) != 0) {
@@ -88,28 +78,22 @@ static json_t *multilingual(const char *lang, const char *text)
 }
 
 /* A backend money value (JSON number or decimal string) to minor units. */
-static int money_value(const json_t *value, int scale, int64_t *minor)
-{
-    if (json_is_number(value))
-        return money_from_json(value, scale, minor);
-    if (json_is_string(value))
-        return money_parse(json_string_value(value), scale, minor);
+static int money_value(const json_t *value, int scale, int64_t *minor) {
+    if (json_is_number(value)) return money_from_json(value, scale, minor);
+    if (json_is_string(value)) return money_parse(json_string_value(value), scale, minor);
     return -1;
 }
 
-static json_t *money_string(int64_t minor, int scale)
-{
+static json_t *money_string(int64_t minor, int scale) {
     char buf[48];
-    if (money_format(minor, scale, buf, sizeof buf) < 0)
-        return NULL;
+    if (money_format(minor, scale, buf, sizeof buf) < 0) return NULL;
     return json_string(buf);
 }
 
 /* A backend money object {currency?, value} to minor units. currency gets
  * the object's currency or NULL. -1 with a reason in why. */
 static int money_object(const json_t *obj, int scale, int64_t *minor, const char **currency,
-                        const char **why)
-{
+                        const char **why) {
     if (!json_is_object(obj)) {
         *why = "is not an object";
         return -1;
@@ -133,8 +117,7 @@ static int money_object(const json_t *obj, int scale, int64_t *minor, const char
 }
 
 /* A JSON integer (or an integral real within range) as int64. */
-static int json_int64(const json_t *v, int64_t *out)
-{
+static int json_int64(const json_t *v, int64_t *out) {
     if (json_is_integer(v)) {
         *out = (int64_t)json_integer_value(v);
         return 0;
@@ -142,7 +125,8 @@ static int json_int64(const json_t *v, int64_t *out)
     if (json_is_real(v)) {
         double d = json_real_value(v);
         /* 2^63 itself is out of range; every double below it converts exactly. */
-        if (isfinite(d) && d == floor(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0) {
+        if (isfinite(d) && d == floor(d) && d >= -9223372036854775808.0 &&
+            d < 9223372036854775808.0) {
             *out = (int64_t)d;
             return 0;
         }
@@ -150,40 +134,31 @@ static int json_int64(const json_t *v, int64_t *out)
     return -1;
 }
 
-static int64_t add_saturating(int64_t a, int64_t b)
-{
-    if (b > 0 && a > INT64_MAX - b)
-        return INT64_MAX;
+static int64_t add_saturating(int64_t a, int64_t b) {
+    if (b > 0 && a > INT64_MAX - b) return INT64_MAX;
     return a + b;
 }
 
-int mapping_rfc3339_utc(int64_t ms, char *buf, size_t buflen)
-{
+int mapping_rfc3339_utc(int64_t ms, char *buf, size_t buflen) {
     int64_t secs = ms / 1000;
-    if (ms % 1000 < 0)
-        secs -= 1; /* floor for times before the epoch */
+    if (ms % 1000 < 0) secs -= 1; /* floor for times before the epoch */
     time_t t = (time_t)secs;
     struct tm tm;
-    if (!gmtime_r(&t, &tm))
-        return -1;
+    if (!gmtime_r(&t, &tm)) return -1;
     size_t n = strftime(buf, buflen, "%Y-%m-%dT%H:%M:%SZ", &tm);
     return n == 0 ? -1 : (int)n;
 }
 
-static json_t *rfc3339_json(int64_t ms)
-{
+static json_t *rfc3339_json(int64_t ms) {
     char buf[40];
-    if (mapping_rfc3339_utc(ms, buf, sizeof buf) < 0)
-        return NULL;
+    if (mapping_rfc3339_utc(ms, buf, sizeof buf) < 0) return NULL;
     return json_string(buf);
 }
 
-static int digits(const char **p, int n, int *out)
-{
+static int digits(const char **p, int n, int *out) {
     int v = 0;
     for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)(*p)[i]))
-            return -1;
+        if (!isdigit((unsigned char)(*p)[i])) return -1;
         v = v * 10 + ((*p)[i] - '0');
     }
     *p += n;
@@ -191,11 +166,9 @@ static int digits(const char **p, int n, int *out)
     return 0;
 }
 
-static int days_in_month(int year, int month)
-{
+static int days_in_month(int year, int month) {
     static const int d[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (month == 2 && ((year % 4 == 0 && year % 100 != 0) || year % 400 == 0))
-        return 29;
+    if (month == 2 && ((year % 4 == 0 && year % 100 != 0) || year % 400 == 0)) return 29;
     return d[month - 1];
 }
 
@@ -203,38 +176,32 @@ static int days_in_month(int year, int month)
  *   YYYY-MM-DD(T|t| )hh:mm[:ss[(.|,)fraction]][Z|z|+hh[:mm]|-hh[:mm]|+hhmm]
  * With an offset: normalized to UTC "YYYY-MM-DDThh:mm:ss[.fraction]Z".
  * Without one: copied unchanged. -1 if not a valid date-time. */
-static int normalize_datetime(const char *in, char *out, size_t outlen)
-{
+static int normalize_datetime(const char *in, char *out, size_t outlen) {
     const char *p = in;
     int year, mon, day, hour, min, sec = 0;
     if (digits(&p, 4, &year) || *p++ != '-' || digits(&p, 2, &mon) || *p++ != '-' ||
         digits(&p, 2, &day))
         return -1;
-    if (*p != 'T' && *p != 't' && *p != ' ')
-        return -1;
+    if (*p != 'T' && *p != 't' && *p != ' ') return -1;
     p++;
-    if (digits(&p, 2, &hour) || *p++ != ':' || digits(&p, 2, &min))
-        return -1;
+    if (digits(&p, 2, &hour) || *p++ != ':' || digits(&p, 2, &min)) return -1;
     char frac[10] = "";
     if (*p == ':') {
         p++;
-        if (digits(&p, 2, &sec))
-            return -1;
+        if (digits(&p, 2, &sec)) return -1;
         if (*p == '.' || *p == ',') {
             p++;
             size_t n = 0;
             while (isdigit((unsigned char)*p)) {
-                if (n < sizeof frac - 1)
-                    frac[n++] = *p;
+                if (n < sizeof frac - 1) frac[n++] = *p;
                 p++;
             }
-            if (n == 0)
-                return -1;
+            if (n == 0) return -1;
             frac[n] = '\0';
         }
     }
-    if (mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) || hour > 23 ||
-        min > 59 || sec > 60)
+    if (mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) || hour > 23 || min > 59 ||
+        sec > 60)
         return -1;
 
     int offset_min = 0;
@@ -246,28 +213,22 @@ static int normalize_datetime(const char *in, char *out, size_t outlen)
         int sign = *p == '-' ? -1 : 1;
         int oh, om = 0;
         p++;
-        if (digits(&p, 2, &oh))
-            return -1;
+        if (digits(&p, 2, &oh)) return -1;
         if (*p == ':') {
             p++;
-            if (digits(&p, 2, &om))
-                return -1;
+            if (digits(&p, 2, &om)) return -1;
         } else if (isdigit((unsigned char)*p)) {
-            if (digits(&p, 2, &om))
-                return -1;
+            if (digits(&p, 2, &om)) return -1;
         }
-        if (oh > 23 || om > 59)
-            return -1;
+        if (oh > 23 || om > 59) return -1;
         has_offset = true;
         offset_min = sign * (oh * 60 + om);
     }
-    if (*p != '\0')
-        return -1;
+    if (*p != '\0') return -1;
 
     if (!has_offset) {
         size_t n = strlen(in);
-        if (n + 1 > outlen)
-            return -1;
+        if (n + 1 > outlen) return -1;
         memcpy(out, in, n + 1);
         return 0;
     }
@@ -282,8 +243,7 @@ static int normalize_datetime(const char *in, char *out, size_t outlen)
     time_t t = timegm(&tm);
     t -= (time_t)offset_min * 60;
     struct tm utc;
-    if (!gmtime_r(&t, &utc) || utc.tm_year + 1900 < 0 || utc.tm_year + 1900 > 9999)
-        return -1;
+    if (!gmtime_r(&t, &utc) || utc.tm_year + 1900 < 0 || utc.tm_year + 1900 > 9999) return -1;
     int n = snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d%s%sZ", utc.tm_year + 1900,
                      utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
                      frac[0] ? "." : "", frac);
@@ -291,14 +251,11 @@ static int normalize_datetime(const char *in, char *out, size_t outlen)
 }
 
 /* subscriptionType -> accountType. 0 ok (*out NULL = omit), -1 unknown. */
-static int account_type(const json_t *body, const char **out)
-{
+static int account_type(const json_t *body, const char **out) {
     const json_t *st = json_object_get(body, "subscriptionType");
     *out = NULL;
-    if (!st || json_is_null(st))
-        return 0;
-    if (!json_is_string(st))
-        return -1;
+    if (!st || json_is_null(st)) return 0;
+    if (!json_is_string(st)) return -1;
     const char *s = json_string_value(st);
     if (strcmp(s, "PREPAID") == 0)
         *out = "PREPAID";
@@ -309,8 +266,7 @@ static int account_type(const json_t *body, const char **out)
     return 0;
 }
 
-static bool ctx_ok(const mapping_ctx *m, const json_t *body, char *err, size_t errlen)
-{
+static bool ctx_ok(const mapping_ctx *m, const json_t *body, char *err, size_t errlen) {
     if (!m || !m->op) {
         text_printf(err, errlen, "mapping context without operator");
         return false;
@@ -324,8 +280,7 @@ static bool ctx_ok(const mapping_ctx *m, const json_t *body, char *err, size_t e
 
 /* Common to accountInfo and balance: accountType + main balance. */
 static int account_basics(const mapping_ctx *m, const json_t *body, const char **acct,
-                          int64_t *main_minor, const char **currency, char *err, size_t errlen)
-{
+                          int64_t *main_minor, const char **currency, char *err, size_t errlen) {
     if (account_type(body, acct) != 0) {
         text_printf(err, errlen, "subscriptionType: unknown value");
         return -1;
@@ -345,26 +300,21 @@ static int account_basics(const mapping_ctx *m, const json_t *body, const char *
 
 /* ------------------------------------------------------------ accountInfo */
 
-json_t *map_account_info(const mapping_ctx *m, const json_t *body, char *err, size_t errlen)
-{
-    if (!ctx_ok(m, body, err, errlen))
-        return NULL;
+json_t *map_account_info(const mapping_ctx *m, const json_t *body, char *err, size_t errlen) {
+    if (!ctx_ok(m, body, err, errlen)) return NULL;
     const char *acct, *currency;
     int64_t main_minor;
-    if (account_basics(m, body, &acct, &main_minor, &currency, err, errlen) != 0)
-        return NULL;
+    if (account_basics(m, body, &acct, &main_minor, &currency, err, errlen) != 0) return NULL;
     int scale = scale_of(m);
 
     json_t *out = json_object();
     json_t *balances = json_array();
     json_t *main_bal = json_object();
     bool ok = out && balances && main_bal;
-    if (ok && acct)
-        ok = json_object_set_new(out, "accountType", json_string(acct)) == 0;
+    if (ok && acct) ok = json_object_set_new(out, "accountType", json_string(acct)) == 0;
     if (ok) {
         const char *cur = currency ? currency : m->op->currency;
-        if (cur)
-            ok = json_object_set_new(out, "currency", json_string(cur)) == 0;
+        if (cur) ok = json_object_set_new(out, "currency", json_string(cur)) == 0;
     }
     ok = ok && json_object_set_new(main_bal, "balanceType", json_string("main")) == 0 &&
          json_object_set_new(main_bal, "balance", money_string(main_minor, scale)) == 0;
@@ -410,11 +360,9 @@ json_t *map_account_info(const mapping_ctx *m, const json_t *body, char *err, si
 /* ---------------------------------------------------------------- balance */
 
 /* Lowercased appType list, default ["generic"]. NULL on bad shape. */
-static json_t *applications(const json_t *app_type)
-{
+static json_t *applications(const json_t *app_type) {
     json_t *apps = json_array();
-    if (!apps)
-        return NULL;
+    if (!apps) return NULL;
     if (app_type && !json_is_null(app_type)) {
         if (!json_is_array(app_type)) {
             json_decref(apps);
@@ -423,32 +371,27 @@ static json_t *applications(const json_t *app_type)
         size_t i;
         const json_t *v;
         json_array_foreach(app_type, i, v) {
-            if (!nonempty_string(v))
-                continue;
+            if (!nonempty_string(v)) continue;
             char buf[64];
             const char *s = json_string_value(v);
             size_t n = 0;
-            for (; n < sizeof buf - 1 && s[n]; n++)
-                buf[n] = (char)tolower((unsigned char)s[n]);
+            for (; n < sizeof buf - 1 && s[n]; n++) buf[n] = (char)tolower((unsigned char)s[n]);
             buf[n] = '\0';
             json_array_append_new(apps, json_string(buf));
         }
     }
-    if (json_array_size(apps) == 0)
-        json_array_append_new(apps, json_string("generic"));
+    if (json_array_size(apps) == 0) json_array_append_new(apps, json_string("generic"));
     return apps;
 }
 
 /* Adds a gauge entry for (qkey, rkey) of balance if either is present.
  * 1 added, 0 absent, -1 malformed. *remaining gets remaining (0 if absent). */
 static int gauge_entry(json_t *gauge, const json_t *balance, const char *unit, const char *qkey,
-                       const char *rkey, int64_t *remaining, const char **why)
-{
+                       const char *rkey, int64_t *remaining, const char **why) {
     const json_t *q = json_object_get(balance, qkey);
     const json_t *r = json_object_get(balance, rkey);
     *remaining = 0;
-    if ((!q || json_is_null(q)) && (!r || json_is_null(r)))
-        return 0;
+    if ((!q || json_is_null(q)) && (!r || json_is_null(r))) return 0;
     json_t *e = json_pack("{s:s}", "unit", unit);
     if (!e) {
         *why = "out of memory";
@@ -479,8 +422,7 @@ static int gauge_entry(json_t *gauge, const json_t *balance, const char *unit, c
 /* One subscribedPlan -> ActivePlan. NULL with why when malformed.
  * *bytes_plan / *bytes_remaining describe its byte balance. */
 static json_t *active_plan(const mapping_ctx *m, const json_t *plan, bool *bytes_plan,
-                           int64_t *bytes_remaining, const char **why)
-{
+                           int64_t *bytes_remaining, const char **why) {
     *bytes_plan = false;
     *bytes_remaining = 0;
     if (!json_is_object(plan)) {
@@ -502,8 +444,7 @@ static json_t *active_plan(const mapping_ctx *m, const json_t *plan, bool *bytes
     json_object_set_new(out, "planId", json_string(json_string_value(id)));
     json_object_set_new(out, "planName", multilingual(lang, json_string_value(name)));
     const json_t *desc = json_object_get(plan, "planDescription");
-    if (!nonempty_string(desc))
-        desc = json_object_get(plan, "description");
+    if (!nonempty_string(desc)) desc = json_object_get(plan, "description");
     if (nonempty_string(desc))
         json_object_set_new(out, "planDescription", multilingual(lang, json_string_value(desc)));
 
@@ -548,14 +489,11 @@ static json_t *active_plan(const mapping_ctx *m, const json_t *plan, bool *bytes
     return out;
 }
 
-json_t *map_balance(const mapping_ctx *m, const json_t *body, char *err, size_t errlen)
-{
-    if (!ctx_ok(m, body, err, errlen))
-        return NULL;
+json_t *map_balance(const mapping_ctx *m, const json_t *body, char *err, size_t errlen) {
+    if (!ctx_ok(m, body, err, errlen)) return NULL;
     const char *acct, *currency;
     int64_t main_minor;
-    if (account_basics(m, body, &acct, &main_minor, &currency, err, errlen) != 0)
-        return NULL;
+    if (account_basics(m, body, &acct, &main_minor, &currency, err, errlen) != 0) return NULL;
     const json_t *price_plan = json_object_get(body, "pricePlan");
     if (price_plan && !json_is_null(price_plan) && !json_is_string(price_plan)) {
         text_printf(err, errlen, "pricePlan: not a string");
@@ -598,10 +536,8 @@ json_t *map_balance(const mapping_ctx *m, const json_t *body, char *err, size_t 
 
     json_object_set_new(out, "activePlans", active);
     json_object_set_new(out, "validUntil", rfc3339_json(m->valid_until_ms));
-    if (m->op->id)
-        json_object_set_new(out, "operator", json_string(m->op->id));
-    if (acct)
-        json_object_set_new(out, "accountType", json_string(acct));
+    if (m->op->id) json_object_set_new(out, "operator", json_string(m->op->id));
+    if (acct) json_object_set_new(out, "accountType", json_string(acct));
     json_object_set_new(out, "accountStatus", json_string("ACTIVE"));
     if (nonempty_string(price_plan))
         json_object_set_new(out, "ratePlanId", json_string(json_string_value(price_plan)));
@@ -622,19 +558,14 @@ static const char *const SUBSCRIBER_STATES[] = {"GOOD_TO_GO", "NEED_OFFERS", "NE
                                                 "NEED_TOPUP", NULL};
 
 /* 0 principal, 1 supplementary, -1 malformed appType. */
-static int offer_kind(const json_t *app_type)
-{
-    if (!app_type || json_is_null(app_type))
-        return 0;
-    if (!json_is_array(app_type))
-        return -1;
+static int offer_kind(const json_t *app_type) {
+    if (!app_type || json_is_null(app_type)) return 0;
+    if (!json_is_array(app_type)) return -1;
     size_t i;
     const json_t *v;
     json_array_foreach(app_type, i, v) {
-        if (!json_is_string(v))
-            return -1;
-        if (strcasecmp(json_string_value(v), "GENERIC") != 0)
-            return 1;
+        if (!json_is_string(v)) return -1;
+        if (strcasecmp(json_string_value(v), "GENERIC") != 0) return 1;
     }
     return 0;
 }
@@ -642,9 +573,8 @@ static int offer_kind(const json_t *app_type)
 /* One offerInfo -> Offer (including its signed offerContext). NULL with why
  * when the offer is malformed; *skip set when it is filtered out by
  * planType; *fatal set when signing failed (not the offer's fault). */
-static json_t *offer(const mapping_ctx *m, const json_t *o, int want_kind, bool *skip,
-                     bool *fatal, const char **why)
-{
+static json_t *offer(const mapping_ctx *m, const json_t *o, int want_kind, bool *skip, bool *fatal,
+                     const char **why) {
     *skip = false;
     *fatal = false;
     if (!json_is_object(o)) {
@@ -683,8 +613,7 @@ static json_t *offer(const mapping_ctx *m, const json_t *o, int want_kind, bool 
         *why = "cost is negative";
         return NULL;
     }
-    if (!cur)
-        cur = m->op->currency;
+    if (!cur) cur = m->op->currency;
     if (!cur || strlen(cur) >= sizeof(((offer_context *)0)->currency)) {
         *why = "cost currency missing or too long";
         return NULL;
@@ -701,7 +630,8 @@ static json_t *offer(const mapping_ctx *m, const json_t *o, int want_kind, bool 
             *why = "quota is not a non-negative integer";
             return NULL;
         }
-        json_array_append_new(quotas, json_pack("{s:s, s:I}", "unit", "bytes", "quota", (json_int_t)v));
+        json_array_append_new(quotas,
+                              json_pack("{s:s, s:I}", "unit", "bytes", "quota", (json_int_t)v));
         type = "Data";
     } else if (json_is_object(quota)) {
         static const struct {
@@ -709,17 +639,15 @@ static json_t *offer(const mapping_ctx *m, const json_t *o, int want_kind, bool 
         } Q[] = {{"quotaBytes", "bytes", "Data"}, {"quotaMinutes", "data-minutes", "Minutes"}};
         for (size_t k = 0; k < sizeof Q / sizeof Q[0]; k++) {
             const json_t *q = json_object_get(quota, Q[k].key);
-            if (!q || json_is_null(q))
-                continue;
+            if (!q || json_is_null(q)) continue;
             if (json_int64(q, &v) != 0 || v < 0) {
                 json_decref(quotas);
                 *why = "quota value is not a non-negative integer";
                 return NULL;
             }
-            json_array_append_new(quotas,
-                                  json_pack("{s:s, s:I}", "unit", Q[k].unit, "quota", (json_int_t)v));
-            if (!type)
-                type = Q[k].type;
+            json_array_append_new(
+                quotas, json_pack("{s:s, s:I}", "unit", Q[k].unit, "quota", (json_int_t)v));
+            if (!type) type = Q[k].type;
         }
     }
     if (!type) {
@@ -743,8 +671,8 @@ static json_t *offer(const mapping_ctx *m, const json_t *o, int want_kind, bool 
     oc.price_minor = price;
     snprintf(oc.currency, sizeof oc.currency, "%s", cur);
     oc.expires_at_ms = m->now_ms + m->offer_ttl_ms;
-    char *token = offer_context_sign(&oc, m->offer_context_key ? m->offer_context_key
-                                                                : offer_context_key());
+    char *token =
+        offer_context_sign(&oc, m->offer_context_key ? m->offer_context_key : offer_context_key());
     if (!token) {
         json_decref(quotas);
         *fatal = true;
@@ -760,8 +688,7 @@ static json_t *offer(const mapping_ctx *m, const json_t *o, int want_kind, bool 
     json_object_set_new(out, "type", json_string(type));
     json_object_set_new(out, "planName", multilingual(lang, json_string_value(name)));
     const json_t *desc = json_object_get(o, "description");
-    if (!nonempty_string(desc))
-        desc = json_object_get(o, "shortDescription");
+    if (!nonempty_string(desc)) desc = json_object_get(o, "shortDescription");
     if (nonempty_string(desc))
         json_object_set_new(out, "planDescription", multilingual(lang, json_string_value(desc)));
     json_object_set_new(out, "quota", quotas);
@@ -770,10 +697,8 @@ static json_t *offer(const mapping_ctx *m, const json_t *o, int want_kind, bool 
     return out;
 }
 
-json_t *map_upsell_offer(const mapping_ctx *m, const json_t *body, char *err, size_t errlen)
-{
-    if (!ctx_ok(m, body, err, errlen))
-        return NULL;
+json_t *map_upsell_offer(const mapping_ctx *m, const json_t *body, char *err, size_t errlen) {
+    if (!ctx_ok(m, body, err, errlen)) return NULL;
     int want_kind = -1;
     if (m->plan_type && m->plan_type[0]) {
         if (strcmp(m->plan_type, "principal") == 0)
@@ -789,7 +714,8 @@ json_t *map_upsell_offer(const mapping_ctx *m, const json_t *body, char *err, si
         !m->service_provider ||
         strlen(m->service_provider) >= sizeof(((offer_context *)0)->provider) || !m->op->id ||
         strlen(m->op->id) >= sizeof(((offer_context *)0)->op)) {
-        text_printf(err, errlen, "mapping context: subscriber, provider or operator missing or too long");
+        text_printf(err, errlen,
+                    "mapping context: subscriber, provider or operator missing or too long");
         return NULL;
     }
 
@@ -837,21 +763,17 @@ json_t *map_upsell_offer(const mapping_ctx *m, const json_t *body, char *err, si
 
 /* ----------------------------------------------------------------- errors */
 
-void mapping_mask_digits(const char *text, char *out, size_t outlen)
-{
+void mapping_mask_digits(const char *text, char *out, size_t outlen) {
     backend_mask_digits(text, out, outlen);
 }
 
-const char *map_backend_error(long http_status, const json_t *body, char *msg, size_t msglen)
-{
+const char *map_backend_error(long http_status, const json_t *body, char *msg, size_t msglen) {
     const char *error_type = NULL, *backend_msg = NULL;
     if (json_is_object(body)) {
         const json_t *et = json_object_get(body, "errorType");
         const json_t *mm = json_object_get(body, "message");
-        if (nonempty_string(et))
-            error_type = json_string_value(et);
-        if (nonempty_string(mm))
-            backend_msg = json_string_value(mm);
+        if (nonempty_string(et)) error_type = json_string_value(et);
+        if (nonempty_string(mm)) backend_msg = json_string_value(mm);
     }
 
     const char *fallback = NULL;
@@ -869,7 +791,6 @@ const char *map_backend_error(long http_status, const json_t *body, char *msg, s
         log_info("operator backend error %s (HTTP %ld): %s", error_type ? error_type : "-",
                  http_status, masked);
     }
-    if (msg && msglen > 0)
-        mapping_mask_digits(fallback, msg, msglen);
+    if (msg && msglen > 0) mapping_mask_digits(fallback, msg, msglen);
     return cause;
 }

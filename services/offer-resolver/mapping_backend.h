@@ -87,15 +87,15 @@
 typedef struct {
     const tenant_operator *op;
     const char *service_provider;
-    const char *subscriber;      /* MSISDN or OPET as sent to backend */
-    const char *language;        /* language the backend was asked for (already
+    const char *subscriber; /* MSISDN or OPET as sent to backend */
+    const char *language;   /* language the backend was asked for (already
                                     resolved against the operator); NULL/"" =
                                     op->default_language */
     int64_t now_ms;
-    int64_t valid_until_ms;      /* cache expiry for validUntil */
-    const char *plan_type;       /* NULL, "principal" or "supplementary" */
+    int64_t valid_until_ms;        /* cache expiry for validUntil */
+    const char *plan_type;         /* NULL, "principal" or "supplementary" */
     const char *offer_context_key; /* NULL = offer_context_key() */
-    int64_t offer_ttl_ms;        /* offerContext expiry = now + ttl */
+    int64_t offer_ttl_ms;          /* offerContext expiry = now + ttl */
 } mapping_ctx;
 
 /* Each returns a new json_t (caller owns) or NULL with an error message in
@@ -103,9 +103,11 @@ typedef struct {
  * err holds "" or, when malformed plans/offers were dropped, a warning
  * worth logging ("dropped 1 malformed offer(s); first: offers[2]: ...").
  * err may be NULL when errlen is 0. */
-json_t *map_account_info(const mapping_ctx *m, const json_t *backend_balance, char *err, size_t errlen);
+json_t *map_account_info(const mapping_ctx *m, const json_t *backend_balance, char *err,
+                         size_t errlen);
 json_t *map_balance(const mapping_ctx *m, const json_t *backend_balance, char *err, size_t errlen);
-json_t *map_upsell_offer(const mapping_ctx *m, const json_t *backend_offers, char *err, size_t errlen);
+json_t *map_upsell_offer(const mapping_ctx *m, const json_t *backend_offers, char *err,
+                         size_t errlen);
 
 /* Maps a backend error answer (HTTP status + errorResponse body, body may be
  * NULL or not JSON) to an ErrorDocument cause (one of the CAUSE_* constants

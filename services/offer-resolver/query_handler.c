@@ -28,7 +28,8 @@ static kafka_verdict invalidate(resolver *r, const char *op, const char *subscri
 
 static kafka_verdict on_purchase_event(resolver *r, const rd_kafka_message_t *msg, char *err,
                                        size_t errlen) {
-    Millom__V1__PurchaseEvent *ev = millom__v1__purchase_event__unpack(NULL, msg->len, msg->payload);
+    Millom__V1__PurchaseEvent *ev =
+        millom__v1__purchase_event__unpack(NULL, msg->len, msg->payload);
     if (!ev) {
         snprintf(err, errlen, "not a millom.v1.PurchaseEvent");
         return KAFKA_DEAD_LETTER;

@@ -16,12 +16,12 @@ typedef struct {
     tenants *tenants;
     kafka_producer *producer;
     work_queue *workers;
-    sqlite3 *db;                  /* the balance and offers caches */
-    pthread_mutex_t db_lock;      /* one connection, shared by the workers */
-    long cache_ttl_ms;            /* MILLOM_CACHE_TTL_S, default 30 */
-    long backend_timeout_ms;      /* MILLOM_BACKEND_TIMEOUT_MS, default 2000 */
-    long offer_ttl_ms;            /* MILLOM_OFFER_TTL_S, default 900 */
-    const char *channel_id;       /* MILLOM_CHANNEL_ID, default "App" */
+    sqlite3 *db;             /* the balance and offers caches */
+    pthread_mutex_t db_lock; /* one connection, shared by the workers */
+    long cache_ttl_ms;       /* MILLOM_CACHE_TTL_S, default 30 */
+    long backend_timeout_ms; /* MILLOM_BACKEND_TIMEOUT_MS, default 2000 */
+    long offer_ttl_ms;       /* MILLOM_OFFER_TTL_S, default 900 */
+    const char *channel_id;  /* MILLOM_CHANNEL_ID, default "App" */
     metric *cache_hits, *cache_misses, *backend_latency;
     metric *offers_hits, *offers_misses; /* the offers cache */
 } resolver;
@@ -44,11 +44,9 @@ typedef enum { BACKEND_CACHE_BALANCE, BACKEND_CACHE_OFFERS } backend_cache_kind;
 int backend_cache_open(resolver *r, char *err, size_t errlen);
 /* Returns a malloc'd body and its fetch time if a live entry exists. */
 char *backend_cache_get(resolver *r, backend_cache_kind kind, const char *op,
-                        const char *subscriber, const char *key, int64_t now,
-                        int64_t *fetched_ms);
-void backend_cache_put(resolver *r, backend_cache_kind kind, const char *op,
-                       const char *subscriber, const char *key, const char *body,
-                       int64_t fetched_ms);
+                        const char *subscriber, const char *key, int64_t now, int64_t *fetched_ms);
+void backend_cache_put(resolver *r, backend_cache_kind kind, const char *op, const char *subscriber,
+                       const char *key, const char *body, int64_t fetched_ms);
 /* Forgets every cached entry of a subscriber (after a purchase). */
 void backend_cache_forget(resolver *r, const char *op, const char *subscriber);
 

@@ -86,19 +86,18 @@ void activation_parse(long status, const char *body, size_t len, int connected,
         else if (st && strcasecmp(st, "FAIL") == 0) {
             out->kind = classify_error(error_type, status, 1);
             out->status_fail = 1;
-        }
-        else if (error_type)
+        } else if (error_type)
             out->kind = classify_error(error_type, status, 0);
         else {
             /* Something answered 2xx but we cannot tell what happened. */
             out->kind = ACT_UNKNOWN;
-            snprintf(out->detail, sizeof out->detail, "HTTP %ld without a readable activationStatus",
-                     status);
+            snprintf(out->detail, sizeof out->detail,
+                     "HTTP %ld without a readable activationStatus", status);
         }
     } else {
         out->kind = classify_error(error_type, status, 0);
-        snprintf(out->detail, sizeof out->detail, "HTTP %ld%s%s", status,
-                 error_type ? " " : "", error_type ? out->error_type : "");
+        snprintf(out->detail, sizeof out->detail, "HTTP %ld%s%s", status, error_type ? " " : "",
+                 error_type ? out->error_type : "");
     }
     json_decref(j);
 }
@@ -111,11 +110,11 @@ char *activation_body(const purchase *p, const char *channel_id, const char *cal
     json_object_set_new(o, "serviceProviderId", json_string(p->service_provider));
     json_object_set_new(o, "offerId", json_string(p->plan_id));
     /* The operator's transId, namespaced per provider (purchase_store.c). */
-    json_object_set_new(o, "transId",
-                        json_string(p->op_transid[0] ? p->op_transid : p->transid));
+    json_object_set_new(o, "transId", json_string(p->op_transid[0] ? p->op_transid : p->transid));
     if (callback_url && *callback_url)
         json_object_set_new(o, "callbackUrl", json_string(callback_url));
-    json_object_set_new(o, "fundSource", json_string(p->fund_source[0] ? p->fund_source : "WALLET"));
+    json_object_set_new(o, "fundSource",
+                        json_string(p->fund_source[0] ? p->fund_source : "WALLET"));
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     return text;
@@ -128,8 +127,8 @@ static const char *id_type(const purchase *p) {
 int activation_url(const tenant_operator *op, const purchase *p, char *url, size_t urllen) {
     char *id = http_escape(p->subscriber);
     if (!id) return -1;
-    int n = snprintf(url, urllen, "%s/activate/%s?customerIdType=%s", op->backend_url, id,
-                     id_type(p));
+    int n =
+        snprintf(url, urllen, "%s/activate/%s?customerIdType=%s", op->backend_url, id, id_type(p));
     free(id);
     return n < 0 || (size_t)n >= urllen ? -1 : 0;
 }
@@ -243,8 +242,8 @@ offer_price_result offer_price(http_client *hc, const tenant_operator *op, const
     json_t *j = res.body_len ? json_loadb(res.body, res.body_len, 0, NULL) : NULL;
     offer_price_result out;
     if (res.status == 200 && j) {
-        int found = offers_find_price(j, p->plan_id, op->currency_scale, op->currency,
-                                      price_minor, currency, curlen);
+        int found = offers_find_price(j, p->plan_id, op->currency_scale, op->currency, price_minor,
+                                      currency, curlen);
         if (found > 0) {
             out = OFFER_PRICE_OK;
         } else if (found == 0) {
@@ -264,7 +263,9 @@ offer_price_result offer_price(http_client *hc, const tenant_operator *op, const
         *cause = res.status == 200 ? CAUSE_SERVICE_UNAVAILABLE
                                    : outcome_cause(et, res.status, &fallback);
         const char *m = str_field(j, "message");
-        outcome_mask_digits(m ? m : fallback ? fallback : "the operator backend sent malformed JSON",
+        outcome_mask_digits(m          ? m
+                            : fallback ? fallback
+                                       : "the operator backend sent malformed JSON",
                             msg, msglen);
         out = OFFER_BACKEND_ERROR;
     }

@@ -20,7 +20,7 @@ void activation_parse(long status, const char *body, size_t len, int connected,
 
 typedef struct {
     const tenant_operator *op;
-    const char *channel_id;       /* client name or the default "App" */
+    const char *channel_id; /* client name or the default "App" */
     const char *callback_url;
     long timeout_ms;
 } activation_target;

@@ -79,8 +79,8 @@ kafka_verdict handle_callback(purchase_flow *f, const void *payload, size_t len,
         goto out;
     }
     if (cb->offer_id && *cb->offer_id && strcmp(cb->offer_id, p->plan_id) != 0)
-        log_warn("callback for %s names offer %s, the purchase is for %s; applying it",
-                 p->transid, cb->offer_id, p->plan_id);
+        log_warn("callback for %s names offer %s, the purchase is for %s; applying it", p->transid,
+                 cb->offer_id, p->plan_id);
     if (outcome_after_callback(p, cb->ok, cb->error_type, cb->message, now_ms(), &next) != 0) {
         snprintf(err, errlen, "out of memory");
         verdict = KAFKA_RETRY;

@@ -109,8 +109,8 @@ fail:
 
 void executor_free(executor *ex) {
     if (!ex) return;
-    retry_worker_stop(ex->retry);   /* may finish one backend call first */
-    outbox_relay_stop(ex->flow.relay);   /* last pass while the producer still runs */
+    retry_worker_stop(ex->retry);      /* may finish one backend call first */
+    outbox_relay_stop(ex->flow.relay); /* last pass while the producer still runs */
     changelog_follower_stop(ex->follower);
     http_client_free(ex->flow.http);
     store_close(ex->flow.db);
@@ -118,8 +118,7 @@ void executor_free(executor *ex) {
     free(ex);
 }
 
-kafka_verdict executor_handle(void *arg, const rd_kafka_message_t *msg, char *err,
-                              size_t errlen) {
+kafka_verdict executor_handle(void *arg, const rd_kafka_message_t *msg, char *err, size_t errlen) {
     executor *ex = arg;
     const char *topic = rd_kafka_topic_name(msg->rkt);
     if (strcmp(topic, TOPIC_PURCHASE_COMMANDS) == 0) {

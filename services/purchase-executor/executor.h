@@ -30,7 +30,7 @@
 #include "shared/plumbing/kafka.h"
 
 typedef struct executor {
-    purchase_flow flow;           /* what the handlers share (cfg, tenants,
+    purchase_flow flow; /* what the handlers share (cfg, tenants,
                                      db, http, relay, metrics) */
     retry_worker *retry;
     changelog_follower *follower; /* other instances' changes, restores */
@@ -55,8 +55,6 @@ void executor_on_revoke(void *arg, const rd_kafka_topic_partition_list_t *parts)
 int executor_before_commit(void *arg);
 
 /* The Kafka handler: dispatches by topic. */
-kafka_verdict executor_handle(void *arg, const rd_kafka_message_t *msg, char *err,
-                              size_t errlen);
-
+kafka_verdict executor_handle(void *arg, const rd_kafka_message_t *msg, char *err, size_t errlen);
 
 #endif

@@ -131,8 +131,7 @@ kafka_verdict handle_lookup(purchase_flow *f, const void *payload, size_t len, c
     if (!c.list) goto out;
     int n;
     if (l->transid && *l->transid) {
-        n = purchase_find_transid(f->db, l->operator_, l->transid, sp, LOOKUP_MAX, collect_one,
-                                  &c);
+        n = purchase_find_transid(f->db, l->operator_, l->transid, sp, LOOKUP_MAX, collect_one, &c);
         if (n == 0) {
             reply_error(f, meta, CAUSE_NOT_FOUND, "no such purchase");
         } else if (n == 1) {

@@ -38,7 +38,8 @@ static void *setup(runner *r) {
 static void teardown(void *state) { executor_free(state); }
 
 int main(void) {
-    static const char *const topics[] = {TOPIC_PURCHASE_COMMANDS, TOPIC_ACTIVATION_CALLBACKS, TOPIC_PURCHASE_LOOKUPS, NULL};
+    static const char *const topics[] = {TOPIC_PURCHASE_COMMANDS, TOPIC_ACTIVATION_CALLBACKS,
+                                         TOPIC_PURCHASE_LOOKUPS, NULL};
     runner_opts opts = {
         .name = "purchase-executor",
         .admin_port_env = "MILLOM_EXECUTOR_PORT",

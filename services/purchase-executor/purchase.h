@@ -76,8 +76,8 @@ typedef enum {
 #define PS_MASK(s) (1u << (s))
 #define PS_FINAL(s) ((s) == PS_COMPLETED || (s) == PS_FAILED)
 
-const char *purchase_state_name(purchase_state s);  /* "activating" */
-int purchase_state_parse(const char *name);         /* -1 if unknown */
+const char *purchase_state_name(purchase_state s); /* "activating" */
+int purchase_state_parse(const char *name);        /* -1 if unknown */
 Millom__V1__PurchaseState purchase_state_proto(purchase_state s);
 
 /* One row of `purchases`. Text fields are NUL-terminated; longer input is
@@ -85,38 +85,38 @@ Millom__V1__PurchaseState purchase_state_proto(purchase_state s);
  * (operator texts). */
 typedef struct {
     char service_provider[65];
-    char transid[129];            /* the provider's transid */
-    char op_transid[129];         /* the transId sent to the operator: derived
+    char transid[129];    /* the provider's transid */
+    char op_transid[129]; /* the transId sent to the operator: derived
                                      per provider (purchase_operator_transid);
                                      rows from before it hold the transid */
-    char fingerprint[65];         /* SHA-256 hex of the canonical request */
-    char op[33];                  /* operator id */
-    char subscriber[257];         /* MSISDN digits or OPET token */
-    char key_type[8];             /* "MSISDN" | "OPET" */
+    char fingerprint[65]; /* SHA-256 hex of the canonical request */
+    char op[33];          /* operator id */
+    char subscriber[257]; /* MSISDN digits or OPET token */
+    char key_type[8];     /* "MSISDN" | "OPET" */
     char plan_id[129];
     int64_t price_minor;
     char currency[8];
-    char fund_source[8];          /* "WALLET" | "LOAN" */
+    char fund_source[8]; /* "WALLET" | "LOAN" */
     purchase_state state;
     char confirmation_code[257];
-    char error_type[65];          /* backend errorType of a failure */
-    char message[513];            /* operator's message, digits masked */
-    int http_status;              /* the answer given, once final */
-    char *response_body;          /* malloc'd; NULL until final */
-    int attempts;                 /* activation calls made (or started) */
-    int maybe_executed;           /* some call may have reached the operator
+    char error_type[65];     /* backend errorType of a failure */
+    char message[513];       /* operator's message, digits masked */
+    int http_status;         /* the answer given, once final */
+    char *response_body;     /* malloc'd; NULL until final */
+    int attempts;            /* activation calls made (or started) */
+    int maybe_executed;      /* some call may have reached the operator
                                      (stored as 1 while a call runs) */
-    int64_t next_attempt_ms;      /* when the retry thread may call again
+    int64_t next_attempt_ms; /* when the retry thread may call again
                                      (activating: retry; pending: re-check) */
-    int rechecks;                 /* re-checks of a pending purchase that
+    int rechecks;            /* re-checks of a pending purchase that
                                      left it pending (the backoff's exponent) */
     int64_t created_ms, updated_ms, completed_ms;
     char channel[33];
     char language[17];
-    char client_name[65];         /* channelId sent to the backend, "" = default */
+    char client_name[65]; /* channelId sent to the backend, "" = default */
 } purchase;
 
-void purchase_clear(purchase *p);  /* frees response_body */
+void purchase_clear(purchase *p); /* frees response_body */
 /* Copies src into dst (dst's old body freed). 0, or -1 out of memory. */
 int purchase_copy(purchase *dst, const purchase *src);
 /* ------------------------------------------------- purchase_store.c (SQL) */
@@ -134,8 +134,8 @@ sqlite3 *purchase_store_open(const char *path, char *err, size_t errlen);
 /* SHA-256 hex of operator, key type, subscriber, plan, offerContext and
  * fund source: the "same body" test of the idempotency rule. */
 void purchase_fingerprint(const char *op, const char *key_type, const char *subscriber,
-                          const char *plan_id, const char *offer_context,
-                          const char *fund_source, char out[65]);
+                          const char *plan_id, const char *offer_context, const char *fund_source,
+                          char out[65]);
 
 /* The transId Millom sends to the operator for the provider's transid:
  * SHA-256 of (sp, transid), length-prefixed and domain-separated, shaped
@@ -160,8 +160,8 @@ typedef enum {
 /* In one BEGIN IMMEDIATE transaction: the idempotency check,
  * the purchase timer (timer_ms > 0), the insert of p (state activating,
  * attempts 0) and its ACTIVATING event in the outbox. */
-create_result purchase_create(sqlite3 *db, const purchase *p, int64_t timer_ms,
-                              purchase *existing, int64_t *other_created_ms);
+create_result purchase_create(sqlite3 *db, const purchase *p, int64_t timer_ms, purchase *existing,
+                              int64_t *other_created_ms);
 
 /* The purchase timer's query alone: 1 when a purchase of the same
  * (operator, subscriber, plan) other than (sp, transid), in state
@@ -174,8 +174,8 @@ int purchase_timer_hit(sqlite3 *db, const purchase *p, int64_t since_ms, int64_t
  * attempts equal expect_attempts; adds the PurchaseEvent when the state
  * changed. One transaction. Returns 1 applied, 0 the row had moved on
  * (*current filled with it, may be NULL), -1 error (SQLITE_BUSY included). */
-int purchase_update(sqlite3 *db, const purchase *next, unsigned expect_states,
-                    int expect_attempts, purchase *current);
+int purchase_update(sqlite3 *db, const purchase *next, unsigned expect_states, int expect_attempts,
+                    purchase *current);
 
 /* Retry thread: takes the activating or pending purchase due first
  * (next_attempt_ms <= now), counts the attempt and leases it until
@@ -207,15 +207,14 @@ int purchase_find_transid(sqlite3 *db, const char *op, const char *transid, cons
  * provider sp when not NULL. 1 found (out filled), 0 none, -1 error. */
 int purchase_get_operator_transid(sqlite3 *db, const char *op, const char *op_transid,
                                   const char *sp, purchase *out);
-int purchase_find_subscriber(sqlite3 *db, const char *op, const char *subscriber,
-                             const char *sp, int64_t from_ms, int64_t to_ms, int limit,
-                             purchase_each_fn each, void *arg);
+int purchase_find_subscriber(sqlite3 *db, const char *op, const char *subscriber, const char *sp,
+                             int64_t from_ms, int64_t to_ms, int limit, purchase_each_fn each,
+                             void *arg);
 /* The operator's purchases (every partition: each instance holds a copy of
  * all rows) not final and created before created_before_ms, oldest first,
  * optionally of one provider (sp NULL: all). */
-int purchase_find_overdue(sqlite3 *db, const char *op, const char *sp,
-                          int64_t created_before_ms, int limit, purchase_each_fn each,
-                          void *arg);
+int purchase_find_overdue(sqlite3 *db, const char *op, const char *sp, int64_t created_before_ms,
+                          int limit, purchase_each_fn each, void *arg);
 
 /* The PurchaseEvent of a row (every field filled), packed; caller frees. */
 uint8_t *purchase_event_pack(const purchase *p, int64_t occurred_ms, size_t *len);

@@ -119,9 +119,9 @@ static const char *request_from_command(const Millom__V1__PurchaseCommand *c, pu
     text_copy(p->subscriber, sizeof p->subscriber, s->subscriber_id);
     text_copy(p->op, sizeof p->op, s->operator_);
     text_copy(p->key_type, sizeof p->key_type,
-              s->key_type == MILLOM__V1__KEY_TYPE__KEY_TYPE_OPET    ? "OPET"
+              s->key_type == MILLOM__V1__KEY_TYPE__KEY_TYPE_OPET   ? "OPET"
               : s->key_type == MILLOM__V1__KEY_TYPE__KEY_TYPE_CPID ? "CPID"
-                                                                    : "MSISDN");
+                                                                   : "MSISDN");
     text_copy(p->fund_source, sizeof p->fund_source, fund_source_name(c->fund_source));
     text_copy(p->client_name, sizeof p->client_name, c->client_name);
     text_copy(p->channel, sizeof p->channel, present(c->channel) ? c->channel : "api");
@@ -243,11 +243,8 @@ kafka_verdict handle_command(purchase_flow *f, const void *payload, size_t len, 
     int64_t other_created = 0;
     int64_t timer_ms = f->cfg.timer_s * 1000;
     switch (purchase_create(f->db, &p, timer_ms, &existing, &other_created)) {
-    case CREATE_OK:
-        break;
-    case CREATE_EXISTS:
-        answer_existing(f, meta, &p, &existing);
-        goto out;
+    case CREATE_OK: break;
+    case CREATE_EXISTS: answer_existing(f, meta, &p, &existing); goto out;
     case CREATE_TRANSID_TAKEN:
         /* A derived transId equal to a pre-upgrade row's transid: not
          * reachable by chance; answered like any reused transid. */

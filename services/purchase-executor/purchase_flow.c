@@ -14,9 +14,9 @@
 #include "millom/v1/query.pb-c.h"
 
 void flow_metrics_init(flow_metrics *m) {
-#define OUTCOME(name)                                                                     \
-    metric_counter("millom_purchases_total",                                               \
-                   "Purchase commands and their answers, by outcome.", "outcome=\"" name "\"")
+#define OUTCOME(name)                                                                            \
+    metric_counter("millom_purchases_total", "Purchase commands and their answers, by outcome.", \
+                   "outcome=\"" name "\"")
     m->completed = OUTCOME("completed");
     m->failed = OUTCOME("failed");
     m->pending = OUTCOME("pending");
@@ -24,8 +24,8 @@ void flow_metrics_init(flow_metrics *m) {
     m->conflict = OUTCOME("conflict");
     m->rejected = OUTCOME("rejected");
 #undef OUTCOME
-    m->activation_seconds = metric_histogram(
-        "millom_activation_seconds", "Operator backend POST /activate latency.", NULL);
+    m->activation_seconds = metric_histogram("millom_activation_seconds",
+                                             "Operator backend POST /activate latency.", NULL);
     m->stuck = metric_gauge("millom_purchases_stuck",
                             "Activating purchases past MILLOM_ACTIVATE_MAX_ATTEMPTS whose outcome "
                             "is still unknown (retried at the maximum backoff).",
@@ -48,8 +48,8 @@ void flow_reply(purchase_flow *f, const Millom__V1__RequestMeta *meta, int statu
     if (rpc_expired(meta)) return; /* api-edge answered 202 itself */
     if (!body) body = "";
     int retry_after = status == 503 || status == 429 ? 1 : 0;
-    if (rpc_reply(f->producer, meta, status, "application/json", body, strlen(body),
-                  retry_after) != 0)
+    if (rpc_reply(f->producer, meta, status, "application/json", body, strlen(body), retry_after) !=
+        0)
         log_warn("cannot produce the reply for %s", meta->correlation_id);
 }
 
@@ -82,8 +82,8 @@ static void invalidate_subscriber(purchase_flow *f, const purchase *p) {
     millom__v1__query__pack(&q, buf);
     rd_kafka_resp_err_t err;
     kafka_wait_result r =
-        kafka_produce_wait(f->producer, TOPIC_QUERIES, -1, p->subscriber,
-                           strlen(p->subscriber), buf, len, f->cfg.invalidate_timeout_ms, &err);
+        kafka_produce_wait(f->producer, TOPIC_QUERIES, -1, p->subscriber, strlen(p->subscriber),
+                           buf, len, f->cfg.invalidate_timeout_ms, &err);
     free(buf);
     if (r == KAFKA_WAIT_TIMED_OUT)
         log_warn("invalidate %s: not delivered within %ld ms; answering anyway", p->transid,
@@ -105,9 +105,9 @@ void flow_after_change(purchase_flow *f, const purchase *before, const purchase 
     case PS_PENDING: metric_add(f->m.pending, 1); break;
     default: break;
     }
-    log_info("purchase %s/%s: %s -> %s (attempts %d%s%s)", after->service_provider,
-             after->transid, purchase_state_name(before->state), purchase_state_name(after->state),
-             after->attempts, after->error_type[0] ? ", " : "", after->error_type);
+    log_info("purchase %s/%s: %s -> %s (attempts %d%s%s)", after->service_provider, after->transid,
+             purchase_state_name(before->state), purchase_state_name(after->state), after->attempts,
+             after->error_type[0] ? ", " : "", after->error_type);
 }
 
 /* ------------------------------------------------------ one activation */
@@ -138,8 +138,7 @@ int flow_activate(purchase_flow *f, http_client *hc, sqlite3 *db, const purchase
     }
     if (r.kind == ACT_UNKNOWN || r.kind == ACT_NOT_EXECUTED)
         log_warn("activate %s/%s attempt %d: outcome %s (%s)", p->service_provider, p->transid,
-                 p->attempts, activation_kind_name(r.kind),
-                 r.detail[0] ? r.detail : r.error_type);
+                 p->attempts, activation_kind_name(r.kind), r.detail[0] ? r.detail : r.error_type);
 
     uint32_t rnd = 0;
     crypto_random(&rnd, sizeof rnd);

@@ -29,10 +29,10 @@
 
 typedef struct {
     metric *completed, *failed, *pending, *processing, *conflict, *rejected;
-    metric *activation_seconds;   /* backend POST /activate latency */
-    metric *stuck;                /* gauge: millom_purchases_stuck */
-    metric *overdue;              /* gauge: millom_purchases_overdue */
-    metric *rechecks;             /* counter: millom_pending_rechecks_total */
+    metric *activation_seconds; /* backend POST /activate latency */
+    metric *stuck;              /* gauge: millom_purchases_stuck */
+    metric *overdue;            /* gauge: millom_purchases_overdue */
+    metric *rechecks;           /* counter: millom_pending_rechecks_total */
     metric *callbacks;
 } flow_metrics;
 
@@ -40,9 +40,9 @@ typedef struct purchase_flow {
     executor_config cfg;
     tenants *tenants;
     kafka_producer *producer;
-    char db_path[512];            /* each thread opens its own connection */
-    sqlite3 *db;                  /* the consumer thread's connection */
-    http_client *http;            /* the consumer thread's client */
+    char db_path[512]; /* each thread opens its own connection */
+    sqlite3 *db;       /* the consumer thread's connection */
+    http_client *http; /* the consumer thread's client */
     outbox_relay *relay;
     flow_metrics m;
     /* Wakes the retry thread (it may be sleeping towards a lease's end

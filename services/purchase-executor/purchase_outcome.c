@@ -179,8 +179,7 @@ static int become_failed(purchase *next, const char *error_type, const char *cau
 }
 
 int outcome_after_activation(const purchase *p, const activation_result *r, long max_attempts,
-                             const recheck_policy *pol, int64_t now, uint32_t rnd,
-                             purchase *next) {
+                             const recheck_policy *pol, int64_t now, uint32_t rnd, purchase *next) {
     if (purchase_copy(next, p) != 0) return -1;
     next->updated_ms = now;
     activation_kind kind = r->kind;
@@ -191,8 +190,7 @@ int outcome_after_activation(const purchase *p, const activation_result *r, long
     char msg[600];
     switch (kind) {
     case ACT_COMPLETED:
-    case ACT_ALREADY:
-        return become_completed(next, r->confirmation_code, r->message, now);
+    case ACT_ALREADY: return become_completed(next, r->confirmation_code, r->message, now);
     case ACT_PENDING:
         next->state = PS_PENDING;
         next->error_type[0] = '\0';
@@ -204,8 +202,7 @@ int outcome_after_activation(const purchase *p, const activation_result *r, long
         cause = outcome_cause(r->error_type, r->http_status, &fallback);
         return become_failed(next, r->error_type, cause, fallback, r->message, now);
     case ACT_UNKNOWN:
-    case ACT_NOT_EXECUTED:
-        break;
+    case ACT_NOT_EXECUTED: break;
     }
     /* Outcome unknown, or refused before processing: stays activating. */
     if (kind == ACT_UNKNOWN) next->maybe_executed = 1;
@@ -245,8 +242,8 @@ int64_t recheck_delay_ms(const recheck_policy *pol, int rechecks, uint32_t rnd) 
  * to fail a purchase the subscriber may have paid for. Everything else
  * (PENDING, no answer, TIMEOUT, 5xx, CONGESTED) waits for the next
  * re-check, later each time. */
-int outcome_after_recheck(const purchase *p, const activation_result *r,
-                          const recheck_policy *pol, int64_t now, uint32_t rnd, purchase *next) {
+int outcome_after_recheck(const purchase *p, const activation_result *r, const recheck_policy *pol,
+                          int64_t now, uint32_t rnd, purchase *next) {
     if (purchase_copy(next, p) != 0) return -1;
     next->updated_ms = now;
     if (r->kind == ACT_COMPLETED || r->kind == ACT_ALREADY)
@@ -268,8 +265,8 @@ int outcome_after_recheck(const purchase *p, const activation_result *r,
     return 0;
 }
 
-int outcome_after_callback(const purchase *p, int ok, const char *error_type,
-                           const char *message, int64_t now, purchase *next) {
+int outcome_after_callback(const purchase *p, int ok, const char *error_type, const char *message,
+                           int64_t now, purchase *next) {
     if (purchase_copy(next, p) != 0) return -1;
     next->updated_ms = now;
     char masked[sizeof next->message];

@@ -85,7 +85,8 @@ static const char PURCHASES_OP_TRANSID_SQL[] =
     "CREATE INDEX purchases_operator_transid ON purchases (operator, transid);";
 
 static const char *const purchase_keys[] = {"service_provider", "transid", NULL};
-static const changelog_table purchase_tables[] = {{.table = "purchases", .key_columns = purchase_keys}};
+static const changelog_table purchase_tables[] = {
+    {.table = "purchases", .key_columns = purchase_keys}};
 const changelog_spec purchase_changelog = {
     .topic = TOPIC_PURCHASE_CHANGELOG,
     .tables = purchase_tables,
@@ -97,11 +98,11 @@ const changelog_spec purchase_changelog = {
  * Append, never edit. Every connection captures its changes for the
  * changelog. */
 sqlite3 *purchase_store_open(const char *path, char *err, size_t errlen) {
-    const char *const migrations[] = {PURCHASES_SQL, outbox_migration_sql,
+    const char *const migrations[] = {PURCHASES_SQL,           outbox_migration_sql,
                                       changelog_migration_sql, PURCHASES_CHANGELOG_SQL,
-                                      PURCHASES_RECHECK_SQL, PURCHASES_OP_TRANSID_SQL};
-    sqlite3 *db = store_open_path(path, migrations, sizeof migrations / sizeof migrations[0], err,
-                                  errlen);
+                                      PURCHASES_RECHECK_SQL,   PURCHASES_OP_TRANSID_SQL};
+    sqlite3 *db =
+        store_open_path(path, migrations, sizeof migrations / sizeof migrations[0], err, errlen);
     if (db && changelog_capture(db, &purchase_changelog, err, errlen) != 0) {
         store_close(db);
         return NULL;
@@ -152,8 +153,8 @@ int purchase_copy(purchase *dst, const purchase *src) {
 }
 
 void purchase_fingerprint(const char *op, const char *key_type, const char *subscriber,
-                          const char *plan_id, const char *offer_context,
-                          const char *fund_source, char out[65]) {
+                          const char *plan_id, const char *offer_context, const char *fund_source,
+                          char out[65]) {
     /* Length-prefixed fields, so no two requests share a canonical form. */
     const char *fields[] = {op, key_type, subscriber, plan_id, offer_context, fund_source};
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -214,10 +215,10 @@ void purchase_operator_transid(const char *sp, const char *transid, char out[37]
 
 /* ----------------------------------------------------------- rows */
 
-#define COLUMNS                                                                            \
-    "service_provider, transid, fingerprint, operator, subscriber, key_type, plan_id,"     \
-    " price_minor, currency, fund_source, state, confirmation_code, error_type, message,"  \
-    " http_status, response_body, attempts, maybe_executed, next_attempt_ms, created_ms,"  \
+#define COLUMNS                                                                           \
+    "service_provider, transid, fingerprint, operator, subscriber, key_type, plan_id,"    \
+    " price_minor, currency, fund_source, state, confirmation_code, error_type, message," \
+    " http_status, response_body, attempts, maybe_executed, next_attempt_ms, created_ms," \
     " updated_ms, completed_ms, channel, language, client_name, rechecks, op_transid"
 
 static const char *col_text(sqlite3_stmt *st, int i) {
@@ -297,8 +298,7 @@ static int is_busy(int rc) {
 
 int purchase_get(sqlite3 *db, const char *sp, const char *transid, purchase *out) {
     sqlite3_stmt *st;
-    if (prepare(db,
-                "SELECT " COLUMNS " FROM purchases WHERE service_provider = ? AND transid = ?",
+    if (prepare(db, "SELECT " COLUMNS " FROM purchases WHERE service_provider = ? AND transid = ?",
                 &st) != SQLITE_OK)
         return -1;
     sqlite3_bind_text(st, 1, sp, -1, SQLITE_STATIC);
@@ -451,8 +451,8 @@ static int insert_row(sqlite3 *db, const purchase *p) {
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-create_result purchase_create(sqlite3 *db, const purchase *p, int64_t timer_ms,
-                              purchase *existing, int64_t *other_created_ms) {
+create_result purchase_create(sqlite3 *db, const purchase *p, int64_t timer_ms, purchase *existing,
+                              int64_t *other_created_ms) {
     int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         log_warn("purchase_create: BEGIN: %s", sqlite3_errmsg(db));
@@ -493,8 +493,8 @@ rollback:
 
 /* ---------------------------------------------------------- update */
 
-int purchase_update(sqlite3 *db, const purchase *next, unsigned expect_states,
-                    int expect_attempts, purchase *current) {
+int purchase_update(sqlite3 *db, const purchase *next, unsigned expect_states, int expect_attempts,
+                    purchase *current) {
     int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         log_warn("purchase_update: BEGIN: %s", sqlite3_errmsg(db));
@@ -565,14 +565,16 @@ int purchase_claim_due(sqlite3 *db, int64_t now, int64_t lease_until_ms, purchas
     int result = -1;
     if (prepare(db,
                 "SELECT " COLUMNS " FROM purchases WHERE state IN ('activating', 'pending')"
-                " AND next_attempt_ms <= ? AND " CHANGELOG_OWNED_SQL("cl_partition")
-                " ORDER BY next_attempt_ms LIMIT 1",
+                " AND next_attempt_ms <= ? AND " CHANGELOG_OWNED_SQL(
+                    "cl_partition") " ORDER BY next_attempt_ms LIMIT 1",
                 &st) != SQLITE_OK)
         goto rollback;
     sqlite3_bind_int64(st, 1, now);
     rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) result = read_row(st, out) == 0 ? 1 : -1;
-    else result = rc == SQLITE_DONE ? 0 : -1;
+    if (rc == SQLITE_ROW)
+        result = read_row(st, out) == 0 ? 1 : -1;
+    else
+        result = rc == SQLITE_DONE ? 0 : -1;
     sqlite3_finalize(st);
     if (result != 1) goto rollback;
     if (prepare(db,
@@ -635,11 +637,10 @@ int64_t purchase_next_due_ms(sqlite3 *db) {
 }
 
 long purchase_count_stuck(sqlite3 *db, long max_attempts) {
-    return (long)scalar_int64(
-        db,
-        "SELECT count(*) FROM purchases WHERE state = 'activating' AND attempts >= ? AND "
-        CHANGELOG_OWNED_SQL("cl_partition"),
-        max_attempts, -1);
+    return (long)scalar_int64(db,
+                              "SELECT count(*) FROM purchases WHERE state = 'activating' AND "
+                              "attempts >= ? AND " CHANGELOG_OWNED_SQL("cl_partition"),
+                              max_attempts, -1);
 }
 
 long purchase_count_overdue(sqlite3 *db, int64_t created_before_ms) {
@@ -713,9 +714,9 @@ int purchase_get_operator_transid(sqlite3 *db, const char *op, const char *op_tr
     return found;
 }
 
-int purchase_find_subscriber(sqlite3 *db, const char *op, const char *subscriber,
-                             const char *sp, int64_t from_ms, int64_t to_ms, int limit,
-                             purchase_each_fn each, void *arg) {
+int purchase_find_subscriber(sqlite3 *db, const char *op, const char *subscriber, const char *sp,
+                             int64_t from_ms, int64_t to_ms, int limit, purchase_each_fn each,
+                             void *arg) {
     sqlite3_stmt *st;
     if (prepare(db,
                 "SELECT " COLUMNS " FROM purchases WHERE operator = ?1 AND subscriber = ?2"
@@ -733,9 +734,8 @@ int purchase_find_subscriber(sqlite3 *db, const char *op, const char *subscriber
     return each_row(db, st, each, arg);
 }
 
-int purchase_find_overdue(sqlite3 *db, const char *op, const char *sp,
-                          int64_t created_before_ms, int limit, purchase_each_fn each,
-                          void *arg) {
+int purchase_find_overdue(sqlite3 *db, const char *op, const char *sp, int64_t created_before_ms,
+                          int limit, purchase_each_fn each, void *arg) {
     sqlite3_stmt *st;
     if (prepare(db,
                 "SELECT " COLUMNS " FROM purchases WHERE operator = ?1"

@@ -36,7 +36,7 @@ struct retry_worker {
     purchase_flow *f;
     sqlite3 *db;
     http_client *http;
-    purchase p, after;            /* the round's rows, reused */
+    purchase p, after; /* the round's rows, reused */
     worker *thread;
 };
 

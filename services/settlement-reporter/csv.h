@@ -6,9 +6,9 @@
 #include <stdint.h>
 
 typedef struct {
-    char *data;   /* NUL-terminated; NULL until something was appended */
+    char *data; /* NUL-terminated; NULL until something was appended */
     size_t len, cap;
-    int failed;   /* out of memory: the text is incomplete */
+    int failed; /* out of memory: the text is incomplete */
 } csv_buf;
 
 void csv_append(csv_buf *b, const char *s, size_t n);

@@ -41,8 +41,8 @@ static int store_impression(sqlite3 *db, const Millom__V1__OfferImpression *im) 
     return 1;
 }
 
-kafka_verdict settlement_on_impression(settlement *s, const void *payload, size_t len,
-                                       char *err, size_t errlen) {
+kafka_verdict settlement_on_impression(settlement *s, const void *payload, size_t len, char *err,
+                                       size_t errlen) {
     Millom__V1__OfferImpression *im =
         millom__v1__offer_impression__unpack(NULL, len, (const uint8_t *)payload);
     if (!im) {

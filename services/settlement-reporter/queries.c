@@ -25,8 +25,8 @@ static void reply_error(settlement *s, const Millom__V1__RequestMeta *meta, cons
                         const char *message) {
     char *body = error_document_text(cause, message);
     if (!body) return;
-    if (rpc_reply(s->producer, meta, error_status(cause), "application/json", body,
-                  strlen(body), error_retry_after(cause)) != 0)
+    if (rpc_reply(s->producer, meta, error_status(cause), "application/json", body, strlen(body),
+                  error_retry_after(cause)) != 0)
         log_warn("cannot produce a settlement reply");
     free(body);
 }

@@ -26,7 +26,7 @@
 
 #include "shared/contracts/money.h"
 
-#define SETTLEMENTS_HEADER                                                                \
+#define SETTLEMENTS_HEADER                                                                  \
     "day,operator,serviceProvider,currency,planId,count,gross,operatorShare,providerShare," \
     "millomShare,closed\r\n"
 #define PERFORMANCE_HEADER "serviceProvider,planId,impressions,purchases,conversionRate\r\n"
@@ -142,8 +142,7 @@ char *render_settlements(sqlite3 *db, const query_filter *f, int csv) {
     if (select_keys(db, f, &keys, &n) != 0) return NULL;
     csv_buf b = {0};
     json_t *days = json_array(), *totals = json_object();
-    if (csv)
-        csv_append(&b, SETTLEMENTS_HEADER, strlen(SETTLEMENTS_HEADER));
+    if (csv) csv_append(&b, SETTLEMENTS_HEADER, strlen(SETTLEMENTS_HEADER));
     int ok = days && totals;
     for (size_t i = 0; i < n && ok; i++) {
         Millom__V1__SettlementReport r;
@@ -253,11 +252,11 @@ char *render_offer_performance(sqlite3 *db, const query_filter *f, int csv) {
             csv_end_row(&b);
         } else {
             /* No impressions: the rate is undefined (null), not 0 or infinite. */
-            json_array_append_new(
-                rows, json_pack("{s:s,s:s,s:I,s:I,s:o}", "serviceProvider", sp ? sp : "",
-                                "planId", plan ? plan : "", "impressions", (json_int_t)shown,
-                                "purchases", (json_int_t)bought, "conversionRate",
-                                rate[0] ? json_string(rate) : json_null()));
+            json_array_append_new(rows, json_pack("{s:s,s:s,s:I,s:I,s:o}", "serviceProvider",
+                                                  sp ? sp : "", "planId", plan ? plan : "",
+                                                  "impressions", (json_int_t)shown, "purchases",
+                                                  (json_int_t)bought, "conversionRate",
+                                                  rate[0] ? json_string(rate) : json_null()));
         }
     }
     stmt_done(db, st);

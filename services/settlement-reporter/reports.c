@@ -33,8 +33,7 @@ static int load_plans(sqlite3 *db, const report_key *k, Millom__V1__SettlementRe
     bind_key(st, k);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        Millom__V1__PlanTotal **grown =
-            realloc(r->plans, (r->n_plans + 1) * sizeof *r->plans);
+        Millom__V1__PlanTotal **grown = realloc(r->plans, (r->n_plans + 1) * sizeof *r->plans);
         Millom__V1__PlanTotal *p = malloc(sizeof *p);
         if (grown) r->plans = grown;
         if (!grown || !p) {

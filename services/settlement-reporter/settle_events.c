@@ -26,16 +26,15 @@ static int copy_field(char *dst, size_t len, const char *src, const char *name, 
     return 0;
 }
 
-int settlement_record_from_event(const tenants *t, const Millom__V1__PurchaseEvent *ev,
-                                 int64_t now, settled_record *out, char *err, size_t errlen) {
+int settlement_record_from_event(const tenants *t, const Millom__V1__PurchaseEvent *ev, int64_t now,
+                                 settled_record *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     if (copy_field(out->transid, sizeof out->transid, ev->transid, "transid", 1, err, errlen) ||
         copy_field(out->op, sizeof out->op, ev->operator_, "operator", 1, err, errlen) ||
         copy_field(out->service_provider, sizeof out->service_provider, ev->service_provider,
                    "service_provider", 1, err, errlen) ||
         copy_field(out->plan_id, sizeof out->plan_id, ev->plan_id, "plan_id", 1, err, errlen) ||
-        copy_field(out->currency, sizeof out->currency, ev->currency, "currency", 1, err,
-                   errlen))
+        copy_field(out->currency, sizeof out->currency, ev->currency, "currency", 1, err, errlen))
         return -1;
     if (ev->price_minor < 0) {
         snprintf(err, errlen, "negative price_minor %lld", (long long)ev->price_minor);

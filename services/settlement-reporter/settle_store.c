@@ -244,8 +244,8 @@ settle_result settle_apply(sqlite3 *db, const settled_record *rec) {
     if (inserted < 0) return SETTLE_ERROR;
     if (inserted == 0) return SETTLE_DUPLICATE;
     if (add_to_daily(db, rec, late) || add_to_plan(db, rec) ||
-        watermark_advance(db, rec->day, rec->settled_at_ms) < 0 ||
-        record_to_outbox(db, rec) || report_publish(db, &k))
+        watermark_advance(db, rec->day, rec->settled_at_ms) < 0 || record_to_outbox(db, rec) ||
+        report_publish(db, &k))
         return SETTLE_ERROR;
     return SETTLE_NEW;
 }

@@ -20,15 +20,15 @@
 static void metrics_init(settlement *s) {
     s->settled = metric_counter("millom_settlement_records_total",
                                 "Completed purchases settled (one per transid).", NULL);
-    s->duplicates = metric_counter("millom_settlement_duplicates_total",
-                                   "Completed purchase events already settled (redeliveries).",
-                                   NULL);
+    s->duplicates =
+        metric_counter("millom_settlement_duplicates_total",
+                       "Completed purchase events already settled (redeliveries).", NULL);
     s->ignored = metric_counter("millom_settlement_ignored_events_total",
                                 "Purchase events in a state that is not settled.", NULL);
-    s->impressions = metric_counter("millom_settlement_impressions_total",
-                                    "Offer impressions recorded.", NULL);
-    s->queries_answered = metric_counter("millom_settlement_queries_total",
-                                         "Management queries answered.", NULL);
+    s->impressions =
+        metric_counter("millom_settlement_impressions_total", "Offer impressions recorded.", NULL);
+    s->queries_answered =
+        metric_counter("millom_settlement_queries_total", "Management queries answered.", NULL);
 }
 
 /* Warns at start-up about operators whose purchases cannot be settled. */

@@ -40,7 +40,6 @@
 #include "millom/v1/purchase.pb-c.h"
 #include "millom/v1/settlement.pb-c.h"
 
-
 /* ------------------------------------------------------------ shares.c */
 
 typedef struct {
@@ -53,8 +52,7 @@ typedef struct {
 
 /* Reads "revenueShares": {"operator":70,"provider":20,"millom":10} of a
  * tenant operator: integers 0..100 summing to 100. -1 with a message. */
-int shares_from_tenant(const tenant_operator *op, revenue_shares *out, char *err,
-                       size_t errlen);
+int shares_from_tenant(const tenant_operator *op, revenue_shares *out, char *err, size_t errlen);
 /* Splits gross (>= 0) by the documented rule; parts sum to gross. */
 void shares_split(int64_t gross_minor, const revenue_shares *s, share_split *out);
 
@@ -80,7 +78,7 @@ typedef struct {
     int64_t amount_minor;
     char currency[8];
     int currency_scale;
-    int fund_source;              /* Millom__V1__FundSource */
+    int fund_source; /* Millom__V1__FundSource */
     int64_t completed_at_ms;
     char day[11];
     share_split split;
@@ -96,9 +94,9 @@ typedef struct {
 } report_key;
 
 typedef enum {
-    SETTLE_NEW = 0,      /* inserted, aggregates updated, outbox written */
-    SETTLE_DUPLICATE,    /* this (operator, transid) was settled before */
-    SETTLE_ERROR,        /* database error: retry the message */
+    SETTLE_NEW = 0,   /* inserted, aggregates updated, outbox written */
+    SETTLE_DUPLICATE, /* this (operator, transid) was settled before */
+    SETTLE_ERROR,     /* database error: retry the message */
 } settle_result;
 
 /* In the caller's open transaction: inserts rec, adds it to its daily
@@ -142,27 +140,26 @@ typedef struct {
     tenants *tenants;
     kafka_producer *producer;
     char db_path[512];
-    sqlite3 *db;                  /* the event consumer's connection */
-    sqlite3 *query_db;            /* the query consumer's connection */
+    sqlite3 *db;       /* the event consumer's connection */
+    sqlite3 *query_db; /* the query consumer's connection */
     outbox_relay *relay;
     day_closer *closer;
-    kafka_consumer *queries;      /* millom.settlement.queries */
+    kafka_consumer *queries; /* millom.settlement.queries */
     metric *settled, *duplicates, *ignored, *impressions, *queries_answered;
 } settlement;
 
 /* settle_events.c: the handler of the main consumer (dispatch by topic). */
-kafka_verdict settlement_handle(void *arg, const rd_kafka_message_t *msg, char *err,
-                                size_t errlen);
+kafka_verdict settlement_handle(void *arg, const rd_kafka_message_t *msg, char *err, size_t errlen);
 /* One PurchaseEvent (raw payload): settles it when it is COMPLETED. */
 kafka_verdict settlement_on_event(settlement *s, const void *payload, size_t len, char *err,
                                   size_t errlen);
 /* Builds the record of a COMPLETED event. 0, or -1 with err (DLQ). */
-int settlement_record_from_event(const tenants *t, const Millom__V1__PurchaseEvent *ev,
-                                 int64_t now, settled_record *out, char *err, size_t errlen);
+int settlement_record_from_event(const tenants *t, const Millom__V1__PurchaseEvent *ev, int64_t now,
+                                 settled_record *out, char *err, size_t errlen);
 
 /* impressions.c */
-kafka_verdict settlement_on_impression(settlement *s, const void *payload, size_t len,
-                                       char *err, size_t errlen);
+kafka_verdict settlement_on_impression(settlement *s, const void *payload, size_t len, char *err,
+                                       size_t errlen);
 
 /* queries.c: the query consumer's handler. */
 kafka_verdict settlement_on_query(void *arg, const rd_kafka_message_t *msg, char *err,

@@ -33,8 +33,7 @@ static int read_pct(json_t *shares, const char *name, int *out, char *err, size_
     return 0;
 }
 
-int shares_from_tenant(const tenant_operator *op, revenue_shares *out, char *err,
-                       size_t errlen) {
+int shares_from_tenant(const tenant_operator *op, revenue_shares *out, char *err, size_t errlen) {
     json_t *shares = op && op->json ? json_object_get(op->json, "revenueShares") : NULL;
     if (!json_is_object(shares)) {
         snprintf(err, errlen, "operator %s has no revenueShares", op ? op->id : "?");

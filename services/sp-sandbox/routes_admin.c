@@ -51,7 +51,8 @@ static int parse_behaviour(const char *body, size_t len, sp_behaviour_cfg *out, 
     json_error_t jerr;
     json_t *j = json_loadb(body ? body : "", len, 0, &jerr);
     if (!j || !json_is_object(j)) {
-        snprintf(msg, msglen, "body must be a JSON object%s%.80s", j ? "" : ": ", j ? "" : jerr.text);
+        snprintf(msg, msglen, "body must be a JSON object%s%.80s", j ? "" : ": ",
+                 j ? "" : jerr.text);
         json_decref(j);
         return -1;
     }
@@ -87,7 +88,8 @@ static int parse_behaviour(const char *body, size_t len, sp_behaviour_cfg *out, 
             }
             out->hang = json_is_true(v);
         } else {
-            snprintf(msg, msglen, "unknown field %.40s (failStatus, failCount, delayMs, hang)", key);
+            snprintf(msg, msglen, "unknown field %.40s (failStatus, failCount, delayMs, hang)",
+                     key);
             rc = -1;
             break;
         }

@@ -19,8 +19,8 @@ static void register_metrics(void) {
     for (int k = 0; k < 2; k++)
         for (int ok = 0; ok < 2; ok++) {
             char labels[64];
-            snprintf(labels, sizeof labels, "kind=\"%s\",answer=\"%s\"",
-                     sp_kind_name((sp_kind)k), ok ? "ok" : "error");
+            snprintf(labels, sizeof labels, "kind=\"%s\",answer=\"%s\"", sp_kind_name((sp_kind)k),
+                     ok ? "ok" : "error");
             received[k][ok] = metric_counter("sp_sandbox_received_total",
                                              "Requests received by the simulated provider", labels);
         }

@@ -40,10 +40,10 @@ void sp_store_close(sp_store *s);
 
 typedef struct {
     sp_kind kind;
-    int64_t received_at_ms;     /* Unix epoch ms */
-    const char *content_type;   /* NULL when absent */
+    int64_t received_at_ms;   /* Unix epoch ms */
+    const char *content_type; /* NULL when absent */
     bool has_authorization;
-    const char *body;           /* as received, may be NULL when empty */
+    const char *body; /* as received, may be NULL when empty */
     size_t body_len;
     const char *error;          /* why the body was refused, NULL if valid */
     const char *transaction_id; /* the body's transactionId, NULL if none */

@@ -54,13 +54,13 @@ static sp_store *wrap(sqlite3 *db) {
 }
 
 sp_store *sp_store_open(char *err, size_t errlen) {
-    return wrap(store_open("sp-sandbox", migrations, sizeof migrations / sizeof *migrations, err,
-                           errlen));
+    return wrap(
+        store_open("sp-sandbox", migrations, sizeof migrations / sizeof *migrations, err, errlen));
 }
 
 sp_store *sp_store_open_path(const char *path, char *err, size_t errlen) {
-    return wrap(store_open_path(path, migrations, sizeof migrations / sizeof *migrations, err,
-                                errlen));
+    return wrap(
+        store_open_path(path, migrations, sizeof migrations / sizeof *migrations, err, errlen));
 }
 
 void sp_store_close(sp_store *s) {
@@ -122,12 +122,15 @@ static json_t *row_json(sqlite3_stmt *st) {
     json_object_set_new(o, "receivedAt", iso_time(ms));
     json_object_set_new(o, "receivedAtMs", json_integer(ms));
     if (sqlite3_column_type(st, 3) != SQLITE_NULL)
-        json_object_set_new(o, "contentType", json_string((const char *)sqlite3_column_text(st, 3)));
+        json_object_set_new(o, "contentType",
+                            json_string((const char *)sqlite3_column_text(st, 3)));
     json_object_set_new(o, "authorization", json_boolean(sqlite3_column_int(st, 4)));
     json_object_set_new(o, "body", body_json(body, len, valid));
-    if (!valid) json_object_set_new(o, "error", json_string((const char *)sqlite3_column_text(st, 6)));
+    if (!valid)
+        json_object_set_new(o, "error", json_string((const char *)sqlite3_column_text(st, 6)));
     if (sqlite3_column_type(st, 7) != SQLITE_NULL)
-        json_object_set_new(o, "transactionId", json_string((const char *)sqlite3_column_text(st, 7)));
+        json_object_set_new(o, "transactionId",
+                            json_string((const char *)sqlite3_column_text(st, 7)));
     json_object_set_new(o, "status", json_integer(sqlite3_column_int(st, 8)));
     if (sqlite3_column_type(st, 9) != SQLITE_NULL)
         json_object_set_new(o, "deliveryId", json_string((const char *)sqlite3_column_text(st, 9)));

@@ -13,20 +13,20 @@ const char *cfg_str(const char *name, const char *fallback);
 long cfg_long(const char *name, long fallback);
 
 typedef struct {
-    const char *id;               /* path segment, e.g. "tp" */
-    const char *name;             /* "Telenor Pakistan" */
-    const char *mccmnc;           /* "41006" */
-    const char *country_code;     /* "92" */
-    const char *currency;         /* "PKR" */
-    int currency_scale;           /* digits after the decimal point */
-    const char *backend_url;      /* base URL of the operator backend API */
+    const char *id;           /* path segment, e.g. "tp" */
+    const char *name;         /* "Telenor Pakistan" */
+    const char *mccmnc;       /* "41006" */
+    const char *country_code; /* "92" */
+    const char *currency;     /* "PKR" */
+    int currency_scale;       /* digits after the decimal point */
+    const char *backend_url;  /* base URL of the operator backend API */
     const char *default_language;
     const char *const *languages; /* NULL-terminated */
     json_t *json;                 /* the whole entry, for later fields */
 } tenant_operator;
 
 typedef struct {
-    const char *id;               /* serviceProvider path segment */
+    const char *id; /* serviceProvider path segment */
     const char *name;
     const char *const *operators; /* NULL-terminated; operators it may use */
     json_t *json;

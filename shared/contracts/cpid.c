@@ -70,8 +70,8 @@ static size_t cpid_aad(const char *mccmnc, char aad[32]) {
     return n > 0 && n < 32 ? (size_t)n : 0;
 }
 
-int cpid_issue(const cpid_config *c, const char *msisdn, const char *provider,
-               const char *mccmnc, int64_t now_ms, char *out, size_t outlen) {
+int cpid_issue(const cpid_config *c, const char *msisdn, const char *provider, const char *mccmnc,
+               int64_t now_ms, char *out, size_t outlen) {
     size_t mlen = msisdn ? strlen(msisdn) : 0, plen = provider ? strlen(provider) : 0;
     if (mlen == 0 || mlen > 15 || plen == 0 || plen > 64 || !mccmnc || !mccmnc_ok(mccmnc) ||
         now_ms < 0)

@@ -50,8 +50,8 @@ const cpid_config *cpid_config_default(void);
 
 /* Writes a new CPID for (msisdn digits, provider, operator MCCMNC) issued
  * at now_ms. 0, or -1 on bad input or a crypto failure. */
-int cpid_issue(const cpid_config *c, const char *msisdn, const char *provider,
-               const char *mccmnc, int64_t now_ms, char *out, size_t outlen);
+int cpid_issue(const cpid_config *c, const char *msisdn, const char *provider, const char *mccmnc,
+               int64_t now_ms, char *out, size_t outlen);
 
 typedef enum {
     CPID_OK = 0,

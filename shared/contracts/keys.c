@@ -33,8 +33,11 @@ static const struct {
 };
 #define N_KEYS (sizeof key_table / sizeof key_table[0])
 
-const char *const keys_names[] = {"MILLOM_JWT_KEY", "MILLOM_CPID_KEY", "MILLOM_LINK_KEY",
-                                  "MILLOM_OFFER_CONTEXT_KEY", "MILLOM_SUBSCRIBER_HASH_KEY",
+const char *const keys_names[] = {"MILLOM_JWT_KEY",
+                                  "MILLOM_CPID_KEY",
+                                  "MILLOM_LINK_KEY",
+                                  "MILLOM_OFFER_CONTEXT_KEY",
+                                  "MILLOM_SUBSCRIBER_HASH_KEY",
                                   NULL};
 _Static_assert(sizeof keys_names / sizeof keys_names[0] == N_KEYS + 1,
                "keys_names lists every key of key_table");
@@ -58,8 +61,7 @@ keys_profile keys_profile_from_env(void) {
         if (strcmp(p, "production") == 0) return KEYS_PROFILE_PRODUCTION;
         return KEYS_PROFILE_UNKNOWN;
     }
-    return setting_bool("MILLOM_AUTH_DISABLED", true) ? KEYS_PROFILE_SANDBOX
-                                                      : KEYS_PROFILE_SECURE;
+    return setting_bool("MILLOM_AUTH_DISABLED", true) ? KEYS_PROFILE_SANDBOX : KEYS_PROFILE_SECURE;
 }
 
 const char *keys_profile_name(keys_profile p) {
@@ -141,8 +143,8 @@ static int create_key_file(const char *dir, const char *name, const char *path) 
     return rc;
 }
 
-int keys_resolve(const char *name, keys_profile profile, const char *dir, char *out,
-                 size_t outlen, keys_source *source, char *err, size_t errlen) {
+int keys_resolve(const char *name, keys_profile profile, const char *dir, char *out, size_t outlen,
+                 keys_source *source, char *err, size_t errlen) {
     int i = key_index(name);
     if (i < 0) {
         snprintf(err, errlen, "unknown key %s", name ? name : "(null)");
@@ -173,9 +175,11 @@ int keys_resolve(const char *name, keys_profile profile, const char *dir, char *
         return 0;
     }
     if (profile == KEYS_PROFILE_PRODUCTION) {
-        snprintf(err, errlen, "%s is not set; the production profile needs every key "
-                              "(MILLOM_JWT_KEY, MILLOM_CPID_KEY, MILLOM_LINK_KEY, "
-                              "MILLOM_OFFER_CONTEXT_KEY, MILLOM_SUBSCRIBER_HASH_KEY)", name);
+        snprintf(err, errlen,
+                 "%s is not set; the production profile needs every key "
+                 "(MILLOM_JWT_KEY, MILLOM_CPID_KEY, MILLOM_LINK_KEY, "
+                 "MILLOM_OFFER_CONTEXT_KEY, MILLOM_SUBSCRIBER_HASH_KEY)",
+                 name);
         return -1;
     }
     /* secure: the shared key file, made on first start. */
@@ -212,8 +216,8 @@ static void load_all(void) {
     keys_dir(dir, sizeof dir);
     for (size_t i = 0; i < N_KEYS; i++) {
         keys_source source;
-        if (keys_resolve(key_table[i].name, profile, dir, loaded[i], sizeof loaded[i], &source,
-                         err, sizeof err) != 0) {
+        if (keys_resolve(key_table[i].name, profile, dir, loaded[i], sizeof loaded[i], &source, err,
+                         sizeof err) != 0) {
             log_error("refusing to start: %s", err);
             return;
         }

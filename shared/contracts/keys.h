@@ -51,8 +51,8 @@ typedef enum {
  * 0 with *source set, or -1 with a one-line reason in err that names the
  * key (unknown profile or name, missing in production, sandbox default
  * outside the sandbox, key dir or file unusable). No caching, no logging. */
-int keys_resolve(const char *name, keys_profile profile, const char *dir, char *out,
-                 size_t outlen, keys_source *source, char *err, size_t errlen);
+int keys_resolve(const char *name, keys_profile profile, const char *dir, char *out, size_t outlen,
+                 keys_source *source, char *err, size_t errlen);
 
 /* Resolves every key for this process's profile, once (thread-safe);
  * warns once when sandbox defaults are in use. 0, or -1 after logging the

@@ -35,60 +35,47 @@ static const int64_t pow10_table[MONEY_MAX_SCALE + 1] = {
 };
 
 /* *acc = *acc * 10 + digit, -1 on overflow past INT64_MAX. */
-static int push_digit(int64_t *acc, int digit)
-{
-    if (*acc > (INT64_MAX - digit) / 10)
-        return -1;
+static int push_digit(int64_t *acc, int digit) {
+    if (*acc > (INT64_MAX - digit) / 10) return -1;
     *acc = *acc * 10 + digit;
     return 0;
 }
 
-int money_parse(const char *text, int scale, int64_t *minor)
-{
-    if (text == NULL || minor == NULL || scale < 0 || scale > MONEY_MAX_SCALE)
-        return -1;
+int money_parse(const char *text, int scale, int64_t *minor) {
+    if (text == NULL || minor == NULL || scale < 0 || scale > MONEY_MAX_SCALE) return -1;
     const char *p = text;
     int negative = 0;
     if (*p == '-') {
         negative = 1;
         p++;
     }
-    if (*p < '0' || *p > '9')
-        return -1; /* empty, "-", ".5", "+1", " 1", "abc" */
+    if (*p < '0' || *p > '9') return -1; /* empty, "-", ".5", "+1", " 1", "abc" */
 
     int64_t acc = 0;
     while (*p >= '0' && *p <= '9') {
-        if (push_digit(&acc, *p - '0') != 0)
-            return -1;
+        if (push_digit(&acc, *p - '0') != 0) return -1;
         p++;
     }
     int decimals = 0;
     if (*p == '.') {
         p++;
-        if (*p < '0' || *p > '9')
-            return -1; /* "1." */
+        if (*p < '0' || *p > '9') return -1; /* "1." */
         while (*p >= '0' && *p <= '9') {
-            if (++decimals > scale)
-                return -1;
-            if (push_digit(&acc, *p - '0') != 0)
-                return -1;
+            if (++decimals > scale) return -1;
+            if (push_digit(&acc, *p - '0') != 0) return -1;
             p++;
         }
     }
-    if (*p != '\0')
-        return -1; /* "1e3", "1 ", "1.2.3" */
+    if (*p != '\0') return -1; /* "1e3", "1 ", "1.2.3" */
     for (; decimals < scale; decimals++) {
-        if (push_digit(&acc, 0) != 0)
-            return -1;
+        if (push_digit(&acc, 0) != 0) return -1;
     }
     *minor = negative ? -acc : acc;
     return 0;
 }
 
-int money_format(int64_t minor, int scale, char *buf, size_t buflen)
-{
-    if (buf == NULL || scale < 0 || scale > MONEY_MAX_SCALE)
-        return -1;
+int money_format(int64_t minor, int scale, char *buf, size_t buflen) {
+    if (buf == NULL || scale < 0 || scale > MONEY_MAX_SCALE) return -1;
     uint64_t mag = minor < 0 ? (uint64_t)0 - (uint64_t)minor : (uint64_t)minor;
 
     /* Digits, least significant first, padded so there is at least one
@@ -99,19 +86,15 @@ int money_format(int64_t minor, int scale, char *buf, size_t buflen)
         digits[nd++] = (char)('0' + mag % 10);
         mag /= 10;
     } while (mag > 0);
-    while (nd < scale + 1)
-        digits[nd++] = '0';
+    while (nd < scale + 1) digits[nd++] = '0';
 
     size_t len = (size_t)nd + (minor < 0 ? 1 : 0) + (scale > 0 ? 1 : 0);
-    if (len + 1 > buflen)
-        return -1;
+    if (len + 1 > buflen) return -1;
     size_t o = 0;
-    if (minor < 0)
-        buf[o++] = '-';
+    if (minor < 0) buf[o++] = '-';
     for (int i = nd - 1; i >= 0; i--) {
         buf[o++] = digits[i];
-        if (i == scale && scale > 0)
-            buf[o++] = '.';
+        if (i == scale && scale > 0) buf[o++] = '.';
     }
     buf[o] = '\0';
     return (int)o;
@@ -138,16 +121,13 @@ int money_format(int64_t minor, int scale, char *buf, size_t buflen)
 #define MONEY_REAL_MAX 9e15
 #define REAL_DIGITS 15
 
-static int money_from_real(double v, int scale, int64_t *minor)
-{
-    if (!isfinite(v) || fabs(v) > MONEY_REAL_MAX)
-        return -1;
+static int money_from_real(double v, int scale, int64_t *minor) {
+    if (!isfinite(v) || fabs(v) > MONEY_REAL_MAX) return -1;
 
     /* "-d.dddddddddddddde+XX": 15 significant digits. */
     char buf[64];
     int n = snprintf(buf, sizeof buf, "%.*e", REAL_DIGITS - 1, v);
-    if (n <= 0 || (size_t)n >= sizeof buf)
-        return -1;
+    if (n <= 0 || (size_t)n >= sizeof buf) return -1;
     const char *p = buf;
     int negative = 0;
     if (*p == '-') {
@@ -157,19 +137,15 @@ static int money_from_real(double v, int scale, int64_t *minor)
     int64_t mantissa = 0;
     int ndigits = 0;
     for (; *p != 'e' && *p != '\0'; p++) {
-        if (*p == '.' || *p == ',')
-            continue; /* the radix point (',' under a foreign LC_NUMERIC) */
-        if (*p < '0' || *p > '9')
-            return -1;
+        if (*p == '.' || *p == ',') continue; /* the radix point (',' under a foreign LC_NUMERIC) */
+        if (*p < '0' || *p > '9') return -1;
         mantissa = mantissa * 10 + (*p - '0');
         ndigits++;
     }
-    if (*p != 'e' || ndigits != REAL_DIGITS)
-        return -1;
+    if (*p != 'e' || ndigits != REAL_DIGITS) return -1;
     char *end = NULL;
     long exp10 = strtol(p + 1, &end, 10);
-    if (end == p + 1 || *end != '\0')
-        return -1;
+    if (end == p + 1 || *end != '\0') return -1;
 
     /* value = mantissa * 10^(exp10 - 14); minor = value * 10^scale */
     long shift = exp10 - (REAL_DIGITS - 1) + scale;
@@ -177,8 +153,7 @@ static int money_from_real(double v, int scale, int64_t *minor)
     if (mantissa == 0) {
         result = 0;
     } else if (shift >= 0) {
-        if (shift > MONEY_MAX_SCALE || mantissa > INT64_MAX / pow10_table[shift])
-            return -1;
+        if (shift > MONEY_MAX_SCALE || mantissa > INT64_MAX / pow10_table[shift]) return -1;
         result = mantissa * pow10_table[shift];
     } else if (-shift > REAL_DIGITS) {
         result = 0; /* mantissa < 10^15, so below half of the unit */
@@ -192,19 +167,15 @@ static int money_from_real(double v, int scale, int64_t *minor)
     return 0;
 }
 
-int money_from_json(const json_t *value, int scale, int64_t *minor)
-{
-    if (value == NULL || minor == NULL || scale < 0 || scale > MONEY_MAX_SCALE)
-        return -1;
+int money_from_json(const json_t *value, int scale, int64_t *minor) {
+    if (value == NULL || minor == NULL || scale < 0 || scale > MONEY_MAX_SCALE) return -1;
     if (json_is_integer(value)) {
         json_int_t v = json_integer_value(value);
         int64_t p = pow10_table[scale];
-        if (v > INT64_MAX / p || v < -(INT64_MAX / p))
-            return -1;
+        if (v > INT64_MAX / p || v < -(INT64_MAX / p)) return -1;
         *minor = (int64_t)v * p;
         return 0;
     }
-    if (json_is_real(value))
-        return money_from_real(json_real_value(value), scale, minor);
+    if (json_is_real(value)) return money_from_real(json_real_value(value), scale, minor);
     return -1;
 }

@@ -21,19 +21,14 @@
 /* Far above any token offer_context_sign() produces (~3 KiB worst case). */
 #define MAX_TOKEN_LEN 16384
 
-const char *offer_context_key(void)
-{
-    return keys_get("MILLOM_OFFER_CONTEXT_KEY");
-}
+const char *offer_context_key(void) { return keys_get("MILLOM_OFFER_CONTEXT_KEY"); }
 
 /* The field's text, or NULL when it is not NUL-terminated inside the array. */
-#define FIELD(ctx, f) (memchr((ctx)->f, '\0', sizeof (ctx)->f) != NULL ? (ctx)->f : NULL)
+#define FIELD(ctx, f) (memchr((ctx)->f, '\0', sizeof(ctx)->f) != NULL ? (ctx)->f : NULL)
 
-char *offer_context_sign(const offer_context *ctx, const char *key)
-{
+char *offer_context_sign(const offer_context *ctx, const char *key) {
     unsigned char aead_key[CRYPTO_AEAD_KEY_LEN];
-    if (ctx == NULL || key == NULL || crypto_aead_key_from_text(key, aead_key) != 0)
-        return NULL;
+    if (ctx == NULL || key == NULL || crypto_aead_key_from_text(key, aead_key) != 0) return NULL;
     const char *plan = FIELD(ctx, plan_id);
     const char *subscriber = FIELD(ctx, subscriber);
     const char *provider = FIELD(ctx, provider);
@@ -46,19 +41,16 @@ char *offer_context_sign(const offer_context *ctx, const char *key)
     json_t *claims = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:I}", "p", plan, "s", subscriber,
                                "sp", provider, "o", op, "a", (json_int_t)ctx->price_minor, "c",
                                currency, "e", (json_int_t)ctx->expires_at_ms);
-    if (claims == NULL)
-        return NULL;
+    if (claims == NULL) return NULL;
     char *json = json_dumps(claims, JSON_COMPACT);
     json_decref(claims);
-    if (json == NULL)
-        return NULL;
+    if (json == NULL) return NULL;
 
     size_t json_len = strlen(json);
     char *token = NULL;
     unsigned char *blob = malloc(json_len + CRYPTO_AEAD_OVERHEAD);
-    if (blob != NULL &&
-        crypto_aead_seal(aead_key, AAD, strlen(AAD), json, json_len, blob) ==
-            (int)(json_len + CRYPTO_AEAD_OVERHEAD))
+    if (blob != NULL && crypto_aead_seal(aead_key, AAD, strlen(AAD), json, json_len, blob) ==
+                            (int)(json_len + CRYPTO_AEAD_OVERHEAD))
         token = crypto_b64url_encode(blob, json_len + CRYPTO_AEAD_OVERHEAD);
     OPENSSL_cleanse(json, json_len);
     OPENSSL_cleanse(aead_key, sizeof aead_key);
@@ -68,38 +60,30 @@ char *offer_context_sign(const offer_context *ctx, const char *key)
 }
 
 /* Copies a string claim into dst; -1 if missing, not a string, or too long. */
-static int take_string(json_t *claims, const char *name, char *dst, size_t dstlen)
-{
+static int take_string(json_t *claims, const char *name, char *dst, size_t dstlen) {
     json_t *v = json_object_get(claims, name);
-    if (!json_is_string(v))
-        return -1;
+    if (!json_is_string(v)) return -1;
     const char *s = json_string_value(v);
     size_t len = json_string_length(v);
-    if (len >= dstlen || strlen(s) != len)
-        return -1;
+    if (len >= dstlen || strlen(s) != len) return -1;
     memcpy(dst, s, len + 1);
     return 0;
 }
 
-static int take_integer(json_t *claims, const char *name, int64_t *dst)
-{
+static int take_integer(json_t *claims, const char *name, int64_t *dst) {
     json_t *v = json_object_get(claims, name);
-    if (!json_is_integer(v))
-        return -1;
+    if (!json_is_integer(v)) return -1;
     *dst = (int64_t)json_integer_value(v);
     return 0;
 }
 
 /* On 0 and on -2 (expired) *out gets the claims; on -1 it is untouched. A
  * token is expired from now_ms == expires_at_ms on. */
-int offer_context_verify(const char *token, const char *key, int64_t now_ms, offer_context *out)
-{
+int offer_context_verify(const char *token, const char *key, int64_t now_ms, offer_context *out) {
     unsigned char aead_key[CRYPTO_AEAD_KEY_LEN];
-    if (token == NULL || key == NULL || crypto_aead_key_from_text(key, aead_key) != 0)
-        return -1;
+    if (token == NULL || key == NULL || crypto_aead_key_from_text(key, aead_key) != 0) return -1;
     size_t token_len = strnlen(token, MAX_TOKEN_LEN + 1);
-    if (token_len == 0 || token_len > MAX_TOKEN_LEN)
-        return -1;
+    if (token_len == 0 || token_len > MAX_TOKEN_LEN) return -1;
 
     /* The strict decoder accepts one encoding per byte string, so the
      * token cannot be re-encoded; the tag is checked before any parsing. */
@@ -110,8 +94,7 @@ int offer_context_verify(const char *token, const char *key, int64_t now_ms, off
     json_t *claims = NULL;
     offer_context c;
     memset(&c, 0, sizeof c);
-    if (blob == NULL || blob_len <= CRYPTO_AEAD_OVERHEAD)
-        goto done;
+    if (blob == NULL || blob_len <= CRYPTO_AEAD_OVERHEAD) goto done;
     json_len = blob_len - CRYPTO_AEAD_OVERHEAD;
     json = malloc(json_len);
     if (json == NULL ||
@@ -120,8 +103,7 @@ int offer_context_verify(const char *token, const char *key, int64_t now_ms, off
 
     /* Sealed by us: now the claims. */
     claims = json_loadb((const char *)json, json_len, JSON_REJECT_DUPLICATES, NULL);
-    if (!json_is_object(claims))
-        goto done;
+    if (!json_is_object(claims)) goto done;
     if (take_string(claims, "p", c.plan_id, sizeof c.plan_id) != 0 ||
         take_string(claims, "s", c.subscriber, sizeof c.subscriber) != 0 ||
         take_string(claims, "sp", c.provider, sizeof c.provider) != 0 ||
@@ -132,12 +114,10 @@ int offer_context_verify(const char *token, const char *key, int64_t now_ms, off
         goto done;
 
     rc = now_ms >= c.expires_at_ms ? -2 : 0;
-    if (out != NULL)
-        *out = c;
+    if (out != NULL) *out = c;
 done:
     json_decref(claims);
-    if (json != NULL)
-        OPENSSL_cleanse(json, json_len);
+    if (json != NULL) OPENSSL_cleanse(json, json_len);
     free(json);
     free(blob);
     OPENSSL_cleanse(aead_key, sizeof aead_key);

@@ -15,7 +15,7 @@
 
 typedef struct {
     char plan_id[128];
-    char subscriber[128];   /* MSISDN or OPET as sent to the backend */
+    char subscriber[128]; /* MSISDN or OPET as sent to the backend */
     char provider[64];
     char op[32];
     int64_t price_minor;

@@ -64,8 +64,10 @@ static void sb_path(sbuf *b, const char *path) {
         p++;
         size_t n = strcspn(p, "/");
         char *seg = strndup(p, n);
-        if (!seg) b->failed = 1;
-        else if (n) sb_escaped(b, seg);
+        if (!seg)
+            b->failed = 1;
+        else if (n)
+            sb_escaped(b, seg);
         free(seg);
         p += n;
     }
@@ -114,9 +116,9 @@ static int sorted_params(const signed_link_param *params, size_t n, signed_link_
     return 0;
 }
 
-char *signed_link_make_key(const void *key, size_t key_len, const char *base_url,
-                           const char *path, const signed_link_param *params, size_t n_params,
-                           long ttl_s, int64_t now_ms) {
+char *signed_link_make_key(const void *key, size_t key_len, const char *base_url, const char *path,
+                           const signed_link_param *params, size_t n_params, long ttl_s,
+                           int64_t now_ms) {
     signed_link_param sorted[SIGNED_LINK_MAX_PARAMS];
     if (!key || key_len == 0 || !path || path[0] != '/' ||
         sorted_params(params, n_params, sorted) != 0)
@@ -207,8 +209,8 @@ static void read_key(void) {
 char *signed_link_make(const char *base_url, const char *path, const signed_link_param *params,
                        size_t n_params, long ttl_s, int64_t now_ms) {
     pthread_once(&key_once, read_key);
-    return signed_link_make_key(link_key, strlen(link_key), base_url, path, params, n_params,
-                                ttl_s, now_ms);
+    return signed_link_make_key(link_key, strlen(link_key), base_url, path, params, n_params, ttl_s,
+                                now_ms);
 }
 
 int signed_link_make_form(const char *path, const signed_link_param *params, size_t n_params,

@@ -73,9 +73,9 @@ int signed_link_verify(const char *path, signed_link_query_fn get, void *ctx,
                        const char *const *names, int64_t now_ms);
 
 /* The same with an explicit key (tests, and the process default above). */
-char *signed_link_make_key(const void *key, size_t key_len, const char *base_url,
-                           const char *path, const signed_link_param *params, size_t n_params,
-                           long ttl_s, int64_t now_ms);
+char *signed_link_make_key(const void *key, size_t key_len, const char *base_url, const char *path,
+                           const signed_link_param *params, size_t n_params, long ttl_s,
+                           int64_t now_ms);
 int signed_link_verify_key(const void *key, size_t key_len, const char *path,
                            signed_link_query_fn get, void *ctx, const char *const *names,
                            int64_t now_ms);

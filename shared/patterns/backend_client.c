@@ -60,14 +60,15 @@ static int auth_failed(const tenant_operator *op, const char *msg, http_result *
 }
 
 int backend_get(http_client *c, const backend_request *req, http_result *out) {
-    const char *names[] = {"customerIdType", "channelId", "serviceProviderId", "lang", "transId",
-                           "dealerCode"};
-    const char *values[] = {req->customer_id_type, req->channel_id, req->service_provider,
-                            req->lang, req->trans_id, req->dealer_code};
+    const char *names[] = {"customerIdType", "channelId", "serviceProviderId",
+                           "lang",           "transId",   "dealerCode"};
+    const char *values[] = {req->customer_id_type, req->channel_id,
+                            req->service_provider, req->lang,
+                            req->trans_id,         req->dealer_code};
     char *id = http_escape(req->customer_id);
     char url[2048];
-    int n = snprintf(url, sizeof url, "%s/%s/%s", req->op->backend_url, req->resource,
-                     id ? id : "");
+    int n =
+        snprintf(url, sizeof url, "%s/%s/%s", req->op->backend_url, req->resource, id ? id : "");
     free(id);
     char sep = '?';
     for (size_t i = 0; i < sizeof names / sizeof names[0] && n > 0 && (size_t)n < sizeof url; i++) {

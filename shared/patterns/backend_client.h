@@ -8,14 +8,14 @@
 
 typedef struct {
     const tenant_operator *op;
-    const char *resource;          /* "balance" or "offers" */
+    const char *resource; /* "balance" or "offers" */
     const char *customer_id;
-    const char *customer_id_type;  /* "MSISDN" or "OPET" */
+    const char *customer_id_type; /* "MSISDN" or "OPET" */
     const char *channel_id;
     const char *service_provider;
     const char *lang;
     const char *trans_id;
-    const char *dealer_code;       /* optional extension parameter */
+    const char *dealer_code; /* optional extension parameter */
     long timeout_ms;
 } backend_request;
 

@@ -48,7 +48,7 @@
 
 typedef struct {
     const char *table;
-    const char *const *key_columns;   /* NULL-terminated: the row's identity */
+    const char *const *key_columns; /* NULL-terminated: the row's identity */
     /* Optional: for tables keyed locally by an INTEGER rowid, a TEXT column
      * filled with a random id on insert when NULL; it is then the key. */
     const char *uid_column;
@@ -57,7 +57,7 @@ typedef struct {
 } changelog_table;
 
 typedef struct {
-    const char *topic;                /* e.g. "millom.purchase.changelog" */
+    const char *topic; /* e.g. "millom.purchase.changelog" */
     const changelog_table *tables;
     size_t n_tables;
 } changelog_spec;

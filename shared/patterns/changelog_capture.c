@@ -93,8 +93,7 @@ static void value_from_sql(Millom__V1__ChangelogValue *v, sqlite3_value *s) {
         v->blob.len = (size_t)sqlite3_value_bytes(s);
         v->blob.data = (uint8_t *)sqlite3_value_blob(s);
         break;
-    default:
-        break; /* NULL: no field set */
+    default: break; /* NULL: no field set */
     }
 }
 
@@ -217,8 +216,8 @@ static int listed(const char *const *list, const char *name) {
 
 /* Table and column names come from the service's own spec and schema,
  * never from input; they are still quoted as identifiers. */
-static void build_triggers(sbuf *b, const char *topic, const changelog_table *t,
-                           char **cols, size_t n_cols) {
+static void build_triggers(sbuf *b, const char *topic, const changelog_table *t, char **cols,
+                           size_t n_cols) {
     const char *T = t->table;
     char match_new[512] = "", match_t[512] = "";
     if (t->uid_column) {
@@ -255,8 +254,10 @@ static void build_triggers(sbuf *b, const char *topic, const changelog_table *t,
         return;
     }
 
-    sb_add(b, "CREATE TEMP TRIGGER IF NOT EXISTS \"changelog_ins_%s\" AFTER INSERT ON main.\"%s\" "
-              "BEGIN ", T, T);
+    sb_add(b,
+           "CREATE TEMP TRIGGER IF NOT EXISTS \"changelog_ins_%s\" AFTER INSERT ON main.\"%s\" "
+           "BEGIN ",
+           T, T);
     /* One UPDATE that also changes cl_version: a separate one (say, for
      * the uid) would fire the update trigger and emit an extra record. */
     char uid_set[160] = "";
@@ -269,13 +270,15 @@ static void build_triggers(sbuf *b, const char *topic, const changelog_table *t,
            T, uid_set, match_new, emit.s);
     /* The version bump inside the triggers changes cl_version, so the
      * update trigger does not fire for it (WHEN). */
-    sb_add(b, "CREATE TEMP TRIGGER IF NOT EXISTS \"changelog_upd_%s\" AFTER UPDATE ON main.\"%s\" "
-              "WHEN NEW.cl_version IS OLD.cl_version BEGIN "
-              "UPDATE \"%s\" SET cl_version = changelog_version() WHERE %s; %s END;",
+    sb_add(b,
+           "CREATE TEMP TRIGGER IF NOT EXISTS \"changelog_upd_%s\" AFTER UPDATE ON main.\"%s\" "
+           "WHEN NEW.cl_version IS OLD.cl_version BEGIN "
+           "UPDATE \"%s\" SET cl_version = changelog_version() WHERE %s; %s END;",
            T, T, T, match_new, emit.s);
-    sb_add(b, "CREATE TEMP TRIGGER IF NOT EXISTS \"changelog_del_%s\" AFTER DELETE ON main.\"%s\" "
-              "BEGIN INSERT INTO outbox (topic, key, payload, kafka_partition, created_ms) "
-              "VALUES ('%s', changelog_key('%s'",
+    sb_add(b,
+           "CREATE TEMP TRIGGER IF NOT EXISTS \"changelog_del_%s\" AFTER DELETE ON main.\"%s\" "
+           "BEGIN INSERT INTO outbox (topic, key, payload, kafka_partition, created_ms) "
+           "VALUES ('%s', changelog_key('%s'",
            T, T, topic, T);
     for (const char *const *k = keys; *k; k++) sb_add(b, ", OLD.\"%s\"", *k);
     sb_add(b, "), NULL, OLD.cl_partition, changelog_now_ms()); END;");
@@ -317,10 +320,10 @@ int changelog_capture(sqlite3 *db, const changelog_spec *spec, char *err, size_t
         sqlite3_create_function(db, "changelog_partition", 0, flags, NULL, fn_partition, NULL,
                                 NULL) ||
         sqlite3_create_function(db, "changelog_now_ms", 0, flags, NULL, fn_now_ms, NULL, NULL) ||
-        sqlite3_create_function(db, "changelog_key", -1, flags | SQLITE_DETERMINISTIC, NULL,
-                                fn_key, NULL, NULL) ||
-        sqlite3_create_function(db, "changelog_row", -1, flags | SQLITE_DETERMINISTIC, NULL,
-                                fn_row, NULL, NULL)) {
+        sqlite3_create_function(db, "changelog_key", -1, flags | SQLITE_DETERMINISTIC, NULL, fn_key,
+                                NULL, NULL) ||
+        sqlite3_create_function(db, "changelog_row", -1, flags | SQLITE_DETERMINISTIC, NULL, fn_row,
+                                NULL, NULL)) {
         snprintf(err, errlen, "changelog functions: %s", sqlite3_errmsg(db));
         return -1;
     }

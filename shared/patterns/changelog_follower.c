@@ -23,22 +23,22 @@
 /* What the follower knows of one tracked table. */
 typedef struct {
     const changelog_table *spec;
-    char **columns;               /* replicated columns, schema order */
+    char **columns; /* replicated columns, schema order */
     int n_columns;
-    const char *const *keys;      /* the uid column, or the key columns */
+    const char *const *keys; /* the uid column, or the key columns */
     const char *uid_key[2];
-    char *upsert_sig;             /* column names of the cached upsert */
+    char *upsert_sig; /* column names of the cached upsert */
     sqlite3_stmt *upsert;
     sqlite3_stmt *remove;
 } table_state;
 
 struct changelog_follower {
-    int restore_timeout_ms;       /* MILLOM_CHANGELOG_RESTORE_TIMEOUT_MS, read at the start */
+    int restore_timeout_ms; /* MILLOM_CHANGELOG_RESTORE_TIMEOUT_MS, read at the start */
     const changelog_spec *spec;
     sqlite3 *db;
     rd_kafka_t *rk;
     int n_parts;
-    int64_t *applied;             /* next offset to apply, per partition (under mu) */
+    int64_t *applied; /* next offset to apply, per partition (under mu) */
     table_state *tables;
     sqlite3_stmt *save_position;
     pthread_mutex_t mu;
@@ -76,20 +76,15 @@ static void bind_value(sqlite3_stmt *st, int i, const Millom__V1__ChangelogValue
         return;
     }
     switch (v->value_case) {
-    case MILLOM__V1__CHANGELOG_VALUE__VALUE_INTEGER:
-        sqlite3_bind_int64(st, i, v->integer);
-        break;
-    case MILLOM__V1__CHANGELOG_VALUE__VALUE_REAL:
-        sqlite3_bind_double(st, i, v->real);
-        break;
+    case MILLOM__V1__CHANGELOG_VALUE__VALUE_INTEGER: sqlite3_bind_int64(st, i, v->integer); break;
+    case MILLOM__V1__CHANGELOG_VALUE__VALUE_REAL: sqlite3_bind_double(st, i, v->real); break;
     case MILLOM__V1__CHANGELOG_VALUE__VALUE_TEXT:
         sqlite3_bind_text(st, i, v->text, -1, SQLITE_TRANSIENT);
         break;
     case MILLOM__V1__CHANGELOG_VALUE__VALUE_BLOB:
         sqlite3_bind_blob(st, i, v->blob.data, (int)v->blob.len, SQLITE_TRANSIENT);
         break;
-    default:
-        sqlite3_bind_null(st, i);
+    default: sqlite3_bind_null(st, i);
     }
 }
 
@@ -172,8 +167,8 @@ static apply_result apply_tombstone(changelog_follower *f, const rd_kafka_messag
         if (key->n_values == want) {
             if (!t->remove) {
                 char sql[512];
-                size_t n = (size_t)snprintf(sql, sizeof sql, "DELETE FROM \"%s\" WHERE ",
-                                            t->spec->table);
+                size_t n =
+                    (size_t)snprintf(sql, sizeof sql, "DELETE FROM \"%s\" WHERE ", t->spec->table);
                 int i = 0;
                 for (const char *const *k = t->keys; *k; k++, i++)
                     n += (size_t)snprintf(sql + n, sizeof sql - n, "%s\"%s\" = ?", i ? " AND " : "",
@@ -512,7 +507,8 @@ changelog_follower *changelog_follower_start(const char *db_path, const changelo
         char sql[256];
         snprintf(sql, sizeof sql, "SELECT max(cl_version) FROM \"%s\"", spec->tables[i].table);
         if (sqlite3_prepare_v2(f->db, sql, -1, &st, NULL) == SQLITE_OK) {
-            if (sqlite3_step(st) == SQLITE_ROW) changelog_clock_observe(sqlite3_column_int64(st, 0));
+            if (sqlite3_step(st) == SQLITE_ROW)
+                changelog_clock_observe(sqlite3_column_int64(st, 0));
             sqlite3_finalize(st);
         }
     }
@@ -572,14 +568,13 @@ int changelog_follower_catch_up(changelog_follower *f, int32_t partition, int ti
     pthread_mutex_unlock(&f->mu);
     metric_observe_ms(f->m_catch_up, (double)(mono_ms() - t0));
     if (rc)
-        log_error("changelog %s [%d]: not restored within %d ms (at %lld of %lld)",
-                  f->spec->topic, (int)partition, timeout_ms, (long long)at, (long long)hi);
+        log_error("changelog %s [%d]: not restored within %d ms (at %lld of %lld)", f->spec->topic,
+                  (int)partition, timeout_ms, (long long)at, (long long)hi);
     else
         log_info("changelog %s [%d]: restored up to offset %lld in %lld ms", f->spec->topic,
                  (int)partition, (long long)hi, (long long)(mono_ms() - t0));
     return rc;
 }
-
 
 int changelog_take_over(changelog_follower *f, sqlite3 *db,
                         const rd_kafka_topic_partition_list_t *parts, const char *topic) {

@@ -26,13 +26,13 @@
 
 struct oauth_token_source {
     char *url, *client_id, *scope; /* immutable after creation */
-    long timeout_ms;      /* MILLOM_OAUTH_TIMEOUT_MS, read at creation */
-    int64_t margin_ms;    /* MILLOM_OAUTH_REFRESH_MARGIN_S, read at creation */
+    long timeout_ms;               /* MILLOM_OAUTH_TIMEOUT_MS, read at creation */
+    int64_t margin_ms;             /* MILLOM_OAUTH_REFRESH_MARGIN_S, read at creation */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    char *secret;         /* under mu */
-    char *token;          /* under mu; NULL when none */
-    int64_t refresh_at;   /* ms on the oauth clock */
+    char *secret;       /* under mu */
+    char *token;        /* under mu; NULL when none */
+    int64_t refresh_at; /* ms on the oauth clock */
     int fetching;
     unsigned long generation; /* completed fetches */
     int last_ok;
@@ -51,7 +51,9 @@ static int64_t mono_now_ms(void) {
 
 static _Atomic(int64_t (*)(void)) clock_fn = mono_now_ms;
 
-void oauth_set_clock(int64_t (*now_ms)(void)) { atomic_store(&clock_fn, now_ms ? now_ms : mono_now_ms); }
+void oauth_set_clock(int64_t (*now_ms)(void)) {
+    atomic_store(&clock_fn, now_ms ? now_ms : mono_now_ms);
+}
 
 static int64_t now_ms(void) { return atomic_load(&clock_fn)(); }
 
@@ -63,7 +65,8 @@ oauth_token_source *oauth_source_get(const char *token_url, const char *client_i
     if (!scope) scope = "";
     pthread_mutex_lock(&registry_mu);
     oauth_token_source *s = registry;
-    while (s && !(same(s->url, token_url) && same(s->client_id, client_id) && same(s->scope, scope)))
+    while (s &&
+           !(same(s->url, token_url) && same(s->client_id, client_id) && same(s->scope, scope)))
         s = s->next;
     if (s) {
         pthread_mutex_lock(&s->mu);
@@ -138,8 +141,8 @@ static char *basic_header(const char *id, const char *secret) {
 
 /* One token request. On success *token (caller frees) and *lifetime_ms. */
 static int fetch_token(http_client *hc, long timeout_ms, const char *url, const char *client_id,
-                       const char *secret, const char *scope, char **token,
-                       int64_t *lifetime_ms, char *err, size_t errlen) {
+                       const char *secret, const char *scope, char **token, int64_t *lifetime_ms,
+                       char *err, size_t errlen) {
     *token = NULL;
     char *auth = basic_header(client_id, secret);
     char *escope = *scope ? curl_easy_escape(NULL, scope, 0) : NULL;
@@ -150,8 +153,8 @@ static int fetch_token(http_client *hc, long timeout_ms, const char *url, const 
         return -1;
     }
     char body[1024];
-    int n = snprintf(body, sizeof body, "grant_type=client_credentials%s%s", escope ? "&scope=" : "",
-                     escope ? escope : "");
+    int n = snprintf(body, sizeof body, "grant_type=client_credentials%s%s",
+                     escope ? "&scope=" : "", escope ? escope : "");
     curl_free(escope);
     if (n < 0 || (size_t)n >= sizeof body) {
         OPENSSL_cleanse(auth, strlen(auth));
@@ -161,8 +164,8 @@ static int fetch_token(http_client *hc, long timeout_ms, const char *url, const 
     }
     const char *const headers[] = {"Accept: application/json", auth, NULL};
     http_result res;
-    http_post(hc, url, headers, "application/x-www-form-urlencoded", body, (size_t)n,
-              timeout_ms, &res);
+    http_post(hc, url, headers, "application/x-www-form-urlencoded", body, (size_t)n, timeout_ms,
+              &res);
     OPENSSL_cleanse(auth, strlen(auth));
     free(auth);
 
@@ -243,8 +246,8 @@ int oauth_authorization(oauth_token_source *s, http_client *hc, char *header, si
     char *token = NULL;
     int64_t lifetime = 0;
     char err[200] = "out of memory";
-    int rc = secret ? fetch_token(hc, s->timeout_ms, s->url, s->client_id, secret, s->scope,
-                                  &token, &lifetime, err, sizeof err)
+    int rc = secret ? fetch_token(hc, s->timeout_ms, s->url, s->client_id, secret, s->scope, &token,
+                                  &lifetime, err, sizeof err)
                     : -1;
     if (secret) OPENSSL_cleanse(secret, strlen(secret));
     free(secret);

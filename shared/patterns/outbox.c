@@ -25,15 +25,14 @@
 #define IDLE_WAKE_MS 100
 #define FAILURE_PAUSE_MS 500
 #define FAILURE_PAUSE_MAX_MS 10000 /* after repeated failures (a full disk) */
-#define STOP_WAIT_MS 10000 /* MILLOM_OUTBOX_STOP_WAIT_MS */
+#define STOP_WAIT_MS 10000         /* MILLOM_OUTBOX_STOP_WAIT_MS */
 
-const char *const outbox_migration_sql =
-    "CREATE TABLE outbox ("
-    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " topic TEXT NOT NULL,"
-    " key BLOB,"
-    " payload BLOB,"
-    " created_ms INTEGER NOT NULL)";
+const char *const outbox_migration_sql = "CREATE TABLE outbox ("
+                                         " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                                         " topic TEXT NOT NULL,"
+                                         " key BLOB,"
+                                         " payload BLOB,"
+                                         " created_ms INTEGER NOT NULL)";
 
 int outbox_add(sqlite3 *db, const char *topic, const void *key, size_t klen, const void *payload,
                size_t plen) {
@@ -77,9 +76,9 @@ typedef struct {
 struct outbox_batch {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int pending;      /* produced, no delivery report yet */
-    int abandoned;    /* the relay stopped waiting: the last callback frees */
-    size_t n;         /* slots in use */
+    int pending;   /* produced, no delivery report yet */
+    int abandoned; /* the relay stopped waiting: the last callback frees */
+    size_t n;      /* slots in use */
     slot slots[BATCH_MAX];
 };
 
@@ -114,7 +113,7 @@ static void on_delivery(void *arg, rd_kafka_resp_err_t err) {
 struct outbox_relay {
     sqlite3 *db;
     kafka_producer *producer;
-    int has_partition;        /* the table has kafka_partition */
+    int has_partition; /* the table has kafka_partition */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -122,7 +121,7 @@ struct outbox_relay {
     atomic_int stop;
     atomic_long depth;
     long stop_wait_ms;
-    int delete_failures;      /* consecutive settle_batch delete failures */
+    int delete_failures; /* consecutive settle_batch delete failures */
     metric *depth_gauge;
     metric *relayed;
 };

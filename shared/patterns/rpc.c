@@ -16,7 +16,7 @@
 #include "shared/plumbing/log.h"
 #include "shared/plumbing/service.h"
 
-#define RPC_BUCKETS 65536u           /* power of two */
+#define RPC_BUCKETS 65536u /* power of two */
 #define RPC_DEFAULT_MAX_PENDING 65536
 #define RPC_DEFAULT_POLL_MS 5
 #define RPC_WATERMARK_TIMEOUT_MS 10000
@@ -25,9 +25,9 @@ typedef struct rpc_call {
     char id[37];
     rpc_reply_fn fn;
     void *arg;
-    int64_t deadline;        /* mono_ms() */
+    int64_t deadline; /* mono_ms() */
     size_t heap_idx;
-    struct rpc_call *next;   /* bucket chain */
+    struct rpc_call *next; /* bucket chain */
 } rpc_call;
 
 struct rpc_client {
@@ -38,15 +38,15 @@ struct rpc_client {
     size_t max_pending;
 
     pthread_mutex_t mu;
-    rpc_call **buckets;      /* by correlation id */
-    rpc_call **heap;         /* min-heap by deadline */
+    rpc_call **buckets; /* by correlation id */
+    rpc_call **heap;    /* min-heap by deadline */
     size_t n;
 
     pthread_t thread;
     int has_thread;
     atomic_int stop;
     atomic_int ready;
-    atomic_int closed;       /* rpc_client_close ran */
+    atomic_int closed; /* rpc_client_close ran */
 };
 
 /* ------------------------------------------------------ table and heap */
@@ -145,8 +145,7 @@ rpc_client *rpc_client_new(kafka_producer *producer, int32_t reply_partition, ch
     if (kafka_conf_common(conf, client_id, err, errlen) ||
         rd_kafka_conf_set(conf, "group.id", group, NULL, 0) != RD_KAFKA_CONF_OK ||
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0) != RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", NULL, 0) !=
-            RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", NULL, 0) != RD_KAFKA_CONF_OK ||
         rd_kafka_conf_set(conf, "enable.partition.eof", "false", NULL, 0) != RD_KAFKA_CONF_OK ||
         /* Past the end of the partition (a restarted devbroker starts with
          * empty topics): read the new partition from its beginning, as
@@ -200,8 +199,7 @@ static void sweep_expired(rpc_client *c) {
 }
 
 static void handle_reply(rpc_client *c, const rd_kafka_message_t *m) {
-    Millom__V1__Reply *reply =
-        millom__v1__reply__unpack(NULL, m->len, (const uint8_t *)m->payload);
+    Millom__V1__Reply *reply = millom__v1__reply__unpack(NULL, m->len, (const uint8_t *)m->payload);
     if (!reply) {
         log_warn("rpc: skipping undecodable reply at %s [%d] @%lld (%zu bytes)",
                  rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset, m->len);
@@ -243,8 +241,8 @@ static void *reader_thread(void *arg) {
 int rpc_client_start(rpc_client *c) {
     if (c->has_thread) return -1;
     int64_t lo = 0, hi = 0;
-    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
-        c->rk, TOPIC_REPLIES, c->partition, &lo, &hi, RPC_WATERMARK_TIMEOUT_MS);
+    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(c->rk, TOPIC_REPLIES, c->partition,
+                                                             &lo, &hi, RPC_WATERMARK_TIMEOUT_MS);
     if (e) {
         log_error("rpc: cannot read the end of %s [%d]: %s", TOPIC_REPLIES, (int)c->partition,
                   rd_kafka_err2str(e));
@@ -255,8 +253,7 @@ int rpc_client_start(rpc_client *c) {
     e = rd_kafka_assign(c->rk, l);
     rd_kafka_topic_partition_list_destroy(l);
     if (e) {
-        log_error("rpc: assign %s [%d]: %s", TOPIC_REPLIES, (int)c->partition,
-                  rd_kafka_err2str(e));
+        log_error("rpc: assign %s [%d]: %s", TOPIC_REPLIES, (int)c->partition, rd_kafka_err2str(e));
         return -1;
     }
     int rc = pthread_create(&c->thread, NULL, reader_thread, c);
@@ -267,8 +264,8 @@ int rpc_client_start(rpc_client *c) {
     }
     c->has_thread = 1;
     atomic_store(&c->ready, 1);
-    log_info("rpc: reading replies from %s [%d] at offset %lld", TOPIC_REPLIES,
-             (int)c->partition, (long long)hi);
+    log_info("rpc: reading replies from %s [%d] at offset %lld", TOPIC_REPLIES, (int)c->partition,
+             (long long)hi);
     return 0;
 }
 
@@ -290,7 +287,7 @@ int rpc_call_begin(rpc_client *c, int timeout_ms, rpc_reply_fn fn, void *arg,
         return -1;
     }
     rpc_call **slot;
-    do {  /* a v4 uuid colliding is practically impossible, but stay unique */
+    do { /* a v4 uuid colliding is practically impossible, but stay unique */
         crypto_uuid(call->id);
         slot = bucket_slot(c, call->id);
     } while (*slot);

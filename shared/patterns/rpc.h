@@ -15,7 +15,6 @@
 #include "shared/plumbing/topics.h"
 #include "millom/v1/common.pb-c.h"
 
-
 typedef struct rpc_client rpc_client;
 
 /* Called exactly once per call, from the reader thread: reply is the
@@ -23,8 +22,8 @@ typedef struct rpc_client rpc_client;
 typedef void (*rpc_reply_fn)(void *arg, const Millom__V1__Reply *reply);
 
 /* Reads partition `reply_partition` of millom.replies from its end. */
-rpc_client *rpc_client_new(kafka_producer *producer, int32_t reply_partition,
-                           char *err, size_t errlen);
+rpc_client *rpc_client_new(kafka_producer *producer, int32_t reply_partition, char *err,
+                           size_t errlen);
 /* Starts the reader thread; returns once the partition is assigned. */
 int rpc_client_start(rpc_client *c);
 int rpc_client_ready(const rpc_client *c);

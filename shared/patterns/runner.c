@@ -24,8 +24,7 @@ kafka_producer *runner_producer(runner *r) { return r->producer; }
 
 static int runner_ready(void *arg) {
     runner *r = arg;
-    return r->consumer && kafka_consumer_ready(r->consumer) && kafka_healthy() &&
-           store_ready();
+    return r->consumer && kafka_consumer_ready(r->consumer) && kafka_healthy() && store_ready();
 }
 
 static void no_routes(void *app, http_request *req) {

@@ -11,10 +11,10 @@
 typedef struct runner runner;
 
 typedef struct {
-    const char *name;             /* service name: log field, client and group id */
-    const char *admin_port_env;   /* e.g. "MILLOM_RESOLVER_PORT" */
-    int admin_port;               /* default when the env variable is unset */
-    const char *const *topics;    /* NULL-terminated */
+    const char *name;           /* service name: log field, client and group id */
+    const char *admin_port_env; /* e.g. "MILLOM_RESOLVER_PORT" */
+    int admin_port;             /* default when the env variable is unset */
+    const char *const *topics;  /* NULL-terminated */
     kafka_handler_fn handler;
     /* Optional: called after the producer exists and before consuming;
      * returns the handler's argument, or NULL to abort start-up. */

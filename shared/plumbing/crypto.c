@@ -15,36 +15,29 @@
 #include <openssl/rand.h>
 
 int crypto_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
-                       unsigned char out[CRYPTO_SHA256_LEN])
-{
+                       unsigned char out[CRYPTO_SHA256_LEN]) {
     static const unsigned char empty[1];
     unsigned int out_len = 0;
 
     if (out == NULL || key_len > INT_MAX || (key == NULL && key_len > 0) ||
         (msg == NULL && msg_len > 0))
         return -1;
-    if (key == NULL)
-        key = empty;
-    if (msg == NULL)
-        msg = empty;
+    if (key == NULL) key = empty;
+    if (msg == NULL) msg = empty;
     if (HMAC(EVP_sha256(), key, (int)key_len, msg, msg_len, out, &out_len) == NULL ||
         out_len != CRYPTO_SHA256_LEN)
         return -1;
     return 0;
 }
 
-char *crypto_b64url_encode(const void *data, size_t len)
-{
-    if (data == NULL && len > 0)
-        return NULL;
+char *crypto_b64url_encode(const void *data, size_t len) {
+    if (data == NULL && len > 0) return NULL;
     /* EVP_EncodeBlock takes an int length and writes 4 chars per 3 bytes
      * plus a NUL, with '=' padding and no newlines. */
-    if (len > (size_t)INT_MAX / 4 * 3 - 3)
-        return NULL;
+    if (len > (size_t)INT_MAX / 4 * 3 - 3) return NULL;
     size_t cap = 4 * ((len + 2) / 3) + 1;
     char *out = malloc(cap);
-    if (out == NULL)
-        return NULL;
+    if (out == NULL) return NULL;
     if (len == 0) {
         out[0] = '\0';
         return out;
@@ -54,8 +47,7 @@ char *crypto_b64url_encode(const void *data, size_t len)
         free(out);
         return NULL;
     }
-    while (n > 0 && out[n - 1] == '=')
-        n--;
+    while (n > 0 && out[n - 1] == '=') n--;
     out[n] = '\0';
     for (int i = 0; i < n; i++) {
         if (out[i] == '+')
@@ -67,40 +59,28 @@ char *crypto_b64url_encode(const void *data, size_t len)
 }
 
 /* Value of one base64url character, -1 for anything else. */
-static int b64url_value(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
+static int b64url_value(char c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '-') return 62;
+    if (c == '_') return 63;
     return -1;
 }
 
 /* Strict: only the base64url alphabet, no padding, no whitespace, and the
  * unused low bits of the last character must be zero, so every byte
  * string has exactly one accepted encoding. */
-unsigned char *crypto_b64url_decode(const char *text, size_t *out_len)
-{
-    if (text == NULL)
-        return NULL;
+unsigned char *crypto_b64url_decode(const char *text, size_t *out_len) {
+    if (text == NULL) return NULL;
     size_t n = strlen(text);
     size_t rem = n % 4;
-    if (rem == 1 || n > (size_t)INT_MAX - 4)
-        return NULL;
+    if (rem == 1 || n > (size_t)INT_MAX - 4) return NULL;
     for (size_t i = 0; i < n; i++) {
-        if (b64url_value(text[i]) < 0)
-            return NULL;
+        if (b64url_value(text[i]) < 0) return NULL;
     }
-    if (rem == 2 && (b64url_value(text[n - 1]) & 0x0f) != 0)
-        return NULL;
-    if (rem == 3 && (b64url_value(text[n - 1]) & 0x03) != 0)
-        return NULL;
+    if (rem == 2 && (b64url_value(text[n - 1]) & 0x0f) != 0) return NULL;
+    if (rem == 3 && (b64url_value(text[n - 1]) & 0x03) != 0) return NULL;
 
     size_t pad = rem == 0 ? 0 : 4 - rem;
     size_t std_len = n + pad;
@@ -116,8 +96,7 @@ unsigned char *crypto_b64url_decode(const char *text, size_t *out_len)
         char c = text[i];
         std[i] = c == '-' ? '+' : c == '_' ? '/' : c;
     }
-    for (size_t i = n; i < std_len; i++)
-        std[i] = '=';
+    for (size_t i = n; i < std_len; i++) std[i] = '=';
     std[std_len] = '\0';
 
     size_t len = 0;
@@ -132,28 +111,23 @@ unsigned char *crypto_b64url_decode(const char *text, size_t *out_len)
     }
     free(std);
     out[len] = '\0';
-    if (out_len != NULL)
-        *out_len = len;
+    if (out_len != NULL) *out_len = len;
     return out;
 }
 
-int crypto_random(void *buf, size_t len)
-{
-    if (buf == NULL && len > 0)
-        return -1;
+int crypto_random(void *buf, size_t len) {
+    if (buf == NULL && len > 0) return -1;
     unsigned char *p = buf;
     while (len > 0) {
         int chunk = len > (size_t)INT_MAX ? INT_MAX : (int)len;
-        if (RAND_bytes(p, chunk) != 1)
-            return -1;
+        if (RAND_bytes(p, chunk) != 1) return -1;
         p += chunk;
         len -= (size_t)chunk;
     }
     return 0;
 }
 
-void crypto_uuid(char out[37])
-{
+void crypto_uuid(char out[37]) {
     unsigned char b[16];
     if (crypto_random(b, sizeof b) != 0) {
         /* An id that is not random would silently collide; there is no
@@ -166,42 +140,31 @@ void crypto_uuid(char out[37])
     static const char hex[] = "0123456789abcdef";
     size_t o = 0;
     for (size_t i = 0; i < sizeof b; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[o++] = '-';
+        if (i == 4 || i == 6 || i == 8 || i == 10) out[o++] = '-';
         out[o++] = hex[b[i] >> 4];
         out[o++] = hex[b[i] & 0x0f];
     }
     out[o] = '\0';
 }
 
-int crypto_equal(const void *a, const void *b, size_t len)
-{
-    if (len == 0)
-        return 1;
-    if (a == NULL || b == NULL)
-        return 0;
+int crypto_equal(const void *a, const void *b, size_t len) {
+    if (len == 0) return 1;
+    if (a == NULL || b == NULL) return 0;
     return CRYPTO_memcmp(a, b, len) == 0;
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
+static int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
 }
 
-int crypto_aead_key_from_text(const char *text, unsigned char key[CRYPTO_AEAD_KEY_LEN])
-{
+int crypto_aead_key_from_text(const char *text, unsigned char key[CRYPTO_AEAD_KEY_LEN]) {
     size_t n = text != NULL ? strlen(text) : 0;
-    if (n == 0)
-        return -1;
+    if (n == 0) return -1;
     int hex = n == 2 * CRYPTO_AEAD_KEY_LEN;
-    for (size_t i = 0; hex && i < n; i++)
-        hex = hex_digit(text[i]) >= 0;
+    for (size_t i = 0; hex && i < n; i++) hex = hex_digit(text[i]) >= 0;
     if (hex) {
         for (size_t i = 0; i < CRYPTO_AEAD_KEY_LEN; i++)
             key[i] = (unsigned char)(hex_digit(text[2 * i]) << 4 | hex_digit(text[2 * i + 1]));
@@ -214,14 +177,11 @@ int crypto_aead_key_from_text(const char *text, unsigned char key[CRYPTO_AEAD_KE
  * Returns the output length or -1. */
 static int aead_pass(int encrypt, const unsigned char *key, const unsigned char *iv,
                      const void *aad, size_t aad_len, const unsigned char *in, size_t in_len,
-                     unsigned char *out, unsigned char *tag)
-{
-    if (in_len > INT_MAX / 2 || aad_len > INT_MAX / 2)
-        return -1;
+                     unsigned char *out, unsigned char *tag) {
+    if (in_len > INT_MAX / 2 || aad_len > INT_MAX / 2) return -1;
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     int len = 0, total = -1;
-    if (ctx == NULL)
-        return -1;
+    if (ctx == NULL) return -1;
     if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, encrypt) != 1 ||
         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, CRYPTO_AEAD_IV_LEN, NULL) != 1 ||
         EVP_CipherInit_ex(ctx, NULL, NULL, key, iv, encrypt) != 1 ||
@@ -230,8 +190,7 @@ static int aead_pass(int encrypt, const unsigned char *key, const unsigned char 
         EVP_CipherUpdate(ctx, out, &len, in, (int)in_len) != 1)
         goto out;
     total = len;
-    if (!encrypt &&
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, CRYPTO_AEAD_TAG_LEN, tag) != 1) {
+    if (!encrypt && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, CRYPTO_AEAD_TAG_LEN, tag) != 1) {
         total = -1;
         goto out;
     }
@@ -247,23 +206,18 @@ out:
     return total;
 }
 
-int crypto_aead_seal(const unsigned char key[CRYPTO_AEAD_KEY_LEN], const void *aad,
-                     size_t aad_len, const void *in, size_t in_len, unsigned char *out)
-{
-    if (crypto_random(out, CRYPTO_AEAD_IV_LEN) != 0)
-        return -1;
+int crypto_aead_seal(const unsigned char key[CRYPTO_AEAD_KEY_LEN], const void *aad, size_t aad_len,
+                     const void *in, size_t in_len, unsigned char *out) {
+    if (crypto_random(out, CRYPTO_AEAD_IV_LEN) != 0) return -1;
     int n = aead_pass(1, key, out, aad, aad_len, in, in_len, out + CRYPTO_AEAD_IV_LEN,
                       out + CRYPTO_AEAD_IV_LEN + in_len);
-    if (n < 0 || (size_t)n != in_len)
-        return -1;
+    if (n < 0 || (size_t)n != in_len) return -1;
     return (int)(in_len + CRYPTO_AEAD_OVERHEAD);
 }
 
-int crypto_aead_open(const unsigned char key[CRYPTO_AEAD_KEY_LEN], const void *aad,
-                     size_t aad_len, const unsigned char *in, size_t in_len, unsigned char *out)
-{
-    if (in == NULL || in_len < CRYPTO_AEAD_OVERHEAD)
-        return -1;
+int crypto_aead_open(const unsigned char key[CRYPTO_AEAD_KEY_LEN], const void *aad, size_t aad_len,
+                     const unsigned char *in, size_t in_len, unsigned char *out) {
+    if (in == NULL || in_len < CRYPTO_AEAD_OVERHEAD) return -1;
     size_t clen = in_len - CRYPTO_AEAD_OVERHEAD;
     /* EVP wants a tag buffer it may write; copy it out of the const input. */
     unsigned char tag[CRYPTO_AEAD_TAG_LEN];

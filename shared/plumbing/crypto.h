@@ -19,7 +19,6 @@ int crypto_random(void *buf, size_t len);
 /* 1 if equal, in time independent of where they differ. */
 int crypto_equal(const void *a, const void *b, size_t len);
 
-
 /* AES-256-GCM (authenticated encryption) through OpenSSL EVP. A sealed
  * blob is IV[12] || ciphertext || tag[16], with a fresh random IV per seal;
  * `aad` is authenticated but not stored (it binds the blob to a use). */
@@ -32,12 +31,12 @@ int crypto_equal(const void *a, const void *b, size_t len);
 int crypto_aead_key_from_text(const char *text, unsigned char key[CRYPTO_AEAD_KEY_LEN]);
 /* Seals in_len bytes into out (in_len + CRYPTO_AEAD_OVERHEAD bytes).
  * Returns the sealed length or -1. */
-int crypto_aead_seal(const unsigned char key[CRYPTO_AEAD_KEY_LEN], const void *aad,
-                     size_t aad_len, const void *in, size_t in_len, unsigned char *out);
+int crypto_aead_seal(const unsigned char key[CRYPTO_AEAD_KEY_LEN], const void *aad, size_t aad_len,
+                     const void *in, size_t in_len, unsigned char *out);
 /* Opens a sealed blob into out (in_len - CRYPTO_AEAD_OVERHEAD bytes).
  * Returns the plaintext length, or -1 when it is too short or does not
  * authenticate (tampered, other key, other aad). */
-int crypto_aead_open(const unsigned char key[CRYPTO_AEAD_KEY_LEN], const void *aad,
-                     size_t aad_len, const unsigned char *in, size_t in_len, unsigned char *out);
+int crypto_aead_open(const unsigned char key[CRYPTO_AEAD_KEY_LEN], const void *aad, size_t aad_len,
+                     const unsigned char *in, size_t in_len, unsigned char *out);
 
 #endif

@@ -28,42 +28,33 @@ static const struct {
     {CAUSE_MISDIRECTED_REQUEST, 421, 0},
 };
 
-static int find_cause(const char *cause)
-{
-    if (cause == NULL)
-        return -1;
+static int find_cause(const char *cause) {
+    if (cause == NULL) return -1;
     for (size_t i = 0; i < sizeof error_table / sizeof error_table[0]; i++) {
-        if (strcmp(error_table[i].cause, cause) == 0)
-            return (int)i;
+        if (strcmp(error_table[i].cause, cause) == 0) return (int)i;
     }
     return -1;
 }
 
-int error_status(const char *cause)
-{
+int error_status(const char *cause) {
     int i = find_cause(cause);
     return i < 0 ? 500 : error_table[i].status;
 }
 
-int error_retry_after(const char *cause)
-{
+int error_retry_after(const char *cause) {
     int i = find_cause(cause);
     return i < 0 ? 0 : error_table[i].retry_after;
 }
 
 /* A JSON string for text; bytes that are not valid UTF-8 become '?' so an
  * error message built from hostile input still produces a document. */
-static json_t *safe_string(const char *text)
-{
+static json_t *safe_string(const char *text) {
     json_t *s = json_string(text);
-    if (s != NULL)
-        return s;
+    if (s != NULL) return s;
     char *copy = strdup(text);
-    if (copy == NULL)
-        return NULL;
+    if (copy == NULL) return NULL;
     for (char *p = copy; *p != '\0'; p++) {
-        if ((unsigned char)*p >= 0x80)
-            *p = '?';
+        if ((unsigned char)*p >= 0x80) *p = '?';
     }
     s = json_string(copy);
     free(copy);
@@ -72,28 +63,22 @@ static json_t *safe_string(const char *text)
 
 /* A NULL or empty cause is reported as ERROR_CAUSE_UNSPECIFIED; a NULL
  * message leaves errorMessage out. */
-json_t *error_document(const char *cause, const char *message)
-{
-    if (cause == NULL || cause[0] == '\0')
-        cause = CAUSE_UNSPECIFIED;
+json_t *error_document(const char *cause, const char *message) {
+    if (cause == NULL || cause[0] == '\0') cause = CAUSE_UNSPECIFIED;
     json_t *doc = json_object();
-    if (doc == NULL)
-        return NULL;
+    if (doc == NULL) return NULL;
     if (message != NULL && json_object_set_new(doc, "errorMessage", safe_string(message)) != 0)
         goto fail;
-    if (json_object_set_new(doc, "cause", safe_string(cause)) != 0)
-        goto fail;
+    if (json_object_set_new(doc, "cause", safe_string(cause)) != 0) goto fail;
     return doc;
 fail:
     json_decref(doc);
     return NULL;
 }
 
-char *error_document_text(const char *cause, const char *message)
-{
+char *error_document_text(const char *cause, const char *message) {
     json_t *doc = error_document(cause, message);
-    if (doc == NULL)
-        return NULL;
+    if (doc == NULL) return NULL;
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     return text;

@@ -81,7 +81,8 @@ static int perform(http_client *c, const char *url, struct curl_slist *headers, 
 
 static struct curl_slist *header_list(const char *const *headers, const char *content_type) {
     struct curl_slist *list = NULL;
-    for (size_t i = 0; headers && headers[i] && i < 8; i++) list = curl_slist_append(list, headers[i]);
+    for (size_t i = 0; headers && headers[i] && i < 8; i++)
+        list = curl_slist_append(list, headers[i]);
     if (content_type) {
         char ct[128];
         snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
@@ -100,9 +101,8 @@ int http_get(http_client *c, const char *url, const char *const *headers, long t
     return rc;
 }
 
-int http_post(http_client *c, const char *url, const char *const *headers,
-              const char *content_type, const char *body, size_t body_len, long timeout_ms,
-              http_result *out) {
+int http_post(http_client *c, const char *url, const char *const *headers, const char *content_type,
+              const char *body, size_t body_len, long timeout_ms, http_result *out) {
     struct curl_slist *list = header_list(headers, content_type);
     curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
     curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);

@@ -8,11 +8,11 @@
 typedef struct http_client http_client;
 
 typedef struct {
-    long status;          /* 0 when no HTTP answer arrived */
-    char *body;           /* NUL-terminated, caller frees via http_result_free */
+    long status; /* 0 when no HTTP answer arrived */
+    char *body;  /* NUL-terminated, caller frees via http_result_free */
     size_t body_len;
     int timed_out;
-    char error[256];      /* curl's message when status == 0 */
+    char error[256]; /* curl's message when status == 0 */
 } http_result;
 
 /* Once per process before threads start (curl_global_init). */
@@ -21,11 +21,10 @@ http_client *http_client_new(void);
 void http_client_free(http_client *c);
 
 /* Up to 8 extra headers as "Name: value" strings, NULL-terminated. */
-int http_get(http_client *c, const char *url, const char *const *headers,
-             long timeout_ms, http_result *out);
-int http_post(http_client *c, const char *url, const char *const *headers,
-              const char *content_type, const char *body, size_t body_len,
-              long timeout_ms, http_result *out);
+int http_get(http_client *c, const char *url, const char *const *headers, long timeout_ms,
+             http_result *out);
+int http_post(http_client *c, const char *url, const char *const *headers, const char *content_type,
+              const char *body, size_t body_len, long timeout_ms, http_result *out);
 void http_result_free(http_result *r);
 
 /* Percent-encodes s for a URL path segment or query value. Caller frees. */

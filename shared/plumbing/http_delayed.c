@@ -64,7 +64,10 @@ static pending heap_pop(http_delayed *d) {
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
         const pending *best = &last;
-        if (l < n && before(&d->heap[l], best)) { m = l; best = &d->heap[l]; }
+        if (l < n && before(&d->heap[l], best)) {
+            m = l;
+            best = &d->heap[l];
+        }
         if (r < n && before(&d->heap[r], best)) m = r;
         if (m == i) break;
         d->heap[i] = d->heap[m];
@@ -151,7 +154,8 @@ void http_delayed_set_hang(http_delayed *d, bool hang) {
 int http_delayed_add(http_delayed *d, http_request *req, int64_t delay_ms, int status,
                      const char *content_type, char *body, size_t len) {
     http_defer(req);
-    pending p = {mono_ms() + (delay_ms > 0 ? delay_ms : 0), 0, req, status, content_type, body, len};
+    pending p = {
+        mono_ms() + (delay_ms > 0 ? delay_ms : 0), 0, req, status, content_type, body, len};
     pthread_mutex_lock(&d->lock);
     int rc = -1;
     if (!d->stopping) {

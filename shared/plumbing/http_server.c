@@ -228,7 +228,8 @@ static int serve_builtin(http_server *s, http_request *r) {
             http_respond(r, 503, "application/json", "{\"ready\":false}", 15);
     } else if (strcmp(r->path, "/metrics") == 0) {
         char *text = metrics_render();
-        http_respond(r, 200, "text/plain; version=0.0.4", text ? text : "", text ? strlen(text) : 0);
+        http_respond(r, 200, "text/plain; version=0.0.4", text ? text : "",
+                     text ? strlen(text) : 0);
         free(text);
     } else {
         return 0;
@@ -289,7 +290,8 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
     (void)kind;
     framing_headers *f = cls;
     if (strcasecmp(key, "Content-Length") == 0) {
-        if (f->content_length++ == 0) f->first_length = value;
+        if (f->content_length++ == 0)
+            f->first_length = value;
         else if (strcmp(f->first_length ? f->first_length : "", value ? value : "") != 0)
             f->lengths_differ = 1;
     } else if (strcasecmp(key, "Transfer-Encoding") == 0) {
@@ -320,8 +322,8 @@ static const char *framing_problem(struct MHD_Connection *conn, const char *vers
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
-                                 const char *method, const char *version,
-                                 const char *upload_data, size_t *upload_size, void **con_cls) {
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_size, void **con_cls) {
     http_server *s = cls;
     http_request *r = *con_cls;
     if (!r) {
@@ -459,8 +461,10 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         conn_track *t = *socket_context;
         if (!t) return;
         pthread_mutex_lock(&s->conns_lock);
-        if (t->prev) t->prev->next = t->next;
-        else s->conns = t->next;
+        if (t->prev)
+            t->prev->next = t->next;
+        else
+            s->conns = t->next;
         if (t->next) t->next->prev = t->prev;
         s->n_conns--;
         pthread_mutex_unlock(&s->conns_lock);
@@ -563,8 +567,10 @@ static void read_http_settings(http_settings *h, settings_reader *set) {
     h->timeout_s = settings_seconds(set, "MILLOM_HTTP_HEADER_TIMEOUT_S", 10, 1, 3600);
     h->idle_s = settings_seconds(set, "MILLOM_HTTP_IDLE_TIMEOUT_S", 60, 0, 86400);
     if (settings_ok(set) && h->reserve >= h->max_conns)
-        settings_fail(set, "MILLOM_HTTP_HEALTH_RESERVE (%ld) must be below "
-                      "MILLOM_HTTP_MAX_CONNECTIONS (%ld)", h->reserve, h->max_conns);
+        settings_fail(set,
+                      "MILLOM_HTTP_HEALTH_RESERVE (%ld) must be below "
+                      "MILLOM_HTTP_MAX_CONNECTIONS (%ld)",
+                      h->reserve, h->max_conns);
 }
 
 void http_server_settings_check(void) {
@@ -603,9 +609,9 @@ http_server *http_server_start(const http_server_opts *opts, char *err, size_t e
     snprintf(labels, sizeof labels, "port=\"%d\"", s->port);
     s->latency = metric_histogram("millom_http_request_seconds", "HTTP request latency", labels);
     s->in_flight = metric_gauge("millom_http_in_flight", "HTTP requests being served", labels);
-    s->timed_out = metric_counter("millom_http_request_timeouts_total",
-                                  "connections closed because their request came too slowly",
-                                  labels);
+    s->timed_out =
+        metric_counter("millom_http_request_timeouts_total",
+                       "connections closed because their request came too slowly", labels);
     s->shed = metric_counter("millom_http_shed_total",
                              "requests answered 503 above the connection soft cap", labels);
     /* per_ip 0: no per-address limit */
@@ -620,14 +626,11 @@ http_server *http_server_start(const http_server_opts *opts, char *err, size_t e
     s->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
             MHD_USE_ERROR_LOG,
-        (uint16_t)s->port, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error,
-        NULL, MHD_OPTION_LISTEN_SOCKET, fd,
-        MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-        MHD_OPTION_CONNECTION_LIMIT, s->max_conns,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)per_ip,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)idle_s,
-        MHD_OPTION_END);
+        (uint16_t)s->port, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
+        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, pool,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        s, MHD_OPTION_CONNECTION_LIMIT, s->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)per_ip, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)idle_s, MHD_OPTION_END);
     if (!s->daemon) {
         snprintf(err, errlen, "cannot serve HTTP on %s:%d", bind, s->port);
         close(fd);

@@ -21,11 +21,11 @@ typedef void (*http_handler_fn)(void *app, http_request *req);
 typedef int (*http_ready_fn)(void *app);
 
 typedef struct {
-    const char *bind_addr;    /* default "127.0.0.1" (MILLOM_BIND) */
+    const char *bind_addr; /* default "127.0.0.1" (MILLOM_BIND) */
     int port;
-    int threads;              /* polling threads, default 2 */
+    int threads; /* polling threads, default 2 */
     http_handler_fn handler;
-    http_ready_fn ready;      /* NULL means always ready */
+    http_ready_fn ready; /* NULL means always ready */
     void *app;
 } http_server_opts;
 
@@ -50,12 +50,12 @@ const char *http_body(const http_request *r, size_t *len);
 const char *http_client_ip(const http_request *r);
 
 /* Answers the request. Safe from any thread for a deferred request. */
-void http_respond(http_request *r, int status, const char *content_type,
-                  const char *body, size_t body_len);
+void http_respond(http_request *r, int status, const char *content_type, const char *body,
+                  size_t body_len);
 /* Like http_respond with an extra header (NULL name for none). */
 void http_respond_with_header(http_request *r, int status, const char *content_type,
-                              const char *body, size_t body_len,
-                              const char *header, const char *value);
+                              const char *body, size_t body_len, const char *header,
+                              const char *value);
 /* Serializes and answers; takes ownership of `body`. */
 void http_respond_json(http_request *r, int status, json_t *body);
 /* ErrorDocument {errorMessage, cause}; status from the cause (errors.h).

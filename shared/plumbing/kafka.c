@@ -39,15 +39,15 @@ static double mono_ms_f(void) {
  * when the first client (or the health metric) starts: a bad value exits 1
  * with a message that names the variable. */
 static struct {
-    long down_ready_s;       /* MILLOM_KAFKA_DOWN_READY_S */
-    long fetch_wait_ms;      /* MILLOM_KAFKA_FETCH_WAIT_MS */
-    long linger_ms;          /* MILLOM_KAFKA_LINGER_MS */
-    long commit_interval_ms; /* MILLOM_KAFKA_COMMIT_INTERVAL_MS */
-    long session_timeout_ms; /* MILLOM_KAFKA_SESSION_TIMEOUT_MS */
+    long down_ready_s;        /* MILLOM_KAFKA_DOWN_READY_S */
+    long fetch_wait_ms;       /* MILLOM_KAFKA_FETCH_WAIT_MS */
+    long linger_ms;           /* MILLOM_KAFKA_LINGER_MS */
+    long commit_interval_ms;  /* MILLOM_KAFKA_COMMIT_INTERVAL_MS */
+    long session_timeout_ms;  /* MILLOM_KAFKA_SESSION_TIMEOUT_MS */
     const char *offset_reset; /* MILLOM_KAFKA_OFFSET_RESET */
-    const char *debug;       /* MILLOM_KAFKA_DEBUG, e.g. "cgrp,fetch" */
-    const char *broker_file; /* MILLOM_BROKER_FILE */
-    const char *profile;     /* MILLOM_PROFILE */
+    const char *debug;        /* MILLOM_KAFKA_DEBUG, e.g. "cgrp,fetch" */
+    const char *broker_file;  /* MILLOM_BROKER_FILE */
+    const char *profile;      /* MILLOM_PROFILE */
 } kset;
 static pthread_once_t kset_once = PTHREAD_ONCE_INIT;
 
@@ -58,8 +58,7 @@ static void kset_read(void) {
     kset.fetch_wait_ms = settings_ms(&s, "MILLOM_KAFKA_FETCH_WAIT_MS", 2, 0, 300000);
     kset.linger_ms = settings_ms(&s, "MILLOM_KAFKA_LINGER_MS", 1, 0, 900000);
     kset.commit_interval_ms = settings_ms(&s, "MILLOM_KAFKA_COMMIT_INTERVAL_MS", 100, 0, 3600000);
-    kset.session_timeout_ms =
-        settings_ms(&s, "MILLOM_KAFKA_SESSION_TIMEOUT_MS", 10000, 1, 3600000);
+    kset.session_timeout_ms = settings_ms(&s, "MILLOM_KAFKA_SESSION_TIMEOUT_MS", 10000, 1, 3600000);
     kset.offset_reset = resets[settings_enum(&s, "MILLOM_KAFKA_OFFSET_RESET", resets, 0)];
     kset.debug = settings_str(&s, "MILLOM_KAFKA_DEBUG", NULL);
     kset.broker_file = settings_str(&s, "MILLOM_BROKER_FILE", DEFAULT_BROKER_FILE);
@@ -95,13 +94,13 @@ static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
 static void health_init(void); /* broker health, below */
 
 static void metrics_init(void) {
-    m_produced = metric_counter("millom_kafka_produced_total",
-                                "Messages the broker acknowledged.", NULL);
+    m_produced =
+        metric_counter("millom_kafka_produced_total", "Messages the broker acknowledged.", NULL);
     m_produce_errors = metric_counter("millom_kafka_produce_errors_total",
                                       "Messages that could not be produced.", NULL);
-    m_produce_seconds = metric_histogram(
-        "millom_kafka_produce_seconds",
-        "Time from enqueueing a message to the broker's acknowledgement.", NULL);
+    m_produce_seconds =
+        metric_histogram("millom_kafka_produce_seconds",
+                         "Time from enqueueing a message to the broker's acknowledgement.", NULL);
     m_handler_seconds = metric_histogram("millom_kafka_handler_seconds",
                                          "Time spent in Kafka message handlers.", NULL);
     health_init();
@@ -132,11 +131,11 @@ static metric *topic_counter(const char *name, const char *help, const char *top
  * asked to stop (exit status 1, see kafka_fatal_error_seen) so its
  * supervisor (compose's restart policy) starts a fresh one. */
 
-static atomic_llong brokers_down_since;  /* mono_ms of the outage's start; 0: up */
-static atomic_llong brokers_back_at;     /* mono_ms the last outage ended; 0: none yet */
-static atomic_int outage_reported;       /* the outage's "not ready" was logged */
+static atomic_llong brokers_down_since; /* mono_ms of the outage's start; 0: up */
+static atomic_llong brokers_back_at;    /* mono_ms the last outage ended; 0: none yet */
+static atomic_int outage_reported;      /* the outage's "not ready" was logged */
 static atomic_int fatal_seen;
-static long down_ready_ms = 10000;       /* MILLOM_KAFKA_DOWN_READY_S */
+static long down_ready_ms = 10000; /* MILLOM_KAFKA_DOWN_READY_S */
 static metric *m_broker_up;
 
 static void health_init(void) {
@@ -258,8 +257,8 @@ char *kafka_bootstrap(char *err, size_t errlen) {
         clock_sleep_ms(100);
     }
     text_printf(err, errlen,
-            "no Kafka bootstrap: KAFKA_BOOTSTRAP is unset and %s did not appear within %d s",
-            path, BOOTSTRAP_WAIT_MS / 1000);
+                "no Kafka bootstrap: KAFKA_BOOTSTRAP is unset and %s did not appear within %d s",
+                path, BOOTSTRAP_WAIT_MS / 1000);
     return NULL;
 }
 
@@ -294,13 +293,15 @@ static int sasl_password(char *out, size_t outlen, char *err, size_t errlen) {
     const char *inline_pw = env_nonempty("KAFKA_SASL_PASSWORD");
     const char *file = env_nonempty("KAFKA_SASL_PASSWORD_FILE");
     if (inline_pw && file) {
-        text_printf(err, errlen, "KAFKA_SASL_PASSWORD and KAFKA_SASL_PASSWORD_FILE are both set: "
-                             "set one");
+        text_printf(err, errlen,
+                    "KAFKA_SASL_PASSWORD and KAFKA_SASL_PASSWORD_FILE are both set: "
+                    "set one");
         return -1;
     }
     if (!inline_pw && !file) {
-        text_printf(err, errlen, "KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE) is required "
-                             "with KAFKA_SECURITY_PROTOCOL=sasl_*");
+        text_printf(err, errlen,
+                    "KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE) is required "
+                    "with KAFKA_SECURITY_PROTOCOL=sasl_*");
         return -1;
     }
     if (inline_pw) {
@@ -322,7 +323,7 @@ static int sasl_password(char *out, size_t outlen, char *err, size_t errlen) {
     out[n] = '\0';
     if (more) {
         text_printf(err, errlen, "KAFKA_SASL_PASSWORD_FILE=%s: longer than %zu bytes", file,
-                outlen - 1);
+                    outlen - 1);
         return -1;
     }
     if (n > 0 && out[n - 1] == '\n') out[--n] = '\0';
@@ -366,9 +367,9 @@ int kafka_conf_security(rd_kafka_conf_t *conf, char *err, size_t errlen) {
             if (strcasecmp(proto_env, protocols[i]) == 0) proto = protocols[i];
         if (!proto) {
             text_printf(err, errlen,
-                    "KAFKA_SECURITY_PROTOCOL=%s: not one of plaintext, ssl, sasl_plaintext, "
-                    "sasl_ssl",
-                    proto_env);
+                        "KAFKA_SECURITY_PROTOCOL=%s: not one of plaintext, ssl, sasl_plaintext, "
+                        "sasl_ssl",
+                        proto_env);
             return -1;
         }
     }
@@ -377,19 +378,18 @@ int kafka_conf_security(rd_kafka_conf_t *conf, char *err, size_t errlen) {
     /* A setting the protocol would ignore is a mistake, not a default. */
     static const char *const sasl_vars[] = {"KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME",
                                             "KAFKA_SASL_PASSWORD", "KAFKA_SASL_PASSWORD_FILE"};
-    static const char *const ssl_vars[] = {"KAFKA_SSL_CA_LOCATION",
-                                           "KAFKA_SSL_CERTIFICATE_LOCATION",
-                                           "KAFKA_SSL_KEY_LOCATION"};
+    static const char *const ssl_vars[] = {
+        "KAFKA_SSL_CA_LOCATION", "KAFKA_SSL_CERTIFICATE_LOCATION", "KAFKA_SSL_KEY_LOCATION"};
     for (size_t i = 0; !sasl && i < sizeof sasl_vars / sizeof *sasl_vars; i++)
         if (env_nonempty(sasl_vars[i])) {
             text_printf(err, errlen, "%s is set but KAFKA_SECURITY_PROTOCOL=%s uses no SASL",
-                    sasl_vars[i], proto);
+                        sasl_vars[i], proto);
             return -1;
         }
     for (size_t i = 0; !ssl && i < sizeof ssl_vars / sizeof *ssl_vars; i++)
         if (env_nonempty(ssl_vars[i])) {
             text_printf(err, errlen, "%s is set but KAFKA_SECURITY_PROTOCOL=%s uses no TLS",
-                    ssl_vars[i], proto);
+                        ssl_vars[i], proto);
             return -1;
         }
     if (conf_set(conf, "security.protocol", proto, err, errlen)) return -1;
@@ -398,25 +398,27 @@ int kafka_conf_security(rd_kafka_conf_t *conf, char *err, size_t errlen) {
     if (sasl) {
         const char *mech_env = env_nonempty("KAFKA_SASL_MECHANISM");
         if (!mech_env) {
-            text_printf(err, errlen, "KAFKA_SASL_MECHANISM is required with "
-                                 "KAFKA_SECURITY_PROTOCOL=%s (SCRAM-SHA-512, SCRAM-SHA-256 "
-                                 "or PLAIN)",
-                    proto);
+            text_printf(err, errlen,
+                        "KAFKA_SASL_MECHANISM is required with "
+                        "KAFKA_SECURITY_PROTOCOL=%s (SCRAM-SHA-512, SCRAM-SHA-256 "
+                        "or PLAIN)",
+                        proto);
             return -1;
         }
         for (size_t i = 0; i < sizeof mechanisms / sizeof *mechanisms; i++)
             if (strcasecmp(mech_env, mechanisms[i]) == 0) mech = mechanisms[i];
         if (!mech) {
             text_printf(err, errlen,
-                    "KAFKA_SASL_MECHANISM=%s: not one of SCRAM-SHA-512, SCRAM-SHA-256, PLAIN",
-                    mech_env);
+                        "KAFKA_SASL_MECHANISM=%s: not one of SCRAM-SHA-512, SCRAM-SHA-256, PLAIN",
+                        mech_env);
             return -1;
         }
         user = env_nonempty("KAFKA_SASL_USERNAME");
         if (!user) {
-            text_printf(err, errlen, "KAFKA_SASL_USERNAME is required with "
-                                 "KAFKA_SECURITY_PROTOCOL=%s",
-                    proto);
+            text_printf(err, errlen,
+                        "KAFKA_SASL_USERNAME is required with "
+                        "KAFKA_SECURITY_PROTOCOL=%s",
+                        proto);
             return -1;
         }
         char pw[1024];
@@ -437,8 +439,8 @@ int kafka_conf_security(rd_kafka_conf_t *conf, char *err, size_t errlen) {
         int key = env_nonempty("KAFKA_SSL_KEY_LOCATION") != NULL;
         if (cert != key) {
             text_printf(err, errlen, "%s is set without %s (mTLS needs both)",
-                    cert ? "KAFKA_SSL_CERTIFICATE_LOCATION" : "KAFKA_SSL_KEY_LOCATION",
-                    cert ? "KAFKA_SSL_KEY_LOCATION" : "KAFKA_SSL_CERTIFICATE_LOCATION");
+                        cert ? "KAFKA_SSL_CERTIFICATE_LOCATION" : "KAFKA_SSL_KEY_LOCATION",
+                        cert ? "KAFKA_SSL_KEY_LOCATION" : "KAFKA_SSL_CERTIFICATE_LOCATION");
             return -1;
         }
         if (conf_file(conf, "KAFKA_SSL_CA_LOCATION", "ssl.ca.location", err, errlen) ||
@@ -474,17 +476,14 @@ static int conf_common(rd_kafka_conf_t *conf, const char *client_id, int consume
     free(bootstrap);
     if (rc) return -1;
     if (kafka_conf_security(conf, err, errlen)) return -1;
-    if (client_id && *client_id && conf_set(conf, "client.id", client_id, err, errlen))
-        return -1;
+    if (client_id && *client_id && conf_set(conf, "client.id", client_id, err, errlen)) return -1;
     if (conf_set(conf, "socket.nagle.disable", "true", err, errlen)) return -1;
     /* Keys map to partitions as in the Java client (murmur2), so events an
      * operator publishes with any Kafka client land on the same partition
      * number as Millom's own messages about that subscriber, and the
      * consumer that owns the subscriber's state sees all of them. */
     if (!consumer && conf_set(conf, "partitioner", "murmur2_random", err, errlen)) return -1;
-    if (consumer &&
-        conf_set_long(conf, "fetch.wait.max.ms", kset.fetch_wait_ms, err,
-                      errlen))
+    if (consumer && conf_set_long(conf, "fetch.wait.max.ms", kset.fetch_wait_ms, err, errlen))
         return -1;
     const char *debug = kset.debug;
     if (debug && *debug && conf_set(conf, "debug", debug, err, errlen)) return -1;
@@ -505,8 +504,8 @@ struct kafka_producer {
     pthread_t thread;
     atomic_int stop;
     atomic_long failures;
-    pthread_mutex_t mu;       /* guards topics */
-    rd_kafka_topic_t **topics;  /* topics whose metadata was fetched */
+    pthread_mutex_t mu;        /* guards topics */
+    rd_kafka_topic_t **topics; /* topics whose metadata was fetched */
     size_t n_topics, cap_topics;
 };
 
@@ -521,9 +520,8 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     if (m->err) {
         atomic_fetch_add(&p->failures, 1);
         metric_add(m_produce_errors, 1);
-        log_warn("kafka delivery to %s [%d] failed: %s",
-                 m->rkt ? rd_kafka_topic_name(m->rkt) : "?", (int)m->partition,
-                 rd_kafka_err2str(m->err));
+        log_warn("kafka delivery to %s [%d] failed: %s", m->rkt ? rd_kafka_topic_name(m->rkt) : "?",
+                 (int)m->partition, rd_kafka_err2str(m->err));
     } else {
         metric_add(m_produced, 1);
         /* librdkafka stamps every message when produce() enqueues it, so
@@ -646,7 +644,7 @@ static int produce_raw(kafka_producer *p, const char *topic, int32_t partition, 
                 RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_OPAQUE(opaque),
                 RD_KAFKA_V_END);
         }
-        if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return 0;  /* headers now owned by the message */
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return 0; /* headers now owned by the message */
         if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && mono_ms_f() < deadline) {
             /* The producer thread serves delivery reports; give it a moment. */
             clock_sleep_ms(5);
@@ -661,8 +659,8 @@ static int produce_raw(kafka_producer *p, const char *topic, int32_t partition, 
 }
 
 int kafka_produce(kafka_producer *p, const char *topic, int32_t partition, const void *key,
-                  size_t key_len, const void *value, size_t value_len,
-                  const kafka_header *headers, size_t n_headers) {
+                  size_t key_len, const void *value, size_t value_len, const kafka_header *headers,
+                  size_t n_headers) {
     rd_kafka_headers_t *hdrs = NULL;
     if (n_headers > 0) {
         hdrs = rd_kafka_headers_new(n_headers);
@@ -776,10 +774,10 @@ struct kafka_consumer {
     long session_ms;          /* MILLOM_KAFKA_SESSION_TIMEOUT_MS */
     pthread_t thread;
     int has_thread;
-    int uncommitted;          /* offsets stored since the last commit */
+    int uncommitted; /* offsets stored since the last commit */
     int64_t last_commit_ms;
-    long commit_interval_ms;  /* MILLOM_KAFKA_COMMIT_INTERVAL_MS */
-    double last_lag_ms;       /* last kafka_lag_sample (mono_ms_f) */
+    long commit_interval_ms; /* MILLOM_KAFKA_COMMIT_INTERVAL_MS */
+    double last_lag_ms;      /* last kafka_lag_sample (mono_ms_f) */
 };
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -895,8 +893,8 @@ kafka_consumer *kafka_consumer_new(const kafka_consumer_opts *o, char *err, size
         conf_set(conf, "auto.offset.reset", reset, err, errlen) ||
         conf_set(conf, "enable.partition.eof", "false", err, errlen) ||
         conf_set_long(conf, "session.timeout.ms", session_ms, err, errlen) ||
-        conf_set_long(conf, "heartbeat.interval.ms", session_ms / 3 > 0 ? session_ms / 3 : 1,
-                      err, errlen)) {
+        conf_set_long(conf, "heartbeat.interval.ms", session_ms / 3 > 0 ? session_ms / 3 : 1, err,
+                      errlen)) {
         rd_kafka_conf_destroy(conf);
         consumer_destroy_fields(c);
         return NULL;
@@ -967,12 +965,12 @@ static void seek_back(kafka_consumer *c, const rd_kafka_message_t *m) {
         m->offset;
     rd_kafka_error_t *e = rd_kafka_seek_partitions(c->rk, l, 5000);
     if (e) {
-        log_warn("kafka seek %s [%d] to %lld: %s", rd_kafka_topic_name(m->rkt),
-                 (int)m->partition, (long long)m->offset, rd_kafka_error_string(e));
+        log_warn("kafka seek %s [%d] to %lld: %s", rd_kafka_topic_name(m->rkt), (int)m->partition,
+                 (long long)m->offset, rd_kafka_error_string(e));
         rd_kafka_error_destroy(e);
     } else if (l->elems[0].err) {
-        log_warn("kafka seek %s [%d] to %lld: %s", rd_kafka_topic_name(m->rkt),
-                 (int)m->partition, (long long)m->offset, rd_kafka_err2str(l->elems[0].err));
+        log_warn("kafka seek %s [%d] to %lld: %s", rd_kafka_topic_name(m->rkt), (int)m->partition,
+                 (long long)m->offset, rd_kafka_err2str(l->elems[0].err));
     }
     rd_kafka_topic_partition_list_destroy(l);
 }
@@ -996,15 +994,14 @@ int kafka_consumer_run(kafka_consumer *c) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, c->poll_timeout_ms);
         commit_stored(c, 0);
         double now_ms = mono_ms_f();
-        if (now_ms - c->last_lag_ms >= 1000.0) {  /* lag gauges, once a second */
+        if (now_ms - c->last_lag_ms >= 1000.0) { /* lag gauges, once a second */
             c->last_lag_ms = now_ms;
             kafka_lag_sample(c->rk);
         }
         if (!m) continue;
         if (m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                log_warn("kafka consumer %s: %s", rd_kafka_name(c->rk),
-                         rd_kafka_message_errstr(m));
+                log_warn("kafka consumer %s: %s", rd_kafka_name(c->rk), rd_kafka_message_errstr(m));
             rd_kafka_message_destroy(m);
             continue;
         }
@@ -1026,8 +1023,8 @@ int kafka_consumer_run(kafka_consumer *c) {
             if (dead_letter(c->dlq, m, why, counter) == 0) {
                 commit(c, m);
             } else {
-                log_warn("kafka consumer: dead-lettering %s [%d] @%lld failed, will retry",
-                         topic, (int)m->partition, (long long)m->offset);
+                log_warn("kafka consumer: dead-lettering %s [%d] @%lld failed, will retry", topic,
+                         (int)m->partition, (long long)m->offset);
                 retry = 1;
             }
         } else {
@@ -1091,8 +1088,7 @@ void kafka_consumer_free(kafka_consumer *c) {
                  rd_kafka_name(c->rk));
     rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, NULL, 0);
     if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
-        log_warn("kafka consumer %s: final commit: %s", rd_kafka_name(c->rk),
-                 rd_kafka_err2str(e));
+        log_warn("kafka consumer %s: final commit: %s", rd_kafka_name(c->rk), rd_kafka_err2str(e));
     e = rd_kafka_consumer_close(c->rk);
     if (e) log_warn("kafka consumer close: %s", rd_kafka_err2str(e));
     rd_kafka_destroy(c->rk);

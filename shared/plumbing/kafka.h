@@ -39,14 +39,14 @@ typedef struct {
 kafka_producer *kafka_producer_new(const char *client_id, char *err, size_t errlen);
 /* Queues one message (copied). partition -1 lets the key choose.
  * Returns 0, or -1 when the local queue is full or the topic is unknown. */
-int kafka_produce(kafka_producer *p, const char *topic, int32_t partition,
-                  const void *key, size_t key_len, const void *value, size_t value_len,
-                  const kafka_header *headers, size_t n_headers);
+int kafka_produce(kafka_producer *p, const char *topic, int32_t partition, const void *key,
+                  size_t key_len, const void *value, size_t value_len, const kafka_header *headers,
+                  size_t n_headers);
 /* Like kafka_produce, but calls on_delivery(arg, err) from the producer's
  * thread once the broker acknowledged (err == 0) or gave up. */
 typedef void (*kafka_delivery_fn)(void *arg, rd_kafka_resp_err_t err);
-int kafka_produce_cb(kafka_producer *p, const char *topic, int32_t partition,
-                     const void *key, size_t key_len, const void *value, size_t value_len,
+int kafka_produce_cb(kafka_producer *p, const char *topic, int32_t partition, const void *key,
+                     size_t key_len, const void *value, size_t value_len,
                      kafka_delivery_fn on_delivery, void *arg);
 /* Produces and waits up to timeout_ms for the delivery report (kafka_wait.c):
  * DELIVERED; TIMED_OUT (the message may still be delivered later); or FAILED
@@ -54,33 +54,32 @@ int kafka_produce_cb(kafka_producer *p, const char *topic, int32_t partition,
 typedef enum { KAFKA_WAIT_DELIVERED, KAFKA_WAIT_TIMED_OUT, KAFKA_WAIT_FAILED } kafka_wait_result;
 kafka_wait_result kafka_produce_wait(kafka_producer *p, const char *topic, int32_t partition,
                                      const void *key, size_t key_len, const void *value,
-                                     size_t value_len, long timeout_ms,
-                                     rd_kafka_resp_err_t *err);
+                                     size_t value_len, long timeout_ms, rd_kafka_resp_err_t *err);
 int kafka_producer_flush(kafka_producer *p, int timeout_ms);
 rd_kafka_t *kafka_producer_handle(kafka_producer *p);
 /* Flushes (up to 10 s) and frees. */
 void kafka_producer_free(kafka_producer *p);
 
 typedef enum {
-    KAFKA_DONE = 0,     /* processed; commit the offset */
-    KAFKA_DEAD_LETTER,  /* cannot be processed; send to <topic>.dlq, commit */
-    KAFKA_RETRY,        /* transient failure; do not commit, retry later */
+    KAFKA_DONE = 0,    /* processed; commit the offset */
+    KAFKA_DEAD_LETTER, /* cannot be processed; send to <topic>.dlq, commit */
+    KAFKA_RETRY,       /* transient failure; do not commit, retry later */
 } kafka_verdict;
 
 /* Called for every message. On KAFKA_DEAD_LETTER, `err` says why. */
-typedef kafka_verdict (*kafka_handler_fn)(void *arg, const rd_kafka_message_t *msg,
-                                          char *err, size_t errlen);
+typedef kafka_verdict (*kafka_handler_fn)(void *arg, const rd_kafka_message_t *msg, char *err,
+                                          size_t errlen);
 
 typedef struct kafka_consumer kafka_consumer;
 
 typedef struct {
     const char *group_id;
     const char *client_id;
-    const char *const *topics;   /* NULL-terminated */
+    const char *const *topics; /* NULL-terminated */
     kafka_handler_fn handler;
     void *handler_arg;
-    kafka_producer *dlq;         /* producer for <topic>.dlq (required) */
-    int poll_timeout_ms;         /* default 100 */
+    kafka_producer *dlq; /* producer for <topic>.dlq (required) */
+    int poll_timeout_ms; /* default 100 */
     /* Optional hooks, called with handler_arg in the polling thread (so
      * never while the handler runs). on_assign runs before the partitions
      * are assigned, so before any of their messages is handled; on_revoke

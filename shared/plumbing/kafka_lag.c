@@ -23,8 +23,8 @@ struct lag_entry {
     char *topic;
     int32_t partition;
     metric *lag;
-    rd_kafka_t *owner;  /* consumer holding the partition, NULL if none */
-    int seen;           /* in the assignment of the current sample */
+    rd_kafka_t *owner; /* consumer holding the partition, NULL if none */
+    int seen;          /* in the assignment of the current sample */
 };
 
 static pthread_mutex_t lag_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -81,7 +81,7 @@ void kafka_lag_sample(rd_kafka_t *rk) {
         if (rd_kafka_get_watermark_offsets(rk, tp->topic, tp->partition, &lo, &hi) !=
                 RD_KAFKA_RESP_ERR_NO_ERROR ||
             hi < 0)
-            continue;  /* not fetched yet: keep the last value (0 when new) */
+            continue; /* not fetched yet: keep the last value (0 when new) */
         long lag = 0;
         if (tp->offset >= 0 && hi > tp->offset) lag = (long)(hi - tp->offset);
         metric_set(e->lag, lag);

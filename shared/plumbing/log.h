@@ -11,8 +11,8 @@ void log_write(log_level level, const char *correlation_id, const char *fmt, ...
     __attribute__((format(printf, 3, 4)));
 
 #define log_debug(...) log_write(LOG_DEBUG, 0, __VA_ARGS__)
-#define log_info(...)  log_write(LOG_INFO, 0, __VA_ARGS__)
-#define log_warn(...)  log_write(LOG_WARN, 0, __VA_ARGS__)
+#define log_info(...) log_write(LOG_INFO, 0, __VA_ARGS__)
+#define log_warn(...) log_write(LOG_WARN, 0, __VA_ARGS__)
 #define log_error(...) log_write(LOG_ERROR, 0, __VA_ARGS__)
 
 /* Masks an MSISDN for info-level logs: "924542610003" -> "9245****0003". */

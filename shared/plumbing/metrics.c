@@ -24,19 +24,18 @@ struct metric {
     enum metric_type type;
     char *name;
     char *help;
-    char *labels; /* NULL when the series has no labels */
-    _Atomic long value;                /* counters and gauges */
-    _Atomic long buckets[NBUCKETS];    /* histograms: per bucket, not cumulative */
-    _Atomic long long sum_us;          /* histograms: sum of observations */
-    _Atomic long count;                /* histograms: number of observations */
+    char *labels;                   /* NULL when the series has no labels */
+    _Atomic long value;             /* counters and gauges */
+    _Atomic long buckets[NBUCKETS]; /* histograms: per bucket, not cumulative */
+    _Atomic long long sum_us;       /* histograms: sum of observations */
+    _Atomic long count;             /* histograms: number of observations */
 };
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static metric *registry_head;
 static metric *registry_tail;
 
-static const char *type_name(enum metric_type t)
-{
+static const char *type_name(enum metric_type t) {
     switch (t) {
     case METRIC_COUNTER: return "counter";
     case METRIC_GAUGE: return "gauge";
@@ -44,31 +43,25 @@ static const char *type_name(enum metric_type t)
     }
 }
 
-static int same_labels(const char *a, const char *b)
-{
-    if (a == NULL || b == NULL)
-        return a == b;
+static int same_labels(const char *a, const char *b) {
+    if (a == NULL || b == NULL) return a == b;
     return strcmp(a, b) == 0;
 }
 
 static metric *metric_register(enum metric_type type, const char *name, const char *help,
-                               const char *labels)
-{
-    if (name == NULL || name[0] == '\0')
-        return NULL;
-    if (labels != NULL && labels[0] == '\0')
-        labels = NULL;
+                               const char *labels) {
+    if (name == NULL || name[0] == '\0') return NULL;
+    if (labels != NULL && labels[0] == '\0') labels = NULL;
 
     metric *found = NULL;
     pthread_mutex_lock(&registry_lock);
     for (metric *m = registry_head; m != NULL; m = m->next) {
-        if (strcmp(m->name, name) != 0)
-            continue;
+        if (strcmp(m->name, name) != 0) continue;
         if (m->type != type) {
             /* One name, one type: Prometheus would reject the exposition. */
             pthread_mutex_unlock(&registry_lock);
-            fprintf(stderr, "metrics: %s registered again as %s (was %s)\n", name,
-                    type_name(type), type_name(m->type));
+            fprintf(stderr, "metrics: %s registered again as %s (was %s)\n", name, type_name(type),
+                    type_name(m->type));
             return NULL;
         }
         if (same_labels(m->labels, labels)) {
@@ -93,8 +86,7 @@ static metric *metric_register(enum metric_type type, const char *name, const ch
         }
         if (m != NULL) {
             atomic_init(&m->value, 0);
-            for (size_t i = 0; i < NBUCKETS; i++)
-                atomic_init(&m->buckets[i], 0);
+            for (size_t i = 0; i < NBUCKETS; i++) atomic_init(&m->buckets[i], 0);
             atomic_init(&m->sum_us, 0);
             atomic_init(&m->count, 0);
             if (registry_tail != NULL)
@@ -109,44 +101,33 @@ static metric *metric_register(enum metric_type type, const char *name, const ch
     return found;
 }
 
-metric *metric_counter(const char *name, const char *help, const char *labels)
-{
+metric *metric_counter(const char *name, const char *help, const char *labels) {
     return metric_register(METRIC_COUNTER, name, help, labels);
 }
 
-metric *metric_gauge(const char *name, const char *help, const char *labels)
-{
+metric *metric_gauge(const char *name, const char *help, const char *labels) {
     return metric_register(METRIC_GAUGE, name, help, labels);
 }
 
-metric *metric_histogram(const char *name, const char *help, const char *labels)
-{
+metric *metric_histogram(const char *name, const char *help, const char *labels) {
     return metric_register(METRIC_HISTOGRAM, name, help, labels);
 }
 
 /* Counters only go up: a negative delta on a counter is ignored. */
-void metric_add(metric *m, long delta)
-{
-    if (m == NULL || m->type == METRIC_HISTOGRAM)
-        return;
-    if (m->type == METRIC_COUNTER && delta < 0)
-        return;
+void metric_add(metric *m, long delta) {
+    if (m == NULL || m->type == METRIC_HISTOGRAM) return;
+    if (m->type == METRIC_COUNTER && delta < 0) return;
     atomic_fetch_add_explicit(&m->value, delta, memory_order_relaxed);
 }
 
-void metric_set(metric *m, long value)
-{
-    if (m == NULL || m->type != METRIC_GAUGE)
-        return;
+void metric_set(metric *m, long value) {
+    if (m == NULL || m->type != METRIC_GAUGE) return;
     atomic_store_explicit(&m->value, value, memory_order_relaxed);
 }
 
-void metric_observe_ms(metric *m, double ms)
-{
-    if (m == NULL || m->type != METRIC_HISTOGRAM || isnan(ms))
-        return;
-    if (ms < 0)
-        ms = 0;
+void metric_observe_ms(metric *m, double ms) {
+    if (m == NULL || m->type != METRIC_HISTOGRAM || isnan(ms)) return;
+    if (ms < 0) ms = 0;
     double seconds = ms / 1000.0;
     for (size_t i = 0; i < NBUCKETS; i++) {
         if (seconds <= bucket_bounds[i]) {
@@ -161,18 +142,15 @@ void metric_observe_ms(metric *m, double ms)
     atomic_fetch_add_explicit(&m->count, 1, memory_order_relaxed);
 }
 
-long metric_value(const metric *m)
-{
-    if (m == NULL)
-        return 0;
+long metric_value(const metric *m) {
+    if (m == NULL) return 0;
     if (m->type == METRIC_HISTOGRAM)
         return atomic_load_explicit(&((metric *)m)->count, memory_order_relaxed);
     return atomic_load_explicit(&((metric *)m)->value, memory_order_relaxed);
 }
 
 /* HELP text escaping per the text format: backslash and newline. */
-static void put_help(FILE *f, const char *help)
-{
+static void put_help(FILE *f, const char *help) {
     for (const char *p = help; *p != '\0'; p++) {
         if (*p == '\\')
             fputs("\\\\", f);
@@ -183,8 +161,7 @@ static void put_help(FILE *f, const char *help)
     }
 }
 
-static void render_series(FILE *f, metric *m)
-{
+static void render_series(FILE *f, metric *m) {
     if (m->type != METRIC_HISTOGRAM) {
         long v = atomic_load_explicit(&m->value, memory_order_relaxed);
         if (m->labels != NULL)
@@ -207,8 +184,7 @@ static void render_series(FILE *f, metric *m)
         fprintf(f, "%s_bucket{%s%sle=\"%g\"} %ld\n", m->name, labels, sep, bucket_bounds[i],
                 cumulative);
     }
-    if (count < cumulative)
-        count = cumulative;
+    if (count < cumulative) count = cumulative;
     fprintf(f, "%s_bucket{%s%sle=\"+Inf\"} %ld\n", m->name, labels, sep, count);
     if (m->labels != NULL) {
         fprintf(f, "%s_sum{%s} %.6f\n", m->name, labels, (double)sum_us / 1e6);
@@ -219,13 +195,11 @@ static void render_series(FILE *f, metric *m)
     }
 }
 
-char *metrics_render(void)
-{
+char *metrics_render(void) {
     char *text = NULL;
     size_t size = 0;
     FILE *f = open_memstream(&text, &size);
-    if (f == NULL)
-        return NULL;
+    if (f == NULL) return NULL;
 
     pthread_mutex_lock(&registry_lock);
     for (metric *m = registry_head; m != NULL; m = m->next) {
@@ -238,14 +212,12 @@ char *metrics_render(void)
                 break;
             }
         }
-        if (seen)
-            continue;
+        if (seen) continue;
         fprintf(f, "# HELP %s ", m->name);
         put_help(f, m->help);
         fprintf(f, "\n# TYPE %s %s\n", m->name, type_name(m->type));
         for (metric *s = m; s != NULL; s = s->next) {
-            if (strcmp(s->name, m->name) == 0)
-                render_series(f, s);
+            if (strcmp(s->name, m->name) == 0) render_series(f, s);
         }
     }
     pthread_mutex_unlock(&registry_lock);

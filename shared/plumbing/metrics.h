@@ -14,9 +14,9 @@ metric *metric_gauge(const char *name, const char *help, const char *labels);
 /* Buckets in seconds: 1ms .. 10s. */
 metric *metric_histogram(const char *name, const char *help, const char *labels);
 
-void metric_add(metric *m, long delta);        /* counters and gauges */
-void metric_set(metric *m, long value);        /* gauges */
-void metric_observe_ms(metric *m, double ms);  /* histograms */
+void metric_add(metric *m, long delta);       /* counters and gauges */
+void metric_set(metric *m, long value);       /* gauges */
+void metric_observe_ms(metric *m, double ms); /* histograms */
 long metric_value(const metric *m);
 
 /* Prometheus text exposition of every metric. Caller frees. */

@@ -111,8 +111,10 @@ const char *settings_url(settings_reader *s, const char *name, const char *def) 
     const char *v = value(name);
     if (!v) return def;
     const char *host = NULL;
-    if (strncasecmp(v, "http://", 7) == 0) host = v + 7;
-    else if (strncasecmp(v, "https://", 8) == 0) host = v + 8;
+    if (strncasecmp(v, "http://", 7) == 0)
+        host = v + 7;
+    else if (strncasecmp(v, "https://", 8) == 0)
+        host = v + 8;
     if (!host || !*host || *host == '/' || *host == ':' || strpbrk(v, " \t\r\n")) {
         settings_fail(s, "%s must be an http:// or https:// URL with a host, not \"%.80s\"", name,
                       v);

@@ -24,7 +24,10 @@ typedef struct {
     char err[384]; /* the first error; "" while every value was good */
 } settings_reader;
 
-#define SETTINGS_INIT {{0}}
+#define SETTINGS_INIT \
+    {                 \
+        { 0 }         \
+    }
 
 /* A whole number from min to max (both included). */
 long settings_long(settings_reader *s, const char *name, long def, long min, long max);

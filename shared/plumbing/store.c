@@ -50,8 +50,7 @@ static void remember_path(const char *path) {
 static int path_ready(const char *path) {
     sqlite3 *db = NULL;
     int ok = 0;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) ==
-        SQLITE_OK) {
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK) {
         sqlite3_busy_timeout(db, 1000);
         sqlite3_stmt *st = NULL;
         if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL) ==
@@ -60,8 +59,7 @@ static int path_ready(const char *path) {
             ok = 1;
         sqlite3_finalize(st);
     }
-    if (!ok)
-        log_warn("store %s not ready: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
+    if (!ok) log_warn("store %s not ready: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
     sqlite3_close(db);
     return ok;
 }
@@ -103,8 +101,8 @@ void store_note_error(int rc, const char *what) {
     if (!is_storage_error(rc)) return;
     atomic_store(&last_write_error_ms, (long long)mono_ms());
     if (atomic_exchange(&write_errors_logged, 1) == 0)
-        log_error("store: %s (%s): not ready until the disk takes writes again",
-                  sqlite3_errstr(rc), what && *what ? what : "sqlite");
+        log_error("store: %s (%s): not ready until the disk takes writes again", sqlite3_errstr(rc),
+                  what && *what ? what : "sqlite");
 }
 
 static void sqlite_error_log(void *arg, int rc, const char *msg) {
@@ -223,9 +221,8 @@ sqlite3 *store_open_path(const char *path, const char *const *migrations, size_t
         }
     }
     sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(path, &db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                             NULL);
+    int rc = sqlite3_open_v2(
+        path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "open %s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
         sqlite3_close(db);
@@ -251,7 +248,8 @@ sqlite3 *store_open_path(const char *path, const char *const *migrations, size_t
         snprintf(bump, sizeof bump, "PRAGMA user_version=%zu", i + 1);
         if (store_begin(db) != SQLITE_OK || store_exec(db, migrations[i]) != SQLITE_OK ||
             store_exec(db, bump) != SQLITE_OK || store_commit(db) != SQLITE_OK) {
-            snprintf(err, errlen, "migration %zu of %s failed: %s", i + 1, path, sqlite3_errmsg(db));
+            snprintf(err, errlen, "migration %zu of %s failed: %s", i + 1, path,
+                     sqlite3_errmsg(db));
             store_rollback(db);
             sqlite3_close(db);
             return NULL;
@@ -262,8 +260,8 @@ sqlite3 *store_open_path(const char *path, const char *const *migrations, size_t
     return db;
 }
 
-sqlite3 *store_open(const char *name, const char *const *migrations, size_t n_migrations,
-                    char *err, size_t errlen) {
+sqlite3 *store_open(const char *name, const char *const *migrations, size_t n_migrations, char *err,
+                    size_t errlen) {
     const char *dir = service_data_dir();
     if (files_mkdir_p(dir) != 0) {
         snprintf(err, errlen, "cannot create data dir %s: %s", dir, strerror(errno));

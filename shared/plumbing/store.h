@@ -9,8 +9,8 @@
 /* Opens (creating if needed) <data_dir>/<name>.db and applies the
  * migrations past the file's user_version, each in its own transaction.
  * migrations[i] brings the schema to version i+1. NULL on error. */
-sqlite3 *store_open(const char *name, const char *const *migrations, size_t n_migrations,
-                    char *err, size_t errlen);
+sqlite3 *store_open(const char *name, const char *const *migrations, size_t n_migrations, char *err,
+                    size_t errlen);
 /* Same with an explicit path (":memory:" works). */
 sqlite3 *store_open_path(const char *path, const char *const *migrations, size_t n_migrations,
                          char *err, size_t errlen);

@@ -7,8 +7,7 @@
 
 /* snprintf into buf that does nothing when buf is NULL or len is 0: how
  * every function here fills its caller's `char *err, size_t errlen`. */
-void text_printf(char *buf, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void text_printf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Copies src (NULL counts as "") into dst, cut to at most dstlen - 1
  * bytes and always NUL-terminated (dstlen > 0). A cut never splits a

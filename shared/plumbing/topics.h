@@ -9,26 +9,29 @@
 #define SHARED_TOPICS_H
 
 /* Requests and commands: consumed by one service, each with a <topic>.dlq. */
-#define TOPIC_QUERIES              "millom.queries"              /* api-edge, notifier -> offer-resolver */
-#define TOPIC_PURCHASE_COMMANDS    "millom.purchase.commands"    /* api-edge -> purchase-executor */
+#define TOPIC_QUERIES "millom.queries" /* api-edge, notifier -> offer-resolver */
+#define TOPIC_PURCHASE_COMMANDS "millom.purchase.commands"       /* api-edge -> purchase-executor */
 #define TOPIC_ACTIVATION_CALLBACKS "millom.activation.callbacks" /* api-edge -> purchase-executor */
-#define TOPIC_PURCHASE_LOOKUPS     "millom.purchase.lookups"     /* api-edge -> purchase-executor */
-#define TOPIC_CONSENTS             "millom.consents"             /* api-edge -> notifier */
-#define TOPIC_CPID_REGISTRATIONS   "millom.cpid.registrations"   /* api-edge -> notifier */
-#define TOPIC_CONSENT_QUERIES      "millom.consent.queries"      /* api-edge -> notifier */
-#define TOPIC_SETTLEMENT_QUERIES   "millom.settlement.queries"   /* api-edge -> settlement-reporter */
+#define TOPIC_PURCHASE_LOOKUPS "millom.purchase.lookups"         /* api-edge -> purchase-executor */
+#define TOPIC_CONSENTS "millom.consents"                         /* api-edge -> notifier */
+#define TOPIC_CPID_REGISTRATIONS "millom.cpid.registrations"     /* api-edge -> notifier */
+#define TOPIC_CONSENT_QUERIES "millom.consent.queries"           /* api-edge -> notifier */
+#define TOPIC_SETTLEMENT_QUERIES "millom.settlement.queries" /* api-edge -> settlement-reporter */
 /* Events: consumed too, each with a <topic>.dlq. */
-#define TOPIC_SUBSCRIBER_EVENTS    "millom.subscriber.events"    /* operators, api-edge -> notifier */
-#define TOPIC_PURCHASE_EVENTS      "millom.purchase.events"      /* purchase-executor -> offer-resolver, notifier, settlement */
-#define TOPIC_OFFER_IMPRESSIONS    "millom.offer.impressions"    /* offer-resolver -> settlement-reporter */
+#define TOPIC_SUBSCRIBER_EVENTS "millom.subscriber.events" /* operators, api-edge -> notifier */
+#define TOPIC_PURCHASE_EVENTS \
+    "millom.purchase.events" /* purchase-executor -> offer-resolver, notifier, settlement */
+#define TOPIC_OFFER_IMPRESSIONS \
+    "millom.offer.impressions" /* offer-resolver -> settlement-reporter */
 /* Outputs nobody inside Millom consumes as work. */
-#define TOPIC_REPLIES              "millom.replies"              /* every service -> api-edge (shared/patterns/rpc.h) */
-#define TOPIC_SETTLEMENT_RECORDS   "millom.settlement.records"   /* settlement-reporter -> analysts */
-#define TOPIC_SETTLEMENT_REPORTS   "millom.settlement.reports"   /* settlement-reporter -> analysts (compacted) */
-#define TOPIC_NOTIFICATIONS_DLQ    "millom.notifications.dlq"    /* notifier: deliveries that gave up */
+#define TOPIC_REPLIES "millom.replies" /* every service -> api-edge (shared/patterns/rpc.h) */
+#define TOPIC_SETTLEMENT_RECORDS "millom.settlement.records" /* settlement-reporter -> analysts */
+#define TOPIC_SETTLEMENT_REPORTS \
+    "millom.settlement.reports" /* settlement-reporter -> analysts (compacted) */
+#define TOPIC_NOTIFICATIONS_DLQ "millom.notifications.dlq" /* notifier: deliveries that gave up */
 /* State-store changelogs (shared/patterns/changelog.h), compacted. */
-#define TOPIC_PURCHASE_CHANGELOG   "millom.purchase.changelog"
-#define TOPIC_NOTIFIER_CHANGELOG   "millom.notifier.changelog"
+#define TOPIC_PURCHASE_CHANGELOG "millom.purchase.changelog"
+#define TOPIC_NOTIFIER_CHANGELOG "millom.notifier.changelog"
 
 /* The suffix of a consumed topic's dead-letter twin (shared/plumbing/kafka.c). */
 #define TOPIC_DLQ_SUFFIX ".dlq"

@@ -10,11 +10,11 @@ typedef struct work_queue work_queue;
 
 typedef struct {
     int threads;
-    size_t capacity;                   /* jobs waiting at most */
-    void *(*worker_init)(void *arg);   /* per-thread state, may be NULL */
+    size_t capacity;                 /* jobs waiting at most */
+    void *(*worker_init)(void *arg); /* per-thread state, may be NULL */
     void (*worker_free)(void *state);
-    void (*run)(void *arg, void *state, void *job);   /* takes ownership of job */
-    void (*drop)(void *arg, void *job);  /* frees a job never run (on stop) */
+    void (*run)(void *arg, void *state, void *job); /* takes ownership of job */
+    void (*drop)(void *arg, void *job);             /* frees a job never run (on stop) */
     void *arg;
 } work_queue_opts;
 

@@ -15,11 +15,11 @@ struct worker {
     void *arg;
     pthread_t thread;
     pthread_mutex_t mu;
-    pthread_cond_t cv;            /* CLOCK_MONOTONIC */
-    int woken;                    /* under mu */
+    pthread_cond_t cv; /* CLOCK_MONOTONIC */
+    int woken;         /* under mu */
     atomic_int stop;
     atomic_int epoch;
-    atomic_int busy;              /* inside a round */
+    atomic_int busy; /* inside a round */
 };
 
 static void sleep_ms(worker *w, long ms) {

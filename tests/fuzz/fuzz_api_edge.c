@@ -81,8 +81,7 @@ static void fuzz_path(const uint8_t *d, size_t n) {
     std_path p;
     if (std_path_parse(s, &p) == 0) {
         if (!memchr(p.provider, '\0', sizeof p.provider) || !memchr(p.op, '\0', sizeof p.op) ||
-            !memchr(p.subscriber, '\0', sizeof p.subscriber) || !p.provider[0] ||
-            !p.subscriber[0])
+            !memchr(p.subscriber, '\0', sizeof p.subscriber) || !p.provider[0] || !p.subscriber[0])
             abort();
         (void)std_action_name(p.action);
     }
@@ -165,10 +164,9 @@ static void fuzz_body(char sel, const uint8_t *d, size_t n) {
     case 'F': {
         /* The token endpoint's form body and the shop's purchase form
          * (routes_rnf.c); the names they read. */
-        static const char *const names[] = {"grant_type", "client_id",     "client_secret",
-                                            "scope",      "planId",        "transactionId",
-                                            "fundSource", "uuid",          "expirySeconds",
-                                            "signature"};
+        static const char *const names[] = {
+            "grant_type",    "client_id",  "client_secret", "scope",         "planId",
+            "transactionId", "fundSource", "uuid",          "expirySeconds", "signature"};
         for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
             char out[256];
             int rc = auth_form_get(body, n, names[i], out, sizeof out);

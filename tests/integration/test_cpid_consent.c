@@ -248,13 +248,13 @@ static json_t *consents(const char *msisdn) {
 static json_t *consent_of(json_t *j, const char *sp) {
     size_t i;
     json_t *c;
-    json_array_foreach(json_object_get(j, "consents"), i, c)
-        if (strcmp(json_string_value(json_object_get(c, "serviceProvider")), sp) == 0) return c;
+    json_array_foreach(
+        json_object_get(j, "consents"), i,
+        c) if (strcmp(json_string_value(json_object_get(c, "serviceProvider")), sp) == 0) return c;
     return NULL;
 }
 
-static long do_register(const char *subscriber, int cpid, const char *language,
-                        const char *body) {
+static long do_register(const char *subscriber, int cpid, const char *language, const char *body) {
     char url[512], lang[64];
     snprintf(url, sizeof url, "%s/std/" SP "/%s/register%s", edge, subscriber,
              cpid ? "?key_type=CPID" : "");
@@ -287,9 +287,9 @@ START_TEST(register_reregister_revoke) {
     json_decref(j);
 
     /* fewer types, by MSISDN this time; no language header: en */
-    ck_assert_int_eq(do_register(msisdn, 0, NULL,
-                                 "{\"transactionId\":\"reg-2\",\"types\":[\"out-of-data\"]}"),
-                     200);
+    ck_assert_int_eq(
+        do_register(msisdn, 0, NULL, "{\"transactionId\":\"reg-2\",\"types\":[\"out-of-data\"]}"),
+        200);
     j = consents(msisdn);
     c = consent_of(j, SP);
     ck_assert_int_eq(json_array_size(json_object_get(c, "types")), 1);
@@ -381,8 +381,8 @@ int main(void) {
         return 1;
     }
     snprintf(tenants_env, sizeof tenants_env, "MILLOM_TENANTS=%s", tenants);
-    const char *env2[] = {port_env, tenants_env, "MILLOM_REPLY_PARTITION=1",
-                          "MILLOM_CPID_TTL_S=2", NULL};
+    const char *env2[] = {port_env, tenants_env, "MILLOM_REPLY_PARTITION=1", "MILLOM_CPID_TTL_S=2",
+                          NULL};
     if (stack_spawn(&stack, "api-edge", env2) < 0 || stack_wait_ready(BASE_PORT + 7, 30000) != 0) {
         fprintf(stderr, "second api-edge did not start\n");
         stack_stop(&stack);

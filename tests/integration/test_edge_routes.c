@@ -66,9 +66,9 @@ static void fetch_token(const char *id, const char *secret, char *out, size_t ou
     char body[256], answer[8192];
     snprintf(body, sizeof body, "grant_type=client_credentials&client_id=%s&client_secret=%s", id,
              secret);
-    int status = call("POST", "/oauth/v1/token", NULL, NULL,
-                      "Content-Type: application/x-www-form-urlencoded\r\n", body, answer,
-                      sizeof answer);
+    int status =
+        call("POST", "/oauth/v1/token", NULL, NULL,
+             "Content-Type: application/x-www-form-urlencoded\r\n", body, answer, sizeof answer);
     ck_assert_msg(status == 200, "token for %s: %d %s", id, status, answer);
     json_t *j = body_json(answer);
     const char *t = json_string_value(json_object_get(j, "access_token"));
@@ -123,9 +123,8 @@ START_TEST(method_not_allowed_is_405_with_allow) {
     ck_assert_str_eq(header(out, "Allow", h, sizeof h), "POST");
     expect_field(out, "errorType", "BAD_REQUEST");
     /* management: with the operator's token */
-    ck_assert_int_eq(call("DELETE", "/mgmt/tp/purchases", NULL, tp_token, NULL, NULL, out,
-                          sizeof out),
-                     405);
+    ck_assert_int_eq(
+        call("DELETE", "/mgmt/tp/purchases", NULL, tp_token, NULL, NULL, out, sizeof out), 405);
     ck_assert_str_eq(header(out, "Allow", h, sizeof h), "GET");
     /* a token of another provider is refused before the method is looked at */
     ck_assert_int_eq(call("DELETE", "/std/otherprovider/tp/924542610003/balance", NULL, sp_token,
@@ -141,13 +140,13 @@ START_TEST(unknown_path_is_404_after_the_token) {
     ck_assert_int_eq(call("GET", "/nothing", NULL, sp_token, NULL, NULL, out, sizeof out), 404);
     expect_field(out, "cause", "NOT_FOUND");
     ck_assert_str_eq(header(out, "Allow", h, sizeof h), "");
-    ck_assert_int_eq(call("GET", "/std/" SP "/tp/924542610003/nothing", NULL, sp_token, NULL,
-                          NULL, out, sizeof out),
+    ck_assert_int_eq(call("GET", "/std/" SP "/tp/924542610003/nothing", NULL, sp_token, NULL, NULL,
+                          out, sizeof out),
                      404);
     /* a signed link's area needs no token; its 404 has its headers */
-    ck_assert_int_eq(call("GET", "/rnf/" SP "/tp/abc,41001/nothing", NULL, NULL, NULL, NULL, out,
-                          sizeof out),
-                     404);
+    ck_assert_int_eq(
+        call("GET", "/rnf/" SP "/tp/abc,41001/nothing", NULL, NULL, NULL, NULL, out, sizeof out),
+        404);
     ck_assert_str_eq(header(out, "X-Frame-Options", h, sizeof h), "DENY");
     /* a callback's 404 in the operator shape */
     ck_assert_int_eq(call("POST", "/callback/v1/tp/x", NULL, tp_token,
@@ -155,8 +154,7 @@ START_TEST(unknown_path_is_404_after_the_token) {
                      404);
     expect_field(out, "errorType", "BAD_REQUEST");
     /* trailing slash: callbacks take one, management does not */
-    ck_assert_int_eq(call("GET", "/mgmt/tp/consents/", NULL, tp_token, NULL, NULL, out,
-                          sizeof out),
+    ck_assert_int_eq(call("GET", "/mgmt/tp/consents/", NULL, tp_token, NULL, NULL, out, sizeof out),
                      404);
 }
 END_TEST
@@ -165,21 +163,20 @@ START_TEST(order_host_auth_json_then_route) {
     tokens();
     char out[8192];
     /* Host before anything, the token endpoint included */
-    ck_assert_int_eq(call("GET", "/oauth/v1/token", "evil.example", NULL, NULL, NULL, out,
-                          sizeof out),
-                     421);
+    ck_assert_int_eq(
+        call("GET", "/oauth/v1/token", "evil.example", NULL, NULL, NULL, out, sizeof out), 421);
     ck_assert_int_eq(call("GET", "/nothing", "evil.example", NULL, NULL, NULL, out, sizeof out),
                      421);
     /* the JSON check before 404 and 405, after the token */
-    ck_assert_int_eq(call("POST", "/nothing", NULL, NULL, "Content-Type: text/plain\r\n", "x",
-                          out, sizeof out),
-                     401);
+    ck_assert_int_eq(
+        call("POST", "/nothing", NULL, NULL, "Content-Type: text/plain\r\n", "x", out, sizeof out),
+        401);
     ck_assert_int_eq(call("POST", "/nothing", NULL, sp_token, "Content-Type: text/plain\r\n", "x",
                           out, sizeof out),
                      415);
-    ck_assert_int_eq(call("POST", BALANCE, NULL, sp_token, "Content-Type: text/plain\r\n", "x",
-                          out, sizeof out),
-                     415);
+    ck_assert_int_eq(
+        call("POST", BALANCE, NULL, sp_token, "Content-Type: text/plain\r\n", "x", out, sizeof out),
+        415);
     /* the token endpoint's form is not JSON-checked */
     ck_assert_int_eq(call("POST", "/oauth/v1/token", NULL, NULL,
                           "Content-Type: application/x-www-form-urlencoded\r\n",

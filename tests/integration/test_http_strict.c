@@ -67,11 +67,11 @@ START_TEST(json_bodies_need_the_json_content_type) {
                      400);
     ck_assert_ptr_nonnull(strstr(out, "transid"));
     /* The notification and register APIs too. */
-    ck_assert_int_eq(post("/notify/tp/v1/single", "Content-Type: text/plain\r\n", "{}", 2, out,
-                          sizeof out),
-                     415);
-    ck_assert_int_eq(post("/std/" SP "/924542610003/register", "Content-Type: text/plain\r\n",
-                          "{}", 2, out, sizeof out),
+    ck_assert_int_eq(
+        post("/notify/tp/v1/single", "Content-Type: text/plain\r\n", "{}", 2, out, sizeof out),
+        415);
+    ck_assert_int_eq(post("/std/" SP "/924542610003/register", "Content-Type: text/plain\r\n", "{}",
+                          2, out, sizeof out),
                      415);
 }
 END_TEST
@@ -83,16 +83,15 @@ START_TEST(nul_and_trailing_bytes_are_refused) {
     size_t n = sizeof ok - 1;
     memcpy(body, ok, n);
     memcpy(body + n, "\0{\"planid\":\"tp-music-daily\"}", 28);
-    ck_assert_int_eq(post(PURCHASE, "Content-Type: application/json\r\n", body, n + 28, out,
-                          sizeof out),
-                     400);
+    ck_assert_int_eq(
+        post(PURCHASE, "Content-Type: application/json\r\n", body, n + 28, out, sizeof out), 400);
     ck_assert_ptr_nonnull(strstr(out, "NUL"));
     const char *tails[] = {" {}", "x", "]"};
     for (size_t i = 0; i < sizeof tails / sizeof tails[0]; i++) {
         int k = snprintf(body, sizeof body, "%s%s", ok, tails[i]);
-        ck_assert_int_eq(post(PURCHASE, "Content-Type: application/json\r\n", body, (size_t)k,
-                              out, sizeof out),
-                         400);
+        ck_assert_int_eq(
+            post(PURCHASE, "Content-Type: application/json\r\n", body, (size_t)k, out, sizeof out),
+            400);
         ck_assert_ptr_nonnull(strstr(out, "not valid JSON"));
     }
 }
@@ -153,17 +152,15 @@ START_TEST(ambiguous_framing_is_refused_and_closed) {
                                "Host: localhost\r\nContent-Type: application/json\r\n"
                                "Content-Length: 2, 3\r\n\r\n{}";
     ck_assert_int_eq(
-        raw_exchange(NULL, port, list_length, sizeof list_length - 1, out, sizeof out, 10000),
-        400);
+        raw_exchange(NULL, port, list_length, sizeof list_length - 1, out, sizeof out, 10000), 400);
 }
 END_TEST
 
 /* POST /notify/tp/v1/single for msisdn; the status. */
 static long notify(const char *msisdn, const char *tid, const char *extra_query) {
     char url[512], body[256];
-    snprintf(url, sizeof url,
-             "http://127.0.0.1:%d/notify/tp/v1/single?idValue=%s&idType=MSISDN%s", port, msisdn,
-             extra_query);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/notify/tp/v1/single?idValue=%s&idType=MSISDN%s",
+             port, msisdn, extra_query);
     snprintf(body, sizeof body, "{\"transactionId\":\"%s\",\"type\":\"pack-expired\"}", tid);
     test_response r;
     test_http("POST", url, NULL, body, &r);
@@ -180,11 +177,11 @@ START_TEST(override_is_capped_per_subscriber) {
     ck_assert_int_eq(test_register_consent(edge, SP, sub, tid, "[\"pack-expired\"]"), 200);
     int seq = 0;
 #define NEXT_TID (snprintf(tid, sizeof tid, "strict-ov-%ld-%d", (long)getpid(), ++seq), tid)
-    ck_assert_int_eq(notify(sub, NEXT_TID, ""), 202);                /* the quota of 1 */
-    ck_assert_int_eq(notify(sub, NEXT_TID, ""), 429);                /* quota exceeded */
-    ck_assert_int_eq(notify(sub, NEXT_TID, "&override=true"), 202);  /* override 1 */
-    ck_assert_int_eq(notify(sub, NEXT_TID, "&override=true"), 202);  /* override 2 */
-    ck_assert_int_eq(notify(sub, NEXT_TID, "&override=true"), 429);  /* capped: quota applies */
+    ck_assert_int_eq(notify(sub, NEXT_TID, ""), 202);               /* the quota of 1 */
+    ck_assert_int_eq(notify(sub, NEXT_TID, ""), 429);               /* quota exceeded */
+    ck_assert_int_eq(notify(sub, NEXT_TID, "&override=true"), 202); /* override 1 */
+    ck_assert_int_eq(notify(sub, NEXT_TID, "&override=true"), 202); /* override 2 */
+    ck_assert_int_eq(notify(sub, NEXT_TID, "&override=true"), 429); /* capped: quota applies */
     ck_assert_int_eq(notify(sub, NEXT_TID, "&override=true"), 429);
 #undef NEXT_TID
 }

@@ -64,8 +64,7 @@ static void read_bootstrap(char *buf, size_t len) {
     buf[strcspn(buf, "\r\n")] = '\0';
 }
 
-static json_t *purchase(const char *msisdn, const char *transid, const char *plan,
-                        long *status) {
+static json_t *purchase(const char *msisdn, const char *transid, const char *plan, long *status) {
     char url[256], body[256];
     snprintf(url, sizeof url, "%s/std/" SP "/tp/%s/purchasePlan", edge, msisdn);
     snprintf(body, sizeof body, "{\"transid\":\"%s\",\"planid\":\"%s\"}", transid, plan);

@@ -97,8 +97,7 @@ END_TEST
 
 START_TEST(a_bad_setting_stops_start_up) {
     const char *bad[] = {"KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT", "KAFKA_SASL_MECHANISM=MD5",
-                         "KAFKA_SASL_USERNAME=offer-resolver", "KAFKA_SASL_PASSWORD=" SECRET,
-                         NULL};
+                         "KAFKA_SASL_USERNAME=offer-resolver", "KAFKA_SASL_PASSWORD=" SECRET, NULL};
     spawn_resolver("offer-resolver-bad", BAD_PORT, bad);
     ck_assert_int_eq(wait_log("offer-resolver-bad", "KAFKA_SASL_MECHANISM=MD5"), 0);
     int status = stack_stop_one(&stack, "offer-resolver-bad");
@@ -111,8 +110,8 @@ END_TEST
 
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    const char *const vars[] = {"KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM",
-                                "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD",
+    const char *const vars[] = {"KAFKA_SECURITY_PROTOCOL",  "KAFKA_SASL_MECHANISM",
+                                "KAFKA_SASL_USERNAME",      "KAFKA_SASL_PASSWORD",
                                 "KAFKA_SASL_PASSWORD_FILE", NULL};
     for (size_t i = 0; vars[i]; i++) unsetenv(vars[i]);
     const char *env[] = {NULL};

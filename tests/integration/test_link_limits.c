@@ -221,7 +221,8 @@ START_TEST(a_burst_over_one_subscribers_links_is_429) {
         char *cpid = new_cpid("924542610006");
         char *url = link_to(cpid, "offers", NULL, 0, 600);
         request("GET", url, NULL, NULL, &a);
-        if (a.status == 200) ok++;
+        if (a.status == 200)
+            ok++;
         else {
             ck_assert_int_ge(ok, 6);
             assert_429(&a);
@@ -301,8 +302,8 @@ START_TEST(shop_page_posts_forms_and_buys_once) {
     answer_free(&a);
     /* the same form again (a double tap, a reload): the same transaction */
     request("POST", buy, "application/x-www-form-urlencoded", form, &a);
-    ck_assert_msg(a.status == 200 || a.status == 202 || a.status == 409, "again: %ld %s",
-                  a.status, a.body);
+    ck_assert_msg(a.status == 200 || a.status == 202 || a.status == 409, "again: %ld %s", a.status,
+                  a.body);
     if (a.status != 409) {
         j = json_loads(a.body, 0, NULL);
         ck_assert_str_eq(json_string_value(json_object_get(j, "transid")), tid);

@@ -24,7 +24,7 @@
 
 #define BASE_PORT 19780
 #define SP "testserviceprovider"
-#define SUB "924542610003"      /* has offers in mno-sandbox */
+#define SUB "924542610003"        /* has offers in mno-sandbox */
 #define SUB_NATIONAL "4542610003" /* without the country code */
 
 static test_stack stack;
@@ -35,8 +35,8 @@ static int has_number(const void *data, size_t len) {
 }
 
 static int b64_char(char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '+' || c == '/';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '+' || c == '/';
 }
 
 /* 1 when `text` shows the number, directly or inside any run of base64
@@ -220,8 +220,8 @@ START_TEST(the_cpid_flow_never_shows_the_msisdn) {
     snprintf(url, sizeof url, "%s/std/" SP "/%s/register?key_type=CPID", edge, e);
     snprintf(tid, sizeof tid, "leak-reg-%ld", (long)getpid());
     char body[1024];
-    snprintf(body, sizeof body,
-             "{\"transactionId\":\"%s\",\"types\":[\"low-monetary-balance\"]}", tid);
+    snprintf(body, sizeof body, "{\"transactionId\":\"%s\",\"types\":[\"low-monetary-balance\"]}",
+             tid);
     provider_request("register", "POST", url, NULL, body, &a);
     ck_assert_int_eq(a.status, 200);
     answer_free(&a);
@@ -306,8 +306,8 @@ START_TEST(the_check_finds_the_number) {
     char text[512];
     snprintf(text, sizeof text, "{\"offerContext\":\"%s.c2lnbmF0dXJl\"}", b64);
     free(b64);
-    ck_assert(!has_number(text, strlen(text))); /* not as plain digits */
-    ck_assert(shows_number(text, strlen(text)));  /* but inside the base64 */
+    ck_assert(!has_number(text, strlen(text)));  /* not as plain digits */
+    ck_assert(shows_number(text, strlen(text))); /* but inside the base64 */
     ck_assert(!shows_number("{\"offerContext\":\"bm90aGluZyBoZXJlIGF0IGFsbA\"}", 42));
 }
 END_TEST

@@ -36,9 +36,9 @@ static const char *new_tid(char *buf, size_t len, const char *tag) {
 
 static void do_register(const char *provider, const char *msisdn, const char *types) {
     char tid[64];
-    ck_assert_int_eq(test_register_consent(edge, provider, msisdn,
-                                           new_tid(tid, sizeof tid, "consent"), types),
-                     200);
+    ck_assert_int_eq(
+        test_register_consent(edge, provider, msisdn, new_tid(tid, sizeof tid, "consent"), types),
+        200);
 }
 
 /* POST /notify/tp/v1/single; returns the status, *out the parsed body
@@ -47,8 +47,8 @@ static long notify_as(const char *id_type, const char *id, const char *tid, cons
                       const char *extra_query, json_t **out) {
     char url[768], body[512];
     char *esc = curl_easy_escape(NULL, id, 0);
-    snprintf(url, sizeof url, "%s/notify/tp/v1/single?idValue=%s&idType=%s%s", edge, esc,
-             id_type, extra_query ? extra_query : "");
+    snprintf(url, sizeof url, "%s/notify/tp/v1/single?idValue=%s&idType=%s%s", edge, esc, id_type,
+             extra_query ? extra_query : "");
     curl_free(esc);
     snprintf(body, sizeof body,
              "{\"transactionId\":\"%s\",\"type\":\"%s\",\"messages\":[{\"language\":\"en\","
@@ -130,8 +130,8 @@ START_TEST(consent_then_notify_reaches_the_provider) {
 
     /* The same subscriber named by a CPID. */
     char cpid[CPID_MAX_LEN];
-    ck_assert_int_eq(cpid_issue(cpid_config_default(), sub, SP, "41006",
-                                (int64_t)time(NULL) * 1000, cpid, sizeof cpid),
+    ck_assert_int_eq(cpid_issue(cpid_config_default(), sub, SP, "41006", (int64_t)time(NULL) * 1000,
+                                cpid, sizeof cpid),
                      0);
     new_tid(tid, sizeof tid, "cpid");
     ck_assert_int_eq(notify_as("CPID", cpid, tid, "out-of-data", NULL, NULL), 202);
@@ -212,41 +212,40 @@ START_TEST(verdicts) {
     ck_assert_int_eq(notify(sub, new_tid(tid, sizeof tid, "nc"), "out-of-data", NULL, &j), 403);
     ck_assert_str_eq(error_type(j), "NO_CONSENT");
     json_decref(j);
-    ck_assert_int_eq(notify("923009999999", new_tid(tid, sizeof tid, "unknown"), "low-data", NULL,
-                            &j),
-                     404);
+    ck_assert_int_eq(
+        notify("923009999999", new_tid(tid, sizeof tid, "unknown"), "low-data", NULL, &j), 404);
     ck_assert_ptr_nonnull(error_type(j));
     json_decref(j);
-    ck_assert_int_eq(notify("4712345678", new_tid(tid, sizeof tid, "foreign"), "low-data", NULL,
-                            NULL),
-                     404);
+    ck_assert_int_eq(
+        notify("4712345678", new_tid(tid, sizeof tid, "foreign"), "low-data", NULL, NULL), 404);
     ck_assert_int_eq(notify_as("CPID", "garbage,41006", new_tid(tid, sizeof tid, "badcpid"),
                                "low-data", NULL, &j),
                      409);
     ck_assert_str_eq(error_type(j), "NO_CPID");
     json_decref(j);
-    ck_assert_int_eq(notify_as("OPET", "tok", new_tid(tid, sizeof tid, "opet"), "low-data", NULL,
-                               NULL),
-                     409);
+    ck_assert_int_eq(
+        notify_as("OPET", "tok", new_tid(tid, sizeof tid, "opet"), "low-data", NULL, NULL), 409);
     /* Validation. */
     ck_assert_int_eq(notify(sub, new_tid(tid, sizeof tid, "bt"), "no-such-type", NULL, NULL), 400);
     ck_assert_int_eq(notify(sub, "ab", "low-data", NULL, NULL), 400);
-    ck_assert_int_eq(notify_as("IMSI", sub, new_tid(tid, sizeof tid, "it"), "low-data", NULL,
-                               NULL),
+    ck_assert_int_eq(notify_as("IMSI", sub, new_tid(tid, sizeof tid, "it"), "low-data", NULL, NULL),
                      400);
-    ck_assert_int_eq(notify(sub, new_tid(tid, sizeof tid, "ov"), "low-data", "&override=maybe",
-                            NULL),
-                     400);
+    ck_assert_int_eq(
+        notify(sub, new_tid(tid, sizeof tid, "ov"), "low-data", "&override=maybe", NULL), 400);
     char url[256];
     snprintf(url, sizeof url, "%s/notify/tp/v1/single?idValue=%s&idType=MSISDN", edge, sub);
     test_response r;
-    test_http("POST", url, NULL, "{\"transactionId\":\"abc\",\"type\":\"low-data\","
-                                 "\"planDetails\":{\"balance\":1}}", &r);
+    test_http("POST", url, NULL,
+              "{\"transactionId\":\"abc\",\"type\":\"low-data\","
+              "\"planDetails\":{\"balance\":1}}",
+              &r);
     ck_assert_int_eq(r.status, 400);
     ck_assert_ptr_nonnull(strstr(r.body, "planDetails.planId"));
     test_response_free(&r);
-    test_http("POST", url, NULL, "{\"transactionId\":\"abc\",\"type\":\"low-data\","
-                                 "\"subscriptionType\":\"weekly\"}", &r);
+    test_http("POST", url, NULL,
+              "{\"transactionId\":\"abc\",\"type\":\"low-data\","
+              "\"subscriptionType\":\"weekly\"}",
+              &r);
     ck_assert_int_eq(r.status, 400);
     test_response_free(&r);
 
@@ -254,8 +253,8 @@ START_TEST(verdicts) {
     new_tid(tid, sizeof tid, "dup");
     ck_assert_int_eq(notify(sub, tid, "low-data", NULL, NULL), 202);
     ck_assert_int_eq(notify(sub, tid, "low-data", NULL, &j), 409);
-    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(j, "description")),
-                                 "duplicate"));
+    ck_assert_ptr_nonnull(
+        strstr(json_string_value(json_object_get(j, "description")), "duplicate"));
     json_decref(j);
     ck_assert_int_eq(wait_received("notification", tid, 1, 1), 1);
 }
@@ -275,9 +274,8 @@ START_TEST(quota_then_override) {
     /* The refused transactionId was not recorded: with override it goes. */
     ck_assert_int_eq(notify(sub, tid, "pack-expired", "&override=true", NULL), 202);
     ck_assert_int_eq(wait_received("notification", tid, 1, 1), 1);
-    ck_assert_int_eq(notify(sub, new_tid(tid, sizeof tid, "q6"), "pack-expired",
-                            "&override=false", NULL),
-                     429);
+    ck_assert_int_eq(
+        notify(sub, new_tid(tid, sizeof tid, "q6"), "pack-expired", "&override=false", NULL), 429);
 }
 END_TEST
 
@@ -294,8 +292,8 @@ static void produce_event(const char *msisdn, const char *tid, const char *type)
     uint8_t buf[512];
     ck_assert_uint_le(millom__v1__subscriber_event__get_packed_size(&ev), sizeof buf);
     size_t len = millom__v1__subscriber_event__pack(&ev, buf);
-    ck_assert_int_eq(kafka_produce(producer, "millom.subscriber.events", -1, msisdn,
-                                   strlen(msisdn), buf, len, NULL, 0),
+    ck_assert_int_eq(kafka_produce(producer, "millom.subscriber.events", -1, msisdn, strlen(msisdn),
+                                   buf, len, NULL, 0),
                      0);
     kafka_producer_flush(producer, 5000);
 }
@@ -326,7 +324,8 @@ START_TEST(retried_after_5xx) {
                      202);
     ck_assert_int_eq(wait_received("notification", tid, 1, 1), 1);
     ck_assert_int_eq(received("notification", tid, 0, NULL), 3);
-    ck_assert_int_ge(test_metric(notifier_admin, "millom_notifications_retried_total"), retried + 2);
+    ck_assert_int_ge(test_metric(notifier_admin, "millom_notifications_retried_total"),
+                     retried + 2);
     set_behaviour("{}");
 }
 END_TEST
@@ -340,8 +339,9 @@ START_TEST(not_retried_after_400) {
     ck_assert_int_eq(notify(sub, new_tid(tid, sizeof tid, "400"), "pack-near-expiry", NULL, NULL),
                      202);
     long now_dead = dead;
-    for (int i = 0; i < 400 && (now_dead = test_metric(notifier_admin, 
-                                    "millom_notifications_dead_lettered_total")) <= dead;
+    for (int i = 0;
+         i < 400 && (now_dead = test_metric(notifier_admin,
+                                            "millom_notifications_dead_lettered_total")) <= dead;
          i++)
         test_sleep_ms(50);
     ck_assert_int_gt(now_dead, dead);
@@ -380,8 +380,8 @@ static void produce_purchase_event(const char *msisdn, const char *transid) {
     ev.state = MILLOM__V1__PURCHASE_STATE__PURCHASE_STATE_COMPLETED;
     uint8_t buf[512];
     size_t len = millom__v1__purchase_event__pack(&ev, buf);
-    ck_assert_int_eq(kafka_produce(producer, "millom.purchase.events", -1, msisdn,
-                                   strlen(msisdn), buf, len, NULL, 0),
+    ck_assert_int_eq(kafka_produce(producer, "millom.purchase.events", -1, msisdn, strlen(msisdn),
+                                   buf, len, NULL, 0),
                      0);
     kafka_producer_flush(producer, 5000);
 }

@@ -88,8 +88,8 @@ static void produce_event(int k) {
     uint8_t buf[512];
     ck_assert_uint_le(millom__v1__subscriber_event__get_packed_size(&ev), sizeof buf);
     size_t len = millom__v1__subscriber_event__pack(&ev, buf);
-    ck_assert_int_eq(kafka_produce(producer, "millom.subscriber.events", -1, msisdn,
-                                   strlen(msisdn), buf, len, NULL, 0),
+    ck_assert_int_eq(kafka_produce(producer, "millom.subscriber.events", -1, msisdn, strlen(msisdn),
+                                   buf, len, NULL, 0),
                      0);
 }
 
@@ -144,8 +144,8 @@ START_TEST(outage_and_kill_lose_nothing) {
     /* Kill as soon as about half of the first batch is queued (the gauge is
      * refreshed per batch of the worker, so it may be more). */
     long depth = 0;
-    for (int i = 0; i < 3000 && (depth = test_metric(notifier_admin, "millom_delivery_queue_depth")) <
-                                     EVENTS / 4;
+    for (int i = 0; i < 3000 && (depth = test_metric(notifier_admin,
+                                                     "millom_delivery_queue_depth")) < EVENTS / 4;
          i++)
         test_sleep_ms(10);
     int st = stack_kill(&stack, "notifier", SIGKILL);
@@ -160,7 +160,8 @@ START_TEST(outage_and_kill_lose_nothing) {
     ck_assert_int_eq(kafka_producer_flush(producer, 10000), 0);
     /* Let the outage cover (nearly) all of them: wait until all are queued
      * (bounded), then bring sp-sandbox back. */
-    for (int i = 0; i < 600 && (depth = test_metric(notifier_admin, "millom_delivery_queue_depth")) < EVENTS;
+    for (int i = 0;
+         i < 600 && (depth = test_metric(notifier_admin, "millom_delivery_queue_depth")) < EVENTS;
          i++)
         test_sleep_ms(50);
     fprintf(stderr, "durability: queue depth %ld before sp-sandbox comes back (%.1f s)\n", depth,
@@ -193,8 +194,8 @@ START_TEST(outage_and_kill_lose_nothing) {
             "during the outage %ld, dead-lettered %ld/%ld; %.1f s after sp-sandbox came back, "
             "%.1f s total\n",
             EVENTS, distinct, raw_ok, dups, max_copies, other, failed_attempts, dead_before,
-            test_metric(notifier_admin, "millom_notifications_dead_lettered_total"), now_s() - t_back,
-            now_s() - t0);
+            test_metric(notifier_admin, "millom_notifications_dead_lettered_total"),
+            now_s() - t_back, now_s() - t0);
     for (int k = 0; k < EVENTS; k++)
         ck_assert_msg(delivered_ok[k] > 0, "%s was never delivered (%d of %d were)", tids[k],
                       distinct, EVENTS);

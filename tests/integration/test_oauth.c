@@ -262,8 +262,7 @@ START_TEST(token_endpoint_errors) {
     expect_oauth_error(&r, 400, "invalid_request");
     token_call(b, FORM, "grant_type=client_credentials&grant_type=client_credentials", &r);
     expect_oauth_error(&r, 400, "invalid_request");
-    token_call(b, "Content-Type: application/json", "{\"grant_type\":\"client_credentials\"}",
-               &r);
+    token_call(b, "Content-Type: application/json", "{\"grant_type\":\"client_credentials\"}", &r);
     expect_oauth_error(&r, 400, "invalid_request");
     token_call(b, FORM, "grant_type=client_credentials&client_secret=sp-demo-secret", &r);
     expect_oauth_error(&r, 400, "invalid_request"); /* two ways of authenticating */
@@ -279,10 +278,10 @@ END_TEST
 
 typedef struct {
     const char *name, *method, *path, *body;
-    int operator_side;    /* 1: an operator's endpoint (tp-demo), 0: a provider's */
-    const char *scope;    /* what the endpoint needs */
-    const char *wrong;    /* a scope of the same client that is not enough */
-    long good_status;     /* what a good token gets (the route's own answer) */
+    int operator_side; /* 1: an operator's endpoint (tp-demo), 0: a provider's */
+    const char *scope; /* what the endpoint needs */
+    const char *wrong; /* a scope of the same client that is not enough */
+    long good_status;  /* what a good token gets (the route's own answer) */
 } endpoint;
 
 static const endpoint endpoints[] = {
@@ -317,8 +316,9 @@ static void expect(const endpoint *ep, const char *what, const char *authz, long
         ck_assert_msg(strcmp(json_field(&r, "cause", c, sizeof c), cause) == 0,
                       "%s with %s: cause %s", ep->name, what, c);
     }
-    if (www) ck_assert_msg(strcmp(r.www_auth, www) == 0, "%s with %s: WWW-Authenticate %s",
-                           ep->name, what, r.www_auth);
+    if (www)
+        ck_assert_msg(strcmp(r.www_auth, www) == 0, "%s with %s: WWW-Authenticate %s", ep->name,
+                      what, r.www_auth);
     resp_free(&r);
 }
 

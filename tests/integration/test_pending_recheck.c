@@ -209,14 +209,11 @@ END_TEST
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     /* Port 9 (discard) on loopback: nothing listens, callbacks are refused. */
-    const char *env[] = {"MILLOM_PURCHASE_TIMER_S=0",
-                         "MILLOM_CALLBACK_BASE_URL=http://127.0.0.1:9",
-                         "MILLOM_MNO_CALLBACK_DELAY_MS=200",
-                         "MILLOM_MNO_CALLBACK_ATTEMPTS=1",
-                         "MILLOM_PENDING_RECHECK_S=1",
-                         "MILLOM_PENDING_RECHECK_MAX_S=2",
-                         "MILLOM_PENDING_MAX_AGE_S=2",
-                         NULL};
+    const char *env[] = {
+        "MILLOM_PURCHASE_TIMER_S=0",        "MILLOM_CALLBACK_BASE_URL=http://127.0.0.1:9",
+        "MILLOM_MNO_CALLBACK_DELAY_MS=200", "MILLOM_MNO_CALLBACK_ATTEMPTS=1",
+        "MILLOM_PENDING_RECHECK_S=1",       "MILLOM_PENDING_RECHECK_MAX_S=2",
+        "MILLOM_PENDING_MAX_AGE_S=2",       NULL};
     if (stack_start(&stack, BASE_PORT, env) != 0) {
         fprintf(stderr, "stack did not start\n");
         stack_stop(&stack);

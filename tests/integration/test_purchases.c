@@ -45,8 +45,8 @@ static char *offer_context(const char *msisdn, const char *plan) {
     return ctx;
 }
 
-static json_t *purchase(const char *msisdn, const char *transid, const char *plan,
-                        const char *ctx, const char *fund, long *status) {
+static json_t *purchase(const char *msisdn, const char *transid, const char *plan, const char *ctx,
+                        const char *fund, long *status) {
     char url[256];
     snprintf(url, sizeof url, "%s/std/" SP "/tp/%s/purchasePlan", edge, msisdn);
     json_t *body = json_pack("{s:s, s:s}", "transid", transid, "planid", plan);
@@ -99,8 +99,9 @@ static int has_plan(const char *msisdn, const char *plan) {
     int found = 0;
     size_t i;
     json_t *p;
-    json_array_foreach(json_object_get(j, "activePlans"), i, p)
-        if (strcmp(json_string_value(json_object_get(p, "planId")), plan) == 0) found = 1;
+    json_array_foreach(json_object_get(j, "activePlans"), i,
+                       p) if (strcmp(json_string_value(json_object_get(p, "planId")), plan) == 0)
+        found = 1;
     json_decref(j);
     return found;
 }
@@ -215,8 +216,8 @@ END_TEST
 START_TEST(purchase_timer_refuses_the_same_plan_again) {
     char t1[64], t2[64];
     long status = 0;
-    json_t *j = purchase("924542610001", new_transid(t1, sizeof t1, "timer"), "tp-video-hour",
-                         NULL, NULL, &status);
+    json_t *j = purchase("924542610001", new_transid(t1, sizeof t1, "timer"), "tp-video-hour", NULL,
+                         NULL, &status);
     ck_assert_int_eq(status, 200);
     json_decref(j);
     j = purchase("924542610001", new_transid(t2, sizeof t2, "timer"), "tp-video-hour", NULL, NULL,
@@ -243,8 +244,8 @@ START_TEST(tampered_offer_context_is_refused) {
     ck_assert_int_eq(debits(tid), 0);
     /* Another subscriber's context does not buy for this one either. */
     ctx = offer_context("924542610001", "tp-data-daily-3gb");
-    j = purchase("924542610003", new_transid(tid, sizeof tid, "foreign"), "tp-data-daily-3gb",
-                 ctx, NULL, &status);
+    j = purchase("924542610003", new_transid(tid, sizeof tid, "foreign"), "tp-data-daily-3gb", ctx,
+                 NULL, &status);
     ck_assert_int_eq(status, 400);
     json_decref(j);
     free(ctx);
@@ -255,9 +256,13 @@ END_TEST
 START_TEST(invalid_bodies_are_refused_before_kafka) {
     char url[256];
     snprintf(url, sizeof url, "%s/std/" SP "/tp/924542610003/purchasePlan", edge);
-    const char *bodies[] = {"", "{", "[]", "{\"transid\":\"short\",\"planid\":\"p\"}",
-                            "{\"transid\":\"0123456789\",\"planid\":5}",
-                            "{\"transid\":\"0123456789\",\"planid\":\"p\",\"fundSource\":\"GOLD\"}"};
+    const char *bodies[] = {
+        "",
+        "{",
+        "[]",
+        "{\"transid\":\"short\",\"planid\":\"p\"}",
+        "{\"transid\":\"0123456789\",\"planid\":5}",
+        "{\"transid\":\"0123456789\",\"planid\":\"p\",\"fundSource\":\"GOLD\"}"};
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
         long status = 0;
         json_t *j = test_post_json(url, bodies[i], &status);
@@ -285,8 +290,8 @@ START_TEST(async_purchase_completes_by_callback) {
     char url[256], body[256], op_tid[37];
     test_operator_transid(SP, tid, op_tid);
     snprintf(url, sizeof url, "%s/activationCallback/tp", edge);
-    snprintf(body, sizeof body,
-             "{\"transId\":\"%s\",\"activationStatus\":{\"status\":\"OK\"}}", op_tid);
+    snprintf(body, sizeof body, "{\"transId\":\"%s\",\"activationStatus\":{\"status\":\"OK\"}}",
+             op_tid);
     j = test_post_json(url, body, &status);
     ck_assert_int_eq(status, 409);
     json_decref(j);
@@ -340,8 +345,8 @@ END_TEST
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     char cb_url[128];
-    const char *env[] = {"MILLOM_PURCHASE_TIMER_S=60", "MILLOM_MNO_CALLBACK_DELAY_MS=200",
-                         cb_url, NULL, NULL};
+    const char *env[] = {"MILLOM_PURCHASE_TIMER_S=60", "MILLOM_MNO_CALLBACK_DELAY_MS=200", cb_url,
+                         NULL, NULL};
     snprintf(cb_url, sizeof cb_url, "MILLOM_CALLBACK_BASE_URL=http://127.0.0.1:%d", 18180);
     if (stack_start(&stack, 18180, env) != 0) {
         fprintf(stderr, "stack did not start\n");

@@ -105,8 +105,8 @@ START_TEST(balance_of_good_subscriber) {
     ck_assert_ptr_nonnull(json_string_value(json_object_get(gauge, "unit")));
     ck_assert(json_is_integer(json_object_get(gauge, "quota")));
     ck_assert(json_is_integer(json_object_get(gauge, "remaining")));
-    const char *money = json_string_value(
-        json_object_get(json_object_get(j, "monetaryBalance"), "balance"));
+    const char *money =
+        json_string_value(json_object_get(json_object_get(j, "monetaryBalance"), "balance"));
     ck_assert_ptr_nonnull(money);
     json_decref(j);
 }
@@ -156,16 +156,16 @@ START_TEST(language_from_accept_language) {
     long status = 0;
     json_t *j = get("/std/" SP "/tp/924542610003/upsellOffer", ur, &status);
     ck_assert_int_eq(status, 200);
-    json_t *name = json_array_get(json_object_get(json_array_get(json_object_get(j, "offers"), 0),
-                                                  "planName"), 0);
+    json_t *name = json_array_get(
+        json_object_get(json_array_get(json_object_get(j, "offers"), 0), "planName"), 0);
     ck_assert_str_eq(json_string_value(json_object_get(name, "language")), "ur");
     json_decref(j);
     /* An unsupported language falls back to the operator's default. */
     const char *const fr[] = {"Accept-Language: fr", NULL};
     j = get("/std/" SP "/tp/924542610003/upsellOffer", fr, &status);
     ck_assert_int_eq(status, 200);
-    name = json_array_get(json_object_get(json_array_get(json_object_get(j, "offers"), 0),
-                                          "planName"), 0);
+    name = json_array_get(
+        json_object_get(json_array_get(json_object_get(j, "offers"), 0), "planName"), 0);
     ck_assert_str_eq(json_string_value(json_object_get(name, "language")), "en");
     json_decref(j);
 }
@@ -174,11 +174,11 @@ END_TEST
 START_TEST(plan_type_filters_offers) {
     long status = 0;
     json_t *all = get("/std/" SP "/tp/924542610003/upsellOffer", NULL, &status);
-    json_t *principal = get("/std/" SP "/tp/924542610003/upsellOffer?planType=principal", NULL,
-                            &status);
+    json_t *principal =
+        get("/std/" SP "/tp/924542610003/upsellOffer?planType=principal", NULL, &status);
     ck_assert_int_eq(status, 200);
-    json_t *supp = get("/std/" SP "/tp/924542610003/upsellOffer?planType=supplementary", NULL,
-                       &status);
+    json_t *supp =
+        get("/std/" SP "/tp/924542610003/upsellOffer?planType=supplementary", NULL, &status);
     ck_assert_int_eq(status, 200);
     size_t n_all = json_array_size(json_object_get(all, "offers"));
     size_t n_p = json_array_size(json_object_get(principal, "offers"));
@@ -324,8 +324,8 @@ START_TEST(malformed_query_goes_to_dlq) {
     kafka_producer *p = kafka_producer_new("test", err, sizeof err);
     ck_assert_msg(p != NULL, "%s", err);
     const char garbage[] = "\xff\xff\xff\xff not protobuf";
-    ck_assert_int_eq(kafka_produce(p, "millom.queries", 0, "k", 1, garbage, sizeof garbage - 1,
-                                   NULL, 0), 0);
+    ck_assert_int_eq(
+        kafka_produce(p, "millom.queries", 0, "k", 1, garbage, sizeof garbage - 1, NULL, 0), 0);
     ck_assert_int_eq(kafka_producer_flush(p, 5000), 0);
     kafka_producer_free(p);
 

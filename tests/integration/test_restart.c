@@ -94,8 +94,8 @@ static char *offer_context(const char *msisdn, const char *plan) {
 
 /* purchasePlan through api-edge (fund: "LOAN", or NULL for the default);
  * the HTTP status. */
-static long purchase(const char *msisdn, const char *transid, const char *plan,
-                     const char *ctx, const char *fund) {
+static long purchase(const char *msisdn, const char *transid, const char *plan, const char *ctx,
+                     const char *fund) {
     char url[256];
     snprintf(url, sizeof url, "%s/std/" SP "/tp/%s/purchasePlan", edge, msisdn);
     json_t *body = json_pack("{s:s, s:s}", "transid", transid, "planid", plan);
@@ -194,8 +194,7 @@ static void start_work(int round, round_work *w) {
         make_id(w->held[k], sizeof w->held[k], "held", round, k);
         ck_assert_int_eq(purchase(LOAN_MSISDN, w->held[k], LOAN_PLAN, loan_ctx, "LOAN"), 202);
         long debited = 0;
-        for (int i = 0; i < 300 && (debited = net_debits(w->held[k])) == 0; i++)
-            test_sleep_ms(100);
+        for (int i = 0; i < 300 && (debited = net_debits(w->held[k])) == 0; i++) test_sleep_ms(100);
         ck_assert_msg(debited == 1, "%s: the operator never executed it", w->held[k]);
         lookup_state(w->held[k], state, sizeof state);
         ck_assert_msg(strcmp(state, "activating") == 0, "%s: %s, not activating", w->held[k],
@@ -224,8 +223,7 @@ static void start_work(int round, round_work *w) {
             depth_before);
     ck_assert_int_ge(depth, NOTIFICATIONS);
     for (int k = 0; k < NOTIFICATIONS; k++)
-        ck_assert_int_eq(test_sp_received_count(sp, "notification", w->notes[k], 1, NULL, NULL),
-                         0);
+        ck_assert_int_eq(test_sp_received_count(sp, "notification", w->notes[k], 1, NULL, NULL), 0);
 }
 
 /* A purchase of the round completed after the restart, debited once. */
@@ -264,14 +262,10 @@ static void restart_round(int round, int sig) {
     check_work_done(&w);
 }
 
-START_TEST(graceful_restart_completes_the_work) {
-    restart_round(1, SIGTERM);
-}
+START_TEST(graceful_restart_completes_the_work) { restart_round(1, SIGTERM); }
 END_TEST
 
-START_TEST(crash_restart_completes_the_work) {
-    restart_round(2, SIGKILL);
-}
+START_TEST(crash_restart_completes_the_work) { restart_round(2, SIGKILL); }
 END_TEST
 
 int main(void) {
@@ -284,24 +278,16 @@ int main(void) {
              "MILLOM_MNO_CALLBACK_URL=http://127.0.0.1:%d/activationCallback/tp", BASE_PORT);
     snprintf(mno_millom_url, sizeof mno_millom_url, "MILLOM_MNO_MILLOM_URL=http://127.0.0.1:%d",
              BASE_PORT);
-    const char *env[] = {"MILLOM_PURCHASE_TIMER_S=0",
-                         "MILLOM_PURCHASE_DEADLINE_MS=2000",
-                         "MILLOM_ACTIVATE_TIMEOUT_MS=1000",
-                         "MILLOM_KAFKA_SESSION_TIMEOUT_MS=5000",
-                         "MILLOM_NOTIFY_BACKOFF_MS=50",
-                         "MILLOM_NOTIFY_BACKOFF_MAX_MS=500",
-                         "MILLOM_NOTIFY_MAX_ATTEMPTS=100000",
-                         "MILLOM_NOTIFY_QUOTA=100000",
+    const char *env[] = {"MILLOM_PURCHASE_TIMER_S=0", "MILLOM_PURCHASE_DEADLINE_MS=2000",
+                         "MILLOM_ACTIVATE_TIMEOUT_MS=1000", "MILLOM_KAFKA_SESSION_TIMEOUT_MS=5000",
+                         "MILLOM_NOTIFY_BACKOFF_MS=50", "MILLOM_NOTIFY_BACKOFF_MAX_MS=500",
+                         "MILLOM_NOTIFY_MAX_ATTEMPTS=100000", "MILLOM_NOTIFY_QUOTA=100000",
                          /* After the restart mno-sandbox calls back before
                           * api-edge and purchase-executor may be ready; an
                           * operator retries (200 ms doubling: about 13 min
                           * with 12 POSTs). */
-                         "MILLOM_MNO_CALLBACK_ATTEMPTS=12",
-                         public_url,
-                         callback_url,
-                         mno_callback_url,
-                         mno_millom_url,
-                         NULL};
+                         "MILLOM_MNO_CALLBACK_ATTEMPTS=12", public_url, callback_url,
+                         mno_callback_url, mno_millom_url, NULL};
     if (stack_start(&stack, BASE_PORT, env) != 0) {
         fprintf(stderr, "stack did not start\n");
         stack_stop(&stack);
@@ -310,8 +296,7 @@ int main(void) {
     snprintf(edge, sizeof edge, "http://127.0.0.1:%d", stack.edge_port);
     snprintf(mno, sizeof mno, "http://127.0.0.1:%d", stack.mno_port);
     snprintf(sp, sizeof sp, "http://127.0.0.1:%d", stack.sp_port);
-    snprintf(notifier_admin, sizeof notifier_admin, "http://127.0.0.1:%d",
-             stack.notifier_port);
+    snprintf(notifier_admin, sizeof notifier_admin, "http://127.0.0.1:%d", stack.notifier_port);
     char consent_tid[64];
     snprintf(consent_tid, sizeof consent_tid, "restart-%ld-consent", (long)getpid());
     if (test_register_consent(edge, SP, NOTIFY_MSISDN, consent_tid, "[\"" NOTIFY_TYPE "\"]") !=

@@ -62,8 +62,8 @@ START_TEST(offers_through_a_signed_link) {
     json_t *j = test_get_json(url, NULL, &status);
     ck_assert_int_eq(status, 200);
     ck_assert_int_gt(json_array_size(json_object_get(j, "offers")), 0);
-    ck_assert_ptr_nonnull(
-        json_string_value(json_object_get(json_array_get(json_object_get(j, "offers"), 0), "planId")));
+    ck_assert_ptr_nonnull(json_string_value(
+        json_object_get(json_array_get(json_object_get(j, "offers"), 0), "planId")));
     json_decref(j);
     free(url);
     free(cpid);

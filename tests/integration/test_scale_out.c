@@ -39,11 +39,11 @@
 #define SP "testserviceprovider"
 #define BUYER "924542610002"
 #define PLAN "{\"planid\":\"tp-loan-social-200mb\",\"fundSource\":\"LOAN\""
-#define PARTITIONS 4            /* devbroker's default per topic */
-#define N_BEFORE 24             /* purchases before the move */
-#define N_DURING 16             /* purchases sent while #2 stops */
-#define N_SUBS 16               /* notified subscribers */
-#define N_PENDING 8             /* deliveries left pending at the move */
+#define PARTITIONS 4 /* devbroker's default per topic */
+#define N_BEFORE 24  /* purchases before the move */
+#define N_DURING 16  /* purchases sent while #2 stops */
+#define N_SUBS 16    /* notified subscribers */
+#define N_PENDING 8  /* deliveries left pending at the move */
 
 static test_stack stack;
 static char edge[2][64], mno[64], sp[64], executor[2][64], notifier[2][64];
@@ -56,11 +56,11 @@ static long assigned(const char *base) {
 }
 
 /* Polls until cond holds, up to ms. */
-#define WAIT_FOR(cond, ms)                                                       \
-    ({                                                                           \
-        int ok_ = 0;                                                             \
+#define WAIT_FOR(cond, ms)                                                             \
+    ({                                                                                 \
+        int ok_ = 0;                                                                   \
         for (int i_ = 0; i_ < (ms) / 100 && !(ok_ = (cond)); i_++) test_sleep_ms(100); \
-        ok_ || (cond);                                                           \
+        ok_ || (cond);                                                                 \
     })
 
 static const char *transid(int i, char *buf, size_t len) {
@@ -69,18 +69,15 @@ static const char *transid(int i, char *buf, size_t len) {
 }
 
 /* purchasePlan through api-edge #(i % 2); the answer's status and state. */
-static long buy(int i, const char *plan_body, char *state, size_t slen, char *code,
-                size_t clen) {
+static long buy(int i, const char *plan_body, char *state, size_t slen, char *code, size_t clen) {
     char url[256], body[256], tid[32];
     snprintf(url, sizeof url, "%s/std/" SP "/tp/" BUYER "/purchasePlan", edge[i % 2]);
-    snprintf(body, sizeof body, "%s,\"transid\":\"%s\"}", plan_body,
-             transid(i, tid, sizeof tid));
+    snprintf(body, sizeof body, "%s,\"transid\":\"%s\"}", plan_body, transid(i, tid, sizeof tid));
     long status = 0;
     json_t *j = test_post_json(url, body, &status);
     if (state) snprintf(state, slen, "%s", json_string_value(json_object_get(j, "status")) ?: "");
     if (code)
-        snprintf(code, clen, "%s",
-                 json_string_value(json_object_get(j, "confirmationCode")) ?: "");
+        snprintf(code, clen, "%s", json_string_value(json_object_get(j, "confirmationCode")) ?: "");
     json_decref(j);
     return status;
 }
@@ -274,11 +271,11 @@ START_TEST(state_follows_its_partition) {
         do_register(msisdn);
         ck_assert_int_eq(notify(i % 2, msisdn, pending_tid(i, tid, sizeof tid)), 202);
     }
-    ck_assert(WAIT_FOR(test_metric_sum(notifier[0], "millom_notifications_retried_total", NULL) +
-                               test_metric_sum(notifier[1], "millom_notifications_retried_total",
-                                               NULL) >=
-                           N_PENDING,
-                       20000));
+    ck_assert(
+        WAIT_FOR(test_metric_sum(notifier[0], "millom_notifications_retried_total", NULL) +
+                         test_metric_sum(notifier[1], "millom_notifications_retried_total", NULL) >=
+                     N_PENDING,
+                 20000));
 
     /* Purchases keep coming while purchase-executor #2 and notifier #2 stop. */
     buyer_job job = {.from = N_BEFORE, .to = N_BEFORE + N_DURING};
@@ -316,12 +313,12 @@ START_TEST(state_follows_its_partition) {
     }
     ck_assert_int_eq(activate_calls(), calls);
     /* The same transid with another body is a conflict. */
-    ck_assert_int_eq(buy(0, "{\"planid\":\"tp-loan-data-500mb\",\"fundSource\":\"LOAN\"", NULL,
-                         0, NULL, 0),
-                     409);
-    ck_assert_int_eq(buy(1, "{\"planid\":\"tp-loan-data-500mb\",\"fundSource\":\"LOAN\"", NULL,
-                         0, NULL, 0),
-                     409);
+    ck_assert_int_eq(
+        buy(0, "{\"planid\":\"tp-loan-data-500mb\",\"fundSource\":\"LOAN\"", NULL, 0, NULL, 0),
+        409);
+    ck_assert_int_eq(
+        buy(1, "{\"planid\":\"tp-loan-data-500mb\",\"fundSource\":\"LOAN\"", NULL, 0, NULL, 0),
+        409);
 
     for (int i = 0; i < N_SUBS; i++) {
         subscriber(i, msisdn, sizeof msisdn);

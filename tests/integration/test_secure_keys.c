@@ -196,8 +196,8 @@ START_TEST(a_sandbox_link_is_refused) {
     char path[512];
     snprintf(path, sizeof path, "/rnf/" SP "/tp/%s/offers", cpid);
     const char *sandbox = keys_sandbox_default("MILLOM_LINK_KEY");
-    char *forged = signed_link_make_key(sandbox, strlen(sandbox), edge, path, NULL, 0, 600,
-                                        wall_ms());
+    char *forged =
+        signed_link_make_key(sandbox, strlen(sandbox), edge, path, NULL, 0, 600, wall_ms());
     ck_assert_ptr_nonnull(forged);
     json_t *j;
     ck_assert_int_eq(call("GET", forged, NULL, NULL, &j), 401);
@@ -221,8 +221,8 @@ static long purchase(const char *token, const char *tid, const char *plan, const
                      json_t **out) {
     char url[256];
     snprintf(url, sizeof url, "%s/std/" SP "/tp/" SUB "/purchasePlan", edge);
-    json_t *body = json_pack("{s:s, s:s, s:s}", "transid", tid, "planid", plan, "offercontext",
-                             ctx);
+    json_t *body =
+        json_pack("{s:s, s:s, s:s}", "transid", tid, "planid", plan, "offercontext", ctx);
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     long status = call("POST", url, token, text, out);

@@ -302,8 +302,10 @@ START_TEST(csv_and_json_agree) {
                 f++;
             } else {
                 while (*f && *f != ',' && *f != '\r')
-                    if (n < 159) field[k][n++] = *f++;
-                    else f++;
+                    if (n < 159)
+                        field[k][n++] = *f++;
+                    else
+                        f++;
             }
             field[k][n] = '\0';
             if (*f == ',') f++;
@@ -410,9 +412,9 @@ static long replay_purchase_events(void) {
     int64_t high[64] = {0};
     for (int i = 0; i < parts && i < 64; i++) {
         int64_t lo = 0;
-        ck_assert_int_eq(rd_kafka_query_watermark_offsets(rk, "millom.purchase.events", i, &lo,
-                                                          &high[i], 5000),
-                         0);
+        ck_assert_int_eq(
+            rd_kafka_query_watermark_offsets(rk, "millom.purchase.events", i, &lo, &high[i], 5000),
+            0);
         remaining += high[i] - lo;
         rd_kafka_topic_partition_list_add(l, "millom.purchase.events", i)->offset =
             RD_KAFKA_OFFSET_BEGINNING;
@@ -425,8 +427,8 @@ static long replay_purchase_events(void) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
         if (!m) continue;
         if (!m->err && m->offset < high[m->partition]) {
-            ck_assert_int_eq(kafka_produce(producer, "millom.purchase.events", m->partition,
-                                           m->key, m->key_len, m->payload, m->len, NULL, 0),
+            ck_assert_int_eq(kafka_produce(producer, "millom.purchase.events", m->partition, m->key,
+                                           m->key_len, m->payload, m->len, NULL, 0),
                              0);
             Millom__V1__PurchaseEvent *ev =
                 millom__v1__purchase_event__unpack(NULL, m->len, m->payload);
@@ -498,8 +500,8 @@ START_TEST(offer_performance_counts_impressions_and_purchases) {
     char ctype[128];
     char *csv = get_text("/mgmt/tp/offer-performance?format=csv", &status, ctype, sizeof ctype);
     ck_assert_int_eq(status, 200);
-    ck_assert(strncmp(csv, "serviceProvider,planId,impressions,purchases,conversionRate\r\n",
-                      61) == 0);
+    ck_assert(strncmp(csv, "serviceProvider,planId,impressions,purchases,conversionRate\r\n", 61) ==
+              0);
     free(csv);
 }
 END_TEST
@@ -508,8 +510,8 @@ int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     snprintf(run_tag, sizeof run_tag, "%ld", (long)getpid());
     char cb_url[128];
-    const char *env[] = {"MILLOM_PURCHASE_TIMER_S=0", "MILLOM_MNO_CALLBACK_DELAY_MS=200",
-                         cb_url, "MILLOM_SETTLEMENT_CLOSE_CHECK_MS=500", NULL};
+    const char *env[] = {"MILLOM_PURCHASE_TIMER_S=0", "MILLOM_MNO_CALLBACK_DELAY_MS=200", cb_url,
+                         "MILLOM_SETTLEMENT_CLOSE_CHECK_MS=500", NULL};
     snprintf(cb_url, sizeof cb_url, "MILLOM_CALLBACK_BASE_URL=http://127.0.0.1:%d", BASE_PORT);
     if (stack_start(&stack, BASE_PORT, env) != 0) {
         fprintf(stderr, "stack did not start\n");

@@ -34,7 +34,7 @@
 #define N_EVENTS 5
 
 static test_stack stack;
-static char mounts_dir[128];  /* holds the three mount points */
+static char mounts_dir[128]; /* holds the three mount points */
 static char ro_dir[160], full_dir[160], run_dir[160];
 static char settlement_admin[64];
 static kafka_producer *producer;
@@ -220,9 +220,8 @@ START_TEST(disk_full_while_running_then_freed) {
     test_sleep_ms(2000);
     ck_assert_int_eq(readyz(), 503);
     ck_assert_int_eq(settled(), 1);
-    ck_assert_int_eq(test_metric_sum(settlement_admin, "millom_kafka_dlq_total",
-                                     "millom.purchase.events"),
-                     0);
+    ck_assert_int_eq(
+        test_metric_sum(settlement_admin, "millom_kafka_dlq_total", "millom.purchase.events"), 0);
 
     char filler[256];
     snprintf(filler, sizeof filler, "%s/filler", run_dir);
@@ -231,9 +230,8 @@ START_TEST(disk_full_while_running_then_freed) {
                   "settlement-reporter not ready after the disk was freed");
     ck_assert_msg(wait_settled(1 + N_EVENTS), "only %ld of %d events settled after recovery",
                   settled(), 1 + N_EVENTS);
-    ck_assert_int_eq(test_metric_sum(settlement_admin, "millom_kafka_dlq_total",
-                                     "millom.purchase.events"),
-                     0);
+    ck_assert_int_eq(
+        test_metric_sum(settlement_admin, "millom_kafka_dlq_total", "millom.purchase.events"), 0);
 }
 END_TEST
 

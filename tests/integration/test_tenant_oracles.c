@@ -149,8 +149,8 @@ END_TEST
 START_TEST(timer_409_does_not_say_whose) {
     char t1[64], t2[64], t3[64];
     long status = 0;
-    json_t *j = purchase(SP_A, "924542610003", new_transid(t1, sizeof t1, "timer"),
-                         "tp-video-hour", &status);
+    json_t *j = purchase(SP_A, "924542610003", new_transid(t1, sizeof t1, "timer"), "tp-video-hour",
+                         &status);
     ck_assert_int_eq(status, 200);
     json_decref(j);
     /* A again (its own earlier purchase) and B (A's earlier purchase). */

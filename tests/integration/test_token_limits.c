@@ -100,8 +100,8 @@ static int call(const char *from, const char *method, const char *path, const ch
 /* POST /oauth/v1/token with form credentials; the status. */
 static long token(const char *from, const char *id, const char *secret, resp *r) {
     char form[512];
-    snprintf(form, sizeof form, "grant_type=client_credentials&client_id=%s&client_secret=%s",
-             id, secret);
+    snprintf(form, sizeof form, "grant_type=client_credentials&client_id=%s&client_secret=%s", id,
+             secret);
     ck_assert_int_eq(call(from, "POST", "/oauth/v1/token", NULL, form, r), 0);
     return r->status;
 }
@@ -125,9 +125,12 @@ START_TEST(known_and_unknown_ids_cost_the_same_hash_work) {
         const char *id, *secret;
         long status;
     } cases[] = {
-        {"sp-demo", "wrong-secret", 401},     {"other-demo", "wrong-secret", 401},
-        {"tp-demo", "wrong-secret", 401},     {"no-such-client", "wrong-secret", 401},
-        {"no-such-client-2", "sp-demo-secret", 401}, {"sp-demo", "sp-demo-secret", 200},
+        {"sp-demo", "wrong-secret", 401},
+        {"other-demo", "wrong-secret", 401},
+        {"tp-demo", "wrong-secret", 401},
+        {"no-such-client", "wrong-secret", 401},
+        {"no-such-client-2", "sp-demo-secret", 401},
+        {"sp-demo", "sp-demo-secret", 200},
         {"tp-demo", "tp-demo-secret", 200},
     };
     long h0 = -1, i0 = -1;
@@ -143,8 +146,8 @@ START_TEST(known_and_unknown_ids_cost_the_same_hash_work) {
         ck_assert_msg(dh == h0 && di == i0, "%s: %ld hashes, %ld iterations; sp-demo %ld, %ld",
                       cases[k].id, dh, di, h0, i0);
     }
-    ck_assert_int_eq(h0, 2);           /* the most hashes a client has */
-    ck_assert_int_eq(i0, 2 * 10000);   /* each as costly as the costliest */
+    ck_assert_int_eq(h0, 2);         /* the most hashes a client has */
+    ck_assert_int_eq(i0, 2 * 10000); /* each as costly as the costliest */
 }
 END_TEST
 
@@ -178,8 +181,8 @@ START_TEST(a_burst_of_wrong_secrets_gets_429) {
 
     /* from the guesser's address, once the lock-out is over */
     long st = 0;
-    for (int i = 0; i < 6 && (st = token("127.0.0.1", "sp-limited", "limited-demo-secret", &r)) == 429;
-         i++) {
+    for (int i = 0;
+         i < 6 && (st = token("127.0.0.1", "sp-limited", "limited-demo-secret", &r)) == 429; i++) {
         int ra = atoi(r.retry_after);
         ck_assert_msg(ra >= 1 && ra <= 2, "Retry-After \"%s\"", r.retry_after);
         test_sleep_ms(ra * 1000 + 100);
@@ -214,12 +217,13 @@ static void *guess(void *arg) {
             g->bad++;
             continue;
         }
-        if (r.status == 401) g->n401++;
+        if (r.status == 401)
+            g->n401++;
         else if ((r.status == 503 || r.status == 429) && atoi(r.retry_after) >= 1)
             r.status == 503 ? g->n503++ : g->n429++;
         else if (!g->bad++)
-            snprintf(g->first_bad, sizeof g->first_bad, "%ld [%s] %.200s", r.status,
-                     r.retry_after, r.body);
+            snprintf(g->first_bad, sizeof g->first_bad, "%ld [%s] %.200s", r.status, r.retry_after,
+                     r.body);
     }
     return NULL;
 }
@@ -244,17 +248,15 @@ START_TEST(the_api_is_served_while_secrets_are_guessed) {
     }
     /* once the hashing pool is saturated (its queue overflowed: 503),
      * the rest of the API still answers */
-    for (int i = 0; i < 500 && (hashes() - h < 6 ||
-                                test_metric(edge, "millom_token_busy_total") == busy);
-         i++)
+    for (int i = 0;
+         i < 500 && (hashes() - h < 6 || test_metric(edge, "millom_token_busy_total") == busy); i++)
         test_sleep_ms(20);
     ck_assert_int_gt(test_metric(edge, "millom_token_busy_total"), busy);
     int served = 0;
     for (int i = 0; i < 6; i++) {
         ck_assert_int_eq(call(NULL, "GET", "/healthz", NULL, NULL, &r), 0);
         ck_assert_msg(r.status == 200, "/healthz during guessing: %ld", r.status);
-        ck_assert_int_eq(call(NULL, "GET", "/std/" SP "/tp/924542610003/balance", authz, NULL,
-                              &r),
+        ck_assert_int_eq(call(NULL, "GET", "/std/" SP "/tp/924542610003/balance", authz, NULL, &r),
                          0);
         ck_assert_msg(r.status == 200, "balance during guessing: %ld %s", r.status, r.body);
         served++;
@@ -267,8 +269,9 @@ START_TEST(the_api_is_served_while_secrets_are_guessed) {
         ck_assert_msg(g[t].bad == 0, "guesser %d: unexpected answer %s", t, g[t].first_bad);
         n401 += g[t].n401, n503 += g[t].n503, n429 += g[t].n429;
     }
-    fprintf(stderr, "guessing: %d x 401, %d x 503 (queue full), %d x 429; %ld hashes while %d "
-                    "healthz+balance pairs were served\n",
+    fprintf(stderr,
+            "guessing: %d x 401, %d x 503 (queue full), %d x 429; %ld hashes while %d "
+            "healthz+balance pairs were served\n",
             n401, n503, n429, during, served);
     ck_assert_int_ge(during, 6); /* the guessing did run alongside */
     ck_assert_int_eq(served, 6);
@@ -317,18 +320,13 @@ END_TEST
 
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    const char *env[] = {"MILLOM_AUTH_DISABLED=0",
-                         "MILLOM_TOKEN_FAIL_FREE_PER_CLIENT=3",
-                         "MILLOM_TOKEN_FAIL_LOCK_S=1",
-                         "MILLOM_TOKEN_FAIL_LOCK_MAX_S=2",
+    const char *env[] = {"MILLOM_AUTH_DISABLED=0", "MILLOM_TOKEN_FAIL_FREE_PER_CLIENT=3",
+                         "MILLOM_TOKEN_FAIL_LOCK_S=1", "MILLOM_TOKEN_FAIL_LOCK_MAX_S=2",
                          /* the address limits are the unit test's; here the
                           * guessing below must reach the hashing pool */
-                         "MILLOM_TOKEN_FAIL_FREE_PER_IP=100000",
-                         "MILLOM_TOKEN_RATE_PER_IP=100000",
-                         "MILLOM_TOKEN_BURST_PER_IP=100000",
-                         "MILLOM_TOKEN_HASH_THREADS=1",
-                         "MILLOM_TOKEN_HASH_QUEUE=1",
-                         NULL};
+                         "MILLOM_TOKEN_FAIL_FREE_PER_IP=100000", "MILLOM_TOKEN_RATE_PER_IP=100000",
+                         "MILLOM_TOKEN_BURST_PER_IP=100000", "MILLOM_TOKEN_HASH_THREADS=1",
+                         "MILLOM_TOKEN_HASH_QUEUE=1", NULL};
     if (stack_start(&stack, BASE_PORT, env) != 0) {
         fprintf(stderr, "stack did not start\n");
         stack_stop(&stack);

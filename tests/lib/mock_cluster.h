@@ -8,7 +8,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 typedef struct {
-    rd_kafka_t *rk;               /* the handle the cluster lives in */
+    rd_kafka_t *rk;                /* the handle the cluster lives in */
     rd_kafka_mock_cluster_t *mock; /* for rd_kafka_mock_* calls (rtt, errors) */
 } test_mock_cluster;
 

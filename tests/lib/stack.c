@@ -46,8 +46,7 @@ pid_t stack_spawn(test_stack *s, const char *name, const char *const *env) {
     return stack_spawn_as(s, name, name, env);
 }
 
-pid_t stack_spawn_as(test_stack *s, const char *program, const char *name,
-                     const char *const *env) {
+pid_t stack_spawn_as(test_stack *s, const char *program, const char *name, const char *const *env) {
     if (s->n == STACK_MAX_PROCS) return -1;
     char bins[256], path[512], log[512];
     snprintf(path, sizeof path, "%s/%s", bin_dir(bins, sizeof bins), program);
@@ -201,10 +200,11 @@ int stack_start(test_stack *s, int base_port, const char *const *env) {
         fprintf(stderr, "devbroker did not write %s\n", s->broker_file);
         return -1;
     }
-    const char *programs[] = {"mno-sandbox", "sp-sandbox", "offer-resolver", "purchase-executor",
-                              "notifier", "settlement-reporter", "api-edge"};
-    int ports[] = {s->mno_port, s->sp_port, s->resolver_port, s->executor_port, s->notifier_port,
-                   s->settlement_port, s->edge_port};
+    const char *programs[] = {"mno-sandbox",       "sp-sandbox", "offer-resolver",
+                              "purchase-executor", "notifier",   "settlement-reporter",
+                              "api-edge"};
+    int ports[] = {s->mno_port,      s->sp_port,         s->resolver_port, s->executor_port,
+                   s->notifier_port, s->settlement_port, s->edge_port};
     for (size_t i = 0; i < sizeof programs / sizeof programs[0]; i++)
         if (stack_spawn(s, programs[i], NULL) < 0) return -1;
     for (size_t i = 0; i < sizeof programs / sizeof programs[0]; i++) {
@@ -324,8 +324,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *u) {
     return len;
 }
 
-int test_http(const char *method, const char *url, const char *const *headers,
-              const char *body, test_response *out) {
+int test_http(const char *method, const char *url, const char *const *headers, const char *body,
+              test_response *out) {
     memset(out, 0, sizeof *out);
     CURL *c = curl_easy_init();
     struct curl_slist *list = NULL;
@@ -443,14 +443,12 @@ void test_operator_transid(const char *sp, const char *transid, char out[37]) {
     EVP_MD_CTX_free(ctx);
     md[6] = (unsigned char)((md[6] & 0x0f) | 0x80);
     md[8] = (unsigned char)((md[8] & 0x3f) | 0x80);
-    snprintf(out, 37,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", md[0],
-             md[1], md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9], md[10], md[11],
-             md[12], md[13], md[14], md[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", md[0],
+             md[1], md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9], md[10], md[11], md[12],
+             md[13], md[14], md[15]);
 }
 
-long test_mno_activations(const char *mno_base, const char *transid, long *debits,
-                          long *refunds) {
+long test_mno_activations(const char *mno_base, const char *transid, long *debits, long *refunds) {
     return test_mno_activations_of(mno_base, "testserviceprovider", transid, debits, refunds);
 }
 
@@ -498,8 +496,8 @@ json_t *test_sp_received(const char *sp_base, const char *kind, long since, int 
     return test_get_json(url, NULL, status);
 }
 
-int test_sp_received_count(const char *sp_base, const char *kind, const char *tid,
-                           int status_ok, json_t **first, long *status) {
+int test_sp_received_count(const char *sp_base, const char *kind, const char *tid, int status_ok,
+                           json_t **first, long *status) {
     json_t *j = test_sp_received(sp_base, kind, -1, 10000, status);
     int n = 0;
     size_t i;
@@ -518,10 +516,9 @@ int test_sp_received_count(const char *sp_base, const char *kind, const char *ti
 
 /* The standard stack's programs in start order (as stack_start starts
  * them after devbroker), and the port each answers /readyz on. */
-static const char *const restart_programs[] = {"mno-sandbox",       "sp-sandbox",
-                                               "offer-resolver",    "purchase-executor",
-                                               "notifier",          "settlement-reporter",
-                                               "api-edge"};
+static const char *const restart_programs[] = {
+    "mno-sandbox", "sp-sandbox",          "offer-resolver", "purchase-executor",
+    "notifier",    "settlement-reporter", "api-edge"};
 #define RESTART_PROGRAMS (sizeof restart_programs / sizeof restart_programs[0])
 
 static int restart_port(const test_stack *s, size_t i) {
@@ -555,8 +552,8 @@ int stack_restart_all(test_stack *s, int sig, int timeout_ms) {
         if (sig == SIGTERM) {
             status = stack_stop_one(s, name);
             if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-                fprintf(stderr, "restart: %s did not stop cleanly on SIGTERM (status 0x%x)\n",
-                        name, status);
+                fprintf(stderr, "restart: %s did not stop cleanly on SIGTERM (status 0x%x)\n", name,
+                        status);
                 print_log(s, name);
                 problems++;
             }

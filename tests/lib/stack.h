@@ -12,12 +12,11 @@
 #define STACK_MAX_PROCS 16
 
 typedef struct {
-    char dir[256];          /* temporary data dir, logs too */
+    char dir[256]; /* temporary data dir, logs too */
     char broker_file[300];
     char bootstrap[256];
-    char tenants_file[300];  /* the sandbox tenants with this stack's ports */
-    int edge_port, mno_port, resolver_port, executor_port, notifier_port, settlement_port,
-        sp_port;
+    char tenants_file[300]; /* the sandbox tenants with this stack's ports */
+    int edge_port, mno_port, resolver_port, executor_port, notifier_port, settlement_port, sp_port;
     pid_t pids[STACK_MAX_PROCS];
     char names[STACK_MAX_PROCS][32];
     int n;
@@ -33,8 +32,7 @@ pid_t stack_spawn(test_stack *s, const char *name, const char *const *env);
 /* Starts another instance of a program under its own name (for
  * stack_kill, stack_stop_one and its log file <name>.log); env should
  * give it its own ports and MILLOM_DATA_DIR. */
-pid_t stack_spawn_as(test_stack *s, const char *program, const char *name,
-                     const char *const *env);
+pid_t stack_spawn_as(test_stack *s, const char *program, const char *name, const char *const *env);
 /* Sends sig (SIGKILL for a crash) to a program and reaps it. */
 int stack_kill(test_stack *s, const char *name, int sig);
 /* Sends SIGTERM to a program and waits; returns its exit status. */
@@ -62,8 +60,8 @@ typedef struct {
 
 /* One request. headers: NULL-terminated "Name: value" list, may be NULL.
  * A body goes as application/json unless headers give a Content-Type. */
-int test_http(const char *method, const char *url, const char *const *headers,
-              const char *body, test_response *out);
+int test_http(const char *method, const char *url, const char *const *headers, const char *body,
+              test_response *out);
 void test_response_free(test_response *r);
 /* GET and parse JSON; NULL if the body is not JSON. */
 json_t *test_get_json(const char *url, const char *const *headers, long *status);
@@ -90,8 +88,7 @@ void test_operator_transid(const char *sp, const char *transid, char out[37]);
  * transid, asked by the operator transId Millom sent for it (GET mno_base +
  * "/admin/activations?transId="): the sums of their "debits" and "refunds"
  * into *debits and *refunds (each may be NULL); returns the HTTP status. */
-long test_mno_activations(const char *mno_base, const char *transid, long *debits,
-                          long *refunds);
+long test_mno_activations(const char *mno_base, const char *transid, long *debits, long *refunds);
 /* The same for provider sp's transid. */
 long test_mno_activations_of(const char *mno_base, const char *sp, const char *transid,
                              long *debits, long *refunds);
@@ -108,8 +105,8 @@ json_t *test_sp_received(const char *sp_base, const char *kind, long since, int 
  * transactionId tid, with status_ok only those answered 200; the first
  * match's "body" into *first (caller decrefs) when first is given, the
  * listing's HTTP status into *status when given. */
-int test_sp_received_count(const char *sp_base, const char *kind, const char *tid,
-                           int status_ok, json_t **first, long *status);
+int test_sp_received_count(const char *sp_base, const char *kind, const char *tid, int status_ok,
+                           json_t **first, long *status);
 
 /* ---- Whole-stack restart (tests/integration/test_restart.c) ---- */
 

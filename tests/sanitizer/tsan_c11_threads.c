@@ -99,6 +99,4 @@ int cnd_timedwait(cnd_t *restrict c, mtx_t *restrict m, const struct timespec *r
 
 /* ---- once: once_flag wraps a pthread_once_t */
 
-void call_once(once_flag *flag, void (*func)(void)) {
-    pthread_once((pthread_once_t *)flag, func);
-}
+void call_once(once_flag *flag, void (*func)(void)) { pthread_once((pthread_once_t *)flag, func); }

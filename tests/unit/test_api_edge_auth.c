@@ -73,17 +73,17 @@ END_TEST
 
 START_TEST(bad_client_entries_are_refused) {
     static const char *bad[] = {
-        "[{\"serviceProvider\":\"testserviceprovider\",\"secretHashes\":[\"sha256:" \
+        "[{\"serviceProvider\":\"testserviceprovider\",\"secretHashes\":[\"sha256:"
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\"],\"scopes\":[]}]",
-        "[{\"id\":\"x\",\"serviceProvider\":\"nosuch\",\"secretHashes\":[\"sha256:" \
+        "[{\"id\":\"x\",\"serviceProvider\":\"nosuch\",\"secretHashes\":[\"sha256:"
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\"],\"scopes\":[]}]",
-        "[{\"id\":\"x\",\"serviceProvider\":\"testserviceprovider\",\"operator\":\"tp\"," \
-        "\"secretHashes\":[\"sha256:" \
+        "[{\"id\":\"x\",\"serviceProvider\":\"testserviceprovider\",\"operator\":\"tp\","
+        "\"secretHashes\":[\"sha256:"
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\"],\"scopes\":[]}]",
         "[{\"id\":\"x\",\"operator\":\"tp\",\"secretHashes\":[\"a\",\"b\",\"c\"],\"scopes\":[]}]",
         "[{\"id\":\"x\",\"operator\":\"tp\",\"secretHashes\":[\"plain:x\"],\"scopes\":[]}]",
-        "[{\"id\":\"x\",\"operator\":\"tp\",\"secretHashes\":[\"sha256:" \
-        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\"],\"scopes\":[]," \
+        "[{\"id\":\"x\",\"operator\":\"tp\",\"secretHashes\":[\"sha256:"
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\"],\"scopes\":[],"
         "\"rateLimit\":{\"perSecond\":0}}]",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -111,11 +111,12 @@ START_TEST(scope_subset_rules) {
     ck_assert(auth_scope_list_has(out, "cco.dd.data-plan.gen.webview"));
     ck_assert_int_eq(auth_scope_resolve(sp, "cco.dd.data-plan.gen.inquire", out, sizeof out), 0);
     ck_assert_str_eq(out, "cco.dd.data-plan.gen.inquire");
-    ck_assert_int_eq(auth_scope_resolve(sp,
-                                        " cco.dd.data-plan.gen.activate  "
-                                        "cco.dd.data-plan.gen.inquire cco.dd.data-plan.gen.activate",
-                                        out, sizeof out),
-                     0);
+    ck_assert_int_eq(
+        auth_scope_resolve(sp,
+                           " cco.dd.data-plan.gen.activate  "
+                           "cco.dd.data-plan.gen.inquire cco.dd.data-plan.gen.activate",
+                           out, sizeof out),
+        0);
     ck_assert_str_eq(out, "cco.dd.data-plan.gen.activate cco.dd.data-plan.gen.inquire");
     ck_assert_int_eq(auth_scope_resolve(sp, "millom.mgmt.read", out, sizeof out), -1);
     ck_assert_int_eq(
@@ -123,15 +124,16 @@ START_TEST(scope_subset_rules) {
         -1);
     ck_assert_int_eq(auth_scope_resolve(sp, "cco.dd.data-plan.gen", out, sizeof out), -1);
     ck_assert_int_eq(auth_scope_resolve(client("tp-demo"), "millom.mgmt.read", out, sizeof out), 0);
-    ck_assert(!auth_scope_list_has("cco.dd.data-plan.gen.inquirex", "cco.dd.data-plan.gen.inquire"));
+    ck_assert(
+        !auth_scope_list_has("cco.dd.data-plan.gen.inquirex", "cco.dd.data-plan.gen.inquire"));
     ck_assert(!auth_scope_list_has("", "a"));
     ck_assert(auth_scope_list_has("b a", "a"));
 }
 END_TEST
 
 START_TEST(tokens_issue_and_verify) {
-    char *tok = auth_token_issue(client("sp-demo"), "cco.dd.data-plan.gen.inquire", KEY, KEYLEN,
-                                 NOW, 300);
+    char *tok =
+        auth_token_issue(client("sp-demo"), "cco.dd.data-plan.gen.inquire", KEY, KEYLEN, NOW, 300);
     ck_assert_ptr_nonnull(tok);
     auth_claims c;
     char msg[128];
@@ -146,9 +148,9 @@ START_TEST(tokens_issue_and_verify) {
     ck_assert_int_eq(auth_token_verify(tok, KEY, KEYLEN, NOW + 300, &c, msg, sizeof msg), -1);
     ck_assert_str_eq(msg, "token expired");
     /* another key */
-    ck_assert_int_eq(auth_token_verify(tok, (const unsigned char *)"other key", 9, NOW, &c, msg,
-                                       sizeof msg),
-                     -1);
+    ck_assert_int_eq(
+        auth_token_verify(tok, (const unsigned char *)"other key", 9, NOW, &c, msg, sizeof msg),
+        -1);
     /* tampered payload */
     char *dot = strchr(tok, '.');
     dot[3] = dot[3] == 'A' ? 'B' : 'A';
@@ -223,8 +225,10 @@ static char *timed_token(long iat, long nbf, long exp, int string_iat) {
     jwt_add_grant(j, "iss", "millom");
     jwt_add_grant(j, "sub", "sp-demo");
     jwt_add_grant(j, "sp", "testserviceprovider");
-    if (string_iat) jwt_add_grant(j, "iat", "1800000000");
-    else if (iat) jwt_add_grant_int(j, "iat", iat);
+    if (string_iat)
+        jwt_add_grant(j, "iat", "1800000000");
+    else if (iat)
+        jwt_add_grant_int(j, "iat", iat);
     if (nbf) jwt_add_grant_int(j, "nbf", nbf);
     jwt_add_grant_int(j, "exp", exp);
     jwt_set_alg(j, JWT_ALG_HS256, KEY, KEYLEN);
@@ -241,17 +245,17 @@ START_TEST(tokens_from_the_future_or_living_too_long_are_refused) {
         int string_iat;
         int verify_ok, lifetime_ok;
     } cases[] = {
-        {NOW, 0, NOW + ttl, 0, 0, 0},                          /* as issued */
-        {NOW + leeway, NOW + leeway, NOW + ttl, 0, 0, 0},       /* skew within the leeway */
-        {NOW + leeway + 1, 0, NOW + 2 * ttl, 0, -1, 0},         /* iat in the future */
-        {NOW, NOW + leeway + 1, NOW + ttl, 0, -1, 0},           /* nbf in the future */
-        {0, NOW + 3600, NOW + 7200, 0, -1, 0},                  /* nbf far ahead, no iat */
-        {0, 0, NOW, 1, -1, 0},                                  /* iat as a string */
-        {NOW, 0, NOW + ttl + leeway, 0, 0, 0},                  /* at the lifetime bound */
-        {NOW, 0, NOW + ttl + leeway + 1, 0, 0, -1},             /* a little longer */
-        {NOW - 60, 0, 4102444800L, 0, 0, -1},                   /* exp in 2100 */
-        {0, 0, 4102444800L, 0, 0, -1},                          /* exp in 2100, no iat */
-        {0, 0, NOW + ttl, 0, 0, 0},                             /* no iat, short */
+        {NOW, 0, NOW + ttl, 0, 0, 0},                     /* as issued */
+        {NOW + leeway, NOW + leeway, NOW + ttl, 0, 0, 0}, /* skew within the leeway */
+        {NOW + leeway + 1, 0, NOW + 2 * ttl, 0, -1, 0},   /* iat in the future */
+        {NOW, NOW + leeway + 1, NOW + ttl, 0, -1, 0},     /* nbf in the future */
+        {0, NOW + 3600, NOW + 7200, 0, -1, 0},            /* nbf far ahead, no iat */
+        {0, 0, NOW, 1, -1, 0},                            /* iat as a string */
+        {NOW, 0, NOW + ttl + leeway, 0, 0, 0},            /* at the lifetime bound */
+        {NOW, 0, NOW + ttl + leeway + 1, 0, 0, -1},       /* a little longer */
+        {NOW - 60, 0, 4102444800L, 0, 0, -1},             /* exp in 2100 */
+        {0, 0, 4102444800L, 0, 0, -1},                    /* exp in 2100, no iat */
+        {0, 0, NOW + ttl, 0, 0, 0},                       /* no iat, short */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *tok = timed_token(cases[i].iat, cases[i].nbf, cases[i].exp + (i == 5 ? 60 : 0),
@@ -315,9 +319,9 @@ START_TEST(form_parameters) {
     ck_assert_int_eq(form(b, "client_id", v, sizeof v), 0);
     ck_assert_int_eq(form("a=1&&b=%2B2&", "b", v, sizeof v), 1);
     ck_assert_str_eq(v, "+2");
-    ck_assert_int_eq(form("a=1&a=2", "a", v, sizeof v), -1);       /* repeated */
-    ck_assert_int_eq(form("a=x%00y", "a", v, sizeof v), -1);       /* NUL */
-    ck_assert_int_eq(form("a=0123456789", "a", v, 5), -1);         /* too long */
+    ck_assert_int_eq(form("a=1&a=2", "a", v, sizeof v), -1); /* repeated */
+    ck_assert_int_eq(form("a=x%00y", "a", v, sizeof v), -1); /* NUL */
+    ck_assert_int_eq(form("a=0123456789", "a", v, 5), -1);   /* too long */
     ck_assert_int_eq(form("", "a", v, sizeof v), 0);
     ck_assert_int_eq(form("grant%5Ftype=x", "grant_type", v, sizeof v), 1); /* encoded name */
 }

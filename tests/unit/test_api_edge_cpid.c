@@ -152,8 +152,8 @@ END_TEST
 static void body_bad(const char *body, const char *field) {
     register_body b;
     char msg[256] = "";
-    ck_assert_msg(register_body_parse(body, strlen(body), &b, msg, sizeof msg) != 0,
-                  "accepted: %s", body);
+    ck_assert_msg(register_body_parse(body, strlen(body), &b, msg, sizeof msg) != 0, "accepted: %s",
+                  body);
     ck_assert_msg(strstr(msg, field) != NULL, "message '%s' does not name '%s'", msg, field);
 }
 

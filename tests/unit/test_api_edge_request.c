@@ -80,20 +80,24 @@ START_TEST(validation_table) {
         {"/std/testserviceprovider/tp/92454261000x/balance", {0}, CAUSE_INVALID_NUMBER},
         {"/std/testserviceprovider/tp/4791234567/balance", {0}, CAUSE_INVALID_NUMBER},
         {"/std/testserviceprovider/4791234567/balance", {0}, CAUSE_INVALID_NUMBER},
-        {"/std/testserviceprovider/tp/924542610003/balance", {.key_type = "EMAIL"},
+        {"/std/testserviceprovider/tp/924542610003/balance",
+         {.key_type = "EMAIL"},
          CAUSE_BAD_REQUEST},
-        {"/std/testserviceprovider/tp/924542610003/balance", {.key_type = "msisdn"},
+        {"/std/testserviceprovider/tp/924542610003/balance",
+         {.key_type = "msisdn"},
          CAUSE_BAD_REQUEST},
         {"/std/testserviceprovider/tp/OPET-1/balance", {.key_type = "OPET"}, NULL},
         {"/std/testserviceprovider/OPET-1/balance", {.key_type = "OPET"}, CAUSE_BAD_REQUEST},
         {"/std/testserviceprovider/abc,99999/balance", {.key_type = "CPID"}, CAUSE_BAD_CPID},
-        {"/std/testserviceprovider/tp/924542610003/upsellOffer", {.plan_type = "principal"},
-         NULL},
-        {"/std/testserviceprovider/tp/924542610003/upsellOffer", {.plan_type = "Principal"},
+        {"/std/testserviceprovider/tp/924542610003/upsellOffer", {.plan_type = "principal"}, NULL},
+        {"/std/testserviceprovider/tp/924542610003/upsellOffer",
+         {.plan_type = "Principal"},
          CAUSE_BAD_REQUEST},
-        {"/std/testserviceprovider/tp/924542610003/upsellOffer", {.dealer_code = ""},
+        {"/std/testserviceprovider/tp/924542610003/upsellOffer",
+         {.dealer_code = ""},
          CAUSE_BAD_REQUEST},
-        {"/std/testserviceprovider/tp/924542610003/upsellOffer", {.client_name = "a b"},
+        {"/std/testserviceprovider/tp/924542610003/upsellOffer",
+         {.client_name = "a b"},
          CAUSE_BAD_REQUEST},
         {"/std/testserviceprovider/tp/924542610003/upsellOffer", {.client_name = "MSA"}, NULL},
     };
@@ -102,8 +106,8 @@ START_TEST(validation_table) {
         ck_assert_int_eq(std_path_parse(cases[i].path, &p), 0);
         std_request r;
         char msg[256] = "";
-        const char *cause = std_validate(t, &cpid_cfg, NOW_MS, &p, &cases[i].in, &r, msg,
-                                         sizeof msg);
+        const char *cause =
+            std_validate(t, &cpid_cfg, NOW_MS, &p, &cases[i].in, &r, msg, sizeof msg);
         if (cases[i].cause) {
             ck_assert_msg(cause && strcmp(cause, cases[i].cause) == 0, "case %zu: got %s want %s",
                           i, cause ? cause : "valid", cases[i].cause);
@@ -155,7 +159,8 @@ START_TEST(activation_requests) {
     ck_assert(!a.loan);
     ck_assert_str_eq(a.offercontext, "");
     ck_assert(activation_ok("{\"transid\":\"0123456789\",\"planid\":\"p\","
-                            "\"offercontext\":\"x.y\",\"fundSource\":\"LOAN\"}", &a));
+                            "\"offercontext\":\"x.y\",\"fundSource\":\"LOAN\"}",
+                            &a));
     ck_assert(a.loan);
     ck_assert_str_eq(a.offercontext, "x.y");
     activation_bad("not json", "JSON");
@@ -182,21 +187,25 @@ START_TEST(callback_bodies) {
     ck_assert_int_eq(callback_backend_parse(ok, strlen(ok), &cb, msg, sizeof msg), 0);
     ck_assert(cb.ok);
     ck_assert_str_eq(cb.trans_id, "t-0123456789");
-    const char *fail = "{\"transId\":\"t-1\",\"activationStatus\":{\"status\":\"FAIL\","
-                       "\"errorMessage\":{\"errorType\":\"INSUFFICIENT_FUNDS\",\"message\":\"no\"}}}";
+    const char *fail =
+        "{\"transId\":\"t-1\",\"activationStatus\":{\"status\":\"FAIL\","
+        "\"errorMessage\":{\"errorType\":\"INSUFFICIENT_FUNDS\",\"message\":\"no\"}}}";
     ck_assert_int_eq(callback_backend_parse(fail, strlen(fail), &cb, msg, sizeof msg), 0);
     ck_assert(!cb.ok);
     ck_assert_str_eq(cb.error_type, "INSUFFICIENT_FUNDS");
     const char *bad_status = "{\"transId\":\"t\",\"activationStatus\":{\"status\":\"MAYBE\"}}";
-    ck_assert_int_ne(callback_backend_parse(bad_status, strlen(bad_status), &cb, msg, sizeof msg), 0);
+    ck_assert_int_ne(callback_backend_parse(bad_status, strlen(bad_status), &cb, msg, sizeof msg),
+                     0);
     ck_assert_ptr_nonnull(strstr(msg, "status"));
     const char *fail_no_type = "{\"transId\":\"t\",\"activationStatus\":{\"status\":\"FAIL\"}}";
-    ck_assert_int_ne(callback_backend_parse(fail_no_type, strlen(fail_no_type), &cb, msg, sizeof msg), 0);
+    ck_assert_int_ne(
+        callback_backend_parse(fail_no_type, strlen(fail_no_type), &cb, msg, sizeof msg), 0);
     const char *m_ok = "{\"transactionId\":\"t-0123456789\",\"appId\":\"sp\",\"message\":\"done\"}";
     ck_assert_int_eq(callback_millom_parse(m_ok, strlen(m_ok), &cb, msg, sizeof msg), 0);
     ck_assert(cb.ok);
     ck_assert_str_eq(cb.service_provider, "sp");
-    const char *m_fail = "{\"transactionId\":\"t\",\"appId\":\"sp\",\"errorType\":\"FAILURE_IN_BU\",\"dryRun\":true}";
+    const char *m_fail = "{\"transactionId\":\"t\",\"appId\":\"sp\",\"errorType\":\"FAILURE_IN_"
+                         "BU\",\"dryRun\":true}";
     ck_assert_int_eq(callback_millom_parse(m_fail, strlen(m_fail), &cb, msg, sizeof msg), 0);
     ck_assert(!cb.ok);
     ck_assert(cb.dry_run);
@@ -235,12 +244,21 @@ START_TEST(trailing_bytes_and_nul_are_refused) {
 END_TEST
 
 START_TEST(json_content_types) {
-    const char *good[] = {"application/json", "Application/JSON", " application/json ",
-                          "application/json; charset=utf-8", "application/json;charset=\"UTF-8\"",
+    const char *good[] = {"application/json",
+                          "Application/JSON",
+                          " application/json ",
+                          "application/json; charset=utf-8",
+                          "application/json;charset=\"UTF-8\"",
                           "application/json; foo=bar"};
-    const char *bad[] = {NULL, "", "text/plain", "application/x-www-form-urlencoded",
-                         "multipart/form-data; boundary=x", "application/jsonx",
-                         "application/json+x", "text/json", "application/json; charset=latin1",
+    const char *bad[] = {NULL,
+                         "",
+                         "text/plain",
+                         "application/x-www-form-urlencoded",
+                         "multipart/form-data; boundary=x",
+                         "application/jsonx",
+                         "application/json+x",
+                         "text/json",
+                         "application/json; charset=latin1",
                          "application/json, text/plain"};
     char msg[128];
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {

@@ -13,9 +13,9 @@
 START_TEST(settings_from_the_environment) {
     const rnf_settings *s = rnf_limits_settings();
     ck_assert_int_eq(s->purchases_per_hour, 3);
-    ck_assert_int_eq(s->per_link_per_min, 20);  /* default */
-    ck_assert_int_eq(s->purchase_ttl_s, 600);   /* default */
-    ck_assert_int_eq(s->shop_ttl_s, 3600);      /* default */
+    ck_assert_int_eq(s->per_link_per_min, 20); /* default */
+    ck_assert_int_eq(s->purchase_ttl_s, 600);  /* default */
+    ck_assert_int_eq(s->shop_ttl_s, 3600);     /* default */
     ck_assert_int_eq(s->max_keys, 16);
 }
 END_TEST

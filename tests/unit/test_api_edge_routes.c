@@ -41,8 +41,8 @@ static void not_allowed(const char *method, const char *path, const char *allow)
 }
 
 static int is_public_pattern(const char *p) {
-    static const char *const public_paths[] = {"/oauth/v1/token", "/cpid", "/healthz",
-                                               "/readyz", "/metrics"};
+    static const char *const public_paths[] = {"/oauth/v1/token", "/cpid", "/healthz", "/readyz",
+                                               "/metrics"};
     for (size_t i = 0; i < sizeof public_paths / sizeof public_paths[0]; i++)
         if (strcmp(p, public_paths[i]) == 0) return 1;
     return strncmp(p, "/rnf/", 5) == 0; /* signed links */
@@ -61,8 +61,8 @@ START_TEST(every_route_not_public_has_a_scope) {
         ck_assert_ptr_nonnull(r->pattern);
         if (!r->methods) { /* a catch-all answers 404: a token, or a signed link's area */
             ck_assert_msg(r->handler == NULL, "%s", r->pattern);
-            ck_assert_msg(r->auth == EDGE_AUTH_TOKEN || strcmp(r->pattern, "/rnf/**") == 0,
-                          "%s", r->pattern);
+            ck_assert_msg(r->auth == EDGE_AUTH_TOKEN || strcmp(r->pattern, "/rnf/**") == 0, "%s",
+                          r->pattern);
             continue;
         }
         if (r->auth == EDGE_AUTH_TOKEN) {
@@ -233,7 +233,8 @@ START_TEST(trailing_slashes_as_before) {
     /* the standard API and the callbacks take one trailing slash */
     routed("GET", "/std/sp1/tp/924542610003/balance/",
            "/std/{serviceProvider}/{operator}/{subscriberId}/balance");
-    routed("GET", "/std/sp1/924542610003/balance/", "/std/{serviceProvider}/{subscriberId}/balance");
+    routed("GET", "/std/sp1/924542610003/balance/",
+           "/std/{serviceProvider}/{subscriberId}/balance");
     not_found("GET", "/std/sp1/924542610003/balance//");
     routed("POST", "/callback/v1/tp/", "/callback/v1/{operator}");
     routed("POST", "/activationCallback/tp/", "/activationCallback/{operator}");

@@ -83,7 +83,7 @@ START_TEST(lock_out_per_client_from_an_address_grows) {
     int retry;
     double now = T0;
     token_limits_report(l, "10.0.0.1", "me", 1, now); /* address failures: see below */
-    for (int i = 0; i < 2; i++) { /* the free failures */
+    for (int i = 0; i < 2; i++) {                     /* the free failures */
         ck_assert_int_eq(check(l, "10.0.0.1", "sp", now, &retry), TOKEN_ALLOW);
         token_limits_report(l, "10.0.0.1", "sp", 0, now);
     }
@@ -218,7 +218,8 @@ START_TEST(thread_safe) {
     c.tracked = 128;
     shared_l = token_limits_new(&c);
     pthread_t th[4];
-    for (long i = 0; i < 4; i++) ck_assert_int_eq(pthread_create(&th[i], NULL, hammer, (void *)i), 0);
+    for (long i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, hammer, (void *)i), 0);
     for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
     ck_assert_uint_le(token_limits_entries(shared_l), 128);
     token_limits_free(shared_l);
@@ -226,12 +227,12 @@ START_TEST(thread_safe) {
 END_TEST
 
 static const char *const vars[] = {
-    "MILLOM_TOKEN_RATE_PER_IP",       "MILLOM_TOKEN_BURST_PER_IP",
-    "MILLOM_TOKEN_RATE_PER_CLIENT",   "MILLOM_TOKEN_BURST_PER_CLIENT",
-    "MILLOM_TOKEN_FAIL_FREE_PER_IP",  "MILLOM_TOKEN_FAIL_FREE_PER_CLIENT",
-    "MILLOM_TOKEN_FAIL_LOCK_S",       "MILLOM_TOKEN_FAIL_LOCK_MAX_S",
-    "MILLOM_TOKEN_FAIL_FORGET_S",     "MILLOM_TOKEN_TRACKED",
-    "MILLOM_TOKEN_HASH_THREADS",      "MILLOM_TOKEN_HASH_QUEUE",
+    "MILLOM_TOKEN_RATE_PER_IP",      "MILLOM_TOKEN_BURST_PER_IP",
+    "MILLOM_TOKEN_RATE_PER_CLIENT",  "MILLOM_TOKEN_BURST_PER_CLIENT",
+    "MILLOM_TOKEN_FAIL_FREE_PER_IP", "MILLOM_TOKEN_FAIL_FREE_PER_CLIENT",
+    "MILLOM_TOKEN_FAIL_LOCK_S",      "MILLOM_TOKEN_FAIL_LOCK_MAX_S",
+    "MILLOM_TOKEN_FAIL_FORGET_S",    "MILLOM_TOKEN_TRACKED",
+    "MILLOM_TOKEN_HASH_THREADS",     "MILLOM_TOKEN_HASH_QUEUE",
 };
 
 static void clear_env(void) {
@@ -292,8 +293,8 @@ static void hex(const unsigned char *b, size_t n, char *out) {
 
 static char *pbkdf2_hash(const char *secret, int iter, int len) {
     unsigned char salt[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, out[64];
-    ck_assert(PKCS5_PBKDF2_HMAC(secret, (int)strlen(secret), salt, sizeof salt, iter,
-                                EVP_sha256(), len, out));
+    ck_assert(PKCS5_PBKDF2_HMAC(secret, (int)strlen(secret), salt, sizeof salt, iter, EVP_sha256(),
+                                len, out));
     char s[64], h[129];
     hex(salt, sizeof salt, s);
     hex(out, (size_t)len, h);
@@ -318,12 +319,12 @@ static tenants *equal_cost_tenants(void) {
     const char *sp = json_string_value(
         json_object_get(json_array_get(json_object_get(root, "serviceProviders"), 0), "id"));
     ck_assert_ptr_nonnull(sp);
-    json_t *clients = json_pack("[{s:s, s:s, s:[s], s:[]}, {s:s, s:s, s:[s,s], s:[]}, "
-                                "{s:s, s:s, s:[s], s:[]}]",
-                                "id", "one", "serviceProvider", sp, "secretHashes", h1, "scopes",
-                                "id", "two", "serviceProvider", sp, "secretHashes", h2, sha,
-                                "scopes", "id", "legacy", "serviceProvider", sp, "secretHashes",
-                                sha, "scopes");
+    json_t *clients =
+        json_pack("[{s:s, s:s, s:[s], s:[]}, {s:s, s:s, s:[s,s], s:[]}, "
+                  "{s:s, s:s, s:[s], s:[]}]",
+                  "id", "one", "serviceProvider", sp, "secretHashes", h1, "scopes", "id", "two",
+                  "serviceProvider", sp, "secretHashes", h2, sha, "scopes", "id", "legacy",
+                  "serviceProvider", sp, "secretHashes", sha, "scopes");
     ck_assert_ptr_nonnull(clients);
     json_object_set_new(root, "clients", clients);
     char path[] = "/tmp/millom-token-limits-XXXXXX";
@@ -351,8 +352,8 @@ START_TEST(equal_cost_for_known_and_unknown_ids) {
         const char *id, *secret;
         int ok;
     } cases[] = {
-        {"one", "one-secret", 1},   {"one", "wrong", 0},      {"two", "two-secret", 1},
-        {"two", "two-secret-2", 1}, {"two", "one-secret", 0}, {"legacy", "two-secret-2", 1},
+        {"one", "one-secret", 1},   {"one", "wrong", 0},         {"two", "two-secret", 1},
+        {"two", "two-secret-2", 1}, {"two", "one-secret", 0},    {"legacy", "two-secret-2", 1},
         {"legacy", "x", 0},         {"nobody", "one-secret", 0}, {"nobody", "", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -384,8 +385,8 @@ START_TEST(equal_cost_in_the_sandbox_tenants) {
             auth_check_secret_equal_cost(&cs, auth_clients_find(&cs, ids[i]), "wrong", &w), 0);
         if (i == 0) first = w;
         ck_assert_msg(w.hashes == first.hashes && w.iterations == first.iterations,
-                      "%s: %ld/%ld, sp-demo %ld/%ld", ids[i], w.hashes, w.iterations,
-                      first.hashes, first.iterations);
+                      "%s: %ld/%ld, sp-demo %ld/%ld", ids[i], w.hashes, w.iterations, first.hashes,
+                      first.iterations);
     }
     ck_assert_int_eq(first.hashes, (long)cs.max_secrets);
     ck_assert_int_eq(first.iterations, (long)cs.max_secrets * cs.max_cost);

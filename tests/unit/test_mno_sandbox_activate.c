@@ -93,8 +93,11 @@ static char base[64], cb_base[64], cb_backend_url[128];
 static mno_callback_cfg cb_cfg;
 
 static void start_activations(long delay_ms) {
-    cb_cfg = (mno_callback_cfg){.callback_url = cb_backend_url, .millom_url = cb_base,
-                                .delay_ms = delay_ms, .max_attempts = 5, .backoff_ms = 20,
+    cb_cfg = (mno_callback_cfg){.callback_url = cb_backend_url,
+                                .millom_url = cb_base,
+                                .delay_ms = delay_ms,
+                                .max_attempts = 5,
+                                .backoff_ms = 20,
                                 .timeout_ms = 2000};
     app.activations = mno_activations_new(app.store, &cb_cfg);
     ck_assert_ptr_nonnull(app.activations);
@@ -106,8 +109,8 @@ static void setup(void) {
     setenv("MILLOM_DATA_DIR", dir, 1);
     char err[256] = "";
     cb_reset();
-    http_server_opts cb_opts = {.bind_addr = "127.0.0.1", .port = 0, .threads = 2,
-                                .handler = cb_handle, .app = NULL};
+    http_server_opts cb_opts = {
+        .bind_addr = "127.0.0.1", .port = 0, .threads = 2, .handler = cb_handle, .app = NULL};
     cb_server = http_server_start(&cb_opts, err, sizeof err);
     ck_assert_msg(cb_server != NULL, "callback server: %s", err);
     snprintf(cb_base, sizeof cb_base, "http://127.0.0.1:%d", http_server_port(cb_server));
@@ -118,8 +121,8 @@ static void setup(void) {
     app.behaviour = mno_behaviour_new(NULL);
     ck_assert_ptr_nonnull(app.behaviour);
     start_activations(50);
-    http_server_opts opts = {.bind_addr = "127.0.0.1", .port = 0, .threads = 2,
-                             .handler = mno_handle, .app = &app};
+    http_server_opts opts = {
+        .bind_addr = "127.0.0.1", .port = 0, .threads = 2, .handler = mno_handle, .app = &app};
     server = http_server_start(&opts, err, sizeof err);
     ck_assert_msg(server != NULL, "server: %s", err);
     snprintf(base, sizeof base, "http://127.0.0.1:%d", http_server_port(server));
@@ -193,8 +196,8 @@ static json_int_t num(const json_t *o, const char *key) {
 }
 
 static json_t *body_for(const char *offer, const char *trans) {
-    return json_pack("{s:s, s:s, s:s, s:s}", "channelId", "App", "serviceProviderId", SP,
-                     "offerId", offer, "transId", trans);
+    return json_pack("{s:s, s:s, s:s, s:s}", "channelId", "App", "serviceProviderId", SP, "offerId",
+                     offer, "transId", trans);
 }
 
 /* POSTs body (stolen) to /activate/{customer}?customerIdType=type. */
@@ -258,8 +261,8 @@ static int plans_with(const char *msisdn, const char *plan_id) {
     int n = 0;
     size_t i;
     json_t *p;
-    json_array_foreach(json_object_get(b, "subscribedPlans"), i, p)
-        n += strcmp(str(p, "planId"), plan_id) == 0;
+    json_array_foreach(json_object_get(b, "subscribedPlans"), i, p) n +=
+        strcmp(str(p, "planId"), plan_id) == 0;
     json_decref(b);
     return n;
 }
@@ -273,7 +276,8 @@ static json_t *activation_row(const char *trans) {
     ck_assert_int_eq(a.status, 200);
     json_int_t count = num(a.json, "count");
     ck_assert_int_le(count, 1);
-    json_t *row = count ? json_incref(json_array_get(json_object_get(a.json, "activations"), 0)) : NULL;
+    json_t *row =
+        count ? json_incref(json_array_get(json_object_get(a.json, "activations"), 0)) : NULL;
     json_decref(a.json);
     return row;
 }
@@ -375,7 +379,8 @@ START_TEST(activate_debits_and_adds_plan) {
 END_TEST
 
 START_TEST(activate_by_opet_and_plus) {
-    answer a = activate_with(client, "OPET-tp-0003", "OPET", body_for("tp-music-daily", "trans-opet-0001"));
+    answer a = activate_with(client, "OPET-tp-0003", "OPET",
+                             body_for("tp-music-daily", "trans-opet-0001"));
     ck_assert_int_eq(a.status, 200);
     json_decref(a.json);
     a = activate_with(client, "+" GOOD, "msisdn", body_for("tp-music-daily", "trans-plus-0001"));
@@ -395,7 +400,8 @@ START_TEST(activate_insufficient_funds) {
     assert_error(activate(TOPUP, ASYNC_OFFER, "trans-topup-0002"), 402, "INSUFFICIENT_FUNDS");
     ck_assert_int_eq(wallet(TOPUP), 0);
     /* More than the balance: 1000.00 > 520.75. */
-    assert_error(activate(GOOD, "tp-data-monthly-10gb", "trans-mega-0001"), 402, "INSUFFICIENT_FUNDS");
+    assert_error(activate(GOOD, "tp-data-monthly-10gb", "trans-mega-0001"), 402,
+                 "INSUFFICIENT_FUNDS");
     ck_assert_int_eq(wallet(GOOD), 52075);
     ck_assert_int_eq(plans_with(GOOD, "tp-data-monthly-10gb"), 0);
 
@@ -405,7 +411,8 @@ START_TEST(activate_insufficient_funds) {
     ck_assert_str_eq(str(row, "errorType"), "INSUFFICIENT_FUNDS");
     ck_assert_int_eq(num(row, "debits"), 0);
     json_decref(row);
-    assert_error(activate(GOOD, "tp-data-monthly-10gb", "trans-mega-0001"), 402, "INSUFFICIENT_FUNDS");
+    assert_error(activate(GOOD, "tp-data-monthly-10gb", "trans-mega-0001"), 402,
+                 "INSUFFICIENT_FUNDS");
 
     /* Postpaid has 2500.00: the mega bundle is fine there. */
     answer a = activate(POSTPAID, "tp-data-monthly-10gb", "trans-mega-0002");
@@ -435,8 +442,9 @@ START_TEST(activate_invalid_product) {
     /* Subscriber errors come first, as for reads, and are not recorded. */
     assert_error(activate("924542619999", "tp-video-hour", "trans-sub-0001"), 404,
                  "UNKNOWN_SUBSCRIBER_ID");
-    assert_error(activate_with(client, "OPET-nobody", "OPET", body_for("tp-video-hour", "trans-sub-0002")),
-                 404, "UNKNOWN_SUBSCRIBER_ID");
+    assert_error(
+        activate_with(client, "OPET-nobody", "OPET", body_for("tp-video-hour", "trans-sub-0002")),
+        404, "UNKNOWN_SUBSCRIBER_ID");
     assert_error(activate(BARRED, "tp-video-hour", "trans-sub-0003"), 403, "USER_BARRED");
     answer a = activate(ROAMING, "tp-video-hour", "trans-sub-0004");
     ck_assert_str_eq(str(a.json, "message"), "subscriber is roaming");
@@ -479,20 +487,45 @@ END_TEST
 
 START_TEST(activate_bad_requests) {
     static const char *const bad[][2] = {
-        {"{\"serviceProviderId\":\"sp\",\"offerId\":\"tp-video-hour\",\"transId\":\"trans-bad-0001\"}", "channelId"},
-        {"{\"channelId\":\"App\",\"offerId\":\"tp-video-hour\",\"transId\":\"trans-bad-0001\"}", "serviceProviderId"},
-        {"{\"channelId\":\"App\",\"serviceProviderId\":\"sp\",\"transId\":\"trans-bad-0001\"}", "offerId"},
-        {"{\"channelId\":\"App\",\"serviceProviderId\":\"sp\",\"offerId\":\"tp-video-hour\"}", "transId"},
-        {"{\"channelId\":7,\"serviceProviderId\":\"sp\",\"offerId\":\"tp-video-hour\",\"transId\":\"trans-bad-0001\"}", "channelId"},
-        {"{\"channelId\":\"App\",\"serviceProviderId\":\"sp\",\"offerId\":[],\"transId\":\"trans-bad-0001\"}", "offerId"},
-        {"{\"channelId\":\"App\",\"serviceProviderId\":\"sp\",\"offerId\":\"tp-video-hour\",\"transId\":\"short\"}", "transId"},
-        {"{\"channelId\":\"App\",\"serviceProviderId\":\"sp\",\"offerId\":\"tp-video-hour\",\"transId\":\"trans bad 0001\"}", "transId"},
-        {"{\"channelId\":\"App\",\"serviceProviderId\":\"sp\",\"offerId\":\"tp-video-hour\",\"transId\":12345678901}", "transId"},
-        {"{\"channelId\":\"\",\"serviceProviderId\":\"sp\",\"offerId\":\"tp-video-hour\",\"transId\":\"trans-bad-0001\"}", "channelId"},
-        {"{\"channelId\":\"App\",\"serviceProviderId\":\"sp\",\"offerId\":\"tp-video-hour\",\"transId\":\"trans-bad-0001\",\"fundSource\":\"CARD\"}", "fundSource"},
-        {"{\"channelId\":\"App\",\"serviceProviderId\":\"sp\",\"offerId\":\"tp-video-hour\",\"transId\":\"trans-bad-0001\",\"fundSource\":1}", "fundSource"},
-        {"{\"channelId\":\"App\",\"serviceProviderId\":\"sp\",\"offerId\":\"tp-video-hour\",\"transId\":\"trans-bad-0001\",\"callbackUrl\":\"ftp://x\"}", "callbackUrl"},
-        {"{\"channelId\":\"App\",\"serviceProviderId\":\"sp\",\"offerId\":\"tp-video-hour\",\"transId\":\"trans-bad-0001\",\"callbackUrl\":false}", "callbackUrl"},
+        {"{\"serviceProviderId\":\"sp\",\"offerId\":\"tp-video-hour\",\"transId\":\"trans-bad-"
+         "0001\"}",
+         "channelId"},
+        {"{\"channelId\":\"App\",\"offerId\":\"tp-video-hour\",\"transId\":\"trans-bad-0001\"}",
+         "serviceProviderId"},
+        {"{\"channelId\":\"App\",\"serviceProviderId\":\"sp\",\"transId\":\"trans-bad-0001\"}",
+         "offerId"},
+        {"{\"channelId\":\"App\",\"serviceProviderId\":\"sp\",\"offerId\":\"tp-video-hour\"}",
+         "transId"},
+        {"{\"channelId\":7,\"serviceProviderId\":\"sp\",\"offerId\":\"tp-video-hour\",\"transId\":"
+         "\"trans-bad-0001\"}",
+         "channelId"},
+        {"{\"channelId\":\"App\",\"serviceProviderId\":\"sp\",\"offerId\":[],\"transId\":\"trans-"
+         "bad-0001\"}",
+         "offerId"},
+        {"{\"channelId\":\"App\",\"serviceProviderId\":\"sp\",\"offerId\":\"tp-video-hour\","
+         "\"transId\":\"short\"}",
+         "transId"},
+        {"{\"channelId\":\"App\",\"serviceProviderId\":\"sp\",\"offerId\":\"tp-video-hour\","
+         "\"transId\":\"trans bad 0001\"}",
+         "transId"},
+        {"{\"channelId\":\"App\",\"serviceProviderId\":\"sp\",\"offerId\":\"tp-video-hour\","
+         "\"transId\":12345678901}",
+         "transId"},
+        {"{\"channelId\":\"\",\"serviceProviderId\":\"sp\",\"offerId\":\"tp-video-hour\","
+         "\"transId\":\"trans-bad-0001\"}",
+         "channelId"},
+        {"{\"channelId\":\"App\",\"serviceProviderId\":\"sp\",\"offerId\":\"tp-video-hour\","
+         "\"transId\":\"trans-bad-0001\",\"fundSource\":\"CARD\"}",
+         "fundSource"},
+        {"{\"channelId\":\"App\",\"serviceProviderId\":\"sp\",\"offerId\":\"tp-video-hour\","
+         "\"transId\":\"trans-bad-0001\",\"fundSource\":1}",
+         "fundSource"},
+        {"{\"channelId\":\"App\",\"serviceProviderId\":\"sp\",\"offerId\":\"tp-video-hour\","
+         "\"transId\":\"trans-bad-0001\",\"callbackUrl\":\"ftp://x\"}",
+         "callbackUrl"},
+        {"{\"channelId\":\"App\",\"serviceProviderId\":\"sp\",\"offerId\":\"tp-video-hour\","
+         "\"transId\":\"trans-bad-0001\",\"callbackUrl\":false}",
+         "callbackUrl"},
         {"[]", "object"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -507,8 +540,9 @@ START_TEST(activate_bad_requests) {
     for (size_t i = 0; i < sizeof unparsable / sizeof *unparsable; i++)
         assert_error(post("/activate/" GOOD "?customerIdType=MSISDN", unparsable[i]), 400,
                      "PARSING_ERROR");
-    const char *ok = "{\"channelId\":\"App\",\"serviceProviderId\":\"sp\",\"offerId\":\"tp-video-hour\","
-                     "\"transId\":\"trans-bad-0001\"}";
+    const char *ok =
+        "{\"channelId\":\"App\",\"serviceProviderId\":\"sp\",\"offerId\":\"tp-video-hour\","
+        "\"transId\":\"trans-bad-0001\"}";
     answer a = post("/activate/" GOOD, ok);
     ck_assert_ptr_nonnull(strstr(str(a.json, "message"), "customerIdType"));
     assert_error(a, 400, "BAD_REQUEST");
@@ -548,7 +582,8 @@ START_TEST(parse_activate_unit) {
                        "\"transId\":\"0b6c9a4e-1d5f-4c1b-9f1e-3a2b4c5d6e7f\","
                        "\"callbackUrl\":\"https://sp.example/cb?x=1\",\"fundSource\":\"LOAN\"}";
     ck_assert_int_eq(mno_parse_activate("OPET-tp-0003", id_type_param, "opet", body, strlen(body),
-                                        &rq, &type, msg, sizeof msg), 0);
+                                        &rq, &type, msg, sizeof msg),
+                     0);
     ck_assert_int_eq(rq.id_type, MNO_ID_OPET);
     ck_assert_str_eq(rq.customer_id, "OPET-tp-0003");
     ck_assert_str_eq(rq.channel_id, "USSD");
@@ -561,23 +596,27 @@ START_TEST(parse_activate_unit) {
     const char *minimal = "{\"channelId\":\"App\",\"serviceProviderId\":\"sp\",\"offerId\":\"o\","
                           "\"transId\":\"abcdefghij\",\"callbackUrl\":null}";
     ck_assert_int_eq(mno_parse_activate(GOOD, id_type_param, "MSISDN", minimal, strlen(minimal),
-                                        &rq, &type, msg, sizeof msg), 0);
+                                        &rq, &type, msg, sizeof msg),
+                     0);
     ck_assert_str_eq(rq.callback_url, "");
     ck_assert_str_eq(rq.fund_source, "");
 
     /* A duplicate key is not JSON we accept; a short transId is named. */
     const char *dup = "{\"offerId\":\"a\",\"offerId\":\"b\"}";
-    ck_assert_int_eq(mno_parse_activate(GOOD, id_type_param, "MSISDN", dup, strlen(dup), &rq,
-                                        &type, msg, sizeof msg), -1);
+    ck_assert_int_eq(mno_parse_activate(GOOD, id_type_param, "MSISDN", dup, strlen(dup), &rq, &type,
+                                        msg, sizeof msg),
+                     -1);
     ck_assert_str_eq(type, "PARSING_ERROR");
     const char *shorty = "{\"channelId\":\"App\",\"serviceProviderId\":\"sp\",\"offerId\":\"o\","
                          "\"transId\":\"abcdefghi\"}";
     ck_assert_int_eq(mno_parse_activate(GOOD, id_type_param, "MSISDN", shorty, strlen(shorty), &rq,
-                                        &type, msg, sizeof msg), -1);
+                                        &type, msg, sizeof msg),
+                     -1);
     ck_assert_str_eq(type, "BAD_REQUEST");
     ck_assert_ptr_nonnull(strstr(msg, "transId"));
     ck_assert_int_eq(mno_parse_activate(GOOD, id_type_param, NULL, minimal, strlen(minimal), &rq,
-                                        &type, msg, sizeof msg), -1);
+                                        &type, msg, sizeof msg),
+                     -1);
     ck_assert_ptr_nonnull(strstr(msg, "customerIdType"));
 }
 END_TEST
@@ -594,7 +633,8 @@ START_TEST(activate_idempotent_repeat) {
         json_decref(again.json);
     }
     /* By OPET it is the same customer. */
-    answer opet = activate_with(client, "OPET-tp-0003", "OPET", body_for("tp-social-daily", "trans-idem-0001"));
+    answer opet = activate_with(client, "OPET-tp-0003", "OPET",
+                                body_for("tp-social-daily", "trans-idem-0001"));
     ck_assert_int_eq(opet.status, 200);
     ck_assert(json_equal(first.json, opet.json));
     json_decref(opet.json);
@@ -632,8 +672,10 @@ START_TEST(activate_already_executed_mode) {
     answer a = activate(GOOD, "tp-social-daily", "trans-done-0001");
     ck_assert_int_eq(a.status, 200);
     json_decref(a.json);
-    admin("/admin/behaviour", "{\"repeatAnswer\": \"ALREADY_EXECUTED\", \"callbackDelayMs\": 60000}");
-    assert_error(activate(GOOD, "tp-social-daily", "trans-done-0001"), 409, "PURCHASE_ALREADY_EXECUTED");
+    admin("/admin/behaviour",
+          "{\"repeatAnswer\": \"ALREADY_EXECUTED\", \"callbackDelayMs\": 60000}");
+    assert_error(activate(GOOD, "tp-social-daily", "trans-done-0001"), 409,
+                 "PURCHASE_ALREADY_EXECUTED");
     /* Still PENDING: in progress. */
     a = activate(GOOD, ASYNC_OFFER, "trans-done-0002");
     ck_assert_int_eq(a.status, 200);
@@ -641,8 +683,10 @@ START_TEST(activate_already_executed_mode) {
     json_decref(a.json);
     assert_error(activate(GOOD, ASYNC_OFFER, "trans-done-0002"), 409, "PURCHASE_IN_PROGRESS");
     /* A refused one is answered as before; a conflict stays a conflict. */
-    assert_error(activate(GOOD, "tp-data-monthly-10gb", "trans-done-0003"), 402, "INSUFFICIENT_FUNDS");
-    assert_error(activate(GOOD, "tp-data-monthly-10gb", "trans-done-0003"), 402, "INSUFFICIENT_FUNDS");
+    assert_error(activate(GOOD, "tp-data-monthly-10gb", "trans-done-0003"), 402,
+                 "INSUFFICIENT_FUNDS");
+    assert_error(activate(GOOD, "tp-data-monthly-10gb", "trans-done-0003"), 402,
+                 "INSUFFICIENT_FUNDS");
     assert_error(activate(GOOD, "tp-music-daily", "trans-done-0001"), 409, "CONFLICT");
     answer beh = get("/admin/behaviour");
     ck_assert_str_eq(str(beh.json, "repeatAnswer"), "ALREADY_EXECUTED");
@@ -743,11 +787,13 @@ static void *consistency_reader(void *arg) {
             continue;
         }
         int64_t minor;
-        money_from_json(json_object_get(json_object_get(r.body, "monetaryBalance"), "value"), 2, &minor);
+        money_from_json(json_object_get(json_object_get(r.body, "monetaryBalance"), "value"), 2,
+                        &minor);
         size_t i;
         json_t *p;
-        json_array_foreach(json_object_get(r.body, "subscribedPlans"), i, p)
-            if (strcmp(json_string_value(json_object_get(p, "planId")), "tp-music-daily") == 0) minor += 2500;
+        json_array_foreach(json_object_get(r.body, "subscribedPlans"), i,
+                           p) if (strcmp(json_string_value(json_object_get(p, "planId")),
+                                         "tp-music-daily") == 0) minor += 2500;
         if (minor != 52075) (*bad)++;
         json_decref(r.body);
     }
@@ -758,10 +804,13 @@ START_TEST(activate_reads_stay_consistent) {
     atomic_store(&stop_reading, false);
     long bad[2] = {0, 0};
     pthread_t t[2];
-    for (int i = 0; i < 2; i++) ck_assert_int_eq(pthread_create(&t[i], NULL, consistency_reader, &bad[i]), 0);
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, consistency_reader, &bad[i]), 0);
     for (int i = 0; i < 20; i++) {
-        mno_activate_request rq = {.customer_id = GOOD, .id_type = MNO_ID_MSISDN,
-                                   .channel_id = "App", .service_provider = SP,
+        mno_activate_request rq = {.customer_id = GOOD,
+                                   .id_type = MNO_ID_MSISDN,
+                                   .channel_id = "App",
+                                   .service_provider = SP,
                                    .offer_id = "tp-music-daily"};
         snprintf(rq.trans_id, sizeof rq.trans_id, "trans-cons-%04d", i);
         mno_reply r = mno_activate(app.store, &rq, MNO_REPEAT_ORIGINAL, now_ms(), NULL);
@@ -944,13 +993,15 @@ START_TEST(async_callback_fail_refunds) {
     a = activate(GOOD, ASYNC_OFFER, "trans-fail-0001");
     ck_assert_int_eq(a.status, 200);
     ck_assert_str_eq(activation_status(&a), "FAIL");
-    ck_assert_str_eq(str(json_object_get(json_object_get(a.json, "activationStatus"), "errorMessage"),
-                         "errorType"),
-                     "INTERNAL_ERROR");
+    ck_assert_str_eq(
+        str(json_object_get(json_object_get(a.json, "activationStatus"), "errorMessage"),
+            "errorType"),
+        "INTERNAL_ERROR");
     json_decref(a.json);
 
     /* Millom style: FAILURE_IN_BU. */
-    admin("/admin/behaviour", "{\"callbackFail\": true, \"callbackStyle\": \"millom\", \"callbackDelayMs\": 0}");
+    admin("/admin/behaviour",
+          "{\"callbackFail\": true, \"callbackStyle\": \"millom\", \"callbackDelayMs\": 0}");
     a = activate(GOOD, ASYNC_OFFER, "trans-fail-0002");
     json_decref(a.json);
     wait_callbacks(2);
@@ -1092,8 +1143,9 @@ START_TEST(admin_activations_reset_and_reseed) {
 END_TEST
 
 START_TEST(admin_behaviour_activation_fields) {
-    answer a = post("/admin/behaviour", "{\"repeatAnswer\":\"ALREADY_EXECUTED\",\"callbackDelayMs\":5,"
-                                        "\"callbackStyle\":\"millom\",\"callbackFail\":true}");
+    answer a =
+        post("/admin/behaviour", "{\"repeatAnswer\":\"ALREADY_EXECUTED\",\"callbackDelayMs\":5,"
+                                 "\"callbackStyle\":\"millom\",\"callbackFail\":true}");
     ck_assert_int_eq(a.status, 200);
     ck_assert_str_eq(str(a.json, "repeatAnswer"), "ALREADY_EXECUTED");
     ck_assert_int_eq(num(a.json, "callbackDelayMs"), 5);

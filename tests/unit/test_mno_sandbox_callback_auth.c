@@ -25,8 +25,8 @@
 
 static struct {
     pthread_mutex_t lock;
-    int tokens_issued;     /* tok-1, tok-2, ... */
-    int valid_token;       /* the one callbacks accept (0: none) */
+    int tokens_issued;      /* tok-1, tok-2, ... */
+    int valid_token;        /* the one callbacks accept (0: none) */
     int token_requests_bad; /* token requests without Basic credentials or scope */
     int callbacks_ok, callbacks_401, callbacks_without_token;
 } fake = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -101,8 +101,8 @@ static void start(const char *secret) {
     ck_assert_ptr_nonnull(mkdtemp(dir));
     setenv("MILLOM_DATA_DIR", dir, 1);
     char err[256] = "";
-    http_server_opts fopts = {.bind_addr = "127.0.0.1", .port = 0, .threads = 2,
-                              .handler = fake_handle};
+    http_server_opts fopts = {
+        .bind_addr = "127.0.0.1", .port = 0, .threads = 2, .handler = fake_handle};
     fake_server = http_server_start(&fopts, err, sizeof err);
     ck_assert_msg(fake_server != NULL, "fake millom: %s", err);
     snprintf(fake_base, sizeof fake_base, "http://127.0.0.1:%d", http_server_port(fake_server));
@@ -123,8 +123,8 @@ static void start(const char *secret) {
     cfg.backoff_ms = 20;
     app.activations = mno_activations_new(app.store, &cfg);
     ck_assert_ptr_nonnull(app.activations);
-    http_server_opts opts = {.bind_addr = "127.0.0.1", .port = 0, .threads = 2,
-                             .handler = mno_handle, .app = &app};
+    http_server_opts opts = {
+        .bind_addr = "127.0.0.1", .port = 0, .threads = 2, .handler = mno_handle, .app = &app};
     server = http_server_start(&opts, err, sizeof err);
     ck_assert_msg(server != NULL, "server: %s", err);
     snprintf(base, sizeof base, "http://127.0.0.1:%d", http_server_port(server));
@@ -164,8 +164,7 @@ static void activate_async(const char *trans_id) {
 
 /* Waits (bounded) until the sandbox has no completion or callback queued. */
 static void wait_idle(void) {
-    for (int i = 0; i < 500 && mno_activations_queued(app.activations) != 0; i++)
-        usleep(10 * 1000);
+    for (int i = 0; i < 500 && mno_activations_queued(app.activations) != 0; i++) usleep(10 * 1000);
     ck_assert_int_eq(mno_activations_queued(app.activations), 0);
 }
 
@@ -183,13 +182,12 @@ static void callback_result(const char *trans_id, long *status, long *attempts) 
 
 START_TEST(token_url_from_the_callback_origin) {
     char out[128];
-    ck_assert_int_eq(mno_token_url_for("http://127.0.0.1:19280/activationCallback/tp", out,
-                                       sizeof out),
-                     0);
+    ck_assert_int_eq(
+        mno_token_url_for("http://127.0.0.1:19280/activationCallback/tp", out, sizeof out), 0);
     ck_assert_str_eq(out, "http://127.0.0.1:19280/oauth/v1/token");
-    ck_assert_int_eq(mno_token_url_for("https://millom.example/callback/v1/tp/?idValue=92&x=1",
-                                       out, sizeof out),
-                     0);
+    ck_assert_int_eq(
+        mno_token_url_for("https://millom.example/callback/v1/tp/?idValue=92&x=1", out, sizeof out),
+        0);
     ck_assert_str_eq(out, "https://millom.example/oauth/v1/token");
     ck_assert_int_eq(mno_token_url_for("http://api-edge:8080", out, sizeof out), 0);
     ck_assert_str_eq(out, "http://api-edge:8080/oauth/v1/token");

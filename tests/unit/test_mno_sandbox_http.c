@@ -20,7 +20,9 @@
 #include "shared/contracts/money.h"
 #include "shared/plumbing/service.h"
 
-#define Q "customerIdType=MSISDN&channelId=App&serviceProviderId=testserviceprovider&transId=t-0001-abcdef"
+#define Q                                                                                       \
+    "customerIdType=MSISDN&channelId=App&serviceProviderId=testserviceprovider&transId=t-0001-" \
+    "abcdef"
 
 static char dir[256];
 static mno_app app;
@@ -37,8 +39,8 @@ static void setup(void) {
     ck_assert_msg(app.store != NULL, "store: %s", err);
     app.behaviour = mno_behaviour_new(NULL);
     ck_assert_ptr_nonnull(app.behaviour);
-    http_server_opts opts = {.bind_addr = "127.0.0.1", .port = 0, .threads = 2,
-                             .handler = mno_handle, .app = &app};
+    http_server_opts opts = {
+        .bind_addr = "127.0.0.1", .port = 0, .threads = 2, .handler = mno_handle, .app = &app};
     server = http_server_start(&opts, err, sizeof err);
     ck_assert_msg(server != NULL, "server: %s", err);
     snprintf(base, sizeof base, "http://127.0.0.1:%d", http_server_port(server));
@@ -224,7 +226,8 @@ START_TEST(admin_fail) {
     assert_error(get("/balance/924542610003?" Q), 503, "CONGESTED");
     assert_error(get("/offers/924542610003?" Q), 503, "CONGESTED");
 
-    json_decref(post("/admin/behaviour", "{\"failStatus\": 500, \"failErrorType\": \"TIMEOUT\"}").json);
+    json_decref(
+        post("/admin/behaviour", "{\"failStatus\": 500, \"failErrorType\": \"TIMEOUT\"}").json);
     assert_error(get("/balance/924542610003?" Q), 500, "TIMEOUT");
     /* Admin routes are never affected. */
     ck_assert_int_eq(stat_of("balance"), 2);
@@ -238,9 +241,16 @@ END_TEST
 
 START_TEST(admin_bad_requests) {
     static const char *const bodies[] = {
-        "", "[]", "not json", "{\"delayMs\": -1}", "{\"delayMs\": \"10\"}",
-        "{\"failStatus\": 200}", "{\"failErrorType\": \"CONGESTED\"}",
-        "{\"failStatus\": 503, \"failErrorType\": \"SLOW\"}", "{\"hang\": 1}", "{\"delay\": 5}",
+        "",
+        "[]",
+        "not json",
+        "{\"delayMs\": -1}",
+        "{\"delayMs\": \"10\"}",
+        "{\"failStatus\": 200}",
+        "{\"failErrorType\": \"CONGESTED\"}",
+        "{\"failStatus\": 503, \"failErrorType\": \"SLOW\"}",
+        "{\"hang\": 1}",
+        "{\"delay\": 5}",
     };
     for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++)
         assert_error(post("/admin/behaviour", bodies[i]), 400, "BAD_REQUEST");

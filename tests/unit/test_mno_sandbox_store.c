@@ -173,7 +173,8 @@ START_TEST(balance_good_to_go) {
     ck_assert_str_eq(str(p, "planId"), "tp-plan-3g-weekly");
     ck_assert_str_eq(str(p, "planName"), "3G Weekly Bundle");
     assert_future_time(str(p, "expirationTime"));
-    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(p, "appType"), 0)), "GENERIC");
+    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(p, "appType"), 0)),
+                     "GENERIC");
     json_t *bal = json_object_get(p, "balance");
     ck_assert_int_eq(num(bal, "quotaBytes"), 3000000000LL);
     ck_assert_int_eq(num(bal, "remainingBytes"), 2500000000LL);
@@ -204,7 +205,8 @@ START_TEST(balance_good_to_go) {
     size_t len;
     char *text = mno_json_text(b, &len);
     ck_assert_uint_eq(strlen(text), len);
-    ck_assert_ptr_nonnull(strstr(text, "\"monetaryBalance\":{\"currency\":\"PKR\",\"value\":520.75}"));
+    ck_assert_ptr_nonnull(
+        strstr(text, "\"monetaryBalance\":{\"currency\":\"PKR\",\"value\":520.75}"));
     free(text);
     json_decref(b);
 }
@@ -472,17 +474,20 @@ START_TEST(params_required) {
     assert_bad(MNO_CALL_BALANCE, &r, "serviceProviderId");
     params empty = {{"customerIdType", "MSISDN", "channelId", "", "serviceProviderId", "sp", NULL}};
     assert_bad(MNO_CALL_BALANCE, &empty, "channelId");
-    params email = {{"customerIdType", "Email", "channelId", "App", "serviceProviderId", "sp", NULL}};
+    params email = {
+        {"customerIdType", "Email", "channelId", "App", "serviceProviderId", "sp", NULL}};
     assert_bad(MNO_CALL_BALANCE, &email, "customerIdType");
 
     mno_request rq;
     char msg[160];
     params ok = {{"customerIdType", "msisdn", "channelId", "App", "serviceProviderId", "sp", NULL}};
-    ck_assert_int_eq(mno_parse_request(MNO_CALL_BALANCE, GOOD, get_param, &ok, &rq, msg, sizeof msg), 0);
+    ck_assert_int_eq(
+        mno_parse_request(MNO_CALL_BALANCE, GOOD, get_param, &ok, &rq, msg, sizeof msg), 0);
     ck_assert_int_eq(rq.id_type, MNO_ID_MSISDN);
     ck_assert_str_eq(rq.lang, "en");
     ck_assert_ptr_null(rq.trans_id);
-    ck_assert_int_eq(mno_parse_request(MNO_CALL_BALANCE, "", get_param, &ok, &rq, msg, sizeof msg), -1);
+    ck_assert_int_eq(mno_parse_request(MNO_CALL_BALANCE, "", get_param, &ok, &rq, msg, sizeof msg),
+                     -1);
 }
 END_TEST
 
@@ -494,18 +499,21 @@ START_TEST(params_offer_filters) {
     }
     static const char *const bad_count[] = {"0", "-1", "x", "2x", "+3", "99999999999999999999"};
     for (size_t i = 0; i < sizeof bad_count / sizeof *bad_count; i++) {
-        params p = base_params("MSISDN", (const char *const[]){"numberofOffers", bad_count[i], NULL});
+        params p =
+            base_params("MSISDN", (const char *const[]){"numberofOffers", bad_count[i], NULL});
         assert_bad(MNO_CALL_OFFERS, &p, "numberofOffers");
     }
     /* Balance ignores the offers filters. */
     params p = base_params("MSISDN", (const char *const[]){"maxPrice", "abc", NULL});
     mno_request rq;
     char msg[160];
-    ck_assert_int_eq(mno_parse_request(MNO_CALL_BALANCE, GOOD, get_param, &p, &rq, msg, sizeof msg), 0);
+    ck_assert_int_eq(mno_parse_request(MNO_CALL_BALANCE, GOOD, get_param, &p, &rq, msg, sizeof msg),
+                     0);
 
     p = base_params("MSISDN", (const char *const[]){"maxPrice", "60.5", "numberofOffers", "3",
-                                                     "offerType", "All", NULL});
-    ck_assert_int_eq(mno_parse_request(MNO_CALL_OFFERS, GOOD, get_param, &p, &rq, msg, sizeof msg), 0);
+                                                    "offerType", "All", NULL});
+    ck_assert_int_eq(mno_parse_request(MNO_CALL_OFFERS, GOOD, get_param, &p, &rq, msg, sizeof msg),
+                     0);
     ck_assert_int_eq(rq.max_price_minor, 6050);
     ck_assert_int_eq(rq.max_offers, 3);
     ck_assert_ptr_null(rq.offer_type);

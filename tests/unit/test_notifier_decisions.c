@@ -93,13 +93,13 @@ static void consent(const char *provider, const char *msisdn, const char *types)
 START_TEST(malformed_events_are_400) {
     notify_verdict v;
     int queued;
-    ck_assert_int_eq(decide_ex(MSISDN, MILLOM__V1__KEY_TYPE__KEY_TYPE_MSISDN, "no-such-type",
-                               NULL, 0, &v, &queued),
+    ck_assert_int_eq(decide_ex(MSISDN, MILLOM__V1__KEY_TYPE__KEY_TYPE_MSISDN, "no-such-type", NULL,
+                               0, &v, &queued),
                      400);
     ck_assert_ptr_null(v.error_type);
-    ck_assert_int_eq(decide_ex(MSISDN, MILLOM__V1__KEY_TYPE__KEY_TYPE_MSISDN, "low-data", "ab",
-                               0, &v, &queued),
-                     400); /* transaction id shorter than 3 */
+    ck_assert_int_eq(
+        decide_ex(MSISDN, MILLOM__V1__KEY_TYPE__KEY_TYPE_MSISDN, "low-data", "ab", 0, &v, &queued),
+        400); /* transaction id shorter than 3 */
     ck_assert_int_eq(count("SELECT count(*) FROM deliveries"), 0);
 }
 END_TEST
@@ -117,8 +117,8 @@ START_TEST(no_consent_to_this_type_is_403) {
     consent(SP, MSISDN, "[\"low-data\"]");
     int queued;
     notify_verdict v;
-    ck_assert_int_eq(decide_ex(MSISDN, MILLOM__V1__KEY_TYPE__KEY_TYPE_MSISDN, "out-of-data",
-                               NULL, 0, &v, &queued),
+    ck_assert_int_eq(decide_ex(MSISDN, MILLOM__V1__KEY_TYPE__KEY_TYPE_MSISDN, "out-of-data", NULL,
+                               0, &v, &queued),
                      403);
     ck_assert_str_eq(v.error_type, "NO_CONSENT");
     /* A revoked consent (empty list) counts as none. */
@@ -171,18 +171,18 @@ START_TEST(quota_per_provider_then_429) {
     ck_assert_int_eq(decide(MSISDN, "low-data", 0, &queued), 202);
     ck_assert_int_eq(decide(MSISDN, "low-data", 0, &queued), 202);
     notify_verdict v;
-    ck_assert_int_eq(decide_ex(MSISDN, MILLOM__V1__KEY_TYPE__KEY_TYPE_MSISDN, "low-data", NULL, 0,
-                               &v, &queued),
-                     429); /* quota 2 used by both providers */
+    ck_assert_int_eq(
+        decide_ex(MSISDN, MILLOM__V1__KEY_TYPE__KEY_TYPE_MSISDN, "low-data", NULL, 0, &v, &queued),
+        429); /* quota 2 used by both providers */
     ck_assert_str_eq(v.error_type, "QUOTA_EXCEEDED");
     /* The quota is per type: another type still goes out. */
     consent(SP, MSISDN, "[\"low-data\",\"pack-expired\"]");
     ck_assert_int_eq(decide(MSISDN, "pack-expired", 0, &queued), 202);
     ck_assert_int_eq(queued, 1);
     /* Usage outside the window no longer counts. */
-    ck_assert_int_eq(sqlite3_exec(n.db, "UPDATE notify_usage SET sent_ms = sent_ms - 7200000",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    ck_assert_int_eq(
+        sqlite3_exec(n.db, "UPDATE notify_usage SET sent_ms = sent_ms - 7200000", NULL, NULL, NULL),
+        SQLITE_OK);
     ck_assert_int_eq(decide(MSISDN, "low-data", 0, &queued), 202);
     ck_assert_int_eq(queued, 2);
 }
@@ -203,25 +203,23 @@ END_TEST
 START_TEST(cpid_subscribers) {
     consent(SP, MSISDN, "[\"low-data\"]");
     char cpid[CPID_MAX_LEN];
-    ck_assert_int_eq(cpid_issue(cpid_config_default(), MSISDN, SP, "41006", now_ms(), cpid,
-                                sizeof cpid),
-                     0);
+    ck_assert_int_eq(
+        cpid_issue(cpid_config_default(), MSISDN, SP, "41006", now_ms(), cpid, sizeof cpid), 0);
     notify_verdict v;
     int queued;
-    ck_assert_int_eq(decide_ex(cpid, MILLOM__V1__KEY_TYPE__KEY_TYPE_CPID, "low-data", NULL, 0, &v,
-                               &queued),
-                     202);
+    ck_assert_int_eq(
+        decide_ex(cpid, MILLOM__V1__KEY_TYPE__KEY_TYPE_CPID, "low-data", NULL, 0, &v, &queued),
+        202);
     ck_assert_int_eq(queued, 1);
     /* A CPID of another operator's network, or a broken one, is 409 NO_CPID. */
-    ck_assert_int_eq(cpid_issue(cpid_config_default(), MSISDN, SP, "99999", now_ms(), cpid,
-                                sizeof cpid),
-                     0);
-    ck_assert_int_eq(decide_ex(cpid, MILLOM__V1__KEY_TYPE__KEY_TYPE_CPID, "low-data", NULL, 0, &v,
-                               &queued),
-                     409);
+    ck_assert_int_eq(
+        cpid_issue(cpid_config_default(), MSISDN, SP, "99999", now_ms(), cpid, sizeof cpid), 0);
+    ck_assert_int_eq(
+        decide_ex(cpid, MILLOM__V1__KEY_TYPE__KEY_TYPE_CPID, "low-data", NULL, 0, &v, &queued),
+        409);
     ck_assert_str_eq(v.error_type, "NO_CPID");
-    ck_assert_int_eq(decide_ex("not-a-cpid,41006", MILLOM__V1__KEY_TYPE__KEY_TYPE_CPID,
-                               "low-data", NULL, 0, &v, &queued),
+    ck_assert_int_eq(decide_ex("not-a-cpid,41006", MILLOM__V1__KEY_TYPE__KEY_TYPE_CPID, "low-data",
+                               NULL, 0, &v, &queued),
                      409);
 }
 END_TEST
@@ -245,15 +243,14 @@ static kafka_verdict purchase_event(const char *transid, Millom__V1__PurchaseSta
 }
 
 START_TEST(purchase_callbacks_once_per_final_state) {
-    ck_assert_int_eq(purchase_event("t-1", MILLOM__V1__PURCHASE_STATE__PURCHASE_STATE_PENDING,
-                                    NULL),
-                     KAFKA_DONE);
+    ck_assert_int_eq(
+        purchase_event("t-1", MILLOM__V1__PURCHASE_STATE__PURCHASE_STATE_PENDING, NULL),
+        KAFKA_DONE);
     ck_assert_int_eq(count("SELECT count(*) FROM deliveries"), 0);
     for (int i = 0; i < 2; i++) /* the second is a redelivery */
-        ck_assert_int_eq(purchase_event("t-1",
-                                        MILLOM__V1__PURCHASE_STATE__PURCHASE_STATE_COMPLETED,
-                                        NULL),
-                         KAFKA_DONE);
+        ck_assert_int_eq(
+            purchase_event("t-1", MILLOM__V1__PURCHASE_STATE__PURCHASE_STATE_COMPLETED, NULL),
+            KAFKA_DONE);
     ck_assert_int_eq(count("SELECT count(*) FROM deliveries WHERE kind='callback'"), 1);
     ck_assert_int_eq(count("SELECT count(*) FROM deliveries WHERE "
                            "json_extract(body, '$.transactionId')='t-1' AND "

@@ -38,8 +38,7 @@ static const tenant_operator OP = {
     .json = NULL,
 };
 
-static mapping_ctx ctx(void)
-{
+static mapping_ctx ctx(void) {
     mapping_ctx m = {
         .op = &OP,
         .service_provider = "testserviceprovider",
@@ -54,30 +53,26 @@ static mapping_ctx ctx(void)
     return m;
 }
 
-static json_t *J(const char *text)
-{
+static json_t *J(const char *text) {
     json_error_t e;
     json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
     ck_assert_msg(v != NULL, "bad test JSON (%s): %s", e.text, text);
     return v;
 }
 
-static const char *str_at(const json_t *obj, const char *key)
-{
+static const char *str_at(const json_t *obj, const char *key) {
     const json_t *v = json_object_get(obj, key);
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-static void assert_str(const json_t *obj, const char *key, const char *want)
-{
+static void assert_str(const json_t *obj, const char *key, const char *want) {
     const char *got = str_at(obj, key);
     ck_assert_msg(got != NULL, "%s missing or not a string", key);
     ck_assert_str_eq(got, want);
 }
 
 /* [{"language": lang, "text": text}] */
-static void assert_mtext(const json_t *arr, const char *lang, const char *text)
-{
+static void assert_mtext(const json_t *arr, const char *lang, const char *text) {
     ck_assert_msg(json_is_array(arr) && json_array_size(arr) == 1, "not a 1-element array");
     const json_t *e = json_array_get(arr, 0);
     assert_str(e, "language", lang);
@@ -85,10 +80,8 @@ static void assert_mtext(const json_t *arr, const char *lang, const char *text)
 }
 
 /* A dump of v never shows a JSON real (money and quotas are strings/ints). */
-static void assert_no_reals(const json_t *v)
-{
-    if (json_is_real(v))
-        ck_abort_msg("a JSON real in the output");
+static void assert_no_reals(const json_t *v) {
+    if (json_is_real(v)) ck_abort_msg("a JSON real in the output");
     const char *k;
     json_t *c;
     size_t i;
@@ -122,8 +115,7 @@ static const struct {
 };
 #define N_MONEY (int)(sizeof MONEY / sizeof MONEY[0])
 
-START_TEST(account_info_money)
-{
+START_TEST(account_info_money) {
     char text[256], err[256];
     snprintf(text, sizeof text,
              "{\"subscriptionType\":\"PREPAID\",\"pricePlan\":\"djuice\","
@@ -142,8 +134,7 @@ START_TEST(account_info_money)
 }
 END_TEST
 
-START_TEST(offer_cost_money)
-{
+START_TEST(offer_cost_money) {
     char text[512], err[256];
     snprintf(text, sizeof text,
              "{\"subscriberState\":\"NEED_OFFERS\",\"offers\":[{\"id\":\"p1\",\"name\":\"P\","
@@ -164,15 +155,15 @@ START_TEST(offer_cost_money)
 }
 END_TEST
 
-START_TEST(negative_balance_kept)
-{
+START_TEST(negative_balance_kept) {
     static const struct {
         const char *json, *want;
     } T[] = {{"-12.5", "-12.50"}, {"-3.005", "-3.01"}, {"\"-0.5\"", "-0.50"}};
     for (size_t i = 0; i < sizeof T / sizeof T[0]; i++) {
         char text[256], err[256];
         snprintf(text, sizeof text,
-                 "{\"subscriptionType\":\"POSTPAID\",\"monetaryBalance\":{\"value\":%s}}", T[i].json);
+                 "{\"subscriptionType\":\"POSTPAID\",\"monetaryBalance\":{\"value\":%s}}",
+                 T[i].json);
         json_t *body = J(text);
         mapping_ctx m = ctx();
         json_t *out = map_account_info(&m, body, err, sizeof err);
@@ -184,19 +175,21 @@ START_TEST(negative_balance_kept)
 }
 END_TEST
 
-START_TEST(other_currency_scales)
-{
+START_TEST(other_currency_scales) {
     static const char *const langs[] = {"en", NULL};
     static const struct {
         int scale;
         const char *json, *want;
     } T[] = {
-        {0, "160.4", "160"}, {0, "160.5", "161"}, {0, "0", "0"},
+        {0, "160.4", "160"},    {0, "160.5", "161"}, {0, "0", "0"},
         {3, "1.0005", "1.001"}, {3, "2", "2.000"},
     };
     for (size_t i = 0; i < sizeof T / sizeof T[0]; i++) {
-        tenant_operator op = {.id = "xx", .currency = "XXX", .currency_scale = T[i].scale,
-                              .default_language = "en", .languages = langs};
+        tenant_operator op = {.id = "xx",
+                              .currency = "XXX",
+                              .currency_scale = T[i].scale,
+                              .default_language = "en",
+                              .languages = langs};
         mapping_ctx m = ctx();
         m.op = &op;
         char text[256], err[256];
@@ -214,8 +207,7 @@ END_TEST
 
 /* ---------------------------------------------------------- accountInfo */
 
-START_TEST(account_info_full)
-{
+START_TEST(account_info_full) {
     json_t *body = J("{\"subscriptionType\":\"PREPAID\",\"pricePlan\":\"djuice\","
                      "\"monetaryBalance\":{\"currency\":\"PKR\",\"value\":520.75},"
                      "\"subscribedPlans\":[]}");
@@ -237,8 +229,7 @@ START_TEST(account_info_full)
 }
 END_TEST
 
-START_TEST(account_info_loan)
-{
+START_TEST(account_info_loan) {
     json_t *body = J("{\"subscriptionType\":\"PREPAID\",\"pricePlan\":\"djuice\","
                      "\"monetaryBalance\":{\"currency\":\"PKR\",\"value\":3.5},"
                      "\"loanBalance\":{\"currency\":\"PKR\",\"value\":50}}");
@@ -287,15 +278,14 @@ static const struct {
 };
 #define N_ACCOUNT_TYPES (int)(sizeof ACCOUNT_TYPES / sizeof ACCOUNT_TYPES[0])
 
-START_TEST(account_type_mapping)
-{
+START_TEST(account_type_mapping) {
     char text[256], err[256];
     snprintf(text, sizeof text, "{%s\"pricePlan\":\"djuice\",\"monetaryBalance\":{\"value\":1}}",
              ACCOUNT_TYPES[_i].field);
     json_t *body = J(text);
     mapping_ctx m = ctx();
-    json_t *(*const fns[])(const mapping_ctx *, const json_t *, char *, size_t) = {
-        map_account_info, map_balance};
+    json_t *(*const fns[])(const mapping_ctx *, const json_t *, char *, size_t) = {map_account_info,
+                                                                                   map_balance};
     for (size_t f = 0; f < 2; f++) {
         json_t *out = fns[f](&m, body, err, sizeof err);
         const char *want = ACCOUNT_TYPES[_i].want;
@@ -315,8 +305,7 @@ START_TEST(account_type_mapping)
 }
 END_TEST
 
-START_TEST(account_info_currency_fallback)
-{
+START_TEST(account_info_currency_fallback) {
     mapping_ctx m = ctx();
     char err[256];
     json_t *body = J("{\"monetaryBalance\":{\"value\":10}}");
@@ -363,8 +352,7 @@ static const char *const BAD_ACCOUNT_BODIES[] = {
 };
 #define N_BAD_ACCOUNT (int)(sizeof BAD_ACCOUNT_BODIES / sizeof BAD_ACCOUNT_BODIES[0])
 
-START_TEST(account_bodies_rejected)
-{
+START_TEST(account_bodies_rejected) {
     json_t *body = J(BAD_ACCOUNT_BODIES[_i]);
     mapping_ctx m = ctx();
     char err[256];
@@ -380,8 +368,7 @@ START_TEST(account_bodies_rejected)
 }
 END_TEST
 
-START_TEST(null_arguments)
-{
+START_TEST(null_arguments) {
     mapping_ctx m = ctx();
     char err[128];
     ck_assert_ptr_null(map_account_info(&m, NULL, err, sizeof err));
@@ -417,8 +404,7 @@ static const char *BALANCE_BODY =
     "\"appType\":[],\"balance\":{\"quotaMinutes\":1440,\"remainingMinutes\":600}}"
     "]}";
 
-START_TEST(balance_full)
-{
+START_TEST(balance_full) {
     json_t *body = J(BALANCE_BODY);
     mapping_ctx m = ctx();
     char err[256] = "junk";
@@ -493,15 +479,20 @@ static const struct {
     const char *data;  /* dataBalance.balance, NULL = absent */
     size_t n;          /* active plans */
 } DATA_BALANCES[] = {
-    {"[{\"planId\":\"a\",\"planName\":\"A\",\"balance\":{\"quotaBytes\":1000,\"remainingBytes\":100}},"
-     "{\"planId\":\"b\",\"planName\":\"B\",\"balance\":{\"quotaBytes\":1000,\"remainingBytes\":250}}]",
+    {"[{\"planId\":\"a\",\"planName\":\"A\",\"balance\":{\"quotaBytes\":1000,\"remainingBytes\":"
+     "100}},"
+     "{\"planId\":\"b\",\"planName\":\"B\",\"balance\":{\"quotaBytes\":1000,\"remainingBytes\":250}"
+     "}]",
      "350", 2},
-    {"[{\"planId\":\"a\",\"planName\":\"A\",\"balance\":{\"quotaMinutes\":10,\"remainingMinutes\":5}}]",
+    {"[{\"planId\":\"a\",\"planName\":\"A\",\"balance\":{\"quotaMinutes\":10,\"remainingMinutes\":"
+     "5}}]",
      NULL, 1},
     {"[{\"planId\":\"a\",\"planName\":\"A\",\"balance\":{\"quotaBytes\":1000}}]", "0", 1},
-    {"[{\"planId\":\"a\",\"planName\":\"A\",\"balance\":{\"quotaBytes\":1000,\"remainingBytes\":0}}]",
+    {"[{\"planId\":\"a\",\"planName\":\"A\",\"balance\":{\"quotaBytes\":1000,\"remainingBytes\":0}}"
+     "]",
      "0", 1},
-    {"[{\"planId\":\"a\",\"planName\":\"A\",\"balance\":{\"quotaBytes\":3e9,\"remainingBytes\":2.5e9}}]",
+    {"[{\"planId\":\"a\",\"planName\":\"A\",\"balance\":{\"quotaBytes\":3e9,\"remainingBytes\":2."
+     "5e9}}]",
      "2500000000", 1},
     {"[{\"planId\":\"a\",\"planName\":\"A\"}]", NULL, 1},
     {"[]", NULL, 0},
@@ -510,8 +501,7 @@ static const struct {
 };
 #define N_DATA_BALANCES (int)(sizeof DATA_BALANCES / sizeof DATA_BALANCES[0])
 
-START_TEST(balance_data_balance)
-{
+START_TEST(balance_data_balance) {
     char text[1024], err[256];
     if (DATA_BALANCES[_i].plans)
         snprintf(text, sizeof text,
@@ -558,16 +548,18 @@ static const char *const BAD_PLANS[] = {
 };
 #define N_BAD_PLANS (int)(sizeof BAD_PLANS / sizeof BAD_PLANS[0])
 
-START_TEST(balance_malformed_plan_dropped)
-{
+START_TEST(balance_malformed_plan_dropped) {
     char text[1024], err[256];
-    snprintf(text, sizeof text,
-             "{\"subscriptionType\":\"PREPAID\",\"pricePlan\":\"x\",\"monetaryBalance\":{\"value\":1},"
-             "\"subscribedPlans\":["
-             "{\"planId\":\"good1\",\"planName\":\"G1\",\"balance\":{\"quotaBytes\":10,\"remainingBytes\":4}},"
-             "%s,"
-             "{\"planId\":\"good2\",\"planName\":\"G2\",\"balance\":{\"quotaBytes\":10,\"remainingBytes\":5}}]}",
-             BAD_PLANS[_i]);
+    snprintf(
+        text, sizeof text,
+        "{\"subscriptionType\":\"PREPAID\",\"pricePlan\":\"x\",\"monetaryBalance\":{\"value\":1},"
+        "\"subscribedPlans\":["
+        "{\"planId\":\"good1\",\"planName\":\"G1\",\"balance\":{\"quotaBytes\":10,"
+        "\"remainingBytes\":4}},"
+        "%s,"
+        "{\"planId\":\"good2\",\"planName\":\"G2\",\"balance\":{\"quotaBytes\":10,"
+        "\"remainingBytes\":5}}]}",
+        BAD_PLANS[_i]);
     json_t *body = J(text);
     mapping_ctx m = ctx();
     json_t *out = map_balance(&m, body, err, sizeof err);
@@ -584,8 +576,7 @@ START_TEST(balance_malformed_plan_dropped)
 }
 END_TEST
 
-START_TEST(balance_bad_top_level)
-{
+START_TEST(balance_bad_top_level) {
     static const char *const T[] = {
         "{\"monetaryBalance\":{\"value\":1},\"subscribedPlans\":{}}",
         "{\"monetaryBalance\":{\"value\":1},\"subscribedPlans\":\"none\"}",
@@ -602,21 +593,22 @@ START_TEST(balance_bad_top_level)
 }
 END_TEST
 
-START_TEST(balance_language_default)
-{
+START_TEST(balance_language_default) {
     json_t *body = J(BALANCE_BODY);
     mapping_ctx m = ctx();
     m.language = NULL; /* falls back to the operator's default */
     char err[256];
     json_t *out = map_balance(&m, body, err, sizeof err);
     ck_assert_ptr_nonnull(out);
-    assert_mtext(json_object_get(json_array_get(json_object_get(out, "activePlans"), 0), "planName"),
-                 "en", "3G weekly plan");
+    assert_mtext(
+        json_object_get(json_array_get(json_object_get(out, "activePlans"), 0), "planName"), "en",
+        "3G weekly plan");
     json_decref(out);
     m.language = "";
     out = map_balance(&m, body, err, sizeof err);
-    assert_mtext(json_object_get(json_array_get(json_object_get(out, "activePlans"), 0), "planName"),
-                 "en", "3G weekly plan");
+    assert_mtext(
+        json_object_get(json_array_get(json_object_get(out, "activePlans"), 0), "planName"), "en",
+        "3G weekly plan");
     json_decref(out);
     json_decref(body);
 }
@@ -656,8 +648,7 @@ static const struct {
 };
 #define N_EXPIRIES (int)(sizeof EXPIRIES / sizeof EXPIRIES[0])
 
-START_TEST(plan_expiry)
-{
+START_TEST(plan_expiry) {
     char text[512], err[256];
     snprintf(text, sizeof text,
              "{\"monetaryBalance\":{\"value\":1},\"subscribedPlans\":[{\"planId\":\"p\","
@@ -685,7 +676,8 @@ static const char *OFFERS_BODY =
     "{\"id\":\"plan1234\",\"name\":\"3G Daily Bundle\",\"description\":\"3 GB for a day\","
     "\"fundSource\":\"WALLET\",\"quota\":{\"quotaBytes\":3145728000},\"appType\":[\"MUSIC\"],"
     "\"overusagePolicy\":\"THROTTLED\",\"speedLimit\":384,\"duration\":86400,"
-    "\"cost\":{\"currency\":\"PKR\",\"value\":160.1},\"recurrenceFrequency\":{\"frequency\":\"DAILY\"}},"
+    "\"cost\":{\"currency\":\"PKR\",\"value\":160.1},\"recurrenceFrequency\":{\"frequency\":"
+    "\"DAILY\"}},"
     "{\"id\":\"plan1235\",\"name\":\"Daily Minutes\",\"shortDescription\":\"A day of data time\","
     "\"fundSource\":\"LOAN\",\"quota\":{\"quotaMinutes\":1440},\"appType\":[\"GENERIC\"],"
     "\"duration\":86400,\"cost\":{\"value\":15.5}},"
@@ -694,8 +686,7 @@ static const char *OFFERS_BODY =
     "\"cost\":{\"currency\":\"PKR\",\"value\":1e9}}"
     "]}";
 
-START_TEST(upsell_full)
-{
+START_TEST(upsell_full) {
     json_t *body = J(OFFERS_BODY);
     mapping_ctx m = ctx();
     char err[256] = "junk";
@@ -755,19 +746,19 @@ START_TEST(upsell_full)
 END_TEST
 
 /* The backend spec's own example: cost as a string, fundSource PURCHASE. */
-START_TEST(upsell_spec_example)
-{
-    json_t *body = J("{\"subscriberState\":\"GOOD_TO_GO\",\"offers\":["
-                     "{\"id\":\"plan1234\",\"name\":\"3G Daily Bundle\",\"fundSource\":\"PURCHASE\","
-                     "\"quota\":{\"quotaBytes\":3145728000},\"appType\":[\"MUSIC\"],"
-                     "\"overusagePolicy\":\"THROTTLED\",\"speedLimit\":384,\"duration\":86400,"
-                     "\"cost\":{\"currency\":\"PKR\",\"value\":\"160.00\"},"
-                     "\"recurrenceFrequency\":{\"frequency\":\"DAILY\"}},"
-                     "{\"id\":\"plan1235\",\"name\":\"Daily Social Pack\",\"fundSource\":\"PURCHASE\","
-                     "\"quota\":{\"quotaMinutes\":1440},\"appType\":[\"GENERIC\"],"
-                     "\"overusagePolicy\":\"PAY_AS_YOU_GO\",\"speedLimit\":384,\"duration\":86400,"
-                     "\"cost\":{\"currency\":\"PKR\",\"value\":\"60.00\"},"
-                     "\"recurrenceFrequency\":{\"frequency\":\"DAILY\"}}]}");
+START_TEST(upsell_spec_example) {
+    json_t *body =
+        J("{\"subscriberState\":\"GOOD_TO_GO\",\"offers\":["
+          "{\"id\":\"plan1234\",\"name\":\"3G Daily Bundle\",\"fundSource\":\"PURCHASE\","
+          "\"quota\":{\"quotaBytes\":3145728000},\"appType\":[\"MUSIC\"],"
+          "\"overusagePolicy\":\"THROTTLED\",\"speedLimit\":384,\"duration\":86400,"
+          "\"cost\":{\"currency\":\"PKR\",\"value\":\"160.00\"},"
+          "\"recurrenceFrequency\":{\"frequency\":\"DAILY\"}},"
+          "{\"id\":\"plan1235\",\"name\":\"Daily Social Pack\",\"fundSource\":\"PURCHASE\","
+          "\"quota\":{\"quotaMinutes\":1440},\"appType\":[\"GENERIC\"],"
+          "\"overusagePolicy\":\"PAY_AS_YOU_GO\",\"speedLimit\":384,\"duration\":86400,"
+          "\"cost\":{\"currency\":\"PKR\",\"value\":\"60.00\"},"
+          "\"recurrenceFrequency\":{\"frequency\":\"DAILY\"}}]}");
     mapping_ctx m = ctx();
     char err[256];
     json_t *out = map_upsell_offer(&m, body, err, sizeof err);
@@ -783,11 +774,11 @@ START_TEST(upsell_spec_example)
 }
 END_TEST
 
-START_TEST(upsell_bare_integer_quota)
-{
-    json_t *body = J("{\"subscriberState\":\"NEED_OFFERS\",\"offers\":[{\"id\":\"p\",\"name\":\"P\","
-                     "\"fundSource\":\"WALLET\",\"quota\":1073741824,\"duration\":1,"
-                     "\"cost\":{\"value\":14}}]}");
+START_TEST(upsell_bare_integer_quota) {
+    json_t *body =
+        J("{\"subscriberState\":\"NEED_OFFERS\",\"offers\":[{\"id\":\"p\",\"name\":\"P\","
+          "\"fundSource\":\"WALLET\",\"quota\":1073741824,\"duration\":1,"
+          "\"cost\":{\"value\":14}}]}");
     mapping_ctx m = ctx();
     char err[256];
     json_t *out = map_upsell_offer(&m, body, err, sizeof err);
@@ -804,8 +795,7 @@ START_TEST(upsell_bare_integer_quota)
 }
 END_TEST
 
-START_TEST(upsell_empty_offers)
-{
+START_TEST(upsell_empty_offers) {
     json_t *body = J("{\"subscriberState\":\"NEED_TOPUP\",\"offers\":[]}");
     mapping_ctx m = ctx();
     char err[256];
@@ -822,16 +812,26 @@ END_TEST
 /* planType filtering over one list of offers with assorted appTypes. */
 static const char *PLAN_TYPE_BODY =
     "{\"subscriberState\":\"NEED_OFFERS\",\"offers\":["
-    "{\"id\":\"none\",\"name\":\"n\",\"fundSource\":\"WALLET\",\"quota\":{\"quotaBytes\":1},\"cost\":{\"value\":1}},"
-    "{\"id\":\"music\",\"name\":\"n\",\"fundSource\":\"WALLET\",\"quota\":{\"quotaBytes\":1},\"appType\":[\"MUSIC\"],\"cost\":{\"value\":1}},"
-    "{\"id\":\"generic\",\"name\":\"n\",\"fundSource\":\"WALLET\",\"quota\":{\"quotaBytes\":1},\"appType\":[\"GENERIC\"],\"cost\":{\"value\":1}},"
-    "{\"id\":\"video\",\"name\":\"n\",\"fundSource\":\"WALLET\",\"quota\":{\"quotaBytes\":1},\"appType\":[\"VIDEO\"],\"cost\":{\"value\":1}},"
-    "{\"id\":\"empty\",\"name\":\"n\",\"fundSource\":\"WALLET\",\"quota\":{\"quotaBytes\":1},\"appType\":[],\"cost\":{\"value\":1}},"
-    "{\"id\":\"social\",\"name\":\"n\",\"fundSource\":\"WALLET\",\"quota\":{\"quotaBytes\":1},\"appType\":[\"SOCIAL\"],\"cost\":{\"value\":1}},"
-    "{\"id\":\"generic2\",\"name\":\"n\",\"fundSource\":\"WALLET\",\"quota\":{\"quotaBytes\":1},\"appType\":[\"GENERIC\",\"generic\"],\"cost\":{\"value\":1}},"
-    "{\"id\":\"gaming\",\"name\":\"n\",\"fundSource\":\"WALLET\",\"quota\":{\"quotaBytes\":1},\"appType\":[\"GAMING\"],\"cost\":{\"value\":1}},"
-    "{\"id\":\"mixed\",\"name\":\"n\",\"fundSource\":\"WALLET\",\"quota\":{\"quotaBytes\":1},\"appType\":[\"GENERIC\",\"MESSAGING\"],\"cost\":{\"value\":1}},"
-    "{\"id\":\"nullapp\",\"name\":\"n\",\"fundSource\":\"WALLET\",\"quota\":{\"quotaBytes\":1},\"appType\":null,\"cost\":{\"value\":1}}"
+    "{\"id\":\"none\",\"name\":\"n\",\"fundSource\":\"WALLET\",\"quota\":{\"quotaBytes\":1},"
+    "\"cost\":{\"value\":1}},"
+    "{\"id\":\"music\",\"name\":\"n\",\"fundSource\":\"WALLET\",\"quota\":{\"quotaBytes\":1},"
+    "\"appType\":[\"MUSIC\"],\"cost\":{\"value\":1}},"
+    "{\"id\":\"generic\",\"name\":\"n\",\"fundSource\":\"WALLET\",\"quota\":{\"quotaBytes\":1},"
+    "\"appType\":[\"GENERIC\"],\"cost\":{\"value\":1}},"
+    "{\"id\":\"video\",\"name\":\"n\",\"fundSource\":\"WALLET\",\"quota\":{\"quotaBytes\":1},"
+    "\"appType\":[\"VIDEO\"],\"cost\":{\"value\":1}},"
+    "{\"id\":\"empty\",\"name\":\"n\",\"fundSource\":\"WALLET\",\"quota\":{\"quotaBytes\":1},"
+    "\"appType\":[],\"cost\":{\"value\":1}},"
+    "{\"id\":\"social\",\"name\":\"n\",\"fundSource\":\"WALLET\",\"quota\":{\"quotaBytes\":1},"
+    "\"appType\":[\"SOCIAL\"],\"cost\":{\"value\":1}},"
+    "{\"id\":\"generic2\",\"name\":\"n\",\"fundSource\":\"WALLET\",\"quota\":{\"quotaBytes\":1},"
+    "\"appType\":[\"GENERIC\",\"generic\"],\"cost\":{\"value\":1}},"
+    "{\"id\":\"gaming\",\"name\":\"n\",\"fundSource\":\"WALLET\",\"quota\":{\"quotaBytes\":1},"
+    "\"appType\":[\"GAMING\"],\"cost\":{\"value\":1}},"
+    "{\"id\":\"mixed\",\"name\":\"n\",\"fundSource\":\"WALLET\",\"quota\":{\"quotaBytes\":1},"
+    "\"appType\":[\"GENERIC\",\"MESSAGING\"],\"cost\":{\"value\":1}},"
+    "{\"id\":\"nullapp\",\"name\":\"n\",\"fundSource\":\"WALLET\",\"quota\":{\"quotaBytes\":1},"
+    "\"appType\":null,\"cost\":{\"value\":1}}"
     "]}";
 
 static const struct {
@@ -847,8 +847,7 @@ static const struct {
 };
 #define N_PLAN_TYPES (int)(sizeof PLAN_TYPES / sizeof PLAN_TYPES[0])
 
-START_TEST(upsell_plan_type)
-{
+START_TEST(upsell_plan_type) {
     json_t *body = J(PLAN_TYPE_BODY);
     mapping_ctx m = ctx();
     m.plan_type = PLAN_TYPES[_i].plan_type;
@@ -866,8 +865,7 @@ START_TEST(upsell_plan_type)
     size_t i;
     const json_t *o;
     json_array_foreach(json_object_get(out, "offers"), i, o) {
-        if (i > 0)
-            strcat(ids, " ");
+        if (i > 0) strcat(ids, " ");
         strcat(ids, str_at(o, "planId"));
     }
     ck_assert_str_eq(ids, PLAN_TYPES[_i].want);
@@ -892,7 +890,8 @@ static const char *const BAD_OFFERS[] = {
     "{\"id\":\"x\",\"name\":\"x\",\"quota\":{\"quotaBytes\":1},\"cost\":{\"value\":\"abc\"}}",
     "{\"id\":\"x\",\"name\":\"x\",\"quota\":{\"quotaBytes\":1},\"cost\":{\"value\":\"1.234\"}}",
     "{\"id\":\"x\",\"name\":\"x\",\"quota\":{\"quotaBytes\":1},\"cost\":{\"value\":-5}}",
-    "{\"id\":\"x\",\"name\":\"x\",\"quota\":{\"quotaBytes\":1},\"cost\":{\"value\":1,\"currency\":\"TOOLONGCUR\"}}",
+    "{\"id\":\"x\",\"name\":\"x\",\"quota\":{\"quotaBytes\":1},\"cost\":{\"value\":1,\"currency\":"
+    "\"TOOLONGCUR\"}}",
     "{\"id\":\"x\",\"name\":\"x\",\"cost\":{\"value\":1}}",
     "{\"id\":\"x\",\"name\":\"x\",\"quota\":{},\"cost\":{\"value\":1}}",
     "{\"id\":\"x\",\"name\":\"x\",\"quota\":{\"quotaBytes\":-1},\"cost\":{\"value\":1}}",
@@ -900,21 +899,23 @@ static const char *const BAD_OFFERS[] = {
     "{\"id\":\"x\",\"name\":\"x\",\"quota\":{\"quotaMinutes\":2.5},\"cost\":{\"value\":1}}",
     "{\"id\":\"x\",\"name\":\"x\",\"quota\":\"big\",\"cost\":{\"value\":1}}",
     "{\"id\":\"x\",\"name\":\"x\",\"quota\":-3,\"cost\":{\"value\":1}}",
-    "{\"id\":\"x\",\"name\":\"x\",\"quota\":{\"quotaBytes\":1},\"appType\":\"VIDEO\",\"cost\":{\"value\":1}}",
-    "{\"id\":\"x\",\"name\":\"x\",\"quota\":{\"quotaBytes\":1},\"appType\":[1],\"cost\":{\"value\":1}}",
+    "{\"id\":\"x\",\"name\":\"x\",\"quota\":{\"quotaBytes\":1},\"appType\":\"VIDEO\",\"cost\":{"
+    "\"value\":1}}",
+    "{\"id\":\"x\",\"name\":\"x\",\"quota\":{\"quotaBytes\":1},\"appType\":[1],\"cost\":{\"value\":"
+    "1}}",
 };
 #define N_BAD_OFFERS (int)(sizeof BAD_OFFERS / sizeof BAD_OFFERS[0])
 
-START_TEST(upsell_malformed_offer_dropped)
-{
+START_TEST(upsell_malformed_offer_dropped) {
     char text[1024], err[256];
-    snprintf(text, sizeof text,
-             "{\"subscriberState\":\"NEED_OFFERS\",\"offers\":["
-             "{\"id\":\"good1\",\"name\":\"G1\",\"fundSource\":\"WALLET\",\"quota\":{\"quotaBytes\":1},"
-             "\"cost\":{\"value\":1}},%s,"
-             "{\"id\":\"good2\",\"name\":\"G2\",\"fundSource\":\"WALLET\",\"quota\":{\"quotaBytes\":1},"
-             "\"cost\":{\"value\":2}}]}",
-             BAD_OFFERS[_i]);
+    snprintf(
+        text, sizeof text,
+        "{\"subscriberState\":\"NEED_OFFERS\",\"offers\":["
+        "{\"id\":\"good1\",\"name\":\"G1\",\"fundSource\":\"WALLET\",\"quota\":{\"quotaBytes\":1},"
+        "\"cost\":{\"value\":1}},%s,"
+        "{\"id\":\"good2\",\"name\":\"G2\",\"fundSource\":\"WALLET\",\"quota\":{\"quotaBytes\":1},"
+        "\"cost\":{\"value\":2}}]}",
+        BAD_OFFERS[_i]);
     json_t *body = J(text);
     for (int filtered = 0; filtered < 2; filtered++) {
         mapping_ctx m = ctx();
@@ -955,15 +956,15 @@ static const struct {
 };
 #define N_OFFER_TOP_LEVEL (int)(sizeof OFFER_TOP_LEVEL / sizeof OFFER_TOP_LEVEL[0])
 
-START_TEST(upsell_top_level)
-{
+START_TEST(upsell_top_level) {
     json_t *body = J(OFFER_TOP_LEVEL[_i].body);
     mapping_ctx m = ctx();
     char err[256] = "";
     json_t *out = map_upsell_offer(&m, body, err, sizeof err);
     if (OFFER_TOP_LEVEL[_i].ok) {
         ck_assert_msg(out != NULL, "%s: %s", OFFER_TOP_LEVEL[_i].body, err);
-        assert_str(out, "subscriberState", json_string_value(json_object_get(body, "subscriberState")));
+        assert_str(out, "subscriberState",
+                   json_string_value(json_object_get(body, "subscriberState")));
     } else {
         ck_assert_msg(out == NULL, "accepted %s", OFFER_TOP_LEVEL[_i].body);
         ck_assert(err[0] != '\0');
@@ -973,8 +974,7 @@ START_TEST(upsell_top_level)
 }
 END_TEST
 
-START_TEST(offer_context_binds_offer)
-{
+START_TEST(offer_context_binds_offer) {
     json_t *body = J(OFFERS_BODY);
     mapping_ctx m = ctx();
     char err[256];
@@ -1022,8 +1022,7 @@ START_TEST(offer_context_binds_offer)
 END_TEST
 
 /* A price change on the backend changes the bound price. */
-START_TEST(offer_context_price_differs)
-{
+START_TEST(offer_context_price_differs) {
     static const struct {
         const char *value;
         int64_t minor;
@@ -1040,7 +1039,8 @@ START_TEST(offer_context_price_differs)
         json_t *out = map_upsell_offer(&m, body, err, sizeof err);
         ck_assert_msg(out != NULL, "%s", err);
         offer_context oc;
-        const char *token = str_at(json_array_get(json_object_get(out, "offers"), 0), "offerContext");
+        const char *token =
+            str_at(json_array_get(json_object_get(out, "offers"), 0), "offerContext");
         ck_assert_int_eq(offer_context_verify(token, KEY, NOW_MS, &oc), 0);
         ck_assert(oc.price_minor == T[i].minor);
         json_decref(out);
@@ -1049,8 +1049,7 @@ START_TEST(offer_context_price_differs)
 }
 END_TEST
 
-START_TEST(upsell_bad_context)
-{
+START_TEST(upsell_bad_context) {
     json_t *body = J(OFFERS_BODY);
     char err[256];
     char long_sub[200];
@@ -1093,7 +1092,8 @@ static const struct {
     {409, "{\"errorType\":\"CONFLICT\"}", CAUSE_PURCHASE_CONFLICT, NULL},
     {409, "{\"errorType\":\"PURCHASE_ALREADY_EXECUTED\"}", CAUSE_PURCHASE_CONFLICT, NULL},
     {504, "{\"errorType\":\"TIMEOUT\"}", CAUSE_SERVICE_UNAVAILABLE, NULL},
-    {503, "{\"errorType\":\"CONGESTED\",\"message\":\"busy\"}", CAUSE_SERVICE_UNAVAILABLE, "congested"},
+    {503, "{\"errorType\":\"CONGESTED\",\"message\":\"busy\"}", CAUSE_SERVICE_UNAVAILABLE,
+     "congested"},
     {500, "{\"errorType\":\"INTERNAL_ERROR\"}", CAUSE_SERVICE_UNAVAILABLE, NULL},
     {400, "{\"errorType\":\"INTERNAL_ERROR\"}", CAUSE_SERVICE_UNAVAILABLE, NULL},
     {400, "{\"errorType\":\"BAD_REQUEST\",\"message\":\"channelId missing\"}", CAUSE_BAD_REQUEST,
@@ -1108,7 +1108,8 @@ static const struct {
     {502, NULL, CAUSE_SERVICE_UNAVAILABLE, "502"},
     {503, "{}", CAUSE_SERVICE_UNAVAILABLE, NULL},
     {503, "\"<html>Service Unavailable</html>\"", CAUSE_SERVICE_UNAVAILABLE, NULL},
-    {500, "{\"errorType\":\"WHATEVER\",\"message\":\"odd\"}", CAUSE_SERVICE_UNAVAILABLE, "unavailable"},
+    {500, "{\"errorType\":\"WHATEVER\",\"message\":\"odd\"}", CAUSE_SERVICE_UNAVAILABLE,
+     "unavailable"},
     {408, NULL, CAUSE_SERVICE_UNAVAILABLE, NULL},
     {429, NULL, CAUSE_SERVICE_UNAVAILABLE, NULL},
     {429, "{\"message\":\"slow down\"}", CAUSE_SERVICE_UNAVAILABLE, "429"},
@@ -1126,8 +1127,7 @@ static const struct {
 };
 #define N_ERRORS (int)(sizeof ERRORS / sizeof ERRORS[0])
 
-START_TEST(backend_error_mapping)
-{
+START_TEST(backend_error_mapping) {
     json_t *body = ERRORS[_i].body ? J(ERRORS[_i].body) : NULL;
     char msg[256];
     memset(msg, 'Z', sizeof msg);
@@ -1152,8 +1152,7 @@ START_TEST(backend_error_mapping)
 }
 END_TEST
 
-START_TEST(backend_error_message_safety)
-{
+START_TEST(backend_error_message_safety) {
     /* The operator's text (here with MSISDNs and control characters) never
      * reaches the message: Millom's fixed text for the cause does. */
     json_t *body = J("{\"errorType\":\"UNKNOWN_SUBSCRIBER_ID\",\"message\":"
@@ -1184,8 +1183,7 @@ static const struct {
     {"30-day pack 1024 MB", "30-day pack 1024 MB"},
 };
 
-START_TEST(mask_digits)
-{
+START_TEST(mask_digits) {
     for (size_t i = 0; i < sizeof MASKS / sizeof MASKS[0]; i++) {
         char out[64];
         mapping_mask_digits(MASKS[i].in, out, sizeof out);
@@ -1197,8 +1195,7 @@ START_TEST(mask_digits)
 }
 END_TEST
 
-START_TEST(rfc3339)
-{
+START_TEST(rfc3339) {
     static const struct {
         int64_t ms;
         const char *want;
@@ -1221,8 +1218,7 @@ END_TEST
 
 /* ----------------------------------------------------------------- main */
 
-static Suite *mapping_suite(void)
-{
+static Suite *mapping_suite(void) {
     Suite *s = suite_create("offer_resolver_mapping");
 
     TCase *money = tcase_create("money");
@@ -1273,8 +1269,7 @@ static Suite *mapping_suite(void)
     return s;
 }
 
-int main(void)
-{
+int main(void) {
     SRunner *sr = srunner_create(mapping_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -43,11 +43,11 @@ static void sleep_ms(long ms) {
     nanosleep(&ts, NULL);
 }
 
-#define WAIT_UNTIL(cond, timeout_ms)                                              \
-    ({                                                                            \
-        int64_t until_ = mono_ms() + (timeout_ms);                                \
-        while (!(cond) && mono_ms() < until_) sleep_ms(5);                        \
-        (cond);                                                                   \
+#define WAIT_UNTIL(cond, timeout_ms)                       \
+    ({                                                     \
+        int64_t until_ = mono_ms() + (timeout_ms);         \
+        while (!(cond) && mono_ms() < until_) sleep_ms(5); \
+        (cond);                                            \
     })
 
 /* ------------------------------------------------------- fake backend */
@@ -56,7 +56,7 @@ typedef enum { B_OK, B_PENDING, B_FAIL, B_ERROR500, B_SLOW, B_ALREADY, B_CONGEST
 
 static struct {
     pthread_mutex_t mu;
-    backend_mode mode[16];      /* answer of the n-th activate call (last repeats) */
+    backend_mode mode[16]; /* answer of the n-th activate call (last repeats) */
     int n_modes;
     const char *fail_type;
     atomic_int activates, offers;
@@ -80,10 +80,11 @@ static void backend_handler(void *app, http_request *req) {
     const char *path = http_path(req);
     if (strncmp(path, "/offers/", 8) == 0) {
         atomic_fetch_add(&be.offers, 1);
-        const char *body =
-            "{\"subscriberState\":\"GOOD_TO_GO\",\"offers\":["
-            "{\"id\":\"plan1234\",\"name\":\"3G Daily\",\"cost\":{\"currency\":\"PKR\",\"value\":160.0}},"
-            "{\"id\":\"plan1235\",\"name\":\"Social\",\"cost\":{\"currency\":\"PKR\",\"value\":60}}]}";
+        const char *body = "{\"subscriberState\":\"GOOD_TO_GO\",\"offers\":["
+                           "{\"id\":\"plan1234\",\"name\":\"3G "
+                           "Daily\",\"cost\":{\"currency\":\"PKR\",\"value\":160.0}},"
+                           "{\"id\":\"plan1235\",\"name\":\"Social\",\"cost\":{\"currency\":"
+                           "\"PKR\",\"value\":60}}]}";
         http_respond(req, 200, "application/json", body, strlen(body));
         return;
     }
@@ -111,27 +112,19 @@ static void backend_handler(void *app, http_request *req) {
                  "{\"activationStatus\":{\"status\":\"OK\"},\"confirmationCode\":\"CONF-%d\"}", n);
         http_respond(req, 200, "application/json", out, strlen(out));
         return;
-    case B_PENDING:
-        reply_text(req, 200, "{\"activationStatus\":{\"status\":\"PENDING\"}}");
-        return;
+    case B_PENDING: reply_text(req, 200, "{\"activationStatus\":{\"status\":\"PENDING\"}}"); return;
     case B_FAIL:
         snprintf(out, sizeof out, "{\"errorType\":\"%s\",\"message\":\"not enough balance\"}",
                  fail_type);
         http_respond(req, 400, "application/json", out, strlen(out));
         return;
-    case B_ERROR500:
-        reply_text(req, 500, "{\"errorType\":\"INTERNAL_ERROR\"}");
-        return;
+    case B_ERROR500: reply_text(req, 500, "{\"errorType\":\"INTERNAL_ERROR\"}"); return;
     case B_SLOW:
         sleep_ms(700); /* beyond MILLOM_ACTIVATE_TIMEOUT_MS */
         reply_text(req, 200, "{\"activationStatus\":{\"status\":\"OK\"}}");
         return;
-    case B_CONGESTED:
-        reply_text(req, 503, "{\"errorType\":\"CONGESTED\"}");
-        return;
-    case B_ALREADY:
-        reply_text(req, 409, "{\"errorType\":\"PURCHASE_ALREADY_EXECUTED\"}");
-        return;
+    case B_CONGESTED: reply_text(req, 503, "{\"errorType\":\"CONGESTED\"}"); return;
+    case B_ALREADY: reply_text(req, 409, "{\"errorType\":\"PURCHASE_ALREADY_EXECUTED\"}"); return;
     }
 }
 
@@ -193,8 +186,10 @@ static void setup(void) {
     {
         http_client_global_init();
         mock = test_mock_cluster_start(1);
-        const char *topics[] = {TOPIC_REPLIES, TOPIC_PURCHASE_EVENTS, TOPIC_QUERIES, TOPIC_PURCHASE_COMMANDS,
-                                TOPIC_ACTIVATION_CALLBACKS, TOPIC_PURCHASE_LOOKUPS, TOPIC_PURCHASE_CHANGELOG};
+        const char *topics[] = {
+            TOPIC_REPLIES,           TOPIC_PURCHASE_EVENTS,      TOPIC_QUERIES,
+            TOPIC_PURCHASE_COMMANDS, TOPIC_ACTIVATION_CALLBACKS, TOPIC_PURCHASE_LOOKUPS,
+            TOPIC_PURCHASE_CHANGELOG};
         for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++)
             ck_assert_int_eq(test_mock_topic(mock, topics[i], 1), 0);
     }
@@ -437,7 +432,8 @@ static int read_invalidations(int timeout_ms) {
                 millom__v1__query__unpack(NULL, m->len, (const uint8_t *)m->payload);
             if (q && q->kind == MILLOM__V1__QUERY_KIND__QUERY_KIND_INVALIDATE &&
                 strcmp(q->subscriber->subscriber_id, MSISDN) == 0 &&
-                strcmp(q->service_provider, SP) == 0 && strncmp((const char *)m->key, MSISDN, 12) == 0)
+                strcmp(q->service_provider, SP) == 0 &&
+                strncmp((const char *)m->key, MSISDN, 12) == 0)
                 n++;
             if (q) millom__v1__query__free_unpacked(q, NULL);
         }
@@ -556,11 +552,13 @@ START_TEST(offer_context_sets_the_price) {
     tampered[3] = tampered[3] == 'A' ? 'B' : 'A';
     ck_assert_int_eq(send_command("tx-ctx-0000002", "plan1234", tampered, 0, &r), KAFKA_DONE);
     ck_assert_int_eq(r.status, 400);
-    ck_assert_str_eq(r.body, "{\"errorMessage\":\"offercontext is not valid\",\"cause\":\"BAD_REQUEST\"}");
+    ck_assert_str_eq(r.body,
+                     "{\"errorMessage\":\"offercontext is not valid\",\"cause\":\"BAD_REQUEST\"}");
     char *expired = sign_context("plan1234", 16000, now_ms() - 1);
     ck_assert_int_eq(send_command("tx-ctx-0000003", "plan1234", expired, 0, &r), KAFKA_DONE);
     ck_assert_int_eq(r.status, 400);
-    ck_assert_str_eq(r.body, "{\"errorMessage\":\"offercontext expired\",\"cause\":\"BAD_REQUEST\"}");
+    ck_assert_str_eq(r.body,
+                     "{\"errorMessage\":\"offercontext expired\",\"cause\":\"BAD_REQUEST\"}");
     char *other_plan = sign_context("plan9999", 100, now_ms() + 60000);
     ck_assert_int_eq(send_command("tx-ctx-0000004", "plan1234", other_plan, 0, &r), KAFKA_DONE);
     ck_assert_int_eq(r.status, 400);
@@ -598,9 +596,9 @@ START_TEST(pending_then_callback) {
     ck_assert_int_eq(cb.status, 404);
     /* Another subscriber named, or the right one with another idType:
      * answered as an unknown transaction, the purchase left pending. */
-    ck_assert_int_eq(send_callback_as(op_tid("tx-pend-000001"), "MSISDN", "924542610099", 1,
-                                      NULL, &cb),
-                     KAFKA_DONE);
+    ck_assert_int_eq(
+        send_callback_as(op_tid("tx-pend-000001"), "MSISDN", "924542610099", 1, NULL, &cb),
+        KAFKA_DONE);
     ck_assert_int_eq(cb.status, 404);
     ck_assert_str_eq(cb.body, "{\"status\":\"FAIL\",\"message\":\"unknown transaction\"}");
     ck_assert_int_eq(send_callback_as(op_tid("tx-pend-000001"), "OPET", MSISDN, 1, NULL, &cb),
@@ -616,7 +614,8 @@ START_TEST(pending_then_callback) {
     ck_assert_int_eq(read_invalidations(300), 1);
     ck_assert_int_eq(send_callback("tx-pend-000001", 1, NULL, &cb), KAFKA_DONE);
     ck_assert_int_eq(cb.status, 409);
-    ck_assert_str_eq(cb.body, "{\"status\":\"FAIL\",\"message\":\"transaction already completed\"}");
+    ck_assert_str_eq(cb.body,
+                     "{\"status\":\"FAIL\",\"message\":\"transaction already completed\"}");
     ck_assert_int_eq(send_callback("tx-unknown-0001", 1, NULL, &cb), KAFKA_DONE);
     ck_assert_int_eq(cb.status, 404);
     ck_assert_str_eq(cb.body, "{\"status\":\"FAIL\",\"message\":\"unknown transaction\"}");
@@ -790,7 +789,8 @@ END_TEST
 
 /* Through a real group consumer: executor_handle dispatches by topic. */
 START_TEST(dispatch_through_a_consumer) {
-    const char *topics[] = {TOPIC_PURCHASE_COMMANDS, TOPIC_ACTIVATION_CALLBACKS, TOPIC_PURCHASE_LOOKUPS, NULL};
+    const char *topics[] = {TOPIC_PURCHASE_COMMANDS, TOPIC_ACTIVATION_CALLBACKS,
+                            TOPIC_PURCHASE_LOOKUPS, NULL};
     char group[64], err[512];
     snprintf(group, sizeof group, "pe-flow-%ld", (long)getpid());
     kafka_consumer_opts o = {
@@ -821,8 +821,8 @@ START_TEST(dispatch_through_a_consumer) {
     cmd.plan_id = "plan1234";
     uint8_t buf[1024];
     size_t len = millom__v1__purchase_command__pack(&cmd, buf);
-    ck_assert_int_eq(kafka_produce(producer, TOPIC_PURCHASE_COMMANDS, -1, MSISDN, strlen(MSISDN), buf, len,
-                                   NULL, 0),
+    ck_assert_int_eq(kafka_produce(producer, TOPIC_PURCHASE_COMMANDS, -1, MSISDN, strlen(MSISDN),
+                                   buf, len, NULL, 0),
                      0);
     int got = 0;
     int64_t until = mono_ms() + 15000;

@@ -93,7 +93,8 @@ START_TEST(answers_have_the_spec_shapes) {
                         "\"fundSource\":\"LOAN\"}");
     free(s);
     s = response_error(CAUSE_INSUFFICIENT_FUNDS, "insufficient funds");
-    ck_assert_str_eq(s, "{\"errorMessage\":\"insufficient funds\",\"cause\":\"INSUFFICIENT_FUNDS\"}");
+    ck_assert_str_eq(s,
+                     "{\"errorMessage\":\"insufficient funds\",\"cause\":\"INSUFFICIENT_FUNDS\"}");
     free(s);
     s = response_callback("OK", "Callback received by Millom");
     ck_assert_str_eq(s, "{\"status\":\"OK\",\"message\":\"Callback received by Millom\"}");
@@ -109,7 +110,8 @@ END_TEST
 START_TEST(activate_answers_are_classified) {
     activation_result r;
     parse(200,
-          "{\"activationStatus\":{\"status\":\"OK\"},\"activationTime\":\"2018-09-13T06:17:21+00:00\","
+          "{\"activationStatus\":{\"status\":\"OK\"},\"activationTime\":\"2018-09-13T06:17:21+00:"
+          "00\","
           "\"confirmationCode\":\"tp-123\"}",
           &r);
     ck_assert_int_eq(r.kind, ACT_COMPLETED);
@@ -209,8 +211,9 @@ END_TEST
 START_TEST(completed_and_pending_and_failed_rows) {
     purchase p = base(), next = {0};
     activation_result r;
-    parse(200, "{\"activationStatus\":{\"status\":\"OK\"},\"confirmationCode\":\"C1\","
-               "\"message\":\"done\"}",
+    parse(200,
+          "{\"activationStatus\":{\"status\":\"OK\"},\"confirmationCode\":\"C1\","
+          "\"message\":\"done\"}",
           &r);
     ck_assert_int_eq(outcome_after_activation(&p, &r, 20, NULL, 5000, 0, &next), 0);
     ck_assert_int_eq(next.state, PS_COMPLETED);
@@ -309,7 +312,7 @@ START_TEST(backoff_doubles_to_thirty_seconds_with_jitter) {
     ck_assert_int_eq(retry_backoff_ms(2, 0), 500);
     ck_assert_int_eq(retry_backoff_ms(3, 0), 1000);
     ck_assert_int_eq(retry_backoff_ms(7, 0), 15000);
-    ck_assert_int_eq(retry_backoff_ms(8, 0), 15000);  /* 64 s capped to 30 s */
+    ck_assert_int_eq(retry_backoff_ms(8, 0), 15000); /* 64 s capped to 30 s */
     ck_assert_int_eq(retry_backoff_ms(8, 15000), 30000);
     ck_assert_int_eq(retry_backoff_ms(1000, 0xffffffffu) <= 30000, 1);
     ck_assert_int_eq(retry_backoff_ms(0, 0), 250);
@@ -333,10 +336,10 @@ START_TEST(pending_schedules_rechecks_with_backoff) {
     ck_assert_int_eq(next.next_attempt_ms, 5000 + 60000); /* exactly, no jitter */
     ck_assert_int_eq(next.rechecks, 0);
     ck_assert_int_eq(recheck_delay_ms(&pol, 0, 0), 60000);
-    ck_assert_int_eq(recheck_delay_ms(&pol, 1, 0), 60000);          /* [60, 120] s */
+    ck_assert_int_eq(recheck_delay_ms(&pol, 1, 0), 60000); /* [60, 120] s */
     ck_assert_int_eq(recheck_delay_ms(&pol, 1, 60000), 120000);
-    ck_assert_int_eq(recheck_delay_ms(&pol, 3, 0), 240000);         /* [240, 480] s */
-    ck_assert_int_eq(recheck_delay_ms(&pol, 4, 0), 300000);         /* 960 s capped to 600 */
+    ck_assert_int_eq(recheck_delay_ms(&pol, 3, 0), 240000); /* [240, 480] s */
+    ck_assert_int_eq(recheck_delay_ms(&pol, 4, 0), 300000); /* 960 s capped to 600 */
     ck_assert_int_eq(recheck_delay_ms(&pol, 1000, 0xffffffffu) <= 600000, 1);
     for (uint32_t rnd = 0; rnd < 100000; rnd += 997) {
         int64_t d = recheck_delay_ms(&pol, 2, rnd);
@@ -383,7 +386,8 @@ START_TEST(recheck_answers_decide_pending_purchases) {
     ck_assert_int_eq(next.state, PS_FAILED);
     ck_assert_str_eq(next.error_type, "INTERNAL_ERROR");
     ck_assert_int_eq(next.http_status, 503);
-    ck_assert_str_eq(next.message, "operator backend internal error"); /* not the operator's words */
+    ck_assert_str_eq(next.message,
+                     "operator backend internal error"); /* not the operator's words */
     /* A definite errorType: failed. */
     parse(402, "{\"errorType\":\"INSUFFICIENT_FUNDS\"}", &r);
     ck_assert_int_eq(outcome_after_recheck(&p, &r, &pol, 9000, 0, &next), 0);
@@ -452,12 +456,13 @@ START_TEST(callbacks_complete_or_fail) {
 END_TEST
 
 START_TEST(offers_give_the_plan_price) {
-    json_t *offers = json_loads(
-        "{\"subscriberState\":\"GOOD_TO_GO\",\"offers\":["
-        "{\"id\":\"plan1234\",\"name\":\"3G\",\"cost\":{\"currency\":\"PKR\",\"value\":\"160.00\"}},"
-        "{\"id\":\"plan1235\",\"name\":\"Social\",\"cost\":{\"value\":60.1}},"
-        "{\"id\":\"bad\",\"name\":\"x\",\"cost\":{\"value\":\"1.234\"}}]}",
-        0, NULL);
+    json_t *offers =
+        json_loads("{\"subscriberState\":\"GOOD_TO_GO\",\"offers\":["
+                   "{\"id\":\"plan1234\",\"name\":\"3G\",\"cost\":{\"currency\":\"PKR\",\"value\":"
+                   "\"160.00\"}},"
+                   "{\"id\":\"plan1235\",\"name\":\"Social\",\"cost\":{\"value\":60.1}},"
+                   "{\"id\":\"bad\",\"name\":\"x\",\"cost\":{\"value\":\"1.234\"}}]}",
+                   0, NULL);
     ck_assert_ptr_nonnull(offers);
     int64_t price = 0;
     char cur[8];

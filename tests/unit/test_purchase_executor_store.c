@@ -73,11 +73,14 @@ static purchase make(const char *sp, const char *transid, const char *plan, int6
 /* The last outbox event, decoded. Caller frees. */
 static Millom__V1__PurchaseEvent *last_event(char *key, size_t keylen) {
     sqlite3_stmt *st;
-    ck_assert_int_eq(sqlite3_prepare_v2(db,
-                                        "SELECT topic, key, payload FROM outbox WHERE topic = '" TOPIC_PURCHASE_EVENTS "' ORDER BY id DESC "
-                                        "LIMIT 1",
-                                        -1, &st, NULL),
-                     SQLITE_OK);
+    ck_assert_int_eq(
+        sqlite3_prepare_v2(
+            db,
+            "SELECT topic, key, payload FROM outbox WHERE topic = '" TOPIC_PURCHASE_EVENTS
+            "' ORDER BY id DESC "
+            "LIMIT 1",
+            -1, &st, NULL),
+        SQLITE_OK);
     ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
     ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), TOPIC_PURCHASE_EVENTS);
     snprintf(key, keylen, "%.*s", sqlite3_column_bytes(st, 1),
@@ -159,9 +162,9 @@ START_TEST(create_inserts_with_its_event) {
     ck_assert_int_eq(scalar(EVENTS_IN_OUTBOX), 2);
     ck_assert_int_eq(purchase_get(db, "sp2", "tx-0000000001", &got), 1);
     ck_assert_str_eq(got.op_transid, "01352186-41c2-8c09-a08e-ff8861b2b2b7");
-    ck_assert_int_eq(purchase_get_operator_transid(db, "tp", "01352186-41c2-8c09-a08e-ff8861b2b2b7",
-                                                   NULL, &got),
-                     1);
+    ck_assert_int_eq(
+        purchase_get_operator_transid(db, "tp", "01352186-41c2-8c09-a08e-ff8861b2b2b7", NULL, &got),
+        1);
     ck_assert_str_eq(got.service_provider, "sp2");
     ck_assert_int_eq(purchase_get_operator_transid(db, "tp", "01352186-41c2-8c09-a08e-ff8861b2b2b7",
                                                    "sp1", &got),
@@ -172,8 +175,7 @@ START_TEST(create_inserts_with_its_event) {
      * hold one) is refused. */
     purchase clash = make("sp3", "tx-0000000009", "plan9999", 300000);
     strcpy(clash.op_transid, "01352186-41c2-8c09-a08e-ff8861b2b2b7");
-    ck_assert_int_eq(purchase_create(db, &clash, 60000, &existing, &other),
-                     CREATE_TRANSID_TAKEN);
+    ck_assert_int_eq(purchase_create(db, &clash, 60000, &existing, &other), CREATE_TRANSID_TAKEN);
     ck_assert_int_eq(scalar("SELECT count(*) FROM purchases"), 2);
     purchase_clear(&got);
     purchase_clear(&existing);
@@ -206,8 +208,9 @@ START_TEST(purchase_timer_window) {
     ck_assert_int_eq(purchase_create(db, &f, 0, &existing, &other), CREATE_OK);
 
     /* Failed purchases do not count; the others in every live state do. */
-    ck_assert_int_eq(store_exec(db, "UPDATE purchases SET state = 'failed' WHERE plan_id = 'plan1234'"
-                                    " AND subscriber = '924542610003'"),
+    ck_assert_int_eq(store_exec(db,
+                                "UPDATE purchases SET state = 'failed' WHERE plan_id = 'plan1234'"
+                                " AND subscriber = '924542610003'"),
                      SQLITE_OK);
     purchase g = make("sp1", "tx-g000000001", "plan1234", 130000);
     ck_assert_int_eq(purchase_timer_hit(db, &g, 130000 - 60000, &other), 0);
@@ -256,9 +259,8 @@ START_TEST(transitions_are_compare_and_set) {
     /* A callback completes it: event, stored answer. */
     purchase done = {0};
     ck_assert_int_eq(outcome_after_callback(&cur, 1, "", "", 102000, &done), 0);
-    ck_assert_int_eq(purchase_update(db, &done, PS_MASK(PS_ACTIVATING) | PS_MASK(PS_PENDING), -1,
-                                     NULL),
-                     1);
+    ck_assert_int_eq(
+        purchase_update(db, &done, PS_MASK(PS_ACTIVATING) | PS_MASK(PS_PENDING), -1, NULL), 1);
     ck_assert_int_eq(scalar(EVENTS_IN_OUTBOX), 3);
     purchase got = {0};
     ck_assert_int_eq(purchase_get(db, "sp1", "tx-0000000001", &got), 1);
@@ -268,9 +270,8 @@ START_TEST(transitions_are_compare_and_set) {
     ck_assert_int_eq(got.completed_ms, 102000);
     ck_assert_int_eq(scalar("SELECT next_attempt_ms IS NULL FROM purchases"), 1);
     /* Final states do not move again. */
-    ck_assert_int_eq(purchase_update(db, &stale, PS_MASK(PS_ACTIVATING) | PS_MASK(PS_PENDING), -1,
-                                     NULL),
-                     0);
+    ck_assert_int_eq(
+        purchase_update(db, &stale, PS_MASK(PS_ACTIVATING) | PS_MASK(PS_PENDING), -1, NULL), 0);
     ck_assert_int_eq(scalar(EVENTS_IN_OUTBOX), 3);
 
     /* An update that keeps the state (a retry) adds no event. */
@@ -356,10 +357,11 @@ START_TEST(changes_go_to_the_changelog_and_follow_ownership) {
                      1);
     /* The record decodes to the row as stored. */
     sqlite3_stmt *st;
-    ck_assert_int_eq(sqlite3_prepare_v2(db,
-                                        "SELECT key, payload FROM outbox WHERE topic = '"
-                                        TOPIC_PURCHASE_CHANGELOG "' ORDER BY id DESC LIMIT 1",
-                                        -1, &st, NULL),
+    ck_assert_int_eq(sqlite3_prepare_v2(
+                         db,
+                         "SELECT key, payload FROM outbox WHERE topic = '" TOPIC_PURCHASE_CHANGELOG
+                         "' ORDER BY id DESC LIMIT 1",
+                         -1, &st, NULL),
                      SQLITE_OK);
     ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
     Millom__V1__ChangelogKey *key = millom__v1__changelog_key__unpack(
@@ -390,12 +392,14 @@ START_TEST(changes_go_to_the_changelog_and_follow_ownership) {
     /* Owned: claimed; the claim is a change with a higher version. */
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(2);
     rd_kafka_topic_partition_list_add(parts, TOPIC_PURCHASE_COMMANDS, 3);
-    rd_kafka_topic_partition_list_add(parts, TOPIC_ACTIVATION_CALLBACKS, 5); /* other topics do not count */
+    rd_kafka_topic_partition_list_add(parts, TOPIC_ACTIVATION_CALLBACKS,
+                                      5); /* other topics do not count */
     ck_assert_int_eq(changelog_own(db, parts, TOPIC_PURCHASE_COMMANDS, 1), 0);
     ck_assert_int_eq(scalar("SELECT count(*) FROM changelog_owned"), 1);
     ck_assert_int_eq(purchase_claim_due(db, INT64_MAX / 2, 200000, &c), 1);
     ck_assert_int_gt(scalar("SELECT cl_version FROM purchases"), v1);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM outbox WHERE topic = '" TOPIC_PURCHASE_CHANGELOG "'"), 2);
+    ck_assert_int_eq(
+        scalar("SELECT count(*) FROM outbox WHERE topic = '" TOPIC_PURCHASE_CHANGELOG "'"), 2);
     ck_assert_int_eq(changelog_own(db, parts, TOPIC_PURCHASE_COMMANDS, 0), 0);
     ck_assert_int_eq(purchase_resume_owned(db), 0);
     rd_kafka_topic_partition_list_destroy(parts);
@@ -434,9 +438,8 @@ START_TEST(lookups_filter_and_order) {
     ck_assert_int_eq(purchase_create(db, &o, 0, &existing, &other), CREATE_OK);
 
     seen s = {0};
-    ck_assert_int_eq(purchase_find_subscriber(db, "tp", "924542610003", NULL, 0, 0, 1000,
-                                              remember, &s),
-                     3);
+    ck_assert_int_eq(
+        purchase_find_subscriber(db, "tp", "924542610003", NULL, 0, 0, 1000, remember, &s), 3);
     ck_assert_str_eq(s.transids[0], "tx-1000000000"); /* oldest first */
     ck_assert_str_eq(s.transids[1], "tx-2000000000");
     ck_assert_str_eq(s.transids[2], "tx-3000000000");
@@ -445,17 +448,16 @@ START_TEST(lookups_filter_and_order) {
                                               remember, &s),
                      2); /* inclusive */
     memset(&s, 0, sizeof s);
-    ck_assert_int_eq(purchase_find_subscriber(db, "tp", "924542610003", "sp1", 0, 250000, 1000,
-                                              remember, &s),
-                     1);
+    ck_assert_int_eq(
+        purchase_find_subscriber(db, "tp", "924542610003", "sp1", 0, 250000, 1000, remember, &s),
+        1);
     ck_assert_str_eq(s.transids[0], "tx-1000000000");
     memset(&s, 0, sizeof s);
-    ck_assert_int_eq(purchase_find_subscriber(db, "tp", "924542610003", NULL, 0, 0, 2, remember,
-                                              &s),
-                     2); /* limit */
-    ck_assert_int_eq(purchase_find_subscriber(db, "xx", "924542610003", NULL, 0, 0, 10, remember,
-                                              &s),
-                     0);
+    ck_assert_int_eq(
+        purchase_find_subscriber(db, "tp", "924542610003", NULL, 0, 0, 2, remember, &s),
+        2); /* limit */
+    ck_assert_int_eq(
+        purchase_find_subscriber(db, "xx", "924542610003", NULL, 0, 0, 10, remember, &s), 0);
     memset(&s, 0, sizeof s);
     ck_assert_int_eq(purchase_find_transid(db, "tp", "tx-2000000000", NULL, 10, remember, &s), 1);
     /* The operator's transId finds it too. */
@@ -517,9 +519,8 @@ START_TEST(pending_rechecks_are_claimed_and_lose_to_callbacks) {
     ck_assert_int_eq(purchase_claim_due(db, next.next_attempt_ms, 999999999, &c), 1);
     purchase done = {0};
     ck_assert_int_eq(outcome_after_callback(&c, 1, "", "", 300000, &done), 0);
-    ck_assert_int_eq(purchase_update(db, &done, PS_MASK(PS_ACTIVATING) | PS_MASK(PS_PENDING), -1,
-                                     NULL),
-                     1);
+    ck_assert_int_eq(
+        purchase_update(db, &done, PS_MASK(PS_ACTIVATING) | PS_MASK(PS_PENDING), -1, NULL), 1);
     /* The re-check's answer (say the FAIL of another story) comes second: dropped. */
     parse_answer(200,
                  "{\"activationStatus\":{\"status\":\"FAIL\",\"errorMessage\":"

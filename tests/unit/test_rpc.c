@@ -37,11 +37,11 @@ static void sleep_ms(long ms) {
 }
 
 /* Polls `cond` every 5 ms for up to timeout_ms; returns its last value. */
-#define WAIT_UNTIL(cond, timeout_ms)                                              \
-    ({                                                                            \
-        int64_t until_ = mono_ms() + (timeout_ms);                                \
-        while (!(cond) && mono_ms() < until_) sleep_ms(5);                        \
-        (cond);                                                                   \
+#define WAIT_UNTIL(cond, timeout_ms)                       \
+    ({                                                     \
+        int64_t until_ = mono_ms() + (timeout_ms);         \
+        while (!(cond) && mono_ms() < until_) sleep_ms(5); \
+        (cond);                                            \
     })
 
 static void group_name(char *buf, size_t len, const char *what) {
@@ -101,9 +101,8 @@ static kafka_consumer *consumer(const char *group, const char *topic, kafka_hand
 }
 
 static void produce_str(const char *topic, const char *key, const char *value) {
-    ck_assert_int_eq(kafka_produce(producer, topic, -1, key, strlen(key), value, strlen(value),
-                                   NULL, 0),
-                     0);
+    ck_assert_int_eq(
+        kafka_produce(producer, topic, -1, key, strlen(key), value, strlen(value), NULL, 0), 0);
 }
 
 /* ---------------------------------------------- recorded consumption */
@@ -113,11 +112,11 @@ static void produce_str(const char *topic, const char *key, const char *value) {
 typedef struct {
     pthread_mutex_t mu;
     char values[MAX_SEEN][64];
-    char errors[MAX_SEEN][128];       /* "error" header, if any */
-    char source_topic[MAX_SEEN][64];  /* "source.topic" header, if any */
+    char errors[MAX_SEEN][128];      /* "error" header, if any */
+    char source_topic[MAX_SEEN][64]; /* "source.topic" header, if any */
     atomic_int n;
-    const char *reject;               /* value to dead-letter */
-    const char *flaky;                /* value to retry once */
+    const char *reject; /* value to dead-letter */
+    const char *flaky;  /* value to retry once */
     atomic_int flaky_attempts;
 } seen_t;
 
@@ -185,8 +184,8 @@ START_TEST(test_consume_commit_restart) {
     seen_t s;
     seen_init(&s, NULL, NULL);
     kafka_consumer *c = consumer(group, events_topic, record, &s);
-    ck_assert_msg(WAIT_UNTIL(atomic_load(&s.n) >= N, 10000), "consumed %d of %d",
-                  atomic_load(&s.n), N);
+    ck_assert_msg(WAIT_UNTIL(atomic_load(&s.n) >= N, 10000), "consumed %d of %d", atomic_load(&s.n),
+                  N);
     ck_assert(kafka_consumer_ready(c));
     for (int i = 0; i < N; i++) {
         snprintf(v, sizeof v, "m%d", i);
@@ -261,7 +260,8 @@ static kafka_verdict respond(void *arg, const rd_kafka_message_t *m, char *err, 
     }
     if (!rpc_expired(q->meta)) {
         char body[256];
-        int n = snprintf(body, sizeof body, "{\"sp\":\"%s\",\"kind\":%d,\"partition\":%d,\"id\":\"%s\"}",
+        int n = snprintf(body, sizeof body,
+                         "{\"sp\":\"%s\",\"kind\":%d,\"partition\":%d,\"id\":\"%s\"}",
                          q->service_provider, (int)q->kind, (int)q->meta->reply_partition,
                          q->meta->correlation_id);
         rpc_reply(producer, q->meta, 200, "application/json", body, (size_t)n, 0);
@@ -325,9 +325,9 @@ typedef struct {
     int retry_after;
     char content_type[64];
     char body[512];
-    char id[40];        /* the call's correlation id (send_query) */
-    char reply_id[40];  /* the reply's, written by the reader thread */
-    int64_t at;  /* mono_ms() of the callback */
+    char id[40];       /* the call's correlation id (send_query) */
+    char reply_id[40]; /* the reply's, written by the reader thread */
+    int64_t at;        /* mono_ms() of the callback */
 } result_t;
 
 static void on_reply(void *arg, const Millom__V1__Reply *r) {
@@ -366,8 +366,8 @@ static void send_query(rpc_client *c, int timeout_ms, result_t *res, const char 
     size_t len = millom__v1__query__get_packed_size(&q);
     ck_assert_uint_le(len, sizeof buf);
     millom__v1__query__pack(&q, buf);
-    if (kafka_produce(producer, requests_topic, -1, meta.correlation_id, strlen(meta.correlation_id),
-                      buf, len, NULL, 0) != 0) {
+    if (kafka_produce(producer, requests_topic, -1, meta.correlation_id,
+                      strlen(meta.correlation_id), buf, len, NULL, 0) != 0) {
         rpc_call_cancel(c, meta.correlation_id);
         ck_abort_msg("produce failed");
     }
@@ -388,7 +388,8 @@ START_TEST(test_rpc_round_trip) {
     ck_assert_str_eq(res.content_type, "application/json");
     ck_assert_str_eq(res.reply_id, res.id);
     char want[256];
-    snprintf(want, sizeof want, "{\"sp\":\"acme\",\"kind\":2,\"partition\":3,\"id\":\"%s\"}", res.id);
+    snprintf(want, sizeof want, "{\"sp\":\"acme\",\"kind\":2,\"partition\":3,\"id\":\"%s\"}",
+             res.id);
     ck_assert_str_eq(res.body, want);
     ck_assert_int_eq(rpc_pending_count(c), 0);
 
@@ -465,7 +466,7 @@ START_TEST(test_rpc_partitions_isolated) {
     Millom__V1__RequestMeta meta = MILLOM__V1__REQUEST_META__INIT;
     result_t pending_a = {0};
     ck_assert_int_eq(rpc_call_begin(a, 500, on_reply, &pending_a, &meta), 0);
-    meta.reply_partition = 5;  /* misrouted on purpose */
+    meta.reply_partition = 5; /* misrouted on purpose */
     ck_assert_int_eq(rpc_reply(producer, &meta, 200, "text/plain", "x", 1, 0), 0);
     ck_assert_msg(WAIT_UNTIL(atomic_load(&pending_a.done), 5000), "no timeout for a");
     ck_assert_int_eq(pending_a.got_reply, 0);
@@ -479,12 +480,12 @@ END_TEST
 /* rpc_expired and rpc_reply's argument checks. */
 START_TEST(test_rpc_expired) {
     Millom__V1__RequestMeta meta = MILLOM__V1__REQUEST_META__INIT;
-    ck_assert_int_eq(rpc_expired(&meta), 0);  /* no deadline */
+    ck_assert_int_eq(rpc_expired(&meta), 0); /* no deadline */
     meta.deadline_ms = now_ms() - 1;
     ck_assert_int_eq(rpc_expired(&meta), 1);
     meta.deadline_ms = now_ms() + 10000;
     ck_assert_int_eq(rpc_expired(&meta), 0);
-    ck_assert_int_eq(rpc_reply(producer, &meta, 200, "", "", 0, 0), -1);  /* no id */
+    ck_assert_int_eq(rpc_reply(producer, &meta, 200, "", "", 0, 0), -1); /* no id */
 }
 END_TEST
 
@@ -504,6 +505,6 @@ int main(void) {
     srunner_run_all(sr, CK_ENV);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
-    destroy_cluster();  /* CK_FORK=no: the cluster lived in this process */
+    destroy_cluster(); /* CK_FORK=no: the cluster lived in this process */
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

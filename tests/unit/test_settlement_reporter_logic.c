@@ -15,8 +15,8 @@ static const revenue_shares sandbox = {70, 20, 10};
 START_TEST(split_sums_to_gross_for_awkward_amounts) {
     const revenue_shares odd[] = {{70, 20, 10}, {33, 33, 34}, {1, 1, 98}, {0, 0, 100},
                                   {100, 0, 0},  {49, 49, 2},  {67, 29, 4}};
-    const int64_t amounts[] = {0, 1, 2, 3, 7, 9, 10, 11, 99, 101, 333, 1001, 16050, 99999,
-                               INT64_MAX / 2, INT64_MAX};
+    const int64_t amounts[] = {
+        0, 1, 2, 3, 7, 9, 10, 11, 99, 101, 333, 1001, 16050, 99999, INT64_MAX / 2, INT64_MAX};
     for (size_t s = 0; s < sizeof odd / sizeof odd[0]; s++) {
         for (size_t a = 0; a < sizeof amounts / sizeof amounts[0]; a++) {
             share_split x;
@@ -41,7 +41,7 @@ START_TEST(split_rule_examples) {
     ck_assert_int_eq(x.operator_minor, 0);
     ck_assert_int_eq(x.provider_minor, 0);
     ck_assert_int_eq(x.millom_minor, 1);
-    shares_split(15938, &sandbox, &x); /* 159.38 */
+    shares_split(15938, &sandbox, &x);         /* 159.38 */
     ck_assert_int_eq(x.operator_minor, 11156); /* floor(111.566) */
     ck_assert_int_eq(x.provider_minor, 3187);  /* floor(31.876) */
     ck_assert_int_eq(x.millom_minor, 1595);
@@ -64,8 +64,8 @@ START_TEST(shares_from_tenants_file) {
     tenants_free(t);
     /* Wrong sums and non-integers are refused. */
     tenant_operator op = {.id = "x"};
-    op.json = json_loads("{\"revenueShares\":{\"operator\":70,\"provider\":20,\"millom\":20}}",
-                         0, NULL);
+    op.json =
+        json_loads("{\"revenueShares\":{\"operator\":70,\"provider\":20,\"millom\":20}}", 0, NULL);
     ck_assert_int_eq(shares_from_tenant(&op, &s, err, sizeof err), -1);
     json_decref(op.json);
     op.json = json_loads("{\"revenueShares\":{\"operator\":70.5,\"provider\":20,\"millom\":9.5}}",
@@ -143,8 +143,7 @@ START_TEST(record_from_event) {
     ck_assert_int_eq(settlement_record_from_event(t, &ev, 42, &r, err, sizeof err), 0);
     ck_assert_str_eq(r.day, "2026-11-28");
     ck_assert_int_eq(r.currency_scale, 2);
-    ck_assert_int_eq(r.split.operator_minor + r.split.provider_minor + r.split.millom_minor,
-                     6001);
+    ck_assert_int_eq(r.split.operator_minor + r.split.provider_minor + r.split.millom_minor, 6001);
     ck_assert_int_eq(strlen(r.subscriber_hash), 64);
     ck_assert(strstr(r.subscriber_hash, "924542610003") == NULL);
     char again[65];

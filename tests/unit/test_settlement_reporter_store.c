@@ -85,8 +85,8 @@ START_TEST(settles_once_per_transid) {
     settled_record again = rec("t1", "sp1", "p1", 9999, DAY1 + 5000);
     ck_assert_int_eq(apply(&again), SETTLE_DUPLICATE);
     ck_assert_int_eq(scalar("SELECT count(*) FROM records"), 1);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM outbox WHERE topic = 'millom.settlement.records'"),
-                     1);
+    ck_assert_int_eq(
+        scalar("SELECT count(*) FROM outbox WHERE topic = 'millom.settlement.records'"), 1);
     Millom__V1__SettlementReport r = load("2026-11-28", "sp1");
     ck_assert_int_eq(r.count, 1);
     ck_assert_int_eq(r.gross_minor, 6001);
@@ -132,10 +132,10 @@ START_TEST(aggregates_match_records_and_plans) {
     ck_assert(!r.closed);
     report_clear(&r);
     /* One unsent report per key, however many changes (compacted topic). */
-    ck_assert_int_eq(scalar("SELECT count(*) FROM outbox WHERE topic = 'millom.settlement.reports'"),
-                     1);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM outbox WHERE topic = 'millom.settlement.records'"),
-                     50);
+    ck_assert_int_eq(
+        scalar("SELECT count(*) FROM outbox WHERE topic = 'millom.settlement.reports'"), 1);
+    ck_assert_int_eq(
+        scalar("SELECT count(*) FROM outbox WHERE topic = 'millom.settlement.records'"), 50);
 }
 END_TEST
 
@@ -282,11 +282,10 @@ START_TEST(offer_performance_counts) {
     ck_assert_int_eq(apply(&b), SETTLE_NEW);
     query_filter f = {.op = "tp"};
     char *csv = render_offer_performance(db, &f, 1);
-    ck_assert_str_eq(csv,
-                     "serviceProvider,planId,impressions,purchases,conversionRate\r\n"
-                     "sp1,p1,4,1,0.2500\r\n"
-                     "sp1,p2,1,0,0.0000\r\n"
-                     "sp1,p3,0,1,\r\n");
+    ck_assert_str_eq(csv, "serviceProvider,planId,impressions,purchases,conversionRate\r\n"
+                          "sp1,p1,4,1,0.2500\r\n"
+                          "sp1,p2,1,0,0.0000\r\n"
+                          "sp1,p3,0,1,\r\n");
     free(csv);
     char *json = render_offer_performance(db, &f, 0);
     json_t *doc = json_loads(json, 0, NULL);

@@ -44,11 +44,20 @@ START_TEST(causes) {
 END_TEST
 
 START_TEST(known_types) {
-    const char *const spec[] = {"TIMEOUT", "PARSING_ERROR", "INTERNAL_ERROR",
-                                "UNKNOWN_SUBSCRIBER_ID", "INVALID_PRODUCT", "USER_BARRED",
-                                "CONGESTED", "PURCHASE_IN_PROGRESS",
-                                "PURCHASE_ALREADY_EXECUTED", "NOT_IMPLEMENTED",
-                                "INSUFFICIENT_FUNDS", "BAD_REQUEST", "CONFLICT", "FORBIDDEN",
+    const char *const spec[] = {"TIMEOUT",
+                                "PARSING_ERROR",
+                                "INTERNAL_ERROR",
+                                "UNKNOWN_SUBSCRIBER_ID",
+                                "INVALID_PRODUCT",
+                                "USER_BARRED",
+                                "CONGESTED",
+                                "PURCHASE_IN_PROGRESS",
+                                "PURCHASE_ALREADY_EXECUTED",
+                                "NOT_IMPLEMENTED",
+                                "INSUFFICIENT_FUNDS",
+                                "BAD_REQUEST",
+                                "CONFLICT",
+                                "FORBIDDEN",
                                 "INVALID_TRANSID"};
     for (size_t i = 0; i < sizeof spec / sizeof spec[0]; i++) {
         ck_assert_msg(backend_error_type_known(spec[i]), "%s", spec[i]);

@@ -179,8 +179,8 @@ static int read_outbox(int64_t after_id) {
         ck_assert_ptr_nonnull(r->key);
         r->payload_null = sqlite3_column_type(st, 2) == SQLITE_NULL;
         if (!r->payload_null) {
-            r->rec = millom__v1__changelog_record__unpack(
-                NULL, (size_t)sqlite3_column_bytes(st, 2), sqlite3_column_blob(st, 2));
+            r->rec = millom__v1__changelog_record__unpack(NULL, (size_t)sqlite3_column_bytes(st, 2),
+                                                          sqlite3_column_blob(st, 2));
             ck_assert_ptr_nonnull(r->rec);
         }
     }
@@ -194,7 +194,7 @@ static int64_t max_outbox_id(sqlite3 *db) {
 
 /* The value of a named column in a record, or NULL when absent. */
 static const Millom__V1__ChangelogValue *col(const Millom__V1__ChangelogRecord *r,
-                                              const char *name) {
+                                             const char *name) {
     for (size_t i = 0; i < r->n_columns; i++)
         if (r->columns[i]->name && strcmp(r->columns[i]->name, name) == 0)
             return r->columns[i]->value;
@@ -216,9 +216,7 @@ static void assert_text_col(const Millom__V1__ChangelogRecord *r, const char *na
     ck_assert_str_eq(v->text, want);
 }
 
-static long counter(const char *name) {
-    return metric_value(metric_counter(name, "test", NULL));
-}
+static long counter(const char *name) { return metric_value(metric_counter(name, "test", NULL)); }
 
 /* A's side of the pipeline: producer + outbox relay on path_a. */
 typedef struct {
@@ -325,8 +323,7 @@ START_TEST(capture_stamps_rows_and_fills_the_outbox) {
     ck_assert_int_eq(rows[0].partition, 2);
     ck_assert_str_eq(rows[0].key->table, "things");
     ck_assert_uint_eq(rows[0].key->n_values, 1);
-    ck_assert_int_eq(rows[0].key->values[0]->value_case,
-                     MILLOM__V1__CHANGELOG_VALUE__VALUE_TEXT);
+    ck_assert_int_eq(rows[0].key->values[0]->value_case, MILLOM__V1__CHANGELOG_VALUE__VALUE_TEXT);
     ck_assert_str_eq(rows[0].key->values[0]->text, "a");
 
     /* Rowid table: a random 32-hex uid is the key; the local id is not
@@ -359,8 +356,10 @@ START_TEST(capture_stamps_rows_and_fills_the_outbox) {
     ck_assert_uint_eq(last->key->n_values, 1);
     ck_assert_str_eq(last->key->values[0]->text, uid);
     /* ... and the only one: an insert is one change. */
-    ck_assert_msg(n == 1, "an events INSERT added %d outbox rows (want 1); kafka_partition of "
-                  "the first: %d", n, rows[0].partition);
+    ck_assert_msg(n == 1,
+                  "an events INSERT added %d outbox rows (want 1); kafka_partition of "
+                  "the first: %d",
+                  n, rows[0].partition);
 
     /* A given uid is kept, also one record. */
     mark = max_outbox_id(db_a);
@@ -396,8 +395,8 @@ START_TEST(follower_restores_a_copy) {
     ck_assert_int_eq(query_int(db_b, "SELECT v FROM things WHERE k = 'p3'"), 31);
     ck_assert_int_eq(query_int(db_b, "SELECT count(*) FROM events"), 3);
     /* Replicated events rows got B's own ids (after the local row). */
-    ck_assert_int_eq(query_int(db_b, "SELECT count(*) FROM events WHERE id = 1 AND uid = 'local-b'"),
-                     1);
+    ck_assert_int_eq(
+        query_int(db_b, "SELECT count(*) FROM events WHERE id = 1 AND uid = 'local-b'"), 1);
     char a_ids[256], b_ids[256];
     dump(db_a, "SELECT id FROM events ORDER BY uid", a_ids, sizeof a_ids);
     dump(db_b, "SELECT id FROM events WHERE uid <> 'local-b' ORDER BY uid", b_ids, sizeof b_ids);
@@ -463,8 +462,7 @@ START_TEST(positions_persist_across_followers) {
 
     /* One position per partition, at the end of what was applied. */
     char sql[256];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM changelog_positions WHERE topic = '%s'",
-             topic);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM changelog_positions WHERE topic = '%s'", topic);
     ck_assert_int_eq(query_int(db_b, sql), N_PARTS);
     snprintf(sql, sizeof sql,
              "SELECT next_offset FROM changelog_positions WHERE topic = '%s' AND partition = 0",

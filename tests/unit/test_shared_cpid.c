@@ -14,8 +14,11 @@ static void setup(void) { ck_assert_int_eq(cpid_config_init(&cfg, NULL, 100), 0)
 
 START_TEST(keys_and_ttl) {
     cpid_config a, b, c;
-    ck_assert_int_eq(cpid_config_init(&a, "00112233445566778899aabbccddeeff"
-                                          "00112233445566778899AABBCCDDEEFF", 0), 0);
+    ck_assert_int_eq(cpid_config_init(&a,
+                                      "00112233445566778899aabbccddeeff"
+                                      "00112233445566778899AABBCCDDEEFF",
+                                      0),
+                     0);
     ck_assert_int_eq(a.key[0], 0x00);
     ck_assert_int_eq(a.key[1], 0x11);
     ck_assert_int_eq(a.key[31], 0xff);
@@ -35,10 +38,10 @@ END_TEST
 
 START_TEST(every_cpid_is_new_and_decodes) {
     char a[CPID_MAX_LEN], b[CPID_MAX_LEN];
-    ck_assert_int_eq(cpid_issue(&cfg, "924542610003", "testserviceprovider", "41006", T0, a,
-                                sizeof a), 0);
-    ck_assert_int_eq(cpid_issue(&cfg, "924542610003", "testserviceprovider", "41006", T0, b,
-                                sizeof b), 0);
+    ck_assert_int_eq(
+        cpid_issue(&cfg, "924542610003", "testserviceprovider", "41006", T0, a, sizeof a), 0);
+    ck_assert_int_eq(
+        cpid_issue(&cfg, "924542610003", "testserviceprovider", "41006", T0, b, sizeof b), 0);
     ck_assert_str_ne(a, b);
     ck_assert_ptr_nonnull(strstr(a, ",41006"));
     ck_assert_str_eq(strrchr(a, ','), ",41006");
@@ -76,8 +79,8 @@ END_TEST
 
 START_TEST(tampering_is_detected) {
     char a[CPID_MAX_LEN], t[CPID_MAX_LEN];
-    ck_assert_int_eq(cpid_issue(&cfg, "924542610003", "testserviceprovider", "41006", T0, a,
-                                sizeof a), 0);
+    ck_assert_int_eq(
+        cpid_issue(&cfg, "924542610003", "testserviceprovider", "41006", T0, a, sizeof a), 0);
     size_t body = (size_t)(strrchr(a, ',') - a);
     cpid_info info;
     for (size_t i = 0; i < body; i++) {
@@ -104,9 +107,9 @@ END_TEST
 
 START_TEST(malformed_inputs) {
     cpid_info info;
-    const char *bad[] = {"", ",", "abc", "abc,", "abc,4100x", "abc,4100", "abc,4100611",
-                         ",41006", "a b,41006", "abc!,41006", "YWJj,41006", "a=bc,41006",
-                         "abc===,41006"};
+    const char *bad[] = {"",           ",",           "abc",         "abc,",      "abc,4100x",
+                         "abc,4100",   "abc,4100611", ",41006",      "a b,41006", "abc!,41006",
+                         "YWJj,41006", "a=bc,41006",  "abc===,41006"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ck_assert_msg(cpid_decode(&cfg, bad[i], T0, &info) == CPID_MALFORMED, "'%s'", bad[i]);
     ck_assert_int_eq(cpid_decode(&cfg, NULL, T0, &info), CPID_MALFORMED);

@@ -9,14 +9,11 @@
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
-static void hex(const unsigned char *b, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++)
-        sprintf(out + 2 * i, "%02x", b[i]);
+static void hex(const unsigned char *b, size_t n, char *out) {
+    for (size_t i = 0; i < n; i++) sprintf(out + 2 * i, "%02x", b[i]);
 }
 
-START_TEST(test_hmac_rfc4231)
-{
+START_TEST(test_hmac_rfc4231) {
     unsigned char mac[CRYPTO_SHA256_LEN];
     char h[2 * CRYPTO_SHA256_LEN + 1];
 
@@ -55,8 +52,7 @@ START_TEST(test_hmac_rfc4231)
 }
 END_TEST
 
-START_TEST(test_b64url_vectors)
-{
+START_TEST(test_b64url_vectors) {
     static const struct {
         const char *raw;
         size_t len;
@@ -93,20 +89,19 @@ START_TEST(test_b64url_vectors)
 }
 END_TEST
 
-START_TEST(test_b64url_all_bytes)
-{
+START_TEST(test_b64url_all_bytes) {
     unsigned char all[256];
-    for (int i = 0; i < 256; i++)
-        all[i] = (unsigned char)i;
+    for (int i = 0; i < 256; i++) all[i] = (unsigned char)i;
     /* Every prefix length, so all three remainders and all byte values. */
     for (size_t n = 0; n <= sizeof all; n++) {
         const unsigned char *src = all + (sizeof all - n); /* vary the tail too */
         char *enc = crypto_b64url_encode(src, n);
         ck_assert_ptr_nonnull(enc);
         ck_assert_uint_eq(strlen(enc), (4 * n + 2) / 3);
-        ck_assert_msg(strspn(enc, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
-                          strlen(enc),
-                      "non-url character in %s", enc);
+        ck_assert_msg(
+            strspn(enc, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
+                strlen(enc),
+            "non-url character in %s", enc);
         size_t len = 0;
         unsigned char *dec = crypto_b64url_decode(enc, &len);
         ck_assert_ptr_nonnull(dec);
@@ -122,24 +117,17 @@ START_TEST(test_b64url_all_bytes)
 }
 END_TEST
 
-START_TEST(test_b64url_rejects)
-{
+START_TEST(test_b64url_rejects) {
     static const char *bad[] = {
-        "Z",          /* impossible length */
-        "Zm9vY",      /* impossible length */
-        "Zg==",       /* padding */
-        "Zg=",        /* padding */
-        "Zm9v====",
-        "Zm+v",       /* standard alphabet */
-        "Zm/v",
-        "Zm 9v",      /* whitespace */
-        " Zm9v",
-        "Zm9v\n",
-        "Zm9v!",
-        "Zh",         /* non-zero unused bits: not canonical */
-        "Zm9",        /* non-zero unused bits */
-        "é",
-        "Zm9v.Zm9v",
+        "Z",                                    /* impossible length */
+        "Zm9vY",                                /* impossible length */
+        "Zg==",                                 /* padding */
+        "Zg=",                                  /* padding */
+        "Zm9v====", "Zm+v",                     /* standard alphabet */
+        "Zm/v",     "Zm 9v",                    /* whitespace */
+        " Zm9v",    "Zm9v\n",    "Zm9v!", "Zh", /* non-zero unused bits: not canonical */
+        "Zm9",                                  /* non-zero unused bits */
+        "é",        "Zm9v.Zm9v",
     };
     for (size_t i = 0; i < N_ELEMS(bad); i++) {
         size_t len = 0;
@@ -154,13 +142,11 @@ START_TEST(test_b64url_rejects)
 }
 END_TEST
 
-static int cmp_str(const void *a, const void *b)
-{
+static int cmp_str(const void *a, const void *b) {
     return strcmp((const char *)a, (const char *)b);
 }
 
-START_TEST(test_uuid)
-{
+START_TEST(test_uuid) {
     enum { N = 2000 };
     static char ids[N][37];
     for (int i = 0; i < N; i++) {
@@ -172,20 +158,17 @@ START_TEST(test_uuid)
             if (j == 8 || j == 13 || j == 18 || j == 23)
                 ck_assert_msg(u[j] == '-', "%s", u);
             else
-                ck_assert_msg(strchr("0123456789abcdef", u[j]) != NULL && u[j] != '\0', "%s",
-                              u);
+                ck_assert_msg(strchr("0123456789abcdef", u[j]) != NULL && u[j] != '\0', "%s", u);
         }
         ck_assert_msg(u[14] == '4', "version in %s", u);
         ck_assert_msg(strchr("89ab", u[19]) != NULL, "variant in %s", u);
     }
     qsort(ids, N, sizeof ids[0], cmp_str);
-    for (int i = 1; i < N; i++)
-        ck_assert_str_ne(ids[i - 1], ids[i]);
+    for (int i = 1; i < N; i++) ck_assert_str_ne(ids[i - 1], ids[i]);
 }
 END_TEST
 
-START_TEST(test_random_and_equal)
-{
+START_TEST(test_random_and_equal) {
     unsigned char a[64], b[64];
     ck_assert_int_eq(crypto_random(a, sizeof a), 0);
     ck_assert_int_eq(crypto_random(b, sizeof b), 0);
@@ -206,8 +189,7 @@ START_TEST(test_random_and_equal)
 }
 END_TEST
 
-int main(void)
-{
+int main(void) {
     Suite *s = suite_create("shared_crypto");
     TCase *tc = tcase_create("crypto");
     tcase_add_test(tc, test_hmac_rfc4231);

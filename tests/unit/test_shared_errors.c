@@ -36,15 +36,13 @@ static const struct {
     {NULL, 500, 0},
 };
 
-START_TEST(test_error_status)
-{
+START_TEST(test_error_status) {
     ck_assert_int_eq(error_status(status_cases[_i].cause), status_cases[_i].status);
     ck_assert_int_eq(error_retry_after(status_cases[_i].cause), status_cases[_i].retry_after);
 }
 END_TEST
 
-START_TEST(test_error_document)
-{
+START_TEST(test_error_document) {
     json_t *doc = error_document(CAUSE_BAD_REQUEST, "msisdn is malformed");
     ck_assert_ptr_nonnull(doc);
     ck_assert_str_eq(json_string_value(json_object_get(doc, "errorMessage")),
@@ -83,8 +81,7 @@ START_TEST(test_error_document)
 }
 END_TEST
 
-int main(void)
-{
+int main(void) {
     Suite *s = suite_create("shared_errors");
     TCase *tc = tcase_create("errors");
     tcase_add_loop_test(tc, test_error_status, 0, N_ELEMS(status_cases));

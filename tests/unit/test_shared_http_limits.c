@@ -66,8 +66,7 @@ static http_server *start(const char *timeout_s, const char *per_ip, const char 
     setenv("MILLOM_HTTP_MAX_CONNECTIONS", max, 1);
     setenv("MILLOM_HTTP_HEALTH_RESERVE", reserve, 1);
     char err[256] = "";
-    http_server_opts opts = {.bind_addr = "127.0.0.1", .port = 0, .threads = 2,
-                             .handler = handle};
+    http_server_opts opts = {.bind_addr = "127.0.0.1", .port = 0, .threads = 2, .handler = handle};
     http_server *s = http_server_start(&opts, err, sizeof err);
     ck_assert_msg(s != NULL, "server: %s", err);
     return s;

@@ -178,8 +178,7 @@ START_TEST(test_lag_follows_position) {
 }
 END_TEST
 
-static kafka_verdict stuck_at_m3(void *arg, const rd_kafka_message_t *m, char *err,
-                                 size_t errlen) {
+static kafka_verdict stuck_at_m3(void *arg, const rd_kafka_message_t *m, char *err, size_t errlen) {
     (void)err;
     (void)errlen;
     atomic_int *handled = arg;

@@ -25,9 +25,14 @@
 #define SECRET "s3cret-Pa55word-never-logged"
 
 static const char *const vars[] = {
-    "KAFKA_SECURITY_PROTOCOL",        "KAFKA_SASL_MECHANISM",  "KAFKA_SASL_USERNAME",
-    "KAFKA_SASL_PASSWORD",            "KAFKA_SASL_PASSWORD_FILE", "KAFKA_SSL_CA_LOCATION",
-    "KAFKA_SSL_CERTIFICATE_LOCATION", "KAFKA_SSL_KEY_LOCATION",
+    "KAFKA_SECURITY_PROTOCOL",
+    "KAFKA_SASL_MECHANISM",
+    "KAFKA_SASL_USERNAME",
+    "KAFKA_SASL_PASSWORD",
+    "KAFKA_SASL_PASSWORD_FILE",
+    "KAFKA_SSL_CA_LOCATION",
+    "KAFKA_SSL_CERTIFICATE_LOCATION",
+    "KAFKA_SSL_KEY_LOCATION",
 };
 
 static void clear_env(void) {
@@ -103,8 +108,7 @@ START_TEST(sasl_scram_is_applied) {
     ck_assert_str_eq(v, SECRET);
     /* librdkafka accepts the whole: SCRAM is built in (a client that
      * cannot do the mechanism fails here, in rd_kafka_new). */
-    ck_assert_int_eq(rd_kafka_conf_set(conf, "bootstrap.servers", "127.0.0.1:1", err,
-                                       sizeof err),
+    ck_assert_int_eq(rd_kafka_conf_set(conf, "bootstrap.servers", "127.0.0.1:1", err, sizeof err),
                      RD_KAFKA_CONF_OK);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
     ck_assert_msg(rk != NULL, "rd_kafka_new: %s", err);

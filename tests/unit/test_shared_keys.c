@@ -114,10 +114,12 @@ START_TEST(profiles_from_env) {
     char out[128], err[256];
     keys_source src;
     ck_assert_int_eq(keys_resolve("MILLOM_JWT_KEY", KEYS_PROFILE_UNKNOWN, dir, out, sizeof out,
-                                  &src, err, sizeof err), -1);
+                                  &src, err, sizeof err),
+                     -1);
     ck_assert_ptr_nonnull(strstr(err, "MILLOM_PROFILE"));
-    ck_assert_int_eq(keys_resolve("MILLOM_NO_SUCH_KEY", KEYS_PROFILE_SANDBOX, dir, out,
-                                  sizeof out, &src, err, sizeof err), -1);
+    ck_assert_int_eq(keys_resolve("MILLOM_NO_SUCH_KEY", KEYS_PROFILE_SANDBOX, dir, out, sizeof out,
+                                  &src, err, sizeof err),
+                     -1);
     unsetenv("MILLOM_PROFILE");
     setenv("MILLOM_AUTH_DISABLED", "1", 1);
     ck_assert_int_eq(keys_profile_from_env(), KEYS_PROFILE_SANDBOX);
@@ -136,8 +138,9 @@ START_TEST(secure_generates_a_private_file_and_reuses_it) {
     char kdir[300], path[400], first[128], again[128], other[128], err[256];
     snprintf(kdir, sizeof kdir, "%s/data/keys", dir); /* made on demand */
     keys_source src;
-    ck_assert_int_eq(keys_resolve("MILLOM_LINK_KEY", KEYS_PROFILE_SECURE, kdir, first,
-                                  sizeof first, &src, err, sizeof err), 0);
+    ck_assert_int_eq(keys_resolve("MILLOM_LINK_KEY", KEYS_PROFILE_SECURE, kdir, first, sizeof first,
+                                  &src, err, sizeof err),
+                     0);
     ck_assert_int_eq(src, KEYS_FROM_FILE);
     ck_assert_uint_eq(strlen(first), 64);
     ck_assert_uint_eq(strspn(first, "0123456789abcdef"), 64);
@@ -151,27 +154,31 @@ START_TEST(secure_generates_a_private_file_and_reuses_it) {
     ck_assert_int_eq(st.st_mode & 077, 0); /* the dir is private too */
 
     /* Reused: a second load (another program) reads the same key. */
-    ck_assert_int_eq(keys_resolve("MILLOM_LINK_KEY", KEYS_PROFILE_SECURE, kdir, again,
-                                  sizeof again, &src, err, sizeof err), 0);
+    ck_assert_int_eq(keys_resolve("MILLOM_LINK_KEY", KEYS_PROFILE_SECURE, kdir, again, sizeof again,
+                                  &src, err, sizeof err),
+                     0);
     ck_assert_str_eq(first, again);
     /* Each key has its own random value. */
-    ck_assert_int_eq(keys_resolve("MILLOM_CPID_KEY", KEYS_PROFILE_SECURE, kdir, other,
-                                  sizeof other, &src, err, sizeof err), 0);
+    ck_assert_int_eq(keys_resolve("MILLOM_CPID_KEY", KEYS_PROFILE_SECURE, kdir, other, sizeof other,
+                                  &src, err, sizeof err),
+                     0);
     ck_assert_str_ne(first, other);
     ck_assert_int_eq(count_entries(kdir), 2); /* no temporary file left */
 
     /* The environment wins over the file. */
     setenv("MILLOM_LINK_KEY", "operator-chosen", 1);
-    ck_assert_int_eq(keys_resolve("MILLOM_LINK_KEY", KEYS_PROFILE_SECURE, kdir, again,
-                                  sizeof again, &src, err, sizeof err), 0);
+    ck_assert_int_eq(keys_resolve("MILLOM_LINK_KEY", KEYS_PROFILE_SECURE, kdir, again, sizeof again,
+                                  &src, err, sizeof err),
+                     0);
     ck_assert_int_eq(src, KEYS_FROM_ENV);
     ck_assert_str_eq(again, "operator-chosen");
 
     /* An unusable key dir is an error that names the key, never a default. */
     char bad[400];
     snprintf(bad, sizeof bad, "%s/MILLOM_LINK_KEY/sub", kdir); /* under a file */
-    ck_assert_int_eq(keys_resolve("MILLOM_JWT_KEY", KEYS_PROFILE_SECURE, bad, again,
-                                  sizeof again, &src, err, sizeof err), -1);
+    ck_assert_int_eq(keys_resolve("MILLOM_JWT_KEY", KEYS_PROFILE_SECURE, bad, again, sizeof again,
+                                  &src, err, sizeof err),
+                     -1);
     ck_assert_ptr_nonnull(strstr(err, "MILLOM_JWT_KEY"));
 }
 END_TEST
@@ -223,27 +230,33 @@ START_TEST(production_refuses_and_names_the_key) {
     keys_source src;
     for (size_t i = 0; keys_names[i]; i++) setenv(keys_names[i], "a-real-secret", 1);
     for (size_t i = 0; keys_names[i]; i++)
-        ck_assert_int_eq(keys_resolve(keys_names[i], KEYS_PROFILE_PRODUCTION, dir, out,
-                                      sizeof out, &src, err, sizeof err), 0);
+        ck_assert_int_eq(keys_resolve(keys_names[i], KEYS_PROFILE_PRODUCTION, dir, out, sizeof out,
+                                      &src, err, sizeof err),
+                         0);
     unsetenv("MILLOM_SUBSCRIBER_HASH_KEY");
-    ck_assert_int_eq(keys_resolve("MILLOM_SUBSCRIBER_HASH_KEY", KEYS_PROFILE_PRODUCTION, dir,
-                                  out, sizeof out, &src, err, sizeof err), -1);
+    ck_assert_int_eq(keys_resolve("MILLOM_SUBSCRIBER_HASH_KEY", KEYS_PROFILE_PRODUCTION, dir, out,
+                                  sizeof out, &src, err, sizeof err),
+                     -1);
     ck_assert_msg(strncmp(err, "MILLOM_SUBSCRIBER_HASH_KEY is not set", 37) == 0, "%s", err);
-    ck_assert_ptr_null(strchr(err, '\n')); /* one line */
+    ck_assert_ptr_null(strchr(err, '\n'));       /* one line */
     setenv("MILLOM_SUBSCRIBER_HASH_KEY", "", 1); /* empty counts as missing */
-    ck_assert_int_eq(keys_resolve("MILLOM_SUBSCRIBER_HASH_KEY", KEYS_PROFILE_PRODUCTION, dir,
-                                  out, sizeof out, &src, err, sizeof err), -1);
+    ck_assert_int_eq(keys_resolve("MILLOM_SUBSCRIBER_HASH_KEY", KEYS_PROFILE_PRODUCTION, dir, out,
+                                  sizeof out, &src, err, sizeof err),
+                     -1);
     ck_assert_int_eq(count_entries(dir), 0); /* production never writes key files */
 
     /* A sandbox default is refused outside the sandbox, even when set. */
     setenv("MILLOM_JWT_KEY", keys_sandbox_default("MILLOM_JWT_KEY"), 1);
-    ck_assert_int_eq(keys_resolve("MILLOM_JWT_KEY", KEYS_PROFILE_PRODUCTION, dir, out,
-                                  sizeof out, &src, err, sizeof err), -1);
+    ck_assert_int_eq(keys_resolve("MILLOM_JWT_KEY", KEYS_PROFILE_PRODUCTION, dir, out, sizeof out,
+                                  &src, err, sizeof err),
+                     -1);
     ck_assert_ptr_nonnull(strstr(err, "MILLOM_JWT_KEY"));
-    ck_assert_int_eq(keys_resolve("MILLOM_JWT_KEY", KEYS_PROFILE_SECURE, dir, out, sizeof out,
-                                  &src, err, sizeof err), -1);
+    ck_assert_int_eq(keys_resolve("MILLOM_JWT_KEY", KEYS_PROFILE_SECURE, dir, out, sizeof out, &src,
+                                  err, sizeof err),
+                     -1);
     ck_assert_int_eq(keys_resolve("MILLOM_JWT_KEY", KEYS_PROFILE_SANDBOX, dir, out, sizeof out,
-                                  &src, err, sizeof err), 0);
+                                  &src, err, sizeof err),
+                     0);
 }
 END_TEST
 

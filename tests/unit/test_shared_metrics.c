@@ -10,36 +10,31 @@
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
-static char *render(void)
-{
+static char *render(void) {
     char *text = metrics_render();
     ck_assert_ptr_nonnull(text);
     return text;
 }
 
-static void assert_has_line(const char *text, const char *line)
-{
+static void assert_has_line(const char *text, const char *line) {
     size_t n = strlen(line);
     for (const char *p = text; (p = strstr(p, line)) != NULL; p++) {
-        if ((p == text || p[-1] == '\n') && p[n] == '\n')
-            return;
+        if ((p == text || p[-1] == '\n') && p[n] == '\n') return;
     }
     ck_abort_msg("missing line \"%s\" in:\n%s", line, text);
 }
 
-static int count_occurrences(const char *text, const char *needle)
-{
+static int count_occurrences(const char *text, const char *needle) {
     int n = 0;
-    for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
-        n++;
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle)) n++;
     return n;
 }
 
-START_TEST(test_metrics_counter_gauge)
-{
+START_TEST(test_metrics_counter_gauge) {
     metric *c = metric_counter("t1_requests_total", "Requests served.", "route=\"balance\"");
     ck_assert_ptr_nonnull(c);
-    ck_assert_ptr_eq(metric_counter("t1_requests_total", "Requests served.", "route=\"balance\""), c);
+    ck_assert_ptr_eq(metric_counter("t1_requests_total", "Requests served.", "route=\"balance\""),
+                     c);
     metric *c2 = metric_counter("t1_requests_total", "Requests served.", "route=\"purchase\"");
     ck_assert_ptr_ne(c2, c);
     metric *plain = metric_counter("t1_plain_total", "No labels.", NULL);
@@ -83,8 +78,7 @@ START_TEST(test_metrics_counter_gauge)
 }
 END_TEST
 
-START_TEST(test_metrics_grouping)
-{
+START_TEST(test_metrics_grouping) {
     /* Series of one name registered apart still render together. */
     metric *a = metric_counter("t2_group_total", "Grouped.", "k=\"a\"");
     metric *other = metric_counter("t2_other_total", "Other.", NULL);
@@ -116,18 +110,17 @@ START_TEST(test_metrics_grouping)
 }
 END_TEST
 
-START_TEST(test_metrics_histogram)
-{
+START_TEST(test_metrics_histogram) {
     metric *h = metric_histogram("t3_latency_seconds", "Latency.", "route=\"balance\"");
     ck_assert_ptr_nonnull(h);
     ck_assert_ptr_eq(metric_histogram("t3_latency_seconds", "Latency.", "route=\"balance\""), h);
-    metric_observe_ms(h, 0.5);     /* <= 0.001 */
-    metric_observe_ms(h, 1.0);     /* exactly on the 0.001 bound */
-    metric_observe_ms(h, 3);       /* <= 0.005 */
-    metric_observe_ms(h, 20);      /* <= 0.025 */
-    metric_observe_ms(h, 20000);   /* above 10s: +Inf only */
-    metric_observe_ms(h, -4);      /* clamped to 0 */
-    metric_observe_ms(h, NAN);     /* ignored */
+    metric_observe_ms(h, 0.5);   /* <= 0.001 */
+    metric_observe_ms(h, 1.0);   /* exactly on the 0.001 bound */
+    metric_observe_ms(h, 3);     /* <= 0.005 */
+    metric_observe_ms(h, 20);    /* <= 0.025 */
+    metric_observe_ms(h, 20000); /* above 10s: +Inf only */
+    metric_observe_ms(h, -4);    /* clamped to 0 */
+    metric_observe_ms(h, NAN);   /* ignored */
     ck_assert_int_eq(metric_value(h), 6);
     metric_add(h, 5); /* not a counter: ignored */
     ck_assert_int_eq(metric_value(h), 6);
@@ -163,8 +156,7 @@ START_TEST(test_metrics_histogram)
         "t3_plain_seconds_sum 0.250000",
         "t3_plain_seconds_count 1",
     };
-    for (size_t i = 0; i < N_ELEMS(lines); i++)
-        assert_has_line(text, lines[i]);
+    for (size_t i = 0; i < N_ELEMS(lines); i++) assert_has_line(text, lines[i]);
     /* Buckets appear in ascending order, +Inf last. */
     ck_assert(strstr(text, "le=\"0.001\"} 3") < strstr(text, "le=\"0.0025\"} 3"));
     ck_assert(strstr(text, "route=\"balance\",le=\"10\"") <
@@ -177,8 +169,7 @@ END_TEST
 
 enum { THREADS = 8, PER_THREAD = 20000 };
 
-static void *hammer(void *arg)
-{
+static void *hammer(void *arg) {
     (void)arg;
     metric *c = metric_counter("t4_concurrent_total", "Concurrent.", NULL);
     metric *h = metric_histogram("t4_concurrent_seconds", "Concurrent.", NULL);
@@ -189,13 +180,11 @@ static void *hammer(void *arg)
     return NULL;
 }
 
-START_TEST(test_metrics_concurrent)
-{
+START_TEST(test_metrics_concurrent) {
     pthread_t t[THREADS];
     for (int i = 0; i < THREADS; i++)
         ck_assert_int_eq(pthread_create(&t[i], NULL, hammer, NULL), 0);
-    for (int i = 0; i < THREADS; i++)
-        pthread_join(t[i], NULL);
+    for (int i = 0; i < THREADS; i++) pthread_join(t[i], NULL);
     metric *c = metric_counter("t4_concurrent_total", "Concurrent.", NULL);
     ck_assert_int_eq(metric_value(c), THREADS * PER_THREAD);
     char *text = render();
@@ -214,8 +203,7 @@ START_TEST(test_metrics_concurrent)
 }
 END_TEST
 
-int main(void)
-{
+int main(void) {
     Suite *s = suite_create("shared_metrics");
     TCase *tc = tcase_create("metrics");
     tcase_add_test(tc, test_metrics_counter_gauge);

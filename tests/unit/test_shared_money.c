@@ -59,8 +59,7 @@ static const struct {
     {"1", 19, -1, 0},
 };
 
-START_TEST(test_money_parse)
-{
+START_TEST(test_money_parse) {
     const char *text = parse_cases[_i].text;
     int64_t minor = 777;
     int rc = money_parse(text, parse_cases[_i].scale, &minor);
@@ -74,8 +73,7 @@ START_TEST(test_money_parse)
 }
 END_TEST
 
-START_TEST(test_money_parse_null)
-{
+START_TEST(test_money_parse_null) {
     int64_t minor;
     ck_assert_int_eq(money_parse(NULL, 2, &minor), -1);
     ck_assert_int_eq(money_parse("1", 2, NULL), -1);
@@ -104,8 +102,7 @@ static const struct {
     {1, 18, "0.000000000000000001"},
 };
 
-START_TEST(test_money_format)
-{
+START_TEST(test_money_format) {
     char buf[64];
     int n = money_format(format_cases[_i].minor, format_cases[_i].scale, buf, sizeof buf);
     ck_assert_str_eq(buf, format_cases[_i].text);
@@ -120,8 +117,7 @@ START_TEST(test_money_format)
 }
 END_TEST
 
-START_TEST(test_money_format_buffer)
-{
+START_TEST(test_money_format_buffer) {
     char buf[7];
     ck_assert_int_eq(money_format(16050, 2, buf, 7), 6); /* "160.50" + NUL fits exactly */
     ck_assert_str_eq(buf, "160.50");
@@ -133,8 +129,7 @@ START_TEST(test_money_format_buffer)
 }
 END_TEST
 
-START_TEST(test_money_round_trip_range)
-{
+START_TEST(test_money_round_trip_range) {
     char buf[64];
     for (int scale = 0; scale <= 4; scale++) {
         for (int64_t v = -2500; v <= 2500; v += 7) {
@@ -159,9 +154,9 @@ static const struct {
     {160.0, 2, 0, 16000},
     {15.5, 2, 0, 1550},
     {15.5, 0, 0, 16},
-    {14.5, 0, 0, 15},    /* printf would say 14 (half to even) */
+    {14.5, 0, 0, 15}, /* printf would say 14 (half to even) */
     {-14.5, 0, 0, -15},
-    {0.125, 2, 0, 13},   /* exact binary tie, away from zero */
+    {0.125, 2, 0, 13}, /* exact binary tie, away from zero */
     {-0.125, 2, 0, -13},
     {0.1 + 0.2, 2, 0, 30},
     {0.3, 2, 0, 30},
@@ -183,37 +178,41 @@ static const struct {
     {9e15, 0, 0, 9000000000000000LL},
     {-9e15, 0, 0, -9000000000000000LL},
     {9e15, 2, 0, 900000000000000000LL},
-    {9e15, 4, -1, 0},    /* does not fit int64 minor units */
+    {9e15, 4, -1, 0}, /* does not fit int64 minor units */
     {9.000000000000002e15, 0, -1, 0},
     {1e16, 2, -1, 0},
     {-1e300, 2, -1, 0},
 };
 
-START_TEST(test_money_from_json_real)
-{
+START_TEST(test_money_from_json_real) {
     json_t *v = json_real(real_cases[_i].value);
     ck_assert_ptr_nonnull(v);
     int64_t minor = 777;
     int rc = money_from_json(v, real_cases[_i].scale, &minor);
     json_decref(v);
-    ck_assert_msg(rc == real_cases[_i].rc, "money_from_json(%.17g, %d) = %d",
-                  real_cases[_i].value, real_cases[_i].scale, rc);
+    ck_assert_msg(rc == real_cases[_i].rc, "money_from_json(%.17g, %d) = %d", real_cases[_i].value,
+                  real_cases[_i].scale, rc);
     if (rc == 0)
         ck_assert_msg(minor == real_cases[_i].minor, "money_from_json(%.17g, %d) -> %lld",
                       real_cases[_i].value, real_cases[_i].scale, (long long)minor);
 }
 END_TEST
 
-START_TEST(test_money_from_json_parsed_text)
-{
+START_TEST(test_money_from_json_parsed_text) {
     /* The same through jansson's own parser, as a backend body arrives. */
     static const struct {
         const char *json;
         int64_t minor;
     } cases[] = {
-        {"[160.1]", 16010}, {"[15.5]", 1550},   {"[-3.005]", -301},   {"[1e9]", 100000000000LL},
-        {"[160]", 16000},   {"[-7]", -700},     {"[0.30000000000000004]", 30},
-        {"[1.23e2]", 12300}, {"[99.999]", 10000},
+        {"[160.1]", 16010},
+        {"[15.5]", 1550},
+        {"[-3.005]", -301},
+        {"[1e9]", 100000000000LL},
+        {"[160]", 16000},
+        {"[-7]", -700},
+        {"[0.30000000000000004]", 30},
+        {"[1.23e2]", 12300},
+        {"[99.999]", 10000},
     };
     for (size_t i = 0; i < N_ELEMS(cases); i++) {
         json_t *doc = json_loads(cases[i].json, JSON_DECODE_ANY, NULL);
@@ -226,8 +225,7 @@ START_TEST(test_money_from_json_parsed_text)
 }
 END_TEST
 
-START_TEST(test_money_from_json_non_finite)
-{
+START_TEST(test_money_from_json_non_finite) {
     /* jansson refuses to build NaN/inf reals, so hand them over the only way
      * a caller could: json_real() returns NULL, which is rejected. */
     int64_t minor = 777;
@@ -243,8 +241,7 @@ START_TEST(test_money_from_json_non_finite)
 }
 END_TEST
 
-START_TEST(test_money_from_json_integer)
-{
+START_TEST(test_money_from_json_integer) {
     static const struct {
         json_int_t value;
         int scale;
@@ -269,17 +266,14 @@ START_TEST(test_money_from_json_integer)
         int rc = money_from_json(v, cases[i].scale, &minor);
         json_decref(v);
         ck_assert_msg(rc == cases[i].rc, "case %zu: rc %d", i, rc);
-        if (rc == 0)
-            ck_assert_msg(minor == cases[i].minor, "case %zu: %lld", i, (long long)minor);
+        if (rc == 0) ck_assert_msg(minor == cases[i].minor, "case %zu: %lld", i, (long long)minor);
     }
 }
 END_TEST
 
-START_TEST(test_money_from_json_not_number)
-{
+START_TEST(test_money_from_json_not_number) {
     int64_t minor = 0;
-    json_t *vals[] = {json_string("160.50"), json_true(), json_null(), json_object(),
-                      json_array()};
+    json_t *vals[] = {json_string("160.50"), json_true(), json_null(), json_object(), json_array()};
     for (size_t i = 0; i < N_ELEMS(vals); i++) {
         ck_assert_int_eq(money_from_json(vals[i], 2, &minor), -1);
         json_decref(vals[i]);
@@ -293,8 +287,7 @@ START_TEST(test_money_from_json_not_number)
 }
 END_TEST
 
-int main(void)
-{
+int main(void) {
     Suite *s = suite_create("shared_money");
     TCase *tc = tcase_create("money");
     tcase_add_loop_test(tc, test_money_parse, 0, N_ELEMS(parse_cases));

@@ -16,17 +16,17 @@ static const struct {
     {"+924542610003", "924542610003"},
     {"00924542610003", "924542610003"},
     {"924542610003", "924542610003"},
-    {"12345678", "12345678"},            /* 8 digits */
+    {"12345678", "12345678"}, /* 8 digits */
     {"+12345678", "12345678"},
     {"123456789012345", "123456789012345"}, /* 15 digits */
     {"00123456789012345", "123456789012345"},
-    {"1234567", NULL},                   /* 7 digits */
+    {"1234567", NULL}, /* 7 digits */
     {"+1234567", NULL},
     {"001234567", NULL},
-    {"1234567890123456", NULL},          /* 16 digits */
+    {"1234567890123456", NULL}, /* 16 digits */
     {"+1234567890123456", NULL},
-    {"0924542610003", NULL},             /* leading 0 (national format) */
-    {"000924542610003", NULL},           /* leading 0 after "00" */
+    {"0924542610003", NULL},   /* leading 0 (national format) */
+    {"000924542610003", NULL}, /* leading 0 after "00" */
     {"+0924542610003", NULL},
     {"+00924542610003", NULL},
     {"", NULL},
@@ -44,8 +44,7 @@ static const struct {
     {"0x924542610003", NULL},
 };
 
-START_TEST(test_msisdn)
-{
+START_TEST(test_msisdn) {
     char out[32];
     strcpy(out, "untouched");
     bool ok = msisdn_normalize(msisdn_cases[_i].in, out, sizeof out);
@@ -59,8 +58,7 @@ START_TEST(test_msisdn)
 }
 END_TEST
 
-START_TEST(test_msisdn_edges)
-{
+START_TEST(test_msisdn_edges) {
     char out[16];
     ck_assert(!msisdn_normalize(NULL, out, sizeof out));
     ck_assert(!msisdn_normalize("924542610003", NULL, 16));
@@ -73,8 +71,7 @@ START_TEST(test_msisdn_edges)
 }
 END_TEST
 
-int main(void)
-{
+int main(void) {
     Suite *s = suite_create("shared_msisdn");
     TCase *tc = tcase_create("msisdn");
     tcase_add_loop_test(tc, test_msisdn, 0, N_ELEMS(msisdn_cases));

@@ -68,14 +68,13 @@ static void token_endpoint(http_request *req) {
     fake.requests++;
     if (!auth || strcmp(auth, expected) != 0) {
         pthread_mutex_unlock(&fake.mu);
-        http_respond_with_header(req, 401, "application/json",
-                                 "{\"error\":\"invalid_client\"}", 26, "WWW-Authenticate",
-                                 "Basic realm=\"fake\"");
+        http_respond_with_header(req, 401, "application/json", "{\"error\":\"invalid_client\"}", 26,
+                                 "WWW-Authenticate", "Basic realm=\"fake\"");
         return;
     }
     if (strcmp(http_method(req), "POST") != 0 || !ct ||
-        strcmp(ct, "application/x-www-form-urlencoded") != 0 || !body ||
-        len != strlen(want_body) || memcmp(body, want_body, len) != 0) {
+        strcmp(ct, "application/x-www-form-urlencoded") != 0 || !body || len != strlen(want_body) ||
+        memcmp(body, want_body, len) != 0) {
         pthread_mutex_unlock(&fake.mu);
         http_respond_json(req, 400, json_pack("{s:s}", "error", "invalid_request"));
         return;
@@ -85,8 +84,9 @@ static void token_endpoint(http_request *req) {
     pthread_mutex_unlock(&fake.mu);
     char tok[32];
     snprintf(tok, sizeof tok, "t%d", t);
-    http_respond_json(req, 200, json_pack("{s:s, s:s, s:i}", "access_token", tok, "token_type",
-                                          "Bearer", "expires_in", exp));
+    http_respond_json(req, 200,
+                      json_pack("{s:s, s:s, s:i}", "access_token", tok, "token_type", "Bearer",
+                                "expires_in", exp));
 }
 
 static void backend(http_request *req) {
@@ -95,13 +95,12 @@ static void backend(http_request *req) {
     fake.backend_calls++;
     snprintf(fake.last_auth, sizeof fake.last_auth, "%s", auth ? auth : "");
     int n = 0;
-    int ok = auth && sscanf(auth, "Bearer t%d", &n) == 1 && n >= fake.valid_min &&
-             n <= fake.issued;
+    int ok = auth && sscanf(auth, "Bearer t%d", &n) == 1 && n >= fake.valid_min && n <= fake.issued;
     if (!ok) fake.backend_401++;
     pthread_mutex_unlock(&fake.mu);
     if (!ok) {
-        http_respond_json(req, 401, json_pack("{s:s, s:s}", "errorType", "UNAUTHORIZED",
-                                              "message", "bad token"));
+        http_respond_json(
+            req, 401, json_pack("{s:s, s:s}", "errorType", "UNAUTHORIZED", "message", "bad token"));
         return;
     }
     http_respond_json(req, 200, json_pack("{s:s, s:i}", "balance", "ok", "token", n));
@@ -174,9 +173,13 @@ static void *call_thread(void *arg) {
     http_client *hc = http_client_new();
     pthread_barrier_wait(c->barrier);
     if (c->op) {
-        backend_request br = {.op = c->op, .resource = "balance", .customer_id = "924542610003",
-                              .customer_id_type = "MSISDN", .channel_id = "test",
-                              .trans_id = "x", .timeout_ms = 5000};
+        backend_request br = {.op = c->op,
+                              .resource = "balance",
+                              .customer_id = "924542610003",
+                              .customer_id_type = "MSISDN",
+                              .channel_id = "test",
+                              .trans_id = "x",
+                              .timeout_ms = 5000};
         http_result res;
         c->rc = backend_get(hc, &br, &res);
         c->status = res.status;
@@ -292,8 +295,12 @@ static json_t *operator_json(const char *secret_field, const char *secret) {
 }
 
 static long backend_call(const tenant_operator *op, http_client *hc, char *err, size_t errlen) {
-    backend_request br = {.op = op, .resource = "balance", .customer_id = "924542610003",
-                          .customer_id_type = "MSISDN", .channel_id = "test", .trans_id = "x",
+    backend_request br = {.op = op,
+                          .resource = "balance",
+                          .customer_id = "924542610003",
+                          .customer_id_type = "MSISDN",
+                          .channel_id = "test",
+                          .trans_id = "x",
                           .timeout_ms = 5000};
     http_result res;
     backend_get(hc, &br, &res);
@@ -304,7 +311,8 @@ static long backend_call(const tenant_operator *op, http_client *hc, char *err, 
 
 START_TEST(refresh_after_401) {
     setenv("TEST_OAUTH_BACKEND_SECRET", fake.secret, 1);
-    tenant_operator op = {.id = "tp", .backend_url = base,
+    tenant_operator op = {.id = "tp",
+                          .backend_url = base,
                           .json = operator_json("clientSecretEnv", "TEST_OAUTH_BACKEND_SECRET")};
     http_client *hc = http_client_new();
     char err[256];
@@ -376,7 +384,8 @@ START_TEST(failures) {
     http_client *hc = http_client_new();
     char h[256];
     /* Wrong secret: -1, a message without the secret, nothing cached. */
-    oauth_token_source *bad = oauth_source_get(token_url, fake.client_id, "wrong-secret", fake.scope);
+    oauth_token_source *bad =
+        oauth_source_get(token_url, fake.client_id, "wrong-secret", fake.scope);
     ck_assert_ptr_nonnull(bad);
     ck_assert_int_eq(oauth_authorization(bad, hc, h, sizeof h), -1);
     ck_assert_ptr_nonnull(strstr(h, "401"));

@@ -15,8 +15,7 @@
 #define KEY "unit-test-key"
 #define NOW 1700000000000LL
 
-static offer_context sample_context(void)
-{
+static offer_context sample_context(void) {
     offer_context c;
     memset(&c, 0, sizeof c);
     strcpy(c.plan_id, "plan-5gb-30d");
@@ -29,8 +28,7 @@ static offer_context sample_context(void)
     return c;
 }
 
-static void assert_context_eq(const offer_context *a, const offer_context *b)
-{
+static void assert_context_eq(const offer_context *a, const offer_context *b) {
     ck_assert_str_eq(a->plan_id, b->plan_id);
     ck_assert_str_eq(a->subscriber, b->subscriber);
     ck_assert_str_eq(a->provider, b->provider);
@@ -42,8 +40,7 @@ static void assert_context_eq(const offer_context *a, const offer_context *b)
 
 /* A correctly sealed token over arbitrary claims text (the layout of
  * offer_context.c: b64url(IV || AES-256-GCM(claims) || tag), its AAD). */
-static char *seal_raw_aad(const char *claims_json, const char *key, const char *aad)
-{
+static char *seal_raw_aad(const char *claims_json, const char *key, const char *aad) {
     unsigned char k[CRYPTO_AEAD_KEY_LEN];
     ck_assert_int_eq(crypto_aead_key_from_text(key, k), 0);
     size_t n = strlen(claims_json);
@@ -55,13 +52,11 @@ static char *seal_raw_aad(const char *claims_json, const char *key, const char *
     return token;
 }
 
-static char *sign_raw(const char *claims_json, const char *key)
-{
+static char *sign_raw(const char *claims_json, const char *key) {
     return seal_raw_aad(claims_json, key, "millom-offer-context-v1");
 }
 
-START_TEST(test_offer_context_round_trip)
-{
+START_TEST(test_offer_context_round_trip) {
     offer_context c = sample_context();
     char *token = offer_context_sign(&c, KEY);
     ck_assert_ptr_nonnull(token);
@@ -83,8 +78,8 @@ START_TEST(test_offer_context_round_trip)
     size_t blen = 0;
     unsigned char *blob = crypto_b64url_decode(token, &blen);
     ck_assert_ptr_nonnull(blob);
-    const char *secrets[] = {"924542610003", "4542610003", "plan-5gb-30d", "acme-sp", "16050",
-                             "\"s\":\"", "\"p\":\""};
+    const char *secrets[] = {"924542610003", "4542610003", "plan-5gb-30d", "acme-sp",
+                             "16050",        "\"s\":\"",   "\"p\":\""};
     for (size_t i = 0; i < N_ELEMS(secrets); i++) {
         ck_assert_msg(strstr(token, secrets[i]) == NULL, "token shows %s", secrets[i]);
         ck_assert_msg(memmem(blob, blen, secrets[i], strlen(secrets[i])) == NULL,
@@ -103,8 +98,7 @@ START_TEST(test_offer_context_round_trip)
 }
 END_TEST
 
-START_TEST(test_offer_context_foreign_provider)
-{
+START_TEST(test_offer_context_foreign_provider) {
     /* The provider is sealed in: purchase-executor compares it with the
      * provider asking, and no provider can rewrite it. */
     offer_context c = sample_context();
@@ -125,8 +119,7 @@ START_TEST(test_offer_context_foreign_provider)
 }
 END_TEST
 
-START_TEST(test_offer_context_max_fields)
-{
+START_TEST(test_offer_context_max_fields) {
     /* Every field at its longest, negative price, awkward characters. */
     offer_context c;
     memset(&c, 0, sizeof c);
@@ -146,8 +139,7 @@ START_TEST(test_offer_context_max_fields)
 }
 END_TEST
 
-START_TEST(test_offer_context_sign_rejects)
-{
+START_TEST(test_offer_context_sign_rejects) {
     offer_context c = sample_context();
     ck_assert_ptr_null(offer_context_sign(NULL, KEY));
     ck_assert_ptr_null(offer_context_sign(&c, NULL));
@@ -165,8 +157,7 @@ START_TEST(test_offer_context_sign_rejects)
 }
 END_TEST
 
-START_TEST(test_offer_context_tampered)
-{
+START_TEST(test_offer_context_tampered) {
     offer_context c = sample_context();
     char *token = offer_context_sign(&c, KEY);
     ck_assert_ptr_nonnull(token);
@@ -230,8 +221,7 @@ START_TEST(test_offer_context_tampered)
 }
 END_TEST
 
-START_TEST(test_offer_context_expiry)
-{
+START_TEST(test_offer_context_expiry) {
     offer_context c = sample_context();
     char *token = offer_context_sign(&c, KEY);
     offer_context out;
@@ -245,11 +235,20 @@ START_TEST(test_offer_context_expiry)
 }
 END_TEST
 
-START_TEST(test_offer_context_garbage)
-{
+START_TEST(test_offer_context_garbage) {
     static const char *bad[] = {
-        "", ".", "..", "a.", ".b", "a.b", "a.b.c", "no-dot-at-all",
-        "eyJwIjoxfQ", "eyJwIjoxfQ.", "!!!.???", "eyJwIjoxfQ.eyJwIjoxfQ.eyJwIjoxfQ",
+        "",
+        ".",
+        "..",
+        "a.",
+        ".b",
+        "a.b",
+        "a.b.c",
+        "no-dot-at-all",
+        "eyJwIjoxfQ",
+        "eyJwIjoxfQ.",
+        "!!!.???",
+        "eyJwIjoxfQ.eyJwIjoxfQ.eyJwIjoxfQ",
         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
     };
     offer_context out;
@@ -270,8 +269,7 @@ START_TEST(test_offer_context_garbage)
 }
 END_TEST
 
-START_TEST(test_offer_context_bad_claims)
-{
+START_TEST(test_offer_context_bad_claims) {
     /* Correctly signed, but the claims are unusable: still -1. */
     char longp[200];
     memset(longp, 'x', sizeof longp - 1);
@@ -289,14 +287,19 @@ START_TEST(test_offer_context_bad_claims)
         "{}",
         "{\"s\":\"1\",\"sp\":\"x\",\"o\":\"j\",\"a\":1,\"c\":\"PKR\",\"e\":9999999999999}",
         "{\"p\":1,\"s\":\"1\",\"sp\":\"x\",\"o\":\"j\",\"a\":1,\"c\":\"PKR\",\"e\":9999999999999}",
-        "{\"p\":\"a\",\"s\":\"1\",\"sp\":\"x\",\"o\":\"j\",\"a\":\"1\",\"c\":\"PKR\",\"e\":9999999999999}",
-        "{\"p\":\"a\",\"s\":\"1\",\"sp\":\"x\",\"o\":\"j\",\"a\":1.5,\"c\":\"PKR\",\"e\":9999999999999}",
+        "{\"p\":\"a\",\"s\":\"1\",\"sp\":\"x\",\"o\":\"j\",\"a\":\"1\",\"c\":\"PKR\",\"e\":"
+        "9999999999999}",
+        "{\"p\":\"a\",\"s\":\"1\",\"sp\":\"x\",\"o\":\"j\",\"a\":1.5,\"c\":\"PKR\",\"e\":"
+        "9999999999999}",
         "{\"p\":\"a\",\"s\":\"1\",\"sp\":\"x\",\"o\":\"j\",\"a\":1,\"c\":\"PKR\",\"e\":null}",
         "{\"p\":\"a\",\"s\":\"1\",\"sp\":\"x\",\"o\":\"j\",\"a\":1,\"c\":\"PKR\"}",
-        "{\"p\":\"a\",\"s\":\"1\",\"sp\":\"x\",\"o\":\"j\",\"a\":1,\"c\":\"PKRPKRPK\",\"e\":9999999999999}",
-        "{\"p\":\"a\",\"s\":\"1\",\"sp\":\"x\",\"o\":\"j\",\"a\":1,\"c\":\"PKR\",\"e\":9999999999999,"
+        "{\"p\":\"a\",\"s\":\"1\",\"sp\":\"x\",\"o\":\"j\",\"a\":1,\"c\":\"PKRPKRPK\",\"e\":"
+        "9999999999999}",
+        "{\"p\":\"a\",\"s\":\"1\",\"sp\":\"x\",\"o\":\"j\",\"a\":1,\"c\":\"PKR\",\"e\":"
+        "9999999999999,"
         "\"p\":\"b\"}",
-        "{\"p\":\"a\\u0000b\",\"s\":\"1\",\"sp\":\"x\",\"o\":\"j\",\"a\":1,\"c\":\"PKR\",\"e\":9999999999999}",
+        "{\"p\":\"a\\u0000b\",\"s\":\"1\",\"sp\":\"x\",\"o\":\"j\",\"a\":1,\"c\":\"PKR\",\"e\":"
+        "9999999999999}",
         too_long_plan,
     };
     offer_context out;
@@ -308,22 +311,22 @@ START_TEST(test_offer_context_bad_claims)
 
     /* The same shape with good values is accepted, so the cases above fail
      * for the reason they show. */
-    char *token = sign_raw(
-        "{\"p\":\"a\",\"s\":\"1\",\"sp\":\"x\",\"o\":\"j\",\"a\":1,\"c\":\"PKRPKRP\",\"e\":9999999999999}",
-        KEY);
+    char *token = sign_raw("{\"p\":\"a\",\"s\":\"1\",\"sp\":\"x\",\"o\":\"j\",\"a\":1,\"c\":"
+                           "\"PKRPKRP\",\"e\":9999999999999}",
+                           KEY);
     ck_assert_int_eq(offer_context_verify(token, KEY, NOW, &out), 0);
     ck_assert_str_eq(out.currency, "PKRPKRP");
     free(token);
 }
 END_TEST
 
-START_TEST(test_offer_context_key)
-{
+START_TEST(test_offer_context_key) {
     /* The unit tests run in the sandbox profile: the key comes from
      * shared/contracts/keys.h, which gives the sandbox default unless the variable is
      * set. Both forms of key text work: a passphrase and 64 hex digits. */
     const char *env = getenv("MILLOM_OFFER_CONTEXT_KEY");
-    ck_assert_str_eq(offer_context_key(), env && *env ? env : "sandbox-offer-context-key-change-me");
+    ck_assert_str_eq(offer_context_key(),
+                     env && *env ? env : "sandbox-offer-context-key-change-me");
     ck_assert_str_eq(offer_context_key(), keys_get("MILLOM_OFFER_CONTEXT_KEY"));
 
     const char *hex = "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF";
@@ -336,8 +339,7 @@ START_TEST(test_offer_context_key)
 }
 END_TEST
 
-int main(void)
-{
+int main(void) {
     Suite *s = suite_create("shared_offer_context");
     TCase *tc = tcase_create("offer_context");
     tcase_add_test(tc, test_offer_context_round_trip);

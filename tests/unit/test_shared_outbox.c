@@ -30,11 +30,11 @@ static void sleep_ms(long ms) {
     nanosleep(&ts, NULL);
 }
 
-#define WAIT_UNTIL(cond, timeout_ms)                                              \
-    ({                                                                            \
-        int64_t until_ = mono_ms() + (timeout_ms);                                \
-        while (!(cond) && mono_ms() < until_) sleep_ms(5);                        \
-        (cond);                                                                   \
+#define WAIT_UNTIL(cond, timeout_ms)                       \
+    ({                                                     \
+        int64_t until_ = mono_ms() + (timeout_ms);         \
+        while (!(cond) && mono_ms() < until_) sleep_ms(5); \
+        (cond);                                            \
     })
 
 static const char *const things_sql = "CREATE TABLE things (id INTEGER PRIMARY KEY, name TEXT)";
@@ -107,8 +107,8 @@ static int read_values(rd_kafka_t *rk, char out[][64], int max, int timeout_ms) 
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 20);
         if (!m) continue;
         if (!m->err)
-            snprintf(out[n++], 64, "%.*s=%.*s", (int)m->key_len, (const char *)m->key,
-                     (int)m->len, (const char *)m->payload);
+            snprintf(out[n++], 64, "%.*s=%.*s", (int)m->key_len, (const char *)m->key, (int)m->len,
+                     (const char *)m->payload);
         rd_kafka_message_destroy(m);
     }
     return n;

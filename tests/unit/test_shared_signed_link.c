@@ -55,8 +55,10 @@ static const char *get(void *ctx, const char *name) {
 static void set(query *q, const char *name, const char *value) {
     for (int i = 0; i < q->n; i++)
         if (strcmp(q->names[i], name) == 0) {
-            if (value) snprintf(q->values[i], sizeof q->values[0], "%s", value);
-            else q->names[i][0] = '\0'; /* removed */
+            if (value)
+                snprintf(q->values[i], sizeof q->values[0], "%s", value);
+            else
+                q->names[i][0] = '\0'; /* removed */
             return;
         }
     snprintf(q->names[q->n], sizeof q->names[0], "%s", name);
@@ -67,9 +69,8 @@ static void set(query *q, const char *name, const char *value) {
 static const char *const NAMES[] = {"planId", "transactionId", "fundSource", NULL};
 
 static char *make(long ttl_s) {
-    signed_link_param p[] = {{"transactionId", "rnf-tx-0001"},
-                             {"planId", "tp-music daily&x=1"},
-                             {"fundSource", NULL}};
+    signed_link_param p[] = {
+        {"transactionId", "rnf-tx-0001"}, {"planId", "tp-music daily&x=1"}, {"fundSource", NULL}};
     return signed_link_make("http://edge", PATH, p, 3, ttl_s, T0);
 }
 
@@ -77,7 +78,10 @@ START_TEST(good_link_verifies) {
     char *url = make(600);
     ck_assert_ptr_nonnull(url);
     /* the path is percent-encoded in the URL, the values too */
-    ck_assert_msg(strncmp(url, "http://edge/rnf/testserviceprovider/tp/abc-_DEF%2C41001/purchasePlan?uuid=", 74) == 0, "%s", url);
+    ck_assert_msg(
+        strncmp(url, "http://edge/rnf/testserviceprovider/tp/abc-_DEF%2C41001/purchasePlan?uuid=",
+                74) == 0,
+        "%s", url);
     ck_assert_ptr_nonnull(strstr(url, "planId=tp-music%20daily%26x%3D1"));
     ck_assert_ptr_null(strstr(url, "fundSource"));
     query q;
@@ -110,9 +114,11 @@ START_TEST(tampering_is_refused) {
     parse(url, &orig);
     /* another path (another CPID, another endpoint) */
     ck_assert_int_eq(signed_link_verify("/rnf/testserviceprovider/tp/abc-_DEF,41002/purchasePlan",
-                                        get, &orig, NAMES, T0), SIGNED_LINK_BAD);
+                                        get, &orig, NAMES, T0),
+                     SIGNED_LINK_BAD);
     ck_assert_int_eq(signed_link_verify("/rnf/testserviceprovider/tp/abc-_DEF,41001/offers", get,
-                                        &orig, NAMES, T0), SIGNED_LINK_BAD);
+                                        &orig, NAMES, T0),
+                     SIGNED_LINK_BAD);
     /* a parameter changed, added, removed */
     q = orig;
     set(&q, "planId", "tp-data-daily-3gb");

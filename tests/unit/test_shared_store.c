@@ -67,7 +67,8 @@ END_TEST
 
 START_TEST(failed_migration_rolls_back) {
     char err[256];
-    const char *const bad[] = {v1[0], "INSERT INTO t (name) VALUES ('a'); INSERT INTO nope VALUES (1)"};
+    const char *const bad[] = {v1[0],
+                               "INSERT INTO t (name) VALUES ('a'); INSERT INTO nope VALUES (1)"};
     sqlite3 *db = store_open("bad", bad, 2, err, sizeof err);
     ck_assert_ptr_null(db);
     ck_assert_ptr_nonnull(strstr(err, "migration 2"));

@@ -73,8 +73,8 @@ START_TEST(unwritable_directory_is_refused_in_one_line) {
     char err[256] = "";
     sqlite3 *db = store_open_path("/proc/millom-no-such-dir/x.db", schema, 1, err, sizeof err);
     ck_assert_ptr_null(db);
-    ck_assert_msg(strstr(err, "data dir /proc/millom-no-such-dir cannot be written: ") == err,
-                  "%s", err);
+    ck_assert_msg(strstr(err, "data dir /proc/millom-no-such-dir cannot be written: ") == err, "%s",
+                  err);
     ck_assert_ptr_null(strchr(err, '\n'));
 }
 END_TEST

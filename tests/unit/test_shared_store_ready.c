@@ -39,13 +39,13 @@ START_TEST(file_gone_or_directory_is_not_ready) {
     ck_assert_int_eq(store_exec(db, "INSERT INTO t DEFAULT VALUES"), SQLITE_OK);
     ck_assert_int_eq(store_ready(), 1);
     store_close(db);
-    ck_assert_int_eq(store_ready(), 1);  /* closed files are still checked */
+    ck_assert_int_eq(store_ready(), 1); /* closed files are still checked */
 
     snprintf(path, sizeof path, "%s/svc.db", dir);
     ck_assert_int_eq(unlink(path), 0);
-    ck_assert_int_eq(store_ready(), 0);  /* gone */
+    ck_assert_int_eq(store_ready(), 0); /* gone */
     ck_assert_int_eq(mkdir(path, 0700), 0);
-    ck_assert_int_eq(store_ready(), 0);  /* a directory of that name */
+    ck_assert_int_eq(store_ready(), 0); /* a directory of that name */
     ck_assert_int_eq(rmdir(path), 0);
 
     /* A healthy file again: ready again. */
@@ -105,7 +105,7 @@ int main(void) {
     tcase_add_test(tc, one_bad_file_of_several_is_not_ready);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);  /* the order above matters */
+    srunner_set_fork_status(sr, CK_NOFORK); /* the order above matters */
     srunner_run_all(sr, CK_ENV);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -75,8 +75,8 @@ START_TEST(consumed_and_short_lived_lists_match) {
         int is_consumed = t->kind == TOPIC_KIND_CONSUMED;
         n_consumed += is_consumed;
         ck_assert_msg(has_word(consumed, t->name) == is_consumed,
-                      "%s: consumed in the table %d, in create-topics.sh %d", t->name,
-                      is_consumed, !is_consumed);
+                      "%s: consumed in the table %d, in create-topics.sh %d", t->name, is_consumed,
+                      !is_consumed);
         if (is_consumed)
             ck_assert_msg(has_word(short_lived, t->name) == t->short_lived,
                           "%s: short-lived in the table %d", t->name, t->short_lived);
@@ -101,8 +101,7 @@ START_TEST(other_topics_have_their_line) {
         lines++;
         int compacted = strstr(line, "cleanup.policy=compact") != NULL;
         ck_assert_msg(compacted == (t->kind == TOPIC_KIND_COMPACTED), "%s: compaction", t->name);
-        if (t->kind == TOPIC_KIND_REPLIES)
-            ck_assert_ptr_nonnull(strstr(line, "$REPLY_PARTITIONS"));
+        if (t->kind == TOPIC_KIND_REPLIES) ck_assert_ptr_nonnull(strstr(line, "$REPLY_PARTITIONS"));
     }
     /* Every `topic millom.*` line is one of them. */
     int in_script = 0;

@@ -32,8 +32,8 @@ static void setup(void) {
     ck_assert_msg(app.store != NULL, "store: %s", err);
     app.behaviour = sp_behaviour_new();
     ck_assert_ptr_nonnull(app.behaviour);
-    http_server_opts opts = {.bind_addr = "127.0.0.1", .port = 0, .threads = 1,
-                             .handler = sp_handle, .app = &app};
+    http_server_opts opts = {
+        .bind_addr = "127.0.0.1", .port = 0, .threads = 1, .handler = sp_handle, .app = &app};
     server = http_server_start(&opts, err, sizeof err);
     ck_assert_msg(server != NULL, "server: %s", err);
     snprintf(base, sizeof base, "http://127.0.0.1:%d", http_server_port(server));
@@ -112,11 +112,10 @@ static json_int_t int_of(json_t *o, const char *key) {
 
 /* ---- receiving and listing ---- */
 
-#define NOTIFICATION \
+#define NOTIFICATION                                                           \
     "{\"cpid\":\"0uZmrnhb,51001\",\"transactionId\":\"tx-n-1\",\"offers\":[]," \
     "\"refresh\":\"http://r\",\"ping\":\"http://p\",\"shop\":\"http://s\"}"
-#define CALLBACK \
-    "{\"transactionId\":\"tx-c-1\",\"appId\":\"facebook\",\"message\":\"ok\"}"
+#define CALLBACK "{\"transactionId\":\"tx-c-1\",\"appId\":\"facebook\",\"message\":\"ok\"}"
 
 START_TEST(http_receive_and_list) {
     const char *auth[] = {"Authorization: Bearer abc", NULL};
@@ -250,7 +249,8 @@ START_TEST(http_delay_does_not_block) {
     slow_call calls[2] = {{"/callbacks", 0, 0}, {"/notifications", 0, 0}};
     pthread_t t[2];
     int64_t t0 = mono_ms();
-    for (int i = 0; i < 2; i++) ck_assert_int_eq(pthread_create(&t[i], NULL, slow_post, &calls[i]), 0);
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, slow_post, &calls[i]), 0);
     /* Meanwhile the admin API answers at once on the one server thread. */
     usleep(100 * 1000);
     int64_t a0 = mono_ms();
