@@ -70,19 +70,7 @@ int mno_parse_activate(const char *customer_id, mno_param_fn get, void *ctx, con
         return -1;
     }
     snprintf(rq->customer_id, sizeof rq->customer_id, "%s", customer_id);
-    const char *type = get(ctx, "customerIdType");
-    if (!type || !*type) {
-        snprintf(msg, msglen, "missing query parameter customerIdType");
-        return -1;
-    }
-    if (strcasecmp(type, "MSISDN") == 0) {
-        rq->id_type = MNO_ID_MSISDN;
-    } else if (strcasecmp(type, "OPET") == 0) {
-        rq->id_type = MNO_ID_OPET;
-    } else {
-        snprintf(msg, msglen, "customerIdType must be MSISDN or OPET");
-        return -1;
-    }
+    if (mno_parse_id_type(get(ctx, "customerIdType"), &rq->id_type, msg, msglen) != 0) return -1;
 
     json_error_t jerr;
     json_t *j = json_loadb(body ? body : "", body ? len : 0, JSON_REJECT_DUPLICATES, &jerr);

@@ -37,6 +37,22 @@ static void pick_language(const char *lang, char out[4]) {
     strcpy(out, "en");
 }
 
+int mno_parse_id_type(const char *type, mno_id_type *out, char *msg, size_t msglen) {
+    if (!type || !*type) {
+        snprintf(msg, msglen, "missing query parameter customerIdType");
+        return -1;
+    }
+    if (strcasecmp(type, "MSISDN") == 0) {
+        *out = MNO_ID_MSISDN;
+    } else if (strcasecmp(type, "OPET") == 0) {
+        *out = MNO_ID_OPET;
+    } else {
+        snprintf(msg, msglen, "customerIdType must be MSISDN or OPET");
+        return -1;
+    }
+    return 0;
+}
+
 int mno_parse_request(mno_call call, const char *customer_id, mno_param_fn get, void *ctx,
                       mno_request *rq, char *msg, size_t msglen) {
     memset(rq, 0, sizeof *rq);
@@ -49,19 +65,8 @@ int mno_parse_request(mno_call call, const char *customer_id, mno_param_fn get, 
     }
     rq->customer_id = customer_id;
 
-    const char *type = param(get, ctx, "customerIdType");
-    if (!type) {
-        snprintf(msg, msglen, "missing query parameter customerIdType");
+    if (mno_parse_id_type(param(get, ctx, "customerIdType"), &rq->id_type, msg, msglen) != 0)
         return -1;
-    }
-    if (strcasecmp(type, "MSISDN") == 0) {
-        rq->id_type = MNO_ID_MSISDN;
-    } else if (strcasecmp(type, "OPET") == 0) {
-        rq->id_type = MNO_ID_OPET;
-    } else {
-        snprintf(msg, msglen, "customerIdType must be MSISDN or OPET");
-        return -1;
-    }
     if (!param(get, ctx, "channelId")) {
         snprintf(msg, msglen, "missing query parameter channelId");
         return -1;

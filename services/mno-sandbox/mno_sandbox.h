@@ -67,6 +67,10 @@ void mno_store_close(mno_store *s);
 
 typedef enum { MNO_ID_MSISDN = 0, MNO_ID_OPET } mno_id_type;
 
+/* The customerIdType query parameter (NULL or "" when absent) of every
+ * backend call: MSISDN or OPET, ignoring case. 0, or -1 with msg. */
+int mno_parse_id_type(const char *type, mno_id_type *out, char *msg, size_t msglen);
+
 /* A validated backend request (see backend_request.c). */
 typedef struct {
     const char *customer_id; /* as in the path; a leading '+' is ignored */

@@ -19,6 +19,7 @@
  *                           keeps what was received.
  * These answer at once, whatever the behaviour. */
 #include "sp_sandbox.h"
+#include "shared/plumbing/json_body.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -48,14 +49,8 @@ static bool int_in(json_t *v, long lo, long hi, long *out) {
 static int parse_behaviour(const char *body, size_t len, sp_behaviour_cfg *out, char *msg,
                            size_t msglen) {
     memset(out, 0, sizeof *out);
-    json_error_t jerr;
-    json_t *j = json_loadb(body ? body : "", len, 0, &jerr);
-    if (!j || !json_is_object(j)) {
-        snprintf(msg, msglen, "body must be a JSON object%s%.80s", j ? "" : ": ",
-                 j ? "" : jerr.text);
-        json_decref(j);
-        return -1;
-    }
+    json_t *j = json_body_object(body, len, msg, msglen);
+    if (!j) return -1;
     const char *key;
     json_t *v;
     int rc = 0;
