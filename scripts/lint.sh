@@ -17,6 +17,7 @@ if [ ${#unformatted[@]} -gt 0 ]; then
 else
   echo "lint: ${#files[@]} C files formatted as .clang-format says"
 fi
+mkdir -p build
 warnings="-Wshadow -Wstrict-prototypes -Wpointer-arith -Wvla -Wundef"
 if make --no-print-directory BUILD_DIR=build/lint EXTRA_CFLAGS="$warnings" build >build/lint.log 2>&1; then
   echo "lint: everything builds with $warnings"
