@@ -25,44 +25,6 @@ const char *std_action_name(std_action a) {
     return "?";
 }
 
-/* Copies the next '/'-delimited segment; -1 if empty or too long. */
-static int next_segment(const char **p, char *out, size_t outlen) {
-    const char *end = strchr(*p, '/');
-    size_t n = end ? (size_t)(end - *p) : strlen(*p);
-    if (n == 0 || n >= outlen) return -1;
-    memcpy(out, *p, n);
-    out[n] = '\0';
-    *p += n + (end ? 1 : 0);
-    return 0;
-}
-
-int std_path_parse(const char *path, std_path *out) {
-    memset(out, 0, sizeof *out);
-    if (strncmp(path, "/std/", 5) != 0) return -1;
-    char seg[4][257];
-    int n = 0;
-    const char *p = path + 5;
-    while (*p && n < 4)
-        if (next_segment(&p, seg[n++], sizeof seg[0]) != 0) return -1;
-    if (*p || n < 3) return -1; /* more than four segments, or too few */
-    const char *action = seg[n - 1];
-    size_t i;
-    for (i = 0; i < sizeof actions / sizeof actions[0]; i++)
-        if (strcmp(actions[i].name, action) == 0) break;
-    if (i == sizeof actions / sizeof actions[0]) return -1;
-    out->action = actions[i].action;
-    /* register has no operator form; the others take an optional one. */
-    if (out->action == STD_REGISTER && n != 3) return -1;
-    if (strlen(seg[0]) >= sizeof out->provider) return -1;
-    strcpy(out->provider, seg[0]);
-    if (n == 4) {
-        if (strlen(seg[1]) >= sizeof out->op) return -1;
-        strcpy(out->op, seg[1]);
-    }
-    strcpy(out->subscriber, seg[n - 2]);
-    return 0;
-}
-
 void std_primary_language(const char *accept_language, char *out, size_t outlen) {
     out[0] = '\0';
     if (!accept_language || outlen < 2) return;

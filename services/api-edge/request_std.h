@@ -26,8 +26,6 @@ typedef struct {
     std_action action;
 } std_path;
 
-/* 0 on a standard-API path; -1 otherwise (the caller answers 404). */
-int std_path_parse(const char *path, std_path *out);
 const char *std_action_name(std_action a);
 
 /* What the request said besides its path. Any field may be NULL. */

@@ -22,33 +22,6 @@ static void load_tenants(void) {
 
 static void unload_tenants(void) { tenants_free(t); }
 
-START_TEST(paths_parse) {
-    std_path p;
-    ck_assert_int_eq(std_path_parse("/std/sp/tp/924542610003/balance", &p), 0);
-    ck_assert_str_eq(p.provider, "sp");
-    ck_assert_str_eq(p.op, "tp");
-    ck_assert_str_eq(p.subscriber, "924542610003");
-    ck_assert_int_eq(p.action, STD_BALANCE);
-    ck_assert_int_eq(std_path_parse("/std/sp/924542610003/upsellOffer", &p), 0);
-    ck_assert_str_eq(p.op, "");
-    ck_assert_int_eq(p.action, STD_UPSELL_OFFER);
-    ck_assert_int_eq(std_path_parse("/std/sp/924542610003/register", &p), 0);
-    ck_assert_int_eq(p.action, STD_REGISTER);
-    /* register has no operator form */
-    ck_assert_int_eq(std_path_parse("/std/sp/tp/924542610003/register", &p), -1);
-    ck_assert_int_eq(std_path_parse("/std/sp/tp/924542610003/balance/x", &p), -1);
-    ck_assert_int_eq(std_path_parse("/std/sp/balance", &p), -1);
-    ck_assert_int_eq(std_path_parse("/std/sp//924542610003/balance", &p), -1);
-    ck_assert_int_eq(std_path_parse("/std/sp/tp/924542610003/Balance", &p), -1);
-    ck_assert_int_eq(std_path_parse("/other/sp/tp/1/balance", &p), -1);
-    char longp[600];
-    memset(longp, 'a', sizeof longp);
-    memcpy(longp, "/std/", 5);
-    strcpy(longp + 500, "/tp/1/balance");
-    ck_assert_int_eq(std_path_parse(longp, &p), -1);
-}
-END_TEST
-
 START_TEST(languages) {
     char out[16];
     std_primary_language("ur-PK,en;q=0.5", out, sizeof out);
@@ -325,7 +298,6 @@ int main(void) {
     Suite *s = suite_create("api-edge request");
     TCase *tc = tcase_create("std");
     tcase_add_unchecked_fixture(tc, load_tenants, unload_tenants);
-    tcase_add_test(tc, paths_parse);
     tcase_add_test(tc, languages);
     tcase_add_test(tc, validation_table);
     tcase_add_test(tc, validated_values);
