@@ -143,7 +143,7 @@ START_TEST(parameters_are_extracted_typed) {
     ck_assert(m.route->handler == routes_purchase);
     ck_assert_str_eq(m.params.op, ""); /* the operator comes from the number */
     ck_assert_str_eq(m.params.subscriber, "924542610003");
-    /* the last segment is the action, as std_path_parse has it */
+    /* the last segment is the action */
     m = find("GET", "/std/a/balance/c/upsellOffer");
     ck_assert_int_eq(m.route->action, STD_UPSELL_OFFER);
     ck_assert_str_eq(m.params.op, "balance");
