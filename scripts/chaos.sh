@@ -444,14 +444,22 @@ status, acts = get_json(f"{mno}/admin/activations")
 net = {}
 for a in (acts or {}).get("activations", []):
     net[a["transId"]] = net.get(a["transId"], 0) + a.get("debits", 0) - a.get("refunds", 0)
-double = [t for t in completed if net.get(t, 0) != 1]
-debited_failed = [t for t in failed if net.get(t, 0) != 0]
-orphans = [t for t, n in net.items() if n > 0 and states.get(t) is None]
+# The operator sees Millom's transId for the provider's transid (namespaced
+# per provider): the look-up says which.
+def op_id(t):
+    j = states.get(t)
+    return (j or {}).get("operatorTransId") or t
+
+
+known_op_ids = {op_id(t) for t, j in states.items() if j is not None}
+double = [t for t in completed if net.get(op_id(t), 0) != 1]
+debited_failed = [t for t in failed if net.get(op_id(t), 0) != 0]
+orphans = [t for t, n in net.items() if n > 0 and t not in known_op_ids]
 row("completed without exactly one debit (double/missing)", len(double), status == 200 and not double)
 row("failed but debited", len(debited_failed), not debited_failed)
 row("debits without a purchase record", len(orphans), not orphans)
 for t in (double + debited_failed + orphans)[:10]:
-    print(f"  debit problem: {t}: net debits {net.get(t, 0)}, purchase {states.get(t)}", file=sys.stderr)
+    print(f"  debit problem: {t}: net debits {net.get(op_id(t), 0)}, purchase {states.get(t)}", file=sys.stderr)
 
 # -- settlement: records = completed purchases, same sum --
 gross_completed = sum((Decimal(j.get("price", "0")) for j in completed.values()), Decimal(0))
