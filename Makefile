@@ -12,6 +12,10 @@
 #   make format  apply .clang-format to every C file
 #   make clean   remove build/ and var/
 
+# Builds use every core (the machine's: nproc); the test runs themselves
+# stay one program at a time (scripts/test.sh).
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 1)
+
 SAN ?= 0
 ifeq ($(SAN),1)
   BUILD := build/san

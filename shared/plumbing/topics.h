@@ -8,27 +8,44 @@
 #ifndef SHARED_TOPICS_H
 #define SHARED_TOPICS_H
 
-/* Requests and commands: consumed by one service, each with a <topic>.dlq. */
-#define TOPIC_QUERIES "millom.queries" /* api-edge, notifier -> offer-resolver */
-#define TOPIC_PURCHASE_COMMANDS "millom.purchase.commands"       /* api-edge -> purchase-executor */
-#define TOPIC_ACTIVATION_CALLBACKS "millom.activation.callbacks" /* api-edge -> purchase-executor */
-#define TOPIC_PURCHASE_LOOKUPS "millom.purchase.lookups"         /* api-edge -> purchase-executor */
-#define TOPIC_CONSENTS "millom.consents"                         /* api-edge -> notifier */
-#define TOPIC_CPID_REGISTRATIONS "millom.cpid.registrations"     /* api-edge -> notifier */
-#define TOPIC_CONSENT_QUERIES "millom.consent.queries"           /* api-edge -> notifier */
-#define TOPIC_SETTLEMENT_QUERIES "millom.settlement.queries" /* api-edge -> settlement-reporter */
-/* Events: consumed too, each with a <topic>.dlq. */
-#define TOPIC_SUBSCRIBER_EVENTS "millom.subscriber.events" /* operators, api-edge -> notifier */
-#define TOPIC_PURCHASE_EVENTS \
-    "millom.purchase.events" /* purchase-executor -> offer-resolver, notifier, settlement */
-#define TOPIC_OFFER_IMPRESSIONS \
-    "millom.offer.impressions" /* offer-resolver -> settlement-reporter */
-/* Outputs nobody inside Millom consumes as work. */
-#define TOPIC_REPLIES "millom.replies" /* every service -> api-edge (shared/patterns/rpc.h) */
-#define TOPIC_SETTLEMENT_RECORDS "millom.settlement.records" /* settlement-reporter -> analysts */
-#define TOPIC_SETTLEMENT_REPORTS \
-    "millom.settlement.reports" /* settlement-reporter -> analysts (compacted) */
-#define TOPIC_NOTIFICATIONS_DLQ "millom.notifications.dlq" /* notifier: deliveries that gave up */
+/* Requests and commands, each consumed by one service and with a
+ * <topic>.dlq:
+ *   queries                  api-edge, notifier -> offer-resolver
+ *   purchase commands,
+ *   activation callbacks,
+ *   purchase look-ups        api-edge -> purchase-executor
+ *   consents, CPID
+ *   registrations, consent
+ *   queries                  api-edge -> notifier
+ *   settlement queries       api-edge -> settlement-reporter */
+#define TOPIC_QUERIES "millom.queries"
+#define TOPIC_PURCHASE_COMMANDS "millom.purchase.commands"
+#define TOPIC_ACTIVATION_CALLBACKS "millom.activation.callbacks"
+#define TOPIC_PURCHASE_LOOKUPS "millom.purchase.lookups"
+#define TOPIC_CONSENTS "millom.consents"
+#define TOPIC_CPID_REGISTRATIONS "millom.cpid.registrations"
+#define TOPIC_CONSENT_QUERIES "millom.consent.queries"
+#define TOPIC_SETTLEMENT_QUERIES "millom.settlement.queries"
+
+/* Events, consumed too, each with a <topic>.dlq:
+ *   subscriber events        operators, api-edge -> notifier
+ *   purchase events          purchase-executor -> offer-resolver, notifier,
+ *                            settlement-reporter
+ *   offer impressions        offer-resolver -> settlement-reporter */
+#define TOPIC_SUBSCRIBER_EVENTS "millom.subscriber.events"
+#define TOPIC_PURCHASE_EVENTS "millom.purchase.events"
+#define TOPIC_OFFER_IMPRESSIONS "millom.offer.impressions"
+
+/* Outputs nobody inside Millom consumes as work:
+ *   replies                  every service -> api-edge (shared/patterns/rpc.h)
+ *   settlement records,
+ *   reports (compacted)      settlement-reporter -> analysts
+ *   notifications DLQ        notifier: deliveries that gave up */
+#define TOPIC_REPLIES "millom.replies"
+#define TOPIC_SETTLEMENT_RECORDS "millom.settlement.records"
+#define TOPIC_SETTLEMENT_REPORTS "millom.settlement.reports"
+#define TOPIC_NOTIFICATIONS_DLQ "millom.notifications.dlq"
+
 /* State-store changelogs (shared/patterns/changelog.h), compacted. */
 #define TOPIC_PURCHASE_CHANGELOG "millom.purchase.changelog"
 #define TOPIC_NOTIFIER_CHANGELOG "millom.notifier.changelog"

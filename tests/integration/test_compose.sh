@@ -200,7 +200,8 @@ for p, lines in acls.items():
         if m and m.group(1) not in known:
             problems["acl"].append(f"{p}: {m.group(1)} is not created by create-topics.sh")
 # The programs name topics by the macros of shared/plumbing/topics.h.
-topic_names = dict(re.findall(r'#define (TOPIC_[A-Z_]+)\s+"(millom\.[a-z.]+)"', open("shared/plumbing/topics.h").read()))
+topic_names = dict(re.findall(r'#define (TOPIC_[A-Z_]+)[\s\\]+"(millom\.[a-z.]+)"',
+                              open("shared/plumbing/topics.h").read()))
 if len(topic_names) < 15:
     problems["acl"].append("cannot read the topic names of shared/plumbing/topics.h")
 for prog in ("api-edge", "offer-resolver", "purchase-executor", "notifier", "settlement-reporter"):
