@@ -103,6 +103,10 @@ export MILLOM_DATA_DIR=$WORK/data MILLOM_BROKER_FILE=$WORK/broker.bootstrap
 export MILLOM_TENANTS=$WORK/tenants.json MILLOM_AUTH_DISABLED=1 MILLOM_LOG_LEVEL=warn
 export MILLOM_EDGE_PORT=$EDGE_PORT MILLOM_MNO_PORT=$MNO_PORT MILLOM_RESOLVER_PORT=$RESOLVER_PORT
 export MILLOM_NOTIFIER_PORT=$NOTIFIER_PORT MILLOM_SP_PORT=$SP_PORT
+# override=true skips the quota at most MILLOM_NOTIFY_OVERRIDE_MAX times per
+# subscriber and window (2 by default, a cap for operators); the bench sends
+# thousands on purpose.
+export MILLOM_NOTIFY_OVERRIDE_MAX=${MILLOM_NOTIFY_OVERRIDE_MAX:-1000000}
 # Ports of the programs this bench does not start, away from the defaults.
 export MILLOM_EXECUTOR_PORT=$((BASE + 3)) MILLOM_SETTLEMENT_PORT=$((BASE + 5))
 
