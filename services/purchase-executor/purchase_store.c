@@ -296,6 +296,22 @@ static int is_busy(int rc) {
     return rc == SQLITE_BUSY || rc == SQLITE_LOCKED;
 }
 
+/* Steps st (finalizing it) for at most one purchase: 1 with *out, 0 when
+ * there is none, -1 on a store error (logged under `what`). */
+static int get_one(sqlite3 *db, sqlite3_stmt *st, purchase *out, const char *what) {
+    int rc = sqlite3_step(st), found;
+    if (rc == SQLITE_ROW)
+        found = read_row(st, out) == 0 ? 1 : -1;
+    else if (rc == SQLITE_DONE)
+        found = 0;
+    else {
+        log_warn("sqlite %s: %s", what, sqlite3_errmsg(db));
+        found = -1;
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
 int purchase_get(sqlite3 *db, const char *sp, const char *transid, purchase *out) {
     sqlite3_stmt *st;
     if (prepare(db, "SELECT " COLUMNS " FROM purchases WHERE service_provider = ? AND transid = ?",
@@ -303,17 +319,7 @@ int purchase_get(sqlite3 *db, const char *sp, const char *transid, purchase *out
         return -1;
     sqlite3_bind_text(st, 1, sp, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, transid, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st), found;
-    if (rc == SQLITE_ROW)
-        found = read_row(st, out) == 0 ? 1 : -1;
-    else if (rc == SQLITE_DONE)
-        found = 0;
-    else {
-        log_warn("sqlite purchase_get: %s", sqlite3_errmsg(db));
-        found = -1;
-    }
-    sqlite3_finalize(st);
-    return found;
+    return get_one(db, st, out, "purchase_get");
 }
 
 /* ---------------------------------------------------------- events */
@@ -701,17 +707,7 @@ int purchase_get_operator_transid(sqlite3 *db, const char *op, const char *op_tr
     sqlite3_bind_text(st, 1, op, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, op_transid, -1, SQLITE_STATIC);
     bind_text_or_null(st, 3, sp);
-    int rc = sqlite3_step(st), found;
-    if (rc == SQLITE_ROW)
-        found = read_row(st, out) == 0 ? 1 : -1;
-    else if (rc == SQLITE_DONE)
-        found = 0;
-    else {
-        log_warn("sqlite purchase_get_operator_transid: %s", sqlite3_errmsg(db));
-        found = -1;
-    }
-    sqlite3_finalize(st);
-    return found;
+    return get_one(db, st, out, "purchase_get_operator_transid");
 }
 
 int purchase_find_subscriber(sqlite3 *db, const char *op, const char *subscriber, const char *sp,
