@@ -64,6 +64,9 @@ int runner_main(const runner_opts *opts) {
         .on_assign = opts->on_assign,
         .on_revoke = opts->on_revoke,
         .before_commit = opts->before_commit,
+        .batch_begin = opts->batch_begin,
+        .batch_commit = opts->batch_commit,
+        .batch_rollback = opts->batch_rollback,
     };
     r.consumer = kafka_consumer_new(&copts, err, sizeof err);
     if (!r.consumer) {

@@ -24,6 +24,10 @@ typedef struct {
     void (*on_assign)(void *state, const rd_kafka_topic_partition_list_t *parts);
     void (*on_revoke)(void *state, const rd_kafka_topic_partition_list_t *parts);
     int (*before_commit)(void *state);
+    /* Optional batches (kafka_consumer_opts.batch_begin): all three or none. */
+    int (*batch_begin)(void *state);
+    int (*batch_commit)(void *state);
+    void (*batch_rollback)(void *state);
 } runner_opts;
 
 /* Runs the service until a stop signal. Returns the process exit code. */

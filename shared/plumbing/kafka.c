@@ -44,6 +44,8 @@ static struct {
     long linger_ms;           /* MILLOM_KAFKA_LINGER_MS */
     long commit_interval_ms;  /* MILLOM_KAFKA_COMMIT_INTERVAL_MS */
     long session_timeout_ms;  /* MILLOM_KAFKA_SESSION_TIMEOUT_MS */
+    long batch_max;           /* MILLOM_BATCH_MAX */
+    long batch_wait_ms;       /* MILLOM_BATCH_WAIT_MS */
     const char *offset_reset; /* MILLOM_KAFKA_OFFSET_RESET */
     const char *debug;        /* MILLOM_KAFKA_DEBUG, e.g. "cgrp,fetch" */
     const char *broker_file;  /* MILLOM_BROKER_FILE */
@@ -59,6 +61,8 @@ static void kset_read(void) {
     kset.linger_ms = settings_ms(&s, "MILLOM_KAFKA_LINGER_MS", 1, 0, 900000);
     kset.commit_interval_ms = settings_ms(&s, "MILLOM_KAFKA_COMMIT_INTERVAL_MS", 100, 0, 3600000);
     kset.session_timeout_ms = settings_ms(&s, "MILLOM_KAFKA_SESSION_TIMEOUT_MS", 10000, 1, 3600000);
+    kset.batch_max = settings_long(&s, "MILLOM_BATCH_MAX", 500, 1, 100000);
+    kset.batch_wait_ms = settings_ms(&s, "MILLOM_BATCH_WAIT_MS", 2, 0, 60000);
     kset.offset_reset = resets[settings_enum(&s, "MILLOM_KAFKA_OFFSET_RESET", resets, 0)];
     kset.debug = settings_str(&s, "MILLOM_KAFKA_DEBUG", NULL);
     kset.broker_file = settings_str(&s, "MILLOM_BROKER_FILE", DEFAULT_BROKER_FILE);
@@ -90,6 +94,7 @@ static int conf_set_long(rd_kafka_conf_t *conf, const char *name, long value, ch
 /* ---------------------------------------------------------------- metrics */
 
 static metric *m_produced, *m_produce_errors, *m_produce_seconds, *m_handler_seconds;
+static metric *m_batches, *m_batch_messages, *m_batch_fallbacks;
 static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
 static void health_init(void); /* broker health, below */
 
@@ -103,6 +108,16 @@ static void metrics_init(void) {
                          "Time from enqueueing a message to the broker's acknowledgement.", NULL);
     m_handler_seconds = metric_histogram("millom_kafka_handler_seconds",
                                          "Time spent in Kafka message handlers.", NULL);
+    m_batches = metric_counter("millom_kafka_batches_total",
+                               "Batches of messages handled in one transaction.", NULL);
+    m_batch_messages = metric_counter("millom_kafka_batch_messages_total",
+                                      "Messages handled in batches (divide by batches: the mean "
+                                      "batch size).",
+                                      NULL);
+    m_batch_fallbacks = metric_counter("millom_kafka_batch_fallbacks_total",
+                                       "Batches rolled back and handled again message by message "
+                                       "(a handler refused a message, or the commit failed).",
+                                       NULL);
     health_init();
 }
 
@@ -764,8 +779,16 @@ struct kafka_consumer {
     void (*on_assign)(void *arg, const rd_kafka_topic_partition_list_t *parts);
     void (*on_revoke)(void *arg, const rd_kafka_topic_partition_list_t *parts);
     int (*before_commit)(void *arg);
+    int (*batch_begin)(void *arg);
+    int (*batch_commit)(void *arg);
+    void (*batch_rollback)(void *arg);
     kafka_producer *dlq;
     int poll_timeout_ms;
+    /* Batch mode: the messages collected for the next batch (owned). */
+    rd_kafka_message_t **batch;
+    size_t batch_len, batch_max;
+    long batch_wait_ms;
+    long backoff_ms; /* the next retry's pause; reset by a success */
     struct topic_metrics *tm;
     size_t n_topics;
     atomic_int stop;
@@ -780,9 +803,15 @@ struct kafka_consumer {
     double last_lag_ms;      /* last kafka_lag_sample (mono_ms_f) */
 };
 
+static void batch_handle(kafka_consumer *c);
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque) {
     kafka_consumer *c = opaque;
+    /* A batch being collected when the group rebalances is handled now,
+     * while its partitions are still this consumer's (the callback runs
+     * in the polling thread, between two polls of the collection). */
+    if (c->batch_len) batch_handle(c);
     int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         log_info("kafka consumer %s: assigned %d partition(s)", rd_kafka_name(rk), parts->cnt);
@@ -836,6 +865,8 @@ static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 static void consumer_destroy_fields(kafka_consumer *c) {
     for (size_t i = 0; i < c->n_topics; i++) free(c->tm[i].topic);
+    for (size_t i = 0; i < c->batch_len; i++) rd_kafka_message_destroy(c->batch[i]);
+    free(c->batch);
     free(c->tm);
     free(c);
 }
@@ -860,6 +891,10 @@ kafka_consumer *kafka_consumer_new(const kafka_consumer_opts *o, char *err, size
     c->on_assign = o->on_assign;
     c->on_revoke = o->on_revoke;
     c->before_commit = o->before_commit;
+    c->batch_begin = o->batch_begin;
+    c->batch_commit = o->batch_commit;
+    c->batch_rollback = o->batch_rollback;
+    c->backoff_ms = RETRY_BACKOFF_MIN_MS;
     c->dlq = o->dlq;
     c->poll_timeout_ms = o->poll_timeout_ms > 0 ? o->poll_timeout_ms : 100;
     while (o->topics[c->n_topics]) c->n_topics++;
@@ -882,6 +917,16 @@ kafka_consumer *kafka_consumer_new(const kafka_consumer_opts *o, char *err, size
      * Kafka (group.min.session.timeout.ms is 6 s there). */
     kset_load();
     c->commit_interval_ms = kset.commit_interval_ms;
+    if (c->batch_begin && c->batch_commit && c->batch_rollback) {
+        c->batch_max = (size_t)kset.batch_max;
+        c->batch_wait_ms = kset.batch_wait_ms;
+        c->batch = calloc(c->batch_max, sizeof *c->batch);
+        if (!c->batch) {
+            consumer_destroy_fields(c);
+            text_printf(err, errlen, "out of memory");
+            return NULL;
+        }
+    }
     long session_ms = kset.session_timeout_ms;
     c->session_ms = session_ms;
     const char *reset = kset.offset_reset;
@@ -988,8 +1033,123 @@ static void backoff_sleep(kafka_consumer *c, long ms) {
     }
 }
 
+/* Sends a message the handler rejected to its DLQ. 0 when it is safely
+ * there (the offset may be stored), -1 when it has to be retried. */
+static int reject(kafka_consumer *c, const rd_kafka_message_t *m, const char *err) {
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    struct topic_metrics *tm = metrics_for(c, topic);
+    const char *why = err[0] ? err : "handler rejected the message";
+    metric *counter = tm ? tm->dlq : topic_counter(DLQ_NAME, DLQ_HELP, topic);
+    if (dead_letter(c->dlq, m, why, counter) == 0) return 0;
+    log_warn("kafka consumer: dead-lettering %s [%d] @%lld failed, will retry", topic,
+             (int)m->partition, (long long)m->offset);
+    return -1;
+}
+
+static kafka_verdict call_handler(kafka_consumer *c, const rd_kafka_message_t *m, char *err,
+                                  size_t errlen) {
+    double t0 = mono_ms_f();
+    kafka_verdict v = c->handler(c->handler_arg, m, err, errlen);
+    metric_observe_ms(m_handler_seconds, mono_ms_f() - t0);
+    return v;
+}
+
+/* One message on its own: the handler, then its offset, the DLQ, or a
+ * pause and a seek back to it (the messages behind it wait: order per
+ * partition). 0 when it is done with, -1 when it will come again. */
+static int handle_one(kafka_consumer *c, rd_kafka_message_t *m) {
+    char err[512] = "";
+    kafka_verdict v = call_handler(c, m, err, sizeof err);
+    int retry = 0;
+    if (v == KAFKA_DONE) {
+        commit(c, m);
+    } else if (v == KAFKA_DEAD_LETTER) {
+        if (reject(c, m, err) == 0)
+            commit(c, m);
+        else
+            retry = 1;
+    } else {
+        retry = 1;
+    }
+    if (!retry) {
+        c->backoff_ms = RETRY_BACKOFF_MIN_MS;
+        return 0;
+    }
+    log_info("kafka consumer: retrying %s [%d] @%lld in %ld ms%s%s", rd_kafka_topic_name(m->rkt),
+             (int)m->partition, (long long)m->offset, c->backoff_ms, err[0] ? ": " : "", err);
+    seek_back(c, m);
+    backoff_sleep(c, c->backoff_ms);
+    c->backoff_ms =
+        c->backoff_ms * 2 > RETRY_BACKOFF_MAX_MS ? RETRY_BACKOFF_MAX_MS : c->backoff_ms * 2;
+    return -1;
+}
+
+static void batch_release(kafka_consumer *c) {
+    for (size_t i = 0; i < c->batch_len; i++) rd_kafka_message_destroy(c->batch[i]);
+    c->batch_len = 0;
+}
+
+/* The collected batch in one transaction: batch_begin, the handler for
+ * each message in order, batch_commit, then every offset. When a handler
+ * answers anything but KAFKA_DONE, or the transaction cannot begin or
+ * commit, the whole batch is rolled back and handled again message by
+ * message, each in its own transaction as without batches: a poison
+ * message goes to the DLQ alone and its neighbours are not lost. After a
+ * retried message the rest of the batch is dropped here; the seek back
+ * brings it again, in order. */
+static void batch_handle(kafka_consumer *c) {
+    size_t n = c->batch_len;
+    if (!n) return;
+    int whole = n > 1 && c->batch_begin(c->handler_arg) == 0;
+    if (whole) {
+        for (size_t i = 0; i < n && whole; i++) {
+            char err[512] = "";
+            if (call_handler(c, c->batch[i], err, sizeof err) != KAFKA_DONE) {
+                c->batch_rollback(c->handler_arg);
+                whole = 0;
+            }
+        }
+        if (whole && c->batch_commit(c->handler_arg) != 0) whole = 0;
+        if (whole) {
+            for (size_t i = 0; i < n; i++) commit(c, c->batch[i]);
+            metric_add(m_batches, 1);
+            metric_add(m_batch_messages, (double)n);
+            c->backoff_ms = RETRY_BACKOFF_MIN_MS;
+            batch_release(c);
+            return;
+        }
+        metric_add(m_batch_fallbacks, 1);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (handle_one(c, c->batch[i]) != 0) break;
+    batch_release(c);
+}
+
+/* Collects a batch behind its first message: what is already fetched, or
+ * arrives within MILLOM_BATCH_WAIT_MS, up to MILLOM_BATCH_MAX. */
+static void batch_collect(kafka_consumer *c, rd_kafka_message_t *first) {
+    c->batch[c->batch_len++] = first;
+    double deadline = mono_ms_f() + (double)c->batch_wait_ms;
+    while (c->batch_len && c->batch_len < c->batch_max && !should_stop(c)) {
+        double left = deadline - mono_ms_f();
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, left > 0 ? (int)left + 1 : 0);
+        if (!m) {
+            if (left <= 0) break;
+            continue;
+        }
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                log_warn("kafka consumer %s: %s", rd_kafka_name(c->rk), rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        struct topic_metrics *tm = metrics_for(c, rd_kafka_topic_name(m->rkt));
+        if (tm) metric_add(tm->consumed, 1);
+        c->batch[c->batch_len++] = m;
+    }
+}
+
 int kafka_consumer_run(kafka_consumer *c) {
-    long backoff = RETRY_BACKOFF_MIN_MS;
     while (!should_stop(c)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, c->poll_timeout_ms);
         commit_stored(c, 0);
@@ -1005,42 +1165,19 @@ int kafka_consumer_run(kafka_consumer *c) {
             rd_kafka_message_destroy(m);
             continue;
         }
-        const char *topic = rd_kafka_topic_name(m->rkt);
-        struct topic_metrics *tm = metrics_for(c, topic);
+        struct topic_metrics *tm = metrics_for(c, rd_kafka_topic_name(m->rkt));
         if (tm) metric_add(tm->consumed, 1);
-
-        char err[512] = "";
-        double t0 = mono_ms_f();
-        kafka_verdict v = c->handler(c->handler_arg, m, err, sizeof err);
-        metric_observe_ms(m_handler_seconds, mono_ms_f() - t0);
-
-        int retry = 0;
-        if (v == KAFKA_DONE) {
-            commit(c, m);
-        } else if (v == KAFKA_DEAD_LETTER) {
-            const char *why = err[0] ? err : "handler rejected the message";
-            metric *counter = tm ? tm->dlq : topic_counter(DLQ_NAME, DLQ_HELP, topic);
-            if (dead_letter(c->dlq, m, why, counter) == 0) {
-                commit(c, m);
-            } else {
-                log_warn("kafka consumer: dead-lettering %s [%d] @%lld failed, will retry", topic,
-                         (int)m->partition, (long long)m->offset);
-                retry = 1;
-            }
+        if (c->batch) {
+            batch_collect(c, m);
+            batch_handle(c);
         } else {
-            retry = 1;
+            handle_one(c, m);
+            rd_kafka_message_destroy(m);
         }
-        if (retry) {
-            log_info("kafka consumer: retrying %s [%d] @%lld in %ld ms%s%s", topic,
-                     (int)m->partition, (long long)m->offset, backoff, err[0] ? ": " : "", err);
-            seek_back(c, m);
-            backoff_sleep(c, backoff);
-            backoff = backoff * 2 > RETRY_BACKOFF_MAX_MS ? RETRY_BACKOFF_MAX_MS : backoff * 2;
-        } else {
-            backoff = RETRY_BACKOFF_MIN_MS;
-        }
-        rd_kafka_message_destroy(m);
     }
+    /* Stopped while collecting: those messages were not handled and their
+     * offsets not stored; the next owner gets them. */
+    batch_release(c);
     return 0;
 }
 

@@ -89,6 +89,20 @@ typedef struct {
     void (*on_assign)(void *arg, const rd_kafka_topic_partition_list_t *parts);
     void (*on_revoke)(void *arg, const rd_kafka_topic_partition_list_t *parts);
     int (*before_commit)(void *arg);
+    /* Optional batches (all three, or none): up to MILLOM_BATCH_MAX (500)
+     * messages, those already fetched or arriving within
+     * MILLOM_BATCH_WAIT_MS (2), are handled between batch_begin (0: a
+     * transaction is open, e.g. store_batch_begin) and batch_commit (0:
+     * committed); their offsets are stored only after that commit. When a
+     * handler answers anything but KAFKA_DONE, or begin or commit fails,
+     * batch_rollback undoes the batch and its messages are handled again
+     * one by one, each in its own transaction, as without batches: a
+     * poison message goes to the DLQ alone. So in a batch a handler's only
+     * lasting effects must be in that transaction (it may run twice), and
+     * messages keep their order. */
+    int (*batch_begin)(void *arg);
+    int (*batch_commit)(void *arg);
+    void (*batch_rollback)(void *arg);
 } kafka_consumer_opts;
 
 kafka_consumer *kafka_consumer_new(const kafka_consumer_opts *opts, char *err, size_t errlen);

@@ -191,9 +191,43 @@ int store_exec(sqlite3 *db, const char *sql) {
     return rc;
 }
 
-int store_begin(sqlite3 *db) { return store_exec(db, "BEGIN IMMEDIATE"); }
-int store_commit(sqlite3 *db) { return store_exec(db, "COMMIT"); }
-void store_rollback(sqlite3 *db) { sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL); }
+/* The connection whose batch this thread has open (store_batch_begin). */
+static _Thread_local sqlite3 *batch_db;
+
+static int in_batch(sqlite3 *db) { return db && db == batch_db && !sqlite3_get_autocommit(db); }
+
+int store_begin(sqlite3 *db) {
+    return store_exec(db, in_batch(db) ? "SAVEPOINT message" : "BEGIN IMMEDIATE");
+}
+
+int store_commit(sqlite3 *db) {
+    return store_exec(db, in_batch(db) ? "RELEASE message" : "COMMIT");
+}
+
+void store_rollback(sqlite3 *db) {
+    if (in_batch(db))
+        sqlite3_exec(db, "ROLLBACK TO message; RELEASE message", NULL, NULL, NULL);
+    else
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int store_batch_begin(sqlite3 *db) {
+    int rc = store_exec(db, "BEGIN IMMEDIATE");
+    batch_db = rc == SQLITE_OK ? db : NULL;
+    return rc;
+}
+
+int store_batch_commit(sqlite3 *db) {
+    batch_db = NULL;
+    int rc = store_exec(db, "COMMIT");
+    if (rc != SQLITE_OK) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+void store_batch_rollback(sqlite3 *db) {
+    batch_db = NULL;
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
 
 static int user_version(sqlite3 *db) {
     sqlite3_stmt *st;

@@ -33,9 +33,22 @@ void store_note_error(int rc, const char *what);
 
 /* Runs SQL without results; logs and returns the SQLite code on error. */
 int store_exec(sqlite3 *db, const char *sql);
-/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. */
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. Inside a batch of this thread on
+ * the same connection (store_batch_begin) they become a savepoint and its
+ * RELEASE / ROLLBACK TO: a handler written for one message per transaction
+ * runs unchanged inside a batch, and what it rolls back is only its own. */
 int store_begin(sqlite3 *db);
 int store_commit(sqlite3 *db);
 void store_rollback(sqlite3 *db);
+
+/* One transaction around many handlers (a consumer's batch, see
+ * kafka_consumer_opts.batch_begin): BEGIN IMMEDIATE, and until the batch
+ * ends this thread's store_begin/_commit/_rollback on db nest in it.
+ * store_batch_commit returns SQLITE_OK or the error (the batch is then
+ * rolled back); store_batch_rollback undoes the whole batch. One batch per
+ * thread at a time. */
+int store_batch_begin(sqlite3 *db);
+int store_batch_commit(sqlite3 *db);
+void store_batch_rollback(sqlite3 *db);
 
 #endif
