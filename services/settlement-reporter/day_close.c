@@ -13,7 +13,7 @@
  *    closed day is still added to its own day and counted in late_count,
  *    and the report is published again (still closed). */
 #include "settlement.h"
-#include "stmt_cache.h"
+#include "shared/plumbing/stmt_cache.h"
 
 #include <errno.h>
 #include <stdio.h>

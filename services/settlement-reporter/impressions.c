@@ -3,7 +3,7 @@
  * one row per impression, de-duplicated by its id so a redelivery does
  * not inflate the denominator of the conversion rate. */
 #include "settlement.h"
-#include "stmt_cache.h"
+#include "shared/plumbing/stmt_cache.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -63,7 +63,7 @@ kafka_verdict settlement_on_impression(settlement *s, const void *payload, size_
             snprintf(err, errlen, "impression store: %s", sqlite3_errmsg(s->db));
             v = KAFKA_RETRY;
         } else if (rc > 0) {
-            metric_add(s->impressions, 1);
+            settlement_count(s, s->impressions, &s->batch.impressions);
         }
     }
     millom__v1__offer_impression__free_unpacked(im, NULL);

@@ -33,6 +33,9 @@ int main(void) {
         .handler = settlement_handle,
         .setup = setup,
         .teardown = teardown,
+        .batch_begin = settlement_batch_begin,
+        .batch_commit = settlement_batch_commit,
+        .batch_rollback = settlement_batch_rollback,
     };
     return runner_main(&opts);
 }

@@ -16,7 +16,7 @@
  * floats; counts are integers. */
 #include "settlement.h"
 #include "csv.h"
-#include "stmt_cache.h"
+#include "shared/plumbing/stmt_cache.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
  * day|operator|provider|currency after every change. */
 #include "settlement.h"
 #include "shared/plumbing/topics.h"
-#include "stmt_cache.h"
+#include "shared/plumbing/stmt_cache.h"
 
 #include <stdio.h>
 #include <stdlib.h>

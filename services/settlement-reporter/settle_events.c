@@ -8,6 +8,7 @@
 #include "shared/plumbing/topics.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "shared/plumbing/log.h"
@@ -60,6 +61,60 @@ int settlement_record_from_event(const tenants *t, const Millom__V1__PurchaseEve
     return 0;
 }
 
+void settlement_count(settlement *s, metric *m, long *batch_count) {
+    if (s->batch.open)
+        (*batch_count)++;
+    else
+        metric_add(m, 1);
+}
+
+int settlement_batch_begin(void *arg) {
+    settlement *s = arg;
+    if (store_batch_begin(s->db) != SQLITE_OK) return -1;
+    s->batch.n_changed = 0;
+    s->batch.settled = s->batch.duplicates = s->batch.ignored = s->batch.impressions = 0;
+    s->batch.open = 1;
+    return 0;
+}
+
+/* Remembers an aggregate the batch changed (once). 0, or -1 out of memory. */
+static int batch_changed(settlement *s, const report_key *k) {
+    for (size_t i = 0; i < s->batch.n_changed; i++)
+        if (memcmp(&s->batch.changed[i], k, sizeof *k) == 0) return 0;
+    if (s->batch.n_changed == s->batch.cap) {
+        size_t cap = s->batch.cap ? s->batch.cap * 2 : 16;
+        report_key *grown = realloc(s->batch.changed, cap * sizeof *grown);
+        if (!grown) return -1;
+        s->batch.changed = grown;
+        s->batch.cap = cap;
+    }
+    s->batch.changed[s->batch.n_changed++] = *k;
+    return 0;
+}
+
+int settlement_batch_commit(void *arg) {
+    settlement *s = arg;
+    for (size_t i = 0; i < s->batch.n_changed; i++) {
+        if (report_publish(s->db, &s->batch.changed[i]) != 0) {
+            settlement_batch_rollback(s);
+            return -1;
+        }
+    }
+    s->batch.open = 0;
+    if (store_batch_commit(s->db) != SQLITE_OK) return -1;
+    metric_add(s->settled, (double)s->batch.settled);
+    metric_add(s->duplicates, (double)s->batch.duplicates);
+    metric_add(s->ignored, (double)s->batch.ignored);
+    metric_add(s->impressions, (double)s->batch.impressions);
+    return 0;
+}
+
+void settlement_batch_rollback(void *arg) {
+    settlement *s = arg;
+    s->batch.open = 0;
+    store_batch_rollback(s->db);
+}
+
 kafka_verdict settlement_on_event(settlement *s, const void *payload, size_t len, char *err,
                                   size_t errlen) {
     Millom__V1__PurchaseEvent *ev =
@@ -71,7 +126,7 @@ kafka_verdict settlement_on_event(settlement *s, const void *payload, size_t len
     kafka_verdict v = KAFKA_DONE;
     settled_record rec;
     if (ev->state != MILLOM__V1__PURCHASE_STATE__PURCHASE_STATE_COMPLETED) {
-        metric_add(s->ignored, 1);
+        settlement_count(s, s->ignored, &s->batch.ignored);
         goto out;
     }
     if (settlement_record_from_event(s->tenants, ev, now_ms(), &rec, err, errlen) != 0) {
@@ -82,7 +137,9 @@ kafka_verdict settlement_on_event(settlement *s, const void *payload, size_t len
         v = KAFKA_RETRY;
         goto out;
     }
-    settle_result r = settle_apply(s->db, &rec);
+    report_key changed;
+    settle_result r = settle_apply(s->db, &rec, s->batch.open ? &changed : NULL);
+    if (r == SETTLE_NEW && s->batch.open && batch_changed(s, &changed) != 0) r = SETTLE_ERROR;
     if (r == SETTLE_ERROR || (r == SETTLE_NEW && store_commit(s->db) != SQLITE_OK)) {
         store_rollback(s->db);
         snprintf(err, errlen, "settlement store: %s", sqlite3_errmsg(s->db));
@@ -91,10 +148,10 @@ kafka_verdict settlement_on_event(settlement *s, const void *payload, size_t len
     }
     if (r == SETTLE_DUPLICATE) {
         store_rollback(s->db); /* nothing was written */
-        metric_add(s->duplicates, 1);
+        settlement_count(s, s->duplicates, &s->batch.duplicates);
         goto out;
     }
-    metric_add(s->settled, 1);
+    settlement_count(s, s->settled, &s->batch.settled);
     /* No outbox_relay_notify: the relay wakes every 100 ms anyway and then
      * sends up to 500 rows at once; waking it per event made it take the
      * write lock per event and cut throughput (settlement is not latency

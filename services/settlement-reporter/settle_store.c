@@ -11,7 +11,7 @@
  * land on the existing row and change nothing. */
 #include "settlement.h"
 #include "shared/plumbing/topics.h"
-#include "stmt_cache.h"
+#include "shared/plumbing/stmt_cache.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,7 +229,7 @@ static int record_to_outbox(sqlite3 *db, const settled_record *r) {
     return rc == SQLITE_OK ? 0 : -1;
 }
 
-settle_result settle_apply(sqlite3 *db, const settled_record *rec) {
+settle_result settle_apply(sqlite3 *db, const settled_record *rec, report_key *defer) {
     report_key k;
     snprintf(k.day, sizeof k.day, "%s", rec->day);
     snprintf(k.op, sizeof k.op, "%s", rec->op);
@@ -244,8 +244,11 @@ settle_result settle_apply(sqlite3 *db, const settled_record *rec) {
     if (inserted < 0) return SETTLE_ERROR;
     if (inserted == 0) return SETTLE_DUPLICATE;
     if (add_to_daily(db, rec, late) || add_to_plan(db, rec) ||
-        watermark_advance(db, rec->day, rec->settled_at_ms) < 0 || record_to_outbox(db, rec) ||
-        report_publish(db, &k))
+        watermark_advance(db, rec->day, rec->settled_at_ms) < 0 || record_to_outbox(db, rec))
+        return SETTLE_ERROR;
+    if (defer)
+        *defer = k;
+    else if (report_publish(db, &k))
         return SETTLE_ERROR;
     return SETTLE_NEW;
 }

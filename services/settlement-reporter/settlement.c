@@ -5,7 +5,7 @@
 #include "shared/plumbing/settings.h"
 #include "shared/plumbing/topics.h"
 #include "shared/plumbing/files.h"
-#include "stmt_cache.h"
+#include "shared/plumbing/stmt_cache.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -106,5 +106,6 @@ void settlement_free(settlement *s) {
     stmt_cache_close(s->db);
     store_close(s->db);
     tenants_free(s->tenants);
+    free(s->batch.changed);
     free(s);
 }

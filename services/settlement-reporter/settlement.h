@@ -102,8 +102,10 @@ typedef enum {
 /* In the caller's open transaction: inserts rec, adds it to its daily
  * aggregate and plan totals (marking the aggregate closed and counting it
  * late when its day is closed or before the watermark), advances the
- * watermark, and writes the record and the report to the outbox. */
-settle_result settle_apply(sqlite3 *db, const settled_record *rec);
+ * watermark, and writes the record to the outbox, and the report too when
+ * `defer` is NULL; otherwise the changed aggregate's key goes to *defer
+ * and the caller publishes the report once for many records (a batch). */
+settle_result settle_apply(sqlite3 *db, const settled_record *rec, report_key *defer);
 
 /* Writes the current SettlementReport of key to the outbox, first deleting
  * an unsent older report of the same key: the topic is compacted, so only
@@ -146,10 +148,26 @@ typedef struct {
     day_closer *closer;
     kafka_consumer *queries; /* millom.settlement.queries */
     metric *settled, *duplicates, *ignored, *impressions, *queries_answered;
+    /* The open batch of the event consumer (settle_events.c): the
+     * aggregates it changed, whose reports go out once at its commit, and
+     * its counts, added to the metrics only once it committed. */
+    struct {
+        int open;
+        report_key *changed;
+        size_t n_changed, cap;
+        long settled, duplicates, ignored, impressions;
+    } batch;
 } settlement;
 
 /* settle_events.c: the handler of the main consumer (dispatch by topic). */
 kafka_verdict settlement_handle(void *arg, const rd_kafka_message_t *msg, char *err, size_t errlen);
+/* The consumer's batch hooks (kafka_consumer_opts.batch_begin): many
+ * events in one transaction, each aggregate's report published once. */
+int settlement_batch_begin(void *arg);
+int settlement_batch_commit(void *arg);
+void settlement_batch_rollback(void *arg);
+/* Counts one outcome: now, or at the open batch's commit. */
+void settlement_count(settlement *s, metric *m, long *batch_count);
 /* One PurchaseEvent (raw payload): settles it when it is COMPLETED. */
 kafka_verdict settlement_on_event(settlement *s, const void *payload, size_t len, char *err,
                                   size_t errlen);

@@ -6,6 +6,7 @@
  *
  * Key: MILLOM_SUBSCRIBER_HASH_KEY through shared/contracts/keys.h (per profile). */
 #include "shared/contracts/subscriber_hash.h"
+#include "shared/plumbing/text.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -21,5 +22,5 @@ void subscriber_hash(const char *subscriber, char out[65]) {
         out[0] = '\0';
         return;
     }
-    for (int i = 0; i < CRYPTO_SHA256_LEN; i++) snprintf(out + 2 * i, 3, "%02x", mac[i]);
+    text_hex(mac, CRYPTO_SHA256_LEN, out);
 }

@@ -441,6 +441,7 @@ changelog_follower *changelog_follower_start(const char *db_path, const changelo
         return NULL;
     }
     sqlite3_busy_timeout(f->db, 5000);
+    sqlite3_exec(f->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL); /* as store.c */
     if (load_tables(f, err, errlen) ||
         sqlite3_prepare_v2(f->db,
                            "INSERT INTO changelog_positions (topic, partition, next_offset) "

@@ -7,6 +7,7 @@
  * callback does run). */
 #include "shared/plumbing/settings.h"
 #include "shared/patterns/outbox.h"
+#include "shared/plumbing/stmt_cache.h"
 #include "shared/plumbing/clock.h"
 
 #include <errno.h>
@@ -36,14 +37,11 @@ const char *const outbox_migration_sql = "CREATE TABLE outbox ("
 
 int outbox_add(sqlite3 *db, const char *topic, const void *key, size_t klen, const void *payload,
                size_t plen) {
-    sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(
-        db, "INSERT INTO outbox (topic, key, payload, created_ms) VALUES (?, ?, ?, ?)", -1, &st,
-        NULL);
-    if (rc != SQLITE_OK) {
-        log_error("outbox: %s", sqlite3_errmsg(db));
-        return rc;
-    }
+    static const char insert_sql[] =
+        "INSERT INTO outbox (topic, key, payload, created_ms) VALUES (?, ?, ?, ?)";
+    sqlite3_stmt *st = stmt_get(db, insert_sql);
+    if (!st) return sqlite3_errcode(db) != SQLITE_OK ? sqlite3_errcode(db) : SQLITE_ERROR;
+    int rc;
     sqlite3_bind_text(st, 1, topic, -1, SQLITE_STATIC);
     if (klen > 0)
         sqlite3_bind_blob(st, 2, key, (int)klen, SQLITE_STATIC);
@@ -53,7 +51,7 @@ int outbox_add(sqlite3 *db, const char *topic, const void *key, size_t klen, con
     sqlite3_bind_blob(st, 3, plen ? payload : "", (int)plen, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, now_ms());
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    stmt_done(db, st);
     if (rc != SQLITE_DONE) {
         log_error("outbox insert: %s", sqlite3_errmsg(db));
         return rc;
@@ -322,6 +320,10 @@ outbox_relay *outbox_relay_start(const char *db_path, kafka_producer *p) {
         return NULL;
     }
     sqlite3_busy_timeout(r->db, 5000);
+    /* As on the service's own connections (store.c): in WAL mode NORMAL
+     * syncs at checkpoints only. The default (FULL) synced the WAL on every
+     * delete of a delivered batch, holding the write lock that long. */
+    sqlite3_exec(r->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(r->db, "SELECT 1 FROM outbox LIMIT 1", -1, &st, NULL) != SQLITE_OK) {
         log_error("outbox relay: %s has no outbox table: %s", db_path, sqlite3_errmsg(r->db));

@@ -3,6 +3,7 @@
  * crash can lose the last transactions, never corrupt the file. */
 #include "shared/plumbing/settings.h"
 #include "shared/plumbing/store.h"
+#include "shared/plumbing/stmt_cache.h"
 #include "shared/plumbing/files.h"
 #include "shared/plumbing/log.h"
 #include "shared/plumbing/service.h"
@@ -308,5 +309,7 @@ sqlite3 *store_open(const char *name, const char *const *migrations, size_t n_mi
 }
 
 void store_close(sqlite3 *db) {
-    if (db) sqlite3_close_v2(db);
+    if (!db) return;
+    stmt_cache_close(db);
+    sqlite3_close_v2(db);
 }

@@ -25,3 +25,12 @@ void text_copy(char *dst, size_t dstlen, const char *src) {
     memcpy(dst, src, n);
     dst[n] = '\0';
 }
+
+void text_hex(const unsigned char *in, size_t n, char *out) {
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}

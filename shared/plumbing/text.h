@@ -14,4 +14,7 @@ void text_printf(char *buf, size_t len, const char *fmt, ...) __attribute__((for
  * UTF-8 character: the bytes of one cut in two are dropped. */
 void text_copy(char *dst, size_t dstlen, const char *src);
 
+/* Lower-case hex of n bytes into out (2n + 1 bytes, NUL-terminated). */
+void text_hex(const unsigned char *in, size_t n, char *out);
+
 #endif

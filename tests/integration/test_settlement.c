@@ -471,6 +471,60 @@ START_TEST(redelivery_after_restart_does_not_double_count) {
 }
 END_TEST
 
+/* ------------------------------------------------- batches */
+
+/* A burst of events lands in batches (one transaction each). A poison
+ * message in the middle (not a PurchaseEvent) and one that cannot be
+ * settled (negative price) roll their batch back; it is handled again one
+ * message at a time: both go to the DLQ alone, every neighbour is settled
+ * once, and nothing is counted twice. */
+#define BATCH_DAY "2020-03-01"
+#define BATCH_DAY_MS 1583064000000LL /* 2020-03-01T12:00:00Z */
+#define BATCH_EVENTS 120
+
+START_TEST(batch_with_poison_messages_settles_every_neighbour_once) {
+    /* A backlog (settlement-reporter stopped while they are produced), so
+     * the restarted consumer finds them fetched at once: batches. Its
+     * metrics start from zero. */
+    ck_assert_int_eq(stack_stop_one(&stack, "settlement-reporter"), 0);
+    int64_t gross = 0;
+    for (int i = 0; i < BATCH_EVENTS; i++) {
+        char tid[64];
+        snprintf(tid, sizeof tid, "batch-%s-%d", run_tag, i);
+        produce_event(tid, OTHER, "tp-video-hour", 100 + i,
+                      MILLOM__V1__PURCHASE_STATE__PURCHASE_STATE_COMPLETED, BATCH_DAY_MS + i);
+        gross += 100 + i;
+        if (i == BATCH_EVENTS / 3) { /* same key, so the same partition: in order */
+            static const char junk[] = "\xff\xff\xff not protobuf";
+            ck_assert_int_eq(kafka_produce(producer, "millom.purchase.events", -1, "924542619999",
+                                           12, junk, sizeof junk - 1, NULL, 0),
+                             0);
+        }
+        if (i == 2 * BATCH_EVENTS / 3)
+            produce_event("batch-negative", OTHER, "tp-video-hour", -5,
+                          MILLOM__V1__PURCHASE_STATE__PURCHASE_STATE_COMPLETED, BATCH_DAY_MS);
+    }
+    ck_assert_int_eq(kafka_producer_flush(producer, 5000), 0);
+    ck_assert_int_gt(stack_spawn(&stack, "settlement-reporter", NULL), 0);
+    ck_assert_int_eq(stack_wait_ready(stack.settlement_port, 60000), 0);
+    json_t *d = wait_day_count(BATCH_DAY, OTHER, BATCH_EVENTS);
+    ck_assert_int_eq(minor_of(json_string_value(json_object_get(d, "gross"))), gross);
+    check_shares_sum(d);
+    json_decref(d);
+    long dlq = 0;
+    for (int64_t until = mono_ms() + 10000; dlq < 2 && mono_ms() < until;) {
+        dlq = test_metric_sum(admin, "millom_kafka_dlq_total", "millom.purchase.events");
+        test_sleep_ms(50);
+    }
+    ck_assert_int_eq(dlq, 2);
+    /* The restart re-read earlier events too (duplicates); what is new is
+     * exactly the burst, each counted once though its batch ran twice. */
+    ck_assert_int_eq(test_metric(admin, "millom_settlement_records_total"), BATCH_EVENTS);
+    ck_assert_int_gt(test_metric(admin, "millom_kafka_batches_total"), 0);
+    ck_assert_int_ge(test_metric(admin, "millom_kafka_batch_fallbacks_total"), 1);
+}
+END_TEST
+
 /* ------------------------------------------------- offer performance */
 
 START_TEST(offer_performance_counts_impressions_and_purchases) {
@@ -539,6 +593,7 @@ int main(void) {
     tcase_add_test(tc, records_topic_has_each_purchase_once);
     tcase_add_test(tc, redelivery_after_restart_does_not_double_count);
     tcase_add_test(tc, offer_performance_counts_impressions_and_purchases);
+    tcase_add_test(tc, batch_with_poison_messages_settles_every_neighbour_once);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "services/settlement-reporter/settlement.h"
-#include "services/settlement-reporter/stmt_cache.h"
+#include "shared/plumbing/stmt_cache.h"
 #include "shared/plumbing/store.h"
 #include "shared/contracts/subscriber_hash.h"
 
@@ -51,7 +51,7 @@ static settled_record rec(const char *transid, const char *sp, const char *plan,
 
 static settle_result apply(const settled_record *r) {
     ck_assert_int_eq(store_begin(db), SQLITE_OK);
-    settle_result res = settle_apply(db, r);
+    settle_result res = settle_apply(db, r, NULL);
     if (res == SETTLE_NEW)
         ck_assert_int_eq(store_commit(db), SQLITE_OK);
     else
