@@ -71,34 +71,17 @@ void settlement_count(settlement *s, metric *m, long *batch_count) {
 int settlement_batch_begin(void *arg) {
     settlement *s = arg;
     if (store_batch_begin(s->db) != SQLITE_OK) return -1;
-    s->batch.n_changed = 0;
+    settle_batch_reset(&s->batch.agg);
     s->batch.settled = s->batch.duplicates = s->batch.ignored = s->batch.impressions = 0;
     s->batch.open = 1;
     return 0;
 }
 
-/* Remembers an aggregate the batch changed (once). 0, or -1 out of memory. */
-static int batch_changed(settlement *s, const report_key *k) {
-    for (size_t i = 0; i < s->batch.n_changed; i++)
-        if (memcmp(&s->batch.changed[i], k, sizeof *k) == 0) return 0;
-    if (s->batch.n_changed == s->batch.cap) {
-        size_t cap = s->batch.cap ? s->batch.cap * 2 : 16;
-        report_key *grown = realloc(s->batch.changed, cap * sizeof *grown);
-        if (!grown) return -1;
-        s->batch.changed = grown;
-        s->batch.cap = cap;
-    }
-    s->batch.changed[s->batch.n_changed++] = *k;
-    return 0;
-}
-
 int settlement_batch_commit(void *arg) {
     settlement *s = arg;
-    for (size_t i = 0; i < s->batch.n_changed; i++) {
-        if (report_publish(s->db, &s->batch.changed[i]) != 0) {
-            settlement_batch_rollback(s);
-            return -1;
-        }
+    if (settle_batch_publish(s->db, &s->batch.agg) != 0) {
+        settlement_batch_rollback(s);
+        return -1;
     }
     s->batch.open = 0;
     if (store_batch_commit(s->db) != SQLITE_OK) return -1;
@@ -137,9 +120,7 @@ kafka_verdict settlement_on_event(settlement *s, const void *payload, size_t len
         v = KAFKA_RETRY;
         goto out;
     }
-    report_key changed;
-    settle_result r = settle_apply(s->db, &rec, s->batch.open ? &changed : NULL);
-    if (r == SETTLE_NEW && s->batch.open && batch_changed(s, &changed) != 0) r = SETTLE_ERROR;
+    settle_result r = settle_apply(s->db, &rec, s->batch.open ? &s->batch.agg : NULL);
     if (r == SETTLE_ERROR || (r == SETTLE_NEW && store_commit(s->db) != SQLITE_OK)) {
         store_rollback(s->db);
         snprintf(err, errlen, "settlement store: %s", sqlite3_errmsg(s->db));

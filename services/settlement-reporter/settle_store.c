@@ -229,26 +229,78 @@ static int record_to_outbox(sqlite3 *db, const settled_record *r) {
     return rc == SQLITE_OK ? 0 : -1;
 }
 
-settle_result settle_apply(sqlite3 *db, const settled_record *rec, report_key *defer) {
+/* The batch's entry for k, or NULL. */
+static struct settle_batch_key *batch_key(settle_batch *b, const report_key *k) {
+    for (size_t i = 0; i < b->n_keys; i++)
+        if (memcmp(&b->keys[i].key, k, sizeof *k) == 0) return &b->keys[i];
+    return NULL;
+}
+
+static int batch_key_add(settle_batch *b, const report_key *k, int closed) {
+    if (b->n_keys == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 16;
+        struct settle_batch_key *grown = realloc(b->keys, cap * sizeof *grown);
+        if (!grown) return -1;
+        b->keys = grown;
+        b->cap = cap;
+    }
+    b->keys[b->n_keys++] = (struct settle_batch_key){*k, closed};
+    return 0;
+}
+
+void settle_batch_reset(settle_batch *b) {
+    b->n_keys = 0;
+    b->wm_known = 0;
+    b->wm[0] = '\0';
+}
+
+void settle_batch_free(settle_batch *b) {
+    free(b->keys);
+    *b = (settle_batch){0};
+}
+
+int settle_batch_publish(sqlite3 *db, const settle_batch *b) {
+    for (size_t i = 0; i < b->n_keys; i++)
+        if (report_publish(db, &b->keys[i].key) != 0) return -1;
+    return 0;
+}
+
+settle_result settle_apply(sqlite3 *db, const settled_record *rec, settle_batch *b) {
     report_key k;
+    memset(&k, 0, sizeof k); /* compared with memcmp */
     snprintf(k.day, sizeof k.day, "%s", rec->day);
     snprintf(k.op, sizeof k.op, "%s", rec->op);
     snprintf(k.service_provider, sizeof k.service_provider, "%s", rec->service_provider);
     snprintf(k.currency, sizeof k.currency, "%s", rec->currency);
-    char wm[11];
-    int closed = aggregate_closed(db, &k);
-    if (closed < 0 || watermark_get(db, wm) != 0) return SETTLE_ERROR;
+    /* Closed, and the watermark: from the batch when it knows them. */
+    struct settle_batch_key *known = b ? batch_key(b, &k) : NULL;
+    int closed = known ? known->closed : aggregate_closed(db, &k);
+    char own_wm[11];
+    char *wm = b ? b->wm : own_wm;
+    if (closed < 0) return SETTLE_ERROR;
+    if (!b || !b->wm_known) {
+        if (watermark_get(db, wm) != 0) return SETTLE_ERROR;
+        if (b) b->wm_known = 1;
+    }
     /* Late: its day closed already, or the stream has moved past it. */
     int late = closed || (wm[0] && strcmp(rec->day, wm) < 0);
     int inserted = insert_record(db, rec, late);
     if (inserted < 0) return SETTLE_ERROR;
     if (inserted == 0) return SETTLE_DUPLICATE;
-    if (add_to_daily(db, rec, late) || add_to_plan(db, rec) ||
-        watermark_advance(db, rec->day, rec->settled_at_ms) < 0 || record_to_outbox(db, rec))
-        return SETTLE_ERROR;
-    if (defer)
-        *defer = k;
-    else if (report_publish(db, &k))
+    if (add_to_daily(db, rec, late) || add_to_plan(db, rec)) return SETTLE_ERROR;
+    /* A later day moves the watermark and closes every earlier open day
+     * (watermark_advance); the batch's own keys follow. */
+    if (!wm[0] || strcmp(rec->day, wm) > 0) {
+        if (watermark_advance(db, rec->day, rec->settled_at_ms) < 0) return SETTLE_ERROR;
+        snprintf(wm, 11, "%s", rec->day);
+        for (size_t i = 0; b && i < b->n_keys; i++)
+            if (strcmp(b->keys[i].key.day, rec->day) < 0) b->keys[i].closed = 1;
+    }
+    if (record_to_outbox(db, rec)) return SETTLE_ERROR;
+    if (!b) return report_publish(db, &k) ? SETTLE_ERROR : SETTLE_NEW;
+    if (known)
+        known->closed |= late;
+    else if (batch_key_add(b, &k, late) != 0)
         return SETTLE_ERROR;
     return SETTLE_NEW;
 }

@@ -106,6 +106,6 @@ void settlement_free(settlement *s) {
     stmt_cache_close(s->db);
     store_close(s->db);
     tenants_free(s->tenants);
-    free(s->batch.changed);
+    settle_batch_free(&s->batch.agg);
     free(s);
 }

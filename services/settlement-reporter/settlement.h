@@ -99,13 +99,33 @@ typedef enum {
     SETTLE_ERROR,     /* database error: retry the message */
 } settle_result;
 
+/* What one batch of settlements (one transaction) has learned, so each
+ * event costs fewer statements: the watermark, and the aggregates the
+ * batch changed with whether each is closed. Their reports are published
+ * once, at the batch's end (settle_batch_publish), not once per event. */
+typedef struct {
+    char wm[11];
+    int wm_known;
+    struct settle_batch_key {
+        report_key key;
+        int closed;
+    } * keys;
+    size_t n_keys, cap;
+} settle_batch;
+
 /* In the caller's open transaction: inserts rec, adds it to its daily
  * aggregate and plan totals (marking the aggregate closed and counting it
  * late when its day is closed or before the watermark), advances the
- * watermark, and writes the record to the outbox, and the report too when
- * `defer` is NULL; otherwise the changed aggregate's key goes to *defer
- * and the caller publishes the report once for many records (a batch). */
-settle_result settle_apply(sqlite3 *db, const settled_record *rec, report_key *defer);
+ * watermark, and writes the record to the outbox. Without a batch (NULL)
+ * the report goes to the outbox too; with one, the changed aggregate is
+ * remembered in it for settle_batch_publish. */
+settle_result settle_apply(sqlite3 *db, const settled_record *rec, settle_batch *batch);
+/* Writes the report of every aggregate the batch changed to the outbox
+ * (in the batch's transaction). 0, or -1. */
+int settle_batch_publish(sqlite3 *db, const settle_batch *b);
+/* Forgets what the batch learned (at the start of the next one). */
+void settle_batch_reset(settle_batch *b);
+void settle_batch_free(settle_batch *b);
 
 /* Writes the current SettlementReport of key to the outbox, first deleting
  * an unsent older report of the same key: the topic is compacted, so only
@@ -153,8 +173,7 @@ typedef struct {
      * its counts, added to the metrics only once it committed. */
     struct {
         int open;
-        report_key *changed;
-        size_t n_changed, cap;
+        settle_batch agg;
         long settled, duplicates, ignored, impressions;
     } batch;
 } settlement;

@@ -172,6 +172,89 @@ START_TEST(later_day_closes_earlier_and_late_event_lands_on_its_day) {
 }
 END_TEST
 
+/* The daily table as text, one line per aggregate, for comparing. */
+static char *daily_dump(void) {
+    sqlite3_stmt *st;
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "SELECT day, service_provider, count, gross, closed,"
+                                        " late_count FROM daily ORDER BY 1, 2",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        fprintf(f, "%s %s %lld %lld %d %lld\n", sqlite3_column_text(st, 0),
+                sqlite3_column_text(st, 1), (long long)sqlite3_column_int64(st, 2),
+                (long long)sqlite3_column_int64(st, 3), sqlite3_column_int(st, 4),
+                (long long)sqlite3_column_int64(st, 5));
+    sqlite3_finalize(st);
+    fclose(f);
+    return out;
+}
+
+/* The events of the later-day test, in an order that moves the watermark
+ * inside the batch, then comes back to the closed day (late) twice. */
+static const struct {
+    const char *tid, *sp;
+    int64_t amount, at;
+} batch_events[] = {
+    {"b1", "sp-a", 100, DAY1 + 1000},          {"b2", "sp-b", 200, DAY1 + 2000},
+    {"b1", "sp-a", 100, DAY1 + 1000},          /* a duplicate */
+    {"b3", "sp-a", 300, DAY1 + DAY_MS + 5000}, /* day 2: closes day 1 */
+    {"b4", "sp-a", 400, DAY1 + 3000},          /* late, day 1 */
+    {"b5", "sp-b", 500, DAY1 + 4000},          /* late, day 1 */
+    {"b6", "sp-a", 600, DAY1 + DAY_MS + 6000},
+};
+#define N_BATCH_EVENTS (sizeof batch_events / sizeof batch_events[0])
+
+/* One transaction with a settle_batch ends where one transaction per
+ * event ends: the same aggregates (closed, late counts included), and one
+ * report per aggregate in the outbox. */
+START_TEST(a_batch_ends_where_one_by_one_ends) {
+    for (size_t i = 0; i < N_BATCH_EVENTS; i++) {
+        settled_record r = rec(batch_events[i].tid, batch_events[i].sp, "tp-plan",
+                               batch_events[i].amount, batch_events[i].at);
+        apply(&r);
+    }
+    char *one_by_one = daily_dump();
+    long records = scalar("SELECT count(*) FROM records");
+    teardown();
+    setup();
+    settle_batch b = {0};
+    ck_assert_int_eq(store_batch_begin(db), SQLITE_OK);
+    int dups = 0;
+    for (size_t i = 0; i < N_BATCH_EVENTS; i++) {
+        settled_record r = rec(batch_events[i].tid, batch_events[i].sp, "tp-plan",
+                               batch_events[i].amount, batch_events[i].at);
+        ck_assert_int_eq(store_begin(db), SQLITE_OK); /* a savepoint in the batch */
+        settle_result res = settle_apply(db, &r, &b);
+        ck_assert_int_ne(res, SETTLE_ERROR);
+        if (res == SETTLE_DUPLICATE) {
+            dups++;
+            store_rollback(db);
+        } else {
+            ck_assert_int_eq(store_commit(db), SQLITE_OK);
+        }
+    }
+    ck_assert_int_eq(dups, 1);
+    ck_assert_int_eq(settle_batch_publish(db, &b), 0);
+    ck_assert_int_eq(store_batch_commit(db), SQLITE_OK);
+    char *batched = daily_dump();
+    ck_assert_str_eq(batched, one_by_one);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM records"), records);
+    /* Aggregates (day 1, sp-a), (day 1, sp-b), (day 2, sp-a): one report
+     * each (the ones day 2 closed went out then, and were superseded). */
+    ck_assert_int_eq(b.n_keys, 3);
+    ck_assert_int_eq(
+        scalar("SELECT count(*) FROM outbox WHERE topic = 'millom.settlement.reports'"), 3);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM daily WHERE closed = 1"), 2);
+    settle_batch_free(&b);
+    free(one_by_one);
+    free(batched);
+}
+END_TEST
+
 START_TEST(timer_closes_days_past_grace) {
     settled_record a = rec("a", "sp1", "p1", 1000, DAY1 + 1000);
     ck_assert_int_eq(apply(&a), SETTLE_NEW);
@@ -304,6 +387,7 @@ int main(void) {
     tcase_add_test(tc, providers_may_share_a_transid);
     tcase_add_test(tc, aggregates_match_records_and_plans);
     tcase_add_test(tc, later_day_closes_earlier_and_late_event_lands_on_its_day);
+    tcase_add_test(tc, a_batch_ends_where_one_by_one_ends);
     tcase_add_test(tc, timer_closes_days_past_grace);
     tcase_add_test(tc, json_and_csv_agree);
     tcase_add_test(tc, offer_performance_counts);
