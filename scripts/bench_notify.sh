@@ -5,8 +5,12 @@
 #
 #   1. a fresh stack on ports of its own (devbroker, mno-sandbox,
 #      offer-resolver, notifier, sp-sandbox, api-edge);
-#   2. the provider registers consent (api-edge's register endpoint) for a
-#      few subscribers;
+#   2. BENCH_NOTIFY_SUBSCRIBERS subscribers (924542630001, ...) are created
+#      at mno-sandbox (POST /admin/subscribers, a wallet and three offers
+#      each), and the provider registers consent for each (api-edge's
+#      register endpoint): events spread over many subscribers, as an
+#      operator's do, so neither one Kafka partition nor one subscriber's
+#      cached offers carry the whole load;
 #   3. `millomctl events generate` produces N SubscriberEvents (distinct
 #      transactionIds, override=true so the quota never refuses them) to
 #      millom.subscriber.events, recording each event's produce time;
@@ -26,7 +30,8 @@
 # /proc/<pid>/stat, produce to last delivery), and of the baseline's.
 #
 # Settings: BUILD (build/release), BENCH_NOTIFY_EVENTS (2000),
-# BENCH_NOTIFY_SUBSCRIBERS (4), BENCH_NOTIFY_TIMEOUT_S (300),
+# BENCH_NOTIFY_SUBSCRIBERS (64, at most 64: millomctl's --msisdn limit),
+# BENCH_NOTIFY_TIMEOUT_S (300),
 # BENCH_NOTIFY_BASE_PORT (29300: +0 api-edge, +1 mno-sandbox, +2
 # offer-resolver, +4 notifier, +6 sp-sandbox), for the baseline
 # BENCH_SECONDS (15), BENCH_CONNECTIONS (50), BENCH_THREADS (2),
@@ -39,7 +44,7 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build/release}
 BIN=$BUILD/bin
 N=${BENCH_NOTIFY_EVENTS:-2000}
-SUBS=${BENCH_NOTIFY_SUBSCRIBERS:-4}
+SUBS=${BENCH_NOTIFY_SUBSCRIBERS:-64}
 TIMEOUT_S=${BENCH_NOTIFY_TIMEOUT_S:-300}
 SECONDS_PER_RUN=${BENCH_SECONDS:-15}
 CONNECTIONS=${BENCH_CONNECTIONS:-50}
@@ -90,7 +95,7 @@ for p in curl python3 wrk; do command -v "$p" >/dev/null || die "$p is not insta
 for p in "$SECONDS_PER_RUN" "$CONNECTIONS" "$THREADS"; do
   [[ $p =~ ^[1-9][0-9]*$ ]] || die "bad setting '$p': want a positive integer"
 done
-[[ $SUBS =~ ^[1-9][0-9]?$ ]] || die "BENCH_NOTIFY_SUBSCRIBERS='$SUBS': want 1..64"
+[[ $SUBS =~ ^[1-9][0-9]?$ ]] && [ "$SUBS" -le 64 ] || die "BENCH_NOTIFY_SUBSCRIBERS='$SUBS': want 1..64"
 for p in $EDGE_PORT $MNO_PORT $RESOLVER_PORT $NOTIFIER_PORT $SP_PORT; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
     die "port $p is already in use; is another bench running?"
@@ -165,10 +170,15 @@ wait_ready $NOTIFIER_PORT notifier
 wait_ready $SP_PORT sp-sandbox
 wait_ready $EDGE_PORT api-edge
 
-# Consent for SUBS sandbox subscribers (9245426100NN).
+# SUBS subscribers (92454263NNNN) at mno-sandbox, each with consent.
 MSISDN_ARGS=()
 for ((i = 1; i <= SUBS; i++)); do
-  m=$(printf '92454261%04d' "$i")
+  m=$(printf '92454263%04d' "$i")
+  code=$(curl -sS -o "$WORK/subscriber.json" -w '%{http_code}' -X POST \
+    -H 'Content-Type: application/json' \
+    -d "{\"msisdn\":\"$m\",\"balanceMinor\":52075,\"offers\":[\"tp-data-daily-3gb\",\"tp-social-daily\",\"tp-video-hour\"]}" \
+    "http://127.0.0.1:$MNO_PORT/admin/subscribers") || code=000
+  [[ $code = 20[01] ]] || die "mno-sandbox /admin/subscribers for $m answered $code: $(head -c 300 "$WORK/subscriber.json")"
   code=$(curl -sS -o "$WORK/register.json" -w '%{http_code}' -X POST \
     -H 'Content-Type: application/json' \
     -d "{\"transactionId\":\"bench-consent-$i\",\"types\":[\"$TYPE\"]}" \
