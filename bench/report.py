@@ -16,6 +16,9 @@ Usage:
   JSON_OUT  where to write the results (the directory must exist)
   CPU_TSV   TSV: scenario id, run, program, CPU clock ticks used during the
             run (settings' clk_tck converts them to seconds), the run's seconds
+  MESSAGES  (--messages) TSV: scenario id, run, messages handled during the run
+            (purchases the operator saw); CPU per 1,000 divides by these
+            instead of wrk's completed requests
   --settlement / --notify: the JSON written by scripts/bench_settlement.sh
             and scripts/bench_notify.sh, and their exit status; a missing file
             or a non-zero status makes that pipeline's entry invalid
@@ -148,9 +151,18 @@ def load_rss(path):
     return rss
 
 
-def load_cpu(path, scenarios, clk_tck):
+def load_messages(path):
+    out = {}
+    if path:
+        with open(path, newline="") as f:
+            for sid, _run, n in csv.reader(f, delimiter="\t"):
+                out[sid] = out.get(sid, 0) + int(n)
+    return out
+
+
+def load_cpu(path, scenarios, clk_tck, messages):
     """CPU seconds per program over all runs of each scenario in
-    CPU_SCENARIOS, and per 1,000 of its completed requests."""
+    CPU_SCENARIOS, and per 1,000 of its messages (or completed requests)."""
     ticks, wall = {}, {}
     if path:
         with open(path, newline="") as f:
@@ -162,7 +174,9 @@ def load_cpu(path, scenarios, clk_tck):
     out = {}
     for sid, progs in ticks.items():
         sc = scenarios.get(sid)
-        requests = sum(r["requests"] or 0 for r in sc["runs"]) if sc else 0
+        requests = messages.get(sid)
+        if requests is None:
+            requests = sum(r["requests"] or 0 for r in sc["runs"]) if sc else 0
         seconds = sum(wall[sid].values())
         out[sid] = {p: {"cpu_s": round(t / clk_tck, 3),
                         "cpu_s_per_1000": round(t / clk_tck * 1000.0 / requests, 4)
@@ -379,6 +393,7 @@ def main(argv):
     ap.add_argument("settings")
     ap.add_argument("json_out")
     ap.add_argument("--cpu")
+    ap.add_argument("--messages")
     ap.add_argument("--settlement")
     ap.add_argument("--settlement-exit", type=int, default=0)
     ap.add_argument("--notify")
@@ -387,8 +402,13 @@ def main(argv):
     with open(a.settings) as f:
         settings = json.load(f)
     scenarios = load_scenarios(a.manifest)
-    cpu = load_cpu(a.cpu, scenarios, int(settings.get("clk_tck") or 100))
+    messages = load_messages(a.messages)
+    cpu = load_cpu(a.cpu, scenarios, int(settings.get("clk_tck") or 100), messages)
     ratios = compute_ratios(scenarios, cpu)
+    for r in ratios:
+        if r.get("numerator") in messages:
+            r["messages"] = messages[r["numerator"]]
+            r["baseline_messages"] = messages.get(r.get("denominator"))
     if a.settlement:
         ratios.append(settlement_ratio(a.settlement, a.settlement_exit))
     if a.notify:

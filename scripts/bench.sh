@@ -31,6 +31,8 @@
 #   BENCH_THREADS       wrk threads (2)
 #   BENCH_NGINX_WORKERS nginx worker_processes for the baseline (auto)
 #   BENCH_PURCHASE_SUBSCRIBERS  subscribers the purchases are spread over (200)
+#   BENCH_DRAIN_S       at most this long after a purchase run for the
+#                       purchases still in flight to reach the operator (60)
 #   BENCH_PIPELINES=0   skip the settlement and notification benches
 #   (bench_settlement.sh and bench_notify.sh read their own BENCH_* settings)
 #   BENCH_KEEP_DIR=1    keep the temp dir even when everything went well
@@ -90,7 +92,7 @@ NGINX_PID=
 WORK=
 FAILED=1   # cleared only when the whole bench went through
 
-log() { echo "bench: $*" >&2; }
+log() { echo "bench [+${SECONDS}s]: $*" >&2; }
 die() { log "$*"; exit 1; }
 
 check_prerequisites() {
@@ -126,6 +128,7 @@ make_work_dir() {
   chmod 777 "$WORK/nginx-tmp"
   : >"$WORK/manifest.tsv"
   : >"$WORK/cpu.tsv"
+  : >"$WORK/messages.tsv"
 }
 
 # The sandbox tenants file points tp at mno-sandbox on 9090; the bench's
@@ -316,8 +319,28 @@ cpu_record() { # id run before-file after-file seconds
       '{print id "\t" run "\t" $1 "\t" $3 - $2 "\t" s}' >>"$WORK/cpu.tsv"
 }
 
-run_wrk() { # id label run url [header] [lua script] [settle seconds]
-  local id=$1 label=$2 run=$3 url=$4 header=${5:-} script=${6:-} settle=${7:-0}
+# mno-sandbox's count of /activate calls so far (every purchase makes one).
+activate_count() {
+  curl -fsS "http://127.0.0.1:$MNO_PORT/admin/stats" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["activate"])'
+}
+
+# Waits (at most BENCH_DRAIN_S, 60 s) until no /activate arrived for 2 s:
+# purchases whose answer wrk stopped waiting for (timeouts, the end of the
+# run) are still executed, and would otherwise run into the next scenario.
+drain_purchases() {
+  local prev=-1 cur i
+  for ((i = 0; i < ${BENCH_DRAIN_S:-60} * 2; i++)); do
+    cur=$(activate_count) || return 0
+    if [ "$cur" = "$prev" ]; then return 0; fi
+    prev=$cur
+    sleep 2
+  done
+  log "purchases still arriving at mno-sandbox after ${BENCH_DRAIN_S:-60} s; going on"
+}
+
+run_wrk() { # id label run url [header] [lua script] [purchases: 1]
+  local id=$1 label=$2 run=$3 url=$4 header=${5:-} script=${6:-} purchases=${7:-0}
   local out=$WORK/wrk/$id.$run.txt
   local args=(-t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency)
   [ -n "$header" ] && args+=(-H "$header")
@@ -325,13 +348,19 @@ run_wrk() { # id label run url [header] [lua script] [settle seconds]
   log "run $run/$RUNS: $label"
   local t0
   t0=$(date +%s.%N)
+  local activations=0
+  [ "$purchases" = 0 ] || activations=$(activate_count)
   cpu_snapshot >"$WORK/cpu.before"
   if ! wrk "${args[@]}" "$url" >"$out" 2>&1; then
     log "wrk failed for $label; output: $(cat "$out")"
   fi
-  # Work a request started but finished after its answer (a purchase's
-  # settlement, outbox and changelog records) belongs to its cost.
-  [ "$settle" = 0 ] || sleep "$settle"
+  # Purchases still running when wrk stopped, and the work a purchase
+  # leaves for after its answer (settlement, outbox, changelog), belong to
+  # this scenario's cost. Its messages are the purchases the operator saw.
+  if [ "$purchases" != 0 ]; then
+    drain_purchases
+    printf '%s\t%s\t%s\n' "$id" "$run" "$(($(activate_count) - activations))" >>"$WORK/messages.tsv"
+  fi
   cpu_snapshot >"$WORK/cpu.after"
   cpu_record "$id" "$run" "$WORK/cpu.before" "$WORK/cpu.after" \
     "$(python3 -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 3))" "$t0" "$(date +%s.%N)")"
@@ -402,9 +431,9 @@ run_scenarios() { # run
   export BENCH_PURCHASE_TABLE=$WORK/purchase-subscribers.lua BENCH_THREADS=$THREADS
   BENCH_BODY=millom run_wrk purchase \
     "purchasePlan ($PURCHASE_SUBSCRIBERS subscribers, sync, distinct transids)" "$run" \
-    "http://127.0.0.1:$EDGE_PORT" "" "$PWD/bench/purchase.lua" 3
+    "http://127.0.0.1:$EDGE_PORT" "" "$PWD/bench/purchase.lua" 1
   BENCH_BODY=backend run_wrk nginx_activate "nginx -> mno /activate (same subscribers)" "$run" \
-    "$NGINX_URL" "" "$PWD/bench/purchase.lua" 3
+    "$NGINX_URL" "" "$PWD/bench/purchase.lua" 1
 }
 
 # VmRSS of every program after the load, in kB (one line per program: name,
@@ -490,7 +519,8 @@ main() {
   fi
   local status=0
   python3 bench/report.py "$WORK/manifest.tsv" "$WORK/rss.tsv" "$WORK/settings.json" \
-    "$RESULTS_JSON" --cpu "$WORK/cpu.tsv" "${pipeline_args[@]}" || status=$?
+    "$RESULTS_JSON" --cpu "$WORK/cpu.tsv" --messages "$WORK/messages.tsv" \
+    "${pipeline_args[@]}" || status=$?
   echo
   echo "results: $RESULTS_JSON"
   if [ "$status" != 0 ]; then
