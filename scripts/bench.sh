@@ -299,8 +299,7 @@ cpu_ticks() { # pid...
 cpu_subjects() {
   local name
   for name in "${PROGRAMS[@]}"; do printf '%s\t%s\n' "$name" "${PID[$name]}"; done
-  # shellcheck disable=SC2046  # one word per worker pid
-  printf '%s\t%s\n' "nginx" "$(echo "$NGINX_PID" $(pgrep -P "$NGINX_PID" || true))"
+  printf '%s\t%s %s\n' "nginx" "$NGINX_PID" "$(pgrep -P "$NGINX_PID" | tr '\n' ' ' || true)"
 }
 
 cpu_snapshot() { # -> file: name<TAB>ticks per subject

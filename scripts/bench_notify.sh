@@ -295,7 +295,8 @@ if [ -s "$WORK/webhook.json" ]; then
   cpu_diff "$WORK/cpu.before" "$WORK/cpu.after" >"$WORK/cpu.baseline.tsv"
 else
   log "no event was delivered: no webhook body for the baseline"
-  : >"$WORK/baseline.txt" >"$WORK/cpu.baseline.tsv"
+  : >"$WORK/baseline.txt"
+  : >"$WORK/cpu.baseline.tsv"
 fi
 for p in "${PROGRAMS[@]}"; do
   kill -0 "${PID[$p]}" 2>/dev/null || { log "$p died during the bench; see $WORK/log/$p.log"; exit 1; }
