@@ -117,7 +117,7 @@ main() {
   local reporter_cpu0 broker_cpu0
   reporter_cpu0=$(cpu_ticks "$REPORTER_PID")
   broker_cpu0=$(cpu_ticks "$BROKER_PID")
-  local settled=0 settled_at= published_at= deadline=$((SECONDS + 600))
+  local settled=0 settled_at='' published_at='' deadline=$((SECONDS + 600))
   while [ $SECONDS -lt $deadline ]; do
     kill -0 "$REPORTER_PID" 2>/dev/null || die "settlement-reporter died; see $WORK/settlement-reporter.log"
     settled=$(metric millom_settlement_records_total)
