@@ -87,8 +87,9 @@ NGINX_URL=http://127.0.0.1:$NGINX_PORT
 # The services started, in start order; stop_everything walks it backwards.
 PROGRAMS=(devbroker mno-sandbox offer-resolver purchase-executor notifier
           settlement-reporter api-edge)
-declare -A PID=()
+declare -A PID=() CPU_BEFORE=() CPU_AFTER=()
 NGINX_PID=
+NGINX_PIDS=   # master and workers, for their CPU time
 WORK=
 FAILED=1   # cleared only when the whole bench went through
 
@@ -208,7 +209,10 @@ start_nginx() {
   NGINX_PID=$!
   local _
   for _ in $(seq 1 50); do
-    curl -fsS -o /dev/null "$NGINX_URL/balance/$MSISDN?$BACKEND_QUERY" 2>/dev/null && return 0
+    if curl -fsS -o /dev/null "$NGINX_URL/balance/$MSISDN?$BACKEND_QUERY" 2>/dev/null; then
+      NGINX_PIDS="$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ' || true)"
+      return 0
+    fi
     kill -0 "$NGINX_PID" 2>/dev/null || die "nginx exited; see $WORK/nginx-error.log"
     sleep 0.1
   done
@@ -281,59 +285,64 @@ expect_200() { # url [curl args...]
   [ "$code" = 200 ] || die "$url answered $code before the load: $(head -c 300 "$WORK/last-answer.json" 2>/dev/null)"
 }
 
-# CPU time (utime + stime, in clock ticks) a process used so far; with more
-# pids, their sum. Field 2 (comm) may hold spaces, so the fields are counted
-# after its closing parenthesis: utime and stime are the 12th and 13th there.
+# CPU time (utime + stime, in clock ticks) the given processes used so far,
+# added up, into CPU_TICKS (no fork: on a loaded machine the bench's own
+# forks took seconds). Field 2 (comm) may hold spaces, so the fields are
+# counted after its closing parenthesis: utime and stime are the 12th and
+# 13th there.
 cpu_ticks() { # pid...
-  local p stat sum=0 fields
+  local p stat fields
+  CPU_TICKS=0
   for p in "$@"; do
-    stat=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+    { read -r stat <"/proc/$p/stat"; } 2>/dev/null || continue
     read -r -a fields <<<"${stat##*) }"
-    sum=$((sum + fields[11] + fields[12]))
+    CPU_TICKS=$((CPU_TICKS + fields[11] + fields[12]))
   done
-  echo "$sum"
 }
 
-# name<TAB>pid list of everything whose CPU a scenario records: the stack's
-# programs, and nginx (master and workers) as the baseline's.
-cpu_subjects() {
+# Ticks of every program and of nginx (master and workers, the baseline's)
+# into the associative array named $1.
+# shellcheck disable=SC2034,SC2154  # snap is a nameref to an associative array
+cpu_snapshot() { # array name
+  local -n snap=$1
   local name
-  for name in "${PROGRAMS[@]}"; do printf '%s\t%s\n' "$name" "${PID[$name]}"; done
-  printf '%s\t%s %s\n' "nginx" "$NGINX_PID" "$(pgrep -P "$NGINX_PID" | tr '\n' ' ' || true)"
+  for name in "${PROGRAMS[@]}"; do
+    cpu_ticks "${PID[$name]}"
+    snap["$name"]=$CPU_TICKS
+  done
+  # shellcheck disable=SC2086  # a list of pids
+  cpu_ticks $NGINX_PIDS
+  snap["nginx"]=$CPU_TICKS
 }
 
-cpu_snapshot() { # -> file: name<TAB>ticks per subject
-  local name pids
-  while IFS=$'\t' read -r name pids; do
-    # shellcheck disable=SC2086  # pids is a list
-    printf '%s\t%s\n' "$name" "$(cpu_ticks $pids)"
-  done < <(cpu_subjects)
-}
-
-# Appends id, run, program, ticks used between two snapshots, and the
-# snapshots' distance in seconds to cpu.tsv.
-cpu_record() { # id run before-file after-file seconds
-  join -t $'\t' <(sort "$3") <(sort "$4") |
-    awk -F'\t' -v id="$1" -v run="$2" -v s="$5" \
-      '{print id "\t" run "\t" $1 "\t" $3 - $2 "\t" s}' >>"$WORK/cpu.tsv"
+# Appends id, run, program, ticks used between the snapshots CPU_BEFORE and
+# CPU_AFTER, and the seconds between them, to cpu.tsv.
+cpu_record() { # id run seconds
+  local name
+  for name in "${!CPU_AFTER[@]}"; do
+    printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$name" \
+      "$((CPU_AFTER[$name] - CPU_BEFORE[$name]))" "$3"
+  done >>"$WORK/cpu.tsv"
 }
 
 # mno-sandbox's count of /activate calls so far (every purchase makes one).
 activate_count() {
-  curl -fsS "http://127.0.0.1:$MNO_PORT/admin/stats" |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["activate"])'
+  local stats
+  stats=$(curl -fsS "http://127.0.0.1:$MNO_PORT/admin/stats") || return 1
+  [[ $stats =~ \"activate\":([0-9]+) ]] || return 1
+  echo "${BASH_REMATCH[1]}"
 }
 
-# Waits (at most BENCH_DRAIN_S, 60 s) until no /activate arrived for 2 s:
+# Waits (at most BENCH_DRAIN_S, 60 s) until no /activate arrived for 1 s:
 # purchases whose answer wrk stopped waiting for (timeouts, the end of the
 # run) are still executed, and would otherwise run into the next scenario.
 drain_purchases() {
   local prev=-1 cur i
-  for ((i = 0; i < ${BENCH_DRAIN_S:-60} * 2; i++)); do
+  for ((i = 0; i < ${BENCH_DRAIN_S:-60}; i++)); do
     cur=$(activate_count) || return 0
     if [ "$cur" = "$prev" ]; then return 0; fi
     prev=$cur
-    sleep 2
+    sleep 1
   done
   log "purchases still arriving at mno-sandbox after ${BENCH_DRAIN_S:-60} s; going on"
 }
@@ -345,11 +354,10 @@ run_wrk() { # id label run url [header] [lua script] [purchases: 1]
   [ -n "$header" ] && args+=(-H "$header")
   [ -n "$script" ] && args+=(-s "$script")
   log "run $run/$RUNS: $label"
-  local t0
-  t0=$(date +%s.%N)
   local activations=0
   [ "$purchases" = 0 ] || activations=$(activate_count)
-  cpu_snapshot >"$WORK/cpu.before"
+  local t0=$EPOCHREALTIME
+  cpu_snapshot CPU_BEFORE
   if ! wrk "${args[@]}" "$url" >"$out" 2>&1; then
     log "wrk failed for $label; output: $(cat "$out")"
   fi
@@ -360,9 +368,10 @@ run_wrk() { # id label run url [header] [lua script] [purchases: 1]
     drain_purchases
     printf '%s\t%s\t%s\n' "$id" "$run" "$(($(activate_count) - activations))" >>"$WORK/messages.tsv"
   fi
-  cpu_snapshot >"$WORK/cpu.after"
-  cpu_record "$id" "$run" "$WORK/cpu.before" "$WORK/cpu.after" \
-    "$(python3 -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 3))" "$t0" "$(date +%s.%N)")"
+  cpu_snapshot CPU_AFTER
+  # EPOCHREALTIME is seconds.microseconds (six digits).
+  local ms=$(((${EPOCHREALTIME/./} - ${t0/./}) / 1000))
+  cpu_record "$id" "$run" "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
   printf '%s\t%s\t%s\t%s\n' "$id" "$label" "$url" "$out" >>"$WORK/manifest.tsv"
   check_alive
 }
