@@ -6,18 +6,35 @@ that interprets numbers lives here, so the shell script stays about starting
 and stopping processes. Standard library only.
 
 Usage:
-  report.py MANIFEST RSS SETTINGS JSON_OUT
+  report.py MANIFEST RSS SETTINGS JSON_OUT [--cpu CPU_TSV]
+            [--settlement JSON --settlement-exit N] [--notify JSON --notify-exit N]
 
   MANIFEST  TSV: scenario id, label, URL, wrk output file (one line per run)
   RSS       TSV: program, pid, VmRSS in kB ("-" when unreadable), and
             "millom" (the RSS limit applies) or "reference" (it does not)
   SETTINGS  JSON object recorded as-is under "settings"
   JSON_OUT  where to write the results (the directory must exist)
+  CPU_TSV   TSV: scenario id, run, program, CPU clock ticks used during the
+            run (settings' clk_tck converts them to seconds), the run's seconds
+  MESSAGES  (--messages) TSV: scenario id, run, messages handled during the run
+            (purchases the operator saw); CPU per 1,000 divides by these
+            instead of wrk's completed requests
+  --settlement / --notify: the JSON written by scripts/bench_settlement.sh
+            and scripts/bench_notify.sh, and their exit status; a missing file
+            or a non-zero status makes that pipeline's entry invalid
 
-Exit status: 0 when every scenario is valid (no non-2xx answers, no socket
-errors, every run parsed), 3 otherwise. Missing a performance target is not
-a failure: the bench measures, the table says PASS or MISS.
+Every comparison is one entry of "ratios", labelled (balanceMiss,
+upsellOffer, balanceHit, purchasePlan, notifications, settlement): rate and
+baseline_rate (per second), ratio, p50/p99 where they apply, errors,
+problems, valid, and for the pipelines the CPU seconds per 1,000 messages
+of every program.
+
+Exit status: 0 when every scenario and pipeline is valid (no non-2xx
+answers, no socket errors, every run parsed, nothing lost or duplicated),
+3 otherwise. Missing a performance target is not a failure: the bench
+measures, the table says PASS or MISS.
 """
+import argparse
 import csv
 import json
 import re
@@ -32,12 +49,27 @@ TARGETS = [
     ("balance_miss", "p99_ms", "<=", 25.0, "/balance cache miss p99 <= 25 ms"),
 ]
 
-# Millom scenario versus the nginx baseline that makes the same backend call.
+# Millom scenario versus the nginx baseline that makes the same backend call:
+# (label, scenario, baseline scenario, text).
 RATIOS = [
-    ("balance_miss", "nginx_balance", "millom balance-miss / nginx balance"),
-    ("upsell", "nginx_offers", "millom upsellOffer / nginx offers"),
-    ("balance_hit", "nginx_balance", "millom balance-hit / nginx balance"),
-    ("purchase", "nginx_activate", "millom purchasePlan / nginx activate"),
+    ("balanceMiss", "balance_miss", "nginx_balance", "millom balance-miss / nginx balance"),
+    ("upsellOffer", "upsell", "nginx_offers", "millom upsellOffer / nginx offers"),
+    ("balanceHit", "balance_hit", "nginx_balance", "millom balance-hit / nginx balance"),
+    ("purchasePlan", "purchase", "nginx_activate", "millom purchasePlan / nginx activate"),
+]
+
+# Scenarios whose CPU per 1,000 requests is reported (pipelines, and the
+# baseline next to them).
+CPU_SCENARIOS = {"purchase": "purchasePlan", "nginx_activate": "purchasePlan baseline"}
+# Programs of the bench stack that are not Millom (their CPU is reference).
+NOT_MILLOM = {"devbroker", "mno-sandbox", "sp-sandbox", "nginx"}
+
+# Issue 13's goals for the pipelines: (label, field, comparison, limit, text).
+RATIO_TARGETS = [
+    ("purchasePlan", "ratio", ">=", 0.20, "purchasePlan >= 0.20 of nginx /activate"),
+    ("purchasePlan", "p99_ms", "<=", 500.0, "purchasePlan p99 <= 500 ms"),
+    ("notifications", "ratio", ">=", 0.25, "notifications >= 0.25 of direct POSTs"),
+    ("settlement", "ratio", ">=", 0.25, "settlement >= 0.25 of kcat"),
 ]
 
 RSS_LIMIT_MB = 30.0
@@ -119,17 +151,139 @@ def load_rss(path):
     return rss
 
 
-def compute_ratios(scenarios):
+def load_messages(path):
+    out = {}
+    if path:
+        with open(path, newline="") as f:
+            for sid, _run, n in csv.reader(f, delimiter="\t"):
+                out[sid] = out.get(sid, 0) + int(n)
+    return out
+
+
+def load_cpu(path, scenarios, clk_tck, messages):
+    """CPU seconds per program over all runs of each scenario in
+    CPU_SCENARIOS, and per 1,000 of its messages (or completed requests)."""
+    ticks, wall = {}, {}
+    if path:
+        with open(path, newline="") as f:
+            for sid, run, prog, t, secs in csv.reader(f, delimiter="\t"):
+                if sid in CPU_SCENARIOS:
+                    ticks.setdefault(sid, {}).setdefault(prog, 0)
+                    ticks[sid][prog] += int(t)
+                    wall.setdefault(sid, {})[run] = float(secs)
+    out = {}
+    for sid, progs in ticks.items():
+        sc = scenarios.get(sid)
+        requests = messages.get(sid)
+        if requests is None:
+            requests = sum(r["requests"] or 0 for r in sc["runs"]) if sc else 0
+        seconds = sum(wall[sid].values())
+        out[sid] = {p: {"cpu_s": round(t / clk_tck, 3),
+                        "cpu_s_per_1000": round(t / clk_tck * 1000.0 / requests, 4)
+                        if requests else None,
+                        "cpu_s_per_s": round(t / clk_tck / seconds, 4) if seconds else None,
+                        "millom": p not in NOT_MILLOM}
+                    for p, t in progs.items()}
+    return out
+
+
+def ratio_entry(label, text, unit, rate, base_rate, problems, **extra):
+    r = {"label": label, "text": text, "unit": unit, "rate": rate, "baseline_rate": base_rate,
+         "ratio": rate / base_rate if rate is not None and base_rate else None,
+         "p50_ms": None, "p99_ms": None, "baseline_p50_ms": None, "baseline_p99_ms": None,
+         "errors": 0, "problems": problems, "valid": not problems}
+    r.update(extra)
+    return r
+
+
+def compute_ratios(scenarios, cpu):
     out = []
-    for a, b, text in RATIOS:
+    for label, a, b, text in RATIOS:
         sa, sb = scenarios.get(a), scenarios.get(b)
-        r = {"ratio": text, "numerator": a, "denominator": b, "rps": None, "p99": None,
-             "valid": bool(sa and sb and sa["valid"] and sb["valid"])}
-        if sa and sb and sa["median"] and sb["median"]:
-            ma, mb = sa["median"], sb["median"]
-            r["rps"] = ma["rps"] / mb["rps"] if mb["rps"] else None
-            r["p99"] = ma["p99_ms"] / mb["p99_ms"] if mb["p99_ms"] else None
+        problems = []
+        for sc, sid in ((sa, a), (sb, b)):
+            if not sc:
+                problems.append(f"{sid}: not run")
+            elif not sc["valid"]:
+                problems.append(f"{sc['label']}: {'; '.join(sc['problems']) or 'no runs'}")
+        ma = sa["median"] if sa and sa["median"] else {}
+        mb = sb["median"] if sb and sb["median"] else {}
+        r = ratio_entry(label, text, "req/s", ma.get("rps"), mb.get("rps"), problems,
+                        numerator=a, denominator=b)
+        r.update({"p50_ms": ma.get("p50_ms"), "p99_ms": ma.get("p99_ms"),
+                  "baseline_p50_ms": mb.get("p50_ms"), "baseline_p99_ms": mb.get("p99_ms"),
+                  "p99_ratio": ma["p99_ms"] / mb["p99_ms"]
+                  if ma.get("p99_ms") is not None and mb.get("p99_ms") else None,
+                  "errors": sum(sc["non2xx_total"] + sc["socket_errors_total"]
+                                for sc in (sa, sb) if sc)})
+        if a in cpu:
+            r["cpu_s_per_1000"] = cpu[a]
+        if b in cpu:
+            r["baseline_cpu_s_per_1000"] = cpu[b]
         out.append(r)
+    return out
+
+
+def load_pipeline(path, exit_status, name):
+    """The JSON a pipeline bench wrote and the problems that make it invalid."""
+    problems = []
+    data = None
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError) as e:
+        problems.append(f"no results from {name} ({e})")
+    if exit_status:
+        problems.append(f"{name} exited with status {exit_status}")
+    return data, problems
+
+
+def settlement_ratio(path, exit_status):
+    d, problems = load_pipeline(path, exit_status, "scripts/bench_settlement.sh")
+    d = d or {}
+    if d and d.get("settled", d.get("events")) < d.get("events", 0):
+        problems.append(f"settled {d.get('settled')} of {d.get('events')} events")
+    return ratio_entry(
+        "settlement", "settlement-reporter records / kcat consuming the same events", "records/s",
+        d.get("settled_records_per_s"), d.get("kcat_consume_events_per_s"), problems,
+        messages=d.get("events"), published_rate=d.get("published_records_per_s"),
+        cpu_s_per_1000={k: v for k, v in d.get("cpu", {}).items()})
+
+
+def notifications_ratio(path, exit_status):
+    d, problems = load_pipeline(path, exit_status, "scripts/bench_notify.sh")
+    d = d or {}
+    problems += [p for p in d.get("problems", []) if p not in problems]
+    base = d.get("baseline") or {}
+    errors = (d.get("missing", 0) + d.get("duplicate_deliveries", 0)
+              + d.get("events_with_several_delivery_ids", 0) + d.get("non200", 0)
+              + d.get("deliveries_without_id", 0)
+              + base.get("non2xx", 0) + base.get("socket_errors", 0))
+    delay = d.get("delay_ms") or {}
+    return ratio_entry(
+        "notifications", "Kafka -> delivered webhooks / wrk POSTing the same body to sp-sandbox",
+        "events/s", d.get("events_per_s"), base.get("rps"), problems,
+        messages=d.get("events"), p50_ms=delay.get("p50"), p99_ms=delay.get("p99"),
+        latency_is="end-to-end delay, produce to delivery",
+        baseline_p50_ms=base.get("p50_ms"), baseline_p99_ms=base.get("p99_ms"), errors=errors,
+        exactly_once={k: d.get(k) for k in (
+            "delivered", "missing", "distinct_delivery_ids", "duplicate_deliveries",
+            "events_with_several_delivery_ids", "deliveries_without_id", "non200")},
+        cpu_s_per_1000=d.get("cpu", {}), baseline_cpu_s_per_1000=d.get("baseline_cpu", {}))
+
+
+def check_ratio_targets(ratios):
+    by_label = {r["label"]: r for r in ratios}
+    out = []
+    for label, field, cmp, limit, text in RATIO_TARGETS:
+        r = by_label.get(label)
+        if r is None:
+            continue
+        value = r.get(field)
+        met = value is not None and (value >= limit if cmp == ">=" else value <= limit)
+        out.append({"target": text, "scenario": label, "metric": field, "limit": limit,
+                    "value": value, "valid": r["valid"],
+                    "result": "PASS" if met and r["valid"] else "MISS"})
     return out
 
 
@@ -148,13 +302,16 @@ def check_targets(scenarios):
 
 
 def fmt(v, spec):
-    return "-" if v is None else format(v, spec)
+    if v is None:
+        width = re.match(r"\d*", spec).group(0)
+        return "-".rjust(int(width)) if width else "-"
+    return format(v, spec)
 
 
 def print_report(settings, scenarios, ratios, targets, rss):
     runs = settings.get("runs")
     print()
-    print(f"Millom read path, median of {runs} run(s) per scenario "
+    print(f"Millom read path and purchases, median of {runs} run(s) per scenario "
           f"(wrk -t{settings.get('threads')} -c{settings.get('connections')} "
           f"-d{settings.get('seconds')}s --latency)")
     print()
@@ -169,42 +326,97 @@ def print_report(settings, scenarios, ratios, targets, rss):
               f"  {fmt(m.get('p99_ms'), '8.2f')}  {sc['non2xx_total']:>8}"
               f"  {sc['socket_errors_total']:>8}{flag}")
     print()
-    w = max(len(r["ratio"]) for r in ratios)
-    print(f"{'ratio':<{w}}  {'req/s':>6}  {'p99':>6}")
+    print("Millom / baseline, measured in this run (p50/p99: Millom's, ms; for notifications the")
+    print("end-to-end delay from produce to delivery; errors: non-2xx, socket errors, lost or")
+    print("duplicated messages of both sides)")
+    print()
+    head = (f"{'label':<13}  {'rate':>9}  {'baseline':>9}  {'unit':<9}  {'ratio':>6}  {'p50':>8}"
+            f"  {'p99':>8}  {'errors':>6}")
+    print(head)
+    print("-" * len(head))
     for r in ratios:
-        flag = "" if r["valid"] else "  (from invalid data)"
-        print(f"{r['ratio']:<{w}}  {fmt(r['rps'], '6.2f')}  {fmt(r['p99'], '6.2f')}{flag}")
+        flag = "" if r["valid"] else "  FAILED"
+        print(f"{r['label']:<13}  {fmt(r['rate'], '9.1f')}  {fmt(r['baseline_rate'], '9.1f')}"
+              f"  {r['unit']:<9}  {fmt(r['ratio'], '6.3f')}  {fmt(r['p50_ms'], '8.1f')}"
+              f"  {fmt(r['p99_ms'], '8.1f')}  {r['errors']:>6}{flag}")
+    cpu_rows = [(r["label"], "millom", r["cpu_s_per_1000"]) for r in ratios if r.get("cpu_s_per_1000")]
+    cpu_rows += [(r["label"], "baseline", r["baseline_cpu_s_per_1000"]) for r in ratios
+                 if r.get("baseline_cpu_s_per_1000")]
+    if cpu_rows:
+        print()
+        print("CPU seconds per 1,000 messages (utime+stime from /proc; (ref): not a Millom program;")
+        print("baseline rows: the programs that serve the baseline)")
+        for label, side, progs in sorted(cpu_rows, key=lambda x: (x[0], x[1] != "millom")):
+            shown = {p: v for p, v in progs.items()
+                     if (v.get("cpu_s") or 0) > 0 and (side == "millom" or not v.get("millom"))}
+            parts = [f"{p} {fmt(v.get('cpu_s_per_1000'), '.3f')}{'' if v.get('millom') else ' (ref)'}"
+                     for p, v in sorted(shown.items(), key=lambda kv: -(kv[1].get("cpu_s") or 0))]
+            millom_total = sum(v.get("cpu_s_per_1000") or 0 for v in progs.values() if v.get("millom"))
+            total = f"  [Millom total {millom_total:.3f}]" if side == "millom" else ""
+            print(f"  {label:<13} {side:<8}  {', '.join(parts) or '-'}{total}")
+            # Millom's programs while only the baseline ran: what they burn
+            # with no work of theirs (polling), which the per-1,000 figures
+            # above include.
+            idle = {p: v["cpu_s_per_s"] for p, v in progs.items()
+                    if side == "baseline" and v.get("millom") and v.get("cpu_s_per_s")}
+            if idle:
+                print(f"  {label:<13} {'idle':<8}  Millom programs while the baseline ran, CPU s/s: "
+                      + ", ".join(f"{p} {v:.3f}" for p, v in sorted(idle.items(), key=lambda kv: -kv[1]))
+                      + f"  [total {sum(idle.values()):.3f}]")
     print()
     print("targets")
     for t in targets:
-        unit = "req/s" if t["metric"] == "rps" else "ms"
+        unit = {"rps": "req/s", "ratio": ""}.get(t["metric"], "ms")
         note = "" if t["valid"] else "  (scenario invalid)"
-        print(f"  {t['result']:<4}  {t['target']:<36} measured {fmt(t['value'], '.2f')} {unit}{note}")
+        print(f"  {t['result']:<4}  {t['target']:<40} measured {fmt(t['value'], '.2f')} {unit}{note}")
     print()
     print(f"resident memory after the runs (VmRSS; limit {RSS_LIMIT_MB:.0f} MB for Millom programs)")
     w = max(len(p["program"]) for p in rss)
     for p in rss:
         flag = ("  OVER" if p["over_limit"] else "") if p["limit_applies"] else "  (reference)"
         print(f"  {p['program']:<{w}}  {fmt(p['rss_mb'], '7.1f')} MB{flag}")
-    for sc in scenarios.values():
-        if not sc["valid"]:
-            print(f"WARNING: {sc['label']}: invalid: {'; '.join(sc['problems']) or 'no runs'}",
-                  file=sys.stderr)
+    failed = [r for r in ratios if not r["valid"]]
+    failed_ids = {r.get("numerator") for r in failed} | {r.get("denominator") for r in failed}
+    failures = [f"{r['label']}: {'; '.join(r['problems'])}" for r in failed]
+    failures += [f"{sc['label']}: {'; '.join(sc['problems']) or 'no runs'}"
+                 for sid, sc in scenarios.items() if not sc["valid"] and sid not in failed_ids]
+    if failures:
+        print()
+        for f in failures:
+            print(f"FAILED: {f}")
 
 
 def main(argv):
-    if len(argv) != 5:
-        print(__doc__, file=sys.stderr)
-        return 2
-    _, manifest, rss_path, settings_path, json_out = argv
-    with open(settings_path) as f:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("manifest")
+    ap.add_argument("rss")
+    ap.add_argument("settings")
+    ap.add_argument("json_out")
+    ap.add_argument("--cpu")
+    ap.add_argument("--messages")
+    ap.add_argument("--settlement")
+    ap.add_argument("--settlement-exit", type=int, default=0)
+    ap.add_argument("--notify")
+    ap.add_argument("--notify-exit", type=int, default=0)
+    a = ap.parse_args(argv[1:])
+    with open(a.settings) as f:
         settings = json.load(f)
-    scenarios = load_scenarios(manifest)
-    ratios = compute_ratios(scenarios)
-    targets = check_targets(scenarios)
-    rss = load_rss(rss_path)
+    scenarios = load_scenarios(a.manifest)
+    messages = load_messages(a.messages)
+    cpu = load_cpu(a.cpu, scenarios, int(settings.get("clk_tck") or 100), messages)
+    ratios = compute_ratios(scenarios, cpu)
+    for r in ratios:
+        if r.get("numerator") in messages:
+            r["messages"] = messages[r["numerator"]]
+            r["baseline_messages"] = messages.get(r.get("denominator"))
+    if a.settlement:
+        ratios.append(settlement_ratio(a.settlement, a.settlement_exit))
+    if a.notify:
+        ratios.append(notifications_ratio(a.notify, a.notify_exit))
+    targets = check_targets(scenarios) + check_ratio_targets(ratios)
+    rss = load_rss(a.rss)
     print_report(settings, scenarios, ratios, targets, rss)
-    valid = all(sc["valid"] for sc in scenarios.values())
+    valid = all(sc["valid"] for sc in scenarios.values()) and all(r["valid"] for r in ratios)
     result = {
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "settings": settings,
@@ -215,7 +427,7 @@ def main(argv):
         "rss_limit_mb": RSS_LIMIT_MB,
         "valid": valid,
     }
-    with open(json_out, "w") as f:
+    with open(a.json_out, "w") as f:
         json.dump(result, f, indent=2)
         f.write("\n")
     return 0 if valid else 3

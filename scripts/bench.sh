@@ -1,12 +1,27 @@
 #!/usr/bin/env bash
-# Measures Millom's read path with wrk and compares it with nginx proxying to
-# the same operator backend (mno-sandbox). Run through `make bench`.
+# Measures Millom's read path and its pipelines, each next to a baseline
+# measured in the same run, and prints the ratios. Run through `make bench`.
+#
+#   read path     wrk against api-edge vs nginx proxying to the same operator
+#                 backend (mno-sandbox): /balance, upsellOffer;
+#   purchasePlan  wrk POSTing purchases (distinct transids, a sync plan on
+#                 loan) for BENCH_PURCHASE_SUBSCRIBERS subscribers in turn vs
+#                 nginx -> mno-sandbox /activate for the same subscribers;
+#   settlement    scripts/bench_settlement.sh (settlement-reporter vs kcat
+#                 reading the same events), on a devbroker of its own;
+#   notifications scripts/bench_notify.sh (Kafka -> delivered webhooks vs wrk
+#                 POSTing the same webhook body to sp-sandbox), on a stack of
+#                 its own.
+# For each pipeline also the CPU seconds every program used per 1,000
+# messages (utime + stime from /proc/<pid>/stat).
 #
 # Starts its own stack (devbroker, mno-sandbox, the five services) and an
 # nginx on ports of its own, so it never disturbs a `make run` on the default
-# ports, and stops all of it on exit. Prints one table; writes the same
-# results to var/bench/latest.json. The raw wrk outputs and the logs stay in
-# a temp dir, which is kept when anything went wrong.
+# ports, and stops it before the pipeline benches start theirs. Prints one
+# table; writes the same results to var/bench/latest.json (one `ratios`
+# entry per comparison, labelled balanceMiss, upsellOffer, balanceHit,
+# purchasePlan, notifications, settlement). The raw wrk outputs and the logs
+# stay in a temp dir, which is kept when anything went wrong.
 #
 # Settings (environment):
 #   BUILD               build tree with bin/ (default build/release)
@@ -15,6 +30,11 @@
 #   BENCH_CONNECTIONS   wrk connections (50)
 #   BENCH_THREADS       wrk threads (2)
 #   BENCH_NGINX_WORKERS nginx worker_processes for the baseline (auto)
+#   BENCH_PURCHASE_SUBSCRIBERS  subscribers the purchases are spread over (200)
+#   BENCH_DRAIN_S       at most this long after a purchase run for the
+#                       purchases still in flight to reach the operator (60)
+#   BENCH_PIPELINES=0   skip the settlement and notification benches
+#   (bench_settlement.sh and bench_notify.sh read their own BENCH_* settings)
 #   BENCH_KEEP_DIR=1    keep the temp dir even when everything went well
 # Any other MILLOM_* variable set by the caller (e.g. MILLOM_EDGE_THREADS)
 # reaches the services unchanged and is recorded in the results, so tuning
@@ -22,7 +42,9 @@
 #
 # Exit status: 0 when all scenarios ran without errors (targets missed are
 # reported, not failed), 1 when the stack could not start or a program died,
-# 3 when a scenario got non-2xx answers or socket errors.
+# 3 when a scenario got non-2xx answers or socket errors, or a pipeline
+# bench failed (lost or duplicated messages, or could not run): every
+# scenario still runs, and the table ends with one FAILED line per failure.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -37,7 +59,10 @@ THREADS=${BENCH_THREADS:-2}
 # program is its own process. A single worker would cap the baseline at one
 # core and flatter Millom's ratios. Both sides call the same mno-sandbox.
 NGINX_WORKERS=${BENCH_NGINX_WORKERS:-auto}
+PURCHASE_SUBSCRIBERS=${BENCH_PURCHASE_SUBSCRIBERS:-200}
 RESULTS_JSON=var/bench/latest.json
+SETTLEMENT_JSON=var/bench/settlement.json
+NOTIFY_JSON=var/bench/notify.json
 
 # Ports away from the `make run` defaults (8080, 9090, 9101-9104).
 EDGE_PORT=28080
@@ -51,21 +76,24 @@ SETTLEMENT_PORT=29104
 MSISDN=924542610003
 SP=testserviceprovider
 EDGE_URL=http://127.0.0.1:$EDGE_PORT/std/$SP/tp/$MSISDN
-# Purchases use a subscriber who buys on loan, so no wallet runs dry.
-PURCHASE_MSISDN=924542610002
-PURCHASE_URL=http://127.0.0.1:$EDGE_PORT/std/$SP/tp/$PURCHASE_MSISDN/purchasePlan
+# Purchases: BENCH_PURCHASE_SUBSCRIBERS subscribers 924542620000, ...0001,
+# ... created at mno-sandbox before the runs, each buying on loan (no wallet
+# runs dry). bench/purchase.lua builds each request's path.
+PURCHASE_PLAN=tp-loan-social-200mb
+PURCHASE_MSISDN_BASE=924542620000
 BACKEND_QUERY="customerIdType=MSISDN&channelId=App&serviceProviderId=$SP&lang=en"
 NGINX_URL=http://127.0.0.1:$NGINX_PORT
 
 # The services started, in start order; stop_everything walks it backwards.
 PROGRAMS=(devbroker mno-sandbox offer-resolver purchase-executor notifier
           settlement-reporter api-edge)
-declare -A PID=()
+declare -A PID=() CPU_BEFORE=() CPU_AFTER=()
 NGINX_PID=
+NGINX_PIDS=   # master and workers, for their CPU time
 WORK=
 FAILED=1   # cleared only when the whole bench went through
 
-log() { echo "bench: $*" >&2; }
+log() { echo "bench [+${SECONDS}s]: $*" >&2; }
 die() { log "$*"; exit 1; }
 
 check_prerequisites() {
@@ -76,9 +104,11 @@ check_prerequisites() {
   for p in wrk nginx curl python3; do
     command -v "$p" >/dev/null || die "$p is not installed (make deps)"
   done
-  for p in "$RUNS" "$SECONDS_PER_RUN" "$CONNECTIONS" "$THREADS"; do
+  for p in "$RUNS" "$SECONDS_PER_RUN" "$CONNECTIONS" "$THREADS" "$PURCHASE_SUBSCRIBERS"; do
     [[ $p =~ ^[1-9][0-9]*$ ]] || die "bad setting '$p': want a positive integer"
   done
+  [ "$PURCHASE_SUBSCRIBERS" -le 10000 ] ||
+    die "bad BENCH_PURCHASE_SUBSCRIBERS '$PURCHASE_SUBSCRIBERS': at most 10000"
   [[ $NGINX_WORKERS =~ ^([1-9][0-9]*|auto)$ ]] ||
     die "bad BENCH_NGINX_WORKERS '$NGINX_WORKERS': want a positive integer or auto"
   # A port already taken would make us measure somebody else's process.
@@ -98,6 +128,8 @@ make_work_dir() {
   chmod 755 "$WORK"
   chmod 777 "$WORK/nginx-tmp"
   : >"$WORK/manifest.tsv"
+  : >"$WORK/cpu.tsv"
+  : >"$WORK/messages.tsv"
 }
 
 # The sandbox tenants file points tp at mno-sandbox on 9090; the bench's
@@ -177,7 +209,10 @@ start_nginx() {
   NGINX_PID=$!
   local _
   for _ in $(seq 1 50); do
-    curl -fsS -o /dev/null "$NGINX_URL/balance/$MSISDN?$BACKEND_QUERY" 2>/dev/null && return 0
+    if curl -fsS -o /dev/null "$NGINX_URL/balance/$MSISDN?$BACKEND_QUERY" 2>/dev/null; then
+      NGINX_PIDS="$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ' || true)"
+      return 0
+    fi
     kill -0 "$NGINX_PID" 2>/dev/null || die "nginx exited; see $WORK/nginx-error.log"
     sleep 0.1
   done
@@ -199,16 +234,23 @@ stop_pid() { # pid name
   FAILED=1
 }
 
-stop_everything() {
-  trap - EXIT INT TERM
+stop_stack() {
   [ -n "$NGINX_PID" ] && stop_pid "$NGINX_PID" nginx
+  NGINX_PID=
   # Services first, newest first, so they can commit offsets and flush while
   # the broker is still there; devbroker last.
   local i name
   for ((i = ${#PROGRAMS[@]} - 1; i >= 0; i--)); do
     name=${PROGRAMS[$i]}
     [ -n "${PID[$name]:-}" ] && stop_pid "${PID[$name]}" "$name"
+    PID[$name]=
   done
+  return 0
+}
+
+stop_everything() {
+  trap - EXIT INT TERM
+  stop_stack
   if [ -z "$WORK" ]; then
     :
   elif [ "$FAILED" = 0 ] && [ "${BENCH_KEEP_DIR:-0}" != 1 ]; then
@@ -243,18 +285,134 @@ expect_200() { # url [curl args...]
   [ "$code" = 200 ] || die "$url answered $code before the load: $(head -c 300 "$WORK/last-answer.json" 2>/dev/null)"
 }
 
-run_wrk() { # id label run url [header] [lua script]
-  local id=$1 label=$2 run=$3 url=$4 header=${5:-} script=${6:-}
+# CPU time (utime + stime, in clock ticks) the given processes used so far,
+# added up, into CPU_TICKS (no fork: on a loaded machine the bench's own
+# forks took seconds). Field 2 (comm) may hold spaces, so the fields are
+# counted after its closing parenthesis: utime and stime are the 12th and
+# 13th there.
+cpu_ticks() { # pid...
+  local p stat fields
+  CPU_TICKS=0
+  for p in "$@"; do
+    { read -r stat <"/proc/$p/stat"; } 2>/dev/null || continue
+    read -r -a fields <<<"${stat##*) }"
+    CPU_TICKS=$((CPU_TICKS + fields[11] + fields[12]))
+  done
+}
+
+# Ticks of every program and of nginx (master and workers, the baseline's)
+# into the associative array named $1.
+# shellcheck disable=SC2034,SC2154  # snap is a nameref to an associative array
+cpu_snapshot() { # array name
+  local -n snap=$1
+  local name
+  for name in "${PROGRAMS[@]}"; do
+    cpu_ticks "${PID[$name]}"
+    snap["$name"]=$CPU_TICKS
+  done
+  # shellcheck disable=SC2086  # a list of pids
+  cpu_ticks $NGINX_PIDS
+  snap["nginx"]=$CPU_TICKS
+}
+
+# Appends id, run, program, ticks used between the snapshots CPU_BEFORE and
+# CPU_AFTER, and the seconds between them, to cpu.tsv.
+cpu_record() { # id run seconds
+  local name
+  for name in "${!CPU_AFTER[@]}"; do
+    printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$name" \
+      "$((CPU_AFTER[$name] - CPU_BEFORE[$name]))" "$3"
+  done >>"$WORK/cpu.tsv"
+}
+
+# mno-sandbox's count of /activate calls so far (every purchase makes one).
+activate_count() {
+  local stats
+  stats=$(curl -fsS "http://127.0.0.1:$MNO_PORT/admin/stats") || return 1
+  [[ $stats =~ \"activate\":([0-9]+) ]] || return 1
+  echo "${BASH_REMATCH[1]}"
+}
+
+# Waits (at most BENCH_DRAIN_S, 60 s) until no /activate arrived for 1 s:
+# purchases whose answer wrk stopped waiting for (timeouts, the end of the
+# run) are still executed, and would otherwise run into the next scenario.
+drain_purchases() {
+  local prev=-1 cur i
+  for ((i = 0; i < ${BENCH_DRAIN_S:-60}; i++)); do
+    cur=$(activate_count) || return 0
+    if [ "$cur" = "$prev" ]; then return 0; fi
+    prev=$cur
+    sleep 1
+  done
+  log "purchases still arriving at mno-sandbox after ${BENCH_DRAIN_S:-60} s; going on"
+}
+
+run_wrk() { # id label run url [header] [lua script] [purchases: 1]
+  local id=$1 label=$2 run=$3 url=$4 header=${5:-} script=${6:-} purchases=${7:-0}
   local out=$WORK/wrk/$id.$run.txt
   local args=(-t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency)
   [ -n "$header" ] && args+=(-H "$header")
   [ -n "$script" ] && args+=(-s "$script")
   log "run $run/$RUNS: $label"
+  local activations=0
+  [ "$purchases" = 0 ] || activations=$(activate_count)
+  local t0=$EPOCHREALTIME
+  cpu_snapshot CPU_BEFORE
   if ! wrk "${args[@]}" "$url" >"$out" 2>&1; then
     log "wrk failed for $label; output: $(cat "$out")"
   fi
+  # Purchases still running when wrk stopped, and the work a purchase
+  # leaves for after its answer (settlement, outbox, changelog), belong to
+  # this scenario's cost. Its messages are the purchases the operator saw.
+  if [ "$purchases" != 0 ]; then
+    drain_purchases
+    printf '%s\t%s\t%s\n' "$id" "$run" "$(($(activate_count) - activations))" >>"$WORK/messages.tsv"
+  fi
+  cpu_snapshot CPU_AFTER
+  # EPOCHREALTIME is seconds.microseconds (six digits).
+  local ms=$(((${EPOCHREALTIME/./} - ${t0/./}) / 1000))
+  cpu_record "$id" "$run" "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
   printf '%s\t%s\t%s\t%s\n' "$id" "$label" "$url" "$out" >>"$WORK/manifest.tsv"
   check_alive
+}
+
+# Creates the purchase subscribers at mno-sandbox (LOAN-capable: state
+# NEED_LOANS, the loan offer in their offers; a loan never runs out) and asks
+# upsellOffer, through api-edge as an SP does, for each one's offerContext;
+# writes them as the Lua table bench/purchase.lua reads.
+setup_purchase_subscribers() {
+  log "creating $PURCHASE_SUBSCRIBERS purchase subscribers at mno-sandbox"
+  python3 - "$PURCHASE_SUBSCRIBERS" "$PURCHASE_MSISDN_BASE" "$PURCHASE_PLAN" \
+    "http://127.0.0.1:$MNO_PORT" "http://127.0.0.1:$EDGE_PORT/std/$SP/tp" \
+    "$WORK/purchase-subscribers.lua" <<'PY' || die "could not set up the purchase subscribers"
+import json, re, sys, urllib.error, urllib.request
+n, base, plan, mno, edge, out = sys.argv[1:]
+def call(method, url, body=None):
+    req = urllib.request.Request(url, method=method, data=body and json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()[:300]
+rows = []
+for i in range(int(n)):
+    m = str(int(base) + i)
+    st, ans = call("POST", mno + "/admin/subscribers",
+                   {"msisdn": m, "subscriberState": "NEED_LOANS", "balanceMinor": 0,
+                    "offers": [plan]})
+    if st not in (200, 201):
+        sys.exit("bench: mno-sandbox /admin/subscribers for %s answered %s: %s" % (m, st, ans))
+    st, ans = call("GET", "%s/%s/upsellOffer" % (edge, m))
+    if st != 200:
+        sys.exit("bench: upsellOffer for %s answered %s: %s" % (m, st, ans))
+    ctx = next((o.get("offerContext") for o in ans.get("offers", []) if o.get("planId") == plan), None)
+    if not ctx or not re.fullmatch(r"[A-Za-z0-9._~+/=-]+", ctx):
+        sys.exit("bench: upsellOffer for %s gave no usable offerContext for %s" % (m, plan))
+    rows.append('{m="%s",c="%s"}' % (m, ctx))
+with open(out, "w") as f:
+    f.write("return {\n" + ",\n".join(rows) + "\n}\n")
+PY
 }
 
 run_scenarios() { # run
@@ -275,15 +433,15 @@ run_scenarios() { # run
   expect_200 "$nginx_offers"
   run_wrk nginx_offers "nginx -> mno /offers" "$run" "$nginx_offers"
   # Purchases: distinct transids, a sync plan bought on loan (no funds run
-  # out), the purchase timer off. The baseline posts the operator's own
-  # /activate through nginx with distinct transIds.
-  local ctx
-  ctx=$(curl -sS "http://127.0.0.1:$EDGE_PORT/std/$SP/tp/$PURCHASE_MSISDN/upsellOffer" |
-    python3 -c 'import json,sys; print(next(o["offerContext"] for o in json.load(sys.stdin)["offers"] if o["planId"] == "tp-loan-social-200mb"))')
-  BENCH_OFFER_CONTEXT=$ctx BENCH_BODY=millom run_wrk purchase "purchasePlan (sync, distinct transids)" "$run" \
-    "$PURCHASE_URL" "" "$PWD/bench/purchase.lua"
-  BENCH_BODY=backend run_wrk nginx_activate "nginx -> mno /activate" "$run" \
-    "$NGINX_URL/activate/$PURCHASE_MSISDN?customerIdType=MSISDN" "" "$PWD/bench/purchase.lua"
+  # out), the purchase timer off, the subscribers in turn. The baseline
+  # posts the operator's own /activate through nginx for the same
+  # subscribers with distinct transIds.
+  export BENCH_PURCHASE_TABLE=$WORK/purchase-subscribers.lua BENCH_THREADS=$THREADS
+  BENCH_BODY=millom run_wrk purchase \
+    "purchasePlan ($PURCHASE_SUBSCRIBERS subscribers, sync, distinct transids)" "$run" \
+    "http://127.0.0.1:$EDGE_PORT" "" "$PWD/bench/purchase.lua" 1
+  BENCH_BODY=backend run_wrk nginx_activate "nginx -> mno /activate (same subscribers)" "$run" \
+    "$NGINX_URL" "" "$PWD/bench/purchase.lua" 1
 }
 
 # VmRSS of every program after the load, in kB (one line per program: name,
@@ -321,6 +479,7 @@ inherited = {k: v for k, v in os.environ.items()
 json.dump({
     "runs": $RUNS, "seconds": $SECONDS_PER_RUN, "connections": $CONNECTIONS,
     "threads": $THREADS, "nginx_workers": "$NGINX_WORKERS", "build": "$BUILD",
+    "purchase_subscribers": $PURCHASE_SUBSCRIBERS, "clk_tck": $(getconf CLK_TCK),
     "cpus": os.cpu_count(), "git_commit": git("rev-parse", "HEAD"),
     "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
     "millom_env_overrides": inherited, "work_dir": "$WORK",
@@ -340,31 +499,41 @@ main() {
     sed 's/^/bench: setting from the environment: /' >&2 || true
   start_stack
   start_nginx
+  setup_purchase_subscribers
   # Runs are interleaved (all scenarios, then again) so that a slow spell on
   # a shared machine spreads over every scenario instead of skewing one.
   local run
   for ((run = 1; run <= RUNS; run++)); do run_scenarios "$run"; done
   record_rss
   write_settings
+  # The pipeline benches start stacks of their own: this one goes first, so
+  # its idle programs neither take CPU nor hold ports meanwhile.
+  stop_stack
   mkdir -p "$(dirname "$RESULTS_JSON")"
+  rm -f "$SETTLEMENT_JSON" "$NOTIFY_JSON"
+  local pipeline_args=() rc
+  if [ "${BENCH_PIPELINES:-1}" != 0 ]; then
+    # Settlement (settlement-reporter vs kcat) on its own devbroker and port.
+    rc=0
+    BUILD=$BUILD scripts/bench_settlement.sh || rc=$?
+    [ "$rc" = 0 ] || log "settlement bench failed (exit $rc)"
+    pipeline_args+=(--settlement "$SETTLEMENT_JSON" --settlement-exit "$rc")
+    # Notifications (Kafka -> webhooks vs direct POSTs) on a stack of its
+    # own (ports 29300+).
+    rc=0
+    BUILD=$BUILD scripts/bench_notify.sh || rc=$?
+    [ "$rc" = 0 ] || log "notification bench failed (exit $rc)"
+    pipeline_args+=(--notify "$NOTIFY_JSON" --notify-exit "$rc")
+  fi
   local status=0
   python3 bench/report.py "$WORK/manifest.tsv" "$WORK/rss.tsv" "$WORK/settings.json" \
-    "$RESULTS_JSON" || status=$?
+    "$RESULTS_JSON" --cpu "$WORK/cpu.tsv" --messages "$WORK/messages.tsv" \
+    "${pipeline_args[@]}" || status=$?
   echo
   echo "results: $RESULTS_JSON"
   if [ "$status" != 0 ]; then
-    log "some scenarios are invalid (errors under load); look at $WORK/log and $WORK/wrk"
+    log "FAILED: some scenarios had errors (see the FAILED lines above); logs in $WORK"
     exit "$status"
-  fi
-  # Settlement throughput (issue 7) on its own devbroker and port; its
-  # failure is reported without failing the read-path results above.
-  if [ -x scripts/bench_settlement.sh ]; then
-    BUILD=$BUILD scripts/bench_settlement.sh || log "settlement bench failed (exit $?)"
-  fi
-  # Notification throughput (issue 6) on a stack of its own (ports 29300+);
-  # reported like the settlement bench, without failing the results above.
-  if [ -x scripts/bench_notify.sh ]; then
-    BUILD=$BUILD scripts/bench_notify.sh || log "notification bench failed (exit $?)"
   fi
   FAILED=0
 }

@@ -12,7 +12,10 @@
 #      millom_settlement_records_total reaches N (settled: committed in
 #      SQLite with aggregates and outbox rows), and until the outbox is
 #      empty (every record and report published to Kafka).
-# Prints events/s of both and the ratio; writes var/bench/settlement.json.
+# Prints events/s of both and the ratio, and the CPU seconds per 1,000
+# events settlement-reporter (and, for reference, devbroker) used from its
+# /readyz until the outbox was empty (utime + stime from /proc/<pid>/stat);
+# writes var/bench/settlement.json.
 #
 # Settings: BUILD (build/release), BENCH_SETTLEMENT_EVENTS (100000),
 # BENCH_SETTLEMENT_PORT (29204), BENCH_KEEP_DIR=1 keeps the temp dir.
@@ -33,6 +36,14 @@ OK=0
 log() { echo "bench-settlement: $*" >&2; }
 die() { log "$*"; exit 1; }
 now() { date +%s.%N; }
+# CPU time (utime + stime, clock ticks) of a process; fields counted after
+# comm's closing parenthesis (utime and stime are the 12th and 13th there).
+cpu_ticks() { # pid
+  local stat fields
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+  read -r -a fields <<<"${stat##*) }"
+  echo $((fields[11] + fields[12]))
+}
 
 cleanup() {
   local pid
@@ -103,7 +114,10 @@ main() {
     sleep 0.05
   done
   t0=$(now)
-  local settled=0 settled_at= published_at= deadline=$((SECONDS + 600))
+  local reporter_cpu0 broker_cpu0
+  reporter_cpu0=$(cpu_ticks "$REPORTER_PID")
+  broker_cpu0=$(cpu_ticks "$BROKER_PID")
+  local settled=0 settled_at='' published_at='' deadline=$((SECONDS + 600))
   while [ $SECONDS -lt $deadline ]; do
     kill -0 "$REPORTER_PID" 2>/dev/null || die "settlement-reporter died; see $WORK/settlement-reporter.log"
     settled=$(metric millom_settlement_records_total)
@@ -115,11 +129,18 @@ main() {
     sleep 0.1
   done
   [ -n "$published_at" ] || die "only $settled of $N settled in 600 s; see $WORK"
+  local reporter_cpu broker_cpu
+  reporter_cpu=$(($(cpu_ticks "$REPORTER_PID") - reporter_cpu0))
+  broker_cpu=$(($(cpu_ticks "$BROKER_PID") - broker_cpu0))
 
   mkdir -p "$(dirname "$RESULTS_JSON")"
-  python3 - "$N" "$produce_s" "$kcat_s" "$t0" "$settled_at" "$published_at" "$RESULTS_JSON" <<'PY'
+  python3 - "$N" "$produce_s" "$kcat_s" "$t0" "$settled_at" "$published_at" "$RESULTS_JSON" \
+    "$settled" "$reporter_cpu" "$broker_cpu" "$(getconf CLK_TCK)" <<'PY'
 import json, sys
-n, produce_s, kcat_s, t0, settled_at, published_at, out = sys.argv[1:]
+n, produce_s, kcat_s, t0, settled_at, published_at, out, settled, rcpu, bcpu, tck = sys.argv[1:]
+cpu = {name: {"cpu_s": round(int(t) / int(tck), 3),
+              "cpu_s_per_1000": round(int(t) / int(tck) * 1000.0 / int(n), 4), "millom": m}
+       for name, t, m in (("settlement-reporter", rcpu, True), ("devbroker", bcpu, False))}
 n = int(n); produce_s = float(produce_s); kcat_s = float(kcat_s)
 settle_s = float(settled_at) - float(t0); publish_s = float(published_at) - float(t0)
 r = {
@@ -130,6 +151,8 @@ r = {
     "published_records_per_s": round(n / publish_s),
     "ratio_settled_vs_kcat": round((n / settle_s) / (n / kcat_s), 3),
     "ratio_published_vs_kcat": round((n / publish_s) / (n / kcat_s), 3),
+    "settled": int(settled),
+    "cpu": cpu,
 }
 json.dump(r, open(out, "w"), indent=2)
 print()
@@ -138,6 +161,8 @@ print(f"  {'kcat consume (baseline)':38s} {r['kcat_consume_events_per_s']:>10} e
 print(f"  {'settlement-reporter: settled (SQLite)':38s} {r['settled_records_per_s']:>10} records/s ({settle_s:.2f} s)  ratio {r['ratio_settled_vs_kcat']}")
 print(f"  {'settlement-reporter: published (Kafka)':38s} {r['published_records_per_s']:>10} records/s ({publish_s:.2f} s)  ratio {r['ratio_published_vs_kcat']}")
 print(f"  (producing the events: {r['produce_events_per_s']} events/s)")
+print("  CPU s per 1,000 events: " + ", ".join(
+    f"{k} {v['cpu_s_per_1000']}{'' if v['millom'] else ' (ref)'}" for k, v in cpu.items()))
 print(f"results: {out}")
 PY
   OK=1

@@ -242,6 +242,30 @@ json_t *mno_activations_json(mno_store *s, const char *trans_id);
  * every activation. Returns how many activations were deleted, -1 on error. */
 long mno_store_reseed(mno_store *s);
 
+/* A subscriber as POST /admin/subscribers gives it (validated there: the
+ * enums are the schema's, money in PKR minor units, offers known ids
+ * without repeats). */
+typedef struct {
+    const char *msisdn;            /* digits, no '+' */
+    const char *opet;              /* NULL = none */
+    const char *subscription_type; /* UNSPECIFIED, PREPAID, POSTPAID */
+    const char *price_plan;
+    int64_t balance_minor, loan_minor;
+    const char *state;         /* GOOD_TO_GO, NEED_OFFERS, NEED_LOANS, NEED_TOPUP */
+    const char *status;        /* ACTIVE, BARRED, ROAMING */
+    bool offers_set;           /* false: an existing subscriber keeps its offers */
+    const char *const *offers; /* offer ids in the operator's ranking */
+    size_t n_offers;
+} mno_subscriber_spec;
+
+/* Adds the subscriber, or replaces the fields (and, with offers_set, the
+ * offers) of the one with that MSISDN; subscribed plans and activations are
+ * kept. One transaction. 0 (*created: whether it was new); 1 with msg for a
+ * request the store refuses (an offer not in the catalogue, an OPET of
+ * another subscriber); -1 on a store failure (logged). */
+int mno_subscriber_put(mno_store *s, const mno_subscriber_spec *spec, bool *created, char *msg,
+                       size_t msglen);
+
 /* ---- callback_auth.c ---- */
 
 /* OAuth 2.0 client credentials for the callbacks (Millom's secure profile

@@ -27,6 +27,17 @@
  *                           completions and callback deliveries queued.
  *   GET  /admin/activations[?transId=X]
  *                           {"activations": [...], "count": n}
+ *   POST /admin/subscribers {"msisdn": "9245...", "opet": O, "subscriptionType": T,
+ *                            "pricePlan": P, "balanceMinor": B, "loanMinor": L,
+ *                            "subscriberState": S, "status": A, "offers": [ids]}
+ *        Adds a subscriber, or replaces the fields of an existing one (its
+ *        plans and activations stay); the seed data's columns, money in PKR
+ *        minor units. Only msisdn (5 to 20 digits) is required; defaults:
+ *        no OPET, PREPAID, "djuice", 0, 0, GOOD_TO_GO, ACTIVE, and offers
+ *        (ids from the catalogue, in ranking order) none for a new
+ *        subscriber, unchanged for an existing one. 201 {"msisdn", "created":
+ *        true} or 200 with "created": false; 400 naming a bad field. Lets a
+ *        bench or a test work with many subscribers. Not kept by reseed.
  * These answer at once, whatever the behaviour. */
 #include "mno_sandbox.h"
 #include "shared/plumbing/json_body.h"
@@ -185,6 +196,145 @@ static int parse_behaviour(const char *body, size_t len, mno_behaviour_cfg *out,
     return rc;
 }
 
+static const char *const subscription_types[] = {"UNSPECIFIED", "PREPAID", "POSTPAID", NULL};
+static const char *const subscriber_states[] = {"GOOD_TO_GO", "NEED_OFFERS", "NEED_LOANS",
+                                                "NEED_TOPUP", NULL};
+static const char *const subscriber_statuses[] = {"ACTIVE", "BARRED", "ROAMING", NULL};
+
+/* The string v if it is one of allowed, else NULL. */
+static const char *one_of(json_t *v, const char *const *allowed) {
+    const char *t = json_string_value(v);
+    for (size_t i = 0; t && allowed[i]; i++)
+        if (strcmp(t, allowed[i]) == 0) return allowed[i];
+    return NULL;
+}
+
+/* A string of 1..max bytes, else NULL. */
+static const char *short_string(json_t *v, size_t max) {
+    const char *t = json_string_value(v);
+    size_t n = t ? json_string_length(v) : 0;
+    return t && n > 0 && n <= max && strlen(t) == n ? t : NULL;
+}
+
+static bool money_minor(json_t *v, int64_t *out) {
+    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+        json_integer_value(v) > 100000000000000LL)
+        return false;
+    *out = (int64_t)json_integer_value(v);
+    return true;
+}
+
+/* Fills spec from the body j (borrowed: spec's strings point into j;
+ * offers, of j's array size, is the caller's). 0, or -1 with msg. */
+static int parse_subscriber(json_t *j, mno_subscriber_spec *spec, const char **offers, char *msg,
+                            size_t msglen) {
+    *spec = (mno_subscriber_spec){.subscription_type = "PREPAID",
+                                  .price_plan = "djuice",
+                                  .state = "GOOD_TO_GO",
+                                  .status = "ACTIVE"};
+    const char *key;
+    json_t *v;
+    json_object_foreach(j, key, v) {
+        const char *bad = NULL;
+        if (strcmp(key, "msisdn") == 0) {
+            const char *m = json_string_value(v);
+            size_t n = m ? strlen(m) : 0;
+            if (!m || n < 5 || n > 20 || strspn(m, "0123456789") != n || n != json_string_length(v))
+                bad = "msisdn must be a string of 5 to 20 digits";
+            spec->msisdn = m;
+        } else if (strcmp(key, "opet") == 0) {
+            spec->opet = json_is_null(v) ? NULL : short_string(v, 64);
+            if (!json_is_null(v) && !spec->opet)
+                bad = "opet must be null or a string of 1 to 64 bytes";
+        } else if (strcmp(key, "subscriptionType") == 0) {
+            if (!(spec->subscription_type = one_of(v, subscription_types)))
+                bad = "subscriptionType must be UNSPECIFIED, PREPAID or POSTPAID";
+        } else if (strcmp(key, "pricePlan") == 0) {
+            if (!(spec->price_plan = short_string(v, 63)))
+                bad = "pricePlan must be a string of 1 to 63 bytes";
+        } else if (strcmp(key, "balanceMinor") == 0) {
+            if (!money_minor(v, &spec->balance_minor))
+                bad = "balanceMinor must be a non-negative integer (PKR minor units)";
+        } else if (strcmp(key, "loanMinor") == 0) {
+            if (!money_minor(v, &spec->loan_minor))
+                bad = "loanMinor must be a non-negative integer (PKR minor units)";
+        } else if (strcmp(key, "subscriberState") == 0) {
+            if (!(spec->state = one_of(v, subscriber_states)))
+                bad = "subscriberState must be GOOD_TO_GO, NEED_OFFERS, NEED_LOANS or NEED_TOPUP";
+        } else if (strcmp(key, "status") == 0) {
+            if (!(spec->status = one_of(v, subscriber_statuses)))
+                bad = "status must be ACTIVE, BARRED or ROAMING";
+        } else if (strcmp(key, "offers") == 0) {
+            size_t i;
+            json_t *o;
+            if (!json_is_array(v)) bad = "offers must be an array of offer ids";
+            json_array_foreach(v, i, o) {
+                if (bad) break;
+                if (!(offers[i] = short_string(o, 64))) {
+                    bad = "offers must be an array of offer ids";
+                    break;
+                }
+                for (size_t k = 0; k < i; k++)
+                    if (strcmp(offers[k], offers[i]) == 0)
+                        bad = "offers: an offer id is listed twice";
+            }
+            spec->offers_set = true;
+            spec->offers = offers;
+            spec->n_offers = json_array_size(v);
+        } else {
+            snprintf(msg, msglen,
+                     "unknown field %.40s (msisdn, opet, subscriptionType, pricePlan, balanceMinor,"
+                     " loanMinor, subscriberState, status, offers)",
+                     key);
+            return -1;
+        }
+        if (bad) {
+            snprintf(msg, msglen, "%s", bad);
+            return -1;
+        }
+    }
+    if (!spec->msisdn) {
+        snprintf(msg, msglen, "msisdn is required");
+        return -1;
+    }
+    return 0;
+}
+
+static void put_subscriber(mno_app *app, http_request *req) {
+    size_t len;
+    const char *body = http_body(req, &len);
+    char msg[200];
+    json_t *j = json_body_object(body, len, msg, sizeof msg);
+    if (!j) {
+        mno_respond_error(req, 400, "BAD_REQUEST", msg);
+        return;
+    }
+    json_t *arr = json_object_get(j, "offers");
+    size_t n = json_is_array(arr) ? json_array_size(arr) : 0;
+    const char **offers = calloc(n ? n : 1, sizeof *offers);
+    mno_subscriber_spec spec;
+    bool created = false;
+    if (!offers) {
+        mno_respond_error(req, 500, "INTERNAL_ERROR", "out of memory");
+    } else if (parse_subscriber(j, &spec, offers, msg, sizeof msg) != 0) {
+        mno_respond_error(req, 400, "BAD_REQUEST", msg);
+    } else {
+        int rc = mno_subscriber_put(app->store, &spec, &created, msg, sizeof msg);
+        if (rc > 0) {
+            mno_respond_error(req, 400, "BAD_REQUEST", msg);
+        } else if (rc < 0) {
+            mno_respond_error(req, 500, "INTERNAL_ERROR", "subscriber could not be stored");
+        } else {
+            json_t *o = json_object();
+            json_object_set_new(o, "msisdn", json_string(spec.msisdn));
+            json_object_set_new(o, "created", json_boolean(created));
+            respond_json(req, created ? 201 : 200, o);
+        }
+    }
+    free(offers);
+    json_decref(j);
+}
+
 void mno_route_admin(mno_app *app, http_request *req, const char *sub) {
     const char *method = http_method(req);
     bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
@@ -258,6 +408,12 @@ void mno_route_admin(mno_app *app, http_request *req, const char *sub) {
         json_object_set_new(o, "reseeded", json_true());
         json_object_set_new(o, "activationsDeleted", json_integer(deleted));
         respond_json(req, 200, o);
+    } else if (strcmp(sub, "subscribers") == 0) {
+        if (!post) {
+            mno_method_not_allowed(req, "POST");
+            return;
+        }
+        put_subscriber(app, req);
     } else {
         mno_respond_error(req, 404, "BAD_REQUEST", "no such admin path");
     }

@@ -432,3 +432,98 @@ mno_reply mno_offers(mno_store *s, const mno_request *rq, int64_t now_ms) {
     json_object_set_new(o, "upstreamTransId", json_string(upstream));
     return (mno_reply){200, o};
 }
+
+/* ---- admin: add or replace a subscriber ---- */
+
+static const char sql_put_subscriber[] =
+    "INSERT INTO subscribers (msisdn, opet, subscription_type, price_plan, balance_minor,"
+    " loan_minor, subscriber_state, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    " ON CONFLICT (msisdn) DO UPDATE SET opet = excluded.opet,"
+    " subscription_type = excluded.subscription_type, price_plan = excluded.price_plan,"
+    " balance_minor = excluded.balance_minor, loan_minor = excluded.loan_minor,"
+    " subscriber_state = excluded.subscriber_state, status = excluded.status";
+
+/* One statement, prepared for this call only (admin calls are rare). */
+static int put_step(sqlite3 *db, const char *sql, sqlite3_stmt **st) {
+    if (!*st && sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) return SQLITE_ERROR;
+    return SQLITE_OK;
+}
+
+int mno_subscriber_put(mno_store *s, const mno_subscriber_spec *spec, bool *created, char *msg,
+                       size_t msglen) {
+    sqlite3_stmt *exists = NULL, *put = NULL, *offer = NULL, *clear = NULL, *add = NULL;
+    int result = -1, rc;
+    pthread_mutex_lock(&s->wlock);
+    if (store_begin(s->writer) != SQLITE_OK) goto out;
+    if (put_step(s->writer, "SELECT 1 FROM subscribers WHERE msisdn = ?1", &exists) ||
+        put_step(s->writer, sql_put_subscriber, &put))
+        goto fail;
+    sqlite3_bind_text(exists, 1, spec->msisdn, -1, SQLITE_STATIC);
+    rc = sqlite3_step(exists);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) goto fail;
+    *created = rc == SQLITE_DONE;
+
+    sqlite3_bind_text(put, 1, spec->msisdn, -1, SQLITE_STATIC);
+    if (spec->opet)
+        sqlite3_bind_text(put, 2, spec->opet, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(put, 2);
+    sqlite3_bind_text(put, 3, spec->subscription_type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(put, 4, spec->price_plan, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(put, 5, spec->balance_minor);
+    sqlite3_bind_int64(put, 6, spec->loan_minor);
+    sqlite3_bind_text(put, 7, spec->state, -1, SQLITE_STATIC);
+    sqlite3_bind_text(put, 8, spec->status, -1, SQLITE_STATIC);
+    rc = sqlite3_step(put);
+    if (rc == SQLITE_CONSTRAINT && spec->opet) {
+        snprintf(msg, msglen, "opet %.64s belongs to another subscriber", spec->opet);
+        result = 1;
+        goto fail;
+    }
+    if (rc != SQLITE_DONE) goto fail;
+
+    if (spec->offers_set) {
+        if (put_step(s->writer, "SELECT 1 FROM offers WHERE offer_id = ?1", &offer) ||
+            put_step(s->writer, "DELETE FROM subscriber_offers WHERE msisdn = ?1", &clear) ||
+            put_step(
+                s->writer,
+                "INSERT INTO subscriber_offers (msisdn, position, offer_id) VALUES (?1, ?2, ?3)",
+                &add))
+            goto fail;
+        sqlite3_bind_text(clear, 1, spec->msisdn, -1, SQLITE_STATIC);
+        if (sqlite3_step(clear) != SQLITE_DONE) goto fail;
+        for (size_t i = 0; i < spec->n_offers; i++) {
+            sqlite3_reset(offer);
+            sqlite3_bind_text(offer, 1, spec->offers[i], -1, SQLITE_STATIC);
+            rc = sqlite3_step(offer);
+            if (rc == SQLITE_DONE) {
+                snprintf(msg, msglen, "offers: no offer %.64s in the catalogue", spec->offers[i]);
+                result = 1;
+                goto fail;
+            }
+            if (rc != SQLITE_ROW) goto fail;
+            sqlite3_reset(add);
+            sqlite3_bind_text(add, 1, spec->msisdn, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(add, 2, (sqlite3_int64)i + 1);
+            sqlite3_bind_text(add, 3, spec->offers[i], -1, SQLITE_STATIC);
+            if (sqlite3_step(add) != SQLITE_DONE) goto fail;
+        }
+    }
+    if (store_commit(s->writer) != SQLITE_OK) goto fail;
+    result = 0;
+    goto out;
+fail:
+    if (result < 0) {
+        log_error("subscriber put: %s", sqlite3_errmsg(s->writer));
+        snprintf(msg, msglen, "store failure");
+    }
+    store_rollback(s->writer);
+out:
+    sqlite3_finalize(exists);
+    sqlite3_finalize(put);
+    sqlite3_finalize(offer);
+    sqlite3_finalize(clear);
+    sqlite3_finalize(add);
+    pthread_mutex_unlock(&s->wlock);
+    return result;
+}
