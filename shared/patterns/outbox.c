@@ -233,20 +233,32 @@ static int await_batch(outbox_relay *r, outbox_batch *b) {
  * (at least 1) when the rows could not be deleted (a full disk). */
 static int settle_batch(outbox_relay *r, outbox_batch *b) {
     int failed = 0, delivered = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->slots[i].state == SLOT_DELIVERED)
+            delivered++;
+        else
+            failed++;
+    }
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_exec(r->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(r->db, "DELETE FROM outbox WHERE id = ?", -1, &st, NULL);
-    for (size_t i = 0; i < b->n; i++) {
-        if (b->slots[i].state != SLOT_DELIVERED) {
-            failed++;
-            continue;
+    if (rc == SQLITE_OK && !failed && b->n) {
+        /* All delivered: one range. Ids only grow and a batch holds every
+         * row between its first and last id (it read them in id order). */
+        rc = sqlite3_prepare_v2(r->db, "DELETE FROM outbox WHERE id BETWEEN ? AND ?", -1, &st,
+                                NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_int64(st, 1, b->slots[0].id);
+            sqlite3_bind_int64(st, 2, b->slots[b->n - 1].id);
+            if (sqlite3_step(st) != SQLITE_DONE) rc = SQLITE_ERROR;
         }
-        delivered++;
-        if (rc != SQLITE_OK) continue;
-        sqlite3_bind_int64(st, 1, b->slots[i].id);
-        if (sqlite3_step(st) != SQLITE_DONE) rc = SQLITE_ERROR;
-        sqlite3_reset(st);
+    } else if (rc == SQLITE_OK) {
+        rc = sqlite3_prepare_v2(r->db, "DELETE FROM outbox WHERE id = ?", -1, &st, NULL);
+        for (size_t i = 0; i < b->n && rc == SQLITE_OK; i++) {
+            if (b->slots[i].state != SLOT_DELIVERED) continue;
+            sqlite3_bind_int64(st, 1, b->slots[i].id);
+            if (sqlite3_step(st) != SQLITE_DONE) rc = SQLITE_ERROR;
+            sqlite3_reset(st);
+        }
     }
     sqlite3_finalize(st);
     if (rc == SQLITE_OK) rc = sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
