@@ -210,9 +210,11 @@ kafka_verdict handle_command(purchase_flow *f, const void *payload, size_t len, 
     } else {
         const char *cause = CAUSE_UNSPECIFIED;
         char msg[256];
+        operator_slot_take(f->slots, op);
         offer_price_result pr =
             offer_price(f->http, op, &p, f->cfg.channel_id, f->cfg.backend_timeout_ms,
                         &p.price_minor, p.currency, sizeof p.currency, &cause, msg, sizeof msg);
+        operator_slot_give(f->slots, op);
         if (pr == OFFER_NEED_TOPUP) {
             metric_add(f->m.rejected, 1);
             reply_error(f, meta, CAUSE_INSUFFICIENT_FUNDS,
