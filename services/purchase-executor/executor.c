@@ -158,7 +158,7 @@ fail:
 
 void executor_free(executor *ex) {
     if (!ex) return;
-    lanes_close(ex); /* the consumer (and with it every lane) stopped first */
+    lanes_close(ex);                   /* the consumer (and with it every lane) stopped first */
     retry_worker_stop(ex->retry);      /* may finish one backend call first */
     outbox_relay_stop(ex->flow.relay); /* last pass while the producer still runs */
     changelog_follower_stop(ex->follower);

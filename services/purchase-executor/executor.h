@@ -30,11 +30,12 @@
 #include "shared/plumbing/kafka.h"
 
 typedef struct executor {
-    purchase_flow flow; /* what the handlers share (cfg, tenants,
-                                     db, http, relay, metrics); with one
-                                     lane, the consumer thread's */
-    purchase_flow *lanes; /* MILLOM_EXECUTOR_LANES > 1: each lane's copy of
-                             flow, with its own db and http */
+    /* What the handlers share (cfg, tenants, db, http, relay, metrics);
+     * with one lane, the consumer thread's. */
+    purchase_flow flow;
+    /* MILLOM_EXECUTOR_LANES > 1: each lane's copy of flow, with its own
+     * db and http. */
+    purchase_flow *lanes;
     int n_lanes;
     retry_worker *retry;
     changelog_follower *follower; /* other instances' changes, restores */

@@ -41,9 +41,9 @@ typedef struct purchase_flow {
     executor_config cfg;
     tenants *tenants;
     kafka_producer *producer;
-    char db_path[512]; /* each thread opens its own connection */
-    sqlite3 *db;       /* this thread's connection (a lane's, or the consumer's) */
-    http_client *http; /* this thread's client (keep-alive connections) */
+    char db_path[512];     /* each thread opens its own connection */
+    sqlite3 *db;           /* this thread's connection (a lane's, or the consumer's) */
+    http_client *http;     /* this thread's client (keep-alive connections) */
     operator_slots *slots; /* shared: calls in flight per operator (maxInFlight) */
     outbox_relay *relay;
     flow_metrics m;

@@ -948,9 +948,10 @@ kafka_consumer *kafka_consumer_new(const kafka_consumer_opts *o, char *err, size
         }
     }
     if (lanes_new(c, o) != 0) {
-        text_printf(err, errlen, o->lanes > 1 && c->batch ? "kafka consumer: lanes and batches "
-                                                            "cannot be combined"
-                                                          : "out of memory");
+        text_printf(err, errlen,
+                    o->lanes > 1 && c->batch ? "kafka consumer: lanes and batches "
+                                               "cannot be combined"
+                                             : "out of memory");
         consumer_destroy_fields(c);
         return NULL;
     }
@@ -1201,8 +1202,8 @@ static void batch_collect(kafka_consumer *c, rd_kafka_message_t *first) {
  * owner gets them), makes a lane that is backing off before retrying one
  * of them give up, and waits until no lane runs one. */
 
-#define LANE_QUEUE 64      /* messages queued per lane */
-#define LANE_WAIT_MS 100   /* the polling thread's wait for room, between stop checks */
+#define LANE_QUEUE 64    /* messages queued per lane */
+#define LANE_WAIT_MS 100 /* the polling thread's wait for room, between stop checks */
 
 struct lane {
     kafka_consumer *c;
@@ -1280,8 +1281,7 @@ static int in_parts(const rd_kafka_topic_partition_list_t *parts, const char *to
     return 0;
 }
 
-static int msg_in_parts(const rd_kafka_topic_partition_list_t *parts,
-                        const rd_kafka_message_t *m) {
+static int msg_in_parts(const rd_kafka_topic_partition_list_t *parts, const rd_kafka_message_t *m) {
     return in_parts(parts, rd_kafka_topic_name(m->rkt), m->partition);
 }
 

@@ -172,8 +172,8 @@ START_TEST(many_purchases_at_once_each_activated_once_within_max_in_flight) {
     ck_assert_msg(atomic_load(&most_pending) >= 2, "never more than one call at once");
 
     for (int i = 0; i < N_BUYS; i++) {
-        ck_assert_msg(activations(buys[i].transid) == 1, "%s activated %ld times",
-                      buys[i].transid, activations(buys[i].transid));
+        ck_assert_msg(activations(buys[i].transid) == 1, "%s activated %ld times", buys[i].transid,
+                      activations(buys[i].transid));
         if (strcmp(buys[i].msisdn, "924542610006") != 0) {
             long debits = 0;
             ck_assert_int_eq(test_mno_activations(mno, buys[i].transid, &debits, NULL), 200);

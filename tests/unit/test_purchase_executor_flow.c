@@ -841,9 +841,8 @@ START_TEST(racing_lanes_activate_once) {
     ck_assert_int_eq(atomic_load(&be.activates), 1);
     /* Eight transids for one subscriber and plan at once: the purchase
      * timer lets one through. */
-    const char *distinct[8] = {"tx-race-10001", "tx-race-10002", "tx-race-10003",
-                               "tx-race-10004", "tx-race-10005", "tx-race-10006",
-                               "tx-race-10007", "tx-race-10008"};
+    const char *distinct[8] = {"tx-race-10001", "tx-race-10002", "tx-race-10003", "tx-race-10004",
+                               "tx-race-10005", "tx-race-10006", "tx-race-10007", "tx-race-10008"};
     race(distinct, "plan1235", 8);
     ck_assert_int_eq(atomic_load(&be.activates), 2);
 }

@@ -30,7 +30,7 @@ static tenants *load(const char *ops, char *err, size_t errlen) {
     return t;
 }
 
-#define OP(id, extra)                                                                         \
+#define OP(id, extra)                                                                      \
     "{\"id\":\"" id "\",\"mccmnc\":\"41006\",\"countryCode\":\"92\",\"currency\":\"PKR\"," \
     "\"backendUrl\":\"http://127.0.0.1:1\",\"languages\":[\"en\"]" extra "}"
 

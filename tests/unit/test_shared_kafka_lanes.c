@@ -179,17 +179,16 @@ static void committed(rd_kafka_t *side, int64_t out[N_PARTS]) {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(N_PARTS);
     for (int p = 0; p < N_PARTS; p++) rd_kafka_topic_partition_list_add(l, TOPIC, p);
     rd_kafka_resp_err_t e = rd_kafka_committed(side, l, 10000);
-    for (int p = 0; p < N_PARTS; p++)
-        out[p] = e ? -2 : l->elems[p].err ? -2 : l->elems[p].offset;
+    for (int p = 0; p < N_PARTS; p++) out[p] = e ? -2 : l->elems[p].err ? -2 : l->elems[p].offset;
     rd_kafka_topic_partition_list_destroy(l);
 }
 
 static rd_kafka_t *side_handle(void) {
     char e[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    ck_assert_int_eq(rd_kafka_conf_set(conf, "bootstrap.servers", getenv("KAFKA_BOOTSTRAP"), e,
-                                       sizeof e),
-                     RD_KAFKA_CONF_OK);
+    ck_assert_int_eq(
+        rd_kafka_conf_set(conf, "bootstrap.servers", getenv("KAFKA_BOOTSTRAP"), e, sizeof e),
+        RD_KAFKA_CONF_OK);
     ck_assert_int_eq(rd_kafka_conf_set(conf, "group.id", "lanes-test", e, sizeof e),
                      RD_KAFKA_CONF_OK);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
@@ -230,8 +229,8 @@ START_TEST(order_per_key_and_offsets_below_the_unfinished) {
             char key[16], val[32];
             snprintf(key, sizeof key, "k%d", k);
             snprintf(val, sizeof val, "k%d:%d", k, s);
-            ck_assert_int_eq(kafka_produce(p, TOPIC, -1, key, strlen(key), val, strlen(val), NULL, 0),
-                             0);
+            ck_assert_int_eq(
+                kafka_produce(p, TOPIC, -1, key, strlen(key), val, strlen(val), NULL, 0), 0);
         }
     ck_assert_int_eq(kafka_producer_flush(p, 10000), 0);
     rd_kafka_t *side = side_handle();
@@ -296,8 +295,9 @@ START_TEST(order_per_key_and_offsets_below_the_unfinished) {
     int64_t got[N_PARTS];
     committed(side, got);
     for (int q = 0; q < N_PARTS; q++)
-        ck_assert_msg(got[q] <= want[q], "partition %d committed at %lld after the stop, beyond %lld",
-                      q, (long long)got[q], (long long)want[q]);
+        ck_assert_msg(got[q] <= want[q],
+                      "partition %d committed at %lld after the stop, beyond %lld", q,
+                      (long long)got[q], (long long)want[q]);
     ck_assert_int_eq(ra.out_of_order, 0);
     ck_assert_int_eq(ra.wrong_lane, 0);
     /* Nothing of the slow key after the message given up on. */
