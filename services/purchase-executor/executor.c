@@ -42,6 +42,11 @@ void executor_config_load(executor_config *cfg) {
     cfg->recheck.first_ms = (int64_t)recheck_s * 1000;
     cfg->recheck.max_ms = (int64_t)recheck_max_s * 1000;
     cfg->pending_max_age_s = settings_seconds(&s, "MILLOM_PENDING_MAX_AGE_S", 3600, 1, 365 * 86400);
+    /* Messages handled at once, each lane on its own thread with its own
+     * SQLite connection and HTTP client; one key (a subscriber's MSISDN)
+     * always in one lane, in order. 1: one at a time on the consumer's
+     * thread, as before lanes. */
+    cfg->lanes = settings_long(&s, "MILLOM_EXECUTOR_LANES", 16, 1, 256);
     settings_exit_on_error(&s);
 }
 
@@ -50,6 +55,44 @@ void executor_config_load(executor_config *cfg) {
 static void wake_retry(void *arg) {
     executor *ex = arg;
     retry_worker_wake(ex->retry);
+}
+
+/* With more than one lane, each gets a copy of the flow with its own
+ * SQLite connection and HTTP client; config, tenants, producer, relay,
+ * metrics and operator slots stay shared. With one, the consumer's thread
+ * uses the executor's flow as before. */
+static int lanes_open(executor *ex, char *err, size_t errlen) {
+    if (ex->flow.cfg.lanes <= 1) return 0;
+    ex->lanes = calloc((size_t)ex->flow.cfg.lanes, sizeof *ex->lanes);
+    if (!ex->lanes) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (long i = 0; i < ex->flow.cfg.lanes; i++) {
+        purchase_flow *l = &ex->lanes[i];
+        *l = ex->flow;
+        l->db = NULL;
+        l->http = NULL;
+        ex->n_lanes++;
+        l->db = purchase_store_open(ex->flow.db_path, err, errlen);
+        if (!l->db) return -1;
+        l->http = http_client_new();
+        if (!l->http) {
+            snprintf(err, errlen, "cannot create an HTTP client");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void lanes_close(executor *ex) {
+    for (int i = 0; i < ex->n_lanes; i++) {
+        http_client_free(ex->lanes[i].http);
+        store_close(ex->lanes[i].db);
+    }
+    free(ex->lanes);
+    ex->lanes = NULL;
+    ex->n_lanes = 0;
 }
 
 executor *executor_new(const executor_config *cfg, tenants *t, kafka_producer *producer,
@@ -93,14 +136,20 @@ executor *executor_new(const executor_config *cfg, tenants *t, kafka_producer *p
         snprintf(err, errlen, "cannot start the outbox relay");
         goto fail;
     }
+    f->slots = operator_slots_new(t);
+    if (!f->slots) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     ex->retry = retry_worker_start(f, err, errlen);
     if (!ex->retry) goto fail;
-    log_info("purchase-executor: timer %ld s, activate timeout %ld ms, max attempts %ld, "
-             "callbacks to %s/activationCallback/{operator}; pending re-checked after %lld s "
+    if (lanes_open(ex, err, errlen) != 0) goto fail;
+    log_info("purchase-executor: %ld lane(s), timer %ld s, activate timeout %ld ms, max attempts "
+             "%ld, callbacks to %s/activationCallback/{operator}; pending re-checked after %lld s "
              "(at most %lld s apart), overdue after %ld s",
-             cfg->timer_s, cfg->activate_timeout_ms, cfg->max_attempts, cfg->callback_base,
-             (long long)(cfg->recheck.first_ms / 1000), (long long)(cfg->recheck.max_ms / 1000),
-             cfg->pending_max_age_s);
+             cfg->lanes, cfg->timer_s, cfg->activate_timeout_ms, cfg->max_attempts,
+             cfg->callback_base, (long long)(cfg->recheck.first_ms / 1000),
+             (long long)(cfg->recheck.max_ms / 1000), cfg->pending_max_age_s);
     return ex;
 fail:
     executor_free(ex);
@@ -109,28 +158,40 @@ fail:
 
 void executor_free(executor *ex) {
     if (!ex) return;
+    lanes_close(ex);                   /* the consumer (and with it every lane) stopped first */
     retry_worker_stop(ex->retry);      /* may finish one backend call first */
     outbox_relay_stop(ex->flow.relay); /* last pass while the producer still runs */
     changelog_follower_stop(ex->follower);
     http_client_free(ex->flow.http);
     store_close(ex->flow.db);
+    operator_slots_free(ex->flow.slots);
     tenants_free(ex->flow.tenants);
     free(ex);
 }
 
-kafka_verdict executor_handle(void *arg, const rd_kafka_message_t *msg, char *err, size_t errlen) {
+void *executor_lane_arg(void *arg, int lane) {
     executor *ex = arg;
+    return lane >= 0 && lane < ex->n_lanes ? &ex->lanes[lane] : &ex->flow;
+}
+
+int executor_lanes(void *arg) {
+    executor *ex = arg;
+    return (int)ex->flow.cfg.lanes;
+}
+
+kafka_verdict executor_handle(void *arg, const rd_kafka_message_t *msg, char *err, size_t errlen) {
+    purchase_flow *f = arg; /* executor_lane_arg: the lane's own */
     const char *topic = rd_kafka_topic_name(msg->rkt);
     if (strcmp(topic, TOPIC_PURCHASE_COMMANDS) == 0) {
         changelog_set_partition(msg->partition); /* the new row's partition */
-        kafka_verdict v = handle_command(&ex->flow, msg->payload, msg->len, err, errlen);
+        kafka_verdict v = handle_command(f, msg->payload, msg->len, err, errlen);
         changelog_set_partition(-1);
         return v;
     }
     if (strcmp(topic, TOPIC_ACTIVATION_CALLBACKS) == 0)
-        return handle_callback(&ex->flow, msg->payload, msg->len, err, errlen);
+        return handle_callback(f, msg->payload, msg->len, err, errlen);
     if (strcmp(topic, TOPIC_PURCHASE_LOOKUPS) == 0)
-        return handle_lookup(&ex->flow, msg->payload, msg->len, err, errlen);
+        return handle_lookup(f, msg->payload, msg->len, err, errlen);
     snprintf(err, errlen, "purchase-executor does not handle topic %s", topic);
     return KAFKA_DEAD_LETTER;
 }

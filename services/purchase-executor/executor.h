@@ -30,8 +30,13 @@
 #include "shared/plumbing/kafka.h"
 
 typedef struct executor {
-    purchase_flow flow; /* what the handlers share (cfg, tenants,
-                                     db, http, relay, metrics) */
+    /* What the handlers share (cfg, tenants, db, http, relay, metrics);
+     * with one lane, the consumer thread's. */
+    purchase_flow flow;
+    /* MILLOM_EXECUTOR_LANES > 1: each lane's copy of flow, with its own
+     * db and http. */
+    purchase_flow *lanes;
+    int n_lanes;
     retry_worker *retry;
     changelog_follower *follower; /* other instances' changes, restores */
 } executor;
@@ -54,7 +59,13 @@ void executor_on_assign(void *arg, const rd_kafka_topic_partition_list_t *parts)
 void executor_on_revoke(void *arg, const rd_kafka_topic_partition_list_t *parts);
 int executor_before_commit(void *arg);
 
-/* The Kafka handler: dispatches by topic. */
+/* The Kafka handler: dispatches by topic. arg is a lane's flow
+ * (executor_lane_arg). */
 kafka_verdict executor_handle(void *arg, const rd_kafka_message_t *msg, char *err, size_t errlen);
+/* The consumer's lanes (kafka_consumer_opts.lanes, lane_arg): how many
+ * (MILLOM_EXECUTOR_LANES), and lane i's flow (the executor's own with one
+ * lane). */
+int executor_lanes(void *arg);
+void *executor_lane_arg(void *arg, int lane);
 
 #endif

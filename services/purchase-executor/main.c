@@ -8,7 +8,8 @@
  * MILLOM_ACTIVATE_MAX_ATTEMPTS (20), MILLOM_BACKEND_TIMEOUT_MS (2000, GET
  * /offers), MILLOM_INVALIDATE_TIMEOUT_MS (1000), MILLOM_CALLBACK_BASE_URL
  * (http://127.0.0.1:8080), MILLOM_CHANNEL_ID ("App"), MILLOM_OFFER_CONTEXT_KEY,
- * MILLOM_OUTBOX_STOP_WAIT_MS (10000), MILLOM_TENANTS, MILLOM_DATA_DIR. */
+ * MILLOM_OUTBOX_STOP_WAIT_MS (10000), MILLOM_EXECUTOR_LANES (16),
+ * MILLOM_TENANTS, MILLOM_DATA_DIR. */
 #include "executor.h"
 #include "shared/plumbing/topics.h"
 #include "shared/plumbing/log.h"
@@ -51,6 +52,8 @@ int main(void) {
         .on_assign = executor_on_assign,
         .on_revoke = executor_on_revoke,
         .before_commit = executor_before_commit,
+        .lanes = executor_lanes,
+        .lane_arg = executor_lane_arg,
     };
     return runner_main(&opts);
 }

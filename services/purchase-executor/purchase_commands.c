@@ -20,10 +20,13 @@
  *    another's. The purchase timer applies to the subscriber and plan
  *    whoever bought (the Sandbox doc's timer is Millom's, not a
  *    provider's); its 409 says the same whether the earlier purchase was
- *    this provider's or another's. Commands of one subscriber share a partition
- *    (key = MSISDN) and are handled in order by one consumer, and the
- *    checks and the insert share a write transaction, so two purchases
- *    cannot both pass the timer or both activate one transid.
+ *    this provider's or another's. Commands are keyed by transid, so
+ *    repeats of one transid reach one lane of one consumer, in order;
+ *    different transids (of one subscriber, too) may run at once in other
+ *    lanes (MILLOM_EXECUTOR_LANES), but the checks and the insert share a
+ *    BEGIN IMMEDIATE transaction (writers one at a time), so two purchases
+ *    cannot both pass the timer or both activate one transid. A busy
+ *    store is KAFKA_RETRY: the command comes again.
  * 4. Only after that commit is the operator called (POST /activate); the
  *    outcome, its event and the stored answer commit together, then (for
  *    a completed purchase) the cache invalidation is delivered, then the
@@ -210,9 +213,11 @@ kafka_verdict handle_command(purchase_flow *f, const void *payload, size_t len, 
     } else {
         const char *cause = CAUSE_UNSPECIFIED;
         char msg[256];
+        operator_slot_take(f->slots, op);
         offer_price_result pr =
             offer_price(f->http, op, &p, f->cfg.channel_id, f->cfg.backend_timeout_ms,
                         &p.price_minor, p.currency, sizeof p.currency, &cause, msg, sizeof msg);
+        operator_slot_give(f->slots, op);
         if (pr == OFFER_NEED_TOPUP) {
             metric_add(f->m.rejected, 1);
             reply_error(f, meta, CAUSE_INSUFFICIENT_FUNDS,

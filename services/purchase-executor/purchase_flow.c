@@ -132,9 +132,11 @@ int flow_activate(purchase_flow *f, http_client *hc, sqlite3 *db, const purchase
             .callback_url = callback_url,
             .timeout_ms = f->cfg.activate_timeout_ms,
         };
+        operator_slot_take(f->slots, op); /* at most maxInFlight calls at once */
         int64_t t0 = mono_ms();
         activation_call(hc, &t, p, &r);
         metric_observe_ms(f->m.activation_seconds, (double)(mono_ms() - t0));
+        operator_slot_give(f->slots, op);
     }
     if (r.kind == ACT_UNKNOWN || r.kind == ACT_NOT_EXECUTED)
         log_warn("activate %s/%s attempt %d: outcome %s (%s)", p->service_provider, p->transid,

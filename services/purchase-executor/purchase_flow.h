@@ -18,6 +18,7 @@
 
 #include "activation_client.h"
 #include "executor_config.h"
+#include "operator_slots.h"
 #include "purchase.h"
 #include "purchase_outcome.h"
 #include "shared/contracts/config.h"
@@ -40,9 +41,10 @@ typedef struct purchase_flow {
     executor_config cfg;
     tenants *tenants;
     kafka_producer *producer;
-    char db_path[512]; /* each thread opens its own connection */
-    sqlite3 *db;       /* the consumer thread's connection */
-    http_client *http; /* the consumer thread's client */
+    char db_path[512];     /* each thread opens its own connection */
+    sqlite3 *db;           /* this thread's connection (a lane's, or the consumer's) */
+    http_client *http;     /* this thread's client (keep-alive connections) */
+    operator_slots *slots; /* shared: calls in flight per operator (maxInFlight) */
     outbox_relay *relay;
     flow_metrics m;
     /* Wakes the retry thread (it may be sleeping towards a lease's end

@@ -66,6 +66,15 @@ static int load_operator(tenant_operator *op, json_t *j, size_t i, char *err, si
         snprintf(err, errlen, "%s: currencyScale must be 0..6", where);
         return -1;
     }
+    /* Calls Millom makes to the operator's backend at once (purchase-
+     * executor's lanes and retry thread together); more wait for a slot. */
+    json_t *mif = json_object_get(j, "maxInFlight");
+    op->max_in_flight = mif ? (int)json_integer_value(mif) : 32;
+    if (mif &&
+        (!json_is_integer(mif) || json_integer_value(mif) < 1 || json_integer_value(mif) > 10000)) {
+        snprintf(err, errlen, "%s: maxInFlight must be an integer from 1 to 10000", where);
+        return -1;
+    }
     op->default_language = json_string_value(json_object_get(j, "defaultLanguage"));
     if (!op->default_language) op->default_language = "en";
     op->languages = string_list(json_object_get(j, "languages"), "languages", err, errlen);

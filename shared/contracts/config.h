@@ -22,6 +22,7 @@ typedef struct {
     const char *backend_url;  /* base URL of the operator backend API */
     const char *default_language;
     const char *const *languages; /* NULL-terminated */
+    int max_in_flight;            /* "maxInFlight": calls at once to its backend, 32 */
     json_t *json;                 /* the whole entry, for later fields */
 } tenant_operator;
 

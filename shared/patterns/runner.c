@@ -67,6 +67,8 @@ int runner_main(const runner_opts *opts) {
         .batch_begin = opts->batch_begin,
         .batch_commit = opts->batch_commit,
         .batch_rollback = opts->batch_rollback,
+        .lanes = opts->lanes ? opts->lanes(r.state) : 0,
+        .lane_arg = opts->lane_arg,
     };
     r.consumer = kafka_consumer_new(&copts, err, sizeof err);
     if (!r.consumer) {

@@ -28,6 +28,10 @@ typedef struct {
     int (*batch_begin)(void *state);
     int (*batch_commit)(void *state);
     void (*batch_rollback)(void *state);
+    /* Optional lanes (kafka_consumer_opts.lanes, lane_arg): how many, asked
+     * once after setup, and each lane's handler argument. */
+    int (*lanes)(void *state);
+    void *(*lane_arg)(void *state, int lane);
 } runner_opts;
 
 /* Runs the service until a stop signal. Returns the process exit code. */

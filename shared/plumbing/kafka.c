@@ -801,9 +801,20 @@ struct kafka_consumer {
     int64_t last_commit_ms;
     long commit_interval_ms; /* MILLOM_KAFKA_COMMIT_INTERVAL_MS */
     double last_lag_ms;      /* last kafka_lag_sample (mono_ms_f) */
+    /* Lanes mode (section "lanes" below): the handler's argument outside
+     * lanes (handler_arg, or lane_arg(handler_arg, 0)), and the lanes. */
+    void *call_arg;
+    struct lanes *ln; /* NULL: no lanes */
 };
 
 static void batch_handle(kafka_consumer *c);
+/* Lanes (below), as far as the rebalance callback, commits and the
+ * consumer's life need them. */
+static int lanes_new(kafka_consumer *c, const kafka_consumer_opts *o);
+static void lanes_revoke(kafka_consumer *c, const rd_kafka_topic_partition_list_t *parts);
+static void lanes_forget(kafka_consumer *c, const rd_kafka_topic_partition_list_t *parts);
+static void lanes_commit(kafka_consumer *c, int force, int async, int insist);
+static void lanes_free(kafka_consumer *c);
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque) {
@@ -834,6 +845,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
          * assignment, and a lost assignment (session timed out) is gone:
          * not ready until assigned again. */
         if (!cooperative || rd_kafka_assignment_lost(rk)) atomic_store(&c->ready, 0);
+        /* Lanes: drop what was queued for these partitions, let the
+         * running ones finish. */
+        if (c->ln) lanes_revoke(c, parts);
         /* What was handled must be committed before another member takes
          * the partitions over. The callback runs in the polling thread, so
          * no handler is running now. */
@@ -841,6 +855,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (c->uncommitted && (!c->before_commit || c->before_commit(c->handler_arg) == 0)) {
             rd_kafka_commit(rk, NULL, 0);
             c->uncommitted = 0;
+        }
+        if (c->ln) {
+            lanes_commit(c, 1, 0, 0);
+            lanes_forget(c, parts);
         }
         if (cooperative) {
             rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
@@ -864,6 +882,7 @@ static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 }
 
 static void consumer_destroy_fields(kafka_consumer *c) {
+    lanes_free(c);
     for (size_t i = 0; i < c->n_topics; i++) free(c->tm[i].topic);
     for (size_t i = 0; i < c->batch_len; i++) rd_kafka_message_destroy(c->batch[i]);
     free(c->batch);
@@ -888,6 +907,7 @@ kafka_consumer *kafka_consumer_new(const kafka_consumer_opts *o, char *err, size
     }
     c->handler = o->handler;
     c->handler_arg = o->handler_arg;
+    c->call_arg = o->handler_arg;
     c->on_assign = o->on_assign;
     c->on_revoke = o->on_revoke;
     c->before_commit = o->before_commit;
@@ -926,6 +946,14 @@ kafka_consumer *kafka_consumer_new(const kafka_consumer_opts *o, char *err, size
             text_printf(err, errlen, "out of memory");
             return NULL;
         }
+    }
+    if (lanes_new(c, o) != 0) {
+        text_printf(err, errlen,
+                    o->lanes > 1 && c->batch ? "kafka consumer: lanes and batches "
+                                               "cannot be combined"
+                                             : "out of memory");
+        consumer_destroy_fields(c);
+        return NULL;
     }
     long session_ms = kset.session_timeout_ms;
     c->session_ms = session_ms;
@@ -994,6 +1022,10 @@ static void commit(kafka_consumer *c, const rd_kafka_message_t *m) {
 
 /* Commits the stored offsets if the interval passed (or `force`). */
 static void commit_stored(kafka_consumer *c, int force) {
+    if (c->ln) {
+        lanes_commit(c, force, 1, 0);
+        return;
+    }
     if (!c->uncommitted) return;
     double now = mono_ms_f();
     if (!force && now - (double)c->last_commit_ms < (double)c->commit_interval_ms) return;
@@ -1049,7 +1081,7 @@ static int reject(kafka_consumer *c, const rd_kafka_message_t *m, const char *er
 static kafka_verdict call_handler(kafka_consumer *c, const rd_kafka_message_t *m, char *err,
                                   size_t errlen) {
     double t0 = mono_ms_f();
-    kafka_verdict v = c->handler(c->handler_arg, m, err, errlen);
+    kafka_verdict v = c->handler(c->call_arg, m, err, errlen);
     metric_observe_ms(m_handler_seconds, mono_ms_f() - t0);
     return v;
 }
@@ -1149,7 +1181,464 @@ static void batch_collect(kafka_consumer *c, rd_kafka_message_t *first) {
     }
 }
 
+/* ------------------------------------------------------------------ lanes
+ *
+ * kafka_consumer_opts.lanes > 1: the polling thread hands each message to
+ * lane hash(key) % lanes (no key: hash of topic and partition); each lane
+ * is a thread with a bounded queue that handles its messages in order, so
+ * one key's messages keep their order and different keys run at once.
+ *
+ * Offsets: every message handed out is tracked in its partition's list of
+ * unfinished offsets (ascending: a partition's messages arrive in order).
+ * A finished message is marked done; the partition's commit point moves
+ * past the leading done ones, so it never passes a message that has not
+ * finished. Commits take a snapshot of those points first, then
+ * before_commit, then commit exactly the snapshot: a message a lane
+ * finishes meanwhile waits for the next round (its changelog records may
+ * not be delivered yet).
+ *
+ * A revoke (and a stop) drops the queued messages of the partitions going
+ * away (never finished, so their offsets are never committed: the next
+ * owner gets them), makes a lane that is backing off before retrying one
+ * of them give up, and waits until no lane runs one. */
+
+#define LANE_QUEUE 64    /* messages queued per lane */
+#define LANE_WAIT_MS 100 /* the polling thread's wait for room, between stop checks */
+
+struct lane {
+    kafka_consumer *c;
+    int idx;
+    void *arg; /* the handler's argument */
+    pthread_t thread;
+    int started;
+    pthread_cond_t wake;               /* a message was queued, or quit */
+    rd_kafka_message_t *q[LANE_QUEUE]; /* ring, owned */
+    size_t head, n;
+    const rd_kafka_message_t *current; /* being handled (outside the lock) */
+    atomic_int abandon;                /* give up retrying current */
+    long backoff_ms;
+};
+
+struct part_track {
+    char *topic;
+    int32_t partition;
+    int64_t *off; /* handed out, not all finished: ascending */
+    unsigned char *done;
+    size_t n, cap;
+    int64_t upto; /* the offset to commit (all before it finished); -1: none */
+};
+
+struct lanes {
+    pthread_mutex_t mu;  /* everything below and the lanes' queues */
+    pthread_cond_t room; /* a queue has room */
+    pthread_cond_t idle; /* a lane finished (or gave up) a message */
+    struct lane *lane;
+    int n;
+    struct part_track *pt;
+    size_t n_pt, cap_pt;
+    int dirty;  /* a commit point moved since the last commit */
+    int broken; /* out of memory tracking: commit nothing more */
+    int quit;
+    double last_commit_ms;
+};
+
+static void cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, long ms) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += ms * 1000000L;
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    pthread_cond_timedwait(cv, mu, &ts);
+}
+
+static uint32_t fnv1a(const void *p, size_t n, uint32_t h) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static int lane_for(const struct lanes *L, const rd_kafka_message_t *m) {
+    uint32_t h = 2166136261u;
+    if (m->key && m->key_len) {
+        h = fnv1a(m->key, m->key_len, h);
+    } else {
+        const char *t = rd_kafka_topic_name(m->rkt);
+        int32_t part = m->partition;
+        h = fnv1a(t, strlen(t), h);
+        h = fnv1a(&part, sizeof part, h);
+    }
+    return (int)(h % (uint32_t)L->n);
+}
+
+static int in_parts(const rd_kafka_topic_partition_list_t *parts, const char *topic,
+                    int32_t partition) {
+    for (int i = 0; parts && i < parts->cnt; i++)
+        if (parts->elems[i].partition == partition && strcmp(parts->elems[i].topic, topic) == 0)
+            return 1;
+    return 0;
+}
+
+static int msg_in_parts(const rd_kafka_topic_partition_list_t *parts, const rd_kafka_message_t *m) {
+    return in_parts(parts, rd_kafka_topic_name(m->rkt), m->partition);
+}
+
+/* Under L->mu. */
+static struct part_track *track_find(struct lanes *L, const char *topic, int32_t partition) {
+    for (size_t i = 0; i < L->n_pt; i++)
+        if (L->pt[i].partition == partition && strcmp(L->pt[i].topic, topic) == 0) return &L->pt[i];
+    return NULL;
+}
+
+/* Under L->mu: m is handed out. 0, or -1 out of memory. */
+static int track_add(struct lanes *L, const rd_kafka_message_t *m) {
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    struct part_track *t = track_find(L, topic, m->partition);
+    if (!t) {
+        if (L->n_pt == L->cap_pt) {
+            size_t cap = L->cap_pt ? L->cap_pt * 2 : 8;
+            struct part_track *g = realloc(L->pt, cap * sizeof *g);
+            if (!g) return -1;
+            L->pt = g;
+            L->cap_pt = cap;
+        }
+        t = &L->pt[L->n_pt];
+        memset(t, 0, sizeof *t);
+        t->topic = strdup(topic);
+        if (!t->topic) return -1;
+        t->partition = m->partition;
+        t->upto = -1;
+        L->n_pt++;
+    }
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 64;
+        int64_t *o = realloc(t->off, cap * sizeof *o);
+        if (!o) return -1;
+        t->off = o;
+        unsigned char *d = realloc(t->done, cap);
+        if (!d) return -1;
+        t->done = d;
+        t->cap = cap;
+    }
+    size_t i = t->n; /* nearly always the end: offsets arrive in order */
+    while (i > 0 && t->off[i - 1] > m->offset) i--;
+    memmove(t->off + i + 1, t->off + i, (t->n - i) * sizeof *t->off);
+    memmove(t->done + i + 1, t->done + i, t->n - i);
+    t->off[i] = m->offset;
+    t->done[i] = 0;
+    t->n++;
+    return 0;
+}
+
+/* Under L->mu: m finished (its offset may be committed once every earlier
+ * one did). */
+static void track_finish(struct lanes *L, const rd_kafka_message_t *m) {
+    struct part_track *t = track_find(L, rd_kafka_topic_name(m->rkt), m->partition);
+    if (!t) return; /* forgotten: revoked meanwhile */
+    size_t lo = 0, hi = t->n;
+    while (lo < hi) { /* the first entry >= m->offset */
+        size_t mid = (lo + hi) / 2;
+        if (t->off[mid] < m->offset)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    while (lo < t->n && t->off[lo] == m->offset && t->done[lo]) lo++; /* a duplicate */
+    if (lo == t->n || t->off[lo] != m->offset) return;
+    t->done[lo] = 1;
+    size_t k = 0;
+    while (k < t->n && t->done[k]) k++;
+    if (!k) return;
+    t->upto = t->off[k - 1] + 1;
+    memmove(t->off, t->off + k, (t->n - k) * sizeof *t->off);
+    memmove(t->done, t->done + k, t->n - k);
+    t->n -= k;
+    L->dirty = 1;
+}
+
+static void lane_sleep(kafka_consumer *c, struct lane *l, long ms) {
+    while (ms > 0 && !should_stop(c) && !atomic_load(&l->abandon)) {
+        long step = ms < 50 ? ms : 50;
+        clock_sleep_ms(step);
+        ms -= step;
+    }
+}
+
+/* One message in its lane, retried there until done with: 1 when it is
+ * (handled, or safely in its DLQ), 0 when the lane gave up on it (stop,
+ * or its partition was revoked). */
+static int lane_handle(kafka_consumer *c, struct lane *l, const rd_kafka_message_t *m) {
+    for (;;) {
+        char err[512] = "";
+        double t0 = mono_ms_f();
+        kafka_verdict v = c->handler(l->arg, m, err, sizeof err);
+        metric_observe_ms(m_handler_seconds, mono_ms_f() - t0);
+        if (v == KAFKA_DONE || (v == KAFKA_DEAD_LETTER && reject(c, m, err) == 0)) {
+            l->backoff_ms = RETRY_BACKOFF_MIN_MS;
+            return 1;
+        }
+        if (should_stop(c) || atomic_load(&l->abandon)) return 0;
+        log_info("kafka consumer: lane %d retrying %s [%d] @%lld in %ld ms%s%s", l->idx,
+                 rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset,
+                 l->backoff_ms, err[0] ? ": " : "", err);
+        lane_sleep(c, l, l->backoff_ms);
+        l->backoff_ms =
+            l->backoff_ms * 2 > RETRY_BACKOFF_MAX_MS ? RETRY_BACKOFF_MAX_MS : l->backoff_ms * 2;
+        if (should_stop(c) || atomic_load(&l->abandon)) return 0;
+    }
+}
+
+static void *lane_main(void *arg) {
+    struct lane *l = arg;
+    kafka_consumer *c = l->c;
+    struct lanes *L = c->ln;
+    pthread_mutex_lock(&L->mu);
+    for (;;) {
+        /* Stopping: nothing new starts (a message behind one given up on
+         * would break its key's order); lanes_stop drops the queue. */
+        while ((!l->n || should_stop(c)) && !L->quit) {
+            if (!l->n) {
+                pthread_cond_wait(&l->wake, &L->mu);
+                continue;
+            }
+            cond_wait_ms(&l->wake, &L->mu, LANE_WAIT_MS);
+        }
+        if (L->quit) break;
+        rd_kafka_message_t *m = l->q[l->head];
+        l->head = (l->head + 1) % LANE_QUEUE;
+        l->n--;
+        l->current = m;
+        atomic_store(&l->abandon, 0);
+        pthread_cond_broadcast(&L->room);
+        pthread_mutex_unlock(&L->mu);
+        int done = lane_handle(c, l, m);
+        pthread_mutex_lock(&L->mu);
+        if (done) track_finish(L, m);
+        l->current = NULL;
+        pthread_cond_broadcast(&L->idle);
+        pthread_mutex_unlock(&L->mu);
+        rd_kafka_message_destroy(m);
+        pthread_mutex_lock(&L->mu);
+    }
+    pthread_mutex_unlock(&L->mu);
+    return NULL;
+}
+
+static int lanes_new(kafka_consumer *c, const kafka_consumer_opts *o) {
+    if (o->lanes <= 1) {
+        if (o->lane_arg) c->call_arg = o->lane_arg(o->handler_arg, 0);
+        return 0;
+    }
+    if (c->batch) return -1;
+    struct lanes *L = calloc(1, sizeof *L);
+    if (!L) return -1;
+    L->lane = calloc((size_t)o->lanes, sizeof *L->lane);
+    if (!L->lane) {
+        free(L);
+        return -1;
+    }
+    L->n = o->lanes;
+    pthread_mutex_init(&L->mu, NULL);
+    pthread_cond_init(&L->room, NULL);
+    pthread_cond_init(&L->idle, NULL);
+    for (int i = 0; i < L->n; i++) {
+        struct lane *l = &L->lane[i];
+        l->c = c;
+        l->idx = i;
+        l->arg = o->lane_arg ? o->lane_arg(o->handler_arg, i) : o->handler_arg;
+        l->backoff_ms = RETRY_BACKOFF_MIN_MS;
+        pthread_cond_init(&l->wake, NULL);
+    }
+    c->ln = L;
+    return 0;
+}
+
+static void lanes_stop(kafka_consumer *c);
+
+static int lanes_start(kafka_consumer *c) {
+    struct lanes *L = c->ln;
+    for (int i = 0; i < L->n; i++) {
+        int rc = pthread_create(&L->lane[i].thread, NULL, lane_main, &L->lane[i]);
+        if (rc) {
+            log_error("kafka consumer lane thread: %s", strerror(rc));
+            lanes_stop(c);
+            return -1;
+        }
+        L->lane[i].started = 1;
+    }
+    log_info("kafka consumer %s: %d lanes", rd_kafka_name(c->rk), L->n);
+    return 0;
+}
+
+/* Drops the queued messages that `drop` selects (NULL: all). Under L->mu. */
+static void lanes_drop_queued(struct lanes *L, const rd_kafka_topic_partition_list_t *drop) {
+    for (int i = 0; i < L->n; i++) {
+        struct lane *l = &L->lane[i];
+        size_t kept = 0;
+        for (size_t k = 0; k < l->n; k++) {
+            rd_kafka_message_t *m = l->q[(l->head + k) % LANE_QUEUE];
+            if (!drop || msg_in_parts(drop, m))
+                rd_kafka_message_destroy(m);
+            else
+                l->q[(l->head + kept++) % LANE_QUEUE] = m;
+        }
+        l->n = kept;
+    }
+    pthread_cond_broadcast(&L->room);
+}
+
+/* The polling thread: queues m in its lane, waiting while that is full.
+ * Stopping meanwhile drops m (not handed out: never committed). */
+static void lanes_dispatch(kafka_consumer *c, rd_kafka_message_t *m) {
+    struct lanes *L = c->ln;
+    struct lane *l = &L->lane[lane_for(L, m)];
+    pthread_mutex_lock(&L->mu);
+    while (l->n == LANE_QUEUE && !should_stop(c)) {
+        cond_wait_ms(&L->room, &L->mu, LANE_WAIT_MS);
+    }
+    if (l->n == LANE_QUEUE) {
+        pthread_mutex_unlock(&L->mu);
+        rd_kafka_message_destroy(m);
+        return;
+    }
+    if (track_add(L, m) != 0) {
+        /* Its offset cannot be held back, so none may be committed any
+         * more: stop; the next owner starts from the last commit. */
+        L->broken = 1;
+        pthread_mutex_unlock(&L->mu);
+        log_error("kafka consumer %s: out of memory tracking offsets; stopping",
+                  rd_kafka_name(c->rk));
+        rd_kafka_message_destroy(m);
+        service_request_stop();
+        return;
+    }
+    l->q[(l->head + l->n) % LANE_QUEUE] = m;
+    l->n++;
+    pthread_cond_signal(&l->wake);
+    pthread_mutex_unlock(&L->mu);
+}
+
+static int lane_runs_one_of(const struct lanes *L, const rd_kafka_topic_partition_list_t *parts) {
+    for (int i = 0; i < L->n; i++)
+        if (L->lane[i].current && (!parts || msg_in_parts(parts, L->lane[i].current))) return 1;
+    return 0;
+}
+
+/* In the rebalance callback (polling thread), before on_revoke. */
+static void lanes_revoke(kafka_consumer *c, const rd_kafka_topic_partition_list_t *parts) {
+    struct lanes *L = c->ln;
+    pthread_mutex_lock(&L->mu);
+    lanes_drop_queued(L, parts);
+    for (int i = 0; i < L->n; i++)
+        if (L->lane[i].current && msg_in_parts(parts, L->lane[i].current))
+            atomic_store(&L->lane[i].abandon, 1);
+    while (lane_runs_one_of(L, parts)) pthread_cond_wait(&L->idle, &L->mu);
+    pthread_mutex_unlock(&L->mu);
+}
+
+/* After the revoke's commit: the partitions' tracking goes (a message of
+ * theirs still arriving, or a later assignment, starts afresh). */
+static void lanes_forget(kafka_consumer *c, const rd_kafka_topic_partition_list_t *parts) {
+    struct lanes *L = c->ln;
+    pthread_mutex_lock(&L->mu);
+    for (size_t i = 0; i < L->n_pt;) {
+        struct part_track *t = &L->pt[i];
+        if (!in_parts(parts, t->topic, t->partition)) {
+            i++;
+            continue;
+        }
+        free(t->topic);
+        free(t->off);
+        free(t->done);
+        L->pt[i] = L->pt[--L->n_pt];
+    }
+    pthread_mutex_unlock(&L->mu);
+}
+
+/* Commits a snapshot of the commit points (when one moved, and the
+ * interval passed or `force`), after before_commit agreed (or `insist`:
+ * the final commit). */
+static void lanes_commit(kafka_consumer *c, int force, int async, int insist) {
+    struct lanes *L = c->ln;
+    pthread_mutex_lock(&L->mu);
+    double now = mono_ms_f();
+    if (L->broken || !L->dirty ||
+        (!force && now - L->last_commit_ms < (double)c->commit_interval_ms)) {
+        pthread_mutex_unlock(&L->mu);
+        return;
+    }
+    rd_kafka_topic_partition_list_t *l =
+        rd_kafka_topic_partition_list_new(L->n_pt ? (int)L->n_pt : 1);
+    for (size_t i = 0; i < L->n_pt; i++)
+        if (L->pt[i].upto >= 0)
+            rd_kafka_topic_partition_list_add(l, L->pt[i].topic, L->pt[i].partition)->offset =
+                L->pt[i].upto;
+    L->dirty = 0;
+    L->last_commit_ms = now;
+    pthread_mutex_unlock(&L->mu);
+    int go = l->cnt > 0;
+    if (go && c->before_commit && c->before_commit(c->handler_arg) != 0) {
+        if (insist) {
+            log_warn("kafka consumer %s: committing although before_commit refused",
+                     rd_kafka_name(c->rk));
+        } else {
+            go = 0;
+            pthread_mutex_lock(&L->mu);
+            L->dirty = 1; /* next round */
+            pthread_mutex_unlock(&L->mu);
+        }
+    }
+    if (go) {
+        rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, l, async);
+        if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            log_warn("kafka consumer %s: commit: %s", rd_kafka_name(c->rk), rd_kafka_err2str(e));
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* At the end of kafka_consumer_run: queued messages dropped, running ones
+ * finish (a lane backing off gives up), threads joined. */
+static void lanes_stop(kafka_consumer *c) {
+    struct lanes *L = c->ln;
+    pthread_mutex_lock(&L->mu);
+    L->quit = 1;
+    lanes_drop_queued(L, NULL);
+    for (int i = 0; i < L->n; i++) {
+        if (L->lane[i].current) atomic_store(&L->lane[i].abandon, 1);
+        pthread_cond_signal(&L->lane[i].wake);
+    }
+    pthread_mutex_unlock(&L->mu);
+    for (int i = 0; i < L->n; i++) {
+        if (L->lane[i].started) pthread_join(L->lane[i].thread, NULL);
+        L->lane[i].started = 0;
+    }
+}
+
+static void lanes_free(kafka_consumer *c) {
+    struct lanes *L = c->ln;
+    if (!L) return;
+    lanes_drop_queued(L, NULL);
+    for (int i = 0; i < L->n; i++) pthread_cond_destroy(&L->lane[i].wake);
+    for (size_t i = 0; i < L->n_pt; i++) {
+        free(L->pt[i].topic);
+        free(L->pt[i].off);
+        free(L->pt[i].done);
+    }
+    free(L->pt);
+    free(L->lane);
+    pthread_cond_destroy(&L->room);
+    pthread_cond_destroy(&L->idle);
+    pthread_mutex_destroy(&L->mu);
+    free(L);
+    c->ln = NULL;
+}
+
+/* ------------------------------------------------------------- the loop */
+
 int kafka_consumer_run(kafka_consumer *c) {
+    if (c->ln && lanes_start(c) != 0) return -1;
     while (!should_stop(c)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, c->poll_timeout_ms);
         commit_stored(c, 0);
@@ -1170,6 +1659,8 @@ int kafka_consumer_run(kafka_consumer *c) {
         if (c->batch) {
             batch_collect(c, m);
             batch_handle(c);
+        } else if (c->ln) {
+            lanes_dispatch(c, m);
         } else {
             handle_one(c, m);
             rd_kafka_message_destroy(m);
@@ -1178,6 +1669,7 @@ int kafka_consumer_run(kafka_consumer *c) {
     /* Stopped while collecting: those messages were not handled and their
      * offsets not stored; the next owner gets them. */
     batch_release(c);
+    if (c->ln) lanes_stop(c);
     return 0;
 }
 
@@ -1220,12 +1712,18 @@ void kafka_consumer_free(kafka_consumer *c) {
     if (c->has_thread) pthread_join(c->thread, NULL);
     /* Synchronously commit what the handlers finished (async commits may
      * still be in flight). Nothing new is the common case. */
-    if (c->before_commit && c->before_commit(c->handler_arg) != 0)
-        log_warn("kafka consumer %s: committing although before_commit refused",
-                 rd_kafka_name(c->rk));
-    rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, NULL, 0);
-    if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
-        log_warn("kafka consumer %s: final commit: %s", rd_kafka_name(c->rk), rd_kafka_err2str(e));
+    rd_kafka_resp_err_t e;
+    if (c->ln) {
+        lanes_commit(c, 1, 0, 1);
+    } else {
+        if (c->before_commit && c->before_commit(c->handler_arg) != 0)
+            log_warn("kafka consumer %s: committing although before_commit refused",
+                     rd_kafka_name(c->rk));
+        e = rd_kafka_commit(c->rk, NULL, 0);
+        if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            log_warn("kafka consumer %s: final commit: %s", rd_kafka_name(c->rk),
+                     rd_kafka_err2str(e));
+    }
     e = rd_kafka_consumer_close(c->rk);
     if (e) log_warn("kafka consumer close: %s", rd_kafka_err2str(e));
     rd_kafka_destroy(c->rk);

@@ -103,6 +103,26 @@ typedef struct {
     int (*batch_begin)(void *arg);
     int (*batch_commit)(void *arg);
     void (*batch_rollback)(void *arg);
+    /* Optional lanes (not with batches): lanes > 1 hands messages to that
+     * many handler threads. The polling thread sends each message to lane
+     * hash(key) % lanes (a message without a key: hash of its topic and
+     * partition), so messages of one key keep their order while other keys
+     * run at once; each lane holds a bounded queue, and the polling thread
+     * waits while the lane it needs is full. A lane retries a KAFKA_RETRY
+     * message itself with the usual backoff (the messages behind it in
+     * that lane wait) and dead-letters a KAFKA_DEAD_LETTER one. A
+     * partition's offset is stored only up to its lowest message not yet
+     * finished. On a revoke (and a stop) no new message is handed out,
+     * queued messages of the revoked partitions are dropped (their offsets
+     * never stored: the next owner gets them), the running ones finish,
+     * then on_revoke runs and the offsets are committed. The hooks still
+     * run in the polling thread, with handler_arg, but now while lanes may
+     * run handlers (on_revoke: not for the revoked partitions).
+     * lane_arg, when set, gives each lane's handler its own argument
+     * (lane_arg(handler_arg, lane), called once per lane at start; with
+     * lanes <= 1 the handler gets lane_arg(handler_arg, 0)). */
+    int lanes;
+    void *(*lane_arg)(void *handler_arg, int lane);
 } kafka_consumer_opts;
 
 kafka_consumer *kafka_consumer_new(const kafka_consumer_opts *opts, char *err, size_t errlen);

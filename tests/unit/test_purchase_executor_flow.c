@@ -787,6 +787,67 @@ START_TEST(malformed_messages_go_to_the_dlq_verdict) {
 }
 END_TEST
 
+/* Lanes: commands racing on their own threads, each with its lane's
+ * connection and client (as MILLOM_EXECUTOR_LANES runs them). A store
+ * busy answer is retried as the consumer would (KAFKA_RETRY). */
+typedef struct {
+    int lane;
+    const char *transid, *plan;
+    kafka_verdict v;
+} race_arg;
+
+static void *race_command(void *arg) {
+    race_arg *a = arg;
+    Millom__V1__SubscriberRef sub = MILLOM__V1__SUBSCRIBER_REF__INIT;
+    sub.operator_ = "tp";
+    sub.subscriber_id = MSISDN;
+    Millom__V1__PurchaseCommand c = MILLOM__V1__PURCHASE_COMMAND__INIT;
+    c.service_provider = SP;
+    c.subscriber = &sub;
+    c.transid = (char *)a->transid;
+    c.plan_id = (char *)a->plan;
+    c.language = "en";
+    c.channel = "api";
+    uint8_t buf[1024];
+    size_t len = millom__v1__purchase_command__pack(&c, buf);
+    for (int i = 0; i < 50; i++) {
+        char err[256] = "";
+        a->v = handle_command(&ex->lanes[a->lane], buf, len, err, sizeof err);
+        if (a->v != KAFKA_RETRY) break;
+        sleep_ms(20);
+    }
+    return NULL;
+}
+
+static void race(const char *const *transids, const char *plan, int n) {
+    pthread_t th[8];
+    race_arg a[8];
+    for (int i = 0; i < n; i++) {
+        a[i] = (race_arg){.lane = i, .transid = transids[i], .plan = plan, .v = KAFKA_RETRY};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, race_command, &a[i]), 0);
+    }
+    for (int i = 0; i < n; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(a[i].v, KAFKA_DONE);
+    }
+}
+
+START_TEST(racing_lanes_activate_once) {
+    ck_assert_int_ge(ex->n_lanes, 8);
+    /* One transid from eight lanes at once: one activation. */
+    const char *same[8];
+    for (int i = 0; i < 8; i++) same[i] = "tx-race-00001";
+    race(same, "plan1234", 8);
+    ck_assert_int_eq(atomic_load(&be.activates), 1);
+    /* Eight transids for one subscriber and plan at once: the purchase
+     * timer lets one through. */
+    const char *distinct[8] = {"tx-race-10001", "tx-race-10002", "tx-race-10003", "tx-race-10004",
+                               "tx-race-10005", "tx-race-10006", "tx-race-10007", "tx-race-10008"};
+    race(distinct, "plan1235", 8);
+    ck_assert_int_eq(atomic_load(&be.activates), 2);
+}
+END_TEST
+
 /* Through a real group consumer: executor_handle dispatches by topic. */
 START_TEST(dispatch_through_a_consumer) {
     const char *topics[] = {TOPIC_PURCHASE_COMMANDS, TOPIC_ACTIVATION_CALLBACKS,
@@ -801,6 +862,8 @@ START_TEST(dispatch_through_a_consumer) {
         .handler_arg = ex,
         .dlq = producer,
         .poll_timeout_ms = 20,
+        .lanes = executor_lanes(ex),
+        .lane_arg = executor_lane_arg,
     };
     setenv("MILLOM_KAFKA_OFFSET_RESET", "earliest", 1);
     kafka_consumer *c = kafka_consumer_new(&o, err, sizeof err);
@@ -858,6 +921,7 @@ int main(void) {
     tcase_add_test(tc, restart_resumes_activating_purchases);
     tcase_add_test(tc, giving_up_only_when_nothing_can_have_executed);
     tcase_add_test(tc, malformed_messages_go_to_the_dlq_verdict);
+    tcase_add_test(tc, racing_lanes_activate_once);
     tcase_add_test(tc, dispatch_through_a_consumer);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
