@@ -89,20 +89,18 @@ kafka_verdict notify_on_subscriber_event(notifier *n, const rd_kafka_message_t *
 kafka_verdict notify_on_purchase_event(notifier *n, const rd_kafka_message_t *msg, char *err,
                                        size_t errlen);
 
-/* The body sent for a queued rich notification (rich_notification.c):
- * the stored body with fresh offers from offer-resolver (or [] after a
- * timeout or an error) and the signed refresh, ping and shop links, minus
- * its private "_millom" part. NULL when the stored body has no "_millom"
- * part (send it as stored). Blocks up to offers_timeout_ms. Caller frees. */
-char *rich_notification_body(notifier *n, const char *provider, const char *stored);
+/* The body sent for a queued rich notification: rich_notification_render
+ * (delivery.h), with offers from offers_cache.c. */
 
 /* The delivery worker thread (delivery_worker.c): POSTs due deliveries,
- * retries with exponential backoff and jitter, dead-letters to
- * millom.notifications.dlq through the outbox. */
+ * many at once within per-provider limits, retries with exponential
+ * backoff and jitter, dead-letters to millom.notifications.dlq through the
+ * outbox. NULL with a message on error (a bad setting or tenants field). */
 delivery_worker *delivery_worker_start(notifier *n, char *err, size_t errlen);
 void delivery_worker_wake(delivery_worker *w);
-/* Makes the worker drop the rest of the batch it is sending (partitions
- * were revoked) and waits up to timeout_ms for it to be idle. 0 or -1. */
+/* Makes the worker stop taking deliveries (partitions were revoked), let
+ * those in flight finish and record them, and waits up to timeout_ms for
+ * it to be idle. 0 or -1. */
 int delivery_worker_quiesce(delivery_worker *w, int timeout_ms);
 void delivery_worker_stop(delivery_worker *w);
 
