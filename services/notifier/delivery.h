@@ -58,9 +58,10 @@ int64_t rate_bucket_wait_ms(rate_bucket *b, int64_t now_ms);
  * offer-resolver without blocking: the first ask for a key produces the
  * Query (rpc_call_begin) and returns a ticket; asks for the same key while
  * that one is out, and for MILLOM_NOTIFY_OFFERS_CACHE_MS after a
- * successful answer, share the ticket. A failed or late answer (after
- * MILLOM_NOTIFY_OFFERS_TIMEOUT_MS) completes its ticket without offers and
- * is not kept. Each completion calls the wake function (from the rpc
+ * answer (offers, or an error answer such as "subscriber is roaming"),
+ * share the ticket. No answer in time (MILLOM_NOTIFY_OFFERS_TIMEOUT_MS),
+ * or a query that could not be sent, completes its ticket without offers
+ * and is not kept. Each completion calls the wake function (from the rpc
  * reader thread), so the worker can sleep in curl_multi_poll. One thread
  * uses a cache; only completions come from another. */
 typedef struct offers_cache offers_cache;

@@ -53,6 +53,8 @@
 #define POLL_MS 50        /* the longest sleep in curl_multi_poll */
 #define CLAIM_EVERY_MS 20 /* claim at least this often while slots are free */
 #define DEPTH_EVERY_MS 250
+#define OTHER_EVERY_MS 1000
+#define CONN_MAX_IDLE_S 4
 
 typedef struct {
     char *id;
@@ -91,7 +93,7 @@ struct delivery_worker {
     provider_state **providers; /* each allocated once: jobs point at them */
     size_t n_providers, cap_providers, n_known; /* the first n_known: the tenants' */
     char *known_json;                           /* their ids, a JSON array */
-    int64_t last_depth_ms;
+    int64_t last_depth_ms, last_other_ms;
     metric *delivered, *retried, *dead, *depth;
 };
 
@@ -187,6 +189,11 @@ static void http_start(delivery_worker *w, job *j) {
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* A connection idle this long is not reused: servers close idle ones
+     * (Millom's own after MILLOM_HTTP_HEADER_TIMEOUT_S, 10 s; many after
+     * 5 s), and a POST sent just as that happens may be lost or sent
+     * twice. */
+    curl_easy_setopt(h, CURLOPT_MAXAGE_CONN, (long)CONN_MAX_IDLE_S);
     curl_easy_setopt(h, CURLOPT_PRIVATE, j);
     if (!j->headers || curl_multi_add_handle(w->multi, h) != CURLM_OK) {
         j->code = CURLE_OUT_OF_MEMORY;
@@ -308,7 +315,12 @@ static long claim(delivery_worker *w, int64_t now, int64_t *wait_ms) {
         if (got < tokens && p->bucket.rate > 0) p->bucket.tokens += (double)(tokens - got);
         total += got;
     }
-    if (w->active < w->concurrency) total += claim_from(w, NULL, w->concurrency - w->active, now);
+    /* Rows of providers no longer in the tenants file are rare, and the
+     * query looks past every due row of the others: once a second. */
+    if (w->active < w->concurrency && now - w->last_other_ms >= OTHER_EVERY_MS) {
+        total += claim_from(w, NULL, w->concurrency - w->active, now);
+        w->last_other_ms = now;
+    }
     return total;
 }
 

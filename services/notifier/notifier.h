@@ -37,6 +37,8 @@ typedef struct {
     long link_ttl_s;              /* MILLOM_LINK_TTL_S, default 86400: offers, ping */
     long shop_link_ttl_s;         /* MILLOM_LINK_SHOP_TTL_S, default 3600: the shop link
                                  * (it can buy; api-edge refuses longer ones) */
+    int in_batch;                 /* the consumer's batch is open (replies.c) */
+    struct deferred_reply *deferred; /* its replies, sent after the commit */
 } notifier;
 
 /* The notifier's changelog (shared/patterns/changelog.h). Every topic it consumes
@@ -109,6 +111,18 @@ void delivery_worker_stop(delivery_worker *w);
 void notifier_on_assign(void *arg, const rd_kafka_topic_partition_list_t *parts);
 void notifier_on_revoke(void *arg, const rd_kafka_topic_partition_list_t *parts);
 int notifier_before_commit(void *arg);
+
+/* Consumer batches (replies.c, kafka_consumer_opts.batch_begin): one
+ * transaction on n->db around a batch's handlers; their replies wait for
+ * its commit. */
+int notifier_batch_begin(void *state);
+int notifier_batch_commit(void *state);
+void notifier_batch_rollback(void *state);
+/* rpc_reply, or inside a batch the same after the batch committed
+ * (dropped if it is rolled back). 0 or -1. */
+int notifier_reply(notifier *n, const Millom__V1__RequestMeta *meta, int status,
+                   const char *content_type, const char *body, size_t body_len,
+                   int retry_after_s);
 
 /* The consumer's handler (dispatch by topic). arg: notifier. */
 kafka_verdict notifier_on_message(void *arg, const rd_kafka_message_t *msg, char *err,

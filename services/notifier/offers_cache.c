@@ -32,6 +32,8 @@ struct offers_ticket {
     atomic_int refs;
     atomic_int done;
     json_t *offers; /* written before done is set; NULL: none */
+    int answered;   /* offer-resolver answered (offers or an error): shared
+                     * while fresh; no answer in time or not asked: not */
     char why[200];
     waker *wk;
 };
@@ -88,8 +90,9 @@ json_t *offers_ticket_offers(const offers_ticket *t, const char **why) {
 }
 
 /* Completes t (once): offers (taken) or none with why. */
-static void ticket_complete(offers_ticket *t, json_t *offers, const char *why) {
+static void ticket_complete(offers_ticket *t, json_t *offers, int answered, const char *why) {
     t->offers = offers;
+    t->answered = answered;
     if (!offers) snprintf(t->why, sizeof t->why, "%s", why ? why : "no offers");
     atomic_store(&t->done, 1);
     waker_call(t->wk);
@@ -116,7 +119,7 @@ static void on_reply(void *arg, const Millom__V1__Reply *reply) {
             snprintf(why, sizeof why, "the upsellOffer answer has no offers array");
         }
     }
-    ticket_complete(t, offers, why);
+    ticket_complete(t, offers, reply != NULL, why);
     offers_ticket_release(t); /* the call's reference */
 }
 
@@ -125,14 +128,14 @@ static void ask(offers_cache *c, offers_ticket *t, const char *provider, const c
                 const char *msisdn, const char *language) {
     notifier *n = c->n;
     if (!n->rpc || !n->producer) {
-        ticket_complete(t, NULL, "no rpc client");
+        ticket_complete(t, NULL, 0, "no rpc client");
         return;
     }
     Millom__V1__RequestMeta meta = MILLOM__V1__REQUEST_META__INIT;
     ticket_hold(t); /* the call's reference, released by on_reply */
     if (rpc_call_begin(n->rpc, (int)n->offers_timeout_ms, on_reply, t, &meta) != 0) {
         offers_ticket_release(t);
-        ticket_complete(t, NULL, "too many offer queries in flight");
+        ticket_complete(t, NULL, 0, "too many offer queries in flight");
         return;
     }
     Millom__V1__SubscriberRef sub = MILLOM__V1__SUBSCRIBER_REF__INIT;
@@ -158,7 +161,7 @@ static void ask(offers_cache *c, offers_ticket *t, const char *provider, const c
         /* Not produced, so no reply can come: the callback will not run. */
         rpc_call_cancel(n->rpc, meta.correlation_id);
         offers_ticket_release(t);
-        ticket_complete(t, NULL, "cannot produce the offers query");
+        ticket_complete(t, NULL, 0, "cannot produce the offers query");
     }
 }
 
@@ -192,15 +195,15 @@ static void entry_free(entry *e) {
     free(e);
 }
 
-/* Drops the entries that can no longer be shared: answered ones past
- * their expiry or failed, and (all = 1) every answered one. */
+/* Drops the entries that can no longer be shared: done ones past their
+ * expiry or without an answer, and (all = 1) every done one. */
 static void sweep(offers_cache *c, int64_t now, int all) {
     for (size_t b = 0; b < BUCKETS; b++) {
         entry **pp = &c->buckets[b];
         while (*pp) {
             entry *e = *pp;
             int done = offers_ticket_done(e->ticket);
-            if (done && (all || e->expires <= now || !e->ticket->offers)) {
+            if (done && (all || e->expires <= now || !e->ticket->answered)) {
                 *pp = e->next;
                 entry_free(e);
                 c->count--;
@@ -245,8 +248,9 @@ offers_ticket *offers_cache_ask(offers_cache *c, const char *provider, const cha
     for (entry *e = *pp; e; e = e->next) {
         if (strcmp(e->key, key) != 0) continue;
         int done = offers_ticket_done(e->ticket);
-        /* Out still, or answered with offers and fresh: share it. */
-        if (!done || (e->ticket->offers && e->expires > now)) return ticket_hold(e->ticket);
+        /* Out still, or answered (offers, or an error such as a roaming
+         * subscriber's) and fresh: share it. */
+        if (!done || (e->ticket->answered && e->expires > now)) return ticket_hold(e->ticket);
         break;
     }
     offers_ticket *t = calloc(1, sizeof *t);
