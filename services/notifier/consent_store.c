@@ -95,9 +95,12 @@ const changelog_spec notifier_changelog = {
 };
 
 sqlite3 *notifier_store_open(const char *path, char *err, size_t errlen) {
-    const char *const migrations[] = {CONSENTS_SQL,           outbox_migration_sql,
-                                      NOTIFICATIONS_SQL,      changelog_migration_sql,
-                                      NOTIFIER_CHANGELOG_SQL, NOTIFY_OVERRIDE_SQL,
+    const char *const migrations[] = {CONSENTS_SQL,
+                                      outbox_migration_sql,
+                                      NOTIFICATIONS_SQL,
+                                      changelog_migration_sql,
+                                      NOTIFIER_CHANGELOG_SQL,
+                                      NOTIFY_OVERRIDE_SQL,
                                       DELIVERIES_BY_PROVIDER_SQL};
     size_t count = sizeof migrations / sizeof migrations[0];
     sqlite3 *db = path ? store_open_path(path, migrations, count, err, errlen)

@@ -41,8 +41,7 @@ int provider_limits_check(const json_t *tenants_doc, long default_in_flight, cha
         char why[128];
         if (provider_limits_read(sp, default_in_flight, &l, why, sizeof why) != 0) {
             const char *id = json_string_value(json_object_get(sp, "id"));
-            snprintf(err, errlen, "tenants: serviceProviders[%zu] (%s): %s", i, id ? id : "?",
-                     why);
+            snprintf(err, errlen, "tenants: serviceProviders[%zu] (%s): %s", i, id ? id : "?", why);
             return -1;
         }
     }

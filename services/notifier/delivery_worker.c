@@ -89,8 +89,8 @@ struct delivery_worker {
     long max_attempts, backoff_ms, backoff_max_ms, timeout_ms, concurrency, default_in_flight;
     unsigned seed;
     job *jobs;
-    long active; /* jobs not JOB_FREE */
-    provider_state **providers; /* each allocated once: jobs point at them */
+    long active;                                /* jobs not JOB_FREE */
+    provider_state **providers;                 /* each allocated once: jobs point at them */
     size_t n_providers, cap_providers, n_known; /* the first n_known: the tenants' */
     char *known_json;                           /* their ids, a JSON array */
     int64_t last_depth_ms, last_other_ms;
@@ -345,7 +345,8 @@ static void harvest(delivery_worker *w) {
         if (!j) continue;
         j->code = m->data.result;
         j->status = 0;
-        if (j->code == CURLE_OK) curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &j->status);
+        if (j->code == CURLE_OK)
+            curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &j->status);
         curl_multi_remove_handle(w->multi, m->easy_handle);
         j->state = JOB_DONE;
     }
@@ -636,7 +637,8 @@ delivery_worker *delivery_worker_start(notifier *n, char *err, size_t errlen) {
     w->multi = curl_multi_init();
     w->offers = offers_cache_new(n, cache_ms, OFFERS_CACHE_MAX);
     int ok = w->jobs && w->multi && w->offers;
-    for (long i = 0; ok && i < w->concurrency; i++) ok = (w->jobs[i].easy = curl_easy_init()) != NULL;
+    for (long i = 0; ok && i < w->concurrency; i++)
+        ok = (w->jobs[i].easy = curl_easy_init()) != NULL;
     if (!ok) {
         snprintf(err, errlen, "out of memory (HTTP clients)");
         delivery_worker_free(w);

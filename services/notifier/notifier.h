@@ -37,8 +37,10 @@ typedef struct {
     long link_ttl_s;              /* MILLOM_LINK_TTL_S, default 86400: offers, ping */
     long shop_link_ttl_s;         /* MILLOM_LINK_SHOP_TTL_S, default 3600: the shop link
                                  * (it can buy; api-edge refuses longer ones) */
-    int in_batch;                 /* the consumer's batch is open (replies.c) */
-    struct deferred_reply *deferred; /* its replies, sent after the commit */
+    /* The consumer's batch is open, and its replies, produced after its
+     * commit (replies.c). */
+    int in_batch;
+    struct deferred_reply *deferred;
 } notifier;
 
 /* The notifier's changelog (shared/patterns/changelog.h). Every topic it consumes
@@ -121,8 +123,7 @@ void notifier_batch_rollback(void *state);
 /* rpc_reply, or inside a batch the same after the batch committed
  * (dropped if it is rolled back). 0 or -1. */
 int notifier_reply(notifier *n, const Millom__V1__RequestMeta *meta, int status,
-                   const char *content_type, const char *body, size_t body_len,
-                   int retry_after_s);
+                   const char *content_type, const char *body, size_t body_len, int retry_after_s);
 
 /* The consumer's handler (dispatch by topic). arg: notifier. */
 kafka_verdict notifier_on_message(void *arg, const rd_kafka_message_t *msg, char *err,

@@ -37,8 +37,7 @@ static void deferred_free(deferred_reply *d) {
 static char *dup_or_empty(const char *s) { return strdup(s ? s : ""); }
 
 int notifier_reply(notifier *n, const Millom__V1__RequestMeta *meta, int status,
-                   const char *content_type, const char *body, size_t body_len,
-                   int retry_after_s) {
+                   const char *content_type, const char *body, size_t body_len, int retry_after_s) {
     if (!n->in_batch)
         return rpc_reply(n->producer, meta, status, content_type, body, body_len, retry_after_s);
     deferred_reply *d = calloc(1, sizeof *d);

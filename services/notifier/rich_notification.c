@@ -49,7 +49,8 @@ int rich_notification_target(const char *stored, rich_target *t) {
     const char *language = json_string_value(json_object_get(priv, "language"));
     const char *cpid = json_string_value(json_object_get(body, "cpid"));
     int ok = op && msisdn && cpid && strlen(op) < sizeof t->op &&
-             strlen(msisdn) < sizeof t->msisdn && (!language || strlen(language) < sizeof t->language);
+             strlen(msisdn) < sizeof t->msisdn &&
+             (!language || strlen(language) < sizeof t->language);
     if (ok) {
         snprintf(t->op, sizeof t->op, "%s", op);
         snprintf(t->msisdn, sizeof t->msisdn, "%s", msisdn);

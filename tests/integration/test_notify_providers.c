@@ -48,12 +48,12 @@ static kafka_producer *producer;
 typedef struct {
     char prefix[48];
     int events;
-    int ok[MAX_EVENTS][2];    /* 200 answers per event and provider (0: SP, 1: OTHER) */
+    int ok[MAX_EVENTS][2];      /* 200 answers per event and provider (0: SP, 1: OTHER) */
     long ids[MAX_EVENTS][2][2]; /* the first two delivery ids seen for each */
-    long since[2];            /* per sp-sandbox: the last record id read */
-    unsigned char *id_count;  /* records per delivery id */
-    long raw, wrong_provider; /* records of this test; of an unexpected provider */
-    long with_offers;         /* records whose body carried offers */
+    long since[2];              /* per sp-sandbox: the last record id read */
+    unsigned char *id_count;    /* records per delivery id */
+    long raw, wrong_provider;   /* records of this test; of an unexpected provider */
+    long with_offers;           /* records whose body carried offers */
 } seen;
 
 static const char *subscriber(int i, char *buf, size_t len) {
@@ -193,8 +193,7 @@ static void sp2_set(const char *json) { json_decref(sp2_behaviour(json)); }
 static void assert_each_once(const seen *s, int p) {
     for (int k = 0; k < s->events; k++)
         ck_assert_msg(s->ok[k][p] == 1, "%s-%d reached %s %d times (delivery ids %ld, %ld)",
-                      s->prefix, k, p ? OTHER : SP, s->ok[k][p], s->ids[k][p][0],
-                      s->ids[k][p][1]);
+                      s->prefix, k, p ? OTHER : SP, s->ok[k][p], s->ids[k][p][0], s->ids[k][p][1]);
 }
 
 START_TEST(many_events_to_two_providers_exactly_once) {
@@ -298,8 +297,7 @@ START_TEST(kill_mid_flight_resends_with_the_same_id) {
             n_in_flight, delivered(s, 1), s->events);
     for (int i = 0; i < n_in_flight; i++)
         ck_assert_msg(s->id_count[in_flight[i]] >= 2,
-                      "delivery id %ld, in flight at the kill, was not sent again",
-                      in_flight[i]);
+                      "delivery id %ld, in flight at the kill, was not sent again", in_flight[i]);
     for (int k = 0; k < s->events; k++) {
         ck_assert_msg(s->ok[k][0] >= 1, "%s-%d never reached %s", s->prefix, k, SP);
         ck_assert_msg(s->ok[k][1] >= 1, "%s-%d never reached %s", s->prefix, k, OTHER);
@@ -371,16 +369,11 @@ int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     char public_url[64];
     snprintf(public_url, sizeof public_url, "MILLOM_PUBLIC_URL=http://127.0.0.1:%d", BASE_PORT);
-    const char *env[] = {"MILLOM_NOTIFY_BACKOFF_MS=50",
-                         "MILLOM_NOTIFY_BACKOFF_MAX_MS=500",
-                         "MILLOM_NOTIFY_MAX_ATTEMPTS=1000",
-                         "MILLOM_NOTIFY_QUOTA=100000",
+    const char *env[] = {"MILLOM_NOTIFY_BACKOFF_MS=50", "MILLOM_NOTIFY_BACKOFF_MAX_MS=500",
+                         "MILLOM_NOTIFY_MAX_ATTEMPTS=1000", "MILLOM_NOTIFY_QUOTA=100000",
                          /* hung calls stay open for the whole test */
-                         "MILLOM_NOTIFY_TIMEOUT_MS=120000",
-                         "MILLOM_KAFKA_SESSION_TIMEOUT_MS=5000",
-                         "MILLOM_PURCHASE_TIMER_S=0",
-                         public_url,
-                         NULL};
+                         "MILLOM_NOTIFY_TIMEOUT_MS=120000", "MILLOM_KAFKA_SESSION_TIMEOUT_MS=5000",
+                         "MILLOM_PURCHASE_TIMER_S=0", public_url, NULL};
     if (stack_start(&stack, BASE_PORT, env) != 0) {
         fprintf(stderr, "stack did not start\n");
         stack_stop(&stack);

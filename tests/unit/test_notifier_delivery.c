@@ -35,9 +35,9 @@ END_TEST
 START_TEST(limits_refused) {
     provider_limits l;
     char err[128];
-    const char *bad[] = {"{\"maxInFlight\":0}",    "{\"maxInFlight\":10001}",
-                         "{\"maxInFlight\":2.5}",  "{\"maxInFlight\":\"4\"}",
-                         "{\"maxPerSecond\":0}",   "{\"maxPerSecond\":-1}",
+    const char *bad[] = {"{\"maxInFlight\":0}",      "{\"maxInFlight\":10001}",
+                         "{\"maxInFlight\":2.5}",    "{\"maxInFlight\":\"4\"}",
+                         "{\"maxPerSecond\":0}",     "{\"maxPerSecond\":-1}",
                          "{\"maxPerSecond\":\"x\"}", "{\"maxPerSecond\":1e9}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = '\0';
@@ -148,10 +148,11 @@ START_TEST(rich_notification_target_and_render) {
     json_t *j = json_loads(sent, 0, NULL);
     ck_assert_ptr_nonnull(j);
     ck_assert_ptr_null(json_object_get(j, "_millom"));
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(j, "offers"), 0),
-                                                       "planId")),
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(json_object_get(j, "offers"), 0), "planId")),
                      "p1");
-    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(j, "refresh")), "/rnf/sp/tp/C1/"));
+    ck_assert_ptr_nonnull(
+        strstr(json_string_value(json_object_get(j, "refresh")), "/rnf/sp/tp/C1/"));
     json_decref(j);
     free(sent);
     /* the shared offers were not changed */
