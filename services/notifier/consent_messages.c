@@ -22,8 +22,8 @@
 static void reply(notifier *n, const Millom__V1__RequestMeta *meta, int status, const char *body) {
     if (!meta || !meta->correlation_id || !*meta->correlation_id || rpc_expired(meta)) return;
     if (!body) body = "";
-    if (rpc_reply(n->producer, meta, status, *body ? "application/json" : "", body, strlen(body),
-                  status == 503 ? 1 : 0) != 0)
+    if (notifier_reply(n, meta, status, *body ? "application/json" : "", body, strlen(body),
+                       status == 503 ? 1 : 0) != 0)
         log_warn("cannot produce the reply for %s", meta->correlation_id);
 }
 

@@ -74,6 +74,10 @@
     "CREATE INDEX notify_dedup_overrides ON notify_dedup (msisdn, operator, created_ms) " \
     "WHERE override=1;"
 
+/* 7: the delivery worker claims due rows per provider (delivery_worker.c). */
+#define DELIVERIES_BY_PROVIDER_SQL \
+    "CREATE INDEX deliveries_due_by_provider ON deliveries (state, provider, next_ms);"
+
 static const char *const provider_msisdn[] = {"provider", "msisdn", NULL};
 static const char *const dedup_keys[] = {"operator", "transaction_id", NULL};
 static const char *const local_id[] = {"id", NULL};
@@ -91,9 +95,13 @@ const changelog_spec notifier_changelog = {
 };
 
 sqlite3 *notifier_store_open(const char *path, char *err, size_t errlen) {
-    const char *const migrations[] = {CONSENTS_SQL,           outbox_migration_sql,
-                                      NOTIFICATIONS_SQL,      changelog_migration_sql,
-                                      NOTIFIER_CHANGELOG_SQL, NOTIFY_OVERRIDE_SQL};
+    const char *const migrations[] = {CONSENTS_SQL,
+                                      outbox_migration_sql,
+                                      NOTIFICATIONS_SQL,
+                                      changelog_migration_sql,
+                                      NOTIFIER_CHANGELOG_SQL,
+                                      NOTIFY_OVERRIDE_SQL,
+                                      DELIVERIES_BY_PROVIDER_SQL};
     size_t count = sizeof migrations / sizeof migrations[0];
     sqlite3 *db = path ? store_open_path(path, migrations, count, err, errlen)
                        : store_open("notifier", migrations, count, err, errlen);

@@ -5,7 +5,10 @@
  * callbacks, and the delivery worker sends them (delivery_worker.c).
  * Settings: MILLOM_NOTIFIER_PORT (admin, 9103), MILLOM_DATA_DIR,
  * MILLOM_TENANTS, MILLOM_NOTIFY_QUOTA (3), MILLOM_NOTIFY_QUOTA_WINDOW_S
- * (86400), the delivery settings in delivery_worker.c and the rich
+ * (86400), the delivery settings in delivery_worker.c
+ * (MILLOM_NOTIFY_CONCURRENCY, MILLOM_NOTIFY_PROVIDER_MAX_IN_FLIGHT and the
+ * providers' maxInFlight and maxPerSecond in the tenants file,
+ * MILLOM_NOTIFY_OFFERS_CACHE_MS, ...) and the rich
  * notification settings in rich_notification.c: MILLOM_REPLY_PARTITION
  * (notifier's own partition of millom.replies for its offers calls,
  * default 7: api-edge uses 0, every instance needs its own),
@@ -112,6 +115,11 @@ int main(void) {
         .on_assign = notifier_on_assign,
         .on_revoke = notifier_on_revoke,
         .before_commit = notifier_before_commit,
+        /* A batch of messages in one transaction (MILLOM_BATCH_MAX,
+         * MILLOM_BATCH_WAIT_MS); replies after its commit (replies.c). */
+        .batch_begin = notifier_batch_begin,
+        .batch_commit = notifier_batch_commit,
+        .batch_rollback = notifier_batch_rollback,
     };
     return runner_main(&opts);
 }

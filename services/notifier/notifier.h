@@ -37,6 +37,10 @@ typedef struct {
     long link_ttl_s;              /* MILLOM_LINK_TTL_S, default 86400: offers, ping */
     long shop_link_ttl_s;         /* MILLOM_LINK_SHOP_TTL_S, default 3600: the shop link
                                  * (it can buy; api-edge refuses longer ones) */
+    /* The consumer's batch is open, and its replies, produced after its
+     * commit (replies.c). */
+    int in_batch;
+    struct deferred_reply *deferred;
 } notifier;
 
 /* The notifier's changelog (shared/patterns/changelog.h). Every topic it consumes
@@ -89,20 +93,18 @@ kafka_verdict notify_on_subscriber_event(notifier *n, const rd_kafka_message_t *
 kafka_verdict notify_on_purchase_event(notifier *n, const rd_kafka_message_t *msg, char *err,
                                        size_t errlen);
 
-/* The body sent for a queued rich notification (rich_notification.c):
- * the stored body with fresh offers from offer-resolver (or [] after a
- * timeout or an error) and the signed refresh, ping and shop links, minus
- * its private "_millom" part. NULL when the stored body has no "_millom"
- * part (send it as stored). Blocks up to offers_timeout_ms. Caller frees. */
-char *rich_notification_body(notifier *n, const char *provider, const char *stored);
+/* The body sent for a queued rich notification: rich_notification_render
+ * (delivery.h), with offers from offers_cache.c. */
 
 /* The delivery worker thread (delivery_worker.c): POSTs due deliveries,
- * retries with exponential backoff and jitter, dead-letters to
- * millom.notifications.dlq through the outbox. */
+ * many at once within per-provider limits, retries with exponential
+ * backoff and jitter, dead-letters to millom.notifications.dlq through the
+ * outbox. NULL with a message on error (a bad setting or tenants field). */
 delivery_worker *delivery_worker_start(notifier *n, char *err, size_t errlen);
 void delivery_worker_wake(delivery_worker *w);
-/* Makes the worker drop the rest of the batch it is sending (partitions
- * were revoked) and waits up to timeout_ms for it to be idle. 0 or -1. */
+/* Makes the worker stop taking deliveries (partitions were revoked), let
+ * those in flight finish and record them, and waits up to timeout_ms for
+ * it to be idle. 0 or -1. */
 int delivery_worker_quiesce(delivery_worker *w, int timeout_ms);
 void delivery_worker_stop(delivery_worker *w);
 
@@ -111,6 +113,17 @@ void delivery_worker_stop(delivery_worker *w);
 void notifier_on_assign(void *arg, const rd_kafka_topic_partition_list_t *parts);
 void notifier_on_revoke(void *arg, const rd_kafka_topic_partition_list_t *parts);
 int notifier_before_commit(void *arg);
+
+/* Consumer batches (replies.c, kafka_consumer_opts.batch_begin): one
+ * transaction on n->db around a batch's handlers; their replies wait for
+ * its commit. */
+int notifier_batch_begin(void *state);
+int notifier_batch_commit(void *state);
+void notifier_batch_rollback(void *state);
+/* rpc_reply, or inside a batch the same after the batch committed
+ * (dropped if it is rolled back). 0 or -1. */
+int notifier_reply(notifier *n, const Millom__V1__RequestMeta *meta, int status,
+                   const char *content_type, const char *body, size_t body_len, int retry_after_s);
 
 /* The consumer's handler (dispatch by topic). arg: notifier. */
 kafka_verdict notifier_on_message(void *arg, const rd_kafka_message_t *msg, char *err,

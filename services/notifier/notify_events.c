@@ -70,8 +70,8 @@ static void answer(notifier *n, const Millom__V1__SubscriberEvent *ev, const not
         body = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         json_decref(j);
     }
-    if (rpc_reply(n->producer, meta, v->status, body ? "application/json" : "", body ? body : "",
-                  body ? strlen(body) : 0, 0) != 0)
+    if (notifier_reply(n, meta, v->status, body ? "application/json" : "", body ? body : "",
+                       body ? strlen(body) : 0, 0) != 0)
         log_warn("cannot produce the reply for %s", meta->correlation_id);
     free(body);
 }

@@ -1,6 +1,6 @@
 /* Simulated provider behaviour, set by tests through /admin/behaviour:
  * failure (failStatus for the next failCount requests, or always), delay
- * and hang.
+ * and hang, and the most answers waiting at once (maxPending).
  *
  * A delayed or hung answer never holds a server thread: the handler
  * decides its answer at once and hands it to shared/http_delayed, which
@@ -19,6 +19,7 @@ struct sp_behaviour {
     pthread_mutex_t lock;
     sp_behaviour_cfg cur;
     http_delayed *delayed; /* its hang follows cur.hang, set under lock */
+    long max_pending;      /* most answers waiting at once since the last set */
 };
 
 sp_behaviour *sp_behaviour_new(void) {
@@ -57,6 +58,7 @@ void sp_behaviour_get(sp_behaviour *b, sp_behaviour_cfg *out) {
 void sp_behaviour_set(sp_behaviour *b, const sp_behaviour_cfg *cfg) {
     pthread_mutex_lock(&b->lock);
     b->cur = *cfg;
+    b->max_pending = 0;
     /* Under the lock, so concurrent sets leave cur.hang and the queue's
      * hang agreeing. */
     http_delayed_set_hang(b->delayed, cfg->hang);
@@ -85,6 +87,13 @@ int sp_behaviour_decide(sp_behaviour *b, int normal, sp_behaviour_cfg *applied) 
 
 long sp_behaviour_pending(sp_behaviour *b) { return (long)http_delayed_pending(b->delayed); }
 
+long sp_behaviour_max_pending(sp_behaviour *b) {
+    pthread_mutex_lock(&b->lock);
+    long m = b->max_pending;
+    pthread_mutex_unlock(&b->lock);
+    return m;
+}
+
 void sp_behaviour_answer(sp_behaviour *b, const sp_behaviour_cfg *applied, http_request *req,
                          int status, char *body, size_t len) {
     if (!applied->hang && applied->delay_ms <= 0) {
@@ -94,4 +103,11 @@ void sp_behaviour_answer(sp_behaviour *b, const sp_behaviour_cfg *applied, http_
     }
     /* The queue's current hang, not applied's, decides whether it waits. */
     http_delayed_add(b->delayed, req, applied->delay_ms, status, "application/json", body, len);
+    /* Counted after the add: a request's answer waiting is a caller's
+     * call in flight, so this is how many calls a client had open at once
+     * (at least). */
+    long now_pending = sp_behaviour_pending(b);
+    pthread_mutex_lock(&b->lock);
+    if (now_pending > b->max_pending) b->max_pending = now_pending;
+    pthread_mutex_unlock(&b->lock);
 }

@@ -14,7 +14,9 @@
  *        or 400..599 for the next failCount requests (0 = until changed),
  *        then normal again; delayMs 0..600000 before every answer; hang true
  *        holds answers until hang is lifted. Answers the new behaviour.
- *   GET  /admin/behaviour   the current behaviour (failCount = failures left).
+ *   GET  /admin/behaviour   the current behaviour (failCount = failures left,
+ *                           pending = answers waiting now, maxPending = the
+ *                           most waiting at once since it was set).
  *   POST /admin/reset       normal behaviour, hung requests answered;
  *                           keeps what was received.
  * These answer at once, whatever the behaviour. */
@@ -35,6 +37,7 @@ static json_t *behaviour_json(sp_behaviour *b) {
     json_object_set_new(o, "delayMs", json_integer(c.delay_ms));
     json_object_set_new(o, "hang", json_boolean(c.hang));
     json_object_set_new(o, "pending", json_integer(sp_behaviour_pending(b)));
+    json_object_set_new(o, "maxPending", json_integer(sp_behaviour_max_pending(b)));
     return o;
 }
 

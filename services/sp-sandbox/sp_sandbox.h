@@ -90,6 +90,9 @@ void sp_behaviour_answer(sp_behaviour *b, const sp_behaviour_cfg *applied, http_
                          int status, char *body, size_t len);
 /* Answers waiting for a delay or a hang. */
 long sp_behaviour_pending(sp_behaviour *b);
+/* The most answers waiting at once since the behaviour was last set
+ * (with a delay or hang, how many calls a client had in flight). */
+long sp_behaviour_max_pending(sp_behaviour *b);
 
 /* ---- routes ---- */
 
