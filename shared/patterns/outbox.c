@@ -244,8 +244,8 @@ static int settle_batch(outbox_relay *r, outbox_batch *b) {
     if (rc == SQLITE_OK && !failed && b->n) {
         /* All delivered: one range. Ids only grow and a batch holds every
          * row between its first and last id (it read them in id order). */
-        rc = sqlite3_prepare_v2(r->db, "DELETE FROM outbox WHERE id BETWEEN ? AND ?", -1, &st,
-                                NULL);
+        rc =
+            sqlite3_prepare_v2(r->db, "DELETE FROM outbox WHERE id BETWEEN ? AND ?", -1, &st, NULL);
         if (rc == SQLITE_OK) {
             sqlite3_bind_int64(st, 1, b->slots[0].id);
             sqlite3_bind_int64(st, 2, b->slots[b->n - 1].id);
