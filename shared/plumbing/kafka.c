@@ -1157,6 +1157,20 @@ static void batch_handle(kafka_consumer *c) {
     batch_release(c);
 }
 
+/* A polled message: 1 and counted when it is one to handle; 0 when it was
+ * an error event (logged and destroyed). */
+static int accept_message(kafka_consumer *c, rd_kafka_message_t *m) {
+    if (m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            log_warn("kafka consumer %s: %s", rd_kafka_name(c->rk), rd_kafka_message_errstr(m));
+        rd_kafka_message_destroy(m);
+        return 0;
+    }
+    struct topic_metrics *tm = metrics_for(c, rd_kafka_topic_name(m->rkt));
+    if (tm) metric_add(tm->consumed, 1);
+    return 1;
+}
+
 /* Collects a batch behind its first message: what is already fetched, or
  * arrives within MILLOM_BATCH_WAIT_MS, up to MILLOM_BATCH_MAX. */
 static void batch_collect(kafka_consumer *c, rd_kafka_message_t *first) {
@@ -1169,14 +1183,7 @@ static void batch_collect(kafka_consumer *c, rd_kafka_message_t *first) {
             if (left <= 0) break;
             continue;
         }
-        if (m->err) {
-            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                log_warn("kafka consumer %s: %s", rd_kafka_name(c->rk), rd_kafka_message_errstr(m));
-            rd_kafka_message_destroy(m);
-            continue;
-        }
-        struct topic_metrics *tm = metrics_for(c, rd_kafka_topic_name(m->rkt));
-        if (tm) metric_add(tm->consumed, 1);
+        if (!accept_message(c, m)) continue;
         c->batch[c->batch_len++] = m;
     }
 }
@@ -1648,14 +1655,7 @@ int kafka_consumer_run(kafka_consumer *c) {
             kafka_lag_sample(c->rk);
         }
         if (!m) continue;
-        if (m->err) {
-            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                log_warn("kafka consumer %s: %s", rd_kafka_name(c->rk), rd_kafka_message_errstr(m));
-            rd_kafka_message_destroy(m);
-            continue;
-        }
-        struct topic_metrics *tm = metrics_for(c, rd_kafka_topic_name(m->rkt));
-        if (tm) metric_add(tm->consumed, 1);
+        if (!accept_message(c, m)) continue;
         if (c->batch) {
             batch_collect(c, m);
             batch_handle(c);
