@@ -3,8 +3,8 @@
 # (file by file; purchase-executor also header and source together), and
 # purchase-executor keeps its layers: every include goes to the same layer
 # or a lower one (main -> executor -> handlers -> flow -> client/outcome ->
-# store). First checks that the checker itself catches a circle and an
-# upward include.
+# store; the operator slots beside the config). First checks that the
+# checker itself catches a circle and an upward include.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 check=scripts/include_graph.py
@@ -35,7 +35,7 @@ python3 "$check" --layers "main.c
   | executor.h executor.c
   | handlers.h purchase_commands.c callbacks.c lookups.c retry_worker.c
   | purchase_flow.h purchase_flow.c
-  | executor_config.h
+  | executor_config.h operator_slots.h operator_slots.c
   | activation_client.h activation_client.c
   | purchase_outcome.h purchase_outcome.c
   | purchase.h purchase_store.c" services/purchase-executor || fail=1
