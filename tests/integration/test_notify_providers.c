@@ -198,7 +198,7 @@ static void assert_each_once(const seen *s, int p) {
 
 START_TEST(many_events_to_two_providers_exactly_once) {
     seen *s = calloc(1, sizeof *s);
-    seen_init(s, "once", 300);
+    seen_init(s, "once", 120);
     produce_all(s);
     wait_delivered(s, 0, 1200);
     wait_delivered(s, 1, 1200);
@@ -243,7 +243,7 @@ END_TEST
 
 START_TEST(hung_provider_does_not_hold_up_another) {
     seen *s = calloc(1, sizeof *s);
-    seen_init(s, "hang", 100);
+    seen_init(s, "hang", 40);
     sp2_set("{\"hang\":true}");
     produce_all(s);
     wait_delivered(s, 0, 1200);
