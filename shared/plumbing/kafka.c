@@ -1152,8 +1152,21 @@ static void batch_handle(kafka_consumer *c) {
         }
         metric_add(m_batch_fallbacks, 1);
     }
-    for (size_t i = 0; i < n; i++)
-        if (handle_one(c, c->batch[i]) != 0) break;
+    for (size_t i = 0; i < n; i++) {
+        if (handle_one(c, c->batch[i]) == 0) continue;
+        /* batch[i] will come again (handle_one sought its partition back);
+         * so must what the batch holds of other partitions after it: each
+         * of those partitions goes back to its first message left here. */
+        for (size_t j = i + 1; j < n; j++) {
+            int seen = 0;
+            for (size_t k = i; k < j && !seen; k++)
+                seen = c->batch[k]->partition == c->batch[j]->partition &&
+                       strcmp(rd_kafka_topic_name(c->batch[k]->rkt),
+                              rd_kafka_topic_name(c->batch[j]->rkt)) == 0;
+            if (!seen) seek_back(c, c->batch[j]);
+        }
+        break;
+    }
     batch_release(c);
 }
 
