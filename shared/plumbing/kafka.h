@@ -93,11 +93,12 @@ typedef struct {
      * messages, those already fetched or arriving within
      * MILLOM_BATCH_WAIT_MS (2), are handled between batch_begin (0: a
      * transaction is open, e.g. store_batch_begin) and batch_commit (0:
-     * committed); their offsets are stored only after that commit. When a
-     * handler answers anything but KAFKA_DONE, or begin or commit fails,
-     * batch_rollback undoes the batch and its messages are handled again
-     * one by one, each in its own transaction, as without batches: a
-     * poison message goes to the DLQ alone. So in a batch a handler's only
+     * committed; otherwise it rolled the batch back itself); their offsets
+     * are stored only after that commit. When a handler answers anything
+     * but KAFKA_DONE, batch_rollback undoes the batch; then, or when begin
+     * or commit failed, its messages are handled again one by one, each in
+     * its own transaction, as without batches: a poison message goes to
+     * the DLQ alone; a retried one comes again with everything behind it. So in a batch a handler's only
      * lasting effects must be in that transaction (it may run twice), and
      * messages keep their order. */
     int (*batch_begin)(void *arg);
