@@ -651,14 +651,17 @@ int http_server_port(const http_server *s) { return s->port; }
 
 void http_server_stop(http_server *s) {
     if (!s) return;
-    /* Stop accepting, then give answered requests up to 2 s to go out. */
+    /* Stop accepting, then give answered requests up to 2 s to go out. The
+     * listening socket is closed only once the daemon stopped: quiescing
+     * tells MHD's threads to drop it from their epoll sets, and they may
+     * still be doing so (closing it then raced with their epoll_ctl). */
     MHD_socket listen_fd = MHD_quiesce_daemon(s->daemon);
-    if (listen_fd != MHD_INVALID_SOCKET) close(listen_fd);
     for (int i = 0; i < 200 && metric_value(s->in_flight) > 0; i++) {
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
     MHD_stop_daemon(s->daemon); /* every connection's CLOSED has run */
+    if (listen_fd != MHD_INVALID_SOCKET) close(listen_fd);
     if (s->watchdog_started) {
         pthread_mutex_lock(&s->conns_lock);
         s->stopping = 1;
