@@ -1056,9 +1056,10 @@ static int should_stop(const kafka_consumer *c) {
     return atomic_load(&c->stop) || service_stopping();
 }
 
-/* Sleeps `ms`, waking early when asked to stop. */
-static void backoff_sleep(kafka_consumer *c, long ms) {
-    while (ms > 0 && !should_stop(c)) {
+/* Sleeps `ms`, waking early when asked to stop or when *abandon (if
+ * given: a lane giving up its message) is set. */
+static void backoff_sleep(kafka_consumer *c, long ms, const atomic_int *abandon) {
+    while (ms > 0 && !should_stop(c) && !(abandon && atomic_load(abandon))) {
         long step = ms < 50 ? ms : 50;
         clock_sleep_ms(step);
         ms -= step;
@@ -1078,12 +1079,18 @@ static int reject(kafka_consumer *c, const rd_kafka_message_t *m, const char *er
     return -1;
 }
 
-static kafka_verdict call_handler(kafka_consumer *c, const rd_kafka_message_t *m, char *err,
-                                  size_t errlen) {
+/* The handler on m with its argument (a lane's own, or call_arg), timed. */
+static kafka_verdict call_handler(kafka_consumer *c, void *arg, const rd_kafka_message_t *m,
+                                  char *err, size_t errlen) {
     double t0 = mono_ms_f();
-    kafka_verdict v = c->handler(c->call_arg, m, err, errlen);
+    kafka_verdict v = c->handler(arg, m, err, errlen);
     metric_observe_ms(m_handler_seconds, mono_ms_f() - t0);
     return v;
+}
+
+/* The pause after a retry of `ms`: doubled, up to RETRY_BACKOFF_MAX_MS. */
+static long next_backoff(long ms) {
+    return ms * 2 > RETRY_BACKOFF_MAX_MS ? RETRY_BACKOFF_MAX_MS : ms * 2;
 }
 
 /* One message on its own: the handler, then its offset, the DLQ, or a
@@ -1091,7 +1098,7 @@ static kafka_verdict call_handler(kafka_consumer *c, const rd_kafka_message_t *m
  * partition). 0 when it is done with, -1 when it will come again. */
 static int handle_one(kafka_consumer *c, rd_kafka_message_t *m) {
     char err[512] = "";
-    kafka_verdict v = call_handler(c, m, err, sizeof err);
+    kafka_verdict v = call_handler(c, c->call_arg, m, err, sizeof err);
     int retry = 0;
     if (v == KAFKA_DONE) {
         commit(c, m);
@@ -1110,9 +1117,8 @@ static int handle_one(kafka_consumer *c, rd_kafka_message_t *m) {
     log_info("kafka consumer: retrying %s [%d] @%lld in %ld ms%s%s", rd_kafka_topic_name(m->rkt),
              (int)m->partition, (long long)m->offset, c->backoff_ms, err[0] ? ": " : "", err);
     seek_back(c, m);
-    backoff_sleep(c, c->backoff_ms);
-    c->backoff_ms =
-        c->backoff_ms * 2 > RETRY_BACKOFF_MAX_MS ? RETRY_BACKOFF_MAX_MS : c->backoff_ms * 2;
+    backoff_sleep(c, c->backoff_ms, NULL);
+    c->backoff_ms = next_backoff(c->backoff_ms);
     return -1;
 }
 
@@ -1136,7 +1142,7 @@ static void batch_handle(kafka_consumer *c) {
     if (whole) {
         for (size_t i = 0; i < n && whole; i++) {
             char err[512] = "";
-            if (call_handler(c, c->batch[i], err, sizeof err) != KAFKA_DONE) {
+            if (call_handler(c, c->call_arg, c->batch[i], err, sizeof err) != KAFKA_DONE) {
                 c->batch_rollback(c->handler_arg);
                 whole = 0;
             }
@@ -1378,23 +1384,13 @@ static void track_finish(struct lanes *L, const rd_kafka_message_t *m) {
     L->dirty = 1;
 }
 
-static void lane_sleep(kafka_consumer *c, struct lane *l, long ms) {
-    while (ms > 0 && !should_stop(c) && !atomic_load(&l->abandon)) {
-        long step = ms < 50 ? ms : 50;
-        clock_sleep_ms(step);
-        ms -= step;
-    }
-}
-
 /* One message in its lane, retried there until done with: 1 when it is
  * (handled, or safely in its DLQ), 0 when the lane gave up on it (stop,
  * or its partition was revoked). */
 static int lane_handle(kafka_consumer *c, struct lane *l, const rd_kafka_message_t *m) {
     for (;;) {
         char err[512] = "";
-        double t0 = mono_ms_f();
-        kafka_verdict v = c->handler(l->arg, m, err, sizeof err);
-        metric_observe_ms(m_handler_seconds, mono_ms_f() - t0);
+        kafka_verdict v = call_handler(c, l->arg, m, err, sizeof err);
         if (v == KAFKA_DONE || (v == KAFKA_DEAD_LETTER && reject(c, m, err) == 0)) {
             l->backoff_ms = RETRY_BACKOFF_MIN_MS;
             return 1;
@@ -1403,9 +1399,8 @@ static int lane_handle(kafka_consumer *c, struct lane *l, const rd_kafka_message
         log_info("kafka consumer: lane %d retrying %s [%d] @%lld in %ld ms%s%s", l->idx,
                  rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset,
                  l->backoff_ms, err[0] ? ": " : "", err);
-        lane_sleep(c, l, l->backoff_ms);
-        l->backoff_ms =
-            l->backoff_ms * 2 > RETRY_BACKOFF_MAX_MS ? RETRY_BACKOFF_MAX_MS : l->backoff_ms * 2;
+        backoff_sleep(c, l->backoff_ms, &l->abandon);
+        l->backoff_ms = next_backoff(l->backoff_ms);
         if (should_stop(c) || atomic_load(&l->abandon)) return 0;
     }
 }
