@@ -13,7 +13,7 @@
 #   make clean   remove build/ and var/
 
 # Builds use every core (the machine's: nproc); the test runs themselves
-# stay one program at a time (scripts/test.sh).
+# run TEST_JOBS (2) programs at a time (scripts/test.sh).
 MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 1)
 
 SAN ?= 0
@@ -28,7 +28,9 @@ else ifeq ($(SAN),thread)
 else
   BUILD := build/release
   SANFLAGS :=
-  OPT := -O2
+  # Frame pointers: `make profile` (perf record -g) walks Millom's own
+  # frames; the cost is about one register.
+  OPT := -O2 -fno-omit-frame-pointer
 endif
 # BUILD_DIR=... puts a build tree elsewhere (two builds side by side).
 ifdef BUILD_DIR
@@ -79,7 +81,7 @@ INTEG_BINS:= $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(INTEG_SRC))
 TESTLIB_SRC := $(wildcard tests/lib/*.c)
 TESTLIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TESTLIB_SRC))
 
-.PHONY: all deps build run test unit integration bench fuzz chaos lint format clean
+.PHONY: all deps build run test unit integration bench profile fuzz chaos lint format clean
 .SECONDARY:
 
 all: build
@@ -124,6 +126,16 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory build
 	@BUILD=build/release scripts/bench.sh
+
+# Where the CPU goes: the read and purchase scenarios of the bench once
+# more under `perf record -g`, one report per Millom program and scenario
+# in var/bench/profile/ (scripts/bench.sh, BENCH_PERF=1).
+PROFILE_SCENARIOS ?= balance_miss,balance_hit,upsell,purchase
+profile: deps
+	@PERF=1 scripts/deps.sh
+	@$(MAKE) --no-print-directory build
+	@BUILD=build/release BENCH_PERF=1 BENCH_RUNS=1 BENCH_PIPELINES=0 \
+	  BENCH_SCENARIOS=$(PROFILE_SCENARIOS) scripts/bench.sh
 
 # Chaos: a stack of its own (ports 19680..19686, var/chaos) under mixed
 # load while random services are killed with SIGKILL and restarted; then a

@@ -36,6 +36,14 @@
 #   BENCH_PIPELINES=0   skip the settlement and notification benches
 #   (bench_settlement.sh and bench_notify.sh read their own BENCH_* settings)
 #   BENCH_KEEP_DIR=1    keep the temp dir even when everything went well
+#   BENCH_SCENARIOS     only these scenarios, comma-separated (balance_miss,
+#                       balance_hit, upsell, nginx_balance, nginx_offers,
+#                       purchase, nginx_activate); default all. A ratio
+#                       whose two sides did not both run is left out.
+#   BENCH_PERF=1        record every Millom scenario with `perf record -g`
+#                       (all Millom programs) and write one report per
+#                       program to var/bench/profile/<scenario>/ (what
+#                       `make profile` does)
 # Any other MILLOM_* variable set by the caller (e.g. MILLOM_EDGE_THREADS)
 # reaches the services unchanged and is recorded in the results, so tuning
 # experiments need no script change.
@@ -62,6 +70,8 @@ NGINX_WORKERS=${BENCH_NGINX_WORKERS:-auto}
 PURCHASE_SUBSCRIBERS=${BENCH_PURCHASE_SUBSCRIBERS:-200}
 RESULTS_JSON=var/bench/latest.json
 SETTLEMENT_JSON=var/bench/settlement.json
+PROFILE_DIR=var/bench/profile
+SCENARIOS=${BENCH_SCENARIOS:-all}
 NOTIFY_JSON=var/bench/notify.json
 
 # Ports away from the `make run` defaults (8080, 9090, 9101-9104).
@@ -101,7 +111,9 @@ check_prerequisites() {
   for p in "${PROGRAMS[@]}"; do
     [ -x "$BIN/$p" ] || die "$BIN/$p is missing; run 'make build' first"
   done
-  for p in wrk nginx curl python3; do
+  local tools=(wrk nginx curl python3)
+  [ "${BENCH_PERF:-0}" = 1 ] && tools+=(perf)
+  for p in "${tools[@]}"; do
     command -v "$p" >/dev/null || die "$p is not installed (make deps)"
   done
   for p in "$RUNS" "$SECONDS_PER_RUN" "$CONNECTIONS" "$THREADS" "$PURCHASE_SUBSCRIBERS"; do
@@ -347,8 +359,48 @@ drain_purchases() {
   log "purchases still arriving at mno-sandbox after ${BENCH_DRAIN_S:-60} s; going on"
 }
 
+# Whether scenario $1 is selected by BENCH_SCENARIOS.
+selected() { [ "$SCENARIOS" = all ] || [[ ,$SCENARIOS, == *,$1,* ]]; }
+
+# perf record -g of every Millom program (not devbroker, mno-sandbox or
+# nginx) while scenario $1 runs, when BENCH_PERF=1.
+PERF_PID=
+perf_start() { # id
+  [ "${BENCH_PERF:-0}" = 1 ] && [[ $1 != nginx_* ]] || return 0
+  local pids=() name
+  for name in "${PROGRAMS[@]}"; do
+    case $name in devbroker | mno-sandbox) continue ;; esac
+    pids+=("${PID[$name]}")
+  done
+  mkdir -p "$WORK/perf"
+  perf record -q -F 499 -g -o "$WORK/perf/$1.data" -p "$(IFS=,; echo "${pids[*]}")" \
+    >>"$WORK/log/perf.log" 2>&1 &
+  PERF_PID=$!
+  sleep 0.5 # perf attaches to every thread before the load starts
+}
+
+perf_stop() { # id
+  [ -n "$PERF_PID" ] || return 0
+  kill -INT "$PERF_PID" 2>/dev/null || true
+  wait "$PERF_PID" 2>/dev/null || true
+  PERF_PID=
+  local dir=$PROFILE_DIR/$1 name
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  for name in "${PROGRAMS[@]}"; do
+    case $name in devbroker | mno-sandbox) continue ;; esac
+    # The hottest functions of this program by own time, each with the
+    # call chains that lead to it.
+    perf report -i "$WORK/perf/$1.data" --stdio --no-children --pid "${PID[$name]}" \
+      --percent-limit 1 --sort dso,symbol -g caller,0.5,callee,function,percent \
+      >"$dir/$name.txt" 2>>"$WORK/log/perf.log" || true
+  done
+  log "profile of $1: $dir/<program>.txt"
+}
+
 run_wrk() { # id label run url [header] [lua script] [purchases: 1]
   local id=$1 label=$2 run=$3 url=$4 header=${5:-} script=${6:-} purchases=${7:-0}
+  selected "$id" || return 0
   local out=$WORK/wrk/$id.$run.txt
   local args=(-t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency)
   [ -n "$header" ] && args+=(-H "$header")
@@ -356,11 +408,13 @@ run_wrk() { # id label run url [header] [lua script] [purchases: 1]
   log "run $run/$RUNS: $label"
   local activations=0
   [ "$purchases" = 0 ] || activations=$(activate_count)
+  perf_start "$id"
   local t0=$EPOCHREALTIME
   cpu_snapshot CPU_BEFORE
   if ! wrk "${args[@]}" "$url" >"$out" 2>&1; then
     log "wrk failed for $label; output: $(cat "$out")"
   fi
+  perf_stop "$id"
   # Purchases still running when wrk stopped, and the work a purchase
   # leaves for after its answer (settlement, outbox, changelog), belong to
   # this scenario's cost. Its messages are the purchases the operator saw.

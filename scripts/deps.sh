@@ -15,6 +15,10 @@ packages=(
 if [ "${FUZZ:-0}" = 1 ]; then
   packages+=(clang libclang-rt-14-dev)
 fi
+# make profile needs perf (Debian's linux-perf); nothing else does.
+if [ "${PERF:-0}" = 1 ]; then
+  packages+=(linux-perf)
+fi
 # The headless browser test of the shop page (tests/integration/
 # test_shop_browser.sh, which calls BROWSER=1 scripts/deps.sh) needs
 # Debian's chromium; nothing else does.
