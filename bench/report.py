@@ -200,8 +200,8 @@ def compute_ratios(scenarios, cpu):
     out = []
     for label, a, b, text in RATIOS:
         sa, sb = scenarios.get(a), scenarios.get(b)
-        if not sa and not sb:
-            continue  # neither side selected (BENCH_SCENARIOS)
+        if not sa or not sb:
+            continue  # a side not selected (BENCH_SCENARIOS): no ratio
         problems = []
         for sc, sid in ((sa, a), (sb, b)):
             if not sc:

@@ -71,6 +71,9 @@ PURCHASE_SUBSCRIBERS=${BENCH_PURCHASE_SUBSCRIBERS:-200}
 RESULTS_JSON=var/bench/latest.json
 SETTLEMENT_JSON=var/bench/settlement.json
 PROFILE_DIR=var/bench/profile
+# A profiled run measures perf's overhead too: its table goes next to the
+# profiles, never over the bench's results.
+[ "${BENCH_PERF:-0}" = 1 ] && RESULTS_JSON=$PROFILE_DIR/latest.json
 SCENARIOS=${BENCH_SCENARIOS:-all}
 NOTIFY_JSON=var/bench/notify.json
 
@@ -144,16 +147,24 @@ make_work_dir() {
   : >"$WORK/messages.tsv"
 }
 
-# The sandbox tenants file points tp at mno-sandbox on 9090; the bench's
-# mno-sandbox listens elsewhere, so every operator gets a copy with our port.
+# The sandbox tenants file points tp at mno-sandbox on 9090 and the
+# providers' webhooks at sp-sandbox on 9091; the bench's mno-sandbox listens
+# elsewhere, so every operator gets a copy with our port, and the webhooks
+# go to the bench's nginx.
 write_tenants_file() {
-  python3 - config/tenants.sandbox.json "$WORK/tenants.json" "http://127.0.0.1:$MNO_PORT" <<'PY'
+  python3 - config/tenants.sandbox.json "$WORK/tenants.json" "http://127.0.0.1:$MNO_PORT" \
+    "$NGINX_URL/provider" <<'PY'
 import json, sys
-src, dst, url = sys.argv[1:]
+src, dst, url, provider = sys.argv[1:]
 with open(src) as f:
     t = json.load(f)
 for op in t["operators"]:
     op["backendUrl"] = url
+# Webhooks go to nginx, which answers 200 at once (bench/nginx.conf.template).
+for sp in t["serviceProviders"]:
+    for field in ("notificationUrl", "callbackUrl"):
+        if field in sp:
+            sp[field] = provider + "/" + field
 with open(dst, "w") as f:
     json.dump(t, f, indent=2)
 PY
@@ -364,38 +375,63 @@ selected() { [ "$SCENARIOS" = all ] || [[ ,$SCENARIOS, == *,$1,* ]]; }
 
 # perf record -g of every Millom program (not devbroker, mno-sandbox or
 # nginx) while scenario $1 runs, when BENCH_PERF=1.
-PERF_PID=
+# perf record -g of each Millom program (not devbroker, mno-sandbox or
+# nginx), one perf per program, while scenario $1 runs, when BENCH_PERF=1.
+PERF_PIDS=()
+perf_programs() {
+  local name
+  for name in "${PROGRAMS[@]}"; do
+    case $name in devbroker | mno-sandbox) ;; *) echo "$name" ;; esac
+  done
+}
+
 perf_start() { # id
   [ "${BENCH_PERF:-0}" = 1 ] && [[ $1 != nginx_* ]] || return 0
-  local pids=() name
-  for name in "${PROGRAMS[@]}"; do
-    case $name in devbroker | mno-sandbox) continue ;; esac
-    pids+=("${PID[$name]}")
-  done
+  local name
   mkdir -p "$WORK/perf"
-  perf record -q -F 499 -g -o "$WORK/perf/$1.data" -p "$(IFS=,; echo "${pids[*]}")" \
-    >>"$WORK/log/perf.log" 2>&1 &
-  PERF_PID=$!
+  for name in $(perf_programs); do
+    perf record -q -F 499 -g -o "$WORK/perf/$1.$name.data" -p "${PID[$name]}" \
+      >>"$WORK/log/perf.log" 2>&1 &
+    PERF_PIDS+=($!)
+  done
   sleep 0.5 # perf attaches to every thread before the load starts
 }
 
 perf_stop() { # id
-  [ -n "$PERF_PID" ] || return 0
-  kill -INT "$PERF_PID" 2>/dev/null || true
-  wait "$PERF_PID" 2>/dev/null || true
-  PERF_PID=
-  local dir=$PROFILE_DIR/$1 name
+  [ ${#PERF_PIDS[@]} -gt 0 ] || return 0
+  kill -INT "${PERF_PIDS[@]}" 2>/dev/null || true
+  wait "${PERF_PIDS[@]}" 2>/dev/null || true
+  PERF_PIDS=()
+  local dir=$PROFILE_DIR/$1 name data
   rm -rf "$dir"
   mkdir -p "$dir"
-  for name in "${PROGRAMS[@]}"; do
-    case $name in devbroker | mno-sandbox) continue ;; esac
-    # The hottest functions of this program by own time, each with the
-    # call chains that lead to it.
-    perf report -i "$WORK/perf/$1.data" --stdio --no-children --pid "${PID[$name]}" \
-      --percent-limit 1 --sort dso,symbol -g caller,0.5,callee,function,percent \
-      >"$dir/$name.txt" 2>>"$WORK/log/perf.log" || true
+  for name in $(perf_programs); do
+    data=$WORK/perf/$1.$name.data
+    # Per thread (named: lane-3, outbox-relay, kafka-consumer, ...), then
+    # the hottest functions by own time with the call chains into them.
+    {
+      echo "# $name during $1: share of this program's samples per thread"
+      perf report -i "$data" --stdio --no-children --sort comm -g none 2>/dev/null |
+        grep -v '^#' | grep -v '^$' | head -20
+      echo
+      echo
+      # Time in the kernel shows up on a paravirtualised VM mostly as
+      # pvm_irq_enable; the system call (or page fault) each sample came
+      # through says what it was.
+      echo "# $name during $1: samples per thread and system call (or page fault)"
+      perf script -i "$data" 2>/dev/null | awk '
+        /cpu-clock/ { inside = 1; comm = $1; how = ""; next }
+        inside && NF == 0 { inside = 0; print comm, (how == "" ? "(user space)" : how); next }
+        inside && how == "" && $2 ~ /^__(x64|do)_sys_/ { how = $2; sub(/\+.*/, "", how) }
+        inside && how == "" && $2 ~ /^exc_page_fault/ { how = "page fault" }' |
+        sort | uniq -c | sort -rn | head -30
+      echo
+      perf report -i "$data" --stdio --no-children --sort dso,symbol --percent-limit 1 \
+        -g caller,0.5,callee,function,percent 2>/dev/null
+    } >"$dir/$name.txt"
+    mv "$data" "$dir/$name.perf.data"
   done
-  log "profile of $1: $dir/<program>.txt"
+  log "profile of $1: $dir/<program>.txt (perf report -i $dir/<program>.perf.data)"
 }
 
 run_wrk() { # id label run url [header] [lua script] [purchases: 1]

@@ -246,6 +246,7 @@ static void deliver(mno_activations *a, http_client *client, task *t) {
 }
 
 static void *worker_main(void *arg) {
+    service_thread_name("activations");
     mno_activations *a = arg;
     http_client *client = http_client_new();
     pthread_mutex_lock(&a->lock);

@@ -33,6 +33,7 @@
 #include "shared/plumbing/errors.h"
 #include "shared/patterns/rpc.h"
 #include "shared/plumbing/service.h"
+#include "shared/plumbing/stmt_cache.h"
 #include "shared/plumbing/store.h"
 #include "millom/v1/purchase.pb-c.h"
 #include "millom/v1/subscriber.pb-c.h"
@@ -94,13 +95,13 @@ static const char *provider_url(const tenants *t, const char *provider, const ch
 static int64_t count_one(sqlite3 *db, const char *sql, const char *a, const char *b, const char *c,
                          int64_t d) {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return -1;
+    if (!(st = stmt_get(db, sql))) return -1;
     sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
     if (c) sqlite3_bind_text(st, 3, c, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, d);
     int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    sqlite3_finalize(st);
+    stmt_done(db, st);
     return v;
 }
 
@@ -108,10 +109,8 @@ static int64_t count_one(sqlite3 *db, const char *sql, const char *a, const char
 static int queue_delivery(sqlite3 *db, const char *kind, const char *provider, const char *url,
                           const char *body, const char *dedup_key, int64_t now) {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db,
-                           "INSERT OR IGNORE INTO deliveries (kind, provider, url, body, "
-                           "dedup_key, next_ms, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (!(st = stmt_get(db, "INSERT OR IGNORE INTO deliveries (kind, provider, url, body, "
+                           "dedup_key, next_ms, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)")))
         return -1;
     sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, provider, -1, SQLITE_STATIC);
@@ -123,21 +122,21 @@ static int queue_delivery(sqlite3 *db, const char *kind, const char *provider, c
         sqlite3_bind_null(st, 5);
     sqlite3_bind_int64(st, 6, now);
     int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-    sqlite3_finalize(st);
+    stmt_done(db, st);
     return rc;
 }
 
 static int exec_bind(sqlite3 *db, const char *sql, const char *a, const char *b, const char *c,
                      const char *d, int64_t e) {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return -1;
+    if (!(st = stmt_get(db, sql))) return -1;
     sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, c, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, d, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 5, e);
     int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-    sqlite3_finalize(st);
+    stmt_done(db, st);
     return rc;
 }
 
@@ -153,10 +152,8 @@ static int decide(notifier *n, const Millom__V1__SubscriberEvent *ev, const tena
     if (store_begin(db) != SQLITE_OK) return -1;
 
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT correlation_id FROM notify_dedup "
-                           "WHERE operator=?1 AND transaction_id=?2",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (!(st = stmt_get(db, "SELECT correlation_id FROM notify_dedup "
+                           "WHERE operator=?1 AND transaction_id=?2")))
         goto fail;
     sqlite3_bind_text(st, 1, op->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, tid, -1, SQLITE_STATIC);
@@ -167,11 +164,11 @@ static int decide(notifier *n, const Millom__V1__SubscriberEvent *ev, const tena
             VERDICT(v, 202, NULL, "queued (redelivered request)");
         else
             VERDICT(v, 409, "INTERNAL_ERROR", "duplicate transactionId '%.128s'", tid);
-        sqlite3_finalize(st);
+        stmt_done(db, st);
         store_rollback(db);
         return 0;
     }
-    sqlite3_finalize(st);
+    stmt_done(db, st);
     st = NULL;
     if (rc != SQLITE_DONE) goto fail;
 
@@ -201,12 +198,9 @@ static int decide(notifier *n, const Millom__V1__SubscriberEvent *ev, const tena
         }
     }
 
-    if (sqlite3_prepare_v2(
-            db,
-            "SELECT provider, language FROM consents WHERE msisdn=?1 AND operator=?2 AND "
+    if (!(st = stmt_get(db, "SELECT provider, language FROM consents WHERE msisdn=?1 AND operator=?2 AND "
             "EXISTS (SELECT 1 FROM json_each(consents.types) WHERE value=?3) "
-            "ORDER BY provider",
-            -1, &st, NULL) != SQLITE_OK)
+            "ORDER BY provider")))
         goto fail;
     sqlite3_bind_text(st, 1, msisdn, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, op->id, -1, SQLITE_STATIC);
@@ -253,7 +247,7 @@ static int decide(notifier *n, const Millom__V1__SubscriberEvent *ev, const tena
         free(body);
         if (!failed) (*queued)++;
     }
-    sqlite3_finalize(st);
+    stmt_done(db, st);
     st = NULL;
     if (failed || (rc != SQLITE_DONE && rc != SQLITE_ROW)) goto fail;
     if (consenting == 0) {
@@ -280,7 +274,7 @@ static int decide(notifier *n, const Millom__V1__SubscriberEvent *ev, const tena
     return 0;
 fail:
     log_warn("notification store: %s", sqlite3_errmsg(db));
-    sqlite3_finalize(st);
+    stmt_done(db, st);
     store_rollback(db);
     *queued = 0;
     return -1;

@@ -15,6 +15,7 @@
 #include "shared/plumbing/log.h"
 #include "shared/patterns/changelog.h"
 #include "shared/patterns/outbox.h"
+#include "shared/plumbing/stmt_cache.h"
 #include "shared/plumbing/store.h"
 #include "shared/plumbing/text.h"
 
@@ -285,10 +286,13 @@ static void bind_int64_or_null(sqlite3_stmt *st, int i, int64_t v) {
         sqlite3_bind_null(st, i);
 }
 
+/* The statement for sql (a string literal) from the connection's cache
+ * (stmt_cache.h): a purchase runs the same dozen statements, and preparing
+ * them (with the changelog's triggers) cost more than running them. Give
+ * it back with stmt_done. */
 static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st) {
-    int rc = sqlite3_prepare_v2(db, sql, -1, st, NULL);
-    if (rc != SQLITE_OK) log_error("sqlite prepare: %s (in: %.60s)", sqlite3_errmsg(db), sql);
-    return rc;
+    *st = stmt_get(db, sql);
+    return *st ? SQLITE_OK : SQLITE_ERROR;
 }
 
 static int is_busy(int rc) {
@@ -308,7 +312,7 @@ static int get_one(sqlite3 *db, sqlite3_stmt *st, purchase *out, const char *wha
         log_warn("sqlite %s: %s", what, sqlite3_errmsg(db));
         found = -1;
     }
-    sqlite3_finalize(st);
+    stmt_done(db, st);
     return found;
 }
 
@@ -398,7 +402,7 @@ int purchase_timer_hit(sqlite3 *db, const purchase *p, int64_t since_ms, int64_t
     } else {
         hit = rc == SQLITE_DONE ? 0 : -1;
     }
-    sqlite3_finalize(st);
+    stmt_done(db, st);
     return hit;
 }
 
@@ -412,7 +416,7 @@ static int op_transid_taken(sqlite3 *db, const char *op, const char *op_transid)
     sqlite3_bind_text(st, 1, op, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, op_transid, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    stmt_done(db, st);
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -453,7 +457,7 @@ static int insert_row(sqlite3 *db, const purchase *p) {
     sqlite3_bind_text(st, 27, op_transid_of(p, derived), -1, SQLITE_TRANSIENT);
     rc = sqlite3_step(st);
     if (rc != SQLITE_DONE) log_warn("sqlite insert purchase: %s", sqlite3_errmsg(db));
-    sqlite3_finalize(st);
+    stmt_done(db, st);
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
@@ -546,7 +550,7 @@ int purchase_update(sqlite3 *db, const purchase *next, unsigned expect_states, i
     sqlite3_bind_text(st, 13, next->service_provider, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 14, next->transid, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    stmt_done(db, st);
     if (rc != SQLITE_DONE) goto rollback;
     rc = SQLITE_OK;
     if (next->state != cur.state) rc = add_event(db, next, next->updated_ms);
@@ -581,7 +585,7 @@ int purchase_claim_due(sqlite3 *db, int64_t now, int64_t lease_until_ms, purchas
         result = read_row(st, out) == 0 ? 1 : -1;
     else
         result = rc == SQLITE_DONE ? 0 : -1;
-    sqlite3_finalize(st);
+    stmt_done(db, st);
     if (result != 1) goto rollback;
     if (prepare(db,
                 "UPDATE purchases SET attempts = attempts + 1, next_attempt_ms = ?,"
@@ -596,7 +600,7 @@ int purchase_claim_due(sqlite3 *db, int64_t now, int64_t lease_until_ms, purchas
     sqlite3_bind_text(st, 3, out->service_provider, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, out->transid, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    stmt_done(db, st);
     if (rc != SQLITE_DONE || sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         result = -1;
         goto rollback;
@@ -630,7 +634,7 @@ static int64_t scalar_int64(sqlite3 *db, const char *sql, int64_t bind, int64_t 
     int64_t v = fallback;
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
         v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    stmt_done(db, st);
     return v;
 }
 
@@ -675,7 +679,7 @@ static int each_row(sqlite3 *db, sqlite3_stmt *st, purchase_each_fn each, void *
         n = -1;
     }
     purchase_clear(&p);
-    sqlite3_finalize(st);
+    stmt_done(db, st);
     return n;
 }
 

@@ -148,6 +148,7 @@ static void close_once(day_closer *d) {
 }
 
 static void *closer_thread(void *arg) {
+    service_thread_name("day-close");
     day_closer *d = arg;
     pthread_mutex_lock(&d->mu);
     while (!d->stop) {

@@ -343,6 +343,7 @@ static void restart_partitions_past_end(changelog_follower *f) {
 }
 
 static void *follower_thread(void *arg) {
+    service_thread_name("changelog");
     changelog_follower *f = arg;
     while (!atomic_load(&f->stop) && !service_stopping()) {
         if (atomic_load(&f->check_past_end)) restart_partitions_past_end(f);

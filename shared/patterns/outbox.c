@@ -84,7 +84,10 @@ static outbox_batch *batch_new(void) {
     outbox_batch *b = calloc(1, sizeof *b);
     if (!b) return NULL;
     pthread_mutex_init(&b->mu, NULL);
-    pthread_cond_init(&b->cv, NULL);
+    /* await_batch's deadlines are CLOCK_MONOTONIC (clock_deadline_in): a
+     * default (CLOCK_REALTIME) condition variable took them as long past
+     * and the relay spun until the last delivery report. */
+    clock_cond_init(&b->cv);
     return b;
 }
 
@@ -101,7 +104,8 @@ static void on_delivery(void *arg, rd_kafka_resp_err_t err) {
     s->state = err ? SLOT_FAILED : SLOT_DELIVERED;
     b->pending--;
     int free_it = b->abandoned && b->pending == 0;
-    if (!free_it) pthread_cond_signal(&b->cv);
+    /* The relay waits for the whole batch: one wake-up, at the last. */
+    if (!free_it && b->pending == 0) pthread_cond_signal(&b->cv);
     pthread_mutex_unlock(&b->mu);
     if (free_it) batch_free(b);
 }
@@ -301,6 +305,7 @@ static int relay_pass(outbox_relay *r) {
 }
 
 static void *relay_thread(void *arg) {
+    service_thread_name("outbox-relay");
     outbox_relay *r = arg;
     for (;;) {
         int stopping = atomic_load(&r->stop);

@@ -223,6 +223,7 @@ static void handle_reply(rpc_client *c, const rd_kafka_message_t *m) {
 }
 
 static void *reader_thread(void *arg) {
+    service_thread_name("rpc-replies");
     rpc_client *c = arg;
     while (!atomic_load(&c->stop)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, c->poll_ms);

@@ -108,6 +108,7 @@ static void send_pending(pending *p) {
 }
 
 static void *timer_main(void *arg) {
+    service_thread_name("http-delayed");
     http_delayed *d = arg;
     pthread_mutex_lock(&d->lock);
     while (!d->stopping) {

@@ -476,6 +476,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 /* Shuts down the sockets of connections whose request is late: after the
  * request timeout, or after 1 s while the server is above its soft cap. */
 static void *watchdog_main(void *arg) {
+    service_thread_name("http-watchdog");
     http_server *s = arg;
     pthread_mutex_lock(&s->conns_lock);
     while (!s->stopping) {

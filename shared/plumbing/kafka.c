@@ -553,6 +553,7 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 }
 
 static void *producer_thread(void *arg) {
+    service_thread_name("kafka-producer");
     kafka_producer *p = arg;
     double last_probe_ms = 0;
     while (!atomic_load(&p->stop)) {
@@ -1409,6 +1410,7 @@ static void *lane_main(void *arg) {
     struct lane *l = arg;
     kafka_consumer *c = l->c;
     struct lanes *L = c->ln;
+    service_thread_name("lane-%d", (int)(l - L->lane));
     pthread_mutex_lock(&L->mu);
     for (;;) {
         /* Stopping: nothing new starts (a message behind one given up on
@@ -1682,6 +1684,7 @@ int kafka_consumer_run(kafka_consumer *c) {
 }
 
 static void *consumer_thread(void *arg) {
+    service_thread_name("kafka-consumer");
     kafka_consumer_run(arg);
     return NULL;
 }

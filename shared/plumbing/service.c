@@ -5,6 +5,8 @@
 #include "shared/plumbing/log.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -66,4 +68,13 @@ const char *service_data_dir(void) {
     snprintf(data_dir, sizeof data_dir, "%.*s%s%s", (int)(at - d), d, host,
              at + strlen("{hostname}"));
     return data_dir;
+}
+
+void service_thread_name(const char *fmt, ...) {
+    char name[16]; /* the kernel keeps 15 characters and the NUL */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    pthread_setname_np(pthread_self(), name);
 }

@@ -18,6 +18,10 @@ int64_t now_ms(void);
 /* Monotonic clock, milliseconds. */
 int64_t mono_ms(void);
 
+/* Names the calling thread (the first 15 characters; printf-style) as
+ * top, perf and gdb show it: "outbox-relay", "lane-3". */
+void service_thread_name(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Where a service keeps its files: MILLOM_DATA_DIR, default "var/data". */
 const char *service_data_dir(void);
 

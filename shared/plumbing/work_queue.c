@@ -1,5 +1,6 @@
 /* See work_queue.h. A ring buffer under one mutex with two conditions. */
 #include "shared/plumbing/work_queue.h"
+#include "shared/plumbing/service.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -17,6 +18,7 @@ struct work_queue {
 };
 
 static void *worker_main(void *p) {
+    service_thread_name("work-queue");
     work_queue *q = p;
     void *state = q->opts.worker_init ? q->opts.worker_init(q->opts.arg) : NULL;
     for (;;) {

@@ -1,5 +1,6 @@
 /* See worker.h. */
 #include "shared/plumbing/worker.h"
+#include "shared/plumbing/service.h"
 #include "shared/plumbing/clock.h"
 
 #include <errno.h>
@@ -33,6 +34,7 @@ static void sleep_ms(worker *w, long ms) {
 }
 
 static void *run(void *arg) {
+    service_thread_name("worker");
     worker *w = arg;
     while (!atomic_load(&w->stop)) {
         atomic_store(&w->busy, 1);
