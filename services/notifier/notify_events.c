@@ -110,7 +110,7 @@ static int queue_delivery(sqlite3 *db, const char *kind, const char *provider, c
                           const char *body, const char *dedup_key, int64_t now) {
     sqlite3_stmt *st;
     if (!(st = stmt_get(db, "INSERT OR IGNORE INTO deliveries (kind, provider, url, body, "
-                           "dedup_key, next_ms, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)")))
+                            "dedup_key, next_ms, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)")))
         return -1;
     sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, provider, -1, SQLITE_STATIC);
@@ -153,7 +153,7 @@ static int decide(notifier *n, const Millom__V1__SubscriberEvent *ev, const tena
 
     sqlite3_stmt *st = NULL;
     if (!(st = stmt_get(db, "SELECT correlation_id FROM notify_dedup "
-                           "WHERE operator=?1 AND transaction_id=?2")))
+                            "WHERE operator=?1 AND transaction_id=?2")))
         goto fail;
     sqlite3_bind_text(st, 1, op->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, tid, -1, SQLITE_STATIC);
@@ -198,9 +198,10 @@ static int decide(notifier *n, const Millom__V1__SubscriberEvent *ev, const tena
         }
     }
 
-    if (!(st = stmt_get(db, "SELECT provider, language FROM consents WHERE msisdn=?1 AND operator=?2 AND "
-            "EXISTS (SELECT 1 FROM json_each(consents.types) WHERE value=?3) "
-            "ORDER BY provider")))
+    if (!(st = stmt_get(
+              db, "SELECT provider, language FROM consents WHERE msisdn=?1 AND operator=?2 AND "
+                  "EXISTS (SELECT 1 FROM json_each(consents.types) WHERE value=?3) "
+                  "ORDER BY provider")))
         goto fail;
     sqlite3_bind_text(st, 1, msisdn, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, op->id, -1, SQLITE_STATIC);
