@@ -36,6 +36,8 @@ int main(void) {
         .batch_begin = settlement_batch_begin,
         .batch_commit = settlement_batch_commit,
         .batch_rollback = settlement_batch_rollback,
+        /* Purchase events and impressions: nobody waits on their settling. */
+        .background = 1,
     };
     return runner_main(&opts);
 }

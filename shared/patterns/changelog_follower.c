@@ -458,6 +458,7 @@ changelog_follower *changelog_follower_start(const char *db_path, const changelo
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char e[512];
     if (kafka_conf_common(conf, "changelog-follower", err, errlen) ||
+        kafka_conf_background(conf, err, errlen) ||
         /* librdkafka wants a group id even for assign(); the follower never
          * subscribes or commits (its positions live in SQLite), so the
          * group never forms. */

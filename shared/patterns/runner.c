@@ -69,6 +69,7 @@ int runner_main(const runner_opts *opts) {
         .batch_rollback = opts->batch_rollback,
         .lanes = opts->lanes ? opts->lanes(r.state) : 0,
         .lane_arg = opts->lane_arg,
+        .background = opts->background,
     };
     r.consumer = kafka_consumer_new(&copts, err, sizeof err);
     if (!r.consumer) {

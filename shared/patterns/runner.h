@@ -32,6 +32,8 @@ typedef struct {
      * once after setup, and each lane's handler argument. */
     int (*lanes)(void *state);
     void *(*lane_arg)(void *state, int lane);
+    /* 1: nobody waits on the messages (kafka_consumer_opts.background). */
+    int background;
 } runner_opts;
 
 /* Runs the service until a stop signal. Returns the process exit code. */

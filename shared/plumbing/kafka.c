@@ -41,6 +41,7 @@ static double mono_ms_f(void) {
 static struct {
     long down_ready_s;        /* MILLOM_KAFKA_DOWN_READY_S */
     long fetch_wait_ms;       /* MILLOM_KAFKA_FETCH_WAIT_MS */
+    long background_wait_ms;  /* MILLOM_KAFKA_BACKGROUND_FETCH_WAIT_MS */
     long linger_ms;           /* MILLOM_KAFKA_LINGER_MS */
     long commit_interval_ms;  /* MILLOM_KAFKA_COMMIT_INTERVAL_MS */
     long session_timeout_ms;  /* MILLOM_KAFKA_SESSION_TIMEOUT_MS */
@@ -58,6 +59,8 @@ static void kset_read(void) {
     settings_reader s = SETTINGS_INIT;
     kset.down_ready_s = settings_seconds(&s, "MILLOM_KAFKA_DOWN_READY_S", 10, 0, 86400);
     kset.fetch_wait_ms = settings_ms(&s, "MILLOM_KAFKA_FETCH_WAIT_MS", 2, 0, 300000);
+    kset.background_wait_ms =
+        settings_ms(&s, "MILLOM_KAFKA_BACKGROUND_FETCH_WAIT_MS", 100, 0, 300000);
     kset.linger_ms = settings_ms(&s, "MILLOM_KAFKA_LINGER_MS", 1, 0, 900000);
     kset.commit_interval_ms = settings_ms(&s, "MILLOM_KAFKA_COMMIT_INTERVAL_MS", 100, 0, 3600000);
     kset.session_timeout_ms = settings_ms(&s, "MILLOM_KAFKA_SESSION_TIMEOUT_MS", 10000, 1, 3600000);
@@ -510,6 +513,11 @@ static int conf_common(rd_kafka_conf_t *conf, const char *client_id, int consume
 
 int kafka_conf_common(rd_kafka_conf_t *conf, const char *client_id, char *err, size_t errlen) {
     return conf_common(conf, client_id, 1, err, errlen);
+}
+
+int kafka_conf_background(rd_kafka_conf_t *conf, char *err, size_t errlen) {
+    pthread_once(&kset_once, kset_read);
+    return conf_set_long(conf, "fetch.wait.max.ms", kset.background_wait_ms, err, errlen);
 }
 
 /* --------------------------------------------------------------- producer */
@@ -968,7 +976,8 @@ kafka_consumer *kafka_consumer_new(const kafka_consumer_opts *o, char *err, size
         conf_set(conf, "enable.partition.eof", "false", err, errlen) ||
         conf_set_long(conf, "session.timeout.ms", session_ms, err, errlen) ||
         conf_set_long(conf, "heartbeat.interval.ms", session_ms / 3 > 0 ? session_ms / 3 : 1, err,
-                      errlen)) {
+                      errlen) ||
+        (o->background && kafka_conf_background(conf, err, errlen))) {
         rd_kafka_conf_destroy(conf);
         consumer_destroy_fields(c);
         return NULL;

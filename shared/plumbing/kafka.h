@@ -28,6 +28,16 @@ int kafka_conf_security(rd_kafka_conf_t *conf, char *err, size_t errlen);
  * settings (kafka_conf_security) to a conf. */
 int kafka_conf_common(rd_kafka_conf_t *conf, const char *client_id, char *err, size_t errlen);
 
+/* For a consumer whose messages nobody waits on (changelog followers,
+ * settlement): its fetches wait up to MILLOM_KAFKA_BACKGROUND_FETCH_WAIT_MS
+ * (100) for data instead of MILLOM_KAFKA_FETCH_WAIT_MS (2). A real broker
+ * answers a waiting fetch as soon as data arrives, so 2 ms costs nothing
+ * there; devbroker (librdkafka's mock cluster) holds an empty fetch for
+ * the whole wait, so the short wait keeps request/reply hops fast on it,
+ * and the long one keeps idle consumers from polling it 500 times a
+ * second each. Call after kafka_conf_common. */
+int kafka_conf_background(rd_kafka_conf_t *conf, char *err, size_t errlen);
+
 typedef struct kafka_producer kafka_producer;
 
 typedef struct {
@@ -124,6 +134,8 @@ typedef struct {
      * lanes <= 1 the handler gets lane_arg(handler_arg, 0)). */
     int lanes;
     void *(*lane_arg)(void *handler_arg, int lane);
+    /* 1: nobody waits on these messages (kafka_conf_background). */
+    int background;
 } kafka_consumer_opts;
 
 kafka_consumer *kafka_consumer_new(const kafka_consumer_opts *opts, char *err, size_t errlen);

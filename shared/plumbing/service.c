@@ -5,6 +5,7 @@
 #include "shared/plumbing/log.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <signal.h>
@@ -30,6 +31,12 @@ void service_init(const char *name) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* glibc gives the free top of a thread's heap back to the kernel once
+     * it passes 128 kB: madvise and a TLB shoot-down on every core, then a
+     * page fault per page when the next message needs it again. Under
+     * load that churn took ~7% of purchase-executor's CPU (make profile).
+     * Each heap now keeps up to 1 MB of free memory. */
+    mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
 }
 
 bool service_stopping(void) { return atomic_load(&stop_requested) != 0; }

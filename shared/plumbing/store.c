@@ -266,6 +266,9 @@ sqlite3 *store_open_path(const char *path, const char *const *migrations, size_t
     sqlite3_busy_timeout(db, 5000);
     if (store_exec(db, "PRAGMA journal_mode=WAL") != SQLITE_OK ||
         store_exec(db, "PRAGMA synchronous=NORMAL") != SQLITE_OK ||
+        /* Statement journals (a savepoint per INSERT or UPDATE that fires
+         * the changelog's triggers) in memory, not in a temp file. */
+        store_exec(db, "PRAGMA temp_store=MEMORY") != SQLITE_OK ||
         store_exec(db, "PRAGMA foreign_keys=ON") != SQLITE_OK) {
         snprintf(err, errlen, "configure %s: %s", path, sqlite3_errmsg(db));
         sqlite3_close(db);
@@ -292,6 +295,7 @@ sqlite3 *store_open_path(const char *path, const char *const *migrations, size_t
         log_info("store %s migrated to version %zu", path, i + 1);
     }
     remember_path(path);
+    store_checkpoint_attach(db);
     return db;
 }
 
@@ -311,5 +315,6 @@ sqlite3 *store_open(const char *name, const char *const *migrations, size_t n_mi
 void store_close(sqlite3 *db) {
     if (!db) return;
     stmt_cache_close(db);
+    store_checkpoint_detach(db);
     sqlite3_close_v2(db);
 }

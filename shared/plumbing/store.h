@@ -16,6 +16,13 @@ sqlite3 *store_open_path(const char *path, const char *const *migrations, size_t
                          char *err, size_t errlen);
 void store_close(sqlite3 *db);
 
+/* Checkpoints off the committing thread (store_checkpoint.c): every
+ * connection store_open makes reports its commits to one thread per file,
+ * which checkpoints (PASSIVE) once the WAL passes 1,000 pages, instead of
+ * the commit that crossed it doing so inline. store_close detaches. */
+void store_checkpoint_attach(sqlite3 *db);
+void store_checkpoint_detach(sqlite3 *db);
+
 /* For /readyz: 1 when every file this process opened with store_open or
  * store_open_path (":memory:" aside, closed ones included) can be opened
  * again now and answers a trivial query, on a fresh read-only connection;

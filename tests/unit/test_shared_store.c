@@ -4,9 +4,12 @@
 #include "shared/plumbing/store.h"
 
 #include <check.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static char dir[64];
@@ -109,6 +112,66 @@ START_TEST(transactions) {
 }
 END_TEST
 
+/* Threads of this process named `name` (/proc/self/task/<tid>/comm). */
+static int threads_named(const char *name) {
+    DIR *d = opendir("/proc/self/task");
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        if (fgets(comm, sizeof comm, f)) comm[strcspn(comm, "\n")] = '\0';
+        fclose(f);
+        n += strcmp(comm, name) == 0;
+    }
+    closedir(d);
+    return n;
+}
+
+static long file_size(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (long)sb.st_size : -1;
+}
+
+/* Commits of store_open's connections are checkpointed by one thread per
+ * file, not inline: the database file grows while two connections write
+ * (only a checkpoint copies pages into it), one "checkpoint" thread serves
+ * both, and it ends with the last store_close. */
+START_TEST(checkpoints_run_in_their_own_thread) {
+    make_dir();
+    static const char *const schema[] = {"CREATE TABLE t (id INTEGER PRIMARY KEY, pad BLOB)"};
+    char err[256], path[128];
+    snprintf(path, sizeof path, "%s/ckpt.db", dir);
+    sqlite3 *a = store_open("ckpt", schema, 1, err, sizeof err);
+    sqlite3 *b = store_open("ckpt", schema, 1, err, sizeof err);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq(threads_named("checkpoint"), 1);
+    long before = file_size(path);
+    /* 3,000 commits of a page each: three times the checkpoint size. */
+    for (int i = 0; i < 3000; i++)
+        ck_assert_int_eq(store_exec(i % 2 ? a : b, "INSERT INTO t (pad) VALUES (zeroblob(3000))"),
+                         SQLITE_OK);
+    long after = before;
+    for (int i = 0; i < 100 && after < before + 1000L * 4096; i++) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+        after = file_size(path);
+    }
+    ck_assert_msg(after >= before + 1000L * 4096, "database file %ld -> %ld bytes: no checkpoint",
+                  before, after);
+    store_close(a);
+    ck_assert_int_eq(threads_named("checkpoint"), 1);
+    store_close(b);
+    ck_assert_int_eq(threads_named("checkpoint"), 0);
+    remove_dir();
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("store");
     TCase *tc = tcase_create("sqlite");
@@ -117,6 +180,7 @@ int main(void) {
     tcase_add_test(tc, failed_migration_rolls_back);
     tcase_add_test(tc, newer_file_is_refused);
     tcase_add_test(tc, transactions);
+    tcase_add_test(tc, checkpoints_run_in_their_own_thread);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
