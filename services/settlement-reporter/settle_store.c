@@ -138,28 +138,32 @@ static int aggregate_closed(sqlite3 *db, const report_key *k) {
 }
 
 /* The aggregates' key (day, operator, provider, currency) as ?1..?4. */
-static void bind_day_key(sqlite3_stmt *st, const settled_record *r) {
-    sqlite3_bind_text(st, 1, r->day, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, r->op, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, r->service_provider, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, r->currency, -1, SQLITE_STATIC);
+static void bind_day_key(sqlite3_stmt *st, const report_key *k) {
+    sqlite3_bind_text(st, 1, k->day, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, k->op, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, k->service_provider, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, k->currency, -1, SQLITE_STATIC);
 }
 
-/* Gross and the three shares as parameters first..first+3. */
-static void bind_amounts(sqlite3_stmt *st, int first, const settled_record *r) {
-    sqlite3_bind_int64(st, first, r->amount_minor);
-    sqlite3_bind_int64(st, first + 1, r->split.operator_minor);
-    sqlite3_bind_int64(st, first + 2, r->split.provider_minor);
-    sqlite3_bind_int64(st, first + 3, r->split.millom_minor);
+/* Count, gross and the three shares as parameters first..first+4. */
+static void bind_sums(sqlite3_stmt *st, int first, const settle_sums *s) {
+    sqlite3_bind_int64(st, first, s->count);
+    sqlite3_bind_int64(st, first + 1, s->gross);
+    sqlite3_bind_int64(st, first + 2, s->shares.operator_minor);
+    sqlite3_bind_int64(st, first + 3, s->shares.provider_minor);
+    sqlite3_bind_int64(st, first + 4, s->shares.millom_minor);
 }
 
-static int add_to_daily(sqlite3 *db, const settled_record *r, int late) {
+/* Adds a key's pending sums to its `daily` row (created when missing):
+ * the same row as one upsert per record would leave, closed if any of them
+ * was late, closed_at from the first late one, updated_at from the last. */
+static int add_to_daily(sqlite3 *db, const struct settle_batch_key *k) {
     static const char sql[] =
         "INSERT INTO daily (day, operator, service_provider, currency, currency_scale, count,"
         " gross, operator_share, provider_share, millom_share, closed, closed_at_ms,"
-        " late_count, updated_at_ms) VALUES (?1,?2,?3,?4,?5,1,?6,?7,?8,?9,?10,"
-        " CASE WHEN ?10 THEN ?11 ELSE 0 END,?10,?11)"
-        " ON CONFLICT DO UPDATE SET count = count + 1, gross = gross + excluded.gross,"
+        " late_count, updated_at_ms) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)"
+        " ON CONFLICT DO UPDATE SET count = count + excluded.count,"
+        " gross = gross + excluded.gross,"
         " operator_share = operator_share + excluded.operator_share,"
         " provider_share = provider_share + excluded.provider_share,"
         " millom_share = millom_share + excluded.millom_share,"
@@ -170,30 +174,33 @@ static int add_to_daily(sqlite3 *db, const settled_record *r, int late) {
         " updated_at_ms = excluded.updated_at_ms";
     sqlite3_stmt *st = stmt_get(db, sql);
     if (!st) return -1;
-    bind_day_key(st, r);
-    sqlite3_bind_int(st, 5, r->currency_scale);
-    bind_amounts(st, 6, r);
-    sqlite3_bind_int(st, 10, late);
-    sqlite3_bind_int64(st, 11, r->settled_at_ms);
+    bind_day_key(st, &k->key);
+    sqlite3_bind_int(st, 5, k->currency_scale);
+    bind_sums(st, 6, &k->pending);
+    sqlite3_bind_int(st, 11, k->pending_late > 0);
+    sqlite3_bind_int64(st, 12, k->first_late_ms);
+    sqlite3_bind_int64(st, 13, k->pending_late);
+    sqlite3_bind_int64(st, 14, k->last_ms);
     int rc = sqlite3_step(st);
     stmt_done(db, st);
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-static int add_to_plan(sqlite3 *db, const settled_record *r) {
+static int add_to_plan(sqlite3 *db, const report_key *key, const struct settle_batch_plan *p) {
     static const char sql[] =
         "INSERT INTO daily_plans (day, operator, service_provider, currency, plan_id, count,"
         " gross, operator_share, provider_share, millom_share)"
-        " VALUES (?,?,?,?,?,1,?,?,?,?)"
-        " ON CONFLICT DO UPDATE SET count = count + 1, gross = gross + excluded.gross,"
+        " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
+        " ON CONFLICT DO UPDATE SET count = count + excluded.count,"
+        " gross = gross + excluded.gross,"
         " operator_share = operator_share + excluded.operator_share,"
         " provider_share = provider_share + excluded.provider_share,"
         " millom_share = millom_share + excluded.millom_share";
     sqlite3_stmt *st = stmt_get(db, sql);
     if (!st) return -1;
-    bind_day_key(st, r);
-    sqlite3_bind_text(st, 5, r->plan_id, -1, SQLITE_STATIC);
-    bind_amounts(st, 6, r);
+    bind_day_key(st, key);
+    sqlite3_bind_text(st, 5, p->plan_id, -1, SQLITE_STATIC);
+    bind_sums(st, 6, &p->pending);
     int rc = sqlite3_step(st);
     stmt_done(db, st);
     return rc == SQLITE_DONE ? 0 : -1;
@@ -236,36 +243,97 @@ static struct settle_batch_key *batch_key(settle_batch *b, const report_key *k) 
     return NULL;
 }
 
-static int batch_key_add(settle_batch *b, const report_key *k, int closed) {
+/* The batch's entry for k, added (closed as given) when missing; NULL when
+ * out of memory. */
+static struct settle_batch_key *batch_key_add(settle_batch *b, const report_key *k, int closed) {
     if (b->n_keys == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 16;
         struct settle_batch_key *grown = realloc(b->keys, cap * sizeof *grown);
-        if (!grown) return -1;
+        if (!grown) return NULL;
         b->keys = grown;
         b->cap = cap;
     }
-    b->keys[b->n_keys++] = (struct settle_batch_key){*k, closed};
+    b->keys[b->n_keys] = (struct settle_batch_key){.key = *k, .closed = closed};
+    return &b->keys[b->n_keys++];
+}
+
+static void sums_add(settle_sums *s, const settled_record *r) {
+    s->count++;
+    s->gross += r->amount_minor;
+    s->shares.operator_minor += r->split.operator_minor;
+    s->shares.provider_minor += r->split.provider_minor;
+    s->shares.millom_minor += r->split.millom_minor;
+}
+
+/* Adds r to the pending sums of its aggregate (entry) and plan total. */
+static int batch_add(settle_batch *b, struct settle_batch_key *entry, const settled_record *r,
+                     int late) {
+    size_t key = (size_t)(entry - b->keys);
+    struct settle_batch_plan *plan = NULL;
+    for (size_t i = 0; i < b->n_plans && !plan; i++)
+        if (b->plans[i].key == key && strcmp(b->plans[i].plan_id, r->plan_id) == 0)
+            plan = &b->plans[i];
+    if (!plan) {
+        if (b->n_plans == b->cap_plans) {
+            size_t cap = b->cap_plans ? b->cap_plans * 2 : 16;
+            struct settle_batch_plan *grown = realloc(b->plans, cap * sizeof *grown);
+            if (!grown) return -1;
+            b->plans = grown;
+            b->cap_plans = cap;
+        }
+        plan = &b->plans[b->n_plans++];
+        *plan = (struct settle_batch_plan){.key = key};
+        snprintf(plan->plan_id, sizeof plan->plan_id, "%s", r->plan_id);
+    }
+    sums_add(&plan->pending, r);
+    sums_add(&entry->pending, r);
+    entry->currency_scale = r->currency_scale;
+    entry->last_ms = r->settled_at_ms;
+    if (late) {
+        if (!entry->pending_late) entry->first_late_ms = r->settled_at_ms;
+        entry->pending_late++;
+    }
+    return 0;
+}
+
+/* Writes the pending sums to `daily` and `daily_plans` and clears them. */
+static int batch_flush(sqlite3 *db, settle_batch *b) {
+    for (size_t i = 0; i < b->n_keys; i++) {
+        struct settle_batch_key *k = &b->keys[i];
+        if (!k->pending.count) continue;
+        if (add_to_daily(db, k) != 0) return -1;
+        k->pending = (settle_sums){0};
+        k->pending_late = 0;
+        k->first_late_ms = 0;
+    }
+    for (size_t i = 0; i < b->n_plans; i++)
+        if (add_to_plan(db, &b->keys[b->plans[i].key].key, &b->plans[i]) != 0) return -1;
+    b->n_plans = 0;
     return 0;
 }
 
 void settle_batch_reset(settle_batch *b) {
     b->n_keys = 0;
+    b->n_plans = 0;
     b->wm_known = 0;
     b->wm[0] = '\0';
 }
 
 void settle_batch_free(settle_batch *b) {
     free(b->keys);
+    free(b->plans);
     *b = (settle_batch){0};
 }
 
-int settle_batch_publish(sqlite3 *db, const settle_batch *b) {
+int settle_batch_publish(sqlite3 *db, settle_batch *b) {
+    if (batch_flush(db, b) != 0) return -1;
     for (size_t i = 0; i < b->n_keys; i++)
         if (report_publish(db, &b->keys[i].key) != 0) return -1;
     return 0;
 }
 
-settle_result settle_apply(sqlite3 *db, const settled_record *rec, settle_batch *b) {
+/* settle_apply with the batch b (never NULL). */
+static settle_result apply(sqlite3 *db, const settled_record *rec, settle_batch *b) {
     report_key k;
     memset(&k, 0, sizeof k); /* compared with memcmp */
     snprintf(k.day, sizeof k.day, "%s", rec->day);
@@ -273,34 +341,41 @@ settle_result settle_apply(sqlite3 *db, const settled_record *rec, settle_batch 
     snprintf(k.service_provider, sizeof k.service_provider, "%s", rec->service_provider);
     snprintf(k.currency, sizeof k.currency, "%s", rec->currency);
     /* Closed, and the watermark: from the batch when it knows them. */
-    struct settle_batch_key *known = b ? batch_key(b, &k) : NULL;
-    int closed = known ? known->closed : aggregate_closed(db, &k);
-    char own_wm[11];
-    char *wm = b ? b->wm : own_wm;
+    struct settle_batch_key *entry = batch_key(b, &k);
+    int closed = entry ? entry->closed : aggregate_closed(db, &k);
     if (closed < 0) return SETTLE_ERROR;
-    if (!b || !b->wm_known) {
-        if (watermark_get(db, wm) != 0) return SETTLE_ERROR;
-        if (b) b->wm_known = 1;
+    if (!b->wm_known) {
+        if (watermark_get(db, b->wm) != 0) return SETTLE_ERROR;
+        b->wm_known = 1;
     }
     /* Late: its day closed already, or the stream has moved past it. */
-    int late = closed || (wm[0] && strcmp(rec->day, wm) < 0);
+    int late = closed || (b->wm[0] && strcmp(rec->day, b->wm) < 0);
     int inserted = insert_record(db, rec, late);
     if (inserted < 0) return SETTLE_ERROR;
     if (inserted == 0) return SETTLE_DUPLICATE;
-    if (add_to_daily(db, rec, late) || add_to_plan(db, rec)) return SETTLE_ERROR;
+    if (!entry && !(entry = batch_key_add(b, &k, late))) return SETTLE_ERROR;
+    entry->closed |= late;
+    if (batch_add(b, entry, rec, late) != 0) return SETTLE_ERROR;
     /* A later day moves the watermark and closes every earlier open day
-     * (watermark_advance); the batch's own keys follow. */
-    if (!wm[0] || strcmp(rec->day, wm) > 0) {
-        if (watermark_advance(db, rec->day, rec->settled_at_ms) < 0) return SETTLE_ERROR;
-        snprintf(wm, 11, "%s", rec->day);
-        for (size_t i = 0; b && i < b->n_keys; i++)
+     * (watermark_advance), so the sums so far go to their rows first; the
+     * batch's own keys follow. */
+    if (!b->wm[0] || strcmp(rec->day, b->wm) > 0) {
+        if (batch_flush(db, b) != 0 || watermark_advance(db, rec->day, rec->settled_at_ms) < 0)
+            return SETTLE_ERROR;
+        snprintf(b->wm, sizeof b->wm, "%s", rec->day);
+        for (size_t i = 0; i < b->n_keys; i++)
             if (strcmp(b->keys[i].key.day, rec->day) < 0) b->keys[i].closed = 1;
     }
     if (record_to_outbox(db, rec)) return SETTLE_ERROR;
-    if (!b) return report_publish(db, &k) ? SETTLE_ERROR : SETTLE_NEW;
-    if (known)
-        known->closed |= late;
-    else if (batch_key_add(b, &k, late) != 0)
-        return SETTLE_ERROR;
     return SETTLE_NEW;
+}
+
+settle_result settle_apply(sqlite3 *db, const settled_record *rec, settle_batch *b) {
+    if (b) return apply(db, rec, b);
+    /* Alone: a batch of one, its aggregate written and published now. */
+    settle_batch one = {0};
+    settle_result r = apply(db, rec, &one);
+    if (r == SETTLE_NEW && settle_batch_publish(db, &one) != 0) r = SETTLE_ERROR;
+    settle_batch_free(&one);
+    return r;
 }

@@ -99,18 +99,39 @@ typedef enum {
     SETTLE_ERROR,     /* database error: retry the message */
 } settle_result;
 
+/* Sums of records not yet added to one `daily` or `daily_plans` row. */
+typedef struct {
+    long count;
+    int64_t gross;
+    share_split shares;
+} settle_sums;
+
 /* What one batch of settlements (one transaction) has learned, so each
- * event costs fewer statements: the watermark, and the aggregates the
- * batch changed with whether each is closed. Their reports are published
- * once, at the batch's end (settle_batch_publish), not once per event. */
+ * event costs fewer statements: the watermark, the aggregates the batch
+ * changed with whether each is closed, and what the batch's records add to
+ * each aggregate and plan total, written with one statement per row at
+ * the batch's end (or before the watermark moves) instead of two per
+ * record. The reports are published once, at the batch's end
+ * (settle_batch_publish), not once per event. */
 typedef struct {
     char wm[11];
     int wm_known;
     struct settle_batch_key {
         report_key key;
         int closed;
+        int currency_scale;
+        settle_sums pending;   /* not yet in `daily` */
+        long pending_late;     /* of which late */
+        int64_t first_late_ms; /* settled_at of the first late one, 0: none */
+        int64_t last_ms;       /* settled_at of the last one */
     } * keys;
     size_t n_keys, cap;
+    struct settle_batch_plan {
+        size_t key; /* index into keys */
+        char plan_id[129];
+        settle_sums pending; /* not yet in `daily_plans` */
+    } * plans;
+    size_t n_plans, cap_plans;
 } settle_batch;
 
 /* In the caller's open transaction: inserts rec, adds it to its daily
@@ -122,7 +143,7 @@ typedef struct {
 settle_result settle_apply(sqlite3 *db, const settled_record *rec, settle_batch *batch);
 /* Writes the report of every aggregate the batch changed to the outbox
  * (in the batch's transaction). 0, or -1. */
-int settle_batch_publish(sqlite3 *db, const settle_batch *b);
+int settle_batch_publish(sqlite3 *db, settle_batch *b);
 /* Forgets what the batch learned (at the start of the next one). */
 void settle_batch_reset(settle_batch *b);
 void settle_batch_free(settle_batch *b);
