@@ -172,17 +172,6 @@ static int decide(notifier *n, const Millom__V1__SubscriberEvent *ev, const tena
     st = NULL;
     if (rc != SQLITE_DONE) goto fail;
 
-    int64_t known = count_one(db,
-                              "SELECT count(*) FROM consents WHERE msisdn=?1 AND operator=?2 "
-                              "AND ?4=?4",
-                              msisdn, op->id, NULL, 0);
-    if (known < 0) goto fail;
-    if (known == 0) {
-        VERDICT(v, 404, "NO_CPID", "the subscriber is not known to Millom");
-        store_rollback(db);
-        return 0;
-    }
-
     int skip_quota = ev->override;
     if (skip_quota) {
         int64_t overrides = count_one(db,
@@ -251,6 +240,20 @@ static int decide(notifier *n, const Millom__V1__SubscriberEvent *ev, const tena
     stmt_done(db, st);
     st = NULL;
     if (failed || (rc != SQLITE_DONE && rc != SQLITE_ROW)) goto fail;
+    /* No consent to this type: is the subscriber known at all? (Asked only
+     * now: a consenting subscriber is known, and that is the usual case.) */
+    if (consenting == 0) {
+        int64_t known = count_one(db,
+                                  "SELECT count(*) FROM consents WHERE msisdn=?1 AND operator=?2 "
+                                  "AND ?4=?4",
+                                  msisdn, op->id, NULL, 0);
+        if (known < 0) goto fail;
+        if (known == 0) {
+            VERDICT(v, 404, "NO_CPID", "the subscriber is not known to Millom");
+            store_rollback(db);
+            return 0;
+        }
+    }
     if (consenting == 0) {
         VERDICT(v, 403, "NO_CONSENT",
                 "the subscriber has not consented to notifications of type %s", type);

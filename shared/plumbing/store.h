@@ -16,6 +16,10 @@ sqlite3 *store_open_path(const char *path, const char *const *migrations, size_t
                          char *err, size_t errlen);
 void store_close(sqlite3 *db);
 
+/* The busy handler of store_open's connections (sqlite3_busy_handler):
+ * short, growing sleeps, giving up after about 5 s. */
+int store_busy_wait(void *arg, int tries);
+
 /* Checkpoints off the committing thread (store_checkpoint.c): every
  * connection store_open makes reports its commits to one thread per file,
  * which checkpoints (PASSIVE) once the WAL passes 1,000 pages, instead of

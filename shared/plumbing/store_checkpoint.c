@@ -7,7 +7,7 @@
  * latency). Here every connection of one file reports its commits to one
  * checkpointer thread per file, which runs a PASSIVE checkpoint (never
  * blocks readers or writers) on a connection of its own once the WAL has
- * grown past CHECKPOINT_FRAMES. */
+ * grown past MILLOM_CHECKPOINT_PAGES. */
 #include "shared/plumbing/store.h"
 
 #include <pthread.h>
@@ -17,8 +17,21 @@
 #include "shared/plumbing/clock.h"
 #include "shared/plumbing/log.h"
 #include "shared/plumbing/service.h"
+#include "shared/plumbing/settings.h"
 
-#define CHECKPOINT_FRAMES 1000 /* SQLite's own auto-checkpoint size */
+/* WAL pages after which a checkpoint runs (MILLOM_CHECKPOINT_PAGES;
+ * SQLite's own auto-checkpoint uses 1,000). A page written many times
+ * between two checkpoints (an index's last leaf, the outbox's) is copied
+ * once, so a longer interval costs less per commit; the WAL file grows to
+ * about this many pages of 4 kB. */
+static long checkpoint_pages = 1000;
+static pthread_once_t settings_once = PTHREAD_ONCE_INIT;
+
+static void read_settings(void) {
+    settings_reader s = SETTINGS_INIT;
+    checkpoint_pages = settings_long(&s, "MILLOM_CHECKPOINT_PAGES", 1000, 100, 1000000);
+    settings_exit_on_error(&s);
+}
 
 typedef struct checkpointer {
     char *path;
@@ -57,7 +70,7 @@ static int on_commit(void *arg, sqlite3 *db, const char *schema, int frames) {
     (void)db;
     (void)schema;
     checkpointer *cp = arg;
-    if (frames < CHECKPOINT_FRAMES) return SQLITE_OK;
+    if (frames < checkpoint_pages) return SQLITE_OK;
     pthread_mutex_lock(&cp->mu);
     cp->due = 1;
     pthread_cond_signal(&cp->cv);
@@ -96,6 +109,7 @@ static checkpointer *checkpointer_new(const char *path) {
 }
 
 void store_checkpoint_attach(sqlite3 *db) {
+    pthread_once(&settings_once, read_settings);
     const char *path = sqlite3_db_filename(db, "main");
     if (!path || !*path) return; /* in memory: no WAL */
     pthread_mutex_lock(&list_mu);
