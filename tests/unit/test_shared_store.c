@@ -4,6 +4,7 @@
 #include "shared/plumbing/store.h"
 
 #include <check.h>
+#include <pthread.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,6 +173,41 @@ START_TEST(checkpoints_run_in_their_own_thread) {
 }
 END_TEST
 
+static void *hold_write_lock(void *arg) {
+    sqlite3 *db = arg;
+    ck_assert_int_eq(store_exec(db, "BEGIN IMMEDIATE"), SQLITE_OK);
+    struct timespec ts = {0, 300 * 1000000L};
+    nanosleep(&ts, NULL);
+    ck_assert_int_eq(store_exec(db, "COMMIT"), SQLITE_OK);
+    return NULL;
+}
+
+/* A writer that finds the write lock taken waits for it (short sleeps,
+ * store_busy_wait) instead of failing, and gives up after about 5 s. */
+START_TEST(a_busy_writer_waits_for_the_lock) {
+    make_dir();
+    static const char *const schema[] = {"CREATE TABLE t (id INTEGER PRIMARY KEY)"};
+    char err[256];
+    sqlite3 *a = store_open("busy", schema, 1, err, sizeof err);
+    sqlite3 *b = store_open("busy", schema, 1, err, sizeof err);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    pthread_t holder;
+    ck_assert_int_eq(pthread_create(&holder, NULL, hold_write_lock, a), 0);
+    struct timespec ts = {0, 50 * 1000000L};
+    nanosleep(&ts, NULL); /* the holder has the lock by now */
+    ck_assert_int_eq(store_exec(b, "INSERT INTO t DEFAULT VALUES"), SQLITE_OK);
+    pthread_join(holder, NULL);
+    ck_assert_int_eq(scalar(b, "SELECT count(*) FROM t"), 1);
+    ck_assert_int_eq(store_busy_wait(NULL, 0), 1);
+    ck_assert_int_eq(store_busy_wait(NULL, 1000), 1); /* about 2 s waited */
+    ck_assert_int_eq(store_busy_wait(NULL, 2600), 0); /* about 5 s: give up */
+    store_close(a);
+    store_close(b);
+    remove_dir();
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("store");
     TCase *tc = tcase_create("sqlite");
@@ -181,6 +217,7 @@ int main(void) {
     tcase_add_test(tc, newer_file_is_refused);
     tcase_add_test(tc, transactions);
     tcase_add_test(tc, checkpoints_run_in_their_own_thread);
+    tcase_add_test(tc, a_busy_writer_waits_for_the_lock);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
