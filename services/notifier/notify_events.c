@@ -240,23 +240,20 @@ static int decide(notifier *n, const Millom__V1__SubscriberEvent *ev, const tena
     stmt_done(db, st);
     st = NULL;
     if (failed || (rc != SQLITE_DONE && rc != SQLITE_ROW)) goto fail;
-    /* No consent to this type: is the subscriber known at all? (Asked only
-     * now: a consenting subscriber is known, and that is the usual case.) */
+    /* No consent to this type: 404 when the subscriber is not known at all
+     * (asked only now: a consenting subscriber is known, the usual case),
+     * else 403. */
     if (consenting == 0) {
         int64_t known = count_one(db,
                                   "SELECT count(*) FROM consents WHERE msisdn=?1 AND operator=?2 "
                                   "AND ?4=?4",
                                   msisdn, op->id, NULL, 0);
         if (known < 0) goto fail;
-        if (known == 0) {
+        if (known == 0)
             VERDICT(v, 404, "NO_CPID", "the subscriber is not known to Millom");
-            store_rollback(db);
-            return 0;
-        }
-    }
-    if (consenting == 0) {
-        VERDICT(v, 403, "NO_CONSENT",
-                "the subscriber has not consented to notifications of type %s", type);
+        else
+            VERDICT(v, 403, "NO_CONSENT",
+                    "the subscriber has not consented to notifications of type %s", type);
         store_rollback(db);
         return 0;
     }

@@ -243,9 +243,9 @@ static struct settle_batch_key *batch_key(settle_batch *b, const report_key *k) 
     return NULL;
 }
 
-/* The batch's entry for k, added (closed as given) when missing; NULL when
- * out of memory. */
-static struct settle_batch_key *batch_key_add(settle_batch *b, const report_key *k, int closed) {
+/* A new entry for k in the batch (open, nothing pending); NULL when out of
+ * memory. */
+static struct settle_batch_key *batch_key_add(settle_batch *b, const report_key *k) {
     if (b->n_keys == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 16;
         struct settle_batch_key *grown = realloc(b->keys, cap * sizeof *grown);
@@ -253,7 +253,7 @@ static struct settle_batch_key *batch_key_add(settle_batch *b, const report_key 
         b->keys = grown;
         b->cap = cap;
     }
-    b->keys[b->n_keys] = (struct settle_batch_key){.key = *k, .closed = closed};
+    b->keys[b->n_keys] = (struct settle_batch_key){.key = *k};
     return &b->keys[b->n_keys++];
 }
 
@@ -353,7 +353,7 @@ static settle_result apply(sqlite3 *db, const settled_record *rec, settle_batch 
     int inserted = insert_record(db, rec, late);
     if (inserted < 0) return SETTLE_ERROR;
     if (inserted == 0) return SETTLE_DUPLICATE;
-    if (!entry && !(entry = batch_key_add(b, &k, late))) return SETTLE_ERROR;
+    if (!entry && !(entry = batch_key_add(b, &k))) return SETTLE_ERROR;
     entry->closed |= late;
     if (batch_add(b, entry, rec, late) != 0) return SETTLE_ERROR;
     /* A later day moves the watermark and closes every earlier open day
