@@ -86,9 +86,9 @@ kafka_verdict handle_callback(purchase_flow *f, const void *payload, size_t len,
         verdict = KAFKA_RETRY;
         goto out;
     }
-    int rc = purchase_update(f->db, &next,
-                             PS_MASK(PS_RECEIVED) | PS_MASK(PS_ACTIVATING) | PS_MASK(PS_PENDING),
-                             -1, &current);
+    int rc =
+        flow_update(f, &next, PS_MASK(PS_RECEIVED) | PS_MASK(PS_ACTIVATING) | PS_MASK(PS_PENDING),
+                    -1, &current);
     if (rc < 0) {
         snprintf(err, errlen, "store busy or failing; the callback is retried");
         verdict = KAFKA_RETRY;

@@ -141,6 +141,8 @@ executor *executor_new(const executor_config *cfg, tenants *t, kafka_producer *p
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    f->writes = group_commit_start(db_path, purchase_store_open, "writes", err, errlen);
+    if (!f->writes) goto fail;
     ex->retry = retry_worker_start(f, err, errlen);
     if (!ex->retry) goto fail;
     if (lanes_open(ex, err, errlen) != 0) goto fail;
@@ -158,9 +160,10 @@ fail:
 
 void executor_free(executor *ex) {
     if (!ex) return;
-    lanes_close(ex);                   /* the consumer (and with it every lane) stopped first */
-    retry_worker_stop(ex->retry);      /* may finish one backend call first */
-    outbox_relay_stop(ex->flow.relay); /* last pass while the producer still runs */
+    lanes_close(ex);                    /* the consumer (and with it every lane) stopped first */
+    retry_worker_stop(ex->retry);       /* may finish one backend call first */
+    group_commit_stop(ex->flow.writes); /* after the last writer, before the relay's last pass */
+    outbox_relay_stop(ex->flow.relay);  /* last pass while the producer still runs */
     changelog_follower_stop(ex->follower);
     http_client_free(ex->flow.http);
     store_close(ex->flow.db);

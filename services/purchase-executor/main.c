@@ -43,6 +43,7 @@ int main(void) {
                                          TOPIC_PURCHASE_LOOKUPS, NULL};
     runner_opts opts = {
         .name = "purchase-executor",
+        .background_producer = 1,
         .admin_port_env = "MILLOM_EXECUTOR_PORT",
         .admin_port = 9102,
         .topics = topics,

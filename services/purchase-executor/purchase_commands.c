@@ -247,7 +247,7 @@ kafka_verdict handle_command(purchase_flow *f, const void *payload, size_t len, 
     p.next_attempt_ms = flow_lease_until(f, now);
     int64_t other_created = 0;
     int64_t timer_ms = f->cfg.timer_s * 1000;
-    switch (purchase_create(f->db, &p, timer_ms, &existing, &other_created)) {
+    switch (flow_create(f, &p, timer_ms, &existing, &other_created)) {
     case CREATE_OK: break;
     case CREATE_EXISTS: answer_existing(f, meta, &p, &existing); goto out;
     case CREATE_TRANSID_TAKEN:
@@ -274,7 +274,7 @@ kafka_verdict handle_command(purchase_flow *f, const void *payload, size_t len, 
     purchase call = p; /* no response body yet: a plain copy is fine */
     call.attempts = 1;
     call.maybe_executed = 0; /* no earlier call */
-    flow_activate(f, f->http, f->db, &call, 0, &after);
+    flow_activate(f, f->http, &call, 0, &after);
     reply_stored(f, meta, &after);
 
 out:

@@ -8,6 +8,7 @@
 
 #include "shared/plumbing/crypto.h"
 #include "shared/plumbing/log.h"
+#include "shared/patterns/changelog.h"
 #include "shared/patterns/rpc.h"
 #include "shared/plumbing/service.h"
 #include "shared/plumbing/topics.h"
@@ -114,8 +115,8 @@ void flow_after_change(purchase_flow *f, const purchase *before, const purchase 
 
 #define LEASE_GRACE_MS 2000
 
-int flow_activate(purchase_flow *f, http_client *hc, sqlite3 *db, const purchase *p,
-                  int expect_attempts, purchase *after) {
+int flow_activate(purchase_flow *f, http_client *hc, const purchase *p, int expect_attempts,
+                  purchase *after) {
     activation_result r;
     const tenant_operator *op = tenants_operator(f->tenants, p->op);
     if (!op) {
@@ -163,7 +164,7 @@ int flow_activate(purchase_flow *f, http_client *hc, sqlite3 *db, const purchase
     }
     /* Compare-and-set: the row must still be as claimed (a callback may
      * have decided meanwhile). */
-    int rc = purchase_update(db, &next, PS_MASK(p->state), expect_attempts, after);
+    int rc = flow_update(f, &next, PS_MASK(p->state), expect_attempts, after);
     if (rc == 1) {
         flow_after_change(f, p, &next);
         /* The retry thread may be sleeping towards the lease's end. */
@@ -186,4 +187,50 @@ int flow_activate(purchase_flow *f, http_client *hc, sqlite3 *db, const purchase
 
 int64_t flow_lease_until(const purchase_flow *f, int64_t now) {
     return now + f->cfg.activate_timeout_ms + LEASE_GRACE_MS;
+}
+
+/* ------------------------------------------------------ writes */
+
+typedef struct {
+    const purchase *p;
+    int64_t timer_ms;
+    purchase *existing;
+    int64_t *other_created_ms;
+    int32_t partition; /* the caller's changelog partition */
+    create_result result;
+} create_write;
+
+static void run_create(sqlite3 *db, void *arg) {
+    create_write *w = arg;
+    changelog_set_partition(w->partition);
+    w->result = purchase_create(db, w->p, w->timer_ms, w->existing, w->other_created_ms);
+    changelog_set_partition(-1);
+}
+
+create_result flow_create(purchase_flow *f, const purchase *p, int64_t timer_ms, purchase *existing,
+                          int64_t *other_created_ms) {
+    create_write w = {p,           timer_ms, existing, other_created_ms, changelog_get_partition(),
+                      CREATE_ERROR};
+    if (group_commit_run(f->writes, run_create, &w) != 0) return CREATE_BUSY;
+    return w.result;
+}
+
+typedef struct {
+    const purchase *next;
+    unsigned expect_states;
+    int expect_attempts;
+    purchase *current;
+    int result;
+} update_write;
+
+static void run_update(sqlite3 *db, void *arg) {
+    update_write *w = arg;
+    w->result = purchase_update(db, w->next, w->expect_states, w->expect_attempts, w->current);
+}
+
+int flow_update(purchase_flow *f, const purchase *next, unsigned expect_states, int expect_attempts,
+                purchase *current) {
+    update_write w = {next, expect_states, expect_attempts, current, -1};
+    if (group_commit_run(f->writes, run_update, &w) != 0) return -1;
+    return w.result;
 }

@@ -25,6 +25,7 @@
 #include "shared/plumbing/http_client.h"
 #include "shared/plumbing/kafka.h"
 #include "shared/plumbing/metrics.h"
+#include "shared/patterns/group_commit.h"
 #include "shared/patterns/outbox.h"
 #include "millom/v1/common.pb-c.h"
 
@@ -46,6 +47,9 @@ typedef struct purchase_flow {
     http_client *http;     /* this thread's client (keep-alive connections) */
     operator_slots *slots; /* shared: calls in flight per operator (maxInFlight) */
     outbox_relay *relay;
+    /* shared: the one thread that commits every write to the store
+     * (group commit; reads stay on each thread's own db) */
+    group_commit *writes;
     flow_metrics m;
     /* Wakes the retry thread (it may be sleeping towards a lease's end
      * when an outcome makes a purchase due sooner); NULL: nobody to wake. */
@@ -70,12 +74,21 @@ void flow_after_change(purchase_flow *f, const purchase *before, const purchase 
  * for a re-check; attempts already counting this call) and the
  * application of its outcome (outcome_after_activation or, for a pending
  * row, outcome_after_recheck), compare-and-set on p's state and
- * expect_attempts, through hc and db (the calling thread's own). On
+ * expect_attempts, through hc (the calling thread's own) and flow_update. On
  * return *after holds the row as stored (the outcome, or whatever another
  * actor stored first). Returns 0, or -1 when the outcome could not be
  * stored (the row stays activating and the retry thread calls again). */
-int flow_activate(purchase_flow *f, http_client *hc, sqlite3 *db, const purchase *p,
-                  int expect_attempts, purchase *after);
+int flow_activate(purchase_flow *f, http_client *hc, const purchase *p, int expect_attempts,
+                  purchase *after);
+
+/* purchase_create and purchase_update (purchase.h) as one write among
+ * those f->writes commits together: same arguments and answers; a
+ * transaction that could not commit is CREATE_BUSY, or -1. The row of
+ * flow_create belongs to the calling thread's changelog partition. */
+create_result flow_create(purchase_flow *f, const purchase *p, int64_t timer_ms, purchase *existing,
+                          int64_t *other_created_ms);
+int flow_update(purchase_flow *f, const purchase *next, unsigned expect_states, int expect_attempts,
+                purchase *current);
 
 /* When a call started now may be retried by the retry thread: the call's
  * timeout plus a grace period (the row's lease while a call runs). */

@@ -463,7 +463,7 @@ static int insert_row(sqlite3 *db, const purchase *p) {
 
 create_result purchase_create(sqlite3 *db, const purchase *p, int64_t timer_ms, purchase *existing,
                               int64_t *other_created_ms) {
-    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    int rc = store_begin(db);
     if (rc != SQLITE_OK) {
         log_warn("purchase_create: BEGIN: %s", sqlite3_errmsg(db));
         return is_busy(rc) ? CREATE_BUSY : CREATE_ERROR;
@@ -492,12 +492,12 @@ create_result purchase_create(sqlite3 *db, const purchase *p, int64_t timer_ms, 
     }
     rc = insert_row(db, p);
     if (rc == SQLITE_OK) rc = add_event(db, p, p->created_ms);
-    if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (rc == SQLITE_OK) rc = store_commit(db);
     if (rc == SQLITE_OK) return CREATE_OK;
     log_warn("purchase_create: %s", sqlite3_errmsg(db));
     res = is_busy(rc) ? CREATE_BUSY : CREATE_ERROR;
 rollback:
-    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    store_rollback(db);
     return res;
 }
 
@@ -505,7 +505,7 @@ rollback:
 
 int purchase_update(sqlite3 *db, const purchase *next, unsigned expect_states, int expect_attempts,
                     purchase *current) {
-    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    int rc = store_begin(db);
     if (rc != SQLITE_OK) {
         log_warn("purchase_update: BEGIN: %s", sqlite3_errmsg(db));
         return -1;
@@ -554,14 +554,14 @@ int purchase_update(sqlite3 *db, const purchase *next, unsigned expect_states, i
     if (rc != SQLITE_DONE) goto rollback;
     rc = SQLITE_OK;
     if (next->state != cur.state) rc = add_event(db, next, next->updated_ms);
-    if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (rc == SQLITE_OK) rc = store_commit(db);
     if (rc == SQLITE_OK) {
         purchase_clear(&cur);
         return 1;
     }
 rollback:
     if (result < 0) log_warn("purchase_update %s: %s", next->transid, sqlite3_errmsg(db));
-    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    store_rollback(db);
     purchase_clear(&cur);
     return result;
 }

@@ -56,7 +56,7 @@ static long retry_round(void *arg, worker *thread) {
         else
             log_info("retrying activation of %s/%s (attempt %d)", w->p.service_provider,
                      w->p.transid, w->p.attempts);
-        flow_activate(f, w->http, w->db, &w->p, w->p.attempts, &w->after);
+        flow_activate(f, w->http, &w->p, w->p.attempts, &w->after);
         return 0;
     }
     if (claimed < 0) return ERROR_PAUSE_MS;

@@ -84,6 +84,9 @@ void changelog_columns_free(char **cols, int n);
 /* The partition rows inserted by this thread belong to (the partition of
  * the message being handled); -1 when not handling a message. */
 void changelog_set_partition(int32_t partition);
+/* This thread's partition as set last (-1: none): for work handed to
+ * another thread, which sets it there (group_commit). */
+int32_t changelog_get_partition(void);
 
 /* Records which partitions of `topic` in parts this instance now owns
  * (owned = 1) or gave up (owned = 0). changelog_disown_all() at start-up. */

@@ -51,6 +51,8 @@ static _Thread_local int32_t current_partition = -1;
 
 void changelog_set_partition(int32_t partition) { current_partition = partition; }
 
+int32_t changelog_get_partition(void) { return current_partition; }
+
 /* -------------------------------------------------------- SQL functions */
 
 static void fn_version(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
