@@ -70,7 +70,7 @@ int main(void) {
         tenants_free(e.tenants);
         return 1;
     }
-    e.producer = kafka_producer_new("api-edge", err, sizeof err);
+    e.producer = kafka_producer_new("api-edge", 0, err, sizeof err);
     if (!e.producer) {
         log_error("kafka producer: %s", err);
         goto out;

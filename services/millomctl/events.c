@@ -27,7 +27,7 @@ int events_run(const events_opts *o) {
         perror(o->times_file);
         return 1;
     }
-    kafka_producer *p = kafka_producer_new("millomctl", err, sizeof err);
+    kafka_producer *p = kafka_producer_new("millomctl", 0, err, sizeof err);
     if (!p) {
         fprintf(stderr, "millomctl: %s\n", err);
         if (times) fclose(times);

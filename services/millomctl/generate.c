@@ -31,7 +31,7 @@ int generate_run(const generate_opts *o) {
         }
         at = (int64_t)timegm(&tm) * 1000 + 12 * 3600 * 1000; /* noon UTC */
     }
-    kafka_producer *p = kafka_producer_new("millomctl", err, sizeof err);
+    kafka_producer *p = kafka_producer_new("millomctl", 1, err, sizeof err);
     if (!p) {
         fprintf(stderr, "millomctl: %s\n", err);
         return 1;

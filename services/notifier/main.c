@@ -106,6 +106,7 @@ int main(void) {
                                          TOPIC_CONSENT_QUERIES,   NULL};
     runner_opts opts = {
         .name = "notifier",
+        .background_producer = 1,
         .admin_port_env = "MILLOM_NOTIFIER_PORT",
         .admin_port = 9103,
         .topics = topics,

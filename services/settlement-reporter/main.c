@@ -27,6 +27,7 @@ int main(void) {
     static const char *const topics[] = {TOPIC_PURCHASE_EVENTS, TOPIC_OFFER_IMPRESSIONS, NULL};
     runner_opts opts = {
         .name = "settlement-reporter",
+        .background_producer = 1,
         .admin_port_env = "MILLOM_SETTLEMENT_PORT",
         .admin_port = 9104,
         .topics = topics,

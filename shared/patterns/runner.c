@@ -47,7 +47,7 @@ int runner_main(const runner_opts *opts) {
     int code = 1;
     http_server *admin = NULL;
 
-    r.producer = kafka_producer_new(opts->name, err, sizeof err);
+    r.producer = kafka_producer_new(opts->name, opts->background_producer, err, sizeof err);
     if (!r.producer) {
         log_error("kafka producer: %s", err);
         return 1;

@@ -34,6 +34,9 @@ typedef struct {
     void *(*lane_arg)(void *state, int lane);
     /* 1: nobody waits on the messages (kafka_consumer_opts.background). */
     int background;
+    /* 1: what the service produces is on nobody's interactive request path
+     * (kafka_producer_new's background: a longer linger, fewer requests). */
+    int background_producer;
 } runner_opts;
 
 /* Runs the service until a stop signal. Returns the process exit code. */

@@ -39,18 +39,19 @@ static double mono_ms_f(void) {
  * when the first client (or the health metric) starts: a bad value exits 1
  * with a message that names the variable. */
 static struct {
-    long down_ready_s;        /* MILLOM_KAFKA_DOWN_READY_S */
-    long fetch_wait_ms;       /* MILLOM_KAFKA_FETCH_WAIT_MS */
-    long background_wait_ms;  /* MILLOM_KAFKA_BACKGROUND_FETCH_WAIT_MS */
-    long linger_ms;           /* MILLOM_KAFKA_LINGER_MS */
-    long commit_interval_ms;  /* MILLOM_KAFKA_COMMIT_INTERVAL_MS */
-    long session_timeout_ms;  /* MILLOM_KAFKA_SESSION_TIMEOUT_MS */
-    long batch_max;           /* MILLOM_BATCH_MAX */
-    long batch_wait_ms;       /* MILLOM_BATCH_WAIT_MS */
-    const char *offset_reset; /* MILLOM_KAFKA_OFFSET_RESET */
-    const char *debug;        /* MILLOM_KAFKA_DEBUG, e.g. "cgrp,fetch" */
-    const char *broker_file;  /* MILLOM_BROKER_FILE */
-    const char *profile;      /* MILLOM_PROFILE */
+    long down_ready_s;         /* MILLOM_KAFKA_DOWN_READY_S */
+    long fetch_wait_ms;        /* MILLOM_KAFKA_FETCH_WAIT_MS */
+    long background_wait_ms;   /* MILLOM_KAFKA_BACKGROUND_FETCH_WAIT_MS */
+    long linger_ms;            /* MILLOM_KAFKA_LINGER_MS */
+    long background_linger_ms; /* MILLOM_KAFKA_BACKGROUND_LINGER_MS */
+    long commit_interval_ms;   /* MILLOM_KAFKA_COMMIT_INTERVAL_MS */
+    long session_timeout_ms;   /* MILLOM_KAFKA_SESSION_TIMEOUT_MS */
+    long batch_max;            /* MILLOM_BATCH_MAX */
+    long batch_wait_ms;        /* MILLOM_BATCH_WAIT_MS */
+    const char *offset_reset;  /* MILLOM_KAFKA_OFFSET_RESET */
+    const char *debug;         /* MILLOM_KAFKA_DEBUG, e.g. "cgrp,fetch" */
+    const char *broker_file;   /* MILLOM_BROKER_FILE */
+    const char *profile;       /* MILLOM_PROFILE */
 } kset;
 static pthread_once_t kset_once = PTHREAD_ONCE_INIT;
 
@@ -62,6 +63,7 @@ static void kset_read(void) {
     kset.background_wait_ms =
         settings_ms(&s, "MILLOM_KAFKA_BACKGROUND_FETCH_WAIT_MS", 100, 0, 300000);
     kset.linger_ms = settings_ms(&s, "MILLOM_KAFKA_LINGER_MS", 1, 0, 900000);
+    kset.background_linger_ms = settings_ms(&s, "MILLOM_KAFKA_BACKGROUND_LINGER_MS", 5, 0, 900000);
     kset.commit_interval_ms = settings_ms(&s, "MILLOM_KAFKA_COMMIT_INTERVAL_MS", 100, 0, 3600000);
     kset.session_timeout_ms = settings_ms(&s, "MILLOM_KAFKA_SESSION_TIMEOUT_MS", 10000, 1, 3600000);
     kset.batch_max = settings_long(&s, "MILLOM_BATCH_MAX", 500, 1, 100000);
@@ -571,7 +573,8 @@ static void *producer_thread(void *arg) {
     return NULL;
 }
 
-kafka_producer *kafka_producer_new(const char *client_id, char *err, size_t errlen) {
+kafka_producer *kafka_producer_new(const char *client_id, int background, char *err,
+                                   size_t errlen) {
     pthread_once(&metrics_once, metrics_init);
     kafka_producer *p = calloc(1, sizeof *p);
     if (!p) {
@@ -585,8 +588,13 @@ kafka_producer *kafka_producer_new(const char *client_id, char *err, size_t errl
         /* 1 ms, not 0: with idempotence at most 5 requests are in flight per
          * broker, so sending every message alone caps throughput at a few
          * thousand per second; waiting 1 ms to batch quadrupled the read
-         * path's req/s on devbroker and cut its p50 from ~45 to ~8 ms. */
-        conf_set_long(conf, "linger.ms", kset.linger_ms, err, errlen)) {
+         * path's req/s on devbroker and cut its p50 from ~45 to ~8 ms.
+         * A background producer waits 5 ms (librdkafka's own default):
+         * each request, its wake-ups and its delivery reports then carry
+         * several times more messages (purchase-executor's CPU per
+         * purchase -20..30%), for a few ms nobody interactive waits on. */
+        conf_set_long(conf, "linger.ms", background ? kset.background_linger_ms : kset.linger_ms,
+                      err, errlen)) {
         rd_kafka_conf_destroy(conf);
         free(p);
         return NULL;

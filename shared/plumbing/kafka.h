@@ -45,8 +45,12 @@ typedef struct {
     const char *value;
 } kafka_header;
 
-/* Idempotent producer with a background thread serving delivery reports. */
-kafka_producer *kafka_producer_new(const char *client_id, char *err, size_t errlen);
+/* Idempotent producer with a background thread serving delivery reports.
+ * background = 0: its messages are on someone's request path (api-edge's
+ * queries and commands, offer-resolver's replies), batched for
+ * MILLOM_KAFKA_LINGER_MS (1); 1: for MILLOM_KAFKA_BACKGROUND_LINGER_MS (5),
+ * fewer, larger requests at a few ms of latency. */
+kafka_producer *kafka_producer_new(const char *client_id, int background, char *err, size_t errlen);
 /* Queues one message (copied). partition -1 lets the key choose.
  * Returns 0, or -1 when the local queue is full or the topic is unknown. */
 int kafka_produce(kafka_producer *p, const char *topic, int32_t partition, const void *key,

@@ -434,7 +434,7 @@ int main(void) {
     snprintf(sp, sizeof sp, "http://127.0.0.1:%d", stack.sp_port);
     snprintf(notifier_admin, sizeof notifier_admin, "http://127.0.0.1:%d", stack.notifier_port);
     char err[256];
-    producer = kafka_producer_new("test-notify", err, sizeof err);
+    producer = kafka_producer_new("test-notify", 0, err, sizeof err);
     if (!producer) {
         fprintf(stderr, "producer: %s\n", err);
         stack_stop(&stack);

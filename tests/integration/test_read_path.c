@@ -321,7 +321,7 @@ END_TEST
  * resolver keeps answering. */
 START_TEST(malformed_query_goes_to_dlq) {
     char err[256];
-    kafka_producer *p = kafka_producer_new("test", err, sizeof err);
+    kafka_producer *p = kafka_producer_new("test", 0, err, sizeof err);
     ck_assert_msg(p != NULL, "%s", err);
     const char garbage[] = "\xff\xff\xff\xff not protobuf";
     ck_assert_int_eq(

@@ -597,7 +597,7 @@ int main(void) {
     snprintf(edge, sizeof edge, "http://127.0.0.1:%d", stack.edge_port);
     snprintf(admin, sizeof admin, "http://127.0.0.1:%d", stack.settlement_port);
     char err[256];
-    producer = kafka_producer_new("test-settlement", err, sizeof err);
+    producer = kafka_producer_new("test-settlement", 0, err, sizeof err);
     if (!producer) {
         fprintf(stderr, "producer: %s\n", err);
         stack_stop(&stack);

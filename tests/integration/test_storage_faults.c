@@ -273,7 +273,7 @@ int main(void) {
     snprintf(settlement_admin, sizeof settlement_admin, "http://127.0.0.1:%d",
              stack.settlement_port);
     char err[256];
-    producer = kafka_producer_new("storage-faults-test", err, sizeof err);
+    producer = kafka_producer_new("storage-faults-test", 0, err, sizeof err);
     if (!producer) {
         fprintf(stderr, "producer: %s\n", err);
         stack_stop(&stack);

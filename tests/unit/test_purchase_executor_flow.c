@@ -193,7 +193,7 @@ static void setup(void) {
         for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++)
             ck_assert_int_eq(test_mock_topic(mock, topics[i], 1), 0);
     }
-    producer = kafka_producer_new("test-flow", err, sizeof err);
+    producer = kafka_producer_new("test-flow", 0, err, sizeof err);
     ck_assert_msg(producer != NULL, "%s", err);
 
     http_server_opts o = {.port = 0, .threads = 4, .handler = backend_handler};

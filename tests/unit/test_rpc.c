@@ -67,7 +67,7 @@ static void setup(void) {
     ck_assert_int_eq(test_mock_topic(mock, events_topic, 2), 0);
     ck_assert_int_eq(test_mock_topic(mock, dlq_topic, 1), 0);
     ck_assert_int_eq(test_mock_topic(mock, requests_topic, 2), 0);
-    producer = kafka_producer_new("test-producer", err, sizeof err);
+    producer = kafka_producer_new("test-producer", 0, err, sizeof err);
     ck_assert_msg(producer != NULL, "producer: %s", err);
 }
 

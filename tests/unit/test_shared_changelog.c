@@ -227,7 +227,7 @@ typedef struct {
 static relay_side relay_begin(void) {
     char err[512];
     relay_side s;
-    s.producer = kafka_producer_new("test-changelog", err, sizeof err);
+    s.producer = kafka_producer_new("test-changelog", 0, err, sizeof err);
     ck_assert_msg(s.producer != NULL, "producer: %s", err);
     s.relay = outbox_relay_start(path_a, s.producer);
     ck_assert_ptr_nonnull(s.relay);

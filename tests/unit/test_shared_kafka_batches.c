@@ -121,7 +121,7 @@ START_TEST(a_retry_in_the_fallback_skips_nothing) {
     ck_assert_int_eq(test_mock_topic(mock, TOPIC, 2), 0);
     ck_assert_int_eq(test_mock_topic(mock, TOPIC ".dlq", 1), 0);
     char err[256];
-    kafka_producer *p = kafka_producer_new("batches-test", err, sizeof err);
+    kafka_producer *p = kafka_producer_new("batches-test", 0, err, sizeof err);
     ck_assert_msg(p != NULL, "%s", err);
     for (int s = 0; s < PER_PART; s++)
         for (int part = 0; part < 2; part++) {

@@ -50,7 +50,7 @@ START_TEST(outage_then_recovery_then_fatal_error) {
     test_mock_cluster *mock = test_mock_cluster_start(1);
     ck_assert_int_eq(test_mock_topic(mock, "faults", 1), 0);
     char err[256];
-    kafka_producer *p = kafka_producer_new("faults-test", err, sizeof err);
+    kafka_producer *p = kafka_producer_new("faults-test", 0, err, sizeof err);
     ck_assert_msg(p != NULL, "%s", err);
     ck_assert_int_eq(kafka_produce(p, "faults", 0, "k", 1, "v", 1, NULL, 0), 0);
     ck_assert_int_eq(kafka_producer_flush(p, 10000), 0);

@@ -55,7 +55,7 @@ static void setup(void) {
     setenv("MILLOM_KAFKA_SESSION_TIMEOUT_MS", "4000", 1);
     char err[512];
     if (!mock) mock = test_mock_cluster_start(1);
-    producer = kafka_producer_new("test-lag-producer", err, sizeof err);
+    producer = kafka_producer_new("test-lag-producer", 0, err, sizeof err);
     ck_assert_msg(producer != NULL, "producer: %s", err);
 }
 

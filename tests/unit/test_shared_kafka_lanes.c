@@ -221,7 +221,7 @@ START_TEST(order_per_key_and_offsets_below_the_unfinished) {
     ck_assert_int_eq(test_mock_topic(mock, TOPIC, N_PARTS), 0);
     ck_assert_int_eq(test_mock_topic(mock, TOPIC ".dlq", 1), 0);
     char err[256];
-    kafka_producer *p = kafka_producer_new("lanes-test", err, sizeof err);
+    kafka_producer *p = kafka_producer_new("lanes-test", 0, err, sizeof err);
     ck_assert_msg(p != NULL, "%s", err);
     /* Interleaved: seq 0 of every key, then seq 1, ... */
     for (int s = 0; s < PER_KEY; s++)

@@ -273,7 +273,7 @@ END_TEST
  * metadata within 3 s, else librdkafka's error. */
 static rd_kafka_resp_err_t producer_metadata(void) {
     char err[256];
-    kafka_producer *p = kafka_producer_new("security-test", err, sizeof err);
+    kafka_producer *p = kafka_producer_new("security-test", 0, err, sizeof err);
     ck_assert_msg(p != NULL, "kafka_producer_new: %s", err);
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_resp_err_t e = rd_kafka_metadata(kafka_producer_handle(p), 1, NULL, &md, 3000);

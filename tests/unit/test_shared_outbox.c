@@ -46,7 +46,7 @@ static void setup(void) {
     if (!mock) mock = test_mock_cluster_start(1);
     snprintf(topic, sizeof topic, "test.outbox.%d", ++topic_seq);
     ck_assert_int_eq(test_mock_topic(mock, topic, 1), 0);
-    producer = kafka_producer_new("test-outbox", err, sizeof err);
+    producer = kafka_producer_new("test-outbox", 0, err, sizeof err);
     ck_assert_msg(producer != NULL, "producer: %s", err);
 
     snprintf(dir, sizeof dir, "/tmp/millom-outbox-XXXXXX");
