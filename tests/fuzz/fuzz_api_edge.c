@@ -1,4 +1,5 @@
-/* libFuzzer target for api-edge's request parsing and JSON validation
+/* libFuzzer target for api-edge's request parsing and JSON validation,
+ * and the Standard Webhooks check providers run on Millom's webhooks
  * (`make fuzz`; input format in tests/fuzz/README.md).
  *
  * The first byte selects the parser, the rest is its data. Every parser
@@ -13,6 +14,7 @@
 #include "services/api-edge/request_std.h"
 #include "services/api-edge/routes.h"
 #include "shared/contracts/cpid.h"
+#include "shared/contracts/webhook_signature.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -277,9 +279,53 @@ static void fuzz_strict(const uint8_t *d, size_t n) {
     free_lines(f, k);
 }
 
+/* Standard Webhooks (shared/contracts/webhook_signature.h), as a provider
+ * checks Millom's webhooks (sp-sandbox's receiving routes). Lines: a
+ * secret, webhook-id, webhook-timestamp, webhook-signature; the rest is
+ * the body (exact size). Verified with the secret (when it parses) and a
+ * fixed key at the target's clock. Then the property: what the keys sign
+ * over this id and body now verifies, with both keys and with either. */
+static void fuzz_webhook(const uint8_t *d, size_t n) {
+    char *f[5];
+    size_t k = split_lines(d, n, f, 5);
+    size_t used = 0;
+    for (size_t i = 0; i < k && i < 4; i++) used += strlen(f[i]) + 1;
+    size_t body_n = used < n ? n - used : 0;
+    char *body = malloc(body_n ? body_n : 1);
+    if (!body) abort();
+    memcpy(body, d + n - body_n, body_n);
+
+    static const char fixed[] = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    webhook_key keys[2];
+    char err[160];
+    if (webhook_key_parse(fixed, &keys[0], err, sizeof err) != 0) abort();
+    size_t nk = 1;
+    if (f[0] && webhook_key_parse(f[0], &keys[1], err, sizeof err) == 0) {
+        if (keys[1].len < WEBHOOK_KEY_MIN || keys[1].len > WEBHOOK_KEY_MAX) abort();
+        nk = 2;
+    }
+    const long long now_s = FUZZ_NOW_MS / 1000;
+    webhook_verdict v =
+        webhook_verify(keys, nk, f[1], f[2], f[3], body, body_n, now_s, WEBHOOK_TOLERANCE_S);
+    if (v > WEBHOOK_NO_MATCH || !webhook_verdict_text(v)) abort();
+
+    char header[WEBHOOK_SIGNATURE_HEADER_MAX], ts[24];
+    snprintf(ts, sizeof ts, "%lld", now_s);
+    if (f[1] &&
+        webhook_signature_header(keys, nk, f[1], now_s, body, body_n, header, sizeof header) == 0) {
+        for (size_t i = 0; i < nk; i++)
+            if (webhook_verify(&keys[i], 1, f[1], ts, header, body, body_n, now_s,
+                               WEBHOOK_TOLERANCE_S) != WEBHOOK_VERIFIED)
+                abort();
+    }
+    for (size_t i = 0; i < nk; i++) webhook_key_clear(&keys[i]);
+    free(body);
+    free_lines(f, k);
+}
+
 /* The selector byte: one of these letters, or any other byte taken modulo
  * the table (so mutations of the selector stay useful). */
-static const char selectors[] = "PVABMRLTFHNQS";
+static const char selectors[] = "PVABMRLTFHNQSW";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
@@ -301,6 +347,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 'N': fuzz_route_need(d, n); break;
     case 'Q': fuzz_query_values(d, n); break;
     case 'S': fuzz_strict(d, n); break;
+    case 'W': fuzz_webhook(d, n); break;
     }
     return 0;
 }
