@@ -15,6 +15,7 @@
 #include "services/api-edge/routes.h"
 #include "shared/contracts/cpid.h"
 #include "shared/contracts/webhook_signature.h"
+#include "shared/plumbing/http_form.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -188,10 +189,10 @@ static void fuzz_body(char sel, const uint8_t *d, size_t n) {
             "transactionId", "fundSource", "uuid",          "expirySeconds", "signature"};
         for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
             char out[256];
-            int rc = auth_form_get(body, n, names[i], out, sizeof out);
+            int rc = http_form_get(body, n, names[i], out, sizeof out);
             if (rc == 1 && !memchr(out, '\0', sizeof out)) abort();
             char tiny[4];
-            (void)auth_form_get(body, n, names[i], tiny, sizeof tiny);
+            (void)http_form_get(body, n, names[i], tiny, sizeof tiny);
         }
         break;
     }
@@ -220,7 +221,7 @@ static void fuzz_transid(const uint8_t *d, size_t n) {
 static void fuzz_basic(const uint8_t *d, size_t n) {
     char *s = cstr(d, n);
     char id[129], secret[257];
-    if (auth_parse_basic(s, id, sizeof id, secret, sizeof secret) == 0 &&
+    if (http_basic_parse(s, id, sizeof id, secret, sizeof secret) == 0 &&
         (!id[0] || !memchr(secret, '\0', sizeof secret)))
         abort();
     free(s);
