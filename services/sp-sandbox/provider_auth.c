@@ -74,8 +74,12 @@ void sp_auth_cfg_from_env(settings_reader *s, sp_auth_cfg *cfg) {
     char err[200];
     if (sp_auth_parse_secrets(secrets, cfg, err, sizeof err) != 0)
         settings_fail(s, "MILLOM_SP_WEBHOOK_SECRETS must be one or two whsec_ secrets: %s", err);
-    snprintf(cfg->client_id, sizeof cfg->client_id, "%s",
-             settings_str(s, "MILLOM_SP_OAUTH_CLIENT_ID", SP_DEFAULT_CLIENT_ID));
+    const char *id = settings_str(s, "MILLOM_SP_OAUTH_CLIENT_ID", SP_DEFAULT_CLIENT_ID);
+    if (strlen(id) >= sizeof cfg->client_id)
+        settings_fail(s, "MILLOM_SP_OAUTH_CLIENT_ID must be shorter than %zu characters",
+                      sizeof cfg->client_id);
+    else
+        snprintf(cfg->client_id, sizeof cfg->client_id, "%s", id);
     const char *secret = settings_str(s, "MILLOM_SP_OAUTH_CLIENT_SECRET", "");
     if (strlen(secret) >= sizeof cfg->client_secret)
         settings_fail(s, "MILLOM_SP_OAUTH_CLIENT_SECRET must be shorter than %zu characters",

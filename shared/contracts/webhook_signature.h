@@ -63,8 +63,8 @@ typedef enum {
 } webhook_verdict;
 
 /* What a provider does with a request: the header values as received (any
- * may be NULL), the body as received, its n keys and its clock (now_s,
- * Unix seconds). Signatures of other versions ("v1a,...") and entries
+ * may be NULL), the body as received, its n keys (the first
+ * WEBHOOK_KEYS_MAX are used) and its clock (now_s, Unix seconds). Signatures of other versions ("v1a,...") and entries
  * that are not "version,signature" are skipped; only the first 16 entries
  * of a header are looked at. Compares in constant time. */
 webhook_verdict webhook_verify(const webhook_key *keys, size_t n, const char *id,
