@@ -100,13 +100,6 @@ int auth_token_verify(const char *token, const unsigned char *key, size_t key_le
 int auth_token_lifetime_ok(const auth_claims *c, long now, long max_ttl_s, char *msg,
                            size_t msglen);
 
-/* Client credentials. HTTP Basic: "Basic base64(id:secret)", each part
- * form-urlencoded (RFC 6749 §2.3.1). 0 on success. */
-int auth_parse_basic(const char *header, char *id, size_t idlen, char *secret, size_t secretlen);
-/* The decoded value of name in an application/x-www-form-urlencoded body.
- * 1 found, 0 absent, -1 malformed, too long or repeated. */
-int auth_form_get(const char *body, size_t len, const char *name, char *out, size_t outlen);
-
 /* Token buckets per key, mutex-protected; the clock (seconds, monotonic)
  * is injectable. */
 typedef double (*auth_clock_fn)(void);

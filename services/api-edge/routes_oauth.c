@@ -16,6 +16,7 @@
 #include "edge.h"
 #include "token_limits.h"
 #include "shared/plumbing/errors.h"
+#include "shared/plumbing/http_form.h"
 #include "shared/plumbing/log.h"
 #include "shared/plumbing/metrics.h"
 #include "shared/plumbing/work_queue.h"
@@ -220,10 +221,10 @@ void routes_oauth_token(api_edge *e, http_request *req, const edge_match *m) {
     const char *body = http_body(req, &len);
     char grant[64], form_id[129], form_secret[256], scope_req[1024], basic_id[129],
         basic_secret[256];
-    int g = auth_form_get(body, len, "grant_type", grant, sizeof grant);
-    int fi = auth_form_get(body, len, "client_id", form_id, sizeof form_id);
-    int fs = auth_form_get(body, len, "client_secret", form_secret, sizeof form_secret);
-    int sc = auth_form_get(body, len, "scope", scope_req, sizeof scope_req);
+    int g = http_form_get(body, len, "grant_type", grant, sizeof grant);
+    int fi = http_form_get(body, len, "client_id", form_id, sizeof form_id);
+    int fs = http_form_get(body, len, "client_secret", form_secret, sizeof form_secret);
+    int sc = http_form_get(body, len, "scope", scope_req, sizeof scope_req);
     if (g < 0 || fi < 0 || fs < 0 || sc < 0) {
         oauth_error(req, 400, "invalid_request", "a parameter is repeated, malformed or too long");
         goto out;
@@ -239,7 +240,7 @@ void routes_oauth_token(api_edge *e, http_request *req, const edge_match *m) {
     const char *authz = http_header(req, "Authorization");
     const char *id, *secret;
     if (authz) {
-        if (auth_parse_basic(authz, basic_id, sizeof basic_id, basic_secret, sizeof basic_secret) !=
+        if (http_basic_parse(authz, basic_id, sizeof basic_id, basic_secret, sizeof basic_secret) !=
             0) {
             oauth_error(req, 401, "invalid_client", "malformed Basic credentials");
             goto out;

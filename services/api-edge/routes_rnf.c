@@ -39,6 +39,7 @@
 #include "shared/plumbing/service.h"
 #include "shared/contracts/signed_link.h"
 #include "shared/plumbing/crypto.h"
+#include "shared/plumbing/http_form.h"
 #include "auth.h"
 #include "rnf_limits.h"
 
@@ -85,7 +86,7 @@ static const char *query_of(void *ctx, const char *name) { return http_query(ctx
 
 static const char *const PURCHASE_PARAMS[] = {"planId", "transactionId", "fundSource", NULL};
 
-/* The shop's form POST: its fields read with auth_form_get (auth.c). A
+/* The shop's form POST: its fields read with http_form_get (shared/plumbing/http_form.h). A
  * field given twice makes the form bad (400). */
 static const char *const FORM_FIELDS[] = {"planId", "transactionId", "fundSource",
                                           "uuid",   "expirySeconds", "signature"};
@@ -102,7 +103,7 @@ static const char *form_of(void *ctx, const char *name) {
     form_fields *f = ctx;
     for (size_t i = 0; i < N_FORM_FIELDS; i++) {
         if (strcmp(name, FORM_FIELDS[i]) != 0) continue;
-        int rc = auth_form_get(f->body, f->len, name, f->values[i], sizeof f->values[i]);
+        int rc = http_form_get(f->body, f->len, name, f->values[i], sizeof f->values[i]);
         if (rc < 0) f->bad = 1;
         return rc == 1 ? f->values[i] : NULL;
     }

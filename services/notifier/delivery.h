@@ -1,7 +1,9 @@
 /* The pieces of the delivery worker (delivery_worker.c) that can be
  * reasoned about, and tested, on their own: per-provider limits from the
- * tenants file, the rate bucket that enforces maxPerSecond, and the
- * offers cache that asks offer-resolver for many subscribers at once. */
+ * tenants file, the rate bucket that enforces maxPerSecond, the offers
+ * cache that asks offer-resolver for many subscribers at once, and the
+ * credentials on the webhooks (OAuth tokens, fetched off the delivery
+ * thread, and Standard Webhooks signatures). */
 #ifndef NOTIFIER_DELIVERY_H
 #define NOTIFIER_DELIVERY_H
 
@@ -10,6 +12,8 @@
 #include <jansson.h>
 
 #include "notifier.h"
+#include "shared/contracts/webhook_signature.h"
+#include "shared/patterns/oauth_client.h"
 
 /* ---- delivery_limits.c ---- */
 
@@ -105,5 +109,59 @@ int rich_notification_target(const char *stored, rich_target *t);
  * is not a rich notification. Caller frees. */
 char *rich_notification_render(notifier *n, const char *provider, const char *stored,
                                json_t *offers);
+
+/* ---- webhook_auth.c ---- */
+
+/* A provider's credentials on Millom's webhooks to it, from its tenants
+ * entry (webhookAuth, webhookSecrets) and the environment variables those
+ * name. */
+typedef struct {
+    oauth_token_source *token_source;   /* webhookAuth; NULL: no token */
+    webhook_key keys[WEBHOOK_KEYS_MAX]; /* webhookSecrets, in the file's order */
+    size_t n_keys;                      /* 0: not signed */
+} webhook_credentials;
+
+/* Room for "Authorization: Bearer <a JWT>". */
+#define WEBHOOK_AUTH_HEADER_MAX 4096
+
+/* Resolves tp's credentials (tp NULL: none). 0, or -1 with a message that
+ * names the provider and the environment variable (never a secret) when
+ * one is unset or holds a malformed secret. */
+int webhook_credentials_load(const tenant_provider *tp, webhook_credentials *out, char *err,
+                             size_t errlen);
+/* Wipes the keys. */
+void webhook_credentials_clear(webhook_credentials *c);
+
+/* The token fetcher: one thread that fetches providers' tokens
+ * (oauth_authorization) for a thread that must not wait on HTTP, and
+ * calls wake(arg) from its thread after each fetch. */
+typedef struct token_fetcher token_fetcher;
+/* One token source's fetches; owned by its fetcher. */
+typedef struct token_fetch token_fetch;
+
+token_fetcher *token_fetcher_start(void (*wake)(void *), void *arg, char *err, size_t errlen);
+/* Stops the thread (a fetch under way ends first: MILLOM_OAUTH_TIMEOUT_MS
+ * at most) and frees the fetcher and its token_fetch handles. */
+void token_fetcher_stop(token_fetcher *f);
+/* A handle for fetching s's tokens. NULL when out of memory. */
+token_fetch *token_fetcher_add(token_fetcher *f, oauth_token_source *s);
+/* Asks for a fetch: one not yet ended is shared by every ask. Returns the
+ * ticket for token_fetch_done. */
+unsigned long token_fetch_ask(token_fetcher *f, token_fetch *t);
+/* For a ticket: 0 while its fetch has not ended; 1 when it got a token
+ * (cached now: oauth_cached_authorization gives it); -1 when it failed,
+ * the reason in err. */
+int token_fetch_done(token_fetcher *f, token_fetch *t, unsigned long ticket, char *err,
+                     size_t errlen);
+
+/* ---- delivery_worker.c ---- */
+
+/* Whether a delivery whose POST got `status` (0: no answer at all) is
+ * tried again (until MILLOM_NOTIFY_MAX_ATTEMPTS) rather than
+ * dead-lettered: yes without an answer and for 408, 429, 5xx and anything
+ * else but a 4xx; a provider's 4xx is final, except 401 to a request that
+ * carried a bearer token (sent_token): that token was dropped and the next
+ * attempt fetches a fresh one. */
+int delivery_retried(long status, int sent_token);
 
 #endif

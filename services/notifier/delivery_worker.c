@@ -32,7 +32,16 @@
  * (offers_cache.c: asked for all claimed rows at once, shared by
  * subscriber), then is POSTed. The results of every call that finished in
  * one turn of the loop are written in one transaction. HTTP timeout:
- * MILLOM_NOTIFY_TIMEOUT_MS (5000). */
+ * MILLOM_NOTIFY_TIMEOUT_MS (5000).
+ *
+ * Credentials (webhook_auth.c), when the provider's tenants entry has
+ * them: every attempt is signed afresh (Standard Webhooks: webhook-id is
+ * the delivery id, webhook-timestamp the attempt's time), and carries a
+ * bearer token from the provider's token endpoint. A delivery without a
+ * cached token waits for the token fetcher (JOB_TOKEN) like one waiting
+ * for its offers; a fetch that fails is recorded as a failed attempt (so
+ * retried with the backoff, not lost), and a 401 to a request with a
+ * token drops that token and is retried with a fresh one. */
 #include "delivery.h"
 #include "shared/plumbing/settings.h"
 #include "shared/plumbing/topics.h"
@@ -45,6 +54,7 @@
 #include "millom/v1/notification.pb-c.h"
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,9 +71,11 @@ typedef struct {
     provider_limits lim;
     rate_bucket bucket;
     long in_flight; /* claimed, not yet recorded */
+    webhook_credentials cred;
+    token_fetch *token; /* NULL: no webhookAuth */
 } provider_state;
 
-typedef enum { JOB_FREE = 0, JOB_OFFERS, JOB_HTTP, JOB_DONE } job_state;
+typedef enum { JOB_FREE = 0, JOB_OFFERS, JOB_TOKEN, JOB_HTTP, JOB_DONE } job_state;
 
 typedef struct {
     job_state state;
@@ -73,10 +85,13 @@ typedef struct {
     int64_t first_ms;
     provider_state *p;
     offers_ticket *ticket;
+    unsigned long token_ticket; /* JOB_TOKEN: the fetch it waits for */
+    char *auth;                 /* the Authorization header sent, NULL: none */
     CURL *easy;
     struct curl_slist *headers;
     CURLcode code;
     long status;
+    char error[200]; /* why it ended without a POST ("" when it was sent) */
 } job;
 
 struct delivery_worker {
@@ -86,6 +101,7 @@ struct delivery_worker {
     CURLM *multi;
     worker *thread;
     offers_cache *offers;
+    token_fetcher *tokens; /* NULL when no provider has webhookAuth */
     long max_attempts, backoff_ms, backoff_max_ms, timeout_ms, concurrency, default_in_flight;
     unsigned seed;
     job *jobs;
@@ -157,6 +173,8 @@ static void job_clear(delivery_worker *w, job *j) {
     if (j->state == JOB_HTTP) curl_multi_remove_handle(w->multi, j->easy);
     offers_ticket_release(j->ticket);
     curl_slist_free_all(j->headers);
+    if (j->auth) OPENSSL_cleanse(j->auth, strlen(j->auth));
+    free(j->auth);
     free(j->kind);
     free(j->url);
     free(j->body);
@@ -167,15 +185,56 @@ static void job_clear(delivery_worker *w, job *j) {
     w->active--;
 }
 
+/* Appends one header line; on failure the list stays as it was and *ok
+ * becomes 0. */
+static void add_header(struct curl_slist **list, const char *line, int *ok) {
+    struct curl_slist *grown = *ok ? curl_slist_append(*list, line) : NULL;
+    if (grown)
+        *list = grown;
+    else
+        *ok = 0;
+}
+
+/* The request's headers: the delivery id, and the provider's credentials
+ * (a signature made now over the body as sent, the bearer token). 0, or
+ * -1 with j->error set. */
+static int build_headers(job *j) {
+    char id[24], line[64 + WEBHOOK_SIGNATURE_HEADER_MAX];
+    snprintf(id, sizeof id, "%lld", (long long)j->id);
+    int ok = 1;
+    snprintf(line, sizeof line, "X-Millom-Delivery-Id: %s", id);
+    add_header(&j->headers, line, &ok);
+    add_header(&j->headers, "Content-Type: application/json", &ok);
+    /* curl sends "Expect: 100-continue" for larger POSTs; one round trip less without it. */
+    add_header(&j->headers, "Expect:", &ok);
+    const webhook_credentials *c = &j->p->cred;
+    if (c->n_keys) {
+        long long ts = now_ms() / 1000;
+        char sig[WEBHOOK_SIGNATURE_HEADER_MAX];
+        if (webhook_signature_header(c->keys, c->n_keys, id, ts, j->body, strlen(j->body), sig,
+                                     sizeof sig) != 0) {
+            snprintf(j->error, sizeof j->error, "cannot sign the webhook");
+            return -1;
+        }
+        snprintf(line, sizeof line, "webhook-id: %s", id);
+        add_header(&j->headers, line, &ok);
+        snprintf(line, sizeof line, "webhook-timestamp: %lld", ts);
+        add_header(&j->headers, line, &ok);
+        snprintf(line, sizeof line, "webhook-signature: %s", sig);
+        add_header(&j->headers, line, &ok);
+    }
+    if (j->auth) add_header(&j->headers, j->auth, &ok);
+    if (!ok) snprintf(j->error, sizeof j->error, "out of memory (headers)");
+    return ok ? 0 : -1;
+}
+
 /* Starts the POST of j->body (state JOB_HTTP), or records why it could
  * not start (JOB_DONE). */
 static void http_start(delivery_worker *w, job *j) {
-    char idh[64];
-    snprintf(idh, sizeof idh, "X-Millom-Delivery-Id: %lld", (long long)j->id);
-    j->headers = curl_slist_append(NULL, idh);
-    j->headers = curl_slist_append(j->headers, "Content-Type: application/json");
-    /* curl sends "Expect: 100-continue" for larger POSTs; one round trip less without it. */
-    j->headers = curl_slist_append(j->headers, "Expect:");
+    if (build_headers(j) != 0) {
+        j->state = JOB_DONE;
+        return;
+    }
     CURL *h = j->easy;
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, j->url);
@@ -195,12 +254,36 @@ static void http_start(delivery_worker *w, job *j) {
      * twice. */
     curl_easy_setopt(h, CURLOPT_MAXAGE_CONN, (long)CONN_MAX_IDLE_S);
     curl_easy_setopt(h, CURLOPT_PRIVATE, j);
-    if (!j->headers || curl_multi_add_handle(w->multi, h) != CURLM_OK) {
+    if (curl_multi_add_handle(w->multi, h) != CURLM_OK) {
         j->code = CURLE_OUT_OF_MEMORY;
         j->state = JOB_DONE;
         return;
     }
     j->state = JOB_HTTP;
+}
+
+/* The POST once the provider's token is there: the cached one, else the
+ * job waits for a fetch (JOB_TOKEN, advance_tokens). */
+static void job_send(delivery_worker *w, job *j) {
+    provider_state *p = j->p;
+    if (!p->token) {
+        http_start(w, j);
+        return;
+    }
+    char header[WEBHOOK_AUTH_HEADER_MAX];
+    if (oauth_cached_authorization(p->cred.token_source, header, sizeof header) != 0) {
+        j->token_ticket = token_fetch_ask(w->tokens, p->token);
+        j->state = JOB_TOKEN;
+        return;
+    }
+    j->auth = strdup(header);
+    OPENSSL_cleanse(header, sizeof header);
+    if (!j->auth) {
+        snprintf(j->error, sizeof j->error, "out of memory (token)");
+        j->state = JOB_DONE;
+        return;
+    }
+    http_start(w, j);
 }
 
 /* A rich notification gets its offers and signed links now, so they are
@@ -253,7 +336,7 @@ static void job_take(delivery_worker *w, provider_state *p, sqlite3_stmt *st) {
         if (j->ticket) return;
         job_render(w, j);
     }
-    http_start(w, j);
+    job_send(w, j);
 }
 
 static int in_flight(const delivery_worker *w, int64_t id) {
@@ -330,7 +413,24 @@ static void advance_offers(delivery_worker *w) {
         job *j = &w->jobs[i];
         if (j->state != JOB_OFFERS || !offers_ticket_done(j->ticket)) continue;
         job_render(w, j);
-        http_start(w, j);
+        job_send(w, j);
+    }
+}
+
+/* Jobs whose token fetch ended: POSTed with the token, or done with the
+ * fetch's error (a failed attempt: retried later). */
+static void advance_tokens(delivery_worker *w) {
+    for (long i = 0; i < w->concurrency; i++) {
+        job *j = &w->jobs[i];
+        if (j->state != JOB_TOKEN) continue;
+        char why[160];
+        int rc = token_fetch_done(w->tokens, j->p->token, j->token_ticket, why, sizeof why);
+        if (rc > 0) {
+            job_send(w, j);
+        } else if (rc < 0) {
+            snprintf(j->error, sizeof j->error, "no token: %s", why);
+            j->state = JOB_DONE;
+        }
     }
 }
 
@@ -347,6 +447,9 @@ static void harvest(delivery_worker *w) {
         j->status = 0;
         if (j->code == CURLE_OK)
             curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &j->status);
+        /* The provider refused this token (expired, revoked): the next
+         * attempt fetches a fresh one. */
+        if (j->status == 401 && j->auth) oauth_invalidate(j->p->cred.token_source, j->auth);
         curl_multi_remove_handle(w->multi, m->easy_handle);
         j->state = JOB_DONE;
     }
@@ -396,22 +499,28 @@ static int dead_letter(delivery_worker *w, const job *j, int attempts, int64_t f
 
 typedef enum { OUT_DELIVERED, OUT_RETRY, OUT_DEAD } outcome;
 
+int delivery_retried(long status, int sent_token) {
+    if (status < 400 || status >= 500) return 1;
+    return status == 408 || status == 429 || (status == 401 && sent_token);
+}
+
 /* Writes one finished job's result (inside the caller's transaction). */
 static int record(delivery_worker *w, const job *j, int64_t now, outcome *out) {
     int attempts = j->attempts + 1;
     int64_t first_ms = j->first_ms ? j->first_ms : now;
-    if (j->code == CURLE_OK && j->status >= 200 && j->status < 300) {
+    if (!j->error[0] && j->code == CURLE_OK && j->status >= 200 && j->status < 300) {
         *out = OUT_DELIVERED;
         return update(w, j, "delivered", attempts, now, first_ms, "");
     }
     char error[300];
-    if (j->code == CURLE_OK)
+    if (j->error[0])
+        snprintf(error, sizeof error, "%s", j->error);
+    else if (j->code == CURLE_OK)
         snprintf(error, sizeof error, "HTTP %ld", j->status);
     else
         snprintf(error, sizeof error, "%s",
                  j->code == CURLE_OPERATION_TIMEDOUT ? "timed out" : curl_easy_strerror(j->code));
-    int permanent = j->code == CURLE_OK && j->status >= 400 && j->status < 500 &&
-                    j->status != 408 && j->status != 429;
+    int permanent = !j->error[0] && j->code == CURLE_OK && !delivery_retried(j->status, !!j->auth);
     if (permanent || attempts >= w->max_attempts) {
         *out = OUT_DEAD;
         int rc = dead_letter(w, j, attempts, first_ms, now, error);
@@ -495,6 +604,7 @@ static long delivery_round(void *arg, worker *thread) {
             last_claim = now;
         }
         advance_offers(w);
+        if (w->tokens) advance_tokens(w);
         int running = 0;
         curl_multi_perform(w->multi, &running);
         harvest(w);
@@ -522,6 +632,8 @@ static long delivery_round(void *arg, worker *thread) {
 static void wake_multi(void *arg) { curl_multi_wakeup(arg); }
 
 static void delivery_worker_free(delivery_worker *w) {
+    /* First: its thread wakes the multi handle and reads the providers' handles. */
+    token_fetcher_stop(w->tokens);
     if (w->offers) offers_cache_set_wake(w->offers, NULL, NULL);
     if (w->jobs) {
         abort_all(w);
@@ -536,6 +648,7 @@ static void delivery_worker_free(delivery_worker *w) {
     sqlite3_finalize(w->depth_st);
     store_close(w->db);
     for (size_t i = 0; i < w->n_providers; i++) {
+        webhook_credentials_clear(&w->providers[i]->cred);
         free(w->providers[i]->id);
         free(w->providers[i]);
     }
@@ -575,7 +688,8 @@ static int prepare(delivery_worker *w, char *err, size_t errlen) {
     return rc == SQLITE_OK ? 0 : -1;
 }
 
-/* The tenants' providers, each with its limits (a bad value is an error). */
+/* The tenants' providers, each with its limits and credentials (a bad
+ * value or a missing secret is an error). */
 static int load_providers(delivery_worker *w, char *err, size_t errlen) {
     const json_t *doc = tenants_json(w->n->tenants);
     if (provider_limits_check(doc, w->default_in_flight, err, errlen) != 0) return -1;
@@ -585,17 +699,41 @@ static int load_providers(delivery_worker *w, char *err, size_t errlen) {
     json_array_foreach(json_object_get(doc, "serviceProviders"), i, sp) {
         const char *id = json_string_value(json_object_get(sp, "id"));
         if (!id || provider_find(w, id)) continue;
-        if (!provider_add(w, id) || json_array_append_new(ids, json_string(id)) != 0) {
+        provider_state *p = provider_add(w, id);
+        if (!p || json_array_append_new(ids, json_string(id)) != 0) {
             json_decref(ids);
             snprintf(err, errlen, "out of memory");
             return -1;
         }
+        const tenant_provider *tp = tenants_provider(w->n->tenants, id);
+        if (webhook_credentials_load(tp, &p->cred, err, errlen) != 0) {
+            json_decref(ids);
+            return -1;
+        }
+        if (p->cred.n_keys || p->cred.token_source)
+            log_info("webhooks to %s: signed with %zu secret(s); bearer token from %s", id,
+                     p->cred.n_keys, p->cred.token_source ? tp->webhook_auth.token_url : "(none)");
     }
     w->n_known = w->n_providers;
     w->known_json = json_dumps(ids, JSON_COMPACT);
     json_decref(ids);
     if (!w->known_json) snprintf(err, errlen, "out of memory");
     return w->known_json ? 0 : -1;
+}
+
+/* The token fetcher, when a provider has webhookAuth, and its handles. */
+static int start_token_fetcher(delivery_worker *w, char *err, size_t errlen) {
+    for (size_t i = 0; i < w->n_known; i++) {
+        provider_state *p = w->providers[i];
+        if (!p->cred.token_source) continue;
+        if (!w->tokens && !(w->tokens = token_fetcher_start(wake_multi, w->multi, err, errlen)))
+            return -1;
+        if (!(p->token = token_fetcher_add(w->tokens, p->cred.token_source))) {
+            snprintf(err, errlen, "out of memory (token fetcher)");
+            return -1;
+        }
+    }
+    return 0;
 }
 
 delivery_worker *delivery_worker_start(notifier *n, char *err, size_t errlen) {
@@ -648,6 +786,10 @@ delivery_worker *delivery_worker_start(notifier *n, char *err, size_t errlen) {
      * for every call that can be in flight. */
     curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, w->concurrency);
     offers_cache_set_wake(w->offers, wake_multi, w->multi);
+    if (start_token_fetcher(w, err, errlen) != 0) {
+        delivery_worker_free(w);
+        return NULL;
+    }
     w->db = notifier_store_open(n->db_path, err, errlen);
     if (!w->db || prepare(w, err, errlen) != 0 ||
         !(w->thread = worker_start(delivery_round, w, err, errlen))) {

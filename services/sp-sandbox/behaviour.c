@@ -63,8 +63,9 @@ void sp_behaviour_set(sp_behaviour *b, const sp_behaviour_cfg *cfg) {
      * hang agreeing. */
     http_delayed_set_hang(b->delayed, cfg->hang);
     pthread_mutex_unlock(&b->lock);
-    log_info("behaviour: failStatus=%d failCount=%ld delayMs=%ld hang=%s", cfg->fail_status,
-             cfg->fail_count, cfg->delay_ms, cfg->hang ? "true" : "false");
+    log_info("behaviour: failStatus=%d failCount=%ld delayMs=%ld hang=%s tokenFailStatus=%d",
+             cfg->fail_status, cfg->fail_count, cfg->delay_ms, cfg->hang ? "true" : "false",
+             cfg->token_fail_status);
 }
 
 void sp_behaviour_reset(sp_behaviour *b) {

@@ -1,5 +1,6 @@
-/* Path dispatch: /notifications, /callbacks and /admin/. Unknown paths are
- * 404, a known path with the wrong method 405 (with Allow). */
+/* Path dispatch: /notifications, /callbacks, /oauth/token and /admin/.
+ * Unknown paths are 404, a known path with the wrong method 405 (with
+ * Allow). */
 #include "sp_sandbox.h"
 
 #include <string.h>
@@ -22,6 +23,8 @@ void sp_handle(void *ctx, http_request *req) {
         sp_route_receive(app, req, SP_KIND_NOTIFICATION);
     } else if (strcmp(path, "/callbacks") == 0) {
         sp_route_receive(app, req, SP_KIND_CALLBACK);
+    } else if (strcmp(path, "/oauth/token") == 0) {
+        sp_route_token(app, req);
     } else if (strncmp(path, "/admin/", 7) == 0) {
         sp_route_admin(app, req, path + 7);
     } else {

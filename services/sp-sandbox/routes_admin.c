@@ -3,22 +3,28 @@
  *   GET  /admin/received[?kind=notification|callback][&since=ID][&limit=N]
  *        {"received": [{"id", "kind", "receivedAt", "receivedAtMs",
  *        "contentType", "authorization", "body", "error", "transactionId",
- *        "status"}], "count": n}, oldest first, ids > since. body is the
- *        parsed JSON, or the raw text when it was refused (then "error"
- *        says why).
+ *        "status", "deliveryId", "webhookId", "webhookTimestamp",
+ *        "webhookSignature", "verified"}], "count": n}, oldest first, ids >
+ *        since. body is the parsed JSON, or the raw text when it was
+ *        refused (then "error" says why).
  *   DELETE /admin/clear, POST /admin/clear
  *        forgets everything received: {"cleared": n}. Ids keep growing.
- *   POST /admin/behaviour {"failStatus": S, "failCount": N, "delayMs": D, "hang": B}
+ *   POST /admin/behaviour {"failStatus": S, "failCount": N, "delayMs": D, "hang": B,
+ *                          "tokenFailStatus": T}
  *        Replaces the behaviour for later /notifications and /callbacks;
  *        absent fields mean normal ({} = answer at once, 200). failStatus 0
  *        or 400..599 for the next failCount requests (0 = until changed),
  *        then normal again; delayMs 0..600000 before every answer; hang true
- *        holds answers until hang is lifted. Answers the new behaviour.
+ *        holds answers until hang is lifted; tokenFailStatus 0 or 400..599:
+ *        POST /oauth/token answers it until changed. Answers the new
+ *        behaviour.
  *   GET  /admin/behaviour   the current behaviour (failCount = failures left,
  *                           pending = answers waiting now, maxPending = the
  *                           most waiting at once since it was set).
  *   POST /admin/reset       normal behaviour, hung requests answered;
  *                           keeps what was received.
+ *   DELETE /admin/tokens, POST /admin/tokens
+ *        forgets every token /oauth/token issued: {"revoked": n}.
  * These answer at once, whatever the behaviour. */
 #include "sp_sandbox.h"
 #include "shared/plumbing/json_body.h"
@@ -36,6 +42,7 @@ static json_t *behaviour_json(sp_behaviour *b) {
     json_object_set_new(o, "failCount", json_integer(c.fail_count));
     json_object_set_new(o, "delayMs", json_integer(c.delay_ms));
     json_object_set_new(o, "hang", json_boolean(c.hang));
+    json_object_set_new(o, "tokenFailStatus", json_integer(c.token_fail_status));
     json_object_set_new(o, "pending", json_integer(sp_behaviour_pending(b)));
     json_object_set_new(o, "maxPending", json_integer(sp_behaviour_max_pending(b)));
     return o;
@@ -85,8 +92,16 @@ static int parse_behaviour(const char *body, size_t len, sp_behaviour_cfg *out, 
                 break;
             }
             out->hang = json_is_true(v);
+        } else if (strcmp(key, "tokenFailStatus") == 0) {
+            if (!int_in(v, 0, 599, &n) || (n != 0 && n < 400)) {
+                snprintf(msg, msglen, "tokenFailStatus must be 0 or an integer from 400 to 599");
+                rc = -1;
+                break;
+            }
+            out->token_fail_status = (int)n;
         } else {
-            snprintf(msg, msglen, "unknown field %.40s (failStatus, failCount, delayMs, hang)",
+            snprintf(msg, msglen,
+                     "unknown field %.40s (failStatus, failCount, delayMs, hang, tokenFailStatus)",
                      key);
             rc = -1;
             break;
@@ -174,6 +189,15 @@ void sp_route_admin(sp_app *app, http_request *req, const char *sub) {
             return;
         }
         http_respond_json(req, 200, behaviour_json(app->behaviour));
+    } else if (strcmp(sub, "tokens") == 0) {
+        if (!post && strcmp(method, "DELETE") != 0) {
+            sp_method_not_allowed(req, "DELETE, POST");
+            return;
+        }
+        json_t *o = json_object();
+        json_object_set_new(o, "revoked",
+                            json_integer(app->auth ? sp_auth_revoke_all(app->auth) : 0));
+        http_respond_json(req, 200, o);
     } else if (strcmp(sub, "reset") == 0) {
         if (!post) {
             sp_method_not_allowed(req, "POST");

@@ -1,7 +1,10 @@
 /* POST /notifications (rich notifications) and POST /callbacks (purchase
- * callbacks): the body must be a JSON object, else 400. Every request is
- * recorded with the answer it got, a refused one with the reason, before
- * the answer goes out (now, or later when a delay or hang is set). */
+ * callbacks). First the provider's checks (provider_auth.c): a bearer
+ * token and a signature when configured, else 401 at once (no simulated
+ * behaviour applies: a refused request never reached the "application").
+ * Then the body must be a JSON object, else 400. Every request is recorded
+ * with the answer it got, a refused one with the reason, before the answer
+ * goes out (now, or later when a delay or hang is set). */
 #include "sp_sandbox.h"
 
 #include "shared/plumbing/metrics.h"
@@ -51,17 +54,32 @@ void sp_route_receive(sp_app *app, http_request *req, sp_kind kind) {
     }
     size_t len = 0;
     const char *body = http_body(req, &len);
+    sp_auth_request ar = {
+        .authorization = http_header(req, "Authorization"),
+        .webhook_id = http_header(req, "webhook-id"),
+        .webhook_timestamp = http_header(req, "webhook-timestamp"),
+        .webhook_signature = http_header(req, "webhook-signature"),
+        .body = body,
+        .body_len = len,
+    };
+    sp_auth_verdict verdict;
+    sp_auth_check(app->auth, &ar, now_ms(), &verdict);
+    int configured = sp_auth_checks_tokens(app->auth) || sp_auth_keys(app->auth);
+
     char error[200] = "";
     json_error_t jerr;
     json_t *j = json_loadb(body ? body : "", len, 0, &jerr);
-    if (!j)
+    if (!verdict.ok)
+        snprintf(error, sizeof error, "%s", verdict.error);
+    else if (!j)
         snprintf(error, sizeof error, "body is not JSON: %s (line %d, column %d)", jerr.text,
                  jerr.line, jerr.column);
     else if (!json_is_object(j))
         snprintf(error, sizeof error, "body must be a JSON object");
 
-    sp_behaviour_cfg applied;
-    int status = sp_behaviour_decide(app->behaviour, error[0] ? 400 : 200, &applied);
+    sp_behaviour_cfg applied = {0};
+    int status =
+        !verdict.ok ? 401 : sp_behaviour_decide(app->behaviour, error[0] ? 400 : 200, &applied);
     sp_received r = {
         .kind = kind,
         .received_at_ms = now_ms(),
@@ -73,6 +91,10 @@ void sp_route_receive(sp_app *app, http_request *req, sp_kind kind) {
         .transaction_id = json_string_value(json_object_get(j, "transactionId")),
         .status = status,
         .delivery_id = http_header(req, "X-Millom-Delivery-Id"),
+        .webhook_id = ar.webhook_id,
+        .webhook_timestamp = ar.webhook_timestamp,
+        .webhook_signature = ar.webhook_signature,
+        .verified = configured ? verdict.checked : NULL,
     };
     int64_t id = sp_store_record(app->store, &r);
     json_decref(j);
@@ -82,6 +104,25 @@ void sp_route_receive(sp_app *app, http_request *req, sp_kind kind) {
     }
     count(kind, status);
 
+    if (!verdict.ok) {
+        json_t *o = json_object();
+        json_object_set_new(o, "error", json_string(verdict.error));
+        char *text = dump(o, &len);
+        if (!text) {
+            sp_respond_error(req, 500, "cannot serialize the answer");
+            return;
+        }
+        /* RFC 6750 §3: the error code only when a token came */
+        if (verdict.token_refused)
+            http_respond_with_header(req, 401, "application/json", text, len, "WWW-Authenticate",
+                                     verdict.token_refused == 1
+                                         ? "Bearer realm=\"sp-sandbox\""
+                                         : "Bearer realm=\"sp-sandbox\", error=\"invalid_token\"");
+        else
+            http_respond(req, 401, "application/json", text, len);
+        free(text);
+        return;
+    }
     size_t out_len;
     char *out;
     if (status >= 200 && status < 300) {

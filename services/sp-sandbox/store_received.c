@@ -26,6 +26,12 @@ static const char *const migrations[] = {
     "CREATE INDEX received_kind ON received(kind, id);",
     /* The notifier's X-Millom-Delivery-Id header: a resend carries the same. */
     "ALTER TABLE received ADD COLUMN delivery_id TEXT;",
+    /* The Standard Webhooks headers as received, and what was checked and
+     * passed (NULL: nothing configured). */
+    "ALTER TABLE received ADD COLUMN webhook_id TEXT;"
+    "ALTER TABLE received ADD COLUMN webhook_timestamp TEXT;"
+    "ALTER TABLE received ADD COLUMN webhook_signature TEXT;"
+    "ALTER TABLE received ADD COLUMN verified TEXT;",
 };
 
 struct sp_store {
@@ -73,7 +79,8 @@ void sp_store_close(sp_store *s) {
 int64_t sp_store_record(sp_store *s, const sp_received *r) {
     static const char sql[] =
         "INSERT INTO received(kind, received_at_ms, content_type, has_authorization, body, error,"
-        " transaction_id, status, delivery_id) VALUES (?,?,?,?,?,?,?,?,?)";
+        " transaction_id, status, delivery_id, webhook_id, webhook_timestamp, webhook_signature,"
+        " verified) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)";
     int64_t id = -1;
     pthread_mutex_lock(&s->lock);
     sqlite3_stmt *st = NULL;
@@ -87,6 +94,10 @@ int64_t sp_store_record(sp_store *s, const sp_received *r) {
         if (r->transaction_id) sqlite3_bind_text(st, 7, r->transaction_id, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int(st, 8, r->status);
         if (r->delivery_id) sqlite3_bind_text(st, 9, r->delivery_id, -1, SQLITE_TRANSIENT);
+        const char *more[] = {r->webhook_id, r->webhook_timestamp, r->webhook_signature,
+                              r->verified};
+        for (int i = 0; i < 4; i++)
+            if (more[i]) sqlite3_bind_text(st, 10 + i, more[i], -1, SQLITE_TRANSIENT);
         if (sqlite3_step(st) == SQLITE_DONE) id = sqlite3_last_insert_rowid(s->db);
     }
     if (id < 0) log_error("sp-sandbox: cannot record a request: %s", sqlite3_errmsg(s->db));
@@ -109,6 +120,19 @@ static json_t *body_json(const void *body, int len, bool valid) {
     }
     json_t *raw = json_stringn(body ? body : "", (size_t)len);
     return raw ? raw : json_null();
+}
+
+/* "token signature" as ["token", "signature"]. */
+static json_t *verified_json(const char *text) {
+    json_t *list = json_array();
+    const char *p = text ? text : "";
+    while (*p) {
+        size_t n = strcspn(p, " ");
+        if (n) json_array_append_new(list, json_stringn(p, n));
+        p += n;
+        p += strspn(p, " ");
+    }
+    return list;
 }
 
 static json_t *row_json(sqlite3_stmt *st) {
@@ -134,13 +158,22 @@ static json_t *row_json(sqlite3_stmt *st) {
     json_object_set_new(o, "status", json_integer(sqlite3_column_int(st, 8)));
     if (sqlite3_column_type(st, 9) != SQLITE_NULL)
         json_object_set_new(o, "deliveryId", json_string((const char *)sqlite3_column_text(st, 9)));
+    static const char *const names[] = {"webhookId", "webhookTimestamp", "webhookSignature"};
+    for (int i = 0; i < 3; i++)
+        if (sqlite3_column_type(st, 10 + i) != SQLITE_NULL)
+            json_object_set_new(o, names[i],
+                                json_string((const char *)sqlite3_column_text(st, 10 + i)));
+    if (sqlite3_column_type(st, 13) != SQLITE_NULL)
+        json_object_set_new(o, "verified",
+                            verified_json((const char *)sqlite3_column_text(st, 13)));
     return o;
 }
 
 json_t *sp_store_list(sp_store *s, int kind, int64_t since, long limit) {
     static const char sql[] =
         "SELECT id, kind, received_at_ms, content_type, has_authorization, body, error,"
-        " transaction_id, status, delivery_id FROM received"
+        " transaction_id, status, delivery_id, webhook_id, webhook_timestamp, webhook_signature,"
+        " verified FROM received"
         " WHERE id > ?1 AND (?2 IS NULL OR kind = ?2) ORDER BY id LIMIT ?3";
     json_t *list = json_array();
     int rc = SQLITE_ERROR;

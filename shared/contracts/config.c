@@ -81,6 +81,110 @@ static int load_operator(tenant_operator *op, json_t *j, size_t i, char *err, si
     return op->languages ? 0 : -1;
 }
 
+/* The name of an environment variable: letters, digits and '_', not
+ * starting with a digit. */
+static int env_name_ok(const char *s) {
+    if (!s || !*s || (*s >= '0' && *s <= '9')) return 0;
+    for (; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+              *s == '_'))
+            return 0;
+    return 1;
+}
+
+/* -1 with a message when obj has a key not in the NULL-terminated list
+ * (a misspelt key would otherwise switch a protection off silently). */
+static int only_keys(json_t *obj, const char *const *keys, const char *where, char *err,
+                     size_t errlen) {
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        size_t k = 0;
+        while (keys[k] && strcmp(keys[k], key) != 0) k++;
+        if (!keys[k]) {
+            snprintf(err, errlen, "%s: unknown field \"%.40s\"", where, key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int load_webhook_auth(tenant_webhook_auth *out, json_t *a, const char *sp_where, char *err,
+                             size_t errlen) {
+    static const char *const keys[] = {"tokenUrl", "clientId", "clientSecretEnv", "scope", NULL};
+    char where[96];
+    snprintf(where, sizeof where, "%s.webhookAuth", sp_where);
+    if (!json_is_object(a)) {
+        snprintf(err, errlen, "%s must be an object", where);
+        return -1;
+    }
+    if (json_object_get(a, "clientSecret")) {
+        snprintf(err, errlen,
+                 "%s: the secret never goes in the file: name the environment variable holding "
+                 "it in \"clientSecretEnv\"",
+                 where);
+        return -1;
+    }
+    if (only_keys(a, keys, where, err, errlen) != 0 ||
+        !(out->token_url = req_str(a, "tokenUrl", where, err, errlen)) ||
+        !(out->client_id = req_str(a, "clientId", where, err, errlen)) ||
+        !(out->client_secret_env = req_str(a, "clientSecretEnv", where, err, errlen)))
+        return -1;
+    if (strncmp(out->token_url, "http://", 7) != 0 && strncmp(out->token_url, "https://", 8) != 0) {
+        snprintf(err, errlen, "%s: tokenUrl must be an http:// or https:// URL", where);
+        return -1;
+    }
+    if (!env_name_ok(out->client_secret_env)) {
+        snprintf(err, errlen, "%s: clientSecretEnv must name an environment variable", where);
+        return -1;
+    }
+    json_t *scope = json_object_get(a, "scope");
+    if (scope && !json_is_string(scope)) {
+        snprintf(err, errlen, "%s: scope must be a string", where);
+        return -1;
+    }
+    out->scope = json_string_value(scope);
+    return 0;
+}
+
+static int load_webhook_secrets(tenant_provider *sp, json_t *arr, const char *sp_where, char *err,
+                                size_t errlen) {
+    static const char *const keys[] = {"env", NULL};
+    size_t n = json_array_size(arr);
+    if (!json_is_array(arr) || n < 1 || n > TENANT_WEBHOOK_SECRETS_MAX) {
+        snprintf(err, errlen,
+                 "%s.webhookSecrets must be an array of 1 to %d {\"env\": NAME} (two while "
+                 "rotating)",
+                 sp_where, TENANT_WEBHOOK_SECRETS_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char where[96];
+        snprintf(where, sizeof where, "%s.webhookSecrets[%zu]", sp_where, i);
+        json_t *e = json_array_get(arr, i);
+        if (!json_is_object(e)) {
+            snprintf(err, errlen, "%s must be {\"env\": NAME}", where);
+            return -1;
+        }
+        if (only_keys(e, keys, where, err, errlen) != 0) return -1;
+        const char *env = json_string_value(json_object_get(e, "env"));
+        if (!env_name_ok(env) || strncmp(env, "whsec_", 6) == 0) {
+            snprintf(err, errlen,
+                     "%s: env must name the environment variable holding the secret (whsec_...); "
+                     "the secret never goes in the file",
+                     where);
+            return -1;
+        }
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(sp->webhook_secret_envs[k], env) == 0) {
+                snprintf(err, errlen, "%s: %s is named twice", where, env);
+                return -1;
+            }
+        sp->webhook_secret_envs[i] = env;
+    }
+    return 0;
+}
+
 static int load_provider(tenant_provider *sp, json_t *j, size_t i, char *err, size_t errlen) {
     char where[64];
     snprintf(where, sizeof where, "serviceProviders[%zu]", i);
@@ -88,6 +192,14 @@ static int load_provider(tenant_provider *sp, json_t *j, size_t i, char *err, si
     if (!(sp->id = req_str(j, "id", where, err, errlen))) return -1;
     sp->name = json_string_value(json_object_get(j, "name"));
     if (!sp->name) sp->name = sp->id;
+    json_t *auth = json_object_get(j, "webhookAuth");
+    if (auth && !json_is_null(auth) &&
+        load_webhook_auth(&sp->webhook_auth, auth, where, err, errlen) != 0)
+        return -1;
+    json_t *secrets = json_object_get(j, "webhookSecrets");
+    if (secrets && !json_is_null(secrets) &&
+        load_webhook_secrets(sp, secrets, where, err, errlen) != 0)
+        return -1;
     sp->operators = string_list(json_object_get(j, "operators"), "operators", err, errlen);
     return sp->operators ? 0 : -1;
 }

@@ -26,10 +26,31 @@ typedef struct {
     json_t *json;                 /* the whole entry, for later fields */
 } tenant_operator;
 
+/* A provider's "webhookAuth": OAuth 2.0 client credentials Millom uses
+ * for its webhooks to the provider (rich-notification-api.yaml's
+ * serviceProviderAuthentication): {"tokenUrl", "clientId",
+ * "clientSecretEnv" (the name of the environment variable holding the
+ * secret: the file never holds it), "scope" (optional)}. */
+typedef struct {
+    const char *token_url; /* NULL: the provider has no webhookAuth */
+    const char *client_id;
+    const char *client_secret_env;
+    const char *scope; /* NULL when absent */
+} tenant_webhook_auth;
+
+/* Signing secrets of a provider's webhooks at once (a rotation). */
+#define TENANT_WEBHOOK_SECRETS_MAX 2
+
 typedef struct {
     const char *id; /* serviceProvider path segment */
     const char *name;
     const char *const *operators; /* NULL-terminated; operators it may use */
+    tenant_webhook_auth webhook_auth;
+    /* "webhookSecrets": [{"env": NAME}, ...]: the names of the environment
+     * variables holding its Standard Webhooks secrets ("whsec_...", see
+     * shared/contracts/webhook_signature.h), one, or two while rotating;
+     * NULL-terminated, empty when its webhooks are not signed. */
+    const char *webhook_secret_envs[TENANT_WEBHOOK_SECRETS_MAX + 1];
     json_t *json;
 } tenant_provider;
 

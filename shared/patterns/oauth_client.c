@@ -280,6 +280,18 @@ int oauth_authorization(oauth_token_source *s, http_client *hc, char *header, si
     return rc;
 }
 
+int oauth_cached_authorization(oauth_token_source *s, char *header, size_t len) {
+    if (!s || !header || !len) return -1;
+    int rc = -1;
+    pthread_mutex_lock(&s->mu);
+    if (s->token && now_ms() < s->refresh_at && sizeof BEARER_PREFIX - 1 + strlen(s->token) < len) {
+        snprintf(header, len, BEARER_PREFIX "%s", s->token);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
 void oauth_invalidate(oauth_token_source *s, const char *token) {
     if (!s || !token) return;
     if (strncmp(token, BEARER_PREFIX, sizeof BEARER_PREFIX - 1) == 0)

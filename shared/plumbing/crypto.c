@@ -30,7 +30,8 @@ int crypto_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t 
     return 0;
 }
 
-char *crypto_b64url_encode(const void *data, size_t len) {
+/* Base64 of len bytes with the standard alphabet and '=' padding. */
+char *crypto_b64_encode(const void *data, size_t len) {
     if (data == NULL && len > 0) return NULL;
     /* EVP_EncodeBlock takes an int length and writes 4 chars per 3 bytes
      * plus a NUL, with '=' padding and no newlines. */
@@ -42,14 +43,20 @@ char *crypto_b64url_encode(const void *data, size_t len) {
         out[0] = '\0';
         return out;
     }
-    int n = EVP_EncodeBlock((unsigned char *)out, data, (int)len);
-    if (n < 0) {
+    if (EVP_EncodeBlock((unsigned char *)out, data, (int)len) < 0) {
         free(out);
         return NULL;
     }
+    return out;
+}
+
+char *crypto_b64url_encode(const void *data, size_t len) {
+    char *out = crypto_b64_encode(data, len);
+    if (out == NULL) return NULL;
+    size_t n = strlen(out);
     while (n > 0 && out[n - 1] == '=') n--;
     out[n] = '\0';
-    for (int i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         if (out[i] == '+')
             out[i] = '-';
         else if (out[i] == '/')
@@ -58,29 +65,28 @@ char *crypto_b64url_encode(const void *data, size_t len) {
     return out;
 }
 
-/* Value of one base64url character, -1 for anything else. */
-static int b64url_value(char c) {
+/* Value of one character of the base64 alphabet (url: the base64url
+ * one), -1 for anything else. */
+static int b64_value(char c, int url) {
     if (c >= 'A' && c <= 'Z') return c - 'A';
     if (c >= 'a' && c <= 'z') return c - 'a' + 26;
     if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '-') return 62;
-    if (c == '_') return 63;
+    if (c == (url ? '-' : '+')) return 62;
+    if (c == (url ? '_' : '/')) return 63;
     return -1;
 }
 
-/* Strict: only the base64url alphabet, no padding, no whitespace, and the
- * unused low bits of the last character must be zero, so every byte
+/* Decodes n characters of the alphabet (url or standard) without padding;
+ * the unused low bits of the last character must be zero, so every byte
  * string has exactly one accepted encoding. */
-unsigned char *crypto_b64url_decode(const char *text, size_t *out_len) {
-    if (text == NULL) return NULL;
-    size_t n = strlen(text);
+static unsigned char *b64_decode_unpadded(const char *text, size_t n, int url, size_t *out_len) {
     size_t rem = n % 4;
     if (rem == 1 || n > (size_t)INT_MAX - 4) return NULL;
     for (size_t i = 0; i < n; i++) {
-        if (b64url_value(text[i]) < 0) return NULL;
+        if (b64_value(text[i], url) < 0) return NULL;
     }
-    if (rem == 2 && (b64url_value(text[n - 1]) & 0x0f) != 0) return NULL;
-    if (rem == 3 && (b64url_value(text[n - 1]) & 0x03) != 0) return NULL;
+    if (rem == 2 && (b64_value(text[n - 1], url) & 0x0f) != 0) return NULL;
+    if (rem == 3 && (b64_value(text[n - 1], url) & 0x03) != 0) return NULL;
 
     size_t pad = rem == 0 ? 0 : 4 - rem;
     size_t std_len = n + pad;
@@ -113,6 +119,23 @@ unsigned char *crypto_b64url_decode(const char *text, size_t *out_len) {
     out[len] = '\0';
     if (out_len != NULL) *out_len = len;
     return out;
+}
+
+/* Strict: only the base64url alphabet, no padding, no whitespace. */
+unsigned char *crypto_b64url_decode(const char *text, size_t *out_len) {
+    if (text == NULL) return NULL;
+    return b64_decode_unpadded(text, strlen(text), 1, out_len);
+}
+
+/* Strict: the standard alphabet, padded to a multiple of 4 characters
+ * with at most two '=', nothing else. */
+unsigned char *crypto_b64_decode(const char *text, size_t *out_len) {
+    if (text == NULL) return NULL;
+    size_t n = strlen(text);
+    if (n % 4 != 0) return NULL;
+    size_t data = n;
+    while (data > 0 && n - data < 2 && text[data - 1] == '=') data--;
+    return b64_decode_unpadded(text, data, 0, out_len);
 }
 
 int crypto_random(void *buf, size_t len) {

@@ -1,4 +1,4 @@
-/* Small wrappers over OpenSSL libcrypto: HMAC-SHA256, base64url, random
+/* Small wrappers over OpenSSL libcrypto: HMAC-SHA256, base64, random
  * ids, constant-time compare, AES-256-GCM sealing (CPIDs, offerContexts). */
 #ifndef MILLOM_CRYPTO_H
 #define MILLOM_CRYPTO_H
@@ -9,7 +9,13 @@
 
 int crypto_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
                        unsigned char out[CRYPTO_SHA256_LEN]);
-/* Base64url without padding. Caller frees. */
+/* Base64 (RFC 4648 §4: standard alphabet, '=' padding). Caller frees. */
+char *crypto_b64_encode(const void *data, size_t len);
+/* Strict: the standard alphabet, '=' padding to a multiple of 4, no
+ * whitespace, unused bits zero (one accepted encoding per byte string).
+ * NULL on malformed input. Caller frees; *out_len gets the length. */
+unsigned char *crypto_b64_decode(const char *text, size_t *out_len);
+/* Base64url (RFC 4648 §5) without padding. Caller frees. */
 char *crypto_b64url_encode(const void *data, size_t len);
 /* NULL on malformed input. Caller frees; *out_len gets the length. */
 unsigned char *crypto_b64url_decode(const char *text, size_t *out_len);

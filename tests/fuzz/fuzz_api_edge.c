@@ -1,4 +1,5 @@
-/* libFuzzer target for api-edge's request parsing and JSON validation
+/* libFuzzer target for api-edge's request parsing and JSON validation,
+ * and the Standard Webhooks check providers run on Millom's webhooks
  * (`make fuzz`; input format in tests/fuzz/README.md).
  *
  * The first byte selects the parser, the rest is its data. Every parser
@@ -11,7 +12,10 @@
 #include "services/api-edge/request_http.h"
 #include "services/api-edge/request_purchase.h"
 #include "services/api-edge/request_std.h"
+#include "services/api-edge/routes.h"
 #include "shared/contracts/cpid.h"
+#include "shared/contracts/webhook_signature.h"
+#include "shared/plumbing/http_form.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -76,10 +80,26 @@ static char *cstr(const uint8_t *d, size_t n) {
     return s;
 }
 
+/* A /std/ path as api-edge's router takes it apart: the first row of the
+ * route table it matches (GET, else POST) that is a /std/ endpoint. 0
+ * with *out filled, -1 when no such row answers the path. */
+static int std_path_of(const char *path, std_path *out) {
+    static const char *const methods[] = {"GET", "POST"};
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+        edge_match m;
+        edge_route_find(methods[i], path, &m);
+        if (m.status == 0 && m.route->handler && strncmp(m.route->pattern, "/std/", 5) == 0) {
+            edge_std_path(&m, out);
+            return 0;
+        }
+    }
+    return -1;
+}
+
 static void fuzz_path(const uint8_t *d, size_t n) {
     char *s = cstr(d, n);
     std_path p;
-    if (std_path_parse(s, &p) == 0) {
+    if (std_path_of(s, &p) == 0) {
         if (!memchr(p.provider, '\0', sizeof p.provider) || !memchr(p.op, '\0', sizeof p.op) ||
             !memchr(p.subscriber, '\0', sizeof p.subscriber) || !p.provider[0] || !p.subscriber[0])
             abort();
@@ -94,7 +114,7 @@ static void fuzz_validate(const uint8_t *d, size_t n) {
     char *f[7];
     size_t k = split_lines(d, n, f, 7);
     std_path p;
-    if (f[0] && std_path_parse(f[0], &p) == 0) {
+    if (f[0] && std_path_of(f[0], &p) == 0) {
         std_inputs in = {
             .key_type = f[1],
             .plan_type = f[2],
@@ -169,10 +189,10 @@ static void fuzz_body(char sel, const uint8_t *d, size_t n) {
             "transactionId", "fundSource", "uuid",          "expirySeconds", "signature"};
         for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
             char out[256];
-            int rc = auth_form_get(body, n, names[i], out, sizeof out);
+            int rc = http_form_get(body, n, names[i], out, sizeof out);
             if (rc == 1 && !memchr(out, '\0', sizeof out)) abort();
             char tiny[4];
-            (void)auth_form_get(body, n, names[i], tiny, sizeof tiny);
+            (void)http_form_get(body, n, names[i], tiny, sizeof tiny);
         }
         break;
     }
@@ -201,7 +221,7 @@ static void fuzz_transid(const uint8_t *d, size_t n) {
 static void fuzz_basic(const uint8_t *d, size_t n) {
     char *s = cstr(d, n);
     char id[129], secret[257];
-    if (auth_parse_basic(s, id, sizeof id, secret, sizeof secret) == 0 &&
+    if (http_basic_parse(s, id, sizeof id, secret, sizeof secret) == 0 &&
         (!id[0] || !memchr(secret, '\0', sizeof secret)))
         abort();
     free(s);
@@ -260,9 +280,53 @@ static void fuzz_strict(const uint8_t *d, size_t n) {
     free_lines(f, k);
 }
 
+/* Standard Webhooks (shared/contracts/webhook_signature.h), as a provider
+ * checks Millom's webhooks (sp-sandbox's receiving routes). Lines: a
+ * secret, webhook-id, webhook-timestamp, webhook-signature; the rest is
+ * the body (exact size). Verified with the secret (when it parses) and a
+ * fixed key at the target's clock. Then the property: what the keys sign
+ * over this id and body now verifies, with both keys and with either. */
+static void fuzz_webhook(const uint8_t *d, size_t n) {
+    char *f[5];
+    size_t k = split_lines(d, n, f, 5);
+    size_t used = 0;
+    for (size_t i = 0; i < k && i < 4; i++) used += strlen(f[i]) + 1;
+    size_t body_n = used < n ? n - used : 0;
+    char *body = malloc(body_n ? body_n : 1);
+    if (!body) abort();
+    memcpy(body, d + n - body_n, body_n);
+
+    static const char fixed[] = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    webhook_key keys[2];
+    char err[160];
+    if (webhook_key_parse(fixed, &keys[0], err, sizeof err) != 0) abort();
+    size_t nk = 1;
+    if (f[0] && webhook_key_parse(f[0], &keys[1], err, sizeof err) == 0) {
+        if (keys[1].len < WEBHOOK_KEY_MIN || keys[1].len > WEBHOOK_KEY_MAX) abort();
+        nk = 2;
+    }
+    const long long now_s = FUZZ_NOW_MS / 1000;
+    webhook_verdict v =
+        webhook_verify(keys, nk, f[1], f[2], f[3], body, body_n, now_s, WEBHOOK_TOLERANCE_S);
+    if (v > WEBHOOK_NO_MATCH || !webhook_verdict_text(v)) abort();
+
+    char header[WEBHOOK_SIGNATURE_HEADER_MAX], ts[24];
+    snprintf(ts, sizeof ts, "%lld", now_s);
+    if (f[1] &&
+        webhook_signature_header(keys, nk, f[1], now_s, body, body_n, header, sizeof header) == 0) {
+        for (size_t i = 0; i < nk; i++)
+            if (webhook_verify(&keys[i], 1, f[1], ts, header, body, body_n, now_s,
+                               WEBHOOK_TOLERANCE_S) != WEBHOOK_VERIFIED)
+                abort();
+    }
+    for (size_t i = 0; i < nk; i++) webhook_key_clear(&keys[i]);
+    free(body);
+    free_lines(f, k);
+}
+
 /* The selector byte: one of these letters, or any other byte taken modulo
  * the table (so mutations of the selector stay useful). */
-static const char selectors[] = "PVABMRLTFHNQS";
+static const char selectors[] = "PVABMRLTFHNQSW";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
@@ -284,6 +348,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 'N': fuzz_route_need(d, n); break;
     case 'Q': fuzz_query_values(d, n); break;
     case 'S': fuzz_strict(d, n); break;
+    case 'W': fuzz_webhook(d, n); break;
     }
     return 0;
 }

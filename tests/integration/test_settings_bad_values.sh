@@ -66,6 +66,8 @@ expect mno-sandbox MILLOM_MNO_CALLBACK_ATTEMPTS=0 \
   'MILLOM_MNO_CALLBACK_ATTEMPTS must be a whole number from 1 to 100, not \"0\"'
 expect sp-sandbox MILLOM_SP_THREADS=many \
   'MILLOM_SP_THREADS must be a whole number from 1 to 256, not \"many\"'
+expect sp-sandbox MILLOM_SP_WEBHOOK_SECRETS=hunter2 \
+  'MILLOM_SP_WEBHOOK_SECRETS must be one or two whsec_ secrets: a webhook secret must start with whsec_'
 expect devbroker MILLOM_BROKER_COUNT=99 \
   'MILLOM_BROKER_COUNT must be a whole number from 1 to 32, not \"99\"'
 

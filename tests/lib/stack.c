@@ -586,13 +586,18 @@ int stack_restart_all(test_stack *s, int sig, int timeout_ms) {
 /* ---- stack_respawn_in_place (test_kafka_faults, test_storage_faults) ---- */
 
 pid_t stack_respawn_in_place(test_stack *s, const char *name, const char *const *env) {
+    return stack_respawn_as_in_place(s, name, name, env);
+}
+
+pid_t stack_respawn_as_in_place(test_stack *s, const char *program, const char *name,
+                                const char *const *env) {
     int slot = -1;
     for (int i = 0; i < s->n; i++)
         if (s->pids[i] <= 0 && strcmp(s->names[i], name) == 0) slot = i;
     if (slot < 0) return -1;
-    /* stack_spawn appends; move the new process back into the old slot. */
+    /* stack_spawn_as appends; move the new process back into the old slot. */
     int n = s->n;
-    pid_t pid = stack_spawn(s, name, env);
+    pid_t pid = stack_spawn_as(s, program, name, env);
     if (pid < 0) return -1;
     s->n = n;
     s->pids[slot] = pid;

@@ -124,5 +124,8 @@ int stack_restart_all(test_stack *s, int sig, int timeout_ms);
  * again in its old place, so stack_stop stops it in its old order (e.g.
  * devbroker after the services). The stack's env plus `env`. */
 pid_t stack_respawn_in_place(test_stack *s, const char *name, const char *const *env);
+/* The same for an instance started with stack_spawn_as(program, name). */
+pid_t stack_respawn_as_in_place(test_stack *s, const char *program, const char *name,
+                                const char *const *env);
 
 #endif

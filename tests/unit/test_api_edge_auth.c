@@ -1,7 +1,8 @@
 /* api-edge OAuth: client loading and secrets, scope subsets, JWT issue and
  * verification (expired, other key, malformed, alg none, iat/nbf in the
- * future, lifetimes longer than configured), Basic and form
- * credentials, the route table, and token buckets on an injected clock. */
+ * future, lifetimes longer than configured), the route table, and token
+ * buckets on an injected clock. (Basic and form credentials:
+ * test_shared_http_form.c.) */
 #include "services/api-edge/auth.h"
 #include "services/api-edge/edge.h"
 
@@ -273,60 +274,6 @@ START_TEST(tokens_from_the_future_or_living_too_long_are_refused) {
 }
 END_TEST
 
-START_TEST(basic_credentials) {
-    char id[129], secret[256];
-    /* "sp-demo:sp-demo-secret" */
-    ck_assert_int_eq(auth_parse_basic("Basic c3AtZGVtbzpzcC1kZW1vLXNlY3JldA==", id, sizeof id,
-                                      secret, sizeof secret),
-                     0);
-    ck_assert_str_eq(id, "sp-demo");
-    ck_assert_str_eq(secret, "sp-demo-secret");
-    /* "a%3Ab:x:y" → id "a:b", secret "x:y" (parts are form-urlencoded) */
-    ck_assert_int_eq(auth_parse_basic("basic YSUzQWI6eDp5", id, sizeof id, secret, sizeof secret),
-                     0);
-    ck_assert_str_eq(id, "a:b");
-    ck_assert_str_eq(secret, "x:y");
-    /* "id:" → empty secret is still parsed (and fails the check later) */
-    ck_assert_int_eq(auth_parse_basic("Basic aWQ6", id, sizeof id, secret, sizeof secret), 0);
-    ck_assert_str_eq(secret, "");
-    ck_assert_int_eq(auth_parse_basic("Basic bm9jb2xvbg==", id, sizeof id, secret, sizeof secret),
-                     -1); /* "nocolon" */
-    ck_assert_int_eq(auth_parse_basic("Basic Ond4", id, sizeof id, secret, sizeof secret),
-                     -1); /* ":wx" no id */
-    ck_assert_int_eq(auth_parse_basic("Basic !!!!", id, sizeof id, secret, sizeof secret), -1);
-    ck_assert_int_eq(auth_parse_basic("Basic abc", id, sizeof id, secret, sizeof secret), -1);
-    ck_assert_int_eq(auth_parse_basic("Basic ", id, sizeof id, secret, sizeof secret), -1);
-    ck_assert_int_eq(auth_parse_basic("Bearer abcd", id, sizeof id, secret, sizeof secret), -1);
-    ck_assert_int_eq(auth_parse_basic(NULL, id, sizeof id, secret, sizeof secret), -1);
-}
-END_TEST
-
-static int form(const char *body, const char *name, char *out, size_t outlen) {
-    return auth_form_get(body, strlen(body), name, out, outlen);
-}
-
-START_TEST(form_parameters) {
-    char v[64];
-    const char *b = "grant_type=client_credentials&scope=a+b%20c&client_secret=x%26y%3Dz&e=";
-    ck_assert_int_eq(form(b, "grant_type", v, sizeof v), 1);
-    ck_assert_str_eq(v, "client_credentials");
-    ck_assert_int_eq(form(b, "scope", v, sizeof v), 1);
-    ck_assert_str_eq(v, "a b c");
-    ck_assert_int_eq(form(b, "client_secret", v, sizeof v), 1);
-    ck_assert_str_eq(v, "x&y=z");
-    ck_assert_int_eq(form(b, "e", v, sizeof v), 1);
-    ck_assert_str_eq(v, "");
-    ck_assert_int_eq(form(b, "client_id", v, sizeof v), 0);
-    ck_assert_int_eq(form("a=1&&b=%2B2&", "b", v, sizeof v), 1);
-    ck_assert_str_eq(v, "+2");
-    ck_assert_int_eq(form("a=1&a=2", "a", v, sizeof v), -1); /* repeated */
-    ck_assert_int_eq(form("a=x%00y", "a", v, sizeof v), -1); /* NUL */
-    ck_assert_int_eq(form("a=0123456789", "a", v, 5), -1);   /* too long */
-    ck_assert_int_eq(form("", "a", v, sizeof v), 0);
-    ck_assert_int_eq(form("grant%5Ftype=x", "grant_type", v, sizeof v), 1); /* encoded name */
-}
-END_TEST
-
 static double fake_now;
 static double fake_clock(void) { return fake_now; }
 
@@ -410,8 +357,6 @@ int main(void) {
     tcase_add_test(tc, tokens_issue_and_verify);
     tcase_add_test(tc, tokens_other_algs_issuers_and_claims_are_refused);
     tcase_add_test(tc, tokens_from_the_future_or_living_too_long_are_refused);
-    tcase_add_test(tc, basic_credentials);
-    tcase_add_test(tc, form_parameters);
     tcase_add_test(tc, buckets_refill_on_an_injected_clock);
     tcase_add_test(tc, route_table);
     suite_add_tcase(s, tc);

@@ -1,14 +1,21 @@
-/* The delivery worker's pure parts (services/notifier/delivery.h): the
- * tenants fields maxInFlight and maxPerSecond, the rate bucket driven by
- * an explicit clock, the offers cache without an rpc client (every ask
- * fails at once: nothing shared, nothing kept), and the rendering of a
- * stored rich notification. */
+/* The delivery worker's parts that stand on their own
+ * (services/notifier/delivery.h): the tenants fields maxInFlight and
+ * maxPerSecond, the rate bucket driven by an explicit clock, the offers
+ * cache without an rpc client (every ask fails at once: nothing shared,
+ * nothing kept), the rendering of a stored rich notification, which
+ * answers are retried, a provider's webhook credentials from the
+ * environment, and the token fetcher against a fake token endpoint on
+ * loopback. */
 #include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "services/notifier/delivery.h"
+#include "shared/plumbing/http_server.h"
 
 static int limits(const char *json, provider_limits *l, char *err) {
     json_t *j = json_loads(json, 0, NULL);
@@ -167,6 +174,176 @@ START_TEST(rich_notification_target_and_render) {
 }
 END_TEST
 
+START_TEST(which_answers_are_retried) {
+    /* no answer, 408, 429, 5xx and non-4xx: again; a 4xx: dead-lettered */
+    long again[] = {0, 301, 408, 429, 500, 502, 503};
+    for (size_t i = 0; i < sizeof again / sizeof *again; i++) {
+        ck_assert_msg(delivery_retried(again[i], 0), "%ld", again[i]);
+        ck_assert_msg(delivery_retried(again[i], 1), "%ld", again[i]);
+    }
+    long final[] = {400, 403, 404, 410, 422};
+    for (size_t i = 0; i < sizeof final / sizeof *final; i++) {
+        ck_assert_msg(!delivery_retried(final[i], 0), "%ld", final[i]);
+        ck_assert_msg(!delivery_retried(final[i], 1), "%ld", final[i]);
+    }
+    /* 401: final without a token (a wrong signature stays wrong), retried
+     * with a fresh token when one was sent */
+    ck_assert(!delivery_retried(401, 0));
+    ck_assert(delivery_retried(401, 1));
+}
+END_TEST
+
+#define SECRET_A "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+#define SECRET_B "whsec_ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="
+
+START_TEST(credentials_from_the_environment) {
+    tenant_provider tp = {.id = "sp1"};
+    webhook_credentials c;
+    char err[256];
+    /* nothing configured: nothing to send */
+    ck_assert_int_eq(webhook_credentials_load(&tp, &c, err, sizeof err), 0);
+    ck_assert_uint_eq(c.n_keys, 0);
+    ck_assert_ptr_null(c.token_source);
+    ck_assert_int_eq(webhook_credentials_load(NULL, &c, err, sizeof err), 0);
+
+    tp.webhook_secret_envs[0] = "TEST_DELIVERY_SECRET_OLD";
+    tp.webhook_secret_envs[1] = "TEST_DELIVERY_SECRET_NEW";
+    unsetenv("TEST_DELIVERY_SECRET_OLD");
+    setenv("TEST_DELIVERY_SECRET_NEW", SECRET_B, 1);
+    ck_assert_int_eq(webhook_credentials_load(&tp, &c, err, sizeof err), -1);
+    ck_assert_str_eq(err, "provider sp1: webhookSecrets names $TEST_DELIVERY_SECRET_OLD, which is "
+                          "not set");
+    setenv("TEST_DELIVERY_SECRET_OLD", "whsec_tooShort=", 1);
+    ck_assert_int_eq(webhook_credentials_load(&tp, &c, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "provider sp1: $TEST_DELIVERY_SECRET_OLD: "));
+    ck_assert_ptr_null(strstr(err, "tooShort")); /* the secret is never repeated */
+    setenv("TEST_DELIVERY_SECRET_OLD", SECRET_A, 1);
+    ck_assert_int_eq(webhook_credentials_load(&tp, &c, err, sizeof err), 0);
+    ck_assert_uint_eq(c.n_keys, 2);
+    ck_assert_uint_eq(c.keys[0].len, 32);
+    ck_assert_int_eq(c.keys[0].bytes[31], 0x1f); /* the file's order: old first */
+    ck_assert_int_eq(c.keys[1].bytes[0], 0x20);
+    webhook_credentials_clear(&c);
+    ck_assert_uint_eq(c.n_keys, 0);
+    ck_assert_uint_eq(c.keys[0].len, 0);
+
+    tp.webhook_auth = (tenant_webhook_auth){.token_url = "http://127.0.0.1:9/token",
+                                            .client_id = "millom",
+                                            .client_secret_env = "TEST_DELIVERY_CLIENT_SECRET"};
+    unsetenv("TEST_DELIVERY_CLIENT_SECRET");
+    ck_assert_int_eq(webhook_credentials_load(&tp, &c, err, sizeof err), -1);
+    ck_assert_str_eq(err, "provider sp1: webhookAuth.clientSecretEnv names "
+                          "$TEST_DELIVERY_CLIENT_SECRET, which is not set");
+    ck_assert_uint_eq(c.n_keys, 0); /* wiped on the way out */
+    setenv("TEST_DELIVERY_CLIENT_SECRET", "s3cret", 1);
+    ck_assert_int_eq(webhook_credentials_load(&tp, &c, err, sizeof err), 0);
+    ck_assert_ptr_nonnull(c.token_source);
+    ck_assert_ptr_eq(c.token_source,
+                     oauth_source_get("http://127.0.0.1:9/token", "millom", "s3cret", NULL));
+    webhook_credentials_clear(&c);
+}
+END_TEST
+
+/* ---- the token fetcher against a fake token endpoint ---- */
+
+static struct {
+    pthread_mutex_t mu;
+    int requests, fail_status, delay_ms;
+} token_server = {.mu = PTHREAD_MUTEX_INITIALIZER};
+static atomic_int fetcher_wakes;
+
+static void token_endpoint(void *app, http_request *req) {
+    (void)app;
+    pthread_mutex_lock(&token_server.mu);
+    int n = ++token_server.requests, fail = token_server.fail_status, delay = token_server.delay_ms;
+    pthread_mutex_unlock(&token_server.mu);
+    if (delay) usleep((useconds_t)delay * 1000);
+    if (fail) {
+        http_respond_json(req, fail, json_pack("{s:s}", "error", "temporarily_unavailable"));
+        return;
+    }
+    char tok[32];
+    snprintf(tok, sizeof tok, "tok%d", n);
+    http_respond_json(req, 200,
+                      json_pack("{s:s, s:s, s:i}", "access_token", tok, "token_type", "Bearer",
+                                "expires_in", 3600));
+}
+
+static int token_requests(void) {
+    pthread_mutex_lock(&token_server.mu);
+    int n = token_server.requests;
+    pthread_mutex_unlock(&token_server.mu);
+    return n;
+}
+
+static void count_fetcher_wake(void *arg) {
+    (void)arg;
+    atomic_fetch_add(&fetcher_wakes, 1);
+}
+
+/* Polls (bounded) until the ticket's fetch ended. */
+static int wait_done(token_fetcher *f, token_fetch *t, unsigned long ticket, char *err,
+                     size_t errlen) {
+    int rc = 0;
+    for (int i = 0; i < 500 && (rc = token_fetch_done(f, t, ticket, err, errlen)) == 0; i++)
+        usleep(10 * 1000);
+    return rc;
+}
+
+START_TEST(token_fetcher_shares_a_fetch_and_reports_failures) {
+    char err[256] = "";
+    http_server_opts opts = {
+        .bind_addr = "127.0.0.1", .port = 0, .threads = 2, .handler = token_endpoint};
+    http_server *server = http_server_start(&opts, err, sizeof err);
+    ck_assert_msg(server != NULL, "%s", err);
+    char url[96];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/token", http_server_port(server));
+    oauth_token_source *src = oauth_source_get(url, "millom", "s3cret", "notifications");
+    ck_assert_ptr_nonnull(src);
+    token_fetcher *f = token_fetcher_start(count_fetcher_wake, NULL, err, sizeof err);
+    ck_assert_msg(f != NULL, "%s", err);
+    token_fetch *t = token_fetcher_add(f, src);
+    ck_assert_ptr_nonnull(t);
+
+    /* two asks while one slow fetch is under way share it */
+    pthread_mutex_lock(&token_server.mu);
+    token_server.delay_ms = 200;
+    pthread_mutex_unlock(&token_server.mu);
+    unsigned long a = token_fetch_ask(f, t), b = token_fetch_ask(f, t);
+    ck_assert_int_eq(token_fetch_done(f, t, a, err, sizeof err), 0);
+    ck_assert_int_eq(wait_done(f, t, a, err, sizeof err), 1);
+    ck_assert_int_eq(wait_done(f, t, b, err, sizeof err), 1);
+    ck_assert_int_eq(token_requests(), 1);
+    ck_assert_int_ge(atomic_load(&fetcher_wakes), 1);
+    char header[WEBHOOK_AUTH_HEADER_MAX];
+    ck_assert_int_eq(oauth_cached_authorization(src, header, sizeof header), 0);
+    ck_assert_str_eq(header, "Authorization: Bearer tok1");
+
+    /* a token endpoint that is down: the fetch fails, nothing is cached */
+    oauth_invalidate(src, header);
+    pthread_mutex_lock(&token_server.mu);
+    token_server.delay_ms = 0;
+    token_server.fail_status = 503;
+    pthread_mutex_unlock(&token_server.mu);
+    unsigned long c = token_fetch_ask(f, t);
+    ck_assert_int_eq(wait_done(f, t, c, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "token endpoint answered 503"));
+    ck_assert_int_eq(oauth_cached_authorization(src, header, sizeof header), -1);
+    /* back again: the next ask gets a token */
+    pthread_mutex_lock(&token_server.mu);
+    token_server.fail_status = 0;
+    pthread_mutex_unlock(&token_server.mu);
+    unsigned long d = token_fetch_ask(f, t);
+    ck_assert_uint_gt(d, c);
+    ck_assert_int_eq(wait_done(f, t, d, err, sizeof err), 1);
+    ck_assert_int_eq(oauth_cached_authorization(src, header, sizeof header), 0);
+    ck_assert_str_eq(header, "Authorization: Bearer tok3");
+    ck_assert_int_eq(token_requests(), 3);
+    token_fetcher_stop(f);
+    http_server_stop(server);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("notifier delivery");
     TCase *tc = tcase_create("core");
@@ -175,6 +352,9 @@ int main(void) {
     tcase_add_test(tc, rate_bucket_paces);
     tcase_add_test(tc, offers_cache_without_rpc_fails_at_once_and_keeps_nothing);
     tcase_add_test(tc, rich_notification_target_and_render);
+    tcase_add_test(tc, which_answers_are_retried);
+    tcase_add_test(tc, credentials_from_the_environment);
+    tcase_add_test(tc, token_fetcher_shares_a_fetch_and_reports_failures);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

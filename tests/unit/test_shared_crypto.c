@@ -1,4 +1,4 @@
-/* Unit tests of crypto helpers: HMAC vectors, base64url, UUIDs, random bytes and constant-time compare (shared/plumbing/crypto.c). Runs with and without CK_FORK. */
+/* Unit tests of crypto helpers: HMAC vectors, base64 and base64url, UUIDs, random bytes and constant-time compare (shared/plumbing/crypto.c). Runs with and without CK_FORK. */
 #include <check.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -142,6 +142,65 @@ START_TEST(test_b64url_rejects) {
 }
 END_TEST
 
+/* Standard base64 (RFC 4648 §4 vectors), as Standard Webhooks secrets and
+ * signatures use it. */
+START_TEST(test_b64_vectors_and_rejects) {
+    static const struct {
+        const char *raw;
+        size_t len;
+        const char *enc;
+    } cases[] = {
+        {"", 0, ""},
+        {"f", 1, "Zg=="},
+        {"fo", 2, "Zm8="},
+        {"foo", 3, "Zm9v"},
+        {"foob", 4, "Zm9vYg=="},
+        {"fooba", 5, "Zm9vYmE="},
+        {"foobar", 6, "Zm9vYmFy"},
+        {"\xfb\xff", 2, "+/8="},
+        {"\xff\xff\xff", 3, "////"},
+    };
+    for (size_t i = 0; i < N_ELEMS(cases); i++) {
+        char *enc = crypto_b64_encode(cases[i].raw, cases[i].len);
+        ck_assert_ptr_nonnull(enc);
+        ck_assert_str_eq(enc, cases[i].enc);
+        free(enc);
+        size_t len = 99;
+        unsigned char *dec = crypto_b64_decode(cases[i].enc, &len);
+        ck_assert_ptr_nonnull(dec);
+        ck_assert_uint_eq(len, cases[i].len);
+        ck_assert(memcmp(dec, cases[i].raw, len) == 0);
+        free(dec);
+    }
+    unsigned char all[256];
+    for (int i = 0; i < 256; i++) all[i] = (unsigned char)i;
+    for (size_t n = 0; n <= sizeof all; n++) {
+        char *enc = crypto_b64_encode(all + (sizeof all - n), n);
+        ck_assert_ptr_nonnull(enc);
+        ck_assert_uint_eq(strlen(enc), 4 * ((n + 2) / 3));
+        size_t len = 0;
+        unsigned char *dec = crypto_b64_decode(enc, &len);
+        ck_assert_ptr_nonnull(dec);
+        ck_assert_uint_eq(len, n);
+        ck_assert(memcmp(dec, all + (sizeof all - n), n) == 0);
+        free(dec);
+        free(enc);
+    }
+    static const char *bad[] = {
+        "Zg",    "Zg=",    "Zm8",   /* not padded to a multiple of 4 */
+        "Z===",  "====",   "Zg=a",  /* padding in the wrong place */
+        "Zm-v",  "Zm_v",            /* the url alphabet */
+        "Zh==",  "Zm9=",            /* non-zero unused bits: not canonical */
+        " Zm9v", "Zm9v\n", "Zm 9v", /* whitespace */
+        "Zm9v=",                    /* a stray '=' */
+    };
+    for (size_t i = 0; i < N_ELEMS(bad); i++)
+        ck_assert_msg(crypto_b64_decode(bad[i], NULL) == NULL, "accepted \"%s\"", bad[i]);
+    ck_assert_ptr_null(crypto_b64_decode(NULL, NULL));
+    ck_assert_ptr_null(crypto_b64_encode(NULL, 1));
+}
+END_TEST
+
 static int cmp_str(const void *a, const void *b) {
     return strcmp((const char *)a, (const char *)b);
 }
@@ -196,6 +255,7 @@ int main(void) {
     tcase_add_test(tc, test_b64url_vectors);
     tcase_add_test(tc, test_b64url_all_bytes);
     tcase_add_test(tc, test_b64url_rejects);
+    tcase_add_test(tc, test_b64_vectors_and_rejects);
     tcase_add_test(tc, test_uuid);
     tcase_add_test(tc, test_random_and_equal);
     suite_add_tcase(s, tc);

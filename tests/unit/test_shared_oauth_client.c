@@ -288,6 +288,37 @@ START_TEST(reuse_within_lifetime) {
 }
 END_TEST
 
+START_TEST(cached_never_fetches) {
+    oauth_token_source *s = source();
+    char h[256] = "untouched";
+    /* nothing cached yet: no header, and no request made */
+    ck_assert_int_eq(oauth_cached_authorization(s, h, sizeof h), -1);
+    ck_assert_str_eq(h, "untouched");
+    pthread_mutex_lock(&fake.mu);
+    ck_assert_int_eq(fake.requests, 0);
+    pthread_mutex_unlock(&fake.mu);
+    http_client *hc = http_client_new();
+    ck_assert_int_eq(oauth_authorization(s, hc, h, sizeof h), 0);
+    char cached[256] = "";
+    ck_assert_int_eq(oauth_cached_authorization(s, cached, sizeof cached), 0);
+    ck_assert_str_eq(cached, "Authorization: Bearer t1");
+    /* too small a buffer: -1, untouched */
+    char tiny[8] = "x";
+    ck_assert_int_eq(oauth_cached_authorization(s, tiny, sizeof tiny), -1);
+    ck_assert_str_eq(tiny, "x");
+    /* due for a refresh (90 s of 100): no longer served from the cache */
+    atomic_store(&fake_now, 1000000 + 90000);
+    ck_assert_int_eq(oauth_cached_authorization(s, cached, sizeof cached), -1);
+    atomic_store(&fake_now, 1000000);
+    /* dropped after a 401: gone from the cache too */
+    oauth_invalidate(s, h);
+    ck_assert_int_eq(oauth_cached_authorization(s, cached, sizeof cached), -1);
+    ck_assert_int_eq(issued(), 1);
+    ck_assert_int_eq(oauth_cached_authorization(NULL, cached, sizeof cached), -1);
+    http_client_free(hc);
+}
+END_TEST
+
 static json_t *operator_json(const char *secret_field, const char *secret) {
     return json_pack("{s:s, s:{s:s, s:s, s:s, s:s}}", "id", "tp", "backendAuth", "tokenUrl",
                      token_url, "clientId", fake.client_id, secret_field, secret, "scope",
@@ -453,6 +484,7 @@ int main(void) {
     tcase_add_test(tc, concurrent_first_fetch_issues_once);
     tcase_add_test(tc, refresh_before_expiry_issues_once_more);
     tcase_add_test(tc, reuse_within_lifetime);
+    tcase_add_test(tc, cached_never_fetches);
     tcase_add_test(tc, refresh_after_401);
     tcase_add_test(tc, failures);
     suite_add_tcase(s, tc);
