@@ -594,7 +594,7 @@ int main(void) {
     snprintf(sp2, sizeof sp2, "http://127.0.0.1:%d", SP2_PORT);
     snprintf(notifier_admin, sizeof notifier_admin, "http://127.0.0.1:%d", stack.notifier_port);
     char err[256];
-    producer = kafka_producer_new("test-webhook-auth", err, sizeof err);
+    producer = kafka_producer_new("test-webhook-auth", 0, err, sizeof err);
     if (!producer || start_more() != 0) {
         fprintf(stderr, "setup: %s\n", producer ? "sp-sandboxes, notifier or consent" : err);
         kafka_producer_free(producer);
