@@ -49,8 +49,18 @@ static write_request *take_batch(group_commit *gc) {
 static void commit_batch(group_commit *gc, write_request *batch) {
     int rc = store_batch_begin(gc->db);
     if (rc == SQLITE_OK) {
-        for (write_request *r = batch; r; r = r->next) r->fn(gc->db, r->arg);
-        rc = store_batch_commit(gc->db);
+        for (write_request *r = batch; r && rc == SQLITE_OK; r = r->next) {
+            r->fn(gc->db, r->arg);
+            /* Some errors (SQLITE_FULL, _IOERR, _NOMEM) roll the whole
+             * transaction back: the writes before are gone too, and the
+             * next write's store_begin would open a transaction of its
+             * own. None of the batch is stored then, and none runs on. */
+            if (sqlite3_get_autocommit(gc->db)) rc = SQLITE_ABORT;
+        }
+        if (rc == SQLITE_OK)
+            rc = store_batch_commit(gc->db);
+        else
+            store_batch_rollback(gc->db);
     }
     if (rc != SQLITE_OK)
         log_warn("%s: a transaction of writes failed: %s", gc->name, sqlite3_errstr(rc));
