@@ -12,8 +12,9 @@
  *    the price the SP showed the subscriber, so it is the price recorded
  *    for the purchase and the one settlement uses, even if the operator's
  *    list price moved meanwhile.
- * 3. In one BEGIN IMMEDIATE transaction: the idempotency check again, the
- *    purchase timer, the insert (activating) and its ACTIVATING event.
+ * 3. Atomically (one savepoint in the writes thread's transaction, see
+ *    flow_create): the idempotency check again, the purchase timer, the
+ *    insert (activating) and its ACTIVATING event.
  *    The operator gets a transId derived from (provider, transid)
  *    (purchase_operator_transid), stored with the row: providers' transids
  *    never collide at the operator, and a provider learns nothing about
@@ -23,8 +24,8 @@
  *    this provider's or another's. Commands are keyed by transid, so
  *    repeats of one transid reach one lane of one consumer, in order;
  *    different transids (of one subscriber, too) may run at once in other
- *    lanes (MILLOM_EXECUTOR_LANES), but the checks and the insert share a
- *    BEGIN IMMEDIATE transaction (writers one at a time), so two purchases
+ *    lanes (MILLOM_EXECUTOR_LANES), but the checks and the insert run
+ *    together on the one writes thread (writes one at a time), so two purchases
  *    cannot both pass the timer or both activate one transid. A busy
  *    store is KAFKA_RETRY: the command comes again.
  * 4. Only after that commit is the operator called (POST /activate); the
