@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 /* An error as RFC 6749 §5.2 has it; retry_after > 0 adds Retry-After
@@ -211,53 +210,19 @@ void routes_oauth_token(api_edge *e, http_request *req, const edge_match *m) {
         oauth_error(req, 500, "server_error", "authentication is not configured");
         return;
     }
-    const char *ct = http_header(req, "Content-Type");
-    if (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0) {
-        oauth_error(req, 400, "invalid_request",
-                    "the body must be application/x-www-form-urlencoded");
-        return;
-    }
     size_t len = 0;
     const char *body = http_body(req, &len);
-    char grant[64], form_id[129], form_secret[256], scope_req[1024], basic_id[129],
-        basic_secret[256];
-    int g = http_form_get(body, len, "grant_type", grant, sizeof grant);
-    int fi = http_form_get(body, len, "client_id", form_id, sizeof form_id);
-    int fs = http_form_get(body, len, "client_secret", form_secret, sizeof form_secret);
-    int sc = http_form_get(body, len, "scope", scope_req, sizeof scope_req);
-    if (g < 0 || fi < 0 || fs < 0 || sc < 0) {
-        oauth_error(req, 400, "invalid_request", "a parameter is repeated, malformed or too long");
+    client_credentials cc;
+    int status;
+    const char *description;
+    const char *error =
+        client_credentials_read(http_header(req, "Content-Type"), http_header(req, "Authorization"),
+                                body, len, &cc, &status, &description);
+    if (error) {
+        oauth_error(req, status, error, description);
         goto out;
     }
-    if (g == 0) {
-        oauth_error(req, 400, "invalid_request", "grant_type is missing");
-        goto out;
-    }
-    if (strcmp(grant, "client_credentials") != 0) {
-        oauth_error(req, 400, "unsupported_grant_type", "only client_credentials is supported");
-        goto out;
-    }
-    const char *authz = http_header(req, "Authorization");
-    const char *id, *secret;
-    if (authz) {
-        if (http_basic_parse(authz, basic_id, sizeof basic_id, basic_secret, sizeof basic_secret) !=
-            0) {
-            oauth_error(req, 401, "invalid_client", "malformed Basic credentials");
-            goto out;
-        }
-        if (fs == 1 || (fi == 1 && strcmp(form_id, basic_id) != 0)) {
-            oauth_error(req, 400, "invalid_request", "use one way of client authentication");
-            goto out;
-        }
-        id = basic_id;
-        secret = basic_secret;
-    } else if (fi == 1 && fs == 1) {
-        id = form_id;
-        secret = form_secret;
-    } else {
-        oauth_error(req, 401, "invalid_client", "client credentials are required");
-        goto out;
-    }
+    const char *id = cc.id, *secret = cc.secret;
     int retry = 1;
     token_decision d =
         token_limits_check(a->token_limits, http_client_ip(req), id, mono_now(), &retry);
@@ -276,8 +241,8 @@ void routes_oauth_token(api_edge *e, http_request *req, const edge_match *m) {
     snprintf(j->ip, sizeof j->ip, "%s", http_client_ip(req));
     snprintf(j->id, sizeof j->id, "%s", id);
     snprintf(j->secret, sizeof j->secret, "%s", secret);
-    j->has_scope = sc == 1;
-    if (sc == 1) snprintf(j->scope, sizeof j->scope, "%s", scope_req);
+    j->has_scope = cc.has_scope;
+    if (cc.has_scope) snprintf(j->scope, sizeof j->scope, "%s", cc.scope);
     http_defer(req); /* answered by the hashing thread (http_server.h) */
     if (pool_submit(a->oauth_pool, j) != 0) {
         job_free(j);
@@ -285,7 +250,6 @@ void routes_oauth_token(api_edge *e, http_request *req, const edge_match *m) {
         oauth_error_retry(req, 503, "temporarily_unavailable",
                           "too many client secrets being checked; retry later", 1);
     }
-out: /* the secret's copies on this stack are wiped on every way out */
-    OPENSSL_cleanse(form_secret, sizeof form_secret);
-    OPENSSL_cleanse(basic_secret, sizeof basic_secret);
+out: /* the secret's copy on this stack is wiped on every way out */
+    OPENSSL_cleanse(cc.secret, sizeof cc.secret);
 }

@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 static metric *requests[2]; /* [answered 200] */
 static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
@@ -61,66 +60,43 @@ void sp_route_token(sp_app *app, http_request *req) {
         oauth_error(req, now.token_fail_status, "temporarily_unavailable", "simulated failure");
         return;
     }
-    const char *ct = http_header(req, "Content-Type");
-    if (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0) {
-        oauth_error(req, 400, "invalid_request",
-                    "the body must be application/x-www-form-urlencoded");
-        return;
-    }
     size_t len = 0;
     const char *body = http_body(req, &len);
-    char grant[64], form_id[129], form_secret[257], basic_id[129], basic_secret[257], scope[512];
-    int g = http_form_get(body, len, "grant_type", grant, sizeof grant);
-    int fi = http_form_get(body, len, "client_id", form_id, sizeof form_id);
-    int fs = http_form_get(body, len, "client_secret", form_secret, sizeof form_secret);
-    int sc = http_form_get(body, len, "scope", scope, sizeof scope);
-    const char *authz = http_header(req, "Authorization");
-    const char *id = NULL, *secret = NULL;
-    if (g < 0 || fi < 0 || fs < 0 || sc < 0) {
-        oauth_error(req, 400, "invalid_request", "a parameter is repeated, malformed or too long");
-    } else if (g == 0 || strcmp(grant, "client_credentials") != 0) {
-        oauth_error(req, 400, g == 0 ? "invalid_request" : "unsupported_grant_type",
-                    "grant_type must be client_credentials");
-    } else if (authz) {
-        if (http_basic_parse(authz, basic_id, sizeof basic_id, basic_secret, sizeof basic_secret) !=
-            0)
-            oauth_error(req, 401, "invalid_client", "malformed Basic credentials");
-        else if (fs == 1)
-            oauth_error(req, 400, "invalid_request", "use one way of client authentication");
-        else
-            id = basic_id, secret = basic_secret;
-    } else if (fi == 1 && fs == 1) {
-        id = form_id;
-        secret = form_secret;
-    } else {
-        oauth_error(req, 401, "invalid_client", "client credentials are required");
+    client_credentials cc;
+    int status;
+    const char *description;
+    const char *error =
+        client_credentials_read(http_header(req, "Content-Type"), http_header(req, "Authorization"),
+                                body, len, &cc, &status, &description);
+    if (error) {
+        oauth_error(req, status, error, description);
+        return;
     }
-    if (id) {
-        char token[SP_TOKEN_MAX];
-        int rc = sp_auth_issue(app->auth, id, secret, now_ms(), token);
-        if (rc == -1) {
-            oauth_error(req, 401, "invalid_client", "unknown client or wrong secret");
-        } else if (rc != 0) {
-            oauth_error(req, 500, "server_error", "no random bytes for a token");
-        } else {
-            json_t *o = json_pack("{s:s, s:s, s:i}", "access_token", token, "token_type", "Bearer",
-                                  "expires_in", SP_TOKEN_TTL_S);
-            if (o && sc == 1) json_object_set_new(o, "scope", json_string(scope));
-            char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-            json_decref(o);
-            OPENSSL_cleanse(token, sizeof token);
-            pthread_once(&metrics_once, register_metrics);
-            metric_add(requests[text != NULL], 1);
-            if (!text) {
-                sp_respond_error(req, 500, "cannot serialize the answer");
-            } else {
-                http_respond_with_header(req, 200, "application/json", text, strlen(text),
-                                         "Cache-Control", "no-store");
-                OPENSSL_cleanse(text, strlen(text));
-                free(text);
-            }
-        }
+    char token[SP_TOKEN_MAX];
+    int rc = sp_auth_issue(app->auth, cc.id, cc.secret, now_ms(), token);
+    OPENSSL_cleanse(cc.secret, sizeof cc.secret);
+    if (rc == -1) {
+        oauth_error(req, 401, "invalid_client", "unknown client or wrong secret");
+        return;
     }
-    OPENSSL_cleanse(form_secret, sizeof form_secret);
-    OPENSSL_cleanse(basic_secret, sizeof basic_secret);
+    if (rc != 0) {
+        oauth_error(req, 500, "server_error", "no random bytes for a token");
+        return;
+    }
+    json_t *o = json_pack("{s:s, s:s, s:i}", "access_token", token, "token_type", "Bearer",
+                          "expires_in", SP_TOKEN_TTL_S);
+    if (o && cc.has_scope) json_object_set_new(o, "scope", json_string(cc.scope));
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    OPENSSL_cleanse(token, sizeof token);
+    pthread_once(&metrics_once, register_metrics);
+    metric_add(requests[text != NULL], 1);
+    if (!text) {
+        sp_respond_error(req, 500, "cannot serialize the answer");
+        return;
+    }
+    http_respond_with_header(req, 200, "application/json", text, strlen(text), "Cache-Control",
+                             "no-store");
+    OPENSSL_cleanse(text, strlen(text));
+    free(text);
 }

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 /* curl_easy_unescape of s[0..n) with '+' meaning space (form encoding).
@@ -75,4 +76,52 @@ int http_form_get(const char *body, size_t len, const char *name, char *out, siz
         }
     }
     return found;
+}
+
+const char *client_credentials_read(const char *content_type, const char *authorization,
+                                    const char *body, size_t len, client_credentials *out,
+                                    int *status, const char **description) {
+    memset(out, 0, sizeof *out);
+    *status = 400;
+    if (!content_type || strncasecmp(content_type, "application/x-www-form-urlencoded", 33) != 0) {
+        *description = "the body must be application/x-www-form-urlencoded";
+        return "invalid_request";
+    }
+    char grant[64], form_id[sizeof out->id], form_secret[sizeof out->secret];
+    int g = http_form_get(body, len, "grant_type", grant, sizeof grant);
+    int fi = http_form_get(body, len, "client_id", form_id, sizeof form_id);
+    int fs = http_form_get(body, len, "client_secret", form_secret, sizeof form_secret);
+    int sc = http_form_get(body, len, "scope", out->scope, sizeof out->scope);
+    const char *error = NULL;
+    if (g < 0 || fi < 0 || fs < 0 || sc < 0) {
+        *description = "a parameter is repeated, malformed or too long";
+        error = "invalid_request";
+    } else if (g == 0) {
+        *description = "grant_type is missing";
+        error = "invalid_request";
+    } else if (strcmp(grant, "client_credentials") != 0) {
+        *description = "only client_credentials is supported";
+        error = "unsupported_grant_type";
+    } else if (authorization) {
+        if (http_basic_parse(authorization, out->id, sizeof out->id, out->secret,
+                             sizeof out->secret) != 0) {
+            *status = 401;
+            *description = "malformed Basic credentials";
+            error = "invalid_client";
+        } else if (fs == 1 || (fi == 1 && strcmp(form_id, out->id) != 0)) {
+            *description = "use one way of client authentication";
+            error = "invalid_request";
+        }
+    } else if (fi == 1 && fs == 1) {
+        memcpy(out->id, form_id, sizeof out->id);
+        memcpy(out->secret, form_secret, sizeof out->secret);
+    } else {
+        *status = 401;
+        *description = "client credentials are required";
+        error = "invalid_client";
+    }
+    out->has_scope = sc == 1;
+    OPENSSL_cleanse(form_secret, sizeof form_secret);
+    if (error) OPENSSL_cleanse(out->secret, sizeof out->secret);
+    return error;
 }

@@ -61,11 +61,79 @@ START_TEST(form_parameters) {
 }
 END_TEST
 
+/* The token request of the client-credentials grant, as both token
+ * endpoints read it. */
+static const char *token_request(const char *ct, const char *authz, const char *body,
+                                 client_credentials *cc, int *status) {
+    const char *description = NULL;
+    const char *error =
+        client_credentials_read(ct, authz, body, strlen(body), cc, status, &description);
+    if (error) ck_assert_ptr_nonnull(description);
+    return error;
+}
+
+#define FORM "application/x-www-form-urlencoded"
+
+START_TEST(client_credentials_requests) {
+    client_credentials cc;
+    int status = 0;
+    /* Basic ("sp-demo:sp-demo-secret") with a scope */
+    ck_assert_ptr_null(token_request(FORM "; charset=utf-8",
+                                     "Basic c3AtZGVtbzpzcC1kZW1vLXNlY3JldA==",
+                                     "grant_type=client_credentials&scope=a+b", &cc, &status));
+    ck_assert_str_eq(cc.id, "sp-demo");
+    ck_assert_str_eq(cc.secret, "sp-demo-secret");
+    ck_assert_int_eq(cc.has_scope, 1);
+    ck_assert_str_eq(cc.scope, "a b");
+    /* the form's client_id and client_secret, no scope */
+    ck_assert_ptr_null(token_request(
+        FORM, NULL, "grant_type=client_credentials&client_id=x&client_secret=y%26z", &cc, &status));
+    ck_assert_str_eq(cc.id, "x");
+    ck_assert_str_eq(cc.secret, "y&z");
+    ck_assert_int_eq(cc.has_scope, 0);
+    /* Basic with the same client_id in the form is one way still */
+    ck_assert_ptr_null(token_request(FORM, "Basic c3AtZGVtbzpzcC1kZW1vLXNlY3JldA==",
+                                     "grant_type=client_credentials&client_id=sp-demo", &cc,
+                                     &status));
+    /* refusals: the RFC's error codes and statuses; no secret kept */
+    ck_assert_str_eq(token_request("application/json", NULL, "{}", &cc, &status),
+                     "invalid_request");
+    ck_assert_int_eq(status, 400);
+    ck_assert_str_eq(token_request(NULL, NULL, "grant_type=client_credentials", &cc, &status),
+                     "invalid_request");
+    ck_assert_str_eq(token_request(FORM, NULL, "client_id=x&client_secret=y", &cc, &status),
+                     "invalid_request");
+    ck_assert_str_eq(
+        token_request(FORM, NULL, "grant_type=password&client_id=x&client_secret=y", &cc, &status),
+        "unsupported_grant_type");
+    ck_assert_int_eq(status, 400);
+    ck_assert_str_eq(
+        token_request(FORM, NULL, "grant_type=client_credentials&grant_type=x", &cc, &status),
+        "invalid_request");
+    ck_assert_str_eq(
+        token_request(FORM, NULL, "grant_type=client_credentials&client_id=x", &cc, &status),
+        "invalid_client");
+    ck_assert_int_eq(status, 401);
+    ck_assert_str_eq(
+        token_request(FORM, "Basic !!!!", "grant_type=client_credentials", &cc, &status),
+        "invalid_client");
+    ck_assert_int_eq(status, 401);
+    ck_assert_str_eq(token_request(FORM, "Basic c3AtZGVtbzpzcC1kZW1vLXNlY3JldA==",
+                                   "grant_type=client_credentials&client_secret=y", &cc, &status),
+                     "invalid_request");
+    ck_assert_str_eq(cc.secret, "");
+    ck_assert_str_eq(token_request(FORM, "Basic c3AtZGVtbzpzcC1kZW1vLXNlY3JldA==",
+                                   "grant_type=client_credentials&client_id=other", &cc, &status),
+                     "invalid_request");
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("shared http_form");
     TCase *tc = tcase_create("http_form");
     tcase_add_test(tc, basic_credentials);
     tcase_add_test(tc, form_parameters);
+    tcase_add_test(tc, client_credentials_requests);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
