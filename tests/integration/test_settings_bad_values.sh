@@ -50,6 +50,7 @@ done
 expect api-edge MILLOM_EDGE_PORT=http \
   'MILLOM_EDGE_PORT must be a whole number from 0 to 65535, not \"http\"'
 expect api-edge MILLOM_AUTH_DISABLED=maybe 'MILLOM_AUTH_DISABLED must be 1 or 0'
+expect api-edge MILLOM_TENANTS_WATCH=sometimes 'MILLOM_TENANTS_WATCH must be 1 or 0'
 expect api-edge MILLOM_LINK_LIMIT_KEYS=8 \
   'MILLOM_LINK_LIMIT_KEYS must be a whole number from 16 to 4194304, not \"8\"'
 expect offer-resolver MILLOM_CACHE_TTL_S=-1 \
