@@ -9,7 +9,9 @@
  * auth: MILLOM_AUTH_DISABLED (1), MILLOM_JWT_KEY,
  * MILLOM_TOKEN_TTL_S (300), MILLOM_TOKEN_* (token endpoint limits, token_limits.h);
  * MILLOM_ALLOWED_HOSTS (localhost,127.0.0.1,[::1]: the
- * Host names answered, request_http.h). */
+ * Host names answered, request_http.h); MILLOM_TLS_CERT and MILLOM_TLS_KEY
+ * (PEM files: HTTPS instead of HTTP on MILLOM_EDGE_PORT,
+ * shared/plumbing/http_tls.h). */
 #include "edge.h"
 #include "rnf_limits.h"
 #include "auth.h"
@@ -57,6 +59,11 @@ int main(void) {
     api_edge e = {0};
     edge_settings cfg;
     read_settings(&e, &cfg);
+    http_tls tls;
+    if (http_tls_from_env(&tls, err, sizeof err) != 0) { /* a bad file: exit 1, named */
+        log_error("%s", err);
+        return 1;
+    }
     if (keys_init() != 0) return 1; /* shared/contracts/keys.h: no guessed key, ever */
     rnf_limits_init();              /* the signed links' limits (rnf_limits.h) */
     cpid_config_default();          /* reads MILLOM_CPID_TTL_S now, not at a request */
@@ -68,6 +75,7 @@ int main(void) {
     edge_config *first = edge_config_load(tenants_path, err, sizeof err);
     if (!first) {
         log_error("tenants: %s", err);
+        http_tls_clear(&tls);
         return 1;
     }
     size_t n_clients = first->clients.n;
@@ -75,12 +83,14 @@ int main(void) {
     if (!e.config) {
         log_error("tenants: out of memory");
         edge_config_free(first);
+        http_tls_clear(&tls);
         return 1;
     }
     e.auth = edge_auth_new(err, sizeof err);
     if (!e.auth) {
         log_error("auth: %s", err);
         snapshot_cell_free(e.config);
+        http_tls_clear(&tls);
         return 1;
     }
     /* Before the listener: SIGHUP is a reload from now on, not the end. */
@@ -105,8 +115,11 @@ int main(void) {
         .handler = edge_route,
         .ready = edge_ready,
         .app = &e,
+        .tls = &tls,
     };
+    int https = tls.cert_pem != NULL;
     server = http_server_start(&opts, err, sizeof err);
+    http_tls_clear(&tls); /* the server keeps its own copy */
     if (!server) {
         log_error("http: %s", err);
         goto out;
@@ -117,11 +130,12 @@ int main(void) {
         log_info("auth enabled: %zu OAuth clients, tokens for %lds", n_clients, e.auth->ttl_s);
     log_info("tenants from %s; reloaded at SIGHUP%s", tenants_path,
              cfg.tenants_watch ? " and when the file changes" : " (MILLOM_TENANTS_WATCH=0)");
-    log_info("api-edge ready on port %d", http_server_port(server));
+    log_info("api-edge ready on port %d (%s)", http_server_port(server), https ? "HTTPS" : "HTTP");
     service_wait_for_stop();
     log_info("api-edge stopping");
     code = kafka_fatal_error_seen() ? 1 : 0; /* exit 1: be restarted */
 out:
+    http_tls_clear(&tls); /* an early way out */
     /* Answer every waiting request (503) before the server goes away;
      * requests still arriving get 503 from rpc_call_begin. The client is
      * freed only once no HTTP thread can reach it. */
