@@ -225,7 +225,7 @@ void auth_route_need(const char *method, const char *path, auth_need *out) {
 
 /* ---- state and middleware ---- */
 
-struct edge_auth *edge_auth_new(const tenants *t, char *err, size_t errlen) {
+struct edge_auth *edge_auth_new(char *err, size_t errlen) {
     struct edge_auth *a = calloc(1, sizeof *a);
     if (!a) {
         snprintf(err, errlen, "out of memory");
@@ -255,13 +255,8 @@ struct edge_auth *edge_auth_new(const tenants *t, char *err, size_t errlen) {
         return NULL;
     }
     memcpy(a->key, key, a->key_len);
-    if (auth_clients_load(&a->clients, t, err, errlen) != 0) {
-        free(a);
-        return NULL;
-    }
     token_limits_cfg tcfg;
     if (token_limits_cfg_from_env(&tcfg, err, errlen) != 0) {
-        auth_clients_free(&a->clients);
         free(a);
         return NULL;
     }
@@ -290,7 +285,6 @@ void edge_auth_free(struct edge_auth *a) {
     if (!a) return;
     oauth_pool_free(a->oauth_pool); /* first: its threads use the rest */
     token_limits_free(a->token_limits);
-    auth_clients_free(&a->clients);
     auth_limiter_free(a->limiter);
     free(a);
 }
@@ -326,7 +320,10 @@ int edge_auth_request(api_edge *e, http_request *req, const edge_match *m) {
         respond_401(req, 1, msg);
         return 1;
     }
-    const auth_client *client = auth_clients_find(&a->clients, c.sub);
+    /* The clients of the request's version: a client disabled (or a scope
+     * removed) by a reload is refused from the next request on, live
+     * tokens included. */
+    const auth_client *client = auth_clients_find(&edge_config_of(m)->clients, c.sub);
     if (!client || !client->enabled ||
         strcmp(client->provider ? client->provider : "", c.sp) != 0 ||
         strcmp(client->op ? client->op : "", c.op) != 0) {

@@ -129,10 +129,11 @@ void auth_need_of(const struct edge_match *m, auth_need *out);
 /* auth_need_of the row edge_route_find gives for method and path. */
 void auth_route_need(const char *method, const char *path, auth_need *out);
 
-/* The state api-edge keeps (edge.h's api_edge.auth). */
+/* The state api-edge keeps (edge.h's api_edge.auth). The clients are not
+ * here: they come with the tenants file's version a request is served
+ * with (tenants_reload.h), so a reload applies to the next request. */
 struct edge_auth {
     bool enabled; /* MILLOM_AUTH_DISABLED=0 */
-    auth_clients clients;
     unsigned char key[256];
     size_t key_len;
     long ttl_s;
@@ -140,10 +141,10 @@ struct edge_auth {
     struct token_limits *token_limits; /* POST /oauth/v1/token (token_limits.h) */
     struct oauth_pool *oauth_pool;     /* its secret checks (routes_oauth.c) */
 };
-/* Reads MILLOM_AUTH_DISABLED, MILLOM_JWT_KEY (through shared/contracts/keys.h), MILLOM_TOKEN_TTL_S, the
- * MILLOM_TOKEN_* limits (token_limits.h) and the clients, and starts the
- * hashing threads. NULL with err (naming a bad setting). */
-struct edge_auth *edge_auth_new(const tenants *t, char *err, size_t errlen);
+/* Reads MILLOM_AUTH_DISABLED, MILLOM_JWT_KEY (through shared/contracts/keys.h), MILLOM_TOKEN_TTL_S and the
+ * MILLOM_TOKEN_* limits (token_limits.h), and starts the hashing threads.
+ * NULL with err (naming a bad setting). */
+struct edge_auth *edge_auth_new(char *err, size_t errlen);
 /* Before the HTTP server stops: lets running secret checks finish and
  * answers the waiting ones 503; later token requests get 503 at once. */
 void edge_auth_close(struct edge_auth *a);

@@ -10,9 +10,10 @@
 #include "request_purchase.h"
 #include "request_std.h"
 #include "routes.h"
+#include "tenants_reload.h"
 
 typedef struct api_edge {
-    tenants *tenants;
+    snapshot_cell *config; /* the tenants file in force: edge_config versions (tenants_reload.h) */
     kafka_producer *producer;
     rpc_client *rpc;
     int query_deadline_ms;     /* MILLOM_QUERY_DEADLINE_MS, default 3000 */
@@ -20,6 +21,14 @@ typedef struct api_edge {
     struct edge_auth *auth;    /* OAuth clients, JWT key, rate limits (auth.h) */
     const char *allowed_hosts; /* MILLOM_ALLOWED_HOSTS (request_http.h) */
 } api_edge;
+
+/* The version of the tenants file a request is served with (m->config). */
+static inline const edge_config *edge_config_of(const edge_match *m) {
+    return (const edge_config *)snapshot_value(m->config);
+}
+static inline const tenants *edge_tenants(const edge_match *m) {
+    return edge_config_of(m)->tenants;
+}
 
 /* Entry point for every HTTP request (router.c): every endpoint is a row
  * of the route table (routes.c); the handlers below get their row and

@@ -4,10 +4,14 @@
  * Settings: MILLOM_EDGE_PORT (8080), MILLOM_EDGE_THREADS (2),
  * MILLOM_REPLY_PARTITION (0; distinct per instance),
  * MILLOM_QUERY_DEADLINE_MS (3000), MILLOM_PURCHASE_DEADLINE_MS (8000),
- * MILLOM_TENANTS, KAFKA_BOOTSTRAP; auth: MILLOM_AUTH_DISABLED (1), MILLOM_JWT_KEY,
+ * MILLOM_TENANTS (reloaded at SIGHUP and, with MILLOM_TENANTS_WATCH=1, the
+ * default, when the file changes: tenants_reload.h), KAFKA_BOOTSTRAP;
+ * auth: MILLOM_AUTH_DISABLED (1), MILLOM_JWT_KEY,
  * MILLOM_TOKEN_TTL_S (300), MILLOM_TOKEN_* (token endpoint limits, token_limits.h);
  * MILLOM_ALLOWED_HOSTS (localhost,127.0.0.1,[::1]: the
- * Host names answered, request_http.h). */
+ * Host names answered, request_http.h); MILLOM_TLS_CERT and MILLOM_TLS_KEY
+ * (PEM files: HTTPS instead of HTTP on MILLOM_EDGE_PORT,
+ * shared/plumbing/http_tls.h). */
 #include "edge.h"
 #include "rnf_limits.h"
 #include "auth.h"
@@ -25,6 +29,7 @@
 typedef struct {
     int port, threads;
     int32_t reply_partition;
+    bool tenants_watch; /* MILLOM_TENANTS_WATCH */
 } edge_settings;
 
 /* Everything api-edge reads from the environment besides what the shared
@@ -37,6 +42,7 @@ static void read_settings(api_edge *e, edge_settings *cfg) {
     cfg->reply_partition = (int32_t)settings_long(&s, "MILLOM_REPLY_PARTITION", 0, 0, 100000);
     cfg->port = (int)settings_long(&s, "MILLOM_EDGE_PORT", 8080, 0, 65535);
     cfg->threads = (int)settings_long(&s, "MILLOM_EDGE_THREADS", 2, 1, 1024);
+    cfg->tenants_watch = settings_bool(&s, "MILLOM_TENANTS_WATCH", true);
     settings_exit_on_error(&s);
     kafka_settings_load();        /* the shared modules' settings too, before */
     http_server_settings_check(); /* connecting anywhere */
@@ -53,22 +59,45 @@ int main(void) {
     api_edge e = {0};
     edge_settings cfg;
     read_settings(&e, &cfg);
+    http_tls tls;
+    if (http_tls_from_env(&tls, err, sizeof err) != 0) { /* a bad file: exit 1, named */
+        log_error("%s", err);
+        return 1;
+    }
     if (keys_init() != 0) return 1; /* shared/contracts/keys.h: no guessed key, ever */
     rnf_limits_init();              /* the signed links' limits (rnf_limits.h) */
     cpid_config_default();          /* reads MILLOM_CPID_TTL_S now, not at a request */
     http_server *server = NULL;
+    tenants_reloader *reloader = NULL;
     int code = 1;
 
-    e.tenants = tenants_load_default(err, sizeof err);
-    if (!e.tenants) {
+    const char *tenants_path = tenants_default_path();
+    edge_config *first = edge_config_load(tenants_path, err, sizeof err);
+    if (!first) {
         log_error("tenants: %s", err);
+        http_tls_clear(&tls);
         return 1;
     }
-    e.auth = edge_auth_new(e.tenants, err, sizeof err);
+    size_t n_clients = first->clients.n;
+    e.config = snapshot_cell_new(first, edge_config_free);
+    if (!e.config) {
+        log_error("tenants: out of memory");
+        edge_config_free(first);
+        http_tls_clear(&tls);
+        return 1;
+    }
+    e.auth = edge_auth_new(err, sizeof err);
     if (!e.auth) {
         log_error("auth: %s", err);
-        tenants_free(e.tenants);
+        snapshot_cell_free(e.config);
+        http_tls_clear(&tls);
         return 1;
+    }
+    /* Before the listener: SIGHUP is a reload from now on, not the end. */
+    reloader = tenants_reloader_start(e.config, tenants_path, cfg.tenants_watch, err, sizeof err);
+    if (!reloader) {
+        log_error("tenants reload: %s", err);
+        goto out;
     }
     e.producer = kafka_producer_new("api-edge", 0, err, sizeof err);
     if (!e.producer) {
@@ -86,8 +115,11 @@ int main(void) {
         .handler = edge_route,
         .ready = edge_ready,
         .app = &e,
+        .tls = &tls,
     };
+    int https = tls.cert_pem != NULL;
     server = http_server_start(&opts, err, sizeof err);
+    http_tls_clear(&tls); /* the server keeps its own copy */
     if (!server) {
         log_error("http: %s", err);
         goto out;
@@ -95,13 +127,15 @@ int main(void) {
     if (!e.auth->enabled)
         log_warn("SANDBOX PROFILE: authentication is DISABLED; every caller is trusted");
     else
-        log_info("auth enabled: %zu OAuth clients, tokens for %lds", e.auth->clients.n,
-                 e.auth->ttl_s);
-    log_info("api-edge ready on port %d", http_server_port(server));
+        log_info("auth enabled: %zu OAuth clients, tokens for %lds", n_clients, e.auth->ttl_s);
+    log_info("tenants from %s; reloaded at SIGHUP%s", tenants_path,
+             cfg.tenants_watch ? " and when the file changes" : " (MILLOM_TENANTS_WATCH=0)");
+    log_info("api-edge ready on port %d (%s)", http_server_port(server), https ? "HTTPS" : "HTTP");
     service_wait_for_stop();
     log_info("api-edge stopping");
     code = kafka_fatal_error_seen() ? 1 : 0; /* exit 1: be restarted */
 out:
+    http_tls_clear(&tls); /* an early way out */
     /* Answer every waiting request (503) before the server goes away;
      * requests still arriving get 503 from rpc_call_begin. The client is
      * freed only once no HTTP thread can reach it. */
@@ -112,9 +146,10 @@ out:
         nanosleep(&ts, NULL); /* let resumed connections send their answer */
         http_server_stop(server);
     }
+    tenants_reloader_stop(reloader); /* no reload while the rest goes */
     rpc_client_free(e.rpc);
     kafka_producer_free(e.producer);
-    edge_auth_free(e.auth);
-    tenants_free(e.tenants);
+    edge_auth_free(e.auth); /* its token checks' pins are gone */
+    snapshot_cell_free(e.config);
     return code;
 }

@@ -1,6 +1,7 @@
 /* Which code answers which path: the request's row of the route table
- * (routes.c), found once. Then, in this order: the Host (421; DNS
- * rebinding, request_http.h), the row's authentication (auth.c: 401, 403,
+ * (routes.c), found once, served with the version of the tenants file in
+ * force at its start (tenants_reload.h). Then, in this order: the Host
+ * (421; DNS rebinding, request_http.h), the row's authentication (auth.c: 401, 403,
  * 429), a JSON body's Content-Type and bytes (415, 400), and the row's
  * answer: 404 for an unknown path, 405 with Allow for a method the path
  * does not take, else its handler. */
@@ -42,6 +43,30 @@ static void respond_no_route(http_request *req, const edge_match *m) {
     http_respond_error(req, CAUSE_NOT_FOUND, "no such path: %s", path);
 }
 
+/* The request's row, authentication, body check and answer, with
+ * m->config pinned. */
+static void route_pinned(api_edge *e, http_request *req, edge_match *m) {
+    if (edge_auth_request(e, req, m)) return; /* 401/403/429 (auth.c) */
+    if (edge_match_body_is_json(http_method(req), m)) {
+        size_t len;
+        const char *body = http_body(req, &len);
+        char msg[128];
+        const char *cause =
+            edge_json_body_check(http_header(req, "Content-Type"), body, len, msg, sizeof msg);
+        if (cause) {
+            http_respond_error(req, cause, "%s", msg);
+            return;
+        }
+    }
+    if (m->route->headers) http_set_response_headers(req, m->route->headers);
+    if (m->status != 0 || !m->route->handler) {
+        if (m->status == 0) m->status = 404; /* a row answered before routing (GET /healthz) */
+        respond_no_route(req, m);
+        return;
+    }
+    m->route->handler(e, req, m);
+}
+
 void edge_route(void *app, http_request *req) {
     api_edge *e = app;
     const char *host = http_header(req, "Host");
@@ -58,23 +83,8 @@ void edge_route(void *app, http_request *req) {
     }
     edge_match m;
     edge_route_find(http_method(req), http_path(req), &m);
-    if (edge_auth_request(e, req, &m)) return; /* 401/403/429 (auth.c) */
-    if (edge_match_body_is_json(http_method(req), &m)) {
-        size_t len;
-        const char *body = http_body(req, &len);
-        char msg[128];
-        const char *cause =
-            edge_json_body_check(http_header(req, "Content-Type"), body, len, msg, sizeof msg);
-        if (cause) {
-            http_respond_error(req, cause, "%s", msg);
-            return;
-        }
-    }
-    if (m.route->headers) http_set_response_headers(req, m.route->headers);
-    if (m.status != 0 || !m.route->handler) {
-        if (m.status == 0) m.status = 404; /* a row answered before routing (GET /healthz) */
-        respond_no_route(req, &m);
-        return;
-    }
-    m.route->handler(e, req, &m);
+    /* One version of the tenants file for the whole request (routes.h). */
+    m.config = snapshot_pin(e->config);
+    route_pinned(e, req, &m);
+    snapshot_unpin(m.config);
 }

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include "shared/contracts/cpid.h"
 #include "shared/plumbing/http_server.h"
+#include "shared/plumbing/snapshot.h"
 
 /* A route's parameters, extracted by the router ("" when the pattern has
  * none of that name). */
@@ -72,6 +73,13 @@ struct edge_match {
     int status;                  /* 0: route answers; 404: unknown path; 405: method not allowed */
     char allow[64];              /* 405: the methods the path takes, "GET, POST" */
     edge_params params;
+    /* The version of the tenants file (an edge_config, tenants_reload.h)
+     * the request is served with: pinned by router.c for the request's
+     * authentication and handler, so both see one version whatever a
+     * reload publishes meanwhile. NULL from edge_route_find alone. Work
+     * that outlives the handler (a deferred answer) copies what it needs
+     * from it, or pins a version of its own (routes_oauth.c). */
+    snapshot_version *config;
 };
 
 /* The table, in matching order; the last row ("/" then "**") matches every path. */

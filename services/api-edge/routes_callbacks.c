@@ -47,7 +47,7 @@ static void on_callback_reply(void *arg, const Millom__V1__Reply *reply) {
 
 void routes_callbacks(api_edge *e, http_request *req, const edge_match *m) {
     int millom_style = m->route->action == CALLBACK_MILLOM;
-    const tenant_operator *op = tenants_operator(e->tenants, m->params.op);
+    const tenant_operator *op = tenants_operator(edge_tenants(m), m->params.op);
     if (!op) {
         respond_operator_error(req, 404, "BAD_REQUEST", "unknown operator or path");
         return;

@@ -168,13 +168,13 @@ void routes_cpid_get(api_edge *e, http_request *req, const edge_match *m) {
         cpid_error(req, 400, CAUSE_BAD_REQUEST, "query parameter app is required");
         return;
     }
-    const tenant_provider *sp = tenants_provider(e->tenants, app);
+    const tenant_provider *sp = tenants_provider(edge_tenants(m), app);
     if (!sp) {
         cpid_error(req, 400, CAUSE_BAD_REQUEST, "app '%.64s' is not provisioned", app);
         return;
     }
     const char *ip = http_client_ip(req);
-    const tenant_operator *op = edge_cpid_operator_for_ip(e->tenants, ip);
+    const tenant_operator *op = edge_cpid_operator_for_ip(edge_tenants(m), ip);
     if (!op) {
         cpid_error(req, 403, "FORBIDDEN", "client is not in a supported operator network");
         return;
@@ -248,7 +248,7 @@ void routes_cpid_register(api_edge *e, http_request *req, const edge_match *m) {
     std_inputs in = {.key_type = "CPID"};
     std_request r;
     char msg[256];
-    const char *cause = std_validate(e->tenants, c, now, &path, &in, &r, msg, sizeof msg);
+    const char *cause = std_validate(edge_tenants(m), c, now, &path, &in, &r, msg, sizeof msg);
     if (cause) {
         http_respond_error(req, cause, "%s", msg);
         return;

@@ -34,16 +34,16 @@ int64_t mgmt_parse_time(const char *s, int end_of_day) {
 }
 
 /* The row's operator, or NULL after answering 404. */
-static const tenant_operator *path_operator(api_edge *e, http_request *req, const edge_match *m) {
-    const tenant_operator *op = tenants_operator(e->tenants, m->params.op);
+static const tenant_operator *path_operator(http_request *req, const edge_match *m) {
+    const tenant_operator *op = tenants_operator(edge_tenants(m), m->params.op);
     if (!op) http_respond_error(req, CAUSE_NOT_FOUND, "unknown operator '%s'", m->params.op);
     return op;
 }
 
 /* The optional serviceProvider filter into l; -1 after answering 400. */
-static int provider_filter(api_edge *e, http_request *req, Millom__V1__PurchaseLookup *l) {
+static int provider_filter(const edge_match *m, http_request *req, Millom__V1__PurchaseLookup *l) {
     const char *sp = http_query(req, "serviceProvider");
-    if (sp && !tenants_provider(e->tenants, sp)) {
+    if (sp && !tenants_provider(edge_tenants(m), sp)) {
         http_respond_error(req, CAUSE_BAD_REQUEST, "unknown serviceProvider");
         return -1;
     }
@@ -52,7 +52,7 @@ static int provider_filter(api_edge *e, http_request *req, Millom__V1__PurchaseL
 }
 
 void routes_mgmt_purchase(api_edge *e, http_request *req, const edge_match *m) {
-    const tenant_operator *op = path_operator(e, req, m);
+    const tenant_operator *op = path_operator(req, m);
     if (!op) return;
     Millom__V1__RequestMeta meta = MILLOM__V1__REQUEST_META__INIT;
     Millom__V1__PurchaseLookup l = MILLOM__V1__PURCHASE_LOOKUP__INIT;
@@ -63,14 +63,14 @@ void routes_mgmt_purchase(api_edge *e, http_request *req, const edge_match *m) {
         http_respond_error(req, CAUSE_BAD_REQUEST, "transid is not a valid transaction id");
         return;
     }
-    if (provider_filter(e, req, &l) != 0) return;
+    if (provider_filter(m, req, &l) != 0) return;
     l.transid = (char *)transid;
     edge_send_request(e, req, TOPIC_PURCHASE_LOOKUPS, transid, e->query_deadline_ms,
                       &edge_lookup_codec, &l, &meta, edge_relay_reply, req);
 }
 
 void routes_mgmt_purchases(api_edge *e, http_request *req, const edge_match *m) {
-    const tenant_operator *op = path_operator(e, req, m);
+    const tenant_operator *op = path_operator(req, m);
     if (!op) return;
     Millom__V1__RequestMeta meta = MILLOM__V1__REQUEST_META__INIT;
     Millom__V1__PurchaseLookup l = MILLOM__V1__PURCHASE_LOOKUP__INIT;
@@ -89,7 +89,7 @@ void routes_mgmt_purchases(api_edge *e, http_request *req, const edge_match *m) 
                                "overdue does not combine with subscriberId, from or to");
             return;
         }
-        if (provider_filter(e, req, &l) != 0) return;
+        if (provider_filter(m, req, &l) != 0) return;
         l.overdue = 1;
         key = op->id; /* any instance holds every purchase */
     } else {
@@ -108,7 +108,7 @@ void routes_mgmt_purchases(api_edge *e, http_request *req, const edge_match *m) 
                                "epoch milliseconds");
             return;
         }
-        if (provider_filter(e, req, &l) != 0) return;
+        if (provider_filter(m, req, &l) != 0) return;
         l.msisdn = msisdn;
         key = msisdn;
     }

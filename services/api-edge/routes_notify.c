@@ -183,7 +183,7 @@ out:
 }
 
 void routes_notify(api_edge *e, http_request *req, const edge_match *m) {
-    const tenant_operator *op = tenants_operator(e->tenants, m->params.op);
+    const tenant_operator *op = tenants_operator(edge_tenants(m), m->params.op);
     if (!op) {
         http_respond_error(req, CAUSE_BAD_REQUEST, "unknown operator '%s'", m->params.op);
         return;

@@ -66,6 +66,7 @@ static double mono_now(void) {
  * request is not read again (its headers belong to libmicrohttpd). */
 typedef struct {
     struct edge_auth *a;
+    snapshot_version *config; /* the tenants file's version, pinned until job_free */
     http_request *req;
     char ip[64];
     char id[129];
@@ -75,6 +76,7 @@ typedef struct {
 } token_job;
 
 static void job_free(token_job *j) {
+    snapshot_unpin(j->config);
     OPENSSL_cleanse(j->secret, sizeof j->secret);
     free(j);
 }
@@ -133,9 +135,10 @@ static void job_run(void *arg, void *state, void *job) {
     (void)state;
     token_job *j = job;
     struct edge_auth *a = j->a;
-    const auth_client *c = auth_clients_find(&a->clients, j->id);
+    const auth_clients *clients = &((const edge_config *)snapshot_value(j->config))->clients;
+    const auth_client *c = auth_clients_find(clients, j->id);
     auth_hash_work work = {0};
-    int ok = auth_check_secret_equal_cost(&a->clients, c, j->secret, &work);
+    int ok = auth_check_secret_equal_cost(clients, c, j->secret, &work);
     metric_add(m_hashes, work.hashes);
     metric_add(m_iterations, work.iterations);
     int good = c && ok && c->enabled;
@@ -204,7 +207,7 @@ void oauth_pool_free(struct oauth_pool *p) {
 /* ---- the endpoint ---- */
 
 void routes_oauth_token(api_edge *e, http_request *req, const edge_match *m) {
-    (void)m; /* POST only: the route table */
+    /* POST only: the route table */
     struct edge_auth *a = e->auth;
     if (!a) {
         oauth_error(req, 500, "server_error", "authentication is not configured");
@@ -237,6 +240,7 @@ void routes_oauth_token(api_edge *e, http_request *req, const edge_match *m) {
         goto out;
     }
     j->a = a;
+    j->config = snapshot_pin_again(m->config); /* the check runs after the router's unpin */
     j->req = req;
     snprintf(j->ip, sizeof j->ip, "%s", http_client_ip(req));
     snprintf(j->id, sizeof j->id, "%s", id);

@@ -46,8 +46,8 @@ void routes_purchase(api_edge *e, http_request *req, const edge_match *m) {
     };
     std_request r;
     char msg[256];
-    const char *cause =
-        std_validate(e->tenants, cpid_config_default(), now_ms(), path, &in, &r, msg, sizeof msg);
+    const char *cause = std_validate(edge_tenants(m), cpid_config_default(), now_ms(), path, &in,
+                                     &r, msg, sizeof msg);
     if (cause) {
         http_respond_error(req, cause, "%s", msg);
         return;

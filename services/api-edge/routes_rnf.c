@@ -134,7 +134,7 @@ static void subscriber_key(const rnf_path *p, const std_request *r, char *out, s
 
 /* Checks the CPID and the provider like key_type=CPID on the standard API.
  * 0 with r filled, or -1 after answering. */
-static int validate_cpid(api_edge *e, http_request *req, const rnf_path *p, std_action action,
+static int validate_cpid(const tenants *t, http_request *req, const rnf_path *p, std_action action,
                          std_request *r) {
     std_path sp;
     memset(&sp, 0, sizeof sp);
@@ -148,7 +148,7 @@ static int validate_cpid(api_edge *e, http_request *req, const rnf_path *p, std_
     };
     char msg[256];
     const char *cause =
-        std_validate(e->tenants, cpid_config_default(), now_ms(), &sp, &in, r, msg, sizeof msg);
+        std_validate(t, cpid_config_default(), now_ms(), &sp, &in, r, msg, sizeof msg);
     if (cause) {
         http_respond_error(req, cause, "%s", msg);
         return -1;
@@ -157,9 +157,9 @@ static int validate_cpid(api_edge *e, http_request *req, const rnf_path *p, std_
 }
 
 /* validate_cpid, then the subscriber's request rate. */
-static int validate(api_edge *e, http_request *req, const rnf_path *p, std_action action,
+static int validate(const tenants *t, http_request *req, const rnf_path *p, std_action action,
                     std_request *r) {
-    if (validate_cpid(e, req, p, action, r) != 0) return -1;
+    if (validate_cpid(t, req, p, action, r) != 0) return -1;
     char key[512];
     subscriber_key(p, r, key, sizeof key);
     int retry = rnf_limit_subscriber(key, now_ms());
@@ -335,10 +335,10 @@ static void on_shop_reply(void *arg, const Millom__V1__Reply *reply) {
 
 /* get/ctx read the purchase's parameters: the query of a GET link, the
  * fields of the shop's form POST. */
-static void purchase(api_edge *e, http_request *req, const rnf_path *p, signed_link_query_fn get,
-                     void *ctx) {
+static void purchase(api_edge *e, const edge_match *m, http_request *req, const rnf_path *p,
+                     signed_link_query_fn get, void *ctx) {
     std_request r;
-    if (validate(e, req, p, STD_PURCHASE_PLAN, &r) != 0) return;
+    if (validate(edge_tenants(m), req, p, STD_PURCHASE_PLAN, &r) != 0) return;
     const char *plan = get(ctx, "planId");
     const char *tid = get(ctx, "transactionId");
     const char *fund = get(ctx, "fundSource");
@@ -441,11 +441,11 @@ void routes_rnf(api_edge *e, http_request *req, const edge_match *m) {
     }
     switch (p.action) {
     case RNF_PING: http_respond(req, 200, "application/json", "{\"status\":\"ok\"}", 15); return;
-    case RNF_PURCHASE: purchase(e, req, &p, get, ctx); return;
+    case RNF_PURCHASE: purchase(e, m, req, &p, get, ctx); return;
     case RNF_OFFERS:
     case RNF_SHOP: {
         std_request r;
-        if (validate(e, req, &p, STD_UPSELL_OFFER, &r) != 0) return;
+        if (validate(edge_tenants(m), req, &p, STD_UPSELL_OFFER, &r) != 0) return;
         if (p.action == RNF_OFFERS) {
             routes_std_send_query(e, req, &r, edge_relay_reply, req);
             return;

@@ -17,7 +17,7 @@
 
 void routes_settlement(api_edge *e, http_request *req, const edge_match *m) {
     Millom__V1__SettlementQueryKind kind = (Millom__V1__SettlementQueryKind)m->route->action;
-    const tenant_operator *op = tenants_operator(e->tenants, m->params.op);
+    const tenant_operator *op = tenants_operator(edge_tenants(m), m->params.op);
     if (!op) {
         http_respond_error(req, CAUSE_NOT_FOUND, "unknown operator '%s'", m->params.op);
         return;
@@ -35,7 +35,7 @@ void routes_settlement(api_edge *e, http_request *req, const edge_match *m) {
         return;
     }
     const char *sp = http_query(req, "serviceProvider");
-    if (sp && !tenants_provider(e->tenants, sp)) {
+    if (sp && !tenants_provider(edge_tenants(m), sp)) {
         http_respond_error(req, CAUSE_BAD_REQUEST, "unknown serviceProvider");
         return;
     }

@@ -204,18 +204,14 @@ static int load_provider(tenant_provider *sp, json_t *j, size_t i, char *err, si
     return sp->operators ? 0 : -1;
 }
 
-tenants *tenants_load(const char *path, char *err, size_t errlen) {
-    json_error_t jerr;
-    json_t *root = json_load_file(path, 0, &jerr);
-    if (!root) {
-        snprintf(err, errlen, "%s:%d: %s", path, jerr.line, jerr.text);
-        return NULL;
-    }
+/* Validates a parsed document and takes ownership of root (freed on
+ * failure). name names it in messages. */
+static tenants *tenants_from_root(json_t *root, const char *name, char *err, size_t errlen) {
     tenants *t = calloc(1, sizeof *t);
     json_t *ops = json_object_get(root, "operators");
     json_t *sps = json_object_get(root, "serviceProviders");
     if (!t || !json_is_array(ops) || !json_is_array(sps)) {
-        snprintf(err, errlen, "%s: needs arrays \"operators\" and \"serviceProviders\"", path);
+        snprintf(err, errlen, "%s: needs arrays \"operators\" and \"serviceProviders\"", name);
         free(t);
         json_decref(root);
         return NULL;
@@ -234,8 +230,32 @@ fail:
     return NULL;
 }
 
+tenants *tenants_load(const char *path, char *err, size_t errlen) {
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    if (!root) {
+        snprintf(err, errlen, "%s:%d: %s", path, jerr.line, jerr.text);
+        return NULL;
+    }
+    return tenants_from_root(root, path, err, errlen);
+}
+
+tenants *tenants_parse(const char *text, size_t len, const char *name, char *err, size_t errlen) {
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, 0, &jerr);
+    if (!root) {
+        snprintf(err, errlen, "%s:%d: %s", name, jerr.line, jerr.text);
+        return NULL;
+    }
+    return tenants_from_root(root, name, err, errlen);
+}
+
+const char *tenants_default_path(void) {
+    return setting_str("MILLOM_TENANTS", "config/tenants.sandbox.json");
+}
+
 tenants *tenants_load_default(char *err, size_t errlen) {
-    return tenants_load(setting_str("MILLOM_TENANTS", "config/tenants.sandbox.json"), err, errlen);
+    return tenants_load(tenants_default_path(), err, errlen);
 }
 
 void tenants_free(tenants *t) {

@@ -58,6 +58,11 @@ typedef struct tenants tenants;
 
 /* Loads and validates the tenants file; NULL with a message in err. */
 tenants *tenants_load(const char *path, char *err, size_t errlen);
+/* The same from the bytes of a tenants file (len bytes, no terminator
+ * needed); name (a path) names it in messages. */
+tenants *tenants_parse(const char *text, size_t len, const char *name, char *err, size_t errlen);
+/* The file named by MILLOM_TENANTS, or the sandbox default. */
+const char *tenants_default_path(void);
 /* Loads the file named by MILLOM_TENANTS (or the sandbox default). */
 tenants *tenants_load_default(char *err, size_t errlen);
 void tenants_free(tenants *t);

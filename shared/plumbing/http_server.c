@@ -27,7 +27,12 @@
  *    GET /healthz and /readyz: above the soft cap (the limit minus the
  *    reserve) any other request is answered 503 with Connection: close,
  *    and connections still waiting for their request get 1 s instead of
- *    the full timeout, so the slots free up for the probes. */
+ *    the full timeout, so the slots free up for the probes.
+ *
+ * HTTPS (opts.tls, issue 15 item 5): MHD_USE_TLS with the PEM certificate
+ * and key in memory, GnuTLS priorities limited to TLS 1.2 and 1.3. The
+ * watchdog above covers the handshake too (a connection is tracked from
+ * its accept). */
 #include "shared/plumbing/http_server.h"
 #include "shared/plumbing/clock.h"
 #include "shared/plumbing/errors.h"
@@ -104,6 +109,8 @@ struct http_server {
     metric *latency;
     metric *in_flight;
     _Atomic(metric *) by_status[600];
+    /* HTTPS: copies of the PEM text, alive as long as the daemon; NULL for HTTP. */
+    char *tls_cert, *tls_key;
 };
 
 static metric *status_counter(http_server *s, unsigned status) {
@@ -498,9 +505,10 @@ static void *watchdog_main(void *arg) {
     return NULL;
 }
 
-/* MHD's messages as warnings. Those about connection limits and closed
- * connections come once per connection, so a flood would flood the log:
- * at most one a second is logged, with the number left out since. */
+/* MHD's messages as warnings. Those about connection limits, closed
+ * connections and failed TLS handshakes (a plain HTTP client on an HTTPS
+ * port, a scanner) come once per connection, so a flood would flood the
+ * log: at most one a second is logged, with the number left out since. */
 static void on_mhd_error(void *cls, const char *fmt, va_list ap) {
     (void)cls;
     static _Atomic int64_t limit_logged_ms;
@@ -509,7 +517,8 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = '\0';
-    if (strstr(msg, "limit") || strstr(msg, "closed")) {
+    if (strstr(msg, "limit") || strstr(msg, "closed") || strstr(msg, "andshake") ||
+        strstr(msg, "TLS")) {
         int64_t now = mono_ms(), last = atomic_load(&limit_logged_ms);
         if (now - last < 1000 || !atomic_compare_exchange_strong(&limit_logged_ms, &last, now)) {
             atomic_fetch_add(&limit_suppressed, 1);
@@ -548,6 +557,8 @@ static int listen_socket(const char *host, int port, int *bound, char *err, size
 
 /* Frees a server whose daemon and watchdog are gone. */
 static void server_free(http_server *s) {
+    http_tls t = {.cert_pem = s->tls_cert, .key_pem = s->tls_key};
+    http_tls_clear(&t);
     pthread_cond_destroy(&s->conns_cond);
     pthread_mutex_destroy(&s->conns_lock);
     free(s);
@@ -624,16 +635,42 @@ http_server *http_server_start(const http_server_opts *opts, char *err, size_t e
     /* MHD wants no pool for one thread (it warns about a pool of 1). */
     unsigned threads = opts->threads > 0 ? (unsigned)opts->threads : 2;
     unsigned pool = threads > 1 ? threads : 0;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
+    struct MHD_OptionItem tls_opts[4] = {{MHD_OPTION_END, 0, NULL}};
+    if (opts->tls && opts->tls->cert_pem) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            snprintf(err, errlen, "HTTPS: this libmicrohttpd was built without TLS (GnuTLS)");
+            close(fd);
+            server_free(s);
+            return NULL;
+        }
+        s->tls_cert = strdup(opts->tls->cert_pem);
+        s->tls_key = strdup(opts->tls->key_pem);
+        if (!s->tls_cert || !s->tls_key) {
+            snprintf(err, errlen, "HTTPS: out of memory");
+            close(fd);
+            server_free(s);
+            return NULL;
+        }
+        flags |= MHD_USE_TLS;
+        tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert};
+        tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key};
+        /* GnuTLS's defaults without TLS 1.0 and 1.1 (RFC 8996) */
+        static char priorities[] = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
+        tls_opts[2] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, priorities};
+        tls_opts[3] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    }
     s->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-            MHD_USE_ERROR_LOG,
-        (uint16_t)s->port, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
-        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, pool,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-        s, MHD_OPTION_CONNECTION_LIMIT, s->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)per_ip, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)idle_s, MHD_OPTION_END);
+        flags, (uint16_t)s->port, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER,
+        on_mhd_error, NULL, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, pool,
+        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_LIMIT, s->max_conns,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)idle_s, MHD_OPTION_END);
     if (!s->daemon) {
-        snprintf(err, errlen, "cannot serve HTTP on %s:%d", bind, s->port);
+        snprintf(err, errlen, "cannot serve %s on %s:%d", s->tls_cert ? "HTTPS" : "HTTP", bind,
+                 s->port);
         close(fd);
         server_free(s);
         return NULL;
@@ -644,7 +681,7 @@ http_server *http_server_start(const http_server_opts *opts, char *err, size_t e
         return NULL;
     }
     s->watchdog_started = 1;
-    log_info("http listening on %s:%d", bind, s->port);
+    log_info("%s listening on %s:%d", s->tls_cert ? "https" : "http", bind, s->port);
     return s;
 }
 

@@ -7,12 +7,17 @@
  * is suspended meanwhile, so no thread waits for it.
  *
  * Every server also answers GET /healthz, /readyz (via the ready callback)
- * and /metrics (Prometheus text) itself. */
+ * and /metrics (Prometheus text) itself.
+ *
+ * With opts.tls the listener speaks HTTPS only (libmicrohttpd over GnuTLS,
+ * TLS 1.2 and 1.3): a plain HTTP request on its port gets no answer, the
+ * connection is closed during the handshake. */
 #ifndef MILLOM_HTTP_SERVER_H
 #define MILLOM_HTTP_SERVER_H
 
 #include <stddef.h>
 #include <jansson.h>
+#include "shared/plumbing/http_tls.h"
 
 typedef struct http_request http_request;
 typedef struct http_server http_server;
@@ -27,6 +32,9 @@ typedef struct {
     http_handler_fn handler;
     http_ready_fn ready; /* NULL means always ready */
     void *app;
+    /* HTTPS with this certificate and key (copied: the caller may clear
+     * it once the server started); NULL or empty: plain HTTP. */
+    const http_tls *tls;
 } http_server_opts;
 
 /* Reads the listeners' settings (MILLOM_HTTP_*, MILLOM_BIND) through

@@ -12,6 +12,12 @@ bool service_stopping(void);
 void service_request_stop(void);
 /* Sleeps until a stop is requested. */
 void service_wait_for_stop(void);
+/* From now on SIGHUP (whose default ends the process) means "reload": it
+ * makes the returned descriptor readable (an eventfd: read 8 bytes to
+ * clear it; several SIGHUPs before a read are one). For one consumer,
+ * shared/plumbing/file_watch.c; -1 with errno when the descriptor cannot
+ * be made. Later calls return the same descriptor. */
+int service_hangup_fd(void);
 
 /* Wall clock, Unix epoch milliseconds. */
 int64_t now_ms(void);

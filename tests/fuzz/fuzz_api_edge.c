@@ -1,6 +1,7 @@
 /* libFuzzer target for api-edge's request parsing and JSON validation,
- * and the Standard Webhooks check providers run on Millom's webhooks
- * (`make fuzz`; input format in tests/fuzz/README.md).
+ * the tenants file as a reload reads it, and the Standard Webhooks check
+ * providers run on Millom's webhooks (`make fuzz`; input format in
+ * tests/fuzz/README.md).
  *
  * The first byte selects the parser, the rest is its data. Every parser
  * here is pure: no I/O, no Kafka, no HTTP server. Fields that a request
@@ -13,6 +14,7 @@
 #include "services/api-edge/request_purchase.h"
 #include "services/api-edge/request_std.h"
 #include "services/api-edge/routes.h"
+#include "services/api-edge/tenants_reload.h"
 #include "shared/contracts/cpid.h"
 #include "shared/contracts/webhook_signature.h"
 #include "shared/plumbing/http_form.h"
@@ -324,9 +326,37 @@ static void fuzz_webhook(const uint8_t *d, size_t n) {
     free_lines(f, k);
 }
 
+/* A tenants file as api-edge reads it at a reload (tenants_reload.h): the
+ * whole document parsed and validated, tenants and OAuth clients. Then
+ * the property: every client of a version that parses belongs to one of
+ * its providers or operators and is found by its id; a refusal says why. */
+static void fuzz_tenants(const uint8_t *d, size_t n) {
+    char *text = malloc(n ? n : 1); /* exact size, no terminator */
+    if (!text) abort();
+    if (n) memcpy(text, d, n);
+    char err[512];
+    err[0] = '\0';
+    edge_config *c = edge_config_parse(text, n, "fuzz.json", err, sizeof err);
+    if (c) {
+        for (size_t i = 0; i < c->clients.n; i++) {
+            const auth_client *cl = &c->clients.items[i];
+            if (cl->provider ? !tenants_provider(c->tenants, cl->provider)
+                             : !tenants_operator(c->tenants, cl->op))
+                abort();
+            if (auth_clients_find(&c->clients, cl->id) != cl) abort();
+        }
+        for (size_t i = 0; i < tenants_operator_count(c->tenants); i++)
+            if (!tenant_operator_language(tenants_operator_at(c->tenants, i), "xx")) abort();
+    } else if (!err[0] || !memchr(err, '\0', sizeof err)) {
+        abort();
+    }
+    edge_config_free(c);
+    free(text);
+}
+
 /* The selector byte: one of these letters, or any other byte taken modulo
  * the table (so mutations of the selector stay useful). */
-static const char selectors[] = "PVABMRLTFHNQSW";
+static const char selectors[] = "PVABMRLTFHNQSWC";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
@@ -349,6 +379,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 'Q': fuzz_query_values(d, n); break;
     case 'S': fuzz_strict(d, n); break;
     case 'W': fuzz_webhook(d, n); break;
+    case 'C': fuzz_tenants(d, n); break;
     }
     return 0;
 }

@@ -50,6 +50,17 @@ done
 expect api-edge MILLOM_EDGE_PORT=http \
   'MILLOM_EDGE_PORT must be a whole number from 0 to 65535, not \"http\"'
 expect api-edge MILLOM_AUTH_DISABLED=maybe 'MILLOM_AUTH_DISABLED must be 1 or 0'
+expect api-edge MILLOM_TENANTS_WATCH=sometimes 'MILLOM_TENANTS_WATCH must be 1 or 0'
+# HTTPS files (shared/plumbing/http_tls.h; good and mismatched pairs:
+# tests/integration/test_edge_tls.c)
+echo "not a certificate" >"$tmp/garbage.pem"
+expect api-edge MILLOM_TLS_CERT=/nonexistent/cert.pem \
+  'MILLOM_TLS_CERT: cannot read /nonexistent/cert.pem: No such file or directory' \
+  MILLOM_TLS_KEY=/nonexistent/key.pem
+expect api-edge "MILLOM_TLS_CERT=$tmp/garbage.pem" \
+  "MILLOM_TLS_CERT: $tmp/garbage.pem holds no PEM certificate" "MILLOM_TLS_KEY=$tmp/garbage.pem"
+expect api-edge "MILLOM_TLS_KEY=$tmp/garbage.pem" \
+  'MILLOM_TLS_KEY is set but MILLOM_TLS_CERT is not'
 expect api-edge MILLOM_LINK_LIMIT_KEYS=8 \
   'MILLOM_LINK_LIMIT_KEYS must be a whole number from 16 to 4194304, not \"8\"'
 expect offer-resolver MILLOM_CACHE_TTL_S=-1 \

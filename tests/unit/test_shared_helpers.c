@@ -83,6 +83,39 @@ START_TEST(mkdir_helpers) {
 }
 END_TEST
 
+START_TEST(read_all_helper) {
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/millom-read-XXXXXX");
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    size_t len = 99;
+    char *text = files_read_all(path, 16, &len); /* empty */
+    ck_assert_ptr_nonnull(text);
+    ck_assert_uint_eq(len, 0);
+    ck_assert_str_eq(text, "");
+    free(text);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < 1000; i++) fputs("0123456789", f);
+    fclose(f);
+    text = files_read_all(path, 10000, &len); /* exactly the most allowed */
+    ck_assert_ptr_nonnull(text);
+    ck_assert_uint_eq(len, 10000);
+    ck_assert_uint_eq(strlen(text), 10000);
+    ck_assert(strncmp(text + 9990, "0123456789", 10) == 0);
+    free(text);
+    errno = 0;
+    ck_assert_ptr_null(files_read_all(path, 9999, &len)); /* one byte too many */
+    ck_assert_int_eq(errno, EFBIG);
+    ck_assert_ptr_null(files_read_all("/tmp", 100, &len));
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_ptr_null(files_read_all("/nonexistent/millom", 100, &len));
+    ck_assert_int_eq(errno, ENOENT);
+    unlink(path);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("shared_helpers");
     TCase *tc = tcase_create("helpers");
@@ -90,6 +123,7 @@ int main(void) {
     tcase_add_test(tc, rfc3339);
     tcase_add_test(tc, deadline_and_sleep);
     tcase_add_test(tc, mkdir_helpers);
+    tcase_add_test(tc, read_all_helper);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
