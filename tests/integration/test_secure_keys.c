@@ -242,7 +242,9 @@ START_TEST(a_sandbox_offer_context_is_refused) {
     oc.price_minor = 1;
     snprintf(oc.currency, sizeof oc.currency, "PKR");
     oc.expires_at_ms = wall_ms() + 600000;
-    char *forged = offer_context_sign(&oc, keys_sandbox_default("MILLOM_OFFER_CONTEXT_KEY"));
+    keys_set sandbox;
+    ck_assert_int_eq(keys_set_one(&sandbox, keys_sandbox_default("MILLOM_OFFER_CONTEXT_KEY")), 0);
+    char *forged = offer_context_sign(&oc, &sandbox);
     ck_assert_ptr_nonnull(forged);
     char tid[64];
     snprintf(tid, sizeof tid, "keys-forged-%ld", (long)getpid());
