@@ -207,6 +207,22 @@ START_TEST(key_ids_rotate) {
     ck_assert_int_eq(cpid_decode(&both, "k2.,41006", T0 + 1, &info), CPID_MALFORMED);
     ck_assert_int_eq(cpid_decode(&both, "k2.k2.AAAA,41006", T0 + 1, &info), CPID_MALFORMED);
 
+    /* A CPID issued before key ids existed (the sandbox key, for
+     * 924542610003, a minute before 1800000000000 ms; the fuzz seed
+     * validate-cpid) decodes under a set that lists default, and only
+     * there. */
+    static const char before[] =
+        "kJFKXCvvlQyNzPKqrlNpUrU8gvZrGyfPjMsApi1KyGAtqXToixdXkYn5XdugnksK6S"
+        "Ts1L9zddW6Xb3w69qPK20HfU_RFFy30Q,41006";
+    set_of(&set, "k2:key-two,default", CPID_SANDBOX_KEY);
+    ck_assert_int_eq(cpid_config_init_set(&relabelled, &set, 100), 0);
+    ck_assert_int_eq(cpid_decode(&relabelled, before, 1800000000000LL, &info), CPID_OK);
+    ck_assert_str_eq(info.msisdn, "924542610003");
+    ck_assert_str_eq(info.provider, "testserviceprovider");
+    set_of(&set, "k2:key-two", NULL);
+    ck_assert_int_eq(cpid_config_init_set(&relabelled, &set, 100), 0);
+    ck_assert_int_eq(cpid_decode(&relabelled, before, 1800000000000LL, &info), CPID_TAMPERED);
+
     /* The longest key id with the longest provider still fits. */
     set_of(&set, "abcdefghijklmnop:key", NULL);
     ck_assert_int_eq(cpid_config_init_set(&two, &set, 100), 0);

@@ -387,6 +387,15 @@ START_TEST(test_offer_context_key_ids) {
     ck_assert_int_eq(offer_context_verify(new_, &two, c.expires_at_ms, &out), -2);
     ck_assert_int_eq(offer_context_verify(old, &two, NOW, &out), -1);     /* key 1 retired */
     ck_assert_int_eq(offer_context_verify(new_, ks(KEY), NOW, &out), -1); /* k2 unknown */
+    /* A token sealed the way every token was before key ids (sign_raw: the
+     * layout and AAD of before, on its own) verifies under default. */
+    char *before = sign_raw("{\"p\":\"plan-5gb-30d\",\"s\":\"924542610003\",\"sp\":\"acme-sp\","
+                            "\"o\":\"jazz\",\"a\":16050,\"c\":\"PKR\",\"e\":1700000060000}",
+                            KEY);
+    ck_assert_int_eq(offer_context_verify(before, &both, NOW, &out), 0);
+    assert_context_eq(&out, &c);
+    ck_assert_int_eq(offer_context_verify(before, &two, NOW, &out), -1);
+    free(before);
 
     set_of(&relabelled, "k3:key-two,default", "key-two");
     char *moved = malloc(strlen(new_) + 1);
