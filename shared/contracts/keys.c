@@ -253,10 +253,9 @@ static int secret_ok(const char *s, size_t n) {
     return 1;
 }
 
-int keys_parse_list(const char *setting, const char *value, keys_set *out, int *default_at,
-                    char *err, size_t errlen) {
-    memset(out, 0, sizeof *out);
-    *default_at = -1;
+/* keys_parse_list's work; on -1, out may hold part of the secrets. */
+static int parse_entries(const char *setting, const char *value, keys_set *out, int *default_at,
+                         char *err, size_t errlen) {
     const size_t dlen = strlen(KEYS_DEFAULT_ENTRY);
     /* The single-key setting's name: the list's without its final S. */
     int single_len = (int)strlen(setting) - 1;
@@ -326,10 +325,20 @@ int keys_parse_list(const char *setting, const char *value, keys_set *out, int *
     return 0;
 }
 
-int keys_resolve_set(const char *name, keys_profile profile, const char *dir, keys_set *out,
-                     keys_source *default_source, char *err, size_t errlen) {
+int keys_parse_list(const char *setting, const char *value, keys_set *out, int *default_at,
+                    char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
-    if (default_source) *default_source = KEYS_FROM_NONE;
+    *default_at = -1;
+    if (parse_entries(setting, value, out, default_at, err, errlen) == 0) return 0;
+    OPENSSL_cleanse(out, sizeof *out); /* no secret stays behind a refused list */
+    out->n = 0;
+    *default_at = -1;
+    return -1;
+}
+
+/* keys_resolve_set's work; on -1, out may hold secrets. */
+static int resolve_set(const char *name, keys_profile profile, const char *dir, keys_set *out,
+                       keys_source *default_source, char *err, size_t errlen) {
     int i = key_index(name);
     if (i < 0) {
         snprintf(err, errlen, "unknown key %s", name ? name : "(null)");
@@ -386,6 +395,17 @@ int keys_resolve_set(const char *name, keys_profile profile, const char *dir, ke
     }
     if (default_source) *default_source = src;
     return 0;
+}
+
+int keys_resolve_set(const char *name, keys_profile profile, const char *dir, keys_set *out,
+                     keys_source *default_source, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    if (default_source) *default_source = KEYS_FROM_NONE;
+    if (resolve_set(name, profile, dir, out, default_source, err, errlen) == 0) return 0;
+    OPENSSL_cleanse(out, sizeof *out);
+    out->n = 0;
+    if (default_source) *default_source = KEYS_FROM_NONE;
+    return -1;
 }
 
 const keys_entry *keys_set_find(const keys_set *s, const char *kid, size_t kid_len) {
