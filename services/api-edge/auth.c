@@ -9,9 +9,11 @@
 #include "shared/plumbing/settings.h"
 #include "shared/plumbing/errors.h"
 #include "shared/contracts/keys.h"
+#include "shared/plumbing/crypto.h"
 #include "shared/plumbing/log.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <jwt.h>
 #include <math.h>
 #include <stdio.h>
@@ -22,19 +24,49 @@
 
 /* ---- tokens ---- */
 
-char *auth_token_issue(const auth_client *c, const char *scope, const unsigned char *key,
-                       size_t key_len, long now, long ttl_s) {
+char *auth_token_issue(const auth_client *c, const char *scope, const keys_entry *key, long now,
+                       long ttl_s) {
     jwt_t *j = NULL;
     char *out = NULL;
-    if (!c || !scope || !key || key_len == 0 || jwt_new(&j) != 0) return NULL;
-    if (jwt_add_grant(j, "iss", AUTH_ISSUER) == 0 && jwt_add_grant(j, "sub", c->id) == 0 &&
+    size_t key_len = key ? strlen(key->secret) : 0;
+    if (!c || !scope || key_len == 0 || jwt_new(&j) != 0) return NULL;
+    if ((!key->kid[0] || jwt_add_header(j, "kid", key->kid) == 0) &&
+        jwt_add_grant(j, "iss", AUTH_ISSUER) == 0 && jwt_add_grant(j, "sub", c->id) == 0 &&
         jwt_add_grant(j, "scope", scope) == 0 &&
         (c->provider ? jwt_add_grant(j, "sp", c->provider) : jwt_add_grant(j, "op", c->op)) == 0 &&
         jwt_add_grant_int(j, "iat", now) == 0 && jwt_add_grant_int(j, "exp", now + ttl_s) == 0 &&
-        jwt_set_alg(j, JWT_ALG_HS256, key, (int)key_len) == 0)
+        jwt_set_alg(j, JWT_ALG_HS256, (const unsigned char *)key->secret, (int)key_len) == 0)
         out = jwt_encode_str(j);
     jwt_free(j);
     return out;
+}
+
+/* The key a token's header names: its `kid` (a string), or the default
+ * key without one. libjwt 1.10 verifies with one key given up front, so
+ * the header (base64url JSON, before the first '.') is read here first;
+ * libjwt reads it again and auth_token_verify checks both agree. NULL with
+ * a reason in msg: no header, not JSON, a kid that is no key id
+ * (keys_kid_ok), or one that names no key of the set. */
+static const keys_entry *token_key(const char *token, const keys_set *keys, char *msg,
+                                   size_t msglen) {
+    const char *dot = strchr(token, '.');
+    char *head = dot ? strndup(token, (size_t)(dot - token)) : NULL;
+    size_t len = 0;
+    unsigned char *json = head ? crypto_b64url_decode(head, &len) : NULL;
+    free(head);
+    json_t *h = json ? json_loadb((const char *)json, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    free(json);
+    const keys_entry *key = NULL;
+    json_t *kid = json_object_get(h, "kid");
+    if (!json_is_object(h) ||
+        (kid &&
+         !(json_is_string(kid) && keys_kid_ok(json_string_value(kid), json_string_length(kid)))))
+        snprintf(msg, msglen, "malformed token");
+    else if (!(key = keys_set_find(keys, kid ? json_string_value(kid) : NULL,
+                                   kid ? json_string_length(kid) : 0)))
+        snprintf(msg, msglen, "token signed with a key this server does not have");
+    json_decref(h);
+    return key;
 }
 
 static int copy_grant(jwt_t *j, const char *name, char *out, size_t outlen, int required) {
@@ -46,20 +78,28 @@ static int copy_grant(jwt_t *j, const char *name, char *out, size_t outlen, int 
     return 0;
 }
 
-int auth_token_verify(const char *token, const unsigned char *key, size_t key_len, long now,
-                      auth_claims *out, char *msg, size_t msglen) {
+int auth_token_verify(const char *token, const keys_set *keys, long now, auth_claims *out,
+                      char *msg, size_t msglen) {
     memset(out, 0, sizeof *out);
-    if (!token || !token[0] || strlen(token) > 4096 || !key || key_len == 0) {
+    if (!token || !token[0] || strlen(token) > 4096 || !keys) {
         snprintf(msg, msglen, "malformed token");
         return -1;
     }
+    const keys_entry *key = token_key(token, keys, msg, msglen);
+    if (!key) return -1;
     jwt_t *j = NULL;
-    if (jwt_decode(&j, token, key, (int)key_len) != 0 || !j) {
+    if (jwt_decode(&j, token, (const unsigned char *)key->secret, (int)strlen(key->secret)) != 0 ||
+        !j) {
         snprintf(msg, msglen, "malformed token or bad signature");
         return -1;
     }
     int rc = -1;
     const char *iss = jwt_get_grant(j, "iss");
+    const char *kid = jwt_get_header(j, "kid");
+    if (kid ? strcmp(kid, key->kid) != 0 : key->kid[0] != '\0') {
+        snprintf(msg, msglen, "malformed token"); /* the two header readings differ */
+        goto out;
+    }
     if (jwt_get_alg(j) != JWT_ALG_HS256) {
         snprintf(msg, msglen, "token algorithm not accepted");
         goto out;
@@ -247,14 +287,7 @@ struct edge_auth *edge_auth_new(char *err, size_t errlen) {
         free(a);
         return NULL;
     }
-    const char *key = keys_get("MILLOM_JWT_KEY"); /* per profile: shared/contracts/keys.h */
-    a->key_len = strlen(key);
-    if (a->key_len == 0 || a->key_len > sizeof a->key) {
-        snprintf(err, errlen, "MILLOM_JWT_KEY must have 1 to %zu bytes", sizeof a->key);
-        free(a);
-        return NULL;
-    }
-    memcpy(a->key, key, a->key_len);
+    a->keys = keys_get_set("MILLOM_JWT_KEY"); /* per profile: shared/contracts/keys.h */
     token_limits_cfg tcfg;
     if (token_limits_cfg_from_env(&tcfg, err, errlen) != 0) {
         free(a);
@@ -272,8 +305,9 @@ struct edge_auth *edge_auth_new(char *err, size_t errlen) {
         edge_auth_free(a);
         return NULL;
     }
-    if (a->enabled && strcmp(key, AUTH_SANDBOX_JWT_KEY) == 0)
-        log_warn("auth enabled with the sandbox JWT key; set MILLOM_JWT_KEY outside demos");
+    for (size_t i = 0; a->enabled && i < a->keys->n; i++)
+        if (strcmp(a->keys->e[i].secret, AUTH_SANDBOX_JWT_KEY) == 0)
+            log_warn("auth enabled with the sandbox JWT key; set MILLOM_JWT_KEY outside demos");
     return a;
 }
 
@@ -315,7 +349,7 @@ int edge_auth_request(api_edge *e, http_request *req, const edge_match *m) {
     auth_claims c;
     char msg[128];
     long now = (long)time(NULL);
-    if (auth_token_verify(token, a->key, a->key_len, now, &c, msg, sizeof msg) != 0 ||
+    if (auth_token_verify(token, a->keys, now, &c, msg, sizeof msg) != 0 ||
         auth_token_lifetime_ok(&c, now, a->ttl_s, msg, sizeof msg) != 0) {
         respond_401(req, 1, msg);
         return 1;

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "shared/contracts/config.h"
+#include "shared/contracts/keys.h"
 
 #define AUTH_MAX_SECRETS 2
 #define AUTH_MAX_SCOPES 16
@@ -84,14 +85,19 @@ typedef struct {
 /* Clock skew tolerated between token issuers and this server, seconds. */
 #define AUTH_CLOCK_LEEWAY_S 60
 
-/* Issues a JWT for the client; NULL on failure. Caller frees (free()). */
-char *auth_token_issue(const auth_client *c, const char *scope, const unsigned char *key,
-                       size_t key_len, long now, long ttl_s);
-/* 0 and the claims if the token is HS256 under key, iss "millom", not
- * expired at now, and neither iat nor nbf (when present) later than now +
+/* Issues a JWT for the client, signed with key (HS256) and, when the key
+ * has an id (MILLOM_JWT_KEYS), naming it in the `kid` header; the default
+ * key's tokens have no kid, as before key ids. NULL on failure. Caller
+ * frees (free()). */
+char *auth_token_issue(const auth_client *c, const char *scope, const keys_entry *key, long now,
+                       long ttl_s);
+/* 0 and the claims if the token is HS256 under the key of keys that its
+ * `kid` header names (no kid: the default key; a kid keys does not have,
+ * a retired key: refused, no other key tried), iss "millom", not expired
+ * at now, and neither iat nor nbf (when present) later than now +
  * AUTH_CLOCK_LEEWAY_S; -1 otherwise with a reason in msg. */
-int auth_token_verify(const char *token, const unsigned char *key, size_t key_len, long now,
-                      auth_claims *out, char *msg, size_t msglen);
+int auth_token_verify(const char *token, const keys_set *keys, long now, auth_claims *out,
+                      char *msg, size_t msglen);
 
 /* 0 if the verified token lives no longer than this server issues tokens
  * for: exp - iat <= max_ttl_s + AUTH_CLOCK_LEEWAY_S (without iat: exp -
@@ -134,16 +140,15 @@ void auth_route_need(const char *method, const char *path, auth_need *out);
  * with (tenants_reload.h), so a reload applies to the next request. */
 struct edge_auth {
     bool enabled; /* MILLOM_AUTH_DISABLED=0 */
-    unsigned char key[256];
-    size_t key_len;
+    const keys_set *keys; /* MILLOM_JWT_KEY(S): e[0] signs (static, keys.h) */
     long ttl_s;
     auth_limiter *limiter;
     struct token_limits *token_limits; /* POST /oauth/v1/token (token_limits.h) */
     struct oauth_pool *oauth_pool;     /* its secret checks (routes_oauth.c) */
 };
-/* Reads MILLOM_AUTH_DISABLED, MILLOM_JWT_KEY (through shared/contracts/keys.h), MILLOM_TOKEN_TTL_S and the
- * MILLOM_TOKEN_* limits (token_limits.h), and starts the hashing threads.
- * NULL with err (naming a bad setting). */
+/* Reads MILLOM_AUTH_DISABLED, MILLOM_JWT_KEY(S) (through shared/contracts/keys.h),
+ * MILLOM_TOKEN_TTL_S and the MILLOM_TOKEN_* limits (token_limits.h), and
+ * starts the hashing threads. NULL with err (naming a bad setting). */
 struct edge_auth *edge_auth_new(char *err, size_t errlen);
 /* Before the HTTP server stops: lets running secret checks finish and
  * answers the waiting ones 503; later token requests get 503 at once. */

@@ -110,7 +110,7 @@ static void issue(struct edge_auth *a, http_request *req, const auth_client *c,
         oauth_error(req, 400, "invalid_scope", "scope is not a subset of the client's scopes");
         return;
     }
-    char *token = auth_token_issue(c, scope, a->key, a->key_len, (long)time(NULL), a->ttl_s);
+    char *token = auth_token_issue(c, scope, &a->keys->e[0], (long)time(NULL), a->ttl_s);
     if (!token) {
         oauth_error(req, 500, "server_error", "cannot issue a token");
         return;

@@ -11,7 +11,8 @@
  *                             [--operator OP] [--prefix P] [--times FILE]
  *       produces N SubscriberEvents on millom.subscriber.events (bench)
  *   millomctl link --path /rnf/... [--base URL] [--ttl S] [--param k=v]...
- *       prints a signed link (shared/contracts/signed_link.h, key MILLOM_LINK_KEY)
+ *       prints a signed link (shared/contracts/signed_link.h: MILLOM_LINK_KEY, or
+ *       the current key of MILLOM_LINK_KEYS, whose id the signature carries)
  *
  * The broker is found like every Millom program: KAFKA_BOOTSTRAP, else
  * the file devbroker writes (MILLOM_BROKER_FILE, var/broker.bootstrap). */

@@ -140,7 +140,7 @@ void resolver_answer(resolver *r, void *http_client_state, Millom__V1__Query *q)
         .now_ms = now,
         .valid_until_ms = now + r->cache_ttl_ms,
         .plan_type = q->plan_type && *q->plan_type ? q->plan_type : NULL,
-        .offer_context_key = offer_context_key(),
+        .offer_context_keys = offer_context_keys(),
         .offer_ttl_ms = r->offer_ttl_ms,
     };
     char warn[256] = "";

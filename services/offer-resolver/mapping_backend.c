@@ -671,8 +671,8 @@ static json_t *offer(const mapping_ctx *m, const json_t *o, int want_kind, bool 
     oc.price_minor = price;
     snprintf(oc.currency, sizeof oc.currency, "%s", cur);
     oc.expires_at_ms = m->now_ms + m->offer_ttl_ms;
-    char *token =
-        offer_context_sign(&oc, m->offer_context_key ? m->offer_context_key : offer_context_key());
+    char *token = offer_context_sign(&oc, m->offer_context_keys ? m->offer_context_keys
+                                                                : offer_context_keys());
     if (!token) {
         json_decref(quotas);
         *fatal = true;

@@ -83,6 +83,7 @@
 #include <jansson.h>
 
 #include "shared/contracts/config.h"
+#include "shared/contracts/keys.h"
 
 typedef struct {
     const tenant_operator *op;
@@ -92,10 +93,10 @@ typedef struct {
                                     resolved against the operator); NULL/"" =
                                     op->default_language */
     int64_t now_ms;
-    int64_t valid_until_ms;        /* cache expiry for validUntil */
-    const char *plan_type;         /* NULL, "principal" or "supplementary" */
-    const char *offer_context_key; /* NULL = offer_context_key() */
-    int64_t offer_ttl_ms;          /* offerContext expiry = now + ttl */
+    int64_t valid_until_ms;             /* cache expiry for validUntil */
+    const char *plan_type;              /* NULL, "principal" or "supplementary" */
+    const keys_set *offer_context_keys; /* NULL = offer_context_keys() */
+    int64_t offer_ttl_ms;               /* offerContext expiry = now + ttl */
 } mapping_ctx;
 
 /* Each returns a new json_t (caller owns) or NULL with an error message in

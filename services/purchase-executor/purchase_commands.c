@@ -139,7 +139,7 @@ static const char *request_from_command(const Millom__V1__PurchaseCommand *c, pu
 static const char *price_from_offer_context(const char *token, const purchase *p, int64_t now,
                                             int64_t *price, char *currency, size_t curlen) {
     offer_context oc;
-    int rc = offer_context_verify(token, offer_context_key(), now, &oc);
+    int rc = offer_context_verify(token, offer_context_keys(), now, &oc);
     if (rc == -2) return "offercontext expired";
     if (rc != 0) return "offercontext is not valid";
     if (strcmp(oc.plan_id, p->plan_id) != 0) return "offercontext was issued for another planid";

@@ -24,21 +24,48 @@
  * between api-edge instances). */
 #define FUTURE_SKEW_MS 300000
 
-int cpid_config_init(cpid_config *c, const char *key_text, long ttl_s) {
+int cpid_config_init_set(cpid_config *c, const keys_set *keys, long ttl_s) {
     memset(c, 0, sizeof *c);
-    if (!key_text) key_text = CPID_SANDBOX_KEY;
-    if (crypto_aead_key_from_text(key_text, c->key) != 0) return -1;
+    if (!keys || keys->n == 0 || keys->n > KEYS_MAX_PER_SET) return -1;
+    for (size_t i = 0; i < keys->n; i++) {
+        memcpy(c->keys[i].kid, keys->e[i].kid, sizeof c->keys[i].kid);
+        if (crypto_aead_key_from_text(keys->e[i].secret, c->keys[i].key) != 0) {
+            OPENSSL_cleanse(c, sizeof *c);
+            return -1;
+        }
+    }
+    c->n = keys->n;
     c->ttl_s = ttl_s > 0 ? ttl_s : CPID_DEFAULT_TTL_S;
     return 0;
+}
+
+int cpid_config_init(cpid_config *c, const char *key_text, long ttl_s) {
+    keys_set one;
+    int rc = keys_set_one(&one, key_text ? key_text : CPID_SANDBOX_KEY) == 0
+                 ? cpid_config_init_set(c, &one, ttl_s)
+                 : -1;
+    OPENSSL_cleanse(&one, sizeof one);
+    if (rc != 0) memset(c, 0, sizeof *c);
+    return rc;
 }
 
 static cpid_config default_config;
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 
 static void load_default(void) {
-    /* The key per profile (shared/contracts/keys.h); never empty. */
-    cpid_config_init(&default_config, keys_get("MILLOM_CPID_KEY"),
-                     setting_long("MILLOM_CPID_TTL_S", CPID_DEFAULT_TTL_S, 1, 100L * 365 * 86400));
+    /* The keys per profile (shared/contracts/keys.h); never empty. */
+    cpid_config_init_set(
+        &default_config, keys_get_set("MILLOM_CPID_KEY"),
+        setting_long("MILLOM_CPID_TTL_S", CPID_DEFAULT_TTL_S, 1, 100L * 365 * 86400));
+}
+
+/* The key named by kid (kid_len 0: the default key), or NULL. */
+static const cpid_key *key_for(const cpid_config *c, const char *kid, size_t kid_len) {
+    for (size_t i = 0; i < c->n && i < KEYS_MAX_PER_SET; i++)
+        if (strlen(c->keys[i].kid) == kid_len &&
+            (kid_len == 0 || memcmp(c->keys[i].kid, kid, kid_len) == 0))
+            return &c->keys[i];
+    return NULL;
 }
 
 const cpid_config *cpid_config_default(void) {
@@ -64,18 +91,23 @@ static int mccmnc_ok(const char *s) {
     return 1;
 }
 
-/* The associated data: binds a CPID to its operator suffix. */
-static size_t cpid_aad(const char *mccmnc, char aad[32]) {
-    int n = snprintf(aad, 32, AAD_PREFIX "%s", mccmnc);
-    return n > 0 && n < 32 ? (size_t)n : 0;
+#define AAD_MAX 64
+/* The associated data: binds a CPID to its operator suffix and to its key
+ * id, when it has one (kid_len bytes at kid). */
+static size_t cpid_aad(const char *mccmnc, const char *kid, size_t kid_len, char aad[AAD_MAX]) {
+    int n = kid_len ? snprintf(aad, AAD_MAX, AAD_PREFIX "%s;kid=%.*s", mccmnc, (int)kid_len, kid)
+                    : snprintf(aad, AAD_MAX, AAD_PREFIX "%s", mccmnc);
+    return n > 0 && n < AAD_MAX ? (size_t)n : 0;
 }
 
 int cpid_issue(const cpid_config *c, const char *msisdn, const char *provider, const char *mccmnc,
                int64_t now_ms, char *out, size_t outlen) {
     size_t mlen = msisdn ? strlen(msisdn) : 0, plen = provider ? strlen(provider) : 0;
     if (mlen == 0 || mlen > 15 || plen == 0 || plen > 64 || !mccmnc || !mccmnc_ok(mccmnc) ||
-        now_ms < 0)
+        now_ms < 0 || c->n == 0)
         return -1;
+    const cpid_key *k = &c->keys[0]; /* the current key */
+    size_t kid_len = strlen(k->kid);
     unsigned char plain[MAX_PLAIN];
     plain[0] = CPID_VERSION;
     put_be(plain + 1, (uint64_t)now_ms, 8);
@@ -86,14 +118,14 @@ int cpid_issue(const cpid_config *c, const char *msisdn, const char *provider, c
     int plain_len = (int)(HEADER_LEN + mlen + plen);
 
     unsigned char blob[IV_LEN + MAX_PLAIN + TAG_LEN];
-    char aad[32];
-    size_t aad_len = cpid_aad(mccmnc, aad);
-    int n = crypto_aead_seal(c->key, aad, aad_len, plain, (size_t)plain_len, blob);
+    char aad[AAD_MAX];
+    size_t aad_len = cpid_aad(mccmnc, k->kid, kid_len, aad);
+    int n = crypto_aead_seal(k->key, aad, aad_len, plain, (size_t)plain_len, blob);
     OPENSSL_cleanse(plain, sizeof plain);
-    if (n != IV_LEN + plain_len + TAG_LEN) return -1;
+    if (aad_len == 0 || n != IV_LEN + plain_len + TAG_LEN) return -1;
     char *body = crypto_b64url_encode(blob, (size_t)(IV_LEN + plain_len + TAG_LEN));
     if (!body) return -1;
-    int w = snprintf(out, outlen, "%s,%s", body, mccmnc);
+    int w = snprintf(out, outlen, "%s%s%s,%s", k->kid, kid_len ? "." : "", body, mccmnc);
     free(body);
     return w < 0 || (size_t)w >= outlen ? -1 : 0;
 }
@@ -102,8 +134,17 @@ cpid_status cpid_decode(const cpid_config *c, const char *cpid, int64_t now_ms, 
     memset(out, 0, sizeof *out);
     const char *comma = cpid ? strrchr(cpid, ',') : NULL;
     if (!comma || !mccmnc_ok(comma + 1)) return CPID_MALFORMED;
-    size_t blen = (size_t)(comma - cpid);
-    if (blen == 0 || blen > CPID_MAX_LEN) return CPID_MALFORMED;
+    size_t blen = (size_t)(comma - cpid), kid_len;
+    if (blen == 0 || blen > CPID_MAX_LEN || keys_kid_prefix(cpid, blen, &kid_len) != 0)
+        return CPID_MALFORMED;
+    /* The key its id names, and no other (none: a foreign or retired key). */
+    const char *kid = cpid;
+    const cpid_key *k = key_for(c, kid, kid_len);
+    if (kid_len) {
+        cpid += kid_len + 1;
+        blen -= kid_len + 1;
+    }
+    if (blen == 0) return CPID_MALFORMED;
     /* Accept the standard alphabet and padding too (see cpid.h). */
     char text[CPID_MAX_LEN + 1];
     size_t t = 0, pad = 0;
@@ -127,9 +168,9 @@ cpid_status cpid_decode(const cpid_config *c, const char *cpid, int64_t now_ms, 
     }
     int clen = (int)(len - IV_LEN - TAG_LEN);
     unsigned char plain[MAX_PLAIN];
-    char aad[32];
-    size_t aad_len = cpid_aad(comma + 1, aad);
-    int n = crypto_aead_open(c->key, aad, aad_len, blob, len, plain);
+    char aad[AAD_MAX];
+    size_t aad_len = cpid_aad(comma + 1, kid, kid_len, aad);
+    int n = k && aad_len ? crypto_aead_open(k->key, aad, aad_len, blob, len, plain) : -1;
     free(blob);
     if (n != clen) return CPID_TAMPERED;
     size_t mlen = plain[13];
@@ -150,7 +191,8 @@ const char *cpid_status_text(cpid_status s) {
     switch (s) {
     case CPID_OK: return "valid";
     case CPID_MALFORMED: return "not a CPID";
-    case CPID_TAMPERED: return "CPID does not authenticate (tampered or issued elsewhere)";
+    case CPID_TAMPERED:
+        return "CPID does not authenticate (tampered, issued elsewhere or under a retired key)";
     case CPID_EXPIRED: return "CPID has expired; get a new one";
     }
     return "?";

@@ -17,19 +17,23 @@
 #include "shared/plumbing/log.h"
 #include "shared/plumbing/service.h"
 
-#define KEY_MAX 512
+#include <stdarg.h>
+
 #define GENERATED_BYTES 32
 
-/* Name and public sandbox default, as the programs had them before. */
+/* Name, list setting (keys that rotate) and public sandbox default, as the
+ * programs had them before. */
 static const struct {
     const char *name;
+    const char *list;
     const char *sandbox;
 } key_table[] = {
-    {"MILLOM_JWT_KEY", "millom-sandbox-jwt-key-not-for-production"},
-    {"MILLOM_CPID_KEY", "millom-sandbox-cpid-key (not for production)"},
-    {"MILLOM_LINK_KEY", "millom-sandbox-link-key (not for production)"},
-    {"MILLOM_OFFER_CONTEXT_KEY", "sandbox-offer-context-key-change-me"},
-    {"MILLOM_SUBSCRIBER_HASH_KEY", "millom-sandbox-subscriber-hash-key"},
+    {"MILLOM_JWT_KEY", "MILLOM_JWT_KEYS", "millom-sandbox-jwt-key-not-for-production"},
+    {"MILLOM_CPID_KEY", "MILLOM_CPID_KEYS", "millom-sandbox-cpid-key (not for production)"},
+    {"MILLOM_LINK_KEY", "MILLOM_LINK_KEYS", "millom-sandbox-link-key (not for production)"},
+    {"MILLOM_OFFER_CONTEXT_KEY", "MILLOM_OFFER_CONTEXT_KEYS",
+     "sandbox-offer-context-key-change-me"},
+    {"MILLOM_SUBSCRIBER_HASH_KEY", NULL, "millom-sandbox-subscriber-hash-key"},
 };
 #define N_KEYS (sizeof key_table / sizeof key_table[0])
 
@@ -51,6 +55,11 @@ static int key_index(const char *name) {
 const char *keys_sandbox_default(const char *name) {
     int i = key_index(name);
     return i < 0 ? NULL : key_table[i].sandbox;
+}
+
+const char *keys_list_setting(const char *name) {
+    int i = key_index(name);
+    return i < 0 ? NULL : key_table[i].list;
 }
 
 keys_profile keys_profile_from_env(void) {
@@ -178,7 +187,8 @@ int keys_resolve(const char *name, keys_profile profile, const char *dir, char *
         snprintf(err, errlen,
                  "%s is not set; the production profile needs every key "
                  "(MILLOM_JWT_KEY, MILLOM_CPID_KEY, MILLOM_LINK_KEY, "
-                 "MILLOM_OFFER_CONTEXT_KEY, MILLOM_SUBSCRIBER_HASH_KEY)",
+                 "MILLOM_OFFER_CONTEXT_KEY, MILLOM_SUBSCRIBER_HASH_KEY; the first four "
+                 "may be *_KEYS lists instead)",
                  name);
         return -1;
     }
@@ -205,10 +215,249 @@ int keys_resolve(const char *name, keys_profile profile, const char *dir, char *
     return 0;
 }
 
-/* The process's keys, written once under keys_once, then read-only. */
-static char loaded[N_KEYS][KEY_MAX];
+/* ---- key sets ---- */
+
+int keys_kid_ok(const char *kid, size_t len) {
+    if (!kid || len == 0 || len > KEYS_KID_MAX) return 0;
+    if (len == strlen(KEYS_DEFAULT_ENTRY) && memcmp(kid, KEYS_DEFAULT_ENTRY, len) == 0) return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = kid[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* "<setting> must be <shape>: <reason>"; -1. Reasons name entries by
+ * position and key id, never a secret. */
+static int list_fail(char *err, size_t errlen, const char *setting, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int list_fail(char *err, size_t errlen, const char *setting, const char *fmt, ...) {
+    int n = snprintf(
+        err, errlen,
+        "%s must be a list of kid:secret or default entries separated by commas: ", setting);
+    if (n > 0 && (size_t)n < errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+/* A secret in a list: printable ASCII, no space (the comma ends the entry). */
+static int secret_ok(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f) return 0;
+    return 1;
+}
+
+/* keys_parse_list's work; on -1, out may hold part of the secrets. */
+static int parse_entries(const char *setting, const char *value, keys_set *out, int *default_at,
+                         char *err, size_t errlen) {
+    const size_t dlen = strlen(KEYS_DEFAULT_ENTRY);
+    /* The single-key setting's name: the list's without its final S. */
+    int single_len = (int)strlen(setting) - 1;
+    const char *p = value ? value : "";
+    for (int entry = 1;; entry++) {
+        const char *comma = strchr(p, ',');
+        const char *s = p;
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        while (n && (*s == ' ' || *s == '\t')) s++, n--;
+        while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+        if (n == 0) return list_fail(err, errlen, setting, "entry %d is empty", entry);
+        if (out->n == KEYS_MAX_PER_SET)
+            return list_fail(err, errlen, setting, "more than %d entries", KEYS_MAX_PER_SET);
+        if (n == dlen && memcmp(s, KEYS_DEFAULT_ENTRY, dlen) == 0) {
+            if (*default_at >= 0)
+                return list_fail(err, errlen, setting, "default is there twice (entries %d and %d)",
+                                 *default_at + 1, entry);
+            *default_at = (int)out->n++; /* its secret: the caller's */
+        } else {
+            const char *colon = memchr(s, ':', n);
+            if (!colon)
+                return list_fail(err, errlen, setting, "entry %d is neither kid:secret nor default",
+                                 entry);
+            size_t klen = (size_t)(colon - s), slen = n - klen - 1;
+            const char *secret = colon + 1;
+            if (klen == dlen && memcmp(s, KEYS_DEFAULT_ENTRY, dlen) == 0)
+                return list_fail(err, errlen, setting,
+                                 "entry %d: write default alone (its key is %.*s's)", entry,
+                                 single_len, setting);
+            if (!keys_kid_ok(s, klen))
+                return list_fail(err, errlen, setting,
+                                 "entry %d: a key id is 1 to %d of A-Z a-z 0-9 _ -", entry,
+                                 KEYS_KID_MAX);
+            keys_entry *e = &out->e[out->n];
+            memcpy(e->kid, s, klen);
+            e->kid[klen] = '\0';
+            if (slen == 0)
+                return list_fail(err, errlen, setting, "entry %d (key id %s): the secret is empty",
+                                 entry, e->kid);
+            if (slen > KEYS_SECRET_MAX)
+                return list_fail(err, errlen, setting,
+                                 "entry %d (key id %s): the secret is longer than %d bytes", entry,
+                                 e->kid, KEYS_SECRET_MAX);
+            if (!secret_ok(secret, slen))
+                return list_fail(err, errlen, setting,
+                                 "entry %d (key id %s): a secret here is printable ASCII without "
+                                 "spaces",
+                                 entry, e->kid);
+            memcpy(e->secret, secret, slen);
+            e->secret[slen] = '\0';
+            for (size_t k = 0; k < out->n; k++) {
+                if ((int)k == *default_at) continue;
+                if (strcmp(out->e[k].kid, e->kid) == 0)
+                    return list_fail(err, errlen, setting,
+                                     "key id %s is there twice (entries %zu and %d)", e->kid, k + 1,
+                                     entry);
+                if (strcmp(out->e[k].secret, e->secret) == 0)
+                    return list_fail(err, errlen, setting,
+                                     "entries %zu and %d (key ids %s and %s) have the same secret",
+                                     k + 1, entry, out->e[k].kid, e->kid);
+            }
+            out->n++;
+        }
+        if (!comma) break;
+        p = comma + 1;
+    }
+    return 0;
+}
+
+int keys_parse_list(const char *setting, const char *value, keys_set *out, int *default_at,
+                    char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    *default_at = -1;
+    if (parse_entries(setting, value, out, default_at, err, errlen) == 0) return 0;
+    OPENSSL_cleanse(out, sizeof *out); /* no secret stays behind a refused list */
+    out->n = 0;
+    *default_at = -1;
+    return -1;
+}
+
+/* keys_resolve_set's work; on -1, out may hold secrets. */
+static int resolve_set(const char *name, keys_profile profile, const char *dir, keys_set *out,
+                       keys_source *default_source, char *err, size_t errlen) {
+    int i = key_index(name);
+    if (i < 0) {
+        snprintf(err, errlen, "unknown key %s", name ? name : "(null)");
+        return -1;
+    }
+    if (profile == KEYS_PROFILE_UNKNOWN) {
+        snprintf(err, errlen, "MILLOM_PROFILE must be sandbox, secure or production");
+        return -1;
+    }
+    const char *list = key_table[i].list;
+    const char *value = list ? setting_str(list, NULL) : NULL;
+    const char *single = setting_str(name, NULL);
+    int default_at = 0;
+    if (value && *value) {
+        if (keys_parse_list(list, value, out, &default_at, err, errlen) != 0) return -1;
+    } else {
+        out->n = 1; /* the single key of before: the default key alone */
+    }
+    if (default_at < 0 && single && *single) {
+        snprintf(err, errlen,
+                 "%s is set, but %s does not list default: add default to %s to keep "
+                 "verifying what %s issued, or unset %s to retire that key",
+                 name, list, list, name, name);
+        return -1;
+    }
+    if (default_at >= 0 && value && *value && profile == KEYS_PROFILE_PRODUCTION &&
+        !(single && *single)) {
+        snprintf(err, errlen, "%s lists default, but %s is not set (production profile)", list,
+                 name);
+        return -1;
+    }
+    keys_source src = KEYS_FROM_NONE;
+    if (default_at >= 0) {
+        keys_entry *d = &out->e[default_at];
+        if (keys_resolve(name, profile, dir, d->secret, sizeof d->secret, &src, err, errlen) != 0)
+            return -1;
+        for (size_t k = 0; k < out->n; k++) {
+            if ((int)k != default_at && strcmp(out->e[k].secret, d->secret) == 0) {
+                snprintf(err, errlen,
+                         "%s: key id %s has the same secret as default (%s); give each key its "
+                         "own",
+                         list, out->e[k].kid, name);
+                return -1;
+            }
+        }
+    }
+    for (size_t k = 0; profile != KEYS_PROFILE_SANDBOX && k < out->n; k++) {
+        if ((int)k != default_at && strcmp(out->e[k].secret, key_table[i].sandbox) == 0) {
+            snprintf(err, errlen,
+                     "%s: key id %s is the public sandbox default; set a secret key (%s profile)",
+                     list, out->e[k].kid, keys_profile_name(profile));
+            return -1;
+        }
+    }
+    if (default_source) *default_source = src;
+    return 0;
+}
+
+int keys_resolve_set(const char *name, keys_profile profile, const char *dir, keys_set *out,
+                     keys_source *default_source, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    if (default_source) *default_source = KEYS_FROM_NONE;
+    if (resolve_set(name, profile, dir, out, default_source, err, errlen) == 0) return 0;
+    OPENSSL_cleanse(out, sizeof *out);
+    out->n = 0;
+    if (default_source) *default_source = KEYS_FROM_NONE;
+    return -1;
+}
+
+const keys_entry *keys_set_find(const keys_set *s, const char *kid, size_t kid_len) {
+    if (!s || (kid_len && !kid)) return NULL;
+    for (size_t i = 0; i < s->n && i < KEYS_MAX_PER_SET; i++) {
+        const keys_entry *e = &s->e[i];
+        if (strlen(e->kid) == kid_len && (kid_len == 0 || memcmp(e->kid, kid, kid_len) == 0))
+            return e;
+    }
+    return NULL;
+}
+
+int keys_set_one(keys_set *out, const char *secret) {
+    memset(out, 0, sizeof *out);
+    size_t n = secret ? strlen(secret) : 0;
+    if (n == 0 || n > KEYS_SECRET_MAX) return -1;
+    memcpy(out->e[0].secret, secret, n + 1);
+    out->n = 1;
+    return 0;
+}
+
+int keys_kid_prefix(const char *text, size_t len, size_t *kid_len) {
+    *kid_len = 0;
+    const char *dot = text ? memchr(text, '.', len) : NULL;
+    if (!dot) return 0;
+    size_t k = (size_t)(dot - text);
+    if (!keys_kid_ok(text, k)) return -1;
+    *kid_len = k;
+    return 0;
+}
+
+/* ---- the process's keys ---- */
+
+/* Written once under keys_once, then read-only. */
+static keys_set loaded[N_KEYS];
 static int load_status = -1;
 static pthread_once_t keys_once = PTHREAD_ONCE_INIT;
+
+/* One line for a set that has key ids: which signs, which verify. Key ids
+ * only, never a secret. */
+static void log_set(size_t i) {
+    const keys_set *s = &loaded[i];
+    if (s->n == 1 && !s->e[0].kid[0]) return; /* the single key of before */
+    char kids[KEYS_MAX_PER_SET * (KEYS_KID_MAX + 2) + 1] = "";
+    for (size_t k = 0; k < s->n; k++) {
+        size_t used = strlen(kids);
+        snprintf(kids + used, sizeof kids - used, "%s%s", k ? ", " : "",
+                 s->e[k].kid[0] ? s->e[k].kid : KEYS_DEFAULT_ENTRY);
+    }
+    log_info("keys: %s: %s signs; verifying %s", key_table[i].list,
+             s->e[0].kid[0] ? s->e[0].kid : KEYS_DEFAULT_ENTRY, kids);
+}
 
 static void load_all(void) {
     keys_profile profile = keys_profile_from_env();
@@ -216,8 +465,8 @@ static void load_all(void) {
     keys_dir(dir, sizeof dir);
     for (size_t i = 0; i < N_KEYS; i++) {
         keys_source source;
-        if (keys_resolve(key_table[i].name, profile, dir, loaded[i], sizeof loaded[i], &source, err,
-                         sizeof err) != 0) {
+        if (keys_resolve_set(key_table[i].name, profile, dir, &loaded[i], &source, err,
+                             sizeof err) != 0) {
             log_error("refusing to start: %s", err);
             return;
         }
@@ -233,6 +482,7 @@ static void load_all(void) {
                  defaults);
     else if (profile == KEYS_PROFILE_SECURE)
         log_info("keys: secure profile, unset keys from %s", dir);
+    for (size_t i = 0; i < N_KEYS; i++) log_set(i);
     load_status = 0;
 }
 
@@ -241,11 +491,13 @@ int keys_init(void) {
     return load_status;
 }
 
-const char *keys_get(const char *name) {
+const keys_set *keys_get_set(const char *name) {
     int i = key_index(name);
     if (keys_init() != 0 || i < 0) {
         log_error("key %s is not available; stopping", name ? name : "(null)");
         exit(1);
     }
-    return loaded[i];
+    return &loaded[i];
 }
+
+const char *keys_get(const char *name) { return keys_get_set(name)->e[0].secret; }

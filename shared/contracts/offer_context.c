@@ -18,17 +18,31 @@
 #include "shared/contracts/keys.h"
 
 #define AAD "millom-offer-context-v1"
+#define AAD_MAX 64
 /* Far above any token offer_context_sign() produces (~3 KiB worst case). */
 #define MAX_TOKEN_LEN 16384
 
-const char *offer_context_key(void) { return keys_get("MILLOM_OFFER_CONTEXT_KEY"); }
+const keys_set *offer_context_keys(void) { return keys_get_set("MILLOM_OFFER_CONTEXT_KEY"); }
+
+/* The associated data: with a key id, the id too (a token cannot be moved
+ * under another id). Its length, or 0. */
+static size_t context_aad(const char *kid, size_t kid_len, char aad[AAD_MAX]) {
+    int n = kid_len ? snprintf(aad, AAD_MAX, AAD ";kid=%.*s", (int)kid_len, kid)
+                    : snprintf(aad, AAD_MAX, AAD);
+    return n > 0 && n < AAD_MAX ? (size_t)n : 0;
+}
 
 /* The field's text, or NULL when it is not NUL-terminated inside the array. */
 #define FIELD(ctx, f) (memchr((ctx)->f, '\0', sizeof(ctx)->f) != NULL ? (ctx)->f : NULL)
 
-char *offer_context_sign(const offer_context *ctx, const char *key) {
+char *offer_context_sign(const offer_context *ctx, const keys_set *keys) {
     unsigned char aead_key[CRYPTO_AEAD_KEY_LEN];
-    if (ctx == NULL || key == NULL || crypto_aead_key_from_text(key, aead_key) != 0) return NULL;
+    if (ctx == NULL || keys == NULL || keys->n == 0) return NULL;
+    const keys_entry *key = &keys->e[0]; /* the current key */
+    size_t kid_len = strlen(key->kid);
+    char aad[AAD_MAX];
+    size_t aad_len = context_aad(key->kid, kid_len, aad);
+    if (aad_len == 0 || crypto_aead_key_from_text(key->secret, aead_key) != 0) return NULL;
     const char *plan = FIELD(ctx, plan_id);
     const char *subscriber = FIELD(ctx, subscriber);
     const char *provider = FIELD(ctx, provider);
@@ -47,11 +61,24 @@ char *offer_context_sign(const offer_context *ctx, const char *key) {
     if (json == NULL) return NULL;
 
     size_t json_len = strlen(json);
-    char *token = NULL;
+    char *token = NULL, *body = NULL;
     unsigned char *blob = malloc(json_len + CRYPTO_AEAD_OVERHEAD);
-    if (blob != NULL && crypto_aead_seal(aead_key, AAD, strlen(AAD), json, json_len, blob) ==
+    if (blob != NULL && crypto_aead_seal(aead_key, aad, aad_len, json, json_len, blob) ==
                             (int)(json_len + CRYPTO_AEAD_OVERHEAD))
-        token = crypto_b64url_encode(blob, json_len + CRYPTO_AEAD_OVERHEAD);
+        body = crypto_b64url_encode(blob, json_len + CRYPTO_AEAD_OVERHEAD);
+    if (body != NULL && kid_len == 0) {
+        token = body; /* the default key: no key id, as before key ids */
+        body = NULL;
+    } else if (body != NULL) {
+        size_t body_len = strlen(body);
+        token = malloc(kid_len + 1 + body_len + 1);
+        if (token != NULL) {
+            memcpy(token, key->kid, kid_len);
+            token[kid_len] = '.';
+            memcpy(token + kid_len + 1, body, body_len + 1);
+        }
+    }
+    free(body);
     OPENSSL_cleanse(json, json_len);
     OPENSSL_cleanse(aead_key, sizeof aead_key);
     free(json);
@@ -79,11 +106,21 @@ static int take_integer(json_t *claims, const char *name, int64_t *dst) {
 
 /* On 0 and on -2 (expired) *out gets the claims; on -1 it is untouched. A
  * token is expired from now_ms == expires_at_ms on. */
-int offer_context_verify(const char *token, const char *key, int64_t now_ms, offer_context *out) {
+int offer_context_verify(const char *token, const keys_set *keys, int64_t now_ms,
+                         offer_context *out) {
     unsigned char aead_key[CRYPTO_AEAD_KEY_LEN];
-    if (token == NULL || key == NULL || crypto_aead_key_from_text(key, aead_key) != 0) return -1;
-    size_t token_len = strnlen(token, MAX_TOKEN_LEN + 1);
-    if (token_len == 0 || token_len > MAX_TOKEN_LEN) return -1;
+    if (token == NULL || keys == NULL) return -1;
+    size_t token_len = strnlen(token, MAX_TOKEN_LEN + 1), kid_len;
+    if (token_len == 0 || token_len > MAX_TOKEN_LEN ||
+        keys_kid_prefix(token, token_len, &kid_len) != 0)
+        return -1;
+    /* The key its id names, and no other (none: foreign or retired). */
+    const keys_entry *key = keys_set_find(keys, token, kid_len);
+    char aad[AAD_MAX];
+    size_t aad_len = context_aad(token, kid_len, aad);
+    if (key == NULL || aad_len == 0 || crypto_aead_key_from_text(key->secret, aead_key) != 0)
+        return -1;
+    if (kid_len) token += kid_len + 1;
 
     /* The strict decoder accepts one encoding per byte string, so the
      * token cannot be re-encoded; the tag is checked before any parsing. */
@@ -98,7 +135,7 @@ int offer_context_verify(const char *token, const char *key, int64_t now_ms, off
     json_len = blob_len - CRYPTO_AEAD_OVERHEAD;
     json = malloc(json_len);
     if (json == NULL ||
-        crypto_aead_open(aead_key, AAD, strlen(AAD), blob, blob_len, json) != (int)json_len)
+        crypto_aead_open(aead_key, aad, aad_len, blob, blob_len, json) != (int)json_len)
         goto done;
 
     /* Sealed by us: now the claims. */

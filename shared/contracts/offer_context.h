@@ -3,15 +3,21 @@
  * issues it; purchase-executor verifies it. It is encrypted and
  * authenticated (AES-256-GCM), so a provider that only knows a CPID learns
  * nothing from it (no MSISDN) and cannot change it. Text form:
- *   base64url, no padding ( IV[12] || AES-256-GCM(JSON claims) || tag[16] )
- *   AAD = "millom-offer-context-v1"
- * Key: text (64 hex digits = raw key, else a passphrase hashed with
- * SHA-256), MILLOM_OFFER_CONTEXT_KEY through shared/contracts/keys.h. */
+ *   [<kid> "."] base64url, no padding ( IV[12] || AES-256-GCM(JSON claims) || tag[16] )
+ *   AAD = "millom-offer-context-v1" [";kid=" kid]
+ * Keys: a key set (shared/contracts/keys.h): MILLOM_OFFER_CONTEXT_KEY, the
+ * default key, whose tokens carry no key id (as every token before key ids
+ * did), and MILLOM_OFFER_CONTEXT_KEYS, whose tokens start with the key's
+ * id and a '.' (no base64url character). The newest signs, the key a
+ * token names (and no other) verifies it. Each key is text: 64 hex digits
+ * = raw key, else a passphrase hashed with SHA-256. */
 #ifndef MILLOM_OFFER_CONTEXT_H
 #define MILLOM_OFFER_CONTEXT_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "shared/contracts/keys.h"
 
 typedef struct {
     char plan_id[128];
@@ -23,13 +29,17 @@ typedef struct {
     int64_t expires_at_ms;
 } offer_context;
 
-/* The key text: MILLOM_OFFER_CONTEXT_KEY as shared/contracts/keys.h resolves it for
- * the profile (sandbox default, generated key file, or required). */
-const char *offer_context_key(void);
-/* Caller frees. NULL on error. */
-char *offer_context_sign(const offer_context *ctx, const char *key);
-/* 0 when it authenticates under key and has not expired at now_ms;
- * -1 tampered, foreign (other key) or malformed, -2 expired. */
-int offer_context_verify(const char *token, const char *key, int64_t now_ms, offer_context *out);
+/* The process's keys: MILLOM_OFFER_CONTEXT_KEY(S) as shared/contracts/keys.h
+ * resolves them for the profile (sandbox default, generated key file, or
+ * required). */
+const keys_set *offer_context_keys(void);
+/* A token under keys' current key (e[0]), with its key id. Caller frees.
+ * NULL on error. */
+char *offer_context_sign(const offer_context *ctx, const keys_set *keys);
+/* 0 when it authenticates under the key of keys that its key id names and
+ * has not expired at now_ms; -1 tampered, foreign or retired key, or
+ * malformed, -2 expired. */
+int offer_context_verify(const char *token, const keys_set *keys, int64_t now_ms,
+                         offer_context *out);
 
 #endif

@@ -82,11 +82,20 @@ static int by_name(const void *a, const void *b) {
     return strcmp(((const signed_link_param *)a)->name, ((const signed_link_param *)b)->name);
 }
 
-/* base64url HMAC of the canonical text; params sorted. NULL on failure. */
-static char *sign(const void *key, size_t key_len, const char *path, const char *uuid,
-                  const char *expiry, const signed_link_param *sorted, size_t n) {
+/* The signature: base64url HMAC of the canonical text, params sorted;
+ * with the key's id in front (and in the text) when it has one. NULL on
+ * failure. */
+static char *sign(const keys_entry *key, const char *path, const char *uuid, const char *expiry,
+                  const signed_link_param *sorted, size_t n) {
+    size_t key_len = strlen(key->secret);
+    if (key_len == 0) return NULL;
     sbuf b = {0};
-    sb_field(&b, "millom-link-v1");
+    if (key->kid[0]) {
+        sb_field(&b, "millom-link-v2");
+        sb_field(&b, key->kid);
+    } else {
+        sb_field(&b, "millom-link-v1"); /* the default key: links as before key ids */
+    }
     sb_field(&b, path);
     sb_field(&b, uuid);
     sb_field(&b, expiry);
@@ -95,12 +104,22 @@ static char *sign(const void *key, size_t key_len, const char *path, const char 
         sb_field(&b, sorted[i].name);
         sb_field(&b, sorted[i].value);
     }
-    char *out = NULL;
+    char *mac_text = NULL;
     unsigned char mac[CRYPTO_SHA256_LEN];
-    if (!b.failed && crypto_hmac_sha256(key, key_len, b.p, b.len, mac) == 0)
-        out = crypto_b64url_encode(mac, sizeof mac);
+    if (!b.failed && crypto_hmac_sha256(key->secret, key_len, b.p, b.len, mac) == 0)
+        mac_text = crypto_b64url_encode(mac, sizeof mac);
     free(b.p);
-    return out;
+    if (!mac_text || !key->kid[0]) return mac_text;
+    sbuf out = {0};
+    sb_str(&out, key->kid);
+    sb_add(&out, ".", 1);
+    sb_str(&out, mac_text);
+    free(mac_text);
+    if (out.failed) {
+        free(out.p);
+        return NULL;
+    }
+    return out.p;
 }
 
 /* Copies and sorts params; -1 on a reserved, empty or duplicate name. */
@@ -116,17 +135,17 @@ static int sorted_params(const signed_link_param *params, size_t n, signed_link_
     return 0;
 }
 
-char *signed_link_make_key(const void *key, size_t key_len, const char *base_url, const char *path,
-                           const signed_link_param *params, size_t n_params, long ttl_s,
-                           int64_t now_ms) {
+char *signed_link_make_keys(const keys_set *keys, const char *base_url, const char *path,
+                            const signed_link_param *params, size_t n_params, long ttl_s,
+                            int64_t now_ms) {
     signed_link_param sorted[SIGNED_LINK_MAX_PARAMS];
-    if (!key || key_len == 0 || !path || path[0] != '/' ||
+    if (!keys || keys->n == 0 || !path || path[0] != '/' ||
         sorted_params(params, n_params, sorted) != 0)
         return NULL;
     char uuid[37], expiry[32];
     crypto_uuid(uuid);
     snprintf(expiry, sizeof expiry, "%" PRId64, now_ms / 1000 + (int64_t)ttl_s);
-    char *sig = sign(key, key_len, path, uuid, expiry, sorted, n_params);
+    char *sig = sign(&keys->e[0], path, uuid, expiry, sorted, n_params);
     if (!sig) return NULL;
 
     sbuf b = {0};
@@ -166,14 +185,19 @@ static int uuid_shaped(const char *s) {
     return 1;
 }
 
-int signed_link_verify_key(const void *key, size_t key_len, const char *path,
-                           signed_link_query_fn get, void *ctx, const char *const *names,
-                           int64_t now_ms) {
-    if (!key || key_len == 0 || !path || path[0] != '/' || !get) return SIGNED_LINK_BAD;
+int signed_link_verify_keys(const keys_set *keys, const char *path, signed_link_query_fn get,
+                            void *ctx, const char *const *names, int64_t now_ms) {
+    if (!keys || !path || path[0] != '/' || !get) return SIGNED_LINK_BAD;
     const char *uuid = get(ctx, "uuid");
     const char *expiry = get(ctx, "expirySeconds");
     const char *sig = get(ctx, "signature");
     if (!uuid || !expiry || !sig || !uuid_shaped(uuid)) return SIGNED_LINK_BAD;
+    /* The key the signature's id names, and no other (none: forged, or a
+     * retired key). */
+    size_t kid_len;
+    if (keys_kid_prefix(sig, strlen(sig), &kid_len) != 0) return SIGNED_LINK_BAD;
+    const keys_entry *key = keys_set_find(keys, sig, kid_len);
+    if (!key) return SIGNED_LINK_BAD;
     /* expirySeconds: 1 to 18 decimal digits, nothing else */
     size_t elen = strlen(expiry);
     if (elen == 0 || elen > 18 || strspn(expiry, "0123456789") != elen) return SIGNED_LINK_BAD;
@@ -188,10 +212,11 @@ int signed_link_verify_key(const void *key, size_t key_len, const char *path,
     }
     signed_link_param sorted[SIGNED_LINK_MAX_PARAMS];
     if (sorted_params(params, n, sorted) != 0) return SIGNED_LINK_BAD;
-    char *want = sign(key, key_len, path, uuid, expiry, sorted, n);
+    char *want = sign(key, path, uuid, expiry, sorted, n);
     if (!want) return SIGNED_LINK_BAD;
-    /* Both are 43 base64url characters when well-formed: compare that
-     * many bytes in constant time; a length mismatch alone fails. */
+    /* Both are 43 base64url characters (after the same key id) when
+     * well-formed: compare that many bytes in constant time; a length
+     * mismatch alone fails. */
     size_t wlen = strlen(want);
     int ok = strlen(sig) == wlen && crypto_equal(want, sig, wlen);
     free(want);
@@ -200,17 +225,16 @@ int signed_link_verify_key(const void *key, size_t key_len, const char *path,
     return SIGNED_LINK_OK;
 }
 
-static const char *link_key;
+static const keys_set *link_keys;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static void read_key(void) {
-    link_key = keys_get("MILLOM_LINK_KEY"); /* per profile: shared/contracts/keys.h */
+    link_keys = keys_get_set("MILLOM_LINK_KEY"); /* per profile: shared/contracts/keys.h */
 }
 
 char *signed_link_make(const char *base_url, const char *path, const signed_link_param *params,
                        size_t n_params, long ttl_s, int64_t now_ms) {
     pthread_once(&key_once, read_key);
-    return signed_link_make_key(link_key, strlen(link_key), base_url, path, params, n_params, ttl_s,
-                                now_ms);
+    return signed_link_make_keys(link_keys, base_url, path, params, n_params, ttl_s, now_ms);
 }
 
 int signed_link_make_form(const char *path, const signed_link_param *params, size_t n_params,
@@ -221,7 +245,7 @@ int signed_link_make_form(const char *path, const signed_link_param *params, siz
     if (!path || path[0] != '/' || sorted_params(params, n_params, sorted) != 0) return -1;
     crypto_uuid(out->uuid);
     snprintf(out->expiry, sizeof out->expiry, "%" PRId64, now_ms / 1000 + (int64_t)ttl_s);
-    char *sig = sign(link_key, strlen(link_key), path, out->uuid, out->expiry, sorted, n_params);
+    char *sig = sign(&link_keys->e[0], path, out->uuid, out->expiry, sorted, n_params);
     if (!sig || strlen(sig) >= sizeof out->signature) {
         free(sig);
         return -1;
@@ -241,5 +265,5 @@ int signed_link_make_form(const char *path, const signed_link_param *params, siz
 int signed_link_verify(const char *path, signed_link_query_fn get, void *ctx,
                        const char *const *names, int64_t now_ms) {
     pthread_once(&key_once, read_key);
-    return signed_link_verify_key(link_key, strlen(link_key), path, get, ctx, names, now_ms);
+    return signed_link_verify_keys(link_keys, path, get, ctx, names, now_ms);
 }

@@ -21,13 +21,25 @@
  * (present or absent alike: adding or removing one breaks the signature);
  * any other query parameter is ignored by the endpoint anyway.
  *
- * Key: MILLOM_LINK_KEY (any text) through shared/contracts/keys.h (per profile).
- * Read once. */
+ * Keys: a key set (shared/contracts/keys.h), read once. A link signed with
+ * the default key (MILLOM_LINK_KEY) is exactly as above, as every link was
+ * before key ids. One signed with a key of MILLOM_LINK_KEYS has
+ *
+ *     signature = <kid> "." base64url(HMAC-SHA256(key, "millom-link-v2" | kid
+ *                       | path | uuid | expirySeconds | parameters))
+ *
+ * (the same fields; the id is signed too, and '.' is no base64url
+ * character). So the link keeps the spec's three parameters, the shop's
+ * form its fields, and the verifier takes the key the id names and no
+ * other: a link of a retired key is refused like a forged one. Keys are
+ * any text. */
 #ifndef MILLOM_SIGNED_LINK_H
 #define MILLOM_SIGNED_LINK_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "shared/contracts/keys.h"
 
 #define SIGNED_LINK_SANDBOX_KEY "millom-sandbox-link-key (not for production)"
 #define SIGNED_LINK_MAX_PARAMS 16
@@ -54,7 +66,7 @@ typedef struct {
     char *action;
     char uuid[37];
     char expiry[32];
-    char signature[64];
+    char signature[64]; /* a key id (16 at most), '.', 43 characters */
 } signed_link_form;
 int signed_link_make_form(const char *path, const signed_link_param *params, size_t n_params,
                           long ttl_s, int64_t now_ms, signed_link_form *out);
@@ -72,12 +84,13 @@ typedef const char *(*signed_link_query_fn)(void *ctx, const char *name);
 int signed_link_verify(const char *path, signed_link_query_fn get, void *ctx,
                        const char *const *names, int64_t now_ms);
 
-/* The same with an explicit key (tests, and the process default above). */
-char *signed_link_make_key(const void *key, size_t key_len, const char *base_url, const char *path,
-                           const signed_link_param *params, size_t n_params, long ttl_s,
-                           int64_t now_ms);
-int signed_link_verify_key(const void *key, size_t key_len, const char *path,
-                           signed_link_query_fn get, void *ctx, const char *const *names,
-                           int64_t now_ms);
+/* The same with explicit keys (tests, tools, and the process's keys above):
+ * made with the set's current key (e[0]), verified with the key of the set
+ * that the signature's key id names. */
+char *signed_link_make_keys(const keys_set *keys, const char *base_url, const char *path,
+                            const signed_link_param *params, size_t n_params, long ttl_s,
+                            int64_t now_ms);
+int signed_link_verify_keys(const keys_set *keys, const char *path, signed_link_query_fn get,
+                            void *ctx, const char *const *names, int64_t now_ms);
 
 #endif

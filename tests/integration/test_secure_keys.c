@@ -195,9 +195,9 @@ START_TEST(a_sandbox_link_is_refused) {
     char *cpid = stack_cpid();
     char path[512];
     snprintf(path, sizeof path, "/rnf/" SP "/tp/%s/offers", cpid);
-    const char *sandbox = keys_sandbox_default("MILLOM_LINK_KEY");
-    char *forged =
-        signed_link_make_key(sandbox, strlen(sandbox), edge, path, NULL, 0, 600, wall_ms());
+    keys_set sandbox;
+    ck_assert_int_eq(keys_set_one(&sandbox, keys_sandbox_default("MILLOM_LINK_KEY")), 0);
+    char *forged = signed_link_make_keys(&sandbox, edge, path, NULL, 0, 600, wall_ms());
     ck_assert_ptr_nonnull(forged);
     json_t *j;
     ck_assert_int_eq(call("GET", forged, NULL, NULL, &j), 401);
@@ -207,7 +207,9 @@ START_TEST(a_sandbox_link_is_refused) {
     /* The same link under the key the stack made works. */
     char key[256];
     stack_key("MILLOM_LINK_KEY", key, sizeof key);
-    char *real = signed_link_make_key(key, strlen(key), edge, path, NULL, 0, 600, wall_ms());
+    keys_set stack_keys;
+    ck_assert_int_eq(keys_set_one(&stack_keys, key), 0);
+    char *real = signed_link_make_keys(&stack_keys, edge, path, NULL, 0, 600, wall_ms());
     ck_assert_int_eq(call("GET", real, NULL, NULL, &j), 200);
     ck_assert_int_gt(json_array_size(json_object_get(j, "offers")), 0);
     json_decref(j);
@@ -242,7 +244,9 @@ START_TEST(a_sandbox_offer_context_is_refused) {
     oc.price_minor = 1;
     snprintf(oc.currency, sizeof oc.currency, "PKR");
     oc.expires_at_ms = wall_ms() + 600000;
-    char *forged = offer_context_sign(&oc, keys_sandbox_default("MILLOM_OFFER_CONTEXT_KEY"));
+    keys_set sandbox;
+    ck_assert_int_eq(keys_set_one(&sandbox, keys_sandbox_default("MILLOM_OFFER_CONTEXT_KEY")), 0);
+    char *forged = offer_context_sign(&oc, &sandbox);
     ck_assert_ptr_nonnull(forged);
     char tid[64];
     snprintf(tid, sizeof tid, "keys-forged-%ld", (long)getpid());

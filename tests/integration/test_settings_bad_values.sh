@@ -82,5 +82,39 @@ expect sp-sandbox MILLOM_SP_WEBHOOK_SECRETS=hunter2 \
 expect devbroker MILLOM_BROKER_COUNT=99 \
   'MILLOM_BROKER_COUNT must be a whole number from 1 to 32, not \"99\"'
 
+# Key lists (shared/contracts/keys.h): the setting and the entry are named,
+# the secret never is.
+# hidden program secret: the last run of program did not print secret.
+hidden() {
+  if grep -qF -- "$2" "$tmp/$1.out"; then
+    echo "FAIL $1 printed the secret $2"
+    failed=$((failed + 1))
+  else
+    echo "ok   $1 kept $2 out of its output"
+    passed=$((passed + 1))
+  fi
+}
+expect api-edge MILLOM_JWT_KEYS=k1 \
+  'MILLOM_JWT_KEYS must be a list of kid:secret or default entries separated by commas: entry 1 is neither kid:secret nor default'
+expect offer-resolver MILLOM_OFFER_CONTEXT_KEYS=k1:first-secret,k1:second-secret \
+  'MILLOM_OFFER_CONTEXT_KEYS must be a list of kid:secret or default entries separated by commas: key id k1 is there twice (entries 1 and 2)'
+expect notifier 'MILLOM_LINK_KEYS=k/1:link-secret' \
+  'MILLOM_LINK_KEYS must be a list of kid:secret or default entries separated by commas: entry 1: a key id is 1 to 16 of A-Z a-z 0-9 _ -'
+expect api-edge 'MILLOM_CPID_KEYS=k2:hunter2 two,default' \
+  'MILLOM_CPID_KEYS must be a list of kid:secret or default entries separated by commas: entry 1 (key id k2): a secret here is printable ASCII without spaces'
+hidden api-edge hunter2
+expect settlement-reporter MILLOM_CPID_KEYS=default,, \
+  'MILLOM_CPID_KEYS must be a list of kid:secret or default entries separated by commas: entry 2 is empty'
+# Retiring the single key takes unsetting it too, never an accident.
+expect purchase-executor MILLOM_OFFER_CONTEXT_KEYS=k2:hunter3 \
+  'MILLOM_OFFER_CONTEXT_KEY is set, but MILLOM_OFFER_CONTEXT_KEYS does not list default' \
+  MILLOM_OFFER_CONTEXT_KEY=hunter4
+hidden purchase-executor hunter3
+hidden purchase-executor hunter4
+expect api-edge MILLOM_CPID_KEYS=k2:hunter5,default \
+  'MILLOM_CPID_KEYS lists default, but MILLOM_CPID_KEY is not set (production profile)' \
+  MILLOM_PROFILE=production MILLOM_AUTH_DISABLED=0 MILLOM_JWT_KEY=jwt-secret
+hidden api-edge hunter5
+
 echo "settings: $passed passed, $failed failed"
 [ $failed -eq 0 ]

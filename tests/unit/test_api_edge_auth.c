@@ -6,7 +6,10 @@
 #include "services/api-edge/auth.h"
 #include "services/api-edge/edge.h"
 
+#include "shared/plumbing/crypto.h"
+
 #include <check.h>
+#include <jansson.h>
 #include <jwt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +21,12 @@
 
 static tenants *t;
 static auth_clients clients;
+static keys_set keys; /* KEY as the default key */
+#define KEYS (&keys)
 
 static void setup(void) {
     char err[256];
+    ck_assert_int_eq(keys_set_one(&keys, (const char *)KEY), 0);
     t = tenants_load("config/tenants.sandbox.json", err, sizeof err);
     ck_assert_msg(t != NULL, "%s", err);
     ck_assert_msg(auth_clients_load(&clients, t, err, sizeof err) == 0, "%s", err);
@@ -134,11 +140,11 @@ END_TEST
 
 START_TEST(tokens_issue_and_verify) {
     char *tok =
-        auth_token_issue(client("sp-demo"), "cco.dd.data-plan.gen.inquire", KEY, KEYLEN, NOW, 300);
+        auth_token_issue(client("sp-demo"), "cco.dd.data-plan.gen.inquire", &keys.e[0], NOW, 300);
     ck_assert_ptr_nonnull(tok);
     auth_claims c;
     char msg[128];
-    ck_assert_int_eq(auth_token_verify(tok, KEY, KEYLEN, NOW + 10, &c, msg, sizeof msg), 0);
+    ck_assert_int_eq(auth_token_verify(tok, KEYS, NOW + 10, &c, msg, sizeof msg), 0);
     ck_assert_str_eq(c.sub, "sp-demo");
     ck_assert_str_eq(c.sp, "testserviceprovider");
     ck_assert_str_eq(c.op, "");
@@ -146,28 +152,134 @@ START_TEST(tokens_issue_and_verify) {
     ck_assert_int_eq(c.iat, NOW);
     ck_assert_int_eq(c.exp, NOW + 300);
     /* expired: at exp and after */
-    ck_assert_int_eq(auth_token_verify(tok, KEY, KEYLEN, NOW + 300, &c, msg, sizeof msg), -1);
+    ck_assert_int_eq(auth_token_verify(tok, KEYS, NOW + 300, &c, msg, sizeof msg), -1);
     ck_assert_str_eq(msg, "token expired");
     /* another key */
-    ck_assert_int_eq(
-        auth_token_verify(tok, (const unsigned char *)"other key", 9, NOW, &c, msg, sizeof msg),
-        -1);
+    keys_set other;
+    ck_assert_int_eq(keys_set_one(&other, "other key"), 0);
+    ck_assert_int_eq(auth_token_verify(tok, &other, NOW, &c, msg, sizeof msg), -1);
     /* tampered payload */
     char *dot = strchr(tok, '.');
     dot[3] = dot[3] == 'A' ? 'B' : 'A';
-    ck_assert_int_eq(auth_token_verify(tok, KEY, KEYLEN, NOW, &c, msg, sizeof msg), -1);
+    ck_assert_int_eq(auth_token_verify(tok, KEYS, NOW, &c, msg, sizeof msg), -1);
     free(tok);
     /* malformed */
-    ck_assert_int_eq(auth_token_verify("", KEY, KEYLEN, NOW, &c, msg, sizeof msg), -1);
-    ck_assert_int_eq(auth_token_verify("abc", KEY, KEYLEN, NOW, &c, msg, sizeof msg), -1);
-    ck_assert_int_eq(auth_token_verify("a.b.c", KEY, KEYLEN, NOW, &c, msg, sizeof msg), -1);
-    ck_assert_int_eq(auth_token_verify(NULL, KEY, KEYLEN, NOW, &c, msg, sizeof msg), -1);
+    ck_assert_int_eq(auth_token_verify("", KEYS, NOW, &c, msg, sizeof msg), -1);
+    ck_assert_int_eq(auth_token_verify("abc", KEYS, NOW, &c, msg, sizeof msg), -1);
+    ck_assert_int_eq(auth_token_verify("a.b.c", KEYS, NOW, &c, msg, sizeof msg), -1);
+    ck_assert_int_eq(auth_token_verify(NULL, KEYS, NOW, &c, msg, sizeof msg), -1);
     /* operator token */
-    tok = auth_token_issue(client("tp-demo"), "millom.mgmt.read", KEY, KEYLEN, NOW, 60);
-    ck_assert_int_eq(auth_token_verify(tok, KEY, KEYLEN, NOW, &c, msg, sizeof msg), 0);
+    tok = auth_token_issue(client("tp-demo"), "millom.mgmt.read", &keys.e[0], NOW, 60);
+    ck_assert_int_eq(auth_token_verify(tok, KEYS, NOW, &c, msg, sizeof msg), 0);
     ck_assert_str_eq(c.op, "tp");
     ck_assert_str_eq(c.sp, "");
     free(tok);
+}
+END_TEST
+
+/* The token's header (its first part) as JSON. Caller decrefs. */
+static json_t *header_of(const char *token) {
+    char *head = strndup(token, strcspn(token, "."));
+    size_t len = 0;
+    unsigned char *raw = crypto_b64url_decode(head, &len);
+    free(head);
+    ck_assert_ptr_nonnull(raw);
+    json_t *h = json_loadb((const char *)raw, len, 0, NULL);
+    free(raw);
+    ck_assert_ptr_nonnull(h);
+    return h;
+}
+
+/* An HS256 JWT put together here: header and payload JSON as given (so a
+ * header libjwt would not write, e.g. a kid twice), signed with secret. */
+static char *manual_token(const char *header, const char *payload, const char *secret) {
+    char *h = crypto_b64url_encode(header, strlen(header));
+    char *p = crypto_b64url_encode(payload, strlen(payload));
+    char signed_part[2048];
+    snprintf(signed_part, sizeof signed_part, "%s.%s", h, p);
+    unsigned char mac[CRYPTO_SHA256_LEN];
+    ck_assert_int_eq(
+        crypto_hmac_sha256(secret, strlen(secret), signed_part, strlen(signed_part), mac), 0);
+    char *sig = crypto_b64url_encode(mac, sizeof mac);
+    char *out = malloc(strlen(signed_part) + strlen(sig) + 2);
+    sprintf(out, "%s.%s", signed_part, sig);
+    free(h);
+    free(p);
+    free(sig);
+    return out;
+}
+
+/* Rotation: the default key's tokens have no kid (as before key ids); a
+ * key of MILLOM_JWT_KEYS names itself in the kid header, and a verifier
+ * uses the key the kid names and no other. */
+START_TEST(tokens_carry_their_key_id) {
+    keys_set both, two;
+    int at;
+    char err[256], msg[128];
+    ck_assert_int_eq(
+        keys_parse_list("MILLOM_JWT_KEYS", "j2:jwt-two,default", &both, &at, err, sizeof err), 0);
+    snprintf(both.e[at].secret, sizeof both.e[at].secret, "%s", (const char *)KEY);
+    ck_assert_int_eq(keys_parse_list("MILLOM_JWT_KEYS", "j2:jwt-two", &two, &at, err, sizeof err),
+                     0);
+    const char *scope = "cco.dd.data-plan.gen.inquire";
+    char *old = auth_token_issue(client("sp-demo"), scope, &keys.e[0], NOW, 300);
+    char *new_ = auth_token_issue(client("sp-demo"), scope, &both.e[0], NOW, 300);
+    ck_assert_ptr_nonnull(old);
+    ck_assert_ptr_nonnull(new_);
+    json_t *h = header_of(old);
+    ck_assert_ptr_null(json_object_get(h, "kid"));
+    ck_assert_str_eq(json_string_value(json_object_get(h, "alg")), "HS256");
+    json_decref(h);
+    h = header_of(new_);
+    ck_assert_str_eq(json_string_value(json_object_get(h, "kid")), "j2");
+    json_decref(h);
+
+    auth_claims c;
+    ck_assert_int_eq(auth_token_verify(old, &both, NOW, &c, msg, sizeof msg), 0);
+    ck_assert_int_eq(auth_token_verify(new_, &both, NOW, &c, msg, sizeof msg), 0);
+    ck_assert_str_eq(c.sub, "sp-demo");
+    ck_assert_int_eq(auth_token_verify(new_, &two, NOW, &c, msg, sizeof msg), 0);
+    ck_assert_int_eq(auth_token_verify(old, &two, NOW, &c, msg, sizeof msg), -1); /* retired */
+    ck_assert_str_eq(msg, "token signed with a key this server does not have");
+    ck_assert_int_eq(auth_token_verify(new_, KEYS, NOW, &c, msg, sizeof msg), -1); /* unknown */
+    ck_assert_str_eq(msg, "token signed with a key this server does not have");
+    free(old);
+    free(new_);
+
+    const char *claims = "{\"iss\":\"millom\",\"sub\":\"sp-demo\",\"sp\":"
+                         "\"testserviceprovider\",\"exp\":1800000060}";
+    struct {
+        const char *header, *secret;
+        int ok;
+    } cases[] = {
+        {"{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"j2\"}", "jwt-two", 0},
+        {"{\"alg\":\"HS256\",\"typ\":\"JWT\"}", "unit test key", 0},
+        /* the id of one key, the signature of another */
+        {"{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"j2\"}", "unit test key", -1},
+        {"{\"alg\":\"HS256\",\"typ\":\"JWT\"}", "jwt-two", -1},
+        /* kids that name nothing: a number, "", default, another id */
+        {"{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":5}", "unit test key", -1},
+        {"{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"\"}", "unit test key", -1},
+        {"{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"default\"}", "unit test key", -1},
+        {"{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"j3\"}", "jwt-two", -1},
+        /* two kids: which one would a reader take? refused */
+        {"{\"alg\":\"HS256\",\"kid\":\"x\",\"kid\":\"j2\"}", "jwt-two", -1},
+        {"[\"HS256\"]", "unit test key", -1},
+        {"not json", "unit test key", -1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *tok = manual_token(cases[i].header, claims, cases[i].secret);
+        int v = auth_token_verify(tok, &both, NOW, &c, msg, sizeof msg);
+        ck_assert_msg(v == cases[i].ok, "case %zu: %d (%s)", i, v, msg);
+        free(tok);
+    }
+    ck_assert_int_eq(auth_token_verify("no-dot-at-all", &both, NOW, &c, msg, sizeof msg), -1);
+    ck_assert_int_eq(auth_token_verify("a.b.c", NULL, NOW, &c, msg, sizeof msg), -1);
+    /* No key, no token. */
+    keys_entry empty;
+    memset(&empty, 0, sizeof empty);
+    ck_assert_ptr_null(auth_token_issue(client("sp-demo"), scope, &empty, NOW, 300));
+    ck_assert_ptr_null(auth_token_issue(client("sp-demo"), scope, NULL, NOW, 300));
 }
 END_TEST
 
@@ -211,7 +323,7 @@ START_TEST(tokens_other_algs_issuers_and_claims_are_refused) {
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *tok = raw_token(cases[i].alg, cases[i].iss, cases[i].exp, cases[i].with_sp);
-        ck_assert_msg(auth_token_verify(tok, KEY, KEYLEN, NOW, &c, msg, sizeof msg) == cases[i].ok,
+        ck_assert_msg(auth_token_verify(tok, KEYS, NOW, &c, msg, sizeof msg) == cases[i].ok,
                       "case %zu", i);
         free(tok);
     }
@@ -263,7 +375,7 @@ START_TEST(tokens_from_the_future_or_living_too_long_are_refused) {
                                 cases[i].string_iat);
         auth_claims c;
         char msg[128] = "";
-        int v = auth_token_verify(tok, KEY, KEYLEN, NOW, &c, msg, sizeof msg);
+        int v = auth_token_verify(tok, KEYS, NOW, &c, msg, sizeof msg);
         ck_assert_msg(v == cases[i].verify_ok, "case %zu: verify %d (%s)", i, v, msg);
         if (v == 0) {
             int l = auth_token_lifetime_ok(&c, NOW, ttl, msg, sizeof msg);
@@ -355,6 +467,7 @@ int main(void) {
     tcase_add_test(tc, bad_client_entries_are_refused);
     tcase_add_test(tc, scope_subset_rules);
     tcase_add_test(tc, tokens_issue_and_verify);
+    tcase_add_test(tc, tokens_carry_their_key_id);
     tcase_add_test(tc, tokens_other_algs_issuers_and_claims_are_refused);
     tcase_add_test(tc, tokens_from_the_future_or_living_too_long_are_refused);
     tcase_add_test(tc, buckets_refill_on_an_injected_clock);

@@ -38,6 +38,13 @@ static const tenant_operator OP = {
     .json = NULL,
 };
 
+/* KEY as a one-key set (the default key). */
+static const keys_set *key_set(void) {
+    static keys_set set;
+    if (set.n == 0) ck_assert_int_eq(keys_set_one(&set, KEY), 0);
+    return &set;
+}
+
 static mapping_ctx ctx(void) {
     mapping_ctx m = {
         .op = &OP,
@@ -47,7 +54,7 @@ static mapping_ctx ctx(void) {
         .now_ms = NOW_MS,
         .valid_until_ms = VALID_UNTIL_MS,
         .plan_type = NULL,
-        .offer_context_key = KEY,
+        .offer_context_keys = key_set(),
         .offer_ttl_ms = TTL_MS,
     };
     return m;
@@ -990,7 +997,7 @@ START_TEST(offer_context_binds_offer) {
         const char *token = str_at(json_array_get(offers, i), "offerContext");
         ck_assert_ptr_nonnull(token);
         offer_context oc;
-        ck_assert_int_eq(offer_context_verify(token, KEY, NOW_MS, &oc), 0);
+        ck_assert_int_eq(offer_context_verify(token, key_set(), NOW_MS, &oc), 0);
         ck_assert_str_eq(oc.plan_id, WANT[i].plan);
         ck_assert_str_eq(oc.subscriber, MSISDN);
         ck_assert_str_eq(oc.provider, "testserviceprovider");
@@ -999,23 +1006,25 @@ START_TEST(offer_context_binds_offer) {
         ck_assert_str_eq(oc.currency, "PKR");
         ck_assert(oc.expires_at_ms == NOW_MS + TTL_MS);
         /* valid until the expiry, not at it */
-        ck_assert_int_eq(offer_context_verify(token, KEY, NOW_MS + TTL_MS - 1, NULL), 0);
-        ck_assert_int_eq(offer_context_verify(token, KEY, NOW_MS + TTL_MS, NULL), -2);
+        ck_assert_int_eq(offer_context_verify(token, key_set(), NOW_MS + TTL_MS - 1, NULL), 0);
+        ck_assert_int_eq(offer_context_verify(token, key_set(), NOW_MS + TTL_MS, NULL), -2);
         /* another key, or a flipped character, does not verify */
-        ck_assert_int_eq(offer_context_verify(token, "another-key", NOW_MS, NULL), -1);
+        keys_set another;
+        ck_assert_int_eq(keys_set_one(&another, "another-key"), 0);
+        ck_assert_int_eq(offer_context_verify(token, &another, NOW_MS, NULL), -1);
         char *bad = strdup(token);
         bad[3] = bad[3] == 'A' ? 'B' : 'A';
-        ck_assert_int_eq(offer_context_verify(bad, KEY, NOW_MS, NULL), -1);
+        ck_assert_int_eq(offer_context_verify(bad, key_set(), NOW_MS, NULL), -1);
         free(bad);
     }
     json_decref(out);
 
-    /* With offer_context_key NULL the service's key signs it. */
-    m.offer_context_key = NULL;
+    /* With offer_context_keys NULL the service's keys sign it. */
+    m.offer_context_keys = NULL;
     out = map_upsell_offer(&m, body, err, sizeof err);
     ck_assert_ptr_nonnull(out);
     const char *token = str_at(json_array_get(json_object_get(out, "offers"), 0), "offerContext");
-    ck_assert_int_eq(offer_context_verify(token, offer_context_key(), NOW_MS, NULL), 0);
+    ck_assert_int_eq(offer_context_verify(token, offer_context_keys(), NOW_MS, NULL), 0);
     json_decref(out);
     json_decref(body);
 }
@@ -1041,7 +1050,7 @@ START_TEST(offer_context_price_differs) {
         offer_context oc;
         const char *token =
             str_at(json_array_get(json_object_get(out, "offers"), 0), "offerContext");
-        ck_assert_int_eq(offer_context_verify(token, KEY, NOW_MS, &oc), 0);
+        ck_assert_int_eq(offer_context_verify(token, key_set(), NOW_MS, &oc), 0);
         ck_assert(oc.price_minor == T[i].minor);
         json_decref(out);
         json_decref(body);

@@ -452,7 +452,7 @@ static char *sign_context(const char *plan, int64_t price, int64_t expires) {
     oc.price_minor = price;
     snprintf(oc.currency, sizeof oc.currency, "PKR");
     oc.expires_at_ms = expires;
-    return offer_context_sign(&oc, offer_context_key());
+    return offer_context_sign(&oc, offer_context_keys());
 }
 
 /* -------------------------------------------------------------- tests */

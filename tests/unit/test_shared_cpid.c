@@ -1,4 +1,5 @@
-/* CPIDs: issue, decode, expiry (injected clock), tampering, keys. */
+/* CPIDs: issue, decode, expiry (injected clock), tampering, keys, and key
+ * ids for rotation (an old CPID without one still decodes). */
 #include "shared/contracts/cpid.h"
 
 #include <check.h>
@@ -19,20 +20,22 @@ START_TEST(keys_and_ttl) {
                                       "00112233445566778899AABBCCDDEEFF",
                                       0),
                      0);
-    ck_assert_int_eq(a.key[0], 0x00);
-    ck_assert_int_eq(a.key[1], 0x11);
-    ck_assert_int_eq(a.key[31], 0xff);
+    ck_assert_uint_eq(a.n, 1);
+    ck_assert_str_eq(a.keys[0].kid, "");
+    ck_assert_int_eq(a.keys[0].key[0], 0x00);
+    ck_assert_int_eq(a.keys[0].key[1], 0x11);
+    ck_assert_int_eq(a.keys[0].key[31], 0xff);
     ck_assert_int_eq(a.ttl_s, CPID_DEFAULT_TTL_S);
     ck_assert_int_eq(cpid_config_init(&b, "a passphrase", -5), 0);
     ck_assert_int_eq(cpid_config_init(&c, "a passphrase", 7), 0);
-    ck_assert_int_eq(memcmp(b.key, c.key, 32), 0);
+    ck_assert_int_eq(memcmp(b.keys[0].key, c.keys[0].key, 32), 0);
     ck_assert_int_eq(c.ttl_s, 7);
-    ck_assert_int_ne(memcmp(a.key, b.key, 32), 0);
+    ck_assert_int_ne(memcmp(a.keys[0].key, b.keys[0].key, 32), 0);
     ck_assert_int_eq(cpid_config_init(&c, "", 0), -1);
     /* The sandbox key is the passphrase default. */
     ck_assert_int_eq(cpid_config_init(&c, CPID_SANDBOX_KEY, 0), 0);
     ck_assert_int_eq(cpid_config_init(&b, NULL, 0), 0);
-    ck_assert_int_eq(memcmp(b.key, c.key, 32), 0);
+    ck_assert_int_eq(memcmp(b.keys[0].key, c.keys[0].key, 32), 0);
 }
 END_TEST
 
@@ -147,6 +150,98 @@ START_TEST(standard_alphabet_is_accepted) {
 }
 END_TEST
 
+/* A key set from a list (shared/contracts/keys.h), default filled in. */
+static void set_of(keys_set *set, const char *list, const char *default_secret) {
+    int at;
+    char err[256];
+    ck_assert_msg(keys_parse_list("MILLOM_CPID_KEYS", list, set, &at, err, sizeof err) == 0, "%s",
+                  err);
+    if (at >= 0) snprintf(set->e[at].secret, sizeof set->e[at].secret, "%s", default_secret);
+}
+
+/* Rotation: key 1 (the single key of before) issues; key 2 is added and
+ * current: its CPIDs carry "k2.", key 1's still decode; key 1 removed:
+ * they are refused, key 2's still decode. */
+START_TEST(key_ids_rotate) {
+    cpid_config one, both, two;
+    ck_assert_int_eq(cpid_config_init(&one, "key one", 100), 0);
+    keys_set set;
+    set_of(&set, "k2:key-two,default", "key one");
+    ck_assert_int_eq(cpid_config_init_set(&both, &set, 100), 0);
+    ck_assert_uint_eq(both.n, 2);
+    ck_assert_str_eq(both.keys[0].kid, "k2");
+    set_of(&set, "k2:key-two", NULL);
+    ck_assert_int_eq(cpid_config_init_set(&two, &set, 100), 0);
+
+    char old[CPID_MAX_LEN], new_[CPID_MAX_LEN];
+    ck_assert_int_eq(cpid_issue(&one, "924542610003", "sp", "41006", T0, old, sizeof old), 0);
+    ck_assert_ptr_null(strchr(old, '.')); /* the format of before key ids */
+    ck_assert_int_eq(cpid_issue(&both, "924542610003", "sp", "41006", T0, new_, sizeof new_), 0);
+    ck_assert_int_eq(strncmp(new_, "k2.", 3), 0);
+    ck_assert_str_eq(strrchr(new_, ','), ",41006");
+    cpid_info info;
+    ck_assert_int_eq(cpid_decode(&both, old, T0 + 1, &info), CPID_OK);
+    ck_assert_str_eq(info.msisdn, "924542610003");
+    ck_assert_int_eq(cpid_decode(&both, new_, T0 + 1, &info), CPID_OK);
+    ck_assert_str_eq(info.provider, "sp");
+    ck_assert_int_eq(cpid_decode(&two, new_, T0 + 1, &info), CPID_OK);
+    ck_assert_int_eq(cpid_decode(&two, old, T0 + 1, &info), CPID_TAMPERED);  /* key 1 retired */
+    ck_assert_int_eq(cpid_decode(&one, new_, T0 + 1, &info), CPID_TAMPERED); /* k2 unknown */
+    ck_assert_int_eq(cpid_decode(&two, new_, T0 + 100000, &info), CPID_EXPIRED);
+
+    /* The key id is authenticated: the same ciphertext under another id
+     * (even one naming the same secret), or without its id, is refused. */
+    cpid_config relabelled;
+    set_of(&set, "k3:key-two,default", "key-two");
+    /* (the same secret twice is refused by the resolver, not the parser) */
+    ck_assert_int_eq(cpid_config_init_set(&relabelled, &set, 100), 0);
+    char moved[CPID_MAX_LEN + 8];
+    snprintf(moved, sizeof moved, "k3.%s", new_ + 3);
+    ck_assert_int_eq(cpid_decode(&relabelled, moved, T0 + 1, &info), CPID_TAMPERED);
+    ck_assert_int_eq(cpid_decode(&relabelled, new_ + 3, T0 + 1, &info), CPID_TAMPERED);
+    /* Shapes of a key id that are no key id. */
+    snprintf(moved, sizeof moved, ".%s", new_ + 3);
+    ck_assert_int_eq(cpid_decode(&both, moved, T0 + 1, &info), CPID_MALFORMED);
+    snprintf(moved, sizeof moved, "k+2.%s", new_ + 3);
+    ck_assert_int_eq(cpid_decode(&both, moved, T0 + 1, &info), CPID_MALFORMED);
+    ck_assert_int_eq(cpid_decode(&both, "k2.,41006", T0 + 1, &info), CPID_MALFORMED);
+    ck_assert_int_eq(cpid_decode(&both, "k2.k2.AAAA,41006", T0 + 1, &info), CPID_MALFORMED);
+
+    /* A CPID issued before key ids existed (the sandbox key, for
+     * 924542610003, a minute before 1800000000000 ms; the fuzz seed
+     * validate-cpid) decodes under a set that lists default, and only
+     * there. */
+    static const char before[] =
+        "kJFKXCvvlQyNzPKqrlNpUrU8gvZrGyfPjMsApi1KyGAtqXToixdXkYn5XdugnksK6S"
+        "Ts1L9zddW6Xb3w69qPK20HfU_RFFy30Q,41006";
+    set_of(&set, "k2:key-two,default", CPID_SANDBOX_KEY);
+    ck_assert_int_eq(cpid_config_init_set(&relabelled, &set, 100), 0);
+    ck_assert_int_eq(cpid_decode(&relabelled, before, 1800000000000LL, &info), CPID_OK);
+    ck_assert_str_eq(info.msisdn, "924542610003");
+    ck_assert_str_eq(info.provider, "testserviceprovider");
+    set_of(&set, "k2:key-two", NULL);
+    ck_assert_int_eq(cpid_config_init_set(&relabelled, &set, 100), 0);
+    ck_assert_int_eq(cpid_decode(&relabelled, before, 1800000000000LL, &info), CPID_TAMPERED);
+
+    /* The longest key id with the longest provider still fits. */
+    set_of(&set, "abcdefghijklmnop:key", NULL);
+    ck_assert_int_eq(cpid_config_init_set(&two, &set, 100), 0);
+    char provider[65];
+    memset(provider, 'p', 64);
+    provider[64] = '\0';
+    ck_assert_int_eq(cpid_issue(&two, "924542610003123", provider, "410061", T0, new_, sizeof new_),
+                     0);
+    ck_assert_int_eq(cpid_decode(&two, new_, T0 + 1, &info), CPID_OK);
+    ck_assert_str_eq(info.provider, provider);
+    /* Empty sets and keys are refused. */
+    memset(&set, 0, sizeof set);
+    ck_assert_int_eq(cpid_config_init_set(&two, &set, 100), -1);
+    ck_assert_int_eq(cpid_config_init_set(&two, NULL, 100), -1);
+    set.n = 1; /* one entry with an empty secret */
+    ck_assert_int_eq(cpid_config_init_set(&two, &set, 100), -1);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("shared cpid");
     TCase *tc = tcase_create("cpid");
@@ -157,6 +252,7 @@ int main(void) {
     tcase_add_test(tc, tampering_is_detected);
     tcase_add_test(tc, malformed_inputs);
     tcase_add_test(tc, standard_alphabet_is_accepted);
+    tcase_add_test(tc, key_ids_rotate);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

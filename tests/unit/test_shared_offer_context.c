@@ -15,6 +15,16 @@
 #define KEY "unit-test-key"
 #define NOW 1700000000000LL
 
+/* A one-key set (the default key: tokens without a key id) of secret;
+ * an empty set when it has none. Four in turn, so one call can hold two. */
+static const keys_set *ks(const char *secret) {
+    static keys_set sets[4];
+    static int next;
+    keys_set *s = &sets[next++ % 4];
+    if (keys_set_one(s, secret) != 0) memset(s, 0, sizeof *s);
+    return s;
+}
+
 static offer_context sample_context(void) {
     offer_context c;
     memset(&c, 0, sizeof c);
@@ -58,7 +68,7 @@ static char *sign_raw(const char *claims_json, const char *key) {
 
 START_TEST(test_offer_context_round_trip) {
     offer_context c = sample_context();
-    char *token = offer_context_sign(&c, KEY);
+    char *token = offer_context_sign(&c, ks(KEY));
     ck_assert_ptr_nonnull(token);
     /* One base64url run: no separator, no padding. */
     ck_assert_uint_eq(strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -67,9 +77,9 @@ START_TEST(test_offer_context_round_trip) {
 
     offer_context out;
     memset(&out, 0, sizeof out);
-    ck_assert_int_eq(offer_context_verify(token, KEY, NOW, &out), 0);
+    ck_assert_int_eq(offer_context_verify(token, ks(KEY), NOW, &out), 0);
     assert_context_eq(&c, &out);
-    ck_assert_int_eq(offer_context_verify(token, KEY, NOW, NULL), 0);
+    ck_assert_int_eq(offer_context_verify(token, ks(KEY), NOW, NULL), 0);
 
     /* Opaque: neither the token nor its decoding shows any claim. Each
      * needle is at least 5 bytes: the decoding is random-looking bytes, in
@@ -90,9 +100,9 @@ START_TEST(test_offer_context_round_trip) {
     /* Compact: the claims plus IV and tag, base64url. */
     ck_assert_uint_lt(strlen(token), 200);
     /* A fresh IV each time: the same offer gives a different token. */
-    char *again = offer_context_sign(&c, KEY);
+    char *again = offer_context_sign(&c, ks(KEY));
     ck_assert_str_ne(token, again);
-    ck_assert_int_eq(offer_context_verify(again, KEY, NOW, NULL), 0);
+    ck_assert_int_eq(offer_context_verify(again, ks(KEY), NOW, NULL), 0);
     free(again);
     free(token);
 }
@@ -102,17 +112,17 @@ START_TEST(test_offer_context_foreign_provider) {
     /* The provider is sealed in: purchase-executor compares it with the
      * provider asking, and no provider can rewrite it. */
     offer_context c = sample_context();
-    char *token = offer_context_sign(&c, KEY);
+    char *token = offer_context_sign(&c, ks(KEY));
     offer_context out;
-    ck_assert_int_eq(offer_context_verify(token, KEY, NOW, &out), 0);
+    ck_assert_int_eq(offer_context_verify(token, ks(KEY), NOW, &out), 0);
     ck_assert_str_eq(out.provider, "acme-sp");
     ck_assert_str_ne(out.provider, "other-sp");
     /* A token another provider forges for itself under a guessed key. */
     offer_context mine = c;
     strcpy(mine.provider, "other-sp");
     mine.price_minor = 1;
-    char *forged = offer_context_sign(&mine, "sandbox-offer-context-key-change-me");
-    ck_assert_int_eq(offer_context_verify(forged, KEY, NOW, &out), -1);
+    char *forged = offer_context_sign(&mine, ks("sandbox-offer-context-key-change-me"));
+    ck_assert_int_eq(offer_context_verify(forged, ks(KEY), NOW, &out), -1);
     ck_assert_str_eq(out.provider, "acme-sp"); /* untouched on -1 */
     free(forged);
     free(token);
@@ -130,10 +140,10 @@ START_TEST(test_offer_context_max_fields) {
     strcpy(c.currency, "\xc3\xa9uro"); /* "éuro", 5 bytes */
     c.price_minor = -1;
     c.expires_at_ms = INT64_MAX;
-    char *token = offer_context_sign(&c, KEY);
+    char *token = offer_context_sign(&c, ks(KEY));
     ck_assert_ptr_nonnull(token);
     offer_context out;
-    ck_assert_int_eq(offer_context_verify(token, KEY, NOW, &out), 0);
+    ck_assert_int_eq(offer_context_verify(token, ks(KEY), NOW, &out), 0);
     assert_context_eq(&c, &out);
     free(token);
 }
@@ -141,25 +151,25 @@ END_TEST
 
 START_TEST(test_offer_context_sign_rejects) {
     offer_context c = sample_context();
-    ck_assert_ptr_null(offer_context_sign(NULL, KEY));
+    ck_assert_ptr_null(offer_context_sign(NULL, ks(KEY)));
     ck_assert_ptr_null(offer_context_sign(&c, NULL));
     /* Not NUL-terminated inside its array. */
     offer_context bad = c;
     memset(bad.currency, 'X', sizeof bad.currency);
-    ck_assert_ptr_null(offer_context_sign(&bad, KEY));
+    ck_assert_ptr_null(offer_context_sign(&bad, ks(KEY)));
     bad = c;
     memset(bad.plan_id, 'X', sizeof bad.plan_id);
-    ck_assert_ptr_null(offer_context_sign(&bad, KEY));
+    ck_assert_ptr_null(offer_context_sign(&bad, ks(KEY)));
     /* Not UTF-8. */
     bad = c;
     strcpy(bad.plan_id, "\xff\xfe");
-    ck_assert_ptr_null(offer_context_sign(&bad, KEY));
+    ck_assert_ptr_null(offer_context_sign(&bad, ks(KEY)));
 }
 END_TEST
 
 START_TEST(test_offer_context_tampered) {
     offer_context c = sample_context();
-    char *token = offer_context_sign(&c, KEY);
+    char *token = offer_context_sign(&c, ks(KEY));
     ck_assert_ptr_nonnull(token);
     size_t n = strlen(token);
     offer_context out = sample_context();
@@ -169,7 +179,7 @@ START_TEST(test_offer_context_tampered) {
     for (size_t i = 0; i < n; i++) {
         char *t = strdup(token);
         t[i] = t[i] == 'A' ? 'B' : 'A';
-        int rc = offer_context_verify(t, KEY, NOW, &out);
+        int rc = offer_context_verify(t, ks(KEY), NOW, &out);
         ck_assert_msg(rc == -1, "changed char %zu: rc %d", i, rc);
         free(t);
     }
@@ -179,7 +189,7 @@ START_TEST(test_offer_context_tampered) {
     for (size_t i = 0; i < blen * 8; i += 7) {
         blob[i / 8] ^= (unsigned char)(1u << (i % 8));
         char *t = crypto_b64url_encode(blob, blen);
-        ck_assert_int_eq(offer_context_verify(t, KEY, NOW, &out), -1);
+        ck_assert_int_eq(offer_context_verify(t, ks(KEY), NOW, &out), -1);
         free(t);
         blob[i / 8] ^= (unsigned char)(1u << (i % 8));
     }
@@ -189,33 +199,33 @@ START_TEST(test_offer_context_tampered) {
     /* A different price sealed with a different key is foreign. */
     offer_context cheaper = c;
     cheaper.price_minor = 1;
-    char *other = offer_context_sign(&cheaper, "attacker-key");
-    ck_assert_int_eq(offer_context_verify(other, KEY, NOW, &out), -1);
+    char *other = offer_context_sign(&cheaper, ks("attacker-key"));
+    ck_assert_int_eq(offer_context_verify(other, ks(KEY), NOW, &out), -1);
     free(other);
     /* Sealed with our key for another use (another AAD) is refused. */
     char *cross = seal_raw_aad("{\"p\":\"a\",\"s\":\"1\",\"sp\":\"x\",\"o\":\"j\",\"a\":1,"
                                "\"c\":\"PKR\",\"e\":9999999999999}",
                                KEY, "millom-cpid-v1,41006");
-    ck_assert_int_eq(offer_context_verify(cross, KEY, NOW, &out), -1);
+    ck_assert_int_eq(offer_context_verify(cross, ks(KEY), NOW, &out), -1);
     free(cross);
 
     /* Truncated, appended data, the old signed form, wrong key. */
     char *t = strdup(token);
     t[n - 1] = '\0';
-    ck_assert_int_eq(offer_context_verify(t, KEY, NOW, &out), -1);
+    ck_assert_int_eq(offer_context_verify(t, ks(KEY), NOW, &out), -1);
     t[n - 4] = '\0';
-    ck_assert_int_eq(offer_context_verify(t, KEY, NOW, &out), -1);
+    ck_assert_int_eq(offer_context_verify(t, ks(KEY), NOW, &out), -1);
     free(t);
     t = malloc(n + 3);
     sprintf(t, "%sAA", token);
-    ck_assert_int_eq(offer_context_verify(t, KEY, NOW, &out), -1);
+    ck_assert_int_eq(offer_context_verify(t, ks(KEY), NOW, &out), -1);
     free(t);
     t = malloc(n + 3);
     sprintf(t, "%s.A", token);
-    ck_assert_int_eq(offer_context_verify(t, KEY, NOW, &out), -1);
+    ck_assert_int_eq(offer_context_verify(t, ks(KEY), NOW, &out), -1);
     free(t);
-    ck_assert_int_eq(offer_context_verify(token, "wrong-key", NOW, &out), -1);
-    ck_assert_int_eq(offer_context_verify(token, "", NOW, &out), -1);
+    ck_assert_int_eq(offer_context_verify(token, ks("wrong-key"), NOW, &out), -1);
+    ck_assert_int_eq(offer_context_verify(token, ks(""), NOW, &out), -1);
     ck_assert_str_eq(out.plan_id, "untouched");
     free(token);
 }
@@ -223,14 +233,14 @@ END_TEST
 
 START_TEST(test_offer_context_expiry) {
     offer_context c = sample_context();
-    char *token = offer_context_sign(&c, KEY);
+    char *token = offer_context_sign(&c, ks(KEY));
     offer_context out;
-    ck_assert_int_eq(offer_context_verify(token, KEY, c.expires_at_ms - 1, &out), 0);
-    ck_assert_int_eq(offer_context_verify(token, KEY, c.expires_at_ms, &out), -2);
-    ck_assert_int_eq(offer_context_verify(token, KEY, c.expires_at_ms + 1, &out), -2);
-    ck_assert_int_eq(offer_context_verify(token, KEY, INT64_MAX, &out), -2);
+    ck_assert_int_eq(offer_context_verify(token, ks(KEY), c.expires_at_ms - 1, &out), 0);
+    ck_assert_int_eq(offer_context_verify(token, ks(KEY), c.expires_at_ms, &out), -2);
+    ck_assert_int_eq(offer_context_verify(token, ks(KEY), c.expires_at_ms + 1, &out), -2);
+    ck_assert_int_eq(offer_context_verify(token, ks(KEY), INT64_MAX, &out), -2);
     /* A forged token is -1, never -2, whatever the time. */
-    ck_assert_int_eq(offer_context_verify(token, "wrong-key", INT64_MAX, &out), -1);
+    ck_assert_int_eq(offer_context_verify(token, ks("wrong-key"), INT64_MAX, &out), -1);
     free(token);
 }
 END_TEST
@@ -253,9 +263,9 @@ START_TEST(test_offer_context_garbage) {
     };
     offer_context out;
     for (size_t i = 0; i < N_ELEMS(bad); i++)
-        ck_assert_msg(offer_context_verify(bad[i], KEY, NOW, &out) == -1, "accepted \"%s\"",
+        ck_assert_msg(offer_context_verify(bad[i], ks(KEY), NOW, &out) == -1, "accepted \"%s\"",
                       bad[i]);
-    ck_assert_int_eq(offer_context_verify(NULL, KEY, NOW, &out), -1);
+    ck_assert_int_eq(offer_context_verify(NULL, ks(KEY), NOW, &out), -1);
     ck_assert_int_eq(offer_context_verify("a.b", NULL, NOW, &out), -1);
 
     /* Very long input. */
@@ -264,7 +274,7 @@ START_TEST(test_offer_context_garbage) {
     memset(huge, 'A', big);
     huge[big / 2] = '.';
     huge[big] = '\0';
-    ck_assert_int_eq(offer_context_verify(huge, KEY, NOW, &out), -1);
+    ck_assert_int_eq(offer_context_verify(huge, ks(KEY), NOW, &out), -1);
     free(huge);
 }
 END_TEST
@@ -305,7 +315,7 @@ START_TEST(test_offer_context_bad_claims) {
     offer_context out;
     for (size_t i = 0; i < N_ELEMS(bad); i++) {
         char *token = sign_raw(bad[i], KEY);
-        ck_assert_msg(offer_context_verify(token, KEY, NOW, &out) == -1, "accepted %s", bad[i]);
+        ck_assert_msg(offer_context_verify(token, ks(KEY), NOW, &out) == -1, "accepted %s", bad[i]);
         free(token);
     }
 
@@ -314,7 +324,7 @@ START_TEST(test_offer_context_bad_claims) {
     char *token = sign_raw("{\"p\":\"a\",\"s\":\"1\",\"sp\":\"x\",\"o\":\"j\",\"a\":1,\"c\":"
                            "\"PKRPKRP\",\"e\":9999999999999}",
                            KEY);
-    ck_assert_int_eq(offer_context_verify(token, KEY, NOW, &out), 0);
+    ck_assert_int_eq(offer_context_verify(token, ks(KEY), NOW, &out), 0);
     ck_assert_str_eq(out.currency, "PKRPKRP");
     free(token);
 }
@@ -325,17 +335,86 @@ START_TEST(test_offer_context_key) {
      * shared/contracts/keys.h, which gives the sandbox default unless the variable is
      * set. Both forms of key text work: a passphrase and 64 hex digits. */
     const char *env = getenv("MILLOM_OFFER_CONTEXT_KEY");
-    ck_assert_str_eq(offer_context_key(),
-                     env && *env ? env : "sandbox-offer-context-key-change-me");
-    ck_assert_str_eq(offer_context_key(), keys_get("MILLOM_OFFER_CONTEXT_KEY"));
+    const char *list = getenv("MILLOM_OFFER_CONTEXT_KEYS");
+    if (!list || !*list) {
+        ck_assert_uint_eq(offer_context_keys()->n, 1);
+        ck_assert_str_eq(offer_context_keys()->e[0].kid, "");
+        ck_assert_str_eq(offer_context_keys()->e[0].secret,
+                         env && *env ? env : "sandbox-offer-context-key-change-me");
+    }
+    ck_assert_ptr_eq(offer_context_keys(), keys_get_set("MILLOM_OFFER_CONTEXT_KEY"));
 
     const char *hex = "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF";
     offer_context c = sample_context();
-    char *token = offer_context_sign(&c, hex);
-    ck_assert_int_eq(offer_context_verify(token, hex, NOW, NULL), 0);
-    ck_assert_int_eq(offer_context_verify(token, "sandbox-offer-context-key-change-me", NOW, NULL),
-                     -1);
+    char *token = offer_context_sign(&c, ks(hex));
+    ck_assert_int_eq(offer_context_verify(token, ks(hex), NOW, NULL), 0);
+    ck_assert_int_eq(
+        offer_context_verify(token, ks("sandbox-offer-context-key-change-me"), NOW, NULL), -1);
     free(token);
+}
+END_TEST
+
+/* A key set from a list (shared/contracts/keys.h), default filled in. */
+static void set_of(keys_set *set, const char *list, const char *default_secret) {
+    int at;
+    char err[256];
+    ck_assert_msg(keys_parse_list("MILLOM_OFFER_CONTEXT_KEYS", list, set, &at, err, sizeof err) ==
+                      0,
+                  "%s", err);
+    if (at >= 0) snprintf(set->e[at].secret, sizeof set->e[at].secret, "%s", default_secret);
+}
+
+/* Rotation: a token of the single key of before (no key id) verifies
+ * while that key is listed as default; key 2's tokens carry "k2." and
+ * verify under every set that has k2; a retired key's tokens, a token
+ * moved under another id or stripped of its id, are refused. */
+START_TEST(test_offer_context_key_ids) {
+    offer_context c = sample_context(), out;
+    keys_set both, two, relabelled;
+    set_of(&both, "k2:key-two,default", KEY);
+    set_of(&two, "k2:key-two", NULL);
+    char *old = offer_context_sign(&c, ks(KEY));
+    ck_assert_ptr_nonnull(old);
+    ck_assert_ptr_null(strchr(old, '.'));
+    char *new_ = offer_context_sign(&c, &both);
+    ck_assert_ptr_nonnull(new_);
+    ck_assert_int_eq(strncmp(new_, "k2.", 3), 0);
+    ck_assert_int_eq(offer_context_verify(old, &both, NOW, &out), 0);
+    assert_context_eq(&out, &c);
+    ck_assert_int_eq(offer_context_verify(new_, &both, NOW, &out), 0);
+    assert_context_eq(&out, &c);
+    ck_assert_int_eq(offer_context_verify(new_, &two, NOW, &out), 0);
+    ck_assert_int_eq(offer_context_verify(new_, &two, c.expires_at_ms, &out), -2);
+    ck_assert_int_eq(offer_context_verify(old, &two, NOW, &out), -1);     /* key 1 retired */
+    ck_assert_int_eq(offer_context_verify(new_, ks(KEY), NOW, &out), -1); /* k2 unknown */
+    /* A token sealed the way every token was before key ids (sign_raw: the
+     * layout and AAD of before, on its own) verifies under default. */
+    char *before = sign_raw("{\"p\":\"plan-5gb-30d\",\"s\":\"924542610003\",\"sp\":\"acme-sp\","
+                            "\"o\":\"jazz\",\"a\":16050,\"c\":\"PKR\",\"e\":1700000060000}",
+                            KEY);
+    ck_assert_int_eq(offer_context_verify(before, &both, NOW, &out), 0);
+    assert_context_eq(&out, &c);
+    ck_assert_int_eq(offer_context_verify(before, &two, NOW, &out), -1);
+    free(before);
+
+    set_of(&relabelled, "k3:key-two,default", "key-two");
+    char *moved = malloc(strlen(new_) + 1);
+    ck_assert_ptr_nonnull(moved);
+    sprintf(moved, "k3.%s", new_ + 3);
+    ck_assert_int_eq(offer_context_verify(moved, &relabelled, NOW, &out), -1);
+    ck_assert_int_eq(offer_context_verify(new_ + 3, &relabelled, NOW, &out), -1);
+    sprintf(moved, ".%s", new_ + 3);
+    ck_assert_int_eq(offer_context_verify(moved, &both, NOW, &out), -1);
+    sprintf(moved, "k%%.%s", new_ + 3);
+    ck_assert_int_eq(offer_context_verify(moved, &both, NOW, &out), -1);
+    ck_assert_int_eq(offer_context_verify("k2.", &both, NOW, &out), -1);
+    free(moved);
+    keys_set none;
+    memset(&none, 0, sizeof none);
+    ck_assert_ptr_null(offer_context_sign(&c, &none));
+    ck_assert_int_eq(offer_context_verify(old, &none, NOW, &out), -1);
+    free(old);
+    free(new_);
 }
 END_TEST
 
@@ -351,6 +430,7 @@ int main(void) {
     tcase_add_test(tc, test_offer_context_garbage);
     tcase_add_test(tc, test_offer_context_bad_claims);
     tcase_add_test(tc, test_offer_context_key);
+    tcase_add_test(tc, test_offer_context_key_ids);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

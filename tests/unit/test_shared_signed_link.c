@@ -1,6 +1,8 @@
 /* Signed links: good links, tampering (path, parameter, signature),
- * expiry with an injected clock, missing and malformed parameters. */
+ * expiry with an injected clock, missing and malformed parameters, and
+ * key ids for rotation (a link of before key ids still verifies). */
 #include "shared/contracts/signed_link.h"
+#include "shared/plumbing/crypto.h"
 
 #include <check.h>
 #include <curl/curl.h>
@@ -153,8 +155,9 @@ START_TEST(tampering_is_refused) {
     set(&q, "signature", "");
     ck_assert_int_eq(signed_link_verify(PATH, get, &q, NAMES, T0), SIGNED_LINK_BAD);
     /* another key */
-    ck_assert_int_eq(signed_link_verify_key("other", 5, PATH, get, &orig, NAMES, T0),
-                     SIGNED_LINK_BAD);
+    keys_set other;
+    ck_assert_int_eq(keys_set_one(&other, "other"), 0);
+    ck_assert_int_eq(signed_link_verify_keys(&other, PATH, get, &orig, NAMES, T0), SIGNED_LINK_BAD);
     ck_assert_int_eq(signed_link_verify(PATH, get, &orig, NAMES, T0), SIGNED_LINK_OK);
     free(url);
 }
@@ -234,6 +237,95 @@ START_TEST(form_fields_verify_like_a_link) {
 }
 END_TEST
 
+/* A key set from a list (shared/contracts/keys.h), default filled in. */
+static void set_of(keys_set *set, const char *list, const char *default_secret) {
+    int at;
+    char err[256];
+    ck_assert_msg(keys_parse_list("MILLOM_LINK_KEYS", list, set, &at, err, sizeof err) == 0, "%s",
+                  err);
+    if (at >= 0) snprintf(set->e[at].secret, sizeof set->e[at].secret, "%s", default_secret);
+}
+
+/* base64url HMAC-SHA256(key, text), computed here on its own. */
+static void expected_mac(const char *key, const char *text, char *out, size_t outlen) {
+    unsigned char mac[CRYPTO_SHA256_LEN];
+    ck_assert_int_eq(crypto_hmac_sha256(key, strlen(key), text, strlen(text), mac), 0);
+    char *b = crypto_b64url_encode(mac, sizeof mac);
+    snprintf(out, outlen, "%s", b);
+    free(b);
+}
+
+/* Rotation: the default key signs exactly as before key ids (the v1 text,
+ * no id); key 2's links carry "k2." and sign the v2 text with the id in
+ * it; each verifies under every set that has its key and under no other;
+ * an id moved onto another key's signature, or dropped, is refused. */
+START_TEST(key_ids_rotate) {
+    const char *path = "/rnf/sp/op/c/ping";
+    keys_set one, both, two;
+    set_of(&one, "default", "key one");
+    set_of(&both, "k2:key-two,default", "key one");
+    set_of(&two, "k2:key-two", NULL);
+    query q_old, q_new, q;
+    char *old = signed_link_make_keys(&one, "", path, NULL, 0, 600, T0);
+    char *new_ = signed_link_make_keys(&both, "", path, NULL, 0, 600, T0);
+    ck_assert_ptr_nonnull(old);
+    ck_assert_ptr_nonnull(new_);
+    parse(old, &q_old);
+    parse(new_, &q_new);
+    /* The texts signed, as signed_link.h has them. */
+    char text[512], mac[64], want[80];
+    snprintf(text, sizeof text, "14:millom-link-v1;%zu:%s;36:%s;10:%s;", strlen(path), path,
+             get(&q_old, "uuid"), get(&q_old, "expirySeconds"));
+    expected_mac("key one", text, mac, sizeof mac);
+    ck_assert_str_eq(get(&q_old, "signature"), mac);
+    snprintf(text, sizeof text, "14:millom-link-v2;2:k2;%zu:%s;36:%s;10:%s;", strlen(path), path,
+             get(&q_new, "uuid"), get(&q_new, "expirySeconds"));
+    expected_mac("key-two", text, mac, sizeof mac);
+    snprintf(want, sizeof want, "k2.%s", mac);
+    ck_assert_str_eq(get(&q_new, "signature"), want);
+
+    ck_assert_int_eq(signed_link_verify_keys(&both, path, get, &q_old, NULL, T0), SIGNED_LINK_OK);
+    ck_assert_int_eq(signed_link_verify_keys(&both, path, get, &q_new, NULL, T0), SIGNED_LINK_OK);
+    ck_assert_int_eq(signed_link_verify_keys(&two, path, get, &q_new, NULL, T0), SIGNED_LINK_OK);
+    ck_assert_int_eq(signed_link_verify_keys(&two, path, get, &q_new, NULL, T0 + 600000),
+                     SIGNED_LINK_EXPIRED);
+    ck_assert_int_eq(signed_link_verify_keys(&two, path, get, &q_old, NULL, T0), SIGNED_LINK_BAD);
+    ck_assert_int_eq(signed_link_verify_keys(&one, path, get, &q_new, NULL, T0), SIGNED_LINK_BAD);
+    /* The id is signed: another id on the same MAC, or none, is refused
+     * even where that id (or default) has the same secret. */
+    keys_set relabelled;
+    set_of(&relabelled, "k3:key-two,default", "key-two");
+    q = q_new;
+    snprintf(want, sizeof want, "k3.%s", get(&q_new, "signature") + 3);
+    set(&q, "signature", want);
+    ck_assert_int_eq(signed_link_verify_keys(&relabelled, path, get, &q, NULL, T0),
+                     SIGNED_LINK_BAD);
+    snprintf(want, sizeof want, "%s", get(&q_new, "signature") + 3);
+    set(&q, "signature", want);
+    ck_assert_int_eq(signed_link_verify_keys(&relabelled, path, get, &q, NULL, T0),
+                     SIGNED_LINK_BAD);
+    snprintf(want, sizeof want, ".%s", get(&q_new, "signature") + 3);
+    set(&q, "signature", want);
+    ck_assert_int_eq(signed_link_verify_keys(&both, path, get, &q, NULL, T0), SIGNED_LINK_BAD);
+    set(&q, "signature", "k2.");
+    ck_assert_int_eq(signed_link_verify_keys(&both, path, get, &q, NULL, T0), SIGNED_LINK_BAD);
+    /* The longest key id still fits a form's signature. */
+    keys_set longest;
+    set_of(&longest, "abcdefghijklmnop:key", NULL);
+    char *l = signed_link_make_keys(&longest, "", path, NULL, 0, 600, T0);
+    parse(l, &q);
+    ck_assert_uint_lt(strlen(get(&q, "signature")), sizeof(((signed_link_form *)0)->signature));
+    ck_assert_int_eq(signed_link_verify_keys(&longest, path, get, &q, NULL, T0), SIGNED_LINK_OK);
+    free(l);
+    keys_set none;
+    memset(&none, 0, sizeof none);
+    ck_assert_ptr_null(signed_link_make_keys(&none, "", path, NULL, 0, 600, T0));
+    ck_assert_int_eq(signed_link_verify_keys(&none, path, get, &q_old, NULL, T0), SIGNED_LINK_BAD);
+    free(old);
+    free(new_);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("signed_link");
     TCase *tc = tcase_create("core");
@@ -242,6 +334,7 @@ int main(void) {
     tcase_add_test(tc, expiry_uses_the_clock);
     tcase_add_test(tc, missing_or_malformed_parameters);
     tcase_add_test(tc, form_fields_verify_like_a_link);
+    tcase_add_test(tc, key_ids_rotate);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
