@@ -139,7 +139,7 @@ void auth_route_need(const char *method, const char *path, auth_need *out);
  * here: they come with the tenants file's version a request is served
  * with (tenants_reload.h), so a reload applies to the next request. */
 struct edge_auth {
-    bool enabled; /* MILLOM_AUTH_DISABLED=0 */
+    bool enabled;         /* MILLOM_AUTH_DISABLED=0 */
     const keys_set *keys; /* MILLOM_JWT_KEY(S): e[0] signs (static, keys.h) */
     long ttl_s;
     auth_limiter *limiter;
