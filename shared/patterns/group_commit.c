@@ -31,13 +31,16 @@ struct group_commit {
     pthread_mutex_t mu;
     pthread_cond_t queued_cv;    /* a request was queued, or stop */
     write_request *head, **tail; /* FIFO of waiting requests */
+    int waiting;                 /* how many */
     int stopping;
 };
 
 /* Takes up to GROUP_COMMIT_MAX queued requests (mu held), in order. */
 static write_request *take_batch(group_commit *gc) {
     write_request *first = gc->head, *last = first;
-    for (int n = 1; n < GROUP_COMMIT_MAX && last->next; n++) last = last->next;
+    int n = 1;
+    for (; n < GROUP_COMMIT_MAX && last->next; n++) last = last->next;
+    gc->waiting -= n;
     gc->head = last->next;
     if (!gc->head) gc->tail = &gc->head;
     last->next = NULL;
@@ -62,7 +65,11 @@ static void commit_batch(group_commit *gc, write_request *batch) {
         else
             store_batch_rollback(gc->db);
     }
-    if (rc != SQLITE_OK)
+    if (rc == SQLITE_ABORT)
+        log_warn("%s: a write's error rolled back its whole transaction; none of its writes "
+                 "is stored",
+                 gc->name);
+    else if (rc != SQLITE_OK)
         log_warn("%s: a transaction of writes failed: %s", gc->name, sqlite3_errstr(rc));
     pthread_mutex_lock(&gc->mu);
     for (write_request *r = batch, *next; r; r = next) {
@@ -124,11 +131,19 @@ int group_commit_run(group_commit *gc, group_commit_fn fn, void *arg) {
     pthread_mutex_lock(&gc->mu);
     *gc->tail = &r;
     gc->tail = &r.next;
+    gc->waiting++;
     pthread_cond_signal(&gc->queued_cv);
     while (!r.answered) pthread_cond_wait(&r.answered_cv, &gc->mu);
     pthread_mutex_unlock(&gc->mu);
     pthread_cond_destroy(&r.answered_cv);
     return r.result;
+}
+
+int group_commit_waiting(group_commit *gc) {
+    pthread_mutex_lock(&gc->mu);
+    int n = gc->waiting;
+    pthread_mutex_unlock(&gc->mu);
+    return n;
 }
 
 void group_commit_stop(group_commit *gc) {

@@ -40,6 +40,8 @@ group_commit *group_commit_start(const char *db_path,
  * begin or commit, so nothing fn wrote is stored (treat as a busy store).
  * Any thread; never from inside a group_commit_fn. */
 int group_commit_run(group_commit *gc, group_commit_fn fn, void *arg);
+/* Writes queued and not yet taken into a transaction. */
+int group_commit_waiting(group_commit *gc);
 /* Runs what is queued, stops the thread, closes the connection, frees.
  * NULL is a no-op. */
 void group_commit_stop(group_commit *gc);
