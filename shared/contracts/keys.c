@@ -152,8 +152,9 @@ static int create_key_file(const char *dir, const char *name, const char *path) 
     return rc;
 }
 
-int keys_resolve(const char *name, keys_profile profile, const char *dir, char *out, size_t outlen,
-                 keys_source *source, char *err, size_t errlen) {
+/* The key table's index of name, when name is a key and the profile is
+ * known; -1 with err otherwise. */
+static int key_checked(const char *name, keys_profile profile, char *err, size_t errlen) {
     int i = key_index(name);
     if (i < 0) {
         snprintf(err, errlen, "unknown key %s", name ? name : "(null)");
@@ -163,6 +164,13 @@ int keys_resolve(const char *name, keys_profile profile, const char *dir, char *
         snprintf(err, errlen, "MILLOM_PROFILE must be sandbox, secure or production");
         return -1;
     }
+    return i;
+}
+
+int keys_resolve(const char *name, keys_profile profile, const char *dir, char *out, size_t outlen,
+                 keys_source *source, char *err, size_t errlen) {
+    int i = key_checked(name, profile, err, errlen);
+    if (i < 0) return -1;
     const char *env = setting_str(name, NULL);
     if (env && *env) {
         if (profile != KEYS_PROFILE_SANDBOX && strcmp(env, key_table[i].sandbox) == 0) {
@@ -339,15 +347,8 @@ int keys_parse_list(const char *setting, const char *value, keys_set *out, int *
 /* keys_resolve_set's work; on -1, out may hold secrets. */
 static int resolve_set(const char *name, keys_profile profile, const char *dir, keys_set *out,
                        keys_source *default_source, char *err, size_t errlen) {
-    int i = key_index(name);
-    if (i < 0) {
-        snprintf(err, errlen, "unknown key %s", name ? name : "(null)");
-        return -1;
-    }
-    if (profile == KEYS_PROFILE_UNKNOWN) {
-        snprintf(err, errlen, "MILLOM_PROFILE must be sandbox, secure or production");
-        return -1;
-    }
+    int i = key_checked(name, profile, err, errlen);
+    if (i < 0) return -1;
     const char *list = key_table[i].list;
     const char *value = list ? setting_str(list, NULL) : NULL;
     const char *single = setting_str(name, NULL);
