@@ -139,8 +139,17 @@ wait_ready() { # port name
 }
 
 start devbroker
-for _ in $(seq 1 200); do [ -s "$MILLOM_BROKER_FILE" ] && break; sleep 0.05; done
-[ -s "$MILLOM_BROKER_FILE" ] || die "devbroker did not write $MILLOM_BROKER_FILE"
+# devbroker creates its topics one by one through the mock cluster's
+# thread (tests/lib/stack.c says the same): 0.1 s in a release build, 6 to
+# 8 s under the sanitizers on an idle box, more on a busy one; 10 s here
+# failed a CI run under ThreadSanitizer. The bound is 60 s (a start that
+# never comes, not a timing check), and a devbroker that exits ends it.
+for _ in $(seq 1 1200); do
+  [ -s "$MILLOM_BROKER_FILE" ] && break
+  kill -0 "${PID[devbroker]}" 2>/dev/null || die "devbroker exited during start-up; see $WORK/devbroker.log"
+  sleep 0.05
+done
+[ -s "$MILLOM_BROKER_FILE" ] || die "devbroker did not write $MILLOM_BROKER_FILE in 60 s"
 for p in "${PROGRAMS[@]:1}"; do start "$p"; done
 wait_ready $MNO_PORT mno-sandbox
 wait_ready $SP_PORT sp-sandbox
