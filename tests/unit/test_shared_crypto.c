@@ -52,12 +52,32 @@ START_TEST(test_hmac_rfc4231) {
 }
 END_TEST
 
+/* One base64 vector: raw bytes and their encoding. */
+typedef struct {
+    const char *raw;
+    size_t len;
+    const char *enc;
+} b64_case;
+
+/* Each case encodes to its text and decodes back to its bytes. */
+static void round_trips(const b64_case *cases, size_t n, char *(*encode)(const void *, size_t),
+                        unsigned char *(*decode)(const char *, size_t *)) {
+    for (size_t i = 0; i < n; i++) {
+        char *enc = encode(cases[i].raw, cases[i].len);
+        ck_assert_ptr_nonnull(enc);
+        ck_assert_str_eq(enc, cases[i].enc);
+        free(enc);
+        size_t len = 99;
+        unsigned char *dec = decode(cases[i].enc, &len);
+        ck_assert_ptr_nonnull(dec);
+        ck_assert_uint_eq(len, cases[i].len);
+        ck_assert(memcmp(dec, cases[i].raw, len) == 0);
+        free(dec);
+    }
+}
+
 START_TEST(test_b64url_vectors) {
-    static const struct {
-        const char *raw;
-        size_t len;
-        const char *enc;
-    } cases[] = {
+    static const b64_case cases[] = {
         {"", 0, ""},
         {"f", 1, "Zg"},
         {"fo", 2, "Zm8"},
@@ -70,18 +90,7 @@ START_TEST(test_b64url_vectors) {
         {"\xff\xff\xff", 3, "____"},
         {"\0\0", 2, "AAA"},
     };
-    for (size_t i = 0; i < N_ELEMS(cases); i++) {
-        char *enc = crypto_b64url_encode(cases[i].raw, cases[i].len);
-        ck_assert_ptr_nonnull(enc);
-        ck_assert_str_eq(enc, cases[i].enc);
-        free(enc);
-        size_t len = 99;
-        unsigned char *dec = crypto_b64url_decode(cases[i].enc, &len);
-        ck_assert_ptr_nonnull(dec);
-        ck_assert_uint_eq(len, cases[i].len);
-        ck_assert(memcmp(dec, cases[i].raw, len) == 0);
-        free(dec);
-    }
+    round_trips(cases, N_ELEMS(cases), crypto_b64url_encode, crypto_b64url_decode);
     char *enc = crypto_b64url_encode(NULL, 0);
     ck_assert_str_eq(enc, "");
     free(enc);
@@ -145,11 +154,7 @@ END_TEST
 /* Standard base64 (RFC 4648 §4 vectors), as Standard Webhooks secrets and
  * signatures use it. */
 START_TEST(test_b64_vectors_and_rejects) {
-    static const struct {
-        const char *raw;
-        size_t len;
-        const char *enc;
-    } cases[] = {
+    static const b64_case cases[] = {
         {"", 0, ""},
         {"f", 1, "Zg=="},
         {"fo", 2, "Zm8="},
@@ -160,18 +165,7 @@ START_TEST(test_b64_vectors_and_rejects) {
         {"\xfb\xff", 2, "+/8="},
         {"\xff\xff\xff", 3, "////"},
     };
-    for (size_t i = 0; i < N_ELEMS(cases); i++) {
-        char *enc = crypto_b64_encode(cases[i].raw, cases[i].len);
-        ck_assert_ptr_nonnull(enc);
-        ck_assert_str_eq(enc, cases[i].enc);
-        free(enc);
-        size_t len = 99;
-        unsigned char *dec = crypto_b64_decode(cases[i].enc, &len);
-        ck_assert_ptr_nonnull(dec);
-        ck_assert_uint_eq(len, cases[i].len);
-        ck_assert(memcmp(dec, cases[i].raw, len) == 0);
-        free(dec);
-    }
+    round_trips(cases, N_ELEMS(cases), crypto_b64_encode, crypto_b64_decode);
     unsigned char all[256];
     for (int i = 0; i < 256; i++) all[i] = (unsigned char)i;
     for (size_t n = 0; n <= sizeof all; n++) {
