@@ -209,8 +209,12 @@ static void run_create(sqlite3 *db, void *arg) {
 
 create_result flow_create(purchase_flow *f, const purchase *p, int64_t timer_ms, purchase *existing,
                           int64_t *other_created_ms) {
-    create_write w = {p,           timer_ms, existing, other_created_ms, changelog_get_partition(),
-                      CREATE_ERROR};
+    create_write w = {.p = p,
+                      .timer_ms = timer_ms,
+                      .existing = existing,
+                      .other_created_ms = other_created_ms,
+                      .partition = changelog_get_partition(),
+                      .result = CREATE_ERROR};
     if (group_commit_run(f->writes, run_create, &w) != 0) return CREATE_BUSY;
     return w.result;
 }
@@ -230,7 +234,11 @@ static void run_update(sqlite3 *db, void *arg) {
 
 int flow_update(purchase_flow *f, const purchase *next, unsigned expect_states, int expect_attempts,
                 purchase *current) {
-    update_write w = {next, expect_states, expect_attempts, current, -1};
+    update_write w = {.next = next,
+                      .expect_states = expect_states,
+                      .expect_attempts = expect_attempts,
+                      .current = current,
+                      .result = -1};
     if (group_commit_run(f->writes, run_update, &w) != 0) return -1;
     return w.result;
 }
