@@ -14,6 +14,7 @@
 #include "shared/plumbing/topics.h"
 #include "shared/plumbing/errors.h"
 #include "shared/patterns/rpc.h"
+#include "shared/plumbing/service.h"
 #include "millom/v1/purchase.pb-c.h"
 
 #include <string.h>
@@ -22,7 +23,7 @@
  * Runs in the consumer thread, so every query behind it on the partition
  * sees the cache without the entry. */
 static kafka_verdict invalidate(resolver *r, const char *op, const char *subscriber) {
-    if (op && subscriber && *subscriber) backend_cache_forget(r, op, subscriber);
+    if (op && subscriber && *subscriber) backend_cache_forget(r->cache, op, subscriber, now_ms());
     return KAFKA_DONE;
 }
 
