@@ -35,7 +35,7 @@ typedef struct cache_entry {
 } cache_entry;
 
 typedef struct cache_subscriber {
-    struct cache_subscriber *chain;      /* hash bucket */
+    struct cache_subscriber *chain;       /* hash bucket */
     struct cache_subscriber *prev, *next; /* LRU: head is the newest */
     char *op, *subscriber;
     int64_t forgotten_ms; /* answers fetched before this are stale */
@@ -93,10 +93,14 @@ static void drop_entries(backend_cache *c, cache_subscriber *s) {
 }
 
 static void lru_unlink(backend_cache *c, cache_subscriber *s) {
-    if (s->prev) s->prev->next = s->next;
-    else c->newest = s->next;
-    if (s->next) s->next->prev = s->prev;
-    else c->oldest = s->prev;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        c->newest = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    else
+        c->oldest = s->prev;
     s->prev = s->next = NULL;
 }
 
