@@ -7,7 +7,7 @@ packages=(
   librdkafka-dev libmicrohttpd-dev libcurl4-openssl-dev
   libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev
   check libsubunit-dev libjansson-dev libjwt-dev libssl-dev
-  kcat wrk nginx-light sqlite3 curl docker-compose
+  kcat wrk hey nginx-light sqlite3 curl docker-compose
   python3 clang-format
 )
 # make fuzz (FUZZ=1) also needs clang and its libFuzzer/sanitizer runtimes;
