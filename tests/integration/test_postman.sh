@@ -16,7 +16,7 @@
 # is still missing. Run by scripts/test.sh; BUILD names the build tree,
 # MILLOM_KEEP_TEST_DIR=1 keeps the temp dir (logs, newman's JSON reports).
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 BASE=${POSTMAN_BASE_PORT:-22200}
 NEWMAN=tools/node/node_modules/.bin/newman
 COLLECTION=docs/postman/millom-sandbox.postman_collection.json

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # sourced; the STACK_* variables are for its callers
 # The shell tests' stack (source it): what tests/lib/stack.c does for the C
 # tests. Starts devbroker, mno-sandbox, sp-sandbox and the five services on
 # loopback with their own ports, data dir, broker file and tenants copy,
