@@ -2,8 +2,8 @@
 # The shell tests' stack (source it): what tests/lib/stack.c does for the C
 # tests. Starts devbroker, mno-sandbox, sp-sandbox and the five services on
 # loopback with their own ports, data dir, broker file and tenants copy,
-# waits until each answers /readyz, and stops them: services first, newest
-# first, devbroker last.
+# waits until each answers /readyz, and stops them: services first (all at
+# once), devbroker last.
 #
 #   . tests/lib/stack.sh
 #   stack_start BASE_PORT DIR [sandbox|secure] || exit 1
@@ -150,21 +150,40 @@ stack_alive() {
   return $rc
 }
 
-# Stops every program started (SIGTERM; SIGKILL after 10 s), services
-# first, newest first, devbroker last. 0 when each exited 0; otherwise
-# names the others (66 is a sanitizer report, scripts/test.sh's exitcode),
-# prints the end of their logs and returns 1.
+# Stops every program started: the services and sandboxes at once (SIGTERM;
+# SIGKILL to any still running 10 s later; they exit in parallel, which
+# under the sanitizers' exit checks is most of the time), then devbroker
+# (like scripts/run.sh: services first, so they can commit offsets and
+# flush). 0 when each exited 0; otherwise names the others (66 is a
+# sanitizer report, scripts/test.sh's exitcode), prints the end of their
+# logs and returns 1.
 stack_stop() {
-  local i name pid rc bad=0 _
-  for ((i = ${#STACK_PROGRAMS[@]} - 1; i >= 0; i--)); do
-    name=${STACK_PROGRAMS[$i]}
-    pid=${STACK_PID[$name]:-}
-    [ -n "$pid" ] || continue
+  local name bad=0
+  local -a services=()
+  for name in "${STACK_PROGRAMS[@]:1}"; do
+    [ -n "${STACK_PID[$name]:-}" ] && services+=("$name")
+  done
+  stack_stop_group "${services[@]}" || bad=1
+  if [ -n "${STACK_PID[devbroker]:-}" ]; then stack_stop_group devbroker || bad=1; fi
+  return $bad
+}
+
+# NAME...: SIGTERM to each at once, SIGKILL to those still running 10 s
+# later, then reaps each and checks its exit status (stack_stop).
+stack_stop_group() {
+  local name pid rc running bad=0 _
+  for name in "$@"; do kill -TERM "${STACK_PID[$name]}" 2>/dev/null; done
+  for _ in $(seq 1 100); do
+    running=0
+    for name in "$@"; do kill -0 "${STACK_PID[$name]}" 2>/dev/null && running=1; done
+    [ "$running" = 0 ] && break
+    sleep 0.1
+  done
+  for name in "$@"; do
+    pid=${STACK_PID[$name]}
     unset "STACK_PID[$name]"
-    kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$pid" 2>/dev/null; then
-      echo "$name ignored SIGTERM; killing it" >&2
+      echo "$name ignored SIGTERM for 10 s; killing it" >&2
       kill -KILL "$pid" 2>/dev/null
     fi
     wait "$pid" 2>/dev/null
