@@ -6,7 +6,7 @@
 # once), devbroker last.
 #
 #   . tests/lib/stack.sh
-#   stack_start BASE_PORT DIR [sandbox|secure] || exit 1
+#   stack_start BASE_PORT DIR [sandbox|secure [NAME=value...]] || exit 1
 #   ... curl "$STACK_EDGE/std/..." ...
 #   stack_stop || echo "a program exited badly"
 #
@@ -25,10 +25,12 @@ STACK_PROGRAMS=(devbroker mno-sandbox sp-sandbox offer-resolver purchase-executo
                 settlement-reporter api-edge)
 declare -A STACK_PID=()
 
-# BASE_PORT DIR [PROFILE]: 0 when every program is ready; otherwise a line
-# on stderr and 1 (whatever started is left for stack_stop).
+# BASE_PORT DIR [PROFILE [NAME=value...]]: 0 when every program is ready;
+# otherwise a line on stderr and 1 (whatever started is left for
+# stack_stop). The NAME=value settings go to every program.
 stack_start() {
   local base=$1 dir=$2 profile=${3:-sandbox} bin=${BUILD:-build/release}/bin p _
+  shift 3 2>/dev/null || shift $#
   STACK_DIR=$dir
   STACK_BIN=$bin
   STACK_EDGE_PORT=$base
@@ -83,7 +85,7 @@ PY
     secure) env+=(MILLOM_AUTH_DISABLED=0 MILLOM_PROFILE=secure) ;;
     *) echo "unknown profile $profile (sandbox or secure)" >&2; return 1 ;;
   esac
-  STACK_ENV=("${env[@]}")
+  STACK_ENV=("${env[@]}" "$@")
 
   rm -f "$dir/broker.bootstrap"
   stack_spawn devbroker
