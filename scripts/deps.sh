@@ -45,9 +45,11 @@ fi
 
 # npm packages: tools/node/package.json, the versions pinned by its
 # package-lock.json, installed into tools/node/node_modules (never
-# globally) with `npm ci`, again only when the lock file changed since.
+# globally) with `npm ci`, again when the lock file changed since (or
+# newman is gone from node_modules).
 NODE_TOOLS=$(cd "$(dirname "$0")/.." && pwd)/tools/node
-if ! cmp -s "$NODE_TOOLS/package-lock.json" "$NODE_TOOLS/node_modules/.millom-installed-lock.json"; then
+if ! cmp -s "$NODE_TOOLS/package-lock.json" "$NODE_TOOLS/node_modules/.millom-installed-lock.json" ||
+   [ ! -x "$NODE_TOOLS/node_modules/.bin/newman" ]; then
   echo "installing npm packages into $NODE_TOOLS/node_modules (npm ci)"
   npm ci --prefix "$NODE_TOOLS" --no-audit --no-fund --loglevel=error
   cp "$NODE_TOOLS/package-lock.json" "$NODE_TOOLS/node_modules/.millom-installed-lock.json"
