@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages that building, running, testing and
-# benchmarking need. Does nothing when they are all there already.
+# benchmarking need, and the npm packages of tools/node. Does nothing when
+# they are all there already.
 set -euo pipefail
 packages=(
   build-essential pkg-config
@@ -25,14 +26,31 @@ fi
 if [ "${BROWSER:-0}" = 1 ]; then
   packages+=(chromium fonts-dejavu-core)
 fi
+# newman (tests/integration/test_postman.sh runs docs/postman's collection
+# with it) is an npm package, installed below into tools/node; it needs
+# node and npm: Debian's, unless a node with npm is there already.
+command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-echo "installing: ${missing[*]}"
-SUDO=""
-[ "$(id -u)" -ne 0 ] && SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# npm packages: tools/node/package.json, the versions pinned by its
+# package-lock.json, installed into tools/node/node_modules (never
+# globally) with `npm ci`, again when the lock file changed since (or
+# newman is gone from node_modules).
+NODE_TOOLS=$(cd "$(dirname "$0")/.." && pwd)/tools/node
+if ! cmp -s "$NODE_TOOLS/package-lock.json" "$NODE_TOOLS/node_modules/.millom-installed-lock.json" ||
+   [ ! -x "$NODE_TOOLS/node_modules/.bin/newman" ]; then
+  echo "installing npm packages into $NODE_TOOLS/node_modules (npm ci)"
+  npm ci --prefix "$NODE_TOOLS" --no-audit --no-fund --loglevel=error
+  cp "$NODE_TOOLS/package-lock.json" "$NODE_TOOLS/node_modules/.millom-installed-lock.json"
+fi
