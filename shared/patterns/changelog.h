@@ -116,6 +116,10 @@ void changelog_follower_stop(changelog_follower *f);
 /* For tests: the next version the clock would give (no side effect other
  * than advancing it) and telling it about a version seen elsewhere. */
 int64_t changelog_clock_next(void);
+/* The id this process writes into the records of the database file
+ * db_file (sqlite3_db_filename), random per file and start; NULL when too
+ * many files were named. */
+const char *changelog_origin(const char *db_file);
 void changelog_clock_observe(int64_t version);
 
 #endif

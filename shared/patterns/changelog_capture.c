@@ -2,9 +2,11 @@
  * the SQL functions the capture triggers call, the triggers themselves and
  * the ownership table. */
 #include "shared/patterns/changelog.h"
+#include "shared/plumbing/crypto.h"
 #include "shared/plumbing/log.h"
 #include "millom/v1/changelog.pb-c.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -45,6 +47,33 @@ void changelog_clock_observe(int64_t version) {
     int64_t last = atomic_load(&clock_last);
     while (version > last && !atomic_compare_exchange_weak(&clock_last, &last, version)) {
     }
+}
+
+/* Origins: a random id per database file and process, made on first use
+ * and kept until exit (a service opens a handful of files). The follower
+ * of a file skips the records its own process wrote into that file. Per
+ * file, not per process, so two databases in one process (the unit tests)
+ * still replicate to each other; per process, so two instances started
+ * from copies of one file never take each other's records for their own. */
+#define MAX_ORIGINS 16
+static struct {
+    char *path;
+    char id[37];
+} origins[MAX_ORIGINS];
+static size_t n_origins;
+static pthread_mutex_t origins_lock = PTHREAD_MUTEX_INITIALIZER;
+
+const char *changelog_origin(const char *db_file) {
+    const char *id = NULL;
+    pthread_mutex_lock(&origins_lock);
+    for (size_t i = 0; !id && i < n_origins; i++)
+        if (strcmp(origins[i].path, db_file) == 0) id = origins[i].id;
+    if (!id && n_origins < MAX_ORIGINS && (origins[n_origins].path = strdup(db_file))) {
+        crypto_uuid(origins[n_origins].id);
+        id = origins[n_origins++].id;
+    }
+    pthread_mutex_unlock(&origins_lock);
+    return id; /* NULL: out of slots; records then carry no origin */
 }
 
 static _Thread_local int32_t current_partition = -1;
@@ -166,6 +195,7 @@ static void fn_row(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     Millom__V1__ChangelogRecord rec = MILLOM__V1__CHANGELOG_RECORD__INIT;
     rec.table = (char *)sqlite3_value_text(argv[0]);
     rec.version = sqlite3_value_int64(argv[1]);
+    rec.origin = sqlite3_user_data(ctx);
     rec.n_columns = n;
     rec.columns = ptrs;
     result_packed(ctx, &rec.base);
@@ -324,7 +354,8 @@ int changelog_capture(sqlite3 *db, const changelog_spec *spec, char *err, size_t
         sqlite3_create_function(db, "changelog_now_ms", 0, flags, NULL, fn_now_ms, NULL, NULL) ||
         sqlite3_create_function(db, "changelog_key", -1, flags | SQLITE_DETERMINISTIC, NULL, fn_key,
                                 NULL, NULL) ||
-        sqlite3_create_function(db, "changelog_row", -1, flags | SQLITE_DETERMINISTIC, NULL, fn_row,
+        sqlite3_create_function(db, "changelog_row", -1, flags | SQLITE_DETERMINISTIC,
+                                (void *)changelog_origin(sqlite3_db_filename(db, "main")), fn_row,
                                 NULL, NULL)) {
         snprintf(err, errlen, "changelog functions: %s", sqlite3_errmsg(db));
         return -1;
