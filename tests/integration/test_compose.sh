@@ -11,7 +11,16 @@
 #      ACL allows; docker/kafka-acls.sh grants mno only WRITE on
 #      millom.subscriber.events, analyst only READ on the settlement topics,
 #      every other principal the topics its code names; and X-MSISDN is
-#      trusted from one /32, the gateway's fixed address on its network.
+#      trusted from one /32, the gateway's fixed address on its network;
+#   6. the production-shaped Kafka (compose.kafka-cluster.yaml over
+#      compose.yaml): valid, three KRaft nodes in one quorum, replication 3
+#      and min.insync.replicas=2 for the internal topics and every Millom
+#      topic (dry runs of kafka-start.sh and create-topics.sh), every Kafka
+#      client on every broker; the single node's shape likewise with 1;
+#   7. the observability profile in both shapes: Prometheus scrapes every
+#      Millom program on its health check's port; pinned images on the
+#      host's loopback (tests/integration/test_observability_config.sh
+#      checks the rules and dashboards themselves).
 # Run from the repository root (scripts/test.sh does).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -303,10 +312,12 @@ out=$(docker-compose "${CLUSTER[@]}" config -q 2>&1)
 rc=$?
 [ -n "$out" ] && echo "$out"
 check "docker-compose config accepts compose.yaml + compose.kafka-cluster.yaml" "$rc"
-single=$(docker-compose -f compose.yaml --profile tools --profile edge2 config 2>/dev/null)
-cluster=$(docker-compose "${CLUSTER[@]}" --profile tools --profile edge2 config 2>/dev/null)
+declare -A rendered=(
+  [single]=$(docker-compose -f compose.yaml --profile tools --profile edge2 config 2>/dev/null)
+  [cluster]=$(docker-compose "${CLUSTER[@]}" --profile tools --profile edge2 config 2>/dev/null)
+)
 for shape in single cluster; do
-  out=$(SHAPE=$shape CONFIG="${!shape}" python3 - <<'PY'
+  out=$(SHAPE=$shape CONFIG="${rendered[$shape]}" python3 - <<'PY'
 import os, yaml
 shape, cfg = os.environ["SHAPE"], yaml.safe_load(os.environ["CONFIG"])
 svcs = cfg["services"]
