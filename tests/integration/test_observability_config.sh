@@ -129,7 +129,8 @@ PY
 )
 check "the dashboards are JSON on the provisioned datasource" "$([ -z "$out" ]; echo $?)" "$out"
 out=$(promtool check rules "$tmp/dashboard_rules.yml" 2>&1)
-check "every dashboard query is valid PromQL ($(grep -c 'record:' "$tmp/dashboard_rules.yml") queries)" $? "$out"
+rc=$?
+check "every dashboard query is valid PromQL ($(grep -c 'record:' "$tmp/dashboard_rules.yml") queries)" "$rc" "$out"
 
 # 6. The dashboard provider reads the folder compose mounts the dashboards
 #    on, and the datasource is compose's prometheus service.
