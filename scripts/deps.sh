@@ -9,7 +9,8 @@ packages=(
   libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev
   check libsubunit-dev libjansson-dev libjwt-dev libssl-dev
   kcat wrk hey nginx-light sqlite3 curl docker-compose
-  python3 clang-format
+  python3 python3-yaml clang-format
+  prometheus # promtool: the alert rules' checks and unit tests (docker/prometheus)
 )
 # make fuzz (FUZZ=1) also needs clang and its libFuzzer/sanitizer runtimes;
 # make test does not.
@@ -30,17 +31,31 @@ fi
 # with it) is an npm package, installed below into tools/node; it needs
 # node and npm: Debian's, unless a node with npm is there already.
 command -v npm >/dev/null || packages+=(nodejs npm)
+# Debian's prometheus package also installs and starts a Prometheus daemon
+# on port 9090, where make run and the tests put mno-sandbox; only promtool
+# is wanted, so right after installing it the daemon is stopped and disabled
+# (when systemd runs it; without systemd, as in containers, the package does
+# not start it). A Prometheus installed before is left alone.
+stop_prometheus_daemon() {
+  command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ] || return 0
+  if systemctl is-enabled --quiet prometheus.service 2>/dev/null ||
+     systemctl is-active --quiet prometheus.service 2>/dev/null; then
+    echo "stopping and disabling the prometheus daemon (only promtool is needed)"
+    $SUDO systemctl disable --now prometheus.service
+  fi
+}
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  case " ${missing[*]} " in *" prometheus "*) stop_prometheus_daemon ;; esac
 fi
 
 # npm packages: tools/node/package.json, the versions pinned by its

@@ -50,6 +50,11 @@ void edge_std_path(const edge_match *m, std_path *out);
 /* Relays the responder's Reply to a deferred request, or 503 when the
  * deadline passed first (relay.c). `arg` is the http_request. */
 void edge_relay_reply(void *arg, const Millom__V1__Reply *reply);
+/* Registers the relay's metrics (millom_edge_deadline_exceeded_total) so
+ * that they are on /metrics at 0 from start-up: a counter that appears only
+ * at its first increase gives rate() and increase() nothing to compare and
+ * leaves the dashboard's panel empty. Idempotent (relay.c). */
+void edge_relay_metrics_init(void);
 
 /* How to serialize one protobuf message type. */
 typedef struct {

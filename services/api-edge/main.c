@@ -99,6 +99,7 @@ int main(void) {
         log_error("tenants reload: %s", err);
         goto out;
     }
+    edge_relay_metrics_init();
     e.producer = kafka_producer_new("api-edge", 0, err, sizeof err);
     if (!e.producer) {
         log_error("kafka producer: %s", err);
