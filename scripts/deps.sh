@@ -25,14 +25,32 @@ fi
 if [ "${BROWSER:-0}" = 1 ]; then
   packages+=(chromium fonts-dejavu-core)
 fi
+# Node.js and npm for the npm packages below (the machine's own, when it
+# has them: a Node.js from elsewhere carries its npm).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-echo "installing: ${missing[*]}"
-SUDO=""
-[ "$(id -u)" -ne 0 ] && SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# npm packages, each folder with its package.json and package-lock.json,
+# installed into that folder (never globally) when its lock file changed:
+#   tools/kafkajs   kafkajs + protobufjs (tests/integration/test_kafkajs_interop.c)
+cd "$(dirname "$0")/.."
+for dir in tools/kafkajs; do
+  installed=$dir/node_modules/.package-lock.json
+  if [ ! -e "$installed" ] || [ "$dir/package-lock.json" -nt "$installed" ]; then
+    echo "npm ci --prefix $dir"
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+  fi
+done
