@@ -102,7 +102,8 @@ static int reader_open(dlq_reader *r, const char *dlq, long timeout_ms) {
     rd_kafka_resp_err_t e = rkt ? rd_kafka_metadata(r->rk, 0, rkt, &md, (int)timeout_ms)
                                 : RD_KAFKA_RESP_ERR__INVALID_ARG;
     if (rkt) rd_kafka_topic_destroy(rkt);
-    if (!e && (md->topic_cnt != 1 || md->topics[0].err)) e = md->topics[0].err;
+    if (!e && md->topic_cnt != 1) e = RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+    if (!e && md->topics[0].err) e = md->topics[0].err;
     if (e) {
         fprintf(stderr, "millomctl: metadata of %s: %s\n", dlq, rd_kafka_err2str(e));
         if (md) rd_kafka_metadata_destroy(md);
@@ -334,6 +335,10 @@ static int walk_pending(walk *w, dlq_reader *r) {
         if (rc) break;
         w->handled++;
         if (w->o->replay && !w->o->dry_run) progress(w, 0);
+    }
+    if (!rc && service_stopping() && w->handled < w->total) {
+        fprintf(stderr, "millomctl: stopped by a signal; the rest stays pending\n");
+        rc = CTL_EXIT_FAILED;
     }
     return rc;
 }

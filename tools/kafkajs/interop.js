@@ -17,8 +17,8 @@
 //       message type M (e.g. millom.v1.SettlementRecord) and prints one JSON
 //       line a message, {"partition", "offset", "key", "value"} (64-bit
 //       integers as strings, enums by name); stops after N messages (those
-//       with key K only, when given) or MS without a new one (default
-//       10000). A value that does not decode prints {"error"} instead of
+//       with key K only, when given) or MS without a new one after joining
+//       the group (default 10000). A value that does not decode prints {"error"} instead of
 //       "value". Exit 0, or 1 with the error on stderr.
 //
 // Used by tests/integration/test_kafkajs_interop.c; the README's MNO and
@@ -110,12 +110,20 @@ async function consume(opts) {
   const Type = root.lookupType(opts.type);
   const max = opts.max ? Number(opts.max) : 0;
   const idleMs = opts['idle-ms'] ? Number(opts['idle-ms']) : 10000;
-  const consumer = client(opts).consumer({ groupId: opts.group || `millom-kafkajs-${process.pid}` });
+  const group = opts.group || `millom-kafkajs-${process.pid}`;
+  const consumer = client(opts).consumer({ groupId: group });
   await consumer.connect();
   let printed = 0;
   let lastAt = Date.now();
+  let joined = false;
   let finish;
   const done = new Promise((resolve) => (finish = resolve));
+  // Idle time counts from joining the group on: a join takes seconds.
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    joined = true;
+    lastAt = Date.now();
+  });
+  const startedAt = Date.now();
   try {
     await consumer.subscribe({ topic: opts.topic, fromBeginning: true });
     await consumer.run({
@@ -135,13 +143,14 @@ async function consume(opts) {
       },
     });
     const idle = setInterval(() => {
-      if (Date.now() - lastAt >= idleMs) finish();
+      if (joined ? Date.now() - lastAt >= idleMs : Date.now() - startedAt >= 60000) finish();
     }, 100);
     await done;
     clearInterval(idle);
   } finally {
     await consumer.disconnect();
   }
+  if (!joined) throw new Error(`did not join group ${group} within 60 s`);
   if (max && printed < max) throw new Error(`only ${printed} of ${max} messages within ${idleMs} ms`);
 }
 
