@@ -340,10 +340,10 @@ START_TEST(dlq_list_and_replay) {
     json_t *first = json_array_get(replayed, 0);
     ctl("dlq list " EVENTS " --format json", &r);
     json_t *rows = json_lines(&r);
-    size_t i;
+    size_t k;
     json_t *row_left;
     int still_pending = 0;
-    json_array_foreach(rows, i, row_left) {
+    json_array_foreach(rows, k, row_left) {
         int same =
             json_equal(json_object_get(row_left, "partition"),
                        json_object_get(first, "partition")) &&
