@@ -27,10 +27,11 @@ fi
 if [ "${BROWSER:-0}" = 1 ]; then
   packages+=(chromium fonts-dejavu-core)
 fi
-# newman (tests/integration/test_postman.sh runs docs/postman's collection
-# with it) is an npm package, installed below into tools/node; it needs
-# node and npm: Debian's, unless a node with npm is there already.
-command -v npm >/dev/null || packages+=(nodejs npm)
+# Node.js and npm for the npm packages below (the machine's own, when it
+# has them: a Node.js from elsewhere carries its npm).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 # Debian's prometheus package also installs and starts a Prometheus daemon
 # on port 9090, where make run and the tests put mno-sandbox; only promtool
 # is wanted, so right after installing it the daemon is stopped and disabled
@@ -58,14 +59,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   case " ${missing[*]} " in *" prometheus "*) stop_prometheus_daemon ;; esac
 fi
 
-# npm packages: tools/node/package.json, the versions pinned by its
-# package-lock.json, installed into tools/node/node_modules (never
-# globally) with `npm ci`, again when the lock file changed since (or
-# newman is gone from node_modules).
-NODE_TOOLS=$(cd "$(dirname "$0")/.." && pwd)/tools/node
-if ! cmp -s "$NODE_TOOLS/package-lock.json" "$NODE_TOOLS/node_modules/.millom-installed-lock.json" ||
-   [ ! -x "$NODE_TOOLS/node_modules/.bin/newman" ]; then
-  echo "installing npm packages into $NODE_TOOLS/node_modules (npm ci)"
-  npm ci --prefix "$NODE_TOOLS" --no-audit --no-fund --loglevel=error
-  cp "$NODE_TOOLS/package-lock.json" "$NODE_TOOLS/node_modules/.millom-installed-lock.json"
-fi
+# npm packages, each folder with its package.json and the versions pinned
+# by its package-lock.json, installed into that folder (never globally)
+# with `npm ci`, again when the lock file changed since the last install:
+#   tools/node      newman (tests/integration/test_postman.sh)
+#   tools/kafkajs   kafkajs + protobufjs (tests/integration/test_kafkajs_interop.c)
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+for dir in "$ROOT/tools/node" "$ROOT/tools/kafkajs"; do
+  stamp=$dir/node_modules/.millom-installed-lock.json
+  if ! cmp -s "$dir/package-lock.json" "$stamp"; then
+    echo "installing npm packages into $dir/node_modules (npm ci)"
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+    cp "$dir/package-lock.json" "$stamp"
+  fi
+done

@@ -703,19 +703,30 @@ int kafka_produce(kafka_producer *p, const char *topic, int32_t partition, const
     return produce_raw(p, topic, partition, key, key_len, value, value_len, hdrs, NULL);
 }
 
-int kafka_produce_cb(kafka_producer *p, const char *topic, int32_t partition, const void *key,
-                     size_t key_len, const void *value, size_t value_len,
-                     kafka_delivery_fn on_delivery, void *arg) {
+int kafka_produce_headers_cb(kafka_producer *p, const char *topic, int32_t partition,
+                             const void *key, size_t key_len, const void *value, size_t value_len,
+                             rd_kafka_headers_t *headers, kafka_delivery_fn on_delivery,
+                             void *arg) {
     struct delivery *d = NULL;
     if (on_delivery) {
         d = malloc(sizeof *d);
-        if (!d) return -1;
+        if (!d) {
+            if (headers) rd_kafka_headers_destroy(headers);
+            return -1;
+        }
         d->fn = on_delivery;
         d->arg = arg;
     }
-    int rc = produce_raw(p, topic, partition, key, key_len, value, value_len, NULL, d);
+    int rc = produce_raw(p, topic, partition, key, key_len, value, value_len, headers, d);
     if (rc) free(d);
     return rc;
+}
+
+int kafka_produce_cb(kafka_producer *p, const char *topic, int32_t partition, const void *key,
+                     size_t key_len, const void *value, size_t value_len,
+                     kafka_delivery_fn on_delivery, void *arg) {
+    return kafka_produce_headers_cb(p, topic, partition, key, key_len, value, value_len, NULL,
+                                    on_delivery, arg);
 }
 
 int kafka_producer_flush(kafka_producer *p, int timeout_ms) {

@@ -62,6 +62,12 @@ typedef void (*kafka_delivery_fn)(void *arg, rd_kafka_resp_err_t err);
 int kafka_produce_cb(kafka_producer *p, const char *topic, int32_t partition, const void *key,
                      size_t key_len, const void *value, size_t value_len,
                      kafka_delivery_fn on_delivery, void *arg);
+/* Like kafka_produce_cb, with a headers object (binary values kept as they
+ * are, e.g. copied from a consumed message); the headers are taken, also
+ * when it fails. NULL: none. */
+int kafka_produce_headers_cb(kafka_producer *p, const char *topic, int32_t partition,
+                             const void *key, size_t key_len, const void *value, size_t value_len,
+                             rd_kafka_headers_t *headers, kafka_delivery_fn on_delivery, void *arg);
 /* Produces and waits up to timeout_ms for the delivery report (kafka_wait.c):
  * DELIVERED; TIMED_OUT (the message may still be delivered later); or FAILED
  * (not produced, or the broker gave up: *err, when not NULL, says why). */
@@ -69,6 +75,12 @@ typedef enum { KAFKA_WAIT_DELIVERED, KAFKA_WAIT_TIMED_OUT, KAFKA_WAIT_FAILED } k
 kafka_wait_result kafka_produce_wait(kafka_producer *p, const char *topic, int32_t partition,
                                      const void *key, size_t key_len, const void *value,
                                      size_t value_len, long timeout_ms, rd_kafka_resp_err_t *err);
+/* The same with headers, taken as kafka_produce_headers_cb takes them. */
+kafka_wait_result kafka_produce_wait_headers(kafka_producer *p, const char *topic,
+                                             int32_t partition, const void *key, size_t key_len,
+                                             const void *value, size_t value_len,
+                                             rd_kafka_headers_t *headers, long timeout_ms,
+                                             rd_kafka_resp_err_t *err);
 int kafka_producer_flush(kafka_producer *p, int timeout_ms);
 rd_kafka_t *kafka_producer_handle(kafka_producer *p);
 /* Flushes (up to 10 s) and frees. */
