@@ -82,12 +82,19 @@ static const char *const migrations[] = {
     "DROP TABLE records;"
     "ALTER TABLE records_v5 RENAME TO records;"
     "CREATE INDEX records_completed ON records (operator, completed_at_ms);",
+    /* 6: the outbox's request ids */
+    NULL, /* outbox_correlator_migration_sql, filled in settle_store_open */
 };
+/* The steps that are NULL above: shared/patterns/outbox.h's, which are
+ * not constant expressions here. */
+#define OUTBOX_STEP 3
+#define OUTBOX_CORRELATOR_STEP 5
 
 sqlite3 *settle_store_open(const char *path, char *err, size_t errlen) {
     const char *m[sizeof migrations / sizeof migrations[0]];
-    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
-        m[i] = migrations[i] ? migrations[i] : outbox_migration_sql;
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) m[i] = migrations[i];
+    m[OUTBOX_STEP] = outbox_migration_sql;
+    m[OUTBOX_CORRELATOR_STEP] = outbox_correlator_migration_sql;
     return store_open_path(path, m, sizeof m / sizeof m[0], err, errlen);
 }
 

@@ -1,8 +1,8 @@
 /* libFuzzer target for api-edge's request parsing and JSON validation,
  * the tenants file as a reload reads it, the Standard Webhooks check
- * providers run on Millom's webhooks, and the key lists of rotation with
- * the key-id lookups of every artefact (`make fuzz`; input format in
- * tests/fuzz/README.md).
+ * providers run on Millom's webhooks, the key lists of rotation with
+ * the key-id lookups of every artefact, and the x-correlator check
+ * (`make fuzz`; input format in tests/fuzz/README.md).
  *
  * The first byte selects the parser, the rest is its data. Every parser
  * here is pure: no I/O, no Kafka, no HTTP server. Fields that a request
@@ -21,6 +21,7 @@
 #include "shared/contracts/offer_context.h"
 #include "shared/contracts/signed_link.h"
 #include "shared/contracts/webhook_signature.h"
+#include "shared/plumbing/correlator.h"
 #include "shared/plumbing/http_form.h"
 
 #include <stdint.h>
@@ -487,9 +488,39 @@ static void fuzz_tenants(const uint8_t *d, size_t n) {
         free_lines(f, k);
     }
 
-    /* The selector byte: one of these letters, or any other byte taken modulo
+/* The x-correlator check (shared/plumbing/correlator.h) on the header's
+ * bytes, as api-edge's HTTP server and every Kafka consumer run it. What
+ * it accepts must be 1 to 128 characters of [A-Za-z0-9._:-] and become the
+ * thread's current correlator unchanged; what it refuses must clear it. A
+ * fresh one must pass the same check. */
+static void fuzz_correlator(const uint8_t *d, size_t n) {
+    char *bytes = malloc(n ? n : 1); /* exact size: a read past n is caught */
+    if (!bytes) return;
+    if (n) memcpy(bytes, d, n);
+    correlator_set("before");
+    int ok = correlator_valid(bytes, n);
+    correlator_set_n(bytes, n);
+    const char *cur = correlator_current();
+    if (ok) {
+        if (n < 1 || n > CORRELATOR_MAX || strlen(cur) != n || memcmp(cur, bytes, n) != 0) abort();
+        for (size_t i = 0; i < n; i++)
+            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-",
+                        bytes[i]) ||
+                !bytes[i])
+                abort();
+    } else if (*cur) {
+        abort();
+    }
+    char fresh[CORRELATOR_SIZE];
+    correlator_new(fresh);
+    if (!correlator_valid(fresh, strlen(fresh))) abort();
+    correlator_clear();
+    free(bytes);
+}
+
+/* The selector byte: one of these letters, or any other byte taken modulo
  * the table (so mutations of the selector stay useful). */
-    static const char selectors[] = "PVABMRLTFHNQSWCK";
+static const char selectors[] = "PVABMRLTFHNQSWCKX";
 
     int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (size < 1) return 0;
@@ -514,6 +545,7 @@ static void fuzz_tenants(const uint8_t *d, size_t n) {
         case 'W': fuzz_webhook(d, n); break;
         case 'C': fuzz_tenants(d, n); break;
         case 'K': fuzz_keys(d, n); break;
+        case 'X': fuzz_correlator(d, n); break;
         }
         return 0;
     }

@@ -52,7 +52,7 @@ static void setup(void) {
     snprintf(dir, sizeof dir, "/tmp/millom-outbox-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
     snprintf(db_path, sizeof db_path, "%s/svc.db", dir);
-    const char *m[] = {things_sql, outbox_migration_sql};
+    const char *m[] = {things_sql, outbox_migration_sql, outbox_correlator_migration_sql};
     db = store_open_path(db_path, m, 2, err, sizeof err);
     ck_assert_msg(db != NULL, "%s", err);
 }
