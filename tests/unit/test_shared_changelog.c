@@ -60,7 +60,7 @@ static sqlite3 *open_db(const char *path) {
     const char *m[] = {things_sql, events_sql, outbox_migration_sql, changelog_migration_sql,
                        outbox_correlator_migration_sql};
     char err[512] = "";
-    sqlite3 *db = store_open_path(path, m, 4, err, sizeof err);
+    sqlite3 *db = store_open_path(path, m, sizeof m / sizeof m[0], err, sizeof err);
     ck_assert_msg(db != NULL, "store_open_path %s: %s", path, err);
     return db;
 }
