@@ -100,7 +100,7 @@ void routes_purchase_send(api_edge *e, http_request *req, const std_request *rq,
      * transid, so every message about one purchase reaches the
      * purchase-executor instance that owns it (its partition). */
     log_debug("purchase %s/%s of plan %s (%s): sent to purchase-executor", rq->provider->id,
-             a->transid, a->planid, channel);
+              a->transid, a->planid, channel);
     edge_send_request(e, req, TOPIC_PURCHASE_COMMANDS, a->transid, e->purchase_deadline_ms,
                       &edge_purchase_codec, &cmd, &meta, on_purchase_reply, w);
 }

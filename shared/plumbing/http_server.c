@@ -418,7 +418,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                                s->max_body);
         } else if (r->bad_correlator) {
             http_respond_error(r, CAUSE_BAD_REQUEST,
-                               CORRELATOR_HEADER " must be 1 to %d characters of " CORRELATOR_CHARSET,
+                               CORRELATOR_HEADER
+                               " must be 1 to %d characters of " CORRELATOR_CHARSET,
                                CORRELATOR_MAX);
         } else if (!serve_builtin(s, r)) {
             /* The handler works for this request: its log lines and the

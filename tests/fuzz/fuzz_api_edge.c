@@ -225,6 +225,36 @@ static void fuzz_transid(const uint8_t *d, size_t n) {
     free(s);
 }
 
+/* The x-correlator check (shared/plumbing/correlator.h) on the header's
+ * bytes, as api-edge's HTTP server and every Kafka consumer run it. What
+ * it accepts must be 1 to 128 characters of [A-Za-z0-9._:-] and become the
+ * thread's current correlator unchanged; what it refuses must clear it. A
+ * fresh one must pass the same check. */
+static void fuzz_correlator(const uint8_t *d, size_t n) {
+    char *bytes = malloc(n ? n : 1); /* exact size: a read past n is caught */
+    if (!bytes) return;
+    if (n) memcpy(bytes, d, n);
+    correlator_set("before");
+    int ok = correlator_valid(bytes, n);
+    correlator_set_n(bytes, n);
+    const char *cur = correlator_current();
+    if (ok) {
+        if (n < 1 || n > CORRELATOR_MAX || strlen(cur) != n || memcmp(cur, bytes, n) != 0) abort();
+        for (size_t i = 0; i < n; i++)
+            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-",
+                        bytes[i]) ||
+                !bytes[i])
+                abort();
+    } else if (*cur) {
+        abort();
+    }
+    char fresh[CORRELATOR_SIZE];
+    correlator_new(fresh);
+    if (!correlator_valid(fresh, strlen(fresh))) abort();
+    correlator_clear();
+    free(bytes);
+}
+
 static void fuzz_basic(const uint8_t *d, size_t n) {
     char *s = cstr(d, n);
     char id[129], secret[257];
@@ -488,39 +518,9 @@ static void fuzz_tenants(const uint8_t *d, size_t n) {
         free_lines(f, k);
     }
 
-/* The x-correlator check (shared/plumbing/correlator.h) on the header's
- * bytes, as api-edge's HTTP server and every Kafka consumer run it. What
- * it accepts must be 1 to 128 characters of [A-Za-z0-9._:-] and become the
- * thread's current correlator unchanged; what it refuses must clear it. A
- * fresh one must pass the same check. */
-static void fuzz_correlator(const uint8_t *d, size_t n) {
-    char *bytes = malloc(n ? n : 1); /* exact size: a read past n is caught */
-    if (!bytes) return;
-    if (n) memcpy(bytes, d, n);
-    correlator_set("before");
-    int ok = correlator_valid(bytes, n);
-    correlator_set_n(bytes, n);
-    const char *cur = correlator_current();
-    if (ok) {
-        if (n < 1 || n > CORRELATOR_MAX || strlen(cur) != n || memcmp(cur, bytes, n) != 0) abort();
-        for (size_t i = 0; i < n; i++)
-            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-",
-                        bytes[i]) ||
-                !bytes[i])
-                abort();
-    } else if (*cur) {
-        abort();
-    }
-    char fresh[CORRELATOR_SIZE];
-    correlator_new(fresh);
-    if (!correlator_valid(fresh, strlen(fresh))) abort();
-    correlator_clear();
-    free(bytes);
-}
-
-/* The selector byte: one of these letters, or any other byte taken modulo
+    /* The selector byte: one of these letters, or any other byte taken modulo
  * the table (so mutations of the selector stay useful). */
-static const char selectors[] = "PVABMRLTFHNQSWCKX";
+    static const char selectors[] = "PVABMRLTFHNQSWCKX";
 
     int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (size < 1) return 0;

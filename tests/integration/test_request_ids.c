@@ -246,8 +246,8 @@ START_TEST(error_answers_echo_the_request_id) {
         request(cases[i][0], cases[i][1], header, cases[i][2], &r);
         ck_assert_msg(r.status == want[i], "%s %s: %ld, not %ld", cases[i][0], cases[i][1],
                       r.status, want[i]);
-        ck_assert_msg(strcmp(r.correlator, id) == 0, "%s %s: x-correlator %s, not %s",
-                      cases[i][0], cases[i][1], r.correlator, id);
+        ck_assert_msg(strcmp(r.correlator, id) == 0, "%s %s: x-correlator %s, not %s", cases[i][0],
+                      cases[i][1], r.correlator, id);
         test_response_free(&r);
     }
 }
