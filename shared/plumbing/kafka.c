@@ -1131,7 +1131,10 @@ static int reject(kafka_consumer *c, const rd_kafka_message_t *m, const char *er
     struct topic_metrics *tm = metrics_for(c, topic);
     const char *why = err[0] ? err : "handler rejected the message";
     metric *counter = tm ? tm->dlq : topic_counter(DLQ_NAME, DLQ_HELP, topic);
-    if (dead_letter(c->dlq, m, why, counter) == 0) return 0;
+    kafka_take_correlator(m, 0); /* the log lines below name the message's request */
+    int rc = dead_letter(c->dlq, m, why, counter);
+    correlator_clear();
+    if (rc == 0) return 0;
     log_warn("kafka consumer: dead-lettering %s [%d] @%lld failed, will retry", topic,
              (int)m->partition, (long long)m->offset);
     return -1;
