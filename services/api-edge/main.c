@@ -117,6 +117,7 @@ int main(void) {
         .ready = edge_ready,
         .app = &e,
         .tls = &tls,
+        .correlate = 1, /* x-correlator: README "Request ids" */
     };
     int https = tls.cert_pem != NULL;
     server = http_server_start(&opts, err, sizeof err);

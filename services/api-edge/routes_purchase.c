@@ -8,6 +8,7 @@
 #include "request_purchase.h"
 #include "request_std.h"
 #include "shared/plumbing/errors.h"
+#include "shared/plumbing/log.h"
 #include "shared/plumbing/service.h"
 #include "millom/v1/purchase.pb-c.h"
 
@@ -29,10 +30,13 @@ static void respond_processing(const purchase_wait *w) {
 
 static void on_purchase_reply(void *arg, const Millom__V1__Reply *reply) {
     purchase_wait *w = arg;
-    if (!reply)
+    if (!reply) {
+        log_info("purchase %s: no answer in time, 202 processing", w->transid);
         respond_processing(w);
-    else
+    } else {
+        log_info("purchase %s: answered %d", w->transid, (int)reply->http_status);
         edge_relay_reply(w->req, reply);
+    }
 }
 
 void routes_purchase(api_edge *e, http_request *req, const edge_match *m) {
@@ -95,6 +99,8 @@ void routes_purchase_send(api_edge *e, http_request *req, const std_request *rq,
     /* Keyed by transid like the operator's callbacks and look-ups by
      * transid, so every message about one purchase reaches the
      * purchase-executor instance that owns it (its partition). */
+    log_debug("purchase %s/%s of plan %s (%s): sent to purchase-executor", rq->provider->id,
+              a->transid, a->planid, channel);
     edge_send_request(e, req, TOPIC_PURCHASE_COMMANDS, a->transid, e->purchase_deadline_ms,
                       &edge_purchase_codec, &cmd, &meta, on_purchase_reply, w);
 }

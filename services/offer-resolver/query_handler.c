@@ -13,6 +13,7 @@
 #include "resolver.h"
 #include "shared/plumbing/topics.h"
 #include "shared/plumbing/errors.h"
+#include "shared/plumbing/log.h"
 #include "shared/patterns/rpc.h"
 #include "shared/plumbing/service.h"
 #include "millom/v1/purchase.pb-c.h"
@@ -52,6 +53,11 @@ kafka_verdict resolver_on_message(void *arg, const rd_kafka_message_t *msg, char
         return KAFKA_DEAD_LETTER;
     }
     if (q->kind == MILLOM__V1__QUERY_KIND__QUERY_KIND_INVALIDATE) {
+        char masked[32];
+        log_info("purchase %s/%s completed: cached balance of %s dropped",
+                 q->service_provider ? q->service_provider : "", q->trans_id ? q->trans_id : "",
+                 log_mask_msisdn(q->subscriber ? q->subscriber->subscriber_id : NULL, masked,
+                                 sizeof masked));
         kafka_verdict v = invalidate(r, q->subscriber ? q->subscriber->operator_ : NULL,
                                      q->subscriber ? q->subscriber->subscriber_id : NULL);
         millom__v1__query__free_unpacked(q, NULL);

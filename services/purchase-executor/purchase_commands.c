@@ -44,6 +44,7 @@
 #include <string.h>
 
 #include "shared/plumbing/errors.h"
+#include "shared/plumbing/correlator.h"
 #include "shared/plumbing/log.h"
 #include "shared/contracts/offer_context.h"
 #include "shared/plumbing/service.h"
@@ -246,6 +247,7 @@ kafka_verdict handle_command(purchase_flow *f, const void *payload, size_t len, 
     p.maybe_executed = 1;
     p.created_ms = p.updated_ms = now;
     p.next_attempt_ms = flow_lease_until(f, now);
+    correlator_copy_current(p.correlator); /* the command's request id, kept with the row */
     int64_t other_created = 0;
     int64_t timer_ms = f->cfg.timer_s * 1000;
     switch (flow_create(f, &p, timer_ms, &existing, &other_created)) {

@@ -37,7 +37,9 @@
  * `cl_partition INTEGER NOT NULL DEFAULT -1`, and its key columns carry a
  * PRIMARY KEY or UNIQUE constraint and never change once written (an
  * UPDATE of a key would leave the old key's record in the changelog); the database includes
- * changelog_migration_sql after the outbox migration. */
+ * changelog_migration_sql after the outbox migration, and
+ * outbox_correlator_migration_sql (records carry the writing thread's
+ * request id, shared/plumbing/correlator.h). */
 #ifndef MILLOM_CHANGELOG_H
 #define MILLOM_CHANGELOG_H
 

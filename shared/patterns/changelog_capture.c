@@ -2,6 +2,7 @@
  * the SQL functions the capture triggers call, the triggers themselves and
  * the ownership table. */
 #include "shared/patterns/changelog.h"
+#include "shared/plumbing/correlator.h"
 #include "shared/plumbing/crypto.h"
 #include "shared/plumbing/log.h"
 #include "millom/v1/changelog.pb-c.h"
@@ -100,6 +101,18 @@ static void fn_now_ms(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     (void)argc;
     (void)argv;
     sqlite3_result_int64(ctx, wall_us() / 1000);
+}
+
+/* The writing thread's request id (correlator.h), NULL when none: a
+ * changelog record carries the id of the request that changed the row. */
+static void fn_correlator(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+    (void)argc;
+    (void)argv;
+    const char *id = correlator_current();
+    if (*id)
+        sqlite3_result_text(ctx, id, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_result_null(ctx);
 }
 
 /* Fills v from an SQL value. Text and blobs point into the sqlite3_value,
@@ -271,7 +284,7 @@ static void build_triggers(sbuf *b, const char *topic, const changelog_table *t,
     /* The statement that puts the row, as stored now, into the outbox. */
     sbuf emit = {0};
     sb_add(&emit,
-           "INSERT INTO outbox (topic, key, payload, kafka_partition, created_ms) "
+           "INSERT INTO outbox (topic, key, payload, kafka_partition, created_ms, correlator) "
            "SELECT '%s', changelog_key('%s'",
            topic, T);
     const char *const uid_key[] = {t->uid_column, NULL};
@@ -279,7 +292,9 @@ static void build_triggers(sbuf *b, const char *topic, const changelog_table *t,
     for (const char *const *k = keys; *k; k++) sb_add(&emit, ", t.\"%s\"", *k);
     sb_add(&emit, "), changelog_row('%s', t.cl_version", T);
     for (size_t i = 0; i < n_cols; i++) sb_add(&emit, ", '%s', t.\"%s\"", cols[i], cols[i]);
-    sb_add(&emit, "), t.cl_partition, changelog_now_ms() FROM \"%s\" t WHERE %s;", T, match_t);
+    sb_add(&emit,
+           "), t.cl_partition, changelog_now_ms(), changelog_correlator() FROM \"%s\" t WHERE %s;",
+           T, match_t);
     if (emit.failed) {
         free(emit.s);
         b->failed = 1;
@@ -309,11 +324,11 @@ static void build_triggers(sbuf *b, const char *topic, const changelog_table *t,
            T, T, T, match_new, emit.s);
     sb_add(b,
            "CREATE TEMP TRIGGER IF NOT EXISTS \"changelog_del_%s\" AFTER DELETE ON main.\"%s\" "
-           "BEGIN INSERT INTO outbox (topic, key, payload, kafka_partition, created_ms) "
-           "VALUES ('%s', changelog_key('%s'",
+           "BEGIN INSERT INTO outbox (topic, key, payload, kafka_partition, created_ms, "
+           "correlator) VALUES ('%s', changelog_key('%s'",
            T, T, topic, T);
     for (const char *const *k = keys; *k; k++) sb_add(b, ", OLD.\"%s\"", *k);
-    sb_add(b, "), NULL, OLD.cl_partition, changelog_now_ms()); END;");
+    sb_add(b, "), NULL, OLD.cl_partition, changelog_now_ms(), changelog_correlator()); END;");
     free(emit.s);
 }
 
@@ -352,6 +367,8 @@ int changelog_capture(sqlite3 *db, const changelog_spec *spec, char *err, size_t
         sqlite3_create_function(db, "changelog_partition", 0, flags, NULL, fn_partition, NULL,
                                 NULL) ||
         sqlite3_create_function(db, "changelog_now_ms", 0, flags, NULL, fn_now_ms, NULL, NULL) ||
+        sqlite3_create_function(db, "changelog_correlator", 0, flags, NULL, fn_correlator, NULL,
+                                NULL) ||
         sqlite3_create_function(db, "changelog_key", -1, flags | SQLITE_DETERMINISTIC, NULL, fn_key,
                                 NULL, NULL) ||
         sqlite3_create_function(db, "changelog_row", -1, flags | SQLITE_DETERMINISTIC,

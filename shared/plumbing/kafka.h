@@ -178,6 +178,17 @@ int kafka_healthy(void);
  * (service_request_stop); the program then exits with status 1. */
 int kafka_fatal_error_seen(void);
 
+/* Request ids (shared/plumbing/correlator.h): every message produced here
+ * carries the producing thread's current correlator in the header
+ * x-correlator (CORRELATOR_HEADER), unless the caller's headers have one;
+ * the consumer sets it from that header around each call of the handler
+ * (a fresh one when the message has none or an invalid one).
+ * kafka_take_correlator does the consumer's part for other readers: it
+ * sets the calling thread's current correlator from msg's header and
+ * returns 1; without a valid one it sets a fresh one (fresh_if_none) or
+ * clears it, and returns 0. */
+int kafka_take_correlator(const rd_kafka_message_t *msg, int fresh_if_none);
+
 /* Sends a raw copy of msg to <topic>.dlq with an "error" header. */
 int kafka_dead_letter(kafka_producer *p, const rd_kafka_message_t *msg, const char *error);
 

@@ -60,9 +60,10 @@ static changelog_spec spec = {.topic = topic, .tables = tables, .n_tables = 2};
 /* ------------------------------------------------------------- helpers */
 
 static sqlite3 *open_db(const char *path) {
-    const char *m[] = {things_sql, events_sql, outbox_migration_sql, changelog_migration_sql};
+    const char *m[] = {things_sql, events_sql, outbox_migration_sql, changelog_migration_sql,
+                       outbox_correlator_migration_sql};
     char err[512] = "";
-    sqlite3 *db = store_open_path(path, m, 4, err, sizeof err);
+    sqlite3 *db = store_open_path(path, m, sizeof m / sizeof m[0], err, sizeof err);
     ck_assert_msg(db != NULL, "store_open_path %s: %s", path, err);
     return db;
 }
