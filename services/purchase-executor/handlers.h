@@ -22,13 +22,13 @@ kafka_verdict handle_command(purchase_flow *f, const void *payload, size_t len, 
 const char *purchase_from_command(const Millom__V1__PurchaseCommand *c, purchase *p);
 /* The checks a new purchase passes before anything is stored: the parties
  * (operator, provider and their agreement; no unresolved CPID) and the
- * price, from the signed offer_context when there is one, else from the
+ * price, from the signed offerContext (context_token) when there is one, else from the
  * operator's GET /offers (the plan must be offered, NEED_TOPUP is 402,
  * and the offer's fund source must be p's). NULL when p may go on (its
  * price and currency set, *now the time after the checks); else the
  * ErrorDocument cause, the message in msg and, when the refusal was the
  * operator's answer, that answer in *operator_error (may be NULL). */
-const char *purchase_precheck(purchase_flow *f, const char *offer_context, purchase *p,
+const char *purchase_precheck(purchase_flow *f, const char *context_token, purchase *p,
                               int64_t *now, char *msg, size_t msglen, offer_lookup *operator_error);
 
 /* eligibility.c: a dry-run PurchaseCommand (GET .../eligibility/{planId}). */

@@ -155,7 +155,7 @@ static const char *price_from_offer_context(const char *token, const purchase *p
     return NULL;
 }
 
-const char *purchase_precheck(purchase_flow *f, const char *offer_context, purchase *p,
+const char *purchase_precheck(purchase_flow *f, const char *context_token, purchase *p,
                               int64_t *now, char *msg, size_t msglen,
                               offer_lookup *operator_error) {
     if (operator_error) memset(operator_error, 0, sizeof *operator_error);
@@ -173,8 +173,8 @@ const char *purchase_precheck(purchase_flow *f, const char *offer_context, purch
                         : "the service provider may not use this operator");
         return CAUSE_BAD_REQUEST;
     }
-    if (present(offer_context)) {
-        const char *why = price_from_offer_context(offer_context, p, *now, &p->price_minor,
+    if (present(context_token)) {
+        const char *why = price_from_offer_context(context_token, p, *now, &p->price_minor,
                                                    p->currency, sizeof p->currency);
         if (why) {
             text_copy(msg, msglen, why);
