@@ -82,6 +82,10 @@ void routes_purchase(api_edge *e, http_request *req, const edge_match *m);
  * deadline). Shared by /std/.../purchasePlan and the signed links. */
 void routes_purchase_send(api_edge *e, http_request *req, const std_request *r,
                           const activation_request *a, const char *channel);
+/* GET /std/{serviceProvider}[/{operator}]/{subscriberId}/eligibility/{planId}
+ * [?fundSource=]: a purchase's checks without the purchase, as a dry-run
+ * PurchaseCommand (routes_eligibility.c). */
+void routes_eligibility(api_edge *e, http_request *req, const edge_match *m);
 /* Sends a validated read (r->path.action) as a Query to offer-resolver;
  * the Reply reaches on_reply(arg) (routes_std.c). */
 void routes_std_send_query(api_edge *e, http_request *req, const std_request *r,

@@ -7,6 +7,7 @@
 #include "shared/plumbing/topics.h"
 #include "request_purchase.h"
 #include "request_std.h"
+#include "shared/contracts/fund_source.h"
 #include "shared/plumbing/errors.h"
 #include "shared/plumbing/log.h"
 #include "shared/plumbing/service.h"
@@ -18,13 +19,13 @@
 typedef struct {
     http_request *req;
     char transid[129];
-    bool loan;
+    Millom__V1__FundSource fund_source;
 } purchase_wait;
 
 /* 202 with an ActivationResponse: accepted, outcome not known yet. */
 static void respond_processing(const purchase_wait *w) {
     json_t *body = json_pack("{s:s, s:s, s:s}", "transid", w->transid, "status", "processing",
-                             "fundSource", w->loan ? "LOAN" : "WALLET");
+                             "fundSource", fund_source_name(w->fund_source));
     http_respond_json(w->req, 202, body);
 }
 
@@ -76,7 +77,7 @@ void routes_purchase_send(api_edge *e, http_request *req, const std_request *rq,
     }
     w->req = req;
     memcpy(w->transid, a->transid, sizeof w->transid);
-    w->loan = a->loan;
+    w->fund_source = a->fund_source;
     http_set_user(req, w, free);
 
     Millom__V1__RequestMeta meta = MILLOM__V1__REQUEST_META__INIT;
@@ -91,8 +92,7 @@ void routes_purchase_send(api_edge *e, http_request *req, const std_request *rq,
     cmd.transid = (char *)a->transid;
     cmd.plan_id = (char *)a->planid;
     cmd.offer_context = (char *)a->offercontext;
-    cmd.fund_source = a->loan ? MILLOM__V1__FUND_SOURCE__FUND_SOURCE_LOAN
-                              : MILLOM__V1__FUND_SOURCE__FUND_SOURCE_WALLET;
+    cmd.fund_source = a->fund_source;
     cmd.language = (char *)rq->language;
     cmd.client_name = (char *)rq->client_name;
     cmd.channel = (char *)channel;

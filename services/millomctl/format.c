@@ -9,6 +9,7 @@
 #include <time.h>
 #include <jansson.h>
 
+#include "shared/contracts/fund_source.h"
 #include "shared/contracts/money.h"
 #include "shared/plumbing/clock.h"
 
@@ -57,8 +58,10 @@ static void json_line(FILE *out, json_t *o) {
     json_decref(o);
 }
 
+/* A value of a newer producer is shown, not hidden behind a known name. */
 static const char *fund_name(Millom__V1__FundSource f) {
-    return f == MILLOM__V1__FUND_SOURCE__FUND_SOURCE_LOAN ? "LOAN" : "WALLET";
+    const char *name = fund_source_name(f);
+    return name ? name : "UNKNOWN";
 }
 
 void print_record_header(FILE *out, out_format f) {

@@ -97,7 +97,7 @@ typedef struct {
     char plan_id[129];
     int64_t price_minor;
     char currency[8];
-    char fund_source[8]; /* "WALLET" | "LOAN" */
+    char fund_source[8]; /* "WALLET", "EWALLET", "LOAN" or "FREE" (fund_source.h) */
     purchase_state state;
     char confirmation_code[257];
     char error_type[65];     /* backend errorType of a failure */

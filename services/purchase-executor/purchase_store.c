@@ -12,6 +12,7 @@
 
 #include <openssl/evp.h>
 
+#include "shared/contracts/fund_source.h"
 #include "shared/plumbing/log.h"
 #include "shared/patterns/changelog.h"
 #include "shared/patterns/outbox.h"
@@ -347,9 +348,12 @@ static const char *op_transid_of(const purchase *p, char buf[37]) {
     return buf;
 }
 
+/* The stored name (fund_source.h's; "" in rows older than the column's
+ * use) as the enum; WALLET, the spec's default, for anything else. */
 static Millom__V1__FundSource fund_source_proto(const char *s) {
-    return s && strcmp(s, "LOAN") == 0 ? MILLOM__V1__FUND_SOURCE__FUND_SOURCE_LOAN
-                                       : MILLOM__V1__FUND_SOURCE__FUND_SOURCE_WALLET;
+    Millom__V1__FundSource f = MILLOM__V1__FUND_SOURCE__FUND_SOURCE_WALLET;
+    (void)fund_source_parse(s, &f);
+    return f;
 }
 
 uint8_t *purchase_event_pack(const purchase *p, int64_t occurred_ms, size_t *len) {
