@@ -30,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BASE_PORT 21580
+#define BASE_PORT 21780
 #define HUP_PORT (BASE_PORT + 7)
 #define SP "testserviceprovider"
 #define BALANCE "/std/" SP "/tp/924542610003/balance"
