@@ -77,6 +77,9 @@ void routes_purchase(api_edge *e, http_request *req, const edge_match *m);
  * deadline). Shared by /std/.../purchasePlan and the signed links. */
 void routes_purchase_send(api_edge *e, http_request *req, const std_request *r,
                           const activation_request *a, const char *channel);
+/* GET /std/{sp}[/{op}]/{sub}/purchasePlan/{transid}: the provider's own
+ * purchase status, an extension (routes_purchase.c). */
+void routes_purchase_status(api_edge *e, http_request *req, const edge_match *m);
 /* Sends a validated read (r->path.action) as a Query to offer-resolver;
  * the Reply reaches on_reply(arg) (routes_std.c). */
 void routes_std_send_query(api_edge *e, http_request *req, const std_request *r,

@@ -53,6 +53,15 @@
  * makes it supplementary: it adds to, rather than replaces, the general
  * allowance. With plan_type NULL all offers are returned.
  *
+ * Offer filters (README "Offer filters"). planType=principal asks the
+ * backend for offerType=Data (map_offer_type); supplementary plans are of
+ * many types (Social, Video, Music, ...) and offerType names one, so
+ * supplementary asks for all. maxPrice and limit go to the backend as
+ * maxPrice and numberofOffers. The backend may ignore these optional
+ * parameters, so the answer is filtered here as well: the appType rule
+ * above, offers costing more than max_price_minor dropped, then at most
+ * `limit` offers kept, in the backend's order.
+ *
  * Offers keep the backend's order (operators rank them). fundSource is not
  * copied: the standard Offer schema has no such field (the SP picks the fund
  * source at purchase time). A malformed offer (no id/name, bad cost or
@@ -79,6 +88,7 @@
 #define MILLOM_OFFER_RESOLVER_MAPPING_BACKEND_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <jansson.h>
 
@@ -97,6 +107,10 @@ typedef struct {
     const char *plan_type;              /* NULL, "principal" or "supplementary" */
     const keys_set *offer_context_keys; /* NULL = offer_context_keys() */
     int64_t offer_ttl_ms;               /* offerContext expiry = now + ttl */
+    int64_t max_price_minor;            /* drop offers costing more; < 0 (or 0 when
+                                           has_max_price is false): no limit */
+    bool has_max_price;
+    int limit; /* keep at most this many offers; 0 = all */
 } mapping_ctx;
 
 /* Each returns a new json_t (caller owns) or NULL with an error message in
@@ -109,6 +123,10 @@ json_t *map_account_info(const mapping_ctx *m, const json_t *backend_balance, ch
 json_t *map_balance(const mapping_ctx *m, const json_t *backend_balance, char *err, size_t errlen);
 json_t *map_upsell_offer(const mapping_ctx *m, const json_t *backend_offers, char *err,
                          size_t errlen);
+
+/* The backend's offerType for an upsellOffer planType: "Data" for
+ * principal, NULL (no filter) for supplementary, NULL or anything else. */
+const char *map_offer_type(const char *plan_type);
 
 /* Maps a backend error answer (HTTP status + errorResponse body, body may be
  * NULL or not JSON) to an ErrorDocument cause (one of the CAUSE_* constants

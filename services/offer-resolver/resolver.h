@@ -39,7 +39,8 @@ void resolver_answer(resolver *r, void *http_client, Millom__V1__Query *q);
 
 /* backend_cache.c: the backend's /balance and /offers bodies, cached. The
  * key of a balance is the language; of offers, the rest of what the
- * backend call carries (language, provider, channel, dealer code). */
+ * backend call carries (language, provider, channel, dealer code, key
+ * type, offerType, maxPrice, numberofOffers). */
 typedef enum { BACKEND_CACHE_BALANCE, BACKEND_CACHE_OFFERS } backend_cache_kind;
 int backend_cache_open(resolver *r, char *err, size_t errlen);
 /* Returns a malloc'd body and its fetch time if a live entry exists. */

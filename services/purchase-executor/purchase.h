@@ -101,6 +101,8 @@ typedef struct {
     char confirmation_code[257];
     char error_type[65];     /* backend errorType of a failure */
     char message[513];       /* operator's message, digits masked */
+    char error_code[65];     /* the operator callback's errorCode, "" none */
+    char redirect_link[1025]; /* the operator callback's redirectLink, "" none */
     int http_status;         /* the answer given, once final */
     char *response_body;     /* malloc'd; NULL until final */
     int attempts;            /* activation calls made (or started) */
