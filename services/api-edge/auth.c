@@ -339,7 +339,8 @@ int auth_scope_granted(const char *token_scopes, const auth_client *client, cons
         if (n > 0 && n < sizeof one) {
             memcpy(one, p, n);
             one[n] = '\0';
-            if (auth_scope_list_has(token_scopes, one) && auth_client_has_scope(client, one)) return 1;
+            if (auth_scope_list_has(token_scopes, one) && auth_client_has_scope(client, one))
+                return 1;
         }
         p += n;
         while (*p == ' ') p++;

@@ -29,7 +29,7 @@ typedef struct {
     bool dry_run;
     /* millom-callback.yaml only; "" when absent. Passed on to the
      * provider's purchase callback as they are. */
-    char error_code[65];     /* printable ASCII */
+    char error_code[65];      /* printable ASCII */
     char redirect_link[1025]; /* an absolute http(s) URL, no spaces */
 } activation_callback;
 

@@ -110,16 +110,17 @@ void routes_purchase_status(api_edge *e, http_request *req, const edge_match *m)
     std_inputs in = {.key_type = http_query(req, "key_type")};
     std_request r;
     char msg[256];
-    const char *cause = std_validate(edge_tenants(m), cpid_config_default(), now_ms(), &sp, &in,
-                                     &r, msg, sizeof msg);
+    const char *cause = std_validate(edge_tenants(m), cpid_config_default(), now_ms(), &sp, &in, &r,
+                                     msg, sizeof msg);
     if (cause) {
         http_respond_error(req, cause, "%s", msg);
         return;
     }
     const char *transid = m->params.transid;
     if (!transid_valid(transid)) {
-        http_respond_error(req, CAUSE_BAD_REQUEST,
-                           "transid must be 10 to 128 characters of letters, digits, '-', '.', '_'");
+        http_respond_error(
+            req, CAUSE_BAD_REQUEST,
+            "transid must be 10 to 128 characters of letters, digits, '-', '.', '_'");
         return;
     }
     Millom__V1__RequestMeta meta = MILLOM__V1__REQUEST_META__INIT;

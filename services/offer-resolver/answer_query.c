@@ -167,8 +167,7 @@ void resolver_answer(resolver *r, void *http_client_state, Millom__V1__Query *q)
                  q->client_name && *q->client_name ? q->client_name : r->channel_id,
                  q->dealer_code ? q->dealer_code : "", (int)q->subscriber->key_type,
                  offer_type ? offer_type : "", q->max_price ? q->max_price : "", (int)q->limit);
-    }
-    else
+    } else
         snprintf(key, sizeof key, "%s", lang);
     json_t *backend = cached_backend_call(r, hc, q, op, lang, upsell, key, &m);
     if (!backend) goto done;

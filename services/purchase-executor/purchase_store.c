@@ -105,9 +105,12 @@ const changelog_spec purchase_changelog = {
  * 7: callback details. Append, never edit. Every connection captures its changes for the
  * changelog. */
 sqlite3 *purchase_store_open(const char *path, char *err, size_t errlen) {
-    const char *const migrations[] = {PURCHASES_SQL,           outbox_migration_sql,
-                                      changelog_migration_sql, PURCHASES_CHANGELOG_SQL,
-                                      PURCHASES_RECHECK_SQL,   PURCHASES_OP_TRANSID_SQL,
+    const char *const migrations[] = {PURCHASES_SQL,
+                                      outbox_migration_sql,
+                                      changelog_migration_sql,
+                                      PURCHASES_CHANGELOG_SQL,
+                                      PURCHASES_RECHECK_SQL,
+                                      PURCHASES_OP_TRANSID_SQL,
                                       PURCHASES_CALLBACK_DETAILS_SQL};
     sqlite3 *db =
         store_open_path(path, migrations, sizeof migrations / sizeof migrations[0], err, errlen);
@@ -227,7 +230,7 @@ void purchase_operator_transid(const char *sp, const char *transid, char out[37]
     "service_provider, transid, fingerprint, operator, subscriber, key_type, plan_id,"    \
     " price_minor, currency, fund_source, state, confirmation_code, error_type, message," \
     " http_status, response_body, attempts, maybe_executed, next_attempt_ms, created_ms," \
-    " updated_ms, completed_ms, channel, language, client_name, rechecks, op_transid,"   \
+    " updated_ms, completed_ms, channel, language, client_name, rechecks, op_transid,"    \
     " error_code, redirect_link"
 
 static const char *col_text(sqlite3_stmt *st, int i) {

@@ -25,8 +25,8 @@ int rnf_links_add(json_t *body, const rnf_link_settings *s, const char *provider
                  {"shop", "shop", s->shop_ttl_s}};
     char path[512];
     for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
-        int w = snprintf(path, sizeof path, "/rnf/%s/%s/%s/%s", provider, op, cpid,
-                         links[i].action);
+        int w =
+            snprintf(path, sizeof path, "/rnf/%s/%s/%s/%s", provider, op, cpid, links[i].action);
         if (w < 0 || (size_t)w >= sizeof path ||
             set_link(body, links[i].field, s, path, NULL, 0, links[i].ttl_s, now_ms) != 0)
             return -1;

@@ -275,8 +275,7 @@ START_TEST(transitions_are_compare_and_set) {
     ck_assert_str_eq(got.redirect_link, "https://op.example/done");
     size_t ev_len = 0;
     uint8_t *ev_buf = purchase_event_pack(&got, 102000, &ev_len);
-    Millom__V1__PurchaseEvent *done_ev =
-        millom__v1__purchase_event__unpack(NULL, ev_len, ev_buf);
+    Millom__V1__PurchaseEvent *done_ev = millom__v1__purchase_event__unpack(NULL, ev_len, ev_buf);
     ck_assert_ptr_nonnull(done_ev);
     ck_assert_str_eq(done_ev->error_code, "200.1");
     ck_assert_str_eq(done_ev->redirect_link, "https://op.example/done");
@@ -612,7 +611,8 @@ START_TEST(provider_status_json) {
     j = purchase_status_json(&p);
     ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "failed");
     ck_assert_str_eq(json_string_value(json_object_get(j, "errorCode")), "400.70.2");
-    ck_assert_str_eq(json_string_value(json_object_get(j, "redirectLink")), "https://op.example/pin");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "redirectLink")),
+                     "https://op.example/pin");
     ck_assert_ptr_nonnull(json_object_get(j, "completedAt"));
     ck_assert_ptr_null(json_object_get(j, "subscriberId")); /* the provider named it */
     json_decref(j);
