@@ -107,10 +107,9 @@ typedef struct {
     const char *plan_type;              /* NULL, "principal" or "supplementary" */
     const keys_set *offer_context_keys; /* NULL = offer_context_keys() */
     int64_t offer_ttl_ms;               /* offerContext expiry = now + ttl */
-    int64_t max_price_minor;            /* drop offers costing more; < 0 (or 0 when
-                                           has_max_price is false): no limit */
-    bool has_max_price;
-    int limit; /* keep at most this many offers; 0 = all */
+    bool has_max_price;                 /* then offers costing more than */
+    int64_t max_price_minor;            /* this (minor units) are left out */
+    int limit;                          /* keep at most this many offers; 0 = all */
 } mapping_ctx;
 
 /* Each returns a new json_t (caller owns) or NULL with an error message in
