@@ -15,11 +15,23 @@ BIN=${KAFKA_BIN:-/opt/kafka/bin}
 PARTITIONS=${MILLOM_TOPIC_PARTITIONS:-6}        # per topic; the most instances a consumer group can use
 REPLY_PARTITIONS=${MILLOM_REPLY_PARTITIONS:-8}  # millom.replies: one per api-edge instance, at least 8
 RF=${MILLOM_REPLICATION_FACTOR:-1}              # 1 on the single-node compose broker; 3 in production
+# Replicas an acks=all write (every Millom producer) waits for: 2 of 3 in
+# production keeps writes going with one broker down and loses nothing
+# acknowledged with one disk lost. Default: 2 from RF 3 up, else 1.
+MIN_ISR=${MILLOM_MIN_INSYNC_REPLICAS:-$([ "$RF" -ge 3 ] 2>/dev/null && echo 2 || echo 1)}
 DAY=86400000
 RETENTION_MS=${MILLOM_RETENTION_MS:-$((7 * DAY))}                  # events and commands
 REQUEST_RETENTION_MS=${MILLOM_REQUEST_RETENTION_MS:-3600000}       # queries and replies: deadlines are seconds
 DLQ_RETENTION_MS=${MILLOM_DLQ_RETENTION_MS:-$((30 * DAY))}         # time to look at what failed
 RECORDS_RETENTION_MS=${MILLOM_RECORDS_RETENTION_MS:-$((400 * DAY))} # settlement records: a year and a month
+
+for v in PARTITIONS REPLY_PARTITIONS RF MIN_ISR; do
+  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "create-topics.sh: $v=${!v} is not a positive number" >&2; exit 1; }
+done
+[ "$MIN_ISR" -le "$RF" ] || {
+  echo "create-topics.sh: MILLOM_MIN_INSYNC_REPLICAS=$MIN_ISR is above MILLOM_REPLICATION_FACTOR=$RF" >&2
+  exit 1
+}
 
 # Topics a Millom service consumes; each gets a <topic>.dlq twin.
 consumed_topics=(
@@ -57,7 +69,7 @@ created=0
 topic() { # name partitions config...
   local name=$1 parts=$2; shift 2
   local args=() cfgs=()
-  for c in "$@"; do args+=(--config "$c"); cfgs+=("$c"); done
+  for c in "$@" "min.insync.replicas=$MIN_ISR"; do args+=(--config "$c"); cfgs+=("$c"); done
   kt --create --if-not-exists --topic "$name" --partitions "$parts" \
      --replication-factor "$RF" "${args[@]}" >/dev/null
   # Re-apply the configs so that a changed retention reaches existing topics.

@@ -3,7 +3,10 @@
 # measured in the same run, and prints the ratios. Run through `make bench`.
 #
 #   read path     wrk against api-edge vs nginx proxying to the same operator
-#                 backend (mno-sandbox): /balance, upsellOffer;
+#                 backend (mno-sandbox): /balance, upsellOffer, closed loop
+#                 (the most each side serves); and /balance at a fixed
+#                 offered rate with hey (BENCH_RATE req/s), the latency a
+#                 user feels when the service is not saturated;
 #   purchasePlan  wrk POSTing purchases (distinct transids, a sync plan on
 #                 loan) for BENCH_PURCHASE_SUBSCRIBERS subscribers in turn vs
 #                 nginx -> mno-sandbox /activate for the same subscribers;
@@ -36,9 +39,12 @@
 #   BENCH_PIPELINES=0   skip the settlement and notification benches
 #   (bench_settlement.sh and bench_notify.sh read their own BENCH_* settings)
 #   BENCH_KEEP_DIR=1    keep the temp dir even when everything went well
+#   BENCH_RATE          requests per second offered in the fixed-rate runs (2000)
+#   BENCH_RATE_SECONDS  duration of one fixed-rate run (15)
 #   BENCH_SCENARIOS     only these scenarios, comma-separated (balance_miss,
 #                       balance_hit, upsell, nginx_balance, nginx_offers,
-#                       purchase, nginx_activate); default all. A ratio
+#                       balance_miss_rate, nginx_balance_rate, purchase,
+#                       nginx_activate); default all. A ratio
 #                       whose two sides did not both run is left out.
 #   BENCH_PERF=1        record every Millom scenario with `perf record -g`
 #                       (all Millom programs) and write one report per
@@ -60,6 +66,8 @@ BUILD=${BUILD:-build/release}
 BIN=$BUILD/bin
 RUNS=${BENCH_RUNS:-3}
 SECONDS_PER_RUN=${BENCH_SECONDS:-15}
+RATE=${BENCH_RATE:-2000}
+RATE_SECONDS=${BENCH_RATE_SECONDS:-15}
 CONNECTIONS=${BENCH_CONNECTIONS:-50}
 THREADS=${BENCH_THREADS:-2}
 # nginx gets one worker per core ("auto"), because Millom may use every core
@@ -114,14 +122,17 @@ check_prerequisites() {
   for p in "${PROGRAMS[@]}"; do
     [ -x "$BIN/$p" ] || die "$BIN/$p is missing; run 'make build' first"
   done
-  local tools=(wrk nginx curl python3)
+  local tools=(wrk hey nginx curl python3)
   [ "${BENCH_PERF:-0}" = 1 ] && tools+=(perf)
   for p in "${tools[@]}"; do
     command -v "$p" >/dev/null || die "$p is not installed (make deps)"
   done
-  for p in "$RUNS" "$SECONDS_PER_RUN" "$CONNECTIONS" "$THREADS" "$PURCHASE_SUBSCRIBERS"; do
+  for p in "$RUNS" "$SECONDS_PER_RUN" "$CONNECTIONS" "$THREADS" "$PURCHASE_SUBSCRIBERS" \
+           "$RATE" "$RATE_SECONDS"; do
     [[ $p =~ ^[1-9][0-9]*$ ]] || die "bad setting '$p': want a positive integer"
   done
+  [ $((RATE % CONNECTIONS)) = 0 ] ||
+    die "bad BENCH_RATE '$RATE': want a multiple of BENCH_CONNECTIONS ($CONNECTIONS), the hey workers"
   [ "$PURCHASE_SUBSCRIBERS" -le 10000 ] ||
     die "bad BENCH_PURCHASE_SUBSCRIBERS '$PURCHASE_SUBSCRIBERS': at most 10000"
   [[ $NGINX_WORKERS =~ ^([1-9][0-9]*|auto)$ ]] ||
@@ -373,8 +384,6 @@ drain_purchases() {
 # Whether scenario $1 is selected by BENCH_SCENARIOS.
 selected() { [ "$SCENARIOS" = all ] || [[ ,$SCENARIOS, == *,$1,* ]]; }
 
-# perf record -g of every Millom program (not devbroker, mno-sandbox or
-# nginx) while scenario $1 runs, when BENCH_PERF=1.
 # perf record -g of each Millom program (not devbroker, mno-sandbox or
 # nginx), one perf per program, while scenario $1 runs, when BENCH_PERF=1.
 PERF_PIDS=()
@@ -466,6 +475,32 @@ run_wrk() { # id label run url [header] [lua script] [purchases: 1]
   check_alive
 }
 
+# A fixed offered rate: hey sends RATE req/s for RATE_SECONDS from
+# CONNECTIONS workers (each at most RATE/CONNECTIONS req/s) and writes one
+# CSV row per answered request (latency, status); report.py takes the
+# percentiles, the rate reached, and the requests that got no answer
+# (sent minus rows).
+run_hey() { # id label run url [header]
+  local id=$1 label=$2 run=$3 url=$4 header=${5:-}
+  selected "$id" || return 0
+  local out=$WORK/wrk/$id.$run.hey.csv
+  local total=$((RATE * RATE_SECONDS))
+  local args=(-n "$total" -c "$CONNECTIONS" -q $((RATE / CONNECTIONS)) -o csv)
+  [ -n "$header" ] && args+=(-H "$header")
+  log "run $run/$RUNS: $label ($RATE req/s offered for ${RATE_SECONDS}s)"
+  perf_start "$id"
+  local t0=$EPOCHREALTIME
+  if ! hey "${args[@]}" "$url" >"$out" 2>"$out.err"; then
+    log "hey failed for $label; output: $(cat "$out.err")"
+  fi
+  local ms=$(((${EPOCHREALTIME/./} - ${t0/./}) / 1000))
+  perf_stop "$id"
+  # The requests sent and the wall time go in a comment line report.py reads.
+  printf '# sent=%s wall_ms=%s offered_rps=%s\n' "$total" "$ms" "$RATE" >>"$out"
+  printf '%s\t%s\t%s\t%s\n' "$id" "$label" "$url" "$out" >>"$WORK/manifest.tsv"
+  check_alive
+}
+
 # Creates the purchase subscribers at mno-sandbox (LOAN-capable: state
 # NEED_LOANS, the loan offer in their offers; a loan never runs out) and asks
 # upsellOffer, through api-edge as an SP does, for each one's offerContext;
@@ -514,6 +549,9 @@ run_scenarios() { # run
 
   expect_200 "$balance" -H 'Cache-Control: no-cache'
   run_wrk balance_miss "/balance cache miss" "$run" "$balance" 'Cache-Control: no-cache'
+  run_hey balance_miss_rate "/balance cache miss, fixed rate" "$run" "$balance" 'Cache-Control: no-cache'
+  expect_200 "$nginx_balance"
+  run_hey nginx_balance_rate "nginx -> mno /balance, fixed rate" "$run" "$nginx_balance"
   expect_200 "$balance"
   run_wrk balance_hit "/balance cache hit" "$run" "$balance"
   expect_200 "$upsell"
@@ -534,23 +572,25 @@ run_scenarios() { # run
     "$NGINX_URL" "" "$PWD/bench/purchase.lua" 1
 }
 
-# VmRSS of every program after the load, in kB (one line per program: name,
-# pid, kB, whether Millom's 30 MB limit applies). nginx is listed for
-# reference, master and workers added up.
-rss_kb() { # pid...
-  local p
-  for p in "$@"; do awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || true; done |
+# VmRSS and VmHWM (the peak) of every program after the load, in kB (one
+# line per program: name, pid, VmRSS, VmHWM, whether Millom's 20 MB VmHWM
+# limit applies). nginx is listed for reference, master and workers added up.
+status_kb() { # field pid...
+  local field=$1 p
+  shift
+  for p in "$@"; do awk -v f="$field:" '$1 == f {print $2}' "/proc/$p/status" 2>/dev/null || true; done |
     awk '{s += $1; n++} END {print n ? s : "-"}'
 }
 
 record_rss() {
-  local name
+  local name pids
   for name in "${PROGRAMS[@]}"; do
-    printf '%s\t%s\t%s\tmillom\n' "$name" "${PID[$name]}" "$(rss_kb "${PID[$name]}")"
+    printf '%s\t%s\t%s\t%s\tmillom\n' "$name" "${PID[$name]}" \
+      "$(status_kb VmRSS "${PID[$name]}")" "$(status_kb VmHWM "${PID[$name]}")"
   done >"$WORK/rss.tsv"
-  # shellcheck disable=SC2046  # one word per worker pid
-  printf '%s\t%s\t%s\treference\n' "nginx (master+workers)" "$NGINX_PID" \
-    "$(rss_kb "$NGINX_PID" $(pgrep -P "$NGINX_PID" || true))" >>"$WORK/rss.tsv"
+  pids=("$NGINX_PID" $(pgrep -P "$NGINX_PID" || true))
+  printf '%s\t%s\t%s\t%s\treference\n' "nginx (master+workers)" "$NGINX_PID" \
+    "$(status_kb VmRSS "${pids[@]}")" "$(status_kb VmHWM "${pids[@]}")" >>"$WORK/rss.tsv"
 }
 
 write_settings() {
@@ -569,7 +609,7 @@ inherited = {k: v for k, v in os.environ.items()
 json.dump({
     "runs": $RUNS, "seconds": $SECONDS_PER_RUN, "connections": $CONNECTIONS,
     "threads": $THREADS, "nginx_workers": "$NGINX_WORKERS", "build": "$BUILD",
-    "purchase_subscribers": $PURCHASE_SUBSCRIBERS, "clk_tck": $(getconf CLK_TCK),
+    "purchase_subscribers": $PURCHASE_SUBSCRIBERS, "rate": $RATE, "rate_seconds": $RATE_SECONDS, "clk_tck": $(getconf CLK_TCK),
     "cpus": os.cpu_count(), "git_commit": git("rev-parse", "HEAD"),
     "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
     "millom_env_overrides": inherited, "work_dir": "$WORK",

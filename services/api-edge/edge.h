@@ -50,6 +50,11 @@ void edge_std_path(const edge_match *m, std_path *out);
 /* Relays the responder's Reply to a deferred request, or 503 when the
  * deadline passed first (relay.c). `arg` is the http_request. */
 void edge_relay_reply(void *arg, const Millom__V1__Reply *reply);
+/* Registers the relay's metrics (millom_edge_deadline_exceeded_total) so
+ * that they are on /metrics at 0 from start-up: a counter that appears only
+ * at its first increase gives rate() and increase() nothing to compare and
+ * leaves the dashboard's panel empty. Idempotent (relay.c). */
+void edge_relay_metrics_init(void);
 
 /* How to serialize one protobuf message type. */
 typedef struct {
@@ -80,6 +85,10 @@ void routes_purchase_send(api_edge *e, http_request *req, const std_request *r,
 /* GET /std/{sp}[/{op}]/{sub}/purchasePlan/{transid}: the provider's own
  * purchase status, an extension (routes_purchase.c). */
 void routes_purchase_status(api_edge *e, http_request *req, const edge_match *m);
+/* GET /std/{serviceProvider}[/{operator}]/{subscriberId}/eligibility/{planId}
+ * [?fundSource=]: a purchase's checks without the purchase, as a dry-run
+ * PurchaseCommand (routes_eligibility.c). */
+void routes_eligibility(api_edge *e, http_request *req, const edge_match *m);
 /* Sends a validated read (r->path.action) as a Query to offer-resolver;
  * the Reply reaches on_reply(arg) (routes_std.c). */
 void routes_std_send_query(api_edge *e, http_request *req, const std_request *r,

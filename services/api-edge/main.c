@@ -99,6 +99,7 @@ int main(void) {
         log_error("tenants reload: %s", err);
         goto out;
     }
+    edge_relay_metrics_init();
     e.producer = kafka_producer_new("api-edge", 0, err, sizeof err);
     if (!e.producer) {
         log_error("kafka producer: %s", err);
@@ -116,6 +117,7 @@ int main(void) {
         .ready = edge_ready,
         .app = &e,
         .tls = &tls,
+        .correlate = 1, /* x-correlator: README "Request ids" */
     };
     int https = tls.cert_pem != NULL;
     server = http_server_start(&opts, err, sizeof err);

@@ -9,18 +9,27 @@
 #include "millom/v1/settlement.pb-c.h"
 #include "millom/v1/subscriber.pb-c.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+static metric *m_deadline_exceeded;
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+
+static void metrics_init(void) {
+    m_deadline_exceeded =
+        metric_counter("millom_edge_deadline_exceeded_total",
+                       "requests answered 503 because no reply came in time", NULL);
+}
+
+void edge_relay_metrics_init(void) { pthread_once(&metrics_once, metrics_init); }
+
 void edge_relay_reply(void *arg, const Millom__V1__Reply *reply) {
     http_request *req = arg;
     if (!reply) {
-        static metric *timeouts; /* only the rpc reader thread runs this */
-        if (!timeouts)
-            timeouts = metric_counter("millom_edge_deadline_exceeded_total",
-                                      "requests answered 503 because no reply came in time", NULL);
-        metric_add(timeouts, 1);
+        edge_relay_metrics_init();
+        metric_add(m_deadline_exceeded, 1);
         http_respond_error(req, CAUSE_SERVICE_UNAVAILABLE,
                            "the service did not answer in time; retry later");
         return;

@@ -1,5 +1,6 @@
 /* See request_purchase.h. */
 #include "request_purchase.h"
+#include "shared/contracts/fund_source.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -88,15 +89,12 @@ int activation_request_parse(const char *body, size_t len, activation_request *o
     if (opt_string(j, "offercontext", out->offercontext, sizeof out->offercontext, msg, msglen) !=
         0)
         goto out;
-    if (opt_string(j, "fundSource", fund, sizeof fund, msg, msglen) != 0) {
-        snprintf(msg, msglen, "fundSource must be one of WALLET, LOAN");
+    out->fund_source = MILLOM__V1__FUND_SOURCE__FUND_SOURCE_WALLET;
+    if (opt_string(j, "fundSource", fund, sizeof fund, msg, msglen) != 0 ||
+        (fund[0] && fund_source_parse(fund, &out->fund_source) != 0)) {
+        snprintf(msg, msglen, "fundSource must be one of " FUND_SOURCE_NAMES);
         goto out;
     }
-    if (fund[0] && strcmp(fund, "WALLET") != 0 && strcmp(fund, "LOAN") != 0) {
-        snprintf(msg, msglen, "fundSource must be one of WALLET, LOAN");
-        goto out;
-    }
-    out->loan = strcmp(fund, "LOAN") == 0;
     rc = 0;
 out:
     json_decref(j);

@@ -8,14 +8,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "millom/v1/purchase.pb-c.h"
+
 typedef struct {
     char transid[129];
     char planid[129];
-    char offercontext[4097]; /* "" when absent */
-    bool loan;               /* fundSource LOAN (default WALLET) */
+    char offercontext[4097];            /* "" when absent */
+    Millom__V1__FundSource fund_source; /* WALLET when absent (the spec's default) */
 } activation_request;
 
-/* 0 when valid; -1 with a message naming the field. */
+/* 0 when valid; -1 with a message naming the field. fundSource takes any
+ * of shared/contracts/fund_source.h's four (the standard API lists WALLET
+ * and LOAN; EWALLET and FREE are the rich-notification spec's). */
 int activation_request_parse(const char *body, size_t len, activation_request *out, char *msg,
                              size_t msglen);
 

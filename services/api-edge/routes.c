@@ -51,6 +51,9 @@ const edge_route_row edge_routes[] = {
     {"POST", "/std/{serviceProvider}/{subscriberId}/purchasePlan", routes_purchase, STD_PURCHASE_PLAN, TOKEN(ACTIVATE, SP), TS, NULL},
     {"GET", "/std/{serviceProvider}/{operator}/{subscriberId}/purchasePlan/{transid}", routes_purchase_status, STD_PURCHASE_PLAN, TOKEN(ACTIVATE_OR_INQUIRE, SP), TS, NULL},
     {"GET", "/std/{serviceProvider}/{subscriberId}/purchasePlan/{transid}", routes_purchase_status, STD_PURCHASE_PLAN, TOKEN(ACTIVATE_OR_INQUIRE, SP), TS, NULL},
+    /* An extension: would a purchase go through now (routes_eligibility.c)? */
+    {"GET", "/std/{serviceProvider}/{operator}/{subscriberId}/eligibility/{planId}", routes_eligibility, STD_PURCHASE_PLAN, TOKEN(ACTIVATE, SP), 0, NULL},
+    {"GET", "/std/{serviceProvider}/{subscriberId}/eligibility/{planId}", routes_eligibility, STD_PURCHASE_PLAN, TOKEN(ACTIVATE, SP), 0, NULL},
     {"POST", "/std/{serviceProvider}/{subscriberId}/register", routes_register, STD_REGISTER, TOKEN(REGISTER, SP), TS, NULL},
     {NULL, "/std/{serviceProvider}/**", NULL, 0, TOKEN(NULL, SP), 0, NULL},
 
@@ -99,6 +102,7 @@ static const struct {
     {"subscriberId", offsetof(edge_params, subscriber), sizeof(((edge_params *)0)->subscriber)},
     {"cpid", offsetof(edge_params, cpid), sizeof(((edge_params *)0)->cpid)},
     {"transid", offsetof(edge_params, transid), sizeof(((edge_params *)0)->transid)},
+    {"planId", offsetof(edge_params, plan_id), sizeof(((edge_params *)0)->plan_id)},
 };
 
 /* The index in param_fields of the parameter named name[0..n), or -1. */

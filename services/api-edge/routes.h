@@ -29,6 +29,7 @@ typedef struct {
     char subscriber[257];        /* {subscriberId}: MSISDN, CPID or OPET */
     char cpid[CPID_MAX_LEN + 1]; /* {cpid} */
     char transid[129];           /* {transid} */
+    char plan_id[129];           /* {planId} */
 } edge_params;
 
 /* Who may call a route. */

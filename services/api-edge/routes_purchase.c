@@ -12,7 +12,9 @@
 #include "shared/plumbing/topics.h"
 #include "request_purchase.h"
 #include "request_std.h"
+#include "shared/contracts/fund_source.h"
 #include "shared/plumbing/errors.h"
+#include "shared/plumbing/log.h"
 #include "shared/plumbing/service.h"
 #include "millom/v1/purchase.pb-c.h"
 
@@ -22,22 +24,25 @@
 typedef struct {
     http_request *req;
     char transid[129];
-    bool loan;
+    Millom__V1__FundSource fund_source;
 } purchase_wait;
 
 /* 202 with an ActivationResponse: accepted, outcome not known yet. */
 static void respond_processing(const purchase_wait *w) {
     json_t *body = json_pack("{s:s, s:s, s:s}", "transid", w->transid, "status", "processing",
-                             "fundSource", w->loan ? "LOAN" : "WALLET");
+                             "fundSource", fund_source_name(w->fund_source));
     http_respond_json(w->req, 202, body);
 }
 
 static void on_purchase_reply(void *arg, const Millom__V1__Reply *reply) {
     purchase_wait *w = arg;
-    if (!reply)
+    if (!reply) {
+        log_info("purchase %s: no answer in time, 202 processing", w->transid);
         respond_processing(w);
-    else
+    } else {
+        log_info("purchase %s: answered %d", w->transid, (int)reply->http_status);
         edge_relay_reply(w->req, reply);
+    }
 }
 
 void routes_purchase(api_edge *e, http_request *req, const edge_match *m) {
@@ -77,7 +82,7 @@ void routes_purchase_send(api_edge *e, http_request *req, const std_request *rq,
     }
     w->req = req;
     memcpy(w->transid, a->transid, sizeof w->transid);
-    w->loan = a->loan;
+    w->fund_source = a->fund_source;
     http_set_user(req, w, free);
 
     Millom__V1__RequestMeta meta = MILLOM__V1__REQUEST_META__INIT;
@@ -92,14 +97,15 @@ void routes_purchase_send(api_edge *e, http_request *req, const std_request *rq,
     cmd.transid = (char *)a->transid;
     cmd.plan_id = (char *)a->planid;
     cmd.offer_context = (char *)a->offercontext;
-    cmd.fund_source = a->loan ? MILLOM__V1__FUND_SOURCE__FUND_SOURCE_LOAN
-                              : MILLOM__V1__FUND_SOURCE__FUND_SOURCE_WALLET;
+    cmd.fund_source = a->fund_source;
     cmd.language = (char *)rq->language;
     cmd.client_name = (char *)rq->client_name;
     cmd.channel = (char *)channel;
     /* Keyed by transid like the operator's callbacks and look-ups by
      * transid, so every message about one purchase reaches the
      * purchase-executor instance that owns it (its partition). */
+    log_debug("purchase %s/%s of plan %s (%s): sent to purchase-executor", rq->provider->id,
+              a->transid, a->planid, channel);
     edge_send_request(e, req, TOPIC_PURCHASE_COMMANDS, a->transid, e->purchase_deadline_ms,
                       &edge_purchase_codec, &cmd, &meta, on_purchase_reply, w);
 }

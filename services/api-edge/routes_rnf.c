@@ -39,6 +39,7 @@
 #include "shared/plumbing/errors.h"
 #include "shared/plumbing/log.h"
 #include "shared/plumbing/service.h"
+#include "shared/contracts/fund_source.h"
 #include "shared/contracts/rnf_links.h"
 #include "shared/contracts/signed_link.h"
 #include "shared/plumbing/crypto.h"
@@ -288,13 +289,17 @@ static char *render_shop(const rnf_path *p, const json_t *answer, size_t *len) {
         const char *desc = first_text(json_object_get(o, "planDescription"));
         const char *cost = json_string_value(json_object_get(o, "cost"));
         const char *cur = json_string_value(json_object_get(o, "costCurrency"));
+        /* The offer's own fund source is signed into its form (an EWALLET
+         * or FREE plan bought with the default WALLET would be refused). */
+        const char *fund = json_string_value(json_object_get(o, "fundSource"));
         char uuid[37], tid[48];
         crypto_uuid(uuid);
         snprintf(tid, sizeof tid, "rnf-%s", uuid);
-        signed_link_param params[] = {{"planId", plan}, {"transactionId", tid}};
+        signed_link_param params[] = {
+            {"planId", plan}, {"transactionId", tid}, {"fundSource", fund}};
         signed_link_form form;
-        if (signed_link_make_form(path, params, 2, rnf_limits_settings()->purchase_ttl_s, now_ms(),
-                                  &form) != 0) {
+        if (signed_link_make_form(path, params, fund ? 3 : 2, rnf_limits_settings()->purchase_ttl_s,
+                                  now_ms(), &form) != 0) {
             failed = 1;
             break;
         }
@@ -319,8 +324,10 @@ static char *render_shop(const rnf_path *p, const json_t *answer, size_t *len) {
                                    {"transactionId", tid},
                                    {"uuid", form.uuid},
                                    {"expirySeconds", form.expiry},
-                                   {"signature", form.signature}};
+                                   {"signature", form.signature},
+                                   {"fundSource", fund}};
         for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
+            if (!fields[k][1]) continue; /* no fundSource: the default */
             fputs("<input type=\"hidden\" name=\"", f);
             html_text(f, fields[k][0]);
             fputs("\" value=\"", f);
@@ -384,8 +391,9 @@ static void purchase(api_edge *e, const edge_match *m, http_request *req, const 
                            "transactionId must have 10 to 128 letters, digits, '-', '.', '_'");
         return;
     }
-    if (fund && strcmp(fund, "WALLET") != 0 && strcmp(fund, "LOAN") != 0) {
-        http_respond_error(req, CAUSE_BAD_REQUEST, "fundSource must be one of WALLET, LOAN");
+    a.fund_source = MILLOM__V1__FUND_SOURCE__FUND_SOURCE_WALLET;
+    if (fund && fund_source_parse(fund, &a.fund_source) != 0) {
+        http_respond_error(req, CAUSE_BAD_REQUEST, "fundSource must be one of " FUND_SOURCE_NAMES);
         return;
     }
     char key[512];
@@ -401,7 +409,6 @@ static void purchase(api_edge *e, const edge_match *m, http_request *req, const 
     }
     memcpy(a.planid, plan, strlen(plan) + 1);
     memcpy(a.transid, tid, strlen(tid) + 1);
-    a.loan = fund && strcmp(fund, "LOAN") == 0;
     routes_purchase_send(e, req, &r, &a, "rnf");
 }
 

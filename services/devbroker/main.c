@@ -1,6 +1,10 @@
 /* devbroker: a Kafka-protocol broker for one machine, on librdkafka's mock
  * cluster (in memory, real wire protocol, consumer groups, idempotent
- * producers). Creates Millom's topics, writes its bootstrap address to
+ * producers). Clients of other ecosystems work against it too: kafkajs
+ * 2.2.4's producer and consumer group (ApiVersions, Metadata, Produce,
+ * Fetch, ListOffsets, FindCoordinator, JoinGroup, SyncGroup, Heartbeat,
+ * OffsetCommit, OffsetFetch at the versions it asks for) in
+ * tests/integration/test_kafkajs_interop.c. Creates Millom's topics, writes its bootstrap address to
  * MILLOM_BROKER_FILE (default var/broker.bootstrap) and runs until SIGINT
  * or SIGTERM.
  *

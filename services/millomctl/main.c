@@ -17,8 +17,16 @@ static int usage(void) {
             "       millomctl purchases generate --count N [--day YYYY-MM-DD] [--prefix P]\n"
             "       millomctl events generate --count N --msisdn M [--msisdn M2]... [--type T]\n"
             "                                 [--operator OP] [--prefix P] [--times FILE]\n"
-            "       millomctl link --path /rnf/... [--base URL] [--ttl S] [--param k=v]...\n");
-    return 2;
+            "       millomctl link --path /rnf/... [--base URL] [--ttl S] [--param k=v]...\n"
+            "       millomctl purchases get TRANSID [--operator OP] [--service-provider SP]\n"
+            "                                       [--edge URL] [--format table|json|csv]\n"
+            "       millomctl consents SUBSCRIBER   (same options)\n"
+            "       millomctl dlq list [TOPIC] [--max N] [--timeout-ms MS] [--format F]\n"
+            "       millomctl dlq replay TOPIC [--dry-run] [--max N] [--timeout-ms MS]\n"
+            "                                  [--format F]\n"
+            "exit codes of purchases, consents and dlq: 0 ok, 1 not found, 2 usage,\n"
+            "3 api-edge or the broker unreachable, 4 refused or failed\n");
+    return CTL_EXIT_USAGE;
 }
 
 static int parse_long(const char *s, long *out) {
@@ -114,6 +122,52 @@ static int link_main(int argc, char **argv) {
     return o.path ? link_run(&o) : usage();
 }
 
+/* purchases get TRANSID / consents SUBSCRIBER and their options. */
+static int mgmt_main(int argc, char **argv, int (*run)(const mgmt_opts *, const char *)) {
+    char edge[64];
+    snprintf(edge, sizeof edge, "http://127.0.0.1:%s", setting_str("MILLOM_EDGE_PORT", "8080"));
+    mgmt_opts o = {.format = OUT_TABLE, .edge = edge, .op = "tp"};
+    const char *subject = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--format") == 0 && parse_format(v, &o.format) == 0)
+            i++;
+        else if (strcmp(a, "--operator") == 0 && v)
+            o.op = argv[++i];
+        else if (strcmp(a, "--service-provider") == 0 && v)
+            o.provider = argv[++i];
+        else if (strcmp(a, "--edge") == 0 && v)
+            o.edge = argv[++i];
+        else if (a[0] != '-' && !subject)
+            subject = a;
+        else
+            return usage();
+    }
+    return subject && *subject ? run(&o, subject) : usage();
+}
+
+static int dlq_main(int argc, char **argv, int replay) {
+    dlq_opts o = {.format = OUT_TABLE, .replay = replay, .timeout_ms = 10000};
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--format") == 0 && parse_format(v, &o.format) == 0)
+            i++;
+        else if (strcmp(a, "--dry-run") == 0 && replay)
+            o.dry_run = 1;
+        else if (strcmp(a, "--max") == 0 && parse_long(v, &o.max) == 0)
+            i++;
+        else if (strcmp(a, "--timeout-ms") == 0 && parse_long(v, &o.timeout_ms) == 0 &&
+                 o.timeout_ms > 0)
+            i++;
+        else if (a[0] != '-' && !o.topic)
+            o.topic = a;
+        else
+            return usage();
+    }
+    if (replay && !o.topic) return usage();
+    return dlq_run(&o);
+}
+
 int main(int argc, char **argv) {
     /* Logs (warnings of librdkafka) go to stderr; rows to stdout. */
     if (!setting_str("MILLOM_LOG_LEVEL", NULL)) setenv("MILLOM_LOG_LEVEL", "warn", 1);
@@ -127,5 +181,13 @@ int main(int argc, char **argv) {
     if (argc >= 3 && strcmp(argv[1], "events") == 0 && strcmp(argv[2], "generate") == 0)
         return events_main(argc - 3, argv + 3);
     if (argc >= 2 && strcmp(argv[1], "link") == 0) return link_main(argc - 2, argv + 2);
+    if (argc >= 3 && strcmp(argv[1], "purchases") == 0 && strcmp(argv[2], "get") == 0)
+        return mgmt_main(argc - 3, argv + 3, purchases_get_run);
+    if (argc >= 2 && strcmp(argv[1], "consents") == 0)
+        return mgmt_main(argc - 2, argv + 2, consents_run);
+    if (argc >= 3 && strcmp(argv[1], "dlq") == 0 && strcmp(argv[2], "list") == 0)
+        return dlq_main(argc - 3, argv + 3, 0);
+    if (argc >= 3 && strcmp(argv[1], "dlq") == 0 && strcmp(argv[2], "replay") == 0)
+        return dlq_main(argc - 3, argv + 3, 1);
     return usage();
 }

@@ -7,7 +7,8 @@
  *                '_' and ':' (the spec: "a minimum of 10 alphanumeric
  *                characters including dashes and dots", UUIDs preferred)
  *   callbackUrl  optional http:// or https:// URL, at most 512 chars
- *   fundSource   optional "WALLET" or "LOAN" (default: the offer's own)
+ *   fundSource   optional "WALLET", "EWALLET", "LOAN" or "FREE" (default: the
+ *                offer's own)
  * Other fields are ignored. A body that is not JSON is PARSING_ERROR; any
  * other problem is BAD_REQUEST with a message naming the field. */
 #include "mno_sandbox.h"
@@ -104,8 +105,9 @@ int mno_parse_activate(const char *customer_id, mno_param_fn get, void *ctx, con
     got = string_field(j, "fundSource", false, 1, rq->fund_source, sizeof rq->fund_source, msg,
                        msglen);
     if (got < 0 || (got == 0 && strcmp(rq->fund_source, "WALLET") != 0 &&
-                    strcmp(rq->fund_source, "LOAN") != 0)) {
-        snprintf(msg, msglen, "field fundSource must be WALLET or LOAN");
+                    strcmp(rq->fund_source, "EWALLET") != 0 &&
+                    strcmp(rq->fund_source, "LOAN") != 0 && strcmp(rq->fund_source, "FREE") != 0)) {
+        snprintf(msg, msglen, "field fundSource must be WALLET, EWALLET, LOAN or FREE");
         goto out;
     }
     rc = 0;

@@ -129,7 +129,7 @@ typedef struct {
     char offer_id[65];
     char trans_id[129];     /* 10..128 of [A-Za-z0-9._:-] */
     char callback_url[513]; /* "" = none (then the configured default) */
-    char fund_source[8];    /* "WALLET", "LOAN" or "" = the offer's own */
+    char fund_source[8];    /* "WALLET", "EWALLET", "LOAN", "FREE" or "" = the offer's own */
 } mno_activate_request;
 
 /* Validates customerIdType (through get) and the JSON body. Returns 0, or
@@ -250,7 +250,7 @@ typedef struct {
     const char *opet;              /* NULL = none */
     const char *subscription_type; /* UNSPECIFIED, PREPAID, POSTPAID */
     const char *price_plan;
-    int64_t balance_minor, loan_minor;
+    int64_t balance_minor, loan_minor, ewallet_minor;
     const char *state;         /* GOOD_TO_GO, NEED_OFFERS, NEED_LOANS, NEED_TOPUP */
     const char *status;        /* ACTIVE, BARRED, ROAMING */
     bool offers_set;           /* false: an existing subscriber keeps its offers */

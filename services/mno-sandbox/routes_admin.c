@@ -29,11 +29,12 @@
  *                           {"activations": [...], "count": n}
  *   POST /admin/subscribers {"msisdn": "9245...", "opet": O, "subscriptionType": T,
  *                            "pricePlan": P, "balanceMinor": B, "loanMinor": L,
+ *                            "ewalletMinor": E,
  *                            "subscriberState": S, "status": A, "offers": [ids]}
  *        Adds a subscriber, or replaces the fields of an existing one (its
  *        plans and activations stay); the seed data's columns, money in PKR
  *        minor units. Only msisdn (5 to 20 digits) is required; defaults:
- *        no OPET, PREPAID, "djuice", 0, 0, GOOD_TO_GO, ACTIVE, and offers
+ *        no OPET, PREPAID, "djuice", 0, 0, 0, GOOD_TO_GO, ACTIVE, and offers
  *        (ids from the catalogue, in ranking order) none for a new
  *        subscriber, unchanged for an existing one. 201 {"msisdn", "created":
  *        true} or 200 with "created": false; 400 naming a bad field. Lets a
@@ -258,6 +259,9 @@ static int parse_subscriber(json_t *j, mno_subscriber_spec *spec, const char **o
         } else if (strcmp(key, "loanMinor") == 0) {
             if (!money_minor(v, &spec->loan_minor))
                 bad = "loanMinor must be a non-negative integer (PKR minor units)";
+        } else if (strcmp(key, "ewalletMinor") == 0) {
+            if (!money_minor(v, &spec->ewallet_minor))
+                bad = "ewalletMinor must be a non-negative integer (PKR minor units)";
         } else if (strcmp(key, "subscriberState") == 0) {
             if (!(spec->state = one_of(v, subscriber_states)))
                 bad = "subscriberState must be GOOD_TO_GO, NEED_OFFERS, NEED_LOANS or NEED_TOPUP";
@@ -284,7 +288,7 @@ static int parse_subscriber(json_t *j, mno_subscriber_spec *spec, const char **o
         } else {
             snprintf(msg, msglen,
                      "unknown field %.40s (msisdn, opet, subscriptionType, pricePlan, balanceMinor,"
-                     " loanMinor, subscriberState, status, offers)",
+                     " loanMinor, ewalletMinor, subscriberState, status, offers)",
                      key);
             return -1;
         }

@@ -14,11 +14,14 @@
  *   3. the offer must be in the operator's catalogue (offers), whether or
  *      not /offers proposes it to this subscriber (a real backend sells its
  *      catalogue), else 400 INVALID_PRODUCT. The fund source (requested, or
- *      the offer's own) must be the offer's: a LOAN purchase of a WALLET
- *      offer and a WALLET purchase of a LOAN offer are 400 INVALID_PRODUCT;
- *   4. WALLET: the price must be at most the monetary balance, else 402
- *      INSUFFICIENT_FUNDS; the balance is debited. LOAN: the price is added
- *      to the loan balance;
+ *      the offer's own) must be the offer's: e.g. a LOAN purchase of a
+ *      WALLET offer or a WALLET purchase of a FREE one is 400
+ *      INVALID_PRODUCT;
+ *   4. WALLET: the price must be at most the monetary (airtime) balance,
+ *      else 402 INSUFFICIENT_FUNDS; the balance is debited. EWALLET: the
+ *      same with the e-wallet balance, which is debited instead. LOAN: the
+ *      price is added to the loan balance. FREE: nothing is charged (and
+ *      nothing can be short), debits stays 0;
  *   5. a synchronous offer adds the plan (planId = offerId, texts from the
  *      offer, remaining = quota, expiry now + duration) and is OK with a
  *      confirmationCode "tp-" + 16 hex digits; an async offer is PENDING
@@ -54,6 +57,8 @@ enum {
     W_COMPLETE_FAIL,
     W_REFUND_WALLET,
     W_REFUND_LOAN,
+    W_DEBIT_EWALLET,
+    W_REFUND_EWALLET,
     W_CALLBACK,
     W_EACH_PENDING,
     W_LIST_ALL,
@@ -78,6 +83,10 @@ static const char sql_insert[] =
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 static const char sql_debit[] = "UPDATE subscribers SET balance_minor = balance_minor - ?2"
                                 " WHERE msisdn = ?1 AND balance_minor >= ?2";
+static const char sql_debit_ewallet[] = "UPDATE subscribers SET ewallet_minor = ewallet_minor - ?2"
+                                        " WHERE msisdn = ?1 AND ewallet_minor >= ?2";
+static const char sql_refund_ewallet[] =
+    "UPDATE subscribers SET ewallet_minor = ewallet_minor + ?2 WHERE msisdn = ?1";
 static const char sql_loan[] =
     "UPDATE subscribers SET loan_minor = loan_minor + ?2 WHERE msisdn = ?1";
 static const char sql_plan_texts[] =
@@ -314,27 +323,36 @@ static int execute(mno_store *s, const mno_subscriber *sub, const mno_activate_r
     }
     a->amount_minor = cost;
     if (strcmp(a->fund_source, offer_fund) != 0) {
-        refuse(a, 400, "INVALID_PRODUCT",
-               strcmp(offer_fund, "LOAN") == 0 ? "offer %.64s can only be bought on loan"
-                                               : "offer %.64s cannot be bought on loan",
-               rq->offer_id);
+        char why[sizeof a->error_message];
+        snprintf(why, sizeof why, "offer %.64s is sold with fundSource %s only", rq->offer_id,
+                 offer_fund);
+        refuse(a, 400, "INVALID_PRODUCT", "%s", why);
         return 0;
     }
-    if (strcmp(a->fund_source, "WALLET") == 0) {
-        if (cost > sub->balance_minor) {
-            refuse(a, 402, "INSUFFICIENT_FUNDS", "monetary balance too low for offer %.64s",
+    bool ewallet = strcmp(a->fund_source, "EWALLET") == 0;
+    if (strcmp(a->fund_source, "WALLET") == 0 || ewallet) {
+        if (cost > (ewallet ? sub->ewallet_minor : sub->balance_minor)) {
+            refuse(a, 402, "INSUFFICIENT_FUNDS",
+                   ewallet ? "e-wallet balance too low for offer %.64s"
+                           : "monetary balance too low for offer %.64s",
                    rq->offer_id);
             return 0;
         }
-        st = mno_writer_stmt(s, W_DEBIT, sql_debit);
-    } else {
+        st = ewallet ? mno_writer_stmt(s, W_DEBIT_EWALLET, sql_debit_ewallet)
+                     : mno_writer_stmt(s, W_DEBIT, sql_debit);
+    } else if (strcmp(a->fund_source, "LOAN") == 0) {
         st = mno_writer_stmt(s, W_LOAN, sql_loan);
+    } else {
+        st = NULL; /* FREE: nothing to charge */
     }
-    if (!st) return -1;
-    sqlite3_bind_text(st, 1, sub->msisdn, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, cost);
-    if (run(s, st) != 0 || sqlite3_changes(s->writer) != 1) return -1;
-    a->debits = 1;
+    if (st) {
+        sqlite3_bind_text(st, 1, sub->msisdn, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, cost);
+        if (run(s, st) != 0 || sqlite3_changes(s->writer) != 1) return -1;
+        a->debits = 1;
+    } else if (strcmp(a->fund_source, "FREE") != 0) {
+        return -1; /* a statement could not be prepared (logged) */
+    }
     a->http_status = 200;
     if (async) {
         snprintf(a->status, sizeof a->status, "PENDING");
@@ -433,6 +451,8 @@ int mno_activation_complete(mno_store *s, const char *trans_id, bool fail, int64
         if (a.debits) {
             st = strcmp(a.fund_source, "LOAN") == 0
                      ? mno_writer_stmt(s, W_REFUND_LOAN, sql_refund_loan)
+                 : strcmp(a.fund_source, "EWALLET") == 0
+                     ? mno_writer_stmt(s, W_REFUND_EWALLET, sql_refund_ewallet)
                      : mno_writer_stmt(s, W_REFUND_WALLET, sql_refund_wallet);
             if (!st) goto fail;
             sqlite3_bind_text(st, 1, a.customer, -1, SQLITE_STATIC);

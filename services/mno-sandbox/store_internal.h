@@ -30,6 +30,7 @@ typedef struct {
     char price_plan[64];
     int64_t balance_minor;
     int64_t loan_minor;
+    int64_t ewallet_minor; /* the e-wallet (EWALLET), apart from the airtime */
     char state[16];
     char status[16];
 } mno_subscriber;

@@ -17,7 +17,10 @@
  *
  * Non-spec extension: accountStatus carries "loanBalance" {currency, value}
  * when the subscriber has an outstanding loan (loan_minor > 0). The backend
- * spec has no such field; offer-resolver maps it to a "loan" balance. */
+ * spec has no such field; offer-resolver maps it to a "loan" balance.
+ * Likewise "ewalletBalance" {currency, value} when the subscriber's
+ * e-wallet (what EWALLET offers are paid from) holds money
+ * (ewallet_minor > 0); offer-resolver maps it to an "ewallet" balance. */
 #include "store_internal.h"
 
 #include "shared/plumbing/log.h"
@@ -34,7 +37,7 @@ enum { Q_SUB_MSISDN, Q_SUB_OPET, Q_PLANS, Q_OFFERS, Q_BEGIN, Q_END, Q_COUNT };
 
 #define SUBSCRIBER_COLUMNS                                                                        \
     "SELECT subscription_type, price_plan, balance_minor, loan_minor, subscriber_state, status, " \
-    "msisdn"                                                                                      \
+    "msisdn, ewallet_minor"                                                                       \
     " FROM subscribers"
 const char mno_sql_subscriber_by_msisdn[] = SUBSCRIBER_COLUMNS " WHERE msisdn = ?1";
 const char mno_sql_subscriber_by_opet[] = SUBSCRIBER_COLUMNS " WHERE opet = ?1";
@@ -254,6 +257,7 @@ static int find_subscriber(sqlite3 *db, sqlite3_stmt *st, const char *id, mno_id
     snprintf(out->state, sizeof out->state, "%s", mno_col_text(st, 4));
     snprintf(out->status, sizeof out->status, "%s", mno_col_text(st, 5));
     snprintf(out->msisdn, sizeof out->msisdn, "%s", mno_col_text(st, 6));
+    out->ewallet_minor = sqlite3_column_int64(st, 7);
     sqlite3_reset(st);
     return 1;
 }
@@ -366,6 +370,8 @@ mno_reply mno_balance(mno_store *s, const mno_request *rq, int64_t now_ms) {
     json_object_set_new(o, "pricePlan", json_string(sub.price_plan));
     json_object_set_new(o, "monetaryBalance", mno_money_json(sub.balance_minor));
     if (sub.loan_minor > 0) json_object_set_new(o, "loanBalance", mno_money_json(sub.loan_minor));
+    if (sub.ewallet_minor > 0)
+        json_object_set_new(o, "ewalletBalance", mno_money_json(sub.ewallet_minor));
     json_object_set_new(o, "subscribedPlans", plans);
     return (mno_reply){200, o};
 }
@@ -437,11 +443,13 @@ mno_reply mno_offers(mno_store *s, const mno_request *rq, int64_t now_ms) {
 
 static const char sql_put_subscriber[] =
     "INSERT INTO subscribers (msisdn, opet, subscription_type, price_plan, balance_minor,"
-    " loan_minor, subscriber_state, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    " loan_minor, subscriber_state, status, ewallet_minor)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
     " ON CONFLICT (msisdn) DO UPDATE SET opet = excluded.opet,"
     " subscription_type = excluded.subscription_type, price_plan = excluded.price_plan,"
     " balance_minor = excluded.balance_minor, loan_minor = excluded.loan_minor,"
-    " subscriber_state = excluded.subscriber_state, status = excluded.status";
+    " subscriber_state = excluded.subscriber_state, status = excluded.status,"
+    " ewallet_minor = excluded.ewallet_minor";
 
 /* One statement, prepared for this call only (admin calls are rare). */
 static int put_step(sqlite3 *db, const char *sql, sqlite3_stmt **st) {
@@ -474,6 +482,7 @@ int mno_subscriber_put(mno_store *s, const mno_subscriber_spec *spec, bool *crea
     sqlite3_bind_int64(put, 6, spec->loan_minor);
     sqlite3_bind_text(put, 7, spec->state, -1, SQLITE_STATIC);
     sqlite3_bind_text(put, 8, spec->status, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(put, 9, spec->ewallet_minor);
     rc = sqlite3_step(put);
     if (rc == SQLITE_CONSTRAINT && spec->opet) {
         snprintf(msg, msglen, "opet %.64s belongs to another subscriber", spec->opet);

@@ -78,6 +78,10 @@
 #define DELIVERIES_BY_PROVIDER_SQL \
     "CREATE INDEX deliveries_due_by_provider ON deliveries (state, provider, next_ms);"
 
+/* 8: the request id of each delivery (shared/plumbing/correlator.h), sent in
+ * its x-correlator header; 9: the outbox's (outbox_correlator_migration_sql). */
+#define DELIVERIES_CORRELATOR_SQL "ALTER TABLE deliveries ADD COLUMN correlator TEXT;"
+
 static const char *const provider_msisdn[] = {"provider", "msisdn", NULL};
 static const char *const dedup_keys[] = {"operator", "transaction_id", NULL};
 static const char *const local_id[] = {"id", NULL};
@@ -101,7 +105,9 @@ sqlite3 *notifier_store_open(const char *path, char *err, size_t errlen) {
                                       changelog_migration_sql,
                                       NOTIFIER_CHANGELOG_SQL,
                                       NOTIFY_OVERRIDE_SQL,
-                                      DELIVERIES_BY_PROVIDER_SQL};
+                                      DELIVERIES_BY_PROVIDER_SQL,
+                                      DELIVERIES_CORRELATOR_SQL,
+                                      outbox_correlator_migration_sql};
     size_t count = sizeof migrations / sizeof migrations[0];
     sqlite3 *db = path ? store_open_path(path, migrations, count, err, errlen)
                        : store_open("notifier", migrations, count, err, errlen);

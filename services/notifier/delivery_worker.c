@@ -46,6 +46,7 @@
 #include "shared/plumbing/settings.h"
 #include "shared/plumbing/topics.h"
 #include "shared/contracts/config.h"
+#include "shared/plumbing/correlator.h"
 #include "shared/plumbing/log.h"
 #include "shared/plumbing/metrics.h"
 #include "shared/plumbing/service.h"
@@ -92,6 +93,9 @@ typedef struct {
     CURLcode code;
     long status;
     char error[200]; /* why it ended without a POST ("" when it was sent) */
+    /* The request id it was queued under ("": none): its x-correlator
+     * header, and the current correlator while the worker acts for it. */
+    char correlator[CORRELATOR_SIZE];
 } job;
 
 struct delivery_worker {
@@ -204,6 +208,10 @@ static int build_headers(job *j) {
     int ok = 1;
     snprintf(line, sizeof line, "X-Millom-Delivery-Id: %s", id);
     add_header(&j->headers, line, &ok);
+    if (j->correlator[0]) {
+        snprintf(line, sizeof line, CORRELATOR_HEADER ": %s", j->correlator);
+        add_header(&j->headers, line, &ok);
+    }
     add_header(&j->headers, "Content-Type: application/json", &ok);
     /* curl sends "Expect: 100-continue" for larger POSTs; one round trip less without it. */
     add_header(&j->headers, "Expect:", &ok);
@@ -307,9 +315,9 @@ static void job_render(delivery_worker *w, job *j) {
     j->ticket = NULL;
 }
 
-/* Takes row st (id, kind, url, body, attempts, first_attempt_ms) into a
- * free slot for provider p and starts it: offers first for a rich
- * notification, else the POST. */
+/* Takes row st (id, kind, url, body, attempts, first_attempt_ms,
+ * provider, correlator) into a free slot for provider p and starts it:
+ * offers first for a rich notification, else the POST. */
 static void job_take(delivery_worker *w, provider_state *p, sqlite3_stmt *st) {
     job *j = NULL;
     for (long i = 0; i < w->concurrency && !j; i++)
@@ -321,6 +329,9 @@ static void job_take(delivery_worker *w, provider_state *p, sqlite3_stmt *st) {
     j->body = col(st, 3);
     j->attempts = sqlite3_column_int(st, 4);
     j->first_ms = sqlite3_column_int64(st, 5);
+    const char *correlator = (const char *)sqlite3_column_text(st, 7);
+    if (correlator && correlator_valid(correlator, strlen(correlator)))
+        memcpy(j->correlator, correlator, strlen(correlator) + 1);
     j->p = p;
     j->state = JOB_DONE; /* until started */
     p->in_flight++;
@@ -330,13 +341,20 @@ static void job_take(delivery_worker *w, provider_state *p, sqlite3_stmt *st) {
         return;
     }
     rich_target t;
+    /* What this job causes (its offers query, its log lines) carries its
+     * request id. */
+    correlator_set(j->correlator);
     if (strcmp(j->kind, "notification") == 0 && rich_notification_target(j->body, &t)) {
         j->ticket = offers_cache_ask(w->offers, p->id, t.op, t.msisdn, t.language, mono_ms());
         j->state = JOB_OFFERS;
-        if (j->ticket) return;
+        if (j->ticket) {
+            correlator_clear();
+            return;
+        }
         job_render(w, j);
     }
     job_send(w, j);
+    correlator_clear();
 }
 
 static int in_flight(const delivery_worker *w, int64_t id) {
@@ -412,8 +430,10 @@ static void advance_offers(delivery_worker *w) {
     for (long i = 0; i < w->concurrency; i++) {
         job *j = &w->jobs[i];
         if (j->state != JOB_OFFERS || !offers_ticket_done(j->ticket)) continue;
+        correlator_set(j->correlator);
         job_render(w, j);
         job_send(w, j);
+        correlator_clear();
     }
 }
 
@@ -510,6 +530,8 @@ static int record(delivery_worker *w, const job *j, int64_t now, outcome *out) {
     int64_t first_ms = j->first_ms ? j->first_ms : now;
     if (!j->error[0] && j->code == CURLE_OK && j->status >= 200 && j->status < 300) {
         *out = OUT_DELIVERED;
+        log_debug("delivery %lld (%s to %s) delivered, attempt %d", (long long)j->id, j->kind,
+                  j->p->id, attempts);
         return update(w, j, "delivered", attempts, now, first_ms, "");
     }
     char error[300];
@@ -546,9 +568,11 @@ static void write_results(delivery_worker *w) {
         job *j = &w->jobs[i];
         outcome o;
         if (j->state != JOB_DONE) continue;
+        correlator_set(j->correlator); /* its log lines and dead letter carry it */
         ok = record(w, j, now, &o) == 0;
         counts[o]++;
     }
+    correlator_clear();
     ok = ok && store_commit(w->db) == SQLITE_OK;
     if (!ok) {
         log_warn("cannot record %ld delivery result(s), they will be sent again: %s", done,
@@ -659,8 +683,8 @@ static void delivery_worker_free(delivery_worker *w) {
 }
 
 static int prepare(delivery_worker *w, char *err, size_t errlen) {
-    const char *cols = "SELECT id, kind, url, body, attempts, first_attempt_ms, provider "
-                       "FROM deliveries WHERE state='pending' AND ";
+    const char *cols = "SELECT id, kind, url, body, attempts, first_attempt_ms, provider, "
+                       "correlator FROM deliveries WHERE state='pending' AND ";
     char sql[1024];
     /* Only deliveries of partitions this instance owns (shared/patterns/changelog.h). */
     snprintf(sql, sizeof sql,

@@ -27,6 +27,7 @@
  * and the signed refresh, ping and shop links at delivery time, and drops
  * the private "_millom" part (rich_notification.c). */
 #include "notifier.h"
+#include "shared/plumbing/correlator.h"
 #include "shared/contracts/cpid.h"
 #include "shared/plumbing/log.h"
 #include "shared/contracts/msisdn.h"
@@ -105,13 +106,21 @@ static int64_t count_one(sqlite3 *db, const char *sql, const char *a, const char
     return v;
 }
 
-/* Queues one delivery (INSERT OR IGNORE on dedup_key when given). 0 or -1. */
+/* Queues one delivery (INSERT OR IGNORE on dedup_key when given), under
+ * the request id of the message being handled: the webhook carries it. 0
+ * or -1. */
 static int queue_delivery(sqlite3 *db, const char *kind, const char *provider, const char *url,
                           const char *body, const char *dedup_key, int64_t now) {
     sqlite3_stmt *st;
     if (!(st = stmt_get(db, "INSERT OR IGNORE INTO deliveries (kind, provider, url, body, "
-                            "dedup_key, next_ms, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)")))
+                            "dedup_key, next_ms, created_ms, correlator) "
+                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)")))
         return -1;
+    const char *correlator = correlator_current();
+    if (*correlator)
+        sqlite3_bind_text(st, 7, correlator, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 7);
     sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, provider, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, url, -1, SQLITE_STATIC);
@@ -379,6 +388,8 @@ kafka_verdict notify_on_purchase_event(notifier *n, const rd_kafka_message_t *ms
             log_warn("cannot queue the callback of %s: %s", ev->transid, sqlite3_errmsg(n->db));
             kv = KAFKA_RETRY;
         } else {
+            log_info("purchase %s/%s %s: callback to the provider queued", ev->service_provider,
+                     ev->transid, completed ? "completed" : "failed");
             delivery_worker_wake(n->worker);
         }
         free(body);

@@ -8,6 +8,7 @@
  * once, as before. Only the consumer thread calls these. */
 #include "notifier.h"
 #include "shared/patterns/rpc.h"
+#include "shared/plumbing/correlator.h"
 #include "shared/plumbing/log.h"
 #include "shared/plumbing/store.h"
 
@@ -19,6 +20,7 @@ typedef struct deferred_reply {
     char *correlation_id, *reply_topic, *content_type, *body;
     size_t body_len;
     int status, retry_after_s;
+    char correlator[CORRELATOR_SIZE]; /* the request id of the message it answers */
     struct deferred_reply *next;
 } deferred_reply;
 
@@ -60,6 +62,7 @@ int notifier_reply(notifier *n, const Millom__V1__RequestMeta *meta, int status,
     d->meta.deadline_ms = meta ? meta->deadline_ms : 0;
     d->status = status;
     d->retry_after_s = retry_after_s;
+    correlator_copy_current(d->correlator);
     /* Kept in order: pushed at the head, reversed when sent. */
     d->next = n->deferred;
     n->deferred = d;
@@ -87,10 +90,12 @@ int notifier_batch_commit(void *state) {
     }
     for (deferred_reply *d = rev; rc == SQLITE_OK && d; d = d->next) {
         if (rpc_expired(&d->meta)) continue;
+        correlator_set(d->correlator); /* the reply carries its request's id */
         if (rpc_reply(n->producer, &d->meta, d->status, d->content_type, d->body, d->body_len,
                       d->retry_after_s) != 0)
             log_warn("cannot produce the reply for %s", d->correlation_id);
     }
+    correlator_clear();
     deferred_free(rev);
     return rc == SQLITE_OK ? 0 : -1;
 }

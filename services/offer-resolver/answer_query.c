@@ -112,8 +112,9 @@ static json_t *cached_backend_call(resolver *r, http_client *hc, const Millom__V
                                    const char *key, mapping_ctx *m) {
     backend_cache_kind kind = upsell ? BACKEND_CACHE_OFFERS : BACKEND_CACHE_BALANCE;
     int64_t fetched = 0, now = m->now_ms;
-    char *raw =
-        q->no_cache ? NULL : backend_cache_get(r, kind, op->id, m->subscriber, key, now, &fetched);
+    char *raw = q->no_cache
+                    ? NULL
+                    : backend_cache_get(r->cache, kind, op->id, m->subscriber, key, now, &fetched);
     json_t *j;
     if (raw) {
         metric_add(upsell ? r->offers_hits : r->cache_hits, 1);
@@ -123,7 +124,7 @@ static json_t *cached_backend_call(resolver *r, http_client *hc, const Millom__V
     } else {
         metric_add(upsell ? r->offers_misses : r->cache_misses, 1);
         j = call_backend(r, hc, q, op, lang, upsell ? "offers" : "balance", &raw);
-        if (j) backend_cache_put(r, kind, op->id, m->subscriber, key, raw, now);
+        if (j) backend_cache_put(r->cache, kind, op->id, m->subscriber, key, raw, now);
     }
     free(raw);
     return j;

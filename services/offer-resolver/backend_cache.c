@@ -1,6 +1,6 @@
 /* The backend cache: the operator backend's answers, kept for
  * cache_ttl_ms (MILLOM_CACHE_TTL_S, the validity the answers declare), in
- * one SQLite table per resource:
+ * memory:
  *   - /balance per (operator, subscriber, language): accountInfo and
  *     balance are both mapped from it, so one backend call serves both;
  *   - /offers per (operator, subscriber, everything else the backend call
@@ -9,118 +9,231 @@
  * Here rather than in api-edge: offer-resolver makes the backend calls and
  * serves every api-edge instance and notifier, so one entry saves calls for
  * all of them; offerContexts are still minted fresh from the cached body on
- * every answer. A purchase forgets the subscriber's entries. */
+ * every answer. A purchase forgets the subscriber's entries.
+ *
+ * In memory, not in SQLite: a restart started with an empty cache anyway,
+ * and the table's writes (a WAL append per miss, its checkpoints, a lock
+ * all workers took turns at) were on every cache miss's path.
+ *
+ * Layout: a hash table of subscribers (operator, subscriber), each with the
+ * short list of its entries; subscribers in least-recently-used order.
+ * The entries' bytes are bounded by MILLOM_CACHE_MAX_KB: the subscriber
+ * used longest ago goes first. A subscriber forgotten by a purchase keeps
+ * its node (no entries) with the time of the purchase, so an answer fetched
+ * before it and stored after it (a worker's backend call racing the
+ * invalidation) is not kept. */
 #include "resolver.h"
-#include "shared/plumbing/log.h"
-#include "shared/plumbing/store.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const migrations[] = {
-    "CREATE TABLE balance_cache ("
-    "  operator TEXT NOT NULL, subscriber TEXT NOT NULL, lang TEXT NOT NULL,"
-    "  body TEXT NOT NULL, fetched_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,"
-    "  PRIMARY KEY (operator, subscriber, lang)) WITHOUT ROWID;"
-    "CREATE INDEX balance_cache_expiry ON balance_cache (expires_ms);",
-    /* the backend's /offers bodies (since the signed-link limits) */
-    "CREATE TABLE offers_cache ("
-    "  operator TEXT NOT NULL, subscriber TEXT NOT NULL, k TEXT NOT NULL,"
-    "  body TEXT NOT NULL, fetched_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,"
-    "  PRIMARY KEY (operator, subscriber, k)) WITHOUT ROWID;"
-    "CREATE INDEX offers_cache_expiry ON offers_cache (expires_ms);",
+typedef struct cache_entry {
+    struct cache_entry *next;
+    backend_cache_kind kind;
+    int64_t fetched_ms;
+    size_t bytes;
+    char *key, *body;
+} cache_entry;
+
+typedef struct cache_subscriber {
+    struct cache_subscriber *chain;       /* hash bucket */
+    struct cache_subscriber *prev, *next; /* LRU: head is the newest */
+    char *op, *subscriber;
+    int64_t forgotten_ms; /* answers fetched before this are stale */
+    cache_entry *entries;
+    size_t bytes; /* this node and its entries */
+} cache_subscriber;
+
+struct backend_cache {
+    pthread_mutex_t lock;
+    cache_subscriber **buckets;
+    size_t n_buckets;
+    cache_subscriber *newest, *oldest;
+    size_t bytes, max_bytes;
+    int64_t ttl_ms;
 };
 
-int backend_cache_open(resolver *r, char *err, size_t errlen) {
-    r->db = store_open("offer-resolver", migrations, sizeof migrations / sizeof migrations[0], err,
-                       errlen);
-    if (!r->db) return -1;
-    /* A cache: losing the last writes in an OS crash costs one backend call. */
-    store_exec(r->db, "PRAGMA synchronous=OFF");
-    store_exec(r->db, "DELETE FROM balance_cache");
-    store_exec(r->db, "DELETE FROM offers_cache");
-    return 0;
+static size_t hash_subscriber(const char *op, const char *subscriber) {
+    size_t h = 14695981039346656037ULL; /* FNV-1a */
+    for (const char *p = op; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    h = (h ^ 0x1f) * 1099511628211ULL;
+    for (const char *p = subscriber; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return h;
 }
 
-/* The statements of one cache table; both tables have the same columns
- * (operator, subscriber, key, body, fetched_ms, expires_ms). */
-typedef struct {
-    const char *select_sql, *insert_sql, *expire_sql, *forget_sql;
-} cache_table;
+backend_cache *backend_cache_new(int64_t ttl_ms, size_t max_bytes) {
+    backend_cache *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    /* A bucket per ~1 KB of budget: chains stay short at any fill level. */
+    c->n_buckets = max_bytes / 1024 < 64 ? 64 : max_bytes / 1024;
+    c->buckets = calloc(c->n_buckets, sizeof *c->buckets);
+    if (!c->buckets) {
+        free(c);
+        return NULL;
+    }
+    pthread_mutex_init(&c->lock, NULL);
+    c->max_bytes = max_bytes;
+    c->ttl_ms = ttl_ms;
+    return c;
+}
 
-static const cache_table tables[] = {
-    [BACKEND_CACHE_BALANCE] =
-        {
-            "SELECT body, fetched_ms FROM balance_cache WHERE operator=?1 AND subscriber=?2 AND "
-            "lang=?3 AND expires_ms>?4",
-            "INSERT OR REPLACE INTO balance_cache VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            "DELETE FROM balance_cache WHERE expires_ms<=?1",
-            "DELETE FROM balance_cache WHERE operator=?1 AND subscriber=?2",
-        },
-    [BACKEND_CACHE_OFFERS] =
-        {
-            "SELECT body, fetched_ms FROM offers_cache WHERE operator=?1 AND subscriber=?2 AND "
-            "k=?3 AND expires_ms>?4",
-            "INSERT OR REPLACE INTO offers_cache VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            "DELETE FROM offers_cache WHERE expires_ms<=?1",
-            "DELETE FROM offers_cache WHERE operator=?1 AND subscriber=?2",
-        },
-};
+static void entry_free(cache_entry *e) {
+    free(e->key);
+    free(e->body);
+    free(e);
+}
 
-char *backend_cache_get(resolver *r, backend_cache_kind kind, const char *op,
+static void drop_entries(backend_cache *c, cache_subscriber *s) {
+    while (s->entries) {
+        cache_entry *e = s->entries;
+        s->entries = e->next;
+        s->bytes -= e->bytes;
+        c->bytes -= e->bytes;
+        entry_free(e);
+    }
+}
+
+static void lru_unlink(backend_cache *c, cache_subscriber *s) {
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        c->newest = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    else
+        c->oldest = s->prev;
+    s->prev = s->next = NULL;
+}
+
+static void lru_push_newest(backend_cache *c, cache_subscriber *s) {
+    s->next = c->newest;
+    s->prev = NULL;
+    if (c->newest) c->newest->prev = s;
+    c->newest = s;
+    if (!c->oldest) c->oldest = s;
+}
+
+static cache_subscriber **find_slot(backend_cache *c, const char *op, const char *subscriber) {
+    cache_subscriber **pp = &c->buckets[hash_subscriber(op, subscriber) % c->n_buckets];
+    while (*pp && (strcmp((*pp)->subscriber, subscriber) != 0 || strcmp((*pp)->op, op) != 0))
+        pp = &(*pp)->chain;
+    return pp;
+}
+
+static void subscriber_remove(backend_cache *c, cache_subscriber *s) {
+    cache_subscriber **pp = find_slot(c, s->op, s->subscriber);
+    *pp = s->chain;
+    lru_unlink(c, s);
+    drop_entries(c, s);
+    c->bytes -= s->bytes;
+    free(s->op);
+    free(s->subscriber);
+    free(s);
+}
+
+void backend_cache_free(backend_cache *c) {
+    if (!c) return;
+    while (c->oldest) subscriber_remove(c, c->oldest);
+    pthread_mutex_destroy(&c->lock);
+    free(c->buckets);
+    free(c);
+}
+
+static cache_subscriber *subscriber_get(backend_cache *c, const char *op, const char *subscriber,
+                                        int create) {
+    cache_subscriber **pp = find_slot(c, op, subscriber);
+    if (*pp || !create) return *pp;
+    cache_subscriber *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->op = strdup(op);
+    s->subscriber = strdup(subscriber);
+    if (!s->op || !s->subscriber) {
+        free(s->op);
+        free(s->subscriber);
+        free(s);
+        return NULL;
+    }
+    s->bytes = sizeof *s + strlen(op) + strlen(subscriber) + 2;
+    c->bytes += s->bytes;
+    *pp = s;
+    lru_push_newest(c, s);
+    return s;
+}
+
+char *backend_cache_get(backend_cache *c, backend_cache_kind kind, const char *op,
                         const char *subscriber, const char *key, int64_t now, int64_t *fetched_ms) {
     char *body = NULL;
-    pthread_mutex_lock(&r->db_lock);
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v3(r->db, tables[kind].select_sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
-                           NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, op, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, subscriber, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, key, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, now);
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            body = strdup((const char *)sqlite3_column_text(st, 0));
-            *fetched_ms = sqlite3_column_int64(st, 1);
+    pthread_mutex_lock(&c->lock);
+    cache_subscriber *s = subscriber_get(c, op, subscriber, 0);
+    for (cache_entry *e = s ? s->entries : NULL; e; e = e->next) {
+        if (e->kind != kind || strcmp(e->key, key) != 0) continue;
+        if (e->fetched_ms + c->ttl_ms > now) {
+            body = strdup(e->body);
+            *fetched_ms = e->fetched_ms;
+            lru_unlink(c, s);
+            lru_push_newest(c, s);
         }
-        sqlite3_finalize(st);
+        break;
     }
-    pthread_mutex_unlock(&r->db_lock);
+    pthread_mutex_unlock(&c->lock);
     return body;
 }
 
-void backend_cache_put(resolver *r, backend_cache_kind kind, const char *op, const char *subscriber,
-                       const char *key, const char *body, int64_t fetched_ms) {
-    pthread_mutex_lock(&r->db_lock);
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(r->db, tables[kind].insert_sql, -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, op, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, subscriber, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, key, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, body, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 5, fetched_ms);
-        sqlite3_bind_int64(st, 6, fetched_ms + r->cache_ttl_ms);
-        if (sqlite3_step(st) != SQLITE_DONE) log_warn("cache put: %s", sqlite3_errmsg(r->db));
-        sqlite3_finalize(st);
+void backend_cache_put(backend_cache *c, backend_cache_kind kind, const char *op,
+                       const char *subscriber, const char *key, const char *body,
+                       int64_t fetched_ms) {
+    size_t bytes = sizeof(cache_entry) + strlen(key) + strlen(body) + 2;
+    if (c->ttl_ms <= 0 || bytes > c->max_bytes / 4) return; /* caching off, or one body too big */
+    pthread_mutex_lock(&c->lock);
+    cache_subscriber *s = subscriber_get(c, op, subscriber, 1);
+    if (!s || fetched_ms < s->forgotten_ms) goto out; /* stale: a purchase came since */
+    cache_entry **pp = &s->entries;
+    while (*pp && ((*pp)->kind != kind || strcmp((*pp)->key, key) != 0)) pp = &(*pp)->next;
+    cache_entry *e = *pp;
+    if (e && e->fetched_ms > fetched_ms) goto out; /* a newer answer is there already */
+    char *key_copy = strdup(key), *body_copy = strdup(body);
+    if (!key_copy || !body_copy || (!e && !(e = calloc(1, sizeof *e)))) {
+        free(key_copy);
+        free(body_copy);
+        goto out;
     }
-    /* Expired rows go now and then, not on every write. */
-    if (rand() % 256 == 0 &&
-        sqlite3_prepare_v2(r->db, tables[kind].expire_sql, -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_int64(st, 1, fetched_ms);
-        sqlite3_step(st);
-        sqlite3_finalize(st);
+    if (*pp) { /* replacing */
+        s->bytes -= e->bytes;
+        c->bytes -= e->bytes;
+        free(e->key);
+        free(e->body);
+    } else {
+        e->next = s->entries;
+        s->entries = e;
     }
-    pthread_mutex_unlock(&r->db_lock);
+    e->kind = kind;
+    e->key = key_copy;
+    e->body = body_copy;
+    e->fetched_ms = fetched_ms;
+    e->bytes = bytes;
+    s->bytes += bytes;
+    c->bytes += bytes;
+    lru_unlink(c, s);
+    lru_push_newest(c, s);
+    /* Over budget: the subscribers used longest ago go (never this one). */
+    while (c->bytes > c->max_bytes && c->oldest && c->oldest != s) subscriber_remove(c, c->oldest);
+out:
+    pthread_mutex_unlock(&c->lock);
 }
 
-void backend_cache_forget(resolver *r, const char *op, const char *subscriber) {
-    pthread_mutex_lock(&r->db_lock);
-    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(r->db, tables[i].forget_sql, -1, &st, NULL) != SQLITE_OK) continue;
-        sqlite3_bind_text(st, 1, op, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, subscriber, -1, SQLITE_STATIC);
-        sqlite3_step(st);
-        sqlite3_finalize(st);
+void backend_cache_forget(backend_cache *c, const char *op, const char *subscriber, int64_t now) {
+    pthread_mutex_lock(&c->lock);
+    cache_subscriber *s = subscriber_get(c, op, subscriber, 1);
+    if (s) {
+        drop_entries(c, s);
+        s->forgotten_ms = now;
     }
-    pthread_mutex_unlock(&r->db_lock);
+    pthread_mutex_unlock(&c->lock);
+}
+
+size_t backend_cache_bytes(backend_cache *c) {
+    pthread_mutex_lock(&c->lock);
+    size_t n = c->bytes;
+    pthread_mutex_unlock(&c->lock);
+    return n;
 }

@@ -1,5 +1,5 @@
 /* offer-resolver: wiring. Settings: MILLOM_RESOLVER_PORT (admin, 9101),
- * MILLOM_RESOLVER_WORKERS (16), MILLOM_CACHE_TTL_S (30),
+ * MILLOM_RESOLVER_WORKERS (16), MILLOM_CACHE_TTL_S (30), MILLOM_CACHE_MAX_KB (4096),
  * MILLOM_BACKEND_TIMEOUT_MS (2000), MILLOM_OFFER_TTL_S (900),
  * MILLOM_CHANNEL_ID ("App"), MILLOM_TENANTS. */
 #include "resolver.h"
@@ -8,7 +8,6 @@
 #include "shared/plumbing/http_client.h"
 #include "shared/plumbing/log.h"
 #include "shared/patterns/runner.h"
-#include "shared/plumbing/store.h"
 
 #include <stdlib.h>
 
@@ -29,7 +28,6 @@ static void worker_drop(void *arg, void *job) {
 resolver *resolver_new(kafka_producer *producer, char *err, size_t errlen) {
     resolver *r = calloc(1, sizeof *r);
     if (!r) return NULL;
-    pthread_mutex_init(&r->db_lock, NULL);
     r->producer = producer;
     /* The settings, through shared/plumbing/settings.h (a bad value: an error naming
      * the variable, and the program exits 1). */
@@ -38,6 +36,7 @@ resolver *resolver_new(kafka_producer *producer, char *err, size_t errlen) {
     r->backend_timeout_ms = settings_ms(&s, "MILLOM_BACKEND_TIMEOUT_MS", 2000, 1, 600000);
     r->offer_ttl_ms = settings_seconds(&s, "MILLOM_OFFER_TTL_S", 900, 1, 7 * 86400) * 1000;
     r->channel_id = settings_str(&s, "MILLOM_CHANNEL_ID", "App");
+    long cache_kb = settings_long(&s, "MILLOM_CACHE_MAX_KB", 4096, 64, 16L * 1024 * 1024);
     int workers = (int)settings_long(&s, "MILLOM_RESOLVER_WORKERS", 16, 1, 1024);
     if (!settings_ok(&s)) {
         snprintf(err, errlen, "%s", settings_error(&s));
@@ -51,7 +50,12 @@ resolver *resolver_new(kafka_producer *producer, char *err, size_t errlen) {
     r->backend_latency =
         metric_histogram("millom_backend_request_seconds", "operator backend call latency", NULL);
     r->tenants = tenants_load_default(err, errlen);
-    if (!r->tenants || backend_cache_open(r, err, errlen) != 0) goto fail;
+    if (!r->tenants) goto fail;
+    r->cache = backend_cache_new(r->cache_ttl_ms, (size_t)cache_kb * 1024);
+    if (!r->cache) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     work_queue_opts wq = {
         .threads = workers,
         .capacity = 4096,
@@ -75,9 +79,8 @@ fail:
 void resolver_free(resolver *r) {
     if (!r) return;
     work_queue_free(r->workers);
-    store_close(r->db);
+    backend_cache_free(r->cache);
     tenants_free(r->tenants);
-    pthread_mutex_destroy(&r->db_lock);
     free(r);
 }
 

@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "shared/contracts/fund_source.h"
 #include "shared/contracts/backend_errors.h"
 #include "shared/plumbing/errors.h"
 #include "shared/contracts/money.h"
@@ -300,6 +301,29 @@ static int account_basics(const mapping_ctx *m, const json_t *body, const char *
 
 /* ------------------------------------------------------------ accountInfo */
 
+/* An optional {currency, value} of the backend body (loanBalance,
+ * ewalletBalance: extensions, see mapping_backend.h) appended to balances
+ * as balance_type. 0 (also when absent), or -1 with err (malformed, or out
+ * of memory). */
+static int append_extra_balance(const json_t *body, const char *field, const char *balance_type,
+                                int scale, json_t *balances, char *err, size_t errlen) {
+    const json_t *v = json_object_get(body, field);
+    if (!v || json_is_null(v)) return 0;
+    int64_t minor;
+    const char *cur, *why = NULL;
+    if (money_object(v, scale, &minor, &cur, &why) != 0) {
+        text_printf(err, errlen, "%s: %s", field, why);
+        return -1;
+    }
+    json_t *b = json_object();
+    int ok = b && json_object_set_new(b, "balanceType", json_string(balance_type)) == 0 &&
+             json_object_set_new(b, "balance", money_string(minor, scale)) == 0 &&
+             json_array_append(balances, b) == 0;
+    json_decref(b);
+    if (!ok) text_printf(err, errlen, "out of memory mapping accountInfo");
+    return ok ? 0 : -1;
+}
+
 json_t *map_account_info(const mapping_ctx *m, const json_t *body, char *err, size_t errlen) {
     if (!ctx_ok(m, body, err, errlen)) return NULL;
     const char *acct, *currency;
@@ -323,22 +347,14 @@ json_t *map_account_info(const mapping_ctx *m, const json_t *body, char *err, si
         main_bal = NULL;
     }
 
-    const json_t *loan = json_object_get(body, "loanBalance");
-    if (ok && loan && !json_is_null(loan)) {
-        int64_t loan_minor;
-        const char *loan_cur, *why = NULL;
-        if (money_object(loan, scale, &loan_minor, &loan_cur, &why) != 0) {
-            text_printf(err, errlen, "loanBalance: %s", why);
-            json_decref(main_bal);
-            json_decref(balances);
-            json_decref(out);
-            return NULL;
-        }
-        json_t *lb = json_object();
-        ok = lb && json_object_set_new(lb, "balanceType", json_string("loan")) == 0 &&
-             json_object_set_new(lb, "balance", money_string(loan_minor, scale)) == 0 &&
-             json_array_append(balances, lb) == 0;
-        json_decref(lb);
+    if (ok &&
+        (append_extra_balance(body, "loanBalance", "loan", scale, balances, err, errlen) != 0 ||
+         append_extra_balance(body, "ewalletBalance", "ewallet", scale, balances, err, errlen) !=
+             0)) {
+        json_decref(main_bal);
+        json_decref(balances);
+        json_decref(out);
+        return NULL;
     }
     if (ok) {
         ok = json_object_set_new(out, "balances", balances) == 0;
@@ -656,6 +672,17 @@ static json_t *offer(const mapping_ctx *m, const json_t *o, int want_kind, bool 
         return NULL;
     }
 
+    /* fundSource: one of the four, passed on; any other value (the
+     * backend spec's own example sends "PURCHASE") is left out. */
+    const char *fund = json_string_value(json_object_get(o, "fundSource"));
+    Millom__V1__FundSource fund_value;
+    if (fund && fund_source_parse(fund, &fund_value) != 0) fund = NULL;
+    if (fund && fund_value == MILLOM__V1__FUND_SOURCE__FUND_SOURCE_FREE && price != 0) {
+        json_decref(quotas);
+        *why = "fundSource FREE with a cost other than 0";
+        return NULL;
+    }
+
     if ((want_kind >= 0 && kind != want_kind) || (m->has_max_price && price > m->max_price_minor)) {
         json_decref(quotas);
         *skip = true;
@@ -692,6 +719,7 @@ static json_t *offer(const mapping_ctx *m, const json_t *o, int want_kind, bool 
     if (nonempty_string(desc))
         json_object_set_new(out, "planDescription", multilingual(lang, json_string_value(desc)));
     json_object_set_new(out, "quota", quotas);
+    if (fund) json_object_set_new(out, "fundSource", json_string(fund));
     json_object_set_new(out, "offerContext", json_string(token));
     free(token);
     return out;

@@ -23,6 +23,9 @@
  * loanBalance. Not in the backend spec; some backends (and mno-sandbox) send
  * it as {currency, value}. It becomes a second AccountBalance with
  * balanceType "loan", which the standard names as a common wallet type.
+ * ewalletBalance, likewise (mno-sandbox's extension for EWALLET offers):
+ * an AccountBalance "ewallet" (balanceType is free text; "main" stays the
+ * airtime).
  *
  * Quotas. The standard's gauge/quota values are numbers and "unlimited" is
  * 2^63-1 (9223372036854775807). A double cannot hold that, so quotas are
@@ -62,9 +65,14 @@
  * above, offers costing more than max_price_minor dropped, then at most
  * `limit` offers kept, in the backend's order.
  *
- * Offers keep the backend's order (operators rank them). fundSource is not
- * copied: the standard Offer schema has no such field (the SP picks the fund
- * source at purchase time). A malformed offer (no id/name, bad cost or
+ * Offers keep the backend's order (operators rank them). fundSource is
+ * copied when it is one of WALLET, EWALLET, LOAN, FREE: the rich-notification
+ * spec's Offer has it ("source of funds that can be used to purchase this
+ * plan"), the standard Offer is that schema without it, and a provider
+ * needs it to buy an EWALLET or FREE plan (purchasePlan defaults to
+ * WALLET). Any other value (the backend spec's example says "PURCHASE") is
+ * left out; a FREE offer with a cost other than 0 is malformed. A malformed
+ * offer (no id/name, bad cost or
  * quota) is dropped and the others returned; a malformed top level
  * (not an object, no offers array, unknown subscriberState) is an error.
  * The same holds for subscribedPlans in map_balance: a plan without

@@ -13,7 +13,9 @@
 #include "resolver.h"
 #include "shared/plumbing/topics.h"
 #include "shared/plumbing/errors.h"
+#include "shared/plumbing/log.h"
 #include "shared/patterns/rpc.h"
+#include "shared/plumbing/service.h"
 #include "millom/v1/purchase.pb-c.h"
 
 #include <string.h>
@@ -22,7 +24,7 @@
  * Runs in the consumer thread, so every query behind it on the partition
  * sees the cache without the entry. */
 static kafka_verdict invalidate(resolver *r, const char *op, const char *subscriber) {
-    if (op && subscriber && *subscriber) backend_cache_forget(r, op, subscriber);
+    if (op && subscriber && *subscriber) backend_cache_forget(r->cache, op, subscriber, now_ms());
     return KAFKA_DONE;
 }
 
@@ -51,6 +53,11 @@ kafka_verdict resolver_on_message(void *arg, const rd_kafka_message_t *msg, char
         return KAFKA_DEAD_LETTER;
     }
     if (q->kind == MILLOM__V1__QUERY_KIND__QUERY_KIND_INVALIDATE) {
+        char masked[32];
+        log_info("purchase %s/%s completed: cached balance of %s dropped",
+                 q->service_provider ? q->service_provider : "", q->trans_id ? q->trans_id : "",
+                 log_mask_msisdn(q->subscriber ? q->subscriber->subscriber_id : NULL, masked,
+                                 sizeof masked));
         kafka_verdict v = invalidate(r, q->subscriber ? q->subscriber->operator_ : NULL,
                                      q->subscriber ? q->subscriber->subscriber_id : NULL);
         millom__v1__query__free_unpacked(q, NULL);

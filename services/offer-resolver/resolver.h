@@ -4,20 +4,21 @@
 #ifndef OFFER_RESOLVER_RESOLVER_H
 #define OFFER_RESOLVER_RESOLVER_H
 
-#include <sqlite3.h>
 #include <pthread.h>
+#include <stdint.h>
 #include "shared/contracts/config.h"
 #include "shared/plumbing/kafka.h"
 #include "shared/plumbing/metrics.h"
 #include "shared/plumbing/work_queue.h"
 #include "millom/v1/query.pb-c.h"
 
+typedef struct backend_cache backend_cache;
+
 typedef struct {
     tenants *tenants;
     kafka_producer *producer;
     work_queue *workers;
-    sqlite3 *db;             /* the balance and offers caches */
-    pthread_mutex_t db_lock; /* one connection, shared by the workers */
+    backend_cache *cache;    /* the balance and offers caches */
     long cache_ttl_ms;       /* MILLOM_CACHE_TTL_S, default 30 */
     long backend_timeout_ms; /* MILLOM_BACKEND_TIMEOUT_MS, default 2000 */
     long offer_ttl_ms;       /* MILLOM_OFFER_TTL_S, default 900 */
@@ -37,18 +38,25 @@ kafka_verdict resolver_on_message(void *arg, const rd_kafka_message_t *msg, char
 /* Worker side (answer_query.c): answers one query; owns q. */
 void resolver_answer(resolver *r, void *http_client, Millom__V1__Query *q);
 
-/* backend_cache.c: the backend's /balance and /offers bodies, cached. The
- * key of a balance is the language; of offers, the rest of what the
- * backend call carries (language, provider, channel, dealer code, key
- * type, offerType, maxPrice, numberofOffers). */
+/* backend_cache.c: the backend's /balance and /offers bodies, cached in
+ * memory for ttl_ms, at most max_bytes in all. The key of a balance is the
+ * language; of offers, the rest of what the backend call carries
+ * (language, provider, channel, dealer code, key type, offerType, maxPrice,
+ * numberofOffers). Thread-safe. */
 typedef enum { BACKEND_CACHE_BALANCE, BACKEND_CACHE_OFFERS } backend_cache_kind;
-int backend_cache_open(resolver *r, char *err, size_t errlen);
+backend_cache *backend_cache_new(int64_t ttl_ms, size_t max_bytes);
+void backend_cache_free(backend_cache *c);
 /* Returns a malloc'd body and its fetch time if a live entry exists. */
-char *backend_cache_get(resolver *r, backend_cache_kind kind, const char *op,
+char *backend_cache_get(backend_cache *c, backend_cache_kind kind, const char *op,
                         const char *subscriber, const char *key, int64_t now, int64_t *fetched_ms);
-void backend_cache_put(resolver *r, backend_cache_kind kind, const char *op, const char *subscriber,
-                       const char *key, const char *body, int64_t fetched_ms);
-/* Forgets every cached entry of a subscriber (after a purchase). */
-void backend_cache_forget(resolver *r, const char *op, const char *subscriber);
+/* Keeps body, fetched (its backend call started) at fetched_ms; nothing
+ * when the subscriber was forgotten since then. */
+void backend_cache_put(backend_cache *c, backend_cache_kind kind, const char *op,
+                       const char *subscriber, const char *key, const char *body,
+                       int64_t fetched_ms);
+/* Forgets every cached entry of a subscriber (after a purchase at now). */
+void backend_cache_forget(backend_cache *c, const char *op, const char *subscriber, int64_t now);
+/* The bytes the entries take (for tests). */
+size_t backend_cache_bytes(backend_cache *c);
 
 #endif

@@ -1,7 +1,8 @@
 /* Calls to the operator's backend-integration API
- * (millom-backend-integration.yaml): POST /activate/{customerId} and, for
+ * (millom-backend-integration.yaml): POST /activate/{customerId}; for
  * purchases without an offerContext, GET /offers/{customerId} for the
- * plan's price. Parsing is pure and tested on its own.
+ * plan's price and fund source; for eligibility, GET /balance/{customerId}
+ * for the funds. Parsing is pure and tested on its own.
  *
  * activateResponse: activationStatus is an object {status OK|FAIL|PENDING,
  * errorMessage {errorType, message}} per the schema; the spec's own example
@@ -20,6 +21,7 @@
 #include "activation_client.h"
 #include "shared/patterns/backend_client.h"
 #include "shared/contracts/backend_errors.h"
+#include "shared/contracts/fund_source.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,7 +195,7 @@ void activation_call(http_client *hc, const activation_target *t, const purchase
 
 int offers_find_price(const json_t *body, const char *plan_id, int scale,
                       const char *default_currency, int64_t *price_minor, char *currency,
-                      size_t curlen) {
+                      size_t curlen, char fund_source[8]) {
     const json_t *offers = json_is_object(body) ? json_object_get(body, "offers") : NULL;
     if (!json_is_array(offers)) return -1;
     size_t i;
@@ -215,20 +217,38 @@ int offers_find_price(const json_t *body, const char *plan_id, int scale,
         if (!cur || !*cur || strlen(cur) >= curlen) return -1;
         *price_minor = minor;
         snprintf(currency, curlen, "%s", cur);
+        Millom__V1__FundSource known;
+        const char *fund = str_field(o, "fundSource");
+        text_copy(fund_source, 8, fund && fund_source_parse(fund, &known) == 0 ? fund : "");
         return 1;
     }
     return 0;
 }
 
-offer_price_result offer_price(http_client *hc, const tenant_operator *op, const purchase *p,
-                               const char *channel_id, long timeout_ms, int64_t *price_minor,
-                               char *currency, size_t curlen, const char **cause, char *msg,
-                               size_t msglen) {
+/* An error answer (or none) of GET /offers or /balance into out. */
+static void backend_error_of(const http_result *res, const json_t *j, offer_lookup *out) {
+    const char *fallback = NULL;
+    const char *et = res->status == 200 ? NULL : str_field(j, "errorType");
+    out->cause =
+        res->status == 200 ? CAUSE_SERVICE_UNAVAILABLE : outcome_cause(et, res->status, &fallback);
+    text_copy(out->error_type, sizeof out->error_type, backend_error_type_known(et) ? et : "");
+    const char *m = str_field(j, "message");
+    outcome_mask_digits(m          ? m
+                        : fallback ? fallback
+                                   : "the operator backend sent malformed JSON",
+                        out->message, sizeof out->message);
+}
+
+/* GET /{resource}/{customerId} for p's subscriber; the parsed body (NULL
+ * when not JSON) into *body, the answer into res (caller frees both). */
+static void backend_fetch(http_client *hc, const tenant_operator *op, const purchase *p,
+                          const char *resource, const char *channel_id, long timeout_ms,
+                          http_result *res, json_t **body) {
     char trans_id[37];
     crypto_uuid(trans_id);
     backend_request br = {
         .op = op,
-        .resource = "offers",
+        .resource = resource,
         .customer_id = p->subscriber,
         .customer_id_type = id_type(p),
         .channel_id = p->client_name[0] ? p->client_name : channel_id,
@@ -237,39 +257,61 @@ offer_price_result offer_price(http_client *hc, const tenant_operator *op, const
         .trans_id = trans_id,
         .timeout_ms = timeout_ms,
     };
+    backend_get(hc, &br, res);
+    *body = res->body_len ? json_loadb(res->body, res->body_len, 0, NULL) : NULL;
+}
+
+offer_price_result offer_price(http_client *hc, const tenant_operator *op, const purchase *p,
+                               const char *channel_id, long timeout_ms, offer_lookup *out) {
+    memset(out, 0, sizeof *out);
+    out->cause = CAUSE_UNSPECIFIED;
     http_result res;
-    backend_get(hc, &br, &res);
-    json_t *j = res.body_len ? json_loadb(res.body, res.body_len, 0, NULL) : NULL;
-    offer_price_result out;
+    json_t *j;
+    backend_fetch(hc, op, p, "offers", channel_id, timeout_ms, &res, &j);
+    offer_price_result result;
     if (res.status == 200 && j) {
-        int found = offers_find_price(j, p->plan_id, op->currency_scale, op->currency, price_minor,
-                                      currency, curlen);
+        int found =
+            offers_find_price(j, p->plan_id, op->currency_scale, op->currency, &out->price_minor,
+                              out->currency, sizeof out->currency, out->fund_source);
         if (found > 0) {
-            out = OFFER_PRICE_OK;
+            result = OFFER_PRICE_OK;
         } else if (found == 0) {
             /* The standard API defines NEED_TOPUP as "no offers the user
              * could purchase; needs to add funds": that is 402, not a bad
              * plan id. */
             const char *state = str_field(j, "subscriberState");
-            out = state && strcmp(state, "NEED_TOPUP") == 0 ? OFFER_NEED_TOPUP : OFFER_NOT_OFFERED;
+            result =
+                state && strcmp(state, "NEED_TOPUP") == 0 ? OFFER_NEED_TOPUP : OFFER_NOT_OFFERED;
         } else {
-            *cause = CAUSE_SERVICE_UNAVAILABLE;
-            snprintf(msg, msglen, "the operator backend sent an unusable offer list");
-            out = OFFER_BACKEND_ERROR;
+            out->cause = CAUSE_SERVICE_UNAVAILABLE;
+            snprintf(out->message, sizeof out->message,
+                     "the operator backend sent an unusable offer list");
+            result = OFFER_BACKEND_ERROR;
         }
     } else {
-        const char *fallback = NULL;
-        const char *et = res.status == 200 ? NULL : str_field(j, "errorType");
-        *cause = res.status == 200 ? CAUSE_SERVICE_UNAVAILABLE
-                                   : outcome_cause(et, res.status, &fallback);
-        const char *m = str_field(j, "message");
-        outcome_mask_digits(m          ? m
-                            : fallback ? fallback
-                                       : "the operator backend sent malformed JSON",
-                            msg, msglen);
-        out = OFFER_BACKEND_ERROR;
+        backend_error_of(&res, j, out);
+        result = OFFER_BACKEND_ERROR;
     }
     json_decref(j);
     http_result_free(&res);
-    return out;
+    return result;
+}
+
+int account_status_get(http_client *hc, const tenant_operator *op, const purchase *p,
+                       const char *channel_id, long timeout_ms, json_t **account_status,
+                       offer_lookup *error) {
+    memset(error, 0, sizeof *error);
+    *account_status = NULL;
+    http_result res;
+    json_t *j;
+    backend_fetch(hc, op, p, "balance", channel_id, timeout_ms, &res, &j);
+    int ok = res.status == 200 && json_is_object(j);
+    if (ok)
+        *account_status = j;
+    else {
+        backend_error_of(&res, j, error);
+        json_decref(j);
+    }
+    http_result_free(&res);
+    return ok;
 }

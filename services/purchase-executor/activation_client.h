@@ -41,15 +41,32 @@ typedef enum {
     OFFER_BACKEND_ERROR, /* cause + msg say what to answer */
 } offer_price_result;
 
-/* Finds plan_id in a backend offersInfo body: 1 found (price, currency),
- * 0 not offered, -1 malformed. Pure. */
+/* Finds plan_id in a backend offersInfo body: 1 found (price, currency,
+ * and the offer's fundSource into fund_source when it is one of
+ * fund_source.h's four, else ""), 0 not offered, -1 malformed. Pure. */
 int offers_find_price(const json_t *offers, const char *plan_id, int scale,
                       const char *default_currency, int64_t *price_minor, char *currency,
-                      size_t curlen);
-/* GET /offers/{customerId} for p's subscriber and price of p's plan. */
+                      size_t curlen, char fund_source[8]);
+
+/* What GET /offers said about p's plan. */
+typedef struct {
+    int64_t price_minor; /* OFFER_PRICE_OK */
+    char currency[8];    /* OFFER_PRICE_OK */
+    char fund_source[8]; /* OFFER_PRICE_OK: the offer's, "" when the operator names none */
+    const char *cause;   /* OFFER_BACKEND_ERROR: the ErrorDocument cause */
+    char error_type[32]; /* OFFER_BACKEND_ERROR: the backend's errorType, "" if none */
+    char message[256];   /* OFFER_BACKEND_ERROR: what to answer */
+} offer_lookup;
+
+/* GET /offers/{customerId} for p's subscriber, and p's plan in it. */
 offer_price_result offer_price(http_client *hc, const tenant_operator *op, const purchase *p,
-                               const char *channel_id, long timeout_ms, int64_t *price_minor,
-                               char *currency, size_t curlen, const char **cause, char *msg,
-                               size_t msglen);
+                               const char *channel_id, long timeout_ms, offer_lookup *out);
+
+/* GET /balance/{customerId} for p's subscriber: 1 with *account_status the
+ * backend's accountStatus (caller decrefs); 0 with cause, error_type and
+ * message filled as offer_price does (an error answer, no answer). */
+int account_status_get(http_client *hc, const tenant_operator *op, const purchase *p,
+                       const char *channel_id, long timeout_ms, json_t **account_status,
+                       offer_lookup *error);
 
 #endif

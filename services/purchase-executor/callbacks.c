@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/plumbing/correlator.h"
 #include "shared/plumbing/log.h"
 #include "shared/plumbing/service.h"
 #include "shared/plumbing/text.h"
@@ -76,6 +77,17 @@ kafka_verdict handle_callback(purchase_flow *f, const void *payload, size_t len,
                  p->key_type, log_mask_msisdn(p->subscriber, want, sizeof want));
         reply_callback(f, meta, 404, "FAIL", "unknown transaction");
         goto out;
+    }
+    /* From here the callback works for the purchase: its log lines, event
+     * and invalidation carry the purchase's request id, so one grep shows
+     * the purchase from the provider's request to its callback. One line
+     * ties the callback's own id to it. */
+    if (p->correlator[0] && strcmp(p->correlator, correlator_current()) != 0) {
+        char own[CORRELATOR_SIZE];
+        correlator_copy_current(own);
+        correlator_set(p->correlator);
+        log_info("operator callback for %s/%s (callback request %s)", p->service_provider,
+                 p->transid, own);
     }
     if (PS_FINAL(p->state)) {
         reply_callback(f, meta, 409, "FAIL", "transaction already completed");

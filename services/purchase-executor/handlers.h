@@ -11,10 +11,29 @@
 #include "purchase.h"
 #include "purchase_flow.h"
 #include "shared/plumbing/kafka.h"
+#include "millom/v1/purchase.pb-c.h"
 
 /* purchase_commands.c: millom.purchase.commands (a PurchaseCommand). */
 kafka_verdict handle_command(purchase_flow *f, const void *payload, size_t len, char *err,
                              size_t errlen);
+/* Fills the request part of p (zeroed first) from the command. NULL, or
+ * why the command is malformed (api-edge validated it, so this is a
+ * producer bug). A dry run may come without a transid. */
+const char *purchase_from_command(const Millom__V1__PurchaseCommand *c, purchase *p);
+/* The checks a new purchase passes before anything is stored: the parties
+ * (operator, provider and their agreement; no unresolved CPID) and the
+ * price, from the signed offerContext (context_token) when there is one, else from the
+ * operator's GET /offers (the plan must be offered, NEED_TOPUP is 402,
+ * and the offer's fund source must be p's). NULL when p may go on (its
+ * price and currency set, *now the time after the checks); else the
+ * ErrorDocument cause, the message in msg and, when the refusal was the
+ * operator's answer, that answer in *operator_error (may be NULL). */
+const char *purchase_precheck(purchase_flow *f, const char *context_token, purchase *p,
+                              int64_t *now, char *msg, size_t msglen, offer_lookup *operator_error);
+
+/* eligibility.c: a dry-run PurchaseCommand (GET .../eligibility/{planId}). */
+kafka_verdict handle_eligibility(purchase_flow *f, const Millom__V1__PurchaseCommand *c, char *err,
+                                 size_t errlen);
 
 /* callbacks.c: millom.activation.callbacks (an ActivationCallback). */
 kafka_verdict handle_callback(purchase_flow *f, const void *payload, size_t len, char *err,

@@ -61,6 +61,7 @@
 #include <sqlite3.h>
 
 #include "shared/patterns/changelog.h"
+#include "shared/plumbing/correlator.h"
 #include "millom/v1/purchase.pb-c.h"
 
 /* ------------------------------------------------------------ purchases */
@@ -96,7 +97,7 @@ typedef struct {
     char plan_id[129];
     int64_t price_minor;
     char currency[8];
-    char fund_source[8]; /* "WALLET" | "LOAN" */
+    char fund_source[8]; /* "WALLET", "EWALLET", "LOAN" or "FREE" (fund_source.h) */
     purchase_state state;
     char confirmation_code[257];
     char error_type[65];      /* backend errorType of a failure */
@@ -116,6 +117,10 @@ typedef struct {
     char channel[33];
     char language[17];
     char client_name[65]; /* channelId sent to the backend, "" = default */
+    /* The request id of the command that created it ("": none, or a row
+     * from before migration 7): every event of the purchase carries it,
+     * also those of a retry, a re-check or the operator's callback. */
+    char correlator[CORRELATOR_SIZE];
 } purchase;
 
 void purchase_clear(purchase *p); /* frees response_body */

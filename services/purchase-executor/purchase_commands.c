@@ -33,6 +33,9 @@
  *    a completed purchase) the cache invalidation is delivered, then the
  *    SP is answered, then the offset is committed (KAFKA_DONE).
  *
+ * A dry-run command (eligibility) stops after the checks of 2 and 3 (see
+ * eligibility.c).
+ *
  * A crash anywhere leaves a state the restart finishes: before the insert
  * the command is redelivered and starts afresh; after it the row is
  * activating, the redelivered command answers 202, and the retry thread
@@ -44,7 +47,9 @@
 #include <string.h>
 
 #include "shared/plumbing/errors.h"
+#include "shared/plumbing/correlator.h"
 #include "shared/plumbing/log.h"
+#include "shared/contracts/fund_source.h"
 #include "shared/contracts/offer_context.h"
 #include "shared/plumbing/service.h"
 #include "shared/plumbing/text.h"
@@ -92,20 +97,14 @@ static void answer_existing(purchase_flow *f, const Millom__V1__RequestMeta *met
     reply_stored(f, meta, existing);
 }
 
-static const char *fund_source_name(Millom__V1__FundSource f) {
-    return f == MILLOM__V1__FUND_SOURCE__FUND_SOURCE_LOAN ? "LOAN" : "WALLET";
-}
-
 static int fits(const char *s, size_t size) { return s && strlen(s) < size; }
 static int present(const char *s) { return s && *s; }
 
-/* Fills the request part of p from the command. NULL, or why the command
- * is malformed (api-edge validated it, so this is a producer bug). */
-static const char *request_from_command(const Millom__V1__PurchaseCommand *c, purchase *p) {
+const char *purchase_from_command(const Millom__V1__PurchaseCommand *c, purchase *p) {
     const Millom__V1__SubscriberRef *s = c->subscriber;
     if (!present(c->service_provider) || !fits(c->service_provider, sizeof p->service_provider))
         return "service_provider missing or too long";
-    if (!present(c->transid) || !fits(c->transid, sizeof p->transid))
+    if ((!c->dry_run && !present(c->transid)) || !fits(c->transid, sizeof p->transid))
         return "transid missing or too long";
     if (!present(c->plan_id) || !fits(c->plan_id, sizeof p->plan_id))
         return "plan_id missing or too long";
@@ -115,6 +114,8 @@ static const char *request_from_command(const Millom__V1__PurchaseCommand *c, pu
         return "subscriber.operator missing or too long";
     if (c->client_name && !fits(c->client_name, sizeof p->client_name))
         return "client_name too long";
+    const char *fund = fund_source_name(c->fund_source);
+    if (!fund || !fits(fund, sizeof p->fund_source)) return "fund_source unknown";
     memset(p, 0, sizeof *p);
     text_copy(p->service_provider, sizeof p->service_provider, c->service_provider);
     text_copy(p->transid, sizeof p->transid, c->transid);
@@ -126,7 +127,7 @@ static const char *request_from_command(const Millom__V1__PurchaseCommand *c, pu
               s->key_type == MILLOM__V1__KEY_TYPE__KEY_TYPE_OPET   ? "OPET"
               : s->key_type == MILLOM__V1__KEY_TYPE__KEY_TYPE_CPID ? "CPID"
                                                                    : "MSISDN");
-    text_copy(p->fund_source, sizeof p->fund_source, fund_source_name(c->fund_source));
+    text_copy(p->fund_source, sizeof p->fund_source, fund);
     text_copy(p->client_name, sizeof p->client_name, c->client_name);
     text_copy(p->channel, sizeof p->channel, present(c->channel) ? c->channel : "api");
     text_copy(p->language, sizeof p->language, c->language);
@@ -155,6 +156,64 @@ static const char *price_from_offer_context(const char *token, const purchase *p
     return NULL;
 }
 
+const char *purchase_precheck(purchase_flow *f, const char *context_token, purchase *p,
+                              int64_t *now, char *msg, size_t msglen,
+                              offer_lookup *operator_error) {
+    if (operator_error) memset(operator_error, 0, sizeof *operator_error);
+    *now = now_ms();
+    if (strcmp(p->key_type, "CPID") == 0) {
+        text_copy(msg, msglen, "CPID keys must be resolved before purchasing");
+        return CAUSE_BAD_CPID;
+    }
+    const tenant_operator *op = tenants_operator(f->tenants, p->op);
+    const tenant_provider *sp = tenants_provider(f->tenants, p->service_provider);
+    if (!op || !sp || !tenants_provider_uses(sp, p->op)) {
+        text_copy(msg, msglen,
+                  !op   ? "unknown operator"
+                  : !sp ? "unknown service provider"
+                        : "the service provider may not use this operator");
+        return CAUSE_BAD_REQUEST;
+    }
+    if (present(context_token)) {
+        const char *why = price_from_offer_context(context_token, p, *now, &p->price_minor,
+                                                   p->currency, sizeof p->currency);
+        if (why) {
+            text_copy(msg, msglen, why);
+            return CAUSE_BAD_REQUEST;
+        }
+        return NULL;
+    }
+    offer_lookup found;
+    operator_slot_take(f->slots, op);
+    offer_price_result pr =
+        offer_price(f->http, op, p, f->cfg.channel_id, f->cfg.backend_timeout_ms, &found);
+    operator_slot_give(f->slots, op);
+    *now = now_ms();
+    switch (pr) {
+    case OFFER_NEED_TOPUP:
+        text_copy(msg, msglen, "the subscriber has to top up before buying a plan");
+        return CAUSE_INSUFFICIENT_FUNDS;
+    case OFFER_NOT_OFFERED:
+        text_copy(msg, msglen, "planid is not offered to this subscriber");
+        return CAUSE_BAD_REQUEST;
+    case OFFER_BACKEND_ERROR:
+        text_copy(msg, msglen, found.message);
+        if (operator_error) *operator_error = found;
+        return found.cause;
+    case OFFER_PRICE_OK: break;
+    }
+    /* The operator sells an offer with its own fund source only (an
+     * EWALLET or FREE plan bought with the default WALLET would be refused
+     * as INVALID_PRODUCT): said here, before anything is stored. */
+    if (found.fund_source[0] && strcmp(found.fund_source, p->fund_source) != 0) {
+        snprintf(msg, msglen, "planid is sold with fundSource %s only", found.fund_source);
+        return CAUSE_BAD_REQUEST;
+    }
+    p->price_minor = found.price_minor;
+    text_copy(p->currency, sizeof p->currency, found.currency);
+    return NULL;
+}
+
 kafka_verdict handle_command(purchase_flow *f, const void *payload, size_t len, char *err,
                              size_t errlen) {
     Millom__V1__PurchaseCommand *c =
@@ -166,7 +225,11 @@ kafka_verdict handle_command(purchase_flow *f, const void *payload, size_t len, 
     const Millom__V1__RequestMeta *meta = c->meta;
     kafka_verdict verdict = KAFKA_DONE;
     purchase p = {0}, existing = {0}, after = {0};
-    const char *bad = request_from_command(c, &p);
+    if (c->dry_run) { /* eligibility.c: checked, never executed */
+        verdict = handle_eligibility(f, c, err, errlen);
+        goto out;
+    }
+    const char *bad = purchase_from_command(c, &p);
     if (bad) {
         reply_error(f, meta, CAUSE_BAD_REQUEST, bad);
         snprintf(err, errlen, "invalid PurchaseCommand: %s", bad);
@@ -187,55 +250,13 @@ kafka_verdict handle_command(purchase_flow *f, const void *payload, size_t len, 
     }
 
     /* 2. A new purchase: who, and at what price. */
-    if (strcmp(p.key_type, "CPID") == 0) {
+    int64_t now;
+    char msg[256];
+    const char *cause = purchase_precheck(f, c->offer_context, &p, &now, msg, sizeof msg, NULL);
+    if (cause) {
         metric_add(f->m.rejected, 1);
-        reply_error(f, meta, CAUSE_BAD_CPID, "CPID keys must be resolved before purchasing");
+        reply_error(f, meta, cause, msg);
         goto out;
-    }
-    const tenant_operator *op = tenants_operator(f->tenants, p.op);
-    const tenant_provider *sp = tenants_provider(f->tenants, p.service_provider);
-    if (!op || !sp || !tenants_provider_uses(sp, p.op)) {
-        metric_add(f->m.rejected, 1);
-        reply_error(f, meta, CAUSE_BAD_REQUEST,
-                    !op   ? "unknown operator"
-                    : !sp ? "unknown service provider"
-                          : "the service provider may not use this operator");
-        goto out;
-    }
-    int64_t now = now_ms();
-    if (present(c->offer_context)) {
-        const char *why = price_from_offer_context(c->offer_context, &p, now, &p.price_minor,
-                                                   p.currency, sizeof p.currency);
-        if (why) {
-            metric_add(f->m.rejected, 1);
-            reply_error(f, meta, CAUSE_BAD_REQUEST, why);
-            goto out;
-        }
-    } else {
-        const char *cause = CAUSE_UNSPECIFIED;
-        char msg[256];
-        operator_slot_take(f->slots, op);
-        offer_price_result pr =
-            offer_price(f->http, op, &p, f->cfg.channel_id, f->cfg.backend_timeout_ms,
-                        &p.price_minor, p.currency, sizeof p.currency, &cause, msg, sizeof msg);
-        operator_slot_give(f->slots, op);
-        if (pr == OFFER_NEED_TOPUP) {
-            metric_add(f->m.rejected, 1);
-            reply_error(f, meta, CAUSE_INSUFFICIENT_FUNDS,
-                        "the subscriber has to top up before buying a plan");
-            goto out;
-        }
-        if (pr == OFFER_NOT_OFFERED) {
-            metric_add(f->m.rejected, 1);
-            reply_error(f, meta, CAUSE_BAD_REQUEST, "planid is not offered to this subscriber");
-            goto out;
-        }
-        if (pr != OFFER_PRICE_OK) {
-            metric_add(f->m.rejected, 1);
-            reply_error(f, meta, cause, msg);
-            goto out;
-        }
-        now = now_ms();
     }
 
     /* 3. Checks and insert, one transaction; committed before the call. */
@@ -246,6 +267,7 @@ kafka_verdict handle_command(purchase_flow *f, const void *payload, size_t len, 
     p.maybe_executed = 1;
     p.created_ms = p.updated_ms = now;
     p.next_attempt_ms = flow_lease_until(f, now);
+    correlator_copy_current(p.correlator); /* the command's request id, kept with the row */
     int64_t other_created = 0;
     int64_t timer_ms = f->cfg.timer_s * 1000;
     switch (flow_create(f, &p, timer_ms, &existing, &other_created)) {

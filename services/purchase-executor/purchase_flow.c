@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "shared/plumbing/crypto.h"
+#include "shared/plumbing/correlator.h"
 #include "shared/plumbing/log.h"
 #include "shared/patterns/changelog.h"
 #include "shared/patterns/rpc.h"
@@ -203,7 +204,11 @@ typedef struct {
 static void run_create(sqlite3 *db, void *arg) {
     create_write *w = arg;
     changelog_set_partition(w->partition);
+    /* On the committer's thread: its log lines and changelog records are
+     * about this purchase's request. */
+    correlator_set(w->p->correlator);
     w->result = purchase_create(db, w->p, w->timer_ms, w->existing, w->other_created_ms);
+    correlator_clear();
     changelog_set_partition(-1);
 }
 
@@ -229,7 +234,9 @@ typedef struct {
 
 static void run_update(sqlite3 *db, void *arg) {
     update_write *w = arg;
+    correlator_set(w->next->correlator); /* as in run_create */
     w->result = purchase_update(db, w->next, w->expect_states, w->expect_attempts, w->current);
+    correlator_clear();
 }
 
 int flow_update(purchase_flow *f, const purchase *next, unsigned expect_states, int expect_attempts,

@@ -42,6 +42,7 @@
 #include <string.h>
 
 #include "shared/contracts/backend_errors.h"
+#include "shared/contracts/money.h"
 #include "shared/plumbing/errors.h"
 #include "shared/plumbing/log.h"
 #include "shared/plumbing/text.h"
@@ -122,6 +123,56 @@ const char *purchase_timer_message(void) {
 
 char *response_error(const char *cause, const char *message) {
     return error_document_text(cause, message);
+}
+
+/* {currency, value} with value a JSON number or a decimal string (the
+ * backend's money; both are seen). 0 or -1. */
+static int backend_money(const json_t *money, int scale, int64_t *minor) {
+    const json_t *v = json_is_object(money) ? json_object_get(money, "value") : NULL;
+    if (json_is_number(v)) return money_from_json(v, scale, minor);
+    if (json_is_string(v)) return money_parse(json_string_value(v), scale, minor);
+    return -1;
+}
+
+int funds_cover(const json_t *account_status, const char *fund_source, int64_t price_minor,
+                int scale) {
+    const char *field = NULL;
+    if (!fund_source || !*fund_source || strcmp(fund_source, "WALLET") == 0)
+        field = "monetaryBalance";
+    else if (strcmp(fund_source, "EWALLET") == 0)
+        field = "ewalletBalance";
+    if (!field) return 1; /* LOAN, FREE */
+    if (!json_is_object(account_status)) return -1;
+    const json_t *money = json_object_get(account_status, field);
+    int64_t have = 0;
+    if (!money || json_is_null(money)) {
+        if (strcmp(field, "monetaryBalance") == 0) return -1; /* required by the spec */
+    } else if (backend_money(money, scale, &have) != 0) {
+        return -1;
+    }
+    return price_minor <= have ? 1 : 0;
+}
+
+char *response_eligibility(const eligibility *e) {
+    json_t *o = json_object();
+    if (!o) return NULL;
+    json_object_set_new(o, "planId", jstr(e->plan_id));
+    json_object_set_new(o, "fundSource", jstr(e->fund_source));
+    json_object_set_new(o, "eligible", json_boolean(e->cause == NULL));
+    char cost[48];
+    if (e->price_minor >= 0 &&
+        money_format(e->price_minor, e->currency_scale, cost, sizeof cost) >= 0) {
+        json_object_set_new(o, "cost", json_string(cost));
+        json_object_set_new(o, "costCurrency", jstr(e->currency));
+    }
+    if (e->cause) {
+        json_object_set_new(o, "status", json_integer(error_status(e->cause)));
+        json_object_set_new(o, "cause", json_string(e->cause));
+        json_object_set_new(o, "errorMessage", jstr(e->message ? e->message : ""));
+        if (e->error_type && *e->error_type)
+            json_object_set_new(o, "errorType", jstr(e->error_type));
+    }
+    return dump(o);
 }
 
 char *response_callback(const char *status, const char *message) {

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "purchase.h"
 
 /* One answer of POST /activate as classified (activation_parse). */
@@ -52,6 +54,33 @@ char *response_error(const char *cause, const char *message); /* ErrorDocument *
 const char *purchase_timer_message(void);
 /* Callback answers {"status", "message"}. */
 char *response_callback(const char *status, const char *message);
+
+/* Whether the subscriber's funds (account_status: the backend's GET
+ * /balance body) cover price_minor bought with fund_source: WALLET from
+ * monetaryBalance, EWALLET from ewalletBalance (the sandbox's extension;
+ * absent: nothing), LOAN and FREE always (the operator grants the loan; a
+ * free plan costs nothing). 1 covered, 0 short, -1 when the balance it
+ * needs is missing or unreadable. Pure. */
+int funds_cover(const json_t *account_status, const char *fund_source, int64_t price_minor,
+                int scale);
+
+/* An eligibility answer (GET .../eligibility/{planId}, a dry-run
+ * command): cause NULL when a purchase would go through now, else the
+ * ErrorDocument cause and message it would get, and the operator's
+ * errorType when the refusal is the operator's. */
+typedef struct {
+    const char *plan_id;
+    const char *fund_source;
+    int64_t price_minor; /* -1: not known (the plan was not found) */
+    const char *currency;
+    int currency_scale;
+    const char *cause;      /* NULL: eligible */
+    const char *message;    /* with cause */
+    const char *error_type; /* NULL or "": none */
+} eligibility;
+/* {"planId","fundSource","eligible":true|false,["cost","costCurrency"],
+ *  ["status","cause","errorMessage",["errorType"]]} (compact, malloc'd). */
+char *response_eligibility(const eligibility *e);
 
 /* When the retry thread re-checks a pending purchase (how long to wait
  * for a callback, and at most between re-checks). */

@@ -12,6 +12,7 @@
 
 #include <openssl/evp.h>
 
+#include "shared/contracts/fund_source.h"
 #include "shared/plumbing/log.h"
 #include "shared/patterns/changelog.h"
 #include "shared/patterns/outbox.h"
@@ -85,6 +86,10 @@ static const char PURCHASES_OP_TRANSID_SQL[] =
     "CREATE UNIQUE INDEX purchases_operator_op_transid ON purchases (operator, op_transid);"
     "CREATE INDEX purchases_operator_transid ON purchases (operator, transid);";
 
+/* Each purchase keeps the request id of the command that created it
+ * (purchase.h); the outbox keeps each event's. */
+static const char PURCHASES_CORRELATOR_SQL[] = "ALTER TABLE purchases ADD COLUMN correlator TEXT;";
+
 /* An operator callback's errorCode and redirectLink (millom-callback.yaml),
  * kept with the purchase and passed on to its provider. */
 static const char PURCHASES_CALLBACK_DETAILS_SQL[] =
@@ -102,7 +107,8 @@ const changelog_spec purchase_changelog = {
 
 /* Migration 1: purchases; 2: the outbox; 3: changelog tables; 4: the
  * purchases' changelog columns; 5: pending re-checks; 6: operator transIds;
- * 7: callback details. Append, never edit. Every connection captures its changes for the
+ * 7 and 8: request ids of purchases and of outbox events; 9: callback
+ * details. Append, never edit. Every connection captures its changes for the
  * changelog. */
 sqlite3 *purchase_store_open(const char *path, char *err, size_t errlen) {
     const char *const migrations[] = {PURCHASES_SQL,
@@ -111,6 +117,8 @@ sqlite3 *purchase_store_open(const char *path, char *err, size_t errlen) {
                                       PURCHASES_CHANGELOG_SQL,
                                       PURCHASES_RECHECK_SQL,
                                       PURCHASES_OP_TRANSID_SQL,
+                                      PURCHASES_CORRELATOR_SQL,
+                                      outbox_correlator_migration_sql,
                                       PURCHASES_CALLBACK_DETAILS_SQL};
     sqlite3 *db =
         store_open_path(path, migrations, sizeof migrations / sizeof migrations[0], err, errlen);
@@ -231,7 +239,7 @@ void purchase_operator_transid(const char *sp, const char *transid, char out[37]
     " price_minor, currency, fund_source, state, confirmation_code, error_type, message," \
     " http_status, response_body, attempts, maybe_executed, next_attempt_ms, created_ms," \
     " updated_ms, completed_ms, channel, language, client_name, rechecks, op_transid,"    \
-    " error_code, redirect_link"
+    " correlator, error_code, redirect_link"
 
 static const char *col_text(sqlite3_stmt *st, int i) {
     const unsigned char *t = sqlite3_column_text(st, i);
@@ -280,8 +288,9 @@ static int read_row(sqlite3_stmt *st, purchase *p) {
      * 6, which sent the provider's transid. */
     text_copy(p->op_transid, sizeof p->op_transid,
               sqlite3_column_type(st, 26) == SQLITE_NULL ? p->transid : col_text(st, 26));
-    text_copy(p->error_code, sizeof p->error_code, col_text(st, 27));
-    text_copy(p->redirect_link, sizeof p->redirect_link, col_text(st, 28));
+    text_copy(p->correlator, sizeof p->correlator, col_text(st, 27));
+    text_copy(p->error_code, sizeof p->error_code, col_text(st, 28));
+    text_copy(p->redirect_link, sizeof p->redirect_link, col_text(st, 29));
     return 0;
 }
 
@@ -348,9 +357,12 @@ static const char *op_transid_of(const purchase *p, char buf[37]) {
     return buf;
 }
 
+/* The stored name (fund_source.h's; "" in rows older than the column's
+ * use) as the enum; WALLET, the spec's default, for anything else. */
 static Millom__V1__FundSource fund_source_proto(const char *s) {
-    return s && strcmp(s, "LOAN") == 0 ? MILLOM__V1__FUND_SOURCE__FUND_SOURCE_LOAN
-                                       : MILLOM__V1__FUND_SOURCE__FUND_SOURCE_WALLET;
+    Millom__V1__FundSource f = MILLOM__V1__FUND_SOURCE__FUND_SOURCE_WALLET;
+    (void)fund_source_parse(s, &f);
+    return f;
 }
 
 uint8_t *purchase_event_pack(const purchase *p, int64_t occurred_ms, size_t *len) {
@@ -383,11 +395,14 @@ uint8_t *purchase_event_pack(const purchase *p, int64_t occurred_ms, size_t *len
     return buf;
 }
 
-static int add_event(sqlite3 *db, const purchase *p, int64_t occurred_ms) {
+/* p's event, under the request id of the purchase (correlator: the
+ * stored row's), whichever thread writes it. */
+static int add_event(sqlite3 *db, const purchase *p, const char *correlator, int64_t occurred_ms) {
     size_t len = 0;
     uint8_t *buf = purchase_event_pack(p, occurred_ms, &len);
     if (!buf) return SQLITE_NOMEM;
-    int rc = outbox_add(db, TOPIC_PURCHASE_EVENTS, p->subscriber, strlen(p->subscriber), buf, len);
+    int rc = outbox_add_correlated(db, correlator, TOPIC_PURCHASE_EVENTS, p->subscriber,
+                                   strlen(p->subscriber), buf, len);
     free(buf);
     return rc;
 }
@@ -439,7 +454,7 @@ static int insert_row(sqlite3 *db, const purchase *p) {
     sqlite3_stmt *st;
     int rc = prepare(db,
                      "INSERT INTO purchases (" COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                     " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      &st);
     if (rc != SQLITE_OK) return rc;
     sqlite3_bind_text(st, 1, p->service_provider, -1, SQLITE_STATIC);
@@ -470,8 +485,9 @@ static int insert_row(sqlite3 *db, const purchase *p) {
     sqlite3_bind_int(st, 26, p->rechecks);
     char derived[37];
     sqlite3_bind_text(st, 27, op_transid_of(p, derived), -1, SQLITE_TRANSIENT);
-    bind_text_or_null(st, 28, p->error_code);
-    bind_text_or_null(st, 29, p->redirect_link);
+    bind_text_or_null(st, 28, p->correlator);
+    bind_text_or_null(st, 29, p->error_code);
+    bind_text_or_null(st, 30, p->redirect_link);
     rc = sqlite3_step(st);
     if (rc != SQLITE_DONE) log_warn("sqlite insert purchase: %s", sqlite3_errmsg(db));
     stmt_done(db, st);
@@ -508,7 +524,7 @@ create_result purchase_create(sqlite3 *db, const purchase *p, int64_t timer_ms, 
         }
     }
     rc = insert_row(db, p);
-    if (rc == SQLITE_OK) rc = add_event(db, p, p->created_ms);
+    if (rc == SQLITE_OK) rc = add_event(db, p, p->correlator, p->created_ms);
     if (rc == SQLITE_OK) rc = store_commit(db);
     if (rc == SQLITE_OK) return CREATE_OK;
     log_warn("purchase_create: %s", sqlite3_errmsg(db));
@@ -573,7 +589,7 @@ int purchase_update(sqlite3 *db, const purchase *next, unsigned expect_states, i
     stmt_done(db, st);
     if (rc != SQLITE_DONE) goto rollback;
     rc = SQLITE_OK;
-    if (next->state != cur.state) rc = add_event(db, next, next->updated_ms);
+    if (next->state != cur.state) rc = add_event(db, next, cur.correlator, next->updated_ms);
     if (rc == SQLITE_OK) rc = store_commit(db);
     if (rc == SQLITE_OK) {
         purchase_clear(&cur);

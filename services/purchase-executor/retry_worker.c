@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "shared/plumbing/correlator.h"
 #include "shared/plumbing/log.h"
 #include "shared/plumbing/service.h"
 #include "shared/plumbing/store.h"
@@ -49,6 +50,7 @@ static long retry_round(void *arg, worker *thread) {
     int64_t now = now_ms();
     int claimed = purchase_claim_due(w->db, now, flow_lease_until(f, now), &w->p);
     if (claimed == 1) {
+        correlator_set(w->p.correlator); /* the retry works for the purchase's request */
         if (w->p.state == PS_PENDING)
             log_info("no callback for pending %s/%s: asking the operator again (same transId, "
                      "re-check %d)",
@@ -57,6 +59,7 @@ static long retry_round(void *arg, worker *thread) {
             log_info("retrying activation of %s/%s (attempt %d)", w->p.service_provider,
                      w->p.transid, w->p.attempts);
         flow_activate(f, w->http, &w->p, w->p.attempts, &w->after);
+        correlator_clear();
         return 0;
     }
     if (claimed < 0) return ERROR_PAUSE_MS;

@@ -13,6 +13,7 @@
 #include "shared/plumbing/topics.h"
 #include "shared/plumbing/stmt_cache.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,12 +83,23 @@ static const char *const migrations[] = {
     "DROP TABLE records;"
     "ALTER TABLE records_v5 RENAME TO records;"
     "CREATE INDEX records_completed ON records (operator, completed_at_ms);",
+    /* 6: the outbox's request ids */
+    NULL, /* outbox_correlator_migration_sql, filled in settle_store_open */
 };
 
 sqlite3 *settle_store_open(const char *path, char *err, size_t errlen) {
+    /* The NULL steps above, in their order: shared/patterns/outbox.h's,
+     * which are not constant expressions here. */
+    const char *const shared_steps[] = {outbox_migration_sql, outbox_correlator_migration_sql};
     const char *m[sizeof migrations / sizeof migrations[0]];
-    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
-        m[i] = migrations[i] ? migrations[i] : outbox_migration_sql;
+    size_t next_shared = 0;
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
+        m[i] = migrations[i];
+        if (!m[i]) {
+            assert(next_shared < sizeof shared_steps / sizeof shared_steps[0]);
+            m[i] = shared_steps[next_shared++];
+        }
+    }
     return store_open_path(path, m, sizeof m / sizeof m[0], err, errlen);
 }
 

@@ -91,6 +91,7 @@ void sp_route_receive(sp_app *app, http_request *req, sp_kind kind) {
         .transaction_id = json_string_value(json_object_get(j, "transactionId")),
         .status = status,
         .delivery_id = http_header(req, "X-Millom-Delivery-Id"),
+        .correlator = http_header(req, "x-correlator"),
         .webhook_id = ar.webhook_id,
         .webhook_timestamp = ar.webhook_timestamp,
         .webhook_signature = ar.webhook_signature,

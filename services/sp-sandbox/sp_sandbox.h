@@ -60,6 +60,7 @@ typedef struct {
      * "" (NULL: nothing was configured to check). */
     const char *webhook_id, *webhook_timestamp, *webhook_signature;
     const char *verified;
+    const char *correlator; /* Millom's x-correlator header, NULL if absent */
 } sp_received;
 
 /* Records one request; its id (> 0), or -1 on error. */

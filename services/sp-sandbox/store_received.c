@@ -32,6 +32,8 @@ static const char *const migrations[] = {
     "ALTER TABLE received ADD COLUMN webhook_timestamp TEXT;"
     "ALTER TABLE received ADD COLUMN webhook_signature TEXT;"
     "ALTER TABLE received ADD COLUMN verified TEXT;",
+    /* Millom's request id (x-correlator header), as received. */
+    "ALTER TABLE received ADD COLUMN correlator TEXT;",
 };
 
 struct sp_store {
@@ -80,7 +82,7 @@ int64_t sp_store_record(sp_store *s, const sp_received *r) {
     static const char sql[] =
         "INSERT INTO received(kind, received_at_ms, content_type, has_authorization, body, error,"
         " transaction_id, status, delivery_id, webhook_id, webhook_timestamp, webhook_signature,"
-        " verified) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)";
+        " verified, correlator) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
     int64_t id = -1;
     pthread_mutex_lock(&s->lock);
     sqlite3_stmt *st = NULL;
@@ -98,6 +100,7 @@ int64_t sp_store_record(sp_store *s, const sp_received *r) {
                               r->verified};
         for (int i = 0; i < 4; i++)
             if (more[i]) sqlite3_bind_text(st, 10 + i, more[i], -1, SQLITE_TRANSIENT);
+        if (r->correlator) sqlite3_bind_text(st, 14, r->correlator, -1, SQLITE_TRANSIENT);
         if (sqlite3_step(st) == SQLITE_DONE) id = sqlite3_last_insert_rowid(s->db);
     }
     if (id < 0) log_error("sp-sandbox: cannot record a request: %s", sqlite3_errmsg(s->db));
@@ -166,6 +169,9 @@ static json_t *row_json(sqlite3_stmt *st) {
     if (sqlite3_column_type(st, 13) != SQLITE_NULL)
         json_object_set_new(o, "verified",
                             verified_json((const char *)sqlite3_column_text(st, 13)));
+    if (sqlite3_column_type(st, 14) != SQLITE_NULL)
+        json_object_set_new(o, "correlator",
+                            json_string((const char *)sqlite3_column_text(st, 14)));
     return o;
 }
 
@@ -173,7 +179,7 @@ json_t *sp_store_list(sp_store *s, int kind, int64_t since, long limit) {
     static const char sql[] =
         "SELECT id, kind, received_at_ms, content_type, has_authorization, body, error,"
         " transaction_id, status, delivery_id, webhook_id, webhook_timestamp, webhook_signature,"
-        " verified FROM received"
+        " verified, correlator FROM received"
         " WHERE id > ?1 AND (?2 IS NULL OR kind = ?2) ORDER BY id LIMIT ?3";
     json_t *list = json_array();
     int rc = SQLITE_ERROR;

@@ -37,7 +37,9 @@
  * `cl_partition INTEGER NOT NULL DEFAULT -1`, and its key columns carry a
  * PRIMARY KEY or UNIQUE constraint and never change once written (an
  * UPDATE of a key would leave the old key's record in the changelog); the database includes
- * changelog_migration_sql after the outbox migration. */
+ * changelog_migration_sql after the outbox migration, and
+ * outbox_correlator_migration_sql (records carry the writing thread's
+ * request id, shared/plumbing/correlator.h). */
 #ifndef MILLOM_CHANGELOG_H
 #define MILLOM_CHANGELOG_H
 
@@ -116,6 +118,10 @@ void changelog_follower_stop(changelog_follower *f);
 /* For tests: the next version the clock would give (no side effect other
  * than advancing it) and telling it about a version seen elsewhere. */
 int64_t changelog_clock_next(void);
+/* The id this process writes into the records of the database file
+ * db_file (sqlite3_db_filename), random per file and start; NULL when too
+ * many files were named. */
+const char *changelog_origin(const char *db_file);
 void changelog_clock_observe(int64_t version);
 
 #endif

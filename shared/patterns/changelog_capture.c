@@ -2,9 +2,12 @@
  * the SQL functions the capture triggers call, the triggers themselves and
  * the ownership table. */
 #include "shared/patterns/changelog.h"
+#include "shared/plumbing/correlator.h"
+#include "shared/plumbing/crypto.h"
 #include "shared/plumbing/log.h"
 #include "millom/v1/changelog.pb-c.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -47,6 +50,33 @@ void changelog_clock_observe(int64_t version) {
     }
 }
 
+/* Origins: a random id per database file and process, made on first use
+ * and kept until exit (a service opens a handful of files). The follower
+ * of a file skips the records its own process wrote into that file. Per
+ * file, not per process, so two databases in one process (the unit tests)
+ * still replicate to each other; per process, so two instances started
+ * from copies of one file never take each other's records for their own. */
+#define MAX_ORIGINS 16
+static struct {
+    char *path;
+    char id[37];
+} origins[MAX_ORIGINS];
+static size_t n_origins;
+static pthread_mutex_t origins_lock = PTHREAD_MUTEX_INITIALIZER;
+
+const char *changelog_origin(const char *db_file) {
+    const char *id = NULL;
+    pthread_mutex_lock(&origins_lock);
+    for (size_t i = 0; !id && i < n_origins; i++)
+        if (strcmp(origins[i].path, db_file) == 0) id = origins[i].id;
+    if (!id && n_origins < MAX_ORIGINS && (origins[n_origins].path = strdup(db_file))) {
+        crypto_uuid(origins[n_origins].id);
+        id = origins[n_origins++].id;
+    }
+    pthread_mutex_unlock(&origins_lock);
+    return id; /* NULL: out of slots; records then carry no origin */
+}
+
 static _Thread_local int32_t current_partition = -1;
 
 void changelog_set_partition(int32_t partition) { current_partition = partition; }
@@ -71,6 +101,18 @@ static void fn_now_ms(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     (void)argc;
     (void)argv;
     sqlite3_result_int64(ctx, wall_us() / 1000);
+}
+
+/* The writing thread's request id (correlator.h), NULL when none: a
+ * changelog record carries the id of the request that changed the row. */
+static void fn_correlator(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+    (void)argc;
+    (void)argv;
+    const char *id = correlator_current();
+    if (*id)
+        sqlite3_result_text(ctx, id, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_result_null(ctx);
 }
 
 /* Fills v from an SQL value. Text and blobs point into the sqlite3_value,
@@ -166,6 +208,7 @@ static void fn_row(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     Millom__V1__ChangelogRecord rec = MILLOM__V1__CHANGELOG_RECORD__INIT;
     rec.table = (char *)sqlite3_value_text(argv[0]);
     rec.version = sqlite3_value_int64(argv[1]);
+    rec.origin = sqlite3_user_data(ctx);
     rec.n_columns = n;
     rec.columns = ptrs;
     result_packed(ctx, &rec.base);
@@ -241,7 +284,7 @@ static void build_triggers(sbuf *b, const char *topic, const changelog_table *t,
     /* The statement that puts the row, as stored now, into the outbox. */
     sbuf emit = {0};
     sb_add(&emit,
-           "INSERT INTO outbox (topic, key, payload, kafka_partition, created_ms) "
+           "INSERT INTO outbox (topic, key, payload, kafka_partition, created_ms, correlator) "
            "SELECT '%s', changelog_key('%s'",
            topic, T);
     const char *const uid_key[] = {t->uid_column, NULL};
@@ -249,7 +292,9 @@ static void build_triggers(sbuf *b, const char *topic, const changelog_table *t,
     for (const char *const *k = keys; *k; k++) sb_add(&emit, ", t.\"%s\"", *k);
     sb_add(&emit, "), changelog_row('%s', t.cl_version", T);
     for (size_t i = 0; i < n_cols; i++) sb_add(&emit, ", '%s', t.\"%s\"", cols[i], cols[i]);
-    sb_add(&emit, "), t.cl_partition, changelog_now_ms() FROM \"%s\" t WHERE %s;", T, match_t);
+    sb_add(&emit,
+           "), t.cl_partition, changelog_now_ms(), changelog_correlator() FROM \"%s\" t WHERE %s;",
+           T, match_t);
     if (emit.failed) {
         free(emit.s);
         b->failed = 1;
@@ -279,11 +324,11 @@ static void build_triggers(sbuf *b, const char *topic, const changelog_table *t,
            T, T, T, match_new, emit.s);
     sb_add(b,
            "CREATE TEMP TRIGGER IF NOT EXISTS \"changelog_del_%s\" AFTER DELETE ON main.\"%s\" "
-           "BEGIN INSERT INTO outbox (topic, key, payload, kafka_partition, created_ms) "
-           "VALUES ('%s', changelog_key('%s'",
+           "BEGIN INSERT INTO outbox (topic, key, payload, kafka_partition, created_ms, "
+           "correlator) VALUES ('%s', changelog_key('%s'",
            T, T, topic, T);
     for (const char *const *k = keys; *k; k++) sb_add(b, ", OLD.\"%s\"", *k);
-    sb_add(b, "), NULL, OLD.cl_partition, changelog_now_ms()); END;");
+    sb_add(b, "), NULL, OLD.cl_partition, changelog_now_ms(), changelog_correlator()); END;");
     free(emit.s);
 }
 
@@ -322,9 +367,12 @@ int changelog_capture(sqlite3 *db, const changelog_spec *spec, char *err, size_t
         sqlite3_create_function(db, "changelog_partition", 0, flags, NULL, fn_partition, NULL,
                                 NULL) ||
         sqlite3_create_function(db, "changelog_now_ms", 0, flags, NULL, fn_now_ms, NULL, NULL) ||
+        sqlite3_create_function(db, "changelog_correlator", 0, flags, NULL, fn_correlator, NULL,
+                                NULL) ||
         sqlite3_create_function(db, "changelog_key", -1, flags | SQLITE_DETERMINISTIC, NULL, fn_key,
                                 NULL, NULL) ||
-        sqlite3_create_function(db, "changelog_row", -1, flags | SQLITE_DETERMINISTIC, NULL, fn_row,
+        sqlite3_create_function(db, "changelog_row", -1, flags | SQLITE_DETERMINISTIC,
+                                (void *)changelog_origin(sqlite3_db_filename(db, "main")), fn_row,
                                 NULL, NULL)) {
         snprintf(err, errlen, "changelog functions: %s", sqlite3_errmsg(db));
         return -1;

@@ -49,7 +49,8 @@ struct changelog_follower {
      * the follower thread checks every partition and clears it (under mu,
      * with a broadcast). */
     atomic_int check_past_end;
-    metric *m_applied, *m_stale, *m_failed, *m_catch_up;
+    metric *m_applied, *m_stale, *m_own, *m_failed, *m_catch_up;
+    const char *origin; /* what our own process writes into this file's records */
 };
 
 static table_state *table_for(changelog_follower *f, const char *name) {
@@ -153,9 +154,20 @@ static sqlite3_stmt *upsert_for(changelog_follower *f, table_state *t,
     return t->upsert;
 }
 
-typedef enum { APPLY_OK, APPLY_STALE, APPLY_SKIPPED, APPLY_DB_ERROR } apply_result;
+/* APPLY_OWN: written by this process, so its row is here already. */
+typedef enum { APPLY_OK, APPLY_STALE, APPLY_SKIPPED, APPLY_OWN, APPLY_DB_ERROR } apply_result;
 
-static apply_result apply_tombstone(changelog_follower *f, const rd_kafka_message_t *m) {
+/* The batch's transaction, begun by the first record that writes: a batch
+ * of this process's own records touches no database at all. */
+static int batch_begin(changelog_follower *f, int *in_txn) {
+    if (*in_txn) return 0;
+    if (sqlite3_exec(f->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) return -1;
+    *in_txn = 1;
+    return 0;
+}
+
+static apply_result apply_tombstone(changelog_follower *f, const rd_kafka_message_t *m,
+                                    int *in_txn) {
     Millom__V1__ChangelogKey *key =
         millom__v1__changelog_key__unpack(NULL, m->key_len, (const uint8_t *)m->key);
     if (!key) return APPLY_SKIPPED;
@@ -164,7 +176,9 @@ static apply_result apply_tombstone(changelog_follower *f, const rd_kafka_messag
     if (t) {
         size_t want = 0;
         for (const char *const *k = t->keys; *k; k++) want++;
-        if (key->n_values == want) {
+        if (key->n_values == want && batch_begin(f, in_txn) != 0) {
+            res = APPLY_DB_ERROR;
+        } else if (key->n_values == want) {
             if (!t->remove) {
                 char sql[512];
                 size_t n =
@@ -190,12 +204,21 @@ static apply_result apply_tombstone(changelog_follower *f, const rd_kafka_messag
     return res;
 }
 
-static apply_result apply_one(changelog_follower *f, const rd_kafka_message_t *m) {
-    if (!m->payload) return apply_tombstone(f, m);
+static apply_result apply_one(changelog_follower *f, const rd_kafka_message_t *m, int *in_txn) {
+    if (!m->payload) return apply_tombstone(f, m, in_txn);
     Millom__V1__ChangelogRecord *r =
         millom__v1__changelog_record__unpack(NULL, m->len, (const uint8_t *)m->payload);
     if (!r) return APPLY_SKIPPED;
     changelog_clock_observe(r->version);
+    /* Tombstones carry no origin and are applied even when our own: rare. */
+    if (f->origin && r->origin && strcmp(r->origin, f->origin) == 0) {
+        millom__v1__changelog_record__free_unpacked(r, NULL);
+        return APPLY_OWN;
+    }
+    if (batch_begin(f, in_txn) != 0) {
+        millom__v1__changelog_record__free_unpacked(r, NULL);
+        return APPLY_DB_ERROR;
+    }
     table_state *t = table_for(f, r->table);
     apply_result res = APPLY_SKIPPED;
     int *used = t ? calloc(r->n_columns ? r->n_columns : 1, sizeof *used) : NULL;
@@ -239,23 +262,26 @@ static void reassign(changelog_follower *f) {
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* Applies one batch: the message m and whatever else is ready. */
+/* Applies one batch: the message m and whatever else is ready. The
+ * positions reached are saved with the batch's writes; a batch of only
+ * our own records saves none (after a restart those records are read
+ * again, under a new origin, and found stale). */
 static void apply_batch(changelog_follower *f, rd_kafka_message_t *m) {
     int64_t *next = malloc((size_t)f->n_parts * sizeof *next);
-    if (!next || sqlite3_exec(f->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-        free(next);
+    if (!next) {
         rd_kafka_message_destroy(m);
         reassign(f);
         return;
     }
+    int in_txn = 0;
     pthread_mutex_lock(&f->mu);
     memcpy(next, f->applied, (size_t)f->n_parts * sizeof *next);
     pthread_mutex_unlock(&f->mu);
-    long applied = 0, stale = 0, skipped = 0;
+    long applied = 0, stale = 0, skipped = 0, own = 0;
     int failed = 0;
     for (int n = 0; m && n < BATCH_MAX;) {
         if (!m->err && m->partition >= 0 && m->partition < f->n_parts) {
-            apply_result r = apply_one(f, m);
+            apply_result r = apply_one(f, m, &in_txn);
             if (r == APPLY_DB_ERROR) {
                 log_error("changelog follower: apply: %s", sqlite3_errmsg(f->db));
                 failed = 1;
@@ -265,6 +291,7 @@ static void apply_batch(changelog_follower *f, rd_kafka_message_t *m) {
             applied += r == APPLY_OK;
             stale += r == APPLY_STALE;
             skipped += r == APPLY_SKIPPED;
+            own += r == APPLY_OWN;
             next[m->partition] = m->offset + 1;
             n++;
         } else if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -288,15 +315,15 @@ static void apply_batch(changelog_follower *f, rd_kafka_message_t *m) {
         rd_kafka_topic_partition_list_destroy(l);
         rd_kafka_message_destroy(m);
     }
-    for (int p = 0; !failed && p < f->n_parts; p++) {
+    for (int p = 0; in_txn && !failed && p < f->n_parts; p++) {
         sqlite3_reset(f->save_position);
         sqlite3_bind_int(f->save_position, 1, p);
         sqlite3_bind_int64(f->save_position, 2, next[p]);
         if (sqlite3_step(f->save_position) != SQLITE_DONE) failed = 1;
         sqlite3_reset(f->save_position);
     }
-    if (failed || sqlite3_exec(f->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        sqlite3_exec(f->db, "ROLLBACK", NULL, NULL, NULL);
+    if (failed || (in_txn && sqlite3_exec(f->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)) {
+        if (in_txn) sqlite3_exec(f->db, "ROLLBACK", NULL, NULL, NULL);
         free(next);
         reassign(f);
         struct timespec ts = {0, 100 * 1000000L};
@@ -305,6 +332,7 @@ static void apply_batch(changelog_follower *f, rd_kafka_message_t *m) {
     }
     metric_add(f->m_applied, applied);
     metric_add(f->m_stale, stale);
+    metric_add(f->m_own, own);
     metric_add(f->m_failed, skipped);
     pthread_mutex_lock(&f->mu);
     memcpy(f->applied, next, (size_t)f->n_parts * sizeof *next);
@@ -443,6 +471,7 @@ changelog_follower *changelog_follower_start(const char *db_path, const changelo
     }
     sqlite3_busy_timeout(f->db, 5000);
     sqlite3_exec(f->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL); /* as store.c */
+    f->origin = changelog_origin(sqlite3_db_filename(f->db, "main"));
     if (load_tables(f, err, errlen) ||
         sqlite3_prepare_v2(f->db,
                            "INSERT INTO changelog_positions (topic, partition, next_offset) "
@@ -519,6 +548,8 @@ changelog_follower *changelog_follower_start(const char *db_path, const changelo
                                   "Changelog records applied to the local state.", NULL);
     f->m_stale = metric_counter("millom_changelog_stale_total",
                                 "Changelog records older than the local row (not applied).", NULL);
+    f->m_own = metric_counter("millom_changelog_own_total",
+                              "Changelog records this process wrote (its rows have them).", NULL);
     f->m_failed = metric_counter("millom_changelog_skipped_total",
                                  "Changelog records that could not be applied.", NULL);
     f->m_catch_up = metric_histogram("millom_changelog_catch_up_seconds",

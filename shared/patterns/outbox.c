@@ -9,6 +9,7 @@
 #include "shared/patterns/outbox.h"
 #include "shared/plumbing/stmt_cache.h"
 #include "shared/plumbing/clock.h"
+#include "shared/plumbing/correlator.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -35,10 +36,17 @@ const char *const outbox_migration_sql = "CREATE TABLE outbox ("
                                          " payload BLOB,"
                                          " created_ms INTEGER NOT NULL)";
 
+const char *const outbox_correlator_migration_sql = "ALTER TABLE outbox ADD COLUMN correlator TEXT";
+
 int outbox_add(sqlite3 *db, const char *topic, const void *key, size_t klen, const void *payload,
                size_t plen) {
-    static const char insert_sql[] =
-        "INSERT INTO outbox (topic, key, payload, created_ms) VALUES (?, ?, ?, ?)";
+    return outbox_add_correlated(db, correlator_current(), topic, key, klen, payload, plen);
+}
+
+int outbox_add_correlated(sqlite3 *db, const char *correlator, const char *topic, const void *key,
+                          size_t klen, const void *payload, size_t plen) {
+    static const char insert_sql[] = "INSERT INTO outbox (topic, key, payload, created_ms, "
+                                     "correlator) VALUES (?, ?, ?, ?, ?)";
     sqlite3_stmt *st = stmt_get(db, insert_sql);
     if (!st) return sqlite3_errcode(db) != SQLITE_OK ? sqlite3_errcode(db) : SQLITE_ERROR;
     int rc;
@@ -50,6 +58,10 @@ int outbox_add(sqlite3 *db, const char *topic, const void *key, size_t klen, con
     /* A zero-length blob, not NULL, for an empty payload. */
     sqlite3_bind_blob(st, 3, plen ? payload : "", (int)plen, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, now_ms());
+    if (correlator && *correlator)
+        sqlite3_bind_text(st, 5, correlator, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 5);
     rc = sqlite3_step(st);
     stmt_done(db, st);
     if (rc != SQLITE_DONE) {
@@ -161,9 +173,10 @@ static int produce_batch(outbox_relay *r, outbox_batch *b, int *queue_failed) {
     /* kafka_partition exists where changelog_migration_sql ran: changelog
      * records go to the partition their row belongs to. */
     const char *sql = r->has_partition
-                          ? "SELECT id, topic, key, payload, kafka_partition FROM outbox "
-                            "ORDER BY id LIMIT ?"
-                          : "SELECT id, topic, key, payload, -1 FROM outbox ORDER BY id LIMIT ?";
+                          ? "SELECT id, topic, key, payload, kafka_partition, correlator "
+                            "FROM outbox ORDER BY id LIMIT ?"
+                          : "SELECT id, topic, key, payload, -1, correlator FROM outbox "
+                            "ORDER BY id LIMIT ?";
     if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK) {
         log_error("outbox relay: %s", sqlite3_errmsg(r->db));
         return -1;
@@ -185,6 +198,9 @@ static int produce_batch(outbox_relay *r, outbox_batch *b, int *queue_failed) {
         if (!payload && sqlite3_column_type(st, 3) != SQLITE_NULL) payload = "";
         size_t plen = (size_t)sqlite3_column_bytes(st, 3);
         int32_t partition = (int32_t)sqlite3_column_int(st, 4);
+        /* The event goes out with the request id it was written under
+         * (kafka_produce_cb adds the thread's current one as a header). */
+        correlator_set((const char *)sqlite3_column_text(st, 5));
         pthread_mutex_lock(&b->mu);
         b->pending++;
         b->n++;
@@ -199,6 +215,7 @@ static int produce_batch(outbox_relay *r, outbox_batch *b, int *queue_failed) {
             break;
         }
     }
+    correlator_clear();
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         log_error("outbox relay read: %s", sqlite3_errmsg(r->db));
         rows = rows ? rows : -1;

@@ -28,12 +28,21 @@
 /* CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT,
  * key BLOB, payload BLOB, created_ms INTEGER). One migration step. */
 extern const char *const outbox_migration_sql;
+/* The request id of each event (column correlator, NULL: none), sent as
+ * its Kafka header x-correlator (shared/plumbing/correlator.h). One
+ * migration step, after outbox_migration_sql; outbox_add needs it. */
+extern const char *const outbox_correlator_migration_sql;
 
 /* Appends one event. Call inside the caller's open transaction (the row
  * commits or rolls back with it). A key of length 0 produces a message
- * without a key. Returns SQLITE_OK or the SQLite error code. */
+ * without a key. The event carries the calling thread's current request
+ * id. Returns SQLITE_OK or the SQLite error code. */
 int outbox_add(sqlite3 *db, const char *topic, const void *key, size_t klen, const void *payload,
                size_t plen);
+/* outbox_add with an explicit request id (NULL or "": none), for a writer
+ * that is not the thread working for the request (a group commit). */
+int outbox_add_correlated(sqlite3 *db, const char *correlator, const char *topic, const void *key,
+                          size_t klen, const void *payload, size_t plen);
 
 typedef struct outbox_relay outbox_relay;
 

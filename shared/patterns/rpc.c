@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/plumbing/correlator.h"
 #include "shared/plumbing/crypto.h"
 #include "shared/plumbing/log.h"
 #include "shared/plumbing/service.h"
@@ -23,6 +24,7 @@
 
 typedef struct rpc_call {
     char id[37];
+    char correlator[CORRELATOR_SIZE]; /* the caller's request id, for the callback */
     rpc_reply_fn fn;
     void *arg;
     int64_t deadline; /* mono_ms() */
@@ -178,7 +180,11 @@ fail:
 static void complete(rpc_call *list, const Millom__V1__Reply *reply) {
     while (list) {
         rpc_call *next = list->next;
+        /* The callback works for the request that made the call (its log
+         * lines carry that request's id), whether a reply came or not. */
+        correlator_set(list->correlator);
         list->fn(list->arg, reply);
+        correlator_clear();
         free(list);
         list = next;
     }
@@ -280,6 +286,7 @@ int rpc_call_begin(rpc_client *c, int timeout_ms, rpc_reply_fn fn, void *arg,
     call->fn = fn;
     call->arg = arg;
     call->deadline = mono_ms() + timeout_ms;
+    correlator_copy_current(call->correlator);
 
     pthread_mutex_lock(&c->mu);
     if (c->n >= c->max_pending || atomic_load(&c->stop)) {

@@ -35,6 +35,7 @@
  * its accept). */
 #include "shared/plumbing/http_server.h"
 #include "shared/plumbing/clock.h"
+#include "shared/plumbing/correlator.h"
 #include "shared/plumbing/errors.h"
 #include "shared/plumbing/log.h"
 #include "shared/plumbing/metrics.h"
@@ -76,6 +77,10 @@ struct http_request {
     const char *const *extra_headers; /* http_set_response_headers */
     char ip[INET6_ADDRSTRLEN];
     int64_t started_ms;
+    /* opts.correlate: the request id sent in every answer ("": none), and
+     * whether the one the client sent was refused (400 before the handler). */
+    char correlator[CORRELATOR_SIZE];
+    int bad_correlator;
 };
 
 /* One open connection, from MHD's STARTED to its CLOSED notification
@@ -128,6 +133,7 @@ static metric *status_counter(http_server *s, unsigned status) {
 const char *http_method(const http_request *r) { return r->method; }
 const char *http_path(const http_request *r) { return r->path; }
 const char *http_client_ip(const http_request *r) { return r->ip; }
+const char *http_correlator(const http_request *r) { return r->correlator; }
 
 const char *http_query(const http_request *r, const char *name) {
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
@@ -164,6 +170,7 @@ void http_respond_with_header(http_request *r, int status, const char *content_t
     if (content_type && body_len > 0)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     if (header) MHD_add_response_header(resp, header, value);
+    if (r->correlator[0]) MHD_add_response_header(resp, CORRELATOR_HEADER, r->correlator);
     for (const char *const *h = r->extra_headers; h && h[0] && h[1]; h += 2)
         MHD_add_response_header(resp, h[0], h[1]);
     /* Once the connection is resumed, MHD's thread may send the answer
@@ -331,6 +338,19 @@ static const char *framing_problem(struct MHD_Connection *conn, const char *vers
     return NULL;
 }
 
+/* opts.correlate: the request's id, the client's or a fresh one (also for
+ * a refused one: the 400 carries an id the client can quote). */
+static void take_correlator(http_request *r) {
+    const char *sent = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, CORRELATOR_HEADER);
+    size_t n = sent ? strlen(sent) : 0;
+    if (sent && correlator_valid(sent, n)) {
+        memcpy(r->correlator, sent, n + 1);
+        return;
+    }
+    r->bad_correlator = sent != NULL;
+    correlator_new(r->correlator);
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_size, void **con_cls) {
@@ -346,6 +366,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         r->path = url;
         r->started_ms = mono_ms();
         fill_client_ip(r);
+        if (s->opts.correlate) take_correlator(r);
         *con_cls = r;
         metric_add(s->in_flight, 1);
         const char *bad = framing_problem(conn, version);
@@ -395,11 +416,21 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                                        "\"cause\":\"" CAUSE_SERVICE_UNAVAILABLE "\"}";
             http_respond_with_header(r, 503, "application/json", busy, sizeof busy - 1,
                                      "Connection", "close");
-        } else if (r->body_too_large)
+        } else if (r->body_too_large) {
             http_respond_error(r, CAUSE_PAYLOAD_TOO_LARGE, "request body exceeds %zu bytes",
                                s->max_body);
-        else if (!serve_builtin(s, r))
+        } else if (r->bad_correlator) {
+            http_respond_error(r, CAUSE_BAD_REQUEST,
+                               CORRELATOR_HEADER
+                               " must be 1 to %d characters of " CORRELATOR_CHARSET,
+                               CORRELATOR_MAX);
+        } else if (!serve_builtin(s, r)) {
+            /* The handler works for this request: its log lines and the
+             * Kafka messages it produces carry the request's id. */
+            correlator_set(r->correlator);
             s->opts.handler(s->opts.app, r);
+            correlator_clear();
+        }
         if (r->state == REQ_NEW && !r->response) {
             /* The handler neither answered nor deferred: a bug, not a hang. */
             log_error("handler left %s %s unanswered", method, url);

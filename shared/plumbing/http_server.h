@@ -35,6 +35,14 @@ typedef struct {
     /* HTTPS with this certificate and key (copied: the caller may clear
      * it once the server started); NULL or empty: plain HTTP. */
     const http_tls *tls;
+    /* 1: request ids (shared/plumbing/correlator.h). A request's
+     * x-correlator header must be 1 to 128 characters of [A-Za-z0-9._:-]
+     * (otherwise 400 BAD_REQUEST naming the header, before the handler);
+     * without one the request gets a fresh id. Every answer, whoever
+     * gives it (errors, 404s, 413s, deferred answers), carries the id in
+     * x-correlator, and the handler runs with it as its thread's current
+     * correlator (log lines, Kafka headers). */
+    int correlate;
 } http_server_opts;
 
 /* Reads the listeners' settings (MILLOM_HTTP_*, MILLOM_BIND) through
@@ -54,6 +62,8 @@ const char *http_path(const http_request *r);
 const char *http_query(const http_request *r, const char *name);
 const char *http_header(const http_request *r, const char *name);
 const char *http_body(const http_request *r, size_t *len);
+/* The request id (opts.correlate), "" without. Valid until the answer. */
+const char *http_correlator(const http_request *r);
 /* The peer's IP address as text. */
 const char *http_client_ip(const http_request *r);
 

@@ -2,6 +2,7 @@
 #include "shared/plumbing/kafka.h"
 #include "shared/plumbing/settings.h"
 #include "shared/plumbing/clock.h"
+#include "shared/plumbing/correlator.h"
 #include "shared/plumbing/text.h"
 #include "shared/plumbing/topics.h"
 #include "shared/plumbing/kafka_lag.h"
@@ -653,11 +654,50 @@ static void warm_topic(kafka_producer *p, const char *topic) {
     pthread_mutex_unlock(&p->mu);
 }
 
+/* hdrs with the calling thread's request id (correlator.h) as header
+ * x-correlator, unless there is none or hdrs has one already; made when
+ * NULL. Every message produced on behalf of a request thus carries its id
+ * without its producer knowing. */
+static rd_kafka_headers_t *with_correlator(rd_kafka_headers_t *hdrs) {
+    const char *id = correlator_current();
+    if (!*id) return hdrs;
+    const void *v;
+    size_t n;
+    if (!hdrs)
+        hdrs = rd_kafka_headers_new(1);
+    else if (rd_kafka_header_get_last(hdrs, CORRELATOR_HEADER, &v, &n) ==
+             RD_KAFKA_RESP_ERR_NO_ERROR)
+        return hdrs;
+    rd_kafka_header_add(hdrs, CORRELATOR_HEADER, -1, id, -1);
+    return hdrs;
+}
+
+int kafka_take_correlator(const rd_kafka_message_t *msg, int fresh_if_none) {
+    rd_kafka_headers_t *h = NULL;
+    const void *v = NULL;
+    size_t n = 0;
+    if (rd_kafka_message_headers(msg, &h) == RD_KAFKA_RESP_ERR_NO_ERROR && h &&
+        rd_kafka_header_get_last(h, CORRELATOR_HEADER, &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        correlator_valid(v, n)) {
+        correlator_set_n(v, n);
+        return 1;
+    }
+    if (!fresh_if_none) {
+        correlator_clear();
+        return 0;
+    }
+    char fresh[CORRELATOR_SIZE];
+    correlator_new(fresh);
+    correlator_set(fresh);
+    return 0;
+}
+
 /* Produces with a headers object (owned here until librdkafka takes it). */
 static int produce_raw(kafka_producer *p, const char *topic, int32_t partition, const void *key,
                        size_t key_len, const void *value, size_t value_len,
                        rd_kafka_headers_t *hdrs, void *opaque) {
     warm_topic(p, topic);
+    hdrs = with_correlator(hdrs);
     double deadline = mono_ms_f() + QUEUE_FULL_RETRY_MS;
     for (;;) {
         rd_kafka_resp_err_t e;
@@ -703,19 +743,30 @@ int kafka_produce(kafka_producer *p, const char *topic, int32_t partition, const
     return produce_raw(p, topic, partition, key, key_len, value, value_len, hdrs, NULL);
 }
 
-int kafka_produce_cb(kafka_producer *p, const char *topic, int32_t partition, const void *key,
-                     size_t key_len, const void *value, size_t value_len,
-                     kafka_delivery_fn on_delivery, void *arg) {
+int kafka_produce_headers_cb(kafka_producer *p, const char *topic, int32_t partition,
+                             const void *key, size_t key_len, const void *value, size_t value_len,
+                             rd_kafka_headers_t *headers, kafka_delivery_fn on_delivery,
+                             void *arg) {
     struct delivery *d = NULL;
     if (on_delivery) {
         d = malloc(sizeof *d);
-        if (!d) return -1;
+        if (!d) {
+            if (headers) rd_kafka_headers_destroy(headers);
+            return -1;
+        }
         d->fn = on_delivery;
         d->arg = arg;
     }
-    int rc = produce_raw(p, topic, partition, key, key_len, value, value_len, NULL, d);
+    int rc = produce_raw(p, topic, partition, key, key_len, value, value_len, headers, d);
     if (rc) free(d);
     return rc;
+}
+
+int kafka_produce_cb(kafka_producer *p, const char *topic, int32_t partition, const void *key,
+                     size_t key_len, const void *value, size_t value_len,
+                     kafka_delivery_fn on_delivery, void *arg) {
+    return kafka_produce_headers_cb(p, topic, partition, key, key_len, value, value_len, NULL,
+                                    on_delivery, arg);
 }
 
 int kafka_producer_flush(kafka_producer *p, int timeout_ms) {
@@ -1091,7 +1142,10 @@ static int reject(kafka_consumer *c, const rd_kafka_message_t *m, const char *er
     struct topic_metrics *tm = metrics_for(c, topic);
     const char *why = err[0] ? err : "handler rejected the message";
     metric *counter = tm ? tm->dlq : topic_counter(DLQ_NAME, DLQ_HELP, topic);
-    if (dead_letter(c->dlq, m, why, counter) == 0) return 0;
+    kafka_take_correlator(m, 0); /* the log lines below name the message's request */
+    int rc = dead_letter(c->dlq, m, why, counter);
+    correlator_clear();
+    if (rc == 0) return 0;
     log_warn("kafka consumer: dead-lettering %s [%d] @%lld failed, will retry", topic,
              (int)m->partition, (long long)m->offset);
     return -1;
@@ -1101,7 +1155,13 @@ static int reject(kafka_consumer *c, const rd_kafka_message_t *m, const char *er
 static kafka_verdict call_handler(kafka_consumer *c, void *arg, const rd_kafka_message_t *m,
                                   char *err, size_t errlen) {
     double t0 = mono_ms_f();
+    /* The handler works on behalf of the message's request: its log lines
+     * and the messages it produces carry the message's x-correlator (a
+     * fresh one for a message without: the first Millom service to handle
+     * an operator's own event names it). */
+    kafka_take_correlator(m, 1);
     kafka_verdict v = c->handler(arg, m, err, errlen);
+    correlator_clear();
     metric_observe_ms(m_handler_seconds, mono_ms_f() - t0);
     return v;
 }

@@ -62,6 +62,12 @@ typedef void (*kafka_delivery_fn)(void *arg, rd_kafka_resp_err_t err);
 int kafka_produce_cb(kafka_producer *p, const char *topic, int32_t partition, const void *key,
                      size_t key_len, const void *value, size_t value_len,
                      kafka_delivery_fn on_delivery, void *arg);
+/* Like kafka_produce_cb, with a headers object (binary values kept as they
+ * are, e.g. copied from a consumed message); the headers are taken, also
+ * when it fails. NULL: none. */
+int kafka_produce_headers_cb(kafka_producer *p, const char *topic, int32_t partition,
+                             const void *key, size_t key_len, const void *value, size_t value_len,
+                             rd_kafka_headers_t *headers, kafka_delivery_fn on_delivery, void *arg);
 /* Produces and waits up to timeout_ms for the delivery report (kafka_wait.c):
  * DELIVERED; TIMED_OUT (the message may still be delivered later); or FAILED
  * (not produced, or the broker gave up: *err, when not NULL, says why). */
@@ -69,6 +75,12 @@ typedef enum { KAFKA_WAIT_DELIVERED, KAFKA_WAIT_TIMED_OUT, KAFKA_WAIT_FAILED } k
 kafka_wait_result kafka_produce_wait(kafka_producer *p, const char *topic, int32_t partition,
                                      const void *key, size_t key_len, const void *value,
                                      size_t value_len, long timeout_ms, rd_kafka_resp_err_t *err);
+/* The same with headers, taken as kafka_produce_headers_cb takes them. */
+kafka_wait_result kafka_produce_wait_headers(kafka_producer *p, const char *topic,
+                                             int32_t partition, const void *key, size_t key_len,
+                                             const void *value, size_t value_len,
+                                             rd_kafka_headers_t *headers, long timeout_ms,
+                                             rd_kafka_resp_err_t *err);
 int kafka_producer_flush(kafka_producer *p, int timeout_ms);
 rd_kafka_t *kafka_producer_handle(kafka_producer *p);
 /* Flushes (up to 10 s) and frees. */
@@ -165,6 +177,17 @@ int kafka_healthy(void);
 /* 1 once a client hit a fatal error. The error also requested a stop
  * (service_request_stop); the program then exits with status 1. */
 int kafka_fatal_error_seen(void);
+
+/* Request ids (shared/plumbing/correlator.h): every message produced here
+ * carries the producing thread's current correlator in the header
+ * x-correlator (CORRELATOR_HEADER), unless the caller's headers have one;
+ * the consumer sets it from that header around each call of the handler
+ * (a fresh one when the message has none or an invalid one).
+ * kafka_take_correlator does the consumer's part for other readers: it
+ * sets the calling thread's current correlator from msg's header and
+ * returns 1; without a valid one it sets a fresh one (fresh_if_none) or
+ * clears it, and returns 0. */
+int kafka_take_correlator(const rd_kafka_message_t *msg, int fresh_if_none);
 
 /* Sends a raw copy of msg to <topic>.dlq with an "error" header. */
 int kafka_dead_letter(kafka_producer *p, const rd_kafka_message_t *msg, const char *error);

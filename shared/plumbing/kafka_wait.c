@@ -38,17 +38,22 @@ static void on_delivered(void *arg, rd_kafka_resp_err_t err) {
     delivery_wait_release(w);
 }
 
-kafka_wait_result kafka_produce_wait(kafka_producer *p, const char *topic, int32_t partition,
-                                     const void *key, size_t key_len, const void *value,
-                                     size_t value_len, long timeout_ms, rd_kafka_resp_err_t *err) {
+kafka_wait_result kafka_produce_wait_headers(kafka_producer *p, const char *topic,
+                                             int32_t partition, const void *key, size_t key_len,
+                                             const void *value, size_t value_len,
+                                             rd_kafka_headers_t *headers, long timeout_ms,
+                                             rd_kafka_resp_err_t *err) {
     if (err) *err = RD_KAFKA_RESP_ERR_NO_ERROR;
     delivery_wait *w = calloc(1, sizeof *w);
-    if (!w) return KAFKA_WAIT_FAILED;
+    if (!w) {
+        if (headers) rd_kafka_headers_destroy(headers);
+        return KAFKA_WAIT_FAILED;
+    }
     pthread_mutex_init(&w->mu, NULL);
     clock_cond_init(&w->cv);
     w->refs = 2; /* the waiter and the delivery callback */
-    if (kafka_produce_cb(p, topic, partition, key, key_len, value, value_len, on_delivered, w) !=
-        0) {
+    if (kafka_produce_headers_cb(p, topic, partition, key, key_len, value, value_len, headers,
+                                 on_delivered, w) != 0) {
         w->refs = 1; /* the callback will not run */
         delivery_wait_release(w);
         return KAFKA_WAIT_FAILED;
@@ -65,4 +70,11 @@ kafka_wait_result kafka_produce_wait(kafka_producer *p, const char *topic, int32
     if (!done) return KAFKA_WAIT_TIMED_OUT;
     if (err) *err = e;
     return e ? KAFKA_WAIT_FAILED : KAFKA_WAIT_DELIVERED;
+}
+
+kafka_wait_result kafka_produce_wait(kafka_producer *p, const char *topic, int32_t partition,
+                                     const void *key, size_t key_len, const void *value,
+                                     size_t value_len, long timeout_ms, rd_kafka_resp_err_t *err) {
+    return kafka_produce_wait_headers(p, topic, partition, key, key_len, value, value_len, NULL,
+                                      timeout_ms, err);
 }

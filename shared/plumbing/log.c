@@ -3,6 +3,7 @@
  * from different threads never interleave. */
 #include "shared/plumbing/settings.h"
 #include "shared/plumbing/log.h"
+#include "shared/plumbing/correlator.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -38,7 +39,7 @@ void log_init(const char *service) {
     pthread_once(&level_once, read_level);
 }
 
-void log_write(log_level level, const char *correlation_id, const char *fmt, ...) {
+void log_write(log_level level, const char *correlator, const char *fmt, ...) {
     pthread_once(&level_once, read_level); /* for programs that never call log_init */
     if (level < log_min) return;
     char msg[1024];
@@ -62,8 +63,8 @@ void log_write(log_level level, const char *correlation_id, const char *fmt, ...
     /* json_stringn_nocheck would keep invalid UTF-8; replace it instead. */
     json_t *m = json_string(msg);
     json_object_set_new(line, "msg", m ? m : json_string("(message not UTF-8)"));
-    if (correlation_id && *correlation_id)
-        json_object_set_new(line, "correlation_id", json_string(correlation_id));
+    if (!correlator) correlator = correlator_current();
+    if (*correlator) json_object_set_new(line, "correlator", json_string(correlator));
     char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(line);
     if (!text) return;

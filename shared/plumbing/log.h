@@ -1,5 +1,6 @@
 /* JSON-lines logging on stderr: one object per line with ts, level,
- * service, msg and an optional correlation id. Thread-safe. */
+ * service, msg and, for a line about a request, its request id in
+ * "correlator". Thread-safe. */
 #ifndef MILLOM_LOG_H
 #define MILLOM_LOG_H
 
@@ -7,7 +8,12 @@ typedef enum { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
 
 /* Names the service in every line; reads MILLOM_LOG_LEVEL (debug|info|warn|error). */
 void log_init(const char *service);
-void log_write(log_level level, const char *correlation_id, const char *fmt, ...)
+/* correlator: the request id for the line's "correlator" field; NULL takes
+ * the calling thread's current one (shared/plumbing/correlator.h), which is
+ * how every log_info/log_warn call inside a request's handler, a consumed
+ * message's handler or a job carries its request's id without passing it
+ * along. "" writes the line without one. */
+void log_write(log_level level, const char *correlator, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #define log_debug(...) log_write(LOG_DEBUG, 0, __VA_ARGS__)

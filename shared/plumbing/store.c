@@ -264,7 +264,19 @@ sqlite3 *store_open_path(const char *path, const char *const *migrations, size_t
         return NULL;
     }
     sqlite3_busy_handler(db, store_busy_wait, NULL);
+    /* SQLite's page cache is per connection (2 MB by default), and a
+     * service opens many: purchase-executor one per lane, plus the writes
+     * thread, the follower, the relay, the checkpointer. The hot pages (the
+     * indexes' upper levels, the rows in flight) fit in far less; the rest
+     * stays in the kernel's page cache. MILLOM_SQLITE_CACHE_KB per
+     * connection. */
+    settings_reader set = SETTINGS_INIT;
+    long cache_kb = settings_long(&set, "MILLOM_SQLITE_CACHE_KB", 512, 64, 1024 * 1024);
+    settings_exit_on_error(&set);
+    char cache_sql[64];
+    snprintf(cache_sql, sizeof cache_sql, "PRAGMA cache_size=-%ld", cache_kb);
     if (store_exec(db, "PRAGMA journal_mode=WAL") != SQLITE_OK ||
+        store_exec(db, cache_sql) != SQLITE_OK ||
         store_exec(db, "PRAGMA synchronous=NORMAL") != SQLITE_OK ||
         /* Statement journals (a savepoint per INSERT or UPDATE that fires
          * the changelog's triggers) in memory, not in a temp file. */

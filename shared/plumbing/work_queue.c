@@ -1,5 +1,8 @@
-/* See work_queue.h. A ring buffer under one mutex with two conditions. */
+/* See work_queue.h. A ring buffer under one mutex with two conditions.
+ * Beside each job its request id (correlator.h): copied from the pushing
+ * thread into a fixed slot, set in the worker around the job's run. */
 #include "shared/plumbing/work_queue.h"
+#include "shared/plumbing/correlator.h"
 #include "shared/plumbing/service.h"
 
 #include <pthread.h>
@@ -11,6 +14,7 @@ struct work_queue {
     pthread_mutex_t lock;
     pthread_cond_t not_empty;
     void **ring;
+    char (*correlators)[CORRELATOR_SIZE]; /* beside ring: each job's request id */
     size_t head, count;
     bool stopping;
     pthread_t *threads;
@@ -29,10 +33,12 @@ static void *worker_main(void *p) {
             break;
         }
         void *job = q->ring[q->head];
+        correlator_set(q->correlators[q->head]);
         q->head = (q->head + 1) % q->opts.capacity;
         q->count--;
         pthread_mutex_unlock(&q->lock);
         q->opts.run(q->opts.arg, state, job);
+        correlator_clear();
     }
     if (q->opts.worker_free) q->opts.worker_free(state);
     return NULL;
@@ -45,10 +51,11 @@ work_queue *work_queue_new(const work_queue_opts *opts) {
     if (q->opts.capacity == 0) q->opts.capacity = 1024;
     if (q->opts.threads <= 0) q->opts.threads = 4;
     q->ring = calloc(q->opts.capacity, sizeof *q->ring);
+    q->correlators = calloc(q->opts.capacity, sizeof *q->correlators);
     q->threads = calloc((size_t)q->opts.threads, sizeof *q->threads);
     pthread_mutex_init(&q->lock, NULL);
     pthread_cond_init(&q->not_empty, NULL);
-    if (!q->ring || !q->threads) {
+    if (!q->ring || !q->correlators || !q->threads) {
         work_queue_free(q);
         return NULL;
     }
@@ -68,7 +75,9 @@ int work_queue_push(work_queue *q, void *job) {
         pthread_mutex_unlock(&q->lock);
         return -1;
     }
-    q->ring[(q->head + q->count) % q->opts.capacity] = job;
+    size_t slot = (q->head + q->count) % q->opts.capacity;
+    q->ring[slot] = job;
+    correlator_copy_current(q->correlators[slot]);
     q->count++;
     pthread_cond_signal(&q->not_empty);
     pthread_mutex_unlock(&q->lock);
@@ -98,6 +107,7 @@ void work_queue_free(work_queue *q) {
     pthread_cond_destroy(&q->not_empty);
     pthread_mutex_destroy(&q->lock);
     free(q->ring);
+    free(q->correlators);
     free(q->threads);
     free(q);
 }

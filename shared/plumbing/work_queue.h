@@ -19,7 +19,8 @@ typedef struct {
 } work_queue_opts;
 
 work_queue *work_queue_new(const work_queue_opts *opts);
-/* 0 when queued; -1 when full (the caller still owns job). */
+/* 0 when queued; -1 when full (the caller still owns job). The job runs
+ * with the pushing thread's current request id (correlator.h). */
 int work_queue_push(work_queue *q, void *job);
 size_t work_queue_depth(work_queue *q);
 /* Lets running jobs finish, drops the waiting ones, joins, frees. */

@@ -1,8 +1,8 @@
 /* libFuzzer target for api-edge's request parsing and JSON validation,
  * the tenants file as a reload reads it, the Standard Webhooks check
- * providers run on Millom's webhooks, and the key lists of rotation with
- * the key-id lookups of every artefact (`make fuzz`; input format in
- * tests/fuzz/README.md).
+ * providers run on Millom's webhooks, the key lists of rotation with
+ * the key-id lookups of every artefact, and the x-correlator check
+ * (`make fuzz`; input format in tests/fuzz/README.md).
  *
  * The first byte selects the parser, the rest is its data. Every parser
  * here is pure: no I/O, no Kafka, no HTTP server. Fields that a request
@@ -21,6 +21,7 @@
 #include "shared/contracts/offer_context.h"
 #include "shared/contracts/signed_link.h"
 #include "shared/contracts/webhook_signature.h"
+#include "shared/plumbing/correlator.h"
 #include "shared/plumbing/http_form.h"
 
 #include <stdint.h>
@@ -224,6 +225,36 @@ static void fuzz_transid(const uint8_t *d, size_t n) {
     free(s);
 }
 
+/* The x-correlator check (shared/plumbing/correlator.h) on the header's
+ * bytes, as api-edge's HTTP server and every Kafka consumer run it. What
+ * it accepts must be 1 to 128 characters of [A-Za-z0-9._:-] and become the
+ * thread's current correlator unchanged; what it refuses must clear it. A
+ * fresh one must pass the same check. */
+static void fuzz_correlator(const uint8_t *d, size_t n) {
+    char *bytes = malloc(n ? n : 1); /* exact size: a read past n is caught */
+    if (!bytes) return;
+    if (n) memcpy(bytes, d, n);
+    correlator_set("before");
+    int ok = correlator_valid(bytes, n);
+    correlator_set_n(bytes, n);
+    const char *cur = correlator_current();
+    if (ok) {
+        if (n < 1 || n > CORRELATOR_MAX || strlen(cur) != n || memcmp(cur, bytes, n) != 0) abort();
+        for (size_t i = 0; i < n; i++)
+            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-",
+                        bytes[i]) ||
+                !bytes[i])
+                abort();
+    } else if (*cur) {
+        abort();
+    }
+    char fresh[CORRELATOR_SIZE];
+    correlator_new(fresh);
+    if (!correlator_valid(fresh, strlen(fresh))) abort();
+    correlator_clear();
+    free(bytes);
+}
+
 static void fuzz_basic(const uint8_t *d, size_t n) {
     char *s = cstr(d, n);
     char id[129], secret[257];
@@ -356,164 +387,164 @@ static void fuzz_tenants(const uint8_t *d, size_t n) {
     }
     edge_config_free(c);
     free(text);
-    /* A signed link's query for signed_link_verify_keys. */
-    typedef struct {
-        char uuid[37], expiry[32];
-        const char *signature;
-    } fuzz_query;
+}
 
-    static const char *fuzz_query_get(void *ctx, const char *name) {
-        fuzz_query *q = ctx;
-        if (strcmp(name, "uuid") == 0) return q->uuid;
-        if (strcmp(name, "expirySeconds") == 0) return q->expiry;
-        if (strcmp(name, "signature") == 0) return q->signature;
-        return NULL;
-    }
+/* A signed link's query for signed_link_verify_keys. */
+typedef struct {
+    char uuid[37], expiry[32];
+    const char *signature;
+} fuzz_query;
 
-    /* The value of query parameter name in a link made by signed_link_make_keys
+static const char *fuzz_query_get(void *ctx, const char *name) {
+    fuzz_query *q = ctx;
+    if (strcmp(name, "uuid") == 0) return q->uuid;
+    if (strcmp(name, "expirySeconds") == 0) return q->expiry;
+    if (strcmp(name, "signature") == 0) return q->signature;
+    return NULL;
+}
+
+/* The value of query parameter name in a link made by signed_link_make_keys
  * (no escaping needed for uuid, expirySeconds and signature). */
-    static void link_param(const char *link, const char *name, char *out, size_t outlen) {
-        char key[32];
-        snprintf(key, sizeof key, "%s=", name);
-        const char *v = strstr(link, key);
-        if (!v) abort();
-        v += strlen(key);
-        snprintf(out, outlen, "%.*s", (int)strcspn(v, "&"), v);
-    }
+static void link_param(const char *link, const char *name, char *out, size_t outlen) {
+    char key[32];
+    snprintf(key, sizeof key, "%s=", name);
+    const char *v = strstr(link, key);
+    if (!v) abort();
+    v += strlen(key);
+    snprintf(out, outlen, "%.*s", (int)strcspn(v, "&"), v);
+}
 
-    /* Key rotation (shared/contracts/keys.h). Lines: a key list (as
+/* Key rotation (shared/contracts/keys.h). Lines: a key list (as
  * MILLOM_CPID_KEYS), a CPID, a token (tried as an offerContext, a link
  * signature and a JWT). The list parsed; when it parses, its shape is
  * checked and, with `default` given a fixed secret, the property: a CPID,
  * an offerContext, a link and a JWT issued under the set's current key
  * carry its id (or none for default) and verify under the set. The CPID
  * and the token lines go through each lookup, whatever the set. */
-    static void fuzz_keys(const uint8_t *d, size_t n) {
-        char *f[3];
-        size_t k = split_lines(d, n, f, 3);
-        keys_set set;
-        int at = -2;
-        char err[512];
-        err[0] = '\0';
-        int parsed =
-            f[0] ? keys_parse_list("MILLOM_CPID_KEYS", f[0], &set, &at, err, sizeof err) : -1;
-        if (!memchr(err, '\0', sizeof err)) abort();
-        if (parsed != 0) {
-            if (f[0] && strncmp(err, "MILLOM_CPID_KEYS must be", 24) != 0) abort();
-            if (keys_set_one(&set, "fuzz default key") != 0) abort(); /* for the lookups */
-        } else {
-            if (set.n == 0 || set.n > KEYS_MAX_PER_SET || at < -1 || at >= (int)set.n) abort();
-            for (size_t i = 0; i < set.n; i++) {
-                const keys_entry *e = &set.e[i];
-                if ((int)i == at ? e->kid[0] || e->secret[0]
-                                 : !keys_kid_ok(e->kid, strlen(e->kid)) || !e->secret[0])
-                    abort();
-                if (keys_set_find(&set, e->kid, strlen(e->kid)) != e) abort();
-            }
-            if (at >= 0) snprintf(set.e[at].secret, sizeof set.e[at].secret, "fuzz default key");
-        }
-        const keys_entry *current = &set.e[0];
-        size_t kid_len = strlen(current->kid);
-
-        /* CPIDs: issued under the current key, decoded by the set. */
-        cpid_config cfg;
-        if (cpid_config_init_set(&cfg, &set, 3600) != 0) abort();
-        char cpid[CPID_MAX_LEN];
-        cpid_info info;
-        if (cpid_issue(&cfg, "924542610003", "testserviceprovider", "41006", FUZZ_NOW_MS, cpid,
-                       sizeof cpid) != 0 ||
-            (kid_len && (strncmp(cpid, current->kid, kid_len) != 0 || cpid[kid_len] != '.')) ||
-            (!kid_len && strchr(cpid, '.')) ||
-            cpid_decode(&cfg, cpid, FUZZ_NOW_MS, &info) != CPID_OK)
-            abort();
-        if (f[1]) {
-            cpid_status st = cpid_decode(&cfg, f[1], FUZZ_NOW_MS, &info);
-            if (st != CPID_OK && st != CPID_EXPIRED && (info.msisdn[0] || info.provider[0]))
+static void fuzz_keys(const uint8_t *d, size_t n) {
+    char *f[3];
+    size_t k = split_lines(d, n, f, 3);
+    keys_set set;
+    int at = -2;
+    char err[512];
+    err[0] = '\0';
+    int parsed = f[0] ? keys_parse_list("MILLOM_CPID_KEYS", f[0], &set, &at, err, sizeof err) : -1;
+    if (!memchr(err, '\0', sizeof err)) abort();
+    if (parsed != 0) {
+        if (f[0] && strncmp(err, "MILLOM_CPID_KEYS must be", 24) != 0) abort();
+        if (keys_set_one(&set, "fuzz default key") != 0) abort(); /* for the lookups */
+    } else {
+        if (set.n == 0 || set.n > KEYS_MAX_PER_SET || at < -1 || at >= (int)set.n) abort();
+        for (size_t i = 0; i < set.n; i++) {
+            const keys_entry *e = &set.e[i];
+            if ((int)i == at ? e->kid[0] || e->secret[0]
+                             : !keys_kid_ok(e->kid, strlen(e->kid)) || !e->secret[0])
                 abort();
+            if (keys_set_find(&set, e->kid, strlen(e->kid)) != e) abort();
         }
+        if (at >= 0) snprintf(set.e[at].secret, sizeof set.e[at].secret, "fuzz default key");
+    }
+    const keys_entry *current = &set.e[0];
+    size_t kid_len = strlen(current->kid);
 
-        /* offerContexts. */
-        offer_context oc, out;
-        memset(&oc, 0, sizeof oc);
-        snprintf(oc.plan_id, sizeof oc.plan_id, "tp-video-hour");
-        snprintf(oc.subscriber, sizeof oc.subscriber, "924542610003");
-        snprintf(oc.provider, sizeof oc.provider, "testserviceprovider");
-        snprintf(oc.op, sizeof oc.op, "tp");
-        snprintf(oc.currency, sizeof oc.currency, "PKR");
-        oc.price_minor = 1550;
-        oc.expires_at_ms = FUZZ_NOW_MS + 60000;
-        char *token = offer_context_sign(&oc, &set);
-        if (!token || (kid_len && strncmp(token, current->kid, kid_len) != 0) ||
-            offer_context_verify(token, &set, FUZZ_NOW_MS, &out) != 0 ||
-            out.price_minor != oc.price_minor)
-            abort();
-        free(token);
-        if (f[2]) (void)offer_context_verify(f[2], &set, FUZZ_NOW_MS, &out);
-
-        /* Signed links: one made here verifies; the token line as a signature. */
-        const char *path = "/rnf/testserviceprovider/tp/c,41006/ping";
-        char *link = signed_link_make_keys(&set, "", path, NULL, 0, 600, FUZZ_NOW_MS);
-        if (!link) abort();
-        char signature[128];
-        fuzz_query q;
-        link_param(link, "uuid", q.uuid, sizeof q.uuid);
-        link_param(link, "expirySeconds", q.expiry, sizeof q.expiry);
-        link_param(link, "signature", signature, sizeof signature);
-        q.signature = signature;
-        if ((kid_len && strncmp(signature, current->kid, kid_len) != 0) ||
-            signed_link_verify_keys(&set, path, fuzz_query_get, &q, NULL, FUZZ_NOW_MS) !=
-                SIGNED_LINK_OK)
-            abort();
-        free(link);
-        if (f[2]) {
-            q.signature = f[2];
-            int rc = signed_link_verify_keys(&set, path, fuzz_query_get, &q, NULL, FUZZ_NOW_MS);
-            if (rc != SIGNED_LINK_OK && rc != SIGNED_LINK_BAD && rc != SIGNED_LINK_EXPIRED) abort();
-        }
-
-        /* JWTs: the kid header names the key. */
-        auth_client client = {.id = "fuzz", .provider = "testserviceprovider"};
-        auth_claims claims;
-        char msg[128];
-        const long now_s = FUZZ_NOW_MS / 1000;
-        char *jwt = auth_token_issue(&client, "cco.dd.data-plan.gen.inquire", current, now_s, 300);
-        if (!jwt || auth_token_verify(jwt, &set, now_s, &claims, msg, sizeof msg) != 0 ||
-            strcmp(claims.sub, "fuzz") != 0)
-            abort();
-        free(jwt);
-        if (f[2] && auth_token_verify(f[2], &set, now_s, &claims, msg, sizeof msg) != 0 &&
-            !memchr(msg, '\0', sizeof msg))
-            abort();
-        free_lines(f, k);
+    /* CPIDs: issued under the current key, decoded by the set. */
+    cpid_config cfg;
+    if (cpid_config_init_set(&cfg, &set, 3600) != 0) abort();
+    char cpid[CPID_MAX_LEN];
+    cpid_info info;
+    if (cpid_issue(&cfg, "924542610003", "testserviceprovider", "41006", FUZZ_NOW_MS, cpid,
+                   sizeof cpid) != 0 ||
+        (kid_len && (strncmp(cpid, current->kid, kid_len) != 0 || cpid[kid_len] != '.')) ||
+        (!kid_len && strchr(cpid, '.')) || cpid_decode(&cfg, cpid, FUZZ_NOW_MS, &info) != CPID_OK)
+        abort();
+    if (f[1]) {
+        cpid_status st = cpid_decode(&cfg, f[1], FUZZ_NOW_MS, &info);
+        if (st != CPID_OK && st != CPID_EXPIRED && (info.msisdn[0] || info.provider[0])) abort();
     }
 
-    /* The selector byte: one of these letters, or any other byte taken modulo
+    /* offerContexts. */
+    offer_context oc, out;
+    memset(&oc, 0, sizeof oc);
+    snprintf(oc.plan_id, sizeof oc.plan_id, "tp-video-hour");
+    snprintf(oc.subscriber, sizeof oc.subscriber, "924542610003");
+    snprintf(oc.provider, sizeof oc.provider, "testserviceprovider");
+    snprintf(oc.op, sizeof oc.op, "tp");
+    snprintf(oc.currency, sizeof oc.currency, "PKR");
+    oc.price_minor = 1550;
+    oc.expires_at_ms = FUZZ_NOW_MS + 60000;
+    char *token = offer_context_sign(&oc, &set);
+    if (!token || (kid_len && strncmp(token, current->kid, kid_len) != 0) ||
+        offer_context_verify(token, &set, FUZZ_NOW_MS, &out) != 0 ||
+        out.price_minor != oc.price_minor)
+        abort();
+    free(token);
+    if (f[2]) (void)offer_context_verify(f[2], &set, FUZZ_NOW_MS, &out);
+
+    /* Signed links: one made here verifies; the token line as a signature. */
+    const char *path = "/rnf/testserviceprovider/tp/c,41006/ping";
+    char *link = signed_link_make_keys(&set, "", path, NULL, 0, 600, FUZZ_NOW_MS);
+    if (!link) abort();
+    char signature[128];
+    fuzz_query q;
+    link_param(link, "uuid", q.uuid, sizeof q.uuid);
+    link_param(link, "expirySeconds", q.expiry, sizeof q.expiry);
+    link_param(link, "signature", signature, sizeof signature);
+    q.signature = signature;
+    if ((kid_len && strncmp(signature, current->kid, kid_len) != 0) ||
+        signed_link_verify_keys(&set, path, fuzz_query_get, &q, NULL, FUZZ_NOW_MS) !=
+            SIGNED_LINK_OK)
+        abort();
+    free(link);
+    if (f[2]) {
+        q.signature = f[2];
+        int rc = signed_link_verify_keys(&set, path, fuzz_query_get, &q, NULL, FUZZ_NOW_MS);
+        if (rc != SIGNED_LINK_OK && rc != SIGNED_LINK_BAD && rc != SIGNED_LINK_EXPIRED) abort();
+    }
+
+    /* JWTs: the kid header names the key. */
+    auth_client client = {.id = "fuzz", .provider = "testserviceprovider"};
+    auth_claims claims;
+    char msg[128];
+    const long now_s = FUZZ_NOW_MS / 1000;
+    char *jwt = auth_token_issue(&client, "cco.dd.data-plan.gen.inquire", current, now_s, 300);
+    if (!jwt || auth_token_verify(jwt, &set, now_s, &claims, msg, sizeof msg) != 0 ||
+        strcmp(claims.sub, "fuzz") != 0)
+        abort();
+    free(jwt);
+    if (f[2] && auth_token_verify(f[2], &set, now_s, &claims, msg, sizeof msg) != 0 &&
+        !memchr(msg, '\0', sizeof msg))
+        abort();
+    free_lines(f, k);
+}
+
+/* The selector byte: one of these letters, or any other byte taken modulo
  * the table (so mutations of the selector stay useful). */
-    static const char selectors[] = "PVABMRLTFHNQSWCK";
+static const char selectors[] = "PVABMRLTFHNQSWCKX";
 
-    int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        if (size < 1) return 0;
-        const char *hit = data[0] ? strchr(selectors, data[0]) : NULL;
-        char sel = hit ? *hit : selectors[data[0] % (sizeof selectors - 1)];
-        const uint8_t *d = data + 1;
-        size_t n = size - 1;
-        switch (sel) {
-        case 'P': fuzz_path(d, n); break;
-        case 'V': fuzz_validate(d, n); break;
-        case 'A':
-        case 'B':
-        case 'M':
-        case 'R':
-        case 'F': fuzz_body(sel, d, n); break;
-        case 'L': fuzz_language(d, n); break;
-        case 'T': fuzz_transid(d, n); break;
-        case 'H': fuzz_basic(d, n); break;
-        case 'N': fuzz_route_need(d, n); break;
-        case 'Q': fuzz_query_values(d, n); break;
-        case 'S': fuzz_strict(d, n); break;
-        case 'W': fuzz_webhook(d, n); break;
-        case 'C': fuzz_tenants(d, n); break;
-        case 'K': fuzz_keys(d, n); break;
-        }
-        return 0;
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size < 1) return 0;
+    const char *hit = data[0] ? strchr(selectors, data[0]) : NULL;
+    char sel = hit ? *hit : selectors[data[0] % (sizeof selectors - 1)];
+    const uint8_t *d = data + 1;
+    size_t n = size - 1;
+    switch (sel) {
+    case 'P': fuzz_path(d, n); break;
+    case 'V': fuzz_validate(d, n); break;
+    case 'A':
+    case 'B':
+    case 'M':
+    case 'R':
+    case 'F': fuzz_body(sel, d, n); break;
+    case 'L': fuzz_language(d, n); break;
+    case 'T': fuzz_transid(d, n); break;
+    case 'H': fuzz_basic(d, n); break;
+    case 'N': fuzz_route_need(d, n); break;
+    case 'Q': fuzz_query_values(d, n); break;
+    case 'S': fuzz_strict(d, n); break;
+    case 'W': fuzz_webhook(d, n); break;
+    case 'C': fuzz_tenants(d, n); break;
+    case 'K': fuzz_keys(d, n); break;
+    case 'X': fuzz_correlator(d, n); break;
     }
+    return 0;
+}

@@ -11,7 +11,16 @@
 #      ACL allows; docker/kafka-acls.sh grants mno only WRITE on
 #      millom.subscriber.events, analyst only READ on the settlement topics,
 #      every other principal the topics its code names; and X-MSISDN is
-#      trusted from one /32, the gateway's fixed address on its network.
+#      trusted from one /32, the gateway's fixed address on its network;
+#   6. the production-shaped Kafka (compose.kafka-cluster.yaml over
+#      compose.yaml): valid, three KRaft nodes in one quorum, replication 3
+#      and min.insync.replicas=2 for the internal topics and every Millom
+#      topic (dry runs of kafka-start.sh and create-topics.sh), every Kafka
+#      client on every broker; the single node's shape likewise with 1;
+#   7. the observability profile in both shapes: Prometheus scrapes every
+#      Millom program on its health check's port; pinned images on the
+#      host's loopback (tests/integration/test_observability_config.sh
+#      checks the rules and dashboards themselves).
 # Run from the repository root (scripts/test.sh does).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -292,6 +301,210 @@ out=$(env -u MILLOM_KAFKA_NOTIFIER_PASSWORD CLUSTER_ID=test KAFKA_BIN="$tmp/bin"
 grep -q MILLOM_KAFKA_NOTIFIER_PASSWORD <<<"$out" || missing+=("the refusal does not name the variable")
 rm -rf "$tmp"
 check "kafka-start.sh: SASL listeners, authorizer, a SCRAM user per principal, passwords required" \
+  "${#missing[@]}" "${missing[*]}"
+
+# 6. The production-shaped Kafka (compose.kafka-cluster.yaml over
+#    compose.yaml): three KRaft nodes in one quorum, replication factor 3
+#    and min.insync.replicas=2 on the internal topics and every Millom
+#    topic, every Kafka client bootstrapping from the three.
+CLUSTER=(-f compose.yaml -f compose.kafka-cluster.yaml)
+out=$(docker-compose "${CLUSTER[@]}" config -q 2>&1)
+rc=$?
+[ -n "$out" ] && echo "$out"
+check "docker-compose config accepts compose.yaml + compose.kafka-cluster.yaml" "$rc"
+declare -A rendered=(
+  [single]=$(docker-compose -f compose.yaml --profile tools --profile edge2 config 2>/dev/null)
+  [cluster]=$(docker-compose "${CLUSTER[@]}" --profile tools --profile edge2 config 2>/dev/null)
+)
+for shape in single cluster; do
+  out=$(SHAPE=$shape CONFIG="${rendered[$shape]}" python3 - <<'PY'
+import os, yaml
+shape, cfg = os.environ["SHAPE"], yaml.safe_load(os.environ["CONFIG"])
+svcs = cfg["services"]
+want_rf, want_isr = (3, 2) if shape == "cluster" else (1, 1)
+problems = []
+brokers = {n: s for n, s in svcs.items()
+           if "/millom/kafka-start.sh" in (s.get("entrypoint") or [])}
+if len(brokers) != (3 if shape == "cluster" else 1):
+    problems.append(f"{len(brokers)} brokers: {sorted(brokers)}")
+ids, host_ports, volumes, voters = set(), set(), set(), set()
+for n, s in brokers.items():
+    env = s.get("environment") or {}
+    ids.add(str(env.get("MILLOM_KAFKA_NODE_ID", 1)))
+    host_ports.add(str(env.get("MILLOM_KAFKA_HOST_PORT", 29092)))
+    voters.add(env.get("MILLOM_KAFKA_QUORUM_VOTERS", "1@localhost:9093"))
+    volumes |= {v.split(":")[0] if isinstance(v, str) else v.get("source")
+                for v in s.get("volumes", []) if "/var/lib/kafka/data" in str(v)}
+    if str(env.get("MILLOM_KAFKA_ADVERTISED_HOST", "kafka")) != n:
+        problems.append(f"{n} advertises {env.get('MILLOM_KAFKA_ADVERTISED_HOST', 'kafka')}")
+    for var, want in (("MILLOM_KAFKA_REPLICATION_FACTOR", want_rf),
+                      ("MILLOM_KAFKA_MIN_INSYNC_REPLICAS", want_isr)):
+        if str(env.get(var, 1)) != str(want):
+            problems.append(f"{n}: {var}={env.get(var, '(unset: 1)')}, want {want}")
+for what, got in (("node ids", ids), ("host ports", host_ports), ("data volumes", volumes)):
+    if len(got) != len(brokers):
+        problems.append(f"{what} not one per broker: {sorted(map(str, got))}")
+if shape == "cluster":
+    if len(voters) != 1:
+        problems.append(f"brokers disagree on the quorum: {voters}")
+    else:
+        quorum = {v.split("@")[0]: v.split("@")[1].split(":")[0] for v in voters.pop().split(",")}
+        named = {str((s.get("environment") or {}).get("MILLOM_KAFKA_NODE_ID")): n
+                 for n, s in brokers.items()}
+        if quorum != named:
+            problems.append(f"quorum {quorum} is not the brokers {named}")
+env = svcs["create-topics"].get("environment") or {}
+if str(env.get("MILLOM_REPLICATION_FACTOR")) != str(want_rf):
+    problems.append(f"create-topics: MILLOM_REPLICATION_FACTOR={env.get('MILLOM_REPLICATION_FACTOR')}, want {want_rf}")
+if shape == "cluster" and str(env.get("MILLOM_MIN_INSYNC_REPLICAS")) != "2":
+    problems.append(f"create-topics: MILLOM_MIN_INSYNC_REPLICAS={env.get('MILLOM_MIN_INSYNC_REPLICAS')}, want 2")
+for n, s in svcs.items():
+    env = s.get("environment") or {}
+    if "KAFKA_BOOTSTRAP" not in env:
+        continue
+    hosts = {h.split(":")[0] for h in str(env["KAFKA_BOOTSTRAP"]).split(",")}
+    if hosts != set(brokers):
+        problems.append(f"{n}: KAFKA_BOOTSTRAP={env['KAFKA_BOOTSTRAP']} is not every broker")
+    deps = s.get("depends_on") or {}
+    missing = [b for b in brokers if (deps.get(b) or {}).get("condition") != "service_healthy"]
+    if missing:
+        problems.append(f"{n} does not wait for {missing}")
+print("; ".join(problems))
+PY
+  )
+  check "Kafka shape $shape: brokers, quorum, replication, every client on every broker" \
+    "$([ -z "$out" ]; echo $?)" "$out"
+done
+
+# 6b. kafka-start.sh as node 2 of three (dry run, stand-ins for Kafka's
+#     tools): its id, the quorum's controllers on the network, replication
+#     3 and min.insync.replicas 2; min.insync.replicas above the
+#     replication factor is refused.
+tmp=$(mktemp -d)
+mkdir -p "$tmp/bin"
+printf '#!/bin/sh\necho "$0 $*" >> "%s/calls"\n' "$tmp" > "$tmp/bin/kafka-storage.sh"
+cp "$tmp/bin/kafka-storage.sh" "$tmp/bin/kafka-server-start.sh"
+chmod +x "$tmp/bin/"*.sh
+missing=()
+out=$(CLUSTER_ID=test KAFKA_BIN="$tmp/bin" MILLOM_KAFKA_CONFIG_DIR="$tmp/cfg" \
+  MILLOM_KAFKA_NODE_ID=2 MILLOM_KAFKA_QUORUM_VOTERS=1@kafka:9093,2@kafka-2:9093,3@kafka-3:9093 \
+  MILLOM_KAFKA_ADVERTISED_HOST=kafka-2 MILLOM_KAFKA_HOST_PORT=29093 \
+  MILLOM_KAFKA_REPLICATION_FACTOR=3 MILLOM_KAFKA_MIN_INSYNC_REPLICAS=2 \
+  bash docker/kafka-start.sh 2>&1) || missing+=("kafka-start.sh failed: $out")
+props=$(cat "$tmp/cfg/server.properties" 2>/dev/null)
+for want in node.id=2 controller.quorum.voters=1@kafka:9093,2@kafka-2:9093,3@kafka-3:9093 \
+  listeners=INTERNAL://:9092,HOST://:29093,CONTROLLER://:9093 \
+  advertised.listeners=INTERNAL://kafka-2:9092,HOST://localhost:29093 \
+  offsets.topic.replication.factor=3 transaction.state.log.replication.factor=3 \
+  transaction.state.log.min.isr=2 default.replication.factor=3 min.insync.replicas=2 \
+  unclean.leader.election.enable=false; do
+  grep -qxF "$want" <<<"$props" || missing+=("no $want")
+done
+out=$(CLUSTER_ID=test KAFKA_BIN="$tmp/bin" MILLOM_KAFKA_CONFIG_DIR="$tmp/cfg2" \
+  MILLOM_KAFKA_REPLICATION_FACTOR=1 MILLOM_KAFKA_MIN_INSYNC_REPLICAS=2 bash docker/kafka-start.sh 2>&1) &&
+  missing+=("kafka-start.sh starts with min.insync.replicas above the replication factor")
+grep -q MILLOM_KAFKA_MIN_INSYNC_REPLICAS <<<"$out" || missing+=("the refusal does not name the variable")
+rm -rf "$tmp"
+check "kafka-start.sh as node 2 of 3: quorum, replication 3, min.insync.replicas 2" \
+  "${#missing[@]}" "${missing[*]}"
+
+# 6c. create-topics.sh (dry run, stand-ins for kafka-topics.sh and
+#     kafka-configs.sh): with replication 3 every topic it creates (dlqs,
+#     changelogs and settlement included) has 3 replicas and
+#     min.insync.replicas=2; with 1 (the single node), 1 and 1.
+tmp=$(mktemp -d)
+mkdir -p "$tmp/bin"
+printf '#!/bin/sh\necho "$(basename "$0") $*" >> "%s/calls"\n' "$tmp" > "$tmp/bin/kafka-topics.sh"
+cp "$tmp/bin/kafka-topics.sh" "$tmp/bin/kafka-configs.sh"
+chmod +x "$tmp/bin/"*.sh
+missing=()
+for shape in "3 2" "1 1"; do
+  read -r rf isr <<<"$shape"
+  : >"$tmp/calls"
+  out=$(KAFKA_BIN="$tmp/bin" KAFKA_BOOTSTRAP=kafka:9092 MILLOM_REPLICATION_FACTOR=$rf \
+    bash docker/create-topics.sh 2>&1) || { missing+=("rf $rf: create-topics.sh failed: $out"); continue; }
+  out=$(RF=$rf ISR=$isr python3 - "$tmp/calls" <<'PY'
+import os, re, sys
+rf, isr = os.environ["RF"], os.environ["ISR"]
+created, configured, problems = {}, {}, []
+for line in open(sys.argv[1]):
+    t = re.search(r"--topic (\S+)", line) or re.search(r"--entity-name (\S+)", line)
+    if line.startswith("kafka-topics.sh") and "--create" in line:
+        created[t.group(1)] = re.search(r"--replication-factor (\S+)", line).group(1)
+    elif line.startswith("kafka-configs.sh"):
+        configured[t.group(1)] = re.search(r"--add-config (\S+)", line).group(1)
+topics = set(re.findall(r'#define TOPIC_[A-Z_]+[\s\\]+"(millom\.[a-z.]+)"',
+                        open("shared/plumbing/topics.h").read()))
+for name in sorted(topics - set(created)):
+    problems.append(f"{name} is not created")
+for name, r in sorted(created.items()):
+    if r != rf:
+        problems.append(f"{name}: replication factor {r}")
+    if f"min.insync.replicas={isr}" not in configured.get(name, "").split(","):
+        problems.append(f"{name}: configs {configured.get(name)}")
+if len(created) < 25:
+    problems.append(f"only {len(created)} topics created")
+print("; ".join(problems))
+PY
+  )
+  [ -n "$out" ] && missing+=("rf $rf: $out")
+done
+out=$(KAFKA_BIN="$tmp/bin" MILLOM_REPLICATION_FACTOR=3 MILLOM_MIN_INSYNC_REPLICAS=4 \
+  bash docker/create-topics.sh 2>&1) && missing+=("create-topics.sh accepts min.insync.replicas 4 with 3 replicas")
+grep -q MILLOM_MIN_INSYNC_REPLICAS <<<"$out" || missing+=("the refusal does not name the variable")
+rm -rf "$tmp"
+check "create-topics.sh: every topic with replication 3 and min.insync.replicas 2 (1 and 1 on one node)" \
+  "${#missing[@]}" "${missing[*]}"
+
+# 7. The observability profile: compose accepts it in both shapes;
+#    Prometheus scrapes exactly the compose services that run a Millom
+#    program, each on the port its health check uses; prometheus and
+#    grafana run pinned images and publish on the host's loopback only.
+missing=()
+for files in "compose.yaml" "compose.yaml compose.kafka-cluster.yaml"; do
+  args=()
+  for f in $files; do args+=(-f "$f"); done
+  out=$(docker-compose "${args[@]}" --profile observability config -q 2>&1) || missing+=("$files: $out")
+done
+config=$(docker-compose -f compose.yaml --profile observability --profile edge2 --profile tools config 2>/dev/null)
+out=$(CONFIG="$config" python3 - <<'PY'
+import os, re, yaml
+cfg = yaml.safe_load(os.environ["CONFIG"])
+prom = yaml.safe_load(open("docker/prometheus/prometheus.yml"))
+problems = []
+jobs = {}
+for j in prom["scrape_configs"]:
+    for sd in j.get("dns_sd_configs", []):
+        for name in sd["names"]:
+            jobs[j["job_name"]] = (name, sd["port"])
+programs = {}
+for n, s in cfg["services"].items():
+    if not str(s.get("image", "")).startswith("millom/") or "millomctl" in s["image"]:
+        continue
+    m = re.search(r"http://127\.0\.0\.1:(\d+)/readyz", " ".join(s["healthcheck"]["test"]))
+    programs[n] = int(m.group(1))
+for n, port in sorted(programs.items()):
+    if jobs.get(n) != (n, port):
+        problems.append(f"{n} (port {port}) is scraped as {jobs.get(n)}")
+for j in sorted(set(jobs) - set(programs)):
+    problems.append(f"job {j} scrapes no compose service")
+for n in ("prometheus", "grafana"):
+    s = cfg["services"].get(n)
+    if not s:
+        problems.append(f"no service {n}")
+        continue
+    if s.get("profiles") != ["observability"]:
+        problems.append(f"{n}: profiles {s.get('profiles')}")
+    if not re.search(r":v?\d+\.\d+\.\d+$", s.get("image", "")):
+        problems.append(f"{n}: image {s.get('image')} is not pinned to a version")
+    for p in s.get("ports", []):
+        if (p.get("host_ip") if isinstance(p, dict) else str(p).split(":")[0]) != "127.0.0.1":
+            problems.append(f"{n}: port {p} is not on the host's loopback")
+print("; ".join(problems))
+PY
+)
+[ -n "$out" ] && missing+=("$out")
+check "observability profile: both shapes valid, every program scraped, pinned images on loopback" \
   "${#missing[@]}" "${missing[*]}"
 
 echo "compose: $passed passed, $failed failed"

@@ -4,7 +4,9 @@
  * accepted purchase must reach a final state, the operator must have
  * debited exactly once per completed transid (never for a failed one), and
  * millom.purchase.events must hold a COMPLETED event for every completed
- * purchase and none for the others. */
+ * purchase and none for the others, each with the x-correlator header of
+ * the purchase's request (also when the purchase was resumed after a
+ * crash: the id is kept with the purchase row). */
 #include "tests/lib/stack.h"
 #include "shared/plumbing/kafka.h"
 #include "millom/v1/purchase.pb-c.h"
@@ -27,6 +29,7 @@
 static test_stack stack;
 static char edge[64], mno[64];
 static char transids[TOTAL][64];
+static char correlators[TOTAL][64]; /* each purchase's x-correlator */
 static long statuses[TOTAL];
 static atomic_int done;
 
@@ -40,8 +43,13 @@ static void *buyer(void *arg) {
         snprintf(body, sizeof body,
                  "{\"transid\":\"%s\",\"planid\":\"tp-loan-social-200mb\",\"fundSource\":\"LOAN\"}",
                  transids[k]);
-        json_t *j = test_post_json(url, body, &statuses[k]);
-        json_decref(j);
+        char header[96];
+        snprintf(header, sizeof header, "x-correlator: %s", correlators[k]);
+        const char *headers[] = {header, NULL};
+        test_response r;
+        test_http("POST", url, headers, body, &r);
+        statuses[k] = r.status;
+        test_response_free(&r);
         atomic_fetch_add(&done, 1);
         test_sleep_ms(20);
     }
@@ -93,8 +101,9 @@ static long debits(const char *transid) {
 
 /* Reads millom.purchase.events from the start: which transids have a
  * COMPLETED event (duplicates allowed: at-least-once, de-duplicated by
- * transid). */
-static int completed_events(int *has_completed) {
+ * transid), and which have an event whose x-correlator header is not the
+ * purchase's. */
+static int completed_events(int *has_completed, int *wrong_correlator) {
     char err[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (kafka_conf_common(conf, "crash-test-reader", err, sizeof err) != 0) return -1;
@@ -134,9 +143,20 @@ static int completed_events(int *has_completed) {
             remaining--;
             Millom__V1__PurchaseEvent *ev =
                 millom__v1__purchase_event__unpack(NULL, m->len, m->payload);
-            if (ev && ev->state == MILLOM__V1__PURCHASE_STATE__PURCHASE_STATE_COMPLETED)
-                for (int k = 0; k < TOTAL; k++)
-                    if (strcmp(ev->transid, transids[k]) == 0) has_completed[k] = 1;
+            rd_kafka_headers_t *h = NULL;
+            const void *v = NULL;
+            size_t vlen = 0;
+            if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+                rd_kafka_header_get_last(h, "x-correlator", &v, &vlen) !=
+                    RD_KAFKA_RESP_ERR_NO_ERROR)
+                v = NULL;
+            for (int k = 0; ev && k < TOTAL; k++) {
+                if (strcmp(ev->transid, transids[k]) != 0) continue;
+                if (ev->state == MILLOM__V1__PURCHASE_STATE__PURCHASE_STATE_COMPLETED)
+                    has_completed[k] = 1;
+                if (!v || vlen != strlen(correlators[k]) || memcmp(v, correlators[k], vlen) != 0)
+                    wrong_correlator[k] = 1;
+            }
             if (ev) millom__v1__purchase_event__free_unpacked(ev, NULL);
         }
         rd_kafka_message_destroy(m);
@@ -148,8 +168,10 @@ static int completed_events(int *has_completed) {
 }
 
 START_TEST(kill_executor_while_buying) {
-    for (int k = 0; k < TOTAL; k++)
+    for (int k = 0; k < TOTAL; k++) {
         snprintf(transids[k], sizeof transids[k], "crash-%ld-%02d", (long)getpid(), k);
+        snprintf(correlators[k], sizeof correlators[k], "crash.%ld:%02d", (long)getpid(), k);
+    }
     pthread_t th[THREADS];
     for (long t = 0; t < THREADS; t++) pthread_create(&th[t], NULL, buyer, (void *)t);
 
@@ -181,10 +203,13 @@ START_TEST(kill_executor_while_buying) {
     }
     /* With no operator failure injected, every purchase completes. */
     ck_assert_int_eq(completed, TOTAL);
-    int has_completed[TOTAL] = {0};
-    ck_assert_int_eq(completed_events(has_completed), 0);
-    for (int k = 0; k < TOTAL; k++)
+    int has_completed[TOTAL] = {0}, wrong_correlator[TOTAL] = {0};
+    ck_assert_int_eq(completed_events(has_completed, wrong_correlator), 0);
+    for (int k = 0; k < TOTAL; k++) {
         ck_assert_msg(has_completed[k], "no COMPLETED event for %s", transids[k]);
+        ck_assert_msg(!wrong_correlator[k], "an event of %s lacks its x-correlator %s", transids[k],
+                      correlators[k]);
+    }
 }
 END_TEST
 

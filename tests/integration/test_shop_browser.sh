@@ -7,9 +7,9 @@
 # phone-sized screenshot goes into the temp dir, never into the repository.
 #
 # Starts its own stack on ports 18980..18986 (SHOP_BROWSER_BASE_PORT moves
-# them; like the C tests' stack.c),
-# with its own data dir, broker file and tenants copy, and stops it on
-# exit: services first, devbroker last. Installs chromium through
+# them) through tests/lib/stack.sh (the shell tests' stack.c), with its own
+# data dir, broker file and tenants copy, and stops it on exit: services
+# first, devbroker last. Installs chromium through
 # `BROWSER=1 scripts/deps.sh` when it is missing; if that fails the test
 # FAILS (it never skips). Run by scripts/test.sh; BUILD names the build tree
 # (build/san there), MILLOM_KEEP_TEST_DIR=1 keeps the temp dir.
@@ -18,14 +18,7 @@ cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build/release}
 BIN=$BUILD/bin
 BASE=${SHOP_BROWSER_BASE_PORT:-18980}
-EDGE_PORT=$BASE
-MNO_PORT=$((BASE + 1))
-RESOLVER_PORT=$((BASE + 2))
-EXECUTOR_PORT=$((BASE + 3))
-NOTIFIER_PORT=$((BASE + 4))
-SETTLEMENT_PORT=$((BASE + 5))
-SP_PORT=$((BASE + 6))
-EDGE=http://127.0.0.1:$EDGE_PORT
+EDGE=http://127.0.0.1:$BASE
 SP=testserviceprovider
 MSISDN=924542610003
 
@@ -36,34 +29,13 @@ bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
 summary() { echo "shop browser: $passed passed, $failed failed"; }
 
 WORK=$(mktemp -d /tmp/millom-shop-browser.XXXXXX)
-PROGRAMS=(devbroker mno-sandbox sp-sandbox offer-resolver purchase-executor notifier
-          settlement-reporter api-edge)
-declare -A PID=()
-
-stop_all() {
-  local i name pid _
-  # Services first, newest first; devbroker last.
-  for ((i = ${#PROGRAMS[@]} - 1; i >= 0; i--)); do
-    name=${PROGRAMS[$i]}
-    pid=${PID[$name]:-}
-    [ -n "$pid" ] || continue
-    kill -TERM "$pid" 2>/dev/null || continue
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then
-      echo "$name ignored SIGTERM; killing it" >&2
-      kill -KILL "$pid" 2>/dev/null
-    fi
-    wait "$pid" 2>/dev/null
-    local rc=$?
-    # 66: a sanitizer report (scripts/test.sh's ASAN_OPTIONS exitcode)
-    if [ "$rc" = 66 ]; then bad "$name exited with a sanitizer report (see $WORK/$name.log)"; fi
-  done
-}
+# shellcheck source=tests/lib/stack.sh
+. tests/lib/stack.sh
 
 finish() {
   local rc=$?
   trap - EXIT
-  stop_all
+  stack_stop || bad "a program exited badly (its log is above; all logs in $WORK)"
   summary
   if [ "$failed" = 0 ] && [ "${MILLOM_KEEP_TEST_DIR:-0}" != 1 ]; then
     rm -rf "$WORK"
@@ -95,69 +67,9 @@ browser() { # extra chromium args...; the user data dir is fresh each time
 }
 
 # ---- the stack ----
-for p in $(seq $BASE $((BASE + 6))); do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-    die "port $p is in use: another test stack or \`make run\`?"
-  fi
-done
-for p in "${PROGRAMS[@]}"; do [ -x "$BIN/$p" ] || die "$BIN/$p is missing; run make build"; done
 [ -x "$BIN/millomctl" ] || die "$BIN/millomctl is missing; run make build"
-
-python3 - config/tenants.sandbox.json "$WORK/tenants.json" "$MNO_PORT" "$SP_PORT" <<'PY' ||
-import json, sys
-src, dst, mno, sp = sys.argv[1:]
-with open(src) as f:
-    t = json.load(f)
-for op in t["operators"]:
-    op["backendUrl"] = "http://127.0.0.1:%s" % mno
-for p in t["serviceProviders"]:
-    p["notificationUrl"] = "http://127.0.0.1:%s/notifications" % sp
-    p["callbackUrl"] = "http://127.0.0.1:%s/callbacks" % sp
-with open(dst, "w") as f:
-    json.dump(t, f, indent=2)
-PY
-  die "cannot write the tenants copy"
-
-unset KAFKA_BOOTSTRAP MILLOM_LINK_KEY  # own devbroker; the sandbox link key, like the stack
-export MILLOM_DATA_DIR=$WORK/data MILLOM_BROKER_FILE=$WORK/broker.bootstrap
-export MILLOM_TENANTS=$WORK/tenants.json MILLOM_AUTH_DISABLED=1
-export MILLOM_LOG_LEVEL=${MILLOM_LOG_LEVEL:-warn}
-export MILLOM_EDGE_PORT=$EDGE_PORT MILLOM_MNO_PORT=$MNO_PORT MILLOM_RESOLVER_PORT=$RESOLVER_PORT
-export MILLOM_EXECUTOR_PORT=$EXECUTOR_PORT MILLOM_NOTIFIER_PORT=$NOTIFIER_PORT
-export MILLOM_SETTLEMENT_PORT=$SETTLEMENT_PORT MILLOM_SP_PORT=$SP_PORT
-mkdir -p "$MILLOM_DATA_DIR"
-
-start() { setsid "$BIN/$1" >>"$WORK/$1.log" 2>&1 & PID[$1]=$!; }
-wait_ready() { # port name
-  local _
-  for _ in $(seq 1 300); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$1/readyz" 2>/dev/null && return 0
-    kill -0 "${PID[$2]}" 2>/dev/null || die "$2 exited during start-up; see $WORK/$2.log"
-    sleep 0.1
-  done
-  die "$2 not ready on port $1 in 30 s; see $WORK/$2.log"
-}
-
-start devbroker
-# devbroker creates its topics one by one through the mock cluster's
-# thread (tests/lib/stack.c says the same): 0.1 s in a release build, 6 to
-# 8 s under the sanitizers on an idle box, more on a busy one; 10 s here
-# failed a CI run under ThreadSanitizer. The bound is 60 s (a start that
-# never comes, not a timing check), and a devbroker that exits ends it.
-for _ in $(seq 1 1200); do
-  [ -s "$MILLOM_BROKER_FILE" ] && break
-  kill -0 "${PID[devbroker]}" 2>/dev/null || die "devbroker exited during start-up; see $WORK/devbroker.log"
-  sleep 0.05
-done
-[ -s "$MILLOM_BROKER_FILE" ] || die "devbroker did not write $MILLOM_BROKER_FILE in 60 s"
-for p in "${PROGRAMS[@]:1}"; do start "$p"; done
-wait_ready $MNO_PORT mno-sandbox
-wait_ready $SP_PORT sp-sandbox
-wait_ready $RESOLVER_PORT offer-resolver
-wait_ready $EXECUTOR_PORT purchase-executor
-wait_ready $NOTIFIER_PORT notifier
-wait_ready $SETTLEMENT_PORT settlement-reporter
-wait_ready $EDGE_PORT api-edge
+unset MILLOM_LINK_KEY  # the sandbox link key, like the stack (millomctl link signs with it)
+stack_start "$BASE" "$WORK" sandbox || die "the stack did not start"
 ok "stack ready on $BASE..$((BASE + 6))"
 
 # ---- a CPID and a signed shop link ----
@@ -253,6 +165,4 @@ if [ -n "$state" ]; then ok "purchase $TRANSID exists in /mgmt (state $state)"; 
   bad "purchase $TRANSID not found in /mgmt: $code $(head -c 300 "$WORK/mgmt.json" 2>/dev/null)"; fi
 
 # Every program is still alive.
-for p in "${PROGRAMS[@]}"; do
-  kill -0 "${PID[$p]}" 2>/dev/null || bad "$p died during the test; see $WORK/$p.log"
-done
+stack_alive || bad "a program died during the test"

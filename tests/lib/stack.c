@@ -310,17 +310,23 @@ static size_t collect(char *p, size_t size, size_t n, void *u) {
     return size * n;
 }
 
+/* When header line p (len bytes) is `name: value`, copies the value into
+ * out (cut to outlen - 1). */
+static void header_value(const char *p, size_t len, const char *name, char *out, size_t outlen) {
+    size_t nlen = strlen(name);
+    if (len <= nlen || strncasecmp(p, name, nlen) != 0 || p[nlen] != ':') return;
+    size_t v = nlen + 1;
+    while (v < len && p[v] == ' ') v++;
+    size_t m = 0;
+    while (v < len && p[v] != '\r' && p[v] != '\n' && m < outlen - 1) out[m++] = p[v++];
+    out[m] = '\0';
+}
+
 static size_t on_header(char *p, size_t size, size_t n, void *u) {
     test_response *r = u;
     size_t len = size * n;
-    if (len > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
-        size_t v = 12;
-        while (v < len && p[v] == ' ') v++;
-        size_t m = 0;
-        while (v < len && p[v] != '\r' && p[v] != '\n' && m < sizeof r->retry_after - 1)
-            r->retry_after[m++] = p[v++];
-        r->retry_after[m] = '\0';
-    }
+    header_value(p, len, "Retry-After", r->retry_after, sizeof r->retry_after);
+    header_value(p, len, "x-correlator", r->correlator, sizeof r->correlator);
     return len;
 }
 

@@ -55,6 +55,7 @@ typedef struct {
     char *body;
     size_t len;
     char retry_after[16];
+    char correlator[136]; /* the answer's x-correlator header, "" without */
     double seconds;
 } test_response;
 

@@ -139,13 +139,21 @@ START_TEST(activation_requests) {
     ck_assert(activation_ok("{\"transid\":\"abc-123.45_x\",\"planid\":\"tp-1\"}", &a));
     ck_assert_str_eq(a.transid, "abc-123.45_x");
     ck_assert_str_eq(a.planid, "tp-1");
-    ck_assert(!a.loan);
+    ck_assert_int_eq(a.fund_source, MILLOM__V1__FUND_SOURCE__FUND_SOURCE_WALLET);
     ck_assert_str_eq(a.offercontext, "");
     ck_assert(activation_ok("{\"transid\":\"0123456789\",\"planid\":\"p\","
                             "\"offercontext\":\"x.y\",\"fundSource\":\"LOAN\"}",
                             &a));
-    ck_assert(a.loan);
+    ck_assert_int_eq(a.fund_source, MILLOM__V1__FUND_SOURCE__FUND_SOURCE_LOAN);
     ck_assert_str_eq(a.offercontext, "x.y");
+    ck_assert(activation_ok(
+        "{\"transid\":\"0123456789\",\"planid\":\"p\",\"fundSource\":\"EWALLET\"}", &a));
+    ck_assert_int_eq(a.fund_source, MILLOM__V1__FUND_SOURCE__FUND_SOURCE_EWALLET);
+    ck_assert(
+        activation_ok("{\"transid\":\"0123456789\",\"planid\":\"p\",\"fundSource\":\"FREE\"}", &a));
+    ck_assert_int_eq(a.fund_source, MILLOM__V1__FUND_SOURCE__FUND_SOURCE_FREE);
+    activation_bad("{\"transid\":\"0123456789\",\"planid\":\"p\",\"fundSource\":\"free\"}",
+                   "fundSource");
     activation_bad("not json", "JSON");
     activation_bad("[1,2]", "object");
     activation_bad("{\"planid\":\"p\"}", "transid");

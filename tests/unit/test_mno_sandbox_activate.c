@@ -255,6 +255,13 @@ static int64_t loan(const char *msisdn) {
     return v;
 }
 
+static int64_t ewallet(const char *msisdn) {
+    json_t *b = balance_json(msisdn, "en");
+    int64_t v = money_of(b, "ewalletBalance");
+    json_decref(b);
+    return v;
+}
+
 /* How many subscribed plans of msisdn have planId plan_id. */
 static int plans_with(const char *msisdn, const char *plan_id) {
     json_t *b = balance_json(msisdn, "en");
@@ -482,6 +489,43 @@ START_TEST(activate_on_loan) {
     ck_assert_str_eq(str(row, "fundSource"), "LOAN");
     ck_assert_int_eq(num(row, "debits"), 1);
     json_decref(row);
+}
+END_TEST
+
+START_TEST(activate_ewallet_and_free) {
+    const char *sub = "924542610007"; /* 5.00 airtime, 150.00 e-wallet */
+    /* EWALLET: the e-wallet pays, the airtime stays */
+    answer a = activate(sub, "tp-ewallet-data-2gb", "trans-ew-0001");
+    ck_assert_int_eq(a.status, 200);
+    ck_assert_str_eq(activation_status(&a), "OK");
+    ck_assert_str_eq(str(a.json, "fundSource"), "EWALLET");
+    json_decref(a.json);
+    ck_assert_int_eq(ewallet(sub), 3000);
+    ck_assert_int_eq(wallet(sub), 500);
+    ck_assert_int_eq(plans_with(sub, "tp-ewallet-data-2gb"), 1);
+    /* 30.00 left: a second one is short, nothing charged */
+    assert_error(activate(sub, "tp-ewallet-data-2gb", "trans-ew-0002"), 402, "INSUFFICIENT_FUNDS");
+    ck_assert_int_eq(ewallet(sub), 3000);
+    /* FREE: nothing charged, debits 0 */
+    a = activate(sub, "tp-free-social-trial", "trans-free-0001");
+    ck_assert_int_eq(a.status, 200);
+    ck_assert_str_eq(str(a.json, "fundSource"), "FREE");
+    json_decref(a.json);
+    json_t *row = activation_row("trans-free-0001");
+    ck_assert_int_eq(num(row, "debits"), 0);
+    ck_assert_int_eq(num(row, "amountMinor"), 0);
+    json_decref(row);
+    ck_assert_int_eq(wallet(sub), 500);
+    ck_assert_int_eq(ewallet(sub), 3000);
+    /* another fund source than the offer's */
+    json_t *body = body_for("tp-free-social-trial", "trans-free-0002");
+    json_object_set_new(body, "fundSource", json_string("WALLET"));
+    a = activate_with(client, sub, "MSISDN", body);
+    ck_assert_ptr_nonnull(strstr(str(a.json, "message"), "FREE only"));
+    assert_error(a, 400, "INVALID_PRODUCT");
+    body = body_for("tp-ewallet-data-2gb", "trans-ew-0003");
+    json_object_set_new(body, "fundSource", json_string("WALLET"));
+    assert_error(activate_with(client, sub, "MSISDN", body), 400, "INVALID_PRODUCT");
 }
 END_TEST
 
@@ -1177,6 +1221,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, activate_insufficient_funds);
     tcase_add_test(tc, activate_invalid_product);
     tcase_add_test(tc, activate_on_loan);
+    tcase_add_test(tc, activate_ewallet_and_free);
     tcase_add_test(tc, activate_bad_requests);
     tcase_add_test(tc, parse_activate_unit);
     tcase_add_test(tc, activate_idempotent_repeat);

@@ -17,6 +17,7 @@
 #include "shared/plumbing/log.h"
 #include "shared/contracts/money.h"
 #include "shared/plumbing/service.h"
+#include "shared/plumbing/store.h"
 
 #define GOOD "924542610003"
 #define TOPUP "924542610000"
@@ -533,6 +534,53 @@ START_TEST(store_reopens_without_reseeding) {
 }
 END_TEST
 
+START_TEST(store_upgrades_from_version_3) {
+    /* A file of the previous schema (migrations 1-3) with an activation. */
+    mno_store_close(store);
+    store = NULL;
+    char path[320], err[256] = "";
+    snprintf(path, sizeof path, "%s/upgrade.db", dir);
+    sqlite3 *old = store_open_path(path, mno_migrations, 3, err, sizeof err);
+    ck_assert_msg(old != NULL, "%s", err);
+    ck_assert_int_eq(sqlite3_exec(old,
+                                  "INSERT INTO activations (trans_id, customer, channel_id,"
+                                  " service_provider, offer_id, fund_source, amount_minor, status,"
+                                  " http_status, debits, created_ms) VALUES ('old-0000000001',"
+                                  " '" GOOD "', 'App', 'sp', 'tp-video-hour', 'WALLET', 1550, 'OK',"
+                                  " 200, 1, 1)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    store_close(old);
+    store = mno_store_open_path(path, 1, err, sizeof err);
+    ck_assert_msg(store != NULL, "upgrade: %s", err);
+    json_t *acts = mno_activations_json(store, "old-0000000001");
+    ck_assert_int_eq(json_integer_value(json_object_get(acts, "count")), 1);
+    json_decref(acts);
+    mno_reply r = offers(GOOD, NULL);
+    ck_assert_uint_eq(json_array_size(json_object_get(r.body, "offers")), 7);
+    json_decref(r.body);
+    r = offers("924542610007", NULL);
+    ck_assert_int_eq(r.status, 200);
+    const json_t *o = json_object_get(r.body, "offers");
+    ck_assert_uint_eq(json_array_size(o), 3);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(o, 1), "fundSource")),
+                     "FREE");
+    json_decref(r.body);
+    r = balance("924542610007");
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(json_object_get(r.body, "ewalletBalance"));
+    json_decref(r.body);
+    mno_store_close(store);
+    store = NULL;
+    const char *suffix[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char p[340];
+        snprintf(p, sizeof p, "%s%s", path, suffix[i]);
+        unlink(p);
+    }
+}
+END_TEST
+
 static void *hammer(void *arg) {
     (void)arg;
     for (int i = 0; i < 200; i++) {
@@ -577,6 +625,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, params_required);
     tcase_add_test(tc, params_offer_filters);
     tcase_add_test(tc, store_reopens_without_reseeding);
+    tcase_add_test(tc, store_upgrades_from_version_3);
     tcase_add_test(tc, store_concurrent_readers);
     suite_add_tcase(s, tc);
     return s;

@@ -270,6 +270,48 @@ START_TEST(account_info_loan) {
 }
 END_TEST
 
+START_TEST(account_info_ewallet_and_offer_fund_sources) {
+    json_t *body = J("{\"monetaryBalance\":{\"currency\":\"PKR\",\"value\":5},"
+                     "\"ewalletBalance\":{\"currency\":\"PKR\",\"value\":150}}");
+    mapping_ctx m = ctx();
+    char err[256];
+    json_t *out = map_account_info(&m, body, err, sizeof err);
+    ck_assert_msg(out != NULL, "%s", err);
+    const json_t *b = json_object_get(out, "balances");
+    ck_assert_uint_eq(json_array_size(b), 2);
+    assert_str(json_array_get(b, 1), "balanceType", "ewallet");
+    assert_str(json_array_get(b, 1), "balance", "150.00");
+    json_decref(out);
+    json_decref(body);
+    body = J("{\"monetaryBalance\":{\"value\":5},\"ewalletBalance\":{\"value\":\"lots\"}}");
+    ck_assert_ptr_null(map_account_info(&m, body, err, sizeof err));
+    ck_assert_ptr_nonnull(strstr(err, "ewalletBalance"));
+    json_decref(body);
+
+    /* offers: the four fund sources pass, others are left out, FREE must cost 0 */
+    body = J("{\"subscriberState\":\"GOOD_TO_GO\",\"offers\":["
+             "{\"id\":\"e\",\"name\":\"E\",\"fundSource\":\"EWALLET\",\"quota\":1,"
+             "\"cost\":{\"value\":120}},"
+             "{\"id\":\"f\",\"name\":\"F\",\"fundSource\":\"FREE\",\"quota\":1,"
+             "\"cost\":{\"value\":0}},"
+             "{\"id\":\"p\",\"name\":\"P\",\"fundSource\":\"PURCHASE\",\"quota\":1,"
+             "\"cost\":{\"value\":1}},"
+             "{\"id\":\"x\",\"name\":\"X\",\"fundSource\":\"FREE\",\"quota\":1,"
+             "\"cost\":{\"value\":1}}]}");
+    out = map_upsell_offer(&m, body, err, sizeof err);
+    ck_assert_msg(out != NULL, "%s", err);
+    const json_t *offers = json_object_get(out, "offers");
+    ck_assert_uint_eq(json_array_size(offers), 3); /* the costly FREE one dropped */
+    assert_str(json_array_get(offers, 0), "fundSource", "EWALLET");
+    assert_str(json_array_get(offers, 1), "fundSource", "FREE");
+    assert_str(json_array_get(offers, 1), "cost", "0.00");
+    ck_assert_ptr_null(json_object_get(json_array_get(offers, 2), "fundSource"));
+    ck_assert_ptr_nonnull(strstr(err, "FREE"));
+    json_decref(out);
+    json_decref(body);
+}
+END_TEST
+
 static const struct {
     const char *field; /* "subscriptionType":... fragment, "" = absent */
     const char *want;  /* accountType, NULL = omitted, "ERR" = error */
@@ -717,11 +759,12 @@ START_TEST(upsell_full) {
     assert_str(q, "unit", "bytes");
     ck_assert_int_eq(json_integer_value(json_object_get(q, "quota")), 3145728000LL);
     ck_assert_ptr_nonnull(str_at(o, "offerContext"));
-    /* no fields the standard Offer does not have */
-    ck_assert_ptr_null(json_object_get(o, "fundSource"));
+    /* the rich-notification Offer's fundSource; no other field the
+     * standard Offer does not have */
+    assert_str(o, "fundSource", "WALLET");
     ck_assert_ptr_null(json_object_get(o, "appType"));
     ck_assert_ptr_null(json_object_get(o, "duration"));
-    ck_assert_uint_eq(json_object_size(o), 8);
+    ck_assert_uint_eq(json_object_size(o), 9);
 
     o = json_array_get(offers, 1);
     assert_str(o, "planId", "plan1235");
@@ -732,7 +775,7 @@ START_TEST(upsell_full) {
     q = json_array_get(json_object_get(o, "quota"), 0);
     assert_str(q, "unit", "data-minutes");
     ck_assert_int_eq(json_integer_value(json_object_get(q, "quota")), 1440);
-    ck_assert_ptr_null(json_object_get(o, "fundSource"));
+    assert_str(o, "fundSource", "LOAN");
 
     o = json_array_get(offers, 2);
     assert_str(o, "planId", "plan9");
@@ -744,7 +787,7 @@ START_TEST(upsell_full) {
 
     char *text = json_dumps(out, JSON_COMPACT);
     ck_assert_ptr_nonnull(strstr(text, "\"quota\":" UNLIMITED "}"));
-    ck_assert_ptr_null(strstr(text, "fundSource"));
+    ck_assert_ptr_nonnull(strstr(text, "\"fundSource\":\"WALLET\""));
     free(text);
     assert_no_reals(out);
     json_decref(out);
@@ -1291,6 +1334,7 @@ static Suite *mapping_suite(void) {
 
     TCase *acct = tcase_create("accountInfo");
     tcase_add_test(acct, account_info_full);
+    tcase_add_test(acct, account_info_ewallet_and_offer_fund_sources);
     tcase_add_test(acct, account_info_loan);
     tcase_add_loop_test(acct, account_type_mapping, 0, N_ACCOUNT_TYPES);
     tcase_add_test(acct, account_info_currency_fallback);

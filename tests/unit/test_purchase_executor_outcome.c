@@ -459,25 +459,73 @@ START_TEST(offers_give_the_plan_price) {
     json_t *offers =
         json_loads("{\"subscriberState\":\"GOOD_TO_GO\",\"offers\":["
                    "{\"id\":\"plan1234\",\"name\":\"3G\",\"cost\":{\"currency\":\"PKR\",\"value\":"
-                   "\"160.00\"}},"
-                   "{\"id\":\"plan1235\",\"name\":\"Social\",\"cost\":{\"value\":60.1}},"
+                   "\"160.00\"},\"fundSource\":\"PURCHASE\"},"
+                   "{\"id\":\"plan1235\",\"name\":\"Social\",\"cost\":{\"value\":60.1},"
+                   "\"fundSource\":\"EWALLET\"},"
                    "{\"id\":\"bad\",\"name\":\"x\",\"cost\":{\"value\":\"1.234\"}}]}",
                    0, NULL);
     ck_assert_ptr_nonnull(offers);
     int64_t price = 0;
-    char cur[8];
-    ck_assert_int_eq(offers_find_price(offers, "plan1234", 2, "PKR", &price, cur, sizeof cur), 1);
+    char cur[8], fund[8];
+    ck_assert_int_eq(offers_find_price(offers, "plan1234", 2, "PKR", &price, cur, sizeof cur, fund),
+                     1);
     ck_assert_int_eq(price, 16000);
     ck_assert_str_eq(cur, "PKR");
-    ck_assert_int_eq(offers_find_price(offers, "plan1235", 2, "XYZ", &price, cur, sizeof cur), 1);
+    ck_assert_str_eq(fund, ""); /* the spec example's "PURCHASE" is none of the four */
+    ck_assert_int_eq(offers_find_price(offers, "plan1235", 2, "XYZ", &price, cur, sizeof cur, fund),
+                     1);
     ck_assert_int_eq(price, 6010);
     ck_assert_str_eq(cur, "XYZ");
-    ck_assert_int_eq(offers_find_price(offers, "nope", 2, "PKR", &price, cur, sizeof cur), 0);
-    ck_assert_int_eq(offers_find_price(offers, "bad", 2, "PKR", &price, cur, sizeof cur), -1);
+    ck_assert_str_eq(fund, "EWALLET");
+    ck_assert_int_eq(offers_find_price(offers, "nope", 2, "PKR", &price, cur, sizeof cur, fund), 0);
+    ck_assert_int_eq(offers_find_price(offers, "bad", 2, "PKR", &price, cur, sizeof cur, fund), -1);
     json_decref(offers);
     offers = json_loads("{\"offers\":{}}", 0, NULL);
-    ck_assert_int_eq(offers_find_price(offers, "plan1234", 2, "PKR", &price, cur, sizeof cur), -1);
+    ck_assert_int_eq(offers_find_price(offers, "plan1234", 2, "PKR", &price, cur, sizeof cur, fund),
+                     -1);
     json_decref(offers);
+}
+END_TEST
+
+START_TEST(funds_and_eligibility_answers) {
+    json_t *acct = json_loads("{\"monetaryBalance\":{\"currency\":\"PKR\",\"value\":5},"
+                              "\"ewalletBalance\":{\"currency\":\"PKR\",\"value\":\"150.00\"}}",
+                              0, NULL);
+    ck_assert_int_eq(funds_cover(acct, "WALLET", 500, 2), 1);
+    ck_assert_int_eq(funds_cover(acct, "WALLET", 501, 2), 0);
+    ck_assert_int_eq(funds_cover(acct, "EWALLET", 15000, 2), 1);
+    ck_assert_int_eq(funds_cover(acct, "EWALLET", 15001, 2), 0);
+    ck_assert_int_eq(funds_cover(acct, "LOAN", 999999, 2), 1);
+    ck_assert_int_eq(funds_cover(NULL, "FREE", 0, 2), 1);
+    ck_assert_int_eq(funds_cover(NULL, "WALLET", 1, 2), -1);
+    json_decref(acct);
+    acct = json_loads("{\"monetaryBalance\":{\"value\":5}}", 0, NULL);
+    ck_assert_int_eq(funds_cover(acct, "EWALLET", 1, 2), 0); /* no e-wallet: nothing in it */
+    ck_assert_int_eq(funds_cover(acct, "EWALLET", 0, 2), 1);
+    json_decref(acct);
+    acct = json_loads("{\"monetaryBalance\":{\"value\":\"lots\"}}", 0, NULL);
+    ck_assert_int_eq(funds_cover(acct, "WALLET", 1, 2), -1);
+    json_decref(acct);
+
+    eligibility e = {.plan_id = "tp-video-hour",
+                     .fund_source = "WALLET",
+                     .price_minor = 1550,
+                     .currency = "PKR",
+                     .currency_scale = 2};
+    char *text = response_eligibility(&e);
+    ck_assert_str_eq(text, "{\"planId\":\"tp-video-hour\",\"fundSource\":\"WALLET\","
+                           "\"eligible\":true,\"cost\":\"15.50\",\"costCurrency\":\"PKR\"}");
+    free(text);
+    e.price_minor = -1;
+    e.cause = "NOT_ALLOWED";
+    e.message = "subscriber is barred";
+    e.error_type = "USER_BARRED";
+    text = response_eligibility(&e);
+    ck_assert_str_eq(text,
+                     "{\"planId\":\"tp-video-hour\",\"fundSource\":\"WALLET\","
+                     "\"eligible\":false,\"status\":403,\"cause\":\"NOT_ALLOWED\","
+                     "\"errorMessage\":\"subscriber is barred\",\"errorType\":\"USER_BARRED\"}");
+    free(text);
 }
 END_TEST
 
@@ -590,6 +638,7 @@ int main(void) {
     tcase_add_test(tc, recheck_answers_decide_pending_purchases);
     tcase_add_test(tc, offers_give_the_plan_price);
     tcase_add_test(tc, texts_are_cut_and_masked_safely);
+    tcase_add_test(tc, funds_and_eligibility_answers);
     tcase_add_test(tc, state_names_round_trip);
     tcase_add_test(tc, operator_transids_are_stable_and_per_provider);
     tcase_add_test(tc, callbacks_must_name_the_purchase_subscriber);

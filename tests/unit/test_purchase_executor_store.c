@@ -114,6 +114,37 @@ START_TEST(fingerprints_tell_bodies_apart) {
 }
 END_TEST
 
+/* The request id of the command that created a purchase is kept with the
+ * row, and every event of the purchase carries it (the outbox's
+ * correlator column, sent as the Kafka header x-correlator), whatever the
+ * writer's own: a callback's update goes out under the purchase's id. */
+START_TEST(events_carry_the_purchase_request_id) {
+    purchase p = make("sp1", "tx-corr-0000001", "plan1234", 100000), existing = {0}, got = {0};
+    strcpy(p.correlator, "shop.order-17:a");
+    int64_t other = 0;
+    ck_assert_int_eq(purchase_create(db, &p, 0, &existing, &other), CREATE_OK);
+    ck_assert_int_eq(purchase_get(db, "sp1", "tx-corr-0000001", &got), 1);
+    ck_assert_str_eq(got.correlator, "shop.order-17:a");
+    purchase next = got;
+    next.response_body = NULL;
+    next.state = PS_COMPLETED;
+    next.updated_ms = next.completed_ms = 101000;
+    strcpy(next.correlator, "someone-else"); /* the updater's own is not used */
+    ck_assert_int_eq(purchase_update(db, &next, PS_MASK(PS_ACTIVATING), -1, NULL), 1);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM outbox WHERE topic = '" TOPIC_PURCHASE_EVENTS
+                            "' AND correlator = 'shop.order-17:a'"),
+                     2);
+    /* A purchase created without one has none. */
+    purchase q = make("sp1", "tx-corr-0000002", "plan5678", 100000);
+    ck_assert_int_eq(purchase_create(db, &q, 0, &existing, &other), CREATE_OK);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM outbox WHERE topic = '" TOPIC_PURCHASE_EVENTS
+                            "' AND correlator IS NULL"),
+                     1);
+    purchase_clear(&got);
+    purchase_clear(&existing);
+}
+END_TEST
+
 START_TEST(create_inserts_with_its_event) {
     purchase p = make("sp1", "tx-0000000001", "plan1234", 100000), existing = {0};
     int64_t other = 0;
@@ -674,7 +705,7 @@ START_TEST(reopening_keeps_the_schema) {
     char err[256];
     db = purchase_store_open(path, err, sizeof err);
     ck_assert_msg(db != NULL, "%s", err);
-    ck_assert_int_eq(scalar("PRAGMA user_version"), 7); /* migrated to the latest */
+    ck_assert_int_eq(scalar("PRAGMA user_version"), 9); /* migrated to the latest */
     ck_assert_int_eq(scalar("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN "
                             "('purchases_timer', 'purchases_operator_transid', 'purchases_due',"
                             " 'purchases_operator_op_transid')"),
@@ -753,7 +784,7 @@ START_TEST(rows_from_before_keep_their_transid) {
 
     db = purchase_store_open(path, err, sizeof err);
     ck_assert_msg(db != NULL, "%s", err);
-    ck_assert_int_eq(scalar("PRAGMA user_version"), 7); /* migrated to the latest */
+    ck_assert_int_eq(scalar("PRAGMA user_version"), 9); /* migrated to the latest */
     purchase got = {0}, existing = {0};
     ck_assert_int_eq(purchase_get(db, "sp1", "old-0000000001", &got), 1);
     ck_assert_str_eq(got.op_transid, "old-0000000001");
@@ -783,6 +814,7 @@ int main(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, fingerprints_tell_bodies_apart);
     tcase_add_test(tc, create_inserts_with_its_event);
+    tcase_add_test(tc, events_carry_the_purchase_request_id);
     tcase_add_test(tc, purchase_timer_window);
     tcase_add_test(tc, transitions_are_compare_and_set);
     tcase_add_test(tc, retry_claims_due_purchases);

@@ -10,7 +10,10 @@
  *  4. positions persist: a new follower resumes where the last one stopped
  *     and applies only the new records;
  *  5. ownership: changelog_own / changelog_disown_all and
- *     CHANGELOG_OWNED_SQL.
+ *     CHANGELOG_OWNED_SQL;
+ *  6. own records: a follower of A's own file skips what this process
+ *     wrote into A (millom_changelog_own_total) without a transaction,
+ *     and still applies a record another writer put on the topic.
  * Works with CK_FORK=no. */
 #include <check.h>
 #include <stdio.h>
@@ -57,9 +60,10 @@ static changelog_spec spec = {.topic = topic, .tables = tables, .n_tables = 2};
 /* ------------------------------------------------------------- helpers */
 
 static sqlite3 *open_db(const char *path) {
-    const char *m[] = {things_sql, events_sql, outbox_migration_sql, changelog_migration_sql};
+    const char *m[] = {things_sql, events_sql, outbox_migration_sql, changelog_migration_sql,
+                       outbox_correlator_migration_sql};
     char err[512] = "";
-    sqlite3 *db = store_open_path(path, m, 4, err, sizeof err);
+    sqlite3 *db = store_open_path(path, m, sizeof m / sizeof m[0], err, sizeof err);
     ck_assert_msg(db != NULL, "store_open_path %s: %s", path, err);
     return db;
 }
@@ -239,12 +243,14 @@ static void relay_end(relay_side *s) {
     kafka_producer_free(s->producer);
 }
 
-static changelog_follower *follow_b(void) {
+static changelog_follower *follow(const char *path) {
     char err[512] = "";
-    changelog_follower *f = changelog_follower_start(path_b, &spec, err, sizeof err);
+    changelog_follower *f = changelog_follower_start(path, &spec, err, sizeof err);
     ck_assert_msg(f != NULL, "follower: %s", err);
     return f;
 }
+
+static changelog_follower *follow_b(void) { return follow(path_b); }
 
 /* Everything A committed is in Kafka, and B applied every partition. */
 static void sync_b(relay_side *s, changelog_follower *f) {
@@ -502,6 +508,80 @@ START_TEST(positions_persist_across_followers) {
 }
 END_TEST
 
+START_TEST(own_records_are_skipped) {
+    /* A's records carry A's origin; B's file has another one. */
+    const char *origin_a = changelog_origin(sqlite3_db_filename(db_a, "main"));
+    ck_assert_ptr_nonnull(origin_a);
+    ck_assert_str_eq(origin_a, changelog_origin(sqlite3_db_filename(db_a, "main")));
+    ck_assert_str_ne(origin_a, changelog_origin(sqlite3_db_filename(db_b, "main")));
+    changelog_set_partition(1);
+    exec(db_a, "INSERT INTO things (k, v) VALUES ('mine', 1)");
+    changelog_set_partition(-1);
+    ck_assert_int_eq(read_outbox(0), 1);
+    ck_assert_str_eq(rows[0].rec->origin, origin_a);
+
+    relay_side s = relay_begin();
+    long own0 = counter("millom_changelog_own_total");
+    long applied0 = counter("millom_changelog_applied_total");
+    changelog_follower *f = follow(path_a);
+    outbox_relay_notify(s.relay);
+    ck_assert_int_eq(outbox_flush(s.relay, db_a, WAIT_MS), 0);
+    ck_assert_int_eq(changelog_follower_catch_up(f, 1, WAIT_MS), 0);
+    ck_assert_int_eq(counter("millom_changelog_own_total") - own0, 1);
+    ck_assert_int_eq(counter("millom_changelog_applied_total") - applied0, 0);
+    /* No transaction: no position saved for a batch of own records. */
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM changelog_positions WHERE topic = '%s'", topic);
+    ck_assert_int_eq(query_int(db_a, sql), 0);
+
+    /* A record from another writer (another origin) on the same topic is
+     * applied to A: made by hand, as another instance's relay would send it. */
+    Millom__V1__ChangelogValue key_value = MILLOM__V1__CHANGELOG_VALUE__INIT;
+    key_value.value_case = MILLOM__V1__CHANGELOG_VALUE__VALUE_TEXT;
+    key_value.text = "theirs";
+    Millom__V1__ChangelogValue *key_values[] = {&key_value};
+    Millom__V1__ChangelogKey key = MILLOM__V1__CHANGELOG_KEY__INIT;
+    key.table = "things";
+    key.n_values = 1;
+    key.values = key_values;
+    int64_t version = changelog_clock_next();
+    Millom__V1__ChangelogValue v_k = key_value, v_v = MILLOM__V1__CHANGELOG_VALUE__INIT,
+                               v_version = MILLOM__V1__CHANGELOG_VALUE__INIT;
+    v_v.value_case = v_version.value_case = MILLOM__V1__CHANGELOG_VALUE__VALUE_INTEGER;
+    v_v.integer = 7;
+    v_version.integer = version;
+    Millom__V1__ChangelogColumn c_k = MILLOM__V1__CHANGELOG_COLUMN__INIT,
+                                c_v = MILLOM__V1__CHANGELOG_COLUMN__INIT,
+                                c_version = MILLOM__V1__CHANGELOG_COLUMN__INIT;
+    c_k.name = "k";
+    c_k.value = &v_k;
+    c_v.name = "v";
+    c_v.value = &v_v;
+    c_version.name = "cl_version";
+    c_version.value = &v_version;
+    Millom__V1__ChangelogColumn *cols[] = {&c_k, &c_v, &c_version};
+    Millom__V1__ChangelogRecord rec = MILLOM__V1__CHANGELOG_RECORD__INIT;
+    rec.table = "things";
+    rec.version = version;
+    rec.origin = "another-writer";
+    rec.n_columns = 3;
+    rec.columns = cols;
+    uint8_t kbuf[256], vbuf[512];
+    size_t klen = millom__v1__changelog_key__pack(&key, kbuf);
+    size_t vlen = millom__v1__changelog_record__pack(&rec, vbuf);
+    ck_assert_int_eq(
+        kafka_produce(s.producer, topic, 1, (const char *)kbuf, klen, vbuf, vlen, NULL, 0), 0);
+    ck_assert_int_eq(kafka_producer_flush(s.producer, WAIT_MS), 0);
+    ck_assert_int_eq(changelog_follower_catch_up(f, 1, WAIT_MS), 0);
+    ck_assert_int_eq(query_int(db_a, "SELECT v FROM things WHERE k = 'theirs'"), 7);
+    ck_assert_int_eq(counter("millom_changelog_applied_total") - applied0, 1);
+    ck_assert_int_eq(query_int(db_a, sql), N_PARTS); /* saved with that write */
+
+    changelog_follower_stop(f);
+    relay_end(&s);
+}
+END_TEST
+
 START_TEST(ownership_selects_owned_rows) {
     /* Plain connection: explicit partitions, -1 is everyone's. */
     exec(db_b, "INSERT INTO things (k, cl_partition) VALUES ('none', -1), ('p0', 0), ('p1', 1),"
@@ -547,6 +627,7 @@ int main(void) {
     tcase_add_test(tc, newest_version_wins);
     tcase_add_test(tc, positions_persist_across_followers);
     tcase_add_test(tc, ownership_selects_owned_rows);
+    tcase_add_test(tc, own_records_are_skipped);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);

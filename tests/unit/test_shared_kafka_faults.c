@@ -6,7 +6,10 @@
  * going wrong would raise) makes kafka_healthy() 0 for good, is recorded
  * by kafka_fatal_error_seen() and asks the process to stop. The health is
  * process-wide and a fatal error permanent, so the checks run in this
- * order in one test. Works with CK_FORK=no. Waits are bounded polls. */
+ * order in one test. Works with CK_FORK=no. Waits are bounded polls.
+ * Before it: every producer kafka_producer_new makes (interactive and
+ * background) writes with acks=all and idempotence, which the production
+ * Kafka's min.insync.replicas=2 relies on (README "Kafka in production"). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +47,32 @@ static int wait_healthy(int want) {
     }
     return 0;
 }
+
+/* A property of the configuration librdkafka runs the producer with. */
+static void producer_conf(kafka_producer *p, const char *name, char *out, size_t outlen) {
+    size_t n = outlen;
+    out[0] = '\0';
+    ck_assert_int_eq(rd_kafka_conf_get(rd_kafka_conf(kafka_producer_handle(p)), name, out, &n),
+                     RD_KAFKA_CONF_OK);
+}
+
+START_TEST(every_producer_writes_with_acks_all) {
+    test_mock_cluster *mock = test_mock_cluster_start(1);
+    for (int background = 0; background <= 1; background++) {
+        char err[256], value[64];
+        kafka_producer *p = kafka_producer_new("acks-test", background, err, sizeof err);
+        ck_assert_msg(p != NULL, "%s", err);
+        producer_conf(p, "acks", value, sizeof value);
+        /* librdkafka reports "all" as -1 */
+        ck_assert_msg(strcmp(value, "-1") == 0 || strcmp(value, "all") == 0,
+                      "background %d: acks=%s", background, value);
+        producer_conf(p, "enable.idempotence", value, sizeof value);
+        ck_assert_str_eq(value, "true");
+        kafka_producer_free(p);
+    }
+    test_mock_cluster_stop(mock);
+}
+END_TEST
 
 START_TEST(outage_then_recovery_then_fatal_error) {
     setenv("MILLOM_KAFKA_DOWN_READY_S", "0", 1);
@@ -91,6 +120,7 @@ int main(void) {
     Suite *s = suite_create("shared_kafka_faults");
     TCase *tc = tcase_create("health");
     tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, every_producer_writes_with_acks_all);
     tcase_add_test(tc, outage_then_recovery_then_fatal_error);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

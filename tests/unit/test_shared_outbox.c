@@ -15,6 +15,7 @@
 #include "shared/plumbing/kafka.h"
 #include "shared/plumbing/log.h"
 #include "shared/patterns/outbox.h"
+#include "shared/plumbing/correlator.h"
 #include "shared/plumbing/service.h"
 #include "shared/plumbing/store.h"
 #include "tests/lib/mock_cluster.h"
@@ -52,8 +53,8 @@ static void setup(void) {
     snprintf(dir, sizeof dir, "/tmp/millom-outbox-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
     snprintf(db_path, sizeof db_path, "%s/svc.db", dir);
-    const char *m[] = {things_sql, outbox_migration_sql};
-    db = store_open_path(db_path, m, 2, err, sizeof err);
+    const char *m[] = {things_sql, outbox_migration_sql, outbox_correlator_migration_sql};
+    db = store_open_path(db_path, m, sizeof m / sizeof m[0], err, sizeof err);
     ck_assert_msg(db != NULL, "%s", err);
 }
 
@@ -118,6 +119,61 @@ static void close_reader(rd_kafka_t *rk) {
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
 }
+
+/* An event goes out with the request id (x-correlator header) of the
+ * thread that wrote it, or an explicit one; without one, with none. And a
+ * consumer handler runs with the id of its message as the current one. */
+START_TEST(events_carry_their_request_id) {
+    ck_assert_int_eq(store_begin(db), SQLITE_OK);
+    correlator_set("req-1.a:b");
+    add_event("k", "with");
+    correlator_clear();
+    add_event("k", "without");
+    ck_assert_int_eq(outbox_add_correlated(db, "explicit_2", topic, "k", 1, "given", 5), SQLITE_OK);
+    ck_assert_int_eq(store_commit(db), SQLITE_OK);
+    outbox_relay *r = outbox_relay_start(db_path, producer);
+    ck_assert_ptr_nonnull(r);
+    outbox_relay_notify(r);
+    rd_kafka_t *rk = reader();
+    const char *want[][2] = {{"with", "req-1.a:b"}, {"without", NULL}, {"given", "explicit_2"}};
+    int n = 0;
+    int64_t until = mono_ms() + 10000;
+    while (n < 3 && mono_ms() < until) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 20);
+        if (!m) continue;
+        if (!m->err) {
+            ck_assert_int_eq((int)m->len, (int)strlen(want[n][0]));
+            ck_assert_int_eq(memcmp(m->payload, want[n][0], m->len), 0);
+            rd_kafka_headers_t *h = NULL;
+            const void *v = NULL;
+            size_t len = 0;
+            int has = rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                      rd_kafka_header_get_last(h, CORRELATOR_HEADER, &v, &len) ==
+                          RD_KAFKA_RESP_ERR_NO_ERROR;
+            if (want[n][1]) {
+                ck_assert_msg(has, "%s: no x-correlator header", want[n][0]);
+                ck_assert_int_eq((int)len, (int)strlen(want[n][1]));
+                ck_assert_int_eq(memcmp(v, want[n][1], len), 0);
+                /* What a consumer does with it. */
+                ck_assert_int_eq(kafka_take_correlator(m, 1), 1);
+                ck_assert_str_eq(correlator_current(), want[n][1]);
+            } else {
+                ck_assert_msg(!has, "%s: an x-correlator header", want[n][0]);
+                ck_assert_int_eq(kafka_take_correlator(m, 0), 0);
+                ck_assert_str_eq(correlator_current(), "");
+                ck_assert_int_eq(kafka_take_correlator(m, 1), 0); /* a fresh one */
+                ck_assert_int_eq(strlen(correlator_current()), 36);
+            }
+            correlator_clear();
+            n++;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    ck_assert_int_eq(n, 3);
+    outbox_relay_stop(r);
+    close_reader(rk);
+}
+END_TEST
 
 START_TEST(rolled_back_rows_are_never_published) {
     ck_assert_int_eq(store_begin(db), SQLITE_OK);
@@ -268,6 +324,7 @@ int main(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, rolled_back_rows_are_never_published);
+    tcase_add_test(tc, events_carry_their_request_id);
     tcase_add_test(tc, committed_rows_relay_in_order);
     tcase_add_test(tc, rows_are_deleted_only_after_delivery);
     tcase_add_test(tc, unconfirmed_rows_go_out_again_after_restart);

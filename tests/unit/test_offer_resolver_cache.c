@@ -1,0 +1,146 @@
+/* Unit tests for services/offer-resolver/backend_cache.c, the in-memory
+ * cache of the operator backend's /balance and /offers answers: expiry,
+ * keys, a purchase's forget (and the answer fetched before it that comes
+ * back after it), replacing, and the byte budget. Runs with CK_FORK=no;
+ * every cache is freed (the ASan build checks for leaks). */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "services/offer-resolver/resolver.h"
+
+#define TTL_MS 30000
+#define T0 INT64_C(1795880000000)
+
+/* The body cached for (kind, op, subscriber, key) at now, or NULL. */
+static char *get(backend_cache *c, backend_cache_kind kind, const char *sub, const char *key,
+                 int64_t now, int64_t *fetched) {
+    int64_t f = -1;
+    char *body = backend_cache_get(c, kind, "tp", sub, key, now, &f);
+    if (fetched) *fetched = f;
+    return body;
+}
+
+static void assert_body(char *body, const char *want) {
+    ck_assert_ptr_nonnull(body);
+    ck_assert_str_eq(body, want);
+    free(body);
+}
+
+START_TEST(hit_until_expiry) {
+    backend_cache *c = backend_cache_new(TTL_MS, 1 << 20);
+    backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "{\"b\":1}", T0);
+    int64_t fetched;
+    assert_body(get(c, BACKEND_CACHE_BALANCE, "924542610003", "en", T0 + 1, &fetched), "{\"b\":1}");
+    ck_assert_int_eq(fetched, T0);
+    assert_body(get(c, BACKEND_CACHE_BALANCE, "924542610003", "en", T0 + TTL_MS - 1, NULL),
+                "{\"b\":1}");
+    ck_assert_ptr_null(get(c, BACKEND_CACHE_BALANCE, "924542610003", "en", T0 + TTL_MS, NULL));
+    backend_cache_free(c);
+}
+END_TEST
+
+START_TEST(kind_key_operator_and_subscriber_are_all_part_of_the_key) {
+    backend_cache *c = backend_cache_new(TTL_MS, 1 << 20);
+    backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "balance-en", T0);
+    backend_cache_put(c, BACKEND_CACHE_OFFERS, "tp", "924542610003", "en", "offers-en", T0);
+    backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "ur", "balance-ur", T0);
+    backend_cache_put(c, BACKEND_CACHE_BALANCE, "other", "924542610003", "en", "other-op", T0);
+    assert_body(get(c, BACKEND_CACHE_BALANCE, "924542610003", "en", T0, NULL), "balance-en");
+    assert_body(get(c, BACKEND_CACHE_OFFERS, "924542610003", "en", T0, NULL), "offers-en");
+    assert_body(get(c, BACKEND_CACHE_BALANCE, "924542610003", "ur", T0, NULL), "balance-ur");
+    ck_assert_ptr_null(get(c, BACKEND_CACHE_BALANCE, "924542610004", "en", T0, NULL));
+    ck_assert_ptr_null(get(c, BACKEND_CACHE_OFFERS, "924542610003", "ur", T0, NULL));
+    int64_t f;
+    char *body = backend_cache_get(c, BACKEND_CACHE_BALANCE, "other", "924542610003", "en", T0, &f);
+    assert_body(body, "other-op");
+    backend_cache_free(c);
+}
+END_TEST
+
+START_TEST(forget_drops_entries_and_answers_fetched_before_it) {
+    backend_cache *c = backend_cache_new(TTL_MS, 1 << 20);
+    backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "before", T0);
+    backend_cache_put(c, BACKEND_CACHE_OFFERS, "tp", "924542610003", "k", "offers", T0);
+    backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610004", "en", "neighbour", T0);
+    backend_cache_forget(c, "tp", "924542610003", T0 + 100);
+    ck_assert_ptr_null(get(c, BACKEND_CACHE_BALANCE, "924542610003", "en", T0 + 101, NULL));
+    ck_assert_ptr_null(get(c, BACKEND_CACHE_OFFERS, "924542610003", "k", T0 + 101, NULL));
+    assert_body(get(c, BACKEND_CACHE_BALANCE, "924542610004", "en", T0 + 101, NULL), "neighbour");
+    /* A backend call started before the purchase, answered after it. */
+    backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "stale", T0 + 50);
+    ck_assert_ptr_null(get(c, BACKEND_CACHE_BALANCE, "924542610003", "en", T0 + 200, NULL));
+    /* One started after it is kept. */
+    backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "fresh", T0 + 150);
+    assert_body(get(c, BACKEND_CACHE_BALANCE, "924542610003", "en", T0 + 200, NULL), "fresh");
+    backend_cache_free(c);
+}
+END_TEST
+
+START_TEST(newer_answer_replaces_older_never_the_reverse) {
+    backend_cache *c = backend_cache_new(TTL_MS, 1 << 20);
+    backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "first", T0);
+    size_t one = backend_cache_bytes(c);
+    backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "second", T0 + 10);
+    assert_body(get(c, BACKEND_CACHE_BALANCE, "924542610003", "en", T0 + 20, NULL), "second");
+    backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "older", T0 + 5);
+    assert_body(get(c, BACKEND_CACHE_BALANCE, "924542610003", "en", T0 + 20, NULL), "second");
+    ck_assert_uint_eq(backend_cache_bytes(c), one + 1); /* "second" is one byte longer */
+    backend_cache_free(c);
+}
+END_TEST
+
+START_TEST(budget_drops_the_subscriber_used_longest_ago) {
+    char body[1000];
+    memset(body, 'x', sizeof body - 1);
+    body[sizeof body - 1] = '\0';
+    const size_t budget = 64 * 1024;
+    backend_cache *c = backend_cache_new(TTL_MS, budget);
+    char sub[32];
+    for (int i = 0; i < 200; i++) {
+        snprintf(sub, sizeof sub, "92454261%04d", i);
+        backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", sub, "en", body, T0);
+        /* Subscriber 0 is read after every put: always the newest used. */
+        char *kept = get(c, BACKEND_CACHE_BALANCE, "924542610000", "en", T0, NULL);
+        ck_assert_ptr_nonnull(kept);
+        free(kept);
+        ck_assert_uint_le(backend_cache_bytes(c), budget);
+    }
+    ck_assert_ptr_null(get(c, BACKEND_CACHE_BALANCE, "924542610001", "en", T0, NULL));
+    char *last = get(c, BACKEND_CACHE_BALANCE, "924542610199", "en", T0, NULL);
+    ck_assert_ptr_nonnull(last);
+    free(last);
+    backend_cache_free(c);
+}
+END_TEST
+
+START_TEST(ttl_zero_caches_nothing) {
+    backend_cache *c = backend_cache_new(0, 1 << 20);
+    backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "body", T0);
+    ck_assert_ptr_null(get(c, BACKEND_CACHE_BALANCE, "924542610003", "en", T0, NULL));
+    ck_assert_uint_eq(backend_cache_bytes(c), 0);
+    backend_cache_free(c);
+}
+END_TEST
+
+static Suite *cache_suite(void) {
+    Suite *s = suite_create("offer_resolver_cache");
+    TCase *tc = tcase_create("cache");
+    tcase_add_test(tc, hit_until_expiry);
+    tcase_add_test(tc, kind_key_operator_and_subscriber_are_all_part_of_the_key);
+    tcase_add_test(tc, forget_drops_entries_and_answers_fetched_before_it);
+    tcase_add_test(tc, newer_answer_replaces_older_never_the_reverse);
+    tcase_add_test(tc, budget_drops_the_subscriber_used_longest_ago);
+    tcase_add_test(tc, ttl_zero_caches_nothing);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) {
+    SRunner *sr = srunner_create(cache_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
