@@ -2,7 +2,9 @@
  * api-edge, Kafka and the services:
  *   - GET /rnf/.../offers answers a RefreshableOffers: fresh refresh, ping
  *     and shop links, and a signed purchaseLink on every offer (also in a
- *     rich notification) that buys;
+ *     rich notification) that buys, with the offer's fundSource (an
+ *     EWALLET plan's link buys from the e-wallet); the new routes echo the
+ *     request id (x-correlator);
  *   - an operator callback's errorCode and redirectLink reach the
  *     provider's purchase callback;
  *   - upsellOffer's planType, maxPrice and limit reach the backend's
@@ -30,6 +32,7 @@
 #define SP "testserviceprovider"
 #define RICH "924542610003" /* GOOD_TO_GO, 520.75 PKR, six offers */
 #define POSTPAID "924542610006"
+#define EWALLET_SUB "924542610007" /* EWALLET and FREE offers, PKR 150.00 e-wallet */
 
 static test_stack stack;
 static char edge[64], sp_base[64], mno_base[64];
@@ -150,6 +153,65 @@ START_TEST(rnf_offers_answer_refreshable_offers) {
     json_decref(bought);
     json_decref(again);
     json_decref(first);
+    free(url);
+    free(cpid);
+}
+END_TEST
+
+/* A purchaseLink carries its offer's fundSource (an EWALLET plan bought
+ * with the default WALLET would be refused), and the new routes echo the
+ * request id (x-correlator) like every other. */
+START_TEST(purchase_link_carries_the_offers_fund_source) {
+    char *cpid = new_cpid(EWALLET_SUB);
+    char path[512];
+    snprintf(path, sizeof path, "/rnf/" SP "/tp/%s/offers", cpid);
+    char *url = signed_link_make(edge, path, NULL, 0, 600, wall_ms());
+    const char *const offers_id[] = {"x-correlator: contract-offers-corr-1", NULL};
+    test_response r;
+    ck_assert_int_eq(test_http("GET", url, offers_id, NULL, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.correlator, "contract-offers-corr-1");
+    json_t *offers = json_loadb(r.body, r.len, 0, NULL);
+    test_response_free(&r);
+    ck_assert_ptr_nonnull(offers);
+    assert_refreshable(offers);
+    const json_t *ewallet = offer_of(offers, "tp-ewallet-data-2gb");
+    ck_assert_ptr_nonnull(ewallet);
+    ck_assert_str_eq(str(ewallet, "fundSource"), "EWALLET");
+    const char *link = str(ewallet, "purchaseLink");
+    ck_assert_msg(strstr(link, "fundSource=EWALLET") != NULL, "%s", link);
+    ck_assert_str_eq(str(offer_of(offers, "tp-free-social-trial"), "fundSource"), "FREE");
+    ck_assert_ptr_nonnull(
+        strstr(str(offer_of(offers, "tp-free-social-trial"), "purchaseLink"), "fundSource=FREE"));
+
+    const char *const buy_id[] = {"x-correlator: contract-link-corr-2", NULL};
+    ck_assert_int_eq(test_http("GET", link, buy_id, NULL, &r), 0);
+    ck_assert_msg(r.status == 200, "%ld %.*s", r.status, (int)r.len, r.body);
+    ck_assert_str_eq(r.correlator, "contract-link-corr-2");
+    json_t *bought = json_loadb(r.body, r.len, 0, NULL);
+    test_response_free(&r);
+    ck_assert_str_eq(str(bought, "status"), "completed");
+    ck_assert_str_eq(str(bought, "fundSource"), "EWALLET");
+    long debits = 0;
+    ck_assert_int_eq(test_mno_activations_of(mno_base, SP, str(bought, "transid"), &debits, NULL),
+                     200);
+    ck_assert_int_eq(debits, 1);
+
+    /* The provider's purchase status of it, under its own request id. */
+    char status_url[512];
+    snprintf(status_url, sizeof status_url, "%s/std/" SP "/tp/" EWALLET_SUB "/purchasePlan/%s",
+             edge, str(bought, "transid"));
+    const char *const status_id[] = {"x-correlator: contract-status-corr-3", NULL};
+    ck_assert_int_eq(test_http("GET", status_url, status_id, NULL, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.correlator, "contract-status-corr-3");
+    json_t *j = json_loadb(r.body, r.len, 0, NULL);
+    test_response_free(&r);
+    ck_assert_str_eq(str(j, "fundSource"), "EWALLET");
+    ck_assert_str_eq(str(j, "planId"), "tp-ewallet-data-2gb");
+    json_decref(j);
+    json_decref(bought);
+    json_decref(offers);
     free(url);
     free(cpid);
 }
@@ -423,6 +485,7 @@ int main(void) {
     TCase *tc = tcase_create("stack");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, rnf_offers_answer_refreshable_offers);
+    tcase_add_test(tc, purchase_link_carries_the_offers_fund_source);
     tcase_add_test(tc, notification_offers_carry_purchase_links);
     tcase_add_test(tc, callback_error_code_and_redirect_link_reach_the_provider);
     tcase_add_test(tc, offer_filters_reach_the_backend);
