@@ -332,6 +332,22 @@ static void respond_401(http_request *req, int token_given, const char *msg) {
     free(body);
 }
 
+int auth_scope_granted(const char *token_scopes, const auth_client *client, const char *scopes) {
+    char one[96];
+    for (const char *p = scopes; *p;) {
+        size_t n = strcspn(p, " ");
+        if (n > 0 && n < sizeof one) {
+            memcpy(one, p, n);
+            one[n] = '\0';
+            if (auth_scope_list_has(token_scopes, one) && auth_client_has_scope(client, one))
+                return 1;
+        }
+        p += n;
+        while (*p == ' ') p++;
+    }
+    return 0;
+}
+
 int edge_auth_request(api_edge *e, http_request *req, const edge_match *m) {
     struct edge_auth *a = e->auth;
     if (!a || !a->enabled) return 0;
@@ -374,9 +390,9 @@ int edge_auth_request(api_edge *e, http_request *req, const edge_match *m) {
         free(body);
         return 1;
     }
-    if (need.scope[0] &&
-        (!auth_scope_list_has(c.scope, need.scope) || !auth_client_has_scope(client, need.scope))) {
-        http_respond_error(req, CAUSE_NOT_ALLOWED, "the token lacks scope %s", need.scope);
+    if (need.scope[0] && !auth_scope_granted(c.scope, client, need.scope)) {
+        http_respond_error(req, CAUSE_NOT_ALLOWED, "the token lacks scope %s%s", need.scope,
+                           strchr(need.scope, ' ') ? " (any one of them)" : "");
         return 1;
     }
     if ((need.sp[0] && strcmp(need.sp, c.sp) != 0) || (need.op[0] && strcmp(need.op, c.op) != 0)) {

@@ -71,6 +71,11 @@ int auth_client_has_scope(const auth_client *c, const char *scope);
 int auth_scope_resolve(const auth_client *c, const char *requested, char *out, size_t outlen);
 /* 1 if the space-separated list contains scope. */
 int auth_scope_list_has(const char *list, const char *scope);
+/* 1 if one of `alternatives` (a route's scope: space-separated, any one
+ * will do) is both in the token's space-separated scope list and still
+ * the client's. */
+int auth_scope_granted(const char *token_scopes, const auth_client *client,
+                       const char *alternatives);
 
 /* Tokens. now is epoch seconds. */
 typedef struct {

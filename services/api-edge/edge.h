@@ -82,6 +82,9 @@ void routes_purchase(api_edge *e, http_request *req, const edge_match *m);
  * deadline). Shared by /std/.../purchasePlan and the signed links. */
 void routes_purchase_send(api_edge *e, http_request *req, const std_request *r,
                           const activation_request *a, const char *channel);
+/* GET /std/{sp}[/{op}]/{sub}/purchasePlan/{transid}: the provider's own
+ * purchase status, an extension (routes_purchase.c). */
+void routes_purchase_status(api_edge *e, http_request *req, const edge_match *m);
 /* GET /std/{serviceProvider}[/{operator}]/{subscriberId}/eligibility/{planId}
  * [?fundSource=]: a purchase's checks without the purchase, as a dry-run
  * PurchaseCommand (routes_eligibility.c). */

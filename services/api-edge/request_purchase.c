@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 bool transid_valid(const char *s) {
     size_t n = strlen(s);
@@ -148,21 +149,44 @@ out:
     return rc;
 }
 
+/* 1 if s is printable ASCII without spaces (empty too). */
+static int printable_no_space(const char *s) {
+    for (; *s; s++)
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f) return 0;
+    return 1;
+}
+
+/* 1 if s is an absolute http:// or https:// URL with a host. */
+static int http_url(const char *s) {
+    size_t scheme = strncasecmp(s, "https://", 8) == 0  ? 8
+                    : strncasecmp(s, "http://", 7) == 0 ? 7
+                                                        : 0;
+    return scheme && s[scheme] && s[scheme] != '/' && printable_no_space(s);
+}
+
 int callback_millom_parse(const char *body, size_t len, activation_callback *out, char *msg,
                           size_t msglen) {
     memset(out, 0, sizeof *out);
     json_t *j = parse_object(body, len, msg, msglen);
     if (!j) return -1;
     int rc = -1;
-    char code[65], redirect[1025];
+    char *code = out->error_code, *redirect = out->redirect_link;
     if (req_string(j, "transactionId", out->trans_id, sizeof out->trans_id, msg, msglen) != 0 ||
         req_string(j, "appId", out->service_provider, sizeof out->service_provider, msg, msglen) !=
             0 ||
         opt_string(j, "message", out->message, sizeof out->message, msg, msglen) != 0 ||
         opt_string(j, "errorType", out->error_type, sizeof out->error_type, msg, msglen) != 0 ||
-        opt_string(j, "errorCode", code, sizeof code, msg, msglen) != 0 ||
-        opt_string(j, "redirectLink", redirect, sizeof redirect, msg, msglen) != 0)
+        opt_string(j, "errorCode", code, sizeof out->error_code, msg, msglen) != 0 ||
+        opt_string(j, "redirectLink", redirect, sizeof out->redirect_link, msg, msglen) != 0)
         goto out;
+    if (!printable_no_space(code)) {
+        snprintf(msg, msglen, "errorCode must be printable ASCII without spaces");
+        goto out;
+    }
+    if (redirect[0] && !http_url(redirect)) {
+        snprintf(msg, msglen, "redirectLink must be an absolute http:// or https:// URL");
+        goto out;
+    }
     json_t *dry = json_object_get(j, "dryRun");
     if (dry && !json_is_boolean(dry) && !json_is_null(dry)) {
         snprintf(msg, msglen, "dryRun must be a boolean");

@@ -31,6 +31,10 @@ typedef struct {
     char offer_id[129];
     char service_provider[65];
     bool dry_run;
+    /* millom-callback.yaml only; "" when absent. Passed on to the
+     * provider's purchase callback as they are. */
+    char error_code[65];      /* printable ASCII */
+    char redirect_link[1025]; /* an absolute http(s) URL, no spaces */
 } activation_callback;
 
 /* The backend spec's POST /activationCallback/{operator} body:
@@ -39,8 +43,10 @@ typedef struct {
 int callback_backend_parse(const char *body, size_t len, activation_callback *out, char *msg,
                            size_t msglen);
 /* millom-callback.yaml's POST /callback/v1/{operator}/ body:
- * {transactionId, appId, message?, errorType?, errorCode?, dryRun?};
- * success is the absence of errorType. */
+ * {transactionId, appId, message?, errorType?, errorCode?, redirectLink?,
+ * dryRun?}; success is the absence of errorType. errorCode must be
+ * printable ASCII and redirectLink an absolute http:// or https:// URL
+ * (a provider's webview follows it: no javascript: or data: links). */
 int callback_millom_parse(const char *body, size_t len, activation_callback *out, char *msg,
                           size_t msglen);
 

@@ -3,10 +3,12 @@
  * right to use the operator, the subscriber id, then the optional inputs. */
 #include "request_std.h"
 #include "shared/plumbing/errors.h"
+#include "shared/contracts/money.h"
 #include "shared/contracts/msisdn.h"
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -144,6 +146,23 @@ const char *std_validate(const tenants *t, const cpid_config *cpid, int64_t now_
         if (!printable_token(in->client_name, 64))
             FAIL(CAUSE_BAD_REQUEST, "clientName must be 1 to 64 printable characters");
         strcpy(out->client_name, in->client_name);
+    }
+    if (in->max_price) {
+        int64_t minor;
+        int scale = out->op->currency_scale < 0 ? 0 : out->op->currency_scale;
+        if (money_parse(in->max_price, scale, &minor) != 0 || minor < 0 ||
+            money_format(minor, scale, out->max_price, sizeof out->max_price) < 0)
+            FAIL(CAUSE_BAD_REQUEST,
+                 "maxPrice must be a non-negative amount with at most %d decimals, e.g. 60.00",
+                 scale);
+    }
+    if (in->limit) {
+        size_t n = strlen(in->limit);
+        int ok = n >= 1 && n <= 3 && in->limit[0] != '0';
+        for (size_t i = 0; ok && i < n; i++) ok = isdigit((unsigned char)in->limit[i]);
+        if (!ok || atoi(in->limit) > STD_OFFER_LIMIT_MAX)
+            FAIL(CAUSE_BAD_REQUEST, "limit must be an integer from 1 to %d", STD_OFFER_LIMIT_MAX);
+        out->limit = atoi(in->limit);
     }
     char wanted[16];
     std_primary_language(in->accept_language, wanted, sizeof wanted);

@@ -36,7 +36,11 @@ typedef struct {
     const char *client_name;
     const char *accept_language;
     const char *cache_control;
+    const char *max_price; /* upsellOffer maxPrice: a decimal in the operator's currency */
+    const char *limit;     /* upsellOffer limit: 1 to STD_OFFER_LIMIT_MAX offers */
 } std_inputs;
+
+#define STD_OFFER_LIMIT_MAX 100
 
 typedef struct {
     std_path path;
@@ -53,6 +57,8 @@ typedef struct {
     char dealer_code[65];
     char client_name[65];
     bool no_cache;
+    char max_price[32]; /* normalized at the operator's currency scale ("60.00"), "" none */
+    int limit;          /* 0: none */
 } std_request;
 
 /* Validates a parsed path and its inputs against the tenants. Returns NULL

@@ -7,6 +7,7 @@
 #include "shared/plumbing/rate_limit.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +48,9 @@ static void read_settings(void) {
     settings.max_keys = settings_long(&r, "MILLOM_LINK_LIMIT_KEYS", 16384, 16, 1L << 22);
     settings.purchase_ttl_s = settings_seconds(&r, "MILLOM_LINK_PURCHASE_TTL_S", 600, 1, 86400);
     settings.shop_ttl_s = settings_seconds(&r, "MILLOM_LINK_SHOP_TTL_S", 3600, 1, 7 * 86400);
+    settings.link_ttl_s = settings_seconds(&r, "MILLOM_LINK_TTL_S", 86400, 1, 365 * 86400);
+    snprintf(settings.public_url, sizeof settings.public_url, "%s",
+             settings_url(&r, "MILLOM_PUBLIC_URL", "http://127.0.0.1:8080"));
     settings_exit_on_error(&r);
     size_t keys = (size_t)settings.max_keys;
     per_link = rate_limit_new((double)settings.per_link_per_min / 60.0,

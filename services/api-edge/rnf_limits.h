@@ -17,6 +17,9 @@
  *                                      purchasePlan link may have
  *   MILLOM_LINK_SHOP_TTL_S       3600  the longest lifetime a shop link may
  *                                      have (notifier mints them with it)
+ * and, for the fresh links a GET offers answers with (routes_rnf.c,
+ * shared/contracts/rnf_links.h), MILLOM_PUBLIC_URL (http://127.0.0.1:8080)
+ * and MILLOM_LINK_TTL_S (86400, refresh and ping), as notifier has them.
  *
  * Scope: every api-edge instance counts for itself. Behind N instances a
  * subscriber gets up to N times the rates and the hourly purchase cap; a
@@ -30,6 +33,8 @@
 typedef struct {
     long per_link_per_min, per_cpid_per_min, purchases_per_hour, max_keys;
     long purchase_ttl_s, shop_ttl_s;
+    long link_ttl_s;      /* MILLOM_LINK_TTL_S: the read-only links api-edge mints */
+    char public_url[256]; /* MILLOM_PUBLIC_URL: their base */
 } rnf_settings;
 
 /* Reads the settings (once; later calls do nothing) and logs them. */

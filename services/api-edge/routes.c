@@ -16,6 +16,8 @@
 #define INQUIRE "cco.dd.data-plan.gen.inquire"
 #define ACTIVATE "cco.dd.data-plan.gen.activate"
 #define REGISTER "cco.dd.data-plan.gen.register"
+/* A scope of alternatives (space-separated): a token with any one will do. */
+#define ACTIVATE_OR_INQUIRE ACTIVATE " " INQUIRE
 #define MGMT "millom.mgmt.read"
 #define CALLBACK "cco.dd.data-plan.inquire"
 #define NOTIFY "cco.dd.notify.{operator}.single"
@@ -47,6 +49,8 @@ const edge_route_row edge_routes[] = {
     {"GET", "/std/{serviceProvider}/{subscriberId}/upsellOffer", routes_std, STD_UPSELL_OFFER, TOKEN(INQUIRE, SP), TS, NULL},
     {"POST", "/std/{serviceProvider}/{operator}/{subscriberId}/purchasePlan", routes_purchase, STD_PURCHASE_PLAN, TOKEN(ACTIVATE, SP), TS, NULL},
     {"POST", "/std/{serviceProvider}/{subscriberId}/purchasePlan", routes_purchase, STD_PURCHASE_PLAN, TOKEN(ACTIVATE, SP), TS, NULL},
+    {"GET", "/std/{serviceProvider}/{operator}/{subscriberId}/purchasePlan/{transid}", routes_purchase_status, STD_PURCHASE_PLAN, TOKEN(ACTIVATE_OR_INQUIRE, SP), TS, NULL},
+    {"GET", "/std/{serviceProvider}/{subscriberId}/purchasePlan/{transid}", routes_purchase_status, STD_PURCHASE_PLAN, TOKEN(ACTIVATE_OR_INQUIRE, SP), TS, NULL},
     /* An extension: would a purchase go through now (routes_eligibility.c)? */
     {"GET", "/std/{serviceProvider}/{operator}/{subscriberId}/eligibility/{planId}", routes_eligibility, STD_PURCHASE_PLAN, TOKEN(ACTIVATE, SP), 0, NULL},
     {"GET", "/std/{serviceProvider}/{subscriberId}/eligibility/{planId}", routes_eligibility, STD_PURCHASE_PLAN, TOKEN(ACTIVATE, SP), 0, NULL},

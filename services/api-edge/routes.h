@@ -63,7 +63,8 @@ struct edge_route_row {
     int action;           /* told to the handler: std_action, rnf_action, ... */
     edge_auth_kind auth;
     const char *scope; /* EDGE_AUTH_TOKEN: the scope needed ("{operator}" is replaced),
-                            * NULL for any valid token (catch-alls) */
+                            * or alternatives separated by a space (any one
+                            * will do); NULL for any valid token (catch-alls) */
     edge_bind bind;
     unsigned flags;             /* EDGE_ROUTE_* */
     const char *const *headers; /* response headers on every answer of the row, or NULL */

@@ -115,6 +115,8 @@ void routes_callbacks(api_edge *e, http_request *req, const edge_match *m) {
     msg_cb.received_at_ms = now_ms();
     msg_cb.id_value = subscriber;
     msg_cb.id_type = (char *)(sub_type ? sub_type : "");
+    msg_cb.error_code = cb.error_code;
+    msg_cb.redirect_link = cb.redirect_link;
     edge_send_request(e, req, TOPIC_ACTIVATION_CALLBACKS, cb.trans_id, e->query_deadline_ms,
                       &edge_callback_codec, &msg_cb, &meta, on_callback_reply, req);
 }

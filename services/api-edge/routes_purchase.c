@@ -2,7 +2,12 @@
  * api-edge validates and hands the purchase to purchase-executor as a
  * command. A command is never dropped: when the executor has not answered
  * by the deadline, the SP gets 202 "processing" and learns the outcome by
- * callback or look-up. */
+ * callback or look-up.
+ *
+ * GET /std/{serviceProvider}[/{operator}]/{subscriberId}/purchasePlan/{transid}
+ * (a Millom extension): the provider's own look-up of one of its purchases,
+ * a PurchaseLookup with the subscriber set, answered by purchase-executor
+ * (lookups.c). */
 #include "edge.h"
 #include "shared/plumbing/topics.h"
 #include "request_purchase.h"
@@ -103,4 +108,39 @@ void routes_purchase_send(api_edge *e, http_request *req, const std_request *rq,
               a->transid, a->planid, channel);
     edge_send_request(e, req, TOPIC_PURCHASE_COMMANDS, a->transid, e->purchase_deadline_ms,
                       &edge_purchase_codec, &cmd, &meta, on_purchase_reply, w);
+}
+
+void routes_purchase_status(api_edge *e, http_request *req, const edge_match *m) {
+    std_path sp;
+    edge_std_path(m, &sp);
+    std_inputs in = {.key_type = http_query(req, "key_type")};
+    std_request r;
+    char msg[256];
+    const char *cause = std_validate(edge_tenants(m), cpid_config_default(), now_ms(), &sp, &in, &r,
+                                     msg, sizeof msg);
+    if (cause) {
+        http_respond_error(req, cause, "%s", msg);
+        return;
+    }
+    const char *transid = m->params.transid;
+    if (!transid_valid(transid)) {
+        http_respond_error(
+            req, CAUSE_BAD_REQUEST,
+            "transid must be 10 to 128 characters of letters, digits, '-', '.', '_'");
+        return;
+    }
+    Millom__V1__RequestMeta meta = MILLOM__V1__REQUEST_META__INIT;
+    Millom__V1__SubscriberRef sub = MILLOM__V1__SUBSCRIBER_REF__INIT;
+    sub.operator_ = (char *)r.op->id;
+    sub.key_type = r.key_type;
+    sub.subscriber_id = r.subscriber;
+    Millom__V1__PurchaseLookup l = MILLOM__V1__PURCHASE_LOOKUP__INIT;
+    l.meta = &meta;
+    l.operator_ = (char *)r.op->id;
+    l.transid = (char *)transid;
+    l.service_provider = (char *)r.provider->id;
+    l.subscriber = &sub;
+    /* Keyed by transid like the purchase's command: the owning instance. */
+    edge_send_request(e, req, TOPIC_PURCHASE_LOOKUPS, transid, e->query_deadline_ms,
+                      &edge_lookup_codec, &l, &meta, edge_relay_reply, req);
 }

@@ -2,7 +2,9 @@
  * api-edge without an OAuth token: the signed link is the credential
  * (shared/contracts/signed_link.h).
  *
- *   GET /rnf/{serviceProvider}/{operator}/{cpid}/offers        upsellOffer JSON
+ *   GET /rnf/{serviceProvider}/{operator}/{cpid}/offers        RefreshableOffers: the
+ *        upsellOffer JSON with fresh refresh, ping and shop links and a
+ *        purchaseLink on each offer (shared/contracts/rnf_links.h)
  *   GET /rnf/{serviceProvider}/{operator}/{cpid}/ping          {"status":"ok"}
  *   GET /rnf/{serviceProvider}/{operator}/{cpid}/purchasePlan  ?planId&transactionId[&fundSource]
  *   POST the same purchasePlan path, the shop's form: the same fields
@@ -38,6 +40,7 @@
 #include "shared/plumbing/log.h"
 #include "shared/plumbing/service.h"
 #include "shared/contracts/fund_source.h"
+#include "shared/contracts/rnf_links.h"
 #include "shared/contracts/signed_link.h"
 #include "shared/plumbing/crypto.h"
 #include "shared/plumbing/http_form.h"
@@ -171,12 +174,40 @@ static int validate(const tenants *t, http_request *req, const rnf_path *p, std_
     return 0;
 }
 
-/* ---- the shop page ---- */
+/* ---- the answers to offers and shop ---- */
 
+/* What the reply callback of offers and shop needs of the request. */
 typedef struct {
     http_request *req;
     rnf_path path;
-} shop_wait;
+} offers_wait;
+
+/* GET offers: offer-resolver's upsellOffer answer as a RefreshableOffers,
+ * with links as fresh as those of a new notification. */
+static void on_offers_reply(void *arg, const Millom__V1__Reply *reply) {
+    offers_wait *w = arg;
+    http_request *req = w->req;
+    if (!reply || reply->http_status != 200) {
+        edge_relay_reply(req, reply); /* 503 past the deadline, or the error as is */
+        return;
+    }
+    json_t *answer = json_loadb((const char *)reply->body.data, reply->body.len, 0, NULL);
+    const rnf_settings *s = rnf_limits_settings();
+    rnf_link_settings links = {
+        .base_url = s->public_url,
+        .link_ttl_s = s->link_ttl_s,
+        .shop_ttl_s = s->shop_ttl_s,
+        .purchase_ttl_s = s->purchase_ttl_s,
+    };
+    if (!json_is_object(answer) ||
+        rnf_links_add(answer, &links, w->path.provider, w->path.op, w->path.cpid, now_ms()) != 0) {
+        json_decref(answer);
+        log_warn("rnf offers: cannot sign the links");
+        http_respond_error(req, CAUSE_UNSPECIFIED, "cannot sign the links");
+        return;
+    }
+    http_respond_json(req, 200, answer); /* edge_rnf_headers too */
+}
 
 static void html_text(FILE *f, const char *s) {
     for (; s && *s; s++) {
@@ -319,7 +350,7 @@ static char *render_shop(const rnf_path *p, const json_t *answer, size_t *len) {
 }
 
 static void on_shop_reply(void *arg, const Millom__V1__Reply *reply) {
-    shop_wait *w = arg;
+    offers_wait *w = arg;
     http_request *req = w->req;
     if (!reply || reply->http_status != 200) {
         edge_relay_reply(req, reply); /* 503 past the deadline, or the error as is */
@@ -453,11 +484,7 @@ void routes_rnf(api_edge *e, http_request *req, const edge_match *m) {
     case RNF_SHOP: {
         std_request r;
         if (validate(edge_tenants(m), req, &p, STD_UPSELL_OFFER, &r) != 0) return;
-        if (p.action == RNF_OFFERS) {
-            routes_std_send_query(e, req, &r, edge_relay_reply, req);
-            return;
-        }
-        shop_wait *w = calloc(1, sizeof *w);
+        offers_wait *w = calloc(1, sizeof *w);
         if (!w) {
             http_respond_error(req, CAUSE_UNSPECIFIED, "out of memory");
             return;
@@ -465,7 +492,8 @@ void routes_rnf(api_edge *e, http_request *req, const edge_match *m) {
         w->req = req;
         w->path = p;
         http_set_user(req, w, free);
-        routes_std_send_query(e, req, &r, on_shop_reply, w);
+        routes_std_send_query(e, req, &r, p.action == RNF_OFFERS ? on_offers_reply : on_shop_reply,
+                              w);
         return;
     }
     }

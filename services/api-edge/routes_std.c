@@ -35,6 +35,8 @@ void routes_std_send_query(api_edge *e, http_request *req, const std_request *r,
     q.dealer_code = (char *)r->dealer_code;
     q.client_name = (char *)r->client_name;
     q.no_cache = r->no_cache;
+    q.max_price = (char *)r->max_price;
+    q.limit = r->limit;
     edge_send_request(e, req, TOPIC_QUERIES, r->subscriber, e->query_deadline_ms, &edge_query_codec,
                       &q, &meta, on_reply, arg);
 }
@@ -55,6 +57,8 @@ void routes_std(api_edge *e, http_request *req, const edge_match *m) {
         .plan_type = path.action == STD_UPSELL_OFFER ? http_query(req, "planType") : NULL,
         .dealer_code = path.action == STD_UPSELL_OFFER ? http_query(req, "dealerCode") : NULL,
         .client_name = path.action == STD_UPSELL_OFFER ? http_query(req, "clientName") : NULL,
+        .max_price = path.action == STD_UPSELL_OFFER ? http_query(req, "maxPrice") : NULL,
+        .limit = path.action == STD_UPSELL_OFFER ? http_query(req, "limit") : NULL,
         .accept_language = http_header(req, "Accept-Language"),
         .cache_control = http_header(req, "Cache-Control"),
     };

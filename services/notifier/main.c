@@ -13,7 +13,8 @@
  * (notifier's own partition of millom.replies for its offers calls,
  * default 7: api-edge uses 0, every instance needs its own),
  * MILLOM_NOTIFY_OFFERS_TIMEOUT_MS (2000), MILLOM_PUBLIC_URL
- * (http://127.0.0.1:8080), MILLOM_LINK_TTL_S (86400). */
+ * (http://127.0.0.1:8080), MILLOM_LINK_TTL_S (86400), MILLOM_LINK_SHOP_TTL_S
+ * (3600), MILLOM_LINK_PURCHASE_TTL_S (600). */
 #include "notifier.h"
 #include "shared/plumbing/settings.h"
 #include "shared/plumbing/topics.h"
@@ -41,6 +42,8 @@ static void *setup(runner *r) {
     n->link_ttl_s = settings_seconds(&s, "MILLOM_LINK_TTL_S", 86400, 1, 365 * 86400);
     n->shop_link_ttl_s = settings_seconds(&s, "MILLOM_LINK_SHOP_TTL_S", 3600, 1, 7 * 86400);
     if (n->shop_link_ttl_s > n->link_ttl_s) n->shop_link_ttl_s = n->link_ttl_s;
+    n->purchase_link_ttl_s = settings_seconds(&s, "MILLOM_LINK_PURCHASE_TTL_S", 600, 1, 86400);
+    if (n->purchase_link_ttl_s > n->link_ttl_s) n->purchase_link_ttl_s = n->link_ttl_s;
     snprintf(n->public_url, sizeof n->public_url, "%s",
              settings_url(&s, "MILLOM_PUBLIC_URL", "http://127.0.0.1:8080"));
     /* Its own partition of millom.replies: 7 by default, never api-edge's 0. */

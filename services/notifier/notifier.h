@@ -37,6 +37,8 @@ typedef struct {
     long link_ttl_s;              /* MILLOM_LINK_TTL_S, default 86400: offers, ping */
     long shop_link_ttl_s;         /* MILLOM_LINK_SHOP_TTL_S, default 3600: the shop link
                                  * (it can buy; api-edge refuses longer ones) */
+    long purchase_link_ttl_s;     /* MILLOM_LINK_PURCHASE_TTL_S, default 600: each offer's
+                                 * purchaseLink (as the shop link) */
     /* The consumer's batch is open, and its replies, produced after its
      * commit (replies.c). */
     int in_batch;

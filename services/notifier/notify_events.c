@@ -373,6 +373,11 @@ kafka_verdict notify_on_purchase_event(notifier *n, const rd_kafka_message_t *ms
                                                           : "FAILED");
         if (failed && ev->error_type && *ev->error_type)
             json_object_set_new(j, "errorType", json_string(ev->error_type));
+        /* The operator's own detail (millom-callback.yaml), as it sent it. */
+        if (ev->error_code && *ev->error_code)
+            json_object_set_new(j, "errorCode", json_string(ev->error_code));
+        if (ev->redirect_link && *ev->redirect_link)
+            json_object_set_new(j, "redirectLink", json_string(ev->redirect_link));
         char *body = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         json_decref(j);
         char key[400];

@@ -13,33 +13,22 @@
  *     (offers_cache.c), bounded by MILLOM_NOTIFY_OFFERS_TIMEOUT_MS (2000).
  *     The answer's "offers" (the standard API's Offer shape already) are
  *     the body's offers; [] after a timeout or an error.
- *   - refresh, ping, shop: signed links (shared/contracts/signed_link.h) to
- *     /rnf/{sp}/{op}/{cpid}/offers, /ping and /shop on MILLOM_PUBLIC_URL
+ *   - refresh, ping, shop and each offer's purchaseLink: signed links
+ *     (shared/contracts/rnf_links.h) to /rnf/{sp}/{op}/{cpid}/offers,
+ *     /ping, /shop and /purchasePlan on MILLOM_PUBLIC_URL
  *     (http://127.0.0.1:8080), valid MILLOM_LINK_TTL_S (86400) seconds
- *     (the shop link, which can buy: MILLOM_LINK_SHOP_TTL_S, 3600, at most
+ *     (those that can buy less: the shop MILLOM_LINK_SHOP_TTL_S, 3600,
+ *     a purchaseLink MILLOM_LINK_PURCHASE_TTL_S, 600; neither longer than
  *     the former), for the CPID issued to that provider at queue time. */
 #include "delivery.h"
 #include "shared/plumbing/topics.h"
 #include "shared/plumbing/log.h"
 #include "shared/plumbing/service.h"
-#include "shared/contracts/signed_link.h"
+#include "shared/contracts/rnf_links.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int set_link(notifier *n, json_t *body, const char *field, const char *provider,
-                    const char *op, const char *cpid, const char *action, int64_t now) {
-    char path[512];
-    int w = snprintf(path, sizeof path, "/rnf/%s/%s/%s/%s", provider, op, cpid, action);
-    if (w < 0 || (size_t)w >= sizeof path) return -1;
-    long ttl_s = strcmp(action, "shop") == 0 ? n->shop_link_ttl_s : n->link_ttl_s;
-    char *link = signed_link_make(n->public_url, path, NULL, 0, ttl_s, now);
-    if (!link) return -1;
-    json_object_set_new(body, field, json_string(link));
-    free(link);
-    return 0;
-}
 
 int rich_notification_target(const char *stored, rich_target *t) {
     json_t *body = json_loads(stored, 0, NULL);
@@ -77,10 +66,16 @@ char *rich_notification_render(notifier *n, const char *provider, const char *st
         json_object_set(body, "offers", offers); /* shared, read only */
     else
         json_object_set_new(body, "offers", json_array());
-    int64_t now = now_ms();
-    if (set_link(n, body, "refresh", provider, op, cpid, "offers", now) != 0 ||
-        set_link(n, body, "ping", provider, op, cpid, "ping", now) != 0 ||
-        set_link(n, body, "shop", provider, op, cpid, "shop", now) != 0)
+    /* The offers are shared (read only): each purchaseLink goes on a copy. */
+    json_t *own = json_deep_copy(json_object_get(body, "offers"));
+    if (own) json_object_set_new(body, "offers", own);
+    rnf_link_settings links = {
+        .base_url = n->public_url,
+        .link_ttl_s = n->link_ttl_s,
+        .shop_ttl_s = n->shop_link_ttl_s,
+        .purchase_ttl_s = n->purchase_link_ttl_s,
+    };
+    if (!own || rnf_links_add(body, &links, provider, op, cpid, now_ms()) != 0)
         log_warn("cannot sign the links of a notification to %s", provider);
     json_object_del(body, "_millom");
     char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);

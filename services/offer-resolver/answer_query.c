@@ -7,6 +7,7 @@
 #include "shared/plumbing/errors.h"
 #include "shared/plumbing/log.h"
 #include "shared/plumbing/metrics.h"
+#include "shared/contracts/money.h"
 #include "shared/contracts/offer_context.h"
 #include "shared/patterns/rpc.h"
 #include "shared/plumbing/service.h"
@@ -47,6 +48,9 @@ static json_t *call_backend(resolver *r, http_client *hc, const Millom__V1__Quer
                             char **raw) {
     long remaining = (long)(q->meta->deadline_ms - now_ms()) - DEADLINE_MARGIN_MS;
     if (remaining <= 0) return NULL; /* api-edge has answered 503 already */
+    int offers = strcmp(resource, "offers") == 0;
+    char limit[16];
+    snprintf(limit, sizeof limit, "%d", (int)q->limit);
     char trans_id[37];
     if (q->trans_id && *q->trans_id)
         snprintf(trans_id, sizeof trans_id, "%s", q->trans_id);
@@ -63,6 +67,9 @@ static json_t *call_backend(resolver *r, http_client *hc, const Millom__V1__Quer
         .lang = lang,
         .trans_id = trans_id,
         .dealer_code = q->dealer_code,
+        .offer_type = offers ? map_offer_type(q->plan_type) : NULL,
+        .max_price = offers ? q->max_price : NULL,
+        .number_of_offers = offers && q->limit > 0 ? limit : NULL,
         .timeout_ms = remaining < r->backend_timeout_ms ? remaining : r->backend_timeout_ms,
     };
     http_result res;
@@ -143,17 +150,25 @@ void resolver_answer(resolver *r, void *http_client_state, Millom__V1__Query *q)
         .plan_type = q->plan_type && *q->plan_type ? q->plan_type : NULL,
         .offer_context_keys = offer_context_keys(),
         .offer_ttl_ms = r->offer_ttl_ms,
+        .limit = q->limit > 0 ? (int)q->limit : 0,
     };
+    /* api-edge sends maxPrice normalized; anything else is no limit here
+     * (the backend judges it itself). */
+    if (q->max_price && *q->max_price)
+        m.has_max_price = money_parse(q->max_price, op->currency_scale < 0 ? 0 : op->currency_scale,
+                                      &m.max_price_minor) == 0;
     char warn[256] = "";
     json_t *answer = NULL;
     int upsell = q->kind == MILLOM__V1__QUERY_KIND__QUERY_KIND_UPSELL_OFFER;
     char key[512];
-    if (upsell) /* every part of the backend call that can change its answer */
-        snprintf(key, sizeof key, "%s\x1f%s\x1f%s\x1f%s\x1f%d", lang,
+    if (upsell) { /* every part of the backend call that can change its answer */
+        const char *offer_type = map_offer_type(q->plan_type);
+        snprintf(key, sizeof key, "%s\x1f%s\x1f%s\x1f%s\x1f%d\x1f%s\x1f%s\x1f%d", lang,
                  q->service_provider ? q->service_provider : "",
                  q->client_name && *q->client_name ? q->client_name : r->channel_id,
-                 q->dealer_code ? q->dealer_code : "", (int)q->subscriber->key_type);
-    else
+                 q->dealer_code ? q->dealer_code : "", (int)q->subscriber->key_type,
+                 offer_type ? offer_type : "", q->max_price ? q->max_price : "", (int)q->limit);
+    } else
         snprintf(key, sizeof key, "%s", lang);
     json_t *backend = cached_backend_call(r, hc, q, op, lang, upsell, key, &m);
     if (!backend) goto done;

@@ -4,7 +4,8 @@
  *   - /balance per (operator, subscriber, language): accountInfo and
  *     balance are both mapped from it, so one backend call serves both;
  *   - /offers per (operator, subscriber, everything else the backend call
- *     carries: language, provider, channel, dealer code, key type).
+ *     carries: language, provider, channel, dealer code, key type, and the
+ *     filters offerType, maxPrice, numberofOffers).
  * Here rather than in api-edge: offer-resolver makes the backend calls and
  * serves every api-edge instance and notifier, so one entry saves calls for
  * all of them; offerContexts are still minted fresh from the cached body on

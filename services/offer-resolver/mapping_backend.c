@@ -683,7 +683,7 @@ static json_t *offer(const mapping_ctx *m, const json_t *o, int want_kind, bool 
         return NULL;
     }
 
-    if (want_kind >= 0 && kind != want_kind) {
+    if ((want_kind >= 0 && kind != want_kind) || (m->has_max_price && price > m->max_price_minor)) {
         json_decref(quotas);
         *skip = true;
         return NULL;
@@ -723,6 +723,10 @@ static json_t *offer(const mapping_ctx *m, const json_t *o, int want_kind, bool 
     json_object_set_new(out, "offerContext", json_string(token));
     free(token);
     return out;
+}
+
+const char *map_offer_type(const char *plan_type) {
+    return plan_type && strcmp(plan_type, "principal") == 0 ? "Data" : NULL;
 }
 
 json_t *map_upsell_offer(const mapping_ctx *m, const json_t *body, char *err, size_t errlen) {
@@ -767,6 +771,7 @@ json_t *map_upsell_offer(const mapping_ctx *m, const json_t *body, char *err, si
     size_t i;
     const json_t *o;
     json_array_foreach(offers, i, o) {
+        if (m->limit > 0 && json_array_size(out_offers) >= (size_t)m->limit) break;
         bool skip, fatal;
         const char *why = "malformed";
         json_t *mapped = offer(m, o, want_kind, &skip, &fatal, &why);

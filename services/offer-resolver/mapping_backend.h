@@ -56,13 +56,23 @@
  * makes it supplementary: it adds to, rather than replaces, the general
  * allowance. With plan_type NULL all offers are returned.
  *
+ * Offer filters (README "Offer filters"). planType=principal asks the
+ * backend for offerType=Data (map_offer_type); supplementary plans are of
+ * many types (Social, Video, Music, ...) and offerType names one, so
+ * supplementary asks for all. maxPrice and limit go to the backend as
+ * maxPrice and numberofOffers. The backend may ignore these optional
+ * parameters, so the answer is filtered here as well: the appType rule
+ * above, offers costing more than max_price_minor dropped, then at most
+ * `limit` offers kept, in the backend's order.
+ *
  * Offers keep the backend's order (operators rank them). fundSource is
  * copied when it is one of WALLET, EWALLET, LOAN, FREE: the rich-notification
  * spec's Offer has it ("source of funds that can be used to purchase this
  * plan"), the standard Offer is that schema without it, and a provider
  * needs it to buy an EWALLET or FREE plan (purchasePlan defaults to
  * WALLET). Any other value (the backend spec's example says "PURCHASE") is
- * left out; a FREE offer with a cost other than 0 is malformed. A malformed offer (no id/name, bad cost or
+ * left out; a FREE offer with a cost other than 0 is malformed. A malformed
+ * offer (no id/name, bad cost or
  * quota) is dropped and the others returned; a malformed top level
  * (not an object, no offers array, unknown subscriberState) is an error.
  * The same holds for subscribedPlans in map_balance: a plan without
@@ -86,6 +96,7 @@
 #define MILLOM_OFFER_RESOLVER_MAPPING_BACKEND_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <jansson.h>
 
@@ -104,6 +115,9 @@ typedef struct {
     const char *plan_type;              /* NULL, "principal" or "supplementary" */
     const keys_set *offer_context_keys; /* NULL = offer_context_keys() */
     int64_t offer_ttl_ms;               /* offerContext expiry = now + ttl */
+    bool has_max_price;                 /* then offers costing more than */
+    int64_t max_price_minor;            /* this (minor units) are left out */
+    int limit;                          /* keep at most this many offers; 0 = all */
 } mapping_ctx;
 
 /* Each returns a new json_t (caller owns) or NULL with an error message in
@@ -116,6 +130,10 @@ json_t *map_account_info(const mapping_ctx *m, const json_t *backend_balance, ch
 json_t *map_balance(const mapping_ctx *m, const json_t *backend_balance, char *err, size_t errlen);
 json_t *map_upsell_offer(const mapping_ctx *m, const json_t *backend_offers, char *err,
                          size_t errlen);
+
+/* The backend's offerType for an upsellOffer planType: "Data" for
+ * principal, NULL (no filter) for supplementary, NULL or anything else. */
+const char *map_offer_type(const char *plan_type);
 
 /* Maps a backend error answer (HTTP status + errorResponse body, body may be
  * NULL or not JSON) to an ErrorDocument cause (one of the CAUSE_* constants

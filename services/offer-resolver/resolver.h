@@ -41,7 +41,8 @@ void resolver_answer(resolver *r, void *http_client, Millom__V1__Query *q);
 /* backend_cache.c: the backend's /balance and /offers bodies, cached in
  * memory for ttl_ms, at most max_bytes in all. The key of a balance is the
  * language; of offers, the rest of what the backend call carries
- * (language, provider, channel, dealer code). Thread-safe. */
+ * (language, provider, channel, dealer code, key type, offerType, maxPrice,
+ * numberofOffers). Thread-safe. */
 typedef enum { BACKEND_CACHE_BALANCE, BACKEND_CACHE_OFFERS } backend_cache_kind;
 backend_cache *backend_cache_new(int64_t ttl_ms, size_t max_bytes);
 void backend_cache_free(backend_cache *c);

@@ -8,7 +8,9 @@
  *   none, or another subscriber   -> 404 {"status":"FAIL","message":"unknown transaction"}
  *   already completed or failed   -> 409 {"status":"FAIL","message":"transaction already completed"}
  *   activating or pending         -> completed (ok, or PURCHASE_ALREADY_EXECUTED) or
- *                                    failed (errorType mapped), with its event;
+ *                                    failed (errorType mapped), with its event
+ *                                    (carrying the callback's errorCode and
+ *                                    redirectLink for the provider);
  *                                    200 {"status":"OK","message":"Callback received by Millom"}
  * The bodies are the operator API's callbackResponse; api-edge relays them
  * as they are. A callback without meta (nobody waits) is applied the same
@@ -22,6 +24,7 @@
 #include "shared/plumbing/correlator.h"
 #include "shared/plumbing/log.h"
 #include "shared/plumbing/service.h"
+#include "shared/plumbing/text.h"
 
 static void reply_callback(purchase_flow *f, const Millom__V1__RequestMeta *meta, int status,
                            const char *result, const char *message) {
@@ -98,6 +101,10 @@ kafka_verdict handle_callback(purchase_flow *f, const void *payload, size_t len,
         verdict = KAFKA_RETRY;
         goto out;
     }
+    /* Passed on to the provider with the outcome (the PurchaseEvent). */
+    text_copy(next.error_code, sizeof next.error_code, cb->error_code ? cb->error_code : "");
+    text_copy(next.redirect_link, sizeof next.redirect_link,
+              cb->redirect_link ? cb->redirect_link : "");
     int rc =
         flow_update(f, &next, PS_MASK(PS_RECEIVED) | PS_MASK(PS_ACTIVATING) | PS_MASK(PS_PENDING),
                     -1, &current);

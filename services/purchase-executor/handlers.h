@@ -48,6 +48,11 @@ kafka_verdict handle_lookup(purchase_flow *f, const void *payload, size_t len, c
                             size_t errlen);
 /* A purchase as the management API shows it. */
 json_t *purchase_to_json(const purchase *p, int currency_scale);
+/* A purchase as its provider sees it (GET /std/.../purchasePlan/{transid}). */
+json_t *purchase_status_json(const purchase *p);
+/* 1 when p is of operator op and the subscriber s names (MSISDN or OPET,
+ * as the store holds it), so its provider may see it there. Pure. */
+int purchase_status_visible(const purchase *p, const char *op, const Millom__V1__SubscriberRef *s);
 
 /* retry_worker.c: the retry thread, with its own connection and client. */
 typedef struct retry_worker retry_worker;

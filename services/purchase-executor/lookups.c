@@ -1,5 +1,14 @@
 /* millom.purchase.lookups: the management API's purchase look-ups for an
- * operator, answered as JSON on millom.replies.
+ * operator, and a provider's look-up of its own purchase, answered as JSON
+ * on millom.replies.
+ *   provider's (subscriber set; GET /std/.../purchasePlan/{transid}): the
+ *     purchase of (serviceProvider, transid) of that operator and
+ *     subscriber -> 200 {"transid","status" (completed|processing|failed,
+ *     the ActivationResponse's words),"planId","fundSource",
+ *     "confirmationCode","errorType","errorCode","redirectLink",
+ *     "createdAt","updatedAt","completedAt"} (the optional ones when set);
+ *     anything else -> 404 NOT_FOUND "no such purchase", the same for
+ *     another provider's transid as for none.
  *   by transid (+ operator, optional serviceProvider): the operator's
  *     transId (what the operator was sent) or a provider's transid:
  *     one purchase -> 200 {purchase}; none -> 404 ErrorDocument NOT_FOUND
@@ -111,6 +120,55 @@ static void reply_error(purchase_flow *f, const Millom__V1__RequestMeta *meta, c
     free(body);
 }
 
+json_t *purchase_status_json(const purchase *p) {
+    const char *status = p->state == PS_COMPLETED ? "completed"
+                         : p->state == PS_FAILED  ? "failed"
+                                                  : "processing";
+    json_t *o = json_object();
+    if (!o) return NULL;
+    json_object_set_new(o, "transid", text(p->transid));
+    json_object_set_new(o, "status", json_string(status));
+    json_object_set_new(o, "planId", text(p->plan_id));
+    json_object_set_new(o, "fundSource", text(p->fund_source));
+    if (p->confirmation_code[0])
+        json_object_set_new(o, "confirmationCode", text(p->confirmation_code));
+    if (p->error_type[0]) json_object_set_new(o, "errorType", text(p->error_type));
+    if (p->error_code[0]) json_object_set_new(o, "errorCode", text(p->error_code));
+    if (p->redirect_link[0]) json_object_set_new(o, "redirectLink", text(p->redirect_link));
+    json_object_set_new(o, "createdAt", time_json(p->created_ms));
+    json_object_set_new(o, "updatedAt", time_json(p->updated_ms));
+    if (p->completed_ms) json_object_set_new(o, "completedAt", time_json(p->completed_ms));
+    return o;
+}
+
+int purchase_status_visible(const purchase *p, const char *op, const Millom__V1__SubscriberRef *s) {
+    const char *key_type = s->key_type == MILLOM__V1__KEY_TYPE__KEY_TYPE_OPET     ? "OPET"
+                           : s->key_type == MILLOM__V1__KEY_TYPE__KEY_TYPE_MSISDN ? "MSISDN"
+                                                                                  : NULL;
+    return key_type && op && s->subscriber_id && strcmp(p->op, op) == 0 &&
+           strcmp(p->key_type, key_type) == 0 && strcmp(p->subscriber, s->subscriber_id) == 0;
+}
+
+/* A provider's look-up of its own purchase: the purchase of (provider,
+ * transid) when it is of the operator and subscriber asked about; any
+ * other purchase, another provider's included, is the 404 of none, so a
+ * provider learns nothing of transids that are not its own. */
+static void provider_status(purchase_flow *f, const Millom__V1__PurchaseLookup *l) {
+    if (!l->service_provider || !*l->service_provider || !l->transid || !*l->transid) {
+        reply_error(f, l->meta, CAUSE_BAD_REQUEST, "serviceProvider and transid are required");
+        return;
+    }
+    purchase p = {0};
+    int n = purchase_get(f->db, l->service_provider, l->transid, &p);
+    if (n < 0)
+        reply_error(f, l->meta, CAUSE_SERVICE_UNAVAILABLE, "purchase store unavailable");
+    else if (n == 0 || !purchase_status_visible(&p, l->operator_, l->subscriber))
+        reply_error(f, l->meta, CAUSE_NOT_FOUND, "no such purchase");
+    else
+        reply_json(f, l->meta, 200, purchase_status_json(&p));
+    purchase_clear(&p);
+}
+
 kafka_verdict handle_lookup(purchase_flow *f, const void *payload, size_t len, char *err,
                             size_t errlen) {
     Millom__V1__PurchaseLookup *l =
@@ -124,6 +182,10 @@ kafka_verdict handle_lookup(purchase_flow *f, const void *payload, size_t len, c
         goto out; /* nobody waits for the answer */
     if (!l->operator_ || !*l->operator_) {
         reply_error(f, meta, CAUSE_BAD_REQUEST, "operator is required");
+        goto out;
+    }
+    if (l->subscriber) {
+        provider_status(f, l);
         goto out;
     }
     const char *sp = l->service_provider && *l->service_provider ? l->service_provider : NULL;

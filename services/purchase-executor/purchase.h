@@ -100,16 +100,18 @@ typedef struct {
     char fund_source[8]; /* "WALLET", "EWALLET", "LOAN" or "FREE" (fund_source.h) */
     purchase_state state;
     char confirmation_code[257];
-    char error_type[65];     /* backend errorType of a failure */
-    char message[513];       /* operator's message, digits masked */
-    int http_status;         /* the answer given, once final */
-    char *response_body;     /* malloc'd; NULL until final */
-    int attempts;            /* activation calls made (or started) */
-    int maybe_executed;      /* some call may have reached the operator
+    char error_type[65];      /* backend errorType of a failure */
+    char message[513];        /* operator's message, digits masked */
+    char error_code[65];      /* the operator callback's errorCode, "" none */
+    char redirect_link[1025]; /* the operator callback's redirectLink, "" none */
+    int http_status;          /* the answer given, once final */
+    char *response_body;      /* malloc'd; NULL until final */
+    int attempts;             /* activation calls made (or started) */
+    int maybe_executed;       /* some call may have reached the operator
                                      (stored as 1 while a call runs) */
-    int64_t next_attempt_ms; /* when the retry thread may call again
+    int64_t next_attempt_ms;  /* when the retry thread may call again
                                      (activating: retry; pending: re-check) */
-    int rechecks;            /* re-checks of a pending purchase that
+    int rechecks;             /* re-checks of a pending purchase that
                                      left it pending (the backoff's exponent) */
     int64_t created_ms, updated_ms, completed_ms;
     char channel[33];

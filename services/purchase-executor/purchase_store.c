@@ -90,6 +90,12 @@ static const char PURCHASES_OP_TRANSID_SQL[] =
  * (purchase.h); the outbox keeps each event's. */
 static const char PURCHASES_CORRELATOR_SQL[] = "ALTER TABLE purchases ADD COLUMN correlator TEXT;";
 
+/* An operator callback's errorCode and redirectLink (millom-callback.yaml),
+ * kept with the purchase and passed on to its provider. */
+static const char PURCHASES_CALLBACK_DETAILS_SQL[] =
+    "ALTER TABLE purchases ADD COLUMN error_code TEXT;"
+    "ALTER TABLE purchases ADD COLUMN redirect_link TEXT;";
+
 static const char *const purchase_keys[] = {"service_provider", "transid", NULL};
 static const changelog_table purchase_tables[] = {
     {.table = "purchases", .key_columns = purchase_keys}};
@@ -101,8 +107,8 @@ const changelog_spec purchase_changelog = {
 
 /* Migration 1: purchases; 2: the outbox; 3: changelog tables; 4: the
  * purchases' changelog columns; 5: pending re-checks; 6: operator transIds;
- * 7 and 8: request ids of purchases and of outbox events.
- * Append, never edit. Every connection captures its changes for the
+ * 7 and 8: request ids of purchases and of outbox events; 9: callback
+ * details. Append, never edit. Every connection captures its changes for the
  * changelog. */
 sqlite3 *purchase_store_open(const char *path, char *err, size_t errlen) {
     const char *const migrations[] = {PURCHASES_SQL,
@@ -112,7 +118,8 @@ sqlite3 *purchase_store_open(const char *path, char *err, size_t errlen) {
                                       PURCHASES_RECHECK_SQL,
                                       PURCHASES_OP_TRANSID_SQL,
                                       PURCHASES_CORRELATOR_SQL,
-                                      outbox_correlator_migration_sql};
+                                      outbox_correlator_migration_sql,
+                                      PURCHASES_CALLBACK_DETAILS_SQL};
     sqlite3 *db =
         store_open_path(path, migrations, sizeof migrations / sizeof migrations[0], err, errlen);
     if (db && changelog_capture(db, &purchase_changelog, err, errlen) != 0) {
@@ -232,7 +239,7 @@ void purchase_operator_transid(const char *sp, const char *transid, char out[37]
     " price_minor, currency, fund_source, state, confirmation_code, error_type, message," \
     " http_status, response_body, attempts, maybe_executed, next_attempt_ms, created_ms," \
     " updated_ms, completed_ms, channel, language, client_name, rechecks, op_transid,"    \
-    " correlator"
+    " correlator, error_code, redirect_link"
 
 static const char *col_text(sqlite3_stmt *st, int i) {
     const unsigned char *t = sqlite3_column_text(st, i);
@@ -282,6 +289,8 @@ static int read_row(sqlite3_stmt *st, purchase *p) {
     text_copy(p->op_transid, sizeof p->op_transid,
               sqlite3_column_type(st, 26) == SQLITE_NULL ? p->transid : col_text(st, 26));
     text_copy(p->correlator, sizeof p->correlator, col_text(st, 27));
+    text_copy(p->error_code, sizeof p->error_code, col_text(st, 28));
+    text_copy(p->redirect_link, sizeof p->redirect_link, col_text(st, 29));
     return 0;
 }
 
@@ -376,6 +385,8 @@ uint8_t *purchase_event_pack(const purchase *p, int64_t occurred_ms, size_t *len
     ev.attempts = p->attempts;
     char derived[37];
     ev.operator_trans_id = (char *)op_transid_of(p, derived);
+    ev.error_code = (char *)p->error_code;
+    ev.redirect_link = (char *)p->redirect_link;
     size_t n = millom__v1__purchase_event__get_packed_size(&ev);
     uint8_t *buf = malloc(n ? n : 1);
     if (!buf) return NULL;
@@ -443,7 +454,7 @@ static int insert_row(sqlite3 *db, const purchase *p) {
     sqlite3_stmt *st;
     int rc = prepare(db,
                      "INSERT INTO purchases (" COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                     " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      &st);
     if (rc != SQLITE_OK) return rc;
     sqlite3_bind_text(st, 1, p->service_provider, -1, SQLITE_STATIC);
@@ -475,6 +486,8 @@ static int insert_row(sqlite3 *db, const purchase *p) {
     char derived[37];
     sqlite3_bind_text(st, 27, op_transid_of(p, derived), -1, SQLITE_TRANSIENT);
     bind_text_or_null(st, 28, p->correlator);
+    bind_text_or_null(st, 29, p->error_code);
+    bind_text_or_null(st, 30, p->redirect_link);
     rc = sqlite3_step(st);
     if (rc != SQLITE_DONE) log_warn("sqlite insert purchase: %s", sqlite3_errmsg(db));
     stmt_done(db, st);
@@ -548,7 +561,8 @@ int purchase_update(sqlite3 *db, const purchase *next, unsigned expect_states, i
                  "UPDATE purchases SET state = ?, confirmation_code = ?, error_type = ?,"
                  " message = ?, http_status = ?, response_body = ?, attempts = ?,"
                  " maybe_executed = ?, next_attempt_ms = ?, updated_ms = ?, completed_ms = ?,"
-                 " rechecks = ? WHERE service_provider = ? AND transid = ?",
+                 " rechecks = ?, error_code = ?, redirect_link = ?"
+                 " WHERE service_provider = ? AND transid = ?",
                  &st);
     if (rc != SQLITE_OK) goto rollback;
     sqlite3_bind_text(st, 1, purchase_state_name(next->state), -1, SQLITE_STATIC);
@@ -567,8 +581,10 @@ int purchase_update(sqlite3 *db, const purchase *next, unsigned expect_states, i
     sqlite3_bind_int64(st, 10, next->updated_ms);
     bind_int64_or_null(st, 11, next->completed_ms);
     sqlite3_bind_int(st, 12, next->rechecks);
-    sqlite3_bind_text(st, 13, next->service_provider, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 14, next->transid, -1, SQLITE_STATIC);
+    bind_text_or_null(st, 13, next->error_code);
+    bind_text_or_null(st, 14, next->redirect_link);
+    sqlite3_bind_text(st, 15, next->service_provider, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 16, next->transid, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     stmt_done(db, st);
     if (rc != SQLITE_DONE) goto rollback;

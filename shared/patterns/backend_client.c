@@ -61,10 +61,12 @@ static int auth_failed(const tenant_operator *op, const char *msg, http_result *
 
 int backend_get(http_client *c, const backend_request *req, http_result *out) {
     const char *names[] = {"customerIdType", "channelId", "serviceProviderId",
-                           "lang",           "transId",   "dealerCode"};
-    const char *values[] = {req->customer_id_type, req->channel_id,
-                            req->service_provider, req->lang,
-                            req->trans_id,         req->dealer_code};
+                           "lang",           "transId",   "dealerCode",
+                           "offerType",      "maxPrice",  "numberofOffers"};
+    const char *values[] = {
+        req->customer_id_type, req->channel_id,  req->service_provider, req->lang,
+        req->trans_id,         req->dealer_code, req->offer_type,       req->max_price,
+        req->number_of_offers};
     char *id = http_escape(req->customer_id);
     char url[2048];
     int n =

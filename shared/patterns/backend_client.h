@@ -16,6 +16,11 @@ typedef struct {
     const char *lang;
     const char *trans_id;
     const char *dealer_code; /* optional extension parameter */
+    /* /offers filters (optional, the spec's names): offerType, maxPrice,
+     * numberofOffers; NULL or "" leaves one out. */
+    const char *offer_type;
+    const char *max_price;
+    const char *number_of_offers;
     long timeout_ms;
 } backend_request;
 

@@ -165,7 +165,10 @@ void http_respond_with_header(http_request *r, int status, const char *content_t
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(body_len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!resp) return; /* out of memory: MHD closes the connection */
-    if (content_type) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    /* An answer without a body has no media type: a Content-Type on it
+     * makes validating clients parse "" as JSON and fail. */
+    if (content_type && body_len > 0)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     if (header) MHD_add_response_header(resp, header, value);
     if (r->correlator[0]) MHD_add_response_header(resp, CORRELATOR_HEADER, r->correlator);
     for (const char *const *h = r->extra_headers; h && h[0] && h[1]; h += 2)

@@ -67,7 +67,9 @@ const char *http_correlator(const http_request *r);
 /* The peer's IP address as text. */
 const char *http_client_ip(const http_request *r);
 
-/* Answers the request. Safe from any thread for a deferred request. */
+/* Answers the request. Safe from any thread for a deferred request. An
+ * empty body (body_len 0) goes without Content-Type, whatever
+ * content_type says (202 and 200 answers without a body). */
 void http_respond(http_request *r, int status, const char *content_type, const char *body,
                   size_t body_len);
 /* Like http_respond with an extra header (NULL name for none). */

@@ -135,6 +135,13 @@ START_TEST(scope_subset_rules) {
         !auth_scope_list_has("cco.dd.data-plan.gen.inquirex", "cco.dd.data-plan.gen.inquire"));
     ck_assert(!auth_scope_list_has("", "a"));
     ck_assert(auth_scope_list_has("b a", "a"));
+    /* A route's alternatives: any one granted to the token and the client. */
+    const char *either = "cco.dd.data-plan.gen.activate cco.dd.data-plan.gen.inquire";
+    ck_assert(auth_scope_granted("cco.dd.data-plan.gen.inquire", sp, either));
+    ck_assert(auth_scope_granted("x cco.dd.data-plan.gen.activate", sp, either));
+    ck_assert(!auth_scope_granted("cco.dd.data-plan.gen.register", sp, either));
+    ck_assert(!auth_scope_granted("millom.mgmt.read", client("tp-demo"), "millom.mgmt.readx x"));
+    ck_assert(!auth_scope_granted("cco.dd.data-plan.gen.inquire", client("tp-demo"), either));
 }
 END_TEST
 

@@ -203,6 +203,26 @@ START_TEST(callback_bodies) {
     const char *m_noapp = "{\"transactionId\":\"t\"}";
     ck_assert_int_ne(callback_millom_parse(m_noapp, strlen(m_noapp), &cb, msg, sizeof msg), 0);
     ck_assert_ptr_nonnull(strstr(msg, "appId"));
+    /* errorCode and redirectLink are kept for the provider's callback. */
+    const char *m_extra = "{\"transactionId\":\"t\",\"appId\":\"sp\",\"errorType\":\"PIN_"
+                          "ENTRY_ERROR\",\"errorCode\":\"400.70.2\",\"redirectLink\":"
+                          "\"https://op.example/retry?u=1\"}";
+    ck_assert_int_eq(callback_millom_parse(m_extra, strlen(m_extra), &cb, msg, sizeof msg), 0);
+    ck_assert_str_eq(cb.error_code, "400.70.2");
+    ck_assert_str_eq(cb.redirect_link, "https://op.example/retry?u=1");
+    const char *const bad_links[] = {"javascript:alert(1)", "//op.example/x", "https://",
+                                     "http://op.example/a b", "ftp://op.example/"};
+    for (size_t i = 0; i < sizeof bad_links / sizeof bad_links[0]; i++) {
+        char body[256];
+        snprintf(body, sizeof body,
+                 "{\"transactionId\":\"t\",\"appId\":\"sp\",\"redirectLink\":\"%s\"}",
+                 bad_links[i]);
+        ck_assert_int_ne(callback_millom_parse(body, strlen(body), &cb, msg, sizeof msg), 0);
+        ck_assert_ptr_nonnull(strstr(msg, "redirectLink"));
+    }
+    const char *bad_code = "{\"transactionId\":\"t\",\"appId\":\"sp\",\"errorCode\":\"a\\nb\"}";
+    ck_assert_int_ne(callback_millom_parse(bad_code, strlen(bad_code), &cb, msg, sizeof msg), 0);
+    ck_assert_ptr_nonnull(strstr(msg, "errorCode"));
 }
 END_TEST
 

@@ -289,6 +289,14 @@ START_TEST(unknown_path_404_known_path_405) {
     ck_assert_int_eq(n.kind, AUTH_TOKEN);
     ck_assert_str_eq(n.scope, "cco.dd.data-plan.gen.inquire");
     ck_assert_str_eq(n.sp, "sp1");
+    /* a provider's purchase status: either scope will do (auth_scope_granted) */
+    auth_route_need("GET", "/std/sp1/tp/924542610003/purchasePlan/tx-0000000001", &n);
+    ck_assert_str_eq(n.scope, "cco.dd.data-plan.gen.activate cco.dd.data-plan.gen.inquire");
+    ck_assert_str_eq(n.sp, "sp1");
+    m = find("GET", "/std/sp1/924542610003/purchasePlan/tx-0000000001");
+    ck_assert_int_eq(m.status, 0);
+    ck_assert_str_eq(m.params.transid, "tx-0000000001");
+    not_allowed("POST", "/std/sp1/tp/924542610003/purchasePlan/tx-0000000001", "GET");
 
     not_found("GET", "/");
     not_found("GET", "/nothing");

@@ -897,6 +897,58 @@ static const struct {
 };
 #define N_PLAN_TYPES (int)(sizeof PLAN_TYPES / sizeof PLAN_TYPES[0])
 
+/* maxPrice and limit applied to the backend's answer too (a backend may
+ * ignore them): price at most max_price_minor, then the first `limit`. */
+static const char *PRICED_BODY =
+    "{\"subscriberState\":\"GOOD_TO_GO\",\"offers\":["
+    "{\"id\":\"a\",\"name\":\"n\",\"quota\":{\"quotaBytes\":1},\"cost\":{\"value\":160}},"
+    "{\"id\":\"b\",\"name\":\"n\",\"quota\":{\"quotaBytes\":1},\"cost\":{\"value\":60}},"
+    "{\"id\":\"c\",\"name\":\"n\",\"quota\":{\"quotaBytes\":1},\"cost\":{\"value\":15.5}},"
+    "{\"id\":\"d\",\"name\":\"n\",\"quota\":{\"quotaBytes\":1},\"cost\":{\"value\":60.01}}"
+    "]}";
+
+static const struct {
+    bool has_max_price;
+    int64_t max_price_minor;
+    int limit;
+    const char *want;
+} PRICE_FILTERS[] = {
+    {false, 0, 0, "a b c d"}, {true, 6000, 0, "b c"}, {true, 0, 0, ""},
+    {false, 0, 2, "a b"},     {true, 6000, 1, "b"},   {true, 100000, 9, "a b c d"},
+};
+#define N_PRICE_FILTERS (int)(sizeof PRICE_FILTERS / sizeof PRICE_FILTERS[0])
+
+START_TEST(upsell_max_price_and_limit) {
+    json_t *body = J(PRICED_BODY);
+    mapping_ctx m = ctx();
+    m.has_max_price = PRICE_FILTERS[_i].has_max_price;
+    m.max_price_minor = PRICE_FILTERS[_i].max_price_minor;
+    m.limit = PRICE_FILTERS[_i].limit;
+    char err[256] = "";
+    json_t *out = map_upsell_offer(&m, body, err, sizeof err);
+    ck_assert_msg(out != NULL, "%s", err);
+    ck_assert_str_eq(err, "");
+    char ids[64] = "";
+    size_t i;
+    const json_t *o;
+    json_array_foreach(json_object_get(out, "offers"), i, o) {
+        if (i > 0) strcat(ids, " ");
+        strcat(ids, str_at(o, "planId"));
+    }
+    ck_assert_str_eq(ids, PRICE_FILTERS[_i].want);
+    json_decref(out);
+    json_decref(body);
+}
+END_TEST
+
+START_TEST(offer_type_of_plan_type) {
+    ck_assert_str_eq(map_offer_type("principal"), "Data");
+    ck_assert_ptr_null(map_offer_type("supplementary"));
+    ck_assert_ptr_null(map_offer_type(""));
+    ck_assert_ptr_null(map_offer_type(NULL));
+}
+END_TEST
+
 START_TEST(upsell_plan_type) {
     json_t *body = J(PLAN_TYPE_BODY);
     mapping_ctx m = ctx();
@@ -1305,6 +1357,8 @@ static Suite *mapping_suite(void) {
     tcase_add_test(up, upsell_bare_integer_quota);
     tcase_add_test(up, upsell_empty_offers);
     tcase_add_loop_test(up, upsell_plan_type, 0, N_PLAN_TYPES);
+    tcase_add_loop_test(up, upsell_max_price_and_limit, 0, N_PRICE_FILTERS);
+    tcase_add_test(up, offer_type_of_plan_type);
     tcase_add_loop_test(up, upsell_malformed_offer_dropped, 0, N_BAD_OFFERS);
     tcase_add_loop_test(up, upsell_top_level, 0, N_OFFER_TOP_LEVEL);
     tcase_add_test(up, offer_context_binds_offer);

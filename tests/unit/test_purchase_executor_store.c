@@ -290,6 +290,9 @@ START_TEST(transitions_are_compare_and_set) {
     /* A callback completes it: event, stored answer. */
     purchase done = {0};
     ck_assert_int_eq(outcome_after_callback(&cur, 1, "", "", 102000, &done), 0);
+    /* with the callback's details, which the row and its event keep */
+    snprintf(done.error_code, sizeof done.error_code, "200.1");
+    snprintf(done.redirect_link, sizeof done.redirect_link, "https://op.example/done");
     ck_assert_int_eq(
         purchase_update(db, &done, PS_MASK(PS_ACTIVATING) | PS_MASK(PS_PENDING), -1, NULL), 1);
     ck_assert_int_eq(scalar(EVENTS_IN_OUTBOX), 3);
@@ -299,6 +302,16 @@ START_TEST(transitions_are_compare_and_set) {
     ck_assert_int_eq(got.http_status, 200);
     ck_assert_str_eq(got.response_body, done.response_body);
     ck_assert_int_eq(got.completed_ms, 102000);
+    ck_assert_str_eq(got.error_code, "200.1");
+    ck_assert_str_eq(got.redirect_link, "https://op.example/done");
+    size_t ev_len = 0;
+    uint8_t *ev_buf = purchase_event_pack(&got, 102000, &ev_len);
+    Millom__V1__PurchaseEvent *done_ev = millom__v1__purchase_event__unpack(NULL, ev_len, ev_buf);
+    ck_assert_ptr_nonnull(done_ev);
+    ck_assert_str_eq(done_ev->error_code, "200.1");
+    ck_assert_str_eq(done_ev->redirect_link, "https://op.example/done");
+    millom__v1__purchase_event__free_unpacked(done_ev, NULL);
+    free(ev_buf);
     ck_assert_int_eq(scalar("SELECT next_attempt_ms IS NULL FROM purchases"), 1);
     /* Final states do not move again. */
     ck_assert_int_eq(
@@ -608,6 +621,46 @@ START_TEST(overdue_purchases_are_counted_and_listed) {
 }
 END_TEST
 
+/* What a provider sees of its own purchase, and only where the path names it. */
+START_TEST(provider_status_json) {
+    purchase p = make("testserviceprovider", "tx-0000000001", "plan1234", 1795888509123LL);
+    p.state = PS_PENDING;
+    p.updated_ms = 1795888510000LL;
+    json_t *j = purchase_status_json(&p);
+    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    ck_assert_str_eq(s, "{\"transid\":\"tx-0000000001\",\"status\":\"processing\","
+                        "\"planId\":\"plan1234\",\"fundSource\":\"WALLET\","
+                        "\"createdAt\":\"2026-11-28T17:55:09.123Z\","
+                        "\"updatedAt\":\"2026-11-28T17:55:10.000Z\"}");
+    free(s);
+    json_decref(j);
+    p.state = PS_FAILED;
+    p.completed_ms = 1795888510000LL;
+    strcpy(p.error_type, "PIN_ENTRY_ERROR");
+    strcpy(p.error_code, "400.70.2");
+    strcpy(p.redirect_link, "https://op.example/pin");
+    j = purchase_status_json(&p);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "failed");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "errorCode")), "400.70.2");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "redirectLink")),
+                     "https://op.example/pin");
+    ck_assert_ptr_nonnull(json_object_get(j, "completedAt"));
+    ck_assert_ptr_null(json_object_get(j, "subscriberId")); /* the provider named it */
+    json_decref(j);
+
+    Millom__V1__SubscriberRef sub = MILLOM__V1__SUBSCRIBER_REF__INIT;
+    sub.key_type = MILLOM__V1__KEY_TYPE__KEY_TYPE_MSISDN;
+    sub.subscriber_id = "924542610003";
+    ck_assert(purchase_status_visible(&p, "tp", &sub));
+    ck_assert(!purchase_status_visible(&p, "other", &sub));
+    sub.subscriber_id = "924542610006";
+    ck_assert(!purchase_status_visible(&p, "tp", &sub));
+    sub.subscriber_id = "924542610003";
+    sub.key_type = MILLOM__V1__KEY_TYPE__KEY_TYPE_OPET;
+    ck_assert(!purchase_status_visible(&p, "tp", &sub));
+}
+END_TEST
+
 START_TEST(lookup_json) {
     purchase p = make("testserviceprovider", "tx-0000000001", "plan1234", 1795888509123LL);
     p.state = PS_COMPLETED;
@@ -652,7 +705,7 @@ START_TEST(reopening_keeps_the_schema) {
     char err[256];
     db = purchase_store_open(path, err, sizeof err);
     ck_assert_msg(db != NULL, "%s", err);
-    ck_assert_int_eq(scalar("PRAGMA user_version"), 8);
+    ck_assert_int_eq(scalar("PRAGMA user_version"), 9); /* migrated to the latest */
     ck_assert_int_eq(scalar("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN "
                             "('purchases_timer', 'purchases_operator_transid', 'purchases_due',"
                             " 'purchases_operator_op_transid')"),
@@ -731,7 +784,7 @@ START_TEST(rows_from_before_keep_their_transid) {
 
     db = purchase_store_open(path, err, sizeof err);
     ck_assert_msg(db != NULL, "%s", err);
-    ck_assert_int_eq(scalar("PRAGMA user_version"), 8);
+    ck_assert_int_eq(scalar("PRAGMA user_version"), 9); /* migrated to the latest */
     purchase got = {0}, existing = {0};
     ck_assert_int_eq(purchase_get(db, "sp1", "old-0000000001", &got), 1);
     ck_assert_str_eq(got.op_transid, "old-0000000001");
@@ -770,6 +823,7 @@ int main(void) {
     tcase_add_test(tc, pending_rechecks_are_claimed_and_lose_to_callbacks);
     tcase_add_test(tc, overdue_purchases_are_counted_and_listed);
     tcase_add_test(tc, lookup_json);
+    tcase_add_test(tc, provider_status_json);
     tcase_add_test(tc, reopening_keeps_the_schema);
     tcase_add_test(tc, rows_from_before_keep_their_transid);
     suite_add_tcase(s, tc);
