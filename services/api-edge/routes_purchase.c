@@ -40,7 +40,7 @@ static void on_purchase_reply(void *arg, const Millom__V1__Reply *reply) {
         log_info("purchase %s: no answer in time, 202 processing", w->transid);
         respond_processing(w);
     } else {
-        log_info("purchase %s: answered %d", w->transid, (int)reply->http_status);
+        log_debug("purchase %s: answered %d", w->transid, (int)reply->http_status);
         edge_relay_reply(w->req, reply);
     }
 }

@@ -388,8 +388,8 @@ kafka_verdict notify_on_purchase_event(notifier *n, const rd_kafka_message_t *ms
             log_warn("cannot queue the callback of %s: %s", ev->transid, sqlite3_errmsg(n->db));
             kv = KAFKA_RETRY;
         } else {
-            log_info("purchase %s/%s %s: callback to the provider queued", ev->service_provider,
-                     ev->transid, completed ? "completed" : "failed");
+            log_debug("purchase %s/%s %s: callback to the provider queued", ev->service_provider,
+                      ev->transid, completed ? "completed" : "failed");
             delivery_worker_wake(n->worker);
         }
         free(body);

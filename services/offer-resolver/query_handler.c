@@ -54,10 +54,10 @@ kafka_verdict resolver_on_message(void *arg, const rd_kafka_message_t *msg, char
     }
     if (q->kind == MILLOM__V1__QUERY_KIND__QUERY_KIND_INVALIDATE) {
         char masked[32];
-        log_info("purchase %s/%s completed: cached balance of %s dropped",
-                 q->service_provider ? q->service_provider : "", q->trans_id ? q->trans_id : "",
-                 log_mask_msisdn(q->subscriber ? q->subscriber->subscriber_id : NULL, masked,
-                                 sizeof masked));
+        log_debug("purchase %s/%s completed: cached balance of %s dropped",
+                  q->service_provider ? q->service_provider : "", q->trans_id ? q->trans_id : "",
+                  log_mask_msisdn(q->subscriber ? q->subscriber->subscriber_id : NULL, masked,
+                                  sizeof masked));
         kafka_verdict v = invalidate(r, q->subscriber ? q->subscriber->operator_ : NULL,
                                      q->subscriber ? q->subscriber->subscriber_id : NULL);
         millom__v1__query__free_unpacked(q, NULL);

@@ -133,8 +133,8 @@ kafka_verdict settlement_on_event(settlement *s, const void *payload, size_t len
         goto out;
     }
     settlement_count(s, s->settled, &s->batch.settled);
-    log_info("purchase %s/%s settled: operator %s, day %s", rec.service_provider, rec.transid,
-             rec.op, rec.day);
+    log_debug("purchase %s/%s settled: operator %s, day %s", rec.service_provider, rec.transid,
+              rec.op, rec.day);
     /* No outbox_relay_notify: the relay wakes every 100 ms anyway and then
      * sends up to 500 rows at once; waking it per event made it take the
      * write lock per event and cut throughput (settlement is not latency
