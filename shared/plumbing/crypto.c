@@ -5,6 +5,7 @@
 #include "shared/plumbing/crypto.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,14 +151,41 @@ int crypto_random(void *buf, size_t len) {
     return 0;
 }
 
+/* crypto_uuid draws its bytes from a per-thread pool filled by RAND_bytes
+ * UUID_POOL_SIZE bytes at a time: one RAND_bytes call costs a few
+ * microseconds of locking and fork checks whatever its length, and ids are
+ * made per message on the hot paths (a correlator for every event an
+ * operator publishes without one, an rpc id per read). The bytes are the
+ * CSPRNG's own; each is handed out once. A forked child starts with an
+ * empty pool (uuid_pool_forget), so parent and child never share ids. */
+#define UUID_POOL_SIZE 1024
+static _Thread_local unsigned char uuid_pool[UUID_POOL_SIZE];
+static _Thread_local size_t uuid_pool_left;
+static pthread_once_t uuid_pool_once = PTHREAD_ONCE_INIT;
+
+static void uuid_pool_forget(void) { uuid_pool_left = 0; }
+static void uuid_pool_register(void) { pthread_atfork(NULL, NULL, uuid_pool_forget); }
+
+static void uuid_bytes(unsigned char b[16]) {
+    pthread_once(&uuid_pool_once, uuid_pool_register);
+    if (uuid_pool_left < 16) {
+        if (crypto_random(uuid_pool, sizeof uuid_pool) != 0) {
+            /* An id that is not random would silently collide; there is
+             * no safe way to continue without a working CSPRNG. */
+            fprintf(stderr, "crypto_uuid: RAND_bytes failed\n");
+            abort();
+        }
+        uuid_pool_left = sizeof uuid_pool;
+    }
+    unsigned char *next = uuid_pool + sizeof uuid_pool - uuid_pool_left;
+    memcpy(b, next, 16);
+    memset(next, 0, 16);
+    uuid_pool_left -= 16;
+}
+
 void crypto_uuid(char out[37]) {
     unsigned char b[16];
-    if (crypto_random(b, sizeof b) != 0) {
-        /* An id that is not random would silently collide; there is no
-         * safe way to continue without a working CSPRNG. */
-        fprintf(stderr, "crypto_uuid: RAND_bytes failed\n");
-        abort();
-    }
+    uuid_bytes(b);
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
     static const char hex[] = "0123456789abcdef";

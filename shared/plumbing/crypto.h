@@ -19,7 +19,8 @@ unsigned char *crypto_b64_decode(const char *text, size_t *out_len);
 char *crypto_b64url_encode(const void *data, size_t len);
 /* NULL on malformed input. Caller frees; *out_len gets the length. */
 unsigned char *crypto_b64url_decode(const char *text, size_t *out_len);
-/* Random RFC 4122 version 4 UUID, 36 chars + NUL. */
+/* Random RFC 4122 version 4 UUID, 36 chars + NUL, lower-case. Bytes come
+ * from a per-thread pool refilled by RAND_bytes (see crypto.c). */
 void crypto_uuid(char out[37]);
 int crypto_random(void *buf, size_t len);
 /* 1 if equal, in time independent of where they differ. */

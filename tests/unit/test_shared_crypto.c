@@ -1,9 +1,11 @@
-/* Unit tests of crypto helpers: HMAC vectors, base64 and base64url, UUIDs, random bytes and constant-time compare (shared/plumbing/crypto.c). Runs with and without CK_FORK. */
+/* Unit tests of crypto helpers: HMAC vectors, base64 and base64url, UUIDs (also after a fork), random bytes and constant-time compare (shared/plumbing/crypto.c). Runs with and without CK_FORK. */
 #include <check.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "shared/plumbing/crypto.h"
 
@@ -221,6 +223,33 @@ START_TEST(test_uuid) {
 }
 END_TEST
 
+/* crypto_uuid hands out a per-thread pool of random bytes: a forked child
+ * must not make the ids its parent makes next from the same pool. */
+START_TEST(test_uuid_after_fork) {
+    char before[37], parent_next[37], child_next[37] = "";
+    crypto_uuid(before); /* the pool now holds bytes for later ids */
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        char id[37];
+        crypto_uuid(id);
+        ssize_t n = write(fds[1], id, sizeof id);
+        _exit(n == (ssize_t)sizeof id ? 0 : 1);
+    }
+    close(fds[1]);
+    ck_assert_int_eq(read(fds[0], child_next, sizeof child_next), (ssize_t)sizeof child_next);
+    close(fds[0]);
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    crypto_uuid(parent_next);
+    ck_assert_str_ne(parent_next, child_next);
+    ck_assert_str_ne(before, child_next);
+}
+END_TEST
+
 START_TEST(test_random_and_equal) {
     unsigned char a[64], b[64];
     ck_assert_int_eq(crypto_random(a, sizeof a), 0);
@@ -251,6 +280,7 @@ int main(void) {
     tcase_add_test(tc, test_b64url_rejects);
     tcase_add_test(tc, test_b64_vectors_and_rejects);
     tcase_add_test(tc, test_uuid);
+    tcase_add_test(tc, test_uuid_after_fork);
     tcase_add_test(tc, test_random_and_equal);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
