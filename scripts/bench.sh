@@ -574,7 +574,9 @@ run_scenarios() { # run
 
 # VmRSS and VmHWM (the peak) of every program after the load, in kB (one
 # line per program: name, pid, VmRSS, VmHWM, whether Millom's 20 MB VmHWM
-# limit applies). nginx is listed for reference, master and workers added up.
+# limit applies: to the five Millom services; devbroker stands in for Kafka
+# and mno-sandbox for the operator, so like nginx (master and workers added
+# up) they are listed for reference).
 status_kb() { # field pid...
   local field=$1 p
   shift
@@ -583,10 +585,11 @@ status_kb() { # field pid...
 }
 
 record_rss() {
-  local name pids
+  local name pids kind
   for name in "${PROGRAMS[@]}"; do
-    printf '%s\t%s\t%s\t%s\tmillom\n' "$name" "${PID[$name]}" \
-      "$(status_kb VmRSS "${PID[$name]}")" "$(status_kb VmHWM "${PID[$name]}")"
+    case $name in devbroker | mno-sandbox) kind=reference ;; *) kind=millom ;; esac
+    printf '%s\t%s\t%s\t%s\t%s\n' "$name" "${PID[$name]}" \
+      "$(status_kb VmRSS "${PID[$name]}")" "$(status_kb VmHWM "${PID[$name]}")" "$kind"
   done >"$WORK/rss.tsv"
   pids=("$NGINX_PID" $(pgrep -P "$NGINX_PID" || true))
   printf '%s\t%s\t%s\t%s\treference\n' "nginx (master+workers)" "$NGINX_PID" \
