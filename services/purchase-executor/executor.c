@@ -46,7 +46,7 @@ void executor_config_load(executor_config *cfg) {
      * SQLite connection and HTTP client; one key (a subscriber's MSISDN)
      * always in one lane, in order. 1: one at a time on the consumer's
      * thread, as before lanes. */
-    cfg->lanes = settings_long(&s, "MILLOM_EXECUTOR_LANES", 16, 1, 256);
+    cfg->lanes = settings_long(&s, "MILLOM_EXECUTOR_LANES", 12, 1, 256);
     settings_exit_on_error(&s);
 }
 
