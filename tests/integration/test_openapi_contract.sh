@@ -39,9 +39,11 @@ declare -A PRISM_PORT=([standard]=$((BASE + 10)) [cpid]=$((BASE + 11)) [notify]=
                        [extensions]=$((BASE + 16)))
 declare -A PRISM_PID=()
 
+# Each Prism runs in its own session (setsid): its node process forks a
+# second one, so the whole process group is stopped.
 stop_prisms() {
   local name
-  for name in "${!PRISM_PID[@]}"; do kill -TERM "${PRISM_PID[$name]}" 2>/dev/null; done
+  for name in "${!PRISM_PID[@]}"; do kill -TERM -- "-${PRISM_PID[$name]}" 2>/dev/null; done
   for name in "${!PRISM_PID[@]}"; do wait "${PRISM_PID[$name]}" 2>/dev/null; unset "PRISM_PID[$name]"; done
 }
 
