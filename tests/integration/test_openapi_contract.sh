@@ -16,7 +16,8 @@
 # millom-extensions.yaml needs a request here.
 #
 # Stack: tests/lib/stack.sh, secure profile (tokens on every call), ports
-# 23800..23806; the Prisms on 23810..23816 (OPENAPI_BASE_PORT moves all).
+# 23800..23806, and a second api-edge on 23807 (an OpenAPI file it cannot
+# read: 404); the Prisms on 23810..23816 (OPENAPI_BASE_PORT moves all).
 # Prism comes from tools/node (npm ci by scripts/deps.sh; installed on
 # demand, and the test FAILS, never skips, when it is still missing).
 # MILLOM_KEEP_TEST_DIR=1 keeps the temp dir (logs, specs, answers).
@@ -119,6 +120,18 @@ for name in "${!PRISM_PORT[@]}"; do
     die "prism ($name) did not start in 60 s: $(tail -n 5 "$WORK/prism-$name.log")"
 done
 ok "${#PRISM_PORT[@]} prisms listening on $((BASE + 10))..$((BASE + 16))"
+
+# PORT PID LOG: waits (30 s at most) for /readyz of a program this test
+# started itself; one that exits ends the wait.
+wait_ready_pid() {
+  local _
+  for _ in $(seq 1 300); do
+    curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$1/readyz" 2>/dev/null && return 0
+    kill -0 "$2" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
 
 # ---- requests ----
 n=0
@@ -296,6 +309,29 @@ call extensions 200 GET /openapi/millom-extensions.yaml
 cmp -s "$ANSWER" schemas/openapi/millom-extensions.yaml &&
   ok "api-edge serves schemas/openapi/millom-extensions.yaml as it is" ||
   bad "GET /openapi/millom-extensions.yaml is not schemas/openapi/millom-extensions.yaml"
+
+# A second api-edge whose MILLOM_OPENAPI_FILE cannot be read: it starts,
+# logs why, and the path answers 404 saying so.
+EDGE2_PORT=$((BASE + 7))
+setsid env -u KAFKA_BOOTSTRAP "${STACK_ENV[@]}" MILLOM_EDGE_PORT=$EDGE2_PORT MILLOM_REPLY_PARTITION=1 \
+  MILLOM_OPENAPI_FILE="$WORK/no-such-openapi.yaml" "$STACK_BIN/api-edge" >"$WORK/api-edge-2.log" 2>&1 &
+EDGE2_PID=$!
+if wait_ready_pid "$EDGE2_PORT" "$EDGE2_PID" "$WORK/api-edge-2.log"; then
+  code=$(curl -sS -o "$WORK/answers/missing" -w '%{http_code}' "http://127.0.0.1:$EDGE2_PORT/openapi/millom-extensions.yaml")
+  if [ "$code" = 404 ] && grep -q 'no-such-openapi.yaml could not be read' "$WORK/answers/missing" &&
+     grep -q 'openapi: cannot read' "$WORK/api-edge-2.log"; then
+    ok "an OpenAPI file that cannot be read: logged at start, 404 naming it"
+  else
+    bad "an OpenAPI file that cannot be read: $code $(cat "$WORK/answers/missing")"
+  fi
+else
+  bad "the second api-edge did not start (see $WORK/api-edge-2.log)"
+fi
+kill -TERM "$EDGE2_PID" 2>/dev/null
+wait "$EDGE2_PID"
+rc=$?
+[ "$rc" = 0 ] && ok "the second api-edge exited 0" ||
+  bad "the second api-edge exited $rc: $(tail -n 20 "$WORK/api-edge-2.log")"
 
 # ---- Prism's logs: no violation anywhere, every operation called ----
 stack_alive || bad "a program died during the run"
