@@ -62,7 +62,8 @@ fi
 # npm packages, each folder with its package.json and the versions pinned
 # by its package-lock.json, installed into that folder (never globally)
 # with `npm ci`, again when the lock file changed since the last install:
-#   tools/node      newman (tests/integration/test_postman.sh)
+#   tools/node      newman (tests/integration/test_postman.sh), @stoplight/prism-cli
+#                   (tests/integration/test_openapi_contract.sh)
 #   tools/kafkajs   kafkajs + protobufjs (tests/integration/test_kafkajs_interop.c)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 for dir in "$ROOT/tools/node" "$ROOT/tools/kafkajs"; do

@@ -20,6 +20,12 @@ typedef struct api_edge {
     int purchase_deadline_ms;  /* MILLOM_PURCHASE_DEADLINE_MS, default 8000 */
     struct edge_auth *auth;    /* OAuth clients, JWT key, rate limits (auth.h) */
     const char *allowed_hosts; /* MILLOM_ALLOWED_HOSTS (request_http.h) */
+    /* MILLOM_OPENAPI_FILE, read at the start (routes_openapi.c): NULL
+     * when it could not be read, openapi_errno saying why. */
+    const char *openapi_path;
+    char *openapi;
+    size_t openapi_len;
+    int openapi_errno;
 } api_edge;
 
 /* The version of the tenants file a request is served with (m->config). */
@@ -38,6 +44,12 @@ void edge_route(void *app, http_request *req);
 /* Authentication and authorization of the request's row before dispatch
  * (auth.c): 1 if it answered (401, 403, 429), 0 to go on. */
 int edge_auth_request(api_edge *e, http_request *req, const edge_match *m);
+/* GET /openapi/millom-extensions.yaml (routes_openapi.c): the file read
+ * once by edge_openapi_load at the start, freed by edge_openapi_free. */
+void routes_openapi(api_edge *e, http_request *req, const edge_match *m);
+void edge_openapi_load(api_edge *e, const char *path);
+void edge_openapi_free(api_edge *e);
+
 /* POST /oauth/v1/token (routes_oauth.c). */
 void routes_oauth_token(api_edge *e, http_request *req, const edge_match *m);
 

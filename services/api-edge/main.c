@@ -11,7 +11,9 @@
  * MILLOM_ALLOWED_HOSTS (localhost,127.0.0.1,[::1]: the
  * Host names answered, request_http.h); MILLOM_TLS_CERT and MILLOM_TLS_KEY
  * (PEM files: HTTPS instead of HTTP on MILLOM_EDGE_PORT,
- * shared/plumbing/http_tls.h). */
+ * shared/plumbing/http_tls.h); MILLOM_OPENAPI_FILE
+ * (schemas/openapi/millom-extensions.yaml, served at
+ * GET /openapi/millom-extensions.yaml: routes_openapi.c). */
 #include "edge.h"
 #include "rnf_limits.h"
 #include "auth.h"
@@ -39,6 +41,8 @@ static void read_settings(api_edge *e, edge_settings *cfg) {
     e->query_deadline_ms = (int)settings_ms(&s, "MILLOM_QUERY_DEADLINE_MS", 3000, 1, 600000);
     e->purchase_deadline_ms = (int)settings_ms(&s, "MILLOM_PURCHASE_DEADLINE_MS", 8000, 1, 600000);
     e->allowed_hosts = settings_str(&s, "MILLOM_ALLOWED_HOSTS", EDGE_DEFAULT_ALLOWED_HOSTS);
+    e->openapi_path =
+        settings_str(&s, "MILLOM_OPENAPI_FILE", "schemas/openapi/millom-extensions.yaml");
     cfg->reply_partition = (int32_t)settings_long(&s, "MILLOM_REPLY_PARTITION", 0, 0, 100000);
     cfg->port = (int)settings_long(&s, "MILLOM_EDGE_PORT", 8080, 0, 65535);
     cfg->threads = (int)settings_long(&s, "MILLOM_EDGE_THREADS", 2, 1, 1024);
@@ -93,6 +97,7 @@ int main(void) {
         http_tls_clear(&tls);
         return 1;
     }
+    edge_openapi_load(&e, e.openapi_path); /* a file missing is logged, then 404 */
     /* Before the listener: SIGHUP is a reload from now on, not the end. */
     reloader = tenants_reloader_start(e.config, tenants_path, cfg.tenants_watch, err, sizeof err);
     if (!reloader) {
@@ -153,5 +158,6 @@ out:
     kafka_producer_free(e.producer);
     edge_auth_free(e.auth); /* its token checks' pins are gone */
     snapshot_cell_free(e.config);
+    edge_openapi_free(&e);
     return code;
 }

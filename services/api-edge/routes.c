@@ -39,6 +39,8 @@ const edge_route_row edge_routes[] = {
     {"GET", "/healthz", NULL, 0, PUBLIC(EDGE_AUTH_NONE), 0, NULL}, /* http_server.c */
     {"GET", "/readyz", NULL, 0, PUBLIC(EDGE_AUTH_NONE), 0, NULL},  /* http_server.c */
     {"GET", "/metrics", NULL, 0, PUBLIC(EDGE_AUTH_NONE), 0, NULL}, /* http_server.c */
+    /* Millom-C's own endpoints as OpenAPI (routes_openapi.c). */
+    {"GET", "/openapi/millom-extensions.yaml", routes_openapi, 0, PUBLIC(EDGE_AUTH_NONE), 0, NULL},
 
     /* The standard API (routes_std.c, routes_purchase.c, routes_register.c). */
     {"GET", "/std/{serviceProvider}/{operator}/{subscriberId}/accountInfo", routes_std, STD_ACCOUNT_INFO, TOKEN(INQUIRE, SP), TS, NULL},

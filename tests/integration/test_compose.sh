@@ -4,6 +4,7 @@
 #   2. (the topics of docker/create-topics.sh: tests/unit/test_shared_topics.c);
 #   3. every program under services/ (but devbroker and millomctl, which are
 #      no deployed services) has a compose service and a Dockerfile target;
+#      the api-edge image has the OpenAPI file it serves;
 #   4. every service gets every key and MILLOM_PROFILE=production;
 #   5. Kafka is a trust boundary: compose refuses to start without every
 #      Kafka principal's password; every Millom program that reaches Kafka
@@ -70,6 +71,23 @@ for d in services/*/; do
   grep -qE "^FROM runtime AS $s\$" docker/Dockerfile || missing+=("$s (Dockerfile target)")
 done
 check "every program under services/ has a compose service" "${#missing[@]}" "${missing[*]}"
+
+# api-edge serves schemas/openapi/millom-extensions.yaml (GET
+# /openapi/millom-extensions.yaml) from MILLOM_OPENAPI_FILE, by default that
+# path relative to its working directory: its image must have the file at
+# /app/<that path> (the Dockerfile's WORKDIR), and compose must not point
+# elsewhere.
+openapi_default=$(grep -oE '"MILLOM_OPENAPI_FILE", *"[^"]+"' services/api-edge/main.c | sed 's/.*, *"//; s/"$//')
+edge_stage=$(awk '/^FROM / {on = ($0 ~ / AS api-edge$/)} on' docker/Dockerfile)
+missing=()
+[ -n "$openapi_default" ] || missing+=("(no MILLOM_OPENAPI_FILE default in services/api-edge/main.c)")
+[ -f "$openapi_default" ] || missing+=("$openapi_default is not in the repository")
+grep -q '^WORKDIR /app$' docker/Dockerfile || missing+=("the runtime image's WORKDIR is not /app")
+grep -qE "^COPY $openapi_default /app/$openapi_default\$" <<<"$edge_stage" ||
+  missing+=("the api-edge target does not COPY $openapi_default to /app/$openapi_default")
+docker-compose -f compose.yaml config 2>/dev/null | grep -q MILLOM_OPENAPI_FILE &&
+  missing+=("compose.yaml sets MILLOM_OPENAPI_FILE (the image's default is the file it has)")
+check "the api-edge image has the OpenAPI file it serves" "${#missing[@]}" "${missing[*]}"
 
 # The compose tenants are the sandbox tenants with container addresses:
 # the same operators, providers and clients, so both profiles behave alike.

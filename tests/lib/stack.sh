@@ -20,6 +20,9 @@
 # callbacks as the operator's demo client. Logs: DIR/<program>.log.
 # Programs run from $BUILD/bin (default build/release); the caller's
 # environment reaches them (MILLOM_LOG_LEVEL, the sanitizer options).
+# STACK_TENANTS_EDIT (Python statements on t, mno_port, sp_port) changes the
+# stack's tenants copy after the ports are filled in, e.g. to send the
+# providers' webhooks elsewhere.
 
 STACK_PROGRAMS=(devbroker mno-sandbox sp-sandbox offer-resolver purchase-executor notifier
                 settlement-reporter api-edge)
@@ -56,7 +59,7 @@ stack_start() {
   done
   mkdir -p "$dir/data" || return 1
   python3 - config/tenants.sandbox.json "$dir/tenants.json" "$STACK_MNO_PORT" "$STACK_SP_PORT" <<'PY' ||
-import json, sys
+import json, os, sys
 src, dst, mno, sp = sys.argv[1:]
 with open(src) as f:
     t = json.load(f)
@@ -65,6 +68,9 @@ for op in t["operators"]:
 for p in t["serviceProviders"]:
     p["notificationUrl"] = "http://127.0.0.1:%s/notifications" % sp
     p["callbackUrl"] = "http://127.0.0.1:%s/callbacks" % sp
+# The caller's changes (STACK_TENANTS_EDIT): Python statements on t, the
+# tenants, with mno_port and sp_port.
+exec(os.environ.get("STACK_TENANTS_EDIT", ""), {"t": t, "mno_port": mno, "sp_port": sp})
 with open(dst, "w") as f:
     json.dump(t, f, indent=2)
 PY

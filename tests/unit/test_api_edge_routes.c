@@ -41,8 +41,9 @@ static void not_allowed(const char *method, const char *path, const char *allow)
 }
 
 static int is_public_pattern(const char *p) {
-    static const char *const public_paths[] = {"/oauth/v1/token", "/cpid", "/healthz", "/readyz",
-                                               "/metrics"};
+    static const char *const public_paths[] = {
+        "/oauth/v1/token", "/cpid",    "/healthz",
+        "/readyz",         "/metrics", "/openapi/millom-extensions.yaml"};
     for (size_t i = 0; i < sizeof public_paths / sizeof public_paths[0]; i++)
         if (strcmp(p, public_paths[i]) == 0) return 1;
     return strncmp(p, "/rnf/", 5) == 0; /* signed links */
@@ -50,12 +51,13 @@ static int is_public_pattern(const char *p) {
 
 /* The README's scope table, walked: every route but the public ones needs
  * a token with a scope and names the tenant it must belong to; the public
- * ones are exactly the token endpoint, /cpid, health, metrics and the
- * signed links. */
+ * ones are exactly the token endpoint, /cpid, health, metrics, the
+ * OpenAPI file and the signed links. */
 START_TEST(every_route_not_public_has_a_scope) {
-    int seen_public[5] = {0}, seen_rnf = 0;
-    const char *const expect_public[] = {"/oauth/v1/token", "/cpid", "/healthz", "/readyz",
-                                         "/metrics"};
+    int seen_public[6] = {0}, seen_rnf = 0;
+    const char *const expect_public[] = {"/oauth/v1/token", "/cpid",
+                                         "/healthz",        "/readyz",
+                                         "/metrics",        "/openapi/millom-extensions.yaml"};
     for (size_t i = 0; i < edge_routes_count; i++) {
         const edge_route_row *r = &edge_routes[i];
         ck_assert_ptr_nonnull(r->pattern);
@@ -76,11 +78,12 @@ START_TEST(every_route_not_public_has_a_scope) {
                 ck_assert_int_eq(r->auth, EDGE_AUTH_SIGNED_LINK);
                 seen_rnf++;
             }
-            for (size_t k = 0; k < 5; k++)
+            for (size_t k = 0; k < 6; k++)
                 if (strcmp(r->pattern, expect_public[k]) == 0) seen_public[k]++;
         }
     }
-    for (size_t k = 0; k < 5; k++) ck_assert_msg(seen_public[k] == 1, "%s", expect_public[k]);
+    for (size_t k = 0; k < 6; k++) ck_assert_msg(seen_public[k] == 1, "%s", expect_public[k]);
+    ck_assert_int_eq(find("GET", "/openapi/millom-extensions.yaml").route->auth, EDGE_AUTH_NONE);
     ck_assert_int_eq(seen_rnf, 4);
     ck_assert_int_eq(find("GET", "/cpid").route->auth, EDGE_AUTH_OPERATOR_CIDR);
     ck_assert_int_eq(find("POST", "/oauth/v1/token").route->auth, EDGE_AUTH_NONE);
