@@ -42,8 +42,7 @@ static void read_settings(api_edge *e, edge_settings *cfg) {
     e->bulk_max_items = settings_long(&s, "MILLOM_NOTIFY_BULK_MAX_ITEMS", 10000, 1, 100000);
     e->bulk_max_body =
         settings_long(&s, "MILLOM_NOTIFY_BULK_MAX_BODY", 4L * 1024 * 1024, 1024, 1L << 30);
-    e->bulk_deadline_ms =
-        (int)settings_ms(&s, "MILLOM_NOTIFY_BULK_DEADLINE_MS", 30000, 1, 600000);
+    e->bulk_deadline_ms = (int)settings_ms(&s, "MILLOM_NOTIFY_BULK_DEADLINE_MS", 30000, 1, 600000);
     cfg->reply_partition = (int32_t)settings_long(&s, "MILLOM_REPLY_PARTITION", 0, 0, 100000);
     cfg->port = (int)settings_long(&s, "MILLOM_EDGE_PORT", 8080, 0, 65535);
     cfg->threads = (int)settings_long(&s, "MILLOM_EDGE_THREADS", 2, 1, 1024);

@@ -89,9 +89,9 @@ static void release(bulk_wait *w) {
     json_array_foreach(w->results, i, v) {
         if (json_integer_value(json_object_get(v, "status")) == 202) accepted++;
     }
-    http_respond_json(w->req, 200,
-                      json_pack("{s:I, s:o}", "accepted", (json_int_t)accepted, "results",
-                                w->results));
+    http_respond_json(
+        w->req, 200,
+        json_pack("{s:I, s:o}", "accepted", (json_int_t)accepted, "results", w->results));
     pthread_mutex_destroy(&w->lock);
     free(w->slots);
     free(w);
@@ -241,8 +241,8 @@ void routes_notify_bulk(api_edge *e, http_request *req, const edge_match *m) {
         if (send_item(e, op, &items[i], &w->slots[i], &buf, &cap, &why) == 0) continue;
         pthread_mutex_lock(&w->lock);
         json_array_set_new(results, i,
-                           json_pack("{s:i, s:s, s:s}", "status", 503, "errorMessage", why,
-                                     "cause", CAUSE_SERVICE_UNAVAILABLE));
+                           json_pack("{s:i, s:s, s:s}", "status", 503, "errorMessage", why, "cause",
+                                     CAUSE_SERVICE_UNAVAILABLE));
         release(w); /* not the last: this loop still holds one */
     }
     if (n_valid) log_debug("bulk notification: %zu of %zu items sent to notifier", n_valid, n);

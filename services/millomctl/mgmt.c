@@ -130,9 +130,8 @@ int consents_run(const mgmt_opts *o, const char *subscriber) {
         /* One row per consent, then one per CPID registration (a table of
          * its own in table format; CSV rows with kind "cpid"). */
         static const char *const consent_cols[] = {
-            "kind",          "serviceProvider", "active",       "types",     "language",
-            "transactionId", "updatedAt",       "registeredAt", "expiresAt", "expired",
-            "optedOut",      NULL};
+            "kind",      "serviceProvider", "active",    "types",   "language", "transactionId",
+            "updatedAt", "registeredAt",    "expiresAt", "expired", "optedOut", NULL};
         json_t *rows = json_array();
         size_t i;
         json_t *c;

@@ -85,8 +85,8 @@
 /* 10: the subscriber's opt-outs of a consent (its notifications'
  * unsubscribe links): {"<NotificationType>": <epoch ms>, ...}, and when the
  * latest was made (a registration older than that leaves them alone). */
-#define CONSENT_OPT_OUTS_SQL                                                   \
-    "ALTER TABLE consents ADD COLUMN opt_outs TEXT NOT NULL DEFAULT '{}';"   \
+#define CONSENT_OPT_OUTS_SQL                                               \
+    "ALTER TABLE consents ADD COLUMN opt_outs TEXT NOT NULL DEFAULT '{}';" \
     "ALTER TABLE consents ADD COLUMN opted_out_ms INTEGER NOT NULL DEFAULT 0;"
 
 static const char *const provider_msisdn[] = {"provider", "msisdn", NULL};
@@ -143,20 +143,21 @@ int consent_put(notifier *n, const char *provider, const char *op, const char *m
                 const char *types_json, const char *language, const char *transaction_id,
                 int64_t occurred_ms) {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(n->db,
-                           "INSERT INTO consents (provider, msisdn, operator, types, language, "
-                           "transaction_id, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
-                           "ON CONFLICT (provider, msisdn) DO UPDATE SET "
-                           "operator=excluded.operator, types=excluded.types, "
-                           "language=excluded.language, transaction_id=excluded.transaction_id, "
-                           "updated_ms=excluded.updated_ms, "
-                           /* registering a type again (after the opt-out) takes it back */
-                           "opt_outs=CASE WHEN excluded.updated_ms > consents.opted_out_ms THEN "
-                           "(SELECT json_group_object(key, value) FROM json_each(consents.opt_outs) "
-                           "WHERE key NOT IN (SELECT value FROM json_each(excluded.types))) "
-                           "ELSE consents.opt_outs END "
-                           "WHERE excluded.updated_ms >= consents.updated_ms",
-                           -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(
+            n->db,
+            "INSERT INTO consents (provider, msisdn, operator, types, language, "
+            "transaction_id, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+            "ON CONFLICT (provider, msisdn) DO UPDATE SET "
+            "operator=excluded.operator, types=excluded.types, "
+            "language=excluded.language, transaction_id=excluded.transaction_id, "
+            "updated_ms=excluded.updated_ms, "
+            /* registering a type again (after the opt-out) takes it back */
+            "opt_outs=CASE WHEN excluded.updated_ms > consents.opted_out_ms THEN "
+            "(SELECT json_group_object(key, value) FROM json_each(consents.opt_outs) "
+            "WHERE key NOT IN (SELECT value FROM json_each(excluded.types))) "
+            "ELSE consents.opt_outs END "
+            "WHERE excluded.updated_ms >= consents.updated_ms",
+            -1, &st, NULL) != SQLITE_OK) {
         log_warn("consent_put: %s", sqlite3_errmsg(n->db));
         return -1;
     }
@@ -244,8 +245,8 @@ static json_t *opt_outs_json(const unsigned char *stored) {
     const char *type;
     json_t *at;
     json_object_foreach(map, type, at) {
-        json_array_append_new(list, json_pack("{s:s, s:o}", "type", type, "at",
-                                              time_json(json_integer_value(at))));
+        json_array_append_new(
+            list, json_pack("{s:s, s:o}", "type", type, "at", time_json(json_integer_value(at))));
     }
     json_decref(map);
     return list;
@@ -271,8 +272,9 @@ json_t *consents_lookup(notifier *n, const char *op, const char *msisdn, const c
                 json_decref(types);
                 types = json_array();
             }
+            /* A notifier without a TTL (consent_ttl_ms 0): nothing expires. */
             int64_t updated = sqlite3_column_int64(st, 4), expires = updated + n->consent_ttl_ms;
-            int expired = expires <= now_ms();
+            int expired = n->consent_ttl_ms > 0 && expires <= now_ms();
             json_t *c = json_object();
             json_object_set_new(c, "serviceProvider", text(sqlite3_column_text(st, 0)));
             json_object_set_new(c, "active", json_boolean(json_array_size(types) > 0 && !expired));
@@ -280,7 +282,7 @@ json_t *consents_lookup(notifier *n, const char *op, const char *msisdn, const c
             json_object_set_new(c, "language", text(sqlite3_column_text(st, 2)));
             json_object_set_new(c, "transactionId", text(sqlite3_column_text(st, 3)));
             json_object_set_new(c, "updatedAt", time_json(updated));
-            json_object_set_new(c, "expiresAt", time_json(expires));
+            if (n->consent_ttl_ms > 0) json_object_set_new(c, "expiresAt", time_json(expires));
             json_object_set_new(c, "expired", json_boolean(expired));
             json_object_set_new(c, "optedOut", opt_outs_json(sqlite3_column_text(st, 5)));
             json_array_append_new(consents, c);

@@ -41,7 +41,8 @@ typedef struct {
                                  * purchaseLink (as the shop link) */
     long unsubscribe_link_ttl_s;  /* MILLOM_LINK_UNSUBSCRIBE_TTL_S, default 2592000 */
     int64_t consent_ttl_ms;       /* MILLOM_CONSENT_TTL_DAYS, default 365: a consent not
-                                 * renewed (registered again) for that long has expired */
+                                 * renewed (registered again) for that long has expired
+                                 * (0, as in a zeroed struct: none expire) */
     /* The consumer's batch is open, and its replies, produced after its
      * commit (replies.c). */
     int in_batch;

@@ -208,7 +208,8 @@ static int decide(notifier *n, const Millom__V1__SubscriberEvent *ev, const tena
     sqlite3_bind_text(st, 1, msisdn, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, op->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, type, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, now - n->consent_ttl_ms); /* expired consents do not count */
+    /* Expired consents do not count (a notifier without a TTL: none expire). */
+    sqlite3_bind_int64(st, 4, n->consent_ttl_ms > 0 ? now - n->consent_ttl_ms : INT64_MIN);
     int consenting = 0, failed = 0;
     while (!failed && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *provider = (const char *)sqlite3_column_text(st, 0);

@@ -73,8 +73,8 @@ static long bulk(const char *body, json_t **out) {
 }
 
 static json_t *item(const char *id_type, const char *id, const char *tid, const char *type) {
-    return json_pack("{s:s, s:s, s:s, s:s}", "idValue", id, "idType", id_type, "transactionId",
-                     tid, "type", type);
+    return json_pack("{s:s, s:s, s:s, s:s}", "idValue", id, "idType", id_type, "transactionId", tid,
+                     "type", type);
 }
 
 /* Checks results[i]: its status and, when given, errorType or cause. */
@@ -85,9 +85,9 @@ static void verdict(json_t *results, size_t i, long status, const char *error_ty
     ck_assert_msg(json_integer_value(json_object_get(v, "status")) == status,
                   "item %zu: %s (want %ld)", i, text ? text : "?", status);
     if (error_type)
-        ck_assert_msg(strcmp(json_string_value(json_object_get(v, "errorType")) ?: "",
-                             error_type) == 0,
-                      "item %zu: %s (want errorType %s)", i, text, error_type);
+        ck_assert_msg(
+            strcmp(json_string_value(json_object_get(v, "errorType")) ?: "", error_type) == 0,
+            "item %zu: %s (want errorType %s)", i, text, error_type);
     if (cause)
         ck_assert_msg(strcmp(json_string_value(json_object_get(v, "cause")) ?: "", cause) == 0,
                       "item %zu: %s (want cause %s)", i, text, cause);
@@ -127,8 +127,8 @@ static int64_t rfc3339_ms(const char *s) {
     struct tm tm = {0};
     int ms = 0;
     ck_assert_ptr_nonnull(s);
-    ck_assert_int_eq(sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon,
-                            &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms),
+    ck_assert_int_eq(sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                            &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms),
                      7);
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
@@ -156,8 +156,8 @@ START_TEST(bulk_verdicts_in_item_order) {
     json_array_append_new(items, item("MSISDN", a, t0, "out-of-data")); /* twice in one request */
     json_array_append_new(items, item("MSISDN", "923001149999",
                                       new_tid(t_unknown, sizeof t_unknown, "unk"), "out-of-data"));
-    json_array_append_new(items, item("OPET", "tok", new_tid(t_opet, sizeof t_opet, "opet"),
-                                      "out-of-data"));
+    json_array_append_new(
+        items, item("OPET", "tok", new_tid(t_opet, sizeof t_opet, "opet"), "out-of-data"));
     json_array_append_new(items, json_integer(42));
     json_array_append_new(items, item("MSISDN", "4712345678",
                                       new_tid(t_foreign, sizeof t_foreign, "for"), "out-of-data"));
@@ -232,7 +232,8 @@ START_TEST(bulk_limits) {
     char *many = malloc(cap);
     ck_assert_ptr_nonnull(many);
     many[len++] = '[';
-    for (int i = 0; i < 10001; i++) len += (size_t)snprintf(many + len, cap - len, "%s{}", i ? "," : "");
+    for (int i = 0; i < 10001; i++)
+        len += (size_t)snprintf(many + len, cap - len, "%s{}", i ? "," : "");
     many[len++] = ']';
     many[len] = '\0';
     ck_assert_int_eq(bulk(many, &answer), 413);
@@ -271,10 +272,10 @@ END_TEST
  * it has never seen, each 404 NO_CPID, in order. */
 START_TEST(bulk_ten_thousand_items) {
     json_t *items = json_array();
-    char id[16], tid[64];
-    for (int i = 0; i < 10000; i++) {
-        snprintf(id, sizeof id, "9230050%05d", i);
-        snprintf(tid, sizeof tid, "bulk-10k-%ld-%d", (long)getpid(), i);
+    char id[24], tid[64];
+    for (unsigned i = 0; i < 10000; i++) {
+        snprintf(id, sizeof id, "9230050%05u", i);
+        snprintf(tid, sizeof tid, "bulk-10k-%ld-%u", (long)getpid(), i);
         json_array_append_new(items, item("MSISDN", id, tid, "low-data"));
     }
     char *body = json_dumps(items, JSON_COMPACT);
@@ -410,7 +411,8 @@ START_TEST(unsubscribe_link_opts_out) {
                      "out-of-data");
     json_decref(c);
     char *ctl = millomctl_consents(a);
-    ck_assert_msg(strstr(ctl, "expiresAt") && strstr(ctl, "optedOut") && strstr(ctl, "out-of-data 20"),
+    ck_assert_msg(strstr(ctl, "expiresAt") && strstr(ctl, "optedOut") &&
+                      strstr(ctl, "out-of-data 20"),
                   "millomctl consents: %s", ctl);
     free(ctl);
 
