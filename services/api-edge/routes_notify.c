@@ -6,7 +6,9 @@
  * the flow cannot use, is 409 with the spec's ErrorResponse); a number not
  * of this operator is 404. The event goes to millom.subscriber.events
  * (key: MSISDN) as a SubscriberEvent with RequestMeta, and notifier's
- * verdict (202, 403 NO_CONSENT, 404, 409, 429 QUOTA_EXCEEDED) is relayed. */
+ * verdict (202, 403 NO_CONSENT, 404, 409, 429 QUOTA_EXCEEDED) is relayed.
+ * The check of one notification (notify_item_check) and its event
+ * (notify_item_event) serve the bulk endpoint too (routes_notify_bulk.c). */
 #include "edge.h"
 #include "shared/plumbing/topics.h"
 #include "shared/contracts/cpid.h"
