@@ -11,6 +11,7 @@
 #include "request_std.h"
 #include "routes.h"
 #include "tenants_reload.h"
+#include "millom/v1/subscriber.pb-c.h"
 
 typedef struct api_edge {
     snapshot_cell *config; /* the tenants file in force: edge_config versions (tenants_reload.h) */
@@ -26,6 +27,9 @@ typedef struct api_edge {
     char *openapi;
     size_t openapi_len;
     int openapi_errno;
+    long bulk_max_items;       /* MILLOM_NOTIFY_BULK_MAX_ITEMS, default 10000 */
+    long bulk_max_body;        /* MILLOM_NOTIFY_BULK_MAX_BODY, default 4 MiB */
+    int bulk_deadline_ms;      /* MILLOM_NOTIFY_BULK_DEADLINE_MS, default 30000 */
 } api_edge;
 
 /* The version of the tenants file a request is served with (m->config). */
@@ -107,7 +111,7 @@ void routes_std_send_query(api_edge *e, http_request *req, const std_request *r,
                            rpc_reply_fn on_reply, void *arg);
 /* GET /rnf/{serviceProvider}/{operator}/{cpid}/{offers|ping|purchasePlan|shop},
  * authorized by a signed link (routes_rnf.c); the row's action: */
-typedef enum { RNF_OFFERS, RNF_PING, RNF_PURCHASE, RNF_SHOP } rnf_action;
+typedef enum { RNF_OFFERS, RNF_PING, RNF_PURCHASE, RNF_SHOP, RNF_UNSUBSCRIBE } rnf_action;
 void routes_rnf(api_edge *e, http_request *req, const edge_match *m);
 /* The headers of every answer under /rnf/ (routes_rnf.c): name, value, ..., NULL. */
 extern const char *const edge_rnf_headers[];
@@ -163,6 +167,46 @@ typedef struct {
 } notify_body;
 /* Parses and validates a NotifyRequest; -1 with msg naming the field. */
 int notify_body_parse(const char *body, size_t len, notify_body *out, char *msg, size_t msglen);
+/* The same for a parsed body (other fields of the object are ignored). */
+int notify_body_check(const json_t *body, notify_body *out, char *msg, size_t msglen);
+/* 1 if type is one of the spec's NotificationType values. */
+int notify_type_known(const char *type);
+
+/* One notification as the single endpoint takes it (its query's idValue,
+ * idType and override, and its body), checked for operator op: shared by
+ * POST /notify/{op}/v1/single and /bulk, so both give one item the same
+ * verdict. */
+typedef struct {
+    notify_body body;
+    char msisdn[16]; /* resolved: the number, or the CPID's number */
+    int skip_quota;  /* override=true */
+} notify_item;
+/* Why an item was refused before it reached notifier. */
+typedef struct {
+    int status;             /* 400, 404, 409 */
+    const char *error_type; /* the spec's ErrorResponse.errorType; NULL: 400 ErrorDocument */
+    char message[256];      /* names the field */
+} notify_refusal;
+/* 0 with out filled, or -1 with why (override: NULL, "true" or "false"). */
+int notify_item_check(const tenant_operator *op, const char *id_value, const char *id_type,
+                      const char *override, const json_t *body, notify_item *out,
+                      notify_refusal *why);
+/* The SubscriberEvent of a checked item (pointing into it and op: both
+ * must outlive the event); its meta is filled by edge_send_request or
+ * rpc_call_begin. */
+typedef struct {
+    Millom__V1__SubscriberEvent ev;
+    Millom__V1__SubscriberRef sub;
+    Millom__V1__RequestMeta meta;
+} notify_event;
+void notify_item_event(const tenant_operator *op, notify_item *it, notify_event *out);
+
+/* POST /notify/{operator}/v1/bulk: up to MILLOM_NOTIFY_BULK_MAX_ITEMS
+ * notifications, one verdict each (routes_notify_bulk.c). */
+void routes_notify_bulk(api_edge *e, http_request *req, const edge_match *m);
+/* The body limit of a bulk request (MILLOM_NOTIFY_BULK_MAX_BODY) for
+ * http_server_opts.max_body_for; 0 for every other request. */
+size_t notify_bulk_max_body(void *app, const char *method, const char *path);
 /* RFC 3339 date-time to epoch ms; -1 if not one. */
 int64_t notify_parse_time(const char *s);
 

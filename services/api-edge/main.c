@@ -43,6 +43,10 @@ static void read_settings(api_edge *e, edge_settings *cfg) {
     e->allowed_hosts = settings_str(&s, "MILLOM_ALLOWED_HOSTS", EDGE_DEFAULT_ALLOWED_HOSTS);
     e->openapi_path =
         settings_str(&s, "MILLOM_OPENAPI_FILE", "schemas/openapi/millom-extensions.yaml");
+    e->bulk_max_items = settings_long(&s, "MILLOM_NOTIFY_BULK_MAX_ITEMS", 10000, 1, 100000);
+    e->bulk_max_body =
+        settings_long(&s, "MILLOM_NOTIFY_BULK_MAX_BODY", 4L * 1024 * 1024, 1024, 1L << 30);
+    e->bulk_deadline_ms = (int)settings_ms(&s, "MILLOM_NOTIFY_BULK_DEADLINE_MS", 30000, 1, 600000);
     cfg->reply_partition = (int32_t)settings_long(&s, "MILLOM_REPLY_PARTITION", 0, 0, 100000);
     cfg->port = (int)settings_long(&s, "MILLOM_EDGE_PORT", 8080, 0, 65535);
     cfg->threads = (int)settings_long(&s, "MILLOM_EDGE_THREADS", 2, 1, 1024);
@@ -123,6 +127,7 @@ int main(void) {
         .app = &e,
         .tls = &tls,
         .correlate = 1, /* x-correlator: README "Request ids" */
+        .max_body_for = notify_bulk_max_body,
     };
     int https = tls.cert_pem != NULL;
     server = http_server_start(&opts, err, sizeof err);

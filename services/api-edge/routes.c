@@ -21,6 +21,7 @@
 #define MGMT "millom.mgmt.read"
 #define CALLBACK "cco.dd.data-plan.inquire"
 #define NOTIFY "cco.dd.notify.{operator}.single"
+#define NOTIFY_BULK "cco.dd.notify.{operator}.bulk"
 
 #define TOKEN(scope, bind) EDGE_AUTH_TOKEN, scope, bind
 #define PUBLIC(kind) kind, NULL, EDGE_BIND_NONE
@@ -64,6 +65,7 @@ const edge_route_row edge_routes[] = {
     {"GET", "/rnf/{serviceProvider}/{operator}/{cpid}/ping", routes_rnf, RNF_PING, PUBLIC(EDGE_AUTH_SIGNED_LINK), FORM, edge_rnf_headers},
     {"GET POST", "/rnf/{serviceProvider}/{operator}/{cpid}/purchasePlan", routes_rnf, RNF_PURCHASE, PUBLIC(EDGE_AUTH_SIGNED_LINK), FORM, edge_rnf_headers},
     {"GET", "/rnf/{serviceProvider}/{operator}/{cpid}/shop", routes_rnf, RNF_SHOP, PUBLIC(EDGE_AUTH_SIGNED_LINK), FORM, edge_rnf_headers},
+    {"GET", "/rnf/{serviceProvider}/{operator}/{cpid}/unsubscribe", routes_rnf, RNF_UNSUBSCRIBE, PUBLIC(EDGE_AUTH_SIGNED_LINK), FORM, edge_rnf_headers},
     {NULL, "/rnf/**", NULL, 0, PUBLIC(EDGE_AUTH_SIGNED_LINK), FORM, edge_rnf_headers},
 
     /* The management API for operators (routes_mgmt.c, routes_settlement.c, routes_consents.c). */
@@ -82,6 +84,7 @@ const edge_route_row edge_routes[] = {
 
     /* The Notification API (routes_notify.c). */
     {"POST", "/notify/{operator}/v1/single", routes_notify, 0, TOKEN(NOTIFY, OP), 0, NULL},
+    {"POST", "/notify/{operator}/v1/bulk", routes_notify_bulk, 0, TOKEN(NOTIFY_BULK, OP), 0, NULL},
     {NULL, "/notify/{operator}/**", NULL, 0, TOKEN(NOTIFY, OP), 0, NULL},
 
     /* The CPID API (routes_cpid.c). */

@@ -6,7 +6,9 @@
  * the flow cannot use, is 409 with the spec's ErrorResponse); a number not
  * of this operator is 404. The event goes to millom.subscriber.events
  * (key: MSISDN) as a SubscriberEvent with RequestMeta, and notifier's
- * verdict (202, 403 NO_CONSENT, 404, 409, 429 QUOTA_EXCEEDED) is relayed. */
+ * verdict (202, 403 NO_CONSENT, 404, 409, 429 QUOTA_EXCEEDED) is relayed.
+ * The check of one notification (notify_item_check) and its event
+ * (notify_item_event) serve the bulk endpoint too (routes_notify_bulk.c). */
 #include "edge.h"
 #include "shared/plumbing/topics.h"
 #include "shared/contracts/cpid.h"
@@ -15,6 +17,7 @@
 #include "shared/plumbing/service.h"
 #include "millom/v1/subscriber.pb-c.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,10 +100,10 @@ int64_t notify_parse_time(const char *s) {
         goto out;                           \
     } while (0)
 
-static int multilingual(json_t *arr, const char *text_field) {
+static int multilingual(const json_t *arr, const char *text_field) {
     if (!json_is_array(arr)) return 0;
     size_t i;
-    json_t *m;
+    const json_t *m;
     json_array_foreach(arr, i, m) {
         if (!json_is_object(m)) return 0;
         json_t *l = json_object_get(m, "language"), *t = json_object_get(m, text_field);
@@ -113,11 +116,18 @@ int notify_body_parse(const char *body, size_t len, notify_body *out, char *msg,
     memset(out, 0, sizeof *out);
     json_error_t jerr;
     json_t *j = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
-    int rc = -1;
     if (!j) {
         snprintf(msg, msglen, "body is not valid JSON: %s", jerr.text);
         return -1;
     }
+    int rc = notify_body_check(j, out, msg, msglen);
+    json_decref(j);
+    return rc;
+}
+
+int notify_body_check(const json_t *j, notify_body *out, char *msg, size_t msglen) {
+    memset(out, 0, sizeof *out);
+    int rc = -1;
     if (!json_is_object(j)) BAD("body must be a JSON object");
     const char *tid = json_string_value(json_object_get(j, "transactionId"));
     size_t tlen = tid ? strlen(tid) : 0;
@@ -178,8 +188,80 @@ int notify_body_parse(const char *body, size_t len, notify_body *out, char *msg,
     }
     rc = 0;
 out:
-    json_decref(j);
     return rc;
+}
+
+int notify_type_known(const char *type) { return in_list(notification_types, type); }
+
+/* Fills why; -1. */
+static int refuse(notify_refusal *why, int status, const char *error_type, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int refuse(notify_refusal *why, int status, const char *error_type, const char *fmt, ...) {
+    why->status = status;
+    why->error_type = error_type;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why->message, sizeof why->message, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int notify_item_check(const tenant_operator *op, const char *id_value, const char *id_type,
+                      const char *override, const json_t *body, notify_item *out,
+                      notify_refusal *why) {
+    memset(out, 0, sizeof *out);
+    if (!id_value || !*id_value) return refuse(why, 400, NULL, "idValue is required");
+    if (!id_type ||
+        (strcmp(id_type, "MSISDN") && strcmp(id_type, "CPID") && strcmp(id_type, "OPET")))
+        return refuse(why, 400, NULL, "idType must be one of MSISDN, CPID, OPET");
+    if (override) {
+        if (strcmp(override, "true") == 0)
+            out->skip_quota = 1;
+        else if (strcmp(override, "false") != 0)
+            return refuse(why, 400, NULL, "override must be true or false");
+    }
+    char msg[256];
+    if (notify_body_check(body, &out->body, msg, sizeof msg) != 0)
+        return refuse(why, 400, NULL, "%s", msg);
+    if (strcmp(id_type, "OPET") == 0)
+        return refuse(why, 409, "NO_CPID",
+                      "this flow does not support idType OPET; use MSISDN or CPID");
+    if (strcmp(id_type, "CPID") == 0) {
+        cpid_info info;
+        cpid_status st = cpid_decode(cpid_config_default(), id_value, now_ms(), &info);
+        if (st != CPID_OK) return refuse(why, 409, "NO_CPID", "idValue: %s", cpid_status_text(st));
+        if (strcmp(info.mccmnc, op->mccmnc) != 0 ||
+            strncmp(info.msisdn, op->country_code, strlen(op->country_code)) != 0)
+            return refuse(why, 409, "NO_CPID", "idValue: the CPID is not one of operator '%s'",
+                          op->id);
+        snprintf(out->msisdn, sizeof out->msisdn, "%s", info.msisdn);
+        return 0;
+    }
+    if (!msisdn_normalize(id_value, out->msisdn, sizeof out->msisdn))
+        return refuse(why, 400, NULL, "idValue is not an E.164 MSISDN");
+    if (strncmp(out->msisdn, op->country_code, strlen(op->country_code)) != 0)
+        return refuse(why, 404, "NO_CPID", "idValue is not a number of operator '%s'", op->id);
+    return 0;
+}
+
+void notify_item_event(const tenant_operator *op, notify_item *it, notify_event *out) {
+    out->meta = (Millom__V1__RequestMeta)MILLOM__V1__REQUEST_META__INIT;
+    out->sub = (Millom__V1__SubscriberRef)MILLOM__V1__SUBSCRIBER_REF__INIT;
+    out->sub.operator_ = (char *)op->id;
+    out->sub.key_type = MILLOM__V1__KEY_TYPE__KEY_TYPE_MSISDN;
+    out->sub.subscriber_id = it->msisdn;
+    Millom__V1__SubscriberEvent *ev = &out->ev;
+    *ev = (Millom__V1__SubscriberEvent)MILLOM__V1__SUBSCRIBER_EVENT__INIT;
+    ev->meta = &out->meta;
+    ev->operator_ = (char *)op->id;
+    ev->subscriber = &out->sub;
+    ev->type = it->body.type;
+    ev->transaction_id = it->body.transaction_id;
+    ev->override = it->skip_quota;
+    ev->plan_id = it->body.plan_id;
+    ev->expiry_time_ms = it->body.expiry_ms;
+    ev->occurred_at_ms = now_ms();
+    ev->language = it->body.language;
 }
 
 void routes_notify(api_edge *e, http_request *req, const edge_match *m) {
@@ -188,82 +270,28 @@ void routes_notify(api_edge *e, http_request *req, const edge_match *m) {
         http_respond_error(req, CAUSE_BAD_REQUEST, "unknown operator '%s'", m->params.op);
         return;
     }
-    const char *id_value = http_query(req, "idValue"), *id_type = http_query(req, "idType"),
-               *override = http_query(req, "override");
-    if (!id_value || !*id_value) {
-        http_respond_error(req, CAUSE_BAD_REQUEST, "idValue is required");
-        return;
-    }
-    if (!id_type ||
-        (strcmp(id_type, "MSISDN") && strcmp(id_type, "CPID") && strcmp(id_type, "OPET"))) {
-        http_respond_error(req, CAUSE_BAD_REQUEST, "idType must be one of MSISDN, CPID, OPET");
-        return;
-    }
-    int skip_quota = 0;
-    if (override) {
-        if (strcmp(override, "true") == 0)
-            skip_quota = 1;
-        else if (strcmp(override, "false") != 0) {
-            http_respond_error(req, CAUSE_BAD_REQUEST, "override must be true or false");
-            return;
-        }
-    }
     size_t len;
     const char *body = http_body(req, &len);
-    notify_body b;
-    char msg[256];
-    if (notify_body_parse(body, len, &b, msg, sizeof msg) != 0) {
-        http_respond_error(req, CAUSE_BAD_REQUEST, "%s", msg);
+    json_error_t jerr;
+    json_t *j = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
+    notify_item it;
+    notify_refusal why;
+    int rc = -1;
+    if (!j)
+        refuse(&why, 400, NULL, "body is not valid JSON: %s", jerr.text);
+    else
+        rc = notify_item_check(op, http_query(req, "idValue"), http_query(req, "idType"),
+                               http_query(req, "override"), j, &it, &why);
+    json_decref(j);
+    if (rc != 0) {
+        if (why.error_type)
+            respond_notify_error(req, why.status, why.error_type, why.message);
+        else
+            http_respond_error(req, CAUSE_BAD_REQUEST, "%s", why.message);
         return;
     }
-    char msisdn[16];
-    if (strcmp(id_type, "OPET") == 0) {
-        respond_notify_error(req, 409, "NO_CPID",
-                             "this flow does not support idType OPET; use MSISDN or CPID");
-        return;
-    } else if (strcmp(id_type, "CPID") == 0) {
-        cpid_info info;
-        cpid_status st = cpid_decode(cpid_config_default(), id_value, now_ms(), &info);
-        if (st != CPID_OK) {
-            snprintf(msg, sizeof msg, "idValue: %s", cpid_status_text(st));
-            respond_notify_error(req, 409, "NO_CPID", msg);
-            return;
-        }
-        if (strcmp(info.mccmnc, op->mccmnc) != 0 ||
-            strncmp(info.msisdn, op->country_code, strlen(op->country_code)) != 0) {
-            snprintf(msg, sizeof msg, "idValue: the CPID is not one of operator '%s'", op->id);
-            respond_notify_error(req, 409, "NO_CPID", msg);
-            return;
-        }
-        snprintf(msisdn, sizeof msisdn, "%s", info.msisdn);
-    } else {
-        if (!msisdn_normalize(id_value, msisdn, sizeof msisdn)) {
-            http_respond_error(req, CAUSE_BAD_REQUEST, "idValue is not an E.164 MSISDN");
-            return;
-        }
-        if (strncmp(msisdn, op->country_code, strlen(op->country_code)) != 0) {
-            snprintf(msg, sizeof msg, "idValue is not a number of operator '%s'", op->id);
-            respond_notify_error(req, 404, "NO_CPID", msg);
-            return;
-        }
-    }
-
-    Millom__V1__RequestMeta meta = MILLOM__V1__REQUEST_META__INIT;
-    Millom__V1__SubscriberRef sub = MILLOM__V1__SUBSCRIBER_REF__INIT;
-    sub.operator_ = (char *)op->id;
-    sub.key_type = MILLOM__V1__KEY_TYPE__KEY_TYPE_MSISDN;
-    sub.subscriber_id = msisdn;
-    Millom__V1__SubscriberEvent ev = MILLOM__V1__SUBSCRIBER_EVENT__INIT;
-    ev.meta = &meta;
-    ev.operator_ = (char *)op->id;
-    ev.subscriber = &sub;
-    ev.type = b.type;
-    ev.transaction_id = b.transaction_id;
-    ev.override = skip_quota;
-    ev.plan_id = b.plan_id;
-    ev.expiry_time_ms = b.expiry_ms;
-    ev.occurred_at_ms = now_ms();
-    ev.language = b.language;
-    edge_send_request(e, req, TOPIC_SUBSCRIBER_EVENTS, msisdn, e->query_deadline_ms,
-                      &edge_subscriber_event_codec, &ev, &meta, edge_relay_reply, req);
+    notify_event ne;
+    notify_item_event(op, &it, &ne);
+    edge_send_request(e, req, TOPIC_SUBSCRIBER_EVENTS, it.msisdn, e->query_deadline_ms,
+                      &edge_subscriber_event_codec, &ne.ev, &ne.meta, edge_relay_reply, req);
 }

@@ -11,6 +11,9 @@
  *        (and uuid, expirySeconds, signature) as
  *        application/x-www-form-urlencoded, nothing in the query
  *   GET /rnf/{serviceProvider}/{operator}/{cpid}/shop          an HTML page of the offers
+ *   GET /rnf/{serviceProvider}/{operator}/{cpid}/unsubscribe   ?type=<NotificationType>: the
+ *        subscriber's opt-out of that type from that provider (a ConsentChange
+ *        with opt_out_type to notifier), answered with a small HTML page
  *
  * A tampered, malformed or expired link is 401 UNAUTHORIZED. Past the
  * link, the CPID is checked like the standard API's key_type=CPID (of
@@ -39,6 +42,7 @@
 #include "shared/plumbing/errors.h"
 #include "shared/plumbing/log.h"
 #include "shared/plumbing/service.h"
+#include "shared/plumbing/topics.h"
 #include "shared/contracts/fund_source.h"
 #include "shared/contracts/rnf_links.h"
 #include "shared/contracts/signed_link.h"
@@ -89,6 +93,7 @@ static void rnf_path_of(const edge_match *m, rnf_path *out) {
 static const char *query_of(void *ctx, const char *name) { return http_query(ctx, name); }
 
 static const char *const PURCHASE_PARAMS[] = {"planId", "transactionId", "fundSource", NULL};
+static const char *const UNSUBSCRIBE_PARAMS[] = {"type", NULL};
 
 /* The shop's form POST: its fields read with http_form_get (shared/plumbing/http_form.h). A
  * field given twice makes the form bad (400). */
@@ -369,6 +374,51 @@ static void on_shop_reply(void *arg, const Millom__V1__Reply *reply) {
     free(page);
 }
 
+/* ---- unsubscribe ---- */
+
+static const char UNSUBSCRIBED_PAGE[] =
+    "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+    "<title>Unsubscribed</title><style>body{font-family:system-ui,sans-serif;font-size:18px;"
+    "margin:0;padding:16px}</style></head><body>\n<h1>Unsubscribed</h1>\n"
+    "<p>You will no longer get these notifications from this service. To get them again, "
+    "turn them on in its app.</p>\n</body></html>\n";
+
+/* notifier recorded the opt-out: the page; otherwise its answer as is. */
+static void on_unsubscribe_reply(void *arg, const Millom__V1__Reply *reply) {
+    http_request *req = arg;
+    if (!reply || reply->http_status != 200) {
+        edge_relay_reply(req, reply);
+        return;
+    }
+    http_respond(req, 200, "text/html; charset=utf-8", UNSUBSCRIBED_PAGE,
+                 sizeof UNSUBSCRIBED_PAGE - 1);
+}
+
+static void unsubscribe(api_edge *e, const edge_match *m, http_request *req, const rnf_path *p) {
+    std_request r;
+    if (validate(edge_tenants(m), req, p, STD_REGISTER, &r) != 0) return;
+    const char *type = http_query(req, "type");
+    if (!notify_type_known(type)) {
+        http_respond_error(req, CAUSE_BAD_REQUEST, "type must be a NotificationType");
+        return;
+    }
+    Millom__V1__RequestMeta meta = MILLOM__V1__REQUEST_META__INIT;
+    Millom__V1__SubscriberRef sub = MILLOM__V1__SUBSCRIBER_REF__INIT;
+    sub.operator_ = (char *)r.op->id;
+    sub.key_type = MILLOM__V1__KEY_TYPE__KEY_TYPE_MSISDN;
+    sub.subscriber_id = r.subscriber;
+    Millom__V1__ConsentChange c = MILLOM__V1__CONSENT_CHANGE__INIT;
+    c.meta = &meta;
+    c.service_provider = (char *)r.provider->id;
+    c.subscriber = &sub;
+    c.transaction_id = "unsubscribe";
+    c.opt_out_type = (char *)type;
+    c.occurred_at_ms = now_ms();
+    edge_send_request(e, req, TOPIC_CONSENTS, r.subscriber, e->query_deadline_ms,
+                      &edge_consent_codec, &c, &meta, on_unsubscribe_reply, req);
+}
+
 /* ---- the routes ---- */
 
 /* get/ctx read the purchase's parameters: the query of a GET link, the
@@ -448,7 +498,10 @@ void routes_rnf(api_edge *e, http_request *req, const edge_match *m) {
     }
     int64_t now = now_ms();
     int rc = signed_link_verify(http_path(req), get, ctx,
-                                p.action == RNF_PURCHASE ? PURCHASE_PARAMS : NULL, now);
+                                p.action == RNF_PURCHASE      ? PURCHASE_PARAMS
+                                : p.action == RNF_UNSUBSCRIBE ? UNSUBSCRIBE_PARAMS
+                                                              : NULL,
+                                now);
     if (form && form->bad) {
         http_respond_error(req, CAUSE_BAD_REQUEST, "a form field is given twice or too long");
         return;
@@ -480,6 +533,7 @@ void routes_rnf(api_edge *e, http_request *req, const edge_match *m) {
     switch (p.action) {
     case RNF_PING: http_respond(req, 200, "application/json", "{\"status\":\"ok\"}", 15); return;
     case RNF_PURCHASE: purchase(e, m, req, &p, get, ctx); return;
+    case RNF_UNSUBSCRIBE: unsubscribe(e, m, req, &p); return;
     case RNF_OFFERS:
     case RNF_SHOP: {
         std_request r;

@@ -83,6 +83,25 @@ int purchases_get_run(const mgmt_opts *o, const char *transid) {
     return rc;
 }
 
+/* A consent's optedOut list [{type, at}] as one cell: "type at, ...". */
+static json_t *opt_outs_text(const json_t *list) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return json_string("?");
+    size_t i;
+    const json_t *o;
+    json_array_foreach(list, i, o) {
+        const char *type = json_string_value(json_object_get(o, "type"));
+        const char *at = json_string_value(json_object_get(o, "at"));
+        fprintf(f, "%s%s %s", i ? ", " : "", type ? type : "?", at ? at : "?");
+    }
+    fclose(f);
+    json_t *cell = json_string(buf ? buf : "");
+    free(buf);
+    return cell;
+}
+
 int consents_run(const mgmt_opts *o, const char *subscriber) {
     char *op = http_escape(o->op), *sub = http_escape(subscriber), sp[512], path[1024];
     if (!op || !sub) {
@@ -111,14 +130,15 @@ int consents_run(const mgmt_opts *o, const char *subscriber) {
         /* One row per consent, then one per CPID registration (a table of
          * its own in table format; CSV rows with kind "cpid"). */
         static const char *const consent_cols[] = {
-            "kind",          "serviceProvider", "active",       "types",     "language",
-            "transactionId", "updatedAt",       "registeredAt", "expiresAt", NULL};
+            "kind",      "serviceProvider", "active",    "types",   "language", "transactionId",
+            "updatedAt", "registeredAt",    "expiresAt", "expired", "optedOut", NULL};
         json_t *rows = json_array();
         size_t i;
         json_t *c;
         json_array_foreach(consents, i, c) {
             json_t *row = json_deep_copy(c);
             json_object_set_new(row, "kind", json_string("consent"));
+            json_object_set_new(row, "optedOut", opt_outs_text(json_object_get(c, "optedOut")));
             json_array_append_new(rows, row);
         }
         json_array_foreach(cpids, i, c) {

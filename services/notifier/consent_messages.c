@@ -1,4 +1,5 @@
-/* notifier's consumer: consents (millom.consents), CPID registrations
+/* notifier's consumer: consents (millom.consents: registrations and the
+ * subscribers' opt-outs from unsubscribe links), CPID registrations
  * (millom.cpid.registrations) and the management read
  * (millom.consent.queries); subscriber and purchase events go to
  * notify_events.c. Requests that carry a
@@ -51,6 +52,17 @@ static kafka_verdict on_consent(notifier *n, const rd_kafka_message_t *msg, char
         snprintf(err, errlen, "consent change lacks provider or MSISDN subscriber");
         reply_error(n, c->meta, CAUSE_BAD_REQUEST, err);
         v = KAFKA_DEAD_LETTER;
+        goto out;
+    }
+    if (c->opt_out_type && *c->opt_out_type) {
+        if (consent_opt_out(n, c->service_provider, c->subscriber->operator_,
+                            c->subscriber->subscriber_id, c->opt_out_type,
+                            c->occurred_at_ms) != 0) {
+            v = KAFKA_RETRY;
+            goto out;
+        }
+        log_debug("opt-out of %s from %s", c->opt_out_type, c->service_provider);
+        reply(n, c->meta, 200, "");
         goto out;
     }
     json_t *types = json_array();

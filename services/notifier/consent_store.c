@@ -82,6 +82,13 @@
  * its x-correlator header; 9: the outbox's (outbox_correlator_migration_sql). */
 #define DELIVERIES_CORRELATOR_SQL "ALTER TABLE deliveries ADD COLUMN correlator TEXT;"
 
+/* 10: the subscriber's opt-outs of a consent (its notifications'
+ * unsubscribe links): {"<NotificationType>": <epoch ms>, ...}, and when the
+ * latest was made (a registration older than that leaves them alone). */
+#define CONSENT_OPT_OUTS_SQL                                               \
+    "ALTER TABLE consents ADD COLUMN opt_outs TEXT NOT NULL DEFAULT '{}';" \
+    "ALTER TABLE consents ADD COLUMN opted_out_ms INTEGER NOT NULL DEFAULT 0;"
+
 static const char *const provider_msisdn[] = {"provider", "msisdn", NULL};
 static const char *const dedup_keys[] = {"operator", "transaction_id", NULL};
 static const char *const local_id[] = {"id", NULL};
@@ -107,7 +114,8 @@ sqlite3 *notifier_store_open(const char *path, char *err, size_t errlen) {
                                       NOTIFY_OVERRIDE_SQL,
                                       DELIVERIES_BY_PROVIDER_SQL,
                                       DELIVERIES_CORRELATOR_SQL,
-                                      outbox_correlator_migration_sql};
+                                      outbox_correlator_migration_sql,
+                                      CONSENT_OPT_OUTS_SQL};
     size_t count = sizeof migrations / sizeof migrations[0];
     sqlite3 *db = path ? store_open_path(path, migrations, count, err, errlen)
                        : store_open("notifier", migrations, count, err, errlen);
@@ -135,15 +143,21 @@ int consent_put(notifier *n, const char *provider, const char *op, const char *m
                 const char *types_json, const char *language, const char *transaction_id,
                 int64_t occurred_ms) {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(n->db,
-                           "INSERT INTO consents (provider, msisdn, operator, types, language, "
-                           "transaction_id, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
-                           "ON CONFLICT (provider, msisdn) DO UPDATE SET "
-                           "operator=excluded.operator, types=excluded.types, "
-                           "language=excluded.language, transaction_id=excluded.transaction_id, "
-                           "updated_ms=excluded.updated_ms "
-                           "WHERE excluded.updated_ms >= consents.updated_ms",
-                           -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(
+            n->db,
+            "INSERT INTO consents (provider, msisdn, operator, types, language, "
+            "transaction_id, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+            "ON CONFLICT (provider, msisdn) DO UPDATE SET "
+            "operator=excluded.operator, types=excluded.types, "
+            "language=excluded.language, transaction_id=excluded.transaction_id, "
+            "updated_ms=excluded.updated_ms, "
+            /* registering a type again (after the opt-out) takes it back */
+            "opt_outs=CASE WHEN excluded.updated_ms > consents.opted_out_ms THEN "
+            "(SELECT json_group_object(key, value) FROM json_each(consents.opt_outs) "
+            "WHERE key NOT IN (SELECT value FROM json_each(excluded.types))) "
+            "ELSE consents.opt_outs END "
+            "WHERE excluded.updated_ms >= consents.updated_ms",
+            -1, &st, NULL) != SQLITE_OK) {
         log_warn("consent_put: %s", sqlite3_errmsg(n->db));
         return -1;
     }
@@ -156,6 +170,34 @@ int consent_put(notifier *n, const char *provider, const char *op, const char *m
     sqlite3_bind_int64(st, 7, occurred_ms);
     int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
     if (rc) log_warn("consent_put: %s", sqlite3_errmsg(n->db));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int consent_opt_out(notifier *n, const char *provider, const char *op, const char *msisdn,
+                    const char *type, int64_t occurred_ms) {
+    /* No consent yet: a row without types keeps the opt-out, so a later
+     * registration of that type is still what takes it back. */
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(n->db,
+                           "INSERT INTO consents (provider, msisdn, operator, types, language, "
+                           "transaction_id, updated_ms, opt_outs, opted_out_ms) "
+                           "VALUES (?1, ?2, ?3, '[]', 'en', '', 0, json_object(?4, ?5), ?5) "
+                           "ON CONFLICT (provider, msisdn) DO UPDATE SET "
+                           "opt_outs=json_set(consents.opt_outs, '$.\"' || ?4 || '\"', "
+                           "coalesce(json_extract(consents.opt_outs, '$.\"' || ?4 || '\"'), ?5)), "
+                           "opted_out_ms=max(consents.opted_out_ms, ?5)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        log_warn("consent_opt_out: %s", sqlite3_errmsg(n->db));
+        return -1;
+    }
+    sqlite3_bind_text(st, 1, provider, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, msisdn, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, op, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, type, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, occurred_ms);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    if (rc) log_warn("consent_opt_out: %s", sqlite3_errmsg(n->db));
     sqlite3_finalize(st);
     return rc;
 }
@@ -197,13 +239,26 @@ static json_t *text(const unsigned char *s) {
     return j ? j : json_string("?");
 }
 
+/* The stored opt-outs {"type": ms} as [{"type", "at"}], by type. */
+static json_t *opt_outs_json(const unsigned char *stored) {
+    json_t *map = json_loads(stored ? (const char *)stored : "{}", 0, NULL), *list = json_array();
+    const char *type;
+    json_t *at;
+    json_object_foreach(map, type, at) {
+        json_array_append_new(
+            list, json_pack("{s:s, s:o}", "type", type, "at", time_json(json_integer_value(at))));
+    }
+    json_decref(map);
+    return list;
+}
+
 json_t *consents_lookup(notifier *n, const char *op, const char *msisdn, const char *provider) {
     if (!provider) provider = "";
     json_t *consents = json_array(), *cpids = json_array();
     sqlite3_stmt *st = NULL;
     int ok = sqlite3_prepare_v2(n->db,
-                                "SELECT provider, types, language, transaction_id, updated_ms "
-                                "FROM consents WHERE msisdn=?1 AND operator=?2 AND "
+                                "SELECT provider, types, language, transaction_id, updated_ms, "
+                                "opt_outs FROM consents WHERE msisdn=?1 AND operator=?2 AND "
                                 "(?3='' OR provider=?3) ORDER BY provider",
                                 -1, &st, NULL) == SQLITE_OK;
     if (ok) {
@@ -217,13 +272,19 @@ json_t *consents_lookup(notifier *n, const char *op, const char *msisdn, const c
                 json_decref(types);
                 types = json_array();
             }
+            /* A notifier without a TTL (consent_ttl_ms 0): nothing expires. */
+            int64_t updated = sqlite3_column_int64(st, 4), expires = updated + n->consent_ttl_ms;
+            int expired = n->consent_ttl_ms > 0 && expires <= now_ms();
             json_t *c = json_object();
             json_object_set_new(c, "serviceProvider", text(sqlite3_column_text(st, 0)));
-            json_object_set_new(c, "active", json_boolean(json_array_size(types) > 0));
+            json_object_set_new(c, "active", json_boolean(json_array_size(types) > 0 && !expired));
             json_object_set_new(c, "types", types);
             json_object_set_new(c, "language", text(sqlite3_column_text(st, 2)));
             json_object_set_new(c, "transactionId", text(sqlite3_column_text(st, 3)));
-            json_object_set_new(c, "updatedAt", time_json(sqlite3_column_int64(st, 4)));
+            json_object_set_new(c, "updatedAt", time_json(updated));
+            if (n->consent_ttl_ms > 0) json_object_set_new(c, "expiresAt", time_json(expires));
+            json_object_set_new(c, "expired", json_boolean(expired));
+            json_object_set_new(c, "optedOut", opt_outs_json(sqlite3_column_text(st, 5)));
             json_array_append_new(consents, c);
         }
         ok = rc == SQLITE_DONE;

@@ -14,7 +14,8 @@
  * default 7: api-edge uses 0, every instance needs its own),
  * MILLOM_NOTIFY_OFFERS_TIMEOUT_MS (2000), MILLOM_PUBLIC_URL
  * (http://127.0.0.1:8080), MILLOM_LINK_TTL_S (86400), MILLOM_LINK_SHOP_TTL_S
- * (3600), MILLOM_LINK_PURCHASE_TTL_S (600). */
+ * (3600), MILLOM_LINK_PURCHASE_TTL_S (600), MILLOM_LINK_UNSUBSCRIBE_TTL_S
+ * (2592000); MILLOM_CONSENT_TTL_DAYS (365). */
 #include "notifier.h"
 #include "shared/plumbing/settings.h"
 #include "shared/plumbing/topics.h"
@@ -44,6 +45,11 @@ static void *setup(runner *r) {
     if (n->shop_link_ttl_s > n->link_ttl_s) n->shop_link_ttl_s = n->link_ttl_s;
     n->purchase_link_ttl_s = settings_seconds(&s, "MILLOM_LINK_PURCHASE_TTL_S", 600, 1, 86400);
     if (n->purchase_link_ttl_s > n->link_ttl_s) n->purchase_link_ttl_s = n->link_ttl_s;
+    n->unsubscribe_link_ttl_s =
+        settings_seconds(&s, "MILLOM_LINK_UNSUBSCRIBE_TTL_S", 30 * 86400, 1, 365 * 86400);
+    n->consent_ttl_ms =
+        (int64_t)(settings_number(&s, "MILLOM_CONSENT_TTL_DAYS", 365, 1e-6, 36500) * 86400000.0);
+    if (n->consent_ttl_ms < 1) n->consent_ttl_ms = 1;
     snprintf(n->public_url, sizeof n->public_url, "%s",
              settings_url(&s, "MILLOM_PUBLIC_URL", "http://127.0.0.1:8080"));
     /* Its own partition of millom.replies: 7 by default, never api-edge's 0. */

@@ -39,6 +39,10 @@ typedef struct {
                                  * (it can buy; api-edge refuses longer ones) */
     long purchase_link_ttl_s;     /* MILLOM_LINK_PURCHASE_TTL_S, default 600: each offer's
                                  * purchaseLink (as the shop link) */
+    long unsubscribe_link_ttl_s;  /* MILLOM_LINK_UNSUBSCRIBE_TTL_S, default 2592000 */
+    int64_t consent_ttl_ms;       /* MILLOM_CONSENT_TTL_DAYS, default 365: a consent not
+                                 * renewed (registered again) for that long has expired
+                                 * (0, as in a zeroed struct: none expire) */
     /* The consumer's batch is open, and its replies, produced after its
      * commit (replies.c). */
     int in_batch;
@@ -67,6 +71,11 @@ void notifier_close(notifier *n);
 int consent_put(notifier *n, const char *provider, const char *op, const char *msisdn,
                 const char *types_json, const char *language, const char *transaction_id,
                 int64_t occurred_ms);
+/* The subscriber's opt-out of one NotificationType for a provider (the
+ * notification's unsubscribe link): the type is refused from then on
+ * until a registration newer than the opt-out lists it again. 0 or -1. */
+int consent_opt_out(notifier *n, const char *provider, const char *op, const char *msisdn,
+                    const char *type, int64_t occurred_ms);
 /* The subscriber's latest CPID for a provider (same ordering rule). */
 int cpid_registration_put(notifier *n, const char *provider, const char *op, const char *msisdn,
                           const char *cpid, int64_t expires_ms, int64_t occurred_ms);

@@ -10,7 +10,10 @@
  *     id, gets its 202 again);
  *   - the subscriber is unknown to notifier (no consent ever recorded at
  *     this operator) -> 404;
- *   - no provider consented to this NotificationType -> 403 NO_CONSENT;
+ *   - no provider consented to this NotificationType (or every consent
+ *     to it expired, MILLOM_CONSENT_TTL_DAYS after its last registration,
+ *     or the subscriber opted out of it with the unsubscribe link) -> 403
+ *     NO_CONSENT;
  *   - every consenting provider already got MILLOM_NOTIFY_QUOTA (3)
  *     notifications of this type for the subscriber within
  *     MILLOM_NOTIFY_QUOTA_WINDOW_S (86400) -> 429 QUOTA_EXCEEDED
@@ -199,11 +202,14 @@ static int decide(notifier *n, const Millom__V1__SubscriberEvent *ev, const tena
     if (!(st = stmt_get(
               db, "SELECT provider, language FROM consents WHERE msisdn=?1 AND operator=?2 AND "
                   "EXISTS (SELECT 1 FROM json_each(consents.types) WHERE value=?3) "
-                  "ORDER BY provider")))
+                  "AND json_extract(consents.opt_outs, '$.\"' || ?3 || '\"') IS NULL "
+                  "AND updated_ms > ?4 ORDER BY provider")))
         goto fail;
     sqlite3_bind_text(st, 1, msisdn, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, op->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, type, -1, SQLITE_STATIC);
+    /* Expired consents do not count (a notifier without a TTL: none expire). */
+    sqlite3_bind_int64(st, 4, n->consent_ttl_ms > 0 ? now - n->consent_ttl_ms : INT64_MIN);
     int consenting = 0, failed = 0;
     while (!failed && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *provider = (const char *)sqlite3_column_text(st, 0);

@@ -19,7 +19,10 @@
  *     (http://127.0.0.1:8080), valid MILLOM_LINK_TTL_S (86400) seconds
  *     (those that can buy less: the shop MILLOM_LINK_SHOP_TTL_S, 3600,
  *     a purchaseLink MILLOM_LINK_PURCHASE_TTL_S, 600; neither longer than
- *     the former), for the CPID issued to that provider at queue time. */
+ *     the former), for the CPID issued to that provider at queue time;
+ *   - unsubscribe: a signed link to /rnf/{sp}/{op}/{cpid}/unsubscribe?type=
+ *     <eventType>, valid MILLOM_LINK_UNSUBSCRIBE_TTL_S (30 days), with which
+ *     the subscriber opts out of that type from that provider. */
 #include "delivery.h"
 #include "shared/plumbing/topics.h"
 #include "shared/plumbing/log.h"
@@ -75,7 +78,11 @@ char *rich_notification_render(notifier *n, const char *provider, const char *st
         .shop_ttl_s = n->shop_link_ttl_s,
         .purchase_ttl_s = n->purchase_link_ttl_s,
     };
-    if (!own || rnf_links_add(body, &links, provider, op, cpid, now_ms()) != 0)
+    int64_t now = now_ms();
+    if (!own || rnf_links_add(body, &links, provider, op, cpid, now) != 0 ||
+        rnf_link_unsubscribe(body, n->public_url, provider, op, cpid,
+                             json_string_value(json_object_get(body, "eventType")),
+                             n->unsubscribe_link_ttl_s, now) != 0)
         log_warn("cannot sign the links of a notification to %s", provider);
     json_object_del(body, "_millom");
     char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);

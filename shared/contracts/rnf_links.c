@@ -51,3 +51,13 @@ int rnf_links_add(json_t *body, const rnf_link_settings *s, const char *provider
     }
     return 0;
 }
+
+int rnf_link_unsubscribe(json_t *body, const char *base_url, const char *provider, const char *op,
+                         const char *cpid, const char *type, long ttl_s, int64_t now_ms) {
+    char path[512];
+    int w = snprintf(path, sizeof path, "/rnf/%s/%s/%s/unsubscribe", provider, op, cpid);
+    if (w < 0 || (size_t)w >= sizeof path || !type) return -1;
+    rnf_link_settings s = {.base_url = base_url};
+    signed_link_param params[] = {{"type", type}};
+    return set_link(body, "unsubscribe", &s, path, params, 1, ttl_s, now_ms);
+}

@@ -32,4 +32,11 @@ typedef struct {
 int rnf_links_add(json_t *body, const rnf_link_settings *s, const char *provider, const char *op,
                   const char *cpid, int64_t now_ms);
 
+/* Sets body's "unsubscribe": a signed link to
+ * /rnf/{serviceProvider}/{operator}/{cpid}/unsubscribe?type=<type>, valid
+ * ttl_s, that records the subscriber's opt-out of that NotificationType for
+ * that provider when opened (api-edge's routes_rnf.c). 0 or -1. */
+int rnf_link_unsubscribe(json_t *body, const char *base_url, const char *provider, const char *op,
+                         const char *cpid, const char *type, long ttl_s, int64_t now_ms);
+
 #endif

@@ -67,6 +67,7 @@ struct http_request {
     char *body;
     size_t body_len;
     int body_too_large;
+    size_t max_body; /* the server's, or opts.max_body_for's for this request */
     pthread_mutex_t lock;
     enum req_state state;
     int suspended;
@@ -366,6 +367,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         r->path = url;
         r->started_ms = mono_ms();
         fill_client_ip(r);
+        r->max_body = s->max_body;
+        if (s->opts.max_body_for) {
+            size_t own = s->opts.max_body_for(s->opts.app, method, url);
+            if (own) r->max_body = own;
+        }
         if (s->opts.correlate) take_correlator(r);
         *con_cls = r;
         metric_add(s->in_flight, 1);
@@ -391,7 +397,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     }
     if (*upload_size) {
         if (!r->body_too_large) {
-            if (r->body_len + *upload_size > s->max_body) {
+            if (r->body_len + *upload_size > r->max_body) {
                 r->body_too_large = 1;
                 free(r->body);
                 r->body = NULL;
@@ -418,7 +424,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                                      "Connection", "close");
         } else if (r->body_too_large) {
             http_respond_error(r, CAUSE_PAYLOAD_TOO_LARGE, "request body exceeds %zu bytes",
-                               s->max_body);
+                               r->max_body);
         } else if (r->bad_correlator) {
             http_respond_error(r, CAUSE_BAD_REQUEST,
                                CORRELATOR_HEADER

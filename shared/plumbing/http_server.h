@@ -43,6 +43,11 @@ typedef struct {
      * x-correlator, and the handler runs with it as its thread's current
      * correlator (log lines, Kafka headers). */
     int correlate;
+    /* The largest body of one request, when it is not MILLOM_HTTP_MAX_BODY:
+     * called with the request's method and (decoded) path before its body
+     * is read; 0 keeps the server's limit. NULL: every request has that
+     * limit. (api-edge's bulk notifications take more.) */
+    size_t (*max_body_for)(void *app, const char *method, const char *path);
 } http_server_opts;
 
 /* Reads the listeners' settings (MILLOM_HTTP_*, MILLOM_BIND) through

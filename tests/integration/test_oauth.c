@@ -303,6 +303,8 @@ static const endpoint endpoints[] = {
      "millom.mgmt.read", 400},
     {"notify", "POST", "/notify/tp/v1/single?idValue=923001110009&idType=MSISDN", "{}", 1,
      "cco.dd.notify.tp.single", "millom.mgmt.read", 400},
+    {"notify bulk", "POST", "/notify/tp/v1/bulk", "{}", 1, "cco.dd.notify.tp.bulk",
+     "cco.dd.notify.tp.single", 400},
 };
 
 static void expect(const endpoint *ep, const char *what, const char *authz, long status,

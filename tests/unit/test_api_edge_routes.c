@@ -84,7 +84,7 @@ START_TEST(every_route_not_public_has_a_scope) {
     }
     for (size_t k = 0; k < 6; k++) ck_assert_msg(seen_public[k] == 1, "%s", expect_public[k]);
     ck_assert_int_eq(find("GET", "/openapi/millom-extensions.yaml").route->auth, EDGE_AUTH_NONE);
-    ck_assert_int_eq(seen_rnf, 4);
+    ck_assert_int_eq(seen_rnf, 5); /* offers, ping, purchasePlan, shop, unsubscribe */
     ck_assert_int_eq(find("GET", "/cpid").route->auth, EDGE_AUTH_OPERATOR_CIDR);
     ck_assert_int_eq(find("POST", "/oauth/v1/token").route->auth, EDGE_AUTH_NONE);
     /* The last row takes every other path: a token, then 404. */
@@ -184,6 +184,13 @@ START_TEST(parameters_are_extracted_typed) {
     char scope[96];
     edge_match_scope(&m, scope, sizeof scope);
     ck_assert_str_eq(scope, "cco.dd.notify.tp.single");
+    m = find("POST", "/notify/tp/v1/bulk");
+    ck_assert(m.route->handler == routes_notify_bulk);
+    edge_match_scope(&m, scope, sizeof scope);
+    ck_assert_str_eq(scope, "cco.dd.notify.tp.bulk");
+    m = find("GET", "/rnf/sp1/tp/abc/unsubscribe");
+    ck_assert(m.route->handler == routes_rnf);
+    ck_assert_int_eq(m.route->action, RNF_UNSUBSCRIBE);
 
     m = find("POST", "/sp1/tp/registerCpid");
     ck_assert(m.route->handler == routes_cpid_register);
