@@ -4,6 +4,7 @@
  * purchase timer) run in the same BEGIN IMMEDIATE
  * transaction as its insert, so two commands cannot both pass them. */
 #include "purchase.h"
+#include "topups.h"
 #include "shared/plumbing/topics.h"
 
 #include <stdio.h>
@@ -108,7 +109,7 @@ const changelog_spec purchase_changelog = {
 /* Migration 1: purchases; 2: the outbox; 3: changelog tables; 4: the
  * purchases' changelog columns; 5: pending re-checks; 6: operator transIds;
  * 7 and 8: request ids of purchases and of outbox events; 9: callback
- * details. Append, never edit. Every connection captures its changes for the
+ * details; 10: top-up requests (topups.h). Append, never edit. Every connection captures its changes for the
  * changelog. */
 sqlite3 *purchase_store_open(const char *path, char *err, size_t errlen) {
     const char *const migrations[] = {PURCHASES_SQL,
@@ -119,7 +120,8 @@ sqlite3 *purchase_store_open(const char *path, char *err, size_t errlen) {
                                       PURCHASES_OP_TRANSID_SQL,
                                       PURCHASES_CORRELATOR_SQL,
                                       outbox_correlator_migration_sql,
-                                      PURCHASES_CALLBACK_DETAILS_SQL};
+                                      PURCHASES_CALLBACK_DETAILS_SQL,
+                                      topup_migration_sql};
     sqlite3 *db =
         store_open_path(path, migrations, sizeof migrations / sizeof migrations[0], err, errlen);
     if (db && changelog_capture(db, &purchase_changelog, err, errlen) != 0) {
