@@ -430,7 +430,7 @@ kafka_verdict notify_on_topup_event(notifier *n, const rd_kafka_message_t *msg, 
                               status);
         char value[40];
         if (j && ev->amount_minor > 0 &&
-            money_format(ev->amount_minor, ev->currency_scale, value, sizeof value) == 0)
+            money_format(ev->amount_minor, ev->currency_scale, value, sizeof value) > 0)
             json_object_set_new(j, "amount",
                                 json_pack("{s:s, s:s}", "value", value, "currency", ev->currency));
         if (j && *ev->error) json_object_set_new(j, "errorType", json_string(ev->error));

@@ -190,7 +190,7 @@ static char *topup_text(purchase_flow *f, const topup *t) {
     const tenant_operator *op = tenants_operator(f->tenants, t->op);
     char value[40];
     if (j && t->amount_minor > 0 && op &&
-        money_format(t->amount_minor, op->currency_scale, value, sizeof value) == 0)
+        money_format(t->amount_minor, op->currency_scale, value, sizeof value) > 0)
         json_object_set_new(j, "amount",
                             json_pack("{s:s, s:s}", "value", value, "currency", op->currency));
     if (j && t->error[0]) json_object_set_new(j, "error", json_string(t->error));
