@@ -49,9 +49,8 @@ static int party(json_t *o, const char *role, char *msisdn, size_t msisdn_len, c
     }
     json_t *n = json_object_get(p, "name");
     if (!json_is_string(n) || !name_valid(json_string_value(n), json_string_length(n))) {
-        snprintf(msg, msglen,
-                 "%s.name must be a name of 1 to %d bytes without control characters", role,
-                 TOPUP_NAME_MAX);
+        snprintf(msg, msglen, "%s.name must be a name of 1 to %d bytes without control characters",
+                 role, TOPUP_NAME_MAX);
         return -1;
     }
     snprintf(name, name_len, "%s", json_string_value(n));

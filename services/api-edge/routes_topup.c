@@ -39,8 +39,8 @@
 #define TOPUP_MAX_AMOUNTS 8
 
 static struct {
-    long link_ttl_s;      /* MILLOM_TOPUP_LINK_TTL_S: how long the donor's link works */
-    char amounts[256];    /* MILLOM_TOPUP_AMOUNTS: the page's choices, comma-separated */
+    long link_ttl_s;   /* MILLOM_TOPUP_LINK_TTL_S: how long the donor's link works */
+    char amounts[256]; /* MILLOM_TOPUP_AMOUNTS: the page's choices, comma-separated */
 } topup_cfg = {86400, "100,250,500"};
 
 void edge_topup_init(void) {
@@ -102,8 +102,8 @@ static void send_topup(api_edge *e, http_request *req, Millom__V1__TopupCommand 
                        int deadline_ms, rpc_reply_fn on_reply, void *arg) {
     Millom__V1__RequestMeta meta = MILLOM__V1__REQUEST_META__INIT;
     cmd->meta = &meta;
-    edge_send_request(e, req, TOPIC_TOPUP_COMMANDS, cmd->topup_id, deadline_ms,
-                      &edge_topup_codec, cmd, &meta, on_reply, arg);
+    edge_send_request(e, req, TOPIC_TOPUP_COMMANDS, cmd->topup_id, deadline_ms, &edge_topup_codec,
+                      cmd, &meta, on_reply, arg);
 }
 
 void routes_topup_request(api_edge *e, http_request *req, const edge_match *m) {
@@ -129,8 +129,7 @@ void routes_topup_request(api_edge *e, http_request *req, const edge_match *m) {
         return;
     }
     if (!tenants_provider_uses(provider, op->id)) {
-        http_respond_error(req, CAUSE_NOT_ALLOWED, "the provider has no agreement with %s",
-                           op->id);
+        http_respond_error(req, CAUSE_NOT_ALLOWED, "the provider has no agreement with %s", op->id);
         return;
     }
     request_wait *w = calloc(1, sizeof *w);

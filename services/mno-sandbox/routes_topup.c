@@ -125,8 +125,8 @@ void mno_route_credit(mno_app *app, http_request *req, const char *customer_id) 
     if (bad)
         mno_respond_error(req, 400, "BAD_REQUEST", msg);
     else
-        respond_reply(req, mno_credit(app->store, msisdn, trans_id, json_integer_value(amount),
-                                      now_ms()));
+        respond_reply(
+            req, mno_credit(app->store, msisdn, trans_id, json_integer_value(amount), now_ms()));
     json_decref(o);
 }
 

@@ -79,11 +79,12 @@ json_t *mno_messages_json(mno_store *s, const char *msisdn) {
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         char at[32];
         mno_iso8601_utc(sqlite3_column_int64(st, 5) / 1000, at, sizeof at);
-        json_array_append_new(
-            list, json_pack("{s:I, s:s, s:s, s:s, s:s?, s:s}", "messageId",
-                            (json_int_t)sqlite3_column_int64(st, 0), "to", mno_col_text(st, 1),
-                            "channel", mno_col_text(st, 2), "text", mno_col_text(st, 3),
-                            "reference", (const char *)sqlite3_column_text(st, 4), "createdAt", at));
+        json_array_append_new(list,
+                              json_pack("{s:I, s:s, s:s, s:s, s:s?, s:s}", "messageId",
+                                        (json_int_t)sqlite3_column_int64(st, 0), "to",
+                                        mno_col_text(st, 1), "channel", mno_col_text(st, 2), "text",
+                                        mno_col_text(st, 3), "reference",
+                                        (const char *)sqlite3_column_text(st, 4), "createdAt", at));
     }
     if (rc != SQLITE_DONE) goto out;
     out = json_pack("{s:O, s:I}", "messages", list, "count", (json_int_t)json_array_size(list));
@@ -98,8 +99,8 @@ out:
 /* The answer to a credit (first or repeated). */
 static mno_reply credit_answer(const char *trans_id, const char *msisdn, int64_t amount_minor,
                                int64_t balance_minor) {
-    mno_reply r = {200, json_pack("{s:s, s:s, s:I, s:o}", "transId", trans_id, "customerId",
-                                  msisdn, "creditedMinor", (json_int_t)amount_minor, "balance",
+    mno_reply r = {200, json_pack("{s:s, s:s, s:I, s:o}", "transId", trans_id, "customerId", msisdn,
+                                  "creditedMinor", (json_int_t)amount_minor, "balance",
                                   mno_money_json(balance_minor))};
     return r;
 }
@@ -132,8 +133,7 @@ mno_reply mno_credit(mno_store *s, const char *msisdn, const char *trans_id, int
         int same = strcmp(mno_col_text(known, 0), sub.msisdn) == 0 &&
                    sqlite3_column_int64(known, 1) == amount_minor;
         reply = same ? credit_answer(trans_id, sub.msisdn, amount_minor, sub.balance_minor)
-                     : mno_reply_error(409, "CONFLICT",
-                                       "transId was used for another credit");
+                     : mno_reply_error(409, "CONFLICT", "transId was used for another credit");
         store_rollback(s->writer);
         goto out;
     }

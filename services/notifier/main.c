@@ -104,9 +104,12 @@ static void teardown(void *state) {
 }
 
 int main(void) {
-    static const char *const topics[] = {TOPIC_SUBSCRIBER_EVENTS, TOPIC_CONSENTS,
-                                         TOPIC_PURCHASE_EVENTS,   TOPIC_CPID_REGISTRATIONS,
-                                         TOPIC_CONSENT_QUERIES,   TOPIC_TOPUP_EVENTS,
+    static const char *const topics[] = {TOPIC_SUBSCRIBER_EVENTS,
+                                         TOPIC_CONSENTS,
+                                         TOPIC_PURCHASE_EVENTS,
+                                         TOPIC_CPID_REGISTRATIONS,
+                                         TOPIC_CONSENT_QUERIES,
+                                         TOPIC_TOPUP_EVENTS,
                                          NULL};
     runner_opts opts = {
         .name = "notifier",

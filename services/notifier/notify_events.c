@@ -425,9 +425,9 @@ kafka_verdict notify_on_topup_event(notifier *n, const rd_kafka_message_t *msg, 
         if (!url) url = provider_url(n->tenants, ev->service_provider, NULL, "callbackUrl");
     }
     if (url) {
-        json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "topupId", ev->topup_id, "partnerReference",
-                              ev->partner_reference, "appId", ev->service_provider, "status",
-                              status);
+        json_t *j =
+            json_pack("{s:s, s:s, s:s, s:s}", "topupId", ev->topup_id, "partnerReference",
+                      ev->partner_reference, "appId", ev->service_provider, "status", status);
         char value[40];
         if (j && ev->amount_minor > 0 &&
             money_format(ev->amount_minor, ev->currency_scale, value, sizeof value) > 0)
@@ -438,8 +438,8 @@ kafka_verdict notify_on_topup_event(notifier *n, const rd_kafka_message_t *msg, 
         json_decref(j);
         char key[200];
         snprintf(key, sizeof key, "topup:%s:%s", ev->topup_id, status);
-        if (!body || queue_delivery(n->db, "topup", ev->service_provider, url, body, key,
-                                    now_ms()) != 0) {
+        if (!body ||
+            queue_delivery(n->db, "topup", ev->service_provider, url, body, key, now_ms()) != 0) {
             log_warn("cannot queue the top-up callback of %s: %s", ev->topup_id,
                      sqlite3_errmsg(n->db));
             kv = KAFKA_RETRY;

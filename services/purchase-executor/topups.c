@@ -17,22 +17,21 @@
 #include "shared/plumbing/topics.h"
 #include "millom/v1/topup.pb-c.h"
 
-const char *const topup_migration_sql =
-    "CREATE TABLE topups ("
-    " topup_id TEXT PRIMARY KEY,"
-    " service_provider TEXT NOT NULL,"
-    " operator TEXT NOT NULL,"
-    " partner_reference TEXT NOT NULL,"
-    " requestor_msisdn TEXT NOT NULL,"
-    " requestor_name TEXT NOT NULL,"
-    " donor_msisdn TEXT NOT NULL,"
-    " donor_name TEXT NOT NULL,"
-    " donor_link TEXT NOT NULL,"
-    " state INTEGER NOT NULL,"
-    " amount_minor INTEGER NOT NULL DEFAULT 0,"
-    " error TEXT NOT NULL DEFAULT '',"
-    " created_ms INTEGER NOT NULL,"
-    " updated_ms INTEGER NOT NULL)";
+const char *const topup_migration_sql = "CREATE TABLE topups ("
+                                        " topup_id TEXT PRIMARY KEY,"
+                                        " service_provider TEXT NOT NULL,"
+                                        " operator TEXT NOT NULL,"
+                                        " partner_reference TEXT NOT NULL,"
+                                        " requestor_msisdn TEXT NOT NULL,"
+                                        " requestor_name TEXT NOT NULL,"
+                                        " donor_msisdn TEXT NOT NULL,"
+                                        " donor_name TEXT NOT NULL,"
+                                        " donor_link TEXT NOT NULL,"
+                                        " state INTEGER NOT NULL,"
+                                        " amount_minor INTEGER NOT NULL DEFAULT 0,"
+                                        " error TEXT NOT NULL DEFAULT '',"
+                                        " created_ms INTEGER NOT NULL,"
+                                        " updated_ms INTEGER NOT NULL)";
 
 typedef struct {
     char id[72], provider[72], op[40], reference[136];
@@ -130,8 +129,9 @@ static int topup_store(purchase_flow *f, const topup *t, Millom__V1__TopupState 
                  " amount_minor, error, created_ms, updated_ms)"
                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) goto fail;
-    const char *texts[] = {t->id,   t->provider,   t->op,        t->reference, t->requestor,
-                           t->requestor_name, t->donor, t->donor_name, t->link};
+    const char *texts[] = {t->id,        t->provider,   t->op,
+                           t->reference, t->requestor,  t->requestor_name,
+                           t->donor,     t->donor_name, t->link};
     /* An UPDATE has ?1 only of these: binding the others is SQLITE_RANGE, harmless. */
     for (int i = 0; i < 9; i++) sqlite3_bind_text(st, i + 1, texts[i], -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 10, t->state);
@@ -181,12 +181,11 @@ static char *topup_text(purchase_flow *f, const topup *t) {
     char created[40], updated[40];
     clock_rfc3339_ms(t->created_ms, created, sizeof created);
     clock_rfc3339_ms(t->updated_ms, updated, sizeof updated);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:s}", "topupId", t->id,
-                          "partnerReference", t->reference, "status", state_name(t->state),
-                          "operator", t->op, "requestor",
-                          party_json(t->requestor, t->requestor_name), "donor",
-                          party_json(t->donor, t->donor_name), "createdAt", created, "updatedAt",
-                          updated);
+    json_t *j =
+        json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:s}", "topupId", t->id, "partnerReference",
+                  t->reference, "status", state_name(t->state), "operator", t->op, "requestor",
+                  party_json(t->requestor, t->requestor_name), "donor",
+                  party_json(t->donor, t->donor_name), "createdAt", created, "updatedAt", updated);
     const tenant_operator *op = tenants_operator(f->tenants, t->op);
     char value[40];
     if (j && t->amount_minor > 0 && op &&
@@ -339,10 +338,10 @@ static kafka_verdict on_donate(purchase_flow *f, const Millom__V1__TopupCommand 
     }
     char path[128], error[256];
     snprintf(path, sizeof path, "/topup/%s", t->requestor);
-    long status = backend_post(f, t, path,
-                               json_pack("{s:s, s:I}", "transId", t->id, "amountMinor",
-                                         (json_int_t)c->amount_minor),
-                               error, sizeof error);
+    long status = backend_post(
+        f, t, path,
+        json_pack("{s:s, s:I}", "transId", t->id, "amountMinor", (json_int_t)c->amount_minor),
+        error, sizeof error);
     if (status == 0 || status >= 500) {
         log_warn("topup %s: credit not answered (%s); still LINK_SENT", t->id, error);
         reply_error(f, c, CAUSE_SERVICE_UNAVAILABLE,

@@ -209,9 +209,9 @@ START_TEST(a_request_sends_one_sms_and_repeats_are_idempotent) {
     ck_assert_ptr_nonnull(id);
     ck_assert_str_eq(str(first, "status"), "LINK_SENT");
     ck_assert_str_eq(str(first, "partnerReference"), ref);
-    ck_assert_str_eq(str(json_object_get(json_object_get(first, "requestor"), "userNumber"),
-                         "msisdn"),
-                     "+" REQUESTOR);
+    ck_assert_str_eq(
+        str(json_object_get(json_object_get(first, "requestor"), "userNumber"), "msisdn"),
+        "+" REQUESTOR);
     ck_assert_int_eq(message_count(DONOR), before + 1);
     char *link = link_in_sms(id);
     char prefix[160];
