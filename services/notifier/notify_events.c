@@ -438,8 +438,8 @@ kafka_verdict notify_on_topup_event(notifier *n, const rd_kafka_message_t *msg, 
         json_decref(j);
         char key[200];
         snprintf(key, sizeof key, "topup:%s:%s", ev->topup_id, status);
-        if (!body ||
-            queue_delivery(n->db, "topup", ev->service_provider, url, body, key, now_ms()) != 0) {
+        if (!body || queue_delivery(n->db, "callback", ev->service_provider, url, body, key,
+                                    now_ms()) != 0) {
             log_warn("cannot queue the top-up callback of %s: %s", ev->topup_id,
                      sqlite3_errmsg(n->db));
             kv = KAFKA_RETRY;
