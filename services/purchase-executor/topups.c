@@ -17,22 +17,6 @@
 #include "shared/plumbing/topics.h"
 #include "millom/v1/topup.pb-c.h"
 
-const char *const topup_migration_sql = "CREATE TABLE topups ("
-                                        " topup_id TEXT PRIMARY KEY,"
-                                        " service_provider TEXT NOT NULL,"
-                                        " operator TEXT NOT NULL,"
-                                        " partner_reference TEXT NOT NULL,"
-                                        " requestor_msisdn TEXT NOT NULL,"
-                                        " requestor_name TEXT NOT NULL,"
-                                        " donor_msisdn TEXT NOT NULL,"
-                                        " donor_name TEXT NOT NULL,"
-                                        " donor_link TEXT NOT NULL,"
-                                        " state INTEGER NOT NULL,"
-                                        " amount_minor INTEGER NOT NULL DEFAULT 0,"
-                                        " error TEXT NOT NULL DEFAULT '',"
-                                        " created_ms INTEGER NOT NULL,"
-                                        " updated_ms INTEGER NOT NULL)";
-
 typedef struct {
     char id[72], provider[72], op[40], reference[136];
     char requestor[32], requestor_name[136], donor[32], donor_name[136];

@@ -15,7 +15,8 @@
  * no answer stays LINK_SENT (the donor may submit again; the operator
  * credits a transId once).
  *
- * The table is not in the purchases' changelog: a request lives in the
+ * The table (topups) is created by purchase_store.c's migration 10, with
+ * the store's other tables; it is not in the purchases' changelog: a request lives in the
  * database of the instance that took it. */
 #ifndef PURCHASE_EXECUTOR_TOPUPS_H
 #define PURCHASE_EXECUTOR_TOPUPS_H
@@ -24,9 +25,6 @@
 
 #include "purchase_flow.h"
 #include "shared/plumbing/kafka.h"
-
-/* The migration step of the topups table (purchase_store.c appends it). */
-extern const char *const topup_migration_sql;
 
 /* millom.topup.commands: a TopupCommand, answered on millom.replies. */
 kafka_verdict handle_topup(purchase_flow *f, const void *payload, size_t len, char *err,
