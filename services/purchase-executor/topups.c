@@ -221,7 +221,7 @@ static long backend_post(purchase_flow *f, const topup *t, const char *path, jso
     long status = res.status;
     error[0] = '\0';
     if (status == 0) {
-        snprintf(error, errlen, "no answer from the operator: %s", res.error);
+        snprintf(error, errlen, "no answer from the operator: %.200s", res.error);
     } else if (status >= 300) {
         json_t *e = json_loadb(res.body ? res.body : "", res.body_len, 0, NULL);
         const char *type = json_string_value(json_object_get(e, "errorType"));
