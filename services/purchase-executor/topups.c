@@ -116,7 +116,8 @@ static int topup_store(purchase_flow *f, const topup *t, Millom__V1__TopupState 
     const char *texts[] = {t->id,        t->provider,   t->op,
                            t->reference, t->requestor,  t->requestor_name,
                            t->donor,     t->donor_name, t->link};
-    /* An UPDATE has ?1 only of these: binding the others is SQLITE_RANGE, harmless. */
+    /* An UPDATE reads ?1 only of these; SQLite numbers its parameters up
+     * to the highest (?15), so binding the unread ones is harmless. */
     for (int i = 0; i < 9; i++) sqlite3_bind_text(st, i + 1, texts[i], -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 10, t->state);
     sqlite3_bind_int64(st, 11, t->amount_minor);
