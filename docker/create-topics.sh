@@ -46,6 +46,8 @@ consumed_topics=(
   millom.settlement.queries
   millom.cpid.registrations
   millom.consent.queries
+  millom.topup.commands
+  millom.topup.events
 )
 
 # Request/reply traffic that nobody needs once its deadline has passed.

@@ -44,7 +44,8 @@ consumes() {
 # partition, a consumer group per process "rpc-<uuid>").
 for t in millom.queries millom.purchase.commands millom.activation.callbacks \
          millom.purchase.lookups millom.consents millom.consent.queries \
-         millom.cpid.registrations millom.subscriber.events millom.settlement.queries; do
+         millom.cpid.registrations millom.subscriber.events millom.settlement.queries \
+         millom.topup.commands; do
   allow api-edge WRITE topic "$t"
 done
 allow api-edge READ topic millom.replies
@@ -55,8 +56,10 @@ allow offer-resolver WRITE topic millom.replies
 allow offer-resolver WRITE topic millom.offer.impressions
 
 consumes purchase-executor purchase-executor \
-  millom.purchase.commands millom.activation.callbacks millom.purchase.lookups
+  millom.purchase.commands millom.activation.callbacks millom.purchase.lookups \
+  millom.topup.commands
 allow purchase-executor WRITE topic millom.purchase.events
+allow purchase-executor WRITE topic millom.topup.events
 allow purchase-executor WRITE topic millom.replies
 allow purchase-executor WRITE topic millom.queries  # cache invalidation after a purchase
 allow purchase-executor WRITE topic millom.purchase.changelog
@@ -64,7 +67,7 @@ allow purchase-executor READ topic millom.purchase.changelog
 allow purchase-executor READ group millom-changelog-follower
 
 consumes notifier notifier millom.subscriber.events millom.consents millom.purchase.events \
-  millom.cpid.registrations millom.consent.queries
+  millom.cpid.registrations millom.consent.queries millom.topup.events
 allow notifier WRITE topic millom.queries  # offers for rich notifications
 allow notifier WRITE topic millom.replies
 allow notifier READ topic millom.replies

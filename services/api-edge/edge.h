@@ -3,6 +3,8 @@
 #ifndef API_EDGE_EDGE_H
 #define API_EDGE_EDGE_H
 
+#include <stdio.h>
+
 #include "shared/contracts/config.h"
 #include "shared/plumbing/http_server.h"
 #include "shared/plumbing/kafka.h"
@@ -89,7 +91,8 @@ void edge_send_request(api_edge *e, http_request *req, const char *topic, const 
 /* Serializers of the request messages api-edge sends (relay.c). */
 extern const edge_codec edge_query_codec, edge_purchase_codec, edge_callback_codec,
     edge_lookup_codec, edge_settlement_query_codec, edge_consent_codec,
-    edge_cpid_registration_codec, edge_consent_query_codec, edge_subscriber_event_codec;
+    edge_cpid_registration_codec, edge_consent_query_codec, edge_subscriber_event_codec,
+    edge_topup_codec;
 
 /* /std/{sp}[/{op}]/{sub}/purchasePlan (routes_purchase.c). */
 void routes_purchase(api_edge *e, http_request *req, const edge_match *m);
@@ -115,6 +118,17 @@ typedef enum { RNF_OFFERS, RNF_PING, RNF_PURCHASE, RNF_SHOP, RNF_UNSUBSCRIBE } r
 void routes_rnf(api_edge *e, http_request *req, const edge_match *m);
 /* The headers of every answer under /rnf/ (routes_rnf.c): name, value, ..., NULL. */
 extern const char *const edge_rnf_headers[];
+/* Writes s to f with HTML's special characters escaped (routes_rnf.c). */
+void edge_html_text(FILE *f, const char *s);
+/* The Top-up API (routes_topup.c): POST /v1/{serviceProvider}/topup,
+ * GET /v1/{serviceProvider}/topup/{topupId} and the donor's page
+ * GET|POST /topup/{serviceProvider}/{topupId} (a signed link). */
+void routes_topup_request(api_edge *e, http_request *req, const edge_match *m);
+void routes_topup_status(api_edge *e, http_request *req, const edge_match *m);
+void routes_topup_page(api_edge *e, http_request *req, const edge_match *m);
+/* Reads MILLOM_TOPUP_LINK_TTL_S and MILLOM_TOPUP_AMOUNTS (once, at the
+ * start; a bad value exits 1). */
+void edge_topup_init(void);
 /* Operators' activation callbacks (routes_callbacks.c); the row's action: */
 enum { CALLBACK_BACKEND, CALLBACK_MILLOM };
 void routes_callbacks(api_edge *e, http_request *req, const edge_match *m);

@@ -74,6 +74,7 @@ int main(void) {
     }
     if (keys_init() != 0) return 1; /* shared/contracts/keys.h: no guessed key, ever */
     rnf_limits_init();              /* the signed links' limits (rnf_limits.h) */
+    edge_topup_init();              /* the donor's link and amounts (routes_topup.c) */
     cpid_config_default();          /* reads MILLOM_CPID_TTL_S now, not at a request */
     http_server *server = NULL;
     tenants_reloader *reloader = NULL;

@@ -8,6 +8,7 @@
 #include "millom/v1/query.pb-c.h"
 #include "millom/v1/settlement.pb-c.h"
 #include "millom/v1/subscriber.pb-c.h"
+#include "millom/v1/topup.pb-c.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -84,3 +85,4 @@ CODEC(consent, millom__v1__consent_change)
 CODEC(cpid_registration, millom__v1__cpid_registration)
 CODEC(consent_query, millom__v1__consent_query)
 CODEC(subscriber_event, millom__v1__subscriber_event)
+CODEC(topup, millom__v1__topup_command)

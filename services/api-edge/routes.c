@@ -60,6 +60,12 @@ const edge_route_row edge_routes[] = {
     {"POST", "/std/{serviceProvider}/{subscriberId}/register", routes_register, STD_REGISTER, TOKEN(REGISTER, SP), TS, NULL},
     {NULL, "/std/{serviceProvider}/**", NULL, 0, TOKEN(NULL, SP), 0, NULL},
 
+    /* The Top-up API (routes_topup.c); its donor's page is a signed link. */
+    {"POST", "/v1/{serviceProvider}/topup", routes_topup_request, 0, TOKEN(ACTIVATE, SP), TS, NULL},
+    {"GET", "/v1/{serviceProvider}/topup/{topupId}", routes_topup_status, 0, TOKEN(ACTIVATE_OR_INQUIRE, SP), TS, NULL},
+    {"GET POST", "/topup/{serviceProvider}/{topupId}", routes_topup_page, 0, PUBLIC(EDGE_AUTH_SIGNED_LINK), FORM, edge_rnf_headers},
+    {NULL, "/topup/**", NULL, 0, PUBLIC(EDGE_AUTH_SIGNED_LINK), FORM, edge_rnf_headers},
+
     /* Signed links (routes_rnf.c): the link is the credential. */
     {"GET", "/rnf/{serviceProvider}/{operator}/{cpid}/offers", routes_rnf, RNF_OFFERS, PUBLIC(EDGE_AUTH_SIGNED_LINK), FORM, edge_rnf_headers},
     {"GET", "/rnf/{serviceProvider}/{operator}/{cpid}/ping", routes_rnf, RNF_PING, PUBLIC(EDGE_AUTH_SIGNED_LINK), FORM, edge_rnf_headers},
@@ -108,6 +114,7 @@ static const struct {
     {"cpid", offsetof(edge_params, cpid), sizeof(((edge_params *)0)->cpid)},
     {"transid", offsetof(edge_params, transid), sizeof(((edge_params *)0)->transid)},
     {"planId", offsetof(edge_params, plan_id), sizeof(((edge_params *)0)->plan_id)},
+    {"topupId", offsetof(edge_params, topup_id), sizeof(((edge_params *)0)->topup_id)},
 };
 
 /* The index in param_fields of the parameter named name[0..n), or -1. */

@@ -8,7 +8,7 @@
  * every rule is unit-tested directly (test_api_edge_routes.c).
  *
  * Patterns: "/"-separated segments, each a literal, a parameter
- * ({serviceProvider}, {operator}, {subscriberId}, {cpid}, {transid}:
+ * ({serviceProvider}, {operator}, {subscriberId}, {cpid}, {transid}, {planId}, {topupId}:
  * non-empty, at most the size of its edge_params field, copied as the
  * (already percent-decoded) path has it), or a final "**" (any rest,
  * also none). Rows are tried in order; the first whose pattern matches
@@ -30,6 +30,7 @@ typedef struct {
     char cpid[CPID_MAX_LEN + 1]; /* {cpid} */
     char transid[129];           /* {transid} */
     char plan_id[129];           /* {planId} */
+    char topup_id[65];           /* {topupId} */
 } edge_params;
 
 /* Who may call a route. */

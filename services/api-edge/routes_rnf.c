@@ -214,7 +214,7 @@ static void on_offers_reply(void *arg, const Millom__V1__Reply *reply) {
     http_respond_json(req, 200, answer); /* edge_rnf_headers too */
 }
 
-static void html_text(FILE *f, const char *s) {
+void edge_html_text(FILE *f, const char *s) {
     for (; s && *s; s++) {
         switch (*s) {
         case '&': fputs("&amp;", f); break;
@@ -252,7 +252,7 @@ static void quota_text(FILE *f, const json_t *quotas) {
                 fprintf(f, "%.0f KB", (double)v / 1024.0);
         } else {
             fprintf(f, "%" JSON_INTEGER_FORMAT " ", v);
-            html_text(f, unit ? unit : "");
+            edge_html_text(f, unit ? unit : "");
         }
     }
     if (!any) fputs("&ndash;", f);
@@ -309,21 +309,21 @@ static char *render_shop(const rnf_path *p, const json_t *answer, size_t *len) {
             break;
         }
         fputs("<div class=\"offer\"><p class=\"name\">", f);
-        html_text(f, name ? name : plan);
+        edge_html_text(f, name ? name : plan);
         fputs("</p>", f);
         if (desc) {
             fputs("<p>", f);
-            html_text(f, desc);
+            edge_html_text(f, desc);
             fputs("</p>", f);
         }
         fputs("<p class=\"quota\">", f);
         quota_text(f, json_object_get(o, "quota"));
         fputs("</p><p class=\"price\">", f);
-        html_text(f, cost ? cost : "");
+        edge_html_text(f, cost ? cost : "");
         fputs(" ", f);
-        html_text(f, cur ? cur : "");
+        edge_html_text(f, cur ? cur : "");
         fputs("</p><form method=\"post\" action=\"", f);
-        html_text(f, form.action);
+        edge_html_text(f, form.action);
         fputs("\">", f);
         const char *fields[][2] = {{"planId", plan},
                                    {"transactionId", tid},
@@ -334,13 +334,13 @@ static char *render_shop(const rnf_path *p, const json_t *answer, size_t *len) {
         for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
             if (!fields[k][1]) continue; /* no fundSource: the default */
             fputs("<input type=\"hidden\" name=\"", f);
-            html_text(f, fields[k][0]);
+            edge_html_text(f, fields[k][0]);
             fputs("\" value=\"", f);
-            html_text(f, fields[k][1]);
+            edge_html_text(f, fields[k][1]);
             fputs("\">", f);
         }
         fputs("<button class=\"buy\" type=\"submit\">Buy ", f);
-        html_text(f, name ? name : plan);
+        edge_html_text(f, name ? name : plan);
         fputs("</button></form></div>\n", f);
         free(form.action);
         n++;

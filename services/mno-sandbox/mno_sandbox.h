@@ -21,6 +21,8 @@
  *                        the timer thread that answers deferred requests
  *   routes_backend.c     HTTP glue for /balance, /offers and /activate
  *   routes_admin.c       HTTP glue for /admin/
+ *   store_topup.c        the top-up extension: messages sent, credits
+ *   routes_topup.c       HTTP glue for POST /messages, POST /topup/{id}
  *   router.c             path dispatch
  *   main.c               configuration, signals, start and stop */
 #ifndef MILLOM_MNO_SANDBOX_H
@@ -266,6 +268,24 @@ typedef struct {
 int mno_subscriber_put(mno_store *s, const mno_subscriber_spec *spec, bool *created, char *msg,
                        size_t msglen);
 
+/* ---- store_topup.c: the top-up extension (README, "Top-up") ---- */
+
+/* Records a message (channel "SMS" or "USSD") to msisdn (digits). A
+ * non-empty reference already recorded is the same message: its id
+ * again. 0 with *message_id, -1 on a store failure. */
+int mno_message_record(mno_store *s, const char *msisdn, const char *channel, const char *text,
+                       const char *reference, int64_t now_ms, int64_t *message_id);
+/* {"messages": [...], "count": n}, oldest first; only those to msisdn
+ * when not NULL. NULL on a store failure. */
+json_t *mno_messages_json(mno_store *s, const char *msisdn);
+/* Credits amount_minor to the subscriber's airtime balance once per
+ * trans_id: the subscriber must exist and be ACTIVE (mno_admit's errors);
+ * a trans_id already used for the same msisdn and amount answers as the
+ * first time, for anything else 409 CONFLICT. 200 with {transId,
+ * customerId, creditedMinor, balance}. */
+mno_reply mno_credit(mno_store *s, const char *msisdn, const char *trans_id, int64_t amount_minor,
+                     int64_t now_ms);
+
 /* ---- callback_auth.c ---- */
 
 /* OAuth 2.0 client credentials for the callbacks (Millom's secure profile
@@ -338,6 +358,11 @@ typedef struct {
 
 /* The http_server handler: dispatches to the backend and admin routes. */
 void mno_handle(void *app, http_request *req);
+/* POST /messages and POST /topup/{customerId}: the top-up extension
+ * (routes_topup.c); GET /admin/messages. */
+void mno_route_messages(mno_app *app, http_request *req);
+void mno_route_credit(mno_app *app, http_request *req, const char *customer_id);
+void mno_route_admin_messages(mno_app *app, http_request *req);
 /* GET /balance, GET /offers, POST /activate. */
 void mno_route_backend(mno_app *app, http_request *req, mno_call call, const char *customer_id);
 void mno_route_admin(mno_app *app, http_request *req, const char *sub_path);

@@ -35,6 +35,12 @@ void mno_handle(void *ctx, http_request *req) {
         backend(app, req, MNO_CALL_OFFERS, path + 8);
     } else if (strncmp(path, "/activate/", 10) == 0) {
         backend(app, req, MNO_CALL_ACTIVATE, path + 10);
+    } else if (strcmp(path, "/messages") == 0) {
+        mno_route_messages(app, req); /* the top-up extension (routes_topup.c) */
+    } else if (strncmp(path, "/topup/", 7) == 0) {
+        mno_route_credit(app, req, path + 7);
+    } else if (strcmp(path, "/admin/messages") == 0) {
+        mno_route_admin_messages(app, req);
     } else if (strncmp(path, "/admin/", 7) == 0) {
         mno_route_admin(app, req, path + 7);
     } else {

@@ -378,7 +378,25 @@ static const char seed_v3[] = SEED_V3;
 static const char migration_v4[] = SCHEMA_V4 SEED_V4;
 static const char seed_v4[] = SEED_V4;
 
-const char *const mno_migrations[] = {schema_v1, seed_v2, migration_v3, migration_v4};
+/* v5: what the top-up extension records (store_topup.c): the messages
+ * (SMS/USSD) Millom asked the operator to send, and the credits it asked
+ * for, each credit once per transId. */
+static const char migration_v5[] = "CREATE TABLE messages (\n"
+                                   "  message_id INTEGER PRIMARY KEY,\n"
+                                   "  msisdn TEXT NOT NULL,\n"
+                                   "  channel TEXT NOT NULL,\n"
+                                   "  text TEXT NOT NULL,\n"
+                                   "  reference TEXT UNIQUE,\n"
+                                   "  created_ms INTEGER NOT NULL\n"
+                                   ");\n"
+                                   "CREATE TABLE credits (\n"
+                                   "  trans_id TEXT PRIMARY KEY,\n"
+                                   "  msisdn TEXT NOT NULL,\n"
+                                   "  amount_minor INTEGER NOT NULL,\n"
+                                   "  created_ms INTEGER NOT NULL\n"
+                                   ");\n";
+
+const char *const mno_migrations[] = {schema_v1, seed_v2, migration_v3, migration_v4, migration_v5};
 const size_t mno_migration_count = sizeof mno_migrations / sizeof mno_migrations[0];
 
 /* POST /admin/reseed empties the tables and runs these again. */

@@ -597,7 +597,8 @@ json_t *mno_activations_json(mno_store *s, const char *trans_id) {
 long mno_store_reseed(mno_store *s) {
     static const char wipe[] =
         "DELETE FROM subscribed_plans; DELETE FROM subscriber_offers; DELETE FROM offer_texts;"
-        " DELETE FROM offers; DELETE FROM plan_texts; DELETE FROM subscribers;";
+        " DELETE FROM offers; DELETE FROM plan_texts; DELETE FROM subscribers;"
+        " DELETE FROM messages; DELETE FROM credits;";
     pthread_mutex_lock(&s->wlock);
     long deleted = -1;
     if (store_begin(s->writer) != SQLITE_OK) goto out;

@@ -179,6 +179,7 @@ static kafka_verdict dispatch(notifier *n, const rd_kafka_message_t *msg, char *
         return notify_on_subscriber_event(n, msg, err, errlen);
     if (strcmp(topic, TOPIC_PURCHASE_EVENTS) == 0)
         return notify_on_purchase_event(n, msg, err, errlen);
+    if (strcmp(topic, TOPIC_TOPUP_EVENTS) == 0) return notify_on_topup_event(n, msg, err, errlen);
     snprintf(err, errlen, "notifier does not read topic %s", topic);
     return KAFKA_DEAD_LETTER;
 }

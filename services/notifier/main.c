@@ -110,9 +110,13 @@ static void teardown(void *state) {
 }
 
 int main(void) {
-    static const char *const topics[] = {TOPIC_SUBSCRIBER_EVENTS, TOPIC_CONSENTS,
-                                         TOPIC_PURCHASE_EVENTS,   TOPIC_CPID_REGISTRATIONS,
-                                         TOPIC_CONSENT_QUERIES,   NULL};
+    static const char *const topics[] = {TOPIC_SUBSCRIBER_EVENTS,
+                                         TOPIC_CONSENTS,
+                                         TOPIC_PURCHASE_EVENTS,
+                                         TOPIC_CPID_REGISTRATIONS,
+                                         TOPIC_CONSENT_QUERIES,
+                                         TOPIC_TOPUP_EVENTS,
+                                         NULL};
     runner_opts opts = {
         .name = "notifier",
         .background_producer = 1,

@@ -103,6 +103,11 @@ kafka_verdict notify_on_subscriber_event(notifier *n, const rd_kafka_message_t *
  * provider, once per (provider, transid, state). */
 kafka_verdict notify_on_purchase_event(notifier *n, const rd_kafka_message_t *msg, char *err,
                                        size_t errlen);
+/* millom.topup.events: a top-up request's final state queues one callback
+ * to its provider's topupCallbackUrl (else callbackUrl), once per (top-up,
+ * state). */
+kafka_verdict notify_on_topup_event(notifier *n, const rd_kafka_message_t *msg, char *err,
+                                    size_t errlen);
 
 /* The body sent for a queued rich notification: rich_notification_render
  * (delivery.h), with offers from offers_cache.c. */

@@ -33,6 +33,7 @@
 #include "shared/plumbing/correlator.h"
 #include "shared/contracts/cpid.h"
 #include "shared/plumbing/log.h"
+#include "shared/contracts/money.h"
 #include "shared/contracts/msisdn.h"
 #include "shared/plumbing/errors.h"
 #include "shared/patterns/rpc.h"
@@ -40,6 +41,7 @@
 #include "shared/plumbing/stmt_cache.h"
 #include "shared/plumbing/store.h"
 #include "millom/v1/purchase.pb-c.h"
+#include "millom/v1/topup.pb-c.h"
 #include "millom/v1/subscriber.pb-c.h"
 
 #include <stdio.h>
@@ -401,5 +403,58 @@ kafka_verdict notify_on_purchase_event(notifier *n, const rd_kafka_message_t *ms
         free(body);
     }
     millom__v1__purchase_event__free_unpacked(ev, NULL);
+    return kv;
+}
+
+/* The top-up callback's status word for a final state. */
+static const char *topup_status(Millom__V1__TopupState s) {
+    switch (s) {
+    case MILLOM__V1__TOPUP_STATE__TOPUP_STATE_CREDITED: return "CREDITED";
+    case MILLOM__V1__TOPUP_STATE__TOPUP_STATE_CREDIT_FAILED: return "CREDIT_FAILED";
+    case MILLOM__V1__TOPUP_STATE__TOPUP_STATE_LINK_FAILED: return "LINK_FAILED";
+    default: return NULL;
+    }
+}
+
+kafka_verdict notify_on_topup_event(notifier *n, const rd_kafka_message_t *msg, char *err,
+                                    size_t errlen) {
+    Millom__V1__TopupEvent *ev = millom__v1__topup_event__unpack(NULL, msg->len, msg->payload);
+    if (!ev) {
+        snprintf(err, errlen, "not a millom.v1.TopupEvent");
+        return KAFKA_DEAD_LETTER;
+    }
+    kafka_verdict kv = KAFKA_DONE;
+    const char *status = topup_status(ev->state);
+    const char *url = NULL;
+    if (status && *ev->topup_id && *ev->service_provider) {
+        url = provider_url(n->tenants, ev->service_provider, NULL, "topupCallbackUrl");
+        if (!url) url = provider_url(n->tenants, ev->service_provider, NULL, "callbackUrl");
+    }
+    if (url) {
+        json_t *j =
+            json_pack("{s:s, s:s, s:s, s:s}", "topupId", ev->topup_id, "partnerReference",
+                      ev->partner_reference, "appId", ev->service_provider, "status", status);
+        char value[40];
+        if (j && ev->amount_minor > 0 &&
+            money_format(ev->amount_minor, ev->currency_scale, value, sizeof value) > 0)
+            json_object_set_new(j, "amount",
+                                json_pack("{s:s, s:s}", "value", value, "currency", ev->currency));
+        if (j && *ev->error) json_object_set_new(j, "errorType", json_string(ev->error));
+        char *body = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(j);
+        char key[200];
+        snprintf(key, sizeof key, "topup:%s:%s", ev->topup_id, status);
+        if (!body || queue_delivery(n->db, "callback", ev->service_provider, url, body, key,
+                                    now_ms()) != 0) {
+            log_warn("cannot queue the top-up callback of %s: %s", ev->topup_id,
+                     sqlite3_errmsg(n->db));
+            kv = KAFKA_RETRY;
+        } else {
+            log_debug("topup %s %s: callback to the provider queued", ev->topup_id, status);
+            delivery_worker_wake(n->worker);
+        }
+        free(body);
+    }
+    millom__v1__topup_event__free_unpacked(ev, NULL);
     return kv;
 }

@@ -2,6 +2,7 @@
  * hooks (partitions assigned and revoked, before a commit) and the dispatch
  * of each message to its topic's handler. */
 #include "executor.h"
+#include "topups.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -195,6 +196,8 @@ kafka_verdict executor_handle(void *arg, const rd_kafka_message_t *msg, char *er
         return handle_callback(f, msg->payload, msg->len, err, errlen);
     if (strcmp(topic, TOPIC_PURCHASE_LOOKUPS) == 0)
         return handle_lookup(f, msg->payload, msg->len, err, errlen);
+    if (strcmp(topic, TOPIC_TOPUP_COMMANDS) == 0)
+        return handle_topup(f, msg->payload, msg->len, err, errlen);
     snprintf(err, errlen, "purchase-executor does not handle topic %s", topic);
     return KAFKA_DEAD_LETTER;
 }

@@ -40,7 +40,7 @@ static void teardown(void *state) { executor_free(state); }
 
 int main(void) {
     static const char *const topics[] = {TOPIC_PURCHASE_COMMANDS, TOPIC_ACTIVATION_CALLBACKS,
-                                         TOPIC_PURCHASE_LOOKUPS, NULL};
+                                         TOPIC_PURCHASE_LOOKUPS, TOPIC_TOPUP_COMMANDS, NULL};
     runner_opts opts = {
         .name = "purchase-executor",
         .background_producer = 1,

@@ -96,6 +96,24 @@ static const char PURCHASES_CALLBACK_DETAILS_SQL[] =
     "ALTER TABLE purchases ADD COLUMN error_code TEXT;"
     "ALTER TABLE purchases ADD COLUMN redirect_link TEXT;";
 
+/* Top-up requests (topups.h, which reads and writes them): one row each,
+ * kept here with the store's other tables. */
+static const char TOPUPS_SQL[] = "CREATE TABLE topups ("
+                                 " topup_id TEXT PRIMARY KEY,"
+                                 " service_provider TEXT NOT NULL,"
+                                 " operator TEXT NOT NULL,"
+                                 " partner_reference TEXT NOT NULL,"
+                                 " requestor_msisdn TEXT NOT NULL,"
+                                 " requestor_name TEXT NOT NULL,"
+                                 " donor_msisdn TEXT NOT NULL,"
+                                 " donor_name TEXT NOT NULL,"
+                                 " donor_link TEXT NOT NULL,"
+                                 " state INTEGER NOT NULL,"
+                                 " amount_minor INTEGER NOT NULL DEFAULT 0,"
+                                 " error TEXT NOT NULL DEFAULT '',"
+                                 " created_ms INTEGER NOT NULL,"
+                                 " updated_ms INTEGER NOT NULL)";
+
 static const char *const purchase_keys[] = {"service_provider", "transid", NULL};
 static const changelog_table purchase_tables[] = {
     {.table = "purchases", .key_columns = purchase_keys}};
@@ -108,8 +126,8 @@ const changelog_spec purchase_changelog = {
 /* Migration 1: purchases; 2: the outbox; 3: changelog tables; 4: the
  * purchases' changelog columns; 5: pending re-checks; 6: operator transIds;
  * 7 and 8: request ids of purchases and of outbox events; 9: callback
- * details. Append, never edit. Every connection captures its changes for the
- * changelog. */
+ * details; 10: top-up requests (topups.h). Append, never edit. Every
+ * connection captures its changes for the changelog (purchases only). */
 sqlite3 *purchase_store_open(const char *path, char *err, size_t errlen) {
     const char *const migrations[] = {PURCHASES_SQL,
                                       outbox_migration_sql,
@@ -119,7 +137,8 @@ sqlite3 *purchase_store_open(const char *path, char *err, size_t errlen) {
                                       PURCHASES_OP_TRANSID_SQL,
                                       PURCHASES_CORRELATOR_SQL,
                                       outbox_correlator_migration_sql,
-                                      PURCHASES_CALLBACK_DETAILS_SQL};
+                                      PURCHASES_CALLBACK_DETAILS_SQL,
+                                      TOPUPS_SQL};
     sqlite3 *db =
         store_open_path(path, migrations, sizeof migrations / sizeof migrations[0], err, errlen);
     if (db && changelog_capture(db, &purchase_changelog, err, errlen) != 0) {

@@ -26,6 +26,8 @@
 #define TOPIC_CPID_REGISTRATIONS "millom.cpid.registrations"
 #define TOPIC_CONSENT_QUERIES "millom.consent.queries"
 #define TOPIC_SETTLEMENT_QUERIES "millom.settlement.queries"
+/* top-up commands          api-edge -> purchase-executor (topups.c) */
+#define TOPIC_TOPUP_COMMANDS "millom.topup.commands"
 
 /* Events, consumed too, each with a <topic>.dlq:
  *   subscriber events        operators, api-edge -> notifier
@@ -35,6 +37,8 @@
 #define TOPIC_SUBSCRIBER_EVENTS "millom.subscriber.events"
 #define TOPIC_PURCHASE_EVENTS "millom.purchase.events"
 #define TOPIC_OFFER_IMPRESSIONS "millom.offer.impressions"
+/* top-up events            purchase-executor -> notifier (provider callbacks) */
+#define TOPIC_TOPUP_EVENTS "millom.topup.events"
 
 /* Outputs nobody inside Millom consumes as work:
  *   replies                  every service -> api-edge (shared/patterns/rpc.h)

@@ -8,7 +8,11 @@ Drives chromium over --remote-debugging-pipe (the DevTools protocol as
 NUL-terminated JSON on file descriptors 3 and 4), so it needs nothing but
 chromium and Python. Used by test_shop_browser.sh.
 
-usage: shop_click.py SHOP_URL PROFILE_DIR LOG_FILE"""
+The top-up donor's page (test_topup_browser.sh) is clicked the same way:
+its first amount button, a form posting to FORM_PATH (default
+/purchasePlan, the shop's).
+
+usage: shop_click.py SHOP_URL PROFILE_DIR LOG_FILE [FORM_PATH]"""
 import json
 import os
 import subprocess
@@ -16,6 +20,7 @@ import sys
 import time
 
 url, profile, log = sys.argv[1:4]
+form_path = sys.argv[4] if len(sys.argv) > 4 else "/purchasePlan"
 to_chrome_r, to_chrome_w = os.pipe()
 from_chrome_r, from_chrome_w = os.pipe()
 
@@ -113,7 +118,7 @@ try:
                  {"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1}, s)
         # the form's request, then the page it answered
         req = wait_event("Network.requestWillBeSent", s,
-                         lambda e: "/purchasePlan" in e["params"]["request"]["url"])
+                         lambda e: form_path in e["params"]["request"]["url"])
         result["method"] = req["params"]["request"]["method"]
         result["url"] = req["params"]["request"]["url"]
         result["postData"] = req["params"]["request"].get("postData", "")

@@ -34,6 +34,7 @@ python3 "$check" --modules services/purchase-executor || fail=1
 python3 "$check" --layers "main.c
   | executor.h executor.c
   | handlers.h purchase_commands.c eligibility.c callbacks.c lookups.c retry_worker.c
+    topups.h topups.c
   | purchase_flow.h purchase_flow.c
   | executor_config.h operator_slots.h operator_slots.c
   | activation_client.h activation_client.c

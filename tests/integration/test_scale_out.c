@@ -45,6 +45,13 @@
 #define N_SUBS 16    /* notified subscribers */
 #define N_PENDING 8  /* deliveries left pending at the move */
 
+/* The topics each group consumes (their main.c): purchase-executor's
+ * commands, callbacks, look-ups and top-up commands; notifier's subscriber
+ * events, consents, purchase events, CPID registrations, consent queries
+ * and top-up events. */
+#define EXECUTOR_TOPICS 4
+#define NOTIFIER_TOPICS 6
+
 static test_stack stack;
 static char edge[2][64], mno[64], sp[64], executor[2][64], notifier[2][64];
 static char data2[300];
@@ -217,12 +224,12 @@ static void *buyer(void *arg) {
 
 START_TEST(state_follows_its_partition) {
     start_second_instances();
-    /* The groups settle: 3 topics for purchase-executor, 5 for notifier,
-     * 2 for offer-resolver, each split between the two instances. */
-    ck_assert_msg(WAIT_FOR(shared_by_two(executor[0], executor[1], 3), 60000),
+    /* The groups settle: purchase-executor's, notifier's and
+     * offer-resolver's 2 topics, each split between the two instances. */
+    ck_assert_msg(WAIT_FOR(shared_by_two(executor[0], executor[1], EXECUTOR_TOPICS), 60000),
                   "executors hold %ld + %ld partitions", assigned(executor[0]),
                   assigned(executor[1]));
-    ck_assert_msg(WAIT_FOR(shared_by_two(notifier[0], notifier[1], 5), 60000),
+    ck_assert_msg(WAIT_FOR(shared_by_two(notifier[0], notifier[1], NOTIFIER_TOPICS), 60000),
                   "notifiers hold %ld + %ld partitions", assigned(notifier[0]),
                   assigned(notifier[1]));
 
@@ -287,9 +294,9 @@ START_TEST(state_follows_its_partition) {
     pthread_join(t, NULL); /* before any assertion can leave this function */
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "purchase-executor-2 status 0x%x", st);
     ck_assert_msg(WIFEXITED(st2) && WEXITSTATUS(st2) == 0, "notifier-2 status 0x%x", st2);
-    ck_assert_msg(WAIT_FOR(assigned(executor[0]) == 3 * PARTITIONS, 60000),
+    ck_assert_msg(WAIT_FOR(assigned(executor[0]) == EXECUTOR_TOPICS * PARTITIONS, 60000),
                   "executor #1 holds %ld partitions", assigned(executor[0]));
-    ck_assert_msg(WAIT_FOR(assigned(notifier[0]) == 5 * PARTITIONS, 60000),
+    ck_assert_msg(WAIT_FOR(assigned(notifier[0]) == NOTIFIER_TOPICS * PARTITIONS, 60000),
                   "notifier #1 holds %ld partitions", assigned(notifier[0]));
 
     /* 3. Nothing lost, nothing twice. */
@@ -340,7 +347,7 @@ START_TEST(state_follows_its_partition) {
      * every purchase is still recognised. */
     ck_assert_int_gt(spawn_executor2(), 0);
     ck_assert_int_eq(stack_wait_ready(EXECUTOR2_PORT, 60000), 0);
-    ck_assert_msg(WAIT_FOR(shared_by_two(executor[0], executor[1], 3), 60000),
+    ck_assert_msg(WAIT_FOR(shared_by_two(executor[0], executor[1], EXECUTOR_TOPICS), 60000),
                   "executors hold %ld + %ld partitions", assigned(executor[0]),
                   assigned(executor[1]));
     long before = test_metric_sum(executor[1], "millom_kafka_consumed_total", cmds);

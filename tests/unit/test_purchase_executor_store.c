@@ -705,7 +705,7 @@ START_TEST(reopening_keeps_the_schema) {
     char err[256];
     db = purchase_store_open(path, err, sizeof err);
     ck_assert_msg(db != NULL, "%s", err);
-    ck_assert_int_eq(scalar("PRAGMA user_version"), 9); /* migrated to the latest */
+    ck_assert_int_eq(scalar("PRAGMA user_version"), 10); /* migrated to the latest */
     ck_assert_int_eq(scalar("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN "
                             "('purchases_timer', 'purchases_operator_transid', 'purchases_due',"
                             " 'purchases_operator_op_transid')"),
@@ -784,7 +784,7 @@ START_TEST(rows_from_before_keep_their_transid) {
 
     db = purchase_store_open(path, err, sizeof err);
     ck_assert_msg(db != NULL, "%s", err);
-    ck_assert_int_eq(scalar("PRAGMA user_version"), 9); /* migrated to the latest */
+    ck_assert_int_eq(scalar("PRAGMA user_version"), 10); /* migrated to the latest */
     purchase got = {0}, existing = {0};
     ck_assert_int_eq(purchase_get(db, "sp1", "old-0000000001", &got), 1);
     ck_assert_str_eq(got.op_transid, "old-0000000001");
