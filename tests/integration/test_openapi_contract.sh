@@ -97,6 +97,9 @@ export STACK_TENANTS_EDIT="
 for p in t['serviceProviders']:
     p['notificationUrl'] = 'http://127.0.0.1:$((BASE + 15))/notifications'
     p['callbackUrl'] = 'http://127.0.0.1:$((BASE + 15))/callbacks'
+    # the top-up outcome callback is Millom's own (top-up.yaml has none):
+    # straight to sp-sandbox, not through the rich-notification spec's Prism
+    p['topupCallbackUrl'] = 'http://127.0.0.1:%s/callbacks' % sp_port
     p['webhookAuth'] = {'tokenUrl': 'http://127.0.0.1:%s/oauth/token' % sp_port,
                         'clientId': 'millom', 'clientSecretEnv': 'OPENAPI_SP_CLIENT_SECRET'}
 "
@@ -300,6 +303,57 @@ print(urllib.parse.urlsplit(f.action).path); print(urllib.parse.urlencode(f.fiel
 PY
 call extensions "200 202" POST "$(sed -n 1p "$WORK/buy.txt")" \
   -H 'Content-Type: application/x-www-form-urlencoded' --data "$(sed -n 2p "$WORK/buy.txt")"
+# the notification's unsubscribe link (an extension of rich notifications)
+call extensions 200 GET "$(link unsubscribe)"
+
+# Top-up: top-up.yaml's POST declares only a 405 answer, so it goes to
+# api-edge directly; Millom's status read and the donor's page (the link
+# in the SMS mno-sandbox was asked to send) through extensions.
+DONOR=6582736491
+code=$(curl -sS -o "$WORK/topup.json" -w '%{http_code}' -X POST "${SP_AUTH[@]}" "${JSON[@]}" \
+  -H 'X-Partner-Reference: contract-topup-1' "$STACK_EDGE_URL/v1/testserviceprovider/topup" \
+  -d "{\"requestor\":{\"userNumber\":{\"msisdn\":\"+$SUB\"},\"name\":\"Ayesha\"},\"donor\":{\"userNumber\":{\"msisdn\":\"+$DONOR\"},\"name\":\"Jane\"}}")
+TOPUP=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("topupId",""))' "$WORK/topup.json")
+[ "$code" = 202 ] && [ -n "$TOPUP" ] && ok "a top-up request: 202 $TOPUP" ||
+  bad "a top-up request: $code $(cat "$WORK/topup.json")"
+call extensions 200 GET "/v1/testserviceprovider/topup/$TOPUP" "${SP_AUTH[@]}"
+call extensions 404 GET /v1/testserviceprovider/topup/tu-00000000000000000000000000000000 "${SP_AUTH[@]}"
+DONOR_LINK=$(curl -fsS "$STACK_MNO/admin/messages?to=$DONOR" | python3 -c '
+import json, sys, urllib.parse as u
+m = [m for m in json.load(sys.stdin)["messages"] if m.get("reference") == sys.argv[1]]
+p = u.urlsplit(m[0]["text"].split()[-1]) if m else None
+print(p.path + "?" + p.query if p else "")' "$TOPUP")
+[ -n "$DONOR_LINK" ] && ok "the donor's SMS has a link" || bad "no SMS with a link for $TOPUP"
+call extensions 200 GET "$DONOR_LINK"
+# the page's form with an amount it does not offer (400), then its first one
+donor_form() { # AMOUNT: the form's action path, then its fields with that amount
+  python3 - "$ANSWER" "$1" <<'PY'
+import html.parser, sys, urllib.parse
+class Form(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__(); self.action = None; self.fields = []; self.amounts = []
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form" and self.action is None: self.action = a.get("action")
+        elif a.get("name") == "amount": self.amounts.append(a.get("value"))
+        elif tag == "input" and a.get("name"): self.fields.append((a["name"], a.get("value", "")))
+f = Form(); f.feed(open(sys.argv[1]).read())
+amount = sys.argv[2] if sys.argv[2] != "first" else (f.amounts or [""])[0]
+print(urllib.parse.urlsplit(f.action or "").path)
+print(urllib.parse.urlencode(f.fields + [("amount", amount)]))
+PY
+}
+donor_form 99999.00 >"$WORK/donate-bad.txt"
+donor_form first >"$WORK/donate.txt"
+call extensions 400 POST "$(sed -n 1p "$WORK/donate-bad.txt")" \
+  -H 'Content-Type: application/x-www-form-urlencoded' --data "$(sed -n 2p "$WORK/donate-bad.txt")"
+call extensions 200 POST "$(sed -n 1p "$WORK/donate.txt")" \
+  -H 'Content-Type: application/x-www-form-urlencoded' --data "$(sed -n 2p "$WORK/donate.txt")"
+
+# Bulk notifications, as the operator (the bulk scope is tp-demo's).
+call extensions 200 POST /notify/tp/v1/bulk "${OP_AUTH[@]}" "${JSON[@]}" -d "[
+  {\"idValue\":\"$SUB\",\"idType\":\"MSISDN\",\"override\":true,\"transactionId\":\"contract-b-1\",\"type\":\"out-of-data\"},
+  {\"idValue\":\"924542619999\",\"idType\":\"MSISDN\",\"transactionId\":\"contract-b-2\",\"type\":\"out-of-data\"}]"
 
 # Platform.
 call extensions 200 GET /healthz
