@@ -402,6 +402,8 @@ def check_targets(scenarios):
     out = []
     for sid, metric, cmp, limit, text in TARGETS:
         sc = scenarios.get(sid)
+        if sc is None:
+            continue  # not selected (BENCH_SCENARIOS): no verdict
         value = sc["median"][metric] if sc and sc["median"] else None
         met = value is not None and (value >= limit if cmp == ">=" else value <= limit)
         valid = bool(sc and sc["valid"])
