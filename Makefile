@@ -72,6 +72,14 @@ $(BUILD)/bin/$(1): $(BUILD)/obj/services/$(1)/main.o $(BUILD)/lib$(1).a $(LIBMIL
 endef
 $(foreach s,$(SERVICES),$(eval $(call service_rules,$(s))))
 
+# Bench programs: bench/<name>/main.c builds into $(BUILD)/bench/<name>
+# (rpc-echo: scripts/bench_kafka_floor.sh), on the shared library like a
+# service.
+BENCH_BINS := $(patsubst bench/%/main.c,$(BUILD)/bench/%,$(wildcard bench/*/main.c))
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%/main.o $(LIBMILLOM)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 # Unit tests: tests/unit/test_<area>.c. A test named test_<service>_*.c also
 # links that service's library.
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
@@ -85,7 +93,7 @@ TESTLIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TESTLIB_SRC))
 .SECONDARY:
 
 all: build
-build: $(BINS) $(UNIT_BINS) $(INTEG_BINS)
+build: $(BINS) $(BENCH_BINS) $(UNIT_BINS) $(INTEG_BINS)
 
 deps:
 	@scripts/deps.sh

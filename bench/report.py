@@ -8,6 +8,7 @@ and stopping processes. Standard library only.
 Usage:
   report.py MANIFEST RSS SETTINGS JSON_OUT [--cpu CPU_TSV]
             [--settlement JSON --settlement-exit N] [--notify JSON --notify-exit N]
+            [--kafka-floor JSON --kafka-floor-exit N]
 
   MANIFEST  TSV: scenario id, label, URL, output file (one line per run): wrk's
             text, or for the fixed-rate runs (*.hey.csv) hey's CSV rows and
@@ -25,9 +26,13 @@ Usage:
   --settlement / --notify: the JSON written by scripts/bench_settlement.sh
             and scripts/bench_notify.sh, and their exit status; a missing file
             or a non-zero status makes that pipeline's entry invalid
+  --kafka-floor: the JSON of scripts/bench_kafka_floor.sh (the Kafka
+            request/reply hop alone) and its exit status; set against
+            nginx /balance of the same run, with the read path's 0.40 target
 
 Every comparison is one entry of "ratios", labelled (balanceMiss,
-upsellOffer, balanceHit, purchasePlan, notifications, settlement): rate and
+upsellOffer, balanceHit, purchasePlan, notifications, settlement,
+kafkaFloor): rate and
 baseline_rate (per second), ratio, p50/p99 where they apply, errors,
 problems, valid, and for the pipelines the CPU seconds per 1,000 messages
 of every program.
@@ -78,6 +83,11 @@ RATIO_TARGETS = [
     ("notifications", "ratio", ">=", 0.25, "notifications >= 0.25 of direct POSTs"),
     ("settlement", "ratio", ">=", 0.25, "settlement >= 0.25 of kcat"),
 ]
+
+# The read path's goal against nginx /balance (issue 14), which the Kafka
+# request/reply floor (kafkaFloor) is set against: below it, the Kafka hop
+# alone leaves no room for the target on this machine.
+READ_PATH_TARGET = 0.40
 
 # Peak resident memory (VmHWM) of every Millom program after the runs.
 MEMORY_LIMIT_MB = 20.0
@@ -329,6 +339,50 @@ def notifications_ratio(path, exit_status):
         cpu_s_per_1000=d.get("cpu", {}), baseline_cpu_s_per_1000=d.get("baseline_cpu", {}))
 
 
+def kafka_floor_ratio(path, exit_status, scenarios):
+    """rpc-echo's round trips/s over nginx /balance's req/s of this run."""
+    d, problems = load_pipeline(path, exit_status, "scripts/bench_kafka_floor.sh")
+    d = d or {}
+    problems += [p for p in d.get("problems", []) if p not in problems]
+    base = scenarios.get("nginx_balance")
+    base_median = base["median"] if base and base["median"] else {}
+    if base and not base["valid"]:
+        problems.append(f"{base['label']}: {'; '.join(base['problems']) or 'no runs'}")
+    # The client and the responder run Millom's shared code; devbroker is
+    # Kafka's stand-in.
+    cpu = {f"rpc-echo {p}" if p in ("client", "responder") else p:
+           dict(v, millom=p != "devbroker") for p, v in (d.get("cpu") or {}).items()}
+    return ratio_entry(
+        "kafkaFloor", "Kafka request/reply alone (rpc-echo round trips) / nginx /balance",
+        "trips/s", d.get("round_trips_per_s"), base_median.get("rps"), problems,
+        numerator="kafka_floor", denominator="nginx_balance" if base else None,
+        p50_ms=d.get("p50_ms"), p99_ms=d.get("p99_ms"),
+        baseline_p50_ms=base_median.get("p50_ms"), baseline_p99_ms=base_median.get("p99_ms"),
+        errors=d.get("errors", 0), callers=d.get("callers"), runs=d.get("runs"),
+        cpu_s_per_1000=cpu, read_path_target=READ_PATH_TARGET)
+
+
+def print_kafka_floor(r):
+    """The floor's figures and whether it leaves room for the read path's target."""
+    print()
+    print(f"Kafka request/reply floor (rpc-echo: {r.get('callers')} callers through "
+          "shared/patterns/rpc, a responder that answers at once; its own devbroker, stack stopped)")
+    print(f"  {fmt(r['rate'], '.0f')} round trips/s, p50 {fmt(r['p50_ms'], '.2f')} ms, "
+          f"p99 {fmt(r['p99_ms'], '.2f')} ms; nginx /balance {fmt(r['baseline_rate'], '.0f')} req/s;"
+          f" ratio {fmt(r['ratio'], '.3f')}{'' if r['valid'] else '  (invalid)'}")
+    if r["ratio"] is None:
+        print(f"  read path target {READ_PATH_TARGET:.2f} of nginx /balance: not compared "
+              "(nginx_balance did not run)")
+    elif r["ratio"] >= READ_PATH_TARGET:
+        print(f"  read path target {READ_PATH_TARGET:.2f} of nginx /balance vs the floor's "
+              f"{r['ratio']:.3f}: the Kafka hop alone leaves room for the target "
+              f"(at most {r['ratio'] / READ_PATH_TARGET:.2f}x the target's rate)")
+    else:
+        print(f"  read path target {READ_PATH_TARGET:.2f} of nginx /balance vs the floor's "
+              f"{r['ratio']:.3f}: the Kafka hop alone leaves NO room for the target "
+              f"(the floor is {r['ratio'] / READ_PATH_TARGET:.2f}x the target's rate)")
+
+
 def check_ratio_targets(ratios):
     by_label = {r["label"]: r for r in ratios}
     out = []
@@ -348,6 +402,8 @@ def check_targets(scenarios):
     out = []
     for sid, metric, cmp, limit, text in TARGETS:
         sc = scenarios.get(sid)
+        if sc is None:
+            continue  # not selected (BENCH_SCENARIOS): no verdict
         value = sc["median"][metric] if sc and sc["median"] else None
         met = value is not None and (value >= limit if cmp == ">=" else value <= limit)
         valid = bool(sc and sc["valid"])
@@ -438,6 +494,9 @@ def print_report(settings, scenarios, ratios, targets, rss):
                 print(f"  {label:<13} {'idle':<8}  Millom programs while the baseline ran, CPU s/s: "
                       + ", ".join(f"{p} {v:.3f}" for p, v in sorted(idle.items(), key=lambda kv: -kv[1]))
                       + f"  [total {sum(idle.values()):.3f}]")
+    floor = next((r for r in ratios if r["label"] == "kafkaFloor"), None)
+    if floor:
+        print_kafka_floor(floor)
     print()
     print("targets")
     for t in targets:
@@ -475,6 +534,8 @@ def main(argv):
     ap.add_argument("--settlement-exit", type=int, default=0)
     ap.add_argument("--notify")
     ap.add_argument("--notify-exit", type=int, default=0)
+    ap.add_argument("--kafka-floor")
+    ap.add_argument("--kafka-floor-exit", type=int, default=0)
     a = ap.parse_args(argv[1:])
     with open(a.settings) as f:
         settings = json.load(f)
@@ -490,6 +551,8 @@ def main(argv):
         ratios.append(settlement_ratio(a.settlement, a.settlement_exit))
     if a.notify:
         ratios.append(notifications_ratio(a.notify, a.notify_exit))
+    if a.kafka_floor:
+        ratios.append(kafka_floor_ratio(a.kafka_floor, a.kafka_floor_exit, scenarios))
     targets = check_targets(scenarios) + check_ratio_targets(ratios)
     rss = load_rss(a.rss)
     print_report(settings, scenarios, ratios, targets, rss)

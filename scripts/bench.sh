@@ -14,7 +14,12 @@
 #                 reading the same events), on a devbroker of its own;
 #   notifications scripts/bench_notify.sh (Kafka -> delivered webhooks vs wrk
 #                 POSTing the same webhook body to sp-sandbox), on a stack of
-#                 its own.
+#                 its own;
+#   kafka_floor   scripts/bench_kafka_floor.sh: the Kafka request/reply hop
+#                 alone (rpc-echo: 50 callers through shared/patterns/rpc, a
+#                 responder that answers at once), on a devbroker of its own
+#                 after the stack stopped: the read path's floor, set against
+#                 nginx /balance (issue 14's 0.40).
 # For each pipeline also the CPU seconds every program used per 1,000
 # messages (utime + stime from /proc/<pid>/stat).
 #
@@ -23,7 +28,7 @@
 # ports, and stops it before the pipeline benches start theirs. Prints one
 # table; writes the same results to var/bench/latest.json (one `ratios`
 # entry per comparison, labelled balanceMiss, upsellOffer, balanceHit,
-# purchasePlan, notifications, settlement). The raw wrk outputs and the logs
+# purchasePlan, notifications, settlement, kafkaFloor). The raw wrk outputs and the logs
 # stay in a temp dir, which is kept when anything went wrong.
 #
 # Settings (environment):
@@ -44,8 +49,10 @@
 #   BENCH_SCENARIOS     only these scenarios, comma-separated (balance_miss,
 #                       balance_hit, upsell, nginx_balance, nginx_offers,
 #                       balance_miss_rate, nginx_balance_rate, purchase,
-#                       nginx_activate); default all. A ratio
+#                       nginx_activate, kafka_floor); default all. A ratio
 #                       whose two sides did not both run is left out.
+#   (kafka_floor: BENCH_FLOOR_SECONDS (7) per run, BENCH_RUNS runs,
+#   BENCH_CONNECTIONS callers; scripts/bench_kafka_floor.sh)
 #   BENCH_PERF=1        record every Millom scenario with `perf record -g`
 #                       (all Millom programs) and write one report per
 #                       program to var/bench/profile/<scenario>/ (what
@@ -84,6 +91,7 @@ PROFILE_DIR=var/bench/profile
 [ "${BENCH_PERF:-0}" = 1 ] && RESULTS_JSON=$PROFILE_DIR/latest.json
 SCENARIOS=${BENCH_SCENARIOS:-all}
 NOTIFY_JSON=var/bench/notify.json
+FLOOR_JSON=var/bench/kafka_floor.json
 
 # Ports away from the `make run` defaults (8080, 9090, 9101-9104).
 EDGE_PORT=28080
@@ -122,6 +130,9 @@ check_prerequisites() {
   for p in "${PROGRAMS[@]}"; do
     [ -x "$BIN/$p" ] || die "$BIN/$p is missing; run 'make build' first"
   done
+  if selected kafka_floor; then
+    [ -x "$BUILD/bench/rpc-echo" ] || die "$BUILD/bench/rpc-echo is missing; run 'make build' first"
+  fi
   local tools=(wrk hey nginx curl python3)
   [ "${BENCH_PERF:-0}" = 1 ] && tools+=(perf)
   for p in "${tools[@]}"; do
@@ -632,7 +643,7 @@ main() {
     sed 's/^/bench: setting from the environment: /' >&2 || true
   start_stack
   start_nginx
-  setup_purchase_subscribers
+  if selected purchase || selected nginx_activate; then setup_purchase_subscribers; fi
   # Runs are interleaved (all scenarios, then again) so that a slow spell on
   # a shared machine spreads over every scenario instead of skewing one.
   local run
@@ -645,6 +656,15 @@ main() {
   mkdir -p "$(dirname "$RESULTS_JSON")"
   rm -f "$SETTLEMENT_JSON" "$NOTIFY_JSON"
   local pipeline_args=() rc
+  rm -f "$FLOOR_JSON"
+  if selected kafka_floor; then
+    # The Kafka hop alone, on its own devbroker, with the stack stopped.
+    rc=0
+    BUILD=$BUILD BENCH_FLOOR_RUNS=$RUNS BENCH_FLOOR_CALLERS=$CONNECTIONS \
+      BENCH_FLOOR_JSON=$FLOOR_JSON scripts/bench_kafka_floor.sh || rc=$?
+    [ "$rc" = 0 ] || log "kafka_floor bench failed (exit $rc)"
+    pipeline_args+=(--kafka-floor "$FLOOR_JSON" --kafka-floor-exit "$rc")
+  fi
   if [ "${BENCH_PIPELINES:-1}" != 0 ]; then
     # Settlement (settlement-reporter vs kcat) on its own devbroker and port.
     rc=0
