@@ -32,10 +32,11 @@ programs=()
 for t in tests/integration/test_*.c; do programs+=("$BUILD/tests/$(basename "${t%.c}")"); done
 # Under ThreadSanitizer the tests driven by outside tools run once, in the
 # ASan run only: the Postman collection (newman), the OpenAPI contract
-# (Prism) and the shop in a browser (chromium) check answers against specs
+# (Prism) and the shop and top-up pages in a browser (chromium) check
+# answers against specs
 # and pages, through the same services and code paths that the C tests
 # drive under ThreadSanitizer too; together they took minutes of CI.
-TSAN_SKIPS="test_postman.sh test_openapi_contract.sh test_shop_browser.sh"
+TSAN_SKIPS="test_postman.sh test_openapi_contract.sh test_shop_browser.sh test_topup_browser.sh"
 for t in tests/integration/test_*.sh; do
   [ -e "$t" ] || continue
   case $BUILD in *tsan*) [[ " $TSAN_SKIPS " == *" $(basename "$t") "* ]] && continue ;; esac
