@@ -33,9 +33,9 @@ for t in tests/integration/test_*.c; do programs+=("$BUILD/tests/$(basename "${t
 # Under ThreadSanitizer the tests driven by outside tools run once, in the
 # ASan run only: the Postman collection (newman), the OpenAPI contract
 # (Prism) and the shop and top-up pages in a browser (chromium) check
-# answers against specs
-# and pages, through the same services and code paths that the C tests
-# drive under ThreadSanitizer too; together they took minutes of CI.
+# answers against specs and pages, through the same services and code
+# paths that the C tests drive under ThreadSanitizer too; together they
+# took minutes of CI.
 TSAN_SKIPS="test_postman.sh test_openapi_contract.sh test_shop_browser.sh test_topup_browser.sh"
 for t in tests/integration/test_*.sh; do
   [ -e "$t" ] || continue
