@@ -29,9 +29,9 @@ typedef struct api_edge {
     char *openapi;
     size_t openapi_len;
     int openapi_errno;
-    long bulk_max_items;       /* MILLOM_NOTIFY_BULK_MAX_ITEMS, default 10000 */
-    long bulk_max_body;        /* MILLOM_NOTIFY_BULK_MAX_BODY, default 4 MiB */
-    int bulk_deadline_ms;      /* MILLOM_NOTIFY_BULK_DEADLINE_MS, default 30000 */
+    long bulk_max_items;  /* MILLOM_NOTIFY_BULK_MAX_ITEMS, default 10000 */
+    long bulk_max_body;   /* MILLOM_NOTIFY_BULK_MAX_BODY, default 4 MiB */
+    int bulk_deadline_ms; /* MILLOM_NOTIFY_BULK_DEADLINE_MS, default 30000 */
 } api_edge;
 
 /* The version of the tenants file a request is served with (m->config). */
