@@ -57,20 +57,7 @@ static json_t *offer_of(json_t *answer, const char *plan) {
 
 /* The balance of type in an accountInfo answer (no cache), or NULL. Caller frees. */
 static char *balance_of(const char *msisdn, const char *type) {
-    char url[256];
-    snprintf(url, sizeof url, "%s/std/" SP "/tp/%s/accountInfo", edge, msisdn);
-    const char *hdr[] = {"Cache-Control: no-cache", NULL};
-    long status = 0;
-    json_t *j = test_get_json(url, hdr, &status);
-    ck_assert_int_eq(status, 200);
-    char *out = NULL;
-    size_t i;
-    json_t *b;
-    json_array_foreach(json_object_get(j, "balances"), i, b) {
-        if (strcmp(str(b, "balanceType"), type) == 0) out = strdup(str(b, "balance"));
-    }
-    json_decref(j);
-    return out;
+    return test_balance(edge, SP, "tp", msisdn, type);
 }
 
 static json_t *purchase(const char *msisdn, const char *transid, const char *plan, const char *fund,

@@ -118,19 +118,7 @@ static char *link_in_sms(const char *id) {
 
 /* The airtime balance of msisdn through api-edge (no cache). Caller frees. */
 static char *airtime_of(const char *msisdn) {
-    char url[256];
-    snprintf(url, sizeof url, "%s/std/" SP "/tp/%s/accountInfo", edge, msisdn);
-    const char *hdr[] = {"Cache-Control: no-cache", NULL};
-    long status = 0;
-    json_t *j = test_get_json(url, hdr, &status);
-    ck_assert_int_eq(status, 200);
-    char *out = NULL;
-    size_t i;
-    json_t *b;
-    json_array_foreach(json_object_get(j, "balances"), i, b) {
-        if (strcmp(str(b, "balanceType"), "main") == 0) out = strdup(str(b, "balance"));
-    }
-    json_decref(j);
+    char *out = test_balance(edge, SP, "tp", msisdn, "main");
     ck_assert_msg(out != NULL, "no main balance for %s", msisdn);
     return out;
 }

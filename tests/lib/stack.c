@@ -377,6 +377,26 @@ json_t *test_get_json(const char *url, const char *const *headers, long *status)
     return j;
 }
 
+char *test_balance(const char *edge_base, const char *sp, const char *op, const char *msisdn,
+                   const char *type) {
+    char url[512];
+    snprintf(url, sizeof url, "%s/std/%s/%s/%s/accountInfo", edge_base, sp, op, msisdn);
+    const char *const hdr[] = {"Cache-Control: no-cache", NULL};
+    long status = 0;
+    json_t *j = test_get_json(url, hdr, &status);
+    ck_assert_msg(status == 200, "accountInfo of %s: %ld", msisdn, status);
+    char *out = NULL;
+    size_t i;
+    json_t *b;
+    json_array_foreach(json_object_get(j, "balances"), i, b) {
+        const char *t = json_string_value(json_object_get(b, "balanceType"));
+        const char *v = json_string_value(json_object_get(b, "balance"));
+        if (t && v && strcmp(t, type) == 0) out = strdup(v);
+    }
+    json_decref(j);
+    return out;
+}
+
 json_t *test_post_json(const char *url, const char *body, long *status) {
     test_response r;
     test_http("POST", url, NULL, body, &r);

@@ -93,6 +93,12 @@ long test_mno_activations(const char *mno_base, const char *transid, long *debit
 /* The same for provider sp's transid. */
 long test_mno_activations_of(const char *mno_base, const char *sp, const char *transid,
                              long *debits, long *refunds);
+/* GET edge_base + "/std/{sp}/{op}/{msisdn}/accountInfo" past the cache
+ * (Cache-Control: no-cache), asserting 200; the "balance" of the balance
+ * whose balanceType is `type` (malloc'ed, caller frees), or NULL when the
+ * answer has none. */
+char *test_balance(const char *edge_base, const char *sp, const char *op, const char *msisdn,
+                   const char *type);
 /* Consent: POST edge_base + "/std/{sp}/{msisdn}/register" with the body
  * {"transactionId":"<transaction_id>","types":<types_json>}; the status. */
 long test_register_consent(const char *edge_base, const char *sp, const char *msisdn,
