@@ -35,6 +35,7 @@
 #include "shared/plumbing/log.h"
 #include "shared/contracts/money.h"
 #include "shared/contracts/msisdn.h"
+#include "shared/contracts/topup_state.h"
 #include "shared/plumbing/errors.h"
 #include "shared/patterns/rpc.h"
 #include "shared/plumbing/service.h"
@@ -406,16 +407,6 @@ kafka_verdict notify_on_purchase_event(notifier *n, const rd_kafka_message_t *ms
     return kv;
 }
 
-/* The top-up callback's status word for a final state. */
-static const char *topup_status(Millom__V1__TopupState s) {
-    switch (s) {
-    case MILLOM__V1__TOPUP_STATE__TOPUP_STATE_CREDITED: return "CREDITED";
-    case MILLOM__V1__TOPUP_STATE__TOPUP_STATE_CREDIT_FAILED: return "CREDIT_FAILED";
-    case MILLOM__V1__TOPUP_STATE__TOPUP_STATE_LINK_FAILED: return "LINK_FAILED";
-    default: return NULL;
-    }
-}
-
 kafka_verdict notify_on_topup_event(notifier *n, const rd_kafka_message_t *msg, char *err,
                                     size_t errlen) {
     Millom__V1__TopupEvent *ev = millom__v1__topup_event__unpack(NULL, msg->len, msg->payload);
@@ -424,7 +415,8 @@ kafka_verdict notify_on_topup_event(notifier *n, const rd_kafka_message_t *msg, 
         return KAFKA_DEAD_LETTER;
     }
     kafka_verdict kv = KAFKA_DONE;
-    const char *status = topup_status(ev->state);
+    /* a callback for a final state only */
+    const char *status = topup_state_is_final(ev->state) ? topup_state_name(ev->state) : NULL;
     const char *url = NULL;
     if (status && *ev->topup_id && *ev->service_provider) {
         url = provider_url(n->tenants, ev->service_provider, NULL, "topupCallbackUrl");

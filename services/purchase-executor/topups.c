@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "shared/contracts/money.h"
+#include "shared/contracts/topup_state.h"
 #include "shared/patterns/backend_client.h"
 #include "shared/plumbing/clock.h"
 #include "shared/plumbing/errors.h"
@@ -68,12 +69,6 @@ out:
     return found;
 }
 
-static int is_final(Millom__V1__TopupState s) {
-    return s == MILLOM__V1__TOPUP_STATE__TOPUP_STATE_LINK_FAILED ||
-           s == MILLOM__V1__TOPUP_STATE__TOPUP_STATE_CREDITED ||
-           s == MILLOM__V1__TOPUP_STATE__TOPUP_STATE_CREDIT_FAILED;
-}
-
 /* The TopupEvent of t (final) into the outbox, inside the open transaction. */
 static int add_event(purchase_flow *f, sqlite3 *db, const topup *t) {
     const tenant_operator *op = tenants_operator(f->tenants, t->op);
@@ -130,10 +125,10 @@ static int topup_store(purchase_flow *f, const topup *t, Millom__V1__TopupState 
         result = 0;
         goto fail;
     }
-    if (is_final(t->state) && add_event(f, db, t) != SQLITE_OK) goto fail;
+    if (topup_state_is_final(t->state) && add_event(f, db, t) != SQLITE_OK) goto fail;
     if (store_commit(db) != SQLITE_OK) goto fail;
     sqlite3_finalize(st);
-    if (is_final(t->state)) outbox_relay_notify(f->relay);
+    if (topup_state_is_final(t->state)) outbox_relay_notify(f->relay);
     return 1;
 fail:
     if (result < 0) log_error("topup %s: cannot store: %s", t->id, sqlite3_errmsg(db));
@@ -143,17 +138,6 @@ fail:
 }
 
 /* ---- answers ---- */
-
-static const char *state_name(Millom__V1__TopupState s) {
-    switch (s) {
-    case MILLOM__V1__TOPUP_STATE__TOPUP_STATE_REQUESTED: return "REQUESTED";
-    case MILLOM__V1__TOPUP_STATE__TOPUP_STATE_LINK_SENT: return "LINK_SENT";
-    case MILLOM__V1__TOPUP_STATE__TOPUP_STATE_LINK_FAILED: return "LINK_FAILED";
-    case MILLOM__V1__TOPUP_STATE__TOPUP_STATE_CREDITED: return "CREDITED";
-    case MILLOM__V1__TOPUP_STATE__TOPUP_STATE_CREDIT_FAILED: return "CREDIT_FAILED";
-    default: return "UNSPECIFIED";
-    }
-}
 
 static json_t *party_json(const char *msisdn, const char *name) {
     char e164[40];
@@ -168,8 +152,8 @@ static char *topup_text(purchase_flow *f, const topup *t) {
     clock_rfc3339_ms(t->updated_ms, updated, sizeof updated);
     json_t *j =
         json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:s}", "topupId", t->id, "partnerReference",
-                  t->reference, "status", state_name(t->state), "operator", t->op, "requestor",
-                  party_json(t->requestor, t->requestor_name), "donor",
+                  t->reference, "status", topup_state_name(t->state), "operator", t->op,
+                  "requestor", party_json(t->requestor, t->requestor_name), "donor",
                   party_json(t->donor, t->donor_name), "createdAt", created, "updatedAt", updated);
     const tenant_operator *op = tenants_operator(f->tenants, t->op);
     char value[40];
@@ -313,7 +297,7 @@ static kafka_verdict on_donate(purchase_flow *f, const Millom__V1__TopupCommand 
     }
     if (t->state != MILLOM__V1__TOPUP_STATE__TOPUP_STATE_LINK_SENT) {
         char msg[128];
-        snprintf(msg, sizeof msg, "this top-up request is %s", state_name(t->state));
+        snprintf(msg, sizeof msg, "this top-up request is %s", topup_state_name(t->state));
         reply_error(f, c, CAUSE_PURCHASE_CONFLICT, msg);
         return KAFKA_DONE;
     }
@@ -342,7 +326,7 @@ static kafka_verdict on_donate(purchase_flow *f, const Millom__V1__TopupCommand 
     int rc = topup_store(f, &next, MILLOM__V1__TOPUP_STATE__TOPUP_STATE_LINK_SENT);
     if (rc < 0) return KAFKA_RETRY; /* the operator credits the transId once */
     if (rc == 0 && topup_load(f->db, t->id, &next) < 0) return KAFKA_RETRY;
-    log_info("topup %s: %s", t->id, state_name(next.state));
+    log_info("topup %s: %s", t->id, topup_state_name(next.state));
     reply_topup(f, c, 200, &next);
     return KAFKA_DONE;
 }
