@@ -26,14 +26,10 @@ cd "$(dirname "$0")/../.." || exit 1
 BASE=${OPENAPI_BASE_PORT:-23800}
 PRISM=tools/node/node_modules/.bin/prism
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok: $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-
+TEST_NAME="openapi contract"
 WORK=$(mktemp -d /tmp/millom-openapi.XXXXXX)
-# shellcheck source=tests/lib/stack.sh
-. tests/lib/stack.sh
+# shellcheck source=tests/lib/shell_test.sh
+. tests/lib/shell_test.sh
 
 declare -A PRISM_PORT=([standard]=$((BASE + 10)) [cpid]=$((BASE + 11)) [notify]=$((BASE + 12))
                        [callback]=$((BASE + 13)) [rnf]=$((BASE + 14)) [provider-hooks]=$((BASE + 15))
@@ -48,24 +44,7 @@ stop_prisms() {
   for name in "${!PRISM_PID[@]}"; do wait "${PRISM_PID[$name]}" 2>/dev/null; unset "PRISM_PID[$name]"; done
 }
 
-finish() {
-  local rc=$?
-  trap - EXIT
-  stop_prisms
-  stack_stop || bad "a program exited badly (its log is above; all logs in $WORK)"
-  echo "openapi contract: $passed passed, $failed failed"
-  if [ "$failed" = 0 ] && [ "$rc" = 0 ] && [ "${MILLOM_KEEP_TEST_DIR:-0}" != 1 ]; then
-    rm -rf "$WORK"
-  else
-    echo "logs, specs and answers kept in $WORK" >&2
-  fi
-  [ "$failed" = 0 ] && [ "$rc" = 0 ] && exit 0
-  exit 1
-}
-trap finish EXIT
-trap 'exit 130' INT TERM
-
-die() { bad "$*"; exit 1; }
+shell_test_before_stop() { stop_prisms; }
 
 # ---- Prism and the specs ----
 if [ ! -x "$PRISM" ]; then

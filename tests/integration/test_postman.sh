@@ -21,32 +21,10 @@ BASE=${POSTMAN_BASE_PORT:-22200}
 NEWMAN=tools/node/node_modules/.bin/newman
 COLLECTION=docs/postman/millom-sandbox.postman_collection.json
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok: $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-
+TEST_NAME=postman
 WORK=$(mktemp -d /tmp/millom-postman.XXXXXX)
-# shellcheck source=tests/lib/stack.sh
-. tests/lib/stack.sh
-
-finish() {
-  local rc=$?
-  trap - EXIT
-  stack_stop || bad "a program exited badly (its log is above; all logs in $WORK)"
-  echo "postman: $passed passed, $failed failed"
-  if [ "$failed" = 0 ] && [ "$rc" = 0 ] && [ "${MILLOM_KEEP_TEST_DIR:-0}" != 1 ]; then
-    rm -rf "$WORK"
-  else
-    echo "logs and newman reports kept in $WORK" >&2
-  fi
-  [ "$failed" = 0 ] && [ "$rc" = 0 ] && exit 0
-  exit 1
-}
-trap finish EXIT
-trap 'exit 130' INT TERM
-
-die() { bad "$*"; exit 1; }
+# shellcheck source=tests/lib/shell_test.sh
+. tests/lib/shell_test.sh
 
 # ---- newman ----
 if [ ! -x "$NEWMAN" ]; then

@@ -1,38 +1,11 @@
 # Shared by the shell tests that drive Debian's chromium (test_shop_browser.sh,
-# test_topup_browser.sh): pass/fail counting, the exit trap that stops the
-# stack (tests/lib/stack.sh, sourced here) and keeps the temp dir when
-# anything failed, chromium itself (installed by `BROWSER=1 scripts/deps.sh`
-# when missing: the test fails, never skips, without it) and `browser`.
-#
-# Before sourcing, set TEST_NAME (the summary's name) and WORK (the temp
-# dir); BIN and BASE as tests/lib/stack.sh wants them.
+# test_topup_browser.sh): tests/lib/shell_test.sh (sourced here: set
+# TEST_NAME, WORK, BIN and BASE first), chromium itself (installed by
+# `BROWSER=1 scripts/deps.sh` when missing: the test fails, never skips,
+# without it) and `browser`.
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok: $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-summary() { echo "$TEST_NAME: $passed passed, $failed failed"; }
-
-# shellcheck source=tests/lib/stack.sh
-. tests/lib/stack.sh
-
-browser_finish() {
-  local rc=$?
-  trap - EXIT
-  stack_stop || bad "a program exited badly (its log is above; all logs in $WORK)"
-  summary
-  if [ "$failed" = 0 ] && [ "${MILLOM_KEEP_TEST_DIR:-0}" != 1 ]; then
-    rm -rf "$WORK"
-  else
-    echo "logs, pages and screenshot kept in $WORK" >&2
-  fi
-  [ "$failed" = 0 ] && [ "$rc" = 0 ] && exit 0
-  exit 1
-}
-trap browser_finish EXIT
-trap 'exit 130' INT TERM
-
-die() { bad "$*"; exit 1; }
+# shellcheck source=tests/lib/shell_test.sh
+. tests/lib/shell_test.sh
 
 # ---- chromium ----
 if ! command -v chromium >/dev/null; then
