@@ -391,9 +391,12 @@ outbox_relay *outbox_relay_start(const char *db_path, kafka_producer *p) {
 void outbox_relay_notify(outbox_relay *r) {
     if (!r) return;
     pthread_mutex_lock(&r->mu);
+    int pending = r->notified; /* the relay will see it without a wake-up */
     r->notified = 1;
-    pthread_cond_signal(&r->cv);
     pthread_mutex_unlock(&r->mu);
+    /* After unlocking: woken under the lock, the relay would only block
+     * again on it (see wake-ups in group_commit.c). */
+    if (!pending) pthread_cond_signal(&r->cv);
 }
 
 int outbox_flush(outbox_relay *r, sqlite3 *db, int timeout_ms) {

@@ -1610,8 +1610,11 @@ static void lanes_dispatch(kafka_consumer *c, rd_kafka_message_t *m) {
     }
     l->q[(l->head + l->n) % LANE_QUEUE] = m;
     l->n++;
-    pthread_cond_signal(&l->wake);
     pthread_mutex_unlock(&L->mu);
+    /* After unlocking: a lane woken under L->mu would only block again on
+     * it. The lane waits only with an empty queue, under L->mu, so the
+     * message is seen whether it waits yet or not. */
+    pthread_cond_signal(&l->wake);
 }
 
 static int lane_runs_one_of(const struct lanes *L, const rd_kafka_topic_partition_list_t *parts) {

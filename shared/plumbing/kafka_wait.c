@@ -33,8 +33,10 @@ static void on_delivered(void *arg, rd_kafka_resp_err_t err) {
     pthread_mutex_lock(&w->mu);
     w->done = 1;
     w->err = err;
-    pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
+    /* After unlocking (our reference keeps w alive): woken under the lock,
+     * the waiter would only block again on it. */
+    pthread_cond_signal(&w->cv);
     delivery_wait_release(w);
 }
 

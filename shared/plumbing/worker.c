@@ -69,9 +69,10 @@ worker *worker_start(worker_round_fn round, void *arg, char *err, size_t errlen)
 void worker_wake(worker *w) {
     if (!w) return;
     pthread_mutex_lock(&w->mu);
+    int pending = w->woken; /* the thread will see it without a wake-up */
     w->woken = 1;
-    pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
+    if (!pending) pthread_cond_signal(&w->cv); /* after unlocking: no wake into a held lock */
 }
 
 int worker_stopping(worker *w) { return atomic_load(&w->stop); }
