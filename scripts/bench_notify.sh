@@ -163,7 +163,8 @@ wait_ready() { # port name
 }
 
 start devbroker
-for _ in $(seq 1 100); do [ -s "$MILLOM_BROKER_FILE" ] && break; sleep 0.1; done
+# devbroker: up to 1 s per topic on the mock cluster's poll (scripts/run.sh)
+for _ in $(seq 1 600); do [ -s "$MILLOM_BROKER_FILE" ] && break; sleep 0.1; done
 [ -s "$MILLOM_BROKER_FILE" ] || die "devbroker did not start; see $WORK/log/devbroker.log"
 for p in "${PROGRAMS[@]:1}"; do start "$p"; done
 wait_ready $MNO_PORT mno-sandbox

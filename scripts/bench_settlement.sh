@@ -82,7 +82,8 @@ main() {
 
   setsid "$BIN/devbroker" >>"$WORK/devbroker.log" 2>&1 &
   BROKER_PID=$!
-  for _ in $(seq 1 100); do [ -s "$MILLOM_BROKER_FILE" ] && break; sleep 0.1; done
+  # devbroker: up to 1 s per topic on the mock cluster's poll (scripts/run.sh)
+  for _ in $(seq 1 600); do [ -s "$MILLOM_BROKER_FILE" ] && break; sleep 0.1; done
   [ -s "$MILLOM_BROKER_FILE" ] || die "devbroker did not start; see $WORK/devbroker.log"
   local boot
   boot=$(cat "$MILLOM_BROKER_FILE")

@@ -8,6 +8,7 @@
 #include "shared/plumbing/log.h"
 #include "shared/plumbing/metrics.h"
 #include "shared/plumbing/service.h"
+#include "shared/plumbing/store.h"
 #include "millom/v1/changelog.pb-c.h"
 
 #include <pthread.h>
@@ -36,6 +37,7 @@ struct changelog_follower {
     int restore_timeout_ms; /* MILLOM_CHANGELOG_RESTORE_TIMEOUT_MS, read at the start */
     const changelog_spec *spec;
     sqlite3 *db;
+    int checkpoints_attached; /* db reports its commits to the checkpointer */
     rd_kafka_t *rk;
     int n_parts;
     int64_t *applied; /* next offset to apply, per partition (under mu) */
@@ -401,6 +403,7 @@ static void follower_free(changelog_follower *f) {
     }
     tables_free(f);
     sqlite3_finalize(f->save_position);
+    if (f->checkpoints_attached) store_checkpoint_detach(f->db);
     if (f->db) sqlite3_close(f->db);
     free(f->applied);
     pthread_cond_destroy(&f->cv);
@@ -471,6 +474,8 @@ changelog_follower *changelog_follower_start(const char *db_path, const changelo
     }
     sqlite3_busy_timeout(f->db, 5000);
     sqlite3_exec(f->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL); /* as store.c */
+    store_checkpoint_attach(f->db); /* not SQLite's inline checkpoints (outbox.c) */
+    f->checkpoints_attached = 1;
     f->origin = changelog_origin(sqlite3_db_filename(f->db, "main"));
     if (load_tables(f, err, errlen) ||
         sqlite3_prepare_v2(f->db,

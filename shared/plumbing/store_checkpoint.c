@@ -34,6 +34,12 @@
  * once, so a longer interval costs less per commit; the WAL file grows to
  * about this many pages of 4 kB. */
 static long checkpoint_pages = 1000;
+/* WAL sizes (in MILLOM_CHECKPOINT_PAGES) past which a checkpoint also
+ * makes the WAL start afresh (checkpoint_thread). */
+#define RESTART_AFTER 4
+/* How long a restarting checkpoint waits for readers (and holds back
+ * writers meanwhile); busy: the next request tries again. */
+#define RESTART_WAIT_MS 100
 static pthread_once_t settings_once = PTHREAD_ONCE_INIT;
 
 static void read_settings(void) {
@@ -68,7 +74,18 @@ static void *checkpoint_thread(void *arg) {
         if (cp->stop) break;
         cp->due = 0;
         pthread_mutex_unlock(&cp->mu);
-        int rc = sqlite3_wal_checkpoint_v2(cp->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        int wal_frames = 0;
+        int rc = sqlite3_wal_checkpoint_v2(cp->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &wal_frames,
+                                           NULL);
+        /* The WAL starts afresh only when a writer finds every frame copied
+         * back, which under a steady stream of commits a passive checkpoint
+         * never achieves: past RESTART_AFTER thresholds, wait (busy
+         * timeout) for the readers of older frames, so the next commit
+         * writes from the start of the file. Without this the WAL of
+         * purchase-executor grew by 7 MB a second under load, and every
+         * connection's mapped WAL index with it. */
+        if (rc == SQLITE_OK && wal_frames >= RESTART_AFTER * checkpoint_pages)
+            rc = sqlite3_wal_checkpoint_v2(cp->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
         if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
             log_warn("checkpoint of %s: %s", cp->path, sqlite3_errmsg(cp->db));
         pthread_mutex_lock(&cp->mu);
@@ -118,6 +135,7 @@ static checkpointer *checkpointer_new(const char *path) {
     if (sqlite3_open_v2(path, &cp->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
             SQLITE_OK ||
         sqlite3_exec(cp->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_busy_timeout(cp->db, RESTART_WAIT_MS) != SQLITE_OK ||
         pthread_create(&cp->thread, NULL, checkpoint_thread, cp) != 0) {
         log_warn("checkpointer for %s: %s; commits checkpoint themselves", path,
                  cp->db ? sqlite3_errmsg(cp->db) : "cannot open");
