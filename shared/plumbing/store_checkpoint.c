@@ -75,8 +75,8 @@ static void *checkpoint_thread(void *arg) {
         cp->due = 0;
         pthread_mutex_unlock(&cp->mu);
         int wal_frames = 0;
-        int rc = sqlite3_wal_checkpoint_v2(cp->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &wal_frames,
-                                           NULL);
+        int rc =
+            sqlite3_wal_checkpoint_v2(cp->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &wal_frames, NULL);
         /* The WAL starts afresh only when a writer finds every frame copied
          * back, which under a steady stream of commits a passive checkpoint
          * never achieves: past RESTART_AFTER thresholds, wait (busy
