@@ -13,9 +13,10 @@
  * afresh (a reader still on an older snapshot keeps its frames), and then
  * the WAL stays past the threshold for many commits. The checkpointer is
  * asked again only after the WAL grew by another MILLOM_CHECKPOINT_PAGES
- * (or started afresh): asking at every commit ran a checkpoint, with its
- * two fdatasyncs, for nearly every purchase (8% of purchase-executor's
- * CPU, 0.9 thread wake-ups per purchase). */
+ * (or started afresh), up to 4 thresholds, and then at every commit
+ * (on_commit): asking at every commit from the first threshold ran a
+ * checkpoint, with its two fdatasyncs, for nearly every purchase (8% of
+ * purchase-executor's CPU, 0.9 thread wake-ups per purchase). */
 #include "shared/plumbing/store.h"
 
 #include <pthread.h>
@@ -34,12 +35,9 @@
  * once, so a longer interval costs less per commit; the WAL file grows to
  * about this many pages of 4 kB. */
 static long checkpoint_pages = 1000;
-/* WAL sizes (in MILLOM_CHECKPOINT_PAGES) past which a checkpoint also
- * makes the WAL start afresh (checkpoint_thread). */
-#define RESTART_AFTER 4
-/* How long a restarting checkpoint waits for readers (and holds back
- * writers meanwhile); busy: the next request tries again. */
-#define RESTART_WAIT_MS 100
+/* WAL sizes (in MILLOM_CHECKPOINT_PAGES) past which every commit asks for
+ * a checkpoint again (on_commit). */
+#define ASK_EVERY_COMMIT_AFTER 4
 static pthread_once_t settings_once = PTHREAD_ONCE_INIT;
 
 static void read_settings(void) {
@@ -74,18 +72,7 @@ static void *checkpoint_thread(void *arg) {
         if (cp->stop) break;
         cp->due = 0;
         pthread_mutex_unlock(&cp->mu);
-        int wal_frames = 0;
-        int rc =
-            sqlite3_wal_checkpoint_v2(cp->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &wal_frames, NULL);
-        /* The WAL starts afresh only when a writer finds every frame copied
-         * back, which under a steady stream of commits a passive checkpoint
-         * never achieves: past RESTART_AFTER thresholds, wait (busy
-         * timeout) for the readers of older frames, so the next commit
-         * writes from the start of the file. Without this the WAL of
-         * purchase-executor grew by 7 MB a second under load, and every
-         * connection's mapped WAL index with it. */
-        if (rc == SQLITE_OK && wal_frames >= RESTART_AFTER * checkpoint_pages)
-            rc = sqlite3_wal_checkpoint_v2(cp->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+        int rc = sqlite3_wal_checkpoint_v2(cp->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
         if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
             log_warn("checkpoint of %s: %s", cp->path, sqlite3_errmsg(cp->db));
         pthread_mutex_lock(&cp->mu);
@@ -104,8 +91,17 @@ static int on_commit(void *arg, sqlite3 *db, const char *schema, int frames) {
         return SQLITE_OK;
     }
     int asked_at = atomic_load(&cp->asked_at_frames);
-    /* Asked at this size already: the WAL did not start afresh since. */
-    if (asked_at && frames >= asked_at && frames < asked_at + checkpoint_pages) return SQLITE_OK;
+    /* Asked at this size already: the WAL did not start afresh since.
+     * Past ASK_EVERY_COMMIT_AFTER thresholds, every commit asks: the WAL
+     * starts afresh only when a writer finds every frame copied back,
+     * which checkpoints between two commits now and then achieve. Asked
+     * only once per threshold of growth, the WAL grew without bound (7
+     * MB/s under purchases, and every connection's WAL index with it). A
+     * RESTART checkpoint bounded it too, but held writers back while it
+     * waited for readers: notifications fell by a quarter. */
+    if (asked_at && frames >= asked_at && frames < asked_at + checkpoint_pages &&
+        frames < ASK_EVERY_COMMIT_AFTER * checkpoint_pages)
+        return SQLITE_OK;
     atomic_store(&cp->asked_at_frames, frames);
     pthread_mutex_lock(&cp->mu);
     cp->due = 1;
@@ -135,7 +131,6 @@ static checkpointer *checkpointer_new(const char *path) {
     if (sqlite3_open_v2(path, &cp->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
             SQLITE_OK ||
         sqlite3_exec(cp->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_busy_timeout(cp->db, RESTART_WAIT_MS) != SQLITE_OK ||
         pthread_create(&cp->thread, NULL, checkpoint_thread, cp) != 0) {
         log_warn("checkpointer for %s: %s; commits checkpoint themselves", path,
                  cp->db ? sqlite3_errmsg(cp->db) : "cannot open");
