@@ -44,6 +44,9 @@
 #   BENCH_PIPELINES=0   skip the settlement and notification benches
 #   (bench_settlement.sh and bench_notify.sh read their own BENCH_* settings)
 #   BENCH_KEEP_DIR=1    keep the temp dir even when everything went well
+#   BENCH_FRESH_STACK=0 one stack for every scenario and run (default: a
+#                       fresh one, same data dir, for each Millom scenario;
+#                       see fresh_stack)
 #   BENCH_RATE          requests per second offered in the fixed-rate runs (2000)
 #   BENCH_RATE_SECONDS  duration of one fixed-rate run (15)
 #   BENCH_SCENARIOS     only these scenarios, comma-separated (balance_miss,
@@ -553,6 +556,28 @@ with open(out, "w") as f:
 PY
 }
 
+# A fresh stack (same data dir) for each Millom scenario: a fetch from
+# librdkafka's mock cluster walks the partition's message sets from the
+# oldest one (rdkafka_mock.c, "FIXME: Maintain an index"), so devbroker's
+# cost per message grows with what it holds, up to 5 MB per partition, and
+# every read and purchase reply goes to one partition of millom.replies.
+# Through one stack the third run's purchases were 23% slower than the
+# first's (906, 792, 695/s), with 70% of devbroker's CPU in that walk; a
+# Kafka broker finds an offset through its index. The baselines do not use
+# Kafka and run on whatever stack is up. BENCH_FRESH_STACK=0 keeps one
+# stack for everything.
+STACK_USED=0
+fresh_stack() { # scenario id
+  selected "$1" || return 0
+  if [ "$STACK_USED" = 1 ] && [ "${BENCH_FRESH_STACK:-1}" != 0 ]; then
+    record_rss
+    stop_stack
+    start_stack
+    start_nginx
+  fi
+  STACK_USED=1
+}
+
 run_scenarios() { # run
   local run=$1
   local balance=$EDGE_URL/balance
@@ -560,13 +585,18 @@ run_scenarios() { # run
   local nginx_balance="$NGINX_URL/balance/$MSISDN?$BACKEND_QUERY"
   local nginx_offers="$NGINX_URL/offers/$MSISDN?$BACKEND_QUERY"
 
+  fresh_stack balance_miss
   expect_200 "$balance" -H 'Cache-Control: no-cache'
   run_wrk balance_miss "/balance cache miss" "$run" "$balance" 'Cache-Control: no-cache'
+  fresh_stack balance_miss_rate
+  expect_200 "$balance" -H 'Cache-Control: no-cache'
   run_hey balance_miss_rate "/balance cache miss, fixed rate" "$run" "$balance" 'Cache-Control: no-cache'
   expect_200 "$nginx_balance"
   run_hey nginx_balance_rate "nginx -> mno /balance, fixed rate" "$run" "$nginx_balance"
+  fresh_stack balance_hit
   expect_200 "$balance"
   run_wrk balance_hit "/balance cache hit" "$run" "$balance"
+  fresh_stack upsell
   expect_200 "$upsell"
   run_wrk upsell "upsellOffer (backend call)" "$run" "$upsell"
   expect_200 "$nginx_balance"
@@ -578,6 +608,7 @@ run_scenarios() { # run
   # posts the operator's own /activate through nginx for the same
   # subscribers with distinct transIds.
   export BENCH_PURCHASE_TABLE=$WORK/purchase-subscribers.lua BENCH_THREADS=$THREADS
+  fresh_stack purchase
   BENCH_BODY=millom run_wrk purchase \
     "purchasePlan ($PURCHASE_SUBSCRIBERS subscribers, sync, distinct transids)" "$run" \
     "http://127.0.0.1:$EDGE_PORT" "" "$PWD/bench/purchase.lua" 1
@@ -597,8 +628,8 @@ status_kb() { # field pid...
     awk '{s += $1; n++} END {print n ? s : "-"}'
 }
 
-# With a fresh stack per run, called before each stop: rss.tsv keeps, per
-# program, the run with the highest VmHWM.
+# Called before each stop of a stack (fresh_stack) and at the end: rss.tsv
+# keeps, per program, the stack with the highest VmHWM.
 record_rss() {
   local name pids kind
   for name in "${PROGRAMS[@]}"; do
@@ -657,24 +688,9 @@ main() {
   if selected purchase || selected nginx_activate; then setup_purchase_subscribers; fi
   # Runs are interleaved (all scenarios, then again) so that a slow spell on
   # a shared machine spreads over every scenario instead of skewing one.
-  # Each run after the first gets a fresh stack (the data dir stays): a
-  # fetch from librdkafka's mock cluster walks the partition's message
-  # sets from the oldest one (rdkafka_mock.c, "FIXME: Maintain an index"),
-  # so devbroker's cost per message grows with what it holds, up to 5 MB
-  # per partition. Through one stack the third run's purchases were 23%
-  # slower than the first's, with 70% of devbroker's CPU in that walk; a
-  # Kafka broker finds an offset through its index. BENCH_FRESH_STACK=0
-  # keeps one stack for all runs.
+  # Each Millom scenario gets a fresh stack (fresh_stack).
   local run
-  for ((run = 1; run <= RUNS; run++)); do
-    if ((run > 1)) && [ "${BENCH_FRESH_STACK:-1}" != 0 ]; then
-      record_rss
-      stop_stack
-      start_stack
-      start_nginx
-    fi
-    run_scenarios "$run"
-  done
+  for ((run = 1; run <= RUNS; run++)); do run_scenarios "$run"; done
   record_rss
   write_settings
   # The pipeline benches start stacks of their own: this one goes first, so
