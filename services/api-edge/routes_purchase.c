@@ -2,7 +2,8 @@
  * api-edge validates and hands the purchase to purchase-executor as a
  * command. A command is never dropped: when the executor has not answered
  * by the deadline, the SP gets 202 "processing" and learns the outcome by
- * callback or look-up.
+ * callback or look-up; api-edge then tells purchase-executor so
+ * (answered_processing), since only a 202 is owed a callback.
  *
  * GET /std/{serviceProvider}[/{operator}]/{subscriberId}/purchasePlan/{transid}
  * (a Millom extension): the provider's own look-up of one of its purchases,
@@ -22,7 +23,9 @@
 #include <string.h>
 
 typedef struct {
+    api_edge *e;
     http_request *req;
+    char service_provider[65];
     char transid[129];
     Millom__V1__FundSource fund_source;
 } purchase_wait;
@@ -34,11 +37,37 @@ static void respond_processing(const purchase_wait *w) {
     http_respond_json(w->req, 202, body);
 }
 
+/* Tells purchase-executor that the provider got 202 and now waits for the
+ * callback: its reply may have carried the outcome and arrived too late,
+ * and then the outcome's event said no callback was owed. Keyed by transid
+ * like the purchase's command, so it is handled after it. Lost only if
+ * Kafka refuses it at once (logged); the look-up still has the outcome. */
+static void send_answered_processing(const purchase_wait *w) {
+    Millom__V1__PurchaseCommand cmd = MILLOM__V1__PURCHASE_COMMAND__INIT;
+    cmd.service_provider = (char *)w->service_provider;
+    cmd.transid = (char *)w->transid;
+    cmd.answered_processing = 1;
+    size_t len = millom__v1__purchase_command__get_packed_size(&cmd);
+    uint8_t *buf = malloc(len ? len : 1);
+    int rc = -1;
+    if (buf) {
+        millom__v1__purchase_command__pack(&cmd, buf);
+        rc = kafka_produce(w->e->producer, TOPIC_PURCHASE_COMMANDS, -1, w->transid,
+                           strlen(w->transid), buf, len, NULL, 0);
+        free(buf);
+    }
+    if (rc != 0)
+        log_warn("purchase %s/%s: answered 202 but cannot tell purchase-executor; its callback "
+                 "is sent only if the outcome was not decided in time",
+                 w->service_provider, w->transid);
+}
+
 static void on_purchase_reply(void *arg, const Millom__V1__Reply *reply) {
     purchase_wait *w = arg;
     if (!reply) {
         log_info("purchase %s: no answer in time, 202 processing", w->transid);
-        respond_processing(w);
+        send_answered_processing(w);
+        respond_processing(w); /* last: answering frees w (http_set_user) */
     } else {
         log_debug("purchase %s: answered %d", w->transid, (int)reply->http_status);
         edge_relay_reply(w->req, reply);
@@ -80,7 +109,9 @@ void routes_purchase_send(api_edge *e, http_request *req, const std_request *rq,
         http_respond_error(req, CAUSE_UNSPECIFIED, "out of memory");
         return;
     }
+    w->e = e;
     w->req = req;
+    snprintf(w->service_provider, sizeof w->service_provider, "%s", rq->provider->id);
     memcpy(w->transid, a->transid, sizeof w->transid);
     w->fund_source = a->fund_source;
     http_set_user(req, w, free);

@@ -374,6 +374,12 @@ kafka_verdict notify_on_purchase_event(notifier *n, const rd_kafka_message_t *ms
     const char *url = ev->service_provider && ev->transid && *ev->transid
                           ? provider_url(n->tenants, ev->service_provider, NULL, "callbackUrl")
                           : NULL;
+    /* The provider had this outcome in its purchasePlan answer: a callback
+     * is owed only for a 202 "processing" answer, unless it asked for all. */
+    if (url && ev->outcome_answered) {
+        const tenant_provider *sp = tenants_provider(n->tenants, ev->service_provider);
+        if (!sp || !sp->callbacks_for_answered) url = NULL;
+    }
     if ((completed || failed) && url) {
         json_t *j = json_pack("{s:s, s:s, s:s}", "transactionId", ev->transid, "appId",
                               ev->service_provider, "message",

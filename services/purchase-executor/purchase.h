@@ -121,6 +121,10 @@ typedef struct {
      * from before migration 7): every event of the purchase carries it,
      * also those of a retry, a re-check or the operator's callback. */
     char correlator[CORRELATOR_SIZE];
+    /* 1: the final state was in the answer to the provider's purchasePlan
+     * (its command's reply, in time), so no callback is owed (the event's
+     * outcome_answered). 0 otherwise, and in every row not final. */
+    int outcome_answered;
 } purchase;
 
 void purchase_clear(purchase *p); /* frees response_body */
@@ -183,6 +187,13 @@ int purchase_timer_hit(sqlite3 *db, const purchase *p, int64_t since_ms, int64_t
  * (*current filled with it, may be NULL), -1 error (SQLITE_BUSY included). */
 int purchase_update(sqlite3 *db, const purchase *next, unsigned expect_states, int expect_attempts,
                     purchase *current);
+
+/* The provider was answered 202 "processing" after all (api-edge's
+ * answered_processing): a final purchase whose event said
+ * outcome_answered gets outcome_answered 0 and its final event again,
+ * now owing the callback. One transaction. 1 re-published, 0 nothing owed
+ * (no such purchase, not final yet, or already without it), -1 error. */
+int purchase_owe_callback(sqlite3 *db, const char *sp, const char *transid, int64_t now);
 
 /* Retry thread: takes the activating or pending purchase due first
  * (next_attempt_ms <= now), counts the attempt and leases it until

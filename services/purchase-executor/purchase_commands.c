@@ -31,7 +31,10 @@
  * 4. Only after that commit is the operator called (POST /activate); the
  *    outcome, its event and the stored answer commit together, then (for
  *    a completed purchase) the cache invalidation is delivered, then the
- *    SP is answered, then the offset is committed (KAFKA_DONE).
+ *    SP is answered, then the offset is committed (KAFKA_DONE). An
+ *    outcome answered here is marked outcome_answered: notifier sends no
+ *    callback for it, unless api-edge says it answered 202 after all
+ *    (answered_processing, handle_answered_processing).
  *
  * A dry-run command (eligibility) stops after the checks of 2 and 3 (see
  * eligibility.c).
@@ -214,6 +217,29 @@ const char *purchase_precheck(purchase_flow *f, const char *context_token, purch
     return NULL;
 }
 
+/* api-edge answered the provider 202 "processing" because no reply came
+ * in time: if the outcome was decided and published as answered (its
+ * reply was late), the callback is owed after all. Commands are keyed by
+ * transid, so this comes after the purchase's own command was handled. */
+static kafka_verdict handle_answered_processing(purchase_flow *f,
+                                                const Millom__V1__PurchaseCommand *c, char *err,
+                                                size_t errlen) {
+    if (!present(c->service_provider) || !present(c->transid)) {
+        snprintf(err, errlen, "answered_processing without service_provider and transid");
+        return KAFKA_DEAD_LETTER;
+    }
+    int rc = flow_owe_callback(f, c->service_provider, c->transid);
+    if (rc < 0) {
+        snprintf(err, errlen, "store busy or failing; the command is retried");
+        return KAFKA_RETRY;
+    }
+    if (rc == 1)
+        log_info("purchase %s/%s: its outcome reached api-edge too late (answered 202); "
+                 "the callback is owed",
+                 c->service_provider, c->transid);
+    return KAFKA_DONE;
+}
+
 kafka_verdict handle_command(purchase_flow *f, const void *payload, size_t len, char *err,
                              size_t errlen) {
     Millom__V1__PurchaseCommand *c =
@@ -225,6 +251,10 @@ kafka_verdict handle_command(purchase_flow *f, const void *payload, size_t len, 
     const Millom__V1__RequestMeta *meta = c->meta;
     kafka_verdict verdict = KAFKA_DONE;
     purchase p = {0}, existing = {0}, after = {0};
+    if (c->answered_processing) {
+        verdict = handle_answered_processing(f, c, err, errlen);
+        goto out;
+    }
     if (c->dry_run) { /* eligibility.c: checked, never executed */
         verdict = handle_eligibility(f, c, err, errlen);
         goto out;
@@ -297,6 +327,10 @@ kafka_verdict handle_command(purchase_flow *f, const void *payload, size_t len, 
     purchase call = p; /* no response body yet: a plain copy is fine */
     call.attempts = 1;
     call.maybe_executed = 0; /* no earlier call */
+    /* A final outcome of this call is the provider's answer (200 or an
+     * error), so its event owes no callback (the standard API promises
+     * one for 202 only); purchase_update keeps it for final states only. */
+    call.outcome_answered = flow_reply_expected(meta);
     flow_activate(f, f->http, &call, 0, &after);
     reply_stored(f, meta, &after);
 

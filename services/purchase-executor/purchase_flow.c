@@ -44,10 +44,14 @@ void flow_metrics_init(flow_metrics *m) {
                                   "Operator activation callbacks applied.", NULL);
 }
 
+int flow_reply_expected(const Millom__V1__RequestMeta *meta) {
+    /* Expired: api-edge answered 202 itself. */
+    return meta && meta->correlation_id && *meta->correlation_id && !rpc_expired(meta);
+}
+
 void flow_reply(purchase_flow *f, const Millom__V1__RequestMeta *meta, int status,
                 const char *body) {
-    if (!meta || !meta->correlation_id || !*meta->correlation_id) return;
-    if (rpc_expired(meta)) return; /* api-edge answered 202 itself */
+    if (!flow_reply_expected(meta)) return;
     if (!body) body = "";
     int retry_after = status == 503 || status == 429 ? 1 : 0;
     if (rpc_reply(f->producer, meta, status, "application/json", body, strlen(body), retry_after) !=
@@ -247,5 +251,22 @@ int flow_update(purchase_flow *f, const purchase *next, unsigned expect_states, 
                       .current = current,
                       .result = -1};
     if (group_commit_run(f->writes, run_update, &w) != 0) return -1;
+    return w.result;
+}
+
+typedef struct {
+    const char *sp, *transid;
+    int result;
+} owe_write;
+
+static void run_owe_callback(sqlite3 *db, void *arg) {
+    owe_write *w = arg;
+    w->result = purchase_owe_callback(db, w->sp, w->transid, now_ms());
+}
+
+int flow_owe_callback(purchase_flow *f, const char *sp, const char *transid) {
+    owe_write w = {.sp = sp, .transid = transid, .result = -1};
+    if (group_commit_run(f->writes, run_owe_callback, &w) != 0) return -1;
+    if (w.result == 1) outbox_relay_notify(f->relay);
     return w.result;
 }

@@ -63,6 +63,10 @@ void flow_metrics_init(flow_metrics *m);
 /* Produces Reply(status, body) when meta asks for one and has not expired. */
 void flow_reply(purchase_flow *f, const Millom__V1__RequestMeta *meta, int status,
                 const char *body);
+/* 1 when flow_reply would still answer meta now: an outcome decided now
+ * reaches the provider in its purchasePlan answer (unless api-edge's
+ * deadline passes on the way, and then its answered_processing says so). */
+int flow_reply_expected(const Millom__V1__RequestMeta *meta);
 
 /* After a committed state change: wakes the relay, counts the outcome, and
  * for a completed purchase produces the INVALIDATE query and waits for its
@@ -89,6 +93,9 @@ create_result flow_create(purchase_flow *f, const purchase *p, int64_t timer_ms,
                           int64_t *other_created_ms);
 int flow_update(purchase_flow *f, const purchase *next, unsigned expect_states, int expect_attempts,
                 purchase *current);
+/* purchase_owe_callback (purchase.h) as one of those writes, waking the
+ * outbox relay when it re-published the event: 1, 0 or -1 as it. */
+int flow_owe_callback(purchase_flow *f, const char *sp, const char *transid);
 
 /* When a call started now may be retried by the retry thread: the call's
  * timeout plus a grace period (the row's lease while a call runs). */

@@ -96,6 +96,12 @@ static const char PURCHASES_CALLBACK_DETAILS_SQL[] =
     "ALTER TABLE purchases ADD COLUMN error_code TEXT;"
     "ALTER TABLE purchases ADD COLUMN redirect_link TEXT;";
 
+/* Whether the provider's answer carried the final state (purchase.h's
+ * outcome_answered): a later "answered 202 after all" knows from it
+ * whether the callback is still owed. */
+static const char PURCHASES_OUTCOME_ANSWERED_SQL[] =
+    "ALTER TABLE purchases ADD COLUMN outcome_answered INTEGER NOT NULL DEFAULT 0;";
+
 /* Top-up requests (topups.h, which reads and writes them): one row each,
  * kept here with the store's other tables. */
 static const char TOPUPS_SQL[] = "CREATE TABLE topups ("
@@ -126,7 +132,8 @@ const changelog_spec purchase_changelog = {
 /* Migration 1: purchases; 2: the outbox; 3: changelog tables; 4: the
  * purchases' changelog columns; 5: pending re-checks; 6: operator transIds;
  * 7 and 8: request ids of purchases and of outbox events; 9: callback
- * details; 10: top-up requests (topups.h). Append, never edit. Every
+ * details; 10: top-up requests (topups.h); 11: outcome_answered. Append,
+ * never edit. Every
  * connection captures its changes for the changelog (purchases only). */
 sqlite3 *purchase_store_open(const char *path, char *err, size_t errlen) {
     const char *const migrations[] = {PURCHASES_SQL,
@@ -138,7 +145,8 @@ sqlite3 *purchase_store_open(const char *path, char *err, size_t errlen) {
                                       PURCHASES_CORRELATOR_SQL,
                                       outbox_correlator_migration_sql,
                                       PURCHASES_CALLBACK_DETAILS_SQL,
-                                      TOPUPS_SQL};
+                                      TOPUPS_SQL,
+                                      PURCHASES_OUTCOME_ANSWERED_SQL};
     sqlite3 *db =
         store_open_path(path, migrations, sizeof migrations / sizeof migrations[0], err, errlen);
     if (db && changelog_capture(db, &purchase_changelog, err, errlen) != 0) {
@@ -258,7 +266,7 @@ void purchase_operator_transid(const char *sp, const char *transid, char out[37]
     " price_minor, currency, fund_source, state, confirmation_code, error_type, message," \
     " http_status, response_body, attempts, maybe_executed, next_attempt_ms, created_ms," \
     " updated_ms, completed_ms, channel, language, client_name, rechecks, op_transid,"    \
-    " correlator, error_code, redirect_link"
+    " correlator, error_code, redirect_link, outcome_answered"
 
 static const char *col_text(sqlite3_stmt *st, int i) {
     const unsigned char *t = sqlite3_column_text(st, i);
@@ -310,6 +318,7 @@ static int read_row(sqlite3_stmt *st, purchase *p) {
     text_copy(p->correlator, sizeof p->correlator, col_text(st, 27));
     text_copy(p->error_code, sizeof p->error_code, col_text(st, 28));
     text_copy(p->redirect_link, sizeof p->redirect_link, col_text(st, 29));
+    p->outcome_answered = sqlite3_column_int(st, 30);
     return 0;
 }
 
@@ -406,6 +415,7 @@ uint8_t *purchase_event_pack(const purchase *p, int64_t occurred_ms, size_t *len
     ev.operator_trans_id = (char *)op_transid_of(p, derived);
     ev.error_code = (char *)p->error_code;
     ev.redirect_link = (char *)p->redirect_link;
+    ev.outcome_answered = PS_FINAL(p->state) && p->outcome_answered;
     size_t n = millom__v1__purchase_event__get_packed_size(&ev);
     uint8_t *buf = malloc(n ? n : 1);
     if (!buf) return NULL;
@@ -473,7 +483,7 @@ static int insert_row(sqlite3 *db, const purchase *p) {
     sqlite3_stmt *st;
     int rc = prepare(db,
                      "INSERT INTO purchases (" COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                     " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      &st);
     if (rc != SQLITE_OK) return rc;
     sqlite3_bind_text(st, 1, p->service_provider, -1, SQLITE_STATIC);
@@ -507,6 +517,7 @@ static int insert_row(sqlite3 *db, const purchase *p) {
     bind_text_or_null(st, 28, p->correlator);
     bind_text_or_null(st, 29, p->error_code);
     bind_text_or_null(st, 30, p->redirect_link);
+    sqlite3_bind_int(st, 31, p->outcome_answered);
     rc = sqlite3_step(st);
     if (rc != SQLITE_DONE) log_warn("sqlite insert purchase: %s", sqlite3_errmsg(db));
     stmt_done(db, st);
@@ -580,7 +591,7 @@ int purchase_update(sqlite3 *db, const purchase *next, unsigned expect_states, i
                  "UPDATE purchases SET state = ?, confirmation_code = ?, error_type = ?,"
                  " message = ?, http_status = ?, response_body = ?, attempts = ?,"
                  " maybe_executed = ?, next_attempt_ms = ?, updated_ms = ?, completed_ms = ?,"
-                 " rechecks = ?, error_code = ?, redirect_link = ?"
+                 " rechecks = ?, error_code = ?, redirect_link = ?, outcome_answered = ?"
                  " WHERE service_provider = ? AND transid = ?",
                  &st);
     if (rc != SQLITE_OK) goto rollback;
@@ -602,8 +613,9 @@ int purchase_update(sqlite3 *db, const purchase *next, unsigned expect_states, i
     sqlite3_bind_int(st, 12, next->rechecks);
     bind_text_or_null(st, 13, next->error_code);
     bind_text_or_null(st, 14, next->redirect_link);
-    sqlite3_bind_text(st, 15, next->service_provider, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 16, next->transid, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 15, PS_FINAL(next->state) && next->outcome_answered);
+    sqlite3_bind_text(st, 16, next->service_provider, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 17, next->transid, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     stmt_done(db, st);
     if (rc != SQLITE_DONE) goto rollback;
@@ -616,6 +628,43 @@ int purchase_update(sqlite3 *db, const purchase *next, unsigned expect_states, i
     }
 rollback:
     if (result < 0) log_warn("purchase_update %s: %s", next->transid, sqlite3_errmsg(db));
+    store_rollback(db);
+    purchase_clear(&cur);
+    return result;
+}
+
+int purchase_owe_callback(sqlite3 *db, const char *sp, const char *transid, int64_t now) {
+    if (store_begin(db) != SQLITE_OK) {
+        log_warn("purchase_owe_callback: BEGIN: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    purchase cur = {0};
+    int result = -1;
+    sqlite3_stmt *st;
+    if (prepare(db,
+                "UPDATE purchases SET outcome_answered = 0"
+                " WHERE service_provider = ? AND transid = ? AND outcome_answered = 1"
+                " AND state IN ('completed','failed')",
+                &st) != SQLITE_OK)
+        goto rollback;
+    sqlite3_bind_text(st, 1, sp, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, transid, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    stmt_done(db, st);
+    if (rc != SQLITE_DONE) goto rollback;
+    if (sqlite3_changes(db) == 0) {
+        result = 0;
+        goto rollback;
+    }
+    if (purchase_get(db, sp, transid, &cur) != 1) goto rollback;
+    rc = add_event(db, &cur, cur.correlator, now);
+    if (rc == SQLITE_OK) rc = store_commit(db);
+    if (rc == SQLITE_OK) {
+        purchase_clear(&cur);
+        return 1;
+    }
+rollback:
+    if (result < 0) log_warn("purchase_owe_callback %s: %s", transid, sqlite3_errmsg(db));
     store_rollback(db);
     purchase_clear(&cur);
     return result;

@@ -200,6 +200,14 @@ static int load_provider(tenant_provider *sp, json_t *j, size_t i, char *err, si
     if (secrets && !json_is_null(secrets) &&
         load_webhook_secrets(sp, secrets, where, err, errlen) != 0)
         return -1;
+    json_t *callbacks = json_object_get(j, "purchaseCallbacks");
+    const char *which = json_string_value(callbacks);
+    if (callbacks && !json_is_null(callbacks) &&
+        (!which || (strcmp(which, "processing") != 0 && strcmp(which, "all") != 0))) {
+        snprintf(err, errlen, "%s.purchaseCallbacks: must be \"processing\" or \"all\"", where);
+        return -1;
+    }
+    sp->callbacks_for_answered = which && strcmp(which, "all") == 0;
     sp->operators = string_list(json_object_get(j, "operators"), "operators", err, errlen);
     return sp->operators ? 0 : -1;
 }

@@ -51,6 +51,11 @@ typedef struct {
      * shared/contracts/webhook_signature.h), one, or two while rotating;
      * NULL-terminated, empty when its webhooks are not signed. */
     const char *webhook_secret_envs[TENANT_WEBHOOK_SECRETS_MAX + 1];
+    /* "purchaseCallbacks": "processing" (the default) posts a purchase's
+     * outcome to callbackUrl only when its purchasePlan was answered 202
+     * "processing", as the standard API promises; "all" also when the
+     * answer (200 or an error) already carried it. True for "all". */
+    bool callbacks_for_answered;
     json_t *json;
 } tenant_provider;
 

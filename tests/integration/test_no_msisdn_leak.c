@@ -5,7 +5,8 @@
  * rich notification webhook at sp-sandbox (with its offers and signed
  * links), the refresh link (/rnf/.../offers), the shop page and a purchase
  * through its link, a purchase with an offerContext, and the purchase
- * callbacks at sp-sandbox. Every body and header answered to the provider
+ * callbacks at sp-sandbox (the provider asks for every purchase's,
+ * "purchaseCallbacks": "all"). Every body and header answered to the provider
  * and every record sp-sandbox received is searched for the subscriber's
  * number (international and national form), as text and inside every
  * base64 / base64url run (so a readable token that merely encodes the
@@ -317,6 +318,9 @@ int main(void) {
     char public_url[64];
     snprintf(public_url, sizeof public_url, "MILLOM_PUBLIC_URL=http://127.0.0.1:%d", BASE_PORT);
     const char *env[] = {"MILLOM_PURCHASE_TIMER_S=0", public_url, NULL};
+    /* Callbacks also for the purchases answered 200, so their bodies are
+     * searched too. */
+    setenv("MILLOM_TEST_PURCHASE_CALLBACKS", "all", 1);
     if (stack_start(&stack, BASE_PORT, env) != 0) {
         fprintf(stderr, "stack did not start\n");
         stack_stop(&stack);

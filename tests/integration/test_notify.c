@@ -2,7 +2,9 @@
  * produced straight to millom.subscriber.events reach sp-sandbox through
  * notifier's delivery queue; each verdict (400, 403, 404, 409, 429,
  * duplicate), quota and override; retries after 5xx, no retry after 400;
- * a purchase's final state gives exactly one callback; a notification
+ * a purchase's final state gives exactly one callback when its answer was
+ * 202 "processing", none when it was 200 (unless api-edge says it answered
+ * 202 after all); a notification
  * carries offers and signed refresh/ping/shop links that work.
  *
  * Everything is polled with a bound; nothing measures wall-clock time.
@@ -386,11 +388,10 @@ static void produce_purchase_event(const char *msisdn, const char *transid) {
     kafka_producer_flush(producer, 5000);
 }
 
-START_TEST(purchase_gives_one_callback) {
-    const char *sub = "924542610003";
-    char *ctx = offer_context(sub, "tp-social-daily");
-    char tid[64], url[256];
-    new_tid(tid, sizeof tid, "buy");
+/* POST /std/SP/tp/{sub}/purchasePlan of tp-social-daily with the
+ * offerContext ctx (freed); the status. */
+static long buy_with(const char *sub, const char *tid, char *ctx) {
+    char url[256];
     snprintf(url, sizeof url, "%s/std/" SP "/tp/%s/purchasePlan", edge, sub);
     json_t *body = json_pack("{s:s, s:s, s:s}", "transid", tid, "planid", "tp-social-daily",
                              "offercontext", ctx);
@@ -400,20 +401,105 @@ START_TEST(purchase_gives_one_callback) {
     free(text);
     json_decref(body);
     free(ctx);
-    ck_assert_int_eq(status, 200);
     json_decref(j);
+    return status;
+}
+
+static long buy(const char *sub, const char *tid) {
+    return buy_with(sub, tid, offer_context(sub, "tp-social-daily"));
+}
+
+static void set_mno_behaviour(const char *json) {
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/admin/behaviour", stack.mno_port);
+    test_response r;
+    test_http("POST", url, NULL, json, &r);
+    ck_assert_int_eq(r.status, 200);
+    test_response_free(&r);
+}
+
+/* Until purchase-executor's outbox is empty: its events are on Kafka, so a
+ * message produced now to the same partition comes after them. */
+static void wait_executor_outbox_empty(void) {
+    char base[64];
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", stack.executor_port);
+    long depth = -1;
+    for (int i = 0; i < 400 && (depth = test_metric(base, "millom_outbox_depth")) != 0; i++)
+        test_sleep_ms(50);
+    ck_assert_int_eq(depth, 0);
+}
+
+/* api-edge's word that it answered tid 202 after all (what it produces
+ * when its deadline passes), produced here as it would. */
+static void produce_answered_processing(const char *tid) {
+    Millom__V1__PurchaseCommand cmd = MILLOM__V1__PURCHASE_COMMAND__INIT;
+    cmd.service_provider = SP;
+    cmd.transid = (char *)tid;
+    cmd.answered_processing = 1;
+    uint8_t buf[256];
+    size_t len = millom__v1__purchase_command__pack(&cmd, buf);
+    ck_assert_int_eq(kafka_produce(producer, "millom.purchase.commands", -1, tid, strlen(tid), buf,
+                                   len, NULL, 0),
+                     0);
+    kafka_producer_flush(producer, 5000);
+}
+
+/* A purchase answered 200 had its outcome in the answer: no callback (the
+ * standard API promises one for 202 only). Once api-edge says it answered
+ * 202 after all, exactly one callback comes, and a redelivered event or a
+ * second such word sends nothing more. */
+START_TEST(purchase_answered_200_gets_no_callback_until_answered_202) {
+    const char *sub = "924542610003";
+    char tid[64], marker[64];
+    new_tid(tid, sizeof tid, "buy");
+    ck_assert_int_eq(buy(sub, tid), 200);
+    /* Its COMPLETED event is on Kafka; a later event of the same
+     * subscriber (same partition) that gets its callback proves it was
+     * handled without one. */
+    wait_executor_outbox_empty();
+    produce_purchase_event(sub, new_tid(marker, sizeof marker, "marker"));
+    ck_assert_int_eq(wait_received("callback", marker, 1, 1), 1);
+    ck_assert_int_eq(received("callback", tid, 0, NULL), 0);
+
+    produce_answered_processing(tid);
     ck_assert_int_eq(wait_received("callback", tid, 1, 1), 1);
     json_t *cb = NULL;
     received("callback", tid, 1, &cb);
     ck_assert_str_eq(json_string_value(json_object_get(cb, "appId")), SP);
+    ck_assert_str_eq(json_string_value(json_object_get(cb, "transactionId")), tid);
     json_decref(cb);
-    /* A redelivered event sends nothing again: once a later event of the
-     * same subscriber (same partition) got its callback, the duplicate was
-     * handled too. */
+
+    /* A redelivered event, and the word again: nothing more. */
     produce_purchase_event(sub, tid);
-    char tid2[64];
-    produce_purchase_event(sub, new_tid(tid2, sizeof tid2, "marker"));
-    ck_assert_int_eq(wait_received("callback", tid2, 1, 1), 1);
+    produce_answered_processing(tid);
+    wait_executor_outbox_empty();
+    produce_purchase_event(sub, new_tid(marker, sizeof marker, "marker"));
+    ck_assert_int_eq(wait_received("callback", marker, 1, 1), 1);
+    ck_assert_int_eq(received("callback", tid, 0, NULL), 1);
+}
+END_TEST
+
+/* The operator takes longer than api-edge waits (MILLOM_PURCHASE_DEADLINE_MS
+ * 3000 here): the provider gets 202 "processing", then exactly one
+ * callback with the outcome. */
+START_TEST(purchase_answered_202_gets_one_callback) {
+    const char *sub = "924542610003";
+    char tid[64], marker[64];
+    new_tid(tid, sizeof tid, "slow");
+    char *ctx = offer_context(sub, "tp-social-daily"); /* asked before the delay */
+    set_mno_behaviour("{\"delayMs\":4000}");
+    long status = buy_with(sub, tid, ctx);
+    set_mno_behaviour("{}");
+    ck_assert_int_eq(status, 202);
+    ck_assert_int_eq(wait_received("callback", tid, 1, 1), 1);
+    json_t *cb = NULL;
+    received("callback", tid, 1, &cb);
+    ck_assert_str_eq(json_string_value(json_object_get(cb, "transactionId")), tid);
+    ck_assert_ptr_null(json_object_get(cb, "errorType")); /* completed */
+    json_decref(cb);
+    wait_executor_outbox_empty();
+    produce_purchase_event(sub, new_tid(marker, sizeof marker, "marker"));
+    ck_assert_int_eq(wait_received("callback", marker, 1, 1), 1);
     ck_assert_int_eq(received("callback", tid, 0, NULL), 1);
 }
 END_TEST
@@ -423,8 +509,12 @@ int main(void) {
     /* The signed links in notifications point at this stack's api-edge. */
     char public_url[64];
     snprintf(public_url, sizeof public_url, "MILLOM_PUBLIC_URL=http://127.0.0.1:%d", BASE_PORT);
-    const char *env[] = {"MILLOM_NOTIFY_BACKOFF_MS=50", "MILLOM_NOTIFY_BACKOFF_MAX_MS=200",
-                         "MILLOM_PURCHASE_TIMER_S=0", public_url, NULL};
+    const char *env[] = {"MILLOM_NOTIFY_BACKOFF_MS=50",
+                         "MILLOM_NOTIFY_BACKOFF_MAX_MS=200",
+                         "MILLOM_PURCHASE_TIMER_S=0",
+                         "MILLOM_PURCHASE_DEADLINE_MS=3000",
+                         public_url,
+                         NULL};
     if (stack_start(&stack, BASE_PORT, env) != 0) {
         fprintf(stderr, "stack did not start\n");
         stack_stop(&stack);
@@ -450,7 +540,8 @@ int main(void) {
     tcase_add_test(tc, event_from_kafka_is_delivered);
     tcase_add_test(tc, retried_after_5xx);
     tcase_add_test(tc, not_retried_after_400);
-    tcase_add_test(tc, purchase_gives_one_callback);
+    tcase_add_test(tc, purchase_answered_200_gets_no_callback_until_answered_202);
+    tcase_add_test(tc, purchase_answered_202_gets_one_callback);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);

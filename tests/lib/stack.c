@@ -115,8 +115,11 @@ int stack_wait_ready(int port, int timeout_ms) {
     return rc;
 }
 
-/* The sandbox tenants, pointed at this stack's sandbox ports. */
+/* The sandbox tenants, pointed at this stack's sandbox ports; every
+ * provider's "purchaseCallbacks" is MILLOM_TEST_PURCHASE_CALLBACKS when the
+ * test set it. */
 static int write_tenants(test_stack *s) {
+    const char *callbacks = getenv("MILLOM_TEST_PURCHASE_CALLBACKS");
     json_error_t jerr;
     json_t *t = json_load_file("config/tenants.sandbox.json", 0, &jerr);
     if (!t) {
@@ -134,6 +137,8 @@ static int write_tenants(test_stack *s) {
         json_object_set_new(v, "notificationUrl", json_string(url));
         snprintf(url, sizeof url, "http://127.0.0.1:%d/callbacks", s->sp_port);
         json_object_set_new(v, "callbackUrl", json_string(url));
+        if (callbacks && *callbacks)
+            json_object_set_new(v, "purchaseCallbacks", json_string(callbacks));
     }
     snprintf(s->tenants_file, sizeof s->tenants_file, "%s/tenants.json", s->dir);
     int rc = json_dump_file(t, s->tenants_file, JSON_INDENT(2));

@@ -24,6 +24,9 @@ typedef struct {
 
 /* Starts devbroker + mno-sandbox + sp-sandbox + all five services. `env` is a
  * NULL-terminated list of extra "NAME=value" settings for every program.
+ * The tenants file is the sandbox's, with this stack's URLs (and every
+ * provider's "purchaseCallbacks" set to the test process's
+ * MILLOM_TEST_PURCHASE_CALLBACKS when set).
  * Ports are base_port + 0 (api-edge), +1 (mno), +2..+5 (admin ports),
  * +6 (sp-sandbox). */
 int stack_start(test_stack *s, int base_port, const char *const *env);

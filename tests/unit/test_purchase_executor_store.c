@@ -340,6 +340,55 @@ START_TEST(transitions_are_compare_and_set) {
 }
 END_TEST
 
+/* An outcome answered with the command (outcome_answered) is stored and
+ * published as such, for a final state only; "answered 202 after all"
+ * publishes the final event again without it, once. */
+START_TEST(answered_outcomes_owe_a_callback_only_when_told) {
+    purchase p = make("sp1", "tx-0000000009", "plan1234", 100000), existing = {0};
+    int64_t other;
+    ck_assert_int_eq(purchase_create(db, &p, 0, &existing, &other), CREATE_OK);
+    /* Nothing to owe while it is not final, whatever the caller says. */
+    purchase pending = p;
+    pending.attempts = 1;
+    pending.state = PS_PENDING;
+    pending.outcome_answered = 1;
+    pending.updated_ms = 100500;
+    ck_assert_int_eq(purchase_update(db, &pending, PS_MASK(PS_ACTIVATING), 0, NULL), 1);
+    char key[64];
+    Millom__V1__PurchaseEvent *ev = last_event(key, sizeof key);
+    ck_assert(!ev->outcome_answered);
+    millom__v1__purchase_event__free_unpacked(ev, NULL);
+    ck_assert_int_eq(scalar("SELECT outcome_answered FROM purchases"), 0);
+    ck_assert_int_eq(purchase_owe_callback(db, "sp1", "tx-0000000009", 100600), 0);
+    ck_assert_int_eq(scalar(EVENTS_IN_OUTBOX), 2);
+
+    purchase done = pending;
+    done.state = PS_COMPLETED;
+    done.outcome_answered = 1;
+    done.updated_ms = done.completed_ms = 101000;
+    ck_assert_int_eq(purchase_update(db, &done, PS_MASK(PS_PENDING), -1, NULL), 1);
+    ev = last_event(key, sizeof key);
+    ck_assert_int_eq(ev->state, MILLOM__V1__PURCHASE_STATE__PURCHASE_STATE_COMPLETED);
+    ck_assert(ev->outcome_answered);
+    millom__v1__purchase_event__free_unpacked(ev, NULL);
+    ck_assert_int_eq(scalar(EVENTS_IN_OUTBOX), 3);
+
+    ck_assert_int_eq(purchase_owe_callback(db, "sp1", "tx-0000000009", 102000), 1);
+    ck_assert_int_eq(scalar(EVENTS_IN_OUTBOX), 4);
+    ev = last_event(key, sizeof key);
+    ck_assert_int_eq(ev->state, MILLOM__V1__PURCHASE_STATE__PURCHASE_STATE_COMPLETED);
+    ck_assert(!ev->outcome_answered);
+    ck_assert_str_eq(ev->transid, "tx-0000000009");
+    ck_assert_int_eq(ev->occurred_at_ms, 102000);
+    millom__v1__purchase_event__free_unpacked(ev, NULL);
+    /* once */
+    ck_assert_int_eq(purchase_owe_callback(db, "sp1", "tx-0000000009", 103000), 0);
+    ck_assert_int_eq(purchase_owe_callback(db, "sp1", "tx-unknown-0001", 103000), 0);
+    ck_assert_int_eq(scalar(EVENTS_IN_OUTBOX), 4);
+    purchase_clear(&existing);
+}
+END_TEST
+
 START_TEST(retry_claims_due_purchases) {
     purchase a = make("sp1", "tx-a000000001", "plan1", 100000), existing = {0}, c = {0};
     purchase b = make("sp1", "tx-b000000001", "plan2", 100000);
@@ -705,7 +754,7 @@ START_TEST(reopening_keeps_the_schema) {
     char err[256];
     db = purchase_store_open(path, err, sizeof err);
     ck_assert_msg(db != NULL, "%s", err);
-    ck_assert_int_eq(scalar("PRAGMA user_version"), 10); /* migrated to the latest */
+    ck_assert_int_eq(scalar("PRAGMA user_version"), 11); /* migrated to the latest */
     ck_assert_int_eq(scalar("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN "
                             "('purchases_timer', 'purchases_operator_transid', 'purchases_due',"
                             " 'purchases_operator_op_transid')"),
@@ -784,7 +833,7 @@ START_TEST(rows_from_before_keep_their_transid) {
 
     db = purchase_store_open(path, err, sizeof err);
     ck_assert_msg(db != NULL, "%s", err);
-    ck_assert_int_eq(scalar("PRAGMA user_version"), 10); /* migrated to the latest */
+    ck_assert_int_eq(scalar("PRAGMA user_version"), 11); /* migrated to the latest */
     purchase got = {0}, existing = {0};
     ck_assert_int_eq(purchase_get(db, "sp1", "old-0000000001", &got), 1);
     ck_assert_str_eq(got.op_transid, "old-0000000001");
@@ -814,6 +863,7 @@ int main(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, fingerprints_tell_bodies_apart);
     tcase_add_test(tc, create_inserts_with_its_event);
+    tcase_add_test(tc, answered_outcomes_owe_a_callback_only_when_told);
     tcase_add_test(tc, events_carry_the_purchase_request_id);
     tcase_add_test(tc, purchase_timer_window);
     tcase_add_test(tc, transitions_are_compare_and_set);

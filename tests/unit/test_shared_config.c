@@ -108,6 +108,8 @@ START_TEST(webhook_fields_refused) {
         {"\"webhookSecrets\": [{\"env\": \"whsec_AAAA\"}]", "the secret never goes in the file"},
         {"\"webhookSecrets\": [{\"env\": \"A\", \"secret\": \"x\"}]", "unknown field \"secret\""},
         {"\"webhookSecrets\": [{\"env\": \"A\"}, {\"env\": \"A\"}]", "A is named twice"},
+        {"\"purchaseCallbacks\": \"some\"", "purchaseCallbacks: must be \"processing\" or \"all\""},
+        {"\"purchaseCallbacks\": true", "purchaseCallbacks: must be \"processing\" or \"all\""},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char err[256];
@@ -119,12 +121,28 @@ START_TEST(webhook_fields_refused) {
 }
 END_TEST
 
+/* "purchaseCallbacks": "processing" by default, "all" for every outcome. */
+START_TEST(purchase_callbacks_read) {
+    char err[256];
+    tenants *t = load_with("\"purchaseCallbacks\": \"all\"", err, sizeof err);
+    ck_assert_msg(t != NULL, "%s", err);
+    ck_assert(tenants_provider(t, "testserviceprovider")->callbacks_for_answered);
+    ck_assert(!tenants_provider(t, "otherprovider")->callbacks_for_answered);
+    tenants_free(t);
+    t = load_with("\"purchaseCallbacks\": \"processing\"", err, sizeof err);
+    ck_assert_msg(t != NULL, "%s", err);
+    ck_assert(!tenants_provider(t, "testserviceprovider")->callbacks_for_answered);
+    tenants_free(t);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("shared config");
     TCase *tc = tcase_create("tenants");
     tcase_add_test(tc, sandbox_providers_have_no_webhook_auth);
     tcase_add_test(tc, webhook_fields_read);
     tcase_add_test(tc, webhook_fields_refused);
+    tcase_add_test(tc, purchase_callbacks_read);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
