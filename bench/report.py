@@ -206,11 +206,15 @@ def load_scenarios(manifest_path):
 def load_rss(path):
     rss = []
     with open(path, newline="") as f:
-        for name, pid, rss_kb, hwm_kb, kind in csv.reader(f, delimiter="\t"):
+        for row in csv.reader(f, delimiter="\t"):
+            name, pid, rss_kb, hwm_kb, kind = row[:5]
+            anon_kb, file_kb = (row[5:7] + ["-", "-"])[:2]
             mb = None if rss_kb == "-" else int(rss_kb) / 1024.0
             hwm = None if hwm_kb == "-" else int(hwm_kb) / 1024.0
             limited = kind == "millom"
             rss.append({"program": name, "pid": int(pid), "rss_mb": mb, "hwm_mb": hwm,
+                        "anon_mb": None if anon_kb == "-" else int(anon_kb) / 1024.0,
+                        "file_mb": None if file_kb == "-" else int(file_kb) / 1024.0,
                         "limit_applies": limited,
                         "over_limit": limited and hwm is not None and hwm > MEMORY_LIMIT_MB})
     return rss
@@ -505,12 +509,15 @@ def print_report(settings, scenarios, ratios, targets, rss):
         print(f"  {t['result']:<4}  {t['target']:<40} measured {fmt(t['value'], '.2f')} {unit}{note}")
     print()
     print(f"memory after the runs (VmRSS now, VmHWM the peak; limit {MEMORY_LIMIT_MB:.0f} MB VmHWM "
-          "for Millom programs)")
+          "for Millom programs; VmRSS now = RssAnon, the program's own, + RssFile, mapped "
+          "files: shared libraries' pages, shared with every process using them)")
     w = max(len(p["program"]) for p in rss)
     for p in rss:
         flag = ("  OVER" if p["over_limit"] else "") if p["limit_applies"] else "  (reference)"
         print(f"  {p['program']:<{w}}  VmRSS {fmt(p['rss_mb'], '6.1f')} MB  "
-              f"VmHWM {fmt(p.get('hwm_mb'), '6.1f')} MB{flag}")
+              f"VmHWM {fmt(p.get('hwm_mb'), '6.1f')} MB  "
+              f"RssAnon {fmt(p.get('anon_mb'), '5.1f')}  RssFile {fmt(p.get('file_mb'), '5.1f')}"
+              f"{flag}")
     failed = [r for r in ratios if not r["valid"]]
     failed_ids = {r.get("numerator") for r in failed} | {r.get("denominator") for r in failed}
     failures = [f"{r['label']}: {'; '.join(r['problems'])}" for r in failed]

@@ -620,7 +620,9 @@ run_scenarios() { # run
 # line per program: name, pid, VmRSS, VmHWM, whether Millom's 20 MB VmHWM
 # limit applies: to the five Millom services; devbroker stands in for Kafka
 # and mno-sandbox for the operator, so like nginx (master and workers added
-# up) they are listed for reference).
+# up) they are listed for reference), then VmRSS's two parts now: RssAnon
+# (the program's own memory) and RssFile (pages of mapped files, mostly
+# the shared libraries' code, which every process using them shares).
 status_kb() { # field pid...
   local field=$1 p
   shift
@@ -634,12 +636,14 @@ record_rss() {
   local name pids kind
   for name in "${PROGRAMS[@]}"; do
     case $name in devbroker | mno-sandbox) kind=reference ;; *) kind=millom ;; esac
-    printf '%s\t%s\t%s\t%s\t%s\n' "$name" "${PID[$name]}" \
-      "$(status_kb VmRSS "${PID[$name]}")" "$(status_kb VmHWM "${PID[$name]}")" "$kind"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "${PID[$name]}" \
+      "$(status_kb VmRSS "${PID[$name]}")" "$(status_kb VmHWM "${PID[$name]}")" "$kind" \
+      "$(status_kb RssAnon "${PID[$name]}")" "$(status_kb RssFile "${PID[$name]}")"
   done >"$WORK/rss.run.tsv"
   pids=("$NGINX_PID" $(pgrep -P "$NGINX_PID" || true))
-  printf '%s\t%s\t%s\t%s\treference\n' "nginx (master+workers)" "$NGINX_PID" \
-    "$(status_kb VmRSS "${pids[@]}")" "$(status_kb VmHWM "${pids[@]}")" >>"$WORK/rss.run.tsv"
+  printf '%s\t%s\t%s\t%s\treference\t%s\t%s\n' "nginx (master+workers)" "$NGINX_PID" \
+    "$(status_kb VmRSS "${pids[@]}")" "$(status_kb VmHWM "${pids[@]}")" \
+    "$(status_kb RssAnon "${pids[@]}")" "$(status_kb RssFile "${pids[@]}")" >>"$WORK/rss.run.tsv"
   touch "$WORK/rss.tsv"
   # Rows of rss.tsv (earlier runs) first, then this run's; the last row per
   # name with the highest VmHWM wins; printed in this run's order.

@@ -46,8 +46,11 @@ void executor_config_load(executor_config *cfg) {
     /* Messages handled at once, each lane on its own thread with its own
      * SQLite connection and HTTP client; one key (a subscriber's MSISDN)
      * always in one lane, in order. 1: one at a time on the consumer's
-     * thread, as before lanes. */
-    cfg->lanes = settings_long(&s, "MILLOM_EXECUTOR_LANES", 12, 1, 256);
+     * thread, as before lanes. A lane waits for its operator call, so the
+     * lanes bound the purchases per second at lanes / the operator's
+     * latency: 24 made 12% more purchases/s than 12 in the bench (1,008
+     * against 898 on average, runs alternated) for 3 MB more memory. */
+    cfg->lanes = settings_long(&s, "MILLOM_EXECUTOR_LANES", 24, 1, 256);
     settings_exit_on_error(&s);
 }
 
