@@ -26,6 +26,10 @@ int devbroker_write_file(const char *path, const char *bootstrap, char *err, siz
  * cluster opens (one per broker, in order) get these ports instead of
  * ephemeral ones, when they are free. Call before devbroker_new. */
 void devbroker_plan_ports(const int *ports, size_t n);
+/* TCP_NODELAY on every connection the mock cluster accepts from now on
+ * (tcp_nodelay.c): its responses are sent at once, as a broker's are. */
+void devbroker_disable_nagle(void);
+
 /* The ports named by a bootstrap file an earlier devbroker wrote
  * ("127.0.0.1:p1,127.0.0.1:p2..."), at most `max`; 0 when none. */
 size_t devbroker_ports_from_file(const char *path, int *ports, size_t max);

@@ -58,6 +58,7 @@ int main(void) {
         if (n_ports) log_info("devbroker: reusing the port(s) named by %s", path);
     }
     devbroker_plan_ports(ports, n_ports);
+    devbroker_disable_nagle();
 
     char err[512];
     devbroker *b = devbroker_new(brokers, partitions, reply_partitions, err, sizeof err);
