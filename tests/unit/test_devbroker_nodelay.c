@@ -37,8 +37,7 @@ static accepted count_accepted(int port) {
             continue;
         int listening = 0, nodelay = 0;
         len = sizeof listening;
-        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || listening)
-            continue;
+        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || listening) continue;
         len = sizeof nodelay;
         if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &len) != 0) continue;
         if (nodelay)
