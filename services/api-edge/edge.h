@@ -87,6 +87,11 @@ typedef struct {
 void edge_send_request(api_edge *e, http_request *req, const char *topic, const char *key,
                        int deadline_ms, const edge_codec *codec, void *msg,
                        Millom__V1__RequestMeta *meta, rpc_reply_fn on_reply, void *arg);
+/* Packs msg and produces it to topic with key, nobody waiting for an
+ * answer (edge_send_request's produce). 0, or -1 (out of memory, or the
+ * producer refused it). */
+int edge_produce(api_edge *e, const char *topic, const char *key, const edge_codec *codec,
+                 const void *msg);
 
 /* Serializers of the request messages api-edge sends (relay.c). */
 extern const edge_codec edge_query_codec, edge_purchase_codec, edge_callback_codec,

@@ -54,19 +54,22 @@ void edge_send_request(api_edge *e, http_request *req, const char *topic, const 
     }
     /* Deferred before producing: the reply may beat us back here. */
     http_defer(req);
-    size_t len = codec->packed_size(msg);
-    uint8_t *buf = malloc(len ? len : 1);
-    int rc = buf ? 0 : -1;
-    if (buf) {
-        codec->pack(msg, buf);
-        rc = kafka_produce(e->producer, topic, -1, key, strlen(key), buf, len, NULL, 0);
-        free(buf);
-    }
-    if (rc != 0) {
+    if (edge_produce(e, topic, key, codec, msg) != 0) {
         rpc_call_cancel(e->rpc, meta->correlation_id);
         log_warn("cannot produce to %s", topic);
         http_respond_error(req, CAUSE_SERVICE_UNAVAILABLE, "message bus unavailable; retry later");
     }
+}
+
+int edge_produce(api_edge *e, const char *topic, const char *key, const edge_codec *codec,
+                 const void *msg) {
+    size_t len = codec->packed_size(msg);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf) return -1;
+    codec->pack(msg, buf);
+    int rc = kafka_produce(e->producer, topic, -1, key, strlen(key), buf, len, NULL, 0);
+    free(buf);
+    return rc;
 }
 
 /* protobuf-c's generated pack functions take their own message type; these

@@ -47,16 +47,7 @@ static void send_answered_processing(const purchase_wait *w) {
     cmd.service_provider = (char *)w->service_provider;
     cmd.transid = (char *)w->transid;
     cmd.answered_processing = 1;
-    size_t len = millom__v1__purchase_command__get_packed_size(&cmd);
-    uint8_t *buf = malloc(len ? len : 1);
-    int rc = -1;
-    if (buf) {
-        millom__v1__purchase_command__pack(&cmd, buf);
-        rc = kafka_produce(w->e->producer, TOPIC_PURCHASE_COMMANDS, -1, w->transid,
-                           strlen(w->transid), buf, len, NULL, 0);
-        free(buf);
-    }
-    if (rc != 0)
+    if (edge_produce(w->e, TOPIC_PURCHASE_COMMANDS, w->transid, &edge_purchase_codec, &cmd) != 0)
         log_warn("purchase %s/%s: answered 202 but cannot tell purchase-executor; its callback "
                  "is sent only if the outcome was not decided in time",
                  w->service_provider, w->transid);

@@ -378,6 +378,12 @@ int purchase_get(sqlite3 *db, const char *sp, const char *transid, purchase *out
 
 /* ---------------------------------------------------------- events */
 
+/* What p's row and event say of outcome_answered: only a final state can
+ * have been in the provider's answer (purchase.h). */
+static int outcome_answered_of(const purchase *p) {
+    return PS_FINAL(p->state) && p->outcome_answered;
+}
+
 /* p's operator transId: its own, or derived when the caller left it empty. */
 static const char *op_transid_of(const purchase *p, char buf[37]) {
     if (p->op_transid[0]) return p->op_transid;
@@ -415,7 +421,7 @@ uint8_t *purchase_event_pack(const purchase *p, int64_t occurred_ms, size_t *len
     ev.operator_trans_id = (char *)op_transid_of(p, derived);
     ev.error_code = (char *)p->error_code;
     ev.redirect_link = (char *)p->redirect_link;
-    ev.outcome_answered = PS_FINAL(p->state) && p->outcome_answered;
+    ev.outcome_answered = outcome_answered_of(p);
     size_t n = millom__v1__purchase_event__get_packed_size(&ev);
     uint8_t *buf = malloc(n ? n : 1);
     if (!buf) return NULL;
@@ -517,7 +523,7 @@ static int insert_row(sqlite3 *db, const purchase *p) {
     bind_text_or_null(st, 28, p->correlator);
     bind_text_or_null(st, 29, p->error_code);
     bind_text_or_null(st, 30, p->redirect_link);
-    sqlite3_bind_int(st, 31, p->outcome_answered);
+    sqlite3_bind_int(st, 31, outcome_answered_of(p));
     rc = sqlite3_step(st);
     if (rc != SQLITE_DONE) log_warn("sqlite insert purchase: %s", sqlite3_errmsg(db));
     stmt_done(db, st);
@@ -613,7 +619,7 @@ int purchase_update(sqlite3 *db, const purchase *next, unsigned expect_states, i
     sqlite3_bind_int(st, 12, next->rechecks);
     bind_text_or_null(st, 13, next->error_code);
     bind_text_or_null(st, 14, next->redirect_link);
-    sqlite3_bind_int(st, 15, PS_FINAL(next->state) && next->outcome_answered);
+    sqlite3_bind_int(st, 15, outcome_answered_of(next));
     sqlite3_bind_text(st, 16, next->service_provider, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 17, next->transid, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);

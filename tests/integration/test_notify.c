@@ -27,7 +27,7 @@
 #define SP "testserviceprovider"
 
 static test_stack stack;
-static char edge[64], sp[64], notifier_admin[64];
+static char edge[64], sp[64], mno[64], notifier_admin[64], executor_admin[64];
 static kafka_producer *producer;
 
 static const char *new_tid(char *buf, size_t len, const char *tag) {
@@ -91,9 +91,10 @@ static int wait_received(const char *kind, const char *tid, int status_ok, int w
     return n;
 }
 
-static void set_behaviour(const char *json) {
+/* POST base + "/admin/behaviour" (sp-sandbox's or mno-sandbox's). */
+static void set_behaviour_of(const char *base, const char *json) {
     char url[128];
-    snprintf(url, sizeof url, "%s/admin/behaviour", sp);
+    snprintf(url, sizeof url, "%s/admin/behaviour", base);
     test_response r;
     test_http("POST", url, NULL, json, &r);
     ck_assert_int_eq(r.status, 200);
@@ -319,7 +320,7 @@ END_TEST
 START_TEST(retried_after_5xx) {
     const char *sub = "923001110005";
     do_register(SP, sub, "[\"pack-consumed\"]");
-    set_behaviour("{\"failStatus\":503,\"failCount\":2}");
+    set_behaviour_of(sp, "{\"failStatus\":503,\"failCount\":2}");
     long retried = test_metric(notifier_admin, "millom_notifications_retried_total");
     char tid[64];
     ck_assert_int_eq(notify(sub, new_tid(tid, sizeof tid, "retry"), "pack-consumed", NULL, NULL),
@@ -328,7 +329,7 @@ START_TEST(retried_after_5xx) {
     ck_assert_int_eq(received("notification", tid, 0, NULL), 3);
     ck_assert_int_ge(test_metric(notifier_admin, "millom_notifications_retried_total"),
                      retried + 2);
-    set_behaviour("{}");
+    set_behaviour_of(sp, "{}");
 }
 END_TEST
 
@@ -336,7 +337,7 @@ START_TEST(not_retried_after_400) {
     const char *sub = "923001110006";
     do_register(SP, sub, "[\"pack-near-expiry\"]");
     long dead = test_metric(notifier_admin, "millom_notifications_dead_lettered_total");
-    set_behaviour("{\"failStatus\":400,\"failCount\":1}");
+    set_behaviour_of(sp, "{\"failStatus\":400,\"failCount\":1}");
     char tid[64];
     ck_assert_int_eq(notify(sub, new_tid(tid, sizeof tid, "400"), "pack-near-expiry", NULL, NULL),
                      202);
@@ -349,7 +350,7 @@ START_TEST(not_retried_after_400) {
     ck_assert_int_gt(now_dead, dead);
     ck_assert_int_eq(received("notification", tid, 0, NULL), 1);
     ck_assert_int_eq(received("notification", tid, 1, NULL), 0);
-    set_behaviour("{}");
+    set_behaviour_of(sp, "{}");
 }
 END_TEST
 
@@ -409,22 +410,12 @@ static long buy(const char *sub, const char *tid) {
     return buy_with(sub, tid, offer_context(sub, "tp-social-daily"));
 }
 
-static void set_mno_behaviour(const char *json) {
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/admin/behaviour", stack.mno_port);
-    test_response r;
-    test_http("POST", url, NULL, json, &r);
-    ck_assert_int_eq(r.status, 200);
-    test_response_free(&r);
-}
-
 /* Until purchase-executor's outbox is empty: its events are on Kafka, so a
  * message produced now to the same partition comes after them. */
 static void wait_executor_outbox_empty(void) {
-    char base[64];
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", stack.executor_port);
     long depth = -1;
-    for (int i = 0; i < 400 && (depth = test_metric(base, "millom_outbox_depth")) != 0; i++)
+    for (int i = 0; i < 400 && (depth = test_metric(executor_admin, "millom_outbox_depth")) != 0;
+         i++)
         test_sleep_ms(50);
     ck_assert_int_eq(depth, 0);
 }
@@ -441,9 +432,8 @@ static void assert_callbacks(const char *sub, const char *tid, int want) {
 }
 
 static long executor_commands_consumed(void) {
-    char base[64];
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", stack.executor_port);
-    return test_metric_sum(base, "millom_kafka_consumed_total", "millom.purchase.commands");
+    return test_metric_sum(executor_admin, "millom_kafka_consumed_total",
+                           "millom.purchase.commands");
 }
 
 /* api-edge's word that it answered tid 202 after all (what it produces
@@ -499,9 +489,9 @@ START_TEST(purchase_answered_202_gets_one_callback) {
     char tid[64];
     new_tid(tid, sizeof tid, "slow");
     char *ctx = offer_context(sub, "tp-social-daily"); /* asked before the delay */
-    set_mno_behaviour("{\"delayMs\":4000}");
+    set_behaviour_of(mno, "{\"delayMs\":4000}");
     long status = buy_with(sub, tid, ctx);
-    set_mno_behaviour("{}");
+    set_behaviour_of(mno, "{}");
     ck_assert_int_eq(status, 202);
     ck_assert_int_eq(wait_received("callback", tid, 1, 1), 1);
     json_t *cb = NULL;
@@ -532,6 +522,8 @@ int main(void) {
     snprintf(edge, sizeof edge, "http://127.0.0.1:%d", stack.edge_port);
     snprintf(sp, sizeof sp, "http://127.0.0.1:%d", stack.sp_port);
     snprintf(notifier_admin, sizeof notifier_admin, "http://127.0.0.1:%d", stack.notifier_port);
+    snprintf(executor_admin, sizeof executor_admin, "http://127.0.0.1:%d", stack.executor_port);
+    snprintf(mno, sizeof mno, "http://127.0.0.1:%d", stack.mno_port);
     char err[256];
     producer = kafka_producer_new("test-notify", 0, err, sizeof err);
     if (!producer) {
