@@ -58,7 +58,9 @@ kafka_verdict handle_callback(purchase_flow *f, const void *payload, size_t len,
         goto out;
     }
     const char *sp = cb->service_provider && *cb->service_provider ? cb->service_provider : NULL;
-    int n = purchase_get_operator_transid(f->db, cb->operator_, cb->trans_id, sp, &found);
+    sqlite3 *db = store_pool_take(f->reads);
+    int n = purchase_get_operator_transid(db, cb->operator_, cb->trans_id, sp, &found);
+    store_pool_give(f->reads, db);
     if (n < 0) {
         snprintf(err, errlen, "store unavailable");
         verdict = KAFKA_RETRY;

@@ -30,12 +30,16 @@
 #include "shared/plumbing/kafka.h"
 
 typedef struct executor {
-    /* What the handlers share (cfg, tenants, db, http, relay, metrics);
-     * with one lane, the consumer thread's. */
+    /* What the handlers share (cfg, tenants, read connections, http,
+     * relay, metrics); with one lane, the consumer thread's. */
     purchase_flow flow;
     /* MILLOM_EXECUTOR_LANES > 1: each lane's copy of flow, with its own
-     * db and http. */
+     * http. */
     purchase_flow *lanes;
+    /* The consumer thread's own connection, for its hooks (assignment,
+     * revocation, before a commit), which wait on the follower and on
+     * deliveries: no connection of the lanes' pool is held across that. */
+    sqlite3 *consumer_db;
     int n_lanes;
     retry_worker *retry;
     changelog_follower *follower; /* other instances' changes, restores */

@@ -159,7 +159,9 @@ static void provider_status(purchase_flow *f, const Millom__V1__PurchaseLookup *
         return;
     }
     purchase p = {0};
-    int n = purchase_get(f->db, l->service_provider, l->transid, &p);
+    sqlite3 *db = store_pool_take(f->reads);
+    int n = purchase_get(db, l->service_provider, l->transid, &p);
+    store_pool_give(f->reads, db);
     if (n < 0)
         reply_error(f, l->meta, CAUSE_SERVICE_UNAVAILABLE, "purchase store unavailable");
     else if (n == 0 || !purchase_status_visible(&p, l->operator_, l->subscriber))
@@ -192,8 +194,11 @@ kafka_verdict handle_lookup(purchase_flow *f, const void *payload, size_t len, c
     collect c = {f, json_array()};
     if (!c.list) goto out;
     int n;
+    /* Held across the look-up and its answer: collecting and producing
+     * wait on nothing. */
+    sqlite3 *db = store_pool_take(f->reads);
     if (l->transid && *l->transid) {
-        n = purchase_find_transid(f->db, l->operator_, l->transid, sp, LOOKUP_MAX, collect_one, &c);
+        n = purchase_find_transid(db, l->operator_, l->transid, sp, LOOKUP_MAX, collect_one, &c);
         if (n == 0) {
             reply_error(f, meta, CAUSE_NOT_FOUND, "no such purchase");
         } else if (n == 1) {
@@ -204,20 +209,21 @@ kafka_verdict handle_lookup(purchase_flow *f, const void *payload, size_t len, c
         }
     } else if (l->overdue) {
         int64_t max_age_ms = (int64_t)f->cfg.pending_max_age_s * 1000;
-        n = purchase_find_overdue(f->db, l->operator_, sp, now_ms() - max_age_ms, LOOKUP_MAX,
+        n = purchase_find_overdue(db, l->operator_, sp, now_ms() - max_age_ms, LOOKUP_MAX,
                                   collect_one, &c);
         if (n >= 0)
             reply_json(f, meta, 200,
                        json_pack("{s:I, s:O}", "overdueAfterSeconds",
                                  (json_int_t)f->cfg.pending_max_age_s, "purchases", c.list));
     } else if (l->msisdn && *l->msisdn) {
-        n = purchase_find_subscriber(f->db, l->operator_, l->msisdn, sp, l->from_ms, l->to_ms,
+        n = purchase_find_subscriber(db, l->operator_, l->msisdn, sp, l->from_ms, l->to_ms,
                                      LOOKUP_MAX, collect_one, &c);
         if (n >= 0) reply_json(f, meta, 200, json_pack("{s:O}", "purchases", c.list));
     } else {
         n = 0;
         reply_error(f, meta, CAUSE_BAD_REQUEST, "transid, msisdn or overdue is required");
     }
+    store_pool_give(f->reads, db);
     if (n < 0) reply_error(f, meta, CAUSE_SERVICE_UNAVAILABLE, "purchase store unavailable");
     json_decref(c.list);
 out:

@@ -25,6 +25,7 @@
 #include "shared/plumbing/http_client.h"
 #include "shared/plumbing/kafka.h"
 #include "shared/plumbing/metrics.h"
+#include "shared/plumbing/store_pool.h"
 #include "shared/patterns/group_commit.h"
 #include "shared/patterns/outbox.h"
 #include "millom/v1/common.pb-c.h"
@@ -42,8 +43,8 @@ typedef struct purchase_flow {
     executor_config cfg;
     tenants *tenants;
     kafka_producer *producer;
-    char db_path[512];     /* each thread opens its own connection */
-    sqlite3 *db;           /* this thread's connection (a lane's, or the consumer's) */
+    char db_path[512];     /* each writer and background thread opens its own connection */
+    store_pool *reads;     /* shared: the handlers' connections, taken for each read */
     http_client *http;     /* this thread's client (keep-alive connections) */
     operator_slots *slots; /* shared: calls in flight per operator (maxInFlight) */
     outbox_relay *relay;

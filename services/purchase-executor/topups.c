@@ -96,10 +96,13 @@ static int add_event(purchase_flow *f, sqlite3 *db, const topup *t) {
  * with its event when the new state is final, in one transaction. 1 done,
  * 0 the row was not in `expect` (someone else moved it), -1 store error. */
 static int topup_store(purchase_flow *f, const topup *t, Millom__V1__TopupState expect) {
-    sqlite3 *db = f->db;
+    sqlite3 *db = store_pool_take(f->reads);
     sqlite3_stmt *st = NULL;
     int result = -1;
-    if (store_begin(db) != SQLITE_OK) return -1;
+    if (store_begin(db) != SQLITE_OK) {
+        store_pool_give(f->reads, db);
+        return -1;
+    }
     const char *sql =
         expect ? "UPDATE topups SET state = ?10, amount_minor = ?11, error = ?12, updated_ms = ?14"
                  " WHERE topup_id = ?1 AND state = ?15"
@@ -128,13 +131,23 @@ static int topup_store(purchase_flow *f, const topup *t, Millom__V1__TopupState 
     if (topup_state_is_final(t->state) && add_event(f, db, t) != SQLITE_OK) goto fail;
     if (store_commit(db) != SQLITE_OK) goto fail;
     sqlite3_finalize(st);
+    store_pool_give(f->reads, db);
     if (topup_state_is_final(t->state)) outbox_relay_notify(f->relay);
     return 1;
 fail:
     if (result < 0) log_error("topup %s: cannot store: %s", t->id, sqlite3_errmsg(db));
     sqlite3_finalize(st);
     store_rollback(db);
+    store_pool_give(f->reads, db);
     return result;
+}
+
+/* topup_load on a connection of the pool. */
+static int topup_read(purchase_flow *f, const char *id, topup *t) {
+    sqlite3 *db = store_pool_take(f->reads);
+    int found = topup_load(db, id, t);
+    store_pool_give(f->reads, db);
+    return found;
 }
 
 /* ---- answers ---- */
@@ -239,7 +252,7 @@ static int send_link(purchase_flow *f, topup *t) {
     next.updated_ms = now_ms();
     int rc = topup_store(f, &next, MILLOM__V1__TOPUP_STATE__TOPUP_STATE_REQUESTED);
     if (rc < 0) return -1;
-    if (rc == 0) return topup_load(f->db, t->id, t) < 0 ? -1 : 0;
+    if (rc == 0) return topup_read(f, t->id, t) < 0 ? -1 : 0;
     *t = next;
     log_info("topup %s: donor's message %s", t->id, status < 300 ? "sent" : "refused");
     return 0;
@@ -257,7 +270,7 @@ static int same_request(const topup *t, const Millom__V1__TopupCommand *c) {
 
 static kafka_verdict on_request(purchase_flow *f, const Millom__V1__TopupCommand *c) {
     topup t;
-    int found = topup_load(f->db, c->topup_id, &t);
+    int found = topup_read(f, c->topup_id, &t);
     if (found < 0) return KAFKA_RETRY;
     if (found && !same_request(&t, c)) {
         reply_error(f, c, CAUSE_PURCHASE_CONFLICT,
@@ -325,7 +338,7 @@ static kafka_verdict on_donate(purchase_flow *f, const Millom__V1__TopupCommand 
     next.updated_ms = now_ms();
     int rc = topup_store(f, &next, MILLOM__V1__TOPUP_STATE__TOPUP_STATE_LINK_SENT);
     if (rc < 0) return KAFKA_RETRY; /* the operator credits the transId once */
-    if (rc == 0 && topup_load(f->db, t->id, &next) < 0) return KAFKA_RETRY;
+    if (rc == 0 && topup_read(f, t->id, &next) < 0) return KAFKA_RETRY;
     log_info("topup %s: %s", t->id, topup_state_name(next.state));
     reply_topup(f, c, 200, &next);
     return KAFKA_DONE;
@@ -346,7 +359,7 @@ kafka_verdict handle_topup(purchase_flow *f, const void *payload, size_t len, ch
         v = on_request(f, c);
     } else {
         topup t;
-        int found = topup_load(f->db, c->topup_id, &t);
+        int found = topup_read(f, c->topup_id, &t);
         if (found < 0) {
             v = KAFKA_RETRY;
         } else if (!found || strcmp(t.provider, c->service_provider) != 0) {

@@ -36,8 +36,10 @@ void service_init(const char *name) {
      * it passes 128 kB: madvise and a TLB shoot-down on every core, then a
      * page fault per page when the next message needs it again. Under
      * load that churn took ~7% of purchase-executor's CPU (make profile).
-     * Each heap now keeps up to 1 MB of free memory. */
-    mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
+     * Each heap now keeps up to 1 MB of free memory. The caller's
+     * MALLOC_TRIM_THRESHOLD_ (glibc's own variable), when set, stays in
+     * force. */
+    if (getenv("MALLOC_TRIM_THRESHOLD_") == NULL) mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
     /* glibc gives each thread that meets a locked arena an arena of its
      * own, up to 8 per core, each keeping its own free memory: with the
      * executor's 37 threads that was 13 arenas and ~1.3 MB resident. Two

@@ -118,8 +118,8 @@ static void sqlite_error_log(void *arg, int rc, const char *msg) {
  *     allocates and touches room for 20 pages (~80 kB) when a connection
  *     first reads, 107 kB per connection in all for purchase-executor's
  *     file against 29 kB without; a service opens many connections
- *     (purchase-executor one per lane, plus the writes thread, the
- *     follower, the relay and the checkpointer: 19), and most read a few
+ *     (purchase-executor the lanes' shared ones, the writes thread, the
+ *     follower, the relay, the retry thread...), and most read a few
  *     pages. Pages are still cached up to MILLOM_SQLITE_CACHE_KB, each
  *     allocated when first needed. */
 static void configure_sqlite(void) {
@@ -284,7 +284,7 @@ sqlite3 *store_open_path(const char *path, const char *const *migrations, size_t
     }
     sqlite3_busy_handler(db, store_busy_wait, NULL);
     /* SQLite's page cache is per connection (2 MB by default), and a
-     * service opens many: purchase-executor one per lane, plus the writes
+     * service opens many: purchase-executor the lanes' shared ones, the writes
      * thread, the follower, the relay, the checkpointer. The hot pages (the
      * indexes' upper levels, the rows in flight) fit in far less; the rest
      * stays in the kernel's page cache. MILLOM_SQLITE_CACHE_KB per
