@@ -42,10 +42,11 @@ static void reply_error(resolver *r, const Millom__V1__Query *q, const char *cau
 }
 
 /* Calls the backend; on success returns the parsed body, else replies the
- * mapped error and returns NULL. *raw gets the body text for caching. */
+ * mapped error and returns NULL. *raw_len gets the body text's length
+ * (what the cache counts). */
 static json_t *call_backend(resolver *r, http_client *hc, const Millom__V1__Query *q,
                             const tenant_operator *op, const char *lang, const char *resource,
-                            char **raw) {
+                            size_t *raw_len) {
     long remaining = (long)(q->meta->deadline_ms - now_ms()) - DEADLINE_MARGIN_MS;
     if (remaining <= 0) return NULL; /* api-edge has answered 503 already */
     int offers = strcmp(resource, "offers") == 0;
@@ -79,10 +80,7 @@ static json_t *call_backend(resolver *r, http_client *hc, const Millom__V1__Quer
     json_t *body = NULL;
     if (res.status == 200) {
         body = json_loadb(res.body, res.body_len, 0, NULL);
-        if (body) {
-            *raw = res.body;
-            res.body = NULL;
-        }
+        *raw_len = res.body_len;
     }
     if (!body) {
         json_t *err_body = res.body_len ? json_loadb(res.body, res.body_len, 0, NULL) : NULL;
@@ -103,44 +101,28 @@ static json_t *call_backend(resolver *r, http_client *hc, const Millom__V1__Quer
     return body;
 }
 
-/* The backend's /offers (upsell) or /balance answer for q, from the cache
- * (key: see backend_cache.c) unless q says no-cache, else from the backend
- * and then cached; m->valid_until_ms follows the entry's age. NULL when the
- * query was answered with an error already. */
-static json_t *cached_backend_call(resolver *r, http_client *hc, const Millom__V1__Query *q,
-                                   const tenant_operator *op, const char *lang, int upsell,
-                                   const char *key, mapping_ctx *m) {
-    backend_cache_kind kind = upsell ? BACKEND_CACHE_OFFERS : BACKEND_CACHE_BALANCE;
-    int64_t fetched = 0, now = m->now_ms;
-    char *raw = q->no_cache
-                    ? NULL
-                    : backend_cache_get(r->cache, kind, op->id, m->subscriber, key, now, &fetched);
-    json_t *j;
-    if (raw) {
-        metric_add(upsell ? r->offers_hits : r->cache_hits, 1);
-        j = json_loads(raw, 0, NULL);
-        m->valid_until_ms = fetched + r->cache_ttl_ms;
-        if (!j) reply_error(r, q, CAUSE_UNSPECIFIED, "cache entry unreadable");
-    } else {
-        metric_add(upsell ? r->offers_misses : r->cache_misses, 1);
-        j = call_backend(r, hc, q, op, lang, upsell ? "offers" : "balance", &raw);
-        if (j) backend_cache_put(r->cache, kind, op->id, m->subscriber, key, raw, now);
-    }
-    free(raw);
-    return j;
-}
+/* What answering q needs besides the backend's answer: its operator, the
+ * mapping's context and the cache key. */
+typedef struct {
+    const tenant_operator *op;
+    const char *lang;
+    int upsell;
+    backend_cache_kind kind;
+    mapping_ctx m;
+    char key[512];
+} query_plan;
 
-void resolver_answer(resolver *r, void *http_client_state, Millom__V1__Query *q) {
-    http_client *hc = http_client_state;
-    if (rpc_expired(q->meta)) goto done;
+/* Fills *p for q. -1 when q's operator is unknown. */
+static int plan_query(resolver *r, const Millom__V1__Query *q, query_plan *p) {
     const tenant_operator *op = tenants_operator(r->tenants, q->subscriber->operator_);
-    if (!op) {
-        reply_error(r, q, CAUSE_BAD_REQUEST, "unknown operator");
-        goto done;
-    }
+    if (!op) return -1;
     const char *lang = tenant_operator_language(op, q->language);
     int64_t now = now_ms();
-    mapping_ctx m = {
+    p->op = op;
+    p->lang = lang;
+    p->upsell = q->kind == MILLOM__V1__QUERY_KIND__QUERY_KIND_UPSELL_OFFER;
+    p->kind = p->upsell ? BACKEND_CACHE_OFFERS : BACKEND_CACHE_BALANCE;
+    p->m = (mapping_ctx){
         .op = op,
         .service_provider = q->service_provider,
         .subscriber = q->subscriber->subscriber_id,
@@ -155,41 +137,88 @@ void resolver_answer(resolver *r, void *http_client_state, Millom__V1__Query *q)
     /* api-edge sends maxPrice normalized; anything else is no limit here
      * (the backend judges it itself). */
     if (q->max_price && *q->max_price)
-        m.has_max_price = money_parse(q->max_price, op->currency_scale < 0 ? 0 : op->currency_scale,
-                                      &m.max_price_minor) == 0;
-    char warn[256] = "";
-    json_t *answer = NULL;
-    int upsell = q->kind == MILLOM__V1__QUERY_KIND__QUERY_KIND_UPSELL_OFFER;
-    char key[512];
-    if (upsell) { /* every part of the backend call that can change its answer */
+        p->m.has_max_price =
+            money_parse(q->max_price, op->currency_scale < 0 ? 0 : op->currency_scale,
+                        &p->m.max_price_minor) == 0;
+    if (p->upsell) { /* every part of the backend call that can change its answer */
         const char *offer_type = map_offer_type(q->plan_type);
-        snprintf(key, sizeof key, "%s\x1f%s\x1f%s\x1f%s\x1f%d\x1f%s\x1f%s\x1f%d", lang,
+        snprintf(p->key, sizeof p->key, "%s\x1f%s\x1f%s\x1f%s\x1f%d\x1f%s\x1f%s\x1f%d", lang,
                  q->service_provider ? q->service_provider : "",
                  q->client_name && *q->client_name ? q->client_name : r->channel_id,
                  q->dealer_code ? q->dealer_code : "", (int)q->subscriber->key_type,
                  offer_type ? offer_type : "", q->max_price ? q->max_price : "", (int)q->limit);
     } else
-        snprintf(key, sizeof key, "%s", lang);
-    json_t *backend = cached_backend_call(r, hc, q, op, lang, upsell, key, &m);
-    if (!backend) goto done;
-    if (upsell)
-        answer = map_upsell_offer(&m, backend, warn, sizeof warn);
+        snprintf(p->key, sizeof p->key, "%s", lang);
+    return 0;
+}
+
+/* The cached backend answer for q (a new reference), unless q says
+ * no-cache; p->m.valid_until_ms then follows the entry's age. NULL on a
+ * miss. */
+static json_t *cache_lookup(resolver *r, const Millom__V1__Query *q, query_plan *p) {
+    if (q->no_cache) return NULL;
+    int64_t fetched = 0;
+    json_t *j = backend_cache_get(r->cache, p->kind, p->op->id, p->m.subscriber, p->key,
+                                  p->m.now_ms, &fetched);
+    if (!j) return NULL;
+    metric_add(p->upsell ? r->offers_hits : r->cache_hits, 1);
+    p->m.valid_until_ms = fetched + r->cache_ttl_ms;
+    return j;
+}
+
+/* Maps the backend's answer (takes the reference) to q's kind and replies. */
+static void answer_with(resolver *r, const Millom__V1__Query *q, const query_plan *p,
+                        json_t *backend) {
+    char warn[256] = "";
+    json_t *answer;
+    if (p->upsell)
+        answer = map_upsell_offer(&p->m, backend, warn, sizeof warn);
     else if (q->kind == MILLOM__V1__QUERY_KIND__QUERY_KIND_ACCOUNT_INFO)
-        answer = map_account_info(&m, backend, warn, sizeof warn);
+        answer = map_account_info(&p->m, backend, warn, sizeof warn);
     else
-        answer = map_balance(&m, backend, warn, sizeof warn);
+        answer = map_balance(&p->m, backend, warn, sizeof warn);
     json_decref(backend);
     if (!answer) {
-        log_warn("backend answer of %s unusable: %s", op->id, warn);
+        log_warn("backend answer of %s unusable: %s", p->op->id, warn);
         reply_error(r, q, CAUSE_SERVICE_UNAVAILABLE,
                     "the operator backend sent an unusable answer");
-        goto done;
+        return;
     }
     if (warn[0]) log_warn("%s", warn);
     /* Queued before reply_json frees the answer; producing does not block. */
-    if (q->kind == MILLOM__V1__QUERY_KIND__QUERY_KIND_UPSELL_OFFER)
-        impression_publish(r, q, answer);
+    if (p->upsell) impression_publish(r, q, answer);
     reply_json(r, q, 200, answer);
+}
+
+int resolver_answer_cached(resolver *r, Millom__V1__Query *q) {
+    query_plan p;
+    if (q->no_cache || plan_query(r, q, &p) != 0) return 0;
+    json_t *backend = cache_lookup(r, q, &p);
+    if (!backend) return 0;
+    answer_with(r, q, &p, backend);
+    millom__v1__query__free_unpacked(q, NULL);
+    return 1;
+}
+
+void resolver_answer(resolver *r, void *http_client_state, Millom__V1__Query *q) {
+    http_client *hc = http_client_state;
+    query_plan p;
+    if (rpc_expired(q->meta)) goto done;
+    if (plan_query(r, q, &p) != 0) {
+        reply_error(r, q, CAUSE_BAD_REQUEST, "unknown operator");
+        goto done;
+    }
+    /* Looked up again: the answer may have come while q waited. */
+    json_t *backend = cache_lookup(r, q, &p);
+    if (!backend) {
+        metric_add(p.upsell ? r->offers_misses : r->cache_misses, 1);
+        size_t raw_len = 0;
+        backend = call_backend(r, hc, q, p.op, p.lang, p.upsell ? "offers" : "balance", &raw_len);
+        if (!backend) goto done;
+        backend_cache_put(r->cache, p.kind, p.op->id, p.m.subscriber, p.key, backend, raw_len,
+                          p.m.now_ms);
+    }
+    answer_with(r, q, &p, backend);
 done:
     millom__v1__query__free_unpacked(q, NULL);
 }

@@ -11,6 +11,11 @@
  * all of them; offerContexts are still minted fresh from the cached body on
  * every answer. A purchase forgets the subscriber's entries.
  *
+ * An entry keeps the parsed answer (jansson's reference counts are atomic,
+ * and the mapping only reads it), so a hit neither parses nor copies it:
+ * parsing the cached text again on every hit was most of a hit's
+ * allocations.
+ *
  * In memory, not in SQLite: a restart started with an empty cache anyway,
  * and the table's writes (a WAL append per miss, its checkpoints, a lock
  * all workers took turns at) were on every cache miss's path.
@@ -32,7 +37,8 @@ typedef struct cache_entry {
     backend_cache_kind kind;
     int64_t fetched_ms;
     size_t bytes;
-    char *key, *body;
+    char *key;
+    json_t *body; /* one reference, shared read-only with the readers */
 } cache_entry;
 
 typedef struct cache_subscriber {
@@ -79,7 +85,7 @@ backend_cache *backend_cache_new(int64_t ttl_ms, size_t max_bytes) {
 
 static void entry_free(cache_entry *e) {
     free(e->key);
-    free(e->body);
+    json_decref(e->body);
     free(e);
 }
 
@@ -160,15 +166,16 @@ static cache_subscriber *subscriber_get(backend_cache *c, const char *op, const 
     return s;
 }
 
-char *backend_cache_get(backend_cache *c, backend_cache_kind kind, const char *op,
-                        const char *subscriber, const char *key, int64_t now, int64_t *fetched_ms) {
-    char *body = NULL;
+json_t *backend_cache_get(backend_cache *c, backend_cache_kind kind, const char *op,
+                          const char *subscriber, const char *key, int64_t now,
+                          int64_t *fetched_ms) {
+    json_t *body = NULL;
     pthread_mutex_lock(&c->lock);
     cache_subscriber *s = subscriber_get(c, op, subscriber, 0);
     for (cache_entry *e = s ? s->entries : NULL; e; e = e->next) {
         if (e->kind != kind || strcmp(e->key, key) != 0) continue;
         if (e->fetched_ms + c->ttl_ms > now) {
-            body = strdup(e->body);
+            body = json_incref(e->body);
             *fetched_ms = e->fetched_ms;
             lru_unlink(c, s);
             lru_push_newest(c, s);
@@ -180,9 +187,9 @@ char *backend_cache_get(backend_cache *c, backend_cache_kind kind, const char *o
 }
 
 void backend_cache_put(backend_cache *c, backend_cache_kind kind, const char *op,
-                       const char *subscriber, const char *key, const char *body,
+                       const char *subscriber, const char *key, json_t *body, size_t body_bytes,
                        int64_t fetched_ms) {
-    size_t bytes = sizeof(cache_entry) + strlen(key) + strlen(body) + 2;
+    size_t bytes = sizeof(cache_entry) + strlen(key) + body_bytes + 2;
     if (c->ttl_ms <= 0 || bytes > c->max_bytes / 4) return; /* caching off, or one body too big */
     pthread_mutex_lock(&c->lock);
     cache_subscriber *s = subscriber_get(c, op, subscriber, 1);
@@ -191,24 +198,23 @@ void backend_cache_put(backend_cache *c, backend_cache_kind kind, const char *op
     while (*pp && ((*pp)->kind != kind || strcmp((*pp)->key, key) != 0)) pp = &(*pp)->next;
     cache_entry *e = *pp;
     if (e && e->fetched_ms > fetched_ms) goto out; /* a newer answer is there already */
-    char *key_copy = strdup(key), *body_copy = strdup(body);
-    if (!key_copy || !body_copy || (!e && !(e = calloc(1, sizeof *e)))) {
+    char *key_copy = strdup(key);
+    if (!key_copy || (!e && !(e = calloc(1, sizeof *e)))) {
         free(key_copy);
-        free(body_copy);
         goto out;
     }
     if (*pp) { /* replacing */
         s->bytes -= e->bytes;
         c->bytes -= e->bytes;
         free(e->key);
-        free(e->body);
+        json_decref(e->body);
     } else {
         e->next = s->entries;
         s->entries = e;
     }
     e->kind = kind;
     e->key = key_copy;
-    e->body = body_copy;
+    e->body = json_incref(body);
     e->fetched_ms = fetched_ms;
     e->bytes = bytes;
     s->bytes += bytes;

@@ -4,6 +4,7 @@
 #ifndef OFFER_RESOLVER_RESOLVER_H
 #define OFFER_RESOLVER_RESOLVER_H
 
+#include <jansson.h>
 #include <pthread.h>
 #include <stdint.h>
 #include "shared/contracts/config.h"
@@ -37,6 +38,9 @@ kafka_verdict resolver_on_message(void *arg, const rd_kafka_message_t *msg, char
 
 /* Worker side (answer_query.c): answers one query; owns q. */
 void resolver_answer(resolver *r, void *http_client, Millom__V1__Query *q);
+/* Consumer side (answer_query.c): answers q from the cache when it can
+ * (1: answered, q freed); 0 leaves q to resolver_answer. */
+int resolver_answer_cached(resolver *r, Millom__V1__Query *q);
 
 /* backend_cache.c: the backend's /balance and /offers bodies, cached in
  * memory for ttl_ms, at most max_bytes in all. The key of a balance is the
@@ -46,13 +50,17 @@ void resolver_answer(resolver *r, void *http_client, Millom__V1__Query *q);
 typedef enum { BACKEND_CACHE_BALANCE, BACKEND_CACHE_OFFERS } backend_cache_kind;
 backend_cache *backend_cache_new(int64_t ttl_ms, size_t max_bytes);
 void backend_cache_free(backend_cache *c);
-/* Returns a malloc'd body and its fetch time if a live entry exists. */
-char *backend_cache_get(backend_cache *c, backend_cache_kind kind, const char *op,
-                        const char *subscriber, const char *key, int64_t now, int64_t *fetched_ms);
-/* Keeps body, fetched (its backend call started) at fetched_ms; nothing
- * when the subscriber was forgotten since then. */
+/* A new reference to the cached body (parsed; read it, never change it)
+ * and its fetch time if a live entry exists, else NULL. */
+json_t *backend_cache_get(backend_cache *c, backend_cache_kind kind, const char *op,
+                          const char *subscriber, const char *key, int64_t now,
+                          int64_t *fetched_ms);
+/* Keeps a reference to body (its text was body_bytes long, counted against
+ * max_bytes), fetched (its backend call started) at fetched_ms; nothing
+ * when the subscriber was forgotten since then. body is never changed
+ * afterwards. */
 void backend_cache_put(backend_cache *c, backend_cache_kind kind, const char *op,
-                       const char *subscriber, const char *key, const char *body,
+                       const char *subscriber, const char *key, json_t *body, size_t body_bytes,
                        int64_t fetched_ms);
 /* Forgets every cached entry of a subscriber (after a purchase at now). */
 void backend_cache_forget(backend_cache *c, const char *op, const char *subscriber, int64_t now);

@@ -1,7 +1,8 @@
 /* Unit tests for services/offer-resolver/backend_cache.c, the in-memory
  * cache of the operator backend's /balance and /offers answers: expiry,
  * keys, a purchase's forget (and the answer fetched before it that comes
- * back after it), replacing, and the byte budget. Runs with CK_FORK=no;
+ * back after it), replacing, the byte budget, and the parsed answers
+ * shared with their readers. Runs with CK_FORK=no;
  * every cache is freed (the ASan build checks for leaks). */
 #include <check.h>
 #include <stdio.h>
@@ -13,13 +14,33 @@
 #define TTL_MS 30000
 #define T0 INT64_C(1795880000000)
 
-/* The body cached for (kind, op, subscriber, key) at now, or NULL. */
+/* Caches text (as a JSON string: the cache keeps parsed bodies) for
+ * (kind, op, subscriber, key), counting its length. */
+static void put(backend_cache *c, backend_cache_kind kind, const char *op, const char *sub,
+                const char *key, const char *text, int64_t fetched) {
+    json_t *body = json_string(text);
+    ck_assert_ptr_nonnull(body);
+    backend_cache_put(c, kind, op, sub, key, body, strlen(text), fetched);
+    json_decref(body); /* the cache keeps its own reference */
+}
+
+/* A copy of the text cached for (kind, op, subscriber, key) at now, or
+ * NULL. */
+static char *get_op(backend_cache *c, backend_cache_kind kind, const char *op, const char *sub,
+                    const char *key, int64_t now, int64_t *fetched) {
+    int64_t f = -1;
+    json_t *body = backend_cache_get(c, kind, op, sub, key, now, &f);
+    if (fetched) *fetched = f;
+    if (!body) return NULL;
+    ck_assert(json_is_string(body));
+    char *text = strdup(json_string_value(body));
+    json_decref(body);
+    return text;
+}
+
 static char *get(backend_cache *c, backend_cache_kind kind, const char *sub, const char *key,
                  int64_t now, int64_t *fetched) {
-    int64_t f = -1;
-    char *body = backend_cache_get(c, kind, "tp", sub, key, now, &f);
-    if (fetched) *fetched = f;
-    return body;
+    return get_op(c, kind, "tp", sub, key, now, fetched);
 }
 
 static void assert_body(char *body, const char *want) {
@@ -30,7 +51,7 @@ static void assert_body(char *body, const char *want) {
 
 START_TEST(hit_until_expiry) {
     backend_cache *c = backend_cache_new(TTL_MS, 1 << 20);
-    backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "{\"b\":1}", T0);
+    put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "{\"b\":1}", T0);
     int64_t fetched;
     assert_body(get(c, BACKEND_CACHE_BALANCE, "924542610003", "en", T0 + 1, &fetched), "{\"b\":1}");
     ck_assert_int_eq(fetched, T0);
@@ -43,36 +64,35 @@ END_TEST
 
 START_TEST(kind_key_operator_and_subscriber_are_all_part_of_the_key) {
     backend_cache *c = backend_cache_new(TTL_MS, 1 << 20);
-    backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "balance-en", T0);
-    backend_cache_put(c, BACKEND_CACHE_OFFERS, "tp", "924542610003", "en", "offers-en", T0);
-    backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "ur", "balance-ur", T0);
-    backend_cache_put(c, BACKEND_CACHE_BALANCE, "other", "924542610003", "en", "other-op", T0);
+    put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "balance-en", T0);
+    put(c, BACKEND_CACHE_OFFERS, "tp", "924542610003", "en", "offers-en", T0);
+    put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "ur", "balance-ur", T0);
+    put(c, BACKEND_CACHE_BALANCE, "other", "924542610003", "en", "other-op", T0);
     assert_body(get(c, BACKEND_CACHE_BALANCE, "924542610003", "en", T0, NULL), "balance-en");
     assert_body(get(c, BACKEND_CACHE_OFFERS, "924542610003", "en", T0, NULL), "offers-en");
     assert_body(get(c, BACKEND_CACHE_BALANCE, "924542610003", "ur", T0, NULL), "balance-ur");
     ck_assert_ptr_null(get(c, BACKEND_CACHE_BALANCE, "924542610004", "en", T0, NULL));
     ck_assert_ptr_null(get(c, BACKEND_CACHE_OFFERS, "924542610003", "ur", T0, NULL));
-    int64_t f;
-    char *body = backend_cache_get(c, BACKEND_CACHE_BALANCE, "other", "924542610003", "en", T0, &f);
-    assert_body(body, "other-op");
+    assert_body(get_op(c, BACKEND_CACHE_BALANCE, "other", "924542610003", "en", T0, NULL),
+                "other-op");
     backend_cache_free(c);
 }
 END_TEST
 
 START_TEST(forget_drops_entries_and_answers_fetched_before_it) {
     backend_cache *c = backend_cache_new(TTL_MS, 1 << 20);
-    backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "before", T0);
-    backend_cache_put(c, BACKEND_CACHE_OFFERS, "tp", "924542610003", "k", "offers", T0);
-    backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610004", "en", "neighbour", T0);
+    put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "before", T0);
+    put(c, BACKEND_CACHE_OFFERS, "tp", "924542610003", "k", "offers", T0);
+    put(c, BACKEND_CACHE_BALANCE, "tp", "924542610004", "en", "neighbour", T0);
     backend_cache_forget(c, "tp", "924542610003", T0 + 100);
     ck_assert_ptr_null(get(c, BACKEND_CACHE_BALANCE, "924542610003", "en", T0 + 101, NULL));
     ck_assert_ptr_null(get(c, BACKEND_CACHE_OFFERS, "924542610003", "k", T0 + 101, NULL));
     assert_body(get(c, BACKEND_CACHE_BALANCE, "924542610004", "en", T0 + 101, NULL), "neighbour");
     /* A backend call started before the purchase, answered after it. */
-    backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "stale", T0 + 50);
+    put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "stale", T0 + 50);
     ck_assert_ptr_null(get(c, BACKEND_CACHE_BALANCE, "924542610003", "en", T0 + 200, NULL));
     /* One started after it is kept. */
-    backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "fresh", T0 + 150);
+    put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "fresh", T0 + 150);
     assert_body(get(c, BACKEND_CACHE_BALANCE, "924542610003", "en", T0 + 200, NULL), "fresh");
     backend_cache_free(c);
 }
@@ -80,11 +100,11 @@ END_TEST
 
 START_TEST(newer_answer_replaces_older_never_the_reverse) {
     backend_cache *c = backend_cache_new(TTL_MS, 1 << 20);
-    backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "first", T0);
+    put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "first", T0);
     size_t one = backend_cache_bytes(c);
-    backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "second", T0 + 10);
+    put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "second", T0 + 10);
     assert_body(get(c, BACKEND_CACHE_BALANCE, "924542610003", "en", T0 + 20, NULL), "second");
-    backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "older", T0 + 5);
+    put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "older", T0 + 5);
     assert_body(get(c, BACKEND_CACHE_BALANCE, "924542610003", "en", T0 + 20, NULL), "second");
     ck_assert_uint_eq(backend_cache_bytes(c), one + 1); /* "second" is one byte longer */
     backend_cache_free(c);
@@ -100,7 +120,7 @@ START_TEST(budget_drops_the_subscriber_used_longest_ago) {
     char sub[32];
     for (int i = 0; i < 200; i++) {
         snprintf(sub, sizeof sub, "92454261%04d", i);
-        backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", sub, "en", body, T0);
+        put(c, BACKEND_CACHE_BALANCE, "tp", sub, "en", body, T0);
         /* Subscriber 0 is read after every put: always the newest used. */
         char *kept = get(c, BACKEND_CACHE_BALANCE, "924542610000", "en", T0, NULL);
         ck_assert_ptr_nonnull(kept);
@@ -117,9 +137,33 @@ END_TEST
 
 START_TEST(ttl_zero_caches_nothing) {
     backend_cache *c = backend_cache_new(0, 1 << 20);
-    backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "body", T0);
+    put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "body", T0);
     ck_assert_ptr_null(get(c, BACKEND_CACHE_BALANCE, "924542610003", "en", T0, NULL));
     ck_assert_uint_eq(backend_cache_bytes(c), 0);
+    backend_cache_free(c);
+}
+END_TEST
+
+START_TEST(a_reader_keeps_its_answer_after_forget_and_replace) {
+    backend_cache *c = backend_cache_new(TTL_MS, 1 << 20);
+    json_t *body = json_pack("{s:s}", "main", "100.00");
+    backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", body, 20, T0);
+    int64_t f;
+    json_t *a = backend_cache_get(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", T0, &f);
+    json_t *b = backend_cache_get(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", T0, &f);
+    /* Shared, not copied: a hit parses and copies nothing. */
+    ck_assert_ptr_eq(a, body);
+    ck_assert_ptr_eq(b, body);
+    json_decref(body);
+    /* A purchase forgets the entry and a newer answer replaces it while
+     * two readers still map the old one: theirs stays whole (ASan). */
+    backend_cache_forget(c, "tp", "924542610003", T0 + 1);
+    put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "newer", T0 + 2);
+    ck_assert_str_eq(json_string_value(json_object_get(a, "main")), "100.00");
+    json_decref(a);
+    ck_assert_str_eq(json_string_value(json_object_get(b, "main")), "100.00");
+    json_decref(b);
+    assert_body(get(c, BACKEND_CACHE_BALANCE, "924542610003", "en", T0 + 3, NULL), "newer");
     backend_cache_free(c);
 }
 END_TEST
@@ -133,6 +177,7 @@ static Suite *cache_suite(void) {
     tcase_add_test(tc, newer_answer_replaces_older_never_the_reverse);
     tcase_add_test(tc, budget_drops_the_subscriber_used_longest_ago);
     tcase_add_test(tc, ttl_zero_caches_nothing);
+    tcase_add_test(tc, a_reader_keeps_its_answer_after_forget_and_replace);
     suite_add_tcase(s, tc);
     return s;
 }
