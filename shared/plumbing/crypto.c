@@ -15,6 +15,31 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+/* AES-256-GCM and SHA-256, fetched from the default provider once per
+ * process. EVP_aes_256_gcm() and EVP_sha256() make OpenSSL 3 look the
+ * algorithm up again (a lock and a search of its store) on every
+ * EVP_CipherInit_ex or EVP_Digest: an upsellOffer answer seals an
+ * offerContext per offer. NULL when the fetch failed: the calls then pass
+ * the legacy handles and OpenSSL fetches as before. */
+static EVP_CIPHER *aes_256_gcm;
+static EVP_MD *sha256;
+static pthread_once_t algorithms_once = PTHREAD_ONCE_INIT;
+
+static void algorithms_fetch(void) {
+    aes_256_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+    sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_CIPHER *cipher_aes_256_gcm(void) {
+    pthread_once(&algorithms_once, algorithms_fetch);
+    return aes_256_gcm ? aes_256_gcm : EVP_aes_256_gcm();
+}
+
+static const EVP_MD *md_sha256(void) {
+    pthread_once(&algorithms_once, algorithms_fetch);
+    return sha256 ? sha256 : EVP_sha256();
+}
+
 int crypto_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
                        unsigned char out[CRYPTO_SHA256_LEN]) {
     static const unsigned char empty[1];
@@ -25,7 +50,7 @@ int crypto_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t 
         return -1;
     if (key == NULL) key = empty;
     if (msg == NULL) msg = empty;
-    if (HMAC(EVP_sha256(), key, (int)key_len, msg, msg_len, out, &out_len) == NULL ||
+    if (HMAC(md_sha256(), key, (int)key_len, msg, msg_len, out, &out_len) == NULL ||
         out_len != CRYPTO_SHA256_LEN)
         return -1;
     return 0;
@@ -151,41 +176,47 @@ int crypto_random(void *buf, size_t len) {
     return 0;
 }
 
-/* crypto_uuid draws its bytes from a per-thread pool filled by RAND_bytes
- * UUID_POOL_SIZE bytes at a time: one RAND_bytes call costs a few
- * microseconds of locking and fork checks whatever its length, and ids are
- * made per message on the hot paths (a correlator for every event an
- * operator publishes without one, an rpc id per read). The bytes are the
- * CSPRNG's own; each is handed out once. A forked child starts with an
- * empty pool (uuid_pool_forget), so parent and child never share ids. */
-#define UUID_POOL_SIZE 1024
-static _Thread_local unsigned char uuid_pool[UUID_POOL_SIZE];
-static _Thread_local size_t uuid_pool_left;
-static pthread_once_t uuid_pool_once = PTHREAD_ONCE_INIT;
+/* crypto_uuid and the AEAD nonces draw their bytes from a per-thread pool
+ * filled by RAND_bytes RANDOM_POOL_SIZE bytes at a time: one RAND_bytes
+ * call costs a system call (getpid, OpenSSL's fork check) and the DRBG's
+ * locking whatever its length, and ids and nonces are made per message on
+ * the hot paths (a correlator for every event an operator publishes
+ * without one, an rpc id per read, a nonce per offerContext of every
+ * upsellOffer answer). The bytes are the CSPRNG's own; each is handed out
+ * once and wiped from the pool. A forked child starts with an empty pool
+ * (random_pool_forget), so parent and child never share ids or nonces. */
+#define RANDOM_POOL_SIZE 1024
+static _Thread_local unsigned char random_pool[RANDOM_POOL_SIZE];
+static _Thread_local size_t random_pool_left;
+static pthread_once_t random_pool_once = PTHREAD_ONCE_INIT;
 
-static void uuid_pool_forget(void) { uuid_pool_left = 0; }
-static void uuid_pool_register(void) { pthread_atfork(NULL, NULL, uuid_pool_forget); }
+static void random_pool_forget(void) { random_pool_left = 0; }
+static void random_pool_register(void) { pthread_atfork(NULL, NULL, random_pool_forget); }
 
-static void uuid_bytes(unsigned char b[16]) {
-    pthread_once(&uuid_pool_once, uuid_pool_register);
-    if (uuid_pool_left < 16) {
-        if (crypto_random(uuid_pool, sizeof uuid_pool) != 0) {
-            /* An id that is not random would silently collide; there is
-             * no safe way to continue without a working CSPRNG. */
-            fprintf(stderr, "crypto_uuid: RAND_bytes failed\n");
-            abort();
-        }
-        uuid_pool_left = sizeof uuid_pool;
+/* n (at most RANDOM_POOL_SIZE) bytes from the pool. -1 when the CSPRNG
+ * failed. */
+static int random_pooled(unsigned char *b, size_t n) {
+    if (n > RANDOM_POOL_SIZE) return -1;
+    pthread_once(&random_pool_once, random_pool_register);
+    if (random_pool_left < n) {
+        if (crypto_random(random_pool, sizeof random_pool) != 0) return -1;
+        random_pool_left = sizeof random_pool;
     }
-    unsigned char *next = uuid_pool + sizeof uuid_pool - uuid_pool_left;
-    memcpy(b, next, 16);
-    memset(next, 0, 16);
-    uuid_pool_left -= 16;
+    unsigned char *next = random_pool + sizeof random_pool - random_pool_left;
+    memcpy(b, next, n);
+    OPENSSL_cleanse(next, n);
+    random_pool_left -= n;
+    return 0;
 }
 
 void crypto_uuid(char out[37]) {
     unsigned char b[16];
-    uuid_bytes(b);
+    if (random_pooled(b, sizeof b) != 0) {
+        /* An id that is not random would silently collide; there is no
+         * safe way to continue without a working CSPRNG. */
+        fprintf(stderr, "crypto_uuid: RAND_bytes failed\n");
+        abort();
+    }
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
     static const char hex[] = "0123456789abcdef";
@@ -221,7 +252,7 @@ int crypto_aead_key_from_text(const char *text, unsigned char key[CRYPTO_AEAD_KE
             key[i] = (unsigned char)(hex_digit(text[2 * i]) << 4 | hex_digit(text[2 * i + 1]));
         return 0;
     }
-    return EVP_Digest(text, n, key, NULL, EVP_sha256(), NULL) == 1 ? 0 : -1;
+    return EVP_Digest(text, n, key, NULL, md_sha256(), NULL) == 1 ? 0 : -1;
 }
 
 /* One AES-256-GCM pass. Encrypting writes `tag`; decrypting checks it.
@@ -233,7 +264,7 @@ static int aead_pass(int encrypt, const unsigned char *key, const unsigned char 
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     int len = 0, total = -1;
     if (ctx == NULL) return -1;
-    if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, encrypt) != 1 ||
+    if (EVP_CipherInit_ex(ctx, cipher_aes_256_gcm(), NULL, NULL, NULL, encrypt) != 1 ||
         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, CRYPTO_AEAD_IV_LEN, NULL) != 1 ||
         EVP_CipherInit_ex(ctx, NULL, NULL, key, iv, encrypt) != 1 ||
         (aad_len > 0 &&
@@ -259,7 +290,7 @@ out:
 
 int crypto_aead_seal(const unsigned char key[CRYPTO_AEAD_KEY_LEN], const void *aad, size_t aad_len,
                      const void *in, size_t in_len, unsigned char *out) {
-    if (crypto_random(out, CRYPTO_AEAD_IV_LEN) != 0) return -1;
+    if (random_pooled(out, CRYPTO_AEAD_IV_LEN) != 0) return -1;
     int n = aead_pass(1, key, out, aad, aad_len, in, in_len, out + CRYPTO_AEAD_IV_LEN,
                       out + CRYPTO_AEAD_IV_LEN + in_len);
     if (n < 0 || (size_t)n != in_len) return -1;

@@ -271,6 +271,47 @@ START_TEST(test_random_and_equal) {
 }
 END_TEST
 
+static int cmp_iv(const void *a, const void *b) { return memcmp(a, b, CRYPTO_AEAD_IV_LEN); }
+
+/* AES-256-GCM: a seal opens with the same key and associated data, and
+ * with nothing else; every seal has a nonce of its own, also when the
+ * nonces and the uuids come from the same per-thread pool of random
+ * bytes (a GCM nonce used twice under one key gives the key away). */
+START_TEST(test_aead_seal_open_and_fresh_nonces) {
+    enum { N = 3000 };
+    unsigned char key[CRYPTO_AEAD_KEY_LEN], other[CRYPTO_AEAD_KEY_LEN];
+    ck_assert_int_eq(crypto_aead_key_from_text("a passphrase, hashed", key), 0);
+    ck_assert_int_eq(crypto_aead_key_from_text("another passphrase", other), 0);
+    static const char msg[] = "{\"p\":\"plan\",\"a\":500}";
+    const size_t len = sizeof msg - 1;
+    static unsigned char ivs[N][CRYPTO_AEAD_IV_LEN];
+    unsigned char blob[sizeof msg + CRYPTO_AEAD_OVERHEAD], out[sizeof msg];
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(crypto_aead_seal(key, "aad", 3, msg, len, blob),
+                         (int)(len + CRYPTO_AEAD_OVERHEAD));
+        memcpy(ivs[i], blob, CRYPTO_AEAD_IV_LEN);
+        if (i % 7 == 0) { /* uuids drawn from the same pool in between */
+            char id[37];
+            crypto_uuid(id);
+        }
+        if (i % 500 != 0) continue;
+        ck_assert_int_eq(crypto_aead_open(key, "aad", 3, blob, len + CRYPTO_AEAD_OVERHEAD, out),
+                         (int)len);
+        ck_assert(memcmp(out, msg, len) == 0);
+        ck_assert_int_eq(crypto_aead_open(other, "aad", 3, blob, len + CRYPTO_AEAD_OVERHEAD, out),
+                         -1);
+        ck_assert_int_eq(crypto_aead_open(key, "aaX", 3, blob, len + CRYPTO_AEAD_OVERHEAD, out),
+                         -1);
+        blob[CRYPTO_AEAD_IV_LEN + 2] ^= 1;
+        ck_assert_int_eq(crypto_aead_open(key, "aad", 3, blob, len + CRYPTO_AEAD_OVERHEAD, out),
+                         -1);
+    }
+    qsort(ivs, N, sizeof ivs[0], cmp_iv);
+    for (int i = 1; i < N; i++)
+        ck_assert_msg(memcmp(ivs[i - 1], ivs[i], CRYPTO_AEAD_IV_LEN) != 0, "a nonce used twice");
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("shared_crypto");
     TCase *tc = tcase_create("crypto");
@@ -282,6 +323,7 @@ int main(void) {
     tcase_add_test(tc, test_uuid);
     tcase_add_test(tc, test_uuid_after_fork);
     tcase_add_test(tc, test_random_and_equal);
+    tcase_add_test(tc, test_aead_seal_open_and_fresh_nonces);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
