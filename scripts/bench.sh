@@ -598,7 +598,11 @@ run_scenarios() { # run
   run_wrk balance_hit "/balance cache hit" "$run" "$balance"
   fresh_stack upsell
   expect_200 "$upsell"
-  run_wrk upsell "upsellOffer (backend call)" "$run" "$upsell"
+  # One subscriber and one set of filters, so after the first call the
+  # operator's /offers answer comes from offer-resolver's cache (as for an
+  # app that starts again within MILLOM_CACHE_TTL_S); every answer still
+  # mints fresh offerContexts and publishes an OfferImpression.
+  run_wrk upsell "upsellOffer (offers cached)" "$run" "$upsell"
   expect_200 "$nginx_balance"
   run_wrk nginx_balance "nginx -> mno /balance" "$run" "$nginx_balance"
   expect_200 "$nginx_offers"
