@@ -36,11 +36,11 @@ typedef struct executor {
     /* MILLOM_EXECUTOR_LANES > 1: each lane's copy of flow, with its own
      * http. */
     purchase_flow *lanes;
+    int n_lanes;
     /* The consumer thread's own connection, for its hooks (assignment,
      * revocation, before a commit), which wait on the follower and on
      * deliveries: no connection of the lanes' pool is held across that. */
     sqlite3 *consumer_db;
-    int n_lanes;
     retry_worker *retry;
     changelog_follower *follower; /* other instances' changes, restores */
 } executor;

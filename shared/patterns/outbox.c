@@ -355,6 +355,7 @@ outbox_relay *outbox_relay_start(const char *db_path, kafka_producer *p) {
         return NULL;
     }
     sqlite3_busy_timeout(r->db, 5000);
+    store_set_cache_size(r->db); /* as store.c: not SQLite's default 2 MB */
     /* As on the service's own connections (store.c): in WAL mode NORMAL
      * syncs at checkpoints only. The default (FULL) synced the WAL on every
      * delete of a delivered batch, holding the write lock that long. */

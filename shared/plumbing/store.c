@@ -258,6 +258,13 @@ static void read_cache_size(void) {
     settings_exit_on_error(&set);
 }
 
+int store_set_cache_size(sqlite3 *db) {
+    pthread_once(&cache_size_once, read_cache_size);
+    char cache_sql[64];
+    snprintf(cache_sql, sizeof cache_sql, "PRAGMA cache_size=-%ld", cache_size_kb);
+    return store_exec(db, cache_sql);
+}
+
 sqlite3 *store_open_path(const char *path, const char *const *migrations, size_t n_migrations,
                          char *err, size_t errlen) {
     pthread_once(&configure_once, configure_sqlite);
@@ -289,11 +296,8 @@ sqlite3 *store_open_path(const char *path, const char *const *migrations, size_t
      * indexes' upper levels, the rows in flight) fit in far less; the rest
      * stays in the kernel's page cache. MILLOM_SQLITE_CACHE_KB per
      * connection, read once per process. */
-    pthread_once(&cache_size_once, read_cache_size);
-    char cache_sql[64];
-    snprintf(cache_sql, sizeof cache_sql, "PRAGMA cache_size=-%ld", cache_size_kb);
     if (store_exec(db, "PRAGMA journal_mode=WAL") != SQLITE_OK ||
-        store_exec(db, cache_sql) != SQLITE_OK ||
+        store_set_cache_size(db) != SQLITE_OK ||
         store_exec(db, "PRAGMA synchronous=NORMAL") != SQLITE_OK ||
         /* Statement journals (a savepoint per INSERT or UPDATE that fires
          * the changelog's triggers) in memory, not in a temp file. */

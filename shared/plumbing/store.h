@@ -16,6 +16,12 @@ sqlite3 *store_open_path(const char *path, const char *const *migrations, size_t
                          char *err, size_t errlen);
 void store_close(sqlite3 *db);
 
+/* Gives db the page cache of store_open's connections
+ * (MILLOM_SQLITE_CACHE_KB) instead of SQLite's default 2 MB: for
+ * connections a module opens itself (the outbox relay, the changelog
+ * follower). Returns the SQLite code. */
+int store_set_cache_size(sqlite3 *db);
+
 /* The busy handler of store_open's connections (sqlite3_busy_handler):
  * short, growing sleeps, giving up after about 5 s. */
 int store_busy_wait(void *arg, int tries);

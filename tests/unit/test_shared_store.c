@@ -96,6 +96,25 @@ START_TEST(newer_file_is_refused) {
 }
 END_TEST
 
+/* A connection opened without store_open (the outbox relay's, the
+ * changelog follower's) gets store_open's page cache, not SQLite's 2 MB. */
+START_TEST(connections_opened_elsewhere_get_the_store_cache_size) {
+    char err[256], path[128];
+    sqlite3 *db = store_open("svc", v1, 2, err, sizeof err);
+    ck_assert_msg(db != NULL, "%s", err);
+    long want = scalar(db, "PRAGMA cache_size");
+    ck_assert_int_eq(want, -512); /* MILLOM_SQLITE_CACHE_KB's default */
+    snprintf(path, sizeof path, "%s/svc.db", dir);
+    sqlite3 *raw = NULL;
+    ck_assert_int_eq(sqlite3_open_v2(path, &raw, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    ck_assert_int_eq(scalar(raw, "PRAGMA cache_size"), -2000); /* SQLite's own */
+    ck_assert_int_eq(store_set_cache_size(raw), SQLITE_OK);
+    ck_assert_int_eq(scalar(raw, "PRAGMA cache_size"), want);
+    sqlite3_close(raw);
+    store_close(db);
+}
+END_TEST
+
 START_TEST(transactions) {
     char err[256];
     sqlite3 *db = store_open("tx", v1, 1, err, sizeof err);
@@ -216,6 +235,7 @@ int main(void) {
     tcase_add_test(tc, failed_migration_rolls_back);
     tcase_add_test(tc, newer_file_is_refused);
     tcase_add_test(tc, transactions);
+    tcase_add_test(tc, connections_opened_elsewhere_get_the_store_cache_size);
     tcase_add_test(tc, checkpoints_run_in_their_own_thread);
     tcase_add_test(tc, a_busy_writer_waits_for_the_lock);
     suite_add_tcase(s, tc);
