@@ -42,11 +42,9 @@ static void reply_error(resolver *r, const Millom__V1__Query *q, const char *cau
 }
 
 /* Calls the backend; on success returns the parsed body, else replies the
- * mapped error and returns NULL. *raw_len gets the body text's length
- * (what the cache counts). */
+ * mapped error and returns NULL. */
 static json_t *call_backend(resolver *r, http_client *hc, const Millom__V1__Query *q,
-                            const tenant_operator *op, const char *lang, const char *resource,
-                            size_t *raw_len) {
+                            const tenant_operator *op, const char *lang, const char *resource) {
     long remaining = (long)(q->meta->deadline_ms - now_ms()) - DEADLINE_MARGIN_MS;
     if (remaining <= 0) return NULL; /* api-edge has answered 503 already */
     int offers = strcmp(resource, "offers") == 0;
@@ -80,7 +78,6 @@ static json_t *call_backend(resolver *r, http_client *hc, const Millom__V1__Quer
     json_t *body = NULL;
     if (res.status == 200) {
         body = json_loadb(res.body, res.body_len, 0, NULL);
-        *raw_len = res.body_len;
     }
     if (!body) {
         json_t *err_body = res.body_len ? json_loadb(res.body, res.body_len, 0, NULL) : NULL;
@@ -212,11 +209,9 @@ void resolver_answer(resolver *r, void *http_client_state, Millom__V1__Query *q)
     json_t *backend = cache_lookup(r, q, &p);
     if (!backend) {
         metric_add(p.upsell ? r->offers_misses : r->cache_misses, 1);
-        size_t raw_len = 0;
-        backend = call_backend(r, hc, q, p.op, p.lang, p.upsell ? "offers" : "balance", &raw_len);
+        backend = call_backend(r, hc, q, p.op, p.lang, p.upsell ? "offers" : "balance");
         if (!backend) goto done;
-        backend_cache_put(r->cache, p.kind, p.op->id, p.m.subscriber, p.key, backend, raw_len,
-                          p.m.now_ms);
+        backend_cache_put(r->cache, p.kind, p.op->id, p.m.subscriber, p.key, backend, p.m.now_ms);
     }
     answer_with(r, q, &p, backend);
 done:

@@ -14,7 +14,8 @@
  * An entry keeps the parsed answer (jansson's reference counts are atomic,
  * and the mapping only reads it), so a hit neither parses nor copies it:
  * parsing the cached text again on every hit was most of a hit's
- * allocations.
+ * allocations. The budget counts the parsed answer's allocations
+ * (json_footprint), several times its text.
  *
  * In memory, not in SQLite: a restart started with an empty cache anyway,
  * and the table's writes (a WAL append per miss, its checkpoints, a lock
@@ -186,10 +187,29 @@ json_t *backend_cache_get(backend_cache *c, backend_cache_kind kind, const char 
     return body;
 }
 
+/* What a parsed answer keeps allocated, roughly: jansson 2.14's value,
+ * hashtable and array structures and malloc's overhead per block. A
+ * parsed answer takes several times its text; the budget counts this. */
+static size_t json_footprint(json_t *j) {
+    size_t n = 48; /* the value and its block */
+    const char *k;
+    json_t *v;
+    size_t i;
+    if (json_is_object(j)) {
+        n += 8 * 16 + 16; /* the smallest bucket array */
+        json_object_foreach(j, k, v) n += 72 + strlen(k) + json_footprint(v);
+    } else if (json_is_array(j)) {
+        n += 8 * json_array_size(j) + 16;
+        json_array_foreach(j, i, v) n += json_footprint(v);
+    } else if (json_is_string(j)) {
+        n += json_string_length(j) + 17;
+    }
+    return n;
+}
+
 void backend_cache_put(backend_cache *c, backend_cache_kind kind, const char *op,
-                       const char *subscriber, const char *key, json_t *body, size_t body_bytes,
-                       int64_t fetched_ms) {
-    size_t bytes = sizeof(cache_entry) + strlen(key) + body_bytes + 2;
+                       const char *subscriber, const char *key, json_t *body, int64_t fetched_ms) {
+    size_t bytes = sizeof(cache_entry) + strlen(key) + 1 + json_footprint(body);
     if (c->ttl_ms <= 0 || bytes > c->max_bytes / 4) return; /* caching off, or one body too big */
     pthread_mutex_lock(&c->lock);
     cache_subscriber *s = subscriber_get(c, op, subscriber, 1);

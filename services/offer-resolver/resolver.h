@@ -55,13 +55,12 @@ void backend_cache_free(backend_cache *c);
 json_t *backend_cache_get(backend_cache *c, backend_cache_kind kind, const char *op,
                           const char *subscriber, const char *key, int64_t now,
                           int64_t *fetched_ms);
-/* Keeps a reference to body (its text was body_bytes long, counted against
- * max_bytes), fetched (its backend call started) at fetched_ms; nothing
- * when the subscriber was forgotten since then. body is never changed
- * afterwards. */
+/* Keeps a reference to body (counted against max_bytes by what its
+ * parsed form takes), fetched (its backend call started) at fetched_ms;
+ * nothing when the subscriber was forgotten since then. body is never
+ * changed afterwards. */
 void backend_cache_put(backend_cache *c, backend_cache_kind kind, const char *op,
-                       const char *subscriber, const char *key, json_t *body, size_t body_bytes,
-                       int64_t fetched_ms);
+                       const char *subscriber, const char *key, json_t *body, int64_t fetched_ms);
 /* Forgets every cached entry of a subscriber (after a purchase at now). */
 void backend_cache_forget(backend_cache *c, const char *op, const char *subscriber, int64_t now);
 /* The bytes the entries take (for tests). */

@@ -15,12 +15,12 @@
 #define T0 INT64_C(1795880000000)
 
 /* Caches text (as a JSON string: the cache keeps parsed bodies) for
- * (kind, op, subscriber, key), counting its length. */
+ * (kind, op, subscriber, key). */
 static void put(backend_cache *c, backend_cache_kind kind, const char *op, const char *sub,
                 const char *key, const char *text, int64_t fetched) {
     json_t *body = json_string(text);
     ck_assert_ptr_nonnull(body);
-    backend_cache_put(c, kind, op, sub, key, body, strlen(text), fetched);
+    backend_cache_put(c, kind, op, sub, key, body, fetched);
     json_decref(body); /* the cache keeps its own reference */
 }
 
@@ -147,7 +147,7 @@ END_TEST
 START_TEST(a_reader_keeps_its_answer_after_forget_and_replace) {
     backend_cache *c = backend_cache_new(TTL_MS, 1 << 20);
     json_t *body = json_pack("{s:s}", "main", "100.00");
-    backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", body, 20, T0);
+    backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", body, T0);
     int64_t f;
     json_t *a = backend_cache_get(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", T0, &f);
     json_t *b = backend_cache_get(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", T0, &f);
@@ -168,6 +168,25 @@ START_TEST(a_reader_keeps_its_answer_after_forget_and_replace) {
 }
 END_TEST
 
+/* The budget counts what a parsed answer keeps allocated, not its text:
+ * an answer of many small values takes several times its text. */
+START_TEST(the_budget_counts_parsed_answers) {
+    const size_t budget = 1 << 20;
+    backend_cache *c = backend_cache_new(TTL_MS, budget);
+    json_t *big = json_array();
+    for (int i = 0; i < 100; i++)
+        json_array_append_new(big, json_pack("{s:i, s:s}", "quota", i, "unit", "MB"));
+    char *text = json_dumps(big, JSON_COMPACT);
+    size_t text_len = strlen(text);
+    free(text);
+    backend_cache_put(c, BACKEND_CACHE_OFFERS, "tp", "924542610003", "k", big, T0);
+    size_t counted = backend_cache_bytes(c);
+    ck_assert_msg(counted > 4 * text_len, "counted %zu bytes for %zu of text", counted, text_len);
+    json_decref(big);
+    backend_cache_free(c);
+}
+END_TEST
+
 static Suite *cache_suite(void) {
     Suite *s = suite_create("offer_resolver_cache");
     TCase *tc = tcase_create("cache");
@@ -178,6 +197,7 @@ static Suite *cache_suite(void) {
     tcase_add_test(tc, budget_drops_the_subscriber_used_longest_ago);
     tcase_add_test(tc, ttl_zero_caches_nothing);
     tcase_add_test(tc, a_reader_keeps_its_answer_after_forget_and_replace);
+    tcase_add_test(tc, the_budget_counts_parsed_answers);
     suite_add_tcase(s, tc);
     return s;
 }
