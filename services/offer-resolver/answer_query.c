@@ -149,23 +149,23 @@ static int plan_query(resolver *r, const Millom__V1__Query *q, query_plan *p) {
     return 0;
 }
 
-/* The cached backend answer for q (a new reference), unless q says
- * no-cache; p->m.valid_until_ms then follows the entry's age. NULL on a
- * miss. */
-static json_t *cache_lookup(resolver *r, const Millom__V1__Query *q, query_plan *p) {
+/* A hold on the cached backend answer for q, unless q says no-cache;
+ * p->m.valid_until_ms then follows the entry's age. NULL on a miss. */
+static backend_answer *cache_lookup(resolver *r, const Millom__V1__Query *q, query_plan *p) {
     if (q->no_cache) return NULL;
     int64_t fetched = 0;
-    json_t *j = backend_cache_get(r->cache, p->kind, p->op->id, p->m.subscriber, p->key,
-                                  p->m.now_ms, &fetched);
-    if (!j) return NULL;
+    backend_answer *a = backend_cache_get(r->cache, p->kind, p->op->id, p->m.subscriber, p->key,
+                                          p->m.now_ms, &fetched);
+    if (!a) return NULL;
     metric_add(p->upsell ? r->offers_hits : r->cache_hits, 1);
     p->m.valid_until_ms = fetched + r->cache_ttl_ms;
-    return j;
+    return a;
 }
 
-/* Maps the backend's answer (takes the reference) to q's kind and replies. */
+/* Maps the backend's answer to q's kind and replies; releases a. */
 static void answer_with(resolver *r, const Millom__V1__Query *q, const query_plan *p,
-                        json_t *backend) {
+                        backend_answer *a) {
+    const json_t *backend = backend_answer_json(a);
     char warn[256] = "";
     json_t *answer;
     if (p->upsell)
@@ -174,7 +174,7 @@ static void answer_with(resolver *r, const Millom__V1__Query *q, const query_pla
         answer = map_account_info(&p->m, backend, warn, sizeof warn);
     else
         answer = map_balance(&p->m, backend, warn, sizeof warn);
-    json_decref(backend);
+    backend_answer_release(a);
     if (!answer) {
         log_warn("backend answer of %s unusable: %s", p->op->id, warn);
         reply_error(r, q, CAUSE_SERVICE_UNAVAILABLE,
@@ -190,9 +190,9 @@ static void answer_with(resolver *r, const Millom__V1__Query *q, const query_pla
 int resolver_answer_cached(resolver *r, Millom__V1__Query *q) {
     query_plan p;
     if (q->no_cache || plan_query(r, q, &p) != 0) return 0;
-    json_t *backend = cache_lookup(r, q, &p);
-    if (!backend) return 0;
-    answer_with(r, q, &p, backend);
+    backend_answer *a = cache_lookup(r, q, &p);
+    if (!a) return 0;
+    answer_with(r, q, &p, a);
     millom__v1__query__free_unpacked(q, NULL);
     return 1;
 }
@@ -206,14 +206,18 @@ void resolver_answer(resolver *r, void *http_client_state, Millom__V1__Query *q)
         goto done;
     }
     /* Looked up again: the answer may have come while q waited. */
-    json_t *backend = cache_lookup(r, q, &p);
-    if (!backend) {
+    backend_answer *a = cache_lookup(r, q, &p);
+    if (!a) {
         metric_add(p.upsell ? r->offers_misses : r->cache_misses, 1);
-        backend = call_backend(r, hc, q, p.op, p.lang, p.upsell ? "offers" : "balance");
-        if (!backend) goto done;
-        backend_cache_put(r->cache, p.kind, p.op->id, p.m.subscriber, p.key, backend, p.m.now_ms);
+        json_t *tree = call_backend(r, hc, q, p.op, p.lang, p.upsell ? "offers" : "balance");
+        if (!tree) goto done;
+        a = backend_cache_put(r->cache, p.kind, p.op->id, p.m.subscriber, p.key, tree, p.m.now_ms);
+        if (!a) {
+            reply_error(r, q, CAUSE_SERVICE_UNAVAILABLE, "offer-resolver is out of memory");
+            goto done;
+        }
     }
-    answer_with(r, q, &p, backend);
+    answer_with(r, q, &p, a);
 done:
     millom__v1__query__free_unpacked(q, NULL);
 }

@@ -11,8 +11,8 @@
  * all of them; offerContexts are still minted fresh from the cached body on
  * every answer. A purchase forgets the subscriber's entries.
  *
- * An entry keeps the parsed answer (jansson's reference counts are atomic,
- * and the mapping only reads it), so a hit neither parses nor copies it:
+ * An entry keeps the parsed answer (a backend_answer), which the threads
+ * mapping it share read-only, so a hit neither parses nor copies it:
  * parsing the cached text again on every hit was most of a hit's
  * allocations. The budget counts the parsed answer's allocations
  * (json_footprint), several times its text.
@@ -30,8 +30,32 @@
  * invalidation) is not kept. */
 #include "resolver.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* A parsed answer and who holds it: the cache's entry and each thread
+ * mapping it. jansson's own reference count is not shared across threads:
+ * json_incref and json_decref read it with a plain load before their
+ * atomic update (jansson.h), a data race. The tree keeps jansson's count
+ * at 1, and the last holder here drops it. */
+struct backend_answer {
+    atomic_size_t holders;
+    json_t *tree;
+};
+
+static backend_answer *answer_hold(backend_answer *a) {
+    atomic_fetch_add_explicit(&a->holders, 1, memory_order_relaxed);
+    return a;
+}
+
+void backend_answer_release(backend_answer *a) {
+    if (!a || atomic_fetch_sub_explicit(&a->holders, 1, memory_order_acq_rel) != 1) return;
+    json_decref(a->tree);
+    free(a);
+}
+
+const json_t *backend_answer_json(const backend_answer *a) { return a->tree; }
 
 typedef struct cache_entry {
     struct cache_entry *next;
@@ -39,7 +63,7 @@ typedef struct cache_entry {
     int64_t fetched_ms;
     size_t bytes;
     char *key;
-    json_t *body; /* one reference, shared read-only with the readers */
+    backend_answer *body; /* one hold; readers take their own */
 } cache_entry;
 
 typedef struct cache_subscriber {
@@ -86,7 +110,7 @@ backend_cache *backend_cache_new(int64_t ttl_ms, size_t max_bytes) {
 
 static void entry_free(cache_entry *e) {
     free(e->key);
-    json_decref(e->body);
+    backend_answer_release(e->body);
     free(e);
 }
 
@@ -167,16 +191,16 @@ static cache_subscriber *subscriber_get(backend_cache *c, const char *op, const 
     return s;
 }
 
-json_t *backend_cache_get(backend_cache *c, backend_cache_kind kind, const char *op,
-                          const char *subscriber, const char *key, int64_t now,
-                          int64_t *fetched_ms) {
-    json_t *body = NULL;
+backend_answer *backend_cache_get(backend_cache *c, backend_cache_kind kind, const char *op,
+                                  const char *subscriber, const char *key, int64_t now,
+                                  int64_t *fetched_ms) {
+    backend_answer *body = NULL;
     pthread_mutex_lock(&c->lock);
     cache_subscriber *s = subscriber_get(c, op, subscriber, 0);
     for (cache_entry *e = s ? s->entries : NULL; e; e = e->next) {
         if (e->kind != kind || strcmp(e->key, key) != 0) continue;
         if (e->fetched_ms + c->ttl_ms > now) {
-            body = json_incref(e->body);
+            body = answer_hold(e->body);
             *fetched_ms = e->fetched_ms;
             lru_unlink(c, s);
             lru_push_newest(c, s);
@@ -207,10 +231,18 @@ static size_t json_footprint(json_t *j) {
     return n;
 }
 
-void backend_cache_put(backend_cache *c, backend_cache_kind kind, const char *op,
-                       const char *subscriber, const char *key, json_t *body, int64_t fetched_ms) {
-    size_t bytes = sizeof(cache_entry) + strlen(key) + 1 + json_footprint(body);
-    if (c->ttl_ms <= 0 || bytes > c->max_bytes / 4) return; /* caching off, or one body too big */
+backend_answer *backend_cache_put(backend_cache *c, backend_cache_kind kind, const char *op,
+                                  const char *subscriber, const char *key, json_t *tree,
+                                  int64_t fetched_ms) {
+    backend_answer *body = malloc(sizeof *body);
+    if (!body) {
+        json_decref(tree);
+        return NULL;
+    }
+    atomic_init(&body->holders, 1); /* the caller's */
+    body->tree = tree;
+    size_t bytes = sizeof(cache_entry) + sizeof *body + strlen(key) + 1 + json_footprint(tree);
+    if (c->ttl_ms <= 0 || bytes > c->max_bytes / 4) return body; /* caching off, or too big */
     pthread_mutex_lock(&c->lock);
     cache_subscriber *s = subscriber_get(c, op, subscriber, 1);
     if (!s || fetched_ms < s->forgotten_ms) goto out; /* stale: a purchase came since */
@@ -227,14 +259,14 @@ void backend_cache_put(backend_cache *c, backend_cache_kind kind, const char *op
         s->bytes -= e->bytes;
         c->bytes -= e->bytes;
         free(e->key);
-        json_decref(e->body);
+        backend_answer_release(e->body);
     } else {
         e->next = s->entries;
         s->entries = e;
     }
     e->kind = kind;
     e->key = key_copy;
-    e->body = json_incref(body);
+    e->body = answer_hold(body);
     e->fetched_ms = fetched_ms;
     e->bytes = bytes;
     s->bytes += bytes;
@@ -245,6 +277,7 @@ void backend_cache_put(backend_cache *c, backend_cache_kind kind, const char *op
     while (c->bytes > c->max_bytes && c->oldest && c->oldest != s) subscriber_remove(c, c->oldest);
 out:
     pthread_mutex_unlock(&c->lock);
+    return body;
 }
 
 void backend_cache_forget(backend_cache *c, const char *op, const char *subscriber, int64_t now) {

@@ -48,19 +48,26 @@ int resolver_answer_cached(resolver *r, Millom__V1__Query *q);
  * (language, provider, channel, dealer code, key type, offerType, maxPrice,
  * numberofOffers). Thread-safe. */
 typedef enum { BACKEND_CACHE_BALANCE, BACKEND_CACHE_OFFERS } backend_cache_kind;
+/* A parsed backend answer, shared read-only by the cache and the threads
+ * mapping it; each holder releases its hold once. */
+typedef struct backend_answer backend_answer;
+const json_t *backend_answer_json(const backend_answer *a);
+void backend_answer_release(backend_answer *a); /* NULL is a no-op */
 backend_cache *backend_cache_new(int64_t ttl_ms, size_t max_bytes);
 void backend_cache_free(backend_cache *c);
-/* A new reference to the cached body (parsed; read it, never change it)
- * and its fetch time if a live entry exists, else NULL. */
-json_t *backend_cache_get(backend_cache *c, backend_cache_kind kind, const char *op,
-                          const char *subscriber, const char *key, int64_t now,
-                          int64_t *fetched_ms);
-/* Keeps a reference to body (counted against max_bytes by what its
- * parsed form takes), fetched (its backend call started) at fetched_ms;
- * nothing when the subscriber was forgotten since then. body is never
- * changed afterwards. */
-void backend_cache_put(backend_cache *c, backend_cache_kind kind, const char *op,
-                       const char *subscriber, const char *key, json_t *body, int64_t fetched_ms);
+/* A hold on the cached answer and its fetch time if a live entry exists,
+ * else NULL. Read it, never change it; release it. */
+backend_answer *backend_cache_get(backend_cache *c, backend_cache_kind kind, const char *op,
+                                  const char *subscriber, const char *key, int64_t now,
+                                  int64_t *fetched_ms);
+/* Takes tree (parsed, never changed afterwards) and returns the caller's
+ * hold on it; the cache keeps it too (counted against max_bytes by what
+ * the parsed form takes), fetched (its backend call started) at
+ * fetched_ms, unless the subscriber was forgotten since then. NULL (tree
+ * freed) when out of memory. */
+backend_answer *backend_cache_put(backend_cache *c, backend_cache_kind kind, const char *op,
+                                  const char *subscriber, const char *key, json_t *tree,
+                                  int64_t fetched_ms);
 /* Forgets every cached entry of a subscriber (after a purchase at now). */
 void backend_cache_forget(backend_cache *c, const char *op, const char *subscriber, int64_t now);
 /* The bytes the entries take (for tests). */

@@ -5,6 +5,8 @@
  * shared with their readers. Runs with CK_FORK=no;
  * every cache is freed (the ASan build checks for leaks). */
 #include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +22,9 @@ static void put(backend_cache *c, backend_cache_kind kind, const char *op, const
                 const char *key, const char *text, int64_t fetched) {
     json_t *body = json_string(text);
     ck_assert_ptr_nonnull(body);
-    backend_cache_put(c, kind, op, sub, key, body, fetched);
-    json_decref(body); /* the cache keeps its own reference */
+    backend_answer *a = backend_cache_put(c, kind, op, sub, key, body, fetched);
+    ck_assert_ptr_nonnull(a);
+    backend_answer_release(a); /* the cache keeps its own hold */
 }
 
 /* A copy of the text cached for (kind, op, subscriber, key) at now, or
@@ -29,12 +32,13 @@ static void put(backend_cache *c, backend_cache_kind kind, const char *op, const
 static char *get_op(backend_cache *c, backend_cache_kind kind, const char *op, const char *sub,
                     const char *key, int64_t now, int64_t *fetched) {
     int64_t f = -1;
-    json_t *body = backend_cache_get(c, kind, op, sub, key, now, &f);
+    backend_answer *a = backend_cache_get(c, kind, op, sub, key, now, &f);
     if (fetched) *fetched = f;
-    if (!body) return NULL;
+    if (!a) return NULL;
+    const json_t *body = backend_answer_json(a);
     ck_assert(json_is_string(body));
     char *text = strdup(json_string_value(body));
-    json_decref(body);
+    backend_answer_release(a);
     return text;
 }
 
@@ -147,22 +151,26 @@ END_TEST
 START_TEST(a_reader_keeps_its_answer_after_forget_and_replace) {
     backend_cache *c = backend_cache_new(TTL_MS, 1 << 20);
     json_t *body = json_pack("{s:s}", "main", "100.00");
-    backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", body, T0);
+    backend_answer *mine =
+        backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", body, T0);
     int64_t f;
-    json_t *a = backend_cache_get(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", T0, &f);
-    json_t *b = backend_cache_get(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", T0, &f);
+    backend_answer *a =
+        backend_cache_get(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", T0, &f);
+    backend_answer *b =
+        backend_cache_get(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", T0, &f);
     /* Shared, not copied: a hit parses and copies nothing. */
-    ck_assert_ptr_eq(a, body);
-    ck_assert_ptr_eq(b, body);
-    json_decref(body);
+    ck_assert_ptr_eq(a, mine);
+    ck_assert_ptr_eq(b, mine);
+    ck_assert_ptr_eq(backend_answer_json(a), body);
+    backend_answer_release(mine);
     /* A purchase forgets the entry and a newer answer replaces it while
      * two readers still map the old one: theirs stays whole (ASan). */
     backend_cache_forget(c, "tp", "924542610003", T0 + 1);
     put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "newer", T0 + 2);
-    ck_assert_str_eq(json_string_value(json_object_get(a, "main")), "100.00");
-    json_decref(a);
-    ck_assert_str_eq(json_string_value(json_object_get(b, "main")), "100.00");
-    json_decref(b);
+    ck_assert_str_eq(json_string_value(json_object_get(backend_answer_json(a), "main")), "100.00");
+    backend_answer_release(a);
+    ck_assert_str_eq(json_string_value(json_object_get(backend_answer_json(b), "main")), "100.00");
+    backend_answer_release(b);
     assert_body(get(c, BACKEND_CACHE_BALANCE, "924542610003", "en", T0 + 3, NULL), "newer");
     backend_cache_free(c);
 }
@@ -179,10 +187,62 @@ START_TEST(the_budget_counts_parsed_answers) {
     char *text = json_dumps(big, JSON_COMPACT);
     size_t text_len = strlen(text);
     free(text);
-    backend_cache_put(c, BACKEND_CACHE_OFFERS, "tp", "924542610003", "k", big, T0);
+    backend_answer_release(
+        backend_cache_put(c, BACKEND_CACHE_OFFERS, "tp", "924542610003", "k", big, T0));
     size_t counted = backend_cache_bytes(c);
     ck_assert_msg(counted > 4 * text_len, "counted %zu bytes for %zu of text", counted, text_len);
-    json_decref(big);
+    backend_cache_free(c);
+}
+END_TEST
+
+/* Threads mapping one cached answer while another replaces and forgets
+ * it: every reader's answer stays whole until it releases it, and the
+ * last holder frees it (ThreadSanitizer and ASan builds check the
+ * hand-over; jansson's own reference count is not used across threads). */
+typedef struct {
+    backend_cache *c;
+    atomic_int *stop;
+    long reads;
+} reader_arg;
+
+static void *reader_main(void *arg) {
+    reader_arg *r = arg;
+    while (!atomic_load(r->stop)) {
+        int64_t f;
+        backend_answer *a =
+            backend_cache_get(r->c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", T0, &f);
+        if (!a) continue;
+        const json_t *main_balance = json_object_get(backend_answer_json(a), "main");
+        ck_assert(json_is_string(main_balance));
+        r->reads++;
+        backend_answer_release(a);
+    }
+    return NULL;
+}
+
+START_TEST(readers_and_a_writer_share_answers_across_threads) {
+    enum { READERS = 3, WRITES = 2000 };
+    backend_cache *c = backend_cache_new(TTL_MS, 1 << 20);
+    atomic_int stop = 0;
+    reader_arg r[READERS];
+    pthread_t th[READERS];
+    for (int i = 0; i < READERS; i++) {
+        r[i] = (reader_arg){.c = c, .stop = &stop};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, reader_main, &r[i]), 0);
+    }
+    for (int i = 0; i < WRITES; i++) {
+        json_t *body = json_pack("{s:s, s:i}", "main", "100.00", "version", i);
+        backend_answer_release(
+            backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", body, T0 + i));
+        if (i % 10 == 9) backend_cache_forget(c, "tp", "924542610003", T0 + i);
+    }
+    atomic_store(&stop, 1);
+    long reads = 0;
+    for (int i = 0; i < READERS; i++) {
+        pthread_join(th[i], NULL);
+        reads += r[i].reads;
+    }
+    ck_assert_msg(reads > 0, "no reader ever found the answer");
     backend_cache_free(c);
 }
 END_TEST
@@ -198,6 +258,7 @@ static Suite *cache_suite(void) {
     tcase_add_test(tc, ttl_zero_caches_nothing);
     tcase_add_test(tc, a_reader_keeps_its_answer_after_forget_and_replace);
     tcase_add_test(tc, the_budget_counts_parsed_answers);
+    tcase_add_test(tc, readers_and_a_writer_share_answers_across_threads);
     suite_add_tcase(s, tc);
     return s;
 }
