@@ -101,14 +101,26 @@ START_TEST(async_purchase_completes_by_authenticated_callback) {
     ck_assert_str_eq(state, "completed");
     json_decref(p);
 
-    /* By the operator's callback (answered 200), not by a re-check. */
+    /* By the operator's callback (answered 200), not by a re-check. The
+     * purchase is completed when purchase-executor commits, before its
+     * answer travels back through api-edge to mno-sandbox, which records
+     * the callback's status only then: wait for that record (null until
+     * the POST returned), then check it. */
     char op_tid[37];
     test_operator_transid(SP, tid, op_tid); /* what the operator was sent */
     snprintf(url, sizeof url, "%s/admin/activations?transId=%s", mno, op_tid);
     long status = 0;
-    json_t *acts = test_get_json(url, NULL, &status);
-    ck_assert_int_eq(status, 200);
-    json_t *a = json_array_get(json_object_get(acts, "activations"), 0);
+    json_t *acts = NULL, *a = NULL;
+    for (int i = 0; i < 100; i++) {
+        json_decref(acts);
+        acts = test_get_json(url, NULL, &status);
+        ck_assert_int_eq(status, 200);
+        a = json_array_get(json_object_get(acts, "activations"), 0);
+        if (json_is_integer(json_object_get(a, "callbackStatus"))) break;
+        test_sleep_ms(50);
+    }
+    ck_assert_msg(json_is_integer(json_object_get(a, "callbackStatus")),
+                  "mno-sandbox recorded no answer to its callback");
     ck_assert_int_eq(json_integer_value(json_object_get(a, "callbackStatus")), 200);
     ck_assert_int_eq(json_integer_value(json_object_get(a, "debits")), 1);
     json_decref(acts);
