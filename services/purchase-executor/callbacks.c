@@ -58,9 +58,9 @@ kafka_verdict handle_callback(purchase_flow *f, const void *payload, size_t len,
         goto out;
     }
     const char *sp = cb->service_provider && *cb->service_provider ? cb->service_provider : NULL;
-    sqlite3 *db = store_pool_take(f->reads);
+    sqlite3 *db = store_pool_take(f->db_pool);
     int n = purchase_get_operator_transid(db, cb->operator_, cb->trans_id, sp, &found);
-    store_pool_give(f->reads, db);
+    store_pool_give(f->db_pool, db);
     if (n < 0) {
         snprintf(err, errlen, "store unavailable");
         verdict = KAFKA_RETRY;

@@ -90,9 +90,9 @@ kafka_verdict handle_eligibility(purchase_flow *f, const Millom__V1__PurchaseCom
 
     /* 2. The purchase timer, as flow_create would apply it now. */
     if (f->cfg.timer_s > 0) {
-        sqlite3 *db = store_pool_take(f->reads);
+        sqlite3 *db = store_pool_take(f->db_pool);
         int hit = purchase_timer_hit(db, &p, now - f->cfg.timer_s * 1000, NULL);
-        store_pool_give(f->reads, db);
+        store_pool_give(f->db_pool, db);
         if (hit < 0) {
             e.cause = CAUSE_SERVICE_UNAVAILABLE;
             text_copy(msg, sizeof msg, "the purchase store is busy; try again");

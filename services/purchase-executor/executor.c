@@ -54,8 +54,9 @@ void executor_config_load(executor_config *cfg) {
      * takes one for each read: microseconds, against the operator call's
      * milliseconds). A connection each cost about 100 kB per lane: its
      * copy of the schema, the change-capture triggers, the prepared
-     * statements and the page cache. Writes go through the group commit's
-     * own connection. Never more than the lanes. */
+     * statements and the page cache. A purchase's writes go through the
+     * group commit's own connection; a top-up's small transaction through
+     * one of these. Never more than the lanes. */
     cfg->db_connections = settings_long(&s, "MILLOM_EXECUTOR_DB_CONNECTIONS", 4, 1, 256);
     if (cfg->db_connections > cfg->lanes) cfg->db_connections = cfg->lanes;
     settings_exit_on_error(&s);
@@ -120,8 +121,9 @@ executor *executor_new(const executor_config *cfg, tenants *t, kafka_producer *p
         snprintf(err, errlen, "cannot create the directory of %s: %s", db_path, strerror(errno));
         goto fail;
     }
-    f->reads = store_pool_open(db_path, (int)cfg->db_connections, purchase_store_open, err, errlen);
-    if (!f->reads) goto fail;
+    f->db_pool =
+        store_pool_open(db_path, (int)cfg->db_connections, purchase_store_open, err, errlen);
+    if (!f->db_pool) goto fail;
     f->http = http_client_new();
     if (!f->http) {
         snprintf(err, errlen, "cannot create an HTTP client");
@@ -173,7 +175,7 @@ void executor_free(executor *ex) {
     outbox_relay_stop(ex->flow.relay);  /* last pass while the producer still runs */
     changelog_follower_stop(ex->follower);
     http_client_free(ex->flow.http);
-    store_pool_close(ex->flow.reads);
+    store_pool_close(ex->flow.db_pool);
     store_close(ex->consumer_db);
     operator_slots_free(ex->flow.slots);
     tenants_free(ex->flow.tenants);

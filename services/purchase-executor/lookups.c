@@ -159,9 +159,9 @@ static void provider_status(purchase_flow *f, const Millom__V1__PurchaseLookup *
         return;
     }
     purchase p = {0};
-    sqlite3 *db = store_pool_take(f->reads);
+    sqlite3 *db = store_pool_take(f->db_pool);
     int n = purchase_get(db, l->service_provider, l->transid, &p);
-    store_pool_give(f->reads, db);
+    store_pool_give(f->db_pool, db);
     if (n < 0)
         reply_error(f, l->meta, CAUSE_SERVICE_UNAVAILABLE, "purchase store unavailable");
     else if (n == 0 || !purchase_status_visible(&p, l->operator_, l->subscriber))
@@ -196,7 +196,7 @@ kafka_verdict handle_lookup(purchase_flow *f, const void *payload, size_t len, c
     int n;
     /* Held across the look-up and its answer: collecting and producing
      * wait on nothing. */
-    sqlite3 *db = store_pool_take(f->reads);
+    sqlite3 *db = store_pool_take(f->db_pool);
     if (l->transid && *l->transid) {
         n = purchase_find_transid(db, l->operator_, l->transid, sp, LOOKUP_MAX, collect_one, &c);
         if (n == 0) {
@@ -223,7 +223,7 @@ kafka_verdict handle_lookup(purchase_flow *f, const void *payload, size_t len, c
         n = 0;
         reply_error(f, meta, CAUSE_BAD_REQUEST, "transid, msisdn or overdue is required");
     }
-    store_pool_give(f->reads, db);
+    store_pool_give(f->db_pool, db);
     if (n < 0) reply_error(f, meta, CAUSE_SERVICE_UNAVAILABLE, "purchase store unavailable");
     json_decref(c.list);
 out:

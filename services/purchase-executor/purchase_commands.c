@@ -268,9 +268,9 @@ kafka_verdict handle_command(purchase_flow *f, const void *payload, size_t len, 
     }
 
     /* 1. A repeat. */
-    sqlite3 *db = store_pool_take(f->reads);
+    sqlite3 *db = store_pool_take(f->db_pool);
     int found = purchase_get(db, p.service_provider, p.transid, &existing);
-    store_pool_give(f->reads, db);
+    store_pool_give(f->db_pool, db);
     if (found < 0) {
         snprintf(err, errlen, "store unavailable");
         verdict = KAFKA_RETRY;

@@ -43,13 +43,15 @@ typedef struct purchase_flow {
     executor_config cfg;
     tenants *tenants;
     kafka_producer *producer;
-    char db_path[512];     /* each writer and background thread opens its own connection */
-    store_pool *reads;     /* shared: the handlers' connections, taken for each read */
+    char db_path[512]; /* each writer and background thread opens its own connection */
+    /* shared: the lanes' connections, taken for each read (and for a
+     * top-up's own small transaction, topups.c) and given back */
+    store_pool *db_pool;
     http_client *http;     /* this thread's client (keep-alive connections) */
     operator_slots *slots; /* shared: calls in flight per operator (maxInFlight) */
     outbox_relay *relay;
     /* shared: the one thread that commits every write to the store
-     * (group commit; reads stay on each thread's own db) */
+     * (group commit; reads go through db_pool) */
     group_commit *writes;
     flow_metrics m;
     /* Wakes the retry thread (it may be sleeping towards a lease's end

@@ -96,11 +96,11 @@ static int add_event(purchase_flow *f, sqlite3 *db, const topup *t) {
  * with its event when the new state is final, in one transaction. 1 done,
  * 0 the row was not in `expect` (someone else moved it), -1 store error. */
 static int topup_store(purchase_flow *f, const topup *t, Millom__V1__TopupState expect) {
-    sqlite3 *db = store_pool_take(f->reads);
+    sqlite3 *db = store_pool_take(f->db_pool);
     sqlite3_stmt *st = NULL;
     int result = -1;
     if (store_begin(db) != SQLITE_OK) {
-        store_pool_give(f->reads, db);
+        store_pool_give(f->db_pool, db);
         return -1;
     }
     const char *sql =
@@ -131,22 +131,22 @@ static int topup_store(purchase_flow *f, const topup *t, Millom__V1__TopupState 
     if (topup_state_is_final(t->state) && add_event(f, db, t) != SQLITE_OK) goto fail;
     if (store_commit(db) != SQLITE_OK) goto fail;
     sqlite3_finalize(st);
-    store_pool_give(f->reads, db);
+    store_pool_give(f->db_pool, db);
     if (topup_state_is_final(t->state)) outbox_relay_notify(f->relay);
     return 1;
 fail:
     if (result < 0) log_error("topup %s: cannot store: %s", t->id, sqlite3_errmsg(db));
     sqlite3_finalize(st);
     store_rollback(db);
-    store_pool_give(f->reads, db);
+    store_pool_give(f->db_pool, db);
     return result;
 }
 
 /* topup_load on a connection of the pool. */
 static int topup_read(purchase_flow *f, const char *id, topup *t) {
-    sqlite3 *db = store_pool_take(f->reads);
+    sqlite3 *db = store_pool_take(f->db_pool);
     int found = topup_load(db, id, t);
-    store_pool_give(f->reads, db);
+    store_pool_give(f->db_pool, db);
     return found;
 }
 
