@@ -1,5 +1,14 @@
-/* Answering one query on a worker thread: find the backend answer (cache
- * or backend call), map it to the standard API, reply on millom.replies. */
+/* Answering one query: find the backend's answer (the cache, else a call
+ * to the operator's backend), map it to the standard API, reply on
+ * millom.replies.
+ *
+ * Three threads take part. The Kafka consumer thread answers from the
+ * cache and starts each miss's call on the backend loop (http_loop.h),
+ * whose thread maps and replies when the answer comes: a call waiting on
+ * the operator holds a socket, not a thread. Only when the operator's
+ * backendAuth token has to be fetched first (at start, at expiry, after a
+ * 401) does the query go to a worker, which may wait for the fetch and
+ * then makes the call itself. */
 #include "resolver.h"
 #include "shared/patterns/backend_client.h"
 #include "mapping_backend.h"
@@ -12,6 +21,7 @@
 #include "shared/patterns/rpc.h"
 #include "shared/plumbing/service.h"
 
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,63 +49,6 @@ static void reply_error(resolver *r, const Millom__V1__Query *q, const char *cau
                   error_retry_after(cause)) != 0)
         log_warn("cannot produce a reply");
     free(text);
-}
-
-/* Calls the backend; on success returns the parsed body, else replies the
- * mapped error and returns NULL. */
-static json_t *call_backend(resolver *r, http_client *hc, const Millom__V1__Query *q,
-                            const tenant_operator *op, const char *lang, const char *resource) {
-    long remaining = (long)(q->meta->deadline_ms - now_ms()) - DEADLINE_MARGIN_MS;
-    if (remaining <= 0) return NULL; /* api-edge has answered 503 already */
-    int offers = strcmp(resource, "offers") == 0;
-    char limit[16];
-    snprintf(limit, sizeof limit, "%d", (int)q->limit);
-    char trans_id[37];
-    if (q->trans_id && *q->trans_id)
-        snprintf(trans_id, sizeof trans_id, "%s", q->trans_id);
-    else
-        crypto_uuid(trans_id);
-    backend_request br = {
-        .op = op,
-        .resource = resource,
-        .customer_id = q->subscriber->subscriber_id,
-        .customer_id_type =
-            q->subscriber->key_type == MILLOM__V1__KEY_TYPE__KEY_TYPE_OPET ? "OPET" : "MSISDN",
-        .channel_id = q->client_name && *q->client_name ? q->client_name : r->channel_id,
-        .service_provider = q->service_provider,
-        .lang = lang,
-        .trans_id = trans_id,
-        .dealer_code = q->dealer_code,
-        .offer_type = offers ? map_offer_type(q->plan_type) : NULL,
-        .max_price = offers ? q->max_price : NULL,
-        .number_of_offers = offers && q->limit > 0 ? limit : NULL,
-        .timeout_ms = remaining < r->backend_timeout_ms ? remaining : r->backend_timeout_ms,
-    };
-    http_result res;
-    int64_t t0 = mono_ms();
-    backend_get(hc, &br, &res);
-    metric_observe_ms(r->backend_latency, (double)(mono_ms() - t0));
-    json_t *body = NULL;
-    if (res.status == 200) {
-        body = json_loadb(res.body, res.body_len, 0, NULL);
-    }
-    if (!body) {
-        json_t *err_body = res.body_len ? json_loadb(res.body, res.body_len, 0, NULL) : NULL;
-        char msg[256];
-        const char *cause;
-        if (res.status == 200) {
-            cause = CAUSE_SERVICE_UNAVAILABLE;
-            snprintf(msg, sizeof msg, "the operator backend sent malformed JSON");
-        } else {
-            cause = map_backend_error(res.status, err_body, msg, sizeof msg);
-        }
-        if (res.status == 0 || res.status >= 500)
-            log_warn("backend %s %s: status %ld %s", op->id, resource, res.status, res.error);
-        json_decref(err_body);
-        reply_error(r, q, cause, msg);
-    }
-    http_result_free(&res);
-    return body;
 }
 
 /* What answering q needs besides the backend's answer: its operator, the
@@ -149,6 +102,67 @@ static int plan_query(resolver *r, const Millom__V1__Query *q, query_plan *p) {
     return 0;
 }
 
+/* The backend request of q: its operator, resource and filters, and a
+ * timeout that leaves the answer time to travel back before the caller's
+ * deadline. -1 when that deadline is (nearly) over: api-edge has answered
+ * 503 already. */
+typedef struct {
+    backend_request req;
+    char trans_id[37];
+    char limit[16];
+} backend_args;
+
+static int backend_args_for(resolver *r, const Millom__V1__Query *q, const query_plan *p,
+                            backend_args *b) {
+    long remaining = (long)(q->meta->deadline_ms - now_ms()) - DEADLINE_MARGIN_MS;
+    if (remaining <= 0) return -1;
+    snprintf(b->limit, sizeof b->limit, "%d", (int)q->limit);
+    if (q->trans_id && *q->trans_id)
+        snprintf(b->trans_id, sizeof b->trans_id, "%s", q->trans_id);
+    else
+        crypto_uuid(b->trans_id);
+    b->req = (backend_request){
+        .op = p->op,
+        .resource = p->upsell ? "offers" : "balance",
+        .customer_id = q->subscriber->subscriber_id,
+        .customer_id_type =
+            q->subscriber->key_type == MILLOM__V1__KEY_TYPE__KEY_TYPE_OPET ? "OPET" : "MSISDN",
+        .channel_id = q->client_name && *q->client_name ? q->client_name : r->channel_id,
+        .service_provider = q->service_provider,
+        .lang = p->lang,
+        .trans_id = b->trans_id,
+        .dealer_code = q->dealer_code,
+        .offer_type = p->upsell ? map_offer_type(q->plan_type) : NULL,
+        .max_price = p->upsell ? q->max_price : NULL,
+        .number_of_offers = p->upsell && q->limit > 0 ? b->limit : NULL,
+        .timeout_ms = remaining < r->backend_timeout_ms ? remaining : r->backend_timeout_ms,
+    };
+    return 0;
+}
+
+/* The backend's answer res to q: the parsed body of a 200, else NULL
+ * after replying the mapped error. */
+static json_t *backend_tree(resolver *r, const Millom__V1__Query *q, const query_plan *p,
+                            const http_result *res) {
+    json_t *body = res->status == 200 ? json_loadb(res->body, res->body_len, 0, NULL) : NULL;
+    if (body) return body;
+    json_t *err_body = res->body_len ? json_loadb(res->body, res->body_len, 0, NULL) : NULL;
+    char msg[256];
+    const char *cause;
+    if (res->status == 200) {
+        cause = CAUSE_SERVICE_UNAVAILABLE;
+        snprintf(msg, sizeof msg, "the operator backend sent malformed JSON");
+    } else {
+        cause = map_backend_error(res->status, err_body, msg, sizeof msg);
+    }
+    if (res->status == 0 || res->status >= 500)
+        log_warn("backend %s %s: status %ld %s", p->op->id, p->upsell ? "offers" : "balance",
+                 res->status, res->error);
+    json_decref(err_body);
+    reply_error(r, q, cause, msg);
+    return NULL;
+}
+
 /* A hold on the cached backend answer for q, unless q says no-cache;
  * p->m.valid_until_ms then follows the entry's age. NULL on a miss. */
 static backend_answer *cache_lookup(resolver *r, const Millom__V1__Query *q, query_plan *p) {
@@ -187,37 +201,133 @@ static void answer_with(resolver *r, const Millom__V1__Query *q, const query_pla
     reply_json(r, q, 200, answer);
 }
 
-int resolver_answer_cached(resolver *r, Millom__V1__Query *q) {
+/* The answer to q once the backend's is in hand (tree, parsed): cached,
+ * mapped, replied. */
+static void answer_with_tree(resolver *r, const Millom__V1__Query *q, const query_plan *p,
+                             json_t *tree) {
+    backend_answer *a =
+        backend_cache_put(r->cache, p->kind, p->op->id, p->m.subscriber, p->key, tree, p->m.now_ms);
+    if (!a) {
+        reply_error(r, q, CAUSE_SERVICE_UNAVAILABLE, "offer-resolver is out of memory");
+        return;
+    }
+    answer_with(r, q, p, a);
+}
+
+/* A query whose backend call runs on the backend loop. */
+typedef struct {
+    resolver *r;
+    Millom__V1__Query *q;
     query_plan p;
-    if (q->no_cache || plan_query(r, q, &p) != 0) return 0;
-    backend_answer *a = cache_lookup(r, q, &p);
-    if (!a) return 0;
-    answer_with(r, q, &p, a);
+    int64_t started_ms; /* monotonic */
+    char *auth;         /* the Authorization header sent; NULL: none */
+} backend_call;
+
+static void backend_call_free(backend_call *c) {
+    millom__v1__query__free_unpacked(c->q, NULL);
+    if (c->auth) OPENSSL_cleanse(c->auth, strlen(c->auth));
+    free(c->auth);
+    free(c);
+}
+
+/* Hands q to a worker (it waits for a token fetch); 503 when they are
+ * all busy and their queue is full. Owns q. */
+static void to_worker(resolver *r, Millom__V1__Query *q) {
+    if (work_queue_push(r->workers, q) == 0) return;
+    reply_error(r, q, CAUSE_SERVICE_UNAVAILABLE, "offer-resolver is overloaded");
     millom__v1__query__free_unpacked(q, NULL);
+}
+
+/* On the backend loop's thread: the backend answered c's call (or it
+ * failed or timed out). */
+static void on_backend_answer(void *arg, http_result *res) {
+    backend_call *c = arg;
+    resolver *r = c->r;
+    metric_observe_ms(r->backend_latency, (double)(mono_ms() - c->started_ms));
+    if (c->auth && res->status == 401) {
+        /* The token may have been revoked or rotated: a worker fetches a
+         * fresh one and calls again. */
+        backend_auth_rejected(c->p.op, c->auth);
+        http_result_free(res);
+        to_worker(r, c->q);
+        c->q = NULL;
+        backend_call_free(c);
+        return;
+    }
+    json_t *tree = backend_tree(r, c->q, &c->p, res);
+    http_result_free(res);
+    if (tree) answer_with_tree(r, c->q, &c->p, tree);
+    backend_call_free(c);
+}
+
+/* Starts q's backend call on the loop: 1 when q was taken (its call
+ * started, or answered 503 when the loop is full), 0 when its operator's
+ * token has to be fetched first. */
+static int start_backend_call(resolver *r, Millom__V1__Query *q, const query_plan *p) {
+    char auth[BACKEND_AUTH_HEADER_MAX];
+    int has_auth = backend_auth_cached(p->op, auth, sizeof auth);
+    if (has_auth < 0) return 0;
+    backend_call *c = calloc(1, sizeof *c);
+    if (!c) {
+        OPENSSL_cleanse(auth, sizeof auth);
+        reply_error(r, q, CAUSE_SERVICE_UNAVAILABLE, "offer-resolver is out of memory");
+        millom__v1__query__free_unpacked(q, NULL);
+        return 1;
+    }
+    *c = (backend_call){.r = r, .q = q, .p = *p, .started_ms = mono_ms()};
+    if (has_auth) c->auth = strdup(auth);
+    OPENSSL_cleanse(auth, sizeof auth);
+    backend_args b;
+    char url[BACKEND_URL_MAX];
+    if (backend_args_for(r, q, p, &b) != 0) goto drop; /* api-edge answered already */
+    if (backend_url(&b.req, url, sizeof url) != 0) {
+        reply_error(r, q, CAUSE_BAD_REQUEST, "the backend URL would be too long");
+        goto drop;
+    }
+    const char *const headers[] = {"Accept: application/json", c->auth, NULL};
+    if ((!has_auth || c->auth) &&
+        http_loop_get(r->backend, url, headers, b.req.timeout_ms, on_backend_answer, c) == 0)
+        return 1;
+    reply_error(r, q, CAUSE_SERVICE_UNAVAILABLE, "offer-resolver is overloaded");
+drop:
+    backend_call_free(c);
     return 1;
+}
+
+int resolver_take(resolver *r, Millom__V1__Query *q) {
+    query_plan p;
+    if (plan_query(r, q, &p) != 0) {
+        reply_error(r, q, CAUSE_BAD_REQUEST, "unknown operator");
+        millom__v1__query__free_unpacked(q, NULL);
+        return 1;
+    }
+    backend_answer *a = cache_lookup(r, q, &p);
+    if (a) {
+        answer_with(r, q, &p, a);
+        millom__v1__query__free_unpacked(q, NULL);
+        return 1;
+    }
+    metric_add(p.upsell ? r->offers_misses : r->cache_misses, 1);
+    return start_backend_call(r, q, &p);
 }
 
 void resolver_answer(resolver *r, void *http_client_state, Millom__V1__Query *q) {
     http_client *hc = http_client_state;
     query_plan p;
+    backend_args b;
     if (rpc_expired(q->meta)) goto done;
     if (plan_query(r, q, &p) != 0) {
         reply_error(r, q, CAUSE_BAD_REQUEST, "unknown operator");
         goto done;
     }
-    /* Looked up again: the answer may have come while q waited. */
-    backend_answer *a = cache_lookup(r, q, &p);
-    if (!a) {
-        metric_add(p.upsell ? r->offers_misses : r->cache_misses, 1);
-        json_t *tree = call_backend(r, hc, q, p.op, p.lang, p.upsell ? "offers" : "balance");
-        if (!tree) goto done;
-        a = backend_cache_put(r->cache, p.kind, p.op->id, p.m.subscriber, p.key, tree, p.m.now_ms);
-        if (!a) {
-            reply_error(r, q, CAUSE_SERVICE_UNAVAILABLE, "offer-resolver is out of memory");
-            goto done;
-        }
-    }
-    answer_with(r, q, &p, a);
+    if (backend_args_for(r, q, &p, &b) != 0) goto done;
+    http_result res;
+    int64_t t0 = mono_ms();
+    backend_get(hc, &b.req, &res);
+    metric_observe_ms(r->backend_latency, (double)(mono_ms() - t0));
+    json_t *tree = backend_tree(r, q, &p, &res);
+    http_result_free(&res);
+    if (tree) answer_with_tree(r, q, &p, tree);
 done:
     millom__v1__query__free_unpacked(q, NULL);
 }

@@ -1,5 +1,6 @@
 /* offer-resolver: wiring. Settings: MILLOM_RESOLVER_PORT (admin, 9101),
- * MILLOM_RESOLVER_WORKERS (16), MILLOM_CACHE_TTL_S (30), MILLOM_CACHE_MAX_KB (4096),
+ * MILLOM_RESOLVER_BACKEND_CONNECTIONS (64, per operator backend),
+ * MILLOM_RESOLVER_WORKERS (4, for calls that wait for a token fetch), MILLOM_CACHE_TTL_S (30), MILLOM_CACHE_MAX_KB (4096),
  * MILLOM_BACKEND_TIMEOUT_MS (2000), MILLOM_OFFER_TTL_S (900),
  * MILLOM_CHANNEL_ID ("App"), MILLOM_TENANTS. */
 #include "resolver.h"
@@ -37,7 +38,8 @@ resolver *resolver_new(kafka_producer *producer, char *err, size_t errlen) {
     r->offer_ttl_ms = settings_seconds(&s, "MILLOM_OFFER_TTL_S", 900, 1, 7 * 86400) * 1000;
     r->channel_id = settings_str(&s, "MILLOM_CHANNEL_ID", "App");
     long cache_kb = settings_long(&s, "MILLOM_CACHE_MAX_KB", 4096, 64, 16L * 1024 * 1024);
-    int workers = (int)settings_long(&s, "MILLOM_RESOLVER_WORKERS", 16, 1, 1024);
+    int workers = (int)settings_long(&s, "MILLOM_RESOLVER_WORKERS", 4, 1, 1024);
+    long connections = settings_long(&s, "MILLOM_RESOLVER_BACKEND_CONNECTIONS", 64, 1, 10000);
     if (!settings_ok(&s)) {
         snprintf(err, errlen, "%s", settings_error(&s));
         goto fail;
@@ -56,6 +58,14 @@ resolver *resolver_new(kafka_producer *producer, char *err, size_t errlen) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    http_loop_opts lo = {
+        .name = "backend loop",
+        .max_host_connections = connections,
+        .max_in_flight = 1024,
+        .max_waiting = 4096,
+    };
+    r->backend = http_loop_start(&lo, err, errlen);
+    if (!r->backend) goto fail;
     work_queue_opts wq = {
         .threads = workers,
         .capacity = 4096,
@@ -78,6 +88,7 @@ fail:
 
 void resolver_free(resolver *r) {
     if (!r) return;
+    http_loop_stop(r->backend); /* its last completions may hand queries to workers */
     work_queue_free(r->workers);
     backend_cache_free(r->cache);
     tenants_free(r->tenants);

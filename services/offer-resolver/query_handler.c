@@ -1,6 +1,7 @@
 /* The consumer side of offer-resolver: decode each query, answer it here
- * when the cache has the backend's answer, else hand it to a worker, so a
- * slow backend never holds up the partition.
+ * when the cache has the backend's answer, else start its backend call on
+ * the backend loop (or, when a token must be fetched first, hand it to a
+ * worker), so a slow backend never holds up the partition.
  *
  * Queries are committed when queued, not when answered. A query lost in a
  * crash is at worst a 503 the SP retries; it changes no state, and every
@@ -75,9 +76,10 @@ kafka_verdict resolver_on_message(void *arg, const rd_kafka_message_t *msg, char
         millom__v1__query__free_unpacked(q, NULL);
         return KAFKA_DONE;
     }
-    /* A cached answer is mapped and sent from here: handing it to a worker
-     * cost two thread wake-ups and a lock for microseconds of work. */
-    if (resolver_answer_cached(r, q)) return KAFKA_DONE;
+    /* A cached answer is mapped and sent from here (handing it to another
+     * thread would cost two wake-ups and a lock for microseconds of work);
+     * a miss's call goes to the backend loop. */
+    if (resolver_take(r, q)) return KAFKA_DONE;
     if (work_queue_push(r->workers, q) != 0) {
         char *text = error_document_text(CAUSE_SERVICE_UNAVAILABLE, "offer-resolver is overloaded");
         if (text) rpc_reply(r->producer, q->meta, 503, "application/json", text, strlen(text), 1);

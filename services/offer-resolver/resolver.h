@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include "shared/contracts/config.h"
+#include "shared/plumbing/http_loop.h"
 #include "shared/plumbing/kafka.h"
 #include "shared/plumbing/metrics.h"
 #include "shared/plumbing/work_queue.h"
@@ -18,7 +19,8 @@ typedef struct backend_cache backend_cache;
 typedef struct {
     tenants *tenants;
     kafka_producer *producer;
-    work_queue *workers;
+    http_loop *backend;      /* the backend calls of cache misses */
+    work_queue *workers;     /* misses that wait for a token fetch first */
     backend_cache *cache;    /* the balance and offers caches */
     long cache_ttl_ms;       /* MILLOM_CACHE_TTL_S, default 30 */
     long backend_timeout_ms; /* MILLOM_BACKEND_TIMEOUT_MS, default 2000 */
@@ -31,16 +33,20 @@ typedef struct {
 resolver *resolver_new(kafka_producer *producer, char *err, size_t errlen);
 void resolver_free(resolver *r);
 
-/* Kafka handler for millom.queries (queues each query for a worker, or
- * applies an INVALIDATE at once) and millom.purchase.events (invalidates). */
+/* Kafka handler for millom.queries (answers each query or starts its
+ * backend call, or applies an INVALIDATE at once) and
+ * millom.purchase.events (invalidates). */
 kafka_verdict resolver_on_message(void *arg, const rd_kafka_message_t *msg, char *err,
                                   size_t errlen);
 
-/* Worker side (answer_query.c): answers one query; owns q. */
+/* Consumer side (answer_query.c): answers q from the cache, or starts its
+ * backend call on r->backend (answered from there); 1 when q was taken
+ * (and freed). 0 when the operator's backendAuth token has to be fetched
+ * first: q is left to resolver_answer on a worker. */
+int resolver_take(resolver *r, Millom__V1__Query *q);
+/* Worker side (answer_query.c): answers one query with a call that may
+ * wait (for a token fetch); owns q. */
 void resolver_answer(resolver *r, void *http_client, Millom__V1__Query *q);
-/* Consumer side (answer_query.c): answers q from the cache when it can
- * (1: answered, q freed); 0 leaves q to resolver_answer. */
-int resolver_answer_cached(resolver *r, Millom__V1__Query *q);
 
 /* backend_cache.c: the backend's /balance and /offers bodies, cached in
  * memory for ttl_ms, at most max_bytes in all. The key of a balance is the

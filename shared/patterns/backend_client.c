@@ -59,7 +59,19 @@ static int auth_failed(const tenant_operator *op, const char *msg, http_result *
     return -1;
 }
 
-int backend_get(http_client *c, const backend_request *req, http_result *out) {
+int backend_auth_cached(const tenant_operator *op, char *hdr, size_t len) {
+    int configured;
+    char err[256];
+    oauth_token_source *s = auth_source(op, &configured, err, sizeof err);
+    if (!configured) {
+        if (len) hdr[0] = '\0';
+        return 0;
+    }
+    if (!s) return -1;
+    return oauth_cached_authorization(s, hdr, len) == 0 ? 1 : -1;
+}
+
+int backend_url(const backend_request *req, char *url, size_t len) {
     const char *names[] = {"customerIdType", "channelId", "serviceProviderId",
                            "lang",           "transId",   "dealerCode",
                            "offerType",      "maxPrice",  "numberofOffers"};
@@ -68,19 +80,24 @@ int backend_get(http_client *c, const backend_request *req, http_result *out) {
         req->trans_id,         req->dealer_code, req->offer_type,       req->max_price,
         req->number_of_offers};
     char *id = http_escape(req->customer_id);
-    char url[2048];
-    int n =
-        snprintf(url, sizeof url, "%s/%s/%s", req->op->backend_url, req->resource, id ? id : "");
+    if (!id) return -1;
+    int n = snprintf(url, len, "%s/%s/%s", req->op->backend_url, req->resource, id);
     free(id);
     char sep = '?';
-    for (size_t i = 0; i < sizeof names / sizeof names[0] && n > 0 && (size_t)n < sizeof url; i++) {
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && n > 0 && (size_t)n < len; i++) {
         if (!values[i] || !*values[i]) continue;
         char *v = http_escape(values[i]);
-        n += snprintf(url + n, sizeof url - (size_t)n, "%c%s=%s", sep, names[i], v ? v : "");
+        if (!v) return -1;
+        n += snprintf(url + n, len - (size_t)n, "%c%s=%s", sep, names[i], v);
         free(v);
         sep = '&';
     }
-    if (n < 0 || (size_t)n >= sizeof url) {
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+int backend_get(http_client *c, const backend_request *req, http_result *out) {
+    char url[BACKEND_URL_MAX];
+    if (backend_url(req, url, sizeof url) != 0) {
         memset(out, 0, sizeof *out);
         snprintf(out->error, sizeof out->error, "backend URL too long");
         return -1;

@@ -24,6 +24,13 @@ typedef struct {
     long timeout_ms;
 } backend_request;
 
+/* Room for a backend URL. */
+#define BACKEND_URL_MAX 2048
+
+/* Writes the URL of req's GET (every value percent-encoded) into url.
+ * 0, or -1 when it does not fit in len or out of memory. */
+int backend_url(const backend_request *req, char *url, size_t len);
+
 /* Builds the URL and performs the GET. Returns http_get's result. With
  * backendAuth it sends a bearer token and, on a 401, drops the token and
  * retries once with a fresh one; when no token can be had, -1 with
@@ -36,6 +43,12 @@ int backend_get(http_client *c, const backend_request *req, http_result *out);
  * (shared/patterns/oauth_client.h). 0 with hdr "" without backendAuth; 1 with hdr
  * "Authorization: Bearer ..."; -1 with a message (no secret) in hdr. */
 int backend_auth_header(const tenant_operator *op, http_client *hc, char *hdr, size_t len);
+/* The same without ever waiting, for a thread that drives many calls
+ * (offer-resolver's backend loop): 0 with hdr "" without backendAuth, 1
+ * with the cached token's header; -1 when a token has to be fetched first
+ * (or backendAuth is unusable): the caller then makes the call with
+ * backend_get on a thread that may wait. */
+int backend_auth_cached(const tenant_operator *op, char *hdr, size_t len);
 /* After a 401 to a request sent with hdr: drops that token (if still
  * current), so the next backend_auth_header fetches a fresh one. */
 void backend_auth_rejected(const tenant_operator *op, const char *hdr);

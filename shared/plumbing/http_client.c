@@ -1,8 +1,9 @@
 /* HTTP client on libcurl. One easy handle per http_client keeps its
  * connection cache, so repeated calls to one backend reuse connections. */
 #include "shared/plumbing/http_client.h"
+#include "shared/plumbing/http_curl.h"
 
-#include <curl/curl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,10 +52,9 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata) {
     return n;
 }
 
-static int perform(http_client *c, const char *url, struct curl_slist *headers, long timeout_ms,
-                   http_result *out) {
+void http_curl_prepare(CURL *h, const char *url, struct curl_slist *headers, long timeout_ms,
+                       http_result *out) {
     memset(out, 0, sizeof *out);
-    CURL *h = c->curl;
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
@@ -64,7 +64,9 @@ static int perform(http_client *c, const char *url, struct curl_slist *headers, 
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-    CURLcode rc = curl_easy_perform(h);
+}
+
+int http_curl_finish(CURL *h, CURLcode rc, http_result *out) {
     if (rc != CURLE_OK) {
         out->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
         snprintf(out->error, sizeof out->error, "%s", curl_easy_strerror(rc));
@@ -79,22 +81,41 @@ static int perform(http_client *c, const char *url, struct curl_slist *headers, 
     return 0;
 }
 
-static struct curl_slist *header_list(const char *const *headers, const char *content_type) {
-    struct curl_slist *list = NULL;
-    for (size_t i = 0; headers && headers[i] && i < 8; i++)
-        list = curl_slist_append(list, headers[i]);
+static int perform(http_client *c, const char *url, struct curl_slist *headers, long timeout_ms,
+                   http_result *out) {
+    http_curl_prepare(c->curl, url, headers, timeout_ms, out);
+    return http_curl_finish(c->curl, curl_easy_perform(c->curl), out);
+}
+
+struct curl_slist *http_curl_headers(const char *const *headers, const char *content_type) {
+    struct curl_slist *list = NULL, *grown;
+    for (size_t i = 0; headers && headers[i] && i < 8; i++) {
+        if (!(grown = curl_slist_append(list, headers[i]))) goto oom;
+        list = grown;
+    }
     if (content_type) {
         char ct[128];
         snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
-        list = curl_slist_append(list, ct);
+        if (!(grown = curl_slist_append(list, ct))) goto oom;
+        list = grown;
     }
     /* curl sends "Expect: 100-continue" for larger POSTs; one round trip less without it. */
-    return curl_slist_append(list, "Expect:");
+    if ((grown = curl_slist_append(list, "Expect:"))) return grown;
+oom:
+    curl_slist_free_all(list);
+    return NULL;
+}
+
+static int out_of_memory(http_result *out) {
+    memset(out, 0, sizeof *out);
+    snprintf(out->error, sizeof out->error, "out of memory");
+    return -1;
 }
 
 int http_get(http_client *c, const char *url, const char *const *headers, long timeout_ms,
              http_result *out) {
-    struct curl_slist *list = header_list(headers, NULL);
+    struct curl_slist *list = http_curl_headers(headers, NULL);
+    if (!list) return out_of_memory(out);
     curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
     int rc = perform(c, url, list, timeout_ms, out);
     curl_slist_free_all(list);
@@ -103,7 +124,8 @@ int http_get(http_client *c, const char *url, const char *const *headers, long t
 
 int http_post(http_client *c, const char *url, const char *const *headers, const char *content_type,
               const char *body, size_t body_len, long timeout_ms, http_result *out) {
-    struct curl_slist *list = header_list(headers, content_type);
+    struct curl_slist *list = http_curl_headers(headers, content_type);
+    if (!list) return out_of_memory(out);
     curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
     curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)body_len);

@@ -7,6 +7,7 @@
 
 #include <check.h>
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -309,6 +310,35 @@ START_TEST(hanging_backend_gives_503_within_deadline) {
 }
 END_TEST
 
+/* A slow backend takes sockets, not threads: 64 misses at once, each
+ * answered by the backend 400 ms later, are all answered before the
+ * 1.5 s deadline. Calls made one per thread of a pool of 16 (the design
+ * before the backend loop) would take four rounds of 400 ms and answer
+ * the last ones 503. */
+#define SLOW_CALLS 64
+
+static void *slow_balance(void *arg) {
+    long *status = arg;
+    const char *const nc[] = {"Cache-Control: no-cache", NULL};
+    json_t *j = get("/std/" SP "/tp/924542610003/balance", nc, status);
+    json_decref(j);
+    return NULL;
+}
+
+START_TEST(slow_backend_calls_run_at_once) {
+    mno_admin("/admin/behaviour", "{\"delayMs\": 400}");
+    pthread_t threads[SLOW_CALLS];
+    long status[SLOW_CALLS] = {0};
+    for (int i = 0; i < SLOW_CALLS; i++)
+        ck_assert_int_eq(pthread_create(&threads[i], NULL, slow_balance, &status[i]), 0);
+    for (int i = 0; i < SLOW_CALLS; i++) pthread_join(threads[i], NULL);
+    mno_admin("/admin/reset", "{}");
+    int ok = 0;
+    for (int i = 0; i < SLOW_CALLS; i++) ok += status[i] == 200;
+    ck_assert_msg(ok == SLOW_CALLS, "%d of %d answered 200", ok, SLOW_CALLS);
+}
+END_TEST
+
 START_TEST(failing_backend_gives_503) {
     mno_admin("/admin/behaviour", "{\"failStatus\": 503}");
     /* no-cache: an earlier test's offers may be in offer-resolver's cache */
@@ -427,6 +457,7 @@ int main(void) {
     tcase_add_test(tc, opet_is_passed_to_the_operator);
     tcase_add_test(tc, balance_cache_and_no_cache);
     tcase_add_test(tc, hanging_backend_gives_503_within_deadline);
+    tcase_add_test(tc, slow_backend_calls_run_at_once);
     tcase_add_test(tc, failing_backend_gives_503);
     tcase_add_test(tc, malformed_query_goes_to_dlq);
     tcase_add_test(tc, health_and_metrics);

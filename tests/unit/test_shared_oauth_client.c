@@ -411,6 +411,55 @@ START_TEST(refresh_after_401) {
 }
 END_TEST
 
+/* backend_auth_cached, for offer-resolver's backend loop: the cached
+ * token's header or -1, never a fetch; 0 without backendAuth. */
+START_TEST(backend_auth_cached_never_fetches) {
+    tenant_operator op = {
+        .id = "tp", .backend_url = base, .json = operator_json("clientSecret", fake.secret)};
+    http_client *hc = http_client_new();
+    char h[BACKEND_AUTH_HEADER_MAX] = "x", err[256];
+    ck_assert_int_eq(backend_auth_cached(&op, h, sizeof h), -1);
+    ck_assert_int_eq(issued(), 0);
+    ck_assert_int_eq(backend_call(&op, hc, err, sizeof err), 200);
+    ck_assert_int_eq(issued(), 1);
+    ck_assert_int_eq(backend_auth_cached(&op, h, sizeof h), 1);
+    ck_assert_str_eq(h, "Authorization: Bearer t1");
+    /* A 401 to it drops it: -1 again until someone fetches. */
+    backend_auth_rejected(&op, h);
+    ck_assert_int_eq(backend_auth_cached(&op, h, sizeof h), -1);
+    ck_assert_int_eq(issued(), 1);
+    json_t *plain = json_pack("{s:s}", "id", "tp");
+    tenant_operator op2 = {.id = "tp", .backend_url = base, .json = plain};
+    ck_assert_int_eq(backend_auth_cached(&op2, h, sizeof h), 0);
+    ck_assert_str_eq(h, "");
+    json_decref(plain);
+    json_decref(op.json);
+    http_client_free(hc);
+}
+END_TEST
+
+/* backend_url: every value percent-encoded, empty ones left out, and -1
+ * when the URL does not fit. */
+START_TEST(backend_url_encodes_and_bounds) {
+    tenant_operator op = {.id = "tp", .backend_url = "http://b.example/api"};
+    backend_request br = {.op = &op,
+                          .resource = "offers",
+                          .customer_id = "+92 45",
+                          .customer_id_type = "MSISDN",
+                          .channel_id = "App",
+                          .lang = "en",
+                          .trans_id = "t&1",
+                          .dealer_code = "",
+                          .max_price = "9.99"};
+    char url[BACKEND_URL_MAX];
+    ck_assert_int_eq(backend_url(&br, url, sizeof url), 0);
+    ck_assert_str_eq(url, "http://b.example/api/offers/%2B92%2045?customerIdType=MSISDN"
+                          "&channelId=App&lang=en&transId=t%261&maxPrice=9.99");
+    char small[40];
+    ck_assert_int_eq(backend_url(&br, small, sizeof small), -1);
+}
+END_TEST
+
 START_TEST(failures) {
     http_client *hc = http_client_new();
     char h[256];
@@ -486,6 +535,8 @@ int main(void) {
     tcase_add_test(tc, reuse_within_lifetime);
     tcase_add_test(tc, cached_never_fetches);
     tcase_add_test(tc, refresh_after_401);
+    tcase_add_test(tc, backend_auth_cached_never_fetches);
+    tcase_add_test(tc, backend_url_encodes_and_bounds);
     tcase_add_test(tc, failures);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
