@@ -230,10 +230,16 @@ static void backend_call_free(backend_call *c) {
     free(c);
 }
 
-/* Hands q to a worker (it waits for a token fetch); 503 when they are
- * all busy and their queue is full. Owns q. */
-static void to_worker(resolver *r, Millom__V1__Query *q) {
-    if (work_queue_push(r->workers, q) == 0) return;
+/* Hands q to a worker, whose call may wait for a token fetch; 503 when
+ * the workers' queue is full. Owns q. */
+static void to_worker(resolver *r, Millom__V1__Query *q, int token_refused, int refresh) {
+    resolver_job *job = malloc(sizeof *job);
+    if (job) {
+        *job = (resolver_job){.q = q, .token_refused = token_refused, .refresh = refresh};
+        if (work_queue_push(r->workers, job) == 0) return;
+        free(job);
+    }
+    if (refresh) atomic_store(&r->token_refresh, 0);
     reply_error(r, q, CAUSE_SERVICE_UNAVAILABLE, "offer-resolver is overloaded");
     millom__v1__query__free_unpacked(q, NULL);
 }
@@ -246,10 +252,10 @@ static void on_backend_answer(void *arg, http_result *res) {
     metric_observe_ms(r->backend_latency, (double)(mono_ms() - c->started_ms));
     if (c->auth && res->status == 401) {
         /* The token may have been revoked or rotated: a worker fetches a
-         * fresh one and calls again. */
+         * fresh one and calls once more. */
         backend_auth_rejected(c->p.op, c->auth);
         http_result_free(res);
-        to_worker(r, c->q);
+        to_worker(r, c->q, 1, 0);
         c->q = NULL;
         backend_call_free(c);
         return;
@@ -260,19 +266,25 @@ static void on_backend_answer(void *arg, http_result *res) {
     backend_call_free(c);
 }
 
-/* Starts q's backend call on the loop: 1 when q was taken (its call
- * started, or answered 503 when the loop is full), 0 when its operator's
- * token has to be fetched first. */
-static int start_backend_call(resolver *r, Millom__V1__Query *q, const query_plan *p) {
+/* Starts q's backend call on the loop, or hands q to a worker when its
+ * operator's token must be fetched first. A token due for a refresh is
+ * still used on the loop, while one query at a time (r->token_refresh)
+ * goes to a worker, whose call fetches the next token. Owns q. */
+static void start_backend_call(resolver *r, Millom__V1__Query *q, const query_plan *p) {
     char auth[BACKEND_AUTH_HEADER_MAX];
-    int has_auth = backend_auth_cached(p->op, auth, sizeof auth);
-    if (has_auth < 0) return 0;
+    int due = 0;
+    int has_auth = backend_auth_cached(p->op, auth, sizeof auth, &due);
+    if (has_auth < 0 || (due && !atomic_exchange(&r->token_refresh, 1))) {
+        OPENSSL_cleanse(auth, sizeof auth);
+        to_worker(r, q, 0, has_auth > 0);
+        return;
+    }
     backend_call *c = calloc(1, sizeof *c);
     if (!c) {
         OPENSSL_cleanse(auth, sizeof auth);
         reply_error(r, q, CAUSE_SERVICE_UNAVAILABLE, "offer-resolver is out of memory");
         millom__v1__query__free_unpacked(q, NULL);
-        return 1;
+        return;
     }
     *c = (backend_call){.r = r, .q = q, .p = *p, .started_ms = mono_ms()};
     if (has_auth) c->auth = strdup(auth);
@@ -287,32 +299,32 @@ static int start_backend_call(resolver *r, Millom__V1__Query *q, const query_pla
     const char *const headers[] = {"Accept: application/json", c->auth, NULL};
     if ((!has_auth || c->auth) &&
         http_loop_get(r->backend, url, headers, b.req.timeout_ms, on_backend_answer, c) == 0)
-        return 1;
+        return;
     reply_error(r, q, CAUSE_SERVICE_UNAVAILABLE, "offer-resolver is overloaded");
 drop:
     backend_call_free(c);
-    return 1;
 }
 
-int resolver_take(resolver *r, Millom__V1__Query *q) {
+void resolver_take(resolver *r, Millom__V1__Query *q) {
     query_plan p;
     if (plan_query(r, q, &p) != 0) {
         reply_error(r, q, CAUSE_BAD_REQUEST, "unknown operator");
         millom__v1__query__free_unpacked(q, NULL);
-        return 1;
+        return;
     }
     backend_answer *a = cache_lookup(r, q, &p);
     if (a) {
         answer_with(r, q, &p, a);
         millom__v1__query__free_unpacked(q, NULL);
-        return 1;
+        return;
     }
     metric_add(p.upsell ? r->offers_misses : r->cache_misses, 1);
-    return start_backend_call(r, q, &p);
+    start_backend_call(r, q, &p);
 }
 
-void resolver_answer(resolver *r, void *http_client_state, Millom__V1__Query *q) {
+void resolver_answer(resolver *r, void *http_client_state, resolver_job *job) {
     http_client *hc = http_client_state;
+    Millom__V1__Query *q = job->q;
     query_plan p;
     backend_args b;
     if (rpc_expired(q->meta)) goto done;
@@ -321,6 +333,7 @@ void resolver_answer(resolver *r, void *http_client_state, Millom__V1__Query *q)
         goto done;
     }
     if (backend_args_for(r, q, &p, &b) != 0) goto done;
+    b.req.token_refused = job->token_refused;
     http_result res;
     int64_t t0 = mono_ms();
     backend_get(hc, &b.req, &res);
@@ -329,5 +342,11 @@ void resolver_answer(resolver *r, void *http_client_state, Millom__V1__Query *q)
     http_result_free(&res);
     if (tree) answer_with_tree(r, q, &p, tree);
 done:
-    millom__v1__query__free_unpacked(q, NULL);
+    resolver_job_free(r, job);
+}
+
+void resolver_job_free(resolver *r, resolver_job *job) {
+    if (job->refresh) atomic_store(&r->token_refresh, 0);
+    millom__v1__query__free_unpacked(job->q, NULL);
+    free(job);
 }

@@ -21,10 +21,7 @@ static void worker_free(void *state) { http_client_free(state); }
 
 static void worker_run(void *arg, void *state, void *job) { resolver_answer(arg, state, job); }
 
-static void worker_drop(void *arg, void *job) {
-    (void)arg;
-    millom__v1__query__free_unpacked(job, NULL);
-}
+static void worker_drop(void *arg, void *job) { resolver_job_free(arg, job); }
 
 resolver *resolver_new(kafka_producer *producer, char *err, size_t errlen) {
     resolver *r = calloc(1, sizeof *r);

@@ -79,12 +79,6 @@ kafka_verdict resolver_on_message(void *arg, const rd_kafka_message_t *msg, char
     /* A cached answer is mapped and sent from here (handing it to another
      * thread would cost two wake-ups and a lock for microseconds of work);
      * a miss's call goes to the backend loop. */
-    if (resolver_take(r, q)) return KAFKA_DONE;
-    if (work_queue_push(r->workers, q) != 0) {
-        char *text = error_document_text(CAUSE_SERVICE_UNAVAILABLE, "offer-resolver is overloaded");
-        if (text) rpc_reply(r->producer, q->meta, 503, "application/json", text, strlen(text), 1);
-        free(text);
-        millom__v1__query__free_unpacked(q, NULL);
-    }
+    resolver_take(r, q);
     return KAFKA_DONE;
 }

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include "shared/contracts/config.h"
 #include "shared/plumbing/http_loop.h"
@@ -28,7 +29,17 @@ typedef struct {
     const char *channel_id;  /* MILLOM_CHANNEL_ID, default "App" */
     metric *cache_hits, *cache_misses, *backend_latency;
     metric *offers_hits, *offers_misses; /* the offers cache */
+    /* 1 while a worker's call fetches an operator's next token (its
+     * current one is due for a refresh): one such query at a time. */
+    atomic_int token_refresh;
 } resolver;
+
+/* A query handed to a worker: its call waits for a token fetch. */
+typedef struct {
+    Millom__V1__Query *q;
+    int token_refused; /* the loop's call got a 401: fetch a fresh token, call once more */
+    int refresh;       /* the query that fetches the next token (r->token_refresh) */
+} resolver_job;
 
 resolver *resolver_new(kafka_producer *producer, char *err, size_t errlen);
 void resolver_free(resolver *r);
@@ -40,13 +51,15 @@ kafka_verdict resolver_on_message(void *arg, const rd_kafka_message_t *msg, char
                                   size_t errlen);
 
 /* Consumer side (answer_query.c): answers q from the cache, or starts its
- * backend call on r->backend (answered from there); 1 when q was taken
- * (and freed). 0 when the operator's backendAuth token has to be fetched
- * first: q is left to resolver_answer on a worker. */
-int resolver_take(resolver *r, Millom__V1__Query *q);
+ * backend call on r->backend (answered from there), or, when the
+ * operator's backendAuth token has to be fetched first, hands it to a
+ * worker (resolver_answer). Owns q. */
+void resolver_take(resolver *r, Millom__V1__Query *q);
 /* Worker side (answer_query.c): answers one query with a call that may
- * wait (for a token fetch); owns q. */
-void resolver_answer(resolver *r, void *http_client, Millom__V1__Query *q);
+ * wait for a token fetch; owns and frees job. */
+void resolver_answer(resolver *r, void *http_client, resolver_job *job);
+/* Frees a job never run (the workers stopping). */
+void resolver_job_free(resolver *r, resolver_job *job);
 
 /* backend_cache.c: the backend's /balance and /offers bodies, cached in
  * memory for ttl_ms, at most max_bytes in all. The key of a balance is the

@@ -3,6 +3,7 @@
 #include "shared/plumbing/settings.h"
 #include "shared/patterns/backend_client.h"
 #include "shared/patterns/oauth_client.h"
+#include "shared/plumbing/service.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,7 +60,8 @@ static int auth_failed(const tenant_operator *op, const char *msg, http_result *
     return -1;
 }
 
-int backend_auth_cached(const tenant_operator *op, char *hdr, size_t len) {
+int backend_auth_cached(const tenant_operator *op, char *hdr, size_t len, int *refresh_due) {
+    *refresh_due = 0;
     int configured;
     char err[256];
     oauth_token_source *s = auth_source(op, &configured, err, sizeof err);
@@ -68,7 +70,7 @@ int backend_auth_cached(const tenant_operator *op, char *hdr, size_t len) {
         return 0;
     }
     if (!s) return -1;
-    return oauth_cached_authorization(s, hdr, len) == 0 ? 1 : -1;
+    return oauth_valid_authorization(s, hdr, len, refresh_due) == 0 ? 1 : -1;
 }
 
 int backend_url(const backend_request *req, char *url, size_t len) {
@@ -95,7 +97,21 @@ int backend_url(const backend_request *req, char *url, size_t len) {
     return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
+/* What is left of req's timeout, t0 being when backend_get started: a
+ * token fetch on the way takes its share. */
+static long time_left(const backend_request *req, int64_t t0) {
+    return req->timeout_ms - (long)(mono_ms() - t0);
+}
+
+static int timed_out(http_result *out) {
+    memset(out, 0, sizeof *out);
+    out->timed_out = 1;
+    snprintf(out->error, sizeof out->error, "no time left for the backend call");
+    return -1;
+}
+
 int backend_get(http_client *c, const backend_request *req, http_result *out) {
+    int64_t t0 = mono_ms();
     char url[BACKEND_URL_MAX];
     if (backend_url(req, url, sizeof url) != 0) {
         memset(out, 0, sizeof *out);
@@ -106,14 +122,19 @@ int backend_get(http_client *c, const backend_request *req, http_result *out) {
     int a = backend_auth_header(req->op, c, auth, sizeof auth);
     if (a < 0) return auth_failed(req->op, auth, out);
     const char *const headers[] = {"Accept: application/json", a ? auth : NULL, NULL};
-    int rc = http_get(c, url, headers, req->timeout_ms, out);
-    if (a && out->status == 401) {
+    long left = time_left(req, t0);
+    if (left <= 0) return timed_out(out);
+    int rc = http_get(c, url, headers, left, out);
+    if (a && out->status == 401 && !req->token_refused) {
         /* The token may have been revoked or rotated: once more with a fresh one. */
         backend_auth_rejected(req->op, auth);
         http_result_free(out);
         if (backend_auth_header(req->op, c, auth, sizeof auth) < 0)
             return auth_failed(req->op, auth, out);
-        rc = http_get(c, url, headers, req->timeout_ms, out);
+        if ((left = time_left(req, t0)) <= 0) return timed_out(out);
+        rc = http_get(c, url, headers, left, out);
     }
+    /* A fresh token refused too: not kept for the next call either. */
+    if (a && out->status == 401) backend_auth_rejected(req->op, auth);
     return rc;
 }

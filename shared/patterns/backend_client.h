@@ -21,7 +21,11 @@ typedef struct {
     const char *offer_type;
     const char *max_price;
     const char *number_of_offers;
-    long timeout_ms;
+    long timeout_ms; /* for the whole of backend_get, a token fetch included */
+    /* 1: a token was refused for this call already (offer-resolver's loop
+     * got the 401): backend_get fetches a fresh one and does not retry
+     * again on a second 401. */
+    int token_refused;
 } backend_request;
 
 /* Room for a backend URL. */
@@ -33,7 +37,7 @@ int backend_url(const backend_request *req, char *url, size_t len);
 
 /* Builds the URL and performs the GET. Returns http_get's result. With
  * backendAuth it sends a bearer token and, on a 401, drops the token and
- * retries once with a fresh one; when no token can be had, -1 with
+ * retries once with a fresh one (a token refused again is dropped too); when no token can be had, -1 with
  * status 0 and the reason in out->error (nothing was sent). */
 int backend_get(http_client *c, const backend_request *req, http_result *out);
 
@@ -45,10 +49,12 @@ int backend_get(http_client *c, const backend_request *req, http_result *out);
 int backend_auth_header(const tenant_operator *op, http_client *hc, char *hdr, size_t len);
 /* The same without ever waiting, for a thread that drives many calls
  * (offer-resolver's backend loop): 0 with hdr "" without backendAuth, 1
- * with the cached token's header; -1 when a token has to be fetched first
- * (or backendAuth is unusable): the caller then makes the call with
- * backend_get on a thread that may wait. */
-int backend_auth_cached(const tenant_operator *op, char *hdr, size_t len);
+ * with the cached token's header (*refresh_due 1 when it is within its
+ * refresh margin: still valid, but someone should fetch the next one);
+ * -1 when a token has to be fetched first (or backendAuth is unusable):
+ * the caller then makes the call with backend_get on a thread that may
+ * wait. */
+int backend_auth_cached(const tenant_operator *op, char *hdr, size_t len, int *refresh_due);
 /* After a 401 to a request sent with hdr: drops that token (if still
  * current), so the next backend_auth_header fetches a fresh one. */
 void backend_auth_rejected(const tenant_operator *op, const char *hdr);

@@ -33,6 +33,7 @@ struct oauth_token_source {
     char *secret;       /* under mu */
     char *token;        /* under mu; NULL when none */
     int64_t refresh_at; /* ms on the oauth clock */
+    int64_t expires_at; /* ms on the oauth clock */
     int fetching;
     unsigned long generation; /* completed fetches */
     int last_ok;
@@ -261,6 +262,7 @@ int oauth_authorization(oauth_token_source *s, http_client *hc, char *header, si
         free(s->token);
         s->token = token;
         s->refresh_at = now_ms() + lifetime - margin;
+        s->expires_at = s->refresh_at + margin;
         s->last_ok = 1;
         s->last_error[0] = '\0';
         rc = fill_header(s->token, header, len);
@@ -286,6 +288,21 @@ int oauth_cached_authorization(oauth_token_source *s, char *header, size_t len) 
     pthread_mutex_lock(&s->mu);
     if (s->token && now_ms() < s->refresh_at && sizeof BEARER_PREFIX - 1 + strlen(s->token) < len) {
         snprintf(header, len, BEARER_PREFIX "%s", s->token);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int oauth_valid_authorization(oauth_token_source *s, char *header, size_t len, int *due) {
+    if (due) *due = 0;
+    if (!s || !header || !len) return -1;
+    int rc = -1;
+    pthread_mutex_lock(&s->mu);
+    int64_t now = now_ms();
+    if (s->token && now < s->expires_at && sizeof BEARER_PREFIX - 1 + strlen(s->token) < len) {
+        snprintf(header, len, BEARER_PREFIX "%s", s->token);
+        if (due) *due = now >= s->refresh_at;
         rc = 0;
     }
     pthread_mutex_unlock(&s->mu);

@@ -39,6 +39,13 @@ int oauth_authorization(oauth_token_source *s, http_client *hc, char *header, si
  * oauth_authorization elsewhere. Never fetches, never waits for a fetch. */
 int oauth_cached_authorization(oauth_token_source *s, char *header, size_t len);
 
+/* The same, but a token within its refresh margin still counts until it
+ * expires; then *due is set to 1, and the caller should have one fetch
+ * made (oauth_authorization, elsewhere) while it goes on using this one.
+ * For a thread driving many calls, so the calls around each refresh need
+ * not wait for it. */
+int oauth_valid_authorization(oauth_token_source *s, char *header, size_t len, int *due);
+
 /* Drops the cached token if it is still `token` (after a 401), so the next
  * oauth_authorization fetches a fresh one; a token already replaced is
  * left alone, so concurrent 401s for one token cause one refresh. `token`

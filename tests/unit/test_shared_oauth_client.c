@@ -412,27 +412,77 @@ START_TEST(refresh_after_401) {
 END_TEST
 
 /* backend_auth_cached, for offer-resolver's backend loop: the cached
- * token's header or -1, never a fetch; 0 without backendAuth. */
+ * token's header or -1, never a fetch; a token in its refresh margin
+ * still serves, marked due, until it expires; 0 without backendAuth. */
 START_TEST(backend_auth_cached_never_fetches) {
     tenant_operator op = {
         .id = "tp", .backend_url = base, .json = operator_json("clientSecret", fake.secret)};
     http_client *hc = http_client_new();
     char h[BACKEND_AUTH_HEADER_MAX] = "x", err[256];
-    ck_assert_int_eq(backend_auth_cached(&op, h, sizeof h), -1);
+    int due = -1;
+    ck_assert_int_eq(backend_auth_cached(&op, h, sizeof h, &due), -1);
+    ck_assert_int_eq(due, 0);
     ck_assert_int_eq(issued(), 0);
     ck_assert_int_eq(backend_call(&op, hc, err, sizeof err), 200);
     ck_assert_int_eq(issued(), 1);
-    ck_assert_int_eq(backend_auth_cached(&op, h, sizeof h), 1);
+    ck_assert_int_eq(backend_auth_cached(&op, h, sizeof h, &due), 1);
     ck_assert_str_eq(h, "Authorization: Bearer t1");
+    ck_assert_int_eq(due, 0);
+    /* 95 s of its 100: due for a refresh (margin 10 s), still served */
+    atomic_store(&fake_now, 1000000 + 95000);
+    ck_assert_int_eq(backend_auth_cached(&op, h, sizeof h, &due), 1);
+    ck_assert_str_eq(h, "Authorization: Bearer t1");
+    ck_assert_int_eq(due, 1);
+    /* expired: no longer */
+    atomic_store(&fake_now, 1000000 + 100000);
+    ck_assert_int_eq(backend_auth_cached(&op, h, sizeof h, &due), -1);
+    atomic_store(&fake_now, 1000000);
     /* A 401 to it drops it: -1 again until someone fetches. */
+    ck_assert_int_eq(backend_auth_cached(&op, h, sizeof h, &due), 1);
     backend_auth_rejected(&op, h);
-    ck_assert_int_eq(backend_auth_cached(&op, h, sizeof h), -1);
+    ck_assert_int_eq(backend_auth_cached(&op, h, sizeof h, &due), -1);
     ck_assert_int_eq(issued(), 1);
     json_t *plain = json_pack("{s:s}", "id", "tp");
     tenant_operator op2 = {.id = "tp", .backend_url = base, .json = plain};
-    ck_assert_int_eq(backend_auth_cached(&op2, h, sizeof h), 0);
+    ck_assert_int_eq(backend_auth_cached(&op2, h, sizeof h, &due), 0);
     ck_assert_str_eq(h, "");
     json_decref(plain);
+    json_decref(op.json);
+    http_client_free(hc);
+}
+END_TEST
+
+/* token_refused (the loop's call got a 401 already): one fresh token and
+ * one call, no second retry; a refused fresh token is dropped too. */
+START_TEST(backend_get_after_a_refused_token) {
+    tenant_operator op = {
+        .id = "tp", .backend_url = base, .json = operator_json("clientSecret", fake.secret)};
+    http_client *hc = http_client_new();
+    char h[BACKEND_AUTH_HEADER_MAX], err[256];
+    ck_assert_int_eq(backend_call(&op, hc, err, sizeof err), 200);
+    pthread_mutex_lock(&fake.mu);
+    fake.valid_min = 1000; /* every token refused */
+    int calls = fake.backend_calls;
+    pthread_mutex_unlock(&fake.mu);
+    backend_auth_cached(&op, h, sizeof h, &(int){0});
+    backend_auth_rejected(&op, h);
+    backend_request br = {.op = &op,
+                          .resource = "balance",
+                          .customer_id = "924542610003",
+                          .customer_id_type = "MSISDN",
+                          .channel_id = "test",
+                          .trans_id = "x",
+                          .timeout_ms = 5000,
+                          .token_refused = 1};
+    http_result res;
+    backend_get(hc, &br, &res);
+    ck_assert_int_eq(res.status, 401);
+    http_result_free(&res);
+    ck_assert_int_eq(issued(), 2);
+    pthread_mutex_lock(&fake.mu);
+    ck_assert_int_eq(fake.backend_calls, calls + 1);
+    pthread_mutex_unlock(&fake.mu);
+    ck_assert_int_eq(backend_auth_cached(&op, h, sizeof h, &(int){0}), -1);
     json_decref(op.json);
     http_client_free(hc);
 }
@@ -536,6 +586,7 @@ int main(void) {
     tcase_add_test(tc, cached_never_fetches);
     tcase_add_test(tc, refresh_after_401);
     tcase_add_test(tc, backend_auth_cached_never_fetches);
+    tcase_add_test(tc, backend_get_after_a_refused_token);
     tcase_add_test(tc, backend_url_encodes_and_bounds);
     tcase_add_test(tc, failures);
     suite_add_tcase(s, tc);
