@@ -1,8 +1,8 @@
 /* offer-resolver: wiring. Settings: MILLOM_RESOLVER_PORT (admin, 9101),
  * MILLOM_RESOLVER_BACKEND_CONNECTIONS (64, per operator backend),
- * MILLOM_RESOLVER_WORKERS (4, for calls that wait for a token fetch), MILLOM_CACHE_TTL_S (30), MILLOM_CACHE_MAX_KB (4096),
- * MILLOM_BACKEND_TIMEOUT_MS (2000), MILLOM_OFFER_TTL_S (900),
- * MILLOM_CHANNEL_ID ("App"), MILLOM_TENANTS. */
+ * MILLOM_RESOLVER_WORKERS (4, for calls that wait for a token fetch),
+ * MILLOM_CACHE_TTL_S (30), MILLOM_CACHE_MAX_KB (4096), MILLOM_BACKEND_TIMEOUT_MS
+ * (2000), MILLOM_OFFER_TTL_S (900), MILLOM_CHANNEL_ID ("App"), MILLOM_TENANTS. */
 #include "resolver.h"
 #include "shared/plumbing/settings.h"
 #include "shared/plumbing/topics.h"

@@ -37,8 +37,9 @@ int backend_url(const backend_request *req, char *url, size_t len);
 
 /* Builds the URL and performs the GET. Returns http_get's result. With
  * backendAuth it sends a bearer token and, on a 401, drops the token and
- * retries once with a fresh one (a token refused again is dropped too); when no token can be had, -1 with
- * status 0 and the reason in out->error (nothing was sent). */
+ * retries once with a fresh one (a token refused again is dropped too);
+ * when no token can be had, -1 with status 0 and the reason in
+ * out->error (nothing was sent). */
 int backend_get(http_client *c, const backend_request *req, http_result *out);
 
 /* Outbound OAuth for the operator's backend: the operator entry's optional
