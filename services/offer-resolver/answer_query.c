@@ -296,7 +296,9 @@ static void start_backend_call(resolver *r, Millom__V1__Query *q, const query_pl
         reply_error(r, q, CAUSE_BAD_REQUEST, "the backend URL would be too long");
         goto drop;
     }
-    const char *const headers[] = {"Accept: application/json", c->auth, NULL};
+    const char *headers[4];
+    char id_line[BACKEND_CORRELATOR_LINE];
+    backend_headers(c->auth, id_line, headers);
     if ((!has_auth || c->auth) &&
         http_loop_get(r->backend, url, headers, b.req.timeout_ms, on_backend_answer, c) == 0)
         return;

@@ -97,6 +97,18 @@ int backend_url(const backend_request *req, char *url, size_t len) {
     return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
+void backend_headers(const char *auth, char line[BACKEND_CORRELATOR_LINE], const char *out[4]) {
+    size_t n = 0;
+    out[n++] = "Accept: application/json";
+    const char *id = correlator_current();
+    if (*id) {
+        snprintf(line, BACKEND_CORRELATOR_LINE, CORRELATOR_HEADER ": %s", id);
+        out[n++] = line;
+    }
+    if (auth) out[n++] = auth;
+    out[n] = NULL;
+}
+
 /* What is left of req's timeout, t0 being when backend_get started: a
  * token fetch on the way takes its share. */
 static long time_left(const backend_request *req, int64_t t0) {
@@ -121,7 +133,9 @@ int backend_get(http_client *c, const backend_request *req, http_result *out) {
     char auth[BACKEND_AUTH_HEADER_MAX];
     int a = backend_auth_header(req->op, c, auth, sizeof auth);
     if (a < 0) return auth_failed(req->op, auth, out);
-    const char *const headers[] = {"Accept: application/json", a ? auth : NULL, NULL};
+    const char *headers[4];
+    char id_line[BACKEND_CORRELATOR_LINE];
+    backend_headers(a ? auth : NULL, id_line, headers);
     long left = time_left(req, t0);
     if (left <= 0) return timed_out(out);
     int rc = http_get(c, url, headers, left, out);

@@ -4,6 +4,7 @@
 #define MILLOM_BACKEND_CLIENT_H
 
 #include "shared/contracts/config.h"
+#include "shared/plumbing/correlator.h"
 #include "shared/plumbing/http_client.h"
 
 typedef struct {
@@ -30,6 +31,15 @@ typedef struct {
 
 /* Room for a backend URL. */
 #define BACKEND_URL_MAX 2048
+
+/* Room for the x-correlator header line. */
+#define BACKEND_CORRELATOR_LINE (sizeof CORRELATOR_HEADER + 2 + CORRELATOR_SIZE)
+
+/* The headers of a backend GET, NULL-terminated in out: Accept, the
+ * calling thread's request id as x-correlator (written into line; left
+ * out when there is none), so the operator's logs can be matched with
+ * Millom's, and auth when not NULL. */
+void backend_headers(const char *auth, char line[BACKEND_CORRELATOR_LINE], const char *out[4]);
 
 /* Writes the URL of req's GET (every value percent-encoded) into url.
  * 0, or -1 when it does not fit in len or out of memory. */

@@ -34,6 +34,7 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,9 +95,10 @@ static char edge[64];
 
 /* One backend call the fake saw. */
 typedef struct {
-    int token;     /* n of "Bearer t<n>"; 0: no bearer token of ours */
-    int status;    /* what the fake answered: 200 or 401 */
-    char resource; /* 'b' /balance, 'o' /offers */
+    int token;           /* n of "Bearer t<n>"; 0: no bearer token of ours */
+    int status;          /* what the fake answered: 200 or 401 */
+    char resource;       /* 'b' /balance, 'o' /offers */
+    char correlator[64]; /* its x-correlator header ("": none) */
 } backend_event;
 
 static struct {
@@ -145,14 +147,18 @@ static void token_endpoint(http_request *req) {
 
 static void backend(http_request *req, char resource) {
     const char *auth = http_header(req, "Authorization");
+    const char *id = http_header(req, "x-correlator");
     int n = 0;
     char extra;
     int bearer = auth && sscanf(auth, "Bearer t%d%c", &n, &extra) == 1 && n > 0;
     pthread_mutex_lock(&fake.mu);
     int ok = bearer && !fake.refuse_all && n >= fake.valid_min && n <= fake.issued;
-    if (fake.n_events < MAX_EVENTS)
+    if (fake.n_events < MAX_EVENTS) {
         fake.events[fake.n_events] = (backend_event){
             .token = bearer ? n : 0, .status = ok ? 200 : 401, .resource = resource};
+        snprintf(fake.events[fake.n_events].correlator,
+                 sizeof fake.events[fake.n_events].correlator, "%s", id ? id : "");
+    }
     fake.n_events++;
     pthread_mutex_unlock(&fake.mu);
     if (!ok) { /* RFC 6750's answer to a bad bearer token */
@@ -222,12 +228,21 @@ static void fake_set(int valid_min, int refuse_all) {
 
 /* ---- queries through api-edge ---- */
 
-/* GET /std/SP/tp/MSISDN/<what> past offer-resolver's cache: the status;
- * the parsed body into *out (caller decrefs) when out is given. */
+/* The request id the calling thread's last query() sent (x-correlator);
+ * case 4 queries from many threads at once. */
+static _Thread_local char last_id[64];
+static atomic_int query_seq;
+
+/* GET /std/SP/tp/MSISDN/<what> past offer-resolver's cache, with a
+ * request id of its own (last_id): the status; the parsed body into *out
+ * (caller decrefs) when out is given. */
 static long query(const char *what, json_t **out) {
-    char url[256];
+    char url[256], id_header[96];
     snprintf(url, sizeof url, "%s/std/" SP "/tp/" MSISDN "/%s", edge, what);
-    const char *const nc[] = {"Cache-Control: no-cache", NULL};
+    snprintf(last_id, sizeof last_id, "ba.%ld:%d", (long)getpid(),
+             atomic_fetch_add(&query_seq, 1) + 1);
+    snprintf(id_header, sizeof id_header, "x-correlator: %s", last_id);
+    const char *const nc[] = {"Cache-Control: no-cache", id_header, NULL};
     long status = 0;
     json_t *j = test_get_json(url, nc, &status);
     if (out)
@@ -282,6 +297,8 @@ START_TEST(first_call_fetches_one_token) {
     ck_assert_int_eq(ev[0].token, 1);
     ck_assert_int_eq(ev[0].status, 200);
     ck_assert_int_eq(ev[0].resource, 'b');
+    /* the call (a worker's: it fetched the token) carried the request id */
+    ck_assert_str_eq(ev[0].correlator, last_id);
 }
 END_TEST
 
@@ -300,6 +317,10 @@ START_TEST(cached_token_serves_many_calls) {
         else
             expect_fake_balance(j);
         json_decref(j);
+        /* the loop's call carried this query's request id */
+        backend_event last[1];
+        ck_assert_int_eq(fake_calls_since(from + i, last, 1), 1);
+        ck_assert_str_eq(last[0].correlator, last_id);
     }
     ck_assert_int_eq(fake_issued(), 1);
     ck_assert_int_eq(fake_token_requests(), 1);
