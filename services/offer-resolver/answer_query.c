@@ -289,6 +289,10 @@ static void start_backend_call(resolver *r, Millom__V1__Query *q, const query_pl
     *c = (backend_call){.r = r, .q = q, .p = *p, .started_ms = mono_ms()};
     if (has_auth) c->auth = strdup(auth);
     OPENSSL_cleanse(auth, sizeof auth);
+    if (has_auth && !c->auth) {
+        reply_error(r, q, CAUSE_SERVICE_UNAVAILABLE, "offer-resolver is out of memory");
+        goto drop;
+    }
     backend_args b;
     char url[BACKEND_URL_MAX];
     if (backend_args_for(r, q, p, &b) != 0) goto drop; /* api-edge answered already */
@@ -299,8 +303,7 @@ static void start_backend_call(resolver *r, Millom__V1__Query *q, const query_pl
     const char *headers[4];
     char id_line[BACKEND_CORRELATOR_LINE];
     backend_headers(c->auth, id_line, headers);
-    if ((!has_auth || c->auth) &&
-        http_loop_get(r->backend, url, headers, b.req.timeout_ms, on_backend_answer, c) == 0)
+    if (http_loop_get(r->backend, url, headers, b.req.timeout_ms, on_backend_answer, c) == 0)
         return;
     reply_error(r, q, CAUSE_SERVICE_UNAVAILABLE, "offer-resolver is overloaded");
 drop:

@@ -14,7 +14,6 @@
  * and the purchase events themselves. */
 #include "resolver.h"
 #include "shared/plumbing/topics.h"
-#include "shared/plumbing/errors.h"
 #include "shared/plumbing/log.h"
 #include "shared/patterns/rpc.h"
 #include "shared/plumbing/service.h"

@@ -282,31 +282,33 @@ int oauth_authorization(oauth_token_source *s, http_client *hc, char *header, si
     return rc;
 }
 
-int oauth_cached_authorization(oauth_token_source *s, char *header, size_t len) {
-    if (!s || !header || !len) return -1;
-    int rc = -1;
-    pthread_mutex_lock(&s->mu);
-    if (s->token && now_ms() < s->refresh_at && sizeof BEARER_PREFIX - 1 + strlen(s->token) < len) {
-        snprintf(header, len, BEARER_PREFIX "%s", s->token);
-        rc = 0;
-    }
-    pthread_mutex_unlock(&s->mu);
-    return rc;
-}
-
-int oauth_valid_authorization(oauth_token_source *s, char *header, size_t len, int *due) {
+/* The cached token's header, when there is a token that may still be
+ * used: until its refresh time, or (until_expiry) until it expires;
+ * *due (when given): past its refresh time. -1 (header untouched)
+ * otherwise. Never fetches, never waits for a fetch. */
+static int read_cached(oauth_token_source *s, char *header, size_t len, int until_expiry,
+                       int *due) {
     if (due) *due = 0;
     if (!s || !header || !len) return -1;
     int rc = -1;
     pthread_mutex_lock(&s->mu);
     int64_t now = now_ms();
-    if (s->token && now < s->expires_at && sizeof BEARER_PREFIX - 1 + strlen(s->token) < len) {
+    int64_t until = until_expiry ? s->expires_at : s->refresh_at;
+    if (s->token && now < until && sizeof BEARER_PREFIX - 1 + strlen(s->token) < len) {
         snprintf(header, len, BEARER_PREFIX "%s", s->token);
         if (due) *due = now >= s->refresh_at;
         rc = 0;
     }
     pthread_mutex_unlock(&s->mu);
     return rc;
+}
+
+int oauth_cached_authorization(oauth_token_source *s, char *header, size_t len) {
+    return read_cached(s, header, len, 0, NULL);
+}
+
+int oauth_valid_authorization(oauth_token_source *s, char *header, size_t len, int *due) {
+    return read_cached(s, header, len, 1, due);
 }
 
 void oauth_invalidate(oauth_token_source *s, const char *token) {

@@ -325,19 +325,27 @@ static json_t *operator_json(const char *secret_field, const char *secret) {
                      fake.scope);
 }
 
-static long backend_call(const tenant_operator *op, http_client *hc, char *err, size_t errlen) {
+/* A balance call through backend_get: its status (0: none, why in err).
+ * token_refused as offer-resolver's workers set it after the loop's 401. */
+static long backend_call_as(const tenant_operator *op, http_client *hc, int token_refused,
+                            char *err, size_t errlen) {
     backend_request br = {.op = op,
                           .resource = "balance",
                           .customer_id = "924542610003",
                           .customer_id_type = "MSISDN",
                           .channel_id = "test",
                           .trans_id = "x",
-                          .timeout_ms = 5000};
+                          .timeout_ms = 5000,
+                          .token_refused = token_refused};
     http_result res;
     backend_get(hc, &br, &res);
     snprintf(err, errlen, "%s", res.error);
     http_result_free(&res);
     return res.status;
+}
+
+static long backend_call(const tenant_operator *op, http_client *hc, char *err, size_t errlen) {
+    return backend_call_as(op, hc, 0, err, errlen);
 }
 
 START_TEST(refresh_after_401) {
@@ -466,18 +474,7 @@ START_TEST(backend_get_after_a_refused_token) {
     pthread_mutex_unlock(&fake.mu);
     backend_auth_cached(&op, h, sizeof h, &(int){0});
     backend_auth_rejected(&op, h);
-    backend_request br = {.op = &op,
-                          .resource = "balance",
-                          .customer_id = "924542610003",
-                          .customer_id_type = "MSISDN",
-                          .channel_id = "test",
-                          .trans_id = "x",
-                          .timeout_ms = 5000,
-                          .token_refused = 1};
-    http_result res;
-    backend_get(hc, &br, &res);
-    ck_assert_int_eq(res.status, 401);
-    http_result_free(&res);
+    ck_assert_int_eq(backend_call_as(&op, hc, 1, err, sizeof err), 401);
     ck_assert_int_eq(issued(), 2);
     pthread_mutex_lock(&fake.mu);
     ck_assert_int_eq(fake.backend_calls, calls + 1);
