@@ -24,7 +24,8 @@
 #include "shared/plumbing/metrics.h"
 #include "shared/plumbing/service.h"
 
-#define BATCH_MAX 500
+#define BATCH_MAX \
+    128 /* rows produced and awaited at once; their payloads are copied into the producer until delivered */
 #define IDLE_WAKE_MS 100
 #define FAILURE_PAUSE_MS 500
 #define FAILURE_PAUSE_MAX_MS 10000 /* after repeated failures (a full disk) */

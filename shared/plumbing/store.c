@@ -126,6 +126,18 @@ static void configure_sqlite(void) {
     if (sqlite3_config(SQLITE_CONFIG_LOG, sqlite_error_log, NULL) != SQLITE_OK ||
         sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0) != SQLITE_OK)
         log_debug("store: SQLite was initialised already; its error log is not watched");
+    /* One memory budget for all of the process's connections: past it,
+     * SQLite reports memory pressure and a connection that needs a page
+     * recycles its least recently used one instead of allocating another
+     * (nothing fails; a page that left the cache is read again from the
+     * kernel's page cache). MILLOM_SQLITE_CACHE_KB bounds each connection;
+     * this bounds their sum, which otherwise grows with the connections a
+     * service opens: purchase-executor's lanes share 4, and the writes
+     * thread, the relay, the follower and the retry thread have their own. */
+    settings_reader set = SETTINGS_INIT;
+    long heap_kb = settings_long(&set, "MILLOM_SQLITE_HEAP_KB", 1024, 0, 1024 * 1024);
+    settings_exit_on_error(&set);
+    sqlite3_soft_heap_limit64((sqlite3_int64)heap_kb * 1024);
 }
 static pthread_once_t configure_once = PTHREAD_ONCE_INIT;
 

@@ -202,7 +202,7 @@ START_TEST(rolled_back_rows_are_never_published) {
 END_TEST
 
 START_TEST(committed_rows_relay_in_order) {
-    enum { N = 1200 }; /* more than one batch of 500 */
+    enum { N = 1200 }; /* more than one batch of 128 */
     outbox_relay *r = outbox_relay_start(db_path, producer);
     ck_assert_ptr_nonnull(r);
     char v[32];

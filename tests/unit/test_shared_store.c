@@ -115,6 +115,32 @@ START_TEST(connections_opened_elsewhere_get_the_store_cache_size) {
 }
 END_TEST
 
+/* MILLOM_SQLITE_HEAP_KB (1024 by default) bounds the page caches of all
+ * the process's connections together: four connections that each read a
+ * 3 MB table would otherwise keep 512 kB each (MILLOM_SQLITE_CACHE_KB). */
+START_TEST(one_budget_bounds_every_connections_cache) {
+    static const char *const big[] = {
+        "CREATE TABLE big (id INTEGER PRIMARY KEY, b BLOB NOT NULL)",
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) "
+        "INSERT INTO big (b) SELECT zeroblob(1000) FROM n",
+    };
+    char err[256];
+    sqlite3 *db[4];
+    for (int i = 0; i < 4; i++) {
+        db[i] = store_open("budget", big, 2, err, sizeof err);
+        ck_assert_msg(db[i] != NULL, "%s", err);
+    }
+    ck_assert_int_eq(sqlite3_soft_heap_limit64(-1), 1024 * 1024);
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(scalar(db[i], "SELECT sum(length(b)) FROM big"), 3000 * 1000);
+    /* Within the budget and a little over it (what is pinned while a page
+     * is read, schemas, statements); without it, over 2 MB. */
+    sqlite3_int64 used = sqlite3_memory_used();
+    ck_assert_msg(used < 1280 * 1024, "SQLite holds %lld bytes", (long long)used);
+    for (int i = 0; i < 4; i++) store_close(db[i]);
+}
+END_TEST
+
 START_TEST(transactions) {
     char err[256];
     sqlite3 *db = store_open("tx", v1, 1, err, sizeof err);
@@ -236,6 +262,7 @@ int main(void) {
     tcase_add_test(tc, newer_file_is_refused);
     tcase_add_test(tc, transactions);
     tcase_add_test(tc, connections_opened_elsewhere_get_the_store_cache_size);
+    tcase_add_test(tc, one_budget_bounds_every_connections_cache);
     tcase_add_test(tc, checkpoints_run_in_their_own_thread);
     tcase_add_test(tc, a_busy_writer_waits_for_the_lock);
     suite_add_tcase(s, tc);
