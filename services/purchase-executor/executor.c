@@ -43,13 +43,18 @@ void executor_config_load(executor_config *cfg) {
     cfg->recheck.first_ms = (int64_t)recheck_s * 1000;
     cfg->recheck.max_ms = (int64_t)recheck_max_s * 1000;
     cfg->pending_max_age_s = settings_seconds(&s, "MILLOM_PENDING_MAX_AGE_S", 3600, 1, 365 * 86400);
-    /* Messages handled at once, each lane on its own thread with its own
-     * HTTP client; one key (a subscriber's MSISDN) always in one lane, in
-     * order. 1: one at a time on the consumer's thread, as before lanes. A lane waits for its operator call, so the
-     * lanes bound the purchases per second at lanes / the operator's
-     * latency: 24 made 12% more purchases/s than 12 in the bench (1,008
-     * against 898 on average, runs alternated) for 3 MB more memory. */
-    cfg->lanes = settings_long(&s, "MILLOM_EXECUTOR_LANES", 24, 1, 256);
+    /* Messages handled at once, each lane on its own thread; one key (a
+     * subscriber's MSISDN) always in one lane, in order. 1: one at a time
+     * on the consumer's thread, as before lanes. A lane waits for its
+     * operator call, its group commit and its deliveries, so the lanes
+     * bound the purchases per second at lanes / a purchase's time in a
+     * lane. A lane costs about 100 kB under load: its stack pages (52 kB,
+     * 18 kB of them the static thread-local storage of librdkafka and
+     * Millom) and malloc's cache of freed blocks per thread. In the bench
+     * 16 made about 8% fewer purchases/s than 24 for 0.8 MB less (runs
+     * alternated, 2026-12-03); an operator slower than mno-sandbox needs
+     * more. */
+    cfg->lanes = settings_long(&s, "MILLOM_EXECUTOR_LANES", 16, 1, 256);
     /* The SQLite connections the lanes share for their reads (a lane
      * takes one for each read: microseconds, against the operator call's
      * milliseconds). A connection each cost about 100 kB per lane: its
@@ -70,9 +75,9 @@ static void wake_retry(void *arg) {
 }
 
 /* With more than one lane, each gets a copy of the flow with its own
- * HTTP client; config, tenants, producer, relay, the read connections,
- * metrics and operator slots stay shared. With one, the consumer's thread
- * uses the executor's flow as before. */
+ * HTTP client on the executor's loop; config, tenants, producer, relay,
+ * the read connections, metrics and operator slots stay shared. With one,
+ * the consumer's thread uses the executor's flow as before. */
 static int lanes_open(executor *ex, char *err, size_t errlen) {
     if (ex->flow.cfg.lanes <= 1) return 0;
     ex->lanes = calloc((size_t)ex->flow.cfg.lanes, sizeof *ex->lanes);
@@ -85,7 +90,7 @@ static int lanes_open(executor *ex, char *err, size_t errlen) {
         *l = ex->flow;
         l->http = NULL;
         ex->n_lanes++;
-        l->http = http_client_new();
+        l->http = http_client_on_loop(ex->calls);
         if (!l->http) {
             snprintf(err, errlen, "cannot create an HTTP client");
             return -1;
@@ -124,7 +129,15 @@ executor *executor_new(const executor_config *cfg, tenants *t, kafka_producer *p
     f->db_pool =
         store_pool_open(db_path, (int)cfg->db_connections, purchase_store_open, err, errlen);
     if (!f->db_pool) goto fail;
-    f->http = http_client_new();
+    /* One call per client at a time: the lanes' and the flow's. Each
+     * operator's maxInFlight (operator_slots) bounds its connections. */
+    http_loop_opts calls = {.name = "operator-calls",
+                            .max_in_flight = cfg->lanes + 1,
+                            .max_host_connections = cfg->lanes + 1,
+                            .max_waiting = cfg->lanes + 1};
+    ex->calls = http_loop_start(&calls, err, errlen);
+    if (!ex->calls) goto fail;
+    f->http = http_client_on_loop(ex->calls);
     if (!f->http) {
         snprintf(err, errlen, "cannot create an HTTP client");
         goto fail;
@@ -175,6 +188,7 @@ void executor_free(executor *ex) {
     outbox_relay_stop(ex->flow.relay);  /* last pass while the producer still runs */
     changelog_follower_stop(ex->follower);
     http_client_free(ex->flow.http);
+    http_loop_stop(ex->calls); /* after every client on it */
     store_pool_close(ex->flow.db_pool);
     store_close(ex->consumer_db);
     operator_slots_free(ex->flow.slots);

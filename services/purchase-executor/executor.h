@@ -27,6 +27,7 @@
 #include "purchase_flow.h"
 #include "shared/patterns/changelog.h"
 #include "shared/contracts/config.h"
+#include "shared/plumbing/http_loop.h"
 #include "shared/plumbing/kafka.h"
 
 typedef struct executor {
@@ -34,9 +35,14 @@ typedef struct executor {
      * relay, metrics); with one lane, the consumer thread's. */
     purchase_flow flow;
     /* MILLOM_EXECUTOR_LANES > 1: each lane's copy of flow, with its own
-     * http. */
+     * http client on `calls`. */
     purchase_flow *lanes;
     int n_lanes;
+    /* The operator calls of the lanes (and of flow.http) run on this one
+     * loop's thread while the lane waits: the lanes share its connections
+     * and curl's state, instead of an easy handle, a connection cache and
+     * curl's stack depth each. */
+    http_loop *calls;
     /* The consumer thread's own connection, for its hooks (assignment,
      * revocation, before a commit), which wait on the follower and on
      * deliveries: no connection of the lanes' pool is held across that. */

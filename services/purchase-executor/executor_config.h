@@ -16,7 +16,7 @@ typedef struct {
     recheck_policy recheck;     /* MILLOM_PENDING_RECHECK_S (60),
                                      MILLOM_PENDING_RECHECK_MAX_S (600) */
     long pending_max_age_s;     /* MILLOM_PENDING_MAX_AGE_S, 3600: overdue after */
-    long lanes;                 /* MILLOM_EXECUTOR_LANES, 24: commands handled at once */
+    long lanes;                 /* MILLOM_EXECUTOR_LANES, 16: commands handled at once */
     long db_connections;        /* MILLOM_EXECUTOR_DB_CONNECTIONS, 4: flow.db_pool */
 } executor_config;
 

@@ -1,14 +1,18 @@
-/* HTTP client on libcurl. One easy handle per http_client keeps its
- * connection cache, so repeated calls to one backend reuse connections. */
+/* HTTP client on libcurl. An http_client of its own has one easy handle,
+ * whose connection cache keeps connections to a backend alive between
+ * calls. One on a loop hands each call to the loop and waits for it. */
 #include "shared/plumbing/http_client.h"
 #include "shared/plumbing/http_curl.h"
+#include "shared/plumbing/http_loop.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct http_client {
-    CURL *curl;
+    CURL *curl;      /* its own handle; NULL on a loop */
+    http_loop *loop; /* the loop its calls go through; not owned */
 };
 
 void http_client_global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
@@ -21,6 +25,12 @@ http_client *http_client_new(void) {
         free(c);
         return NULL;
     }
+    return c;
+}
+
+http_client *http_client_on_loop(http_loop *loop) {
+    http_client *c = calloc(1, sizeof *c);
+    if (c) c->loop = loop;
     return c;
 }
 
@@ -112,8 +122,55 @@ static int out_of_memory(http_result *out) {
     return -1;
 }
 
+/* ------------------------------------------------------ on a loop */
+
+/* The caller's side of one call on a loop: on its stack while it waits. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+    http_result *out;
+} loop_wait;
+
+/* On the loop's thread: hands the answer over and wakes the caller. After
+ * the unlock the caller may return, so w is not touched again. */
+static void loop_call_done(void *arg, http_result *res) {
+    loop_wait *w = arg;
+    pthread_mutex_lock(&w->mu);
+    *w->out = *res;
+    w->done = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* A GET when body is NULL, else a POST; waits for the loop to complete it.
+ * Answers as perform does: 0 when an HTTP answer came (with a body). */
+static int loop_call(http_client *c, const char *url, const char *const *headers,
+                     const char *content_type, const char *body, size_t body_len, long timeout_ms,
+                     http_result *out) {
+    memset(out, 0, sizeof *out);
+    loop_wait w = {.done = 0, .out = out};
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    int rc = body ? http_loop_post(c->loop, url, headers, content_type, body, body_len, timeout_ms,
+                                   loop_call_done, &w)
+                  : http_loop_get(c->loop, url, headers, timeout_ms, loop_call_done, &w);
+    if (rc == 0) {
+        pthread_mutex_lock(&w.mu);
+        while (!w.done) pthread_cond_wait(&w.cv, &w.mu);
+        pthread_mutex_unlock(&w.mu);
+    } else
+        snprintf(out->error, sizeof out->error, "too many calls waiting, or stopping");
+    pthread_cond_destroy(&w.cv);
+    pthread_mutex_destroy(&w.mu);
+    if (rc != 0 || out->status == 0) return -1;
+    if (!out->body) return out_of_memory(out);
+    return 0;
+}
+
 int http_get(http_client *c, const char *url, const char *const *headers, long timeout_ms,
              http_result *out) {
+    if (c->loop) return loop_call(c, url, headers, NULL, NULL, 0, timeout_ms, out);
     struct curl_slist *list = http_curl_headers(headers, NULL);
     if (!list) return out_of_memory(out);
     curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
@@ -124,6 +181,9 @@ int http_get(http_client *c, const char *url, const char *const *headers, long t
 
 int http_post(http_client *c, const char *url, const char *const *headers, const char *content_type,
               const char *body, size_t body_len, long timeout_ms, http_result *out) {
+    if (c->loop)
+        return loop_call(c, url, headers, content_type, body ? body : "", body_len, timeout_ms,
+                         out);
     struct curl_slist *list = http_curl_headers(headers, content_type);
     if (!list) return out_of_memory(out);
     curl_easy_setopt(c->curl, CURLOPT_POST, 1L);

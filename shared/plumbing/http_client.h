@@ -1,5 +1,7 @@
 /* HTTP client on libcurl: one http_client per thread, which keeps its
- * connections alive between calls. Every call has a timeout. */
+ * connections alive between calls, or any number on one http_loop
+ * (http_loop.h), which share the loop's connections. Every call has a
+ * timeout. */
 #ifndef MILLOM_HTTP_CLIENT_H
 #define MILLOM_HTTP_CLIENT_H
 
@@ -18,6 +20,12 @@ typedef struct {
 /* Once per process before threads start (curl_global_init). */
 void http_client_global_init(void);
 http_client *http_client_new(void);
+/* Its calls are made by loop's thread while the calling thread waits:
+ * many threads that mostly wait for answers (purchase-executor's lanes)
+ * share one set of connections and curl's state, and curl's deep stack
+ * stays on the loop's thread. The loop outlives the client. */
+struct http_loop;
+http_client *http_client_on_loop(struct http_loop *loop);
 void http_client_free(http_client *c);
 
 /* Up to 8 extra headers as "Name: value" strings, NULL-terminated. */

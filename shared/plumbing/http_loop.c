@@ -30,6 +30,8 @@ typedef struct call {
     struct call *prev, *next; /* in the waiting list, then the live list */
     char *url;
     struct curl_slist *headers;
+    char *body; /* a POST's, copied; NULL for a GET */
+    size_t body_len;
     int64_t deadline_ms; /* monotonic */
     http_loop_done_fn done;
     void *arg;
@@ -60,6 +62,7 @@ struct http_loop {
 
 static void call_free(call *c) {
     free(c->url);
+    free(c->body);
     curl_slist_free_all(c->headers);
     free(c);
 }
@@ -93,6 +96,9 @@ static void live_unlink(http_loop *l, call *c) {
 /* Takes c's easy handle back from curl, keeping it for reuse. */
 static void give_back(http_loop *l, call *c) {
     curl_multi_remove_handle(l->multi, c->easy);
+    /* The next call may be a GET: no pointer to this call's body stays. */
+    curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE, -1L);
     if (l->n_idle < IDLE_HANDLES_MAX)
         l->idle[l->n_idle++] = c->easy;
     else
@@ -115,7 +121,12 @@ static void start(http_loop *l, call *c) {
         return;
     }
     http_curl_prepare(h, c->url, c->headers, left, &c->res);
-    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    if (c->body) {
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, c->body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)c->body_len);
+    } else
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
     curl_easy_setopt(h, CURLOPT_PRIVATE, c);
     if (curl_multi_add_handle(l->multi, h) != CURLM_OK) {
         curl_easy_cleanup(h);
@@ -205,7 +216,7 @@ static long expire_waiting(http_loop *l) {
 
 static void *run(void *arg) {
     http_loop *l = arg;
-    service_thread_name("http-loop");
+    service_thread_name("%s", l->name); /* top and perf show it */
     int stopping = 0;
     for (;;) {
         call *batch = take_waiting(l, &stopping);
@@ -298,13 +309,20 @@ fail:
     return NULL;
 }
 
-int http_loop_get(http_loop *l, const char *url, const char *const *headers, long timeout_ms,
+/* A GET when body is NULL, else a POST of body (copied). */
+static int submit(http_loop *l, const char *url, const char *const *headers,
+                  const char *content_type, const char *body, size_t body_len, long timeout_ms,
                   http_loop_done_fn done, void *arg) {
     call *c = calloc(1, sizeof *c);
     if (!c) return -1;
     c->url = strdup(url);
-    c->headers = http_curl_headers(headers, NULL);
-    if (!c->url || !c->headers) {
+    c->headers = http_curl_headers(headers, content_type);
+    if (body) {
+        c->body = malloc(body_len ? body_len : 1);
+        if (c->body) memcpy(c->body, body, body_len);
+        c->body_len = body_len;
+    }
+    if (!c->url || !c->headers || (body && !c->body)) {
         call_free(c);
         return -1;
     }
@@ -330,6 +348,17 @@ int http_loop_get(http_loop *l, const char *url, const char *const *headers, lon
     pthread_mutex_unlock(&l->mu);
     if (wake) curl_multi_wakeup(l->multi);
     return 0;
+}
+
+int http_loop_get(http_loop *l, const char *url, const char *const *headers, long timeout_ms,
+                  http_loop_done_fn done, void *arg) {
+    return submit(l, url, headers, NULL, NULL, 0, timeout_ms, done, arg);
+}
+
+int http_loop_post(http_loop *l, const char *url, const char *const *headers,
+                   const char *content_type, const char *body, size_t body_len, long timeout_ms,
+                   http_loop_done_fn done, void *arg) {
+    return submit(l, url, headers, content_type, body ? body : "", body_len, timeout_ms, done, arg);
 }
 
 size_t http_loop_pending(http_loop *l) { return (size_t)atomic_load(&l->pending); }

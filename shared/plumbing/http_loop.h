@@ -1,6 +1,6 @@
 /* HTTP calls without a thread per call: one thread drives every call it is
  * given over one curl multi handle, many at once, and keeps connections
- * alive per host between them. Any thread submits a GET; its completion
+ * alive per host between them. Any thread submits a GET or a POST; its completion
  * function runs on the loop's thread. For a service that answers many
  * requests by calling a slow server (offer-resolver and the operator's
  * backend): a call waiting on the network holds a socket, not a thread.
@@ -44,6 +44,12 @@ http_loop *http_loop_start(const http_loop_opts *opts, char *err, size_t errlen)
  * done is never called. */
 int http_loop_get(http_loop *l, const char *url, const char *const *headers, long timeout_ms,
                   http_loop_done_fn done, void *arg);
+
+/* As http_loop_get, for a POST of body_len bytes of body (copied), sent
+ * with Content-Type: content_type. */
+int http_loop_post(http_loop *l, const char *url, const char *const *headers,
+                   const char *content_type, const char *body, size_t body_len, long timeout_ms,
+                   http_loop_done_fn done, void *arg);
 
 /* Calls submitted and not yet completed (for metrics and tests). */
 size_t http_loop_pending(http_loop *l);

@@ -3,6 +3,7 @@
  * their answers without holding a server thread (http_defer, answered
  * later from another thread or from another request's handler):
  *   /echo     answers at once with the id and the X-Test header it saw
+ *   /method   answers at once with the method, Content-Type and body
  *   /missing  404 with a body
  *   /barrier  held until `barrier_n` of them have arrived, then all answered
  *   /slow     answered ~50 ms later by the test's answerer thread; the
@@ -124,6 +125,16 @@ static void handle(void *app, http_request *req) {
         srv.echo_seen++;
         pthread_mutex_unlock(&srv.mu);
         http_respond(req, 200, "text/plain", body, strlen(body));
+        return;
+    }
+    if (strcmp(path, "/method") == 0) {
+        size_t len = 0;
+        const char *b = http_body(req, &len);
+        const char *ct = http_header(req, "Content-Type");
+        char said[160];
+        snprintf(said, sizeof said, "%s ct=%s body=%.*s", http_method(req), ct ? ct : "-",
+                 (int)(len < 64 ? len : 64), b ? b : "");
+        http_respond(req, 200, "text/plain", said, strlen(said));
         return;
     }
     if (strcmp(path, "/missing") == 0) {
@@ -631,6 +642,121 @@ START_TEST(submit_from_done) {
 }
 END_TEST
 
+/* ---- 9. POSTs, and a GET on the handle a POST used ---- */
+
+START_TEST(post_then_get_on_one_handle) {
+    start_loop(0, 1, 0); /* one transfer at a time: every call reuses one easy handle */
+    char u[128];
+    snprintf(u, sizeof u, "%s/method", base);
+    char body[32] = "{\"a\":1}";
+    ck_assert_int_eq(http_loop_post(loop, u, NULL, "application/json", body, strlen(body), 10000,
+                                    on_done, &done_state.rec[0]),
+                     0);
+    snprintf(body, sizeof body, "overwritten"); /* the loop must have copied it */
+    ck_assert_int_eq(http_loop_get(loop, u, NULL, 10000, on_done, &done_state.rec[1]), 0);
+    ck_assert_int_eq(
+        http_loop_post(loop, u, NULL, "text/plain", "", 0, 10000, on_done, &done_state.rec[2]), 0);
+    ck_assert_int_eq(wait_completed(3), 3);
+    call_rec post = snapshot(0), get = snapshot(1), empty = snapshot(2);
+    ck_assert_int_eq(post.status, 200);
+    ck_assert_str_eq(post.body, "POST ct=application/json body={\"a\":1}");
+    ck_assert_int_eq(get.status, 200);
+    ck_assert_str_eq(get.body, "GET ct=- body=");
+    ck_assert_int_eq(empty.status, 200);
+    ck_assert_str_eq(empty.body, "POST ct=text/plain body=");
+    /* Completed in the order submitted: one transfer at a time. */
+    ck_assert_int_lt(post.order, get.order);
+    ck_assert_int_lt(get.order, empty.order);
+}
+END_TEST
+
+/* ---- 10. http_client on the loop: callers wait, the loop calls ---- */
+
+#define CLIENT_THREADS 8
+#define CLIENT_ROUNDS 20
+
+static atomic_int client_wrong;
+
+static void *client_main(void *arg) {
+    int t = (int)(intptr_t)arg;
+    http_client *hc = http_client_on_loop(loop);
+    if (!hc) {
+        atomic_fetch_add(&client_wrong, 1);
+        return NULL;
+    }
+    for (int i = 0; i < CLIENT_ROUNDS; i++) {
+        char u[128], body[48], want[160];
+        snprintf(u, sizeof u, "%s/method", base);
+        snprintf(body, sizeof body, "thread %d round %d", t, i);
+        http_result r;
+        int rc = http_post(hc, u, NULL, "text/plain", body, strlen(body), 20000, &r);
+        snprintf(want, sizeof want, "POST ct=text/plain body=%s", body);
+        if (rc != 0 || r.status != 200 || !r.body || strcmp(r.body, want) != 0)
+            atomic_fetch_add(&client_wrong, 1);
+        http_result_free(&r);
+        url(u, sizeof u, "/echo", t * CLIENT_ROUNDS + i);
+        rc = http_get(hc, u, NULL, 20000, &r);
+        snprintf(want, sizeof want, "id=%d x-test=-", t * CLIENT_ROUNDS + i);
+        if (rc != 0 || r.status != 200 || !r.body || strcmp(r.body, want) != 0)
+            atomic_fetch_add(&client_wrong, 1);
+        http_result_free(&r);
+    }
+    http_client_free(hc);
+    return NULL;
+}
+
+START_TEST(client_on_loop) {
+    start_loop(4, 0, 0); /* 8 callers share 4 connections */
+    atomic_store(&client_wrong, 0);
+    pthread_t th[CLIENT_THREADS];
+    for (int t = 0; t < CLIENT_THREADS; t++)
+        ck_assert_int_eq(pthread_create(&th[t], NULL, client_main, (void *)(intptr_t)t), 0);
+    for (int t = 0; t < CLIENT_THREADS; t++) pthread_join(th[t], NULL);
+    ck_assert_int_eq(atomic_load(&client_wrong), 0);
+    pthread_mutex_lock(&srv.mu);
+    ck_assert_int_eq(srv.echo_seen, CLIENT_THREADS * CLIENT_ROUNDS);
+    pthread_mutex_unlock(&srv.mu);
+
+    /* As a client of its own answers: a 404 is an answer, a hang a timeout. */
+    http_client *hc = http_client_on_loop(loop);
+    ck_assert_ptr_nonnull(hc);
+    char u[128];
+    http_result r;
+    url(u, sizeof u, "/missing", 1);
+    ck_assert_int_eq(http_get(hc, u, NULL, 10000, &r), 0);
+    ck_assert_int_eq(r.status, 404);
+    ck_assert_str_eq(r.body, "nothing here");
+    http_result_free(&r);
+    url(u, sizeof u, "/hang", 2);
+    ck_assert_int_eq(http_get(hc, u, NULL, 200, &r), -1);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_int_eq(r.timed_out, 1);
+    ck_assert_ptr_null(r.body);
+    http_client_free(hc);
+    ck_assert_uint_eq(wait_pending_zero(), 0);
+}
+END_TEST
+
+/* A full loop refuses at once; the waiting caller is told, not blocked. */
+START_TEST(client_on_full_loop) {
+    start_loop(0, 1, 1);
+    char u[128];
+    url(u, sizeof u, "/hang", 0);
+    ck_assert_int_eq(submit("/hang", 0, NULL, 30000), 0); /* in curl */
+    ck_assert_int_eq(wait_hang_seen(1), 1);
+    ck_assert_int_eq(submit("/hang", 1, NULL, 30000), 0); /* waiting: the loop is full */
+    http_client *hc = http_client_on_loop(loop);
+    ck_assert_ptr_nonnull(hc);
+    http_result r;
+    url(u, sizeof u, "/echo", 2);
+    ck_assert_int_eq(http_get(hc, u, NULL, 10000, &r), -1);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_ne(r.error, "");
+    ck_assert_ptr_null(r.body);
+    http_client_free(hc);
+}
+END_TEST
+
 int main(void) {
     log_init("test_shared_http_loop");
     http_client_global_init();
@@ -649,6 +775,9 @@ int main(void) {
     tcase_add_test(tc, headers_statuses_errors);
     tcase_add_test(tc, submits_from_threads);
     tcase_add_test(tc, submit_from_done);
+    tcase_add_test(tc, post_then_get_on_one_handle);
+    tcase_add_test(tc, client_on_loop);
+    tcase_add_test(tc, client_on_full_loop);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
