@@ -330,7 +330,6 @@ kafka_verdict handle_command(purchase_flow *f, const void *payload, size_t len, 
 
     /* 4. The operator; then the answer. p is the call's record now (the
      * row as stored, with its first attempt). */
-    purchase_clear(&stored); /* CREATE_OK leaves it untouched; cleared anyway */
     p.attempts = 1;
     p.maybe_executed = 0; /* no earlier call */
     /* A final outcome of this call is the provider's answer (200 or an

@@ -24,8 +24,10 @@
 #include "shared/plumbing/metrics.h"
 #include "shared/plumbing/service.h"
 
-#define BATCH_MAX \
-    128 /* rows produced and awaited at once; their payloads are copied into the producer until delivered */
+/* Rows produced and awaited at once; their payloads stay copied in the
+ * producer until delivered (500 kept 0.37 MB of purchase-executor's heap
+ * peak there). */
+#define BATCH_MAX 128
 #define IDLE_WAKE_MS 100
 #define FAILURE_PAUSE_MS 500
 #define FAILURE_PAUSE_MAX_MS 10000 /* after repeated failures (a full disk) */

@@ -122,6 +122,10 @@ static void sqlite_error_log(void *arg, int rc, const char *msg) {
  *     follower, the relay, the retry thread...), and most read a few
  *     pages. Pages are still cached up to MILLOM_SQLITE_CACHE_KB, each
  *     allocated when first needed. */
+static atomic_long default_heap_kb; /* store_default_heap_kb; 0: no budget */
+
+void store_default_heap_kb(long kb) { atomic_store(&default_heap_kb, kb); }
+
 static void configure_sqlite(void) {
     if (sqlite3_config(SQLITE_CONFIG_LOG, sqlite_error_log, NULL) != SQLITE_OK ||
         sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0) != SQLITE_OK)
@@ -132,10 +136,10 @@ static void configure_sqlite(void) {
      * (nothing fails; a page that left the cache is read again from the
      * kernel's page cache). MILLOM_SQLITE_CACHE_KB bounds each connection;
      * this bounds their sum, which otherwise grows with the connections a
-     * service opens: purchase-executor's lanes share 4, and the writes
-     * thread, the relay, the follower and the retry thread have their own. */
+     * service opens (store_default_heap_kb). */
     settings_reader set = SETTINGS_INIT;
-    long heap_kb = settings_long(&set, "MILLOM_SQLITE_HEAP_KB", 1024, 0, 1024 * 1024);
+    long heap_kb =
+        settings_long(&set, "MILLOM_SQLITE_HEAP_KB", atomic_load(&default_heap_kb), 0, 1024 * 1024);
     settings_exit_on_error(&set);
     sqlite3_soft_heap_limit64((sqlite3_int64)heap_kb * 1024);
 }

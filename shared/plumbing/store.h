@@ -22,6 +22,13 @@ void store_close(sqlite3 *db);
  * follower). Returns the SQLite code. */
 int store_set_cache_size(sqlite3 *db);
 
+/* The default of MILLOM_SQLITE_HEAP_KB, the memory SQLite may hold for all
+ * of the process's connections together before they recycle their own
+ * pages instead of growing (0, the default: no budget). For a service with
+ * many connections whose reads are point look-ups (purchase-executor:
+ * 1024). Call before the first store_open; read once. */
+void store_default_heap_kb(long kb);
+
 /* The busy handler of store_open's connections (sqlite3_busy_handler):
  * short, growing sleeps, giving up after about 5 s. */
 int store_busy_wait(void *arg, int tries);

@@ -115,9 +115,10 @@ START_TEST(connections_opened_elsewhere_get_the_store_cache_size) {
 }
 END_TEST
 
-/* MILLOM_SQLITE_HEAP_KB (1024 by default) bounds the page caches of all
- * the process's connections together: four connections that each read a
- * 3 MB table would otherwise keep 512 kB each (MILLOM_SQLITE_CACHE_KB). */
+/* MILLOM_SQLITE_HEAP_KB (this test's default: 1024, as purchase-executor's)
+ * bounds the page caches of all the process's connections together: four
+ * connections that each read a 3 MB table would otherwise keep 512 kB each
+ * (MILLOM_SQLITE_CACHE_KB). */
 START_TEST(one_budget_bounds_every_connections_cache) {
     static const char *const big[] = {
         "CREATE TABLE big (id INTEGER PRIMARY KEY, b BLOB NOT NULL)",
@@ -254,6 +255,7 @@ START_TEST(a_busy_writer_waits_for_the_lock) {
 END_TEST
 
 int main(void) {
+    store_default_heap_kb(1024); /* before the first store_open */
     Suite *s = suite_create("store");
     TCase *tc = tcase_create("sqlite");
     tcase_add_checked_fixture(tc, make_dir, remove_dir);
