@@ -54,8 +54,10 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # Waits for dpkg's lock instead of failing at once when another apt-get
+  # runs (a fresh machine's own updates, or a test installing chromium).
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
   case " ${missing[*]} " in *" prometheus "*) stop_prometheus_daemon ;; esac
 fi
 

@@ -8,9 +8,21 @@
 . tests/lib/shell_test.sh
 
 # ---- chromium ----
-if ! command -v chromium >/dev/null; then
+# make test runs both browser tests at once: on a fresh machine both found
+# chromium missing and both ran apt-get, and the second failed on dpkg's
+# lock (CI, 2026-12-03). One installs under a lock; the other waits for it
+# and finds chromium there.
+install_chromium() {
+  command -v chromium >/dev/null && return 0
   echo "chromium is missing; installing it (BROWSER=1 scripts/deps.sh)"
-  BROWSER=1 scripts/deps.sh || die "could not install chromium (BROWSER=1 scripts/deps.sh failed)"
+  BROWSER=1 scripts/deps.sh
+}
+if ! command -v chromium >/dev/null; then
+  (
+    flock -w 900 9 || exit 1
+    install_chromium
+  ) 9>"${TMPDIR:-/tmp}/millom-chromium-install.lock" ||
+    die "could not install chromium (BROWSER=1 scripts/deps.sh failed)"
 fi
 command -v chromium >/dev/null || die "chromium is not installed and could not be installed"
 ok "chromium: $(chromium --version 2>/dev/null | head -1)"
