@@ -111,6 +111,10 @@ static void sqlite_error_log(void *arg, int rc, const char *msg) {
     store_note_error(rc, msg);
 }
 
+static atomic_long default_heap_kb; /* store_default_heap_kb; 0: no budget */
+
+void store_default_heap_kb(long kb) { atomic_store(&default_heap_kb, kb); }
+
 /* Process-wide SQLite settings, accepted only before SQLite's first use in
  * the process (else SQLITE_MISUSE: then SQLite runs with its defaults):
  *   - the error log callback (store_note_error);
@@ -122,10 +126,6 @@ static void sqlite_error_log(void *arg, int rc, const char *msg) {
  *     follower, the relay, the retry thread...), and most read a few
  *     pages. Pages are still cached up to MILLOM_SQLITE_CACHE_KB, each
  *     allocated when first needed. */
-static atomic_long default_heap_kb; /* store_default_heap_kb; 0: no budget */
-
-void store_default_heap_kb(long kb) { atomic_store(&default_heap_kb, kb); }
-
 static void configure_sqlite(void) {
     if (sqlite3_config(SQLITE_CONFIG_LOG, sqlite_error_log, NULL) != SQLITE_OK ||
         sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0) != SQLITE_OK)
