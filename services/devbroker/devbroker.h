@@ -27,8 +27,17 @@ int devbroker_write_file(const char *path, const char *bootstrap, char *err, siz
  * ephemeral ones, when they are free. Call before devbroker_new. */
 void devbroker_plan_ports(const int *ports, size_t n);
 /* TCP_NODELAY on every connection the mock cluster accepts from now on
- * (tcp_nodelay.c): its responses are sent at once, as a broker's are. */
+ * (accepted.c): its responses are sent at once, as a broker's are. */
 void devbroker_disable_nagle(void);
+
+/* Fetches answered as soon as records arrive (fetch_wait.c), on every
+ * connection the mock cluster accepts from now on, as a Kafka broker
+ * answers them: without it the mock holds a fetch that found nothing for
+ * the fetch's whole wait. */
+void devbroker_answer_fetches_early(void);
+/* Called by accept() (accepted.c) for each new connection once
+ * devbroker_answer_fetches_early() was called. */
+void devbroker_fetch_wait_track(int fd);
 
 /* The ports named by a bootstrap file an earlier devbroker wrote
  * ("127.0.0.1:p1,127.0.0.1:p2..."), at most `max`; 0 when none. */

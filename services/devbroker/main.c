@@ -14,6 +14,10 @@
  *   MILLOM_TOPIC_PARTITIONS   partitions per topic (default 4)
  *   MILLOM_REPLY_PARTITIONS   partitions of millom.replies (default 8, min 8)
  *
+ *   MILLOM_BROKER_EARLY_FETCH_ANSWERS  1 (default): a fetch that found
+ *                             no records is answered as soon as records
+ *                             arrive, as Kafka does (fetch_wait.c); 0: at
+ *                             the end of its wait, the mock cluster's way
  *   MILLOM_BROKER_PORT        port of the first broker (the others take the
  *                             next ones); unset: the ports named by an
  *                             existing MILLOM_BROKER_FILE, else ephemeral
@@ -27,6 +31,7 @@
  * committed offsets (the services start the new topics from the beginning;
  * see README "Restarting devbroker"). */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +53,7 @@ int main(void) {
     int partitions = (int)settings_long(&s, "MILLOM_TOPIC_PARTITIONS", 4, 1, 1024);
     int reply_partitions = (int)settings_long(&s, "MILLOM_REPLY_PARTITIONS", 8, 8, 1024);
     long first_port = settings_long(&s, "MILLOM_BROKER_PORT", 0, 0, 65535);
+    bool early_fetches = settings_bool(&s, "MILLOM_BROKER_EARLY_FETCH_ANSWERS", true);
     settings_exit_on_error(&s);
     int ports[32];
     size_t n_ports = 0;
@@ -59,6 +65,7 @@ int main(void) {
     }
     devbroker_plan_ports(ports, n_ports);
     devbroker_disable_nagle();
+    if (early_fetches) devbroker_answer_fetches_early();
 
     char err[512];
     devbroker *b = devbroker_new(brokers, partitions, reply_partitions, err, sizeof err);

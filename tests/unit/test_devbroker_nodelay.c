@@ -1,5 +1,5 @@
 /* devbroker's accepted connections send without Nagle's delay
- * (services/devbroker/tcp_nodelay.c). A mock cluster runs in this process,
+ * (services/devbroker/accepted.c). A mock cluster runs in this process,
  * as in devbroker; a plain TCP client connects to it, and the connection the
  * mock accepted (its side, a socket of this process) is looked up in
  * /proc/self/fd: without devbroker_disable_nagle() it has no TCP_NODELAY (the

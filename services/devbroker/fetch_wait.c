@@ -1,0 +1,643 @@
+/* devbroker answers a waiting fetch as soon as records arrive.
+ *
+ * Why this exists: librdkafka 2.0.2's mock cluster answers a Fetch that
+ * finds no records only when the fetch's whole MaxWait has passed
+ * (rdkafka_mock_handlers.c: "This isn't strictly correct since we should
+ * cut the wait short and feed newly produced data if a producer writes to
+ * the partitions"). A Kafka broker answers as soon as records arrive. With
+ * the mock's way, every hop of the read path (api-edge -> offer-resolver
+ * -> api-edge) waited for the rest of the consumer's fetch wait, whatever
+ * the load: about 6 ms a round trip with a 2 ms wait, and the wait could
+ * not be made longer without adding to every message's delay, so idle
+ * consumers polled devbroker 500 times a second each.
+ *
+ * How: as with bind() in fixed_port.c and accept() in accepted.c,
+ * devbroker defines recvmsg(), sendmsg(), poll() and close() itself (the
+ * dynamic linker resolves librdkafka's calls to an executable's own
+ * definitions first) and follows the Kafka protocol on the connections
+ * the mock accepted once devbroker_answer_fetches_early() was called
+ * (accepted.c hands them to devbroker_fetch_wait_track()):
+ *   - a Fetch request (up to version 11, the mock's highest) is read with
+ *     its MaxWait set to 0, so the mock answers it at once; its wait is
+ *     remembered by correlation id;
+ *   - an answer to it with no records and no error is held here (the mock
+ *     is told it went out), until a Produce answer reports records
+ *     appended to one of its partitions, its wait ends, or another answer
+ *     must go out on the same connection (answers keep their order). Then
+ *     the empty answer goes out, and the client fetches again, at once
+ *     (librdkafka backs off only after errors), finding the records.
+ * An empty answer is always a valid answer to a fetch, so the worst this
+ * can do is answer early. Anything it does not understand (a malformed
+ * frame, a version above the mock's) leaves that connection to the mock's
+ * own way.
+ *
+ * The mock cluster serves every connection from one thread, the one that
+ * accepted it; that thread's poll() is shortened to the next deadline of
+ * the answers held on its connections, and those due are sent when it
+ * returns. One mutex guards the state, so a call on another thread (there
+ * is none on these sockets today) stays safe. */
+#include "devbroker.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shared/plumbing/log.h"
+
+#define API_PRODUCE 0
+#define API_FETCH 1
+#define FETCH_MAX_VERSION 11 /* the mock's highest; later ones have flexible headers */
+#define PRODUCE_MAX_VERSION 7
+#define MAX_CONN_FD 4096
+/* Fetch and Produce requests whose answers have not gone out yet, per
+ * connection. A Produce with acks=0 gets no answer: its entry is pushed
+ * out by later ones. */
+#define PENDING_MAX 64
+/* The request header, then a Fetch's client id length, ReplicaId and
+ * MaxWait: the bytes this file reads of a request. */
+#define REQUEST_HEAD 12
+#define MAX_FRAME (64 * 1024 * 1024)
+
+typedef struct {
+    int32_t corrid;
+    int16_t api_key;
+    int16_t version;
+    int32_t max_wait_ms;
+} pending_request;
+
+/* A topic partition of a held fetch: the topic name points into held. */
+typedef struct {
+    const uint8_t *topic;
+    uint16_t topic_len;
+    int32_t partition;
+} held_partition;
+
+typedef struct {
+    bool off;        /* something not understood: the mock's own way from here on */
+    pthread_t owner; /* the thread that accepted it: the mock cluster's */
+
+    /* the request being read */
+    uint32_t in_pos;   /* its bytes read so far */
+    uint32_t in_total; /* its length with the size field; 0 until known */
+    uint8_t in_head[REQUEST_HEAD];
+    int16_t in_key, in_version;
+    int32_t in_corrid;
+    int32_t client_id_len; /* -1 until read */
+    uint32_t wait_at;      /* offset of a Fetch's MaxWait, 0 if none */
+    uint8_t wait_bytes[4];
+
+    pending_request pending[PENDING_MAX];
+    unsigned pending_first, pending_count;
+
+    /* the answer going out */
+    uint32_t out_left;
+
+    /* a held empty fetch answer */
+    uint8_t *held;
+    size_t held_len, held_sent;
+    int64_t held_due_us;
+    held_partition *held_parts;
+    size_t held_n_parts;
+    bool held_released; /* due now, but the socket took only part of it */
+} conn;
+
+typedef ssize_t (*recvmsg_fn)(int, struct msghdr *, int);
+typedef ssize_t (*sendmsg_fn)(int, const struct msghdr *, int);
+typedef int (*poll_fn)(struct pollfd *, nfds_t, int);
+typedef int (*close_fn)(int);
+
+static recvmsg_fn real_recvmsg;
+static sendmsg_fn real_sendmsg;
+static poll_fn real_poll;
+static close_fn real_close;
+static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic(conn *) conns[MAX_CONN_FD];
+static int max_fd = -1;   /* highest tracked fd; under mu */
+static atomic_int n_held; /* connections holding an answer */
+
+static void resolve(void) {
+    real_recvmsg = (recvmsg_fn)dlsym(RTLD_NEXT, "recvmsg");
+    real_sendmsg = (sendmsg_fn)dlsym(RTLD_NEXT, "sendmsg");
+    real_poll = (poll_fn)dlsym(RTLD_NEXT, "poll");
+    real_close = (close_fn)dlsym(RTLD_NEXT, "close");
+}
+
+static int64_t now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static conn *conn_of(int fd) {
+    if (fd < 0 || fd >= MAX_CONN_FD) return NULL;
+    return atomic_load_explicit(&conns[fd], memory_order_acquire);
+}
+
+static void drop_held(conn *c) {
+    if (!c->held) return;
+    free(c->held);
+    free(c->held_parts);
+    c->held = NULL;
+    c->held_parts = NULL;
+    c->held_len = c->held_sent = c->held_n_parts = 0;
+    c->held_released = false;
+    atomic_fetch_sub(&n_held, 1);
+}
+
+static void conn_free(conn *c) {
+    if (!c) return;
+    drop_held(c);
+    free(c);
+}
+
+void devbroker_fetch_wait_track(int fd) {
+    if (fd < 0 || fd >= MAX_CONN_FD) return;
+    conn *c = calloc(1, sizeof *c);
+    if (!c) return; /* the mock's own way for this connection */
+    c->client_id_len = -1;
+    c->owner = pthread_self();
+    pthread_mutex_lock(&mu);
+    conn_free(atomic_exchange(&conns[fd], c));
+    if (fd > max_fd) max_fd = fd;
+    pthread_mutex_unlock(&mu);
+}
+
+/* ---- reading the requests ---------------------------------------------- */
+
+static uint32_t be32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+
+static void pending_push(conn *c, pending_request p) {
+    if (c->pending_count == PENDING_MAX) { /* the oldest had no answer (acks=0) */
+        c->pending_first = (c->pending_first + 1) % PENDING_MAX;
+        c->pending_count--;
+    }
+    c->pending[(c->pending_first + c->pending_count) % PENDING_MAX] = p;
+    c->pending_count++;
+}
+
+/* Takes the pending request with this correlation id; false if none. */
+static bool pending_take(conn *c, int32_t corrid, pending_request *out) {
+    for (unsigned i = 0; i < c->pending_count; i++) {
+        unsigned at = (c->pending_first + i) % PENDING_MAX;
+        if (c->pending[at].corrid != corrid) continue;
+        *out = c->pending[at];
+        /* Answers come in order, so this is nearly always the first. */
+        for (unsigned j = i; j > 0; j--)
+            c->pending[(c->pending_first + j) % PENDING_MAX] =
+                c->pending[(c->pending_first + j - 1) % PENDING_MAX];
+        c->pending_first = (c->pending_first + 1) % PENDING_MAX;
+        c->pending_count--;
+        return true;
+    }
+    return false;
+}
+
+static void request_done(conn *c) {
+    if (c->in_key == API_FETCH && c->wait_at) {
+        int32_t wait = (int32_t)be32(c->wait_bytes);
+        pending_push(c, (pending_request){c->in_corrid, c->in_key, c->in_version, wait});
+    } else if (c->in_key == API_PRODUCE && c->in_version <= PRODUCE_MAX_VERSION) {
+        pending_push(c, (pending_request){c->in_corrid, c->in_key, c->in_version, 0});
+    }
+    c->in_pos = c->in_total = 0;
+    c->client_id_len = -1;
+    c->wait_at = 0;
+}
+
+/* One byte of a request's head, at c->in_pos; may zero a Fetch's MaxWait. */
+static void request_head_byte(conn *c, uint8_t *b) {
+    uint32_t pos = c->in_pos;
+    if (pos < REQUEST_HEAD) {
+        c->in_head[pos] = *b;
+        if (pos == REQUEST_HEAD - 1) {
+            uint32_t size = be32(c->in_head);
+            c->in_key = (int16_t)be16(c->in_head + 4);
+            c->in_version = (int16_t)be16(c->in_head + 6);
+            c->in_corrid = (int32_t)be32(c->in_head + 8);
+            if (size < REQUEST_HEAD - 4 || size > MAX_FRAME || c->in_key < 0 || c->in_key > 1000)
+                c->off = true;
+            c->in_total = size + 4;
+        }
+    } else if (pos < REQUEST_HEAD + 2) {
+        /* The client id's length (a nullable string: -1 is null). */
+        c->wait_bytes[pos - REQUEST_HEAD] = *b;
+        if (pos == REQUEST_HEAD + 1) {
+            int16_t len = (int16_t)be16(c->wait_bytes);
+            c->client_id_len = len < 0 ? 0 : len;
+            if (c->in_key == API_FETCH && c->in_version <= FETCH_MAX_VERSION)
+                c->wait_at = REQUEST_HEAD + 2 + (uint32_t)c->client_id_len + 4;
+        }
+    } else if (c->wait_at && pos >= c->wait_at && pos < c->wait_at + 4) {
+        c->wait_bytes[pos - c->wait_at] = *b;
+        *b = 0;
+    }
+}
+
+/* The bytes the mock just read from a tracked connection. */
+static void feed_request_bytes(conn *c, uint8_t *p, size_t len) {
+    while (len > 0 && !c->off) {
+        uint32_t head_end = REQUEST_HEAD;
+        if (c->in_pos >= REQUEST_HEAD) head_end = c->wait_at ? c->wait_at + 4 : REQUEST_HEAD + 2;
+        if (c->in_pos < head_end) {
+            request_head_byte(c, p);
+            c->in_pos++;
+            p++;
+            len--;
+        } else {
+            size_t skip = c->in_total - c->in_pos;
+            if (skip > len) skip = len;
+            c->in_pos += (uint32_t)skip;
+            p += skip;
+            len -= skip;
+        }
+        if (c->in_total && c->in_pos >= c->in_total) {
+            if (c->wait_at && c->in_total < c->wait_at + 4) c->wait_at = 0; /* too short */
+            request_done(c);
+        }
+    }
+}
+
+ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
+    pthread_once(&resolve_once, resolve);
+    if (!real_recvmsg) {
+        errno = ENOSYS;
+        return -1;
+    }
+    ssize_t r = real_recvmsg(fd, msg, flags);
+    if (r <= 0 || (flags & MSG_PEEK) || !conn_of(fd)) return r;
+    int saved = errno;
+    pthread_mutex_lock(&mu);
+    conn *c = conn_of(fd);
+    size_t left = (size_t)r;
+    for (size_t i = 0; c && i < (size_t)msg->msg_iovlen && left > 0; i++) {
+        size_t n = msg->msg_iov[i].iov_len < left ? msg->msg_iov[i].iov_len : left;
+        feed_request_bytes(c, msg->msg_iov[i].iov_base, n);
+        left -= n;
+    }
+    pthread_mutex_unlock(&mu);
+    errno = saved;
+    return r;
+}
+
+/* ---- reading the answers ------------------------------------------------ */
+
+/* Reads across an answer's iovecs without copying them. */
+typedef struct {
+    const struct iovec *iov;
+    size_t n_iov, at, off;
+    size_t left; /* bytes of the frame not read yet */
+    bool bad;
+} iov_reader;
+
+static void rd_bytes(iov_reader *r, uint8_t *dst, size_t len) {
+    if (r->bad || len > r->left) {
+        r->bad = true;
+        return;
+    }
+    r->left -= len;
+    while (len > 0) {
+        while (r->at < r->n_iov && r->off == r->iov[r->at].iov_len) {
+            r->at++;
+            r->off = 0;
+        }
+        if (r->at == r->n_iov) {
+            r->bad = true;
+            return;
+        }
+        size_t n = r->iov[r->at].iov_len - r->off;
+        if (n > len) n = len;
+        if (dst) {
+            memcpy(dst, (const uint8_t *)r->iov[r->at].iov_base + r->off, n);
+            dst += n;
+        }
+        r->off += n;
+        len -= n;
+    }
+}
+
+static int64_t rd_int(iov_reader *r, size_t width) {
+    uint8_t b[8] = {0};
+    rd_bytes(r, b, width);
+    uint64_t v = 0;
+    for (size_t i = 0; i < width; i++) v = v << 8 | b[i];
+    if (width == 2) return (int16_t)v;
+    if (width == 4) return (int32_t)v;
+    return (int64_t)v;
+}
+
+/* Topic partitions of one answer, with their topic names copied. */
+typedef struct {
+    uint8_t names[2048];
+    size_t names_len;
+    held_partition parts[128];
+    size_t n;
+    bool overflow;
+} partition_list;
+
+static void list_add(partition_list *l, size_t name_at, uint16_t name_len, int32_t partition) {
+    if (l->n == sizeof l->parts / sizeof l->parts[0]) {
+        l->overflow = true;
+        return;
+    }
+    l->parts[l->n++] = (held_partition){
+        .topic = l->names + name_at, .topic_len = name_len, .partition = partition};
+}
+
+/* Reads a topic name into the list's names; returns its offset there. */
+static bool rd_topic(iov_reader *r, partition_list *l, size_t *at, uint16_t *len) {
+    int64_t n = rd_int(r, 2);
+    if (r->bad || n < 0) return false;
+    if (l->names_len + (size_t)n > sizeof l->names) {
+        l->overflow = true;
+        rd_bytes(r, NULL, (size_t)n);
+        *at = 0;
+        *len = 0;
+        return !r->bad;
+    }
+    rd_bytes(r, l->names + l->names_len, (size_t)n);
+    *at = l->names_len;
+    *len = (uint16_t)n;
+    l->names_len += (size_t)n;
+    return !r->bad;
+}
+
+/* Whether a Fetch answer (after its correlation id) has no records and no
+ * error in any partition, and its partitions. */
+static bool fetch_answer_empty(iov_reader *r, int version, partition_list *l) {
+    if (version >= 1) rd_int(r, 4); /* ThrottleTime */
+    if (version >= 7) {
+        if (rd_int(r, 2) != 0) return false; /* ErrorCode */
+        rd_int(r, 4);                        /* SessionId */
+    }
+    int64_t topics = rd_int(r, 4);
+    if (r->bad || topics <= 0) return false;
+    for (int64_t t = 0; t < topics; t++) {
+        size_t at;
+        uint16_t len;
+        if (!rd_topic(r, l, &at, &len)) return false;
+        int64_t parts = rd_int(r, 4);
+        if (r->bad || parts < 0) return false;
+        for (int64_t p = 0; p < parts; p++) {
+            int32_t partition = (int32_t)rd_int(r, 4);
+            if (rd_int(r, 2) != 0) return false; /* ErrorCode */
+            rd_int(r, 8);                        /* HighWatermark */
+            if (version >= 4) rd_int(r, 8);      /* LastStableOffset */
+            if (version >= 5) rd_int(r, 8);      /* LogStartOffset */
+            if (version >= 4) {
+                int64_t aborted = rd_int(r, 4);
+                if (aborted > 0) rd_bytes(r, NULL, (size_t)aborted * 16);
+            }
+            if (version >= 11) rd_int(r, 4); /* PreferredReadReplica */
+            int64_t records = rd_int(r, 4);
+            if (r->bad || records > 0) return false;
+            list_add(l, at, len, partition);
+        }
+    }
+    return !r->bad && r->left == 0 && !l->overflow;
+}
+
+/* The partitions a Produce answer (after its correlation id) reports
+ * records appended to. */
+static bool produce_answer_partitions(iov_reader *r, int version, partition_list *l) {
+    int64_t topics = rd_int(r, 4);
+    if (r->bad || topics < 0) return false;
+    for (int64_t t = 0; t < topics; t++) {
+        size_t at;
+        uint16_t len;
+        if (!rd_topic(r, l, &at, &len)) return false;
+        int64_t parts = rd_int(r, 4);
+        if (r->bad || parts < 0) return false;
+        for (int64_t p = 0; p < parts; p++) {
+            int32_t partition = (int32_t)rd_int(r, 4);
+            int64_t error = rd_int(r, 2);
+            rd_int(r, 8);                   /* BaseOffset */
+            if (version >= 2) rd_int(r, 8); /* LogAppendTime */
+            if (version >= 5) rd_int(r, 8); /* LogStartOffset */
+            if (r->bad) return false;
+            if (error == 0) list_add(l, at, len, partition);
+        }
+    }
+    return !r->bad;
+}
+
+/* ---- holding and sending ------------------------------------------------ */
+
+/* Sends what is left of c's held answer; true once all of it went out (or
+ * the connection failed, and the mock will find out on its own). */
+static bool send_held(int fd, conn *c) {
+    while (c->held_sent < c->held_len) {
+        struct iovec iov = {c->held + c->held_sent, c->held_len - c->held_sent};
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+        ssize_t n = real_sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            c->held_released = true;
+            return false;
+        }
+        if (n <= 0) break;
+        c->held_sent += (size_t)n;
+    }
+    drop_held(c);
+    return true;
+}
+
+static bool hold(conn *c, const struct msghdr *msg, size_t frame, partition_list *l,
+                 int32_t wait_ms) {
+    uint8_t *copy = malloc(frame + l->names_len);
+    held_partition *parts = malloc((l->n ? l->n : 1) * sizeof *parts);
+    if (!copy || !parts) {
+        free(copy);
+        free(parts);
+        return false;
+    }
+    iov_reader r = {msg->msg_iov, (size_t)msg->msg_iovlen, 0, 0, frame, false};
+    rd_bytes(&r, copy, frame);
+    memcpy(copy + frame, l->names, l->names_len);
+    for (size_t i = 0; i < l->n; i++) {
+        parts[i] = l->parts[i];
+        parts[i].topic = copy + frame + (l->parts[i].topic - l->names);
+    }
+    c->held = copy;
+    c->held_len = frame;
+    c->held_sent = 0;
+    c->held_parts = parts;
+    c->held_n_parts = l->n;
+    c->held_due_us = now_us() + (int64_t)wait_ms * 1000;
+    c->held_released = false;
+    atomic_fetch_add(&n_held, 1);
+    return true;
+}
+
+static bool holds_partition(const conn *c, const held_partition *p) {
+    for (size_t i = 0; i < c->held_n_parts; i++) {
+        const held_partition *h = &c->held_parts[i];
+        if (h->partition == p->partition && h->topic_len == p->topic_len &&
+            memcmp(h->topic, p->topic, p->topic_len) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Records were appended to these partitions: the fetches held on them
+ * are answered now. */
+static void wake_fetches(const partition_list *l) {
+    if (atomic_load(&n_held) == 0) return;
+    for (int fd = 0; fd <= max_fd; fd++) {
+        conn *c = conn_of(fd);
+        if (!c || !c->held) continue;
+        for (size_t i = 0; i < l->n; i++) {
+            if (!holds_partition(c, &l->parts[i])) continue;
+            send_held(fd, c);
+            break;
+        }
+    }
+}
+
+/* Sends the held answers of the connections this thread serves whose wait
+ * is over (or that were released but found the socket full); returns the
+ * microseconds to the next deadline, -1 if none. */
+static int64_t send_due(pthread_t self) {
+    if (atomic_load(&n_held) == 0) return -1;
+    int64_t now = now_us(), next = -1;
+    for (int fd = 0; fd <= max_fd; fd++) {
+        conn *c = conn_of(fd);
+        if (!c || !c->held || !pthread_equal(c->owner, self)) continue;
+        if (c->held_released || c->held_due_us <= now) {
+            if (send_held(fd, c)) continue;
+            next = 1000; /* the socket was full: try again in a moment */
+            continue;
+        }
+        int64_t in = c->held_due_us - now;
+        if (next < 0 || in < next) next = in;
+    }
+    return next;
+}
+
+static size_t iov_total(const struct msghdr *msg) {
+    size_t t = 0;
+    for (size_t i = 0; i < (size_t)msg->msg_iovlen; i++) t += msg->msg_iov[i].iov_len;
+    return t;
+}
+
+ssize_t sendmsg(int fd, const struct msghdr *msg, int flags) {
+    pthread_once(&resolve_once, resolve);
+    if (!real_sendmsg) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (!conn_of(fd)) return real_sendmsg(fd, msg, flags);
+
+    pthread_mutex_lock(&mu);
+    conn *c = conn_of(fd);
+    if (!c || c->off) {
+        if (c && c->held && !send_held(fd, c)) {
+            pthread_mutex_unlock(&mu);
+            errno = EAGAIN;
+            return -1;
+        }
+        pthread_mutex_unlock(&mu);
+        return real_sendmsg(fd, msg, flags);
+    }
+    partition_list list;
+    partition_list *produced = NULL;
+    ssize_t result;
+    if (c->out_left == 0) {
+        /* A new answer: a held one goes first. */
+        if (c->held && !send_held(fd, c)) {
+            pthread_mutex_unlock(&mu);
+            errno = EAGAIN;
+            return -1;
+        }
+        size_t avail = iov_total(msg);
+        iov_reader r = {msg->msg_iov, (size_t)msg->msg_iovlen, 0, 0, avail, false};
+        uint32_t size = (uint32_t)rd_int(&r, 4);
+        int32_t corrid = (int32_t)rd_int(&r, 4);
+        if (r.bad || size < 4 || size > MAX_FRAME) {
+            c->off = true;
+            pthread_mutex_unlock(&mu);
+            return real_sendmsg(fd, msg, flags);
+        }
+        size_t frame = (size_t)size + 4;
+        pending_request p;
+        bool whole = avail >= frame;
+        r.left = frame - 8;
+        if (pending_take(c, corrid, &p) && whole) {
+            list.names_len = list.n = 0;
+            list.overflow = false;
+            if (p.api_key == API_FETCH && p.max_wait_ms > 0 &&
+                fetch_answer_empty(&r, p.version, &list) &&
+                hold(c, msg, frame, &list, p.max_wait_ms)) {
+                pthread_mutex_unlock(&mu);
+                return (ssize_t)frame; /* "sent": it goes out when woken or due */
+            }
+            if (p.api_key == API_PRODUCE && produce_answer_partitions(&r, p.version, &list))
+                produced = &list;
+        }
+        c->out_left = (uint32_t)frame;
+    }
+    result = real_sendmsg(fd, msg, flags);
+    int saved = errno;
+    if (result > 0 && (size_t)result > c->out_left)
+        c->off = true; /* more than one answer in a call: not the mock's way */
+    else if (result > 0)
+        c->out_left -= (uint32_t)result;
+    if (produced) wake_fetches(produced);
+    pthread_mutex_unlock(&mu);
+    errno = saved;
+    return result;
+}
+
+/* ---- the mock thread's wait, and closing -------------------------------- */
+
+int poll(struct pollfd *fds, nfds_t nfds, int timeout) {
+    pthread_once(&resolve_once, resolve);
+    if (!real_poll) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (atomic_load(&n_held) == 0) return real_poll(fds, nfds, timeout);
+    pthread_t self = pthread_self();
+    pthread_mutex_lock(&mu);
+    int64_t next = send_due(self);
+    pthread_mutex_unlock(&mu);
+    if (next >= 0) {
+        int ms = (int)((next + 999) / 1000);
+        if (timeout < 0 || ms < timeout) timeout = ms;
+    }
+    int r = real_poll(fds, nfds, timeout);
+    int saved = errno;
+    pthread_mutex_lock(&mu);
+    send_due(self);
+    pthread_mutex_unlock(&mu);
+    errno = saved;
+    return r;
+}
+
+int close(int fd) {
+    pthread_once(&resolve_once, resolve);
+    if (!real_close) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (conn_of(fd)) {
+        pthread_mutex_lock(&mu);
+        conn_free(atomic_exchange(&conns[fd], NULL));
+        pthread_mutex_unlock(&mu);
+    }
+    return real_close(fd);
+}
