@@ -5,10 +5,12 @@
 #include "shared/plumbing/crypto.h"
 
 #include <limits.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -209,24 +211,43 @@ static int random_pooled(unsigned char *b, size_t n) {
     return 0;
 }
 
-void crypto_uuid(char out[37]) {
-    unsigned char b[16];
-    if (random_pooled(b, sizeof b) != 0) {
-        /* An id that is not random would silently collide; there is no
-         * safe way to continue without a working CSPRNG. */
+/* 16 bytes from the pool; aborts without a working CSPRNG: an id that is
+ * not random would silently collide, and there is no safe way on. */
+static void uuid_bytes(unsigned char b[16]) {
+    if (random_pooled(b, 16) != 0) {
         fprintf(stderr, "crypto_uuid: RAND_bytes failed\n");
         abort();
     }
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+}
+
+/* b as a UUID of this version: 36 characters, lower-case hex. */
+static void uuid_format(unsigned char b[16], unsigned version, char out[37]) {
+    b[6] = (unsigned char)((b[6] & 0x0f) | (version << 4));
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
     static const char hex[] = "0123456789abcdef";
     size_t o = 0;
-    for (size_t i = 0; i < sizeof b; i++) {
+    for (size_t i = 0; i < 16; i++) {
         if (i == 4 || i == 6 || i == 8 || i == 10) out[o++] = '-';
         out[o++] = hex[b[i] >> 4];
         out[o++] = hex[b[i] & 0x0f];
     }
     out[o] = '\0';
+}
+
+void crypto_uuid(char out[37]) {
+    unsigned char b[16];
+    uuid_bytes(b);
+    uuid_format(b, 4, out);
+}
+
+void crypto_uuid_v7(char out[37]) {
+    unsigned char b[16];
+    uuid_bytes(b);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    for (int i = 0; i < 6; i++) b[i] = (unsigned char)(ms >> (8 * (5 - i)));
+    uuid_format(b, 7, out);
 }
 
 int crypto_equal(const void *a, const void *b, size_t len) {

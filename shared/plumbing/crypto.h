@@ -22,6 +22,10 @@ unsigned char *crypto_b64url_decode(const char *text, size_t *out_len);
 /* Random RFC 4122 version 4 UUID, 36 chars + NUL, lower-case. Bytes come
  * from a per-thread pool refilled by RAND_bytes (see crypto.c). */
 void crypto_uuid(char out[37]);
+/* RFC 9562 version 7 UUID: the Unix time in milliseconds, then 74 random
+ * bits. Ids made later sort later, so rows keyed by them are appended to
+ * an index instead of landing on random pages of it. */
+void crypto_uuid_v7(char out[37]);
 int crypto_random(void *buf, size_t len);
 /* 1 if equal, in time independent of where they differ. */
 int crypto_equal(const void *a, const void *b, size_t len);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shared/plumbing/crypto.h"
@@ -223,6 +224,42 @@ START_TEST(test_uuid) {
 }
 END_TEST
 
+/* Version 7: the first 48 bits are the Unix time in milliseconds, so ids
+ * made in a later millisecond sort after earlier ones, and ids of one
+ * millisecond still differ. */
+START_TEST(test_uuid_v7) {
+    enum { N = 2000 };
+    static char ids[N][37];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    unsigned long long before =
+        (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
+    for (int i = 0; i < N; i++) {
+        crypto_uuid_v7(ids[i]);
+        const char *u = ids[i];
+        ck_assert_uint_eq(strlen(u), 36);
+        ck_assert_msg(u[8] == '-' && u[13] == '-' && u[18] == '-' && u[23] == '-', "%s", u);
+        ck_assert_msg(u[14] == '7', "version in %s", u);
+        ck_assert_msg(strchr("89ab", u[19]) != NULL, "variant in %s", u);
+        if (i > 0) ck_assert_msg(strncmp(ids[i - 1], u, 13) <= 0, "%s after %s", u, ids[i - 1]);
+    }
+    char hex[13];
+    memcpy(hex, ids[0], 8);
+    memcpy(hex + 8, ids[0] + 9, 4);
+    hex[12] = '\0';
+    unsigned long long ms = strtoull(hex, NULL, 16);
+    ck_assert_uint_ge(ms, before);
+    ck_assert_uint_le(ms, before + 60000);
+    struct timespec pause = {0, 3 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    char later[37];
+    crypto_uuid_v7(later);
+    ck_assert_int_lt(strcmp(ids[N - 1], later), 0);
+    qsort(ids, N, sizeof ids[0], cmp_str);
+    for (int i = 1; i < N; i++) ck_assert_str_ne(ids[i - 1], ids[i]);
+}
+END_TEST
+
 /* crypto_uuid hands out a per-thread pool of random bytes: a forked child
  * must not make the ids its parent makes next from the same pool. */
 START_TEST(test_uuid_after_fork) {
@@ -316,6 +353,7 @@ int main(void) {
     Suite *s = suite_create("shared_crypto");
     TCase *tc = tcase_create("crypto");
     tcase_add_test(tc, test_hmac_rfc4231);
+    tcase_add_test(tc, test_uuid_v7);
     tcase_add_test(tc, test_b64url_vectors);
     tcase_add_test(tc, test_b64url_all_bytes);
     tcase_add_test(tc, test_b64url_rejects);
