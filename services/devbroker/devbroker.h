@@ -35,6 +35,10 @@ void devbroker_disable_nagle(void);
  * answers them: without it the mock holds a fetch that found nothing for
  * the fetch's whole wait. */
 void devbroker_answer_fetches_early(void);
+/* Logs (info) how the fetches were answered: at once, or held and then
+ * answered when records arrived, at their wait's end or before the next
+ * answer on their connection. */
+void devbroker_fetch_wait_log(void);
 /* Called by accept() (accepted.c) for each new connection once
  * devbroker_answer_fetches_early() was called. */
 void devbroker_fetch_wait_track(int fd);

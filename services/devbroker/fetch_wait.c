@@ -126,6 +126,8 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic(conn *) conns[MAX_CONN_FD];
 static int max_fd = -1;   /* highest tracked fd; under mu */
 static atomic_int n_held; /* connections holding an answer */
+/* What became of the fetches, for the log line at stop; under mu. */
+static struct { unsigned long long with_records, held, woken, at_wait_end, before_next; } stats;
 
 static void resolve(void) {
     real_recvmsg = (recvmsg_fn)dlsym(RTLD_NEXT, "recvmsg");
@@ -502,6 +504,7 @@ static void wake_fetches(const partition_list *l) {
         if (!c || !c->held) continue;
         for (size_t i = 0; i < l->n; i++) {
             if (!holds_partition(c, &l->parts[i])) continue;
+            stats.woken++;
             send_held(fd, c);
             break;
         }
@@ -518,6 +521,7 @@ static int64_t send_due(pthread_t self) {
         conn *c = conn_of(fd);
         if (!c || !c->held || !pthread_equal(c->owner, self)) continue;
         if (c->held_released || c->held_due_us <= now) {
+            if (!c->held_released) stats.at_wait_end++;
             if (send_held(fd, c)) continue;
             next = 1000; /* the socket was full: try again in a moment */
             continue;
@@ -558,6 +562,7 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags) {
     ssize_t result;
     if (c->out_left == 0) {
         /* A new answer: a held one goes first. */
+        if (c->held && !c->held_released) stats.before_next++;
         if (c->held && !send_held(fd, c)) {
             pthread_mutex_unlock(&mu);
             errno = EAGAIN;
@@ -582,9 +587,11 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags) {
             if (p.api_key == API_FETCH && p.max_wait_ms > 0 &&
                 fetch_answer_empty(&r, p.version, &list) &&
                 hold(c, msg, frame, &list, p.max_wait_ms)) {
+                stats.held++;
                 pthread_mutex_unlock(&mu);
                 return (ssize_t)frame; /* "sent": it goes out when woken or due */
             }
+            if (p.api_key == API_FETCH) stats.with_records++; /* or an error, or not waiting */
             if (p.api_key == API_PRODUCE && produce_answer_partitions(&r, p.version, &list))
                 produced = &list;
         }
@@ -600,6 +607,14 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags) {
     pthread_mutex_unlock(&mu);
     errno = saved;
     return result;
+}
+
+void devbroker_fetch_wait_log(void) {
+    pthread_mutex_lock(&mu);
+    log_info("devbroker: fetches answered at once %llu, held empty %llu (answered when records "
+             "arrived %llu, at the end of their wait %llu, before the next answer %llu)",
+             stats.with_records, stats.held, stats.woken, stats.at_wait_end, stats.before_next);
+    pthread_mutex_unlock(&mu);
 }
 
 /* ---- the mock thread's wait, and closing -------------------------------- */

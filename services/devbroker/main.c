@@ -91,6 +91,7 @@ int main(void) {
     /* The file stays: it names the port(s) the next devbroker reuses, so
      * services still running reconnect to it. */
     log_info("devbroker: stopping");
+    if (early_fetches) devbroker_fetch_wait_log();
     devbroker_free(b);
     return 0;
 }
