@@ -378,6 +378,14 @@ static bool rd_topic(iov_reader *r, partition_list *l, size_t *at, uint16_t *len
     return !r->bad;
 }
 
+/* A topic of an answer: its name, into l, and how many partitions follow. */
+static bool rd_topic_head(iov_reader *r, partition_list *l, size_t *at, uint16_t *len,
+                          int64_t *parts) {
+    if (!rd_topic(r, l, at, len)) return false;
+    *parts = rd_int(r, 4);
+    return !r->bad && *parts >= 0;
+}
+
 /* Whether a Fetch answer (after its correlation id) has no records and no
  * error in any partition, and its partitions. */
 static bool fetch_answer_empty(iov_reader *r, int version, partition_list *l) {
@@ -391,9 +399,8 @@ static bool fetch_answer_empty(iov_reader *r, int version, partition_list *l) {
     for (int64_t t = 0; t < topics; t++) {
         size_t at;
         uint16_t len;
-        if (!rd_topic(r, l, &at, &len)) return false;
-        int64_t parts = rd_int(r, 4);
-        if (r->bad || parts < 0) return false;
+        int64_t parts;
+        if (!rd_topic_head(r, l, &at, &len, &parts)) return false;
         for (int64_t p = 0; p < parts; p++) {
             int32_t partition = (int32_t)rd_int(r, 4);
             if (rd_int(r, 2) != 0) return false; /* ErrorCode */
@@ -421,9 +428,8 @@ static bool produce_answer_partitions(iov_reader *r, int version, partition_list
     for (int64_t t = 0; t < topics; t++) {
         size_t at;
         uint16_t len;
-        if (!rd_topic(r, l, &at, &len)) return false;
-        int64_t parts = rd_int(r, 4);
-        if (r->bad || parts < 0) return false;
+        int64_t parts;
+        if (!rd_topic_head(r, l, &at, &len, &parts)) return false;
         for (int64_t p = 0; p < parts; p++) {
             int32_t partition = (int32_t)rd_int(r, 4);
             int64_t error = rd_int(r, 2);
