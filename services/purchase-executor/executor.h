@@ -47,7 +47,10 @@ typedef struct executor {
      * revocation, before a commit), which wait on the follower and on
      * deliveries: no connection of the lanes' pool is held across that. */
     sqlite3 *consumer_db;
-    retry_worker *retry;
+    /* Atomic: the retry thread's first round may call wake_retry (through
+     * the flow's hook) before executor_new has stored the pointer; until
+     * then it reads NULL, a no-op (the thread is awake anyway). */
+    _Atomic(retry_worker *) retry;
     changelog_follower *follower; /* other instances' changes, restores */
 } executor;
 

@@ -38,7 +38,10 @@ struct retry_worker {
     sqlite3 *db;
     http_client *http;
     purchase p, after; /* the round's rows, reused */
-    worker *thread;
+    /* Atomic: stored after the thread started, and its own rounds may
+     * already wake it (flow_activate -> the executor's wake_retry); NULL
+     * is a no-op for worker_wake. */
+    _Atomic(worker *) thread;
 };
 
 /* One claimed purchase (then at once the next), or the sleep until the
