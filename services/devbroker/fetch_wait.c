@@ -49,10 +49,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "shared/plumbing/log.h"
+#include "shared/plumbing/service.h"
 
 #define API_PRODUCE 0
 #define API_FETCH 1
@@ -63,8 +63,9 @@
  * connection. A Produce with acks=0 gets no answer: its entry is pushed
  * out by later ones. */
 #define PENDING_MAX 64
-/* The request header, then a Fetch's client id length, ReplicaId and
- * MaxWait: the bytes this file reads of a request. */
+/* A request's header: size, ApiKey, ApiVersion, CorrelationId. This file
+ * reads it, the client id's length after it, and for a Fetch its MaxWait
+ * (after the client id and ReplicaId). */
 #define REQUEST_HEAD 12
 #define MAX_FRAME (64 * 1024 * 1024)
 
@@ -92,8 +93,7 @@ typedef struct {
     uint8_t in_head[REQUEST_HEAD];
     int16_t in_key, in_version;
     int32_t in_corrid;
-    int32_t client_id_len; /* -1 until read */
-    uint32_t wait_at;      /* offset of a Fetch's MaxWait, 0 if none */
+    uint32_t wait_at; /* offset of a Fetch's MaxWait, 0 if none */
     uint8_t wait_bytes[4];
 
     pending_request pending[PENDING_MAX];
@@ -105,7 +105,7 @@ typedef struct {
     /* a held empty fetch answer */
     uint8_t *held;
     size_t held_len, held_sent;
-    int64_t held_due_us;
+    int64_t held_due_ms; /* mono_ms() */
     held_partition *held_parts;
     size_t held_n_parts;
     bool held_released; /* due now, but the socket took only part of it */
@@ -136,12 +136,6 @@ static void resolve(void) {
     real_close = (close_fn)dlsym(RTLD_NEXT, "close");
 }
 
-static int64_t now_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static conn *conn_of(int fd) {
     if (fd < 0 || fd >= MAX_CONN_FD) return NULL;
     return atomic_load_explicit(&conns[fd], memory_order_acquire);
@@ -168,7 +162,6 @@ void devbroker_fetch_wait_track(int fd) {
     if (fd < 0 || fd >= MAX_CONN_FD) return;
     conn *c = calloc(1, sizeof *c);
     if (!c) return; /* the mock's own way for this connection */
-    c->client_id_len = -1;
     c->owner = pthread_self();
     pthread_mutex_lock(&mu);
     conn_free(atomic_exchange(&conns[fd], c));
@@ -217,7 +210,6 @@ static void request_done(conn *c) {
         pending_push(c, (pending_request){c->in_corrid, c->in_key, c->in_version, 0});
     }
     c->in_pos = c->in_total = 0;
-    c->client_id_len = -1;
     c->wait_at = 0;
 }
 
@@ -240,9 +232,8 @@ static void request_head_byte(conn *c, uint8_t *b) {
         c->wait_bytes[pos - REQUEST_HEAD] = *b;
         if (pos == REQUEST_HEAD + 1) {
             int16_t len = (int16_t)be16(c->wait_bytes);
-            c->client_id_len = len < 0 ? 0 : len;
             if (c->in_key == API_FETCH && c->in_version <= FETCH_MAX_VERSION)
-                c->wait_at = REQUEST_HEAD + 2 + (uint32_t)c->client_id_len + 4;
+                c->wait_at = REQUEST_HEAD + 2 + (uint32_t)(len < 0 ? 0 : len) + 4;
         }
     } else if (c->wait_at && pos >= c->wait_at && pos < c->wait_at + 4) {
         c->wait_bytes[pos - c->wait_at] = *b;
@@ -485,7 +476,7 @@ static bool hold(conn *c, const struct msghdr *msg, size_t frame, partition_list
     c->held_sent = 0;
     c->held_parts = parts;
     c->held_n_parts = l->n;
-    c->held_due_us = now_us() + (int64_t)wait_ms * 1000;
+    c->held_due_ms = mono_ms() + wait_ms;
     c->held_released = false;
     atomic_fetch_add(&n_held, 1);
     return true;
@@ -519,20 +510,20 @@ static void wake_fetches(const partition_list *l) {
 
 /* Sends the held answers of the connections this thread serves whose wait
  * is over (or that were released but found the socket full); returns the
- * microseconds to the next deadline, -1 if none. */
+ * milliseconds to the next deadline, -1 if none. */
 static int64_t send_due(pthread_t self) {
     if (atomic_load(&n_held) == 0) return -1;
-    int64_t now = now_us(), next = -1;
+    int64_t now = mono_ms(), next = -1;
     for (int fd = 0; fd <= max_fd; fd++) {
         conn *c = conn_of(fd);
         if (!c || !c->held || !pthread_equal(c->owner, self)) continue;
-        if (c->held_released || c->held_due_us <= now) {
+        if (c->held_released || c->held_due_ms <= now) {
             if (!c->held_released) stats.at_wait_end++;
             if (send_held(fd, c)) continue;
-            next = 1000; /* the socket was full: try again in a moment */
+            next = 1; /* the socket was full: try again in a moment */
             continue;
         }
-        int64_t in = c->held_due_us - now;
+        int64_t in = c->held_due_ms - now;
         if (next < 0 || in < next) next = in;
     }
     return next;
@@ -637,7 +628,7 @@ int poll(struct pollfd *fds, nfds_t nfds, int timeout) {
     int64_t next = send_due(self);
     pthread_mutex_unlock(&mu);
     if (next >= 0) {
-        int ms = (int)((next + 999) / 1000);
+        int ms = (int)next;
         if (timeout < 0 || ms < timeout) timeout = ms;
     }
     int r = real_poll(fds, nfds, timeout);

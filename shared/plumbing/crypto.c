@@ -3,6 +3,7 @@
  * Return conventions: int functions return 0 on success and -1 on failure
  * (crypto_equal returns 1/0 as documented in the header). */
 #include "shared/plumbing/crypto.h"
+#include "shared/plumbing/service.h"
 
 #include <limits.h>
 #include <stdint.h>
@@ -10,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -243,9 +243,7 @@ void crypto_uuid(char out[37]) {
 void crypto_uuid_v7(char out[37]) {
     unsigned char b[16];
     uuid_bytes(b);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    uint64_t ms = (uint64_t)now_ms();
     for (int i = 0; i < 6; i++) b[i] = (unsigned char)(ms >> (8 * (5 - i)));
     uuid_format(b, 7, out);
 }
