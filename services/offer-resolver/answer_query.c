@@ -140,12 +140,10 @@ static int backend_args_for(resolver *r, const Millom__V1__Query *q, const query
     return 0;
 }
 
-/* The backend's answer res to q: the parsed body of a 200, else NULL
- * after replying the mapped error. */
-static json_t *backend_tree(resolver *r, const Millom__V1__Query *q, const query_plan *p,
-                            const http_result *res) {
-    json_t *body = res->status == 200 ? json_loadb(res->body, res->body_len, 0, NULL) : NULL;
-    if (body) return body;
+/* Replies the mapped error of the backend's answer res to q: not a 200,
+ * or (not_json) a 200 that is not JSON. */
+static void reply_backend_error(resolver *r, const Millom__V1__Query *q, const query_plan *p,
+                                const http_result *res) {
     json_t *err_body = res->body_len ? json_loadb(res->body, res->body_len, 0, NULL) : NULL;
     char msg[256];
     const char *cause;
@@ -160,7 +158,6 @@ static json_t *backend_tree(resolver *r, const Millom__V1__Query *q, const query
                  res->status, res->error);
     json_decref(err_body);
     reply_error(r, q, cause, msg);
-    return NULL;
 }
 
 /* A hold on the cached backend answer for q, unless q says no-cache;
@@ -201,17 +198,24 @@ static void answer_with(resolver *r, const Millom__V1__Query *q, const query_pla
     reply_json(r, q, 200, answer);
 }
 
-/* The answer to q once the backend's is in hand (tree, parsed): cached,
- * mapped, replied. */
-static void answer_with_tree(resolver *r, const Millom__V1__Query *q, const query_plan *p,
-                             json_t *tree) {
-    backend_answer *a =
-        backend_cache_put(r->cache, p->kind, p->op->id, p->m.subscriber, p->key, tree, p->m.now_ms);
-    if (!a) {
-        reply_error(r, q, CAUSE_SERVICE_UNAVAILABLE, "offer-resolver is out of memory");
-        return;
+/* The answer to q from the backend's answer res: cached, mapped and
+ * replied, or its error replied. */
+static void answer_with_result(resolver *r, const Millom__V1__Query *q, const query_plan *p,
+                               const http_result *res) {
+    if (res->status == 200) {
+        int not_json = 0;
+        backend_answer *a = backend_cache_put(r->cache, p->kind, p->op->id, p->m.subscriber, p->key,
+                                              res->body, res->body_len, p->m.now_ms, &not_json);
+        if (a) {
+            answer_with(r, q, p, a);
+            return;
+        }
+        if (!not_json) {
+            reply_error(r, q, CAUSE_SERVICE_UNAVAILABLE, "offer-resolver is out of memory");
+            return;
+        }
     }
-    answer_with(r, q, p, a);
+    reply_backend_error(r, q, p, res);
 }
 
 /* A query whose backend call runs on the backend loop. */
@@ -260,9 +264,8 @@ static void on_backend_answer(void *arg, http_result *res) {
         backend_call_free(c);
         return;
     }
-    json_t *tree = backend_tree(r, c->q, &c->p, res);
+    answer_with_result(r, c->q, &c->p, res);
     http_result_free(res);
-    if (tree) answer_with_tree(r, c->q, &c->p, tree);
     backend_call_free(c);
 }
 
@@ -343,9 +346,8 @@ void resolver_answer(resolver *r, void *http_client_state, resolver_job *job) {
     int64_t t0 = mono_ms();
     backend_get(hc, &b.req, &res);
     metric_observe_ms(r->backend_latency, (double)(mono_ms() - t0));
-    json_t *tree = backend_tree(r, q, &p, &res);
+    answer_with_result(r, q, &p, &res);
     http_result_free(&res);
-    if (tree) answer_with_tree(r, q, &p, tree);
 done:
     resolver_job_free(r, job);
 }

@@ -79,14 +79,16 @@ void backend_cache_free(backend_cache *c);
 backend_answer *backend_cache_get(backend_cache *c, backend_cache_kind kind, const char *op,
                                   const char *subscriber, const char *key, int64_t now,
                                   int64_t *fetched_ms);
-/* Takes tree (parsed, never changed afterwards) and returns the caller's
- * hold on it; the cache keeps it too (counted against max_bytes by what
- * the parsed form takes), fetched (its backend call started) at
- * fetched_ms, unless the subscriber was forgotten since then. NULL (tree
- * freed) when out of memory. */
+/* The backend's text of a 200 answer (len bytes; its call started at
+ * fetched_ms), parsed, as the caller's hold; the cache keeps it too
+ * (counted against max_bytes by what the parsed form and the text take),
+ * unless the subscriber was forgotten since fetched_ms. When the entry's
+ * text is byte-for-byte the same, its parsed answer is returned (and
+ * its fetch time moves to fetched_ms) without parsing text again. NULL
+ * when text is not JSON (*not_json set) or out of memory. */
 backend_answer *backend_cache_put(backend_cache *c, backend_cache_kind kind, const char *op,
-                                  const char *subscriber, const char *key, json_t *tree,
-                                  int64_t fetched_ms);
+                                  const char *subscriber, const char *key, const char *text,
+                                  size_t len, int64_t fetched_ms, int *not_json);
 /* Forgets every cached entry of a subscriber (after a purchase at now). */
 void backend_cache_forget(backend_cache *c, const char *op, const char *subscriber, int64_t now);
 /* The bytes the entries take (for tests). */

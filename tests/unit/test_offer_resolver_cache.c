@@ -1,8 +1,9 @@
 /* Unit tests for services/offer-resolver/backend_cache.c, the in-memory
  * cache of the operator backend's /balance and /offers answers: expiry,
  * keys, a purchase's forget (and the answer fetched before it that comes
- * back after it), replacing, the byte budget, and the parsed answers
- * shared with their readers. Runs with CK_FORK=no;
+ * back after it), replacing, the byte budget, the parsed answers shared
+ * with their readers, and a text the same as the entry's taking the
+ * entry's parsed answer. Runs with CK_FORK=no;
  * every cache is freed (the ASan build checks for leaks). */
 #include <check.h>
 #include <pthread.h>
@@ -16,26 +17,39 @@
 #define TTL_MS 30000
 #define T0 INT64_C(1795880000000)
 
-/* Caches text (as a JSON string: the cache keeps parsed bodies) for
- * (kind, op, subscriber, key). */
-static void put(backend_cache *c, backend_cache_kind kind, const char *op, const char *sub,
-                const char *key, const char *text, int64_t fetched) {
-    json_t *body = json_string(text);
-    ck_assert_ptr_nonnull(body);
-    backend_answer *a = backend_cache_put(c, kind, op, sub, key, body, fetched);
+/* The backend's answer as its text: a 200's JSON. */
+static backend_answer *put_text(backend_cache *c, backend_cache_kind kind, const char *op,
+                                const char *sub, const char *key, const char *json,
+                                int64_t fetched) {
+    int not_json = -1;
+    backend_answer *a =
+        backend_cache_put(c, kind, op, sub, key, json, strlen(json), fetched, &not_json);
     ck_assert_ptr_nonnull(a);
-    backend_answer_release(a); /* the cache keeps its own hold */
+    ck_assert_int_eq(not_json, 0);
+    return a;
 }
 
-/* A copy of the text cached for (kind, op, subscriber, key) at now, or
- * NULL. */
+/* Caches {"t": text} for (kind, op, subscriber, key). */
+static void put(backend_cache *c, backend_cache_kind kind, const char *op, const char *sub,
+                const char *key, const char *text, int64_t fetched) {
+    json_t *body = json_pack("{s:s}", "t", text);
+    char *json = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    ck_assert_ptr_nonnull(json);
+    backend_answer_release(
+        put_text(c, kind, op, sub, key, json, fetched)); /* the cache keeps its own hold */
+    free(json);
+}
+
+/* A copy of the text put for (kind, op, subscriber, key), cached at now,
+ * or NULL. */
 static char *get_op(backend_cache *c, backend_cache_kind kind, const char *op, const char *sub,
                     const char *key, int64_t now, int64_t *fetched) {
     int64_t f = -1;
     backend_answer *a = backend_cache_get(c, kind, op, sub, key, now, &f);
     if (fetched) *fetched = f;
     if (!a) return NULL;
-    const json_t *body = backend_answer_json(a);
+    const json_t *body = json_object_get(backend_answer_json(a), "t");
     ck_assert(json_is_string(body));
     char *text = strdup(json_string_value(body));
     backend_answer_release(a);
@@ -110,7 +124,8 @@ START_TEST(newer_answer_replaces_older_never_the_reverse) {
     assert_body(get(c, BACKEND_CACHE_BALANCE, "924542610003", "en", T0 + 20, NULL), "second");
     put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "older", T0 + 5);
     assert_body(get(c, BACKEND_CACHE_BALANCE, "924542610003", "en", T0 + 20, NULL), "second");
-    ck_assert_uint_eq(backend_cache_bytes(c), one + 1); /* "second" is one byte longer */
+    /* "second" is one byte longer, in the parsed answer and in the text */
+    ck_assert_uint_eq(backend_cache_bytes(c), one + 2);
     backend_cache_free(c);
 }
 END_TEST
@@ -150,9 +165,8 @@ END_TEST
 
 START_TEST(a_reader_keeps_its_answer_after_forget_and_replace) {
     backend_cache *c = backend_cache_new(TTL_MS, 1 << 20);
-    json_t *body = json_pack("{s:s}", "main", "100.00");
     backend_answer *mine =
-        backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", body, T0);
+        put_text(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "{\"main\":\"100.00\"}", T0);
     int64_t f;
     backend_answer *a =
         backend_cache_get(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", T0, &f);
@@ -161,7 +175,7 @@ START_TEST(a_reader_keeps_its_answer_after_forget_and_replace) {
     /* Shared, not copied: a hit parses and copies nothing. */
     ck_assert_ptr_eq(a, mine);
     ck_assert_ptr_eq(b, mine);
-    ck_assert_ptr_eq(backend_answer_json(a), body);
+    ck_assert_ptr_eq(backend_answer_json(a), backend_answer_json(mine));
     backend_answer_release(mine);
     /* A purchase forgets the entry and a newer answer replaces it while
      * two readers still map the old one: theirs stays whole (ASan). */
@@ -185,10 +199,10 @@ START_TEST(the_budget_counts_parsed_answers) {
     for (int i = 0; i < 100; i++)
         json_array_append_new(big, json_pack("{s:i, s:s}", "quota", i, "unit", "MB"));
     char *text = json_dumps(big, JSON_COMPACT);
+    json_decref(big);
     size_t text_len = strlen(text);
+    backend_answer_release(put_text(c, BACKEND_CACHE_OFFERS, "tp", "924542610003", "k", text, T0));
     free(text);
-    backend_answer_release(
-        backend_cache_put(c, BACKEND_CACHE_OFFERS, "tp", "924542610003", "k", big, T0));
     size_t counted = backend_cache_bytes(c);
     ck_assert_msg(counted > 4 * text_len, "counted %zu bytes for %zu of text", counted, text_len);
     backend_cache_free(c);
@@ -231,9 +245,10 @@ START_TEST(readers_and_a_writer_share_answers_across_threads) {
         ck_assert_int_eq(pthread_create(&th[i], NULL, reader_main, &r[i]), 0);
     }
     for (int i = 0; i < WRITES; i++) {
-        json_t *body = json_pack("{s:s, s:i}", "main", "100.00", "version", i);
+        char body[64];
+        snprintf(body, sizeof body, "{\"main\":\"100.00\",\"version\":%d}", i / 2);
         backend_answer_release(
-            backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", body, T0 + i));
+            put_text(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", body, T0 + i));
         if (i % 10 == 9) backend_cache_forget(c, "tp", "924542610003", T0 + i);
     }
     atomic_store(&stop, 1);
@@ -243,6 +258,83 @@ START_TEST(readers_and_a_writer_share_answers_across_threads) {
         reads += r[i].reads;
     }
     ck_assert_msg(reads > 0, "no reader ever found the answer");
+    backend_cache_free(c);
+}
+END_TEST
+
+/* A text byte-for-byte the same as the entry's takes the entry's parsed
+ * answer, and its fetch time: the entry lives on from the new fetch. */
+START_TEST(the_same_text_takes_the_entrys_parsed_answer) {
+    backend_cache *c = backend_cache_new(TTL_MS, 1 << 20);
+    const char *text = "{\"main\":\"100.00\"}";
+    backend_answer *first =
+        put_text(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", text, T0);
+    size_t bytes = backend_cache_bytes(c);
+    /* Expired at T0 + TTL_MS, fetched again: the same text. */
+    int64_t again = T0 + TTL_MS + 5, f = -1;
+    backend_answer *second =
+        put_text(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", text, again);
+    ck_assert_ptr_eq(second, first);
+    ck_assert_uint_eq(backend_cache_bytes(c), bytes);
+    backend_answer *hit =
+        backend_cache_get(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", again + 1, &f);
+    ck_assert_ptr_eq(hit, first);
+    ck_assert_int_eq(f, again);
+    backend_answer_release(hit);
+    backend_answer_release(second);
+    /* An answer fetched before the entry's keeps the entry's fetch time. */
+    backend_answer_release(
+        put_text(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", text, T0));
+    hit = backend_cache_get(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", again + 1, &f);
+    ck_assert_int_eq(f, again);
+    backend_answer_release(hit);
+    /* One byte different: parsed, and it replaces the entry. */
+    backend_answer *changed = put_text(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en",
+                                       "{\"main\":\"100.01\"}", again + 2);
+    ck_assert_ptr_ne(changed, first);
+    ck_assert_str_eq(json_string_value(json_object_get(backend_answer_json(changed), "main")),
+                     "100.01");
+    ck_assert_str_eq(json_string_value(json_object_get(backend_answer_json(first), "main")),
+                     "100.00");
+    backend_answer_release(changed);
+    backend_answer_release(first);
+    /* Another key, or another subscriber, with the same text: its own. */
+    backend_answer *ur =
+        put_text(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "ur", text, again);
+    backend_answer *neighbour =
+        put_text(c, BACKEND_CACHE_BALANCE, "tp", "924542610004", "en", text, again);
+    ck_assert_ptr_ne(ur, neighbour);
+    backend_answer_release(ur);
+    backend_answer_release(neighbour);
+    backend_cache_free(c);
+}
+END_TEST
+
+/* After a purchase forgets the subscriber, the same text is parsed anew
+ * (nothing is left to take it from); an answer that is not JSON is
+ * refused and leaves the entry as it was. */
+START_TEST(forget_and_malformed_answers) {
+    backend_cache *c = backend_cache_new(TTL_MS, 1 << 20);
+    const char *text = "{\"main\":\"100.00\"}";
+    backend_answer *first =
+        put_text(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", text, T0);
+    backend_cache_forget(c, "tp", "924542610003", T0 + 1);
+    backend_answer *after =
+        put_text(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", text, T0 + 2);
+    ck_assert_ptr_ne(after, first);
+    backend_answer_release(first);
+    int not_json = 0;
+    const char *bad = "{\"main\":";
+    ck_assert_ptr_null(backend_cache_put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", bad,
+                                         strlen(bad), T0 + 3, &not_json));
+    ck_assert_int_eq(not_json, 1);
+    int64_t f = -1;
+    backend_answer *hit =
+        backend_cache_get(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", T0 + 4, &f);
+    ck_assert_ptr_eq(hit, after);
+    ck_assert_int_eq(f, T0 + 2);
+    backend_answer_release(hit);
+    backend_answer_release(after);
     backend_cache_free(c);
 }
 END_TEST
@@ -259,6 +351,8 @@ static Suite *cache_suite(void) {
     tcase_add_test(tc, a_reader_keeps_its_answer_after_forget_and_replace);
     tcase_add_test(tc, the_budget_counts_parsed_answers);
     tcase_add_test(tc, readers_and_a_writer_share_answers_across_threads);
+    tcase_add_test(tc, the_same_text_takes_the_entrys_parsed_answer);
+    tcase_add_test(tc, forget_and_malformed_answers);
     suite_add_tcase(s, tc);
     return s;
 }
