@@ -32,13 +32,10 @@ void impression_publish(resolver *r, const Millom__V1__Query *q, const json_t *a
  * answer can still travel back before api-edge gives up. */
 #define DEADLINE_MARGIN_MS 50
 
-static void reply_json(resolver *r, const Millom__V1__Query *q, int status, json_t *body) {
-    char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(body);
-    if (!text) return;
-    if (rpc_reply(r->producer, q->meta, status, "application/json", text, strlen(text), 0) != 0)
+/* A 200 with text, the mapped answer as JSON. */
+static void reply_text(resolver *r, const Millom__V1__Query *q, const char *text, size_t len) {
+    if (rpc_reply(r->producer, q->meta, 200, "application/json", text, len, 0) != 0)
         log_warn("cannot produce a reply");
-    free(text);
 }
 
 static void reply_error(resolver *r, const Millom__V1__Query *q, const char *cause,
@@ -173,29 +170,49 @@ static backend_answer *cache_lookup(resolver *r, const Millom__V1__Query *q, que
     return a;
 }
 
-/* Maps the backend's answer to q's kind and replies; releases a. */
+/* Maps the backend's answer to q's kind and replies; releases a. A
+ * balance or accountInfo already mapped from a for the same validUntil
+ * second is replied as it was (backend_answer_mapped). */
 static void answer_with(resolver *r, const Millom__V1__Query *q, const query_plan *p,
                         backend_answer *a) {
+    backend_mapped_kind kind = q->kind == MILLOM__V1__QUERY_KIND__QUERY_KIND_ACCOUNT_INFO
+                                   ? BACKEND_MAPPED_ACCOUNT_INFO
+                                   : BACKEND_MAPPED_BALANCE;
+    size_t len = 0;
+    char *text = p->upsell ? NULL : backend_answer_mapped(a, kind, p->m.valid_until_ms, &len);
+    if (text) {
+        backend_answer_release(a);
+        reply_text(r, q, text, len);
+        free(text);
+        return;
+    }
     const json_t *backend = backend_answer_json(a);
     char warn[256] = "";
     json_t *answer;
     if (p->upsell)
         answer = map_upsell_offer(&p->m, backend, warn, sizeof warn);
-    else if (q->kind == MILLOM__V1__QUERY_KIND__QUERY_KIND_ACCOUNT_INFO)
+    else if (kind == BACKEND_MAPPED_ACCOUNT_INFO)
         answer = map_account_info(&p->m, backend, warn, sizeof warn);
     else
         answer = map_balance(&p->m, backend, warn, sizeof warn);
-    backend_answer_release(a);
     if (!answer) {
+        backend_answer_release(a);
         log_warn("backend answer of %s unusable: %s", p->op->id, warn);
         reply_error(r, q, CAUSE_SERVICE_UNAVAILABLE,
                     "the operator backend sent an unusable answer");
         return;
     }
     if (warn[0]) log_warn("%s", warn);
-    /* Queued before reply_json frees the answer; producing does not block. */
+    /* Queued before the answer is freed; producing does not block. */
     if (p->upsell) impression_publish(r, q, answer);
-    reply_json(r, q, 200, answer);
+    text = json_dumps(answer, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(answer);
+    if (text && !p->upsell)
+        backend_answer_keep_mapped(a, kind, p->m.valid_until_ms, text, strlen(text));
+    backend_answer_release(a);
+    if (!text) return;
+    reply_text(r, q, text, strlen(text));
+    free(text);
 }
 
 /* The answer to q from the backend's answer res: cached, mapped and

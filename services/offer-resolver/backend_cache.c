@@ -24,6 +24,11 @@
  * a 1 kB balance with jansson, and freeing the tree it replaced, was
  * about 40% of offer-resolver's instructions per miss (callgrind).
  *
+ * An answer also keeps the balance and accountInfo last mapped from it
+ * (backend_answer_mapped): mapping, writing out and freeing the mapped
+ * tree were most of a hit's work. The budget counts them as twice the
+ * backend's text, about their size.
+ *
  * In memory, not in SQLite: a restart started with an empty cache anyway,
  * and the table's writes (a WAL append per miss, its checkpoints, a lock
  * all workers took turns at) were on every cache miss's path.
@@ -46,9 +51,17 @@
  * json_incref and json_decref read it with a plain load before their
  * atomic update (jansson.h), a data race. The tree keeps jansson's count
  * at 1, and the last holder here drops it. */
+typedef struct {
+    char *text; /* NULL: none */
+    size_t len;
+    int64_t valid_until_s;
+} mapped_text;
+
 struct backend_answer {
     atomic_size_t holders;
     json_t *tree;
+    pthread_mutex_t mapped_lock;
+    mapped_text mapped[2]; /* by backend_mapped_kind, under mapped_lock */
     size_t text_len;
     char text[]; /* what tree was parsed from */
 };
@@ -61,7 +74,39 @@ static backend_answer *answer_hold(backend_answer *a) {
 void backend_answer_release(backend_answer *a) {
     if (!a || atomic_fetch_sub_explicit(&a->holders, 1, memory_order_acq_rel) != 1) return;
     json_decref(a->tree);
+    for (int i = 0; i < 2; i++) free(a->mapped[i].text);
+    pthread_mutex_destroy(&a->mapped_lock);
     free(a);
+}
+
+/* validUntil is written to the second (mapping_rfc3339_utc). */
+static int64_t second_of(int64_t ms) { return ms / 1000 - (ms % 1000 < 0); }
+
+char *backend_answer_mapped(backend_answer *a, backend_mapped_kind kind, int64_t valid_until_ms,
+                            size_t *len) {
+    char *copy = NULL;
+    pthread_mutex_lock(&a->mapped_lock);
+    const mapped_text *m = &a->mapped[kind];
+    if (m->text && m->valid_until_s == second_of(valid_until_ms) && (copy = malloc(m->len + 1))) {
+        memcpy(copy, m->text, m->len + 1);
+        *len = m->len;
+    }
+    pthread_mutex_unlock(&a->mapped_lock);
+    return copy;
+}
+
+void backend_answer_keep_mapped(backend_answer *a, backend_mapped_kind kind, int64_t valid_until_ms,
+                                const char *text, size_t len) {
+    char *copy = malloc(len + 1);
+    if (!copy) return;
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    pthread_mutex_lock(&a->mapped_lock);
+    mapped_text *m = &a->mapped[kind];
+    char *old = m->text;
+    *m = (mapped_text){.text = copy, .len = len, .valid_until_s = second_of(valid_until_ms)};
+    pthread_mutex_unlock(&a->mapped_lock);
+    free(old);
 }
 
 const json_t *backend_answer_json(const backend_answer *a) { return a->tree; }
@@ -280,6 +325,8 @@ static backend_answer *answer_parse(const char *text, size_t len, int *not_json)
     }
     atomic_init(&a->holders, 1);
     a->tree = tree;
+    pthread_mutex_init(&a->mapped_lock, NULL);
+    memset(a->mapped, 0, sizeof a->mapped);
     a->text_len = len;
     memcpy(a->text, text, len);
     return a;
@@ -295,8 +342,9 @@ backend_answer *backend_cache_put(backend_cache *c, backend_cache_kind kind, con
     }
     backend_answer *body = answer_parse(text, len, not_json);
     if (!body) return NULL;
+    /* The text, and the mapped answers kept beside it (about as long). */
     size_t bytes =
-        sizeof(cache_entry) + sizeof *body + len + strlen(key) + 1 + json_footprint(body->tree);
+        sizeof(cache_entry) + sizeof *body + 3 * len + strlen(key) + 1 + json_footprint(body->tree);
     if (c->ttl_ms <= 0 || bytes > c->max_bytes / 4) return body; /* caching off, or too big */
     pthread_mutex_lock(&c->lock);
     cache_subscriber *s = subscriber_get(c, op, subscriber, 1);

@@ -72,6 +72,21 @@ typedef enum { BACKEND_CACHE_BALANCE, BACKEND_CACHE_OFFERS } backend_cache_kind;
 typedef struct backend_answer backend_answer;
 const json_t *backend_answer_json(const backend_answer *a);
 void backend_answer_release(backend_answer *a); /* NULL is a no-op */
+/* The answers last mapped from a, kept beside it: a balance or an
+ * accountInfo mapped from one backend answer changes only with its
+ * validUntil (to the second), as an entry's operator, subscriber and
+ * language are fixed, so a hit takes the text instead of mapping and
+ * writing it out again. Which answer: BACKEND_MAPPED_BALANCE or
+ * _ACCOUNT_INFO. */
+typedef enum { BACKEND_MAPPED_BALANCE, BACKEND_MAPPED_ACCOUNT_INFO } backend_mapped_kind;
+/* A copy (malloc'd; *len set) of the text kept for kind and
+ * valid_until_ms's second, or NULL. */
+char *backend_answer_mapped(backend_answer *a, backend_mapped_kind kind, int64_t valid_until_ms,
+                            size_t *len);
+/* Keeps a copy of text as a's answer of kind for valid_until_ms's second
+ * (out of memory: keeps nothing). */
+void backend_answer_keep_mapped(backend_answer *a, backend_mapped_kind kind, int64_t valid_until_ms,
+                                const char *text, size_t len);
 backend_cache *backend_cache_new(int64_t ttl_ms, size_t max_bytes);
 void backend_cache_free(backend_cache *c);
 /* A hold on the cached answer and its fetch time if a live entry exists,

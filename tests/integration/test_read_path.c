@@ -282,9 +282,55 @@ static void mno_admin(const char *path, const char *body) {
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", stack.mno_port, path);
     test_response r;
     ck_assert_int_eq(test_http("POST", url, NULL, body, &r), 0);
-    ck_assert_int_eq(r.status, 200);
+    ck_assert_msg(r.status == 200 || r.status == 201, "%s: status %ld", path, r.status);
     test_response_free(&r);
 }
+
+/* The main balance of path's answer, read with headers: "12.34". */
+static char *main_balance(const char *path, const char *const *headers) {
+    long status = 0;
+    json_t *j = get(path, headers, &status);
+    ck_assert_int_eq(status, 200);
+    const json_t *b = json_object_get(json_object_get(j, "monetaryBalance"), "balance");
+    if (!b) { /* accountInfo: balances[] */
+        size_t i;
+        json_t *item;
+        json_array_foreach(json_object_get(j, "balances"), i, item) {
+            const char *type = json_string_value(json_object_get(item, "balanceType"));
+            if (type && strcmp(type, "main") == 0) b = json_object_get(item, "balance");
+        }
+    }
+    ck_assert_ptr_nonnull(json_string_value(b));
+    char *money = strdup(json_string_value(b));
+    json_decref(j);
+    return money;
+}
+
+static void expect_main_balance(const char *path, const char *const *headers, const char *want) {
+    char *money = main_balance(path, headers);
+    ck_assert_msg(strcmp(money, want) == 0, "%s: main balance %s, want %s", path, money, want);
+    free(money);
+}
+
+/* offer-resolver keeps a backend answer's text and the balance and
+ * accountInfo mapped from it: the same text again reuses them; a changed
+ * one must show at once, in both. */
+START_TEST(a_changed_backend_answer_shows_at_once) {
+    const char *const nc[] = {"Cache-Control: no-cache", NULL};
+    const char *balance = "/std/" SP "/tp/924542619006/balance";
+    const char *info = "/std/" SP "/tp/924542619006/accountInfo";
+    mno_admin("/admin/subscribers", "{\"msisdn\": \"924542619006\", \"balanceMinor\": 10000}");
+    expect_main_balance(balance, nc, "100.00");
+    expect_main_balance(info, NULL, "100.00");
+    expect_main_balance(balance, nc, "100.00"); /* the same text: reused */
+    expect_main_balance(balance, NULL, "100.00");
+    mno_admin("/admin/subscribers", "{\"msisdn\": \"924542619006\", \"balanceMinor\": 12345}");
+    expect_main_balance(balance, NULL, "100.00"); /* still cached */
+    expect_main_balance(balance, nc, "123.45");
+    expect_main_balance(balance, NULL, "123.45");
+    expect_main_balance(info, NULL, "123.45");
+}
+END_TEST
 
 START_TEST(hanging_backend_gives_503_within_deadline) {
     mno_admin("/admin/behaviour", "{\"hang\": true}");
@@ -456,6 +502,7 @@ int main(void) {
     tcase_add_test(tc, wrong_method_and_huge_body);
     tcase_add_test(tc, opet_is_passed_to_the_operator);
     tcase_add_test(tc, balance_cache_and_no_cache);
+    tcase_add_test(tc, a_changed_backend_answer_shows_at_once);
     tcase_add_test(tc, hanging_backend_gives_503_within_deadline);
     tcase_add_test(tc, slow_backend_calls_run_at_once);
     tcase_add_test(tc, failing_backend_gives_503);

@@ -124,8 +124,9 @@ START_TEST(newer_answer_replaces_older_never_the_reverse) {
     assert_body(get(c, BACKEND_CACHE_BALANCE, "924542610003", "en", T0 + 20, NULL), "second");
     put(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "older", T0 + 5);
     assert_body(get(c, BACKEND_CACHE_BALANCE, "924542610003", "en", T0 + 20, NULL), "second");
-    /* "second" is one byte longer, in the parsed answer and in the text */
-    ck_assert_uint_eq(backend_cache_bytes(c), one + 2);
+    /* "second" is one byte longer: in the parsed answer, and in the text
+     * and the two mapped answers counted beside it */
+    ck_assert_uint_eq(backend_cache_bytes(c), one + 4);
     backend_cache_free(c);
 }
 END_TEST
@@ -339,6 +340,43 @@ START_TEST(forget_and_malformed_answers) {
 }
 END_TEST
 
+/* The mapped answers kept beside a backend answer: per kind, for one
+ * validUntil second, copied out, replaced by the next one kept. */
+START_TEST(mapped_answers_are_kept_per_kind_and_second) {
+    backend_cache *c = backend_cache_new(TTL_MS, 1 << 20);
+    backend_answer *a =
+        put_text(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "{\"main\":1}", T0);
+    size_t len = 0;
+    int64_t until = T0 + TTL_MS; /* T0 is on a second */
+    ck_assert_ptr_null(backend_answer_mapped(a, BACKEND_MAPPED_BALANCE, until, &len));
+    backend_answer_keep_mapped(a, BACKEND_MAPPED_BALANCE, until, "{\"b\":1}", 7);
+    char *text = backend_answer_mapped(a, BACKEND_MAPPED_BALANCE, until + 999, &len);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_str_eq(text, "{\"b\":1}");
+    ck_assert_uint_eq(len, 7);
+    free(text);
+    /* Another second, or the other kind: none. */
+    ck_assert_ptr_null(backend_answer_mapped(a, BACKEND_MAPPED_BALANCE, until + 1000, &len));
+    ck_assert_ptr_null(backend_answer_mapped(a, BACKEND_MAPPED_ACCOUNT_INFO, until, &len));
+    backend_answer_keep_mapped(a, BACKEND_MAPPED_ACCOUNT_INFO, until, "{\"i\":1}", 7);
+    backend_answer_keep_mapped(a, BACKEND_MAPPED_BALANCE, until + 1000, "{\"b\":2}", 7);
+    ck_assert_ptr_null(backend_answer_mapped(a, BACKEND_MAPPED_BALANCE, until, &len));
+    text = backend_answer_mapped(a, BACKEND_MAPPED_BALANCE, until + 1000, &len);
+    ck_assert_str_eq(text, "{\"b\":2}");
+    free(text);
+    text = backend_answer_mapped(a, BACKEND_MAPPED_ACCOUNT_INFO, until, &len);
+    ck_assert_str_eq(text, "{\"i\":1}");
+    free(text);
+    /* The same backend text again: the same answer, with what it keeps. */
+    backend_answer *again =
+        put_text(c, BACKEND_CACHE_BALANCE, "tp", "924542610003", "en", "{\"main\":1}", T0 + 1);
+    ck_assert_ptr_eq(again, a);
+    backend_answer_release(again);
+    backend_answer_release(a);
+    backend_cache_free(c); /* frees the kept texts (ASan) */
+}
+END_TEST
+
 static Suite *cache_suite(void) {
     Suite *s = suite_create("offer_resolver_cache");
     TCase *tc = tcase_create("cache");
@@ -353,6 +391,7 @@ static Suite *cache_suite(void) {
     tcase_add_test(tc, readers_and_a_writer_share_answers_across_threads);
     tcase_add_test(tc, the_same_text_takes_the_entrys_parsed_answer);
     tcase_add_test(tc, forget_and_malformed_answers);
+    tcase_add_test(tc, mapped_answers_are_kept_per_kind_and_second);
     suite_add_tcase(s, tc);
     return s;
 }
