@@ -138,7 +138,7 @@ static int backend_args_for(resolver *r, const Millom__V1__Query *q, const query
 }
 
 /* Replies the mapped error of the backend's answer res to q: not a 200,
- * or (not_json) a 200 that is not JSON. */
+ * or a 200 whose body is not JSON. */
 static void reply_backend_error(resolver *r, const Millom__V1__Query *q, const query_plan *p,
                                 const http_result *res) {
     json_t *err_body = res->body_len ? json_loadb(res->body, res->body_len, 0, NULL) : NULL;
