@@ -207,11 +207,11 @@ static void answer_with(resolver *r, const Millom__V1__Query *q, const query_pla
     if (p->upsell) impression_publish(r, q, answer);
     text = json_dumps(answer, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(answer);
-    if (text && !p->upsell)
-        backend_answer_keep_mapped(a, kind, p->m.valid_until_ms, text, strlen(text));
+    if (text) len = strlen(text);
+    if (text && !p->upsell) backend_answer_keep_mapped(a, kind, p->m.valid_until_ms, text, len);
     backend_answer_release(a);
     if (!text) return;
-    reply_text(r, q, text, strlen(text));
+    reply_text(r, q, text, len);
     free(text);
 }
 

@@ -41,22 +41,25 @@
  * before it and stored after it (a worker's backend call racing the
  * invalidation) is not kept. */
 #include "resolver.h"
+#include "mapping_backend.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* A parsed answer and who holds it: the cache's entry and each thread
- * mapping it. jansson's own reference count is not shared across threads:
- * json_incref and json_decref read it with a plain load before their
- * atomic update (jansson.h), a data race. The tree keeps jansson's count
- * at 1, and the last holder here drops it. */
+/* A balance or accountInfo mapped from an answer, for one validUntil
+ * second (backend_answer_mapped). */
 typedef struct {
     char *text; /* NULL: none */
     size_t len;
     int64_t valid_until_s;
 } mapped_text;
 
+/* A parsed answer and who holds it: the cache's entry and each thread
+ * mapping it. jansson's own reference count is not shared across threads:
+ * json_incref and json_decref read it with a plain load before their
+ * atomic update (jansson.h), a data race. The tree keeps jansson's count
+ * at 1, and the last holder here drops it. */
 struct backend_answer {
     atomic_size_t holders;
     json_t *tree;
@@ -74,20 +77,18 @@ static backend_answer *answer_hold(backend_answer *a) {
 void backend_answer_release(backend_answer *a) {
     if (!a || atomic_fetch_sub_explicit(&a->holders, 1, memory_order_acq_rel) != 1) return;
     json_decref(a->tree);
-    for (int i = 0; i < 2; i++) free(a->mapped[i].text);
+    for (size_t i = 0; i < sizeof a->mapped / sizeof a->mapped[0]; i++) free(a->mapped[i].text);
     pthread_mutex_destroy(&a->mapped_lock);
     free(a);
 }
-
-/* validUntil is written to the second (mapping_rfc3339_utc). */
-static int64_t second_of(int64_t ms) { return ms / 1000 - (ms % 1000 < 0); }
 
 char *backend_answer_mapped(backend_answer *a, backend_mapped_kind kind, int64_t valid_until_ms,
                             size_t *len) {
     char *copy = NULL;
     pthread_mutex_lock(&a->mapped_lock);
     const mapped_text *m = &a->mapped[kind];
-    if (m->text && m->valid_until_s == second_of(valid_until_ms) && (copy = malloc(m->len + 1))) {
+    if (m->text && m->valid_until_s == mapping_utc_second(valid_until_ms) &&
+        (copy = malloc(m->len + 1))) {
         memcpy(copy, m->text, m->len + 1);
         *len = m->len;
     }
@@ -104,7 +105,8 @@ void backend_answer_keep_mapped(backend_answer *a, backend_mapped_kind kind, int
     pthread_mutex_lock(&a->mapped_lock);
     mapped_text *m = &a->mapped[kind];
     char *old = m->text;
-    *m = (mapped_text){.text = copy, .len = len, .valid_until_s = second_of(valid_until_ms)};
+    *m = (mapped_text){
+        .text = copy, .len = len, .valid_until_s = mapping_utc_second(valid_until_ms)};
     pthread_mutex_unlock(&a->mapped_lock);
     free(old);
 }

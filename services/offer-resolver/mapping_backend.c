@@ -140,10 +140,14 @@ static int64_t add_saturating(int64_t a, int64_t b) {
     return a + b;
 }
 
-int mapping_rfc3339_utc(int64_t ms, char *buf, size_t buflen) {
+int64_t mapping_utc_second(int64_t ms) {
     int64_t secs = ms / 1000;
     if (ms % 1000 < 0) secs -= 1; /* floor for times before the epoch */
-    time_t t = (time_t)secs;
+    return secs;
+}
+
+int mapping_rfc3339_utc(int64_t ms, char *buf, size_t buflen) {
+    time_t t = (time_t)mapping_utc_second(ms);
     struct tm tm;
     if (!gmtime_r(&t, &tm)) return -1;
     size_t n = strftime(buf, buflen, "%Y-%m-%dT%H:%M:%SZ", &tm);

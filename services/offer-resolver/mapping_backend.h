@@ -143,6 +143,9 @@ const char *map_offer_type(const char *plan_type);
 const char *map_backend_error(long http_status, const json_t *body, char *msg, size_t msglen);
 
 /* Helpers, exposed for tests and for the caller's own use. */
+/* The second (since the epoch, floored) that ms falls in: what
+ * mapping_rfc3339_utc writes, and so what tells two validUntil apart. */
+int64_t mapping_utc_second(int64_t ms);
 /* ms since the epoch -> "2026-11-28T17:30:00Z". -1 if buf too small. */
 int mapping_rfc3339_utc(int64_t ms, char *buf, size_t buflen);
 /* Copies text to out with runs of 7+ digits masked; control chars become
