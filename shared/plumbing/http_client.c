@@ -195,10 +195,35 @@ int http_post(http_client *c, const char *url, const char *const *headers, const
     return rc;
 }
 
+/* RFC 3986's unreserved characters, the only ones written as they are. */
+static int unreserved(unsigned char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+}
+
+size_t http_escape_to(char *out, size_t cap, const char *s) {
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char enc[3] = {(char)*p, 0, 0};
+        size_t w = 1;
+        if (!unreserved(*p)) {
+            enc[0] = '%';
+            enc[1] = hex[*p >> 4];
+            enc[2] = hex[*p & 15];
+            w = 3;
+        }
+        for (size_t i = 0; i < w; i++, n++)
+            if (n + 1 < cap) out[n] = enc[i];
+    }
+    if (cap) out[n < cap ? n : cap - 1] = '\0';
+    return n;
+}
+
 char *http_escape(const char *s) {
-    char *e = curl_easy_escape(NULL, s, 0);
-    if (!e) return NULL;
-    char *copy = strdup(e);
-    curl_free(e);
-    return copy;
+    if (!s) return NULL;
+    size_t n = http_escape_to(NULL, 0, s);
+    char *e = malloc(n + 1);
+    if (e) http_escape_to(e, n + 1, s);
+    return e;
 }

@@ -35,7 +35,13 @@ int http_post(http_client *c, const char *url, const char *const *headers, const
               const char *body, size_t body_len, long timeout_ms, http_result *out);
 void http_result_free(http_result *r);
 
-/* Percent-encodes s for a URL path segment or query value. Caller frees. */
+/* Percent-encodes s for a URL path segment or query value: every byte but
+ * RFC 3986's unreserved A-Z a-z 0-9 - . _ ~ becomes %XX (as
+ * curl_easy_escape does). Caller frees. */
 char *http_escape(const char *s);
+/* The same into out, NUL-terminated when cap > 0, without allocating.
+ * Returns the length of the whole encoding, as snprintf does: out holds
+ * all of it only when that is below cap. */
+size_t http_escape_to(char *out, size_t cap, const char *s);
 
 #endif
