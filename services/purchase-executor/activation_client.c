@@ -167,7 +167,11 @@ void activation_call(http_client *hc, const activation_target *t, const purchase
         snprintf(out->detail, sizeof out->detail, "backend auth: %.130s", auth);
         return;
     }
-    const char *const headers[] = {"Accept: application/json", a ? auth : NULL, NULL};
+    /* Accept, the request id (x-correlator) and the bearer token, as
+     * offer-resolver sends them (backend_headers). */
+    const char *headers[4];
+    char id_line[BACKEND_CORRELATOR_LINE];
+    backend_headers(a ? auth : NULL, id_line, headers);
     http_result res;
     http_post(hc, url, headers, "application/json", body, strlen(body), t->timeout_ms, &res);
     if (a && res.status == 401) {

@@ -20,6 +20,7 @@
 #include "millom/v1/query.pb-c.h"
 #include "shared/plumbing/topics.h"
 #include "services/purchase-executor/executor.h"
+#include "shared/plumbing/correlator.h"
 #include "shared/plumbing/http_server.h"
 #include "shared/plumbing/log.h"
 #include "shared/contracts/offer_context.h"
@@ -61,6 +62,7 @@ static struct {
     const char *fail_type;
     atomic_int activates, offers;
     char last_body[1024];
+    char last_correlator[64]; /* the last activate's x-correlator ("": none) */
     char transids[16][64];
 } be = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -98,6 +100,8 @@ static void backend_handler(void *app, http_request *req) {
     json_t *j = json_loadb(body, len, 0, NULL);
     pthread_mutex_lock(&be.mu);
     snprintf(be.last_body, sizeof be.last_body, "%.*s", (int)len, body);
+    const char *id = http_header(req, "x-correlator");
+    snprintf(be.last_correlator, sizeof be.last_correlator, "%s", id ? id : "");
     if (n < 16)
         snprintf(be.transids[n], sizeof be.transids[n], "%s",
                  json_string_value(json_object_get(j, "transId")));
@@ -459,7 +463,9 @@ static char *sign_context(const char *plan, int64_t price, int64_t expires) {
 
 START_TEST(completed_purchase_is_idempotent) {
     reply_t r, again;
+    correlator_set("req.flow:1"); /* the command's request id, as from its Kafka header */
     ck_assert_int_eq(send_command("tx-flow-000001", "plan1234", NULL, 0, &r), KAFKA_DONE);
+    correlator_clear();
     ck_assert_int_eq(r.status, 200);
     ck_assert_str_eq(r.body, "{\"transid\":\"tx-flow-000001\",\"status\":\"completed\","
                              "\"fundSource\":\"WALLET\",\"confirmationCode\":\"CONF-0\"}");
@@ -473,10 +479,12 @@ START_TEST(completed_purchase_is_idempotent) {
              "\"http://edge.example/activationCallback/tp\",\"fundSource\":\"WALLET\"}",
              op_tid("tx-flow-000001"));
     pthread_mutex_lock(&be.mu); /* written by the backend's HTTP thread */
-    char got[sizeof be.last_body];
+    char got[sizeof be.last_body], got_id[sizeof be.last_correlator];
     snprintf(got, sizeof got, "%s", be.last_body);
+    snprintf(got_id, sizeof got_id, "%s", be.last_correlator);
     pthread_mutex_unlock(&be.mu);
     ck_assert_str_eq(got, want);
+    ck_assert_str_eq(got_id, "req.flow:1"); /* the operator sees the request id */
     /* The invalidation was delivered before the reply was produced. */
     ck_assert_int_eq(read_invalidations(300), 1);
 
