@@ -25,8 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* impressions.c: the OfferImpression of an upsellOffer answer. */
-void impression_publish(resolver *r, const Millom__V1__Query *q, const json_t *answer);
+/* impressions.c: the OfferImpression of an upsellOffer answer, which
+ * showed template t's offers. */
+void impression_publish(resolver *r, const Millom__V1__Query *q, const upsell_template *t);
 
 /* Leave the backend this much less than the caller's deadline, so the
  * answer can still travel back before api-edge gives up. */
@@ -170,16 +171,55 @@ static backend_answer *cache_lookup(resolver *r, const Millom__V1__Query *q, que
     return a;
 }
 
+/* An upsellOffer answer from a (released): the template kept beside a,
+ * or one made now and kept, rendered with fresh offerContexts. A warning
+ * about offers dropped as malformed is logged when the template is made,
+ * once per backend answer. */
+static void answer_upsell(resolver *r, const Millom__V1__Query *q, const query_plan *p,
+                          backend_answer *a) {
+    upsell_template *t = backend_answer_upsell(a, &p->m);
+    if (!t) {
+        char warn[256] = "";
+        t = upsell_template_new(&p->m, backend_answer_json(a), warn, sizeof warn);
+        if (!t) {
+            backend_answer_release(a);
+            log_warn("backend answer of %s unusable: %s", p->op->id, warn);
+            reply_error(r, q, CAUSE_SERVICE_UNAVAILABLE,
+                        "the operator backend sent an unusable answer");
+            return;
+        }
+        if (warn[0]) log_warn("%s", warn);
+        backend_answer_keep_upsell(a, t);
+    }
+    backend_answer_release(a);
+    size_t len = 0;
+    char *text = upsell_template_render(t, &p->m, &len);
+    if (text) {
+        /* Queued before the answer; producing does not block. */
+        impression_publish(r, q, t);
+        reply_text(r, q, text, len);
+        free(text);
+    } else {
+        log_warn("upsellOffer for %s: offerContext signing failed or out of memory", p->op->id);
+        reply_error(r, q, CAUSE_SERVICE_UNAVAILABLE, "offer-resolver could not sign the offers");
+    }
+    upsell_template_release(t);
+}
+
 /* Maps the backend's answer to q's kind and replies; releases a. A
  * balance or accountInfo already mapped from a for the same validUntil
  * second is replied as it was (backend_answer_mapped). */
 static void answer_with(resolver *r, const Millom__V1__Query *q, const query_plan *p,
                         backend_answer *a) {
+    if (p->upsell) {
+        answer_upsell(r, q, p, a);
+        return;
+    }
     backend_mapped_kind kind = q->kind == MILLOM__V1__QUERY_KIND__QUERY_KIND_ACCOUNT_INFO
                                    ? BACKEND_MAPPED_ACCOUNT_INFO
                                    : BACKEND_MAPPED_BALANCE;
     size_t len = 0;
-    char *text = p->upsell ? NULL : backend_answer_mapped(a, kind, p->m.valid_until_ms, &len);
+    char *text = backend_answer_mapped(a, kind, p->m.valid_until_ms, &len);
     if (text) {
         backend_answer_release(a);
         reply_text(r, q, text, len);
@@ -188,13 +228,9 @@ static void answer_with(resolver *r, const Millom__V1__Query *q, const query_pla
     }
     const json_t *backend = backend_answer_json(a);
     char warn[256] = "";
-    json_t *answer;
-    if (p->upsell)
-        answer = map_upsell_offer(&p->m, backend, warn, sizeof warn);
-    else if (kind == BACKEND_MAPPED_ACCOUNT_INFO)
-        answer = map_account_info(&p->m, backend, warn, sizeof warn);
-    else
-        answer = map_balance(&p->m, backend, warn, sizeof warn);
+    json_t *answer = kind == BACKEND_MAPPED_ACCOUNT_INFO
+                         ? map_account_info(&p->m, backend, warn, sizeof warn)
+                         : map_balance(&p->m, backend, warn, sizeof warn);
     if (!answer) {
         backend_answer_release(a);
         log_warn("backend answer of %s unusable: %s", p->op->id, warn);
@@ -203,12 +239,10 @@ static void answer_with(resolver *r, const Millom__V1__Query *q, const query_pla
         return;
     }
     if (warn[0]) log_warn("%s", warn);
-    /* Queued before the answer is freed; producing does not block. */
-    if (p->upsell) impression_publish(r, q, answer);
     text = json_dumps(answer, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(answer);
     if (text) len = strlen(text);
-    if (text && !p->upsell) backend_answer_keep_mapped(a, kind, p->m.valid_until_ms, text, len);
+    if (text) backend_answer_keep_mapped(a, kind, p->m.valid_until_ms, text, len);
     backend_answer_release(a);
     if (!text) return;
     reply_text(r, q, text, len);

@@ -27,7 +27,11 @@
  * An answer also keeps the balance and accountInfo last mapped from it
  * (backend_answer_mapped): mapping, writing out and freeing the mapped
  * tree were most of a hit's work. The budget counts them as twice the
- * backend's text, about their size.
+ * backend's text, about their size. An /offers answer keeps instead the
+ * upsellOffer template last made from it (upsell_template.h), counted as
+ * four times the text and 1 kB (the sandbox's templates take 2 to 3
+ * times their text, with each offer's offerContext claims); a bigger one
+ * is not kept (kept_share).
  *
  * In memory, not in SQLite: a restart started with an empty cache anyway,
  * and the table's writes (a WAL append per miss, its checkpoints, a lock
@@ -42,6 +46,7 @@
  * invalidation) is not kept. */
 #include "resolver.h"
 #include "mapping_backend.h"
+#include "upsell_template.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -64,10 +69,18 @@ struct backend_answer {
     atomic_size_t holders;
     json_t *tree;
     pthread_mutex_t mapped_lock;
-    mapped_text mapped[2]; /* by backend_mapped_kind, under mapped_lock */
+    mapped_text mapped[2];   /* by backend_mapped_kind, under mapped_lock */
+    upsell_template *upsell; /* a hold, under mapped_lock; NULL: none */
+    size_t kept_max;         /* what mapped[] or upsell may take: kept_share */
     size_t text_len;
     char text[]; /* what tree was parsed from */
 };
+
+/* What the answers kept beside a backend answer of kind (len bytes of
+ * text) may take, counted in the budget. */
+static size_t kept_share(backend_cache_kind kind, size_t len) {
+    return kind == BACKEND_CACHE_OFFERS ? 4 * len + 1024 : 2 * len;
+}
 
 static backend_answer *answer_hold(backend_answer *a) {
     atomic_fetch_add_explicit(&a->holders, 1, memory_order_relaxed);
@@ -78,6 +91,7 @@ void backend_answer_release(backend_answer *a) {
     if (!a || atomic_fetch_sub_explicit(&a->holders, 1, memory_order_acq_rel) != 1) return;
     json_decref(a->tree);
     for (size_t i = 0; i < sizeof a->mapped / sizeof a->mapped[0]; i++) free(a->mapped[i].text);
+    upsell_template_release(a->upsell);
     pthread_mutex_destroy(&a->mapped_lock);
     free(a);
 }
@@ -109,6 +123,24 @@ void backend_answer_keep_mapped(backend_answer *a, backend_mapped_kind kind, int
         .text = copy, .len = len, .valid_until_s = mapping_utc_second(valid_until_ms)};
     pthread_mutex_unlock(&a->mapped_lock);
     free(old);
+}
+
+upsell_template *backend_answer_upsell(backend_answer *a, const mapping_ctx *m) {
+    pthread_mutex_lock(&a->mapped_lock);
+    upsell_template *t = a->upsell && upsell_template_fits(a->upsell, m) ? a->upsell : NULL;
+    if (t) upsell_template_hold(t);
+    pthread_mutex_unlock(&a->mapped_lock);
+    return t;
+}
+
+void backend_answer_keep_upsell(backend_answer *a, upsell_template *t) {
+    if (upsell_template_bytes(t) > a->kept_max) return; /* over the share budgeted */
+    upsell_template_hold(t);
+    pthread_mutex_lock(&a->mapped_lock);
+    upsell_template *old = a->upsell;
+    a->upsell = t;
+    pthread_mutex_unlock(&a->mapped_lock);
+    upsell_template_release(old);
 }
 
 const json_t *backend_answer_json(const backend_answer *a) { return a->tree; }
@@ -314,7 +346,8 @@ static backend_answer *same_answer(backend_cache *c, backend_cache_kind kind, co
 
 /* text parsed, with a copy of it; the caller's hold. NULL when text is
  * not JSON (*not_json set) or out of memory. */
-static backend_answer *answer_parse(const char *text, size_t len, int *not_json) {
+static backend_answer *answer_parse(backend_cache_kind kind, const char *text, size_t len,
+                                    int *not_json) {
     json_t *tree = json_loadb(text, len, 0, NULL);
     if (!tree) {
         *not_json = 1;
@@ -329,6 +362,8 @@ static backend_answer *answer_parse(const char *text, size_t len, int *not_json)
     a->tree = tree;
     pthread_mutex_init(&a->mapped_lock, NULL);
     memset(a->mapped, 0, sizeof a->mapped);
+    a->upsell = NULL;
+    a->kept_max = kept_share(kind, len);
     a->text_len = len;
     memcpy(a->text, text, len);
     return a;
@@ -342,11 +377,11 @@ backend_answer *backend_cache_put(backend_cache *c, backend_cache_kind kind, con
         backend_answer *same = same_answer(c, kind, op, subscriber, key, text, len, fetched_ms);
         if (same) return same;
     }
-    backend_answer *body = answer_parse(text, len, not_json);
+    backend_answer *body = answer_parse(kind, text, len, not_json);
     if (!body) return NULL;
-    /* The text, and the mapped answers kept beside it (about as long). */
-    size_t bytes =
-        sizeof(cache_entry) + sizeof *body + 3 * len + strlen(key) + 1 + json_footprint(body->tree);
+    /* The text, and the mapped answers kept beside it. */
+    size_t bytes = sizeof(cache_entry) + sizeof *body + len + body->kept_max + strlen(key) + 1 +
+                   json_footprint(body->tree);
     if (c->ttl_ms <= 0 || bytes > c->max_bytes / 4) return body; /* caching off, or too big */
     pthread_mutex_lock(&c->lock);
     cache_subscriber *s = subscriber_get(c, op, subscriber, 1);

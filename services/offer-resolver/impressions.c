@@ -21,14 +21,11 @@
 
 #define MAX_PLANS 64
 
-void impression_publish(resolver *r, const Millom__V1__Query *q, const json_t *answer) {
+void impression_publish(resolver *r, const Millom__V1__Query *q, const upsell_template *t) {
     char *plans[MAX_PLANS];
-    size_t n = 0, i;
-    json_t *offer;
-    json_array_foreach(json_object_get(answer, "offers"), i, offer) {
-        const char *id = json_string_value(json_object_get(offer, "planId"));
-        if (id && n < MAX_PLANS) plans[n++] = (char *)id;
-    }
+    size_t n = 0;
+    for (size_t i = 0; i < upsell_template_offers(t) && n < MAX_PLANS; i++)
+        plans[n++] = (char *)upsell_template_plan_id(t, i);
     if (n == 0) return; /* nothing was shown (e.g. NEED_TOPUP) */
     char hash[65], id[37];
     subscriber_hash(q->subscriber->subscriber_id, hash);

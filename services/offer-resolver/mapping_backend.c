@@ -590,13 +590,14 @@ static int offer_kind(const json_t *app_type) {
     return 0;
 }
 
-/* One offerInfo -> Offer (including its signed offerContext). NULL with why
- * when the offer is malformed; *skip set when it is filtered out by
- * planType; *fatal set when signing failed (not the offer's fault). */
-static json_t *offer(const mapping_ctx *m, const json_t *o, int want_kind, bool *skip, bool *fatal,
-                     const char **why) {
+/* One offerInfo -> Offer. NULL with why when the offer is malformed;
+ * *skip set when it is filtered out by planType or maxPrice. Its
+ * offerContext's claims (all but the expiry, set when it is signed) go to
+ * *ctx, and the mapped offer's "offerContext" is "": signed by the caller
+ * (map_upsell_offer, upsell_template_render). */
+static json_t *offer(const mapping_ctx *m, const json_t *o, int want_kind, offer_context *ctx,
+                     bool *skip, const char **why) {
     *skip = false;
-    *fatal = false;
     if (!json_is_object(o)) {
         *why = "not an object";
         return NULL;
@@ -693,23 +694,13 @@ static json_t *offer(const mapping_ctx *m, const json_t *o, int want_kind, bool 
         return NULL;
     }
 
-    offer_context oc;
-    memset(&oc, 0, sizeof oc);
-    snprintf(oc.plan_id, sizeof oc.plan_id, "%s", json_string_value(id));
-    snprintf(oc.subscriber, sizeof oc.subscriber, "%s", m->subscriber);
-    snprintf(oc.provider, sizeof oc.provider, "%s", m->service_provider);
-    snprintf(oc.op, sizeof oc.op, "%s", m->op->id);
-    oc.price_minor = price;
-    snprintf(oc.currency, sizeof oc.currency, "%s", cur);
-    oc.expires_at_ms = m->now_ms + m->offer_ttl_ms;
-    char *token = offer_context_sign(&oc, m->offer_context_keys ? m->offer_context_keys
-                                                                : offer_context_keys());
-    if (!token) {
-        json_decref(quotas);
-        *fatal = true;
-        *why = "offerContext signing failed";
-        return NULL;
-    }
+    memset(ctx, 0, sizeof *ctx);
+    snprintf(ctx->plan_id, sizeof ctx->plan_id, "%s", json_string_value(id));
+    snprintf(ctx->subscriber, sizeof ctx->subscriber, "%s", m->subscriber);
+    snprintf(ctx->provider, sizeof ctx->provider, "%s", m->service_provider);
+    snprintf(ctx->op, sizeof ctx->op, "%s", m->op->id);
+    ctx->price_minor = price;
+    snprintf(ctx->currency, sizeof ctx->currency, "%s", cur);
 
     const char *lang = language_of(m);
     json_t *out = json_object();
@@ -724,8 +715,7 @@ static json_t *offer(const mapping_ctx *m, const json_t *o, int want_kind, bool 
         json_object_set_new(out, "planDescription", multilingual(lang, json_string_value(desc)));
     json_object_set_new(out, "quota", quotas);
     if (fund) json_object_set_new(out, "fundSource", json_string(fund));
-    json_object_set_new(out, "offerContext", json_string(token));
-    free(token);
+    json_object_set_new(out, "offerContext", json_string(""));
     return out;
 }
 
@@ -733,7 +723,11 @@ const char *map_offer_type(const char *plan_type) {
     return plan_type && strcmp(plan_type, "principal") == 0 ? "Data" : NULL;
 }
 
-json_t *map_upsell_offer(const mapping_ctx *m, const json_t *body, char *err, size_t errlen) {
+json_t *map_upsell_offer_unsigned(const mapping_ctx *m, const json_t *body,
+                                  offer_context **contexts, size_t *n_contexts, char *err,
+                                  size_t errlen) {
+    *contexts = NULL;
+    *n_contexts = 0;
     if (!ctx_ok(m, body, err, errlen)) return NULL;
     int want_kind = -1;
     if (m->plan_type && m->plan_type[0]) {
@@ -770,31 +764,62 @@ json_t *map_upsell_offer(const mapping_ctx *m, const json_t *body, char *err, si
         return NULL;
     }
 
+    /* One context per backend offer at most. */
+    offer_context *ctxs =
+        malloc((json_array_size(offers) ? json_array_size(offers) : 1) * sizeof *ctxs);
     json_t *out_offers = json_array();
+    if (!ctxs || !out_offers) {
+        free(ctxs);
+        json_decref(out_offers);
+        text_printf(err, errlen, "out of memory mapping upsellOffer");
+        return NULL;
+    }
     drops d = {0};
-    size_t i;
+    size_t i, n = 0;
     const json_t *o;
     json_array_foreach(offers, i, o) {
-        if (m->limit > 0 && json_array_size(out_offers) >= (size_t)m->limit) break;
-        bool skip, fatal;
+        if (m->limit > 0 && n >= (size_t)m->limit) break;
+        bool skip;
         const char *why = "malformed";
-        json_t *mapped = offer(m, o, want_kind, &skip, &fatal, &why);
-        if (fatal) {
-            json_decref(out_offers);
-            text_printf(err, errlen, "offers[%zu]: %s", i, why);
-            return NULL;
-        }
-        if (mapped)
-            json_array_append_new(out_offers, mapped);
-        else if (!skip)
+        json_t *mapped = offer(m, o, want_kind, &ctxs[n], &skip, &why);
+        if (mapped && json_array_append_new(out_offers, mapped) == 0)
+            n++;
+        else if (!mapped && !skip)
             drop(&d, "offers[%zu]: %s", i, why);
     }
     json_t *out = json_pack("{s:s, s:o}", "subscriberState", st, "offers", out_offers);
     if (!out) {
+        free(ctxs);
         text_printf(err, errlen, "out of memory mapping upsellOffer");
         return NULL;
     }
     report_drops(&d, "offer", err, errlen);
+    *contexts = ctxs;
+    *n_contexts = n;
+    return out;
+}
+
+json_t *map_upsell_offer(const mapping_ctx *m, const json_t *body, char *err, size_t errlen) {
+    offer_context *ctxs;
+    size_t n;
+    json_t *out = map_upsell_offer_unsigned(m, body, &ctxs, &n, err, errlen);
+    if (!out) return NULL;
+    const keys_set *keys = m->offer_context_keys ? m->offer_context_keys : offer_context_keys();
+    json_t *offers = json_object_get(out, "offers");
+    for (size_t i = 0; i < n; i++) {
+        ctxs[i].expires_at_ms = m->now_ms + m->offer_ttl_ms;
+        char *token = offer_context_sign(&ctxs[i], keys);
+        if (!token || json_object_set_new(json_array_get(offers, i), "offerContext",
+                                          json_string(token)) != 0) {
+            free(token);
+            free(ctxs);
+            json_decref(out);
+            text_printf(err, errlen, "offers[%zu]: offerContext signing failed", i);
+            return NULL;
+        }
+        free(token);
+    }
+    free(ctxs);
     return out;
 }
 

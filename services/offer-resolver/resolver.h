@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include "shared/contracts/config.h"
+#include "services/offer-resolver/upsell_template.h"
 #include "shared/plumbing/http_loop.h"
 #include "shared/plumbing/kafka.h"
 #include "shared/plumbing/metrics.h"
@@ -87,6 +88,13 @@ char *backend_answer_mapped(backend_answer *a, backend_mapped_kind kind, int64_t
  * (out of memory: keeps nothing). */
 void backend_answer_keep_mapped(backend_answer *a, backend_mapped_kind kind, int64_t valid_until_ms,
                                 const char *text, size_t len);
+/* The upsellOffer template (upsell_template.h) kept beside an /offers
+ * answer a, as the caller's hold, when one is kept and fits m; else NULL. */
+upsell_template *backend_answer_upsell(backend_answer *a, const mapping_ctx *m);
+/* Keeps a hold on t beside a, instead of the one kept before, unless t
+ * takes more than the share of the budget counted for it (four times
+ * the backend's text and 1 kB). */
+void backend_answer_keep_upsell(backend_answer *a, upsell_template *t);
 backend_cache *backend_cache_new(int64_t ttl_ms, size_t max_bytes);
 void backend_cache_free(backend_cache *c);
 /* A hold on the cached answer and its fetch time if a live entry exists,

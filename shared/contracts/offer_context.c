@@ -8,6 +8,7 @@
  * payload reaches the JSON parser; the ciphertext hides every claim. */
 #include "shared/contracts/offer_context.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,14 +36,8 @@ static size_t context_aad(const char *kid, size_t kid_len, char aad[AAD_MAX]) {
 /* The field's text, or NULL when it is not NUL-terminated inside the array. */
 #define FIELD(ctx, f) (memchr((ctx)->f, '\0', sizeof(ctx)->f) != NULL ? (ctx)->f : NULL)
 
-char *offer_context_sign(const offer_context *ctx, const keys_set *keys) {
-    unsigned char aead_key[CRYPTO_AEAD_KEY_LEN];
-    if (ctx == NULL || keys == NULL || keys->n == 0) return NULL;
-    const keys_entry *key = &keys->e[0]; /* the current key */
-    size_t kid_len = strlen(key->kid);
-    char aad[AAD_MAX];
-    size_t aad_len = context_aad(key->kid, kid_len, aad);
-    if (aad_len == 0 || crypto_aead_key_from_text(key->secret, aead_key) != 0) return NULL;
+char *offer_context_claims(const offer_context *ctx) {
+    if (ctx == NULL) return NULL;
     const char *plan = FIELD(ctx, plan_id);
     const char *subscriber = FIELD(ctx, subscriber);
     const char *provider = FIELD(ctx, provider);
@@ -50,19 +45,37 @@ char *offer_context_sign(const offer_context *ctx, const keys_set *keys) {
     const char *currency = FIELD(ctx, currency);
     if (plan == NULL || subscriber == NULL || provider == NULL || op == NULL || currency == NULL)
         return NULL;
-
     /* json_pack fails on strings that are not valid UTF-8. */
-    json_t *claims = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:I}", "p", plan, "s", subscriber,
-                               "sp", provider, "o", op, "a", (json_int_t)ctx->price_minor, "c",
-                               currency, "e", (json_int_t)ctx->expires_at_ms);
+    json_t *claims = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "p", plan, "s", subscriber, "sp",
+                               provider, "o", op, "a", (json_int_t)ctx->price_minor, "c", currency);
     if (claims == NULL) return NULL;
-    char *json = json_dumps(claims, JSON_COMPACT);
+    char *json = json_dumps(claims, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(claims);
-    if (json == NULL) return NULL;
+    return json;
+}
 
-    size_t json_len = strlen(json);
+char *offer_context_seal(const char *claims, int64_t expires_at_ms, const keys_set *keys) {
+    unsigned char aead_key[CRYPTO_AEAD_KEY_LEN];
+    if (claims == NULL || keys == NULL || keys->n == 0) return NULL;
+    size_t claims_len = strlen(claims);
+    if (claims_len < 2 || claims[0] != '{' || claims[claims_len - 1] != '}') return NULL;
+    const keys_entry *key = &keys->e[0]; /* the current key */
+    size_t kid_len = strlen(key->kid);
+    char aad[AAD_MAX];
+    size_t aad_len = context_aad(key->kid, kid_len, aad);
+    if (aad_len == 0 || crypto_aead_key_from_text(key->secret, aead_key) != 0) return NULL;
+
+    /* The claims with the expiry last: {...,"e":<ms>} */
+    char expiry[32];
+    int expiry_len = snprintf(expiry, sizeof expiry, ",\"e\":%" PRId64 "}", expires_at_ms);
+    size_t json_len = claims_len - 1 + (size_t)expiry_len;
+    char *json = malloc(json_len + 1);
     char *token = NULL, *body = NULL;
-    unsigned char *blob = malloc(json_len + CRYPTO_AEAD_OVERHEAD);
+    unsigned char *blob = json ? malloc(json_len + CRYPTO_AEAD_OVERHEAD) : NULL;
+    if (json != NULL) {
+        memcpy(json, claims, claims_len - 1);
+        memcpy(json + claims_len - 1, expiry, (size_t)expiry_len + 1);
+    }
     if (blob != NULL && crypto_aead_seal(aead_key, aad, aad_len, json, json_len, blob) ==
                             (int)(json_len + CRYPTO_AEAD_OVERHEAD))
         body = crypto_b64url_encode(blob, json_len + CRYPTO_AEAD_OVERHEAD);
@@ -79,10 +92,20 @@ char *offer_context_sign(const offer_context *ctx, const keys_set *keys) {
         }
     }
     free(body);
-    OPENSSL_cleanse(json, json_len);
+    if (json != NULL) OPENSSL_cleanse(json, json_len);
     OPENSSL_cleanse(aead_key, sizeof aead_key);
     free(json);
     free(blob);
+    return token;
+}
+
+char *offer_context_sign(const offer_context *ctx, const keys_set *keys) {
+    if (keys == NULL || keys->n == 0) return NULL;
+    char *claims = offer_context_claims(ctx);
+    if (claims == NULL) return NULL;
+    char *token = offer_context_seal(claims, ctx->expires_at_ms, keys);
+    OPENSSL_cleanse(claims, strlen(claims));
+    free(claims);
     return token;
 }
 

@@ -36,6 +36,13 @@ const keys_set *offer_context_keys(void);
 /* A token under keys' current key (e[0]), with its key id. Caller frees.
  * NULL on error. */
 char *offer_context_sign(const offer_context *ctx, const keys_set *keys);
+/* offer_context_sign in two steps, for tokens of the same offer signed
+ * again and again with a new expiry: the claims of ctx but the expiry, as
+ * JSON text (malloc'd; NULL when a field is not NUL-terminated or not
+ * UTF-8), then a token of those claims expiring at expires_at_ms (NULL
+ * on error): the claims offer_context_sign seals for the same ctx. */
+char *offer_context_claims(const offer_context *ctx);
+char *offer_context_seal(const char *claims, int64_t expires_at_ms, const keys_set *keys);
 /* 0 when it authenticates under the key of keys that its key id names and
  * has not expired at now_ms; -1 tampered, foreign or retired key, or
  * malformed, -2 expired. */

@@ -332,6 +332,71 @@ START_TEST(a_changed_backend_answer_shows_at_once) {
 }
 END_TEST
 
+/* The planIds of path's upsellOffer (comma-separated, in order) and, in
+ * contexts (at most 8, caller frees), its offerContexts. */
+static char *upsell_plans(const char *path, const char *const *headers, char **contexts,
+                          size_t *n) {
+    long status = 0;
+    json_t *j = get(path, headers, &status);
+    ck_assert_int_eq(status, 200);
+    char plans[512] = "";
+    size_t i;
+    json_t *o;
+    *n = 0;
+    json_array_foreach(json_object_get(j, "offers"), i, o) {
+        const char *id = json_string_value(json_object_get(o, "planId"));
+        const char *ctx = json_string_value(json_object_get(o, "offerContext"));
+        ck_assert_ptr_nonnull(id);
+        ck_assert_msg(ctx && *ctx, "%s: offer %s without an offerContext", path, id);
+        size_t used = strlen(plans);
+        snprintf(plans + used, sizeof plans - used, "%s%s", used ? "," : "", id);
+        if (*n < 8) contexts[(*n)++] = strdup(ctx);
+    }
+    json_decref(j);
+    return strdup(plans);
+}
+
+static void expect_upsell_plans(const char *path, const char *const *headers, const char *want) {
+    char *contexts[8];
+    size_t n;
+    char *plans = upsell_plans(path, headers, contexts, &n);
+    ck_assert_msg(strcmp(plans, want) == 0, "%s: offers %s, want %s", path, plans, want);
+    for (size_t i = 0; i < n; i++) free(contexts[i]);
+    free(plans);
+}
+
+/* offer-resolver writes an upsellOffer answer out once per cached /offers
+ * answer and signs fresh offerContexts into it for each request: a cached
+ * answer still gets new ones, and a changed backend answer shows at once. */
+START_TEST(a_cached_upsell_answer_gets_fresh_offer_contexts) {
+    const char *const nc[] = {"Cache-Control: no-cache", NULL};
+    const char *upsell = "/std/" SP "/tp/924542619007/upsellOffer";
+    mno_admin("/admin/subscribers", "{\"msisdn\": \"924542619007\", \"balanceMinor\": 10000, "
+                                    "\"offers\": [\"tp-social-daily\", \"tp-voice-weekly\"]}");
+    char *first[8], *again[8];
+    size_t n_first, n_again;
+    char *plans = upsell_plans(upsell, nc, first, &n_first);
+    ck_assert_str_eq(plans, "tp-social-daily,tp-voice-weekly");
+    free(plans);
+    long before = mno_stat("offers");
+    plans = upsell_plans(upsell, NULL, again, &n_again); /* from the cache */
+    ck_assert_int_eq(mno_stat("offers"), before);
+    ck_assert_str_eq(plans, "tp-social-daily,tp-voice-weekly");
+    free(plans);
+    ck_assert_uint_eq(n_again, n_first);
+    for (size_t i = 0; i < n_first; i++) {
+        ck_assert_msg(strcmp(first[i], again[i]) != 0, "offer %zu: the same offerContext twice", i);
+        free(first[i]);
+        free(again[i]);
+    }
+    mno_admin("/admin/subscribers", "{\"msisdn\": \"924542619007\", "
+                                    "\"offers\": [\"tp-voice-weekly\"]}");
+    expect_upsell_plans(upsell, NULL, "tp-social-daily,tp-voice-weekly"); /* still cached */
+    expect_upsell_plans(upsell, nc, "tp-voice-weekly");
+    expect_upsell_plans(upsell, NULL, "tp-voice-weekly");
+}
+END_TEST
+
 START_TEST(hanging_backend_gives_503_within_deadline) {
     mno_admin("/admin/behaviour", "{\"hang\": true}");
     const char *const nc[] = {"Cache-Control: no-cache", NULL};
@@ -503,6 +568,7 @@ int main(void) {
     tcase_add_test(tc, opet_is_passed_to_the_operator);
     tcase_add_test(tc, balance_cache_and_no_cache);
     tcase_add_test(tc, a_changed_backend_answer_shows_at_once);
+    tcase_add_test(tc, a_cached_upsell_answer_gets_fresh_offer_contexts);
     tcase_add_test(tc, hanging_backend_gives_503_within_deadline);
     tcase_add_test(tc, slow_backend_calls_run_at_once);
     tcase_add_test(tc, failing_backend_gives_503);

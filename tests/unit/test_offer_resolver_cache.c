@@ -2,8 +2,9 @@
  * cache of the operator backend's /balance and /offers answers: expiry,
  * keys, a purchase's forget (and the answer fetched before it that comes
  * back after it), replacing, the byte budget, the parsed answers shared
- * with their readers, and a text the same as the entry's taking the
- * entry's parsed answer. Runs with CK_FORK=no;
+ * with their readers, a text the same as the entry's taking the
+ * entry's parsed answer, and the mapped answers and upsellOffer template
+ * kept beside an answer. Runs with CK_FORK=no;
  * every cache is freed (the ASan build checks for leaks). */
 #include <check.h>
 #include <pthread.h>
@@ -377,6 +378,73 @@ START_TEST(mapped_answers_are_kept_per_kind_and_second) {
 }
 END_TEST
 
+/* An /offers answer as the sandbox operator sends one: three offers with
+ * names and descriptions in one language. */
+static const char OFFERS[] =
+    "{\"subscriberState\":\"GOOD_TO_GO\",\"offers\":["
+    "{\"id\":\"tp-data-daily-3gb\",\"name\":\"3G Daily Bundle\",\"description\":\"3000 MB "
+    "of internet for 24 hours\",\"quota\":{\"quotaBytes\":3145728000},\"cost\":{\"currency\":"
+    "\"PKR\",\"value\":25},\"fundSource\":\"WALLET\",\"appType\":[\"GENERIC\"]},"
+    "{\"id\":\"tp-social-daily\",\"name\":\"Daily Social Pack\",\"description\":\"1 GB for "
+    "WhatsApp, Facebook and Twitter\",\"quota\":{\"quotaBytes\":1073741824},\"cost\":"
+    "{\"currency\":\"PKR\",\"value\":12},\"fundSource\":\"WALLET\",\"appType\":[\"SOCIAL\"]},"
+    "{\"id\":\"tp-voice-weekly\",\"name\":\"Weekly Minutes\",\"description\":\"300 minutes "
+    "for a week\",\"quota\":{\"quotaMinutes\":300},\"cost\":{\"currency\":\"PKR\",\"value\":"
+    "50},\"fundSource\":\"WALLET\",\"appType\":[\"GENERIC\"]}]}";
+
+START_TEST(an_offers_answer_keeps_its_upsell_template) {
+    static const tenant_operator op = {
+        .id = "tp", .currency = "PKR", .currency_scale = 2, .default_language = "en"};
+    keys_set keys;
+    ck_assert_int_eq(keys_set_one(&keys, "unit-test-cache-upsell"), 0);
+    mapping_ctx m = {.op = &op,
+                     .service_provider = "testserviceprovider",
+                     .subscriber = "924542610003",
+                     .language = "en",
+                     .now_ms = T0,
+                     .offer_context_keys = &keys,
+                     .offer_ttl_ms = 60000};
+    backend_cache *c = backend_cache_new(TTL_MS, 1 << 20);
+    backend_answer *a = put_text(c, BACKEND_CACHE_OFFERS, "tp", "924542610003", "en", OFFERS, T0);
+    ck_assert_ptr_null(backend_answer_upsell(a, &m));
+    char err[256];
+    upsell_template *t = upsell_template_new(&m, backend_answer_json(a), err, sizeof err);
+    ck_assert_msg(t != NULL, "%s", err);
+    ck_assert_uint_eq(upsell_template_offers(t), 3);
+    /* Kept: a real answer's template fits in its share of the budget. */
+    backend_answer_keep_upsell(a, t);
+    upsell_template *kept = backend_answer_upsell(a, &m);
+    ck_assert_ptr_eq(kept, t);
+    upsell_template_release(kept);
+    /* Only for the same mapping inputs. */
+    mapping_ctx supplementary = m;
+    supplementary.plan_type = "supplementary";
+    ck_assert_ptr_null(backend_answer_upsell(a, &supplementary));
+    /* Replaced by another one; the first lives while held. */
+    upsell_template *sup =
+        upsell_template_new(&supplementary, backend_answer_json(a), err, sizeof err);
+    ck_assert_uint_eq(upsell_template_offers(sup), 1);
+    backend_answer_keep_upsell(a, sup);
+    ck_assert_ptr_null(backend_answer_upsell(a, &m));
+    kept = backend_answer_upsell(a, &supplementary);
+    ck_assert_ptr_eq(kept, sup);
+    upsell_template_release(kept);
+    ck_assert_str_eq(upsell_template_plan_id(t, 2), "tp-voice-weekly");
+    upsell_template_release(t);
+    upsell_template_release(sup);
+    /* The same text again: the same answer, with its template. */
+    backend_answer *again =
+        put_text(c, BACKEND_CACHE_OFFERS, "tp", "924542610003", "en", OFFERS, T0 + 1);
+    ck_assert_ptr_eq(again, a);
+    kept = backend_answer_upsell(again, &supplementary);
+    ck_assert_ptr_eq(kept, sup);
+    upsell_template_release(kept);
+    backend_answer_release(again);
+    backend_answer_release(a);
+    backend_cache_free(c); /* frees the kept template (ASan) */
+}
+END_TEST
+
 static Suite *cache_suite(void) {
     Suite *s = suite_create("offer_resolver_cache");
     TCase *tc = tcase_create("cache");
@@ -392,6 +460,7 @@ static Suite *cache_suite(void) {
     tcase_add_test(tc, the_same_text_takes_the_entrys_parsed_answer);
     tcase_add_test(tc, forget_and_malformed_answers);
     tcase_add_test(tc, mapped_answers_are_kept_per_kind_and_second);
+    tcase_add_test(tc, an_offers_answer_keeps_its_upsell_template);
     suite_add_tcase(s, tc);
     return s;
 }

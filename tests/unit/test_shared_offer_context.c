@@ -108,6 +108,41 @@ START_TEST(test_offer_context_round_trip) {
 }
 END_TEST
 
+/* Claims written once, sealed again and again with a new expiry (what
+ * offer-resolver's upsellOffer templates do). */
+START_TEST(test_offer_context_claims_then_seal) {
+    offer_context c = sample_context();
+    char *claims = offer_context_claims(&c);
+    ck_assert_ptr_nonnull(claims);
+    ck_assert_ptr_null(strstr(claims, "\"e\""));
+    for (int64_t e = NOW + 1000; e < NOW + 4000; e += 1000) {
+        char *token = offer_context_seal(claims, e, ks(KEY));
+        ck_assert_ptr_nonnull(token);
+        offer_context got;
+        ck_assert_int_eq(offer_context_verify(token, ks(KEY), NOW, &got), 0);
+        c.expires_at_ms = e;
+        assert_context_eq(&got, &c);
+        ck_assert_int_eq(offer_context_verify(token, ks(KEY), e, NULL), -2);
+        free(token);
+    }
+    /* Not a claims object, or no key: no token. */
+    ck_assert_ptr_null(offer_context_seal("", NOW, ks(KEY)));
+    ck_assert_ptr_null(offer_context_seal("[1]", NOW, ks(KEY)));
+    ck_assert_ptr_null(offer_context_seal(NULL, NOW, ks(KEY)));
+    keys_set none = {0};
+    ck_assert_ptr_null(offer_context_seal(claims, NOW, &none));
+    free(claims);
+    /* A field not NUL-terminated in its array, or not UTF-8: no claims. */
+    offer_context bad = sample_context();
+    memset(bad.currency, 'X', sizeof bad.currency);
+    ck_assert_ptr_null(offer_context_claims(&bad));
+    bad = sample_context();
+    bad.plan_id[0] = (char)0xff;
+    ck_assert_ptr_null(offer_context_claims(&bad));
+    ck_assert_ptr_null(offer_context_claims(NULL));
+}
+END_TEST
+
 START_TEST(test_offer_context_foreign_provider) {
     /* The provider is sealed in: purchase-executor compares it with the
      * provider asking, and no provider can rewrite it. */
@@ -422,6 +457,7 @@ int main(void) {
     Suite *s = suite_create("shared_offer_context");
     TCase *tc = tcase_create("offer_context");
     tcase_add_test(tc, test_offer_context_round_trip);
+    tcase_add_test(tc, test_offer_context_claims_then_seal);
     tcase_add_test(tc, test_offer_context_foreign_provider);
     tcase_add_test(tc, test_offer_context_max_fields);
     tcase_add_test(tc, test_offer_context_sign_rejects);
