@@ -171,6 +171,21 @@ static backend_answer *cache_lookup(resolver *r, const Millom__V1__Query *q, que
     return a;
 }
 
+/* After mapping a: when nothing came of it (mapped NULL), a is released
+ * and 503 replied (0); else the mapping's warning, if any, is logged (1). */
+static int mapping_done(resolver *r, const Millom__V1__Query *q, const query_plan *p,
+                        backend_answer *a, const void *mapped, const char *warn) {
+    if (!mapped) {
+        backend_answer_release(a);
+        log_warn("backend answer of %s unusable: %s", p->op->id, warn);
+        reply_error(r, q, CAUSE_SERVICE_UNAVAILABLE,
+                    "the operator backend sent an unusable answer");
+        return 0;
+    }
+    if (warn[0]) log_warn("%s", warn);
+    return 1;
+}
+
 /* An upsellOffer answer from a (released): the template kept beside a,
  * or one made now and kept, rendered with fresh offerContexts. A warning
  * about offers dropped as malformed is logged when the template is made,
@@ -181,14 +196,7 @@ static void answer_upsell(resolver *r, const Millom__V1__Query *q, const query_p
     if (!t) {
         char warn[256] = "";
         t = upsell_template_new(&p->m, backend_answer_json(a), warn, sizeof warn);
-        if (!t) {
-            backend_answer_release(a);
-            log_warn("backend answer of %s unusable: %s", p->op->id, warn);
-            reply_error(r, q, CAUSE_SERVICE_UNAVAILABLE,
-                        "the operator backend sent an unusable answer");
-            return;
-        }
-        if (warn[0]) log_warn("%s", warn);
+        if (!mapping_done(r, q, p, a, t, warn)) return;
         backend_answer_keep_upsell(a, t);
     }
     backend_answer_release(a);
@@ -231,14 +239,7 @@ static void answer_with(resolver *r, const Millom__V1__Query *q, const query_pla
     json_t *answer = kind == BACKEND_MAPPED_ACCOUNT_INFO
                          ? map_account_info(&p->m, backend, warn, sizeof warn)
                          : map_balance(&p->m, backend, warn, sizeof warn);
-    if (!answer) {
-        backend_answer_release(a);
-        log_warn("backend answer of %s unusable: %s", p->op->id, warn);
-        reply_error(r, q, CAUSE_SERVICE_UNAVAILABLE,
-                    "the operator backend sent an unusable answer");
-        return;
-    }
-    if (warn[0]) log_warn("%s", warn);
+    if (!mapping_done(r, q, p, a, answer, warn)) return;
     text = json_dumps(answer, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(answer);
     if (text) len = strlen(text);
