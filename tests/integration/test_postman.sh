@@ -3,11 +3,12 @@
 # its own, in both profiles: the sandbox profile with the make-run
 # environment, then the secure profile (OAuth on every call, tokens from
 # the collection's pre-request script) with the make-run-secure
-# environment. Only baseUrl and spSandboxUrl are changed (--env-var) to
-# point at this stack, so what passes here is what a user runs against
-# `make run`. Fails on any failed assertion or request error, on a request
-# of the collection that never ran, and when the secure run fetched more
-# than one token per client (the pre-request script caches them).
+# environment. Only baseUrl, spSandboxUrl and mnoSandboxUrl are changed
+# (--env-var) to point at this stack, so what passes here is what a user
+# runs against `make run`. Fails on any failed assertion or request error,
+# on a request of the collection that never ran, and when the secure run
+# fetched more than one token per client (the pre-request script caches
+# them).
 #
 # Stacks: tests/lib/stack.sh, a fresh data dir each, sandbox on ports
 # 22200..22206 and secure on 22210..22216 (POSTMAN_BASE_PORT moves both).
@@ -55,6 +56,7 @@ run_profile() {
   # 300 s bounds a run that hangs; a green one takes seconds.
   timeout 300 "$NEWMAN" run "$COLLECTION" -e "$environment" \
     --env-var "baseUrl=$STACK_EDGE" --env-var "spSandboxUrl=$STACK_SP" \
+    --env-var "mnoSandboxUrl=$STACK_MNO" \
     --timeout-request 30000 --color off --disable-unicode \
     --reporters cli,json --reporter-json-export "$dir/newman.json" | tee "$dir/newman.txt"
   if [ "${PIPESTATUS[0]}" = 0 ]; then
