@@ -594,7 +594,7 @@ static int offer_kind(const json_t *app_type) {
  * *skip set when it is filtered out by planType or maxPrice. Its
  * offerContext's claims (all but the expiry, set when it is signed) go to
  * *ctx, and the mapped offer's "offerContext" is "": signed by the caller
- * (map_upsell_offer, upsell_template_render). */
+ * (upsell_template_render). */
 static json_t *offer(const mapping_ctx *m, const json_t *o, int want_kind, offer_context *ctx,
                      bool *skip, const char **why) {
     *skip = false;
@@ -796,30 +796,6 @@ json_t *map_upsell_offer_unsigned(const mapping_ctx *m, const json_t *body,
     report_drops(&d, "offer", err, errlen);
     *contexts = ctxs;
     *n_contexts = n;
-    return out;
-}
-
-json_t *map_upsell_offer(const mapping_ctx *m, const json_t *body, char *err, size_t errlen) {
-    offer_context *ctxs;
-    size_t n;
-    json_t *out = map_upsell_offer_unsigned(m, body, &ctxs, &n, err, errlen);
-    if (!out) return NULL;
-    const keys_set *keys = m->offer_context_keys ? m->offer_context_keys : offer_context_keys();
-    json_t *offers = json_object_get(out, "offers");
-    for (size_t i = 0; i < n; i++) {
-        ctxs[i].expires_at_ms = m->now_ms + m->offer_ttl_ms;
-        char *token = offer_context_sign(&ctxs[i], keys);
-        if (!token || json_object_set_new(json_array_get(offers, i), "offerContext",
-                                          json_string(token)) != 0) {
-            free(token);
-            free(ctxs);
-            json_decref(out);
-            text_printf(err, errlen, "offers[%zu]: offerContext signing failed", i);
-            return NULL;
-        }
-        free(token);
-    }
-    free(ctxs);
     return out;
 }
 

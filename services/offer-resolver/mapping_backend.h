@@ -129,12 +129,10 @@ typedef struct {
 json_t *map_account_info(const mapping_ctx *m, const json_t *backend_balance, char *err,
                          size_t errlen);
 json_t *map_balance(const mapping_ctx *m, const json_t *backend_balance, char *err, size_t errlen);
-json_t *map_upsell_offer(const mapping_ctx *m, const json_t *backend_offers, char *err,
-                         size_t errlen);
-/* map_upsell_offer's answer before signing: each offer's "offerContext"
- * is "", and *contexts (malloc'd, *n_contexts of them, in the offers'
- * order; the caller frees it) holds each one's claims but the expiry.
- * upsell_template.h writes it out once and signs per answer. */
+/* The upsellOffer answer before signing (map_upsell_offer, in
+ * upsell_template.h, signs it): each offer's "offerContext" is "", and
+ * *contexts (malloc'd, *n_contexts of them, in the offers' order; the
+ * caller frees it) holds each one's claims but the expiry. */
 json_t *map_upsell_offer_unsigned(const mapping_ctx *m, const json_t *backend_offers,
                                   offer_context **contexts, size_t *n_contexts, char *err,
                                   size_t errlen);

@@ -27,10 +27,10 @@ struct upsell_template {
     atomic_size_t holders;
     char *text; /* the answer with every offerContext "" */
     size_t text_len;
-    size_t n;              /* offers, one hole each */
-    size_t *hole_at;       /* where hole i is in text: the offset of its closing quote */
-    offer_context *offers; /* each offer's claims but the expiry */
-    char **claims;         /* the same as JSON text, to seal (offer_context_claims) */
+    size_t n;        /* offers, one hole each */
+    size_t *hole_at; /* where hole i is in text: the offset of its closing quote */
+    char **plan_ids; /* each offer's planId */
+    char **claims;   /* each offer's offerContext claims but the expiry, to seal */
     char fingerprint[FINGERPRINT_MAX];
 };
 
@@ -49,11 +49,14 @@ static int fingerprint(const mapping_ctx *m, char out[FINGERPRINT_MAX]) {
 }
 
 static void template_free(upsell_template *t) {
-    for (size_t i = 0; t->claims && i < t->n; i++) free(t->claims[i]);
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->plan_ids) free(t->plan_ids[i]);
+        if (t->claims) free(t->claims[i]);
+    }
+    free(t->plan_ids);
     free(t->claims);
     free(t->text);
     free(t->hole_at);
-    free(t->offers);
     free(t);
 }
 
@@ -76,7 +79,6 @@ upsell_template *upsell_template_new(const mapping_ctx *m, const json_t *backend
     atomic_init(&t->holders, 1);
     t->text = text;
     t->text_len = strlen(text);
-    t->offers = offers;
     t->n = n;
     if (fingerprint(m, t->fingerprint) < 0) t->fingerprint[0] = '\0';
     size_t found = 0;
@@ -87,20 +89,24 @@ upsell_template *upsell_template_new(const mapping_ctx *m, const json_t *backend
     if (found != n) {
         text_printf(err, errlen,
                     "upsellOffer written out with %zu offerContext(s) for %zu offer(s)", found, n);
+        free(offers);
         template_free(t);
         return NULL;
     }
-    if (!(t->claims = calloc(n ? n : 1, sizeof *t->claims))) {
-        text_printf(err, errlen, "out of memory writing out upsellOffer");
+    t->plan_ids = calloc(n ? n : 1, sizeof *t->plan_ids);
+    t->claims = calloc(n ? n : 1, sizeof *t->claims);
+    size_t bad = t->plan_ids && t->claims ? n : 0; /* the first offer that failed */
+    for (size_t i = 0; bad == n && i < n; i++) {
+        t->plan_ids[i] = strdup(offers[i].plan_id);
+        t->claims[i] = offer_context_claims(&offers[i]); /* NULL: out of memory, not UTF-8 */
+        if (!t->plan_ids[i] || !t->claims[i]) bad = i;
+    }
+    free(offers);
+    if (bad < n || !t->plan_ids || !t->claims) {
+        text_printf(err, errlen, "offers[%zu]: its offerContext claims cannot be written", bad);
         template_free(t);
         return NULL;
     }
-    for (size_t i = 0; i < n; i++)
-        if (!(t->claims[i] = offer_context_claims(&offers[i]))) {
-            text_printf(err, errlen, "offers[%zu]: its offerContext claims cannot be written", i);
-            template_free(t);
-            return NULL;
-        }
     return t;
 }
 
@@ -162,11 +168,26 @@ done:
 size_t upsell_template_offers(const upsell_template *t) { return t->n; }
 
 const char *upsell_template_plan_id(const upsell_template *t, size_t i) {
-    return i < t->n ? t->offers[i].plan_id : NULL;
+    return i < t->n ? t->plan_ids[i] : NULL;
 }
 
 size_t upsell_template_bytes(const upsell_template *t) {
-    size_t bytes = sizeof *t + t->text_len + 1 + t->n * (sizeof *t->hole_at + sizeof *t->offers);
-    for (size_t i = 0; i < t->n; i++) bytes += sizeof *t->claims + strlen(t->claims[i]) + 1;
+    size_t bytes = sizeof *t + t->text_len + 1 + t->n * sizeof *t->hole_at;
+    for (size_t i = 0; i < t->n; i++)
+        bytes += sizeof *t->plan_ids + strlen(t->plan_ids[i]) + 1 + sizeof *t->claims +
+                 strlen(t->claims[i]) + 1;
     return bytes;
+}
+
+json_t *map_upsell_offer(const mapping_ctx *m, const json_t *backend_offers, char *err,
+                         size_t errlen) {
+    upsell_template *t = upsell_template_new(m, backend_offers, err, errlen);
+    if (!t) return NULL;
+    size_t len = 0;
+    char *text = upsell_template_render(t, m, &len);
+    upsell_template_release(t);
+    json_t *answer = text ? json_loadb(text, len, 0, NULL) : NULL;
+    free(text);
+    if (!answer) text_printf(err, errlen, "offerContext signing failed or out of memory");
+    return answer;
 }

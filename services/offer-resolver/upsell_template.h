@@ -23,8 +23,9 @@
 typedef struct upsell_template upsell_template;
 
 /* The template of m's upsellOffer answer from the backend's /offers body,
- * as a hold; NULL with the reason in err, as map_upsell_offer (which
- * also leaves a warning worth logging in err on success). */
+ * as a hold; NULL with the reason in err, as mapping_backend.h's map_*
+ * functions (which also leave a warning worth logging in err on
+ * success). */
 upsell_template *upsell_template_new(const mapping_ctx *m, const json_t *backend_offers, char *err,
                                      size_t errlen);
 void upsell_template_hold(upsell_template *t);
@@ -48,5 +49,11 @@ const char *upsell_template_plan_id(const upsell_template *t, size_t i);
 
 /* Memory t takes, for the cache's budget. */
 size_t upsell_template_bytes(const upsell_template *t);
+
+/* The upsellOffer answer as a tree, as mapping_backend.h's map_*
+ * functions give theirs: a template made and rendered once (for the
+ * mapping's tests; offer-resolver keeps templates and renders them). */
+json_t *map_upsell_offer(const mapping_ctx *m, const json_t *backend_offers, char *err,
+                         size_t errlen);
 
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "services/offer-resolver/mapping_backend.h"
+#include "services/offer-resolver/upsell_template.h" /* map_upsell_offer */
 #include "shared/plumbing/errors.h"
 #include "shared/contracts/offer_context.h"
 

@@ -1,8 +1,8 @@
 /* Unit tests for services/offer-resolver/upsell_template.c: an upsellOffer
  * answer written out once, its offerContexts signed into it per request.
- * The rendered answer must be map_upsell_offer's answer (the same members
- * in the same order), with offerContexts that verify, are fresh per
- * render and expire after the render's time. */
+ * The rendered answer must be the unsigned mapped answer as jansson writes
+ * it out (the same members in the same order), with offerContexts that
+ * verify, are fresh per render and expire after the render's time. */
 #include <check.h>
 #include <jansson.h>
 #include <stdint.h>
@@ -96,14 +96,24 @@ START_TEST(render_is_the_mapped_answer_with_fresh_contexts) {
     ck_assert_str_eq(upsell_template_plan_id(t, 2), "p3");
     ck_assert_ptr_null(upsell_template_plan_id(t, 3));
 
-    json_t *mapped = map_upsell_offer(&m, body, map_err, sizeof map_err);
+    /* What the text must be around the holes: the unsigned tree, written
+     * out by jansson, not through the template. */
+    offer_context *contexts;
+    size_t n_contexts;
+    json_t *mapped =
+        map_upsell_offer_unsigned(&m, body, &contexts, &n_contexts, map_err, sizeof map_err);
     ck_assert_ptr_nonnull(mapped);
+    ck_assert_uint_eq(n_contexts, 3);
+    free(contexts);
     ck_assert_str_eq(err, map_err);
     char *mapped_tokens[8];
     size_t n_mapped;
     char *want = without_contexts(mapped, mapped_tokens, 8, &n_mapped);
     ck_assert_uint_eq(n_mapped, 3);
-    for (size_t i = 0; i < n_mapped; i++) free(mapped_tokens[i]);
+    for (size_t i = 0; i < n_mapped; i++) {
+        ck_assert_str_eq(mapped_tokens[i], "");
+        free(mapped_tokens[i]);
+    }
 
     char *first_tokens[3] = {0};
     for (int round = 0; round < 2; round++) {
