@@ -23,9 +23,20 @@
  *   - an answer to it with no records and no error is held here (the mock
  *     is told it went out), until a Produce answer reports records
  *     appended to one of its partitions, its wait ends, or another answer
- *     must go out on the same connection (answers keep their order). Then
- *     the empty answer goes out, and the client fetches again, at once
- *     (librdkafka backs off only after errors), finding the records.
+ *     must go out on the same connection (answers keep their order);
+ *   - when records arrive, the held answer is dropped and the mock reads
+ *     the same Fetch request again (a copy kept as it was read, MaxWait
+ *     zeroed): poll() reports the connection readable and recvmsg() hands
+ *     the mock the copy before anything more from the socket. Its new
+ *     answer, with the records, goes out under the request's correlation
+ *     id: one answer per request, as the client expects. This is done
+ *     only when the held fetch is the last request the mock read on that
+ *     connection and no other is half read, so answers keep their order;
+ *     otherwise, and when its wait ends or another answer must go out
+ *     first, the empty answer goes out, and the client fetches again, at
+ *     once (librdkafka backs off only after errors), finding the records.
+ *     Replaying saves that second round trip on every hop of the read
+ *     path: two wake-ups of the client and one of the mock per delivery.
  * An empty answer is always a valid answer to a fetch, so the worst this
  * can do is answer early. Anything it does not understand (a malformed
  * frame, a version above the mock's) leaves that connection to the mock's
@@ -68,12 +79,18 @@
  * (after the client id and ReplicaId). */
 #define REQUEST_HEAD 12
 #define MAX_FRAME (64 * 1024 * 1024)
+/* A Fetch request longer than this is not copied, and so never replayed
+ * (Millom's fetches name a few partitions: about 100 bytes each). */
+#define MAX_REPLAY_FRAME (64 * 1024)
 
 typedef struct {
     int32_t corrid;
     int16_t api_key;
     int16_t version;
     int32_t max_wait_ms;
+    uint64_t seq;     /* its place among the requests read on the connection, from 1 */
+    uint8_t *request; /* a Fetch's copy as the mock read it, or NULL; owned */
+    uint32_t request_len;
 } pending_request;
 
 /* A topic partition of a held fetch: the topic name points into held. */
@@ -95,6 +112,8 @@ typedef struct {
     int32_t in_corrid;
     uint32_t wait_at; /* offset of a Fetch's MaxWait, 0 if none */
     uint8_t wait_bytes[4];
+    uint8_t *in_copy;       /* a Fetch's bytes as the mock read them, for a replay */
+    uint64_t requests_read; /* whole requests read on this connection */
 
     pending_request pending[PENDING_MAX];
     unsigned pending_first, pending_count;
@@ -108,7 +127,14 @@ typedef struct {
     int64_t held_due_ms; /* mono_ms() */
     held_partition *held_parts;
     size_t held_n_parts;
-    bool held_released; /* due now, but the socket took only part of it */
+    bool held_released;    /* due now, but the socket took only part of it */
+    uint8_t *held_request; /* the held fetch's request, to replay; may be NULL */
+    uint32_t held_request_len;
+    uint64_t held_seq;
+
+    /* a request the mock is to read again before the socket's next bytes */
+    uint8_t *replay;
+    uint32_t replay_len, replay_pos;
 } conn;
 
 typedef ssize_t (*recvmsg_fn)(int, struct msghdr *, int);
@@ -124,10 +150,13 @@ static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic(conn *) conns[MAX_CONN_FD];
-static int max_fd = -1;   /* highest tracked fd; under mu */
-static atomic_int n_held; /* connections holding an answer */
+static int max_fd = -1;     /* highest tracked fd; under mu */
+static atomic_int n_held;   /* connections holding an answer */
+static atomic_int n_replay; /* connections with a request to read again */
 /* What became of the fetches, for the log line at stop; under mu. */
-static struct { unsigned long long with_records, held, woken, at_wait_end, before_next; } stats;
+static struct {
+    unsigned long long with_records, held, replayed, woken, at_wait_end, before_next;
+} stats;
 
 static void resolve(void) {
     real_recvmsg = (recvmsg_fn)dlsym(RTLD_NEXT, "recvmsg");
@@ -145,16 +174,31 @@ static void drop_held(conn *c) {
     if (!c->held) return;
     free(c->held);
     free(c->held_parts);
+    free(c->held_request);
     c->held = NULL;
     c->held_parts = NULL;
+    c->held_request = NULL;
     c->held_len = c->held_sent = c->held_n_parts = 0;
+    c->held_request_len = 0;
     c->held_released = false;
     atomic_fetch_sub(&n_held, 1);
+}
+
+static void drop_replay(conn *c) {
+    if (!c->replay) return;
+    free(c->replay);
+    c->replay = NULL;
+    c->replay_len = c->replay_pos = 0;
+    atomic_fetch_sub(&n_replay, 1);
 }
 
 static void conn_free(conn *c) {
     if (!c) return;
     drop_held(c);
+    drop_replay(c);
+    for (unsigned i = 0; i < c->pending_count; i++)
+        free(c->pending[(c->pending_first + i) % PENDING_MAX].request);
+    free(c->in_copy);
     free(c);
 }
 
@@ -178,6 +222,7 @@ static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 
 static void pending_push(conn *c, pending_request p) {
     if (c->pending_count == PENDING_MAX) { /* the oldest had no answer (acks=0) */
+        free(c->pending[c->pending_first].request);
         c->pending_first = (c->pending_first + 1) % PENDING_MAX;
         c->pending_count--;
     }
@@ -185,7 +230,8 @@ static void pending_push(conn *c, pending_request p) {
     c->pending_count++;
 }
 
-/* Takes the pending request with this correlation id; false if none. */
+/* Takes the pending request with this correlation id, and its copy with
+ * it; false if none. */
 static bool pending_take(conn *c, int32_t corrid, pending_request *out) {
     for (unsigned i = 0; i < c->pending_count; i++) {
         unsigned at = (c->pending_first + i) % PENDING_MAX;
@@ -203,12 +249,17 @@ static bool pending_take(conn *c, int32_t corrid, pending_request *out) {
 }
 
 static void request_done(conn *c) {
+    uint64_t seq = ++c->requests_read;
     if (c->in_key == API_FETCH && c->wait_at) {
         int32_t wait = (int32_t)be32(c->wait_bytes);
-        pending_push(c, (pending_request){c->in_corrid, c->in_key, c->in_version, wait});
+        pending_push(c, (pending_request){c->in_corrid, c->in_key, c->in_version, wait, seq,
+                                          c->in_copy, c->in_total});
+        c->in_copy = NULL;
     } else if (c->in_key == API_PRODUCE && c->in_version <= PRODUCE_MAX_VERSION) {
-        pending_push(c, (pending_request){c->in_corrid, c->in_key, c->in_version, 0});
+        pending_push(c, (pending_request){c->in_corrid, c->in_key, c->in_version, 0, seq, NULL, 0});
     }
+    free(c->in_copy);
+    c->in_copy = NULL;
     c->in_pos = c->in_total = 0;
     c->wait_at = 0;
 }
@@ -226,6 +277,11 @@ static void request_head_byte(conn *c, uint8_t *b) {
             if (size < REQUEST_HEAD - 4 || size > MAX_FRAME || c->in_key < 0 || c->in_key > 1000)
                 c->off = true;
             c->in_total = size + 4;
+            /* A Fetch is copied as the mock reads it, to be read again
+             * (without a copy it is only never replayed). */
+            if (!c->off && c->in_key == API_FETCH && c->in_version <= FETCH_MAX_VERSION &&
+                c->in_total <= MAX_REPLAY_FRAME && (c->in_copy = malloc(c->in_total)) != NULL)
+                memcpy(c->in_copy, c->in_head, REQUEST_HEAD);
         }
     } else if (pos < REQUEST_HEAD + 2) {
         /* The client id's length (a nullable string: -1 is null). */
@@ -248,12 +304,14 @@ static void feed_request_bytes(conn *c, uint8_t *p, size_t len) {
         if (c->in_pos >= REQUEST_HEAD) head_end = c->wait_at ? c->wait_at + 4 : REQUEST_HEAD + 2;
         if (c->in_pos < head_end) {
             request_head_byte(c, p);
+            if (c->in_copy && c->in_pos >= REQUEST_HEAD) c->in_copy[c->in_pos] = *p;
             c->in_pos++;
             p++;
             len--;
         } else {
             size_t skip = c->in_total - c->in_pos;
             if (skip > len) skip = len;
+            if (c->in_copy) memcpy(c->in_copy + c->in_pos, p, skip);
             c->in_pos += (uint32_t)skip;
             p += skip;
             len -= skip;
@@ -265,11 +323,39 @@ static void feed_request_bytes(conn *c, uint8_t *p, size_t len) {
     }
 }
 
+/* Hands the mock what is left of c's replayed request, as a read of the
+ * socket would (lock held). */
+static ssize_t read_replay(conn *c, struct msghdr *msg) {
+    size_t done = 0;
+    for (size_t i = 0; i < (size_t)msg->msg_iovlen && c->replay_pos < c->replay_len; i++) {
+        size_t n = msg->msg_iov[i].iov_len;
+        if (n > c->replay_len - c->replay_pos) n = c->replay_len - c->replay_pos;
+        memcpy(msg->msg_iov[i].iov_base, c->replay + c->replay_pos, n);
+        feed_request_bytes(c, msg->msg_iov[i].iov_base, n);
+        c->replay_pos += (uint32_t)n;
+        done += n;
+    }
+    if (c->replay_pos == c->replay_len) drop_replay(c);
+    msg->msg_flags = 0;
+    return (ssize_t)done;
+}
+
 ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
     pthread_once(&resolve_once, resolve);
     if (!real_recvmsg) {
         errno = ENOSYS;
         return -1;
+    }
+    if (atomic_load(&n_replay) > 0 && !(flags & MSG_PEEK) && conn_of(fd)) {
+        pthread_mutex_lock(&mu);
+        conn *c = conn_of(fd);
+        if (c && c->replay) {
+            ssize_t n = read_replay(c, msg);
+            pthread_mutex_unlock(&mu);
+            if (n > 0) return n;
+        } else {
+            pthread_mutex_unlock(&mu);
+        }
     }
     ssize_t r = real_recvmsg(fd, msg, flags);
     if (r <= 0 || (flags & MSG_PEEK) || !conn_of(fd)) return r;
@@ -455,8 +541,9 @@ static bool send_held(int fd, conn *c) {
     return true;
 }
 
+/* Holds an empty answer to the fetch p, taking p's request copy. */
 static bool hold(conn *c, const struct msghdr *msg, size_t frame, partition_list *l,
-                 int32_t wait_ms) {
+                 pending_request *p) {
     uint8_t *copy = malloc(frame + l->names_len);
     held_partition *parts = malloc((l->n ? l->n : 1) * sizeof *parts);
     if (!copy || !parts) {
@@ -476,8 +563,12 @@ static bool hold(conn *c, const struct msghdr *msg, size_t frame, partition_list
     c->held_sent = 0;
     c->held_parts = parts;
     c->held_n_parts = l->n;
-    c->held_due_ms = mono_ms() + wait_ms;
+    c->held_due_ms = mono_ms() + p->max_wait_ms;
     c->held_released = false;
+    c->held_request = p->request;
+    c->held_request_len = p->request_len;
+    c->held_seq = p->seq;
+    p->request = NULL;
     atomic_fetch_add(&n_held, 1);
     return true;
 }
@@ -492,8 +583,17 @@ static bool holds_partition(const conn *c, const held_partition *p) {
     return false;
 }
 
+/* Whether c's held fetch can be read again by the mock instead of going
+ * out empty: nothing of it went out, it is the last request read on the
+ * connection (a later one's answer would go out before it) and no other
+ * is half read. */
+static bool can_replay(const conn *c) {
+    return c->held_request && !c->off && !c->replay && c->held_sent == 0 && !c->held_released &&
+           c->in_pos == 0 && c->requests_read == c->held_seq;
+}
+
 /* Records were appended to these partitions: the fetches held on them
- * are answered now. */
+ * are answered now, by the mock reading them again, or empty. */
 static void wake_fetches(const partition_list *l) {
     if (atomic_load(&n_held) == 0) return;
     for (int fd = 0; fd <= max_fd; fd++) {
@@ -501,8 +601,18 @@ static void wake_fetches(const partition_list *l) {
         if (!c || !c->held) continue;
         for (size_t i = 0; i < l->n; i++) {
             if (!holds_partition(c, &l->parts[i])) continue;
-            stats.woken++;
-            send_held(fd, c);
+            if (can_replay(c)) {
+                stats.replayed++;
+                c->replay = c->held_request;
+                c->replay_len = c->held_request_len;
+                c->replay_pos = 0;
+                c->held_request = NULL;
+                atomic_fetch_add(&n_replay, 1);
+                drop_held(c);
+            } else {
+                stats.woken++;
+                send_held(fd, c);
+            }
             break;
         }
     }
@@ -578,18 +688,19 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags) {
         pending_request p;
         bool whole = avail >= frame;
         r.left = frame - 8;
-        if (pending_take(c, corrid, &p) && whole) {
+        if (pending_take(c, corrid, &p)) {
             list.names_len = list.n = 0;
             list.overflow = false;
-            if (p.api_key == API_FETCH && p.max_wait_ms > 0 &&
-                fetch_answer_empty(&r, p.version, &list) &&
-                hold(c, msg, frame, &list, p.max_wait_ms)) {
+            if (whole && p.api_key == API_FETCH && p.max_wait_ms > 0 &&
+                fetch_answer_empty(&r, p.version, &list) && hold(c, msg, frame, &list, &p)) {
                 stats.held++;
                 pthread_mutex_unlock(&mu);
                 return (ssize_t)frame; /* "sent": it goes out when woken or due */
             }
+            free(p.request);
             if (p.api_key == API_FETCH) stats.with_records++; /* or an error, or not waiting */
-            if (p.api_key == API_PRODUCE && produce_answer_partitions(&r, p.version, &list))
+            if (whole && p.api_key == API_PRODUCE &&
+                produce_answer_partitions(&r, p.version, &list))
                 produced = &list;
         }
         c->out_left = (uint32_t)frame;
@@ -608,19 +719,57 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags) {
 
 void devbroker_fetch_wait_log(void) {
     pthread_mutex_lock(&mu);
-    log_info("devbroker: fetches answered at once %llu, held empty %llu (answered when records "
-             "arrived %llu, at the end of their wait %llu, before the next answer %llu)",
-             stats.with_records, stats.held, stats.woken, stats.at_wait_end, stats.before_next);
+    /* A replayed fetch is answered once more, at once: not counted twice. */
+    unsigned long long at_once =
+        stats.with_records > stats.replayed ? stats.with_records - stats.replayed : 0;
+    log_info("devbroker: fetches answered at once %llu, held empty %llu (read again when records "
+             "arrived %llu, answered empty when records arrived %llu, at the end of their wait "
+             "%llu, before the next answer %llu)",
+             at_once, stats.held, stats.replayed, stats.woken, stats.at_wait_end,
+             stats.before_next);
     pthread_mutex_unlock(&mu);
 }
 
 /* ---- the mock thread's wait, and closing -------------------------------- */
+
+/* Whether any of fds is a connection with a request to read again. */
+static bool replay_waiting(const struct pollfd *fds, nfds_t nfds) {
+    if (atomic_load(&n_replay) == 0) return false;
+    bool any = false;
+    pthread_mutex_lock(&mu);
+    for (nfds_t i = 0; i < nfds && !any; i++) {
+        const conn *c = conn_of(fds[i].fd);
+        any = c && c->replay && (fds[i].events & POLLIN);
+    }
+    pthread_mutex_unlock(&mu);
+    return any;
+}
+
+/* Adds POLLIN to the connections with a request to read again; returns
+ * poll()'s count with them. */
+static int add_replay_events(struct pollfd *fds, nfds_t nfds, int ready) {
+    pthread_mutex_lock(&mu);
+    for (nfds_t i = 0; i < nfds; i++) {
+        const conn *c = conn_of(fds[i].fd);
+        if (!c || !c->replay || !(fds[i].events & POLLIN)) continue;
+        if (!fds[i].revents) ready++;
+        fds[i].revents |= POLLIN;
+    }
+    pthread_mutex_unlock(&mu);
+    return ready;
+}
 
 int poll(struct pollfd *fds, nfds_t nfds, int timeout) {
     pthread_once(&resolve_once, resolve);
     if (!real_poll) {
         errno = ENOSYS;
         return -1;
+    }
+    /* A request to read again is ready now: the socket's own events are
+     * looked at without waiting. */
+    if (replay_waiting(fds, nfds)) {
+        int r = real_poll(fds, nfds, 0);
+        return r < 0 ? r : add_replay_events(fds, nfds, r);
     }
     if (atomic_load(&n_held) == 0) return real_poll(fds, nfds, timeout);
     pthread_t self = pthread_self();

@@ -206,15 +206,21 @@ START_TEST(mock_waits_out_maxwait_then_answers_when_records_arrive) {
     ck_assert_int_eq(a.corrid, 8);
     parse_fetch(&a, topic);
     ck_assert_int_eq(a.error, 0);
-    ck_assert_int_le(a.records_size, 0); /* the answer it was held with */
+    /* With the record: the mock read the fetch again instead of the empty
+     * answer going out, so the client needs no second fetch. */
+    ck_assert_int_eq(a.high_watermark, 1);
+    ck_assert_int_gt(a.records_size, 0);
+    ck_assert(no_answer_within(after, 300)); /* one answer for one request */
 
-    /* The client fetches again and finds the record. */
-    send_fetch(after, 9, topic, 0, 0, LONG_WAIT_MS);
+    /* The connection reads on as before: a fetch past the record waits. */
+    send_fetch(after, 9, topic, 0, 1, LONG_WAIT_MS);
+    ck_assert(no_answer_within(after, 300));
+    produce_one(rk_after, topic, 0);
     ck_assert(read_answer(after, &a, 10000));
     ck_assert_int_eq(a.corrid, 9);
     parse_fetch(&a, topic);
     ck_assert_int_eq(a.error, 0);
-    ck_assert_int_eq(a.high_watermark, 1);
+    ck_assert_int_eq(a.high_watermark, 2);
     ck_assert_int_gt(a.records_size, 0);
 
     close(before);
@@ -284,6 +290,51 @@ START_TEST(answers_keep_their_order) {
 }
 END_TEST
 
+/* A request half read after the held fetch: reading the fetch again would
+ * put it in the middle of that one, so the fetch is answered empty, first,
+ * and the client finds the records with its next fetch. */
+START_TEST(a_fetch_held_behind_a_half_read_request_is_answered_empty) {
+    const char *topic = millom_topics[0].name;
+    devbroker_answer_fetches_early();
+    devbroker *b = start_broker();
+    rd_kafka_t *rk = producer_to(b);
+    int fd = connect_to(b);
+    send_fetch(fd, 51, topic, 1, 0, LONG_WAIT_MS);
+    ck_assert(no_answer_within(fd, 200));
+
+    frame_writer w;
+    begin(&w, 3, 0, 52); /* Metadata v0, sent in two parts */
+    put(&w, 0, 4);
+    uint32_t size = htonl((uint32_t)(w.len - 4));
+    memcpy(w.b, &size, 4);
+    size_t first = 10;
+    ck_assert_int_eq(send(fd, w.b, first, 0), (ssize_t)first);
+    ck_assert(no_answer_within(fd, 300)); /* the mock has read the first part */
+
+    produce_one(rk, topic, 1);
+    answer a;
+    ck_assert_msg(read_answer(fd, &a, 10000), "the held fetch was not answered");
+    ck_assert_int_eq(a.corrid, 51);
+    parse_fetch(&a, topic);
+    ck_assert_int_eq(a.error, 0);
+    ck_assert_int_le(a.records_size, 0);
+
+    ck_assert_int_eq(send(fd, w.b + first, w.len - first, 0), (ssize_t)(w.len - first));
+    ck_assert(read_answer(fd, &a, 10000));
+    ck_assert_int_eq(a.corrid, 52);
+
+    send_fetch(fd, 53, topic, 1, 0, LONG_WAIT_MS);
+    ck_assert(read_answer(fd, &a, 10000));
+    ck_assert_int_eq(a.corrid, 53);
+    parse_fetch(&a, topic);
+    ck_assert_int_eq(a.high_watermark, 1);
+    ck_assert_int_gt(a.records_size, 0);
+    close(fd);
+    rd_kafka_destroy(rk);
+    devbroker_free(b);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("devbroker fetch wait");
     TCase *tc = tcase_create("fetch");
@@ -292,6 +343,7 @@ int main(void) {
     tcase_add_test(tc, an_empty_fetch_is_answered_when_its_wait_ends);
     tcase_add_test(tc, records_on_another_partition_do_not_answer_it);
     tcase_add_test(tc, answers_keep_their_order);
+    tcase_add_test(tc, a_fetch_held_behind_a_half_read_request_is_answered_empty);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
