@@ -19,7 +19,9 @@
 
 #define RPC_BUCKETS 65536u /* power of two */
 #define RPC_DEFAULT_MAX_PENDING 65536
-#define RPC_DEFAULT_POLL_MS 5
+/* The longest the reader waits for a reply when no call is due sooner:
+ * an idle client wakes once a second, not every few milliseconds. */
+#define RPC_DEFAULT_POLL_MS 1000
 #define RPC_WATERMARK_TIMEOUT_MS 10000
 
 typedef struct rpc_call {
@@ -35,6 +37,7 @@ typedef struct rpc_call {
 struct rpc_client {
     kafka_producer *producer;
     rd_kafka_t *rk;
+    rd_kafka_queue_t *queue; /* rk's consumer queue: yielded to wake the reader */
     int32_t partition;
     int poll_ms;
     size_t max_pending;
@@ -43,6 +46,7 @@ struct rpc_client {
     rpc_call **buckets; /* by correlation id */
     rpc_call **heap;    /* min-heap by deadline */
     size_t n;
+    int64_t reader_wakes_at; /* mono_ms() the reader's wait ends by */
 
     pthread_t thread;
     int has_thread;
@@ -168,6 +172,7 @@ rpc_client *rpc_client_new(kafka_producer *producer, int32_t reply_partition, ch
         goto fail;
     }
     rd_kafka_poll_set_consumer(c->rk);
+    c->queue = rd_kafka_queue_get_consumer(c->rk);
     return c;
 fail:
     free(c->buckets);
@@ -228,11 +233,24 @@ static void handle_reply(rpc_client *c, const rd_kafka_message_t *m) {
     millom__v1__reply__free_unpacked(reply, NULL);
 }
 
+/* How long the reader may wait for a reply: until the earliest call's
+ * deadline, at most poll_ms. rpc_call_begin wakes it for a call due
+ * sooner. */
+static int reader_wait_ms(rpc_client *c) {
+    int64_t now = mono_ms(), wait = c->poll_ms;
+    pthread_mutex_lock(&c->mu);
+    if (c->n > 0 && c->heap[0]->deadline - now < wait) wait = c->heap[0]->deadline - now;
+    if (wait < 0) wait = 0;
+    c->reader_wakes_at = now + wait;
+    pthread_mutex_unlock(&c->mu);
+    return (int)wait;
+}
+
 static void *reader_thread(void *arg) {
     service_thread_name("rpc-replies");
     rpc_client *c = arg;
     while (!atomic_load(&c->stop)) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, c->poll_ms);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, reader_wait_ms(c));
         if (m) {
             if (!m->err)
                 handle_reply(c, m);
@@ -303,7 +321,11 @@ int rpc_call_begin(rpc_client *c, int timeout_ms, rpc_reply_fn fn, void *arg,
     call->heap_idx = c->n;
     c->heap[c->n++] = call;
     heap_up(c, call->heap_idx);
+    /* Due before the reader looks again (a shorter timeout than the calls
+     * it waits for): it must look sooner. */
+    int wake_reader = call->deadline < c->reader_wakes_at;
     pthread_mutex_unlock(&c->mu);
+    if (wake_reader) rd_kafka_queue_yield(c->queue);
 
     millom__v1__request_meta__init(meta);
     meta->correlation_id = call->id;
@@ -331,6 +353,7 @@ size_t rpc_pending_count(rpc_client *c) {
 void rpc_client_close(rpc_client *c) {
     if (!c || atomic_exchange(&c->closed, 1)) return;
     atomic_store(&c->stop, 1); /* rpc_call_begin refuses from now on */
+    rd_kafka_queue_yield(c->queue);
     if (c->has_thread) pthread_join(c->thread, NULL);
     atomic_store(&c->ready, 0);
 
@@ -349,6 +372,7 @@ void rpc_client_close(rpc_client *c) {
 void rpc_client_free(rpc_client *c) {
     if (!c) return;
     rpc_client_close(c);
+    rd_kafka_queue_destroy(c->queue);
     rd_kafka_consumer_close(c->rk);
     rd_kafka_destroy(c->rk);
     pthread_mutex_destroy(&c->mu);

@@ -434,6 +434,32 @@ START_TEST(test_rpc_timeout) {
 }
 END_TEST
 
+/* The reader waits until the earliest deadline, at most MILLOM_RPC_POLL_MS:
+ * a call due sooner than the reader's wait wakes it, and so does closing.
+ * With a one-minute wait, both would otherwise take a minute. */
+START_TEST(test_rpc_short_call_wakes_a_long_wait) {
+    setenv("MILLOM_RPC_POLL_MS", "60000", 1);
+    rpc_client *c = client(2);
+    unsetenv("MILLOM_RPC_POLL_MS");
+    result_t slow = {0}, quick = {0};
+    Millom__V1__RequestMeta meta;
+    ck_assert_int_eq(rpc_call_begin(c, 60000, on_reply, &slow, &meta), 0);
+    sleep_ms(200); /* the reader is now waiting for the slow call's deadline */
+    int64_t begun = mono_ms();
+    send_query(c, 300, &quick, "nobody");
+    ck_assert_msg(WAIT_UNTIL(atomic_load(&quick.done), 10000),
+                  "a call due before the reader's wait was not timed out");
+    ck_assert_int_eq(quick.got_reply, 0);
+    ck_assert_int_ge(quick.at - begun, 300);
+    ck_assert_int_eq(atomic_load(&slow.done), 0);
+
+    begun = mono_ms();
+    rpc_client_free(c);
+    ck_assert_msg(mono_ms() - begun < 20000, "closing waited out the reader's wait");
+    ck_assert_int_eq(atomic_load(&slow.done), 1);
+}
+END_TEST
+
 /* (e) two callers on different partitions each get only their replies. */
 START_TEST(test_rpc_partitions_isolated) {
     enum { PER = 4 };
@@ -498,6 +524,7 @@ int main(void) {
     tcase_add_test(tc, test_dead_letter);
     tcase_add_test(tc, test_rpc_round_trip);
     tcase_add_test(tc, test_rpc_timeout);
+    tcase_add_test(tc, test_rpc_short_call_wakes_a_long_wait);
     tcase_add_test(tc, test_rpc_partitions_isolated);
     tcase_add_test(tc, test_rpc_expired);
     suite_add_tcase(s, tc);
