@@ -60,9 +60,9 @@ static void kset_read(void) {
     static const char *const resets[] = {"earliest", "latest", NULL};
     settings_reader s = SETTINGS_INIT;
     kset.down_ready_s = settings_seconds(&s, "MILLOM_KAFKA_DOWN_READY_S", 10, 0, 86400);
-    kset.fetch_wait_ms = settings_ms(&s, "MILLOM_KAFKA_FETCH_WAIT_MS", 100, 0, 300000);
+    kset.fetch_wait_ms = settings_ms(&s, "MILLOM_KAFKA_FETCH_WAIT_MS", 500, 0, 300000);
     kset.background_wait_ms =
-        settings_ms(&s, "MILLOM_KAFKA_BACKGROUND_FETCH_WAIT_MS", 100, 0, 300000);
+        settings_ms(&s, "MILLOM_KAFKA_BACKGROUND_FETCH_WAIT_MS", 500, 0, 300000);
     kset.linger_ms = settings_ms(&s, "MILLOM_KAFKA_LINGER_MS", 1, 0, 900000);
     kset.background_linger_ms = settings_ms(&s, "MILLOM_KAFKA_BACKGROUND_LINGER_MS", 5, 0, 900000);
     kset.commit_interval_ms = settings_ms(&s, "MILLOM_KAFKA_COMMIT_INTERVAL_MS", 100, 0, 3600000);

@@ -30,12 +30,12 @@ int kafka_conf_common(rd_kafka_conf_t *conf, const char *client_id, char *err, s
 
 /* For a consumer whose messages nobody waits on (changelog followers,
  * settlement): its fetches wait up to MILLOM_KAFKA_BACKGROUND_FETCH_WAIT_MS
- * (100) for data instead of MILLOM_KAFKA_FETCH_WAIT_MS (2). A real broker
- * answers a waiting fetch as soon as data arrives, so 2 ms costs nothing
- * there; devbroker (librdkafka's mock cluster) holds an empty fetch for
- * the whole wait, so the short wait keeps request/reply hops fast on it,
- * and the long one keeps idle consumers from polling it 500 times a
- * second each. Call after kafka_conf_common. */
+ * for data instead of MILLOM_KAFKA_FETCH_WAIT_MS (both 500, Kafka's own
+ * default). A Kafka broker, and devbroker, answer a waiting fetch as soon
+ * as data arrives, so the wait adds no delay; it sets how often an idle
+ * consumer asks again. Against a broker that holds an empty fetch for its
+ * whole wait (librdkafka's bare mock cluster), set the first one short.
+ * Call after kafka_conf_common. */
 int kafka_conf_background(rd_kafka_conf_t *conf, char *err, size_t errlen);
 
 typedef struct kafka_producer kafka_producer;
