@@ -44,9 +44,13 @@ static void begin(frame_writer *w, int api_key, int version, int32_t corrid) {
     put(w, (uint32_t)corrid, 4);
     put_str(w, "fetch-wait-test");
 }
-static void send_frame(int fd, frame_writer *w) {
+/* Writes the frame's size field; the frame is then ready to send. */
+static void finish(frame_writer *w) {
     uint32_t size = htonl((uint32_t)(w->len - 4));
     memcpy(w->b, &size, 4);
+}
+static void send_frame(int fd, frame_writer *w) {
+    finish(w);
     ck_assert_int_eq(send(fd, w->b, w->len, 0), (ssize_t)w->len);
 }
 
@@ -170,6 +174,15 @@ static void produce_one(rd_kafka_t *rk, const char *topic, int partition) {
     ck_assert_int_eq(rd_kafka_flush(rk, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
+/* A new connection to b with a fetch of topic's partition from offset 0
+ * that finds nothing, so is held. */
+static int held_fetch(const devbroker *b, int32_t corrid, const char *topic, int partition) {
+    int fd = connect_to(b);
+    send_fetch(fd, corrid, topic, partition, 0, LONG_WAIT_MS);
+    ck_assert_msg(no_answer_within(fd, 200), "an empty fetch was answered at once");
+    return fd;
+}
+
 static devbroker *start_broker(void) {
     setenv("MILLOM_LOG_LEVEL", "error", 1);
     char err[256];
@@ -259,9 +272,7 @@ START_TEST(records_on_another_partition_do_not_answer_it) {
     devbroker_answer_fetches_early();
     devbroker *b = start_broker();
     rd_kafka_t *rk = producer_to(b);
-    int fd = connect_to(b);
-    send_fetch(fd, 31, topic, 1, 0, LONG_WAIT_MS);
-    ck_assert(no_answer_within(fd, 200));
+    int fd = held_fetch(b, 31, topic, 1);
     produce_one(rk, topic, 0);
     produce_one(rk, millom_topics[1].name, 1);
     ck_assert_msg(no_answer_within(fd, 500), "records elsewhere answered the fetch");
@@ -276,9 +287,7 @@ START_TEST(answers_keep_their_order) {
     const char *topic = millom_topics[0].name;
     devbroker_answer_fetches_early();
     devbroker *b = start_broker();
-    int fd = connect_to(b);
-    send_fetch(fd, 41, topic, 0, 0, LONG_WAIT_MS);
-    ck_assert(no_answer_within(fd, 200));
+    int fd = held_fetch(b, 41, topic, 0);
     send_metadata(fd, 42);
     answer a;
     ck_assert_msg(read_answer(fd, &a, 10000), "the answer after a held fetch did not come");
@@ -298,15 +307,12 @@ START_TEST(a_fetch_held_behind_a_half_read_request_is_answered_empty) {
     devbroker_answer_fetches_early();
     devbroker *b = start_broker();
     rd_kafka_t *rk = producer_to(b);
-    int fd = connect_to(b);
-    send_fetch(fd, 51, topic, 1, 0, LONG_WAIT_MS);
-    ck_assert(no_answer_within(fd, 200));
+    int fd = held_fetch(b, 51, topic, 1);
 
     frame_writer w;
     begin(&w, 3, 0, 52); /* Metadata v0, sent in two parts */
     put(&w, 0, 4);
-    uint32_t size = htonl((uint32_t)(w.len - 4));
-    memcpy(w.b, &size, 4);
+    finish(&w);
     size_t first = 10;
     ck_assert_int_eq(send(fd, w.b, first, 0), (ssize_t)first);
     ck_assert(no_answer_within(fd, 300)); /* the mock has read the first part */
