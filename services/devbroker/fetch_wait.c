@@ -766,9 +766,17 @@ int poll(struct pollfd *fds, nfds_t nfds, int timeout) {
         return -1;
     }
     /* A request to read again is ready now: the socket's own events are
-     * looked at without waiting. */
+     * looked at without waiting, and held answers due go out as below
+     * (under steady load a replay waits at nearly every poll). */
     if (replay_waiting(fds, nfds)) {
         int r = real_poll(fds, nfds, 0);
+        int saved = errno;
+        if (atomic_load(&n_held) > 0) {
+            pthread_mutex_lock(&mu);
+            send_due(pthread_self());
+            pthread_mutex_unlock(&mu);
+        }
+        errno = saved;
         return r < 0 ? r : add_replay_events(fds, nfds, r);
     }
     if (atomic_load(&n_held) == 0) return real_poll(fds, nfds, timeout);
