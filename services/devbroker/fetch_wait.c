@@ -732,15 +732,19 @@ void devbroker_fetch_wait_log(void) {
 
 /* ---- the mock thread's wait, and closing -------------------------------- */
 
-/* Whether any of fds is a connection with a request to read again. */
+/* Whether the mock reads p's connection again now: it has a request to
+ * read again and p asks for POLLIN (lock held). */
+static bool replay_readable(const struct pollfd *p) {
+    const conn *c = conn_of(p->fd);
+    return c && c->replay && (p->events & POLLIN);
+}
+
+/* Whether any of fds has a request to read again. */
 static bool replay_waiting(const struct pollfd *fds, nfds_t nfds) {
     if (atomic_load(&n_replay) == 0) return false;
     bool any = false;
     pthread_mutex_lock(&mu);
-    for (nfds_t i = 0; i < nfds && !any; i++) {
-        const conn *c = conn_of(fds[i].fd);
-        any = c && c->replay && (fds[i].events & POLLIN);
-    }
+    for (nfds_t i = 0; i < nfds && !any; i++) any = replay_readable(&fds[i]);
     pthread_mutex_unlock(&mu);
     return any;
 }
@@ -750,8 +754,7 @@ static bool replay_waiting(const struct pollfd *fds, nfds_t nfds) {
 static int add_replay_events(struct pollfd *fds, nfds_t nfds, int ready) {
     pthread_mutex_lock(&mu);
     for (nfds_t i = 0; i < nfds; i++) {
-        const conn *c = conn_of(fds[i].fd);
-        if (!c || !c->replay || !(fds[i].events & POLLIN)) continue;
+        if (!replay_readable(&fds[i])) continue;
         if (!fds[i].revents) ready++;
         fds[i].revents |= POLLIN;
     }
@@ -765,36 +768,30 @@ int poll(struct pollfd *fds, nfds_t nfds, int timeout) {
         errno = ENOSYS;
         return -1;
     }
-    /* A request to read again is ready now: the socket's own events are
-     * looked at without waiting, and held answers due go out as below
-     * (under steady load a replay waits at nearly every poll). */
-    if (replay_waiting(fds, nfds)) {
-        int r = real_poll(fds, nfds, 0);
-        int saved = errno;
-        if (atomic_load(&n_held) > 0) {
-            pthread_mutex_lock(&mu);
-            send_due(pthread_self());
-            pthread_mutex_unlock(&mu);
-        }
-        errno = saved;
-        return r < 0 ? r : add_replay_events(fds, nfds, r);
-    }
-    if (atomic_load(&n_held) == 0) return real_poll(fds, nfds, timeout);
+    bool replay = replay_waiting(fds, nfds);
+    if (!replay && atomic_load(&n_held) == 0) return real_poll(fds, nfds, timeout);
     pthread_t self = pthread_self();
-    pthread_mutex_lock(&mu);
-    int64_t next = send_due(self);
-    pthread_mutex_unlock(&mu);
-    if (next >= 0) {
-        int ms = (int)next;
-        if (timeout < 0 || ms < timeout) timeout = ms;
+    if (replay) {
+        /* A request to read again is ready now: the socket's own events
+         * are looked at without waiting. */
+        timeout = 0;
+    } else {
+        pthread_mutex_lock(&mu);
+        int64_t next = send_due(self);
+        pthread_mutex_unlock(&mu);
+        if (next >= 0 && (timeout < 0 || next < timeout)) timeout = (int)next;
     }
     int r = real_poll(fds, nfds, timeout);
     int saved = errno;
-    pthread_mutex_lock(&mu);
-    send_due(self);
-    pthread_mutex_unlock(&mu);
+    /* Held answers due go out, replay or not (under steady load a replay
+     * waits at nearly every poll). */
+    if (atomic_load(&n_held) > 0) {
+        pthread_mutex_lock(&mu);
+        send_due(self);
+        pthread_mutex_unlock(&mu);
+    }
     errno = saved;
-    return r;
+    return r < 0 || !replay ? r : add_replay_events(fds, nfds, r);
 }
 
 int close(int fd) {
