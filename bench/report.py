@@ -45,6 +45,7 @@ measures, the table says PASS or MISS.
 import argparse
 import csv
 import json
+import os
 import re
 import statistics
 import sys
@@ -256,6 +257,27 @@ def load_cpu(path, scenarios, clk_tck, messages):
     return out
 
 
+def load_box(path, scenarios):
+    """The share of the box's CPU time (all cores) left idle, and taken by
+    the hypervisor (steal), while each closed-loop scenario ran, over all
+    its runs: idle cores in a closed loop mean it waits (timers, hand-offs
+    between threads and programs), not that it is short of CPU."""
+    if not path or not os.path.exists(path):
+        return
+    ticks = {}
+    with open(path, newline="") as f:
+        for sid, _run, busy, idle, steal in csv.reader(f, delimiter="\t"):
+            t = ticks.setdefault(sid, [0, 0, 0])
+            t[0] += int(busy)
+            t[1] += int(idle)
+            t[2] += int(steal)
+    for sid, (busy, idle, steal) in ticks.items():
+        total = busy + idle + steal
+        if sid in scenarios and total > 0:
+            scenarios[sid]["box_idle_share"] = round(idle / total, 3)
+            scenarios[sid]["box_steal_share"] = round(steal / total, 3)
+
+
 def ratio_entry(label, text, unit, rate, base_rate, problems, **extra):
     r = {"label": label, "text": text, "unit": unit, "rate": rate, "baseline_rate": base_rate,
          "ratio": rate / base_rate if rate is not None and base_rate else None,
@@ -418,6 +440,10 @@ def check_targets(scenarios):
     return out
 
 
+def pct(share):
+    return None if share is None else share * 100
+
+
 def fmt(v, spec):
     if v is None:
         width = re.match(r"\d*", spec).group(0)
@@ -433,7 +459,8 @@ def print_report(settings, scenarios, ratios, targets, rss):
           f"-d{settings.get('seconds')}s --latency)")
     print()
     w = max(len(sc["label"]) for sc in scenarios.values())
-    head = f"{'scenario':<{w}}  {'req/s':>9}  {'p50 ms':>8}  {'p99 ms':>8}  {'non-2xx':>8}  {'sock err':>8}"
+    head = (f"{'scenario':<{w}}  {'req/s':>9}  {'p50 ms':>8}  {'p99 ms':>8}  {'non-2xx':>8}"
+            f"  {'sock err':>8}  {'idle %':>6}")
     print(head)
     print("-" * len(head))
     closed = {sid: sc for sid, sc in scenarios.items() if not sc.get("fixed_rate")}
@@ -443,7 +470,9 @@ def print_report(settings, scenarios, ratios, targets, rss):
         flag = "" if sc["valid"] else "  INVALID"
         print(f"{sc['label']:<{w}}  {fmt(m.get('rps'), '9.0f')}  {fmt(m.get('p50_ms'), '8.2f')}"
               f"  {fmt(m.get('p99_ms'), '8.2f')}  {sc['non2xx_total']:>8}"
-              f"  {sc['socket_errors_total']:>8}{flag}")
+              f"  {sc['socket_errors_total']:>8}  {fmt(pct(sc.get('box_idle_share')), '6.0f')}{flag}")
+    print("(idle %: the box's cores left idle while the scenario ran, all runs; a closed loop")
+    print(" that leaves cores idle is waiting on timers and hand-offs, not short of CPU)")
     if fixed:
         print()
         print(f"fixed offered rate (hey, {settings.get('connections')} workers, "
@@ -537,6 +566,7 @@ def main(argv):
     ap.add_argument("json_out")
     ap.add_argument("--cpu")
     ap.add_argument("--messages")
+    ap.add_argument("--box")
     ap.add_argument("--settlement")
     ap.add_argument("--settlement-exit", type=int, default=0)
     ap.add_argument("--notify")
@@ -549,6 +579,7 @@ def main(argv):
     scenarios = load_scenarios(a.manifest)
     messages = load_messages(a.messages)
     cpu = load_cpu(a.cpu, scenarios, int(settings.get("clk_tck") or 100), messages)
+    load_box(a.box, scenarios)
     ratios = compute_ratios(scenarios, cpu)
     for r in ratios:
         if r.get("numerator") in messages:

@@ -365,6 +365,17 @@ cpu_snapshot() { # array name
   snap["nginx"]=$CPU_TICKS
 }
 
+# The whole box's CPU ticks from /proc/stat (all cores, USER_HZ): busy
+# (user, nice, system, irq, softirq), idle (idle, iowait) and steal (the
+# hypervisor ran someone else), into BOX_BUSY, BOX_IDLE and BOX_STEAL.
+box_ticks() {
+  local cpu user nice system idle iowait irq softirq steal
+  read -r cpu user nice system idle iowait irq softirq steal _ </proc/stat
+  BOX_BUSY=$((user + nice + system + irq + softirq))
+  BOX_IDLE=$((idle + iowait))
+  BOX_STEAL=$steal
+}
+
 # Appends id, run, program, ticks used between the snapshots CPU_BEFORE and
 # CPU_AFTER, and the seconds between them, to cpu.tsv.
 cpu_record() { # id run seconds
@@ -472,9 +483,17 @@ run_wrk() { # id label run url [header] [lua script] [purchases: 1]
   perf_start "$id"
   local t0=$EPOCHREALTIME
   cpu_snapshot CPU_BEFORE
+  # How much of the box the closed loop leaves idle: a scenario bound by
+  # CPU leaves next to nothing; one that waits (on timers, hand-offs)
+  # leaves cores idle that more work in flight could use.
+  box_ticks
+  local busy0=$BOX_BUSY idle0=$BOX_IDLE steal0=$BOX_STEAL
   if ! wrk "${args[@]}" "$url" >"$out" 2>&1; then
     log "wrk failed for $label; output: $(cat "$out")"
   fi
+  box_ticks
+  printf '%s\t%s\t%s\t%s\t%s\n' "$id" "$run" "$((BOX_BUSY - busy0))" "$((BOX_IDLE - idle0))" \
+    "$((BOX_STEAL - steal0))" >>"$WORK/box.tsv"
   perf_stop "$id"
   # Purchases still running when wrk stopped, and the work a purchase
   # leaves for after its answer (settlement, outbox, changelog), belong to
@@ -731,7 +750,7 @@ main() {
   fi
   local status=0
   python3 bench/report.py "$WORK/manifest.tsv" "$WORK/rss.tsv" "$WORK/settings.json" \
-    "$RESULTS_JSON" --cpu "$WORK/cpu.tsv" --messages "$WORK/messages.tsv" \
+    "$RESULTS_JSON" --cpu "$WORK/cpu.tsv" --messages "$WORK/messages.tsv" --box "$WORK/box.tsv" \
     "${pipeline_args[@]}" || status=$?
   echo
   echo "results: $RESULTS_JSON"
