@@ -38,51 +38,40 @@ echo '{"runs": 2, "threads": 2, "connections": 50, "seconds": 10, "clk_tck": 100
 # Together: 300 idle and 50 steal of 2,050 ticks.
 printf 'balance_miss\t1\t800\t150\t50\nbalance_miss\t2\t900\t150\t0\n' >"$tmp/box.tsv"
 
-if ! python3 "$report" "$tmp/manifest.tsv" "$tmp/rss.tsv" "$tmp/settings.json" "$tmp/out.json" \
-  --box "$tmp/box.tsv" >"$tmp/report.txt"; then
-  echo "FAIL: report.py exited non-zero with box.tsv"
-  cat "$tmp/report.txt"
-  fail=1
-fi
-if ! grep -Eq '^scenario .* idle %$' "$tmp/report.txt"; then
-  echo "FAIL: the scenario table has no idle % column"
-  fail=1
-fi
-# 300 / 2050 = 14.6%, printed without decimals.
-if ! grep -Eq '^/balance cache miss +7100 .* 15$' "$tmp/report.txt"; then
-  echo "FAIL: the miss row does not end with an idle share of 15%:"
-  grep '^/balance' "$tmp/report.txt"
-  fail=1
-fi
-shares=$(python3 -c '
+# Runs the report with box ticks from $2 and checks the miss row's idle
+# column ($3: a regex for its end) and the JSON's idle and steal shares ($4).
+check_report() { # case box.tsv row-end shares
+  local out=$tmp/$1.json text=$tmp/$1.txt got
+  if ! python3 "$report" "$tmp/manifest.tsv" "$tmp/rss.tsv" "$tmp/settings.json" "$out" \
+    --box "$2" >"$text"; then
+    echo "FAIL ($1): report.py exited non-zero"
+    cat "$text"
+    fail=1
+    return
+  fi
+  if ! grep -Eq '^scenario .* idle %$' "$text"; then
+    echo "FAIL ($1): the scenario table has no idle % column"
+    fail=1
+  fi
+  if ! grep -Eq "^/balance cache miss +7100 .* $3\$" "$text"; then
+    echo "FAIL ($1): the miss row should end with an idle column of '$3':"
+    grep '^/balance' "$text"
+    fail=1
+  fi
+  got=$(python3 -c '
 import json, sys
 sc = json.load(open(sys.argv[1]))["scenarios"]["balance_miss"]
-print(sc.get("box_idle_share"), sc.get("box_steal_share"))' "$tmp/out.json")
-if [ "$shares" != "0.146 0.024" ]; then
-  echo "FAIL: JSON idle and steal shares: want 0.146 0.024, got $shares"
-  fail=1
-fi
+print(sc.get("box_idle_share"), sc.get("box_steal_share"))' "$out")
+  if [ "$got" != "$4" ]; then
+    echo "FAIL ($1): JSON idle and steal shares: want $4, got $got"
+    fail=1
+  fi
+}
 
-# Without box.tsv: the same report, no share.
-if ! python3 "$report" "$tmp/manifest.tsv" "$tmp/rss.tsv" "$tmp/settings.json" "$tmp/out2.json" \
-  --box "$tmp/missing.tsv" >"$tmp/report2.txt"; then
-  echo "FAIL: report.py exited non-zero without box.tsv"
-  cat "$tmp/report2.txt"
-  fail=1
-fi
-if ! grep -Eq '^/balance cache miss +7100 .* -$' "$tmp/report2.txt"; then
-  echo "FAIL: without box.tsv the idle column should show '-':"
-  grep '^/balance' "$tmp/report2.txt"
-  fail=1
-fi
-shares=$(python3 -c '
-import json, sys
-print(json.load(open(sys.argv[1]))["scenarios"]["balance_miss"].get("box_idle_share"))' \
-  "$tmp/out2.json")
-if [ "$shares" != "None" ]; then
-  echo "FAIL: without box.tsv the JSON should have no idle share, got $shares"
-  fail=1
-fi
+# 300 / 2050 = 14.6% idle, printed without decimals; 50 / 2050 steal.
+check_report with-box "$tmp/box.tsv" 15 "0.146 0.024"
+# An older work dir without box.tsv: the same report, no share.
+check_report without-box "$tmp/missing.tsv" - "None None"
 
 [ "$fail" = 0 ] && echo "PASS bench report: idle share of the box per scenario"
 exit "$fail"
