@@ -369,8 +369,8 @@ cpu_snapshot() { # array name
 # (user, nice, system, irq, softirq), idle (idle, iowait) and steal (the
 # hypervisor ran someone else), into BOX_BUSY, BOX_IDLE and BOX_STEAL.
 box_ticks() {
-  local cpu user nice system idle iowait irq softirq steal
-  read -r cpu user nice system idle iowait irq softirq steal _ </proc/stat
+  local user nice system idle iowait irq softirq steal
+  read -r _ user nice system idle iowait irq softirq steal _ </proc/stat
   BOX_BUSY=$((user + nice + system + irq + softirq))
   BOX_IDLE=$((idle + iowait))
   BOX_STEAL=$steal
