@@ -29,6 +29,27 @@
  *    and connections still waiting for their request get 1 s instead of
  *    the full timeout, so the slots free up for the probes.
  *
+ * Event loop (MILLOM_HTTP_EVENT_LOOP): poll (the default) or epoll. A
+ * deferred request suspends its connection and the answer resumes it;
+ * with epoll MHD takes the socket out of its epoll set at the suspend and
+ * puts it back at the resume (two epoll_ctl calls), and reads once more
+ * after each request to see EAGAIN (the set is edge-triggered). poll()
+ * needs neither: api-edge's HTTP threads made 2.9 system calls a cache
+ * miss instead of 5.7 and used 15-25% less CPU per miss. poll() costs
+ * grow with the connections a thread holds, so an instance holding
+ * thousands of mostly idle keep-alive connections wants epoll.
+ *
+ * Threads: opts.threads workers (MHD's thread pool). With more than
+ * one, a thread of this file accepts the connections and hands each to
+ * MHD (MHD_add_connection), which gives it to a worker by its socket's
+ * number (modulo the pool size): consecutive sockets alternate. When MHD
+ * accepted itself, every worker watched the listening socket and the first
+ * awake took up to 11 connections a turn, so a client opening its
+ * connections at once (wrk's 50, offer-resolver's curl pool to the MNO)
+ * often had most of them on one worker: per cache miss 33.5 µs of
+ * mno-sandbox's CPU on one thread against 15.1 on the other, 25.5
+ * against 6.2 in api-edge, while the other core sat partly idle.
+ *
  * HTTPS (opts.tls, issue 15 item 5): MHD_USE_TLS with the PEM certificate
  * and key in memory, GnuTLS priorities limited to TLS 1.2 and 1.3. The
  * watchdog above covers the handshake too (a connection is tracked from
@@ -96,6 +117,12 @@ typedef struct conn_track {
 
 struct http_server {
     struct MHD_Daemon *daemon;
+    /* With a pool: the listening socket and the thread accepting on it
+     * (acceptor_main); listen_fd -1 when MHD accepts itself. */
+    int listen_fd;
+    pthread_t acceptor;
+    int acceptor_started;
+    atomic_int acceptor_stopping;
     /* Connection tracking: the list and count under conns_lock; the
      * watchdog waits on conns_cond and ends when stopping is set. */
     pthread_mutex_t conns_lock;
@@ -571,6 +598,14 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap) {
     log_warn("http: %s", msg);
 }
 
+static void log_mhd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void log_mhd_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    on_mhd_error(NULL, fmt, ap);
+    va_end(ap);
+}
+
 /* Binds and listens on host:port; the port actually bound in *bound (port
  * 0 picks a free one). The socket, or -1 with a message. */
 static int listen_socket(const char *host, int port, int *bound, char *err, size_t errlen) {
@@ -595,6 +630,36 @@ static int listen_socket(const char *host, int port, int *bound, char *err, size
     return fd;
 }
 
+/* With a thread pool: accepts connections and hands each to MHD, which
+ * picks the worker by socket number (see the top of this file). MHD sets
+ * up the socket as for its own accepts and closes it when it refuses it
+ * (above MILLOM_HTTP_MAX_CONNECTIONS or the per-address limit, logged
+ * through on_mhd_error). Ends when http_server_stop() shuts the listening
+ * socket down, which makes a waiting accept() fail. */
+static void *acceptor_main(void *arg) {
+    http_server *s = arg;
+    service_thread_name("http-accept");
+    while (!atomic_load(&s->acceptor_stopping)) {
+        struct sockaddr_storage addr;
+        socklen_t len = sizeof addr;
+        int fd =
+            accept4(s->listen_fd, (struct sockaddr *)&addr, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd >= 0) {
+            (void)MHD_add_connection(s->daemon, fd, (struct sockaddr *)&addr, len);
+            continue;
+        }
+        if (atomic_load(&s->acceptor_stopping) || errno == EINTR || errno == ECONNABORTED) continue;
+        /* Out of descriptors or memory: the connections wait in the
+         * listen backlog; try again shortly (logged at most once a second,
+         * as MHD's own messages about limits). */
+        log_mhd_error("accept: %s (connections wait in the backlog until a limit frees)",
+                      strerror(errno));
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
 /* Frees a server whose daemon and watchdog are gone. */
 static void server_free(http_server *s) {
     http_tls t = {.cert_pem = s->tls_cert, .key_pem = s->tls_key};
@@ -604,10 +669,13 @@ static void server_free(http_server *s) {
     free(s);
 }
 
+enum event_loop { LOOP_POLL, LOOP_EPOLL };
+
 typedef struct {
     size_t max_body;
     const char *bind;
     long max_conns, reserve, per_ip, timeout_s, idle_s;
+    enum event_loop event_loop;
 } http_settings;
 
 static void read_http_settings(http_settings *h, settings_reader *set) {
@@ -618,6 +686,8 @@ static void read_http_settings(http_settings *h, settings_reader *set) {
     h->per_ip = settings_long(set, "MILLOM_HTTP_MAX_CONNECTIONS_PER_IP", 256, 0, 1000000);
     h->timeout_s = settings_seconds(set, "MILLOM_HTTP_HEADER_TIMEOUT_S", 10, 1, 3600);
     h->idle_s = settings_seconds(set, "MILLOM_HTTP_IDLE_TIMEOUT_S", 60, 0, 86400);
+    static const char *const loops[] = {"poll", "epoll", NULL};
+    h->event_loop = (enum event_loop)settings_enum(set, "MILLOM_HTTP_EVENT_LOOP", loops, LOOP_POLL);
     if (settings_ok(set) && h->reserve >= h->max_conns)
         settings_fail(set,
                       "MILLOM_HTTP_HEALTH_RESERVE (%ld) must be below "
@@ -675,8 +745,17 @@ http_server *http_server_start(const http_server_opts *opts, char *err, size_t e
     /* MHD wants no pool for one thread (it warns about a pool of 1). */
     unsigned threads = opts->threads > 0 ? (unsigned)opts->threads : 2;
     unsigned pool = threads > 1 ? threads : 0;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD |
+                     (hs.event_loop == LOOP_EPOLL ? MHD_USE_EPOLL : MHD_USE_POLL) |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    /* A pool: this file accepts (acceptor_main); one thread: MHD does. */
+    s->listen_fd = pool ? fd : -1;
+    struct MHD_OptionItem listen_opts[2] = {{MHD_OPTION_LISTEN_SOCKET, fd, NULL},
+                                            {MHD_OPTION_END, 0, NULL}};
+    if (pool) {
+        flags |= MHD_USE_NO_LISTEN_SOCKET;
+        listen_opts[0] = listen_opts[1];
+    }
     struct MHD_OptionItem tls_opts[4] = {{MHD_OPTION_END, 0, NULL}};
     if (opts->tls && opts->tls->cert_pem) {
         if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
@@ -703,7 +782,7 @@ http_server *http_server_start(const http_server_opts *opts, char *err, size_t e
     }
     s->daemon = MHD_start_daemon(
         flags, (uint16_t)s->port, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER,
-        on_mhd_error, NULL, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, pool,
+        on_mhd_error, NULL, MHD_OPTION_ARRAY, listen_opts, MHD_OPTION_THREAD_POOL_SIZE, pool,
         MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_LIMIT, s->max_conns,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
@@ -721,6 +800,14 @@ http_server *http_server_start(const http_server_opts *opts, char *err, size_t e
         return NULL;
     }
     s->watchdog_started = 1;
+    if (s->listen_fd >= 0) {
+        if (pthread_create(&s->acceptor, NULL, acceptor_main, s) != 0) {
+            snprintf(err, errlen, "cannot start the HTTP accepting thread");
+            http_server_stop(s);
+            return NULL;
+        }
+        s->acceptor_started = 1;
+    }
     log_info("%s listening on %s:%d", s->tls_cert ? "https" : "http", bind, s->port);
     return s;
 }
@@ -733,7 +820,16 @@ void http_server_stop(http_server *s) {
      * listening socket is closed only once the daemon stopped: quiescing
      * tells MHD's threads to drop it from their epoll sets, and they may
      * still be doing so (closing it then raced with their epoll_ctl). */
-    MHD_socket listen_fd = MHD_quiesce_daemon(s->daemon);
+    MHD_socket listen_fd;
+    if (s->listen_fd >= 0) {
+        /* shutdown() makes the acceptor's accept() fail at once */
+        atomic_store(&s->acceptor_stopping, 1);
+        shutdown(s->listen_fd, SHUT_RDWR);
+        if (s->acceptor_started) pthread_join(s->acceptor, NULL);
+        listen_fd = s->listen_fd;
+    } else {
+        listen_fd = MHD_quiesce_daemon(s->daemon);
+    }
     for (int i = 0; i < 200 && metric_value(s->in_flight) > 0; i++) {
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);

@@ -1,5 +1,7 @@
-/* shared/plumbing/http_server.c's connection limits (issue 16, item 4), on a real
- * server on an ephemeral loopback port, driven over raw sockets:
+/* shared/plumbing/http_server.c's connection limits (issue 16, item 4) and
+ * how it spreads connections over its threads, on a real server on an
+ * ephemeral loopback port, driven over raw sockets. The limits, under both
+ * event loops (MILLOM_HTTP_EVENT_LOOP poll and epoll):
  *  - a bounded slowloris (three sockets sending a header byte every
  *    300 ms) is closed by the request timeout while other clients and the
  *    health probes are served;
@@ -8,14 +10,19 @@
  *    /healthz and /readyz are still served;
  *  - above the global soft cap ordinary requests get 503 and the health
  *    probes still 200.
+ * Spreading: 20 connections opened at once by another process are served
+ * 10 by each of the server's 2 threads.
  * Every wait is bounded; nothing asserts how long something took. */
 #include <check.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,13 +32,29 @@
 #define MAX_HELD 64
 
 /* The application: GET /hello answers at once; GET /hold defers until
- * release_held() answers every held request. */
+ * release_held() answers every held request; GET /who answers at once and
+ * counts the requests each thread served. */
 static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
 static http_request *held[MAX_HELD];
 static int n_held;
 
+#define MAX_SERVING 8
+static pthread_mutex_t who_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t serving[MAX_SERVING];
+static int served_by[MAX_SERVING], n_serving;
+
+static void count_serving_thread(void) {
+    pthread_mutex_lock(&who_lock);
+    int i = 0;
+    while (i < n_serving && !pthread_equal(serving[i], pthread_self())) i++;
+    if (i == n_serving && n_serving < MAX_SERVING) serving[n_serving++] = pthread_self();
+    if (i < n_serving) served_by[i]++;
+    pthread_mutex_unlock(&who_lock);
+}
+
 static void handle(void *app, http_request *req) {
     (void)app;
+    if (strcmp(http_path(req), "/who") == 0) count_serving_thread();
     if (strcmp(http_path(req), "/hold") == 0) {
         pthread_mutex_lock(&held_lock);
         if (n_held < MAX_HELD) {
@@ -59,8 +82,14 @@ static void release_held(void) {
     pthread_mutex_unlock(&held_lock);
 }
 
+/* The event loop of the servers start() starts: a loop test's index. */
+static const char *event_loop = "poll";
+
+static void use_event_loop(int i) { event_loop = i ? "epoll" : "poll"; }
+
 static http_server *start(const char *timeout_s, const char *per_ip, const char *max,
                           const char *reserve) {
+    setenv("MILLOM_HTTP_EVENT_LOOP", event_loop, 1);
     setenv("MILLOM_HTTP_HEADER_TIMEOUT_S", timeout_s, 1);
     setenv("MILLOM_HTTP_MAX_CONNECTIONS_PER_IP", per_ip, 1);
     setenv("MILLOM_HTTP_MAX_CONNECTIONS", max, 1);
@@ -85,6 +114,7 @@ static void sleep_ms(int ms) {
 }
 
 START_TEST(slowloris_is_closed_and_others_are_served) {
+    use_event_loop(_i);
     http_server *s = start("1", "50", "100", "10");
     int port = http_server_port(s);
     const char slow[] = "GET /hello HTTP/1.1\r\nHost: localhost\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaa"
@@ -125,6 +155,7 @@ END_TEST
 
 START_TEST(idle_flood_from_one_address_is_capped) {
     enum { FLOOD = 300, CAP = 50 };
+    use_event_loop(_i);
     http_server *s = start("60", "50", "1000", "16");
     int port = http_server_port(s);
     static int fds[FLOOD];
@@ -161,6 +192,7 @@ END_TEST
 
 START_TEST(health_probes_keep_a_reserve_above_the_soft_cap) {
     enum { BUSY = 30 }; /* MAX 40 - RESERVE 10: the soft cap, exactly */
+    use_event_loop(_i);
     http_server *s = start("60", "0", "40", "10");
     int port = http_server_port(s);
     int fds[BUSY];
@@ -191,13 +223,79 @@ START_TEST(health_probes_keep_a_reserve_above_the_soft_cap) {
 }
 END_TEST
 
+/* In the child: opens n connections to port, then asks GET /who on each
+ * and reads its answer. Only system calls (the child of a threaded
+ * process); exits 0 when every answer came. */
+static void who_on_each_connection(int port, int n) {
+    int fds[32];
+    for (int i = 0; i < n; i++)
+        if ((fds[i] = raw_connect(NULL, port)) < 0) _exit(2);
+    static const char who[] = "GET /who HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    for (int i = 0; i < n; i++) {
+        if (send(fds[i], who, sizeof who - 1, MSG_NOSIGNAL) != (ssize_t)sizeof who - 1) _exit(3);
+        /* the answer ends with its body, "hello" */
+        char buf[1024];
+        size_t have = 0;
+        while (have < 5 || memcmp(buf + have - 5, "hello", 5) != 0) {
+            struct pollfd p = {.fd = fds[i], .events = POLLIN};
+            if (have == sizeof buf || poll(&p, 1, 5000) != 1) _exit(4);
+            ssize_t got = recv(fds[i], buf + have, sizeof buf - have, 0);
+            if (got <= 0) _exit(5);
+            have += (size_t)got;
+        }
+    }
+    _exit(0);
+}
+
+/* Fills the holes earlier tests left in this process's descriptor table
+ * (sockets closed below others still open) with copies of stderr, so
+ * that the server's accepts get consecutive numbers, as in a program that
+ * has not closed any; *fills gets them, to close. Their number. */
+static int fill_descriptor_holes(int *fills, int max) {
+    int top = -1, n = 0;
+    for (int fd = 0; fd < 4096; fd++)
+        if (fcntl(fd, F_GETFD) != -1) top = fd;
+    for (int fd = 0; fd < top && n < max; fd++)
+        if (fcntl(fd, F_GETFD) == -1 && dup2(2, fd) == fd) fills[n++] = fd;
+    return n;
+}
+
+START_TEST(connections_opened_at_once_are_spread_over_the_threads) {
+    enum { CONNS = 20 };
+    use_event_loop(_i);
+    http_server *s = start("10", "0", "100", "10");
+    static int fills[4096];
+    int n_fills = fill_descriptor_holes(fills, 4096);
+    /* The client is another process, so that only the server's accepts
+     * number the sockets of this one. */
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0) who_on_each_connection(http_server_port(s), CONNS);
+    int status = -1;
+    ck_assert_int_eq(waitpid(child, &status, 0), child);
+    for (int i = 0; i < n_fills; i++) close(fills[i]);
+    http_server_stop(s);
+    pthread_mutex_lock(&who_lock);
+    int threads = n_serving, first = served_by[0], second = served_by[1];
+    n_serving = 0;
+    memset(served_by, 0, sizeof served_by);
+    pthread_mutex_unlock(&who_lock);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the client failed: %d", status);
+    ck_assert_int_eq(threads, 2);
+    ck_assert_int_eq(first, CONNS / 2);
+    ck_assert_int_eq(second, CONNS / 2);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("http limits");
     TCase *tc = tcase_create("limits");
     tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, slowloris_is_closed_and_others_are_served);
-    tcase_add_test(tc, idle_flood_from_one_address_is_capped);
-    tcase_add_test(tc, health_probes_keep_a_reserve_above_the_soft_cap);
+    /* each under poll (0) and epoll (1) */
+    tcase_add_loop_test(tc, slowloris_is_closed_and_others_are_served, 0, 2);
+    tcase_add_loop_test(tc, idle_flood_from_one_address_is_capped, 0, 2);
+    tcase_add_loop_test(tc, health_probes_keep_a_reserve_above_the_soft_cap, 0, 2);
+    tcase_add_loop_test(tc, connections_opened_at_once_are_spread_over_the_threads, 0, 2);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
