@@ -127,7 +127,8 @@ int main(void) {
         .ready = edge_ready,
         .app = &e,
         .tls = &tls,
-        .correlate = 1, /* x-correlator: README "Request ids" */
+        .correlate = 1,   /* x-correlator: README "Request ids" */
+        .defers_most = 1, /* reads and purchases wait for Kafka replies */
         .max_body_for = notify_bulk_max_body,
     };
     int https = tls.cert_pem != NULL;

@@ -29,15 +29,18 @@
  *    and connections still waiting for their request get 1 s instead of
  *    the full timeout, so the slots free up for the probes.
  *
- * Event loop (MILLOM_HTTP_EVENT_LOOP): poll (the default) or epoll. A
- * deferred request suspends its connection and the answer resumes it;
- * with epoll MHD takes the socket out of its epoll set at the suspend and
- * puts it back at the resume (two epoll_ctl calls), and reads once more
- * after each request to see EAGAIN (the set is edge-triggered). poll()
- * needs neither: api-edge's HTTP threads made 2.9 system calls a cache
- * miss instead of 5.7 and used 15-25% less CPU per miss. poll() costs
- * grow with the connections a thread holds, so an instance holding
- * thousands of mostly idle keep-alive connections wants epoll.
+ * Event loop: poll() for a server whose handler defers most answers
+ * (opts.defers_most: api-edge), epoll otherwise; MILLOM_HTTP_EVENT_LOOP
+ * (poll or epoll) sets it for every server. A deferred request suspends
+ * its connection and the answer resumes it; with epoll MHD takes the
+ * socket out of its epoll set at the suspend and puts it back at the
+ * resume (two epoll_ctl calls), and reads once more after each request to
+ * see EAGAIN (the set is edge-triggered). poll() needs neither:
+ * api-edge's HTTP threads made 2.9 system calls a cache miss instead of
+ * 5.7 and used 15-25% less CPU per miss. But poll() looks at every
+ * connection of its thread on every turn, where epoll looks at the ready
+ * ones only: a server answering at once gains nothing from poll(), and
+ * one holding thousands of mostly idle keep-alive connections loses.
  *
  * Threads: opts.threads workers (MHD's thread pool). With more than
  * one, a thread of this file accepts the connections and hands each to
@@ -70,6 +73,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -669,7 +673,7 @@ static void server_free(http_server *s) {
     free(s);
 }
 
-enum event_loop { LOOP_POLL, LOOP_EPOLL };
+enum event_loop { LOOP_POLL, LOOP_EPOLL, LOOP_ANY /* not set: the server's own */ };
 
 typedef struct {
     size_t max_body;
@@ -687,12 +691,16 @@ static void read_http_settings(http_settings *h, settings_reader *set) {
     h->timeout_s = settings_seconds(set, "MILLOM_HTTP_HEADER_TIMEOUT_S", 10, 1, 3600);
     h->idle_s = settings_seconds(set, "MILLOM_HTTP_IDLE_TIMEOUT_S", 60, 0, 86400);
     static const char *const loops[] = {"poll", "epoll", NULL};
-    h->event_loop = (enum event_loop)settings_enum(set, "MILLOM_HTTP_EVENT_LOOP", loops, LOOP_POLL);
+    h->event_loop = (enum event_loop)settings_enum(set, "MILLOM_HTTP_EVENT_LOOP", loops, LOOP_ANY);
     if (settings_ok(set) && h->reserve >= h->max_conns)
         settings_fail(set,
                       "MILLOM_HTTP_HEALTH_RESERVE (%ld) must be below "
                       "MILLOM_HTTP_MAX_CONNECTIONS (%ld)",
                       h->reserve, h->max_conns);
+}
+
+static bool uses_poll(enum event_loop setting, const http_server_opts *opts) {
+    return setting == LOOP_ANY ? opts->defers_most != 0 : setting == LOOP_POLL;
 }
 
 void http_server_settings_check(void) {
@@ -746,7 +754,7 @@ http_server *http_server_start(const http_server_opts *opts, char *err, size_t e
     unsigned threads = opts->threads > 0 ? (unsigned)opts->threads : 2;
     unsigned pool = threads > 1 ? threads : 0;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD |
-                     (hs.event_loop == LOOP_EPOLL ? MHD_USE_EPOLL : MHD_USE_POLL) |
+                     (uses_poll(hs.event_loop, opts) ? MHD_USE_POLL : MHD_USE_EPOLL) |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     /* A pool: this file accepts (acceptor_main); one thread: MHD does. */
     s->listen_fd = pool ? fd : -1;

@@ -48,6 +48,10 @@ typedef struct {
      * is read; 0 keeps the server's limit. NULL: every request has that
      * limit. (api-edge's bulk notifications take more.) */
     size_t (*max_body_for)(void *app, const char *method, const char *path);
+    /* 1: the handler defers most answers (http_defer), so the server
+     * polls with poll() unless MILLOM_HTTP_EVENT_LOOP says epoll; 0: with
+     * epoll unless it says poll (see http_server.c, "Event loop"). */
+    int defers_most;
 } http_server_opts;
 
 /* Reads the listeners' settings (MILLOM_HTTP_*, MILLOM_BIND) through
