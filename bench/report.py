@@ -317,6 +317,52 @@ def compute_ratios(scenarios, cpu):
     return out
 
 
+def median_run(runs, key):
+    """The run whose figure `key` is the median of all runs' (the lower
+    middle one of an even count; a run without the figure counts as the
+    lowest). The pipeline benches (scripts/bench_settlement.sh,
+    scripts/bench_notify.sh) run several times, each next to a baseline of
+    its own, and report the run with the median ratio."""
+    ranked = sorted(runs, key=lambda r: (r.get(key) is not None, r.get(key) or 0))
+    return ranked[(len(ranked) - 1) // 2]
+
+
+def combine_settlement_runs(runs):
+    """scripts/bench_settlement.sh's runs as one result: the figures of the
+    run with the median ratio (records/s over that run's kcat events/s),
+    the fewest records any run settled, and every run under "runs"."""
+    res = dict(median_run(runs, "ratio_settled_vs_kcat"))
+    res["settled"] = min(r["settled"] for r in runs)
+    res["runs"] = runs
+    return res
+
+
+NOTIFY_ERROR_COUNTS = ("missing", "duplicate_deliveries", "events_with_several_delivery_ids",
+                       "deliveries_without_id", "non200")
+
+
+def combine_notify_runs(runs):
+    """scripts/bench_notify.sh's runs as one result: the figures of the run
+    with the median ratio (events/s over that run's baseline POSTs/s); the
+    lost, repeated and failed deliveries and the baseline's errors added
+    up over every run; every run's problems, named by run; every run under
+    "runs"."""
+    res = dict(median_run(runs, "ratio"))
+    for k in NOTIFY_ERROR_COUNTS:
+        res[k] = sum(r.get(k, 0) for r in runs)
+    if res.get("baseline"):
+        res["baseline"] = dict(res["baseline"])
+        for k in ("non2xx", "socket_errors"):
+            res["baseline"][k] = sum((r.get("baseline") or {}).get(k, 0) for r in runs)
+    res["problems"] = ["run %d: %s" % (i, p) for i, r in enumerate(runs, 1)
+                       for p in r.get("problems", [])]
+    res["problems"] += ["run %d: no baseline" % i for i, r in enumerate(runs, 1)
+                        if not r.get("baseline")]
+    res["valid"] = not res["problems"]
+    res["runs"] = runs
+    return res
+
+
 def load_pipeline(path, exit_status, name):
     """The JSON a pipeline bench wrote and the problems that make it invalid."""
     problems = []

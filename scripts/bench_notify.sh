@@ -29,9 +29,18 @@
 # CPU seconds per 1,000 events of every program (utime + stime from
 # /proc/<pid>/stat, produce to last delivery), and of the baseline's.
 #
+# Runs: steps 3 to 6 run BENCH_NOTIFY_RUNS times (BENCH_RUNS, 3) on the same
+# stack, each ratio against the baseline of its own run. The JSON's
+# top-level figures are those of the run with the median ratio (events/s
+# over its baseline's POSTs/s is that median), with every run's lost,
+# repeated and failed deliveries added up; "runs" lists every run. One
+# run of about 5 s swung with the box's speed (0.26 to 0.35 in full
+# benches of the same code).
+#
 # Settings: BUILD (build/release), BENCH_NOTIFY_EVENTS (6000: long enough,
 # about 5 s, that the first event's fixed delay no longer weighs on a rate
 # compared with the baseline's 15-s steady one; 2,000 lasted 1.6 s),
+# BENCH_NOTIFY_RUNS (BENCH_RUNS, 3),
 # BENCH_NOTIFY_SUBSCRIBERS (64, at most 64: millomctl's --msisdn limit),
 # BENCH_NOTIFY_TIMEOUT_S (300),
 # BENCH_NOTIFY_BASE_PORT (29300: +0 api-edge, +1 mno-sandbox, +2
@@ -46,6 +55,7 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build/release}
 BIN=$BUILD/bin
 N=${BENCH_NOTIFY_EVENTS:-6000}
+RUNS=${BENCH_NOTIFY_RUNS:-${BENCH_RUNS:-3}}
 SUBS=${BENCH_NOTIFY_SUBSCRIBERS:-64}
 TIMEOUT_S=${BENCH_NOTIFY_TIMEOUT_S:-300}
 SECONDS_PER_RUN=${BENCH_SECONDS:-15}
@@ -94,6 +104,7 @@ for p in "${PROGRAMS[@]}" millomctl; do
 done
 for p in curl python3 wrk; do command -v "$p" >/dev/null || die "$p is not installed (make deps)"; done
 [[ $N =~ ^[1-9][0-9]*$ ]] || die "BENCH_NOTIFY_EVENTS='$N': want a positive integer"
+[[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_NOTIFY_RUNS='$RUNS': want a positive integer"
 for p in "$SECONDS_PER_RUN" "$CONNECTIONS" "$THREADS"; do
   [[ $p =~ ^[1-9][0-9]*$ ]] || die "bad setting '$p': want a positive integer"
 done
@@ -201,21 +212,27 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 [ "$warm" = 1 ] || die "the warm-up event never reached sp-sandbox; see $WORK/log/notifier.log"
+# One run of steps 3 to 6; writes $WORK/run.<n>.json and exits on what
+# stops the bench (a program died, nothing could be checked). Its lines
+# are not indented: the here-documents' ends must start their lines.
+run_once() { # run number
+  local run=$1 dir=$WORK/run.$1
+  mkdir -p "$dir"
 SINCE=$(curl -fsS "http://127.0.0.1:$SP_PORT/admin/received" |
   python3 -c 'import json,sys; r=json.load(sys.stdin)["received"]; print(max([x["id"] for x in r] or [0]))')
 
-log "$N events for $SUBS subscriber(s), type $TYPE; temp dir $WORK"
-cpu_snapshot >"$WORK/cpu.before"
+log "run $run/$RUNS: $N events for $SUBS subscriber(s), type $TYPE; temp dir $WORK"
+cpu_snapshot >"$dir/cpu.before"
 PREFIX=bench-$(date +%s%N)
 "$BIN/millomctl" events generate --count "$N" "${MSISDN_ARGS[@]}" --type "$TYPE" \
-  --prefix "$PREFIX" --times "$WORK/produced.tsv" ||
+  --prefix "$PREFIX" --times "$dir/produced.tsv" ||
   die "millomctl events generate failed"
 
 # Waits for the deliveries, checks them (exactly once by delivery id, all
 # answered 200) and keeps one delivered body for the baseline.
 rc=0
-python3 - "$WORK/produced.tsv" "$SP_PORT" "$SINCE" "$TIMEOUT_S" "$WORK/millom.json" \
-  "$WORK/webhook.json" <<'PY' || rc=$?
+python3 - "$dir/produced.tsv" "$SP_PORT" "$SINCE" "$TIMEOUT_S" "$dir/millom.json" \
+  "$dir/webhook.json" <<'PY' || rc=$?
 import json, sys, time, urllib.request
 produced_file, port, since, timeout_s, out, body_out = sys.argv[1:]
 since = int(since)
@@ -283,34 +300,33 @@ if body is not None:
     with open(body_out, "w") as f:
         json.dump(body, f, separators=(",", ":"), ensure_ascii=False)
 PY
-cpu_snapshot >"$WORK/cpu.after"
-cpu_diff "$WORK/cpu.before" "$WORK/cpu.after" >"$WORK/cpu.millom.tsv"
-[ "$rc" = 0 ] || die "checking the deliveries failed (exit $rc)"
+cpu_snapshot >"$dir/cpu.after"
+cpu_diff "$dir/cpu.before" "$dir/cpu.after" >"$dir/cpu.millom.tsv"
+[ "$rc" = 0 ] || die "run $run: checking the deliveries failed (exit $rc)"
 
 # Baseline: wrk POSTs the same webhook body straight to sp-sandbox.
-if [ -s "$WORK/webhook.json" ]; then
-  log "baseline: wrk -t$THREADS -c$CONNECTIONS -d${SECONDS_PER_RUN}s POSTs the webhook body to sp-sandbox"
-  cpu_snapshot >"$WORK/cpu.before"
-  BENCH_WEBHOOK_BODY=$WORK/webhook.json wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" \
+if [ -s "$dir/webhook.json" ]; then
+  log "run $run/$RUNS: baseline: wrk -t$THREADS -c$CONNECTIONS -d${SECONDS_PER_RUN}s POSTs the webhook body to sp-sandbox"
+  cpu_snapshot >"$dir/cpu.before"
+  BENCH_WEBHOOK_BODY=$dir/webhook.json wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" \
     --latency -s "$PWD/bench/webhook.lua" "http://127.0.0.1:$SP_PORT/notifications" \
-    >"$WORK/baseline.txt" 2>&1 || log "wrk failed: $(cat "$WORK/baseline.txt")"
-  cpu_snapshot >"$WORK/cpu.after"
-  cpu_diff "$WORK/cpu.before" "$WORK/cpu.after" >"$WORK/cpu.baseline.tsv"
+    >"$dir/baseline.txt" 2>&1 || log "wrk failed: $(cat "$dir/baseline.txt")"
+  cpu_snapshot >"$dir/cpu.after"
+  cpu_diff "$dir/cpu.before" "$dir/cpu.after" >"$dir/cpu.baseline.tsv"
 else
   log "no event was delivered: no webhook body for the baseline"
-  : >"$WORK/baseline.txt"
-  : >"$WORK/cpu.baseline.tsv"
+  : >"$dir/baseline.txt"
+  : >"$dir/cpu.baseline.tsv"
 fi
 for p in "${PROGRAMS[@]}"; do
   kill -0 "${PID[$p]}" 2>/dev/null || { log "$p died during the bench; see $WORK/log/$p.log"; exit 1; }
 done
 
-mkdir -p "$(dirname "$RESULTS_JSON")"
 rc=0
-python3 - "$WORK" "$RESULTS_JSON" "$SUBS" "$BUILD" "$(getconf CLK_TCK)" \
-  "$THREADS" "$CONNECTIONS" "$SECONDS_PER_RUN" <<'PY' || rc=$?
+python3 - "$dir" "$dir.json" "$SUBS" "$BUILD" "$(getconf CLK_TCK)" \
+  "$THREADS" "$CONNECTIONS" "$SECONDS_PER_RUN" "$run" <<'PY' || rc=$?
 import json, os, subprocess, sys
-work, out, subs, build, clk_tck, threads, conns, secs = sys.argv[1:]
+work, out, subs, build, clk_tck, threads, conns, secs, run = sys.argv[1:]
 clk_tck = int(clk_tck)
 sys.path.insert(0, "bench")
 from report import parse_wrk
@@ -375,7 +391,7 @@ res.update({
 json.dump(res, open(out, "w"), indent=2)
 d = m["delay_ms"]
 print()
-print("Notifications: Kafka SubscriberEvent -> rich notification at sp-sandbox")
+print("Notifications, run %s: Kafka SubscriberEvent -> rich notification at sp-sandbox" % run)
 print("  events            %d (%d subscribers, 1 consenting provider)" % (m["events"], int(subs)))
 print("  delivered         %d (missing %d); distinct delivery ids %d, repeated %d, events with several %d"
       % (m["delivered"], m["missing"], m["distinct_delivery_ids"], m["duplicate_deliveries"],
@@ -392,10 +408,35 @@ if base:
 print("  CPU s per 1,000 events: " + ", ".join(
     "%s %s%s" % (k, v["cpu_s_per_1000"], "" if v["millom"] else " (ref)")
     for k, v in res["cpu"].items()))
-for p in problems:
+sys.exit(0 if not problems else 3)
+PY
+[ "$rc" = 0 ] || [ "$rc" = 3 ] || die "run $run: the results failed (exit $rc)"
+}
+
+for run in $(seq 1 "$RUNS"); do run_once "$run"; done
+
+# Every run's problems count; the figures are those of the run with the
+# median ratio (so its events/s over its baseline's POSTs/s is the median).
+mkdir -p "$(dirname "$RESULTS_JSON")"
+rc=0
+python3 - "$RESULTS_JSON" "$WORK"/run.*.json <<'PY' || rc=$?
+import json, sys
+sys.path.insert(0, "bench")
+from report import combine_notify_runs
+out, paths = sys.argv[1], sys.argv[2:]
+runs = [json.load(open(p)) for p in sorted(paths, key=lambda p: int(p.rsplit(".", 2)[-2]))]
+res = combine_notify_runs(runs)
+json.dump(res, open(out, "w"), indent=2)
+print()
+print("Notifications, %d run(s): events/s %s against POSTs/s %s, ratios %s; the run with the median "
+      "ratio: %s events/s, ratio %s" % (
+          len(runs), [r["events_per_s"] for r in runs],
+          [(r.get("baseline") or {}).get("rps") for r in runs], [r["ratio"] for r in runs],
+          res["events_per_s"], res["ratio"]))
+for p in res["problems"]:
     print("  FAILED: %s" % p)
 print("results: %s" % out)
-sys.exit(0 if not problems else 3)
+sys.exit(0 if not res["problems"] else 3)
 PY
 [ "$rc" != 0 ] || OK=1
 exit $rc

@@ -5,7 +5,9 @@
 # and their box ticks, the report must print the idle share of both runs
 # together in the scenario table and keep it, and the steal share, in its
 # JSON; without box.tsv (an older work dir) the column shows "-" and the
-# JSON has no share. No bench runs here: the inputs are written by hand.
+# JSON has no share. The pipeline benches' runs are combined by their
+# median ratio, with every run's errors counted. No bench runs here: the
+# inputs are written by hand.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 report=bench/report.py
@@ -73,5 +75,64 @@ check_report with-box "$tmp/box.tsv" 15 "0.146 0.024"
 # An older work dir without box.tsv: the same report, no share.
 check_report without-box "$tmp/missing.tsv" - "None None"
 
-[ "$fail" = 0 ] && echo "PASS bench report: idle share of the box per scenario"
+# The pipeline benches run several times, each next to a baseline of its
+# own; their runs are combined by bench/report.py (combine_settlement_runs,
+# combine_notify_runs) and the report's ratio must be the median run's.
+# Settlement: ratios 0.30, 0.20, 0.25 -> the 0.25 run's figures.
+python3 - "$tmp/settlement.json" <<'PY'
+import json, sys
+sys.path.insert(0, "bench")
+from report import combine_settlement_runs
+def run(settled_rate, kcat_rate, settled=100000):
+    return {"events": 100000, "settled": settled, "settled_records_per_s": settled_rate,
+            "kcat_consume_events_per_s": kcat_rate, "published_records_per_s": settled_rate,
+            "ratio_settled_vs_kcat": round(settled_rate / kcat_rate, 3), "cpu": {}}
+runs = [run(30000, 100000), run(20000, 100000, settled=99990), run(25000, 100000)]
+json.dump(combine_settlement_runs(runs), open(sys.argv[1], "w"))
+PY
+# Notifications: ratios 0.20, 0.40, 0.30, 0.10 (an even count: the lower
+# middle, 0.20); run 4 lost two events and its baseline had a socket error.
+python3 - "$tmp/notify.json" <<'PY'
+import json, sys
+sys.path.insert(0, "bench")
+from report import combine_notify_runs
+def run(rate, base, missing=0, socket_errors=0, problems=()):
+    return {"events": 6000, "events_per_s": rate, "ratio": round(rate / base, 4),
+            "delivered": 6000 - missing, "missing": missing, "duplicate_deliveries": 0,
+            "events_with_several_delivery_ids": 0, "deliveries_without_id": 0, "non200": 0,
+            "distinct_delivery_ids": 6000 - missing, "delay_ms": {"p50": 1, "p99": 2},
+            "baseline": {"rps": base, "non2xx": 0, "socket_errors": socket_errors},
+            "problems": list(problems)}
+runs = [run(1000, 5000), run(2000, 5000), run(1500, 5000),
+        run(500, 5000, missing=2, socket_errors=1, problems=["2 of 6000 events not delivered"])]
+json.dump(combine_notify_runs(runs), open(sys.argv[1], "w"))
+PY
+# Both results carry a failure (a run settled too few, a run lost events),
+# so the report must fail (exit 3) and name them.
+rc=0
+python3 "$report" "$tmp/manifest.tsv" "$tmp/rss.tsv" "$tmp/settings.json" "$tmp/pipe.json" \
+  --settlement "$tmp/settlement.json" --notify "$tmp/notify.json" >"$tmp/pipe.txt" || rc=$?
+if [ "$rc" = 3 ] && grep -q '^FAILED: notifications: run 4: 2 of 6000 events not delivered$' \
+  "$tmp/pipe.txt" && grep -q '^FAILED: settlement: settled 99990 of 100000 events$' "$tmp/pipe.txt"; then
+  got=$(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+r = {x["label"]: x for x in d["ratios"]}
+n = json.load(open(sys.argv[2]))
+s = json.load(open(sys.argv[3]))
+print(round(r["settlement"]["ratio"], 3), round(r["notifications"]["ratio"], 3),
+      r["notifications"]["errors"], s["settled"], len(s["runs"]), n["missing"], n["valid"],
+      "|".join(n["problems"]))' "$tmp/pipe.json" "$tmp/notify.json" "$tmp/settlement.json")
+  want="0.25 0.2 3 99990 3 2 False run 4: 2 of 6000 events not delivered"
+  if [ "$got" != "$want" ]; then
+    echo "FAIL (pipeline runs): want '$want', got '$got'"
+    fail=1
+  fi
+else
+  echo "FAIL (pipeline runs): report.py should exit 3 naming both failures; it exited $rc:"
+  cat "$tmp/pipe.txt"
+  fail=1
+fi
+
+[ "$fail" = 0 ] && echo "PASS bench report: idle share of the box per scenario; pipeline runs by their median"
 exit "$fail"
