@@ -29,8 +29,8 @@
 # CPU seconds per 1,000 events of every program (utime + stime from
 # /proc/<pid>/stat, produce to last delivery), and of the baseline's.
 #
-# Runs: steps 3 to 6 run BENCH_NOTIFY_RUNS times (BENCH_RUNS, 3) on the same
-# stack, each ratio against the baseline of its own run. The JSON's
+# Runs: all six steps run BENCH_NOTIFY_RUNS times (BENCH_RUNS, 3), each on a
+# fresh stack, each ratio against the baseline of its own run. The JSON's
 # top-level figures are those of the run with the median ratio (events/s
 # over its baseline's POSTs/s is that median), with every run's lost,
 # repeated and failed deliveries added up; "runs" lists every run. One
@@ -78,10 +78,9 @@ OK=0
 log() { echo "bench-notify: $*" >&2; }
 die() { log "$*"; exit 1; }
 
-cleanup() {
-  trap - EXIT INT TERM
+# Services first, newest first; devbroker last.
+stop_programs() {
   local i pid _
-  # Services first, newest first; devbroker last.
   for ((i = ${#PROGRAMS[@]} - 1; i >= 0; i--)); do
     pid=${PID[${PROGRAMS[$i]}]:-}
     [ -n "$pid" ] || continue
@@ -90,6 +89,12 @@ cleanup() {
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
+  PID=()
+}
+
+cleanup() {
+  trap - EXIT INT TERM
+  stop_programs
   if [ -z "$WORK" ]; then
     :
   elif [ "$OK" = 1 ] && [ "${BENCH_KEEP_DIR:-0}" != 1 ]; then
@@ -118,7 +123,7 @@ done
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/millom-bench-notify.XXXXXX")
-mkdir -p "$WORK/data" "$WORK/log"
+mkdir -p "$WORK/log"
 
 python3 - config/tenants.sandbox.json "$WORK/tenants.json" "$MNO_PORT" "$SP_PORT" <<'PY'
 import json, sys
@@ -135,7 +140,6 @@ with open(dst, "w") as f:
 PY
 
 unset KAFKA_BOOTSTRAP
-export MILLOM_DATA_DIR=$WORK/data MILLOM_BROKER_FILE=$WORK/broker.bootstrap
 export MILLOM_TENANTS=$WORK/tenants.json MILLOM_AUTH_DISABLED=1 MILLOM_LOG_LEVEL=warn
 export MILLOM_EDGE_PORT=$EDGE_PORT MILLOM_MNO_PORT=$MNO_PORT MILLOM_RESOLVER_PORT=$RESOLVER_PORT
 export MILLOM_NOTIFIER_PORT=$NOTIFIER_PORT MILLOM_SP_PORT=$SP_PORT
@@ -173,51 +177,61 @@ wait_ready() { # port name
   die "$2 did not become ready on port $1 in 15 s; see $WORK/log/$2.log"
 }
 
-start devbroker
-# devbroker: up to 1 s per topic on the mock cluster's poll (scripts/run.sh)
-for _ in $(seq 1 600); do [ -s "$MILLOM_BROKER_FILE" ] && break; sleep 0.1; done
-[ -s "$MILLOM_BROKER_FILE" ] || die "devbroker did not start; see $WORK/log/devbroker.log"
-for p in "${PROGRAMS[@]:1}"; do start "$p"; done
-wait_ready $MNO_PORT mno-sandbox
-wait_ready $RESOLVER_PORT offer-resolver
-wait_ready $NOTIFIER_PORT notifier
-wait_ready $SP_PORT sp-sandbox
-wait_ready $EDGE_PORT api-edge
+# Steps 1 and 2 on a fresh data dir: each run gets a fresh stack, as each
+# Millom scenario of scripts/bench.sh does (devbroker's cost per message
+# grows with what it holds, and notifier's store with what it delivered:
+# on one stack three runs made 1,358, 1,132 and 889 events/s).
+start_stack() { # dir
+  export MILLOM_DATA_DIR=$1/data MILLOM_BROKER_FILE=$1/broker.bootstrap
+  mkdir -p "$MILLOM_DATA_DIR"
+  start devbroker
+  # devbroker: up to 1 s per topic on the mock cluster's poll (scripts/run.sh)
+  for _ in $(seq 1 600); do [ -s "$MILLOM_BROKER_FILE" ] && break; sleep 0.1; done
+  [ -s "$MILLOM_BROKER_FILE" ] || die "devbroker did not start; see $WORK/log/devbroker.log"
+  for p in "${PROGRAMS[@]:1}"; do start "$p"; done
+  wait_ready $MNO_PORT mno-sandbox
+  wait_ready $RESOLVER_PORT offer-resolver
+  wait_ready $NOTIFIER_PORT notifier
+  wait_ready $SP_PORT sp-sandbox
+  wait_ready $EDGE_PORT api-edge
 
-# SUBS subscribers (92454263NNNN) at mno-sandbox, each with consent.
-MSISDN_ARGS=()
-for ((i = 1; i <= SUBS; i++)); do
-  m=$(printf '92454263%04d' "$i")
-  code=$(curl -sS -o "$WORK/subscriber.json" -w '%{http_code}' -X POST \
-    -H 'Content-Type: application/json' \
-    -d "{\"msisdn\":\"$m\",\"balanceMinor\":52075,\"offers\":[\"tp-data-daily-3gb\",\"tp-social-daily\",\"tp-video-hour\"]}" \
-    "http://127.0.0.1:$MNO_PORT/admin/subscribers") || code=000
-  [[ $code = 20[01] ]] || die "mno-sandbox /admin/subscribers for $m answered $code: $(head -c 300 "$WORK/subscriber.json")"
-  code=$(curl -sS -o "$WORK/register.json" -w '%{http_code}' -X POST \
-    -H 'Content-Type: application/json' \
-    -d "{\"transactionId\":\"bench-consent-$i\",\"types\":[\"$TYPE\"]}" \
-    "http://127.0.0.1:$EDGE_PORT/std/$SP/$m/register") || code=000
-  [ "$code" = 200 ] || die "register $m answered $code: $(head -c 300 "$WORK/register.json")"
-  MSISDN_ARGS+=(--msisdn "$m")
-done
+  # SUBS subscribers (92454263NNNN) at mno-sandbox, each with consent.
+  MSISDN_ARGS=()
+  for ((i = 1; i <= SUBS; i++)); do
+    m=$(printf '92454263%04d' "$i")
+    code=$(curl -sS -o "$WORK/subscriber.json" -w '%{http_code}' -X POST \
+      -H 'Content-Type: application/json' \
+      -d "{\"msisdn\":\"$m\",\"balanceMinor\":52075,\"offers\":[\"tp-data-daily-3gb\",\"tp-social-daily\",\"tp-video-hour\"]}" \
+      "http://127.0.0.1:$MNO_PORT/admin/subscribers") || code=000
+    [[ $code = 20[01] ]] || die "mno-sandbox /admin/subscribers for $m answered $code: $(head -c 300 "$WORK/subscriber.json")"
+    code=$(curl -sS -o "$WORK/register.json" -w '%{http_code}' -X POST \
+      -H 'Content-Type: application/json' \
+      -d "{\"transactionId\":\"bench-consent-$i\",\"types\":[\"$TYPE\"]}" \
+      "http://127.0.0.1:$EDGE_PORT/std/$SP/$m/register") || code=000
+    [ "$code" = 200 ] || die "register $m answered $code: $(head -c 300 "$WORK/register.json")"
+    MSISDN_ARGS+=(--msisdn "$m")
+  done
 
-# One warm-up event end to end, so the consents are in notifier's store and
-# the first connections exist before the clock runs.
-"$BIN/millomctl" events generate --count 1 "${MSISDN_ARGS[@]:0:2}" --type "$TYPE" \
-  --prefix bench-warmup --times "$WORK/warmup.tsv"
-warm=0
-for _ in $(seq 1 300); do
-  if curl -fsS "http://127.0.0.1:$SP_PORT/admin/received?kind=notification" |
-     grep -q 'bench-warmup-0'; then warm=1; break; fi
-  sleep 0.1
-done
-[ "$warm" = 1 ] || die "the warm-up event never reached sp-sandbox; see $WORK/log/notifier.log"
-# One run of steps 3 to 6; writes $WORK/run.<n>.json and exits on what
+  # One warm-up event end to end, so the consents are in notifier's store and
+  # the first connections exist before the clock runs.
+  "$BIN/millomctl" events generate --count 1 "${MSISDN_ARGS[@]:0:2}" --type "$TYPE" \
+    --prefix bench-warmup --times "$WORK/warmup.tsv"
+  warm=0
+  for _ in $(seq 1 300); do
+    if curl -fsS "http://127.0.0.1:$SP_PORT/admin/received?kind=notification" |
+       grep -q 'bench-warmup-0'; then warm=1; break; fi
+    sleep 0.1
+  done
+  [ "$warm" = 1 ] || die "the warm-up event never reached sp-sandbox; see $WORK/log/notifier.log"
+}
+
+# One run: a fresh stack, steps 3 to 6; writes $WORK/run.<n>.json and exits on what
 # stops the bench (a program died, nothing could be checked). Its lines
 # are not indented: the here-documents' ends must start their lines.
 run_once() { # run number
   local run=$1 dir=$WORK/run.$1
   mkdir -p "$dir"
+  start_stack "$dir"
 SINCE=$(curl -fsS "http://127.0.0.1:$SP_PORT/admin/received" |
   python3 -c 'import json,sys; r=json.load(sys.stdin)["received"]; print(max([x["id"] for x in r] or [0]))')
 
@@ -411,6 +425,7 @@ print("  CPU s per 1,000 events: " + ", ".join(
 sys.exit(0 if not problems else 3)
 PY
 [ "$rc" = 0 ] || [ "$rc" = 3 ] || die "run $run: the results failed (exit $rc)"
+stop_programs
 }
 
 for run in $(seq 1 "$RUNS"); do run_once "$run"; done
