@@ -426,6 +426,7 @@ sys.exit(0 if not problems else 3)
 PY
 [ "$rc" = 0 ] || [ "$rc" = 3 ] || die "run $run: the results failed (exit $rc)"
 stop_programs
+[ "${BENCH_KEEP_DIR:-0}" = 1 ] || rm -rf "$dir/data"
 }
 
 for run in $(seq 1 "$RUNS"); do run_once "$run"; done

@@ -6,7 +6,8 @@
 #   1. a fresh devbroker; `millomctl purchases generate` produces N
 #      COMPLETED PurchaseEvents to millom.purchase.events (varied amounts,
 #      plans, providers, subscribers; one UTC day);
-#   2. baseline: kcat consumes all N from the beginning (-e: stop at the end);
+#   2. baseline: kcat consumes all N from the beginning (-e: stop at the end),
+#      three times, the middle time counting;
 #   3. settlement-reporter (alone, fresh database) starts on the backlog; the
 #      clock runs from its /readyz (partitions assigned) until its counter
 #      millom_settlement_records_total reaches N (settled: committed in
@@ -102,14 +103,20 @@ run_once() { # run number
   local produce_s
   produce_s=$(python3 -c "print($t1 - $t0)")
 
-  log "run $run/$RUNS: baseline: kcat consumes the $N events"
-  t0=$(now)
-  local got
-  got=$(kcat -C -b "$boot" -t millom.purchase.events -o beginning -e -q -f '.\n' 2>>"$dir/kcat.log" | wc -l)
-  t1=$(now)
-  [ "$got" -ge "$N" ] || die "kcat read $got of $N events; see $dir/kcat.log"
+  # kcat reads the backlog three times and the middle time counts: one
+  # read lasts under a second, and its start (connection, metadata) made
+  # single reads of the same backlog range from 82,898 to 151,473 events/s.
+  log "run $run/$RUNS: baseline: kcat consumes the $N events (three times)"
+  local got read kcat_times=()
+  for read in 1 2 3; do
+    t0=$(now)
+    got=$(kcat -C -b "$boot" -t millom.purchase.events -o beginning -e -q -f '.\n' 2>>"$dir/kcat.log" | wc -l)
+    t1=$(now)
+    [ "$got" -ge "$N" ] || die "kcat read $got of $N events; see $dir/kcat.log"
+    kcat_times+=("$(python3 -c "print($t1 - $t0)")")
+  done
   local kcat_s
-  kcat_s=$(python3 -c "print($t1 - $t0)")
+  kcat_s=$(printf '%s\n' "${kcat_times[@]}" | sort -g | sed -n 2p)
 
   log "run $run/$RUNS: settlement-reporter settles the $N events"
   setsid "$BIN/settlement-reporter" >>"$dir/settlement-reporter.log" 2>&1 &
@@ -142,6 +149,7 @@ run_once() { # run number
   REPORTER_PID=
   stop_pid "$BROKER_PID"
   BROKER_PID=
+  [ "${BENCH_KEEP_DIR:-0}" = 1 ] || rm -rf "$dir/data"
 
   python3 - "$N" "$produce_s" "$kcat_s" "$t0" "$settled_at" "$published_at" "$dir.json" \
     "$settled" "$reporter_cpu" "$broker_cpu" "$(getconf CLK_TCK)" <<'PY'
