@@ -317,6 +317,12 @@ def compute_ratios(scenarios, cpu):
     return out
 
 
+def load_runs(paths):
+    """The per-run JSON files a pipeline bench wrote (<dir>/run.<n>.json),
+    loaded in run order (run.10 after run.9)."""
+    return [json.load(open(p)) for p in sorted(paths, key=lambda p: int(p.rsplit(".", 2)[-2]))]
+
+
 def median_run(runs, key):
     """The run whose figure `key` is the median of all runs' (the lower
     middle one of an even count; a run without the figure counts as the

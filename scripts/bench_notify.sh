@@ -438,9 +438,9 @@ rc=0
 python3 - "$RESULTS_JSON" "$WORK"/run.*.json <<'PY' || rc=$?
 import json, sys
 sys.path.insert(0, "bench")
-from report import combine_notify_runs
+from report import combine_notify_runs, load_runs
 out, paths = sys.argv[1], sys.argv[2:]
-runs = [json.load(open(p)) for p in sorted(paths, key=lambda p: int(p.rsplit(".", 2)[-2]))]
+runs = load_runs(paths)
 res = combine_notify_runs(runs)
 json.dump(res, open(out, "w"), indent=2)
 print()

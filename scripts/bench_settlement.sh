@@ -199,9 +199,9 @@ main() {
   python3 - "$RESULTS_JSON" "$WORK"/run.*.json <<'PY'
 import json, sys
 sys.path.insert(0, "bench")
-from report import combine_settlement_runs
+from report import combine_settlement_runs, load_runs
 out, paths = sys.argv[1], sys.argv[2:]
-runs = [json.load(open(p)) for p in sorted(paths, key=lambda p: int(p.rsplit(".", 2)[-2]))]
+runs = load_runs(paths)
 r = combine_settlement_runs(runs)
 json.dump(r, open(out, "w"), indent=2)
 n = r["events"]
