@@ -22,8 +22,9 @@
  *    touches a descriptor that was reused.
  *  - MHD_OPTION_PER_IP_CONNECTION_LIMIT: MILLOM_HTTP_MAX_CONNECTIONS_PER_IP
  *    (256) per client address; MHD closes the ones above it at accept.
- *  - MHD_OPTION_CONNECTION_LIMIT: MILLOM_HTTP_MAX_CONNECTIONS (4096) in
- *    all, of which the last MILLOM_HTTP_HEALTH_RESERVE (16) are kept for
+ *  - MILLOM_HTTP_MAX_CONNECTIONS (4096) in all (with one thread MHD's
+ *    MHD_OPTION_CONNECTION_LIMIT; with a pool this file's acceptor, see
+ *    Threads), of which the last MILLOM_HTTP_HEALTH_RESERVE (16) are kept for
  *    GET /healthz and /readyz: above the soft cap (the limit minus the
  *    reserve) any other request is answered 503 with Connection: close,
  *    and connections still waiting for their request get 1 s instead of
@@ -53,6 +54,17 @@
  * mno-sandbox's CPU on one thread against 15.1 on the other, 25.5
  * against 6.2 in api-edge, while the other core sat partly idle.
  *
+ * With a pool the acceptor, not MHD, keeps MILLOM_HTTP_MAX_CONNECTIONS:
+ * MHD splits its limit evenly over the workers and checks a worker's
+ * share when it takes a handed-over connection off its queue, not when
+ * the connection is handed over. A worker behind on its queue (a slow or
+ * loaded machine) was given more than its share and closed the surplus
+ * ("Server reached connection limit", then "Failed to start serving new
+ * connection"), far below the limit: 17 of 30 connections under a limit
+ * of 40. So each worker may hold the whole limit in MHD, and the acceptor
+ * admits a connection only while the open ones (n_conns) and the ones
+ * handed over but not yet started (pending) are below the limit.
+ *
  * HTTPS (opts.tls, issue 15 item 5): MHD_USE_TLS with the PEM certificate
  * and key in memory, GnuTLS priorities limited to TLS 1.2 and 1.3. The
  * watchdog above covers the handshake too (a connection is tracked from
@@ -68,6 +80,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -128,11 +141,17 @@ struct http_server {
     int acceptor_started;
     atomic_int acceptor_stopping;
     /* Connection tracking: the list and count under conns_lock; the
-     * watchdog waits on conns_cond and ends when stopping is set. */
+     * watchdog waits on conns_cond and ends when stopping is set.
+     * n_conns counts every connection from its STARTED to its CLOSED,
+     * tracked or not (a failed allocation). */
     pthread_mutex_t conns_lock;
     pthread_cond_t conns_cond;
     conn_track *conns;
     unsigned n_conns;
+    /* With a pool, also under conns_lock: the sockets the acceptor handed
+     * to MHD whose STARTED has not come yet (max_conns slots). */
+    int *pending;
+    unsigned n_pending;
     int stopping;
     pthread_t watchdog;
     int watchdog_started;
@@ -140,6 +159,7 @@ struct http_server {
     unsigned max_conns, soft_cap;
     metric *timed_out;
     metric *shed;
+    metric *refused; /* closed by the acceptor at the limit */
     http_server_opts opts;
     size_t max_body;
     int port;
@@ -514,6 +534,29 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+/* Takes fd off the pending sockets, if it is there (conns_lock held). */
+static void forget_pending(http_server *s, int fd) {
+    for (unsigned i = 0; i < s->n_pending; i++)
+        if (s->pending[i] == fd) {
+            s->pending[i] = s->pending[--s->n_pending];
+            return;
+        }
+}
+
+/* The acceptor's admission of the accepted socket fd: 1 (now pending)
+ * while the open and pending connections are below the limit, else 0.
+ * fd already pending means MHD closed that earlier socket without
+ * starting it (no memory for its pool): the new one takes its slot. */
+static int admit(http_server *s, int fd) {
+    pthread_mutex_lock(&s->conns_lock);
+    unsigned i = 0;
+    while (i < s->n_pending && s->pending[i] != fd) i++;
+    int ok = i < s->n_pending || s->n_conns + s->n_pending < s->max_conns;
+    if (ok && i == s->n_pending) s->pending[s->n_pending++] = fd;
+    pthread_mutex_unlock(&s->conns_lock);
+    return ok;
+}
+
 /* MHD_OPTION_NOTIFY_CONNECTION: tracks connections from start to close. */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode code) {
@@ -522,23 +565,30 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         conn_track *t = calloc(1, sizeof *t);
-        if (!t || !ci) { /* untracked: no deadline, but still counted by MHD */
+        if (!t || !ci) { /* untracked: no deadline, but counted */
             free(t);
-            return;
+            t = NULL;
         }
-        t->fd = ci->connect_fd;
-        t->waiting_since_ms = mono_ms();
         pthread_mutex_lock(&s->conns_lock);
-        t->next = s->conns;
-        if (s->conns) s->conns->prev = t;
-        s->conns = t;
+        if (ci) forget_pending(s, ci->connect_fd);
         s->n_conns++;
+        if (t) {
+            t->fd = ci->connect_fd;
+            t->waiting_since_ms = mono_ms();
+            t->next = s->conns;
+            if (s->conns) s->conns->prev = t;
+            s->conns = t;
+        }
         pthread_mutex_unlock(&s->conns_lock);
         *socket_context = t;
     } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
         conn_track *t = *socket_context;
-        if (!t) return;
         pthread_mutex_lock(&s->conns_lock);
+        if (!t) { /* an untracked one */
+            s->n_conns--;
+            pthread_mutex_unlock(&s->conns_lock);
+            return;
+        }
         if (t->prev)
             t->prev->next = t->next;
         else
@@ -635,11 +685,12 @@ static int listen_socket(const char *host, int port, int *bound, char *err, size
 }
 
 /* With a thread pool: accepts connections and hands each to MHD, which
- * picks the worker by socket number (see the top of this file). MHD sets
- * up the socket as for its own accepts and closes it when it refuses it
- * (above MILLOM_HTTP_MAX_CONNECTIONS or the per-address limit, logged
- * through on_mhd_error). Ends when http_server_stop() shuts the listening
- * socket down, which makes a waiting accept() fail. */
+ * picks the worker by socket number (see the top of this file). Closes
+ * the ones above MILLOM_HTTP_MAX_CONNECTIONS itself (admit); MHD sets up
+ * the others as for its own accepts and closes the ones above the
+ * per-address limit (both logged through on_mhd_error). Ends when
+ * http_server_stop() shuts the listening socket down, which makes a
+ * waiting accept() fail. */
 static void *acceptor_main(void *arg) {
     http_server *s = arg;
     service_thread_name("http-accept");
@@ -649,7 +700,17 @@ static void *acceptor_main(void *arg) {
         int fd =
             accept4(s->listen_fd, (struct sockaddr *)&addr, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd >= 0) {
-            (void)MHD_add_connection(s->daemon, fd, (struct sockaddr *)&addr, len);
+            if (!admit(s, fd)) {
+                metric_add(s->refused, 1); /* counted before the client can see it */
+                close(fd);
+                log_mhd_error("connection limit (%u) reached: closing an inbound connection",
+                              s->max_conns);
+            } else if (MHD_add_connection(s->daemon, fd, (struct sockaddr *)&addr, len) !=
+                       MHD_YES) {
+                pthread_mutex_lock(&s->conns_lock); /* refused: MHD closed it */
+                forget_pending(s, fd);
+                pthread_mutex_unlock(&s->conns_lock);
+            }
             continue;
         }
         if (atomic_load(&s->acceptor_stopping) || errno == EINTR || errno == ECONNABORTED) continue;
@@ -670,6 +731,7 @@ static void server_free(http_server *s) {
     http_tls_clear(&t);
     pthread_cond_destroy(&s->conns_cond);
     pthread_mutex_destroy(&s->conns_lock);
+    free(s->pending);
     free(s);
 }
 
@@ -744,6 +806,8 @@ http_server *http_server_start(const http_server_opts *opts, char *err, size_t e
                        "connections closed because their request came too slowly", labels);
     s->shed = metric_counter("millom_http_shed_total",
                              "requests answered 503 above the connection soft cap", labels);
+    s->refused = metric_counter("millom_http_refused_total",
+                                "connections closed at accept at the connection limit", labels);
     /* per_ip 0: no per-address limit */
     s->max_conns = (unsigned)max_conns;
     s->soft_cap = (unsigned)(max_conns - reserve);
@@ -760,9 +824,20 @@ http_server *http_server_start(const http_server_opts *opts, char *err, size_t e
     s->listen_fd = pool ? fd : -1;
     struct MHD_OptionItem listen_opts[2] = {{MHD_OPTION_LISTEN_SOCKET, fd, NULL},
                                             {MHD_OPTION_END, 0, NULL}};
+    /* With a pool each worker may hold the whole limit in MHD: the
+     * acceptor keeps it (see Threads at the top of this file). */
+    unsigned mhd_limit = s->max_conns;
     if (pool) {
         flags |= MHD_USE_NO_LISTEN_SOCKET;
         listen_opts[0] = listen_opts[1];
+        mhd_limit = pool <= UINT_MAX / s->max_conns ? s->max_conns * pool : UINT_MAX;
+        s->pending = calloc(s->max_conns, sizeof *s->pending);
+        if (!s->pending) {
+            snprintf(err, errlen, "HTTP: out of memory");
+            close(fd);
+            server_free(s);
+            return NULL;
+        }
     }
     struct MHD_OptionItem tls_opts[4] = {{MHD_OPTION_END, 0, NULL}};
     if (opts->tls && opts->tls->cert_pem) {
@@ -792,7 +867,7 @@ http_server *http_server_start(const http_server_opts *opts, char *err, size_t e
         flags, (uint16_t)s->port, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER,
         on_mhd_error, NULL, MHD_OPTION_ARRAY, listen_opts, MHD_OPTION_THREAD_POOL_SIZE, pool,
         MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_LIMIT, s->max_conns,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)idle_s, MHD_OPTION_END);
     if (!s->daemon) {

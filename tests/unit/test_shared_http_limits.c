@@ -9,7 +9,10 @@
  *    50) is cut at the cap, and another address (127.0.0.2) and its
  *    /healthz and /readyz are still served;
  *  - above the global soft cap ordinary requests get 503 and the health
- *    probes still 200.
+ *    probes still 200;
+ *  - at the limit itself a new connection is closed as it is accepted
+ *    (millom_http_refused_total), and one is served again once a
+ *    connection closed.
  * Spreading: 20 connections opened at once by another process are served
  * 10 by each of the server's 2 threads.
  * Every wait is bounded; nothing asserts how long something took. */
@@ -27,13 +30,20 @@
 #include <unistd.h>
 
 #include "shared/plumbing/http_server.h"
+#include "shared/plumbing/metrics.h"
 #include "tests/lib/raw_http.h"
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
 
 #define MAX_HELD 64
 
 /* The application: GET /hello answers at once; GET /hold defers until
- * release_held() answers every held request; GET /who answers at once and
- * counts the requests each thread served. */
+ * release_held() answers every held request; GET /block holds its thread
+ * until unblock(); GET /who answers at once and counts the requests each
+ * thread served. */
 static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
 static http_request *held[MAX_HELD];
 static int n_held;
@@ -52,9 +62,42 @@ static void count_serving_thread(void) {
     pthread_mutex_unlock(&who_lock);
 }
 
+static pthread_mutex_t block_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t block_cond = PTHREAD_COND_INITIALIZER;
+static int n_blocked, unblocked;
+
+static void block_this_thread(void) {
+    pthread_mutex_lock(&block_lock);
+    n_blocked++;
+    pthread_cond_broadcast(&block_cond);
+    while (!unblocked) pthread_cond_wait(&block_cond, &block_lock);
+    pthread_mutex_unlock(&block_lock);
+}
+
+/* 1 once a request blocked its thread (within 5 s). */
+static int wait_until_blocked(void) {
+    pthread_mutex_lock(&block_lock);
+    for (int i = 0; i < 50 && !n_blocked; i++) {
+        pthread_mutex_unlock(&block_lock);
+        sleep_ms(100);
+        pthread_mutex_lock(&block_lock);
+    }
+    int blocked = n_blocked;
+    pthread_mutex_unlock(&block_lock);
+    return blocked;
+}
+
+static void unblock(void) {
+    pthread_mutex_lock(&block_lock);
+    unblocked = 1;
+    pthread_cond_broadcast(&block_cond);
+    pthread_mutex_unlock(&block_lock);
+}
+
 static void handle(void *app, http_request *req) {
     (void)app;
     if (strcmp(http_path(req), "/who") == 0) count_serving_thread();
+    if (strcmp(http_path(req), "/block") == 0) block_this_thread();
     if (strcmp(http_path(req), "/hold") == 0) {
         pthread_mutex_lock(&held_lock);
         if (n_held < MAX_HELD) {
@@ -108,9 +151,16 @@ static int get(const char *src, int port, const char *path) {
     return raw_exchange(src, port, req, (size_t)n, NULL, 0, 5000);
 }
 
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+/* GET /hello from src after the test closed connections that held
+ * limited slots: the server frees them only once it has seen the closes,
+ * so this asks again for up to 100 times 50 ms. The last status. */
+static int get_when_closes_are_seen(const char *src, int port) {
+    int status = 0;
+    for (int i = 0; i < 100 && status != 200; i++) {
+        status = get(src, port, "/hello");
+        if (status != 200) sleep_ms(50);
+    }
+    return status;
 }
 
 START_TEST(slowloris_is_closed_and_others_are_served) {
@@ -185,7 +235,8 @@ START_TEST(idle_flood_from_one_address_is_capped) {
         if (!is_closed[i] && !raw_closed(fds[i], 0)) still_open++;
     ck_assert_int_eq(still_open, CAP);
     for (int i = 0; i < FLOOD; i++) close(fds[i]);
-    ck_assert_int_eq(get("127.0.0.1", port, "/hello"), 200);
+    /* The address's slots free once the server has seen the closes. */
+    ck_assert_int_eq(get_when_closes_are_seen("127.0.0.1", port), 200);
     http_server_stop(s);
 }
 END_TEST
@@ -213,12 +264,38 @@ START_TEST(health_probes_keep_a_reserve_above_the_soft_cap) {
     ck_assert_int_eq(get(NULL, port, "/readyz"), 200);
     release_held();
     for (int i = 0; i < BUSY; i++) close(fds[i]);
-    int status = 0;
-    for (int i = 0; i < 100 && status != 200; i++) { /* closes take a moment */
-        status = get(NULL, port, "/hello");
-        if (status != 200) sleep_ms(50);
+    ck_assert_int_eq(get_when_closes_are_seen(NULL, port), 200);
+    http_server_stop(s);
+}
+END_TEST
+
+START_TEST(connections_at_the_limit_are_closed_at_accept) {
+    enum { MAX = 40 };
+    use_event_loop(_i);
+    http_server *s = start("60", "0", "40", "10");
+    int port = http_server_port(s);
+    char labels[32];
+    snprintf(labels, sizeof labels, "port=\"%d\"", port);
+    metric *refused = metric_counter("millom_http_refused_total", "", labels);
+    /* One worker blocked in the handler: the connections given to it wait
+     * in its queue (handed over, not started), those given to the other
+     * are started and wait for a request (60 s: below the soft cap). */
+    int fds[MAX];
+    const char block[] = "GET /block HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    fds[0] = raw_connect(NULL, port);
+    ck_assert_int_ge(fds[0], 0);
+    ck_assert_int_eq(send(fds[0], block, sizeof block - 1, MSG_NOSIGNAL), (long)sizeof block - 1);
+    ck_assert_msg(wait_until_blocked(), "the handler was not entered");
+    for (int i = 1; i < MAX; i++) {
+        fds[i] = raw_connect(NULL, port);
+        ck_assert_int_ge(fds[i], 0);
     }
-    ck_assert_int_eq(status, 200);
+    /* One more is closed unanswered (admitted, this probe would get 200). */
+    ck_assert_int_eq(get(NULL, port, "/healthz"), 0);
+    ck_assert_int_eq(metric_value(refused), 1);
+    unblock();
+    for (int i = 0; i < MAX; i++) close(fds[i]);
+    ck_assert_int_eq(get_when_closes_are_seen(NULL, port), 200);
     http_server_stop(s);
 }
 END_TEST
@@ -295,6 +372,7 @@ int main(void) {
     tcase_add_loop_test(tc, slowloris_is_closed_and_others_are_served, 0, 2);
     tcase_add_loop_test(tc, idle_flood_from_one_address_is_capped, 0, 2);
     tcase_add_loop_test(tc, health_probes_keep_a_reserve_above_the_soft_cap, 0, 2);
+    tcase_add_loop_test(tc, connections_at_the_limit_are_closed_at_accept, 0, 2);
     tcase_add_loop_test(tc, connections_opened_at_once_are_spread_over_the_threads, 0, 2);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
