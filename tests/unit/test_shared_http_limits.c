@@ -74,13 +74,13 @@ static void block_this_thread(void) {
     pthread_mutex_unlock(&block_lock);
 }
 
-/* 1 once a request blocked its thread (within 5 s). */
+/* 1 once a request blocked its thread (waits up to 5 s). */
 static int wait_until_blocked(void) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until); /* block_cond's clock */
+    until.tv_sec += 5;
     pthread_mutex_lock(&block_lock);
-    for (int i = 0; i < 50 && !n_blocked; i++) {
-        pthread_mutex_unlock(&block_lock);
-        sleep_ms(100);
-        pthread_mutex_lock(&block_lock);
+    while (!n_blocked && pthread_cond_timedwait(&block_cond, &block_lock, &until) == 0) {
     }
     int blocked = n_blocked;
     pthread_mutex_unlock(&block_lock);
