@@ -324,10 +324,15 @@ static void who_on_each_connection(int port, int n) {
     _exit(0);
 }
 
-/* Fills the holes earlier tests left in this process's descriptor table
- * (sockets closed below others still open) with copies of stderr, so
- * that the server's accepts get consecutive numbers, as in a program that
- * has not closed any; *fills gets them, to close. Their number. */
+/* Fills the holes in this process's descriptor table (numbers free below
+ * others still open, from the test runner) with copies of stderr, so that
+ * the server's accepts get consecutive numbers, as in a program that has
+ * not closed any; *fills gets them, to close. Their number. Called before
+ * the server starts: a blocked accept() holds the lowest free number from
+ * its start (the kernel reserves it before waiting), so filling while the
+ * acceptor waits left that one hole, where its first connection then went:
+ * 11 connections on one thread and 9 on the other, depending on where the
+ * hole was. */
 static int fill_descriptor_holes(int *fills, int max) {
     int top = -1, n = 0;
     for (int fd = 0; fd < 4096; fd++)
@@ -340,9 +345,9 @@ static int fill_descriptor_holes(int *fills, int max) {
 START_TEST(connections_opened_at_once_are_spread_over_the_threads) {
     enum { CONNS = 20 };
     use_event_loop(_i);
-    http_server *s = start("10", "0", "100", "10");
     static int fills[4096];
     int n_fills = fill_descriptor_holes(fills, 4096);
+    http_server *s = start("10", "0", "100", "10");
     /* The client is another process, so that only the server's accepts
      * number the sockets of this one. */
     pid_t child = fork();
