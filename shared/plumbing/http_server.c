@@ -534,13 +534,18 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+/* fd's index among the pending sockets, n_pending if it is not there
+ * (conns_lock held). */
+static unsigned pending_slot(const http_server *s, int fd) {
+    unsigned i = 0;
+    while (i < s->n_pending && s->pending[i] != fd) i++;
+    return i;
+}
+
 /* Takes fd off the pending sockets, if it is there (conns_lock held). */
 static void forget_pending(http_server *s, int fd) {
-    for (unsigned i = 0; i < s->n_pending; i++)
-        if (s->pending[i] == fd) {
-            s->pending[i] = s->pending[--s->n_pending];
-            return;
-        }
+    unsigned i = pending_slot(s, fd);
+    if (i < s->n_pending) s->pending[i] = s->pending[--s->n_pending];
 }
 
 /* The acceptor's admission of the accepted socket fd: 1 (now pending)
@@ -549,8 +554,7 @@ static void forget_pending(http_server *s, int fd) {
  * starting it (no memory for its pool): the new one takes its slot. */
 static int admit(http_server *s, int fd) {
     pthread_mutex_lock(&s->conns_lock);
-    unsigned i = 0;
-    while (i < s->n_pending && s->pending[i] != fd) i++;
+    unsigned i = pending_slot(s, fd);
     int ok = i < s->n_pending || s->n_conns + s->n_pending < s->max_conns;
     if (ok && i == s->n_pending) s->pending[s->n_pending++] = fd;
     pthread_mutex_unlock(&s->conns_lock);
